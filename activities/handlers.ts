@@ -1,0 +1,39 @@
+/**
+ * Step handlers: what a saga step runs when it names a handler rather than an
+ * HTTP tool. Handlers are registered with the worker by name, so a saga
+ * started from any SDK can refer to them in plain JSON.
+ */
+import type { Context } from '@temporalio/activity';
+
+export interface StepContext {
+  /** Stable across retries and replays: `<workflowId>/<stepId>/<execute|undo>`. */
+  idempotencyKey: string;
+  sessionId: string;
+  sagaId: string;
+  stepId: string;
+  actionId: string;
+  agentDid: string;
+  attempt: number;
+  /** The activity context, for heartbeats and cancellation. */
+  activity: Context;
+}
+
+export interface StepHandler {
+  execute(input: unknown, ctx: StepContext): Promise<unknown>;
+  /** Absent: the step cannot be compensated (SPEC §6: compensation_failed, then escalation). */
+  undo?(input: unknown, result: unknown, ctx: StepContext): Promise<unknown>;
+}
+
+const handlers: Record<string, StepHandler> = {};
+
+export function registerStepHandler(name: string, handler: StepHandler): void {
+  handlers[name] = handler;
+}
+
+export function stepHandler(name: string): StepHandler | undefined {
+  return handlers[name];
+}
+
+export function stepHandlerNames(): string[] {
+  return Object.keys(handlers).sort();
+}

@@ -1,0 +1,82 @@
+/**
+ * The optional integrations of SPEC §9 as activities. Each is off unless its
+ * URL is configured, and then SPEC's fallback applies: no trust scorer → the
+ * session uses σ 0.50; no drift verifier → the local verifier (cosine distance
+ * between the claimed and observed embeddings, or 0 when none are given).
+ * Anchoring is local by default: the anchor id is the commitment's own hash.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { sha256Hex, canonicalJson } from '../src/hash';
+
+async function postJson(url: string, body: unknown): Promise<unknown> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw ApplicationFailure.retryable(`${url} answered ${response.status}`, 'IntegrationUnavailable');
+  return response.json();
+}
+
+/** Trust score 0–1000 for a DID from the configured scorer, or null when none is configured. */
+export async function scoreTrust(agentDid: string): Promise<number | null> {
+  const url = process.env.HV_TRUST_SCORER_URL;
+  if (!url) return null;
+  const answer = (await postJson(`${url.replace(/\/$/, '')}/score`, { agentDid })) as { score?: unknown };
+  if (typeof answer.score !== 'number' || answer.score < 0 || answer.score > 1000) {
+    throw ApplicationFailure.nonRetryable(`trust scorer returned no score in 0–1000 for ${agentDid}`, 'IntegrationBadAnswer');
+  }
+  return answer.score;
+}
+
+/** Reports a slash or a task outcome back to the scorer (no-op without one). */
+export async function reportToTrustScorer(report: { agentDid: string; kind: 'slash' | 'outcome'; severity?: string; reason: string }): Promise<void> {
+  const url = process.env.HV_TRUST_SCORER_URL;
+  if (url) await postJson(`${url.replace(/\/$/, '')}/report`, report);
+}
+
+export interface DriftRequest {
+  agentDid: string;
+  sessionId: string;
+  claimedEmbedding?: number[];
+  observedEmbedding?: number[];
+}
+
+/** Cosine distance mapped to [0, 1]: 0 for the same direction, 1 for opposite or orthogonal-and-beyond. */
+export function cosineDrift(a: number[], b: number[]): number {
+  if (a.length !== b.length || a.length === 0) return 1;
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  if (na === 0 || nb === 0) return 1;
+  return Math.min(1, Math.max(0, 1 - dot / Math.sqrt(na * nb)));
+}
+
+export async function measureDrift(request: DriftRequest): Promise<number> {
+  const url = process.env.HV_DRIFT_VERIFIER_URL;
+  if (url) {
+    const answer = (await postJson(`${url.replace(/\/$/, '')}/drift`, request)) as { drift?: unknown };
+    if (typeof answer.drift !== 'number' || answer.drift < 0 || answer.drift > 1) {
+      throw ApplicationFailure.nonRetryable(`drift verifier returned no drift in [0, 1] for ${request.agentDid}`, 'IntegrationBadAnswer');
+    }
+    return answer.drift;
+  }
+  if (!request.claimedEmbedding || !request.observedEmbedding) return 0;
+  return cosineDrift(request.claimedEmbedding, request.observedEmbedding);
+}
+
+/** Anchors a commitment; locally its id is `local:<sha256 of the canonical commitment>`. */
+export async function anchorCommitment(commitment: Record<string, unknown>): Promise<{ anchorTarget: string; anchorTxId: string }> {
+  const url = process.env.HV_ANCHOR_URL;
+  if (url) {
+    const answer = (await postJson(url, commitment)) as { txId?: unknown };
+    if (typeof answer.txId !== 'string') throw ApplicationFailure.nonRetryable('anchor service returned no txId', 'IntegrationBadAnswer');
+    return { anchorTarget: url, anchorTxId: answer.txId };
+  }
+  return { anchorTarget: 'local', anchorTxId: `local:${sha256Hex(canonicalJson(commitment))}` };
+}

@@ -1,0 +1,61 @@
+/**
+ * The measuring method of SPEC §10: a warm-up of 10 % of the iterations (at
+ * most 100), then wall time per iteration; mean, p50, p95, p99 and ops/s.
+ */
+export interface Workload {
+  name: string;
+  iterations: number;
+  /** The original's mean on this machine kind, in µs (SPEC §10). */
+  originalMeanUs: number;
+  /** One iteration; `i` lets a workload make fresh ids without a clock or randomness. */
+  run(i: number): void;
+  setup?(): void;
+}
+
+export interface Result {
+  name: string;
+  iterations: number;
+  mean_us: number;
+  p50_us: number;
+  p95_us: number;
+  p99_us: number;
+  ops_per_sec: number;
+  original_mean_us: number;
+  speedup: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)]!;
+}
+
+export function measure(workload: Workload): Result {
+  workload.setup?.();
+  const warmup = Math.min(100, Math.floor(workload.iterations / 10));
+  for (let i = 0; i < warmup; i++) workload.run(-1 - i);
+  const samples = new Float64Array(workload.iterations);
+  for (let i = 0; i < workload.iterations; i++) {
+    const start = process.hrtime.bigint();
+    workload.run(i);
+    samples[i] = Number(process.hrtime.bigint() - start) / 1000;
+  }
+  let total = 0;
+  for (const s of samples) total += s;
+  const mean = total / samples.length;
+  samples.sort();
+  return {
+    name: workload.name,
+    iterations: workload.iterations,
+    mean_us: mean,
+    p50_us: percentile(samples, 50),
+    p95_us: percentile(samples, 95),
+    p99_us: percentile(samples, 99),
+    ops_per_sec: 1e6 / mean,
+    original_mean_us: workload.originalMeanUs,
+    speedup: workload.originalMeanUs / mean,
+  };
+}
+
+export function geometricMean(values: number[]): number {
+  return Math.exp(values.reduce((sum, v) => sum + Math.log(v), 0) / values.length);
+}

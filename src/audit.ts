@@ -1,0 +1,245 @@
+/**
+ * The delta audit trail (SPEC §7): one delta per turn, each naming its parent's
+ * hash, so any edit to any delta breaks the chain; the Merkle root over the
+ * delta hashes is kept incrementally so termination never rehashes the trail.
+ */
+import { z } from 'zod';
+import { DidSchema, TimestampSchema, parse } from './common';
+import { HypervisorError } from './errors';
+import { canonicalJson, jsonString, sha256Hex } from './hash';
+import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch, type MerkleAccumulator } from './merkle';
+
+export const ChangeOperationSchema = z.enum(['add', 'modify', 'delete', 'permission']);
+export type ChangeOperation = z.infer<typeof ChangeOperationSchema>;
+
+const IdSchema = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
+const HashTextSchema = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
+const DeltaHashSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 hex digest');
+
+/** A change as the caller reports it; agentDid defaults to the delta's agent. */
+export const ChangeInputSchema = z.strictObject({
+  path: z.string().min(1, 'must not be empty'),
+  operation: ChangeOperationSchema,
+  contentHash: HashTextSchema.optional(),
+  previousHash: HashTextSchema.optional(),
+  agentDid: DidSchema.optional(),
+});
+export type ChangeInput = z.infer<typeof ChangeInputSchema>;
+
+export const DeltaInputSchema = z.strictObject({
+  deltaId: IdSchema,
+  sessionId: IdSchema,
+  agentDid: DidSchema,
+  at: TimestampSchema,
+  changes: z.array(ChangeInputSchema),
+});
+export type DeltaInput = z.infer<typeof DeltaInputSchema>;
+
+export const ChangeSchema = z.strictObject({
+  path: z.string().min(1),
+  operation: ChangeOperationSchema,
+  contentHash: HashTextSchema.optional(),
+  previousHash: HashTextSchema.optional(),
+  agentDid: DidSchema,
+});
+export type Change = z.infer<typeof ChangeSchema>;
+
+/** A recorded delta. `hash` covers every other field. */
+export const DeltaSchema = z.strictObject({
+  deltaId: IdSchema,
+  turn: z.number().int().positive(),
+  sessionId: IdSchema,
+  agentDid: DidSchema,
+  at: TimestampSchema,
+  changes: z.array(ChangeSchema),
+  parentHash: DeltaHashSchema.nullable(),
+  hash: DeltaHashSchema,
+});
+export type Delta = z.infer<typeof DeltaSchema>;
+
+/** Per-session audit state, plain JSON. `turn` is the last turn number used. */
+export interface AuditState {
+  sessionId: string;
+  turn: number;
+  deltas: Delta[];
+  merkle: MerkleAccumulator;
+}
+
+export function createAuditState(sessionId: string): AuditState {
+  return { sessionId: parse(IdSchema, sessionId, 'audit sessionId'), turn: 0, deltas: [], merkle: createMerkleAccumulator() };
+}
+
+/** Validate a reported delta, then append it. */
+export function captureDelta(state: AuditState, input: unknown): Delta {
+  return appendDelta(state, parse(DeltaInputSchema, input, 'delta'));
+}
+
+/**
+ * Append a delta whose input the caller has already validated (the hot path
+ * used by the session): assign the turn, link the parent, hash, and feed the
+ * Merkle accumulator. Changes are copied so later edits by the caller cannot
+ * alter the record.
+ */
+export function appendDelta(state: AuditState, input: DeltaInput): Delta {
+  if (input.sessionId !== state.sessionId) {
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `invalid delta: sessionId "${input.sessionId}" does not match the audit log of session "${state.sessionId}"`,
+    );
+  }
+  const changes: Change[] = [];
+  for (const c of input.changes) {
+    const change: Change = { path: c.path, operation: c.operation, agentDid: c.agentDid ?? input.agentDid };
+    if (c.contentHash !== undefined) change.contentHash = c.contentHash;
+    if (c.previousHash !== undefined) change.previousHash = c.previousHash;
+    changes.push(change);
+  }
+  const last = state.deltas[state.deltas.length - 1];
+  const delta: Delta = {
+    deltaId: input.deltaId,
+    turn: state.turn + 1,
+    sessionId: state.sessionId,
+    agentDid: input.agentDid,
+    at: input.at,
+    changes,
+    parentHash: last === undefined ? null : last.hash,
+    hash: '',
+  };
+  delta.hash = deltaHash(delta);
+  state.deltas.push(delta);
+  state.turn = delta.turn;
+  merkleAppend(state.merkle, delta.hash);
+  return delta;
+}
+
+/** Merkle root of the session's deltas (null before the first delta). O(log n). */
+export function auditMerkleRoot(state: AuditState): string | null {
+  return merkleRoot(state.merkle);
+}
+
+/**
+ * SHA-256 hex of the canonical JSON of every field but `hash`. Written out in
+ * sorted key order by hand (equal to canonicalJson of the same object, which
+ * a test checks) because it runs once per delta captured and verified.
+ */
+export function deltaHash(delta: Delta): string {
+  let text = '{"agentDid":' + json(delta.agentDid) + ',"at":' + json(delta.at) + ',"changes":';
+  const changes: unknown = delta.changes;
+  if (Array.isArray(changes)) {
+    text += '[';
+    for (let i = 0; i < changes.length; i++) text += (i > 0 ? ',' : '') + changeJson(changes[i]);
+    text += ']';
+  } else {
+    text += json(changes);
+  }
+  text += ',"deltaId":' + json(delta.deltaId) + ',"parentHash":' + json(delta.parentHash) +
+    ',"sessionId":' + json(delta.sessionId) + ',"turn":' + json(delta.turn) + '}';
+  return sha256Hex(text);
+}
+
+function changeJson(change: unknown): string {
+  if (typeof change !== 'object' || change === null || Array.isArray(change)) return json(change);
+  const c = change as Change;
+  let text = '{"agentDid":' + json(c.agentDid);
+  if (c.contentHash !== undefined) text += ',"contentHash":' + json(c.contentHash);
+  text += ',"operation":' + json(c.operation) + ',"path":' + json(c.path);
+  if (c.previousHash !== undefined) text += ',"previousHash":' + json(c.previousHash);
+  return text + '}';
+}
+
+function json(value: unknown): string {
+  return typeof value === 'string' ? jsonString(value) : canonicalJson(value === undefined ? null : value);
+}
+
+export type ChainVerification =
+  | { ok: true; count: number }
+  | { ok: false; brokenAt: number; deltaId: string; reason: string };
+
+/**
+ * Recompute every hash and check the links: the first delta has no parent,
+ * each other's parent is its predecessor's hash, turns run 1, 2, 3… and all
+ * deltas belong to the first one's session. The first failure is reported.
+ */
+export function verifyChain(deltas: readonly Delta[]): ChainVerification {
+  const first = deltas[0];
+  for (let i = 0; i < deltas.length; i++) {
+    const d = deltas[i] as Delta;
+    const broken = (reason: string): ChainVerification => ({ ok: false, brokenAt: i, deltaId: String(d.deltaId), reason });
+    const expected = deltaHash(d);
+    if (d.hash !== expected) return broken(`delta ${i} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
+    if (i === 0) {
+      if (d.parentHash !== null) return broken('the first delta must have no parent hash');
+    } else {
+      const prev = (deltas[i - 1] as Delta).hash;
+      if (d.parentHash !== prev) return broken(`delta ${i} parent hash ${String(d.parentHash)} is not its predecessor's hash ${prev}`);
+    }
+    if (d.turn !== i + 1) return broken(`delta ${i} has turn ${String(d.turn)}, expected ${i + 1}`);
+    if (d.sessionId !== (first as Delta).sessionId) {
+      return broken(`delta ${i} belongs to session ${String(d.sessionId)}, not ${String((first as Delta).sessionId)}`);
+    }
+  }
+  return { ok: true, count: deltas.length };
+}
+
+/** Like verifyChain, but throws AUDIT_CHAIN_BROKEN. */
+export function assertChain(deltas: readonly Delta[]): void {
+  const result = verifyChain(deltas);
+  if (!result.ok) {
+    throw new HypervisorError('AUDIT_CHAIN_BROKEN', `audit chain broken at delta ${result.brokenAt} (${result.deltaId}): ${result.reason}`, {
+      brokenAt: result.brokenAt,
+      deltaId: result.deltaId,
+    });
+  }
+}
+
+export const AUDIT_TRAIL_FORMAT = 'agent-hypervisor.audit-trail/1';
+
+/** A self-contained trail for offline verification (e.g. by the CLI). */
+export const AuditTrailSchema = z.strictObject({
+  format: z.literal(AUDIT_TRAIL_FORMAT),
+  sessionId: IdSchema,
+  deltaCount: z.number().int().nonnegative(),
+  merkleRoot: DeltaHashSchema.nullable(),
+  deltas: z.array(DeltaSchema),
+});
+export type AuditTrail = z.infer<typeof AuditTrailSchema>;
+
+/** Export the session's trail. The deltas are shared, not copied: serialise it, don't mutate it. */
+export function exportTrail(state: AuditState): AuditTrail {
+  return {
+    format: AUDIT_TRAIL_FORMAT,
+    sessionId: state.sessionId,
+    deltaCount: state.deltas.length,
+    merkleRoot: merkleRoot(state.merkle),
+    deltas: state.deltas.slice(),
+  };
+}
+
+export type TrailVerification =
+  | { ok: true; count: number; merkleRoot: string | null }
+  | { ok: false; brokenAt: number | null; deltaId: string | null; reason: string };
+
+/**
+ * Verify an exported trail with nothing but the trail: its shape (strict, so
+ * no unhashed field can ride along; a malformed trail throws INVALID_INPUT),
+ * the chain, the session of every delta, the delta count, and the Merkle root
+ * recomputed by the definition.
+ */
+export function verifyTrail(input: unknown): TrailVerification {
+  const trail = parse(AuditTrailSchema, input, 'audit trail');
+  const chain = verifyChain(trail.deltas);
+  if (!chain.ok) return chain;
+  const foreign = trail.deltas.findIndex((d) => d.sessionId !== trail.sessionId);
+  if (foreign >= 0) {
+    const d = trail.deltas[foreign] as Delta;
+    return { ok: false, brokenAt: foreign, deltaId: d.deltaId, reason: `delta ${foreign} belongs to session ${d.sessionId}, not ${trail.sessionId}` };
+  }
+  if (trail.deltaCount !== trail.deltas.length) {
+    return { ok: false, brokenAt: null, deltaId: null, reason: `trail claims ${trail.deltaCount} deltas but holds ${trail.deltas.length}` };
+  }
+  const root = merkleRootFromScratch(trail.deltas.map((d) => d.hash));
+  if (root !== trail.merkleRoot) {
+    return { ok: false, brokenAt: null, deltaId: null, reason: `Merkle root mismatch: trail claims ${String(trail.merkleRoot)}, deltas give ${String(root)}` };
+  }
+  return { ok: true, count: trail.deltas.length, merkleRoot: root };
+}

@@ -1,0 +1,44 @@
+/**
+ * Every rejection the governance rules can make, as one error class with a
+ * stable code. Workflows turn a HypervisorError into a non-retryable
+ * ApplicationFailure whose type is the code, so any client SDK can branch on it.
+ */
+export const ERROR_CODES = [
+  'INVALID_INPUT',
+  'INVALID_TRANSITION',
+  'SESSION_NOT_FOUND',
+  'SESSION_FULL',
+  'DUPLICATE_AGENT',
+  'AGENT_NOT_FOUND',
+  'SIGMA_TOO_LOW',
+  'SELF_VOUCH',
+  'VOUCHER_SIGMA_TOO_LOW',
+  'VOUCH_CYCLE',
+  'EXPOSURE_LIMIT',
+  'BOND_NOT_FOUND',
+  'DUPLICATE_BOND',
+  'RING_VIOLATION',
+  'PERMISSION_DENIED',
+  'FILE_NOT_FOUND',
+  'SNAPSHOT_NOT_FOUND',
+  'STEP_NOT_FOUND',
+  'SAGA_NOT_FOUND',
+  'AUDIT_CHAIN_BROKEN',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class HypervisorError extends Error {
+  override readonly name = 'HypervisorError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function isHypervisorError(err: unknown, code?: ErrorCode): err is HypervisorError {
+  return err instanceof HypervisorError && (code === undefined || err.code === code);
+}

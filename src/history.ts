@@ -1,0 +1,108 @@
+/**
+ * SPEC §8 — transaction-history verification. Checks the integrity of the
+ * history an agent declares at the handshake (it cannot prove the history is
+ * real: a fabricated but self-consistent history passes).
+ */
+import { z } from 'zod';
+import { DidSchema, TimestampSchema, parse, type Did } from './common';
+
+export const REQUIRED_HISTORY_DEPTH = 5;
+export const MIN_HASH_LENGTH = 16;
+
+export const HistoryStatusSchema = z.enum(['PROBATIONARY', 'VERIFIED', 'SUSPICIOUS']);
+export type HistoryStatus = z.infer<typeof HistoryStatusSchema>;
+
+export const TransactionRecordSchema = z.object({
+  sessionId: z.string().min(1),
+  /** Hex summary hash of that session; fewer than 16 characters is suspicious, not invalid input. */
+  summaryHash: z.string(),
+  timestamp: TimestampSchema,
+  participantCount: z.number().int().nonnegative().optional(),
+});
+export type TransactionRecord = z.infer<typeof TransactionRecordSchema>;
+
+export const TransactionHistorySchema = z.array(TransactionRecordSchema);
+
+export interface HistoryVerification {
+  did: Did;
+  status: HistoryStatus;
+  /** PROBATIONARY and VERIFIED are trustworthy; SUSPICIOUS is not. */
+  trustworthy: boolean;
+  recordCount: number;
+  /** Why the status is not VERIFIED (empty when it is). */
+  reasons: string[];
+  verifiedAt: number;
+}
+
+/** Per-DID cache of verifications (plain JSON). */
+export interface HistoryCache {
+  byDid: Record<Did, HistoryVerification>;
+}
+
+export function createHistoryCache(): HistoryCache {
+  return { byDid: {} };
+}
+
+export function isTrustworthy(status: HistoryStatus): boolean {
+  return status !== 'SUSPICIOUS';
+}
+
+/** The pure check, without the cache. Records are assumed valid. */
+export function assessHistory(records: readonly TransactionRecord[]): { status: HistoryStatus; reasons: string[] } {
+  if (records.length === 0) return { status: 'PROBATIONARY', reasons: ['no transaction history'] };
+  if (records.length < REQUIRED_HISTORY_DEPTH) {
+    return {
+      status: 'PROBATIONARY',
+      reasons: [`only ${records.length} transactions (need ${REQUIRED_HISTORY_DEPTH})`],
+    };
+  }
+  const reasons: string[] = [];
+  const seen: Record<string, string> = {};
+  for (const r of records) {
+    const earlier = seen[r.summaryHash];
+    if (earlier !== undefined) reasons.push(`duplicate summary hash in sessions ${earlier} and ${r.sessionId}`);
+    else seen[r.summaryHash] = r.sessionId;
+  }
+  // Equal timestamps are monotonic (non-decreasing); only going back in time is suspicious.
+  for (let i = 1; i < records.length; i++) {
+    const prev = records[i - 1] as TransactionRecord;
+    const cur = records[i] as TransactionRecord;
+    if (cur.timestamp < prev.timestamp) {
+      reasons.push(`non-monotonic timestamps: session ${cur.sessionId} predates session ${prev.sessionId}`);
+    }
+  }
+  for (const r of records) {
+    if (r.summaryHash.length < MIN_HASH_LENGTH) {
+      reasons.push(`hash shorter than ${MIN_HASH_LENGTH} characters in session ${r.sessionId}`);
+    }
+  }
+  return { status: reasons.length > 0 ? 'SUSPICIOUS' : 'VERIFIED', reasons };
+}
+
+/**
+ * Verify a DID's declared history. The first verification of a DID is cached
+ * and returned for later calls (the cached result wins over a new declaration
+ * until invalidateHistory) — an agent cannot retry with a cleaned-up history.
+ */
+export function verifyHistory(cache: HistoryCache, did: Did, records: unknown, now: number): HistoryVerification {
+  const d = parse(DidSchema, did, 'agent DID');
+  const cached = cache.byDid[d];
+  if (cached) return cached;
+  const list = records == null ? [] : parse(TransactionHistorySchema, records, 'transaction history');
+  const { status, reasons } = assessHistory(list);
+  const result: HistoryVerification = {
+    did: d,
+    status,
+    trustworthy: isTrustworthy(status),
+    recordCount: list.length,
+    reasons,
+    verifiedAt: now,
+  };
+  cache.byDid[d] = result;
+  return result;
+}
+
+export function invalidateHistory(cache: HistoryCache, did?: Did): void {
+  if (did === undefined) cache.byDid = {};
+  else delete cache.byDid[did];
+}

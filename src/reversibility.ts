@@ -1,0 +1,185 @@
+/**
+ * SPEC §2 — reversibility levels, risk weight ω and the per-session
+ * reversibility registry. Also the ActionDescriptor shared by rings and joins.
+ */
+import { z } from 'zod';
+import { parse } from './common';
+
+export const ReversibilityLevelSchema = z.enum(['FULL', 'PARTIAL', 'NONE']);
+export type ReversibilityLevel = z.infer<typeof ReversibilityLevelSchema>;
+
+/** ω range and default per level (SPEC §2 table). */
+export const OMEGA: Record<ReversibilityLevel, { min: number; max: number; default: number }> = {
+  FULL: { min: 0.1, max: 0.3, default: 0.2 },
+  PARTIAL: { min: 0.5, max: 0.8, default: 0.65 },
+  NONE: { min: 0.9, max: 1.0, default: 0.95 },
+};
+
+/** Unknown actions are treated as irreversible. */
+export const UNKNOWN_ACTION_OMEGA = OMEGA.NONE.default;
+
+/** Stricter level = less reversible; used when two declarations disagree. */
+const STRICTNESS: Record<ReversibilityLevel, number> = { FULL: 0, PARTIAL: 1, NONE: 2 };
+
+/**
+ * SPEC §1: admin → 0; not read-only and NONE → 1; read-only → 3; else 2.
+ * Lives here (rings.ts re-exports it as requiredRing) so the registry can
+ * compare declarations without an import cycle.
+ */
+export function ringRequiredBy(action: { readOnly: boolean; admin: boolean; reversibility: ReversibilityLevel }): 0 | 1 | 2 | 3 {
+  if (action.admin) return 0;
+  if (!action.readOnly && action.reversibility === 'NONE') return 1;
+  if (action.readOnly) return 3;
+  return 2;
+}
+
+/** True when declaration a is stricter than b: a more privileged ring, then a less reversible level. */
+function stricter(
+  a: { readOnly: boolean; admin: boolean; level: ReversibilityLevel },
+  b: { readOnly: boolean; admin: boolean; level: ReversibilityLevel },
+): boolean {
+  const ra = ringRequiredBy({ ...a, reversibility: a.level });
+  const rb = ringRequiredBy({ ...b, reversibility: b.level });
+  return ra !== rb ? ra < rb : STRICTNESS[a.level] > STRICTNESS[b.level];
+}
+
+const ActionFields = z.object({
+  actionId: z.string().min(1, 'action id must not be empty'),
+  name: z.string().optional(),
+  readOnly: z.boolean().default(false),
+  admin: z.boolean().default(false),
+  /**
+   * When absent: a read-only action is FULL (nothing to undo); anything else is
+   * NONE — an undeclared side effect is assumed irreversible.
+   */
+  reversibility: ReversibilityLevelSchema.optional(),
+  executeApi: z.string().min(1).optional(),
+  undoApi: z.string().min(1).optional(),
+  undoWindowSeconds: z.number().int().nonnegative().optional(),
+  compensationMethod: z.string().min(1).optional(),
+  /** ω; must lie in the level's range. Defaults to the level's default ω. */
+  riskWeight: z.number().optional(),
+});
+
+export const ActionDescriptorSchema = ActionFields.transform((a) => ({
+  ...a,
+  reversibility: a.reversibility ?? (a.readOnly ? ('FULL' as const) : ('NONE' as const)),
+})).superRefine((a, ctx) => {
+  if (a.riskWeight === undefined) return;
+  const r = OMEGA[a.reversibility];
+  if (!(a.riskWeight >= r.min && a.riskWeight <= r.max)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['riskWeight'],
+      message: `ω ${a.riskWeight} is outside the ${a.reversibility} range [${r.min}, ${r.max}]`,
+    });
+  }
+});
+export type ActionDescriptorInput = z.input<typeof ActionDescriptorSchema>;
+export type ActionDescriptor = z.output<typeof ActionDescriptorSchema>;
+
+/** One registry entry. Absent optional values are null so the state is plain JSON. */
+export interface ReversibilityEntry {
+  actionId: string;
+  executeApi: string | null;
+  undoApi: string | null;
+  level: ReversibilityLevel;
+  undoWindowSeconds: number;
+  compensationMethod: string | null;
+  riskWeight: number;
+  undoApiHealthy: boolean;
+  /** What decides the ring the action requires (SPEC §1), kept so a gate needs only the registry. */
+  readOnly: boolean;
+  admin: boolean;
+}
+
+export interface ReversibilityRegistry {
+  entries: Record<string, ReversibilityEntry>;
+  /** Count of NONE entries, so hasNonReversibleActions is O(1). */
+  nonReversibleCount: number;
+}
+
+export function createReversibilityRegistry(): ReversibilityRegistry {
+  return { entries: {}, nonReversibleCount: 0 };
+}
+
+/** Default ω of a level. */
+export function defaultOmega(level: ReversibilityLevel): number {
+  return OMEGA[level].default;
+}
+
+/** ω of a descriptor that already passed the schema. */
+export function omegaOf(action: ActionDescriptor): number {
+  return action.riskWeight ?? OMEGA[action.reversibility].default;
+}
+
+/** Validate an action descriptor at the door. */
+export function parseAction(input: unknown): ActionDescriptor {
+  return parse(ActionDescriptorSchema, input, 'action descriptor');
+}
+
+/**
+ * Register an action in the session's registry (validated). When the action id
+ * is already registered with a stricter declaration (a more privileged required
+ * ring, or the same ring and a less reversible level), the stricter entry is
+ * kept: a later joiner must not be able to relax the ring an action requires.
+ * Otherwise the latest declaration wins.
+ */
+export function register(registry: ReversibilityRegistry, input: unknown): ReversibilityEntry {
+  return registerParsed(registry, parseAction(input));
+}
+
+/**
+ * The entry the registry would hold for this action after registering it,
+ * without changing the registry (the stricter of the existing and the new).
+ */
+export function previewEntry(registry: ReversibilityRegistry, action: ActionDescriptor): ReversibilityEntry {
+  const existing = registry.entries[action.actionId];
+  if (existing && stricter(existing, { readOnly: action.readOnly, admin: action.admin, level: action.reversibility })) {
+    return existing;
+  }
+  return {
+    actionId: action.actionId,
+    executeApi: action.executeApi ?? null,
+    undoApi: action.undoApi ?? null,
+    level: action.reversibility,
+    undoWindowSeconds: action.undoWindowSeconds ?? 0,
+    compensationMethod: action.compensationMethod ?? null,
+    riskWeight: omegaOf(action),
+    undoApiHealthy: true,
+    readOnly: action.readOnly,
+    admin: action.admin,
+  };
+}
+
+/** register() for an already-validated descriptor. */
+export function registerParsed(registry: ReversibilityRegistry, action: ActionDescriptor): ReversibilityEntry {
+  const existing = registry.entries[action.actionId];
+  const entry = previewEntry(registry, action);
+  if (entry === existing) return existing;
+  if (existing?.level === 'NONE') registry.nonReversibleCount--;
+  if (entry.level === 'NONE') registry.nonReversibleCount++;
+  registry.entries[action.actionId] = entry;
+  return entry;
+}
+
+export function lookup(registry: ReversibilityRegistry, actionId: string): ReversibilityEntry | null {
+  return registry.entries[actionId] ?? null;
+}
+
+/** ω of an action; an unknown action weighs as NONE (0.95). */
+export function riskWeight(registry: ReversibilityRegistry, actionId: string): number {
+  return registry.entries[actionId]?.riskWeight ?? UNKNOWN_ACTION_OMEGA;
+}
+
+export function hasNonReversibleActions(registry: ReversibilityRegistry): boolean {
+  return registry.nonReversibleCount > 0;
+}
+
+/** Record the outcome of an undo-API health probe. Returns false for an unknown action. */
+export function setUndoApiHealth(registry: ReversibilityRegistry, actionId: string, healthy: boolean): boolean {
+  const entry = registry.entries[actionId];
+  if (!entry) return false;
+  entry.undoApiHealthy = healthy;
+  return true;
+}

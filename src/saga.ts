@@ -1,0 +1,432 @@
+/**
+ * Sagas (SPEC §6): multi-step transactions whose committed steps are undone in
+ * reverse commit order when a later step fails. Pure state machines over plain
+ * JSON; the Temporal layer runs each step as an activity with the step's
+ * timeout and retry policy, and reports the outcome through these functions.
+ */
+import { z } from 'zod';
+import { DidSchema, TimestampSchema, parse } from './common';
+import { HypervisorError } from './errors';
+
+export const STEP_STATES = ['pending', 'executing', 'committed', 'failed', 'compensating', 'compensated', 'compensation_failed'] as const;
+export type StepStatus = (typeof STEP_STATES)[number];
+export const SAGA_STATES = ['running', 'completed', 'failed', 'compensating', 'compensated', 'escalated'] as const;
+export type SagaStatus = (typeof SAGA_STATES)[number];
+
+/** The only step transitions there are (SPEC §6). */
+export const STEP_TRANSITIONS: Readonly<Record<StepStatus, readonly StepStatus[]>> = {
+  pending: ['executing'],
+  executing: ['committed', 'failed'],
+  committed: ['compensating'],
+  compensating: ['compensated', 'compensation_failed'],
+  failed: [],
+  compensated: [],
+  compensation_failed: [],
+};
+
+/** The only saga transitions there are (SPEC §6; `compensated` is the [resolved] clean-rollback outcome). */
+export const SAGA_TRANSITIONS: Readonly<Record<SagaStatus, readonly SagaStatus[]>> = {
+  running: ['completed', 'failed', 'compensating'],
+  compensating: ['compensated', 'failed', 'escalated'],
+  completed: [],
+  failed: [],
+  compensated: [],
+  escalated: [],
+};
+
+/**
+ * Retry defaults are Temporal's RetryPolicy defaults: first retry after 1 s,
+ * backoff coefficient 2, at most 100 × the initial interval. The original
+ * waited 1 s × attempt; coefficient 2 gives the same 1 s and 2 s for the first
+ * two retries and is what a Temporal activity can express.
+ */
+export const DEFAULT_STEP_TIMEOUT_SECONDS = 300;
+export const DEFAULT_MAX_RETRIES = 0;
+export const DEFAULT_INITIAL_INTERVAL_MS = 1000;
+export const DEFAULT_BACKOFF_COEFFICIENT = 2;
+
+const IdSchema = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
+
+export const StepDefinitionSchema = z.strictObject({
+  stepId: IdSchema,
+  actionId: IdSchema,
+  agentDid: DidSchema,
+  executeApi: z.string().min(1, 'must not be empty').optional(),
+  undoApi: z.string().min(1, 'must not be empty').optional(),
+  timeoutSeconds: z.number().positive('must be > 0').default(DEFAULT_STEP_TIMEOUT_SECONDS),
+  maxRetries: z.number().int().min(0, 'must be ≥ 0').default(DEFAULT_MAX_RETRIES),
+  initialIntervalMs: z.number().int().positive('must be > 0').default(DEFAULT_INITIAL_INTERVAL_MS),
+  backoffCoefficient: z.number().min(1, 'must be ≥ 1').default(DEFAULT_BACKOFF_COEFFICIENT),
+  /** Default: 100 × initialIntervalMs, as in Temporal. */
+  maximumIntervalMs: z.number().int().positive('must be > 0').optional(),
+});
+export type StepDefinition = z.input<typeof StepDefinitionSchema>;
+
+export const CreateSagaSchema = z.strictObject({ sagaId: IdSchema, sessionId: IdSchema, at: TimestampSchema });
+export type CreateSagaInput = z.infer<typeof CreateSagaSchema>;
+
+export interface SagaStep {
+  stepId: string;
+  actionId: string;
+  agentDid: string;
+  executeApi: string | null;
+  undoApi: string | null;
+  timeoutSeconds: number;
+  maxRetries: number;
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  state: StepStatus;
+  /** Execution attempts made so far (1 once started). */
+  attempts: number;
+  /** The last error (of execution, or of compensation). */
+  error: string | null;
+  result: unknown;
+  addedAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  compensationStartedAt: number | null;
+  compensationFinishedAt: number | null;
+}
+
+export interface SagaTransition {
+  at: number;
+  subject: 'saga' | 'step';
+  id: string;
+  from: string;
+  to: string;
+  reason: string | null;
+}
+
+export interface SagaState {
+  sagaId: string;
+  sessionId: string;
+  state: SagaStatus;
+  steps: SagaStep[];
+  /** Step ids in the order they committed: compensation walks it backwards. */
+  commitOrder: string[];
+  log: SagaTransition[];
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+}
+
+export function createSaga(input: unknown): SagaState {
+  const { sagaId, sessionId, at } = parse(CreateSagaSchema, input, 'saga');
+  return { sagaId, sessionId, state: 'running', steps: [], commitOrder: [], log: [], createdAt: at, updatedAt: at, finishedAt: null };
+}
+
+function allowedText(allowed: readonly string[]): string {
+  return allowed.length ? allowed.join(', ') : 'none (terminal)';
+}
+
+/** Move the saga to `to`, or throw INVALID_TRANSITION naming from, to and what is allowed. */
+export function transitionSaga(saga: SagaState, to: SagaStatus, at: number, reason: string | null = null): void {
+  const from = saga.state;
+  const allowed = SAGA_TRANSITIONS[from];
+  if (!allowed.includes(to)) {
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `saga ${saga.sagaId} cannot go from ${from} to ${to}; allowed from ${from}: ${allowedText(allowed)}`,
+      { sagaId: saga.sagaId, from, to, allowed: [...allowed] },
+    );
+  }
+  saga.state = to;
+  saga.updatedAt = at;
+  if (SAGA_TRANSITIONS[to].length === 0) saga.finishedAt = at;
+  saga.log.push({ at, subject: 'saga', id: saga.sagaId, from, to, reason });
+}
+
+/** Move a step to `to`, or throw INVALID_TRANSITION naming from, to and what is allowed. */
+export function transitionStep(saga: SagaState, stepId: string, to: StepStatus, at: number, reason: string | null = null): SagaStep {
+  const step = getStep(saga, stepId);
+  const from = step.state;
+  const allowed = STEP_TRANSITIONS[from];
+  if (!allowed.includes(to)) {
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `step ${stepId} of saga ${saga.sagaId} cannot go from ${from} to ${to}; allowed from ${from}: ${allowedText(allowed)}`,
+      { sagaId: saga.sagaId, stepId, from, to, allowed: [...allowed] },
+    );
+  }
+  step.state = to;
+  saga.updatedAt = at;
+  saga.log.push({ at, subject: 'step', id: stepId, from, to, reason });
+  return step;
+}
+
+export function getStep(saga: SagaState, stepId: string): SagaStep {
+  for (const step of saga.steps) if (step.stepId === stepId) return step;
+  throw new HypervisorError('STEP_NOT_FOUND', `saga ${saga.sagaId} has no step ${stepId}`, { sagaId: saga.sagaId, stepId });
+}
+
+function requireSagaState(saga: SagaState, state: SagaStatus, doing: string): void {
+  if (saga.state !== state) {
+    throw new HypervisorError('INVALID_TRANSITION', `saga ${saga.sagaId} is ${saga.state}: can ${doing} only while ${state}`, {
+      sagaId: saga.sagaId,
+      state: saga.state,
+    });
+  }
+}
+
+/** Add a step (validated; defaults filled in). Only while the saga is running. */
+export function addStep(saga: SagaState, definition: unknown, at: number): SagaStep {
+  const d = parse(StepDefinitionSchema, definition, 'saga step');
+  requireSagaState(saga, 'running', 'add steps');
+  if (saga.steps.some((s) => s.stepId === d.stepId)) {
+    throw new HypervisorError('INVALID_INPUT', `invalid saga step: stepId ${d.stepId} already exists in saga ${saga.sagaId}`);
+  }
+  const step: SagaStep = {
+    stepId: d.stepId,
+    actionId: d.actionId,
+    agentDid: d.agentDid,
+    executeApi: d.executeApi ?? null,
+    undoApi: d.undoApi ?? null,
+    timeoutSeconds: d.timeoutSeconds,
+    maxRetries: d.maxRetries,
+    initialIntervalMs: d.initialIntervalMs,
+    backoffCoefficient: d.backoffCoefficient,
+    maximumIntervalMs: d.maximumIntervalMs ?? 100 * d.initialIntervalMs,
+    state: 'pending',
+    attempts: 0,
+    error: null,
+    result: null,
+    addedAt: at,
+    startedAt: null,
+    finishedAt: null,
+    compensationStartedAt: null,
+    compensationFinishedAt: null,
+  };
+  saga.steps.push(step);
+  saga.updatedAt = at;
+  return step;
+}
+
+/** The step's retry policy in Temporal's RetryPolicy shape (durations in ms). */
+export function retryPolicyOf(step: SagaStep): {
+  initialInterval: number;
+  backoffCoefficient: number;
+  maximumInterval: number;
+  maximumAttempts: number;
+} {
+  return {
+    initialInterval: step.initialIntervalMs,
+    backoffCoefficient: step.backoffCoefficient,
+    maximumInterval: step.maximumIntervalMs,
+    maximumAttempts: step.maxRetries + 1,
+  };
+}
+
+/** Delay before retry number `retry` (1-based): initial × coefficient^(retry−1), capped, as Temporal computes it. */
+export function retryDelayMs(step: SagaStep, retry: number): number {
+  return Math.min(step.maximumIntervalMs, step.initialIntervalMs * Math.pow(step.backoffCoefficient, retry - 1));
+}
+
+/** pending → executing: the first attempt starts. */
+export function startStep(saga: SagaState, stepId: string, at: number): SagaStep {
+  requireSagaState(saga, 'running', 'start steps');
+  const step = transitionStep(saga, stepId, 'executing', at);
+  step.attempts = 1;
+  step.startedAt = at;
+  return step;
+}
+
+/**
+ * An attempt failed. With retries left the step stays executing and the next
+ * attempt is counted; otherwise it fails with this (the last) error.
+ */
+export function recordAttemptFailure(
+  saga: SagaState,
+  stepId: string,
+  error: string,
+  at: number,
+): { retry: true; attempt: number; delayMs: number } | { retry: false } {
+  const step = getStep(saga, stepId);
+  if (step.state !== 'executing') {
+    throw new HypervisorError('INVALID_TRANSITION', `step ${stepId} of saga ${saga.sagaId} is ${step.state}: only an executing step has attempts`, {
+      stepId,
+      state: step.state,
+    });
+  }
+  step.error = error;
+  if (step.attempts <= step.maxRetries) {
+    const delayMs = retryDelayMs(step, step.attempts);
+    step.attempts += 1;
+    saga.updatedAt = at;
+    return { retry: true, attempt: step.attempts, delayMs };
+  }
+  failStep(saga, stepId, error, at);
+  return { retry: false };
+}
+
+/** executing → committed; the commit order is what compensation reverses. */
+export function commitStep(saga: SagaState, stepId: string, result: unknown, at: number): SagaStep {
+  const step = transitionStep(saga, stepId, 'committed', at);
+  step.result = result === undefined ? null : result;
+  step.error = null;
+  step.finishedAt = at;
+  saga.commitOrder.push(stepId);
+  return step;
+}
+
+/** executing → failed, with the last error. */
+export function failStep(saga: SagaState, stepId: string, error: string, at: number): SagaStep {
+  const step = transitionStep(saga, stepId, 'failed', at, error);
+  step.error = error;
+  step.finishedAt = at;
+  return step;
+}
+
+/** The committed steps still to undo, most recently committed first. */
+export function compensationPlan(saga: SagaState): SagaStep[] {
+  const plan: SagaStep[] = [];
+  for (let i = saga.commitOrder.length - 1; i >= 0; i--) {
+    const step = getStep(saga, saga.commitOrder[i] as string);
+    if (step.state === 'committed') plan.push(step);
+  }
+  return plan;
+}
+
+/** running → compensating. */
+export function startCompensation(saga: SagaState, at: number, reason: string | null = null): void {
+  transitionSaga(saga, 'compensating', at, reason);
+}
+
+/**
+ * committed → compensating. Returns true when the caller should now run the
+ * undo API; a step without one goes straight on to compensation_failed and
+ * false is returned.
+ */
+export function startStepCompensation(saga: SagaState, stepId: string, at: number): boolean {
+  requireSagaState(saga, 'compensating', 'compensate steps');
+  const step = transitionStep(saga, stepId, 'compensating', at);
+  step.compensationStartedAt = at;
+  if (step.undoApi !== null) return true;
+  failCompensation(saga, stepId, `step ${stepId} (${step.actionId}) has no undo API`, at);
+  return false;
+}
+
+/** compensating → compensated: the undo succeeded. */
+export function compensateStep(saga: SagaState, stepId: string, at: number): SagaStep {
+  const step = transitionStep(saga, stepId, 'compensated', at);
+  step.compensationFinishedAt = at;
+  return step;
+}
+
+/** compensating → compensation_failed: the undo threw or timed out. */
+export function failCompensation(saga: SagaState, stepId: string, error: string, at: number): SagaStep {
+  const step = transitionStep(saga, stepId, 'compensation_failed', at, error);
+  step.error = error;
+  step.compensationFinishedAt = at;
+  return step;
+}
+
+/** A step whose compensation failed: its agent is to be slashed (SPEC §6). */
+export interface Escalation {
+  stepId: string;
+  actionId: string;
+  agentDid: string;
+  error: string | null;
+}
+
+/**
+ * Settle the saga's outcome:
+ * - running, every step committed → completed;
+ * - running, a step failed and nothing committed (nothing to undo) → failed;
+ * - compensating, every committed step undone → compensated;
+ * - compensating, any compensation failed → escalated, listing whom to slash.
+ * Unfinished work (an executing step, a pending step of a saga that would
+ * complete, a failed saga with commits not yet compensated, a compensation in
+ * progress) is an INVALID_TRANSITION.
+ */
+export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; escalations: Escalation[] } {
+  const unfinished = (why: string): never => {
+    throw new HypervisorError('INVALID_TRANSITION', `saga ${saga.sagaId} cannot finish: ${why}`, { sagaId: saga.sagaId, state: saga.state });
+  };
+  if (saga.state === 'running') {
+    const executing = saga.steps.find((s) => s.state === 'executing');
+    if (executing) unfinished(`step ${executing.stepId} is executing`);
+    const failed = saga.steps.find((s) => s.state === 'failed');
+    if (failed) {
+      if (saga.commitOrder.length > 0) unfinished(`step ${failed.stepId} failed; compensate the committed steps first`);
+      transitionSaga(saga, 'failed', at, `step ${failed.stepId} failed: ${failed.error ?? 'unknown error'}`);
+      return { state: saga.state, escalations: [] };
+    }
+    const pending = saga.steps.find((s) => s.state === 'pending');
+    if (pending) unfinished(`step ${pending.stepId} is still pending`);
+    transitionSaga(saga, 'completed', at);
+    return { state: saga.state, escalations: [] };
+  }
+  if (saga.state === 'compensating') {
+    const open = saga.steps.find((s) => s.state === 'committed' || s.state === 'compensating' || s.state === 'executing');
+    if (open) unfinished(`step ${open.stepId} is ${open.state}`);
+    const escalations: Escalation[] = saga.steps
+      .filter((s) => s.state === 'compensation_failed')
+      .map((s) => ({ stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, error: s.error }));
+    transitionSaga(saga, escalations.length ? 'escalated' : 'compensated', at,
+      escalations.length ? `compensation failed for ${escalations.map((e) => e.stepId).join(', ')}` : null);
+    return { state: saga.state, escalations };
+  }
+  return unfinished(`it is already ${saga.state}`);
+}
+
+export type StepRunner = (step: SagaStep) => unknown;
+
+export interface LocalSagaResult {
+  state: SagaStatus;
+  failedStepId: string | null;
+  /** The last error of the failed step. */
+  error: string | null;
+  escalations: Escalation[];
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Run a saga in process, as the original's execute_step did: each pending
+ * step in order, retried up to maxRetries (backoff delays are computed but not
+ * waited: no clocks here; timeouts are the Temporal layer's job); on a failure
+ * the committed steps are undone in reverse commit order. Every event is
+ * stamped `at` (default: the saga's last update), so runs are deterministic.
+ */
+export async function runSagaLocally(
+  saga: SagaState,
+  executor: StepRunner,
+  undoer: StepRunner = () => undefined,
+  at: number = saga.updatedAt,
+): Promise<LocalSagaResult> {
+  let failed: SagaStep | null = null;
+  for (const step of saga.steps) {
+    if (step.state !== 'pending') continue;
+    startStep(saga, step.stepId, at);
+    for (;;) {
+      let result: unknown;
+      try {
+        result = await executor(step);
+      } catch (err) {
+        if (recordAttemptFailure(saga, step.stepId, message(err), at).retry) continue;
+        failed = step;
+        break;
+      }
+      commitStep(saga, step.stepId, result, at);
+      break;
+    }
+    if (failed) break;
+  }
+  if (failed && saga.commitOrder.length > 0) {
+    startCompensation(saga, at, `step ${failed.stepId} failed`);
+    for (const step of compensationPlan(saga)) {
+      if (!startStepCompensation(saga, step.stepId, at)) continue;
+      try {
+        await undoer(step);
+        compensateStep(saga, step.stepId, at);
+      } catch (err) {
+        failCompensation(saga, step.stepId, message(err), at);
+      }
+    }
+  }
+  const { state, escalations } = finishSaga(saga, at);
+  return { state, failedStepId: failed ? failed.stepId : null, error: failed ? failed.error : null, escalations };
+}

@@ -1,0 +1,77 @@
+/**
+ * The real Temporal environment the workflow tests share: the server at
+ * TEMPORAL_ADDRESS when given, else a dev server this test run starts on free
+ * ports; plus one in-process worker on a task queue of this run's own.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { startDevServer, registerSearchAttributes, type DevServer } from '../../worker/devServer';
+import { createHypervisorWorker } from '../../worker/worker';
+import { registerTestHandlers } from './testHandlers';
+import { freePort } from './ports';
+
+export interface TestEnv {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  client: Client;
+  connection: Connection;
+  nativeConnection: NativeConnection;
+  worker: Worker;
+  workerRun: Promise<void>;
+  server?: DevServer;
+  dataDir: string;
+}
+
+let env: TestEnv | undefined;
+let starting: Promise<TestEnv> | undefined;
+
+export function testEnv(): Promise<TestEnv> {
+  starting ??= start();
+  return starting;
+}
+
+async function start(): Promise<TestEnv> {
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-test-'));
+  let server: DevServer | undefined;
+  let address = process.env.TEMPORAL_ADDRESS;
+  if (address) {
+    await registerSearchAttributes(address, namespace);
+  } else {
+    server = await startDevServer({
+      port: await freePort(),
+      uiPort: await freePort(),
+      dbFile: path.join(dataDir, 'temporal.db'),
+      namespace,
+      headless: true,
+    });
+    address = server.address;
+  }
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const taskQueue = `hv-test-${process.pid}-${Date.now().toString(36)}`;
+  registerTestHandlers();
+  const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue });
+  const workerRun = worker.run();
+  env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir };
+  return env;
+}
+
+export async function stopTestEnv(): Promise<void> {
+  if (!env) return;
+  const { worker, workerRun, connection, nativeConnection, server, dataDir } = env;
+  env = undefined;
+  starting = undefined;
+  worker.shutdown();
+  await workerRun;
+  await nativeConnection.close();
+  await connection.close();
+  await server?.stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,9 @@
+/** Mocha root hooks: the shared Temporal environment is stopped once, after every test. */
+import { stopTestEnv } from './env';
+
+export const mochaHooks = {
+  async afterAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    await stopTestEnv();
+  },
+};

@@ -1,0 +1,54 @@
+/**
+ * Step handlers the workflow tests use. The worker runs in the test process,
+ * so each handler records what it did (per saga and step) for the test to read.
+ */
+import { ApplicationFailure, sleep } from '@temporalio/activity';
+import { registerStepHandler } from '../../activities/handlers';
+
+export interface Call {
+  key: string;
+  stepId: string;
+  phase: 'execute' | 'undo';
+  attempt: number;
+  at: number;
+}
+
+/** Every call made, in order, keyed by saga id. */
+export const calls: Record<string, Call[]> = {};
+
+function note(sagaId: string, call: Call): void {
+  (calls[sagaId] ??= []).push(call);
+}
+
+interface TestInput {
+  /** Fail attempts 1..failAttempts (retryable); later attempts succeed. Infinity = always fail. */
+  failAttempts?: number;
+  /** Sleep this long before answering (to exceed a start-to-close timeout). */
+  delayMs?: number;
+  /** The undo fails every time. */
+  failUndo?: boolean;
+}
+
+export function registerTestHandlers(): void {
+  registerStepHandler('test.step', {
+    async execute(input, ctx) {
+      const opts = (input ?? {}) as TestInput;
+      note(ctx.sagaId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
+      if (opts.delayMs) await sleep(opts.delayMs);
+      const failAttempts = opts.failAttempts === -1 ? Infinity : (opts.failAttempts ?? 0);
+      if (ctx.attempt <= failAttempts) throw ApplicationFailure.retryable(`attempt ${ctx.attempt} failed on purpose`, 'TestFailure');
+      return { done: ctx.stepId };
+    },
+    async undo(input, _result, ctx) {
+      note(ctx.sagaId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'undo', attempt: ctx.attempt, at: Date.now() });
+      if ((input as TestInput | null)?.failUndo) throw ApplicationFailure.retryable('undo failed on purpose', 'TestUndoFailure');
+      return { undone: ctx.stepId };
+    },
+  });
+  registerStepHandler('test.no-undo', {
+    async execute(_input, ctx) {
+      note(ctx.sagaId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
+      return null;
+    },
+  });
+}

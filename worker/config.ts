@@ -1,0 +1,29 @@
+import * as path from 'node:path';
+
+/** Where the project lives, so every script resolves data and tools the same way. */
+export const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0 || value > 65535) {
+    throw new Error(`${name} must be a port number (1–65535), got "${raw}"`);
+  }
+  return value;
+}
+
+/** Settings read from the environment, with the defaults documented in README.md. */
+export function loadConfig() {
+  const port = intFromEnv('TEMPORAL_PORT', 7233);
+  return {
+    /** Set TEMPORAL_ADDRESS to use a server you run; otherwise we start a local dev server there. */
+    address: process.env.TEMPORAL_ADDRESS || `127.0.0.1:${port}`,
+    addressGiven: Boolean(process.env.TEMPORAL_ADDRESS),
+    namespace: process.env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: process.env.HV_TASK_QUEUE || 'agent-hypervisor',
+    uiPort: intFromEnv('TEMPORAL_UI_PORT', 8233),
+    dataDir: path.resolve(PROJECT_ROOT, process.env.HV_DATA_DIR || '.temporal'),
+  };
+}
+export type Config = ReturnType<typeof loadConfig>;

@@ -1,0 +1,52 @@
+/**
+ * The hypervisor's worker: the session and saga workflows and every activity,
+ * on one task queue. The workflow bundle is built once per process and shared.
+ */
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import * as activities from '../activities';
+
+let bundle: Promise<WorkflowBundle> | undefined;
+
+/** Bundles workflows/ once (webpack is slow; every Worker in this process reuses the result). */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+  return bundle;
+}
+
+const quietBundlerLogger = {
+  log() {}, trace() {}, debug() {}, info() {},
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
+
+/** Connects, retrying while the server is not up yet (e.g. started a moment ago). */
+export async function connectWithRetry(address: string, log: (line: string) => void = console.error, timeoutMs = 120_000): Promise<NativeConnection> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await NativeConnection.connect({ address });
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`could not reach Temporal at ${address}: ${(err as Error).message}`);
+      if (attempt === 1) log(`Waiting for Temporal at ${address} …`);
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+    }
+  }
+}
+
+export interface HypervisorWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  identity?: string;
+}
+
+export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+    ...(options.identity ? { identity: options.identity } : {}),
+  });
+}

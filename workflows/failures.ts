@@ -1,0 +1,28 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+import { HypervisorError } from '../src/errors';
+
+/**
+ * Runs a governance rule and turns its rejection into a non-retryable
+ * ApplicationFailure whose type is the rule's error code. Any other error is
+ * a bug: it is rethrown as is, so it fails the workflow task (and is retried
+ * once the code is fixed) instead of failing the session.
+ */
+export function governed<T>(rule: () => T): T {
+  try {
+    return rule();
+  } catch (err) {
+    throw asFailure(err);
+  }
+}
+
+export function asFailure(err: unknown): unknown {
+  if (err instanceof HypervisorError) {
+    return ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true, details: [err.details] });
+  }
+  return err;
+}
+
+/** For update validators: a HypervisorError rejects the update before it enters history. */
+export function validated<T>(rule: () => T): T {
+  return governed(rule);
+}
