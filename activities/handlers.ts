@@ -8,6 +8,8 @@ import type { Context } from '@temporalio/activity';
 export interface StepContext {
   /** Stable across retries and replays: `<workflowId>/<stepId>/<execute|undo>`. */
   idempotencyKey: string;
+  /** The saga's workflow id (unique, unlike the saga id, which is unique per session). */
+  workflowId: string;
   sessionId: string;
   sagaId: string;
   stepId: string;

@@ -27,9 +27,11 @@ export interface CompensationTask extends StepTask {
 
 function stepContext(task: StepTask, phase: 'execute' | 'undo'): StepContext {
   const ctx = Context.current();
+  const workflowId = ctx.info.workflowExecution?.workflowId ?? task.sagaId;
   return {
     // The workflow id and step id are the same on every attempt and every replay.
-    idempotencyKey: `${ctx.info.workflowExecution?.workflowId ?? task.sagaId}/${task.stepId}/${phase}`,
+    idempotencyKey: `${workflowId}/${task.stepId}/${phase}`,
+    workflowId,
     sessionId: task.sessionId,
     sagaId: task.sagaId,
     stepId: task.stepId,

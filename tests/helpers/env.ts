@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, DefaultLogger, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { startDevServer, registerSearchAttributes, type DevServer } from '../../worker/devServer';
 import { createHypervisorWorker } from '../../worker/worker';
 import { registerTestHandlers } from './testHandlers';
@@ -34,8 +34,21 @@ export function testEnv(): Promise<TestEnv> {
   return starting;
 }
 
+let runtimeInstalled = false;
+
+/** Tests fail steps on purpose: keep the worker's expected warnings out of the report. */
+export function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+    shutdownSignals: [],
+  });
+}
+
 async function start(): Promise<TestEnv> {
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  installQuietRuntime();
   const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-test-'));
   let server: DevServer | undefined;

@@ -1,5 +1,7 @@
 /** Mocha root hooks: the shared Temporal environment is stopped once, after every test. */
-import { stopTestEnv } from './env';
+import { installQuietRuntime, stopTestEnv } from './env';
+
+installQuietRuntime();
 
 export const mochaHooks = {
   async afterAll(this: Mocha.Context) {

@@ -13,11 +13,11 @@ export interface Call {
   at: number;
 }
 
-/** Every call made, in order, keyed by saga id. */
+/** Every call made, in order, keyed by the saga's workflow id. */
 export const calls: Record<string, Call[]> = {};
 
-function note(sagaId: string, call: Call): void {
-  (calls[sagaId] ??= []).push(call);
+function note(workflowId: string, call: Call): void {
+  (calls[workflowId] ??= []).push(call);
 }
 
 interface TestInput {
@@ -33,21 +33,21 @@ export function registerTestHandlers(): void {
   registerStepHandler('test.step', {
     async execute(input, ctx) {
       const opts = (input ?? {}) as TestInput;
-      note(ctx.sagaId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
+      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
       if (opts.delayMs) await sleep(opts.delayMs);
       const failAttempts = opts.failAttempts === -1 ? Infinity : (opts.failAttempts ?? 0);
       if (ctx.attempt <= failAttempts) throw ApplicationFailure.retryable(`attempt ${ctx.attempt} failed on purpose`, 'TestFailure');
       return { done: ctx.stepId };
     },
     async undo(input, _result, ctx) {
-      note(ctx.sagaId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'undo', attempt: ctx.attempt, at: Date.now() });
+      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'undo', attempt: ctx.attempt, at: Date.now() });
       if ((input as TestInput | null)?.failUndo) throw ApplicationFailure.retryable('undo failed on purpose', 'TestUndoFailure');
       return { undone: ctx.stepId };
     },
   });
   registerStepHandler('test.no-undo', {
     async execute(_input, ctx) {
-      note(ctx.sagaId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
+      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
       return null;
     },
   });

@@ -1,0 +1,241 @@
+/**
+ * Benchmarks of the pure governance core: the nine workloads of SPEC §10, with
+ * its iteration counts, measured by bench/harness.ts (warm-up, then wall time
+ * per iteration). Each workload calls the core's public functions as a user
+ * would; time and ids are arguments, taken from a counter (no clock, no
+ * randomness), so every run does the same work.
+ *
+ *   npm run bench:core            a table with the original's means and the speed-ups
+ *   npm run bench:core -- --json  one JSON object per workload and line
+ */
+import { geometricMean, measure, type Result, type Workload } from './harness';
+import { ringFromSigma } from '../src/rings';
+import { createLiabilityState, sigmaEff, vouch, type LiabilityState } from '../src/liability';
+import { auditMerkleRoot, captureDelta, createAuditState, verifyChain, type AuditState } from '../src/audit';
+import { activate, archive, beginTerminate, createSessionState, join } from '../src/session';
+import { addStep, commitStep, createSaga, finishSaga, startStep, type SagaStep } from '../src/saga';
+import { commitAudit } from '../src/commitment';
+
+// ── Fake clock and ids ──────────────────────────────────────────────────────
+
+/** A clock that ticks one millisecond per reading, from a fixed epoch. */
+let clock = 1_700_000_000_000;
+const tick = (): number => ++clock;
+
+/** A unique-per-process counter for ids (the harness passes negative i during warm-up). */
+let serial = 0;
+const nextId = (): number => ++serial;
+
+// A content hash of the kind a VFS write reports (any 64-hex string will do).
+const CONTENT_HASH = 'a3f5c2e1b4d6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081';
+const AGENT = 'did:example:agent-1';
+
+/** Capture `n` one-change deltas into `audit` through the validated door. */
+function captureMany(audit: AuditState, sessionId: string, n: number): void {
+  for (let k = 0; k < n; k++) {
+    captureDelta(audit, {
+      deltaId: `${sessionId}-d${k}`,
+      sessionId,
+      agentDid: AGENT,
+      at: tick(),
+      changes: [{ path: `/sessions/${sessionId}/file-${k}.txt`, operation: 'add', contentHash: CONTENT_HASH }],
+    });
+  }
+}
+
+const noop = (_step: SagaStep): unknown => undefined;
+
+// ── The nine workloads ──────────────────────────────────────────────────────
+
+let liability: LiabilityState;
+let sink: unknown; // keeps results alive so no work is optimised away
+
+const workloads: Workload[] = [
+  {
+    name: 'ring_computation',
+    iterations: 50_000,
+    originalMeanUs: 0.3,
+    run() {
+      sink = ringFromSigma(0.85, false);
+    },
+  },
+  {
+    // One long-lived engine that keeps every earlier bond (the original's grew
+    // with them; ours indexes bonds per session and agent).
+    name: 'vouching_sigma_eff',
+    iterations: 10_000,
+    originalMeanUs: 432,
+    setup() {
+      liability = createLiabilityState();
+    },
+    run() {
+      const n = nextId();
+      const sessionId = `vouch-session-${n}`;
+      const now = tick();
+      vouch(liability, { sessionId, voucher: 'did:example:voucher', vouchee: 'did:example:vouchee', voucherSigma: 0.9, bondPct: 0.2 }, now, `bond-${n}`);
+      sink = sigmaEff(liability, sessionId, 'did:example:vouchee', 0.4, 0.5, now);
+    },
+  },
+  {
+    name: 'delta_capture',
+    iterations: 50_000,
+    originalMeanUs: 8.6,
+    run() {
+      const sessionId = `capture-${nextId()}`;
+      const audit = createAuditState(sessionId);
+      captureMany(audit, sessionId, 1);
+      sink = audit;
+    },
+  },
+  {
+    // The SPEC gives no original figure for 10 deltas. Derived: the original's
+    // workload is dominated by capture + hash per delta (its 100-delta root took
+    // 916 µs ≈ 100 × 9.2 µs, close to its 8.6 µs per capture), so it scales
+    // linearly: 916 × 10 / 100 = 91.6 µs. Printed as derived.
+    name: 'merkle_root_10_deltas',
+    iterations: 10_000,
+    originalMeanUs: (916 * 10) / 100,
+    run() {
+      const sessionId = `merkle10-${nextId()}`;
+      const audit = createAuditState(sessionId);
+      captureMany(audit, sessionId, 10);
+      sink = auditMerkleRoot(audit);
+    },
+  },
+  {
+    name: 'merkle_root_100_deltas',
+    iterations: 1_000,
+    originalMeanUs: 916,
+    run() {
+      const sessionId = `merkle100-${nextId()}`;
+      const audit = createAuditState(sessionId);
+      captureMany(audit, sessionId, 100);
+      sink = auditMerkleRoot(audit);
+    },
+  },
+  {
+    name: 'chain_verify_50_deltas',
+    iterations: 2_000,
+    originalMeanUs: 758,
+    run() {
+      const sessionId = `chain50-${nextId()}`;
+      const audit = createAuditState(sessionId);
+      captureMany(audit, sessionId, 50);
+      const result = verifyChain(audit.deltas);
+      if (!result.ok) throw new Error(`chain_verify_50_deltas: ${result.reason}`);
+      sink = result;
+    },
+  },
+  {
+    // A long-lived liability engine, as a hypervisor has; terminate releases the session's (no) bonds.
+    name: 'session_lifecycle',
+    iterations: 5_000,
+    originalMeanUs: 16.6,
+    setup() {
+      liability = createLiabilityState();
+    },
+    run() {
+      const s = createSessionState({ sessionId: `lifecycle-${nextId()}` }, tick());
+      join(s, liability, { agentDid: AGENT, sigmaRaw: 0.8 }, tick());
+      activate(s, tick());
+      beginTerminate(s, liability, tick());
+      archive(s, tick());
+      sink = s;
+    },
+  },
+  {
+    // Each step is started, run by a no-op executor and committed, as the
+    // Temporal layer would report it; then the saga is settled (completed).
+    name: 'saga_3_steps',
+    iterations: 5_000,
+    originalMeanUs: 67,
+    run() {
+      const n = nextId();
+      const saga = createSaga({ sagaId: `saga-${n}`, sessionId: `saga-session-${n}`, at: tick() });
+      for (let k = 0; k < 3; k++) {
+        addStep(saga, { stepId: `step-${k}`, actionId: `action-${k}`, agentDid: AGENT, executeApi: `/api/do-${k}`, undoApi: `/api/undo-${k}` }, tick());
+      }
+      for (const step of saga.steps) {
+        startStep(saga, step.stepId, tick());
+        commitStep(saga, step.stepId, noop(step), tick());
+      }
+      finishSaga(saga, tick());
+      sink = saga;
+    },
+  },
+  {
+    name: 'full_governance_pipeline',
+    iterations: 2_000,
+    originalMeanUs: 82,
+    setup() {
+      liability = createLiabilityState();
+    },
+    run() {
+      const sessionId = `pipeline-${nextId()}`;
+      const s = createSessionState({ sessionId }, tick());
+      join(s, liability, { agentDid: AGENT, sigmaRaw: 0.8 }, tick());
+      activate(s, tick());
+      const audit = createAuditState(sessionId);
+      captureMany(audit, sessionId, 3);
+      const saga = createSaga({ sagaId: `${sessionId}-saga`, sessionId, at: tick() });
+      const step = addStep(saga, { stepId: 'step-0', actionId: 'action-0', agentDid: AGENT, executeApi: '/api/do', undoApi: '/api/undo' }, tick());
+      startStep(saga, step.stepId, tick());
+      commitStep(saga, step.stepId, noop(step), tick());
+      finishSaga(saga, tick());
+      beginTerminate(s, liability, tick());
+      sink = commitAudit(audit, Object.keys(s.participants), tick());
+      archive(s, tick());
+    },
+  },
+];
+
+/** Workloads whose original figure is derived rather than measured by the original. */
+const DERIVED = new Set(['merkle_root_10_deltas']);
+
+// ── Output ──────────────────────────────────────────────────────────────────
+
+function fmt(x: number, digits: number): string {
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function printTable(results: Result[]): void {
+  const header = ['workload', 'iterations', 'mean µs', 'p50 µs', 'p95 µs', 'p99 µs', 'ops/s', 'original µs', 'speed-up ×'];
+  const rows = results.map((r) => [
+    r.name,
+    fmt(r.iterations, 0),
+    fmt(r.mean_us, 2),
+    fmt(r.p50_us, 2),
+    fmt(r.p95_us, 2),
+    fmt(r.p99_us, 2),
+    fmt(r.ops_per_sec, 0),
+    fmt(r.original_mean_us, 1) + (DERIVED.has(r.name) ? '*' : ''),
+    fmt(r.speedup, 1),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '─'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+  console.log('');
+  console.log(`geometric mean of the ${results.length} speed-ups: ${fmt(geometricMean(results.map((r) => r.speedup)), 2)}×`);
+  console.log('* derived, not measured by the original: 916 µs (100 deltas) × 10/100 — its per-delta capture + hash dominates.');
+  const slower = results.filter((r) => r.speedup < 1).map((r) => r.name);
+  if (slower.length) console.log(`slower than the original: ${slower.join(', ')}`);
+}
+
+function main(): void {
+  const json = process.argv.includes('--json');
+  const results: Result[] = [];
+  for (const w of workloads) {
+    const r = measure(w);
+    results.push(r);
+    if (json) {
+      const { name, mean_us, p50_us, p99_us, ops_per_sec, ...rest } = r;
+      console.log(JSON.stringify({ name, mean_us, p50_us, p99_us, ops_per_sec, ...rest, original_derived: DERIVED.has(name) }));
+    }
+  }
+  if (!json) printTable(results);
+  void sink;
+}
+
+main();
