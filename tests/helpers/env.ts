@@ -65,15 +65,20 @@ async function start(): Promise<TestEnv> {
     });
     address = server.address;
   }
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace });
-  const nativeConnection = await NativeConnection.connect({ address });
-  const taskQueue = `hv-test-${process.pid}-${Date.now().toString(36)}`;
-  registerTestHandlers();
-  const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue });
-  const workerRun = worker.run();
-  env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir };
-  return env;
+  try {
+    const connection = await Connection.connect({ address });
+    const client = new Client({ connection, namespace });
+    const nativeConnection = await NativeConnection.connect({ address });
+    const taskQueue = `hv-test-${process.pid}-${Date.now().toString(36)}`;
+    registerTestHandlers();
+    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue });
+    const workerRun = worker.run();
+    env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir };
+    return env;
+  } catch (err) {
+    await server?.stop();
+    throw err;
+  }
 }
 
 export async function stopTestEnv(): Promise<void> {
