@@ -69,14 +69,15 @@ async function callHttpTool(url: string, body: unknown, ctx: StepContext): Promi
   }
 }
 
-export async function executeStep(task: StepTask): Promise<unknown> {
+/** Runs one attempt of a step; returns what it produced and which attempt it was. */
+export async function executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
   const ctx = stepContext(task, 'execute');
   if (task.handler) {
     const handler = stepHandler(task.handler);
     if (!handler) throw ApplicationFailure.nonRetryable(`no step handler named "${task.handler}" is registered with this worker`, 'UnknownStepHandler');
-    return handler.execute(task.input, ctx);
+    return { result: (await handler.execute(task.input, ctx)) ?? null, attempt: ctx.attempt };
   }
-  if (task.executeApi) return callHttpTool(task.executeApi, { input: task.input ?? null }, ctx);
+  if (task.executeApi) return { result: await callHttpTool(task.executeApi, { input: task.input ?? null }, ctx), attempt: ctx.attempt };
   throw ApplicationFailure.nonRetryable(`step ${task.stepId} names neither a handler nor an executeApi`, 'InvalidStep');
 }
 

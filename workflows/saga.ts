@@ -7,6 +7,7 @@
  * slashes the step's agent.
  */
 import * as wf from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
 import type * as activities from '../activities';
 import { parse } from '../src/common';
 import { SagaInputSchema, ApprovalSchema, WitnessSchema, RingViewSchema, type RingView, type SagaInputRaw, type SagaStep as StepSpec } from '../src/contract';
@@ -163,16 +164,19 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     }
     publishState();
     try {
-      const result = await executeStep.executeWithOptions({
+      const { result, attempt } = await executeStep.executeWithOptions({
         startToCloseTimeout: `${step.timeoutSeconds} seconds`,
         retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: ['UnknownStepHandler', 'InvalidStep', 'HttpToolRejected'] },
         summary: `${step.actionId} by ${step.agentDid}`,
       }, [{ sessionId: input.sessionId, sagaId, stepId: step.stepId, actionId: step.actionId, agentDid: step.agentDid, handler: spec.handler, executeApi: spec.executeApi, undoApi: spec.undoApi, input: spec.input }]);
       commitStep(saga, step.stepId, result, Date.now());
+      step.attempts = attempt;
       await tellSession({ sagaId, kind: 'step_committed', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId });
     } catch (err) {
       if (wf.isCancellation(err)) throw err;
       error = describeFailure(err);
+      // Temporal ran every attempt the retry policy allows.
+      if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED) step.attempts = step.maxRetries + 1;
       failStep(saga, step.stepId, error, Date.now());
       failedStepId = step.stepId;
       await tellSession({ sagaId, kind: 'step_failed', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId, detail: error });

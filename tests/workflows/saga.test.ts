@@ -38,6 +38,7 @@ describe('saga workflow: Temporal runs each step with its own timeout, retry and
     assert.match(result.error ?? '', /attempt 4 failed on purpose/);
     const made = calls[result.workflowId]!.filter((c) => c.phase === 'execute');
     assert.deepEqual(made.map((c) => c.attempt), [1, 2, 3, 4]);
+    assert.equal(result.saga.steps[0]!.attempts, 4);
     // Temporal waits initial × coefficient^(k−1) before retry k: 200, 400, 800 ms at least.
     const gaps = made.slice(1).map((c, i) => c.at - made[i]!.at);
     [200, 400, 800].forEach((min, i) => assert.ok(gaps[i]! >= min, `gap ${i + 1} was ${gaps[i]} ms, expected ≥ ${min} ms`));
@@ -53,6 +54,7 @@ describe('saga workflow: Temporal runs each step with its own timeout, retry and
     const result = await saga.result();
     assert.equal(result.saga.state, 'completed');
     assert.deepEqual(calls[result.workflowId]!.map((c) => c.attempt), [1, 2, 3]);
+    assert.equal(result.saga.steps[0]!.attempts, 3);
   });
 
   it('times a step out with Temporal\'s start-to-close timeout', async () => {
