@@ -41,6 +41,14 @@ function describeFailure(err: unknown): string {
   return String(err);
 }
 
+/** Steps run only while the session is active: a terminated session denies the rest. */
+function sessionClosed(state: string): ReturnType<typeof gateStep> {
+  return {
+    allowed: false, requiredRing: 3, agentRing: 3, sigmaEff: 0, reason: `the session is ${state}, not active`,
+    requiresConsensus: false, requiresSreWitness: false, waitFor: 'none',
+  };
+}
+
 export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot> {
   const input = governed(() => parse(SagaInputSchema, raw, 'saga input'));
   const workflowId = wf.workflowInfo().workflowId;
@@ -69,7 +77,9 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   });
 
   const session = wf.getExternalWorkflowHandle(sessionWorkflowId(input.sessionId));
-  let view: RingView | undefined = raw.ringView;
+  // A ring view in the input is trusted only from the session itself (its parent); anyone else waits for the session's.
+  const fromSession = wf.workflowInfo().parent?.workflowId === sessionWorkflowId(input.sessionId);
+  let view: RingView | undefined = fromSession ? raw.ringView : undefined;
   const approvals: Record<string, string[]> = {};
   const witnesses: Record<string, string> = {};
   const compensationOrder: string[] = [];
@@ -131,7 +141,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
 
   async function gate(stepId: string): Promise<string | null> {
     const spec = specs[stepId]!;
-    const decide = () => gateStep({
+    const decide = () => view!.sessionState !== 'active' ? sessionClosed(view!.sessionState) : gateStep({
       agent: view!.participants[spec.agentDid] as never,
       action: view!.actions[spec.actionId],
       hasConsensus: (approvals[stepId]?.length ?? 0) >= spec.quorum,

@@ -291,6 +291,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         { key: HvSessionId, value: sessionId },
         { key: HvAgentDids, value: [...new Set(req.steps.map((s) => s.agentDid))].sort() },
       ],
+    }).catch((err) => {
+      // Most likely a saga of that id was started directly by a client already.
+      delete st.sagas[sagaId];
+      throw new HypervisorError('INVALID_INPUT', `saga ${sagaId} could not be started in session ${sessionId}: ${(err as Error).message}`);
     });
     record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: req.steps.length }) }]);
     refreshSearchAttributes();
@@ -313,6 +317,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     commitment.anchorTxId = anchor.anchorTxId;
     st.commitment = commitment;
     archive(st.session, Date.now());
+    // Running sagas learn at once that their session is closed: their next steps are denied.
+    await broadcastRingView();
     terminated = { commitment, releasedBonds: releasedBonds.length, purgedFiles, retainUntil: report.retainUntil };
     refreshSearchAttributes();
     return terminated;
