@@ -161,6 +161,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     governed(() => parse(schema, arg, what));
   };
 
+  // The creation is turn 1. Record it before any handler exists: an update that
+  // arrived with the start runs as soon as its handler is set.
+  if (!input.carried) {
+    record(HYPERVISOR_DID, [{ path: '/', operation: 'add', contentHash: contentHash({ sessionId, config: st.session.config, creatorDid: input.creatorDid }) }]);
+  }
+
   // ── Updates ───────────────────────────────────────────────────────────────
   wf.setHandler(joinUpdate, handle(async (raw) => {
     const req = parse(JoinRequestSchema, raw, 'join');
@@ -370,9 +376,6 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(sagasQuery, () => Object.values(st.sagas), { description: 'The sagas of this session and their states.' });
 
   // ── Lifetime ──────────────────────────────────────────────────────────────
-  if (!input.carried) {
-    record(HYPERVISOR_DID, [{ path: '/', operation: 'add', contentHash: contentHash({ sessionId, config: st.session.config, creatorDid: input.creatorDid }) }]);
-  }
   refreshSearchAttributes();
   await wf.condition(() => terminated !== undefined || updatesThisRun >= maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested);
   await wf.condition(wf.allHandlersFinished);
