@@ -25,15 +25,16 @@ export const DEFAULT_TASK_QUEUE = 'agent-hypervisor';
 
 /** Turn a Temporal failure carrying a rule's code into a HypervisorError; anything else passes through. */
 export function toHypervisorError(err: unknown, sessionId?: string): unknown {
+  // An update to an ended session comes back as WorkflowNotFoundError too: it exists, it has ended.
+  if (err instanceof Error && /workflow execution already completed/i.test(err.message) && sessionId) {
+    return new HypervisorError('INVALID_TRANSITION', `session ${sessionId} has ended`);
+  }
   if (err instanceof WorkflowNotFoundError) {
     return new HypervisorError('SESSION_NOT_FOUND', sessionId ? `session ${sessionId} does not exist` : err.message);
   }
   const cause = err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : err;
   if (cause instanceof ApplicationFailure && ERROR_CODES.includes(cause.type as ErrorCode)) {
     return new HypervisorError(cause.type as ErrorCode, cause.message, (cause.details?.[0] as Record<string, unknown>) ?? {});
-  }
-  if (err instanceof Error && /workflow execution already completed/i.test(err.message) && sessionId) {
-    return new HypervisorError('INVALID_TRANSITION', `session ${sessionId} has ended`);
   }
   return err;
 }
