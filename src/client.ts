@@ -19,6 +19,7 @@ import {
 } from '../workflows/definitions';
 import { HvAgentDids, HvSessionId } from '../workflows/searchAttributes';
 import type { sagaWorkflow } from '../workflows/saga';
+import { sagaStaticDetails } from '../workflows/sagaDetails';
 import type { sessionWorkflow } from '../workflows/session';
 
 export const DEFAULT_TASK_QUEUE = 'agent-hypervisor';
@@ -133,6 +134,7 @@ export class HypervisorClient {
       workflowId,
       args: [input],
       staticSummary: `Saga ${input.sagaId} of session ${v.sessionId}${v.description ? `: ${v.description}` : ''}`,
+      staticDetails: sagaStaticDetails(input.steps),
       typedSearchAttributes: [
         { key: HvSessionId, value: v.sessionId },
         { key: HvAgentDids, value: [...new Set(v.steps.map((s) => s.agentDid))].sort() },

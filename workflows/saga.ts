@@ -21,7 +21,7 @@ import {
   sessionWorkflowId, witnessSignal,
 } from './definitions';
 import { governed } from './failures';
-import { HvSagaState } from './searchAttributes';
+import { HvAgentDids, HvSagaState, HvSessionId } from './searchAttributes';
 import type { SagaSnapshot } from './sagaTypes';
 
 const { executeStep, compensateStep } = wf.proxyActivities<typeof activities>({ startToCloseTimeout: '5 minutes' });
@@ -77,6 +77,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   });
 
   const session = wf.getExternalWorkflowHandle(sessionWorkflowId(input.sessionId));
+  const agentDids = [...new Set(input.steps.map((s) => s.agentDid))].sort();
   // A ring view in the input is trusted only from the session itself (its parent); anyone else waits for the session's.
   const fromSession = wf.workflowInfo().parent?.workflowId === sessionWorkflowId(input.sessionId);
   let view: RingView | undefined = fromSession ? raw.ringView : undefined;
@@ -117,14 +118,21 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     session.signal(sagaEventSignal, event).catch(() => undefined);
 
   function publishState(): void {
-    wf.upsertSearchAttributes([{ key: HvSagaState, value: saga.state }]);
+    // The session's id and agents too, so a saga started without them is still listed with its session.
+    wf.upsertSearchAttributes([
+      { key: HvSagaState, value: saga.state },
+      { key: HvSessionId, value: input.sessionId },
+      { key: HvAgentDids, value: agentDids },
+    ]);
     const rows = saga.steps.map((s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`);
+    // The Web UI's card can clip its last lines: what matters comes first.
     wf.setCurrentDetails([
       `## Saga ${sagaId} — ${saga.state}`,
       `Session \`${input.sessionId}\`${input.description ? ` · ${input.description}` : ''}`,
-      '', '| step | action | agent | state | attempts |', '|---|---|---|---|---|', ...rows,
+      ...(error ? ['', `**Failure:** ${error}`] : []),
       ...(compensationOrder.length ? ['', `Compensated in order: ${compensationOrder.join(' → ')}`] : []),
-      ...(error ? ['', `Failure: ${error}`] : []),
+      '', '| step | action | agent | state | attempts |', '|---|---|---|---|---|', ...rows,
+      '', `_${saga.steps.length} steps · updated by the saga workflow_`,
     ].join('\n'));
   }
 

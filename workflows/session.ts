@@ -33,6 +33,7 @@ import {
 import { governed, asFailure } from './failures';
 import { HvAgentDids, HvSessionId, HvSessionState } from './searchAttributes';
 import { sagaWorkflow } from './saga';
+import { sagaStaticDetails } from './sagaDetails';
 import type { SessionSummary, SessionWorkflowInput, SessionWorkflowState, TerminateResult, SlashResult } from './sessionTypes';
 import { registerVfsHandlers } from './sessionVfs';
 
@@ -67,7 +68,8 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
 }
 
 export async function sessionWorkflow(input: SessionWorkflowInput): Promise<TerminateResult> {
-  const st: SessionWorkflowState = input.carried ?? startState(input);
+  // `input?.`: a null input must fail the workflow with INVALID_INPUT (startState), not throw a TypeError that fails its task forever.
+  const st: SessionWorkflowState = input?.carried ?? startState(input);
   const maxUpdatesPerRun = input.maxUpdatesPerRun ?? 1000;
   const sessionId = st.session.sessionId;
   let updatesThisRun = 0;
@@ -293,6 +295,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       args: [{ ...req, sessionId, sagaId, ringView: ringView() }],
       parentClosePolicy: 'ABANDON',
       staticSummary: `Saga ${sagaId} of session ${sessionId}${req.description ? `: ${req.description}` : ''}`,
+      staticDetails: sagaStaticDetails(req.steps),
       typedSearchAttributes: [
         { key: HvSessionId, value: sessionId },
         { key: HvAgentDids, value: [...new Set(req.steps.map((s) => s.agentDid))].sort() },
