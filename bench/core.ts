@@ -7,6 +7,7 @@
  *
  *   npm run bench:core            a table with the original's means and the speed-ups
  *   npm run bench:core -- --json  one JSON object per workload and line
+ *   npm run bench:core -- --only session_lifecycle,saga_3_steps
  */
 import { geometricMean, measure, type Result, type Workload } from './harness';
 import { ringFromSigma } from '../src/rings';
@@ -225,8 +226,12 @@ function printTable(results: Result[]): void {
 
 function main(): void {
   const json = process.argv.includes('--json');
+  // --only <name>[,<name>…] runs just those workloads (for profiling one).
+  const onlyArg = process.argv.indexOf('--only');
+  const only = onlyArg >= 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : null;
   const results: Result[] = [];
   for (const w of workloads) {
+    if (only && !only.has(w.name)) continue;
     const r = measure(w);
     results.push(r);
     if (json) {

@@ -2,6 +2,15 @@
  * The measuring method of SPEC §10: a warm-up of 10 % of the iterations (at
  * most 100), then wall time per iteration; mean, p50, p95, p99 and ops/s.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+// A full garbage collection before each workload's timed loop, so that no
+// workload pays for the garbage of the one before it (a mark-compact of the
+// previous workload's heap costs tens of ms, landing in one unlucky sample).
+// `gc` is exposed at run time because `tsx bench/core.ts` passes no node flags.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 export interface Workload {
   name: string;
   iterations: number;
@@ -33,11 +42,15 @@ export function measure(workload: Workload): Result {
   workload.setup?.();
   const warmup = Math.min(100, Math.floor(workload.iterations / 10));
   for (let i = 0; i < warmup; i++) workload.run(-1 - i);
+  collectGarbage();
   const samples = new Float64Array(workload.iterations);
+  // performance.now() (ms, sub-µs precision) costs less per reading than
+  // process.hrtime.bigint(), which allocates a BigInt: the timer's own cost is
+  // part of every sample, and the whole of a sub-µs one.
   for (let i = 0; i < workload.iterations; i++) {
-    const start = process.hrtime.bigint();
+    const start = performance.now();
     workload.run(i);
-    samples[i] = Number(process.hrtime.bigint() - start) / 1000;
+    samples[i] = (performance.now() - start) * 1000;
   }
   let total = 0;
   for (const s of samples) total += s;

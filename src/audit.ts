@@ -4,8 +4,9 @@
  * delta hashes is kept incrementally so termination never rehashes the trail.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, parse } from './common';
+import { DidSchema, TimestampSchema, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
 import { HypervisorError } from './errors';
+import * as hash from './hash';
 import { canonicalJson, jsonString, sha256Hex } from './hash';
 import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch, type MerkleAccumulator } from './merkle';
 
@@ -66,12 +67,58 @@ export interface AuditState {
 }
 
 export function createAuditState(sessionId: string): AuditState {
-  return { sessionId: parse(IdSchema, sessionId, 'audit sessionId'), turn: 0, deltas: [], merkle: createMerkleAccumulator() };
+  const id = isNonEmptyString(sessionId, 256) ? sessionId : parse(IdSchema, sessionId, 'audit sessionId');
+  return { sessionId: id, turn: 0, deltas: [], merkle: createMerkleAccumulator() };
 }
 
 /** Validate a reported delta, then append it. */
 export function captureDelta(state: AuditState, input: unknown): Delta {
-  return appendDelta(state, parse(DeltaInputSchema, input, 'delta'));
+  return appendDelta(state, fastDeltaInput(input) ?? parse(DeltaInputSchema, input, 'delta'));
+}
+
+const DELTA_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(DeltaInputSchema.shape));
+const CHANGE_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(ChangeInputSchema.shape));
+
+/**
+ * DeltaInputSchema's result for a plainly valid delta, else undefined (then
+ * zod parses it and names what is wrong). See "Fast accept paths" in common.ts.
+ */
+export function fastDeltaInput(input: unknown): DeltaInput | undefined {
+  if (!isRecord(input) || !hasOnlyKeys(input, DELTA_INPUT_KEYS)) return undefined;
+  const { deltaId, sessionId, agentDid, at, changes } = input;
+  if (!isNonEmptyString(deltaId, 256) || !isNonEmptyString(sessionId, 256) || !isDid(agentDid) || !isTimestamp(at) || !Array.isArray(changes)) {
+    return undefined;
+  }
+  const out: ChangeInput[] = [];
+  for (let i = 0; i < changes.length; i++) {
+    const c = fastChangeInput(changes[i]);
+    if (c === undefined) return undefined;
+    out.push(c);
+  }
+  return { deltaId, sessionId, agentDid, at, changes: out };
+}
+
+function fastChangeInput(c: unknown): ChangeInput | undefined {
+  if (!isRecord(c) || !hasOnlyKeys(c, CHANGE_INPUT_KEYS)) return undefined;
+  const { path, operation, contentHash, previousHash, agentDid } = c;
+  if (!isNonEmptyString(path) || !(operation === 'add' || operation === 'modify' || operation === 'delete' || operation === 'permission')) {
+    return undefined;
+  }
+  const out: ChangeInput = { path, operation };
+  // Optional fields: absent stays absent; a present key (even undefined) is kept, as zod does.
+  if ('contentHash' in c) {
+    if (contentHash !== undefined && !isNonEmptyString(contentHash, 256)) return undefined;
+    out.contentHash = contentHash;
+  }
+  if ('previousHash' in c) {
+    if (previousHash !== undefined && !isNonEmptyString(previousHash, 256)) return undefined;
+    out.previousHash = previousHash;
+  }
+  if ('agentDid' in c) {
+    if (agentDid !== undefined && !isDid(agentDid)) return undefined;
+    out.agentDid = agentDid;
+  }
+  return out;
 }
 
 /**
@@ -118,11 +165,59 @@ export function auditMerkleRoot(state: AuditState): string | null {
 }
 
 /**
- * SHA-256 hex of the canonical JSON of every field but `hash`. Written out in
- * sorted key order by hand (equal to canonicalJson of the same object, which
- * a test checks) because it runs once per delta captured and verified.
+ * SHA-256 hex of the canonical JSON of every field but `hash`. It runs once
+ * per delta captured and verified, so the text is streamed into the hasher in
+ * sorted key order by hand instead of being built and then hashed: the common
+ * delta (ASCII strings that need no escaping, well-formed fields) never exists
+ * as one string. Anything else — non-ASCII, characters JSON escapes, or the
+ * odd field types of a tampered delta — is hashed from deltaJson, which is
+ * equal to canonicalJson of the same object (tests check both against it).
  */
+// Taken once from the module: a bundler's import binding is a getter per call,
+// and the streamed delta hash makes some twenty of these calls per delta.
+const { absorbAscii, absorbJsonString, beginHash, endHash } = hash;
+
 export function deltaHash(delta: Delta): string {
+  return streamDeltaHash(delta) ?? sha256Hex(deltaJson(delta));
+}
+
+/** The streamed hash of a well-formed ASCII delta, or null when the general path must be taken. */
+function streamDeltaHash(delta: Delta): string | null {
+  const { agentDid, at, changes, deltaId, parentHash, sessionId, turn } = delta;
+  if (typeof agentDid !== 'string' || typeof at !== 'number' || !Array.isArray(changes) || typeof deltaId !== 'string' ||
+    (parentHash !== null && typeof parentHash !== 'string') || typeof sessionId !== 'string' || typeof turn !== 'number') {
+    return null;
+  }
+  beginHash();
+  if (!(absorbAscii('{"agentDid":') && absorbJsonString(agentDid) && absorbAscii(',"at":') && absorbAscii(numberJson(at)) &&
+    absorbAscii(',"changes":['))) return null;
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i] as unknown;
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) return null;
+    const { agentDid: by, contentHash, operation, path, previousHash } = c as Change;
+    if (typeof by !== 'string' || typeof operation !== 'string' || typeof path !== 'string' ||
+      (contentHash !== undefined && typeof contentHash !== 'string') || (previousHash !== undefined && typeof previousHash !== 'string')) {
+      return null;
+    }
+    if (!(absorbAscii(i > 0 ? ',{"agentDid":' : '{"agentDid":') && absorbJsonString(by) &&
+      (contentHash === undefined || (absorbAscii(',"contentHash":') && absorbJsonString(contentHash))) &&
+      absorbAscii(',"operation":') && absorbJsonString(operation) && absorbAscii(',"path":') && absorbJsonString(path) &&
+      (previousHash === undefined || (absorbAscii(',"previousHash":') && absorbJsonString(previousHash))) &&
+      absorbAscii('}'))) return null;
+  }
+  if (!(absorbAscii('],"deltaId":') && absorbJsonString(deltaId) && absorbAscii(',"parentHash":') &&
+    (parentHash === null ? absorbAscii('null') : absorbJsonString(parentHash)) && absorbAscii(',"sessionId":') &&
+    absorbJsonString(sessionId) && absorbAscii(',"turn":') && absorbAscii(numberJson(turn)) && absorbAscii('}'))) return null;
+  return endHash();
+}
+
+/** canonicalJson of a number. */
+function numberJson(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/** The canonical JSON of every field but `hash`, written out in sorted key order. */
+export function deltaJson(delta: Delta): string {
   let text = '{"agentDid":' + json(delta.agentDid) + ',"at":' + json(delta.at) + ',"changes":';
   const changes: unknown = delta.changes;
   if (Array.isArray(changes)) {
@@ -134,7 +229,7 @@ export function deltaHash(delta: Delta): string {
   }
   text += ',"deltaId":' + json(delta.deltaId) + ',"parentHash":' + json(delta.parentHash) +
     ',"sessionId":' + json(delta.sessionId) + ',"turn":' + json(delta.turn) + '}';
-  return sha256Hex(text);
+  return text;
 }
 
 function changeJson(change: unknown): string {
@@ -164,21 +259,24 @@ export function verifyChain(deltas: readonly Delta[]): ChainVerification {
   const first = deltas[0];
   for (let i = 0; i < deltas.length; i++) {
     const d = deltas[i] as Delta;
-    const broken = (reason: string): ChainVerification => ({ ok: false, brokenAt: i, deltaId: String(d.deltaId), reason });
     const expected = deltaHash(d);
-    if (d.hash !== expected) return broken(`delta ${i} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
+    if (d.hash !== expected) return broken(i, d, `delta ${i} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
     if (i === 0) {
-      if (d.parentHash !== null) return broken('the first delta must have no parent hash');
+      if (d.parentHash !== null) return broken(i, d, 'the first delta must have no parent hash');
     } else {
       const prev = (deltas[i - 1] as Delta).hash;
-      if (d.parentHash !== prev) return broken(`delta ${i} parent hash ${String(d.parentHash)} is not its predecessor's hash ${prev}`);
+      if (d.parentHash !== prev) return broken(i, d, `delta ${i} parent hash ${String(d.parentHash)} is not its predecessor's hash ${prev}`);
     }
-    if (d.turn !== i + 1) return broken(`delta ${i} has turn ${String(d.turn)}, expected ${i + 1}`);
+    if (d.turn !== i + 1) return broken(i, d, `delta ${i} has turn ${String(d.turn)}, expected ${i + 1}`);
     if (d.sessionId !== (first as Delta).sessionId) {
-      return broken(`delta ${i} belongs to session ${String(d.sessionId)}, not ${String((first as Delta).sessionId)}`);
+      return broken(i, d, `delta ${i} belongs to session ${String(d.sessionId)}, not ${String((first as Delta).sessionId)}`);
     }
   }
   return { ok: true, count: deltas.length };
+}
+
+function broken(i: number, d: Delta, reason: string): ChainVerification {
+  return { ok: false, brokenAt: i, deltaId: String(d.deltaId), reason };
 }
 
 /** Like verifyChain, but throws AUDIT_CHAIN_BROKEN. */

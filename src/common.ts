@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { HypervisorError } from './errors';
 
+const DID_PATTERN = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
+
 /** Agents are named by DIDs: `did:<method>:<id>`. */
-export const DidSchema = z
-  .string()
-  .regex(/^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/, 'must be a DID of the form did:<method>:<id>');
+export const DidSchema = z.string().regex(DID_PATTERN, 'must be a DID of the form did:<method>:<id>');
 export type Did = z.infer<typeof DidSchema>;
 
 /** A trust score σ in [0, 1]. */
@@ -28,4 +28,59 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, what: stri
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
   throw new HypervisorError('INVALID_INPUT', `invalid ${what}: ${problems.join('; ')}`, { issues: problems });
+}
+
+// ── Fast accept paths ───────────────────────────────────────────────────────
+//
+// zod costs about a microsecond per object parsed, which dominates the hot
+// doors (session create/join, vouch, saga steps, delta capture). Those doors
+// first try a hand-written check that accepts only plainly valid input and
+// builds exactly what the schema would return; anything else — every invalid
+// input included — goes on to parse(), so every error message is zod's. The
+// checks below are therefore strict subsets of the schemas' rules: when in
+// doubt they answer "not sure" (undefined/false), never "valid". Each fast
+// path is property-tested against its schema (tests/unit/fastpath.test.ts).
+
+/** What zod's object schemas accept: a non-null, non-array object. */
+export function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/**
+ * True when every enumerable key of `x` (inherited ones too, as zod's strict
+ * objects see them) is one of `known` — so a strict schema has no unknown key to reject.
+ */
+export function hasOnlyKeys(x: object, known: ReadonlySet<string>): boolean {
+  for (const key in x) if (!known.has(key)) return false;
+  return true;
+}
+
+/** DidSchema accepts it. */
+export function isDid(x: unknown): x is Did {
+  return typeof x === 'string' && DID_PATTERN.test(x);
+}
+
+/** SigmaSchema accepts it. */
+export function isSigma(x: unknown): x is number {
+  return typeof x === 'number' && x >= 0 && x <= 1;
+}
+
+/** TimestampSchema accepts it (zod's int() is a safe integer). */
+export function isTimestamp(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+/** z.string().min(1).max(max) accepts it. */
+export function isNonEmptyString(x: unknown, max = Infinity): x is string {
+  return typeof x === 'string' && x.length >= 1 && x.length <= max;
+}
+
+/** parse(TimestampSchema, …) without zod's cost for a valid timestamp. */
+export function parseTimestamp(x: unknown, what: string): Timestamp {
+  return isTimestamp(x) ? x : parse(TimestampSchema, x, what);
+}
+
+/** parse(DidSchema, …) without zod's cost for a valid DID. */
+export function parseDid(x: unknown, what: string): Did {
+  return isDid(x) ? x : parse(DidSchema, x, what);
 }

@@ -4,7 +4,7 @@
  * real: a fabricated but self-consistent history passes).
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, parse, type Did } from './common';
+import { TimestampSchema, parse, parseDid, type Did } from './common';
 
 export const REQUIRED_HISTORY_DEPTH = 5;
 export const MIN_HASH_LENGTH = 16;
@@ -85,7 +85,7 @@ export function assessHistory(records: readonly TransactionRecord[]): { status: 
  * until invalidateHistory) — an agent cannot retry with a cleaned-up history.
  */
 export function verifyHistory(cache: HistoryCache, did: Did, records: unknown, now: number): HistoryVerification {
-  const d = parse(DidSchema, did, 'agent DID');
+  const d = parseDid(did, 'agent DID');
   const cached = cache.byDid[d];
   if (cached) return cached;
   const list = records == null ? [] : parse(TransactionHistorySchema, records, 'transaction history');

@@ -9,7 +9,7 @@
  * bonds stay indexed until released or pruned and are skipped on read.
  */
 import { z } from 'zod';
-import { DidSchema, SigmaSchema, TimestampSchema, parse, type Did } from './common';
+import { DidSchema, SigmaSchema, TimestampSchema, isDid, isNonEmptyString, isRecord, isSigma, isTimestamp, parse, type Did } from './common';
 import { HypervisorError } from './errors';
 
 export const LiabilityConfigSchema = z.object({
@@ -147,7 +147,10 @@ export function sigmaEff(
   omega: number,
   now: number,
 ): number {
-  parse(SigmaEffInputSchema, { sessionId, vouchee, sigmaRaw, omega, now }, 'σ_eff input');
+  // Fast accept (see common.ts); zod names what is wrong otherwise.
+  if (!(isNonEmptyString(sessionId) && isDid(vouchee) && isSigma(sigmaRaw) && isSigma(omega) && isTimestamp(now))) {
+    parse(SigmaEffInputSchema, { sessionId, vouchee, sigmaRaw, omega, now }, 'σ_eff input');
+  }
   return sigmaEffUnchecked(state, sessionId, vouchee, sigmaRaw, omega, now);
 }
 
@@ -182,12 +185,31 @@ export type VouchInput = z.input<typeof VouchInputSchema>;
 const VouchCallSchema = z.object({ bondId: z.string().min(1), now: TimestampSchema });
 
 /**
+ * VouchInputSchema's result for a plainly valid vouch, else undefined (then
+ * zod parses it and names what is wrong). See "Fast accept paths" in common.ts.
+ */
+export function fastVouchInput(input: unknown): z.output<typeof VouchInputSchema> | undefined {
+  if (!isRecord(input)) return undefined;
+  const { sessionId, voucher, vouchee, voucherSigma, bondPct, expiresAt } = input;
+  if (!isNonEmptyString(sessionId) || !isDid(voucher) || !isDid(vouchee) || !isSigma(voucherSigma) ||
+    (bondPct !== undefined && !(typeof bondPct === 'number' && Number.isFinite(bondPct))) ||
+    (expiresAt !== undefined && expiresAt !== null && !isTimestamp(expiresAt))) {
+    return undefined;
+  }
+  const v: z.output<typeof VouchInputSchema> = { sessionId, voucher, vouchee, voucherSigma };
+  // Optional fields: a present key (even undefined) is kept, as zod does.
+  if ('bondPct' in input) v.bondPct = bondPct;
+  if ('expiresAt' in input) v.expiresAt = expiresAt;
+  return v;
+}
+
+/**
  * A voucher bonds a fraction of its σ for a vouchee in one session. Checks, in
  * order: self-vouch, voucher σ, cycle, exposure. A rejection changes nothing.
  */
 export function vouch(state: LiabilityState, input: VouchInput, now: number, bondId: string): Bond {
-  const v = parse(VouchInputSchema, input, 'vouch');
-  parse(VouchCallSchema, { bondId, now }, 'vouch');
+  const v = fastVouchInput(input) ?? parse(VouchInputSchema, input, 'vouch');
+  if (!(isNonEmptyString(bondId) && isTimestamp(now))) parse(VouchCallSchema, { bondId, now }, 'vouch');
   const { sessionId, voucher, vouchee, voucherSigma } = v;
   const cfg = state.config;
 
@@ -280,7 +302,8 @@ export function releaseSession(
   now: number,
   reason = 'session terminated',
 ): string[] {
-  const ids = state.bySession[sessionId] ?? [];
+  const ids = state.bySession[sessionId];
+  if (ids === undefined) return []; // nothing to release (and no keyed delete, which is slow in V8)
   for (const id of ids) {
     const b = state.bonds[id];
     if (!b) continue;

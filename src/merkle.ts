@@ -11,10 +11,19 @@
  * a power of two differs from RFC 6962's; the accumulator below folds its
  * frontier by the same rule, so both give identical roots (proved by test).
  */
-import { sha256Hex } from './hash';
+import * as hash from './hash';
 
-/** Parent of two nodes: SHA-256 of the two hex strings concatenated. */
+// Taken once from the module: a bundler's import binding is a getter per call.
+const { absorbAscii, beginHash, endHash, sha256Hex } = hash;
+
+/**
+ * Parent of two nodes: SHA-256 of the two hex strings concatenated. Streamed
+ * into the hasher rather than concatenated (the same bytes); only a non-ASCII
+ * node, which no hex digest is, takes the general path.
+ */
 export function merkleParent(left: string, right: string): string {
+  beginHash();
+  if (absorbAscii(left) && absorbAscii(right)) return endHash();
   return sha256Hex(left + right);
 }
 

@@ -19,7 +19,7 @@
  *   the history is untrustworthy.
  */
 import { z } from 'zod';
-import { DidSchema, SigmaSchema, TimestampSchema, parse, type Did, type Ring } from './common';
+import { DidSchema, SigmaSchema, isDid, isNonEmptyString, isRecord, isSigma, parse, parseTimestamp, type Did, type Ring } from './common';
 import { HypervisorError } from './errors';
 import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA } from './adapters';
 import { type HistoryCache, type HistoryStatus, TransactionHistorySchema, createHistoryCache, isTrustworthy, verifyHistory } from './history';
@@ -98,8 +98,8 @@ export type CreateSessionInput = z.input<typeof CreateSessionInputSchema>;
 
 /** Create a session; it moves straight from created to handshaking. */
 export function createSessionState(input: CreateSessionInput, now: number): SessionState {
-  const v = parse(CreateSessionInputSchema, input, 'session');
-  parse(TimestampSchema, now, 'now');
+  const v = fastCreateSessionInput(input) ?? parse(CreateSessionInputSchema, input, 'session');
+  parseTimestamp(now, 'now');
   const s: SessionState = {
     sessionId: v.sessionId,
     config: v.config,
@@ -115,6 +115,42 @@ export function createSessionState(input: CreateSessionInput, now: number): Sess
   };
   transition(s, 'handshaking');
   return s;
+}
+
+const CONFIG_DEFAULTS: SessionConfig = SessionConfigSchema.parse({});
+
+/**
+ * CreateSessionInputSchema's result for a plainly valid input, else undefined
+ * (then zod parses it and names what is wrong). See "Fast accept paths" in common.ts.
+ */
+export function fastCreateSessionInput(input: unknown): z.output<typeof CreateSessionInputSchema> | undefined {
+  if (!isRecord(input) || !isNonEmptyString(input.sessionId)) return undefined;
+  const config = input.config === undefined ? { ...CONFIG_DEFAULTS } : fastSessionConfig(input.config);
+  return config && { sessionId: input.sessionId, config };
+}
+
+function fastSessionConfig(c: unknown): SessionConfig | undefined {
+  if (!isRecord(c)) return undefined;
+  const d = CONFIG_DEFAULTS;
+  // zod's default() fills in only undefined (null is an error, left to zod).
+  const consistency = c.consistency === undefined ? d.consistency : c.consistency;
+  const maxParticipants = c.maxParticipants === undefined ? d.maxParticipants : c.maxParticipants;
+  const maxDurationSeconds = c.maxDurationSeconds === undefined ? d.maxDurationSeconds : c.maxDurationSeconds;
+  const minSigmaEff = c.minSigmaEff === undefined ? d.minSigmaEff : c.minSigmaEff;
+  const auditEnabled = c.auditEnabled === undefined ? d.auditEnabled : c.auditEnabled;
+  const externalCommitment = c.externalCommitment === undefined ? d.externalCommitment : c.externalCommitment;
+  if (
+    (consistency !== 'EVENTUAL' && consistency !== 'STRONG') ||
+    !isPositiveSafeInt(maxParticipants) || !isPositiveSafeInt(maxDurationSeconds) || !isSigma(minSigmaEff) ||
+    typeof auditEnabled !== 'boolean' || typeof externalCommitment !== 'boolean'
+  ) {
+    return undefined;
+  }
+  return { consistency, maxParticipants, maxDurationSeconds, minSigmaEff, auditEnabled, externalCommitment };
+}
+
+function isPositiveSafeInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x > 0;
 }
 
 function transitionError(s: SessionState, what: string, to: string): HypervisorError {
@@ -169,10 +205,28 @@ export interface JoinResult {
 
 const JOINABLE: SessionLifecycle[] = ['handshaking', 'active'];
 
+/**
+ * JoinInputSchema's result for a plainly valid join that declares no actions,
+ * manifest or history (those are left to zod, as is anything invalid). See
+ * "Fast accept paths" in common.ts.
+ */
+export function fastJoinInput(input: unknown): z.output<typeof JoinInputSchema> | undefined {
+  if (!isRecord(input)) return undefined;
+  const { agentDid, sigmaRaw, scoredSigma } = input;
+  if (!isDid(agentDid) || (sigmaRaw !== undefined && !isSigma(sigmaRaw)) || (scoredSigma !== undefined && !isSigma(scoredSigma))) return undefined;
+  if (input.actions !== undefined || input.manifest !== undefined || input.history !== undefined) return undefined;
+  const v: z.output<typeof JoinInputSchema> = { agentDid };
+  // Optional fields: a present key (even undefined) is kept, as zod does.
+  if ('sigmaRaw' in input) v.sigmaRaw = sigmaRaw;
+  if ('scoredSigma' in input) v.scoredSigma = scoredSigma;
+  for (const key of ['actions', 'manifest', 'history'] as const) if (key in input) v[key] = undefined;
+  return v;
+}
+
 /** The join handshake, in SPEC order. Rejections leave the session unchanged. */
 export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number): JoinResult {
-  const v = parse(JoinInputSchema, input, 'join');
-  parse(TimestampSchema, now, 'now');
+  const v = fastJoinInput(input) ?? parse(JoinInputSchema, input, 'join');
+  parseTimestamp(now, 'now');
   const did = v.agentDid;
   if (!JOINABLE.includes(s.state)) {
     throw new HypervisorError(

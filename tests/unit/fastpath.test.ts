@@ -1,0 +1,216 @@
+/**
+ * The hot paths that duplicate a validated or general one must agree with it:
+ * - the streamed hash (absorb… pieces) with sha256Hex of the concatenated text;
+ * - the streamed delta hash with sha256Hex of its canonical JSON;
+ * - every fast accept path with its zod schema: whenever the fast path
+ *   answers, zod accepts the same input and returns an equal value (same keys,
+ *   same order); otherwise zod decides (and words the error).
+ */
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { z } from 'zod';
+import { absorbAscii, absorbJsonString, beginHash, canonicalJson, endHash, jsonString, sha256Hex } from '../../src/hash';
+import { merkleParent } from '../../src/merkle';
+import { DeltaInputSchema, deltaHash, deltaJson, fastDeltaInput, type Delta } from '../../src/audit';
+import { DidSchema, SigmaSchema, TimestampSchema, isDid, isNonEmptyString, isSigma, isTimestamp } from '../../src/common';
+import { CreateSessionInputSchema, JoinInputSchema, fastCreateSessionInput, fastJoinInput } from '../../src/session';
+import { VouchInputSchema, fastVouchInput } from '../../src/liability';
+import { CreateSagaSchema, StepDefinitionSchema, fastCreateSaga, fastStepDefinition } from '../../src/saga';
+import { CommitmentInputSchema, fastCommitmentInput } from '../../src/commitment';
+
+const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
+
+describe('fast path: streamed SHA-256', () => {
+  // Pieces with every kind of character a JSON writer meets, at every alignment.
+  const piece = fc.oneof(
+    fc.string({ unit: 'binary-ascii', maxLength: 70 }),
+    fc.string({ unit: 'binary', maxLength: 20 }),
+    fc.constantFrom('', '"', '\\', '\u001f', '\u007f', 'é', '\ud800', 'a'.repeat(64), 'did:example:a'),
+  );
+  const pieces = fc.array(fc.record({ text: piece, quoted: fc.boolean() }), { maxLength: 12 });
+
+  it('absorbAscii/absorbJsonString give sha256Hex of the same text, and refuse exactly what they must', () => {
+    fc.assert(fc.property(pieces, (list) => {
+      beginHash();
+      let text = '';
+      for (const { text: p, quoted } of list) {
+        const plain = quoted ? isAscii(p) && jsonString(p) === `"${p}"` : isAscii(p);
+        const ok = quoted ? absorbJsonString(p) : absorbAscii(p);
+        assert.equal(ok, plain, `${quoted ? 'json' : 'ascii'} ${JSON.stringify(p)}`);
+        if (!ok) return; // the caller starts over
+        text += quoted ? `"${p}"` : p;
+      }
+      assert.equal(endHash(), sha256Hex(text));
+    }), { numRuns: 2000 });
+  });
+
+  it('every length and split up to 200 bytes (all padding and alignment cases)', () => {
+    for (let n = 0; n <= 200; n++) {
+      const s = Array.from({ length: n }, (_, i) => String.fromCharCode(32 + ((i * 7 + n) % 95))).join('');
+      for (const cut of [0, 1, 2, 3, Math.floor(n / 2), n]) {
+        if (cut > n) continue;
+        beginHash();
+        assert.ok(absorbAscii(s.slice(0, cut)) && absorbAscii(s.slice(cut)));
+        assert.equal(endHash(), sha256Hex(s), `length ${n}, cut ${cut}`);
+      }
+    }
+  });
+
+  it('merkleParent is SHA-256 of the two strings concatenated, for any strings', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 80 }), (l, r) => {
+      assert.equal(merkleParent(l, r), sha256Hex(l + r));
+    }), { numRuns: 500 });
+    const a = sha256Hex('a'), b = sha256Hex('b');
+    assert.equal(merkleParent(a, b), sha256Hex(a + b));
+  });
+});
+
+describe('fast path: streamed delta hash', () => {
+  const text = fc.oneof(fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 10 }));
+  const change = fc.record(
+    { path: text, operation: fc.constantFrom('add', 'modify', 'delete', 'permission'), contentHash: text, previousHash: text, agentDid: text },
+    { requiredKeys: ['path', 'operation', 'agentDid'] },
+  );
+  const num = fc.oneof(fc.integer(), fc.double(), fc.constantFrom(NaN, Infinity, -0));
+
+  it('equals sha256Hex of the canonical JSON for well-formed deltas (ASCII or not)', () => {
+    fc.assert(fc.property(text, text, text, num, num, fc.array(change, { maxLength: 4 }), fc.option(text, { nil: null }),
+      (deltaId, sessionId, agentDid, at, turn, changes, parentHash) => {
+        const d = { deltaId, turn, sessionId, agentDid, at, changes, parentHash, hash: '' } as Delta;
+        const { hash: _h, ...fields } = d;
+        assert.equal(deltaJson(d), canonicalJson(fields));
+        assert.equal(deltaHash(d), sha256Hex(canonicalJson(fields)));
+      }), { numRuns: 1000 });
+  });
+
+  it('equals sha256Hex of deltaJson for tampered deltas of any field types', () => {
+    const anything = fc.oneof(fc.jsonValue(), fc.constant(undefined));
+    fc.assert(fc.property(anything, anything, anything, anything, anything, fc.oneof(fc.array(fc.oneof(change, anything), { maxLength: 3 }), anything), anything,
+      (deltaId, sessionId, agentDid, at, turn, changes, parentHash) => {
+        const d = { deltaId, turn, sessionId, agentDid, at, changes, parentHash, hash: '' } as unknown as Delta;
+        assert.equal(deltaHash(d), sha256Hex(deltaJson(d)));
+      }), { numRuns: 1000 });
+  });
+});
+
+// ── Fast accept paths against their schemas ─────────────────────────────────
+
+/** Values that probe the schemas' edges: wrong types, boundaries, non-finite numbers. */
+const edgy = fc.oneof(
+  fc.constantFrom(undefined, null, true, false, '', 'x', 'a'.repeat(256), 'a'.repeat(257), 'did:example:a', 'did:Web:x', 'did:x', 'add', 'EVENTUAL'),
+  fc.constantFrom(0, -0, 1, -1, 0.5, 0.6, 1.0000001, 2, 300, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 53 - 1, 1_700_000_000_000),
+  fc.integer(),
+  fc.double(),
+  fc.string({ maxLength: 5 }),
+  fc.constant([]),
+  fc.constant({}),
+);
+/** Mostly a good value, sometimes an edgy one. */
+const field = <T>(good: fc.Arbitrary<T>) => fc.oneof({ weight: 5, arbitrary: good }, { weight: 2, arbitrary: edgy });
+/** A record of those fields, often with every key, sometimes with some absent or an extra key. */
+function objects(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<unknown> {
+  const rec = fc.record(fields, { requiredKeys: [] });
+  return fc.oneof(
+    { weight: 6, arbitrary: fc.record(fields) },
+    { weight: 4, arbitrary: rec },
+    { weight: 2, arbitrary: fc.tuple(rec, fc.constantFrom('extra', 'hash'), edgy).map(([r, k, v]) => ({ ...r, [k]: v })) },
+    { weight: 1, arbitrary: edgy },
+  );
+}
+
+const did = fc.constantFrom('did:example:agent-1', 'did:mesh:bob', 'did:web:x.y:%20');
+const id = fc.oneof(fc.constantFrom('s1', 'session-1', 'a'.repeat(256)), fc.string({ minLength: 1, maxLength: 8 }));
+const sigma = fc.oneof(fc.constantFrom(0, 1, 0.6, 0.8), fc.double({ min: 0, max: 1, noNaN: true }));
+const timestamp = fc.oneof(fc.constantFrom(0, 1_700_000_000_000), fc.nat());
+const posInt = fc.integer({ min: 1, max: 100_000 });
+
+/** Keys of an object, recursively, in order: equal JSON would not see undefined-valued keys. */
+function shape(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(shape);
+  if (v !== null && typeof v === 'object') return Object.entries(v).map(([k, x]) => [k, shape(x)]);
+  return typeof v === 'number' && Object.is(v, -0) ? '-0' : v;
+}
+
+function agrees<S extends z.ZodType>(name: string, schema: S, fast: (input: unknown) => unknown, inputs: fc.Arbitrary<unknown>, typical: unknown[]) {
+  it(`${name}: whenever it answers, zod accepts and returns the same value`, () => {
+    let answered = 0;
+    fc.assert(fc.property(inputs, (input) => {
+      const mine = fast(input);
+      if (mine === undefined) return;
+      answered++;
+      const theirs = schema.safeParse(input);
+      assert.ok(theirs.success, `fast path accepted what zod rejects: ${JSON.stringify(input)}`);
+      assert.deepStrictEqual(mine, theirs.data);
+      assert.deepStrictEqual(shape(mine), shape(theirs.data));
+    }), { numRuns: 3000 });
+    assert.ok(answered > 50, `the fast path answered only ${answered} times`);
+    for (const input of typical) assert.notEqual(fast(input), undefined, `typical input refused: ${JSON.stringify(input)}`);
+  });
+}
+
+describe('fast path: accept paths agree with their zod schemas', () => {
+  const changeInput = objects({
+    path: field(fc.constantFrom('/sessions/s1/a.txt', 'x')),
+    operation: field(fc.constantFrom('add', 'modify', 'delete', 'permission')),
+    contentHash: field(id),
+    previousHash: field(id),
+    agentDid: field(did),
+  });
+  agrees('fastDeltaInput', DeltaInputSchema, fastDeltaInput, objects({
+    deltaId: field(id), sessionId: field(id), agentDid: field(did), at: field(timestamp),
+    changes: field(fc.array(changeInput, { maxLength: 3 })),
+  }), [
+    { deltaId: 'd1', sessionId: 's1', agentDid: 'did:example:agent-1', at: 1, changes: [{ path: '/p', operation: 'add', contentHash: 'h' }] },
+  ]);
+
+  const config = objects({
+    consistency: field(fc.constantFrom('EVENTUAL', 'STRONG')), maxParticipants: field(posInt), maxDurationSeconds: field(posInt),
+    minSigmaEff: field(sigma), auditEnabled: field(fc.boolean()), externalCommitment: field(fc.boolean()),
+  });
+  agrees('fastCreateSessionInput', CreateSessionInputSchema, fastCreateSessionInput, objects({ sessionId: field(id), config: field(config) }), [
+    { sessionId: 's1' }, { sessionId: 's1', config: { maxParticipants: 3 } },
+  ]);
+
+  agrees('fastJoinInput', JoinInputSchema, fastJoinInput, objects({
+    agentDid: field(did), sigmaRaw: field(sigma), scoredSigma: field(sigma),
+    actions: fc.constantFrom(undefined, []), manifest: fc.constant(undefined), history: fc.constant(undefined),
+  }), [{ agentDid: 'did:example:agent-1', sigmaRaw: 0.8 }]);
+
+  agrees('fastVouchInput', VouchInputSchema, fastVouchInput, objects({
+    sessionId: field(id), voucher: field(did), vouchee: field(did), voucherSigma: field(sigma),
+    bondPct: field(fc.double({ noNaN: true, noDefaultInfinity: true })), expiresAt: field(fc.oneof(timestamp, fc.constant(null))),
+  }), [{ sessionId: 's1', voucher: 'did:example:a', vouchee: 'did:example:b', voucherSigma: 0.9, bondPct: 0.2 }]);
+
+  agrees('fastCreateSaga', CreateSagaSchema, fastCreateSaga, objects({ sagaId: field(id), sessionId: field(id), at: field(timestamp) }), [
+    { sagaId: 'g1', sessionId: 's1', at: 5 },
+  ]);
+
+  agrees('fastStepDefinition', StepDefinitionSchema, fastStepDefinition, objects({
+    stepId: field(id), actionId: field(id), agentDid: field(did), executeApi: field(id), undoApi: field(id),
+    timeoutSeconds: field(fc.double({ min: 0.001, max: 1e6, noNaN: true })), maxRetries: field(fc.nat(10)),
+    initialIntervalMs: field(posInt), backoffCoefficient: field(fc.double({ min: 1, max: 10, noNaN: true })), maximumIntervalMs: field(posInt),
+  }), [{ stepId: 'step-0', actionId: 'a', agentDid: 'did:example:agent-1', executeApi: '/do', undoApi: '/undo' }]);
+
+  const root = fc.constantFrom(sha256Hex('a'), sha256Hex('a').toUpperCase(), 'abc');
+  agrees('fastCommitmentInput', CommitmentInputSchema, fastCommitmentInput, objects({
+    sessionId: field(id), merkleRoot: field(fc.oneof(root, fc.constant(null))),
+    participantDids: field(fc.oneof(fc.array(did, { maxLength: 3 }), fc.array(edgy, { maxLength: 2 }), fc.constant([, 'did:example:a']))),
+    deltaCount: field(fc.nat()), committedAt: field(timestamp), anchorTarget: field(id), anchorTxId: field(fc.oneof(id, fc.constant(null))),
+  }), [{ sessionId: 's1', merkleRoot: sha256Hex('a'), participantDids: ['did:example:a'], deltaCount: 1, committedAt: 5 }]);
+
+  it('the scalar checks agree with DidSchema, SigmaSchema, TimestampSchema and z.string().min(1)', () => {
+    const check = (pred: (x: unknown) => boolean, schema: z.ZodType, x: unknown) => {
+      if (pred(x)) assert.ok(schema.safeParse(x).success, `accepted ${String(x)}`);
+    };
+    fc.assert(fc.property(fc.oneof(edgy, did, sigma, timestamp, fc.anything()), (x) => {
+      check(isDid, DidSchema, x);
+      check(isSigma, SigmaSchema, x);
+      check(isTimestamp, TimestampSchema, x);
+      check((v) => isNonEmptyString(v, 256), DeltaInputSchema.shape.deltaId, x);
+      // and the other way round, for the scalars (no defaults or transforms involved)
+      assert.equal(isDid(x), DidSchema.safeParse(x).success);
+      assert.equal(isSigma(x), SigmaSchema.safeParse(x).success);
+      assert.equal(isTimestamp(x), TimestampSchema.safeParse(x).success);
+    }), { numRuns: 3000 });
+  });
+});
