@@ -45,12 +45,6 @@ const integrations = wf.proxyActivities<typeof activities>({
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 });
 
-/** A local activity: one round trip fewer per join; with no scorer configured it answers null at once. */
-const scorer = wf.proxyLocalActivities<typeof activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { maximumAttempts: 3, initialInterval: '500 milliseconds', backoffCoefficient: 2 },
-});
-
 const contentHash = (value: unknown) => sha256Hex(canonicalJson(value));
 
 function startState(input: SessionWorkflowInput): SessionWorkflowState {
@@ -73,9 +67,21 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
   };
 }
 
+/**
+ * The state a previous run handed over. Only a run that continued from another
+ * may carry state: from a client, `carried` is refused (INVALID_INPUT) rather
+ * than trusted — or left to fail the workflow task over and over.
+ */
+function carriedState(input: SessionWorkflowInput | null | undefined): SessionWorkflowState | undefined {
+  if (input?.carried === undefined) return undefined;
+  if (!wf.workflowInfo().continuedFromExecutionRunId || typeof input.carried !== 'object' || input.carried === null) {
+    throw wf.ApplicationFailure.nonRetryable('invalid session input: carried: only a session continuing as new carries state', 'INVALID_INPUT');
+  }
+  return input.carried;
+}
+
 export async function sessionWorkflow(input: SessionWorkflowInput): Promise<TerminateResult> {
-  // `input?.`: a null input must fail the workflow with INVALID_INPUT (startState), not throw a TypeError that fails its task forever.
-  const st: SessionWorkflowState = input?.carried ?? startState(input);
+  const st: SessionWorkflowState = carriedState(input) ?? startState(input);
   const maxUpdatesPerRun = input.maxUpdatesPerRun ?? 1000;
   const sessionId = st.session.sessionId;
   let updatesThisRun = 0;
@@ -179,9 +185,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(joinUpdate, handle(async (raw) => {
     const req = parse(JoinRequestSchema, raw, 'join');
     // SPEC §3: the scorer's σ when σ_raw is absent; the lower of the two when both exist.
+    // A regular activity, not a local one: with local activities, 20 concurrent joins
+    // made SDK 1.24's replay fail (a nondeterminism error between update completions
+    // and search-attribute upserts); with a regular activity they never did.
     let scoredSigma = cachedTrust(st.trustCache, req.agentDid, Date.now())?.sigma;
     if (scoredSigma === undefined) {
-      const score = await scorer.scoreTrust(req.agentDid);
+      const score = await integrations.scoreTrust(req.agentDid);
       if (score !== null) scoredSigma = cacheTrustScore(st.trustCache, req.agentDid, score, Date.now()).sigma;
     }
     const result = join(st.session, st.liability, { ...req, scoredSigma }, Date.now());

@@ -57,6 +57,7 @@ export interface Connectivity {
 
 const GRPC_UNAVAILABLE = 14;
 const GRPC_NOT_FOUND = 5;
+const GRPC_DEADLINE_EXCEEDED = 4;
 
 function grpcCause(err: unknown): { code: number; details: string } | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
@@ -80,10 +81,11 @@ export function classify(err: unknown, conn: Connectivity): CliError {
   const startHint = `run \`npm start\` (it starts a local Temporal server and the worker), or point the CLI at your server with TEMPORAL_ADDRESS / --address`;
   const workerHint = `no hypervisor worker answered on task queue "${conn.taskQueue}" at ${conn.address} within ${conn.timeoutSeconds} s: ` +
     `run \`npm start\` or \`npm run worker\`, check --task-queue / HV_TASK_QUEUE, or raise --timeout`;
-  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err)) {
+  const grpc = grpcCause(err);
+  // A query with no worker to answer it fails as "Failed to query Workflow" around a deadline error.
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || grpc?.code === GRPC_DEADLINE_EXCEEDED) {
     return new CliError(EXIT.UNREACHABLE, 'TIMEOUT', `no answer within ${conn.timeoutSeconds} s`, workerHint);
   }
-  const grpc = grpcCause(err);
   if (grpc?.code === GRPC_UNAVAILABLE || (err instanceof ServiceError && /connect/i.test(err.message)) ||
     (err instanceof Error && /Failed to connect before the deadline|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(err.message))) {
     return new CliError(EXIT.UNREACHABLE, 'UNREACHABLE', `cannot reach Temporal at ${conn.address}: ${grpc?.details || (err as Error).message}`, startHint);

@@ -1,0 +1,152 @@
+/**
+ * `npm run record:histories`: runs representative sessions and sagas on a
+ * dev server of its own (free ports, temp database) with an in-process
+ * worker, and writes their histories as JSON to tests/fixtures/histories/.
+ * tests/workflows/replay.test.ts replays every one of them against the
+ * current workflow code, so a change that would break running workflows
+ * (a non-deterministic change) fails `npm test`.
+ *
+ * Re-record only on purpose (a deliberate, versioned change of the workflows):
+ * the point of the fixtures is that they come from the code that ran before.
+ *
+ * Scenarios: a happy saga, a compensated saga, an escalated saga (and the
+ * session that slashed for it), a session that continued as new (both runs),
+ * a saga that waited for approvals.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { ApplicationFailure } from '@temporalio/activity';
+import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { registerStepHandler } from '../activities/handlers';
+import { HypervisorClient, type SessionHandle } from '../src/client';
+import { startDevServer } from '../worker/devServer';
+import { createHypervisorWorker } from '../worker/worker';
+import { freePort } from '../tests/helpers/ports';
+
+const OUT = path.resolve(__dirname, '..', 'tests', 'fixtures', 'histories');
+const alpha = 'did:mesh:alpha';
+const beta = 'did:mesh:beta';
+const gamma = 'did:mesh:gamma';
+const ACTIONS = [
+  { actionId: 'draft', reversibility: 'FULL' as const },
+  { actionId: 'publish', reversibility: 'FULL' as const },
+  { actionId: 'wire-money', reversibility: 'NONE' as const },
+];
+
+function registerHandlers(): void {
+  registerStepHandler('rec.step', {
+    async execute(input) {
+      if ((input as { fail?: boolean } | null)?.fail) throw ApplicationFailure.nonRetryable('refused on purpose', 'RecordedFailure');
+      return { ok: true };
+    },
+    async undo() {
+      return { undone: true };
+    },
+  });
+  registerStepHandler('rec.no-undo', { async execute() { return { ok: true }; } });
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } } });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-record-'));
+  const server = await startDevServer({ port: await freePort(), uiPort: await freePort(), dbFile: path.join(dir, 'temporal.db'), headless: true });
+  const native = await NativeConnection.connect({ address: server.address });
+  const connection = await Connection.connect({ address: server.address });
+  const taskQueue = 'hv-record';
+  registerHandlers();
+  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue });
+  const running = worker.run();
+  const hv = new HypervisorClient(new Client({ connection }), taskQueue);
+  const written: string[] = [];
+  const save = async (name: string, workflowId: string, runId?: string) => {
+    const history = await hv.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const file = path.join(OUT, `${name}.json`);
+    fs.writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
+    written.push(`${path.relative(process.cwd(), file)} (${history.events?.length} events, ${fs.statSync(file).size} bytes)`);
+  };
+  const session = async (sessionId: string, agents: Record<string, number>, extra: { maxUpdatesPerRun?: number } = {}): Promise<SessionHandle> => {
+    const s = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', ...extra });
+    for (const [agentDid, sigmaRaw] of Object.entries(agents)) await s.join({ agentDid, sigmaRaw, actions: ACTIONS });
+    await s.activate();
+    return s;
+  };
+  try {
+    fs.mkdirSync(OUT, { recursive: true });
+
+    // Happy, compensated and escalated sagas in one session, which is then terminated.
+    const s1 = await session('rec-sagas', { [alpha]: 0.85, [beta]: 0.8 });
+    const happy = await s1.startSaga({ sagaId: 'happy', steps: [
+      { actionId: 'draft', agentDid: alpha, handler: 'rec.step' },
+      { actionId: 'publish', agentDid: beta, handler: 'rec.step' },
+    ] });
+    if ((await happy.result()).saga.state !== 'completed') throw new Error('happy saga did not complete');
+    const compensated = await s1.startSaga({ sagaId: 'compensated', steps: [
+      { actionId: 'draft', agentDid: alpha, handler: 'rec.step' },
+      { actionId: 'publish', agentDid: beta, handler: 'rec.step', input: { fail: true } },
+    ] });
+    if ((await compensated.result()).saga.state !== 'compensated') throw new Error('saga did not compensate');
+    const escalated = await s1.startSaga({ sagaId: 'escalated', steps: [
+      { actionId: 'draft', agentDid: beta, handler: 'rec.no-undo' },
+      { actionId: 'publish', agentDid: alpha, handler: 'rec.step', input: { fail: true } },
+    ] });
+    if ((await escalated.result()).saga.state !== 'escalated') throw new Error('saga did not escalate');
+    // Wait for the session to have applied the escalation's slash before terminating.
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const p = await s1.participant(beta);
+      if (p && p.sigmaRaw === 0) break;
+      if (Date.now() > deadline) throw new Error('the session did not slash the escalated step\'s agent');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await s1.terminate();
+    await save('saga-happy', happy.handle.workflowId);
+    await save('saga-compensated', compensated.handle.workflowId);
+    await save('saga-escalated', escalated.handle.workflowId);
+    await save('session-sagas-escalation-terminated', s1.handle.workflowId);
+
+    // A saga whose ring 1 step waits for two approvals.
+    const s2 = await session('rec-approvals', { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
+    const approved = await s2.startSaga({ sagaId: 'approved', steps: [{ actionId: 'wire-money', agentDid: alpha, handler: 'rec.step', quorum: 2, approvalDeadlineSeconds: 600 }] });
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const audit = await s2.audit();
+      if (audit.trail.deltas.some((d) => d.changes[0]!.path.endsWith('/gate'))) break;
+      if (Date.now() > deadline) throw new Error('the ring 1 step never waited at its gate');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await approved.approve('step-1', beta);
+    await approved.approve('step-1', gamma);
+    if ((await approved.result()).saga.state !== 'completed') throw new Error('approved saga did not complete');
+    await s2.terminate();
+    await save('saga-approvals', approved.handle.workflowId);
+
+    // A session that continues as new after 10 updates, then is terminated in its second run.
+    const s3 = await session('rec-continue', { [alpha]: 0.85 }, { maxUpdatesPerRun: 10 });
+    const firstRunId = (await s3.handle.describe()).runId;
+    for (let i = 0; i < 9; i++) await s3.checkAction({ agentDid: alpha, actionId: 'draft' });
+    for (const deadline = Date.now() + 30_000; ; ) {
+      if ((await s3.summary()).runs >= 2) break;
+      if (Date.now() > deadline) throw new Error('the session did not continue as new');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await s3.checkAction({ agentDid: alpha, actionId: 'publish' });
+    await s3.terminate();
+    await save('session-continued-as-new-run1', s3.handle.workflowId, firstRunId);
+    await save('session-continued-as-new-run2', s3.handle.workflowId);
+
+    for (const line of written) console.log(line);
+  } finally {
+    worker.shutdown();
+    await running;
+    await native.close();
+    await connection.close();
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(() => process.exit(0), (err) => {
+  console.error(err);
+  process.exit(1);
+});

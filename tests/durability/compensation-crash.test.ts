@@ -1,0 +1,81 @@
+/**
+ * Issue 5, part 2: the worker process SIGKILLed during the reverse walk —
+ * twice. Compensation resumes on the next worker where it stopped; no undo
+ * acts twice for one key, and the order stays the reverse of commit.
+ */
+import assert from 'node:assert/strict';
+import { verifyTrail } from '../../src/audit';
+import { sagaWorkflowId } from '../../workflows/definitions';
+import { AGENTS, Lab, activeSession, waitUntil } from './harness';
+
+describe('durability: a worker process SIGKILLed during compensation', function () {
+  this.timeout(300_000);
+  const lab = new Lab();
+
+  before(async function () {
+    this.timeout(240_000);
+    await lab.start();
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await lab.dispose();
+  });
+
+  it('resumes the reverse walk on a new worker; each undo acts once per key', async () => {
+    const { tool, hv } = lab;
+    const session = await activeSession(hv, 'crash-undo');
+    const sagaCount = 4;
+    const step = (actionId: string, fail = false) => ({
+      actionId, agentDid: AGENTS.beta,
+      executeApi: tool.url('execute', { delay: 50, fail }), undoApi: tool.url('undo', { delay: 1500 }),
+      timeoutSeconds: 3, retry: { maximumAttempts: 6, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5 },
+    });
+    const sagas = await Promise.all(Array.from({ length: sagaCount }, (_, i) => session.startSaga({
+      sagaId: `u${i}`, steps: [step('draft'), step('reserve'), step('publish'), step('notify', true)],
+    })));
+    const isUndo = (k: string) => k.endsWith('/undo');
+
+    // First crash: while undos of the last committed steps act.
+    await waitUntil(async () => tool.inFlight(isUndo), (n) => n >= 2, 'two undos in flight');
+    const lostFirst = tool.runningKeys().filter(isUndo);
+    assert.equal(await lab.killWorkers(), 1);
+    await lab.startWorker();
+
+    // Second crash: further down the walk, once some saga reached its step-1 (or step-2) undo.
+    await waitUntil(async () => tool.runningKeys().filter((k) => isUndo(k) && !k.includes('/step-3/')), (ks) => ks.length >= 1, 'an undo deeper in the walk in flight', 60_000);
+    const lostSecond = tool.runningKeys().filter(isUndo);
+    assert.equal(await lab.killWorkers(), 1);
+    await lab.startWorker();
+
+    const results = await Promise.all(sagas.map((s) => s.result()));
+    for (const r of results) {
+      assert.equal(r.saga.state, 'compensated', r.workflowId);
+      assert.equal(r.failedStepId, 'step-4');
+      assert.deepEqual(r.compensationOrder, ['step-3', 'step-2', 'step-1']);
+      assert.ok(r.saga.steps.slice(0, 3).every((s) => s.state === 'compensated'));
+    }
+
+    const expected = new Set<string>();
+    for (let i = 0; i < sagaCount; i++) {
+      const id = sagaWorkflowId(session.sessionId, `u${i}`);
+      for (const s of ['step-1', 'step-2', 'step-3', 'step-4']) expected.add(`${id}/${s}/execute`);
+      for (const s of ['step-3', 'step-2', 'step-1']) expected.add(`${id}/${s}/undo`);
+    }
+    assert.deepEqual([...tool.acted.keys()].sort(), [...expected].sort());
+    assert.deepEqual(tool.doubleActs(), []);
+    // The tool saw each saga's undos in reverse order of commit, crashes notwithstanding.
+    for (let i = 0; i < sagaCount; i++) {
+      const id = sagaWorkflowId(session.sessionId, `u${i}`);
+      const undos = tool.actOrder.filter((k) => k.startsWith(`${id}/`) && isUndo(k));
+      assert.deepEqual(undos, ['step-3', 'step-2', 'step-1'].map((s) => `${id}/${s}/undo`));
+    }
+    for (const key of [...lostFirst, ...lostSecond]) assert.ok(tool.requests.get(key)! >= 2, `${key} was asked again after the crash`);
+
+    await waitUntil(() => session.sagas(), (s) => s.length === sagaCount && s.every((g) => g.state === 'compensated'), 'the session to learn every outcome');
+    const audit = await session.audit();
+    assert.equal(audit.verification.ok, true);
+    assert.equal(verifyTrail(audit.trail).ok, true);
+    assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]), []);
+    console.log(`    ${sagaCount} sagas compensated across 2 kills; undos in flight at the kills: ${lostFirst.length} + ${lostSecond.length}; ${tool.actedCount(isUndo)} undos acted for ${[...tool.requests.entries()].filter(([k]) => isUndo(k)).reduce((n, [, v]) => n + v, 0)} undo requests`);
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * A hypervisor worker as a process of its own, so that a durability test can
+ * SIGKILL it mid-step. Started by tests/durability/harness.ts with
+ * `node --require tsx/cjs tests/durability/workerProcess.ts` and configured by
+ * environment variables:
+ *
+ *   TEMPORAL_ADDRESS   the test's own dev server
+ *   HV_TASK_QUEUE      the test's own task queue
+ *   HV_BUNDLE_PATH     a prebuilt workflow bundle (optional; saves a webpack run per start)
+ *
+ * It prints READY on stdout once it polls. SIGTERM shuts it down gracefully;
+ * SIGKILL is what the tests use to crash it.
+ */
+import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import * as activities from '../../activities';
+import { workflowBundle } from '../../worker/worker';
+
+async function main(): Promise<void> {
+  const address = process.env.TEMPORAL_ADDRESS;
+  const taskQueue = process.env.HV_TASK_QUEUE;
+  if (!address || !taskQueue) throw new Error('TEMPORAL_ADDRESS and HV_TASK_QUEUE must be set');
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+  });
+  const bundle = process.env.HV_BUNDLE_PATH ? { codePath: process.env.HV_BUNDLE_PATH } : await workflowBundle();
+  // The server may be restarting: connecting and creating the worker both fail until it answers.
+  const deadline = Date.now() + 120_000;
+  for (let attempt = 1; ; attempt++) {
+    let connection: NativeConnection | undefined;
+    try {
+      connection = await NativeConnection.connect({ address });
+      const worker = await Worker.create({
+        connection,
+        namespace: process.env.TEMPORAL_NAMESPACE || 'default',
+        taskQueue,
+        workflowBundle: bundle,
+        activities,
+        identity: `durability-worker-${process.pid}`,
+      });
+      const running = worker.run();
+      process.stdout.write(`READY ${process.pid}\n`);
+      await running;
+      await connection.close();
+      return;
+    } catch (err) {
+      await connection?.close().catch(() => undefined);
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 200 * attempt)));
+    }
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exit(1);
+  },
+);
