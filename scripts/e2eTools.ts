@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../worker/config';
+import { isExecutable, writable } from '../worker/temporalCli';
 
 /** The Temporal Python SDK the e2e tests pin; a new pin gets a virtualenv of its own. */
 export const TEMPORALIO_VERSION = process.env.HV_TEMPORALIO_VERSION || '1.35.0';
@@ -19,14 +20,6 @@ export function chromiumPath(): string {
   return process.env.HV_CHROMIUM || '/usr/bin/chromium';
 }
 
-export function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
 
 /** The Chromium binary, or an error that says how to provision it. */
 export function requireChromium(): string {
@@ -63,15 +56,6 @@ export function findPythonVenv(): string | undefined {
   return undefined;
 }
 
-function writable(dir: string): boolean {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.accessSync(dir, fs.constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function basePython(): string {
   const given = process.env.HV_PYTHON;

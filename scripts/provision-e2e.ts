@@ -7,7 +7,8 @@
  * Prints what it finds and what it does. Usage: npx tsx scripts/provision-e2e.ts
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chromiumPath, ensurePythonVenv, findPythonVenv, isExecutable, TEMPORALIO_VERSION } from './e2eTools';
+import { chromiumPath, ensurePythonVenv, findPythonVenv, TEMPORALIO_VERSION } from './e2eTools';
+import { isExecutable } from '../worker/temporalCli';
 import { ensureTemporalCli, findTemporalCli, temporalCliVersion } from '../worker/temporalCli';
 
 const log = (line: string) => console.log(line);

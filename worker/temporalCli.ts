@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from './config';
 /** The newest CLI whose go.mod has no `replace` directive, so `go install` accepts it. */
 export const TEMPORAL_CLI_VERSION = process.env.TEMPORAL_CLI_VERSION || 'v1.5.1';
 
-function isExecutable(file: string): boolean {
+export function isExecutable(file: string): boolean {
   try {
     fs.accessSync(file, fs.constants.X_OK);
     return fs.statSync(file).isFile();
@@ -59,7 +59,8 @@ function goBinary(): string {
   return go;
 }
 
-function writable(dir: string): boolean {
+/** Creates the folder if needed; true when this process may write into it. */
+export function writable(dir: string): boolean {
   try {
     fs.mkdirSync(dir, { recursive: true });
     fs.accessSync(dir, fs.constants.W_OK);
