@@ -86,6 +86,25 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     assert.match(denied.error ?? '', /consensus.*deadline/);
   });
 
+  it('runs a ring 0 step only after an SRE witness co-signs it', async () => {
+    const session = await activeSession();
+    await session.join({ agentDid: 'did:mesh:operator', sigmaRaw: 0.9, actions: [{ actionId: 'rotate-keys', admin: true, reversibility: 'FULL' }] });
+    const saga = await session.startSaga({
+      steps: [{ actionId: 'rotate-keys', agentDid: 'did:mesh:operator', handler: 'test.step', approvalDeadlineSeconds: 120 }],
+    });
+    await eventually(() => session.audit(), (a) => a.trail.deltas.some((d) => d.changes[0]!.path.endsWith('/gate') && d.agentDid === 'did:mesh:operator'), 'the gate to wait');
+    await saga.witness('step-1', 'did:mesh:operator'); // the acting agent cannot witness itself
+    assert.equal((await saga.state()).saga.steps[0]!.state, 'pending');
+    const cosigned = Date.now();
+    await saga.witness('step-1', 'did:mesh:sre-on-call');
+    const result = await saga.result();
+    assert.equal(result.saga.state, 'completed');
+    assert.equal(result.witnesses['step-1'], 'did:mesh:sre-on-call');
+    const ran = calls[result.workflowId]!.filter((c) => c.phase === 'execute');
+    assert.equal(ran.length, 1);
+    assert.ok(ran[0]!.at >= cosigned, 'the step ran only after the SRE witness, not after the agent witnessed itself');
+  });
+
   it('governs a saga started directly by a client: a sandbox agent\'s write is denied and compensation follows', async () => {
     const session = await activeSession({ [alpha]: 0.85, 'did:mesh:sandboxed': 0.3 });
     const hv = await hypervisor();
