@@ -30,6 +30,15 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/** Every dev server this process started and has not stopped yet. */
+const running = new Set<ChildProcess>();
+
+/** Kills every dev server this process started (for a process that is being killed itself). */
+export function killAllDevServers(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
 /** True when something accepts TCP connections at host:port. */
 export function portAnswers(address: string, timeoutMs = 500): Promise<boolean> {
   const [host, portText] = splitAddress(address);
@@ -129,6 +138,8 @@ export async function startDevServer(options: DevServerOptions, log: (line: stri
   const child = spawn(cli, args, { stdio: ['ignore', out, out], detached: true });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   fs.closeSync(out);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exitPromise = new Promise<void>((resolve) =>
