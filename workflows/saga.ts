@@ -117,13 +117,18 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   const tellSession = (event: Parameters<typeof session.signal<[import('../src/contract').SagaEvent]>>[1]) =>
     session.signal(sagaEventSignal, event).catch(() => undefined);
 
+  /** The saga state last indexed; an upsert is a history event, so only a change is upserted. */
+  let indexed: string | undefined;
   function publishState(): void {
-    // The session's id and agents too, so a saga started without them is still listed with its session.
-    wf.upsertSearchAttributes([
-      { key: HvSagaState, value: saga.state },
-      { key: HvSessionId, value: input.sessionId },
-      { key: HvAgentDids, value: agentDids },
-    ]);
+    if (saga.state !== indexed) {
+      indexed = saga.state;
+      // The session's id and agents too, so a saga started without them is still listed with its session.
+      wf.upsertSearchAttributes([
+        { key: HvSagaState, value: saga.state },
+        { key: HvSessionId, value: input.sessionId },
+        { key: HvAgentDids, value: agentDids },
+      ]);
+    }
     const rows = saga.steps.map((s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`);
     // The Web UI's card can clip its last lines: what matters comes first.
     wf.setCurrentDetails([

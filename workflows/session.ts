@@ -117,12 +117,19 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     await broadcastRingView();
   }
 
+  /** What the search attributes hold now; an upsert is a history event, so only a change is upserted. */
+  let indexed = '';
   function refreshSearchAttributes(): void {
-    wf.upsertSearchAttributes([
-      { key: HvSessionId, value: sessionId },
-      { key: HvSessionState, value: st.session.state },
-      { key: HvAgentDids, value: Object.keys(st.session.participants).sort() },
-    ]);
+    const agents = Object.keys(st.session.participants).sort();
+    const key = `${st.session.state}|${agents.join(',')}`;
+    if (key !== indexed) {
+      indexed = key;
+      wf.upsertSearchAttributes([
+        { key: HvSessionId, value: sessionId },
+        { key: HvSessionState, value: st.session.state },
+        { key: HvAgentDids, value: agents },
+      ]);
+    }
     wf.setCurrentDetails(currentDetails());
   }
 
