@@ -86,7 +86,7 @@ export const SessionInputSchema = z.object({
 export type SessionInputRaw = z.input<typeof SessionInputSchema>;
 export type SessionInput = z.output<typeof SessionInputSchema>;
 
-/** Join: SPEC §3's handshake. σ_raw absent → the trust scorer, then the manifest's hint, then 0.50. */
+/** Join: SPEC §3's handshake. σ: the lower of σ_raw and a configured trust scorer's; with neither, the manifest's hint, then 0.50. */
 export const JoinRequestSchema = JoinInputSchema.omit({ scoredSigma: true });
 export type JoinRequest = z.input<typeof JoinRequestSchema>;
 

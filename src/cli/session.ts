@@ -87,7 +87,7 @@ const join: Command = {
   },
   help: [
     ['--agent DID', 'the joining agent (required)'],
-    ['--sigma X', 'σ_raw in [0, 1]; without it the trust scorer, the manifest\'s hint or 0.50 is used'],
+    ['--sigma X', 'σ_raw in [0, 1]; a configured trust scorer\'s σ wins when lower; with neither, the manifest\'s hint or 0.50'],
     ['--actions FILE|JSON', 'the actions it declares: inline JSON or a JSON/YAML file, e.g. [{"actionId":"draft","reversibility":"FULL"}]'],
     ['--manifest FILE', 'an IATP capability manifest (JSON/YAML): {agent_id, trust_level, trust_score, actions, scopes}'],
   ],
