@@ -12,6 +12,7 @@ Prints one JSON object on stdout: {"workflowId", "result", "query"}.
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from temporalio.client import Client
@@ -54,3 +55,9 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    # The SDK's native runtime keeps threads that can abort the interpreter's
+    # finalization (PyGILState_Release) after the work is done: the result is
+    # printed, so leave without finalizing.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
