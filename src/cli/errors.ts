@@ -59,6 +59,19 @@ const GRPC_UNAVAILABLE = 14;
 const GRPC_NOT_FOUND = 5;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
+/**
+ * True when the cause chain says no worker answered: a gRPC deadline (code 4)
+ * however it is wrapped, or the server's "no poller seen" for the task queue.
+ */
+function noWorkerAnswered(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message } = e as { code?: unknown; message?: unknown };
+    if (code === GRPC_DEADLINE_EXCEEDED) return true;
+    if (typeof message === 'string' && /DEADLINE_EXCEEDED|deadline exceeded|no poller/i.test(message)) return true;
+  }
+  return false;
+}
+
 function grpcCause(err: unknown): { code: number; details: string } | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (isGrpcServiceError(e)) return { code: e.code, details: e.details };
@@ -83,7 +96,7 @@ export function classify(err: unknown, conn: Connectivity): CliError {
     `run \`npm start\` or \`npm run worker\`, check --task-queue / HV_TASK_QUEUE, or raise --timeout`;
   const grpc = grpcCause(err);
   // A query with no worker to answer it fails as "Failed to query Workflow" around a deadline error.
-  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || grpc?.code === GRPC_DEADLINE_EXCEEDED) {
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || grpc?.code === GRPC_DEADLINE_EXCEEDED || noWorkerAnswered(err)) {
     return new CliError(EXIT.UNREACHABLE, 'TIMEOUT', `no answer within ${conn.timeoutSeconds} s`, workerHint);
   }
   if (grpc?.code === GRPC_UNAVAILABLE || (err instanceof ServiceError && /connect/i.test(err.message)) ||
@@ -93,8 +106,12 @@ export function classify(err: unknown, conn: Connectivity): CliError {
   if (grpc?.code === GRPC_NOT_FOUND && /namespace/i.test(grpc.details)) {
     return new CliError(EXIT.UNREACHABLE, 'NAMESPACE_NOT_FOUND', `namespace "${conn.namespace}" not found at ${conn.address}`, 'check --namespace / TEMPORAL_NAMESPACE');
   }
-  const message = err instanceof Error ? err.message : String(err);
-  return new CliError(EXIT.INTERNAL, 'INTERNAL', message, 'this is unexpected: please report it with the command you ran');
+  // Name every cause: "Failed to query Workflow" alone says nothing of why.
+  const messages: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    messages.push(e instanceof Error ? e.message : String(e));
+  }
+  return new CliError(EXIT.INTERNAL, 'INTERNAL', messages.join(': '), 'this is unexpected: please report it with the command you ran');
 }
 
 function hintFor(code: string): string | undefined {
