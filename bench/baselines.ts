@@ -7,7 +7,7 @@
  */
 import { sha256 } from '@noble/hashes/sha256';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
-import { measure, type Workload } from './harness';
+import { collectGarbage, measure, type Workload } from './harness';
 import { sha256Hex } from '../src/hash';
 import { createLiabilityState, isActive, sigmaEffUnchecked, vouch, type LiabilityState } from '../src/liability';
 import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch } from '../src/merkle';
@@ -58,4 +58,20 @@ for (const { what, ours, baseline } of pairs) {
   const b = measure(baseline);
   console.log(`${what}\n  ours ${a.mean_us.toFixed(2)} µs · baseline ${b.mean_us.toFixed(2)} µs · ${(b.mean_us / a.mean_us).toFixed(1)}× faster`);
 }
+
+// Memory: what the bond indexes cost on top of the bonds themselves, for the
+// same 10,000 bonds (heap after a full collection, in this process).
+function heapOf(build: () => unknown): number {
+  collectGarbage();
+  const before = process.memoryUsage().heapUsed;
+  const kept = build();
+  collectGarbage();
+  const after = process.memoryUsage().heapUsed;
+  sink = kept;
+  return after - before;
+}
+// Fresh copies (as after a continue-as-new), so neither side shares objects with the other.
+const withIndexes = heapOf(() => JSON.parse(JSON.stringify(engine)));
+const bondsOnly = heapOf(() => JSON.parse(JSON.stringify(engine.bonds)));
+console.log(`Memory of 10,000 bonds: with the per-session and per-agent indexes vs the bond records alone\n  ours ${(withIndexes / 1024).toFixed(0)} KiB · baseline ${(bondsOnly / 1024).toFixed(0)} KiB · ${(withIndexes / bondsOnly).toFixed(2)}× the memory`);
 void sink;

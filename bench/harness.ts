@@ -10,7 +10,7 @@ import { runInNewContext } from 'node:vm';
 // previous workload's heap costs tens of ms, landing in one unlucky sample).
 // `gc` is exposed at run time because `tsx bench/core.ts` passes no node flags.
 setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
+export const collectGarbage = runInNewContext('gc') as () => void;
 export interface Workload {
   name: string;
   iterations: number;
