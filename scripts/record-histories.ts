@@ -14,17 +14,13 @@
  * a saga that waited for approvals.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { ApplicationFailure } from '@temporalio/activity';
-import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { registerStepHandler } from '../activities/handlers';
-import { HypervisorClient, type SessionHandle } from '../src/client';
-import { startDevServer } from '../worker/devServer';
-import { createHypervisorWorker } from '../worker/worker';
-import { freePort } from '../tests/helpers/ports';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import type { SessionHandle } from '../src/client';
+import { startOwnHypervisor } from '../tests/helpers/ownHypervisor';
 
 const OUT = path.resolve(__dirname, '..', 'tests', 'fixtures', 'histories');
 const alpha = 'did:mesh:alpha';
@@ -51,15 +47,9 @@ function registerHandlers(): void {
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } } });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-record-'));
-  const server = await startDevServer({ port: await freePort(), uiPort: await freePort(), dbFile: path.join(dir, 'temporal.db'), headless: true });
-  const native = await NativeConnection.connect({ address: server.address });
-  const connection = await Connection.connect({ address: server.address });
-  const taskQueue = 'hv-record';
   registerHandlers();
-  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue });
-  const running = worker.run();
-  const hv = new HypervisorClient(new Client({ connection }), taskQueue);
+  const own = await startOwnHypervisor({ taskQueue: 'hv-record' });
+  const { hv } = own;
   const written: string[] = [];
   const save = async (name: string, workflowId: string, runId?: string) => {
     const history = await hv.client.workflow.getHandle(workflowId, runId).fetchHistory();
@@ -137,12 +127,7 @@ async function main(): Promise<void> {
 
     for (const line of written) console.log(line);
   } finally {
-    worker.shutdown();
-    await running;
-    await native.close();
-    await connection.close();
-    await server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await own.stop();
   }
 }
 

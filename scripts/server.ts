@@ -2,7 +2,6 @@
  * `npm run server`: the local Temporal dev server alone (data in .temporal/),
  * for running workers yourself with `npm run worker`. Ctrl-C stops it.
  */
-import * as path from 'node:path';
 import { loadConfig } from '../worker/config';
 import { startDevServer, temporalAnswers } from '../worker/devServer';
 
@@ -12,8 +11,7 @@ async function main(): Promise<void> {
     console.error(`A Temporal server already answers at ${config.address}; nothing to start.`);
     return;
   }
-  const port = Number(config.address.split(':').pop());
-  const server = await startDevServer({ port, uiPort: config.uiPort, dbFile: path.join(config.dataDir, 'hypervisor.db'), namespace: config.namespace });
+  const server = await startDevServer({ port: config.port, uiPort: config.uiPort, dbFile: config.dbFile, namespace: config.namespace });
   console.error(`Temporal server: ${server.address}`);
   console.error(`Web UI:          ${server.uiUrl}/namespaces/${config.namespace}/workflows`);
   console.error('Ctrl-C stops it.');

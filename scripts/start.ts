@@ -16,9 +16,8 @@ async function main(): Promise<void> {
   } else if (config.addressGiven) {
     throw new Error(`TEMPORAL_ADDRESS=${config.address} does not answer; start that server or unset TEMPORAL_ADDRESS to run a local one`);
   } else {
-    const port = Number(config.address.split(':').pop());
     console.error(`Starting the local Temporal dev server (data in ${path.relative(process.cwd(), config.dataDir) || '.'}/) …`);
-    server = await startDevServer({ port, uiPort: config.uiPort, dbFile: path.join(config.dataDir, 'hypervisor.db'), namespace: config.namespace });
+    server = await startDevServer({ port: config.port, uiPort: config.uiPort, dbFile: config.dbFile, namespace: config.namespace });
     console.error(`Temporal server: ${server.address}`);
     console.error(`Web UI:          ${server.uiUrl}/namespaces/${config.namespace}/workflows`);
   }

@@ -15,15 +15,20 @@ function intFromEnv(name: string, fallback: number): number {
 
 /** Settings read from the environment, with the defaults documented in README.md. */
 export function loadConfig() {
-  const port = intFromEnv('TEMPORAL_PORT', 7233);
+  const address = process.env.TEMPORAL_ADDRESS || `127.0.0.1:${intFromEnv('TEMPORAL_PORT', 7233)}`;
+  const dataDir = path.resolve(PROJECT_ROOT, process.env.HV_DATA_DIR || '.temporal');
   return {
     /** Set TEMPORAL_ADDRESS to use a server you run; otherwise we start a local dev server there. */
-    address: process.env.TEMPORAL_ADDRESS || `127.0.0.1:${port}`,
+    address,
+    /** The gRPC port a local dev server listens on: the address's. */
+    port: Number(address.slice(address.lastIndexOf(':') + 1)),
     addressGiven: Boolean(process.env.TEMPORAL_ADDRESS),
     namespace: process.env.TEMPORAL_NAMESPACE || 'default',
     taskQueue: process.env.HV_TASK_QUEUE || 'agent-hypervisor',
     uiPort: intFromEnv('TEMPORAL_UI_PORT', 8233),
-    dataDir: path.resolve(PROJECT_ROOT, process.env.HV_DATA_DIR || '.temporal'),
+    dataDir,
+    /** The local dev server's SQLite database: workflows survive a restart of the server. */
+    dbFile: path.join(dataDir, 'hypervisor.db'),
   };
 }
 export type Config = ReturnType<typeof loadConfig>;

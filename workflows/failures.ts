@@ -22,7 +22,3 @@ export function asFailure(err: unknown): unknown {
   return err;
 }
 
-/** For update validators: a HypervisorError rejects the update before it enters history. */
-export function validated<T>(rule: () => T): T {
-  return governed(rule);
-}

@@ -10,7 +10,7 @@ import * as wf from '@temporalio/workflow';
 import { RetryState } from '@temporalio/common';
 import type * as activities from '../activities';
 import { parse } from '../src/common';
-import { SagaInputSchema, ApprovalSchema, WitnessSchema, RingViewSchema, type RingView, type SagaInputRaw, type SagaStep as StepSpec } from '../src/contract';
+import { SagaInputSchema, ApprovalSchema, WitnessSchema, RingViewSchema, type RingView, type SagaEvent, type SagaInputRaw, type SagaStep as StepSpec } from '../src/contract';
 import { gateStep } from '../src/gate';
 import {
   addStep, commitStep, compensateStep as markCompensated, compensationPlan, createSaga, failCompensation, failStep,
@@ -114,7 +114,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   });
   wf.setHandler(sagaStateQuery, snapshot, { description: 'The saga: its state, each step with attempts and errors, approvals and compensation order.' });
 
-  const tellSession = (event: Parameters<typeof session.signal<[import('../src/contract').SagaEvent]>>[1]) =>
+  const tellSession = (event: SagaEvent) =>
     session.signal(sagaEventSignal, event).catch(() => undefined);
 
   /** The saga state last indexed; an upsert is a history event, so only a change is upserted. */

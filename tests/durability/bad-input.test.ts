@@ -101,17 +101,8 @@ function fieldOf(schema: z.ZodType, x: unknown): string {
 
 describe('durability: malformed input to every workflow input, update and signal', function () {
   this.timeout(600_000);
-  const lab = new Lab();
+  const lab = Lab.forSuite();
   const seed = process.env.HV_FUZZ_SEED ? Number(process.env.HV_FUZZ_SEED) : undefined;
-
-  before(async function () {
-    this.timeout(240_000);
-    await lab.start();
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await lab.dispose();
-  });
 
   it('has a valid base for every message, and a malformed-input generator that only yields rejected input', () => {
     for (const [name, m] of Object.entries(MESSAGES)) {

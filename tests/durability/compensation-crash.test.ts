@@ -10,16 +10,7 @@ import { AGENTS, Lab, activeSession, waitUntil } from './harness';
 
 describe('durability: a worker process SIGKILLed during compensation', function () {
   this.timeout(300_000);
-  const lab = new Lab();
-
-  before(async function () {
-    this.timeout(240_000);
-    await lab.start();
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await lab.dispose();
-  });
+  const lab = Lab.forSuite();
 
   it('resumes the reverse walk on a new worker; each undo acts once per key', async () => {
     const { tool, hv } = lab;

@@ -256,6 +256,20 @@ export class Lab {
     return this.hv.client;
   }
 
+  /** A lab for the enclosing describe: started before its tests, disposed after them, pass or fail. */
+  static forSuite(): Lab {
+    const lab = new Lab();
+    before(async function () {
+      this.timeout(240_000);
+      await lab.start();
+    });
+    after(async function () {
+      this.timeout(60_000);
+      await lab.dispose();
+    });
+    return lab;
+  }
+
   /** Server on a temp db file, a prebuilt workflow bundle, the HTTP tool and one worker process. */
   async start(): Promise<void> {
     this.port = await freePort();

@@ -11,16 +11,7 @@ import { AGENTS, Lab, activeSession, retrying, transientErrors, waitUntil } from
 
 describe('durability: the dev server restarted mid-saga', function () {
   this.timeout(300_000);
-  const lab = new Lab();
-
-  before(async function () {
-    this.timeout(240_000);
-    await lab.start();
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await lab.dispose();
-  });
+  const lab = Lab.forSuite();
 
   it('carries sagas and sessions on across a stop and start of the server on the same database', async () => {
     const { tool, hv } = lab;

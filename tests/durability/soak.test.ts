@@ -20,16 +20,7 @@ const SESSIONS = Number(process.env.HV_SOAK_SESSIONS || (FULL ? 20 : 8));
 
 describe(`durability: soak — ${SAGAS} sagas over ${SESSIONS} sessions, 3 worker kills and 1 server restart`, function () {
   this.timeout(FULL ? 1_800_000 : 600_000);
-  const lab = new Lab();
-
-  before(async function () {
-    this.timeout(240_000);
-    await lab.start();
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await lab.dispose();
-  });
+  const lab = Lab.forSuite();
 
   it('ends every saga in its expected state with one side effect per key, and every audit chain verifies', async () => {
     const t0 = Date.now();

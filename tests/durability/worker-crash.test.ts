@@ -11,16 +11,7 @@ import { AGENTS, Lab, activeSession, waitUntil } from './harness';
 
 describe('durability: a worker process SIGKILLed mid-step', function () {
   this.timeout(300_000);
-  const lab = new Lab();
-
-  before(async function () {
-    this.timeout(240_000);
-    await lab.start();
-  });
-  after(async function () {
-    this.timeout(60_000);
-    await lab.dispose();
-  });
+  const lab = Lab.forSuite();
 
   it('re-runs the lost attempts on a new worker: one side effect per idempotency key, every saga at its end state', async () => {
     const { tool, hv } = lab;

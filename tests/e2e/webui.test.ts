@@ -8,17 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { HypervisorClient } from '../../src/client';
-import { startDevServer, type DevServer } from '../../worker/devServer';
-import { createHypervisorWorker } from '../../worker/worker';
+import type { DevServer } from '../../worker/devServer';
 import { installQuietRuntime } from '../helpers/env';
+import { startOwnHypervisor } from '../helpers/ownHypervisor';
 import { uniqueId } from '../helpers/hv';
-import { freePort } from '../helpers/ports';
 import { ACTIONS } from '../helpers/sessions';
 import { registerTestHandlers } from '../helpers/testHandlers';
 import { launchChromium, screenshot, SCREENSHOT_DIR, seen } from './helpers/browser';
@@ -46,26 +41,12 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
     this.timeout(10 * 60_000);
     installQuietRuntime();
     registerTestHandlers();
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-e2e-webui-'));
-    cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
     // A server of this test's own with the Web UI on (the shared test server is headless).
-    server = await startDevServer({ port: await freePort(), uiPort: await freePort(), dbFile: path.join(dataDir, 'temporal.db'), headless: false });
-    cleanups.push(() => server.stop());
+    const own = await startOwnHypervisor({ taskQueue: `hv-e2e-webui-${process.pid}`, withUi: true });
+    cleanups.push(() => own.stop());
+    server = own.server;
     ui = server.uiUrl;
-
-    const native = await NativeConnection.connect({ address: server.address });
-    cleanups.push(() => native.close());
-    const connection = await Connection.connect({ address: server.address });
-    cleanups.push(() => connection.close());
-    const taskQueue = `hv-e2e-webui-${process.pid}`;
-    const worker: Worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue });
-    const running = worker.run();
-    cleanups.push(async () => {
-      worker.shutdown();
-      await running;
-    });
-
-    const hv = new HypervisorClient(new Client({ connection }), taskQueue);
+    const { hv } = own;
     const session = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin' });
     await session.join({ agentDid: alpha, sigmaRaw: 0.85, actions: ACTIONS });
     await session.join({ agentDid: beta, sigmaRaw: 0.8, actions: ACTIONS });

@@ -2,28 +2,17 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import { HypervisorClient } from '../../src/client';
-import { startDevServer, type DevServer } from '../../worker/devServer';
-import { createHypervisorWorker } from '../../worker/worker';
+import type { HypervisorClient } from '../../src/client';
 import { freePort } from '../helpers/ports';
+import { startOwnHypervisor } from '../helpers/ownHypervisor';
 
 /** A dev server of this test's own, so that stopping it disturbs no other test. */
 async function withServerAndWorker<T>(dbFile: string, port: number, taskQueue: string, body: (hv: HypervisorClient) => Promise<T>): Promise<T> {
-  const server: DevServer = await startDevServer({ port, uiPort: await freePort(), dbFile, headless: true });
-  const native = await NativeConnection.connect({ address: server.address });
-  const connection = await Connection.connect({ address: server.address });
-  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue });
-  const running = worker.run();
+  const own = await startOwnHypervisor({ dbFile, port, taskQueue });
   try {
-    return await body(new HypervisorClient(new Client({ connection }), taskQueue));
+    return await body(own.hv);
   } finally {
-    worker.shutdown();
-    await running;
-    await native.close();
-    await connection.close();
-    await server.stop();
+    await own.stop();
   }
 }
 
