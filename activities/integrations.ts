@@ -8,7 +8,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { sha256Hex, canonicalJson } from '../src/hash';
 
-async function postJson(url: string, body: unknown): Promise<unknown> {
+/** POSTs JSON to `path` under a configured base URL (with or without a trailing slash). */
+async function postJson(base: string, path: string, body: unknown): Promise<unknown> {
+  const url = path ? `${base.replace(/\/$/, '')}${path}` : base;
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -22,7 +24,7 @@ async function postJson(url: string, body: unknown): Promise<unknown> {
 export async function scoreTrust(agentDid: string): Promise<number | null> {
   const url = process.env.HV_TRUST_SCORER_URL;
   if (!url) return null;
-  const answer = (await postJson(`${url.replace(/\/$/, '')}/score`, { agentDid })) as { score?: unknown };
+  const answer = (await postJson(url, '/score', { agentDid })) as { score?: unknown };
   if (typeof answer.score !== 'number' || answer.score < 0 || answer.score > 1000) {
     throw ApplicationFailure.nonRetryable(`trust scorer returned no score in 0–1000 for ${agentDid}`, 'IntegrationBadAnswer');
   }
@@ -32,7 +34,7 @@ export async function scoreTrust(agentDid: string): Promise<number | null> {
 /** Reports a slash or a task outcome back to the scorer (no-op without one). */
 export async function reportToTrustScorer(report: { agentDid: string; kind: 'slash' | 'outcome'; severity?: string; reason: string }): Promise<void> {
   const url = process.env.HV_TRUST_SCORER_URL;
-  if (url) await postJson(`${url.replace(/\/$/, '')}/report`, report);
+  if (url) await postJson(url, '/report', report);
 }
 
 export interface DriftRequest {
@@ -60,7 +62,7 @@ export function cosineDrift(a: number[], b: number[]): number {
 export async function measureDrift(request: DriftRequest): Promise<number> {
   const url = process.env.HV_DRIFT_VERIFIER_URL;
   if (url) {
-    const answer = (await postJson(`${url.replace(/\/$/, '')}/drift`, request)) as { drift?: unknown };
+    const answer = (await postJson(url, '/drift', request)) as { drift?: unknown };
     if (typeof answer.drift !== 'number' || answer.drift < 0 || answer.drift > 1) {
       throw ApplicationFailure.nonRetryable(`drift verifier returned no drift in [0, 1] for ${request.agentDid}`, 'IntegrationBadAnswer');
     }
@@ -74,7 +76,7 @@ export async function measureDrift(request: DriftRequest): Promise<number> {
 export async function anchorCommitment(commitment: Record<string, unknown>): Promise<{ anchorTarget: string; anchorTxId: string }> {
   const url = process.env.HV_ANCHOR_URL;
   if (url) {
-    const answer = (await postJson(url, commitment)) as { txId?: unknown };
+    const answer = (await postJson(url, '', commitment)) as { txId?: unknown };
     if (typeof answer.txId !== 'string') throw ApplicationFailure.nonRetryable('anchor service returned no txId', 'IntegrationBadAnswer');
     return { anchorTarget: url, anchorTxId: answer.txId };
   }

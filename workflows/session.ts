@@ -11,7 +11,7 @@ import { HypervisorError } from '../src/errors';
 import { appendDelta, auditMerkleRoot, createAuditState, exportTrail, verifyChain, type ChangeInput } from '../src/audit';
 import { canonicalJson, sha256Hex } from '../src/hash';
 import { collectGarbage, commitAudit } from '../src/commitment';
-import { cacheTrustScore, cachedTrust, createDriftHistoryState, createTrustCache, recordDriftCheck } from '../src/adapters';
+import { cacheTrustScore, cachedTrust, createDriftHistoryState, createTrustCache, invalidateTrust, recordDriftCheck } from '../src/adapters';
 import { createLiabilityState, liabilityMatrix, release, sessionBonds } from '../src/liability';
 import { riskWeight } from '../src/reversibility';
 import { gateStep } from '../src/gate';
@@ -255,7 +255,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return decision;
   }), { validator: validate(CheckActionRequestSchema, 'checkAction'), description: 'May this agent run this action now? Records the decision.' });
 
-  async function slashAgent(agentDid: string, reason: string, omega: number, by: string): Promise<SlashResult> {
+  /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
+  async function slashAgent(agentDid: string, reason: string, omega: number, by: string, severity?: string): Promise<SlashResult> {
     st.slashes++;
     const result = slashInSession(st.session, st.liability, { vouchee: agentDid, reason, omega, slashId: `${sessionId}-slash-${st.slashes}` }, Date.now());
     for (const s of result.outcome.slashes) {
@@ -267,8 +268,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     }
     await applyRingChanges(result.ringChanges, `slash of ${agentDid}`);
     // Tell the scorer; its cached score for the agent is stale now.
-    delete st.trustCache.byDid[agentDid];
-    await integrations.reportToTrustScorer({ agentDid, kind: 'slash', reason }).catch(() => undefined);
+    invalidateTrust(st.trustCache, agentDid);
+    await integrations.reportToTrustScorer({ agentDid, kind: 'slash', reason, ...(severity ? { severity } : {}) }).catch(() => undefined);
     return result;
   }
 
@@ -287,7 +288,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const decision = recordDriftCheck(st.drift, { agentDid: req.agentDid, sessionId, drift, now: Date.now() });
     record(HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${st.drift.byDid[req.agentDid]?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }]);
     if (decision.action === 'slash') {
-      const slash = await slashAgent(req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID);
+      const slash = await slashAgent(req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID, decision.reportSeverity ?? undefined);
       return { decision, slash, ringChanges: slash.ringChanges };
     }
     if (decision.action === 'demote') {
