@@ -58,16 +58,19 @@ export interface Connectivity {
 const GRPC_UNAVAILABLE = 14;
 const GRPC_NOT_FOUND = 5;
 const GRPC_DEADLINE_EXCEEDED = 4;
+/** What a call cut off by the CLI's own --timeout deadline can also end as. */
+const GRPC_CANCELLED = 1;
 
 /**
  * True when the cause chain says no worker answered: a gRPC deadline (code 4)
- * however it is wrapped, or the server's "no poller seen" for the task queue.
+ * or the cancellation our own deadline causes (code 1), however wrapped, or
+ * the server's "no poller seen" for the task queue.
  */
 function noWorkerAnswered(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const { code, message } = e as { code?: unknown; message?: unknown };
-    if (code === GRPC_DEADLINE_EXCEEDED) return true;
-    if (typeof message === 'string' && /DEADLINE_EXCEEDED|deadline exceeded|no poller/i.test(message)) return true;
+    if (code === GRPC_DEADLINE_EXCEEDED || code === GRPC_CANCELLED) return true;
+    if (typeof message === 'string' && /DEADLINE_EXCEEDED|deadline exceeded|CANCELLED: Call cancelled|no poller/i.test(message)) return true;
   }
   return false;
 }
