@@ -1,9 +1,21 @@
 /**
  * Step handlers for the demo (`npm run demo`): small stand-ins for an agent's
  * tools that log what they do, so the demo shows execution and compensation.
+ * Agents declare them at join, per action (SPEC §11.4): DEMO_ACTIONS names
+ * each action's `executeApi` and `undoApi` as `handler:<name>`; saga steps
+ * name only the action, the agent and the input.
  */
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { registerStepHandler } from './handlers';
+
+const api = (name: string) => ({ executeApi: `handler:${name}`, undoApi: `handler:${name}` });
+
+/** The demo's actions as its agents declare them at join: how reversible, and what runs and undoes each. */
+export const DEMO_ACTIONS = [
+  { actionId: 'draft-email', reversibility: 'FULL' as const, ...api('demo.draft-email') },
+  { actionId: 'reserve-budget', reversibility: 'PARTIAL' as const, riskWeight: 0.6, ...api('demo.reserve-budget') },
+  { actionId: 'send-email', reversibility: 'PARTIAL' as const, ...api('demo.send-email') },
+];
 
 export function registerDemoHandlers(): void {
   registerStepHandler('demo.draft-email', {

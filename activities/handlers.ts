@@ -26,16 +26,17 @@ export interface StepHandler {
   undo?(input: unknown, result: unknown, ctx: StepContext): Promise<unknown>;
 }
 
-const handlers: Record<string, StepHandler> = {};
+/** Keyed by a Map: a step may name any string (`constructor`, `__proto__`, …) and must find nothing but a registered handler. */
+const handlers = new Map<string, StepHandler>();
 
 export function registerStepHandler(name: string, handler: StepHandler): void {
-  handlers[name] = handler;
+  handlers.set(name, handler);
 }
 
 export function stepHandler(name: string): StepHandler | undefined {
-  return handlers[name];
+  return handlers.get(name);
 }
 
 export function stepHandlerNames(): string[] {
-  return Object.keys(handlers).sort();
+  return [...handlers.keys()].sort();
 }

@@ -1,5 +1,22 @@
-/** Every activity the hypervisor's worker hosts. */
-export { executeStep, compensateStep } from './steps';
+/** Every activity the hypervisor's worker hosts. Some read workflows by id, so they need a client. */
+import type { Client } from '@temporalio/client';
+import { stepActivities } from './steps';
+import { sessionActivities } from './sessions';
+import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
+
+export function createActivities(client: Client) {
+  const sessions = sessionActivities(client);
+  return {
+    ...stepActivities((task) => sessions.checkStepGate(task)),
+    readStepGrant: sessions.readStepGrant,
+    readSagaOutcome: sessions.readSagaOutcome,
+    scoreTrust,
+    reportToTrustScorer,
+    measureDrift,
+    anchorCommitment,
+  };
+}
+
+export type HypervisorActivities = ReturnType<typeof createActivities>;
 export type { StepTask, CompensationTask } from './steps';
-export { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
 export type { DriftRequest } from './integrations';

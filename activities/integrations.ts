@@ -1,8 +1,9 @@
 /**
  * The optional integrations of SPEC §9 as activities. Each is off unless its
  * URL is configured, and then SPEC's fallback applies: no trust scorer → the
- * session uses σ 0.50; no drift verifier → the local verifier (cosine distance
- * between the claimed and observed embeddings, or 0 when none are given).
+ * session uses σ 0.50; no drift verifier → drift 0 (SPEC §9 [resolved]:
+ * nothing is computed locally from caller-supplied embeddings, which the
+ * caller could pick to demote or slash anyone).
  * Anchoring is local by default: the anchor id is the commitment's own hash.
  */
 import { ApplicationFailure } from '@temporalio/activity';
@@ -44,21 +45,7 @@ export interface DriftRequest {
   observedEmbedding?: number[];
 }
 
-/** Cosine distance mapped to [0, 1]: 0 for the same direction, 1 for opposite or orthogonal-and-beyond. */
-export function cosineDrift(a: number[], b: number[]): number {
-  if (a.length !== b.length || a.length === 0) return 1;
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  if (na === 0 || nb === 0) return 1;
-  return Math.min(1, Math.max(0, 1 - dot / Math.sqrt(na * nb)));
-}
-
+/** Drift in [0, 1] from the configured verifier; 0 when none is configured (SPEC §9). */
 export async function measureDrift(request: DriftRequest): Promise<number> {
   const url = process.env.HV_DRIFT_VERIFIER_URL;
   if (url) {
@@ -68,8 +55,7 @@ export async function measureDrift(request: DriftRequest): Promise<number> {
     }
     return answer.drift;
   }
-  if (!request.claimedEmbedding || !request.observedEmbedding) return 0;
-  return cosineDrift(request.claimedEmbedding, request.observedEmbedding);
+  return 0;
 }
 
 /** Anchors a commitment; locally its id is `local:<sha256 of the canonical commitment>`. */

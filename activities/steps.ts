@@ -3,20 +3,23 @@
  * and backoff are Temporal's (set by the saga workflow from the step
  * definition); these functions only do the work once per attempt.
  */
-import { Context, ApplicationFailure } from '@temporalio/activity';
+import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { stepHandler, type StepContext } from './handlers';
 
+/**
+ * One step as its saga hands it over: what runs comes from the action's
+ * registry entry, declared at join (SPEC §11.4) — `handler:<name>` or an
+ * http(s) endpoint at an origin the session allows.
+ */
 export interface StepTask {
   sessionId: string;
   sagaId: string;
   stepId: string;
+  digest: string;
   actionId: string;
   agentDid: string;
-  /** A registered handler name … */
-  handler?: string;
-  /** … or an HTTP tool. */
-  executeApi?: string;
-  undoApi?: string;
+  executeApi: string;
+  undoApi: string | null;
   input?: unknown;
 }
 
@@ -24,6 +27,9 @@ export interface CompensationTask extends StepTask {
   /** What the step returned when it committed, handed to its undo. */
   result?: unknown;
 }
+
+/** The session's decision for a step now: the gate every retry attempt passes before it acts. */
+export type GateCheck = (task: StepTask) => Promise<{ allowed: boolean; reason: string }>;
 
 function stepContext(task: StepTask, phase: 'execute' | 'undo'): StepContext {
   const ctx = Context.current();
@@ -69,25 +75,64 @@ async function callHttpTool(url: string, body: unknown, ctx: StepContext): Promi
   }
 }
 
-/** Runs one attempt of a step; returns what it produced and which attempt it was. */
-export async function executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
-  const ctx = stepContext(task, 'execute');
-  if (task.handler) {
-    const handler = stepHandler(task.handler);
-    if (!handler) throw ApplicationFailure.nonRetryable(`no step handler named "${task.handler}" is registered with this worker`, 'UnknownStepHandler');
-    return { result: (await handler.execute(task.input, ctx)) ?? null, attempt: ctx.attempt };
-  }
-  if (task.executeApi) return { result: await callHttpTool(task.executeApi, { input: task.input ?? null }, ctx), attempt: ctx.attempt };
-  throw ApplicationFailure.nonRetryable(`step ${task.stepId} names neither a handler nor an executeApi`, 'InvalidStep');
-}
+const HANDLER_PREFIX = 'handler:';
 
-export async function compensateStep(task: CompensationTask): Promise<unknown> {
-  const ctx = stepContext(task, 'undo');
-  if (task.handler) {
-    const handler = stepHandler(task.handler);
-    if (!handler?.undo) throw ApplicationFailure.nonRetryable(`step handler "${task.handler}" has no undo`, 'NoUndo');
+/** Runs one declared API: a registered handler's execute or undo, or an HTTP tool. */
+async function runApi(api: string, phase: 'execute' | 'undo', task: CompensationTask, ctx: StepContext): Promise<unknown> {
+  if (api.startsWith(HANDLER_PREFIX)) {
+    const name = api.slice(HANDLER_PREFIX.length);
+    const handler = stepHandler(name);
+    if (!handler) throw ApplicationFailure.nonRetryable(`no step handler named "${name}" is registered with this worker`, 'UnknownStepHandler');
+    if (phase === 'execute') return (await handler.execute(task.input, ctx)) ?? null;
+    if (!handler.undo) throw ApplicationFailure.nonRetryable(`step handler "${name}" has no undo`, 'NoUndo');
     return handler.undo(task.input, task.result, ctx);
   }
-  if (task.undoApi) return callHttpTool(task.undoApi, { input: task.input ?? null, result: task.result ?? null }, ctx);
-  throw ApplicationFailure.nonRetryable(`step ${task.stepId} has no undo API`, 'NoUndo');
+  if (/^https?:\/\//.test(api)) {
+    return callHttpTool(api, phase === 'execute' ? { input: task.input ?? null } : { input: task.input ?? null, result: task.result ?? null }, ctx);
+  }
+  throw ApplicationFailure.nonRetryable(`step ${task.stepId}: "${api}" is neither handler:<name> nor an http(s) URL`, 'InvalidStep');
+}
+
+/** How often a running step tells Temporal it is alive; a lost worker is noticed within the heartbeat timeout. */
+export const HEARTBEAT_INTERVAL_MS = 1000;
+
+/**
+ * Runs `work` while heartbeating, so a cancellation reaches the step (HTTP
+ * tools abort their request on it). A step cancelled while it ran reports the
+ * cancellation once its tool returns — it may have acted, so its saga
+ * compensates it (SPEC §6) — never a result that would look like a commit.
+ */
+async function heartbeating<T>(ctx: StepContext, work: () => Promise<T>): Promise<T> {
+  ctx.activity.heartbeat();
+  const beat = setInterval(() => ctx.activity.heartbeat(), HEARTBEAT_INTERVAL_MS);
+  try {
+    const result = await work();
+    if (ctx.activity.cancellationSignal.aborted) throw new CancelledFailure(`step ${ctx.stepId} was cancelled while it ran`);
+    return result;
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** The step activities. `checkGate` re-gates every retry attempt (SPEC §6: every attempt is gated when it starts). */
+export function stepActivities(checkGate: GateCheck) {
+  return {
+    /** Runs one attempt of a step; returns what it produced and which attempt it was. */
+    async executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
+      const ctx = stepContext(task, 'execute');
+      // The first attempt was gated by the saga just before it was scheduled; a retry is gated here.
+      if (ctx.attempt > 1) {
+        const gate = await checkGate(task);
+        if (!gate.allowed) throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
+      }
+      return { result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx)), attempt: ctx.attempt };
+    },
+
+    async compensateStep(task: CompensationTask): Promise<unknown> {
+      const ctx = stepContext(task, 'undo');
+      if (!task.undoApi) throw ApplicationFailure.nonRetryable(`step ${task.stepId} (${task.actionId}) declares no undo API`, 'NoUndo');
+      const undoApi = task.undoApi;
+      return heartbeating(ctx, () => runApi(undoApi, 'undo', task, ctx));
+    },
+  };
 }

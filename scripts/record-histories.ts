@@ -11,7 +11,7 @@
  *
  * Scenarios: a happy saga, a compensated saga, an escalated saga (and the
  * session that slashed for it), a session that continued as new (both runs),
- * a saga that waited for approvals.
+ * a saga that waited for approvals, a saga cancelled mid-step.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,16 +26,25 @@ const OUT = path.resolve(__dirname, '..', 'tests', 'fixtures', 'histories');
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 const gamma = 'did:mesh:gamma';
+const STEP = { executeApi: 'handler:rec.step', undoApi: 'handler:rec.step' };
 const ACTIONS = [
-  { actionId: 'draft', reversibility: 'FULL' as const },
-  { actionId: 'publish', reversibility: 'FULL' as const },
-  { actionId: 'wire-money', reversibility: 'NONE' as const },
+  { actionId: 'draft', reversibility: 'FULL' as const, ...STEP },
+  { actionId: 'draft-no-undo', reversibility: 'FULL' as const, executeApi: 'handler:rec.no-undo' },
+  { actionId: 'publish', reversibility: 'FULL' as const, ...STEP },
+  { actionId: 'wire-money', reversibility: 'NONE' as const, ...STEP },
 ];
 
 function registerHandlers(): void {
   registerStepHandler('rec.step', {
-    async execute(input) {
-      if ((input as { fail?: boolean } | null)?.fail) throw ApplicationFailure.nonRetryable('refused on purpose', 'RecordedFailure');
+    async execute(input, ctx) {
+      const opts = (input ?? {}) as { fail?: boolean; delayMs?: number };
+      if (opts.delayMs) {
+        for (let waited = 0; waited < opts.delayMs; waited += 100) {
+          ctx.activity.heartbeat();
+          await ctx.activity.sleep(100);
+        }
+      }
+      if (opts.fail) throw ApplicationFailure.nonRetryable('refused on purpose', 'RecordedFailure');
       return { ok: true };
     },
     async undo() {
@@ -58,7 +67,7 @@ async function main(): Promise<void> {
     written.push(`${path.relative(process.cwd(), file)} (${history.events?.length} events, ${fs.statSync(file).size} bytes)`);
   };
   const session = async (sessionId: string, agents: Record<string, number>, extra: { maxUpdatesPerRun?: number } = {}): Promise<SessionHandle> => {
-    const s = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', ...extra });
+    const s = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', config: { sreWitnesses: ['did:mesh:sre'] }, ...extra });
     for (const [agentDid, sigmaRaw] of Object.entries(agents)) await s.join({ agentDid, sigmaRaw, actions: ACTIONS });
     await s.activate();
     return s;
@@ -69,18 +78,18 @@ async function main(): Promise<void> {
     // Happy, compensated and escalated sagas in one session, which is then terminated.
     const s1 = await session('rec-sagas', { [alpha]: 0.85, [beta]: 0.8 });
     const happy = await s1.startSaga({ sagaId: 'happy', steps: [
-      { actionId: 'draft', agentDid: alpha, handler: 'rec.step' },
-      { actionId: 'publish', agentDid: beta, handler: 'rec.step' },
+      { actionId: 'draft', agentDid: alpha },
+      { actionId: 'publish', agentDid: beta },
     ] });
     if ((await happy.result()).saga.state !== 'completed') throw new Error('happy saga did not complete');
     const compensated = await s1.startSaga({ sagaId: 'compensated', steps: [
-      { actionId: 'draft', agentDid: alpha, handler: 'rec.step' },
-      { actionId: 'publish', agentDid: beta, handler: 'rec.step', input: { fail: true } },
+      { actionId: 'draft', agentDid: alpha },
+      { actionId: 'publish', agentDid: beta, input: { fail: true } },
     ] });
     if ((await compensated.result()).saga.state !== 'compensated') throw new Error('saga did not compensate');
     const escalated = await s1.startSaga({ sagaId: 'escalated', steps: [
-      { actionId: 'draft', agentDid: beta, handler: 'rec.no-undo' },
-      { actionId: 'publish', agentDid: alpha, handler: 'rec.step', input: { fail: true } },
+      { actionId: 'draft-no-undo', agentDid: beta },
+      { actionId: 'publish', agentDid: alpha, input: { fail: true } },
     ] });
     if ((await escalated.result()).saga.state !== 'escalated') throw new Error('saga did not escalate');
     // Wait for the session to have applied the escalation's slash before terminating.
@@ -98,15 +107,14 @@ async function main(): Promise<void> {
 
     // A saga whose ring 1 step waits for two approvals.
     const s2 = await session('rec-approvals', { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
-    const approved = await s2.startSaga({ sagaId: 'approved', steps: [{ actionId: 'wire-money', agentDid: alpha, handler: 'rec.step', quorum: 2, approvalDeadlineSeconds: 600 }] });
+    const approved = await s2.startSaga({ sagaId: 'approved', steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 600 }] });
     for (const deadline = Date.now() + 30_000; ; ) {
-      const audit = await s2.audit();
-      if (audit.trail.deltas.some((d) => d.changes[0]!.path.endsWith('/gate'))) break;
+      if ((await approved.state()).waiting) break;
       if (Date.now() > deadline) throw new Error('the ring 1 step never waited at its gate');
       await new Promise((r) => setTimeout(r, 100));
     }
-    await approved.approve('step-1', beta);
-    await approved.approve('step-1', gamma);
+    await s2.approve({ sagaId: 'approved', stepId: 'step-1', approverDid: beta });
+    await s2.approve({ sagaId: 'approved', stepId: 'step-1', approverDid: gamma });
     if ((await approved.result()).saga.state !== 'completed') throw new Error('approved saga did not complete');
     await s2.terminate();
     await save('saga-approvals', approved.handle.workflowId);
@@ -124,6 +132,22 @@ async function main(): Promise<void> {
     await s3.terminate();
     await save('session-continued-as-new-run1', s3.handle.workflowId, firstRunId);
     await save('session-continued-as-new-run2', s3.handle.workflowId);
+
+    // A saga cancelled mid-step: what may have acted is compensated, the session learns it.
+    const s4 = await session('rec-cancel', { [alpha]: 0.85 });
+    const cancelled = await s4.startSaga({ sagaId: 'cancelled', steps: [
+      { actionId: 'draft', agentDid: alpha },
+      { actionId: 'publish', agentDid: alpha, input: { delayMs: 8000 } },
+    ] });
+    for (const deadline = Date.now() + 30_000; ; ) {
+      if ((await cancelled.state()).saga.steps[1]!.state === 'executing') break;
+      if (Date.now() > deadline) throw new Error('the cancelled saga never reached its second step');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await cancelled.handle.cancel();
+    const cancelledResult = await cancelled.result();
+    if (cancelledResult.saga.state !== 'compensated') throw new Error(`the cancelled saga did not compensate: ${JSON.stringify(cancelledResult)}`);
+    await save('saga-cancelled', cancelled.handle.workflowId);
 
     for (const line of written) console.log(line);
   } finally {

@@ -5,8 +5,8 @@
  * caches (plain JSON, time passed in).
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, parse, type Did, type Ring } from './common';
-import { ActionDescriptorSchema, type ActionDescriptor } from './reversibility';
+import { DidSchema, TimestampSchema, ownDelete, ownGet, ownGetOrSet, ownSet, parse, type Did, type Ring } from './common';
+import { ActionDescriptorSchema, ActionIdSchema, type ActionDescriptor } from './reversibility';
 
 // ── Trust scorer ("Nexus") ──────────────────────────────────────────────────
 
@@ -60,19 +60,19 @@ export function createTrustCache(ttlMs: number = TRUST_CACHE_TTL_MS): TrustCache
 export function cacheTrustScore(cache: TrustCache, did: Did, score: number, now: number): TrustCacheEntry {
   const d = parse(DidSchema, did, 'agent DID');
   const entry: TrustCacheEntry = { score, sigma: scoreToSigma(score), tier: scoreTier(score), fetchedAt: now };
-  cache.byDid[d] = entry;
+  ownSet(cache.byDid, d, entry);
   return entry;
 }
 
 /** The cached entry while younger than the TTL, else null (the caller asks the scorer). */
 export function cachedTrust(cache: TrustCache, did: Did, now: number): TrustCacheEntry | null {
-  const e = cache.byDid[did];
+  const e = ownGet(cache.byDid, did);
   return e && now - e.fetchedAt < cache.ttlMs ? e : null;
 }
 
 /** Slash and task-outcome reports make the cached score stale. */
 export function invalidateTrust(cache: TrustCache, did: Did): void {
-  delete cache.byDid[did];
+  ownDelete(cache.byDid, did);
 }
 
 /**
@@ -175,7 +175,7 @@ export type DriftCheckInput = z.input<typeof DriftCheckInputSchema>;
 export function recordDriftCheck(state: DriftHistoryState, input: DriftCheckInput): DriftDecision {
   const v = parse(DriftCheckInputSchema, input, 'drift check');
   const decision = decideDrift(v.drift ?? 0);
-  const h = (state.byDid[v.agentDid] ??= { checks: 0, failures: 0, driftSum: 0, recent: [] });
+  const h = ownGetOrSet(state.byDid, v.agentDid, () => ({ checks: 0, failures: 0, driftSum: 0, recent: [] as DriftCheck[] }));
   h.checks++;
   if (!decision.passed) h.failures++;
   h.driftSum += decision.drift;
@@ -186,12 +186,12 @@ export function recordDriftCheck(state: DriftHistoryState, input: DriftCheckInpu
 
 /** Fraction of checks that did not pass; 0 with no checks. */
 export function driftFailureRate(state: DriftHistoryState, did: Did): number {
-  const h = state.byDid[did];
+  const h = ownGet(state.byDid, did);
   return h && h.checks > 0 ? h.failures / h.checks : 0;
 }
 
 export function meanDrift(state: DriftHistoryState, did: Did): number {
-  const h = state.byDid[did];
+  const h = ownGet(state.byDid, did);
   return h && h.checks > 0 ? h.driftSum / h.checks : 0;
 }
 
@@ -199,16 +199,23 @@ export function meanDrift(state: DriftHistoryState, did: Did): number {
 
 /** A manifest action is a full descriptor or a bare action id (then: a write of unknown reversibility, i.e. NONE). */
 export const ManifestActionSchema = z.union([
-  z.string().min(1).transform((actionId) => ActionDescriptorSchema.parse({ actionId })),
+  ActionIdSchema.transform((actionId) => ActionDescriptorSchema.parse({ actionId })),
   ActionDescriptorSchema,
 ]);
 
+/** SPEC §11.6 bounds: at most 32 actions and 32 scopes, each string at most 200 characters. */
+export const MANIFEST_MAX_ITEMS = 32;
+export const MANIFEST_TEXT_MAX = 200;
+
 export const IatpManifestSchema = z.object({
   agent_id: DidSchema,
-  trust_level: z.string(),
+  trust_level: z.string().max(MANIFEST_TEXT_MAX, `trust_level must be at most ${MANIFEST_TEXT_MAX} characters`),
   trust_score: z.number().min(0, 'trust_score must be ≥ 0').max(10, 'trust_score must be ≤ 10'),
-  actions: z.array(ManifestActionSchema).default([]),
-  scopes: z.array(z.string()).default([]),
+  actions: z.array(ManifestActionSchema).max(MANIFEST_MAX_ITEMS, `actions must hold at most ${MANIFEST_MAX_ITEMS} entries`).default([]),
+  scopes: z
+    .array(z.string().max(MANIFEST_TEXT_MAX, `a scope must be at most ${MANIFEST_TEXT_MAX} characters`))
+    .max(MANIFEST_MAX_ITEMS, `scopes must hold at most ${MANIFEST_MAX_ITEMS} entries`)
+    .default([]),
 });
 export type IatpManifestInput = z.input<typeof IatpManifestSchema>;
 export type IatpManifest = z.output<typeof IatpManifestSchema>;

@@ -8,19 +8,46 @@ import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { ERROR_CODES, HypervisorError, type ErrorCode } from './errors';
 import { parse } from './common';
 import {
-  SagaInputSchema, SessionInputSchema, type AgentRequest, type CheckActionRequest, type DriftReport, type JoinRequest,
-  type ReleaseBondRequest, type SagaInputRaw, type SessionInputRaw, type SlashRequest, type StartSagaRequest, type VouchRequest,
+  jsonSize, SessionInputSchema, type AgentRequest, type CheckActionRequest, type DriftReport, type JoinRequest,
+  type ReleaseBondRequest, type SessionInputRaw, type SlashRequest, type StartSagaRequest, type VouchRequest,
 } from './contract';
 import { verifyTrail } from './audit';
 import {
-  activateUpdate, approveSignal, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
-  releaseBondUpdate, reportDriftUpdate, sagasQuery, sagaStateQuery, sagaWorkflowId, sessionWorkflowId, slashUpdate,
-  startSagaUpdate, summaryQuery, terminateUpdate, vouchUpdate, witnessSignal, SAGA_WORKFLOW, SESSION_WORKFLOW,
+  activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
+  rejectUpdate, releaseBondUpdate, reportDriftUpdate, sagasQuery, sagaStateQuery, sagaWorkflowId, sessionWorkflowId, slashUpdate,
+  startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, witnessUpdate, SESSION_WORKFLOW,
 } from '../workflows/definitions';
-import { HvAgentDids, HvSessionId } from '../workflows/searchAttributes';
+import { HvSessionId } from '../workflows/searchAttributes';
 import type { sagaWorkflow } from '../workflows/saga';
-import { sagaStaticDetails } from '../workflows/sagaDetails';
+import type { SagaSnapshot } from '../workflows/sagaTypes';
 import type { sessionWorkflow } from '../workflows/session';
+
+/**
+ * The largest request this client sends. Valid requests are far smaller (the
+ * contract bounds every list and string); a larger one would come back from the
+ * server as an opaque failure of the workflow task (TEMPORAL-NOTES: Messages).
+ */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** Refuse an oversized request before sending it, naming what was too large. */
+export function checkRequestSize(what: string, value: unknown): void {
+  const size = jsonSize(value);
+  if (size > MAX_REQUEST_BYTES) {
+    throw new HypervisorError('PAYLOAD_TOO_LARGE', `${what} is ${size} bytes of JSON; requests are at most ${MAX_REQUEST_BYTES} bytes (see the field limits in contract/)`, { size, max: MAX_REQUEST_BYTES });
+  }
+}
+
+/** Failure types a saga ends with when it did not complete; the snapshot is in the details. */
+export const SAGA_FAILURE_TYPES = ['SagaCompensated', 'SagaEscalated', 'SagaFailed'];
+
+/** The snapshot of a saga that ended as a failed workflow, or undefined for any other error. */
+export function sagaSnapshotOf(err: unknown): SagaSnapshot | undefined {
+  const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+  if (cause instanceof ApplicationFailure && SAGA_FAILURE_TYPES.includes(cause.type ?? '') && cause.details?.[0]) {
+    return cause.details[0] as SagaSnapshot;
+  }
+  return undefined;
+}
 
 export const DEFAULT_TASK_QUEUE = 'agent-hypervisor';
 
@@ -48,23 +75,67 @@ async function mapped<T>(call: () => Promise<T>, sessionId?: string): Promise<T>
   }
 }
 
+/** A step named by saga and step id; the digest is looked up from the saga when not given. */
+export interface StepEvidenceRequest {
+  sagaId: string;
+  stepId: string;
+  digest?: string;
+}
+
 export class SessionHandle {
   constructor(readonly sessionId: string, readonly handle: WorkflowHandle<typeof sessionWorkflow>, private readonly hv: HypervisorClient) {}
 
-  join(req: JoinRequest) { return mapped(() => this.handle.executeUpdate(joinUpdate, { args: [req] }), this.sessionId); }
-  activate() { return mapped(() => this.handle.executeUpdate(activateUpdate), this.sessionId); }
-  leave(req: AgentRequest) { return mapped(() => this.handle.executeUpdate(leaveUpdate, { args: [req] }), this.sessionId); }
-  vouch(req: VouchRequest) { return mapped(() => this.handle.executeUpdate(vouchUpdate, { args: [req] }), this.sessionId); }
-  releaseBond(req: ReleaseBondRequest) { return mapped(() => this.handle.executeUpdate(releaseBondUpdate, { args: [req] }), this.sessionId); }
-  checkAction(req: CheckActionRequest) { return mapped(() => this.handle.executeUpdate(checkActionUpdate, { args: [req] }), this.sessionId); }
-  reportDrift(req: DriftReport) { return mapped(() => this.handle.executeUpdate(reportDriftUpdate, { args: [req] }), this.sessionId); }
-  slash(req: SlashRequest) { return mapped(() => this.handle.executeUpdate(slashUpdate, { args: [req] }), this.sessionId); }
-  terminate() { return mapped(() => this.handle.executeUpdate(terminateUpdate), this.sessionId); }
+  private update<A, R>(what: string, call: () => Promise<R>, arg?: A): Promise<R> {
+    if (arg !== undefined) checkRequestSize(what, arg);
+    return mapped(call, this.sessionId);
+  }
 
-  /** Start a saga through the session (a child workflow that sees the session's ring view). */
+  join(req: JoinRequest) { return this.update('join', () => this.handle.executeUpdate(joinUpdate, { args: [req] }), req); }
+  activate() { return this.update('activate', () => this.handle.executeUpdate(activateUpdate)); }
+  leave(req: AgentRequest) { return this.update('leave', () => this.handle.executeUpdate(leaveUpdate, { args: [req] }), req); }
+  vouch(req: VouchRequest) { return this.update('vouch', () => this.handle.executeUpdate(vouchUpdate, { args: [req] }), req); }
+  releaseBond(req: ReleaseBondRequest) { return this.update('releaseBond', () => this.handle.executeUpdate(releaseBondUpdate, { args: [req] }), req); }
+  checkAction(req: CheckActionRequest) { return this.update('checkAction', () => this.handle.executeUpdate(checkActionUpdate, { args: [req] }), req); }
+  reportDrift(req: DriftReport) { return this.update('reportDrift', () => this.handle.executeUpdate(reportDriftUpdate, { args: [req] }), req); }
+  slash(req: SlashRequest) { return this.update('slash', () => this.handle.executeUpdate(slashUpdate, { args: [req] }), req); }
+  terminate() { return this.update('terminate', () => this.handle.executeUpdate(terminateUpdate)); }
+
+  /** Start a saga: the session starts it as its child, from its own view. */
   async startSaga(req: StartSagaRequest): Promise<SagaHandle> {
-    const { sagaId } = await mapped(() => this.handle.executeUpdate(startSagaUpdate, { args: [req] }), this.sessionId);
-    return this.hv.saga(this.sessionId, sagaId);
+    const { sagaId, digests } = await this.update('startSaga', () => this.handle.executeUpdate(startSagaUpdate, { args: [req] }), req);
+    return this.hv.saga(this.sessionId, sagaId, digests);
+  }
+
+  private async digestOf(step: StepEvidenceRequest): Promise<string> {
+    if (step.digest) return step.digest;
+    const snap = await this.hv.saga(this.sessionId, step.sagaId).state();
+    const digest = Object.hasOwn(snap.digests, step.stepId) ? snap.digests[step.stepId] : undefined;
+    if (!digest) throw new HypervisorError('STEP_NOT_FOUND', `saga ${step.sagaId} has no step ${step.stepId}`);
+    return digest;
+  }
+
+  /** Approve a step as another active participant (SPEC §11.5: bound to the step's digest). */
+  async approve(step: StepEvidenceRequest & { approverDid: string }) {
+    const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid };
+    return this.update('approve', () => this.handle.executeUpdate(approveUpdate, { args: [req] }), req);
+  }
+
+  /** Reject a step: it is denied at once. */
+  async reject(step: StepEvidenceRequest & { approverDid: string; reason: string }) {
+    const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid, reason: step.reason };
+    return this.update('reject', () => this.handle.executeUpdate(rejectUpdate, { args: [req] }), req);
+  }
+
+  /** Co-sign a ring 0 step as one of the session's SRE witnesses. */
+  async witness(step: StepEvidenceRequest & { witnessDid: string }) {
+    const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), witnessDid: step.witnessDid };
+    return this.update('witness', () => this.handle.executeUpdate(witnessUpdate, { args: [req] }), req);
+  }
+
+  /** The session's decision for a step now, with the evidence it holds. */
+  async stepGrant(step: StepEvidenceRequest) {
+    const ref = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step) };
+    return mapped(() => this.handle.query(stepGrantQuery, ref), this.sessionId);
   }
 
   summary() { return mapped(() => this.handle.query(summaryQuery), this.sessionId); }
@@ -81,12 +152,30 @@ export class SessionHandle {
 }
 
 export class SagaHandle {
-  constructor(readonly sessionId: string, readonly sagaId: string, readonly handle: WorkflowHandle<typeof sagaWorkflow>) {}
-  approve(stepId: string, approverDid: string) { return mapped(() => this.handle.signal(approveSignal, { stepId, approverDid })); }
-  witness(stepId: string, witnessDid: string) { return mapped(() => this.handle.signal(witnessSignal, { stepId, witnessDid })); }
+  constructor(
+    readonly sessionId: string,
+    readonly sagaId: string,
+    readonly handle: WorkflowHandle<typeof sagaWorkflow>,
+    /** Step id → digest, when known from the start. */
+    readonly digests: Record<string, string> = {},
+  ) {}
+
   state() { return mapped(() => this.handle.query(sagaStateQuery)); }
-  /** The saga's final snapshot, once it has completed, compensated, failed or escalated. */
-  result() { return mapped(() => this.handle.result()); }
+
+  /**
+   * The saga's final snapshot, whether it completed or ended compensated,
+   * escalated or failed (those end as failed workflows, the snapshot in the
+   * failure's details).
+   */
+  async result(): Promise<SagaSnapshot> {
+    try {
+      return await this.handle.result();
+    } catch (err) {
+      const snapshot = sagaSnapshotOf(err);
+      if (snapshot) return snapshot;
+      throw toHypervisorError(err);
+    }
+  }
 }
 
 export interface HypervisorClientOptions {
@@ -111,6 +200,7 @@ export class HypervisorClient {
   /** Create a session: starts its workflow (created → handshaking). */
   async createSession(input: SessionInputRaw): Promise<SessionHandle> {
     const v = parse(SessionInputSchema, input, 'session input');
+    checkRequestSize('session input', input);
     const handle = await mapped(() => this.client.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW, {
       taskQueue: this.taskQueue,
       workflowId: sessionWorkflowId(v.sessionId),
@@ -125,25 +215,7 @@ export class HypervisorClient {
     return new SessionHandle(sessionId, this.client.workflow.getHandle(sessionWorkflowId(sessionId)), this);
   }
 
-  /** Start a saga directly (as any SDK can): it registers with its session and is governed the same. */
-  async startSaga(input: SagaInputRaw & { sagaId: string }): Promise<SagaHandle> {
-    const v = parse(SagaInputSchema, input, 'saga input');
-    const workflowId = sagaWorkflowId(v.sessionId, input.sagaId);
-    await mapped(() => this.client.workflow.start<typeof sagaWorkflow>(SAGA_WORKFLOW, {
-      taskQueue: this.taskQueue,
-      workflowId,
-      args: [input],
-      staticSummary: `Saga ${input.sagaId} of session ${v.sessionId}${v.description ? `: ${v.description}` : ''}`,
-      staticDetails: sagaStaticDetails(input.steps),
-      typedSearchAttributes: [
-        { key: HvSessionId, value: v.sessionId },
-        { key: HvAgentDids, value: [...new Set(v.steps.map((s) => s.agentDid))].sort() },
-      ],
-    }));
-    return this.saga(v.sessionId, input.sagaId);
-  }
-
-  saga(sessionId: string, sagaId: string): SagaHandle {
-    return new SagaHandle(sessionId, sagaId, this.client.workflow.getHandle(sagaWorkflowId(sessionId, sagaId)));
+  saga(sessionId: string, sagaId: string, digests?: Record<string, string>): SagaHandle {
+    return new SagaHandle(sessionId, sagaId, this.client.workflow.getHandle(sagaWorkflowId(sessionId, sagaId)), digests);
   }
 }

@@ -2,9 +2,14 @@ import { z } from 'zod';
 import { HypervisorError } from './errors';
 
 const DID_PATTERN = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
+/** SPEC §11.6: every string in a request is bounded. */
+export const DID_MAX_LENGTH = 256;
 
-/** Agents are named by DIDs: `did:<method>:<id>`. */
-export const DidSchema = z.string().regex(DID_PATTERN, 'must be a DID of the form did:<method>:<id>');
+/** Agents are named by DIDs: `did:<method>:<id>` (at most 256 characters). */
+export const DidSchema = z
+  .string()
+  .max(DID_MAX_LENGTH, `must be at most ${DID_MAX_LENGTH} characters`)
+  .regex(DID_PATTERN, 'must be a DID of the form did:<method>:<id>');
 export type Did = z.infer<typeof DidSchema>;
 
 /** A trust score σ in [0, 1]. */
@@ -28,6 +33,49 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, what: stri
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
   throw new HypervisorError('INVALID_INPUT', `invalid ${what}: ${problems.join('; ')}`, { issues: problems });
+}
+
+// ── Prototype-safe records (SPEC §11.6) ──────────────────────────────────────
+//
+// State is plain JSON (it crosses continue-as-new), so records keyed by
+// client-chosen strings (action ids, paths, snapshot/bond/session ids, DIDs)
+// are plain objects. Indexing one directly lets `constructor`/`toString`
+// resolve to Object.prototype members and `rec['__proto__'] = v` replace the
+// record's prototype — and, in a worker's shared V8 context, reach other
+// workflows. These helpers see own properties only and write `__proto__` as
+// an ordinary own key (JSON.stringify/parse and spread keep it as one).
+
+/** The record's own value for `key`, never an inherited member. */
+export function ownGet<T>(rec: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(rec, key) ? rec[key] : undefined;
+}
+
+/** True when `key` is the record's own property. */
+export function ownHas(rec: Readonly<Record<string, unknown>>, key: string): boolean {
+  return Object.hasOwn(rec, key);
+}
+
+/** Set an own, enumerable, writable, configurable property (`__proto__` included). */
+export function ownSet<T>(rec: Record<string, T>, key: string, value: T): T {
+  if (key === '__proto__') {
+    Object.defineProperty(rec, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    // No other Object.prototype member is an accessor: assignment makes an own data property.
+    rec[key] = value;
+  }
+  return value;
+}
+
+/** The own value for `key`, created by `make` (and set) when absent. */
+export function ownGetOrSet<T>(rec: Record<string, T>, key: string, make: () => T): T {
+  return Object.hasOwn(rec, key) ? (rec[key] as T) : ownSet(rec, key, make());
+}
+
+/** Delete an own property; an inherited member is left alone. Returns whether one was deleted. */
+export function ownDelete(rec: Record<string, unknown>, key: string): boolean {
+  if (!Object.hasOwn(rec, key)) return false;
+  delete rec[key];
+  return true;
 }
 
 // ── Fast accept paths ───────────────────────────────────────────────────────
@@ -57,7 +105,7 @@ export function hasOnlyKeys(x: object, known: ReadonlySet<string>): boolean {
 
 /** DidSchema accepts it. */
 export function isDid(x: unknown): x is Did {
-  return typeof x === 'string' && DID_PATTERN.test(x);
+  return typeof x === 'string' && x.length <= DID_MAX_LENGTH && DID_PATTERN.test(x);
 }
 
 /** SigmaSchema accepts it. */

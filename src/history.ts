@@ -4,7 +4,7 @@
  * real: a fabricated but self-consistent history passes).
  */
 import { z } from 'zod';
-import { TimestampSchema, parse, parseDid, type Did } from './common';
+import { TimestampSchema, ownDelete, ownGet, ownSet, parse, parseDid, type Did } from './common';
 
 export const REQUIRED_HISTORY_DEPTH = 5;
 export const MIN_HASH_LENGTH = 16;
@@ -12,16 +12,22 @@ export const MIN_HASH_LENGTH = 16;
 export const HistoryStatusSchema = z.enum(['PROBATIONARY', 'VERIFIED', 'SUSPICIOUS']);
 export type HistoryStatus = z.infer<typeof HistoryStatusSchema>;
 
+/** SPEC §11.6 bounds: at most 200 records, each string at most 200 characters. */
+export const HISTORY_MAX_RECORDS = 200;
+export const HISTORY_TEXT_MAX = 200;
+
 export const TransactionRecordSchema = z.object({
-  sessionId: z.string().min(1),
+  sessionId: z.string().min(1).max(HISTORY_TEXT_MAX, `sessionId must be at most ${HISTORY_TEXT_MAX} characters`),
   /** Hex summary hash of that session; fewer than 16 characters is suspicious, not invalid input. */
-  summaryHash: z.string(),
+  summaryHash: z.string().max(HISTORY_TEXT_MAX, `summaryHash must be at most ${HISTORY_TEXT_MAX} characters`),
   timestamp: TimestampSchema,
   participantCount: z.number().int().nonnegative().optional(),
 });
 export type TransactionRecord = z.infer<typeof TransactionRecordSchema>;
 
-export const TransactionHistorySchema = z.array(TransactionRecordSchema);
+export const TransactionHistorySchema = z
+  .array(TransactionRecordSchema)
+  .max(HISTORY_MAX_RECORDS, `history must hold at most ${HISTORY_MAX_RECORDS} records`);
 
 export interface HistoryVerification {
   did: Did;
@@ -57,11 +63,11 @@ export function assessHistory(records: readonly TransactionRecord[]): { status: 
     };
   }
   const reasons: string[] = [];
-  const seen: Record<string, string> = {};
+  const seen = new Map<string, string>();
   for (const r of records) {
-    const earlier = seen[r.summaryHash];
+    const earlier = seen.get(r.summaryHash);
     if (earlier !== undefined) reasons.push(`duplicate summary hash in sessions ${earlier} and ${r.sessionId}`);
-    else seen[r.summaryHash] = r.sessionId;
+    else seen.set(r.summaryHash, r.sessionId);
   }
   // Equal timestamps are monotonic (non-decreasing); only going back in time is suspicious.
   for (let i = 1; i < records.length; i++) {
@@ -86,7 +92,7 @@ export function assessHistory(records: readonly TransactionRecord[]): { status: 
  */
 export function verifyHistory(cache: HistoryCache, did: Did, records: unknown, now: number): HistoryVerification {
   const d = parseDid(did, 'agent DID');
-  const cached = cache.byDid[d];
+  const cached = ownGet(cache.byDid, d);
   if (cached) return cached;
   const list = records == null ? [] : parse(TransactionHistorySchema, records, 'transaction history');
   const { status, reasons } = assessHistory(list);
@@ -98,11 +104,11 @@ export function verifyHistory(cache: HistoryCache, did: Did, records: unknown, n
     reasons,
     verifiedAt: now,
   };
-  cache.byDid[d] = result;
+  ownSet(cache.byDid, d, result);
   return result;
 }
 
 export function invalidateHistory(cache: HistoryCache, did?: Did): void {
   if (did === undefined) cache.byDid = {};
-  else delete cache.byDid[did];
+  else ownDelete(cache.byDid, did);
 }

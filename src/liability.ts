@@ -9,7 +9,22 @@
  * bonds stay indexed until released or pruned and are skipped on read.
  */
 import { z } from 'zod';
-import { DidSchema, SigmaSchema, TimestampSchema, isDid, isNonEmptyString, isRecord, isSigma, isTimestamp, parse, type Did } from './common';
+import {
+  DidSchema,
+  SigmaSchema,
+  TimestampSchema,
+  isDid,
+  isNonEmptyString,
+  isRecord,
+  isSigma,
+  isTimestamp,
+  ownDelete,
+  ownGet,
+  ownGetOrSet,
+  ownSet,
+  parse,
+  type Did,
+} from './common';
 import { HypervisorError } from './errors';
 
 export const LiabilityConfigSchema = z.object({
@@ -78,7 +93,7 @@ const EMPTY: readonly string[] = [];
 function activeIn(state: LiabilityState, ids: readonly string[] | undefined, now: number): Bond[] {
   const out: Bond[] = [];
   for (const id of ids ?? EMPTY) {
-    const b = state.bonds[id];
+    const b = ownGet(state.bonds, id);
     if (b && isActive(b, now)) out.push(b);
   }
   return out;
@@ -86,18 +101,18 @@ function activeIn(state: LiabilityState, ids: readonly string[] | undefined, now
 
 /** Active bonds in which `vouchee` is vouched for, in this session. */
 export function bondsFor(state: LiabilityState, sessionId: string, vouchee: Did, now: number): Bond[] {
-  return activeIn(state, state.byVouchee[agentKey(sessionId, vouchee)], now);
+  return activeIn(state, ownGet(state.byVouchee, agentKey(sessionId, vouchee)), now);
 }
 
 /** Active bonds that `voucher` has put up, in this session. */
 export function bondsBy(state: LiabilityState, sessionId: string, voucher: Did, now: number): Bond[] {
-  return activeIn(state, state.byVoucher[agentKey(sessionId, voucher)], now);
+  return activeIn(state, ownGet(state.byVoucher, agentKey(sessionId, voucher)), now);
 }
 
 /** True when someone actively vouches for `did` in this session. */
 export function isVouchedFor(state: LiabilityState, sessionId: string, did: Did, now: number): boolean {
-  for (const id of state.byVouchee[agentKey(sessionId, did)] ?? EMPTY) {
-    const b = state.bonds[id];
+  for (const id of ownGet(state.byVouchee, agentKey(sessionId, did)) ?? EMPTY) {
+    const b = ownGet(state.bonds, id);
     if (b && isActive(b, now)) return true;
   }
   return false;
@@ -106,7 +121,7 @@ export function isVouchedFor(state: LiabilityState, sessionId: string, did: Did,
 function sumActive(state: LiabilityState, ids: readonly string[] | undefined, now: number): number {
   let sum = 0;
   for (const id of ids ?? EMPTY) {
-    const b = state.bonds[id];
+    const b = ownGet(state.bonds, id);
     if (b && isActive(b, now)) sum += b.amount;
   }
   return sum;
@@ -114,7 +129,7 @@ function sumActive(state: LiabilityState, ids: readonly string[] | undefined, no
 
 /** Σ active bonds of a voucher in one session. No validation (hot path). */
 export function exposureOf(state: LiabilityState, sessionId: string, voucher: Did, now: number): number {
-  return sumActive(state, state.byVoucher[agentKey(sessionId, voucher)], now);
+  return sumActive(state, ownGet(state.byVoucher, agentKey(sessionId, voucher)), now);
 }
 
 /** σ_eff = min(1, σ + ω × Σ active unexpired bonds for the vouchee). No validation (hot path). */
@@ -126,8 +141,26 @@ export function sigmaEffUnchecked(
   omega: number,
   now: number,
 ): number {
-  const bonded = sumActive(state, state.byVouchee[agentKey(sessionId, vouchee)], now);
-  return Math.min(1, sigmaRaw + omega * bonded);
+  return Math.min(1, sigmaRaw + omega * bondTotalFor(state, sessionId, vouchee, now));
+}
+
+/** Σ amount of the active, unexpired bonds for `vouchee` in this session. No validation (hot path). */
+export function bondTotalFor(state: LiabilityState, sessionId: string, vouchee: Did, now: number): number {
+  return sumActive(state, ownGet(state.byVouchee, agentKey(sessionId, vouchee)), now);
+}
+
+/**
+ * The earliest expiresAt > now among the session's unreleased bonds, or null:
+ * when σ_eff next changes by itself (SPEC §1: a durable timer for it).
+ */
+export function nextBondExpiry(state: LiabilityState, sessionId: string, now: number): number | null {
+  let next: number | null = null;
+  for (const id of ownGet(state.bySession, sessionId) ?? EMPTY) {
+    const b = ownGet(state.bonds, id);
+    if (!b || b.releasedAt !== null || b.expiresAt === null || b.expiresAt <= now) continue;
+    if (next === null || b.expiresAt < next) next = b.expiresAt;
+  }
+  return next;
 }
 
 export const SigmaEffInputSchema = z.object({
@@ -156,14 +189,14 @@ export function sigmaEff(
 
 /** True when `to` can be reached from `from` along active "vouches for" edges. */
 function reaches(state: LiabilityState, sessionId: string, from: Did, to: Did, now: number): boolean {
-  const seen: Record<string, true> = { [from]: true };
+  const seen = new Set<string>([from]);
   const stack: string[] = [from];
   while (stack.length > 0) {
     const at = stack.pop() as string;
     for (const b of bondsBy(state, sessionId, at, now)) {
       if (b.vouchee === to) return true;
-      if (!seen[b.vouchee]) {
-        seen[b.vouchee] = true;
+      if (!seen.has(b.vouchee)) {
+        seen.add(b.vouchee);
         stack.push(b.vouchee);
       }
     }
@@ -213,7 +246,7 @@ export function vouch(state: LiabilityState, input: VouchInput, now: number, bon
   const { sessionId, voucher, vouchee, voucherSigma } = v;
   const cfg = state.config;
 
-  if (state.bonds[bondId]) throw new HypervisorError('DUPLICATE_BOND', `bond ${bondId} already exists`, { bondId });
+  if (ownGet(state.bonds, bondId)) throw new HypervisorError('DUPLICATE_BOND', `bond ${bondId} already exists`, { bondId });
   if (v.expiresAt != null && v.expiresAt <= now) {
     throw new HypervisorError('INVALID_INPUT', `invalid vouch: expiresAt: ${v.expiresAt} is not after now (${now})`);
   }
@@ -263,19 +296,21 @@ export function vouch(state: LiabilityState, input: VouchInput, now: number, bon
     releasedAt: null,
     releaseReason: null,
   };
-  state.bonds[bondId] = bond;
-  (state.byVouchee[agentKey(sessionId, vouchee)] ??= []).push(bondId);
-  (state.byVoucher[agentKey(sessionId, voucher)] ??= []).push(bondId);
-  (state.bySession[sessionId] ??= []).push(bondId);
+  ownSet(state.bonds, bondId, bond);
+  ownGetOrSet(state.byVouchee, agentKey(sessionId, vouchee), newList).push(bondId);
+  ownGetOrSet(state.byVoucher, agentKey(sessionId, voucher), newList).push(bondId);
+  ownGetOrSet(state.bySession, sessionId, newList).push(bondId);
   return bond;
 }
 
+const newList = (): string[] => [];
+
 function unindex(index: Record<string, string[]>, key: string, bondId: string): void {
-  const ids = index[key];
+  const ids = ownGet(index, key);
   if (!ids) return;
   const i = ids.indexOf(bondId);
   if (i >= 0) ids.splice(i, 1);
-  if (ids.length === 0) delete index[key];
+  if (ids.length === 0) ownDelete(index, key);
 }
 
 function markReleased(bond: Bond, at: number, reason: string): void {
@@ -285,7 +320,7 @@ function markReleased(bond: Bond, at: number, reason: string): void {
 
 /** Release one bond. Idempotent: an already released bond is returned unchanged. */
 export function release(state: LiabilityState, bondId: string, now: number, reason: string): Bond {
-  const bond = state.bonds[bondId];
+  const bond = ownGet(state.bonds, bondId);
   if (!bond) throw new HypervisorError('BOND_NOT_FOUND', `bond ${bondId} does not exist`, { bondId });
   if (bond.releasedAt !== null) return bond;
   markReleased(bond, now, reason);
@@ -302,16 +337,16 @@ export function releaseSession(
   now: number,
   reason = 'session terminated',
 ): string[] {
-  const ids = state.bySession[sessionId];
+  const ids = ownGet(state.bySession, sessionId);
   if (ids === undefined) return []; // nothing to release (and no keyed delete, which is slow in V8)
   for (const id of ids) {
-    const b = state.bonds[id];
+    const b = ownGet(state.bonds, id);
     if (!b) continue;
     markReleased(b, now, reason);
-    delete state.byVouchee[agentKey(sessionId, b.vouchee)];
-    delete state.byVoucher[agentKey(sessionId, b.voucher)];
+    ownDelete(state.byVouchee, agentKey(sessionId, b.vouchee));
+    ownDelete(state.byVoucher, agentKey(sessionId, b.voucher));
   }
-  delete state.bySession[sessionId];
+  ownDelete(state.bySession, sessionId);
   return ids;
 }
 
@@ -321,8 +356,8 @@ export function releaseSession(
  */
 export function pruneExpired(state: LiabilityState, sessionId: string, now: number): string[] {
   const pruned: string[] = [];
-  for (const id of [...(state.bySession[sessionId] ?? [])]) {
-    const b = state.bonds[id];
+  for (const id of [...(ownGet(state.bySession, sessionId) ?? EMPTY)]) {
+    const b = ownGet(state.bonds, id);
     if (b && b.expiresAt !== null && b.expiresAt <= now) {
       release(state, id, b.expiresAt, 'expired');
       pruned.push(id);
@@ -333,7 +368,7 @@ export function pruneExpired(state: LiabilityState, sessionId: string, now: numb
 
 /** Active bonds of a session. O(session's bonds). */
 export function sessionBonds(state: LiabilityState, sessionId: string, now: number): Bond[] {
-  return activeIn(state, state.bySession[sessionId], now);
+  return activeIn(state, ownGet(state.bySession, sessionId), now);
 }
 
 export interface LiabilityMatrix {
@@ -359,16 +394,16 @@ export function liabilityMatrix(state: LiabilityState, sessionId: string, now: n
   const vouchedBy: Record<Did, Did[]> = {};
   const exposure: Record<Did, number> = {};
   for (const b of active) {
-    const to = (vouchesFor[b.voucher] ??= []);
+    const to = ownGetOrSet(vouchesFor, b.voucher, newList);
     if (!to.includes(b.vouchee)) to.push(b.vouchee);
-    const by = (vouchedBy[b.vouchee] ??= []);
+    const by = ownGetOrSet(vouchedBy, b.vouchee, newList);
     if (!by.includes(b.voucher)) by.push(b.voucher);
-    exposure[b.voucher] = (exposure[b.voucher] ?? 0) + b.amount;
+    ownSet(exposure, b.voucher, (ownGet(exposure, b.voucher) ?? 0) + b.amount);
   }
   const cascadePaths: Did[][] = [];
   for (const [vouchee, vouchers] of Object.entries(vouchedBy)) {
     for (const v1 of vouchers) {
-      const up = vouchedBy[v1];
+      const up = ownGet(vouchedBy, v1);
       if (up && up.length > 0) for (const v2 of up) cascadePaths.push([vouchee, v1, v2]);
       else cascadePaths.push([vouchee, v1]);
     }
@@ -391,23 +426,24 @@ export function liabilityMatrix(state: LiabilityState, sessionId: string, now: n
 
 /** Cycle check over an adjacency list (iterative three-colour DFS). */
 export function hasCycle(edges: Record<string, string[]>): boolean {
-  const colour: Record<string, 1 | 2> = {}; // 1 = on the stack, 2 = done
+  const colour = new Map<string, 1 | 2>(); // 1 = on the stack, 2 = done
   for (const start of Object.keys(edges)) {
-    if (colour[start]) continue;
+    if (colour.has(start)) continue;
     const stack: [string, number][] = [[start, 0]];
-    colour[start] = 1;
+    colour.set(start, 1);
     while (stack.length > 0) {
       const top = stack[stack.length - 1] as [string, number];
-      const next = edges[top[0]]?.[top[1]];
+      const next = ownGet(edges, top[0])?.[top[1]];
       if (next === undefined) {
-        colour[top[0]] = 2;
+        colour.set(top[0], 2);
         stack.pop();
         continue;
       }
       top[1]++;
-      if (colour[next] === 1) return true;
-      if (!colour[next]) {
-        colour[next] = 1;
+      const c = colour.get(next);
+      if (c === 1) return true;
+      if (c === undefined) {
+        colour.set(next, 1);
         stack.push([next, 0]);
       }
     }

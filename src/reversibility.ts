@@ -3,7 +3,7 @@
  * reversibility registry. Also the ActionDescriptor shared by rings and joins.
  */
 import { z } from 'zod';
-import { parse } from './common';
+import { ownGet, ownSet, parse } from './common';
 
 export const ReversibilityLevelSchema = z.enum(['FULL', 'PARTIAL', 'NONE']);
 export type ReversibilityLevel = z.infer<typeof ReversibilityLevelSchema>;
@@ -43,9 +43,51 @@ function stricter(
   return ra !== rb ? ra < rb : STRICTNESS[a.level] > STRICTNESS[b.level];
 }
 
+/** SPEC §11.6 bounds. */
+export const ACTION_ID_MAX = 128;
+export const ACTION_TEXT_MAX = 200;
+export const HANDLER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+export const TOOL_URL_MAX = 2048;
+const ACTION_ID_PATTERN = /^[A-Za-z0-9._:\/-]+$/;
+
+/** An action id: 1–128 characters of letters, digits and . _ : / -, not "." or "..". */
+export const ActionIdSchema = z
+  .string()
+  .min(1, 'action id must not be empty')
+  .max(ACTION_ID_MAX, `action id must be at most ${ACTION_ID_MAX} characters`)
+  .regex(ACTION_ID_PATTERN, 'action id must consist of letters, digits and . _ : / -')
+  .refine((id) => id !== '.' && id !== '..', 'action id must not be "." or ".."');
+
+/** True for an http(s) URL of at most 2048 characters. */
+function isHttpUrl(s: string): boolean {
+  if (s.length > TOOL_URL_MAX) return false;
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** True for `handler:<name>` (name: 1–100 of letters, digits, . _ -). */
+export function isHandlerRef(s: string): boolean {
+  return s.startsWith('handler:') && HANDLER_NAME_PATTERN.test(s.slice('handler:'.length));
+}
+
+/** How a declared action is run or undone: `handler:<name>` or an http(s) URL. */
+function toolRefSchema(field: string) {
+  return z
+    .string()
+    .max(TOOL_URL_MAX, `${field} must be at most ${TOOL_URL_MAX} characters`)
+    .refine(
+      (s) => isHandlerRef(s) || isHttpUrl(s),
+      `${field} must be handler:<name> (name: 1–100 of letters, digits, . _ -) or an http(s) URL of at most ${TOOL_URL_MAX} characters`,
+    );
+}
+
 const ActionFields = z.object({
-  actionId: z.string().min(1, 'action id must not be empty'),
-  name: z.string().optional(),
+  actionId: ActionIdSchema,
+  name: z.string().max(ACTION_TEXT_MAX, `name must be at most ${ACTION_TEXT_MAX} characters`).optional(),
   readOnly: z.boolean().default(false),
   admin: z.boolean().default(false),
   /**
@@ -53,10 +95,14 @@ const ActionFields = z.object({
    * NONE — an undeclared side effect is assumed irreversible.
    */
   reversibility: ReversibilityLevelSchema.optional(),
-  executeApi: z.string().min(1).optional(),
-  undoApi: z.string().min(1).optional(),
+  executeApi: toolRefSchema('executeApi').optional(),
+  undoApi: toolRefSchema('undoApi').optional(),
   undoWindowSeconds: z.number().int().nonnegative().optional(),
-  compensationMethod: z.string().min(1).optional(),
+  compensationMethod: z
+    .string()
+    .min(1)
+    .max(ACTION_TEXT_MAX, `compensationMethod must be at most ${ACTION_TEXT_MAX} characters`)
+    .optional(),
   /** ω; must lie in the level's range. Defaults to the level's default ω. */
   riskWeight: z.number().optional(),
 });
@@ -134,7 +180,7 @@ export function register(registry: ReversibilityRegistry, input: unknown): Rever
  * without changing the registry (the stricter of the existing and the new).
  */
 export function previewEntry(registry: ReversibilityRegistry, action: ActionDescriptor): ReversibilityEntry {
-  const existing = registry.entries[action.actionId];
+  const existing = ownGet(registry.entries, action.actionId);
   if (existing && stricter(existing, { readOnly: action.readOnly, admin: action.admin, level: action.reversibility })) {
     return existing;
   }
@@ -154,22 +200,31 @@ export function previewEntry(registry: ReversibilityRegistry, action: ActionDesc
 
 /** register() for an already-validated descriptor. */
 export function registerParsed(registry: ReversibilityRegistry, action: ActionDescriptor): ReversibilityEntry {
-  const existing = registry.entries[action.actionId];
+  const existing = ownGet(registry.entries, action.actionId);
   const entry = previewEntry(registry, action);
   if (entry === existing) return existing;
   if (existing?.level === 'NONE') registry.nonReversibleCount--;
   if (entry.level === 'NONE') registry.nonReversibleCount++;
-  registry.entries[action.actionId] = entry;
+  ownSet(registry.entries, action.actionId, entry);
   return entry;
 }
 
 export function lookup(registry: ReversibilityRegistry, actionId: string): ReversibilityEntry | null {
-  return registry.entries[actionId] ?? null;
+  return ownGet(registry.entries, actionId) ?? null;
 }
 
 /** ω of an action; an unknown action weighs as NONE (0.95). */
 export function riskWeight(registry: ReversibilityRegistry, actionId: string): number {
-  return registry.entries[actionId]?.riskWeight ?? UNKNOWN_ACTION_OMEGA;
+  return ownGet(registry.entries, actionId)?.riskWeight ?? UNKNOWN_ACTION_OMEGA;
+}
+
+/**
+ * The ring an action requires by the session's registry (SPEC §1): from its
+ * entry, or 1 for an undeclared action (a write of unknown reversibility is NONE).
+ */
+export function requiredRingFor(registry: ReversibilityRegistry, actionId: string): 0 | 1 | 2 | 3 {
+  const entry = ownGet(registry.entries, actionId);
+  return entry ? ringRequiredBy({ readOnly: entry.readOnly, admin: entry.admin, reversibility: entry.level }) : 1;
 }
 
 export function hasNonReversibleActions(registry: ReversibilityRegistry): boolean {
@@ -178,7 +233,7 @@ export function hasNonReversibleActions(registry: ReversibilityRegistry): boolea
 
 /** Record the outcome of an undo-API health probe. Returns false for an unknown action. */
 export function setUndoApiHealth(registry: ReversibilityRegistry, actionId: string, healthy: boolean): boolean {
-  const entry = registry.entries[actionId];
+  const entry = ownGet(registry.entries, actionId);
   if (!entry) return false;
   entry.undoApiHealthy = healthy;
   return true;

@@ -6,9 +6,10 @@
  * Sandbox, exactly 0.95 is at most Standard.
  */
 import { z } from 'zod';
-import { Ring, RingSchema, SigmaSchema, parse } from './common';
+import { Ring, RingSchema, SigmaSchema, ownDelete, ownGet, ownGetOrSet, ownSet, parse } from './common';
 import {
   ActionDescriptorSchema,
+  ActionIdSchema,
   type ActionDescriptor,
   type ReversibilityLevel,
   omegaOf,
@@ -152,8 +153,8 @@ export function createClassifierState(): ClassifierState {
 
 export const ClassifierOverrideSchema = z
   .object({
-    sessionId: z.string().min(1),
-    actionId: z.string().min(1),
+    sessionId: z.string().min(1).max(256, 'sessionId must be at most 256 characters'),
+    actionId: ActionIdSchema,
     ring: RingSchema.optional(),
     riskWeight: z.number().min(0).max(1).optional(),
   })
@@ -166,12 +167,12 @@ export type ClassifierOverrideInput = z.input<typeof ClassifierOverrideSchema>;
 export function setOverride(state: ClassifierState, input: ClassifierOverrideInput): ClassifierOverride {
   const v = parse(ClassifierOverrideSchema, input, 'classifier override');
   const o: ClassifierOverride = { ring: v.ring ?? null, riskWeight: v.riskWeight ?? null };
-  (state.overrides[v.sessionId] ??= {})[v.actionId] = o;
+  ownSet(ownGetOrSet(state.overrides, v.sessionId, () => ({})), v.actionId, o);
   return o;
 }
 
 export function clearOverrides(state: ClassifierState, sessionId: string): void {
-  delete state.overrides[sessionId];
+  ownDelete(state.overrides, sessionId);
 }
 
 export function clearClassifierCache(state: ClassifierState): void {
@@ -184,7 +185,7 @@ export function clearClassifierCache(state: ClassifierState): void {
  */
 export function classify(state: ClassifierState, action: unknown, sessionId?: string): Classification {
   const a: ActionDescriptor = parse(ActionDescriptorSchema, action, 'action descriptor');
-  let base = state.cache[a.actionId];
+  let base = ownGet(state.cache, a.actionId);
   if (!base) {
     base = {
       actionId: a.actionId,
@@ -194,9 +195,10 @@ export function classify(state: ClassifierState, action: unknown, sessionId?: st
       confidence: CLASSIFIER_CONFIDENCE,
       overridden: false,
     };
-    state.cache[a.actionId] = base;
+    ownSet(state.cache, a.actionId, base);
   }
-  const o = sessionId === undefined ? undefined : state.overrides[sessionId]?.[a.actionId];
+  const forSession = sessionId === undefined ? undefined : ownGet(state.overrides, sessionId);
+  const o = forSession === undefined ? undefined : ownGet(forSession, a.actionId);
   if (!o) return { ...base };
   return {
     ...base,

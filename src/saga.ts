@@ -19,7 +19,8 @@ export const STEP_TRANSITIONS: Readonly<Record<StepStatus, readonly StepStatus[]
   executing: ['committed', 'failed'],
   committed: ['compensating'],
   compensating: ['compensated', 'compensation_failed'],
-  failed: [],
+  /** Only a step whose outcome is unknown (it may have acted) is compensated after failing (SPEC §6). */
+  failed: ['compensating'],
   compensated: [],
   compensation_failed: [],
 };
@@ -29,7 +30,8 @@ export const SAGA_TRANSITIONS: Readonly<Record<SagaStatus, readonly SagaStatus[]
   running: ['completed', 'failed', 'compensating'],
   compensating: ['compensated', 'failed', 'escalated'],
   completed: [],
-  failed: [],
+  /** Only a step whose outcome is unknown (it may have acted) is compensated after failing (SPEC §6). */
+  failed: ['compensating'],
   compensated: [],
   escalated: [],
 };
@@ -81,6 +83,8 @@ export interface SagaStep {
   attempts: number;
   /** The last error (of execution, or of compensation). */
   error: string | null;
+  /** It failed after it may have acted (timed out, worker lost, cancelled while running): compensated first (SPEC §6). */
+  outcomeUnknown?: boolean;
   result: unknown;
   addedAt: number;
   startedAt: number | null;
@@ -324,9 +328,19 @@ export function failStep(saga: SagaState, stepId: string, error: string, at: num
   return step;
 }
 
-/** The committed steps still to undo, most recently committed first. */
+/** A failed step that may have acted: it is compensated too, first (SPEC §6 [resolved]). */
+export function markOutcomeUnknown(saga: SagaState, stepId: string): SagaStep {
+  const step = getStep(saga, stepId);
+  if (step.state !== 'failed') {
+    throw new HypervisorError('INVALID_TRANSITION', `step ${stepId} is ${step.state}; only a failed step has an unknown outcome`, { stepId, state: step.state });
+  }
+  step.outcomeUnknown = true;
+  return step;
+}
+
+/** The steps still to undo: a failed step of unknown outcome first, then the committed ones, most recent first. */
 export function compensationPlan(saga: SagaState): SagaStep[] {
-  const plan: SagaStep[] = [];
+  const plan: SagaStep[] = saga.steps.filter((s) => s.state === 'failed' && s.outcomeUnknown);
   for (let i = saga.commitOrder.length - 1; i >= 0; i--) {
     const step = getStep(saga, saga.commitOrder[i] as string);
     if (step.state === 'committed') plan.push(step);
@@ -346,6 +360,10 @@ export function startCompensation(saga: SagaState, at: number, reason: string | 
  */
 export function startStepCompensation(saga: SagaState, stepId: string, at: number): boolean {
   requireSagaState(saga, 'compensating', 'compensate steps');
+  const current = getStep(saga, stepId);
+  if (current.state === 'failed' && !current.outcomeUnknown) {
+    throw new HypervisorError('INVALID_TRANSITION', `step ${stepId} failed before it acted: there is nothing to compensate`, { stepId });
+  }
   const step = transitionStep(saga, stepId, 'compensating', at);
   step.compensationStartedAt = at;
   if (step.undoApi !== null) return true;
@@ -392,7 +410,7 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
     if (executing) unfinished(saga, `step ${executing.stepId} is executing`);
     const failed = saga.steps.find((s) => s.state === 'failed');
     if (failed) {
-      if (saga.commitOrder.length > 0) unfinished(saga, `step ${failed.stepId} failed; compensate the committed steps first`);
+      if (saga.commitOrder.length > 0 || failed.outcomeUnknown) unfinished(saga, `step ${failed.stepId} failed; compensate the steps that may have acted first`);
       transitionSaga(saga, 'failed', at, `step ${failed.stepId} failed: ${failed.error ?? 'unknown error'}`);
       return { state: saga.state, escalations: [] };
     }
@@ -402,7 +420,7 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
     return { state: saga.state, escalations: [] };
   }
   if (saga.state === 'compensating') {
-    const open = saga.steps.find((s) => s.state === 'committed' || s.state === 'compensating' || s.state === 'executing');
+    const open = saga.steps.find((s) => s.state === 'committed' || s.state === 'compensating' || s.state === 'executing' || (s.state === 'failed' && s.outcomeUnknown));
     if (open) unfinished(saga, `step ${open.stepId} is ${open.state}`);
     const escalations: Escalation[] = saga.steps
       .filter((s) => s.state === 'compensation_failed')

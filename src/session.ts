@@ -19,11 +19,24 @@
  *   the history is untrustworthy.
  */
 import { z } from 'zod';
-import { DidSchema, SigmaSchema, isDid, isNonEmptyString, isRecord, isSigma, parse, parseTimestamp, type Did, type Ring } from './common';
+import {
+  DidSchema,
+  SigmaSchema,
+  isDid,
+  isNonEmptyString,
+  isRecord,
+  isSigma,
+  ownGet,
+  ownSet,
+  parse,
+  parseTimestamp,
+  type Did,
+  type Ring,
+} from './common';
 import { HypervisorError } from './errors';
 import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA } from './adapters';
 import { type HistoryCache, type HistoryStatus, TransactionHistorySchema, createHistoryCache, isTrustworthy, verifyHistory } from './history';
-import { type LiabilityState, releaseSession, sigmaEffUnchecked, vouch, type Bond, type VouchInput } from './liability';
+import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked, vouch, type Bond, type VouchInput } from './liability';
 import {
   ActionDescriptorSchema,
   type ReversibilityRegistry,
@@ -39,13 +52,54 @@ import { slash, type SlashInput, type SlashOutcome } from './slashing';
 export const ConsistencySchema = z.enum(['EVENTUAL', 'STRONG']);
 export type Consistency = z.infer<typeof ConsistencySchema>;
 
+/** SPEC §11.6 bounds of a session config. */
+export const MAX_PARTICIPANTS_LIMIT = 100;
+export const MAX_SRE_WITNESSES = 16;
+export const MAX_TOOL_ORIGINS = 16;
+export const ORIGIN_MAX_LENGTH = 200;
+export const MAX_JOIN_ACTIONS = 32;
+export const SESSION_ID_MAX = 256;
+
+/** True for an http(s) origin such as `http://127.0.0.1:8080` (scheme, host, optional port; nothing else). */
+export function isToolOrigin(x: unknown): x is string {
+  if (typeof x !== 'string' || x.length > ORIGIN_MAX_LENGTH) return false;
+  try {
+    const u = new URL(x);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === x;
+  } catch {
+    return false;
+  }
+}
+
+export const ToolOriginSchema = z
+  .string()
+  .max(ORIGIN_MAX_LENGTH, `an origin must be at most ${ORIGIN_MAX_LENGTH} characters`)
+  .refine(isToolOrigin, 'must be an http(s) URL origin such as http://127.0.0.1:8080 (scheme, host and optional port, no path or trailing slash)');
+
 export const SessionConfigSchema = z.object({
   consistency: ConsistencySchema.default('EVENTUAL'),
-  maxParticipants: z.number().int().positive().default(10),
+  maxParticipants: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_PARTICIPANTS_LIMIT, `maxParticipants must be at most ${MAX_PARTICIPANTS_LIMIT}`)
+    .default(10),
   maxDurationSeconds: z.number().int().positive().default(3600),
   minSigmaEff: SigmaSchema.default(0.6),
   auditEnabled: z.boolean().default(true),
   externalCommitment: z.boolean().default(false),
+  /** Approvals a ring-1 step needs (SPEC §11.5). */
+  consensusQuorum: z.number().int().min(1, 'consensusQuorum must be ≥ 1').max(10, 'consensusQuorum must be ≤ 10').default(2),
+  /** DIDs whose co-sign counts as an SRE witness (SPEC §11.5). */
+  sreWitnesses: z
+    .array(DidSchema)
+    .max(MAX_SRE_WITNESSES, `sreWitnesses must list at most ${MAX_SRE_WITNESSES} DIDs`)
+    .default(() => []),
+  /** Origins at which declared HTTP tools may run (SPEC §11.4). */
+  allowedToolOrigins: z
+    .array(ToolOriginSchema)
+    .max(MAX_TOOL_ORIGINS, `allowedToolOrigins must list at most ${MAX_TOOL_ORIGINS} origins`)
+    .default(() => []),
 });
 export type SessionConfigInput = z.input<typeof SessionConfigSchema>;
 export type SessionConfig = z.output<typeof SessionConfigSchema>;
@@ -74,6 +128,10 @@ export interface Participant {
   historyStatus: HistoryStatus;
   /** Action ids it declared at join. */
   actions: string[];
+  /** True once the agent itself has been slashed (as vouchee) in this session: it may not be vouched for again. */
+  slashed: boolean;
+  /** The most privileged ring it may hold: its ring number is never below this (a MEDIUM drift cap, SPEC §9). */
+  ringCap: Ring;
 }
 
 export interface SessionState {
@@ -91,8 +149,8 @@ export interface SessionState {
 }
 
 export const CreateSessionInputSchema = z.object({
-  sessionId: z.string().min(1),
-  config: SessionConfigSchema.default(SessionConfigSchema.parse({})),
+  sessionId: z.string().min(1).max(SESSION_ID_MAX, `sessionId must be at most ${SESSION_ID_MAX} characters`),
+  config: SessionConfigSchema.default(() => SessionConfigSchema.parse({})),
 });
 export type CreateSessionInput = z.input<typeof CreateSessionInputSchema>;
 
@@ -124,9 +182,28 @@ const CONFIG_DEFAULTS: SessionConfig = SessionConfigSchema.parse({});
  * (then zod parses it and names what is wrong). See "Fast accept paths" in common.ts.
  */
 export function fastCreateSessionInput(input: unknown): z.output<typeof CreateSessionInputSchema> | undefined {
-  if (!isRecord(input) || !isNonEmptyString(input.sessionId)) return undefined;
-  const config = input.config === undefined ? { ...CONFIG_DEFAULTS } : fastSessionConfig(input.config);
+  if (!isRecord(input) || !isNonEmptyString(input.sessionId, SESSION_ID_MAX)) return undefined;
+  const config = input.config === undefined ? defaultConfig() : fastSessionConfig(input.config);
   return config && { sessionId: input.sessionId, config };
+}
+
+/** A fresh copy of the defaults (no array shared between sessions). */
+function defaultConfig(): SessionConfig {
+  return { ...CONFIG_DEFAULTS, sreWitnesses: [], allowedToolOrigins: [] };
+}
+
+/** A copy of `x` when it is an array of at most `max` items that all pass `item`, else undefined. */
+function fastList<T>(x: unknown, max: number, item: (v: unknown) => v is T): T[] | undefined {
+  if (x === undefined) return [];
+  if (!Array.isArray(x) || x.length > max) return undefined;
+  const out: T[] = [];
+  for (let i = 0; i < x.length; i++) {
+    if (!(i in x)) return undefined; // holes: left to zod
+    const v: unknown = x[i];
+    if (!item(v)) return undefined;
+    out.push(v);
+  }
+  return out;
 }
 
 function fastSessionConfig(c: unknown): SessionConfig | undefined {
@@ -139,14 +216,23 @@ function fastSessionConfig(c: unknown): SessionConfig | undefined {
   const minSigmaEff = c.minSigmaEff === undefined ? d.minSigmaEff : c.minSigmaEff;
   const auditEnabled = c.auditEnabled === undefined ? d.auditEnabled : c.auditEnabled;
   const externalCommitment = c.externalCommitment === undefined ? d.externalCommitment : c.externalCommitment;
+  const consensusQuorum = c.consensusQuorum === undefined ? d.consensusQuorum : c.consensusQuorum;
+  const sreWitnesses = fastList(c.sreWitnesses, MAX_SRE_WITNESSES, isDid);
+  const allowedToolOrigins = fastList(c.allowedToolOrigins, MAX_TOOL_ORIGINS, isToolOrigin);
   if (
     (consistency !== 'EVENTUAL' && consistency !== 'STRONG') ||
-    !isPositiveSafeInt(maxParticipants) || !isPositiveSafeInt(maxDurationSeconds) || !isSigma(minSigmaEff) ||
-    typeof auditEnabled !== 'boolean' || typeof externalCommitment !== 'boolean'
+    !isPositiveSafeInt(maxParticipants) || maxParticipants > MAX_PARTICIPANTS_LIMIT ||
+    !isPositiveSafeInt(maxDurationSeconds) || !isSigma(minSigmaEff) ||
+    typeof auditEnabled !== 'boolean' || typeof externalCommitment !== 'boolean' ||
+    !isPositiveSafeInt(consensusQuorum) || consensusQuorum > 10 ||
+    sreWitnesses === undefined || allowedToolOrigins === undefined
   ) {
     return undefined;
   }
-  return { consistency, maxParticipants, maxDurationSeconds, minSigmaEff, auditEnabled, externalCommitment };
+  return {
+    consistency, maxParticipants, maxDurationSeconds, minSigmaEff, auditEnabled, externalCommitment,
+    consensusQuorum, sreWitnesses, allowedToolOrigins,
+  };
 }
 
 function isPositiveSafeInt(x: unknown): x is number {
@@ -167,8 +253,13 @@ function transition(s: SessionState, to: SessionLifecycle): void {
   s.state = to;
 }
 
+/** The participant record of `did` (active or not), never an Object.prototype member. */
+export function participantOf(s: SessionState, did: string): Participant | undefined {
+  return ownGet(s.participants, did);
+}
+
 function requireParticipant(s: SessionState, did: Did): Participant {
-  const p = s.participants[did];
+  const p = participantOf(s, did);
   if (!p || !p.active) {
     throw new HypervisorError('AGENT_NOT_FOUND', `agent ${did} is not an active participant of session ${s.sessionId}`, {
       did,
@@ -186,7 +277,10 @@ export const JoinInputSchema = z.object({
   sigmaRaw: SigmaSchema.optional(),
   /** σ from the trust scorer, fetched by the caller (an activity). */
   scoredSigma: SigmaSchema.optional(),
-  actions: z.array(ActionDescriptorSchema).optional(),
+  actions: z
+    .array(ActionDescriptorSchema)
+    .max(MAX_JOIN_ACTIONS, `actions must hold at most ${MAX_JOIN_ACTIONS} declarations`)
+    .optional(),
   manifest: IatpManifestSchema.optional(),
   history: TransactionHistorySchema.optional(),
 });
@@ -235,7 +329,7 @@ export function join(s: SessionState, liability: LiabilityState, input: JoinInpu
       { sessionId: s.sessionId, state: s.state, allowed: JOINABLE },
     );
   }
-  const existing = s.participants[did];
+  const existing = participantOf(s, did);
   if (existing) {
     throw new HypervisorError(
       'DUPLICATE_AGENT',
@@ -284,7 +378,7 @@ export function join(s: SessionState, liability: LiabilityState, input: JoinInpu
   for (const a of actions) registerParsed(s.registry, a);
   const before = s.config.consistency;
   if (hasNonReversibleActions(s.registry)) s.config.consistency = 'STRONG';
-  s.participants[did] = {
+  ownSet(s.participants, did, {
     did,
     sigmaRaw,
     sigmaEff,
@@ -295,7 +389,9 @@ export function join(s: SessionState, liability: LiabilityState, input: JoinInpu
     leftAt: null,
     historyStatus: verification.status,
     actions: actions.map((a) => a.actionId),
-  };
+    slashed: false,
+    ringCap: 0,
+  });
   s.activeCount++;
   return {
     did,
@@ -372,16 +468,69 @@ export function refreshRings(s: SessionState, liability: LiabilityState, now: nu
   const changes: RingChange[] = [];
   const list = dids ?? Object.keys(s.participants);
   for (const did of list) {
-    const p = s.participants[did];
+    const p = participantOf(s, did);
     if (!p || !p.active) continue;
     p.sigmaEff = sigmaEffUnchecked(liability, s.sessionId, did, p.sigmaRaw, p.riskWeight, now);
-    const to: Ring = isTrustworthy(p.historyStatus) ? ringFromSigma(p.sigmaEff, p.ring === 1) : 3;
+    const computed: Ring = isTrustworthy(p.historyStatus) ? ringFromSigma(p.sigmaEff, p.ring === 1) : 3;
+    const to = Math.max(computed, p.ringCap ?? 0) as Ring;
     if (to !== p.ring) {
       changes.push({ did, from: p.ring, to, kind: to > p.ring ? 'demotion' : 'promotion', sigmaEff: p.sigmaEff });
       p.ring = to;
     }
   }
   return changes;
+}
+
+/**
+ * SPEC §9 MEDIUM drift: cap the agent one ring less privileged than it holds
+ * now (or at `cap` when given), for the rest of the session: ringCap =
+ * max(ringCap, cap ?? min(3, ring + 1)). The cap is applied at once and no
+ * later σ change lifts the agent above it. Returns the ring change, if any.
+ */
+export function capRing(s: SessionState, did: Did, cap?: Ring): RingChange[] {
+  const d = parse(DidSchema, did, 'agent DID');
+  const p = participantOf(s, d);
+  if (!p) {
+    throw new HypervisorError('AGENT_NOT_FOUND', `agent ${d} is not a participant of session ${s.sessionId}`, { did: d, sessionId: s.sessionId });
+  }
+  const floor = cap ?? (Math.min(3, p.ring + 1) as Ring);
+  p.ringCap = Math.max(p.ringCap ?? 0, floor) as Ring;
+  if (!p.active || p.ring >= p.ringCap) return [];
+  const change: RingChange = { did: d, from: p.ring, to: p.ringCap, kind: 'demotion', sigmaEff: p.sigmaEff };
+  p.ring = p.ringCap;
+  return [change];
+}
+
+// ── The gate's view of an agent (SPEC §4: per-action ω) ─────────────────────
+
+/** What the gate needs to compute σ_eff for any action's ω. */
+export interface GateView {
+  sigmaRaw: number;
+  /** Σ amount of the active, unexpired bonds for the agent in this session. */
+  bondSum: number;
+  ringCap: Ring;
+  active: boolean;
+  slashed: boolean;
+  historyTrustworthy: boolean;
+}
+
+/** The agent's gate view at `now`, or undefined when it never joined the session. */
+export function gateView(s: SessionState, liability: LiabilityState, did: string, now: number): GateView | undefined {
+  const p = participantOf(s, did);
+  if (!p) return undefined;
+  return {
+    sigmaRaw: p.sigmaRaw,
+    bondSum: bondTotalFor(liability, s.sessionId, p.did, now),
+    ringCap: p.ringCap ?? 0,
+    active: p.active,
+    slashed: p.slashed ?? false,
+    historyTrustworthy: isTrustworthy(p.historyStatus),
+  };
+}
+
+/** σ_eff for an action of risk weight ω: min(1, σ_raw + ω × bondSum). */
+export function sigmaEffWith(view: Pick<GateView, 'sigmaRaw' | 'bondSum'>, omega: number): number {
+  return Math.min(1, view.sigmaRaw + omega * view.bondSum);
 }
 
 // ── Liability within a session ──────────────────────────────────────────────
@@ -408,7 +557,14 @@ export function vouchInSession(
   const voucherDid = parse(DidSchema, input?.voucher, 'vouch voucher');
   const voucheeDid = parse(DidSchema, input?.vouchee, 'vouch vouchee');
   const voucher = requireParticipant(s, voucherDid);
-  requireParticipant(s, voucheeDid);
+  const vouchee = requireParticipant(s, voucheeDid);
+  if (vouchee.slashed) {
+    throw new HypervisorError(
+      'AGENT_SLASHED',
+      `agent ${voucheeDid} was slashed in session ${s.sessionId} and cannot be vouched for again`,
+      { did: voucheeDid, sessionId: s.sessionId },
+    );
+  }
   const bond = vouch(liability, { ...input, sessionId: s.sessionId, voucherSigma: voucher.sigmaRaw }, now, bondId);
   return { bond, ringChanges: refreshRings(s, liability, now, [voucheeDid]) };
 }
@@ -416,7 +572,7 @@ export function vouchInSession(
 /** σ_raw of the session's participants, as the slashing engine reads and writes it. */
 export function scoresOf(s: SessionState): Record<Did, number> {
   const scores: Record<Did, number> = {};
-  for (const [did, p] of Object.entries(s.participants)) scores[did] = p.sigmaRaw;
+  for (const [did, p] of Object.entries(s.participants)) ownSet(scores, did, p.sigmaRaw);
   return scores;
 }
 
@@ -433,9 +589,13 @@ export function slashInSession(
   const scores = scoresOf(s);
   const outcome = slash(liability, scores, { ...input, sessionId: s.sessionId }, now);
   for (const did of outcome.touched) {
-    const p = s.participants[did];
-    const score = scores[did];
+    const p = participantOf(s, did);
+    const score = ownGet(scores, did);
     if (p && score !== undefined) p.sigmaRaw = score;
+  }
+  for (const r of outcome.slashes) {
+    const p = participantOf(s, r.vouchee);
+    if (p) p.slashed = true;
   }
   return { outcome, ringChanges: refreshRings(s, liability, now, outcome.touched) };
 }

@@ -12,7 +12,7 @@
  * caller) and is updated in place.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, parse, type Did } from './common';
+import { DidSchema, TimestampSchema, ownGet, ownSet, parse, type Did } from './common';
 import { HypervisorError } from './errors';
 import { type LiabilityState, bondsBy, bondsFor, isVouchedFor, release } from './liability';
 
@@ -80,7 +80,7 @@ export function slash(
 ): SlashOutcome {
   const v = parse(SlashInputSchema, { ...input, now }, 'slash');
   const { sessionId, omega } = v;
-  const first = scores[v.vouchee];
+  const first = ownGet(scores, v.vouchee);
   if (first === undefined) {
     throw new HypervisorError('AGENT_NOT_FOUND', `agent ${v.vouchee} has no score in session ${sessionId}`, {
       did: v.vouchee,
@@ -90,14 +90,14 @@ export function slash(
 
   const slashes: SlashRecord[] = [];
   const touched: Did[] = [];
-  const touchedSet: Record<string, true> = {};
+  const touchedSet = new Set<string>();
   const touch = (did: Did) => {
-    if (!touchedSet[did]) {
-      touchedSet[did] = true;
+    if (!touchedSet.has(did)) {
+      touchedSet.add(did);
       touched.push(did);
     }
   };
-  const queued: Record<string, true> = { [v.vouchee]: true };
+  const queued = new Set<string>([v.vouchee]);
   const queue: { did: Did; depth: number; causedBy: string | null }[] = [
     { did: v.vouchee, depth: 0, causedBy: null },
   ];
@@ -105,38 +105,39 @@ export function slash(
   for (let n = 0; n < queue.length; n++) {
     const job = queue[n] as (typeof queue)[number];
     const slashId = n === 0 ? v.slashId : `${v.slashId}-${n}`;
-    const sigmaBefore = scores[job.did] ?? 0;
-    scores[job.did] = 0;
+    const sigmaBefore = ownGet(scores, job.did) ?? 0;
+    ownSet(scores, job.did, 0);
     touch(job.did);
 
     // Group the vouchers' bonds: one clip per voucher per slash.
-    const byVoucher: Record<string, string[]> = {};
+    const byVoucher = new Map<string, string[]>();
     const order: Did[] = [];
     for (const b of bondsFor(liability, sessionId, job.did, now)) {
-      if (!byVoucher[b.voucher]) {
-        byVoucher[b.voucher] = [];
+      let ids = byVoucher.get(b.voucher);
+      if (!ids) {
+        byVoucher.set(b.voucher, (ids = []));
         order.push(b.voucher);
       }
-      (byVoucher[b.voucher] as string[]).push(b.bondId);
+      ids.push(b.bondId);
     }
 
     const clips: VoucherClip[] = [];
     for (const voucher of order) {
-      const bondIds = byVoucher[voucher] as string[];
+      const bondIds = byVoucher.get(voucher) as string[];
       // A voucher outside the score table is clipped from the σ it bonded with.
-      const before = scores[voucher] ?? (liability.bonds[bondIds[0] as string] as { voucherSigma: number }).voucherSigma;
+      const before = ownGet(scores, voucher) ?? (ownGet(liability.bonds, bondIds[0] as string) as { voucherSigma: number }).voucherSigma;
       const after = clipSigma(before, omega);
-      scores[voucher] = after;
+      ownSet(scores, voucher, after);
       for (const id of bondIds) release(liability, id, now, `slash ${slashId}: ${v.reason}`);
       clips.push({ voucher, before, after, omega, bondId: bondIds[0] as string, bondIds });
       touch(voucher);
       if (
         after <= CASCADE_THRESHOLD + EPS &&
         job.depth < MAX_CASCADE_DEPTH &&
-        !queued[voucher] &&
+        !queued.has(voucher) &&
         isVouchedFor(liability, sessionId, voucher, now)
       ) {
-        queued[voucher] = true;
+        queued.add(voucher);
         queue.push({ did: voucher, depth: job.depth + 1, causedBy: slashId });
       }
     }

@@ -4,7 +4,7 @@
  * returns the change(s) the caller records in the audit delta.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, parse } from './common';
+import { DidSchema, TimestampSchema, ownDelete, ownGet, ownSet, parse } from './common';
 import { HypervisorError } from './errors';
 import { canonicalJson, sha256Hex } from './hash';
 import type { ChangeOperation } from './audit';
@@ -58,7 +58,8 @@ export interface SnapshotSummary {
 
 /**
  * VFS state, plain JSON. `files` and `permissions` are keyed by absolute path
- * (always starting with "/sessions/", so never a prototype key); a
+ * (always starting with "/sessions/"; read and written through the own-key
+ * helpers of common.ts all the same); a
  * permission entry is a sorted list of allowed DIDs, and no entry means open.
  */
 export interface VfsState {
@@ -130,7 +131,7 @@ export function resolvePath(state: VfsState, path: string): string {
 
 /** May this agent touch this path? (no permission entry = open) */
 export function canAccess(state: VfsState, path: string, agentDid: string): boolean {
-  const allowed = own(state.permissions, path);
+  const allowed = ownGet(state.permissions, path);
   return allowed === undefined || allowed.includes(agentDid);
 }
 
@@ -138,10 +139,6 @@ function assertAccess(state: VfsState, path: string, agentDid: string, action: s
   if (!canAccess(state, path, agentDid)) {
     throw new HypervisorError('PERMISSION_DENIED', `agent ${agentDid} may not ${action} ${path}`, { agentDid, path });
   }
-}
-
-function own<T>(record: Record<string, T>, key: string): T | undefined {
-  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
 }
 
 function change(path: string, operation: ChangeOperation, agentDid: string, contentHash: string | null, previousHash: string | null): VfsChange {
@@ -156,16 +153,16 @@ export function writeFile(state: VfsState, input: unknown): VfsChange {
   const { path: raw, content, agentDid, at } = parse(VfsWriteSchema, input, 'VFS write');
   const path = resolvePath(state, raw);
   assertAccess(state, path, agentDid, 'write');
-  const previous = own(state.files, path);
+  const previous = ownGet(state.files, path);
   const contentHash = sha256Hex(content);
-  state.files[path] = {
+  ownSet(state.files, path, {
     content,
     contentHash,
     createdBy: previous ? previous.createdBy : agentDid,
     createdAt: previous ? previous.createdAt : at,
     updatedBy: agentDid,
     updatedAt: at,
-  };
+  });
   const previousHash = previous ? previous.contentHash : null;
   state.edits.push({ path, operation: previous ? 'update' : 'create', agentDid, at, contentHash, previousHash });
   return change(path, previous ? 'modify' : 'add', agentDid, contentHash, previousHash);
@@ -175,7 +172,7 @@ export function readFile(state: VfsState, input: unknown): string {
   const { path: raw, agentDid } = parse(VfsReadSchema, input, 'VFS read');
   const path = resolvePath(state, raw);
   assertAccess(state, path, agentDid, 'read');
-  const file = own(state.files, path);
+  const file = ownGet(state.files, path);
   if (!file) throw new HypervisorError('FILE_NOT_FOUND', `no file at ${path} in session ${state.sessionId}`, { path });
   return file.content;
 }
@@ -184,9 +181,9 @@ export function deleteFile(state: VfsState, input: unknown): VfsChange {
   const { path: raw, agentDid, at } = parse(VfsDeleteSchema, input, 'VFS delete');
   const path = resolvePath(state, raw);
   assertAccess(state, path, agentDid, 'delete');
-  const file = own(state.files, path);
+  const file = ownGet(state.files, path);
   if (!file) throw new HypervisorError('FILE_NOT_FOUND', `no file at ${path} in session ${state.sessionId}`, { path });
-  delete state.files[path];
+  ownDelete(state.files, path);
   state.edits.push({ path, operation: 'delete', agentDid, at, contentHash: null, previousHash: file.contentHash });
   return change(path, 'delete', agentDid, null, file.contentHash);
 }
@@ -205,13 +202,13 @@ export function setPermissions(state: VfsState, input: unknown): VfsChange {
   const { path: raw, allowedDids, agentDid, at } = parse(VfsPermissionSchema, input, 'VFS permissions');
   const path = resolvePath(state, raw);
   assertAccess(state, path, agentDid, 'change permissions of');
-  const previousHash = permissionHash(own(state.permissions, path));
+  const previousHash = permissionHash(ownGet(state.permissions, path));
   let contentHash: string | null = null;
   if (allowedDids === null) {
-    delete state.permissions[path];
+    ownDelete(state.permissions, path);
   } else {
     const sorted = [...new Set(allowedDids)].sort();
-    state.permissions[path] = sorted;
+    ownSet(state.permissions, path, sorted);
     contentHash = permissionHash(sorted);
   }
   state.edits.push({ path, operation: 'permission', agentDid, at, contentHash, previousHash });
@@ -268,10 +265,10 @@ export function restoreSnapshot(state: VfsState, input: unknown): VfsChange[] {
   const paths = [...new Set([...Object.keys(state.files), ...Object.keys(snapshot.files), ...Object.keys(state.permissions), ...Object.keys(snapshot.permissions)])].sort();
   const plan: { path: string; from: VfsFile | undefined; to: VfsFile | undefined; permsFrom: string | null; permsTo: string | null }[] = [];
   for (const path of paths) {
-    const from = own(state.files, path);
-    const to = own(snapshot.files, path);
-    const permsFrom = permissionHash(own(state.permissions, path));
-    const permsTo = permissionHash(own(snapshot.permissions, path));
+    const from = ownGet(state.files, path);
+    const to = ownGet(snapshot.files, path);
+    const permsFrom = permissionHash(ownGet(state.permissions, path));
+    const permsTo = permissionHash(ownGet(snapshot.permissions, path));
     if (from?.contentHash !== to?.contentHash || permsFrom !== permsTo) plan.push({ path, from, to, permsFrom, permsTo });
   }
   for (const p of plan) assertAccess(state, p.path, agentDid, 'restore');
@@ -281,15 +278,15 @@ export function restoreSnapshot(state: VfsState, input: unknown): VfsChange[] {
     const fromHash = from ? from.contentHash : null;
     const toHash = to ? to.contentHash : null;
     if (fromHash !== toHash) {
-      if (to) state.files[path] = { ...to, updatedBy: agentDid, updatedAt: at };
-      else delete state.files[path];
+      if (to) ownSet(state.files, path, { ...to, updatedBy: agentDid, updatedAt: at });
+      else ownDelete(state.files, path);
       state.edits.push({ path, operation: 'restore', agentDid, at, contentHash: toHash, previousHash: fromHash });
       changes.push(change(path, !from ? 'add' : !to ? 'delete' : 'modify', agentDid, toHash, fromHash));
     }
     if (permsFrom !== permsTo) {
-      const allowed = own(snapshot.permissions, path);
-      if (allowed) state.permissions[path] = allowed;
-      else delete state.permissions[path];
+      const allowed = ownGet(snapshot.permissions, path);
+      if (allowed) ownSet(state.permissions, path, allowed);
+      else ownDelete(state.permissions, path);
       state.edits.push({ path, operation: 'restore', agentDid, at, contentHash: permsTo, previousHash: permsFrom });
       changes.push(change(path, 'permission', agentDid, permsTo, permsFrom));
     }

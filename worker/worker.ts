@@ -3,7 +3,8 @@
  * on one task queue. The workflow bundle is built once per process and shared.
  */
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
-import * as activities from '../activities';
+import { Client } from '@temporalio/client';
+import { createActivities } from '../activities';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 
@@ -46,7 +47,8 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowBundle: await workflowBundle(),
-    activities,
+    // Some activities read workflows by id (SPEC §11.2): they share the worker's connection.
+    activities: createActivities(new Client({ connection: options.connection, namespace: options.namespace })),
     ...(options.identity ? { identity: options.identity } : {}),
   });
 }

@@ -1,17 +1,23 @@
 /**
  * The names and types of every workflow message. Other SDKs use the same
  * names with the JSON documented in contract/ (generated from src/contract.ts).
+ *
+ * Authority (SPEC §11): updates to the session are requests it evaluates;
+ * signals carry no authority — `sagaEnded`, `restrict` and `wake` only make a
+ * workflow re-read authentic state or take privilege away.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
-  AgentRequest, Approval, CheckActionRequest, DriftReport, JoinRequest, ReleaseBondRequest, RingView,
-  SagaEscalation, SagaEvent, SagaStarted, SlashRequest, StartSagaRequest, VouchRequest, Witness,
+  AgentRequest, ApprovalRequest, CheckActionRequest, DriftReport, JoinRequest, RejectionRequest, ReleaseBondRequest,
+  Restriction, SlashRequest, StartSagaRequest, StepRef, VouchRequest, WitnessRequest,
 } from '../src/contract';
-import type { ActionCheckResult } from '../src/rings';
+import type { GateDecision } from '../src/gate';
 import type { Bond, LiabilityMatrix } from '../src/liability';
 import type { JoinResult, Participant } from '../src/session';
 import type { AuditTrail, ChainVerification } from '../src/audit';
-import type { SessionSummary, SagaRecord, TerminateResult, DriftOutcome, SlashResult } from './sessionTypes';
+import type {
+  EvidenceResult, SessionSummary, SagaRecord, StepGrant, TerminateResult, DriftOutcome, SlashResult,
+} from './sessionTypes';
 import type { SagaSnapshot } from './sagaTypes';
 
 export const SESSION_WORKFLOW = 'sessionWorkflow';
@@ -21,22 +27,23 @@ export const SAGA_WORKFLOW = 'sagaWorkflow';
 export const sessionWorkflowId = (sessionId: string) => `hv-session-${sessionId}`;
 export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}-${sagaId}`;
 
-// Session: updates
+// Session: updates (requests)
 export const joinUpdate = defineUpdate<JoinResult, [JoinRequest]>('join');
 export const activateUpdate = defineUpdate<SessionSummary, []>('activate');
 export const leaveUpdate = defineUpdate<Participant, [AgentRequest]>('leave');
 export const vouchUpdate = defineUpdate<Bond, [VouchRequest]>('vouch');
 export const releaseBondUpdate = defineUpdate<Bond, [ReleaseBondRequest]>('releaseBond');
-export const checkActionUpdate = defineUpdate<ActionCheckResult, [CheckActionRequest]>('checkAction');
+export const checkActionUpdate = defineUpdate<GateDecision, [CheckActionRequest]>('checkAction');
 export const reportDriftUpdate = defineUpdate<DriftOutcome, [DriftReport]>('reportDrift');
 export const slashUpdate = defineUpdate<SlashResult, [SlashRequest]>('slash');
-export const startSagaUpdate = defineUpdate<{ sagaId: string; workflowId: string }, [StartSagaRequest]>('startSaga');
+export const startSagaUpdate = defineUpdate<{ sagaId: string; workflowId: string; digests: Record<string, string> }, [StartSagaRequest]>('startSaga');
+export const approveUpdate = defineUpdate<EvidenceResult, [ApprovalRequest]>('approve');
+export const rejectUpdate = defineUpdate<EvidenceResult, [RejectionRequest]>('reject');
+export const witnessUpdate = defineUpdate<EvidenceResult, [WitnessRequest]>('witness');
 export const terminateUpdate = defineUpdate<TerminateResult, []>('terminate');
 
-// Session: signals from its sagas
-export const sagaStartedSignal = defineSignal<[SagaStarted]>('sagaStarted');
-export const sagaEventSignal = defineSignal<[SagaEvent]>('sagaEvent');
-export const sagaEscalatedSignal = defineSignal<[SagaEscalation]>('sagaEscalated');
+// Session: a wake-up from a saga whose session continued as new (it re-reads the saga by id).
+export const sagaEndedSignal = defineSignal<[{ sagaId: string }]>('sagaEnded');
 
 // Session: queries
 export const summaryQuery = defineQuery<SessionSummary>('summary');
@@ -44,9 +51,10 @@ export const participantQuery = defineQuery<Participant | null, [string]>('parti
 export const liabilityQuery = defineQuery<LiabilityMatrix>('liabilityMatrix');
 export const auditQuery = defineQuery<{ trail: AuditTrail; verification: ChainVerification }>('auditTrail');
 export const sagasQuery = defineQuery<SagaRecord[]>('sagas');
+/** The session's decision for a step now, with the evidence it holds (read by the saga's own activities). */
+export const stepGrantQuery = defineQuery<StepGrant, [StepRef]>('stepGrant');
 
-// Saga: signals and queries
-export const ringViewSignal = defineSignal<[RingView]>('ringView');
-export const approveSignal = defineSignal<[Approval]>('approve');
-export const witnessSignal = defineSignal<[Witness]>('witness');
+// Saga: pushes that only take away, a wake-up, and its state
+export const restrictSignal = defineSignal<[Restriction]>('restrict');
+export const wakeSignal = defineSignal<[{ sessionContinued?: boolean } | undefined]>('wake');
 export const sagaStateQuery = defineQuery<SagaSnapshot>('sagaState');

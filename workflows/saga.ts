@@ -1,247 +1,322 @@
 /**
- * The saga workflow: steps run as activities with Temporal's own timeout,
- * retry and backoff taken from each step; before each step the gate checks
- * the acting agent's current ring against the session's ring view; on failure
- * the committed steps are compensated in reverse order of commit, in a scope
- * no cancellation can interrupt. A failed compensation escalates: the session
- * slashes the step's agent.
+ * The saga workflow, a child of its session (SPEC §6, §11).
+ *
+ * - It starts from the view its session gave it (its start input, authentic
+ *   because the session is its parent) and holds it; pushes (`restrict`) may
+ *   only take privilege away.
+ * - Each step is gated on the held view. When that is not enough (approvals,
+ *   a witness, a raise since the start) it asks the session, from an
+ *   activity, for its decision now: that answer is authentic and the session's.
+ * - A step runs what its action declared at join (SPEC §11.4), as an activity
+ *   with Temporal's own timeout and retry; every retry attempt is re-gated by
+ *   the activity before it acts.
+ * - On failure — or cancellation — the steps that may have acted are
+ *   compensated in reverse, in a scope nothing cancels. A saga that did not
+ *   complete ends as a failed workflow (SagaCompensated, SagaEscalated,
+ *   SagaFailed) with its snapshot in the failure's details.
  */
 import * as wf from '@temporalio/workflow';
 import { RetryState } from '@temporalio/common';
-import type * as activities from '../activities';
+import type { createActivities } from '../activities';
 import { parse } from '../src/common';
-import { SagaInputSchema, ApprovalSchema, WitnessSchema, RingViewSchema, type RingView, type SagaEvent, type SagaInputRaw, type SagaStep as StepSpec } from '../src/contract';
-import { gateStep } from '../src/gate';
+import {
+  RestrictionSchema, SagaWorkflowInputSchema, type ActionView, type AgentView, type SagaWorkflowInput,
+} from '../src/contract';
+import { gateStep, type GateDecision } from '../src/gate';
 import {
   addStep, commitStep, compensateStep as markCompensated, compensationPlan, createSaga, failCompensation, failStep,
-  finishSaga, retryPolicyOf, startCompensation, startStep, startStepCompensation, type SagaState,
+  finishSaga, markOutcomeUnknown, retryPolicyOf, startCompensation, startStep, startStepCompensation, type SagaState,
 } from '../src/saga';
-import {
-  approveSignal, ringViewSignal, sagaEscalatedSignal, sagaEventSignal, sagaStartedSignal, sagaStateQuery,
-  sessionWorkflowId, witnessSignal,
-} from './definitions';
+import { restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, wakeSignal } from './definitions';
 import { governed } from './failures';
-import { HvAgentDids, HvSagaState, HvSessionId } from './searchAttributes';
+import { HvSagaState } from './searchAttributes';
 import type { SagaSnapshot } from './sagaTypes';
 
-const { executeStep, compensateStep } = wf.proxyActivities<typeof activities>({ startToCloseTimeout: '5 minutes' });
+type Activities = ReturnType<typeof createActivities>;
+const { executeStep, compensateStep } = wf.proxyActivities<Activities>({ startToCloseTimeout: '5 minutes' });
+const { readStepGrant } = wf.proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '500 milliseconds', backoffCoefficient: 2 },
+});
 
-/** How long a saga waits for its session to send the first ring view. */
-const SESSION_ANSWER_TIMEOUT = '2 minutes';
+/** Steps heartbeat every second: a lost worker or a cancellation is noticed within this. */
+const HEARTBEAT_TIMEOUT_SECONDS = 5;
 
-export interface SagaWorkflowInput extends SagaInputRaw {
-  /** Given by the session when it starts the saga as its child. */
-  ringView?: RingView;
-}
+/** Failure types the step activity raises that no retry can change. */
+const NON_RETRYABLE = ['UnknownStepHandler', 'InvalidStep', 'HttpToolRejected', 'GateDenied'];
 
 function describeFailure(err: unknown): string {
   if (err instanceof wf.ActivityFailure && err.cause) return describeFailure(err.cause);
   if (err instanceof wf.TimeoutFailure) return `timed out (${String(err.timeoutType).toLowerCase().replace(/_/g, '-')})`;
+  if (err instanceof wf.CancelledFailure) return 'cancelled';
   if (err instanceof Error) return err.message;
   return String(err);
 }
 
-/** Steps run only while the session is active: a terminated session denies the rest. */
-function sessionClosed(state: string): ReturnType<typeof gateStep> {
-  return {
-    allowed: false, requiredRing: 3, agentRing: 3, sigmaEff: 0, reason: `the session is ${state}, not active`,
-    requiresConsensus: false, requiresSreWitness: false, waitFor: 'none',
-  };
+/** The step may have acted: it timed out or its worker was lost after starting (SPEC §6 [resolved]). */
+function outcomeUnknown(err: unknown): boolean {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+  return cause instanceof wf.TimeoutFailure || cause instanceof wf.CancelledFailure;
+}
+
+function gateDeniedBy(err: unknown): string | null {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : undefined;
+  return cause instanceof wf.ApplicationFailure && cause.type === 'GateDenied' ? cause.message : null;
+}
+
+/** How a saga refuses to run when a client started it directly: it says how to start one. */
+function notFromSession(raw: unknown): never {
+  const sessionId = typeof raw === 'object' && raw !== null && typeof (raw as { sessionId?: unknown }).sessionId === 'string'
+    ? (raw as { sessionId: string }).sessionId : '<sessionId>';
+  throw wf.ApplicationFailure.nonRetryable(
+    `a saga runs only as a child of its session, which gates it: start it with the session's startSaga update, e.g. ` +
+    `temporal workflow update execute -w ${sessionWorkflowId(sessionId)} --name startSaga --input '{"steps":[…]}'`,
+    'SAGA_NOT_STARTED_BY_SESSION',
+  );
 }
 
 export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot> {
-  const input = governed(() => parse(SagaInputSchema, raw, 'saga input'));
-  const workflowId = wf.workflowInfo().workflowId;
-  const sagaId = input.sagaId ?? workflowId;
-  const specs: Record<string, StepSpec & { stepId: string }> = {};
+  const info = wf.workflowInfo();
+  const claimed = (raw as { sessionId?: unknown } | null)?.sessionId;
+  if (typeof claimed !== 'string' || info.parent?.workflowId !== sessionWorkflowId(claimed)) notFromSession(raw);
+  const input = governed(() => parse(SagaWorkflowInputSchema, raw, 'saga input'));
+  const { sessionId, sagaId } = input;
+  const workflowId = info.workflowId;
+  const specs = new Map(input.steps.map((s) => [s.stepId, s]));
+  const agents = new Map<string, AgentView>(input.agents.map((a) => [a.did, a]));
+  const actions = new Map<string, ActionView>(input.actions.map((a) => [a.actionId, a]));
+  let sessionState = 'active';
   const saga: SagaState = governed(() => {
-    const s = createSaga({ sagaId, sessionId: input.sessionId, at: Date.now() });
-    input.steps.forEach((spec, i) => {
-      const stepId = spec.stepId ?? `step-${i + 1}`;
-      specs[stepId] = { ...spec, stepId };
+    const s = createSaga({ sagaId, sessionId, at: Date.now() });
+    for (const spec of input.steps) {
+      const action = actions.get(spec.actionId);
       addStep(s, {
-        stepId,
+        stepId: spec.stepId,
         actionId: spec.actionId,
         agentDid: spec.agentDid,
-        executeApi: spec.executeApi ?? `handler:${spec.handler}`,
-        // A handler's undo is known to the worker; an HTTP tool's must be given.
-        undoApi: spec.handler ? `handler:${spec.handler}` : spec.undoApi,
+        executeApi: action?.executeApi ?? undefined,
+        undoApi: action?.undoApi ?? undefined,
         timeoutSeconds: spec.timeoutSeconds,
         maxRetries: spec.retry.maximumAttempts - 1,
         initialIntervalMs: Math.round(spec.retry.initialIntervalSeconds * 1000),
         backoffCoefficient: spec.retry.backoffCoefficient,
         maximumIntervalMs: spec.retry.maximumIntervalSeconds ? Math.round(spec.retry.maximumIntervalSeconds * 1000) : undefined,
       }, Date.now());
-    });
+    }
     return s;
   });
 
-  const session = wf.getExternalWorkflowHandle(sessionWorkflowId(input.sessionId));
-  const agentDids = [...new Set(input.steps.map((s) => s.agentDid))].sort();
-  // A ring view in the input is trusted only from the session itself (its parent); anyone else waits for the session's.
-  const fromSession = wf.workflowInfo().parent?.workflowId === sessionWorkflowId(input.sessionId);
-  let view: RingView | undefined = fromSession ? raw.ringView : undefined;
-  const approvals: Record<string, string[]> = {};
-  const witnesses: Record<string, string> = {};
+  const grants = new Map<string, { approvals: string[]; witness: string | null }>();
   const compensationOrder: string[] = [];
+  let waiting: SagaSnapshot['waiting'] = null;
   let failedStepId: string | null = null;
   let error: string | null = null;
+  let cancelled = false;
+  let woken = false;
+  /** Set when the session continued as new: its new run learns our end from a wake-up, then reads us by id. */
+  let notifySessionOnEnd = false;
 
   const snapshot = (): SagaSnapshot => ({
-    saga, workflowId, ringViewVersion: view?.version ?? null, approvals, witnesses, compensationOrder, failedStepId, error,
+    saga, workflowId, sessionId,
+    digests: Object.fromEntries(input.steps.map((s) => [s.stepId, s.digest])),
+    grants: Object.fromEntries(grants),
+    waiting, compensationOrder, failedStepId, error, cancelled,
   });
 
-  wf.setHandler(ringViewSignal, (v) => {
-    const parsed = RingViewSchema.safeParse(v);
-    if (parsed.success && (!view || parsed.data.version >= view.version)) view = parsed.data;
-  });
-  wf.setHandler(approveSignal, (a) => {
-    const parsed = ApprovalSchema.safeParse(a);
+  // SPEC §11.3: a push only takes away. Handlers are total: a bad push is ignored.
+  wf.setHandler(restrictSignal, (raw) => {
+    const parsed = RestrictionSchema.safeParse(raw);
+    woken = true;
     if (!parsed.success) return;
-    const { stepId, approverDid } = parsed.data;
-    const step = specs[stepId];
-    const approver = view?.participants[approverDid];
-    // Consensus comes from other active participants, each counted once.
-    if (!step || approverDid === step.agentDid || !approver?.active) return;
-    const list = (approvals[stepId] ??= []);
-    if (!list.includes(approverDid)) list.push(approverDid);
-  });
-  wf.setHandler(witnessSignal, (w) => {
-    const parsed = WitnessSchema.safeParse(w);
-    if (parsed.success && specs[parsed.data.stepId] && parsed.data.witnessDid !== specs[parsed.data.stepId]!.agentDid) {
-      witnesses[parsed.data.stepId] = parsed.data.witnessDid;
+    for (const pushed of parsed.data.agents) {
+      const held = agents.get(pushed.did);
+      if (!held) continue;
+      agents.set(pushed.did, {
+        did: held.did,
+        sigmaRaw: Math.min(held.sigmaRaw, pushed.sigmaRaw),
+        bondSum: Math.min(held.bondSum, pushed.bondSum),
+        ringCap: Math.max(held.ringCap, pushed.ringCap),
+        active: held.active && pushed.active,
+      });
     }
+    if (parsed.data.sessionState) sessionState = parsed.data.sessionState;
   });
-  wf.setHandler(sagaStateQuery, snapshot, { description: 'The saga: its state, each step with attempts and errors, approvals and compensation order.' });
+  wf.setHandler(wakeSignal, (raw) => {
+    woken = true;
+    if (typeof raw === 'object' && raw !== null && (raw as { sessionContinued?: unknown }).sessionContinued === true) notifySessionOnEnd = true;
+  });
+  wf.setHandler(sagaStateQuery, snapshot, { description: 'The saga: its state, each step with attempts, errors and digest, grants and compensation order.' });
 
-  const tellSession = (event: SagaEvent) =>
-    session.signal(sagaEventSignal, event).catch(() => undefined);
-
-  /** The saga state last indexed; an upsert is a history event, so only a change is upserted. */
-  let indexed: string | undefined;
-  function publishState(): void {
-    if (saga.state !== indexed) {
-      indexed = saga.state;
-      // The session's id and agents too, so a saga started without them is still listed with its session.
-      wf.upsertSearchAttributes([
-        { key: HvSagaState, value: saga.state },
-        { key: HvSessionId, value: input.sessionId },
-        { key: HvAgentDids, value: agentDids },
-      ]);
-    }
+  function publishDetails(): void {
     const rows = saga.steps.map((s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`);
     // The Web UI's card can clip its last lines: what matters comes first.
     wf.setCurrentDetails([
       `## Saga ${sagaId} — ${saga.state}`,
-      `Session \`${input.sessionId}\`${input.description ? ` · ${input.description}` : ''}`,
+      `Session \`${sessionId}\`${input.description ? ` · ${input.description}` : ''}`,
       ...(error ? ['', `**Failure:** ${error}`] : []),
+      ...(waiting ? ['', `Waiting for ${waiting.waitFor} on ${waiting.stepId} (digest \`${input.steps.find((s) => s.stepId === waiting!.stepId)?.digest}\`)`] : []),
       ...(compensationOrder.length ? ['', `Compensated in order: ${compensationOrder.join(' → ')}`] : []),
       '', '| step | action | agent | state | attempts |', '|---|---|---|---|---|', ...rows,
-      '', `_${saga.steps.length} steps · updated by the saga workflow_`,
     ].join('\n'));
   }
 
-  // Register with the session (also when started directly by a client) and get its ring view.
-  publishState();
-  try {
-    await session.signal(sagaStartedSignal, { sagaId, workflowId, description: input.description });
-  } catch {
-    throw wf.ApplicationFailure.nonRetryable(`session ${input.sessionId} does not exist or has ended`, 'SESSION_NOT_FOUND');
-  }
-  if (!(await wf.condition(() => view !== undefined, SESSION_ANSWER_TIMEOUT))) {
-    throw wf.ApplicationFailure.nonRetryable(`session ${input.sessionId} sent no ring view`, 'SESSION_NOT_FOUND');
-  }
-
-  async function gate(stepId: string): Promise<string | null> {
-    const spec = specs[stepId]!;
-    const decide = () => view!.sessionState !== 'active' ? sessionClosed(view!.sessionState) : gateStep({
-      agent: view!.participants[spec.agentDid] as never,
-      action: view!.actions[spec.actionId],
-      hasConsensus: (approvals[stepId]?.length ?? 0) >= spec.quorum,
-      hasSreWitness: witnesses[stepId] !== undefined,
+  const decideOnHeldView = (stepId: string): GateDecision => {
+    const spec = specs.get(stepId)!;
+    const granted = grants.get(stepId);
+    return gateStep({
+      agent: agents.get(spec.agentDid), action: actions.get(spec.actionId), sessionState,
+      hasConsensus: granted !== undefined, hasSreWitness: granted?.witness != null,
     });
-    let decision = decide();
-    if (decision.waitFor !== 'none') {
-      const what = decision.waitFor === 'consensus' ? `${spec.quorum} approvals` : 'an SRE witness';
-      await tellSession({ sagaId, kind: 'ring_decision', stepId, agentDid: spec.agentDid, actionId: spec.actionId, allowed: false, detail: `waiting for ${what}` });
-      // Durable wait: approvals or a witness arrive as signals; a demotion meanwhile re-decides.
-      await wf.condition(() => decide().waitFor === 'none', `${spec.approvalDeadlineSeconds} seconds`);
-      decision = decide();
-      if (!decision.allowed && decision.waitFor !== 'none') decision = { ...decision, reason: `${decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed` };
+  };
+
+  /**
+   * The gate for a step: the held view first; when it is not enough, the
+   * session's own decision now, read by an activity — waiting (durably, until
+   * the step's deadline) for evidence when that is all that is missing.
+   * Returns null when the step may run, else the reason it may not.
+   */
+  async function gate(stepId: string): Promise<string | null> {
+    const spec = specs.get(stepId)!;
+    const local = decideOnHeldView(stepId);
+    if (local.allowed) return null;
+    if (sessionState !== 'active') return local.reason;
+    const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
+    for (;;) {
+      woken = false;
+      const grant = await readStepGrant({ sessionId, sagaId, stepId, digest: spec.digest });
+      // Authentic (the session's answer to our own activity): it may raise what we hold.
+      if (grant.agent) agents.set(grant.agent.did, grant.agent);
+      if (grant.action) actions.set(grant.action.actionId, grant.action);
+      if (grant.decision.allowed) {
+        grants.set(stepId, { approvals: grant.approvals, witness: grant.witness });
+        waiting = null;
+        return null;
+      }
+      if (grant.decision.waitFor === 'none') {
+        waiting = null;
+        return grant.decision.reason;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        waiting = null;
+        return `${grant.decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed`;
+      }
+      waiting = { stepId, waitFor: grant.decision.waitFor === 'consensus' ? `${grant.quorum} approvals (has ${grant.approvals.length})` : 'an SRE witness', deadline };
+      publishDetails();
+      // A wake-up (approval, rejection, witness, push) or the deadline: then ask again.
+      await wf.condition(() => woken, left);
     }
-    await tellSession({ sagaId, kind: 'ring_decision', stepId, agentDid: spec.agentDid, actionId: spec.actionId, allowed: decision.allowed, detail: decision.reason });
-    return decision.allowed ? null : decision.reason;
   }
 
   // ── Forward ───────────────────────────────────────────────────────────────
+  publishDetails();
+  const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
   for (const step of saga.steps) {
-    const spec = specs[step.stepId]!;
-    const denied = await gate(step.stepId);
+    const spec = specs.get(step.stepId)!;
+    if (cancelRequested()) {
+      cancelled = true;
+      startStep(saga, step.stepId, Date.now());
+      failStep(saga, step.stepId, 'cancelled before it started', Date.now());
+      failedStepId = step.stepId;
+      error = 'the saga was cancelled';
+      break;
+    }
+    let denied: string | null;
+    try {
+      denied = await gate(step.stepId);
+    } catch (err) {
+      if (!wf.isCancellation(err)) throw err;
+      cancelled = true;
+      startStep(saga, step.stepId, Date.now());
+      failStep(saga, step.stepId, 'cancelled before it started', Date.now());
+      failedStepId = step.stepId;
+      error = 'the saga was cancelled';
+      break;
+    }
     startStep(saga, step.stepId, Date.now());
     if (denied) {
       failStep(saga, step.stepId, `RING_VIOLATION: ${denied}`, Date.now());
       failedStepId = step.stepId;
       error = `ring violation: ${denied}`;
-      await tellSession({ sagaId, kind: 'step_failed', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId, detail: error });
       break;
     }
-    publishState();
+    publishDetails();
+    const action = actions.get(step.actionId)!;
     try {
       const { result, attempt } = await executeStep.executeWithOptions({
         startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-        retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: ['UnknownStepHandler', 'InvalidStep', 'HttpToolRejected'] },
+        heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
+        // A cancelled saga waits for the running step to stop before it compensates it.
+        cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: NON_RETRYABLE },
         summary: `${step.actionId} by ${step.agentDid}`,
-      }, [{ sessionId: input.sessionId, sagaId, stepId: step.stepId, actionId: step.actionId, agentDid: step.agentDid, handler: spec.handler, executeApi: spec.executeApi, undoApi: spec.undoApi, input: spec.input }]);
+      }, [{
+        sessionId, sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
+        executeApi: action.executeApi!, undoApi: action.undoApi, input: spec.input,
+      }]);
       commitStep(saga, step.stepId, result, Date.now());
       step.attempts = attempt;
-      await tellSession({ sagaId, kind: 'step_committed', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId });
+      if (cancelRequested()) {
+        // The step finished as the cancellation arrived: it committed, and is compensated with the rest.
+        cancelled = true;
+        error = 'the saga was cancelled while a step ran';
+        break;
+      }
     } catch (err) {
-      if (wf.isCancellation(err)) throw err;
-      error = describeFailure(err);
       // Temporal ran every attempt the retry policy allows.
       if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED) step.attempts = step.maxRetries + 1;
-      failStep(saga, step.stepId, error, Date.now());
+      const gateRefusal = gateDeniedBy(err);
+      error = gateRefusal ? `ring violation: ${gateRefusal}` : describeFailure(err);
+      failStep(saga, step.stepId, gateRefusal ? `RING_VIOLATION: ${gateRefusal}` : error, Date.now());
       failedStepId = step.stepId;
-      await tellSession({ sagaId, kind: 'step_failed', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId, detail: error });
+      if (wf.isCancellation(err)) {
+        cancelled = true;
+        error = 'the saga was cancelled while a step ran';
+      }
+      if (outcomeUnknown(err) || wf.isCancellation(err)) markOutcomeUnknown(saga, step.stepId);
       break;
     }
-    publishState();
+    publishDetails();
   }
 
-  // ── Backward: compensation in reverse order of commit ─────────────────────
-  if (failedStepId !== null && saga.commitOrder.length > 0) {
+  // ── Backward: what may have acted, in reverse, and nothing cancels it ──────
+  if ((failedStepId !== null || cancelled) && compensationPlan(saga).length > 0) {
     startCompensation(saga, Date.now(), error);
-    publishState();
+    publishDetails();
     await wf.CancellationScope.nonCancellable(async () => {
       for (const step of compensationPlan(saga)) {
-        const spec = specs[step.stepId]!;
-        if (!startStepCompensation(saga, step.stepId, Date.now())) {
-          await tellSession({ sagaId, kind: 'step_compensation_failed', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId, detail: step.error ?? 'no undo' });
-          continue;
-        }
+        const spec = specs.get(step.stepId)!;
+        if (!startStepCompensation(saga, step.stepId, Date.now())) continue;
         try {
           await compensateStep.executeWithOptions({
             startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-            retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: ['NoUndo', 'HttpToolRejected'] },
+            heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
+            retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: ['NoUndo', 'HttpToolRejected', 'UnknownStepHandler'] },
             summary: `undo ${step.actionId} by ${step.agentDid}`,
-          }, [{ sessionId: input.sessionId, sagaId, stepId: step.stepId, actionId: step.actionId, agentDid: step.agentDid, handler: spec.handler, executeApi: spec.executeApi, undoApi: spec.undoApi, input: spec.input, result: step.result }]);
+          }, [{
+            sessionId, sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
+            executeApi: step.executeApi ?? '', undoApi: step.undoApi, input: spec.input, result: step.result,
+          }]);
           markCompensated(saga, step.stepId, Date.now());
           compensationOrder.push(step.stepId);
-          await tellSession({ sagaId, kind: 'step_compensated', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId });
         } catch (err) {
           failCompensation(saga, step.stepId, describeFailure(err), Date.now());
-          await tellSession({ sagaId, kind: 'step_compensation_failed', stepId: step.stepId, agentDid: step.agentDid, actionId: step.actionId, detail: describeFailure(err) });
         }
-        publishState();
+        publishDetails();
       }
     });
   }
 
-  const { escalations } = finishSaga(saga, Date.now());
-  for (const e of escalations) {
-    await session.signal(sagaEscalatedSignal, { sagaId, stepId: e.stepId, agentDid: e.agentDid, actionId: e.actionId, reason: e.error ?? 'compensation failed' }).catch(() => undefined);
+  finishSaga(saga, Date.now());
+  waiting = null;
+  publishDetails();
+  wf.upsertSearchAttributes([{ key: HvSagaState, value: saga.state }]);
+  if (notifySessionOnEnd) {
+    await wf.CancellationScope.nonCancellable(() => wf.getExternalWorkflowHandle(sessionWorkflowId(sessionId)).signal(sagaEndedSignal, { sagaId })).catch(() => undefined);
   }
-  await tellSession({ sagaId, kind: 'saga_state', sagaState: saga.state });
-  publishState();
-  return snapshot();
+  const snap = snapshot();
+  if (saga.state === 'completed') return snap;
+  // Ended, but not as asked: a failed workflow, so the Web UI, its filters and Temporal's metrics tell it apart.
+  const type = saga.state === 'compensated' ? 'SagaCompensated' : saga.state === 'escalated' ? 'SagaEscalated' : 'SagaFailed';
+  throw wf.ApplicationFailure.create({ type, message: `saga ${sagaId} ${saga.state}: ${error ?? 'a step failed'}`, nonRetryable: true, details: [snap] });
 }

@@ -1,51 +1,74 @@
 /**
  * The session workflow: the source of truth for one session — participants
  * with their σ and ring, bonds, the reversibility registry, the VFS and the
- * audit chain. Every change arrives as an update (validated before it enters
- * history) and is recorded as a delta in the hash chain.
+ * audit chain — and the authority behind every grant (SPEC §11).
+ *
+ * - Every change arrives as an update, a request: its validator applies every
+ *   rule it can check without waiting, so a refused request leaves no history.
+ * - Sagas are its children. Each starts from the view the session gives it;
+ *   later pushes (`restrict`) may only take privilege away. A saga that needs
+ *   more (approvals, a witness, a raise) reads `stepGrant` from an activity.
+ * - The session learns a saga's outcome only from authentic sources: the
+ *   child's completion, or reading the saga by id in an activity when the
+ *   session has continued as new since it started it. Only those record
+ *   step deltas or slash.
  */
 import * as wf from '@temporalio/workflow';
-import type * as activities from '../activities';
-import { parse } from '../src/common';
+import type { createActivities } from '../activities';
+import { ownGet, parse } from '../src/common';
 import { HypervisorError } from '../src/errors';
 import { appendDelta, auditMerkleRoot, createAuditState, exportTrail, verifyChain, type ChangeInput } from '../src/audit';
 import { canonicalJson, sha256Hex } from '../src/hash';
 import { collectGarbage, commitAudit } from '../src/commitment';
 import { cacheTrustScore, cachedTrust, createDriftHistoryState, createTrustCache, invalidateTrust, recordDriftCheck } from '../src/adapters';
-import { createLiabilityState, liabilityMatrix, release, sessionBonds } from '../src/liability';
+import { createLiabilityState, liabilityMatrix, nextBondExpiry, pruneExpired, release, sessionBonds } from '../src/liability';
 import { riskWeight } from '../src/reversibility';
-import { gateStep } from '../src/gate';
+import { gateStep, type GateDecision } from '../src/gate';
 import {
-  activate, archive, beginTerminate, createSessionState, join, leave, refreshRings, slashInSession, vouchInSession,
-  type RingChange,
+  activate, archive, beginTerminate, capRing, createSessionState, gateView, join, leave, participantOf, refreshRings,
+  slashInSession, vouchInSession, type RingChange,
 } from '../src/session';
 import { createVfsState } from '../src/vfs';
 import {
-  AgentRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, ReleaseBondRequestSchema,
-  SagaEscalationSchema, SagaEventSchema, SagaStartedSchema, SessionInputSchema, SlashRequestSchema,
-  StartSagaRequestSchema, VouchRequestSchema, type RingView,
+  AgentRequestSchema, ApprovalRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
+  RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
+  VouchRequestSchema, WitnessRequestSchema,
+  type ActionView, type AgentView, type SagaWorkflowInput, type StepRef,
 } from '../src/contract';
 import {
-  activateUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
-  releaseBondUpdate, reportDriftUpdate, ringViewSignal, sagaEscalatedSignal, sagaEventSignal, sagaStartedSignal,
-  sagasQuery, sagaWorkflowId, slashUpdate, startSagaUpdate, summaryQuery, terminateUpdate, vouchUpdate,
+  activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
+  rejectUpdate, releaseBondUpdate, reportDriftUpdate, restrictSignal, sagaEndedSignal, sagasQuery, sagaWorkflowId, slashUpdate,
+  startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, wakeSignal, witnessUpdate,
 } from './definitions';
 import { governed, asFailure } from './failures';
-import { HvAgentDids, HvSessionId, HvSessionState } from './searchAttributes';
+import { HvAgentDids, HvSagaState, HvSessionId, HvSessionState } from './searchAttributes';
 import { sagaWorkflow } from './saga';
 import { sagaStaticDetails } from './sagaDetails';
-import type { SessionSummary, SessionWorkflowInput, SessionWorkflowState, TerminateResult, SlashResult } from './sessionTypes';
+import type { SagaSnapshot } from './sagaTypes';
+import type {
+  EvidenceResult, SagaRecord, SessionSummary, SessionWorkflowInput, SessionWorkflowState, SlashResult, StepEvidence, StepGrant,
+  TerminateResult,
+} from './sessionTypes';
 import { registerVfsHandlers } from './sessionVfs';
 
-/** The hypervisor itself, as the author of deltas no agent caused (demotions, termination). */
+/** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
 
-const integrations = wf.proxyActivities<typeof activities>({
+/** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
+const FINISHED_SAGAS_KEPT = 100;
+
+const integrations = wf.proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 });
 
 const contentHash = (value: unknown) => sha256Hex(canonicalJson(value));
+
+/** SPEC §11.5: what approvals and witnesses of a step are bound to. */
+export function stepDigest(step: { sessionId: string; sagaId: string; stepId: string; actionId: string; agentDid: string; input: unknown }): string {
+  const { sessionId, sagaId, stepId, actionId, agentDid, input } = step;
+  return sha256Hex(canonicalJson({ sessionId, sagaId, stepId, actionId, agentDid, input: input ?? null }));
+}
 
 function startState(input: SessionWorkflowInput): SessionWorkflowState {
   const v = governed(() => parse(SessionInputSchema, input, 'session input'));
@@ -58,10 +81,11 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
     vfs: createVfsState(v.sessionId),
     trustCache: createTrustCache(),
     drift: createDriftHistoryState(),
-    sagas: {},
-    ringViewVersion: 0,
+    sagas: [],
+    sagaCount: 0,
     decisions: 0,
     slashes: 0,
+    scorerConfigured: false,
     commitment: null,
     runs: 1,
   };
@@ -70,7 +94,7 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
 /**
  * The state a previous run handed over. Only a run that continued from another
  * may carry state: from a client, `carried` is refused (INVALID_INPUT) rather
- * than trusted — or left to fail the workflow task over and over.
+ * than trusted.
  */
 function carriedState(input: SessionWorkflowInput | null | undefined): SessionWorkflowState | undefined {
   if (input?.carried === undefined) return undefined;
@@ -80,41 +104,87 @@ function carriedState(input: SessionWorkflowInput | null | undefined): SessionWo
   return input.carried;
 }
 
+/** Any unexpected error in setting up is the input's fault: fail the workflow with it, never the task forever. */
+function initialState(input: SessionWorkflowInput): SessionWorkflowState {
+  try {
+    return carriedState(input) ?? startState(input);
+  } catch (err) {
+    if (err instanceof wf.ApplicationFailure) throw err;
+    throw wf.ApplicationFailure.nonRetryable(`invalid session input: ${(err as Error)?.message ?? String(err)}`, 'INVALID_INPUT');
+  }
+}
+
 export async function sessionWorkflow(input: SessionWorkflowInput): Promise<TerminateResult> {
-  const st: SessionWorkflowState = carriedState(input) ?? startState(input);
-  const maxUpdatesPerRun = input.maxUpdatesPerRun ?? 1000;
+  const st: SessionWorkflowState = initialState(input);
+  const maxUpdatesPerRun = input?.maxUpdatesPerRun ?? 1000;
   const sessionId = st.session.sessionId;
+  const sagas = new Map<string, SagaRecord>(st.sagas.map((s) => [s.sagaId, s]));
+  /** Sagas this run started: their completion reaches this run. Others are read by id. */
+  const children = new Set<string>();
+  /** DIDs whose join is in flight (between its validator and its record). */
+  const joining = new Set<string>();
   let updatesThisRun = 0;
+  /** Work this run started outside handlers (saga outcomes); continue-as-new waits for it. */
+  let background = 0;
   let terminated: TerminateResult | undefined;
+  /** Bumped when bonds change, so the expiry timer is re-armed. */
+  let bondsVersion = 0;
 
   // ── Recording ─────────────────────────────────────────────────────────────
+  const isOpen = () => st.session.state !== 'terminating' && st.session.state !== 'archived';
+
+  /** SPEC §7 [resolved]: from terminating on, nothing adds a delta; the committed root covers every one. */
+  function requireOpen(what: string): void {
+    if (!isOpen()) {
+      throw new HypervisorError('SESSION_CLOSED', `cannot ${what}: session ${sessionId} is ${st.session.state}; it records nothing more`, { state: st.session.state });
+    }
+  }
+
   function record(agentDid: string, changes: ChangeInput[]): void {
     if (!st.session.config.auditEnabled || changes.length === 0) return;
     appendDelta(st.audit, { deltaId: wf.uuid4(), sessionId, agentDid, at: Date.now(), changes });
   }
 
-  function ringView(): RingView {
-    const participants: RingView['participants'] = {};
-    for (const p of Object.values(st.session.participants)) participants[p.did] = { ring: p.ring, sigmaEff: p.sigmaEff, active: p.active };
-    const actions: RingView['actions'] = {};
-    for (const e of Object.values(st.session.registry.entries)) actions[e.actionId] = { readOnly: e.readOnly, admin: e.admin, reversibility: e.level };
-    return { version: st.ringViewVersion, participants, actions, sessionState: st.session.state };
+  // ── Views ─────────────────────────────────────────────────────────────────
+  function agentView(did: string): AgentView | undefined {
+    const v = gateView(st.session, st.liability, did, Date.now());
+    if (!v) return undefined;
+    return {
+      did,
+      sigmaRaw: v.sigmaRaw,
+      bondSum: Math.min(1, v.bondSum),
+      ringCap: v.historyTrustworthy ? v.ringCap : 3,
+      active: v.active,
+    };
   }
 
-  /** Tell every running saga the session's new ring view (demotions reach them at once). */
-  async function broadcastRingView(): Promise<void> {
-    st.ringViewVersion++;
-    const view = ringView();
-    const running = Object.values(st.sagas).filter((s) => s.state === 'running' || s.state === 'compensating');
-    await Promise.all(running.map((s) => wf.getExternalWorkflowHandle(s.workflowId).signal(ringViewSignal, view).catch(() => undefined)));
+  function actionView(actionId: string): ActionView | undefined {
+    const e = ownGet(st.session.registry.entries, actionId);
+    if (!e) return undefined;
+    return {
+      actionId, readOnly: e.readOnly, admin: e.admin, reversibility: e.level, omega: e.riskWeight, executeApi: e.executeApi, undoApi: e.undoApi,
+    };
   }
 
-  async function applyRingChanges(changes: RingChange[], cause: string): Promise<void> {
+  const runningSagas = () => [...sagas.values()].filter((s) => s.state === 'running');
+
+  /** SPEC §11.3: tell running sagas what was taken away from these agents. */
+  function restrictSagas(dids: readonly string[]): void {
+    if (dids.length === 0) return;
+    const touched = new Set(dids);
+    for (const saga of runningSagas()) {
+      const agents = saga.agentDids.filter((d) => touched.has(d)).map(agentView).filter((v): v is AgentView => v !== undefined);
+      if (agents.length === 0) continue;
+      void wf.getExternalWorkflowHandle(saga.workflowId).signal(restrictSignal, { agents }).catch(() => undefined);
+    }
+  }
+
+  function applyRingChanges(changes: RingChange[], cause: string, touched: readonly string[] = []): void {
     for (const c of changes) {
       record(HYPERVISOR_DID, [{ path: `/participants/${c.did}/ring`, operation: 'modify', contentHash: contentHash({ ring: c.to, sigmaEff: c.sigmaEff, cause }), previousHash: contentHash({ ring: c.from }) }]);
     }
     refreshSearchAttributes();
-    await broadcastRingView();
+    restrictSagas([...new Set([...changes.map((c) => c.did), ...touched])]);
   }
 
   /** What the search attributes hold now; an upsert is a history event, so only a change is upserted. */
@@ -141,11 +211,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       config: st.session.config,
       participants: Object.values(st.session.participants).map((p) => ({
         did: p.did, ring: p.ring, sigmaRaw: p.sigmaRaw, sigmaEff: p.sigmaEff, active: p.active, historyStatus: p.historyStatus,
+        slashed: p.slashed ?? false, ringCap: p.ringCap ?? 0,
       })),
       activeBonds: sessionBonds(st.liability, sessionId, Date.now()).length,
       deltaCount: st.audit.deltas.length,
       merkleRoot: auditMerkleRoot(st.audit),
-      sagas: Object.values(st.sagas),
+      sagas: [...sagas.values()],
       files: Object.keys(st.vfs.files).length,
       runs: st.runs,
       commitment: st.commitment,
@@ -154,32 +225,61 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   function currentDetails(): string {
     const s = summary();
-    const rows = s.participants.map((p) => `| ${p.did} | ${p.ring} | ${p.sigmaEff.toFixed(3)} | ${p.active ? 'yes' : 'left'} |`);
-    const sagas = s.sagas.map((g) => `| ${g.sagaId} | ${g.state} |`);
+    const rows = s.participants.map((p) => `| ${p.did} | ${p.ring} | ${p.sigmaEff.toFixed(3)} | ${p.active ? 'yes' : 'left'}${p.slashed ? ' · slashed' : ''} |`);
+    const list = s.sagas.slice(-20).map((g) => `| ${g.sagaId} | ${g.state} |`);
     return [
       `## Session ${sessionId} — ${s.state}`,
       `Consistency **${s.consistency}** · ${s.deltaCount} deltas · Merkle root \`${s.merkleRoot ?? '—'}\``,
       '',
       '| agent | ring | σ_eff | active |', '|---|---|---|---|', ...(rows.length ? rows : ['| — | | | |']),
       '',
-      ...(sagas.length ? ['| saga | state |', '|---|---|', ...sagas] : ['No sagas yet.']),
+      ...(list.length ? ['| saga | state |', '|---|---|', ...list] : ['No sagas yet.']),
     ].join('\n');
   }
 
-  /** Updates run the rules; a rule's rejection fails the update (and only it) with its error code. */
+  /**
+   * Updates run the rules; a rule's rejection fails the update (and only it)
+   * with its error code. An unexpected error also fails only the update: no
+   * input may fail the workflow task (SPEC §11.6).
+   */
   function handle<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R) {
     return async (...args: A): Promise<R> => {
       updatesThisRun++;
       try {
         return await fn(...args);
       } catch (err) {
-        throw asFailure(err);
+        const failure = asFailure(err);
+        if (failure instanceof wf.ApplicationFailure) throw failure;
+        wf.log.error('session update failed unexpectedly', { error: String(err) });
+        throw wf.ApplicationFailure.nonRetryable(`internal error: ${(err as Error)?.message ?? String(err)}`, 'INTERNAL');
       }
     };
   }
 
-  const validate = (schema: Parameters<typeof parse>[0], what: string) => (arg: unknown) => {
-    governed(() => parse(schema, arg, what));
+  /** A validator: the schema, then the rules that need no waiting. Throws a named error; never touches state. */
+  function validator<T>(schema: Parameters<typeof parse>[0], what: string, rules?: (req: T) => void) {
+    return (arg: unknown) => {
+      governed(() => {
+        const req = parse(schema, arg, what) as T;
+        rules?.(req);
+      });
+    };
+  }
+
+  const requireState = (what: string, allowed: readonly string[]) => {
+    if (!allowed.includes(st.session.state)) {
+      throw new HypervisorError('INVALID_TRANSITION', `cannot ${what} in session ${sessionId} in state ${st.session.state}; allowed in ${allowed.join(', ')}`, { state: st.session.state, allowed });
+    }
+  };
+  const requireActiveParticipant = (did: string, role = 'agent') => {
+    const p = participantOf(st.session, did);
+    if (!p?.active) throw new HypervisorError('AGENT_NOT_FOUND', `${role} ${did} is not an active participant of session ${sessionId}`, { did });
+    return p;
+  };
+  const requireSre = (did: string, role: string) => {
+    if (!st.session.config.sreWitnesses.includes(did)) {
+      throw new HypervisorError('NOT_SRE_WITNESS', `${role} ${did} is not one of session ${sessionId}'s SRE witnesses (config.sreWitnesses)`, { did });
+    }
   };
 
   // The creation is turn 1. Record it before any handler exists: an update that
@@ -188,73 +288,127 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     record(HYPERVISOR_DID, [{ path: '/', operation: 'add', contentHash: contentHash({ sessionId, config: st.session.config, creatorDid: input.creatorDid }) }]);
   }
 
-  // ── Updates ───────────────────────────────────────────────────────────────
+  // ── Participants ──────────────────────────────────────────────────────────
+  function joinRules(req: { agentDid: string; actions?: { executeApi?: string; undoApi?: string }[] }): void {
+    requireState('join', ['handshaking', 'active']);
+    const existing = participantOf(st.session, req.agentDid);
+    if (existing || joining.has(req.agentDid)) {
+      throw new HypervisorError('DUPLICATE_AGENT', existing && !existing.active
+        ? `agent ${req.agentDid} already joined session ${sessionId} and left; it may not rejoin`
+        : `agent ${req.agentDid} is already in session ${sessionId}`, { did: req.agentDid });
+    }
+    if (st.session.activeCount + joining.size >= st.session.config.maxParticipants) {
+      throw new HypervisorError('SESSION_FULL', `session ${sessionId} is full (${st.session.activeCount + joining.size} of ${st.session.config.maxParticipants} participants)`);
+    }
+    // SPEC §11.4: HTTP tools only at origins the session allows.
+    (req.actions ?? []).forEach((a, i) => {
+      for (const key of ['executeApi', 'undoApi'] as const) {
+        const api = a[key];
+        if (!api || api.startsWith('handler:')) continue;
+        const origin = new URL(api).origin;
+        if (!st.session.config.allowedToolOrigins.includes(origin)) {
+          throw new HypervisorError('TOOL_ORIGIN_NOT_ALLOWED', `invalid join: actions.${i}.${key}: origin ${origin} is not in session ${sessionId}'s config.allowedToolOrigins`, { origin });
+        }
+      }
+    });
+  }
+
   wf.setHandler(joinUpdate, handle(async (raw) => {
     const req = parse(JoinRequestSchema, raw, 'join');
-    // SPEC §3: the scorer's σ when σ_raw is absent; the lower of the two when both exist.
-    // A regular activity, not a local one: with local activities, 20 concurrent joins
-    // made SDK 1.24's replay fail (a nondeterminism error between update completions
-    // and search-attribute upserts); with a regular activity they never did.
-    let scoredSigma = cachedTrust(st.trustCache, req.agentDid, Date.now())?.sigma;
-    if (scoredSigma === undefined) {
-      const score = await integrations.scoreTrust(req.agentDid);
-      if (score !== null) scoredSigma = cacheTrustScore(st.trustCache, req.agentDid, score, Date.now()).sigma;
+    joinRules(req);
+    joining.add(req.agentDid);
+    try {
+      // SPEC §3: the scorer's σ when σ_raw is absent; the lower of the two when both exist.
+      // A regular activity, not a local one (local ones broke replay under concurrent updates in SDK 1.24).
+      let scoredSigma = cachedTrust(st.trustCache, req.agentDid, Date.now())?.sigma;
+      if (scoredSigma === undefined) {
+        const score = await integrations.scoreTrust(req.agentDid);
+        if (score !== null) {
+          st.scorerConfigured = true;
+          scoredSigma = cacheTrustScore(st.trustCache, req.agentDid, score, Date.now()).sigma;
+        }
+      }
+      requireOpen('join');
+      const result = join(st.session, st.liability, { ...req, scoredSigma }, Date.now());
+      const p = participantOf(st.session, req.agentDid)!;
+      record(req.agentDid, [
+        { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
+        ...p.actions.map((a) => ({ path: `/registry/${a}`, operation: 'add' as const, contentHash: contentHash(ownGet(st.session.registry.entries, a)) })),
+      ]);
+      refreshSearchAttributes();
+      return result;
+    } finally {
+      joining.delete(req.agentDid);
     }
-    const result = join(st.session, st.liability, { ...req, scoredSigma }, Date.now());
-    const p = st.session.participants[req.agentDid]!;
-    record(req.agentDid, [
-      { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
-      ...p.actions.map((a) => ({ path: `/registry/${a}`, operation: 'add' as const, contentHash: contentHash(st.session.registry.entries[a]) })),
-    ]);
-    refreshSearchAttributes();
-    await broadcastRingView();
-    return result;
-  }), { validator: validate(JoinRequestSchema, 'join'), description: 'Join an agent (SPEC §3 handshake); returns its ring and σ_eff.' });
+  }), { validator: validator(JoinRequestSchema, 'join', joinRules), description: 'Join an agent (SPEC §3 handshake); returns its ring and σ_eff.' });
 
-  wf.setHandler(activateUpdate, handle(() => {
+  const activateRules = () => {
+    requireState('activate', ['handshaking']);
+    if (st.session.activeCount < 1) throw new HypervisorError('INVALID_TRANSITION', `cannot activate session ${sessionId}: it has no participants`);
+  };
+  wf.setHandler(activateUpdate, handle((raw?: unknown) => {
+    parse(NoArgumentSchema, raw, 'activate');
     activate(st.session, Date.now());
     record(HYPERVISOR_DID, [{ path: '/state', operation: 'modify', contentHash: contentHash('active'), previousHash: contentHash('handshaking') }]);
     refreshSearchAttributes();
     return summary();
-  }), { description: 'Move the session from handshaking to active (needs a participant).' });
+  }) as () => Promise<SessionSummary>, { validator: validator(NoArgumentSchema, 'activate', activateRules) as () => void, description: 'Move the session from handshaking to active (needs a participant).' });
 
-  wf.setHandler(leaveUpdate, handle(async (raw) => {
+  const leaveRules = (r: { agentDid: string }) => { requireOpen('leave'); requireActiveParticipant(r.agentDid); };
+  wf.setHandler(leaveUpdate, handle((raw) => {
     const { agentDid } = parse(AgentRequestSchema, raw, 'leave');
+    leaveRules({ agentDid });
     const p = leave(st.session, agentDid, Date.now());
     record(agentDid, [{ path: `/participants/${agentDid}/active`, operation: 'modify', contentHash: contentHash(false), previousHash: contentHash(true) }]);
     refreshSearchAttributes();
-    await broadcastRingView();
+    restrictSagas([agentDid]);
     return p;
-  }), { validator: validate(AgentRequestSchema, 'leave'), description: 'Mark a participant inactive (it stays in the record).' });
+  }), { validator: validator(AgentRequestSchema, 'leave', leaveRules), description: 'Mark a participant inactive (it stays in the record).' });
 
-  wf.setHandler(vouchUpdate, handle(async (raw) => {
+  const vouchRules = (r: { voucher: string; vouchee: string }) => {
+    requireState('vouch', ['handshaking', 'active']);
+    requireActiveParticipant(r.voucher, 'voucher');
+    const vouchee = requireActiveParticipant(r.vouchee, 'vouchee');
+    if (vouchee.slashed) throw new HypervisorError('AGENT_SLASHED', `agent ${r.vouchee} was slashed in session ${sessionId}; nobody may vouch for it`, { did: r.vouchee });
+  };
+  wf.setHandler(vouchUpdate, handle((raw) => {
     const req = parse(VouchRequestSchema, raw, 'vouch');
+    vouchRules(req);
     const { bond, ringChanges } = vouchInSession(st.session, st.liability, req, Date.now(), wf.uuid4());
     record(req.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }]);
-    await applyRingChanges(ringChanges, `vouch ${bond.bondId}`);
+    bondsVersion++;
+    applyRingChanges(ringChanges, `vouch ${bond.bondId}`);
     return bond;
-  }), { validator: validate(VouchRequestSchema, 'vouch'), description: 'A voucher bonds part of its σ for a vouchee (SPEC §4).' });
+  }), { validator: validator(VouchRequestSchema, 'vouch', vouchRules), description: 'A voucher bonds part of its σ for a vouchee (SPEC §4).' });
 
-  wf.setHandler(releaseBondUpdate, handle(async (raw) => {
+  const releaseRules = (r: { bondId: string }) => {
+    requireOpen('release a bond');
+    const b = ownGet(st.liability.bonds, r.bondId);
+    if (!b || b.sessionId !== sessionId) throw new HypervisorError('BOND_NOT_FOUND', `bond ${r.bondId} is not a bond of session ${sessionId}`);
+    if (b.releasedAt !== null) throw new HypervisorError('BOND_RELEASED', `bond ${r.bondId} was already released`);
+  };
+  wf.setHandler(releaseBondUpdate, handle((raw) => {
     const req = parse(ReleaseBondRequestSchema, raw, 'releaseBond');
-    const existing = st.liability.bonds[req.bondId];
-    if (!existing || existing.sessionId !== sessionId) throw new HypervisorError('BOND_NOT_FOUND', `bond ${req.bondId} is not a bond of session ${sessionId}`);
+    releaseRules(req);
+    const existing = ownGet(st.liability.bonds, req.bondId)!;
+    const before = contentHash(existing);
     const bond = release(st.liability, req.bondId, Date.now(), req.reason);
-    record(bond.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: contentHash(existing) }]);
-    await applyRingChanges(refreshRings(st.session, st.liability, Date.now(), [bond.vouchee]), `release ${bond.bondId}`);
+    record(bond.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: before }]);
+    bondsVersion++;
+    applyRingChanges(refreshRings(st.session, st.liability, Date.now(), [bond.vouchee]), `release ${bond.bondId}`, [bond.vouchee]);
     return bond;
-  }), { validator: validate(ReleaseBondRequestSchema, 'releaseBond'), description: 'Release a bond before the session ends.' });
+  }), { validator: validator(ReleaseBondRequestSchema, 'releaseBond', releaseRules), description: 'Release a bond before the session ends.' });
 
   wf.setHandler(checkActionUpdate, handle((raw) => {
     const req = parse(CheckActionRequestSchema, raw, 'checkAction');
-    const view = ringView();
-    const result = gateStep({ agent: view.participants[req.agentDid] as Parameters<typeof gateStep>[0]['agent'], action: view.actions[req.actionId], hasConsensus: false, hasSreWitness: false });
-    const { waitFor: _ignored, ...decision } = result;
+    requireOpen('check an action');
+    const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true });
     st.decisions++;
     record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...decision }) }]);
     return decision;
-  }), { validator: validate(CheckActionRequestSchema, 'checkAction'), description: 'May this agent run this action now? Records the decision.' });
+  }), { validator: validator(CheckActionRequestSchema, 'checkAction', () => requireOpen('check an action')), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
 
+  // ── Slashing and drift ────────────────────────────────────────────────────
   /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
   async function slashAgent(agentDid: string, reason: string, omega: number, by: string, severity?: string): Promise<SlashResult> {
     st.slashes++;
@@ -266,143 +420,348 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         ...s.clips.map((c) => ({ path: `/participants/${c.voucher}/sigma`, operation: 'modify' as const, contentHash: contentHash(c.after), previousHash: contentHash(c.before) })),
       ]);
     }
-    await applyRingChanges(result.ringChanges, `slash of ${agentDid}`);
+    bondsVersion++;
+    applyRingChanges(result.ringChanges, `slash of ${agentDid}`, result.outcome.touched);
     // Tell the scorer; its cached score for the agent is stale now.
     invalidateTrust(st.trustCache, agentDid);
     await integrations.reportToTrustScorer({ agentDid, kind: 'slash', reason, ...(severity ? { severity } : {}) }).catch(() => undefined);
     return result;
   }
 
+  const slashRules = (r: { agentDid: string; witnessDid: string }) => {
+    requireOpen('slash');
+    if (!participantOf(st.session, r.agentDid)) throw new HypervisorError('AGENT_NOT_FOUND', `agent ${r.agentDid} is not a participant of session ${sessionId}`);
+    requireSre(r.witnessDid, 'witness');
+    if (r.witnessDid === r.agentDid) throw new HypervisorError('NOT_SRE_WITNESS', `an agent may not witness its own slash`);
+  };
   wf.setHandler(slashUpdate, handle(async (raw) => {
     const req = parse(SlashRequestSchema, raw, 'slash');
-    const omega = req.omega ?? 0.95;
-    return slashAgent(req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, omega, req.witnessDid);
-  }), { validator: validate(SlashRequestSchema, 'slash'), description: 'Slash an agent (ring 0: needs an SRE witness DID); cascades to its vouchers.' });
+    slashRules(req);
+    return slashAgent(req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, req.omega ?? 0.95, req.witnessDid);
+  }), { validator: validator(SlashRequestSchema, 'slash', slashRules), description: 'Slash an agent at the request of an SRE witness of the session (ring 0); cascades to its vouchers.' });
 
+  const driftRules = (r: { agentDid: string }) => { requireOpen('report drift'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(reportDriftUpdate, handle(async (raw) => {
     const req = parse(DriftReportSchema, raw, 'reportDrift');
-    if (!st.session.participants[req.agentDid]?.active) {
-      throw new HypervisorError('AGENT_NOT_FOUND', `agent ${req.agentDid} is not an active participant of session ${sessionId}`);
-    }
+    driftRules(req);
     const drift = await integrations.measureDrift({ ...req, sessionId });
+    requireOpen('record drift');
     const decision = recordDriftCheck(st.drift, { agentDid: req.agentDid, sessionId, drift, now: Date.now() });
-    record(HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${st.drift.byDid[req.agentDid]?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }]);
+    record(HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${ownGet(st.drift.byDid, req.agentDid)?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }]);
     if (decision.action === 'slash') {
       const slash = await slashAgent(req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID, decision.reportSeverity ?? undefined);
       return { decision, slash, ringChanges: slash.ringChanges };
     }
     if (decision.action === 'demote') {
-      const p = st.session.participants[req.agentDid]!;
-      const changes: RingChange[] = p.ring < 3 ? [{ did: p.did, from: p.ring, to: (p.ring + 1) as RingChange['to'], kind: 'demotion', sigmaEff: p.sigmaEff }] : [];
-      for (const c of changes) p.ring = c.to;
-      await applyRingChanges(changes, `drift ${decision.drift.toFixed(3)}`);
+      // SPEC §9 [resolved]: one ring down, held for the rest of the session.
+      const changes = capRing(st.session, req.agentDid);
+      applyRingChanges(changes, `drift ${decision.drift.toFixed(3)}`, [req.agentDid]);
       return { decision, slash: null, ringChanges: changes };
     }
     return { decision, slash: null, ringChanges: [] };
-  }), { validator: validate(DriftReportSchema, 'reportDrift'), description: 'Check an agent for behavioural drift: high → slash, medium → demote (SPEC §9).' });
+  }), { validator: validator(DriftReportSchema, 'reportDrift', driftRules), description: 'Check an agent for behavioural drift: high → slash, medium → demote for the rest of the session (SPEC §9).' });
+
+  // ── Sagas ─────────────────────────────────────────────────────────────────
+  const startSagaRules = (r: { sagaId?: string }) => {
+    requireState('start a saga', ['active']);
+    if (r.sagaId !== undefined && sagas.has(r.sagaId)) throw new HypervisorError('DUPLICATE_SAGA', `saga ${r.sagaId} already exists in session ${sessionId}`, { sagaId: r.sagaId });
+  };
+
+  function nextSagaId(): string {
+    let id: string;
+    do id = `saga-${++st.sagaCount}`; while (sagas.has(id));
+    return id;
+  }
 
   wf.setHandler(startSagaUpdate, handle(async (raw) => {
     const req = parse(StartSagaRequestSchema, raw, 'startSaga');
-    if (st.session.state !== 'active') {
-      throw new HypervisorError('INVALID_TRANSITION', `cannot start a saga in session ${sessionId} in state ${st.session.state}; sagas run in active sessions`);
-    }
-    const sagaId = req.sagaId ?? `saga-${Object.keys(st.sagas).length + 1}`;
-    if (st.sagas[sagaId]) throw new HypervisorError('INVALID_INPUT', `saga ${sagaId} already exists in session ${sessionId}`);
+    startSagaRules(req);
+    const sagaId = req.sagaId ?? nextSagaId();
     const workflowId = sagaWorkflowId(sessionId, sagaId);
-    st.sagas[sagaId] = { sagaId, workflowId, description: req.description ?? null, state: 'running', startedAt: Date.now() };
-    await wf.startChild(sagaWorkflow, {
-      workflowId,
-      args: [{ ...req, sessionId, sagaId, ringView: ringView() }],
-      parentClosePolicy: 'ABANDON',
-      staticSummary: `Saga ${sagaId} of session ${sessionId}${req.description ? `: ${req.description}` : ''}`,
-      staticDetails: sagaStaticDetails(req.steps),
-      typedSearchAttributes: [
-        { key: HvSessionId, value: sessionId },
-        { key: HvAgentDids, value: [...new Set(req.steps.map((s) => s.agentDid))].sort() },
-      ],
-    }).catch((err) => {
-      // Most likely a saga of that id was started directly by a client already.
-      delete st.sagas[sagaId];
-      throw new HypervisorError('INVALID_INPUT', `saga ${sagaId} could not be started in session ${sessionId}: ${(err as Error).message}`);
+    const steps = req.steps.map((s, i) => {
+      const stepId = s.stepId ?? `step-${i + 1}`;
+      return { ...s, stepId, digest: stepDigest({ sessionId, sagaId, stepId, actionId: s.actionId, agentDid: s.agentDid, input: s.input }) };
     });
-    record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: req.steps.length }) }]);
-    refreshSearchAttributes();
-    return { sagaId, workflowId };
-  }), { validator: validate(StartSagaRequestSchema, 'startSaga'), description: 'Start a saga of this session (a child workflow).' });
+    const agentDids = [...new Set(steps.map((s) => s.agentDid))].sort();
+    const actionIds = [...new Set(steps.map((s) => s.actionId))];
+    const sagaInput: SagaWorkflowInput = {
+      sessionId, sagaId, description: req.description, steps,
+      agents: agentDids.map(agentView).filter((v): v is AgentView => v !== undefined),
+      actions: actionIds.map(actionView).filter((v): v is ActionView => v !== undefined),
+      quorum: st.session.config.consensusQuorum,
+    };
+    const record_: SagaRecord = {
+      sagaId, workflowId, description: req.description ?? null, state: 'running', startedAt: Date.now(), endedAt: null, agentDids,
+      steps: steps.map((s) => ({ stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, digest: s.digest, approvers: [], rejectedBy: null, witness: null })),
+      error: null,
+    };
+    sagas.set(sagaId, record_);
+    let child: wf.ChildWorkflowHandle<typeof sagaWorkflow>;
+    try {
+      child = await wf.startChild(sagaWorkflow, {
+        workflowId,
+        args: [sagaInput],
+        // The session continues as new while sagas run: they go on, and the new run reads their outcome by id.
+        parentClosePolicy: 'ABANDON',
+        staticSummary: `Saga ${sagaId} of session ${sessionId}${req.description ? `: ${req.description}` : ''}`,
+        staticDetails: sagaStaticDetails(steps),
+        typedSearchAttributes: [
+          { key: HvSessionId, value: sessionId },
+          { key: HvAgentDids, value: agentDids },
+          { key: HvSagaState, value: 'running' },
+        ],
+      });
+    } catch (err) {
+      sagas.delete(sagaId);
+      throw new HypervisorError('DUPLICATE_SAGA', `saga ${sagaId} could not be started in session ${sessionId}: ${(err as Error).message}`);
+    }
+    children.add(sagaId);
+    // Not awaited: the session continues as new while sagas run (a later run reads the outcome by id).
+    child.result().then(
+      (snapshot) => settleSaga(sagaId, { snapshot, failure: null }),
+      (err) => settleSaga(sagaId, outcomeOfFailure(err)),
+    ).catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
+    record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }) }]);
+    return { sagaId, workflowId, digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])) };
+  }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
 
-  wf.setHandler(terminateUpdate, handle(async () => {
+  /** The saga ended as a failed workflow (compensated, escalated, failed): its snapshot is in the failure's details. */
+  function outcomeOfFailure(err: unknown): { snapshot: SagaSnapshot | null; failure: string | null } {
+    let cause: unknown = err;
+    while (cause instanceof wf.ChildWorkflowFailure || (cause instanceof wf.TemporalFailure && !(cause instanceof wf.ApplicationFailure) && cause.cause)) {
+      cause = (cause as wf.TemporalFailure).cause;
+    }
+    if (cause instanceof wf.ApplicationFailure && cause.type && ['SagaCompensated', 'SagaEscalated', 'SagaFailed'].includes(cause.type)) {
+      const snapshot = cause.details?.[0] as SagaSnapshot | undefined;
+      if (snapshot && typeof snapshot === 'object') return { snapshot, failure: null };
+    }
+    return { snapshot: null, failure: (cause as Error)?.message ?? String(err) };
+  }
+
+  /**
+   * A saga's outcome, from an authentic source only (its completion to this
+   * run, or an activity's read by id). Records one delta for its steps, then
+   * slashes the agents of failed compensations (SPEC §6), then tells the trust
+   * scorer the step outcomes (SPEC §9).
+   */
+  async function settleSaga(sagaId: string, outcome: { snapshot: SagaSnapshot | null; failure: string | null }): Promise<void> {
+    const saga = sagas.get(sagaId);
+    if (!saga || saga.state !== 'running') return;
+    background++;
+    try {
+      await settle(saga, outcome);
+    } finally {
+      background--;
+    }
+  }
+
+  async function settle(saga: SagaRecord, outcome: { snapshot: SagaSnapshot | null; failure: string | null }): Promise<void> {
+    const sagaId = saga.sagaId;
+    const snap = outcome.snapshot;
+    saga.state = snap ? snap.saga.state : 'lost';
+    saga.endedAt = Date.now();
+    saga.error = snap ? snap.error : outcome.failure;
+    saga.steps = [];
+    trimFinished();
+    if (!isOpen()) return; // closed: the committed root is final; the saga's own history keeps its outcome.
+    const steps = snap?.saga.steps ?? [];
+    record(HYPERVISOR_DID, [
+      { path: `/sagas/${sagaId}/state`, operation: 'modify', contentHash: contentHash({ state: saga.state, error: saga.error }) },
+      ...steps.map((s) => ({ path: `/sagas/${sagaId}/steps/${s.stepId}`, operation: 'modify' as const, contentHash: contentHash({ state: s.state, agentDid: s.agentDid, actionId: s.actionId, attempts: s.attempts, error: s.error }) })),
+    ]);
+    wf.setCurrentDetails(currentDetails());
+    for (const s of steps.filter((x) => x.state === 'compensation_failed')) {
+      if (!isOpen() || !participantOf(st.session, s.agentDid)) continue;
+      await slashAgent(s.agentDid, `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`, riskWeight(st.session.registry, s.actionId), HYPERVISOR_DID);
+    }
+    if (st.scorerConfigured) {
+      const outcomes = steps.filter((s) => s.state !== 'pending').map((s) => ({ agentDid: s.agentDid, kind: 'outcome' as const, reason: `step ${s.stepId} (${s.actionId}) ${s.state}` }));
+      for (const o of outcomes) await integrations.reportToTrustScorer(o).catch(() => undefined);
+    }
+  }
+
+  function trimFinished(): void {
+    const finished = [...sagas.values()].filter((s) => s.state !== 'running');
+    for (const s of finished.slice(0, Math.max(0, finished.length - FINISHED_SAGAS_KEPT))) sagas.delete(s.sagaId);
+  }
+
+  /** A saga this run did not start (the session continued as new since): read its outcome by id. */
+  async function readOutcome(sagaId: string): Promise<void> {
+    const saga = sagas.get(sagaId);
+    if (!saga || saga.state !== 'running' || children.has(sagaId)) return;
+    background++;
+    try {
+      const read = await integrations.readSagaOutcome({ workflowId: saga.workflowId, sessionWorkflowId: wf.workflowInfo().workflowId });
+      if (read.status === 'closed') await settleSaga(sagaId, { snapshot: read.snapshot as SagaSnapshot | null, failure: read.failure });
+    } finally {
+      background--;
+    }
+  }
+
+  wf.setHandler(sagaEndedSignal, (raw) => {
+    // A wake-up, not a fact: the outcome is read by id (SPEC §11.2–§11.3).
+    const sagaId = typeof raw === 'object' && raw !== null && typeof raw.sagaId === 'string' ? raw.sagaId : undefined;
+    if (sagaId !== undefined && sagas.has(sagaId)) void readOutcome(sagaId).catch(() => undefined);
+  });
+
+  // ── Evidence: approvals, rejections, witnesses (SPEC §11.5) ───────────────
+  function evidenceOf(ref: { sagaId: string; stepId: string; digest: string }, doing: string): { saga: SagaRecord; step: StepEvidence } {
+    const saga = sagas.get(ref.sagaId);
+    if (!saga) throw new HypervisorError('SAGA_NOT_FOUND', `cannot ${doing}: session ${sessionId} has no saga ${ref.sagaId}`);
+    if (saga.state !== 'running') throw new HypervisorError('SAGA_ENDED', `cannot ${doing}: saga ${ref.sagaId} is ${saga.state}`);
+    const step = saga.steps.find((s) => s.stepId === ref.stepId);
+    if (!step) throw new HypervisorError('STEP_NOT_FOUND', `cannot ${doing}: saga ${ref.sagaId} has no step ${ref.stepId}`);
+    if (step.digest !== ref.digest) {
+      throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: digest is not step ${ref.stepId}'s (${step.digest}); evidence is bound to what the step does`);
+    }
+    return { saga, step };
+  }
+
+  /** Approvers that count now: active, not slashed, not the acting agent (SPEC §11.5). */
+  const countedApprovers = (step: StepEvidence) => step.approvers.filter((d) => {
+    const p = participantOf(st.session, d);
+    return p?.active && !p.slashed && d !== step.agentDid;
+  });
+
+  const evidenceResult = (saga: SagaRecord, step: StepEvidence): EvidenceResult => ({
+    sagaId: saga.sagaId, stepId: step.stepId, digest: step.digest, approvals: countedApprovers(step).length,
+    quorum: st.session.config.consensusQuorum, rejected: step.rejectedBy !== null, witnessed: step.witness !== null,
+  });
+
+  const approverRules = (r: { sagaId: string; stepId: string; digest: string; approverDid: string }, doing: string) => {
+    requireOpen(doing);
+    const { step } = evidenceOf(r, doing);
+    const p = requireActiveParticipant(r.approverDid, 'approver');
+    if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve or reject`);
+    if (r.approverDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `approver ${r.approverDid} is the step's acting agent`);
+    if (step.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved step ${r.stepId}`);
+    if (step.rejectedBy) throw new HypervisorError('STEP_REJECTED', `step ${r.stepId} was rejected by ${step.rejectedBy.did}`);
+    return step;
+  };
+
+  const wakeSaga = (saga: SagaRecord) => void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, {}).catch(() => undefined);
+
+  wf.setHandler(approveUpdate, handle((raw) => {
+    const req = parse(ApprovalRequestSchema, raw, 'approve');
+    const step = approverRules(req, 'approve');
+    const { saga } = evidenceOf(req, 'approve');
+    step.approvers.push(req.approverDid);
+    record(req.approverDid, [{ path: `/sagas/${req.sagaId}/steps/${req.stepId}/approvals/${req.approverDid}`, operation: 'add', contentHash: contentHash({ digest: req.digest, approverDid: req.approverDid }) }]);
+    wakeSaga(saga);
+    return evidenceResult(saga, step);
+  }), { validator: validator(ApprovalRequestSchema, 'approve', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'approve'); }), description: 'Approve a step (bound to its digest) as another active participant; the quorum is the session\'s.' });
+
+  wf.setHandler(rejectUpdate, handle((raw) => {
+    const req = parse(RejectionRequestSchema, raw, 'reject');
+    const step = approverRules(req, 'reject');
+    const { saga } = evidenceOf(req, 'reject');
+    step.rejectedBy = { did: req.approverDid, reason: req.reason };
+    record(req.approverDid, [{ path: `/sagas/${req.sagaId}/steps/${req.stepId}/rejection`, operation: 'add', contentHash: contentHash({ digest: req.digest, approverDid: req.approverDid, reason: req.reason }) }]);
+    wakeSaga(saga);
+    return evidenceResult(saga, step);
+  }), { validator: validator(RejectionRequestSchema, 'reject', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'reject'); }), description: 'Reject a step (bound to its digest): it is denied at once.' });
+
+  const witnessRules = (r: { sagaId: string; stepId: string; digest: string; witnessDid: string }) => {
+    requireOpen('witness');
+    const { step } = evidenceOf(r, 'witness');
+    requireSre(r.witnessDid, 'witness');
+    if (r.witnessDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `witness ${r.witnessDid} is the step's acting agent`);
+    if (step.witness) throw new HypervisorError('DUPLICATE_APPROVAL', `step ${r.stepId} is already witnessed by ${step.witness}`);
+    return step;
+  };
+  wf.setHandler(witnessUpdate, handle((raw) => {
+    const req = parse(WitnessRequestSchema, raw, 'witness');
+    const step = witnessRules(req);
+    const { saga } = evidenceOf(req, 'witness');
+    step.witness = req.witnessDid;
+    record(req.witnessDid, [{ path: `/sagas/${req.sagaId}/steps/${req.stepId}/witness`, operation: 'add', contentHash: contentHash({ digest: req.digest, witnessDid: req.witnessDid }) }]);
+    wakeSaga(saga);
+    return evidenceResult(saga, step);
+  }), { validator: validator(WitnessRequestSchema, 'witness', witnessRules), description: 'Co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses).' });
+
+  /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
+  function stepGrant(raw: StepRef): StepGrant {
+    const ref = governed(() => parse(StepRefSchema, raw, 'stepGrant'));
+    const { step } = governed(() => evidenceOf(ref, 'grant a step'));
+    const approvals = countedApprovers(step);
+    const quorum = st.session.config.consensusQuorum;
+    const witness = step.witness && st.session.config.sreWitnesses.includes(step.witness) ? step.witness : null;
+    const agent = agentView(step.agentDid) ?? null;
+    const action = actionView(step.actionId) ?? null;
+    let decision: GateDecision = gateStep({ agent: agent ?? undefined, action: action ?? undefined, sessionState: st.session.state, hasConsensus: approvals.length >= quorum, hasSreWitness: witness !== null });
+    if (step.rejectedBy) {
+      decision = { ...decision, allowed: false, waitFor: 'none', reason: `rejected by ${step.rejectedBy.did}: ${step.rejectedBy.reason}` };
+    }
+    return { decision, agent, action, approvals, quorum, witness, rejectedBy: step.rejectedBy };
+  }
+
+  // ── Terminate ─────────────────────────────────────────────────────────────
+  const terminateRules = () => requireState('terminate', ['handshaking', 'active']);
+  wf.setHandler(terminateUpdate, handle(async (raw?: unknown) => {
+    parse(NoArgumentSchema, raw, 'terminate');
     const now = Date.now();
+    // Close first (SPEC §7 [resolved]): from here on every request that would add a delta is refused.
     const liabilitySnapshot = liabilityMatrix(st.liability, sessionId, now);
     const releasedBonds = beginTerminate(st.session, st.liability, now);
     const { report } = collectGarbage({ vfs: st.vfs, audit: st.audit, liabilitySnapshot: JSON.parse(JSON.stringify(liabilitySnapshot)), now });
-    const purgedFiles = report.vfsFilesPurged;
     record(HYPERVISOR_DID, [
       { path: '/state', operation: 'modify', contentHash: contentHash('terminating') },
       ...releasedBonds.map((id) => ({ path: `/bonds/${id}`, operation: 'delete' as const })),
     ]);
     const commitment = commitAudit(st.audit, Object.keys(st.session.participants), now);
+    st.commitment = commitment;
+    refreshSearchAttributes();
+    // Running sagas learn at once that their session is closed: their next steps are denied.
+    for (const saga of runningSagas()) void wf.getExternalWorkflowHandle(saga.workflowId).signal(restrictSignal, { agents: [], sessionState: 'terminating' }).catch(() => undefined);
     const anchor = await integrations.anchorCommitment({ ...commitment });
     commitment.anchorTarget = anchor.anchorTarget;
     commitment.anchorTxId = anchor.anchorTxId;
-    st.commitment = commitment;
     archive(st.session, Date.now());
-    // Running sagas learn at once that their session is closed: their next steps are denied.
-    await broadcastRingView();
-    terminated = { commitment, releasedBonds: releasedBonds.length, purgedFiles, retainUntil: report.retainUntil };
+    terminated = { commitment, releasedBonds: releasedBonds.length, purgedFiles: report.vfsFilesPurged, retainUntil: report.retainUntil, liabilitySnapshot };
     refreshSearchAttributes();
     return terminated;
-  }), { description: 'Terminate: release bonds, purge the VFS, commit the Merkle root, archive.' });
+  }) as () => Promise<TerminateResult>, { validator: validator(NoArgumentSchema, 'terminate', terminateRules) as () => void, description: 'Terminate: close the session, release bonds, purge the VFS, commit the Merkle root, anchor it, archive.' });
 
-  registerVfsHandlers(st, { record, handle, validate, refresh: refreshSearchAttributes });
-
-  // ── Signals from sagas ────────────────────────────────────────────────────
-  wf.setHandler(sagaStartedSignal, async (raw) => {
-    const s = SagaStartedSchema.safeParse(raw);
-    if (!s.success) return;
-    const known = st.sagas[s.data.sagaId];
-    if (!known) {
-      st.sagas[s.data.sagaId] = { sagaId: s.data.sagaId, workflowId: s.data.workflowId, description: s.data.description ?? null, state: 'running', startedAt: Date.now() };
-      record(HYPERVISOR_DID, [{ path: `/sagas/${s.data.sagaId}`, operation: 'add', contentHash: contentHash(s.data) }]);
-      refreshSearchAttributes();
-    }
-    await wf.getExternalWorkflowHandle(s.data.workflowId).signal(ringViewSignal, ringView()).catch(() => undefined);
-  });
-
-  wf.setHandler(sagaEventSignal, (raw) => {
-    const parsed = SagaEventSchema.safeParse(raw);
-    if (!parsed.success) return;
-    const e = parsed.data;
-    const saga = st.sagas[e.sagaId];
-    if (e.kind === 'saga_state') {
-      if (saga && e.sagaState) saga.state = e.sagaState;
-      record(HYPERVISOR_DID, [{ path: `/sagas/${e.sagaId}/state`, operation: 'modify', contentHash: contentHash(e.sagaState ?? null) }]);
-      refreshSearchAttributes();
-      return;
-    }
-    const path = e.kind === 'ring_decision' ? `/sagas/${e.sagaId}/steps/${e.stepId}/gate` : `/sagas/${e.sagaId}/steps/${e.stepId}`;
-    record(e.agentDid ?? HYPERVISOR_DID, [{ path, operation: 'modify', contentHash: contentHash(e) }]);
-  });
-
-  wf.setHandler(sagaEscalatedSignal, async (raw) => {
-    const parsed = SagaEscalationSchema.safeParse(raw);
-    if (!parsed.success) return;
-    const e = parsed.data;
-    if (!st.session.participants[e.agentDid] || st.session.state === 'archived') return;
-    await slashAgent(e.agentDid, `saga ${e.sagaId} escalated at step ${e.stepId}: ${e.reason}`, riskWeight(st.session.registry, e.actionId), HYPERVISOR_DID);
-  });
+  registerVfsHandlers(st, { record, handle, validate: (schema, what) => validator(schema, what, () => requireOpen(what)), refresh: refreshSearchAttributes });
 
   // ── Queries ───────────────────────────────────────────────────────────────
   wf.setHandler(summaryQuery, summary, { description: 'The session: state, participants with ring and σ_eff, bonds, deltas, Merkle root, sagas.' });
-  wf.setHandler(participantQuery, (did) => st.session.participants[did] ?? null, { description: 'One participant by DID.' });
+  wf.setHandler(participantQuery, (did) => (typeof did === 'string' ? participantOf(st.session, did) ?? null : null), { description: 'One participant by DID.' });
   wf.setHandler(liabilityQuery, () => liabilityMatrix(st.liability, sessionId, Date.now()), { description: 'Who vouches for whom, exposure per voucher, cascade paths.' });
   wf.setHandler(auditQuery, () => ({ trail: exportTrail(st.audit), verification: verifyChain(st.audit.deltas) }), { description: 'Every delta with the chain verification result.' });
-  wf.setHandler(sagasQuery, () => Object.values(st.sagas), { description: 'The sagas of this session and their states.' });
+  wf.setHandler(sagasQuery, () => [...sagas.values()], { description: 'The sagas of this session and their states.' });
+  wf.setHandler(stepGrantQuery, stepGrant, { description: 'The session\'s decision for a step now, with the approvals and witness it holds (args: {sagaId, stepId, digest}).' });
 
   // ── Lifetime ──────────────────────────────────────────────────────────────
   refreshSearchAttributes();
-  await wf.condition(() => terminated !== undefined || updatesThisRun >= maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested);
-  await wf.condition(wf.allHandlersFinished);
+  // Sagas a previous run started: their completion went to that run, so read them by id.
+  if (input.carried) {
+    for (const saga of runningSagas()) {
+      // Ask them to wake this run when they end (a wake-up only), then read whoever ended meanwhile.
+      void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, { sessionContinued: true }).catch(() => undefined);
+      void readOutcome(saga.sagaId).catch(() => undefined);
+    }
+  }
+
+  const wantsToEnd = () => terminated !== undefined || updatesThisRun >= maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested;
+  // SPEC §1: a bond's expiry takes effect at its time, by a durable timer.
+  for (;;) {
+    const seen = bondsVersion;
+    const next = isOpen() ? nextBondExpiry(st.liability, sessionId, Date.now()) : null;
+    const wake = () => wantsToEnd() || bondsVersion !== seen;
+    const woke = next === null ? await wf.condition(wake).then(() => true) : await wf.condition(wake, Math.max(1, next - Date.now()));
+    if (wantsToEnd()) break;
+    if (!woke && isOpen()) {
+      bondsVersion++;
+      const expired = pruneExpired(st.liability, sessionId, Date.now());
+      for (const id of expired) record(HYPERVISOR_DID, [{ path: `/bonds/${id}`, operation: 'delete', contentHash: contentHash({ expired: true }) }]);
+      const vouchees = expired.map((id) => ownGet(st.liability.bonds, id)!.vouchee);
+      applyRingChanges(refreshRings(st.session, st.liability, Date.now()), 'bond expiry', vouchees);
+    }
+  }
+  await wf.condition(() => wf.allHandlersFinished() && background === 0);
   if (terminated) return terminated;
   st.runs++;
+  st.sagas = [...sagas.values()];
   return wf.continueAsNew<typeof sessionWorkflow>({ sessionId, creatorDid: input.creatorDid, maxUpdatesPerRun, carried: st });
 }

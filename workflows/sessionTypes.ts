@@ -1,19 +1,37 @@
 /** Shapes the session workflow returns and carries across continue-as-new. */
 import type { AuditState } from '../src/audit';
 import type { Commitment } from '../src/commitment';
-import type { LiabilityState } from '../src/liability';
+import type { LiabilityMatrix, LiabilityState } from '../src/liability';
 import type { SessionState, RingChange } from '../src/session';
 import type { SlashOutcome } from '../src/slashing';
 import type { DriftDecision, DriftHistoryState, TrustCache } from '../src/adapters';
 import type { VfsState } from '../src/vfs';
-import type { SessionInput } from '../src/contract';
+import type { ActionView, AgentView, SessionInput } from '../src/contract';
+import type { GateDecision } from '../src/gate';
+
+/** Approvals, a rejection and a witness the session holds for one step (SPEC §11.5). */
+export interface StepEvidence {
+  stepId: string;
+  actionId: string;
+  agentDid: string;
+  digest: string;
+  approvers: string[];
+  rejectedBy: { did: string; reason: string } | null;
+  witness: string | null;
+}
 
 export interface SagaRecord {
   sagaId: string;
   workflowId: string;
   description: string | null;
+  /** running, then the saga's own outcome: completed | failed | compensated | escalated (or lost: it ended without one). */
   state: string;
   startedAt: number;
+  endedAt: number | null;
+  agentDids: string[];
+  /** While running: each step's digest and evidence. Dropped when the saga ends. */
+  steps: StepEvidence[];
+  error: string | null;
 }
 
 /** Everything a session holds; plain JSON, so it crosses continue-as-new whole. */
@@ -24,11 +42,13 @@ export interface SessionWorkflowState {
   vfs: VfsState;
   trustCache: TrustCache;
   drift: DriftHistoryState;
-  sagas: Record<string, SagaRecord>;
-  /** Bumped on every ring or σ change; sagas ignore an older view than the one they hold. */
-  ringViewVersion: number;
+  /** Sagas by id; carried as a list (client-chosen ids key a Map in the run). */
+  sagas: SagaRecord[];
+  sagaCount: number;
   decisions: number;
   slashes: number;
+  /** Learned from the first join: whether a trust scorer answers (task outcomes are reported only then). */
+  scorerConfigured: boolean;
   commitment: Commitment | null;
   runs: number;
 }
@@ -44,7 +64,7 @@ export interface SessionSummary {
   consistency: SessionState['config']['consistency'];
   config: SessionState['config'];
   participants: {
-    did: string; ring: number; sigmaRaw: number; sigmaEff: number; active: boolean; historyStatus: string;
+    did: string; ring: number; sigmaRaw: number; sigmaEff: number; active: boolean; historyStatus: string; slashed: boolean; ringCap: number;
   }[];
   activeBonds: number;
   deltaCount: number;
@@ -53,6 +73,29 @@ export interface SessionSummary {
   files: number;
   runs: number;
   commitment: Commitment | null;
+}
+
+/** What the session decides for a step now (the stepGrant query). */
+export interface StepGrant {
+  decision: GateDecision;
+  /** The acting agent and the action as the session holds them now: authentic when read by an activity. */
+  agent: AgentView | null;
+  action: ActionView | null;
+  approvals: string[];
+  quorum: number;
+  witness: string | null;
+  rejectedBy: { did: string; reason: string } | null;
+}
+
+/** The answer to approve, reject and witness. */
+export interface EvidenceResult {
+  sagaId: string;
+  stepId: string;
+  digest: string;
+  approvals: number;
+  quorum: number;
+  rejected: boolean;
+  witnessed: boolean;
 }
 
 export interface SlashResult {
@@ -71,4 +114,6 @@ export interface TerminateResult {
   releasedBonds: number;
   purgedFiles: number;
   retainUntil: number;
+  /** Who vouched for whom when the session closed (SPEC §7: kept with the trail). */
+  liabilitySnapshot: LiabilityMatrix;
 }

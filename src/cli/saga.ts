@@ -6,7 +6,7 @@ import type { SagaHandle } from '../client';
 import type { SagaSnapshot } from '../../workflows/sagaTypes';
 import type { CliContext } from './context';
 import { didFlag, optionalString, parseJsonOrYaml, readFileText, validate, type Command } from './command';
-import { CliError, EXIT, UsageError } from './errors';
+import { EXIT, UsageError } from './errors';
 import { Progress } from './progress';
 import { sessionIdArg } from './session';
 import { fields, section, table, time, truncate } from './format';
@@ -33,15 +33,17 @@ export function renderSaga(s: SagaSnapshot): string {
       g.steps.map((st) => [st.stepId, st.actionId, st.agentDid, st.state, st.attempts, st.error === null ? null : truncate(st.error, 60)]))),
     `\nCompensation order: ${s.compensationOrder.length ? s.compensationOrder.join(' → ') : '(none)'}`,
   ];
-  const approvals = Object.entries(s.approvals).filter(([, dids]) => dids.length > 0);
-  if (approvals.length) out.push(section('Approvals', approvals.map(([step, dids]) => `  ${step}: ${dids.join(', ')}`).join('\n')));
-  const witnesses = Object.entries(s.witnesses);
-  if (witnesses.length) out.push(section('Witnesses', witnesses.map(([step, did]) => `  ${step}: ${did}`).join('\n')));
+  if (s.waiting) out.push(`\nWaiting: ${s.waiting.stepId} for ${s.waiting.waitFor} until ${time(s.waiting.deadline)}`);
+  const grants = Object.entries(s.grants).filter(([, g]) => g.approvals.length > 0 || g.witness);
+  if (grants.length) {
+    out.push(section('Granted with', grants.map(([step, g]) => `  ${step}: approvals ${g.approvals.join(', ') || '(none)'}${g.witness ? `; witness ${g.witness}` : ''}`).join('\n')));
+  }
+  out.push(section('Digests (what approvals and witnesses are bound to)', Object.entries(s.digests).map(([step, d]) => `  ${step}: ${d}`).join('\n')));
   return out.join('\n');
 }
 
 /** One line: where the saga is now. */
-function status(s: SagaSnapshot, quorum: (stepId: string) => number | undefined): string {
+function status(s: SagaSnapshot): string {
   const g = s.saga;
   const current = g.steps.find((st) => st.state === 'executing' || st.state === 'compensating') ??
     g.steps.find((st) => st.state === 'pending');
@@ -50,14 +52,13 @@ function status(s: SagaSnapshot, quorum: (stepId: string) => number | undefined)
   if (current) {
     text += `; ${current.stepId} (${current.actionId} by ${current.agentDid}) ${current.state}`;
     if (current.state === 'executing' && current.attempts > 1) text += `, attempt ${current.attempts}`;
-    const approvals = s.approvals[current.stepId];
-    if (current.state === 'pending' && approvals) text += `, approvals ${approvals.length}/${quorum(current.stepId) ?? '?'}`;
+    if (current.state === 'pending' && s.waiting?.stepId === current.stepId) text += `, waiting for ${s.waiting.waitFor}`;
   }
   return text;
 }
 
 /** Wait for the saga's outcome, showing progress (not with --json). */
-async function waitForOutcome(ctx: CliContext, saga: SagaHandle, quorum: (stepId: string) => number | undefined): Promise<SagaSnapshot> {
+async function waitForOutcome(ctx: CliContext, saga: SagaHandle): Promise<SagaSnapshot> {
   const progress = new Progress(ctx.stderr, !ctx.json);
   let settled = false;
   const outcome = saga.result().finally(() => { settled = true; });
@@ -65,7 +66,7 @@ async function waitForOutcome(ctx: CliContext, saga: SagaHandle, quorum: (stepId
   try {
     while (!settled) {
       const snap = await ctx.call(() => saga.state());
-      progress.update(status(snap, quorum));
+      progress.update(status(snap));
       if (FINAL.has(snap.saga.state)) break;
       await Promise.race([outcome.catch(() => undefined), delay(300)]);
     }
@@ -82,7 +83,7 @@ const start: Command = {
   usage: 'SESSION FILE [--id SAGA] [--wait]',
   options: { id: { type: 'string' }, wait: { type: 'boolean' } },
   help: [
-    ['FILE', 'JSON or YAML: {sagaId?, description?, steps: [{actionId, agentDid, handler | executeApi, undoApi?, input?, timeoutSeconds?, retry?, quorum?, approvalDeadlineSeconds?}]}'],
+    ['FILE', 'JSON or YAML: {sagaId?, description?, steps: [{actionId, agentDid, input?, stepId?, timeoutSeconds?, retry?, approvalDeadlineSeconds?}]} — what runs is what the action declared at join'],
     ['--id SAGA', 'the saga id (overrides the file\'s sagaId; default saga-N)'],
     ['--wait', 'wait for the outcome, showing progress; exit 5 when it ends failed, compensated or escalated'],
   ],
@@ -105,7 +106,7 @@ const start: Command = {
       if (!r.success) throw new UsageError(`--id "${id}" is not a valid saga id: ${r.error.issues[0]?.message}`, `run \`hv ${this.name} --help\``);
       req.sagaId = id;
     }
-    const parsed = validate(StartSagaRequestSchema, req, `saga file ${file}`, 'fix the fields named (see docs/CLI.md and contract/startSaga.schema.json)');
+    validate(StartSagaRequestSchema, req, `saga file ${file}`, 'fix the fields named (see docs/CLI.md and contract/startSaga.schema.json)');
     const hv = await ctx.client();
     const saga = await ctx.call(() => hv.session(sessionId).startSaga(req as StartSagaRequest));
     const started = { sessionId, sagaId: saga.sagaId, workflowId: saga.handle.workflowId };
@@ -117,8 +118,7 @@ const start: Command = {
       return;
     }
     ctx.note(`Started saga ${saga.sagaId} in session ${sessionId}; waiting for its outcome (Ctrl-C stops waiting, not the saga)`);
-    const quorums = new Map(parsed.steps.map((st, i) => [st.stepId ?? `step-${i + 1}`, st.quorum]));
-    const snap = await waitForOutcome(ctx, saga, (stepId) => quorums.get(stepId));
+    const snap = await waitForOutcome(ctx, saga);
     ctx.print(snap, () => renderSaga(snap));
     if (snap.saga.state !== 'completed') {
       ctx.note(`saga ${saga.sagaId} ended ${snap.saga.state}${snap.error ? `: ${snap.error}` : ''}`);
@@ -156,50 +156,33 @@ const show: Command = {
   },
 };
 
-/** Checks the saga itself makes silently (it ignores approvals that do not count), made here with a reason. */
-async function signalStep(ctx: CliContext, cmd: Command, values: Record<string, unknown>, args: string[], kind: 'approve' | 'witness') {
+/** Approve, reject or witness a step: a request to the session, bound to the step's digest (SPEC §11.5). */
+async function stepEvidence(ctx: CliContext, cmd: Command, values: Record<string, unknown>, args: string[], kind: 'approve' | 'reject' | 'witness') {
   const sessionId = sessionIdArg(cmd, args[0]);
   const sagaId = idArg(cmd, args[1], 'a SAGA id');
   const stepId = idArg(cmd, args[2], 'a STEP id');
   const did = didFlag(cmd, values as never, 'as');
-  const found = await sagaSnapshot(ctx, sessionId, sagaId);
-  const { saga, participants } = found;
-  let snap = found.snap;
-  // Until its session's ring view arrives the saga cannot tell who is a participant and drops approvals: wait for it.
-  const readyBy = Date.now() + ctx.conn.timeoutSeconds * 1000;
-  while (snap.ringViewVersion === null && snap.saga.state === 'running') {
-    if (Date.now() > readyBy) throw new CliError(EXIT.UNREACHABLE, 'TIMEOUT', `saga ${sagaId} has not heard from session ${sessionId} in ${ctx.conn.timeoutSeconds} s`, 'is the worker running? try again, or raise --timeout');
-    await delay(200);
-    snap = await ctx.call(() => saga.state());
-  }
-  const step = snap.saga.steps.find((s) => s.stepId === stepId);
-  if (!step) {
+  const { snap } = await sagaSnapshot(ctx, sessionId, sagaId);
+  const digest = Object.hasOwn(snap.digests, stepId) ? snap.digests[stepId] : undefined;
+  if (!digest) {
     throw new HypervisorError('STEP_NOT_FOUND', `saga ${sagaId} has no step ${stepId}; its steps: ${snap.saga.steps.map((s) => s.stepId).join(', ')}`);
   }
-  if (snap.saga.state !== 'running' || step.state !== 'pending') {
-    throw new HypervisorError('INVALID_TRANSITION', `step ${stepId} is ${step.state} in a ${snap.saga.state} saga; ${kind === 'approve' ? 'approvals' : 'a witness'} count only while the step waits to run`);
+  const hv = await ctx.client();
+  const session = hv.session(sessionId);
+  const step = { sagaId, stepId, digest };
+  let result;
+  if (kind === 'approve') result = await ctx.call(() => session.approve({ ...step, approverDid: did }));
+  else if (kind === 'witness') result = await ctx.call(() => session.witness({ ...step, witnessDid: did }));
+  else {
+    const reason = optionalString(values as never, 'reason');
+    if (!reason) throw new UsageError(`hv ${cmd.name} needs --reason`, `usage: hv ${cmd.name} ${cmd.usage}`);
+    result = await ctx.call(() => session.reject({ ...step, approverDid: did, reason }));
   }
-  if (did === step.agentDid) {
-    throw new HypervisorError('INVALID_INPUT', `${did} acts in step ${stepId}: its own ${kind === 'approve' ? 'approval' : 'witness co-sign'} does not count`);
-  }
-  if (kind === 'approve') {
-    if (participants.get(did) !== true) {
-      throw new HypervisorError('AGENT_NOT_FOUND', `${did} is not an active participant of session ${sessionId}; only participants approve`);
-    }
-    await ctx.call(() => saga.approve(stepId, did));
-  } else {
-    await ctx.call(() => saga.witness(stepId, did));
-  }
-  const after = await ctx.call(() => saga.state());
-  const approvals = after.approvals[stepId] ?? [];
-  if (kind === 'approve' ? !approvals.includes(did) : after.witnesses[stepId] !== did) {
-    throw new HypervisorError('AGENT_NOT_FOUND', `saga ${sagaId} did not count ${did}'s ${kind === 'approve' ? 'approval' : 'witness co-sign'} for ${stepId} (not an active participant in its ring view)`);
-  }
-  const afterStep = after.saga.steps.find((s) => s.stepId === stepId);
-  const result = { sessionId, sagaId, stepId, [kind === 'approve' ? 'approver' : 'witness']: did, approvals, witness: after.witnesses[stepId] ?? null, stepState: afterStep?.state ?? null };
-  ctx.print(result, () => kind === 'approve'
-    ? `${did} approved ${stepId} of saga ${sagaId}; approvals now: ${approvals.join(', ') || '(none)'} (step ${afterStep?.state})`
-    : `${did} witnessed ${stepId} of saga ${sagaId} (step ${afterStep?.state})`);
+  ctx.print({ sessionId, ...result, by: did }, () => kind === 'approve'
+    ? `${did} approved ${stepId} of saga ${sagaId}: ${result.approvals}/${result.quorum} approvals (digest ${digest.slice(0, 12)}…)`
+    : kind === 'witness'
+      ? `${did} witnessed ${stepId} of saga ${sagaId} (digest ${digest.slice(0, 12)}…)`
+      : `${did} rejected ${stepId} of saga ${sagaId}: the step is denied`);
 }
 
 const approve: Command = {
@@ -211,21 +194,34 @@ const approve: Command = {
   help: [['--as DID', 'the approving participant (required)']],
   examples: ['hv saga approve s1 g1 step-1 --as did:mesh:beta'],
   async run(ctx, values, args) {
-    await signalStep(ctx, this, values, args, 'approve');
+    await stepEvidence(ctx, this, values, args, 'approve');
   },
 };
 
 const witness: Command = {
   name: 'saga witness',
-  summary: 'co-sign a ring 0 step as an SRE witness',
+  summary: 'co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses)',
   args: ['SESSION', 'SAGA', 'STEP'],
   usage: 'SESSION SAGA STEP --as DID',
   options: { as: { type: 'string' } },
   help: [['--as DID', 'the SRE witness (required; not the step\'s own agent)']],
   examples: ['hv saga witness s1 g1 step-1 --as did:mesh:sre'],
   async run(ctx, values, args) {
-    await signalStep(ctx, this, values, args, 'witness');
+    await stepEvidence(ctx, this, values, args, 'witness');
   },
 };
 
-export const sagaCommands: Command[] = [start, show, approve, witness];
+const reject: Command = {
+  name: 'saga reject',
+  summary: 'reject a step waiting for approvals: it is denied at once',
+  args: ['SESSION', 'SAGA', 'STEP'],
+  usage: 'SESSION SAGA STEP --as DID --reason TEXT',
+  options: { as: { type: 'string' }, reason: { type: 'string' } },
+  help: [['--as DID', 'the rejecting participant (required)'], ['--reason TEXT', 'why (required; recorded in the audit)']],
+  examples: ['hv saga reject s1 g1 step-2 --as did:mesh:beta --reason "wrong account"'],
+  async run(ctx, values, args) {
+    await stepEvidence(ctx, this, values, args, 'reject');
+  },
+};
+
+export const sagaCommands: Command[] = [start, show, approve, reject, witness];

@@ -27,13 +27,10 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
       'steps:',
       '  - actionId: draft',
       `    agentDid: ${alpha}`,
-      '    handler: test.step',
       '  - actionId: reserve',
       `    agentDid: ${beta}`,
-      '    handler: test.step',
       '  - actionId: publish',
       `    agentDid: ${alpha}`,
-      '    handler: test.step',
       '    input: { failAttempts: -1 }',
       '    retry: { maximumAttempts: 2, initialIntervalSeconds: 0.1 }',
       '',
@@ -65,7 +62,7 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
 
   it('waits for a saga that completes: exit 0, and --json prints only the snapshot', async () => {
     const session = await activeSession();
-    const file = writeFile('saga.json', JSON.stringify({ steps: [{ actionId: 'draft', agentDid: alpha, handler: 'test.step' }] }));
+    const file = writeFile('saga.json', JSON.stringify({ steps: [{ actionId: 'draft', agentDid: alpha }] }));
     const run = await hv(['saga', 'start', session.sessionId, file, '--wait', '--id', 'ok-1', '--json']);
     assert.equal(run.code, 0, show(run));
     assert.equal(run.stderr, '');
@@ -76,7 +73,7 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
   });
 
   it('rejects an invalid saga file with the offending fields (exit 2) and a saga in a session that is not active (exit 1)', async () => {
-    const bad = writeFile('bad.yaml', 'steps:\n  - actionId: draft\n    agentDid: alpha\n    handler: test.step\n');
+    const bad = writeFile('bad.yaml', 'steps:\n  - actionId: draft\n    agentDid: alpha\n');
     const run = await hv(['saga', 'start', 'whatever', bad]);
     assert.equal(run.code, 2, show(run));
     assert.match(run.stderr, /usage error: invalid saga file .*bad\.yaml: steps\.0\.agentDid: must be a DID/);
@@ -84,7 +81,7 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
     const client = await hypervisor();
     const id = uniqueId('cli');
     await client.createSession({ sessionId: id, creatorDid: 'did:mesh:admin' });
-    const good = writeFile('good.yaml', `steps:\n  - actionId: draft\n    agentDid: ${alpha}\n    handler: test.step\n`);
+    const good = writeFile('good.yaml', `steps:\n  - actionId: draft\n    agentDid: ${alpha}\n`);
     const notActive = await hv(['saga', 'start', id, good]);
     assert.equal(notActive.code, 1, show(notActive));
     assert.match(notActive.stderr, /error INVALID_TRANSITION: cannot start a saga in session .* in state handshaking/);
@@ -92,14 +89,14 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
 
   it('approves a ring 1 step: the own agent\'s approval is refused, a quorum of others lets it run', async () => {
     const session = await activeSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
-    const file = writeFile('wire.yaml', `sagaId: wire\nsteps:\n  - actionId: wire-money\n    agentDid: ${alpha}\n    handler: test.step\n    quorum: 2\n    approvalDeadlineSeconds: 120\n`);
+    const file = writeFile('wire.yaml', `sagaId: wire\nsteps:\n  - actionId: wire-money\n    agentDid: ${alpha}\n    approvalDeadlineSeconds: 120\n`);
     const started = await hv(['saga', 'start', session.sessionId, file]);
     assert.equal(started.code, 0, show(started));
     assert.match(started.stdout, /Started saga wire in session .*\nFollow it: hv saga show .* wire/);
 
     const own = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', alpha]);
     assert.equal(own.code, 1, show(own));
-    assert.match(own.stderr, /error INVALID_INPUT: did:mesh:alpha acts in step step-1: its own approval does not count/);
+    assert.match(own.stderr, /error SELF_APPROVAL: approver did:mesh:alpha is the step's acting agent/);
 
     const stranger = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', 'did:mesh:stranger']);
     assert.equal(stranger.code, 1, show(stranger));
@@ -111,19 +108,20 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
 
     const first = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', beta]);
     assert.equal(first.code, 0, show(first));
-    assert.match(first.stdout, /did:mesh:beta approved step-1 of saga wire; approvals now: did:mesh:beta \(step pending\)/);
+    assert.match(first.stdout, /did:mesh:beta approved step-1 of saga wire: 1\/2 approvals \(digest [0-9a-f]{12}…\)/);
     const saga = (await hypervisor()).saga(session.sessionId, 'wire');
     assert.equal((await saga.state()).saga.steps[0]!.state, 'pending', 'one approval of two is not a quorum');
 
     const second = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', gamma, '--json']);
     assert.equal(second.code, 0, show(second));
-    assert.deepEqual(json(second).approvals, [beta, gamma]);
+    assert.deepEqual([json(second).approvals, json(second).quorum], [2, 2]);
     const result = await saga.result();
     assert.equal(result.saga.state, 'completed');
+    assert.deepEqual(result.grants['step-1']!.approvals, [beta, gamma]);
 
     const late = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', beta]);
     assert.equal(late.code, 1, show(late));
-    assert.match(late.stderr, /error INVALID_TRANSITION: step step-1 is committed in a completed saga/);
+    assert.match(late.stderr, /error SAGA_ENDED: cannot approve: saga wire is completed/);
   });
 
   it('tells an unknown saga from an unknown session', async () => {

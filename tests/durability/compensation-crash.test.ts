@@ -6,19 +6,17 @@
 import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
-import { AGENTS, Lab, activeSession, waitUntil } from './harness';
+import { AGENTS, Lab, activeSession, toolStep, waitUntil, type ToolActionId } from './harness';
 
 describe('durability: a worker process SIGKILLed during compensation', function () {
   this.timeout(300_000);
   const lab = Lab.forSuite();
 
   it('resumes the reverse walk on a new worker; each undo acts once per key', async () => {
-    const { tool, hv } = lab;
-    const session = await activeSession(hv, 'crash-undo');
+    const { tool } = lab;
+    const session = await activeSession(lab, 'crash-undo');
     const sagaCount = 4;
-    const step = (actionId: string, fail = false) => ({
-      actionId, agentDid: AGENTS.beta,
-      executeApi: tool.url('execute', { delay: 50, fail }), undoApi: tool.url('undo', { delay: 1500 }),
+    const step = (actionId: ToolActionId, fail = false) => toolStep(actionId, AGENTS.beta, { delayMs: 50, undoDelayMs: 1500, fail }, {
       timeoutSeconds: 3, retry: { maximumAttempts: 6, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5 },
     });
     const sagas = await Promise.all(Array.from({ length: sagaCount }, (_, i) => session.startSaga({
@@ -54,6 +52,7 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     }
     assert.deepEqual([...tool.acted.keys()].sort(), [...expected].sort());
     assert.deepEqual(tool.doubleActs(), []);
+    assert.deepEqual(tool.undosWithoutExecute(), []);
     // The tool saw each saga's undos in reverse order of commit, crashes notwithstanding.
     for (let i = 0; i < sagaCount; i++) {
       const id = sagaWorkflowId(session.sessionId, `u${i}`);
@@ -67,6 +66,6 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     assert.equal(audit.verification.ok, true);
     assert.equal(verifyTrail(audit.trail).ok, true);
     assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]), []);
-    console.log(`    ${sagaCount} sagas compensated across 2 kills; undos in flight at the kills: ${lostFirst.length} + ${lostSecond.length}; ${tool.actedCount(isUndo)} undos acted for ${[...tool.requests.entries()].filter(([k]) => isUndo(k)).reduce((n, [, v]) => n + v, 0)} undo requests`);
+    console.log(`    ${sagaCount} sagas compensated across 2 kills; undos in flight at the kills: ${lostFirst.length} + ${lostSecond.length}; ${tool.actedCount(isUndo)} undos acted for ${tool.totalRequests(isUndo)} undo requests, ${tool.noopUndos.length} undos of never-run steps (no-ops)`);
   });
 });

@@ -65,17 +65,47 @@ export async function retrying<T>(call: () => Promise<T>, what: string, timeoutM
 interface Stored { status: number; body: string }
 
 /**
- * An HTTP tool that honours Idempotency-Key: the first request with a key
- * acts (counted in `acted`), waits `delay` ms (the window for a crash), then
- * stores its answer; a repeated key gets the stored answer — or, while the
- * first is still running, waits for it — without acting again.
- * Query parameters: `delay` (ms), `fail=1` answers 400 (a permanent failure).
+ * What a step asks of the tool, in its `input` (the tool gets `{input}` on
+ * execute and `{input, result}` on undo): how long execute and undo take (the
+ * window for a crash) and whether execute is refused with a 400 (a permanent
+ * failure, after acting).
+ */
+export interface ToolInput {
+  delayMs?: number;
+  undoDelayMs?: number;
+  fail?: boolean;
+  /** The execute request reaches the tool only this late (held in the network): an attempt that times out before the tool saw it. */
+  arriveAfterMs?: number;
+}
+
+const EXECUTE = '/execute';
+const UNDO = '/undo';
+const executeKeyOf = (undoKey: string) => `${undoKey.slice(0, -UNDO.length)}${EXECUTE}`;
+
+/**
+ * An HTTP tool that honours Idempotency-Key (`<saga workflow id>/<stepId>/execute|undo`):
+ * the first request with a key acts (counted in `acted`), waits its delay,
+ * then stores its answer; a repeated key gets the stored answer — or, while
+ * the first is still running, waits for it — without acting again.
+ *
+ * An undo of a step it never executed is a no-op (a saga compensates a step
+ * whose outcome it does not know — timed out, worker lost — with the step's
+ * undo key): it answers 200 `{noop: true}`, counts it in `noopUndos`, not in
+ * `acted`, and refuses (409) that step's execute if it arrives later. An undo
+ * that arrives while its execute is still running waits for the execute first.
  */
 export class IdempotentTool {
   readonly requests = new Map<string, number>();
   readonly acted = new Map<string, number>();
   /** Keys in the order they acted. */
   readonly actOrder: string[] = [];
+  /** Undo keys whose execute never acted here: answered without acting. */
+  readonly noopUndos: string[] = [];
+  /** Execute keys undone before they ever acted: refused (409) if they come. */
+  readonly tombstones = new Set<string>();
+  /** When each key's action began and ended (ms since epoch). */
+  readonly startedAt = new Map<string, number>();
+  readonly finishedAt = new Map<string, number>();
   private readonly stored = new Map<string, Stored>();
   private readonly running = new Map<string, Promise<Stored>>();
   private server?: http.Server;
@@ -95,36 +125,57 @@ export class IdempotentTool {
     this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  url(phase: 'execute' | 'undo', opts: { delay?: number; fail?: boolean } = {}): string {
-    const q = [`delay=${opts.delay ?? 0}`, ...(opts.fail ? ['fail=1'] : [])];
-    return `${this.base}/${phase}?${q.join('&')}`;
+  /** The endpoint an action declares at join (the session must list `base` in allowedToolOrigins). */
+  endpoint(phase: 'execute' | 'undo'): string {
+    return `${this.base}/${phase}`;
   }
 
   private async handle(req: http.IncomingMessage, body: string): Promise<Stored> {
     const key = String(req.headers['idempotency-key'] ?? '');
-    if (!key) return { status: 400, body: JSON.stringify({ error: 'no Idempotency-Key' }) };
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== EXECUTE && path !== UNDO) return { status: 404, body: JSON.stringify({ error: `no ${path}` }) };
+    if (!key.endsWith(path)) return { status: 400, body: JSON.stringify({ error: `Idempotency-Key "${key}" is not a ${path.slice(1)} key` }) };
+    const sent = safeJson(body) as { input?: ToolInput | null } | null;
+    const input: ToolInput = (sent && typeof sent === 'object' && sent.input && typeof sent.input === 'object') ? sent.input : {};
+    if (path === EXECUTE && input.arriveAfterMs) await new Promise((r) => setTimeout(r, input.arriveAfterMs));
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
     const done = this.stored.get(key);
     if (done) return done;
     const inFlight = this.running.get(key);
     if (inFlight) return inFlight;
-    const url = new URL(req.url ?? '/', 'http://x');
-    const delay = Number(url.searchParams.get('delay') ?? 0);
-    const fail = url.searchParams.get('fail') === '1';
-    const work = (async (): Promise<Stored> => {
-      // The side effect happens here, once per key.
-      this.acted.set(key, (this.acted.get(key) ?? 0) + 1);
-      this.actOrder.push(key);
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      const answer = fail
-        ? { status: 400, body: JSON.stringify({ error: `refused ${key}` }) }
-        : { status: 200, body: JSON.stringify({ key, path: url.pathname, input: safeJson(body) }) };
+    // Started on the next tick, so that it is in `running` before it can finish.
+    const work = Promise.resolve().then(async (): Promise<Stored> => {
+      let answer: Stored;
+      if (path === UNDO) {
+        const executeKey = executeKeyOf(key);
+        await this.running.get(executeKey);
+        if (!this.acted.has(executeKey)) {
+          // Never done here: nothing to undo, and the execute may no longer act.
+          this.tombstones.add(executeKey);
+          this.noopUndos.push(key);
+          answer = { status: 200, body: JSON.stringify({ key, noop: true }) };
+        } else answer = await this.act(key, input.undoDelayMs ?? 0, false, sent);
+      } else if (this.tombstones.has(key)) {
+        answer = { status: 409, body: JSON.stringify({ error: `${key} was undone before it ran` }) };
+      } else answer = await this.act(key, input.delayMs ?? 0, input.fail === true, sent);
       this.stored.set(key, answer);
       this.running.delete(key);
       return answer;
-    })();
+    });
     this.running.set(key, work);
     return work;
+  }
+
+  /** The side effect, once per key. */
+  private async act(key: string, delayMs: number, fail: boolean, sent: unknown): Promise<Stored> {
+    this.acted.set(key, (this.acted.get(key) ?? 0) + 1);
+    this.actOrder.push(key);
+    this.startedAt.set(key, Date.now());
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    this.finishedAt.set(key, Date.now());
+    return fail
+      ? { status: 400, body: JSON.stringify({ error: `refused ${key}` }) }
+      : { status: 200, body: JSON.stringify({ key, sent }) };
   }
 
   /** Requests being worked on right now (acting, not answered yet). */
@@ -146,14 +197,19 @@ export class IdempotentTool {
     return [...this.acted.entries()].filter(([, n]) => n !== 1);
   }
 
+  /** Undos that acted for an execute that never acted — must stay empty (the tool's own invariant). */
+  undosWithoutExecute(): string[] {
+    return [...this.acted.keys()].filter((k) => k.endsWith(UNDO) && !this.acted.has(executeKeyOf(k)));
+  }
+
   /** Keys requested more than once (a retry after a crash or a timeout), each of which acted once. */
   retriedKeys(): string[] {
     return [...this.requests.entries()].filter(([, n]) => n > 1).map(([k]) => k);
   }
 
-  totalRequests(): number {
+  totalRequests(filter: (key: string) => boolean = () => true): number {
     let n = 0;
-    for (const v of this.requests.values()) n += v;
+    for (const [k, v] of this.requests) if (filter(k)) n += v;
     return n;
   }
 
@@ -336,15 +392,16 @@ export class Lab {
    * UNHANDLED_COMMAND, which it records when a signal arrived while the task
    * that would complete the workflow was in flight — the SDK runs the next task
    * at once with the signal; nothing failed in the workflow's code.
+   * `{ strict: true }` counts those too: no WorkflowTaskFailed event at all.
    */
-  async workflowTaskFailures(workflowIds: string[]): Promise<string[]> {
+  async workflowTaskFailures(workflowIds: string[], opts: { strict?: boolean } = {}): Promise<string[]> {
     const failures: string[] = [];
     for (const id of workflowIds) {
       const history = await this.client.workflow.getHandle(id).fetchHistory();
       for (const e of history.events ?? []) {
         if (e.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) continue;
         const attrs = e.workflowTaskFailedEventAttributes;
-        if (attrs?.cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND) {
+        if (!opts.strict && attrs?.cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND) {
           this.unhandledCommandTasks++;
           continue;
         }
@@ -368,19 +425,35 @@ export class Lab {
   }
 }
 
-/** An active session whose agents can run reversible (ring 2) actions. */
+/** Two agents that can run reversible (ring 2) actions. */
 export const AGENTS = { alpha: 'did:mesh:alpha', beta: 'did:mesh:beta' };
-export const ACTIONS = [
-  { actionId: 'draft', reversibility: 'FULL' as const },
-  { actionId: 'reserve', reversibility: 'PARTIAL' as const },
-  { actionId: 'publish', reversibility: 'FULL' as const },
-  { actionId: 'notify', reversibility: 'FULL' as const },
-];
+const ACTION_LEVELS = { draft: 'FULL', reserve: 'PARTIAL', publish: 'FULL', notify: 'FULL' } as const;
+export type ToolActionId = keyof typeof ACTION_LEVELS;
 
-export async function activeSession(hv: HypervisorClient, sessionId: string) {
-  const session = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin' });
-  await session.join({ agentDid: AGENTS.alpha, sigmaRaw: 0.85, actions: ACTIONS });
-  await session.join({ agentDid: AGENTS.beta, sigmaRaw: 0.8, actions: ACTIONS });
+/** The actions each agent declares at join: all run by the lab's HTTP tool (SPEC §11.4). */
+export function toolActions(tool: IdempotentTool) {
+  return Object.entries(ACTION_LEVELS).map(([actionId, reversibility]) => ({
+    actionId, reversibility, executeApi: tool.endpoint('execute'), undoApi: tool.endpoint('undo'),
+  }));
+}
+
+/** Temporal's timeout and retry for a step of the lab (3 s per attempt: a lost attempt is noticed after 3 s). */
+export interface StepTiming {
+  timeoutSeconds: number;
+  retry: { maximumAttempts: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maximumIntervalSeconds?: number };
+}
+
+/** One saga step run by the HTTP tool; what the tool does (delays, refusal) travels in the step's input. */
+export function toolStep(actionId: ToolActionId, agentDid: string, tool: ToolInput, timing: StepTiming) {
+  return { actionId, agentDid, input: { ...tool }, ...timing };
+}
+
+/** An active session whose agents declared the tool's actions; the tool's origin is allowed. */
+export async function activeSession(lab: Pick<Lab, 'hv' | 'tool'>, sessionId: string) {
+  const session = await lab.hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', config: { allowedToolOrigins: [lab.tool.base] } });
+  const actions = toolActions(lab.tool);
+  await session.join({ agentDid: AGENTS.alpha, sigmaRaw: 0.85, actions });
+  await session.join({ agentDid: AGENTS.beta, sigmaRaw: 0.8, actions });
   await session.activate();
   return session;
 }

@@ -7,22 +7,20 @@
 import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
-import { AGENTS, Lab, activeSession, retrying, transientErrors, waitUntil } from './harness';
+import { AGENTS, Lab, activeSession, retrying, toolStep, transientErrors, waitUntil, type ToolActionId } from './harness';
 
 describe('durability: the dev server restarted mid-saga', function () {
   this.timeout(300_000);
   const lab = Lab.forSuite();
 
   it('carries sagas and sessions on across a stop and start of the server on the same database', async () => {
-    const { tool, hv } = lab;
-    const sagaSession = await activeSession(hv, 'restart-sagas');
-    const writers = [await activeSession(hv, 'restart-w1'), await activeSession(hv, 'restart-w2')];
+    const { tool } = lab;
+    const sagaSession = await activeSession(lab, 'restart-sagas');
+    const writers = [await activeSession(lab, 'restart-w1'), await activeSession(lab, 'restart-w2')];
     const worker = lab.live()[0]!;
     const sagaCount = 4;
     const failing = (i: number) => i === 3;
-    const step = (actionId: string, fail = false) => ({
-      actionId, agentDid: AGENTS.alpha,
-      executeApi: tool.url('execute', { delay: 1000, fail }), undoApi: tool.url('undo', { delay: 300 }),
+    const step = (actionId: ToolActionId, fail = false) => toolStep(actionId, AGENTS.alpha, { delayMs: 1000, undoDelayMs: 300, fail }, {
       timeoutSeconds: 3, retry: { maximumAttempts: 10, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5, maximumIntervalSeconds: 3 },
     });
     const sagas = await Promise.all(Array.from({ length: sagaCount }, (_, i) => sagaSession.startSaga({
@@ -86,6 +84,7 @@ describe('durability: the dev server restarted mid-saga', function () {
     });
     assert.deepEqual([...tool.acted.keys()].sort(), [...expected].sort());
     assert.deepEqual(tool.doubleActs(), []);
+    assert.deepEqual(tool.undosWithoutExecute(), []);
 
     // The same worker process carried on through the restart.
     assert.equal(worker.exitInfo, undefined, 'the worker process survived the server restart');
@@ -117,7 +116,7 @@ describe('durability: the dev server restarted mid-saga', function () {
       assert.equal(done.commitment.deltaCount, after.deltaCount);
     }
     assert.deepEqual(await lab.workflowTaskFailures([sagaSession, ...writers].map((s) => s.handle.workflowId).concat(sagas.map((s) => s.handle.workflowId))), []);
-    console.log(`    server down ${(downMs / 1000).toFixed(1)} s; ${sagaCount} sagas finished; ${written} writes (${maxWritesInFlightDuringOutage} in flight during the outage), ${retriedWrites} of them retried with their update id; ${tool.actedCount()} side effects for ${tool.totalRequests()} requests`);
+    console.log(`    server down ${(downMs / 1000).toFixed(1)} s; ${sagaCount} sagas finished; ${written} writes (${maxWritesInFlightDuringOutage} in flight during the outage), ${retriedWrites} of them retried with their update id; ${tool.actedCount()} side effects for ${tool.totalRequests()} requests, ${tool.noopUndos.length} undos of never-run steps (no-ops)`);
     if (transientErrors.length) console.log(`    client errors during the outage (retried): ${[...new Set(transientErrors.map((m) => m.replace(/\d+/g, 'N')))].slice(0, 3).join(' | ')}`);
   });
 });

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/audit';
 import type { SagaHandle, SessionHandle } from '../../src/client';
 import { sagaWorkflowId, startSagaUpdate } from '../../workflows/definitions';
-import { AGENTS, Lab, activeSession, retrying, waitUntil } from './harness';
+import { AGENTS, Lab, activeSession, retrying, toolStep, waitUntil, type ToolActionId } from './harness';
 
 const FULL = process.env.HV_SOAK_FULL === '1';
 const SAGAS = Number(process.env.HV_SOAK_SAGAS || (FULL ? 200 : 40));
@@ -26,15 +26,14 @@ describe(`durability: soak — ${SAGAS} sagas over ${SESSIONS} sessions, 3 worke
     const t0 = Date.now();
     const { tool, hv } = lab;
     const tag = Date.now().toString(36);
-    const sessions: SessionHandle[] = await Promise.all(Array.from({ length: SESSIONS }, (_, s) => activeSession(hv, `soak-${tag}-${s}`)));
+    const sessions: SessionHandle[] = await Promise.all(Array.from({ length: SESSIONS }, (_, s) => activeSession(lab, `soak-${tag}-${s}`)));
 
     // Saga i: 3 steps of 300–900 ms; every third saga's last step is refused, so it compensates.
     const failing = (i: number) => i % 3 === 2;
     const sessionOf = (i: number) => sessions[i % SESSIONS]!;
-    const step = (i: number, k: number, actionId: string, fail = false) => ({
-      actionId, agentDid: k % 2 ? AGENTS.beta : AGENTS.alpha,
-      executeApi: tool.url('execute', { delay: 300 + ((i * 7 + k * 3) % 7) * 100, fail }),
-      undoApi: tool.url('undo', { delay: 300 + ((i + k) % 4) * 100 }),
+    const step = (i: number, k: number, actionId: ToolActionId, fail = false) => toolStep(actionId, k % 2 ? AGENTS.beta : AGENTS.alpha, {
+      delayMs: 300 + ((i * 7 + k * 3) % 7) * 100, undoDelayMs: 300 + ((i + k) % 4) * 100, fail,
+    }, {
       timeoutSeconds: 3, retry: { maximumAttempts: 20, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5, maximumIntervalSeconds: 3 },
     });
     // Up to 4 startSaga updates in flight per session (Temporal allows 10 per workflow). Each carries its own
@@ -91,6 +90,7 @@ describe(`durability: soak — ${SAGAS} sagas over ${SESSIONS} sessions, 3 worke
     });
     assert.deepEqual([...tool.acted.keys()].sort(), [...expected].sort());
     assert.deepEqual(tool.doubleActs(), []);
+    assert.deepEqual(tool.undosWithoutExecute(), []);
 
     let deltas = 0;
     let trailBytes = 0;
@@ -111,7 +111,7 @@ describe(`durability: soak — ${SAGAS} sagas over ${SESSIONS} sessions, 3 worke
     const line = [
       `sagas ${SAGAS} (completed ${counts.completed ?? 0}, compensated ${counts.compensated ?? 0}) over ${SESSIONS} sessions`,
       `chaos: ${chaos.map((c) => `${c.kind}@${Math.round(c.at * 100)}% (${c.inFlight} in flight, ${(c.took! / 1000).toFixed(1)} s)`).join(', ')}`,
-      `side effects ${tool.actedCount()} (expected ${expected.size}), requests ${tool.totalRequests()}, keys asked more than once ${tool.retriedKeys().length}, double acts ${tool.doubleActs().length}`,
+      `side effects ${tool.actedCount()} (expected ${expected.size}), requests ${tool.totalRequests()}, keys asked more than once ${tool.retriedKeys().length}, double acts ${tool.doubleActs().length}, undos of never-run steps (no-ops) ${tool.noopUndos.length}`,
       `audit: ${SESSIONS} chains verified, ${deltas} deltas (largest trail ${(trailBytes / 1024).toFixed(0)} KiB as JSON); workflow task failures: ${taskFailures.length} (UNHANDLED_COMMAND retries, benign: ${lab.unhandledCommandTasks})`,
       `wall: all sagas started after ${((started - t0) / 1000).toFixed(1)} s, last result after ${((finished - t0) / 1000).toFixed(1)} s, total with checks ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     ];

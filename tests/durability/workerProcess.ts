@@ -12,7 +12,8 @@
  * SIGKILL is what the tests use to crash it.
  */
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import * as activities from '../../activities';
+import { Client } from '@temporalio/client';
+import { createActivities } from '../../activities';
 import { workflowBundle } from '../../worker/worker';
 
 async function main(): Promise<void> {
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
         namespace: process.env.TEMPORAL_NAMESPACE || 'default',
         taskQueue,
         workflowBundle: bundle,
-        activities,
+        activities: createActivities(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' })),
         identity: `durability-worker-${process.pid}`,
       });
       const running = worker.run();

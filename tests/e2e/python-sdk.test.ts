@@ -1,9 +1,12 @@
 /**
  * The Temporal Python SDK as a client of the contract: a Python script starts a
- * saga on a session the TypeScript client created, by the workflow type name
- * "sagaWorkflow" and plain JSON, on the shared test server. The saga must be
- * governed exactly like one the TypeScript client starts: the sandboxed agent's
- * write is denied and the trusted agent's step is compensated.
+ * saga on a session the TypeScript client created, through the session's
+ * "startSaga" update with plain JSON, then waits on the saga workflow the
+ * session started, on the shared test server. The saga must be governed
+ * exactly like one the TypeScript client starts: the sandboxed agent's write is
+ * denied and the trusted agent's step is compensated — so the saga ends as a
+ * failed workflow, and the script still gets its snapshot from the failure.
+ * A sagaWorkflow the script starts directly is refused.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -12,10 +15,22 @@ import type { SagaSnapshot } from '../../workflows/sagaTypes';
 import { HvAgentDids, HvSagaState, HvSessionId } from '../../workflows/searchAttributes';
 import { testEnv } from '../helpers/env';
 import { hypervisor, uniqueId } from '../helpers/hv';
-import { assertGovernedLike, referenceOutcome, sagaInput, sandboxSession, SANDBOXED, TRUSTED } from './helpers/governance';
+import {
+  assertGovernedLike, assertRefusedDirectStart, forgedSagaInput, referenceOutcome, sagaRequest, sandboxSession, SANDBOXED, TRUSTED,
+} from './helpers/governance';
 import { runOk, stopProcesses } from './helpers/processes';
 
 const SCRIPT = path.join(__dirname, 'python', 'start_saga.py');
+
+interface ScriptOutput {
+  started?: { sagaId: string; workflowId: string; digests: Record<string, string> };
+  workflowId: string;
+  status: 'COMPLETED' | 'FAILED';
+  failureType: string | null;
+  failureMessage: string | null;
+  result?: SagaSnapshot;
+  query?: SagaSnapshot;
+}
 
 describe('e2e: a saga started from the Temporal Python SDK', function () {
   this.timeout(120_000);
@@ -29,28 +44,49 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
 
   after(() => stopProcesses());
 
-  it('is governed exactly like a TypeScript-started saga: the sandboxed write is denied, the trusted step compensated', async () => {
+  async function runScript(args: string[]): Promise<ScriptOutput> {
     const env = await testEnv();
+    const stdout = await runOk(python, [SCRIPT, '--address', env.address, '--namespace', env.namespace, '--task-queue', env.taskQueue, ...args], {
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+      timeoutMs: 90_000,
+    });
+    return JSON.parse(stdout.trim().split('\n').pop()!) as ScriptOutput;
+  }
+
+  it('is governed exactly like a TypeScript-started saga: the sandboxed write is denied, the trusted step compensated', async () => {
     const session = await sandboxSession();
     const reference = await referenceOutcome(session, uniqueId('ts'));
 
     const sagaId = uniqueId('py');
-    const input = sagaInput(session.sessionId, sagaId, 'Python');
-    const stdout = await runOk(python, [SCRIPT, '--address', env.address, '--namespace', env.namespace, '--task-queue', env.taskQueue, '--input', JSON.stringify(input)], {
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
-      timeoutMs: 90_000,
-    });
-    const out = JSON.parse(stdout.trim().split('\n').pop()!) as { workflowId: string; result: SagaSnapshot; query: SagaSnapshot };
+    const out = await runScript(['--session-id', session.sessionId, '--request', JSON.stringify(sagaRequest(sagaId, 'Python'))]);
 
-    assert.equal(out.workflowId, `hv-saga-${session.sessionId}-${sagaId}`);
-    await assertGovernedLike(session, sagaId, out.result, reference);
-    assert.deepEqual(out.query, out.result, 'the sagaState query answers the result');
+    const workflowId = `hv-saga-${session.sessionId}-${sagaId}`;
+    assert.equal(out.workflowId, workflowId);
+    assert.deepEqual(out.started && { sagaId: out.started.sagaId, workflowId: out.started.workflowId, steps: Object.keys(out.started.digests) },
+      { sagaId, workflowId, steps: ['step-1', 'step-2'] }, 'startSaga answered the saga, its workflow and its step digests');
+    // Compensated: a failed workflow, whose failure carries the snapshot the script handed back.
+    assert.equal(out.status, 'FAILED');
+    assert.equal(out.failureType, 'SagaCompensated');
+    assert.match(out.failureMessage ?? '', new RegExp(`^saga ${sagaId} compensated: ring violation`));
+    await assertGovernedLike(session, sagaId, out.result!, reference);
+    assert.deepEqual(out.result!.digests, out.started!.digests, 'the saga runs the steps the session answered');
+    assert.deepEqual(out.query, out.result, 'the sagaState query answers the snapshot');
 
-    // The Python client set the search attributes, as the contract asks; the saga set its state.
+    // The session started the saga as its child, with the search attributes; the saga set its state.
     const description = await (await hypervisor()).saga(session.sessionId, sagaId).handle.describe();
     assert.equal(description.type, 'sagaWorkflow');
+    assert.equal(description.status.name, 'FAILED');
+    assert.equal(description.parentExecution?.workflowId, `hv-session-${session.sessionId}`);
     assert.equal(description.typedSearchAttributes.get(HvSessionId), session.sessionId);
     assert.deepEqual(description.typedSearchAttributes.get(HvAgentDids), [SANDBOXED, TRUSTED].sort());
     assert.equal(description.typedSearchAttributes.get(HvSagaState), 'compensated');
+  });
+
+  it('cannot start a sagaWorkflow directly: it fails with SAGA_NOT_STARTED_BY_SESSION, saying how to start a saga', async () => {
+    const session = await sandboxSession();
+    const sagaId = uniqueId('py-direct');
+    const out = await runScript(['--direct-input', JSON.stringify(forgedSagaInput(session.sessionId, sagaId))]);
+    assert.equal(out.status, 'FAILED');
+    await assertRefusedDirectStart(session, sagaId, out.workflowId, { type: out.failureType, message: out.failureMessage });
   });
 });

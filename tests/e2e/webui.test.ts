@@ -1,27 +1,31 @@
 /**
  * The Temporal Web UI (2.42, served by the dev server of the Temporal CLI) in a
- * real browser: a session with two agents runs a saga whose third step fails
- * and whose first two are compensated; the UI must find the saga by the
- * project's search attributes and show its compensation — the activity
- * summaries, the current-details card the saga writes, and its query.
- * Screenshots go to .artifacts/screenshots/webui-*.png.
+ * real browser, on what `npm run demo` leaves: a session with two agents, a
+ * saga that completes and one whose third step fails and whose first two are
+ * compensated. The demo itself runs (scripts/demo.ts, as a child process)
+ * against a server and worker of this test's own. The UI must find the sagas
+ * by the project's search attributes, list the compensated saga as Failed
+ * (it ends as a failed workflow) and the completed one as Completed, and show
+ * the compensation — the activity summaries, the current-details card the
+ * saga writes, and its query. Screenshots go to .artifacts/screenshots/webui-*.png.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { registerDemoHandlers } from '../../activities/demoHandlers';
+import { PROJECT_ROOT } from '../../worker/config';
 import type { DevServer } from '../../worker/devServer';
 import { installQuietRuntime } from '../helpers/env';
 import { startOwnHypervisor } from '../helpers/ownHypervisor';
 import { uniqueId } from '../helpers/hv';
-import { ACTIONS } from '../helpers/sessions';
-import { registerTestHandlers } from '../helpers/testHandlers';
 import { launchChromium, screenshot, SCREENSHOT_DIR, seen } from './helpers/browser';
+import { runOk, stopProcesses } from './helpers/processes';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 
-describe('e2e: the Temporal Web UI shows a compensated saga', function () {
+describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one as Failed', function () {
   this.timeout(180_000);
 
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -30,42 +34,44 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
   let context: BrowserContext;
   let page: Page;
   let ui: string;
-  const sessionId = uniqueId('ui');
+  let demo: string;
+  let sessionId: string;
+  let sessionWid: string;
+  let sagaWid: string;
+  let completedWid: string;
   const otherSessionId = uniqueId('ui-other');
-  const sagaId = 'refund';
-  const sessionWid = `hv-session-${sessionId}`;
   const otherWid = `hv-session-${otherSessionId}`;
-  const sagaWid = `hv-saga-${sessionId}-${sagaId}`;
+  const sagaId = 'send-report-outage';
+  const completedSagaId = 'send-report';
 
   before(async function () {
     this.timeout(10 * 60_000);
     installQuietRuntime();
-    registerTestHandlers();
+    // The demo's agents declared these handlers at join; the worker of this process runs them.
+    registerDemoHandlers();
     // A server of this test's own with the Web UI on (the shared test server is headless).
-    const own = await startOwnHypervisor({ taskQueue: `hv-e2e-webui-${process.pid}`, withUi: true });
+    const taskQueue = `hv-e2e-webui-${process.pid}`;
+    const own = await startOwnHypervisor({ taskQueue, withUi: true });
     cleanups.push(() => own.stop());
     server = own.server;
     ui = server.uiUrl;
     const { hv } = own;
-    const session = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin' });
-    await session.join({ agentDid: alpha, sigmaRaw: 0.85, actions: ACTIONS });
-    await session.join({ agentDid: beta, sigmaRaw: 0.8, actions: ACTIONS });
-    await session.activate();
     // Another session on the same server, which the filters must leave out.
     await hv.createSession({ sessionId: otherSessionId, creatorDid: 'did:mesh:admin' });
 
-    const saga = await session.startSaga({
-      sagaId,
-      description: 'refund an order',
-      steps: [
-        { actionId: 'draft', agentDid: alpha, handler: 'test.step' },
-        { actionId: 'publish', agentDid: beta, handler: 'test.step' },
-        { actionId: 'notify', agentDid: alpha, handler: 'test.step', input: { failAttempts: -1 }, retry: { maximumAttempts: 2, initialIntervalSeconds: 0.1 } },
-      ],
+    // `npm run demo`, pointed at this server, its task queue and its Web UI.
+    demo = await runOk(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(PROJECT_ROOT, 'scripts', 'demo.ts')], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', HV_TASK_QUEUE: taskQueue,
+        TEMPORAL_UI_PORT: new URL(ui).port,
+      },
+      timeoutMs: 120_000,
     });
-    const result = await saga.result();
-    assert.equal(result.saga.state, 'compensated');
-    assert.deepEqual(result.compensationOrder, ['step-2', 'step-1']);
+    sessionId = /^Session (\S+) created$/m.exec(demo)?.[1] ?? assert.fail(`the demo named no session:\n${demo}`);
+    sessionWid = `hv-session-${sessionId}`;
+    sagaWid = `hv-saga-${sessionId}-${sagaId}`;
+    completedWid = `hv-saga-${sessionId}-${completedSagaId}`;
 
     for (const stale of fs.existsSync(SCREENSHOT_DIR) ? fs.readdirSync(SCREENSHOT_DIR) : []) {
       if (stale.startsWith('webui-failed-')) fs.rmSync(path.join(SCREENSHOT_DIR, stale), { force: true });
@@ -86,22 +92,57 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
 
   after(async function () {
     this.timeout(60_000);
+    stopProcesses();
     // Everything started above is stopped, in reverse order, even if a step failed.
     for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => console.error(`cleanup: ${(err as Error).message}`));
   });
 
   const workflowLink = (workflowId: string) => page.getByRole('link', { name: workflowId, exact: true });
+  /** The workflow list's row of a workflow (the table row holding its link). */
+  const listRow = (workflowId: string) => page.getByRole('row').filter({ has: workflowLink(workflowId) });
+  const steps = [
+    ['step-1', 'draft-email', alpha], ['step-2', 'reserve-budget', beta], ['step-3', 'send-email', alpha],
+  ] as const;
 
-  it('lists only the session\'s workflows when filtered by HvSessionId in the URL', async () => {
+  it('the demo printed each outcome, the compensated saga\'s from its snapshot, with its Web UI link', () => {
+    const link = (workflowId: string) => `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`;
+    const lines = demo.split('\n');
+    const after = (prefix: string) => lines.slice(lines.findIndex((l) => l.startsWith(prefix)));
+    const completed = after(`Saga ${completedSagaId} running`);
+    assert.match(completed[0]!, / completed \(workflow completed\)$/, demo);
+    for (const [i, [stepId, actionId, agentDid]] of steps.entries()) assert.match(completed[1 + i]!, new RegExp(`^\\s+${stepId} ${actionId}\\s+${agentDid}\\s+committed$`), demo);
+    assert.ok(completed.includes(`  ${link(completedWid)}`), `the link to ${completedWid}:\n${demo}`);
+
+    const compensated = after(`Saga ${sagaId} running`);
+    assert.match(compensated[0]!, / compensated \(workflow failed\)$/, demo);
+    assert.match(compensated[1]!, /^\s+failed at step-3: mail gateway unavailable \(attempt 3\)$/, demo);
+    assert.match(compensated[2]!, new RegExp(`^\\s+step-1 draft-email\\s+${alpha}\\s+compensated$`), demo);
+    assert.match(compensated[3]!, new RegExp(`^\\s+step-2 reserve-budget\\s+${beta}\\s+compensated$`), demo);
+    assert.match(compensated[4]!, new RegExp(`^\\s+step-3 send-email\\s+${alpha}\\s+failed after 3 attempts$`), demo);
+    assert.match(compensated[5]!, /^\s+compensated in order: step-2 → step-1$/, demo);
+    assert.match(compensated[6]!, /^\s+the session recorded it as compensated$/, demo);
+    assert.equal(compensated[7], `  ${link(sagaWid)}`, demo);
+    assert.match(demo, /audit chain verified offline: OK/);
+  });
+
+  it('lists only the session\'s workflows when filtered by HvSessionId in the URL: the compensated saga Failed, the completed one Completed', async () => {
     await page.goto(`${ui}/namespaces/default/workflows`);
     await seen(workflowLink(otherWid), `${otherWid} in the unfiltered list`);
 
     await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`HvSessionId="${sessionId}"`)}`);
     await seen(workflowLink(sessionWid), `the session ${sessionWid} in the filtered list`);
     await seen(workflowLink(sagaWid), `the saga ${sagaWid} in the filtered list`);
+    await seen(workflowLink(completedWid), `the saga ${completedWid} in the filtered list`);
     await seen(page.getByText(`"${sessionId}"`), 'the HvSessionId filter chip');
-    await seen(page.getByText(/^\s*2 Workflows\s*$/), 'the count "2 Workflows"');
+    await seen(page.getByText(/^\s*3 Workflows\s*$/), 'the count "3 Workflows"');
     assert.equal(await workflowLink(otherWid).count(), 0, 'the other session is filtered out');
+
+    // A saga that compensated ended as a failed workflow: the list says so, and only for it.
+    await seen(listRow(sagaWid).getByText('Failed', { exact: true }), `${sagaWid} as Failed`);
+    assert.equal(await listRow(sagaWid).getByText('Completed', { exact: true }).count(), 0, `${sagaWid} is not shown as Completed`);
+    await seen(listRow(completedWid).getByText('Completed', { exact: true }), `${completedWid} as Completed`);
+    assert.equal(await listRow(completedWid).getByText('Failed', { exact: true }).count(), 0, `${completedWid} is not shown as Failed`);
+    await seen(listRow(sessionWid).getByText('Completed', { exact: true }), `the terminated session ${sessionWid} as Completed`);
     await screenshot(page, 'webui-01-workflows-by-session');
   });
 
@@ -109,26 +150,27 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
     await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`HvSessionId="${sessionId}"`)}`);
     await seen(workflowLink(sessionWid), 'the session in the list');
     await page.getByTestId('toggle-manual-query').click();
-    const query = `HvSessionId="${sessionId}" AND HvSagaState="compensated" AND HvAgentDids="${beta}"`;
+    const query = `HvSessionId="${sessionId}" AND HvSagaState="compensated" AND HvAgentDids="${beta}" AND ExecutionStatus="Failed"`;
     await page.getByTestId('manual-search-input').fill(query);
     await page.getByTestId('manual-search-button').click();
     await workflowLink(sessionWid).waitFor({ state: 'detached' });
     await seen(workflowLink(sagaWid), 'the compensated saga');
     await seen(page.getByText(/^\s*1 Workflow\s*$/), 'the count "1 Workflow"');
+    assert.equal(await workflowLink(completedWid).count(), 0, 'the completed saga is filtered out');
     assert.match(decodeURIComponent(page.url()), /HvSagaState="compensated"/);
     await screenshot(page, 'webui-02-query-compensated-sagas');
   });
 
-  it('shows the compensation activities with their step summaries in the saga\'s history', async () => {
+  it('shows the saga as Failed, with the compensation activities and their step summaries in its history', async () => {
     await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`HvSagaState="compensated" AND HvSessionId="${sessionId}"`)}`);
     await workflowLink(sagaWid).click();
     await seen(page.getByRole('heading', { name: sagaWid }), 'the saga\'s page');
-    await seen(page.getByText('Completed').first(), 'the status');
-    for (const summary of [`draft by ${alpha}`, `publish by ${beta}`, `notify by ${alpha}`, `undo publish by ${beta}`, `undo draft by ${alpha}`]) {
-      await seen(page.getByText(summary), `the activity summary "${summary}"`);
-    }
-    await seen(page.getByText(`compensateStep • undo publish by ${beta}`), 'the compensation of step 2 in the timeline');
-    await seen(page.getByText(`compensateStep • undo draft by ${alpha}`), 'the compensation of step 1 in the timeline');
+    await seen(page.getByText('Failed', { exact: true }).first(), 'the status Failed');
+    await seen(page.getByText('SagaCompensated').first(), 'the failure type SagaCompensated');
+    const summaries = [...steps.map(([, actionId, agentDid]) => `${actionId} by ${agentDid}`), `undo reserve-budget by ${beta}`, `undo draft-email by ${alpha}`];
+    for (const summary of summaries) await seen(page.getByText(summary), `the activity summary "${summary}"`);
+    await seen(page.getByText(`compensateStep • undo reserve-budget by ${beta}`), 'the compensation of step 2 in the timeline');
+    await seen(page.getByText(`compensateStep • undo draft-email by ${alpha}`), 'the compensation of step 1 in the timeline');
     // Tall enough for the whole timeline: three steps, the retried failure, two compensations.
     await page.setViewportSize({ width: 1600, height: 2000 });
     await screenshot(page, 'webui-03-saga-history');
@@ -141,13 +183,13 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
     await seen(page.getByRole('heading', { name: 'Events with Metadata' }), 'the events with metadata');
 
     const summaryFrame = page.locator('xpath=//h3[normalize-space()="Summary"]/following::iframe[1]').contentFrame();
-    await seen(summaryFrame.getByText(`Saga ${sagaId} of session ${sessionId}: refund an order`), 'the saga\'s static summary');
+    await seen(summaryFrame.getByText(`Saga ${sagaId} of session ${sessionId}: mail gateway down at step 3`), 'the saga\'s static summary');
 
     // The list below the "Events with Metadata" heading: one row per activity, by its summary, with its status.
     const events = page.locator('xpath=//h3[normalize-space()="Events with Metadata"]/../following-sibling::*[1]');
     const rows = [
-      [`draft by ${alpha}`, 'Completed'], [`publish by ${beta}`, 'Completed'], [`notify by ${alpha}`, 'Failed'],
-      [`undo publish by ${beta}`, 'Completed'], [`undo draft by ${alpha}`, 'Completed'],
+      [`draft-email by ${alpha}`, 'Completed'], [`reserve-budget by ${beta}`, 'Completed'], [`send-email by ${alpha}`, 'Failed'],
+      [`undo reserve-budget by ${beta}`, 'Completed'], [`undo draft-email by ${alpha}`, 'Completed'],
     ] as const;
     for (const [summary, status] of rows) {
       const row = events.locator('div').filter({ has: page.getByText(summary, { exact: true }) }).filter({ hasText: status }).last();
@@ -158,9 +200,9 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
 
     const details = page.locator('xpath=//h3[normalize-space()="Current Details"]/following::iframe[1]').contentFrame();
     await seen(details.getByRole('heading', { level: 2, name: `Saga ${sagaId} — compensated` }), 'the current-details heading');
-    await seen(details.getByRole('row', { name: `step-1 draft ${alpha} compensated 1` }), 'step 1 compensated in the details table');
-    await seen(details.getByRole('row', { name: `step-2 publish ${beta} compensated 1` }), 'step 2 compensated in the details table');
-    await seen(details.getByRole('row', { name: `step-3 notify ${alpha} failed 2` }), 'step 3 failed after 2 attempts in the details table');
+    await seen(details.getByRole('row', { name: `step-1 draft-email ${alpha} compensated 1` }), 'step 1 compensated in the details table');
+    await seen(details.getByRole('row', { name: `step-2 reserve-budget ${beta} compensated 1` }), 'step 2 compensated in the details table');
+    await seen(details.getByRole('row', { name: `step-3 send-email ${alpha} failed 3` }), 'step 3 failed after 3 attempts in the details table');
     await seen(details.getByText('Compensated in order: step-2 → step-1'), 'the compensation order');
     await screenshot(page, 'webui-04-saga-user-metadata');
   });
@@ -170,7 +212,7 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
     await page.getByRole('tab', { name: 'Queries' }).click();
     await page.getByTestId('query-select-button').click();
     const option = page.getByRole('option').filter({ hasText: 'sagaState' });
-    await seen(option.getByText('The saga: its state, each step with attempts and errors, approvals and compensation order.'), 'the query\'s description');
+    await seen(option.getByText('The saga: its state, each step with attempts, errors and digest, grants and compensation order.'), 'the query\'s description');
     await screenshot(page, 'webui-05-saga-queries-menu');
     await option.click();
     await page.getByRole('button', { name: 'Run Query' }).click();
@@ -187,5 +229,6 @@ describe('e2e: the Temporal Web UI shows a compensated saga', function () {
     assert.equal(snapshot.failedStepId, 'step-3');
     assert.deepEqual(snapshot.compensationOrder, ['step-2', 'step-1']);
     assert.deepEqual(snapshot.saga.steps.map((st: { state: string }) => st.state), ['compensated', 'compensated', 'failed']);
+    assert.deepEqual(Object.keys(snapshot.digests), ['step-1', 'step-2', 'step-3']);
   });
 });

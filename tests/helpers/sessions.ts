@@ -2,18 +2,26 @@
 import type { SessionHandle } from '../../src/client';
 import { hypervisor, uniqueId } from './hv';
 
+/** What runs is what the action declares (SPEC §11.4): the test handlers, by name. */
+const TEST_STEP = { executeApi: 'handler:test.step', undoApi: 'handler:test.step' };
+
 export const ACTIONS = [
-  { actionId: 'draft', reversibility: 'FULL' as const },
-  { actionId: 'reserve', reversibility: 'PARTIAL' as const },
-  { actionId: 'publish', reversibility: 'FULL' as const },
-  { actionId: 'notify', reversibility: 'FULL' as const },
-  { actionId: 'wire-money', reversibility: 'NONE' as const },
-  { actionId: 'read-report', readOnly: true },
+  { actionId: 'draft', reversibility: 'FULL' as const, ...TEST_STEP },
+  { actionId: 'draft-no-undo', reversibility: 'FULL' as const, executeApi: 'handler:test.no-undo' },
+  { actionId: 'reserve', reversibility: 'PARTIAL' as const, ...TEST_STEP },
+  { actionId: 'publish', reversibility: 'FULL' as const, ...TEST_STEP },
+  { actionId: 'notify', reversibility: 'FULL' as const, ...TEST_STEP },
+  { actionId: 'wire-money', reversibility: 'NONE' as const, ...TEST_STEP },
+  { actionId: 'read-report', readOnly: true, ...TEST_STEP },
+  { actionId: 'reconfigure', admin: true, reversibility: 'FULL' as const, ...TEST_STEP },
 ];
 
-export async function activeSession(agents: Record<string, number> = { 'did:mesh:alpha': 0.85, 'did:mesh:beta': 0.8 }, config = {}): Promise<SessionHandle> {
+/** The SRE witnesses every test session names (SPEC §11.5). */
+export const SRE_WITNESSES = ['did:mesh:sre', 'did:mesh:sre-on-call'];
+
+export async function activeSession(agents: Record<string, number> = { 'did:mesh:alpha': 0.85, 'did:mesh:beta': 0.8 }, config: Record<string, unknown> = {}): Promise<SessionHandle> {
   const hv = await hypervisor();
-  const session = await hv.createSession({ sessionId: uniqueId('s'), creatorDid: 'did:mesh:admin', config });
+  const session = await hv.createSession({ sessionId: uniqueId('s'), creatorDid: 'did:mesh:admin', config: { sreWitnesses: SRE_WITNESSES, ...config } });
   for (const [agentDid, sigmaRaw] of Object.entries(agents)) await session.join({ agentDid, sigmaRaw, actions: ACTIONS });
   await session.activate();
   return session;

@@ -166,9 +166,16 @@ describe('fast path: accept paths agree with their zod schemas', () => {
   const config = objects({
     consistency: field(fc.constantFrom('EVENTUAL', 'STRONG')), maxParticipants: field(posInt), maxDurationSeconds: field(posInt),
     minSigmaEff: field(sigma), auditEnabled: field(fc.boolean()), externalCommitment: field(fc.boolean()),
+    consensusQuorum: field(fc.integer({ min: 0, max: 11 })),
+    sreWitnesses: field(fc.oneof(fc.array(did, { maxLength: 3 }), fc.array(fc.oneof(did, edgy), { maxLength: 17 }), fc.constant([, 'did:example:a']))),
+    allowedToolOrigins: field(fc.oneof(
+      fc.array(fc.constantFrom('http://127.0.0.1:8080', 'https://tools.example', 'http://[::1]:9000'), { maxLength: 3 }),
+      fc.array(fc.constantFrom('http://h/', 'HTTP://H', 'ftp://h', 'http://h:80', 'x', 'https://' + 'h'.repeat(200), 'http://127.0.0.1:8080'), { maxLength: 17 }),
+    )),
   });
   agrees('fastCreateSessionInput', CreateSessionInputSchema, fastCreateSessionInput, objects({ sessionId: field(id), config: field(config) }), [
     { sessionId: 's1' }, { sessionId: 's1', config: { maxParticipants: 3 } },
+    { sessionId: 's1', config: { consensusQuorum: 3, sreWitnesses: ['did:mesh:sre'], allowedToolOrigins: ['http://127.0.0.1:8080'] } },
   ]);
 
   agrees('fastJoinInput', JoinInputSchema, fastJoinInput, objects({

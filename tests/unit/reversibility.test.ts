@@ -61,16 +61,16 @@ describe('reversibility: registry', () => {
     register(r, {
       actionId: 'refund',
       reversibility: 'PARTIAL',
-      executeApi: '/pay',
-      undoApi: '/refund',
+      executeApi: 'handler:pay',
+      undoApi: 'https://tools.example/refund',
       undoWindowSeconds: 600,
       compensationMethod: 'credit',
       riskWeight: 0.7,
     });
     assert.deepEqual(lookup(r, 'refund'), {
       actionId: 'refund',
-      executeApi: '/pay',
-      undoApi: '/refund',
+      executeApi: 'handler:pay',
+      undoApi: 'https://tools.example/refund',
       level: 'PARTIAL',
       undoWindowSeconds: 600,
       compensationMethod: 'credit',
@@ -129,7 +129,7 @@ describe('reversibility: registry', () => {
 
   it('tracks undo-API health', () => {
     const r = createReversibilityRegistry();
-    register(r, { actionId: 'a', reversibility: 'FULL', undoApi: '/undo' });
+    register(r, { actionId: 'a', reversibility: 'FULL', undoApi: 'handler:undo' });
     assert.equal(setUndoApiHealth(r, 'a', false), true);
     assert.equal(lookup(r, 'a')?.undoApiHealthy, false);
     assert.equal(setUndoApiHealth(r, 'zzz', false), false);

@@ -47,6 +47,9 @@ describe('session: creation and config', () => {
       minSigmaEff: 0.6,
       auditEnabled: true,
       externalCommitment: false,
+      consensusQuorum: 2,
+      sreWitnesses: [],
+      allowedToolOrigins: [],
     });
   });
 

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { temporal } from '@temporalio/proto';
 import { isHypervisorError } from '../../src/errors';
 import { verifyTrail } from '../../src/audit';
@@ -10,7 +12,21 @@ const EventType = temporal.api.enums.v1.EventType;
 
 async function newSession(config = {}) {
   const hv = await hypervisor();
-  return hv.createSession({ sessionId: uniqueId('g'), creatorDid: 'did:mesh:admin', config });
+  return hv.createSession({ sessionId: uniqueId('g'), creatorDid: 'did:mesh:admin', config: { sreWitnesses: ['did:mesh:sre'], ...config } });
+}
+
+/** A drift verifier ("CMVK") of the test's own: the drift it answers per agent. */
+async function startVerifier(drift: Record<string, number>) {
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const msg = JSON.parse(body || '{}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ drift: drift[msg.agentDid] ?? 0 }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
 }
 
 describe('governed sessions: rings, liability and audit inside the session workflow', function () {
@@ -83,16 +99,41 @@ describe('governed sessions: rings, liability and audit inside the session workf
     assert.equal(Object.keys((await session.liability()).exposure).length, 0);
   });
 
-  it('slashes a rogue agent whose behaviour drifted and drops its ring', async () => {
+  it('without a drift verifier, caller-supplied embeddings produce no drift (SPEC §9)', async () => {
     const session = await activeSession({ 'did:mesh:alpha': 0.85, 'did:mesh:rogue': 0.9 });
-    const calm = await session.reportDrift({ agentDid: 'did:mesh:alpha', claimedEmbedding: [1, 0, 0], observedEmbedding: [1, 0.05, 0] });
-    assert.equal(calm.decision.action, 'pass');
-    const rogue = await session.reportDrift({ agentDid: 'did:mesh:rogue', claimedEmbedding: [1, 0, 0], observedEmbedding: [0, 1, 0] });
-    assert.equal(rogue.decision.severity, 'critical');
-    assert.equal(rogue.decision.action, 'slash');
-    const p = (await session.participant('did:mesh:rogue'))!;
-    assert.equal(p.sigmaRaw, 0);
-    assert.equal(p.ring, 3);
+    const opposite = await session.reportDrift({ agentDid: 'did:mesh:rogue', claimedEmbedding: [1, 0, 0], observedEmbedding: [-1, 0, 0] });
+    assert.deepEqual([opposite.decision.drift, opposite.decision.action], [0, 'pass']);
+    assert.equal((await session.participant('did:mesh:rogue'))!.sigmaRaw, 0.9);
+  });
+
+  it('with a verifier: slashes a rogue agent whose behaviour drifted; a MEDIUM drift demotes for the rest of the session', async () => {
+    const verifier = await startVerifier({ 'did:mesh:rogue': 0.9, 'did:mesh:wobbly': 0.4 });
+    process.env.HV_DRIFT_VERIFIER_URL = verifier.url;
+    try {
+      const session = await activeSession({ 'did:mesh:alpha': 0.85, 'did:mesh:rogue': 0.9, 'did:mesh:wobbly': 0.7, 'did:mesh:friend': 0.9 });
+      const calm = await session.reportDrift({ agentDid: 'did:mesh:alpha' });
+      assert.equal(calm.decision.action, 'pass');
+      const rogue = await session.reportDrift({ agentDid: 'did:mesh:rogue' });
+      assert.equal(rogue.decision.severity, 'critical');
+      assert.equal(rogue.decision.action, 'slash');
+      const p = (await session.participant('did:mesh:rogue'))!;
+      assert.equal(p.sigmaRaw, 0);
+      assert.equal(p.ring, 3);
+      // A slashed agent cannot be vouched straight back (SPEC §4).
+      await assert.rejects(session.vouch({ voucher: 'did:mesh:friend', vouchee: 'did:mesh:rogue' }), (e) => isHypervisorError(e, 'AGENT_SLASHED'));
+
+      const medium = await session.reportDrift({ agentDid: 'did:mesh:wobbly' });
+      assert.equal(medium.decision.action, 'demote');
+      assert.equal((await session.participant('did:mesh:wobbly'))!.ring, 3);
+      // A later σ change does not lift it above the cap.
+      await session.vouch({ voucher: 'did:mesh:friend', vouchee: 'did:mesh:wobbly' });
+      const after = (await session.participant('did:mesh:wobbly'))!;
+      assert.ok(after.sigmaEff > 0.6, `σ_eff ${after.sigmaEff} would give ring 2`);
+      assert.equal(after.ring, 3);
+    } finally {
+      delete process.env.HV_DRIFT_VERIFIER_URL;
+      verifier.close();
+    }
   });
 
   it('onboards an agent from its capability manifest: actions and σ hint', async () => {

@@ -41,7 +41,7 @@ describe('integrations: the trust scorer as an activity', function () {
 
   it('takes σ from the scorer when σ_raw is absent, the lower one when both exist, and reports slashes back', async () => {
     const hv = await hypervisor();
-    const session = await hv.createSession({ sessionId: uniqueId('nexus'), creatorDid: 'did:mesh:admin' });
+    const session = await hv.createSession({ sessionId: uniqueId('nexus'), creatorDid: 'did:mesh:admin', config: { sreWitnesses: ['did:mesh:sre'] } });
     const partner = await session.join({ agentDid: 'did:mesh:partner' });
     assert.equal(partner.sigmaRaw, 0.93);
     assert.equal(partner.ring, 2);

@@ -27,6 +27,7 @@ const SCENARIOS = [
   'saga-compensated',
   'saga-escalated',
   'saga-approvals',
+  'saga-cancelled',
   'session-sagas-escalation-terminated',
   'session-continued-as-new-run1',
   'session-continued-as-new-run2',

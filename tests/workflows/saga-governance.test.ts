@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hypervisor, uniqueId, eventually } from '../helpers/hv';
-import { activeSession } from '../helpers/sessions';
+import { ACTIONS, activeSession } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
+const gamma = 'did:mesh:gamma';
+const operator = 'did:mesh:operator';
 
 describe('governed sagas: the gate, consensus, demotion and escalation', function () {
   this.timeout(120_000);
@@ -16,8 +18,8 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     await session.vouch({ voucher: beta, vouchee: alpha });
     const saga = await session.startSaga({
       steps: [
-        { actionId: 'draft', agentDid: alpha, handler: 'test.step', input: { failUndo: true } },
-        { actionId: 'publish', agentDid: beta, handler: 'test.step', input: { failAttempts: -1 } },
+        { actionId: 'draft', agentDid: alpha, input: { failUndo: true } },
+        { actionId: 'publish', agentDid: beta, input: { failAttempts: -1 } },
       ],
     });
     const result = await saga.result();
@@ -35,8 +37,8 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     const session = await activeSession();
     const saga = await session.startSaga({
       steps: [
-        { actionId: 'draft', agentDid: alpha, handler: 'test.no-undo' },
-        { actionId: 'publish', agentDid: alpha, handler: 'test.step', input: { failAttempts: -1 } },
+        { actionId: 'draft-no-undo', agentDid: alpha },
+        { actionId: 'publish', agentDid: alpha, input: { failAttempts: -1 } },
       ],
     });
     const result = await saga.result();
@@ -48,8 +50,8 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     const session = await activeSession();
     const saga = await session.startSaga({
       steps: [
-        { actionId: 'draft', agentDid: alpha, handler: 'test.step', input: { delayMs: 1500 } },
-        { actionId: 'publish', agentDid: alpha, handler: 'test.step' },
+        { actionId: 'draft', agentDid: alpha, input: { delayMs: 1500 } },
+        { actionId: 'publish', agentDid: alpha },
       ],
     });
     await eventually(() => saga.state(), (s) => s.saga.steps[0]!.state === 'executing', 'step 1 to start');
@@ -62,68 +64,75 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     assert.equal(calls[result.workflowId]!.filter((c) => c.stepId === 'step-2').length, 0, 'the denied step never ran');
   });
 
-  it('runs a ring 1 step only after quorum approvals, and denies it at its deadline', async () => {
-    const agents = { [alpha]: 0.97, [beta]: 0.8, 'did:mesh:gamma': 0.8 };
+  it('runs a ring 1 step only after the session\'s quorum of approvals, and denies it at its deadline', async () => {
+    const agents = { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 };
     const session = await activeSession(agents);
-    const approved = await session.startSaga({
-      steps: [{ actionId: 'wire-money', agentDid: alpha, handler: 'test.step', quorum: 2, approvalDeadlineSeconds: 120 }],
-    });
-    await eventually(() => session.audit(), (a) => a.trail.deltas.some((d) => d.changes[0]!.path.endsWith('/gate') && d.agentDid === alpha), 'the gate to wait');
-    await approved.approve('step-1', alpha); // the acting agent's own approval does not count
-    await approved.approve('step-1', beta);
+    const approved = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }] });
+    await eventually(() => approved.state(), (s) => s.waiting?.stepId === 'step-1', 'the gate to wait');
+    const step = { sagaId: approved.sagaId, stepId: 'step-1' };
+    await assert.rejects(session.approve({ ...step, approverDid: alpha }), { code: 'SELF_APPROVAL' });
+    const first = await session.approve({ ...step, approverDid: beta });
+    assert.deepEqual([first.approvals, first.quorum], [1, 2]);
+    await assert.rejects(session.approve({ ...step, approverDid: beta }), { code: 'DUPLICATE_APPROVAL' });
     assert.equal((await approved.state()).saga.steps[0]!.state, 'pending');
-    await approved.approve('step-1', 'did:mesh:gamma');
+    await session.approve({ ...step, approverDid: gamma });
     const ok = await approved.result();
     assert.equal(ok.saga.state, 'completed');
-    assert.deepEqual(ok.approvals['step-1'], [beta, 'did:mesh:gamma']);
+    assert.deepEqual(ok.grants['step-1']!.approvals, [beta, gamma]);
 
-    const late = await session.startSaga({
-      steps: [{ actionId: 'wire-money', agentDid: alpha, handler: 'test.step', quorum: 2, approvalDeadlineSeconds: 2 }],
-    });
-    await late.approve('step-1', beta);
+    const late = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 2 }] });
+    await session.approve({ sagaId: late.sagaId, stepId: 'step-1', approverDid: beta });
     const denied = await late.result();
     assert.equal(denied.saga.state, 'failed');
     assert.match(denied.error ?? '', /consensus.*deadline/);
   });
 
-  it('runs a ring 0 step only after an SRE witness co-signs it', async () => {
-    const session = await activeSession();
-    await session.join({ agentDid: 'did:mesh:operator', sigmaRaw: 0.9, actions: [{ actionId: 'rotate-keys', admin: true, reversibility: 'FULL' }] });
-    const saga = await session.startSaga({
-      steps: [{ actionId: 'rotate-keys', agentDid: 'did:mesh:operator', handler: 'test.step', approvalDeadlineSeconds: 120 }],
-    });
-    await eventually(() => session.audit(), (a) => a.trail.deltas.some((d) => d.changes[0]!.path.endsWith('/gate') && d.agentDid === 'did:mesh:operator'), 'the gate to wait');
-    await saga.witness('step-1', 'did:mesh:operator'); // the acting agent cannot witness itself
-    assert.equal((await saga.state()).saga.steps[0]!.state, 'pending');
+  it('runs a ring 0 step only for a ring 1 agent (consensus) with an SRE witness of the session\'s config', async () => {
+    const session = await activeSession({ [alpha]: 0.85, [beta]: 0.8, [operator]: 0.97 });
+    const saga = await session.startSaga({ steps: [{ actionId: 'reconfigure', agentDid: operator, approvalDeadlineSeconds: 120 }] });
+    await eventually(() => saga.state(), (s) => s.waiting?.stepId === 'step-1', 'the gate to wait');
+    const step = { sagaId: saga.sagaId, stepId: 'step-1' };
+    await assert.rejects(session.witness({ ...step, witnessDid: operator }), { code: 'NOT_SRE_WITNESS' });
+    await assert.rejects(session.witness({ ...step, witnessDid: beta }), { code: 'NOT_SRE_WITNESS' });
+    await session.witness({ ...step, witnessDid: 'did:mesh:sre-on-call' });
+    assert.equal((await saga.state()).saga.steps[0]!.state, 'pending', 'a witness alone does not lift the agent to ring 1');
+    await session.approve({ ...step, approverDid: alpha });
     const cosigned = Date.now();
-    await saga.witness('step-1', 'did:mesh:sre-on-call');
+    await session.approve({ ...step, approverDid: beta });
     const result = await saga.result();
     assert.equal(result.saga.state, 'completed');
-    assert.equal(result.witnesses['step-1'], 'did:mesh:sre-on-call');
+    assert.equal(result.grants['step-1']!.witness, 'did:mesh:sre-on-call');
     const ran = calls[result.workflowId]!.filter((c) => c.phase === 'execute');
     assert.equal(ran.length, 1);
-    assert.ok(ran[0]!.at >= cosigned, 'the step ran only after the SRE witness, not after the agent witnessed itself');
+    assert.ok(ran[0]!.at >= cosigned, 'the step ran only once both the witness and the quorum were in');
   });
 
-  it('governs a saga started directly by a client: a sandbox agent\'s write is denied and compensation follows', async () => {
+  it('denies a sandbox agent\'s write and compensates; refuses to run a saga a client started directly', async () => {
     const session = await activeSession({ [alpha]: 0.85, 'did:mesh:sandboxed': 0.3 });
-    const hv = await hypervisor();
-    const saga = await hv.startSaga({
-      sessionId: session.sessionId,
-      sagaId: uniqueId('direct'),
+    const saga = await session.startSaga({
       steps: [
-        { actionId: 'draft', agentDid: alpha, handler: 'test.step' },
-        { actionId: 'publish', agentDid: 'did:mesh:sandboxed', handler: 'test.step' },
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: 'did:mesh:sandboxed' },
       ],
     });
     const result = await saga.result();
     assert.equal(result.saga.state, 'compensated');
     assert.match(result.error ?? '', /ring violation.*σ_eff > 0.6/);
-    const known = await eventually(() => session.sagas(), (s) => s.some((g) => g.sagaId === saga.sagaId && g.state === 'compensated'), 'the session to know the saga');
-    assert.ok(known.length >= 1);
+    await eventually(() => session.sagas(), (s) => s.some((g) => g.sagaId === saga.sagaId && g.state === 'compensated'), 'the session to learn the outcome');
+
+    const hv = await hypervisor();
+    const direct = await hv.client.workflow.start('sagaWorkflow', {
+      taskQueue: hv.taskQueue, workflowId: uniqueId('direct'),
+      args: [{ sessionId: session.sessionId, sagaId: 'x', steps: [{ actionId: 'draft', agentDid: alpha }] }],
+    });
+    await assert.rejects(direct.result(), (err: Error & { cause?: { type?: string; message?: string } }) => {
+      assert.equal(err.cause?.type, 'SAGA_NOT_STARTED_BY_SESSION');
+      assert.match(err.cause?.message ?? '', /startSaga/);
+      return true;
+    });
   });
 
-  it('calls an HTTP tool with one idempotency key per step across retries, and its undo with another', async () => {
+  it('calls an HTTP tool the action declared, with one idempotency key per step across retries, and its undo with another', async () => {
     const seen: { path: string; key: string }[] = [];
     let executeAttempts = 0;
     const server = http.createServer((req, res) => {
@@ -137,11 +146,21 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      const session = await activeSession();
+      const hv = await hypervisor();
+      const session = await hv.createSession({ sessionId: uniqueId('s'), creatorDid: 'did:mesh:admin', config: { allowedToolOrigins: [base] } });
+      await assert.rejects(
+        session.join({ agentDid: beta, sigmaRaw: 0.8, actions: [{ actionId: 'exfiltrate', reversibility: 'FULL', executeApi: 'http://198.51.100.7/steal' }] }),
+        { code: 'TOOL_ORIGIN_NOT_ALLOWED' },
+      );
+      await session.join({ agentDid: alpha, sigmaRaw: 0.85, actions: [
+        { actionId: 'http-draft', reversibility: 'FULL', executeApi: `${base}/execute`, undoApi: `${base}/undo` },
+        ...ACTIONS,
+      ] });
+      await session.activate();
       const saga = await session.startSaga({
         steps: [
-          { actionId: 'draft', agentDid: alpha, executeApi: `${base}/execute`, undoApi: `${base}/undo`, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } },
-          { actionId: 'publish', agentDid: alpha, handler: 'test.step', input: { failAttempts: -1 } },
+          { actionId: 'http-draft', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } },
+          { actionId: 'publish', agentDid: alpha, input: { failAttempts: -1 } },
         ],
       });
       const result = await saga.result();
@@ -156,5 +175,4 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
       server.close();
     }
   });
-
 });

@@ -1,13 +1,23 @@
 """Start a saga on an existing hypervisor session from the Temporal Python SDK.
 
-Only the contract is used (docs/CONTRACT.md): the workflow type name
-"sagaWorkflow", the id hv-saga-<sessionId>-<sagaId>, the task queue, plain JSON
-input, the search attributes and the "sagaState" query. No TypeScript code.
+Only the contract is used (docs/CONTRACT.md), no TypeScript code: a saga is
+started through its session, with the "startSaga" update on the session's
+workflow hv-session-<sessionId> and plain JSON (contract/startSaga.schema.json);
+the session starts the saga workflow hv-saga-<sessionId>-<sagaId> as its child.
+A saga that completed returns its snapshot; one that compensated, escalated or
+failed ends as a failed workflow whose failure (type SagaCompensated,
+SagaEscalated or SagaFailed) carries the snapshot in details[0].
 
-    python start_saga.py --address 127.0.0.1:7233 --task-queue agent-hypervisor \
-        --input '{"sessionId": "s1", "sagaId": "g1", "steps": [...]}'
+    python start_saga.py --address 127.0.0.1:7233 --session-id s1 \
+        --request '{"sagaId": "g1", "steps": [{"actionId": "draft", "agentDid": "did:mesh:a"}]}'
 
-Prints one JSON object on stdout: {"workflowId", "result", "query"}.
+Prints one JSON object on stdout:
+{"started", "workflowId", "status", "failureType", "failureMessage", "result", "query"}
+(result: the saga's snapshot, however it ended).
+
+With --direct-input, it instead starts a sagaWorkflow directly (which the
+hypervisor refuses) and prints {"workflowId", "status", "failureType",
+"failureMessage"}.
 """
 import argparse
 import asyncio
@@ -15,42 +25,69 @@ import json
 import os
 import sys
 
-from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
-HV_SESSION_ID = SearchAttributeKey.for_keyword("HvSessionId")
-HV_AGENT_DIDS = SearchAttributeKey.for_keyword_list("HvAgentDids")
+# How a saga that did not complete ends: a failed workflow, the snapshot in the failure's details.
+SAGA_FAILURE_TYPES = ("SagaCompensated", "SagaEscalated", "SagaFailed")
+
+
+def failure_of(err: WorkflowFailureError):
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type, cause.message, list(cause.details)
+    return type(cause).__name__, str(cause), []
+
+
+async def run_saga(client: Client, session_id: str, request: dict) -> dict:
+    session = client.get_workflow_handle(f"hv-session-{session_id}")
+    started = await session.execute_update("startSaga", request)
+    print(f"session {session_id} started saga {started['sagaId']} as {started['workflowId']}", file=sys.stderr)
+
+    saga = client.get_workflow_handle(started["workflowId"])
+    out = {"started": started, "workflowId": started["workflowId"], "status": "COMPLETED", "failureType": None, "failureMessage": None}
+    try:
+        out["result"] = await saga.result()
+    except WorkflowFailureError as err:
+        failure_type, message, details = failure_of(err)
+        if failure_type not in SAGA_FAILURE_TYPES or not details:
+            raise
+        # Compensated, escalated or failed: the saga's snapshot is the failure's first detail.
+        out.update(status="FAILED", failureType=failure_type, failureMessage=message, result=details[0])
+    out["query"] = await saga.query("sagaState")
+    return out
+
+
+async def start_directly(client: Client, task_queue: str, saga_input: dict) -> dict:
+    workflow_id = f"hv-saga-{saga_input['sessionId']}-{saga_input['sagaId']}"
+    handle = await client.start_workflow("sagaWorkflow", saga_input, id=workflow_id, task_queue=task_queue)
+    out = {"workflowId": workflow_id, "status": "COMPLETED", "failureType": None, "failureMessage": None}
+    try:
+        await handle.result()
+    except WorkflowFailureError as err:
+        failure_type, message, _ = failure_of(err)
+        out.update(status="FAILED", failureType=failure_type, failureMessage=message)
+    return out
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", required=True)
     parser.add_argument("--namespace", default="default")
-    parser.add_argument("--task-queue", default="agent-hypervisor")
-    parser.add_argument("--input", required=True, help="the saga input as JSON (contract/sagaWorkflow.schema.json)")
+    parser.add_argument("--task-queue", default="agent-hypervisor", help="only for --direct-input")
+    parser.add_argument("--session-id", help="the session that starts the saga")
+    parser.add_argument("--request", help="the startSaga request as JSON (contract/startSaga.schema.json)")
+    parser.add_argument("--direct-input", help="start a sagaWorkflow directly with this input (refused by the hypervisor)")
     args = parser.parse_args()
 
-    saga = json.loads(args.input)
-    workflow_id = f"hv-saga-{saga['sessionId']}-{saga['sagaId']}"
-    agents = sorted({step["agentDid"] for step in saga["steps"]})
-
     client = await Client.connect(args.address, namespace=args.namespace)
-    handle = await client.start_workflow(
-        "sagaWorkflow",
-        saga,
-        id=workflow_id,
-        task_queue=args.task_queue,
-        # As the contract asks: listed with its session from the start.
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(HV_SESSION_ID, saga["sessionId"]),
-            SearchAttributePair(HV_AGENT_DIDS, agents),
-        ]),
-        static_summary=f"Saga {saga['sagaId']} of session {saga['sessionId']} (started from Python)",
-    )
-    print(f"started {workflow_id} (run {handle.result_run_id})", file=sys.stderr)
-    result = await handle.result()
-    query = await handle.query("sagaState")
-    print(json.dumps({"workflowId": workflow_id, "result": result, "query": query}))
+    if args.direct_input:
+        out = await start_directly(client, args.task_queue, json.loads(args.direct_input))
+    else:
+        if not args.session_id or not args.request:
+            parser.error("--session-id and --request are required (or --direct-input)")
+        out = await run_saga(client, args.session_id, json.loads(args.request))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+/**
+ * Activities that read workflows by id: what SPEC §11.2 counts as authentic.
+ * A saga asks its session for a step's grant; a session that continued as new
+ * reads the outcome of a saga an earlier run started.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure as CommonApplicationFailure } from '@temporalio/common';
+import { sessionWorkflowId, stepGrantQuery } from '../workflows/definitions';
+import type { StepRef } from '../src/contract';
+import type { StepGrant } from '../workflows/sessionTypes';
+
+export interface SagaOutcomeRead {
+  status: 'running' | 'closed';
+  snapshot: unknown | null;
+  failure: string | null;
+}
+
+export function sessionActivities(client: Client) {
+  async function readStepGrant(ref: StepRef & { sessionId: string }): Promise<StepGrant> {
+    const { sessionId, ...step } = ref;
+    return client.workflow.getHandle(sessionWorkflowId(sessionId)).query(stepGrantQuery, step);
+  }
+
+  return {
+    readStepGrant,
+
+    async readSagaOutcome(args: { workflowId: string; sessionWorkflowId: string }): Promise<SagaOutcomeRead> {
+      const handle = client.workflow.getHandle(args.workflowId);
+      const description = await handle.describe();
+      // Only a saga this session started is believed.
+      if (description.parentExecution?.workflowId !== args.sessionWorkflowId) {
+        return { status: 'closed', snapshot: null, failure: `workflow ${args.workflowId} is not a saga of ${args.sessionWorkflowId}` };
+      }
+      if (description.status.name === 'RUNNING') return { status: 'running', snapshot: null, failure: null };
+      try {
+        return { status: 'closed', snapshot: await handle.result(), failure: null };
+      } catch (err) {
+        const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+        if (cause instanceof CommonApplicationFailure && cause.details?.[0]) return { status: 'closed', snapshot: cause.details[0], failure: null };
+        return { status: 'closed', snapshot: null, failure: (cause ?? (err as Error)).message };
+      }
+    },
+
+    /** The gate a retry attempt passes: the session's decision now. */
+    async checkStepGate(task: { sessionId: string; sagaId: string; stepId: string; digest: string }): Promise<{ allowed: boolean; reason: string }> {
+      const grant = await readStepGrant({ sessionId: task.sessionId, sagaId: task.sagaId, stepId: task.stepId, digest: task.digest });
+      return { allowed: grant.decision.allowed, reason: grant.decision.reason };
+    },
+  };
+}

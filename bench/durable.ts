@@ -1,0 +1,480 @@
+/**
+ * The governed saga against a plain Temporal saga, on one dev server this
+ * benchmark starts itself, in the same run, interleaved batch by batch.
+ *
+ * - plain: bench/plain/workflows.ts (samples-typescript's saga shape: 3 steps,
+ *   each an activity with the governed step's activity options, compensations
+ *   undone in reverse in a non-cancellable scope), its own task queue and
+ *   Worker in this process.
+ * - governed: src/client.ts: create a session, join agents, activate, then
+ *   `session.startSaga(req)` and `await saga.result()`; the hypervisor's worker
+ *   in this process on another task queue, same NativeConnection.
+ *
+ * Latency: client start request → result. Throughput: completed sagas / batch
+ * wall time. Cost, exact, from fetched histories: events and workflow tasks
+ * (WorkflowTaskCompleted events) of every saga; for governed sagas plus their
+ * session's share: the session's events that arrived during the batch (from
+ * the run and history length before the batch, after the session went quiet,
+ * following continue-as-new runs to the one after), divided by the sagas the
+ * batch started.
+ *
+ *   npm run bench:durable                  default counts (~3–4 min)
+ *   npm run bench:durable -- --quick       smaller counts
+ *   npm run bench:durable -- --json        one JSON object per scenario line
+ *   flags / env: --warmup N, --c1 N, --c8 N, --c32 N, --c32x8 N (sagas per
+ *   variant), --rounds N (batches per variant, alternating which goes first),
+ *   --only c1,c8,c32,c32x8; BENCH_WARMUP, BENCH_C1, BENCH_C8, BENCH_C32,
+ *   BENCH_C32X8, BENCH_ROUNDS, BENCH_ONLY.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as net from 'node:net';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { killAllDevServers, startDevServer, type DevServer } from '../worker/devServer';
+import { createHypervisorWorker } from '../worker/worker';
+import { registerStepHandler } from '../activities/handlers';
+import { HypervisorClient, type SessionHandle } from '../src/client';
+import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contract';
+import * as plainActivities from './plain/activities';
+import type { PlainSagaInput, PlainSagaResult, plainSaga } from './plain/workflows';
+
+// ── The requests (the contract is changing: edit only these) ────────────────
+
+const NOOP_HANDLER = 'bench.noop';
+const ACTIONS = ['bench.draft', 'bench.reserve', 'bench.publish'];
+const AGENTS = ['did:mesh:bench-alpha', 'did:mesh:bench-beta'];
+
+/** An agent declaring the three reversible (ring 2) actions, run by the no-op handler. */
+function joinRequest(agentDid: string): JoinRequest {
+  return {
+    agentDid,
+    sigmaRaw: 0.85,
+    actions: ACTIONS.map((actionId) => ({
+      actionId, reversibility: 'FULL' as const, executeApi: `handler:${NOOP_HANDLER}`, undoApi: `handler:${NOOP_HANDLER}`,
+    })),
+  };
+}
+
+/** Three steps, alternating agents; each names the no-op handler (soon: only actionId, agentDid, input). */
+function sagaRequest(sagaId: string): StartSagaRequest {
+  return { sagaId, steps: ACTIONS.map((actionId, i): SagaStepInput => ({ actionId, agentDid: AGENTS[i % AGENTS.length]!, handler: NOOP_HANDLER, input: { n: i } })) };
+}
+
+function plainRequest(sagaId: string): PlainSagaInput {
+  return { sagaId, steps: ACTIONS.map((actionId, i) => ({ stepId: `step-${i + 1}`, actionId, agentDid: AGENTS[i % AGENTS.length]!, input: { n: i } })) };
+}
+
+// ── Configuration ───────────────────────────────────────────────────────────
+
+const argv = process.argv.slice(2);
+const has = (flag: string) => argv.includes(flag);
+function setting(name: string, env: string, quick: number, full: number): number {
+  const i = argv.indexOf(`--${name}`);
+  const raw = i >= 0 ? argv[i + 1] : process.env[env];
+  if (raw === undefined || raw === '') return has('--quick') ? quick : full;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} / ${env} must be a whole number, not ${raw}`);
+  return n;
+}
+const JSON_OUT = has('--json');
+const CONFIG = {
+  warmup: setting('warmup', 'BENCH_WARMUP', 2, 5),
+  rounds: Math.max(1, setting('rounds', 'BENCH_ROUNDS', 2, 2)),
+  c1: setting('c1', 'BENCH_C1', 10, 30),
+  c8: setting('c8', 'BENCH_C8', 24, 80),
+  c32: setting('c32', 'BENCH_C32', 64, 96),
+  c32x8: setting('c32x8', 'BENCH_C32X8', 64, 96),
+};
+const onlyRaw = (() => { const i = argv.indexOf('--only'); return i >= 0 ? argv[i + 1] : process.env.BENCH_ONLY; })();
+const ONLY = onlyRaw ? new Set(onlyRaw.split(',').map((s) => s.trim())) : null;
+
+interface Scenario { key: string; title: string; concurrency: number; sessions: number; sagas: number }
+const SCENARIOS: Scenario[] = [
+  { key: 'c1', title: 'concurrency 1 (sequential)', concurrency: 1, sessions: 1, sagas: CONFIG.c1 },
+  { key: 'c8', title: 'concurrency 8, one session', concurrency: 8, sessions: 1, sagas: CONFIG.c8 },
+  { key: 'c32', title: 'concurrency 32, one session', concurrency: 32, sessions: 1, sagas: CONFIG.c32 },
+  { key: 'c32x8', title: 'concurrency 32, 8 sessions', concurrency: 32, sessions: 8, sagas: CONFIG.c32x8 },
+].filter((s) => s.sagas > 0 && (!ONLY || ONLY.has(s.key)));
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const RUN = Date.now().toString(36);
+
+// ── Histories ───────────────────────────────────────────────────────────────
+
+const EVENT_NAMES = temporal.api.enums.v1.EventType as unknown as Record<number, string>;
+function eventName(type: unknown): string {
+  const raw = typeof type === 'number' ? EVENT_NAMES[type] ?? String(type) : String(type);
+  return raw.replace(/^EVENT_TYPE_/, '').toLowerCase().replace(/(^|_)([a-z])/g, (_m, _u, c: string) => c.toUpperCase());
+}
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+class Cost {
+  events = 0;
+  tasks = 0;
+  byType = new Map<string, number>();
+  add(events: HistoryEvent[]): void {
+    for (const e of events) {
+      const name = eventName(e.eventType);
+      this.events++;
+      if (name === 'WorkflowTaskCompleted') this.tasks++;
+      this.byType.set(name, (this.byType.get(name) ?? 0) + 1);
+    }
+  }
+  perSaga(n: number): { events: number; tasks: number; byType: Record<string, number> } {
+    const d = Math.max(1, n);
+    const byType = Object.fromEntries([...this.byType].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / d, 2)]));
+    return { events: this.events / d, tasks: this.tasks / d, byType };
+  }
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  }));
+  return out;
+}
+
+interface SessionMark { runId: string; length: number }
+
+/** Waits until the session has no pending workflow task and its history stopped growing; returns where it stands. */
+async function quietSession(handle: WorkflowHandle): Promise<SessionMark> {
+  let last: SessionMark | undefined;
+  for (let i = 0; i < 300; i++) {
+    const d = await handle.describe();
+    const mark = { runId: d.runId, length: d.historyLength };
+    if (!d.raw.pendingWorkflowTask && last && last.runId === mark.runId && last.length === mark.length) return mark;
+    last = mark;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`session ${handle.workflowId} did not go quiet`);
+}
+
+/** The session's events after `from` up to `to`, following continue-as-new runs. */
+async function sessionEvents(client: Client, workflowId: string, from: SessionMark, to: SessionMark): Promise<{ events: HistoryEvent[]; runs: number }> {
+  const events: HistoryEvent[] = [];
+  let runId = from.runId;
+  let after = from.length;
+  for (let runs = 0; ; runs++) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const all = history.events ?? [];
+    const upTo = runId === to.runId ? to.length : Infinity;
+    events.push(...all.filter((e) => Number(e.eventId) > after && Number(e.eventId) <= upTo));
+    if (runId === to.runId) return { events, runs };
+    const next = all.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+    if (!next) throw new Error(`session ${workflowId} run ${runId} neither continued as new nor is the current run`);
+    runId = next;
+    after = 0;
+  }
+}
+
+// ── Batches ─────────────────────────────────────────────────────────────────
+
+interface Outcome { workflowId?: string; latencyMs?: number; startFailed?: string; error?: string }
+
+interface VariantTotals {
+  outcomes: Outcome[];
+  wallMs: number;
+  sagaCost: Cost;
+  sessionCost: Cost;
+  continuedAsNew: number;
+}
+const emptyTotals = (): VariantTotals => ({ outcomes: [], wallMs: 0, sagaCost: new Cost(), sessionCost: new Cost(), continuedAsNew: 0 });
+
+/** The error and its causes, one line. */
+function message(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e !== undefined && parts.length < 4; e = e instanceof Error ? e.cause : undefined) {
+    parts.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  }
+  return parts.join(' ← ').slice(0, 400);
+}
+
+async function runBatch(n: number, concurrency: number, one: (i: number) => Promise<Outcome>): Promise<{ outcomes: Outcome[]; wallMs: number }> {
+  const t0 = performance.now();
+  const outcomes = await pool(Array.from({ length: n }, (_, i) => i), concurrency, (i) => one(i));
+  return { outcomes, wallMs: performance.now() - t0 };
+}
+
+interface Env { client: Client; hv: HypervisorClient; plainQueue: string }
+
+let serial = 0;
+
+function plainOne(env: Env) {
+  return async (): Promise<Outcome> => {
+    const sagaId = `p${++serial}`;
+    const workflowId = `bench-plain-${RUN}-${sagaId}`;
+    const t0 = performance.now();
+    let handle: WorkflowHandle<typeof plainSaga>;
+    try {
+      handle = await env.client.workflow.start<typeof plainSaga>('plainSaga', { taskQueue: env.plainQueue, workflowId, args: [plainRequest(sagaId)] });
+    } catch (err) {
+      return { startFailed: message(err) };
+    }
+    try {
+      const result: PlainSagaResult = await handle.result();
+      const latencyMs = performance.now() - t0;
+      return result.state === 'completed' ? { workflowId, latencyMs } : { workflowId, error: `saga ${result.state}: ${result.error}` };
+    } catch (err) {
+      return { workflowId, error: message(err) };
+    }
+  };
+}
+
+function governedOne(sessions: SessionHandle[]) {
+  return async (i: number): Promise<Outcome> => {
+    const session = sessions[i % sessions.length]!;
+    const sagaId = `g${++serial}`;
+    const t0 = performance.now();
+    let saga;
+    try {
+      saga = await session.startSaga(sagaRequest(sagaId));
+    } catch (err) {
+      return { startFailed: message(err) };
+    }
+    const workflowId = saga.handle.workflowId;
+    try {
+      const snapshot = await saga.result();
+      const latencyMs = performance.now() - t0;
+      return snapshot.saga.state === 'completed' ? { workflowId, latencyMs } : { workflowId, error: `saga ${snapshot.saga.state}: ${snapshot.error}` };
+    } catch (err) {
+      return { workflowId, error: message(err) };
+    }
+  };
+}
+
+async function newSession(hv: HypervisorClient, name: string): Promise<SessionHandle> {
+  const session = await hv.createSession({ sessionId: `bench-${RUN}-${name}`, creatorDid: 'did:mesh:bench-admin' });
+  for (const agentDid of AGENTS) await session.join(joinRequest(agentDid));
+  await session.activate();
+  return session;
+}
+
+// ── Report ──────────────────────────────────────────────────────────────────
+
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+function summarize(t: VariantTotals) {
+  const latencies = t.outcomes.flatMap((o) => (o.latencyMs === undefined ? [] : [o.latencyMs])).sort((a, b) => a - b);
+  const started = t.outcomes.filter((o) => o.workflowId).length;
+  const failedStarts = t.outcomes.filter((o) => o.startFailed);
+  const errors = t.outcomes.filter((o) => o.error);
+  const saga = t.sagaCost.perSaga(started);
+  const session = t.sessionCost.perSaga(started);
+  return {
+    sagas: t.outcomes.length,
+    completed: latencies.length,
+    failed_starts: failedStarts.length,
+    first_failed_start: failedStarts[0]?.startFailed ?? null,
+    errors: errors.length,
+    first_error: errors[0]?.error ?? null,
+    p50_ms: round(percentile(latencies, 50)),
+    p95_ms: round(percentile(latencies, 95)),
+    throughput_per_s: round(latencies.length / (t.wallMs / 1000), 2),
+    events_per_saga: round(saga.events + session.events, 2),
+    tasks_per_saga: round(saga.tasks + session.tasks, 2),
+    saga_events_per_saga: round(saga.events, 2),
+    saga_tasks_per_saga: round(saga.tasks, 2),
+    session_events_per_saga: round(session.events, 2),
+    session_tasks_per_saga: round(session.tasks, 2),
+    session_continued_as_new: t.continuedAsNew,
+    saga_events_by_type: saga.byType,
+    session_events_by_type: session.byType,
+  };
+}
+
+type Summary = ReturnType<typeof summarize>;
+
+function targets(s: Scenario, plain: Summary, gov: Summary): Array<{ target: string; value: number; pass: boolean }> {
+  const ratio = (g: number, p: number) => round(g / p, 2);
+  const out = [
+    { target: 'events/saga ≤ 1.8× plain', value: ratio(gov.events_per_saga, plain.events_per_saga), pass: gov.events_per_saga <= 1.8 * plain.events_per_saga },
+    { target: 'no failed start', value: gov.failed_starts, pass: gov.failed_starts === 0 },
+  ];
+  if (s.key === 'c1') out.push({ target: 'p50 ≤ 1.3× plain', value: ratio(gov.p50_ms, plain.p50_ms), pass: gov.p50_ms <= 1.3 * plain.p50_ms });
+  if (s.key === 'c8') out.push({ target: 'throughput ≥ 0.7× plain', value: ratio(gov.throughput_per_s, plain.throughput_per_s), pass: gov.throughput_per_s >= 0.7 * plain.throughput_per_s });
+  if (s.key === 'c32') out.push({ target: 'throughput ≥ 0.6× plain', value: ratio(gov.throughput_per_s, plain.throughput_per_s), pass: gov.throughput_per_s >= 0.6 * plain.throughput_per_s });
+  return out;
+}
+
+function printTable(s: Scenario, plain: Summary, gov: Summary): void {
+  const rows: Array<[string, number, number]> = [
+    ['p50 latency (ms)', plain.p50_ms, gov.p50_ms],
+    ['p95 latency (ms)', plain.p95_ms, gov.p95_ms],
+    ['throughput (sagas/s)', plain.throughput_per_s, gov.throughput_per_s],
+    ['events / saga', plain.events_per_saga, gov.events_per_saga],
+    ['workflow tasks / saga', plain.tasks_per_saga, gov.tasks_per_saga],
+  ];
+  const pad = (x: unknown, w: number) => String(x).padStart(w);
+  const lines = [
+    '',
+    `── ${s.key}: ${s.title} — ${plain.sagas} sagas per variant, ${CONFIG.rounds} interleaved batches ──`,
+    `${'metric'.padEnd(24)}${pad('plain', 10)}${pad('governed', 10)}${pad('gov/plain', 11)}`,
+    ...rows.map(([name, p, g]) => `${name.padEnd(24)}${pad(p, 10)}${pad(g, 10)}${pad(round(g / p, 2), 11)}`),
+    `${'  of which saga'.padEnd(24)}${pad(plain.saga_events_per_saga, 10)}${pad(gov.saga_events_per_saga, 10)}   events (tasks ${plain.saga_tasks_per_saga} / ${gov.saga_tasks_per_saga})`,
+    `${'  of which session'.padEnd(24)}${pad('—', 10)}${pad(gov.session_events_per_saga, 10)}   events (tasks ${gov.session_tasks_per_saga}; ${gov.session_continued_as_new} continue-as-new)`,
+    `${'failed starts / errors'.padEnd(24)}${pad(`${plain.failed_starts} / ${plain.errors}`, 10)}${pad(`${gov.failed_starts} / ${gov.errors}`, 10)}`,
+  ];
+  for (const [who, v] of [['plain', plain], ['governed', gov]] as const) {
+    if (v.first_failed_start) lines.push(`  first failed start (${who}): ${v.first_failed_start}`);
+    if (v.first_error) lines.push(`  first error (${who}): ${v.first_error}`);
+  }
+  for (const t of targets(s, plain, gov)) lines.push(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.target}: ${t.value}`);
+  const byType = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ') || '—';
+  lines.push(`  plain saga events/saga by type:    ${byType(plain.saga_events_by_type)}`);
+  lines.push(`  governed saga events/saga by type: ${byType(gov.saga_events_by_type)}`);
+  lines.push(`  session share/saga by type:        ${byType(gov.session_events_by_type)}`);
+  console.log(lines.join('\n'));
+}
+
+// ── Main ────────────────────────────────────────────────────────────────────
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function runScenario(s: Scenario, env: Env): Promise<void> {
+  log(`${s.key}: ${s.title}, ${s.sagas} sagas per variant …`);
+  const sessions = await Promise.all(Array.from({ length: s.sessions }, (_, k) => newSession(env.hv, `${s.key}-${k}`)));
+  const plain = emptyTotals();
+  const gov = emptyTotals();
+  const runPlain = async (n: number) => {
+    const batch = await runBatch(n, s.concurrency, plainOne(env));
+    plain.outcomes.push(...batch.outcomes);
+    plain.wallMs += batch.wallMs;
+  };
+  const runGoverned = async (n: number) => {
+    const before = await Promise.all(sessions.map((x) => quietSession(x.handle)));
+    const batch = await runBatch(n, s.concurrency, governedOne(sessions));
+    gov.outcomes.push(...batch.outcomes);
+    gov.wallMs += batch.wallMs;
+    const after = await Promise.all(sessions.map((x) => quietSession(x.handle)));
+    for (let k = 0; k < sessions.length; k++) {
+      const { events, runs } = await sessionEvents(env.client, sessions[k]!.handle.workflowId, before[k]!, after[k]!);
+      gov.sessionCost.add(events);
+      gov.continuedAsNew += runs;
+    }
+  };
+  for (let r = 0; r < CONFIG.rounds; r++) {
+    const n = Math.floor(s.sagas / CONFIG.rounds) + (r < s.sagas % CONFIG.rounds ? 1 : 0);
+    if (n === 0) continue;
+    if (r % 2 === 0) { await runPlain(n); await runGoverned(n); } else { await runGoverned(n); await runPlain(n); }
+  }
+  for (const totals of [plain, gov]) {
+    const ids = totals.outcomes.flatMap((o) => (o.workflowId ? [o.workflowId] : []));
+    const histories = await pool(ids, 16, (id) => env.client.workflow.getHandle(id).fetchHistory());
+    for (const h of histories) totals.sagaCost.add(h.events ?? []);
+  }
+  const p = summarize(plain);
+  const g = summarize(gov);
+  if (JSON_OUT) {
+    const ratio = (a: number, b: number) => round(a / b, 3);
+    console.log(JSON.stringify({
+      scenario: s.key, title: s.title, concurrency: s.concurrency, sessions: s.sessions, sagas: s.sagas, rounds: CONFIG.rounds,
+      plain: p, governed: g,
+      ratio: {
+        p50: ratio(g.p50_ms, p.p50_ms), p95: ratio(g.p95_ms, p.p95_ms), throughput: ratio(g.throughput_per_s, p.throughput_per_s),
+        events_per_saga: ratio(g.events_per_saga, p.events_per_saga), tasks_per_saga: ratio(g.tasks_per_saga, p.tasks_per_saga),
+      },
+      targets: targets(s, p, g),
+    }));
+  } else {
+    printTable(s, p, g);
+  }
+}
+
+async function main(): Promise<void> {
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+    shutdownSignals: [],
+  });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-bench-'));
+  const cleanupDir = () => fs.rmSync(dataDir, { recursive: true, force: true });
+  process.once('SIGINT', () => {
+    log('interrupted: stopping the dev server');
+    killAllDevServers();
+    cleanupDir();
+    process.exit(130);
+  });
+
+  let server: DevServer | undefined;
+  const workers: Worker[] = [];
+  const runs: Promise<void>[] = [];
+  let connection: Connection | undefined;
+  let nativeConnection: NativeConnection | undefined;
+  try {
+    server = await startDevServer({
+      port: await freePort(), uiPort: await freePort(), dbFile: path.join(dataDir, 'temporal.db'),
+      logFile: path.join(dataDir, 'server.log'), headless: true,
+    }, log);
+    log(`dev server at ${server.address}`);
+    const namespace = 'default';
+    connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection, namespace });
+    nativeConnection = await NativeConnection.connect({ address: server.address });
+    const hvQueue = `hv-bench-${RUN}`;
+    const plainQueue = `plain-bench-${RUN}`;
+
+    registerStepHandler(NOOP_HANDLER, {
+      async execute(_input, ctx) { return { done: ctx.stepId }; },
+      async undo(_input, _result, ctx) { return { undone: ctx.stepId }; },
+    });
+    workers.push(await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue: hvQueue }));
+    workers.push(await Worker.create({
+      connection: nativeConnection, namespace, taskQueue: plainQueue,
+      workflowsPath: require.resolve('./plain/workflows'), activities: plainActivities,
+    }));
+    for (const w of workers) runs.push(w.run());
+    const env: Env = { client, hv: new HypervisorClient(client, hvQueue), plainQueue };
+
+    if (CONFIG.warmup > 0) {
+      log(`warm-up: ${CONFIG.warmup} sagas per variant …`);
+      const warm = [await newSession(env.hv, 'warmup')];
+      for (let i = 0; i < CONFIG.warmup; i++) {
+        const o = [await plainOne(env)(), await governedOne(warm)(i)];
+        const bad = o.find((x) => x.startFailed || x.error);
+        if (bad) throw new Error(`warm-up saga failed: ${bad.startFailed ?? bad.error}`);
+      }
+    }
+    const t0 = Date.now();
+    for (const s of SCENARIOS) await runScenario(s, env);
+    log(`done in ${round((Date.now() - t0) / 1000)} s (after warm-up)`);
+  } finally {
+    for (const w of workers) w.shutdown();
+    await Promise.allSettled(runs);
+    await nativeConnection?.close().catch(() => undefined);
+    await connection?.close().catch(() => undefined);
+    await server?.stop();
+    cleanupDir();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  killAllDevServers();
+  process.exitCode = 1;
+});

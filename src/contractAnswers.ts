@@ -1,0 +1,375 @@
+/**
+ * What the workflows send back, as zod schemas: the answer of every query, the
+ * result of every workflow (a saga that did not complete ends as a failed
+ * workflow with the same snapshot in its failure's details) and the result of
+ * every update. `npm run contract` turns them into the `*.answer.schema.json`
+ * and `*.result.schema.json` files of contract/, so another SDK can check what
+ * it gets back.
+ *
+ * Each schema is written out by hand to mirror a TypeScript type the workflows
+ * return; `mirrors<T>()` makes the build fail when the two drift apart, in
+ * either direction (a field added, dropped, renamed, made nullable or optional,
+ * or given another type). Objects are strict, so a field the schema does not
+ * know about fails validation too. Refinements (integers, ranges, patterns)
+ * only add what the code guarantees beyond its types.
+ */
+import { z } from 'zod';
+import { DidSchema, RingSchema } from './common';
+import { ActionViewSchema, AgentViewSchema, DigestSchema } from './contract';
+import { AuditTrailSchema, ChangeOperationSchema, type ChainVerification } from './audit';
+import type { Commitment } from './commitment';
+import type { GateDecision } from './gate';
+import { HistoryStatusSchema } from './history';
+import type { Bond, LiabilityMatrix } from './liability';
+import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from './saga';
+import { ConsistencySchema, SessionLifecycleSchema, type JoinResult, type Participant, type RingChange, type SessionConfig } from './session';
+import type { SlashOutcome, SlashRecord, VoucherClip } from './slashing';
+import type { DriftDecision } from './adapters';
+import type { SnapshotSummary, VfsChange } from './vfs';
+import type {
+  DriftOutcome, EvidenceResult, SagaRecord, SessionSummary, SlashResult, StepEvidence, StepGrant, TerminateResult,
+} from '../workflows/sessionTypes';
+import type { SagaSnapshot } from '../workflows/sagaTypes';
+
+/** Exactly the same type, both ways (`[…]` keeps unions from distributing). */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
+/**
+ * Returns the schema unchanged; fails to compile unless the schema's output
+ * type and T are the same type. Usage: `mirrors<Bond>()(z.strictObject({…}))`.
+ */
+function mirrors<T>() {
+  return <S extends z.ZodType>(schema: S & (Same<z.output<S>, T> extends true ? unknown : { __drift: [T, 'differs from', z.output<S>] })): S => schema;
+}
+
+// ── Building blocks ─────────────────────────────────────────────────────────
+
+/** Epoch milliseconds, as Date.now() gives them. */
+const Time = z.number().int().nonnegative();
+const Count = z.number().int().nonnegative();
+const Sigma = z.number().min(0).max(1);
+const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const SessionConfigAnswer = mirrors<SessionConfig>()(z.strictObject({
+  consistency: ConsistencySchema,
+  maxParticipants: z.number().int().positive(),
+  maxDurationSeconds: z.number().int().positive(),
+  minSigmaEff: Sigma,
+  auditEnabled: z.boolean(),
+  externalCommitment: z.boolean(),
+  consensusQuorum: z.number().int().min(1),
+  sreWitnesses: z.array(DidSchema),
+  allowedToolOrigins: z.array(z.string()),
+}));
+
+export const CommitmentAnswer = mirrors<Commitment>()(z.strictObject({
+  sessionId: z.string(),
+  merkleRoot: Hex64.nullable(),
+  participantDids: z.array(DidSchema),
+  deltaCount: Count,
+  committedAt: Time,
+  anchorTarget: z.string(),
+  anchorTxId: z.string().nullable(),
+}));
+
+export const ParticipantAnswer = mirrors<Participant>()(z.strictObject({
+  did: DidSchema,
+  sigmaRaw: Sigma,
+  sigmaEff: Sigma,
+  riskWeight: z.number().min(0).max(1),
+  ring: RingSchema,
+  active: z.boolean(),
+  joinedAt: Time,
+  leftAt: Time.nullable(),
+  historyStatus: HistoryStatusSchema,
+  actions: z.array(z.string()),
+  slashed: z.boolean(),
+  ringCap: RingSchema,
+}));
+
+export const BondAnswer = mirrors<Bond>()(z.strictObject({
+  bondId: z.string(),
+  sessionId: z.string(),
+  voucher: DidSchema,
+  vouchee: DidSchema,
+  voucherSigma: Sigma,
+  bondPct: z.number().min(0).max(1),
+  amount: z.number().nonnegative(),
+  createdAt: Time,
+  expiresAt: Time.nullable(),
+  releasedAt: Time.nullable(),
+  releaseReason: z.string().nullable(),
+}));
+
+export const LiabilityMatrixAnswer = mirrors<LiabilityMatrix>()(z.strictObject({
+  sessionId: z.string(),
+  bonds: z.array(z.strictObject({ bondId: z.string(), voucher: DidSchema, vouchee: DidSchema, amount: z.number().nonnegative(), expiresAt: Time.nullable() })),
+  vouchesFor: z.record(DidSchema, z.array(DidSchema)),
+  exposure: z.record(DidSchema, z.number().nonnegative()),
+  cascadePaths: z.array(z.array(DidSchema)),
+  hasCycle: z.boolean(),
+}));
+
+export const ChainVerificationAnswer = mirrors<ChainVerification>()(z.discriminatedUnion('ok', [
+  z.strictObject({ ok: z.literal(true), count: Count }),
+  z.strictObject({ ok: z.literal(false), brokenAt: Count, deltaId: z.string(), reason: z.string() }),
+]));
+
+export const GateDecisionAnswer = mirrors<GateDecision>()(z.strictObject({
+  allowed: z.boolean(),
+  requiredRing: RingSchema,
+  agentRing: RingSchema,
+  sigmaEff: Sigma,
+  reason: z.string(),
+  requiresConsensus: z.boolean(),
+  requiresSreWitness: z.boolean(),
+  waitFor: z.enum(['none', 'consensus', 'witness']),
+}));
+
+const RejectedBy = z.strictObject({ did: DidSchema, reason: z.string() }).nullable();
+
+export const StepEvidenceAnswer = mirrors<StepEvidence>()(z.strictObject({
+  stepId: z.string(),
+  actionId: z.string(),
+  agentDid: DidSchema,
+  digest: DigestSchema,
+  approvers: z.array(DidSchema),
+  rejectedBy: RejectedBy,
+  witness: DidSchema.nullable(),
+}));
+
+export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
+  sagaId: z.string(),
+  workflowId: z.string(),
+  description: z.string().nullable(),
+  state: z.string().describe(`running, then the saga's outcome: ${SAGA_STATES.filter((s) => s !== 'running').join(' | ')}, or lost (it ended without one)`),
+  startedAt: Time,
+  endedAt: Time.nullable(),
+  agentDids: z.array(DidSchema),
+  steps: z.array(StepEvidenceAnswer),
+  error: z.string().nullable(),
+}));
+
+export const SnapshotSummaryAnswer = mirrors<SnapshotSummary>()(z.strictObject({
+  snapshotId: z.string(),
+  agentDid: DidSchema,
+  at: Time,
+  label: z.string().nullable(),
+  fileCount: Count,
+}));
+
+export const VfsChangeAnswer = mirrors<VfsChange>()(z.strictObject({
+  path: z.string(),
+  operation: ChangeOperationSchema,
+  contentHash: z.string().optional(),
+  previousHash: z.string().optional(),
+  agentDid: DidSchema,
+}));
+
+export const SagaStepAnswer = mirrors<SagaStep>()(z.strictObject({
+  stepId: z.string(),
+  actionId: z.string(),
+  agentDid: DidSchema,
+  executeApi: z.string().nullable(),
+  undoApi: z.string().nullable(),
+  timeoutSeconds: z.number().positive(),
+  maxRetries: Count,
+  initialIntervalMs: z.number().int().positive(),
+  backoffCoefficient: z.number().min(1),
+  maximumIntervalMs: z.number().int().positive(),
+  state: z.enum(STEP_STATES),
+  attempts: Count,
+  error: z.string().nullable(),
+  outcomeUnknown: z.boolean().optional(),
+  /** What the step's executor returned (any JSON; null when it returned nothing or has not run). */
+  result: z.unknown(),
+  addedAt: Time,
+  startedAt: Time.nullable(),
+  finishedAt: Time.nullable(),
+  compensationStartedAt: Time.nullable(),
+  compensationFinishedAt: Time.nullable(),
+}));
+
+export const SagaTransitionAnswer = mirrors<SagaTransition>()(z.strictObject({
+  at: Time,
+  subject: z.enum(['saga', 'step']),
+  id: z.string(),
+  from: z.string(),
+  to: z.string(),
+  reason: z.string().nullable(),
+}));
+
+export const SagaStateAnswer = mirrors<SagaState>()(z.strictObject({
+  sagaId: z.string(),
+  sessionId: z.string(),
+  state: z.enum(SAGA_STATES),
+  steps: z.array(SagaStepAnswer),
+  commitOrder: z.array(z.string()),
+  log: z.array(SagaTransitionAnswer),
+  createdAt: Time,
+  updatedAt: Time,
+  finishedAt: Time.nullable(),
+}));
+
+export const RingChangeAnswer = mirrors<RingChange>()(z.strictObject({
+  did: DidSchema,
+  from: RingSchema,
+  to: RingSchema,
+  kind: z.enum(['demotion', 'promotion']),
+  sigmaEff: Sigma,
+}));
+
+const VoucherClipAnswer = mirrors<VoucherClip>()(z.strictObject({
+  voucher: DidSchema,
+  before: Sigma,
+  after: Sigma,
+  omega: z.number().min(0).max(1),
+  bondId: z.string(),
+  bondIds: z.array(z.string()),
+}));
+
+const SlashRecordAnswer = mirrors<SlashRecord>()(z.strictObject({
+  slashId: z.string(),
+  sessionId: z.string(),
+  vouchee: DidSchema,
+  reason: z.string(),
+  depth: Count,
+  at: Time,
+  sigmaBefore: Sigma,
+  sigmaAfter: Sigma,
+  clips: z.array(VoucherClipAnswer),
+  causedBy: z.string().nullable(),
+  forfeitedBonds: z.array(z.string()),
+}));
+
+const SlashOutcomeAnswer = mirrors<SlashOutcome>()(z.strictObject({
+  slashes: z.array(SlashRecordAnswer),
+  touched: z.array(DidSchema),
+}));
+
+const DriftDecisionAnswer = mirrors<DriftDecision>()(z.strictObject({
+  drift: z.number().min(0).max(1),
+  severity: z.enum(['none', 'low', 'medium', 'high', 'critical']),
+  action: z.enum(['pass', 'demote', 'slash']),
+  passed: z.boolean(),
+  slashOmega: z.number().min(0).max(1).nullable(),
+  reportSeverity: z.enum(['critical', 'high']).nullable(),
+}));
+
+// ── Query answers ───────────────────────────────────────────────────────────
+
+export const SessionSummaryAnswer = mirrors<SessionSummary>()(z.strictObject({
+  sessionId: z.string(),
+  state: SessionLifecycleSchema,
+  consistency: ConsistencySchema,
+  config: SessionConfigAnswer,
+  participants: z.array(z.strictObject({
+    did: DidSchema,
+    ring: z.number().int().min(0).max(3),
+    sigmaRaw: Sigma,
+    sigmaEff: Sigma,
+    active: z.boolean(),
+    historyStatus: z.string().describe(HistoryStatusSchema.options.join(' | ')),
+    slashed: z.boolean(),
+    ringCap: z.number().int().min(0).max(3),
+  })),
+  activeBonds: Count,
+  deltaCount: Count,
+  merkleRoot: Hex64.nullable(),
+  sagas: z.array(SagaRecordAnswer),
+  files: Count,
+  runs: Count,
+  commitment: CommitmentAnswer.nullable(),
+}));
+
+/** participant: null for a DID that never joined. */
+export const ParticipantQueryAnswer = mirrors<Participant | null>()(ParticipantAnswer.nullable());
+
+export const AuditAnswer = mirrors<{ trail: z.infer<typeof AuditTrailSchema>; verification: ChainVerification }>()(z.strictObject({
+  trail: AuditTrailSchema,
+  verification: ChainVerificationAnswer,
+}));
+
+export const SagasAnswer = mirrors<SagaRecord[]>()(z.array(SagaRecordAnswer));
+
+export const StepGrantAnswer = mirrors<StepGrant>()(z.strictObject({
+  decision: GateDecisionAnswer,
+  agent: AgentViewSchema.nullable(),
+  action: ActionViewSchema.nullable(),
+  approvals: z.array(DidSchema),
+  quorum: z.number().int().min(1),
+  witness: DidSchema.nullable(),
+  rejectedBy: RejectedBy,
+}));
+
+export const VfsListAnswer = mirrors<{ files: string[]; snapshots: SnapshotSummary[] }>()(z.strictObject({
+  files: z.array(z.string()),
+  snapshots: z.array(SnapshotSummaryAnswer),
+}));
+
+/** vfsFile: the file's content. */
+export const VfsFileAnswer = mirrors<string>()(z.string());
+
+/** sagaState, the saga workflow's result, and details[0] of the failure it ends with when it did not complete. */
+export const SagaSnapshotAnswer = mirrors<SagaSnapshot>()(z.strictObject({
+  saga: SagaStateAnswer,
+  workflowId: z.string(),
+  sessionId: z.string(),
+  digests: z.record(z.string(), DigestSchema),
+  grants: z.record(z.string(), z.strictObject({ approvals: z.array(DidSchema), witness: DidSchema.nullable() })),
+  waiting: z.strictObject({ stepId: z.string(), waitFor: z.string(), deadline: z.number().nonnegative() }).nullable(),
+  compensationOrder: z.array(z.string()),
+  failedStepId: z.string().nullable(),
+  error: z.string().nullable(),
+  cancelled: z.boolean(),
+}));
+
+// ── Update results ──────────────────────────────────────────────────────────
+
+export const JoinResultAnswer = mirrors<JoinResult>()(z.strictObject({
+  did: DidSchema,
+  ring: RingSchema,
+  sigmaRaw: Sigma,
+  sigmaEff: Sigma,
+  historyStatus: HistoryStatusSchema,
+  consistency: ConsistencySchema,
+  consistencyChanged: z.boolean(),
+}));
+
+export const StartSagaResultAnswer = mirrors<{ sagaId: string; workflowId: string; digests: Record<string, string> }>()(z.strictObject({
+  sagaId: z.string(),
+  workflowId: z.string(),
+  digests: z.record(z.string(), DigestSchema),
+}));
+
+export const EvidenceResultAnswer = mirrors<EvidenceResult>()(z.strictObject({
+  sagaId: z.string(),
+  stepId: z.string(),
+  digest: DigestSchema,
+  approvals: Count,
+  quorum: z.number().int().min(1),
+  rejected: z.boolean(),
+  witnessed: z.boolean(),
+}));
+
+export const SlashResultAnswer = mirrors<SlashResult>()(z.strictObject({
+  outcome: SlashOutcomeAnswer,
+  ringChanges: z.array(RingChangeAnswer),
+}));
+
+export const DriftOutcomeAnswer = mirrors<DriftOutcome>()(z.strictObject({
+  decision: DriftDecisionAnswer,
+  slash: SlashResultAnswer.nullable(),
+  ringChanges: z.array(RingChangeAnswer),
+}));
+
+/** terminate's result and the session workflow's result. */
+export const TerminateResultAnswer = mirrors<TerminateResult>()(z.strictObject({
+  commitment: CommitmentAnswer,
+  releasedBonds: Count,
+  purgedFiles: Count,
+  retainUntil: Time,
+  liabilitySnapshot: LiabilityMatrixAnswer,
+}));
+
+export const VfsRestoreResultAnswer = mirrors<VfsChange[]>()(z.array(VfsChangeAnswer));
