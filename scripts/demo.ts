@@ -6,6 +6,8 @@
  * compensated ends as a failed workflow, and `saga.result()` still gives its
  * snapshot. Prints each outcome with its Web UI link.
  */
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { DEMO_ACTIONS } from '../activities/demoHandlers';
 import { HypervisorClient } from '../src/client';
 import type { StartSagaRequest } from '../src/contract';
@@ -26,6 +28,17 @@ function steps(outageAtStep3: boolean): StartSagaRequest['steps'] {
       retry: { maximumAttempts: 3, initialIntervalSeconds: 1, backoffCoefficient: 2 },
     },
   ];
+}
+
+/** How the saga's workflow ended, as the Web UI lists it: Completed, or Failed with the failure's type. */
+async function workflowOutcome(handle: WorkflowHandle): Promise<string> {
+  try {
+    await handle.result();
+    return 'Completed';
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    return `Failed: ${cause instanceof ApplicationFailure ? cause.type : (err as Error).message}`;
+  }
 }
 
 /**
@@ -67,8 +80,7 @@ async function main(): Promise<void> {
       const ticker = setInterval(() => process.stdout.write('.'), 500);
       // The snapshot whether the saga completed or ended compensated (a failed workflow carrying it).
       const result = await saga.result().finally(() => clearInterval(ticker));
-      const { status } = await saga.handle.describe();
-      console.log(` ${result.saga.state} (workflow ${status.name.toLowerCase()})`);
+      console.log(` ${result.saga.state} (workflow ${await workflowOutcome(saga.handle)})`);
       if (result.failedStepId) console.log(`    failed at ${result.failedStepId}: ${result.error}`);
       for (const s of result.saga.steps) console.log(`    ${s.stepId} ${s.actionId.padEnd(15)} ${s.agentDid.padEnd(16)} ${s.state}${s.attempts > 1 ? ` after ${s.attempts} attempts` : ''}`);
       if (result.compensationOrder.length) console.log(`    compensated in order: ${result.compensationOrder.join(' → ')}`);

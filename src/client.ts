@@ -18,6 +18,9 @@ import {
   startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, witnessUpdate, SESSION_WORKFLOW,
 } from '../workflows/definitions';
 import { HvSessionId } from '../workflows/searchAttributes';
+import {
+  vfsDeleteUpdate, vfsFileQuery, vfsListQuery, vfsRestoreUpdate, vfsSetPermissionsUpdate, vfsSnapshotUpdate, vfsWriteUpdate,
+} from '../workflows/sessionVfs';
 import type { sagaWorkflow } from '../workflows/saga';
 import type { SagaSnapshot } from '../workflows/sagaTypes';
 import type { sessionWorkflow } from '../workflows/session';
@@ -137,6 +140,15 @@ export class SessionHandle {
     const ref = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step) };
     return mapped(() => this.handle.query(stepGrantQuery, ref), this.sessionId);
   }
+
+  // The session VFS (SPEC §3): every edit is a delta in the audit chain.
+  vfsWrite(req: { agentDid: string; path: string; content: string }) { return this.update('vfsWrite', () => this.handle.executeUpdate(vfsWriteUpdate, { args: [req] }), req); }
+  vfsDelete(req: { agentDid: string; path: string }) { return this.update('vfsDelete', () => this.handle.executeUpdate(vfsDeleteUpdate, { args: [req] }), req); }
+  vfsSetPermissions(req: { agentDid: string; path: string; allowedDids: string[] | null }) { return this.update('vfsSetPermissions', () => this.handle.executeUpdate(vfsSetPermissionsUpdate, { args: [req] }), req); }
+  vfsSnapshot(req: { agentDid: string; snapshotId?: string; label?: string }) { return this.update('vfsSnapshot', () => this.handle.executeUpdate(vfsSnapshotUpdate, { args: [req] }), req); }
+  vfsRestore(req: { agentDid: string; snapshotId: string }) { return this.update('vfsRestore', () => this.handle.executeUpdate(vfsRestoreUpdate, { args: [req] }), req); }
+  vfsList() { return mapped(() => this.handle.query(vfsListQuery), this.sessionId); }
+  vfsFile(path: string, agentDid: string) { return mapped(() => this.handle.query(vfsFileQuery, path, agentDid), this.sessionId); }
 
   summary() { return mapped(() => this.handle.query(summaryQuery), this.sessionId); }
   participant(did: string) { return mapped(() => this.handle.query(participantQuery, did), this.sessionId); }

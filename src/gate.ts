@@ -14,6 +14,7 @@ import type { Ring } from './common';
 import { requiredRing, ringFromSigma } from './rings';
 import { OMEGA } from './reversibility';
 import type { ActionView, AgentView } from './contract';
+import { sigmaEffWith } from './session';
 
 /** What a step needs before its check can pass: nothing, approvals, or a witness. */
 export type GateWait = 'none' | 'consensus' | 'witness';
@@ -47,9 +48,7 @@ export const UNDECLARED_ACTION: Omit<ActionView, 'actionId'> = {
   readOnly: false, admin: false, reversibility: 'NONE', omega: OMEGA.NONE.default, executeApi: null, undoApi: null,
 };
 
-export function sigmaEffWith(agent: Pick<AgentView, 'sigmaRaw' | 'bondSum'>, omega: number): number {
-  return Math.min(1, agent.sigmaRaw + omega * agent.bondSum);
-}
+export { sigmaEffWith };
 
 /** The agent's ring for an action of this ω: from σ_eff (ring 1 only with consensus), never above its cap. */
 export function ringFor(agent: AgentView, omega: number, hasConsensus: boolean): Ring {

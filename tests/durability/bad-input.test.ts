@@ -187,6 +187,8 @@ describe('durability: malformed input to every workflow input, update, signal an
     });
     const before = await snapshot();
     assert.equal(before.grant.decision.waitFor, 'consensus');
+    const histories = async () => Promise.all([...sessions.map((s) => s.handle), saga.handle].map(async (h) => (await h.fetchHistory()).events ?? []));
+    const eventsBefore = await histories();
 
     const rejectsNaming = async (name: string, x: unknown, call: () => Promise<unknown>) => {
       let error: unknown;
@@ -261,6 +263,26 @@ describe('durability: malformed input to every workflow input, update, signal an
     ]);
 
     // Nothing changed, nothing failed.
+    // What the fuzz added to the histories: refused updates left nothing; signals left their own event and the
+    // workflow tasks that handled them; the saga, woken by its signals, only asked its session again.
+    const eventsAfter = await histories();
+    const WFT = new Set([EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]);
+    // The saga's re-ask: its activity, and the timer of its wait re-armed.
+    const REASK = new Set([
+      EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+      EventType.EVENT_TYPE_TIMER_STARTED, EventType.EVENT_TYPE_TIMER_CANCELED,
+    ]);
+    eventsAfter.forEach((events, w) => {
+      const added = events.slice(eventsBefore[w]!.length);
+      const isSaga = w === sessions.length;
+      const signalled = w === 0 || isSaga;
+      if (!signalled) assert.deepEqual(added.map((e) => EventType[e.eventType!]), [], `session fz-${w}: refused updates left no history`);
+      for (const e of added) {
+        const ok = WFT.has(e.eventType!) || e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED || (isSaga && REASK.has(e.eventType!));
+        assert.ok(ok, `${isSaga ? 'the saga' : `session fz-${w}`}: unexpected ${EventType[e.eventType!]} after malformed input`);
+        if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) assert.equal(e.activityTaskScheduledEventAttributes?.activityType?.name, 'readStepGrant');
+      }
+    });
     const after = await snapshot();
     assert.deepEqual(after, before);
     assert.equal(after.saga.saga.state, 'running');

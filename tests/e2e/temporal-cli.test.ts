@@ -102,6 +102,8 @@ describe('e2e: a saga started with the temporal CLI', function () {
     const request = sagaRequest(uniqueId('cli-handler'), 'the temporal CLI');
     const withHandler = { ...request, steps: [{ ...request.steps[0], handler: 'test.step' }] };
     const env = await testEnv();
+    const historyLength = async () => (await session.handle.fetchHistory()).events?.length ?? 0;
+    const before = await historyLength();
     const r = await runProcess(cli, [
       'workflow', 'update', 'execute', '--workflow-id', `hv-session-${session.sessionId}`, '--name', 'startSaga', '--input', JSON.stringify(withHandler),
       '--address', env.address, '--namespace', env.namespace,
@@ -111,6 +113,7 @@ describe('e2e: a saga started with the temporal CLI', function () {
     assert.match(r.stderr, /invalid startSaga: steps\.0: Unrecognized key: \\?"handler\\?"/);
     assert.match(r.stderr, /INVALID_INPUT/);
     assert.deepEqual(await session.sagas(), [], 'no saga was started');
+    assert.equal(await historyLength(), before, 'the validator refused it: the session\'s history has no event of it');
   });
 
   it('cannot start a sagaWorkflow directly: it fails with SAGA_NOT_STARTED_BY_SESSION, saying how to start a saga', async () => {

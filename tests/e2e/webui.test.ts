@@ -109,12 +109,12 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
     const lines = demo.split('\n');
     const after = (prefix: string) => lines.slice(lines.findIndex((l) => l.startsWith(prefix)));
     const completed = after(`Saga ${completedSagaId} running`);
-    assert.match(completed[0]!, / completed \(workflow completed\)$/, demo);
+    assert.match(completed[0]!, / completed \(workflow Completed\)$/, demo);
     for (const [i, [stepId, actionId, agentDid]] of steps.entries()) assert.match(completed[1 + i]!, new RegExp(`^\\s+${stepId} ${actionId}\\s+${agentDid}\\s+committed$`), demo);
     assert.ok(completed.includes(`  ${link(completedWid)}`), `the link to ${completedWid}:\n${demo}`);
 
     const compensated = after(`Saga ${sagaId} running`);
-    assert.match(compensated[0]!, / compensated \(workflow failed\)$/, demo);
+    assert.match(compensated[0]!, / compensated \(workflow Failed: SagaCompensated\)$/, demo);
     assert.match(compensated[1]!, /^\s+failed at step-3: mail gateway unavailable \(attempt 3\)$/, demo);
     assert.match(compensated[2]!, new RegExp(`^\\s+step-1 draft-email\\s+${alpha}\\s+compensated$`), demo);
     assert.match(compensated[3]!, new RegExp(`^\\s+step-2 reserve-budget\\s+${beta}\\s+compensated$`), demo);

@@ -27,6 +27,8 @@ interface TestInput {
   delayMs?: number;
   /** The undo fails every time. */
   failUndo?: boolean;
+  /** The undo sleeps this long first. */
+  undoDelayMs?: number;
 }
 
 export function registerTestHandlers(): void {
@@ -41,6 +43,7 @@ export function registerTestHandlers(): void {
     },
     async undo(input, _result, ctx) {
       note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'undo', attempt: ctx.attempt, at: Date.now() });
+      if ((input as TestInput | null)?.undoDelayMs) await sleep((input as TestInput).undoDelayMs!);
       if ((input as TestInput | null)?.failUndo) throw ApplicationFailure.retryable('undo failed on purpose', 'TestUndoFailure');
       return { undone: ctx.stepId };
     },
