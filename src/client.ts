@@ -105,8 +105,8 @@ export class SessionHandle {
 
   /** Start a saga: the session starts it as its child, from its own view. */
   async startSaga(req: StartSagaRequest): Promise<SagaHandle> {
-    const { sagaId, digests } = await this.update('startSaga', () => this.handle.executeUpdate(startSagaUpdate, { args: [req] }), req);
-    return this.hv.saga(this.sessionId, sagaId, digests);
+    const { sagaId, runId, digests } = await this.update('startSaga', () => this.handle.executeUpdate(startSagaUpdate, { args: [req] }), req);
+    return this.hv.saga(this.sessionId, sagaId, digests, runId);
   }
 
   private async digestOf(step: StepEvidenceRequest): Promise<string> {
@@ -227,7 +227,8 @@ export class HypervisorClient {
     return new SessionHandle(sessionId, this.client.workflow.getHandle(sessionWorkflowId(sessionId)), this);
   }
 
-  saga(sessionId: string, sagaId: string, digests?: Record<string, string>): SagaHandle {
-    return new SagaHandle(sessionId, sagaId, this.client.workflow.getHandle(sagaWorkflowId(sessionId, sagaId)), digests);
+  /** A saga by id; with the run id startSaga returned, exactly the run the session started. */
+  saga(sessionId: string, sagaId: string, digests?: Record<string, string>, runId?: string): SagaHandle {
+    return new SagaHandle(sessionId, sagaId, this.client.workflow.getHandle(sagaWorkflowId(sessionId, sagaId), runId, runId ? { firstExecutionRunId: runId } : undefined), digests);
   }
 }

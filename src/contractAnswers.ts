@@ -336,9 +336,10 @@ export const JoinResultAnswer = mirrors<JoinResult>()(z.strictObject({
   consistencyChanged: z.boolean(),
 }));
 
-export const StartSagaResultAnswer = mirrors<{ sagaId: string; workflowId: string; digests: Record<string, string> }>()(z.strictObject({
+export const StartSagaResultAnswer = mirrors<{ sagaId: string; workflowId: string; runId: string; digests: Record<string, string> }>()(z.strictObject({
   sagaId: z.string(),
   workflowId: z.string(),
+  runId: z.string(),
   digests: z.record(z.string(), DigestSchema),
 }));
 

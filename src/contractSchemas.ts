@@ -25,7 +25,7 @@ export const MESSAGES: Record<string, { kind: 'workflow input' | 'update' | 'sig
   checkAction: { kind: 'update', workflow: 'sessionWorkflow', schema: c.CheckActionRequestSchema, description: 'Check an action for an agent (no approvals counted); records the decision.' },
   reportDrift: { kind: 'update', workflow: 'sessionWorkflow', schema: c.DriftReportSchema, description: 'Behavioural drift check: slash, demote or pass.' },
   slash: { kind: 'update', workflow: 'sessionWorkflow', schema: c.SlashRequestSchema, description: 'Slash an agent at the request of one of the session\'s SRE witnesses (config.sreWitnesses).' },
-  startSaga: { kind: 'update', workflow: 'sessionWorkflow', schema: c.StartSagaRequestSchema, description: 'Start a saga as a child of the session. Returns {sagaId, workflowId, digests}.' },
+  startSaga: { kind: 'update', workflow: 'sessionWorkflow', schema: c.StartSagaRequestSchema, description: 'Start a saga as a child of the session. Returns {sagaId, workflowId, runId, digests}.' },
   approve: { kind: 'update', workflow: 'sessionWorkflow', schema: c.ApprovalRequestSchema, description: 'Approve a step, bound to its digest (SPEC §11.5).' },
   reject: { kind: 'update', workflow: 'sessionWorkflow', schema: c.RejectionRequestSchema, description: 'Reject a step, bound to its digest: it is denied at once.' },
   witness: { kind: 'update', workflow: 'sessionWorkflow', schema: c.WitnessRequestSchema, description: 'Co-sign a ring 0 step as one of the session\'s SRE witnesses.' },

@@ -37,6 +37,7 @@ export const ERROR_CODES = [
   'DUPLICATE_APPROVAL',
   'STEP_REJECTED',
   'PAYLOAD_TOO_LARGE',
+  'SAGA_NOT_STARTED_BY_SESSION',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -522,7 +522,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       (err) => settleSaga(sagaId, outcomeOfFailure(err)),
     ).catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
     record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }) }]);
-    return { sagaId, workflowId, digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])) };
+    // The run id pins the saga a client waits on: a later workflow reusing the id is not this saga.
+    return { sagaId, workflowId, runId: child.firstExecutionRunId, digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])) };
   }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
 
   /** The saga ended as a failed workflow (compensated, escalated, failed): its snapshot is in the failure's details. */
@@ -737,9 +738,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // Sagas a previous run started: their completion went to that run, so read them by id.
   if (input.carried) {
     for (const saga of runningSagas()) {
-      // Ask them to wake this run when they end (a wake-up only), then read whoever ended meanwhile.
-      void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, { sessionContinued: true }).catch(() => undefined);
-      void readOutcome(saga.sagaId).catch(() => undefined);
+      // Ask each to wake this run when it ends; then read it, which finds whoever ended before the ask.
+      void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, { sessionContinued: true })
+        .catch(() => undefined)
+        .then(() => readOutcome(saga.sagaId))
+        .catch(() => undefined);
     }
   }
 
