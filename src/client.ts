@@ -40,6 +40,54 @@ export function checkRequestSize(what: string, value: unknown): void {
   }
 }
 
+/**
+ * Temporal admits at most 10 updates in flight per workflow run and refuses the
+ * 11th (RESOURCE_EXHAUSTED). A session is one workflow that every agent talks
+ * to, so this client queues its own updates per session below that limit — a
+ * burst waits its turn instead of being refused — and retries a refusal caused
+ * by other clients, or an update aborted when the session continued as new.
+ */
+export const UPDATES_IN_FLIGHT_PER_SESSION = 8;
+const UPDATE_RETRY_BUDGET_MS = 120_000;
+
+class Gate {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number, private readonly onIdle: () => void) {}
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    // A finishing update hands its seat straight to the next in line.
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else if (--this.running === 0) this.onIdle();
+    }
+  }
+}
+
+/** A refusal the caller did not cause: the workflow's update limit, or an update aborted by continue-as-new. */
+function isTransientUpdateRefusal(err: unknown): boolean {
+  for (let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 8 || /RESOURCE_EXHAUSTED|in-flight updates|update aborted|workflow update was aborted/i.test(e.message ?? '')) return true;
+  }
+  return false;
+}
+
+async function withUpdateRetries<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + UPDATE_RETRY_BUDGET_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isTransientUpdateRefusal(err) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random())));
+    }
+  }
+}
+
 /** Failure types a saga ends with when it did not complete; the snapshot is in the details. */
 export const SAGA_FAILURE_TYPES = ['SagaCompensated', 'SagaEscalated', 'SagaFailed'];
 
@@ -90,7 +138,7 @@ export class SessionHandle {
 
   private update<A, R>(what: string, call: () => Promise<R>, arg?: A): Promise<R> {
     if (arg !== undefined) checkRequestSize(what, arg);
-    return mapped(call, this.sessionId);
+    return mapped(() => this.hv.updateGate(this.sessionId).run(() => withUpdateRetries(call)), this.sessionId);
   }
 
   join(req: JoinRequest) { return this.update('join', () => this.handle.executeUpdate(joinUpdate, { args: [req] }), req); }
@@ -197,7 +245,16 @@ export interface HypervisorClientOptions {
 }
 
 export class HypervisorClient {
+  private readonly gates = new Map<string, Gate>();
+
   constructor(readonly client: Client, readonly taskQueue: string = DEFAULT_TASK_QUEUE) {}
+
+  /** The queue of this client's updates to one session (see UPDATES_IN_FLIGHT_PER_SESSION). */
+  updateGate(sessionId: string): Gate {
+    let gate = this.gates.get(sessionId);
+    if (!gate) this.gates.set(sessionId, (gate = new Gate(UPDATES_IN_FLIGHT_PER_SESSION, () => this.gates.delete(sessionId))));
+    return gate;
+  }
 
   static async connect(options: HypervisorClientOptions = {}): Promise<HypervisorClient> {
     const connection = await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
