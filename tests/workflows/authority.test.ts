@@ -157,4 +157,13 @@ describe('authority: cancellation, time, retries and evidence', function () {
     assert.equal(slashed!.slashed, true);
     assert.equal((await s.verifyAudit()).verification.ok, true);
   });
+
+  it('a burst of 32 sagas through one session: none refused by the 10-in-flight-updates limit, all complete', async () => {
+    const session = await activeSession();
+    const started = await Promise.all(Array.from({ length: 32 }, (_, i) => session.startSaga({ steps: [{ actionId: 'draft', agentDid: i % 2 ? alpha : beta }] })));
+    const results = await Promise.all(started.map((s) => s.result()));
+    assert.deepEqual([...new Set(results.map((r) => r.saga.state))], ['completed']);
+    const known = await eventually(() => session.sagas(), (x) => x.filter((g) => g.state === 'completed').length === 32, 'the session to learn all 32');
+    assert.equal(known.length, 32);
+  });
 });
