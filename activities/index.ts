@@ -7,7 +7,7 @@ import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from 
 export function createActivities(client: Client) {
   const sessions = sessionActivities(client);
   return {
-    ...stepActivities((task) => sessions.checkStepGate(task)),
+    ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId)),
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,
     scoreTrust,

@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure as CommonApplicationFailure } from '@temporalio/common';
-import { sessionWorkflowId, stepGrantQuery } from '../workflows/definitions';
+import { sessionWorkflowId, stepGateQuery, stepGrantQuery } from '../workflows/definitions';
 import type { StepRef } from '../src/contract';
 import type { StepGrant } from '../workflows/sessionTypes';
 
@@ -42,10 +42,15 @@ export function sessionActivities(client: Client) {
       }
     },
 
-    /** The gate a retry attempt passes: the session's decision now. */
-    async checkStepGate(task: { sessionId: string; sagaId: string; stepId: string; digest: string }): Promise<{ allowed: boolean; reason: string }> {
-      const grant = await readStepGrant({ sessionId: task.sessionId, sagaId: task.sagaId, stepId: task.stepId, digest: task.digest });
-      return { allowed: grant.decision.allowed, reason: grant.decision.reason };
+    /**
+     * The gate a retry attempt passes: its saga's decision on the view it holds
+     * now — the session's view at the start, every restriction pushed since,
+     * and the evidence the session granted. Read from the saga, which is idle
+     * while its step runs, not from the session, which may be busy.
+     */
+    async checkStepGate(sagaWorkflowId: string, stepId: string): Promise<{ allowed: boolean; reason: string }> {
+      const decision = await client.workflow.getHandle(sagaWorkflowId).query(stepGateQuery, stepId);
+      return { allowed: decision.allowed, reason: decision.reason };
     },
   };
 }

@@ -28,8 +28,36 @@ export interface CompensationTask extends StepTask {
   result?: unknown;
 }
 
-/** The session's decision for a step now: the gate every retry attempt passes before it acts. */
-export type GateCheck = (task: StepTask) => Promise<{ allowed: boolean; reason: string }>;
+/** The gate every retry attempt passes before it acts (the saga's decision on the view it holds now). */
+export type GateCheck = (sagaWorkflowId: string, task: StepTask) => Promise<{ allowed: boolean; reason: string }>;
+
+/**
+ * Whether a failed step may have acted — then its saga compensates it (SPEC §6).
+ * Known not to have acted: a single attempt that failed with an answer (the
+ * handler threw, the tool said 4xx, nothing to run). Anything else may have:
+ * an earlier attempt (it may have timed out after acting), a request that got
+ * no answer (network), a tool that answered 5xx.
+ */
+export interface StepFailureDetails {
+  attempt: number;
+  mayHaveActed: boolean;
+}
+
+function withActingDetails(err: unknown, attempt: number): unknown {
+  const type = err instanceof ApplicationFailure ? err.type ?? 'Error' : (err as Error)?.name ?? 'Error';
+  if (err instanceof CancelledFailure) return err;
+  // fetch's TypeError or AbortError: the request may have reached the tool, with no answer back.
+  const noAnswer = err instanceof TypeError || (err as Error)?.name === 'AbortError';
+  const answered = err instanceof ApplicationFailure ? type !== 'HttpToolError' : !noAnswer;
+  const details: StepFailureDetails = { attempt, mayHaveActed: attempt > 1 || !answered };
+  return ApplicationFailure.create({
+    message: (err as Error)?.message ?? String(err),
+    type,
+    nonRetryable: err instanceof ApplicationFailure ? err.nonRetryable ?? false : false,
+    details: [details],
+    cause: err instanceof Error ? err : undefined,
+  });
+}
 
 function stepContext(task: StepTask, phase: 'execute' | 'undo'): StepContext {
   const ctx = Context.current();
@@ -120,12 +148,16 @@ export function stepActivities(checkGate: GateCheck) {
     /** Runs one attempt of a step; returns what it produced and which attempt it was. */
     async executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
       const ctx = stepContext(task, 'execute');
-      // The first attempt was gated by the saga just before it was scheduled; a retry is gated here.
-      if (ctx.attempt > 1) {
-        const gate = await checkGate(task);
-        if (!gate.allowed) throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
+      try {
+        // The first attempt was gated by the saga just before it was scheduled; a retry is gated here.
+        if (ctx.attempt > 1) {
+          const gate = await checkGate(ctx.workflowId, task);
+          if (!gate.allowed) throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
+        }
+        return { result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx)), attempt: ctx.attempt };
+      } catch (err) {
+        throw withActingDetails(err, ctx.attempt);
       }
-      return { result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx)), attempt: ctx.attempt };
     },
 
     async compensateStep(task: CompensationTask): Promise<unknown> {

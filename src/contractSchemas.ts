@@ -36,6 +36,7 @@ export const MESSAGES: Record<string, { kind: 'workflow input' | 'update' | 'sig
   vfsSnapshot: { kind: 'update', workflow: 'sessionWorkflow', schema: c.VfsSnapshotRequestSchema, description: 'Snapshot the VFS.' },
   vfsRestore: { kind: 'update', workflow: 'sessionWorkflow', schema: c.VfsRestoreRequestSchema, description: 'Restore a snapshot.' },
   stepGrant: { kind: 'query', workflow: 'sessionWorkflow', schema: c.StepRefSchema, description: 'The session\'s decision for a step now, with the evidence it holds.' },
+  stepGate: { kind: 'query', workflow: 'sagaWorkflow', schema: z.string().max(200), description: 'The step id whose gate to read.' },
   sagaEnded: { kind: 'signal', workflow: 'sessionWorkflow', schema: z.strictObject({ sagaId: z.string().max(200) }), description: 'A wake-up only: the session reads the saga\'s outcome by id.' },
   restrict: { kind: 'signal', workflow: 'sagaWorkflow', schema: c.RestrictionSchema, description: 'A push that may only take privilege away (SPEC §11.3).' },
   wake: { kind: 'signal', workflow: 'sagaWorkflow', schema: z.strictObject({ sessionContinued: z.boolean().optional() }), description: 'A wake-up only: the saga asks its session again.' },
@@ -54,6 +55,7 @@ export const QUERY_ANSWERS: Record<string, Answer> = {
   stepGrant: { workflow: 'sessionWorkflow', schema: a.StepGrantAnswer, description: 'The session\'s decision for a step now, with the evidence it holds (argument: stepGrant.schema.json).' },
   vfsList: { workflow: 'sessionWorkflow', schema: a.VfsListAnswer, description: 'The files and snapshots in the session VFS.' },
   vfsFile: { workflow: 'sessionWorkflow', schema: a.VfsFileAnswer, description: 'A file\'s content, read as an agent (arguments: path, agentDid).' },
+  stepGate: { workflow: 'sagaWorkflow', schema: a.GateDecisionAnswer, description: 'The gate for one step on the view the saga holds now (argument: the step id); an unknown step is denied.' },
   sagaState: { workflow: 'sagaWorkflow', schema: a.SagaSnapshotAnswer, description: 'The saga: its state, each step with attempts, errors and result, digests, grants, compensation order.' },
 };
 

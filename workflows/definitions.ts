@@ -58,3 +58,5 @@ export const stepGrantQuery = defineQuery<StepGrant, [StepRef]>('stepGrant');
 export const restrictSignal = defineSignal<[Restriction]>('restrict');
 export const wakeSignal = defineSignal<[{ sessionContinued?: boolean } | undefined]>('wake');
 export const sagaStateQuery = defineQuery<SagaSnapshot>('sagaState');
+/** The saga's gate for one of its steps on the view it holds now: what a retry attempt checks before it acts. */
+export const stepGateQuery = defineQuery<GateDecision, [string]>('stepGate');

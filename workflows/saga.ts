@@ -27,7 +27,7 @@ import {
   addStep, commitStep, compensateStep as markCompensated, compensationPlan, createSaga, failCompensation, failStep,
   finishSaga, markOutcomeUnknown, retryPolicyOf, startCompensation, startStep, startStepCompensation, type SagaState,
 } from '../src/saga';
-import { restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, wakeSignal } from './definitions';
+import { restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, stepGateQuery, wakeSignal } from './definitions';
 import { governed } from './failures';
 import { HvSagaState } from './searchAttributes';
 import type { SagaSnapshot } from './sagaTypes';
@@ -53,10 +53,16 @@ function describeFailure(err: unknown): string {
   return String(err);
 }
 
-/** The step may have acted: it timed out or its worker was lost after starting (SPEC §6 [resolved]). */
+/**
+ * The step may have acted (SPEC §6 [resolved]): it timed out, its worker was
+ * lost or it was cancelled while running — or the step activity says so (an
+ * earlier attempt, a request without an answer): see StepFailureDetails.
+ */
 function outcomeUnknown(err: unknown): boolean {
   const cause = err instanceof wf.ActivityFailure ? err.cause : err;
-  return cause instanceof wf.TimeoutFailure || cause instanceof wf.CancelledFailure;
+  if (cause instanceof wf.TimeoutFailure || cause instanceof wf.CancelledFailure) return true;
+  const details = cause instanceof wf.ApplicationFailure ? (cause.details?.[0] as { mayHaveActed?: unknown } | undefined) : undefined;
+  return details?.mayHaveActed === true;
 }
 
 function gateDeniedBy(err: unknown): string | null {
@@ -146,6 +152,11 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     if (typeof raw === 'object' && raw !== null && (raw as { sessionContinued?: unknown }).sessionContinued === true) notifySessionOnEnd = true;
   });
   wf.setHandler(sagaStateQuery, snapshot, { description: 'The saga: its state, each step with attempts, errors and digest, grants and compensation order.' });
+  // Total: an unknown step is denied, never an error.
+  wf.setHandler(stepGateQuery, (stepId) => (typeof stepId === 'string' && specs.has(stepId)
+    ? decideOnHeldView(stepId)
+    : gateStep({ agent: undefined, action: undefined, sessionState, hasConsensus: false, hasSreWitness: false })),
+  { description: 'The gate for one step on the view the saga holds now (argument: the step id): what a retry attempt checks.' });
 
   function publishDetails(): void {
     const rows = saga.steps.map((s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`);

@@ -723,7 +723,13 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return terminated;
   }) as () => Promise<TerminateResult>, { validator: validator(NoArgumentSchema, 'terminate', terminateRules) as () => void, description: 'Terminate: close the session, release bonds, purge the VFS, commit the Merkle root, anchor it, archive.' });
 
-  registerVfsHandlers(st, { record, handle, validate: (schema, what) => validator(schema, what, () => requireOpen(what)), refresh: refreshSearchAttributes });
+  registerVfsHandlers(st, {
+    record, handle, refresh: refreshSearchAttributes,
+    validate: (schema, what) => validator(schema, what, (r: { agentDid?: string }) => {
+      requireOpen(what);
+      if (r.agentDid !== undefined) requireActiveParticipant(r.agentDid);
+    }),
+  });
 
   // ── Queries ───────────────────────────────────────────────────────────────
   wf.setHandler(summaryQuery, summary, { description: 'The session: state, participants with ring and σ_eff, bonds, deltas, Merkle root, sagas.' });

@@ -7,6 +7,7 @@
  * Each test file builds its own Lab and disposes of it in an after hook, which
  * kills every process it started even when a test failed.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -16,6 +17,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { HypervisorClient } from '../../src/client';
+import type { SagaSnapshot } from '../../workflows/sagaTypes';
 import { startDevServer, type DevServer } from '../../worker/devServer';
 import { workflowBundle } from '../../worker/worker';
 import { freePort } from '../helpers/ports';
@@ -176,6 +178,29 @@ export class IdempotentTool {
     return fail
       ? { status: 400, body: JSON.stringify({ error: `refused ${key}` }) }
       : { status: 200, body: JSON.stringify({ key, sent }) };
+  }
+
+  /**
+   * Asserts that exactly the expected keys acted. On a mismatch the message
+   * names each missing or extra key with what its saga says of the step
+   * (state, attempts, error) and how often the tool was asked for it.
+   */
+  assertActed(expected: Iterable<string>, snapshots: readonly SagaSnapshot[], filter: (key: string) => boolean = () => true): void {
+    const want = new Set(expected);
+    const got = new Set([...this.acted.keys()].filter(filter));
+    const missing = [...want].filter((k) => !got.has(k));
+    const extra = [...got].filter((k) => !want.has(k));
+    if (missing.length === 0 && extra.length === 0) return;
+    const byId = new Map(snapshots.map((s) => [s.workflowId, s]));
+    const explain = (key: string) => {
+      const [workflowId, stepId] = key.split('/');
+      const snap = byId.get(workflowId!);
+      const step = snap?.saga.steps.find((s) => s.stepId === stepId);
+      return `${key} (asked ${this.requests.get(key) ?? 0}×; saga ${snap?.saga.state ?? '?'}, step ${step ? `${step.state}, ${step.attempts} attempts, error ${JSON.stringify(step.error)}` : '?'}; saga error ${JSON.stringify(snap?.error)})`;
+    };
+    throw new assert.AssertionError({
+      message: `side effects differ from the expected ones:${missing.map((k) => `\n  missing ${explain(k)}`).join('')}${extra.map((k) => `\n  extra ${explain(k)}`).join('')}`,
+    });
   }
 
   /** Requests being worked on right now (acting, not answered yet). */
@@ -409,6 +434,30 @@ export class Lab {
       }
     }
     return failures;
+  }
+
+  /** A saga's activities as its history tells them (for a failure message): attempt, outcome, retry state. */
+  async activityStory(workflowId: string): Promise<string> {
+    const history = await this.client.workflow.getHandle(workflowId).fetchHistory();
+    const names = new Map<string, string>();
+    const lines: string[] = [];
+    const RetryState = temporal.api.enums.v1.RetryState;
+    for (const e of history.events ?? []) {
+      const id = String(e.eventId);
+      const sched = e.activityTaskScheduledEventAttributes;
+      if (sched) names.set(id, `${sched.activityType?.name} ${sched.activityId}`);
+      const started = e.activityTaskStartedEventAttributes;
+      if (started) lines.push(`${names.get(String(started.scheduledEventId))}: started attempt ${started.attempt}${started.lastFailure ? ` (last failure: ${started.lastFailure.message})` : ''}`);
+      const done = e.activityTaskCompletedEventAttributes;
+      if (done) lines.push(`${names.get(String(done.scheduledEventId))}: completed`);
+      const failed = e.activityTaskFailedEventAttributes;
+      if (failed) lines.push(`${names.get(String(failed.scheduledEventId))}: failed, ${RetryState[failed.retryState ?? 0]}: ${failed.failure?.message}`);
+      const timedOut = e.activityTaskTimedOutEventAttributes;
+      if (timedOut) lines.push(`${names.get(String(timedOut.scheduledEventId))}: timed out, ${RetryState[timedOut.retryState ?? 0]}: ${timedOut.failure?.message} / ${timedOut.failure?.cause?.message ?? ''}`);
+      const cancelled = e.activityTaskCanceledEventAttributes;
+      if (cancelled) lines.push(`${names.get(String(cancelled.scheduledEventId))}: cancelled`);
+    }
+    return `${workflowId}:\n    ${lines.join('\n    ')}`;
   }
 
   /** How many UNHANDLED_COMMAND workflow task failures workflowTaskFailures() saw (benign; see there). */

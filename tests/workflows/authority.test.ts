@@ -89,9 +89,11 @@ describe('authority: cancellation, time, retries and evidence', function () {
     await eventually(async () => executes(saga.handle.workflowId).length, (n) => n === 1, 'attempt 1');
     await session.slash({ agentDid: alpha, reason: 'caught mid-retry', witnessDid: 'did:mesh:sre' });
     const result = await saga.result();
-    assert.equal(result.saga.state, 'failed');
     assert.match(result.error ?? '', /ring violation: attempt 2 denied/);
     assert.equal(executes(result.workflowId).length, 1, 'attempt 2 never reached the tool');
+    // Attempt 1 may have acted before it failed: the step is undone, with its idempotency key (SPEC §6).
+    assert.equal(result.saga.state, 'compensated');
+    assert.deepEqual(result.compensationOrder, ['step-1']);
   });
 
   it('approvals are evidence for one digest: a changed input does not reuse them, a rejection denies at once, the quorum is the session\'s', async () => {

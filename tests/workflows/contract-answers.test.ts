@@ -12,7 +12,7 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { sagaSnapshotOf } from '../../src/client';
-import { approveUpdate, checkActionUpdate, sagaStateQuery, startSagaUpdate } from '../../workflows/definitions';
+import { approveUpdate, checkActionUpdate, sagaStateQuery, startSagaUpdate, stepGateQuery } from '../../workflows/definitions';
 import { vfsFileQuery, vfsListQuery, vfsSnapshotUpdate, vfsWriteUpdate } from '../../workflows/sessionVfs';
 import { ACTIONS } from '../helpers/sessions';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
@@ -84,6 +84,8 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     const done = hv.saga(sessionId, started.sagaId, started.digests);
     const waiting = await eventually(() => done.handle.query(sagaStateQuery), (s) => s.waiting !== null, 'the saga to wait for an approval');
     conforms('sagaState.answer.schema.json', waiting);
+    conforms('stepGate.answer.schema.json', await done.handle.query(stepGateQuery, 'step-1'));
+    conforms('stepGate.answer.schema.json', await done.handle.query(stepGateQuery, 'no-such-step'));
     const grant = conforms('stepGrant.answer.schema.json', await session.stepGrant({ sagaId: 'done', stepId: 'step-1' }));
     assert.equal(grant.decision.waitFor, 'consensus');
     assert.ok(grant.agent && grant.action, 'the grant names the agent and the action');
