@@ -23,8 +23,9 @@
  *   npm run bench:durable -- --json        one JSON object per scenario line
  *   flags / env: --warmup N, --c1 N, --c8 N, --c32 N, --c32x8 N (sagas per
  *   variant), --rounds N (batches per variant, alternating which goes first),
- *   --only c1,c8,c32,c32x8; BENCH_WARMUP, BENCH_C1, BENCH_C8, BENCH_C32,
- *   BENCH_C32X8, BENCH_ROUNDS, BENCH_ONLY.
+ *   --only c1,c8,c32,c32x8, --saga-timeout S (a saga with no result by then
+ *   is terminated and counted as an error); BENCH_WARMUP, BENCH_C1, BENCH_C8,
+ *   BENCH_C32, BENCH_C32X8, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -58,9 +59,9 @@ function joinRequest(agentDid: string): JoinRequest {
   };
 }
 
-/** Three steps, alternating agents; each names the no-op handler (soon: only actionId, agentDid, input). */
+/** Three steps, alternating agents: only actionId, agentDid, input; the executor is the action's, declared at join. */
 function sagaRequest(sagaId: string): StartSagaRequest {
-  return { sagaId, steps: ACTIONS.map((actionId, i): SagaStepInput => ({ actionId, agentDid: AGENTS[i % AGENTS.length]!, handler: NOOP_HANDLER, input: { n: i } })) };
+  return { sagaId, steps: ACTIONS.map((actionId, i): SagaStepInput => ({ actionId, agentDid: AGENTS[i % AGENTS.length]!, input: { n: i } })) };
 }
 
 function plainRequest(sagaId: string): PlainSagaInput {
@@ -83,10 +84,12 @@ const JSON_OUT = has('--json');
 const CONFIG = {
   warmup: setting('warmup', 'BENCH_WARMUP', 2, 5),
   rounds: Math.max(1, setting('rounds', 'BENCH_ROUNDS', 2, 2)),
-  c1: setting('c1', 'BENCH_C1', 10, 30),
-  c8: setting('c8', 'BENCH_C8', 24, 80),
-  c32: setting('c32', 'BENCH_C32', 64, 96),
-  c32x8: setting('c32x8', 'BENCH_C32X8', 64, 96),
+  c1: setting('c1', 'BENCH_C1', 8, 30),
+  c8: setting('c8', 'BENCH_C8', 16, 64),
+  c32: setting('c32', 'BENCH_C32', 64, 64),
+  c32x8: setting('c32x8', 'BENCH_C32X8', 64, 64),
+  /** A saga with no result after this many seconds is terminated and counted as an error (a lost task waits 300 s). */
+  sagaTimeout: setting('saga-timeout', 'BENCH_SAGA_TIMEOUT', 60, 120),
 };
 const onlyRaw = (() => { const i = argv.indexOf('--only'); return i >= 0 ? argv[i + 1] : process.env.BENCH_ONLY; })();
 const ONLY = onlyRaw ? new Set(onlyRaw.split(',').map((s) => s.trim())) : null;
@@ -189,6 +192,26 @@ interface VariantTotals {
 }
 const emptyTotals = (): VariantTotals => ({ outcomes: [], wallMs: 0, sagaCost: new Cost(), sessionCost: new Cost(), continuedAsNew: 0 });
 
+/**
+ * The saga's result, or a "no result" error after CONFIG.sagaTimeout, when
+ * the saga is terminated so it cannot spill into the next batch (its history,
+ * complete then, still counts).
+ */
+async function resultInTime<T>(handle: WorkflowHandle, result: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no result after ${CONFIG.sagaTimeout} s`)), CONFIG.sagaTimeout * 1000);
+  });
+  try {
+    return await Promise.race([result(), late]);
+  } catch (err) {
+    if (/^no result after/.test((err as Error).message)) await handle.terminate('bench: no result in time').catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The error and its causes, one line. */
 function message(err: unknown): string {
   const parts: string[] = [];
@@ -220,7 +243,7 @@ function plainOne(env: Env) {
       return { startFailed: message(err) };
     }
     try {
-      const result: PlainSagaResult = await handle.result();
+      const result: PlainSagaResult = await resultInTime(handle, () => handle.result());
       const latencyMs = performance.now() - t0;
       return result.state === 'completed' ? { workflowId, latencyMs } : { workflowId, error: `saga ${result.state}: ${result.error}` };
     } catch (err) {
@@ -242,7 +265,7 @@ function governedOne(sessions: SessionHandle[]) {
     }
     const workflowId = saga.handle.workflowId;
     try {
-      const snapshot = await saga.result();
+      const snapshot = await resultInTime(saga.handle, () => saga.result());
       const latencyMs = performance.now() - t0;
       return snapshot.saga.state === 'completed' ? { workflowId, latencyMs } : { workflowId, error: `saga ${snapshot.saga.state}: ${snapshot.error}` };
     } catch (err) {
@@ -363,12 +386,14 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
   const gov = emptyTotals();
   const runPlain = async (n: number) => {
     const batch = await runBatch(n, s.concurrency, plainOne(env));
+    log(`  plain    batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
     plain.outcomes.push(...batch.outcomes);
     plain.wallMs += batch.wallMs;
   };
   const runGoverned = async (n: number) => {
     const before = await Promise.all(sessions.map((x) => quietSession(x.handle)));
     const batch = await runBatch(n, s.concurrency, governedOne(sessions));
+    log(`  governed batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
     gov.outcomes.push(...batch.outcomes);
     gov.wallMs += batch.wallMs;
     const after = await Promise.all(sessions.map((x) => quietSession(x.handle)));
@@ -414,12 +439,14 @@ async function main(): Promise<void> {
   });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-bench-'));
   const cleanupDir = () => fs.rmSync(dataDir, { recursive: true, force: true });
-  process.once('SIGINT', () => {
-    log('interrupted: stopping the dev server');
-    killAllDevServers();
-    cleanupDir();
-    process.exit(130);
-  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the dev server`);
+      killAllDevServers();
+      cleanupDir();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
 
   let server: DevServer | undefined;
   const workers: Worker[] = [];
