@@ -73,6 +73,7 @@ const BASES: Record<string, unknown> = {
   vfsSnapshot: { agentDid: did, snapshotId: 's1', label: 'l' },
   vfsRestore: { agentDid: did, snapshotId: 's1' },
   stepGrant: ref,
+  stepGate: 'step-1',
   sagaEnded: { sagaId: 'waiting' },
   restrict: { agents: [agentView], sessionState: 'terminating' },
   wake: { sessionContinued: true },
@@ -122,6 +123,8 @@ function malformed(schema: z.ZodType, base: unknown): fc.Arbitrary<unknown> {
   );
   const all = paths(base);
   const objects = objectPaths(base);
+  // A bare value (a query's step id): anything else in its place.
+  if (all.length === 0 && objects.length === 0) return fc.oneof(nasty, fc.jsonValue({ maxDepth: 2 })).map(json).filter((x) => !schema.safeParse(x).success);
   const change = fc.record({
     path: fc.constantFrom(...all),
     change: fc.oneof({ weight: 1, arbitrary: fc.constant({ remove: true as const }) }, { weight: 4, arbitrary: nasty.map((value) => ({ value })) }),
@@ -217,6 +220,13 @@ describe('durability: malformed input to every workflow input, update, signal an
       const session = sessions[i % sessions.length]!;
       if (m.kind === 'update') {
         await fc.assert(fc.asyncProperty(arb, (x) => rejectsNaming(name, x, () => session.handle.executeUpdate(name, { args: [x] }))), runs(name));
+      } else if (name === 'stepGate') {
+        // A retry's gate on the saga is total: whatever the argument, a denial, never an error.
+        await fc.assert(fc.asyncProperty(arb, async (x) => {
+          const decision = await saga.handle.query(name, x) as { allowed: boolean };
+          assert.equal(decision.allowed, false, `stepGate(${JSON.stringify(x)?.slice(0, 100)}) denies`);
+          count(`${name} (query)`);
+        }), runs(name));
       } else if (m.kind === 'query') {
         // Asked of the session that holds the waiting saga: only the argument is wrong.
         await fc.assert(fc.asyncProperty(arb, (x) => queryRefusedNaming(name, x, () => sessions[0]!.handle.query(name, x))), runs(name));
