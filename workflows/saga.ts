@@ -276,6 +276,10 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     } catch (err) {
       // Temporal ran every attempt the retry policy allows.
       if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED) step.attempts = step.maxRetries + 1;
+      // The step activity says which attempt failed (see StepFailureDetails).
+      const failedAttempt = err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure
+        ? (err.cause.details?.[0] as { attempt?: unknown } | undefined)?.attempt : undefined;
+      if (typeof failedAttempt === 'number' && failedAttempt > step.attempts) step.attempts = failedAttempt;
       const gateRefusal = gateDeniedBy(err);
       error = gateRefusal ? `ring violation: ${gateRefusal}` : describeFailure(err);
       failStep(saga, step.stepId, gateRefusal ? `RING_VIOLATION: ${gateRefusal}` : error, Date.now());
