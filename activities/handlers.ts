@@ -24,6 +24,12 @@ export interface StepHandler {
   execute(input: unknown, ctx: StepContext): Promise<unknown>;
   /** Absent: the step cannot be compensated (SPEC §6: compensation_failed, then escalation). */
   undo?(input: unknown, result: unknown, ctx: StepContext): Promise<unknown>;
+  /**
+   * True for a handler that only reads. Only such a handler may run for an
+   * action declared read-only (ring 3): the declaration cannot lend a
+   * sandboxed agent a handler with side effects (SPEC §11.4).
+   */
+  readOnly?: boolean;
 }
 
 /** Keyed by a Map: a step may name any string (`constructor`, `__proto__`, …) and must find nothing but a registered handler. */

@@ -25,9 +25,14 @@ export function sessionActivities(client: Client) {
   return {
     readStepGrant,
 
-    async readSagaOutcome(args: { workflowId: string; sessionWorkflowId: string }): Promise<SagaOutcomeRead> {
+    async readSagaOutcome(args: { workflowId: string; sessionWorkflowId: string; waitMs?: number }): Promise<SagaOutcomeRead> {
       const handle = client.workflow.getHandle(args.workflowId);
-      const description = await handle.describe();
+      let description = await handle.describe();
+      if (description.status.name === 'RUNNING' && args.waitMs) {
+        // It said it ended: give its close a moment (a forged wake-up just costs this wait).
+        await Promise.race([handle.result().catch(() => undefined), new Promise((r) => setTimeout(r, args.waitMs))]);
+        description = await handle.describe();
+      }
       // Only a saga this session started is believed.
       if (description.parentExecution?.workflowId !== args.sessionWorkflowId) {
         return { status: 'closed', snapshot: null, failure: `workflow ${args.workflowId} is not a saga of ${args.sessionWorkflowId}` };

@@ -20,6 +20,8 @@ export interface StepTask {
   agentDid: string;
   executeApi: string;
   undoApi: string | null;
+  /** The action is declared read-only (ring 3): only a read-only handler may run for it. */
+  readOnly?: boolean;
   input?: unknown;
 }
 
@@ -111,11 +113,16 @@ async function runApi(api: string, phase: 'execute' | 'undo', task: Compensation
     const name = api.slice(HANDLER_PREFIX.length);
     const handler = stepHandler(name);
     if (!handler) throw ApplicationFailure.nonRetryable(`no step handler named "${name}" is registered with this worker`, 'UnknownStepHandler');
+    if (task.readOnly && !handler.readOnly) {
+      throw ApplicationFailure.nonRetryable(`action ${task.actionId} is declared read-only, but step handler "${name}" is not registered as read-only`, 'InvalidStep');
+    }
     if (phase === 'execute') return (await handler.execute(task.input, ctx)) ?? null;
     if (!handler.undo) throw ApplicationFailure.nonRetryable(`step handler "${name}" has no undo`, 'NoUndo');
     return handler.undo(task.input, task.result, ctx);
   }
   if (/^https?:\/\//.test(api)) {
+    // An HTTP tool's effects are unknown to the worker: it never runs for an action declared read-only.
+    if (task.readOnly) throw ApplicationFailure.nonRetryable(`action ${task.actionId} is declared read-only: it cannot call an HTTP tool`, 'InvalidStep');
     return callHttpTool(api, phase === 'execute' ? { input: task.input ?? null } : { input: task.input ?? null, result: task.result ?? null }, ctx);
   }
   throw ApplicationFailure.nonRetryable(`step ${task.stepId}: "${api}" is neither handler:<name> nor an http(s) URL`, 'InvalidStep');

@@ -71,7 +71,7 @@ class Gate {
 /** A refusal the caller did not cause: the workflow's update limit, or an update aborted by continue-as-new. */
 function isTransientUpdateRefusal(err: unknown): boolean {
   for (let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === 8 || /RESOURCE_EXHAUSTED|in-flight updates|update aborted|workflow update was aborted/i.test(e.message ?? '')) return true;
+    if (e.code === 8 || /RESOURCE_EXHAUSTED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(e.message ?? '')) return true;
   }
   return false;
 }

@@ -263,7 +263,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
         summary: `${step.actionId} by ${step.agentDid}`,
       }, [{
         sessionId, sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
-        executeApi: action.executeApi!, undoApi: action.undoApi, input: spec.input,
+        executeApi: action.executeApi!, undoApi: action.undoApi, readOnly: action.readOnly, input: spec.input,
       }]);
       commitStep(saga, step.stepId, result, Date.now());
       step.attempts = attempt;

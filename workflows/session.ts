@@ -28,7 +28,7 @@ import {
   activate, archive, beginTerminate, capRing, createSessionState, gateView, join, leave, participantOf, refreshRings,
   slashInSession, vouchInSession, type RingChange,
 } from '../src/session';
-import { createVfsState } from '../src/vfs';
+import { createVfsState, resolvePath } from '../src/vfs';
 import {
   AgentRequestSchema, ApprovalRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
@@ -53,6 +53,10 @@ import { registerVfsHandlers } from './sessionVfs';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
+
+/** What the VFS (files and snapshots) may hold in all: it crosses continue-as-new inside the session's state. */
+const VFS_MAX_BYTES = 512 * 1024;
+const vfsBytes = (files: Record<string, { content: string }>) => Object.values(files).reduce((n, f) => n + f.content.length, 0);
 
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
 const FINISHED_SAGAS_KEPT = 100;
@@ -127,23 +131,36 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** Work this run started outside handlers (saga outcomes); continue-as-new waits for it. */
   let background = 0;
   let terminated: TerminateResult | undefined;
+  /** Children being started (their start not yet confirmed), and whether terminate is waiting for them. */
+  let startsInFlight = 0;
+  let closing = false;
   /** Bumped when bonds change, so the expiry timer is re-armed. */
   let bondsVersion = 0;
 
   // ── Recording ─────────────────────────────────────────────────────────────
-  const isOpen = () => st.session.state !== 'terminating' && st.session.state !== 'archived';
+  const isOpenState = () => st.session.state !== 'terminating' && st.session.state !== 'archived';
+  const isOpen = () => !closing && st.session.state !== 'terminating' && st.session.state !== 'archived';
 
   /** SPEC §7 [resolved]: from terminating on, nothing adds a delta; the committed root covers every one. */
   function requireOpen(what: string): void {
     if (!isOpen()) {
-      throw new HypervisorError('SESSION_CLOSED', `cannot ${what}: session ${sessionId} is ${st.session.state}; it records nothing more`, { state: st.session.state });
+      const state = closing && isOpenState() ? 'terminating' : st.session.state;
+      throw new HypervisorError('SESSION_CLOSED', `cannot ${what}: session ${sessionId} is ${state}; it records nothing more`, { state });
     }
   }
 
-  function record(agentDid: string, changes: ChangeInput[]): void {
+  /** `at`: when it happened, if not now (a saga's outcome: its own end time, the same on every replay). */
+  function record(agentDid: string, changes: ChangeInput[], at = outcomeTime ?? Date.now()): void {
     if (!st.session.config.auditEnabled || changes.length === 0) return;
-    appendDelta(st.audit, { deltaId: wf.uuid4(), sessionId, agentDid, at: Date.now(), changes });
+    appendDelta(st.audit, { deltaId: wf.uuid4(), sessionId, agentDid, at, changes });
   }
+  /**
+   * While a saga's outcome is recorded: its end time. Workflow time in that
+   * activation is not the same live and on replay (a refused update's
+   * speculative task moves the live clock), and the trail a query serves after
+   * the close is a replay: it must equal the committed one.
+   */
+  let outcomeTime: number | undefined;
 
   // ── Views ─────────────────────────────────────────────────────────────────
   function agentView(did: string): AgentView | undefined {
@@ -289,7 +306,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   // ── Participants ──────────────────────────────────────────────────────────
-  function joinRules(req: { agentDid: string; actions?: { executeApi?: string; undoApi?: string }[] }): void {
+  function joinRules(req: { agentDid: string; actions?: { actionId: string; executeApi?: string; undoApi?: string }[] }): void {
     requireState('join', ['handshaking', 'active']);
     const existing = participantOf(st.session, req.agentDid);
     if (existing || joining.has(req.agentDid)) {
@@ -300,8 +317,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (st.session.activeCount + joining.size >= st.session.config.maxParticipants) {
       throw new HypervisorError('SESSION_FULL', `session ${sessionId} is full (${st.session.activeCount + joining.size} of ${st.session.config.maxParticipants} participants)`);
     }
-    // SPEC §11.4: HTTP tools only at origins the session allows.
+    // SPEC §11.4: HTTP tools only at origins the session allows; an action keeps the executor first declared for it.
     (req.actions ?? []).forEach((a, i) => {
+      const declared = ownGet(st.session.registry.entries, (a as { actionId: string }).actionId);
+      if (declared && (declared.executeApi !== (a.executeApi ?? null) || declared.undoApi !== (a.undoApi ?? null))) {
+        throw new HypervisorError('INVALID_INPUT', `invalid join: actions.${i}: action ${declared.actionId} is already declared in session ${sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`);
+      }
       for (const key of ['executeApi', 'undoApi'] as const) {
         const api = a[key];
         if (!api || api.startsWith('handler:')) continue;
@@ -399,14 +420,15 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return bond;
   }), { validator: validator(ReleaseBondRequestSchema, 'releaseBond', releaseRules), description: 'Release a bond before the session ends.' });
 
+  const checkActionRules = (r: { agentDid: string }) => { requireOpen('check an action'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(checkActionUpdate, handle((raw) => {
     const req = parse(CheckActionRequestSchema, raw, 'checkAction');
-    requireOpen('check an action');
+    checkActionRules(req);
     const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true });
     st.decisions++;
     record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...decision }) }]);
     return decision;
-  }), { validator: validator(CheckActionRequestSchema, 'checkAction', () => requireOpen('check an action')), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
+  }), { validator: validator(CheckActionRequestSchema, 'checkAction', checkActionRules), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
 
   // ── Slashing and drift ────────────────────────────────────────────────────
   /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
@@ -464,6 +486,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // ── Sagas ─────────────────────────────────────────────────────────────────
   const startSagaRules = (r: { sagaId?: string }) => {
     requireState('start a saga', ['active']);
+    if (closing) throw new HypervisorError('SESSION_CLOSED', `cannot start a saga: session ${sessionId} is terminating`, { state: 'terminating' });
     if (r.sagaId !== undefined && sagas.has(r.sagaId)) throw new HypervisorError('DUPLICATE_SAGA', `saga ${r.sagaId} already exists in session ${sessionId}`, { sagaId: r.sagaId });
   };
 
@@ -496,6 +519,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       error: null,
     };
     sagas.set(sagaId, record_);
+    startsInFlight++;
     let child: wf.ChildWorkflowHandle<typeof sagaWorkflow>;
     try {
       child = await wf.startChild(sagaWorkflow, {
@@ -512,16 +536,20 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         ],
       });
     } catch (err) {
+      // Its workflow id is taken (a client squatted it): the saga never ran, and nothing is recorded.
       sagas.delete(sagaId);
       throw new HypervisorError('DUPLICATE_SAGA', `saga ${sagaId} could not be started in session ${sessionId}: ${(err as Error).message}`);
+    } finally {
+      startsInFlight--;
     }
     children.add(sagaId);
+    // Terminate waits for starts in flight (it closes only once every started saga can hear it).
+    record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }) }]);
     // Not awaited: the session continues as new while sagas run (a later run reads the outcome by id).
     child.result().then(
       (snapshot) => settleSaga(sagaId, { snapshot, failure: null }),
       (err) => settleSaga(sagaId, outcomeOfFailure(err)),
     ).catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
-    record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }) }]);
     // The run id pins the saga a client waits on: a later workflow reusing the id is not this saga.
     return { sagaId, workflowId, runId: child.firstExecutionRunId, digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])) };
   }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
@@ -560,7 +588,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const sagaId = saga.sagaId;
     const snap = outcome.snapshot;
     saga.state = snap ? snap.saga.state : 'lost';
-    saga.endedAt = Date.now();
+    saga.endedAt = snap?.saga.finishedAt ?? Date.now();
     saga.error = snap ? snap.error : outcome.failure;
     saga.steps = [];
     trimFinished();
@@ -569,11 +597,14 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     record(HYPERVISOR_DID, [
       { path: `/sagas/${sagaId}/state`, operation: 'modify', contentHash: contentHash({ state: saga.state, error: saga.error }) },
       ...steps.map((s) => ({ path: `/sagas/${sagaId}/steps/${s.stepId}`, operation: 'modify' as const, contentHash: contentHash({ state: s.state, agentDid: s.agentDid, actionId: s.actionId, attempts: s.attempts, error: s.error }) })),
-    ]);
+    ], saga.endedAt ?? Date.now());
     wf.setCurrentDetails(currentDetails());
     for (const s of steps.filter((x) => x.state === 'compensation_failed')) {
       if (!isOpen() || !participantOf(st.session, s.agentDid)) continue;
-      await slashAgent(s.agentDid, `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`, riskWeight(st.session.registry, s.actionId), HYPERVISOR_DID);
+      outcomeTime = saga.endedAt ?? undefined;
+      const slashed = slashAgent(s.agentDid, `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`, riskWeight(st.session.registry, s.actionId), HYPERVISOR_DID);
+      outcomeTime = undefined;
+      await slashed;
     }
     if (st.scorerConfigured) {
       const outcomes = steps.filter((s) => s.state !== 'pending').map((s) => ({ agentDid: s.agentDid, kind: 'outcome' as const, reason: `step ${s.stepId} (${s.actionId}) ${s.state}` }));
@@ -587,12 +618,13 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   /** A saga this run did not start (the session continued as new since): read its outcome by id. */
-  async function readOutcome(sagaId: string): Promise<void> {
+  async function readOutcome(sagaId: string, ended = false): Promise<void> {
     const saga = sagas.get(sagaId);
     if (!saga || saga.state !== 'running' || children.has(sagaId)) return;
     background++;
     try {
-      const read = await integrations.readSagaOutcome({ workflowId: saga.workflowId, sessionWorkflowId: wf.workflowInfo().workflowId });
+      // A saga that says it ended signals just before it closes: the read waits a moment for the close.
+      const read = await integrations.readSagaOutcome({ workflowId: saga.workflowId, sessionWorkflowId: wf.workflowInfo().workflowId, waitMs: ended ? 10_000 : 0 });
       if (read.status === 'closed') await settleSaga(sagaId, { snapshot: read.snapshot as SagaSnapshot | null, failure: read.failure });
     } finally {
       background--;
@@ -602,7 +634,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(sagaEndedSignal, (raw) => {
     // A wake-up, not a fact: the outcome is read by id (SPEC §11.2–§11.3).
     const sagaId = typeof raw === 'object' && raw !== null && typeof raw.sagaId === 'string' ? raw.sagaId : undefined;
-    if (sagaId !== undefined && sagas.has(sagaId)) void readOutcome(sagaId).catch(() => undefined);
+    if (sagaId !== undefined && sagas.has(sagaId)) void readOutcome(sagaId, true).catch(() => undefined);
   });
 
   // ── Evidence: approvals, rejections, witnesses (SPEC §11.5) ───────────────
@@ -697,9 +729,15 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   // ── Terminate ─────────────────────────────────────────────────────────────
-  const terminateRules = () => requireState('terminate', ['handshaking', 'active']);
+  const terminateRules = () => {
+    requireState('terminate', ['handshaking', 'active']);
+    if (closing) throw new HypervisorError('SESSION_CLOSED', `session ${sessionId} is already terminating`, { state: 'terminating' });
+  };
   wf.setHandler(terminateUpdate, handle(async (raw?: unknown) => {
     parse(NoArgumentSchema, raw, 'terminate');
+    // No new saga from here; the ones starting finish starting, so the close reaches every one of them.
+    closing = true;
+    await wf.condition(() => startsInFlight === 0);
     const now = Date.now();
     // Close first (SPEC §7 [resolved]): from here on every request that would add a delta is refused.
     const liabilitySnapshot = liabilityMatrix(st.liability, sessionId, now);
@@ -725,11 +763,21 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   registerVfsHandlers(st, {
     record, handle, refresh: refreshSearchAttributes,
-    validate: (schema, what) => validator(schema, what, (r: { agentDid?: string }) => {
+    validate: (schema, what) => validator(schema, what, (r: { agentDid?: string; path?: string; content?: string }) => {
       requireOpen(what);
       if (r.agentDid !== undefined) requireActiveParticipant(r.agentDid);
+      if (r.path !== undefined) resolvePath(st.vfs, r.path);
+      // The VFS crosses continue-as-new in the session's state: bound it (file contents move to the audit store later).
+      const growth = what === 'vfsWrite' ? (r.content?.length ?? 0) : what === 'vfsSnapshot' ? vfsBytes(st.vfs.files) : 0;
+      if (growth > 0 && vfsTotalBytes() + growth > VFS_MAX_BYTES) {
+        throw new HypervisorError('PAYLOAD_TOO_LARGE', `cannot ${what}: session ${sessionId}'s files and snapshots would exceed ${VFS_MAX_BYTES} bytes`, { max: VFS_MAX_BYTES });
+      }
     }),
   });
+
+  function vfsTotalBytes(): number {
+    return vfsBytes(st.vfs.files) + st.vfs.snapshots.reduce((n, s) => n + vfsBytes(s.files), 0);
+  }
 
   // ── Queries ───────────────────────────────────────────────────────────────
   wf.setHandler(summaryQuery, summary, { description: 'The session: state, participants with ring and σ_eff, bonds, deltas, Merkle root, sagas.' });

@@ -56,7 +56,7 @@ export const ACTIONS = [
   { actionId: 'draft', reversibility: 'FULL', ...TEST_STEP },
   { actionId: 'publish', reversibility: 'FULL', ...TEST_STEP },
   { actionId: 'wire-money', reversibility: 'NONE', ...TEST_STEP },
-  { actionId: 'read-report', readOnly: true, ...TEST_STEP },
+  { actionId: 'read-report', readOnly: true, executeApi: 'handler:test.read' },
   { actionId: 'reconfigure', admin: true, reversibility: 'FULL', ...TEST_STEP },
 ];
 
@@ -67,7 +67,14 @@ export class RawSession {
   constructor(readonly id: string, readonly handle: WorkflowHandle, private readonly client: Client) {}
 
   get workflowId(): string { return this.handle.workflowId; }
-  update<R = any>(name: string, ...args: unknown[]): Promise<R> { return this.handle.executeUpdate<R, unknown[]>(name, { args }); }
+  /** An update with these arguments (none: no argument at all). */
+  update<R = any>(name: string, ...args: unknown[]): Promise<R> {
+    return args.length ? this.handle.executeUpdate<R, [unknown, ...unknown[]]>(name, { args: args as [unknown, ...unknown[]] }) : this.handle.executeUpdate<R, []>(name);
+  }
+  /** An update with a chosen update id, to find it (or not) in history afterwards. */
+  updateWithId<R = any>(name: string, updateId: string, arg?: unknown): Promise<R> {
+    return arg === undefined ? this.handle.executeUpdate<R, []>(name, { updateId }) : this.handle.executeUpdate<R, [unknown]>(name, { args: [arg], updateId });
+  }
   query<R = any>(name: string, ...args: unknown[]): Promise<R> { return this.handle.query<R, unknown[]>(name, ...args); }
   signal(name: string, ...args: unknown[]): Promise<void> { return this.handle.signal(name, ...args); }
 
@@ -143,44 +150,66 @@ export async function history(client: Client, workflowId: string): Promise<Histo
 
 export const eventName = (e: HistoryEvent) => EventType[e.eventType ?? 0] ?? String(e.eventType);
 
-/** Every run of a workflow id (a session continues as new), oldest first; the latest when visibility has none yet. */
+/** Every run of a workflow id (a session continues as new), oldest first. */
 export async function runHistories(client: Client, workflowId: string): Promise<HistoryEvent[][]> {
   const runIds: string[] = [];
   for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId.replace(/'/g, "\\'")}'` })) runIds.push(w.runId);
-  const runs = await Promise.all(runIds.map(async (runId) => (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? []));
-  const latest = await history(client, workflowId);
-  return runs.some((r) => r.length === latest.length && r[0]?.eventTime === latest[0]?.eventTime) ? runs : [...runs, latest];
+  // Visibility may lag behind the latest run: add it when missing.
+  const latest = (await client.workflow.getHandle(workflowId).describe()).runId;
+  if (!runIds.includes(latest)) runIds.push(latest);
+  return Promise.all(runIds.reverse().map(async (runId) => (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? []));
 }
 
-/** Every WorkflowTaskFailed event in these histories, every run of each (no cause excepted), described. */
-export async function workflowTaskFailures(workflowIds: Iterable<string>): Promise<string[]> {
+/**
+ * Every WorkflowTaskFailed event in these histories, every run of each,
+ * described. `unhandledCommand: 'tally'` leaves out (and counts in
+ * `unhandledCommandTasks`) the server's UNHANDLED_COMMAND: recorded when a
+ * signal arrives while the task that completes the workflow is in flight; the
+ * SDK runs the next task at once with the signal, nothing failed in the
+ * workflow's code (RELIABILITY.md). By default no cause is excepted.
+ */
+export const unhandledCommandTasks: string[] = [];
+export async function workflowTaskFailures(workflowIds: Iterable<string>, opts: { unhandledCommand?: 'fail' | 'tally' } = {}): Promise<string[]> {
   const { client } = await rawClient();
   const out: string[] = [];
   for (const id of new Set(workflowIds)) {
     for (const e of (await runHistories(client, id)).flat()) {
       if (e.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) continue;
       const a = e.workflowTaskFailedEventAttributes;
+      if (opts.unhandledCommand === 'tally' && a?.cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND) {
+        unhandledCommandTasks.push(`${id} event ${String(e.eventId)}`);
+        continue;
+      }
       out.push(`${id} event ${String(e.eventId)}: ${WorkflowTaskFailedCause[a?.cause ?? 0]}: ${a?.failure?.message ?? ''}`.slice(0, 600));
     }
   }
   return out;
 }
 
-/** The activities a workflow scheduled: type and first argument. */
-export async function scheduledActivities(workflowId: string): Promise<{ type: string; arg: any }[]> {
+/** The activities a workflow scheduled: type, first argument and when (epoch ms). */
+export async function scheduledActivities(workflowId: string): Promise<{ type: string; arg: any; at: number }[]> {
   const { client } = await rawClient();
   return (await history(client, workflowId))
     .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
     .map((e) => {
       const a = e.activityTaskScheduledEventAttributes!;
       const payload = a.input?.payloads?.[0];
-      return { type: a.activityType?.name ?? '', arg: payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined };
+      const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+      return { type: a.activityType?.name ?? '', arg: payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined, at };
     });
 }
 
 /** Step ids whose execute activity a saga scheduled. */
 export async function executedSteps(workflowId: string): Promise<string[]> {
   return (await scheduledActivities(workflowId)).filter((a) => a.type === 'executeStep').map((a) => String(a.arg?.stepId));
+}
+
+/** The ids of the updates a workflow accepted (every run). */
+export async function acceptedUpdateIds(workflowId: string): Promise<string[]> {
+  const { client } = await rawClient();
+  return (await runHistories(client, workflowId)).flat()
+    .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId)
+    .filter((id): id is string => typeof id === 'string');
 }
 
 /** Events added to a history since a count, by name. */
@@ -323,11 +352,12 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The same worker still runs a fresh session and saga to completion: a ring 2
- * step, then a ring 1 step approved by the session's quorum. Every request on
- * the way is parsed by a strict schema, which enumerates inherited keys too,
- * so an enumerable key added to Object.prototype in the worker's workflow
- * context would refuse them; and `({}).state`-style reads would show in the
- * snapshot and summary checked here. Returns the saga's snapshot.
+ * step, then a ring 1 step approved by the session's quorum. This is the check
+ * that Object.prototype is clean in the worker's workflow context: every
+ * request on the way is parsed by a strict schema (zod's strictObject
+ * enumerates inherited keys too), so an enumerable key added to
+ * Object.prototype — `({}).state` no longer undefined — would refuse them and
+ * the saga would not complete. Returns the saga's snapshot.
  */
 export async function freshSagaCompletes(): Promise<any> {
   const alpha = 'did:mesh:alpha';
@@ -345,10 +375,8 @@ export async function freshSagaCompletes(): Promise<any> {
   assert.equal(snap.saga.state, 'completed', `a fresh saga completes: ${snap.error}`);
   assert.deepEqual(snap.saga.steps.map((s: { state: string }) => s.state), ['committed', 'committed']);
   assert.deepEqual([...snap.grants['step-2'].approvals].sort(), ['did:mesh:beta', 'did:mesh:gamma']);
-  assert.equal(Object.getPrototypeOf(snap), Object.prototype);
   const summary = await until(() => session.summary(), (s) => s.sagas.every((g: { state: string }) => g.state === 'completed'), 'the session to learn the outcome');
-  assert.deepEqual(Object.keys(summary).sort(), ['activeBonds', 'commitment', 'config', 'consistency', 'deltaCount', 'files', 'merkleRoot', 'participants', 'runs', 'sagas', 'sessionId', 'state']);
-  assert.deepEqual(Object.keys(summary.sagas[0]).sort(), ['agentDids', 'description', 'endedAt', 'error', 'sagaId', 'startedAt', 'state', 'steps', 'workflowId']);
+  for (const p of summary.participants) assert.ok(Number.isFinite(p.sigmaEff) && [1, 2, 3].includes(p.ring), JSON.stringify(p));
   await expectSoundAudit(session);
   assert.deepEqual(await workflowTaskFailures([session.workflowId, started.workflowId]), []);
   return snap;

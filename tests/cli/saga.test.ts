@@ -45,18 +45,19 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
     assert.match(run.stdout, /step\s+action\s+agent\s+state\s+attempts\s+error/);
     assert.match(run.stdout, /step-1\s+draft\s+did:mesh:alpha\s+compensated\s+1/);
     assert.match(run.stdout, /step-2\s+reserve\s+did:mesh:beta\s+compensated\s+1/);
-    assert.match(run.stdout, /step-3\s+publish\s+did:mesh:alpha\s+failed\s+2\s+attempt 2 failed on purpose/);
-    assert.match(run.stdout, /Compensation order: step-2 → step-1/);
+    // Retried, so it may have acted on attempt 1: undone first (SPEC §6).
+    assert.match(run.stdout, /step-3\s+publish\s+did:mesh:alpha\s+compensated\s+2\s+attempt 2 failed on purpose/);
+    assert.match(run.stdout, /Compensation order: step-3 → step-2 → step-1/);
     // What the CLI printed is what the workflow did.
     const result = await (await hypervisor()).saga(session.sessionId, 'refund').result();
-    assert.deepEqual(result.compensationOrder, ['step-2', 'step-1']);
-    assert.deepEqual(calls[result.workflowId]!.filter((c) => c.phase === 'undo').map((c) => c.stepId), ['step-2', 'step-1']);
+    assert.deepEqual(result.compensationOrder, ['step-3', 'step-2', 'step-1']);
+    assert.deepEqual(calls[result.workflowId]!.filter((c) => c.phase === 'undo').map((c) => c.stepId), ['step-3', 'step-2', 'step-1']);
 
     const shown = await hv(['saga', 'show', session.sessionId, 'refund', '--json']);
     assert.equal(shown.code, 0, show(shown));
     const snap = json(shown);
     assert.equal(snap.saga.state, 'compensated');
-    assert.deepEqual(snap.compensationOrder, ['step-2', 'step-1']);
+    assert.deepEqual(snap.compensationOrder, ['step-3', 'step-2', 'step-1']);
     assert.equal(snap.failedStepId, 'step-3');
   });
 

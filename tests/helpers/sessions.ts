@@ -12,7 +12,7 @@ export const ACTIONS = [
   { actionId: 'publish', reversibility: 'FULL' as const, ...TEST_STEP },
   { actionId: 'notify', reversibility: 'FULL' as const, ...TEST_STEP },
   { actionId: 'wire-money', reversibility: 'NONE' as const, ...TEST_STEP },
-  { actionId: 'read-report', readOnly: true, ...TEST_STEP },
+  { actionId: 'read-report', readOnly: true, executeApi: 'handler:test.read' },
   { actionId: 'reconfigure', admin: true, reversibility: 'FULL' as const, ...TEST_STEP },
 ];
 

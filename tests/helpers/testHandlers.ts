@@ -48,6 +48,13 @@ export function registerTestHandlers(): void {
       return { undone: ctx.stepId };
     },
   });
+  registerStepHandler('test.read', {
+    readOnly: true,
+    async execute(_input, ctx) {
+      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
+      return { read: ctx.stepId };
+    },
+  });
   registerStepHandler('test.no-undo', {
     async execute(_input, ctx) {
       note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
