@@ -33,7 +33,7 @@ import {
   AgentRequestSchema, ApprovalRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
   VouchRequestSchema, WitnessRequestSchema,
-  type ActionView, type AgentView, type SagaWorkflowInput, type StepRef,
+  type ActionView, type AgentView, type SagaWorkflowInput, type StartSagaRequestParsed, type StepRef,
 } from '../src/contract';
 import {
   activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
@@ -499,7 +499,15 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(startSagaUpdate, handle(async (raw) => {
     const req = parse(StartSagaRequestSchema, raw, 'startSaga');
     startSagaRules(req);
-    const sagaId = req.sagaId ?? nextSagaId();
+    // An automatic id skips ids whose workflow someone else already holds (a squatter): a few tries.
+    for (let tries = 1; ; tries++) {
+      const started = await startOneSaga(req, req.sagaId ?? nextSagaId());
+      if (started.ok) return started.result;
+      if (req.sagaId !== undefined || tries >= 5) throw started.error;
+    }
+  }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
+
+  async function startOneSaga(req: StartSagaRequestParsed, sagaId: string) {
     const workflowId = sagaWorkflowId(sessionId, sagaId);
     const steps = req.steps.map((s, i) => {
       const stepId = s.stepId ?? `step-${i + 1}`;
@@ -538,7 +546,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     } catch (err) {
       // Its workflow id is taken (a client squatted it): the saga never ran, and nothing is recorded.
       sagas.delete(sagaId);
-      throw new HypervisorError('DUPLICATE_SAGA', `saga ${sagaId} could not be started in session ${sessionId}: ${(err as Error).message}`);
+      return { ok: false as const, error: new HypervisorError('DUPLICATE_SAGA', `saga ${sagaId} could not be started in session ${sessionId}: ${(err as Error).message}`) };
     } finally {
       startsInFlight--;
     }
@@ -551,8 +559,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       (err) => settleSaga(sagaId, outcomeOfFailure(err)),
     ).catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
     // The run id pins the saga a client waits on: a later workflow reusing the id is not this saga.
-    return { sagaId, workflowId, runId: child.firstExecutionRunId, digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])) };
-  }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
+    return { ok: true as const, result: { sagaId, workflowId, runId: child.firstExecutionRunId, digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])) } };
+  }
+
 
   /** The saga ended as a failed workflow (compensated, escalated, failed): its snapshot is in the failure's details. */
   function outcomeOfFailure(err: unknown): { snapshot: SagaSnapshot | null; failure: string | null } {

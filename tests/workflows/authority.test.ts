@@ -168,4 +168,21 @@ describe('authority: cancellation, time, retries and evidence', function () {
     const known = await eventually(() => session.sagas(), (x) => x.filter((g) => g.state === 'completed').length === 32, 'the session to learn all 32');
     assert.equal(known.length, 32);
   });
+
+  it('a squatted saga id: an explicit one is refused by name with nothing recorded, an automatic one takes the next free id', async () => {
+    const session = await activeSession();
+    const hv = await hypervisor();
+    // A client holds the workflow id of the session's next automatic saga, on a queue no worker polls.
+    const squatter = await hv.client.workflow.start('sagaWorkflow', { taskQueue: uniqueId('nobody'), workflowId: `hv-saga-${session.sessionId}-saga-1`, args: [{}] });
+    try {
+      const deltas = (await session.audit()).trail.deltaCount;
+      await assert.rejects(session.startSaga({ sagaId: 'saga-1', steps: [{ actionId: 'draft', agentDid: alpha }] }), (e) => isHypervisorError(e, 'DUPLICATE_SAGA') && /saga-1/.test((e as Error).message));
+      assert.equal((await session.audit()).trail.deltaCount, deltas, 'nothing recorded for a saga that did not start');
+      const next = await session.startSaga({ steps: [{ actionId: 'draft', agentDid: alpha }] });
+      assert.notEqual(next.sagaId, 'saga-1');
+      assert.equal((await next.result()).saga.state, 'completed');
+    } finally {
+      await squatter.terminate().catch(() => undefined);
+    }
+  });
 });
