@@ -222,14 +222,18 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   // ── Forward ───────────────────────────────────────────────────────────────
   publishDetails();
   const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
+  /** Cancelled before the step started: it fails without having acted, and the walk back begins. */
+  const cancelBefore = (stepId: string) => {
+    cancelled = true;
+    startStep(saga, stepId, Date.now());
+    failStep(saga, stepId, 'cancelled before it started', Date.now());
+    failedStepId = stepId;
+    error = 'the saga was cancelled';
+  };
   for (const step of saga.steps) {
     const spec = specs.get(step.stepId)!;
     if (cancelRequested()) {
-      cancelled = true;
-      startStep(saga, step.stepId, Date.now());
-      failStep(saga, step.stepId, 'cancelled before it started', Date.now());
-      failedStepId = step.stepId;
-      error = 'the saga was cancelled';
+      cancelBefore(step.stepId);
       break;
     }
     let denied: string | null;
@@ -237,11 +241,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
       denied = await gate(step.stepId);
     } catch (err) {
       if (!wf.isCancellation(err)) throw err;
-      cancelled = true;
-      startStep(saga, step.stepId, Date.now());
-      failStep(saga, step.stepId, 'cancelled before it started', Date.now());
-      failedStepId = step.stepId;
-      error = 'the saga was cancelled';
+      cancelBefore(step.stepId);
       break;
     }
     startStep(saga, step.stepId, Date.now());
