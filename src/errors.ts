@@ -38,6 +38,9 @@ export const ERROR_CODES = [
   'STEP_REJECTED',
   'PAYLOAD_TOO_LARGE',
   'SAGA_NOT_STARTED_BY_SESSION',
+  // SPEC §7: the audit store
+  'AUDIT_CONFLICT',
+  'AUDIT_GAP',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,0 +1,68 @@
+/**
+ * The audit store (SPEC §7 [resolved]): where a session's trail lives for its
+ * retention period, outside the workflow engine. One interface, two adapters —
+ * SQLite (embedded default) and PostgreSQL (HV_AUDIT_DATABASE_URL) — held to
+ * one contract suite (tests/store/).
+ *
+ * Deltas are stored as the exact JSON text the session produced, next to the
+ * columns the store needs (session, turn, hash): verification re-parses and
+ * re-hashes that text, so an edit to a stored row is found and named by turn.
+ */
+import type { Commitment, JsonValue } from '../commitment';
+import type { Delta } from '../audit';
+
+/** One stored delta as it sits in the store: its turn, its hash column and its JSON text. */
+export interface StoredDeltaRow {
+  turn: number;
+  hash: string;
+  json: string;
+}
+
+/** What termination stores: the commitment, the liability snapshot, and until when the deltas are kept. */
+export interface SessionRecord {
+  sessionId: string;
+  commitment: Commitment;
+  liabilitySnapshot: JsonValue;
+  /** Epoch ms; deltas are dropped at or after it. Roots and commitments are kept forever. */
+  retainUntil: number;
+  /** Epoch ms when the deltas were dropped by expiry, else null. */
+  deltasPurgedAt: number | null;
+}
+
+export interface AppendResult {
+  /** Deltas newly written by this call (0 when the whole batch was already stored). */
+  appended: number;
+  /** The session's last stored turn after the call. */
+  lastTurn: number;
+}
+
+export interface ExpiryResult {
+  sessions: string[];
+  deltasPurged: number;
+}
+
+export interface AuditStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /**
+   * Append consecutive deltas of one session, in one transaction, idempotent
+   * by (session, turn): a turn already stored with the same hash is skipped; a
+   * stored turn with a different hash is AUDIT_CONFLICT; a batch that would
+   * leave a gap (its first new turn > last stored turn + 1) is AUDIT_GAP; a
+   * batch that is not consecutive or names another session is INVALID_INPUT.
+   * All or nothing.
+   */
+  append(sessionId: string, deltas: readonly Delta[]): Promise<AppendResult>;
+  /** The last stored turn of a session, 0 when none. */
+  lastTurn(sessionId: string): Promise<number>;
+  /** Stored rows with fromTurn ≤ turn, in turn order, at most `limit` (default: all). */
+  readRows(sessionId: string, fromTurn?: number, limit?: number): Promise<StoredDeltaRow[]>;
+  /** Store what termination leaves. Idempotent; a different record for the same session is AUDIT_CONFLICT. */
+  putSession(record: SessionRecord): Promise<void>;
+  getSession(sessionId: string): Promise<SessionRecord | null>;
+  /** Content-addressed file contents: returns the SHA-256 hex of the UTF-8 text. Idempotent. */
+  putFile(content: string): Promise<string>;
+  getFile(contentHash: string): Promise<string | null>;
+  /** Drop the deltas of every session whose retainUntil ≤ now; commitments and roots stay. */
+  expire(now: number): Promise<ExpiryResult>;
+  close(): Promise<void>;
+}
