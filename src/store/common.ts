@@ -1,0 +1,188 @@
+/**
+ * What both audit-store adapters share: the checks a batch of deltas passes
+ * before any store is touched, the rules applied against what is stored, and
+ * the text form of a session record. The adapters only read and write rows.
+ */
+import { createHash } from 'node:crypto';
+import { DeltaSchema, deltaHash, type Delta } from '../audit';
+import { canonicalJson } from '../hash';
+import { HypervisorError } from '../errors';
+import type { Commitment, JsonValue } from '../commitment';
+import type { SessionRecord, StoredDeltaRow } from './types';
+
+/** The schema version this code writes; a store opened with a newer one is refused. */
+export const SCHEMA_VERSION = 1;
+
+// Lone surrogates (not encodable as UTF-8) and NUL (PostgreSQL text cannot hold it).
+const BAD_TEXT = /[\u0000]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** A session id as the store keys it: what DeltaSchema accepts, and text every engine stores exactly. */
+export function checkSessionId(sessionId: unknown): string {
+  if (typeof sessionId !== 'string' || sessionId.length === 0 || sessionId.length > 256) {
+    throw new HypervisorError('INVALID_INPUT', 'audit store: a session id must be a string of 1–256 characters');
+  }
+  if (BAD_TEXT.test(sessionId)) {
+    throw new HypervisorError('INVALID_INPUT', 'audit store: a session id must not contain NUL or an unpaired surrogate');
+  }
+  return sessionId;
+}
+
+/** Text stored as UTF-8 must round-trip: no unpaired surrogates. NUL is allowed (files are stored as bytes). */
+export function checkUtf8Text(text: unknown, what: string): string {
+  if (typeof text !== 'string') throw new HypervisorError('INVALID_INPUT', `audit store: ${what} must be a string`);
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text)) {
+    throw new HypervisorError('INVALID_INPUT', `audit store: ${what} contains an unpaired surrogate, which UTF-8 cannot hold`);
+  }
+  return text;
+}
+
+export function sha256HexUtf8(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+export function checkContentHash(contentHash: unknown): string | null {
+  return typeof contentHash === 'string' && /^[0-9a-f]{64}$/.test(contentHash) ? contentHash : null;
+}
+
+/** A batch ready to write: each delta's row, in turn order. */
+export interface CheckedBatch {
+  rows: StoredDeltaRow[];
+  deltas: readonly Delta[];
+  firstTurn: number;
+  lastTurn: number;
+}
+
+/**
+ * Everything about a batch that needs no store: every delta is a well-formed
+ * Delta (strict, so no field outside the hash can ride along in the stored
+ * text) of this session, its hash is right, the turns are consecutive and
+ * each delta names its predecessor in the batch as parent.
+ */
+export function checkBatch(sessionId: string, deltas: readonly Delta[]): CheckedBatch | null {
+  if (!Array.isArray(deltas)) throw new HypervisorError('INVALID_INPUT', 'audit store: deltas must be an array');
+  if (deltas.length === 0) return null;
+  const rows: StoredDeltaRow[] = [];
+  for (let i = 0; i < deltas.length; i++) {
+    const delta = deltas[i] as Delta;
+    const parsed = DeltaSchema.safeParse(delta);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new HypervisorError('INVALID_INPUT', `audit store: delta ${i} of the batch is not a delta: ${issue ? `${issue.path.join('.') || '(root)'} ${issue.message}` : 'invalid'}`);
+    }
+    if (delta.sessionId !== sessionId) {
+      throw new HypervisorError('INVALID_INPUT', `audit store: delta ${i} of the batch belongs to session ${JSON.stringify(delta.sessionId)}, not ${JSON.stringify(sessionId)}`, { turn: delta.turn });
+    }
+    if (i > 0) {
+      const prev = deltas[i - 1] as Delta;
+      if (delta.turn !== prev.turn + 1) {
+        throw new HypervisorError('INVALID_INPUT', `audit store: the batch is not consecutive: turn ${delta.turn} follows turn ${prev.turn}`, { turn: delta.turn });
+      }
+      if (delta.parentHash !== prev.hash) {
+        throw new HypervisorError('INVALID_INPUT', `audit store: the batch's chain is broken: turn ${delta.turn} does not name turn ${prev.turn}'s hash as its parent`, { turn: delta.turn });
+      }
+    } else if (delta.turn === 1 && delta.parentHash !== null) {
+      throw new HypervisorError('INVALID_INPUT', 'audit store: turn 1 must have no parent', { turn: 1 });
+    }
+    const expected = deltaHash(delta);
+    if (delta.hash !== expected) {
+      throw new HypervisorError('INVALID_INPUT', `audit store: the hash of turn ${delta.turn} does not match its content`, { turn: delta.turn });
+    }
+    rows.push({ turn: delta.turn, hash: delta.hash, json: JSON.stringify(delta) });
+  }
+  return { rows, deltas, firstTurn: rows[0]!.turn, lastTurn: rows[rows.length - 1]!.turn };
+}
+
+/**
+ * The rows of a batch still to write, given what the store holds: `stored`
+ * maps turn → hash for the stored turns in [firstTurn − 1, lastTurn].
+ * Throws AUDIT_CONFLICT or AUDIT_GAP as the interface describes.
+ */
+export function newRows(sessionId: string, batch: CheckedBatch, storedLast: number, stored: ReadonlyMap<number, string>): StoredDeltaRow[] {
+  const { rows, firstTurn } = batch;
+  for (const row of rows) {
+    if (row.turn > storedLast) break;
+    const have = stored.get(row.turn);
+    if (have !== undefined && have !== row.hash) {
+      throw new HypervisorError('AUDIT_CONFLICT', `audit store: session ${JSON.stringify(sessionId)} already has a different delta at turn ${row.turn}`, { sessionId, turn: row.turn });
+    }
+  }
+  if (firstTurn > storedLast + 1) {
+    throw new HypervisorError('AUDIT_GAP', `audit store: session ${JSON.stringify(sessionId)} has turns up to ${storedLast}; a batch starting at turn ${firstTurn} would leave a gap`, { sessionId, lastTurn: storedLast, firstTurn });
+  }
+  const fresh = rows.filter((r) => r.turn > storedLast);
+  const first = fresh[0];
+  if (first !== undefined && first.turn === firstTurn && firstTurn > 1) {
+    // The batch's own chain links every later delta; only its first one links to the store.
+    const parent = stored.get(firstTurn - 1);
+    const delta = batch.deltas[0] as Delta;
+    if (parent === undefined || delta.parentHash !== parent) {
+      throw new HypervisorError('AUDIT_CONFLICT', `audit store: turn ${firstTurn} of session ${JSON.stringify(sessionId)} does not name the stored turn ${firstTurn - 1}'s hash as its parent`, { sessionId, turn: firstTurn });
+    }
+  }
+  return fresh;
+}
+
+export function purgedError(sessionId: string, at: number): HypervisorError {
+  return new HypervisorError('AUDIT_CONFLICT', `audit store: the deltas of session ${JSON.stringify(sessionId)} were purged at ${new Date(at).toISOString()}; none can be added`, { sessionId, deltasPurgedAt: at });
+}
+
+/** A session record as stored: canonical JSON text, so equal records are equal text. */
+export interface SessionText {
+  commitment: string;
+  liabilitySnapshot: string;
+  retainUntil: number;
+  deltasPurgedAt: number | null;
+}
+
+export function sessionText(record: SessionRecord): { sessionId: string; text: SessionText } {
+  if (typeof record !== 'object' || record === null) throw new HypervisorError('INVALID_INPUT', 'audit store: a session record must be an object');
+  const sessionId = checkSessionId(record.sessionId);
+  if (typeof record.commitment !== 'object' || record.commitment === null || record.commitment.sessionId !== sessionId) {
+    throw new HypervisorError('INVALID_INPUT', `audit store: the commitment must be that of session ${JSON.stringify(sessionId)}`);
+  }
+  if (!Number.isSafeInteger(record.retainUntil)) throw new HypervisorError('INVALID_INPUT', 'audit store: retainUntil must be an integer (epoch ms)');
+  const purged = record.deltasPurgedAt ?? null;
+  if (purged !== null && !Number.isSafeInteger(purged)) throw new HypervisorError('INVALID_INPUT', 'audit store: deltasPurgedAt must be an integer (epoch ms) or null');
+  return {
+    sessionId,
+    text: {
+      commitment: checkUtf8Text(canonicalJson(record.commitment), 'the commitment'),
+      liabilitySnapshot: checkUtf8Text(canonicalJson(record.liabilitySnapshot === undefined ? null : record.liabilitySnapshot), 'the liability snapshot'),
+      retainUntil: record.retainUntil,
+      deltasPurgedAt: purged,
+    },
+  };
+}
+
+/** putSession's rule: the same commitment, snapshot and retention is the same record (deltasPurgedAt is the store's own). */
+export function sameSession(a: SessionText, b: SessionText): boolean {
+  return a.commitment === b.commitment && a.liabilitySnapshot === b.liabilitySnapshot && a.retainUntil === b.retainUntil;
+}
+
+export function sessionConflict(sessionId: string): HypervisorError {
+  return new HypervisorError('AUDIT_CONFLICT', `audit store: session ${JSON.stringify(sessionId)} already has a different record`, { sessionId });
+}
+
+export function sessionRecord(sessionId: string, text: SessionText): SessionRecord {
+  return {
+    sessionId,
+    commitment: JSON.parse(text.commitment) as Commitment,
+    liabilitySnapshot: JSON.parse(text.liabilitySnapshot) as JsonValue,
+    retainUntil: text.retainUntil,
+    deltasPurgedAt: text.deltasPurgedAt,
+  };
+}
+
+export function checkReadRange(fromTurn: unknown, limit: unknown): { fromTurn: number; limit: number | null } {
+  const from = fromTurn === undefined ? 1 : fromTurn;
+  if (typeof from !== 'number' || !Number.isSafeInteger(from)) throw new HypervisorError('INVALID_INPUT', 'audit store: fromTurn must be an integer');
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0)) {
+    throw new HypervisorError('INVALID_INPUT', 'audit store: limit must be a non-negative integer');
+  }
+  return { fromTurn: from, limit: limit === undefined ? null : limit };
+}
+
+export function checkNow(now: unknown): number {
+  if (typeof now !== 'number' || !Number.isSafeInteger(now)) throw new HypervisorError('INVALID_INPUT', 'audit store: now must be an integer (epoch ms)');
+  return now;
+}

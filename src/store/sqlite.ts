@@ -1,0 +1,216 @@
+/**
+ * The embedded audit store: one SQLite file (WAL, so readers never block the
+ * writer), opened by any number of processes. Every append is one IMMEDIATE
+ * transaction — the write lock is taken before the store is read, so two
+ * writers never decide on the same stale view; a writer that finds the lock
+ * held waits (busy timeout) rather than failing.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Delta } from '../audit';
+import {
+  SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkReadRange, checkSessionId, checkUtf8Text, newRows,
+  purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type CheckedBatch, type SessionText,
+} from './common';
+import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow } from './types';
+
+/** Migrations: MIGRATIONS[v] takes the schema from version v to v + 1. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE audit_deltas (
+     session_id TEXT NOT NULL,
+     turn INTEGER NOT NULL,
+     hash TEXT NOT NULL,
+     json TEXT NOT NULL,
+     PRIMARY KEY (session_id, turn)
+   ) WITHOUT ROWID;
+   CREATE TABLE audit_sessions (
+     session_id TEXT PRIMARY KEY,
+     commitment TEXT NOT NULL,
+     liability_snapshot TEXT NOT NULL,
+     retain_until INTEGER NOT NULL,
+     deltas_purged_at INTEGER
+   );
+   CREATE INDEX audit_sessions_retain ON audit_sessions (retain_until) WHERE deltas_purged_at IS NULL;
+   CREATE TABLE audit_files (
+     hash TEXT PRIMARY KEY,
+     content BLOB NOT NULL
+   );`,
+];
+
+export interface SqliteAuditStoreOptions {
+  /** How long a writer waits for another connection's write lock, in ms (default 30 s). */
+  busyTimeoutMs?: number;
+}
+
+interface SessionRow {
+  commitment: string;
+  liability_snapshot: string;
+  retain_until: number;
+  deltas_purged_at: number | null;
+}
+
+export class SqliteAuditStore implements AuditStore {
+  readonly kind = 'sqlite' as const;
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly stmt;
+  private readonly appendTx: Database.Transaction<(sessionId: string, batch: CheckedBatch) => AppendResult>;
+  private readonly expireTx: Database.Transaction<(now: number) => ExpiryResult>;
+  private closed = false;
+
+  constructor(file: string, options: SqliteAuditStoreOptions = {}) {
+    this.file = file;
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.db = new Database(file, { timeout: options.busyTimeoutMs ?? 30_000 });
+    try {
+      this.db.pragma('journal_mode = WAL');
+      // Each committed append survives a power cut, not only a crash of the process.
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    const db = this.db;
+    this.stmt = {
+      lastTurn: db.prepare<[string], { last: number | null }>('SELECT max(turn) AS last FROM audit_deltas WHERE session_id = ?'),
+      hashesBetween: db.prepare<[string, number, number], { turn: number; hash: string }>(
+        'SELECT turn, hash FROM audit_deltas WHERE session_id = ? AND turn BETWEEN ? AND ? ORDER BY turn'),
+      insertDelta: db.prepare<[string, number, string, string]>('INSERT INTO audit_deltas (session_id, turn, hash, json) VALUES (?, ?, ?, ?)'),
+      readRows: db.prepare<[string, number, number], StoredDeltaRow>(
+        'SELECT turn, hash, json FROM audit_deltas WHERE session_id = ? AND turn >= ? ORDER BY turn LIMIT ?'),
+      purgedAt: db.prepare<[string], { deltas_purged_at: number | null }>('SELECT deltas_purged_at FROM audit_sessions WHERE session_id = ?'),
+      insertSession: db.prepare<[string, string, string, number, number | null]>(
+        `INSERT INTO audit_sessions (session_id, commitment, liability_snapshot, retain_until, deltas_purged_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING`),
+      getSession: db.prepare<[string], SessionRow>(
+        'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = ?'),
+      insertFile: db.prepare<[string, Buffer]>('INSERT INTO audit_files (hash, content) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING'),
+      getFile: db.prepare<[string], { content: Buffer }>('SELECT content FROM audit_files WHERE hash = ?'),
+      expiring: db.prepare<[number], { session_id: string }>(
+        'SELECT session_id FROM audit_sessions WHERE retain_until <= ? AND deltas_purged_at IS NULL ORDER BY session_id'),
+      markPurged: db.prepare<[number, string]>('UPDATE audit_sessions SET deltas_purged_at = ? WHERE session_id = ?'),
+      deleteDeltas: db.prepare<[string]>('DELETE FROM audit_deltas WHERE session_id = ?'),
+    };
+
+    this.appendTx = db.transaction((sessionId: string, batch: CheckedBatch): AppendResult => {
+      const purged = this.stmt.purgedAt.get(sessionId)?.deltas_purged_at ?? null;
+      if (purged !== null) throw purgedError(sessionId, purged);
+      const storedLast = this.stmt.lastTurn.get(sessionId)?.last ?? 0;
+      const stored = new Map<number, string>();
+      if (storedLast >= batch.firstTurn - 1) {
+        for (const r of this.stmt.hashesBetween.all(sessionId, batch.firstTurn - 1, batch.lastTurn)) stored.set(r.turn, r.hash);
+      }
+      const fresh = newRows(sessionId, batch, storedLast, stored);
+      for (const row of fresh) this.stmt.insertDelta.run(sessionId, row.turn, row.hash, row.json);
+      return { appended: fresh.length, lastTurn: Math.max(storedLast, batch.lastTurn) };
+    });
+
+    this.expireTx = db.transaction((now: number): ExpiryResult => {
+      const sessions = this.stmt.expiring.all(now).map((r) => r.session_id);
+      let deltasPurged = 0;
+      for (const id of sessions) {
+        deltasPurged += this.stmt.deleteDeltas.run(id).changes;
+        this.stmt.markPurged.run(now, id);
+      }
+      return { sessions, deltasPurged };
+    });
+  }
+
+  async append(sessionId: string, deltas: readonly Delta[]): Promise<AppendResult> {
+    this.open();
+    const id = checkSessionId(sessionId);
+    const batch = checkBatch(id, deltas);
+    if (batch === null) return { appended: 0, lastTurn: await this.lastTurn(id) };
+    // IMMEDIATE: take the write lock before reading, so the checks hold at commit.
+    return this.appendTx.immediate(id, batch);
+  }
+
+  async lastTurn(sessionId: string): Promise<number> {
+    this.open();
+    return this.stmt.lastTurn.get(checkSessionId(sessionId))?.last ?? 0;
+  }
+
+  async readRows(sessionId: string, fromTurn?: number, limit?: number): Promise<StoredDeltaRow[]> {
+    this.open();
+    const range = checkReadRange(fromTurn, limit);
+    return this.stmt.readRows.all(checkSessionId(sessionId), range.fromTurn, range.limit ?? -1)
+      .map((r) => ({ turn: r.turn, hash: r.hash, json: r.json }));
+  }
+
+  async putSession(record: SessionRecord): Promise<void> {
+    this.open();
+    const { sessionId, text } = sessionText(record);
+    const put = this.db.transaction(() => {
+      const inserted = this.stmt.insertSession.run(sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt).changes;
+      if (inserted === 0 && !sameSession(toText(this.stmt.getSession.get(sessionId)!), text)) throw sessionConflict(sessionId);
+    });
+    put.immediate();
+  }
+
+  async getSession(sessionId: string): Promise<SessionRecord | null> {
+    this.open();
+    const id = checkSessionId(sessionId);
+    const row = this.stmt.getSession.get(id);
+    return row === undefined ? null : sessionRecord(id, toText(row));
+  }
+
+  async putFile(content: string): Promise<string> {
+    this.open();
+    const text = checkUtf8Text(content, 'file content');
+    const hash = sha256HexUtf8(text);
+    this.stmt.insertFile.run(hash, Buffer.from(text, 'utf8'));
+    return hash;
+  }
+
+  async getFile(contentHash: string): Promise<string | null> {
+    this.open();
+    const hash = checkContentHash(contentHash);
+    if (hash === null) return null;
+    const row = this.stmt.getFile.get(hash);
+    return row === undefined ? null : row.content.toString('utf8');
+  }
+
+  async expire(now: number): Promise<ExpiryResult> {
+    this.open();
+    const at = checkNow(now);
+    return this.expireTx.immediate(at);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private open(): void {
+    if (this.closed) throw new Error('audit store: the SQLite store is closed');
+  }
+}
+
+function toText(row: SessionRow): SessionText {
+  return {
+    commitment: row.commitment,
+    liabilitySnapshot: row.liability_snapshot,
+    retainUntil: row.retain_until,
+    deltasPurgedAt: row.deltas_purged_at,
+  };
+}
+
+/** Create or upgrade the schema in one IMMEDIATE transaction, so two processes opening a new file agree. */
+function migrate(db: Database.Database): void {
+  const run = db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = db.prepare<[], { version: number }>('SELECT version FROM schema_version').get();
+    const current = row?.version ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`audit store: ${db.name} has schema version ${current}; this code knows up to ${SCHEMA_VERSION} (upgrade it)`);
+    }
+    for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
+    if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);
+    else if (current !== SCHEMA_VERSION) db.prepare('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION);
+  });
+  run.immediate();
+}
