@@ -1,12 +1,15 @@
-/** Every activity the hypervisor's worker hosts. Some read workflows by id, so they need a client. */
+/** Every activity the hypervisor's worker hosts. Some read workflows by id, so they need a client; the audit ones, the store. */
 import type { Client } from '@temporalio/client';
 import { stepActivities } from './steps';
 import { sessionActivities } from './sessions';
 import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
+import { auditActivities } from './audit';
+import type { AuditStore } from '../src/store/types';
 
-export function createActivities(client: Client) {
+export function createActivities(client: Client, store: AuditStore) {
   const sessions = sessionActivities(client);
   return {
+    ...auditActivities(store),
     ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId)),
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,

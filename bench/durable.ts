@@ -36,6 +36,7 @@ import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers, startDevServer, type DevServer } from '../worker/devServer';
 import { createHypervisorWorker } from '../worker/worker';
+import { openAuditStore, type AuditStore } from '../src/store';
 import { registerStepHandler } from '../activities/handlers';
 import { HypervisorClient, type SessionHandle } from '../src/client';
 import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contract';
@@ -469,6 +470,7 @@ async function main(): Promise<void> {
   const workers: Worker[] = [];
   const runs: Promise<void>[] = [];
   let connection: Connection | undefined;
+  let store: AuditStore | undefined;
   let nativeConnection: NativeConnection | undefined;
   try {
     server = await startDevServer({
@@ -487,13 +489,14 @@ async function main(): Promise<void> {
       async execute(_input, ctx) { return { done: ctx.stepId }; },
       async undo(_input, _result, ctx) { return { undone: ctx.stepId }; },
     });
-    workers.push(await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue: hvQueue }));
+    store = await openAuditStore({ dataDir });
+    workers.push(await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue: hvQueue, store }));
     workers.push(await Worker.create({
       connection: nativeConnection, namespace, taskQueue: plainQueue,
       workflowsPath: require.resolve('./plain/workflows'), activities: plainActivities,
     }));
     for (const w of workers) runs.push(w.run());
-    const env: Env = { client, hv: new HypervisorClient(client, hvQueue), plainQueue };
+    const env: Env = { client, hv: new HypervisorClient(client, hvQueue, store), plainQueue };
 
     if (CONFIG.warmup > 0) {
       log(`warm-up: ${CONFIG.warmup} sagas per variant …`);
@@ -511,6 +514,7 @@ async function main(): Promise<void> {
   } finally {
     for (const w of workers) w.shutdown();
     await Promise.allSettled(runs);
+    await store?.close().catch(() => undefined);
     await nativeConnection?.close().catch(() => undefined);
     await connection?.close().catch(() => undefined);
     await server?.stop();

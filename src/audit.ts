@@ -58,17 +58,47 @@ export const DeltaSchema = z.strictObject({
 });
 export type Delta = z.infer<typeof DeltaSchema>;
 
-/** Per-session audit state, plain JSON. `turn` is the last turn number used. */
+/**
+ * Per-session audit state, plain JSON, O(log n) in the trail's length: the
+ * last turn, the chain head, the Merkle frontier, and the deltas held here.
+ * In a session workflow those are only the deltas not yet in the audit store
+ * (turns stored+1 … turn); the in-memory core, which has no store, holds them
+ * all (stored stays 0).
+ */
 export interface AuditState {
   sessionId: string;
+  /** The last turn recorded: the trail's delta count. */
   turn: number;
+  /** The last delta's hash (the next delta's parent), null before the first. */
+  head: string | null;
+  /** The last turn the audit store has confirmed; deltas[0] is turn stored+1. */
+  stored: number;
   deltas: Delta[];
   merkle: MerkleAccumulator;
 }
 
 export function createAuditState(sessionId: string): AuditState {
   const id = isNonEmptyString(sessionId, 256) ? sessionId : parse(IdSchema, sessionId, 'audit sessionId');
-  return { sessionId: id, turn: 0, deltas: [], merkle: createMerkleAccumulator() };
+  return { sessionId: id, turn: 0, head: null, stored: 0, deltas: [], merkle: createMerkleAccumulator() };
+}
+
+/** What a session says of its trail: the rest of it is in the audit store (turns 1 … stored). */
+export interface AuditHead {
+  sessionId: string;
+  deltaCount: number;
+  merkleRoot: string | null;
+  head: string | null;
+  stored: number;
+  /** Turns stored+1 … deltaCount, not yet in the store. */
+  pending: Delta[];
+}
+
+/** The audit store confirmed every delta up to `throughTurn`: drop them from the state. */
+export function markStored(state: AuditState, throughTurn: number): void {
+  if (throughTurn <= state.stored) return;
+  const keep = state.deltas.findIndex((d) => d.turn > throughTurn);
+  state.deltas.splice(0, keep < 0 ? state.deltas.length : keep);
+  state.stored = Math.min(throughTurn, state.turn);
 }
 
 /** Validate a reported delta, then append it. */
@@ -141,7 +171,6 @@ export function appendDelta(state: AuditState, input: DeltaInput): Delta {
     if (c.previousHash !== undefined) change.previousHash = c.previousHash;
     changes.push(change);
   }
-  const last = state.deltas[state.deltas.length - 1];
   const delta: Delta = {
     deltaId: input.deltaId,
     turn: state.turn + 1,
@@ -149,12 +178,13 @@ export function appendDelta(state: AuditState, input: DeltaInput): Delta {
     agentDid: input.agentDid,
     at: input.at,
     changes,
-    parentHash: last === undefined ? null : last.hash,
+    parentHash: state.head,
     hash: '',
   };
   delta.hash = deltaHash(delta);
   state.deltas.push(delta);
   state.turn = delta.turn;
+  state.head = delta.hash;
   merkleAppend(state.merkle, delta.hash);
   return delta;
 }
@@ -248,6 +278,7 @@ function json(value: unknown): string {
 
 export type ChainVerification =
   | { ok: true; count: number }
+  /** brokenAt: the 0-based index of the first broken delta; its turn is brokenAt + 1 (reasons name the turn). */
   | { ok: false; brokenAt: number; deltaId: string; reason: string };
 
 /**
@@ -259,17 +290,18 @@ export function verifyChain(deltas: readonly Delta[]): ChainVerification {
   const first = deltas[0];
   for (let i = 0; i < deltas.length; i++) {
     const d = deltas[i] as Delta;
+    const turn = i + 1;
     const expected = deltaHash(d);
-    if (d.hash !== expected) return broken(i, d, `delta ${i} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
+    if (d.hash !== expected) return broken(i, d, `turn ${turn} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
     if (i === 0) {
-      if (d.parentHash !== null) return broken(i, d, 'the first delta must have no parent hash');
+      if (d.parentHash !== null) return broken(i, d, 'turn 1 must have no parent hash');
     } else {
       const prev = (deltas[i - 1] as Delta).hash;
-      if (d.parentHash !== prev) return broken(i, d, `delta ${i} parent hash ${String(d.parentHash)} is not its predecessor's hash ${prev}`);
+      if (d.parentHash !== prev) return broken(i, d, `turn ${turn} parent hash ${String(d.parentHash)} is not turn ${turn - 1}'s hash ${prev}`);
     }
-    if (d.turn !== i + 1) return broken(i, d, `delta ${i} has turn ${String(d.turn)}, expected ${i + 1}`);
+    if (d.turn !== turn) return broken(i, d, `the delta at turn ${turn} says it is turn ${String(d.turn)}`);
     if (d.sessionId !== (first as Delta).sessionId) {
-      return broken(i, d, `delta ${i} belongs to session ${String(d.sessionId)}, not ${String((first as Delta).sessionId)}`);
+      return broken(i, d, `turn ${turn} belongs to session ${String(d.sessionId)}, not ${String((first as Delta).sessionId)}`);
     }
   }
   return { ok: true, count: deltas.length };
@@ -279,12 +311,12 @@ function broken(i: number, d: Delta, reason: string): ChainVerification {
   return { ok: false, brokenAt: i, deltaId: String(d.deltaId), reason };
 }
 
-/** Like verifyChain, but throws AUDIT_CHAIN_BROKEN. */
+/** Like verifyChain, but throws AUDIT_CHAIN_BROKEN naming the turn. */
 export function assertChain(deltas: readonly Delta[]): void {
   const result = verifyChain(deltas);
   if (!result.ok) {
-    throw new HypervisorError('AUDIT_CHAIN_BROKEN', `audit chain broken at delta ${result.brokenAt} (${result.deltaId}): ${result.reason}`, {
-      brokenAt: result.brokenAt,
+    throw new HypervisorError('AUDIT_CHAIN_BROKEN', `audit chain broken at turn ${result.brokenAt + 1} (${result.deltaId}): ${result.reason}`, {
+      turn: result.brokenAt + 1,
       deltaId: result.deltaId,
     });
   }
@@ -302,8 +334,15 @@ export const AuditTrailSchema = z.strictObject({
 });
 export type AuditTrail = z.infer<typeof AuditTrailSchema>;
 
-/** Export the session's trail. The deltas are shared, not copied: serialise it, don't mutate it. */
+/**
+ * Export the session's trail from a state that holds all of it. The deltas are
+ * shared, not copied: serialise it, don't mutate it. A workflow's trail is in
+ * the audit store: read it there (src/store/trail.ts).
+ */
 export function exportTrail(state: AuditState): AuditTrail {
+  if (state.stored > 0) {
+    throw new HypervisorError('INVALID_TRANSITION', `the trail of session ${state.sessionId} is in the audit store up to turn ${state.stored}: read it from there`);
+  }
   return {
     format: AUDIT_TRAIL_FORMAT,
     sessionId: state.sessionId,
@@ -330,7 +369,7 @@ export function verifyTrail(input: unknown): TrailVerification {
   const foreign = trail.deltas.findIndex((d) => d.sessionId !== trail.sessionId);
   if (foreign >= 0) {
     const d = trail.deltas[foreign] as Delta;
-    return { ok: false, brokenAt: foreign, deltaId: d.deltaId, reason: `delta ${foreign} belongs to session ${d.sessionId}, not ${trail.sessionId}` };
+    return { ok: false, brokenAt: foreign, deltaId: d.deltaId, reason: `turn ${foreign + 1} belongs to session ${d.sessionId}, not ${trail.sessionId}` };
   }
   if (trail.deltaCount !== trail.deltas.length) {
     return { ok: false, brokenAt: null, deltaId: null, reason: `trail claims ${trail.deltaCount} deltas but holds ${trail.deltas.length}` };

@@ -11,7 +11,9 @@ import {
   jsonSize, SessionInputSchema, type AgentRequest, type CheckActionRequest, type DriftReport, type JoinRequest,
   type ReleaseBondRequest, type SessionInputRaw, type SlashRequest, type StartSagaRequest, type VouchRequest,
 } from './contract';
-import { verifyTrail } from './audit';
+import { verifyChain, verifyTrail, type AuditTrail, type ChainVerification } from './audit';
+import { openAuditStore, type AuditStore } from './store';
+import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from './store/trail';
 import {
   activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
   rejectUpdate, releaseBondUpdate, reportDriftUpdate, sagasQuery, sagaStateQuery, sagaWorkflowId, sessionWorkflowId, slashUpdate,
@@ -68,9 +70,10 @@ class Gate {
   }
 }
 
-/** A refusal the caller did not cause: the workflow's update limit, or an update aborted by continue-as-new. */
+/** A refusal the caller did not cause: the workflow's update limit, a session handing over to its next run, or an update aborted by continue-as-new. */
 function isTransientUpdateRefusal(err: unknown): boolean {
   for (let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if ((e as unknown) instanceof ApplicationFailure && (e as unknown as ApplicationFailure).type === 'SESSION_CONTINUING') return true;
     if (e.code === 8 || /RESOURCE_EXHAUSTED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(e.message ?? '')) return true;
   }
   return false;
@@ -201,13 +204,26 @@ export class SessionHandle {
   summary() { return mapped(() => this.handle.query(summaryQuery), this.sessionId); }
   participant(did: string) { return mapped(() => this.handle.query(participantQuery, did), this.sessionId); }
   liability() { return mapped(() => this.handle.query(liabilityQuery), this.sessionId); }
-  audit() { return mapped(() => this.handle.query(auditQuery), this.sessionId); }
+  /** The trail's head, count and root, and the deltas the audit store does not have yet. */
+  auditHead() { return mapped(() => this.handle.query(auditQuery), this.sessionId); }
   sagas() { return mapped(() => this.handle.query(sagasQuery), this.sessionId); }
 
-  /** Fetch the trail and verify it here, with nothing but the trail: chain and Merkle root. */
+  /** The trail as it stands: from the audit store (and, while the session is open, the deltas it still holds). */
+  async storedTrail(): Promise<StoredTrail> {
+    return readTrail(await this.hv.auditStore(), this.sessionId, () => this.auditHead());
+  }
+
+  /** The whole trail, with the chain's verification. */
+  async audit(): Promise<{ trail: AuditTrail; verification: ChainVerification }> {
+    const trail = toAuditTrail(await this.storedTrail());
+    return { trail, verification: verifyChain(trail.deltas) };
+  }
+
+  /** Fetch the trail and verify it here, with nothing but the trail and the store: every turn, the chain, the Merkle root. */
   async verifyAudit() {
-    const { trail } = await this.audit();
-    return { trail, verification: verifyTrail(trail) };
+    const stored = await this.storedTrail();
+    const verification = verifyStoredTrail(stored);
+    return { trail: toAuditTrail(stored), verification, offline: verifyTrail(toAuditTrail(stored)) };
   }
 }
 
@@ -246,8 +262,22 @@ export interface HypervisorClientOptions {
 
 export class HypervisorClient {
   private readonly gates = new Map<string, Gate>();
+  private store: Promise<AuditStore> | undefined;
+  private ownsStore = false;
 
-  constructor(readonly client: Client, readonly taskQueue: string = DEFAULT_TASK_QUEUE) {}
+  /** `store`: the audit store the workers write to; by default the one the environment names (src/store). */
+  constructor(readonly client: Client, readonly taskQueue: string = DEFAULT_TASK_QUEUE, store?: AuditStore) {
+    if (store) this.store = Promise.resolve(store);
+  }
+
+  /** The audit store trails are read from (opened on first use: HV_AUDIT_DATABASE_URL, else the data dir's SQLite file). */
+  auditStore(): Promise<AuditStore> {
+    if (!this.store) {
+      this.ownsStore = true;
+      this.store = openAuditStore();
+    }
+    return this.store;
+  }
 
   /** The queue of this client's updates to one session (see UPDATES_IN_FLIGHT_PER_SESSION). */
   updateGate(sessionId: string): Gate {
@@ -263,6 +293,7 @@ export class HypervisorClient {
   }
 
   async close(): Promise<void> {
+    if (this.ownsStore && this.store) await (await this.store.catch(() => undefined))?.close();
     await this.client.connection.close();
   }
 

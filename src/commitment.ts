@@ -89,7 +89,7 @@ export function commitAudit(
     sessionId: audit.sessionId,
     merkleRoot: auditMerkleRoot(audit),
     participantDids: [...participantDids],
-    deltaCount: audit.deltas.length,
+    deltaCount: audit.turn,
     committedAt,
     anchorTarget,
   });
@@ -107,7 +107,7 @@ export type CommitmentVerification =
 export function verifyCommitment(commitment: Commitment, deltas: readonly Delta[]): CommitmentVerification {
   const committedRoot = commitment.merkleRoot;
   const chain = verifyChain(deltas);
-  if (!chain.ok) return { ok: false, reason: `audit chain broken at delta ${chain.brokenAt}: ${chain.reason}`, committedRoot, computedRoot: null };
+  if (!chain.ok) return { ok: false, reason: `audit chain broken at turn ${chain.brokenAt + 1}: ${chain.reason}`, committedRoot, computedRoot: null };
   const computedRoot = merkleRootFromScratch(deltas.map((d) => d.hash));
   const fail = (reason: string): CommitmentVerification => ({ ok: false, reason, committedRoot, computedRoot });
   const foreign = deltas.find((d) => d.sessionId !== commitment.sessionId);
@@ -231,7 +231,8 @@ export function collectGarbage(args: {
   const trail: RetainedTrail = {
     sessionId: args.audit.sessionId,
     merkleRoot,
-    deltaCount: args.audit.deltas.length,
+    deltaCount: args.audit.turn,
+    // The deltas held in memory; a session workflow's are in the audit store, kept there until retainUntil.
     deltas: args.audit.deltas.slice(),
     retainUntil,
     deltasPurgedAt: null,

@@ -16,7 +16,7 @@
 import { z } from 'zod';
 import { DidSchema, RingSchema } from './common';
 import { ActionViewSchema, AgentViewSchema, DigestSchema } from './contract';
-import { AuditTrailSchema, ChangeOperationSchema, type ChainVerification } from './audit';
+import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from './audit';
 import type { Commitment } from './commitment';
 import type { GateDecision } from './gate';
 import { HistoryStatusSchema } from './history';
@@ -60,6 +60,7 @@ export const SessionConfigAnswer = mirrors<SessionConfig>()(z.strictObject({
   consensusQuorum: z.number().int().min(1),
   sreWitnesses: z.array(DidSchema),
   allowedToolOrigins: z.array(z.string()),
+  retentionDays: z.number().int().positive(),
 }));
 
 export const CommitmentAnswer = mirrors<Commitment>()(z.strictObject({
@@ -285,9 +286,13 @@ export const SessionSummaryAnswer = mirrors<SessionSummary>()(z.strictObject({
 /** participant: null for a DID that never joined. */
 export const ParticipantQueryAnswer = mirrors<Participant | null>()(ParticipantAnswer.nullable());
 
-export const AuditAnswer = mirrors<{ trail: z.infer<typeof AuditTrailSchema>; verification: ChainVerification }>()(z.strictObject({
-  trail: AuditTrailSchema,
-  verification: ChainVerificationAnswer,
+export const AuditHeadAnswer = mirrors<AuditHead>()(z.strictObject({
+  sessionId: z.string(),
+  deltaCount: Count,
+  merkleRoot: Hex64.nullable(),
+  head: Hex64.nullable(),
+  stored: Count,
+  pending: z.array(DeltaSchema),
 }));
 
 export const SagasAnswer = mirrors<SagaRecord[]>()(z.array(SagaRecordAnswer));

@@ -50,7 +50,7 @@ export const QUERY_ANSWERS: Record<string, Answer> = {
   summary: { workflow: 'sessionWorkflow', schema: a.SessionSummaryAnswer, description: 'The session: state, config, participants with ring and σ_eff, bonds, deltas, Merkle root, sagas, commitment.' },
   participant: { workflow: 'sessionWorkflow', schema: a.ParticipantQueryAnswer, description: 'One participant by DID (argument: the DID); null when no such agent joined.' },
   liabilityMatrix: { workflow: 'sessionWorkflow', schema: a.LiabilityMatrixAnswer, description: 'Who vouches for whom, exposure per voucher, cascade paths.' },
-  auditTrail: { workflow: 'sessionWorkflow', schema: a.AuditAnswer, description: 'The delta trail (verifiable offline) and the session\'s own chain verification.' },
+  auditHead: { workflow: 'sessionWorkflow', schema: a.AuditHeadAnswer, description: 'The trail\'s count, head hash and Merkle root, and the deltas not yet in the audit store (turns stored+1 …); the rest is in the store.' },
   sagas: { workflow: 'sessionWorkflow', schema: a.SagasAnswer, description: 'The sagas of this session and their states.' },
   stepGrant: { workflow: 'sessionWorkflow', schema: a.StepGrantAnswer, description: 'The session\'s decision for a step now, with the evidence it holds (argument: stepGrant.schema.json).' },
   vfsList: { workflow: 'sessionWorkflow', schema: a.VfsListAnswer, description: 'The files and snapshots in the session VFS.' },

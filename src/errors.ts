@@ -41,6 +41,8 @@ export const ERROR_CODES = [
   // SPEC §7: the audit store
   'AUDIT_CONFLICT',
   'AUDIT_GAP',
+  'AUDIT_BACKLOG',
+  'SESSION_CONTINUING',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -98,3 +98,59 @@ export function merkleRoot(acc: MerkleAccumulator): string | null {
   }
   return node;
 }
+
+/**
+ * An inclusion proof: the siblings on the way from leaf `index` to the root
+ * of a tree of `count` leaves, lowest first. A node that is the odd one out
+ * of its level pairs with itself, so it has no sibling in the path: the
+ * verifier knows when from `index` and `count`.
+ */
+export interface MerkleProof {
+  index: number;
+  count: number;
+  path: string[];
+}
+
+/** The proof for leaf `index` (0-based), computed level by level: O(n) hashes. */
+export function merkleProof(leaves: readonly string[], index: number): MerkleProof {
+  if (!Number.isInteger(index) || index < 0 || index >= leaves.length) {
+    throw new RangeError(`leaf index ${index} is outside a tree of ${leaves.length} leaves`);
+  }
+  const path: string[] = [];
+  let level = leaves.slice();
+  let i = index;
+  while (level.length > 1) {
+    const sibling = i ^ 1;
+    if (sibling < level.length) path.push(level[sibling] as string);
+    const next: string[] = [];
+    for (let k = 0; k < level.length; k += 2) {
+      const left = level[k] as string;
+      next.push(merkleParent(left, level[k + 1] ?? left));
+    }
+    level = next;
+    i >>= 1;
+  }
+  return { index, count: leaves.length, path };
+}
+
+/** The root that `leaf` and its proof lead to, or null when the proof does not fit its tree's shape. */
+export function merkleRootFromProof(leaf: string, proof: MerkleProof): string | null {
+  const { index, count, path } = proof;
+  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count) return null;
+  let node = leaf;
+  let i = index;
+  let m = count;
+  let used = 0;
+  while (m > 1) {
+    if ((i ^ 1) < m) {
+      const sibling = path[used++];
+      if (typeof sibling !== 'string') return null;
+      node = i % 2 === 0 ? merkleParent(node, sibling) : merkleParent(sibling, node);
+    } else {
+      node = merkleParent(node, node);
+    }
+    i >>= 1;
+    m = Math.ceil(m / 2);
+  }
+  return used === path.length ? node : null;
+}

@@ -100,6 +100,8 @@ export const SessionConfigSchema = z.object({
     .array(ToolOriginSchema)
     .max(MAX_TOOL_ORIGINS, `allowedToolOrigins must list at most ${MAX_TOOL_ORIGINS} origins`)
     .default(() => []),
+  /** Days the audit store keeps the deltas after termination; roots and commitments are kept forever (SPEC §7). */
+  retentionDays: z.number().int('retentionDays must be a whole number of days').min(1, 'retentionDays must be ≥ 1').max(36_500, 'retentionDays must be ≤ 36500').default(90),
 });
 export type SessionConfigInput = z.input<typeof SessionConfigSchema>;
 export type SessionConfig = z.output<typeof SessionConfigSchema>;
@@ -219,19 +221,20 @@ function fastSessionConfig(c: unknown): SessionConfig | undefined {
   const consensusQuorum = c.consensusQuorum === undefined ? d.consensusQuorum : c.consensusQuorum;
   const sreWitnesses = fastList(c.sreWitnesses, MAX_SRE_WITNESSES, isDid);
   const allowedToolOrigins = fastList(c.allowedToolOrigins, MAX_TOOL_ORIGINS, isToolOrigin);
+  const retentionDays = c.retentionDays === undefined ? d.retentionDays : c.retentionDays;
   if (
     (consistency !== 'EVENTUAL' && consistency !== 'STRONG') ||
     !isPositiveSafeInt(maxParticipants) || maxParticipants > MAX_PARTICIPANTS_LIMIT ||
     !isPositiveSafeInt(maxDurationSeconds) || !isSigma(minSigmaEff) ||
     typeof auditEnabled !== 'boolean' || typeof externalCommitment !== 'boolean' ||
     !isPositiveSafeInt(consensusQuorum) || consensusQuorum > 10 ||
-    sreWitnesses === undefined || allowedToolOrigins === undefined
+    sreWitnesses === undefined || allowedToolOrigins === undefined || !isPositiveSafeInt(retentionDays) || retentionDays > 36_500
   ) {
     return undefined;
   }
   return {
     consistency, maxParticipants, maxDurationSeconds, minSigmaEff, auditEnabled, externalCommitment,
-    consensusQuorum, sreWitnesses, allowedToolOrigins,
+    consensusQuorum, sreWitnesses, allowedToolOrigins, retentionDays,
   };
 }
 

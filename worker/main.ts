@@ -5,17 +5,20 @@
 import { loadConfig } from './config';
 import { connectWithRetry, createHypervisorWorker } from './worker';
 import { registerDemoHandlers } from '../activities/demoHandlers';
+import { openAuditStore } from '../src/store';
 
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
   registerDemoHandlers();
   const connection = await connectWithRetry(config.address);
+  const store = await openAuditStore({ dataDir: config.dataDir });
   try {
-    const worker = await createHypervisorWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue });
+    const worker = await createHypervisorWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, store });
     console.error(`Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`);
     await worker.run();
     console.error('Worker stopped.');
   } finally {
+    await store.close();
     await connection.close();
   }
 }

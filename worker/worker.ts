@@ -5,6 +5,8 @@
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
+import type { AuditStore } from '../src/store/types';
+import { ensureRetentionSchedule } from './schedules';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 
@@ -39,16 +41,22 @@ export interface HypervisorWorkerOptions {
   namespace: string;
   taskQueue: string;
   identity?: string;
+  /** Where sessions keep their trails (src/store: openAuditStore). The caller closes it after the worker stops. */
+  store: AuditStore;
+  /** Create the audit retention schedule when absent (default true). */
+  retentionSchedule?: boolean;
 }
 
 export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
+  const client = new Client({ connection: options.connection, namespace: options.namespace });
+  if (options.retentionSchedule ?? true) await ensureRetentionSchedule(client, options.taskQueue);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowBundle: await workflowBundle(),
     // Some activities read workflows by id (SPEC §11.2): they share the worker's connection.
-    activities: createActivities(new Client({ connection: options.connection, namespace: options.namespace })),
+    activities: createActivities(client, options.store),
     ...(options.identity ? { identity: options.identity } : {}),
   });
 }

@@ -14,7 +14,7 @@ import type {
 import type { GateDecision } from '../src/gate';
 import type { Bond, LiabilityMatrix } from '../src/liability';
 import type { JoinResult, Participant } from '../src/session';
-import type { AuditTrail, ChainVerification } from '../src/audit';
+import type { AuditHead } from '../src/audit';
 import type {
   EvidenceResult, SessionSummary, SagaRecord, StepGrant, TerminateResult, DriftOutcome, SlashResult,
 } from './sessionTypes';
@@ -49,7 +49,7 @@ export const sagaEndedSignal = defineSignal<[{ sagaId: string }]>('sagaEnded');
 export const summaryQuery = defineQuery<SessionSummary>('summary');
 export const participantQuery = defineQuery<Participant | null, [string]>('participant');
 export const liabilityQuery = defineQuery<LiabilityMatrix>('liabilityMatrix');
-export const auditQuery = defineQuery<{ trail: AuditTrail; verification: ChainVerification }>('auditTrail');
+export const auditQuery = defineQuery<AuditHead>('auditHead');
 export const sagasQuery = defineQuery<SagaRecord[]>('sagas');
 /** The session's decision for a step now, with the evidence it holds (read by the saga's own activities). */
 export const stepGrantQuery = defineQuery<StepGrant, [StepRef]>('stepGrant');

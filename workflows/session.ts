@@ -17,7 +17,7 @@ import * as wf from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { ownGet, parse } from '../src/common';
 import { HypervisorError } from '../src/errors';
-import { appendDelta, auditMerkleRoot, createAuditState, exportTrail, verifyChain, type ChangeInput } from '../src/audit';
+import { appendDelta, auditMerkleRoot, createAuditState, markStored, type ChangeInput, type Delta } from '../src/audit';
 import { canonicalJson, sha256Hex } from '../src/hash';
 import { collectGarbage, commitAudit } from '../src/commitment';
 import { cacheTrustScore, cachedTrust, createDriftHistoryState, createTrustCache, invalidateTrust, recordDriftCheck } from '../src/adapters';
@@ -65,6 +65,35 @@ const integrations = wf.proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 });
+
+/** The audit store: retried until it answers (an outage delays the trail, it never drops it). */
+const auditStore = wf.proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * Batching of the trail into the store (SPEC §7 [resolved]): a batch goes when
+ * it is full, when termination or continue-as-new needs everything stored, or
+ * when its first delta has waited AUDIT_FLUSH_INTERVAL. Batches are bounded in
+ * deltas and bytes (Temporal refuses payloads over 2 MiB).
+ */
+const AUDIT_BATCH_DELTAS = 256;
+const AUDIT_BATCH_BYTES = 512 * 1024;
+const AUDIT_FLUSH_INTERVAL = '5 seconds';
+/** Deltas waiting for the store beyond which new requests are refused (AUDIT_BACKLOG): the store is not keeping up. */
+export const AUDIT_BACKLOG_MAX = 4096;
+
+function nextBatch(pending: readonly Delta[]): Delta[] {
+  const batch: Delta[] = [];
+  let bytes = 0;
+  for (const d of pending) {
+    bytes += JSON.stringify(d).length;
+    if (batch.length > 0 && (batch.length >= AUDIT_BATCH_DELTAS || bytes > AUDIT_BATCH_BYTES)) break;
+    batch.push(d);
+  }
+  return batch;
+}
 
 const contentHash = (value: unknown) => sha256Hex(canonicalJson(value));
 
@@ -162,6 +191,66 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
    */
   let outcomeTime: number | undefined;
 
+  // ── The audit store ───────────────────────────────────────────────────────
+  /** Termination and continue-as-new want every delta stored now. */
+  let flushWanted = 0;
+  let flushing = false;
+  /** Set when the store refuses this session's trail for good: the session fails with it. */
+  let fatal: wf.ApplicationFailure | undefined;
+  /** The store has this session's first turn (or it carries on from a run that had it). */
+  let trailStarted = false;
+  /** This run is handing over to the next: requests wait for it (else a busy session never gets there). */
+  let windingDown = false;
+
+  async function flushBatch(): Promise<void> {
+    const batch = nextBatch(st.audit.deltas);
+    if (batch.length === 0) return;
+    flushing = true;
+    try {
+      await auditStore.appendAuditDeltas({ sessionId, deltas: batch });
+      markStored(st.audit, (batch[batch.length - 1] as Delta).turn);
+    } catch (err) {
+      const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+      const code = cause instanceof wf.ApplicationFailure ? cause.type : undefined;
+      // The first batch of a new session meets another session's trail under its id: nothing can be recorded for it.
+      if (code === 'AUDIT_CONFLICT' && st.audit.stored === 0 && batch[0]?.turn === 1) {
+        fatal = wf.ApplicationFailure.nonRetryable(`session ${sessionId}: the audit store already holds another trail under this session id; start the session under a new id`, 'AUDIT_CONFLICT');
+        return;
+      }
+      wf.log.error('audit store refused a batch; retrying in a minute', { sessionId, fromTurn: batch[0]?.turn, error: String((cause as Error)?.message ?? cause) });
+      await wf.sleep('1 minute');
+    } finally {
+      flushing = false;
+    }
+  }
+
+  async function flushLoop(): Promise<void> {
+    while (fatal === undefined) {
+      await wf.condition(() => st.audit.deltas.length > 0);
+      if (flushWanted === 0 && st.audit.deltas.length < AUDIT_BATCH_DELTAS) {
+        await wf.condition(() => flushWanted > 0 || st.audit.deltas.length >= AUDIT_BATCH_DELTAS, AUDIT_FLUSH_INTERVAL);
+      }
+      await flushBatch();
+    }
+  }
+
+  /** Wait until the store holds every delta recorded so far. */
+  async function flushAll(): Promise<void> {
+    flushWanted++;
+    try {
+      await wf.condition(() => fatal !== undefined || (st.audit.deltas.length === 0 && !flushing));
+    } finally {
+      flushWanted--;
+    }
+  }
+
+  /** SPEC §11.6: every list is bounded — while the store lags this far behind, requests that add deltas wait outside. */
+  function requireAuditCapacity(what: string): void {
+    if (st.audit.deltas.length >= AUDIT_BACKLOG_MAX) {
+      throw new HypervisorError('AUDIT_BACKLOG', `cannot ${what}: ${st.audit.deltas.length} deltas of session ${sessionId} are waiting for the audit store; retry once it has caught up`, { waiting: st.audit.deltas.length });
+    }
+  }
+
   // ── Views ─────────────────────────────────────────────────────────────────
   function agentView(did: string): AgentView | undefined {
     const v = gateView(st.session, st.liability, did, Date.now());
@@ -231,7 +320,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         slashed: p.slashed ?? false, ringCap: p.ringCap ?? 0,
       })),
       activeBonds: sessionBonds(st.liability, sessionId, Date.now()).length,
-      deltaCount: st.audit.deltas.length,
+      deltaCount: st.audit.turn,
       merkleRoot: auditMerkleRoot(st.audit),
       sagas: [...sagas.values()],
       files: Object.keys(st.vfs.files).length,
@@ -263,6 +352,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return async (...args: A): Promise<R> => {
       updatesThisRun++;
       try {
+        if (!trailStarted) await wf.condition(() => trailStarted || fatal !== undefined);
+        if (fatal) throw fatal;
         return await fn(...args);
       } catch (err) {
         const failure = asFailure(err);
@@ -277,6 +368,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   function validator<T>(schema: Parameters<typeof parse>[0], what: string, rules?: (req: T) => void) {
     return (arg: unknown) => {
       governed(() => {
+        if (windingDown) {
+          throw new HypervisorError('SESSION_CONTINUING', `cannot ${what} now: session ${sessionId} is continuing as new; send it again (the typed client does)`);
+        }
+        if (what !== 'terminate') requireAuditCapacity(what);
         const req = parse(schema, arg, what) as T;
         rules?.(req);
       });
@@ -303,6 +398,14 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // arrived with the start runs as soon as its handler is set.
   if (!input.carried) {
     record(HYPERVISOR_DID, [{ path: '/', operation: 'add', contentHash: contentHash({ sessionId, config: st.session.config, creatorDid: input.creatorDid }) }]);
+  }
+  // The creation goes to the store before any request is granted: a session id whose trail the store
+  // already holds (an earlier session's) fails the session here. Requests accepted meanwhile wait in
+  // `handle`, and their handlers check their rules again when they go on.
+  void flushLoop();
+  trailStarted = input.carried !== undefined || !st.session.config.auditEnabled;
+  if (!trailStarted) {
+    void flushAll().then(() => { trailStarted = true; });
   }
 
   // ── Participants ──────────────────────────────────────────────────────────
@@ -751,7 +854,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     // Close first (SPEC §7 [resolved]): from here on every request that would add a delta is refused.
     const liabilitySnapshot = liabilityMatrix(st.liability, sessionId, now);
     const releasedBonds = beginTerminate(st.session, st.liability, now);
-    const { report } = collectGarbage({ vfs: st.vfs, audit: st.audit, liabilitySnapshot: JSON.parse(JSON.stringify(liabilitySnapshot)), now });
+    const { report } = collectGarbage({ vfs: st.vfs, audit: st.audit, liabilitySnapshot: JSON.parse(JSON.stringify(liabilitySnapshot)), now, retentionDays: st.session.config.retentionDays });
     record(HYPERVISOR_DID, [
       { path: '/state', operation: 'modify', contentHash: contentHash('terminating') },
       ...releasedBonds.map((id) => ({ path: `/bonds/${id}`, operation: 'delete' as const })),
@@ -764,6 +867,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const anchor = await integrations.anchorCommitment({ ...commitment });
     commitment.anchorTarget = anchor.anchorTarget;
     commitment.anchorTxId = anchor.anchorTxId;
+    // The trail and what termination leaves go to the store before the session archives (SPEC §7).
+    await flushAll();
+    if (fatal) throw fatal;
+    await auditStore.storeSessionRecord({
+      sessionId, commitment, liabilitySnapshot: JSON.parse(JSON.stringify(liabilitySnapshot)), retainUntil: report.retainUntil, deltasPurgedAt: null,
+    });
     archive(st.session, Date.now());
     terminated = { commitment, releasedBonds: releasedBonds.length, purgedFiles: report.vfsFilesPurged, retainUntil: report.retainUntil, liabilitySnapshot };
     refreshSearchAttributes();
@@ -792,7 +901,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(summaryQuery, summary, { description: 'The session: state, participants with ring and σ_eff, bonds, deltas, Merkle root, sagas.' });
   wf.setHandler(participantQuery, (did) => (typeof did === 'string' ? participantOf(st.session, did) ?? null : null), { description: 'One participant by DID.' });
   wf.setHandler(liabilityQuery, () => liabilityMatrix(st.liability, sessionId, Date.now()), { description: 'Who vouches for whom, exposure per voucher, cascade paths.' });
-  wf.setHandler(auditQuery, () => ({ trail: exportTrail(st.audit), verification: verifyChain(st.audit.deltas) }), { description: 'Every delta with the chain verification result.' });
+  wf.setHandler(auditQuery, () => ({
+    sessionId, deltaCount: st.audit.turn, merkleRoot: auditMerkleRoot(st.audit), head: st.audit.head, stored: st.audit.stored, pending: st.audit.deltas.slice(),
+  }), { description: 'The trail\'s head, count and Merkle root, and the deltas not yet in the audit store (turns stored+1 …).' });
   wf.setHandler(sagasQuery, () => [...sagas.values()], { description: 'The sagas of this session and their states.' });
   wf.setHandler(stepGrantQuery, stepGrant, { description: 'The session\'s decision for a step now, with the approvals and witness it holds (args: {sagaId, stepId, digest}).' });
 
@@ -809,7 +920,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     }
   }
 
-  const wantsToEnd = () => terminated !== undefined || updatesThisRun >= maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested;
+  const wantsToEnd = () => terminated !== undefined || fatal !== undefined || updatesThisRun >= maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested;
   // SPEC §1: a bond's expiry takes effect at its time, by a durable timer.
   for (;;) {
     const seen = bondsVersion;
@@ -825,8 +936,16 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       applyRingChanges(refreshRings(st.session, st.liability, Date.now()), 'bond expiry', vouchees);
     }
   }
-  await wf.condition(() => wf.allHandlersFinished() && background === 0);
-  if (terminated) return terminated;
+  // The next run carries the head and the frontier, not the trail: store every delta, including those
+  // of requests that arrive meanwhile, and continue with nothing in between the last check and the new run.
+  windingDown = terminated === undefined;
+  for (;;) {
+    await wf.condition(() => fatal !== undefined || (wf.allHandlersFinished() && background === 0));
+    if (fatal) throw fatal;
+    if (terminated) return terminated;
+    if (st.audit.deltas.length === 0 && !flushing) break;
+    await flushAll();
+  }
   st.runs++;
   st.sagas = [...sagas.values()];
   return wf.continueAsNew<typeof sessionWorkflow>({ sessionId, creatorDid: input.creatorDid, maxUpdatesPerRun, carried: st });

@@ -1,12 +1,15 @@
 /**
- * `hv audit …`: export a session's trail, and verify a trail OFFLINE — the
- * hash chain and the Merkle root recomputed here with src/audit.ts, never
- * trusting the server's own verdict — then compare with the session's
- * commitment once it has terminated.
+ * `hv audit …`: a session's trail, read from the audit store and verified
+ * OFFLINE — every stored turn re-parsed and re-hashed, the chain linked, the
+ * Merkle root recomputed here, never trusting a server's verdict — and
+ * compared with the commitment termination stored. A terminated session needs
+ * only the store (it works after Temporal's data is gone); an open one also
+ * asks its workflow for the deltas not yet stored.
  */
 import { verifyTrail, type AuditTrail } from '../audit';
 import { isHypervisorError } from '../errors';
 import type { Commitment } from '../commitment';
+import { proveTurn, readTrail, toAuditTrail, verifyInclusionProof, verifyStoredTrail, type InclusionProof, type StoredTrail } from '../store/trail';
 import type { CliContext } from './context';
 import { readFileText, type Command } from './command';
 import { EXIT, UsageError } from './errors';
@@ -16,24 +19,27 @@ import { sessionIdArg } from './session';
 export interface AuditReport {
   ok: boolean;
   sessionId: string;
-  source: 'server' | 'file';
+  source: 'store' | 'file';
   file: string | null;
   deltaCount: number | null;
   merkleRoot: string | null;
-  /** The first broken link: delta index and id (null when the fault is not one delta's) and why. */
-  brokenAt: number | null;
+  /** The first broken turn (1-based; null when the fault is not one delta's), its delta id when known, and why. */
+  turn: number | null;
   deltaId: string | null;
   reason: string | null;
   commitment: { checked: boolean; matches: boolean | null; merkleRoot: string | null; deltaCount: number | null; committedAt: number | null; note: string };
 }
 
-/** verifyTrail, with a malformed trail reported as a failure at the delta it names rather than thrown. */
-function verifyOffline(trail: unknown): Pick<AuditReport, 'ok' | 'deltaCount' | 'merkleRoot' | 'brokenAt' | 'deltaId' | 'reason'> {
+type Verdict = Pick<AuditReport, 'ok' | 'deltaCount' | 'merkleRoot' | 'turn' | 'deltaId' | 'reason'>;
+
+/** verifyTrail on an exported file, with a malformed trail reported as a failure at the turn it names rather than thrown. */
+function verifyFile(trail: unknown): Verdict {
   const deltas = (trail as { deltas?: unknown })?.deltas;
+  const count = Array.isArray(deltas) ? deltas.length : null;
   try {
     const v = verifyTrail(trail);
-    if (v.ok) return { ok: true, deltaCount: v.count, merkleRoot: v.merkleRoot, brokenAt: null, deltaId: null, reason: null };
-    return { ok: false, deltaCount: Array.isArray(deltas) ? deltas.length : null, merkleRoot: null, brokenAt: v.brokenAt, deltaId: v.deltaId, reason: v.reason };
+    if (v.ok) return { ok: true, deltaCount: v.count, merkleRoot: v.merkleRoot, turn: null, deltaId: null, reason: null };
+    return { ok: false, deltaCount: count, merkleRoot: null, turn: v.brokenAt === null ? null : v.brokenAt + 1, deltaId: v.deltaId, reason: v.reason };
   } catch (err) {
     if (!isHypervisorError(err, 'INVALID_INPUT')) throw err;
     const issues = (err.details.issues as string[] | undefined) ?? [];
@@ -41,21 +47,23 @@ function verifyOffline(trail: unknown): Pick<AuditReport, 'ok' | 'deltaCount' | 
     const index = at ? Number(at[1]) : null;
     const delta = index !== null && Array.isArray(deltas) ? (deltas[index] as { deltaId?: unknown } | undefined) : undefined;
     return {
-      ok: false,
-      deltaCount: Array.isArray(deltas) ? deltas.length : null,
-      merkleRoot: null,
-      brokenAt: index,
-      deltaId: typeof delta?.deltaId === 'string' ? delta.deltaId : null,
-      reason: `malformed trail: ${err.message}`,
+      ok: false, deltaCount: count, merkleRoot: null, turn: index === null ? null : index + 1,
+      deltaId: typeof delta?.deltaId === 'string' ? delta.deltaId : null, reason: `malformed trail: ${err.message}`,
     };
   }
 }
 
+function verifyStored(trail: StoredTrail): Verdict {
+  const v = verifyStoredTrail(trail);
+  if (v.ok) return { ok: true, deltaCount: v.count, merkleRoot: v.merkleRoot, turn: null, deltaId: null, reason: null };
+  return { ok: false, deltaCount: trail.deltaCount, merkleRoot: null, turn: v.turn, deltaId: v.deltaId, reason: v.reason };
+}
+
 function render(r: AuditReport): string {
-  const what = `audit trail of session ${r.sessionId}${r.file ? ` (file ${r.file})` : ''}`;
+  const what = `audit trail of session ${r.sessionId}${r.file ? ` (file ${r.file})` : ' (audit store)'}`;
   if (!r.ok) {
-    const where = r.brokenAt !== null ? `delta ${r.brokenAt}${r.deltaId ? ` (id ${r.deltaId})` : ''}` : 'the trail as a whole';
-    return [`FAILED  ${what}`, fields([['first broken link', where], ['reason', r.reason]], '  ')].join('\n');
+    const where = r.turn !== null ? `turn ${r.turn}${r.deltaId ? ` (delta ${r.deltaId})` : ''}` : 'the trail as a whole';
+    return [`FAILED  ${what}`, fields([['first broken turn', where], ['reason', r.reason]], '  ')].join('\n');
   }
   return [
     `OK  ${what}`,
@@ -68,63 +76,78 @@ function render(r: AuditReport): string {
   ].join('\n');
 }
 
+/** The stored trail; an open session (no record in the store) is asked for the deltas it still holds. */
+async function storedTrail(ctx: CliContext, sessionId: string): Promise<StoredTrail> {
+  const store = await ctx.store();
+  return readTrail(store, sessionId, async () => {
+    const hv = await ctx.client();
+    return ctx.call(() => hv.session(sessionId).auditHead());
+  });
+}
+
+function compare(report: AuditReport, c: Commitment): void {
+  const matches = c.merkleRoot === report.merkleRoot && c.deltaCount === report.deltaCount;
+  report.commitment = {
+    checked: true, matches, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt,
+    note: matches ? `matches (committed ${new Date(c.committedAt).toISOString()}, anchor ${c.anchorTarget})` : 'DIFFERS',
+  };
+  if (!matches) {
+    Object.assign(report, {
+      ok: false, turn: null, deltaId: null,
+      reason: `the trail's Merkle root ${String(report.merkleRoot)} over ${report.deltaCount} deltas differs from the commitment: ${String(c.merkleRoot)} over ${c.deltaCount} deltas`,
+    });
+  }
+}
+
 const verify: Command = {
   name: 'audit verify',
-  summary: 'verify a session\'s hash chain and Merkle root offline, and against its commitment',
+  summary: 'verify a session\'s trail offline, turn by turn, and against its commitment',
   args: ['SESSION'],
   usage: 'SESSION [--file trail.json] [--offline]',
   options: { file: { type: 'string' }, offline: { type: 'boolean' } },
   help: [
-    ['--file FILE', 'verify an exported trail (`hv audit export`) instead of fetching the session\'s'],
-    ['--offline', 'with --file: do not contact Temporal (skips the comparison with the commitment)'],
+    ['--file FILE', 'verify an exported trail (`hv audit export`) instead of the audit store\'s'],
+    ['--offline', 'with --file: read nothing else (skips the comparison with the stored commitment)'],
   ],
   examples: ['hv audit verify s1', 'hv audit export s1 > trail.json && hv audit verify s1 --file trail.json --offline'],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const file = typeof values.file === 'string' ? values.file : null;
-    if (values.offline && !file) throw new UsageError('--offline needs --file (without a file the trail comes from the server)', `run \`hv ${this.name} --help\``);
-    let trail: unknown;
+    if (values.offline && !file) throw new UsageError('--offline needs --file (without a file the trail comes from the audit store)', `run \`hv ${this.name} --help\``);
+    const blank = { checked: false, matches: null, merkleRoot: null, deltaCount: null, committedAt: null, note: 'not checked' };
+    let report: AuditReport;
     if (file) {
       const text = readFileText(file, 'trail file');
+      let trail: unknown;
       try {
         trail = JSON.parse(text);
       } catch (err) {
         throw new UsageError(`trail file ${file} is not JSON: ${(err as Error).message}`, `export one with \`hv audit export ${sessionId} > ${file}\``);
       }
-    } else {
-      const hv = await ctx.client();
-      trail = (await ctx.call(() => hv.session(sessionId).audit())).trail;
-    }
-    const report: AuditReport = {
-      sessionId, source: file ? 'file' : 'server', file,
-      ...verifyOffline(trail),
-      commitment: { checked: false, matches: null, merkleRoot: null, deltaCount: null, committedAt: null, note: 'not checked' },
-    };
-    const trailSession = (trail as Partial<AuditTrail> | null)?.sessionId;
-    if (report.ok && trailSession !== sessionId) {
-      Object.assign(report, { ok: false, brokenAt: null, deltaId: null, reason: `the trail is of session ${String(trailSession)}, not ${sessionId}` });
-    }
-    if (report.ok && !values.offline) {
-      const hv = await ctx.client();
-      const summary = await ctx.call(() => hv.session(sessionId).summary());
-      const c: Commitment | null = summary.commitment;
-      if (!c) {
-        report.commitment.note = `none yet (session is ${summary.state}; terminating it commits the root)`;
-      } else {
-        const matches = c.merkleRoot === report.merkleRoot && c.deltaCount === report.deltaCount;
-        report.commitment = {
-          checked: true, matches, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt,
-          note: matches ? `matches (committed ${new Date(c.committedAt).toISOString()}, anchor ${c.anchorTarget})` : 'DIFFERS',
-        };
-        if (!matches) {
-          Object.assign(report, {
-            ok: false, brokenAt: null, deltaId: null,
-            reason: `the trail's Merkle root ${String(report.merkleRoot)} over ${report.deltaCount} deltas differs from the commitment: ${String(c.merkleRoot)} over ${c.deltaCount} deltas`,
-          });
-        }
+      report = { sessionId, source: 'file', file, ...verifyFile(trail), commitment: { ...blank } };
+      const trailSession = (trail as Partial<AuditTrail> | null)?.sessionId;
+      if (report.ok && trailSession !== sessionId) {
+        Object.assign(report, { ok: false, turn: null, deltaId: null, reason: `the trail is of session ${String(trailSession)}, not ${sessionId}` });
       }
-    } else if (values.offline) {
-      report.commitment.note = 'not checked (--offline)';
+      if (values.offline) {
+        report.commitment.note = 'not checked (--offline)';
+      } else if (report.ok) {
+        const record = await (await ctx.store()).getSession(sessionId);
+        if (record) compare(report, record.commitment);
+        else report.commitment.note = 'none in the audit store (the session has not terminated)';
+      }
+    } else {
+      const trail = await storedTrail(ctx, sessionId);
+      report = { sessionId, source: 'store', file: null, ...verifyStored(trail), commitment: { ...blank } };
+      if (trail.record) {
+        // verifyStoredTrail held the trail to the committed root and count: a pass is a match.
+        const c = trail.record.commitment;
+        report.commitment = report.ok
+          ? { checked: true, matches: true, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt, note: `matches (committed ${new Date(c.committedAt).toISOString()}, anchor ${c.anchorTarget})` }
+          : { checked: true, matches: false, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt, note: 'DIFFERS' };
+      } else {
+        report.commitment.note = 'none yet (the session is open; terminating it commits the root)';
+      }
     }
     ctx.print(report, () => render(report));
     return report.ok ? EXIT.OK : EXIT.AUDIT_FAILED;
@@ -141,10 +164,72 @@ const exportCmd: Command = {
   examples: ['hv audit export s1 > trail.json'],
   async run(ctx, _values, args) {
     const sessionId = sessionIdArg(this, args[0]);
-    const hv = await ctx.client();
-    const { trail } = await ctx.call(() => hv.session(sessionId).audit());
-    ctx.stdout.write(JSON.stringify(trail, null, 2) + '\n');
+    ctx.stdout.write(JSON.stringify(toAuditTrail(await storedTrail(ctx, sessionId)), null, 2) + '\n');
   },
 };
 
-export const auditCommands: Command[] = [verify, exportCmd];
+function renderProof(p: InclusionProof, check: { ok: boolean; reason: string }): string {
+  return [
+    `${check.ok ? 'PROVED' : 'FAILED'}  turn ${p.turn} of session ${p.sessionId}`,
+    fields([
+      ['delta', `${p.delta.deltaId} (hash ${p.delta.hash})`],
+      ['path', `${p.proof.path.length} sibling hashes, leaf ${p.proof.index} of ${p.proof.count}`],
+      ['committed root', p.merkleRoot],
+      ['check', check.reason],
+    ], '  '),
+    '',
+    '(`--json` prints the proof itself; `hv audit check-proof FILE` checks it anywhere)',
+  ].join('\n');
+}
+
+const prove: Command = {
+  name: 'audit prove',
+  summary: 'print a Merkle inclusion proof that one turn is under the session\'s committed root',
+  args: ['SESSION', 'TURN'],
+  usage: 'SESSION TURN',
+  options: {},
+  help: [],
+  examples: ['hv audit prove s1 3', 'hv --json audit prove s1 3 > proof.json && hv audit check-proof proof.json'],
+  async run(ctx, _values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const turn = Number(args[1]);
+    if (args[1] === undefined || !Number.isSafeInteger(turn) || turn < 1) {
+      throw new UsageError(`TURN must be a whole number ≥ 1, got "${String(args[1] ?? '')}"`, `run \`hv ${this.name} --help\``);
+    }
+    const store = await ctx.store();
+    const proof = proveTurn(await readTrail(store, sessionId), turn);
+    const check = verifyInclusionProof(proof);
+    ctx.print(proof, () => renderProof(proof, check));
+    return check.ok ? EXIT.OK : EXIT.AUDIT_FAILED;
+  },
+};
+
+const checkProof: Command = {
+  name: 'audit check-proof',
+  summary: 'check an inclusion proof file offline: the delta\'s hash, the path, the committed root',
+  args: ['FILE'],
+  usage: 'FILE',
+  options: {},
+  help: [],
+  examples: ['hv audit check-proof proof.json'],
+  async run(ctx, _values, args) {
+    const file = args[0];
+    if (!file) throw new UsageError('hv audit check-proof needs FILE', `run \`hv ${this.name} --help\``);
+    let proof: InclusionProof;
+    try {
+      proof = JSON.parse(readFileText(file, 'proof file')) as InclusionProof;
+    } catch (err) {
+      throw new UsageError(`proof file ${file} is not JSON: ${(err as Error).message}`, 'make one with `hv --json audit prove SESSION TURN > proof.json`');
+    }
+    let check: { ok: boolean; reason: string };
+    try {
+      check = verifyInclusionProof(proof);
+    } catch (err) {
+      check = { ok: false, reason: `malformed proof: ${(err as Error).message}` };
+    }
+    ctx.print({ ok: check.ok, reason: check.reason }, () => `${check.ok ? 'OK' : 'FAILED'}  ${check.reason}`);
+    return check.ok ? EXIT.OK : EXIT.AUDIT_FAILED;
+  },
+};
+
+export const auditCommands: Command[] = [verify, exportCmd, prove, checkProof];

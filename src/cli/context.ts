@@ -6,6 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE, HypervisorClient } from '../client';
 import type { Connectivity } from './errors';
+import { openAuditStore, type AuditStore } from '../store';
 
 export interface GlobalValues {
   json?: boolean;
@@ -21,6 +22,7 @@ export class CliContext {
   readonly json: boolean;
   readonly conn: Connectivity;
   private hv: HypervisorClient | undefined;
+  private auditStore: Promise<AuditStore> | undefined;
 
   constructor(
     globals: GlobalValues,
@@ -41,9 +43,15 @@ export class CliContext {
   async client(): Promise<HypervisorClient> {
     if (!this.hv) {
       const connection = await Connection.connect({ address: this.conn.address, connectTimeout: this.conn.timeoutSeconds * 1000 });
-      this.hv = new HypervisorClient(new Client({ connection, namespace: this.conn.namespace }), this.conn.taskQueue);
+      this.hv = new HypervisorClient(new Client({ connection, namespace: this.conn.namespace }), this.conn.taskQueue, await this.store());
     }
     return this.hv;
+  }
+
+  /** The audit store (HV_AUDIT_DATABASE_URL, else the data dir's SQLite file), opened on first use; needs no Temporal. */
+  store(): Promise<AuditStore> {
+    this.auditStore ??= openAuditStore();
+    return this.auditStore;
   }
 
   /** Run one call against Temporal with the --timeout deadline. */
@@ -55,6 +63,8 @@ export class CliContext {
   async close(): Promise<void> {
     if (this.hv) await this.hv.close().catch(() => undefined);
     this.hv = undefined;
+    if (this.auditStore) await (await this.auditStore.catch(() => undefined))?.close().catch(() => undefined);
+    this.auditStore = undefined;
   }
 
   /** The result: JSON only with --json, else the readable form. */

@@ -86,6 +86,7 @@ function grpcCause(err: unknown): { code: number; details: string } | undefined 
 export function classify(err: unknown, conn: Connectivity): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof HypervisorError) {
+    if (err.code === 'AUDIT_CHAIN_BROKEN') return new CliError(EXIT.AUDIT_FAILED, err.code, err.message, undefined, err.details);
     return new CliError(EXIT.REJECTED, err.code, err.message, hintFor(err.code), err.details);
   }
   if (err instanceof WorkflowNotFoundError) {

@@ -144,7 +144,7 @@ const SESSION_QUERIES: Record<string, fc.Arbitrary<unknown[]>> = {
   summary: fc.constant([]),
   participant: fc.tuple(fc.oneof(did, junk)),
   liabilityMatrix: fc.constant([]),
-  auditTrail: fc.constant([]),
+  auditHead: fc.constant([]),
   sagas: fc.constant([]),
   stepGrant: fc.tuple(shaped(fc.record(evidence))),
   vfsList: fc.constant([]),

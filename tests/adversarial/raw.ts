@@ -16,7 +16,8 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type Workf
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { registerStepHandler } from '../../activities/handlers';
-import { verifyTrail, type AuditTrail, type ChainVerification } from '../../src/audit';
+import { verifyChain, verifyTrail, type AuditTrail, type ChainVerification } from '../../src/audit';
+import { readTrail, toAuditTrail } from '../../src/store/trail';
 import { canonicalJson, sha256Hex } from '../../src/hash';
 import { testEnv } from '../helpers/env';
 import { calls } from '../helpers/testHandlers';
@@ -79,7 +80,12 @@ export class RawSession {
   signal(name: string, ...args: unknown[]): Promise<void> { return this.handle.signal(name, ...args); }
 
   summary(): Promise<any> { return this.query('summary'); }
-  audit(): Promise<{ trail: AuditTrail; verification: ChainVerification }> { return this.query('auditTrail'); }
+  /** The whole trail: the audit store's turns plus the deltas the session still holds. */
+  async audit(): Promise<{ trail: AuditTrail; verification: ChainVerification }> {
+    const { store } = await testEnv();
+    const trail = toAuditTrail(await readTrail(store, this.id, () => this.query('auditHead')));
+    return { trail, verification: verifyChain(trail.deltas) };
+  }
   participant(did: string): Promise<any> { return this.query('participant', did); }
   sagaRecords(): Promise<any[]> { return this.query('sagas'); }
   startSaga(req: unknown): Promise<StartedSaga> { return this.update('startSaga', req); }

@@ -8,7 +8,7 @@ import { hv, json, show, tempDir } from './runHv';
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 
-describe('hv audit: verify offline and export (child process on a real server)', function () {
+describe('hv audit: verify offline from the audit store, export, prove (child process on a real server)', function () {
   this.timeout(180_000);
 
   it('verifies a live session, then the same session terminated against its commitment', async () => {
@@ -19,10 +19,10 @@ describe('hv audit: verify offline and export (child process on a real server)',
 
     const ok = await hv(['audit', 'verify', session.sessionId]);
     assert.equal(ok.code, 0, show(ok));
-    assert.match(ok.stdout, new RegExp(`^OK  audit trail of session ${session.sessionId}`));
+    assert.match(ok.stdout, new RegExp(`^OK  audit trail of session ${session.sessionId} \\(audit store\\)`));
     assert.match(ok.stdout, new RegExp(`deltas:\\s+${live.deltaCount}\\n`));
     assert.match(ok.stdout, new RegExp(`Merkle root:\\s+${live.merkleRoot}`));
-    assert.match(ok.stdout, /commitment:\s+none yet \(session is active/);
+    assert.match(ok.stdout, /commitment:\s+none yet \(the session is open/);
 
     const terminated = await hv(['session', 'terminate', session.sessionId]);
     assert.equal(terminated.code, 0, show(terminated));
@@ -34,7 +34,7 @@ describe('hv audit: verify offline and export (child process on a real server)',
     assert.equal(after.code, 0, show(after));
     const r = json(after);
     assert.equal(r.ok, true);
-    assert.equal(r.source, 'server');
+    assert.equal(r.source, 'store');
     assert.equal(r.merkleRoot, commitment.merkleRoot);
     assert.equal(r.deltaCount, commitment.deltaCount);
     assert.deepEqual({ checked: r.commitment.checked, matches: r.commitment.matches }, { checked: true, matches: true });
@@ -57,7 +57,7 @@ describe('hv audit: verify offline and export (child process on a real server)',
     assert.match(cleanRun.stdout, /^OK  audit trail of session .* \(file .*trail\.json\)/);
     assert.match(cleanRun.stdout, /commitment:\s+not checked \(--offline\)/);
 
-    // Rewrite who made delta 1, leaving its recorded hash alone.
+    // Rewrite who made turn 2, leaving its recorded hash alone.
     const tampered = structuredClone(trail);
     tampered.deltas[1]!.agentDid = 'did:mesh:mallory';
     const bad = path.join(dir, 'tampered.json');
@@ -65,13 +65,13 @@ describe('hv audit: verify offline and export (child process on a real server)',
     const run = await hv(['audit', 'verify', session.sessionId, '--file', bad]);
     assert.equal(run.code, 4, show(run));
     assert.match(run.stdout, /^FAILED  audit trail of session/);
-    assert.match(run.stdout, new RegExp(`first broken link:\\s+delta 1 \\(id ${trail.deltas[1]!.deltaId}\\)`));
-    assert.match(run.stdout, /reason:\s+delta 1 hash mismatch/);
+    assert.match(run.stdout, new RegExp(`first broken turn:\\s+turn 2 \\(delta ${trail.deltas[1]!.deltaId}\\)`));
+    assert.match(run.stdout, /reason:\s+turn 2 hash mismatch/);
 
     const asJson = await hv(['audit', 'verify', session.sessionId, '--file', bad, '--json', '--offline']);
     assert.equal(asJson.code, 4, show(asJson));
     const r = json(asJson);
-    assert.deepEqual({ ok: r.ok, brokenAt: r.brokenAt, deltaId: r.deltaId }, { ok: false, brokenAt: 1, deltaId: trail.deltas[1]!.deltaId });
+    assert.deepEqual({ ok: r.ok, turn: r.turn, deltaId: r.deltaId }, { ok: false, turn: 2, deltaId: trail.deltas[1]!.deltaId });
 
     // Re-hashing the edited delta does not help: its successor's parent link breaks.
     const rehashed = structuredClone(tampered);
@@ -80,8 +80,8 @@ describe('hv audit: verify offline and export (child process on a real server)',
     fs.writeFileSync(forged, JSON.stringify(rehashed));
     const forgedRun = await hv(['audit', 'verify', session.sessionId, '--file', forged, '--offline', '--json']);
     assert.equal(forgedRun.code, 4, show(forgedRun));
-    assert.deepEqual(json(forgedRun).brokenAt, 2);
-    assert.match(json(forgedRun).reason, /delta 2 parent hash .* is not its predecessor's hash/);
+    assert.deepEqual(json(forgedRun).turn, 3);
+    assert.match(json(forgedRun).reason, /turn 3 parent hash .* is not turn 2's hash/);
 
     // A claimed root that the deltas do not give is no single delta's fault.
     const wrongRoot = structuredClone(trail);
@@ -90,7 +90,7 @@ describe('hv audit: verify offline and export (child process on a real server)',
     fs.writeFileSync(rootFile, JSON.stringify(wrongRoot));
     const rootRun = await hv(['audit', 'verify', session.sessionId, '--file', rootFile, '--offline']);
     assert.equal(rootRun.code, 4, show(rootRun));
-    assert.match(rootRun.stdout, /first broken link:\s+the trail as a whole\n\s+reason:\s+Merkle root mismatch/);
+    assert.match(rootRun.stdout, /first broken turn:\s+the trail as a whole\n\s+reason:\s+Merkle root mismatch/);
 
     const wrongSession = await hv(['audit', 'verify', 'another-session', '--file', clean, '--offline']);
     assert.equal(wrongSession.code, 4, show(wrongSession));

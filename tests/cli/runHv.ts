@@ -17,7 +17,7 @@ export async function hv(args: string[], env: Record<string, string> = {}): Prom
   const t = await testEnv();
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: t.address, TEMPORAL_NAMESPACE: t.namespace, HV_TASK_QUEUE: t.taskQueue, ...env },
+      env: { ...process.env, TEMPORAL_ADDRESS: t.address, TEMPORAL_NAMESPACE: t.namespace, HV_TASK_QUEUE: t.taskQueue, HV_DATA_DIR: t.dataDir, ...env },
       maxBuffer: 64 * 1024 * 1024,
       timeout: 120_000,
     }, (err, stdout, stderr) => {

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { HypervisorClient } from '../../src/client';
+import { openAuditStore, type AuditStore } from '../../src/store';
 import type { SagaSnapshot } from '../../workflows/sagaTypes';
 import { startDevServer, type DevServer } from '../../worker/devServer';
 import { workflowBundle } from '../../worker/worker';
@@ -325,6 +326,7 @@ export class Lab {
   port = 0;
   uiPort = 0;
   connection?: Connection;
+  store?: AuditStore;
   hv!: HypervisorClient;
   private bundlePath = '';
   private workerCount = 0;
@@ -361,7 +363,8 @@ export class Lab {
     fs.writeFileSync(this.bundlePath, bundle.code);
     await this.tool.start();
     this.connection = await Connection.connect({ address: this.address });
-    this.hv = new HypervisorClient(new Client({ connection: this.connection }), this.taskQueue);
+    this.store = await openAuditStore({ dataDir: this.dir });
+    this.hv = new HypervisorClient(new Client({ connection: this.connection }), this.taskQueue, this.store);
     await this.startWorker();
   }
 
@@ -390,7 +393,7 @@ export class Lab {
   async startWorker(): Promise<WorkerProcess> {
     this.workerCount++;
     const w = new WorkerProcess(
-      { TEMPORAL_ADDRESS: this.address, HV_TASK_QUEUE: this.taskQueue, HV_BUNDLE_PATH: this.bundlePath },
+      { TEMPORAL_ADDRESS: this.address, HV_TASK_QUEUE: this.taskQueue, HV_BUNDLE_PATH: this.bundlePath, HV_DATA_DIR: this.dir },
       path.join(this.dir, `worker-${this.workerCount}.log`),
     );
     this.workers.push(w);
@@ -466,6 +469,7 @@ export class Lab {
   /** Kills and removes everything; safe to call after a partial start. */
   async dispose(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.kill().catch(() => undefined)));
+    await this.store?.close().catch(() => undefined);
     await this.connection?.close().catch(() => undefined);
     await this.tool.stop().catch(() => undefined);
     await this.server?.stop().catch(() => undefined);

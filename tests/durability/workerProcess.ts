@@ -7,6 +7,7 @@
  *   TEMPORAL_ADDRESS   the test's own dev server
  *   HV_TASK_QUEUE      the test's own task queue
  *   HV_BUNDLE_PATH     a prebuilt workflow bundle (optional; saves a webpack run per start)
+ *   HV_DATA_DIR        where the audit store's SQLite file is (shared with the test; or HV_AUDIT_DATABASE_URL)
  *
  * It prints READY on stdout once it polls. SIGTERM shuts it down gracefully;
  * SIGKILL is what the tests use to crash it.
@@ -15,6 +16,7 @@ import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Wo
 import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
 import { workflowBundle } from '../../worker/worker';
+import { openAuditStore } from '../../src/store';
 
 async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS;
@@ -25,6 +27,7 @@ async function main(): Promise<void> {
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
   });
   const bundle = process.env.HV_BUNDLE_PATH ? { codePath: process.env.HV_BUNDLE_PATH } : await workflowBundle();
+  const store = await openAuditStore();
   // The server may be restarting: connecting and creating the worker both fail until it answers.
   const deadline = Date.now() + 120_000;
   for (let attempt = 1; ; attempt++) {
@@ -36,7 +39,7 @@ async function main(): Promise<void> {
         namespace: process.env.TEMPORAL_NAMESPACE || 'default',
         taskQueue,
         workflowBundle: bundle,
-        activities: createActivities(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' })),
+        activities: createActivities(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' }), store),
         identity: `durability-worker-${process.pid}`,
       });
       const running = worker.run();

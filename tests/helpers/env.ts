@@ -10,6 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
 import { startDevServer, registerSearchAttributes, type DevServer } from '../../worker/devServer';
 import { createHypervisorWorker } from '../../worker/worker';
+import { openAuditStore, type AuditStore } from '../../src/store';
 import { registerTestHandlers } from './testHandlers';
 import { freePort } from './ports';
 
@@ -24,6 +25,8 @@ export interface TestEnv {
   workerRun: Promise<void>;
   server?: DevServer;
   dataDir: string;
+  /** The audit store the worker writes trails to (SQLite in dataDir, or HV_AUDIT_DATABASE_URL). */
+  store: AuditStore;
 }
 
 let env: TestEnv | undefined;
@@ -71,9 +74,10 @@ async function start(): Promise<TestEnv> {
     const nativeConnection = await NativeConnection.connect({ address });
     const taskQueue = `hv-test-${process.pid}-${Date.now().toString(36)}`;
     registerTestHandlers();
-    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue });
+    const store = await openAuditStore({ dataDir });
+    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue, store });
     const workerRun = worker.run();
-    env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir };
+    env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir, store };
     return env;
   } catch (err) {
     await server?.stop();
@@ -83,11 +87,12 @@ async function start(): Promise<TestEnv> {
 
 export async function stopTestEnv(): Promise<void> {
   if (!env) return;
-  const { worker, workerRun, connection, nativeConnection, server, dataDir } = env;
+  const { worker, workerRun, connection, nativeConnection, server, dataDir, store } = env;
   env = undefined;
   starting = undefined;
   worker.shutdown();
   await workerRun;
+  await store.close();
   await nativeConnection.close();
   await connection.close();
   await server?.stop();

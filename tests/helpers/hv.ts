@@ -12,7 +12,7 @@ export function uniqueId(prefix: string): string {
 
 export async function hypervisor(): Promise<HypervisorClient> {
   const env = await testEnv();
-  return new HypervisorClient(env.client, env.taskQueue);
+  return new HypervisorClient(env.client, env.taskQueue, env.store);
 }
 
 /** Polls until the condition holds (for state reached through signals between workflows). */

@@ -11,11 +11,13 @@ import { NativeConnection } from '@temporalio/worker';
 import { HypervisorClient } from '../../src/client';
 import { startDevServer, type DevServer } from '../../worker/devServer';
 import { createHypervisorWorker } from '../../worker/worker';
+import { openAuditStore, type AuditStore } from '../../src/store';
 import { freePort } from './ports';
 
 export interface OwnHypervisor {
   server: DevServer;
   hv: HypervisorClient;
+  store: AuditStore;
   /** Stops the worker, the connections and the server; removes the data folder when it made one. */
   stop(): Promise<void>;
 }
@@ -27,6 +29,8 @@ export interface OwnHypervisorOptions {
   port?: number;
   /** Serve the Web UI too. */
   withUi?: boolean;
+  /** Where the audit store's SQLite file goes; by default beside the database file. */
+  dataDir?: string;
 }
 
 export async function startOwnHypervisor(options: OwnHypervisorOptions): Promise<OwnHypervisor> {
@@ -35,14 +39,17 @@ export async function startOwnHypervisor(options: OwnHypervisorOptions): Promise
   const server = await startDevServer({ port: options.port ?? (await freePort()), uiPort: await freePort(), dbFile, headless: !options.withUi });
   const native = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
-  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue: options.taskQueue });
+  const store = await openAuditStore({ dataDir: options.dataDir ?? path.dirname(dbFile) });
+  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue: options.taskQueue, store });
   const running = worker.run();
   return {
     server,
-    hv: new HypervisorClient(new Client({ connection }), options.taskQueue),
+    store,
+    hv: new HypervisorClient(new Client({ connection }), options.taskQueue, store),
     async stop() {
       worker.shutdown();
       await running;
+      await store.close();
       await native.close();
       await connection.close();
       await server.stop();

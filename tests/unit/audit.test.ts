@@ -174,10 +174,10 @@ describe('audit: chain verification', () => {
     assert.ok(!mixed.ok && mixed.brokenAt === 1);
   });
 
-  it('assertChain throws AUDIT_CHAIN_BROKEN naming the delta', () => {
+  it('assertChain throws AUDIT_CHAIN_BROKEN naming the turn', () => {
     const deltas = clone(trail(4).deltas);
     deltas[2]!.at += 1;
-    assert.throws(() => assertChain(deltas), (e) => isHypervisorError(e, 'AUDIT_CHAIN_BROKEN') && /delta 2 \(delta-2\)/.test(e.message));
+    assert.throws(() => assertChain(deltas), (e) => isHypervisorError(e, 'AUDIT_CHAIN_BROKEN') && /turn 3 \(delta-2\)/.test(e.message));
   });
 
   // Every field a delta holds, and a way to change it to a different value (including a different type).

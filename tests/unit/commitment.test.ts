@@ -72,7 +72,7 @@ describe('commitment', () => {
     const tampered = clone(a.deltas);
     tampered[3]!.agentDid = BOB;
     const r1 = verifyCommitment(c, tampered);
-    assert.ok(!r1.ok && /chain broken at delta 3/.test(r1.reason));
+    assert.ok(!r1.ok && /chain broken at turn 4/.test(r1.reason));
     const r2 = verifyCommitment(c, a.deltas.slice(0, 6));
     assert.ok(!r2.ok && /committed 7 deltas, found 6/.test(r2.reason));
     const longer = audit(8);

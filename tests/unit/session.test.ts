@@ -50,6 +50,7 @@ describe('session: creation and config', () => {
       consensusQuorum: 2,
       sreWitnesses: [],
       allowedToolOrigins: [],
+      retentionDays: 90,
     });
   });
 
