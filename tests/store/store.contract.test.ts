@@ -34,18 +34,6 @@ let pg: TestPostgres | undefined;
 let tmpDir: string;
 let databases = 0;
 
-before(async function () {
-  this.timeout(180_000);
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-store-'));
-  pg = await startPostgres();
-});
-
-after(async function () {
-  this.timeout(60_000);
-  await pg?.stop();
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-
 const rejectsWith = (p: Promise<unknown>, code: ErrorCode, pattern?: RegExp) =>
   assert.rejects(p, (e: unknown) => {
     assert.ok(isHypervisorError(e, code), `expected ${code}, got ${e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e)}`);
@@ -374,7 +362,13 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       for (const id of ['c1', 'c2', 'p1', 'p2', 'shared']) await assertHolds(store, chain(id, turns));
     });
 
-    it('the store opens again over existing data (the schema is created once)', async () => {
+    it('the store opens again over existing data, and stores opened at once on an empty location agree on one schema', async () => {
+      const empty = await fresh();
+      const opened = await Promise.all([empty.open(), empty.open(), empty.open()]);
+      others.push(...opened);
+      await opened[0]!.append('e', chain('e', 2));
+      await assertHolds(opened[2]!, chain('e', 2));
+
       await store.append('s1', chain('s1', 3));
       await store.close();
       store = await target.open();
@@ -386,65 +380,80 @@ function contract(name: string, fresh: () => Promise<Target>): void {
   });
 }
 
-contract('SQLite', async () => {
-  const file = path.join(tmpDir, `audit-${++databases}.sqlite`);
-  return { kind: 'sqlite', location: file, open: async () => new SqliteAuditStore(file) };
-});
-
-contract('PostgreSQL', async () => {
-  const url = await pg!.createDatabase(`audit_${++databases}`);
-  return { kind: 'postgres', location: url, open: () => PostgresAuditStore.open(url) };
-});
-
-describe('openAuditStore', function () {
-  this.timeout(60_000);
-  const saved = { url: process.env.HV_AUDIT_DATABASE_URL, dataDir: process.env.HV_DATA_DIR };
-  afterEach(() => {
-    for (const [key, value] of [['HV_AUDIT_DATABASE_URL', saved.url], ['HV_DATA_DIR', saved.dataDir]] as const) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
+// One PostgreSQL server for the whole suite, started and stopped around it (not around the rest of `npm test`).
+describe('audit store', function () {
+  before(async function () {
+    this.timeout(180_000);
+    tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-store-'));
+    pg = await startPostgres();
   });
 
-  it('opens SQLite at <HV_DATA_DIR>/audit.sqlite when no URL is set, creating the directory', async () => {
-    delete process.env.HV_AUDIT_DATABASE_URL;
-    const dir = path.join(tmpDir, 'data', 'nested');
-    process.env.HV_DATA_DIR = dir;
-    const store = await openAuditStore();
-    try {
-      assert.equal(store.kind, 'sqlite');
-      await store.append('s', chain('s', 2));
-      assert.ok(fs.existsSync(path.join(dir, 'audit.sqlite')));
-    } finally {
-      await store.close();
-    }
-    const other = await openAuditStore({ dataDir: path.join(tmpDir, 'option-dir') });
-    await other.close();
-    assert.ok(fs.existsSync(path.join(tmpDir, 'option-dir', 'audit.sqlite')));
+  after(async function () {
+    this.timeout(60_000);
+    await pg?.stop();
+    fs.rmSync(tmpDir, { recursive: true, force: true });
   });
 
-  it('opens PostgreSQL when HV_AUDIT_DATABASE_URL is set', async () => {
-    process.env.HV_AUDIT_DATABASE_URL = await pg!.createDatabase('env_url');
-    const store = await openAuditStore({ dataDir: path.join(tmpDir, 'unused') });
-    try {
-      assert.equal(store.kind, 'postgres');
-      assert.equal(await store.lastTurn('s'), 0);
-    } finally {
-      await store.close();
-    }
-    assert.ok(!fs.existsSync(path.join(tmpDir, 'unused')));
+  contract('SQLite', async () => {
+    const file = path.join(tmpDir, `audit-${++databases}.sqlite`);
+    return { kind: 'sqlite', location: file, open: async () => new SqliteAuditStore(file) };
   });
 
-  it('names the variable when the URL is malformed, of another kind, or unreachable (without the password)', async () => {
-    process.env.HV_AUDIT_DATABASE_URL = 'postgres://user:pw@[not a host';
-    await assert.rejects(openAuditStore(), /HV_AUDIT_DATABASE_URL is not a URL/);
-    process.env.HV_AUDIT_DATABASE_URL = 'mysql://localhost/db';
-    await assert.rejects(openAuditStore(), /HV_AUDIT_DATABASE_URL must be a postgres:\/\//);
-    process.env.HV_AUDIT_DATABASE_URL = `postgresql://user:s3cret@127.0.0.1:${await freePort()}/db`;
-    await assert.rejects(openAuditStore(), (e: Error) => {
-      assert.match(e.message, /^HV_AUDIT_DATABASE_URL: cannot open the audit store at postgresql:\/\/user:\*\*\*@127\.0\.0\.1:\d+\/db: .*ECONNREFUSED/);
-      assert.doesNotMatch(e.message, /s3cret/);
-      return true;
+  contract('PostgreSQL', async () => {
+    const url = await pg!.createDatabase(`audit_${++databases}`);
+    return { kind: 'postgres', location: url, open: () => PostgresAuditStore.open(url) };
+  });
+
+  describe('openAuditStore', function () {
+    this.timeout(60_000);
+    const saved = { url: process.env.HV_AUDIT_DATABASE_URL, dataDir: process.env.HV_DATA_DIR };
+    afterEach(() => {
+      for (const [key, value] of [['HV_AUDIT_DATABASE_URL', saved.url], ['HV_DATA_DIR', saved.dataDir]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    });
+
+    it('opens SQLite at <HV_DATA_DIR>/audit.sqlite when no URL is set, creating the directory', async () => {
+      delete process.env.HV_AUDIT_DATABASE_URL;
+      const dir = path.join(tmpDir, 'data', 'nested');
+      process.env.HV_DATA_DIR = dir;
+      const store = await openAuditStore();
+      try {
+        assert.equal(store.kind, 'sqlite');
+        await store.append('s', chain('s', 2));
+        assert.ok(fs.existsSync(path.join(dir, 'audit.sqlite')));
+      } finally {
+        await store.close();
+      }
+      const other = await openAuditStore({ dataDir: path.join(tmpDir, 'option-dir') });
+      await other.close();
+      assert.ok(fs.existsSync(path.join(tmpDir, 'option-dir', 'audit.sqlite')));
+    });
+
+    it('opens PostgreSQL when HV_AUDIT_DATABASE_URL is set', async () => {
+      process.env.HV_AUDIT_DATABASE_URL = await pg!.createDatabase('env_url');
+      const store = await openAuditStore({ dataDir: path.join(tmpDir, 'unused') });
+      try {
+        assert.equal(store.kind, 'postgres');
+        assert.equal(await store.lastTurn('s'), 0);
+      } finally {
+        await store.close();
+      }
+      assert.ok(!fs.existsSync(path.join(tmpDir, 'unused')));
+    });
+
+    it('names the variable when the URL is malformed, of another kind, or unreachable (without the password)', async () => {
+      process.env.HV_AUDIT_DATABASE_URL = 'postgres://user:pw@[not a host';
+      await assert.rejects(openAuditStore(), /HV_AUDIT_DATABASE_URL is not a URL/);
+      process.env.HV_AUDIT_DATABASE_URL = 'mysql://localhost/db';
+      await assert.rejects(openAuditStore(), /HV_AUDIT_DATABASE_URL must be a postgres:\/\//);
+      process.env.HV_AUDIT_DATABASE_URL = `postgresql://user:s3cret@127.0.0.1:${await freePort()}/db`;
+      await assert.rejects(openAuditStore(), (e: Error) => {
+        assert.match(e.message, /^HV_AUDIT_DATABASE_URL: cannot open the audit store at postgresql:\/\/user:\*\*\*@127\.0\.0\.1:\d+\/db: .*ECONNREFUSED/);
+        assert.doesNotMatch(e.message, /s3cret/);
+        return true;
+      });
     });
   });
 });
