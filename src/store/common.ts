@@ -4,8 +4,7 @@
  * the text form of a session record. The adapters only read and write rows.
  */
 import { createHash } from 'node:crypto';
-import { ChangeSchema, DeltaSchema, deltaHash, type Delta } from '../audit';
-import { hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp } from '../common';
+import { DeltaSchema, deltaHash, type Delta } from '../audit';
 import { canonicalJson } from '../hash';
 import { HypervisorError } from '../errors';
 import type { Commitment, JsonValue } from '../commitment';
@@ -45,38 +44,6 @@ export function checkContentHash(contentHash: unknown): string | null {
   return typeof contentHash === 'string' && /^[0-9a-f]{64}$/.test(contentHash) ? contentHash : null;
 }
 
-const DELTA_KEYS: ReadonlySet<string> = new Set(Object.keys(DeltaSchema.shape));
-const CHANGE_KEYS: ReadonlySet<string> = new Set(Object.keys(ChangeSchema.shape));
-const HEX_DIGEST = /^[0-9a-f]{64}$/;
-
-/**
- * DeltaSchema accepts it — a fast accept path (see "Fast accept paths" in
- * src/common.ts): true only for a plainly valid delta; anything else goes on
- * to zod, which decides and words the error. Property-tested against the
- * schema (tests/store/fastpath.test.ts).
- */
-export function isPlainDelta(x: unknown): x is Delta {
-  if (!isRecord(x) || !hasOnlyKeys(x, DELTA_KEYS)) return false;
-  const { deltaId, turn, sessionId, agentDid, at, changes, parentHash, hash } = x;
-  if (!isNonEmptyString(deltaId, 256) || !(typeof turn === 'number' && Number.isSafeInteger(turn) && turn > 0) ||
-    !isNonEmptyString(sessionId, 256) || !isDid(agentDid) || !isTimestamp(at) || !Array.isArray(changes) ||
-    !(parentHash === null || (typeof parentHash === 'string' && HEX_DIGEST.test(parentHash))) ||
-    !(typeof hash === 'string' && HEX_DIGEST.test(hash))) {
-    return false;
-  }
-  for (let i = 0; i < changes.length; i++) {
-    const c: unknown = changes[i];
-    if (!isRecord(c) || !hasOnlyKeys(c, CHANGE_KEYS)) return false;
-    const { path, operation, contentHash, previousHash, agentDid: by } = c;
-    if (!isNonEmptyString(path) || !(operation === 'add' || operation === 'modify' || operation === 'delete' || operation === 'permission') ||
-      !isDid(by) || (contentHash !== undefined && !isNonEmptyString(contentHash, 256)) ||
-      (previousHash !== undefined && !isNonEmptyString(previousHash, 256))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /** A batch ready to write: each delta's row, in turn order. */
 export interface CheckedBatch {
   rows: StoredDeltaRow[];
@@ -97,8 +64,8 @@ export function checkBatch(sessionId: string, deltas: readonly Delta[]): Checked
   const rows: StoredDeltaRow[] = [];
   for (let i = 0; i < deltas.length; i++) {
     const delta = deltas[i] as Delta;
-    const parsed = isPlainDelta(delta) ? null : DeltaSchema.safeParse(delta);
-    if (parsed !== null && !parsed.success) {
+    const parsed = DeltaSchema.safeParse(delta);
+    if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new HypervisorError('INVALID_INPUT', `audit store: delta ${i} of the batch is not a delta: ${issue ? `${issue.path.join('.') || '(root)'} ${issue.message}` : 'invalid'}`);
     }
