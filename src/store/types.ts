@@ -49,14 +49,22 @@ export interface AuditStore {
    * stored turn with a different hash is AUDIT_CONFLICT; a batch that would
    * leave a gap (its first new turn > last stored turn + 1) is AUDIT_GAP; a
    * batch that is not consecutive or names another session is INVALID_INPUT.
-   * All or nothing.
+   * Each delta must be a well-formed Delta whose hash is deltaHash(delta) and
+   * whose parent is its predecessor's hash (INVALID_INPUT within the batch;
+   * AUDIT_CONFLICT when the first new delta does not name the stored turn
+   * before it). A session whose deltas expiry purged takes no more
+   * (AUDIT_CONFLICT). All or nothing.
    */
   append(sessionId: string, deltas: readonly Delta[]): Promise<AppendResult>;
   /** The last stored turn of a session, 0 when none. */
   lastTurn(sessionId: string): Promise<number>;
   /** Stored rows with fromTurn ≤ turn, in turn order, at most `limit` (default: all). */
   readRows(sessionId: string, fromTurn?: number, limit?: number): Promise<StoredDeltaRow[]>;
-  /** Store what termination leaves. Idempotent; a different record for the same session is AUDIT_CONFLICT. */
+  /**
+   * Store what termination leaves. Idempotent; a different record for the same
+   * session is AUDIT_CONFLICT. Records compare by canonical JSON of commitment
+   * and snapshot plus retainUntil; deltasPurgedAt is the store's own and ignored.
+   */
   putSession(record: SessionRecord): Promise<void>;
   getSession(sessionId: string): Promise<SessionRecord | null>;
   /** Content-addressed file contents: returns the SHA-256 hex of the UTF-8 text. Idempotent. */

@@ -57,9 +57,12 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
   const pgCtl = path.join(bin, 'pg_ctl');
   let started = false;
   const cleanup = () => {
+    process.removeListener('exit', cleanup);
     if (started) stopServer(pgCtl, dataDir);
     fs.rmSync(tmp, { recursive: true, force: true });
   };
+  // A test run that exits without its after hooks (process.exit on a signal) leaves no server behind.
+  process.once('exit', cleanup);
   try {
     run(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], 120_000);
     const port = await freePort();
