@@ -3,8 +3,11 @@ import type { Client } from '@temporalio/client';
 import { stepActivities } from './steps';
 import { sessionActivities } from './sessions';
 import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
+import { useNodeCrypto } from '../src/hashNode';
 
 export function createActivities(client: Client) {
+  // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
+  useNodeCrypto();
   const sessions = sessionActivities(client);
   return {
     ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId)),
