@@ -4,7 +4,7 @@
  * delta hashes is kept incrementally so termination never rehashes the trail.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
+import { DidSchema, TimestampSchema, fastPaths, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
 import { HypervisorError } from './errors';
 import { canonicalJson, jsonString, sha256Hex } from './hash';
 import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch, type MerkleAccumulator } from './merkle';
@@ -72,7 +72,7 @@ export function createAuditState(sessionId: string): AuditState {
 
 /** Validate a reported delta, then append it. */
 export function captureDelta(state: AuditState, input: unknown): Delta {
-  return appendDelta(state, fastDeltaInput(input) ?? parse(DeltaInputSchema, input, 'delta'));
+  return appendDelta(state, (fastPaths.delta ? fastDeltaInput(input) : undefined) ?? parse(DeltaInputSchema, input, 'delta'));
 }
 
 const DELTA_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(DeltaInputSchema.shape));

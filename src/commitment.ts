@@ -4,7 +4,7 @@
  * that purges the VFS while keeping the forensic record.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
+import { DidSchema, TimestampSchema, fastPaths, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
 import { HypervisorError } from './errors';
 import { auditMerkleRoot, verifyChain, type AuditState, type Delta } from './audit';
 import { merkleRootFromScratch } from './merkle';
@@ -68,7 +68,7 @@ function allDids(list: unknown[]): list is string[] {
 
 /** Build a commitment; participant DIDs are de-duplicated and sorted so equal sessions commit equally. */
 export function createCommitment(input: unknown): Commitment {
-  const c = fastCommitmentInput(input) ?? parse(CommitmentInputSchema, input, 'commitment');
+  const c = (fastPaths.commitment ? fastCommitmentInput(input) : undefined) ?? parse(CommitmentInputSchema, input, 'commitment');
   if (c.merkleRoot === null && c.deltaCount > 0) {
     throw new HypervisorError('INVALID_INPUT', `invalid commitment: merkleRoot is null but deltaCount is ${c.deltaCount}`);
   }

@@ -89,6 +89,21 @@ export function ownDelete(rec: Record<string, unknown>, key: string): boolean {
 // doubt they answer "not sure" (undefined/false), never "valid". Each fast
 // path is property-tested against its schema (tests/unit/fastpath.test.ts).
 
+/**
+ * Which fast accept paths are in use: all of them, always. bench/core.ts alone
+ * switches one off at a time, to measure the figure that needs it.
+ */
+export const fastPaths = {
+  createSession: true,
+  join: true,
+  vouch: true,
+  delta: true,
+  createSaga: true,
+  stepDefinition: true,
+  commitment: true,
+};
+export type FastPath = keyof typeof fastPaths;
+
 /** What zod's object schemas accept: a non-null, non-array object. */
 export function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);

@@ -13,6 +13,7 @@ import {
   DidSchema,
   SigmaSchema,
   TimestampSchema,
+  fastPaths,
   isDid,
   isNonEmptyString,
   isRecord,
@@ -241,7 +242,7 @@ export function fastVouchInput(input: unknown): z.output<typeof VouchInputSchema
  * order: self-vouch, voucher σ, cycle, exposure. A rejection changes nothing.
  */
 export function vouch(state: LiabilityState, input: VouchInput, now: number, bondId: string): Bond {
-  const v = fastVouchInput(input) ?? parse(VouchInputSchema, input, 'vouch');
+  const v = (fastPaths.vouch ? fastVouchInput(input) : undefined) ?? parse(VouchInputSchema, input, 'vouch');
   if (!(isNonEmptyString(bondId) && isTimestamp(now))) parse(VouchCallSchema, { bondId, now }, 'vouch');
   const { sessionId, voucher, vouchee, voucherSigma } = v;
   const cfg = state.config;

@@ -5,7 +5,7 @@
  * timeout and retry policy, and reports the outcome through these functions.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
+import { DidSchema, TimestampSchema, fastPaths, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
 import { HypervisorError } from './errors';
 
 export const STEP_STATES = ['pending', 'executing', 'committed', 'failed', 'compensating', 'compensated', 'compensation_failed'] as const;
@@ -163,7 +163,7 @@ export function fastStepDefinition(input: unknown): z.output<typeof StepDefiniti
 }
 
 export function createSaga(input: unknown): SagaState {
-  const { sagaId, sessionId, at } = fastCreateSaga(input) ?? parse(CreateSagaSchema, input, 'saga');
+  const { sagaId, sessionId, at } = (fastPaths.createSaga ? fastCreateSaga(input) : undefined) ?? parse(CreateSagaSchema, input, 'saga');
   return { sagaId, sessionId, state: 'running', steps: [], commitOrder: [], log: [], createdAt: at, updatedAt: at, finishedAt: null };
 }
 
@@ -222,7 +222,7 @@ function requireSagaState(saga: SagaState, state: SagaStatus, doing: string): vo
 
 /** Add a step (validated; defaults filled in). Only while the saga is running. */
 export function addStep(saga: SagaState, definition: unknown, at: number): SagaStep {
-  const d = fastStepDefinition(definition) ?? parse(StepDefinitionSchema, definition, 'saga step');
+  const d = (fastPaths.stepDefinition ? fastStepDefinition(definition) : undefined) ?? parse(StepDefinitionSchema, definition, 'saga step');
   requireSagaState(saga, 'running', 'add steps');
   if (saga.steps.some((s) => s.stepId === d.stepId)) {
     throw new HypervisorError('INVALID_INPUT', `invalid saga step: stepId ${d.stepId} already exists in saga ${saga.sagaId}`);
