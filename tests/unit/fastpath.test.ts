@@ -12,9 +12,6 @@ import { canonicalJson, sha256Hex } from '../../src/hash';
 import { DeltaInputSchema, deltaHash, deltaJson, fastDeltaInput, type Delta } from '../../src/audit';
 import { DidSchema, SigmaSchema, TimestampSchema, isDid, isNonEmptyString, isSigma, isTimestamp } from '../../src/common';
 import { CreateSessionInputSchema, JoinInputSchema, fastCreateSessionInput, fastJoinInput } from '../../src/session';
-import { VouchInputSchema, fastVouchInput } from '../../src/liability';
-import { CreateSagaSchema, StepDefinitionSchema, fastCreateSaga, fastStepDefinition } from '../../src/saga';
-import { CommitmentInputSchema, fastCommitmentInput } from '../../src/commitment';
 
 describe('fast path: the delta hash writes canonical JSON by hand', () => {
   const text = fc.oneof(fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 10 }));
@@ -124,28 +121,6 @@ describe('fast path: accept paths agree with their zod schemas', () => {
     agentDid: field(did), sigmaRaw: field(sigma), scoredSigma: field(sigma),
     actions: fc.constantFrom(undefined, []), manifest: fc.constant(undefined), history: fc.constant(undefined),
   }), [{ agentDid: 'did:example:agent-1', sigmaRaw: 0.8 }]);
-
-  agrees('fastVouchInput', VouchInputSchema, fastVouchInput, objects({
-    sessionId: field(id), voucher: field(did), vouchee: field(did), voucherSigma: field(sigma),
-    bondPct: field(fc.double({ noNaN: true, noDefaultInfinity: true })), expiresAt: field(fc.oneof(timestamp, fc.constant(null))),
-  }), [{ sessionId: 's1', voucher: 'did:example:a', vouchee: 'did:example:b', voucherSigma: 0.9, bondPct: 0.2 }]);
-
-  agrees('fastCreateSaga', CreateSagaSchema, fastCreateSaga, objects({ sagaId: field(id), sessionId: field(id), at: field(timestamp) }), [
-    { sagaId: 'g1', sessionId: 's1', at: 5 },
-  ]);
-
-  agrees('fastStepDefinition', StepDefinitionSchema, fastStepDefinition, objects({
-    stepId: field(id), actionId: field(id), agentDid: field(did), executeApi: field(id), undoApi: field(id),
-    timeoutSeconds: field(fc.double({ min: 0.001, max: 1e6, noNaN: true })), maxRetries: field(fc.nat(10)),
-    initialIntervalMs: field(posInt), backoffCoefficient: field(fc.double({ min: 1, max: 10, noNaN: true })), maximumIntervalMs: field(posInt),
-  }), [{ stepId: 'step-0', actionId: 'a', agentDid: 'did:example:agent-1', executeApi: '/do', undoApi: '/undo' }]);
-
-  const root = fc.constantFrom(sha256Hex('a'), sha256Hex('a').toUpperCase(), 'abc');
-  agrees('fastCommitmentInput', CommitmentInputSchema, fastCommitmentInput, objects({
-    sessionId: field(id), merkleRoot: field(fc.oneof(root, fc.constant(null))),
-    participantDids: field(fc.oneof(fc.array(did, { maxLength: 3 }), fc.array(edgy, { maxLength: 2 }), fc.constant([, 'did:example:a']))),
-    deltaCount: field(fc.nat()), committedAt: field(timestamp), anchorTarget: field(id), anchorTxId: field(fc.oneof(id, fc.constant(null))),
-  }), [{ sessionId: 's1', merkleRoot: sha256Hex('a'), participantDids: ['did:example:a'], deltaCount: 1, committedAt: 5 }]);
 
   it('the scalar checks agree with DidSchema, SigmaSchema, TimestampSchema and z.string().min(1)', () => {
     const check = (pred: (x: unknown) => boolean, schema: z.ZodType, x: unknown) => {
