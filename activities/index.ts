@@ -5,8 +5,11 @@ import { sessionActivities } from './sessions';
 import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
 import { auditActivities } from './audit';
 import type { AuditStore } from '../src/store/types';
+import { useNodeCrypto } from '../src/hashNode';
 
 export function createActivities(client: Client, store: AuditStore) {
+  // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
+  useNodeCrypto();
   const sessions = sessionActivities(client);
   return {
     ...auditActivities(store),

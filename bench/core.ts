@@ -5,11 +5,22 @@
  * would; time and ids are arguments, taken from a counter (no clock, no
  * randomness), so every run does the same work.
  *
- *   npm run bench:core            a table with the original's means and the speed-ups
- *   npm run bench:core -- --json  one JSON object per workload and line
+ * Every workload runs twice, once per SHA-256 back-end (src/hash.ts):
+ * node:crypto, which plain Node uses, and @noble/hashes, which workflows use.
+ * Then each zod-free fast accept path still in the code (see "Fast accept
+ * paths" in src/common.ts) is switched off in turn, and the workloads that go
+ * through it are measured again (with node:crypto): the output names the
+ * figure that needs each path — without it a workload would no longer beat the
+ * original, or the geometric mean would fall below 3×.
+ *
+ *   npm run bench:core            tables with the original's means and the speed-ups
+ *   npm run bench:core -- --json  one JSON object per measurement and line
  *   npm run bench:core -- --only session_lifecycle,saga_3_steps
  */
 import { geometricMean, measure, type Result, type Workload } from './harness';
+import { nobleSha256, setSha256Backend, type Sha256Backend } from '../src/hash';
+import { nodeSha256 } from '../src/hashNode';
+import { fastPaths, type FastPath } from '../src/common';
 import { ringFromSigma } from '../src/rings';
 import { createLiabilityState, sigmaEff, vouch, type LiabilityState } from '../src/liability';
 import { auditMerkleRoot, captureDelta, createAuditState, verifyChain, type AuditState } from '../src/audit';
@@ -51,7 +62,7 @@ const noop = (_step: SagaStep): unknown => undefined;
 let liability: LiabilityState;
 let sink: unknown; // keeps results alive so no work is optimised away
 
-const workloads: Workload[] = [
+export const workloads: Workload[] = [
   {
     name: 'ring_computation',
     iterations: 50_000,
@@ -193,13 +204,24 @@ const workloads: Workload[] = [
 /** Workloads whose original figure is derived rather than measured by the original. */
 const DERIVED = new Set(['merkle_root_10_deltas']);
 
+/** The fast accept paths still in the code, and the workloads whose doors use each. */
+export const FAST_PATH_USES: Record<FastPath, string[]> = {
+  createSession: ['session_lifecycle', 'full_governance_pipeline'],
+  join: ['session_lifecycle', 'full_governance_pipeline'],
+  delta: ['delta_capture', 'merkle_root_10_deltas', 'merkle_root_100_deltas', 'chain_verify_50_deltas', 'full_governance_pipeline'],
+};
+
+/** The bar (issue 10): every workload faster than the original, and this geometric mean of the speed-ups. */
+const GEOMEAN_BAR = 3;
+
 // ── Output ──────────────────────────────────────────────────────────────────
 
 function fmt(x: number, digits: number): string {
   return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function printTable(results: Result[]): void {
+function printTable(title: string, results: Result[]): void {
+  console.log(title);
   const header = ['workload', 'iterations', 'mean µs', 'p50 µs', 'p95 µs', 'p99 µs', 'ops/s', 'original µs', 'speed-up ×'];
   const rows = results.map((r) => [
     r.name,
@@ -217,11 +239,55 @@ function printTable(results: Result[]): void {
   console.log(line(header));
   console.log(widths.map((w) => '─'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
-  console.log('');
   console.log(`geometric mean of the ${results.length} speed-ups: ${fmt(geometricMean(results.map((r) => r.speedup)), 2)}×`);
-  console.log('* derived, not measured by the original: 916 µs (100 deltas) × 10/100 — its per-delta capture + hash dominates.');
-  const slower = results.filter((r) => r.speedup < 1).map((r) => r.name);
+  const slower = results.filter((r) => r.speedup < 1).map((r) => `${r.name} (${fmt(r.speedup, 2)}×)`);
   if (slower.length) console.log(`slower than the original: ${slower.join(', ')}`);
+  console.log('');
+}
+
+interface FastPathVerdict {
+  fastPath: FastPath;
+  /** The workloads that use it, measured with it on, then off, one after the other. */
+  with: Result[];
+  without: Result[];
+  /** The geometric mean of all speed-ups with this path off. */
+  geomeanWithout: number;
+  /** Workloads that would no longer beat the original. */
+  slower: string[];
+}
+
+function fastPathVerdict(fastPath: FastPath, base: Result[], on: Result[], without: Result[]): FastPathVerdict {
+  const off = new Map(without.map((r) => [r.name, r]));
+  const all = base.map((r) => off.get(r.name) ?? r);
+  return {
+    fastPath,
+    with: on,
+    without,
+    geomeanWithout: geometricMean(all.map((r) => r.speedup)),
+    slower: without.filter((r) => r.speedup < 1).map((r) => r.name),
+  };
+}
+
+function printFastPaths(verdicts: FastPathVerdict[]): void {
+  console.log(`Fast accept paths (zod-free doors; node:crypto), each switched off in turn. The bar: every workload beats the original, geometric mean ≥ ${GEOMEAN_BAR}×.`);
+  for (const v of verdicts) {
+    const byName = new Map(v.with.map((r) => [r.name, r]));
+    const reasons: string[] = [];
+    if (v.slower.length) reasons.push(`without it ${v.slower.join(', ')} would be slower than the original`);
+    if (v.geomeanWithout < GEOMEAN_BAR) reasons.push(`without it the geometric mean would fall to ${fmt(v.geomeanWithout, 2)}×`);
+    console.log(`  ${v.fastPath}: ${reasons.length ? 'kept — ' + reasons.join('; ') : `NOT needed by the bar on this run (geometric mean without it ${fmt(v.geomeanWithout, 2)}×)`}`);
+    for (const r of v.without) {
+      const w = byName.get(r.name)!;
+      console.log(`    ${r.name.padEnd(26)} with ${fmt(w.mean_us, 2).padStart(8)} µs (${fmt(w.speedup, 1)}×) · without ${fmt(r.mean_us, 2).padStart(8)} µs (${fmt(r.speedup, 1)}×)`);
+    }
+  }
+  console.log('');
+}
+
+function runWorkloads(only: Set<string> | null): Result[] {
+  const results: Result[] = [];
+  for (const w of workloads) if (!only || only.has(w.name)) results.push(measure(w));
+  return results;
 }
 
 function main(): void {
@@ -229,18 +295,42 @@ function main(): void {
   // --only <name>[,<name>…] runs just those workloads (for profiling one).
   const onlyArg = process.argv.indexOf('--only');
   const only = onlyArg >= 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : null;
-  const results: Result[] = [];
-  for (const w of workloads) {
-    if (only && !only.has(w.name)) continue;
-    const r = measure(w);
-    results.push(r);
-    if (json) {
-      const { name, mean_us, p50_us, p99_us, ops_per_sec, ...rest } = r;
-      console.log(JSON.stringify({ name, mean_us, p50_us, p99_us, ops_per_sec, ...rest, original_derived: DERIVED.has(name) }));
+  const emit = (extra: Record<string, unknown>, r: Result): void => {
+    const { name, mean_us, p50_us, p99_us, ops_per_sec, ...rest } = r;
+    console.log(JSON.stringify({ ...extra, name, mean_us, p50_us, p99_us, ops_per_sec, ...rest, original_derived: DERIVED.has(name) }));
+  };
+
+  const byBackend = new Map<Sha256Backend, Result[]>();
+  for (const backend of [nodeSha256, nobleSha256]) {
+    setSha256Backend(backend);
+    const results = runWorkloads(only);
+    byBackend.set(backend, results);
+    if (json) for (const r of results) emit({ sha256: backend.name, fastPathOff: null }, r);
+    else printTable(`SHA-256 by ${backend.name}${backend === nodeSha256 ? ' (plain Node)' : ' (what workflows use)'}`, results);
+  }
+
+  // Fast paths: measured against the node:crypto figures (the core in plain Node).
+  setSha256Backend(nodeSha256);
+  const base = byBackend.get(nodeSha256)!;
+  const verdicts: FastPathVerdict[] = [];
+  for (const fastPath of Object.keys(FAST_PATH_USES) as FastPath[]) {
+    const uses = new Set(FAST_PATH_USES[fastPath].filter((name) => !only || only.has(name)));
+    if (uses.size === 0) continue;
+    const on = runWorkloads(uses);
+    fastPaths[fastPath] = false;
+    try {
+      const without = runWorkloads(uses);
+      verdicts.push(fastPathVerdict(fastPath, base, on, without));
+      if (json) for (const r of without) emit({ sha256: nodeSha256.name, fastPathOff: fastPath }, r);
+    } finally {
+      fastPaths[fastPath] = true;
     }
   }
-  if (!json) printTable(results);
+  if (!json) {
+    printFastPaths(verdicts);
+    console.log('* derived, not measured by the original: 916 µs (100 deltas) × 10/100 — its per-delta capture + hash dominates.');
+  }
   void sink;
 }
 
-main();
+if (require.main === module) main();

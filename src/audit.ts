@@ -4,9 +4,8 @@
  * delta hashes is kept incrementally so termination never rehashes the trail.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
+import { DidSchema, TimestampSchema, fastPaths, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
 import { HypervisorError } from './errors';
-import * as hash from './hash';
 import { canonicalJson, jsonString, sha256Hex } from './hash';
 import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch, type MerkleAccumulator } from './merkle';
 
@@ -103,7 +102,7 @@ export function markStored(state: AuditState, throughTurn: number): void {
 
 /** Validate a reported delta, then append it. */
 export function captureDelta(state: AuditState, input: unknown): Delta {
-  return appendDelta(state, fastDeltaInput(input) ?? parse(DeltaInputSchema, input, 'delta'));
+  return appendDelta(state, (fastPaths.delta ? fastDeltaInput(input) : undefined) ?? parse(DeltaInputSchema, input, 'delta'));
 }
 
 const DELTA_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(DeltaInputSchema.shape));
@@ -194,56 +193,9 @@ export function auditMerkleRoot(state: AuditState): string | null {
   return merkleRoot(state.merkle);
 }
 
-/**
- * SHA-256 hex of the canonical JSON of every field but `hash`. It runs once
- * per delta captured and verified, so the text is streamed into the hasher in
- * sorted key order by hand instead of being built and then hashed: the common
- * delta (ASCII strings that need no escaping, well-formed fields) never exists
- * as one string. Anything else — non-ASCII, characters JSON escapes, or the
- * odd field types of a tampered delta — is hashed from deltaJson, which is
- * equal to canonicalJson of the same object (tests check both against it).
- */
-// Taken once from the module: a bundler's import binding is a getter per call,
-// and the streamed delta hash makes some twenty of these calls per delta.
-const { absorbAscii, absorbJsonString, beginHash, endHash } = hash;
-
+/** SHA-256 hex of the canonical JSON of every field but `hash` (deltaJson). */
 export function deltaHash(delta: Delta): string {
-  return streamDeltaHash(delta) ?? sha256Hex(deltaJson(delta));
-}
-
-/** The streamed hash of a well-formed ASCII delta, or null when the general path must be taken. */
-function streamDeltaHash(delta: Delta): string | null {
-  const { agentDid, at, changes, deltaId, parentHash, sessionId, turn } = delta;
-  if (typeof agentDid !== 'string' || typeof at !== 'number' || !Array.isArray(changes) || typeof deltaId !== 'string' ||
-    (parentHash !== null && typeof parentHash !== 'string') || typeof sessionId !== 'string' || typeof turn !== 'number') {
-    return null;
-  }
-  beginHash();
-  if (!(absorbAscii('{"agentDid":') && absorbJsonString(agentDid) && absorbAscii(',"at":') && absorbAscii(numberJson(at)) &&
-    absorbAscii(',"changes":['))) return null;
-  for (let i = 0; i < changes.length; i++) {
-    const c = changes[i] as unknown;
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) return null;
-    const { agentDid: by, contentHash, operation, path, previousHash } = c as Change;
-    if (typeof by !== 'string' || typeof operation !== 'string' || typeof path !== 'string' ||
-      (contentHash !== undefined && typeof contentHash !== 'string') || (previousHash !== undefined && typeof previousHash !== 'string')) {
-      return null;
-    }
-    if (!(absorbAscii(i > 0 ? ',{"agentDid":' : '{"agentDid":') && absorbJsonString(by) &&
-      (contentHash === undefined || (absorbAscii(',"contentHash":') && absorbJsonString(contentHash))) &&
-      absorbAscii(',"operation":') && absorbJsonString(operation) && absorbAscii(',"path":') && absorbJsonString(path) &&
-      (previousHash === undefined || (absorbAscii(',"previousHash":') && absorbJsonString(previousHash))) &&
-      absorbAscii('}'))) return null;
-  }
-  if (!(absorbAscii('],"deltaId":') && absorbJsonString(deltaId) && absorbAscii(',"parentHash":') &&
-    (parentHash === null ? absorbAscii('null') : absorbJsonString(parentHash)) && absorbAscii(',"sessionId":') &&
-    absorbJsonString(sessionId) && absorbAscii(',"turn":') && absorbAscii(numberJson(turn)) && absorbAscii('}'))) return null;
-  return endHash();
-}
-
-/** canonicalJson of a number. */
-function numberJson(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
+  return sha256Hex(deltaJson(delta));
 }
 
 /** The canonical JSON of every field but `hash`, written out in sorted key order. */

@@ -4,7 +4,7 @@
  * that purges the VFS while keeping the forensic record.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
+import { DidSchema, TimestampSchema, parse } from './common';
 import { HypervisorError } from './errors';
 import { auditMerkleRoot, verifyChain, type AuditState, type Delta } from './audit';
 import { merkleRootFromScratch } from './merkle';
@@ -35,40 +35,9 @@ export interface Commitment {
   anchorTxId: string | null;
 }
 
-const COMMITMENT_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(CommitmentInputSchema.shape));
-const HEX_DIGEST = /^[0-9a-f]{64}$/;
-
-/**
- * CommitmentInputSchema's result (defaults filled in) for a plainly valid
- * input, else undefined (then zod parses it and names what is wrong). See
- * "Fast accept paths" in common.ts.
- */
-export function fastCommitmentInput(input: unknown): z.output<typeof CommitmentInputSchema> | undefined {
-  if (!isRecord(input) || !hasOnlyKeys(input, COMMITMENT_INPUT_KEYS)) return undefined;
-  const { sessionId, merkleRoot, participantDids, deltaCount, committedAt } = input;
-  // zod's default() fills in only undefined.
-  const anchorTarget = input.anchorTarget === undefined ? 'local' : input.anchorTarget;
-  const anchorTxId = input.anchorTxId === undefined ? null : input.anchorTxId;
-  if (
-    !isNonEmptyString(sessionId, 256) || !(merkleRoot === null || (typeof merkleRoot === 'string' && HEX_DIGEST.test(merkleRoot))) ||
-    !Array.isArray(participantDids) || !allDids(participantDids) ||
-    !(typeof deltaCount === 'number' && Number.isSafeInteger(deltaCount) && deltaCount >= 0) || !isTimestamp(committedAt) ||
-    !isNonEmptyString(anchorTarget) || !(anchorTxId === null || isNonEmptyString(anchorTxId))
-  ) {
-    return undefined;
-  }
-  return { sessionId, merkleRoot, participantDids: participantDids.slice(), deltaCount, committedAt, anchorTarget, anchorTxId };
-}
-
-/** Every element a DID (a loop, not every(), which would skip the holes of a sparse array). */
-function allDids(list: unknown[]): list is string[] {
-  for (let i = 0; i < list.length; i++) if (!isDid(list[i])) return false;
-  return true;
-}
-
 /** Build a commitment; participant DIDs are de-duplicated and sorted so equal sessions commit equally. */
 export function createCommitment(input: unknown): Commitment {
-  const c = fastCommitmentInput(input) ?? parse(CommitmentInputSchema, input, 'commitment');
+  const c = parse(CommitmentInputSchema, input, 'commitment');
   if (c.merkleRoot === null && c.deltaCount > 0) {
     throw new HypervisorError('INVALID_INPUT', `invalid commitment: merkleRoot is null but deltaCount is ${c.deltaCount}`);
   }

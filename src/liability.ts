@@ -15,7 +15,6 @@ import {
   TimestampSchema,
   isDid,
   isNonEmptyString,
-  isRecord,
   isSigma,
   isTimestamp,
   ownDelete,
@@ -218,30 +217,11 @@ export type VouchInput = z.input<typeof VouchInputSchema>;
 const VouchCallSchema = z.object({ bondId: z.string().min(1), now: TimestampSchema });
 
 /**
- * VouchInputSchema's result for a plainly valid vouch, else undefined (then
- * zod parses it and names what is wrong). See "Fast accept paths" in common.ts.
- */
-export function fastVouchInput(input: unknown): z.output<typeof VouchInputSchema> | undefined {
-  if (!isRecord(input)) return undefined;
-  const { sessionId, voucher, vouchee, voucherSigma, bondPct, expiresAt } = input;
-  if (!isNonEmptyString(sessionId) || !isDid(voucher) || !isDid(vouchee) || !isSigma(voucherSigma) ||
-    (bondPct !== undefined && !(typeof bondPct === 'number' && Number.isFinite(bondPct))) ||
-    (expiresAt !== undefined && expiresAt !== null && !isTimestamp(expiresAt))) {
-    return undefined;
-  }
-  const v: z.output<typeof VouchInputSchema> = { sessionId, voucher, vouchee, voucherSigma };
-  // Optional fields: a present key (even undefined) is kept, as zod does.
-  if ('bondPct' in input) v.bondPct = bondPct;
-  if ('expiresAt' in input) v.expiresAt = expiresAt;
-  return v;
-}
-
-/**
  * A voucher bonds a fraction of its σ for a vouchee in one session. Checks, in
  * order: self-vouch, voucher σ, cycle, exposure. A rejection changes nothing.
  */
 export function vouch(state: LiabilityState, input: VouchInput, now: number, bondId: string): Bond {
-  const v = fastVouchInput(input) ?? parse(VouchInputSchema, input, 'vouch');
+  const v = parse(VouchInputSchema, input, 'vouch');
   if (!(isNonEmptyString(bondId) && isTimestamp(now))) parse(VouchCallSchema, { bondId, now }, 'vouch');
   const { sessionId, voucher, vouchee, voucherSigma } = v;
   const cfg = state.config;

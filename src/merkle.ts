@@ -11,19 +11,10 @@
  * a power of two differs from RFC 6962's; the accumulator below folds its
  * frontier by the same rule, so both give identical roots (proved by test).
  */
-import * as hash from './hash';
+import { sha256Hex } from './hash';
 
-// Taken once from the module: a bundler's import binding is a getter per call.
-const { absorbAscii, beginHash, endHash, sha256Hex } = hash;
-
-/**
- * Parent of two nodes: SHA-256 of the two hex strings concatenated. Streamed
- * into the hasher rather than concatenated (the same bytes); only a non-ASCII
- * node, which no hex digest is, takes the general path.
- */
+/** Parent of two nodes: SHA-256 of the two hex strings concatenated. */
 export function merkleParent(left: string, right: string): string {
-  beginHash();
-  if (absorbAscii(left) && absorbAscii(right)) return endHash();
   return sha256Hex(left + right);
 }
 

@@ -5,7 +5,7 @@
  * timeout and retry policy, and reports the outcome through these functions.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
+import { DidSchema, TimestampSchema, parse } from './common';
 import { HypervisorError } from './errors';
 
 export const STEP_STATES = ['pending', 'executing', 'committed', 'failed', 'compensating', 'compensated', 'compensation_failed'] as const;
@@ -115,55 +115,8 @@ export interface SagaState {
   finishedAt: number | null;
 }
 
-const CREATE_SAGA_KEYS: ReadonlySet<string> = new Set(Object.keys(CreateSagaSchema.shape));
-const STEP_DEFINITION_KEYS: ReadonlySet<string> = new Set(Object.keys(StepDefinitionSchema.shape));
-
-/** CreateSagaSchema's result for a plainly valid input, else undefined. See "Fast accept paths" in common.ts. */
-export function fastCreateSaga(input: unknown): CreateSagaInput | undefined {
-  if (!isRecord(input) || !hasOnlyKeys(input, CREATE_SAGA_KEYS)) return undefined;
-  const { sagaId, sessionId, at } = input;
-  if (!isNonEmptyString(sagaId, 256) || !isNonEmptyString(sessionId, 256) || !isTimestamp(at)) return undefined;
-  return { sagaId, sessionId, at };
-}
-
-/**
- * StepDefinitionSchema's result (defaults filled in) for a plainly valid
- * definition, else undefined. See "Fast accept paths" in common.ts.
- */
-export function fastStepDefinition(input: unknown): z.output<typeof StepDefinitionSchema> | undefined {
-  if (!isRecord(input) || !hasOnlyKeys(input, STEP_DEFINITION_KEYS)) return undefined;
-  const { stepId, actionId, agentDid, executeApi, undoApi } = input;
-  // zod's default() fills in only undefined; z.number() is finite.
-  const timeoutSeconds = input.timeoutSeconds === undefined ? DEFAULT_STEP_TIMEOUT_SECONDS : input.timeoutSeconds;
-  const maxRetries = input.maxRetries === undefined ? DEFAULT_MAX_RETRIES : input.maxRetries;
-  const initialIntervalMs = input.initialIntervalMs === undefined ? DEFAULT_INITIAL_INTERVAL_MS : input.initialIntervalMs;
-  const backoffCoefficient = input.backoffCoefficient === undefined ? DEFAULT_BACKOFF_COEFFICIENT : input.backoffCoefficient;
-  const maximumIntervalMs = input.maximumIntervalMs;
-  if (
-    !isNonEmptyString(stepId, 256) || !isNonEmptyString(actionId, 256) || !isDid(agentDid) ||
-    (executeApi !== undefined && !isNonEmptyString(executeApi)) || (undoApi !== undefined && !isNonEmptyString(undoApi)) ||
-    !(typeof timeoutSeconds === 'number' && Number.isFinite(timeoutSeconds) && timeoutSeconds > 0) ||
-    !(typeof maxRetries === 'number' && Number.isSafeInteger(maxRetries) && maxRetries >= 0) ||
-    !(typeof initialIntervalMs === 'number' && Number.isSafeInteger(initialIntervalMs) && initialIntervalMs > 0) ||
-    !(typeof backoffCoefficient === 'number' && Number.isFinite(backoffCoefficient) && backoffCoefficient >= 1) ||
-    (maximumIntervalMs !== undefined && !(typeof maximumIntervalMs === 'number' && Number.isSafeInteger(maximumIntervalMs) && maximumIntervalMs > 0))
-  ) {
-    return undefined;
-  }
-  // Keys in the schema's order; optional ones only when present (even as undefined), as zod does.
-  const d = { stepId, actionId, agentDid } as z.output<typeof StepDefinitionSchema>;
-  if ('executeApi' in input) d.executeApi = executeApi;
-  if ('undoApi' in input) d.undoApi = undoApi;
-  d.timeoutSeconds = timeoutSeconds;
-  d.maxRetries = maxRetries;
-  d.initialIntervalMs = initialIntervalMs;
-  d.backoffCoefficient = backoffCoefficient;
-  if ('maximumIntervalMs' in input) d.maximumIntervalMs = maximumIntervalMs;
-  return d;
-}
-
 export function createSaga(input: unknown): SagaState {
-  const { sagaId, sessionId, at } = fastCreateSaga(input) ?? parse(CreateSagaSchema, input, 'saga');
+  const { sagaId, sessionId, at } = parse(CreateSagaSchema, input, 'saga');
   return { sagaId, sessionId, state: 'running', steps: [], commitOrder: [], log: [], createdAt: at, updatedAt: at, finishedAt: null };
 }
 
@@ -222,7 +175,7 @@ function requireSagaState(saga: SagaState, state: SagaStatus, doing: string): vo
 
 /** Add a step (validated; defaults filled in). Only while the saga is running. */
 export function addStep(saga: SagaState, definition: unknown, at: number): SagaStep {
-  const d = fastStepDefinition(definition) ?? parse(StepDefinitionSchema, definition, 'saga step');
+  const d = parse(StepDefinitionSchema, definition, 'saga step');
   requireSagaState(saga, 'running', 'add steps');
   if (saga.steps.some((s) => s.stepId === d.stepId)) {
     throw new HypervisorError('INVALID_INPUT', `invalid saga step: stepId ${d.stepId} already exists in saga ${saga.sagaId}`);

@@ -22,6 +22,7 @@ import { z } from 'zod';
 import {
   DidSchema,
   SigmaSchema,
+  fastPaths,
   isDid,
   isNonEmptyString,
   isRecord,
@@ -158,7 +159,7 @@ export type CreateSessionInput = z.input<typeof CreateSessionInputSchema>;
 
 /** Create a session; it moves straight from created to handshaking. */
 export function createSessionState(input: CreateSessionInput, now: number): SessionState {
-  const v = fastCreateSessionInput(input) ?? parse(CreateSessionInputSchema, input, 'session');
+  const v = (fastPaths.createSession ? fastCreateSessionInput(input) : undefined) ?? parse(CreateSessionInputSchema, input, 'session');
   parseTimestamp(now, 'now');
   const s: SessionState = {
     sessionId: v.sessionId,
@@ -322,7 +323,7 @@ export function fastJoinInput(input: unknown): z.output<typeof JoinInputSchema> 
 
 /** The join handshake, in SPEC order. Rejections leave the session unchanged. */
 export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number): JoinResult {
-  const v = fastJoinInput(input) ?? parse(JoinInputSchema, input, 'join');
+  const v = (fastPaths.join ? fastJoinInput(input) : undefined) ?? parse(JoinInputSchema, input, 'join');
   parseTimestamp(now, 'now');
   const did = v.agentDid;
   if (!JOINABLE.includes(s.state)) {

@@ -6,9 +6,11 @@ import { loadConfig } from './config';
 import { connectWithRetry, createHypervisorWorker } from './worker';
 import { registerDemoHandlers } from '../activities/demoHandlers';
 import { openAuditStore } from '../src/store';
+import { useNodeCrypto } from '../src/hashNode';
 
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
+  useNodeCrypto(); // this process's own hashing; the workflow bundle keeps @noble/hashes (src/hash.ts)
   registerDemoHandlers();
   const connection = await connectWithRetry(config.address);
   const store = await openAuditStore({ dataDir: config.dataDir });

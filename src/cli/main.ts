@@ -10,6 +10,7 @@ import { CliContext, DEFAULT_TIMEOUT_SECONDS, type GlobalValues } from './contex
 import { classify, CliError, EXIT, EXIT_CODE_TABLE, UsageError, type ExitCode } from './errors';
 import { sagaCommands } from './saga';
 import { sessionCommands } from './session';
+import { useNodeCrypto } from '../hashNode';
 
 const GLOBAL_OPTIONS: OptionsConfig = {
   json: { type: 'boolean' },
@@ -173,6 +174,7 @@ export async function cli(argv: string[], stdout: NodeJS.WriteStream = process.s
 
 /** As a program: run, flush, and exit with the code (even if a stray handle would keep Node alive). */
 export function runAsProgram(): void {
+  useNodeCrypto(); // trail verification hashes every delta: use node:crypto (src/hash.ts)
   void cli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
     setTimeout(() => process.exit(code), 2000).unref();

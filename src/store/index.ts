@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { PostgresAuditStore } from './postgres';
 import { SqliteAuditStore } from './sqlite';
 import type { AuditStore } from './types';
+import { useNodeCrypto } from '../hashNode';
 
 export * from './types';
 export { PostgresAuditStore } from './postgres';
@@ -27,6 +28,8 @@ export interface OpenAuditStoreOptions {
 }
 
 export async function openAuditStore(options: OpenAuditStoreOptions = {}): Promise<AuditStore> {
+  // The store checks every delta's hash: in plain Node, with node:crypto (src/hash.ts).
+  useNodeCrypto();
   const fromOption = options.url !== undefined && options.url !== '';
   const url = fromOption ? options.url : process.env[AUDIT_DATABASE_URL_VAR];
   if (url !== undefined && url !== '') return openPostgres(url, fromOption ? 'the audit store URL' : AUDIT_DATABASE_URL_VAR);
