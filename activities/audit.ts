@@ -26,6 +26,9 @@ export function auditActivities(store: AuditStore) {
     appendAuditDeltas(args: { sessionId: string; deltas: Delta[] }): Promise<AppendResult> {
       return finalOrRetry(() => store.append(args.sessionId, args.deltas));
     },
+    async storeFile(args: { content: string }): Promise<{ contentHash: string }> {
+      return { contentHash: await finalOrRetry(() => store.putFile(args.content)) };
+    },
     storeSessionRecord(record: SessionRecord): Promise<void> {
       return finalOrRetry(() => store.putSession(record));
     },

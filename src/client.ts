@@ -3,7 +3,7 @@
  * Rule rejections come back as HypervisorError with the rule's code, whether
  * the update's validator or its handler refused.
  */
-import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { ERROR_CODES, HypervisorError, type ErrorCode } from './errors';
 import { parse } from './common';
@@ -114,6 +114,11 @@ export function toHypervisorError(err: unknown, sessionId?: string): unknown {
   if (err instanceof WorkflowNotFoundError) {
     return new HypervisorError('SESSION_NOT_FOUND', sessionId ? `session ${sessionId} does not exist` : err.message);
   }
+  // A refused query: its message leads with the rule's code (workflows/failures.ts: queryAnswer).
+  if (err instanceof QueryNotRegisteredError || err instanceof QueryRejectedError) {
+    const m = /^(?:\d+ [A-Z_]+: )?([A-Z_]+): ([\s\S]*)$/.exec(err.message);
+    if (m && ERROR_CODES.includes(m[1] as ErrorCode)) return new HypervisorError(m[1] as ErrorCode, m[2]!);
+  }
   const cause = err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : err;
   if (cause instanceof ApplicationFailure && ERROR_CODES.includes(cause.type as ErrorCode)) {
     return new HypervisorError(cause.type as ErrorCode, cause.message, (cause.details?.[0] as Record<string, unknown>) ?? {});
@@ -199,7 +204,15 @@ export class SessionHandle {
   vfsSnapshot(req: { agentDid: string; snapshotId?: string; label?: string }) { return this.update('vfsSnapshot', () => this.handle.executeUpdate(vfsSnapshotUpdate, { args: [req] }), req); }
   vfsRestore(req: { agentDid: string; snapshotId: string }) { return this.update('vfsRestore', () => this.handle.executeUpdate(vfsRestoreUpdate, { args: [req] }), req); }
   vfsList() { return mapped(() => this.handle.query(vfsListQuery), this.sessionId); }
-  vfsFile(path: string, agentDid: string) { return mapped(() => this.handle.query(vfsFileQuery, path, agentDid), this.sessionId); }
+  /** A file as this agent may see it: path, size and the hash of its contents in the audit store. */
+  vfsStat(path: string, agentDid: string) { return mapped(() => this.handle.query(vfsFileQuery, path, agentDid), this.sessionId); }
+  /** A file's contents, read as this agent: the session checks the permission, the audit store has the contents. */
+  async vfsFile(path: string, agentDid: string): Promise<string> {
+    const ref = await this.vfsStat(path, agentDid);
+    const content = await (await this.hv.auditStore()).getFile(ref.contentHash);
+    if (content === null) throw new HypervisorError('FILE_NOT_FOUND', `the audit store has no contents with hash ${ref.contentHash} (file ${ref.path})`, { ...ref });
+    return content;
+  }
 
   summary() { return mapped(() => this.handle.query(summaryQuery), this.sessionId); }
   participant(did: string) { return mapped(() => this.handle.query(participantQuery, did), this.sessionId); }

@@ -25,7 +25,7 @@ import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTrans
 import { ConsistencySchema, SessionLifecycleSchema, type JoinResult, type Participant, type RingChange, type SessionConfig } from './session';
 import type { SlashOutcome, SlashRecord, VoucherClip } from './slashing';
 import type { DriftDecision } from './adapters';
-import type { SnapshotSummary, VfsChange } from './vfs';
+import type { FileRef, SnapshotSummary, VfsChange } from './vfs';
 import type {
   DriftOutcome, EvidenceResult, SagaRecord, SessionSummary, SlashResult, StepEvidence, StepGrant, TerminateResult,
 } from '../workflows/sessionTypes';
@@ -312,8 +312,8 @@ export const VfsListAnswer = mirrors<{ files: string[]; snapshots: SnapshotSumma
   snapshots: z.array(SnapshotSummaryAnswer),
 }));
 
-/** vfsFile: the file's content. */
-export const VfsFileAnswer = mirrors<string>()(z.string());
+/** vfsFile: where the file is, its size and the hash its contents have in the audit store. */
+export const VfsFileAnswer = mirrors<FileRef>()(z.strictObject({ path: z.string(), contentHash: Hex64, size: Count }));
 
 /** sagaState, the saga workflow's result, and details[0] of the failure it ends with when it did not complete. */
 export const SagaSnapshotAnswer = mirrors<SagaSnapshot>()(z.strictObject({

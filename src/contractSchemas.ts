@@ -54,7 +54,7 @@ export const QUERY_ANSWERS: Record<string, Answer> = {
   sagas: { workflow: 'sessionWorkflow', schema: a.SagasAnswer, description: 'The sagas of this session and their states.' },
   stepGrant: { workflow: 'sessionWorkflow', schema: a.StepGrantAnswer, description: 'The session\'s decision for a step now, with the evidence it holds (argument: stepGrant.schema.json).' },
   vfsList: { workflow: 'sessionWorkflow', schema: a.VfsListAnswer, description: 'The files and snapshots in the session VFS.' },
-  vfsFile: { workflow: 'sessionWorkflow', schema: a.VfsFileAnswer, description: 'A file\'s content, read as an agent (arguments: path, agentDid).' },
+  vfsFile: { workflow: 'sessionWorkflow', schema: a.VfsFileAnswer, description: 'A file as an agent may see it (arguments: path, agentDid): path, size, and the hash of its contents in the audit store.' },
   stepGate: { workflow: 'sagaWorkflow', schema: a.GateDecisionAnswer, description: 'The gate for one step on the view the saga holds now (argument: the step id); an unknown step is denied.' },
   sagaState: { workflow: 'sagaWorkflow', schema: a.SagaSnapshotAnswer, description: 'The saga: its state, each step with attempts, errors and result, digests, grants, compensation order.' },
 };

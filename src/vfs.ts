@@ -11,10 +11,16 @@ import type { ChangeOperation } from './audit';
 
 export type EditOperation = 'create' | 'update' | 'delete' | 'permission' | 'restore';
 
-/** A file. Entries are replaced, never mutated, so snapshots can share them. */
+/**
+ * A file. Entries are replaced, never mutated, so snapshots can share them.
+ * `content` is absent when the contents live in the audit store (a session
+ * workflow's VFS: SPEC §7 [resolved]), which keeps them by `contentHash`.
+ */
 export interface VfsFile {
-  content: string;
+  content?: string;
   contentHash: string;
+  /** UTF-8 bytes. */
+  size: number;
   createdBy: string;
   createdAt: number;
   updatedBy: string;
@@ -65,6 +71,8 @@ export interface SnapshotSummary {
 export interface VfsState {
   sessionId: string;
   root: string;
+  /** The contents are kept elsewhere (the audit store), by hash; files here hold only hash and size. */
+  contentsInStore?: boolean;
   files: Record<string, VfsFile>;
   permissions: Record<string, string[]>;
   edits: VfsEdit[];
@@ -102,9 +110,24 @@ export type VfsPermissionInput = z.infer<typeof VfsPermissionSchema>;
 export type VfsSnapshotInput = z.infer<typeof VfsSnapshotSchema>;
 export type VfsRestoreInput = z.infer<typeof VfsRestoreSchema>;
 
-export function createVfsState(sessionId: string): VfsState {
+export function createVfsState(sessionId: string, options: { contentsInStore?: boolean } = {}): VfsState {
   const id = parse(NamespaceIdSchema, sessionId, 'VFS sessionId');
-  return { sessionId: id, root: `/sessions/${id}/`, files: {}, permissions: {}, edits: [], snapshots: [] };
+  const state: VfsState = { sessionId: id, root: `/sessions/${id}/`, files: {}, permissions: {}, edits: [], snapshots: [] };
+  if (options.contentsInStore) state.contentsInStore = true;
+  return state;
+}
+
+/** Bytes of a string as UTF-8 (a lone surrogate counts as the 3 bytes of U+FFFD, as encoders write it). */
+export function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
+    else n += 3;
+  }
+  return n;
 }
 
 /**
@@ -156,8 +179,9 @@ export function writeFile(state: VfsState, input: unknown): VfsChange {
   const previous = ownGet(state.files, path);
   const contentHash = sha256Hex(content);
   ownSet(state.files, path, {
-    content,
+    ...(state.contentsInStore ? {} : { content }),
     contentHash,
+    size: utf8Length(content),
     createdBy: previous ? previous.createdBy : agentDid,
     createdAt: previous ? previous.createdAt : at,
     updatedBy: agentDid,
@@ -168,13 +192,28 @@ export function writeFile(state: VfsState, input: unknown): VfsChange {
   return change(path, previous ? 'modify' : 'add', agentDid, contentHash, previousHash);
 }
 
-export function readFile(state: VfsState, input: unknown): string {
+/** What an agent may know of a file without its contents: where it is, their hash and size. */
+export interface FileRef {
+  path: string;
+  contentHash: string;
+  size: number;
+}
+
+export function statFile(state: VfsState, input: unknown): FileRef {
   const { path: raw, agentDid } = parse(VfsReadSchema, input, 'VFS read');
   const path = resolvePath(state, raw);
   assertAccess(state, path, agentDid, 'read');
   const file = ownGet(state.files, path);
   if (!file) throw new HypervisorError('FILE_NOT_FOUND', `no file at ${path} in session ${state.sessionId}`, { path });
-  return file.content;
+  return { path, contentHash: file.contentHash, size: file.size };
+}
+
+/** A file's contents, when this VFS holds them (the in-memory core); a session workflow's are in the audit store. */
+export function readFile(state: VfsState, input: unknown): string {
+  const ref = statFile(state, input);
+  const content = ownGet(state.files, ref.path)?.content;
+  if (content === undefined) throw new HypervisorError('INVALID_TRANSITION', `the contents of ${ref.path} are in the audit store (hash ${ref.contentHash}); read them there`, { contentHash: ref.contentHash });
+  return content;
 }
 
 export function deleteFile(state: VfsState, input: unknown): VfsChange {

@@ -22,3 +22,20 @@ export function asFailure(err: unknown): unknown {
   return err;
 }
 
+
+/**
+ * A query's refusal. Temporal hands clients only a failed query's message (the
+ * TypeScript client even calls it QueryNotRegisteredError), so the rule's code
+ * leads the message — `FILE_NOT_FOUND: no file at …` — for any SDK to read.
+ */
+export function queryAnswer<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  return (...args: A) => {
+    try {
+      return fn(...args);
+    } catch (err) {
+      const cause = err instanceof HypervisorError ? err : err instanceof ApplicationFailure && err.type ? { code: err.type, message: err.message } : undefined;
+      if (cause) throw new Error(`${cause.code}: ${cause.message}`);
+      throw err;
+    }
+  };
+}

@@ -28,7 +28,7 @@ import {
   activate, archive, beginTerminate, capRing, createSessionState, gateView, join, leave, participantOf, refreshRings,
   slashInSession, vouchInSession, type RingChange,
 } from '../src/session';
-import { createVfsState, resolvePath } from '../src/vfs';
+import { createVfsState } from '../src/vfs';
 import {
   AgentRequestSchema, ApprovalRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
@@ -40,7 +40,7 @@ import {
   rejectUpdate, releaseBondUpdate, reportDriftUpdate, restrictSignal, sagaEndedSignal, sagasQuery, sagaWorkflowId, slashUpdate,
   startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, wakeSignal, witnessUpdate,
 } from './definitions';
-import { governed, asFailure } from './failures';
+import { governed, asFailure, queryAnswer } from './failures';
 import { HvAgentDids, HvSagaState, HvSessionId, HvSessionState } from './searchAttributes';
 import { sagaWorkflow } from './saga';
 import { sagaStaticDetails } from './sagaDetails';
@@ -53,10 +53,6 @@ import { registerVfsHandlers } from './sessionVfs';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
-
-/** What the VFS (files and snapshots) may hold in all: it crosses continue-as-new inside the session's state. */
-const VFS_MAX_BYTES = 512 * 1024;
-const vfsBytes = (files: Record<string, { content: string }>) => Object.values(files).reduce((n, f) => n + f.content.length, 0);
 
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
 const FINISHED_SAGAS_KEPT = 100;
@@ -111,7 +107,7 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
     session,
     liability: createLiabilityState(),
     audit: createAuditState(v.sessionId),
-    vfs: createVfsState(v.sessionId),
+    vfs: createVfsState(v.sessionId, { contentsInStore: true }),
     trustCache: createTrustCache(),
     drift: createDriftHistoryState(),
     sagas: [],
@@ -879,23 +875,13 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return terminated;
   }) as () => Promise<TerminateResult>, { validator: validator(NoArgumentSchema, 'terminate', terminateRules) as () => void, description: 'Terminate: close the session, release bonds, purge the VFS, commit the Merkle root, anchor it, archive.' });
 
+  const vfsAgent = (what: string, agentDid: string) => { requireOpen(what); requireActiveParticipant(agentDid); };
   registerVfsHandlers(st, {
     record, handle, refresh: refreshSearchAttributes,
-    validate: (schema, what) => validator(schema, what, (r: { agentDid?: string; path?: string; content?: string }) => {
-      requireOpen(what);
-      if (r.agentDid !== undefined) requireActiveParticipant(r.agentDid);
-      if (r.path !== undefined) resolvePath(st.vfs, r.path);
-      // The VFS crosses continue-as-new in the session's state: bound it (file contents move to the audit store later).
-      const growth = what === 'vfsWrite' ? (r.content?.length ?? 0) : what === 'vfsSnapshot' ? vfsBytes(st.vfs.files) : 0;
-      if (growth > 0 && vfsTotalBytes() + growth > VFS_MAX_BYTES) {
-        throw new HypervisorError('PAYLOAD_TOO_LARGE', `cannot ${what}: session ${sessionId}'s files and snapshots would exceed ${VFS_MAX_BYTES} bytes`, { max: VFS_MAX_BYTES });
-      }
-    }),
+    requireAgent: vfsAgent,
+    validate: (schema, what, rules) => validator(schema, what, (r: { agentDid: string }) => { vfsAgent(what, r.agentDid); rules(r as never); }),
+    storeFile: async (content) => (await auditStore.storeFile({ content })).contentHash,
   });
-
-  function vfsTotalBytes(): number {
-    return vfsBytes(st.vfs.files) + st.vfs.snapshots.reduce((n, s) => n + vfsBytes(s.files), 0);
-  }
 
   // ── Queries ───────────────────────────────────────────────────────────────
   wf.setHandler(summaryQuery, summary, { description: 'The session: state, participants with ring and σ_eff, bonds, deltas, Merkle root, sagas.' });
@@ -905,7 +891,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     sessionId, deltaCount: st.audit.turn, merkleRoot: auditMerkleRoot(st.audit), head: st.audit.head, stored: st.audit.stored, pending: st.audit.deltas.slice(),
   }), { description: 'The trail\'s head, count and Merkle root, and the deltas not yet in the audit store (turns stored+1 …).' });
   wf.setHandler(sagasQuery, () => [...sagas.values()], { description: 'The sagas of this session and their states.' });
-  wf.setHandler(stepGrantQuery, stepGrant, { description: 'The session\'s decision for a step now, with the approvals and witness it holds (args: {sagaId, stepId, digest}).' });
+  wf.setHandler(stepGrantQuery, queryAnswer(stepGrant), { description: 'The session\'s decision for a step now, with the approvals and witness it holds (args: {sagaId, stepId, digest}).' });
 
   // ── Lifetime ──────────────────────────────────────────────────────────────
   refreshSearchAttributes();

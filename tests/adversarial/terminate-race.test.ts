@@ -1,7 +1,7 @@
 /**
  * Attack 7: requests racing `terminate` (SPEC §7 [resolved]). Termination
  * closes the session first; while its commitment is being anchored (an
- * activity — made slow here by an anchor service that takes 2.5 s), every
+ * activity — made slow here by an anchor service that takes 5 s), every
  * request that would add a delta is refused naming the state, a saga step
  * that commits records nothing, and the committed Merkle root covers every
  * delta of the session: no more, no fewer (`hv audit verify`).
@@ -27,7 +27,7 @@ describe('adversarial: requests racing terminate (SPEC §7 [resolved])', functio
   const touched: string[] = [];
 
   before(async () => {
-    anchor = await httpTool({ delayMs: 2500, body: () => ({ txId: 'anchor-tx-1' }) });
+    anchor = await httpTool({ delayMs: 5000, body: () => ({ txId: 'anchor-tx-1' }) });
     // The worker runs in this process: its anchor activity reads this at call time.
     previousAnchorUrl = process.env.HV_ANCHOR_URL;
     process.env.HV_ANCHOR_URL = `${anchor.base}/anchor`;

@@ -5,6 +5,7 @@
  * task, never shared worker state, never a later payload over the limits.
  */
 import assert from 'node:assert/strict';
+import { testEnv } from '../helpers/env';
 import { HypervisorClient } from '../../src/client';
 import { jsonSize } from '../../src/contract';
 import { isHypervisorError } from '../../src/errors';
@@ -21,7 +22,7 @@ const DIGEST = 'ab'.repeat(32);
 
 async function typedClient(): Promise<HypervisorClient> {
   const { client, taskQueue } = await rawClient();
-  return new HypervisorClient(client, taskQueue);
+  return new HypervisorClient(client, taskQueue, (await testEnv()).store);
 }
 
 /** A HypervisorError with this code from the typed client (thrown at once, or as a rejected promise). */
@@ -193,6 +194,27 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     await expectNoTrace(m);
     const ok = await session.update('vfsWrite', { agentDid: alpha, path: 'small.txt', content: 'x'.repeat(1024) });
     assert.equal(ok.operation, 'add');
+  });
+
+  it('6. VFS requests refused for what the file table says (missing file or snapshot, a permission, the bounds) leave no history', async () => {
+    const session = await openSession({ [alpha]: 0.85, [beta]: 0.8 });
+    touched.push(session.workflowId);
+    await session.update('vfsWrite', { agentDid: alpha, path: 'private.txt', content: 'mine' });
+    await session.update('vfsSetPermissions', { agentDid: alpha, path: 'private.txt', allowedDids: [alpha] });
+    await session.update('vfsSnapshot', { agentDid: alpha, snapshotId: 'snap-1' });
+    const m = await mark(session);
+    await refused(session.update('vfsDelete', { agentDid: alpha, path: 'missing.txt' }), 'FILE_NOT_FOUND', /missing\.txt/);
+    await refused(session.update('vfsRestore', { agentDid: alpha, snapshotId: 'no-such-snapshot' }), 'SNAPSHOT_NOT_FOUND', /no-such-snapshot/);
+    await refused(session.update('vfsWrite', { agentDid: beta, path: 'private.txt', content: 'theirs' }), 'PERMISSION_DENIED', /may not write/);
+    await refused(session.update('vfsDelete', { agentDid: beta, path: 'private.txt' }), 'PERMISSION_DENIED', /may not delete/);
+    await refused(session.update('vfsSnapshot', { agentDid: alpha, snapshotId: 'snap-1' }), 'INVALID_INPUT', /already exists/);
+    await refused(session.update('vfsWrite', { agentDid: alpha, path: 'lone.txt', content: 'a\ud800b' }), 'INVALID_INPUT', /unpaired surrogate/);
+    await refused(session.update('vfsWrite', { agentDid: alpha, path: 'big.txt', content: 'é'.repeat(140 * 1024) }), 'PAYLOAD_TOO_LARGE', /at most 262144 bytes/);
+    await expectNoTrace(m);
+    // What was refused changed nothing: the owner still reads its file, from the audit store.
+    const typed = (await typedClient()).session(session.id);
+    assert.equal(await typed.vfsFile('private.txt', alpha), 'mine');
+    await clientRefuses(() => typed.vfsFile('private.txt', beta), 'PERMISSION_DENIED', /may not read/);
   });
 
   it('6. checkAction by a non-participant records nothing (no delta attributed to it)', async () => {

@@ -10,7 +10,10 @@ import type { temporal } from '@temporalio/proto';
 import { ApplicationFailure } from '@temporalio/common';
 import { readTrail, verifyStoredTrail } from '../../src/store/trail';
 import { testEnv } from '../helpers/env';
-import { hypervisor, uniqueId } from '../helpers/hv';
+import { eventually, hypervisor, uniqueId } from '../helpers/hv';
+import { appendDelta, createAuditState } from '../../src/audit';
+import { commitAudit } from '../../src/commitment';
+import { retentionScheduleId } from '../../worker/schedules';
 
 /** The size in bytes of each run's start input, first run first (walked back from the last run). */
 async function startInputSizes(workflowId: string): Promise<number[]> {
@@ -57,6 +60,24 @@ describe('the audit store behind the session workflow', function () {
     assert.deepEqual(verifyStoredTrail(trail), { ok: true, count: ended.commitment.deltaCount, merkleRoot: ended.commitment.merkleRoot });
     assert.deepEqual(trail.record?.liabilitySnapshot, JSON.parse(JSON.stringify(ended.liabilitySnapshot)));
     assert.equal(trail.record?.retainUntil, ended.retainUntil);
+  });
+
+  it('retention: the schedule the worker created drops the deltas of a trail past its retainUntil and keeps its commitment; a trail within retention is untouched', async () => {
+    const { client, store, taskQueue } = await testEnv();
+    const now = Date.now();
+    const trails = [{ id: uniqueId('expired'), retainUntil: now - 60_000 }, { id: uniqueId('retained'), retainUntil: now + 86_400_000 }];
+    for (const t of trails) {
+      const audit = createAuditState(t.id);
+      for (let i = 0; i < 5; i++) appendDelta(audit, { deltaId: `d${i}`, sessionId: t.id, agentDid: 'did:mesh:alpha', at: now - 1000 + i, changes: [{ path: `/x/${i}`, operation: 'add' }] });
+      await store.append(t.id, audit.deltas);
+      await store.putSession({ sessionId: t.id, commitment: commitAudit(audit, ['did:mesh:alpha'], now - 500), liabilitySnapshot: {}, retainUntil: t.retainUntil, deltasPurgedAt: null });
+    }
+    await client.schedule.getHandle(retentionScheduleId(taskQueue)).trigger();
+    const expired = await eventually(() => store.getSession(trails[0]!.id), (r) => r?.deltasPurgedAt != null, 'the retention run to purge the expired trail');
+    assert.deepEqual(await store.readRows(trails[0]!.id, 1), []);
+    assert.equal(expired?.commitment.deltaCount, 5, 'the commitment stays');
+    assert.equal((await store.readRows(trails[1]!.id, 1)).length, 5);
+    assert.equal((await store.getSession(trails[1]!.id))?.deltasPurgedAt, null);
   });
 
   it('a new session under an id whose trail the store holds fails with AUDIT_CONFLICT, granting nothing and leaving the stored trail as it was', async () => {

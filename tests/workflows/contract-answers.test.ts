@@ -6,6 +6,7 @@
  * contract/ — not against the zod schemas they were generated from.
  */
 import assert from 'node:assert/strict';
+import { testEnv } from '../helpers/env';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
@@ -75,7 +76,9 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     const listed = conforms('vfsList.answer.schema.json', await handle.query(vfsListQuery));
     assert.equal(listed.files.length, 1);
     assert.equal(listed.snapshots.length, 1);
-    assert.equal(conforms('vfsFile.answer.schema.json', await handle.query(vfsFileQuery, listed.files[0]!, beta)), '# plan\n');
+    const file = conforms('vfsFile.answer.schema.json', await handle.query(vfsFileQuery, listed.files[0]!, beta));
+    assert.deepEqual({ path: file.path, size: file.size }, { path: listed.files[0], size: 7 });
+    assert.equal(await (await testEnv()).store.getFile(file.contentHash), '# plan\n');
 
     // A saga that completes; its first step (ring 1) waits for an approval, so it is seen running.
     const started = conforms('startSaga.result.schema.json', await handle.executeUpdate(startSagaUpdate, {
