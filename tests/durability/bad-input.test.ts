@@ -188,6 +188,8 @@ describe('durability: malformed input to every workflow input, update, signal an
       saga: await saga.state(),
       grant: await sessions[0]!.stepGrant({ sagaId: 'waiting', stepId: 'step-1' }),
     });
+    // Every session has sent its trail to the audit store, so nothing of its own is pending (no batch timer).
+    await Promise.all(sessions.map((s) => waitUntil(() => s.auditHead(), (h) => h.pending.length === 0, `session ${s.sessionId}'s trail to reach the store`)));
     const before = await snapshot();
     assert.equal(before.grant.decision.waitFor, 'consensus');
     const histories = async () => Promise.all([...sessions.map((s) => s.handle), saga.handle].map(async (h) => (await h.fetchHistory()).events ?? []));
