@@ -64,7 +64,7 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
       cwd: PROJECT_ROOT,
       env: {
         ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', HV_TASK_QUEUE: taskQueue,
-        TEMPORAL_UI_PORT: new URL(ui).port,
+        TEMPORAL_UI_PORT: new URL(ui).port, HV_DATA_DIR: own.dataDir, HV_AUDIT_DATABASE_URL: '',
       },
       timeoutMs: 120_000,
     });

@@ -18,6 +18,8 @@ export interface OwnHypervisor {
   server: DevServer;
   hv: HypervisorClient;
   store: AuditStore;
+  /** Where the audit store's SQLite file is: give it to other processes as HV_DATA_DIR. */
+  dataDir: string;
   /** Stops the worker, the connections and the server; removes the data folder when it made one. */
   stop(): Promise<void>;
 }
@@ -39,12 +41,14 @@ export async function startOwnHypervisor(options: OwnHypervisorOptions): Promise
   const server = await startDevServer({ port: options.port ?? (await freePort()), uiPort: await freePort(), dbFile, headless: !options.withUi });
   const native = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
-  const store = await openAuditStore({ dataDir: options.dataDir ?? path.dirname(dbFile) });
+  const dataDir = options.dataDir ?? path.dirname(dbFile);
+  const store = await openAuditStore({ dataDir });
   const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue: options.taskQueue, store });
   const running = worker.run();
   return {
     server,
     store,
+    dataDir,
     hv: new HypervisorClient(new Client({ connection }), options.taskQueue, store),
     async stop() {
       worker.shutdown();
