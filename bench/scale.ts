@@ -46,14 +46,16 @@ const log = (line: string) => { if (!CONFIG.json) console.log(line); };
 const p50 = (xs: number[]) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
-/** Sizes of each run's start input, following continue-as-new from the first run. */
-async function carriedSizes(client: Client, workflowId: string, firstRunId: string): Promise<number[]> {
+/** Sizes of each run's start input, first run first (walked back from the last run). */
+async function carriedSizes(client: Client, workflowId: string): Promise<number[]> {
   const sizes: number[] = [];
-  for (let runId: string | undefined = firstRunId; runId; ) {
-    const h: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse = await client.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId, runId } });
-    const events: temporal.api.history.v1.IHistoryEvent[] = h.history?.events ?? [];
-    sizes.push(events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data?.length ?? -1);
-    runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  for (let runId: string | undefined = ''; runId !== undefined; ) {
+    const h: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse = await client.workflowService.getWorkflowExecutionHistory({
+      namespace: 'default', execution: { workflowId, runId }, maximumPageSize: 1,
+    });
+    const started = h.history?.events?.[0]?.workflowExecutionStartedEventAttributes;
+    sizes.unshift(started?.input?.payloads?.[0]?.data?.length ?? -1);
+    runId = started?.continuedExecutionRunId || undefined;
   }
   return sizes;
 }
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
     const deltaCount = ended.commitment.deltaCount;
     const reached = deltaCount >= CONFIG.deltas;
 
-    const sizes = await carriedSizes(client, session.handle.workflowId, (await session.handle.describe()).raw.workflowExecutionInfo?.firstRunId ?? '');
+    const sizes = await carriedSizes(client, session.handle.workflowId);
     const first = p50(latencies.slice(0, WINDOW));
     const last = p50(latencies.slice(-WINDOW));
 
