@@ -82,6 +82,8 @@ const REMAINING_COST = [
   '    (initiated, started) and the child\'s completion, the only authentic way the session learns the outcome',
   '    (SPEC §11.2) — plus the workflow tasks that process them, shared by concurrent sagas (≈2.3 per saga at',
   '    concurrency 1, ≈1 at 8, less at 32).',
+  '  audit store: the session sends its deltas (2 per saga) in batches — an activity (3 events) and, when no',
+  '    batch fills first, its 5 s timer (2) — well under one event per saga (see TimerStarted/ActivityTask*).',
   '  On one dev server (one history shard, one SQLite connection) throughput follows events written: at',
   '  ≈1.4–1.6× the events, ≈0.65–0.75× the throughput is the floor of this design on this server.',
 ].join('\n');
