@@ -56,6 +56,7 @@ describe('adversarial: requests racing terminate (SPEC §7 [resolved])', functio
     const evidence = (approverDid: string) => ({ sagaId: waiting.sagaId, stepId: 'step-1', digest: waiting.digests['step-1'], approverDid });
 
     // Wave 1: sent in the same instant as terminate; each lands before it (accepted) or after it (refused).
+    // (The approver is not the agent leaving in the same wave: that race has its own refusal, AGENT_NOT_FOUND.)
     const id = (name: string) => `${session.id}-${name}`;
     const terminating = session.updateWithId('terminate', id('terminate'));
     const settle = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
@@ -63,7 +64,7 @@ describe('adversarial: requests racing terminate (SPEC §7 [resolved])', functio
       leave: settle(session.updateWithId('leave', id('w1-leave'), { agentDid: beta })),
       checkAction: settle(session.updateWithId('checkAction', id('w1-check'), { agentDid: alpha, actionId: 'draft' })),
       vfsWrite: settle(session.updateWithId('vfsWrite', id('w1-vfs'), { agentDid: alpha, path: 'notes.txt', content: 'racing' })),
-      approve: settle(session.updateWithId('approve', id('w1-approve'), evidence(beta))),
+      approve: settle(session.updateWithId('approve', id('w1-approve'), evidence(gamma))),
     };
 
     // Wave 2: while the anchor activity runs (the session is terminating): every request is refused by its validator.
