@@ -84,6 +84,11 @@ const REMAINING_COST = [
   '    concurrency 1, ≈1 at 8, less at 32).',
   '  audit store: the session sends its deltas (2 per saga) in batches — an activity (3 events) and, when no',
   '    batch fills first, its 5 s timer (2) — well under one event per saga (see TimerStarted/ActivityTask*).',
+  '  latency (see "request → started" and "started → closed" above): a governed saga starts one session',
+  '    workflow task later than a plain one — the client asks the session (startSaga) and the session starts',
+  '    the child, since only the session may start a saga (SPEC §11.2): ≈60 ms here. Its own run is ≈50 ms',
+  '    longer than plain\'s, and does more (the gate on each step, the Web UI details card, heartbeating',
+  '    steps so a cancellation reaches a running tool, the final search-attribute upsert); not split further.',
   '  On one dev server (one history shard, one SQLite connection) throughput follows events written: at',
   '  ≈1.4–1.6× the events, ≈0.65–0.75× the throughput is the floor of this design on this server.',
 ].join('\n');
@@ -201,7 +206,8 @@ async function sessionEvents(client: Client, workflowId: string, from: SessionMa
 
 // ── Batches ─────────────────────────────────────────────────────────────────
 
-interface Outcome { workflowId?: string; latencyMs?: number; startFailed?: string; error?: string }
+/** requestedAt: wall-clock ms when the client asked (same clock as the server's event times: one machine). */
+interface Outcome { workflowId?: string; latencyMs?: number; requestedAt?: number; startFailed?: string; error?: string }
 
 interface VariantTotals {
   outcomes: Outcome[];
@@ -209,8 +215,11 @@ interface VariantTotals {
   sagaCost: Cost;
   sessionCost: Cost;
   continuedAsNew: number;
+  /** Per saga, from its history: request → WorkflowExecutionStarted, and started → closed (ms). */
+  startDelays: number[];
+  runTimes: number[];
 }
-const emptyTotals = (): VariantTotals => ({ outcomes: [], wallMs: 0, sagaCost: new Cost(), sessionCost: new Cost(), continuedAsNew: 0 });
+const emptyTotals = (): VariantTotals => ({ outcomes: [], wallMs: 0, sagaCost: new Cost(), sessionCost: new Cost(), continuedAsNew: 0, startDelays: [], runTimes: [] });
 
 /**
  * The saga's result, or a "no result" error after CONFIG.sagaTimeout, when
@@ -256,6 +265,7 @@ function plainOne(env: Env) {
     const sagaId = `p${++serial}`;
     const workflowId = `bench-plain-${RUN}-${sagaId}`;
     const t0 = performance.now();
+    const requestedAt = Date.now();
     let handle: WorkflowHandle<typeof plainSaga>;
     try {
       handle = await env.client.workflow.start<typeof plainSaga>('plainSaga', { taskQueue: env.plainQueue, workflowId, args: [plainRequest(sagaId)] });
@@ -265,7 +275,7 @@ function plainOne(env: Env) {
     try {
       const result: PlainSagaResult = await resultInTime(handle, () => handle.result());
       const latencyMs = performance.now() - t0;
-      return result.state === 'completed' ? { workflowId, latencyMs } : { workflowId, error: `saga ${result.state}: ${result.error}` };
+      return result.state === 'completed' ? { workflowId, latencyMs, requestedAt } : { workflowId, error: `saga ${result.state}: ${result.error}` };
     } catch (err) {
       return { workflowId, error: message(err) };
     }
@@ -277,6 +287,7 @@ function governedOne(sessions: SessionHandle[]) {
     const session = sessions[i % sessions.length]!;
     const sagaId = `g${++serial}`;
     const t0 = performance.now();
+    const requestedAt = Date.now();
     let saga;
     try {
       saga = await session.startSaga(sagaRequest(sagaId));
@@ -287,7 +298,7 @@ function governedOne(sessions: SessionHandle[]) {
     try {
       const snapshot = await resultInTime(saga.handle, () => saga.result());
       const latencyMs = performance.now() - t0;
-      return snapshot.saga.state === 'completed' ? { workflowId, latencyMs } : { workflowId, error: `saga ${snapshot.saga.state}: ${snapshot.error}` };
+      return snapshot.saga.state === 'completed' ? { workflowId, latencyMs, requestedAt } : { workflowId, error: `saga ${snapshot.saga.state}: ${snapshot.error}` };
     } catch (err) {
       return { workflowId, error: message(err) };
     }
@@ -328,6 +339,8 @@ function summarize(t: VariantTotals) {
     errors: errors.length,
     first_error: errors[0]?.error ?? null,
     p50_ms: round(percentile(latencies, 50)),
+    p50_start_delay_ms: round(percentile(t.startDelays.slice().sort((a, b) => a - b), 50)),
+    p50_run_ms: round(percentile(t.runTimes.slice().sort((a, b) => a - b), 50)),
     p95_ms: round(percentile(latencies, 95)),
     throughput_per_s: round(latencies.length / (t.wallMs / 1000), 2),
     events_per_saga: round(saga.events + session.events, 2),
@@ -359,6 +372,8 @@ function targets(s: Scenario, plain: Summary, gov: Summary): Array<{ target: str
 function printTable(s: Scenario, plain: Summary, gov: Summary): void {
   const rows: Array<[string, number, number]> = [
     ['p50 latency (ms)', plain.p50_ms, gov.p50_ms],
+    ['  p50 request → started', plain.p50_start_delay_ms, gov.p50_start_delay_ms],
+    ['  p50 started → closed', plain.p50_run_ms, gov.p50_run_ms],
     ['p95 latency (ms)', plain.p95_ms, gov.p95_ms],
     ['throughput (sagas/s)', plain.throughput_per_s, gov.throughput_per_s],
     ['events / saga', plain.events_per_saga, gov.events_per_saga],
@@ -432,6 +447,14 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
     const ids = totals.outcomes.flatMap((o) => (o.workflowId ? [o.workflowId] : []));
     const histories = await pool(ids, 16, (id) => env.client.workflow.getHandle(id).fetchHistory());
     for (const h of histories) totals.sagaCost.add(h.events ?? []);
+    const requested = new Map(totals.outcomes.map((o) => [o.workflowId, o.requestedAt]));
+    histories.forEach((h, k) => {
+      const events = h.events ?? [];
+      const at = (e: (typeof events)[number] | undefined) => (e?.eventTime ? Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) : NaN);
+      const asked = requested.get(ids[k]);
+      if (asked !== undefined) totals.startDelays.push(at(events[0]) - asked);
+      totals.runTimes.push(at(events.at(-1)) - at(events[0]));
+    });
   }
   const p = summarize(plain);
   const g = summarize(gov);
