@@ -27,12 +27,15 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     // First crash: while undos of the last committed steps act.
     await waitUntil(async () => tool.inFlight(isUndo), (n) => n >= 2, 'two undos in flight');
     const lostFirst = tool.runningKeys().filter(isUndo);
+    // Another saga may still be retrying its failing step-4 at a kill: that attempt is cut off too.
+    const cutOff = new Set(tool.runningKeys());
     assert.equal(await lab.killWorkers(), 1);
     await lab.startWorker();
 
     // Second crash: further down the walk, once some saga reached its step-1 (or step-2) undo.
     await waitUntil(async () => tool.runningKeys().filter((k) => isUndo(k) && !k.includes('/step-3/')), (ks) => ks.length >= 1, 'an undo deeper in the walk in flight', 60_000);
     const lostSecond = tool.runningKeys().filter(isUndo);
+    for (const key of tool.runningKeys()) cutOff.add(key);
     assert.equal(await lab.killWorkers(), 1);
     await lab.startWorker();
 
@@ -40,15 +43,19 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     for (const r of results) {
       assert.equal(r.saga.state, 'compensated', r.workflowId);
       assert.equal(r.failedStepId, 'step-4');
-      assert.deepEqual(r.compensationOrder, ['step-3', 'step-2', 'step-1']);
+      // A step-4 attempt cut off by a kill may have acted, as far as the saga can know: it is compensated first
+      // (SPEC §6 [resolved]). Otherwise step-4 failed and is not undone.
+      const orders = cutOff.has(`${r.workflowId}/step-4/execute`) ? [['step-4', 'step-3', 'step-2', 'step-1'], ['step-3', 'step-2', 'step-1']] : [['step-3', 'step-2', 'step-1']];
+      assert.ok(orders.some((o) => JSON.stringify(o) === JSON.stringify(r.compensationOrder)), `${r.workflowId}: compensation order ${JSON.stringify(r.compensationOrder)}`);
       assert.ok(r.saga.steps.slice(0, 3).every((s) => s.state === 'compensated'));
     }
 
+    const undone = new Map(results.map((r) => [r.workflowId, r.compensationOrder]));
     const expected = new Set<string>();
     for (let i = 0; i < sagaCount; i++) {
       const id = sagaWorkflowId(session.sessionId, `u${i}`);
       for (const s of ['step-1', 'step-2', 'step-3', 'step-4']) expected.add(`${id}/${s}/execute`);
-      for (const s of ['step-3', 'step-2', 'step-1']) expected.add(`${id}/${s}/undo`);
+      for (const s of undone.get(id) ?? []) expected.add(`${id}/${s}/undo`);
     }
     tool.assertActed(expected, results);
     assert.deepEqual(tool.doubleActs(), []);
@@ -57,7 +64,7 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     for (let i = 0; i < sagaCount; i++) {
       const id = sagaWorkflowId(session.sessionId, `u${i}`);
       const undos = tool.actOrder.filter((k) => k.startsWith(`${id}/`) && isUndo(k));
-      assert.deepEqual(undos, ['step-3', 'step-2', 'step-1'].map((s) => `${id}/${s}/undo`));
+      assert.deepEqual(undos, (undone.get(id) ?? []).map((s) => `${id}/${s}/undo`));
     }
     for (const key of [...lostFirst, ...lostSecond]) assert.ok(tool.requests.get(key)! >= 2, `${key} was asked again after the crash`);
 
