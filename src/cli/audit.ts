@@ -85,12 +85,16 @@ async function storedTrail(ctx: CliContext, sessionId: string): Promise<StoredTr
   });
 }
 
-function compare(report: AuditReport, c: Commitment): void {
-  const matches = c.merkleRoot === report.merkleRoot && c.deltaCount === report.deltaCount;
-  report.commitment = {
+function commitmentReport(c: Commitment, matches: boolean): AuditReport['commitment'] {
+  return {
     checked: true, matches, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt,
     note: matches ? `matches (committed ${new Date(c.committedAt).toISOString()}, anchor ${c.anchorTarget})` : 'DIFFERS',
   };
+}
+
+function compare(report: AuditReport, c: Commitment): void {
+  const matches = c.merkleRoot === report.merkleRoot && c.deltaCount === report.deltaCount;
+  report.commitment = commitmentReport(c, matches);
   if (!matches) {
     Object.assign(report, {
       ok: false, turn: null, deltaId: null,
@@ -141,10 +145,7 @@ const verify: Command = {
       report = { sessionId, source: 'store', file: null, ...verifyStored(trail), commitment: { ...blank } };
       if (trail.record) {
         // verifyStoredTrail held the trail to the committed root and count: a pass is a match.
-        const c = trail.record.commitment;
-        report.commitment = report.ok
-          ? { checked: true, matches: true, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt, note: `matches (committed ${new Date(c.committedAt).toISOString()}, anchor ${c.anchorTarget})` }
-          : { checked: true, matches: false, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt, note: 'DIFFERS' };
+        report.commitment = commitmentReport(trail.record.commitment, report.ok);
       } else {
         report.commitment.note = 'none yet (the session is open; terminating it commits the root)';
       }
