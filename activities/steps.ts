@@ -138,7 +138,7 @@ export const HEARTBEAT_INTERVAL_MS = 1000;
  * compensates it (SPEC §6) — never a result that would look like a commit.
  */
 async function heartbeating<T>(ctx: StepContext, work: () => Promise<T>): Promise<T> {
-  ctx.activity.heartbeat();
+  // No beat at the start: a step that ends within the interval never heartbeats.
   const beat = setInterval(() => ctx.activity.heartbeat(), HEARTBEAT_INTERVAL_MS);
   try {
     const result = await work();

@@ -218,8 +218,23 @@ interface VariantTotals {
   /** Per saga, from its history: request → WorkflowExecutionStarted, and started → closed (ms). */
   startDelays: number[];
   runTimes: number[];
+  /** Run time split by the pair of events each gap lies between (ms summed over sagas), so the split adds up. */
+  phases: Map<string, number>;
 }
-const emptyTotals = (): VariantTotals => ({ outcomes: [], wallMs: 0, sagaCost: new Cost(), sessionCost: new Cost(), continuedAsNew: 0, startDelays: [], runTimes: [] });
+const emptyTotals = (): VariantTotals => ({ outcomes: [], wallMs: 0, sagaCost: new Cost(), sessionCost: new Cost(), continuedAsNew: 0, startDelays: [], runTimes: [], phases: new Map() });
+
+/** Milliseconds since the epoch of an event (server clock; one machine, so the client's clock too). */
+function eventMs(e: HistoryEvent | undefined): number {
+  return e?.eventTime ? Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) : NaN;
+}
+
+/** Adds each gap between consecutive events of one history to its phase ("A → B"). */
+function addPhases(into: Map<string, number>, events: HistoryEvent[]): void {
+  for (let k = 1; k < events.length; k++) {
+    const phase = `${eventName(events[k - 1]!.eventType)} → ${eventName(events[k]!.eventType)}`;
+    into.set(phase, (into.get(phase) ?? 0) + eventMs(events[k]) - eventMs(events[k - 1]));
+  }
+}
 
 /**
  * The saga's result, or a "no result" error after CONFIG.sagaTimeout, when
@@ -352,6 +367,7 @@ function summarize(t: VariantTotals) {
     session_continued_as_new: t.continuedAsNew,
     saga_events_by_type: saga.byType,
     session_events_by_type: session.byType,
+    run_ms_by_phase: Object.fromEntries([...t.phases].map(([k, v]) => [k, round(v / Math.max(1, started), 1)])),
   };
 }
 
@@ -367,6 +383,24 @@ function targets(s: Scenario, plain: Summary, gov: Summary): Array<{ target: str
   if (s.key === 'c8') out.push({ target: 'throughput ≥ 0.7× plain', value: ratio(gov.throughput_per_s, plain.throughput_per_s), pass: gov.throughput_per_s >= 0.7 * plain.throughput_per_s });
   if (s.key === 'c32') out.push({ target: 'throughput ≥ 0.6× plain', value: ratio(gov.throughput_per_s, plain.throughput_per_s), pass: gov.throughput_per_s >= 0.6 * plain.throughput_per_s });
   return out;
+}
+
+/**
+ * Where "started → closed" goes: mean ms per saga between each pair of
+ * consecutive event types, largest difference first (phases under 1 ms in
+ * both variants are left out).
+ */
+function phaseLines(plain: Summary, gov: Summary): string[] {
+  const names = new Set([...Object.keys(plain.run_ms_by_phase), ...Object.keys(gov.run_ms_by_phase)]);
+  const rows = [...names]
+    .map((name) => ({ name, p: plain.run_ms_by_phase[name] ?? 0, g: gov.run_ms_by_phase[name] ?? 0 }))
+    .filter((r) => r.p >= 1 || r.g >= 1)
+    .sort((a, b) => Math.abs(b.g - b.p) - Math.abs(a.g - a.p));
+  const pad = (x: unknown, w: number) => String(x).padStart(w);
+  return [
+    '  started → closed by phase (mean ms per saga, between consecutive events):',
+    ...rows.map((r) => `    ${r.name.padEnd(62)}${pad(r.p, 8)}${pad(r.g, 8)}${pad(round(r.g - r.p, 1), 8)}`),
+  ];
 }
 
 function printTable(s: Scenario, plain: Summary, gov: Summary): void {
@@ -398,6 +432,7 @@ function printTable(s: Scenario, plain: Summary, gov: Summary): void {
   lines.push(`  plain saga events/saga by type:    ${byType(plain.saga_events_by_type)}`);
   lines.push(`  governed saga events/saga by type: ${byType(gov.saga_events_by_type)}`);
   lines.push(`  session share/saga by type:        ${byType(gov.session_events_by_type)}`);
+  lines.push(...phaseLines(plain, gov));
   console.log(lines.join('\n'));
 }
 
@@ -450,10 +485,10 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
     const requested = new Map(totals.outcomes.map((o) => [o.workflowId, o.requestedAt]));
     histories.forEach((h, k) => {
       const events = h.events ?? [];
-      const at = (e: (typeof events)[number] | undefined) => (e?.eventTime ? Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) : NaN);
       const asked = requested.get(ids[k]);
-      if (asked !== undefined) totals.startDelays.push(at(events[0]) - asked);
-      totals.runTimes.push(at(events.at(-1)) - at(events[0]));
+      if (asked !== undefined) totals.startDelays.push(eventMs(events[0]) - asked);
+      totals.runTimes.push(eventMs(events.at(-1)) - eventMs(events[0]));
+      addPhases(totals.phases, events);
     });
   }
   const p = summarize(plain);

@@ -28,8 +28,8 @@ import { HypervisorClient } from '../src/client';
 import { createAuditState, appendDelta, type Delta } from '../src/audit';
 import { openAuditStore, SqliteAuditStore, PostgresAuditStore, type AuditStore } from '../src/store';
 import { readTrail, verifyStoredTrail } from '../src/store/trail';
-import { startPostgres } from '../tests/helpers/postgres';
-import { freePort } from '../tests/helpers/ports';
+import { startPostgres } from '../worker/postgres';
+import { freePort } from '../worker/ports';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { startOwnHypervisor } from '../helpers/ownHypervisor';
 import { uniqueId } from '../helpers/hv';
-import { freePort } from '../helpers/ports';
+import { freePort } from '../../worker/ports';
 import { hv, json, show, tempDir } from './runHv';
 
 describe('hv audit after the Temporal database is gone (own dev server, then deleted)', function () {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { freePort } from '../helpers/ports';
+import { freePort } from '../../worker/ports';
 import { uniqueId } from '../helpers/hv';
 import { hv, json, show } from './runHv';
 

@@ -21,7 +21,7 @@ import { openAuditStore, type AuditStore } from '../../src/store';
 import type { SagaSnapshot } from '../../workflows/sagaTypes';
 import { startDevServer, type DevServer } from '../../worker/devServer';
 import { workflowBundle } from '../../worker/worker';
-import { freePort } from '../helpers/ports';
+import { freePort } from '../../worker/ports';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 const EventType = temporal.api.enums.v1.EventType;

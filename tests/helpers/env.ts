@@ -12,7 +12,7 @@ import { startDevServer, registerSearchAttributes, type DevServer } from '../../
 import { createHypervisorWorker } from '../../worker/worker';
 import { openAuditStore, type AuditStore } from '../../src/store';
 import { registerTestHandlers } from './testHandlers';
-import { freePort } from './ports';
+import { freePort } from '../../worker/ports';
 
 export interface TestEnv {
   address: string;

@@ -12,7 +12,7 @@ import { HypervisorClient } from '../../src/client';
 import { startDevServer, type DevServer } from '../../worker/devServer';
 import { createHypervisorWorker } from '../../worker/worker';
 import { openAuditStore, type AuditStore } from '../../src/store';
-import { freePort } from './ports';
+import { freePort } from '../../worker/ports';
 
 export interface OwnHypervisor {
   server: DevServer;

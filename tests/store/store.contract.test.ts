@@ -16,8 +16,8 @@ import { openAuditStore } from '../../src/store';
 import { PostgresAuditStore } from '../../src/store/postgres';
 import { SqliteAuditStore } from '../../src/store/sqlite';
 import type { AuditStore, SessionRecord } from '../../src/store/types';
-import { freePort } from '../helpers/ports';
-import { startPostgres, type TestPostgres } from '../helpers/postgres';
+import { freePort } from '../../worker/ports';
+import { startPostgres, type TestPostgres } from '../../worker/postgres';
 import { appendInBatches, chain, commitment } from './deltas';
 
 /** One fresh, empty store location, and how to open (more) stores on it. */

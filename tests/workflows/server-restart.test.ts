@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HypervisorClient } from '../../src/client';
-import { freePort } from '../helpers/ports';
+import { freePort } from '../../worker/ports';
 import { startOwnHypervisor } from '../helpers/ownHypervisor';
 
 /** A dev server of this test's own, so that stopping it disturbs no other test. */

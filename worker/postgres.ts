@@ -1,8 +1,10 @@
 /**
- * A throwaway PostgreSQL server for tests: Debian's binaries, a fresh data
- * directory in a temp dir, trust authentication on 127.0.0.1 only, a free
- * port, and its unix socket inside the temp dir. initdb refuses to run as
- * root, so as root the binaries run as the `postgres` user (runuser).
+ * A PostgreSQL server of our own from Debian's binaries: for tests a fresh
+ * data directory in a temp dir (removed on stop); for the local cluster
+ * (scripts/cluster.ts) a data directory that outlives it. Trust
+ * authentication on 127.0.0.1 only, a free port unless one is given, the unix
+ * socket beside the data. initdb refuses to run as root, so as root the
+ * binaries run as the `postgres` user (runuser).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,6 +16,9 @@ import { freePort } from './ports';
 export interface TestPostgres {
   /** postgres://postgres@127.0.0.1:<port>/<database> */
   url: string;
+  port: number;
+  /** postgres://postgres@127.0.0.1:<port> (append /<database>) */
+  base: string;
   /** A URL for another database on the same server, created now. */
   createDatabase(name: string): Promise<string>;
   stop(): Promise<void>;
@@ -45,27 +50,40 @@ function run(bin: string, args: string[], timeoutMs = 60_000): string {
   return r.stdout;
 }
 
-export async function startPostgres(options: { fsync?: boolean } = {}): Promise<TestPostgres> {
+export interface PostgresOptions {
+  /** Off by default: a throwaway server needs no durability. */
+  fsync?: boolean;
+  /** A folder that outlives the server (initialised when empty); default: a temp dir removed on stop. */
+  root?: string;
+  port?: number;
+  /** The database `url` names, created when absent (default hv_audit_test). */
+  database?: string;
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
   const bin = postgresBinDir();
   if (bin === null) throw new Error('PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)');
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-pg-'));
+  const keep = options.root !== undefined;
+  const tmp = keep ? path.resolve(options.root!) : fs.mkdtempSync(path.join(os.tmpdir(), 'hv-pg-'));
   const dataDir = path.join(tmp, 'data');
   const socketDir = path.join(tmp, 'sock');
   const logFile = path.join(tmp, 'postgres.log');
-  fs.mkdirSync(socketDir);
+  fs.mkdirSync(socketDir, { recursive: true });
   if (asRoot) execFileSync('chown', ['-R', 'postgres:postgres', tmp]);
   const pgCtl = path.join(bin, 'pg_ctl');
   let started = false;
   const cleanup = () => {
     process.removeListener('exit', cleanup);
     if (started) stopServer(pgCtl, dataDir);
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
   };
-  // A test run that exits without its after hooks (process.exit on a signal) leaves no server behind.
+  // A run that exits without its after hooks (process.exit on a signal) leaves no server behind.
   process.once('exit', cleanup);
   try {
-    run(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], 120_000);
-    const port = await freePort();
+    if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
+      run(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], 120_000);
+    }
+    const port = options.port ?? (await freePort());
     const serverOptions = [
       `-p ${port}`, `-k ${socketDir}`, '-c listen_addresses=127.0.0.1',
       ...(options.fsync === true ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
@@ -74,20 +92,24 @@ export async function startPostgres(options: { fsync?: boolean } = {}): Promise<
     run(pgCtl, ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', serverOptions], 90_000);
     const base = `postgres://postgres@127.0.0.1:${port}`;
     await waitForConnections(`${base}/postgres`, 30_000, logFile);
+    /** Creates the database unless it exists; its URL. */
     const createDatabase = async (name: string): Promise<string> => {
       const admin = new Client({ connectionString: `${base}/postgres` });
       await admin.connect();
       try {
-        await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+        const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
       } finally {
         await admin.end();
       }
       return `${base}/${encodeURIComponent(name)}`;
     };
-    const url = await createDatabase('hv_audit_test');
+    const url = await createDatabase(options.database ?? 'hv_audit_test');
     let stopped = false;
     return {
       url,
+      port,
+      base,
       createDatabase,
       async stop() {
         if (stopped) return;

@@ -1,0 +1,225 @@
+/**
+ * A real Temporal cluster on this machine, from the project's own parts:
+ * PostgreSQL from Debian's binaries (worker/postgres.ts), Temporal's schemas
+ * set up by Temporal's own SQL tool, and the Temporal server (frontend,
+ * history, matching and worker services in one process) built from its Go
+ * module (worker/temporalServer.ts) and configured by deploy/temporal/
+ * cluster.yaml — the file docker-compose.yml mounts too. The audit store
+ * gets a database on the same PostgreSQL.
+ *
+ * Used by `npm run cluster` (scripts/cluster.ts), the cluster tests and
+ * `npm run bench:durable -- --cluster`. Every process is ours, stopped by PID.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Client as PgClient } from 'pg';
+import { Connection } from '@temporalio/client';
+import Long from 'long';
+import { PROJECT_ROOT } from './config';
+import { registerSearchAttributes, temporalAnswers, waitFor } from './devServer';
+import { freeLowPort, freePort } from './ports';
+import { startPostgres, type TestPostgres } from './postgres';
+import { ensureTemporalServer, type TemporalServerTools } from './temporalServer';
+
+/** The server's configuration: `--root deploy --config temporal --env cluster`. */
+export const CLUSTER_CONFIG_ROOT = path.join(PROJECT_ROOT, 'deploy');
+export const CLUSTER_CONFIG_DIR = 'temporal';
+export const CLUSTER_CONFIG_ENV = 'cluster';
+export const DYNAMIC_CONFIG_FILE = path.join(CLUSTER_CONFIG_ROOT, CLUSTER_CONFIG_DIR, 'dynamicconfig', 'cluster.yaml');
+
+/** Databases on the cluster's PostgreSQL: Temporal's two (names as in the server's image) and the audit store's. */
+export const CLUSTER_DATABASES = { temporal: 'temporal', visibility: 'temporal_visibility', audit: 'hv_audit' } as const;
+
+/** History shards: fixed for the life of the cluster's database. */
+export const CLUSTER_HISTORY_SHARDS = 4;
+
+/** How long closed workflows stay in Temporal (the audit trail outlives them in the audit store). */
+export const CLUSTER_RETENTION_DAYS = 7;
+
+export interface ClusterOptions {
+  /** Where PostgreSQL's data and the logs live; kept across restarts of the cluster. */
+  root: string;
+  /** The frontend's gRPC port (default: a free one). */
+  port?: number;
+  /** PostgreSQL's port (default: a free one). */
+  postgresPort?: number;
+  namespace?: string;
+  log?: (line: string) => void;
+}
+
+export interface Cluster {
+  /** host:port of the frontend */
+  address: string;
+  namespace: string;
+  postgres: TestPostgres;
+  /** The audit store's database URL (HV_AUDIT_DATABASE_URL for workers). */
+  auditUrl: string;
+  serverLog: string;
+  /** The server's environment, as deploy/temporal/cluster.yaml reads it. */
+  serverEnv: Record<string, string>;
+  /** Stops the Temporal server (SIGTERM; SIGKILL after 20 s) and starts it again on the same ports and database. */
+  restartServer(outageMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Runs the SQL tool; throws with its output when it fails. */
+function sqlTool(tools: TemporalServerTools, port: number, database: string, args: string[]): void {
+  const r = spawnSync(tools.sqlTool, [
+    '--plugin', 'postgres12', '--endpoint', '127.0.0.1', '--port', String(port), '--user', 'postgres', '--password', '',
+    '--database', database, ...args,
+  ], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`temporal-sql-tool ${args[0]} on ${database} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).slice(-2000)}`);
+}
+
+async function hasSchema(url: string): Promise<boolean> {
+  const pg = new PgClient({ connectionString: url });
+  await pg.connect();
+  try {
+    const r = await pg.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_version'");
+    return (r.rowCount ?? 0) > 0;
+  } finally {
+    await pg.end();
+  }
+}
+
+/** Creates Temporal's databases and brings their schemas to the server's version (idempotent). */
+export async function setUpSchemas(tools: TemporalServerTools, postgres: TestPostgres): Promise<void> {
+  for (const [db, dir] of [[CLUSTER_DATABASES.temporal, 'temporal'], [CLUSTER_DATABASES.visibility, 'visibility']] as const) {
+    const url = await postgres.createDatabase(db);
+    if (!(await hasSchema(url))) sqlTool(tools, postgres.port, db, ['setup-schema', '-v', '0.0']);
+    sqlTool(tools, postgres.port, db, ['update-schema', '-d', path.join(tools.schemaDir, dir, 'versioned')]);
+  }
+}
+
+/** The ports the server's four services listen on, all free now. */
+async function servicePorts(frontend: number): Promise<Record<string, string>> {
+  const names = ['FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT',
+    'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT'];
+  const ports: Record<string, string> = { FRONTEND_GRPC_PORT: String(frontend) };
+  const taken = new Set([frontend]);
+  for (const name of names) {
+    // Membership ports are stored in a SQL smallint: below 32768.
+    const p = await freeLowPort(taken);
+    taken.add(p);
+    ports[name] = String(p);
+  }
+  return ports;
+}
+
+/** Registers the namespace unless it exists; true when it was created now. */
+async function ensureNamespace(address: string, namespace: string): Promise<boolean> {
+  const connection = await Connection.connect({ address });
+  try {
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      return false;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 5) throw err; // NOT_FOUND
+    }
+    await connection.workflowService.registerNamespace({
+      namespace,
+      workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(CLUSTER_RETENTION_DAYS * 86_400) },
+    }).catch((err: { code?: number }) => {
+      if (err.code !== 6) throw err; // ALREADY_EXISTS: another starter was first
+    });
+    return true;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Until a visibility query on every search attribute is accepted: the frontend's caches know them. */
+async function searchAttributesUsable(address: string, namespace: string): Promise<boolean> {
+  const connection = await Connection.connect({ address });
+  try {
+    await connection.workflowService.countWorkflowExecutions({
+      namespace, query: "HvSessionId = 'x' AND HvSagaState = 'x' AND HvSessionState = 'x' AND HvAgentDids = 'x'",
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const log = options.log ?? console.error;
+  const namespace = options.namespace ?? 'default';
+  fs.mkdirSync(options.root, { recursive: true });
+  const tools = await ensureTemporalServer(log);
+  const postgres = await startPostgres({ root: path.join(options.root, 'postgres'), port: options.postgresPort, fsync: true, database: CLUSTER_DATABASES.audit });
+  let server: ChildProcess | undefined;
+  let exited: Promise<unknown> = Promise.resolve();
+  const killOnExit = () => server?.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  try {
+    await setUpSchemas(tools, postgres);
+    const port = options.port ?? (await freePort());
+    const address = `127.0.0.1:${port}`;
+    const serverLog = path.join(options.root, 'temporal-server.log');
+    const serverEnv: Record<string, string> = {
+      POSTGRES_SEEDS: '127.0.0.1',
+      DB_PORT: String(postgres.port),
+      POSTGRES_USER: 'postgres',
+      POSTGRES_PWD: '',
+      DBNAME: CLUSTER_DATABASES.temporal,
+      VISIBILITY_DBNAME: CLUSTER_DATABASES.visibility,
+      NUM_HISTORY_SHARDS: String(CLUSTER_HISTORY_SHARDS),
+      BIND_ON_IP: '127.0.0.1',
+      TEMPORAL_BROADCAST_ADDRESS: '127.0.0.1',
+      DYNAMIC_CONFIG_FILE_PATH: DYNAMIC_CONFIG_FILE,
+      ...(await servicePorts(port)),
+    };
+
+    const startServer = async () => {
+      const out = fs.openSync(serverLog, 'a');
+      const child = spawn(tools.server, [
+        '--root', CLUSTER_CONFIG_ROOT, '--config', CLUSTER_CONFIG_DIR, '--env', CLUSTER_CONFIG_ENV, '--allow-no-auth', 'start',
+      ], { env: { ...process.env, ...serverEnv }, stdio: ['ignore', out, out], detached: true });
+      fs.closeSync(out);
+      let gone: { code: number | null } | undefined;
+      exited = new Promise((resolve) => child.once('exit', (code) => { gone = { code }; resolve(undefined); }));
+      server = child;
+      await waitFor(async () => {
+        if (gone) throw new Error(`the Temporal server exited (code ${gone.code}); see ${serverLog}`);
+        return temporalAnswers(address);
+      }, `the Temporal server at ${address} (log: ${serverLog})`, 120_000);
+    };
+    const stopServer = async () => {
+      const child = server;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    };
+
+    log(`Temporal server ${path.basename(tools.server)} on ${address} (PostgreSQL on 127.0.0.1:${postgres.port}, ${CLUSTER_HISTORY_SHARDS} history shards)`);
+    await startServer();
+    // The frontend answers before its namespace and search-attribute caches do: wait for each to be usable.
+    const settled = (step: () => Promise<unknown>) => async () => step().then(() => true, () => false);
+    await waitFor(settled(() => ensureNamespace(address, namespace)), `namespace ${namespace} (log: ${serverLog})`, 60_000);
+    await waitFor(settled(() => registerSearchAttributes(address, namespace)), `search attributes (log: ${serverLog})`, 60_000);
+    await waitFor(() => searchAttributesUsable(address, namespace), 'search attributes to be queryable', 120_000);
+
+    return {
+      address, namespace, postgres, auditUrl: postgres.url, serverLog, serverEnv,
+      async restartServer(outageMs = 0) {
+        await stopServer();
+        if (outageMs > 0) await new Promise((r) => setTimeout(r, outageMs));
+        await startServer();
+      },
+      async stop() {
+        process.removeListener('exit', killOnExit);
+        await stopServer();
+        await postgres.stop();
+      },
+    };
+  } catch (err) {
+    server?.kill('SIGKILL');
+    await postgres.stop();
+    throw err;
+  }
+}
