@@ -1,6 +1,8 @@
 /**
- * The governed saga against a plain Temporal saga, on one dev server this
- * benchmark starts itself, in the same run, interleaved batch by batch.
+ * The governed saga against a plain Temporal saga, in the same run,
+ * interleaved batch by batch — on a dev server this benchmark starts itself,
+ * then on a real cluster it starts itself (worker/cluster.ts: the Temporal
+ * server on PostgreSQL, 4 history shards), each compared on its own.
  *
  * - plain: bench/plain/workflows.ts (samples-typescript's saga shape: 3 steps,
  *   each an activity with the governed step's activity options, compensations
@@ -18,7 +20,8 @@
  * following continue-as-new runs to the one after), divided by the sagas the
  * batch started.
  *
- *   npm run bench:durable                  default counts (~3–4 min)
+ *   npm run bench:durable                  default counts, dev server then cluster (~8–10 min)
+ *   npm run bench:durable -- --targets dev only the dev server (or: cluster)
  *   npm run bench:durable -- --quick       smaller counts
  *   npm run bench:durable -- --json        one JSON object per scenario line
  *   flags / env: --warmup N, --c1 N, --c8 N, --c32 N, --c32x8 N (sagas per
@@ -34,7 +37,8 @@ import * as net from 'node:net';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
-import { killAllDevServers, startDevServer, type DevServer } from '../worker/devServer';
+import { killAllDevServers, startDevServer } from '../worker/devServer';
+import { CLUSTER_HISTORY_SHARDS, startCluster } from '../worker/cluster';
 import { createHypervisorWorker } from '../worker/worker';
 import { openAuditStore, type AuditStore } from '../src/store';
 import { registerStepHandler } from '../activities/handlers';
@@ -116,6 +120,12 @@ const CONFIG = {
   /** A saga with no result after this many seconds is terminated and counted as an error (a lost task waits 300 s). */
   sagaTimeout: setting('saga-timeout', 'BENCH_SAGA_TIMEOUT', 60, 120),
 };
+const targetsRaw = (() => { const i = argv.indexOf('--targets'); return i >= 0 ? argv[i + 1] : process.env.BENCH_TARGETS; })() || 'dev,cluster';
+/** Where to run: the dev server, the real cluster (worker/cluster.ts), or both, in this order. */
+const TARGETS = targetsRaw.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
+  if (t !== 'dev' && t !== 'cluster') throw new Error(`--targets / BENCH_TARGETS: "${t}" is neither dev nor cluster`);
+  return t as 'dev' | 'cluster';
+});
 const onlyRaw = (() => { const i = argv.indexOf('--only'); return i >= 0 ? argv[i + 1] : process.env.BENCH_ONLY; })();
 const ONLY = onlyRaw ? new Set(onlyRaw.split(',').map((s) => s.trim())) : null;
 
@@ -271,7 +281,8 @@ async function runBatch(n: number, concurrency: number, one: (i: number) => Prom
   return { outcomes, wallMs: performance.now() - t0 };
 }
 
-interface Env { client: Client; hv: HypervisorClient; plainQueue: string }
+type Backend = 'dev' | 'cluster';
+interface Env { client: Client; hv: HypervisorClient; plainQueue: string; target: Backend }
 
 let serial = 0;
 
@@ -403,7 +414,7 @@ function phaseLines(plain: Summary, gov: Summary): string[] {
   ];
 }
 
-function printTable(s: Scenario, plain: Summary, gov: Summary): void {
+function printTable(target: string, s: Scenario, plain: Summary, gov: Summary): void {
   const rows: Array<[string, number, number]> = [
     ['p50 latency (ms)', plain.p50_ms, gov.p50_ms],
     ['  p50 request → started', plain.p50_start_delay_ms, gov.p50_start_delay_ms],
@@ -416,7 +427,7 @@ function printTable(s: Scenario, plain: Summary, gov: Summary): void {
   const pad = (x: unknown, w: number) => String(x).padStart(w);
   const lines = [
     '',
-    `── ${s.key}: ${s.title} — ${plain.sagas} sagas per variant, ${CONFIG.rounds} interleaved batches ──`,
+    `── ${target} · ${s.key}: ${s.title} — ${plain.sagas} sagas per variant, ${CONFIG.rounds} interleaved batches ──`,
     `${'metric'.padEnd(24)}${pad('plain', 10)}${pad('governed', 10)}${pad('gov/plain', 11)}`,
     ...rows.map(([name, p, g]) => `${name.padEnd(24)}${pad(p, 10)}${pad(g, 10)}${pad(round(g / p, 2), 11)}`),
     `${'  of which saga'.padEnd(24)}${pad(plain.saga_events_per_saga, 10)}${pad(gov.saga_events_per_saga, 10)}   events (tasks ${plain.saga_tasks_per_saga} / ${gov.saga_tasks_per_saga})`,
@@ -450,7 +461,7 @@ function freePort(): Promise<number> {
 }
 
 async function runScenario(s: Scenario, env: Env): Promise<void> {
-  log(`${s.key}: ${s.title}, ${s.sagas} sagas per variant …`);
+  log(`${env.target} · ${s.key}: ${s.title}, ${s.sagas} sagas per variant …`);
   const sessions = await Promise.all(Array.from({ length: s.sessions }, (_, k) => newSession(env.hv, `${s.key}-${k}`)));
   const plain = emptyTotals();
   const gov = emptyTotals();
@@ -496,7 +507,7 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
   if (JSON_OUT) {
     const ratio = (a: number, b: number) => round(a / b, 3);
     console.log(JSON.stringify({
-      scenario: s.key, title: s.title, concurrency: s.concurrency, sessions: s.sessions, sagas: s.sagas, rounds: CONFIG.rounds,
+      target: env.target, scenario: s.key, title: s.title, concurrency: s.concurrency, sessions: s.sessions, sagas: s.sagas, rounds: CONFIG.rounds,
       plain: p, governed: g,
       ratio: {
         p50: ratio(g.p50_ms, p.p50_ms), p95: ratio(g.p95_ms, p.p95_ms), throughput: ratio(g.throughput_per_s, p.throughput_per_s),
@@ -505,7 +516,70 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
       targets: targets(s, p, g),
     }));
   } else {
-    printTable(s, p, g);
+    printTable(env.target === 'cluster' ? 'cluster (Temporal server on PostgreSQL)' : 'dev server', s, p, g);
+  }
+}
+
+/** A Temporal to run the scenarios on: its address, and how to stop it and what it holds. */
+interface Target { name: Backend; address: string; auditUrl?: string; stop(): Promise<void> }
+
+async function startTarget(name: Backend, dataDir: string): Promise<Target> {
+  if (name === 'cluster') {
+    const root = path.join(dataDir, 'cluster');
+    fs.mkdirSync(root, { mode: 0o711 });
+    const cluster = await startCluster({ root, log });
+    log(`cluster at ${cluster.address} (Temporal server on PostgreSQL, ${CLUSTER_HISTORY_SHARDS} history shards)`);
+    return { name, address: cluster.address, auditUrl: cluster.auditUrl, stop: () => cluster.stop() };
+  }
+  const server = await startDevServer({
+    port: await freePort(), uiPort: await freePort(), dbFile: path.join(dataDir, 'temporal.db'),
+    logFile: path.join(dataDir, 'server.log'), headless: true,
+  }, log);
+  log(`dev server at ${server.address}`);
+  return { name, address: server.address, stop: () => server.stop() };
+}
+
+/** Every scenario, plain and governed, on one target; both workers in this process. */
+async function benchTarget(target: Target, dataDir: string): Promise<void> {
+  const workers: Worker[] = [];
+  const runs: Promise<void>[] = [];
+  let connection: Connection | undefined;
+  let store: AuditStore | undefined;
+  let nativeConnection: NativeConnection | undefined;
+  try {
+    const namespace = 'default';
+    connection = await Connection.connect({ address: target.address });
+    const client = new Client({ connection, namespace });
+    nativeConnection = await NativeConnection.connect({ address: target.address });
+    const hvQueue = `hv-bench-${RUN}`;
+    const plainQueue = `plain-bench-${RUN}`;
+    store = await openAuditStore(target.auditUrl ? { url: target.auditUrl } : { dataDir });
+    workers.push(await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue: hvQueue, store }));
+    workers.push(await Worker.create({
+      connection: nativeConnection, namespace, taskQueue: plainQueue,
+      workflowsPath: require.resolve('./plain/workflows'), activities: plainActivities,
+    }));
+    for (const w of workers) runs.push(w.run());
+    const env: Env = { client, hv: new HypervisorClient(client, hvQueue, store), plainQueue, target: target.name };
+
+    if (CONFIG.warmup > 0) {
+      log(`${target.name}: warm-up, ${CONFIG.warmup} sagas per variant …`);
+      const warm = [await newSession(env.hv, `${target.name}-warmup`)];
+      for (let i = 0; i < CONFIG.warmup; i++) {
+        const o = [await plainOne(env)(), await governedOne(warm)(i)];
+        const bad = o.find((x) => x.startFailed || x.error);
+        if (bad) throw new Error(`warm-up saga failed: ${bad.startFailed ?? bad.error}`);
+      }
+    }
+    const t0 = Date.now();
+    for (const s of SCENARIOS) await runScenario(s, env);
+    log(`${target.name}: done in ${round((Date.now() - t0) / 1000)} s (after warm-up)`);
+  } finally {
+    for (const w of workers) w.shutdown();
+    await Promise.allSettled(runs);
+    await store?.close().catch(() => undefined);
+    await nativeConnection?.close().catch(() => undefined);
+    await connection?.close().catch(() => undefined);
   }
 }
 
@@ -516,68 +590,35 @@ async function main(): Promise<void> {
     shutdownSignals: [],
   });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-bench-'));
+  fs.chmodSync(dataDir, 0o711); // the cluster's PostgreSQL runs as the postgres user when we are root
   const cleanupDir = () => fs.rmSync(dataDir, { recursive: true, force: true });
+  let target: Target | undefined;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      log(`${signal}: stopping the dev server`);
+      log(`${signal}: stopping the server`);
       killAllDevServers();
-      cleanupDir();
-      process.exit(signal === 'SIGINT' ? 130 : 143);
+      void (target?.stop() ?? Promise.resolve()).finally(() => {
+        cleanupDir();
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
     });
   }
-
-  let server: DevServer | undefined;
-  const workers: Worker[] = [];
-  const runs: Promise<void>[] = [];
-  let connection: Connection | undefined;
-  let store: AuditStore | undefined;
-  let nativeConnection: NativeConnection | undefined;
+  registerStepHandler(NOOP_HANDLER, {
+    async execute(_input, ctx) { return { done: ctx.stepId }; },
+    async undo(_input, _result, ctx) { return { undone: ctx.stepId }; },
+  });
   try {
-    server = await startDevServer({
-      port: await freePort(), uiPort: await freePort(), dbFile: path.join(dataDir, 'temporal.db'),
-      logFile: path.join(dataDir, 'server.log'), headless: true,
-    }, log);
-    log(`dev server at ${server.address}`);
-    const namespace = 'default';
-    connection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection, namespace });
-    nativeConnection = await NativeConnection.connect({ address: server.address });
-    const hvQueue = `hv-bench-${RUN}`;
-    const plainQueue = `plain-bench-${RUN}`;
-
-    registerStepHandler(NOOP_HANDLER, {
-      async execute(_input, ctx) { return { done: ctx.stepId }; },
-      async undo(_input, _result, ctx) { return { undone: ctx.stepId }; },
-    });
-    store = await openAuditStore({ dataDir });
-    workers.push(await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue: hvQueue, store }));
-    workers.push(await Worker.create({
-      connection: nativeConnection, namespace, taskQueue: plainQueue,
-      workflowsPath: require.resolve('./plain/workflows'), activities: plainActivities,
-    }));
-    for (const w of workers) runs.push(w.run());
-    const env: Env = { client, hv: new HypervisorClient(client, hvQueue, store), plainQueue };
-
-    if (CONFIG.warmup > 0) {
-      log(`warm-up: ${CONFIG.warmup} sagas per variant …`);
-      const warm = [await newSession(env.hv, 'warmup')];
-      for (let i = 0; i < CONFIG.warmup; i++) {
-        const o = [await plainOne(env)(), await governedOne(warm)(i)];
-        const bad = o.find((x) => x.startFailed || x.error);
-        if (bad) throw new Error(`warm-up saga failed: ${bad.startFailed ?? bad.error}`);
+    for (const name of TARGETS) {
+      target = await startTarget(name, dataDir);
+      try {
+        await benchTarget(target, dataDir);
+      } finally {
+        await target.stop();
+        target = undefined;
       }
     }
-    const t0 = Date.now();
-    for (const s of SCENARIOS) await runScenario(s, env);
-    log(`done in ${round((Date.now() - t0) / 1000)} s (after warm-up)`);
     log(REMAINING_COST);
   } finally {
-    for (const w of workers) w.shutdown();
-    await Promise.allSettled(runs);
-    await store?.close().catch(() => undefined);
-    await nativeConnection?.close().catch(() => undefined);
-    await connection?.close().catch(() => undefined);
-    await server?.stop();
     cleanupDir();
   }
 }

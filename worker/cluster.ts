@@ -58,6 +58,8 @@ export interface Cluster {
   serverLog: string;
   /** The server's environment, as deploy/temporal/cluster.yaml reads it. */
   serverEnv: Record<string, string>;
+  /** The Temporal server's process id (it changes when the server restarts). */
+  serverPid(): number | undefined;
   /** Stops the Temporal server (SIGTERM; SIGKILL after 20 s) and starts it again on the same ports and database. */
   restartServer(outageMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -206,6 +208,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
     return {
       address, namespace, postgres, auditUrl: postgres.url, serverLog, serverEnv,
+      serverPid: () => server?.pid,
       async restartServer(outageMs = 0) {
         await stopServer();
         if (outageMs > 0) await new Promise((r) => setTimeout(r, outageMs));

@@ -6,6 +6,7 @@
  * place, so a concurrent build never sees half a binary.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -92,6 +93,42 @@ export async function goInstall(what: string, commands: GoCommand[], dir: string
     log(`Built ${what} in ${Math.round((Date.now() - started) / 1000)} s`);
   } finally {
     clearInterval(ticker);
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `go build`s a command of this repository (a folder with its own go.mod and
+ * go.sum) into `<cache>/agent-hypervisor/<name>/<hash of its sources>/<name>`:
+ * a changed source builds anew, an unchanged one is reused by every clone.
+ */
+export async function goBuildLocal(name: string, sourceDir: string, log: (line: string) => void = console.error): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of fs.readdirSync(sourceDir).filter((f) => /\.go$|^go\.(mod|sum)$/.test(f)).sort()) {
+    hash.update(file).update(fs.readFileSync(path.join(sourceDir, file)));
+  }
+  const dir = buildDirs(name, hash.digest('hex').slice(0, 16)).find(writable);
+  if (!dir) throw new Error(`no writable folder to build ${name} into (tried ${buildDirs(name, '…').join(', ')})`);
+  const target = path.join(dir, name);
+  if (isExecutable(target)) return target;
+  const go = goBinary(name);
+  const staging = fs.mkdtempSync(path.join(dir, '.build-'));
+  log(`Building ${name} from ${path.relative(PROJECT_ROOT, sourceDir)} into ${dir} (once; about a minute with Go's module cache warm)`);
+  const started = Date.now();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(go, ['build', '-o', path.join(staging, name), '.'], {
+        cwd: sourceDir,
+        env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly', CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go build in ${sourceDir} exited with code ${code}`))));
+    });
+    fs.renameSync(path.join(staging, name), target);
+    log(`Built ${name} in ${Math.round((Date.now() - started) / 1000)} s`);
+    return target;
+  } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }
 }

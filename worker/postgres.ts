@@ -69,7 +69,12 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
   const socketDir = path.join(tmp, 'sock');
   const logFile = path.join(tmp, 'postgres.log');
   fs.mkdirSync(socketDir, { recursive: true });
-  if (asRoot) execFileSync('chown', ['-R', 'postgres:postgres', tmp]);
+  if (asRoot) {
+    execFileSync('chown', ['-R', 'postgres:postgres', tmp]);
+    if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-w', tmp]).status !== 0) {
+      throw new Error(`PostgreSQL runs as the postgres user, which cannot reach ${tmp}: every folder above it must be searchable (chmod o+x)`);
+    }
+  }
   const pgCtl = path.join(bin, 'pg_ctl');
   let started = false;
   const cleanup = () => {

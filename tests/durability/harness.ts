@@ -20,6 +20,7 @@ import { HypervisorClient } from '../../src/client';
 import { openAuditStore, type AuditStore } from '../../src/store';
 import type { SagaSnapshot } from '../../workflows/sagaTypes';
 import { startDevServer, type DevServer } from '../../worker/devServer';
+import { startCluster, type Cluster } from '../../worker/cluster';
 import { workflowBundle } from '../../worker/worker';
 import { freePort } from '../../worker/ports';
 
@@ -316,13 +317,27 @@ export class WorkerProcess {
 
 // ── The lab: server + workers + tool, all disposed of together ─────────────
 
+/**
+ * Which Temporal the lab runs on: the dev server (one process, SQLite), or
+ * the real cluster (worker/cluster.ts: the Temporal server on PostgreSQL,
+ * several history shards; the audit store on the same PostgreSQL).
+ */
+export type LabBackend = 'dev' | 'cluster';
+
 export class Lab {
+  /** `workers`: how many worker processes start with the lab. */
+  constructor(readonly backend: LabBackend = 'dev', readonly initialWorkers = 1) {
+    // The cluster's PostgreSQL runs as the postgres user (as root, see worker/postgres.ts): it must reach its folder.
+    fs.chmodSync(this.dir, 0o711);
+  }
+
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-durability-'));
   readonly dbFile = path.join(this.dir, 'temporal.db');
   readonly taskQueue = `hv-durability-${process.pid}-${Date.now().toString(36)}`;
   readonly tool = new IdempotentTool();
   readonly workers: WorkerProcess[] = [];
   server?: DevServer;
+  cluster?: Cluster;
   port = 0;
   uiPort = 0;
   connection?: Connection;
@@ -340,8 +355,8 @@ export class Lab {
   }
 
   /** A lab for the enclosing describe: started before its tests, disposed after them, pass or fail. */
-  static forSuite(): Lab {
-    const lab = new Lab();
+  static forSuite(backend: LabBackend = 'dev', workers = 1): Lab {
+    const lab = new Lab(backend, workers);
     before(async function () {
       this.timeout(240_000);
       await lab.start();
@@ -353,7 +368,7 @@ export class Lab {
     return lab;
   }
 
-  /** Server on a temp db file, a prebuilt workflow bundle, the HTTP tool and one worker process. */
+  /** The server (dev or cluster), a prebuilt workflow bundle, the HTTP tool and the first worker processes. */
   async start(): Promise<void> {
     this.port = await freePort();
     this.uiPort = await freePort();
@@ -363,12 +378,16 @@ export class Lab {
     fs.writeFileSync(this.bundlePath, bundle.code);
     await this.tool.start();
     this.connection = await Connection.connect({ address: this.address });
-    this.store = await openAuditStore({ dataDir: this.dir });
+    this.store = await openAuditStore(this.cluster ? { url: this.cluster.auditUrl } : { dataDir: this.dir });
     this.hv = new HypervisorClient(new Client({ connection: this.connection }), this.taskQueue, this.store);
-    await this.startWorker();
+    await Promise.all(Array.from({ length: this.initialWorkers }, () => this.startWorker()));
   }
 
   async startServer(): Promise<void> {
+    if (this.backend === 'cluster') {
+      this.cluster = await startCluster({ root: path.join(this.dir, 'cluster'), port: this.port, log: () => undefined });
+      return;
+    }
     this.server = await startDevServer(
       { port: this.port, uiPort: this.uiPort, dbFile: this.dbFile, headless: true, logFile: path.join(this.dir, 'server.log') },
       () => undefined,
@@ -382,6 +401,10 @@ export class Lab {
    */
   async restartServer(outageMs = 0): Promise<{ downMs: number }> {
     const t0 = Date.now();
+    if (this.cluster) {
+      await this.cluster.restartServer(outageMs);
+      return { downMs: Date.now() - t0 };
+    }
     await this.server?.stop();
     this.server = undefined;
     if (outageMs > 0) await new Promise((r) => setTimeout(r, outageMs));
@@ -393,7 +416,10 @@ export class Lab {
   async startWorker(): Promise<WorkerProcess> {
     this.workerCount++;
     const w = new WorkerProcess(
-      { TEMPORAL_ADDRESS: this.address, HV_TASK_QUEUE: this.taskQueue, HV_BUNDLE_PATH: this.bundlePath, HV_DATA_DIR: this.dir },
+      {
+        TEMPORAL_ADDRESS: this.address, HV_TASK_QUEUE: this.taskQueue, HV_BUNDLE_PATH: this.bundlePath,
+        ...(this.cluster ? { HV_AUDIT_DATABASE_URL: this.cluster.auditUrl } : { HV_DATA_DIR: this.dir }),
+      },
       path.join(this.dir, `worker-${this.workerCount}.log`),
     );
     this.workers.push(w);
@@ -404,6 +430,14 @@ export class Lab {
   /** The worker processes still alive. */
   live(): WorkerProcess[] {
     return this.workers.filter((w) => !w.exitInfo);
+  }
+
+  /** SIGKILL one live worker (the oldest); the others go on. */
+  async killOneWorker(): Promise<WorkerProcess> {
+    const victim = this.live()[0];
+    if (!victim) throw new Error('no live worker to kill');
+    await victim.kill();
+    return victim;
   }
 
   /** SIGKILL every live worker; returns how many were killed. */
@@ -473,6 +507,7 @@ export class Lab {
     await this.connection?.close().catch(() => undefined);
     await this.tool.stop().catch(() => undefined);
     await this.server?.stop().catch(() => undefined);
+    await this.cluster?.stop().catch(() => undefined);
     if (process.env.HV_KEEP_DURABILITY_DIR) console.log(`    (kept ${this.dir})`);
     else fs.rmSync(this.dir, { recursive: true, force: true });
   }
