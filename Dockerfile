@@ -27,5 +27,5 @@ COPY . .
 # audit store is PostgreSQL, HV_AUDIT_DATABASE_URL; tsx caches in /tmp).
 USER node
 # package.json's "worker" script, without npm in between, so SIGTERM reaches
-# the worker (which drains in-flight tasks) directly.
+# the worker's graceful shutdown (worker/main.ts); tsx passes it on to node.
 CMD ["tsx", "worker/main.ts"]

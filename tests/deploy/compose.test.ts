@@ -36,8 +36,11 @@ const SERVER_TEMPLATE = path.join(CLUSTER_CONFIG_ROOT, CLUSTER_CONFIG_DIR, `${CL
  */
 const WORKER_VARS_PENDING = ['HV_METRICS_ADDRESS', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME'];
 
-/** Every `process.env.NAME` (or `process.env[CONST]` with `CONST = 'NAME'`) in the files `entry` imports, transitively. */
-function envReadFrom(entry: string): Set<string> {
+/**
+ * The project's files that `entry` imports, transitively (relative imports),
+ * and every `process.env.NAME` (or `process.env[CONST]` with `CONST = 'NAME'`) in them.
+ */
+function importedFrom(entry: string): { files: Set<string>; env: Set<string> } {
   const names = new Set<string>();
   const seen = new Set<string>();
   const visit = (file: string) => {
@@ -56,7 +59,12 @@ function envReadFrom(entry: string): Set<string> {
     }
   };
   visit(entry);
-  return names;
+  return { files: seen, env: names };
+}
+
+/** True when .dockerignore keeps `file` (relative to the project) out of the build context: its plain names and `*.ext` lines. */
+function dockerIgnores(lines: string[], file: string): boolean {
+  return lines.some((line) => line.startsWith('*.') ? file.endsWith(line.slice(1)) : file === line || file.startsWith(`${line}/`));
 }
 
 /** The variables a server config template reads, with the default each one has there (if any). */
@@ -250,8 +258,17 @@ describe('docker-compose.yml', function () {
       assert.deepEqual(JSON.parse(cmd ?? 'null'), command);
     });
 
+    it("builds the workers' image with every file the worker imports", () => {
+      const ignore = fs.readFileSync(path.join(PROJECT_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      const { files } = importedFrom(path.join(PROJECT_ROOT, 'worker', 'main.ts'));
+      assert.ok(files.size > 20, `the import walk found only ${files.size} files`);
+      for (const file of [...files].map((f) => path.relative(PROJECT_ROOT, f)).concat('package.json', 'package-lock.json', 'tsconfig.json')) {
+        assert.ok(!dockerIgnores(ignore, file), `.dockerignore leaves ${file} out of the image`);
+      }
+    });
+
     it('gives the workers only variables the worker reads', () => {
-      const read = envReadFrom(path.join(PROJECT_ROOT, 'worker', 'main.ts'));
+      const read = importedFrom(path.join(PROJECT_ROOT, 'worker', 'main.ts')).env;
       // The walk finds what it must, or it proves nothing.
       for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'HV_TASK_QUEUE', AUDIT_DATABASE_URL_VAR]) assert.ok(read.has(name), name);
       for (const [name] of workers()) {
