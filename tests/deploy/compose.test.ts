@@ -108,7 +108,7 @@ describe('docker-compose.yml', function () {
 
     // Each copy differs from the real file by one edit; the loader must name it.
     const broken: Array<[string, string, string, RegExp]> = [
-      ['an unknown key', '    image: temporalio/server:1.29.1\n', '    image: temporalio/server:1.29.1\n    restart_when: never\n',
+      ['an unknown key', '\n  temporal:\n', '\n  temporal:\n    restart_when: never\n',
         // The schema validator's words (compose-go v2.16.2) for a key services do not allow.
         /validating .*docker-compose\.yml: services\.temporal\.restart_when false schema/],
       ['a port that is no number', '"8080:8080"', '"8080:http"', /Invalid containerPort: http/],
