@@ -68,7 +68,7 @@ export interface Cluster {
 /** Runs the SQL tool; throws with its output when it fails. */
 function sqlTool(tools: TemporalServerTools, port: number, database: string, args: string[]): void {
   const r = spawnSync(tools.sqlTool, [
-    '--plugin', 'postgres12', '--endpoint', '127.0.0.1', '--port', String(port), '--user', 'postgres', '--password', '',
+    '--plugin', SQL_PLUGIN, '--endpoint', '127.0.0.1', '--port', String(port), '--user', 'postgres', '--password', '',
     '--database', database, ...args,
   ], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) throw new Error(`temporal-sql-tool ${args[0]} on ${database} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).slice(-2000)}`);
@@ -85,28 +85,57 @@ async function hasSchema(url: string): Promise<boolean> {
   }
 }
 
+/** Temporal's SQL plugin for PostgreSQL (12 and newer). */
+export const SQL_PLUGIN = 'postgres12';
+
+/** Temporal's two databases, each with its schema's folder in the server's schema/postgresql/v12. */
+export const CLUSTER_SCHEMAS = [[CLUSTER_DATABASES.temporal, 'temporal'], [CLUSTER_DATABASES.visibility, 'visibility']] as const;
+
 /** Creates Temporal's databases and brings their schemas to the server's version (idempotent). */
 export async function setUpSchemas(tools: TemporalServerTools, postgres: TestPostgres): Promise<void> {
-  for (const [db, dir] of [[CLUSTER_DATABASES.temporal, 'temporal'], [CLUSTER_DATABASES.visibility, 'visibility']] as const) {
+  for (const [db, dir] of CLUSTER_SCHEMAS) {
     const url = await postgres.createDatabase(db);
     if (!(await hasSchema(url))) sqlTool(tools, postgres.port, db, ['setup-schema', '-v', '0.0']);
     sqlTool(tools, postgres.port, db, ['update-schema', '-d', path.join(tools.schemaDir, dir, 'versioned')]);
   }
 }
 
+/** The variables deploy/temporal/cluster.yaml reads for the ports of the server's four services. */
+export const SERVER_PORT_VARS = ['FRONTEND_GRPC_PORT', 'FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT',
+  'HISTORY_MEMBERSHIP_PORT', 'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT'] as const;
+
 /** The ports the server's four services listen on, all free now. */
 async function servicePorts(frontend: number): Promise<Record<string, string>> {
-  const names = ['FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT',
-    'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT'];
   const ports: Record<string, string> = { FRONTEND_GRPC_PORT: String(frontend) };
   const taken = new Set([frontend]);
-  for (const name of names) {
+  for (const name of SERVER_PORT_VARS.filter((n) => n !== 'FRONTEND_GRPC_PORT')) {
     // Membership ports are stored in a SQL smallint: below 32768.
     const p = await freeLowPort(taken);
     taken.add(p);
     ports[name] = String(p);
   }
   return ports;
+}
+
+/**
+ * The server's environment, as deploy/temporal/cluster.yaml reads it, for a
+ * server on this machine. docker-compose.yml sets the same names (its
+ * consistency test compares them).
+ */
+export function clusterServerEnv(postgresPort: number, ports: Record<string, string>): Record<string, string> {
+  return {
+    POSTGRES_SEEDS: '127.0.0.1',
+    DB_PORT: String(postgresPort),
+    POSTGRES_USER: 'postgres',
+    POSTGRES_PWD: '',
+    DBNAME: CLUSTER_DATABASES.temporal,
+    VISIBILITY_DBNAME: CLUSTER_DATABASES.visibility,
+    NUM_HISTORY_SHARDS: String(CLUSTER_HISTORY_SHARDS),
+    BIND_ON_IP: '127.0.0.1',
+    TEMPORAL_BROADCAST_ADDRESS: '127.0.0.1',
+    DYNAMIC_CONFIG_FILE_PATH: DYNAMIC_CONFIG_FILE,
+    ...ports,
+  };
 }
 
 /** Registers the namespace unless it exists; true when it was created now. */
@@ -161,19 +190,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const port = options.port ?? (await freePort());
     const address = `127.0.0.1:${port}`;
     const serverLog = path.join(options.root, 'temporal-server.log');
-    const serverEnv: Record<string, string> = {
-      POSTGRES_SEEDS: '127.0.0.1',
-      DB_PORT: String(postgres.port),
-      POSTGRES_USER: 'postgres',
-      POSTGRES_PWD: '',
-      DBNAME: CLUSTER_DATABASES.temporal,
-      VISIBILITY_DBNAME: CLUSTER_DATABASES.visibility,
-      NUM_HISTORY_SHARDS: String(CLUSTER_HISTORY_SHARDS),
-      BIND_ON_IP: '127.0.0.1',
-      TEMPORAL_BROADCAST_ADDRESS: '127.0.0.1',
-      DYNAMIC_CONFIG_FILE_PATH: DYNAMIC_CONFIG_FILE,
-      ...(await servicePorts(port)),
-    };
+    const serverEnv = clusterServerEnv(postgres.port, await servicePorts(port));
 
     const startServer = async () => {
       const out = fs.openSync(serverLog, 'a');

@@ -24,10 +24,13 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-/** The bin directory of Debian's PostgreSQL: 15 when present, else the newest installed. */
+/** The PostgreSQL major version the project runs (Debian bookworm's; docker-compose.yml's image too). */
+export const POSTGRES_MAJOR = '15';
+
+/** The bin directory of Debian's PostgreSQL: POSTGRES_MAJOR when present, else the newest installed. */
 export function postgresBinDir(): string | null {
   const root = '/usr/lib/postgresql';
-  const preferred = path.join(root, '15', 'bin');
+  const preferred = path.join(root, POSTGRES_MAJOR, 'bin');
   if (fs.existsSync(path.join(preferred, 'initdb'))) return preferred;
   let versions: string[] = [];
   try {

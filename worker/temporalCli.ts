@@ -11,6 +11,13 @@ export { isExecutable, writable } from './goBuild';
 /** The newest CLI whose go.mod has no `replace` directive, so `go install` accepts it. */
 export const TEMPORAL_CLI_VERSION = process.env.TEMPORAL_CLI_VERSION || 'v1.5.1';
 
+/**
+ * The Web UI server that CLI v1.5.1 embeds (its go.mod requires
+ * github.com/temporalio/ui-server/v2 v2.42.1); docker-compose.yml runs the
+ * same UI as the temporalio/ui image of this tag.
+ */
+export const TEMPORAL_UI_VERSION = '2.42.1';
+
 const cliDirs = () => buildDirs('temporal-cli', TEMPORAL_CLI_VERSION);
 
 /** TEMPORAL_CLI → `temporal` on PATH → the project's own build; undefined when none exists yet. */

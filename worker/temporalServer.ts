@@ -21,10 +21,13 @@ export interface TemporalServerTools {
   schemaDir: string;
 }
 
+/** Where the server's module keeps its PostgreSQL schemas (Temporal's admin-tools image has them under /etc/temporal). */
+export const POSTGRES_SCHEMA_SUBDIR = path.join('schema', 'postgresql', 'v12');
+
 const serverDirs = () => buildDirs('temporal-server', TEMPORAL_SERVER_VERSION);
 
 function toolsIn(dir: string): TemporalServerTools {
-  return { server: path.join(dir, 'temporal-server'), sqlTool: path.join(dir, 'temporal-sql-tool'), schemaDir: path.join(dir, 'schema', 'postgresql', 'v12') };
+  return { server: path.join(dir, 'temporal-server'), sqlTool: path.join(dir, 'temporal-sql-tool'), schemaDir: path.join(dir, POSTGRES_SCHEMA_SUBDIR) };
 }
 
 const complete = (t: TemporalServerTools) =>
@@ -53,7 +56,7 @@ export async function buildTemporalServer(log: (line: string) => void = console.
   const moduleDir = path.join(goEnv(goBinary(what), 'GOMODCACHE'), `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`);
   const tools = toolsIn(dir);
   fs.rmSync(tools.schemaDir, { recursive: true, force: true });
-  fs.cpSync(path.join(moduleDir, 'schema', 'postgresql', 'v12'), tools.schemaDir, { recursive: true });
+  fs.cpSync(path.join(moduleDir, POSTGRES_SCHEMA_SUBDIR), tools.schemaDir, { recursive: true });
   // The module cache is read-only; the copy need not be.
   fs.chmodSync(tools.schemaDir, 0o755);
   return tools;
