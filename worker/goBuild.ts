@@ -117,7 +117,7 @@ export async function goBuildLocal(name: string, sourceDir: string, log: (line: 
   const started = Date.now();
   try {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(go, ['build', '-o', path.join(staging, name), '.'], {
+      const child = spawn(go, ['build', '-buildvcs=false', '-o', path.join(staging, name), '.'], {
         cwd: sourceDir,
         env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly', CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
         stdio: ['ignore', 'inherit', 'inherit'],
