@@ -13,8 +13,7 @@
 import type { Ring } from './common';
 import { requiredRing, ringFromSigma } from './rings';
 import { OMEGA } from './reversibility';
-import type { ActionView, AgentView } from './contract';
-import { sigmaEffWith } from './session';
+import type { ActionView, AgentView } from './sagaContract';
 
 /** What a step needs before its check can pass: nothing, approvals, or a witness. */
 export type GateWait = 'none' | 'consensus' | 'witness';
@@ -47,8 +46,6 @@ export interface GateInput {
 export const UNDECLARED_ACTION: Omit<ActionView, 'actionId'> = {
   readOnly: false, admin: false, reversibility: 'NONE', omega: OMEGA.NONE.default, executeApi: null, undoApi: null,
 };
-
-export { sigmaEffWith };
 
 /** The agent's ring for an action of this ω: from σ_eff (ring 1 only with consensus), never above its cap. */
 export function ringFor(agent: AgentView, omega: number, hasConsensus: boolean): Ring {
@@ -86,4 +83,9 @@ export function gateStep(input: GateInput): GateDecision {
   if (required === 2 && sigmaEff <= 0.6) return deny(`ring 2 needs σ_eff > 0.60; σ_eff is ${sigma}`);
   if (agentRing > required) return deny(`the agent is in ring ${agentRing}; the action needs ring ${required}`);
   return { ...base, allowed: true, waitFor: 'none', reason: `ring ${agentRing} may run a ring ${required} action` };
+}
+
+/** σ_eff for an action of risk weight ω: min(1, σ_raw + ω × bondSum). */
+export function sigmaEffWith(view: { sigmaRaw: number; bondSum: number }, omega: number): number {
+  return Math.min(1, view.sigmaRaw + omega * view.bondSum);
 }

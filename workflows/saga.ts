@@ -21,7 +21,7 @@ import type { createActivities } from '../activities';
 import { parse } from '../src/common';
 import {
   RestrictionSchema, SagaWorkflowInputSchema, type ActionView, type AgentView, type SagaWorkflowInput,
-} from '../src/contract';
+} from '../src/sagaContract';
 import { gateStep, type GateDecision } from '../src/gate';
 import {
   addStep, commitStep, compensateStep as markCompensated, compensationPlan, createSaga, failCompensation, failStep,
