@@ -339,8 +339,12 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     await wf.CancellationScope.nonCancellable(async () => {
       for (const step of compensationPlan(saga)) {
         const spec = specs.get(step.stepId)!;
-        if (!startStepCompensation(saga, step.stepId, Date.now())) continue;
         const span = startSpan(SPANS.compensation, stepAttributes(step));
+        if (!startStepCompensation(saga, step.stepId, Date.now())) {
+          // It declares no undo: the compensation failed without an activity.
+          compensated(span, false, step.error);
+          continue;
+        }
         try {
           await span.run(() => compensateStep.executeWithOptions({
             startToCloseTimeout: `${step.timeoutSeconds} seconds`,
