@@ -10,20 +10,35 @@ import type { GateDecision } from '../src/gate';
 import { ATTR, METRICS, SPANS, type GateSite } from '../src/observability';
 
 /** A gate decided in an activity: counted, and a span when the worker traces. */
-export function gateDecided(tracer: Tracer | undefined, site: GateSite, decision: GateDecision, attributes: Attributes): void {
+export function gateDecided(
+  tracer: Tracer | undefined,
+  site: GateSite,
+  decision: GateDecision,
+  attributes: Attributes,
+): void {
   const result = decision.allowed ? 'allowed' : 'denied';
-  Context.current().metricMeter
-    .createCounter(METRICS.gateDecisions.name, undefined, METRICS.gateDecisions.help)
+  Context.current()
+    .metricMeter.createCounter(METRICS.gateDecisions.name, undefined, METRICS.gateDecisions.help)
     .add(1, { gate: site, result, reason: decision.rule });
-  tracer?.startSpan(SPANS.gate, {
-    attributes: {
-      ...attributes, [ATTR.gate]: site, [ATTR.decision]: result, [ATTR.rule]: decision.rule,
-      [ATTR.ringRequired]: decision.requiredRing, [ATTR.agentRing]: decision.agentRing, [ATTR.sigmaEff]: decision.sigmaEff,
-    },
-  }).end();
+  tracer
+    ?.startSpan(SPANS.gate, {
+      attributes: {
+        ...attributes,
+        [ATTR.gate]: site,
+        [ATTR.decision]: result,
+        [ATTR.rule]: decision.rule,
+        [ATTR.ringRequired]: decision.requiredRing,
+        [ATTR.agentRing]: decision.agentRing,
+        [ATTR.sigmaEff]: decision.sigmaEff,
+      },
+    })
+    .end();
 }
 
 /** Deltas the audit store newly wrote. */
 export function auditAppended(deltas: number): void {
-  if (deltas > 0) Context.current().metricMeter.createCounter(METRICS.auditAppends.name, undefined, METRICS.auditAppends.help).add(deltas);
+  if (deltas > 0)
+    Context.current()
+      .metricMeter.createCounter(METRICS.auditAppends.name, undefined, METRICS.auditAppends.help)
+      .add(deltas);
 }

@@ -168,7 +168,8 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer) {
         if (ctx.attempt > 1) {
           const gate = await checkGate(ctx.workflowId, task);
           gateDecided(tracer, 'retry', gate, {
-            [ATTR.sessionId]: task.sessionId, [ATTR.sagaId]: task.sagaId, [ATTR.stepId]: task.stepId, [ATTR.actionId]: task.actionId, [ATTR.agentDid]: task.agentDid,
+            [ATTR.sessionId]: task.sessionId, [ATTR.sagaId]: task.sagaId, [ATTR.stepId]: task.stepId,
+            [ATTR.actionId]: task.actionId, [ATTR.agentDid]: task.agentDid,
           });
           if (!gate.allowed) throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
         }

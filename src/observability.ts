@@ -8,7 +8,10 @@
 /** Prometheus metrics, served with the Temporal SDK's own at HV_METRICS_ADDRESS. */
 export const METRICS = {
   /** Labels: gate (check_action | step | retry), result (allowed | denied), reason (a GateRule, or deadline_passed). */
-  gateDecisions: { name: 'hv_gate_decisions_total', help: 'Gate decisions: where they were made, the result and the rule that decided' },
+  gateDecisions: {
+    name: 'hv_gate_decisions_total',
+    help: 'Gate decisions: where they were made, the result and the rule that decided',
+  },
   /** Labels: cause (witness | drift | compensation_failed). One per vouchee slashed, cascades included. */
   slashes: { name: 'hv_slashes_total', help: 'Agents slashed, by what caused it' },
   /** Labels: result (ok | failed). A failed one escalates to a slash. */
@@ -16,7 +19,10 @@ export const METRICS = {
   /** Labels: wait_for (consensus | witness), result (allowed | denied). */
   approvalWait: { name: 'hv_approval_wait_seconds', help: 'How long a saga step waited for approvals or a witness' },
   /** Labels: ring (0–3), cause (join | demotion | promotion). */
-  ringAssignments: { name: 'hv_ring_assignments_total', help: 'Agents placed in a ring: at join, and each demotion or promotion' },
+  ringAssignments: {
+    name: 'hv_ring_assignments_total',
+    help: 'Agents placed in a ring: at join, and each demotion or promotion',
+  },
   /** Labels: state (completed | compensated | escalated | failed). */
   sagas: { name: 'hv_sagas_total', help: 'Sagas ended, by final state' },
   /** No labels. Deltas a retried batch had already stored are not counted again. */

@@ -18,7 +18,8 @@ export async function runWorker(): Promise<void> {
   const connection = await connectWithRetry(config.address);
   const store = await openAuditStore({ dataDir: config.dataDir });
   try {
-    const worker = await createHypervisorWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, store, tracing });
+    const { namespace, taskQueue } = config;
+    const worker = await createHypervisorWorker({ connection, namespace, taskQueue, store, tracing });
     console.error(`Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`);
     if (config.metricsAddress) console.error(`  metrics: http://${config.metricsAddress}/metrics`);
     if (tracing) console.error(`  traces: OTLP to ${config.otlpTracesEndpoint} as ${config.serviceName}`);

@@ -16,7 +16,9 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import {
-  makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor,
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
   OpenTelemetryWorkflowClientInterceptor,
 } from '@temporalio/interceptors-opentelemetry';
 import { Runtime, type ActivityInterceptorsFactory } from '@temporalio/worker';
@@ -45,7 +47,9 @@ export interface WorkerTracing {
 }
 
 /** OTLP/HTTP tracing when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (the exporter reads those itself), else none. */
-export function tracingFromConfig(config: Pick<Config, 'otlpTracesEndpoint' | 'serviceName'>): WorkerTracing | undefined {
+export function tracingFromConfig(
+  config: Pick<Config, 'otlpTracesEndpoint' | 'serviceName'>,
+): WorkerTracing | undefined {
   if (!config.otlpTracesEndpoint) return undefined;
   return { spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter()), serviceName: config.serviceName };
 }

@@ -59,14 +59,16 @@ export interface HypervisorWorkerOptions {
   store: AuditStore;
   /** Create the audit retention schedule when absent (default true). */
   retentionSchedule?: boolean;
-  /** Trace sessions, sagas, gates, steps and compensations into this span processor (worker/telemetry.ts); unset, no tracing. */
+  /** Trace sessions, sagas, gates, steps and compensations into a span processor (worker/telemetry.ts); unset, none. */
   tracing?: WorkerTracing;
 }
 
 export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
   const tracing = options.tracing && tracingParts(options.tracing);
   const client = new Client({
-    connection: options.connection, namespace: options.namespace, ...(tracing ? { interceptors: tracing.clientInterceptors } : {}),
+    connection: options.connection,
+    namespace: options.namespace,
+    ...(tracing ? { interceptors: tracing.clientInterceptors } : {}),
   });
   if (options.retentionSchedule ?? true) await ensureRetentionSchedule(client, options.taskQueue);
   return Worker.create({

@@ -55,7 +55,8 @@ export function startSpan(name: string, attributes: () => Attributes): HvSpan {
     run: (fn) => context.with(active, fn),
     set: (a) => void span.setAttributes(a),
     end(error) {
-      if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      if (error !== undefined)
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
       span.end();
     },
   };
@@ -66,8 +67,8 @@ export function annotateRun(attributes: () => Attributes): void {
   if (spansOn) trace.getActiveSpan()?.setAttributes(attributes());
 }
 
-function count(metric: { name: string; help: string }, tags: Record<string, string | number>, value = 1): void {
-  wf.metricMeter.createCounter(metric.name, undefined, metric.help).add(value, tags);
+function count(metric: { name: string; help: string }, tags: Record<string, string | number>): void {
+  wf.metricMeter.createCounter(metric.name, undefined, metric.help).add(1, tags);
 }
 
 /**
@@ -75,14 +76,24 @@ function count(metric: { name: string; help: string }, tags: Record<string, stri
  * current span — ends carrying the decision. `rule` is the decision's, or the
  * saga's own `deadline_passed`.
  */
-export function gateDecided(site: GateSite, decision: GateDecision, rule: string, attributes: () => Attributes, span?: HvSpan): void {
+export function gateDecided(
+  site: GateSite,
+  decision: GateDecision,
+  rule: string,
+  attributes: () => Attributes,
+  span?: HvSpan,
+): void {
   // A decision read from a history older than rule codes has none.
   const reason = rule ?? 'unknown';
   count(METRICS.gateDecisions, { gate: site, result: decision.allowed ? 'allowed' : 'denied', reason });
   const s = span ?? startSpan(SPANS.gate, attributes);
   s.set({
-    [ATTR.gate]: site, [ATTR.decision]: decision.allowed ? 'allowed' : 'denied', [ATTR.rule]: reason,
-    [ATTR.ringRequired]: decision.requiredRing, [ATTR.agentRing]: decision.agentRing, [ATTR.sigmaEff]: decision.sigmaEff,
+    [ATTR.gate]: site,
+    [ATTR.decision]: decision.allowed ? 'allowed' : 'denied',
+    [ATTR.rule]: reason,
+    [ATTR.ringRequired]: decision.requiredRing,
+    [ATTR.agentRing]: decision.agentRing,
+    [ATTR.sigmaEff]: decision.sigmaEff,
   });
   s.end();
 }

@@ -186,7 +186,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
 
   /** What a step's gate decided: the decision it rests on, the rule, and the reason when the step may not run. */
   interface Verdict { decision: GateDecision; rule: string; denied: string | null }
-  const verdictOf = (decision: GateDecision): Verdict => ({ decision, rule: decision.rule, denied: decision.allowed ? null : decision.reason });
+  const verdictOf = (decision: GateDecision): Verdict =>
+    ({ decision, rule: decision.rule, denied: decision.allowed ? null : decision.reason });
 
   /**
    * The gate for a step: the held view first; when it is not enough, the
@@ -217,7 +218,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
       if (grant.decision.waitFor === 'none') return decided(verdictOf(grant.decision));
       const left = deadline - Date.now();
       if (left <= 0) {
-        return decided({ decision: grant.decision, rule: 'deadline_passed', denied: `${grant.decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed` });
+        const denied = `${grant.decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed`;
+        return decided({ decision: grant.decision, rule: 'deadline_passed', denied });
       }
       waited ??= { since: Date.now(), for: grant.decision.waitFor };
       waiting = { stepId, waitFor: grant.decision.waitFor === 'consensus' ? `${grant.quorum} approvals (has ${grant.approvals.length})` : 'an SRE witness', deadline };
@@ -239,7 +241,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     error = 'the saga was cancelled';
   };
   const stepAttributes = (step: SagaState['steps'][number]) => () => ({
-    [ATTR.sessionId]: sessionId, [ATTR.sagaId]: sagaId, [ATTR.stepId]: step.stepId, [ATTR.actionId]: step.actionId, [ATTR.agentDid]: step.agentDid,
+    [ATTR.sessionId]: sessionId, [ATTR.sagaId]: sagaId, [ATTR.stepId]: step.stepId,
+    [ATTR.actionId]: step.actionId, [ATTR.agentDid]: step.agentDid,
     [ATTR.ringRequired]: requiredRing(actions.get(step.actionId) ?? UNDECLARED_ACTION),
   });
 

@@ -540,7 +540,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true });
     st.decisions++;
     record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...recordedDecision(decision) }) }]);
-    gateDecided('check_action', decision, decision.rule, () => ({ [ATTR.sessionId]: sessionId, [ATTR.agentDid]: req.agentDid, [ATTR.actionId]: req.actionId }));
+    gateDecided('check_action', decision, decision.rule, () => ({
+      [ATTR.sessionId]: sessionId, [ATTR.agentDid]: req.agentDid, [ATTR.actionId]: req.actionId,
+    }));
     return decision;
   }), { validator: validator(CheckActionRequestSchema, 'checkAction', checkActionRules), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
 

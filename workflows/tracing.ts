@@ -13,7 +13,9 @@
  */
 import type { WorkflowInterceptors } from '@temporalio/workflow';
 import {
-  OpenTelemetryInboundInterceptor, OpenTelemetryInternalsInterceptor, OpenTelemetryOutboundInterceptor,
+  OpenTelemetryInboundInterceptor,
+  OpenTelemetryInternalsInterceptor,
+  OpenTelemetryOutboundInterceptor,
 } from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import { enableSpans, onSpanIdStream } from './observe';
 
