@@ -8,33 +8,14 @@
  *   before its sink call). A worker that restarts, or evicts a workflow from
  *   its cache and replays it, never counts a decision twice.
  * - Spans exist only in the bundle of a worker that traces: its interceptor
- *   module (workflows/tracing.ts) turns them on; without it every helper here
- *   is a no-op. Finished spans leave through the SDK's exporter sink, which the
- *   worker does not call on replay.
- * - Span ids come from a random stream of their own, never from the workflow's
- *   `Math.random()`: `uuid4()` must give workflow code the same ids whether or
- *   not a worker traces, or a session picked up by a worker with the other
- *   setting would re-derive different delta ids and break its audit chain.
+ *   module (workflows/tracing.ts) plugs them in as each workflow starts;
+ *   without it every span helper here is a no-op, and the plain bundle holds
+ *   no OpenTelemetry code at all (only types are imported here).
  */
 import * as wf from '@temporalio/workflow';
-import { context, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
 import type { GateDecision } from '../src/gate';
-import { ATTR, METRICS, SPANS, TRACER_NAME, type GateSite, type SlashCause } from '../src/observability';
-
-/** The random stream span ids are drawn from (see the module note). */
-export const SPAN_ID_STREAM = 'agent-hypervisor/tracing';
-
-let spansOn = false;
-
-/** Called by the tracing interceptor module as each workflow starts; module state is per workflow. */
-export function enableSpans(): void {
-  spansOn = true;
-}
-
-/** Runs fn on the span ids' own random stream. */
-export function onSpanIdStream<T>(fn: () => T): T {
-  return wf.getRandomStream(SPAN_ID_STREAM).with(fn);
-}
+import { ATTR, METRICS, SPANS, type GateSite, type SlashCause } from '../src/observability';
 
 export interface HvSpan {
   /** Runs fn with this span as the parent of the spans fn opens (gates, activities). */
@@ -44,27 +25,29 @@ export interface HvSpan {
   end(error?: unknown): void;
 }
 
+/** What a tracing bundle plugs in. */
+export interface WorkflowSpans {
+  start(name: string, attributes: Attributes): HvSpan;
+  /** Adds attributes to the span the SDK opened for this workflow run (RunWorkflow:…). */
+  annotateRun(attributes: Attributes): void;
+}
+
 const NO_SPAN: HvSpan = { run: (fn) => fn(), set() {}, end() {} };
+
+/** Module state is per workflow: set by the tracing interceptors as the workflow starts. */
+let spans: WorkflowSpans | undefined;
+
+export function useSpans(implementation: WorkflowSpans): void {
+  spans = implementation;
+}
 
 /** Opens a span under the current one. Attributes are a thunk: a worker that does not trace builds none. */
 export function startSpan(name: string, attributes: () => Attributes): HvSpan {
-  if (!spansOn) return NO_SPAN;
-  const span = onSpanIdStream(() => trace.getTracer(TRACER_NAME).startSpan(name, { attributes: attributes() }));
-  const active = trace.setSpan(context.active(), span);
-  return {
-    run: (fn) => context.with(active, fn),
-    set: (a) => void span.setAttributes(a),
-    end(error) {
-      if (error !== undefined)
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-      span.end();
-    },
-  };
+  return spans ? spans.start(name, attributes()) : NO_SPAN;
 }
 
-/** Adds attributes to the span the SDK opened for this workflow run (RunWorkflow:…). */
 export function annotateRun(attributes: () => Attributes): void {
-  if (spansOn) trace.getActiveSpan()?.setAttributes(attributes());
+  spans?.annotateRun(attributes());
 }
 
 function count(metric: { name: string; help: string }, tags: Record<string, string | number>): void {
