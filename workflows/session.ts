@@ -42,7 +42,7 @@ import {
   startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, wakeSignal, witnessUpdate,
 } from './definitions';
 import { governed, asFailure, queryAnswer } from './failures';
-import { HvAgentDids, HvSagaState, HvSessionId, HvSessionState } from './searchAttributes';
+import { HvAgentDids, HvSagaState, HvSessionId, HvSessionState, indexedAgentDids } from './searchAttributes';
 import { sagaWorkflow } from './saga';
 import { sagaStaticDetails } from './sagaDetails';
 import type { SagaSnapshot } from './sagaTypes';
@@ -305,7 +305,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       wf.upsertSearchAttributes([
         { key: HvSessionId, value: sessionId },
         { key: HvSessionState, value: st.session.state },
-        { key: HvAgentDids, value: agents },
+        { key: HvAgentDids, value: indexedAgentDids(agents) },
       ]);
     }
     wf.setCurrentDetails(currentDetails());
@@ -698,7 +698,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         staticDetails: sagaStaticDetails(steps),
         typedSearchAttributes: [
           { key: HvSessionId, value: sessionId },
-          { key: HvAgentDids, value: agentDids },
+          { key: HvAgentDids, value: indexedAgentDids(agentDids) },
           { key: HvSagaState, value: 'running' },
         ],
       });

@@ -167,6 +167,23 @@ describe('adversarial: did:key sessions (issue 12)', function () {
     assert.equal(verifyTrail(JSON.parse(JSON.stringify(trail))).ok, true);
   });
 
+  it('a session of 40 did:keys keeps running: the DIDs it indexes fit the server\'s search attribute limit', async () => {
+    const { client, taskQueue } = await rawClient();
+    const id = uid('didkey-many');
+    const handle = await client.workflow.start('sessionWorkflow', {
+      taskQueue, workflowId: sessionWorkflowId(id), args: [{ sessionId: id, creatorDid: creator.did, config: { identity: 'did:key', maxParticipants: 100 } }],
+    });
+    const session = new RawSession(id, handle, client);
+    touched.push(session.workflowId);
+    const keys = Array.from({ length: 40 }, () => generateDidKey());
+    for (const k of keys) await session.update('join', sign(session, 'join', { agentDid: k.did, sigmaRaw: 0.5 }, [k]));
+    const d = await handle.describe();
+    assert.equal(d.status.name, 'RUNNING');
+    const indexed = d.searchAttributes.HvAgentDids as string[];
+    assert.ok(indexed.length > 0 && indexed.length < 40 && JSON.stringify(indexed).length <= 1900, `${indexed.length} DIDs indexed`);
+    assert.equal((await session.summary()).participants.length, 40);
+  });
+
   it('the replay window crosses continue-as-new', async () => {
     const session = await didKeySession({ maxUpdatesPerRun: 10 });
     touched.push(session.workflowId);
