@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { sha256Hex } from '../../src/hash';
 import { generateDidKey, payloadJson, signPayloadHash, type DidKey } from '../../src/identity';
 import { verifyTrail } from '../../src/audit';
+import { AuditHeadAnswer, SessionSummaryAnswer } from '../../src/contractAnswers';
 import {
   ACTIONS, expectNoTrace, mark, rawClient, RawSession, refused, sagaOutcome, sessionWorkflowId, uid, until, workflowTaskFailures, type StartedSaga,
 } from './raw';
@@ -155,6 +156,9 @@ describe('adversarial: did:key sessions (issue 12)', function () {
     touched.push(started.workflowId);
     assert.equal((await sagaOutcome(session.saga(started.sagaId))).saga.state, 'completed');
     await session.update('vfsWrite', sign(session, 'vfsWrite', { agentDid: beta.did, path: 'notes.txt', content: 'signed' }, [beta]));
+    // The answers of a did:key session hold to the contract too (its config, signed deltas not yet stored).
+    SessionSummaryAnswer.parse(await session.summary());
+    AuditHeadAnswer.parse(await session.query('auditHead'));
     const bond = await session.update('vouch', sign(session, 'vouch', { voucher: beta.did, vouchee: gamma.did }, [beta]));
     await refused(session.update('releaseBond', sign(session, 'releaseBond', { bondId: bond.bondId }, [gamma])), 'WRONG_SIGNER', beta.did);
     await session.update('releaseBond', sign(session, 'releaseBond', { bondId: bond.bondId }, [beta]));
