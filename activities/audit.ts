@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Delta } from '../src/audit';
 import { isHypervisorError } from '../src/errors';
 import type { AppendResult, AuditStore, SessionRecord } from '../src/store/types';
+import { auditAppended } from './observe';
 
 const FINAL = new Set(['AUDIT_CONFLICT', 'AUDIT_GAP', 'INVALID_INPUT']);
 
@@ -23,8 +24,10 @@ async function finalOrRetry<T>(work: () => Promise<T>): Promise<T> {
 
 export function auditActivities(store: AuditStore) {
   return {
-    appendAuditDeltas(args: { sessionId: string; deltas: Delta[] }): Promise<AppendResult> {
-      return finalOrRetry(() => store.append(args.sessionId, args.deltas));
+    async appendAuditDeltas(args: { sessionId: string; deltas: Delta[] }): Promise<AppendResult> {
+      const result = await finalOrRetry(() => store.append(args.sessionId, args.deltas));
+      auditAppended(result.appended);
+      return result;
     },
     async storeFile(args: { content: string }): Promise<{ contentHash: string }> {
       return { contentHash: await finalOrRetry(() => store.putFile(args.content)) };

@@ -1,5 +1,6 @@
 /** Every activity the hypervisor's worker hosts. Some read workflows by id, so they need a client; the audit ones, the store. */
 import type { Client } from '@temporalio/client';
+import type { Tracer } from '@opentelemetry/api';
 import { stepActivities } from './steps';
 import { sessionActivities } from './sessions';
 import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
@@ -7,13 +8,14 @@ import { auditActivities } from './audit';
 import type { AuditStore } from '../src/store/types';
 import { useNodeCrypto } from '../src/hashNode';
 
-export function createActivities(client: Client, store: AuditStore) {
+/** `tracer`: set when the worker traces, for the spans activities open themselves. */
+export function createActivities(client: Client, store: AuditStore, tracer?: Tracer) {
   // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
   useNodeCrypto();
   const sessions = sessionActivities(client);
   return {
     ...auditActivities(store),
-    ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId)),
+    ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId), tracer),
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,
     scoreTrust,

@@ -9,6 +9,7 @@ import { ApplicationFailure as CommonApplicationFailure } from '@temporalio/comm
 import { sessionWorkflowId, stepGateQuery, stepGrantQuery } from '../workflows/definitions';
 import type { StepRef } from '../src/contract';
 import type { StepGrant } from '../workflows/sessionTypes';
+import type { GateDecision } from '../src/gate';
 
 export interface SagaOutcomeRead {
   status: 'running' | 'closed';
@@ -53,9 +54,8 @@ export function sessionActivities(client: Client) {
      * and the evidence the session granted. Read from the saga, which is idle
      * while its step runs, not from the session, which may be busy.
      */
-    async checkStepGate(sagaWorkflowId: string, stepId: string): Promise<{ allowed: boolean; reason: string }> {
-      const decision = await client.workflow.getHandle(sagaWorkflowId).query(stepGateQuery, stepId);
-      return { allowed: decision.allowed, reason: decision.reason };
+    async checkStepGate(sagaWorkflowId: string, stepId: string): Promise<GateDecision> {
+      return client.workflow.getHandle(sagaWorkflowId).query(stepGateQuery, stepId);
     },
   };
 }

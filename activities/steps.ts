@@ -4,7 +4,11 @@
  * definition); these functions only do the work once per attempt.
  */
 import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
+import type { Tracer } from '@opentelemetry/api';
 import { stepHandler, type StepContext } from './handlers';
+import { gateDecided } from './observe';
+import type { GateDecision } from '../src/gate';
+import { ATTR } from '../src/observability';
 
 /**
  * One step as its saga hands it over: what runs comes from the action's
@@ -31,7 +35,7 @@ export interface CompensationTask extends StepTask {
 }
 
 /** The gate every retry attempt passes before it acts (the saga's decision on the view it holds now). */
-export type GateCheck = (sagaWorkflowId: string, task: StepTask) => Promise<{ allowed: boolean; reason: string }>;
+export type GateCheck = (sagaWorkflowId: string, task: StepTask) => Promise<GateDecision>;
 
 /**
  * Whether a failed step may have acted — then its saga compensates it (SPEC §6).
@@ -149,8 +153,12 @@ async function heartbeating<T>(ctx: StepContext, work: () => Promise<T>): Promis
   }
 }
 
-/** The step activities. `checkGate` re-gates every retry attempt (SPEC §6: every attempt is gated when it starts). */
-export function stepActivities(checkGate: GateCheck) {
+/**
+ * The step activities. `checkGate` re-gates every retry attempt (SPEC §6:
+ * every attempt is gated when it starts); `tracer`, when the worker traces,
+ * gives that decision a span.
+ */
+export function stepActivities(checkGate: GateCheck, tracer?: Tracer) {
   return {
     /** Runs one attempt of a step; returns what it produced and which attempt it was. */
     async executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
@@ -159,6 +167,10 @@ export function stepActivities(checkGate: GateCheck) {
         // The first attempt was gated by the saga just before it was scheduled; a retry is gated here.
         if (ctx.attempt > 1) {
           const gate = await checkGate(ctx.workflowId, task);
+          gateDecided(tracer, 'retry', gate, {
+            [ATTR.sessionId]: task.sessionId, [ATTR.sagaId]: task.sagaId, [ATTR.stepId]: task.stepId,
+            [ATTR.actionId]: task.actionId, [ATTR.agentDid]: task.agentDid,
+          });
           if (!gate.allowed) throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
         }
         return { result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx)), attempt: ctx.attempt };

@@ -4,149 +4,14 @@
  * SDKs use. Every workflow input, signal and update is parsed with these.
  */
 import { z } from 'zod';
-import { DidSchema, SigmaSchema } from './common';
+import { DidSchema } from './common';
 import { OMEGA } from './reversibility';
 import { JoinInputSchema, SessionConfigSchema } from './session';
-import { isDidKey, RequestAuthSchema } from './identity';
+import { SessionIdSchema } from './sagaContract';
+import { isDidKey } from './identity';
+import { auth } from './requestAuth';
 
-/** Signatures of an agent request (issue 12): required in a did:key session, checked whenever present. */
-const auth = RequestAuthSchema.optional();
-
-/**
- * A client-chosen id (session, saga, step). It names workflows and paths, so
- * it may not start with "." (no ".", "..", ".x") and uses a plain alphabet.
- */
-const Id = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
-  .regex(/^[A-Za-z0-9_:-][A-Za-z0-9._:-]*$/, 'may contain only letters, digits, ".", "_", ":" and "-", and may not start with "."');
-
-/** An action id as declared at join (SPEC §2). */
-const ActionId = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
-
-/** SHA-256 hex: a step digest (SPEC §11.5). */
-export const DigestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a step digest: 64 lowercase hex characters (SHA-256)');
-
-/** Bytes of JSON a value takes; for bounds on free-form inputs. */
-export function jsonSize(value: unknown): number {
-  try {
-    return new TextEncoder().encode(JSON.stringify(value ?? null)).length;
-  } catch {
-    return Infinity;
-  }
-}
-
-/** SPEC §11.6: a step's input is free-form JSON, bounded so a saga's start input stays small. */
-export const STEP_INPUT_MAX_BYTES = 16 * 1024;
-export const SAGA_REQUEST_MAX_BYTES = 256 * 1024;
-export const SAGA_MAX_STEPS = 50;
-
-export const SessionIdSchema = Id;
-
-/** Temporal's retry policy for a step, in seconds (SPEC §6: maxRetries retries with backoff). */
-export const StepRetrySchema = z.object({
-  maximumAttempts: z.number().int().min(1, 'maximumAttempts must be ≥ 1 (1 = no retry)').max(100).default(1),
-  initialIntervalSeconds: z.number().positive().max(3600).default(1),
-  backoffCoefficient: z.number().min(1, 'backoffCoefficient must be ≥ 1').max(10).default(2),
-  maximumIntervalSeconds: z.number().positive().max(86_400).optional(),
-});
-export type StepRetry = z.output<typeof StepRetrySchema>;
-
-/**
- * One saga step: who acts, which action, with what input, and Temporal's
- * timeout and retry for it. What runs is the action's executor as declared
- * at join (SPEC §11.4), never named here: unknown keys are refused.
- */
-export const SagaStepSchema = z
-  .strictObject({
-    stepId: Id.optional(),
-    actionId: ActionId,
-    agentDid: DidSchema,
-    input: z.unknown().optional().refine((v) => jsonSize(v) <= STEP_INPUT_MAX_BYTES, `must be at most ${STEP_INPUT_MAX_BYTES} bytes of JSON`),
-    /** Start-to-close timeout of one attempt (SPEC §6 default 300 s). */
-    timeoutSeconds: z.number().positive().max(86_400).default(300),
-    retry: StepRetrySchema.default({ maximumAttempts: 1, initialIntervalSeconds: 1, backoffCoefficient: 2 }),
-    /** How long a ring 1 or ring 0 step waits for approvals or a witness. */
-    approvalDeadlineSeconds: z.number().positive().max(30 * 86_400).default(3600),
-  });
-export type SagaStepInput = z.input<typeof SagaStepSchema>;
-export type SagaStep = z.output<typeof SagaStepSchema>;
-
-const SagaStepsSchema = z.array(SagaStepSchema).min(1, 'a saga needs at least one step')
-  .max(SAGA_MAX_STEPS, `a saga has at most ${SAGA_MAX_STEPS} steps`)
-  .superRefine((steps, ctx) => {
-    const seen = new Set<string>();
-    steps.forEach((s, i) => {
-      const id = s.stepId ?? `step-${i + 1}`;
-      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [i, 'stepId'], message: `duplicate step id ${id}` });
-      seen.add(id);
-    });
-  });
-
-/** startSaga: a saga of this session, started by the session as its child. */
-export const StartSagaRequestSchema = z.strictObject({
-  sagaId: Id.optional(),
-  description: z.string().max(500).optional(),
-  steps: SagaStepsSchema,
-  auth,
-}).refine((v) => jsonSize(v) <= SAGA_REQUEST_MAX_BYTES, `a saga request is at most ${SAGA_REQUEST_MAX_BYTES} bytes of JSON`);
-export type StartSagaRequest = z.input<typeof StartSagaRequestSchema>;
-export type StartSagaRequestParsed = z.output<typeof StartSagaRequestSchema>;
-
-
-
-// ── Evidence: approvals, rejections, witnesses (SPEC §11.5) ─────────────────
-// Requests to the session, bound to the step's digest; the session decides
-// whether they count.
-
-export const ApprovalRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema, auth });
-export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
-
-export const RejectionRequestSchema = z.strictObject({
-  sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema, reason: z.string().min(1, 'a rejection needs a reason').max(500), auth,
-});
-export type RejectionRequest = z.infer<typeof RejectionRequestSchema>;
-
-export const WitnessRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, witnessDid: DidSchema, auth });
-export type WitnessRequest = z.infer<typeof WitnessRequestSchema>;
-
-/** The step a grant is asked for (the stepGrant query; the saga's own activities ask it). */
-export const StepRefSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema });
-export type StepRef = z.infer<typeof StepRefSchema>;
-
-// ── What a saga holds of its session (SPEC §11.2–§11.3) ─────────────────────
-
-/** What the gate needs of one agent; σ_eff for an action is min(1, σ_raw + ω × bondSum). */
-export const AgentViewSchema = z.strictObject({
-  did: DidSchema,
-  sigmaRaw: SigmaSchema,
-  bondSum: z.number().min(0).max(1),
-  /** The least privileged ring this agent may be placed in (drift cap, untrustworthy history). */
-  ringCap: z.number().int().min(0).max(3),
-  active: z.boolean(),
-});
-export type AgentView = z.infer<typeof AgentViewSchema>;
-
-/** One declared action as the gate checks it, with the executor declared for it (SPEC §11.4). */
-export const ActionViewSchema = z.strictObject({
-  actionId: ActionId,
-  readOnly: z.boolean(),
-  admin: z.boolean(),
-  reversibility: z.enum(['FULL', 'PARTIAL', 'NONE']),
-  omega: z.number().min(0).max(1),
-  executeApi: z.string().max(2048).nullable(),
-  undoApi: z.string().max(2048).nullable(),
-});
-export type ActionView = z.infer<typeof ActionViewSchema>;
-
-/**
- * A push from the session to a running saga. It may only take privilege away
- * (SPEC §11.3): merged into the held view as σ_raw and bondSum = the lower,
- * ringCap = the larger, active = both; a closed session state closes the saga's gate.
- */
-export const RestrictionSchema = z.strictObject({
-  agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
-  sessionState: z.enum(['terminating', 'archived']).optional(),
-});
-export type Restriction = z.infer<typeof RestrictionSchema>;
+export * from './sagaContract';
 
 // ── Session messages ────────────────────────────────────────────────────────
 
@@ -223,20 +88,3 @@ export const VfsRestoreRequestSchema = z.object({ agentDid: DidSchema, snapshotI
  */
 export const NoArgumentSchema = z.union([z.undefined(), z.null(), z.strictObject({ auth })]);
 
-/** A step as the session hands it to its saga: ids settled and its digest (SPEC §11.5). */
-export type ResolvedStep = Omit<SagaStep, 'stepId'> & { stepId: string; digest: string };
-
-/**
- * The saga workflow's start input. Only its session gives it (the saga checks
- * its parent): the view it starts from is the session's, at the start.
- */
-export const SagaWorkflowInputSchema = z.strictObject({
-  sessionId: SessionIdSchema,
-  sagaId: Id,
-  description: z.string().max(500).optional(),
-  steps: z.array(SagaStepSchema.extend({ stepId: Id, digest: DigestSchema })).min(1).max(SAGA_MAX_STEPS),
-  agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
-  actions: z.array(ActionViewSchema).max(SAGA_MAX_STEPS),
-  quorum: z.number().int().min(1).max(100),
-});
-export type SagaWorkflowInput = z.input<typeof SagaWorkflowInputSchema>;

@@ -18,7 +18,7 @@ import { DidSchema, RingSchema } from './common';
 import { ActionViewSchema, AgentViewSchema, DigestSchema } from './contract';
 import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from './audit';
 import type { Commitment } from './commitment';
-import type { GateDecision } from './gate';
+import { GATE_RULES, type GateDecision } from './gate';
 import { HistoryStatusSchema } from './history';
 import type { Bond, LiabilityMatrix } from './liability';
 import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from './saga';
@@ -123,6 +123,7 @@ export const GateDecisionAnswer = mirrors<GateDecision>()(z.strictObject({
   agentRing: RingSchema,
   sigmaEff: Sigma,
   reason: z.string(),
+  rule: z.enum(GATE_RULES),
   requiresConsensus: z.boolean(),
   requiresSreWitness: z.boolean(),
   waitFor: z.enum(['none', 'consensus', 'witness']),

@@ -13,11 +13,21 @@
 import type { Ring } from './common';
 import { requiredRing, ringFromSigma } from './rings';
 import { OMEGA } from './reversibility';
-import type { ActionView, AgentView } from './contract';
-import { sigmaEffWith } from './session';
+import type { ActionView, AgentView } from './sagaContract';
 
 /** What a step needs before its check can pass: nothing, approvals, or a witness. */
 export type GateWait = 'none' | 'consensus' | 'witness';
+
+/**
+ * Which rule decided, as a code: what metrics and traces label a decision with
+ * (`reason` is the text for people). `rejected` is the session's: an approver
+ * rejected the step.
+ */
+export const GATE_RULES = [
+  'ok', 'session_not_active', 'agent_not_active', 'action_not_declared', 'no_execute_api',
+  'ring_capped', 'sigma_too_low', 'consensus_missing', 'witness_missing', 'ring_too_low', 'rejected',
+] as const;
+export type GateRule = (typeof GATE_RULES)[number];
 
 export interface GateDecision {
   allowed: boolean;
@@ -25,6 +35,7 @@ export interface GateDecision {
   agentRing: Ring;
   sigmaEff: number;
   reason: string;
+  rule: GateRule;
   requiresConsensus: boolean;
   requiresSreWitness: boolean;
   /** Denied only for want of this evidence: the step may wait for it. */
@@ -48,13 +59,16 @@ export const UNDECLARED_ACTION: Omit<ActionView, 'actionId'> = {
   readOnly: false, admin: false, reversibility: 'NONE', omega: OMEGA.NONE.default, executeApi: null, undoApi: null,
 };
 
-export { sigmaEffWith };
-
 /** The agent's ring for an action of this ω: from σ_eff (ring 1 only with consensus), never above its cap. */
 export function ringFor(agent: AgentView, omega: number, hasConsensus: boolean): Ring {
   return Math.max(ringFromSigma(sigmaEffWith(agent, omega), hasConsensus), agent.ringCap) as Ring;
 }
 
+/**
+ * The decision for one step (or one action, `ringsOnly`). Adding a field here
+ * changes what checkAction records unless the session leaves it out of the
+ * delta (workflows/session.ts: recordedDecision).
+ */
 export function gateStep(input: GateInput): GateDecision {
   const action = input.action ?? { actionId: '', ...UNDECLARED_ACTION };
   const required = requiredRing(action);
@@ -62,28 +76,33 @@ export function gateStep(input: GateInput): GateDecision {
   const sigmaEff = agent ? sigmaEffWith(agent, action.omega) : 0;
   const agentRing: Ring = agent ? ringFor(agent, action.omega, input.hasConsensus) : 3;
   const base = { requiredRing: required, agentRing, sigmaEff, requiresConsensus: required <= 1, requiresSreWitness: required === 0 };
-  const deny = (reason: string, waitFor: GateWait = 'none'): GateDecision => ({ ...base, allowed: false, reason, waitFor });
+  const deny = (rule: GateRule, reason: string, waitFor: GateWait = 'none'): GateDecision => ({ ...base, allowed: false, reason, rule, waitFor });
 
-  if (!input.ringsOnly && input.sessionState !== 'active') return deny(`the session is ${input.sessionState}, not active`);
-  if (!agent || !agent.active) return deny('the agent is not an active participant of the session');
+  if (!input.ringsOnly && input.sessionState !== 'active') return deny('session_not_active', `the session is ${input.sessionState}, not active`);
+  if (!agent || !agent.active) return deny('agent_not_active', 'the agent is not an active participant of the session');
   if (!input.ringsOnly) {
-    if (!input.action) return deny('the action was not declared by any participant of the session: nothing to run');
-    if (!action.executeApi) return deny(`action ${action.actionId} declares no executeApi: nothing to run`);
+    if (!input.action) return deny('action_not_declared', 'the action was not declared by any participant of the session: nothing to run');
+    if (!action.executeApi) return deny('no_execute_api', `action ${action.actionId} declares no executeApi: nothing to run`);
   }
   const sigma = sigmaEff.toFixed(3);
   if (required === 0) {
-    if (agent.ringCap > 1) return deny(`ring 0 needs an agent in ring 1; the agent is capped at ring ${agent.ringCap}`);
-    if (sigmaEff <= 0.95) return deny(`ring 0 needs an agent in ring 1 (σ_eff > 0.95); σ_eff is ${sigma}`);
-    if (!input.hasConsensus) return deny('ring 0 needs an agent in ring 1: consensus (a quorum of approvals) is missing', 'consensus');
-    if (!input.hasSreWitness) return deny('ring 0 needs an SRE witness co-sign', 'witness');
-    return { ...base, agentRing: 1, allowed: true, waitFor: 'none', reason: 'ring 1 agent with consensus and an SRE witness co-sign' };
+    if (agent.ringCap > 1) return deny('ring_capped', `ring 0 needs an agent in ring 1; the agent is capped at ring ${agent.ringCap}`);
+    if (sigmaEff <= 0.95) return deny('sigma_too_low', `ring 0 needs an agent in ring 1 (σ_eff > 0.95); σ_eff is ${sigma}`);
+    if (!input.hasConsensus) return deny('consensus_missing', 'ring 0 needs an agent in ring 1: consensus (a quorum of approvals) is missing', 'consensus');
+    if (!input.hasSreWitness) return deny('witness_missing', 'ring 0 needs an SRE witness co-sign', 'witness');
+    return { ...base, agentRing: 1, allowed: true, waitFor: 'none', reason: 'ring 1 agent with consensus and an SRE witness co-sign', rule: 'ok' };
   }
   if (required === 1) {
-    if (agent.ringCap > 1) return deny(`ring 1 needed; the agent is capped at ring ${agent.ringCap}`);
-    if (sigmaEff <= 0.95) return deny(`ring 1 needs σ_eff > 0.95; σ_eff is ${sigma}`);
-    if (!input.hasConsensus) return deny('ring 1 needs consensus: a quorum of approvals for this step', 'consensus');
+    if (agent.ringCap > 1) return deny('ring_capped', `ring 1 needed; the agent is capped at ring ${agent.ringCap}`);
+    if (sigmaEff <= 0.95) return deny('sigma_too_low', `ring 1 needs σ_eff > 0.95; σ_eff is ${sigma}`);
+    if (!input.hasConsensus) return deny('consensus_missing', 'ring 1 needs consensus: a quorum of approvals for this step', 'consensus');
   }
-  if (required === 2 && sigmaEff <= 0.6) return deny(`ring 2 needs σ_eff > 0.60; σ_eff is ${sigma}`);
-  if (agentRing > required) return deny(`the agent is in ring ${agentRing}; the action needs ring ${required}`);
-  return { ...base, allowed: true, waitFor: 'none', reason: `ring ${agentRing} may run a ring ${required} action` };
+  if (required === 2 && sigmaEff <= 0.6) return deny('sigma_too_low', `ring 2 needs σ_eff > 0.60; σ_eff is ${sigma}`);
+  if (agentRing > required) return deny('ring_too_low', `the agent is in ring ${agentRing}; the action needs ring ${required}`);
+  return { ...base, allowed: true, waitFor: 'none', reason: `ring ${agentRing} may run a ring ${required} action`, rule: 'ok' };
+}
+
+/** σ_eff for an action of risk weight ω: min(1, σ_raw + ω × bondSum). */
+export function sigmaEffWith(view: { sigmaRaw: number; bondSum: number }, omega: number): number {
+  return Math.min(1, view.sigmaRaw + omega * view.bondSum);
 }

@@ -27,6 +27,7 @@ import { z } from 'zod';
 import { DidSchema, ownGet, ownSet } from './common';
 import { HypervisorError } from './errors';
 import { canonicalJson, sha256Hex } from './hash';
+import { HASH_PATTERN, MAX_SIGNERS, NONCE_PATTERN, SIGNATURE_PATTERN, type RequestAuthEntry } from './requestAuth';
 
 // ── did:key ─────────────────────────────────────────────────────────────────
 
@@ -130,24 +131,7 @@ export function verifySignature(did: string, payloadHash: string, signature: str
 
 // ── Shapes ──────────────────────────────────────────────────────────────────
 
-const SIGNATURE_PATTERN = /^[0-9a-f]{128}$/;
-const HASH_PATTERN = /^[0-9a-f]{64}$/;
-const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
-/** At most one signer per step of the largest saga (contract.ts SAGA_MAX_STEPS). */
-export const MAX_SIGNERS = 50;
-
-/** One signer's proof on a request. */
-export const RequestAuthEntrySchema = z.strictObject({
-  signer: DidSchema,
-  nonce: z.string().max(64).regex(NONCE_PATTERN, 'must be 16–64 characters of A–Z a–z 0–9 _ - (fresh for every request)'),
-  issuedAt: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).describe('epoch milliseconds when the request was signed'),
-  signature: z.string().max(128).regex(SIGNATURE_PATTERN, 'must be an Ed25519 signature: 128 lowercase hex characters'),
-});
-export type RequestAuthEntry = z.infer<typeof RequestAuthEntrySchema>;
-
-/** The `auth` field every agent request may carry (and must, in a did:key session). */
-export const RequestAuthSchema = z.array(RequestAuthEntrySchema).min(1).max(MAX_SIGNERS)
-  .describe('Signatures of the request, one per signer (docs/CONTRACT.md, "Signed requests"). Required in a did:key session.');
+export { MAX_SIGNERS, RequestAuthEntrySchema, RequestAuthSchema, type RequestAuthEntry } from './requestAuth';
 
 export const SignedPayloadSchema = z.strictObject({
   update: z.string().min(1).max(64),

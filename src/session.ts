@@ -538,10 +538,8 @@ export function gateView(s: SessionState, liability: LiabilityState, did: string
   };
 }
 
-/** σ_eff for an action of risk weight ω: min(1, σ_raw + ω × bondSum). */
-export function sigmaEffWith(view: Pick<GateView, 'sigmaRaw' | 'bondSum'>, omega: number): number {
-  return Math.min(1, view.sigmaRaw + omega * view.bondSum);
-}
+// σ_eff for an action: the gate's rule (src/gate.ts), kept out of this module so a saga need not build it.
+export { sigmaEffWith } from './gate';
 
 // ── Liability within a session ──────────────────────────────────────────────
 

@@ -20,7 +20,7 @@ import { PROJECT_ROOT } from './config';
 import { registerSearchAttributes, temporalAnswers, waitFor } from './devServer';
 import { freeLowPort, freePort } from './ports';
 import { startPostgres, type TestPostgres } from './postgres';
-import { ensureTemporalServer, type TemporalServerTools } from './temporalServer';
+import { ensureTemporalServer, TEMPORAL_SERVER_VERSION, type TemporalServerTools } from './temporalServer';
 
 /** The server's configuration: `--root deploy --config temporal --env cluster`. */
 export const CLUSTER_CONFIG_ROOT = path.join(PROJECT_ROOT, 'deploy');
@@ -215,7 +215,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       clearTimeout(timer);
     };
 
-    log(`Temporal server ${path.basename(tools.server)} on ${address} (PostgreSQL on 127.0.0.1:${postgres.port}, ${CLUSTER_HISTORY_SHARDS} history shards)`);
+    log(`Temporal server ${TEMPORAL_SERVER_VERSION} on ${address} (PostgreSQL on 127.0.0.1:${postgres.port}, ${CLUSTER_HISTORY_SHARDS} history shards)`);
     await startServer();
     // The frontend answers before its namespace and search-attribute caches do: wait for each to be usable.
     const settled = (step: () => Promise<unknown>) => async () => step().then(() => true, () => false);

@@ -13,6 +13,16 @@ function intFromEnv(name: string, fallback: number): number {
   return value;
 }
 
+function hostPortFromEnv(name: string): string | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const port = Number(raw.slice(raw.lastIndexOf(':') + 1));
+  if (!raw.includes(':') || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new Error(`${name} must be host:port (e.g. 0.0.0.0:9464), got "${raw}"`);
+  }
+  return raw;
+}
+
 /** Settings read from the environment, with the defaults documented in README.md. */
 export function loadConfig() {
   const address = process.env.TEMPORAL_ADDRESS || `127.0.0.1:${intFromEnv('TEMPORAL_PORT', 7233)}`;
@@ -29,6 +39,11 @@ export function loadConfig() {
     dataDir,
     /** The local dev server's SQLite database: workflows survive a restart of the server. */
     dbFile: path.join(dataDir, 'hypervisor.db'),
+    /** host:port where the worker serves Prometheus metrics at /metrics (SDK and hypervisor); unset, none. */
+    metricsAddress: hostPortFromEnv('HV_METRICS_ADDRESS'),
+    /** Where traces go by OTLP/HTTP (the standard variables; the exporter reads them itself); unset, no tracing. */
+    otlpTracesEndpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+    serviceName: process.env.OTEL_SERVICE_NAME || 'agent-hypervisor-worker',
   };
 }
 export type Config = ReturnType<typeof loadConfig>;

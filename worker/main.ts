@@ -3,6 +3,7 @@
  * SIGINT and SIGTERM shut it down gracefully (the SDK's runtime handles them).
  */
 import { loadConfig } from './config';
+import { installRuntime, tracingFromConfig } from './telemetry';
 import { connectWithRetry, createHypervisorWorker } from './worker';
 import { registerDemoHandlers } from '../activities/demoHandlers';
 import { openAuditStore } from '../src/store';
@@ -10,16 +11,22 @@ import { useNodeCrypto } from '../src/hashNode';
 
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
+  installRuntime(config); // before anything connects: the runtime is the process's
+  const tracing = tracingFromConfig(config);
   useNodeCrypto(); // this process's own hashing; the workflow bundle keeps @noble/hashes (src/hash.ts)
   registerDemoHandlers();
   const connection = await connectWithRetry(config.address);
   const store = await openAuditStore({ dataDir: config.dataDir });
   try {
-    const worker = await createHypervisorWorker({ connection, namespace: config.namespace, taskQueue: config.taskQueue, store });
+    const { namespace, taskQueue } = config;
+    const worker = await createHypervisorWorker({ connection, namespace, taskQueue, store, tracing });
     console.error(`Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`);
+    if (config.metricsAddress) console.error(`  metrics: http://${config.metricsAddress}/metrics`);
+    if (tracing) console.error(`  traces: OTLP to ${config.otlpTracesEndpoint} as ${config.serviceName}`);
     await worker.run();
     console.error('Worker stopped.');
   } finally {
+    await tracing?.spanProcessor.shutdown(); // sends the spans still batched
     await store.close();
     await connection.close();
   }

@@ -7,12 +7,26 @@ import { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
 import type { AuditStore } from '../src/store/types';
 import { ensureRetentionSchedule } from './schedules';
+import { tracingParts, type WorkerTracing } from './telemetry';
 
-let bundle: Promise<WorkflowBundle> | undefined;
+const bundles = new Map<boolean, Promise<WorkflowBundle>>();
 
-/** Bundles workflows/ once (webpack is slow; every Worker in this process reuses the result). */
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietBundlerLogger });
+/**
+ * Bundles workflows/ once per process (webpack is slow; every Worker in this
+ * process reuses the result). A worker that traces gets a bundle with the
+ * tracing interceptors (workflows/tracing.ts); the plain bundle has none, so a
+ * worker that does not trace pays nothing for it.
+ */
+export function workflowBundle(traced = false): Promise<WorkflowBundle> {
+  let bundle = bundles.get(traced);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: require.resolve('../workflows'),
+      ...(traced ? { workflowInterceptorModules: [require.resolve('../workflows/tracing')] } : {}),
+      logger: quietBundlerLogger,
+    });
+    bundles.set(traced, bundle);
+  }
   return bundle;
 }
 
@@ -45,18 +59,26 @@ export interface HypervisorWorkerOptions {
   store: AuditStore;
   /** Create the audit retention schedule when absent (default true). */
   retentionSchedule?: boolean;
+  /** Trace sessions, sagas, gates, steps and compensations into a span processor (worker/telemetry.ts); unset, none. */
+  tracing?: WorkerTracing;
 }
 
 export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
-  const client = new Client({ connection: options.connection, namespace: options.namespace });
+  const tracing = options.tracing && tracingParts(options.tracing);
+  const client = new Client({
+    connection: options.connection,
+    namespace: options.namespace,
+    ...(tracing ? { interceptors: tracing.clientInterceptors } : {}),
+  });
   if (options.retentionSchedule ?? true) await ensureRetentionSchedule(client, options.taskQueue);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await workflowBundle(tracing !== undefined),
     // Some activities read workflows by id (SPEC §11.2): they share the worker's connection.
-    activities: createActivities(client, options.store),
+    activities: createActivities(client, options.store, tracing?.tracer),
+    ...(tracing ? { interceptors: { activity: tracing.activityInterceptors }, sinks: tracing.sinks } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
   });
 }

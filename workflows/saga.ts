@@ -21,8 +21,10 @@ import type { createActivities } from '../activities';
 import { parse } from '../src/common';
 import {
   RestrictionSchema, SagaWorkflowInputSchema, type ActionView, type AgentView, type SagaWorkflowInput,
-} from '../src/contract';
-import { gateStep, type GateDecision } from '../src/gate';
+} from '../src/sagaContract';
+import { gateStep, UNDECLARED_ACTION, type GateDecision } from '../src/gate';
+import { requiredRing } from '../src/rings';
+import { ATTR, SPANS } from '../src/observability';
 import {
   addStep, commitStep, compensateStep as markCompensated, compensationPlan, createSaga, failCompensation, failStep,
   finishSaga, markOutcomeUnknown, retryPolicyOf, startCompensation, startStep, startStepCompensation, type SagaState,
@@ -30,6 +32,7 @@ import {
 import { restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, stepGateQuery, wakeSignal } from './definitions';
 import { governed } from './failures';
 import { HvSagaState } from './searchAttributes';
+import { annotateRun, approvalWaited, compensated, gateDecided, sagaEnded, startSpan } from './observe';
 import type { SagaSnapshot } from './sagaTypes';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -87,6 +90,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   if (typeof claimed !== 'string' || info.parent?.workflowId !== sessionWorkflowId(claimed)) notFromSession(raw);
   const input = governed(() => parse(SagaWorkflowInputSchema, raw, 'saga input'));
   const { sessionId, sagaId } = input;
+  annotateRun(() => ({ [ATTR.sessionId]: sessionId, [ATTR.sagaId]: sagaId }));
   const workflowId = info.workflowId;
   const specs = new Map(input.steps.map((s) => [s.stepId, s]));
   const agents = new Map<string, AgentView>(input.agents.map((a) => [a.did, a]));
@@ -180,18 +184,27 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     });
   };
 
+  /** What a step's gate decided: the decision it rests on, the rule, and the reason when the step may not run. */
+  interface Verdict { decision: GateDecision; rule: string; denied: string | null }
+  const verdictOf = (decision: GateDecision): Verdict =>
+    ({ decision, rule: decision.rule, denied: decision.allowed ? null : decision.reason });
+
   /**
    * The gate for a step: the held view first; when it is not enough, the
    * session's own decision now, read by an activity — waiting (durably, until
    * the step's deadline) for evidence when that is all that is missing.
-   * Returns null when the step may run, else the reason it may not.
    */
-  async function gate(stepId: string): Promise<string | null> {
+  async function gate(stepId: string): Promise<Verdict> {
     const spec = specs.get(stepId)!;
     const local = decideOnHeldView(stepId);
-    if (local.allowed) return null;
-    if (sessionState !== 'active') return local.reason;
+    if (local.allowed || sessionState !== 'active') return verdictOf(local);
     const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
+    let waited: { since: number; for: 'consensus' | 'witness' } | undefined;
+    const decided = (verdict: Verdict): Verdict => {
+      waiting = null;
+      if (waited) approvalWaited(waited.for, (Date.now() - waited.since) / 1000, verdict.denied === null);
+      return verdict;
+    };
     for (;;) {
       woken = false;
       const grant = await readStepGrant({ sessionId, sagaId, stepId, digest: spec.digest });
@@ -200,18 +213,15 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
       if (grant.action) actions.set(grant.action.actionId, grant.action);
       if (grant.decision.allowed) {
         grants.set(stepId, { approvals: grant.approvals, witness: grant.witness });
-        waiting = null;
-        return null;
+        return decided(verdictOf(grant.decision));
       }
-      if (grant.decision.waitFor === 'none') {
-        waiting = null;
-        return grant.decision.reason;
-      }
+      if (grant.decision.waitFor === 'none') return decided(verdictOf(grant.decision));
       const left = deadline - Date.now();
       if (left <= 0) {
-        waiting = null;
-        return `${grant.decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed`;
+        const denied = `${grant.decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed`;
+        return decided({ decision: grant.decision, rule: 'deadline_passed', denied });
       }
+      waited ??= { since: Date.now(), for: grant.decision.waitFor };
       waiting = { stepId, waitFor: grant.decision.waitFor === 'consensus' ? `${grant.quorum} approvals (has ${grant.approvals.length})` : 'an SRE witness', deadline };
       publishDetails();
       // A wake-up (approval, rejection, witness, push) or the deadline: then ask again.
@@ -230,26 +240,43 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     failedStepId = stepId;
     error = 'the saga was cancelled';
   };
-  for (const step of saga.steps) {
-    const spec = specs.get(step.stepId)!;
-    if (cancelRequested()) {
-      cancelBefore(step.stepId);
-      break;
+  const stepAttributes = (step: SagaState['steps'][number]) => () => ({
+    [ATTR.sessionId]: sessionId, [ATTR.sagaId]: sagaId, [ATTR.stepId]: step.stepId,
+    [ATTR.actionId]: step.actionId, [ATTR.agentDid]: step.agentDid,
+    [ATTR.ringRequired]: requiredRing(actions.get(step.actionId) ?? UNDECLARED_ACTION),
+  });
+
+  /** The gate of a step, under a span of its own that lasts as long as any wait for evidence. */
+  async function gateStepSpanned(step: SagaState['steps'][number]): Promise<Verdict> {
+    const span = startSpan(SPANS.gate, stepAttributes(step));
+    let verdict: Verdict;
+    try {
+      verdict = await span.run(() => gate(step.stepId));
+    } catch (err) {
+      span.end(err);
+      throw err;
     }
+    gateDecided('step', verdict.decision, verdict.rule, stepAttributes(step), span);
+    return verdict;
+  }
+
+  /** Gates and runs one step; false when the saga goes no further. */
+  async function forward(step: SagaState['steps'][number]): Promise<boolean> {
+    const spec = specs.get(step.stepId)!;
     let denied: string | null;
     try {
-      denied = await gate(step.stepId);
+      denied = (await gateStepSpanned(step)).denied;
     } catch (err) {
       if (!wf.isCancellation(err)) throw err;
       cancelBefore(step.stepId);
-      break;
+      return false;
     }
     startStep(saga, step.stepId, Date.now());
     if (denied) {
       failStep(saga, step.stepId, `RING_VIOLATION: ${denied}`, Date.now());
       failedStepId = step.stepId;
       error = `ring violation: ${denied}`;
-      break;
+      return false;
     }
     publishDetails();
     const action = actions.get(step.actionId)!;
@@ -271,7 +298,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
         // The step finished as the cancellation arrived: it committed, and is compensated with the rest.
         cancelled = true;
         error = 'the saga was cancelled while a step ran';
-        break;
+        return false;
       }
     } catch (err) {
       // Temporal ran every attempt the retry policy allows.
@@ -289,9 +316,23 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
         error = 'the saga was cancelled while a step ran';
       }
       if (outcomeUnknown(err) || wf.isCancellation(err)) markOutcomeUnknown(saga, step.stepId);
-      break;
+      return false;
     }
     publishDetails();
+    return true;
+  }
+
+  for (const step of saga.steps) {
+    if (cancelRequested()) {
+      cancelBefore(step.stepId);
+      break;
+    }
+    // The step's span is the parent of its gate and of its attempts' activities.
+    const span = startSpan(SPANS.step, stepAttributes(step));
+    const goOn = await span.run(() => forward(step));
+    span.set({ [ATTR.stepState]: step.state });
+    span.end();
+    if (!goOn) break;
   }
 
   // ── Backward: what may have acted, in reverse, and nothing cancels it ──────
@@ -301,9 +342,14 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     await wf.CancellationScope.nonCancellable(async () => {
       for (const step of compensationPlan(saga)) {
         const spec = specs.get(step.stepId)!;
-        if (!startStepCompensation(saga, step.stepId, Date.now())) continue;
+        const span = startSpan(SPANS.compensation, stepAttributes(step));
+        if (!startStepCompensation(saga, step.stepId, Date.now())) {
+          // It declares no undo: the compensation failed without an activity.
+          compensated(span, false, step.error);
+          continue;
+        }
         try {
-          await compensateStep.executeWithOptions({
+          await span.run(() => compensateStep.executeWithOptions({
             startToCloseTimeout: `${step.timeoutSeconds} seconds`,
             heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
             retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: ['NoUndo', 'HttpToolRejected', 'UnknownStepHandler'] },
@@ -311,11 +357,13 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
           }, [{
             sessionId, sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
             executeApi: step.executeApi ?? '', undoApi: step.undoApi, input: spec.input, result: step.result,
-          }]);
+          }]));
           markCompensated(saga, step.stepId, Date.now());
           compensationOrder.push(step.stepId);
+          compensated(span, true);
         } catch (err) {
           failCompensation(saga, step.stepId, describeFailure(err), Date.now());
+          compensated(span, false, err);
         }
         publishDetails();
       }
@@ -323,6 +371,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   }
 
   finishSaga(saga, Date.now());
+  sagaEnded(saga.state);
   waiting = null;
   publishDetails();
   wf.upsertSearchAttributes([{ key: HvSagaState, value: saga.state }]);

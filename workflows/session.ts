@@ -51,6 +51,8 @@ import type {
   TerminateResult,
 } from './sessionTypes';
 import { registerVfsHandlers } from './sessionVfs';
+import { annotateRun, gateDecided, ringAssigned, slashed } from './observe';
+import { ATTR, type SlashCause } from '../src/observability';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
@@ -93,6 +95,15 @@ function nextBatch(pending: readonly Delta[]): Delta[] {
 }
 
 const contentHash = (value: unknown) => sha256Hex(canonicalJson(value));
+
+/**
+ * A checkAction decision as its delta records it: the fields it had before
+ * rule codes. A replay re-derives every delta, and must hash what was stored.
+ */
+function recordedDecision(decision: GateDecision): Omit<GateDecision, 'rule'> {
+  const { rule: _rule, ...recorded } = decision;
+  return recorded;
+}
 
 /** SPEC §11.5: what approvals and witnesses of a step are bound to. */
 export function stepDigest(step: { sessionId: string; sagaId: string; stepId: string; actionId: string; agentDid: string; input: unknown }): string {
@@ -153,6 +164,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   const identity = st.session.config.identity ?? 'none';
   /** Per-DID replay windows; a run carried from before signed requests has none yet. */
   const nonces = (st.nonces ??= {});
+  annotateRun(() => ({ [ATTR.sessionId]: sessionId }));
   const sagas = new Map<string, SagaRecord>(st.sagas.map((s) => [s.sagaId, s]));
   /** Sagas this run started: their completion reaches this run. Others are read by id. */
   const children = new Set<string>();
@@ -289,6 +301,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   function applyRingChanges(changes: RingChange[], cause: string, touched: readonly string[] = []): void {
     for (const c of changes) {
+      ringAssigned(c.to, c.kind);
       record(HYPERVISOR_DID, [{ path: `/participants/${c.did}/ring`, operation: 'modify', contentHash: contentHash({ ring: c.to, sigmaEff: c.sigmaEff, cause }), previousHash: contentHash({ ring: c.from }) }]);
     }
     refreshSearchAttributes();
@@ -491,6 +504,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       const result = join(st.session, st.liability, { ...req, scoredSigma }, Date.now());
       const p = participantOf(st.session, req.agentDid)!;
       acceptNonces(nonces, 'join', raw);
+      ringAssigned(p.ring, 'join');
       record(req.agentDid, [
         { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
         ...p.actions.map((a) => ({ path: `/registry/${a}`, operation: 'add' as const, contentHash: contentHash(ownGet(st.session.registry.entries, a)) })),
@@ -573,16 +587,20 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const signatures = acceptAuth('checkAction', raw, one(req.agentDid));
     const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true });
     st.decisions++;
-    record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...decision }) }], undefined, signatures);
+    record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...recordedDecision(decision) }) }], undefined, signatures);
+    gateDecided('check_action', decision, decision.rule, () => ({
+      [ATTR.sessionId]: sessionId, [ATTR.agentDid]: req.agentDid, [ATTR.actionId]: req.actionId,
+    }));
     return decision;
   }), { validator: validator(CheckActionRequestSchema, 'checkAction', checkActionRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
 
   // ── Slashing and drift ────────────────────────────────────────────────────
   /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
-  async function slashAgent(agentDid: string, reason: string, omega: number, by: string, severity?: string, signatures?: DeltaSignature[]): Promise<SlashResult> {
+  async function slashAgent(agentDid: string, reason: string, omega: number, by: string, cause: SlashCause, severity?: string, signatures?: DeltaSignature[]): Promise<SlashResult> {
     st.slashes++;
     const result = slashInSession(st.session, st.liability, { vouchee: agentDid, reason, omega, slashId: `${sessionId}-slash-${st.slashes}` }, Date.now());
     for (const s of result.outcome.slashes) {
+      slashed(cause, () => ({ [ATTR.sessionId]: sessionId, [ATTR.agentDid]: s.vouchee }));
       record(by, [
         { path: `/slashes/${s.slashId}`, operation: 'add', contentHash: contentHash(s) },
         { path: `/participants/${s.vouchee}/sigma`, operation: 'modify', contentHash: contentHash(0), previousHash: contentHash(s.sigmaBefore) },
@@ -607,7 +625,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const req = request(SlashRequestSchema, raw, 'slash');
     slashRules(req);
     const signatures = acceptAuth('slash', raw, one(req.witnessDid));
-    return slashAgent(req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, req.omega ?? 0.95, req.witnessDid, undefined, signatures);
+    return slashAgent(req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, req.omega ?? 0.95, req.witnessDid, 'witness', undefined, signatures);
   }), { validator: validator(SlashRequestSchema, 'slash', slashRules, (r: { witnessDid: string }) => one(r.witnessDid)), description: 'Slash an agent at the request of an SRE witness of the session (ring 0); cascades to its vouchers.' });
 
   const driftRules = (r: { agentDid: string }) => { requireOpen('report drift'); requireActiveParticipant(r.agentDid); };
@@ -619,7 +637,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const decision = recordDriftCheck(st.drift, { agentDid: req.agentDid, sessionId, drift, now: Date.now() });
     record(HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${ownGet(st.drift.byDid, req.agentDid)?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }]);
     if (decision.action === 'slash') {
-      const slash = await slashAgent(req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID, decision.reportSeverity ?? undefined);
+      const slash = await slashAgent(req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID, 'drift', decision.reportSeverity ?? undefined);
       return { decision, slash, ringChanges: slash.ringChanges };
     }
     if (decision.action === 'demote') {
@@ -770,7 +788,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     for (const s of steps.filter((x) => x.state === 'compensation_failed')) {
       if (!isOpen() || !participantOf(st.session, s.agentDid)) continue;
       outcomeTime = saga.endedAt ?? undefined;
-      const slashed = slashAgent(s.agentDid, `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`, riskWeight(st.session.registry, s.actionId), HYPERVISOR_DID);
+      const slashed = slashAgent(s.agentDid, `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`, riskWeight(st.session.registry, s.actionId), HYPERVISOR_DID, 'compensation_failed');
       outcomeTime = undefined;
       await slashed;
     }
@@ -895,7 +913,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const action = actionView(step.actionId) ?? null;
     let decision: GateDecision = gateStep({ agent: agent ?? undefined, action: action ?? undefined, sessionState: st.session.state, hasConsensus: approvals.length >= quorum, hasSreWitness: witness !== null });
     if (step.rejectedBy) {
-      decision = { ...decision, allowed: false, waitFor: 'none', reason: `rejected by ${step.rejectedBy.did}: ${step.rejectedBy.reason}` };
+      decision = { ...decision, allowed: false, waitFor: 'none', reason: `rejected by ${step.rejectedBy.did}: ${step.rejectedBy.reason}`, rule: 'rejected' };
     }
     return { decision, agent, action, approvals, quorum, witness, rejectedBy: step.rejectedBy };
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { gateStep, ringFor, sigmaEffWith } from '../../src/gate';
+import { GATE_RULES, gateStep, ringFor, sigmaEffWith } from '../../src/gate';
 import type { ActionView, AgentView } from '../../src/contract';
 
 const agent = (over: Partial<AgentView> = {}): AgentView => ({ did: 'did:mesh:a', sigmaRaw: 0.55, bondSum: 0.18, ringCap: 0, active: true, ...over });
@@ -54,5 +54,23 @@ describe('gate: one step against the ring its action needs (SPEC §1, §4, §11.
     assert.match(gate(agent({ sigmaRaw: 0.9 }), action(), { state: 'terminating' }).reason, /session is terminating/);
     const rings = gateStep({ agent: agent({ sigmaRaw: 0.9 }), action: undefined, sessionState: 'handshaking', hasConsensus: false, hasSreWitness: false, ringsOnly: true });
     assert.deepEqual([rings.requiredRing, rings.allowed], [1, false], 'an undeclared action needs ring 1');
+  });
+
+  it('names the rule that decided with a code (what metrics and traces label a decision by)', () => {
+    const wire = action({ reversibility: 'NONE', omega: 0.95 });
+    const rules: [string, ReturnType<typeof gate>][] = [
+      ['ok', gate(agent({ sigmaRaw: 0.9 }), action())],
+      ['session_not_active', gate(agent({ sigmaRaw: 0.9 }), action(), { state: 'terminating' })],
+      ['agent_not_active', gate(agent({ sigmaRaw: 0.9, active: false }), action())],
+      ['action_not_declared', gate(agent({ sigmaRaw: 0.9 }), undefined)],
+      ['no_execute_api', gate(agent({ sigmaRaw: 0.9 }), action({ executeApi: null }))],
+      ['ring_capped', gate(agent({ sigmaRaw: 0.97, bondSum: 0, ringCap: 2 }), wire)],
+      ['sigma_too_low', gate(agent(), action())],
+      ['consensus_missing', gate(agent({ sigmaRaw: 0.97, bondSum: 0 }), wire)],
+      ['witness_missing', gate(agent({ sigmaRaw: 0.97, bondSum: 0 }), action({ admin: true }), { consensus: true })],
+      ['ring_too_low', gate(agent({ sigmaRaw: 0.9, ringCap: 3 }), action())],
+    ];
+    for (const [rule, decision] of rules) assert.equal(decision.rule, rule, decision.reason);
+    assert.deepEqual([...new Set(rules.map(([rule]) => rule))].sort(), GATE_RULES.filter((r) => r !== 'rejected').sort(), 'every rule of the gate is covered');
   });
 });
