@@ -14,6 +14,10 @@ import { isExecutable, writable } from '../worker/temporalCli';
 
 /** The Temporal Python SDK the e2e tests pin; a new pin gets a virtualenv of its own. */
 export const TEMPORALIO_VERSION = process.env.HV_TEMPORALIO_VERSION || '1.35.0';
+/** PyCA cryptography, for the did:key example's Ed25519 signatures (tests/e2e/python/signed_requests.py). */
+export const CRYPTOGRAPHY_VERSION = '50.0.2';
+/** What the virtualenv holds; its folder is named after them, so a new pin never changes a virtualenv in use. */
+const PY_PACKAGES = [`temporalio==${TEMPORALIO_VERSION}`, `cryptography==${CRYPTOGRAPHY_VERSION}`];
 
 /** Where Debian's `chromium` package puts the browser; HV_CHROMIUM overrides. */
 export function chromiumPath(): string {
@@ -39,7 +43,7 @@ export const CHROMIUM_ARGS = [
 /** The per-user cache first; `.tools/` in the clone when the cache is not writable. */
 export function venvDirs(): string[] {
   const cacheRoot = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  const name = `temporalio-${TEMPORALIO_VERSION}`;
+  const name = `temporalio-${TEMPORALIO_VERSION}-cryptography-${CRYPTOGRAPHY_VERSION}`;
   return [
     path.join(cacheRoot, 'agent-hypervisor', 'python-venv', name),
     path.join(PROJECT_ROOT, '.tools', 'python-venv', name),
@@ -97,13 +101,13 @@ export async function ensurePythonVenv(log: (line: string) => void = console.err
   if (!target) throw new Error(`no writable folder for the Python virtualenv (tried ${venvDirs().join(', ')})`);
   const staging = fs.mkdtempSync(`${target}.build-`);
   const started = Date.now();
-  log(`Creating a Python virtualenv with temporalio==${TEMPORALIO_VERSION} in ${target}`);
+  log(`Creating a Python virtualenv with ${PY_PACKAGES.join(', ')} in ${target}`);
   try {
     await run(basePython(), ['-m', 'venv', staging], log);
     const python = path.join(staging, 'bin', 'python');
-    await run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', `temporalio==${TEMPORALIO_VERSION}`], log);
-    await run(python, ['-c', 'import temporalio.client'], log);
-    fs.writeFileSync(path.join(staging, '.ready'), `temporalio==${TEMPORALIO_VERSION}\n`);
+    await run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', ...PY_PACKAGES], log);
+    await run(python, ['-c', 'import temporalio.client, cryptography.hazmat.primitives.asymmetric.ed25519'], log);
+    fs.writeFileSync(path.join(staging, '.ready'), PY_PACKAGES.join('\n') + '\n');
     try {
       fs.renameSync(staging, target);
     } catch (err) {

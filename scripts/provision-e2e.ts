@@ -2,12 +2,12 @@
  * Provisions what `npm run test:e2e` needs beyond `npm ci`, idempotently:
  *   - Debian's `chromium` package, when the browser is missing
  *     (apt-get update; apt-get install -y chromium — as root, or through sudo);
- *   - a Python virtualenv with the Temporal Python SDK, when missing;
+ *   - a Python virtualenv with the Temporal Python SDK and PyCA cryptography, when missing;
  *   - the Temporal CLI, when no copy exists (the same one-time build `npm test` does).
  * Prints what it finds and what it does. Usage: npx tsx scripts/provision-e2e.ts
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chromiumPath, ensurePythonVenv, findPythonVenv, TEMPORALIO_VERSION } from './e2eTools';
+import { chromiumPath, CRYPTOGRAPHY_VERSION, ensurePythonVenv, findPythonVenv, TEMPORALIO_VERSION } from './e2eTools';
 import { isExecutable } from '../worker/temporalCli';
 import { ensureTemporalCli, findTemporalCli, temporalCliVersion } from '../worker/temporalCli';
 
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   installChromium();
 
   const existing = findPythonVenv();
-  if (existing) log(`python: virtualenv with temporalio==${TEMPORALIO_VERSION} present (${existing})`);
+  if (existing) log(`python: virtualenv with temporalio==${TEMPORALIO_VERSION} and cryptography==${CRYPTOGRAPHY_VERSION} present (${existing})`);
   else log(`python: ready at ${await ensurePythonVenv(log)}`);
 
   const cli = findTemporalCli();

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DidSchema, TimestampSchema, fastPaths, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
 import { HypervisorError } from './errors';
 import { canonicalJson, jsonString, sha256Hex } from './hash';
+import { DeltaSignatureSchema, IDENTITY_CHANGE, deltaSignatureFault, MAX_SIGNERS } from './identity';
 import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch, type MerkleAccumulator } from './merkle';
 
 export const ChangeOperationSchema = z.enum(['add', 'modify', 'delete', 'permission']);
@@ -26,12 +27,20 @@ export const ChangeInputSchema = z.strictObject({
 });
 export type ChangeInput = z.infer<typeof ChangeInputSchema>;
 
+/**
+ * The signatures of the request that caused a delta (issue 12), inside the
+ * hashed fields; absent on a delta no signed request caused, whose hash is
+ * then what it always was.
+ */
+const DeltaSignaturesSchema = z.array(DeltaSignatureSchema).min(1).max(MAX_SIGNERS);
+
 export const DeltaInputSchema = z.strictObject({
   deltaId: IdSchema,
   sessionId: IdSchema,
   agentDid: DidSchema,
   at: TimestampSchema,
   changes: z.array(ChangeInputSchema),
+  signatures: DeltaSignaturesSchema.optional(),
 });
 export type DeltaInput = z.infer<typeof DeltaInputSchema>;
 
@@ -52,6 +61,7 @@ export const DeltaSchema = z.strictObject({
   agentDid: DidSchema,
   at: TimestampSchema,
   changes: z.array(ChangeSchema),
+  signatures: DeltaSignaturesSchema.optional(),
   parentHash: DeltaHashSchema.nullable(),
   hash: DeltaHashSchema,
 });
@@ -113,7 +123,7 @@ const CHANGE_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(ChangeInputSc
  * zod parses it and names what is wrong). See "Fast accept paths" in common.ts.
  */
 export function fastDeltaInput(input: unknown): DeltaInput | undefined {
-  if (!isRecord(input) || !hasOnlyKeys(input, DELTA_INPUT_KEYS)) return undefined;
+  if (!isRecord(input) || !hasOnlyKeys(input, DELTA_INPUT_KEYS) || 'signatures' in input) return undefined;
   const { deltaId, sessionId, agentDid, at, changes } = input;
   if (!isNonEmptyString(deltaId, 256) || !isNonEmptyString(sessionId, 256) || !isDid(agentDid) || !isTimestamp(at) || !Array.isArray(changes)) {
     return undefined;
@@ -180,6 +190,7 @@ export function appendDelta(state: AuditState, input: DeltaInput): Delta {
     parentHash: state.head,
     hash: '',
   };
+  if (input.signatures !== undefined) delta.signatures = input.signatures.map((x) => ({ ...x }));
   delta.hash = deltaHash(delta);
   state.deltas.push(delta);
   state.turn = delta.turn;
@@ -209,8 +220,10 @@ export function deltaJson(delta: Delta): string {
   } else {
     text += json(changes);
   }
-  text += ',"deltaId":' + json(delta.deltaId) + ',"parentHash":' + json(delta.parentHash) +
-    ',"sessionId":' + json(delta.sessionId) + ',"turn":' + json(delta.turn) + '}';
+  text += ',"deltaId":' + json(delta.deltaId) + ',"parentHash":' + json(delta.parentHash) + ',"sessionId":' + json(delta.sessionId);
+  // Only a signed request's delta has the field: every other hash is what it was before signatures existed.
+  if (delta.signatures !== undefined) text += ',"signatures":' + canonicalJson(delta.signatures);
+  text += ',"turn":' + json(delta.turn) + '}';
   return text;
 }
 
@@ -228,6 +241,21 @@ function json(value: unknown): string {
   return typeof value === 'string' ? jsonString(value) : canonicalJson(value === undefined ? null : value);
 }
 
+/** Who the session records deltas no agent caused as (workflows/session.ts HYPERVISOR_DID). */
+export const HYPERVISOR_AUTHOR = 'did:hv:hypervisor';
+
+/** A did:key session says so on turn 1 (IDENTITY_CHANGE): from there on every agent's delta carries its signature. */
+export function isDidKeyTrail(first: Pick<Delta, 'turn' | 'changes'>): boolean {
+  return first.turn === 1 && Array.isArray(first.changes) && first.changes.some((c) => c.path === IDENTITY_CHANGE.path && c.contentHash === IDENTITY_CHANGE.contentHash);
+}
+
+/** The signatures a trail holds, by delta: how many an offline verification checked. */
+export function signatureCount(deltas: readonly Pick<Delta, 'signatures'>[]): number {
+  let n = 0;
+  for (const d of deltas) n += d.signatures?.length ?? 0;
+  return n;
+}
+
 export type ChainVerification =
   | { ok: true; count: number }
   /** brokenAt: the 0-based index of the first broken delta; its turn is brokenAt + 1 (reasons name the turn). */
@@ -240,9 +268,13 @@ export type ChainVerification =
  */
 export function verifyChain(deltas: readonly Delta[]): ChainVerification {
   const first = deltas[0];
+  const didKeyTrail = first !== undefined && isDidKeyTrail(first);
   for (let i = 0; i < deltas.length; i++) {
     const d = deltas[i] as Delta;
     const turn = i + 1;
+    // Signatures first: a signature altered names itself, not just the hash it breaks.
+    const fault = deltaSignatureFault(d, { didKeyTrail, hypervisorDid: HYPERVISOR_AUTHOR });
+    if (fault !== undefined) return broken(i, d, `turn ${turn}: ${fault}`);
     const expected = deltaHash(d);
     if (d.hash !== expected) return broken(i, d, `turn ${turn} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
     if (i === 0) {

@@ -13,6 +13,7 @@ import {
 } from './contract';
 import { verifyChain, type AuditTrail, type ChainVerification } from './audit';
 import { openAuditStore, type AuditStore } from './store';
+import { signRequest, type RequestSigner } from './keys';
 import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from './store/trail';
 import {
   activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
@@ -25,6 +26,7 @@ import {
 } from '../workflows/sessionVfs';
 import type { sagaWorkflow } from '../workflows/saga';
 import type { SagaSnapshot } from '../workflows/sagaTypes';
+import type { SessionSummary, TerminateResult } from '../workflows/sessionTypes';
 import type { sessionWorkflow } from '../workflows/session';
 
 /**
@@ -144,24 +146,41 @@ export interface StepEvidenceRequest {
 export class SessionHandle {
   constructor(readonly sessionId: string, readonly handle: WorkflowHandle<typeof sessionWorkflow>, private readonly hv: HypervisorClient) {}
 
-  private update<A, R>(what: string, call: () => Promise<R>, arg?: A): Promise<R> {
+  /**
+   * Send an update through this session's queue. With the client's signer, the request is signed (once:
+   * a retry sends the same signature, which the session refuses as NONCE_REUSED if the first got through)
+   * by every DID it speaks for that the signer holds; `as` signs what names no DID (activate, terminate,
+   * releaseBond). `arg` undefined: an update without argument, sent as `{auth}` when signed.
+   */
+  private update<R>(what: string, send: (arg: any) => Promise<R>, arg?: unknown, as?: string): Promise<R> {
     if (arg !== undefined) checkRequestSize(what, arg);
-    return mapped(() => this.hv.updateGate(this.sessionId).run(() => withUpdateRetries(call)), this.sessionId);
+    return mapped(() => this.hv.updateGate(this.sessionId).run(() => {
+      // Signed in its turn, not when queued: issuedAt must be within the session's window when it arrives.
+      const signed = this.hv.signer && what !== 'reportDrift' ? signRequest(this.hv.signer, what, this.sessionId, arg, as) : arg;
+      return withUpdateRetries(() => send(signed));
+    }), this.sessionId);
+  }
+  /** An update that takes no argument, or only signatures. */
+  private bare<R>(name: string, def: Parameters<WorkflowHandle['executeUpdate']>[0], as?: string): Promise<R> {
+    return this.update(name, (arg) => (arg === undefined ? this.handle.executeUpdate(def as never) : this.handle.executeUpdate<R, [unknown]>(name, { args: [arg] })) as Promise<R>, undefined, as);
   }
 
-  join(req: JoinRequest) { return this.update('join', () => this.handle.executeUpdate(joinUpdate, { args: [req] }), req); }
-  activate() { return this.update('activate', () => this.handle.executeUpdate(activateUpdate)); }
-  leave(req: AgentRequest) { return this.update('leave', () => this.handle.executeUpdate(leaveUpdate, { args: [req] }), req); }
-  vouch(req: VouchRequest) { return this.update('vouch', () => this.handle.executeUpdate(vouchUpdate, { args: [req] }), req); }
-  releaseBond(req: ReleaseBondRequest) { return this.update('releaseBond', () => this.handle.executeUpdate(releaseBondUpdate, { args: [req] }), req); }
-  checkAction(req: CheckActionRequest) { return this.update('checkAction', () => this.handle.executeUpdate(checkActionUpdate, { args: [req] }), req); }
-  reportDrift(req: DriftReport) { return this.update('reportDrift', () => this.handle.executeUpdate(reportDriftUpdate, { args: [req] }), req); }
-  slash(req: SlashRequest) { return this.update('slash', () => this.handle.executeUpdate(slashUpdate, { args: [req] }), req); }
-  terminate() { return this.update('terminate', () => this.handle.executeUpdate(terminateUpdate)); }
+  join(req: JoinRequest) { return this.update('join', (a) => this.handle.executeUpdate(joinUpdate, { args: [a] }), req); }
+  /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
+  activate(opts: { as?: string } = {}) { return this.bare<SessionSummary>('activate', activateUpdate, opts.as); }
+  leave(req: AgentRequest) { return this.update('leave', (a) => this.handle.executeUpdate(leaveUpdate, { args: [a] }), req); }
+  vouch(req: VouchRequest) { return this.update('vouch', (a) => this.handle.executeUpdate(vouchUpdate, { args: [a] }), req); }
+  /** `as`: the bond's voucher, who signs it in a did:key session; by default the signer's first DID. */
+  releaseBond(req: ReleaseBondRequest, opts: { as?: string } = {}) { return this.update('releaseBond', (a) => this.handle.executeUpdate(releaseBondUpdate, { args: [a] }), req, opts.as); }
+  checkAction(req: CheckActionRequest) { return this.update('checkAction', (a) => this.handle.executeUpdate(checkActionUpdate, { args: [a] }), req); }
+  reportDrift(req: DriftReport) { return this.update('reportDrift', (a) => this.handle.executeUpdate(reportDriftUpdate, { args: [a] }), req); }
+  slash(req: SlashRequest) { return this.update('slash', (a) => this.handle.executeUpdate(slashUpdate, { args: [a] }), req); }
+  /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
+  terminate(opts: { as?: string } = {}) { return this.bare<TerminateResult>('terminate', terminateUpdate, opts.as); }
 
-  /** Start a saga: the session starts it as its child, from its own view. */
+  /** Start a saga: the session starts it as its child, from its own view. Every step's agent signs it (a did:key session). */
   async startSaga(req: StartSagaRequest): Promise<SagaHandle> {
-    const { sagaId, runId, digests } = await this.update('startSaga', () => this.handle.executeUpdate(startSagaUpdate, { args: [req] }), req);
+    const { sagaId, runId, digests } = await this.update('startSaga', (a) => this.handle.executeUpdate(startSagaUpdate, { args: [a] }), req);
     return this.hv.saga(this.sessionId, sagaId, digests, runId);
   }
 
@@ -176,19 +195,19 @@ export class SessionHandle {
   /** Approve a step as another active participant (SPEC §11.5: bound to the step's digest). */
   async approve(step: StepEvidenceRequest & { approverDid: string }) {
     const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid };
-    return this.update('approve', () => this.handle.executeUpdate(approveUpdate, { args: [req] }), req);
+    return this.update('approve', (a) => this.handle.executeUpdate(approveUpdate, { args: [a] }), req);
   }
 
   /** Reject a step: it is denied at once. */
   async reject(step: StepEvidenceRequest & { approverDid: string; reason: string }) {
     const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid, reason: step.reason };
-    return this.update('reject', () => this.handle.executeUpdate(rejectUpdate, { args: [req] }), req);
+    return this.update('reject', (a) => this.handle.executeUpdate(rejectUpdate, { args: [a] }), req);
   }
 
   /** Co-sign a ring 0 step as one of the session's SRE witnesses. */
   async witness(step: StepEvidenceRequest & { witnessDid: string }) {
     const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), witnessDid: step.witnessDid };
-    return this.update('witness', () => this.handle.executeUpdate(witnessUpdate, { args: [req] }), req);
+    return this.update('witness', (a) => this.handle.executeUpdate(witnessUpdate, { args: [a] }), req);
   }
 
   /** The session's decision for a step now, with the evidence it holds. */
@@ -198,11 +217,11 @@ export class SessionHandle {
   }
 
   // The session VFS (SPEC §3): every edit is a delta in the audit chain.
-  vfsWrite(req: { agentDid: string; path: string; content: string }) { return this.update('vfsWrite', () => this.handle.executeUpdate(vfsWriteUpdate, { args: [req] }), req); }
-  vfsDelete(req: { agentDid: string; path: string }) { return this.update('vfsDelete', () => this.handle.executeUpdate(vfsDeleteUpdate, { args: [req] }), req); }
-  vfsSetPermissions(req: { agentDid: string; path: string; allowedDids: string[] | null }) { return this.update('vfsSetPermissions', () => this.handle.executeUpdate(vfsSetPermissionsUpdate, { args: [req] }), req); }
-  vfsSnapshot(req: { agentDid: string; snapshotId?: string; label?: string }) { return this.update('vfsSnapshot', () => this.handle.executeUpdate(vfsSnapshotUpdate, { args: [req] }), req); }
-  vfsRestore(req: { agentDid: string; snapshotId: string }) { return this.update('vfsRestore', () => this.handle.executeUpdate(vfsRestoreUpdate, { args: [req] }), req); }
+  vfsWrite(req: { agentDid: string; path: string; content: string }) { return this.update('vfsWrite', (a) => this.handle.executeUpdate(vfsWriteUpdate, { args: [a] }), req); }
+  vfsDelete(req: { agentDid: string; path: string }) { return this.update('vfsDelete', (a) => this.handle.executeUpdate(vfsDeleteUpdate, { args: [a] }), req); }
+  vfsSetPermissions(req: { agentDid: string; path: string; allowedDids: string[] | null }) { return this.update('vfsSetPermissions', (a) => this.handle.executeUpdate(vfsSetPermissionsUpdate, { args: [a] }), req); }
+  vfsSnapshot(req: { agentDid: string; snapshotId?: string; label?: string }) { return this.update('vfsSnapshot', (a) => this.handle.executeUpdate(vfsSnapshotUpdate, { args: [a] }), req); }
+  vfsRestore(req: { agentDid: string; snapshotId: string }) { return this.update('vfsRestore', (a) => this.handle.executeUpdate(vfsRestoreUpdate, { args: [a] }), req); }
   vfsList() { return mapped(() => this.handle.query(vfsListQuery), this.sessionId); }
   /** A file as this agent may see it: path, size and the hash of its contents in the audit store. */
   vfsStat(path: string, agentDid: string) { return mapped(() => this.handle.query(vfsFileQuery, path, agentDid), this.sessionId); }
@@ -270,6 +289,8 @@ export interface HypervisorClientOptions {
   address?: string;
   namespace?: string;
   taskQueue?: string;
+  /** Signs every request the client sends (src/keys.ts KeyRing): required by did:key sessions. */
+  signer?: RequestSigner;
 }
 
 export class HypervisorClient {
@@ -277,8 +298,11 @@ export class HypervisorClient {
   private store: Promise<AuditStore> | undefined;
   private ownsStore = false;
 
-  /** `store`: the audit store the workers write to; by default the one the environment names (src/store). */
-  constructor(readonly client: Client, readonly taskQueue: string = DEFAULT_TASK_QUEUE, store?: AuditStore) {
+  /**
+   * `store`: the audit store the workers write to; by default the one the environment names (src/store).
+   * `signer`: signs every request sent (issue 12), as the DIDs each speaks for.
+   */
+  constructor(readonly client: Client, readonly taskQueue: string = DEFAULT_TASK_QUEUE, store?: AuditStore, public signer?: RequestSigner) {
     if (store) this.store = Promise.resolve(store);
   }
 
@@ -301,7 +325,7 @@ export class HypervisorClient {
   static async connect(options: HypervisorClientOptions = {}): Promise<HypervisorClient> {
     const connection = await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
     const client = new Client({ connection, namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    return new HypervisorClient(client, options.taskQueue ?? process.env.HV_TASK_QUEUE ?? DEFAULT_TASK_QUEUE);
+    return new HypervisorClient(client, options.taskQueue ?? process.env.HV_TASK_QUEUE ?? DEFAULT_TASK_QUEUE, undefined, options.signer);
   }
 
   async close(): Promise<void> {

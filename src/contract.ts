@@ -8,6 +8,8 @@ import { DidSchema } from './common';
 import { OMEGA } from './reversibility';
 import { JoinInputSchema, SessionConfigSchema } from './session';
 import { SessionIdSchema } from './sagaContract';
+import { isDidKey } from './identity';
+import { auth } from './requestAuth';
 
 export * from './sagaContract';
 
@@ -19,15 +21,22 @@ export const SessionInputSchema = z.object({
   config: SessionConfigSchema.partial().default({}),
   /** Updates per run before the session continues as new (Temporal's limit is 2,000). */
   maxUpdatesPerRun: z.number().int().min(10).max(1800).default(1000),
+}).superRefine((v, ctx) => {
+  // In a did:key session activate and terminate are signed by the creator or an SRE, and witnesses sign: each must be able to.
+  if (v.config.identity !== 'did:key') return;
+  if (!isDidKey(v.creatorDid)) ctx.addIssue({ code: 'custom', path: ['creatorDid'], message: 'must be a did:key in a did:key session (it signs activate and terminate)' });
+  (v.config.sreWitnesses ?? []).forEach((d, i) => {
+    if (!isDidKey(d)) ctx.addIssue({ code: 'custom', path: ['config', 'sreWitnesses', i], message: 'must be a did:key in a did:key session (witnesses sign)' });
+  });
 });
 export type SessionInputRaw = z.input<typeof SessionInputSchema>;
 export type SessionInput = z.output<typeof SessionInputSchema>;
 
 /** Join: SPEC §3's handshake. σ: the lower of σ_raw and a configured trust scorer's; with neither, the manifest's hint, then 0.50. */
-export const JoinRequestSchema = JoinInputSchema.omit({ scoredSigma: true });
+export const JoinRequestSchema = JoinInputSchema.omit({ scoredSigma: true }).extend({ auth });
 export type JoinRequest = z.input<typeof JoinRequestSchema>;
 
-export const AgentRequestSchema = z.object({ agentDid: DidSchema });
+export const AgentRequestSchema = z.object({ agentDid: DidSchema, auth });
 export type AgentRequest = z.infer<typeof AgentRequestSchema>;
 
 export const VouchRequestSchema = z.object({
@@ -36,21 +45,24 @@ export const VouchRequestSchema = z.object({
   bondPct: z.number().min(0).max(1).optional(),
   /** Epoch milliseconds after which the bond no longer counts. */
   expiresAt: z.number().int().positive().optional(),
+  auth,
 });
 export type VouchRequest = z.infer<typeof VouchRequestSchema>;
 
-export const ReleaseBondRequestSchema = z.object({ bondId: z.string().min(1), reason: z.string().max(500).default('released') });
+/** Signed by the bond's voucher in a did:key session. */
+export const ReleaseBondRequestSchema = z.object({ bondId: z.string().min(1), reason: z.string().max(500).default('released'), auth });
 export type ReleaseBondRequest = z.input<typeof ReleaseBondRequestSchema>;
 
-export const CheckActionRequestSchema = z.object({ agentDid: DidSchema, actionId: z.string().min(1) });
+export const CheckActionRequestSchema = z.object({ agentDid: DidSchema, actionId: z.string().min(1), auth });
 export type CheckActionRequest = z.infer<typeof CheckActionRequestSchema>;
 
 export const SlashRequestSchema = z.object({
   agentDid: DidSchema,
   reason: z.string().min(1, 'a slash needs a reason').max(500),
   omega: z.number().min(OMEGA.FULL.min).max(1).optional(),
-  /** Slashing is a ring 0 action: it needs an SRE witness's co-sign. */
+  /** Slashing is a ring 0 action: it needs an SRE witness's co-sign (its signature, in a did:key session). */
   witnessDid: DidSchema,
+  auth,
 });
 export type SlashRequest = z.input<typeof SlashRequestSchema>;
 
@@ -62,14 +74,17 @@ export const DriftReportSchema = z.object({
 export type DriftReport = z.infer<typeof DriftReportSchema>;
 
 const VfsPath = z.string().min(1).max(1024);
-export const VfsWriteRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, content: z.string().max(256 * 1024) });
-export const VfsPathRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath });
+export const VfsWriteRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, content: z.string().max(256 * 1024), auth });
+export const VfsPathRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, auth });
 /** allowedDids null opens the path to every participant again. */
-export const VfsPermissionsRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, allowedDids: z.array(DidSchema).min(1).nullable() });
-export const VfsSnapshotRequestSchema = z.object({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200).optional(), label: z.string().max(1024).optional() });
-export const VfsRestoreRequestSchema = z.object({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200) });
+export const VfsPermissionsRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, allowedDids: z.array(DidSchema).min(1).nullable(), auth });
+export const VfsSnapshotRequestSchema = z.object({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200).optional(), label: z.string().max(1024).optional(), auth });
+export const VfsRestoreRequestSchema = z.object({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200), auth });
 
 
-/** Empty-argument updates (activate, terminate): nothing, null or {} — anything else is refused. */
-export const NoArgumentSchema = z.union([z.undefined(), z.null(), z.strictObject({})]);
+/**
+ * Empty-argument updates (activate, terminate): nothing, null or {} — or, signed by the session's creator
+ * or one of its SRE witnesses (required in a did:key session), {auth}. Anything else is refused.
+ */
+export const NoArgumentSchema = z.union([z.undefined(), z.null(), z.strictObject({ auth })]);
 

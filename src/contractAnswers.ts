@@ -61,6 +61,7 @@ export const SessionConfigAnswer = mirrors<SessionConfig>()(z.strictObject({
   sreWitnesses: z.array(DidSchema),
   allowedToolOrigins: z.array(z.string()),
   retentionDays: z.number().int().positive(),
+  identity: z.enum(['none', 'did:key']).optional(),
 }));
 
 export const CommitmentAnswer = mirrors<Commitment>()(z.strictObject({

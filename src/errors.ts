@@ -43,6 +43,13 @@ export const ERROR_CODES = [
   'AUDIT_GAP',
   'AUDIT_BACKLOG',
   'SESSION_CONTINUING',
+  // Issue 12: signed requests (did:key)
+  'SIGNATURE_REQUIRED',
+  'SIGNATURE_INVALID',
+  'NOT_DID_KEY',
+  'WRONG_SIGNER',
+  'NONCE_REUSED',
+  'ISSUED_AT_OUT_OF_WINDOW',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { DidSchema, SigmaSchema } from './common';
+import { auth } from './requestAuth';
 
 /**
  * A client-chosen id (session, saga, step). It names workflows and paths, so
@@ -82,6 +83,7 @@ export const StartSagaRequestSchema = z.strictObject({
   sagaId: Id.optional(),
   description: z.string().max(500).optional(),
   steps: SagaStepsSchema,
+  auth,
 }).refine((v) => jsonSize(v) <= SAGA_REQUEST_MAX_BYTES, `a saga request is at most ${SAGA_REQUEST_MAX_BYTES} bytes of JSON`);
 export type StartSagaRequest = z.input<typeof StartSagaRequestSchema>;
 export type StartSagaRequestParsed = z.output<typeof StartSagaRequestSchema>;
@@ -92,15 +94,15 @@ export type StartSagaRequestParsed = z.output<typeof StartSagaRequestSchema>;
 // Requests to the session, bound to the step's digest; the session decides
 // whether they count.
 
-export const ApprovalRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema });
+export const ApprovalRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema, auth });
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 
 export const RejectionRequestSchema = z.strictObject({
-  sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema, reason: z.string().min(1, 'a rejection needs a reason').max(500),
+  sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema, reason: z.string().min(1, 'a rejection needs a reason').max(500), auth,
 });
 export type RejectionRequest = z.infer<typeof RejectionRequestSchema>;
 
-export const WitnessRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, witnessDid: DidSchema });
+export const WitnessRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, witnessDid: DidSchema, auth });
 export type WitnessRequest = z.infer<typeof WitnessRequestSchema>;
 
 /** The step a grant is asked for (the stepGrant query; the saga's own activities ask it). */

@@ -103,6 +103,12 @@ export const SessionConfigSchema = z.object({
     .default(() => []),
   /** Days the audit store keeps the deltas after termination; roots and commitments are kept forever (SPEC §7). */
   retentionDays: z.number().int('retentionDays must be a whole number of days').min(1, 'retentionDays must be ≥ 1').max(36_500, 'retentionDays must be ≤ 36500').default(90),
+  /**
+   * "did:key": every agent request is signed by the DID it speaks for (src/identity.ts); "none" (absent):
+   * signatures are optional, and checked when present. Absent rather than defaulted, so that the config —
+   * hashed into turn 1 of the trail — of a session that does not ask for it is what it always was.
+   */
+  identity: z.enum(['none', 'did:key']).optional(),
 });
 export type SessionConfigInput = z.input<typeof SessionConfigSchema>;
 export type SessionConfig = z.output<typeof SessionConfigSchema>;
@@ -210,7 +216,7 @@ function fastList<T>(x: unknown, max: number, item: (v: unknown) => v is T): T[]
 }
 
 function fastSessionConfig(c: unknown): SessionConfig | undefined {
-  if (!isRecord(c)) return undefined;
+  if (!isRecord(c) || c.identity !== undefined) return undefined;
   const d = CONFIG_DEFAULTS;
   // zod's default() fills in only undefined (null is an error, left to zod).
   const consistency = c.consistency === undefined ? d.consistency : c.consistency;

@@ -7,3 +7,21 @@ export const HvSessionState = defineSearchAttributeKey('HvSessionState', SearchA
 export const HvSagaState = defineSearchAttributeKey('HvSagaState', SearchAttributeType.KEYWORD);
 
 export const SEARCH_ATTRIBUTES = [HvSessionId, HvAgentDids, HvSessionState, HvSagaState];
+
+/**
+ * The server refuses a search attribute value over 2,048 bytes (of its JSON)
+ * by terminating the workflow (BadSearchAttributes). A did:key is 56
+ * characters, so ~35 of them exceed it: HvAgentDids lists the DIDs, in order,
+ * that fit in 1,900 bytes; the session's `summary` query has them all.
+ */
+export const AGENT_DIDS_MAX_BYTES = 1900;
+export function indexedAgentDids(dids: readonly string[]): string[] {
+  const out: string[] = [];
+  let bytes = 2;
+  for (const d of dids) {
+    bytes += new TextEncoder().encode(JSON.stringify(d)).length + 1;
+    if (bytes > AGENT_DIDS_MAX_BYTES) break;
+    out.push(d);
+  }
+  return out;
+}

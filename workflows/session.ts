@@ -29,6 +29,7 @@ import {
   slashInSession, vouchInSession, type RingChange,
 } from '../src/session';
 import { createVfsState } from '../src/vfs';
+import { acceptNonces, checkAuth, IDENTITY_CHANGE, receiptChange, type DeltaSignature, type Signers } from '../src/identity';
 import {
   AgentRequestSchema, ApprovalRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
@@ -41,7 +42,7 @@ import {
   startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, wakeSignal, witnessUpdate,
 } from './definitions';
 import { governed, asFailure, queryAnswer } from './failures';
-import { HvAgentDids, HvSagaState, HvSessionId, HvSessionState } from './searchAttributes';
+import { HvAgentDids, HvSagaState, HvSessionId, HvSessionState, indexedAgentDids } from './searchAttributes';
 import { sagaWorkflow } from './saga';
 import { sagaStaticDetails } from './sagaDetails';
 import type { SagaSnapshot } from './sagaTypes';
@@ -128,6 +129,7 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
     scorerConfigured: false,
     commitment: null,
     runs: 1,
+    nonces: {},
   };
 }
 
@@ -158,6 +160,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   const st: SessionWorkflowState = initialState(input);
   const maxUpdatesPerRun = input?.maxUpdatesPerRun ?? 1000;
   const sessionId = st.session.sessionId;
+  /** "did:key": every agent request is signed by the DIDs it speaks for (src/identity.ts). */
+  const identity = st.session.config.identity ?? 'none';
+  /** Per-DID replay windows; a run carried from before signed requests has none yet. */
+  const nonces = (st.nonces ??= {});
   annotateRun(() => ({ [ATTR.sessionId]: sessionId }));
   const sagas = new Map<string, SagaRecord>(st.sagas.map((s) => [s.sagaId, s]));
   /** Sagas this run started: their completion reaches this run. Others are read by id. */
@@ -187,9 +193,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   /** `at`: when it happened, if not now (a saga's outcome: its own end time, the same on every replay). */
-  function record(agentDid: string, changes: ChangeInput[], at = outcomeTime ?? Date.now()): void {
+  function record(agentDid: string, changes: ChangeInput[], at = outcomeTime ?? Date.now(), signatures?: DeltaSignature[]): void {
     if (!st.session.config.auditEnabled || changes.length === 0) return;
-    appendDelta(st.audit, { deltaId: wf.uuid4(), sessionId, agentDid, at, changes });
+    appendDelta(st.audit, { deltaId: wf.uuid4(), sessionId, agentDid, at, changes, ...(signatures?.length ? { signatures } : {}) });
   }
   /**
    * While a saga's outcome is recorded: its end time. Workflow time in that
@@ -312,7 +318,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       wf.upsertSearchAttributes([
         { key: HvSessionId, value: sessionId },
         { key: HvSessionState, value: st.session.state },
-        { key: HvAgentDids, value: agents },
+        { key: HvAgentDids, value: indexedAgentDids(agents) },
       ]);
     }
     wf.setCurrentDetails(currentDetails());
@@ -373,8 +379,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     };
   }
 
-  /** A validator: the schema, then the rules that need no waiting. Throws a named error; never touches state. */
-  function validator<T>(schema: Parameters<typeof parse>[0], what: string, rules?: (req: T) => void) {
+  /**
+   * A validator: the schema, then who signed it (`signers`: the DIDs the request speaks for), then the
+   * rules that need no waiting. Throws a named error; never touches state.
+   */
+  function validator<T>(schema: Parameters<typeof parse>[0], what: string, rules?: (req: T) => void, signers?: (req: T) => Signers) {
     return (arg: unknown) => {
       governed(() => {
         if (windingDown) {
@@ -382,10 +391,34 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         }
         if (what !== 'terminate') requireAuditCapacity(what);
         const req = parse(schema, arg, what) as T;
+        if (signers) checkAuth({ identity, sessionId, windows: nonces, now: Date.now() }, what, arg, signers(req));
         rules?.(req);
       });
     };
   }
+
+  // ── Signed requests (issue 12) ────────────────────────────────────────────
+  /**
+   * The handler's part of a signed request: its nonces are still fresh (a
+   * concurrent request may have used one since the validator ran), and are
+   * remembered; returns the signatures its delta keeps. The signatures and
+   * issuedAt were checked by the validator, before the request was accepted:
+   * they are a function of the request, and the workflow clock of a replay
+   * is not the live one.
+   */
+  function acceptAuth(what: string, raw: unknown, signers: Signers): DeltaSignature[] {
+    const signatures = checkAuth({ identity, sessionId, windows: nonces }, what, raw, signers);
+    acceptNonces(nonces, what, raw);
+    return signatures;
+  }
+  /** A request as its schema parses it, without its signatures (they are the request's proof, not its content). */
+  function request<S extends Parameters<typeof parse>[0]>(schema: S, raw: unknown, what: string): Omit<ReturnType<typeof parse<S>>, 'auth'> {
+    const { auth: _, ...req } = parse(schema, raw, what) as Record<string, unknown>;
+    return req as never;
+  }
+  /** Who may activate or terminate: the creator or an SRE witness (in a did:key session, by their signature). */
+  const controllers = (): Signers => ({ anyOf: [input.creatorDid ?? '', ...st.session.config.sreWitnesses].filter((d) => d !== '') });
+  const one = (did: string): Signers => ({ all: [did] });
 
   const requireState = (what: string, allowed: readonly string[]) => {
     if (!allowed.includes(st.session.state)) {
@@ -406,7 +439,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // The creation is turn 1. Record it before any handler exists: an update that
   // arrived with the start runs as soon as its handler is set.
   if (!input.carried) {
-    record(HYPERVISOR_DID, [{ path: '/', operation: 'add', contentHash: contentHash({ sessionId, config: st.session.config, creatorDid: input.creatorDid }) }]);
+    record(HYPERVISOR_DID, [
+      { path: '/', operation: 'add', contentHash: contentHash({ sessionId, config: st.session.config, creatorDid: input.creatorDid }) },
+      // Says to an offline verifier that every agent's delta of this trail carries its signature.
+      ...(identity === 'did:key' ? [IDENTITY_CHANGE] : []),
+    ]);
   }
   // The creation goes to the store before any request is granted: a session id whose trail the store
   // already holds (an earlier session's) fails the session here. Requests accepted meanwhile wait in
@@ -447,8 +484,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   wf.setHandler(joinUpdate, handle(async (raw) => {
-    const req = parse(JoinRequestSchema, raw, 'join');
+    const req = request(JoinRequestSchema, raw, 'join');
     joinRules(req);
+    // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
+    const signatures = checkAuth({ identity, sessionId, windows: nonces }, 'join', raw, one(req.agentDid));
     joining.add(req.agentDid);
     try {
       // SPEC §3: the scorer's σ when σ_raw is absent; the lower of the two when both exist.
@@ -464,17 +503,18 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       requireOpen('join');
       const result = join(st.session, st.liability, { ...req, scoredSigma }, Date.now());
       const p = participantOf(st.session, req.agentDid)!;
+      acceptNonces(nonces, 'join', raw);
       ringAssigned(p.ring, 'join');
       record(req.agentDid, [
         { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
         ...p.actions.map((a) => ({ path: `/registry/${a}`, operation: 'add' as const, contentHash: contentHash(ownGet(st.session.registry.entries, a)) })),
-      ]);
+      ], undefined, signatures);
       refreshSearchAttributes();
       return result;
     } finally {
       joining.delete(req.agentDid);
     }
-  }), { validator: validator(JoinRequestSchema, 'join', joinRules), description: 'Join an agent (SPEC §3 handshake); returns its ring and σ_eff.' });
+  }), { validator: validator(JoinRequestSchema, 'join', joinRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'Join an agent (SPEC §3 handshake); returns its ring and σ_eff.' });
 
   const activateRules = () => {
     requireState('activate', ['handshaking']);
@@ -482,22 +522,24 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   };
   wf.setHandler(activateUpdate, handle((raw?: unknown) => {
     parse(NoArgumentSchema, raw, 'activate');
+    const signatures = acceptAuth('activate', raw, controllers());
     activate(st.session, Date.now());
-    record(HYPERVISOR_DID, [{ path: '/state', operation: 'modify', contentHash: contentHash('active'), previousHash: contentHash('handshaking') }]);
+    record(HYPERVISOR_DID, [{ path: '/state', operation: 'modify', contentHash: contentHash('active'), previousHash: contentHash('handshaking') }], undefined, signatures);
     refreshSearchAttributes();
     return summary();
-  }) as () => Promise<SessionSummary>, { validator: validator(NoArgumentSchema, 'activate', activateRules) as () => void, description: 'Move the session from handshaking to active (needs a participant).' });
+  }) as () => Promise<SessionSummary>, { validator: validator(NoArgumentSchema, 'activate', activateRules, controllers) as () => void, description: 'Move the session from handshaking to active (needs a participant).' });
 
   const leaveRules = (r: { agentDid: string }) => { requireOpen('leave'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(leaveUpdate, handle((raw) => {
-    const { agentDid } = parse(AgentRequestSchema, raw, 'leave');
+    const { agentDid } = request(AgentRequestSchema, raw, 'leave');
     leaveRules({ agentDid });
+    const signatures = acceptAuth('leave', raw, one(agentDid));
     const p = leave(st.session, agentDid, Date.now());
-    record(agentDid, [{ path: `/participants/${agentDid}/active`, operation: 'modify', contentHash: contentHash(false), previousHash: contentHash(true) }]);
+    record(agentDid, [{ path: `/participants/${agentDid}/active`, operation: 'modify', contentHash: contentHash(false), previousHash: contentHash(true) }], undefined, signatures);
     refreshSearchAttributes();
     restrictSagas([agentDid]);
     return p;
-  }), { validator: validator(AgentRequestSchema, 'leave', leaveRules), description: 'Mark a participant inactive (it stays in the record).' });
+  }), { validator: validator(AgentRequestSchema, 'leave', leaveRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'Mark a participant inactive (it stays in the record).' });
 
   const vouchRules = (r: { voucher: string; vouchee: string }) => {
     requireState('vouch', ['handshaking', 'active']);
@@ -506,49 +548,55 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (vouchee.slashed) throw new HypervisorError('AGENT_SLASHED', `agent ${r.vouchee} was slashed in session ${sessionId}; nobody may vouch for it`, { did: r.vouchee });
   };
   wf.setHandler(vouchUpdate, handle((raw) => {
-    const req = parse(VouchRequestSchema, raw, 'vouch');
+    const req = request(VouchRequestSchema, raw, 'vouch');
     vouchRules(req);
+    const signatures = acceptAuth('vouch', raw, one(req.voucher));
     const { bond, ringChanges } = vouchInSession(st.session, st.liability, req, Date.now(), wf.uuid4());
-    record(req.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }]);
+    record(req.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }], undefined, signatures);
     bondsVersion++;
     applyRingChanges(ringChanges, `vouch ${bond.bondId}`);
     return bond;
-  }), { validator: validator(VouchRequestSchema, 'vouch', vouchRules), description: 'A voucher bonds part of its σ for a vouchee (SPEC §4).' });
+  }), { validator: validator(VouchRequestSchema, 'vouch', vouchRules, (r: { voucher: string }) => one(r.voucher)), description: 'A voucher bonds part of its σ for a vouchee (SPEC §4).' });
 
-  const releaseRules = (r: { bondId: string }) => {
-    requireOpen('release a bond');
+  const bondOf = (r: { bondId: string }) => {
     const b = ownGet(st.liability.bonds, r.bondId);
     if (!b || b.sessionId !== sessionId) throw new HypervisorError('BOND_NOT_FOUND', `bond ${r.bondId} is not a bond of session ${sessionId}`);
-    if (b.releasedAt !== null) throw new HypervisorError('BOND_RELEASED', `bond ${r.bondId} was already released`);
+    return b;
+  };
+  const releaseRules = (r: { bondId: string }) => {
+    requireOpen('release a bond');
+    if (bondOf(r).releasedAt !== null) throw new HypervisorError('BOND_RELEASED', `bond ${r.bondId} was already released`);
   };
   wf.setHandler(releaseBondUpdate, handle((raw) => {
-    const req = parse(ReleaseBondRequestSchema, raw, 'releaseBond');
+    const req = request(ReleaseBondRequestSchema, raw, 'releaseBond');
     releaseRules(req);
-    const existing = ownGet(st.liability.bonds, req.bondId)!;
+    const existing = bondOf(req);
+    const signatures = acceptAuth('releaseBond', raw, one(existing.voucher));
     const before = contentHash(existing);
     const bond = release(st.liability, req.bondId, Date.now(), req.reason);
-    record(bond.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: before }]);
+    record(bond.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: before }], undefined, signatures);
     bondsVersion++;
     applyRingChanges(refreshRings(st.session, st.liability, Date.now(), [bond.vouchee]), `release ${bond.bondId}`, [bond.vouchee]);
     return bond;
-  }), { validator: validator(ReleaseBondRequestSchema, 'releaseBond', releaseRules), description: 'Release a bond before the session ends.' });
+  }), { validator: validator(ReleaseBondRequestSchema, 'releaseBond', releaseRules, (r: { bondId: string }) => one(bondOf(r).voucher)), description: 'Release a bond before the session ends.' });
 
   const checkActionRules = (r: { agentDid: string }) => { requireOpen('check an action'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(checkActionUpdate, handle((raw) => {
-    const req = parse(CheckActionRequestSchema, raw, 'checkAction');
+    const req = request(CheckActionRequestSchema, raw, 'checkAction');
     checkActionRules(req);
+    const signatures = acceptAuth('checkAction', raw, one(req.agentDid));
     const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true });
     st.decisions++;
-    record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...recordedDecision(decision) }) }]);
+    record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...recordedDecision(decision) }) }], undefined, signatures);
     gateDecided('check_action', decision, decision.rule, () => ({
       [ATTR.sessionId]: sessionId, [ATTR.agentDid]: req.agentDid, [ATTR.actionId]: req.actionId,
     }));
     return decision;
-  }), { validator: validator(CheckActionRequestSchema, 'checkAction', checkActionRules), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
+  }), { validator: validator(CheckActionRequestSchema, 'checkAction', checkActionRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
 
   // ── Slashing and drift ────────────────────────────────────────────────────
   /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
-  async function slashAgent(agentDid: string, reason: string, omega: number, by: string, cause: SlashCause, severity?: string): Promise<SlashResult> {
+  async function slashAgent(agentDid: string, reason: string, omega: number, by: string, cause: SlashCause, severity?: string, signatures?: DeltaSignature[]): Promise<SlashResult> {
     st.slashes++;
     const result = slashInSession(st.session, st.liability, { vouchee: agentDid, reason, omega, slashId: `${sessionId}-slash-${st.slashes}` }, Date.now());
     for (const s of result.outcome.slashes) {
@@ -557,7 +605,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         { path: `/slashes/${s.slashId}`, operation: 'add', contentHash: contentHash(s) },
         { path: `/participants/${s.vouchee}/sigma`, operation: 'modify', contentHash: contentHash(0), previousHash: contentHash(s.sigmaBefore) },
         ...s.clips.map((c) => ({ path: `/participants/${c.voucher}/sigma`, operation: 'modify' as const, contentHash: contentHash(c.after), previousHash: contentHash(c.before) })),
-      ]);
+      ], undefined, signatures);
     }
     bondsVersion++;
     applyRingChanges(result.ringChanges, `slash of ${agentDid}`, result.outcome.touched);
@@ -574,10 +622,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (r.witnessDid === r.agentDid) throw new HypervisorError('NOT_SRE_WITNESS', `an agent may not witness its own slash`);
   };
   wf.setHandler(slashUpdate, handle(async (raw) => {
-    const req = parse(SlashRequestSchema, raw, 'slash');
+    const req = request(SlashRequestSchema, raw, 'slash');
     slashRules(req);
-    return slashAgent(req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, req.omega ?? 0.95, req.witnessDid, 'witness');
-  }), { validator: validator(SlashRequestSchema, 'slash', slashRules), description: 'Slash an agent at the request of an SRE witness of the session (ring 0); cascades to its vouchers.' });
+    const signatures = acceptAuth('slash', raw, one(req.witnessDid));
+    return slashAgent(req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, req.omega ?? 0.95, req.witnessDid, 'witness', undefined, signatures);
+  }), { validator: validator(SlashRequestSchema, 'slash', slashRules, (r: { witnessDid: string }) => one(r.witnessDid)), description: 'Slash an agent at the request of an SRE witness of the session (ring 0); cascades to its vouchers.' });
 
   const driftRules = (r: { agentDid: string }) => { requireOpen('report drift'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(reportDriftUpdate, handle(async (raw) => {
@@ -601,11 +650,21 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }), { validator: validator(DriftReportSchema, 'reportDrift', driftRules), description: 'Check an agent for behavioural drift: high → slash, medium → demote for the rest of the session (SPEC §9).' });
 
   // ── Sagas ─────────────────────────────────────────────────────────────────
-  const startSagaRules = (r: { sagaId?: string }) => {
+  const startSagaRules = (r: { sagaId?: string; steps: { agentDid: string }[] }) => {
     requireState('start a saga', ['active']);
     if (closing) throw new HypervisorError('SESSION_CLOSED', `cannot start a saga: session ${sessionId} is terminating`, { state: 'terminating' });
     if (r.sagaId !== undefined && sagas.has(r.sagaId)) throw new HypervisorError('DUPLICATE_SAGA', `saga ${r.sagaId} already exists in session ${sessionId}`, { sagaId: r.sagaId });
+    // Only members sign in a did:key session (so the replay windows it keeps are the members' alone).
+    if (identity === 'did:key') {
+      const stranger = r.steps.find((s) => !participantOf(st.session, s.agentDid));
+      if (stranger) throw new HypervisorError('AGENT_NOT_FOUND', `cannot start a saga: step agent ${stranger.agentDid} is not a participant of session ${sessionId}`, { did: stranger.agentDid });
+    }
   };
+  /**
+   * A saga acts in the name of every agent of its steps — their rate, budget and liability (a failed undo
+   * slashes the step's agent) — so each of them signs its start, not only whoever asks for it.
+   */
+  const sagaSigners = (r: { steps: { agentDid: string }[] }): Signers => ({ all: [...new Set(r.steps.map((s) => s.agentDid))] });
 
   function nextSagaId(): string {
     let id: string;
@@ -614,17 +673,18 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   wf.setHandler(startSagaUpdate, handle(async (raw) => {
-    const req = parse(StartSagaRequestSchema, raw, 'startSaga');
+    const req = request(StartSagaRequestSchema, raw, 'startSaga') as StartSagaRequestParsed;
     startSagaRules(req);
+    const signatures = acceptAuth('startSaga', raw, sagaSigners(req));
     // An automatic id skips ids whose workflow someone else already holds (a squatter): a few tries.
     for (let tries = 1; ; tries++) {
-      const started = await startOneSaga(req, req.sagaId ?? nextSagaId());
+      const started = await startOneSaga(req, req.sagaId ?? nextSagaId(), signatures);
       if (started.ok) return started.result;
       if (req.sagaId !== undefined || tries >= 5) throw started.error;
     }
-  }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
+  }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules, sagaSigners), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
 
-  async function startOneSaga(req: StartSagaRequestParsed, sagaId: string) {
+  async function startOneSaga(req: StartSagaRequestParsed, sagaId: string, signatures: DeltaSignature[]) {
     const workflowId = sagaWorkflowId(sessionId, sagaId);
     const steps = req.steps.map((s, i) => {
       const stepId = s.stepId ?? `step-${i + 1}`;
@@ -656,7 +716,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         staticDetails: sagaStaticDetails(steps),
         typedSearchAttributes: [
           { key: HvSessionId, value: sessionId },
-          { key: HvAgentDids, value: agentDids },
+          { key: HvAgentDids, value: indexedAgentDids(agentDids) },
           { key: HvSagaState, value: 'running' },
         ],
       });
@@ -669,7 +729,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     }
     children.add(sagaId);
     // Terminate waits for starts in flight (it closes only once every started saga can hear it).
-    record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }) }]);
+    record(HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }) }], undefined, signatures);
     // Not awaited: the session continues as new while sagas run (a later run reads the outcome by id).
     child.result().then(
       (snapshot) => settleSaga(sagaId, { snapshot, failure: null }),
@@ -801,24 +861,27 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   const wakeSaga = (saga: SagaRecord) => void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, {}).catch(() => undefined);
 
   wf.setHandler(approveUpdate, handle((raw) => {
-    const req = parse(ApprovalRequestSchema, raw, 'approve');
+    const req = request(ApprovalRequestSchema, raw, 'approve');
     const step = approverRules(req, 'approve');
     const { saga } = evidenceOf(req, 'approve');
+    const signatures = acceptAuth('approve', raw, one(req.approverDid));
     step.approvers.push(req.approverDid);
-    record(req.approverDid, [{ path: `/sagas/${req.sagaId}/steps/${req.stepId}/approvals/${req.approverDid}`, operation: 'add', contentHash: contentHash({ digest: req.digest, approverDid: req.approverDid }) }]);
+    // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/identity.ts).
+    record(req.approverDid, [receiptChange('approve', req)!], undefined, signatures);
     wakeSaga(saga);
     return evidenceResult(saga, step);
-  }), { validator: validator(ApprovalRequestSchema, 'approve', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'approve'); }), description: 'Approve a step (bound to its digest) as another active participant; the quorum is the session\'s.' });
+  }), { validator: validator(ApprovalRequestSchema, 'approve', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'approve'); }, (r) => one(r.approverDid)), description: 'Approve a step (bound to its digest) as another active participant; the quorum is the session\'s.' });
 
   wf.setHandler(rejectUpdate, handle((raw) => {
-    const req = parse(RejectionRequestSchema, raw, 'reject');
+    const req = request(RejectionRequestSchema, raw, 'reject');
     const step = approverRules(req, 'reject');
     const { saga } = evidenceOf(req, 'reject');
+    const signatures = acceptAuth('reject', raw, one(req.approverDid));
     step.rejectedBy = { did: req.approverDid, reason: req.reason };
-    record(req.approverDid, [{ path: `/sagas/${req.sagaId}/steps/${req.stepId}/rejection`, operation: 'add', contentHash: contentHash({ digest: req.digest, approverDid: req.approverDid, reason: req.reason }) }]);
+    record(req.approverDid, [receiptChange('reject', req)!], undefined, signatures);
     wakeSaga(saga);
     return evidenceResult(saga, step);
-  }), { validator: validator(RejectionRequestSchema, 'reject', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'reject'); }), description: 'Reject a step (bound to its digest): it is denied at once.' });
+  }), { validator: validator(RejectionRequestSchema, 'reject', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'reject'); }, (r) => one(r.approverDid)), description: 'Reject a step (bound to its digest): it is denied at once.' });
 
   const witnessRules = (r: { sagaId: string; stepId: string; digest: string; witnessDid: string }) => {
     requireOpen('witness');
@@ -829,14 +892,15 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return step;
   };
   wf.setHandler(witnessUpdate, handle((raw) => {
-    const req = parse(WitnessRequestSchema, raw, 'witness');
+    const req = request(WitnessRequestSchema, raw, 'witness');
     const step = witnessRules(req);
     const { saga } = evidenceOf(req, 'witness');
+    const signatures = acceptAuth('witness', raw, one(req.witnessDid));
     step.witness = req.witnessDid;
-    record(req.witnessDid, [{ path: `/sagas/${req.sagaId}/steps/${req.stepId}/witness`, operation: 'add', contentHash: contentHash({ digest: req.digest, witnessDid: req.witnessDid }) }]);
+    record(req.witnessDid, [receiptChange('witness', req)!], undefined, signatures);
     wakeSaga(saga);
     return evidenceResult(saga, step);
-  }), { validator: validator(WitnessRequestSchema, 'witness', witnessRules), description: 'Co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses).' });
+  }), { validator: validator(WitnessRequestSchema, 'witness', witnessRules, (r: { witnessDid: string }) => one(r.witnessDid)), description: 'Co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses).' });
 
   /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
   function stepGrant(raw: StepRef): StepGrant {
@@ -861,6 +925,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   };
   wf.setHandler(terminateUpdate, handle(async (raw?: unknown) => {
     parse(NoArgumentSchema, raw, 'terminate');
+    const signatures = acceptAuth('terminate', raw, controllers());
     // No new saga from here; the ones starting finish starting, so the close reaches every one of them.
     closing = true;
     await wf.condition(() => startsInFlight === 0);
@@ -872,7 +937,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     record(HYPERVISOR_DID, [
       { path: '/state', operation: 'modify', contentHash: contentHash('terminating') },
       ...releasedBonds.map((id) => ({ path: `/bonds/${id}`, operation: 'delete' as const })),
-    ]);
+    ], undefined, signatures);
     const commitment = commitAudit(st.audit, Object.keys(st.session.participants), now);
     st.commitment = commitment;
     refreshSearchAttributes();
@@ -891,13 +956,15 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     terminated = { commitment, releasedBonds: releasedBonds.length, purgedFiles: report.vfsFilesPurged, retainUntil: report.retainUntil, liabilitySnapshot };
     refreshSearchAttributes();
     return terminated;
-  }) as () => Promise<TerminateResult>, { validator: validator(NoArgumentSchema, 'terminate', terminateRules) as () => void, description: 'Terminate: close the session, release bonds, purge the VFS, commit the Merkle root, anchor it, archive.' });
+  }) as () => Promise<TerminateResult>, { validator: validator(NoArgumentSchema, 'terminate', terminateRules, controllers) as () => void, description: 'Terminate: close the session, release bonds, purge the VFS, commit the Merkle root, anchor it, archive.' });
 
   const vfsAgent = (what: string, agentDid: string) => { requireOpen(what); requireActiveParticipant(agentDid); };
   registerVfsHandlers(st, {
-    record, handle, refresh: refreshSearchAttributes,
+    record: (agentDid, changes, signatures) => record(agentDid, changes, undefined, signatures),
+    handle, refresh: refreshSearchAttributes,
     requireAgent: vfsAgent,
-    validate: (schema, what, rules) => validator(schema, what, (r: { agentDid: string }) => { vfsAgent(what, r.agentDid); rules(r as never); }),
+    accept: (what, raw, agentDid) => acceptAuth(what, raw, one(agentDid)),
+    validate: (schema, what, rules) => validator(schema, what, (r: { agentDid: string }) => { vfsAgent(what, r.agentDid); rules(r as never); }, (r) => one(r.agentDid)),
     storeFile: async (content) => (await auditStore.storeFile({ content })).contentHash,
   });
 

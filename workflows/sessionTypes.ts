@@ -8,6 +8,7 @@ import type { DriftDecision, DriftHistoryState, TrustCache } from '../src/adapte
 import type { VfsState } from '../src/vfs';
 import type { ActionView, AgentView, SessionInput } from '../src/contract';
 import type { GateDecision } from '../src/gate';
+import type { NonceWindows } from '../src/identity';
 
 /** Approvals, a rejection and a witness the session holds for one step (SPEC §11.5). */
 export interface StepEvidence {
@@ -51,6 +52,8 @@ export interface SessionWorkflowState {
   scorerConfigured: boolean;
   commitment: Commitment | null;
   runs: number;
+  /** Replay windows of the DIDs that signed accepted requests (src/identity.ts); absent in state carried by older runs. */
+  nonces?: NonceWindows;
 }
 
 export interface SessionWorkflowInput extends Partial<SessionInput> {

@@ -12,6 +12,7 @@ import * as wf from '@temporalio/workflow';
 import { parse } from '../src/common';
 import { HypervisorError } from '../src/errors';
 import type { ChangeInput } from '../src/audit';
+import type { DeltaSignature } from '../src/identity';
 import {
   VfsPathRequestSchema, VfsPermissionsRequestSchema, VfsRestoreRequestSchema, VfsSnapshotRequestSchema, VfsWriteRequestSchema,
 } from '../src/contract';
@@ -45,7 +46,9 @@ export const VFS_LIMITS = {
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 interface SessionHooks {
-  record(agentDid: string, changes: ChangeInput[]): void;
+  record(agentDid: string, changes: ChangeInput[], signatures?: DeltaSignature[]): void;
+  /** The handler's part of the request's signatures (nonces remembered); the signatures its delta keeps. */
+  accept(what: string, raw: unknown, agentDid: string): DeltaSignature[];
   handle<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R): (...args: A) => Promise<R>;
   /** The session's validator: schema, open session, active participant, then `rules`. */
   validate<T>(schema: Parameters<typeof parse>[0], what: string, rules: (req: T) => void): (arg: unknown) => void;
@@ -56,7 +59,7 @@ interface SessionHooks {
   refresh(): void;
 }
 
-type Request = { agentDid: string; path?: string; content?: string; snapshotId?: string; label?: string; allowedDids?: string[] | null };
+type Request = { agentDid: string; auth?: unknown; path?: string; content?: string; snapshotId?: string; label?: string; allowedDids?: string[] | null };
 
 export function registerVfsHandlers(st: SessionWorkflowState, hooks: SessionHooks): void {
   const { record, handle } = hooks;
@@ -101,8 +104,8 @@ export function registerVfsHandlers(st: SessionWorkflowState, hooks: SessionHook
   const snap = (v: VfsState, r: Request, at: number) => takeSnapshot(v, { snapshotId: r.snapshotId ?? 'dry-run', agentDid: r.agentDid, label: r.label, at });
   const restore = (v: VfsState, r: Request, at: number) => restoreSnapshot(v, { snapshotId: r.snapshotId, agentDid: r.agentDid, at });
 
-  const done = <C extends VfsChange | VfsChange[]>(did: string, change: C): C => {
-    record(did, Array.isArray(change) ? change : [change]);
+  const done = <C extends VfsChange | VfsChange[]>(did: string, change: C, signatures: DeltaSignature[]): C => {
+    record(did, Array.isArray(change) ? change : [change], signatures);
     const edits = st.vfs.edits;
     if (edits.length > VFS_LIMITS.editsKept) edits.splice(0, edits.length - VFS_LIMITS.editsKept);
     hooks.refresh();
@@ -116,21 +119,25 @@ export function registerVfsHandlers(st: SessionWorkflowState, hooks: SessionHook
     // The session may have moved while the contents were stored: the rules again.
     hooks.requireAgent('vfsWrite', r.agentDid);
     dryRun('vfsWrite', write)(r);
-    return done(r.agentDid, write(st.vfs, r, Date.now()));
+    const signatures = hooks.accept('vfsWrite', raw, r.agentDid);
+    return done(r.agentDid, write(st.vfs, r, Date.now()), signatures);
   }), { validator: hooks.validate(VfsWriteRequestSchema, 'vfsWrite', dryRun('vfsWrite', write)), description: 'Write a file in the session VFS (its contents go to the audit store).' });
 
   wf.setHandler(vfsDeleteUpdate, handle((raw) => {
     const r = parse(VfsPathRequestSchema, raw, 'vfsDelete') as Request;
-    return done(r.agentDid, del(st.vfs, r, Date.now()));
+    const signatures = hooks.accept('vfsDelete', raw, r.agentDid);
+    return done(r.agentDid, del(st.vfs, r, Date.now()), signatures);
   }), { validator: hooks.validate(VfsPathRequestSchema, 'vfsDelete', dryRun('vfsDelete', del)), description: 'Delete a file from the session VFS.' });
 
   wf.setHandler(vfsSetPermissionsUpdate, handle((raw) => {
     const r = parse(VfsPermissionsRequestSchema, raw, 'vfsSetPermissions') as Request;
-    return done(r.agentDid, perms(st.vfs, r, Date.now()));
+    const signatures = hooks.accept('vfsSetPermissions', raw, r.agentDid);
+    return done(r.agentDid, perms(st.vfs, r, Date.now()), signatures);
   }), { validator: hooks.validate(VfsPermissionsRequestSchema, 'vfsSetPermissions', dryRun('vfsSetPermissions', perms)), description: 'Restrict a path to some DIDs (null opens it).' });
 
   wf.setHandler(vfsSnapshotUpdate, handle((raw) => {
     const r = parse(VfsSnapshotRequestSchema, raw, 'vfsSnapshot') as Request;
+    hooks.accept('vfsSnapshot', raw, r.agentDid);
     const summary = snap(st.vfs, { ...r, snapshotId: r.snapshotId ?? wf.uuid4() }, Date.now());
     hooks.refresh();
     return summary;
@@ -138,7 +145,8 @@ export function registerVfsHandlers(st: SessionWorkflowState, hooks: SessionHook
 
   wf.setHandler(vfsRestoreUpdate, handle((raw) => {
     const r = parse(VfsRestoreRequestSchema, raw, 'vfsRestore') as Request;
-    return done(r.agentDid, restore(st.vfs, r, Date.now()));
+    const signatures = hooks.accept('vfsRestore', raw, r.agentDid);
+    return done(r.agentDid, restore(st.vfs, r, Date.now()), signatures);
   }), { validator: hooks.validate(VfsRestoreRequestSchema, 'vfsRestore', dryRun('vfsRestore', restore)), description: 'Restore a snapshot.' });
 
   wf.setHandler(vfsListQuery, () => ({ files: listFiles(st.vfs), snapshots: listSnapshots(st.vfs) }), { description: 'The files and snapshots in the session VFS.' });

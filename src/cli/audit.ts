@@ -6,7 +6,7 @@
  * only the store (it works after Temporal's data is gone); an open one also
  * asks its workflow for the deltas not yet stored.
  */
-import { verifyTrail, type AuditTrail } from '../audit';
+import { isDidKeyTrail, signatureCount, verifyTrail, type AuditTrail, type Delta } from '../audit';
 import { isHypervisorError } from '../errors';
 import type { Commitment } from '../commitment';
 import { proveTurn, readTrail, toAuditTrail, verifyInclusionProof, verifyStoredTrail, type InclusionProof, type StoredTrail } from '../store/trail';
@@ -27,6 +27,8 @@ export interface AuditReport {
   turn: number | null;
   deltaId: string | null;
   reason: string | null;
+  /** Signatures checked offline (each delta's, over its payload hash), and whether the trail is a did:key session's. */
+  signatures: { checked: number; didKeySession: boolean };
   commitment: { checked: boolean; matches: boolean | null; merkleRoot: string | null; deltaCount: number | null; committedAt: number | null; note: string };
 }
 
@@ -71,9 +73,24 @@ function render(r: AuditReport): string {
       ['deltas', r.deltaCount],
       ['Merkle root', r.merkleRoot ?? '(no deltas)'],
       ['chain', `${r.deltaCount} deltas, every hash recomputed and linked`],
+      ['signatures', `${r.signatures.checked} checked${r.signatures.didKeySession ? ' (a did:key session: every agent\'s delta is signed by it)' : ''}`],
       ['commitment', r.commitment.note],
     ], '  '),
   ].join('\n');
+}
+
+/** What a verified trail's signatures were: counted only where the verification passed (else it stopped at the fault). */
+function signaturesOf(deltas: unknown): AuditReport['signatures'] {
+  const list = Array.isArray(deltas) ? (deltas as Delta[]) : [];
+  return { checked: signatureCount(list), didKeySession: list[0] !== undefined && isDidKeyTrail(list[0]) };
+}
+
+function safeDeltas(trail: StoredTrail): Delta[] {
+  try {
+    return toAuditTrail(trail).deltas;
+  } catch {
+    return [];
+  }
 }
 
 /** The stored trail; an open session (no record in the store) is asked for the deltas it still holds. */
@@ -128,7 +145,7 @@ const verify: Command = {
       } catch (err) {
         throw new UsageError(`trail file ${file} is not JSON: ${(err as Error).message}`, `export one with \`hv audit export ${sessionId} > ${file}\``);
       }
-      report = { sessionId, source: 'file', file, ...verifyFile(trail), commitment: { ...blank } };
+      report = { sessionId, source: 'file', file, ...verifyFile(trail), signatures: signaturesOf((trail as Partial<AuditTrail> | null)?.deltas), commitment: { ...blank } };
       const trailSession = (trail as Partial<AuditTrail> | null)?.sessionId;
       if (report.ok && trailSession !== sessionId) {
         Object.assign(report, { ok: false, turn: null, deltaId: null, reason: `the trail is of session ${String(trailSession)}, not ${sessionId}` });
@@ -142,7 +159,7 @@ const verify: Command = {
       }
     } else {
       const trail = await storedTrail(ctx, sessionId);
-      report = { sessionId, source: 'store', file: null, ...verifyStored(trail), commitment: { ...blank } };
+      report = { sessionId, source: 'store', file: null, ...verifyStored(trail), signatures: signaturesOf(safeDeltas(trail)), commitment: { ...blank } };
       if (trail.record) {
         // verifyStoredTrail held the trail to the committed root and count: a pass is a match.
         report.commitment = commitmentReport(trail.record.commitment, report.ok);

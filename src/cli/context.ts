@@ -7,6 +7,9 @@ import { Client, Connection } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE, HypervisorClient } from '../client';
 import type { Connectivity } from './errors';
 import { openAuditStore, type AuditStore } from '../store';
+import { KeyRing } from '../keys';
+import { isHypervisorError } from '../errors';
+import { UsageError } from './errors';
 
 export interface GlobalValues {
   json?: boolean;
@@ -14,6 +17,8 @@ export interface GlobalValues {
   namespace?: string;
   'task-queue'?: string;
   timeout?: string;
+  /** did:key files (`--key`, repeatable): every request is signed as the DIDs it speaks for. */
+  key?: string[];
 }
 
 export const DEFAULT_TIMEOUT_SECONDS = 20;
@@ -23,6 +28,8 @@ export class CliContext {
   readonly conn: Connectivity;
   private hv: HypervisorClient | undefined;
   private auditStore: Promise<AuditStore> | undefined;
+  /** The keys of --key, read before anything is sent; undefined without --key. */
+  readonly signer: KeyRing | undefined;
 
   constructor(
     globals: GlobalValues,
@@ -37,13 +44,20 @@ export class CliContext {
       taskQueue: globals['task-queue'] || process.env.HV_TASK_QUEUE || DEFAULT_TASK_QUEUE,
       timeoutSeconds,
     };
+    const keys = globals.key ?? [];
+    try {
+      this.signer = keys.length ? KeyRing.fromFiles(keys) : undefined;
+    } catch (err) {
+      if (isHypervisorError(err) || (err as NodeJS.ErrnoException).code) throw new UsageError(`--key: ${(err as Error).message}`, 'make a key with `hv keys new FILE`');
+      throw err;
+    }
   }
 
   /** The client, connected on first use (commands that work offline never connect). */
   async client(): Promise<HypervisorClient> {
     if (!this.hv) {
       const connection = await Connection.connect({ address: this.conn.address, connectTimeout: this.conn.timeoutSeconds * 1000 });
-      this.hv = new HypervisorClient(new Client({ connection, namespace: this.conn.namespace }), this.conn.taskQueue, await this.store());
+      this.hv = new HypervisorClient(new Client({ connection, namespace: this.conn.namespace }), this.conn.taskQueue, await this.store(), this.signer);
     }
     return this.hv;
   }

@@ -10,6 +10,7 @@ import { CliContext, DEFAULT_TIMEOUT_SECONDS, type GlobalValues } from './contex
 import { classify, CliError, EXIT, EXIT_CODE_TABLE, UsageError, type ExitCode } from './errors';
 import { sagaCommands } from './saga';
 import { sessionCommands } from './session';
+import { keyCommands } from './keys';
 import { useNodeCrypto } from '../hashNode';
 
 const GLOBAL_OPTIONS: OptionsConfig = {
@@ -18,6 +19,7 @@ const GLOBAL_OPTIONS: OptionsConfig = {
   namespace: { type: 'string' },
   'task-queue': { type: 'string' },
   timeout: { type: 'string' },
+  key: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -27,6 +29,7 @@ const GLOBAL_HELP: [string, string][] = [
   ['--namespace NS', 'the Temporal namespace (env TEMPORAL_NAMESPACE; default "default")'],
   ['--task-queue QUEUE', 'the hypervisor\'s task queue (env HV_TASK_QUEUE; default "agent-hypervisor")'],
   ['--timeout SECONDS', `how long to wait for Temporal to connect and to answer each call (default ${DEFAULT_TIMEOUT_SECONDS})`],
+  ['--key FILE', 'sign every request with this did:key (`hv keys new`), as each DID it speaks for; repeat for more keys; the first signs activate and terminate'],
   ['-h, --help', 'help; `hv <group> <command> --help` for one command'],
 ];
 
@@ -34,6 +37,7 @@ const GROUPS: { name: string; title: string; commands: Command[] }[] = [
   { name: 'session', title: 'Sessions', commands: sessionCommands },
   { name: 'saga', title: 'Sagas', commands: sagaCommands },
   { name: 'audit', title: 'Audit', commands: auditCommands },
+  { name: 'keys', title: 'Keys (did:key identities)', commands: keyCommands },
 ];
 
 const ALL_OPTIONS: OptionsConfig = Object.assign({}, GLOBAL_OPTIONS, ...GROUPS.flatMap((g) => g.commands.map((c) => c.options)));

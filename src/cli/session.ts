@@ -1,8 +1,8 @@
 /** `hv session …`: create, join, activate, vouch, show, terminate. */
 import { randomBytes } from 'node:crypto';
-import { JoinRequestSchema, SessionIdSchema, type JoinRequest } from '../contract';
+import { JoinRequestSchema, SessionIdSchema, SessionInputSchema, type JoinRequest } from '../contract';
 import type { CliContext } from './context';
-import { didFlag, jsonOrFile, numberFlag, optionalString, validate, type Command } from './command';
+import { commandHelpHint, didFlag, jsonOrFile, numberFlag, optionalString, validate, type Command } from './command';
 import { UsageError } from './errors';
 import { fields, ring, section, sigma, table, time, type Cell } from './format';
 import type { SessionSummary, TerminateResult } from '../../workflows/sessionTypes';
@@ -35,29 +35,42 @@ const create: Command = {
   name: 'session create',
   summary: 'create a session (it starts in handshaking)',
   args: [],
-  usage: '[--id ID] --creator DID [--max-participants N] [--min-sigma X]',
+  usage: '[--id ID] --creator DID [--max-participants N] [--min-sigma X] [--identity did:key|none] [--sre-witness DID …]',
   options: {
     id: { type: 'string' },
     creator: { type: 'string' },
     'max-participants': { type: 'string' },
     'min-sigma': { type: 'string' },
+    identity: { type: 'string' },
+    'sre-witness': { type: 'string', multiple: true },
   },
   help: [
     ['--id ID', 'the session id (letters, digits, . _ : -); default: a fresh one'],
     ['--creator DID', 'the DID of whoever creates the session (required)'],
     ['--max-participants N', 'at most N active participants (default 10)'],
     ['--min-sigma X', 'σ_eff below X is refused unless the agent lands in ring 3 (default 0.60)'],
+    ['--identity did:key|none', 'did:key: every agent request must be signed by the DID it speaks for (`hv --key`); default none'],
+    ['--sre-witness DID', 'an SRE witness of the session (repeat for more); in a did:key session a did:key'],
   ],
-  examples: ['hv session create --id s1 --creator did:mesh:admin --max-participants 3'],
+  examples: [
+    'hv session create --id s1 --creator did:mesh:admin --max-participants 3',
+    'hv --key admin.key session create --id s2 --creator "$(hv keys show admin.key)" --identity did:key --sre-witness "$(hv keys show sre.key)"',
+  ],
   async run(ctx, values) {
     const id = optionalString(values, 'id') ?? newSessionId();
     sessionIdArg(this, id);
     const creatorDid = didFlag(this, values, 'creator');
     const maxParticipants = numberFlag(this, values, 'max-participants', { min: 1, max: 10_000, integer: true });
     const minSigmaEff = numberFlag(this, values, 'min-sigma', { min: 0, max: 1 });
-    const config: Record<string, number> = {};
+    const config: Record<string, unknown> = {};
     if (maxParticipants !== undefined) config.maxParticipants = maxParticipants;
     if (minSigmaEff !== undefined) config.minSigmaEff = minSigmaEff;
+    const identity = optionalString(values, 'identity');
+    if (identity !== undefined && identity !== 'did:key' && identity !== 'none') throw new UsageError(`--identity must be did:key or none, got "${identity}"`, commandHelpHint(this));
+    if (identity !== undefined) config.identity = identity;
+    const witnesses = (values['sre-witness'] as unknown as string[] | undefined) ?? [];
+    if (witnesses.length) config.sreWitnesses = witnesses;
+    validate(SessionInputSchema, { sessionId: id, creatorDid, config }, 'session', 'fix the flags named in the message');
     const hv = await ctx.client();
     const session = await ctx.call(() => hv.createSession({ sessionId: id, creatorDid, config }));
     const summary = await ctx.call(() => session.summary());

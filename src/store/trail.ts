@@ -5,7 +5,8 @@
  * commitment. A fault is named by its turn. Nothing here trusts the workflow
  * engine: it works after Temporal's own data is gone.
  */
-import { AUDIT_TRAIL_FORMAT, DeltaSchema, deltaHash, type AuditHead, type AuditTrail, type Delta } from '../audit';
+import { AUDIT_TRAIL_FORMAT, DeltaSchema, HYPERVISOR_AUTHOR, deltaHash, isDidKeyTrail, type AuditHead, type AuditTrail, type Delta } from '../audit';
+import { deltaSignatureFault } from '../identity';
 import type { Commitment } from '../commitment';
 import { HypervisorError } from '../errors';
 import { merkleProof, merkleRootFromProof, merkleRootFromScratch, type MerkleProof } from '../merkle';
@@ -87,6 +88,7 @@ export function verifyStoredTrail(trail: StoredTrail): StoredTrailVerification {
   ];
   const hashes: string[] = [];
   let parent: string | null = null;
+  let didKey = false;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     const turn = i + 1;
@@ -96,6 +98,9 @@ export function verifyStoredTrail(trail: StoredTrail): StoredTrailVerification {
     const d = item.delta;
     if (d.turn !== turn) return fail(`turn ${turn} holds a delta that says it is turn ${d.turn}`);
     if (d.sessionId !== trail.sessionId) return fail(`turn ${turn} belongs to session ${d.sessionId}, not ${trail.sessionId}`);
+    if (turn === 1) didKey = isDidKeyTrail(d);
+    const fault = deltaSignatureFault(d, { didKeyTrail: didKey, hypervisorDid: HYPERVISOR_AUTHOR });
+    if (fault !== undefined) return fail(`turn ${turn}: ${fault}`);
     const expected = deltaHash(d);
     if (d.hash !== expected) return fail(`turn ${turn} hash mismatch: recorded ${d.hash}, its fields give ${expected}`);
     if (item.column !== null && item.column !== d.hash) return fail(`turn ${turn}: the store's hash column ${item.column} differs from the delta's ${d.hash}`);
