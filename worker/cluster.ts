@@ -8,7 +8,7 @@
  * gets a database on the same PostgreSQL.
  *
  * Used by `npm run cluster` (scripts/cluster.ts), the cluster tests and
- * `npm run bench:durable -- --cluster`. Every process is ours, stopped by PID.
+ * `npm run bench:durable` (its second target). Every process is ours, stopped by PID.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
