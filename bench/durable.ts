@@ -33,12 +33,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as net from 'node:net';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers, startDevServer } from '../worker/devServer';
 import { CLUSTER_HISTORY_SHARDS, startCluster } from '../worker/cluster';
+import { freePort } from '../worker/ports';
 import { createHypervisorWorker } from '../worker/worker';
 import { openAuditStore, type AuditStore } from '../src/store';
 import { registerStepHandler } from '../activities/handlers';
@@ -451,17 +451,6 @@ function printTable(target: string, s: Scenario, plain: Summary, gov: Summary): 
 }
 
 // ── Main ────────────────────────────────────────────────────────────────────
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function runScenario(s: Scenario, env: Env): Promise<void> {
   log(`${env.target} · ${s.key}: ${s.title}, ${s.sagas} sagas per variant …`);

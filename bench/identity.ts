@@ -10,18 +10,12 @@
  *   npm run bench:identity                 60 joins per variant
  *   npm run bench:identity -- --joins 200 --json
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
-import { killAllDevServers, startDevServer, type DevServer } from '../worker/devServer';
-import { createHypervisorWorker } from '../worker/worker';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { killAllDevServers } from '../worker/devServer';
 import { HypervisorClient, type SessionHandle } from '../src/client';
 import { acceptNonces, checkAuth, generateDidKey, verifySignature, type DidKey, type NonceWindows } from '../src/identity';
 import { KeyRing, signRequest } from '../src/keys';
-import { openAuditStore } from '../src/store';
-import { freePort } from '../worker/ports';
+import { withDevHypervisor } from './devHypervisor';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number): number => {
@@ -60,17 +54,17 @@ function perRequestCosts() {
   const now = Date.now();
   const validator = micro(500, (i) => {
     const r = requests[Math.abs(i) % requests.length]!;
-    checkAuth({ identity: 'did:key', sessionId, windows: {}, now }, 'join', r, { all: [r.agentDid as string] });
+    checkAuth({ identity: 'did:key', sessionId, windows: new Map(), now }, 'join', r, { all: [r.agentDid as string] });
   });
-  const windows: NonceWindows = {};
+  const windows: NonceWindows = new Map();
   const handler = micro(500, (i) => {
     const r = requests[Math.abs(i) % requests.length]!;
-    const w = { ...windows };
+    const w = new Map(windows);
     checkAuth({ identity: 'did:key', sessionId, windows: w, now: undefined }, 'join', r, { all: [r.agentDid as string] });
     acceptNonces(w, 'join', r);
   });
   const auth = (requests[0]!.auth as { signature: string }[])[0]!;
-  const hash = checkAuth({ identity: 'did:key', sessionId, windows: {}, now }, 'join', requests[0], { all: [keys[0]!.did] })[0]!.payloadHash;
+  const hash = checkAuth({ identity: 'did:key', sessionId, windows: new Map(), now }, 'join', requests[0], { all: [keys[0]!.did] })[0]!.payloadHash;
   const verify = micro(500, () => { verifySignature(keys[0]!.did, hash, auth.signature); });
   const sign = micro(500, (i) => { signRequest(ring, 'join', sessionId, { agentDid: keys[Math.abs(i) % keys.length]!.did, sigmaRaw: 0.8, actions: ACTIONS }); });
   return { validatorUs: validator, handlerUs: handler, ed25519VerifyUs: verify, clientSignUs: sign };
@@ -85,22 +79,7 @@ async function main(): Promise<void> {
   log(`  handler (payload hash, nonce window):                        p50 ${costs.handlerUs.p50} µs`);
   log(`  client signing (node:crypto SHA-256, @noble Ed25519):        p50 ${costs.clientSignUs.p50} µs`);
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-identity-'));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { killAllDevServers(); fs.rmSync(dir, { recursive: true, force: true }); process.exit(130); });
-  let server: DevServer | undefined;
-  let worker: Worker | undefined;
-  let running: Promise<void> | undefined;
-  let native: NativeConnection | undefined;
-  let connection: Connection | undefined;
-  const store = await openAuditStore({ dataDir: dir, url: '' });
-  try {
-    server = await startDevServer({ port: await freePort(), uiPort: await freePort(), dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'server.log'), headless: true });
-    native = await NativeConnection.connect({ address: server.address });
-    connection = await Connection.connect({ address: server.address });
-    const taskQueue = `hv-identity-${Date.now().toString(36)}`;
-    worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue, store, retentionSchedule: false });
-    running = worker.run();
-    const client = new Client({ connection });
+  await withDevHypervisor('identity', async ({ client, store, taskQueue }) => {
     const creator = generateDidKey();
     const ring = new KeyRing([creator]);
     const signedHv = new HypervisorClient(client, taskQueue, store, ring);
@@ -146,15 +125,7 @@ async function main(): Promise<void> {
       log(`  p50: signed ${result.p50Ms.signed} ms, unsigned ${result.p50Ms.unsigned} ms → ${result.p50Ms.ratio}× (target ≤ 1.2×)`);
       log(`  p95: signed ${result.p95Ms.signed} ms, unsigned ${result.p95Ms.unsigned} ms`);
     }
-  } finally {
-    worker?.shutdown();
-    await running?.catch(() => undefined);
-    await store.close();
-    await native?.close().catch(() => undefined);
-    await connection?.close().catch(() => undefined);
-    await server?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((err) => {

@@ -16,20 +16,17 @@
  *   flags: --minutes M (time box: it reports how far it got), --per-run R
  *   (continue-as-new every R updates, default 1000), --json.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
-import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type Worker } from '@temporalio/worker';
-import { killAllDevServers, startDevServer, type DevServer } from '../worker/devServer';
-import { createHypervisorWorker } from '../worker/worker';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { killAllDevServers } from '../worker/devServer';
 import { HypervisorClient } from '../src/client';
 import { createAuditState, appendDelta, type Delta } from '../src/audit';
-import { openAuditStore, SqliteAuditStore, PostgresAuditStore, type AuditStore } from '../src/store';
+import { SqliteAuditStore, PostgresAuditStore, type AuditStore } from '../src/store';
 import { readTrail, verifyStoredTrail } from '../src/store/trail';
 import { startPostgres } from '../worker/postgres';
-import { freePort } from '../worker/ports';
+import { withDevHypervisor } from './devHypervisor';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {
@@ -75,22 +72,7 @@ async function appendThroughput(store: AuditStore, n: number): Promise<number> {
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } }, shutdownSignals: [] });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-scale-'));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { killAllDevServers(); fs.rmSync(dir, { recursive: true, force: true }); process.exit(130); });
-  let server: DevServer | undefined;
-  let worker: Worker | undefined;
-  let running: Promise<void> | undefined;
-  let native: NativeConnection | undefined;
-  let connection: Connection | undefined;
-  const store = await openAuditStore({ dataDir: dir, url: '' });
-  try {
-    server = await startDevServer({ port: await freePort(), uiPort: await freePort(), dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'server.log'), headless: true });
-    native = await NativeConnection.connect({ address: server.address });
-    connection = await Connection.connect({ address: server.address });
-    const taskQueue = `hv-scale-${Date.now().toString(36)}`;
-    worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue, store, retentionSchedule: false });
-    running = worker.run();
-    const client = new Client({ connection });
+  await withDevHypervisor('scale', async ({ client, store, taskQueue, dir }) => {
     const hv = new HypervisorClient(client, taskQueue, store);
 
     const sessionId = `scale-${Date.now().toString(36)}`;
@@ -166,15 +148,7 @@ async function main(): Promise<void> {
       log(`  store append:         SQLite ${result.appendDeltasPerSecond.sqlite}/s, PostgreSQL ${result.appendDeltasPerSecond.postgres ?? 'n/a'}/s (batches of 256, ${appendN} deltas)`);
       log(`  verify from store:    ${result.verify.deltasPerSecond} deltas/s (${deltaCount} in ${result.verify.seconds} s) = ${result.verify.vsOriginal}× the original's chain verification (50 in 758 µs)`);
     }
-  } finally {
-    worker?.shutdown();
-    await running?.catch(() => undefined);
-    await store.close();
-    await native?.close().catch(() => undefined);
-    await connection?.close().catch(() => undefined);
-    await server?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((err) => {

@@ -24,7 +24,7 @@ import { ed25519 } from '@noble/curves/ed25519';
 import { bytesToHex, hexToBytes, utf8ToBytes } from '@noble/hashes/utils';
 import { base58 } from '@scure/base';
 import { z } from 'zod';
-import { DidSchema, ownGet, ownSet } from './common';
+import { DidSchema } from './common';
 import { HypervisorError } from './errors';
 import { canonicalJson, sha256Hex } from './hash';
 import { HASH_PATTERN, MAX_SIGNERS, NONCE_PATTERN, SIGNATURE_PATTERN, type RequestAuthEntry } from './requestAuth';
@@ -177,7 +177,8 @@ export interface NonceWindow {
   floor: number;
   seen: [number, string][];
 }
-export type NonceWindows = Record<string, NonceWindow>;
+/** Per signer DID (client-chosen, so a Map); carried across continue-as-new as a list of entries. */
+export type NonceWindows = Map<string, NonceWindow>;
 
 /** Who must sign: every DID in `all`, or exactly one of `anyOf`. */
 export type Signers = { all: readonly string[] } | { anyOf: readonly string[] };
@@ -253,7 +254,7 @@ function authOf(raw: unknown): RequestAuthEntry[] {
 }
 
 function requireFreshNonce(windows: NonceWindows, update: string, a: RequestAuthEntry): void {
-  const w = ownGet(windows, a.signer);
+  const w = windows.get(a.signer);
   if (!w) return;
   if (w.seen.some(([, n]) => n === a.nonce)) {
     throw new HypervisorError('NONCE_REUSED', `cannot ${update}: ${a.signer} already used nonce ${a.nonce}; every request needs a fresh one`, { did: a.signer, nonce: a.nonce });
@@ -267,7 +268,8 @@ function requireFreshNonce(windows: NonceWindows, update: string, a: RequestAuth
 export function acceptNonces(windows: NonceWindows, update: string, raw: unknown): void {
   for (const a of authOf(raw)) {
     requireFreshNonce(windows, update, a);
-    const w = ownGet(windows, a.signer) ?? ownSet<NonceWindow>(windows, a.signer, { floor: -1, seen: [] });
+    let w = windows.get(a.signer);
+    if (!w) windows.set(a.signer, (w = { floor: -1, seen: [] }));
     let i = w.seen.length;
     while (i > 0 && (w.seen[i - 1] as [number, string])[0] > a.issuedAt) i--;
     w.seen.splice(i, 0, [a.issuedAt, a.nonce]);

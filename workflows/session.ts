@@ -29,7 +29,7 @@ import {
   slashInSession, vouchInSession, type RingChange,
 } from '../src/session';
 import { createVfsState } from '../src/vfs';
-import { acceptNonces, checkAuth, IDENTITY_CHANGE, receiptChange, type DeltaSignature, type Signers } from '../src/identity';
+import { acceptNonces, checkAuth, IDENTITY_CHANGE, receiptChange, type DeltaSignature, type NonceWindows, type Signers } from '../src/identity';
 import {
   AgentRequestSchema, ApprovalRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
@@ -129,7 +129,7 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
     scorerConfigured: false,
     commitment: null,
     runs: 1,
-    nonces: {},
+    nonces: [],
   };
 }
 
@@ -163,7 +163,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** "did:key": every agent request is signed by the DIDs it speaks for (src/identity.ts). */
   const identity = st.session.config.identity ?? 'none';
   /** Per-DID replay windows; a run carried from before signed requests has none yet. */
-  const nonces = (st.nonces ??= {});
+  const nonces: NonceWindows = new Map(st.nonces ?? []);
   annotateRun(() => ({ [ATTR.sessionId]: sessionId }));
   const sagas = new Map<string, SagaRecord>(st.sagas.map((s) => [s.sagaId, s]));
   /** Sagas this run started: their completion reaches this run. Others are read by id. */
@@ -1019,5 +1019,6 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
   st.runs++;
   st.sagas = [...sagas.values()];
+  st.nonces = [...nonces];
   return wf.continueAsNew<typeof sessionWorkflow>({ sessionId, creatorDid: input.creatorDid, maxUpdatesPerRun, carried: st });
 }

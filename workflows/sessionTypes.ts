@@ -8,7 +8,7 @@ import type { DriftDecision, DriftHistoryState, TrustCache } from '../src/adapte
 import type { VfsState } from '../src/vfs';
 import type { ActionView, AgentView, SessionInput } from '../src/contract';
 import type { GateDecision } from '../src/gate';
-import type { NonceWindows } from '../src/identity';
+import type { NonceWindow } from '../src/identity';
 
 /** Approvals, a rejection and a witness the session holds for one step (SPEC §11.5). */
 export interface StepEvidence {
@@ -53,7 +53,7 @@ export interface SessionWorkflowState {
   commitment: Commitment | null;
   runs: number;
   /** Replay windows of the DIDs that signed accepted requests (src/identity.ts); absent in state carried by older runs. */
-  nonces?: NonceWindows;
+  nonces?: Array<[string, NonceWindow]>;
 }
 
 export interface SessionWorkflowInput extends Partial<SessionInput> {

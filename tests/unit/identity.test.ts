@@ -67,7 +67,7 @@ describe('identity: the signing input (docs/CONTRACT.md test vector)', () => {
   });
 
   it('the request as sent is accepted by the session\'s check, and any change to it is not', () => {
-    const ctx: AuthContext = { identity: 'did:key', sessionId: vector.sessionId, windows: {}, now: vector.issuedAt + 1000 };
+    const ctx: AuthContext = { identity: 'did:key', sessionId: vector.sessionId, windows: new Map(), now: vector.issuedAt + 1000 };
     JoinRequestSchema.parse(vector.sent);
     const [sig] = checkAuth(ctx, 'join', vector.sent, { all: [vector.did] });
     assert.deepEqual(sig, { signer: vector.did, signature: vector.signature, payloadHash: vector.payloadHash });
@@ -88,7 +88,7 @@ describe('identity: the session\'s checks, in refusal order', () => {
   const beta = generateDidKey();
   const sre = generateDidKey();
   const now = 1_000_000;
-  const ctx = (windows: NonceWindows = {}, identity: 'none' | 'did:key' = 'did:key'): AuthContext => ({ identity, sessionId: 's1', windows, now });
+  const ctx = (windows: NonceWindows = new Map(), identity: 'none' | 'did:key' = 'did:key'): AuthContext => ({ identity, sessionId: 's1', windows, now });
   const req = { agentDid: alpha.did };
   const mine: Signers = { all: [alpha.did] };
 
@@ -112,7 +112,7 @@ describe('identity: the session\'s checks, in refusal order', () => {
   });
 
   it('a nonce counts once per DID; past the window, anything not newer than it is refused', () => {
-    const windows: NonceWindows = {};
+    const windows: NonceWindows = new Map();
     const first = signed([alpha], 'leave', 's1', req, now);
     checkAuth(ctx(windows), 'leave', first, mine);
     acceptNonces(windows, 'leave', first);
@@ -122,11 +122,11 @@ describe('identity: the session\'s checks, in refusal order', () => {
     const theirs = signed([beta], 'leave', 's1', { agentDid: beta.did }, now, (first as { auth: { nonce: string }[] }).auth[0]!.nonce);
     assert.equal(checkAuth(ctx(windows), 'leave', theirs, { all: [beta.did] }).length, 1);
     for (let i = 1; i <= NONCE_WINDOW; i++) acceptNonces(windows, 'leave', signed([alpha], 'leave', 's1', req, now + i));
-    assert.equal(windows[alpha.did]!.seen.length, NONCE_WINDOW, 'the window is bounded');
-    assert.equal(windows[alpha.did]!.floor, now);
+    assert.equal(windows.get(alpha.did)!.seen.length, NONCE_WINDOW, 'the window is bounded');
+    assert.equal(windows.get(alpha.did)!.floor, now);
     refusedAs(() => checkAuth(ctx(windows), 'leave', signed([alpha], 'leave', 's1', req, now), mine), 'NONCE_REUSED', /cannot be told from a replay/);
     assert.equal(checkAuth(ctx(windows), 'leave', signed([alpha], 'leave', 's1', req, now + 1), mine).length, 1, 'newer than the floor, fresh nonce');
-    assert.deepEqual(JSON.parse(JSON.stringify(windows)), windows, 'plain JSON: it crosses continue-as-new');
+    assert.deepEqual(new Map(JSON.parse(JSON.stringify([...windows]))), windows, 'plain JSON: it crosses continue-as-new (as the list of entries the session carries)');
   });
 
   it('a saga start is signed by every agent of its steps; activate and terminate by exactly one controller', () => {
@@ -141,9 +141,9 @@ describe('identity: the session\'s checks, in refusal order', () => {
   });
 
   it('an identity "none" session takes unsigned requests, and checks any signature present', () => {
-    assert.deepEqual(checkAuth(ctx({}, 'none'), 'leave', { agentDid: 'did:mesh:alpha' }, { all: ['did:mesh:alpha'] }), []);
-    refusedAs(() => checkAuth(ctx({}, 'none'), 'leave', signed([beta], 'leave', 's1', req, now), mine), 'WRONG_SIGNER');
-    assert.equal(checkAuth(ctx({}, 'none'), 'leave', signed([alpha], 'leave', 's1', req, now), mine).length, 1);
+    assert.deepEqual(checkAuth(ctx(new Map(), 'none'), 'leave', { agentDid: 'did:mesh:alpha' }, { all: ['did:mesh:alpha'] }), []);
+    refusedAs(() => checkAuth(ctx(new Map(), 'none'), 'leave', signed([beta], 'leave', 's1', req, now), mine), 'WRONG_SIGNER');
+    assert.equal(checkAuth(ctx(new Map(), 'none'), 'leave', signed([alpha], 'leave', 's1', req, now), mine).length, 1);
   });
 
   it('refuses malformed auth at the schema, with huge values bounded', () => {
@@ -166,7 +166,7 @@ describe('identity: signed deltas in the trail', () => {
     const audit = createAuditState('s1');
     appendDelta(audit, { deltaId: 'd1', sessionId: 's1', agentDid: 'did:hv:hypervisor', at: now, changes: [{ path: '/', operation: 'add', contentHash: 'c' }, IDENTITY_CHANGE] });
     const request = { sagaId: 'g1', stepId: 'step-1', digest: 'd'.repeat(64), approverDid: alpha.did };
-    const signatures = checkAuth({ identity: 'did:key', sessionId: 's1', windows: {}, now }, 'approve', signed([alpha], 'approve', 's1', request, now), { all: [alpha.did] });
+    const signatures = checkAuth({ identity: 'did:key', sessionId: 's1', windows: new Map(), now }, 'approve', signed([alpha], 'approve', 's1', request, now), { all: [alpha.did] });
     assert.ok(signatures[0]!.payload, 'a receipt keeps its signed payload');
     appendDelta(audit, { deltaId: 'd2', sessionId: 's1', agentDid: alpha.did, at: now, changes: [receiptChange('approve', request)!], signatures });
     return audit;
