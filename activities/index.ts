@@ -18,6 +18,7 @@ export function createActivities(client: Client, store: AuditStore, tracer?: Tra
     ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId), tracer),
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,
+    awaitHold: sessions.awaitHold,
     scoreTrust,
     reportToTrustScorer,
     measureDrift,

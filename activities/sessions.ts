@@ -6,7 +6,8 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure as CommonApplicationFailure } from '@temporalio/common';
-import { sessionWorkflowId, stepGateQuery, stepGrantQuery } from '../workflows/definitions';
+import { Context } from '@temporalio/activity';
+import { claimStepUpdate, heldAgentQuery, sessionWorkflowId, stepGateQuery, stepGrantQuery } from '../workflows/definitions';
 import type { StepRef } from '../src/contract';
 import type { StepGrant } from '../workflows/sessionTypes';
 import type { GateDecision } from '../src/gate';
@@ -18,9 +19,11 @@ export interface SagaOutcomeRead {
 }
 
 export function sessionActivities(client: Client) {
-  async function readStepGrant(ref: StepRef & { sessionId: string }): Promise<StepGrant> {
-    const { sessionId, ...step } = ref;
-    return client.workflow.getHandle(sessionWorkflowId(sessionId)).query(stepGrantQuery, step);
+  /** `claim`: the step's start is not leased yet — ask the session to claim it (an update: it reserves), else read (a query). */
+  async function readStepGrant(ref: StepRef & { sessionId: string; claim?: boolean }): Promise<StepGrant> {
+    const { sessionId, claim, ...step } = ref;
+    const session = client.workflow.getHandle(sessionWorkflowId(sessionId));
+    return claim ? session.executeUpdate(claimStepUpdate, { args: [step] }) : session.query(stepGrantQuery, step);
   }
 
   return {
@@ -56,6 +59,32 @@ export function sessionActivities(client: Client) {
      */
     async checkStepGate(sagaWorkflowId: string, stepId: string): Promise<GateDecision> {
       return client.workflow.getHandle(sagaWorkflowId).query(stepGateQuery, stepId);
+    },
+
+    /**
+     * Waits until every running saga named holds the kill of `did` (SPEC §12): once a saga's query
+     * answers restriction 2, the task that took it in has completed — its step in flight was asked to
+     * cancel, and it starts no step of that agent again. A saga that closed holds it trivially.
+     * Returns the workflow ids that hold it.
+     */
+    async awaitHold(args: { workflowIds: string[]; did: string }): Promise<string[]> {
+      const pending = new Set(args.workflowIds);
+      const held: string[] = [];
+      for (let wait = 20; pending.size > 0; wait = Math.min(wait * 2, 500)) {
+        for (const workflowId of [...pending]) {
+          const handle = client.workflow.getHandle(workflowId);
+          const status = (await handle.describe()).status.name;
+          const holds = status !== 'RUNNING' || (await handle.query(heldAgentQuery, args.did)).restriction === 2;
+          if (holds) {
+            pending.delete(workflowId);
+            held.push(workflowId);
+          }
+        }
+        if (pending.size === 0) break;
+        Context.current().heartbeat(held.length);
+        await Context.current().sleep(wait);
+      }
+      return held;
     },
   };
 }

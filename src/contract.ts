@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DidSchema } from './common';
 import { OMEGA } from './reversibility';
 import { JoinInputSchema, SessionConfigSchema } from './session';
-import { SessionIdSchema } from './sagaContract';
+import { DigestSchema, SessionIdSchema } from './sagaContract';
 import { isDidKey } from './identity';
 import { auth } from './requestAuth';
 
@@ -33,7 +33,11 @@ export type SessionInputRaw = z.input<typeof SessionInputSchema>;
 export type SessionInput = z.output<typeof SessionInputSchema>;
 
 /** Join: SPEC §3's handshake. σ: the lower of σ_raw and a configured trust scorer's; with neither, the manifest's hint, then 0.50. */
-export const JoinRequestSchema = JoinInputSchema.omit({ scoredSigma: true }).extend({ auth });
+export const JoinRequestSchema = JoinInputSchema.omit({ scoredSigma: true }).extend({
+  /** Delegation (SPEC §12): the parent agent that spawns this one; the child's ring is never more privileged than the parent's + 1. */
+  delegatedBy: DidSchema.optional(),
+  auth,
+});
 export type JoinRequest = z.input<typeof JoinRequestSchema>;
 
 export const AgentRequestSchema = z.object({ agentDid: DidSchema, auth });
@@ -88,3 +92,55 @@ export const VfsRestoreRequestSchema = z.object({ agentDid: DidSchema, snapshotI
  */
 export const NoArgumentSchema = z.union([z.undefined(), z.null(), z.strictObject({ auth })]);
 
+
+// ── Controls (SPEC §12) ─────────────────────────────────────────────────────
+// Quarantine, release and kill come from one of the session's SRE witnesses
+// (config.sreWitnesses); elevation from the agent, approved by the quorum.
+
+const Reason = z.string().min(1, 'must not be empty').max(500, 'must be at most 500 characters');
+
+export const QuarantineRequestSchema = z.strictObject({
+  agentDid: DidSchema,
+  sreDid: DidSchema,
+  reason: Reason,
+  /** Default: the session's controls.quarantineTtlSeconds (300). */
+  ttlSeconds: z.number().int().min(1).max(30 * 86_400).optional(),
+  auth,
+});
+export type QuarantineRequest = z.input<typeof QuarantineRequestSchema>;
+
+export const ReleaseRequestSchema = z.strictObject({ agentDid: DidSchema, sreDid: DidSchema, reason: Reason.optional(), auth });
+export type ReleaseRequest = z.input<typeof ReleaseRequestSchema>;
+
+export const KillRequestSchema = z.strictObject({
+  agentDid: DidSchema,
+  sreDid: DidSchema,
+  reason: Reason,
+  /** Who takes over the killed agent's remaining steps, each only if it passes the gate for it. */
+  substituteDid: DidSchema.optional(),
+  auth,
+});
+export type KillRequest = z.input<typeof KillRequestSchema>;
+
+export const ElevationRequestSchema = z.strictObject({
+  agentDid: DidSchema,
+  ring: z.union([z.literal(1), z.literal(2)], { message: 'ring must be 1 or 2 (never 0)' }),
+  /** Default: the session's controls.elevationTtlSeconds (300); at most 3,600. */
+  ttlSeconds: z.number().int().min(1).max(3600, 'ttlSeconds must be ≤ 3600').optional(),
+  justification: Reason,
+  auth,
+});
+export type ElevationRequest = z.input<typeof ElevationRequestSchema>;
+
+export const ElevationApprovalSchema = z.strictObject({
+  agentDid: DidSchema,
+  elevationId: z.string().min(1).max(200),
+  digest: DigestSchema,
+  approverDid: DidSchema,
+  auth,
+});
+export type ElevationApproval = z.input<typeof ElevationApprovalSchema>;
+
+/** By an SRE witness of the session, or the elevated agent itself. */
+export const RevokeElevationRequestSchema = z.strictObject({ agentDid: DidSchema, byDid: DidSchema, reason: Reason.optional(), auth });
+export type RevokeElevationRequest = z.input<typeof RevokeElevationRequestSchema>;

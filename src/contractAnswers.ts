@@ -28,7 +28,9 @@ import type { DriftDecision } from './adapters';
 import type { FileRef, SnapshotSummary, VfsChange } from './vfs';
 import type {
   DriftOutcome, EvidenceResult, SagaRecord, SessionSummary, SlashResult, StepEvidence, StepGrant, TerminateResult,
+  ControlResult, ControlsSummary, ElevationView,
 } from '../workflows/sessionTypes';
+import { ControlsConfigSchema, type Usage } from './controls';
 import type { SagaSnapshot } from '../workflows/sagaTypes';
 
 /** Exactly the same type, both ways (`[…]` keeps unions from distributing). */
@@ -62,6 +64,7 @@ export const SessionConfigAnswer = mirrors<SessionConfig>()(z.strictObject({
   allowedToolOrigins: z.array(z.string()),
   retentionDays: z.number().int().positive(),
   identity: z.enum(['none', 'did:key']).optional(),
+  controls: ControlsConfigSchema.optional(),
 }));
 
 export const CommitmentAnswer = mirrors<Commitment>()(z.strictObject({
@@ -139,6 +142,8 @@ export const StepEvidenceAnswer = mirrors<StepEvidence>()(z.strictObject({
   approvers: z.array(DidSchema),
   rejectedBy: RejectedBy,
   witness: DidSchema.nullable(),
+  handedFrom: z.strictObject({ agentDid: DidSchema, digest: DigestSchema }).nullable().optional(),
+  leased: z.boolean().optional(),
 }));
 
 export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
@@ -259,6 +264,51 @@ const DriftDecisionAnswer = mirrors<DriftDecision>()(z.strictObject({
   reportSeverity: z.enum(['critical', 'high']).nullable(),
 }));
 
+// ── Controls (SPEC §12) ─────────────────────────────────────────────────────
+
+const RestrictionKindAnswer = z.enum(['quarantine', 'breaker', 'kill']);
+const UsageAnswer = mirrors<Usage>()(z.strictObject({ calls: z.number().nonnegative(), cost: z.number().nonnegative() }));
+
+export const ElevationViewAnswer = mirrors<ElevationView>()(z.strictObject({
+  elevationId: z.string(),
+  agentDid: DidSchema,
+  ring: z.union([z.literal(1), z.literal(2)]),
+  ttlSeconds: z.number().int().positive(),
+  justification: z.string(),
+  digest: DigestSchema,
+  requestedAt: Time,
+  approvals: Count,
+  quorum: z.number().int().min(1),
+  activeFrom: Time.nullable(),
+  until: Time.nullable(),
+  state: z.enum(['requested', 'active', 'revoked']),
+}));
+
+export const ControlsSummaryAnswer = mirrors<ControlsSummary>()(z.strictObject({
+  restricted: z.array(z.strictObject({
+    did: DidSchema, kind: RestrictionKindAnswer, since: Time, until: Time.nullable(), reason: z.string(), by: DidSchema, substitute: DidSchema.nullable(),
+  })),
+  elevations: z.array(ElevationViewAnswer),
+  delegations: z.array(z.strictObject({ child: DidSchema, parent: DidSchema })),
+  spent: z.strictObject({
+    session: UsageAnswer,
+    agents: z.array(z.strictObject({ did: DidSchema, spent: UsageAnswer, reserved: UsageAnswer })),
+  }),
+}));
+
+export const HeldAgentAnswer = mirrors<{ restriction: 0 | 1 | 2; runningStepId: string | null }>()(z.strictObject({
+  restriction: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+  runningStepId: z.string().nullable(),
+}));
+
+export const ControlResultAnswer = mirrors<ControlResult>()(z.strictObject({
+  agentDid: DidSchema,
+  kind: z.enum(['quarantine', 'breaker', 'kill', 'released']),
+  until: Time.nullable(),
+  sagasHolding: z.array(z.string()),
+  handedOff: z.array(z.strictObject({ sagaId: z.string(), stepId: z.string(), agentDid: DidSchema, digest: DigestSchema })),
+}));
+
 // ── Query answers ───────────────────────────────────────────────────────────
 
 export const SessionSummaryAnswer = mirrors<SessionSummary>()(z.strictObject({
@@ -283,6 +333,7 @@ export const SessionSummaryAnswer = mirrors<SessionSummary>()(z.strictObject({
   files: Count,
   runs: Count,
   commitment: CommitmentAnswer.nullable(),
+  controls: ControlsSummaryAnswer,
 }));
 
 /** participant: null for a DID that never joined. */
@@ -307,6 +358,8 @@ export const StepGrantAnswer = mirrors<StepGrant>()(z.strictObject({
   quorum: z.number().int().min(1),
   witness: DidSchema.nullable(),
   rejectedBy: RejectedBy,
+  step: z.strictObject({ agentDid: DidSchema, digest: DigestSchema }),
+  retryAfterMs: z.number().int().nonnegative().nullable(),
 }));
 
 export const VfsListAnswer = mirrors<{ files: string[]; snapshots: SnapshotSummary[] }>()(z.strictObject({

@@ -50,6 +50,14 @@ export const ERROR_CODES = [
   'WRONG_SIGNER',
   'NONCE_REUSED',
   'ISSUED_AT_OUT_OF_WINDOW',
+  // Issue 13: controls (SPEC §12)
+  'RATE_LIMITED',
+  'BUDGET_EXHAUSTED',
+  'AGENT_QUARANTINED',
+  'AGENT_KILLED',
+  'NOT_QUARANTINED',
+  'ELEVATION_NOT_FOUND',
+  'ELEVATION_EXISTS',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

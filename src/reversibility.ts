@@ -105,6 +105,8 @@ const ActionFields = z.object({
     .optional(),
   /** ω; must lie in the level's range. Defaults to the level's default ω. */
   riskWeight: z.number().optional(),
+  /** Cost units one call is expected to cost: what a budget reserves before the step runs (SPEC §12). */
+  costUnits: z.number().min(0, 'costUnits must be ≥ 0').max(1e9, 'costUnits must be ≤ 1e9').optional(),
 });
 
 export const ActionDescriptorSchema = ActionFields.transform((a) => ({
@@ -137,6 +139,8 @@ export interface ReversibilityEntry {
   /** What decides the ring the action requires (SPEC §1), kept so a gate needs only the registry. */
   readOnly: boolean;
   admin: boolean;
+  /** Declared cost units per call (SPEC §12); absent when not declared. */
+  costUnits?: number;
 }
 
 export interface ReversibilityRegistry {
@@ -195,6 +199,8 @@ export function previewEntry(registry: ReversibilityRegistry, action: ActionDesc
     undoApiHealthy: true,
     readOnly: action.readOnly,
     admin: action.admin,
+    // Only when declared: an entry without it hashes as it always did.
+    ...(action.costUnits !== undefined ? { costUnits: action.costUnits } : {}),
   };
 }
 

@@ -119,6 +119,10 @@ export const AgentViewSchema = z.strictObject({
   /** The least privileged ring this agent may be placed in (drift cap, untrustworthy history). */
   ringCap: z.number().int().min(0).max(3),
   active: z.boolean(),
+  /** SPEC §12: 1 quarantined (read-only actions only), 2 killed (nothing); absent or 0: neither. */
+  restriction: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional(),
+  /** An active elevation (SPEC §12): the ring it grants until `until` (epoch ms, workflow time). */
+  elevation: z.strictObject({ ring: z.union([z.literal(1), z.literal(2)]), until: z.number() }).nullable().optional(),
 });
 export type AgentView = z.infer<typeof AgentViewSchema>;
 
@@ -156,7 +160,8 @@ export const SagaWorkflowInputSchema = z.strictObject({
   sessionId: SessionIdSchema,
   sagaId: Id,
   description: z.string().max(500).optional(),
-  steps: z.array(SagaStepSchema.extend({ stepId: Id, digest: DigestSchema })).min(1).max(SAGA_MAX_STEPS),
+  /** leased: its start holds a rate token and its budget (SPEC §12); false: the saga claims it from the session at its time. Absent: leased. */
+  steps: z.array(SagaStepSchema.extend({ stepId: Id, digest: DigestSchema, leased: z.boolean().optional() })).min(1).max(SAGA_MAX_STEPS),
   agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
   actions: z.array(ActionViewSchema).max(SAGA_MAX_STEPS),
   quorum: z.number().int().min(1).max(100),

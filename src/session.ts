@@ -19,6 +19,7 @@
  *   the history is untrustworthy.
  */
 import { z } from 'zod';
+import { ControlsConfigSchema } from './controls';
 import {
   DidSchema,
   SigmaSchema,
@@ -109,6 +110,8 @@ export const SessionConfigSchema = z.object({
    * hashed into turn 1 of the trail — of a session that does not ask for it is what it always was.
    */
   identity: z.enum(['none', 'did:key']).optional(),
+  /** Quarantine, elevation, rate limits, budgets, breaker (SPEC §12); absent: SPEC's defaults. Absent rather than defaulted, as identity. */
+  controls: ControlsConfigSchema.optional(),
 });
 export type SessionConfigInput = z.input<typeof SessionConfigSchema>;
 export type SessionConfig = z.output<typeof SessionConfigSchema>;

@@ -21,6 +21,7 @@ import { registerSearchAttributes, temporalAnswers, waitFor } from './devServer'
 import { freeLowPort, freePort } from './ports';
 import { startPostgres, type TestPostgres } from './postgres';
 import { ensureTemporalServer, TEMPORAL_SERVER_VERSION, type TemporalServerTools } from './temporalServer';
+import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
 /** The server's configuration: `--root deploy --config temporal --env cluster`. */
 export const CLUSTER_CONFIG_ROOT = path.join(PROJECT_ROOT, 'deploy');
@@ -165,7 +166,7 @@ async function searchAttributesUsable(address: string, namespace: string): Promi
   const connection = await Connection.connect({ address });
   try {
     await connection.workflowService.countWorkflowExecutions({
-      namespace, query: "HvSessionId = 'x' AND HvSagaState = 'x' AND HvSessionState = 'x' AND HvAgentDids = 'x'",
+      namespace, query: SEARCH_ATTRIBUTES.map((k) => `${k.name} = 'x'`).join(' AND '),
     });
     return true;
   } catch {

@@ -10,6 +10,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   AgentRequest, ApprovalRequest, CheckActionRequest, DriftReport, JoinRequest, RejectionRequest, ReleaseBondRequest,
   Restriction, SlashRequest, StartSagaRequest, StepRef, VouchRequest, WitnessRequest,
+  QuarantineRequest, ReleaseRequest, KillRequest, ElevationRequest, ElevationApproval, RevokeElevationRequest,
 } from '../src/contract';
 import type { GateDecision } from '../src/gate';
 import type { Bond, LiabilityMatrix } from '../src/liability';
@@ -17,6 +18,7 @@ import type { JoinResult, Participant } from '../src/session';
 import type { AuditHead } from '../src/audit';
 import type {
   EvidenceResult, SessionSummary, SagaRecord, StepGrant, TerminateResult, DriftOutcome, SlashResult,
+  ControlResult, ElevationView,
 } from './sessionTypes';
 import type { SagaSnapshot } from './sagaTypes';
 
@@ -42,6 +44,20 @@ export const rejectUpdate = defineUpdate<EvidenceResult, [RejectionRequest]>('re
 export const witnessUpdate = defineUpdate<EvidenceResult, [WitnessRequest]>('witness');
 export const terminateUpdate = defineUpdate<TerminateResult, []>('terminate');
 
+// Session: controls (SPEC §12)
+export const quarantineUpdate = defineUpdate<ControlResult, [QuarantineRequest]>('quarantine');
+export const releaseUpdate = defineUpdate<ControlResult, [ReleaseRequest]>('release');
+export const killUpdate = defineUpdate<ControlResult, [KillRequest]>('kill');
+export const requestElevationUpdate = defineUpdate<ElevationView, [ElevationRequest]>('requestElevation');
+export const approveElevationUpdate = defineUpdate<ElevationView, [ElevationApproval]>('approveElevation');
+export const revokeElevationUpdate = defineUpdate<ElevationView, [RevokeElevationRequest]>('revokeElevation');
+/**
+ * A saga's own activity claims a step its start did not lease (rate tokens and budget, SPEC §12):
+ * the session decides from its state, reserves under the step's key (a repeat is not charged again)
+ * and answers with its grant. Anyone may ask; it never raises privilege.
+ */
+export const claimStepUpdate = defineUpdate<StepGrant, [StepRef]>('claimStep');
+
 // Session: a wake-up from a saga whose session continued as new (it re-reads the saga by id).
 export const sagaEndedSignal = defineSignal<[{ sagaId: string }]>('sagaEnded');
 
@@ -60,3 +76,5 @@ export const wakeSignal = defineSignal<[{ sessionContinued?: boolean } | undefin
 export const sagaStateQuery = defineQuery<SagaSnapshot>('sagaState');
 /** The saga's gate for one of its steps on the view it holds now: what a retry attempt checks before it acts. */
 export const stepGateQuery = defineQuery<GateDecision, [string]>('stepGate');
+/** What the saga holds of one agent now (argument: its DID): what a kill waits for before it records (SPEC §12). */
+export const heldAgentQuery = defineQuery<{ restriction: 0 | 1 | 2; runningStepId: string | null }, [string]>('heldAgent');

@@ -29,7 +29,7 @@ import {
   addStep, commitStep, compensateStep as markCompensated, compensationPlan, createSaga, failCompensation, failStep,
   finishSaga, markOutcomeUnknown, retryPolicyOf, startCompensation, startStep, startStepCompensation, type SagaState,
 } from '../src/saga';
-import { restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, stepGateQuery, wakeSignal } from './definitions';
+import { heldAgentQuery, restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, stepGateQuery, wakeSignal } from './definitions';
 import { governed } from './failures';
 import { HvSagaState } from './searchAttributes';
 import { annotateRun, approvalWaited, compensated, gateDecided, sagaEnded, startSpan } from './observe';
@@ -123,6 +123,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   let error: string | null = null;
   let cancelled = false;
   let woken = false;
+  /** The step running now, in a scope of its own: a kill of its agent cancels it. */
+  let running: { stepId: string; agentDid: string; scope: wf.CancellationScope; killed: boolean } | null = null;
   /** Set when the session continued as new: its new run learns our end from a wake-up, then reads us by id. */
   let notifySessionOnEnd = false;
 
@@ -141,20 +143,36 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     for (const pushed of parsed.data.agents) {
       const held = agents.get(pushed.did);
       if (!held) continue;
+      const restriction = Math.max(held.restriction ?? 0, pushed.restriction ?? 0) as 0 | 1 | 2;
+      // An elevation is kept only while the push still has it, and never grows.
+      const elevation = held.elevation && pushed.elevation
+        ? { ring: Math.max(held.elevation.ring, pushed.elevation.ring) as 1 | 2, until: Math.min(held.elevation.until, pushed.elevation.until) }
+        : null;
       agents.set(pushed.did, {
         did: held.did,
         sigmaRaw: Math.min(held.sigmaRaw, pushed.sigmaRaw),
         bondSum: Math.min(held.bondSum, pushed.bondSum),
         ringCap: Math.max(held.ringCap, pushed.ringCap),
         active: held.active && pushed.active,
+        ...(restriction > 0 ? { restriction } : {}),
+        ...(elevation ? { elevation } : {}),
       });
     }
     if (parsed.data.sessionState) sessionState = parsed.data.sessionState;
+    // SPEC §12: a killed agent's step in flight is cancelled (it heartbeats, so the cancellation reaches its tool).
+    if (running && agents.get(running.agentDid)?.restriction === 2 && !running.killed) {
+      running.killed = true;
+      running.scope.cancel();
+    }
   });
   wf.setHandler(wakeSignal, (raw) => {
     woken = true;
     if (typeof raw === 'object' && raw !== null && (raw as { sessionContinued?: unknown }).sessionContinued === true) notifySessionOnEnd = true;
   });
+  wf.setHandler(heldAgentQuery, (did) => ({
+    restriction: (typeof did === 'string' ? agents.get(did)?.restriction : undefined) ?? 0,
+    runningStepId: running && running.agentDid === did ? running.stepId : null,
+  }), { description: 'What the saga holds of one agent (argument: its DID): its restriction, and its step running now.' });
   wf.setHandler(sagaStateQuery, snapshot, { description: 'The saga: its state, each step with attempts, errors and digest, grants and compensation order.' });
   // Total: an unknown step is denied, never an error.
   wf.setHandler(stepGateQuery, (stepId) => (typeof stepId === 'string' && specs.has(stepId)
@@ -180,7 +198,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     const granted = grants.get(stepId);
     return gateStep({
       agent: agents.get(spec.agentDid), action: actions.get(spec.actionId), sessionState,
-      hasConsensus: granted !== undefined, hasSreWitness: granted?.witness != null,
+      hasConsensus: granted !== undefined, hasSreWitness: granted?.witness != null, now: Date.now(),
     });
   };
 
@@ -197,7 +215,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   async function gate(stepId: string): Promise<Verdict> {
     const spec = specs.get(stepId)!;
     const local = decideOnHeldView(stepId);
-    if (local.allowed || sessionState !== 'active') return verdictOf(local);
+    // A step whose start the saga holds no lease for claims it from the session (rate, budget: SPEC §12).
+    if ((local.allowed && spec.leased !== false) || sessionState !== 'active') return verdictOf(local);
     const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
     let waited: { since: number; for: 'consensus' | 'witness' } | undefined;
     const decided = (verdict: Verdict): Verdict => {
@@ -207,11 +226,17 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     };
     for (;;) {
       woken = false;
-      const grant = await readStepGrant({ sessionId, sagaId, stepId, digest: spec.digest });
+      const grant = await readStepGrant({ sessionId, sagaId, stepId, digest: spec.digest, ...(spec.leased === false ? { claim: true } : {}) });
       // Authentic (the session's answer to our own activity): it may raise what we hold.
       if (grant.agent) agents.set(grant.agent.did, grant.agent);
       if (grant.action) actions.set(grant.action.actionId, grant.action);
+      // A kill handed the step to a substitute (SPEC §12): it runs as that agent, under the new digest.
+      if (grant.step && grant.step.agentDid !== spec.agentDid) {
+        handOff(stepId, grant.step);
+        continue; // claimed afresh as the substitute
+      }
       if (grant.decision.allowed) {
+        if (spec.leased === false) spec.leased = true;
         grants.set(stepId, { approvals: grant.approvals, witness: grant.witness });
         return decided(verdictOf(grant.decision));
       }
@@ -227,6 +252,16 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
       // A wake-up (approval, rejection, witness, push) or the deadline: then ask again.
       await wf.condition(() => woken, left);
     }
+  }
+
+  function handOff(stepId: string, to: { agentDid: string; digest: string }): void {
+    const spec = specs.get(stepId)!;
+    spec.agentDid = to.agentDid;
+    spec.digest = to.digest;
+    spec.leased = false;
+    const step = saga.steps.find((s) => s.stepId === stepId)!;
+    step.agentDid = to.agentDid;
+    grants.delete(stepId);
   }
 
   // ── Forward ───────────────────────────────────────────────────────────────
@@ -263,63 +298,87 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   /** Gates and runs one step; false when the saga goes no further. */
   async function forward(step: SagaState['steps'][number]): Promise<boolean> {
     const spec = specs.get(step.stepId)!;
-    let denied: string | null;
-    try {
-      denied = (await gateStepSpanned(step)).denied;
-    } catch (err) {
-      if (!wf.isCancellation(err)) throw err;
-      cancelBefore(step.stepId);
-      return false;
-    }
-    startStep(saga, step.stepId, Date.now());
-    if (denied) {
-      failStep(saga, step.stepId, `RING_VIOLATION: ${denied}`, Date.now());
-      failedStepId = step.stepId;
-      error = `ring violation: ${denied}`;
-      return false;
-    }
-    publishDetails();
-    const action = actions.get(step.actionId)!;
-    try {
-      const { result, attempt } = await executeStep.executeWithOptions({
-        startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-        heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
-        // A cancelled saga waits for the running step to stop before it compensates it.
-        cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: NON_RETRYABLE },
-        summary: `${step.actionId} by ${step.agentDid}`,
-      }, [{
-        sessionId, sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
-        executeApi: action.executeApi!, undoApi: action.undoApi, readOnly: action.readOnly, input: spec.input,
-      }]);
-      commitStep(saga, step.stepId, result, Date.now());
-      step.attempts = attempt;
-      if (cancelRequested()) {
-        // The step finished as the cancellation arrived: it committed, and is compensated with the rest.
-        cancelled = true;
-        error = 'the saga was cancelled while a step ran';
+    /** A run of this step was cancelled by its agent's kill: it may have acted, so it is compensated if nobody takes over. */
+    let killedRun = false;
+    const mayHaveActed = () => { if (killedRun) markOutcomeUnknown(saga, step.stepId); };
+    for (;;) {
+      let denied: string | null;
+      try {
+        denied = (await gateStepSpanned(step)).denied;
+      } catch (err) {
+        if (!wf.isCancellation(err)) throw err;
+        if (step.state === 'executing') {
+          cancelled = true;
+          failStep(saga, step.stepId, 'cancelled before it started again', Date.now());
+          failedStepId = step.stepId;
+          error = 'the saga was cancelled';
+          mayHaveActed();
+        } else {
+          cancelBefore(step.stepId);
+        }
         return false;
       }
-    } catch (err) {
-      // Temporal ran every attempt the retry policy allows.
-      if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED) step.attempts = step.maxRetries + 1;
-      // The step activity says which attempt failed (see StepFailureDetails).
-      const failedAttempt = err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure
-        ? (err.cause.details?.[0] as { attempt?: unknown } | undefined)?.attempt : undefined;
-      if (typeof failedAttempt === 'number' && failedAttempt > step.attempts) step.attempts = failedAttempt;
-      const gateRefusal = gateDeniedBy(err);
-      error = gateRefusal ? `ring violation: ${gateRefusal}` : describeFailure(err);
-      failStep(saga, step.stepId, gateRefusal ? `RING_VIOLATION: ${gateRefusal}` : error, Date.now());
-      failedStepId = step.stepId;
-      if (wf.isCancellation(err)) {
-        cancelled = true;
-        error = 'the saga was cancelled while a step ran';
+      if (step.state === 'pending') startStep(saga, step.stepId, Date.now());
+      if (denied) {
+        failStep(saga, step.stepId, `RING_VIOLATION: ${denied}`, Date.now());
+        failedStepId = step.stepId;
+        error = `ring violation: ${denied}`;
+        mayHaveActed();
+        return false;
       }
-      if (outcomeUnknown(err) || wf.isCancellation(err)) markOutcomeUnknown(saga, step.stepId);
-      return false;
+      publishDetails();
+      const action = actions.get(step.actionId)!;
+      const scope = new wf.CancellationScope();
+      running = { stepId: step.stepId, agentDid: spec.agentDid, scope, killed: false };
+      const run = running;
+      try {
+        const { result, attempt } = await scope.run(() => executeStep.executeWithOptions({
+          startToCloseTimeout: `${step.timeoutSeconds} seconds`,
+          heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
+          // A cancelled saga waits for the running step to stop before it compensates it.
+          cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+          retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: NON_RETRYABLE },
+          summary: `${step.actionId} by ${step.agentDid}`,
+        }, [{
+          sessionId, sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
+          executeApi: action.executeApi!, undoApi: action.undoApi, readOnly: action.readOnly, input: spec.input,
+        }]));
+        commitStep(saga, step.stepId, result, Date.now());
+        step.attempts = attempt;
+        if (cancelRequested()) {
+          // The step finished as the cancellation arrived: it committed, and is compensated with the rest.
+          cancelled = true;
+          error = 'the saga was cancelled while a step ran';
+          return false;
+        }
+      } catch (err) {
+        // Temporal ran every attempt the retry policy allows.
+        if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED) step.attempts = step.maxRetries + 1;
+        // The step activity says which attempt failed (see StepFailureDetails).
+        const failedAttempt = err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure
+          ? (err.cause.details?.[0] as { attempt?: unknown } | undefined)?.attempt : undefined;
+        if (typeof failedAttempt === 'number' && failedAttempt > step.attempts) step.attempts = failedAttempt;
+        if (run.killed && !cancelRequested()) {
+          // SPEC §12: its agent was killed while it ran. The gate decides again: the kill's substitute, or a denial.
+          killedRun = true;
+          continue;
+        }
+        const gateRefusal = gateDeniedBy(err);
+        error = gateRefusal ? `ring violation: ${gateRefusal}` : describeFailure(err);
+        failStep(saga, step.stepId, gateRefusal ? `RING_VIOLATION: ${gateRefusal}` : error, Date.now());
+        failedStepId = step.stepId;
+        if (wf.isCancellation(err)) {
+          cancelled = true;
+          error = 'the saga was cancelled while a step ran';
+        }
+        if (outcomeUnknown(err) || wf.isCancellation(err) || killedRun) markOutcomeUnknown(saga, step.stepId);
+        return false;
+      } finally {
+        running = null;
+      }
+      publishDetails();
+      return true;
     }
-    publishDetails();
-    return true;
   }
 
   for (const step of saga.steps) {

@@ -5,8 +5,10 @@ export const HvSessionId = defineSearchAttributeKey('HvSessionId', SearchAttribu
 export const HvAgentDids = defineSearchAttributeKey('HvAgentDids', SearchAttributeType.KEYWORD_LIST);
 export const HvSessionState = defineSearchAttributeKey('HvSessionState', SearchAttributeType.KEYWORD);
 export const HvSagaState = defineSearchAttributeKey('HvSagaState', SearchAttributeType.KEYWORD);
+/** A session's quarantined and killed agents (SPEC §12): `HvQuarantined = 'did:…'` finds them. */
+export const HvQuarantined = defineSearchAttributeKey('HvQuarantined', SearchAttributeType.KEYWORD_LIST);
 
-export const SEARCH_ATTRIBUTES = [HvSessionId, HvAgentDids, HvSessionState, HvSagaState];
+export const SEARCH_ATTRIBUTES = [HvSessionId, HvAgentDids, HvSessionState, HvSagaState, HvQuarantined];
 
 /**
  * The server refuses a search attribute value over 2,048 bytes (of its JSON)

@@ -24,6 +24,7 @@ import { cacheTrustScore, cachedTrust, createDriftHistoryState, createTrustCache
 import { createLiabilityState, liabilityMatrix, nextBondExpiry, pruneExpired, release, sessionBonds } from '../src/liability';
 import { riskWeight } from '../src/reversibility';
 import { gateStep, type GateDecision } from '../src/gate';
+import { Controls, controlsConfig, reportedCost, stepKey, type Refusal, type Restriction } from '../src/controls';
 import {
   activate, archive, beginTerminate, capRing, createSessionState, gateView, join, leave, participantOf, refreshRings,
   slashInSession, vouchInSession, type RingChange,
@@ -34,21 +35,23 @@ import {
   AgentRequestSchema, ApprovalRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
   VouchRequestSchema, WitnessRequestSchema,
+  ElevationApprovalSchema, ElevationRequestSchema, KillRequestSchema, QuarantineRequestSchema, ReleaseRequestSchema, RevokeElevationRequestSchema,
   type ActionView, type AgentView, type SagaWorkflowInput, type StartSagaRequestParsed, type StepRef,
 } from '../src/contract';
 import {
   activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
   rejectUpdate, releaseBondUpdate, reportDriftUpdate, restrictSignal, sagaEndedSignal, sagasQuery, sagaWorkflowId, slashUpdate,
   startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, wakeSignal, witnessUpdate,
+  approveElevationUpdate, claimStepUpdate, killUpdate, quarantineUpdate, releaseUpdate, requestElevationUpdate, revokeElevationUpdate,
 } from './definitions';
 import { governed, asFailure, queryAnswer } from './failures';
-import { HvAgentDids, HvSagaState, HvSessionId, HvSessionState, indexedAgentDids } from './searchAttributes';
+import { HvAgentDids, HvQuarantined, HvSagaState, HvSessionId, HvSessionState, indexedAgentDids } from './searchAttributes';
 import { sagaWorkflow } from './saga';
 import { sagaStaticDetails } from './sagaDetails';
 import type { SagaSnapshot } from './sagaTypes';
 import type {
-  EvidenceResult, SagaRecord, SessionSummary, SessionWorkflowInput, SessionWorkflowState, SlashResult, StepEvidence, StepGrant,
-  TerminateResult,
+  ControlResult, ControlsSummary, ElevationView, EvidenceResult, SagaRecord, SessionSummary, SessionWorkflowInput, SessionWorkflowState,
+  SlashResult, StepEvidence, StepGrant, TerminateResult,
 } from './sessionTypes';
 import { registerVfsHandlers } from './sessionVfs';
 import { annotateRun, gateDecided, ringAssigned, slashed } from './observe';
@@ -103,6 +106,17 @@ const contentHash = (value: unknown) => sha256Hex(canonicalJson(value));
 function recordedDecision(decision: GateDecision): Omit<GateDecision, 'rule'> {
   const { rule: _rule, ...recorded } = decision;
   return recorded;
+}
+
+/** SPEC §12: a killed agent's step handed to a substitute is bound to its old digest and the substitute. */
+export function handoffDigest(previous: string, agentDid: string): string {
+  return sha256Hex(canonicalJson({ handedFrom: previous, agentDid }));
+}
+
+/** SPEC §12: what approvals of an elevation are bound to. */
+export function elevationDigest(e: { sessionId: string; elevationId: string; agentDid: string; ring: number; ttlSeconds: number; justification: string }): string {
+  const { sessionId, elevationId, agentDid, ring, ttlSeconds, justification } = e;
+  return sha256Hex(canonicalJson({ sessionId, elevationId, agentDid, ring, ttlSeconds, justification }));
 }
 
 /** SPEC §11.5: what approvals and witnesses of a step are bound to. */
@@ -164,6 +178,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   const identity = st.session.config.identity ?? 'none';
   /** Per-DID replay windows; a run carried from before signed requests has none yet. */
   const nonces: NonceWindows = new Map(st.nonces ?? []);
+  /** SPEC §12: quarantines, kills, elevations, rate buckets, budgets, the breach detector. */
+  const controls = new Controls(controlsConfig(st.session.config.controls), st.controls);
+  /** Delegations: child DID → parent DID. */
+  const parents = new Map<string, string>(st.parents ?? []);
+  const budgetsOn = () => Object.values(controls.config.budgets).some((v) => v !== undefined);
   annotateRun(() => ({ [ATTR.sessionId]: sessionId }));
   const sagas = new Map<string, SagaRecord>(st.sagas.map((s) => [s.sagaId, s]));
   /** Sagas this run started: their completion reaches this run. Others are read by id. */
@@ -177,8 +196,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** Children being started (their start not yet confirmed), and whether terminate is waiting for them. */
   let startsInFlight = 0;
   let closing = false;
-  /** Bumped when bonds change, so the expiry timer is re-armed. */
+  /** Bumped when bonds or controls with an end change, so the expiry timer is re-armed. */
   let bondsVersion = 0;
+  const timersChanged = () => { bondsVersion++; };
 
   // ── Recording ─────────────────────────────────────────────────────────────
   const isOpenState = () => st.session.state !== 'terminating' && st.session.state !== 'archived';
@@ -269,13 +289,26 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   function agentView(did: string): AgentView | undefined {
     const v = gateView(st.session, st.liability, did, Date.now());
     if (!v) return undefined;
+    const now = Date.now();
+    const restriction = controls.level(did, now);
+    const elevation = controls.activeElevation(did, now);
     return {
       did,
       sigmaRaw: v.sigmaRaw,
       bondSum: Math.min(1, v.bondSum),
       ringCap: v.historyTrustworthy ? v.ringCap : 3,
       active: v.active,
+      // Only when in force: a view without controls is what it always was.
+      ...(restriction > 0 ? { restriction } : {}),
+      ...(elevation ? { elevation: { ring: elevation.ring, until: elevation.until! } } : {}),
     };
+  }
+
+  /** The ring an agent's step starts are rate-limited by: its own, or its active elevation's. */
+  function effectiveRing(did: string): 0 | 1 | 2 | 3 {
+    const p = participantOf(st.session, did);
+    const e = controls.activeElevation(did, Date.now());
+    return Math.min(p?.ring ?? 3, e?.ring ?? 3) as 0 | 1 | 2 | 3;
   }
 
   function actionView(actionId: string): ActionView | undefined {
@@ -300,6 +333,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   function applyRingChanges(changes: RingChange[], cause: string, touched: readonly string[] = []): void {
+    // SPEC §12: a delegated child is never more privileged than its parent's ring + 1 — it follows demotions.
+    const following = changes.filter((c) => c.kind === 'demotion').flatMap((c) => childrenOf(c.did).flatMap((child) => capRing(st.session, child, Math.min(3, c.to + 1) as 0 | 1 | 2 | 3)));
+    if (following.length > 0) changes = [...changes, ...following];
     for (const c of changes) {
       ringAssigned(c.to, c.kind);
       record(HYPERVISOR_DID, [{ path: `/participants/${c.did}/ring`, operation: 'modify', contentHash: contentHash({ ring: c.to, sigmaEff: c.sigmaEff, cause }), previousHash: contentHash({ ring: c.from }) }]);
@@ -310,15 +346,20 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   /** What the search attributes hold now; an upsert is a history event, so only a change is upserted. */
   let indexed = '';
+  /** HvQuarantined is indexed once something was quarantined (sessions without controls keep their history as it was). */
+  let quarantineIndexed = (st.controls?.restrictions.length ?? 0) > 0;
   function refreshSearchAttributes(): void {
     const agents = Object.keys(st.session.participants).sort();
-    const key = `${st.session.state}|${agents.join(',')}`;
+    const quarantined = controls.quarantined(Date.now());
+    if (quarantined.length > 0) quarantineIndexed = true;
+    const key = `${st.session.state}|${agents.join(',')}${quarantineIndexed ? `|q:${quarantined.join(',')}` : ''}`;
     if (key !== indexed) {
       indexed = key;
       wf.upsertSearchAttributes([
         { key: HvSessionId, value: sessionId },
         { key: HvSessionState, value: st.session.state },
         { key: HvAgentDids, value: indexedAgentDids(agents) },
+        ...(quarantineIndexed ? [{ key: HvQuarantined, value: indexedAgentDids(quarantined) }] : []),
       ]);
     }
     wf.setCurrentDetails(currentDetails());
@@ -341,6 +382,21 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       files: Object.keys(st.vfs.files).length,
       runs: st.runs,
       commitment: st.commitment,
+      controls: controlsSummary(),
+    };
+  }
+
+  function controlsSummary(): ControlsSummary {
+    const now = Date.now();
+    const dids = Object.keys(st.session.participants);
+    return {
+      restricted: [...controls.restrictions].filter(([d]) => controls.level(d, now) > 0).map(([did, r]) => ({ did, ...r })),
+      elevations: [...controls.elevations.values()].map(elevationView),
+      delegations: [...parents].map(([child, parent]) => ({ child, parent })),
+      spent: {
+        session: controls.sessionUsage().spent,
+        agents: dids.map((did) => ({ did, ...controls.usage(did) })).filter((a) => a.spent.calls + a.reserved.calls > 0),
+      },
     };
   }
 
@@ -348,9 +404,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const s = summary();
     const rows = s.participants.map((p) => `| ${p.did} | ${p.ring} | ${p.sigmaEff.toFixed(3)} | ${p.active ? 'yes' : 'left'}${p.slashed ? ' · slashed' : ''} |`);
     const list = s.sagas.slice(-20).map((g) => `| ${g.sagaId} | ${g.state} |`);
+    const restricted = s.controls.restricted.map((r) => `**${r.kind === 'kill' ? 'Killed' : 'Quarantined'}:** ${r.did}${r.until ? ` until ${new Date(r.until).toISOString()}` : ''} — ${r.reason}`);
     return [
       `## Session ${sessionId} — ${s.state}`,
       `Consistency **${s.consistency}** · ${s.deltaCount} deltas · Merkle root \`${s.merkleRoot ?? '—'}\``,
+      ...(restricted.length ? ['', ...restricted] : []),
       '',
       '| agent | ring | σ_eff | active |', '|---|---|---|---|', ...(rows.length ? rows : ['| — | | | |']),
       '',
@@ -455,8 +513,22 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   }
 
   // ── Participants ──────────────────────────────────────────────────────────
-  function joinRules(req: { agentDid: string; actions?: { actionId: string; executeApi?: string; undoApi?: string }[] }): void {
+  /** A delegated join speaks for the child and its parent: both sign. */
+  const joinSigners = (r: { agentDid: string; delegatedBy?: string }): Signers => ({ all: r.delegatedBy !== undefined ? [r.agentDid, r.delegatedBy] : [r.agentDid] });
+  const childrenOf = (did: string) => [...parents].filter(([, p]) => p === did).map(([c]) => c);
+  /** SPEC §12: a quarantined or killed agent may not approve, vouch, delegate or be elevated. */
+  const requireUnrestricted = (did: string, role: string) => {
+    const r = controls.restrictionOf(did, Date.now());
+    if (r) throw new HypervisorError(r.kind === 'kill' ? 'AGENT_KILLED' : 'AGENT_QUARANTINED', `${role} ${did} is ${r.kind === 'kill' ? 'killed' : 'quarantined'} in session ${sessionId}: ${r.reason}`, { did });
+  };
+  function joinRules(req: { agentDid: string; delegatedBy?: string; actions?: { actionId: string; executeApi?: string; undoApi?: string }[] }): void {
     requireState('join', ['handshaking', 'active']);
+    if (req.delegatedBy !== undefined) {
+      const parent = requireActiveParticipant(req.delegatedBy, 'parent');
+      if (req.delegatedBy === req.agentDid) throw new HypervisorError('INVALID_INPUT', 'invalid join: delegatedBy: an agent cannot delegate to itself');
+      if (parent.slashed) throw new HypervisorError('AGENT_SLASHED', `parent ${req.delegatedBy} was slashed in session ${sessionId}; it may not delegate`, { did: req.delegatedBy });
+      requireUnrestricted(req.delegatedBy, 'parent');
+    }
     const existing = participantOf(st.session, req.agentDid);
     if (existing || joining.has(req.agentDid)) {
       throw new HypervisorError('DUPLICATE_AGENT', existing && !existing.active
@@ -487,7 +559,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const req = request(JoinRequestSchema, raw, 'join');
     joinRules(req);
     // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
-    const signatures = checkAuth({ identity, sessionId, windows: nonces }, 'join', raw, one(req.agentDid));
+    const signatures = checkAuth({ identity, sessionId, windows: nonces }, 'join', raw, joinSigners(req));
     joining.add(req.agentDid);
     try {
       // SPEC §3: the scorer's σ when σ_raw is absent; the lower of the two when both exist.
@@ -504,17 +576,21 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       const result = join(st.session, st.liability, { ...req, scoredSigma }, Date.now());
       const p = participantOf(st.session, req.agentDid)!;
       acceptNonces(nonces, 'join', raw);
+      // SPEC §12: a delegated child starts capped at its parent's ring + 1.
+      const delegated = req.delegatedBy !== undefined ? capRing(st.session, req.agentDid, Math.min(3, participantOf(st.session, req.delegatedBy)!.ring + 1) as 0 | 1 | 2 | 3) : [];
+      if (req.delegatedBy !== undefined) parents.set(req.agentDid, req.delegatedBy);
       ringAssigned(p.ring, 'join');
       record(req.agentDid, [
         { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
+        ...(req.delegatedBy !== undefined ? [{ path: `/participants/${req.agentDid}/delegatedBy`, operation: 'add' as const, contentHash: contentHash({ parent: req.delegatedBy, ringCap: p.ringCap }) }] : []),
         ...p.actions.map((a) => ({ path: `/registry/${a}`, operation: 'add' as const, contentHash: contentHash(ownGet(st.session.registry.entries, a)) })),
       ], undefined, signatures);
       refreshSearchAttributes();
-      return result;
+      return delegated.length ? { ...result, ring: p.ring, sigmaEff: p.sigmaEff } : result;
     } finally {
       joining.delete(req.agentDid);
     }
-  }), { validator: validator(JoinRequestSchema, 'join', joinRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'Join an agent (SPEC §3 handshake); returns its ring and σ_eff.' });
+  }), { validator: validator(JoinRequestSchema, 'join', joinRules, joinSigners), description: 'Join an agent (SPEC §3 handshake); returns its ring and σ_eff. With delegatedBy, a child of that parent (SPEC §12).' });
 
   const activateRules = () => {
     requireState('activate', ['handshaking']);
@@ -544,6 +620,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   const vouchRules = (r: { voucher: string; vouchee: string }) => {
     requireState('vouch', ['handshaking', 'active']);
     requireActiveParticipant(r.voucher, 'voucher');
+    requireUnrestricted(r.voucher, 'voucher');
     const vouchee = requireActiveParticipant(r.vouchee, 'vouchee');
     if (vouchee.slashed) throw new HypervisorError('AGENT_SLASHED', `agent ${r.vouchee} was slashed in session ${sessionId}; nobody may vouch for it`, { did: r.vouchee });
   };
@@ -585,9 +662,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const req = request(CheckActionRequestSchema, raw, 'checkAction');
     checkActionRules(req);
     const signatures = acceptAuth('checkAction', raw, one(req.agentDid));
-    const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true });
+    const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true, now: Date.now() });
     st.decisions++;
     record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...recordedDecision(decision) }) }], undefined, signatures);
+    noteRequests(req.agentDid, [req.actionId]);
     gateDecided('check_action', decision, decision.rule, () => ({
       [ATTR.sessionId]: sessionId, [ATTR.agentDid]: req.agentDid, [ATTR.actionId]: req.actionId,
     }));
@@ -659,7 +737,61 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       const stranger = r.steps.find((s) => !participantOf(st.session, s.agentDid));
       if (stranger) throw new HypervisorError('AGENT_NOT_FOUND', `cannot start a saga: step agent ${stranger.agentDid} is not a participant of session ${sessionId}`, { did: stranger.agentDid });
     }
+    // SPEC §12: the first step must fit its agent's rate and budget now, or the start is refused with when to retry.
+    const first = r.steps[0] as { agentDid: string; actionId: string; stepId?: string };
+    const refusal = leaseCheck(first.agentDid, first.actionId);
+    if (refusal) throw refused(first.stepId ?? 'step-1', refusal);
   };
+
+  /** Whether one step start fits its agent's rate and the budgets now (null: yes, or not a participant — the gate denies that). */
+  function leaseCheck(did: string, actionId: string): Refusal | null {
+    if (!participantOf(st.session, did)?.active) return null;
+    if (budgetsOn()) {
+      const over = controls.checkBudget(did, ownGet(st.session.registry.entries, actionId)?.costUnits ?? 0);
+      if (over) return over;
+    }
+    return controls.checkTokens(did, effectiveRing(did), 1, Date.now());
+  }
+  const refused = (stepId: string, r: Refusal) => new HypervisorError(r.code, `cannot start a saga: step ${stepId}: ${r.reason}`, { retryAfterMs: r.retryAfterMs });
+
+  /**
+   * Leases one step start (SPEC §12): a rate token, and its budget reserved under the step's key. A step
+   * leased already (a repeated claim) is not charged again. 'skip': its agent is not an active participant.
+   */
+  function leaseStep(saga: { sagaId: string; workflowId: string }, step: StepEvidence): Refusal | 'skip' | null {
+    if (step.leased) return null;
+    if (!participantOf(st.session, step.agentDid)?.active) return 'skip';
+    const refusal = leaseCheck(step.agentDid, step.actionId);
+    if (refusal) return refusal;
+    controls.takeTokens(step.agentDid, effectiveRing(step.agentDid), 1, Date.now());
+    if (budgetsOn()) {
+      controls.reserve(stepKey(saga.workflowId, step.stepId), { agentDid: step.agentDid, sagaId: saga.sagaId, cost: ownGet(st.session.registry.entries, step.actionId)?.costUnits ?? 0 });
+    }
+    step.leased = true;
+    return null;
+  }
+
+  /** SPEC §12's breach detector: each request an agent makes, and whether it aims above its ring; a trip quarantines it. */
+  function noteRequests(did: string, actionIds: readonly string[]): void {
+    if (!participantOf(st.session, did)?.active) return;
+    for (const actionId of actionIds) {
+      const now = Date.now();
+      const d = gateStep({ agent: agentView(did), action: actionView(actionId), sessionState: 'active', hasConsensus: true, hasSreWitness: true, ringsOnly: true, now });
+      const above = !d.allowed && (d.rule === 'ring_capped' || d.rule === 'sigma_too_low' || d.rule === 'ring_too_low');
+      const { severity, share, trip } = controls.noteRequest(did, above, now);
+      if (!trip) continue;
+      impose(did, { kind: 'breaker', since: now, until: now + trip.cooldownMs, reason: `breach ${severity}: ${Math.round(share * 100)}% of its requests aimed above its ring`, by: HYPERVISOR_DID, substitute: null }, HYPERVISOR_DID);
+    }
+  }
+
+  /** Records a restriction and takes it to the running sagas at once. */
+  function impose(did: string, r: Restriction, by: string, signatures?: DeltaSignature[]): void {
+    controls.restrict(did, r);
+    record(by, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash(r) }], undefined, signatures);
+    timersChanged();
+    refreshSearchAttributes();
+    restrictSagas([did]);
+  }
   /**
    * A saga acts in the name of every agent of its steps — their rate, budget and liability (a failed undo
    * slashes the step's agent) — so each of them signs its start, not only whoever asks for it.
@@ -676,6 +808,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const req = request(StartSagaRequestSchema, raw, 'startSaga') as StartSagaRequestParsed;
     startSagaRules(req);
     const signatures = acceptAuth('startSaga', raw, sagaSigners(req));
+    // Each step is a request of its agent for its action's ring (the breach detector's input).
+    const byAgent = new Map<string, string[]>();
+    for (const s of req.steps) byAgent.set(s.agentDid, [...(byAgent.get(s.agentDid) ?? []), s.actionId]);
+    for (const [did, actionIds] of byAgent) noteRequests(did, actionIds);
     // An automatic id skips ids whose workflow someone else already holds (a squatter): a few tries.
     for (let tries = 1; ; tries++) {
       const started = await startOneSaga(req, req.sagaId ?? nextSagaId(), signatures);
@@ -703,6 +839,14 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       steps: steps.map((s) => ({ stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, digest: s.digest, approvers: [], rejectedBy: null, witness: null })),
       error: null,
     };
+    // SPEC §12: the saga holds a lease of the steps that fit now, in order; the rest claim at their time.
+    for (const [i, step] of record_.steps.entries()) {
+      const refusal = leaseStep(record_, step);
+      if (refusal === null) continue;
+      if (i === 0 && refusal !== 'skip') throw refused(step.stepId, refusal);
+      break;
+    }
+    for (const s of sagaInput.steps) (s as { leased?: boolean }).leased = record_.steps.find((e) => e.stepId === s.stepId)!.leased === true;
     sagas.set(sagaId, record_);
     startsInFlight++;
     let child: wf.ChildWorkflowHandle<typeof sagaWorkflow>;
@@ -723,6 +867,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     } catch (err) {
       // Its workflow id is taken (a client squatted it): the saga never ran, and nothing is recorded.
       sagas.delete(sagaId);
+      for (const key of controls.reservationsOf(sagaId)) controls.settle(key, false);
       return { ok: false as const, error: new HypervisorError('DUPLICATE_SAGA', `saga ${sagaId} could not be started in session ${sessionId}: ${(err as Error).message}`) };
     } finally {
       startsInFlight--;
@@ -778,11 +923,23 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     saga.error = snap ? snap.error : outcome.failure;
     saga.steps = [];
     trimFinished();
-    if (!isOpen()) return; // closed: the committed root is final; the saga's own history keeps its outcome.
+    if (!isOpen()) {
+      for (const key of controls.reservationsOf(sagaId)) controls.settle(key, false);
+      return; // closed: the committed root is final; the saga's own history keeps its outcome.
+    }
     const steps = snap?.saga.steps ?? [];
+    // SPEC §12: a step that acted is charged once (its key), with the cost its result reported; the rest are released.
+    const charged = new Map<string, { calls: number; cost: number }>();
+    for (const s of steps) {
+      const acted = s.state === 'committed' || s.state === 'compensating' || s.state === 'compensated' || s.state === 'compensation_failed';
+      const charge = controls.settle(stepKey(saga.workflowId, s.stepId), acted, reportedCost(s.result));
+      if (charge) charged.set(s.agentDid, controls.usage(s.agentDid).spent);
+    }
+    for (const key of controls.reservationsOf(sagaId)) controls.settle(key, false);
     record(HYPERVISOR_DID, [
       { path: `/sagas/${sagaId}/state`, operation: 'modify', contentHash: contentHash({ state: saga.state, error: saga.error }) },
       ...steps.map((s) => ({ path: `/sagas/${sagaId}/steps/${s.stepId}`, operation: 'modify' as const, contentHash: contentHash({ state: s.state, agentDid: s.agentDid, actionId: s.actionId, attempts: s.attempts, error: s.error }) })),
+      ...[...charged].map(([did, spent]) => ({ path: `/budgets/${did}`, operation: 'modify' as const, contentHash: contentHash(spent) })),
     ], saga.endedAt ?? Date.now());
     wf.setCurrentDetails(currentDetails());
     for (const s of steps.filter((x) => x.state === 'compensation_failed')) {
@@ -830,7 +987,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (saga.state !== 'running') throw new HypervisorError('SAGA_ENDED', `cannot ${doing}: saga ${ref.sagaId} is ${saga.state}`);
     const step = saga.steps.find((s) => s.stepId === ref.stepId);
     if (!step) throw new HypervisorError('STEP_NOT_FOUND', `cannot ${doing}: saga ${ref.sagaId} has no step ${ref.stepId}`);
-    if (step.digest !== ref.digest) {
+    if (step.digest !== ref.digest && step.handedFrom?.digest !== ref.digest) {
       throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: digest is not step ${ref.stepId}'s (${step.digest}); evidence is bound to what the step does`);
     }
     return { saga, step };
@@ -839,7 +996,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** Approvers that count now: active, not slashed, not the acting agent (SPEC §11.5). */
   const countedApprovers = (step: StepEvidence) => step.approvers.filter((d) => {
     const p = participantOf(st.session, d);
-    return p?.active && !p.slashed && d !== step.agentDid;
+    return p?.active && !p.slashed && d !== step.agentDid && controls.level(d, Date.now()) === 0;
   });
 
   const evidenceResult = (saga: SagaRecord, step: StepEvidence): EvidenceResult => ({
@@ -852,6 +1009,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const { step } = evidenceOf(r, doing);
     const p = requireActiveParticipant(r.approverDid, 'approver');
     if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve or reject`);
+    requireUnrestricted(r.approverDid, 'approver');
     if (r.approverDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `approver ${r.approverDid} is the step's acting agent`);
     if (step.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved step ${r.stepId}`);
     if (step.rejectedBy) throw new HypervisorError('STEP_REJECTED', `step ${r.stepId} was rejected by ${step.rejectedBy.did}`);
@@ -905,17 +1063,222 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
   function stepGrant(raw: StepRef): StepGrant {
     const ref = governed(() => parse(StepRefSchema, raw, 'stepGrant'));
-    const { step } = governed(() => evidenceOf(ref, 'grant a step'));
+    return grantFor(governed(() => evidenceOf(ref, 'grant a step')).step);
+  }
+
+  function grantFor(step: StepEvidence): StepGrant {
     const approvals = countedApprovers(step);
     const quorum = st.session.config.consensusQuorum;
     const witness = step.witness && st.session.config.sreWitnesses.includes(step.witness) ? step.witness : null;
     const agent = agentView(step.agentDid) ?? null;
     const action = actionView(step.actionId) ?? null;
-    let decision: GateDecision = gateStep({ agent: agent ?? undefined, action: action ?? undefined, sessionState: st.session.state, hasConsensus: approvals.length >= quorum, hasSreWitness: witness !== null });
+    let decision: GateDecision = gateStep({ agent: agent ?? undefined, action: action ?? undefined, sessionState: st.session.state, hasConsensus: approvals.length >= quorum, hasSreWitness: witness !== null, now: Date.now() });
     if (step.rejectedBy) {
       decision = { ...decision, allowed: false, waitFor: 'none', reason: `rejected by ${step.rejectedBy.did}: ${step.rejectedBy.reason}`, rule: 'rejected' };
     }
-    return { decision, agent, action, approvals, quorum, witness, rejectedBy: step.rejectedBy };
+    return { decision, agent, action, approvals, quorum, witness, rejectedBy: step.rejectedBy, step: { agentDid: step.agentDid, digest: step.digest }, retryAfterMs: null };
+  }
+
+  // A saga's step its start did not lease: the session decides, and leases it when the gate allows (SPEC §12).
+  const claimRules = (r: StepRef) => { requireOpen('claim a step'); evidenceOf(r, 'claim a step'); };
+  wf.setHandler(claimStepUpdate, handle((raw) => {
+    const ref = parse(StepRefSchema, raw, 'claimStep');
+    claimRules(ref);
+    const { saga, step } = evidenceOf(ref, 'claim a step');
+    const grant = grantFor(step);
+    if (!grant.decision.allowed) return grant;
+    const refusal = leaseStep(saga, step);
+    if (refusal === null || refusal === 'skip') return grant;
+    return {
+      ...grant, retryAfterMs: refusal.retryAfterMs,
+      decision: { ...grant.decision, allowed: false, waitFor: 'none', rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted', reason: refusal.reason },
+    };
+  }), { validator: validator(StepRefSchema, 'claimStep', claimRules), description: 'A saga\'s activity claims a step its start did not lease (rate token, budget): the session\'s grant, leased when allowed.' });
+
+  // ── Controls (SPEC §12) ───────────────────────────────────────────────────
+  const controlResult = (agentDid: string, kind: ControlResult['kind'], until: number | null, sagasHolding: string[] = [], handedOff: ControlResult['handedOff'] = []): ControlResult =>
+    ({ agentDid, kind, until, sagasHolding, handedOff });
+  const sreRules = (r: { agentDid: string; sreDid: string }, doing: string) => {
+    requireOpen(doing);
+    if (!participantOf(st.session, r.agentDid)) throw new HypervisorError('AGENT_NOT_FOUND', `cannot ${doing}: ${r.agentDid} is not a participant of session ${sessionId}`, { did: r.agentDid });
+    requireSre(r.sreDid, 'SRE');
+    if (r.sreDid === r.agentDid) throw new HypervisorError('NOT_SRE_WITNESS', `an SRE may not ${doing} itself`);
+  };
+  const notKilled = (did: string, doing: string) => {
+    if (controls.level(did, Date.now()) === 2) throw new HypervisorError('AGENT_KILLED', `cannot ${doing}: ${did} was killed in session ${sessionId}; a kill is final`, { did });
+  };
+
+  const quarantineRules = (r: { agentDid: string; sreDid: string }) => { sreRules(r, 'quarantine'); notKilled(r.agentDid, 'quarantine'); };
+  wf.setHandler(quarantineUpdate, handle((raw) => {
+    const req = request(QuarantineRequestSchema, raw, 'quarantine');
+    quarantineRules(req);
+    const signatures = acceptAuth('quarantine', raw, one(req.sreDid));
+    const now = Date.now();
+    const until = now + (req.ttlSeconds ?? controls.config.quarantineTtlSeconds) * 1000;
+    impose(req.agentDid, { kind: 'quarantine', since: now, until, reason: req.reason, by: req.sreDid, substitute: null }, req.sreDid, signatures);
+    return controlResult(req.agentDid, 'quarantine', until, runningSagas().filter((g) => g.agentDids.includes(req.agentDid)).map((g) => g.sagaId));
+  }), { validator: validator(QuarantineRequestSchema, 'quarantine', quarantineRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE quarantines an agent for a TTL: read-only actions only; released at the TTL by a timer, or by release (SPEC §12).' });
+
+  const releaseAgentRules = (r: { agentDid: string; sreDid: string }) => {
+    sreRules(r, 'release');
+    notKilled(r.agentDid, 'release');
+    if (!controls.restrictionOf(r.agentDid, Date.now())) throw new HypervisorError('NOT_QUARANTINED', `${r.agentDid} is not quarantined in session ${sessionId}`, { did: r.agentDid });
+  };
+  wf.setHandler(releaseUpdate, handle((raw) => {
+    const req = request(ReleaseRequestSchema, raw, 'release');
+    releaseAgentRules(req);
+    const signatures = acceptAuth('release', raw, one(req.sreDid));
+    const lifted = controls.release(req.agentDid)!;
+    record(req.sreDid, [{ path: `/controls/${req.agentDid}`, operation: 'delete', contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }), previousHash: contentHash(lifted) }], undefined, signatures);
+    timersChanged();
+    refreshSearchAttributes();
+    return controlResult(req.agentDid, 'released', null);
+  }), { validator: validator(ReleaseRequestSchema, 'release', releaseAgentRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE releases a quarantined agent before its TTL (a kill is final).' });
+
+  const killRules = (r: { agentDid: string; sreDid: string; substituteDid?: string }) => {
+    sreRules(r, 'kill');
+    notKilled(r.agentDid, 'kill');
+    if (r.substituteDid !== undefined) {
+      if (r.substituteDid === r.agentDid) throw new HypervisorError('INVALID_INPUT', 'invalid kill: substituteDid: the killed agent cannot substitute for itself');
+      requireActiveParticipant(r.substituteDid, 'substitute');
+      requireUnrestricted(r.substituteDid, 'substitute');
+    }
+  };
+  wf.setHandler(killUpdate, handle(async (raw) => {
+    const req = request(KillRequestSchema, raw, 'kill');
+    killRules(req);
+    const signatures = acceptAuth('kill', raw, one(req.sreDid));
+    const did = req.agentDid;
+    const restriction: Restriction = { kind: 'kill', since: Date.now(), until: null, reason: req.reason, by: req.sreDid, substitute: req.substituteDid ?? null };
+    controls.restrict(did, restriction);
+    // Its remaining steps become the substitute's, bound to a new digest; the substitute claims each (gate, rate, budget).
+    const handedOff: ControlResult['handedOff'] = [];
+    const holding = runningSagas().filter((g) => g.agentDids.includes(did));
+    for (const saga of holding) {
+      for (const step of saga.steps) {
+        if (step.agentDid !== did) continue;
+        controls.settle(stepKey(saga.workflowId, step.stepId), false);
+        step.leased = false;
+        if (!req.substituteDid) continue;
+        step.handedFrom = { agentDid: did, digest: step.digest };
+        step.agentDid = req.substituteDid;
+        step.digest = handoffDigest(step.digest, req.substituteDid);
+        step.approvers = [];
+        step.witness = null;
+        step.rejectedBy = null;
+        handedOff.push({ sagaId: saga.sagaId, stepId: step.stepId, agentDid: step.agentDid, digest: step.digest });
+      }
+    }
+    // Its children lose what they held through it.
+    const following = childrenOf(did).flatMap((child) => capRing(st.session, child, 3));
+    timersChanged();
+    refreshSearchAttributes();
+    restrictSagas([did]);
+    applyRingChanges(following, `kill of ${did}`);
+    // The kill is recorded once every running saga of the agent holds it (its step in flight cancelled):
+    // no step of the agent starts after this delta (SPEC §12).
+    const held = holding.length > 0 ? await integrations.awaitHold({ workflowIds: holding.map((g) => g.workflowId), did }) : [];
+    const sagasHolding = holding.filter((g) => held.includes(g.workflowId)).map((g) => g.sagaId);
+    if (isOpen()) {
+      record(req.sreDid, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash({ ...restriction, handedOff, sagasHolding }) }], undefined, signatures);
+    }
+    return controlResult(did, 'kill', null, sagasHolding, handedOff);
+  }), { validator: validator(KillRequestSchema, 'kill', killRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE kills an agent: it runs nothing more; its step in flight is cancelled; its remaining steps go to the substitute if it passes the gate, else the saga compensates (SPEC §12).' });
+
+  function elevationView(e: { elevationId: string; agentDid: string; ring: 1 | 2; ttlSeconds: number; justification: string; digest: string; requestedAt: number; approvers: string[]; activeFrom: number | null; until: number | null }): ElevationView {
+    return {
+      elevationId: e.elevationId, agentDid: e.agentDid, ring: e.ring, ttlSeconds: e.ttlSeconds, justification: e.justification, digest: e.digest,
+      requestedAt: e.requestedAt, approvals: e.approvers.filter((d) => countsAsApprover(d, e.agentDid)).length, quorum: st.session.config.consensusQuorum,
+      activeFrom: e.activeFrom, until: e.until, state: e.activeFrom === null ? 'requested' : 'active',
+    };
+  }
+  const countsAsApprover = (d: string, agentDid: string) => {
+    const p = participantOf(st.session, d);
+    return p?.active === true && !p.slashed && d !== agentDid && controls.level(d, Date.now()) === 0;
+  };
+
+  const elevationRules = (r: { agentDid: string; ring: 1 | 2 }) => {
+    requireOpen('request an elevation');
+    const p = requireActiveParticipant(r.agentDid);
+    if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `agent ${r.agentDid} was slashed in session ${sessionId}; it may not be elevated`, { did: r.agentDid });
+    requireUnrestricted(r.agentDid, 'agent');
+    if ((p.ringCap ?? 0) > r.ring) throw new HypervisorError('RING_VIOLATION', `agent ${r.agentDid} is capped at ring ${p.ringCap}: no elevation lifts a cap`, { did: r.agentDid });
+    const held = controls.elevations.get(r.agentDid);
+    if (held) throw new HypervisorError('ELEVATION_EXISTS', `agent ${r.agentDid} already has elevation ${held.elevationId} (${held.activeFrom === null ? 'requested' : 'active'}); one per agent`, { elevationId: held.elevationId });
+  };
+  wf.setHandler(requestElevationUpdate, handle((raw) => {
+    const req = request(ElevationRequestSchema, raw, 'requestElevation');
+    elevationRules(req);
+    const signatures = acceptAuth('requestElevation', raw, one(req.agentDid));
+    const elevationId = `elevation-${++controls.elevationCount}`;
+    const ttlSeconds = req.ttlSeconds ?? controls.config.elevationTtlSeconds;
+    const e = {
+      elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification,
+      digest: elevationDigest({ sessionId, elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification }),
+      requestedAt: Date.now(), approvers: [] as string[], activeFrom: null, until: null,
+    };
+    controls.elevations.set(req.agentDid, e);
+    record(req.agentDid, [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }], undefined, signatures);
+    return elevationView(e);
+  }), { validator: validator(ElevationRequestSchema, 'requestElevation', elevationRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'An agent asks for ring 1 or 2 for a TTL; active once the quorum approves it (approveElevation), until the TTL or a revocation (SPEC §12).' });
+
+  const elevationOf = (r: { agentDid: string; elevationId: string; digest?: string }, doing: string) => {
+    const e = controls.elevations.get(r.agentDid);
+    if (!e || e.elevationId !== r.elevationId) throw new HypervisorError('ELEVATION_NOT_FOUND', `cannot ${doing}: ${r.agentDid} has no elevation ${r.elevationId} in session ${sessionId}`);
+    if (r.digest !== undefined && r.digest !== e.digest) throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: digest is not elevation ${e.elevationId}'s (${e.digest})`);
+    return e;
+  };
+  const approveElevationRules = (r: { agentDid: string; elevationId: string; digest: string; approverDid: string }) => {
+    requireOpen('approve an elevation');
+    const e = elevationOf(r, 'approve an elevation');
+    if (e.activeFrom !== null) throw new HypervisorError('DUPLICATE_APPROVAL', `elevation ${e.elevationId} is already active`);
+    const p = requireActiveParticipant(r.approverDid, 'approver');
+    if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve`);
+    requireUnrestricted(r.approverDid, 'approver');
+    if (r.approverDid === r.agentDid) throw new HypervisorError('SELF_APPROVAL', `approver ${r.approverDid} is the agent asking for the elevation`);
+    if (e.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved elevation ${e.elevationId}`);
+  };
+  wf.setHandler(approveElevationUpdate, handle((raw) => {
+    const req = request(ElevationApprovalSchema, raw, 'approveElevation');
+    approveElevationRules(req);
+    const signatures = acceptAuth('approveElevation', raw, one(req.approverDid));
+    const e = elevationOf(req, 'approve an elevation');
+    e.approvers.push(req.approverDid);
+    record(req.approverDid, [{ path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`, operation: 'add', contentHash: contentHash({ digest: e.digest }) }], undefined, signatures);
+    if (e.approvers.filter((d) => countsAsApprover(d, e.agentDid)).length >= st.session.config.consensusQuorum) {
+      const now = Date.now();
+      e.activeFrom = now;
+      e.until = now + e.ttlSeconds * 1000;
+      record(HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'modify', contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }) }]);
+      timersChanged();
+    }
+    return elevationView(e);
+  }), { validator: validator(ElevationApprovalSchema, 'approveElevation', approveElevationRules, (r: { approverDid: string }) => one(r.approverDid)), description: 'Approve an elevation (bound to its digest) as another active participant; the quorum is the session\'s.' });
+
+  const revokeRules = (r: { agentDid: string; byDid: string }) => {
+    requireOpen('revoke an elevation');
+    if (!controls.elevations.has(r.agentDid)) throw new HypervisorError('ELEVATION_NOT_FOUND', `${r.agentDid} has no elevation in session ${sessionId}`);
+    if (r.byDid !== r.agentDid) requireSre(r.byDid, 'revoker');
+  };
+  wf.setHandler(revokeElevationUpdate, handle((raw) => {
+    const req = request(RevokeElevationRequestSchema, raw, 'revokeElevation');
+    revokeRules(req);
+    const signatures = acceptAuth('revokeElevation', raw, one(req.byDid));
+    const e = controls.elevations.get(req.agentDid)!;
+    controls.elevations.delete(req.agentDid);
+    record(req.byDid, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ revoked: req.reason ?? 'revoked' }), previousHash: contentHash(e) }], undefined, signatures);
+    timersChanged();
+    restrictSagas([req.agentDid]);
+    return { ...elevationView(e), state: 'revoked' as const };
+  }), { validator: validator(RevokeElevationRequestSchema, 'revokeElevation', revokeRules, (r: { byDid: string }) => one(r.byDid)), description: 'Revoke an elevation (an SRE, or the agent itself): it ends at once, mid-saga too.' });
+
+  /** Timers of the controls: quarantines released, elevations ended (SPEC §12). */
+  function expireControls(now: number): void {
+    const { released, expired } = controls.expire(now);
+    for (const [did, r] of released) record(HYPERVISOR_DID, [{ path: `/controls/${did}`, operation: 'delete', contentHash: contentHash({ released: 'ttl', kind: r.kind }), previousHash: contentHash(r) }], now);
+    for (const e of expired) record(HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ expired: true, until: e.until }), previousHash: contentHash(e) }], now);
+    if (released.length > 0) refreshSearchAttributes();
+    if (expired.length > 0) restrictSagas(expired.map((e) => e.agentDid));
   }
 
   // ── Terminate ─────────────────────────────────────────────────────────────
@@ -995,12 +1358,15 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // SPEC §1: a bond's expiry takes effect at its time, by a durable timer.
   for (;;) {
     const seen = bondsVersion;
-    const next = isOpen() ? nextBondExpiry(st.liability, sessionId, Date.now()) : null;
+    const bondExpiry = isOpen() ? nextBondExpiry(st.liability, sessionId, Date.now()) : null;
+    const controlExpiry = isOpen() ? controls.nextExpiry() : null;
+    const next = bondExpiry === null ? controlExpiry : controlExpiry === null ? bondExpiry : Math.min(bondExpiry, controlExpiry);
     const wake = () => wantsToEnd() || bondsVersion !== seen;
     const woke = next === null ? await wf.condition(wake).then(() => true) : await wf.condition(wake, Math.max(1, next - Date.now()));
     if (wantsToEnd()) break;
     if (!woke && isOpen()) {
       bondsVersion++;
+      expireControls(Date.now());
       const expired = pruneExpired(st.liability, sessionId, Date.now());
       for (const id of expired) record(HYPERVISOR_DID, [{ path: `/bonds/${id}`, operation: 'delete', contentHash: contentHash({ expired: true }) }]);
       const vouchees = expired.map((id) => ownGet(st.liability.bonds, id)!.vouchee);
@@ -1020,5 +1386,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   st.runs++;
   st.sagas = [...sagas.values()];
   st.nonces = [...nonces];
+  st.controls = controls.toState();
+  st.parents = [...parents];
   return wf.continueAsNew<typeof sessionWorkflow>({ sessionId, creatorDid: input.creatorDid, maxUpdatesPerRun, carried: st });
 }

@@ -9,6 +9,7 @@ import type { VfsState } from '../src/vfs';
 import type { ActionView, AgentView, SessionInput } from '../src/contract';
 import type { GateDecision } from '../src/gate';
 import type { NonceWindow } from '../src/identity';
+import type { ControlsState, RestrictionKind, Usage } from '../src/controls';
 
 /** Approvals, a rejection and a witness the session holds for one step (SPEC §11.5). */
 export interface StepEvidence {
@@ -19,6 +20,10 @@ export interface StepEvidence {
   approvers: string[];
   rejectedBy: { did: string; reason: string } | null;
   witness: string | null;
+  /** A killed agent's step handed to a substitute (SPEC §12): who and which digest it had before. */
+  handedFrom?: { agentDid: string; digest: string } | null;
+  /** Its start holds a rate token and its budget reservation (SPEC §12): leased with the saga, or claimed. */
+  leased?: boolean;
 }
 
 export interface SagaRecord {
@@ -54,6 +59,10 @@ export interface SessionWorkflowState {
   runs: number;
   /** Replay windows of the DIDs that signed accepted requests (src/identity.ts); absent in state carried by older runs. */
   nonces?: Array<[string, NonceWindow]>;
+  /** Quarantines, kills, elevations, buckets, budgets, breaker logs (src/controls.ts); absent in state carried by older runs. */
+  controls?: ControlsState;
+  /** Delegations: child DID → parent DID (SPEC §12). */
+  parents?: Array<[string, string]>;
 }
 
 export interface SessionWorkflowInput extends Partial<SessionInput> {
@@ -76,6 +85,43 @@ export interface SessionSummary {
   files: number;
   runs: number;
   commitment: Commitment | null;
+  controls: ControlsSummary;
+}
+
+/** The controls in force (SPEC §12): who is restricted or elevated, and what budgets have spent. */
+export interface ControlsSummary {
+  restricted: { did: string; kind: RestrictionKind; since: number; until: number | null; reason: string; by: string; substitute: string | null }[];
+  elevations: ElevationView[];
+  delegations: { child: string; parent: string }[];
+  spent: { session: Usage; agents: { did: string; spent: Usage; reserved: Usage }[] };
+}
+
+/** An elevation as the session holds it: requested (activeFrom null) or active until `until`. */
+export interface ElevationView {
+  elevationId: string;
+  agentDid: string;
+  ring: 1 | 2;
+  ttlSeconds: number;
+  justification: string;
+  digest: string;
+  requestedAt: number;
+  approvals: number;
+  quorum: number;
+  activeFrom: number | null;
+  until: number | null;
+  /** requested | active | revoked */
+  state: 'requested' | 'active' | 'revoked';
+}
+
+/** The answer to quarantine, release and kill. */
+export interface ControlResult {
+  agentDid: string;
+  kind: RestrictionKind | 'released';
+  until: number | null;
+  /** Running sagas that hold the restriction now (a kill waits for them). */
+  sagasHolding: string[];
+  /** A kill's hand-offs: steps now the substitute's (they run only if it passes the gate). */
+  handedOff: { sagaId: string; stepId: string; agentDid: string; digest: string }[];
 }
 
 /** What the session decides for a step now (the stepGrant query). */
@@ -88,6 +134,10 @@ export interface StepGrant {
   quorum: number;
   witness: string | null;
   rejectedBy: { did: string; reason: string } | null;
+  /** The step as the session holds it now: a kill may have handed it to a substitute, with a new digest. */
+  step: { agentDid: string; digest: string };
+  /** A rate-limited claim: when to try again. */
+  retryAfterMs: number | null;
 }
 
 /** The answer to approve, reject and witness. */

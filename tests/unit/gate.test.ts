@@ -69,8 +69,40 @@ describe('gate: one step against the ring its action needs (SPEC §1, §4, §11.
       ['consensus_missing', gate(agent({ sigmaRaw: 0.97, bondSum: 0 }), wire)],
       ['witness_missing', gate(agent({ sigmaRaw: 0.97, bondSum: 0 }), action({ admin: true }), { consensus: true })],
       ['ring_too_low', gate(agent({ sigmaRaw: 0.9, ringCap: 3 }), action())],
+      ['agent_killed', gate(agent({ sigmaRaw: 0.9, restriction: 2 }), action({ readOnly: true }))],
+      ['agent_quarantined', gate(agent({ sigmaRaw: 0.9, restriction: 1 }), action())],
+      ['elevation_expired', gateStep({ agent: agent({ sigmaRaw: 0.7, bondSum: 0, elevation: { ring: 1, until: 1000 } }), action: wire, sessionState: 'active', hasConsensus: false, hasSreWitness: false, now: 1000 })],
     ];
     for (const [rule, decision] of rules) assert.equal(decision.rule, rule, decision.reason);
-    assert.deepEqual([...new Set(rules.map(([rule]) => rule))].sort(), GATE_RULES.filter((r) => r !== 'rejected').sort(), 'every rule of the gate is covered');
+    assert.deepEqual([...new Set(rules.map(([rule]) => rule))].sort(), GATE_RULES.filter((r) => !['rejected', 'rate_limited', 'budget_exhausted'].includes(r)).sort(), 'every rule of the gate is covered (the session\'s own rules aside)');
+  });
+});
+
+describe('gate: controls on the agent (SPEC §12)', () => {
+  const wire = action({ reversibility: 'NONE', omega: 0.95 });
+  const at = (a: AgentView, act: ActionView, now: number) => gateStep({ agent: a, action: act, sessionState: 'active', hasConsensus: false, hasSreWitness: false, now });
+
+  it('a quarantined agent runs read-only actions only; a killed one nothing', () => {
+    assert.equal(gate(agent({ sigmaRaw: 0.9, restriction: 1 }), action({ readOnly: true, reversibility: 'FULL' })).allowed, true);
+    assert.equal(gate(agent({ sigmaRaw: 0.9, restriction: 1 }), action()).rule, 'agent_quarantined');
+    assert.equal(gate(agent({ sigmaRaw: 0.9, restriction: 2 }), action({ readOnly: true, reversibility: 'FULL' })).rule, 'agent_killed');
+  });
+
+  it('an active elevation to ring 1 runs a ring-1 step without per-step approvals, until it ends', () => {
+    const elevated = agent({ sigmaRaw: 0.7, bondSum: 0, elevation: { ring: 1, until: 10_000 } });
+    assert.equal(at(elevated, wire, 9_999).allowed, true);
+    const after = at(elevated, wire, 10_000);
+    assert.equal(after.allowed, false);
+    assert.equal(after.rule, 'elevation_expired');
+    assert.match(after.reason, /elevation to ring 1 expired/);
+    // Without a clock no elevation counts (conservative).
+    assert.equal(gateStep({ agent: elevated, action: wire, sessionState: 'active', hasConsensus: false, hasSreWitness: false }).allowed, false);
+  });
+
+  it('an elevation never lifts a ring cap, and to ring 2 never gives ring 1', () => {
+    assert.equal(at(agent({ sigmaRaw: 0.7, bondSum: 0, ringCap: 2, elevation: { ring: 1, until: 10_000 } }), wire, 0).rule, 'ring_capped');
+    assert.equal(at(agent({ sigmaRaw: 0.5, bondSum: 0, elevation: { ring: 2, until: 10_000 } }), action(), 0).allowed, true);
+    assert.equal(at(agent({ sigmaRaw: 0.5, bondSum: 0, elevation: { ring: 2, until: 10_000 } }), wire, 0).allowed, false);
+    assert.equal(at(agent({ sigmaRaw: 0.5, bondSum: 0, ringCap: 3, elevation: { ring: 2, until: 10_000 } }), action(), 0).allowed, false);
   });
 });

@@ -1,0 +1,406 @@
+/**
+ * Controls: stopping and limiting agents (SPEC §12). Pure: the session
+ * workflow holds a `Controls` in its run and carries `ControlsState` (plain
+ * JSON, entries rather than records: every key is a client-chosen DID or id)
+ * across continue-as-new. Time is the caller's (workflow time).
+ *
+ * - Restrictions: quarantine (read-only only, until a TTL), breaker (a
+ *   quarantine the breach detector imposed), kill (nothing, no end).
+ * - Elevation: requested, approved by a quorum as a ring-1 step is (§11.5),
+ *   active until its TTL; one per agent.
+ * - Rate limits: a token bucket per agent for step starts, by ring.
+ * - Budgets: calls and cost units per agent and per session; reserved before
+ *   a step starts, keyed by the step's idempotency key, settled by its result.
+ * - Breach detector: the share of an agent's requests aimed above its ring.
+ */
+import { z } from 'zod';
+import type { Ring } from './common';
+
+// ── Config ──────────────────────────────────────────────────────────────────
+
+const RateSchema = z.strictObject({
+  perSecond: z.number().positive().max(100_000),
+  burst: z.number().int().min(1).max(1_000_000),
+});
+export type Rate = z.infer<typeof RateSchema>;
+
+/** SPEC §12: step starts per second and burst, by ring. */
+export const DEFAULT_RATES: Record<'ring0' | 'ring1' | 'ring2' | 'ring3', Rate> = {
+  ring0: { perSecond: 100, burst: 200 },
+  ring1: { perSecond: 50, burst: 100 },
+  ring2: { perSecond: 20, burst: 40 },
+  ring3: { perSecond: 5, burst: 10 },
+};
+
+const Amount = z.number().min(0).max(1e12);
+
+/**
+ * A session's controls (SPEC §12) as its config gives them: every field may be
+ * left out for its SPEC default (`controlsConfig`). The config keeps what was
+ * given — it is hashed into the trail's first turn.
+ */
+export const ControlsConfigSchema = z.strictObject({
+  quarantineTtlSeconds: z.number().int().min(1).max(30 * 86_400).optional(),
+  elevationTtlSeconds: z.number().int().min(1).max(3600, 'elevationTtlSeconds must be ≤ 3600').optional(),
+  /** false: no rate limit. A ring left out keeps its default. */
+  rateLimits: z.union([z.literal(false), z.strictObject({
+    ring0: RateSchema.optional(), ring1: RateSchema.optional(), ring2: RateSchema.optional(), ring3: RateSchema.optional(),
+  })]).optional(),
+  /** Absent: unlimited. Cost units are what step results report (`costUnits`), else the action's declared cost. */
+  budgets: z.strictObject({
+    agentCalls: Amount.optional(), agentCost: Amount.optional(), sessionCalls: Amount.optional(), sessionCost: Amount.optional(),
+  }).optional(),
+  /** false: no breaker. */
+  breaker: z.union([z.literal(false), z.strictObject({
+    windowSeconds: z.number().int().min(1).max(3600).optional(),
+    minRequests: z.number().int().min(1).max(10_000).optional(),
+    cooldownSeconds: z.number().int().min(1).max(86_400).optional(),
+  })]).optional(),
+});
+export type ControlsConfigInput = z.input<typeof ControlsConfigSchema>;
+
+export interface ControlsConfig {
+  quarantineTtlSeconds: number;
+  elevationTtlSeconds: number;
+  rateLimits: false | Partial<Record<'ring0' | 'ring1' | 'ring2' | 'ring3', Rate>>;
+  budgets: { agentCalls?: number; agentCost?: number; sessionCalls?: number; sessionCost?: number };
+  breaker: false | { windowSeconds: number; minRequests: number; cooldownSeconds: number };
+}
+
+/** The controls of a session whose config names none, or only some: SPEC §12's defaults for the rest. */
+export function controlsConfig(input: ControlsConfigInput | undefined): ControlsConfig {
+  const c = input ?? {};
+  return {
+    quarantineTtlSeconds: c.quarantineTtlSeconds ?? 300,
+    elevationTtlSeconds: c.elevationTtlSeconds ?? 300,
+    rateLimits: c.rateLimits ?? {},
+    budgets: c.budgets ?? {},
+    breaker: c.breaker === false ? false : { windowSeconds: c.breaker?.windowSeconds ?? 60, minRequests: c.breaker?.minRequests ?? 5, cooldownSeconds: c.breaker?.cooldownSeconds ?? 30 },
+  };
+}
+
+export function rateFor(config: ControlsConfig, ring: Ring): Rate | null {
+  if (config.rateLimits === false) return null;
+  const key = `ring${ring}` as const;
+  return config.rateLimits[key] ?? DEFAULT_RATES[key];
+}
+
+/** An elevation lasts at most an hour (SPEC §12). */
+export const ELEVATION_MAX_TTL_SECONDS = 3600;
+
+// ── State ───────────────────────────────────────────────────────────────────
+
+export type RestrictionKind = 'quarantine' | 'breaker' | 'kill';
+
+export interface Restriction {
+  kind: RestrictionKind;
+  since: number;
+  /** null: no end (a kill). */
+  until: number | null;
+  reason: string;
+  by: string;
+  /** A kill's substitute: the DID its remaining steps are handed to. */
+  substitute: string | null;
+}
+
+export interface Elevation {
+  elevationId: string;
+  agentDid: string;
+  ring: 1 | 2;
+  ttlSeconds: number;
+  justification: string;
+  /** SHA-256 of the request's canonical JSON: approvals are bound to it. */
+  digest: string;
+  requestedAt: number;
+  approvers: string[];
+  /** Set when the quorum approved it: active from then until `until`. */
+  activeFrom: number | null;
+  until: number | null;
+}
+
+export interface Usage { calls: number; cost: number }
+
+export interface Reservation { agentDid: string; sagaId: string; cost: number }
+
+export interface Bucket { tokens: number; at: number; burst: number }
+
+export interface BreachLog {
+  /** [time, aimed above the agent's ring] per request, oldest first, within the window. */
+  requests: Array<[number, boolean]>;
+  /** When the breaker tripped, within the last hour. */
+  trips: number[];
+}
+
+/** What a session carries across continue-as-new. */
+export interface ControlsState {
+  restrictions: Array<[string, Restriction]>;
+  elevations: Array<[string, Elevation]>;
+  elevationCount: number;
+  buckets: Array<[string, Bucket]>;
+  spent: Array<[string, Usage]>;
+  reserved: Array<[string, Reservation]>;
+  breach: Array<[string, BreachLog]>;
+}
+
+/** How an agent is restricted for the gate: 0 none, 1 read-only actions only, 2 nothing. */
+export type RestrictionLevel = 0 | 1 | 2;
+
+const SESSION = '';
+const zero = (): Usage => ({ calls: 0, cost: 0 });
+
+/** Budget and rate refusals say when to try again (null: not by waiting). */
+export interface Refusal { code: 'RATE_LIMITED' | 'BUDGET_EXHAUSTED'; reason: string; retryAfterMs: number | null }
+
+export class Controls {
+  readonly restrictions: Map<string, Restriction>;
+  readonly elevations: Map<string, Elevation>;
+  elevationCount: number;
+  private readonly buckets: Map<string, Bucket>;
+  /** Spent per agent DID; the session's under ''. */
+  private readonly spent: Map<string, Usage>;
+  /** Reservations by step key (SPEC §12: a retry never counts twice). */
+  private readonly reserved: Map<string, Reservation>;
+  /** Reserved per agent (and the session's under ''), kept with `reserved`. */
+  private readonly reservedTotals = new Map<string, Usage>();
+  private readonly breach: Map<string, BreachLog>;
+
+  constructor(readonly config: ControlsConfig, state?: ControlsState) {
+    this.restrictions = new Map(state?.restrictions ?? []);
+    this.elevations = new Map(state?.elevations ?? []);
+    this.elevationCount = state?.elevationCount ?? 0;
+    this.buckets = new Map(state?.buckets ?? []);
+    this.spent = new Map(state?.spent ?? []);
+    this.reserved = new Map(state?.reserved ?? []);
+    for (const r of this.reserved.values()) this.addReserved(r, 1);
+    this.breach = new Map(state?.breach ?? []);
+  }
+
+  toState(): ControlsState {
+    return {
+      restrictions: [...this.restrictions], elevations: [...this.elevations], elevationCount: this.elevationCount,
+      buckets: [...this.buckets], spent: [...this.spent], reserved: [...this.reserved], breach: [...this.breach],
+    };
+  }
+
+  // ── Restrictions ──────────────────────────────────────────────────────────
+
+  restrictionOf(did: string, now: number): Restriction | undefined {
+    const r = this.restrictions.get(did);
+    return r && (r.until === null || now < r.until) ? r : undefined;
+  }
+
+  level(did: string, now: number): RestrictionLevel {
+    const r = this.restrictionOf(did, now);
+    return !r ? 0 : r.kind === 'kill' ? 2 : 1;
+  }
+
+  restrict(did: string, r: Restriction): void {
+    // A kill is final: nothing replaces it.
+    if (this.restrictions.get(did)?.kind === 'kill') return;
+    this.restrictions.set(did, r);
+  }
+
+  /** Lifts a quarantine or a breaker (never a kill); returns what was lifted. */
+  release(did: string): Restriction | undefined {
+    const r = this.restrictions.get(did);
+    if (!r || r.kind === 'kill') return undefined;
+    this.restrictions.delete(did);
+    return r;
+  }
+
+  quarantined(now: number): string[] {
+    return [...this.restrictions].filter(([, r]) => r.until === null || now < r.until).map(([d]) => d).sort();
+  }
+
+  // ── Elevation ─────────────────────────────────────────────────────────────
+
+  /** The agent's active elevation now, if any. */
+  activeElevation(did: string, now: number): Elevation | undefined {
+    const e = this.elevations.get(did);
+    return e && e.activeFrom !== null && e.until !== null && now < e.until ? e : undefined;
+  }
+
+  // ── Timers ────────────────────────────────────────────────────────────────
+
+  /** The next time a restriction or an elevation ends (a durable timer wakes the session then). */
+  nextExpiry(): number | null {
+    let next: number | null = null;
+    const consider = (t: number | null) => { if (t !== null && (next === null || t < next)) next = t; };
+    for (const r of this.restrictions.values()) consider(r.until);
+    for (const e of this.elevations.values()) consider(e.until);
+    return next;
+  }
+
+  /** Removes what ended by `now`: the restrictions released and the elevations that expired. */
+  expire(now: number): { released: Array<[string, Restriction]>; expired: Elevation[] } {
+    const released: Array<[string, Restriction]> = [];
+    const expired: Elevation[] = [];
+    for (const [did, r] of [...this.restrictions]) {
+      if (r.until !== null && r.until <= now) {
+        this.restrictions.delete(did);
+        released.push([did, r]);
+      }
+    }
+    for (const [did, e] of [...this.elevations]) {
+      if (e.until !== null && e.until <= now) {
+        this.elevations.delete(did);
+        expired.push(e);
+      }
+    }
+    return { released, expired };
+  }
+
+  // ── Rate limits ───────────────────────────────────────────────────────────
+
+  private bucket(did: string, ring: Ring, now: number): { bucket: Bucket; rate: Rate } | null {
+    const rate = rateFor(this.config, ring);
+    if (!rate) return null;
+    const held = this.buckets.get(did);
+    // A new agent starts with a full bucket; a demotion clips it to the new burst.
+    const bucket = held
+      ? { tokens: Math.min(rate.burst, held.tokens + ((now - held.at) / 1000) * rate.perSecond), at: now, burst: rate.burst }
+      : { tokens: rate.burst, at: now, burst: rate.burst };
+    return { bucket, rate };
+  }
+
+  /** Whether `n` step starts fit the agent's bucket now; refused with the time to retry. */
+  checkTokens(did: string, ring: Ring, n: number, now: number): Refusal | null {
+    const b = this.bucket(did, ring, now);
+    if (!b || b.bucket.tokens >= n) return null;
+    if (n > b.rate.burst) {
+      return { code: 'RATE_LIMITED', reason: `${n} step starts exceed ring ${ring}'s burst of ${b.rate.burst}`, retryAfterMs: null };
+    }
+    const retryAfterMs = Math.ceil(((n - b.bucket.tokens) / b.rate.perSecond) * 1000);
+    return { code: 'RATE_LIMITED', reason: `rate limit of ring ${ring} (${b.rate.perSecond}/s, burst ${b.rate.burst}) reached; retry after ${retryAfterMs} ms`, retryAfterMs };
+  }
+
+  takeTokens(did: string, ring: Ring, n: number, now: number): Refusal | null {
+    const refusal = this.checkTokens(did, ring, n, now);
+    if (refusal) return refusal;
+    const b = this.bucket(did, ring, now);
+    if (b) this.buckets.set(did, { ...b.bucket, tokens: b.bucket.tokens - n });
+    return null;
+  }
+
+  // ── Budgets ───────────────────────────────────────────────────────────────
+
+  private addReserved(r: Reservation, sign: 1 | -1): void {
+    for (const key of [r.agentDid, SESSION]) {
+      const t = this.reservedTotals.get(key) ?? zero();
+      this.reservedTotals.set(key, { calls: t.calls + sign, cost: t.cost + sign * r.cost });
+    }
+  }
+
+  isReserved(stepKey: string): boolean {
+    return this.reserved.has(stepKey);
+  }
+
+  /** Whether a step of `cost` fits the agent's and the session's budgets. */
+  checkBudget(did: string, cost: number): Refusal | null {
+    const b = this.config.budgets;
+    const over = (used: Usage, held: Usage, calls: number | undefined, costCap: number | undefined, whose: string): Refusal | null => {
+      if (calls !== undefined && used.calls + held.calls + 1 > calls) {
+        return { code: 'BUDGET_EXHAUSTED', reason: `${whose} call budget of ${calls} is exhausted (${used.calls} spent, ${held.calls} reserved)`, retryAfterMs: null };
+      }
+      // A small tolerance: cost units are decimals (0.1 + 0.2 must fit 0.3).
+      if (costCap !== undefined && used.cost + held.cost + cost > costCap + 1e-9) {
+        return { code: 'BUDGET_EXHAUSTED', reason: `${whose} cost budget of ${costCap} would be exceeded (${round(used.cost)} spent, ${round(held.cost)} reserved, this step ${round(cost)})`, retryAfterMs: null };
+      }
+      return null;
+    };
+    return over(this.spent.get(did) ?? zero(), this.reservedTotals.get(did) ?? zero(), b.agentCalls, b.agentCost, `agent ${did}'s`)
+      ?? over(this.spent.get(SESSION) ?? zero(), this.reservedTotals.get(SESSION) ?? zero(), b.sessionCalls, b.sessionCost, 'the session\'s');
+  }
+
+  /** Reserves a step's call and cost under its key; a key already reserved is not charged again. */
+  reserve(stepKey: string, r: Reservation): Refusal | null {
+    if (this.reserved.has(stepKey)) return null;
+    const refusal = this.checkBudget(r.agentDid, r.cost);
+    if (refusal) return refusal;
+    this.reserved.set(stepKey, r);
+    this.addReserved(r, 1);
+    return null;
+  }
+
+  /** Settles a reservation: charged (with the cost the result reported, else the reserved) when the step acted; else released. */
+  settle(stepKey: string, acted: boolean, reportedCost?: number): Usage | null {
+    const r = this.reserved.get(stepKey);
+    if (!r) return null;
+    this.reserved.delete(stepKey);
+    this.addReserved(r, -1);
+    if (!acted) return null;
+    const charge = { calls: 1, cost: reportedCost ?? r.cost };
+    for (const key of [r.agentDid, SESSION]) {
+      const s = this.spent.get(key) ?? zero();
+      this.spent.set(key, { calls: s.calls + charge.calls, cost: s.cost + charge.cost });
+    }
+    return charge;
+  }
+
+  /** Reservations of one saga (settled when it ends). */
+  reservationsOf(sagaId: string): string[] {
+    return [...this.reserved].filter(([, r]) => r.sagaId === sagaId).map(([k]) => k);
+  }
+
+  usage(did: string): { spent: Usage; reserved: Usage } {
+    return { spent: this.spent.get(did) ?? zero(), reserved: this.reservedTotals.get(did) ?? zero() };
+  }
+
+  sessionUsage(): { spent: Usage; reserved: Usage } {
+    return this.usage(SESSION);
+  }
+
+  // ── Breach detector ───────────────────────────────────────────────────────
+
+  /**
+   * Notes one request of the agent; returns the severity over the window and
+   * whether the breaker trips now (HIGH or CRITICAL), with its cooldown —
+   * doubling on each trip within the hour.
+   */
+  noteRequest(did: string, aboveRing: boolean, now: number): { severity: BreachSeverity; share: number; trip: { cooldownMs: number } | null } {
+    if (this.config.breaker === false) return { severity: 'NONE', share: 0, trip: null };
+    const { windowSeconds, minRequests, cooldownSeconds } = this.config.breaker;
+    const log = this.breach.get(did) ?? { requests: [], trips: [] };
+    log.requests.push([now, aboveRing]);
+    const from = now - windowSeconds * 1000;
+    while (log.requests.length > 0 && log.requests[0]![0] <= from) log.requests.shift();
+    // Bounded whatever the rate: the share of the newest requests is what counts.
+    if (log.requests.length > BREACH_WINDOW_MAX) log.requests.splice(0, log.requests.length - BREACH_WINDOW_MAX);
+    log.trips = log.trips.filter((t) => t > now - 3_600_000);
+    this.breach.set(did, log);
+    if (log.requests.length < minRequests) return { severity: 'NONE', share: 0, trip: null };
+    const share = log.requests.filter(([, above]) => above).length / log.requests.length;
+    const severity = breachSeverity(share);
+    if ((severity !== 'HIGH' && severity !== 'CRITICAL') || this.level(did, now) > 0) return { severity, share, trip: null };
+    const cooldownMs = cooldownSeconds * 1000 * 2 ** log.trips.length;
+    log.trips.push(now);
+    // A fresh window after a trip: the requests that tripped it are not counted twice.
+    log.requests = [];
+    return { severity, share, trip: { cooldownMs } };
+  }
+}
+
+const BREACH_WINDOW_MAX = 1000;
+
+export type BreachSeverity = 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
+
+/** SPEC §12: ≥ 0.3 LOW, ≥ 0.5 MEDIUM, ≥ 0.7 HIGH, ≥ 0.9 CRITICAL. */
+export function breachSeverity(share: number): BreachSeverity {
+  if (share >= 0.9) return 'CRITICAL';
+  if (share >= 0.7) return 'HIGH';
+  if (share >= 0.5) return 'MEDIUM';
+  if (share >= 0.3) return 'LOW';
+  return 'NONE';
+}
+
+/** The cost units a step's result reports (`costUnits`, a finite number ≥ 0), if any. */
+export function reportedCost(result: unknown): number | undefined {
+  if (typeof result !== 'object' || result === null) return undefined;
+  const c = (result as { costUnits?: unknown }).costUnits;
+  return typeof c === 'number' && Number.isFinite(c) && c >= 0 ? c : undefined;
+}
+
+/** A step's budget key: its idempotency key without the phase (workflow id and step id). */
+export const stepKey = (sagaWorkflowId: string, stepId: string): string => `${sagaWorkflowId}/${stepId}`;
+
+const round = (n: number) => Math.round(n * 1e6) / 1e6;
