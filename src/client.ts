@@ -10,6 +10,7 @@ import { parse } from './common';
 import {
   jsonSize, SessionInputSchema, type AgentRequest, type CheckActionRequest, type DriftReport, type JoinRequest,
   type ReleaseBondRequest, type SessionInputRaw, type SlashRequest, type StartSagaRequest, type VouchRequest,
+  type QuarantineRequest, type ReleaseRequest, type KillRequest, type ElevationRequest, type ElevationApproval, type RevokeElevationRequest,
 } from './contract';
 import { verifyChain, type AuditTrail, type ChainVerification } from './audit';
 import { openAuditStore, type AuditStore } from './store';
@@ -19,6 +20,7 @@ import {
   activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
   rejectUpdate, releaseBondUpdate, reportDriftUpdate, sagasQuery, sagaStateQuery, sagaWorkflowId, sessionWorkflowId, slashUpdate,
   startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, witnessUpdate, SESSION_WORKFLOW,
+  approveElevationUpdate, killUpdate, quarantineUpdate, releaseUpdate, requestElevationUpdate, revokeElevationUpdate,
 } from '../workflows/definitions';
 import { HvSessionId } from '../workflows/searchAttributes';
 import {
@@ -177,6 +179,14 @@ export class SessionHandle {
   slash(req: SlashRequest) { return this.update('slash', (a) => this.handle.executeUpdate(slashUpdate, { args: [a] }), req); }
   /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
   terminate(opts: { as?: string } = {}) { return this.bare<TerminateResult>('terminate', terminateUpdate, opts.as); }
+
+  // Controls (SPEC §12). Quarantine, release and kill are signed by the SRE (`sreDid`), elevation by the agent, its approval by the approver.
+  quarantine(req: QuarantineRequest) { return this.update('quarantine', (a) => this.handle.executeUpdate(quarantineUpdate, { args: [a] }), req, req.sreDid); }
+  release(req: ReleaseRequest) { return this.update('release', (a) => this.handle.executeUpdate(releaseUpdate, { args: [a] }), req, req.sreDid); }
+  kill(req: KillRequest) { return this.update('kill', (a) => this.handle.executeUpdate(killUpdate, { args: [a] }), req, req.sreDid); }
+  requestElevation(req: ElevationRequest) { return this.update('requestElevation', (a) => this.handle.executeUpdate(requestElevationUpdate, { args: [a] }), req, req.agentDid); }
+  approveElevation(req: ElevationApproval) { return this.update('approveElevation', (a) => this.handle.executeUpdate(approveElevationUpdate, { args: [a] }), req, req.approverDid); }
+  revokeElevation(req: RevokeElevationRequest) { return this.update('revokeElevation', (a) => this.handle.executeUpdate(revokeElevationUpdate, { args: [a] }), req, req.byDid); }
 
   /** Start a saga: the session starts it as its child, from its own view. Every step's agent signs it (a did:key session). */
   async startSaga(req: StartSagaRequest): Promise<SagaHandle> {

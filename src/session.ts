@@ -219,7 +219,7 @@ function fastList<T>(x: unknown, max: number, item: (v: unknown) => v is T): T[]
 }
 
 function fastSessionConfig(c: unknown): SessionConfig | undefined {
-  if (!isRecord(c) || c.identity !== undefined) return undefined;
+  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined) return undefined;
   const d = CONFIG_DEFAULTS;
   // zod's default() fills in only undefined (null is an error, left to zod).
   const consistency = c.consistency === undefined ? d.consistency : c.consistency;

@@ -144,9 +144,9 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
       const held = agents.get(pushed.did);
       if (!held) continue;
       const restriction = Math.max(held.restriction ?? 0, pushed.restriction ?? 0) as 0 | 1 | 2;
-      // An elevation is kept only while the push still has it, and never grows.
-      const elevation = held.elevation && pushed.elevation
-        ? { ring: Math.max(held.elevation.ring, pushed.elevation.ring) as 1 | 2, until: Math.min(held.elevation.until, pushed.elevation.until) }
+      // An elevation never grows; one the push no longer has ended now — kept as ended, so a denial can say why.
+      const elevation = held.elevation
+        ? { ring: Math.max(held.elevation.ring, pushed.elevation?.ring ?? 1) as 1 | 2, until: Math.min(held.elevation.until, pushed.elevation?.until ?? Date.now()) }
         : null;
       agents.set(pushed.did, {
         did: held.did,
@@ -240,7 +240,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
         grants.set(stepId, { approvals: grant.approvals, witness: grant.witness });
         return decided(verdictOf(grant.decision));
       }
-      if (grant.decision.waitFor === 'none') return decided(verdictOf(grant.decision));
+      // The held view knew why: an elevation that ended (the session has forgotten it by now).
+      if (grant.decision.waitFor === 'none') return decided(verdictOf(local.rule === 'elevation_expired' ? local : grant.decision));
       const left = deadline - Date.now();
       if (left <= 0) {
         const denied = `${grant.decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed`;

@@ -8,7 +8,9 @@ import { registerStepHandler } from '../../activities/handlers';
 export interface Call {
   key: string;
   stepId: string;
-  phase: 'execute' | 'undo';
+  /** cancelled: a run that stopped on its cancellation without acting. */
+  phase: 'execute' | 'undo' | 'cancelled';
+  agentDid?: string;
   attempt: number;
   at: number;
 }
@@ -25,6 +27,8 @@ interface TestInput {
   failAttempts?: number;
   /** Sleep this long before answering (to exceed a start-to-close timeout). */
   delayMs?: number;
+  /** Only when this agent acts (a step handed to a substitute then runs at once). */
+  delayFor?: string;
   /** The undo fails every time. */
   failUndo?: boolean;
   /** The undo sleeps this long first. */
@@ -35,11 +39,18 @@ export function registerTestHandlers(): void {
   registerStepHandler('test.step', {
     async execute(input, ctx) {
       const opts = (input ?? {}) as TestInput;
-      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
-      if (opts.delayMs) await sleep(opts.delayMs);
+      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', agentDid: ctx.agentDid, attempt: ctx.attempt, at: Date.now() });
+      if (opts.delayMs && (opts.delayFor === undefined || opts.delayFor === ctx.agentDid)) {
+        try {
+          await sleep(opts.delayMs); // the activity's sleep: it ends on cancellation (delivered with a heartbeat)
+        } catch (err) {
+          note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'cancelled', agentDid: ctx.agentDid, attempt: ctx.attempt, at: Date.now() });
+          throw err;
+        }
+      }
       const failAttempts = opts.failAttempts === -1 ? Infinity : (opts.failAttempts ?? 0);
       if (ctx.attempt <= failAttempts) throw ApplicationFailure.retryable(`attempt ${ctx.attempt} failed on purpose`, 'TestFailure');
-      return { done: ctx.stepId };
+      return { done: ctx.stepId, ...((input as { costUnits?: number } | null)?.costUnits !== undefined ? { costUnits: (input as { costUnits: number }).costUnits } : {}) };
     },
     async undo(input, _result, ctx) {
       note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'undo', attempt: ctx.attempt, at: Date.now() });

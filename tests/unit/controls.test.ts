@@ -82,7 +82,7 @@ describe('controls: breach detector and timers (SPEC §12)', () => {
   it('trips at 70 % over at least 5 requests in the window, with a cooldown doubling within the hour', () => {
     const c = fresh();
     const pattern = [false, false, false, true, true, true, true, true, true, true]; // 7 of 10 at the end
-    let trip = null;
+    let trip: { cooldownMs: number } | null = null;
     pattern.forEach((above, i) => { trip = c.noteRequest('did:a', above, i * 100).trip ?? trip; });
     assert.deepEqual(trip, { cooldownMs: 30_000 });
     const again = Array.from({ length: 5 }, (_, i) => c.noteRequest('did:a', true, 10_000 + i).trip).find((t) => t);
