@@ -125,8 +125,11 @@ export interface Reservation { agentDid: string; sagaId: string; cost: number }
 export interface Bucket { tokens: number; at: number; burst: number }
 
 export interface BreachLog {
-  /** [time, aimed above the agent's ring] per request, oldest first, within the window. */
-  requests: Array<[number, boolean]>;
+  /**
+   * The window in BREACH_BUCKETS buckets, oldest first: [bucket start, requests, aimed above the ring].
+   * Bounded whatever the rate, so the state a session carries stays small; the window slides a bucket at a time.
+   */
+  requests: Array<[number, number, number]>;
   /** When the breaker tripped, within the last hour. */
   trips: number[];
 }
@@ -361,15 +364,21 @@ export class Controls {
     if (this.config.breaker === false) return { severity: 'NONE', share: 0, trip: null };
     const { windowSeconds, minRequests, cooldownSeconds } = this.config.breaker;
     const log = this.breach.get(did) ?? { requests: [], trips: [] };
-    log.requests.push([now, aboveRing]);
-    const from = now - windowSeconds * 1000;
-    while (log.requests.length > 0 && log.requests[0]![0] <= from) log.requests.shift();
-    // Bounded whatever the rate: the share of the newest requests is what counts.
-    if (log.requests.length > BREACH_WINDOW_MAX) log.requests.splice(0, log.requests.length - BREACH_WINDOW_MAX);
+    const width = (windowSeconds * 1000) / BREACH_BUCKETS;
+    const start = Math.floor(now / width) * width;
+    const last = log.requests[log.requests.length - 1];
+    if (last && last[0] === start) {
+      last[1]++;
+      if (aboveRing) last[2]++;
+    } else {
+      log.requests.push([start, 1, aboveRing ? 1 : 0]);
+    }
+    while (log.requests.length > 0 && log.requests[0]![0] + width <= now - windowSeconds * 1000) log.requests.shift();
     log.trips = log.trips.filter((t) => t > now - 3_600_000);
     this.breach.set(did, log);
-    if (log.requests.length < minRequests) return { severity: 'NONE', share: 0, trip: null };
-    const share = log.requests.filter(([, above]) => above).length / log.requests.length;
+    const total = log.requests.reduce((n, b) => n + b[1], 0);
+    if (total < minRequests) return { severity: 'NONE', share: 0, trip: null };
+    const share = log.requests.reduce((n, b) => n + b[2], 0) / total;
     const severity = breachSeverity(share);
     if ((severity !== 'HIGH' && severity !== 'CRITICAL') || this.level(did, now) > 0) return { severity, share, trip: null };
     const cooldownMs = cooldownSeconds * 1000 * 2 ** log.trips.length;
@@ -380,7 +389,9 @@ export class Controls {
   }
 }
 
-const BREACH_WINDOW_MAX = 1000;
+/** Buckets of a breach window: its granularity is a twelfth of the window (5 s of the default 60 s). */
+const BREACH_BUCKETS = 12;
+
 
 export type BreachSeverity = 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 

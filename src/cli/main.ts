@@ -11,6 +11,7 @@ import { classify, CliError, EXIT, EXIT_CODE_TABLE, UsageError, type ExitCode } 
 import { sagaCommands } from './saga';
 import { sessionCommands } from './session';
 import { keyCommands } from './keys';
+import { agentCommands } from './agent';
 import { useNodeCrypto } from '../hashNode';
 
 const GLOBAL_OPTIONS: OptionsConfig = {
@@ -36,6 +37,7 @@ const GLOBAL_HELP: [string, string][] = [
 const GROUPS: { name: string; title: string; commands: Command[] }[] = [
   { name: 'session', title: 'Sessions', commands: sessionCommands },
   { name: 'saga', title: 'Sagas', commands: sagaCommands },
+  { name: 'agent', title: 'Agent controls (SPEC §12)', commands: agentCommands },
   { name: 'audit', title: 'Audit', commands: auditCommands },
   { name: 'keys', title: 'Keys (did:key identities)', commands: keyCommands },
 ];

@@ -108,7 +108,11 @@ const action = fc.record({
   undoApi: optional(fc.constantFrom('handler:test.step', 'TOOL/undo')),
 }, { requiredKeys: ['actionId'] });
 const evidence = { sagaId: id, stepId: id, digest };
-const agentView = fc.record({ did, sigmaRaw: fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk), bondSum: fc.double({ min: 0, max: 1, noNaN: true }), ringCap: fc.constantFrom(0, 1, 2, 3, 7), active: fc.boolean() });
+const agentView = fc.record({
+  did, sigmaRaw: fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk), bondSum: fc.double({ min: 0, max: 1, noNaN: true }), ringCap: fc.constantFrom(0, 1, 2, 3, 7), active: fc.boolean(),
+  // Controls (SPEC §12): a forged kill or elevation may only take away.
+  restriction: optional(fc.constantFrom(0, 1, 2, 5)), elevation: optional(fc.oneof(fc.constant(null), fc.record({ ring: fc.constantFrom(0, 1, 2), until: fc.oneof(fc.integer(), junk) }))),
+}, { requiredKeys: ['did', 'sigmaRaw', 'bondSum', 'ringCap', 'active'] });
 /** activate/terminate take no argument: only junk that is not a valid "nothing" (never terminates a session by accident). */
 const notNothing = junk.filter((x) => x !== null && x !== undefined && !(typeof x === 'object' && !Array.isArray(x) && Object.keys(x as object).length === 0));
 
@@ -129,6 +133,14 @@ const SESSION_UPDATES: Record<string, fc.Arbitrary<unknown>> = {
   vfsSetPermissions: shaped(fc.record({ agentDid: did, path, allowedDids: fc.oneof(fc.constant(null), fc.array(did, { maxLength: 3 })) })),
   vfsSnapshot: shaped(fc.record({ agentDid: did, snapshotId: optional(weird), label: optional(weird) }, { requiredKeys: ['agentDid'] })),
   vfsRestore: shaped(fc.record({ agentDid: did, snapshotId: weird })),
+  // Controls (SPEC §12).
+  quarantine: shaped(fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: fc.oneof(fc.constant('r'), weird), ttlSeconds: optional(fc.oneof(fc.integer({ min: 1, max: 600 }), junk)) }, { requiredKeys: ['agentDid', 'sreDid', 'reason'] })),
+  release: shaped(fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: optional(weird) }, { requiredKeys: ['agentDid', 'sreDid'] })),
+  kill: shaped(fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: fc.oneof(fc.constant('r'), weird), substituteDid: optional(did) }, { requiredKeys: ['agentDid', 'sreDid', 'reason'] })),
+  requestElevation: shaped(fc.record({ agentDid: did, ring: fc.oneof(fc.constantFrom(0, 1, 2, 3), junk), ttlSeconds: optional(fc.oneof(fc.integer({ min: 1, max: 4000 }), junk)), justification: fc.oneof(fc.constant('why'), weird) }, { requiredKeys: ['agentDid', 'ring', 'justification'] })),
+  approveElevation: shaped(fc.record({ agentDid: did, elevationId: fc.oneof(fc.constant('elevation-1'), id), digest, approverDid: did })),
+  revokeElevation: shaped(fc.record({ agentDid: did, byDid: fc.oneof(fc.constant(SRE), did), reason: optional(weird) }, { requiredKeys: ['agentDid', 'byDid'] })),
+  claimStep: shaped(fc.record(evidence)),
   activate: notNothing,
   terminate: notNothing,
 };

@@ -93,7 +93,12 @@ describe('controls: breach detector and timers (SPEC §12)', () => {
   it('requests older than the window do not count', () => {
     const c = fresh();
     for (let i = 0; i < 4; i++) c.noteRequest('did:a', true, i);
-    for (let i = 0; i < 5; i++) assert.equal(c.noteRequest('did:a', false, 61_000 + i).trip, null);
+    // Counted with the four, a fifth above would trip it (5 of 5); the window slides by 5 s buckets.
+    assert.equal(c.noteRequest('did:a', true, 65_000).trip, null);
+    assert.equal(fresh().noteRequest('did:a', true, 4).trip, null);
+    const d = fresh();
+    for (let i = 0; i < 4; i++) d.noteRequest('did:a', true, i);
+    assert.notEqual(d.noteRequest('did:a', true, 4_000).trip, null, 'within the window, it trips');
   });
 
   it('a quarantine ends at its TTL; a kill never; the next expiry is the earliest end', () => {

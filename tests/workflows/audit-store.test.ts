@@ -38,7 +38,8 @@ describe('the audit store behind the session workflow', function () {
     const { store } = await testEnv();
     const sessionId = uniqueId('long');
     const session = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', maxUpdatesPerRun: 500 });
-    await session.join({ agentDid: 'did:mesh:alpha', sigmaRaw: 0.85 });
+    // A read-only action it declared: checks within its ring (5,000 checks above it would trip the breach breaker, SPEC §12).
+    await session.join({ agentDid: 'did:mesh:alpha', sigmaRaw: 0.85, actions: [{ actionId: 'read-data', readOnly: true }] });
     await session.activate();
     const total = 5_000;
     const batch = 64;

@@ -13,7 +13,7 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { sagaSnapshotOf } from '../../src/client';
-import { approveUpdate, checkActionUpdate, sagaStateQuery, startSagaUpdate, stepGateQuery } from '../../workflows/definitions';
+import { approveUpdate, checkActionUpdate, heldAgentQuery, sagaStateQuery, startSagaUpdate, stepGateQuery } from '../../workflows/definitions';
 import { vfsFileQuery, vfsListQuery, vfsSnapshotUpdate, vfsWriteUpdate } from '../../workflows/sessionVfs';
 import { ACTIONS } from '../helpers/sessions';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
@@ -127,6 +127,16 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     conforms('sagas.answer.schema.json', sagas);
     assert.deepEqual(sagas.map((g) => g.state).sort(), ['compensated', 'completed']);
 
+    // Controls (SPEC §12): each update's result, a summary that shows them, and a saga's heldAgent answer.
+    conforms('heldAgent.answer.schema.json', await done.handle.query(heldAgentQuery, beta));
+    conforms('quarantine.result.schema.json', await session.quarantine({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract', ttlSeconds: 600 }));
+    conforms('summary.answer.schema.json', await session.summary());
+    conforms('release.result.schema.json', await session.release({ agentDid: beta, sreDid: 'did:mesh:sre' }));
+    const elevation = conforms('requestElevation.result.schema.json', await session.requestElevation({ agentDid: beta, ring: 2, justification: 'contract' }));
+    conforms('approveElevation.result.schema.json', await session.approveElevation({ agentDid: beta, elevationId: elevation.elevationId, digest: elevation.digest, approverDid: alpha }));
+    conforms('summary.answer.schema.json', await session.summary());
+    conforms('revokeElevation.result.schema.json', await session.revokeElevation({ agentDid: beta, byDid: beta }));
+
     // Every other query, then terminate, then the workflow's result.
     conforms('participant.answer.schema.json', await session.participant(alpha));
     assert.equal(conforms('participant.answer.schema.json', await session.participant('did:mesh:nobody')), null);
@@ -136,6 +146,8 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     assert.equal(head.deltaCount, head.stored + head.pending.length);
     conforms('summary.answer.schema.json', await session.summary());
 
+    conforms('kill.result.schema.json', await session.kill({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract' }));
+    conforms('summary.answer.schema.json', await session.summary());
     const terminated = conforms('terminate.result.schema.json', await session.terminate());
     assert.equal(terminated.releasedBonds, 1);
     assert.equal(terminated.purgedFiles, 1);

@@ -1,0 +1,178 @@
+/**
+ * `hv agent …`: the controls of SPEC §12 on one agent of a session —
+ * quarantine, release, kill (with a substitute), elevation (request, approve,
+ * revoke). Quarantine, release, kill and an SRE's revocation are signed by the
+ * SRE (`--sre`, one of the session's config.sreWitnesses); an elevation by the
+ * agent, its approval by the approver.
+ */
+import {
+  ElevationApprovalSchema, ElevationRequestSchema, KillRequestSchema, QuarantineRequestSchema, ReleaseRequestSchema, RevokeElevationRequestSchema,
+} from '../contract';
+import { commandHelpHint, didFlag, numberFlag, optionalString, required, validate, type Command } from './command';
+import { UsageError } from './errors';
+import { fields, time } from './format';
+import { sessionIdArg } from './session';
+import type { ControlResult, ElevationView } from '../../workflows/sessionTypes';
+
+const SESSION_AGENT = ['SESSION'];
+const fix = (cmd: Command) => `fix the flags named in the message; ${commandHelpHint(cmd)}`;
+
+function controlLines(verb: string, sessionId: string, r: ControlResult): string {
+  return [
+    `${r.agentDid} ${verb} in ${sessionId}`,
+    fields([
+      ['until', r.until === null ? (r.kind === 'kill' ? 'never (a kill is final)' : '—') : time(r.until)],
+      ['running sagas holding it', r.sagasHolding.length ? r.sagasHolding.join(', ') : 'none'],
+      ...(r.handedOff.length ? [['handed off', r.handedOff.map((h) => `${h.sagaId}/${h.stepId} → ${h.agentDid}`).join(', ')] as [string, string]] : []),
+    ], '  '),
+  ].join('\n');
+}
+
+function elevationLines(e: ElevationView): string {
+  return [
+    `Elevation ${e.elevationId} of ${e.agentDid} to ring ${e.ring}: ${e.state}`,
+    fields([
+      ['approvals', `${e.approvals} of ${e.quorum}`],
+      ['TTL', `${e.ttlSeconds} s`],
+      ['active until', e.until === null ? '—' : time(e.until)],
+      ['digest', e.digest],
+      ['justification', e.justification],
+    ], '  '),
+  ].join('\n');
+}
+
+const quarantine: Command = {
+  name: 'agent quarantine',
+  summary: 'an SRE quarantines an agent for a TTL: read-only actions only',
+  args: SESSION_AGENT,
+  usage: 'SESSION --agent DID --sre DID --reason TEXT [--ttl SECONDS]',
+  options: { agent: { type: 'string' }, sre: { type: 'string' }, reason: { type: 'string' }, ttl: { type: 'string' } },
+  help: [
+    ['--agent DID', 'the agent to quarantine'],
+    ['--sre DID', 'one of the session\'s SRE witnesses (config.sreWitnesses); it signs with --key'],
+    ['--reason TEXT', 'why (kept in the audit trail)'],
+    ['--ttl SECONDS', 'how long (default: the session\'s controls.quarantineTtlSeconds, 300)'],
+  ],
+  examples: ['hv agent quarantine s1 --agent did:mesh:alpha --sre did:mesh:sre --reason "odd tool calls" --ttl 600'],
+  async run(ctx, values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const ttlSeconds = numberFlag(this, values, 'ttl', { min: 1, max: 30 * 86_400, integer: true });
+    const req = validate(QuarantineRequestSchema, {
+      agentDid: didFlag(this, values, 'agent'), sreDid: didFlag(this, values, 'sre'), reason: required(this, values, 'reason'),
+      ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+    }, 'quarantine', fix(this));
+    const hv = await ctx.client();
+    const result = await ctx.call(() => hv.session(sessionId).quarantine(req));
+    ctx.print(result, () => controlLines('is quarantined', sessionId, result));
+  },
+};
+
+const release: Command = {
+  name: 'agent release',
+  summary: 'an SRE releases a quarantined agent before its TTL (a kill is final)',
+  args: SESSION_AGENT,
+  usage: 'SESSION --agent DID --sre DID [--reason TEXT]',
+  options: { agent: { type: 'string' }, sre: { type: 'string' }, reason: { type: 'string' } },
+  help: [['--agent DID', 'the quarantined agent'], ['--sre DID', 'one of the session\'s SRE witnesses'], ['--reason TEXT', 'why (optional)']],
+  examples: ['hv agent release s1 --agent did:mesh:alpha --sre did:mesh:sre'],
+  async run(ctx, values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const reason = optionalString(values, 'reason');
+    const req = validate(ReleaseRequestSchema, { agentDid: didFlag(this, values, 'agent'), sreDid: didFlag(this, values, 'sre'), ...(reason ? { reason } : {}) }, 'release', fix(this));
+    const hv = await ctx.client();
+    const result = await ctx.call(() => hv.session(sessionId).release(req));
+    ctx.print(result, () => `${result.agentDid} released in ${sessionId}`);
+  },
+};
+
+const kill: Command = {
+  name: 'agent kill',
+  summary: 'an SRE kills an agent: its step in flight is cancelled, its remaining steps go to --substitute or are compensated',
+  args: SESSION_AGENT,
+  usage: 'SESSION --agent DID --sre DID --reason TEXT [--substitute DID]',
+  options: { agent: { type: 'string' }, sre: { type: 'string' }, reason: { type: 'string' }, substitute: { type: 'string' } },
+  help: [
+    ['--agent DID', 'the agent to kill: it runs nothing more in this session'],
+    ['--sre DID', 'one of the session\'s SRE witnesses'],
+    ['--reason TEXT', 'why (kept in the audit trail)'],
+    ['--substitute DID', 'an active participant that takes over the remaining steps, each only if it passes the gate for it'],
+  ],
+  examples: ['hv agent kill s1 --agent did:mesh:alpha --sre did:mesh:sre --reason "leaked key" --substitute did:mesh:beta'],
+  async run(ctx, values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const substitute = values.substitute === undefined ? undefined : didFlag(this, values, 'substitute');
+    const req = validate(KillRequestSchema, {
+      agentDid: didFlag(this, values, 'agent'), sreDid: didFlag(this, values, 'sre'), reason: required(this, values, 'reason'),
+      ...(substitute ? { substituteDid: substitute } : {}),
+    }, 'kill', fix(this));
+    const hv = await ctx.client();
+    const result = await ctx.call(() => hv.session(sessionId).kill(req));
+    ctx.print(result, () => controlLines('is killed', sessionId, result));
+  },
+};
+
+const elevate: Command = {
+  name: 'agent elevate',
+  summary: 'request an elevation to ring 1 or 2 for a TTL; approve one with --approve',
+  args: SESSION_AGENT,
+  usage: 'SESSION --agent DID (--ring 1|2 --justification TEXT [--ttl SECONDS] | --approve ELEVATION --digest HEX --approver DID)',
+  options: {
+    agent: { type: 'string' }, ring: { type: 'string' }, justification: { type: 'string' }, ttl: { type: 'string' },
+    approve: { type: 'string' }, digest: { type: 'string' }, approver: { type: 'string' },
+  },
+  help: [
+    ['--agent DID', 'the agent asking (it signs the request)'],
+    ['--ring 1|2', 'the ring asked for (never 0)'],
+    ['--justification TEXT', 'why (kept in the audit trail)'],
+    ['--ttl SECONDS', 'how long once approved, at most 3600 (default: controls.elevationTtlSeconds, 300)'],
+    ['--approve ELEVATION', 'approve this elevation id instead (with --digest from the request and --approver)'],
+    ['--digest HEX', 'the elevation\'s digest: approvals are bound to it'],
+    ['--approver DID', 'another active participant; the quorum is the session\'s (config.consensusQuorum)'],
+  ],
+  examples: [
+    'hv agent elevate s1 --agent did:mesh:alpha --ring 1 --ttl 600 --justification "incident 42"',
+    'hv agent elevate s1 --agent did:mesh:alpha --approve elevation-1 --digest 3f… --approver did:mesh:beta',
+  ],
+  async run(ctx, values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const agentDid = didFlag(this, values, 'agent');
+    const hv = await ctx.client();
+    const approve = optionalString(values, 'approve');
+    if (approve !== undefined) {
+      const req = validate(ElevationApprovalSchema, {
+        agentDid, elevationId: approve, digest: required(this, values, 'digest'), approverDid: didFlag(this, values, 'approver'),
+      }, 'elevation approval', fix(this));
+      const e = await ctx.call(() => hv.session(sessionId).approveElevation(req));
+      ctx.print(e, () => elevationLines(e));
+      return;
+    }
+    const ring = numberFlag(this, values, 'ring', { min: 1, max: 2, integer: true });
+    if (ring === undefined) throw new UsageError('hv agent elevate needs --ring 1|2 (or --approve ELEVATION)', commandHelpHint(this));
+    const ttlSeconds = numberFlag(this, values, 'ttl', { min: 1, max: 3600, integer: true });
+    const req = validate(ElevationRequestSchema, {
+      agentDid, ring, justification: required(this, values, 'justification'), ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+    }, 'elevation request', fix(this));
+    const e = await ctx.call(() => hv.session(sessionId).requestElevation(req));
+    ctx.print(e, () => [elevationLines(e), '', `Approve: hv agent elevate ${sessionId} --agent ${agentDid} --approve ${e.elevationId} --digest ${e.digest} --approver DID`].join('\n'));
+  },
+};
+
+const revoke: Command = {
+  name: 'agent revoke',
+  summary: 'revoke an agent\'s elevation (an SRE, or the agent itself): it ends at once',
+  args: SESSION_AGENT,
+  usage: 'SESSION --agent DID --by DID [--reason TEXT]',
+  options: { agent: { type: 'string' }, by: { type: 'string' }, reason: { type: 'string' } },
+  help: [['--agent DID', 'the elevated agent'], ['--by DID', 'an SRE witness of the session, or the agent itself'], ['--reason TEXT', 'why (optional)']],
+  examples: ['hv agent revoke s1 --agent did:mesh:alpha --by did:mesh:sre --reason "incident closed"'],
+  async run(ctx, values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const reason = optionalString(values, 'reason');
+    const req = validate(RevokeElevationRequestSchema, { agentDid: didFlag(this, values, 'agent'), byDid: didFlag(this, values, 'by'), ...(reason ? { reason } : {}) }, 'revocation', fix(this));
+    const hv = await ctx.client();
+    const e = await ctx.call(() => hv.session(sessionId).revokeElevation(req));
+    ctx.print(e, () => elevationLines(e));
+  },
+};
+
+export const agentCommands: Command[] = [quarantine, release, kill, elevate, revoke];
