@@ -9,9 +9,15 @@
  * Re-record only on purpose (a deliberate, versioned change of the workflows):
  * the point of the fixtures is that they come from the code that ran before.
  *
- * Scenarios: a happy saga, a compensated saga, an escalated saga (and the
- * session that slashed for it), a session that continued as new (both runs),
- * a saga that waited for approvals, a saga cancelled mid-step.
+ * Scenarios ("core"): a happy saga, a compensated saga, an escalated saga
+ * (and the session that slashed for it), a session that continued as new
+ * (both runs), a saga that waited for approvals, a saga cancelled mid-step.
+ * ("controls", SPEC §12): a kill with a hand-off mid-step, an elevation that
+ * expires under a running saga, a saga whose later step is rate-limited —
+ * each saga and its session.
+ *
+ *   npm run record:histories                  every group
+ *   npm run record:histories -- --only controls   one group: the others' fixtures stay as recorded
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,6 +35,7 @@ const gamma = 'did:mesh:gamma';
 const STEP = { executeApi: 'handler:rec.step', undoApi: 'handler:rec.step' };
 const ACTIONS = [
   { actionId: 'draft', reversibility: 'FULL' as const, ...STEP },
+  { actionId: 'read', readOnly: true, executeApi: 'handler:rec.read' },
   { actionId: 'draft-no-undo', reversibility: 'FULL' as const, executeApi: 'handler:rec.no-undo' },
   { actionId: 'publish', reversibility: 'FULL' as const, ...STEP },
   { actionId: 'wire-money', reversibility: 'NONE' as const, ...STEP },
@@ -52,6 +59,7 @@ function registerHandlers(): void {
     },
   });
   registerStepHandler('rec.no-undo', { async execute() { return { ok: true }; } });
+  registerStepHandler('rec.read', { readOnly: true, async execute() { return { read: true }; } });
 }
 
 async function main(): Promise<void> {
@@ -66,15 +74,29 @@ async function main(): Promise<void> {
     fs.writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
     written.push(`${path.relative(process.cwd(), file)} (${history.events?.length} events, ${fs.statSync(file).size} bytes)`);
   };
-  const session = async (sessionId: string, agents: Record<string, number>, extra: { maxUpdatesPerRun?: number } = {}): Promise<SessionHandle> => {
-    const s = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', config: { sreWitnesses: ['did:mesh:sre'] }, ...extra });
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : ['core', 'controls'];
+  const want = (group: string) => only.includes(group);
+  const until = async (what: string, ok: () => Promise<boolean>) => {
+    for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    }
+  };
+  const session = async (sessionId: string, agents: Record<string, number>, extra: { maxUpdatesPerRun?: number; config?: Record<string, unknown> } = {}): Promise<SessionHandle> => {
+    const s = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', maxUpdatesPerRun: extra.maxUpdatesPerRun, config: { sreWitnesses: ['did:mesh:sre'], ...extra.config } });
     for (const [agentDid, sigmaRaw] of Object.entries(agents)) await s.join({ agentDid, sigmaRaw, actions: ACTIONS });
     await s.activate();
     return s;
   };
   try {
     fs.mkdirSync(OUT, { recursive: true });
+    if (want('core')) await core();
+    if (want('controls')) await controls();
+    for (const line of written) console.log(line);
+  } finally {
+    await own.stop();
+  }
 
+  async function core(): Promise<void> {
     // Happy, compensated and escalated sagas in one session, which is then terminated.
     const s1 = await session('rec-sagas', { [alpha]: 0.85, [beta]: 0.8 });
     const happy = await s1.startSaga({ sagaId: 'happy', steps: [
@@ -148,10 +170,51 @@ async function main(): Promise<void> {
     const cancelledResult = await cancelled.result();
     if (cancelledResult.saga.state !== 'compensated') throw new Error(`the cancelled saga did not compensate: ${JSON.stringify(cancelledResult)}`);
     await save('saga-cancelled', cancelled.handle.workflowId);
+  }
 
-    for (const line of written) console.log(line);
-  } finally {
-    await own.stop();
+  async function controls(): Promise<void> {
+    // A kill mid-step, with a substitute that takes over the step and the next.
+    const k = await session('rec-kill', { [alpha]: 0.85, [beta]: 0.8 });
+    const killed = await k.startSaga({ sagaId: 'killed', steps: [
+      { actionId: 'draft', agentDid: alpha, input: { delayMs: 30_000 }, timeoutSeconds: 60 },
+      { actionId: 'publish', agentDid: alpha },
+    ] });
+    await until('the step to run', async () => (await killed.state()).saga.steps[0]!.state === 'executing');
+    await k.kill({ agentDid: alpha, sreDid: 'did:mesh:sre', reason: 'recorded kill', substituteDid: beta });
+    const handed = await killed.result();
+    if (handed.saga.state !== 'completed' || handed.saga.steps.some((st) => st.agentDid !== beta)) throw new Error(`the kill did not hand off: ${JSON.stringify(handed.saga.steps)}`);
+    await until('the session to learn it', async () => (await k.sagas()).every((g) => g.state !== 'running'));
+    await k.terminate();
+    await save('saga-killed-handed-off', killed.handle.workflowId);
+    await save('session-kill', k.handle.workflowId);
+
+    // An elevation that expires under a running saga: its last step is denied.
+    const e = await session('rec-elevation', { [alpha]: 0.85, [beta]: 0.8, [gamma]: 0.8 });
+    const asked = await e.requestElevation({ agentDid: alpha, ring: 1, ttlSeconds: 3, justification: 'recorded' });
+    for (const approverDid of [beta, gamma]) await e.approveElevation({ agentDid: alpha, elevationId: asked.elevationId, digest: asked.digest, approverDid });
+    const expired = await e.startSaga({ sagaId: 'expired', steps: [
+      { actionId: 'wire-money', agentDid: alpha },
+      { actionId: 'draft', agentDid: beta, input: { delayMs: 4000 } },
+      { actionId: 'wire-money', agentDid: alpha, stepId: 'after', approvalDeadlineSeconds: 1 },
+    ] });
+    const outcome = await expired.result();
+    if (!/elevation to ring 1 expired/.test(outcome.error ?? '')) throw new Error(`the elevation did not expire mid-saga: ${outcome.error}`);
+    await until('the session to learn it', async () => (await e.sagas()).every((g) => g.state !== 'running'));
+    await e.terminate();
+    await save('saga-elevation-expired', expired.handle.workflowId);
+    await save('session-elevation', e.handle.workflowId);
+
+    // A saga whose third step finds its agent's bucket empty: leased two, claims the third, denied.
+    const r = await session('rec-rate', { [alpha]: 0.5 }, { config: { controls: { rateLimits: { ring3: { perSecond: 0.01, burst: 2 } } } } });
+    const limited = await r.startSaga({ sagaId: 'limited', steps: [
+      { actionId: 'read', agentDid: alpha }, { actionId: 'read', agentDid: alpha }, { actionId: 'read', agentDid: alpha },
+    ] });
+    const denied = await limited.result();
+    if (denied.failedStepId !== 'step-3' || !/rate limit/.test(denied.error ?? '')) throw new Error(`the third step was not rate-limited: ${denied.error}`);
+    await until('the session to learn it', async () => (await r.sagas()).every((g) => g.state !== 'running'));
+    await r.terminate();
+    await save('saga-rate-limited', limited.handle.workflowId);
+    await save('session-rate-limited', r.handle.workflowId);
   }
 }
 

@@ -31,6 +31,13 @@ const SCENARIOS = [
   'session-sagas-escalation-terminated',
   'session-continued-as-new-run1',
   'session-continued-as-new-run2',
+  // Controls (SPEC §12)
+  'saga-killed-handed-off',
+  'session-kill',
+  'saga-elevation-expired',
+  'session-elevation',
+  'saga-rate-limited',
+  'session-rate-limited',
 ];
 
 describe('replay: recorded histories against the current workflow code', function () {
