@@ -105,6 +105,11 @@ describe('controls (SPEC §12)', function () {
       // A quarantined agent may not approve or vouch.
       await assert.rejects(session.vouch({ voucher: alpha, vouchee: beta }), (e) => isHypervisorError(e, 'AGENT_QUARANTINED'));
       assert.deepEqual((await session.summary()).controls.restricted.map((r) => [r.did, r.kind]), [[alpha, 'quarantine']]);
+      // Operators find it: the HvQuarantined search attribute, and a line on the session's Web UI card.
+      const query = `HvSessionId = '${session.sessionId}' AND HvQuarantined = '${alpha}'`;
+      await eventually(async () => (await hv.client.workflow.count(query)).count, (n) => n === 1, 'visibility to index the quarantine');
+      const meta = await session.handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.match(meta.currentDetails ?? '', new RegExp(`\\*\\*Quarantined:\\*\\* ${alpha} until .* — odd behaviour`));
       // Enough updates to continue as new while quarantined: the next run carries it, and its timer.
       for (let i = 0; i < 8; i++) await session.checkAction({ agentDid: beta, actionId: 'draft' });
       await eventually(() => session.summary(), (s) => s.runs >= 2, 'the session to continue as new');
