@@ -9,6 +9,8 @@
  * new worker re-gates the step: the kill's substitute takes it and the
  * remaining steps over when it passes the gate, else the saga compensates.
  * No request by the killed agent reaches the tool after the kill's delta.
+ * A baseline without the crash shows the cancellation itself (a heartbeat's
+ * answer) aborting the HTTP request within the heartbeat timeout.
  *
  * The step's Idempotency-Key names the saga and step, not the agent: the
  * substitute's run of the step in flight is the same step to the tool, which
@@ -39,14 +41,18 @@ const killDeltaOf = async (session: SessionHandle, did: string): Promise<Delta> 
   return deltas[0]!;
 };
 
-describe('durability: a kill while the killed agent\'s tool step runs, then the worker SIGKILLed', function () {
+describe('durability: a kill while the killed agent\'s HTTP tool step runs, the worker SIGKILLed as it returns', function () {
   this.timeout(300_000);
   const lab = Lab.forSuite();
 
-  /** The kill(s), then at once the crash and a new worker; returns when the kills returned and when the SIGKILL was sent. */
-  async function killThenCrash(kills: (() => Promise<unknown>)[]): Promise<{ killReturned: number; crashedAt: number }> {
+  /**
+   * The kill(s), then at once (`crash`) the SIGKILL and a new worker; returns when the kills
+   * returned and when the SIGKILL was sent (never, without a crash).
+   */
+  async function killThenCrash(kills: (() => Promise<unknown>)[], crash = true): Promise<{ killReturned: number; crashedAt: number }> {
     await Promise.all(kills.map((k) => k()));
     const killReturned = Date.now();
+    if (!crash) return { killReturned, crashedAt: Infinity };
     const crashedAt = Date.now();
     assert.equal(await lab.killWorkers(), 1);
     await lab.startWorker();
@@ -79,9 +85,13 @@ describe('durability: a kill while the killed agent\'s tool step runs, then the 
     return aborts[0]!;
   }
 
-  it('hands the step in flight and the rest to the substitute: the tool saw the killed agent\'s request abort, each key acted once, the saga completed as the substitute', async () => {
+  /**
+   * The hand-off. With `crash`, the worker is SIGKILLed as the kill returns: its attempt is lost.
+   * Without, the cancellation itself (a heartbeat's answer) aborts the step's request to the tool.
+   */
+  async function handOff(sessionId: string, crash: boolean) {
     const { tool } = lab;
-    const session = await activeSession(lab, 'kill-handoff', { agents: { [alpha]: 0.85, [beta]: 0.85 }, config: { sreWitnesses: [SRE] } });
+    const session = await activeSession(lab, sessionId, { agents: { [alpha]: 0.85, [beta]: 0.85 }, config: { sreWitnesses: [SRE] } });
     const saga = await session.startSaga({
       sagaId: 'h',
       steps: [toolStep('draft', beta, quick, timing), toolStep('reserve', alpha, slow, timing), toolStep('publish', alpha, quick, timing)],
@@ -90,7 +100,7 @@ describe('durability: a kill while the killed agent\'s tool step runs, then the 
     await waitUntil(async () => tool.runningKeys(), (ks) => ks.includes(k('step-2')), 'alpha\'s step-2 request in flight at the tool');
 
     let kill: Awaited<ReturnType<SessionHandle['kill']>> | undefined;
-    const { killReturned, crashedAt } = await killThenCrash([async () => { kill = await session.kill({ agentDid: alpha, sreDid: SRE, reason: 'runaway', substituteDid: beta }); }]);
+    const { killReturned, crashedAt } = await killThenCrash([async () => { kill = await session.kill({ agentDid: alpha, sreDid: SRE, reason: 'runaway', substituteDid: beta }); }], crash);
     assert.deepEqual(kill!.sagasHolding, ['h']);
     assert.deepEqual(kill!.handedOff.map((h) => [h.stepId, h.agentDid]), [['step-2', beta], ['step-3', beta]]);
 
@@ -116,9 +126,18 @@ describe('durability: a kill while the killed agent\'s tool step runs, then the 
     assert.equal(verifyTrail(audit.trail).ok, true);
     assert.equal((await session.verifyAudit()).verification.ok, true);
     assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, saga.handle.workflowId]), []);
-    assertLostAttemptNotRetried(await lab.activityStory(saga.handle.workflowId));
-    console.log(`    abort seen ${abort.at - killReturned} ms after the kill returned (${abort.at < crashedAt ? 'the cancellation, before' : 'with'} the SIGKILL); the kill's delta ${killReturned - killDelta.at} ms before its return; saga completed as ${beta}`);
-  });
+    const story = await lab.activityStory(saga.handle.workflowId);
+    assertLostAttemptNotRetried(story);
+    // Without a crash the worker reported the cancellation: the HTTP request was aborted by it, not by a dying process.
+    if (!crash) assert.match(story, /executeStep \d+: cancelled/, story);
+    console.log(`    abort seen ${abort.at - killReturned} ms after the kill returned (${abort.at < crashedAt ? 'by the cancellation' : 'with the SIGKILL'}); the kill's delta ${killReturned - killDelta.at} ms before its return; saga completed as ${beta}`);
+  }
+
+  it('hands the step in flight and the rest to the substitute: the tool saw the killed agent\'s request abort, each key acted once, the saga completed as the substitute', () =>
+    handOff('kill-handoff', true));
+
+  it('without a crash, the cancellation itself aborts the killed agent\'s HTTP request within the heartbeat timeout; the substitute completes the saga', () =>
+    handOff('kill-nocrash', false));
 
   it('without a substitute, or with one that fails the gate, the saga compensates in reverse: the step in flight too, each key once', async () => {
     const { tool } = lab;
