@@ -68,6 +68,9 @@ export async function retrying<T>(call: () => Promise<T>, what: string, timeoutM
 
 interface Stored { status: number; body: string }
 
+/** One request the tool saw (or saw aborted): its Idempotency-Key, the agent it was made for, when. */
+export interface ToolRequestRecord { key: string; agentDid: string; at: number }
+
 /**
  * What a step asks of the tool, in its `input` (the tool gets `{input}` on
  * execute and `{input, result}` on undo): how long execute and undo take (the
@@ -110,6 +113,15 @@ export class IdempotentTool {
   /** When each key's action began and ended (ms since epoch). */
   readonly startedAt = new Map<string, number>();
   readonly finishedAt = new Map<string, number>();
+  /** Every request as it arrived: its key, the acting agent (`x-hv-agent-did`) and when (ms since epoch). */
+  readonly arrivals: ToolRequestRecord[] = [];
+  /**
+   * Requests whose connection closed before the tool answered: the caller
+   * aborted (a cancelled step's fetch) or its process died. The tool's work
+   * for the key goes on (it may have acted); a later request with the key
+   * gets its answer.
+   */
+  readonly aborts: ToolRequestRecord[] = [];
   private readonly stored = new Map<string, Stored>();
   private readonly running = new Map<string, Promise<Stored>>();
   private server?: http.Server;
@@ -117,6 +129,14 @@ export class IdempotentTool {
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
+      const seen: ToolRequestRecord = {
+        key: String(req.headers['idempotency-key'] ?? ''), agentDid: String(req.headers['x-hv-agent-did'] ?? ''), at: Date.now(),
+      };
+      this.arrivals.push(seen);
+      // 'close' before the answer was written: the caller went away without it.
+      res.once('close', () => {
+        if (!res.writableEnded) this.aborts.push({ ...seen, at: Date.now() });
+      });
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -536,12 +556,22 @@ export function toolStep(actionId: ToolActionId, agentDid: string, tool: ToolInp
   return { actionId, agentDid, input: { ...tool }, ...timing };
 }
 
-/** An active session whose agents declared the tool's actions; the tool's origin is allowed. */
-export async function activeSession(lab: Pick<Lab, 'hv' | 'tool'>, sessionId: string) {
-  const session = await lab.hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', config: { allowedToolOrigins: [lab.tool.base] } });
+/** An SRE a session may name in `sreWitnesses` (it kills, quarantines, witnesses: SPEC §12). */
+export const SRE = 'did:mesh:sre';
+
+/**
+ * An active session whose agents declared the tool's actions; the tool's origin is allowed.
+ * `agents` (DID → σ) replaces alpha and beta; `config` is merged into the session's config.
+ */
+export async function activeSession(
+  lab: Pick<Lab, 'hv' | 'tool'>, sessionId: string,
+  opts: { agents?: Record<string, number>; config?: Record<string, unknown> } = {},
+) {
+  const session = await lab.hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', config: { allowedToolOrigins: [lab.tool.base], ...opts.config } });
   const actions = toolActions(lab.tool);
-  await session.join({ agentDid: AGENTS.alpha, sigmaRaw: 0.85, actions });
-  await session.join({ agentDid: AGENTS.beta, sigmaRaw: 0.8, actions });
+  for (const [agentDid, sigmaRaw] of Object.entries(opts.agents ?? { [AGENTS.alpha]: 0.85, [AGENTS.beta]: 0.8 })) {
+    await session.join({ agentDid, sigmaRaw, actions });
+  }
   await session.activate();
   return session;
 }
