@@ -125,19 +125,21 @@ export interface StoredHashes {
  */
 export function markStored(state: AuditState, throughTurn: number, stored?: StoredHashes): void {
   const storedHead = stored?.hashes[stored.hashes.length - 1];
-  if (stored !== undefined && storedHead !== undefined) throughTurn = stored.fromTurn + stored.hashes.length - 1;
-  if (throughTurn <= state.stored) return;
+  const through = stored !== undefined && storedHead !== undefined ? stored.fromTurn + stored.hashes.length - 1 : throughTurn;
+  if (through <= state.stored) return;
   const base = state.storedMerkle ?? (state.stored === 0 ? createMerkleAccumulator() : undefined);
-  const adopt = stored !== undefined && storedHead !== undefined && base !== undefined && throughTurn <= state.turn
-    && stored.fromTurn >= 1 && stored.fromTurn <= base.count + 1;
-  const own = state.deltas.find((d) => d.turn === throughTurn);
-  const keep = state.deltas.findIndex((d) => d.turn > throughTurn);
-  state.deltas.splice(0, keep < 0 ? state.deltas.length : keep);
-  state.stored = Math.min(throughTurn, state.turn);
-  if (adopt) {
-    const merkle: MerkleAccumulator = { count: base.count, frontier: base.frontier.slice() };
+  const own = state.deltas.find((d) => d.turn === through);
+  const keep = state.deltas.findIndex((d) => d.turn > through);
+  const dropped = state.deltas.splice(0, keep < 0 ? state.deltas.length : keep);
+  state.stored = Math.min(through, state.turn);
+  delete state.storedMerkle;
+  if (base === undefined) return;
+  const merkle: MerkleAccumulator = { count: base.count, frontier: base.frontier.slice() };
+  if (stored === undefined || storedHead === undefined || through > state.turn || stored.fromTurn < 1 || stored.fromTurn > base.count + 1) {
+    // No answer to chain on (a history from before the store's answer had hashes): the store holds this state's own.
+    for (const d of dropped) merkleAppend(merkle, d.hash);
+  } else {
     stored.hashes.forEach((h, i) => { if (stored.fromTurn + i > merkle.count) merkleAppend(merkle, h); });
-    state.storedMerkle = merkle;
     // A chain hash covers every turn before it: one equal hash means the whole stored prefix is this state's.
     if (own?.hash !== storedHead) {
       let parent: string = storedHead;
@@ -152,7 +154,8 @@ export function markStored(state: AuditState, throughTurn: number, stored?: Stor
       state.merkle = full;
     }
   }
-  if (state.deltas.length === 0) delete state.storedMerkle;
+  // While deltas wait, the stored frontier is kept apart; with none waiting it is `merkle`.
+  if (state.deltas.length > 0) state.storedMerkle = merkle;
 }
 
 /** Validate a reported delta, then append it. */
