@@ -6,7 +6,7 @@
  * session id, a gap, a malformed batch) fails without retries, with its code.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Delta } from '../src/audit';
+import type { Delta, StoredHashes } from '../src/audit';
 import { isHypervisorError } from '../src/errors';
 import type { AppendResult, AuditStore, SessionRecord } from '../src/store/types';
 import { auditAppended } from './observe';
@@ -24,10 +24,16 @@ async function finalOrRetry<T>(work: () => Promise<T>): Promise<T> {
 
 export function auditActivities(store: AuditStore) {
   return {
-    async appendAuditDeltas(args: { sessionId: string; deltas: Delta[] }): Promise<AppendResult> {
+    /**
+     * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other is
+     * AUDIT_CONFLICT. Recorded in history, they let the session chain on what the store has even when
+     * a replay recomputes a delta differently (src/audit.ts markStored).
+     */
+    async appendAuditDeltas(args: { sessionId: string; deltas: Delta[] }): Promise<AppendResult & { stored?: StoredHashes }> {
       const result = await finalOrRetry(() => store.append(args.sessionId, args.deltas));
       auditAppended(result.appended);
-      return result;
+      const first = args.deltas[0];
+      return first === undefined ? result : { ...result, stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) } };
     },
     async storeFile(args: { content: string }): Promise<{ contentHash: string }> {
       return { contentHash: await finalOrRetry(() => store.putFile(args.content)) };

@@ -84,6 +84,11 @@ export interface AuditState {
   stored: number;
   deltas: Delta[];
   merkle: MerkleAccumulator;
+  /**
+   * The Merkle frontier over turns 1 … stored as the audit store holds them,
+   * kept only while deltas wait (with none waiting it is `merkle`).
+   */
+  storedMerkle?: MerkleAccumulator;
 }
 
 export function createAuditState(sessionId: string): AuditState {
@@ -102,12 +107,55 @@ export interface AuditHead {
   pending: Delta[];
 }
 
-/** The audit store confirmed every delta up to `throughTurn`: drop them from the state. */
-export function markStored(state: AuditState, throughTurn: number): void {
-  if (throughTurn <= state.stored) return;
-  const keep = state.deltas.findIndex((d) => d.turn > throughTurn);
-  state.deltas.splice(0, keep < 0 ? state.deltas.length : keep);
-  state.stored = Math.min(throughTurn, state.turn);
+/** What the audit store holds after an append: the hashes of turns fromTurn, fromTurn+1, … */
+export interface StoredHashes {
+  fromTurn: number;
+  hashes: string[];
+}
+
+/**
+ * The audit store confirmed every delta up to `throughTurn`: drop them from the
+ * state. With `stored` (the store's own answer, which workflow history keeps)
+ * the store's chain is the chain from here on: if this state's delta at that
+ * turn is not the stored one (a replay recomputed it differently: workflow
+ * time is not the same live and on replay), the deltas still waiting are
+ * linked onto the stored head and the Merkle frontier is the stored one. They
+ * are stored only later, so nothing the store holds is altered, and the next
+ * batch names the head the store has.
+ */
+export function markStored(state: AuditState, throughTurn: number, stored?: StoredHashes): void {
+  const storedHead = stored?.hashes[stored.hashes.length - 1];
+  const through = stored !== undefined && storedHead !== undefined ? stored.fromTurn + stored.hashes.length - 1 : throughTurn;
+  if (through <= state.stored) return;
+  const base = state.storedMerkle ?? (state.stored === 0 ? createMerkleAccumulator() : undefined);
+  const own = state.deltas.find((d) => d.turn === through);
+  const keep = state.deltas.findIndex((d) => d.turn > through);
+  const dropped = state.deltas.splice(0, keep < 0 ? state.deltas.length : keep);
+  state.stored = Math.min(through, state.turn);
+  delete state.storedMerkle;
+  if (base === undefined) return;
+  const merkle: MerkleAccumulator = { count: base.count, frontier: base.frontier.slice() };
+  if (stored === undefined || storedHead === undefined || through > state.turn || stored.fromTurn < 1 || stored.fromTurn > base.count + 1) {
+    // No answer to chain on (a history from before the store's answer had hashes): the store holds this state's own.
+    for (const d of dropped) merkleAppend(merkle, d.hash);
+  } else {
+    stored.hashes.forEach((h, i) => { if (stored.fromTurn + i > merkle.count) merkleAppend(merkle, h); });
+    // A chain hash covers every turn before it: one equal hash means the whole stored prefix is this state's.
+    if (own?.hash !== storedHead) {
+      let parent: string = storedHead;
+      const full: MerkleAccumulator = { count: merkle.count, frontier: merkle.frontier.slice() };
+      for (const d of state.deltas) {
+        d.parentHash = parent;
+        d.hash = deltaHash(d);
+        merkleAppend(full, d.hash);
+        parent = d.hash;
+      }
+      state.head = parent;
+      state.merkle = full;
+    }
+  }
+  // While deltas wait, the stored frontier is kept apart; with none waiting it is `merkle`.
+  if (state.deltas.length > 0) state.storedMerkle = merkle;
 }
 
 /** Validate a reported delta, then append it. */
@@ -192,6 +240,10 @@ export function appendDelta(state: AuditState, input: DeltaInput): Delta {
   };
   if (input.signatures !== undefined) delta.signatures = input.signatures.map((x) => ({ ...x }));
   delta.hash = deltaHash(delta);
+  // Everything before this delta is stored (a workflow's state): its frontier is the stored one.
+  if (state.deltas.length === 0 && state.stored > 0 && state.stored === state.turn) {
+    state.storedMerkle = { count: state.merkle.count, frontier: state.merkle.frontier.slice() };
+  }
   state.deltas.push(delta);
   state.turn = delta.turn;
   state.head = delta.hash;

@@ -241,8 +241,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (batch.length === 0) return;
     flushing = true;
     try {
-      await auditStore.appendAuditDeltas({ sessionId, deltas: batch });
-      markStored(st.audit, (batch[batch.length - 1] as Delta).turn);
+      const appended = await auditStore.appendAuditDeltas({ sessionId, deltas: batch });
+      // The store's hashes (from history, the same live and on replay) are the chain from here on.
+      markStored(st.audit, (batch[batch.length - 1] as Delta).turn, appended.stored);
     } catch (err) {
       const cause = err instanceof wf.ActivityFailure ? err.cause : err;
       const code = cause instanceof wf.ApplicationFailure ? cause.type : undefined;

@@ -8,11 +8,14 @@ import {
   createAuditState,
   deltaHash,
   exportTrail,
+  markStored,
   verifyChain,
   verifyTrail,
   type Delta,
   type DeltaInput,
+  type StoredHashes,
 } from '../../src/audit';
+import { checkBatch, newRows } from '../../src/store/common';
 import { canonicalJson, sha256Hex } from '../../src/hash';
 import { merkleRootFromScratch } from '../../src/merkle';
 import { isHypervisorError } from '../../src/errors';
@@ -256,5 +259,78 @@ describe('audit: exported trail, verified offline', () => {
     const t = { ...clone(exportTrail(other)), sessionId: 's1' };
     const r = verifyTrail(t);
     assert.ok(!r.ok && /session/.test(r.reason));
+  });
+});
+
+describe('markStored with the store\'s hashes (a replay that recomputes stored deltas differently)', () => {
+  /** The store's rules for one session (src/store/common.ts), over an in-memory row list. */
+  function memoryStore() {
+    const rows: Delta[] = [];
+    return {
+      rows,
+      append(batch: Delta[]): StoredHashes {
+        const checked = checkBatch('s1', batch)!;
+        const fresh = newRows('s1', checked, rows.length, new Map(rows.map((d) => [d.turn, d.hash])));
+        for (const r of fresh) rows.push(batch.find((d) => d.turn === r.turn)!);
+        return { fromTurn: batch[0]!.turn, hashes: batch.map((d) => d.hash) };
+      },
+    };
+  }
+  const skewed = (i: number, skew: number): DeltaInput => ({ ...input(i), at: input(i).at + skew });
+
+  it('links the waiting deltas onto the stored head: the store takes the next batch, the chain and the root verify, and stored turns are unchanged', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 1, max: 9 }),
+      (storedLive, inFlightMore, after, batchSize) => {
+        const store = memoryStore();
+        // The live run: its deltas, stored in batches.
+        const live = createAuditState('s1');
+        for (let i = 0; i < storedLive; i++) appendDelta(live, skewed(i, 1500));
+        const answers: StoredHashes[] = [];
+        for (let t = 0; t < live.deltas.length; t += batchSize) answers.push(store.append(live.deltas.slice(t, t + batchSize)));
+        const storedRows = store.rows.slice();
+        // The replay: every delta with the history's clock (another hash), more recorded before the answers arrive.
+        const replay = createAuditState('s1');
+        for (let i = 0; i < storedLive + inFlightMore; i++) appendDelta(replay, skewed(i, 0));
+        // Without the store's hashes, the replay's next batch (or its last stored turn, recomputed) conflicts.
+        const next = inFlightMore > 0 ? replay.deltas.slice(storedLive) : replay.deltas.slice(-1);
+        assert.throws(() => store.append(next), (err: unknown) => isHypervisorError(err) && err.code === 'AUDIT_CONFLICT');
+        for (const a of answers) markStored(replay, 0, a);
+        assert.equal(replay.stored, storedLive);
+        for (let i = storedLive + inFlightMore; i < storedLive + inFlightMore + after; i++) appendDelta(replay, skewed(i, 0));
+        if (replay.deltas.length > 0) markStored(replay, 0, store.append(replay.deltas.slice()));
+        assert.deepEqual(store.rows.slice(0, storedLive), storedRows);
+        assert.equal(store.rows.length, replay.turn);
+        assert.deepEqual(verifyChain(store.rows), { ok: true, count: replay.turn });
+        assert.equal(auditMerkleRoot(replay), merkleRootFromScratch(store.rows.map((d) => d.hash)));
+        assert.equal(replay.head, store.rows.at(-1)!.hash);
+        assert.deepEqual(replay.deltas, []);
+        assert.equal(replay.storedMerkle, undefined, 'nothing waiting: the frontier is `merkle`');
+      },
+    ), { numRuns: 200 });
+  });
+
+  it('changes nothing when the stored hashes are this state\'s own', () => {
+    const store = memoryStore();
+    const state = createAuditState('s1');
+    for (let i = 0; i < 7; i++) appendDelta(state, input(i));
+    markStored(state, 0, store.append(state.deltas.slice(0, 4)));
+    const waiting = JSON.parse(JSON.stringify(state.deltas)) as Delta[];
+    const root = auditMerkleRoot(state);
+    markStored(state, 0, store.append(state.deltas.slice(0, 1)));
+    assert.deepEqual(state.deltas, waiting.slice(1));
+    assert.equal(auditMerkleRoot(state), root);
+    markStored(state, 0, store.append(state.deltas.slice()));
+    assert.equal(auditMerkleRoot(state), merkleRootFromScratch(store.rows.map((d) => d.hash)));
+  });
+
+  it('the store still refuses a different delta at a stored turn', () => {
+    const store = memoryStore();
+    const state = createAuditState('s1');
+    for (let i = 0; i < 3; i++) appendDelta(state, input(i));
+    store.append(state.deltas.slice());
+    const other = createAuditState('s1');
+    for (let i = 0; i < 3; i++) appendDelta(other, skewed(i, 1));
+    assert.throws(() => store.append(other.deltas.slice(1)), (err: unknown) => isHypervisorError(err) && err.code === 'AUDIT_CONFLICT');
   });
 });
