@@ -43,7 +43,8 @@ describe('a session whose replay recomputes stored deltas differently', function
     const session = await hv.createSession({ sessionId: uniqueId('skew'), creatorDid: 'did:mesh:admin' });
     let storedLive: Awaited<ReturnType<typeof store.readRows>>;
     try {
-      await session.join({ agentDid: alpha, sigmaRaw: 0.85 });
+      // A declared read-only action: checks within its ring (undeclared ones, above it, would trip the breach breaker).
+      await session.join({ agentDid: alpha, sigmaRaw: 0.85, actions: [{ actionId: 'read-data', readOnly: true }] });
       await session.activate();
       for (let i = 0; i < 5; i++) await session.checkAction({ agentDid: alpha, actionId: 'read-data' });
       await allStored('the first deltas to be stored');
