@@ -12,6 +12,21 @@
  *   `session.startSaga(req)` and `await saga.result()`; the hypervisor's worker
  *   in this process on another task queue, same NativeConnection.
  *
+ * - governed, twice — controls off and controls on (SPEC §12; session config
+ *   `controls`), each through sessions of its own, interleaved with plain:
+ *   off: `{ rateLimits: false, breaker: false }`, no budgets: no token bucket,
+ *        no reservation, no breach detector.
+ *   on:  every ring's rate limit 10,000 step starts/s, burst 20,000; budgets
+ *        of 1e9 calls and cost units per agent and per session; the breaker
+ *        with its defaults (60 s window, 5 requests, 30 s cooldown); each
+ *        action declares `costUnits: 1`. The machinery runs — every saga
+ *        leases its steps' tokens and reserves their budget at its start, its
+ *        outcome settles them (a `/budgets/<did>` change in its delta), every
+ *        step is a request the breach detector notes — but never refuses
+ *        the bench's load, so no step claims later (claimStep).
+ *   Targets (issue 9) are checked for each against plain; each variant's line
+ *   "budgets spent" is what its sessions settled (a query after the batches).
+ *
  * Latency: client start request → result. Throughput: completed sagas / batch
  * wall time. Cost, exact, from fetched histories: events and workflow tasks
  * (WorkflowTaskCompleted events) of every saga; for governed sagas plus their
@@ -20,15 +35,17 @@
  * following continue-as-new runs to the one after), divided by the sagas the
  * batch started.
  *
- *   npm run bench:durable                  default counts, dev server then cluster (~8–10 min)
- *   npm run bench:durable -- --targets dev only the dev server (or: cluster)
+ *   npm run bench:durable                  default counts, dev server then cluster (~12–15 min)
+ *   npm run bench:durable -- --targets dev only the dev server (~7–8 min; or: cluster)
+ *   npm run bench:durable -- --controls off only one governed variant (on or off; default on,off: both)
  *   npm run bench:durable -- --quick       smaller counts
  *   npm run bench:durable -- --json        one JSON object per scenario line
  *   flags / env: --warmup N, --c1 N, --c8 N, --c32 N, --c32x8 N (sagas per
- *   variant), --rounds N (batches per variant, alternating which goes first),
- *   --only c1,c8,c32,c32x8, --saga-timeout S (a saga with no result by then
- *   is terminated and counted as an error); BENCH_WARMUP, BENCH_C1, BENCH_C8,
- *   BENCH_C32, BENCH_C32X8, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT.
+ *   variant), --rounds N (batches per variant; each round runs the variants
+ *   in turn, in reverse order every other round), --only c1,c8,c32,c32x8,
+ *   --saga-timeout S (a saga with no result by then is terminated and
+ *   counted as an error); BENCH_WARMUP, BENCH_C1, BENCH_C8, BENCH_C32,
+ *   BENCH_C32X8, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT, BENCH_CONTROLS.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -44,6 +61,7 @@ import { openAuditStore, type AuditStore } from '../src/store';
 import { registerStepHandler } from '../activities/handlers';
 import { HypervisorClient, type SessionHandle } from '../src/client';
 import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contract';
+import type { ControlsConfigInput } from '../src/controls';
 import * as plainActivities from './plain/activities';
 import type { PlainSagaInput, PlainSagaResult, plainSaga } from './plain/workflows';
 
@@ -53,16 +71,39 @@ const NOOP_HANDLER = 'bench.noop';
 const ACTIONS = ['bench.draft', 'bench.reserve', 'bench.publish'];
 const AGENTS = ['did:mesh:bench-alpha', 'did:mesh:bench-beta'];
 
-/** An agent declaring the three reversible (ring 2) actions, run by the no-op handler. */
+/**
+ * An agent declaring the three reversible (ring 2) actions, run by the no-op handler, each declaring one cost
+ * unit per call (what a budget reserves and, since the handler reports none, settles; with budgets off, unused).
+ */
 function joinRequest(agentDid: string): JoinRequest {
   return {
     agentDid,
     sigmaRaw: 0.85,
     actions: ACTIONS.map((actionId) => ({
-      actionId, reversibility: 'FULL' as const, executeApi: `handler:${NOOP_HANDLER}`, undoApi: `handler:${NOOP_HANDLER}`,
+      actionId, reversibility: 'FULL' as const, executeApi: `handler:${NOOP_HANDLER}`, undoApi: `handler:${NOOP_HANDLER}`, costUnits: 1,
     })),
   };
 }
+
+/** The governed saga's two variants: its sessions' `controls` (SPEC §12). */
+type ControlsMode = 'off' | 'on';
+const UNTHROTTLED = { perSecond: 10_000, burst: 20_000 };
+const CONTROLS: Record<ControlsMode, ControlsConfigInput> = {
+  off: { rateLimits: false, breaker: false },
+  // Breaker left out: on, with SPEC §12's defaults.
+  on: {
+    rateLimits: { ring0: UNTHROTTLED, ring1: UNTHROTTLED, ring2: UNTHROTTLED, ring3: UNTHROTTLED },
+    budgets: { agentCalls: 1e9, agentCost: 1e9, sessionCalls: 1e9, sessionCost: 1e9 },
+  },
+};
+const CONTROLS_LEGEND = [
+  'Governed saga, two variants (session config `controls`, SPEC §12), each against the same plain baseline:',
+  '  controls off: { rateLimits: false, breaker: false }, no budgets — no token bucket, reservation or breach detector.',
+  '  controls on:  rate limits 10,000 step starts/s burst 20,000 for every ring; budgets 1e9 calls and 1e9 cost units',
+  '                per agent and per session (actions declare costUnits: 1); breaker on with its defaults. Every saga',
+  '                leases its steps\' tokens and budget at its start and its outcome settles them (/budgets/<did>);',
+  '                nothing is refused at this load, so no step claims later.',
+].join('\n');
 
 /** Three steps, alternating agents: only actionId, agentDid, input; the executor is the action's, declared at join. */
 function sagaRequest(sagaId: string): StartSagaRequest {
@@ -98,6 +139,14 @@ const REMAINING_COST = [
   '    Its steps heartbeat only past their first second.',
   '  On one dev server (one history shard, one SQLite connection) throughput follows events written: at',
   '  ≈1.4–1.6× the events, ≈0.65–0.75× the throughput is the floor of this design on this server.',
+  'Controls on against off: no event of their own. The lease (rate tokens, budget reservation) is taken in the',
+  '  startSaga update and settled where the session handles the saga\'s outcome; the /budgets/<did> change is one',
+  '  more change in the outcome delta the session records anyway (the audit store\'s batches carry it). No step',
+  '  claims later (an activity in the saga, readStepGrant, and the claimStep update in the session, each with its',
+  '  workflow task) unless its lease was refused at start, which this load never makes happen. What "on − off',
+  '  by type" shows is the session\'s workflow tasks (how many updates and child completions one task takes in)',
+  '  and the audit batches (a timer, or a batch filled first) — timing, either sign from scenario to scenario —',
+  '  and any saga that compensated (a step\'s heartbeat timed out under load).',
 ].join('\n');
 
 // ── Configuration ───────────────────────────────────────────────────────────
@@ -129,6 +178,14 @@ const TARGETS = targetsRaw.split(',').map((t) => t.trim()).filter(Boolean).map((
   if (t !== 'dev' && t !== 'cluster') throw new Error(`--targets / BENCH_TARGETS: "${t}" is neither dev nor cluster`);
   return t as 'dev' | 'cluster';
 });
+const controlsRaw = (() => { const i = argv.indexOf('--controls'); return i >= 0 ? argv[i + 1] : process.env.BENCH_CONTROLS; })() || 'on,off';
+/** The governed variants to run, always printed off before on. */
+const MODES: ControlsMode[] = (() => {
+  const given = controlsRaw.split(',').map((t) => t.trim()).filter(Boolean);
+  for (const t of given) if (t !== 'on' && t !== 'off') throw new Error(`--controls / BENCH_CONTROLS: "${t}" is neither on nor off`);
+  return (['off', 'on'] as const).filter((m) => given.includes(m));
+})();
+if (MODES.length === 0) throw new Error('--controls / BENCH_CONTROLS names no variant (on, off or on,off)');
 const onlyRaw = (() => { const i = argv.indexOf('--only'); return i >= 0 ? argv[i + 1] : process.env.BENCH_ONLY; })();
 const ONLY = onlyRaw ? new Set(onlyRaw.split(',').map((s) => s.trim())) : null;
 
@@ -334,8 +391,8 @@ function governedOne(sessions: SessionHandle[]) {
   };
 }
 
-async function newSession(hv: HypervisorClient, name: string): Promise<SessionHandle> {
-  const session = await hv.createSession({ sessionId: `bench-${RUN}-${name}`, creatorDid: 'did:mesh:bench-admin' });
+async function newSession(hv: HypervisorClient, name: string, mode: ControlsMode): Promise<SessionHandle> {
+  const session = await hv.createSession({ sessionId: `bench-${RUN}-${name}-${mode}`, creatorDid: 'did:mesh:bench-admin', config: { controls: CONTROLS[mode] } });
   for (const agentDid of AGENTS) await session.join(joinRequest(agentDid));
   await session.activate();
   return session;
@@ -386,6 +443,9 @@ function summarize(t: VariantTotals) {
 }
 
 type Summary = ReturnType<typeof summarize>;
+/** A governed variant's summary. */
+interface GovSummary { mode: ControlsMode; summary: Summary & { budget_spent: { calls: number; cost: number } } }
+const modeLabel = (m: ControlsMode) => `controls ${m}`;
 
 function targets(s: Scenario, plain: Summary, gov: Summary): Array<{ target: string; value: number; pass: boolean }> {
   const ratio = (g: number, p: number) => round(g / p, 2);
@@ -399,89 +459,130 @@ function targets(s: Scenario, plain: Summary, gov: Summary): Array<{ target: str
   return out;
 }
 
+const pad = (x: unknown, w: number) => String(x).padStart(w);
+
 /**
  * Where "started → closed" goes: mean ms per saga between each pair of
- * consecutive event types, largest difference first (phases under 1 ms in
- * both variants are left out).
+ * consecutive event types, plain and each governed variant and their
+ * differences from plain, largest difference first (phases under 1 ms in
+ * every variant are left out).
  */
-function phaseLines(plain: Summary, gov: Summary): string[] {
-  const names = new Set([...Object.keys(plain.run_ms_by_phase), ...Object.keys(gov.run_ms_by_phase)]);
+function phaseLines(plain: Summary, govs: GovSummary[]): string[] {
+  const names = new Set([...Object.keys(plain.run_ms_by_phase), ...govs.flatMap((g) => Object.keys(g.summary.run_ms_by_phase))]);
   const rows = [...names]
-    .map((name) => ({ name, p: plain.run_ms_by_phase[name] ?? 0, g: gov.run_ms_by_phase[name] ?? 0 }))
-    .filter((r) => r.p >= 1 || r.g >= 1)
-    .sort((a, b) => Math.abs(b.g - b.p) - Math.abs(a.g - a.p));
-  const pad = (x: unknown, w: number) => String(x).padStart(w);
+    .map((name) => ({ name, p: plain.run_ms_by_phase[name] ?? 0, g: govs.map((x) => x.summary.run_ms_by_phase[name] ?? 0) }))
+    .filter((r) => r.p >= 1 || r.g.some((g) => g >= 1))
+    .sort((a, b) => Math.max(...b.g.map((g) => Math.abs(g - b.p))) - Math.max(...a.g.map((g) => Math.abs(g - a.p))));
   return [
-    '  started → closed by phase (mean ms per saga, between consecutive events):',
-    ...rows.map((r) => `    ${r.name.padEnd(62)}${pad(r.p, 8)}${pad(r.g, 8)}${pad(round(r.g - r.p, 1), 8)}`),
+    `  started → closed by phase (mean ms per saga, between consecutive events): plain, ${govs.map((g) => modeLabel(g.mode)).join(', ')}, ${govs.map((g) => `${g.mode} − plain`).join(', ')}`,
+    ...rows.map((r) => `    ${r.name.padEnd(62)}${pad(r.p, 8)}${r.g.map((g) => pad(g, 8)).join('')}${r.g.map((g) => pad(round(g - r.p, 1), 8)).join('')}`),
   ];
 }
 
-function printTable(target: string, s: Scenario, plain: Summary, gov: Summary): void {
-  const rows: Array<[string, number, number]> = [
-    ['p50 latency (ms)', plain.p50_ms, gov.p50_ms],
-    ['  p50 request → started', plain.p50_start_delay_ms, gov.p50_start_delay_ms],
-    ['  p50 started → closed', plain.p50_run_ms, gov.p50_run_ms],
-    ['p95 latency (ms)', plain.p95_ms, gov.p95_ms],
-    ['throughput (sagas/s)', plain.throughput_per_s, gov.throughput_per_s],
-    ['events / saga', plain.events_per_saga, gov.events_per_saga],
-    ['workflow tasks / saga', plain.tasks_per_saga, gov.tasks_per_saga],
+/** Per saga by event type, saga and session share together: what controls on adds to controls off (non-zero only). */
+function onMinusOff(off: Summary, on: Summary): string {
+  const sum = (s: Summary) => {
+    const m = new Map<string, number>();
+    for (const src of [s.saga_events_by_type, s.session_events_by_type]) for (const [k, v] of Object.entries(src)) m.set(k, (m.get(k) ?? 0) + v);
+    return m;
+  };
+  const a = sum(off);
+  const b = sum(on);
+  const diffs = [...new Set([...a.keys(), ...b.keys()])]
+    .map((k) => [k, round((b.get(k) ?? 0) - (a.get(k) ?? 0), 2)] as const)
+    .filter(([, d]) => d !== 0)
+    .sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+  return diffs.map(([k, d]) => `${k} ${d > 0 ? '+' : ''}${d}`).join(', ') || 'none';
+}
+
+function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummary[]): void {
+  const rows: Array<[string, (x: Summary) => number]> = [
+    ['p50 latency (ms)', (x) => x.p50_ms],
+    ['  p50 request → started', (x) => x.p50_start_delay_ms],
+    ['  p50 started → closed', (x) => x.p50_run_ms],
+    ['p95 latency (ms)', (x) => x.p95_ms],
+    ['throughput (sagas/s)', (x) => x.throughput_per_s],
+    ['events / saga', (x) => x.events_per_saga],
+    ['  of which saga', (x) => x.saga_events_per_saga],
+    ['  of which session', (x) => x.session_events_per_saga],
+    ['workflow tasks / saga', (x) => x.tasks_per_saga],
+    ['  of which saga', (x) => x.saga_tasks_per_saga],
+    ['  of which session', (x) => x.session_tasks_per_saga],
   ];
-  const pad = (x: unknown, w: number) => String(x).padStart(w);
+  const W = 14;
   const lines = [
     '',
     `── ${target} · ${s.key}: ${s.title} — ${plain.sagas} sagas per variant, ${CONFIG.rounds} interleaved batches ──`,
-    `${'metric'.padEnd(24)}${pad('plain', 10)}${pad('governed', 10)}${pad('gov/plain', 11)}`,
-    ...rows.map(([name, p, g]) => `${name.padEnd(24)}${pad(p, 10)}${pad(g, 10)}${pad(round(g / p, 2), 11)}`),
-    `${'  of which saga'.padEnd(24)}${pad(plain.saga_events_per_saga, 10)}${pad(gov.saga_events_per_saga, 10)}   events (tasks ${plain.saga_tasks_per_saga} / ${gov.saga_tasks_per_saga})`,
-    `${'  of which session'.padEnd(24)}${pad('—', 10)}${pad(gov.session_events_per_saga, 10)}   events (tasks ${gov.session_tasks_per_saga}; ${gov.session_continued_as_new} continue-as-new)`,
-    `${'failed starts / errors'.padEnd(24)}${pad(`${plain.failed_starts} / ${plain.errors}`, 10)}${pad(`${gov.failed_starts} / ${gov.errors}`, 10)}`,
+    `${'metric'.padEnd(26)}${pad('plain', 10)}${govs.map((g) => pad(modeLabel(g.mode), W)).join('')}${govs.map((g) => pad(`${g.mode}/plain`, 11)).join('')}`,
+    ...rows.map(([name, f]) => {
+      const p = f(plain);
+      const isSession = name === '  of which session';
+      return `${name.padEnd(26)}${pad(isSession ? '—' : p, 10)}${govs.map((g) => pad(f(g.summary), W)).join('')}${isSession ? '' : govs.map((g) => pad(round(f(g.summary) / p, 2), 11)).join('')}`;
+    }),
+    `${'session continue-as-new'.padEnd(26)}${pad('—', 10)}${govs.map((g) => pad(g.summary.session_continued_as_new, W)).join('')}`,
+    `${'budgets spent (calls/cost)'.padEnd(26)}${pad('—', 10)}${govs.map((g) => pad(`${g.summary.budget_spent.calls} / ${g.summary.budget_spent.cost}`, W)).join('')}`,
+    `${'failed starts / errors'.padEnd(26)}${pad(`${plain.failed_starts} / ${plain.errors}`, 10)}${govs.map((g) => pad(`${g.summary.failed_starts} / ${g.summary.errors}`, W)).join('')}`,
   ];
-  for (const [who, v] of [['plain', plain], ['governed', gov]] as const) {
+  for (const [who, v] of [['plain', plain] as const, ...govs.map((g) => [modeLabel(g.mode), g.summary] as const)]) {
     if (v.first_failed_start) lines.push(`  first failed start (${who}): ${v.first_failed_start}`);
     if (v.first_error) lines.push(`  first error (${who}): ${v.first_error}`);
   }
-  for (const t of targets(s, plain, gov)) lines.push(`  ${t.pass ? 'PASS' : 'MISS'}  ${t.target}: ${t.value}`);
+  const checks = govs.map((g) => targets(s, plain, g.summary));
+  lines.push(`  ${'targets (issue 9)'.padEnd(30)}${govs.map((g) => modeLabel(g.mode).padEnd(W)).join('')}`);
+  checks[0]!.forEach((t, k) => {
+    lines.push(`  ${t.target.padEnd(30)}${checks.map((c) => `${c[k]!.pass ? 'PASS' : 'MISS'} ${c[k]!.value}`.padEnd(W)).join('')}`);
+  });
   const byType = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ') || '—';
-  lines.push(`  plain saga events/saga by type:    ${byType(plain.saga_events_by_type)}`);
-  lines.push(`  governed saga events/saga by type: ${byType(gov.saga_events_by_type)}`);
-  lines.push(`  session share/saga by type:        ${byType(gov.session_events_by_type)}`);
-  lines.push(...phaseLines(plain, gov));
+  lines.push(`  plain saga events/saga by type: ${byType(plain.saga_events_by_type)}`);
+  for (const g of govs) {
+    lines.push(`  governed saga events/saga by type (${modeLabel(g.mode)}): ${byType(g.summary.saga_events_by_type)}`);
+    lines.push(`  session share/saga by type (${modeLabel(g.mode)}): ${byType(g.summary.session_events_by_type)}`);
+  }
+  const off = govs.find((g) => g.mode === 'off');
+  const on = govs.find((g) => g.mode === 'on');
+  if (off && on) lines.push(`  controls on − off, events/saga by type (saga and session): ${onMinusOff(off.summary, on.summary)}`);
+  lines.push(...phaseLines(plain, govs));
   console.log(lines.join('\n'));
 }
 
 // ── Main ────────────────────────────────────────────────────────────────────
 
 async function runScenario(s: Scenario, env: Env): Promise<void> {
-  log(`${env.target} · ${s.key}: ${s.title}, ${s.sagas} sagas per variant …`);
-  const sessions = await Promise.all(Array.from({ length: s.sessions }, (_, k) => newSession(env.hv, `${s.key}-${k}`)));
+  log(`${env.target} · ${s.key}: ${s.title}, ${s.sagas} sagas per variant (plain, ${MODES.map(modeLabel).join(', ')}) …`);
   const plain = emptyTotals();
-  const gov = emptyTotals();
+  const govs = await Promise.all(MODES.map(async (mode) => ({
+    mode,
+    sessions: await Promise.all(Array.from({ length: s.sessions }, (_, k) => newSession(env.hv, `${s.key}-${k}`, mode))),
+    totals: emptyTotals(),
+  })));
   const runPlain = async (n: number) => {
     const batch = await runBatch(n, s.concurrency, plainOne(env));
-    log(`  plain    batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
+    log(`  plain        batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
     plain.outcomes.push(...batch.outcomes);
     plain.wallMs += batch.wallMs;
   };
-  const runGoverned = async (n: number) => {
+  const runGoverned = (gov: (typeof govs)[number]) => async (n: number) => {
+    const { sessions, totals } = gov;
     const before = await Promise.all(sessions.map((x) => quietSession(x.handle)));
     const batch = await runBatch(n, s.concurrency, governedOne(sessions));
-    log(`  governed batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
-    gov.outcomes.push(...batch.outcomes);
-    gov.wallMs += batch.wallMs;
+    log(`  ${modeLabel(gov.mode).padEnd(12)} batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
+    totals.outcomes.push(...batch.outcomes);
+    totals.wallMs += batch.wallMs;
     const after = await Promise.all(sessions.map((x) => quietSession(x.handle)));
     for (let k = 0; k < sessions.length; k++) {
       const { events, runs } = await sessionEvents(env.client, sessions[k]!.handle.workflowId, before[k]!, after[k]!);
-      gov.sessionCost.add(events);
-      gov.continuedAsNew += runs;
+      totals.sessionCost.add(events);
+      totals.continuedAsNew += runs;
     }
   };
+  // Each round runs every variant once, in reverse order every other round, so each stands on average in the middle.
+  const order = [runPlain, ...govs.map(runGoverned)];
   for (let r = 0; r < CONFIG.rounds; r++) {
     const n = Math.floor(s.sagas / CONFIG.rounds) + (r < s.sagas % CONFIG.rounds ? 1 : 0);
     if (n === 0) continue;
-    if (r % 2 === 0) { await runPlain(n); await runGoverned(n); } else { await runGoverned(n); await runPlain(n); }
+    for (const run of r % 2 === 0 ? order : [...order].reverse()) await run(n);
   }
-  for (const totals of [plain, gov]) {
+  for (const totals of [plain, ...govs.map((g) => g.totals)]) {
     const ids = totals.outcomes.flatMap((o) => (o.workflowId ? [o.workflowId] : []));
     const histories = await pool(ids, 16, (id) => env.client.workflow.getHandle(id).fetchHistory());
     for (const h of histories) totals.sagaCost.add(h.events ?? []);
@@ -494,21 +595,29 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
       addPhases(totals.phases, events);
     });
   }
+  // What the sessions' budgets settled (a query, no event): with controls on, one call and one cost unit per step that acted.
+  const spent = await Promise.all(govs.map(async (g) => {
+    const sums = await Promise.all(g.sessions.map((x) => x.summary()));
+    return sums.reduce((a, x) => ({ calls: a.calls + x.controls.spent.session.calls, cost: a.cost + x.controls.spent.session.cost }), { calls: 0, cost: 0 });
+  }));
   const p = summarize(plain);
-  const g = summarize(gov);
+  const gs: GovSummary[] = govs.map((g, k) => ({ mode: g.mode, summary: { ...summarize(g.totals), budget_spent: spent[k]! } }));
   if (JSON_OUT) {
     const ratio = (a: number, b: number) => round(a / b, 3);
+    const byMode = <T>(f: (g: Summary) => T) => Object.fromEntries(gs.map((g) => [g.mode, f(g.summary)]));
     console.log(JSON.stringify({
       target: env.target, scenario: s.key, title: s.title, concurrency: s.concurrency, sessions: s.sessions, sagas: s.sagas, rounds: CONFIG.rounds,
-      plain: p, governed: g,
-      ratio: {
+      controls: Object.fromEntries(gs.map((g) => [g.mode, CONTROLS[g.mode]])),
+      plain: p,
+      governed: byMode((g) => g),
+      ratio: byMode((g) => ({
         p50: ratio(g.p50_ms, p.p50_ms), p95: ratio(g.p95_ms, p.p95_ms), throughput: ratio(g.throughput_per_s, p.throughput_per_s),
         events_per_saga: ratio(g.events_per_saga, p.events_per_saga), tasks_per_saga: ratio(g.tasks_per_saga, p.tasks_per_saga),
-      },
-      targets: targets(s, p, g),
+      })),
+      targets: byMode((g) => targets(s, p, g)),
     }));
   } else {
-    printTable(env.target === 'cluster' ? 'cluster (Temporal server on PostgreSQL)' : 'dev server', s, p, g);
+    printTable(env.target === 'cluster' ? 'cluster (Temporal server on PostgreSQL)' : 'dev server', s, p, gs);
   }
 }
 
@@ -556,9 +665,10 @@ async function benchTarget(target: Target, dataDir: string): Promise<void> {
 
     if (CONFIG.warmup > 0) {
       log(`${target.name}: warm-up, ${CONFIG.warmup} sagas per variant …`);
-      const warm = [await newSession(env.hv, `${target.name}-warmup`)];
+      const warm = await Promise.all(MODES.map((mode) => newSession(env.hv, `${target.name}-warmup`, mode)));
       for (let i = 0; i < CONFIG.warmup; i++) {
-        const o = [await plainOne(env)(), await governedOne(warm)(i)];
+        const o = [await plainOne(env)()];
+        for (const session of warm) o.push(await governedOne([session])(i));
         const bad = o.find((x) => x.startFailed || x.error);
         if (bad) throw new Error(`warm-up saga failed: ${bad.startFailed ?? bad.error}`);
       }
@@ -599,6 +709,7 @@ async function main(): Promise<void> {
     async execute(_input, ctx) { return { done: ctx.stepId }; },
     async undo(_input, _result, ctx) { return { undone: ctx.stepId }; },
   });
+  if (!JSON_OUT) console.log(CONTROLS_LEGEND);
   try {
     for (const name of TARGETS) {
       target = await startTarget(name, dataDir);
