@@ -16,6 +16,8 @@ import * as path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
 import Long from 'long';
+import { SearchAttributeType } from '@temporalio/common';
+import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { PROJECT_ROOT } from './config';
 import { registerSearchAttributes, temporalAnswers, waitFor } from './devServer';
 import { freeLowPort, freePort } from './ports';
@@ -165,7 +167,8 @@ async function searchAttributesUsable(address: string, namespace: string): Promi
   const connection = await Connection.connect({ address });
   try {
     await connection.workflowService.countWorkflowExecutions({
-      namespace, query: "HvSessionId = 'x' AND HvSagaState = 'x' AND HvSessionState = 'x' AND HvAgentDids = 'x'",
+      namespace,
+      query: SEARCH_ATTRIBUTES.map((k) => (k.type === SearchAttributeType.DATETIME ? `${k.name} IS NULL` : `${k.name} = 'x'`)).join(' AND '),
     });
     return true;
   } catch {
