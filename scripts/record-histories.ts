@@ -12,6 +12,9 @@
  * Scenarios: a happy saga, a compensated saga, an escalated saga (and the
  * session that slashed for it), a session that continued as new (both runs),
  * a saga that waited for approvals, a saga cancelled mid-step.
+ * (saga-approvals-before-index.json is not written here: it is the approvals
+ * saga as it ran before waiting steps were indexed, kept so that the patch
+ * which indexes them is checked against an old history.)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
