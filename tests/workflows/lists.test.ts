@@ -98,6 +98,17 @@ describe('lists: sessions, sagas and waiting steps from the visibility store', f
     assert.equal((await saga.handle.describe()).typedSearchAttributes.get(HvWaitingSince), undefined);
   });
 
+  it('drops a waiting step once its saga is cancelled', async () => {
+    const session = await activeSession(ring1);
+    const saga = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: 'did:mesh:alpha', approvalDeadlineSeconds: 120 }] });
+    await appears(session, saga, 'step-1', 2000);
+    await saga.handle.cancel();
+    await gone(session, saga);
+    assert.equal((await saga.result()).cancelled, true);
+    assert.equal((await saga.handle.describe()).typedSearchAttributes.get(HvWaitingSince), undefined);
+    assert.deepEqual(await pendingUpserts(saga), ['set', 'cleared']);
+  });
+
   it('indexes a step allowed at once with no event: the only upsert is the saga\'s final state', async () => {
     const session = await activeSession();
     const saga = await session.startSaga({ steps: [{ actionId: 'draft', agentDid: 'did:mesh:alpha' }, { actionId: 'publish', agentDid: 'did:mesh:beta' }] });
