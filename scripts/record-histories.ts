@@ -14,7 +14,9 @@
  * (both runs), a saga that waited for approvals, a saga cancelled mid-step.
  * ("controls", SPEC §12): a kill with a hand-off mid-step, an elevation that
  * expires under a running saga, a saga whose later step is rate-limited —
- * each saga and its session.
+ * each saga and its session. (saga-approvals-before-index.json is not written
+ * here: it is the approvals saga as it ran before waiting steps were indexed,
+ * kept so that the patch which indexes them is checked against an old history.)
  *
  *   npm run record:histories                  every group
  *   npm run record:histories -- --only controls   one group: the others' fixtures stay as recorded

@@ -24,6 +24,10 @@ import {
 } from '../workflows/definitions';
 import { HvSessionId } from '../workflows/searchAttributes';
 import {
+  listApprovals, listSagas, listSessions, type ApprovalListFilter, type ApprovalRow, type SagaListFilter, type SagaRow,
+  type SessionListFilter, type SessionRow,
+} from './lists';
+import {
   vfsDeleteUpdate, vfsFileQuery, vfsListQuery, vfsRestoreUpdate, vfsSetPermissionsUpdate, vfsSnapshotUpdate, vfsWriteUpdate,
 } from '../workflows/sessionVfs';
 import type { sagaWorkflow } from '../workflows/saga';
@@ -357,6 +361,21 @@ export class HypervisorClient {
     return new SessionHandle(v.sessionId, handle, this);
   }
 
+  /** Sessions on this task queue, newest first (open ones first), from the visibility store; bad filters: INVALID_INPUT naming the field. */
+  listSessions(filter: SessionListFilter = {}): Promise<SessionRow[]> {
+    return mapped(() => listSessions(this.client, this.taskQueue, filter));
+  }
+
+  /** Sagas on this task queue, newest first (open ones first), from the visibility store. */
+  listSagas(filter: SagaListFilter = {}): Promise<SagaRow[]> {
+    return mapped(() => listSagas(this.client, this.taskQueue, filter));
+  }
+
+  /** Every saga step waiting for approvals or an SRE witness, across sessions, oldest first: one visibility query. */
+  listApprovals(filter: ApprovalListFilter = {}): Promise<ApprovalRow[]> {
+    return mapped(() => listApprovals(this.client, this.taskQueue, filter));
+  }
+
   session(sessionId: string): SessionHandle {
     return new SessionHandle(sessionId, this.client.workflow.getHandle(sessionWorkflowId(sessionId)), this);
   }
@@ -366,3 +385,5 @@ export class HypervisorClient {
     return new SagaHandle(sessionId, sagaId, this.client.workflow.getHandle(sagaWorkflowId(sessionId, sagaId), runId, runId ? { firstExecutionRunId: runId } : undefined), digests);
   }
 }
+
+export type { ApprovalListFilter, ApprovalRow, SagaListFilter, SagaRow, SessionListFilter, SessionRow } from './lists';

@@ -16,12 +16,13 @@ import * as path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
 import Long from 'long';
+import { SearchAttributeType } from '@temporalio/common';
+import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { PROJECT_ROOT } from './config';
 import { registerSearchAttributes, temporalAnswers, waitFor } from './devServer';
 import { freeLowPort, freePort } from './ports';
 import { startPostgres, type TestPostgres } from './postgres';
 import { ensureTemporalServer, TEMPORAL_SERVER_VERSION, type TemporalServerTools } from './temporalServer';
-import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
 /** The server's configuration: `--root deploy --config temporal --env cluster`. */
 export const CLUSTER_CONFIG_ROOT = path.join(PROJECT_ROOT, 'deploy');
@@ -166,7 +167,8 @@ async function searchAttributesUsable(address: string, namespace: string): Promi
   const connection = await Connection.connect({ address });
   try {
     await connection.workflowService.countWorkflowExecutions({
-      namespace, query: SEARCH_ATTRIBUTES.map((k) => `${k.name} = 'x'`).join(' AND '),
+      namespace,
+      query: SEARCH_ATTRIBUTES.map((k) => (k.type === SearchAttributeType.DATETIME ? `${k.name} IS NULL` : `${k.name} = 'x'`)).join(' AND '),
     });
     return true;
   } catch {

@@ -31,7 +31,7 @@ import {
 } from '../src/saga';
 import { heldAgentQuery, restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, stepGateQuery, wakeSignal } from './definitions';
 import { governed } from './failures';
-import { HvSagaState } from './searchAttributes';
+import { HvPendingApprovals, HvSagaState, HvWaitingSince, pendingApprovalEntry } from './searchAttributes';
 import { annotateRun, approvalWaited, compensated, gateDecided, sagaEnded, startSpan } from './observe';
 import type { SagaSnapshot } from './sagaTypes';
 
@@ -208,6 +208,22 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     ({ decision, rule: decision.rule, denied: decision.allowed ? null : decision.reason });
 
   /**
+   * What HvPendingApprovals holds for the waiting step (null: nothing). Upserted
+   * only on a change, as each upsert is a history event: once when a wait
+   * starts, once when it ends. Behind a patch, so a saga that was already
+   * waiting when this shipped replays as it ran.
+   */
+  let pendingIndexed: string | null = null;
+  function indexPending(entry: string | null, since?: number): void {
+    if (entry === pendingIndexed || (entry !== null && pendingIndexed === null && !wf.patched('hv-pending-approvals'))) return;
+    pendingIndexed = entry;
+    wf.upsertSearchAttributes([
+      { key: HvPendingApprovals, value: entry === null ? null : [entry] },
+      { key: HvWaitingSince, value: entry === null || since === undefined ? null : new Date(since) },
+    ]);
+  }
+
+  /**
    * The gate for a step: the held view first; when it is not enough, the
    * session's own decision now, read by an activity — waiting (durably, until
    * the step's deadline) for evidence when that is all that is missing.
@@ -221,6 +237,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     let waited: { since: number; for: 'consensus' | 'witness' } | undefined;
     const decided = (verdict: Verdict): Verdict => {
       waiting = null;
+      indexPending(null);
       if (waited) approvalWaited(waited.for, (Date.now() - waited.since) / 1000, verdict.denied === null);
       return verdict;
     };
@@ -249,6 +266,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
       }
       waited ??= { since: Date.now(), for: grant.decision.waitFor };
       waiting = { stepId, waitFor: grant.decision.waitFor === 'consensus' ? `${grant.quorum} approvals (has ${grant.approvals.length})` : 'an SRE witness', deadline };
+      indexPending(pendingApprovalEntry({ stepId, digest: spec.digest, waitFor: grant.decision.waitFor, quorum: grant.quorum, sinceMs: waited.since, deadlineMs: deadline }), waited.since);
       publishDetails();
       // A wake-up (approval, rejection, witness, push) or the deadline: then ask again.
       await wf.condition(() => woken, left);
@@ -271,6 +289,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   /** Cancelled before the step started: it fails without having acted, and the walk back begins. */
   const cancelBefore = (stepId: string) => {
     cancelled = true;
+    indexPending(null);
     startStep(saga, stepId, Date.now());
     failStep(saga, stepId, 'cancelled before it started', Date.now());
     failedStepId = stepId;
@@ -310,6 +329,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
         if (!wf.isCancellation(err)) throw err;
         if (step.state === 'executing') {
           cancelled = true;
+          indexPending(null);
           failStep(saga, step.stepId, 'cancelled before it started again', Date.now());
           failedStepId = step.stepId;
           error = 'the saga was cancelled';
@@ -433,6 +453,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   finishSaga(saga, Date.now());
   sagaEnded(saga.state);
   waiting = null;
+  indexPending(null);
   publishDetails();
   wf.upsertSearchAttributes([{ key: HvSagaState, value: saga.state }]);
   if (notifySessionOnEnd) {

@@ -12,6 +12,7 @@ import { sagaCommands } from './saga';
 import { sessionCommands } from './session';
 import { keyCommands } from './keys';
 import { agentCommands } from './agent';
+import { approvalsList, sagaList, sessionList } from './lists';
 import { useNodeCrypto } from '../hashNode';
 
 const GLOBAL_OPTIONS: OptionsConfig = {
@@ -35,8 +36,9 @@ const GLOBAL_HELP: [string, string][] = [
 ];
 
 const GROUPS: { name: string; title: string; commands: Command[] }[] = [
-  { name: 'session', title: 'Sessions', commands: sessionCommands },
-  { name: 'saga', title: 'Sagas', commands: sagaCommands },
+  { name: 'session', title: 'Sessions', commands: [...sessionCommands, sessionList] },
+  { name: 'saga', title: 'Sagas', commands: [...sagaCommands, sagaList] },
+  { name: 'approvals', title: 'Approvals (what waits for an operator)', commands: [approvalsList] },
   { name: 'agent', title: 'Agent controls (SPEC §12)', commands: agentCommands },
   { name: 'audit', title: 'Audit', commands: auditCommands },
   { name: 'keys', title: 'Keys (did:key identities)', commands: keyCommands },

@@ -27,6 +27,9 @@ const SCENARIOS = [
   'saga-compensated',
   'saga-escalated',
   'saga-approvals',
+  // Recorded before a waiting step was indexed (HvPendingApprovals, behind the patch hv-pending-approvals):
+  // a saga that was waiting when that shipped must replay as it ran. Kept as it is; record:histories does not write it.
+  'saga-approvals-before-index',
   'saga-cancelled',
   'session-sagas-escalation-terminated',
   'session-continued-as-new-run1',
