@@ -196,9 +196,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** Children being started (their start not yet confirmed), and whether terminate is waiting for them. */
   let startsInFlight = 0;
   let closing = false;
-  /** Bumped when bonds or controls with an end change, so the expiry timer is re-armed. */
+  /** Bumped when bonds change, so the expiry timer is re-armed. */
   let bondsVersion = 0;
-  const timersChanged = () => { bondsVersion++; };
 
   // ── Recording ─────────────────────────────────────────────────────────────
   const isOpenState = () => st.session.state !== 'terminating' && st.session.state !== 'archived';
@@ -788,8 +787,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** Records a restriction and takes it to the running sagas at once. */
   function impose(did: string, r: Restriction, by: string, signatures?: DeltaSignature[]): void {
     controls.restrict(did, r);
+    if (r.until !== null) armExpiry(r.until);
     record(by, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash(r) }], undefined, signatures);
-    timersChanged();
     refreshSearchAttributes();
     restrictSagas([did]);
   }
@@ -1131,7 +1130,6 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const signatures = acceptAuth('release', raw, one(req.sreDid));
     const lifted = controls.release(req.agentDid)!;
     record(req.sreDid, [{ path: `/controls/${req.agentDid}`, operation: 'delete', contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }), previousHash: contentHash(lifted) }], undefined, signatures);
-    timersChanged();
     refreshSearchAttributes();
     return controlResult(req.agentDid, 'released', null);
   }), { validator: validator(ReleaseRequestSchema, 'release', releaseAgentRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE releases a quarantined agent before its TTL (a kill is final).' });
@@ -1172,7 +1170,6 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     }
     // Its children lose what they held through it.
     const following = childrenOf(did).flatMap((child) => capRing(st.session, child, 3));
-    timersChanged();
     refreshSearchAttributes();
     restrictSagas([did]);
     applyRingChanges(following, `kill of ${did}`);
@@ -1250,8 +1247,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       const now = Date.now();
       e.activeFrom = now;
       e.until = now + e.ttlSeconds * 1000;
+      armExpiry(e.until);
       record(HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'modify', contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }) }]);
-      timersChanged();
     }
     return elevationView(e);
   }), { validator: validator(ElevationApprovalSchema, 'approveElevation', approveElevationRules, (r: { approverDid: string }) => one(r.approverDid)), description: 'Approve an elevation (bound to its digest) as another active participant; the quorum is the session\'s.' });
@@ -1268,12 +1265,21 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const e = controls.elevations.get(req.agentDid)!;
     controls.elevations.delete(req.agentDid);
     record(req.byDid, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ revoked: req.reason ?? 'revoked' }), previousHash: contentHash(e) }], undefined, signatures);
-    timersChanged();
     restrictSagas([req.agentDid]);
     return { ...elevationView(e), state: 'revoked' as const };
   }), { validator: validator(RevokeElevationRequestSchema, 'revokeElevation', revokeRules, (r: { byDid: string }) => one(r.byDid)), description: 'Revoke an elevation (an SRE, or the agent itself): it ends at once, mid-saga too.' });
 
-  /** Timers of the controls: quarantines released, elevations ended (SPEC §12). */
+  /**
+   * A durable timer for a control's end (SPEC §12), started in the handler that set it: its command is
+   * then issued before the update completes, whatever interceptors wrap the handler (a loop re-arming a
+   * timer when woken would order its command by microtasks, which tracing changes). A timer of a control
+   * released or revoked meanwhile finds nothing to end.
+   */
+  function armExpiry(until: number): void {
+    void wf.sleep(Math.max(1, until - Date.now())).then(() => { if (isOpen()) expireControls(Date.now()); }, () => undefined);
+  }
+
+  /** What ended by now: quarantines released, elevations ended (SPEC §12). */
   function expireControls(now: number): void {
     const { released, expired } = controls.expire(now);
     for (const [did, r] of released) record(HYPERVISOR_DID, [{ path: `/controls/${did}`, operation: 'delete', contentHash: contentHash({ released: 'ttl', kind: r.kind }), previousHash: contentHash(r) }], now);
@@ -1344,6 +1350,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   // ── Lifetime ──────────────────────────────────────────────────────────────
   refreshSearchAttributes();
+  // Controls a previous run carried over end by timers of this run.
+  for (const t of [...controls.restrictions.values(), ...controls.elevations.values()].map((c) => c.until)) if (t !== null) armExpiry(t);
   // Sagas a previous run started: their completion went to that run, so read them by id.
   if (input.carried) {
     for (const saga of runningSagas()) {
@@ -1359,15 +1367,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // SPEC §1: a bond's expiry takes effect at its time, by a durable timer.
   for (;;) {
     const seen = bondsVersion;
-    const bondExpiry = isOpen() ? nextBondExpiry(st.liability, sessionId, Date.now()) : null;
-    const controlExpiry = isOpen() ? controls.nextExpiry() : null;
-    const next = bondExpiry === null ? controlExpiry : controlExpiry === null ? bondExpiry : Math.min(bondExpiry, controlExpiry);
+    const next = isOpen() ? nextBondExpiry(st.liability, sessionId, Date.now()) : null;
     const wake = () => wantsToEnd() || bondsVersion !== seen;
     const woke = next === null ? await wf.condition(wake).then(() => true) : await wf.condition(wake, Math.max(1, next - Date.now()));
     if (wantsToEnd()) break;
     if (!woke && isOpen()) {
       bondsVersion++;
-      expireControls(Date.now());
       const expired = pruneExpired(st.liability, sessionId, Date.now());
       for (const id of expired) record(HYPERVISOR_DID, [{ path: `/bonds/${id}`, operation: 'delete', contentHash: contentHash({ expired: true }) }]);
       const vouchees = expired.map((id) => ownGet(st.liability.bonds, id)!.vouchee);
