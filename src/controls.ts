@@ -223,16 +223,7 @@ export class Controls {
     return e && e.activeFrom !== null && e.until !== null && now < e.until ? e : undefined;
   }
 
-  // ── Timers ────────────────────────────────────────────────────────────────
-
-  /** The next time a restriction or an elevation ends (a durable timer wakes the session then). */
-  nextExpiry(): number | null {
-    let next: number | null = null;
-    const consider = (t: number | null) => { if (t !== null && (next === null || t < next)) next = t; };
-    for (const r of this.restrictions.values()) consider(r.until);
-    for (const e of this.elevations.values()) consider(e.until);
-    return next;
-  }
+  // ── Timers (the session arms one per end, in the handler that set it) ─────
 
   /** Removes what ended by `now`: the restrictions released and the elevations that expired. */
   expire(now: number): { released: Array<[string, Restriction]>; expired: Elevation[] } {
