@@ -285,10 +285,6 @@ export class Controls {
     }
   }
 
-  isReserved(stepKey: string): boolean {
-    return this.reserved.has(stepKey);
-  }
-
   /** Whether a step of `cost` fits the agent's and the session's budgets. */
   checkBudget(did: string, cost: number): Refusal | null {
     const b = this.config.budgets;

@@ -24,7 +24,7 @@ import { cacheTrustScore, cachedTrust, createDriftHistoryState, createTrustCache
 import { createLiabilityState, liabilityMatrix, nextBondExpiry, pruneExpired, release, sessionBonds } from '../src/liability';
 import { riskWeight } from '../src/reversibility';
 import { gateStep, type GateDecision } from '../src/gate';
-import { Controls, controlsConfig, reportedCost, stepKey, type Refusal, type Restriction } from '../src/controls';
+import { Controls, controlsConfig, reportedCost, stepKey, type Elevation, type Refusal, type Restriction } from '../src/controls';
 import {
   activate, archive, beginTerminate, capRing, createSessionState, gateView, join, leave, participantOf, refreshRings,
   slashInSession, vouchInSession, type RingChange,
@@ -182,7 +182,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   const controls = new Controls(controlsConfig(st.session.config.controls), st.controls);
   /** Delegations: child DID → parent DID. */
   const parents = new Map<string, string>(st.parents ?? []);
-  const budgetsOn = () => Object.values(controls.config.budgets).some((v) => v !== undefined);
+  /** Budgets are configured (the config does not change within a run): only then are reservations kept. */
+  const budgetsOn = Object.values(controls.config.budgets).some((v) => v !== undefined);
+  const costOf = (actionId: string) => ownGet(st.session.registry.entries, actionId)?.costUnits ?? 0;
   annotateRun(() => ({ [ATTR.sessionId]: sessionId }));
   const sagas = new Map<string, SagaRecord>(st.sagas.map((s) => [s.sagaId, s]));
   /** Sagas this run started: their completion reaches this run. Others are read by id. */
@@ -746,11 +748,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   /** Whether one step start fits its agent's rate and the budgets now (null: yes, or not a participant — the gate denies that). */
   function leaseCheck(did: string, actionId: string): Refusal | null {
     if (!participantOf(st.session, did)?.active) return null;
-    if (budgetsOn()) {
-      const over = controls.checkBudget(did, ownGet(st.session.registry.entries, actionId)?.costUnits ?? 0);
-      if (over) return over;
-    }
-    return controls.checkTokens(did, effectiveRing(did), 1, Date.now());
+    return (budgetsOn ? controls.checkBudget(did, costOf(actionId)) : null) ?? controls.checkTokens(did, effectiveRing(did), 1, Date.now());
   }
   const refused = (stepId: string, r: Refusal) => new HypervisorError(r.code, `cannot start a saga: step ${stepId}: ${r.reason}`, { retryAfterMs: r.retryAfterMs });
 
@@ -761,12 +759,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   function leaseStep(saga: { sagaId: string; workflowId: string }, step: StepEvidence): Refusal | 'skip' | null {
     if (step.leased) return null;
     if (!participantOf(st.session, step.agentDid)?.active) return 'skip';
-    const refusal = leaseCheck(step.agentDid, step.actionId);
+    // The budget first: a token is taken only for a step that fits it (reserve cannot refuse after this check).
+    const cost = costOf(step.actionId);
+    const refusal = (budgetsOn ? controls.checkBudget(step.agentDid, cost) : null) ?? controls.takeTokens(step.agentDid, effectiveRing(step.agentDid), 1, Date.now());
     if (refusal) return refusal;
-    controls.takeTokens(step.agentDid, effectiveRing(step.agentDid), 1, Date.now());
-    if (budgetsOn()) {
-      controls.reserve(stepKey(saga.workflowId, step.stepId), { agentDid: step.agentDid, sagaId: saga.sagaId, cost: ownGet(st.session.registry.entries, step.actionId)?.costUnits ?? 0 });
-    }
+    if (budgetsOn) controls.reserve(stepKey(saga.workflowId, step.stepId), { agentDid: step.agentDid, sagaId: saga.sagaId, cost });
     step.leased = true;
     return null;
   }
@@ -993,11 +990,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return { saga, step };
   }
 
-  /** Approvers that count now: active, not slashed, not the acting agent (SPEC §11.5). */
-  const countedApprovers = (step: StepEvidence) => step.approvers.filter((d) => {
+  /** Approvers that count now (SPEC §11.5, §12): active, not slashed, not quarantined or killed, not the acting agent. */
+  const countsAsApprover = (d: string, agentDid: string) => {
     const p = participantOf(st.session, d);
-    return p?.active && !p.slashed && d !== step.agentDid && controls.level(d, Date.now()) === 0;
-  });
+    return p?.active === true && !p.slashed && d !== agentDid && controls.level(d, Date.now()) === 0;
+  };
+  const countedApprovers = (step: StepEvidence) => step.approvers.filter((d) => countsAsApprover(d, step.agentDid));
 
   const evidenceResult = (saga: SagaRecord, step: StepEvidence): EvidenceResult => ({
     sagaId: saga.sagaId, stepId: step.stepId, digest: step.digest, approvals: countedApprovers(step).length,
@@ -1183,18 +1181,13 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     return controlResult(did, 'kill', null, sagasHolding, handedOff);
   }), { validator: validator(KillRequestSchema, 'kill', killRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE kills an agent: it runs nothing more; its step in flight is cancelled; its remaining steps go to the substitute if it passes the gate, else the saga compensates (SPEC §12).' });
 
-  function elevationView(e: { elevationId: string; agentDid: string; ring: 1 | 2; ttlSeconds: number; justification: string; digest: string; requestedAt: number; approvers: string[]; activeFrom: number | null; until: number | null }): ElevationView {
+  function elevationView(e: Elevation): ElevationView {
     return {
       elevationId: e.elevationId, agentDid: e.agentDid, ring: e.ring, ttlSeconds: e.ttlSeconds, justification: e.justification, digest: e.digest,
       requestedAt: e.requestedAt, approvals: e.approvers.filter((d) => countsAsApprover(d, e.agentDid)).length, quorum: st.session.config.consensusQuorum,
       activeFrom: e.activeFrom, until: e.until, state: e.activeFrom === null ? 'requested' : 'active',
     };
   }
-  const countsAsApprover = (d: string, agentDid: string) => {
-    const p = participantOf(st.session, d);
-    return p?.active === true && !p.slashed && d !== agentDid && controls.level(d, Date.now()) === 0;
-  };
-
   const elevationRules = (r: { agentDid: string; ring: 1 | 2 }) => {
     requireOpen('request an elevation');
     const p = requireActiveParticipant(r.agentDid);
@@ -1210,10 +1203,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const signatures = acceptAuth('requestElevation', raw, one(req.agentDid));
     const elevationId = `elevation-${++controls.elevationCount}`;
     const ttlSeconds = req.ttlSeconds ?? controls.config.elevationTtlSeconds;
-    const e = {
+    const e: Elevation = {
       elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification,
       digest: elevationDigest({ sessionId, elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification }),
-      requestedAt: Date.now(), approvers: [] as string[], activeFrom: null, until: null,
+      requestedAt: Date.now(), approvers: [], activeFrom: null, until: null,
     };
     controls.elevations.set(req.agentDid, e);
     record(req.agentDid, [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }], undefined, signatures);

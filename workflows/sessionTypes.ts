@@ -9,7 +9,7 @@ import type { VfsState } from '../src/vfs';
 import type { ActionView, AgentView, SessionInput } from '../src/contract';
 import type { GateDecision } from '../src/gate';
 import type { NonceWindow } from '../src/identity';
-import type { ControlsState, RestrictionKind, Usage } from '../src/controls';
+import type { ControlsState, Restriction, RestrictionKind, Usage } from '../src/controls';
 
 /** Approvals, a rejection and a witness the session holds for one step (SPEC §11.5). */
 export interface StepEvidence {
@@ -90,7 +90,7 @@ export interface SessionSummary {
 
 /** The controls in force (SPEC §12): who is restricted or elevated, and what budgets have spent. */
 export interface ControlsSummary {
-  restricted: { did: string; kind: RestrictionKind; since: number; until: number | null; reason: string; by: string; substitute: string | null }[];
+  restricted: (Restriction & { did: string })[];
   elevations: ElevationView[];
   delegations: { child: string; parent: string }[];
   spent: { session: Usage; agents: { did: string; spent: Usage; reserved: Usage }[] };
