@@ -153,8 +153,14 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
  * than trusted.
  */
 function carriedState(input: SessionWorkflowInput | null | undefined): SessionWorkflowState | undefined {
+  const info = wf.workflowInfo();
+  // A cron or scheduled start repeats a client's input: a session is started once, by a client, and continues only by itself.
+  if (info.cronSchedule || info.searchAttributes?.TemporalScheduledById !== undefined) {
+    throw wf.ApplicationFailure.nonRetryable('invalid session start: a session cannot run on a cron schedule or a Temporal schedule; start each session once', 'INVALID_INPUT');
+  }
   if (input?.carried === undefined) return undefined;
-  if (!wf.workflowInfo().continuedFromExecutionRunId || typeof input.carried !== 'object' || input.carried === null) {
+  // A retry also continues from a run; its input is still the client's. The store binds the rest (proveCarried).
+  if (!info.continuedFromExecutionRunId || info.attempt > 1 || typeof input.carried !== 'object' || input.carried === null) {
     throw wf.ApplicationFailure.nonRetryable('invalid session input: carried: only a session continuing as new carries state', 'INVALID_INPUT');
   }
   return input.carried;
@@ -234,6 +240,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   let fatal: wf.ApplicationFailure | undefined;
   /** The store has this session's first turn (or it carries on from a run that had it). */
   let trailStarted = false;
+  /** The session's chain of runs: with the workflow id, what the store knows the trail's owner by. */
+  const chain = wf.workflowInfo().firstExecutionRunId;
   /** This run is handing over to the next: requests wait for it (else a busy session never gets there). */
   let windingDown = false;
 
@@ -242,7 +250,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (batch.length === 0) return;
     flushing = true;
     try {
-      const appended = await auditStore.appendAuditDeltas({ sessionId, deltas: batch });
+      const appended = await auditStore.appendAuditDeltas({ sessionId, deltas: batch, chain });
       // The store's hashes (from history, the same live and on replay) are the chain from here on.
       markStored(st.audit, (batch[batch.length - 1] as Delta).turn, appended.stored);
     } catch (err) {
@@ -508,10 +516,28 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // The creation goes to the store before any request is granted: a session id whose trail the store
   // already holds (an earlier session's) fails the session here. Requests accepted meanwhile wait in
   // `handle`, and their handlers check their rules again when they go on.
-  void flushLoop();
-  trailStarted = input.carried !== undefined || !st.session.config.auditEnabled;
-  if (!trailStarted) {
-    void flushAll().then(() => { trailStarted = true; });
+  // A continued run proves its carried state first: the store's trail is this chain's, and its head is
+  // the carried one (SPEC §11: carried state is a claim like any input). Nothing is stored or granted before.
+  const proving = input.carried !== undefined && st.session.config.auditEnabled && wf.patched('carried-state-proven');
+  if (proving) {
+    void proveCarried().then(() => flushLoop());
+  } else {
+    void flushLoop();
+    trailStarted = input.carried !== undefined || !st.session.config.auditEnabled;
+    if (!trailStarted) {
+      void flushAll().then(() => { trailStarted = true; });
+    }
+  }
+
+  async function proveCarried(): Promise<void> {
+    try {
+      if (st.audit.stored !== st.audit.turn) throw new Error(`it carries ${st.audit.turn - st.audit.stored} deltas the store does not hold`);
+      await auditStore.checkCarriedTrail({ sessionId, chain, turn: st.audit.turn, head: st.audit.head });
+      trailStarted = true;
+    } catch (err) {
+      const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+      fatal = wf.ApplicationFailure.nonRetryable(`session ${sessionId}: carried state is not proven by the audit store: ${(cause as Error)?.message ?? String(cause)}`, 'AUDIT_CONFLICT');
+    }
   }
 
   // ── Participants ──────────────────────────────────────────────────────────
@@ -1313,7 +1339,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     await flushAll();
     if (fatal) throw fatal;
     await auditStore.storeSessionRecord({
-      sessionId, commitment, liabilitySnapshot: JSON.parse(JSON.stringify(liabilitySnapshot)), retainUntil: report.retainUntil, deltasPurgedAt: null,
+      chain, sessionId, commitment, liabilitySnapshot: JSON.parse(JSON.stringify(liabilitySnapshot)), retainUntil: report.retainUntil, deltasPurgedAt: null,
     });
     archive(st.session, Date.now());
     terminated = { commitment, releasedBonds: releasedBonds.length, purgedFiles: report.vfsFilesPurged, retainUntil: report.retainUntil, liabilitySnapshot };
@@ -1346,7 +1372,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   // Controls a previous run carried over end by timers of this run.
   for (const t of [...controls.restrictions.values(), ...controls.elevations.values()].map((c) => c.until)) if (t !== null) armExpiry(t);
   // Sagas a previous run started: their completion went to that run, so read them by id.
-  if (input.carried) {
+  const wakeCarriedSagas = () => {
     for (const saga of runningSagas()) {
       // Ask each to wake this run when it ends; then read it, which finds whoever ended before the ask.
       void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, { sessionContinued: true })
@@ -1354,7 +1380,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         .then(() => readOutcome(saga.sagaId))
         .catch(() => undefined);
     }
-  }
+  };
+  if (proving) void wf.condition(() => trailStarted || fatal !== undefined).then(() => { if (!fatal) wakeCarriedSagas(); });
+  else if (input.carried) wakeCarriedSagas();
 
   const wantsToEnd = () => terminated !== undefined || fatal !== undefined || updatesThisRun >= maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested;
   // SPEC §1: a bond's expiry takes effect at its time, by a durable timer.

@@ -11,7 +11,7 @@ import type { Commitment, JsonValue } from '../commitment';
 import type { SessionRecord, StoredDeltaRow } from './types';
 
 /** The schema version this code writes; a store opened with a newer one is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 // Lone surrogates (not encodable as UTF-8) and NUL (PostgreSQL text cannot hold it).
 const BAD_TEXT = /[\u0000]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -120,6 +120,29 @@ export function newRows(sessionId: string, batch: CheckedBatch, storedLast: numb
     }
   }
   return fresh;
+}
+
+/**
+ * The session workflow that owns a trail: its workflow id and the first run of
+ * its chain (continue-as-new keeps it; a cron run, a retry or another start
+ * under the same id does not have the owner's). The worker derives it from the
+ * activity's own info, never from the request.
+ */
+export function checkOwner(owner: unknown): string {
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > 1024 || BAD_TEXT.test(owner)) {
+    throw new HypervisorError('INVALID_INPUT', 'audit store: a trail owner must be a string of 1–1024 characters');
+  }
+  return owner;
+}
+
+/** A write to a trail by a workflow other than the one that started it. */
+export function ownerConflict(sessionId: string): HypervisorError {
+  return new HypervisorError('AUDIT_CONFLICT', `audit store: the trail of session ${JSON.stringify(sessionId)} belongs to another session workflow; only the workflow that started it may add to it or close it`, { sessionId });
+}
+
+/** A delta for a trail whose session already stored its commitment (terminated). */
+export function closedTrailError(sessionId: string): HypervisorError {
+  return new HypervisorError('AUDIT_CONFLICT', `audit store: session ${JSON.stringify(sessionId)} was terminated and its commitment stored; its trail takes no more deltas`, { sessionId });
 }
 
 export function purgedError(sessionId: string, at: number): HypervisorError {

@@ -9,11 +9,11 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { Delta } from '../audit';
 import {
-  SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkReadRange, checkSessionId, checkUtf8Text, newRows,
-  purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type SessionText,
+  SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
+  newRows, ownerConflict, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type SessionText,
 } from './common';
 import { HypervisorError } from '../errors';
-import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow } from './types';
+import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow, TrailHead } from './types';
 
 /** The advisory-lock class of this store (the first key of the two-key form): "hvau". */
 const LOCK_CLASS = 0x68766175;
@@ -40,6 +40,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE IF NOT EXISTS audit_files (
      hash text PRIMARY KEY,
      content bytea NOT NULL
+   );`,
+  // Kept after expiry, like commitments: an owner's session id is never written by another workflow.
+  `CREATE TABLE IF NOT EXISTS audit_owners (
+     session_id text PRIMARY KEY,
+     owner text NOT NULL
    );`,
 ];
 
@@ -82,9 +87,10 @@ export class PostgresAuditStore implements AuditStore {
     return new PostgresAuditStore(pool);
   }
 
-  async append(sessionId: string, deltas: readonly Delta[]): Promise<AppendResult> {
+  async append(sessionId: string, deltas: readonly Delta[], owner?: string): Promise<AppendResult> {
     this.open();
     const id = checkSessionId(sessionId);
+    const by = owner === undefined ? undefined : checkOwner(owner);
     const batch = checkBatch(id, deltas);
     if (batch === null) return { appended: 0, lastTurn: await this.lastTurn(id) };
     return this.transaction(async (client) => {
@@ -94,6 +100,8 @@ export class PostgresAuditStore implements AuditStore {
         'SELECT deltas_purged_at FROM audit_sessions WHERE session_id = $1 FOR SHARE', [id]);
       const purgedAt = purged.rows[0]?.deltas_purged_at ?? null;
       if (purgedAt !== null) throw purgedError(id, Number(purgedAt));
+      const recorded = purged.rows.length > 0;
+      await claim(client, id, by);
       const last = await client.query<{ last: string | null }>('SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1', [id]);
       const storedLast = Number(last.rows[0]?.last ?? 0);
       const stored = new Map<number, string>();
@@ -104,6 +112,7 @@ export class PostgresAuditStore implements AuditStore {
         for (const r of have.rows) stored.set(Number(r.turn), r.hash);
       }
       const fresh = newRows(id, batch, storedLast, stored);
+      if (fresh.length > 0 && recorded) throw closedTrailError(id);
       if (fresh.length > 0) {
         const inserted = await client.query<{ turn: string }>(
           `INSERT INTO audit_deltas (session_id, turn, hash, json)
@@ -128,6 +137,16 @@ export class PostgresAuditStore implements AuditStore {
     });
   }
 
+  async trailHead(sessionId: string): Promise<TrailHead> {
+    this.open();
+    const id = checkSessionId(sessionId);
+    const head = await this.pool.query<{ turn: string; hash: string }>(
+      'SELECT turn, hash FROM audit_deltas WHERE session_id = $1 ORDER BY turn DESC LIMIT 1', [id]);
+    const owner = await this.pool.query<{ owner: string }>('SELECT owner FROM audit_owners WHERE session_id = $1', [id]);
+    const row = head.rows[0];
+    return { turn: row ? Number(row.turn) : 0, hash: row?.hash ?? null, owner: owner.rows[0]?.owner ?? null };
+  }
+
   async lastTurn(sessionId: string): Promise<number> {
     this.open();
     const r = await this.pool.query<{ last: string | null }>('SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1', [checkSessionId(sessionId)]);
@@ -143,17 +162,23 @@ export class PostgresAuditStore implements AuditStore {
     return r.rows.map((row) => ({ turn: Number(row.turn), hash: row.hash, json: row.json }));
   }
 
-  async putSession(record: SessionRecord): Promise<void> {
+  async putSession(record: SessionRecord, owner?: string): Promise<void> {
     this.open();
     const { sessionId, text } = sessionText(record);
-    const inserted = await this.pool.query(
-      `INSERT INTO audit_sessions (session_id, commitment, liability_snapshot, retain_until, deltas_purged_at)
-       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id) DO NOTHING`,
-      [sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt]);
-    if (inserted.rowCount === 0) {
-      const row = await this.sessionRow(sessionId);
-      if (row === null || !sameSession(row, text)) throw sessionConflict(sessionId);
-    }
+    const by = owner === undefined ? undefined : checkOwner(owner);
+    await this.transaction(async (client) => {
+      // The session's lock: a record and an append of the same session are decided one after the other.
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, sessionId]);
+      await claim(client, sessionId, by);
+      const inserted = await client.query(
+        `INSERT INTO audit_sessions (session_id, commitment, liability_snapshot, retain_until, deltas_purged_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id) DO NOTHING`,
+        [sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt]);
+      if (inserted.rowCount === 0) {
+        const row = await this.sessionRow(sessionId, client);
+        if (row === null || !sameSession(row, text)) throw sessionConflict(sessionId);
+      }
+    });
   }
 
   async getSession(sessionId: string): Promise<SessionRecord | null> {
@@ -202,8 +227,8 @@ export class PostgresAuditStore implements AuditStore {
     await this.pool.end();
   }
 
-  private async sessionRow(sessionId: string): Promise<SessionText | null> {
-    const r = await this.pool.query<SessionRow>(
+  private async sessionRow(sessionId: string, client: Pool | PoolClient = this.pool): Promise<SessionText | null> {
+    const r = await client.query<SessionRow>(
       'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = $1', [sessionId]);
     const row = r.rows[0];
     if (row === undefined) return null;
@@ -235,6 +260,14 @@ export class PostgresAuditStore implements AuditStore {
   private open(): void {
     if (this.closed) throw new Error('audit store: the PostgreSQL store is closed');
   }
+}
+
+/** Only the trail's owner writes it; the first owner to write claims it (under the session's lock). */
+async function claim(client: PoolClient, sessionId: string, owner: string | undefined): Promise<void> {
+  if (owner === undefined) return;
+  await client.query('INSERT INTO audit_owners (session_id, owner) VALUES ($1, $2) ON CONFLICT (session_id) DO NOTHING', [sessionId, owner]);
+  const held = await client.query<{ owner: string }>('SELECT owner FROM audit_owners WHERE session_id = $1', [sessionId]);
+  if (held.rows[0]?.owner !== owner) throw ownerConflict(sessionId);
 }
 
 /** Create or upgrade the schema under an advisory lock, in one transaction: two processes opening at once agree. */

@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Delta } from '../audit';
 import {
-  SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkReadRange, checkSessionId, checkUtf8Text, newRows,
-  purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type CheckedBatch, type SessionText,
+  SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
+  newRows, ownerConflict, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type CheckedBatch, type SessionText,
 } from './common';
-import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow } from './types';
+import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow, TrailHead } from './types';
 
 /** Migrations: MIGRATIONS[v] takes the schema from version v to v + 1. */
 const MIGRATIONS: readonly string[] = [
@@ -36,6 +36,11 @@ const MIGRATIONS: readonly string[] = [
      hash TEXT PRIMARY KEY,
      content BLOB NOT NULL
    );`,
+  // Kept after expiry, like commitments: an owner's session id is never written by another workflow.
+  `CREATE TABLE audit_owners (
+     session_id TEXT PRIMARY KEY,
+     owner TEXT NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 export interface SqliteAuditStoreOptions {
@@ -55,9 +60,10 @@ export class SqliteAuditStore implements AuditStore {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly stmt;
-  private readonly appendTx: Database.Transaction<(sessionId: string, batch: CheckedBatch) => AppendResult>;
+  private readonly appendTx: Database.Transaction<(sessionId: string, batch: CheckedBatch, owner: string | undefined) => AppendResult>;
   private readonly expireTx: Database.Transaction<(now: number) => ExpiryResult>;
   private closed = false;
+  private readonly claim: (sessionId: string, owner: string | undefined) => void;
 
   constructor(file: string, options: SqliteAuditStoreOptions = {}) {
     this.file = file;
@@ -93,17 +99,32 @@ export class SqliteAuditStore implements AuditStore {
         'SELECT session_id FROM audit_sessions WHERE retain_until <= ? AND deltas_purged_at IS NULL ORDER BY session_id'),
       markPurged: db.prepare<[number, string]>('UPDATE audit_sessions SET deltas_purged_at = ? WHERE session_id = ?'),
       deleteDeltas: db.prepare<[string]>('DELETE FROM audit_deltas WHERE session_id = ?'),
+      getOwner: db.prepare<[string], { owner: string }>('SELECT owner FROM audit_owners WHERE session_id = ?'),
+      insertOwner: db.prepare<[string, string]>('INSERT INTO audit_owners (session_id, owner) VALUES (?, ?)'),
+      headRow: db.prepare<[string], { turn: number; hash: string }>(
+        'SELECT turn, hash FROM audit_deltas WHERE session_id = ? ORDER BY turn DESC LIMIT 1'),
+      hasSession: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM audit_sessions WHERE session_id = ?'),
     };
+    /** Only the trail's owner writes it; the first owner to write claims it. */
+    const claim = (sessionId: string, owner: string | undefined) => {
+      if (owner === undefined) return;
+      const held = this.stmt.getOwner.get(sessionId)?.owner;
+      if (held === undefined) this.stmt.insertOwner.run(sessionId, owner);
+      else if (held !== owner) throw ownerConflict(sessionId);
+    };
+    this.claim = claim;
 
-    this.appendTx = db.transaction((sessionId: string, batch: CheckedBatch): AppendResult => {
+    this.appendTx = db.transaction((sessionId: string, batch: CheckedBatch, owner: string | undefined): AppendResult => {
       const purged = this.stmt.purgedAt.get(sessionId)?.deltas_purged_at ?? null;
       if (purged !== null) throw purgedError(sessionId, purged);
+      claim(sessionId, owner);
       const storedLast = this.stmt.lastTurn.get(sessionId)?.last ?? 0;
       const stored = new Map<number, string>();
       if (storedLast >= batch.firstTurn - 1) {
         for (const r of this.stmt.hashesBetween.all(sessionId, batch.firstTurn - 1, batch.lastTurn)) stored.set(r.turn, r.hash);
       }
       const fresh = newRows(sessionId, batch, storedLast, stored);
+      if (fresh.length > 0 && this.stmt.hasSession.get(sessionId) !== undefined) throw closedTrailError(sessionId);
       for (const row of fresh) this.stmt.insertDelta.run(sessionId, row.turn, row.hash, row.json);
       return { appended: fresh.length, lastTurn: Math.max(storedLast, batch.lastTurn) };
     });
@@ -119,13 +140,21 @@ export class SqliteAuditStore implements AuditStore {
     });
   }
 
-  async append(sessionId: string, deltas: readonly Delta[]): Promise<AppendResult> {
+  async append(sessionId: string, deltas: readonly Delta[], owner?: string): Promise<AppendResult> {
     this.open();
     const id = checkSessionId(sessionId);
+    const by = owner === undefined ? undefined : checkOwner(owner);
     const batch = checkBatch(id, deltas);
     if (batch === null) return { appended: 0, lastTurn: await this.lastTurn(id) };
     // IMMEDIATE: take the write lock before reading, so the checks hold at commit.
-    return this.appendTx.immediate(id, batch);
+    return this.appendTx.immediate(id, batch, by);
+  }
+
+  async trailHead(sessionId: string): Promise<TrailHead> {
+    this.open();
+    const id = checkSessionId(sessionId);
+    const head = this.stmt.headRow.get(id);
+    return { turn: head?.turn ?? 0, hash: head?.hash ?? null, owner: this.stmt.getOwner.get(id)?.owner ?? null };
   }
 
   async lastTurn(sessionId: string): Promise<number> {
@@ -140,10 +169,12 @@ export class SqliteAuditStore implements AuditStore {
       .map((r) => ({ turn: r.turn, hash: r.hash, json: r.json }));
   }
 
-  async putSession(record: SessionRecord): Promise<void> {
+  async putSession(record: SessionRecord, owner?: string): Promise<void> {
     this.open();
     const { sessionId, text } = sessionText(record);
+    const by = owner === undefined ? undefined : checkOwner(owner);
     const put = this.db.transaction(() => {
+      this.claim(sessionId, by);
       const inserted = this.stmt.insertSession.run(sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt).changes;
       if (inserted === 0 && !sameSession(toText(this.stmt.getSession.get(sessionId)!), text)) throw sessionConflict(sessionId);
     });

@@ -36,6 +36,14 @@ export interface AppendResult {
   lastTurn: number;
 }
 
+/** Where a trail stands: its last stored turn and that turn's hash, and who owns it. */
+export interface TrailHead {
+  turn: number;
+  hash: string | null;
+  /** The owning session workflow (see append), null for a trail stored before owners were kept. */
+  owner: string | null;
+}
+
 export interface ExpiryResult {
   sessions: string[];
   deltasPurged: number;
@@ -53,9 +61,14 @@ export interface AuditStore {
    * whose parent is its predecessor's hash (INVALID_INPUT within the batch;
    * AUDIT_CONFLICT when the first new delta does not name the stored turn
    * before it). A session whose deltas expiry purged takes no more
-   * (AUDIT_CONFLICT). All or nothing.
+   * (AUDIT_CONFLICT), nor does one whose record (commitment) is stored.
+   * `owner`: the session workflow writing (its workflow id and first run id);
+   * the first owner to write a trail keeps it, and any other is AUDIT_CONFLICT.
+   * All or nothing.
    */
-  append(sessionId: string, deltas: readonly Delta[]): Promise<AppendResult>;
+  append(sessionId: string, deltas: readonly Delta[], owner?: string): Promise<AppendResult>;
+  /** The trail's last stored turn, its hash and its owner (turn 0 and nulls when none). */
+  trailHead(sessionId: string): Promise<TrailHead>;
   /** The last stored turn of a session, 0 when none. */
   lastTurn(sessionId: string): Promise<number>;
   /** Stored rows with fromTurn ≤ turn, in turn order, at most `limit` (default: all). */
@@ -64,8 +77,9 @@ export interface AuditStore {
    * Store what termination leaves. Idempotent; a different record for the same
    * session is AUDIT_CONFLICT. Records compare by canonical JSON of commitment
    * and snapshot plus retainUntil; deltasPurgedAt is the store's own and ignored.
+   * `owner`: as for append — only the trail's owner may store its record.
    */
-  putSession(record: SessionRecord): Promise<void>;
+  putSession(record: SessionRecord, owner?: string): Promise<void>;
   getSession(sessionId: string): Promise<SessionRecord | null>;
   /** Content-addressed file contents: returns the SHA-256 hex of the UTF-8 text. Idempotent. */
   putFile(content: string): Promise<string>;

@@ -258,6 +258,34 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       assert.deepEqual(await store.getSession('s1'), record);
     });
 
+    it('N1: a trail is written only by its owner: another owner\'s append, record or claim is AUDIT_CONFLICT and writes nothing', async () => {
+      const owner = JSON.stringify(['hv-session-s1', 'run-1']);
+      const forger = JSON.stringify(['hv-session-forged', 'run-9']);
+      const deltas = chain('s1', 6);
+      await store.append('s1', deltas.slice(0, 3), owner);
+      assert.deepEqual(await store.trailHead('s1'), { turn: 3, hash: deltas[2]!.hash, owner });
+      // The forger holds the true next deltas (it copied them) and still may not add them.
+      await rejectsWith(store.append('s1', deltas.slice(3), forger), 'AUDIT_CONFLICT', /belongs to another session workflow/);
+      await rejectsWith((await another()).append('s1', deltas.slice(3), forger), 'AUDIT_CONFLICT');
+      await rejectsWith(store.putSession(sessionRecord('s1', 0), forger), 'AUDIT_CONFLICT', /belongs to another session workflow/);
+      assert.equal(await store.getSession('s1'), null, 'no commitment, no retention change');
+      await assertHolds(store, deltas.slice(0, 3));
+      // The owner goes on, and closes its trail.
+      await store.append('s1', deltas.slice(3), owner);
+      await store.putSession(sessionRecord('s1', 5_000), owner);
+      assert.equal((await store.getSession('s1'))?.retainUntil, 5_000);
+      assert.deepEqual(await store.trailHead('nobody'), { turn: 0, hash: null, owner: null });
+    });
+
+    it('N1: a trail whose commitment is stored takes no more deltas (a retried batch already stored is still fine)', async () => {
+      const deltas = chain('s1', 5);
+      await store.append('s1', deltas.slice(0, 4));
+      await store.putSession(sessionRecord('s1', 5_000));
+      assert.deepEqual(await store.append('s1', deltas.slice(2, 4)), { appended: 0, lastTurn: 4 });
+      await rejectsWith(store.append('s1', deltas.slice(4)), 'AUDIT_CONFLICT', /terminated/);
+      await assertHolds(store, deltas.slice(0, 4));
+    });
+
     it('getSession is null for an unknown session', async () => {
       assert.equal(await store.getSession('unknown'), null);
       await store.putSession(sessionRecord('known', 1));
