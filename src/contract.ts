@@ -39,6 +39,7 @@ export const JoinRequestSchema = JoinInputSchema.omit({ scoredSigma: true }).ext
   auth,
 });
 export type JoinRequest = z.input<typeof JoinRequestSchema>;
+export type JoinRequestParsed = z.output<typeof JoinRequestSchema>;
 
 export const AgentRequestSchema = z.object({ agentDid: DidSchema, auth });
 export type AgentRequest = z.infer<typeof AgentRequestSchema>;

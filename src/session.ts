@@ -36,11 +36,12 @@ import {
   type Ring,
 } from './common';
 import { HypervisorError } from './errors';
-import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA } from './adapters';
+import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA, type IatpManifest } from './adapters';
 import { type HistoryCache, type HistoryStatus, TransactionHistorySchema, createHistoryCache, isTrustworthy, verifyHistory } from './history';
 import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked, vouch, type Bond, type VouchInput } from './liability';
 import {
   ActionDescriptorSchema,
+  type ActionDescriptor,
   type ReversibilityRegistry,
   createReversibilityRegistry,
   hasNonReversibleActions,
@@ -330,6 +331,39 @@ export function fastJoinInput(input: unknown): z.output<typeof JoinInputSchema> 
   return v;
 }
 
+/**
+ * The actions a join declares (SPEC §3 step 1): its own list, else its
+ * manifest's. Every rule about declarations reads this, whatever the source.
+ */
+export function declaredActions(v: { actions?: readonly ActionDescriptor[]; manifest?: IatpManifest }): readonly ActionDescriptor[] {
+  return v.actions && v.actions.length > 0 ? v.actions : (v.manifest?.actions ?? []);
+}
+
+/**
+ * SPEC §11.4: a declared HTTP tool must be at an origin the session allows, and
+ * an action keeps the executor first declared for it (a later join cannot
+ * rebind it). `where` names the field in errors ("actions" or "manifest.actions").
+ */
+export function checkDeclarations(s: SessionState, actions: readonly ActionDescriptor[], where: string): void {
+  actions.forEach((a, i) => {
+    const declared = ownGet(s.registry.entries, a.actionId);
+    if (declared && (declared.executeApi !== (a.executeApi ?? null) || declared.undoApi !== (a.undoApi ?? null))) {
+      throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${declared.actionId} is already declared in session ${s.sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`);
+    }
+    for (const key of ['executeApi', 'undoApi'] as const) {
+      const api = a[key];
+      if (!api || api.startsWith('handler:')) continue;
+      const origin = new URL(api).origin;
+      if (!s.config.allowedToolOrigins.includes(origin)) {
+        throw new HypervisorError('TOOL_ORIGIN_NOT_ALLOWED', `invalid join: ${where}.${i}.${key}: origin ${origin} is not in session ${s.sessionId}'s config.allowedToolOrigins`, { origin });
+      }
+    }
+  });
+}
+
+/** Where a join's declarations come from, for errors. */
+export const declarationSource = (v: { actions?: readonly unknown[] }) => (v.actions && v.actions.length > 0 ? 'actions' : 'manifest.actions');
+
 /** The join handshake, in SPEC order. Rejections leave the session unchanged. */
 export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number): JoinResult {
   const v = (fastPaths.join ? fastJoinInput(input) : undefined) ?? parse(JoinInputSchema, input, 'join');
@@ -365,7 +399,8 @@ export function join(s: SessionState, liability: LiabilityState, input: JoinInpu
   }
 
   // 1. declared actions (the manifest's when none are passed) — registered on success below.
-  const actions = v.actions && v.actions.length > 0 ? v.actions : (manifest?.actions ?? []);
+  const actions = declaredActions(v);
+  checkDeclarations(s, actions, declarationSource(v));
   // 3. transaction history (cached per DID).
   const verification = verifyHistory(s.historyCache, did, v.history ?? null, now);
   // 4. σ: explicit, else scored, else manifest hint, else fallback; the lower when explicit and scored both exist.

@@ -26,7 +26,7 @@ import { riskWeight } from '../src/reversibility';
 import { gateStep, type GateDecision } from '../src/gate';
 import { Controls, controlsConfig, reportedCost, stepKey, type Elevation, type Refusal, type Restriction } from '../src/controls';
 import {
-  activate, archive, beginTerminate, capRing, createSessionState, gateView, join, leave, participantOf, refreshRings,
+  activate, archive, beginTerminate, capRing, checkDeclarations, createSessionState, declarationSource, declaredActions, gateView, join, leave, participantOf, refreshRings,
   slashInSession, vouchInSession, type RingChange,
 } from '../src/session';
 import { createVfsState } from '../src/vfs';
@@ -36,7 +36,7 @@ import {
   RejectionRequestSchema, ReleaseBondRequestSchema, SessionInputSchema, SlashRequestSchema, StartSagaRequestSchema, StepRefSchema,
   VouchRequestSchema, WitnessRequestSchema,
   ElevationApprovalSchema, ElevationRequestSchema, KillRequestSchema, QuarantineRequestSchema, ReleaseRequestSchema, RevokeElevationRequestSchema,
-  type ActionView, type AgentView, type SagaWorkflowInput, type StartSagaRequestParsed, type StepRef,
+  type ActionView, type AgentView, type JoinRequestParsed, type SagaWorkflowInput, type StartSagaRequestParsed, type StepRef,
 } from '../src/contract';
 import {
   activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
@@ -549,7 +549,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const r = controls.restrictionOf(did, Date.now());
     if (r) throw new HypervisorError(r.kind === 'kill' ? 'AGENT_KILLED' : 'AGENT_QUARANTINED', `${role} ${did} is ${r.kind === 'kill' ? 'killed' : 'quarantined'} in session ${sessionId}: ${r.reason}`, { did });
   };
-  function joinRules(req: { agentDid: string; delegatedBy?: string; actions?: { actionId: string; executeApi?: string; undoApi?: string }[] }): void {
+  function joinRules(req: JoinRequestParsed): void {
     requireState('join', ['handshaking', 'active']);
     if (req.delegatedBy !== undefined) {
       const parent = requireActiveParticipant(req.delegatedBy, 'parent');
@@ -566,21 +566,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (st.session.activeCount + joining.size >= st.session.config.maxParticipants) {
       throw new HypervisorError('SESSION_FULL', `session ${sessionId} is full (${st.session.activeCount + joining.size} of ${st.session.config.maxParticipants} participants)`);
     }
-    // SPEC §11.4: HTTP tools only at origins the session allows; an action keeps the executor first declared for it.
-    (req.actions ?? []).forEach((a, i) => {
-      const declared = ownGet(st.session.registry.entries, (a as { actionId: string }).actionId);
-      if (declared && (declared.executeApi !== (a.executeApi ?? null) || declared.undoApi !== (a.undoApi ?? null))) {
-        throw new HypervisorError('INVALID_INPUT', `invalid join: actions.${i}: action ${declared.actionId} is already declared in session ${sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`);
-      }
-      for (const key of ['executeApi', 'undoApi'] as const) {
-        const api = a[key];
-        if (!api || api.startsWith('handler:')) continue;
-        const origin = new URL(api).origin;
-        if (!st.session.config.allowedToolOrigins.includes(origin)) {
-          throw new HypervisorError('TOOL_ORIGIN_NOT_ALLOWED', `invalid join: actions.${i}.${key}: origin ${origin} is not in session ${sessionId}'s config.allowedToolOrigins`, { origin });
-        }
-      }
-    });
+    // SPEC §11.4, one path for every declaration: the join's own actions or its manifest's.
+    checkDeclarations(st.session, declaredActions(req), declarationSource(req));
   }
 
   wf.setHandler(joinUpdate, handle(async (raw) => {
