@@ -85,9 +85,11 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     closers.push(() => store.close());
     return store;
   };
-  /** The backends of one application name, and their states. */
+  /** The backends of one application name, their states, and whether each holds a session's advisory lock of the store. */
   const backends = async (db: string, app: string) =>
-    (await admin.query<{ pid: number; state: string }>('SELECT pid, state FROM pg_stat_activity WHERE datname = $1 AND application_name = $2', [db, app])).rows;
+    (await admin.query<{ pid: number; state: string; locked: boolean }>(
+      `SELECT a.pid, a.state, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND l.classid = $3::bigint::oid) AS locked
+       FROM pg_stat_activity a WHERE a.datname = $1 AND a.application_name = $2`, [db, app, LOCK_CLASS])).rows;
 
   it('has documented defaults that bound every wait inside one 30 s attempt of the audit activity', () => {
     const d = POSTGRES_STORE_DEFAULTS;
@@ -124,7 +126,8 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     for (let attempt = 0; attempt < 200 && !frozen; attempt++) {
       child.kill('SIGSTOP');
       await sleep(100);
-      frozen = (await backends(db, 'frozen-worker')).some((b) => b.state === 'idle in transaction');
+      // Idle in transaction after its lock was taken (right after BEGIN it is idle in transaction too, holding nothing).
+      frozen = (await backends(db, 'frozen-worker')).some((b) => b.state === 'idle in transaction' && b.locked);
       if (!frozen) {
         child.kill('SIGCONT');
         await sleep(Math.floor(Math.random() * 15));
