@@ -3,7 +3,10 @@
  * machine — PostgreSQL, the Temporal server (built once from its Go module),
  * its Web UI, and N hypervisor workers (default 2) with the audit store on
  * the same PostgreSQL. Data lives in <HV_DATA_DIR>/cluster and survives a
- * restart. Ctrl-C stops everything, workers first, by PID.
+ * restart. Each worker is supervised (worker/supervisor.ts), as compose's
+ * `restart: unless-stopped` does: one that exits is started again after a
+ * backoff (1 s, doubling to 30 s; reset after a minute's run), each restart
+ * logged. Ctrl-C stops everything, workers first, by PID, and restarts nothing.
  *
  *   npm run cluster                       2 workers, frontend 7233, UI 8233
  *   npm run cluster -- --workers 4
@@ -15,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT, loadConfig } from '../worker/config';
 import { startCluster, type Cluster } from '../worker/cluster';
+import { Supervisor } from '../worker/supervisor';
 import { goBuildLocal } from '../worker/goBuild';
 import { portAnswers, waitFor } from '../worker/devServer';
 
@@ -62,13 +66,14 @@ async function main(): Promise<void> {
   if (await portAnswers(config.address)) throw new Error(`something already answers at ${config.address}; set TEMPORAL_PORT to another port`);
 
   const children: Child[] = [];
+  const supervised: Array<{ name: string; supervisor: Supervisor; log: string }> = [];
   let cluster: Cluster | undefined;
   const stopAll = async () => {
     if (stopping) return;
     stopping = true;
     console.error('Stopping: workers, Web UI, Temporal server, PostgreSQL …');
-    await Promise.all(children.filter((c) => c.name.startsWith('worker')).map((c) => stopChild(c, 15_000)));
-    await Promise.all(children.filter((c) => !c.name.startsWith('worker')).map((c) => stopChild(c, 5_000)));
+    await Promise.all(supervised.map((w) => w.supervisor.stop(15_000)));
+    await Promise.all(children.map((c) => stopChild(c, 5_000)));
     await cluster?.stop();
     console.error('Stopped.');
   };
@@ -90,21 +95,26 @@ async function main(): Promise<void> {
       HV_METRICS_ADDRESS: `127.0.0.1:${metricsPort + i}`,
     });
     for (let i = 0; i < workers; i++) {
-      children.push(launch(`worker ${i + 1}`, process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(PROJECT_ROOT, 'worker', 'main.ts')],
-        workerEnv(i), path.join(logs, `worker-${i + 1}.log`)));
+      const name = `worker ${i + 1}`;
+      const log = path.join(logs, `worker-${i + 1}.log`);
+      const supervisor = new Supervisor({
+        name, file: process.execPath, args: ['--require', require.resolve('tsx/cjs'), path.join(PROJECT_ROOT, 'worker', 'main.ts')],
+        cwd: PROJECT_ROOT, env: { ...process.env, ...workerEnv(i) }, logFile: log,
+      });
+      supervised.push({ name, supervisor: supervisor.start(), log });
     }
     const lines = [
       `Temporal server: ${cluster.address} (namespace ${config.namespace}; server log ${cluster.serverLog})`,
       `Web UI:          http://127.0.0.1:${config.uiPort}/namespaces/${config.namespace}/workflows`,
       `PostgreSQL:      ${cluster.postgres.base} (Temporal: temporal, temporal_visibility; audit store: ${cluster.auditUrl})`,
-      ...children.filter((c) => c.name.startsWith('worker')).map((c, i) =>
-        `${c.name.padEnd(16)} pid ${c.process.pid}, metrics http://127.0.0.1:${metricsPort + i}/metrics, log ${c.log}`),
+      ...supervised.map((w, i) =>
+        `${w.name.padEnd(16)} pid ${w.supervisor.pid}, metrics http://127.0.0.1:${metricsPort + i}/metrics, log ${w.log} (restarted when it exits)`),
       `More workers:    TEMPORAL_ADDRESS=${cluster.address} HV_AUDIT_DATABASE_URL=${cluster.auditUrl} npm run worker`,
       'Ctrl-C stops everything.',
     ];
     for (const l of lines) console.error(l);
     // For scripts and tests: one line that says the cluster is up, with the PIDs to watch.
-    console.log(`READY ${JSON.stringify({ address: cluster.address, uiPort: config.uiPort, pids: [cluster.serverPid(), ...children.map((c) => c.process.pid)] })}`);
+    console.log(`READY ${JSON.stringify({ address: cluster.address, uiPort: config.uiPort, pids: [cluster.serverPid(), ...children.map((c) => c.process.pid), ...supervised.map((w) => w.supervisor.pid)] })}`);
   } catch (err) {
     await stopAll();
     throw err;

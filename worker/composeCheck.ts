@@ -17,7 +17,7 @@ import { goBuildLocal } from './goBuild';
 export const COMPOSE_CHECK_SOURCE = path.join(PROJECT_ROOT, 'tools', 'compose-check');
 
 /** The fields of the loader's normalized project that the project reads (the rest pass through). */
-export interface ComposePort { target: number; published?: string; protocol?: string }
+export interface ComposePort { target: number; published?: string; protocol?: string; host_ip?: string }
 export interface ComposeVolume { type: string; source?: string; target: string; read_only?: boolean }
 export interface ComposeService {
   image?: string;
@@ -49,17 +49,20 @@ export interface LoadComposeOptions {
   projectDirectory?: string;
   /** Fixed, so the result does not depend on the folder's name (default agent-hypervisor). */
   projectName?: string;
+  /** The only variables interpolation sees (default none): what an operator would set in the environment or .env. */
+  env?: Record<string, string>;
 }
 
 /**
  * The normalized project, as the loader sees `file` (validation, interpolation
- * with an empty environment, consistency checks). Rejects with the loader's
+ * with `options.env` as the whole environment, consistency checks). Rejects with the loader's
  * own message when the file is invalid.
  */
 export async function loadComposeProject(file: string, options: LoadComposeOptions = {}): Promise<ComposeProject> {
   const checker = await ensureComposeCheck();
   const args = ['-project-name', options.projectName ?? 'agent-hypervisor'];
   if (options.projectDirectory) args.push('-project-directory', options.projectDirectory);
+  for (const [name, value] of Object.entries(options.env ?? {})) args.push('-env', `${name}=${value}`);
   args.push(file);
   const stdout = await new Promise<string>((resolve, reject) => {
     execFile(checker, args, { maxBuffer: 16 * 1024 * 1024 }, (err, out, stderr) => {

@@ -11,6 +11,14 @@
  *   module (workflows/tracing.ts) plugs them in as each workflow starts;
  *   without it every span helper here is a no-op, and the plain bundle holds
  *   no OpenTelemetry code at all (only types are imported here).
+ * - Telemetry only, never a decision: every helper first checks that it runs
+ *   in workflow context (`wf.inWorkflowContext()`) and drops the metric or
+ *   span silently otherwise. A continuation that resumes after its run was
+ *   evicted from the worker's cache (a worker paused past the sticky queue
+ *   timeout, issue 24 N24) has no workflow context: touching the metric meter
+ *   or a span's sink there throws an IllegalStateError the SDK cannot pin on
+ *   any run, and it takes the whole worker thread down. In context the check
+ *   is always true, live and on replay, so no history changes.
  */
 import * as wf from '@temporalio/workflow';
 import type { Attributes } from '@opentelemetry/api';
@@ -34,6 +42,28 @@ export interface WorkflowSpans {
 
 const NO_SPAN: HvSpan = { run: (fn) => fn(), set() {}, end() {} };
 
+/** True while workflow code runs in an activation of its own run; false after it was evicted (or outside any workflow). */
+function inContext(): boolean {
+  try {
+    return wf.inWorkflowContext();
+  } catch {
+    return false;
+  }
+}
+
+/** A span whose every call is dropped outside workflow context (run still runs fn: that is the workflow's own code). */
+function guarded(span: HvSpan): HvSpan {
+  return {
+    run: (fn) => (inContext() ? span.run(fn) : fn()),
+    set(attributes) {
+      if (inContext()) span.set(attributes);
+    },
+    end(error) {
+      if (inContext()) span.end(error);
+    },
+  };
+}
+
 /** Module state is per workflow: set by the tracing interceptors as the workflow starts. */
 let spans: WorkflowSpans | undefined;
 
@@ -43,14 +73,15 @@ export function useSpans(implementation: WorkflowSpans): void {
 
 /** Opens a span under the current one. Attributes are a thunk: a worker that does not trace builds none. */
 export function startSpan(name: string, attributes: () => Attributes): HvSpan {
-  return spans ? spans.start(name, attributes()) : NO_SPAN;
+  return spans && inContext() ? guarded(spans.start(name, attributes())) : NO_SPAN;
 }
 
 export function annotateRun(attributes: () => Attributes): void {
-  spans?.annotateRun(attributes());
+  if (spans && inContext()) spans.annotateRun(attributes());
 }
 
 function count(metric: { name: string; help: string }, tags: Record<string, string | number>): void {
+  if (!inContext()) return;
   wf.metricMeter.createCounter(metric.name, undefined, metric.help).add(1, tags);
 }
 
@@ -83,6 +114,7 @@ export function gateDecided(
 
 /** A step waited for evidence, then its gate decided. */
 export function approvalWaited(waitFor: 'consensus' | 'witness', seconds: number, allowed: boolean): void {
+  if (!inContext()) return;
   wf.metricMeter
     .createHistogram(METRICS.approvalWait.name, 'float', 's', METRICS.approvalWait.help)
     .record(Math.max(0, seconds), { wait_for: waitFor, result: allowed ? 'allowed' : 'denied' });

@@ -5,8 +5,21 @@
  * advisory lock, so concurrent appends to one session are checked one after the
  * other; the rows are written by one multi-row INSERT … ON CONFLICT DO NOTHING,
  * and a row that was nonetheless already there is compared, never skipped blind.
+ *
+ * Nothing here waits without a bound (issue 24 N26: a worker frozen inside an
+ * append held its session's lock "idle in transaction" for minutes, the other
+ * worker's appends queued behind it until its pool was full, and then every
+ * append failed, other sessions' too). Each connection is opened with
+ * PostgreSQL's own timeouts as startup parameters — `lock_timeout` (a wait for
+ * the session's advisory lock or a row lock), `statement_timeout` (any one
+ * statement) and `idle_in_transaction_session_timeout` (the server ends the
+ * session of a client that stalls inside a transaction, so its locks go) —
+ * plus a client-side read timeout for a server that stops answering, and the
+ * pool's wait for a connection is bounded. A timed-out append is cancelled by
+ * the server, rolled back, and refused with AuditStoreTimeoutError: retryable
+ * (the activity retries it), naming the session and the limit.
  */
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import type { Delta } from '../audit';
 import {
   SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
@@ -51,8 +64,71 @@ const MIGRATIONS: readonly string[] = [
 export interface PostgresAuditStoreOptions {
   /** Connections in the pool (default 10). */
   max?: number;
-  /** How long to wait for a connection, in ms (default 10 s). */
+  /** How long a call waits for a free connection of the pool (or for a new one to connect), in ms (default 10 s). */
   connectionTimeoutMillis?: number;
+  /** PostgreSQL `lock_timeout`: how long an append waits for its session's lock or a row lock, in ms (default 5 s; 0: no limit). */
+  lockTimeoutMs?: number;
+  /** PostgreSQL `statement_timeout`: the longest any one statement may run, in ms (default 10 s; 0: no limit). */
+  statementTimeoutMs?: number;
+  /**
+   * PostgreSQL `idle_in_transaction_session_timeout`: the server ends a connection of this store that sits idle
+   * inside a transaction this long (its process frozen or stalled mid-append), releasing its locks, in ms
+   * (default 15 s; 0: no limit).
+   */
+  idleInTransactionTimeoutMs?: number;
+}
+
+/**
+ * The defaults: an append is a handful of short statements, done in milliseconds; the session's
+ * audit activity has a 30 s start-to-close timeout (workflows/session.ts), so the pool wait, a lock
+ * wait and the statements together end well inside one attempt, and a frozen holder's lock is freed
+ * within 15 s rather than never.
+ */
+export const POSTGRES_STORE_DEFAULTS = {
+  max: 10,
+  connectionTimeoutMillis: 10_000,
+  lockTimeoutMs: 5_000,
+  statementTimeoutMs: 10_000,
+  idleInTransactionTimeoutMs: 15_000,
+} as const satisfies Required<PostgresAuditStoreOptions>;
+
+/** How much longer than statement_timeout the client waits for an answer before it gives the connection up. */
+const READ_TIMEOUT_MARGIN_MS = 5_000;
+
+/**
+ * An audit store call that hit one of the store's time limits: retryable (a later attempt finds the lock
+ * free, the pool drained or the server back). Its name is the failure type an activity reports.
+ */
+export class AuditStoreTimeoutError extends Error {
+  override readonly name = 'AuditStoreTimeout';
+  readonly retryable = true;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** PostgreSQL's SQLSTATEs for its time limits. */
+const LOCK_NOT_AVAILABLE = '55P03';
+const QUERY_CANCELED = '57014';
+const IDLE_IN_TRANSACTION_TIMEOUT = '25P03';
+
+/** The same error, or an AuditStoreTimeoutError saying which limit `what` hit. */
+function timeoutError(err: unknown, what: string, limits: Required<PostgresAuditStoreOptions>): unknown {
+  if (!(err instanceof Error)) return err;
+  const code = (err as { code?: string }).code;
+  const say = (m: string) => new AuditStoreTimeoutError(`audit store: ${what} ${m}; retry later`, { cause: err });
+  if (code === LOCK_NOT_AVAILABLE) {
+    return say(`waited longer than lock_timeout (${limits.lockTimeoutMs} ms) for a lock another connection holds (another append of the session, or a stalled one)`);
+  }
+  if (code === QUERY_CANCELED) return say(`ran longer than statement_timeout (${limits.statementTimeoutMs} ms) and was cancelled`);
+  if (code === IDLE_IN_TRANSACTION_TIMEOUT) return say(`stalled inside its transaction past idle_in_transaction_session_timeout (${limits.idleInTransactionTimeoutMs} ms); the server ended it`);
+  if (err.message === 'Query read timeout') {
+    return say(`got no answer from PostgreSQL within ${limits.statementTimeoutMs + READ_TIMEOUT_MARGIN_MS} ms; the connection was dropped`);
+  }
+  if (/timeout exceeded when trying to connect/i.test(err.message)) {
+    return say(`found no free connection within ${limits.connectionTimeoutMillis} ms (all ${limits.max} of the pool busy, or the server unreachable)`);
+  }
+  return err;
 }
 
 interface SessionRow {
@@ -66,14 +142,31 @@ export class PostgresAuditStore implements AuditStore {
   readonly kind = 'postgres' as const;
   private closed = false;
 
-  private constructor(private readonly pool: Pool) {}
+  private constructor(
+    private readonly pool: Pool,
+    private readonly limits: Required<PostgresAuditStoreOptions>,
+  ) {}
 
   /** Connect, and create or upgrade the schema. */
   static async open(url: string, options: PostgresAuditStoreOptions = {}): Promise<PostgresAuditStore> {
+    const limits: Required<PostgresAuditStoreOptions> = { ...POSTGRES_STORE_DEFAULTS };
+    for (const [key, value] of Object.entries(options) as Array<[keyof PostgresAuditStoreOptions, number | undefined]>) {
+      if (value === undefined) continue;
+      if (!Number.isInteger(value) || value < 0 || (key === 'max' && value < 1)) {
+        throw new Error(`audit store: ${key} must be a whole number of ${key === 'max' ? 'connections (≥ 1)' : 'milliseconds (0: no limit)'}, not ${value}`);
+      }
+      limits[key] = value;
+    }
     const config: PoolConfig = {
       connectionString: url,
-      max: options.max ?? 10,
-      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+      max: limits.max,
+      connectionTimeoutMillis: limits.connectionTimeoutMillis,
+      // Startup parameters: every connection of the pool has them from its first statement on (0 sends none: the server's own).
+      lock_timeout: limits.lockTimeoutMs,
+      statement_timeout: limits.statementTimeoutMs,
+      idle_in_transaction_session_timeout: limits.idleInTransactionTimeoutMs,
+      query_timeout: limits.statementTimeoutMs === 0 ? undefined : limits.statementTimeoutMs + READ_TIMEOUT_MARGIN_MS,
+      fallback_application_name: 'agent-hypervisor audit store',
     };
     const pool = new Pool(config);
     // An idle connection the server drops must not crash the process; the next query reconnects.
@@ -84,7 +177,12 @@ export class PostgresAuditStore implements AuditStore {
       await pool.end().catch(() => {});
       throw err;
     }
-    return new PostgresAuditStore(pool);
+    return new PostgresAuditStore(pool, limits);
+  }
+
+  /** The limits this store runs with (the defaults, with the options given at open). */
+  get timeouts(): Readonly<Required<PostgresAuditStoreOptions>> {
+    return this.limits;
   }
 
   async append(sessionId: string, deltas: readonly Delta[], owner?: string): Promise<AppendResult> {
@@ -93,7 +191,7 @@ export class PostgresAuditStore implements AuditStore {
     const by = owner === undefined ? undefined : checkOwner(owner);
     const batch = checkBatch(id, deltas);
     if (batch === null) return { appended: 0, lastTurn: await this.lastTurn(id) };
-    return this.transaction(async (client) => {
+    return this.transaction(`append to session ${JSON.stringify(id)}`, async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, id]);
       // FOR SHARE: an expiry of this session waits for this append (and then purges its rows too).
       const purged = await client.query<{ deltas_purged_at: string | null }>(
@@ -140,23 +238,23 @@ export class PostgresAuditStore implements AuditStore {
   async trailHead(sessionId: string): Promise<TrailHead> {
     this.open();
     const id = checkSessionId(sessionId);
-    const head = await this.pool.query<{ turn: string; hash: string }>(
+    const head = await this.query<{ turn: string; hash: string }>('trailHead',
       'SELECT turn, hash FROM audit_deltas WHERE session_id = $1 ORDER BY turn DESC LIMIT 1', [id]);
-    const owner = await this.pool.query<{ owner: string }>('SELECT owner FROM audit_owners WHERE session_id = $1', [id]);
+    const owner = await this.query<{ owner: string }>('trailHead', 'SELECT owner FROM audit_owners WHERE session_id = $1', [id]);
     const row = head.rows[0];
     return { turn: row ? Number(row.turn) : 0, hash: row?.hash ?? null, owner: owner.rows[0]?.owner ?? null };
   }
 
   async lastTurn(sessionId: string): Promise<number> {
     this.open();
-    const r = await this.pool.query<{ last: string | null }>('SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1', [checkSessionId(sessionId)]);
+    const r = await this.query<{ last: string | null }>('lastTurn', 'SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1', [checkSessionId(sessionId)]);
     return Number(r.rows[0]?.last ?? 0);
   }
 
   async readRows(sessionId: string, fromTurn?: number, limit?: number): Promise<StoredDeltaRow[]> {
     this.open();
     const range = checkReadRange(fromTurn, limit);
-    const r = await this.pool.query<{ turn: string; hash: string; json: string }>(
+    const r = await this.query<{ turn: string; hash: string; json: string }>('readRows',
       'SELECT turn, hash, json FROM audit_deltas WHERE session_id = $1 AND turn >= $2 ORDER BY turn LIMIT $3',
       [checkSessionId(sessionId), range.fromTurn, range.limit]);
     return r.rows.map((row) => ({ turn: Number(row.turn), hash: row.hash, json: row.json }));
@@ -166,7 +264,7 @@ export class PostgresAuditStore implements AuditStore {
     this.open();
     const { sessionId, text } = sessionText(record);
     const by = owner === undefined ? undefined : checkOwner(owner);
-    await this.transaction(async (client) => {
+    await this.transaction(`store the record of session ${JSON.stringify(sessionId)}`, async (client) => {
       // The session's lock: a record and an append of the same session are decided one after the other.
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, sessionId]);
       await claim(client, sessionId, by);
@@ -192,7 +290,7 @@ export class PostgresAuditStore implements AuditStore {
     this.open();
     const text = checkUtf8Text(content, 'file content');
     const hash = sha256HexUtf8(text);
-    await this.pool.query('INSERT INTO audit_files (hash, content) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING', [hash, Buffer.from(text, 'utf8')]);
+    await this.query('putFile', 'INSERT INTO audit_files (hash, content) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING', [hash, Buffer.from(text, 'utf8')]);
     return hash;
   }
 
@@ -200,7 +298,7 @@ export class PostgresAuditStore implements AuditStore {
     this.open();
     const hash = checkContentHash(contentHash);
     if (hash === null) return null;
-    const r = await this.pool.query<{ content: Buffer }>('SELECT content FROM audit_files WHERE hash = $1', [hash]);
+    const r = await this.query<{ content: Buffer }>('getFile', 'SELECT content FROM audit_files WHERE hash = $1', [hash]);
     const row = r.rows[0];
     return row === undefined ? null : row.content.toString('utf8');
   }
@@ -208,7 +306,7 @@ export class PostgresAuditStore implements AuditStore {
   async expire(now: number): Promise<ExpiryResult> {
     this.open();
     const at = checkNow(now);
-    return this.transaction(async (client) => {
+    return this.transaction('expire', async (client) => {
       // Lock in one order, so two expiries running at once cannot deadlock.
       const due = await client.query<{ session_id: string }>(
         `SELECT session_id FROM audit_sessions WHERE retain_until <= $1 AND deltas_purged_at IS NULL
@@ -227,9 +325,10 @@ export class PostgresAuditStore implements AuditStore {
     await this.pool.end();
   }
 
-  private async sessionRow(sessionId: string, client: Pool | PoolClient = this.pool): Promise<SessionText | null> {
-    const r = await client.query<SessionRow>(
-      'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = $1', [sessionId]);
+  /** In `client`'s transaction when given, else through the pool with the store's time limits. */
+  private async sessionRow(sessionId: string, client?: PoolClient): Promise<SessionText | null> {
+    const sql = 'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = $1';
+    const r = client ? await client.query<SessionRow>(sql, [sessionId]) : await this.query<SessionRow>('getSession', sql, [sessionId]);
     const row = r.rows[0];
     if (row === undefined) return null;
     return {
@@ -240,8 +339,18 @@ export class PostgresAuditStore implements AuditStore {
     };
   }
 
-  private async transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+  private async transaction<T>(what: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw timeoutError(err, what, this.limits);
+    }
+    // While checked out, the pool does not listen for the connection's errors: one the server ends
+    // (idle_in_transaction_session_timeout, a restart) between two statements must not crash the process.
+    let lost: Error | undefined;
+    const onError = (e: Error) => { lost ??= e; };
+    client.on('error', onError);
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
@@ -249,11 +358,27 @@ export class PostgresAuditStore implements AuditStore {
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
-      throw err;
+      if (err instanceof Error && err.message === 'Query read timeout') {
+        // The server has not answered: a ROLLBACK would queue behind the lost statement. Drop the connection
+        // (the server rolls back when it sees it gone, or when idle_in_transaction_session_timeout ends it).
+        broken = err;
+      } else {
+        await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
+      }
+      throw timeoutError(err, what, this.limits);
     } finally {
-      // A connection whose rollback failed is in an unknown state: drop it rather than reuse it.
-      client.release(broken);
+      client.removeListener('error', onError);
+      // A connection whose rollback failed, or that the server ended, is in an unknown state: drop it rather than reuse it.
+      client.release(broken ?? lost);
+    }
+  }
+
+  /** pool.query, with its time limits reported as AuditStoreTimeoutError. */
+  private async query<R extends QueryResultRow>(what: string, text: string, values: unknown[]): Promise<QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(text, values);
+    } catch (err) {
+      throw timeoutError(err, what, this.limits);
     }
   }
 

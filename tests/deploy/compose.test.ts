@@ -75,6 +75,10 @@ function templateVars(text: string): Map<string, string | undefined> {
   return vars;
 }
 
+/** What an operator sets before `docker compose up`: the one secret, which has no default (N19). */
+const OPERATOR_ENV = { POSTGRES_PASSWORD: 'operator-set-password' };
+const PASSWORD_MESSAGE = /required variable POSTGRES_PASSWORD is missing a value: set POSTGRES_PASSWORD/;
+
 const tag = (image: string | undefined) => image?.slice(image.lastIndexOf(':') + 1);
 const script = (s: ComposeService) => [...(s.entrypoint ?? []), ...(s.command ?? [])].join('\n');
 
@@ -96,7 +100,7 @@ describe('docker-compose.yml', function () {
 
   before(async () => {
     await ensureComposeCheck();
-    project = await loadComposeProject(COMPOSE_FILE);
+    project = await loadComposeProject(COMPOSE_FILE, { env: OPERATOR_ENV });
   });
 
   describe('the Compose Specification loader', () => {
@@ -111,10 +115,10 @@ describe('docker-compose.yml', function () {
       ['an unknown key', '\n  temporal:\n', '\n  temporal:\n    restart_when: never\n',
         // The schema validator's words (compose-go v2.16.2) for a key services do not allow.
         /validating .*docker-compose\.yml: services\.temporal\.restart_when false schema/],
-      ['a port that is no number', '"8080:8080"', '"8080:http"', /Invalid containerPort: http/],
+      ['a port that is no number', ':8080:8080"', ':8080:http"', /Invalid containerPort: http/],
       ['depends_on a missing service', 'temporal-setup: { condition: service_completed_successfully }',
         'temporal-init: { condition: service_completed_successfully }', /depends on undefined service "?temporal-init"?/],
-      ['a variable that is required and unset', '${POSTGRES_PASSWORD:-hypervisor}@', '${HV_UNSET_PASSWORD:?must be set}@',
+      ['a variable that is required and unset', '${POSTGRES_PASSWORD:?', '${HV_UNSET_PASSWORD:?must be set}${POSTGRES_PASSWORD:?',
         /required variable HV_UNSET_PASSWORD is missing a value: must be set/],
     ];
     for (const [what, from, to, message] of broken) {
@@ -125,12 +129,39 @@ describe('docker-compose.yml', function () {
         try {
           const copy = path.join(dir, 'docker-compose.yml');
           fs.writeFileSync(copy, text.replace(from, to));
-          await assert.rejects(loadComposeProject(copy, { projectDirectory: PROJECT_ROOT }), message);
+          await assert.rejects(loadComposeProject(copy, { projectDirectory: PROJECT_ROOT, env: OPERATOR_ENV }), message);
         } finally {
           fs.rmSync(dir, { recursive: true, force: true });
         }
       });
     }
+  });
+
+  describe('N19: secrets from the environment, ports on loopback', () => {
+    it('N19: refuses to render without POSTGRES_PASSWORD (unset or empty), naming the variable', async () => {
+      await assert.rejects(loadComposeProject(COMPOSE_FILE), PASSWORD_MESSAGE);
+      await assert.rejects(loadComposeProject(COMPOSE_FILE, { env: { POSTGRES_PASSWORD: '' } }), PASSWORD_MESSAGE);
+      // Every use of the password is required, not only the first the loader happens to meet.
+      const uses = fs.readFileSync(COMPOSE_FILE, 'utf8').match(/\$\{POSTGRES_PASSWORD[^}]*\}/g) ?? [];
+      assert.ok(uses.length >= 4, `POSTGRES_PASSWORD is used ${uses.length} times`);
+      for (const use of uses) assert.match(use, /^\$\{POSTGRES_PASSWORD:\?/, `${use} has a default or is optional`);
+    });
+
+    it('N19: takes the password the operator set, everywhere it is used', () => {
+      assert.equal(env('postgresql').POSTGRES_PASSWORD, OPERATOR_ENV.POSTGRES_PASSWORD);
+      assert.equal(env('temporal').POSTGRES_PWD, OPERATOR_ENV.POSTGRES_PASSWORD);
+      assert.equal(env('temporal-schema').PGPASSWORD, OPERATOR_ENV.POSTGRES_PASSWORD);
+      assert.ok(!fs.readFileSync(COMPOSE_FILE, 'utf8').includes(':-hypervisor'), 'a constant default password is back');
+    });
+
+    it('N19: publishes no port on 0.0.0.0 (or any interface): every one on 127.0.0.1 unless HV_BIND_ADDRESS says otherwise', async () => {
+      const hosts = (p: ComposeProject) => Object.entries(p.services).flatMap(([name, s]) => (s.ports ?? []).map((port) => [`${name}:${port.published}`, port.host_ip] as const));
+      const published = hosts(project);
+      assert.equal(published.length, 4);
+      for (const [port, ip] of published) assert.equal(ip, '127.0.0.1', `${port} is published on ${ip ?? 'every interface'}`);
+      const chosen = hosts(await loadComposeProject(COMPOSE_FILE, { env: { ...OPERATOR_ENV, HV_BIND_ADDRESS: '10.1.2.3' } }));
+      assert.deepEqual(chosen.map(([, ip]) => ip), ['10.1.2.3', '10.1.2.3', '10.1.2.3', '10.1.2.3']);
+    });
   });
 
   describe('matches the native cluster (worker/cluster.ts)', () => {

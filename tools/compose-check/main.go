@@ -7,11 +7,12 @@
 // No Docker engine is needed, so the project's tests can check its
 // docker-compose.yml on a machine that cannot run it (worker/composeCheck.ts).
 //
-//	compose-check [-project-name NAME] [-project-directory DIR] FILE
+//	compose-check [-project-name NAME] [-project-directory DIR] [-env NAME=VALUE]... FILE
 //
-// Interpolation sees an empty environment (no OS variables, no .env file),
-// so the result depends on the file alone: `${VAR:-default}` takes its
-// default, as on a machine where the operator set nothing.
+// Interpolation sees only the -env variables (no OS variables, no .env file),
+// so the result depends on the file and the flags alone: `${VAR:-default}`
+// takes its default, and `${VAR:?message}` fails with the message, as on a
+// machine where the operator set nothing else.
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 )
@@ -27,18 +29,33 @@ import (
 func main() {
 	name := flag.String("project-name", "agent-hypervisor", "the project name (fixed, so the output does not depend on the folder's name)")
 	dir := flag.String("project-directory", "", "where relative paths resolve (default: the file's folder)")
+	var env envFlags
+	flag.Var(&env, "env", "NAME=VALUE: a variable interpolation sees (repeatable)")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: compose-check [-project-name NAME] [-project-directory DIR] FILE")
+		fmt.Fprintln(os.Stderr, "usage: compose-check [-project-name NAME] [-project-directory DIR] [-env NAME=VALUE]... FILE")
 		os.Exit(2)
 	}
-	if err := run(*name, *dir, flag.Arg(0)); err != nil {
+	if err := run(*name, *dir, env, flag.Arg(0)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(name, dir, file string) error {
+// envFlags collects -env NAME=VALUE flags.
+type envFlags []string
+
+func (e *envFlags) String() string { return strings.Join(*e, ",") }
+
+func (e *envFlags) Set(v string) error {
+	if i := strings.IndexByte(v, '='); i <= 0 {
+		return fmt.Errorf("-env %q: expected NAME=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
+
+func run(name, dir string, env []string, file string) error {
 	file, err := filepath.Abs(file)
 	if err != nil {
 		return err
@@ -49,6 +66,7 @@ func run(name, dir, file string) error {
 	options, err := cli.NewProjectOptions([]string{file},
 		cli.WithName(name),
 		cli.WithWorkingDirectory(dir),
+		cli.WithEnv(env),
 		cli.WithInterpolation(true),
 		cli.WithNormalization(true),
 		cli.WithConsistency(true),
