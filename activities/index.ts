@@ -7,15 +7,21 @@ import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from 
 import { auditActivities } from './audit';
 import type { AuditStore } from '../src/store/types';
 import { useNodeCrypto } from '../src/hashNode';
+import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 
-/** `tracer`: set when the worker traces, for the spans activities open themselves. */
-export function createActivities(client: Client, store: AuditStore, tracer?: Tracer) {
+/**
+ * `tracer`: set when the worker traces, for the spans activities open
+ * themselves. `toolPolicy`: the worker's own rule for HTTP tools — the origins
+ * it calls, private addresses, the answer size limit (worker/config.ts reads
+ * it from HV_TOOL_* at start); by default no HTTP tool runs.
+ */
+export function createActivities(client: Client, store: AuditStore, tracer?: Tracer, toolPolicy: ToolPolicy = NO_HTTP_TOOLS) {
   // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
   useNodeCrypto();
   const sessions = sessionActivities(client);
   return {
     ...auditActivities(store),
-    ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId), tracer),
+    ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId), tracer, toolPolicy),
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,
     awaitHold: sessions.awaitHold,
@@ -29,3 +35,4 @@ export function createActivities(client: Client, store: AuditStore, tracer?: Tra
 export type HypervisorActivities = ReturnType<typeof createActivities>;
 export type { StepTask, CompensationTask } from './steps';
 export type { DriftRequest } from './integrations';
+export type { ToolPolicy } from './toolPolicy';

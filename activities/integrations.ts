@@ -9,16 +9,58 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { sha256Hex, canonicalJson } from '../src/hash';
 
-/** POSTs JSON to `path` under a configured base URL (with or without a trailing slash). */
+/** The largest answer read from an integration (they answer a few fields of JSON). */
+export const INTEGRATION_MAX_RESPONSE_BYTES = 256 * 1024;
+
+/** The body as text, read up to `limit` bytes; past it the stream is cancelled and the call fails. */
+async function readLimitedText(response: Response, url: string, limit: number): Promise<string> {
+  const tooLarge = () => ApplicationFailure.nonRetryable(`${url} answered more than ${limit} bytes`, 'IntegrationResponseTooLarge');
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * POSTs JSON to `path` under a configured base URL (with or without a
+ * trailing slash). The URL is the operator's (HV_TRUST_SCORER_URL, …), but
+ * its answer still may not send the worker elsewhere (issue 24, N3):
+ * redirects are not followed, and the answer is read up to a size limit.
+ */
 async function postJson(base: string, path: string, body: unknown): Promise<unknown> {
   const url = path ? `${base.replace(/\/$/, '')}${path}` : base;
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
+    redirect: 'manual',
   });
-  if (!response.ok) throw ApplicationFailure.retryable(`${url} answered ${response.status}`, 'IntegrationUnavailable');
-  return response.json();
+  if (response.status >= 300 && response.status < 400) {
+    await response.body?.cancel().catch(() => undefined);
+    const location = (response.headers.get('location') ?? 'none').slice(0, 300);
+    throw ApplicationFailure.nonRetryable(`${url} answered ${response.status} (Location ${location}); integrations do not follow redirects`, 'IntegrationRedirect');
+  }
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => undefined);
+    throw ApplicationFailure.retryable(`${url} answered ${response.status}`, 'IntegrationUnavailable');
+  }
+  return JSON.parse(await readLimitedText(response, url, INTEGRATION_MAX_RESPONSE_BYTES));
 }
 
 /** Trust score 0–1000 for a DID from the configured scorer, or null when none is configured. */

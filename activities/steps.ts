@@ -9,6 +9,8 @@ import { stepHandler, type StepContext } from './handlers';
 import { gateDecided } from './observe';
 import type { GateDecision } from '../src/gate';
 import { ATTR } from '../src/observability';
+import { HTTP_TOOL_FAILURES, postToTool } from './httpTool';
+import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 
 /**
  * One step as its saga hands it over: what runs comes from the action's
@@ -49,12 +51,21 @@ export interface StepFailureDetails {
   mayHaveActed: boolean;
 }
 
+/**
+ * HTTP tool failures after which the tool may have acted: a 5xx, a request
+ * without a (complete) answer, a redirect (a POST answered 3xx may have done
+ * its work first), an answer past the size limit (the tool answered 2xx).
+ */
+const MAY_HAVE_ACTED: ReadonlySet<string> = new Set([
+  'HttpToolError', HTTP_TOOL_FAILURES.noAnswer, HTTP_TOOL_FAILURES.redirect, HTTP_TOOL_FAILURES.tooLarge,
+]);
+
 function withActingDetails(err: unknown, attempt: number): unknown {
   const type = err instanceof ApplicationFailure ? err.type ?? 'Error' : (err as Error)?.name ?? 'Error';
   if (err instanceof CancelledFailure) return err;
-  // fetch's TypeError or AbortError: the request may have reached the tool, with no answer back.
+  // A TypeError or an AbortError (the step's cancellation): the request may have reached the tool, with no answer back.
   const noAnswer = err instanceof TypeError || (err as Error)?.name === 'AbortError';
-  const answered = err instanceof ApplicationFailure ? type !== 'HttpToolError' : !noAnswer;
+  const answered = err instanceof ApplicationFailure ? !MAY_HAVE_ACTED.has(type) : !noAnswer;
   const details: StepFailureDetails = { attempt, mayHaveActed: attempt > 1 || !answered };
   return ApplicationFailure.create({
     message: (err as Error)?.message ?? String(err),
@@ -82,23 +93,27 @@ function stepContext(task: StepTask, phase: 'execute' | 'undo'): StepContext {
   };
 }
 
-/** POSTs JSON to an HTTP tool with an Idempotency-Key header; 4xx other than 408/429 are not retried. */
-async function callHttpTool(url: string, body: unknown, ctx: StepContext): Promise<unknown> {
-  const response = await fetch(url, {
-    method: 'POST',
+/**
+ * POSTs JSON to an HTTP tool with an Idempotency-Key header, under the
+ * worker's tool policy (activities/httpTool.ts: its origins, no private
+ * addresses unless allowed, the address pinned, no redirects, a size limit);
+ * 4xx other than 408/429 are not retried.
+ */
+async function callHttpTool(url: string, body: unknown, ctx: StepContext, policy: ToolPolicy): Promise<unknown> {
+  const { status, text } = await postToTool({
+    url,
+    body: JSON.stringify(body ?? null),
     headers: {
       'content-type': 'application/json',
       'idempotency-key': ctx.idempotencyKey,
       'x-hv-session-id': ctx.sessionId,
       'x-hv-agent-did': ctx.agentDid,
     },
-    body: JSON.stringify(body ?? null),
     signal: ctx.activity.cancellationSignal,
-  });
-  const text = await response.text();
-  if (!response.ok) {
-    const message = `HTTP tool ${url} answered ${response.status}: ${text.slice(0, 200)}`;
-    const permanent = response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429;
+  }, policy);
+  if (status < 200 || status >= 300) {
+    const message = `HTTP tool ${url} answered ${status}: ${text.slice(0, 200)}`;
+    const permanent = status >= 400 && status < 500 && status !== 408 && status !== 429;
     throw permanent ? ApplicationFailure.nonRetryable(message, 'HttpToolRejected') : ApplicationFailure.retryable(message, 'HttpToolError');
   }
   if (!text) return null;
@@ -112,7 +127,7 @@ async function callHttpTool(url: string, body: unknown, ctx: StepContext): Promi
 const HANDLER_PREFIX = 'handler:';
 
 /** Runs one declared API: a registered handler's execute or undo, or an HTTP tool. */
-async function runApi(api: string, phase: 'execute' | 'undo', task: CompensationTask, ctx: StepContext): Promise<unknown> {
+async function runApi(api: string, phase: 'execute' | 'undo', task: CompensationTask, ctx: StepContext, toolPolicy: ToolPolicy): Promise<unknown> {
   if (api.startsWith(HANDLER_PREFIX)) {
     const name = api.slice(HANDLER_PREFIX.length);
     const handler = stepHandler(name);
@@ -127,7 +142,7 @@ async function runApi(api: string, phase: 'execute' | 'undo', task: Compensation
   if (/^https?:\/\//.test(api)) {
     // An HTTP tool's effects are unknown to the worker: it never runs for an action declared read-only.
     if (task.readOnly) throw ApplicationFailure.nonRetryable(`action ${task.actionId} is declared read-only: it cannot call an HTTP tool`, 'InvalidStep');
-    return callHttpTool(api, phase === 'execute' ? { input: task.input ?? null } : { input: task.input ?? null, result: task.result ?? null }, ctx);
+    return callHttpTool(api, phase === 'execute' ? { input: task.input ?? null } : { input: task.input ?? null, result: task.result ?? null }, ctx, toolPolicy);
   }
   throw ApplicationFailure.nonRetryable(`step ${task.stepId}: "${api}" is neither handler:<name> nor an http(s) URL`, 'InvalidStep');
 }
@@ -156,9 +171,10 @@ async function heartbeating<T>(ctx: StepContext, work: () => Promise<T>): Promis
 /**
  * The step activities. `checkGate` re-gates every retry attempt (SPEC §6:
  * every attempt is gated when it starts); `tracer`, when the worker traces,
- * gives that decision a span.
+ * gives that decision a span; `toolPolicy` is the worker's own rule for HTTP
+ * tools (worker/config.ts) — by default none run.
  */
-export function stepActivities(checkGate: GateCheck, tracer?: Tracer) {
+export function stepActivities(checkGate: GateCheck, tracer?: Tracer, toolPolicy: ToolPolicy = NO_HTTP_TOOLS) {
   return {
     /** Runs one attempt of a step; returns what it produced and which attempt it was. */
     async executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
@@ -173,7 +189,7 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer) {
           });
           if (!gate.allowed) throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
         }
-        return { result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx)), attempt: ctx.attempt };
+        return { result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx, toolPolicy)), attempt: ctx.attempt };
       } catch (err) {
         throw withActingDetails(err, ctx.attempt);
       }
@@ -183,7 +199,7 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer) {
       const ctx = stepContext(task, 'undo');
       if (!task.undoApi) throw ApplicationFailure.nonRetryable(`step ${task.stepId} (${task.actionId}) declares no undo API`, 'NoUndo');
       const undoApi = task.undoApi;
-      return heartbeating(ctx, () => runApi(undoApi, 'undo', task, ctx));
+      return heartbeating(ctx, () => runApi(undoApi, 'undo', task, ctx, toolPolicy));
     },
   };
 }

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { toolPolicyFromEnv } from '../activities/toolPolicy';
 
 /** Where the project lives, so every script resolves data and tools the same way. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -44,6 +45,16 @@ export function loadConfig() {
     /** Where traces go by OTLP/HTTP (the standard variables; the exporter reads them itself); unset, no tracing. */
     otlpTracesEndpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
     serviceName: process.env.OTEL_SERVICE_NAME || 'agent-hypervisor-worker',
+    /**
+     * The worker's own rule for HTTP tools (issue 24, N3), validated here once:
+     * HV_TOOL_ORIGINS — the only origins it calls, whatever a session's
+     * config allows (default none: HTTP tools are off until the operator
+     * lists them, because session configs are unsigned and any client could
+     * name any host); HV_TOOL_ALLOW_PRIVATE=1 — tools may be at private,
+     * loopback, link-local … addresses (default no); HV_TOOL_MAX_RESPONSE_BYTES
+     * (default 256 KiB).
+     */
+    toolPolicy: toolPolicyFromEnv(process.env),
   };
 }
 export type Config = ReturnType<typeof loadConfig>;

@@ -8,6 +8,7 @@ import { createActivities } from '../activities';
 import type { AuditStore } from '../src/store/types';
 import { ensureRetentionSchedule } from './schedules';
 import { tracingParts, type WorkerTracing } from './telemetry';
+import type { ToolPolicy } from '../activities/toolPolicy';
 
 const bundles = new Map<boolean, Promise<WorkflowBundle>>();
 
@@ -61,6 +62,8 @@ export interface HypervisorWorkerOptions {
   retentionSchedule?: boolean;
   /** Trace sessions, sagas, gates, steps and compensations into a span processor (worker/telemetry.ts); unset, none. */
   tracing?: WorkerTracing;
+  /** The worker's rule for HTTP tools (Config.toolPolicy, from HV_TOOL_*); unset, no HTTP tool runs. */
+  toolPolicy?: ToolPolicy;
 }
 
 export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
@@ -77,7 +80,7 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
     taskQueue: options.taskQueue,
     workflowBundle: await workflowBundle(tracing !== undefined),
     // Some activities read workflows by id (SPEC §11.2): they share the worker's connection.
-    activities: createActivities(client, options.store, tracing?.tracer),
+    activities: createActivities(client, options.store, tracing?.tracer, options.toolPolicy),
     ...(tracing ? { interceptors: { activity: tracing.activityInterceptors }, sinks: tracing.sinks } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
   });

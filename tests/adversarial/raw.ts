@@ -19,7 +19,7 @@ import { registerStepHandler } from '../../activities/handlers';
 import { verifyChain, verifyTrail, type AuditTrail, type ChainVerification } from '../../src/audit';
 import { readTrail, toAuditTrail } from '../../src/store/trail';
 import { canonicalJson, sha256Hex } from '../../src/hash';
-import { testEnv } from '../helpers/env';
+import { allowTestToolOrigin, testEnv } from '../helpers/env';
 import { calls } from '../helpers/testHandlers';
 
 export const EventType = temporal.api.enums.v1.EventType;
@@ -329,7 +329,12 @@ export interface HttpTool {
   close(): Promise<void>;
 }
 
-export async function httpTool(opts: { delayMs?: number; body?: (path: string) => unknown } = {}): Promise<HttpTool> {
+/**
+ * `workerAllows` (default true): the test worker lists the tool's origin, as
+ * an operator lists a tool it runs (HV_TOOL_ORIGINS); false, only a session
+ * config can name it.
+ */
+export async function httpTool(opts: { delayMs?: number; body?: (path: string) => unknown; workerAllows?: boolean } = {}): Promise<HttpTool> {
   const requests: { method: string; path: string }[] = [];
   const server = http.createServer((req, res) => {
     requests.push({ method: req.method ?? '', path: req.url ?? '' });
@@ -341,8 +346,10 @@ export async function httpTool(opts: { delayMs?: number; body?: (path: string) =
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  if (opts.workerAllows !== false) allowTestToolOrigin(base);
   return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    base,
     requests,
     posts: (path?: string) => requests.filter((r) => r.method === 'POST' && (path === undefined || r.path === path)).length,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),

@@ -438,6 +438,8 @@ export class Lab {
     const w = new WorkerProcess(
       {
         TEMPORAL_ADDRESS: this.address, HV_TASK_QUEUE: this.taskQueue, HV_BUNDLE_PATH: this.bundlePath,
+        // The worker runs the harness's tool, which listens on 127.0.0.1: listed, and private addresses allowed.
+        HV_TOOL_ORIGINS: this.tool.base, HV_TOOL_ALLOW_PRIVATE: '1',
         ...(this.cluster ? { HV_AUDIT_DATABASE_URL: this.cluster.auditUrl } : { HV_DATA_DIR: this.dir }),
       },
       path.join(this.dir, `worker-${this.workerCount}.log`),

@@ -8,6 +8,8 @@
  *   HV_TASK_QUEUE      the test's own task queue
  *   HV_BUNDLE_PATH     a prebuilt workflow bundle (optional; saves a webpack run per start)
  *   HV_DATA_DIR        where the audit store's SQLite file is (shared with the test; or HV_AUDIT_DATABASE_URL)
+ *   HV_TOOL_ORIGINS, HV_TOOL_ALLOW_PRIVATE
+ *                      the worker's HTTP tools (the harness's tool, on 127.0.0.1), read as worker/config.ts reads them
  *
  * It prints READY on stdout once it polls. SIGTERM shuts it down gracefully;
  * SIGKILL is what the tests use to crash it.
@@ -17,6 +19,7 @@ import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
 import { workflowBundle } from '../../worker/worker';
 import { openAuditStore } from '../../src/store';
+import { toolPolicyFromEnv } from '../../activities/toolPolicy';
 
 async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS;
@@ -28,6 +31,7 @@ async function main(): Promise<void> {
   });
   const bundle = process.env.HV_BUNDLE_PATH ? { codePath: process.env.HV_BUNDLE_PATH } : await workflowBundle();
   const store = await openAuditStore();
+  const toolPolicy = toolPolicyFromEnv(process.env);
   // The server may be restarting: connecting and creating the worker both fail until it answers.
   const deadline = Date.now() + 120_000;
   for (let attempt = 1; ; attempt++) {
@@ -39,7 +43,7 @@ async function main(): Promise<void> {
         namespace: process.env.TEMPORAL_NAMESPACE || 'default',
         taskQueue,
         workflowBundle: bundle,
-        activities: createActivities(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' }), store),
+        activities: createActivities(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' }), store, undefined, toolPolicy),
         identity: `durability-worker-${process.pid}`,
       });
       const running = worker.run();

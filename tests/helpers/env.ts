@@ -13,6 +13,7 @@ import { createHypervisorWorker } from '../../worker/worker';
 import { openAuditStore, type AuditStore } from '../../src/store';
 import { registerTestHandlers } from './testHandlers';
 import { freePort } from '../../worker/ports';
+import { DEFAULT_MAX_RESPONSE_BYTES, type ToolPolicy } from '../../activities/toolPolicy';
 
 export interface TestEnv {
   address: string;
@@ -28,6 +29,25 @@ export interface TestEnv {
   /** The audit store the worker writes trails to (SQLite in dataDir, or HV_AUDIT_DATABASE_URL). */
   store: AuditStore;
 }
+
+/**
+ * The origins the test worker runs HTTP tools at — its HV_TOOL_ORIGINS. Tool
+ * servers listen on free ports, so each test adds its own tool's origin when
+ * it starts it (allowTestToolOrigin; tests/adversarial/raw.ts httpTool does).
+ */
+export const testToolOrigins = new Set<string>();
+
+/** Lists an HTTP tool's origin with the test worker, as an operator lists it in HV_TOOL_ORIGINS. */
+export function allowTestToolOrigin(origin: string): void {
+  testToolOrigins.add(new URL(origin).origin);
+}
+
+/**
+ * The test worker's tool policy. Its tools run on 127.0.0.1, so it allows
+ * private addresses — explicitly, as an operator with internal tools would
+ * (HV_TOOL_ALLOW_PRIVATE=1); tests of the refusal start a worker without it.
+ */
+export const testToolPolicy: ToolPolicy = { origins: testToolOrigins, allowPrivateAddresses: true, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES };
 
 let env: TestEnv | undefined;
 let starting: Promise<TestEnv> | undefined;
@@ -75,7 +95,7 @@ async function start(): Promise<TestEnv> {
     const taskQueue = `hv-test-${process.pid}-${Date.now().toString(36)}`;
     registerTestHandlers();
     const store = await openAuditStore({ dataDir });
-    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue, store });
+    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue, store, toolPolicy: testToolPolicy });
     const workerRun = worker.run();
     env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir, store };
     return env;

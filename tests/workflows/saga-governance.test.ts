@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { hypervisor, uniqueId, eventually } from '../helpers/hv';
 import { ACTIONS, activeSession } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';
+import { allowTestToolOrigin } from '../helpers/env';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
@@ -145,6 +146,7 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    allowTestToolOrigin(base); // the test worker lists the tool, as an operator would (HV_TOOL_ORIGINS)
     try {
       const hv = await hypervisor();
       const session = await hv.createSession({ sessionId: uniqueId('s'), creatorDid: 'did:mesh:admin', config: { allowedToolOrigins: [base] } });
