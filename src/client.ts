@@ -7,29 +7,17 @@ import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, Workfl
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { ERROR_CODES, HypervisorError, type ErrorCode } from './errors';
 import { parse } from './common';
-import {
-  jsonSize, SessionInputSchema, type AgentRequest, type CheckActionRequest, type DriftReport, type JoinRequest,
-  type ReleaseBondRequest, type SessionInputRaw, type SlashRequest, type StartSagaRequest, type VouchRequest,
-  type QuarantineRequest, type ReleaseRequest, type KillRequest, type ElevationRequest, type ElevationApproval, type RevokeElevationRequest,
-} from './contract';
+import { jsonSize, SessionInputSchema, type SessionInputRaw } from './contract';
 import { verifyChain, type AuditTrail, type ChainVerification } from './audit';
 import { openAuditStore, type AuditStore } from './store';
 import { signRequest, type RequestSigner } from './keys';
 import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from './store/trail';
-import {
-  activateUpdate, approveUpdate, auditQuery, checkActionUpdate, joinUpdate, leaveUpdate, liabilityQuery, participantQuery,
-  rejectUpdate, releaseBondUpdate, reportDriftUpdate, sagasQuery, sagaStateQuery, sagaWorkflowId, sessionWorkflowId, slashUpdate,
-  startSagaUpdate, stepGrantQuery, summaryQuery, terminateUpdate, vouchUpdate, witnessUpdate, SESSION_WORKFLOW,
-  approveElevationUpdate, killUpdate, quarantineUpdate, releaseUpdate, requestElevationUpdate, revokeElevationUpdate,
-} from '../workflows/definitions';
+import { messageOf, SESSION_WORKFLOW, sagaWorkflowId, sessionWorkflowId, type ArgsOf, type OutputOf, type QueryName, type RequestOf, type UpdateName } from './contract/messages';
 import { HvSessionId } from '../workflows/searchAttributes';
 import {
   listApprovals, listSagas, listSessions, type ApprovalListFilter, type ApprovalRow, type SagaListFilter, type SagaRow,
   type SessionListFilter, type SessionRow,
 } from './lists';
-import {
-  vfsDeleteUpdate, vfsFileQuery, vfsListQuery, vfsRestoreUpdate, vfsSetPermissionsUpdate, vfsSnapshotUpdate, vfsWriteUpdate,
-} from '../workflows/sessionVfs';
 import type { sagaWorkflow } from '../workflows/saga';
 import type { SagaSnapshot } from '../workflows/sagaTypes';
 import type { SessionSummary, TerminateResult } from '../workflows/sessionTypes';
@@ -153,48 +141,54 @@ export class SessionHandle {
   constructor(readonly sessionId: string, readonly handle: WorkflowHandle<typeof sessionWorkflow>, private readonly hv: HypervisorClient) {}
 
   /**
-   * Send an update through this session's queue. With the client's signer, the request is signed (once:
-   * a retry sends the same signature, which the session refuses as NONCE_REUSED if the first got through)
-   * by every DID it speaks for that the signer holds; `as` signs what names no DID (activate, terminate,
-   * releaseBond). `arg` undefined: an update without argument, sent as `{auth}` when signed.
+   * Send an update through this session's queue. With the client's signer, the request is signed by the
+   * registry's signer rule for the update (src/contract/messages.ts, the rule the session checks) as every DID
+   * it names that the signer holds (once: a retry sends the same signature, which the session refuses as
+   * NONCE_REUSED if the first got through); `as` signs what names no DID (activate, terminate: the creator or
+   * an SRE; releaseBond: the bond's voucher). An update without argument is sent as `{auth}` when signed.
    */
-  private update<R>(what: string, send: (arg: any) => Promise<R>, arg?: unknown, as?: string): Promise<R> {
-    if (arg !== undefined) checkRequestSize(what, arg);
+  send<N extends UpdateName>(name: N, ...[req, opts]: ArgsOf<N> extends [] ? [undefined?, { as?: string }?] : [RequestOf<N>, { as?: string }?]): Promise<OutputOf<N>> {
+    if (req !== undefined) checkRequestSize(name, req);
     return mapped(() => this.hv.updateGate(this.sessionId).run(() => {
       // Signed in its turn, not when queued: issuedAt must be within the session's window when it arrives.
-      const signed = this.hv.signer && what !== 'reportDrift' ? signRequest(this.hv.signer, what, this.sessionId, arg, as) : arg;
-      return withUpdateRetries(() => send(signed));
+      const arg = this.hv.signer && messageOf(name)?.signers ? signRequest(this.hv.signer, name, this.sessionId, req, opts?.as) : req;
+      return withUpdateRetries(() => (arg === undefined
+        ? this.handle.executeUpdate<OutputOf<N>, []>(name)
+        : this.handle.executeUpdate<OutputOf<N>, [unknown]>(name, { args: [arg] })));
     }), this.sessionId);
   }
-  /** An update that takes no argument, or only signatures. */
-  private bare<R>(name: string, def: Parameters<WorkflowHandle['executeUpdate']>[0], as?: string): Promise<R> {
-    return this.update(name, (arg) => (arg === undefined ? this.handle.executeUpdate(def as never) : this.handle.executeUpdate<R, [unknown]>(name, { args: [arg] })) as Promise<R>, undefined, as);
+
+  /** Ask a query of this session. */
+  private ask<N extends QueryName>(name: N, ...args: ArgsOf<N>): Promise<OutputOf<N>> {
+    return mapped(() => this.handle.query<OutputOf<N>, ArgsOf<N>>(name, ...args), this.sessionId);
   }
 
-  join(req: JoinRequest) { return this.update('join', (a) => this.handle.executeUpdate(joinUpdate, { args: [a] }), req); }
+  join(req: RequestOf<'join'>) { return this.send('join', req); }
   /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
-  activate(opts: { as?: string } = {}) { return this.bare<SessionSummary>('activate', activateUpdate, opts.as); }
-  leave(req: AgentRequest) { return this.update('leave', (a) => this.handle.executeUpdate(leaveUpdate, { args: [a] }), req); }
-  vouch(req: VouchRequest) { return this.update('vouch', (a) => this.handle.executeUpdate(vouchUpdate, { args: [a] }), req); }
+  activate(opts: { as?: string } = {}) { return this.send('activate', undefined, opts); }
+  leave(req: RequestOf<'leave'>) { return this.send('leave', req); }
+  vouch(req: RequestOf<'vouch'>) { return this.send('vouch', req); }
   /** `as`: the bond's voucher, who signs it in a did:key session; by default the signer's first DID. */
-  releaseBond(req: ReleaseBondRequest, opts: { as?: string } = {}) { return this.update('releaseBond', (a) => this.handle.executeUpdate(releaseBondUpdate, { args: [a] }), req, opts.as); }
-  checkAction(req: CheckActionRequest) { return this.update('checkAction', (a) => this.handle.executeUpdate(checkActionUpdate, { args: [a] }), req); }
-  reportDrift(req: DriftReport) { return this.update('reportDrift', (a) => this.handle.executeUpdate(reportDriftUpdate, { args: [a] }), req); }
-  slash(req: SlashRequest) { return this.update('slash', (a) => this.handle.executeUpdate(slashUpdate, { args: [a] }), req); }
+  releaseBond(req: RequestOf<'releaseBond'>, opts: { as?: string } = {}) { return this.send('releaseBond', req, opts); }
+  checkAction(req: RequestOf<'checkAction'>) { return this.send('checkAction', req); }
+  reportDrift(req: RequestOf<'reportDrift'>) { return this.send('reportDrift', req); }
+  /** Signed by the SRE witness (`witnessDid`). */
+  slash(req: RequestOf<'slash'>) { return this.send('slash', req); }
   /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
-  terminate(opts: { as?: string } = {}) { return this.bare<TerminateResult>('terminate', terminateUpdate, opts.as); }
+  terminate(opts: { as?: string } = {}) { return this.send('terminate', undefined, opts); }
 
-  // Controls (SPEC §12). Quarantine, release and kill are signed by the SRE (`sreDid`), elevation by the agent, its approval by the approver.
-  quarantine(req: QuarantineRequest) { return this.update('quarantine', (a) => this.handle.executeUpdate(quarantineUpdate, { args: [a] }), req, req.sreDid); }
-  release(req: ReleaseRequest) { return this.update('release', (a) => this.handle.executeUpdate(releaseUpdate, { args: [a] }), req, req.sreDid); }
-  kill(req: KillRequest) { return this.update('kill', (a) => this.handle.executeUpdate(killUpdate, { args: [a] }), req, req.sreDid); }
-  requestElevation(req: ElevationRequest) { return this.update('requestElevation', (a) => this.handle.executeUpdate(requestElevationUpdate, { args: [a] }), req, req.agentDid); }
-  approveElevation(req: ElevationApproval) { return this.update('approveElevation', (a) => this.handle.executeUpdate(approveElevationUpdate, { args: [a] }), req, req.approverDid); }
-  revokeElevation(req: RevokeElevationRequest) { return this.update('revokeElevation', (a) => this.handle.executeUpdate(revokeElevationUpdate, { args: [a] }), req, req.byDid); }
+  // Controls (SPEC §12). Quarantine, release and kill are signed by the SRE (`sreDid`), an elevation by its agent,
+  // its approval by the approver (`approverDid`), its revocation by `byDid`.
+  quarantine(req: RequestOf<'quarantine'>) { return this.send('quarantine', req); }
+  release(req: RequestOf<'release'>) { return this.send('release', req); }
+  kill(req: RequestOf<'kill'>) { return this.send('kill', req); }
+  requestElevation(req: RequestOf<'requestElevation'>) { return this.send('requestElevation', req); }
+  approveElevation(req: RequestOf<'approveElevation'>) { return this.send('approveElevation', req); }
+  revokeElevation(req: RequestOf<'revokeElevation'>) { return this.send('revokeElevation', req); }
 
   /** Start a saga: the session starts it as its child, from its own view. Every step's agent signs it (a did:key session). */
-  async startSaga(req: StartSagaRequest): Promise<SagaHandle> {
-    const { sagaId, runId, digests } = await this.update('startSaga', (a) => this.handle.executeUpdate(startSagaUpdate, { args: [a] }), req);
+  async startSaga(req: RequestOf<'startSaga'>): Promise<SagaHandle> {
+    const { sagaId, runId, digests } = await this.send('startSaga', req);
     return this.hv.saga(this.sessionId, sagaId, digests, runId);
   }
 
@@ -209,36 +203,36 @@ export class SessionHandle {
   /** Approve a step as another active participant (SPEC §11.5: bound to the step's digest). */
   async approve(step: StepEvidenceRequest & { approverDid: string }) {
     const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid };
-    return this.update('approve', (a) => this.handle.executeUpdate(approveUpdate, { args: [a] }), req);
+    return this.send('approve', req);
   }
 
   /** Reject a step: it is denied at once. */
   async reject(step: StepEvidenceRequest & { approverDid: string; reason: string }) {
     const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid, reason: step.reason };
-    return this.update('reject', (a) => this.handle.executeUpdate(rejectUpdate, { args: [a] }), req);
+    return this.send('reject', req);
   }
 
   /** Co-sign a ring 0 step as one of the session's SRE witnesses. */
   async witness(step: StepEvidenceRequest & { witnessDid: string }) {
     const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), witnessDid: step.witnessDid };
-    return this.update('witness', (a) => this.handle.executeUpdate(witnessUpdate, { args: [a] }), req);
+    return this.send('witness', req);
   }
 
   /** The session's decision for a step now, with the evidence it holds. */
   async stepGrant(step: StepEvidenceRequest) {
     const ref = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step) };
-    return mapped(() => this.handle.query(stepGrantQuery, ref), this.sessionId);
+    return this.ask('stepGrant', ref);
   }
 
   // The session VFS (SPEC §3): every edit is a delta in the audit chain.
-  vfsWrite(req: { agentDid: string; path: string; content: string }) { return this.update('vfsWrite', (a) => this.handle.executeUpdate(vfsWriteUpdate, { args: [a] }), req); }
-  vfsDelete(req: { agentDid: string; path: string }) { return this.update('vfsDelete', (a) => this.handle.executeUpdate(vfsDeleteUpdate, { args: [a] }), req); }
-  vfsSetPermissions(req: { agentDid: string; path: string; allowedDids: string[] | null }) { return this.update('vfsSetPermissions', (a) => this.handle.executeUpdate(vfsSetPermissionsUpdate, { args: [a] }), req); }
-  vfsSnapshot(req: { agentDid: string; snapshotId?: string; label?: string }) { return this.update('vfsSnapshot', (a) => this.handle.executeUpdate(vfsSnapshotUpdate, { args: [a] }), req); }
-  vfsRestore(req: { agentDid: string; snapshotId: string }) { return this.update('vfsRestore', (a) => this.handle.executeUpdate(vfsRestoreUpdate, { args: [a] }), req); }
-  vfsList() { return mapped(() => this.handle.query(vfsListQuery), this.sessionId); }
+  vfsWrite(req: RequestOf<'vfsWrite'>) { return this.send('vfsWrite', req); }
+  vfsDelete(req: RequestOf<'vfsDelete'>) { return this.send('vfsDelete', req); }
+  vfsSetPermissions(req: RequestOf<'vfsSetPermissions'>) { return this.send('vfsSetPermissions', req); }
+  vfsSnapshot(req: RequestOf<'vfsSnapshot'>) { return this.send('vfsSnapshot', req); }
+  vfsRestore(req: RequestOf<'vfsRestore'>) { return this.send('vfsRestore', req); }
+  vfsList() { return this.ask('vfsList'); }
   /** A file as this agent may see it: path, size and the hash of its contents in the audit store. */
-  vfsStat(path: string, agentDid: string) { return mapped(() => this.handle.query(vfsFileQuery, path, agentDid), this.sessionId); }
+  vfsStat(path: string, agentDid: string) { return this.ask('vfsFile', path, agentDid); }
   /** A file's contents, read as this agent: the session checks the permission, the audit store has the contents. */
   async vfsFile(path: string, agentDid: string): Promise<string> {
     const ref = await this.vfsStat(path, agentDid);
@@ -247,12 +241,12 @@ export class SessionHandle {
     return content;
   }
 
-  summary() { return mapped(() => this.handle.query(summaryQuery), this.sessionId); }
-  participant(did: string) { return mapped(() => this.handle.query(participantQuery, did), this.sessionId); }
-  liability() { return mapped(() => this.handle.query(liabilityQuery), this.sessionId); }
+  summary() { return this.ask('summary'); }
+  participant(did: string) { return this.ask('participant', did); }
+  liability() { return this.ask('liabilityMatrix'); }
   /** The trail's head, count and root, and the deltas the audit store does not have yet. */
-  auditHead() { return mapped(() => this.handle.query(auditQuery), this.sessionId); }
-  sagas() { return mapped(() => this.handle.query(sagasQuery), this.sessionId); }
+  auditHead() { return this.ask('auditHead'); }
+  sagas() { return this.ask('sagas'); }
 
   /** The trail as it stands: from the audit store (and, while the session is open, the deltas it still holds). */
   async storedTrail(): Promise<StoredTrail> {
@@ -281,7 +275,7 @@ export class SagaHandle {
     readonly digests: Record<string, string> = {},
   ) {}
 
-  state() { return mapped(() => this.handle.query(sagaStateQuery)); }
+  state() { return mapped(() => this.handle.query<OutputOf<'sagaState'>>('sagaState')); }
 
   /**
    * The saga's final snapshot, whether it completed or ended compensated,

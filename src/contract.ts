@@ -93,6 +93,13 @@ export const VfsRestoreRequestSchema = z.object({ agentDid: DidSchema, snapshotI
  */
 export const NoArgumentSchema = z.union([z.undefined(), z.null(), z.strictObject({ auth })]);
 
+/** sagaEnded: a wake-up naming the saga whose outcome the session reads by id. */
+export const SagaEndedSchema = z.strictObject({ sagaId: z.string().max(200) });
+/** wake: a wake-up of a saga; sessionContinued when its session continued as new. */
+export const WakeSchema = z.strictObject({ sessionContinued: z.boolean().optional() });
+/** stepGate's argument: the step id whose gate to read. */
+export const StepGateArgumentSchema = z.string().max(200);
+
 
 // ── Controls (SPEC §12) ─────────────────────────────────────────────────────
 // Quarantine, release and kill come from one of the session's SRE witnesses

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { HypervisorError } from './errors';
 import { sha256Hex } from './hash';
 import { didKeyFromSecret, generateDidKey, payloadJson, signPayloadHash, type DidKey, type RequestAuthEntry } from './identity';
+import { messageOf, signersFor } from './contract/messages';
 
 export const KEY_FILE_FORMAT = 'agent-hypervisor.did-key/1';
 
@@ -84,22 +85,24 @@ export class KeyRing implements RequestSigner {
 }
 
 /**
- * The DIDs a request speaks for, as the session will ask (workflows/session.ts):
- * the agent, voucher, approver or witness it names; every agent of a saga's
- * steps. Updates that name none (releaseBond: the bond's voucher; activate,
- * terminate: the creator or an SRE) are signed as `as`.
+ * The DIDs this signer signs a request as, by the registry's signer rule for
+ * the update (src/contract/messages.ts, the rule the session checks): every
+ * DID the rule names that the signer holds a key for; for a rule naming one
+ * of several (activate, terminate: the creator or an SRE) and for a bond's
+ * voucher (releaseBond), which the client cannot see, `as` (by default the
+ * signer's first DID). None for an update nobody signs, or a request its
+ * schema refuses (the session refuses it, naming the field).
  */
-export function signersOf(update: string, request: Record<string, unknown> | undefined, as?: string): string[] {
-  const r = request ?? {};
-  const did = (k: string) => (typeof r[k] === 'string' ? [r[k] as string] : []);
-  switch (update) {
-    case 'vouch': return did('voucher');
-    case 'approve': case 'reject': return did('approverDid');
-    case 'witness': case 'slash': return did('witnessDid');
-    case 'startSaga': return [...new Set((Array.isArray(r.steps) ? r.steps : []).map((s: { agentDid?: unknown }) => s?.agentDid).filter((d): d is string => typeof d === 'string'))];
-    case 'releaseBond': case 'activate': case 'terminate': return as ? [as] : [];
-    default: return did('agentDid');
-  }
+export function signingDids(signer: RequestSigner, update: string, request: unknown, as?: string): string[] {
+  const m = messageOf(update);
+  if (!m?.signers || !m.input) return [];
+  const parsed = m.input.safeParse(request);
+  if (!parsed.success) return [];
+  const me = as ?? signer.dids[0];
+  const rule = signersFor(update, parsed.data, { controllers: me ? [me] : [], voucherOf: () => me ?? '' });
+  if (!rule) return [];
+  const held = (d: string) => signer.dids.includes(d);
+  return 'all' in rule ? [...new Set(rule.all)].filter(held) : rule.anyOf.filter(held).slice(0, 1);
 }
 
 /** A fresh nonce: 16 random bytes, base64url (22 characters). */
@@ -108,15 +111,14 @@ export function newNonce(): string {
 }
 
 /**
- * The request with `auth`: signed by every DID it speaks for that `signer`
- * holds a key for (the session refuses what is missing, naming who). The
- * request is signed as it will travel, JSON, so what the session canonicalises
- * is what was signed.
+ * The request with `auth`: signed as `signingDids` says (the session refuses
+ * what is missing, naming who). The request is signed as it will travel,
+ * JSON, so what the session canonicalises is what was signed.
  */
 export function signRequest(signer: RequestSigner, update: string, sessionId: string, request: unknown, as?: string, now = Date.now()): Record<string, unknown> {
   const plain = (request === undefined || request === null ? {} : JSON.parse(JSON.stringify(request))) as Record<string, unknown>;
   delete plain.auth;
-  const wanted = signersOf(update, plain, as ?? signer.dids[0]).filter((d) => signer.dids.includes(d));
+  const wanted = signingDids(signer, update, plain, as);
   if (wanted.length === 0) return plain;
   const auth: RequestAuthEntry[] = wanted.map((did) => {
     const nonce = newNonce();

@@ -8,7 +8,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { HypervisorError } from './errors';
 import { SAGA_STATES } from './saga';
 import { SessionLifecycleSchema } from './session';
-import { SAGA_WORKFLOW, SESSION_WORKFLOW } from '../workflows/definitions';
+import { SAGA_WORKFLOW, SESSION_WORKFLOW } from './contract/messages';
 import {
   HvAgentDids, HvPendingApprovals, HvSagaState, HvSessionId, HvSessionState, parsePendingApproval,
 } from '../workflows/searchAttributes';

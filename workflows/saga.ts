@@ -30,6 +30,7 @@ import {
   finishSaga, markOutcomeUnknown, retryPolicyOf, startCompensation, startStep, startStepCompensation, type SagaState,
 } from '../src/saga';
 import { heldAgentQuery, restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, stepGateQuery, wakeSignal } from './definitions';
+import { MESSAGES } from '../src/contract/messages';
 import { governed } from './failures';
 import { HvPendingApprovals, HvSagaState, HvWaitingSince, pendingApprovalEntry } from './searchAttributes';
 import { annotateRun, approvalWaited, compensated, gateDecided, sagaEnded, startSpan } from './observe';
@@ -172,13 +173,13 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   wf.setHandler(heldAgentQuery, (did) => ({
     restriction: (typeof did === 'string' ? agents.get(did)?.restriction : undefined) ?? 0,
     runningStepId: running && running.agentDid === did ? running.stepId : null,
-  }), { description: 'What the saga holds of one agent (argument: its DID): its restriction, and its step running now.' });
-  wf.setHandler(sagaStateQuery, snapshot, { description: 'The saga: its state, each step with attempts, errors and digest, grants and compensation order.' });
+  }), { description: MESSAGES.heldAgent.description });
+  wf.setHandler(sagaStateQuery, snapshot, { description: MESSAGES.sagaState.description });
   // Total: an unknown step is denied, never an error.
   wf.setHandler(stepGateQuery, (stepId) => (typeof stepId === 'string' && specs.has(stepId)
     ? decideOnHeldView(stepId)
     : gateStep({ agent: undefined, action: undefined, sessionState, hasConsensus: false, hasSreWitness: false })),
-  { description: 'The gate for one step on the view the saga holds now (argument: the step id): what a retry attempt checks.' });
+  { description: MESSAGES.stepGate.description });
 
   function publishDetails(): void {
     const rows = saga.steps.map((s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`);

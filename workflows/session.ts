@@ -45,6 +45,7 @@ import {
   approveElevationUpdate, claimStepUpdate, killUpdate, quarantineUpdate, releaseUpdate, requestElevationUpdate, revokeElevationUpdate,
 } from './definitions';
 import { governed, asFailure, queryAnswer } from './failures';
+import { MESSAGES, signedBy } from '../src/contract/messages';
 import { HvAgentDids, HvQuarantined, HvSagaState, HvSessionId, HvSessionState, indexedAgentDids } from './searchAttributes';
 import { sagaWorkflow } from './saga';
 import { sagaStaticDetails } from './sagaDetails';
@@ -542,7 +543,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   // ── Participants ──────────────────────────────────────────────────────────
   /** A delegated join speaks for the child and its parent: both sign. */
-  const joinSigners = (r: { agentDid: string; delegatedBy?: string }): Signers => ({ all: r.delegatedBy !== undefined ? [r.agentDid, r.delegatedBy] : [r.agentDid] });
+  const joinSigners = signedBy.join;
   const childrenOf = (did: string) => [...parents].filter(([, p]) => p === did).map(([c]) => c);
   /** SPEC §12: a quarantined or killed agent may not approve, vouch, delegate or be elevated. */
   const requireUnrestricted = (did: string, role: string) => {
@@ -605,7 +606,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     } finally {
       joining.delete(req.agentDid);
     }
-  }), { validator: validator(JoinRequestSchema, 'join', joinRules, joinSigners), description: 'Join an agent (SPEC §3 handshake); returns its ring and σ_eff. With delegatedBy, a child of that parent (SPEC §12).' });
+  }), { validator: validator(JoinRequestSchema, 'join', joinRules, joinSigners), description: MESSAGES.join.description });
 
   const activateRules = () => {
     requireState('activate', ['handshaking']);
@@ -618,7 +619,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     record(HYPERVISOR_DID, [{ path: '/state', operation: 'modify', contentHash: contentHash('active'), previousHash: contentHash('handshaking') }], undefined, signatures);
     refreshSearchAttributes();
     return summary();
-  }) as () => Promise<SessionSummary>, { validator: validator(NoArgumentSchema, 'activate', activateRules, controllers) as () => void, description: 'Move the session from handshaking to active (needs a participant).' });
+  }) as () => Promise<SessionSummary>, { validator: validator(NoArgumentSchema, 'activate', activateRules, controllers) as () => void, description: MESSAGES.activate.description });
 
   const leaveRules = (r: { agentDid: string }) => { requireOpen('leave'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(leaveUpdate, handle((raw) => {
@@ -630,7 +631,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     refreshSearchAttributes();
     restrictSagas([agentDid]);
     return p;
-  }), { validator: validator(AgentRequestSchema, 'leave', leaveRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'Mark a participant inactive (it stays in the record).' });
+  }), { validator: validator(AgentRequestSchema, 'leave', leaveRules, signedBy.agent), description: MESSAGES.leave.description });
 
   const vouchRules = (r: { voucher: string; vouchee: string }) => {
     requireState('vouch', ['handshaking', 'active']);
@@ -642,13 +643,13 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(vouchUpdate, handle((raw) => {
     const req = request(VouchRequestSchema, raw, 'vouch');
     vouchRules(req);
-    const signatures = acceptAuth('vouch', raw, one(req.voucher));
+    const signatures = acceptAuth('vouch', raw, signedBy.vouch(req));
     const { bond, ringChanges } = vouchInSession(st.session, st.liability, req, Date.now(), wf.uuid4());
     record(req.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }], undefined, signatures);
     bondsVersion++;
     applyRingChanges(ringChanges, `vouch ${bond.bondId}`);
     return bond;
-  }), { validator: validator(VouchRequestSchema, 'vouch', vouchRules, (r: { voucher: string }) => one(r.voucher)), description: 'A voucher bonds part of its σ for a vouchee (SPEC §4).' });
+  }), { validator: validator(VouchRequestSchema, 'vouch', vouchRules, signedBy.vouch), description: MESSAGES.vouch.description });
 
   const bondOf = (r: { bondId: string }) => {
     const b = ownGet(st.liability.bonds, r.bondId);
@@ -670,13 +671,13 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     bondsVersion++;
     applyRingChanges(refreshRings(st.session, st.liability, Date.now(), [bond.vouchee]), `release ${bond.bondId}`, [bond.vouchee]);
     return bond;
-  }), { validator: validator(ReleaseBondRequestSchema, 'releaseBond', releaseRules, (r: { bondId: string }) => one(bondOf(r).voucher)), description: 'Release a bond before the session ends.' });
+  }), { validator: validator(ReleaseBondRequestSchema, 'releaseBond', releaseRules, (r: { bondId: string }) => one(bondOf(r).voucher)), description: MESSAGES.releaseBond.description });
 
   const checkActionRules = (r: { agentDid: string }) => { requireOpen('check an action'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(checkActionUpdate, handle((raw) => {
     const req = request(CheckActionRequestSchema, raw, 'checkAction');
     checkActionRules(req);
-    const signatures = acceptAuth('checkAction', raw, one(req.agentDid));
+    const signatures = acceptAuth('checkAction', raw, signedBy.agent(req));
     const decision = gateStep({ agent: agentView(req.agentDid), action: actionView(req.actionId), sessionState: st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true, now: Date.now() });
     st.decisions++;
     record(req.agentDid, [{ path: `/decisions/${st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...recordedDecision(decision) }) }], undefined, signatures);
@@ -685,7 +686,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       [ATTR.sessionId]: sessionId, [ATTR.agentDid]: req.agentDid, [ATTR.actionId]: req.actionId,
     }));
     return decision;
-  }), { validator: validator(CheckActionRequestSchema, 'checkAction', checkActionRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'May this agent run this action now (no approvals counted)? Records the decision.' });
+  }), { validator: validator(CheckActionRequestSchema, 'checkAction', checkActionRules, signedBy.agent), description: MESSAGES.checkAction.description });
 
   // ── Slashing and drift ────────────────────────────────────────────────────
   /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
@@ -717,9 +718,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(slashUpdate, handle(async (raw) => {
     const req = request(SlashRequestSchema, raw, 'slash');
     slashRules(req);
-    const signatures = acceptAuth('slash', raw, one(req.witnessDid));
+    const signatures = acceptAuth('slash', raw, signedBy.witness(req));
     return slashAgent(req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, req.omega ?? 0.95, req.witnessDid, 'witness', undefined, signatures);
-  }), { validator: validator(SlashRequestSchema, 'slash', slashRules, (r: { witnessDid: string }) => one(r.witnessDid)), description: 'Slash an agent at the request of an SRE witness of the session (ring 0); cascades to its vouchers.' });
+  }), { validator: validator(SlashRequestSchema, 'slash', slashRules, signedBy.witness), description: MESSAGES.slash.description });
 
   const driftRules = (r: { agentDid: string }) => { requireOpen('report drift'); requireActiveParticipant(r.agentDid); };
   wf.setHandler(reportDriftUpdate, handle(async (raw) => {
@@ -740,7 +741,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       return { decision, slash: null, ringChanges: changes };
     }
     return { decision, slash: null, ringChanges: [] };
-  }), { validator: validator(DriftReportSchema, 'reportDrift', driftRules), description: 'Check an agent for behavioural drift: high → slash, medium → demote for the rest of the session (SPEC §9).' });
+  }), { validator: validator(DriftReportSchema, 'reportDrift', driftRules), description: MESSAGES.reportDrift.description });
 
   // ── Sagas ─────────────────────────────────────────────────────────────────
   const startSagaRules = (r: { sagaId?: string; steps: { agentDid: string }[] }) => {
@@ -806,7 +807,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
    * A saga acts in the name of every agent of its steps — their rate, budget and liability (a failed undo
    * slashes the step's agent) — so each of them signs its start, not only whoever asks for it.
    */
-  const sagaSigners = (r: { steps: { agentDid: string }[] }): Signers => ({ all: [...new Set(r.steps.map((s) => s.agentDid))] });
+  const sagaSigners = signedBy.startSaga;
 
   function nextSagaId(): string {
     let id: string;
@@ -828,7 +829,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       if (started.ok) return started.result;
       if (req.sagaId !== undefined || tries >= 5) throw started.error;
     }
-  }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules, sagaSigners), description: 'Start a saga of this session (a child workflow that starts from the session\'s view).' });
+  }), { validator: validator(StartSagaRequestSchema, 'startSaga', startSagaRules, sagaSigners), description: MESSAGES.startSaga.description });
 
   async function startOneSaga(req: StartSagaRequestParsed, sagaId: string, signatures: DeltaSignature[]) {
     const workflowId = sagaWorkflowId(sessionId, sagaId);
@@ -1033,24 +1034,24 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const req = request(ApprovalRequestSchema, raw, 'approve');
     const step = approverRules(req, 'approve');
     const { saga } = evidenceOf(req, 'approve');
-    const signatures = acceptAuth('approve', raw, one(req.approverDid));
+    const signatures = acceptAuth('approve', raw, signedBy.approver(req));
     step.approvers.push(req.approverDid);
     // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/identity.ts).
     record(req.approverDid, [receiptChange('approve', req)!], undefined, signatures);
     wakeSaga(saga);
     return evidenceResult(saga, step);
-  }), { validator: validator(ApprovalRequestSchema, 'approve', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'approve'); }, (r) => one(r.approverDid)), description: 'Approve a step (bound to its digest) as another active participant; the quorum is the session\'s.' });
+  }), { validator: validator(ApprovalRequestSchema, 'approve', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'approve'); }, signedBy.approver), description: MESSAGES.approve.description });
 
   wf.setHandler(rejectUpdate, handle((raw) => {
     const req = request(RejectionRequestSchema, raw, 'reject');
     const step = approverRules(req, 'reject');
     const { saga } = evidenceOf(req, 'reject');
-    const signatures = acceptAuth('reject', raw, one(req.approverDid));
+    const signatures = acceptAuth('reject', raw, signedBy.approver(req));
     step.rejectedBy = { did: req.approverDid, reason: req.reason };
     record(req.approverDid, [receiptChange('reject', req)!], undefined, signatures);
     wakeSaga(saga);
     return evidenceResult(saga, step);
-  }), { validator: validator(RejectionRequestSchema, 'reject', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'reject'); }, (r) => one(r.approverDid)), description: 'Reject a step (bound to its digest): it is denied at once.' });
+  }), { validator: validator(RejectionRequestSchema, 'reject', (r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(r, 'reject'); }, signedBy.approver), description: MESSAGES.reject.description });
 
   const witnessRules = (r: { sagaId: string; stepId: string; digest: string; witnessDid: string }) => {
     requireOpen('witness');
@@ -1064,12 +1065,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     const req = request(WitnessRequestSchema, raw, 'witness');
     const step = witnessRules(req);
     const { saga } = evidenceOf(req, 'witness');
-    const signatures = acceptAuth('witness', raw, one(req.witnessDid));
+    const signatures = acceptAuth('witness', raw, signedBy.witness(req));
     step.witness = req.witnessDid;
     record(req.witnessDid, [receiptChange('witness', req)!], undefined, signatures);
     wakeSaga(saga);
     return evidenceResult(saga, step);
-  }), { validator: validator(WitnessRequestSchema, 'witness', witnessRules, (r: { witnessDid: string }) => one(r.witnessDid)), description: 'Co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses).' });
+  }), { validator: validator(WitnessRequestSchema, 'witness', witnessRules, signedBy.witness), description: MESSAGES.witness.description });
 
   /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
   function stepGrant(raw: StepRef): StepGrant {
@@ -1104,7 +1105,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       ...grant, retryAfterMs: refusal.retryAfterMs,
       decision: { ...grant.decision, allowed: false, waitFor: 'none', rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted', reason: refusal.reason },
     };
-  }), { validator: validator(StepRefSchema, 'claimStep', claimRules), description: 'A saga\'s activity claims a step its start did not lease (rate token, budget): the session\'s grant, leased when allowed.' });
+  }), { validator: validator(StepRefSchema, 'claimStep', claimRules), description: MESSAGES.claimStep.description });
 
   // ── Controls (SPEC §12) ───────────────────────────────────────────────────
   const controlResult = (agentDid: string, kind: ControlResult['kind'], until: number | null, sagasHolding: string[] = [], handedOff: ControlResult['handedOff'] = []): ControlResult =>
@@ -1123,12 +1124,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(quarantineUpdate, handle((raw) => {
     const req = request(QuarantineRequestSchema, raw, 'quarantine');
     quarantineRules(req);
-    const signatures = acceptAuth('quarantine', raw, one(req.sreDid));
+    const signatures = acceptAuth('quarantine', raw, signedBy.sre(req));
     const now = Date.now();
     const until = now + (req.ttlSeconds ?? controls.config.quarantineTtlSeconds) * 1000;
     impose(req.agentDid, { kind: 'quarantine', since: now, until, reason: req.reason, by: req.sreDid, substitute: null }, req.sreDid, signatures);
     return controlResult(req.agentDid, 'quarantine', until, runningSagas().filter((g) => g.agentDids.includes(req.agentDid)).map((g) => g.sagaId));
-  }), { validator: validator(QuarantineRequestSchema, 'quarantine', quarantineRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE quarantines an agent for a TTL: read-only actions only; released at the TTL by a timer, or by release (SPEC §12).' });
+  }), { validator: validator(QuarantineRequestSchema, 'quarantine', quarantineRules, signedBy.sre), description: MESSAGES.quarantine.description });
 
   const releaseAgentRules = (r: { agentDid: string; sreDid: string }) => {
     sreRules(r, 'release');
@@ -1138,12 +1139,12 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(releaseUpdate, handle((raw) => {
     const req = request(ReleaseRequestSchema, raw, 'release');
     releaseAgentRules(req);
-    const signatures = acceptAuth('release', raw, one(req.sreDid));
+    const signatures = acceptAuth('release', raw, signedBy.sre(req));
     const lifted = controls.release(req.agentDid)!;
     record(req.sreDid, [{ path: `/controls/${req.agentDid}`, operation: 'delete', contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }), previousHash: contentHash(lifted) }], undefined, signatures);
     refreshSearchAttributes();
     return controlResult(req.agentDid, 'released', null);
-  }), { validator: validator(ReleaseRequestSchema, 'release', releaseAgentRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE releases a quarantined agent before its TTL (a kill is final).' });
+  }), { validator: validator(ReleaseRequestSchema, 'release', releaseAgentRules, signedBy.sre), description: MESSAGES.release.description });
 
   const killRules = (r: { agentDid: string; sreDid: string; substituteDid?: string }) => {
     sreRules(r, 'kill');
@@ -1157,7 +1158,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(killUpdate, handle(async (raw) => {
     const req = request(KillRequestSchema, raw, 'kill');
     killRules(req);
-    const signatures = acceptAuth('kill', raw, one(req.sreDid));
+    const signatures = acceptAuth('kill', raw, signedBy.sre(req));
     const did = req.agentDid;
     const restriction: Restriction = { kind: 'kill', since: Date.now(), until: null, reason: req.reason, by: req.sreDid, substitute: req.substituteDid ?? null };
     controls.restrict(did, restriction);
@@ -1192,7 +1193,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       record(req.sreDid, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash({ ...restriction, handedOff, sagasHolding }) }], undefined, signatures);
     }
     return controlResult(did, 'kill', null, sagasHolding, handedOff);
-  }), { validator: validator(KillRequestSchema, 'kill', killRules, (r: { sreDid: string }) => one(r.sreDid)), description: 'An SRE kills an agent: it runs nothing more; its step in flight is cancelled; its remaining steps go to the substitute if it passes the gate, else the saga compensates (SPEC §12).' });
+  }), { validator: validator(KillRequestSchema, 'kill', killRules, signedBy.sre), description: MESSAGES.kill.description });
 
   function elevationView(e: Elevation): ElevationView {
     return {
@@ -1213,7 +1214,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(requestElevationUpdate, handle((raw) => {
     const req = request(ElevationRequestSchema, raw, 'requestElevation');
     elevationRules(req);
-    const signatures = acceptAuth('requestElevation', raw, one(req.agentDid));
+    const signatures = acceptAuth('requestElevation', raw, signedBy.agent(req));
     const elevationId = `elevation-${++controls.elevationCount}`;
     const ttlSeconds = req.ttlSeconds ?? controls.config.elevationTtlSeconds;
     const e: Elevation = {
@@ -1224,7 +1225,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     controls.elevations.set(req.agentDid, e);
     record(req.agentDid, [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }], undefined, signatures);
     return elevationView(e);
-  }), { validator: validator(ElevationRequestSchema, 'requestElevation', elevationRules, (r: { agentDid: string }) => one(r.agentDid)), description: 'An agent asks for ring 1 or 2 for a TTL; active once the quorum approves it (approveElevation), until the TTL or a revocation (SPEC §12).' });
+  }), { validator: validator(ElevationRequestSchema, 'requestElevation', elevationRules, signedBy.agent), description: MESSAGES.requestElevation.description });
 
   const elevationOf = (r: { agentDid: string; elevationId: string; digest?: string }, doing: string) => {
     const e = controls.elevations.get(r.agentDid);
@@ -1245,7 +1246,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(approveElevationUpdate, handle((raw) => {
     const req = request(ElevationApprovalSchema, raw, 'approveElevation');
     approveElevationRules(req);
-    const signatures = acceptAuth('approveElevation', raw, one(req.approverDid));
+    const signatures = acceptAuth('approveElevation', raw, signedBy.approver(req));
     const e = elevationOf(req, 'approve an elevation');
     e.approvers.push(req.approverDid);
     record(req.approverDid, [{ path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`, operation: 'add', contentHash: contentHash({ digest: e.digest }) }], undefined, signatures);
@@ -1257,7 +1258,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
       record(HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'modify', contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }) }]);
     }
     return elevationView(e);
-  }), { validator: validator(ElevationApprovalSchema, 'approveElevation', approveElevationRules, (r: { approverDid: string }) => one(r.approverDid)), description: 'Approve an elevation (bound to its digest) as another active participant; the quorum is the session\'s.' });
+  }), { validator: validator(ElevationApprovalSchema, 'approveElevation', approveElevationRules, signedBy.approver), description: MESSAGES.approveElevation.description });
 
   const revokeRules = (r: { agentDid: string; byDid: string }) => {
     requireOpen('revoke an elevation');
@@ -1267,13 +1268,13 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wf.setHandler(revokeElevationUpdate, handle((raw) => {
     const req = request(RevokeElevationRequestSchema, raw, 'revokeElevation');
     revokeRules(req);
-    const signatures = acceptAuth('revokeElevation', raw, one(req.byDid));
+    const signatures = acceptAuth('revokeElevation', raw, signedBy.revoker(req));
     const e = controls.elevations.get(req.agentDid)!;
     controls.elevations.delete(req.agentDid);
     record(req.byDid, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ revoked: req.reason ?? 'revoked' }), previousHash: contentHash(e) }], undefined, signatures);
     restrictSagas([req.agentDid]);
     return { ...elevationView(e), state: 'revoked' as const };
-  }), { validator: validator(RevokeElevationRequestSchema, 'revokeElevation', revokeRules, (r: { byDid: string }) => one(r.byDid)), description: 'Revoke an elevation (an SRE, or the agent itself): it ends at once, mid-saga too.' });
+  }), { validator: validator(RevokeElevationRequestSchema, 'revokeElevation', revokeRules, signedBy.revoker), description: MESSAGES.revokeElevation.description });
 
   /**
    * A durable timer for a control's end (SPEC §12), started in the handler that set it: its command is
@@ -1332,7 +1333,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     terminated = { commitment, releasedBonds: releasedBonds.length, purgedFiles: report.vfsFilesPurged, retainUntil: report.retainUntil, liabilitySnapshot };
     refreshSearchAttributes();
     return terminated;
-  }) as () => Promise<TerminateResult>, { validator: validator(NoArgumentSchema, 'terminate', terminateRules, controllers) as () => void, description: 'Terminate: close the session, release bonds, purge the VFS, commit the Merkle root, anchor it, archive.' });
+  }) as () => Promise<TerminateResult>, { validator: validator(NoArgumentSchema, 'terminate', terminateRules, controllers) as () => void, description: MESSAGES.terminate.description });
 
   const vfsAgent = (what: string, agentDid: string) => { requireOpen(what); requireActiveParticipant(agentDid); };
   registerVfsHandlers(st, {
@@ -1345,14 +1346,14 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   });
 
   // ── Queries ───────────────────────────────────────────────────────────────
-  wf.setHandler(summaryQuery, summary, { description: 'The session: state, participants with ring and σ_eff, bonds, deltas, Merkle root, sagas.' });
-  wf.setHandler(participantQuery, (did) => (typeof did === 'string' ? participantOf(st.session, did) ?? null : null), { description: 'One participant by DID.' });
-  wf.setHandler(liabilityQuery, () => liabilityMatrix(st.liability, sessionId, Date.now()), { description: 'Who vouches for whom, exposure per voucher, cascade paths.' });
+  wf.setHandler(summaryQuery, summary, { description: MESSAGES.summary.description });
+  wf.setHandler(participantQuery, (did) => (typeof did === 'string' ? participantOf(st.session, did) ?? null : null), { description: MESSAGES.participant.description });
+  wf.setHandler(liabilityQuery, () => liabilityMatrix(st.liability, sessionId, Date.now()), { description: MESSAGES.liabilityMatrix.description });
   wf.setHandler(auditQuery, () => ({
     sessionId, deltaCount: st.audit.turn, merkleRoot: auditMerkleRoot(st.audit), head: st.audit.head, stored: st.audit.stored, pending: st.audit.deltas.slice(),
-  }), { description: 'The trail\'s head, count and Merkle root, and the deltas not yet in the audit store (turns stored+1 …).' });
-  wf.setHandler(sagasQuery, () => [...sagas.values()], { description: 'The sagas of this session and their states.' });
-  wf.setHandler(stepGrantQuery, queryAnswer(stepGrant), { description: 'The session\'s decision for a step now, with the approvals and witness it holds (args: {sagaId, stepId, digest}).' });
+  }), { description: MESSAGES.auditHead.description });
+  wf.setHandler(sagasQuery, () => [...sagas.values()], { description: MESSAGES.sagas.description });
+  wf.setHandler(stepGrantQuery, queryAnswer(stepGrant), { description: MESSAGES.stepGrant.description });
 
   // ── Lifetime ──────────────────────────────────────────────────────────────
   refreshSearchAttributes();

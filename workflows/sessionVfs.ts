@@ -22,14 +22,12 @@ import {
 } from '../src/vfs';
 import type { SessionWorkflowState } from './sessionTypes';
 import { queryAnswer } from './failures';
+import { MESSAGES } from '../src/contract/messages';
+import {
+  vfsDeleteUpdate, vfsFileQuery, vfsListQuery, vfsRestoreUpdate, vfsSetPermissionsUpdate, vfsSnapshotUpdate, vfsWriteUpdate,
+} from './definitions';
 
-export const vfsWriteUpdate = wf.defineUpdate<VfsChange, [unknown]>('vfsWrite');
-export const vfsDeleteUpdate = wf.defineUpdate<VfsChange, [unknown]>('vfsDelete');
-export const vfsSetPermissionsUpdate = wf.defineUpdate<VfsChange, [unknown]>('vfsSetPermissions');
-export const vfsSnapshotUpdate = wf.defineUpdate<SnapshotSummary, [unknown]>('vfsSnapshot');
-export const vfsRestoreUpdate = wf.defineUpdate<VfsChange[], [unknown]>('vfsRestore');
-export const vfsListQuery = wf.defineQuery<{ files: string[]; snapshots: SnapshotSummary[] }>('vfsList');
-export const vfsFileQuery = wf.defineQuery<FileRef, [string, string]>('vfsFile');
+export { vfsDeleteUpdate, vfsFileQuery, vfsListQuery, vfsRestoreUpdate, vfsSetPermissionsUpdate, vfsSnapshotUpdate, vfsWriteUpdate } from './definitions';
 
 /** What the VFS may hold: it crosses continue-as-new in the session's state (contents are in the store). */
 export const VFS_LIMITS = {
@@ -121,19 +119,19 @@ export function registerVfsHandlers(st: SessionWorkflowState, hooks: SessionHook
     dryRun('vfsWrite', write)(r);
     const signatures = hooks.accept('vfsWrite', raw, r.agentDid);
     return done(r.agentDid, write(st.vfs, r, Date.now()), signatures);
-  }), { validator: hooks.validate(VfsWriteRequestSchema, 'vfsWrite', dryRun('vfsWrite', write)), description: 'Write a file in the session VFS (its contents go to the audit store).' });
+  }), { validator: hooks.validate(VfsWriteRequestSchema, 'vfsWrite', dryRun('vfsWrite', write)), description: MESSAGES.vfsWrite.description });
 
   wf.setHandler(vfsDeleteUpdate, handle((raw) => {
     const r = parse(VfsPathRequestSchema, raw, 'vfsDelete') as Request;
     const signatures = hooks.accept('vfsDelete', raw, r.agentDid);
     return done(r.agentDid, del(st.vfs, r, Date.now()), signatures);
-  }), { validator: hooks.validate(VfsPathRequestSchema, 'vfsDelete', dryRun('vfsDelete', del)), description: 'Delete a file from the session VFS.' });
+  }), { validator: hooks.validate(VfsPathRequestSchema, 'vfsDelete', dryRun('vfsDelete', del)), description: MESSAGES.vfsDelete.description });
 
   wf.setHandler(vfsSetPermissionsUpdate, handle((raw) => {
     const r = parse(VfsPermissionsRequestSchema, raw, 'vfsSetPermissions') as Request;
     const signatures = hooks.accept('vfsSetPermissions', raw, r.agentDid);
     return done(r.agentDid, perms(st.vfs, r, Date.now()), signatures);
-  }), { validator: hooks.validate(VfsPermissionsRequestSchema, 'vfsSetPermissions', dryRun('vfsSetPermissions', perms)), description: 'Restrict a path to some DIDs (null opens it).' });
+  }), { validator: hooks.validate(VfsPermissionsRequestSchema, 'vfsSetPermissions', dryRun('vfsSetPermissions', perms)), description: MESSAGES.vfsSetPermissions.description });
 
   wf.setHandler(vfsSnapshotUpdate, handle((raw) => {
     const r = parse(VfsSnapshotRequestSchema, raw, 'vfsSnapshot') as Request;
@@ -141,16 +139,16 @@ export function registerVfsHandlers(st: SessionWorkflowState, hooks: SessionHook
     const summary = snap(st.vfs, { ...r, snapshotId: r.snapshotId ?? wf.uuid4() }, Date.now());
     hooks.refresh();
     return summary;
-  }), { validator: hooks.validate(VfsSnapshotRequestSchema, 'vfsSnapshot', dryRun('vfsSnapshot', snap)), description: 'Snapshot the files and permissions.' });
+  }), { validator: hooks.validate(VfsSnapshotRequestSchema, 'vfsSnapshot', dryRun('vfsSnapshot', snap)), description: MESSAGES.vfsSnapshot.description });
 
   wf.setHandler(vfsRestoreUpdate, handle((raw) => {
     const r = parse(VfsRestoreRequestSchema, raw, 'vfsRestore') as Request;
     const signatures = hooks.accept('vfsRestore', raw, r.agentDid);
     return done(r.agentDid, restore(st.vfs, r, Date.now()), signatures);
-  }), { validator: hooks.validate(VfsRestoreRequestSchema, 'vfsRestore', dryRun('vfsRestore', restore)), description: 'Restore a snapshot.' });
+  }), { validator: hooks.validate(VfsRestoreRequestSchema, 'vfsRestore', dryRun('vfsRestore', restore)), description: MESSAGES.vfsRestore.description });
 
-  wf.setHandler(vfsListQuery, () => ({ files: listFiles(st.vfs), snapshots: listSnapshots(st.vfs) }), { description: 'The files and snapshots in the session VFS.' });
+  wf.setHandler(vfsListQuery, () => ({ files: listFiles(st.vfs), snapshots: listSnapshots(st.vfs) }), { description: MESSAGES.vfsList.description });
   wf.setHandler(vfsFileQuery, queryAnswer((path: string, agentDid: string) => statFile(st.vfs, { path, agentDid })), {
-    description: 'A file as an agent may see it (args: path, agentDid): its path, size and content hash; the contents are in the audit store under that hash.',
+    description: MESSAGES.vfsFile.description,
   });
 }

@@ -1,0 +1,90 @@
+/**
+ * The message registry (src/contract/messages.ts) against the workflows that
+ * register handlers and the client that signs: every handler the session and
+ * saga set has an entry of its kind, and the typed client signs every signed
+ * update as the session's rule requires (issue 19, N17).
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { generateDidKey } from '../../src/identity';
+import { KeyRing, signingDids } from '../../src/keys';
+import { MESSAGES, signedBy, signersFor, type UpdateName } from '../../src/contract/messages';
+import * as definitions from '../../workflows/definitions';
+
+const root = path.resolve(__dirname, '..', '..', 'workflows');
+const sources = fs.readdirSync(root, { recursive: true }).map(String).filter((f) => f.endsWith('.ts')).map((f) => fs.readFileSync(path.join(root, f), 'utf8')).join('\n');
+
+describe('message registry', () => {
+  it('has an entry, of the same kind, for every handler the workflows set, and a handler for every entry', () => {
+    const exported = definitions as unknown as Record<string, { type: string; name: string }>;
+    const set = [...sources.matchAll(/wf\.setHandler\((\w+)/g)].map((m) => m[1]!);
+    const names = new Set<string>();
+    for (const ident of set) {
+      const def = exported[ident];
+      assert.ok(def, `${ident} is a definition of workflows/definitions.ts`);
+      const m = Object.hasOwn(MESSAGES, def.name) ? MESSAGES[def.name as keyof typeof MESSAGES] : undefined;
+      assert.equal(m?.kind, def.type, `${def.name}: a registry entry of kind ${def.type}`);
+      names.add(def.name);
+    }
+    assert.deepEqual([...names].sort(), Object.keys(MESSAGES).sort());
+  });
+
+  it('the session\'s validators check each request-only signer rule of the registry', () => {
+    const rules = Object.entries(signedBy) as [string, unknown][];
+    for (const [name, m] of Object.entries(MESSAGES)) {
+      if (m.kind !== 'update' || !('signers' in m) || !m.signers || name.startsWith('vfs')) continue;
+      const rule = rules.find(([, f]) => f === m.signers)?.[0];
+      if (!rule) continue; // activate, terminate, releaseBond: from the session's state
+      const direct = new RegExp(`validator\\(\\w+, '${name}', [^\\n]*signedBy\\.${rule}\\)`).test(sources);
+      const named = new RegExp(`= signedBy\\.${rule};`).test(sources) && new RegExp(`validator\\(\\w+, '${name}', \\w+, \\w+Signers\\)`).test(sources);
+      assert.ok(direct || named, `${name}: the session's validator uses signedBy.${rule}`);
+    }
+  });
+
+  describe('the typed client signs as the session requires', () => {
+    const k = Object.fromEntries(['agent', 'sre', 'approver', 'parent', 'other'].map((n) => [n, generateDidKey()])) as Record<string, ReturnType<typeof generateDidKey>>;
+    const digest = 'ab'.repeat(32);
+    const requests: Partial<Record<UpdateName, [Record<string, unknown>, string[]]>> = {
+      join: [{ agentDid: k.agent!.did, sigmaRaw: 0.8, delegatedBy: k.parent!.did }, [k.agent!.did, k.parent!.did]],
+      leave: [{ agentDid: k.agent!.did }, [k.agent!.did]],
+      vouch: [{ voucher: k.parent!.did, vouchee: k.agent!.did }, [k.parent!.did]],
+      checkAction: [{ agentDid: k.agent!.did, actionId: 'draft' }, [k.agent!.did]],
+      slash: [{ agentDid: k.agent!.did, reason: 'r', witnessDid: k.sre!.did }, [k.sre!.did]],
+      startSaga: [{ steps: [{ actionId: 'a', agentDid: k.agent!.did }, { actionId: 'b', agentDid: k.parent!.did }] }, [k.agent!.did, k.parent!.did]],
+      approve: [{ sagaId: 's', stepId: 'x', digest, approverDid: k.approver!.did }, [k.approver!.did]],
+      reject: [{ sagaId: 's', stepId: 'x', digest, approverDid: k.approver!.did, reason: 'no' }, [k.approver!.did]],
+      witness: [{ sagaId: 's', stepId: 'x', digest, witnessDid: k.sre!.did }, [k.sre!.did]],
+      quarantine: [{ agentDid: k.agent!.did, sreDid: k.sre!.did, reason: 'r' }, [k.sre!.did]],
+      release: [{ agentDid: k.agent!.did, sreDid: k.sre!.did }, [k.sre!.did]],
+      kill: [{ agentDid: k.agent!.did, sreDid: k.sre!.did, reason: 'r' }, [k.sre!.did]],
+      requestElevation: [{ agentDid: k.agent!.did, ring: 1, justification: 'j' }, [k.agent!.did]],
+      approveElevation: [{ agentDid: k.agent!.did, elevationId: 'e', digest, approverDid: k.approver!.did }, [k.approver!.did]],
+      revokeElevation: [{ agentDid: k.agent!.did, byDid: k.sre!.did }, [k.sre!.did]],
+      vfsWrite: [{ agentDid: k.agent!.did, path: '/a', content: 'x' }, [k.agent!.did]],
+    };
+    const everyone = new KeyRing(Object.values(k));
+    const agentOnly = new KeyRing([k.agent!]);
+
+    for (const [name, [request, expected]] of Object.entries(requests) as [UpdateName, [Record<string, unknown>, string[]]][]) {
+      it(`${name}: signed by ${expected.length > 1 ? 'every DID' : 'the DID'} the session's rule names, and no other`, () => {
+        const parsed = MESSAGES[name].input.parse(request);
+        const rule = signersFor(name, parsed, { controllers: [], voucherOf: () => '' });
+        assert.ok(rule && 'all' in rule);
+        assert.deepEqual([...rule.all].sort(), [...expected].sort());
+        assert.deepEqual(signingDids(everyone, name, request).sort(), [...expected].sort());
+        assert.deepEqual(signingDids(agentOnly, name, request), expected.includes(k.agent!.did) ? [k.agent!.did] : []);
+      });
+    }
+
+    it('activate, terminate and releaseBond: one DID, `as` or the signer\'s first', () => {
+      for (const name of ['activate', 'terminate'] as const) {
+        assert.deepEqual(signingDids(everyone, name, undefined, k.sre!.did), [k.sre!.did]);
+        assert.deepEqual(signingDids(agentOnly, name, undefined), [k.agent!.did]);
+      }
+      assert.deepEqual(signingDids(everyone, 'releaseBond', { bondId: 'b' }, k.parent!.did), [k.parent!.did]);
+      assert.deepEqual(signingDids(everyone, 'reportDrift', { agentDid: k.agent!.did }), [], 'nobody signs a drift report');
+      assert.deepEqual(signingDids(everyone, 'quarantine', { agentDid: k.agent!.did }), [], 'a request its schema refuses is not signed');
+    });
+  });
+});
