@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { generateDidKey } from '../../src/identity';
 import { KeyRing, signingDids } from '../../src/keys';
-import { MESSAGES, signedBy, signersFor, type UpdateName } from '../../src/contract/messages';
+import { MESSAGES, signersFor, type UpdateName } from '../../src/contract/messages';
 import * as definitions from '../../workflows/definitions';
 
 const root = path.resolve(__dirname, '..', '..', 'workflows');
@@ -18,28 +18,35 @@ const sources = fs.readdirSync(root, { recursive: true }).map(String).filter((f)
 describe('message registry', () => {
   it('has an entry, of the same kind, for every handler the workflows set, and a handler for every entry', () => {
     const exported = definitions as unknown as Record<string, { type: string; name: string }>;
-    const set = [...sources.matchAll(/wf\.setHandler\((\w+)/g)].map((m) => m[1]!);
     const names = new Set<string>();
-    for (const ident of set) {
-      const def = exported[ident];
+    // Signals and queries are set one by one; the session's updates are handlers the door wires ({ name: '…' }).
+    for (const [, ident] of sources.matchAll(/wf\.setHandler\((\w+)/g)) {
+      if (ident === 'definitions') continue; // the door's wiring, below
+      const def = exported[ident!];
       assert.ok(def, `${ident} is a definition of workflows/definitions.ts`);
       const m = Object.hasOwn(MESSAGES, def.name) ? MESSAGES[def.name as keyof typeof MESSAGES] : undefined;
       assert.equal(m?.kind, def.type, `${def.name}: a registry entry of kind ${def.type}`);
       names.add(def.name);
     }
+    for (const [, name] of sources.matchAll(/^ {2}name: '(\w+)',$/gm)) {
+      assert.equal(MESSAGES[name as keyof typeof MESSAGES]?.kind, 'update', `${name}: a handler the door wires is a registry update`);
+      names.add(name!);
+    }
     assert.deepEqual([...names].sort(), Object.keys(MESSAGES).sort());
   });
 
-  it('the session\'s validators check each request-only signer rule of the registry', () => {
-    const rules = Object.entries(signedBy) as [string, unknown][];
-    for (const [name, m] of Object.entries(MESSAGES)) {
-      if (m.kind !== 'update' || !('signers' in m) || !m.signers || name.startsWith('vfs')) continue;
-      const rule = rules.find(([, f]) => f === m.signers)?.[0];
-      if (!rule) continue; // activate, terminate, releaseBond: from the session's state
-      const direct = new RegExp(`validator\\(\\w+, '${name}', [^\\n]*signedBy\\.${rule}\\)`).test(sources);
-      const named = new RegExp(`= signedBy\\.${rule};`).test(sources) && new RegExp(`validator\\(\\w+, '${name}', \\w+, \\w+Signers\\)`).test(sources);
-      assert.ok(direct || named, `${name}: the session's validator uses signedBy.${rule}`);
+  it('every signature the session checks is checked by the door, under the registry\'s rule for that message', () => {
+    const files = fs.readdirSync(path.join(root, 'session')).filter((f) => f.endsWith('.ts'));
+    for (const f of files) {
+      const text = fs.readFileSync(path.join(root, 'session', f), 'utf8');
+      if (f !== 'door.ts') assert.doesNotMatch(text, /\bcheckAuth\(|\bsignedBy\b/, `${f} checks signatures itself instead of through the door`);
+      for (const [, name] of text.matchAll(/(?:acceptAuth|signaturesOf)\(ctx, '(\w+)'/g)) {
+        const m = MESSAGES[name as UpdateName];
+        assert.ok(m?.kind === 'update' && 'signers' in m && m.signers, `${f}: ${name} is a signed update of the registry`);
+      }
     }
+    const door = fs.readFileSync(path.join(root, 'session', 'door.ts'), 'utf8');
+    assert.match(door, /MESSAGES\[name\]\.signers/, 'the door takes the signer rule from the registry');
   });
 
   describe('the typed client signs as the session requires', () => {

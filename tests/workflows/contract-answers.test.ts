@@ -14,7 +14,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { sagaSnapshotOf } from '../../src/client';
 import { approveUpdate, checkActionUpdate, heldAgentQuery, sagaStateQuery, startSagaUpdate, stepGateQuery } from '../../workflows/definitions';
-import { vfsFileQuery, vfsListQuery, vfsSnapshotUpdate, vfsWriteUpdate } from '../../workflows/sessionVfs';
+import { vfsFileQuery, vfsListQuery, vfsSnapshotUpdate, vfsWriteUpdate } from '../../workflows/definitions';
 import { ACTIONS } from '../helpers/sessions';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
 

@@ -1,0 +1,249 @@
+/**
+ * Controls (SPEC §12): quarantine, release, kill with hand-off, elevations, the breach detector, and the
+ * durable timers that end what was set with a TTL.
+ */
+import * as wf from '@temporalio/workflow';
+import { HypervisorError } from '../../src/errors';
+import { gateStep } from '../../src/gate';
+import { stepKey, type Elevation, type Restriction } from '../../src/controls';
+import { capRing, participantOf } from '../../src/session';
+import { type DeltaSignature } from '../../src/identity';
+import {
+  ElevationApprovalSchema, ElevationRequestSchema, KillRequestSchema, QuarantineRequestSchema,
+  ReleaseRequestSchema, RevokeElevationRequestSchema,
+} from '../../src/contract';
+import type { ControlResult } from '../sessionTypes';
+import { slashed } from '../observe';
+import {
+  HYPERVISOR_DID, integrations, contentHash, handoffDigest, elevationDigest, type SessionContext, isOpen,
+  requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted, one, childrenOf,
+} from './context';
+import {
+  agentView, actionView, runningSagas, restrictSagas, applyRingChanges, refreshSearchAttributes,
+  countsAsApprover, elevationView,
+} from './views';
+import { type Handler, acceptAuth, request } from './door';
+
+/** SPEC §12's breach detector: each request an agent makes, and whether it aims above its ring; a trip quarantines it. */
+export function noteRequests(ctx: SessionContext, did: string, actionIds: readonly string[]): void {
+  if (!participantOf(ctx.st.session, did)?.active) return;
+  for (const actionId of actionIds) {
+    const now = Date.now();
+    const d = gateStep({ agent: agentView(ctx, did), action: actionView(ctx, actionId), sessionState: 'active', hasConsensus: true, hasSreWitness: true, ringsOnly: true, now });
+    const above = !d.allowed && (d.rule === 'ring_capped' || d.rule === 'sigma_too_low' || d.rule === 'ring_too_low');
+    const { severity, share, trip } = ctx.controls.noteRequest(did, above, now);
+    if (!trip) continue;
+    impose(ctx, did, { kind: 'breaker', since: now, until: now + trip.cooldownMs, reason: `breach ${severity}: ${Math.round(share * 100)}% of its requests aimed above its ring`, by: HYPERVISOR_DID, substitute: null }, HYPERVISOR_DID);
+  }
+}
+
+/** Records a restriction and takes it to the running sagas at once. */
+export function impose(ctx: SessionContext, did: string, r: Restriction, by: string, signatures?: DeltaSignature[]): void {
+  ctx.controls.restrict(did, r);
+  if (r.until !== null) armExpiry(ctx, r.until);
+  record(ctx, by, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash(r) }], undefined, signatures);
+  refreshSearchAttributes(ctx);
+  restrictSagas(ctx, [did]);
+}
+export const controlResult = (agentDid: string, kind: ControlResult['kind'], until: number | null, sagasHolding: string[] = [], handedOff: ControlResult['handedOff'] = []): ControlResult =>
+  ({ agentDid, kind, until, sagasHolding, handedOff });
+export const sreRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }, doing: string) => {
+  requireOpen(ctx, doing);
+  if (!participantOf(ctx.st.session, r.agentDid)) throw new HypervisorError('AGENT_NOT_FOUND', `cannot ${doing}: ${r.agentDid} is not a participant of session ${ctx.sessionId}`, { did: r.agentDid });
+  requireSre(ctx, r.sreDid, 'SRE');
+  if (r.sreDid === r.agentDid) throw new HypervisorError('NOT_SRE_WITNESS', `an SRE may not ${doing} itself`);
+};
+export const notKilled = (ctx: SessionContext, did: string, doing: string) => {
+  if (ctx.controls.level(did, Date.now()) === 2) throw new HypervisorError('AGENT_KILLED', `cannot ${doing}: ${did} was killed in session ${ctx.sessionId}; a kill is final`, { did });
+};
+
+export const quarantineRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }) => { sreRules(ctx, r, 'quarantine'); notKilled(ctx, r.agentDid, 'quarantine'); };
+export const onQuarantine: Handler = {
+  name: 'quarantine',
+  run(ctx, raw) {
+    const req = request(QuarantineRequestSchema, raw, 'quarantine');
+    quarantineRules(ctx, req);
+    const signatures = acceptAuth(ctx, 'quarantine', raw, req);
+    const now = Date.now();
+    const until = now + (req.ttlSeconds ?? ctx.controls.config.quarantineTtlSeconds) * 1000;
+    impose(ctx, req.agentDid, { kind: 'quarantine', since: now, until, reason: req.reason, by: req.sreDid, substitute: null }, req.sreDid, signatures);
+    return controlResult(req.agentDid, 'quarantine', until, runningSagas(ctx).filter((g) => g.agentDids.includes(req.agentDid)).map((g) => g.sagaId));
+  },
+  check: quarantineRules,
+};
+
+export const releaseAgentRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }) => {
+  sreRules(ctx, r, 'release');
+  notKilled(ctx, r.agentDid, 'release');
+  if (!ctx.controls.restrictionOf(r.agentDid, Date.now())) throw new HypervisorError('NOT_QUARANTINED', `${r.agentDid} is not quarantined in session ${ctx.sessionId}`, { did: r.agentDid });
+};
+export const onRelease: Handler = {
+  name: 'release',
+  run(ctx, raw) {
+    const req = request(ReleaseRequestSchema, raw, 'release');
+    releaseAgentRules(ctx, req);
+    const signatures = acceptAuth(ctx, 'release', raw, req);
+    const lifted = ctx.controls.release(req.agentDid)!;
+    record(ctx, req.sreDid, [{ path: `/controls/${req.agentDid}`, operation: 'delete', contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }), previousHash: contentHash(lifted) }], undefined, signatures);
+    refreshSearchAttributes(ctx);
+    return controlResult(req.agentDid, 'released', null);
+  },
+  check: releaseAgentRules,
+};
+
+export const killRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string; substituteDid?: string }) => {
+  sreRules(ctx, r, 'kill');
+  notKilled(ctx, r.agentDid, 'kill');
+  if (r.substituteDid !== undefined) {
+    if (r.substituteDid === r.agentDid) throw new HypervisorError('INVALID_INPUT', 'invalid kill: substituteDid: the killed agent cannot substitute for itself');
+    requireActiveParticipant(ctx, r.substituteDid, 'substitute');
+    requireUnrestricted(ctx, r.substituteDid, 'substitute');
+  }
+};
+export const onKill: Handler = {
+  name: 'kill',
+  async run(ctx, raw) {
+    const req = request(KillRequestSchema, raw, 'kill');
+    killRules(ctx, req);
+    const signatures = acceptAuth(ctx, 'kill', raw, req);
+    const did = req.agentDid;
+    const restriction: Restriction = { kind: 'kill', since: Date.now(), until: null, reason: req.reason, by: req.sreDid, substitute: req.substituteDid ?? null };
+    ctx.controls.restrict(did, restriction);
+    // Its remaining steps become the substitute's, bound to a new digest; the substitute claims each (gate, rate, budget).
+    const handedOff: ControlResult['handedOff'] = [];
+    const holding = runningSagas(ctx).filter((g) => g.agentDids.includes(did));
+    for (const saga of holding) {
+      for (const step of saga.steps) {
+        if (step.agentDid !== did) continue;
+        ctx.controls.settle(stepKey(saga.workflowId, step.stepId), false);
+        step.leased = false;
+        if (!req.substituteDid) continue;
+        step.handedFrom = { agentDid: did, digest: step.digest };
+        step.agentDid = req.substituteDid;
+        step.digest = handoffDigest(step.digest, req.substituteDid);
+        step.approvers = [];
+        step.witness = null;
+        step.rejectedBy = null;
+        handedOff.push({ sagaId: saga.sagaId, stepId: step.stepId, agentDid: step.agentDid, digest: step.digest });
+      }
+    }
+    // Its children lose what they held through it.
+    const following = childrenOf(ctx, did).flatMap((child) => capRing(ctx.st.session, child, 3));
+    refreshSearchAttributes(ctx);
+    restrictSagas(ctx, [did]);
+    applyRingChanges(ctx, following, `kill of ${did}`);
+    // The kill is recorded once every running saga of the agent holds it (its step in flight cancelled):
+    // no step of the agent starts after this delta (SPEC §12).
+    const held = holding.length > 0 ? await integrations.awaitHold({ workflowIds: holding.map((g) => g.workflowId), did }) : [];
+    const sagasHolding = holding.filter((g) => held.includes(g.workflowId)).map((g) => g.sagaId);
+    if (isOpen(ctx)) {
+      record(ctx, req.sreDid, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash({ ...restriction, handedOff, sagasHolding }) }], undefined, signatures);
+    }
+    return controlResult(did, 'kill', null, sagasHolding, handedOff);
+  },
+  check: killRules,
+};
+export const elevationRules = (ctx: SessionContext, r: { agentDid: string; ring: 1 | 2 }) => {
+  requireOpen(ctx, 'request an elevation');
+  const p = requireActiveParticipant(ctx, r.agentDid);
+  if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `agent ${r.agentDid} was slashed in session ${ctx.sessionId}; it may not be elevated`, { did: r.agentDid });
+  requireUnrestricted(ctx, r.agentDid, 'agent');
+  if ((p.ringCap ?? 0) > r.ring) throw new HypervisorError('RING_VIOLATION', `agent ${r.agentDid} is capped at ring ${p.ringCap}: no elevation lifts a cap`, { did: r.agentDid });
+  const held = ctx.controls.elevations.get(r.agentDid);
+  if (held) throw new HypervisorError('ELEVATION_EXISTS', `agent ${r.agentDid} already has elevation ${held.elevationId} (${held.activeFrom === null ? 'requested' : 'active'}); one per agent`, { elevationId: held.elevationId });
+};
+export const onRequestElevation: Handler = {
+  name: 'requestElevation',
+  run(ctx, raw) {
+    const req = request(ElevationRequestSchema, raw, 'requestElevation');
+    elevationRules(ctx, req);
+    const signatures = acceptAuth(ctx, 'requestElevation', raw, req);
+    const elevationId = `elevation-${++ctx.controls.elevationCount}`;
+    const ttlSeconds = req.ttlSeconds ?? ctx.controls.config.elevationTtlSeconds;
+    const e: Elevation = {
+      elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification,
+      digest: elevationDigest({ sessionId: ctx.sessionId, elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification }),
+      requestedAt: Date.now(), approvers: [], activeFrom: null, until: null,
+    };
+    ctx.controls.elevations.set(req.agentDid, e);
+    record(ctx, req.agentDid, [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }], undefined, signatures);
+    return elevationView(ctx, e);
+  },
+  check: elevationRules,
+};
+
+export const elevationOf = (ctx: SessionContext, r: { agentDid: string; elevationId: string; digest?: string }, doing: string) => {
+  const e = ctx.controls.elevations.get(r.agentDid);
+  if (!e || e.elevationId !== r.elevationId) throw new HypervisorError('ELEVATION_NOT_FOUND', `cannot ${doing}: ${r.agentDid} has no elevation ${r.elevationId} in session ${ctx.sessionId}`);
+  if (r.digest !== undefined && r.digest !== e.digest) throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: digest is not elevation ${e.elevationId}'s (${e.digest})`);
+  return e;
+};
+export const approveElevationRules = (ctx: SessionContext, r: { agentDid: string; elevationId: string; digest: string; approverDid: string }) => {
+  requireOpen(ctx, 'approve an elevation');
+  const e = elevationOf(ctx, r, 'approve an elevation');
+  if (e.activeFrom !== null) throw new HypervisorError('DUPLICATE_APPROVAL', `elevation ${e.elevationId} is already active`);
+  const p = requireActiveParticipant(ctx, r.approverDid, 'approver');
+  if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve`);
+  requireUnrestricted(ctx, r.approverDid, 'approver');
+  if (r.approverDid === r.agentDid) throw new HypervisorError('SELF_APPROVAL', `approver ${r.approverDid} is the agent asking for the elevation`);
+  if (e.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved elevation ${e.elevationId}`);
+};
+export const onApproveElevation: Handler = {
+  name: 'approveElevation',
+  run(ctx, raw) {
+    const req = request(ElevationApprovalSchema, raw, 'approveElevation');
+    approveElevationRules(ctx, req);
+    const signatures = acceptAuth(ctx, 'approveElevation', raw, req);
+    const e = elevationOf(ctx, req, 'approve an elevation');
+    e.approvers.push(req.approverDid);
+    record(ctx, req.approverDid, [{ path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`, operation: 'add', contentHash: contentHash({ digest: e.digest }) }], undefined, signatures);
+    if (e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid)).length >= ctx.st.session.config.consensusQuorum) {
+      const now = Date.now();
+      e.activeFrom = now;
+      e.until = now + e.ttlSeconds * 1000;
+      armExpiry(ctx, e.until);
+      record(ctx, HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'modify', contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }) }]);
+    }
+    return elevationView(ctx, e);
+  },
+  check: approveElevationRules,
+};
+
+export const revokeRules = (ctx: SessionContext, r: { agentDid: string; byDid: string }) => {
+  requireOpen(ctx, 'revoke an elevation');
+  if (!ctx.controls.elevations.has(r.agentDid)) throw new HypervisorError('ELEVATION_NOT_FOUND', `${r.agentDid} has no elevation in session ${ctx.sessionId}`);
+  if (r.byDid !== r.agentDid) requireSre(ctx, r.byDid, 'revoker');
+};
+export const onRevokeElevation: Handler = {
+  name: 'revokeElevation',
+  run(ctx, raw) {
+    const req = request(RevokeElevationRequestSchema, raw, 'revokeElevation');
+    revokeRules(ctx, req);
+    const signatures = acceptAuth(ctx, 'revokeElevation', raw, req);
+    const e = ctx.controls.elevations.get(req.agentDid)!;
+    ctx.controls.elevations.delete(req.agentDid);
+    record(ctx, req.byDid, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ revoked: req.reason ?? 'revoked' }), previousHash: contentHash(e) }], undefined, signatures);
+    restrictSagas(ctx, [req.agentDid]);
+    return { ...elevationView(ctx, e), state: 'revoked' as const };
+  },
+  check: revokeRules,
+};
+
+/**
+ * A durable timer for a control's end (SPEC §12), started in the handler that set it: its command is
+ * then issued before the update completes, whatever interceptors wrap the handler (a loop re-arming a
+ * timer when woken would order its command by microtasks, which tracing changes). A timer of a control
+ * released or revoked meanwhile finds nothing to end.
+ */
+export function armExpiry(ctx: SessionContext, until: number): void {
+  void wf.sleep(Math.max(1, until - Date.now())).then(() => { if (isOpen(ctx)) expireControls(ctx, Date.now()); }, () => undefined);
+}
+
+/** What ended by now: quarantines released, elevations ended (SPEC §12). */
+export function expireControls(ctx: SessionContext, now: number): void {
+  const { released, expired } = ctx.controls.expire(now);
+  for (const [did, r] of released) record(ctx, HYPERVISOR_DID, [{ path: `/controls/${did}`, operation: 'delete', contentHash: contentHash({ released: 'ttl', kind: r.kind }), previousHash: contentHash(r) }], now);
+  for (const e of expired) record(ctx, HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ expired: true, until: e.until }), previousHash: contentHash(e) }], now);
+  if (released.length > 0) refreshSearchAttributes(ctx);
+  if (expired.length > 0) restrictSagas(ctx, expired.map((e) => e.agentDid));
+}

@@ -1,0 +1,126 @@
+/**
+ * The door: the one place every request to the session passes (SPEC §11).
+ *
+ * For each update, in this order:
+ *   1. validator — the session is not handing over; the audit backlog has room;
+ *      the request parses by its registry schema; every DID the registry's
+ *      signer rule names has signed it (did:key sessions); the family's
+ *      `check`, which needs no waiting. A refusal here leaves no history.
+ *   2. handler — counted towards the run's updates; waits until the trail is
+ *      settled with the store; then the family's `run`, which parses, checks
+ *      again (state may have moved since the validator), accepts the
+ *      signatures' nonces and records. Any error fails only the update.
+ *
+ * The schema, the signer rule and the description come from the message
+ * registry (src/contract/messages.ts): a message is declared once.
+ */
+import type { UpdateDefinition } from '@temporalio/common';
+import * as wf from '@temporalio/workflow';
+import { parse } from '../../src/common';
+import { HypervisorError } from '../../src/errors';
+import { acceptNonces, checkAuth, type DeltaSignature, type Signers } from '../../src/identity';
+import { MESSAGES, type SignerContext, type UpdateName } from '../../src/contract/messages';
+import { definitions } from '../definitions';
+import { asFailure, governed } from '../failures';
+import { bondOf, controllers, type SessionContext } from './context';
+import { requireAuditCapacity } from './trail';
+
+/** One update of the session: its name in the registry, the rules its validator applies, and its handler. */
+export interface Handler {
+  readonly name: UpdateName;
+  /** The rules that need no waiting (they run in the validator); they never change state. */
+  readonly check?: (ctx: SessionContext, request: never) => void;
+  /** The handler: parses `raw`, checks again, accepts the signatures, acts and records. */
+  readonly run: (ctx: SessionContext, raw: unknown) => unknown;
+}
+
+/** What the registry's signer rules need from the session: who controls it, who holds a bond. */
+export function signerContext(ctx: SessionContext): SignerContext {
+  return { controllers: (controllers(ctx) as { anyOf: readonly string[] }).anyOf, voucherOf: (bondId) => bondOf(ctx, { bondId }).voucher };
+}
+
+/** The DIDs that must sign this request, by the registry's rule (none for an unsigned message). */
+export function signersOf(ctx: SessionContext, name: UpdateName, request: unknown): Signers | undefined {
+  const rule = MESSAGES[name].signers as ((r: unknown, c: SignerContext) => Signers) | undefined;
+  return rule?.(request, signerContext(ctx));
+}
+
+/** Registers each handler, in order (a request that arrived with the start runs as soon as its handler is set). */
+export function wire(ctx: SessionContext, handlers: readonly Handler[]): void {
+  for (const h of handlers) {
+    const check = h.check as ((ctx: SessionContext, request: unknown) => void) | undefined;
+    wf.setHandler(definitions[h.name] as UpdateDefinition<unknown, [unknown?]>, handle(ctx, (raw?: unknown) => h.run(ctx, raw)), {
+      validator: validator(ctx, h.name, check),
+      description: MESSAGES[h.name].description,
+    });
+  }
+}
+
+/**
+ * Updates run the rules; a rule's rejection fails the update (and only it)
+ * with its error code. An unexpected error also fails only the update: no
+ * input may fail the workflow task (SPEC §11.6).
+ */
+export function handle<A extends unknown[], R>(ctx: SessionContext, fn: (...args: A) => Promise<R> | R) {
+  return async (...args: A): Promise<R> => {
+    ctx.updatesThisRun++;
+    try {
+      if (!ctx.trailStarted) await wf.condition(() => ctx.trailStarted || ctx.fatal !== undefined);
+      if (ctx.fatal) throw ctx.fatal;
+      return await fn(...args);
+    } catch (err) {
+      const failure = asFailure(err);
+      if (failure instanceof wf.ApplicationFailure) throw failure;
+      wf.log.error('session update failed unexpectedly', { error: String(err) });
+      throw wf.ApplicationFailure.nonRetryable(`internal error: ${(err as Error)?.message ?? String(err)}`, 'INTERNAL');
+    }
+  };
+}
+
+/**
+ * A validator: the registry's schema, then who signed it (the registry's signer rule), then the
+ * rules that need no waiting. Throws a named error; never touches state.
+ */
+export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: SessionContext, req: unknown) => void) {
+  const schema = MESSAGES[what].input as Parameters<typeof parse>[0];
+  return (arg?: unknown) => {
+    governed(() => {
+      if (ctx.windingDown) {
+        throw new HypervisorError('SESSION_CONTINUING', `cannot ${what} now: session ${ctx.sessionId} is continuing as new; send it again (the typed client does)`);
+      }
+      if (what !== 'terminate') requireAuditCapacity(ctx, what);
+      const req = parse(schema, arg, what);
+      const signers = signersOf(ctx, what, req);
+      if (signers) checkAuth({ identity: ctx.identity, sessionId: ctx.sessionId, windows: ctx.nonces, now: Date.now() }, what, arg, signers);
+      rules?.(ctx, req);
+    });
+  };
+}
+
+/**
+ * The handler's part of a signed request: the signatures the registry's rule
+ * names for this request, checked again; returns those its delta keeps. The
+ * signatures and issuedAt were checked by the validator, before the request
+ * was accepted: they are a function of the request, and the workflow clock of
+ * a replay is not the live one.
+ */
+export function signaturesOf(ctx: SessionContext, what: UpdateName, raw: unknown, request: unknown): DeltaSignature[] {
+  const signers = signersOf(ctx, what, request);
+  return signers ? checkAuth({ identity: ctx.identity, sessionId: ctx.sessionId, windows: ctx.nonces }, what, raw, signers) : [];
+}
+
+/**
+ * As signaturesOf, and the request's nonces are still fresh (a concurrent
+ * request may have used one since the validator ran) and are remembered.
+ */
+export function acceptAuth(ctx: SessionContext, what: UpdateName, raw: unknown, request: unknown): DeltaSignature[] {
+  const signatures = signaturesOf(ctx, what, raw, request);
+  acceptNonces(ctx.nonces, what, raw);
+  return signatures;
+}
+
+/** A request as its schema parses it, without its signatures (they are the request's proof, not its content). */
+export function request<S extends Parameters<typeof parse>[0]>(schema: S, raw: unknown, what: string): Omit<ReturnType<typeof parse<S>>, 'auth'> {
+  const { auth: _, ...req } = parse(schema, raw, what) as Record<string, unknown>;
+  return req as never;
+}

@@ -1,0 +1,99 @@
+/**
+ * Evidence (SPEC §11.5): approvals, rejections and witnesses, each bound to a step's digest.
+ */
+import * as wf from '@temporalio/workflow';
+import { HypervisorError } from '../../src/errors';
+import { receiptChange } from '../../src/identity';
+import { ApprovalRequestSchema, RejectionRequestSchema, WitnessRequestSchema } from '../../src/contract';
+import { wakeSignal } from '../definitions';
+import type { EvidenceResult, SagaRecord, StepEvidence } from '../sessionTypes';
+import { slashed } from '../observe';
+import { type SessionContext, requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted } from './context';
+import { countedApprovers } from './views';
+import { type Handler, acceptAuth, request } from './door';
+
+export function evidenceOf(ctx: SessionContext, ref: { sagaId: string; stepId: string; digest: string }, doing: string): { saga: SagaRecord; step: StepEvidence } {
+  const saga = ctx.sagas.get(ref.sagaId);
+  if (!saga) throw new HypervisorError('SAGA_NOT_FOUND', `cannot ${doing}: session ${ctx.sessionId} has no saga ${ref.sagaId}`);
+  if (saga.state !== 'running') throw new HypervisorError('SAGA_ENDED', `cannot ${doing}: saga ${ref.sagaId} is ${saga.state}`);
+  const step = saga.steps.find((s) => s.stepId === ref.stepId);
+  if (!step) throw new HypervisorError('STEP_NOT_FOUND', `cannot ${doing}: saga ${ref.sagaId} has no step ${ref.stepId}`);
+  if (step.digest !== ref.digest && step.handedFrom?.digest !== ref.digest) {
+    throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: digest is not step ${ref.stepId}'s (${step.digest}); evidence is bound to what the step does`);
+  }
+  return { saga, step };
+}
+
+
+export const evidenceResult = (ctx: SessionContext, saga: SagaRecord, step: StepEvidence): EvidenceResult => ({
+  sagaId: saga.sagaId, stepId: step.stepId, digest: step.digest, approvals: countedApprovers(ctx, step).length,
+  quorum: ctx.st.session.config.consensusQuorum, rejected: step.rejectedBy !== null, witnessed: step.witness !== null,
+});
+
+export const approverRules = (ctx: SessionContext, r: { sagaId: string; stepId: string; digest: string; approverDid: string }, doing: string) => {
+  requireOpen(ctx, doing);
+  const { step } = evidenceOf(ctx, r, doing);
+  const p = requireActiveParticipant(ctx, r.approverDid, 'approver');
+  if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve or reject`);
+  requireUnrestricted(ctx, r.approverDid, 'approver');
+  if (r.approverDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `approver ${r.approverDid} is the step's acting agent`);
+  if (step.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved step ${r.stepId}`);
+  if (step.rejectedBy) throw new HypervisorError('STEP_REJECTED', `step ${r.stepId} was rejected by ${step.rejectedBy.did}`);
+  return step;
+};
+
+export const wakeSaga = (ctx: SessionContext, saga: SagaRecord) => void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, {}).catch(() => undefined);
+
+export const onApprove: Handler = {
+  name: 'approve',
+  run(ctx, raw) {
+    const req = request(ApprovalRequestSchema, raw, 'approve');
+    const step = approverRules(ctx, req, 'approve');
+    const { saga } = evidenceOf(ctx, req, 'approve');
+    const signatures = acceptAuth(ctx, 'approve', raw, req);
+    step.approvers.push(req.approverDid);
+    // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/identity.ts).
+    record(ctx, req.approverDid, [receiptChange('approve', req)!], undefined, signatures);
+    wakeSaga(ctx, saga);
+    return evidenceResult(ctx, saga, step);
+  },
+  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(ctx, r, 'approve'); },
+};
+
+export const onReject: Handler = {
+  name: 'reject',
+  run(ctx, raw) {
+    const req = request(RejectionRequestSchema, raw, 'reject');
+    const step = approverRules(ctx, req, 'reject');
+    const { saga } = evidenceOf(ctx, req, 'reject');
+    const signatures = acceptAuth(ctx, 'reject', raw, req);
+    step.rejectedBy = { did: req.approverDid, reason: req.reason };
+    record(ctx, req.approverDid, [receiptChange('reject', req)!], undefined, signatures);
+    wakeSaga(ctx, saga);
+    return evidenceResult(ctx, saga, step);
+  },
+  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(ctx, r, 'reject'); },
+};
+
+export const witnessRules = (ctx: SessionContext, r: { sagaId: string; stepId: string; digest: string; witnessDid: string }) => {
+  requireOpen(ctx, 'witness');
+  const { step } = evidenceOf(ctx, r, 'witness');
+  requireSre(ctx, r.witnessDid, 'witness');
+  if (r.witnessDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `witness ${r.witnessDid} is the step's acting agent`);
+  if (step.witness) throw new HypervisorError('DUPLICATE_APPROVAL', `step ${r.stepId} is already witnessed by ${step.witness}`);
+  return step;
+};
+export const onWitness: Handler = {
+  name: 'witness',
+  run(ctx, raw) {
+    const req = request(WitnessRequestSchema, raw, 'witness');
+    const step = witnessRules(ctx, req);
+    const { saga } = evidenceOf(ctx, req, 'witness');
+    const signatures = acceptAuth(ctx, 'witness', raw, req);
+    step.witness = req.witnessDid;
+    record(ctx, req.witnessDid, [receiptChange('witness', req)!], undefined, signatures);
+    wakeSaga(ctx, saga);
+    return evidenceResult(ctx, saga, step);
+  },
+  check: witnessRules,
+};

@@ -1,0 +1,110 @@
+/**
+ * The session workflow: the source of truth for one session — participants
+ * with their σ and ring, bonds, the reversibility registry, the VFS and the
+ * audit chain — and the authority behind every grant (SPEC §11).
+ *
+ * - Every change arrives as an update, a request, through the door (door.ts):
+ *   its validator applies every rule it can check without waiting, so a
+ *   refused request leaves no history.
+ * - Sagas are its children. Each starts from the view the session gives it;
+ *   later pushes (`restrict`) may only take privilege away. A saga that needs
+ *   more (approvals, a witness, a raise) reads `stepGrant` from an activity.
+ * - The session learns a saga's outcome only from authentic sources: the
+ *   child's completion, or reading the saga by id in an activity when the
+ *   session has continued as new since it started it. Only those record
+ *   step deltas or slash.
+ *
+ * The handlers live in their families (participants, sagas, evidence,
+ * controls, terminate, vfs); this body holds the wiring and the lifetime.
+ */
+import * as wf from '@temporalio/workflow';
+import { ownGet } from '../../src/common';
+import { nextBondExpiry, pruneExpired } from '../../src/liability';
+import { refreshRings } from '../../src/session';
+import { ATTR } from '../../src/observability';
+import { annotateRun } from '../observe';
+import type { SessionWorkflowInput, TerminateResult } from '../sessionTypes';
+import { contentHash, createContext, HYPERVISOR_DID, isOpen, record, type SessionContext } from './context';
+import { wire } from './door';
+import { armExpiry, onApproveElevation, onKill, onQuarantine, onRelease, onRequestElevation, onRevokeElevation } from './controls';
+import { onApprove, onReject, onWitness } from './evidence';
+import { onActivate, onCheckAction, onJoin, onLeave, onReleaseBond, onReportDrift, onSlash, onVouch } from './participants';
+import { registerQueries } from './queries';
+import { onClaimStep, onStartSaga, registerSagaEnded, wakeCarriedSagas } from './sagas';
+import { onTerminate } from './terminate';
+import { flushAll, startTrail } from './trail';
+import { applyRingChanges, refreshSearchAttributes } from './views';
+import { registerVfsQueries, vfsHandlers } from './vfs';
+
+export { HYPERVISOR_DID, elevationDigest, handoffDigest, stepDigest } from './context';
+export { AUDIT_BACKLOG_MAX } from './trail';
+
+export async function sessionWorkflow(input: SessionWorkflowInput): Promise<TerminateResult> {
+  const ctx = createContext(input);
+  annotateRun(() => ({ [ATTR.sessionId]: ctx.sessionId }));
+  const proving = startTrail(ctx);
+
+  // The order handlers are set in is the order requests that arrived with the start run: keep it.
+  wire(ctx, [onJoin, onActivate, onLeave, onVouch, onReleaseBond, onCheckAction, onSlash, onReportDrift, onStartSaga]);
+  registerSagaEnded(ctx);
+  wire(ctx, [onApprove, onReject, onWitness, onClaimStep]);
+  wire(ctx, [onQuarantine, onRelease, onKill, onRequestElevation, onApproveElevation, onRevokeElevation]);
+  wire(ctx, [onTerminate]);
+  wire(ctx, vfsHandlers);
+  registerVfsQueries(ctx);
+  registerQueries(ctx);
+
+  refreshSearchAttributes(ctx);
+  // Controls a previous run carried over end by timers of this run.
+  for (const t of [...ctx.controls.restrictions.values(), ...ctx.controls.elevations.values()].map((c) => c.until)) if (t !== null) armExpiry(ctx, t);
+  // Sagas a previous run started: their completion went to that run, so read them by id (once the carried state is proven).
+  if (proving) void wf.condition(() => ctx.trailStarted || ctx.fatal !== undefined).then(() => { if (!ctx.fatal) wakeCarriedSagas(ctx); });
+  else if (input.carried) wakeCarriedSagas(ctx);
+
+  await untilItEnds(ctx);
+  return handOver(ctx);
+}
+
+const wantsToEnd = (ctx: SessionContext) =>
+  ctx.terminated !== undefined || ctx.fatal !== undefined || ctx.updatesThisRun >= ctx.maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested;
+
+/** The run's life: SPEC §1's bond expiries take effect at their time, by a durable timer, until the run wants to end. */
+async function untilItEnds(ctx: SessionContext): Promise<void> {
+  for (;;) {
+    const seen = ctx.bondsVersion;
+    const next = isOpen(ctx) ? nextBondExpiry(ctx.st.liability, ctx.sessionId, Date.now()) : null;
+    const wake = () => wantsToEnd(ctx) || ctx.bondsVersion !== seen;
+    const woke = next === null ? await wf.condition(wake).then(() => true) : await wf.condition(wake, Math.max(1, next - Date.now()));
+    if (wantsToEnd(ctx)) return;
+    if (!woke && isOpen(ctx)) {
+      ctx.bondsVersion++;
+      const expired = pruneExpired(ctx.st.liability, ctx.sessionId, Date.now());
+      for (const id of expired) record(ctx, HYPERVISOR_DID, [{ path: `/bonds/${id}`, operation: 'delete', contentHash: contentHash({ expired: true }) }]);
+      const vouchees = expired.map((id) => ownGet(ctx.st.liability.bonds, id)!.vouchee);
+      applyRingChanges(ctx, refreshRings(ctx.st.session, ctx.st.liability, Date.now()), 'bond expiry', vouchees);
+    }
+  }
+}
+
+/**
+ * The end of a run: terminated, failed, or continued as new. The next run carries the head and the
+ * frontier, not the trail: store every delta, including those of requests that arrive meanwhile, and
+ * continue with nothing in between the last check and the new run.
+ */
+async function handOver(ctx: SessionContext): Promise<TerminateResult> {
+  ctx.windingDown = ctx.terminated === undefined;
+  for (;;) {
+    await wf.condition(() => ctx.fatal !== undefined || (wf.allHandlersFinished() && ctx.background === 0));
+    if (ctx.fatal) throw ctx.fatal;
+    if (ctx.terminated) return ctx.terminated;
+    if (ctx.st.audit.deltas.length === 0 && !ctx.flushing) break;
+    await flushAll(ctx);
+  }
+  const { st } = ctx;
+  st.runs++;
+  st.sagas = [...ctx.sagas.values()];
+  st.nonces = [...ctx.nonces];
+  st.controls = ctx.controls.toState();
+  st.parents = [...ctx.parents];
+  return wf.continueAsNew<typeof sessionWorkflow>({ sessionId: ctx.sessionId, creatorDid: ctx.input.creatorDid, maxUpdatesPerRun: ctx.maxUpdatesPerRun, carried: st });
+}

@@ -1,0 +1,124 @@
+/**
+ * The trail: deltas recorded by the session go to the audit store in bounded batches (SPEC §7 [resolved]);
+ * a new session's first turn, or a continued run's carried head, is settled with the store before anything is granted.
+ */
+import * as wf from '@temporalio/workflow';
+import { HypervisorError } from '../../src/errors';
+import { markStored, type Delta } from '../../src/audit';
+import { IDENTITY_CHANGE } from '../../src/identity';
+import { HYPERVISOR_DID, auditStore, contentHash, type SessionContext, record } from './context';
+
+/**
+ * Batching of the trail into the store (SPEC §7 [resolved]): a batch goes when
+ * it is full, when termination or continue-as-new needs everything stored, or
+ * when its first delta has waited AUDIT_FLUSH_INTERVAL. Batches are bounded in
+ * deltas and bytes (Temporal refuses payloads over 2 MiB).
+ */
+const AUDIT_BATCH_DELTAS = 256;
+const AUDIT_BATCH_BYTES = 512 * 1024;
+const AUDIT_FLUSH_INTERVAL = '5 seconds';
+/** Deltas waiting for the store beyond which new requests are refused (AUDIT_BACKLOG): the store is not keeping up. */
+export const AUDIT_BACKLOG_MAX = 4096;
+
+function nextBatch(pending: readonly Delta[]): Delta[] {
+  const batch: Delta[] = [];
+  let bytes = 0;
+  for (const d of pending) {
+    bytes += JSON.stringify(d).length;
+    if (batch.length > 0 && (batch.length >= AUDIT_BATCH_DELTAS || bytes > AUDIT_BATCH_BYTES)) break;
+    batch.push(d);
+  }
+  return batch;
+}
+
+/**
+ * The trail's start. A new session's creation is turn 1, recorded before any handler exists (an update
+ * that arrived with the start runs as soon as its handler is set), and goes to the store before any
+ * request is granted: a session id whose trail the store already holds (an earlier session's) fails the
+ * session here. Requests accepted meanwhile wait in the door, and their handlers check their rules again.
+ * A continued run proves its carried state first: the store's trail is this chain's, and its head is the
+ * carried one (SPEC §11: carried state is a claim like any input). Returns whether it is proving.
+ */
+export function startTrail(ctx: SessionContext): boolean {
+  const { st, input } = ctx;
+  if (!input.carried) {
+    record(ctx, HYPERVISOR_DID, [
+      { path: '/', operation: 'add', contentHash: contentHash({ sessionId: ctx.sessionId, config: st.session.config, creatorDid: input.creatorDid }) },
+      // Says to an offline verifier that every agent's delta of this trail carries its signature.
+      ...(ctx.identity === 'did:key' ? [IDENTITY_CHANGE] : []),
+    ]);
+  }
+  const proving = input.carried !== undefined && st.session.config.auditEnabled && wf.patched('carried-state-proven');
+  if (proving) {
+    void proveCarried(ctx).then(() => flushLoop(ctx));
+  } else {
+    void flushLoop(ctx);
+    ctx.trailStarted = input.carried !== undefined || !st.session.config.auditEnabled;
+    if (!ctx.trailStarted) {
+      void flushAll(ctx).then(() => { ctx.trailStarted = true; });
+    }
+  }
+  return proving;
+}
+
+async function proveCarried(ctx: SessionContext): Promise<void> {
+  const { audit } = ctx.st;
+  try {
+    if (audit.stored !== audit.turn) throw new Error(`it carries ${audit.turn - audit.stored} deltas the store does not hold`);
+    await auditStore.checkCarriedTrail({ sessionId: ctx.sessionId, chain: ctx.chain, turn: audit.turn, head: audit.head });
+    ctx.trailStarted = true;
+  } catch (err) {
+    const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+    ctx.fatal = wf.ApplicationFailure.nonRetryable(`session ${ctx.sessionId}: carried state is not proven by the audit store: ${(cause as Error)?.message ?? String(cause)}`, 'AUDIT_CONFLICT');
+  }
+}
+
+export async function flushBatch(ctx: SessionContext): Promise<void> {
+  const batch = nextBatch(ctx.st.audit.deltas);
+  if (batch.length === 0) return;
+  ctx.flushing = true;
+  try {
+    const appended = await auditStore.appendAuditDeltas({ sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain });
+    // The store's hashes (from history, the same live and on replay) are the chain from here on.
+    markStored(ctx.st.audit, (batch[batch.length - 1] as Delta).turn, appended.stored);
+  } catch (err) {
+    const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+    const code = cause instanceof wf.ApplicationFailure ? cause.type : undefined;
+    // The first batch of a new session meets another session's trail under its id: nothing can be recorded for it.
+    if (code === 'AUDIT_CONFLICT' && ctx.st.audit.stored === 0 && batch[0]?.turn === 1) {
+      ctx.fatal = wf.ApplicationFailure.nonRetryable(`session ${ctx.sessionId}: the audit store already holds another trail under this session id; start the session under a new id`, 'AUDIT_CONFLICT');
+      return;
+    }
+    wf.log.error('audit store refused a batch; retrying in a minute', { sessionId: ctx.sessionId, fromTurn: batch[0]?.turn, error: String((cause as Error)?.message ?? cause) });
+    await wf.sleep('1 minute');
+  } finally {
+    ctx.flushing = false;
+  }
+}
+
+export async function flushLoop(ctx: SessionContext): Promise<void> {
+  while (ctx.fatal === undefined) {
+    await wf.condition(() => ctx.st.audit.deltas.length > 0);
+    if (ctx.flushWanted === 0 && ctx.st.audit.deltas.length < AUDIT_BATCH_DELTAS) {
+      await wf.condition(() => ctx.flushWanted > 0 || ctx.st.audit.deltas.length >= AUDIT_BATCH_DELTAS, AUDIT_FLUSH_INTERVAL);
+    }
+    await flushBatch(ctx);
+  }
+}
+
+/** Wait until the store holds every delta recorded so far. */
+export async function flushAll(ctx: SessionContext): Promise<void> {
+  ctx.flushWanted++;
+  try {
+    await wf.condition(() => ctx.fatal !== undefined || (ctx.st.audit.deltas.length === 0 && !ctx.flushing));
+  } finally {
+    ctx.flushWanted--;
+  }
+}
+
+/** SPEC §11.6: every list is bounded — while the store lags this far behind, requests that add deltas wait outside. */
+export function requireAuditCapacity(ctx: SessionContext, what: string): void {
+  if (ctx.st.audit.deltas.length >= AUDIT_BACKLOG_MAX) {
+    throw new HypervisorError('AUDIT_BACKLOG', `cannot ${what}: ${ctx.st.audit.deltas.length} deltas of session ${ctx.sessionId} are waiting for the audit store; retry once it has caught up`, { waiting: ctx.st.audit.deltas.length });
+  }
+}

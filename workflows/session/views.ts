@@ -1,0 +1,161 @@
+/**
+ * Views: what the session tells its sagas (an agent's and an action's view), pushes that take privilege away,
+ * ring changes, the search attributes and the Web UI card, the summary.
+ */
+import * as wf from '@temporalio/workflow';
+import { ownGet } from '../../src/common';
+import { auditMerkleRoot } from '../../src/audit';
+import { sessionBonds } from '../../src/liability';
+import { type Elevation } from '../../src/controls';
+import { capRing, gateView, participantOf, type RingChange } from '../../src/session';
+import { type ActionView, type AgentView } from '../../src/contract';
+import { restrictSignal } from '../definitions';
+import { HvAgentDids, HvQuarantined, HvSessionId, HvSessionState, indexedAgentDids } from '../searchAttributes';
+import type { ControlsSummary, ElevationView, SessionSummary, StepEvidence } from '../sessionTypes';
+import { ringAssigned, slashed } from '../observe';
+import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
+
+export function agentView(ctx: SessionContext, did: string): AgentView | undefined {
+  const v = gateView(ctx.st.session, ctx.st.liability, did, Date.now());
+  if (!v) return undefined;
+  const now = Date.now();
+  const restriction = ctx.controls.level(did, now);
+  const elevation = ctx.controls.activeElevation(did, now);
+  return {
+    did,
+    sigmaRaw: v.sigmaRaw,
+    bondSum: Math.min(1, v.bondSum),
+    ringCap: v.historyTrustworthy ? v.ringCap : 3,
+    active: v.active,
+    // Only when in force: a view without controls is what it always was.
+    ...(restriction > 0 ? { restriction } : {}),
+    ...(elevation ? { elevation: { ring: elevation.ring, until: elevation.until! } } : {}),
+  };
+}
+
+/** The ring an agent's step starts are rate-limited by: its own, or its active elevation's. */
+export function effectiveRing(ctx: SessionContext, did: string): 0 | 1 | 2 | 3 {
+  const p = participantOf(ctx.st.session, did);
+  const e = ctx.controls.activeElevation(did, Date.now());
+  return Math.min(p?.ring ?? 3, e?.ring ?? 3) as 0 | 1 | 2 | 3;
+}
+
+export function actionView(ctx: SessionContext, actionId: string): ActionView | undefined {
+  const e = ownGet(ctx.st.session.registry.entries, actionId);
+  if (!e) return undefined;
+  return {
+    actionId, readOnly: e.readOnly, admin: e.admin, reversibility: e.level, omega: e.riskWeight, executeApi: e.executeApi, undoApi: e.undoApi,
+  };
+}
+
+export const runningSagas = (ctx: SessionContext) => [...ctx.sagas.values()].filter((s) => s.state === 'running');
+
+/** SPEC §11.3: tell running sagas what was taken away from these agents. */
+export function restrictSagas(ctx: SessionContext, dids: readonly string[]): void {
+  if (dids.length === 0) return;
+  const touched = new Set(dids);
+  for (const saga of runningSagas(ctx)) {
+    const agents = saga.agentDids.filter((d) => touched.has(d)).map((d) => agentView(ctx, d)).filter((v): v is AgentView => v !== undefined);
+    if (agents.length === 0) continue;
+    void wf.getExternalWorkflowHandle(saga.workflowId).signal(restrictSignal, { agents }).catch(() => undefined);
+  }
+}
+
+export function applyRingChanges(ctx: SessionContext, changes: RingChange[], cause: string, touched: readonly string[] = []): void {
+  // SPEC §12: a delegated child is never more privileged than its parent's ring + 1 — it follows demotions.
+  const following = changes.filter((c) => c.kind === 'demotion').flatMap((c) => childrenOf(ctx, c.did).flatMap((child) => capRing(ctx.st.session, child, Math.min(3, c.to + 1) as 0 | 1 | 2 | 3)));
+  if (following.length > 0) changes = [...changes, ...following];
+  for (const c of changes) {
+    ringAssigned(c.to, c.kind);
+    record(ctx, HYPERVISOR_DID, [{ path: `/participants/${c.did}/ring`, operation: 'modify', contentHash: contentHash({ ring: c.to, sigmaEff: c.sigmaEff, cause }), previousHash: contentHash({ ring: c.from }) }]);
+  }
+  refreshSearchAttributes(ctx);
+  restrictSagas(ctx, [...new Set([...changes.map((c) => c.did), ...touched])]);
+}
+
+export function refreshSearchAttributes(ctx: SessionContext): void {
+  const agents = Object.keys(ctx.st.session.participants).sort();
+  const quarantined = ctx.controls.quarantined(Date.now());
+  if (quarantined.length > 0) ctx.quarantineIndexed = true;
+  const key = `${ctx.st.session.state}|${agents.join(',')}${ctx.quarantineIndexed ? `|q:${quarantined.join(',')}` : ''}`;
+  if (key !== ctx.indexed) {
+    ctx.indexed = key;
+    wf.upsertSearchAttributes([
+      { key: HvSessionId, value: ctx.sessionId },
+      { key: HvSessionState, value: ctx.st.session.state },
+      { key: HvAgentDids, value: indexedAgentDids(agents) },
+      ...(ctx.quarantineIndexed ? [{ key: HvQuarantined, value: indexedAgentDids(quarantined) }] : []),
+    ]);
+  }
+  wf.setCurrentDetails(currentDetails(ctx));
+}
+
+export function summary(ctx: SessionContext): SessionSummary {
+  return {
+    sessionId: ctx.sessionId,
+    state: ctx.st.session.state,
+    consistency: ctx.st.session.config.consistency,
+    config: ctx.st.session.config,
+    participants: Object.values(ctx.st.session.participants).map((p) => ({
+      did: p.did, ring: p.ring, sigmaRaw: p.sigmaRaw, sigmaEff: p.sigmaEff, active: p.active, historyStatus: p.historyStatus,
+      slashed: p.slashed ?? false, ringCap: p.ringCap ?? 0,
+    })),
+    activeBonds: sessionBonds(ctx.st.liability, ctx.sessionId, Date.now()).length,
+    deltaCount: ctx.st.audit.turn,
+    merkleRoot: auditMerkleRoot(ctx.st.audit),
+    sagas: [...ctx.sagas.values()],
+    files: Object.keys(ctx.st.vfs.files).length,
+    runs: ctx.st.runs,
+    commitment: ctx.st.commitment,
+    controls: controlsSummary(ctx),
+  };
+}
+
+export function controlsSummary(ctx: SessionContext): ControlsSummary {
+  const now = Date.now();
+  const dids = Object.keys(ctx.st.session.participants);
+  return {
+    restricted: [...ctx.controls.restrictions].filter(([d]) => ctx.controls.level(d, now) > 0).map(([did, r]) => ({ did, ...r })),
+    elevations: [...ctx.controls.elevations.values()].map((e) => elevationView(ctx, e)),
+    delegations: [...ctx.parents].map(([child, parent]) => ({ child, parent })),
+    spent: {
+      session: ctx.controls.sessionUsage().spent,
+      agents: dids.map((did) => ({ did, ...ctx.controls.usage(did) })).filter((a) => a.spent.calls + a.reserved.calls > 0),
+    },
+  };
+}
+
+export function currentDetails(ctx: SessionContext): string {
+  const s = summary(ctx);
+  const rows = s.participants.map((p) => `| ${p.did} | ${p.ring} | ${p.sigmaEff.toFixed(3)} | ${p.active ? 'yes' : 'left'}${p.slashed ? ' · slashed' : ''} |`);
+  const list = s.sagas.slice(-20).map((g) => `| ${g.sagaId} | ${g.state} |`);
+  const restricted = s.controls.restricted.map((r) => `**${r.kind === 'kill' ? 'Killed' : 'Quarantined'}:** ${r.did}${r.until ? ` until ${new Date(r.until).toISOString()}` : ''} — ${r.reason}`);
+  return [
+    `## Session ${ctx.sessionId} — ${s.state}`,
+    `Consistency **${s.consistency}** · ${s.deltaCount} deltas · Merkle root \`${s.merkleRoot ?? '—'}\``,
+    ...(restricted.length ? ['', ...restricted] : []),
+    '',
+    '| agent | ring | σ_eff | active |', '|---|---|---|---|', ...(rows.length ? rows : ['| — | | | |']),
+    '',
+    ...(list.length ? ['| saga | state |', '|---|---|', ...list] : ['No ctx.sagas yet.']),
+  ].join('\n');
+}
+
+/**
+ * Updates run the rules; a rule's rejection fails the update (and only it)
+ * with its error code. An unexpected error also fails only the update: no
+ * input may fail the workflow task (SPEC §11.6).
+/** Approvers that count now (SPEC §11.5, §12): active, not slashed, not quarantined or killed, not the acting agent. */
+export const countsAsApprover = (ctx: SessionContext, d: string, agentDid: string) => {
+  const p = participantOf(ctx.st.session, d);
+  return p?.active === true && !p.slashed && d !== agentDid && ctx.controls.level(d, Date.now()) === 0;
+};
+export const countedApprovers = (ctx: SessionContext, step: StepEvidence) => step.approvers.filter((d) => countsAsApprover(ctx, d, step.agentDid));
+
+export function elevationView(ctx: SessionContext, e: Elevation): ElevationView {
+  return {
+    elevationId: e.elevationId, agentDid: e.agentDid, ring: e.ring, ttlSeconds: e.ttlSeconds, justification: e.justification, digest: e.digest,
+    requestedAt: e.requestedAt, approvals: e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid)).length, quorum: ctx.st.session.config.consensusQuorum,
+    activeFrom: e.activeFrom, until: e.until, state: e.activeFrom === null ? 'requested' : 'active',
+  };
+}
