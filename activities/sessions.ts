@@ -19,11 +19,19 @@ export interface SagaOutcomeRead {
 }
 
 export function sessionActivities(client: Client) {
-  /** `claim`: the step's start is not leased yet — ask the session to claim it (an update: it reserves), else read (a query). */
+  /**
+   * The session's grant for a step. `claim`: the step's start is not leased yet — the session claims it
+   * (an update: it reserves). Otherwise a read (a query) while the step waits; once that read allows a
+   * step that holds evidence, the step is claimed too, so the session spends its evidence before it starts
+   * (SPEC §11.5: no approval counts for a step that started).
+   */
   async function readStepGrant(ref: StepRef & { sessionId: string; claim?: boolean }): Promise<StepGrant> {
     const { sessionId, claim, ...step } = ref;
     const session = client.workflow.getHandle(sessionWorkflowId(sessionId));
-    return claim ? session.executeUpdate(claimStepUpdate, { args: [step] }) : session.query(stepGrantQuery, step);
+    if (claim) return session.executeUpdate(claimStepUpdate, { args: [step] });
+    const read = await session.query(stepGrantQuery, step);
+    const holdsEvidence = read.approvals.length > 0 || read.witness !== null;
+    return read.decision.allowed && holdsEvidence ? session.executeUpdate(claimStepUpdate, { args: [step] }) : read;
   }
 
   return {

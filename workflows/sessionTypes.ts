@@ -24,6 +24,8 @@ export interface StepEvidence {
   handedFrom?: { agentDid: string; digest: string } | null;
   /** Its start holds a rate token and its budget reservation (SPEC §12): leased with the saga, or claimed. */
   leased?: boolean;
+  /** The session granted its start (a claim): its evidence is spent, and no more is taken (SPEC §11.5). */
+  started?: boolean;
 }
 
 export interface SagaRecord {

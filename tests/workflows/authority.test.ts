@@ -112,8 +112,9 @@ describe('authority: cancellation, time, retries and evidence', function () {
     const done = await a.result();
     assert.equal(done.saga.state, 'completed');
     assert.deepEqual(done.grants['step-1']!.approvals, [beta]);
-    // Spent with its saga: no more evidence for a step that ran.
-    await assert.rejects(session.approve({ sagaId: a.sagaId, stepId: 'step-1', approverDid: gamma }), (e) => isHypervisorError(e, 'SAGA_ENDED'));
+    // Spent when the session granted the step (N23): no more evidence for a step that ran — STEP_STARTED until the
+    // session has recorded the saga's end, SAGA_ENDED after; never accepted.
+    await assert.rejects(session.approve({ sagaId: a.sagaId, stepId: 'step-1', approverDid: gamma }), (e) => isHypervisorError(e, 'SAGA_ENDED') || isHypervisorError(e, 'STEP_STARTED'));
     // A rejection denies B's step at once, long before its deadline.
     await eventually(() => b.state(), (s) => s.waiting !== null, 'B to wait for approvals');
     const rejectedAt = Date.now();

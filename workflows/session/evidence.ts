@@ -24,6 +24,21 @@ export function evidenceOf(ctx: SessionContext, ref: { sagaId: string; stepId: s
   return { saga, step };
 }
 
+/**
+ * The step that new evidence (an approval, a rejection, a witness) is for: it counts only for the digest
+ * it names (SPEC §11.5) — a step handed to a substitute after a kill is a new step, and evidence for
+ * the killed agent's digest is refused — and only before the session granted the step's start.
+ */
+export function evidenceFor(ctx: SessionContext, ref: { sagaId: string; stepId: string; digest: string }, doing: string): { saga: SagaRecord; step: StepEvidence } {
+  const found = evidenceOf(ctx, ref, doing);
+  const { step } = found;
+  if (step.digest !== ref.digest) {
+    throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: step ${ref.stepId} was handed to ${step.agentDid} after a kill; its digest is now ${step.digest}, and evidence for the old one does not count`);
+  }
+  if (step.started) throw new HypervisorError('STEP_STARTED', `cannot ${doing}: step ${ref.stepId} of saga ${ref.sagaId} has started; its evidence was spent when the session granted it`);
+  return found;
+}
+
 
 export const evidenceResult = (ctx: SessionContext, saga: SagaRecord, step: StepEvidence): EvidenceResult => ({
   sagaId: saga.sagaId, stepId: step.stepId, digest: step.digest, approvals: countedApprovers(ctx, step).length,
@@ -32,7 +47,7 @@ export const evidenceResult = (ctx: SessionContext, saga: SagaRecord, step: Step
 
 export const approverRules = (ctx: SessionContext, r: { sagaId: string; stepId: string; digest: string; approverDid: string }, doing: string) => {
   requireOpen(ctx, doing);
-  const { step } = evidenceOf(ctx, r, doing);
+  const { step } = evidenceFor(ctx, r, doing);
   const p = requireActiveParticipant(ctx, r.approverDid, 'approver');
   if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve or reject`);
   requireUnrestricted(ctx, r.approverDid, 'approver');
@@ -49,7 +64,7 @@ export const onApprove: Handler = {
   run(ctx, raw) {
     const req = request(ApprovalRequestSchema, raw, 'approve');
     const step = approverRules(ctx, req, 'approve');
-    const { saga } = evidenceOf(ctx, req, 'approve');
+    const { saga } = evidenceFor(ctx, req, 'approve');
     const signatures = acceptAuth(ctx, 'approve', raw, req);
     step.approvers.push(req.approverDid);
     // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/identity.ts).
@@ -65,7 +80,7 @@ export const onReject: Handler = {
   run(ctx, raw) {
     const req = request(RejectionRequestSchema, raw, 'reject');
     const step = approverRules(ctx, req, 'reject');
-    const { saga } = evidenceOf(ctx, req, 'reject');
+    const { saga } = evidenceFor(ctx, req, 'reject');
     const signatures = acceptAuth(ctx, 'reject', raw, req);
     step.rejectedBy = { did: req.approverDid, reason: req.reason };
     record(ctx, req.approverDid, [receiptChange('reject', req)!], undefined, signatures);
@@ -77,7 +92,7 @@ export const onReject: Handler = {
 
 export const witnessRules = (ctx: SessionContext, r: { sagaId: string; stepId: string; digest: string; witnessDid: string }) => {
   requireOpen(ctx, 'witness');
-  const { step } = evidenceOf(ctx, r, 'witness');
+  const { step } = evidenceFor(ctx, r, 'witness');
   requireSre(ctx, r.witnessDid, 'witness');
   if (r.witnessDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `witness ${r.witnessDid} is the step's acting agent`);
   if (step.witness) throw new HypervisorError('DUPLICATE_APPROVAL', `step ${r.stepId} is already witnessed by ${step.witness}`);
@@ -88,7 +103,7 @@ export const onWitness: Handler = {
   run(ctx, raw) {
     const req = request(WitnessRequestSchema, raw, 'witness');
     const step = witnessRules(ctx, req);
-    const { saga } = evidenceOf(ctx, req, 'witness');
+    const { saga } = evidenceFor(ctx, req, 'witness');
     const signatures = acceptAuth(ctx, 'witness', raw, req);
     step.witness = req.witnessDid;
     record(ctx, req.witnessDid, [receiptChange('witness', req)!], undefined, signatures);

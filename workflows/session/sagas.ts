@@ -298,7 +298,11 @@ export const onClaimStep: Handler = {
     const grant = grantFor(ctx, step);
     if (!grant.decision.allowed) return grant;
     const refusal = leaseStep(ctx, saga, step);
-    if (refusal === null || refusal === 'skip') return grant;
+    if (refusal === null || refusal === 'skip') {
+      // SPEC §11.5: the grant spends the step's evidence; from here no approval, rejection or witness is taken for it.
+      if (wf.patched('evidence-spent-at-start')) step.started = true;
+      return grant;
+    }
     return {
       ...grant, retryAfterMs: refusal.retryAfterMs,
       decision: { ...grant.decision, allowed: false, waitFor: 'none', rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted', reason: refusal.reason },
