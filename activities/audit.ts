@@ -6,8 +6,8 @@
  * session id, a gap, a malformed batch) fails without retries, with its code.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Delta, StoredHashes } from '../src/audit';
-import { isHypervisorError } from '../src/errors';
+import type { Delta, StoredHashes } from '../src/core/audit';
+import { isHypervisorError } from '../src/core/errors';
 import type { AppendResult, AuditStore, SessionRecord, TrailHead } from '../src/store/types';
 import { auditAppended } from './observe';
 
@@ -39,7 +39,7 @@ export function auditActivities(store: AuditStore) {
     /**
      * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other is
      * AUDIT_CONFLICT. Recorded in history, they let the session chain on what the store has even when
-     * a replay recomputes a delta differently (src/audit.ts markStored).
+     * a replay recomputes a delta differently (src/core/audit.ts markStored).
      */
     async appendAuditDeltas(args: { sessionId: string; deltas: Delta[]; chain?: string }): Promise<AppendResult & { stored?: StoredHashes }> {
       const result = await finalOrRetry(() => store.append(args.sessionId, args.deltas, ownerOf(args.chain)));

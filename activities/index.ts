@@ -6,7 +6,7 @@ import { sessionActivities } from './sessions';
 import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
 import { auditActivities } from './audit';
 import type { AuditStore } from '../src/store/types';
-import { useNodeCrypto } from '../src/hashNode';
+import { useNodeCrypto } from '../src/node/hashNode';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 
 /**
@@ -16,7 +16,7 @@ import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
  * it from HV_TOOL_* at start); by default no HTTP tool runs.
  */
 export function createActivities(client: Client, store: AuditStore, tracer?: Tracer, toolPolicy: ToolPolicy = NO_HTTP_TOOLS) {
-  // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
+  // Activities run in plain Node: their hashes come from node:crypto (src/core/hash.ts).
   useNodeCrypto();
   const sessions = sessionActivities(client);
   return {

@@ -7,7 +7,7 @@
  * Anchoring is local by default: the anchor id is the commitment's own hash.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { sha256Hex, canonicalJson } from '../src/hash';
+import { sha256Hex, canonicalJson } from '../src/core/hash';
 
 /** The largest answer read from an integration (they answer a few fields of JSON). */
 export const INTEGRATION_MAX_RESPONSE_BYTES = 256 * 1024;

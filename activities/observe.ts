@@ -6,8 +6,8 @@
  */
 import { Context } from '@temporalio/activity';
 import type { Attributes, Tracer } from '@opentelemetry/api';
-import type { GateDecision } from '../src/gate';
-import { ATTR, METRICS, SPANS, type GateSite } from '../src/observability';
+import type { GateDecision } from '../src/core/gate';
+import { ATTR, METRICS, SPANS, type GateSite } from '../src/core/observability';
 
 /** A gate decided in an activity: counted, and a span when the worker traces. */
 export function gateDecided(

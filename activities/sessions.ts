@@ -7,10 +7,13 @@ import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure as CommonApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { claimStepUpdate, heldAgentQuery, sessionWorkflowId, stepGateQuery, stepGrantQuery } from '../workflows/definitions';
+import { definitions } from '../src/contract/definitions';
+import { sessionWorkflowId } from '../src/contract/messages';
+
+const { claimStep: claimStepUpdate, heldAgent: heldAgentQuery, stepGate: stepGateQuery, stepGrant: stepGrantQuery } = definitions;
 import type { StepRef } from '../src/contract';
-import type { StepGrant } from '../workflows/sessionTypes';
-import type { GateDecision } from '../src/gate';
+import type { StepGrant } from '../src/contract/sessionTypes';
+import type { GateDecision } from '../src/core/gate';
 
 export interface SagaOutcomeRead {
   status: 'running' | 'closed';

@@ -7,8 +7,8 @@ import { Context, ApplicationFailure, CancelledFailure } from '@temporalio/activ
 import type { Tracer } from '@opentelemetry/api';
 import { stepHandler, type StepContext } from './handlers';
 import { gateDecided } from './observe';
-import type { GateDecision } from '../src/gate';
-import { ATTR } from '../src/observability';
+import type { GateDecision } from '../src/core/gate';
+import { ATTR } from '../src/core/observability';
 import { HTTP_TOOL_FAILURES, postToTool } from './httpTool';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 

@@ -9,7 +9,7 @@
  * Pure helpers only (no I/O): origin parsing and address classification, so
  * unit tests can cover them; the request itself is in activities/httpTool.ts.
  */
-import { isToolOrigin } from '../src/session';
+import { isToolOrigin } from '../src/core/session';
 
 export interface ToolPolicy {
   /**

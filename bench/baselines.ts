@@ -7,10 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { collectGarbage, measure, type Workload } from './harness';
-import { nobleSha256, sha256Hex } from '../src/hash';
-import { useNodeCrypto } from '../src/hashNode';
-import { createLiabilityState, isActive, sigmaEffUnchecked, vouch, type LiabilityState } from '../src/liability';
-import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch } from '../src/merkle';
+import { nobleSha256, sha256Hex } from '../src/core/hash';
+import { useNodeCrypto } from '../src/node/hashNode';
+import { createLiabilityState, isActive, sigmaEffUnchecked, vouch, type LiabilityState } from '../src/core/liability';
+import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch } from '../src/core/merkle';
 
 useNodeCrypto();
 

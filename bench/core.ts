@@ -5,10 +5,10 @@
  * would; time and ids are arguments, taken from a counter (no clock, no
  * randomness), so every run does the same work.
  *
- * Every workload runs twice, once per SHA-256 back-end (src/hash.ts):
+ * Every workload runs twice, once per SHA-256 back-end (src/core/hash.ts):
  * node:crypto, which plain Node uses, and @noble/hashes, which workflows use.
  * Then each zod-free fast accept path still in the code (see "Fast accept
- * paths" in src/common.ts) is switched off in turn, and the workloads that go
+ * paths" in src/core/common.ts) is switched off in turn, and the workloads that go
  * through it are measured again (with node:crypto): the output names the
  * figure that needs each path — without it a workload would no longer beat the
  * original, or the geometric mean would fall below 3×.
@@ -18,15 +18,15 @@
  *   npm run bench:core -- --only session_lifecycle,saga_3_steps
  */
 import { geometricMean, measure, type Result, type Workload } from './harness';
-import { nobleSha256, setSha256Backend, type Sha256Backend } from '../src/hash';
-import { nodeSha256 } from '../src/hashNode';
-import { fastPaths, type FastPath } from '../src/common';
-import { ringFromSigma } from '../src/rings';
-import { createLiabilityState, sigmaEff, vouch, type LiabilityState } from '../src/liability';
-import { auditMerkleRoot, captureDelta, createAuditState, verifyChain, type AuditState } from '../src/audit';
-import { activate, archive, beginTerminate, createSessionState, join } from '../src/session';
-import { addStep, commitStep, createSaga, finishSaga, startStep, type SagaStep } from '../src/saga';
-import { commitAudit } from '../src/commitment';
+import { nobleSha256, setSha256Backend, type Sha256Backend } from '../src/core/hash';
+import { nodeSha256 } from '../src/node/hashNode';
+import { fastPaths, type FastPath } from '../src/core/common';
+import { ringFromSigma } from '../src/core/rings';
+import { createLiabilityState, sigmaEff, vouch, type LiabilityState } from '../src/core/liability';
+import { auditMerkleRoot, captureDelta, createAuditState, verifyChain, type AuditState } from '../src/core/audit';
+import { activate, archive, beginTerminate, createSessionState, join } from '../src/core/session';
+import { addStep, commitStep, createSaga, finishSaga, startStep, type SagaStep } from '../src/core/saga';
+import { commitAudit } from '../src/core/commitment';
 
 // ── Fake clock and ids ──────────────────────────────────────────────────────
 

@@ -8,7 +8,7 @@
  *   each an activity with the governed step's activity options, compensations
  *   undone in reverse in a non-cancellable scope), its own task queue and
  *   Worker in this process.
- * - governed: src/client.ts: create a session, join agents, activate, then
+ * - governed: src/client/index.ts: create a session, join agents, activate, then
  *   `session.startSaga(req)` and `await saga.result()`; the hypervisor's worker
  *   in this process on another task queue, same NativeConnection.
  *
@@ -61,7 +61,7 @@ import { openAuditStore, type AuditStore } from '../src/store';
 import { registerStepHandler } from '../activities/handlers';
 import { HypervisorClient, type SessionHandle } from '../src/client';
 import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contract';
-import type { ControlsConfigInput } from '../src/controls';
+import type { ControlsConfigInput } from '../src/core/controls';
 import * as plainActivities from './plain/activities';
 import type { PlainSagaInput, PlainSagaResult, plainSaga } from './plain/workflows';
 
@@ -135,7 +135,7 @@ const REMAINING_COST = [
   '    only after the parent recorded the start (WorkflowExecutionStarted → WorkflowTaskScheduled). In its own',
   '    run, its workflow tasks take longer to process (WorkflowTaskStarted → WorkflowTaskCompleted): each run',
   '    evaluates its modules afresh in the reusable V8 context — for a saga, the zod schemas of its input',
-  '    (src/sagaContract.ts) and the gate — and its first task contends with the session\'s on the worker.',
+  '    (src/core/sagaContract.ts) and the gate — and its first task contends with the session\'s on the worker.',
   '    Its steps heartbeat only past their first second.',
   '  On one dev server (one history shard, one SQLite connection) throughput follows events written: at',
   '  ≈1.4–1.6× the events, ≈0.65–0.75× the throughput is the floor of this design on this server.',

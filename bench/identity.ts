@@ -13,8 +13,8 @@
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers } from '../worker/devServer';
 import { HypervisorClient, type SessionHandle } from '../src/client';
-import { acceptNonces, checkAuth, generateDidKey, verifySignature, type DidKey, type NonceWindows } from '../src/identity';
-import { KeyRing, signRequest } from '../src/keys';
+import { acceptNonces, checkAuth, generateDidKey, verifySignature, type DidKey, type NonceWindows } from '../src/core/identity';
+import { KeyRing, signRequest } from '../src/client/keys';
 import { withDevHypervisor } from './devHypervisor';
 
 const args = process.argv.slice(2);

@@ -22,7 +22,7 @@ import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers } from '../worker/devServer';
 import { HypervisorClient } from '../src/client';
-import { createAuditState, appendDelta, type Delta } from '../src/audit';
+import { createAuditState, appendDelta, type Delta } from '../src/core/audit';
 import { SqliteAuditStore, PostgresAuditStore, type AuditStore } from '../src/store';
 import { readTrail, verifyStoredTrail } from '../src/store/trail';
 import { startPostgres } from '../worker/postgres';

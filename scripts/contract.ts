@@ -1,7 +1,7 @@
 /** `npm run contract`: regenerate contract/*.schema.json from the zod schemas. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contractFiles } from '../src/contractSchemas';
+import { contractFiles } from '../src/contract/schemas';
 
 const dir = path.resolve(__dirname, '..', 'contract');
 fs.mkdirSync(dir, { recursive: true });

@@ -17,7 +17,7 @@ import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
 import Long from 'long';
 import { SearchAttributeType } from '@temporalio/common';
-import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
+import { SEARCH_ATTRIBUTES } from '../src/contract/searchAttributes';
 import { PROJECT_ROOT } from './config';
 import { registerSearchAttributes, temporalAnswers, waitFor } from './devServer';
 import { freeLowPort, freePort } from './ports';

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
+import { SEARCH_ATTRIBUTES } from '../src/contract/searchAttributes';
 import { ensureTemporalCli } from './temporalCli';
 
 export interface DevServerOptions {

@@ -7,13 +7,13 @@ import { installRuntime, tracingFromConfig } from './telemetry';
 import { connectWithRetry, createHypervisorWorker } from './worker';
 import { registerDemoHandlers } from '../activities/demoHandlers';
 import { openAuditStore } from '../src/store';
-import { useNodeCrypto } from '../src/hashNode';
+import { useNodeCrypto } from '../src/node/hashNode';
 
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
   installRuntime(config); // before anything connects: the runtime is the process's
   const tracing = tracingFromConfig(config);
-  useNodeCrypto(); // this process's own hashing; the workflow bundle keeps @noble/hashes (src/hash.ts)
+  useNodeCrypto(); // this process's own hashing; the workflow bundle keeps @noble/hashes (src/core/hash.ts)
   registerDemoHandlers();
   const connection = await connectWithRetry(config.address);
   const store = await openAuditStore({ dataDir: config.dataDir });

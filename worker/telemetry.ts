@@ -3,7 +3,7 @@
  *
  * - Metrics: the SDK Core runtime's own Prometheus exporter, so the SDK's
  *   metrics and the hypervisor's (emitted through the SDK's metric meters,
- *   src/observability.ts) share one endpoint. The runtime is process-global
+ *   src/core/observability.ts) share one endpoint. The runtime is process-global
  *   and installed once, before anything connects.
  * - Traces: @temporalio/interceptors-opentelemetry's activity and client
  *   interceptors, its workflow span sink, and our workflow interceptor module
@@ -22,7 +22,7 @@ import {
   OpenTelemetryWorkflowClientInterceptor,
 } from '@temporalio/interceptors-opentelemetry';
 import { Runtime, type ActivityInterceptorsFactory } from '@temporalio/worker';
-import { HISTOGRAM_BUCKETS, TRACER_NAME } from '../src/observability';
+import { HISTOGRAM_BUCKETS, TRACER_NAME } from '../src/core/observability';
 import type { Config } from './config';
 
 /**

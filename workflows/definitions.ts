@@ -1,32 +1,16 @@
 /**
  * The Temporal definitions of every workflow message, built from the message
- * registry (src/contract/messages.ts): its names, kinds, argument and result
+ * registry (src/contract/definitions.ts): its names, kinds, argument and result
  * types. Other SDKs use the same names with the JSON documented in contract/.
  *
  * Authority (SPEC §11): updates to the session are requests it evaluates;
  * signals carry no authority — `sagaEnded`, `restrict` and `wake` only make a
  * workflow re-read authentic state or take privilege away.
  */
-import type { QueryDefinition, SignalDefinition, UpdateDefinition } from '@temporalio/common';
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import {
-  MESSAGES, type ArgsOf, type MessageName, type OutputOf, type QueryName, type SignalName, type UpdateName,
-} from '../src/contract/messages';
+import { definitions } from '../src/contract/definitions';
 
+export { definitions } from '../src/contract/definitions';
 export { SAGA_WORKFLOW, SESSION_WORKFLOW, sagaWorkflowId, sessionWorkflowId } from '../src/contract/messages';
-
-type Definitions = {
-  [N in MessageName]: N extends UpdateName ? UpdateDefinition<OutputOf<N>, ArgsOf<N>, N>
-    : N extends SignalName ? SignalDefinition<ArgsOf<N>, N>
-    : N extends QueryName ? QueryDefinition<OutputOf<N>, ArgsOf<N>, N>
-    : never;
-};
-
-/** Every message's definition, by name. */
-export const definitions = Object.fromEntries(Object.entries(MESSAGES).map(([name, m]) => [
-  name,
-  m.kind === 'update' ? defineUpdate(name) : m.kind === 'signal' ? defineSignal(name) : defineQuery(name),
-])) as unknown as Definitions;
 
 // The names the workflows, activities and tests use.
 // Session: updates (requests)

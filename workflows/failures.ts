@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/workflow';
-import { HypervisorError } from '../src/errors';
+import { HypervisorError } from '../src/core/errors';
 
 /**
  * Runs a governance rule and turns its rejection into a non-retryable

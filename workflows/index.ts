@@ -12,6 +12,11 @@ import { z } from 'zod';
 import type * as Session from './session';
 import type * as Saga from './saga';
 import type * as Retention from './retention';
+import type { SagaWorkflow, SessionWorkflow } from '../src/contract/workflows';
+
+/** The functions are the contract's workflows (src/contract/workflows.ts), which clients type their handles with. */
+type Holds<T extends true> = T;
+export type WorkflowsMatchTheContract = Holds<typeof sessionWorkflow extends SessionWorkflow ? (typeof sagaWorkflow extends SagaWorkflow ? true : false) : false>;
 
 export function sessionWorkflow(...args: Parameters<typeof Session.sessionWorkflow>): ReturnType<typeof Session.sessionWorkflow> {
   return (require('./session') as typeof Session).sessionWorkflow(...args);

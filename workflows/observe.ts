@@ -22,8 +22,8 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { Attributes } from '@opentelemetry/api';
-import type { GateDecision } from '../src/gate';
-import { ATTR, METRICS, SPANS, type GateSite, type SlashCause } from '../src/observability';
+import type { GateDecision } from '../src/core/gate';
+import { ATTR, METRICS, SPANS, type GateSite, type SlashCause } from '../src/core/observability';
 
 export interface HvSpan {
   /** Runs fn with this span as the parent of the spans fn opens (gates, activities). */

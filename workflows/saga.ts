@@ -18,23 +18,23 @@
 import * as wf from '@temporalio/workflow';
 import { RetryState } from '@temporalio/common';
 import type { createActivities } from '../activities';
-import { parse } from '../src/common';
+import { parse } from '../src/core/common';
 import {
   RestrictionSchema, SagaWorkflowInputSchema, type ActionView, type AgentView, type SagaWorkflowInput,
-} from '../src/sagaContract';
-import { gateStep, UNDECLARED_ACTION, type GateDecision } from '../src/gate';
-import { requiredRing } from '../src/rings';
-import { ATTR, SPANS } from '../src/observability';
+} from '../src/core/sagaContract';
+import { gateStep, UNDECLARED_ACTION, type GateDecision } from '../src/core/gate';
+import { requiredRing } from '../src/core/rings';
+import { ATTR, SPANS } from '../src/core/observability';
 import {
   addStep, commitStep, compensateStep as markCompensated, compensationPlan, createSaga, failCompensation, failStep,
   finishSaga, markOutcomeUnknown, retryPolicyOf, startCompensation, startStep, startStepCompensation, type SagaState,
-} from '../src/saga';
+} from '../src/core/saga';
 import { heldAgentQuery, restrictSignal, sagaEndedSignal, sagaStateQuery, sessionWorkflowId, stepGateQuery, wakeSignal } from './definitions';
 import { MESSAGES } from '../src/contract/messages';
 import { governed } from './failures';
-import { HvPendingApprovals, HvSagaState, HvWaitingSince, pendingApprovalEntry } from './searchAttributes';
+import { HvPendingApprovals, HvSagaState, HvWaitingSince, pendingApprovalEntry } from '../src/contract/searchAttributes';
 import { annotateRun, approvalWaited, compensated, gateDecided, sagaEnded, startSpan } from './observe';
-import type { SagaSnapshot } from './sagaTypes';
+import type { SagaSnapshot } from '../src/contract/sagaTypes';
 
 type Activities = ReturnType<typeof createActivities>;
 const { executeStep, compensateStep } = wf.proxyActivities<Activities>({ startToCloseTimeout: '5 minutes' });

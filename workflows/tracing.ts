@@ -21,7 +21,7 @@ import {
   OpenTelemetryInternalsInterceptor,
   OpenTelemetryOutboundInterceptor,
 } from '@temporalio/interceptors-opentelemetry/lib/workflow';
-import { TRACER_NAME } from '../src/observability';
+import { TRACER_NAME } from '../src/core/observability';
 import { useSpans, type WorkflowSpans } from './observe';
 
 /** The random stream span ids are drawn from. */

@@ -12,7 +12,7 @@ import { commandHelpHint, didFlag, numberFlag, optionalString, required, validat
 import { UsageError } from './errors';
 import { fields, time } from './format';
 import { sessionIdArg } from './session';
-import type { ControlResult, ElevationView } from '../../workflows/sessionTypes';
+import type { ControlResult, ElevationView } from '../contract/sessionTypes';
 
 const SESSION_AGENT = ['SESSION'];
 const fix = (cmd: Command) => `fix the flags named in the message; ${commandHelpHint(cmd)}`;

@@ -6,9 +6,9 @@
  * only the store (it works after Temporal's data is gone); an open one also
  * asks its workflow for the deltas not yet stored.
  */
-import { isDidKeyTrail, signatureCount, verifyTrail, type AuditTrail, type Delta } from '../audit';
-import { isHypervisorError } from '../errors';
-import type { Commitment } from '../commitment';
+import { isDidKeyTrail, signatureCount, verifyTrail, type AuditTrail, type Delta } from '../core/audit';
+import { isHypervisorError } from '../core/errors';
+import type { Commitment } from '../core/commitment';
 import { proveTurn, readTrail, toAuditTrail, verifyInclusionProof, verifyStoredTrail, type InclusionProof, type StoredTrail } from '../store/trail';
 import type { CliContext } from './context';
 import { readFileText, type Command } from './command';

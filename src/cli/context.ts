@@ -7,8 +7,8 @@ import { Client, Connection } from '@temporalio/client';
 import { DEFAULT_TASK_QUEUE, HypervisorClient } from '../client';
 import type { Connectivity } from './errors';
 import { openAuditStore, type AuditStore } from '../store';
-import { KeyRing } from '../keys';
-import { isHypervisorError } from '../errors';
+import { KeyRing } from '../client/keys';
+import { isHypervisorError } from '../core/errors';
 import { UsageError } from './errors';
 
 export interface GlobalValues {

@@ -1,5 +1,5 @@
 /** `hv keys …`: did:key identities (issue 12) — a new key file, and the DID of one. */
-import { readKeyFile, writeNewKeyFile } from '../keys';
+import { readKeyFile, writeNewKeyFile } from '../client/keys';
 import type { Command } from './command';
 import { UsageError } from './errors';
 

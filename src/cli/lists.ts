@@ -1,8 +1,8 @@
 /** `hv session list`, `hv saga list`, `hv approvals list`: finding things from Temporal's visibility store. */
-import { isHypervisorError } from '../errors';
+import { isHypervisorError } from '../core/errors';
 import {
   MAX_LIST_LIMIT, queryLiteral, SAGA_STATES, SESSION_STATES, stateLiteral, type ApprovalRow, type SagaRow, type SessionRow,
-} from '../lists';
+} from '../client/lists';
 import { commandHelpHint, numberFlag, optionalString, type Command, type Values } from './command';
 import { UsageError } from './errors';
 import { table, time } from './format';

@@ -1,6 +1,6 @@
 /**
  * `hv` — the Agent Hypervisor's command line. Sessions, sagas and the audit
- * trail, over the typed client (src/client.ts). `hv --help` lists every
+ * trail, over the typed client (src/client/index.ts). `hv --help` lists every
  * command, the global flags and the exit codes; docs/CLI.md has examples.
  */
 import { parseArgs } from 'node:util';
@@ -13,7 +13,7 @@ import { sessionCommands } from './session';
 import { keyCommands } from './keys';
 import { agentCommands } from './agent';
 import { approvalsList, sagaList, sessionList } from './lists';
-import { useNodeCrypto } from '../hashNode';
+import { useNodeCrypto } from '../node/hashNode';
 
 const GLOBAL_OPTIONS: OptionsConfig = {
   json: { type: 'boolean' },
@@ -182,7 +182,7 @@ export async function cli(argv: string[], stdout: NodeJS.WriteStream = process.s
 
 /** As a program: run, flush, and exit with the code (even if a stray handle would keep Node alive). */
 export function runAsProgram(): void {
-  useNodeCrypto(); // trail verification hashes every delta: use node:crypto (src/hash.ts)
+  useNodeCrypto(); // trail verification hashes every delta: use node:crypto (src/core/hash.ts)
   void cli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
     setTimeout(() => process.exit(code), 2000).unref();

@@ -1,9 +1,9 @@
 /** `hv saga …`: start (optionally --wait), show, approve, witness. */
 import { setTimeout as delay } from 'node:timers/promises';
 import { SessionIdSchema, StartSagaRequestSchema, type StartSagaRequest } from '../contract';
-import { HypervisorError, isHypervisorError } from '../errors';
+import { HypervisorError, isHypervisorError } from '../core/errors';
 import type { SagaHandle } from '../client';
-import type { SagaSnapshot } from '../../workflows/sagaTypes';
+import type { SagaSnapshot } from '../contract/sagaTypes';
 import type { CliContext } from './context';
 import { didFlag, optionalString, parseJsonOrYaml, readFileText, validate, type Command } from './command';
 import { EXIT, UsageError } from './errors';

@@ -5,9 +5,9 @@ import type { CliContext } from './context';
 import { commandHelpHint, didFlag, jsonOrFile, numberFlag, optionalString, validate, type Command } from './command';
 import { UsageError } from './errors';
 import { fields, ring, section, sigma, table, time, type Cell } from './format';
-import type { SessionSummary, TerminateResult } from '../../workflows/sessionTypes';
-import type { LiabilityMatrix } from '../liability';
-import type { Commitment } from '../commitment';
+import type { SessionSummary, TerminateResult } from '../contract/sessionTypes';
+import type { LiabilityMatrix } from '../core/liability';
+import type { Commitment } from '../core/commitment';
 
 export function sessionIdArg(cmd: Command, value: string | undefined): string {
   if (value === undefined) throw new UsageError(`hv ${cmd.name} needs a SESSION id`, `usage: hv ${cmd.name} ${cmd.usage}`);

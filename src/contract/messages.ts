@@ -4,15 +4,15 @@
  * of what is sent and of what comes back, who must sign it, who may send it,
  * and its description. Everything else is derived from here: the Temporal
  * definitions (workflows/definitions.ts), the typed client's signing
- * (src/keys.ts, src/client.ts), contract/*.schema.json (src/contractSchemas.ts)
+ * (src/client/keys.ts, src/client/index.ts), contract/*.schema.json (src/contract/schemas.ts)
  * and the handlers' descriptions.
  *
  * zod and pure src modules only: the workflows import it inside the sandbox.
  */
 import type { z } from 'zod';
-import * as c from '../contract';
-import * as a from '../contractAnswers';
-import type { Signers } from '../identity';
+import * as c from '.';
+import * as a from './answers';
+import type { Signers } from '../core/identity';
 
 export const SESSION_WORKFLOW = 'sessionWorkflow';
 export const SAGA_WORKFLOW = 'sagaWorkflow';

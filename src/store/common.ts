@@ -4,10 +4,10 @@
  * the text form of a session record. The adapters only read and write rows.
  */
 import { createHash } from 'node:crypto';
-import { DeltaSchema, deltaHash, type Delta } from '../audit';
-import { canonicalJson } from '../hash';
-import { HypervisorError } from '../errors';
-import type { Commitment, JsonValue } from '../commitment';
+import { DeltaSchema, deltaHash, type Delta } from '../core/audit';
+import { canonicalJson } from '../core/hash';
+import { HypervisorError } from '../core/errors';
+import type { Commitment, JsonValue } from '../core/commitment';
 import type { SessionRecord, StoredDeltaRow } from './types';
 
 /** The schema version this code writes; a store opened with a newer one is refused. */

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { PostgresAuditStore } from './postgres';
 import { SqliteAuditStore } from './sqlite';
 import type { AuditStore } from './types';
-import { useNodeCrypto } from '../hashNode';
+import { useNodeCrypto } from '../node/hashNode';
 
 export * from './types';
 export { PostgresAuditStore } from './postgres';
@@ -28,7 +28,7 @@ export interface OpenAuditStoreOptions {
 }
 
 export async function openAuditStore(options: OpenAuditStoreOptions = {}): Promise<AuditStore> {
-  // The store checks every delta's hash: in plain Node, with node:crypto (src/hash.ts).
+  // The store checks every delta's hash: in plain Node, with node:crypto (src/core/hash.ts).
   useNodeCrypto();
   const fromOption = options.url !== undefined && options.url !== '';
   const url = fromOption ? options.url : process.env[AUDIT_DATABASE_URL_VAR];

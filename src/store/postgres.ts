@@ -20,12 +20,12 @@
  * (the activity retries it), naming the session and the limit.
  */
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
-import type { Delta } from '../audit';
+import type { Delta } from '../core/audit';
 import {
   SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
   newRows, ownerConflict, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type SessionText,
 } from './common';
-import { HypervisorError } from '../errors';
+import { HypervisorError } from '../core/errors';
 import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow, TrailHead } from './types';
 
 /** The advisory-lock class of this store (the first key of the two-key form): "hvau". */
@@ -80,7 +80,7 @@ export interface PostgresAuditStoreOptions {
 
 /**
  * The defaults: an append is a handful of short statements, done in milliseconds; the session's
- * audit activity has a 30 s start-to-close timeout (workflows/session.ts), so the pool wait, a lock
+ * audit activity has a 30 s start-to-close timeout (workflows/session/context.ts), so the pool wait, a lock
  * wait and the statements together end well inside one attempt, and a frozen holder's lock is freed
  * within 15 s rather than never.
  */

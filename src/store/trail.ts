@@ -5,11 +5,11 @@
  * commitment. A fault is named by its turn. Nothing here trusts the workflow
  * engine: it works after Temporal's own data is gone.
  */
-import { AUDIT_TRAIL_FORMAT, DeltaSchema, HYPERVISOR_AUTHOR, deltaHash, isDidKeyTrail, type AuditHead, type AuditTrail, type Delta } from '../audit';
-import { deltaSignatureFault } from '../identity';
-import type { Commitment } from '../commitment';
-import { HypervisorError } from '../errors';
-import { merkleProof, merkleRootFromProof, merkleRootFromScratch, type MerkleProof } from '../merkle';
+import { AUDIT_TRAIL_FORMAT, DeltaSchema, HYPERVISOR_AUTHOR, deltaHash, isDidKeyTrail, type AuditHead, type AuditTrail, type Delta } from '../core/audit';
+import { deltaSignatureFault } from '../core/identity';
+import type { Commitment } from '../core/commitment';
+import { HypervisorError } from '../core/errors';
+import { merkleProof, merkleRootFromProof, merkleRootFromScratch, type MerkleProof } from '../core/merkle';
 import type { AuditStore, SessionRecord, StoredDeltaRow } from './types';
 
 /** Rows read per round trip when a whole trail is read. */

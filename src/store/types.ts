@@ -8,8 +8,8 @@
  * columns the store needs (session, turn, hash): verification re-parses and
  * re-hashes that text, so an edit to a stored row is found and named by turn.
  */
-import type { Commitment, JsonValue } from '../commitment';
-import type { Delta } from '../audit';
+import type { Commitment, JsonValue } from '../core/commitment';
+import type { Delta } from '../core/audit';
 
 /** One stored delta as it sits in the store: its turn, its hash column and its JSON text. */
 export interface StoredDeltaRow {

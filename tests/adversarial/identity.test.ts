@@ -7,10 +7,10 @@
  * verifies them offline.
  */
 import assert from 'node:assert/strict';
-import { sha256Hex } from '../../src/hash';
-import { generateDidKey, payloadJson, signPayloadHash, type DidKey } from '../../src/identity';
-import { verifyTrail } from '../../src/audit';
-import { AuditHeadAnswer, SessionSummaryAnswer } from '../../src/contractAnswers';
+import { sha256Hex } from '../../src/core/hash';
+import { generateDidKey, payloadJson, signPayloadHash, type DidKey } from '../../src/core/identity';
+import { verifyTrail } from '../../src/core/audit';
+import { AuditHeadAnswer, SessionSummaryAnswer } from '../../src/contract/answers';
 import {
   ACTIONS, expectNoTrace, mark, rawClient, RawSession, refused, sagaOutcome, sessionWorkflowId, uid, until, workflowTaskFailures, type StartedSaga,
 } from './raw';

@@ -26,8 +26,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { verifyCommitment } from '../../src/commitment';
-import type { AuditTrail } from '../../src/audit';
+import { verifyCommitment } from '../../src/core/commitment';
+import type { AuditTrail } from '../../src/core/audit';
 import {
   ACTIONS, ATTACKER, SRE, expectSoundAudit, freshSagaCompletes, httpTool, openSession, sleep, unhandledCommandTasks, until, workflowTaskFailures,
   type HttpTool, type RawSession,

@@ -16,9 +16,9 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type Client, type Workf
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { registerStepHandler } from '../../activities/handlers';
-import { verifyChain, verifyTrail, type AuditTrail, type ChainVerification } from '../../src/audit';
+import { verifyChain, verifyTrail, type AuditTrail, type ChainVerification } from '../../src/core/audit';
 import { readTrail, toAuditTrail } from '../../src/store/trail';
-import { canonicalJson, sha256Hex } from '../../src/hash';
+import { canonicalJson, sha256Hex } from '../../src/core/hash';
 import { allowTestToolOrigin, testEnv } from '../helpers/env';
 import { calls } from '../helpers/testHandlers';
 

@@ -8,8 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { WorkflowUpdateStage } from '@temporalio/client';
-import { verifyTrail } from '../../src/audit';
-import { verifyCommitment } from '../../src/commitment';
+import { verifyTrail } from '../../src/core/audit';
+import { verifyCommitment } from '../../src/core/commitment';
 import {
   ACTIONS, SRE, acceptedUpdateIds, executedSteps, freshSagaCompletes, httpTool, openSession, refusal, sagaOutcome, scheduledActivities, until,
   workflowTaskFailures, type HttpTool, type StartedSaga,

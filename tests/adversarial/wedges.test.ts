@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { testEnv } from '../helpers/env';
 import { HypervisorClient } from '../../src/client';
 import { jsonSize } from '../../src/contract';
-import { isHypervisorError } from '../../src/errors';
+import { isHypervisorError } from '../../src/core/errors';
 import {
   ACTIONS, ATTACKER, expectNoTrace, expectSoundAudit, freshSagaCompletes, mark, openSession, rawClient, refusal, refused,
   sagaOutcome, sessionWorkflowId, until, workflowTaskFailures,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { deltaHash, verifyTrail, type AuditTrail } from '../../src/audit';
+import { deltaHash, verifyTrail, type AuditTrail } from '../../src/core/audit';
 import { activeSession } from '../helpers/sessions';
 import { hv, json, show, tempDir } from './runHv';
 

@@ -24,7 +24,7 @@ import { TEMPORAL_CLI_VERSION, TEMPORAL_UI_VERSION } from '../../worker/temporal
 import { POSTGRES_SCHEMA_SUBDIR, TEMPORAL_SERVER_VERSION } from '../../worker/temporalServer';
 import { DEFAULT_TASK_QUEUE } from '../../src/client';
 import { AUDIT_DATABASE_URL_VAR } from '../../src/store';
-import { SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
+import { SEARCH_ATTRIBUTES } from '../../src/contract/searchAttributes';
 
 const COMPOSE_FILE = path.join(PROJECT_ROOT, 'docker-compose.yml');
 const SERVER_TEMPLATE = path.join(CLUSTER_CONFIG_ROOT, CLUSTER_CONFIG_DIR, `${CLUSTER_CONFIG_ENV}.yaml`);
@@ -259,7 +259,7 @@ describe('docker-compose.yml', function () {
       assert.equal(env('temporal-schema').PGPASSWORD, env('postgresql').POSTGRES_PASSWORD);
     });
 
-    it('registers the namespace with the same retention and the search attributes of workflows/searchAttributes.ts', () => {
+    it('registers the namespace with the same retention and the search attributes of src/contract/searchAttributes.ts', () => {
       const s = script(service('temporal-setup'));
       const address = `temporal:${env('temporal').FRONTEND_GRPC_PORT}`;
       for (const m of s.matchAll(/--address (\S+)/g)) assert.equal(m[1], address);

@@ -1,7 +1,7 @@
 /**
  * Issue 5, part 6: bad input. fast-check generates malformed inputs (each one
  * rejected by its zod schema) for every workflow input, update, signal and
- * query argument of src/contractSchemas.ts INPUTS, sent to a few live
+ * query argument of src/contract/schemas.ts INPUTS, sent to a few live
  * sessions and a saga waiting at its ring 1 gate for approvals:
  *
  * - each update (approve, reject and witness included) is rejected
@@ -29,9 +29,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { toHypervisorError, type SagaHandle, type SessionHandle } from '../../src/client';
-import { INPUTS as MESSAGES } from '../../src/contractSchemas';
-import { HypervisorError } from '../../src/errors';
-import { verifyTrail } from '../../src/audit';
+import { INPUTS as MESSAGES } from '../../src/contract/schemas';
+import { HypervisorError } from '../../src/core/errors';
+import { verifyTrail } from '../../src/core/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
 import { Lab, toolStep, waitUntil } from './harness';
 import { temporal } from '@temporalio/proto';

@@ -4,7 +4,7 @@
  * acts twice for one key, and the order stays the reverse of commit.
  */
 import assert from 'node:assert/strict';
-import { verifyTrail } from '../../src/audit';
+import { verifyTrail } from '../../src/core/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
 import { AGENTS, Lab, activeSession, toolStep, waitUntil, type ToolActionId } from './harness';
 

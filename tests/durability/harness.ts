@@ -18,7 +18,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { HypervisorClient } from '../../src/client';
 import { openAuditStore, type AuditStore } from '../../src/store';
-import type { SagaSnapshot } from '../../workflows/sagaTypes';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { startDevServer, type DevServer } from '../../worker/devServer';
 import { startCluster, type Cluster } from '../../worker/cluster';
 import { workflowBundle } from '../../worker/worker';

@@ -17,7 +17,7 @@
  * answers it with that step's one side effect instead of acting twice.
  */
 import assert from 'node:assert/strict';
-import { verifyTrail, type Delta } from '../../src/audit';
+import { verifyTrail, type Delta } from '../../src/core/audit';
 import type { SessionHandle } from '../../src/client';
 import { sagaWorkflowId } from '../../workflows/definitions';
 import { Lab, SRE, activeSession, toolStep, waitUntil, type StepTiming } from './harness';

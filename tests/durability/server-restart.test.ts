@@ -5,7 +5,7 @@
  * finish; each update a client retried with its own update id applies once.
  */
 import assert from 'node:assert/strict';
-import { verifyTrail } from '../../src/audit';
+import { verifyTrail } from '../../src/core/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
 import { AGENTS, Lab, activeSession, retrying, toolStep, transientErrors, waitUntil, type ToolActionId } from './harness';
 

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { verifyTrail } from '../../src/audit';
+import { verifyTrail } from '../../src/core/audit';
 import type { SagaHandle, SessionHandle } from '../../src/client';
 import { sagaWorkflowId, sessionWorkflowId, startSagaUpdate } from '../../workflows/definitions';
 import { AGENTS, activeSession, retrying, toolStep, waitUntil, type Lab, type ToolActionId } from './harness';

@@ -10,7 +10,7 @@
  * treats an undo of what it never did as a no-op.
  */
 import assert from 'node:assert/strict';
-import { verifyTrail } from '../../src/audit';
+import { verifyTrail } from '../../src/core/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
 import { AGENTS, Lab, activeSession, toolStep, waitUntil, type ToolActionId } from './harness';
 

@@ -11,8 +11,8 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { ensurePythonVenv } from '../../scripts/e2eTools';
-import type { SagaSnapshot } from '../../workflows/sagaTypes';
-import { HvAgentDids, HvSagaState, HvSessionId } from '../../workflows/searchAttributes';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import { HvAgentDids, HvSagaState, HvSessionId } from '../../src/contract/searchAttributes';
 import { testEnv } from '../helpers/env';
 import { hypervisor, uniqueId } from '../helpers/hv';
 import {

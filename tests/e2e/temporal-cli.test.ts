@@ -8,7 +8,7 @@
  * sagaWorkflow started directly with `temporal workflow start` is refused.
  */
 import assert from 'node:assert/strict';
-import type { SagaSnapshot } from '../../workflows/sagaTypes';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { ensureTemporalCli } from '../../worker/temporalCli';
 import { testEnv } from '../helpers/env';
 import { eventually, uniqueId } from '../helpers/hv';

@@ -4,8 +4,8 @@
  * The same (session, n, variant) always gives the same chain, in any process.
  */
 import { createHash } from 'node:crypto';
-import { deltaHash, type Delta } from '../../src/audit';
-import type { Commitment } from '../../src/commitment';
+import { deltaHash, type Delta } from '../../src/core/audit';
+import type { Commitment } from '../../src/core/commitment';
 import type { AuditStore } from '../../src/store/types';
 
 export const AGENT = 'did:mesh:alice';

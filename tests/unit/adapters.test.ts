@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import {
   FALLBACK_SIGMA,
   analyzeManifest,
@@ -16,7 +16,7 @@ import {
   resolveSigma,
   scoreTier,
   scoreToSigma,
-} from '../../src/adapters';
+} from '../../src/core/adapters';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

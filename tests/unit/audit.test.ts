@@ -14,11 +14,11 @@ import {
   type Delta,
   type DeltaInput,
   type StoredHashes,
-} from '../../src/audit';
+} from '../../src/core/audit';
 import { checkBatch, newRows } from '../../src/store/common';
-import { canonicalJson, sha256Hex } from '../../src/hash';
-import { merkleRootFromScratch } from '../../src/merkle';
-import { isHypervisorError } from '../../src/errors';
+import { canonicalJson, sha256Hex } from '../../src/core/hash';
+import { merkleRootFromScratch } from '../../src/core/merkle';
+import { isHypervisorError } from '../../src/core/errors';
 
 const ALICE = 'did:mesh:alice';
 const BOB = 'did:mesh:bob';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { captureDelta, createAuditState, auditMerkleRoot, type AuditState } from '../../src/audit';
+import { captureDelta, createAuditState, auditMerkleRoot, type AuditState } from '../../src/core/audit';
 import {
   collectGarbage,
   commitAudit,
@@ -12,10 +12,10 @@ import {
   takeBatch,
   verifyCommitment,
   type Commitment,
-} from '../../src/commitment';
-import { createVfsState, setPermissions, takeSnapshot, writeFile } from '../../src/vfs';
-import { sha256Hex } from '../../src/hash';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
+} from '../../src/core/commitment';
+import { createVfsState, setPermissions, takeSnapshot, writeFile } from '../../src/core/vfs';
+import { sha256Hex } from '../../src/core/hash';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 
 const ALICE = 'did:mesh:alice';
 const BOB = 'did:mesh:bob';

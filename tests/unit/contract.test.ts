@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contractFiles } from '../../src/contractSchemas';
+import { contractFiles } from '../../src/contract/schemas';
 import { MESSAGES, WORKFLOWS } from '../../src/contract/messages';
 import * as definitions from '../../workflows/definitions';
 

@@ -1,6 +1,6 @@
 /** The controls' own rules (SPEC §12): token buckets, budgets keyed by step, the breach detector, timers. */
 import assert from 'node:assert/strict';
-import { Controls, controlsConfig, breachSeverity, reportedCost } from '../../src/controls';
+import { Controls, controlsConfig, breachSeverity, reportedCost } from '../../src/core/controls';
 
 const fresh = (config = {}) => new Controls(controlsConfig(config));
 

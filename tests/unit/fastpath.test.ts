@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { z } from 'zod';
-import { canonicalJson, sha256Hex } from '../../src/hash';
-import { DeltaInputSchema, deltaHash, deltaJson, fastDeltaInput, type Delta } from '../../src/audit';
-import { DidSchema, SigmaSchema, TimestampSchema, isDid, isNonEmptyString, isSigma, isTimestamp } from '../../src/common';
-import { CreateSessionInputSchema, JoinInputSchema, fastCreateSessionInput, fastJoinInput } from '../../src/session';
+import { canonicalJson, sha256Hex } from '../../src/core/hash';
+import { DeltaInputSchema, deltaHash, deltaJson, fastDeltaInput, type Delta } from '../../src/core/audit';
+import { DidSchema, SigmaSchema, TimestampSchema, isDid, isNonEmptyString, isSigma, isTimestamp } from '../../src/core/common';
+import { CreateSessionInputSchema, JoinInputSchema, fastCreateSessionInput, fastJoinInput } from '../../src/core/session';
 
 describe('fast path: the delta hash writes canonical JSON by hand', () => {
   const text = fc.oneof(fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 10 }));

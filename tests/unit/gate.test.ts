@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { GATE_RULES, gateStep, ringFor, sigmaEffWith } from '../../src/gate';
+import { GATE_RULES, gateStep, ringFor, sigmaEffWith } from '../../src/core/gate';
 import type { ActionView, AgentView } from '../../src/contract';
 
 const agent = (over: Partial<AgentView> = {}): AgentView => ({ did: 'did:mesh:a', sigmaRaw: 0.55, bondSum: 0.18, ringCap: 0, active: true, ...over });

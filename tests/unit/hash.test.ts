@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { canonicalJson, jsonString, nobleSha256, setSha256Backend, sha256Backend, sha256Hex, type Sha256Backend } from '../../src/hash';
-import { nodeSha256, useNodeCrypto } from '../../src/hashNode';
-import { auditMerkleRoot, captureDelta, createAuditState, verifyChain } from '../../src/audit';
-import { isHypervisorError } from '../../src/errors';
+import { canonicalJson, jsonString, nobleSha256, setSha256Backend, sha256Backend, sha256Hex, type Sha256Backend } from '../../src/core/hash';
+import { nodeSha256, useNodeCrypto } from '../../src/node/hashNode';
+import { auditMerkleRoot, captureDelta, createAuditState, verifyChain } from '../../src/core/audit';
+import { isHypervisorError } from '../../src/core/errors';
 
 const noble = nobleSha256.hex;
 const node = nodeSha256.hex;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
-import { createHistoryCache, invalidateHistory, verifyHistory, type TransactionRecord } from '../../src/history';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
+import { createHistoryCache, invalidateHistory, verifyHistory, type TransactionRecord } from '../../src/core/history';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

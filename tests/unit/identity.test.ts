@@ -1,5 +1,5 @@
 /**
- * did:key identities and signed requests (src/identity.ts): the test vector of
+ * did:key identities and signed requests (src/core/identity.ts): the test vector of
  * docs/CONTRACT.md, the session's checks in refusal order, the replay window,
  * and what an offline verifier holds a signed delta to.
  */
@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hexToBytes } from '@noble/hashes/utils';
-import { appendDelta, createAuditState, deltaHash, verifyChain, verifyTrail, exportTrail, type Delta } from '../../src/audit';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
-import { sha256Hex } from '../../src/hash';
+import { appendDelta, createAuditState, deltaHash, verifyChain, verifyTrail, exportTrail, type Delta } from '../../src/core/audit';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
+import { sha256Hex } from '../../src/core/hash';
 import {
   acceptNonces, checkAuth, deltaSignatureFault, didKeyFromSecret, didKeyOf, generateDidKey, IDENTITY_CHANGE, isDidKey, NONCE_WINDOW,
   payloadJson, publicKeyOf, receiptChange, signingInput, signPayloadHash, verifySignature, ISSUED_AT_MAX_AGE_MS,
   type AuthContext, type DidKey, type NonceWindows, type Signers,
-} from '../../src/identity';
+} from '../../src/core/identity';
 import { JoinRequestSchema, ApprovalRequestSchema } from '../../src/contract';
 
 const vector = JSON.parse(fs.readFileSync(path.join(__dirname, '../../contract/vectors/signed-request.json'), 'utf8'));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import {
   type Bond,
   bondsBy,
@@ -14,7 +14,7 @@ import {
   releaseSession,
   sigmaEff,
   vouch,
-} from '../../src/liability';
+} from '../../src/core/liability';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { approvalQuery, limitOf, queryLiteral, sagaQuery, sessionQuery } from '../../src/lists';
-import { parsePendingApproval, pendingApprovalEntry } from '../../workflows/searchAttributes';
+import { approvalQuery, limitOf, queryLiteral, sagaQuery, sessionQuery } from '../../src/client/lists';
+import { parsePendingApproval, pendingApprovalEntry } from '../../src/contract/searchAttributes';
 
 describe('lists: visibility queries and the pending-approval index (issue 13)', () => {
   it('quotes a value as a string literal: quotes and backslashes escaped, ":" as it is', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { sha256Hex } from '../../src/hash';
+import { sha256Hex } from '../../src/core/hash';
 import {
   createMerkleAccumulator,
   merkleAppend,
@@ -8,7 +8,7 @@ import {
   merkleRoot,
   merkleRootFromScratch,
   type MerkleAccumulator,
-} from '../../src/merkle';
+} from '../../src/core/merkle';
 
 const leaf = (i: number) => sha256Hex(`delta-${i}`);
 const leaves = (n: number) => Array.from({ length: n }, (_, i) => leaf(i));

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { generateDidKey } from '../../src/identity';
-import { KeyRing, signingDids } from '../../src/keys';
+import { generateDidKey } from '../../src/core/identity';
+import { KeyRing, signingDids } from '../../src/client/keys';
 import { MESSAGES, signersFor, type UpdateName } from '../../src/contract/messages';
 import * as definitions from '../../workflows/definitions';
 

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import * as wf from '@temporalio/workflow';
 import type { Attributes } from '@opentelemetry/api';
-import type { GateDecision } from '../../src/gate';
+import type { GateDecision } from '../../src/core/gate';
 import {
   annotateRun, approvalWaited, compensated, gateDecided, ringAssigned, sagaEnded, slashed, startSpan, useSpans,
   type HvSpan, type WorkflowSpans,

@@ -4,8 +4,8 @@
  * and records holding them stay plain JSON (they cross continue-as-new).
  */
 import assert from 'node:assert/strict';
-import { isHypervisorError } from '../../src/errors';
-import { ownDelete, ownGet, ownHas, ownSet } from '../../src/common';
+import { isHypervisorError } from '../../src/core/errors';
+import { ownDelete, ownGet, ownHas, ownSet } from '../../src/core/common';
 import {
   createReversibilityRegistry,
   lookup,
@@ -13,12 +13,12 @@ import {
   requiredRingFor,
   riskWeight,
   setUndoApiHealth,
-} from '../../src/reversibility';
-import { bondTotalFor, bondsFor, createLiabilityState, liabilityMatrix, nextBondExpiry, pruneExpired, release, releaseSession, sessionBonds, vouch } from '../../src/liability';
-import { beginTerminate, createSessionState, gateView, join, sigmaEffWith, slashInSession, vouchInSession } from '../../src/session';
-import { classify, clearOverrides, createClassifierState, setOverride } from '../../src/rings';
-import { createHistoryCache, assessHistory } from '../../src/history';
-import { createVfsState, deleteFile, deleteSnapshot, listFiles, readFile, restoreSnapshot, setPermissions, takeSnapshot, writeFile } from '../../src/vfs';
+} from '../../src/core/reversibility';
+import { bondTotalFor, bondsFor, createLiabilityState, liabilityMatrix, nextBondExpiry, pruneExpired, release, releaseSession, sessionBonds, vouch } from '../../src/core/liability';
+import { beginTerminate, createSessionState, gateView, join, sigmaEffWith, slashInSession, vouchInSession } from '../../src/core/session';
+import { classify, clearOverrides, createClassifierState, setOverride } from '../../src/core/rings';
+import { createHistoryCache, assessHistory } from '../../src/core/history';
+import { createVfsState, deleteFile, deleteSnapshot, listFiles, readFile, restoreSnapshot, setPermissions, takeSnapshot, writeFile } from '../../src/core/vfs';
 import { registerStepHandler, stepHandler, stepHandlerNames } from '../../activities/handlers';
 
 const NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'] as const;

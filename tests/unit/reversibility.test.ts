@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import {
   OMEGA,
   createReversibilityRegistry,
@@ -9,7 +9,7 @@ import {
   register,
   riskWeight,
   setUndoApiHealth,
-} from '../../src/reversibility';
+} from '../../src/core/reversibility';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

@@ -24,8 +24,8 @@ import {
   transitionStep,
   type SagaState,
   type StepStatus,
-} from '../../src/saga';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
+} from '../../src/core/saga';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 
 const ALICE = 'did:mesh:alice';
 const BOB = 'did:mesh:bob';

@@ -4,8 +4,8 @@
  * the request bounds of SPEC §11.6 on the join path and the session config.
  */
 import assert from 'node:assert/strict';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
-import { bondTotalFor, createLiabilityState, nextBondExpiry, release, vouch } from '../../src/liability';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
+import { bondTotalFor, createLiabilityState, nextBondExpiry, release, vouch } from '../../src/core/liability';
 import {
   capRing,
   createSessionState,
@@ -17,11 +17,11 @@ import {
   slashInSession,
   vouchInSession,
   type SessionConfigInput,
-} from '../../src/session';
-import { parseAction } from '../../src/reversibility';
-import { analyzeManifest } from '../../src/adapters';
-import { createHistoryCache, verifyHistory } from '../../src/history';
-import { DidSchema, isDid } from '../../src/common';
+} from '../../src/core/session';
+import { parseAction } from '../../src/core/reversibility';
+import { analyzeManifest } from '../../src/core/adapters';
+import { createHistoryCache, verifyHistory } from '../../src/core/history';
+import { DidSchema, isDid } from '../../src/core/common';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

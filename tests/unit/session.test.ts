@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
-import { createLiabilityState, release, vouch } from '../../src/liability';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
+import { createLiabilityState, release, vouch } from '../../src/core/liability';
 import {
   activate,
   archive,
@@ -13,7 +13,7 @@ import {
   slashInSession,
   vouchInSession,
   type SessionConfigInput,
-} from '../../src/session';
+} from '../../src/core/session';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
-import { bondsBy, bondsFor, createLiabilityState, vouch, type LiabilityState } from '../../src/liability';
-import { clipSigma, slash } from '../../src/slashing';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
+import { bondsBy, bondsFor, createLiabilityState, vouch, type LiabilityState } from '../../src/core/liability';
+import { clipSigma, slash } from '../../src/core/slashing';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

@@ -15,9 +15,9 @@ import {
   takeSnapshot,
   writeFile,
   type VfsState,
-} from '../../src/vfs';
-import { canonicalJson, sha256Hex } from '../../src/hash';
-import { isHypervisorError, type ErrorCode } from '../../src/errors';
+} from '../../src/core/vfs';
+import { canonicalJson, sha256Hex } from '../../src/core/hash';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 
 const ALICE = 'did:mesh:alice';
 const BOB = 'did:mesh:bob';

@@ -11,8 +11,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { readTrail, verifyStoredTrail } from '../../src/store/trail';
 import { testEnv } from '../helpers/env';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
-import { appendDelta, createAuditState } from '../../src/audit';
-import { commitAudit } from '../../src/commitment';
+import { appendDelta, createAuditState } from '../../src/core/audit';
+import { commitAudit } from '../../src/core/commitment';
 import { retentionScheduleId } from '../../worker/schedules';
 
 /** The size in bytes of each run's start input, first run first (walked back from the last run). */

@@ -5,7 +5,7 @@
  * the session's quorum.
  */
 import assert from 'node:assert/strict';
-import { isHypervisorError } from '../../src/errors';
+import { isHypervisorError } from '../../src/core/errors';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
 import { ACTIONS, activeSession } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';

@@ -4,9 +4,9 @@
  * durable workflow fact recorded in the trail.
  */
 import assert from 'node:assert/strict';
-import { isHypervisorError } from '../../src/errors';
+import { isHypervisorError } from '../../src/core/errors';
 import type { SessionHandle } from '../../src/client';
-import type { Delta } from '../../src/audit';
+import type { Delta } from '../../src/core/audit';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
 import { ACTIONS, activeSession, SRE_WITNESSES } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';

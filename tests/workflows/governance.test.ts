@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { temporal } from '@temporalio/proto';
-import { isHypervisorError } from '../../src/errors';
-import { verifyTrail } from '../../src/audit';
-import { merkleRootFromScratch } from '../../src/merkle';
+import { isHypervisorError } from '../../src/core/errors';
+import { verifyTrail } from '../../src/core/audit';
+import { merkleRootFromScratch } from '../../src/core/merkle';
 import { hypervisor, uniqueId, eventually } from '../helpers/hv';
 import { ACTIONS, activeSession } from '../helpers/sessions';
 

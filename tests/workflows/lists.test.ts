@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { temporal } from '@temporalio/proto';
 import type { SagaHandle, SessionHandle } from '../../src/client';
-import type { ApprovalRow } from '../../src/lists';
-import { HvPendingApprovals, HvWaitingSince } from '../../workflows/searchAttributes';
+import type { ApprovalRow } from '../../src/client/lists';
+import { HvPendingApprovals, HvWaitingSince } from '../../src/contract/searchAttributes';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
 import { activeSession } from '../helpers/sessions';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { hypervisor, uniqueId } from '../helpers/hv';
-import { merkleRootFromScratch } from '../../src/merkle';
-import { isHypervisorError } from '../../src/errors';
+import { merkleRootFromScratch } from '../../src/core/merkle';
+import { isHypervisorError } from '../../src/core/errors';
 
 describe('session workflow on a real Temporal server', function () {
   this.timeout(120_000);

@@ -13,7 +13,7 @@ import { Resource } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Worker } from '@temporalio/worker';
 import { HypervisorClient, type SessionHandle } from '../../src/client';
-import { ATTR, SPANS } from '../../src/observability';
+import { ATTR, SPANS } from '../../src/core/observability';
 import { createHypervisorWorker, workflowBundle } from '../../worker/worker';
 import { testEnv } from '../helpers/env';
 import { eventually, uniqueId } from '../helpers/hv';

@@ -6,20 +6,20 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { createActivities } from '../../activities';
-import { ownGet, parse } from '../../src/common';
-import { HypervisorError } from '../../src/errors';
-import { appendDelta, createAuditState, type ChangeInput } from '../../src/audit';
-import { canonicalJson, sha256Hex } from '../../src/hash';
-import { createDriftHistoryState, createTrustCache } from '../../src/adapters';
-import { createLiabilityState } from '../../src/liability';
-import type { GateDecision } from '../../src/gate';
-import { Controls, controlsConfig } from '../../src/controls';
-import { createSessionState, participantOf } from '../../src/session';
-import { createVfsState } from '../../src/vfs';
-import type { DeltaSignature, NonceWindows, Signers } from '../../src/identity';
+import { ownGet, parse } from '../../src/core/common';
+import { HypervisorError } from '../../src/core/errors';
+import { appendDelta, createAuditState, type ChangeInput } from '../../src/core/audit';
+import { canonicalJson, sha256Hex } from '../../src/core/hash';
+import { createDriftHistoryState, createTrustCache } from '../../src/core/adapters';
+import { createLiabilityState } from '../../src/core/liability';
+import type { GateDecision } from '../../src/core/gate';
+import { Controls, controlsConfig } from '../../src/core/controls';
+import { createSessionState, participantOf } from '../../src/core/session';
+import { createVfsState } from '../../src/core/vfs';
+import type { DeltaSignature, NonceWindows, Signers } from '../../src/core/identity';
 import { SessionInputSchema } from '../../src/contract';
 import { governed } from '../failures';
-import type { SagaRecord, SessionWorkflowInput, SessionWorkflowState, TerminateResult } from '../sessionTypes';
+import type { SagaRecord, SessionWorkflowInput, SessionWorkflowState, TerminateResult } from '../../src/contract/sessionTypes';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
@@ -70,7 +70,7 @@ export interface SessionContext {
   readonly st: SessionWorkflowState;
   readonly sessionId: string;
   readonly maxUpdatesPerRun: number;
-  /** "did:key": every agent request is signed by the DIDs it speaks for (src/identity.ts). */
+  /** "did:key": every agent request is signed by the DIDs it speaks for (src/core/identity.ts). */
   readonly identity: 'none' | 'did:key';
   /** Per-DID replay windows; a run carried from before signed requests has none yet. */
   readonly nonces: NonceWindows;

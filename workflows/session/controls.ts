@@ -3,16 +3,16 @@
  * durable timers that end what was set with a TTL.
  */
 import * as wf from '@temporalio/workflow';
-import { HypervisorError } from '../../src/errors';
-import { gateStep } from '../../src/gate';
-import { stepKey, type Elevation, type Restriction } from '../../src/controls';
-import { capRing, participantOf } from '../../src/session';
-import { type DeltaSignature } from '../../src/identity';
+import { HypervisorError } from '../../src/core/errors';
+import { gateStep } from '../../src/core/gate';
+import { stepKey, type Elevation, type Restriction } from '../../src/core/controls';
+import { capRing, participantOf } from '../../src/core/session';
+import { type DeltaSignature } from '../../src/core/identity';
 import {
   ElevationApprovalSchema, ElevationRequestSchema, KillRequestSchema, QuarantineRequestSchema,
   ReleaseRequestSchema, RevokeElevationRequestSchema,
 } from '../../src/contract';
-import type { ControlResult } from '../sessionTypes';
+import type { ControlResult } from '../../src/contract/sessionTypes';
 import { slashed } from '../observe';
 import {
   HYPERVISOR_DID, integrations, contentHash, handoffDigest, elevationDigest, type SessionContext, isOpen,

@@ -16,9 +16,9 @@
  */
 import type { UpdateDefinition } from '@temporalio/common';
 import * as wf from '@temporalio/workflow';
-import { parse } from '../../src/common';
-import { HypervisorError } from '../../src/errors';
-import { acceptNonces, checkAuth, type DeltaSignature, type Signers } from '../../src/identity';
+import { parse } from '../../src/core/common';
+import { HypervisorError } from '../../src/core/errors';
+import { acceptNonces, checkAuth, type DeltaSignature, type Signers } from '../../src/core/identity';
 import { MESSAGES, type SignerContext, type UpdateName } from '../../src/contract/messages';
 import { definitions } from '../definitions';
 import { asFailure, governed } from '../failures';

@@ -2,11 +2,11 @@
  * Evidence (SPEC §11.5): approvals, rejections and witnesses, each bound to a step's digest.
  */
 import * as wf from '@temporalio/workflow';
-import { HypervisorError } from '../../src/errors';
-import { receiptChange } from '../../src/identity';
+import { HypervisorError } from '../../src/core/errors';
+import { receiptChange } from '../../src/core/identity';
 import { ApprovalRequestSchema, RejectionRequestSchema, WitnessRequestSchema } from '../../src/contract';
 import { wakeSignal } from '../definitions';
-import type { EvidenceResult, SagaRecord, StepEvidence } from '../sessionTypes';
+import type { EvidenceResult, SagaRecord, StepEvidence } from '../../src/contract/sessionTypes';
 import { slashed } from '../observe';
 import { type SessionContext, requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted } from './context';
 import { countedApprovers } from './views';
@@ -67,7 +67,7 @@ export const onApprove: Handler = {
     const { saga } = evidenceFor(ctx, req, 'approve');
     const signatures = acceptAuth(ctx, 'approve', raw, req);
     step.approvers.push(req.approverDid);
-    // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/identity.ts).
+    // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/core/identity.ts).
     record(ctx, req.approverDid, [receiptChange('approve', req)!], undefined, signatures);
     wakeSaga(ctx, saga);
     return evidenceResult(ctx, saga, step);

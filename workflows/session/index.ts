@@ -18,12 +18,12 @@
  * controls, terminate, vfs); this body holds the wiring and the lifetime.
  */
 import * as wf from '@temporalio/workflow';
-import { ownGet } from '../../src/common';
-import { nextBondExpiry, pruneExpired } from '../../src/liability';
-import { refreshRings } from '../../src/session';
-import { ATTR } from '../../src/observability';
+import { ownGet } from '../../src/core/common';
+import { nextBondExpiry, pruneExpired } from '../../src/core/liability';
+import { refreshRings } from '../../src/core/session';
+import { ATTR } from '../../src/core/observability';
 import { annotateRun } from '../observe';
-import type { SessionWorkflowInput, TerminateResult } from '../sessionTypes';
+import type { SessionWorkflowInput, TerminateResult } from '../../src/contract/sessionTypes';
 import { contentHash, createContext, HYPERVISOR_DID, isOpen, record, type SessionContext } from './context';
 import { wire } from './door';
 import { armExpiry, onApproveElevation, onKill, onQuarantine, onRelease, onRequestElevation, onRevokeElevation } from './controls';

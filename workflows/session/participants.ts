@@ -2,23 +2,23 @@
  * Participants (SPEC §3–§4, §9): join, activate, leave, vouch, release a bond, check an action, slash, drift.
  */
 import * as wf from '@temporalio/workflow';
-import { ownGet, parse } from '../../src/common';
-import { HypervisorError } from '../../src/errors';
-import { cacheTrustScore, cachedTrust, invalidateTrust, recordDriftCheck } from '../../src/adapters';
-import { release } from '../../src/liability';
-import { gateStep } from '../../src/gate';
+import { ownGet, parse } from '../../src/core/common';
+import { HypervisorError } from '../../src/core/errors';
+import { cacheTrustScore, cachedTrust, invalidateTrust, recordDriftCheck } from '../../src/core/adapters';
+import { release } from '../../src/core/liability';
+import { gateStep } from '../../src/core/gate';
 import {
   activate, capRing, checkDeclarations, declarationSource, declaredActions, join, leave, participantOf,
   refreshRings, slashInSession, vouchInSession,
-} from '../../src/session';
-import { acceptNonces, type DeltaSignature } from '../../src/identity';
+} from '../../src/core/session';
+import { acceptNonces, type DeltaSignature } from '../../src/core/identity';
 import {
   AgentRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   ReleaseBondRequestSchema, SlashRequestSchema, VouchRequestSchema, type JoinRequestParsed,
 } from '../../src/contract';
-import type { SlashResult } from '../sessionTypes';
+import type { SlashResult } from '../../src/contract/sessionTypes';
 import { gateDecided, ringAssigned, slashed } from '../observe';
-import { ATTR, type SlashCause } from '../../src/observability';
+import { ATTR, type SlashCause } from '../../src/core/observability';
 import {
   HYPERVISOR_DID, integrations, contentHash, recordedDecision, type SessionContext, requireOpen, record,
   requireState, requireActiveParticipant, requireSre, requireUnrestricted, bondOf,

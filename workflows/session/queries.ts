@@ -4,9 +4,9 @@
  * A query reads state; it never changes it.
  */
 import * as wf from '@temporalio/workflow';
-import { auditMerkleRoot } from '../../src/audit';
-import { liabilityMatrix } from '../../src/liability';
-import { participantOf } from '../../src/session';
+import { auditMerkleRoot } from '../../src/core/audit';
+import { liabilityMatrix } from '../../src/core/liability';
+import { participantOf } from '../../src/core/session';
 import { MESSAGES } from '../../src/contract/messages';
 import { auditQuery, liabilityQuery, participantQuery, sagasQuery, stepGrantQuery, summaryQuery } from '../definitions';
 import { queryAnswer } from '../failures';

@@ -3,13 +3,13 @@
  * sources only (its completion, or a read by id), claim a step the start did not lease, the step grant.
  */
 import * as wf from '@temporalio/workflow';
-import { parse } from '../../src/common';
-import { HypervisorError } from '../../src/errors';
-import { riskWeight } from '../../src/reversibility';
-import { gateStep, type GateDecision } from '../../src/gate';
-import { reportedCost, stepKey, type Refusal } from '../../src/controls';
-import { participantOf } from '../../src/session';
-import { type DeltaSignature } from '../../src/identity';
+import { parse } from '../../src/core/common';
+import { HypervisorError } from '../../src/core/errors';
+import { riskWeight } from '../../src/core/reversibility';
+import { gateStep, type GateDecision } from '../../src/core/gate';
+import { reportedCost, stepKey, type Refusal } from '../../src/core/controls';
+import { participantOf } from '../../src/core/session';
+import { type DeltaSignature } from '../../src/core/identity';
 import {
   StartSagaRequestSchema, StepRefSchema, type ActionView, type AgentView, type SagaWorkflowInput,
   type StartSagaRequestParsed, type StepRef,
@@ -17,11 +17,11 @@ import {
 import { sagaEndedSignal, sagaWorkflowId, wakeSignal } from '../definitions';
 import { MESSAGES } from '../../src/contract/messages';
 import { governed } from '../failures';
-import { HvAgentDids, HvSagaState, HvSessionId, indexedAgentDids } from '../searchAttributes';
+import { HvAgentDids, HvSagaState, HvSessionId, indexedAgentDids } from '../../src/contract/searchAttributes';
 import { sagaWorkflow } from '../saga';
 import { sagaStaticDetails } from '../sagaDetails';
-import type { SagaSnapshot } from '../sagaTypes';
-import type { SagaRecord, StepEvidence, StepGrant } from '../sessionTypes';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import type { SagaRecord, StepEvidence, StepGrant } from '../../src/contract/sessionTypes';
 import { slashed } from '../observe';
 import {
   HYPERVISOR_DID, integrations, contentHash, stepDigest, type SessionContext, isOpen, requireOpen, record,

@@ -2,11 +2,11 @@
  * Terminate (SPEC §7): close, release bonds, purge the VFS, commit the Merkle root, anchor, store, archive.
  */
 import * as wf from '@temporalio/workflow';
-import { parse } from '../../src/common';
-import { HypervisorError } from '../../src/errors';
-import { collectGarbage, commitAudit } from '../../src/commitment';
-import { liabilityMatrix } from '../../src/liability';
-import { archive, beginTerminate } from '../../src/session';
+import { parse } from '../../src/core/common';
+import { HypervisorError } from '../../src/core/errors';
+import { collectGarbage, commitAudit } from '../../src/core/commitment';
+import { liabilityMatrix } from '../../src/core/liability';
+import { archive, beginTerminate } from '../../src/core/session';
 import { NoArgumentSchema } from '../../src/contract';
 import { restrictSignal } from '../definitions';
 import { HYPERVISOR_DID, integrations, auditStore, contentHash, type SessionContext, record, requireState } from './context';

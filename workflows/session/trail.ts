@@ -3,9 +3,9 @@
  * a new session's first turn, or a continued run's carried head, is settled with the store before anything is granted.
  */
 import * as wf from '@temporalio/workflow';
-import { HypervisorError } from '../../src/errors';
-import { markStored, type Delta } from '../../src/audit';
-import { IDENTITY_CHANGE } from '../../src/identity';
+import { HypervisorError } from '../../src/core/errors';
+import { markStored, type Delta } from '../../src/core/audit';
+import { IDENTITY_CHANGE } from '../../src/core/identity';
 import { HYPERVISOR_DID, auditStore, contentHash, type SessionContext, record } from './context';
 
 /**

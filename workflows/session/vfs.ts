@@ -9,9 +9,9 @@
  *   the request enters history (SPEC §11.6).
  */
 import * as wf from '@temporalio/workflow';
-import { parse } from '../../src/common';
-import { HypervisorError } from '../../src/errors';
-import type { DeltaSignature } from '../../src/identity';
+import { parse } from '../../src/core/common';
+import { HypervisorError } from '../../src/core/errors';
+import type { DeltaSignature } from '../../src/core/identity';
 import {
   VfsPathRequestSchema, VfsPermissionsRequestSchema, VfsRestoreRequestSchema, VfsSnapshotRequestSchema,
   VfsWriteRequestSchema,
@@ -19,7 +19,7 @@ import {
 import {
   deleteFile, listFiles, listSnapshots, restoreSnapshot, setPermissions, statFile, takeSnapshot, utf8Length,
   writeFile, type VfsChange, type VfsState,
-} from '../../src/vfs';
+} from '../../src/core/vfs';
 import { MESSAGES } from '../../src/contract/messages';
 import { vfsFileQuery, vfsListQuery } from '../definitions';
 import { queryAnswer } from '../failures';

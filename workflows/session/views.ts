@@ -3,15 +3,15 @@
  * ring changes, the search attributes and the Web UI card, the summary.
  */
 import * as wf from '@temporalio/workflow';
-import { ownGet } from '../../src/common';
-import { auditMerkleRoot } from '../../src/audit';
-import { sessionBonds } from '../../src/liability';
-import { type Elevation } from '../../src/controls';
-import { capRing, gateView, participantOf, type RingChange } from '../../src/session';
+import { ownGet } from '../../src/core/common';
+import { auditMerkleRoot } from '../../src/core/audit';
+import { sessionBonds } from '../../src/core/liability';
+import { type Elevation } from '../../src/core/controls';
+import { capRing, gateView, participantOf, type RingChange } from '../../src/core/session';
 import { type ActionView, type AgentView } from '../../src/contract';
 import { restrictSignal } from '../definitions';
-import { HvAgentDids, HvQuarantined, HvSessionId, HvSessionState, indexedAgentDids } from '../searchAttributes';
-import type { ControlsSummary, ElevationView, SessionSummary, StepEvidence } from '../sessionTypes';
+import { HvAgentDids, HvQuarantined, HvSessionId, HvSessionState, indexedAgentDids } from '../../src/contract/searchAttributes';
+import type { ControlsSummary, ElevationView, SessionSummary, StepEvidence } from '../../src/contract/sessionTypes';
 import { ringAssigned, slashed } from '../observe';
 import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
 

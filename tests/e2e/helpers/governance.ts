@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import type { SessionHandle } from '../../../src/client';
 import type { SagaWorkflowInput, StartSagaRequest } from '../../../src/contract';
-import type { SagaSnapshot } from '../../../workflows/sagaTypes';
+import type { SagaSnapshot } from '../../../src/contract/sagaTypes';
 import { eventually } from '../../helpers/hv';
 import { activeSession } from '../../helpers/sessions';
 import { calls } from '../../helpers/testHandlers';

@@ -106,7 +106,7 @@ export const SessionConfigSchema = z.object({
   /** Days the audit store keeps the deltas after termination; roots and commitments are kept forever (SPEC §7). */
   retentionDays: z.number().int('retentionDays must be a whole number of days').min(1, 'retentionDays must be ≥ 1').max(36_500, 'retentionDays must be ≤ 36500').default(90),
   /**
-   * "did:key": every agent request is signed by the DID it speaks for (src/identity.ts); "none" (absent):
+   * "did:key": every agent request is signed by the DID it speaks for (src/core/identity.ts); "none" (absent):
    * signatures are optional, and checked when present. Absent rather than defaulted, so that the config —
    * hashed into turn 1 of the trail — of a session that does not ask for it is what it always was.
    */
@@ -576,7 +576,7 @@ export function gateView(s: SessionState, liability: LiabilityState, did: string
   };
 }
 
-// σ_eff for an action: the gate's rule (src/gate.ts), kept out of this module so a saga need not build it.
+// σ_eff for an action: the gate's rule (src/core/gate.ts), kept out of this module so a saga need not build it.
 export { sigmaEffWith } from './gate';
 
 // ── Liability within a session ──────────────────────────────────────────────

@@ -1,10 +1,10 @@
 /**
- * The node:crypto back-end of sha256Hex (see src/hash.ts). Plain Node only:
+ * The node:crypto back-end of sha256Hex (see src/core/hash.ts). Plain Node only:
  * never import this from workflow code — the workflow bundler refuses Node
  * built-ins, and the sandbox has none.
  */
 import { createHash, hash } from 'node:crypto';
-import { setSha256Backend, type Sha256Backend } from './hash';
+import { setSha256Backend, type Sha256Backend } from '../core/hash';
 
 /**
  * node:crypto (OpenSSL). `crypto.hash` is the one-shot form of

@@ -80,7 +80,7 @@ export function ringFor(agent: AgentView, omega: number, hasConsensus: boolean, 
 /**
  * The decision for one step (or one action, `ringsOnly`). Adding a field here
  * changes what checkAction records unless the session leaves it out of the
- * delta (workflows/session.ts: recordedDecision).
+ * delta (workflows/session/context.ts: recordedDecision).
  */
 export function gateStep(input: GateInput): GateDecision {
   const decision = decide(input);

@@ -10,7 +10,7 @@
  * for what a workflow or an update returns.
  */
 import { z } from 'zod';
-import { MESSAGES, WORKFLOWS, type Message } from './contract/messages';
+import { MESSAGES, WORKFLOWS, type Message } from './messages';
 
 type InputKind = 'workflow input' | Message['kind'];
 

@@ -1,8 +1,8 @@
 /**
  * The `auth` field of a signed request, as a schema only (issue 12): zod and
- * nothing else, so the saga's part of the contract (src/sagaContract.ts) can
+ * nothing else, so the saga's part of the contract (src/core/sagaContract.ts) can
  * carry it without building the curve code. What it means and how it is
- * checked: src/identity.ts.
+ * checked: src/core/identity.ts.
  */
 import { z } from 'zod';
 import { DidSchema } from './common';

@@ -1,17 +1,17 @@
 /**
  * Finding sessions, sagas and waiting steps from Temporal's visibility store
- * (the search attributes of workflows/searchAttributes.ts): what an operator
+ * (the search attributes of src/contract/searchAttributes.ts): what an operator
  * on call asks first. Each list is one visibility query; nothing is read from
  * the workflows themselves, so a list needs no worker.
  */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-import { HypervisorError } from './errors';
-import { SAGA_STATES } from './saga';
-import { SessionLifecycleSchema } from './session';
-import { SAGA_WORKFLOW, SESSION_WORKFLOW } from './contract/messages';
+import { HypervisorError } from '../core/errors';
+import { SAGA_STATES } from '../core/saga';
+import { SessionLifecycleSchema } from '../core/session';
+import { SAGA_WORKFLOW, SESSION_WORKFLOW } from '../contract/messages';
 import {
   HvAgentDids, HvPendingApprovals, HvSagaState, HvSessionId, HvSessionState, parsePendingApproval,
-} from '../workflows/searchAttributes';
+} from '../contract/searchAttributes';
 
 export const DEFAULT_LIST_LIMIT = 50;
 export const MAX_LIST_LIMIT = 1000;

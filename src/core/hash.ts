@@ -8,7 +8,7 @@
  *   everything bundled from workflows/ imports only this module, and Temporal's
  *   workflow sandbox has no Node built-ins (its bundler refuses `node:crypto`).
  * - A plain Node process (worker, activities, CLI, client, audit store, bench)
- *   calls `useNodeCrypto()` from './hashNode' once at its entry point, which
+ *   calls `useNodeCrypto()` from '../node/hashNode' once at its entry point, which
  *   switches this module to node:crypto (OpenSSL, with the CPU's SHA
  *   instructions where it has them). The workflow bundle holds its own copy of
  *   this module, in its own V8 context, so a switch made in the worker's Node

@@ -14,24 +14,24 @@
  * only add what the code guarantees beyond its types.
  */
 import { z } from 'zod';
-import { DidSchema, RingSchema } from './common';
-import { ActionViewSchema, AgentViewSchema, DigestSchema } from './contract';
-import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from './audit';
-import type { Commitment } from './commitment';
-import { GATE_RULES, type GateDecision } from './gate';
-import { HistoryStatusSchema } from './history';
-import type { Bond, LiabilityMatrix } from './liability';
-import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from './saga';
-import { ConsistencySchema, SessionLifecycleSchema, type JoinResult, type Participant, type RingChange, type SessionConfig } from './session';
-import type { SlashOutcome, SlashRecord, VoucherClip } from './slashing';
-import type { DriftDecision } from './adapters';
-import type { FileRef, SnapshotSummary, VfsChange } from './vfs';
+import { DidSchema, RingSchema } from '../core/common';
+import { ActionViewSchema, AgentViewSchema, DigestSchema } from '.';
+import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from '../core/audit';
+import type { Commitment } from '../core/commitment';
+import { GATE_RULES, type GateDecision } from '../core/gate';
+import { HistoryStatusSchema } from '../core/history';
+import type { Bond, LiabilityMatrix } from '../core/liability';
+import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from '../core/saga';
+import { ConsistencySchema, SessionLifecycleSchema, type JoinResult, type Participant, type RingChange, type SessionConfig } from '../core/session';
+import type { SlashOutcome, SlashRecord, VoucherClip } from '../core/slashing';
+import type { DriftDecision } from '../core/adapters';
+import type { FileRef, SnapshotSummary, VfsChange } from '../core/vfs';
 import type {
   DriftOutcome, EvidenceResult, SagaRecord, SessionSummary, SlashResult, StepEvidence, StepGrant, TerminateResult,
   ControlResult, ControlsSummary, ElevationView,
-} from '../workflows/sessionTypes';
-import { ControlsConfigSchema, type Usage } from './controls';
-import type { SagaSnapshot } from '../workflows/sagaTypes';
+} from './sessionTypes';
+import { ControlsConfigSchema, type Usage } from '../core/controls';
+import type { SagaSnapshot } from './sagaTypes';
 
 /** Exactly the same type, both ways (`[…]` keeps unions from distributing). */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -1,4 +1,4 @@
-import type { SagaState } from '../src/saga';
+import type { SagaState } from '../core/saga';
 
 /** What the saga's query, result and failure details show: the core saga record plus its gate state. */
 export interface SagaSnapshot {

@@ -4,14 +4,14 @@
  * SDKs use. Every workflow input, signal and update is parsed with these.
  */
 import { z } from 'zod';
-import { DidSchema } from './common';
-import { OMEGA } from './reversibility';
-import { JoinInputSchema, SessionConfigSchema } from './session';
-import { DigestSchema, SessionIdSchema } from './sagaContract';
-import { isDidKey } from './identity';
-import { auth } from './requestAuth';
+import { DidSchema } from '../core/common';
+import { OMEGA } from '../core/reversibility';
+import { JoinInputSchema, SessionConfigSchema } from '../core/session';
+import { DigestSchema, SessionIdSchema } from '../core/sagaContract';
+import { isDidKey } from '../core/identity';
+import { auth } from '../core/requestAuth';
 
-export * from './sagaContract';
+export * from '../core/sagaContract';
 
 // ── Session messages ────────────────────────────────────────────────────────
 

@@ -98,7 +98,7 @@ export interface SignedPayload {
   issuedAt: number;
 }
 
-/** The canonical JSON of the payload: sorted keys, no spaces (src/canonicalJson.ts). */
+/** The canonical JSON of the payload: sorted keys, no spaces (src/core/canonicalJson.ts). */
 export function payloadJson(p: SignedPayload): string {
   return canonicalJson({ update: p.update, sessionId: p.sessionId, request: p.request ?? null, nonce: p.nonce, issuedAt: p.issuedAt });
 }

@@ -1,16 +1,16 @@
 /**
  * did:key secret keys on the client's side (issue 12): key files, and the
  * signer the typed client signs each request with. Node only (files, a
- * CSPRNG); the session's side of signing is src/identity.ts.
+ * CSPRNG); the session's side of signing is src/core/identity.ts.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 import { z } from 'zod';
-import { HypervisorError } from './errors';
-import { sha256Hex } from './hash';
-import { didKeyFromSecret, generateDidKey, payloadJson, signPayloadHash, type DidKey, type RequestAuthEntry } from './identity';
-import { messageOf, signersFor } from './contract/messages';
+import { HypervisorError } from '../core/errors';
+import { sha256Hex } from '../core/hash';
+import { didKeyFromSecret, generateDidKey, payloadJson, signPayloadHash, type DidKey, type RequestAuthEntry } from '../core/identity';
+import { messageOf, signersFor } from '../contract/messages';
 
 export const KEY_FILE_FORMAT = 'agent-hypervisor.did-key/1';
 

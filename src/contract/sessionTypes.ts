@@ -1,15 +1,15 @@
 /** Shapes the session workflow returns and carries across continue-as-new. */
-import type { AuditState } from '../src/audit';
-import type { Commitment } from '../src/commitment';
-import type { LiabilityMatrix, LiabilityState } from '../src/liability';
-import type { SessionState, RingChange } from '../src/session';
-import type { SlashOutcome } from '../src/slashing';
-import type { DriftDecision, DriftHistoryState, TrustCache } from '../src/adapters';
-import type { VfsState } from '../src/vfs';
-import type { ActionView, AgentView, SessionInput } from '../src/contract';
-import type { GateDecision } from '../src/gate';
-import type { NonceWindow } from '../src/identity';
-import type { ControlsState, Restriction, RestrictionKind, Usage } from '../src/controls';
+import type { AuditState } from '../core/audit';
+import type { Commitment } from '../core/commitment';
+import type { LiabilityMatrix, LiabilityState } from '../core/liability';
+import type { SessionState, RingChange } from '../core/session';
+import type { SlashOutcome } from '../core/slashing';
+import type { DriftDecision, DriftHistoryState, TrustCache } from '../core/adapters';
+import type { VfsState } from '../core/vfs';
+import type { ActionView, AgentView, SessionInput } from '.';
+import type { GateDecision } from '../core/gate';
+import type { NonceWindow } from '../core/identity';
+import type { ControlsState, Restriction, RestrictionKind, Usage } from '../core/controls';
 
 /** Approvals, a rejection and a witness the session holds for one step (SPEC §11.5). */
 export interface StepEvidence {
@@ -59,9 +59,9 @@ export interface SessionWorkflowState {
   scorerConfigured: boolean;
   commitment: Commitment | null;
   runs: number;
-  /** Replay windows of the DIDs that signed accepted requests (src/identity.ts); absent in state carried by older runs. */
+  /** Replay windows of the DIDs that signed accepted requests (src/core/identity.ts); absent in state carried by older runs. */
   nonces?: Array<[string, NonceWindow]>;
-  /** Quarantines, kills, elevations, buckets, budgets, breaker logs (src/controls.ts); absent in state carried by older runs. */
+  /** Quarantines, kills, elevations, buckets, budgets, breaker logs (src/core/controls.ts); absent in state carried by older runs. */
   controls?: ControlsState;
   /** Delegations: child DID → parent DID (SPEC §12). */
   parents?: Array<[string, string]>;

@@ -3,7 +3,7 @@
  * bound to a step, the view a saga holds of its session and its start input —
  * in a module of its own: every workflow run builds the zod schemas of the
  * modules it imports afresh (workflows/index.ts), and a saga needs only these.
- * src/contract.ts re-exports all of it.
+ * src/contract/index.ts re-exports all of it.
  */
 import { z } from 'zod';
 import { DidSchema, SigmaSchema } from './common';

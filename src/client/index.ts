@@ -5,23 +5,22 @@
  */
 import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { ERROR_CODES, HypervisorError, type ErrorCode } from './errors';
-import { parse } from './common';
-import { jsonSize, SessionInputSchema, type SessionInputRaw } from './contract';
-import { verifyChain, type AuditTrail, type ChainVerification } from './audit';
-import { openAuditStore, type AuditStore } from './store';
+import { ERROR_CODES, HypervisorError, type ErrorCode } from '../core/errors';
+import { parse } from '../core/common';
+import { jsonSize, SessionInputSchema, type SessionInputRaw } from '../contract';
+import { verifyChain, type AuditTrail, type ChainVerification } from '../core/audit';
+import { openAuditStore, type AuditStore } from '../store';
 import { signRequest, type RequestSigner } from './keys';
-import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from './store/trail';
-import { messageOf, SESSION_WORKFLOW, sagaWorkflowId, sessionWorkflowId, type ArgsOf, type OutputOf, type QueryName, type RequestOf, type UpdateName } from './contract/messages';
-import { HvSessionId } from '../workflows/searchAttributes';
+import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from '../store/trail';
+import { messageOf, SESSION_WORKFLOW, sagaWorkflowId, sessionWorkflowId, type ArgsOf, type OutputOf, type QueryName, type RequestOf, type UpdateName } from '../contract/messages';
+import { HvSessionId } from '../contract/searchAttributes';
 import {
   listApprovals, listSagas, listSessions, type ApprovalListFilter, type ApprovalRow, type SagaListFilter, type SagaRow,
   type SessionListFilter, type SessionRow,
 } from './lists';
-import type { sagaWorkflow } from '../workflows/saga';
-import type { SagaSnapshot } from '../workflows/sagaTypes';
-import type { SessionSummary, TerminateResult } from '../workflows/sessionTypes';
-import type { sessionWorkflow } from '../workflows/session';
+import type { SagaSnapshot } from '../contract/sagaTypes';
+import type { SessionSummary, TerminateResult } from '../contract/sessionTypes';
+import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
 
 /**
  * The largest request this client sends. Valid requests are far smaller (the
@@ -138,7 +137,7 @@ export interface StepEvidenceRequest {
 }
 
 export class SessionHandle {
-  constructor(readonly sessionId: string, readonly handle: WorkflowHandle<typeof sessionWorkflow>, private readonly hv: HypervisorClient) {}
+  constructor(readonly sessionId: string, readonly handle: WorkflowHandle<SessionWorkflow>, private readonly hv: HypervisorClient) {}
 
   /**
    * Send an update through this session's queue. With the client's signer, the request is signed by the
@@ -270,7 +269,7 @@ export class SagaHandle {
   constructor(
     readonly sessionId: string,
     readonly sagaId: string,
-    readonly handle: WorkflowHandle<typeof sagaWorkflow>,
+    readonly handle: WorkflowHandle<SagaWorkflow>,
     /** Step id → digest, when known from the start. */
     readonly digests: Record<string, string> = {},
   ) {}
@@ -297,7 +296,7 @@ export interface HypervisorClientOptions {
   address?: string;
   namespace?: string;
   taskQueue?: string;
-  /** Signs every request the client sends (src/keys.ts KeyRing): required by did:key sessions. */
+  /** Signs every request the client sends (src/client/keys.ts KeyRing): required by did:key sessions. */
   signer?: RequestSigner;
 }
 
@@ -345,7 +344,7 @@ export class HypervisorClient {
   async createSession(input: SessionInputRaw): Promise<SessionHandle> {
     const v = parse(SessionInputSchema, input, 'session input');
     checkRequestSize('session input', input);
-    const handle = await mapped(() => this.client.workflow.start<typeof sessionWorkflow>(SESSION_WORKFLOW, {
+    const handle = await mapped(() => this.client.workflow.start<SessionWorkflow>(SESSION_WORKFLOW, {
       taskQueue: this.taskQueue,
       workflowId: sessionWorkflowId(v.sessionId),
       args: [input],

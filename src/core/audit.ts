@@ -293,7 +293,7 @@ function json(value: unknown): string {
   return typeof value === 'string' ? jsonString(value) : canonicalJson(value === undefined ? null : value);
 }
 
-/** Who the session records deltas no agent caused as (workflows/session.ts HYPERVISOR_DID). */
+/** Who the session records deltas no agent caused as (workflows/session/context.ts HYPERVISOR_DID). */
 export const HYPERVISOR_AUTHOR = 'did:hv:hypervisor';
 
 /** A did:key session says so on turn 1 (IDENTITY_CHANGE): from there on every agent's delta carries its signature. */

@@ -1,0 +1,11 @@
+/**
+ * The workflows as any client sees them: a name, an input and a result. The
+ * typed client types its handles with these (it never imports workflow code);
+ * workflows/index.ts holds the functions to them.
+ */
+import type { SagaWorkflowInput } from '.';
+import type { SagaSnapshot } from './sagaTypes';
+import type { SessionWorkflowInput, TerminateResult } from './sessionTypes';
+
+export type SessionWorkflow = (input: SessionWorkflowInput) => Promise<TerminateResult>;
+export type SagaWorkflow = (input: SagaWorkflowInput) => Promise<SagaSnapshot>;
