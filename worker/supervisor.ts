@@ -95,7 +95,7 @@ export class Supervisor {
   }
 
   private spawn(): void {
-    const { name, file, args, cwd, env, logFile } = this.options;
+    const { file, args, cwd, env, logFile } = this.options;
     const out = logFile === undefined ? 'ignore' : fs.openSync(logFile, 'a');
     let child: ChildProcess;
     try {

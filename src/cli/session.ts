@@ -1,7 +1,6 @@
 /** `hv session …`: create, join, activate, vouch, show, terminate. */
 import { randomBytes } from 'node:crypto';
 import { JoinRequestSchema, SessionIdSchema, SessionInputSchema, type JoinRequest } from '../contract';
-import type { CliContext } from './context';
 import { commandHelpHint, didFlag, jsonOrFile, numberFlag, optionalString, validate, type Command } from './command';
 import { UsageError } from './errors';
 import { fields, ring, section, sigma, table, time, type Cell } from './format';

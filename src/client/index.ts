@@ -19,7 +19,6 @@ import {
   type SessionListFilter, type SessionRow,
 } from './lists';
 import type { SagaSnapshot } from '../contract/sagaTypes';
-import type { SessionSummary, TerminateResult } from '../contract/sessionTypes';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
 
 /**

@@ -97,7 +97,7 @@ export function queryLiteral(value: unknown, field: string): string {
   if (typeof value !== 'string') throw new HypervisorError('INVALID_INPUT', `${field} must be a string, got ${value === null ? 'null' : typeof value}`, { field });
   if (value === '') throw new HypervisorError('INVALID_INPUT', `${field} must not be empty`, { field });
   if (value.length > MAX_FILTER_CHARS) throw new HypervisorError('INVALID_INPUT', `${field} is ${value.length} characters; at most ${MAX_FILTER_CHARS}`, { field });
-  // eslint-disable-next-line no-control-regex
+   
   const control = /[\u0000-\u001f\u007f-\u009f]/.exec(value);
   if (control) {
     const code = control[0].charCodeAt(0).toString(16).padStart(4, '0');

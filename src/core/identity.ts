@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { DidSchema } from './common';
 import { HypervisorError } from './errors';
 import { canonicalJson, sha256Hex } from './hash';
-import { HASH_PATTERN, MAX_SIGNERS, NONCE_PATTERN, SIGNATURE_PATTERN, type RequestAuthEntry } from './requestAuth';
+import { HASH_PATTERN, NONCE_PATTERN, SIGNATURE_PATTERN, type RequestAuthEntry } from './requestAuth';
 
 // ── did:key ─────────────────────────────────────────────────────────────────
 

@@ -48,7 +48,7 @@ export const ACTION_ID_MAX = 128;
 export const ACTION_TEXT_MAX = 200;
 export const HANDLER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 export const TOOL_URL_MAX = 2048;
-const ACTION_ID_PATTERN = /^[A-Za-z0-9._:\/-]+$/;
+const ACTION_ID_PATTERN = /^[A-Za-z0-9._:/-]+$/;
 
 /** An action id: 1–128 characters of letters, digits and . _ : / -, not "." or "..". */
 export const ActionIdSchema = z

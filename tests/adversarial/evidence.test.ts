@@ -15,7 +15,6 @@ const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 const gamma = 'did:mesh:gamma';
 const delta = 'did:mesh:delta';
-const epsilon = 'did:mesh:epsilon';
 const sandbox = 'did:mesh:sandbox';
 
 /** A saga of one ring 1 step (wire-money) by alpha (σ 0.97), waiting for the session's quorum. */

@@ -26,7 +26,6 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { verifyCommitment } from '../../src/core/commitment';
 import type { AuditTrail } from '../../src/core/audit';
 import {
   ACTIONS, ATTACKER, SRE, expectSoundAudit, freshSagaCompletes, httpTool, openSession, sleep, unhandledCommandTasks, until, workflowTaskFailures,

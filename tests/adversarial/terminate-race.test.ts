@@ -7,12 +7,11 @@
  * delta of the session: no more, no fewer (`hv audit verify`).
  */
 import assert from 'node:assert/strict';
-import { WorkflowUpdateStage } from '@temporalio/client';
 import { verifyTrail } from '../../src/core/audit';
 import { verifyCommitment } from '../../src/core/commitment';
 import {
-  ACTIONS, SRE, acceptedUpdateIds, executedSteps, freshSagaCompletes, httpTool, openSession, refusal, sagaOutcome, scheduledActivities, until,
-  workflowTaskFailures, type HttpTool, type StartedSaga,
+  ACTIONS, SRE, acceptedUpdateIds, executedSteps, freshSagaCompletes, httpTool, openSession, refusal, sagaOutcome, until,
+  workflowTaskFailures, type HttpTool,
 } from './raw';
 
 const alpha = 'did:mesh:alpha';

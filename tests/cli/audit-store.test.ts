@@ -55,7 +55,7 @@ describe('hv audit after the Temporal database is gone (own dev server, then del
     fs.writeFileSync(proofFile, proved.stdout);
     const checked = await hv(['audit', 'check-proof', proofFile], env);
     assert.equal(checked.code, 0, show(checked));
-    assert.match(checked.stdout, /^OK  turn 3 is under the committed root/);
+    assert.match(checked.stdout, /^OK {2}turn 3 is under the committed root/);
     // The proof is of turn 3's delta: another delta with the same path does not pass.
     fs.writeFileSync(proofFile, JSON.stringify({ ...proof, delta: { ...proof.delta, agentDid: 'did:mesh:mallory' } }));
     assert.equal((await hv(['audit', 'check-proof', proofFile], env)).code, 4);

@@ -54,7 +54,7 @@ describe('hv audit: verify offline from the audit store, export, prove (child pr
     fs.writeFileSync(clean, exported.stdout);
     const cleanRun = await hv(['audit', 'verify', session.sessionId, '--file', clean, '--offline']);
     assert.equal(cleanRun.code, 0, show(cleanRun));
-    assert.match(cleanRun.stdout, /^OK  audit trail of session .* \(file .*trail\.json\)/);
+    assert.match(cleanRun.stdout, /^OK {2}audit trail of session .* \(file .*trail\.json\)/);
     assert.match(cleanRun.stdout, /commitment:\s+not checked \(--offline\)/);
 
     // Rewrite who made turn 2, leaving its recorded hash alone.
@@ -64,7 +64,7 @@ describe('hv audit: verify offline from the audit store, export, prove (child pr
     fs.writeFileSync(bad, JSON.stringify(tampered));
     const run = await hv(['audit', 'verify', session.sessionId, '--file', bad]);
     assert.equal(run.code, 4, show(run));
-    assert.match(run.stdout, /^FAILED  audit trail of session/);
+    assert.match(run.stdout, /^FAILED {2}audit trail of session/);
     assert.match(run.stdout, new RegExp(`first broken turn:\\s+turn 2 \\(delta ${trail.deltas[1]!.deltaId}\\)`));
     assert.match(run.stdout, /reason:\s+turn 2 hash mismatch/);
 

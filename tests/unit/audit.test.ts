@@ -91,7 +91,7 @@ describe('audit: capturing deltas', () => {
     );
     fc.assert(fc.property(text, fc.nat(), fc.array(change, { maxLength: 4 }), fc.option(text, { nil: null }), (id, at, changes, parentHash) => {
       const d = { deltaId: id, turn: 1, sessionId: id, agentDid: ALICE, at, changes, parentHash, hash: '' } as Delta;
-      const { hash, ...fields } = d;
+      const { hash: _hash, ...fields } = d;
       return deltaHash(d) === sha256Hex(canonicalJson(fields));
     }), { numRuns: 300 });
   });

@@ -13,10 +13,9 @@ import {
   ReleaseRequestSchema, RevokeElevationRequestSchema,
 } from '../../src/contract';
 import type { ControlResult } from '../../src/contract/sessionTypes';
-import { slashed } from '../observe';
 import {
   HYPERVISOR_DID, integrations, contentHash, handoffDigest, elevationDigest, type SessionContext, isOpen,
-  requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted, one, childrenOf,
+  requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted, childrenOf,
 } from './context';
 import {
   agentView, actionView, runningSagas, restrictSagas, applyRingChanges, refreshSearchAttributes,

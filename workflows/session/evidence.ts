@@ -7,7 +7,6 @@ import { receiptChange } from '../../src/core/identity';
 import { ApprovalRequestSchema, RejectionRequestSchema, WitnessRequestSchema } from '../../src/contract';
 import { wakeSignal } from '../definitions';
 import type { EvidenceResult, SagaRecord, StepEvidence } from '../../src/contract/sessionTypes';
-import { slashed } from '../observe';
 import { type SessionContext, requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted } from './context';
 import { countedApprovers } from './views';
 import { type Handler, acceptAuth, request } from './door';

@@ -22,7 +22,6 @@ import { sagaWorkflow } from '../saga';
 import { sagaStaticDetails } from '../sagaDetails';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import type { SagaRecord, StepEvidence, StepGrant } from '../../src/contract/sessionTypes';
-import { slashed } from '../observe';
 import {
   HYPERVISOR_DID, integrations, contentHash, stepDigest, type SessionContext, isOpen, requireOpen, record,
   requireState, costOf,

@@ -12,7 +12,7 @@ import { type ActionView, type AgentView } from '../../src/contract';
 import { restrictSignal } from '../definitions';
 import { HvAgentDids, HvQuarantined, HvSessionId, HvSessionState, indexedAgentDids } from '../../src/contract/searchAttributes';
 import type { ControlsSummary, ElevationView, SessionSummary, StepEvidence } from '../../src/contract/sessionTypes';
-import { ringAssigned, slashed } from '../observe';
+import { ringAssigned } from '../observe';
 import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
 
 export function agentView(ctx: SessionContext, did: string): AgentView | undefined {
