@@ -1,3 +1,4 @@
+import { runSagaLocally } from '../helpers/localSaga';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
@@ -12,7 +13,6 @@ import {
   recordAttemptFailure,
   retryDelayMs,
   retryPolicyOf,
-  runSagaLocally,
   SAGA_STATES,
   SAGA_TRANSITIONS,
   startCompensation,
