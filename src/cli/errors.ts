@@ -6,7 +6,7 @@
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { isGrpcDeadlineError, isGrpcServiceError, ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { HypervisorError } from '../core/errors';
+import { HypervisorError, type ErrorCode } from '../core/errors';
 
 export const EXIT = {
   OK: 0,
@@ -118,16 +118,21 @@ export function classify(err: unknown, conn: Connectivity): CliError {
   return new CliError(EXIT.INTERNAL, 'INTERNAL', messages.join(': '), 'this is unexpected: please report it with the command you ran');
 }
 
-function hintFor(code: string): string | undefined {
-  switch (code) {
-    case 'SESSION_NOT_FOUND': return 'check the session id (and --namespace / --task-queue); create one with `hv session create --creator DID`';
-    case 'SAGA_NOT_FOUND': return 'check the saga id: `hv session show SESSION` lists the session\'s sagas';
-    case 'STEP_NOT_FOUND': return 'check the step id: `hv saga show SESSION SAGA` lists the steps';
-    case 'SESSION_FULL': return 'raise --max-participants when creating the session, or have an agent leave first';
-    case 'SIGMA_TOO_LOW': return 'the agent\'s σ_eff is below the session\'s --min-sigma; have a trusted agent vouch for it';
-    case 'INVALID_TRANSITION': return '`hv session show SESSION` shows the session\'s state';
-    case 'AGENT_NOT_FOUND': return '`hv session show SESSION` lists the participants';
-    case 'INVALID_INPUT': return 'fix the fields named in the message (see docs/CONTRACT.md)';
-    default: return undefined;
-  }
+/** What to do next, per error code (the codes are src/core/errors.ts's table). */
+const HINTS: Partial<Record<ErrorCode, string>> = {
+  SESSION_NOT_FOUND: 'check the session id (and --namespace / --task-queue); create one with `hv session create --creator DID`',
+  SAGA_NOT_FOUND: 'check the saga id: `hv session show SESSION` lists the session\'s sagas',
+  STEP_NOT_FOUND: 'check the step id: `hv saga show SESSION SAGA` lists the steps',
+  SESSION_FULL: 'raise --max-participants when creating the session, or have an agent leave first',
+  SIGMA_TOO_LOW: 'the agent\'s σ_eff is below the session\'s --min-sigma; have a trusted agent vouch for it',
+  INVALID_TRANSITION: '`hv session show SESSION` shows the session\'s state',
+  AGENT_NOT_FOUND: '`hv session show SESSION` lists the participants',
+  INVALID_INPUT: 'fix the fields named in the message (see docs/CONTRACT.md)',
+  SIGNATURE_REQUIRED: 'sign with the key of each DID the request speaks for: --key FILE (docs/CONTRACT.md lists who signs what)',
+  SESSION_CONTINUING: 'send the same request again: the session is handing over to its next run',
+  AUDIT_BACKLOG: 'retry once the audit store has caught up (check the store: HV_DATA_DIR or HV_AUDIT_DATABASE_URL)',
+};
+
+function hintFor(code: ErrorCode): string | undefined {
+  return HINTS[code];
 }

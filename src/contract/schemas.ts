@@ -10,6 +10,7 @@
  * for what a workflow or an update returns.
  */
 import { z } from 'zod';
+import { ERRORS, type ErrorCodeInfo } from '../core/errors';
 import { MESSAGES, WORKFLOWS, type Message } from './messages';
 
 type InputKind = 'workflow input' | Message['kind'];
@@ -46,4 +47,22 @@ export function contractFiles(): Record<string, string> {
     else add(`${name}.result.schema.json`, `${name} result`, `result of the ${name} update of ${m.workflow}. ${m.outputDescription ?? m.description}`, m.output, 'output');
   }
   return files;
+}
+
+/** docs/CONTRACT.md's table of error codes, from the one code table (src/core/errors.ts). */
+export function errorCodeTable(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const rows = (Object.entries(ERRORS) as [string, ErrorCodeInfo][]).map(([code, e]) =>
+    `| \`${code}\` | ${cell(e.means)}${e.retry ? ' (retry later)' : ''} | ${e.details ? cell(e.details) : '—'} |`);
+  return ['| code | means | details |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** The error-code table placed between its markers in a docs text. */
+export function withErrorCodeTable(doc: string): string {
+  const start = '<!-- error-codes:start -->';
+  const end = '<!-- error-codes:end -->';
+  const a = doc.indexOf(start);
+  const b = doc.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`the docs text has no ${start} … ${end} markers`);
+  return `${doc.slice(0, a + start.length)}\n${errorCodeTable()}\n${doc.slice(b)}`;
 }

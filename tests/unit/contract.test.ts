@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contractFiles } from '../../src/contract/schemas';
+import { contractFiles, withErrorCodeTable } from '../../src/contract/schemas';
+import { ERROR_CODES } from '../../src/core/errors';
 import { MESSAGES, WORKFLOWS } from '../../src/contract/messages';
 import * as definitions from '../../workflows/definitions';
 
@@ -48,5 +49,11 @@ describe('contract: the JSON Schemas other SDKs use', () => {
     assert.ok(summary.required.includes('commitment') && summary.required.includes('sagas'));
     // A query's argument keeps its own file next to its answer.
     assert.equal((JSON.parse(contractFiles()['stepGrant.schema.json']!) as { title: string }).title, 'stepGrant');
+  });
+
+  it('docs/CONTRACT.md\'s error-code table is current and names every code (npm run contract)', () => {
+    const doc = fs.readFileSync(path.resolve(__dirname, '..', '..', 'docs', 'CONTRACT.md'), 'utf8');
+    assert.equal(doc, withErrorCodeTable(doc), 'docs/CONTRACT.md\'s error-code table is stale: run npm run contract');
+    for (const code of ERROR_CODES) assert.ok(doc.includes(`| \`${code}\` |`), `${code} is in the table`);
   });
 });
