@@ -10,8 +10,9 @@ import {
 } from '../contract';
 import { commandHelpHint, didFlag, numberFlag, optionalString, required, validate, type Command } from './command';
 import { UsageError } from './errors';
-import { fields, time } from './format';
-import { sessionIdArg } from './session';
+import { fields, ring, sigma, time } from './format';
+import { agentState, sessionIdArg } from './session';
+import { HypervisorError } from '../core/errors';
 import type { ControlResult, ElevationView } from '../contract/sessionTypes';
 
 const SESSION_AGENT = ['SESSION'];
@@ -34,7 +35,7 @@ function elevationLines(e: ElevationView): string {
     fields([
       ['approvals', `${e.approvals} of ${e.quorum}`],
       ['TTL', `${e.ttlSeconds} s`],
-      ['active until', e.until === null ? '—' : time(e.until)],
+      [e.state === 'revoked' ? 'revoked; was until' : e.state === 'active' ? 'active until' : 'active', e.until === null ? (e.state === 'requested' ? `once ${e.quorum} approve` : '—') : time(e.until)],
       ['digest', e.digest],
       ['justification', e.justification],
     ], '  '),
@@ -175,4 +176,37 @@ const revoke: Command = {
   },
 };
 
-export const agentCommands: Command[] = [quarantine, release, kill, elevate, revoke];
+const show: Command = {
+  name: 'agent show',
+  summary: 'one agent of a session: ring, σ, its controls (killed, quarantined, elevated), delegation and spend',
+  args: SESSION_AGENT,
+  usage: 'SESSION --agent DID',
+  options: { agent: { type: 'string' } },
+  help: [['--agent DID', 'the agent']],
+  examples: ['hv agent show s1 --agent did:mesh:alpha'],
+  async run(ctx, values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const did = didFlag(this, values, 'agent');
+    const hv = await ctx.client();
+    const s = await ctx.call(() => hv.session(sessionId).summary());
+    const p = s.participants.find((x) => x.did === did);
+    if (!p) throw new HypervisorError('AGENT_NOT_FOUND', `agent ${did} is not a participant of session ${sessionId}`, { did });
+    const usage = s.controls.spent.agents.find((a) => a.did === did);
+    const restriction = s.controls.restricted.find((r) => r.did === did) ?? null;
+    const elevation = s.controls.elevations.find((e) => e.agentDid === did) ?? null;
+    ctx.print({ participant: p, state: agentState(s, did), restriction, elevation, usage: usage ?? null }, () => [
+      `${did} in ${sessionId}: ${agentState(s, did)}`,
+      fields([
+        ['ring', ring(p.ring)],
+        ['σ_raw', sigma(p.sigmaRaw)],
+        ['σ_eff', sigma(p.sigmaEff)],
+        ['history', p.historyStatus],
+        ...(restriction ? [['restricted by', `${restriction.by}: ${restriction.reason}`] as [string, string]] : []),
+        ...(usage ? [['spent', `${usage.spent.calls} calls, ${usage.spent.cost} cost units (reserved ${usage.reserved.calls}, ${usage.reserved.cost})`] as [string, string]] : []),
+      ], '  '),
+      ...(elevation ? ['', elevationLines(elevation)] : []),
+    ].join('\n'));
+  },
+};
+
+export const agentCommands: Command[] = [show, quarantine, release, kill, elevate, revoke];

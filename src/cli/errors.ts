@@ -131,6 +131,22 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   SIGNATURE_REQUIRED: 'sign with the key of each DID the request speaks for: --key FILE (docs/CONTRACT.md lists who signs what)',
   SESSION_CONTINUING: 'send the same request again: the session is handing over to its next run',
   AUDIT_BACKLOG: 'retry once the audit store has caught up (check the store: HV_DATA_DIR or HV_AUDIT_DATABASE_URL)',
+  AUDIT_CONFLICT: 'the audit store already holds a trail under this session id (an earlier session\'s): create the session under a new id',
+  SESSION_CLOSED: 'the session has ended or is terminating: `hv session show SESSION` shows its commitment',
+  SELF_APPROVAL: 'another participant must approve: an agent never approves or witnesses its own step',
+  DUPLICATE_APPROVAL: '`hv saga show SESSION SAGA` shows who approved already',
+  NOT_SRE_WITNESS: 'use one of the session\'s SRE witnesses (`hv session show SESSION --json`: config.sreWitnesses)',
+  DIGEST_MISMATCH: 'approve the step\'s current digest: `hv saga show SESSION SAGA --json` (a step handed off after a kill has a new one)',
+  STEP_STARTED: 'the step has started: its evidence is spent',
+  SAGA_ENDED: 'the saga has ended: `hv saga show SESSION SAGA` shows how',
+  AGENT_KILLED: 'a kill is final: `hv agent show SESSION --agent DID` shows who killed it and why',
+  AGENT_QUARANTINED: '`hv agent show SESSION --agent DID` shows until when; an SRE may `hv agent release` it',
+  RATE_LIMITED: 'retry after the time the message names',
+  BUDGET_EXHAUSTED: '`hv agent show SESSION --agent DID` shows what it spent',
+  WRONG_SIGNER: 'sign with the key of the DID the request speaks for (--key FILE)',
+  NONCE_REUSED: 'send a fresh request (the typed client signs each with a new nonce)',
+  ISSUED_AT_OUT_OF_WINDOW: 'check this machine\'s clock',
+  TOOL_ORIGIN_NOT_ALLOWED: 'add the origin to the session\'s config.allowedToolOrigins (and the worker\'s HV_TOOL_ORIGINS)',
 };
 
 function hintFor(code: ErrorCode): string | undefined {

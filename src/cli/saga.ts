@@ -25,7 +25,7 @@ export function renderSaga(s: SagaSnapshot): string {
     fields([
       ['workflow', s.workflowId],
       ['started', time(g.createdAt)],
-      ['finished', time(g.finishedAt)],
+      ['finished', time(g.finishedAt ?? (g.state === 'running' ? null : g.updatedAt))],
       ...(s.failedStepId ? [['failed step', s.failedStepId] as [string, string]] : []),
       ...(s.error ? [['error', s.error] as [string, string]] : []),
     ], '  '),

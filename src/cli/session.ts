@@ -7,6 +7,8 @@ import { fields, ring, section, sigma, table, time, type Cell } from './format';
 import type { SessionSummary, TerminateResult } from '../contract/sessionTypes';
 import type { LiabilityMatrix } from '../core/liability';
 import type { Commitment } from '../core/commitment';
+import { HypervisorError } from '../core/errors';
+import { toHypervisorError, type SessionHandle } from '../client';
 
 export function sessionIdArg(cmd: Command, value: string | undefined): string {
   if (value === undefined) throw new UsageError(`hv ${cmd.name} needs a SESSION id`, `usage: hv ${cmd.name} ${cmd.usage}`);
@@ -28,6 +30,23 @@ function commitmentPairs(c: Commitment): [string, Cell][] {
     ['anchor', c.anchorTarget],
     ['anchor tx', c.anchorTxId],
   ];
+}
+
+/** Wait until the session's first turn is in the audit store, or throw the error the session failed with. */
+async function trailStarted(session: SessionHandle, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status } = await session.handle.describe();
+    if (status.name !== 'RUNNING') {
+      await session.handle.result().catch((err: unknown) => { throw toHypervisorError(err, session.sessionId); });
+      throw new HypervisorError('INVALID_TRANSITION', `session ${session.sessionId} ended at its start (${status.name})`);
+    }
+    const head = await session.auditHead().catch(() => undefined);
+    // Stored (or nothing to store: a session without an audit trail records no turn).
+    if (head && (head.stored >= 1 || head.deltaCount === 0)) return;
+    if (Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 const create: Command = {
@@ -72,6 +91,9 @@ const create: Command = {
     validate(SessionInputSchema, { sessionId: id, creatorDid, config }, 'session', 'fix the flags named in the message');
     const hv = await ctx.client();
     const session = await ctx.call(() => hv.createSession({ sessionId: id, creatorDid, config }));
+    // A session settles its first turn with the audit store before it grants anything; an id whose
+    // trail the store already holds fails it there. Report that, not "Created".
+    await ctx.call(() => trailStarted(session));
     const summary = await ctx.call(() => session.summary());
     ctx.print({ sessionId: id, workflowId: session.handle.workflowId, state: summary.state, config: summary.config }, () => [
       `Created session ${id} (${summary.state})`,
@@ -177,6 +199,26 @@ const vouch: Command = {
   },
 };
 
+/**
+ * An agent's effective state in a session, controls included (SPEC §12): what
+ * an operator needs at a glance — killed, quarantined or tripped until when,
+ * elevated until when, slashed, left.
+ */
+export function agentState(s: SessionSummary, did: string): string {
+  const p = s.participants.find((x) => x.did === did);
+  if (!p) return 'not a participant';
+  const parts: string[] = [];
+  const r = s.controls.restricted.find((x) => x.did === did);
+  if (r) parts.push(r.kind === 'kill' ? 'killed' : `${r.kind === 'breaker' ? 'tripped (breaker)' : 'quarantined'} until ${time(r.until)}`);
+  if (!p.active) parts.push('left');
+  if (p.slashed) parts.push('slashed');
+  const e = s.controls.elevations.find((x) => x.agentDid === did);
+  if (e) parts.push(e.state === 'active' ? `elevated to ring ${e.ring} until ${time(e.until)}` : `elevation to ring ${e.ring} requested`);
+  const parent = s.controls.delegations.find((d) => d.child === did);
+  if (parent) parts.push(`delegated by ${parent.parent}`);
+  return parts.length ? parts.join(', ') : 'active';
+}
+
 export function renderSummary(s: SessionSummary, liability: LiabilityMatrix): string {
   const out = [
     `Session ${s.sessionId} — ${s.state}`,
@@ -188,8 +230,8 @@ export function renderSummary(s: SessionSummary, liability: LiabilityMatrix): st
       ['Merkle root', s.merkleRoot ?? '(no deltas)'],
       ['files', s.files],
     ], '  '),
-    section('Participants', table(['agent', 'ring', 'σ_raw', 'σ_eff', 'active', 'history'],
-      s.participants.map((p) => [p.did, ring(p.ring), sigma(p.sigmaRaw), sigma(p.sigmaEff), p.active, p.historyStatus]))),
+    section('Participants', table(['agent', 'ring', 'σ_raw', 'σ_eff', 'state', 'history'],
+      s.participants.map((p) => [p.did, ring(p.ring), sigma(p.sigmaRaw), sigma(p.sigmaEff), agentState(s, p.did), p.historyStatus]))),
     section('Bonds', table(['bond', 'voucher', 'vouchee', 'amount', 'expires'],
       liability.bonds.map((b) => [b.bondId, b.voucher, b.vouchee, sigma(b.amount), b.expiresAt === null ? 'never' : time(b.expiresAt)]))),
     section('Sagas', table(['saga', 'state', 'started', 'description'],

@@ -103,7 +103,7 @@ export const DEFAULT_TASK_QUEUE = 'agent-hypervisor';
 export function toHypervisorError(err: unknown, sessionId?: string): unknown {
   // An update to an ended session comes back as WorkflowNotFoundError too: it exists, it has ended.
   if (err instanceof Error && /workflow execution already completed/i.test(err.message) && sessionId) {
-    return new HypervisorError('INVALID_TRANSITION', `session ${sessionId} has ended`);
+    return new HypervisorError('SESSION_CLOSED', `session ${sessionId} has ended; it takes no more requests`, { state: 'archived' });
   }
   if (err instanceof WorkflowNotFoundError) {
     return new HypervisorError('SESSION_NOT_FOUND', sessionId ? `session ${sessionId} does not exist` : err.message);

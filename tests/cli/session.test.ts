@@ -51,9 +51,9 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
     const a = summary.participants.find((p) => p.did === alpha)!;
     assert.ok(a.sigmaEff > 0.85, 'the bond raised alpha\'s σ_eff');
     assert.match(table.stdout, new RegExp(`Session ${id} — active`));
-    assert.match(table.stdout, /agent\s+ring\s+σ_raw\s+σ_eff\s+active\s+history/);
-    assert.match(table.stdout, new RegExp(`did:mesh:alpha\\s+2 Standard\\s+0\\.850\\s+${a.sigmaEff.toFixed(3).replace('.', '\\.')}\\s+yes`));
-    assert.match(table.stdout, /did:mesh:beta\s+2 Standard\s+0\.900\s+0\.900\s+yes/);
+    assert.match(table.stdout, /agent\s+ring\s+σ_raw\s+σ_eff\s+state\s+history/);
+    assert.match(table.stdout, new RegExp(`did:mesh:alpha\\s+2 Standard\\s+0\\.850\\s+${a.sigmaEff.toFixed(3).replace('.', '\\.')}\\s+active`));
+    assert.match(table.stdout, /did:mesh:beta\s+2 Standard\s+0\.900\s+0\.900\s+active/);
     assert.match(table.stdout, /Bonds\n.*voucher.*\n.*\n\s+\S+\s+did:mesh:beta\s+did:mesh:alpha\s+0\.270\s+never/);
     assert.match(table.stdout, new RegExp(`deltas:\\s+${summary.deltaCount}\\n`));
     assert.match(table.stdout, new RegExp(`Merkle root:\\s+${summary.merkleRoot}`));
@@ -86,7 +86,7 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
 
     const again = await hv(['session', 'terminate', id]);
     assert.equal(again.code, 1, show(again));
-    assert.match(again.stderr, /error INVALID_TRANSITION/);
+    assert.match(again.stderr, /error SESSION_CLOSED/);
   });
 
   it('rejects a join with a helpful message when the flags are wrong, before contacting the server', async () => {
