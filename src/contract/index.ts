@@ -15,10 +15,10 @@ export * from '../core/sagaContract';
 
 // ── Session messages ────────────────────────────────────────────────────────
 
-export const SessionInputSchema = z.object({
+export const SessionInputSchema = z.strictObject({
   sessionId: SessionIdSchema,
   creatorDid: DidSchema,
-  config: SessionConfigSchema.partial().default({}),
+  config: SessionConfigSchema.partial().strict().default({}),
   /** Updates per run before the session continues as new (Temporal's limit is 2,000). */
   maxUpdatesPerRun: z.number().int().min(10).max(1800).default(1000),
 }).superRefine((v, ctx) => {
@@ -37,14 +37,14 @@ export const JoinRequestSchema = JoinInputSchema.omit({ scoredSigma: true }).ext
   /** Delegation (SPEC §12): the parent agent that spawns this one; the child's ring is never more privileged than the parent's + 1. */
   delegatedBy: DidSchema.optional(),
   auth,
-});
+}).strict();
 export type JoinRequest = z.input<typeof JoinRequestSchema>;
 export type JoinRequestParsed = z.output<typeof JoinRequestSchema>;
 
-export const AgentRequestSchema = z.object({ agentDid: DidSchema, auth });
+export const AgentRequestSchema = z.strictObject({ agentDid: DidSchema, auth });
 export type AgentRequest = z.infer<typeof AgentRequestSchema>;
 
-export const VouchRequestSchema = z.object({
+export const VouchRequestSchema = z.strictObject({
   voucher: DidSchema,
   vouchee: DidSchema,
   bondPct: z.number().min(0).max(1).optional(),
@@ -55,13 +55,13 @@ export const VouchRequestSchema = z.object({
 export type VouchRequest = z.infer<typeof VouchRequestSchema>;
 
 /** Signed by the bond's voucher in a did:key session. */
-export const ReleaseBondRequestSchema = z.object({ bondId: z.string().min(1), reason: z.string().max(500).default('released'), auth });
+export const ReleaseBondRequestSchema = z.strictObject({ bondId: z.string().min(1), reason: z.string().max(500).default('released'), auth });
 export type ReleaseBondRequest = z.input<typeof ReleaseBondRequestSchema>;
 
-export const CheckActionRequestSchema = z.object({ agentDid: DidSchema, actionId: z.string().min(1), auth });
+export const CheckActionRequestSchema = z.strictObject({ agentDid: DidSchema, actionId: z.string().min(1), auth });
 export type CheckActionRequest = z.infer<typeof CheckActionRequestSchema>;
 
-export const SlashRequestSchema = z.object({
+export const SlashRequestSchema = z.strictObject({
   agentDid: DidSchema,
   reason: z.string().min(1, 'a slash needs a reason').max(500),
   omega: z.number().min(OMEGA.FULL.min).max(1).optional(),
@@ -71,7 +71,7 @@ export const SlashRequestSchema = z.object({
 });
 export type SlashRequest = z.input<typeof SlashRequestSchema>;
 
-export const DriftReportSchema = z.object({
+export const DriftReportSchema = z.strictObject({
   agentDid: DidSchema,
   claimedEmbedding: z.array(z.number()).max(4096).optional(),
   observedEmbedding: z.array(z.number()).max(4096).optional(),
@@ -79,12 +79,12 @@ export const DriftReportSchema = z.object({
 export type DriftReport = z.infer<typeof DriftReportSchema>;
 
 const VfsPath = z.string().min(1).max(1024);
-export const VfsWriteRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, content: z.string().max(256 * 1024), auth });
-export const VfsPathRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, auth });
+export const VfsWriteRequestSchema = z.strictObject({ agentDid: DidSchema, path: VfsPath, content: z.string().max(256 * 1024), auth });
+export const VfsPathRequestSchema = z.strictObject({ agentDid: DidSchema, path: VfsPath, auth });
 /** allowedDids null opens the path to every participant again. */
-export const VfsPermissionsRequestSchema = z.object({ agentDid: DidSchema, path: VfsPath, allowedDids: z.array(DidSchema).min(1).nullable(), auth });
-export const VfsSnapshotRequestSchema = z.object({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200).optional(), label: z.string().max(1024).optional(), auth });
-export const VfsRestoreRequestSchema = z.object({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200), auth });
+export const VfsPermissionsRequestSchema = z.strictObject({ agentDid: DidSchema, path: VfsPath, allowedDids: z.array(DidSchema).min(1).nullable(), auth });
+export const VfsSnapshotRequestSchema = z.strictObject({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200).optional(), label: z.string().max(1024).optional(), auth });
+export const VfsRestoreRequestSchema = z.strictObject({ agentDid: DidSchema, snapshotId: z.string().min(1).max(200), auth });
 
 
 /**
