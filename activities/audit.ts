@@ -9,6 +9,10 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Delta, StoredHashes } from '../src/core/audit';
 import { isHypervisorError } from '../src/core/errors';
 import type { AppendResult, AuditStore, SessionRecord, TrailHead } from '../src/store/types';
+import type { IdentityMode } from '../src/core/identity';
+import { createMerkleAccumulator, merkleRoot, type MerkleAccumulator } from '../src/core/merkle';
+import { parseRow, readRows } from '../src/store/trail';
+import { TREE_HEAD_FORMAT, frontierOf, identityOfTurn1, signBatchHeads, type HypervisorKey, type SignedTreeHead } from '../src/store/treeHeads';
 import { auditAppended } from './observe';
 
 const FINAL = new Set(['AUDIT_CONFLICT', 'AUDIT_GAP', 'INVALID_INPUT']);
@@ -34,25 +38,90 @@ function ownerOf(chain: string | undefined): string | undefined {
   return JSON.stringify([Context.current().info.workflowExecution?.workflowId ?? null, chain]);
 }
 
-export function auditActivities(store: AuditStore) {
+/** The trail's turn 1 as stored, for its identity mode (when no head of ours says it yet). */
+async function storedIdentity(store: AuditStore, sessionId: string): Promise<IdentityMode> {
+  const row = (await store.readRows(sessionId, 1, 1))[0];
+  const parsed = row === undefined ? undefined : parseRow(row);
+  return identityOfTurn1(parsed && 'delta' in parsed ? parsed.delta : undefined);
+}
+
+/**
+ * N14: the hypervisor signs the tree head at every turn of a batch it has just stored — the
+ * Merkle root and chain hash at that size, the identity mode — continuing from the frontier
+ * kept with the previous batch's last head (or, without one, the stored hashes).
+ */
+async function signStoredBatch(store: AuditStore, key: HypervisorKey, sessionId: string, deltas: readonly Delta[]): Promise<SignedTreeHead | undefined> {
+  const first = deltas[0];
+  if (first === undefined) return undefined;
+  let base: MerkleAccumulator = createMerkleAccumulator();
+  let identity: IdentityMode;
+  if (first.turn === 1) {
+    identity = identityOfTurn1(first);
+  } else {
+    const last = await store.lastTreeHead(sessionId);
+    if (last !== null && last.signed.treeHead.size === first.turn - 1 && last.frontier !== null && last.frontier.count === first.turn - 1) {
+      base = last.frontier;
+      identity = last.signed.treeHead.identity;
+    } else {
+      base = frontierOf((await readRows(store, sessionId, first.turn - 1)).map((r) => r.hash));
+      identity = await storedIdentity(store, sessionId);
+    }
+  }
+  const { heads, frontier } = signBatchHeads(key, sessionId, base, deltas, identity, Date.now());
+  await store.putTreeHeads(sessionId, heads, frontier);
+  return heads[heads.length - 1];
+}
+
+/** N14: at termination, the head that covers the commitment — only over what the hypervisor's own heads (or the store) give. */
+async function signFinalHead(store: AuditStore, key: HypervisorKey, record: SessionRecord): Promise<SignedTreeHead> {
+  const { sessionId, commitment } = record;
+  const size = commitment.deltaCount;
+  const last = await store.lastTreeHead(sessionId);
+  let root: string | null;
+  let head: string | null;
+  let identity: IdentityMode;
+  if (last !== null && last.signed.treeHead.size === size) {
+    ({ root, head, identity } = last.signed.treeHead);
+  } else {
+    const rows = await readRows(store, sessionId, size);
+    const acc = frontierOf(rows.map((r) => r.hash));
+    root = merkleRoot(acc);
+    head = rows[rows.length - 1]?.hash ?? null;
+    identity = size === 0 ? 'none' : await storedIdentity(store, sessionId);
+    if (rows.length !== size) root = null;
+  }
+  if (root !== commitment.merkleRoot) {
+    throw ApplicationFailure.nonRetryable(`session ${sessionId}: the commitment's root ${String(commitment.merkleRoot)} over ${size} deltas is not the stored trail's ${String(root)}; the hypervisor signs no final head over it`, 'AUDIT_CONFLICT');
+  }
+  const signed = key.signTreeHead({ format: TREE_HEAD_FORMAT, sessionId, size, root, head, identity, at: Date.now(), final: true });
+  await store.putTreeHeads(sessionId, [signed]);
+  return signed;
+}
+
+/** `key`: the hypervisor's (src/store/treeHeads.ts loadHypervisorKey); without one no head is signed. */
+export function auditActivities(store: AuditStore, key?: HypervisorKey) {
   return {
     /**
      * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other is
      * AUDIT_CONFLICT. Recorded in history, they let the session chain on what the store has even when
      * a replay recomputes a delta differently (src/core/audit.ts markStored).
      */
-    async appendAuditDeltas(args: { sessionId: string; deltas: Delta[]; chain?: string }): Promise<AppendResult & { stored?: StoredHashes }> {
+    async appendAuditDeltas(args: { sessionId: string; deltas: Delta[]; chain?: string }): Promise<AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead }> {
       const result = await finalOrRetry(() => store.append(args.sessionId, args.deltas, ownerOf(args.chain)));
       auditAppended(result.appended);
       const first = args.deltas[0];
-      return first === undefined ? result : { ...result, stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) } };
+      if (first === undefined) return result;
+      // Signed only once the batch is the owner's and stored; its last head lands in the session's history.
+      const treeHead = key ? await signStoredBatch(store, key, args.sessionId, args.deltas) : undefined;
+      return { ...result, stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) }, ...(treeHead ? { treeHead } : {}) };
     },
     async storeFile(args: { content: string }): Promise<{ contentHash: string }> {
       return { contentHash: await finalOrRetry(() => store.putFile(args.content)) };
     },
-    storeSessionRecord(args: SessionRecord & { chain?: string }): Promise<void> {
+    async storeSessionRecord(args: SessionRecord & { chain?: string }): Promise<void> {
       const { chain, ...record } = args;
-      return finalOrRetry(() => store.putSession(record, ownerOf(chain)));
+      await finalOrRetry(() => store.putSession(record, ownerOf(chain)));
+      if (key) await signFinalHead(store, key, record);
     },
     /**
      * A continued session proves its carried state against the store: the trail is its own, and

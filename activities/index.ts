@@ -8,19 +8,21 @@ import { auditActivities } from './audit';
 import type { AuditStore } from '../src/store/types';
 import { useNodeCrypto } from '../src/node/hashNode';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
+import type { HypervisorKey } from '../src/store/treeHeads';
 
 /**
  * `tracer`: set when the worker traces, for the spans activities open
  * themselves. `toolPolicy`: the worker's own rule for HTTP tools — the origins
  * it calls, private addresses, the answer size limit (worker/config.ts reads
- * it from HV_TOOL_* at start); by default no HTTP tool runs.
+ * it from HV_TOOL_* at start); by default no HTTP tool runs. `hypervisorKey`:
+ * the worker's own key, which signs the trail's tree heads (issue 24, N14).
  */
-export function createActivities(client: Client, store: AuditStore, tracer?: Tracer, toolPolicy: ToolPolicy = NO_HTTP_TOOLS) {
-  // Activities run in plain Node: their hashes come from node:crypto (src/core/hash.ts).
+export function createActivities(client: Client, store: AuditStore, tracer?: Tracer, toolPolicy: ToolPolicy = NO_HTTP_TOOLS, hypervisorKey?: HypervisorKey) {
+  // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
   useNodeCrypto();
   const sessions = sessionActivities(client);
   return {
-    ...auditActivities(store),
+    ...auditActivities(store, hypervisorKey),
     ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId), tracer, toolPolicy),
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,

@@ -8,6 +8,7 @@ import { connectWithRetry, createHypervisorWorker } from './worker';
 import { registerDemoHandlers } from '../activities/demoHandlers';
 import { openAuditStore } from '../src/store';
 import { useNodeCrypto } from '../src/node/hashNode';
+import { loadHypervisorKey } from '../src/store/treeHeads';
 
 export async function runWorker(): Promise<void> {
   const config = loadConfig();
@@ -16,11 +17,14 @@ export async function runWorker(): Promise<void> {
   useNodeCrypto(); // this process's own hashing; the workflow bundle keeps @noble/hashes (src/core/hash.ts)
   registerDemoHandlers();
   const connection = await connectWithRetry(config.address);
+  // Before the store: a key file that cannot be read stops the worker before it touches a trail.
+  const hypervisorKey = loadHypervisorKey({ dataDir: config.dataDir });
   const store = await openAuditStore({ dataDir: config.dataDir });
   try {
     const { namespace, taskQueue } = config;
-    const worker = await createHypervisorWorker({ connection, namespace, taskQueue, store, tracing, toolPolicy: config.toolPolicy });
+    const worker = await createHypervisorWorker({ connection, namespace, taskQueue, store, tracing, toolPolicy: config.toolPolicy, hypervisorKey });
     console.error(`Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`);
+    console.error(`  signs tree heads as ${hypervisorKey.did} (\`hv audit verify SESSION --hypervisor ${hypervisorKey.did}\`)`);
     if (config.metricsAddress) console.error(`  metrics: http://${config.metricsAddress}/metrics`);
     if (tracing) console.error(`  traces: OTLP to ${config.otlpTracesEndpoint} as ${config.serviceName}`);
     const tools = config.toolPolicy;

@@ -9,6 +9,7 @@ import type { AuditStore } from '../src/store/types';
 import { ensureRetentionSchedule } from './schedules';
 import { tracingParts, type WorkerTracing } from './telemetry';
 import type { ToolPolicy } from '../activities/toolPolicy';
+import { loadHypervisorKey, type HypervisorKey } from '../src/store/treeHeads';
 
 const bundles = new Map<boolean, Promise<WorkflowBundle>>();
 
@@ -64,6 +65,11 @@ export interface HypervisorWorkerOptions {
   tracing?: WorkerTracing;
   /** The worker's rule for HTTP tools (Config.toolPolicy, from HV_TOOL_*); unset, no HTTP tool runs. */
   toolPolicy?: ToolPolicy;
+  /**
+   * The key that signs trails' tree heads (issue 24, N14); unset, the one HV_HYPERVISOR_KEY names,
+   * else <HV_DATA_DIR>/hypervisor.key (written at the first start).
+   */
+  hypervisorKey?: HypervisorKey;
 }
 
 export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
@@ -80,7 +86,7 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
     taskQueue: options.taskQueue,
     workflowBundle: await workflowBundle(tracing !== undefined),
     // Some activities read workflows by id (SPEC §11.2): they share the worker's connection.
-    activities: createActivities(client, options.store, tracing?.tracer, options.toolPolicy),
+    activities: createActivities(client, options.store, tracing?.tracer, options.toolPolicy, options.hypervisorKey ?? loadHypervisorKey()),
     ...(tracing ? { interceptors: { activity: tracing.activityInterceptors }, sinks: tracing.sinks } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
   });

@@ -10,6 +10,8 @@ import { isDidKeyTrail, signatureCount, verifyTrail, type AuditTrail, type Delta
 import { isHypervisorError } from '../core/errors';
 import type { Commitment } from '../core/commitment';
 import { proveTurn, readTrail, toAuditTrail, verifyInclusionProof, verifyStoredTrail, type InclusionProof, type StoredTrail } from '../store/trail';
+import { verifyTreeHeads } from '../store/treeHeads';
+import { isDidKey } from '../core/identity';
 import type { CliContext } from './context';
 import { readFileText, type Command } from './command';
 import { EXIT, UsageError } from './errors';
@@ -30,6 +32,8 @@ export interface AuditReport {
   /** Signatures checked offline (each delta's, over its payload hash), and whether the trail is a did:key session's. */
   signatures: { checked: number; didKeySession: boolean };
   commitment: { checked: boolean; matches: boolean | null; merkleRoot: string | null; deltaCount: number | null; committedAt: number | null; note: string };
+  /** With --hypervisor: the worker's signed tree heads checked (issue 24, N14). */
+  hypervisor: { did: string; checked: number; final: boolean } | null;
 }
 
 type Verdict = Pick<AuditReport, 'ok' | 'deltaCount' | 'merkleRoot' | 'turn' | 'deltaId' | 'reason'>;
@@ -75,6 +79,7 @@ function render(r: AuditReport): string {
       ['chain', `${r.deltaCount} deltas, every hash recomputed and linked`],
       ['signatures', `${r.signatures.checked} checked${r.signatures.didKeySession ? ' (a did:key session: every agent\'s delta is signed by it)' : ''}`],
       ['commitment', r.commitment.note],
+      ...(r.hypervisor ? [['tree heads', `${r.hypervisor.checked} signed by ${r.hypervisor.did}${r.hypervisor.final ? ', the final one over the commitment' : ''}, each root and chain hash recomputed`] as [string, string]] : []),
     ], '  '),
   ].join('\n');
 }
@@ -124,17 +129,21 @@ const verify: Command = {
   name: 'audit verify',
   summary: 'verify a session\'s trail offline, turn by turn, and against its commitment',
   args: ['SESSION'],
-  usage: 'SESSION [--file trail.json] [--offline]',
-  options: { file: { type: 'string' }, offline: { type: 'boolean' } },
+  usage: 'SESSION [--hypervisor DID] [--file trail.json] [--offline]',
+  options: { file: { type: 'string' }, offline: { type: 'boolean' }, hypervisor: { type: 'string' } },
   help: [
+    ['--hypervisor DID', 'also hold the trail to the tree heads the worker signed with this did:key (every turn, and the final head over the commitment): a store rewritten whole fails, naming the turn'],
     ['--file FILE', 'verify an exported trail (`hv audit export`) instead of the audit store\'s'],
     ['--offline', 'with --file: read nothing else (skips the comparison with the stored commitment)'],
   ],
-  examples: ['hv audit verify s1', 'hv audit export s1 > trail.json && hv audit verify s1 --file trail.json --offline'],
+  examples: ['hv audit verify s1', 'hv audit verify s1 --hypervisor did:key:z6Mk…', 'hv audit export s1 > trail.json && hv audit verify s1 --file trail.json --offline'],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const file = typeof values.file === 'string' ? values.file : null;
     if (values.offline && !file) throw new UsageError('--offline needs --file (without a file the trail comes from the audit store)', `run \`hv ${this.name} --help\``);
+    const hypervisor = typeof values.hypervisor === 'string' ? values.hypervisor : null;
+    if (hypervisor !== null && !isDidKey(hypervisor)) throw new UsageError(`--hypervisor must be the worker's did:key, got "${hypervisor}"`, 'the worker prints it at start ("signs tree heads as …")');
+    if (hypervisor !== null && file) throw new UsageError('--hypervisor checks the tree heads in the audit store: use it without --file', `run \`hv ${this.name} --help\``);
     const blank = { checked: false, matches: null, merkleRoot: null, deltaCount: null, committedAt: null, note: 'not checked' };
     let report: AuditReport;
     if (file) {
@@ -145,7 +154,7 @@ const verify: Command = {
       } catch (err) {
         throw new UsageError(`trail file ${file} is not JSON: ${(err as Error).message}`, `export one with \`hv audit export ${sessionId} > ${file}\``);
       }
-      report = { sessionId, source: 'file', file, ...verifyFile(trail), signatures: signaturesOf((trail as Partial<AuditTrail> | null)?.deltas), commitment: { ...blank } };
+      report = { sessionId, source: 'file', file, ...verifyFile(trail), signatures: signaturesOf((trail as Partial<AuditTrail> | null)?.deltas), commitment: { ...blank }, hypervisor: null };
       const trailSession = (trail as Partial<AuditTrail> | null)?.sessionId;
       if (report.ok && trailSession !== sessionId) {
         Object.assign(report, { ok: false, turn: null, deltaId: null, reason: `the trail is of session ${String(trailSession)}, not ${sessionId}` });
@@ -159,12 +168,20 @@ const verify: Command = {
       }
     } else {
       const trail = await storedTrail(ctx, sessionId);
-      report = { sessionId, source: 'store', file: null, ...verifyStored(trail), signatures: signaturesOf(safeDeltas(trail)), commitment: { ...blank } };
+      const deltas = safeDeltas(trail);
+      report = { sessionId, source: 'store', file: null, ...verifyStored(trail), signatures: signaturesOf(deltas), commitment: { ...blank }, hypervisor: null };
       if (trail.record) {
         // verifyStoredTrail held the trail to the committed root and count: a pass is a match.
         report.commitment = commitmentReport(trail.record.commitment, report.ok);
       } else {
         report.commitment.note = 'none yet (the session is open; terminating it commits the root)';
+      }
+      if (hypervisor !== null && report.ok) {
+        // The chain verified: now whether it is the chain the hypervisor signed (N14).
+        const heads = await (await ctx.store()).treeHeads(sessionId);
+        const v = verifyTreeHeads({ sessionId, did: hypervisor, deltas, heads, signedThrough: trail.rows.length, commitment: trail.record?.commitment ?? null });
+        if (v.ok) report.hypervisor = { did: hypervisor, checked: v.checked, final: v.final };
+        else Object.assign(report, { ok: false, turn: v.turn, deltaId: v.turn !== null ? deltas[v.turn - 1]?.deltaId ?? null : null, reason: v.reason });
       }
     }
     ctx.print(report, () => render(report));

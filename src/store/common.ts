@@ -9,9 +9,14 @@ import { canonicalJson } from '../core/hash';
 import { HypervisorError } from '../core/errors';
 import type { Commitment, JsonValue } from '../core/commitment';
 import type { SessionRecord, StoredDeltaRow } from './types';
+import type { MerkleAccumulator } from '../core/merkle';
+import type { SignedTreeHead } from './treeHeads';
 
-/** The schema version this code writes; a store opened with a newer one is refused. */
-export const SCHEMA_VERSION = 2;
+/**
+ * The schema version this code writes; a store opened with a newer one is refused.
+ * 3 is another branch's (VFS files); 4 adds the hypervisor's tree heads (issue 24, N14).
+ */
+export const SCHEMA_VERSION = 4;
 
 // Lone surrogates (not encodable as UTF-8) and NUL (PostgreSQL text cannot hold it).
 const BAD_TEXT = /[\u0000]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -208,4 +213,34 @@ export function checkReadRange(fromTurn: unknown, limit: unknown): { fromTurn: n
 export function checkNow(now: unknown): number {
   if (typeof now !== 'number' || !Number.isSafeInteger(now)) throw new HypervisorError('INVALID_INPUT', 'audit store: now must be an integer (epoch ms)');
   return now;
+}
+
+/** A tree head row: the signed head as JSON text, its size, whether it is the final one, and the frontier kept with it. */
+export interface TreeHeadRow {
+  size: number;
+  final: boolean;
+  json: string;
+  frontier: string | null;
+}
+
+/** The rows to write for a batch of heads (the frontier rides on the largest non-final one). */
+export function treeHeadRows(sessionId: string, heads: readonly SignedTreeHead[], frontier?: MerkleAccumulator): TreeHeadRow[] {
+  if (!Array.isArray(heads)) throw new HypervisorError('INVALID_INPUT', 'audit store: tree heads must be an array');
+  let last = -1;
+  heads.forEach((h, i) => {
+    if (typeof h !== 'object' || h === null || typeof h.treeHead !== 'object' || h.treeHead === null || h.treeHead.sessionId !== sessionId || !Number.isSafeInteger(h.treeHead.size) || h.treeHead.size < 0) {
+      throw new HypervisorError('INVALID_INPUT', `audit store: tree head ${i} is not a signed head of session ${JSON.stringify(sessionId)}`);
+    }
+    if (!h.treeHead.final && (last < 0 || h.treeHead.size > (heads[last] as SignedTreeHead).treeHead.size)) last = i;
+  });
+  return heads.map((h, i) => ({
+    size: h.treeHead.size,
+    final: h.treeHead.final === true,
+    json: checkUtf8Text(JSON.stringify(h), 'a tree head'),
+    frontier: i === last && frontier !== undefined ? JSON.stringify(frontier) : null,
+  }));
+}
+
+export function parseTreeHead(json: string): SignedTreeHead {
+  return JSON.parse(json) as SignedTreeHead;
 }

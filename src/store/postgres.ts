@@ -23,10 +23,12 @@ import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryRes
 import type { Delta } from '../core/audit';
 import {
   SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
-  newRows, ownerConflict, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type SessionText,
+  newRows, ownerConflict, parseTreeHead, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, treeHeadRows, type SessionText,
 } from './common';
+import type { MerkleAccumulator } from '../core/merkle';
+import type { SignedTreeHead } from './treeHeads';
 import { HypervisorError } from '../core/errors';
-import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow, TrailHead } from './types';
+import type { AppendResult, AuditStore, ExpiryResult, LastTreeHead, SessionRecord, StoredDeltaRow, TrailHead } from './types';
 
 /** The advisory-lock class of this store (the first key of the two-key form): "hvau". */
 const LOCK_CLASS = 0x68766175;
@@ -58,6 +60,17 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS audit_owners (
      session_id text PRIMARY KEY,
      owner text NOT NULL
+   );`,
+  // 2 → 3: another branch's (VFS files); its statement replaces this one when merged.
+  'SELECT 1',
+  // The hypervisor's signed tree heads (issue 24, N14): one per stored turn and a final one; not the key, which is the worker's.
+  `CREATE TABLE IF NOT EXISTS audit_tree_heads (
+     session_id text NOT NULL,
+     final boolean NOT NULL,
+     size bigint NOT NULL,
+     json text NOT NULL,
+     frontier text,
+     PRIMARY KEY (session_id, final, size)
    );`,
 ];
 
@@ -286,6 +299,32 @@ export class PostgresAuditStore implements AuditStore {
     return row === null ? null : sessionRecord(id, row);
   }
 
+  async putTreeHeads(sessionId: string, heads: readonly SignedTreeHead[], frontier?: MerkleAccumulator): Promise<void> {
+    this.open();
+    const id = checkSessionId(sessionId);
+    const rows = treeHeadRows(id, heads, frontier);
+    if (rows.length === 0) return;
+    await this.query('putTreeHeads',
+      `INSERT INTO audit_tree_heads (session_id, final, size, json, frontier)
+       SELECT $1, t.final, t.size, t.json, t.frontier FROM unnest($2::boolean[], $3::bigint[], $4::text[], $5::text[]) AS t(final, size, json, frontier)
+       ON CONFLICT DO NOTHING`,
+      [id, rows.map((r) => r.final), rows.map((r) => r.size), rows.map((r) => r.json), rows.map((r) => r.frontier)]);
+  }
+
+  async treeHeads(sessionId: string): Promise<SignedTreeHead[]> {
+    this.open();
+    const r = await this.query<{ json: string }>('treeHeads', 'SELECT json FROM audit_tree_heads WHERE session_id = $1 ORDER BY final, size', [checkSessionId(sessionId)]);
+    return r.rows.map((row) => parseTreeHead(row.json));
+  }
+
+  async lastTreeHead(sessionId: string): Promise<LastTreeHead | null> {
+    this.open();
+    const r = await this.query<{ json: string; frontier: string | null }>('lastTreeHead',
+      'SELECT json, frontier FROM audit_tree_heads WHERE session_id = $1 AND NOT final ORDER BY size DESC LIMIT 1', [checkSessionId(sessionId)]);
+    const row = r.rows[0];
+    return row === undefined ? null : { signed: parseTreeHead(row.json), frontier: row.frontier === null ? null : JSON.parse(row.frontier) as MerkleAccumulator };
+  }
+
   async putFile(content: string): Promise<string> {
     this.open();
     const text = checkUtf8Text(content, 'file content');
@@ -315,6 +354,7 @@ export class PostgresAuditStore implements AuditStore {
       if (sessions.length === 0) return { sessions, deltasPurged: 0 };
       await client.query('UPDATE audit_sessions SET deltas_purged_at = $1 WHERE session_id = ANY($2::text[])', [at, sessions]);
       const deleted = await client.query('DELETE FROM audit_deltas WHERE session_id = ANY($1::text[])', [sessions]);
+      await client.query('DELETE FROM audit_tree_heads WHERE session_id = ANY($1::text[]) AND NOT final', [sessions]);
       return { sessions, deltasPurged: deleted.rowCount ?? 0 };
     });
   }

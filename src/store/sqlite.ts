@@ -11,9 +11,12 @@ import Database from 'better-sqlite3';
 import type { Delta } from '../core/audit';
 import {
   SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
-  newRows, ownerConflict, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, type CheckedBatch, type SessionText,
+  newRows, ownerConflict, parseTreeHead, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, treeHeadRows,
+  type CheckedBatch, type SessionText,
 } from './common';
-import type { AppendResult, AuditStore, ExpiryResult, SessionRecord, StoredDeltaRow, TrailHead } from './types';
+import type { AppendResult, AuditStore, ExpiryResult, LastTreeHead, SessionRecord, StoredDeltaRow, TrailHead } from './types';
+import type { MerkleAccumulator } from '../core/merkle';
+import type { SignedTreeHead } from './treeHeads';
 
 /** Migrations: MIGRATIONS[v] takes the schema from version v to v + 1. */
 const MIGRATIONS: readonly string[] = [
@@ -40,6 +43,17 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE audit_owners (
      session_id TEXT PRIMARY KEY,
      owner TEXT NOT NULL
+   ) WITHOUT ROWID;`,
+  // 2 → 3: another branch's (VFS files); its statement replaces this one when merged. Every later one is idempotent.
+  'SELECT 1',
+  // The hypervisor's signed tree heads (issue 24, N14): one per stored turn and a final one; not the key, which is the worker's.
+  `CREATE TABLE IF NOT EXISTS audit_tree_heads (
+     session_id TEXT NOT NULL,
+     final INTEGER NOT NULL,
+     size INTEGER NOT NULL,
+     json TEXT NOT NULL,
+     frontier TEXT,
+     PRIMARY KEY (session_id, final, size)
    ) WITHOUT ROWID;`,
 ];
 
@@ -104,6 +118,12 @@ export class SqliteAuditStore implements AuditStore {
       headRow: db.prepare<[string], { turn: number; hash: string }>(
         'SELECT turn, hash FROM audit_deltas WHERE session_id = ? ORDER BY turn DESC LIMIT 1'),
       hasSession: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM audit_sessions WHERE session_id = ?'),
+      insertHead: db.prepare<[string, number, number, string, string | null]>(
+        'INSERT INTO audit_tree_heads (session_id, final, size, json, frontier) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
+      heads: db.prepare<[string], { json: string }>('SELECT json FROM audit_tree_heads WHERE session_id = ? ORDER BY final, size'),
+      lastHead: db.prepare<[string], { json: string; frontier: string | null }>(
+        'SELECT json, frontier FROM audit_tree_heads WHERE session_id = ? AND final = 0 ORDER BY size DESC LIMIT 1'),
+      deleteHeads: db.prepare<[string]>('DELETE FROM audit_tree_heads WHERE session_id = ? AND final = 0'),
     };
     /** Only the trail's owner writes it; the first owner to write claims it. */
     const claim = (sessionId: string, owner: string | undefined) => {
@@ -134,6 +154,7 @@ export class SqliteAuditStore implements AuditStore {
       let deltasPurged = 0;
       for (const id of sessions) {
         deltasPurged += this.stmt.deleteDeltas.run(id).changes;
+        this.stmt.deleteHeads.run(id);
         this.stmt.markPurged.run(now, id);
       }
       return { sessions, deltasPurged };
@@ -186,6 +207,26 @@ export class SqliteAuditStore implements AuditStore {
     const id = checkSessionId(sessionId);
     const row = this.stmt.getSession.get(id);
     return row === undefined ? null : sessionRecord(id, toText(row));
+  }
+
+  async putTreeHeads(sessionId: string, heads: readonly SignedTreeHead[], frontier?: MerkleAccumulator): Promise<void> {
+    this.open();
+    const id = checkSessionId(sessionId);
+    const rows = treeHeadRows(id, heads, frontier);
+    this.db.transaction(() => {
+      for (const r of rows) this.stmt.insertHead.run(id, r.final ? 1 : 0, r.size, r.json, r.frontier);
+    }).immediate();
+  }
+
+  async treeHeads(sessionId: string): Promise<SignedTreeHead[]> {
+    this.open();
+    return this.stmt.heads.all(checkSessionId(sessionId)).map((r) => parseTreeHead(r.json));
+  }
+
+  async lastTreeHead(sessionId: string): Promise<LastTreeHead | null> {
+    this.open();
+    const row = this.stmt.lastHead.get(checkSessionId(sessionId));
+    return row === undefined ? null : { signed: parseTreeHead(row.json), frontier: row.frontier === null ? null : JSON.parse(row.frontier) as MerkleAccumulator };
   }
 
   async putFile(content: string): Promise<string> {

@@ -10,6 +10,8 @@
  */
 import type { Commitment, JsonValue } from '../core/commitment';
 import type { Delta } from '../core/audit';
+import type { MerkleAccumulator } from '../core/merkle';
+import type { SignedTreeHead } from './treeHeads';
 
 /** One stored delta as it sits in the store: its turn, its hash column and its JSON text. */
 export interface StoredDeltaRow {
@@ -42,6 +44,12 @@ export interface TrailHead {
   hash: string | null;
   /** The owning session workflow (see append), null for a trail stored before owners were kept. */
   owner: string | null;
+}
+
+/** The newest per-turn tree head stored for a session, and the Merkle frontier at its size when kept. */
+export interface LastTreeHead {
+  signed: SignedTreeHead;
+  frontier: MerkleAccumulator | null;
 }
 
 export interface ExpiryResult {
@@ -81,10 +89,22 @@ export interface AuditStore {
    */
   putSession(record: SessionRecord, owner?: string): Promise<void>;
   getSession(sessionId: string): Promise<SessionRecord | null>;
+  /**
+   * Keep the hypervisor's signed tree heads (src/store/treeHeads.ts), one per
+   * size (and one final head): a head already stored for a size is kept (a
+   * retried batch signs again, with another time). `frontier`: the Merkle
+   * frontier at the last head's size, so the next batch need not read the trail.
+   * The store does not check signatures: a verifier does, with the hypervisor's DID.
+   */
+  putTreeHeads(sessionId: string, heads: readonly SignedTreeHead[], frontier?: MerkleAccumulator): Promise<void>;
+  /** Every stored tree head of a session: per-turn heads by size, then the final one. */
+  treeHeads(sessionId: string): Promise<SignedTreeHead[]>;
+  /** The per-turn head of the largest size, with its frontier when kept; null when none. */
+  lastTreeHead(sessionId: string): Promise<LastTreeHead | null>;
   /** Content-addressed file contents: returns the SHA-256 hex of the UTF-8 text. Idempotent. */
   putFile(content: string): Promise<string>;
   getFile(contentHash: string): Promise<string | null>;
-  /** Drop the deltas of every session whose retainUntil ≤ now; commitments and roots stay. */
+  /** Drop the deltas (and their per-turn tree heads) of every session whose retainUntil ≤ now; commitments, roots and final heads stay. */
   expire(now: number): Promise<ExpiryResult>;
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { startDevServer, registerSearchAttributes, type DevServer } from '../../
 import { createHypervisorWorker } from '../../worker/worker';
 import { openAuditStore, type AuditStore } from '../../src/store';
 import { registerTestHandlers } from './testHandlers';
+import { loadHypervisorKey } from '../../src/store/treeHeads';
 import { freePort } from '../../worker/ports';
 import { DEFAULT_MAX_RESPONSE_BYTES, type ToolPolicy } from '../../activities/toolPolicy';
 
@@ -28,6 +29,8 @@ export interface TestEnv {
   dataDir: string;
   /** The audit store the worker writes trails to (SQLite in dataDir, or HV_AUDIT_DATABASE_URL). */
   store: AuditStore;
+  /** The worker's did:key, which signs tree heads (its key file is <dataDir>/hypervisor.key). */
+  hypervisorDid: string;
 }
 
 /**
@@ -95,9 +98,10 @@ async function start(): Promise<TestEnv> {
     const taskQueue = `hv-test-${process.pid}-${Date.now().toString(36)}`;
     registerTestHandlers();
     const store = await openAuditStore({ dataDir });
-    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue, store, toolPolicy: testToolPolicy });
+    const hypervisorKey = loadHypervisorKey({ dataDir });
+    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue, store, toolPolicy: testToolPolicy, hypervisorKey });
     const workerRun = worker.run();
-    env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir, store };
+    env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir, store, hypervisorDid: hypervisorKey.did };
     return env;
   } catch (err) {
     await server?.stop();

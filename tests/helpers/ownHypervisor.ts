@@ -13,6 +13,7 @@ import { startDevServer, type DevServer } from '../../worker/devServer';
 import { createHypervisorWorker } from '../../worker/worker';
 import { openAuditStore, type AuditStore } from '../../src/store';
 import { freePort } from '../../worker/ports';
+import { loadHypervisorKey } from '../../src/store/treeHeads';
 
 export interface OwnHypervisor {
   server: DevServer;
@@ -20,6 +21,8 @@ export interface OwnHypervisor {
   store: AuditStore;
   /** Where the audit store's SQLite file is: give it to other processes as HV_DATA_DIR. */
   dataDir: string;
+  /** The worker's did:key, which signs tree heads (key file <dataDir>/hypervisor.key). */
+  hypervisorDid: string;
   /** Stops the worker, the connections and the server; removes the data folder when it made one. */
   stop(): Promise<void>;
 }
@@ -43,12 +46,14 @@ export async function startOwnHypervisor(options: OwnHypervisorOptions): Promise
   const connection = await Connection.connect({ address: server.address });
   const dataDir = options.dataDir ?? path.dirname(dbFile);
   const store = await openAuditStore({ dataDir });
-  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue: options.taskQueue, store });
+  const hypervisorKey = loadHypervisorKey({ dataDir });
+  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue: options.taskQueue, store, hypervisorKey });
   const running = worker.run();
   return {
     server,
     store,
     dataDir,
+    hypervisorDid: hypervisorKey.did,
     hv: new HypervisorClient(new Client({ connection }), options.taskQueue, store),
     async stop() {
       worker.shutdown();

@@ -19,6 +19,9 @@ import type { AuditStore, SessionRecord } from '../../src/store/types';
 import { freePort } from '../../worker/ports';
 import { startPostgres, type TestPostgres } from '../../worker/postgres';
 import { appendInBatches, chain, commitment } from './deltas';
+import { generateDidKey } from '../../src/core/identity';
+import { createMerkleAccumulator } from '../../src/core/merkle';
+import { hypervisorKeyOf, signBatchHeads, verifyTreeHeads } from '../../src/store/treeHeads';
 
 /** One fresh, empty store location, and how to open (more) stores on it. */
 interface Target {
@@ -338,6 +341,33 @@ function contract(name: string, fresh: () => Promise<Target>): void {
 
       assert.deepEqual(await store.expire(Number.MAX_SAFE_INTEGER), { sessions: ['young'], deltasPurged: 2 });
       await assertHolds(store, orphan);
+    });
+
+    it('N14: keeps the hypervisor\'s tree heads by size (the first one signed for a size stays), the frontier with the last, and expiry keeps only the final head', async () => {
+      const key = hypervisorKeyOf(generateDidKey());
+      const deltas = chain('s1', 5);
+      await store.append('s1', deltas);
+      assert.deepEqual(await store.treeHeads('s1'), []);
+      assert.equal(await store.lastTreeHead('s1'), null);
+      const first = signBatchHeads(key, 's1', createMerkleAccumulator(), deltas.slice(0, 3), 'none', 1);
+      await store.putTreeHeads('s1', first.heads, first.frontier);
+      const again = signBatchHeads(key, 's1', createMerkleAccumulator(), deltas.slice(0, 3), 'none', 2);
+      await store.putTreeHeads('s1', again.heads, again.frontier);
+      const last = await store.lastTreeHead('s1');
+      assert.deepEqual(last, { signed: first.heads[2], frontier: first.frontier });
+      const rest = signBatchHeads(key, 's1', last!.frontier!, deltas.slice(3), 'none', 3);
+      await store.putTreeHeads('s1', rest.heads, rest.frontier);
+      const final = key.signTreeHead({ ...rest.heads[1]!.treeHead, at: 4, final: true });
+      await store.putTreeHeads('s1', [final]);
+      const heads = await store.treeHeads('s1');
+      assert.deepEqual(heads, [...first.heads, ...rest.heads, final]);
+      assert.equal((await another()).kind, store.kind);
+      assert.deepEqual(verifyTreeHeads({ sessionId: 's1', did: key.did, deltas, heads, signedThrough: 5, commitment: null }).ok, false, 'a final head without a commitment');
+      await rejectsWith(store.putTreeHeads('s1', [{ ...final, treeHead: { ...final.treeHead, sessionId: 's2' } }]), 'INVALID_INPUT', /not a signed head of session/);
+      await store.putSession(sessionRecord('s1', 10));
+      await store.expire(10);
+      assert.deepEqual(await store.treeHeads('s1'), [final]);
+      assert.equal(await store.lastTreeHead('s1'), null);
     });
 
     it('session ids like __proto__, constructor, non-ASCII and 256 characters work and stay apart', async () => {

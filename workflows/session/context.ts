@@ -36,6 +36,16 @@ export const auditStore = wf.proxyActivities<ReturnType<typeof createActivities>
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+/**
+ * N27 (behind the `audit-outage-serve` patch): the same, with retries at most 10 s apart, so a
+ * session that waits for the store (at its continue-as-new point, at termination) resumes within
+ * seconds of the store answering again, not up to a minute later.
+ */
+export const auditStoreQuick = wf.proxyActivities<ReturnType<typeof createActivities>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+});
+
 export const contentHash = (value: unknown) => sha256Hex(canonicalJson(value));
 
 /**
@@ -112,6 +122,10 @@ export interface SessionContext {
   trailStarted: boolean;
   /** This run is handing over to the next: requests wait for it (else a busy session never gets there). */
   windingDown: boolean;
+  /** N27: the run's audit-store retries are the quick ones, and it serves on past its continue-as-new point while the store is down. */
+  outageServe: boolean;
+  /** N27: past its continue-as-new point, storing what it recorded before handing over: it serves within the overdraft bounds. */
+  overdraft: boolean;
   /** What the search attributes hold now; an upsert is a history event, so only a change is upserted. */
   indexed: string;
   /** HvQuarantined is indexed once something was quarantined (sessions without controls keep their history as it was). */
@@ -198,6 +212,8 @@ export function createContext(input: SessionWorkflowInput): SessionContext {
     fatal: undefined,
     trailStarted: false,
     windingDown: false,
+    outageServe: false,
+    overdraft: false,
     indexed: '',
     quarantineIndexed: (st.controls?.restrictions.length ?? 0) > 0,
   };

@@ -32,7 +32,7 @@ import { onActivate, onCheckAction, onJoin, onLeave, onReleaseBond, onReportDrif
 import { registerQueries } from './queries';
 import { onClaimStep, onStartSaga, registerSagaEnded, wakeCarriedSagas } from './sagas';
 import { onTerminate } from './terminate';
-import { flushAll, startTrail } from './trail';
+import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
 
@@ -92,6 +92,8 @@ async function untilItEnds(ctx: SessionContext): Promise<void> {
  * continue with nothing in between the last check and the new run.
  */
 async function handOver(ctx: SessionContext): Promise<TerminateResult> {
+  // N27: while the store is down, keep serving (within bounds) rather than refuse everything until it is back.
+  await storeBeforeWindingDown(ctx);
   ctx.windingDown = ctx.terminated === undefined;
   for (;;) {
     await wf.condition(() => ctx.fatal !== undefined || (wf.allHandlersFinished() && ctx.background === 0));

@@ -6,7 +6,7 @@ import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { markStored, type Delta } from '../../src/core/audit';
 import { IDENTITY_CHANGE } from '../../src/core/identity';
-import { HYPERVISOR_DID, auditStore, contentHash, type SessionContext, record } from './context';
+import { HYPERVISOR_DID, auditStore, auditStoreQuick, contentHash, type SessionContext, record } from './context';
 
 /**
  * Batching of the trail into the store (SPEC §7 [resolved]): a batch goes when
@@ -41,6 +41,7 @@ function nextBatch(pending: readonly Delta[]): Delta[] {
  */
 export function startTrail(ctx: SessionContext): boolean {
   const { st, input } = ctx;
+  ctx.outageServe = wf.patched('audit-outage-serve');
   if (!input.carried) {
     record(ctx, HYPERVISOR_DID, [
       { path: '/', operation: 'add', contentHash: contentHash({ sessionId: ctx.sessionId, config: st.session.config, creatorDid: input.creatorDid }) },
@@ -78,7 +79,8 @@ export async function flushBatch(ctx: SessionContext): Promise<void> {
   if (batch.length === 0) return;
   ctx.flushing = true;
   try {
-    const appended = await auditStore.appendAuditDeltas({ sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain });
+    const store = ctx.outageServe ? auditStoreQuick : auditStore;
+    const appended = await store.appendAuditDeltas({ sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain });
     // The store's hashes (from history, the same live and on replay) are the chain from here on.
     markStored(ctx.st.audit, (batch[batch.length - 1] as Delta).turn, appended.stored);
   } catch (err) {
@@ -89,8 +91,8 @@ export async function flushBatch(ctx: SessionContext): Promise<void> {
       ctx.fatal = wf.ApplicationFailure.nonRetryable(`session ${ctx.sessionId}: the audit store already holds another trail under this session id; start the session under a new id`, 'AUDIT_CONFLICT');
       return;
     }
-    wf.log.error('audit store refused a batch; retrying in a minute', { sessionId: ctx.sessionId, fromTurn: batch[0]?.turn, error: String((cause as Error)?.message ?? cause) });
-    await wf.sleep('1 minute');
+    wf.log.error('audit store refused a batch; retrying', { sessionId: ctx.sessionId, fromTurn: batch[0]?.turn, error: String((cause as Error)?.message ?? cause) });
+    await wf.sleep(ctx.outageServe ? '10 seconds' : '1 minute');
   } finally {
     ctx.flushing = false;
   }
@@ -116,9 +118,44 @@ export async function flushAll(ctx: SessionContext): Promise<void> {
   }
 }
 
+/**
+ * N27: how far a run serves past its continue-as-new point while the audit store is down — in
+ * updates (a multiple of maxUpdatesPerRun) and in history (well below Temporal's 51,200 events and
+ * 50 MB per run). Past either, requests are refused with AUDIT_BACKLOG until the store answers.
+ */
+export const OVERDRAFT_UPDATES_FACTOR = 2;
+export const OVERDRAFT_HISTORY_EVENTS = 30_000;
+export const OVERDRAFT_HISTORY_BYTES = 30 * 1024 * 1024;
+
+/**
+ * N27: the end of a run while the store may be down. The run keeps serving (within the overdraft
+ * bounds) until the store holds every delta recorded when the run reached its continue-as-new
+ * point; only then does it wind down — briefly, to store what came meanwhile — and continue as new.
+ * The next run carries no unstored delta, so it proves its carried head against the store as before.
+ */
+export async function storeBeforeWindingDown(ctx: SessionContext): Promise<void> {
+  if (!ctx.outageServe || ctx.terminated !== undefined || ctx.fatal !== undefined) return;
+  const through = ctx.st.audit.turn;
+  if (ctx.st.audit.stored >= through) return;
+  ctx.overdraft = true;
+  ctx.flushWanted++;
+  try {
+    await wf.condition(() => ctx.fatal !== undefined || ctx.terminated !== undefined || ctx.st.audit.stored >= through);
+  } finally {
+    ctx.flushWanted--;
+    ctx.overdraft = false;
+  }
+}
+
 /** SPEC §11.6: every list is bounded — while the store lags this far behind, requests that add deltas wait outside. */
 export function requireAuditCapacity(ctx: SessionContext, what: string): void {
   if (ctx.st.audit.deltas.length >= AUDIT_BACKLOG_MAX) {
     throw new HypervisorError('AUDIT_BACKLOG', `cannot ${what}: ${ctx.st.audit.deltas.length} deltas of session ${ctx.sessionId} are waiting for the audit store; retry once it has caught up`, { waiting: ctx.st.audit.deltas.length });
+  }
+  if (ctx.overdraft) {
+    const info = wf.workflowInfo();
+    if (ctx.updatesThisRun >= ctx.maxUpdatesPerRun * OVERDRAFT_UPDATES_FACTOR || info.historyLength >= OVERDRAFT_HISTORY_EVENTS || info.historySize >= OVERDRAFT_HISTORY_BYTES) {
+      throw new HypervisorError('AUDIT_BACKLOG', `cannot ${what}: session ${ctx.sessionId} is past its continue-as-new point and the audit store holds its trail only through turn ${ctx.st.audit.stored} of ${ctx.st.audit.turn}; retry once it has caught up`, { waiting: ctx.st.audit.deltas.length });
+    }
   }
 }
