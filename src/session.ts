@@ -42,8 +42,11 @@ import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked, v
 import {
   ActionDescriptorSchema,
   type ActionDescriptor,
+  type ReversibilityEntry,
   type ReversibilityRegistry,
   createReversibilityRegistry,
+  declarationDifferences,
+  entryOf,
   hasNonReversibleActions,
   previewEntry,
   registerParsed,
@@ -339,17 +342,41 @@ export function declaredActions(v: { actions?: readonly ActionDescriptor[]; mani
   return v.actions && v.actions.length > 0 ? v.actions : (v.manifest?.actions ?? []);
 }
 
+/** How declarations are judged: sessions recorded before SPEC §11.8 replay by the older rule. */
+export interface DeclarationRules {
+  /**
+   * SPEC §11.8 (issue 24 N10): the first declaration of an action in a session is fixed — a later one that
+   * differs in anything (executor, undo, reversibility, ω, cost, undo window) is refused (default). False:
+   * only a rebinding of its executor is refused, and the stricter of two declarations is kept (a history
+   * recorded before the rule, behind the patch `declarations-fixed`).
+   */
+  firstFixed?: boolean;
+}
+
 /**
- * SPEC §11.4: a declared HTTP tool must be at an origin the session allows, and
- * an action keeps the executor first declared for it (a later join cannot
- * rebind it). `where` names the field in errors ("actions" or "manifest.actions").
+ * SPEC §11.4, §11.8: a declared HTTP tool must be at an origin the session
+ * allows, and an action keeps what was first declared for it (a later join
+ * cannot rebind it, nor change its cost, ω or undo window). Within one join,
+ * an action declared twice is held to its first declaration too. `where`
+ * names the field in errors ("actions" or "manifest.actions").
  */
-export function checkDeclarations(s: SessionState, actions: readonly ActionDescriptor[], where: string): void {
+export function checkDeclarations(s: SessionState, actions: readonly ActionDescriptor[], where: string, rules: DeclarationRules = {}): void {
+  const firstFixed = rules.firstFixed !== false;
+  const earlier = new Map<string, ReversibilityEntry>();
   actions.forEach((a, i) => {
     const declared = ownGet(s.registry.entries, a.actionId);
     if (declared && (declared.executeApi !== (a.executeApi ?? null) || declared.undoApi !== (a.undoApi ?? null))) {
       throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${declared.actionId} is already declared in session ${s.sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`);
     }
+    const first = declared ?? earlier.get(a.actionId);
+    if (firstFixed && first) {
+      const differs = declarationDifferences(first, a);
+      if (differs.length > 0) {
+        const was = differs.map((k) => `${k} ${JSON.stringify(first[k] ?? null)}`).join(', ');
+        throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${a.actionId} is already declared ${declared ? `in session ${s.sessionId}` : `earlier in this join`} with ${was}; the first declaration of an action is fixed (SPEC §11.8): declare it the same or not at all`, { actionId: a.actionId, fields: differs });
+      }
+    }
+    if (!earlier.has(a.actionId)) earlier.set(a.actionId, entryOf(a));
     for (const key of ['executeApi', 'undoApi'] as const) {
       const api = a[key];
       if (!api || api.startsWith('handler:')) continue;
@@ -365,7 +392,7 @@ export function checkDeclarations(s: SessionState, actions: readonly ActionDescr
 export const declarationSource = (v: { actions?: readonly unknown[] }) => (v.actions && v.actions.length > 0 ? 'actions' : 'manifest.actions');
 
 /** The join handshake, in SPEC order. Rejections leave the session unchanged. */
-export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number): JoinResult {
+export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number, rules: DeclarationRules = {}): JoinResult {
   const v = (fastPaths.join ? fastJoinInput(input) : undefined) ?? parse(JoinInputSchema, input, 'join');
   parseTimestamp(now, 'now');
   const did = v.agentDid;
@@ -400,7 +427,7 @@ export function join(s: SessionState, liability: LiabilityState, input: JoinInpu
 
   // 1. declared actions (the manifest's when none are passed) — registered on success below.
   const actions = declaredActions(v);
-  checkDeclarations(s, actions, declarationSource(v));
+  checkDeclarations(s, actions, declarationSource(v), rules);
   // 3. transaction history (cached per DID).
   const verification = verifyHistory(s.historyCache, did, v.history ?? null, now);
   // 4. σ: explicit, else scored, else manifest hint, else fallback; the lower when explicit and scored both exist.

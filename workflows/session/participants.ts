@@ -27,8 +27,11 @@ import { agentView, actionView, restrictSagas, applyRingChanges, refreshSearchAt
 import { type Handler, acceptAuth, request, signaturesOf } from './door';
 import { noteRequests } from './controls';
 
-/** A delegated join speaks for the child and its parent: both sign. */
-export function joinRules(ctx: SessionContext, req: JoinRequestParsed): void {
+/**
+ * A delegated join speaks for the child and its parent: both sign. `firstFixed`: SPEC §11.8's rule for
+ * declarations (a replay of a join recorded before it, behind the patch `declarations-fixed`, passes false).
+ */
+export function joinRules(ctx: SessionContext, req: JoinRequestParsed, firstFixed = true): void {
   requireState(ctx, 'join', ['handshaking', 'active']);
   if (req.delegatedBy !== undefined) {
     const parent = requireActiveParticipant(ctx, req.delegatedBy, 'parent');
@@ -46,14 +49,16 @@ export function joinRules(ctx: SessionContext, req: JoinRequestParsed): void {
     throw new HypervisorError('SESSION_FULL', `session ${ctx.sessionId} is full (${ctx.st.session.activeCount + ctx.joining.size} of ${ctx.st.session.config.maxParticipants} participants)`);
   }
   // SPEC §11.4, one path for every declaration: the join's own actions or its manifest's.
-  checkDeclarations(ctx.st.session, declaredActions(req), declarationSource(req));
+  checkDeclarations(ctx.st.session, declaredActions(req), declarationSource(req), { firstFixed });
 }
 
 export const onJoin: Handler = {
   name: 'join',
   async run(ctx, raw) {
     const req = request(JoinRequestSchema, raw, 'join');
-    joinRules(ctx, req);
+    // SPEC §11.8 (issue 24 N10): the first declaration of an action is fixed; joins recorded before it replay as they ran.
+    const firstFixed = wf.patched('declarations-fixed');
+    joinRules(ctx, req, firstFixed);
     // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
     const signatures = signaturesOf(ctx, 'join', raw, req);
     ctx.joining.add(req.agentDid);
@@ -69,7 +74,7 @@ export const onJoin: Handler = {
         }
       }
       requireOpen(ctx, 'join');
-      const result = join(ctx.st.session, ctx.st.liability, { ...req, scoredSigma }, Date.now());
+      const result = join(ctx.st.session, ctx.st.liability, { ...req, scoredSigma }, Date.now(), { firstFixed });
       const p = participantOf(ctx.st.session, req.agentDid)!;
       acceptNonces(ctx.nonces, 'join', raw);
       // SPEC §12: a delegated child starts capped at its parent's ring + 1.
@@ -87,7 +92,7 @@ export const onJoin: Handler = {
       ctx.joining.delete(req.agentDid);
     }
   },
-  check: joinRules,
+  check: (ctx, req: JoinRequestParsed) => joinRules(ctx, req),
 };
 
 export const activateRules = (ctx: SessionContext) => {
