@@ -59,6 +59,9 @@ export const ERROR_CODES = [
   'NOT_QUARANTINED',
   'ELEVATION_NOT_FOUND',
   'ELEVATION_EXISTS',
+  // Authority, second pass (issue 24)
+  'NOT_ELIGIBLE_APPROVER',
+  'NOT_DRIFT_REPORTER',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

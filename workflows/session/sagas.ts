@@ -271,11 +271,12 @@ export function registerSagaEnded(ctx: SessionContext): void {
 /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
 export function stepGrant(ctx: SessionContext, raw: StepRef): StepGrant {
   const ref = governed(() => parse(StepRefSchema, raw, 'stepGrant'));
-  return grantFor(ctx, governed(() => evidenceOf(ctx, ref, 'grant a step')).step);
+  const { saga, step } = governed(() => evidenceOf(ctx, ref, 'grant a step'));
+  return grantFor(ctx, saga, step);
 }
 
-export function grantFor(ctx: SessionContext, step: StepEvidence): StepGrant {
-  const approvals = countedApprovers(ctx, step);
+export function grantFor(ctx: SessionContext, saga: SagaRecord, step: StepEvidence): StepGrant {
+  const approvals = countedApprovers(ctx, saga, step);
   const quorum = ctx.st.session.config.consensusQuorum;
   const witness = step.witness && ctx.st.session.config.sreWitnesses.includes(step.witness) ? step.witness : null;
   const agent = agentView(ctx, step.agentDid) ?? null;
@@ -295,7 +296,7 @@ export const onClaimStep: Handler = {
     const ref = parse(StepRefSchema, raw, 'claimStep');
     claimRules(ctx, ref);
     const { saga, step } = evidenceOf(ctx, ref, 'claim a step');
-    const grant = grantFor(ctx, step);
+    const grant = grantFor(ctx, saga, step);
     if (!grant.decision.allowed) return grant;
     const refusal = leaseStep(ctx, saga, step);
     if (refusal === null || refusal === 'skip') {
