@@ -36,6 +36,7 @@ import {
   type Ring,
 } from './common';
 import { HypervisorError } from './errors';
+import { isDidKey } from './identity';
 import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA, type IatpManifest } from './adapters';
 import { type HistoryCache, type HistoryStatus, TransactionHistorySchema, createHistoryCache, isTrustworthy, verifyHistory } from './history';
 import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked, vouch, type Bond, type VouchInput } from './liability';
@@ -61,6 +62,7 @@ export type Consistency = z.infer<typeof ConsistencySchema>;
 /** SPEC §11.6 bounds of a session config. */
 export const MAX_PARTICIPANTS_LIMIT = 100;
 export const MAX_SRE_WITNESSES = 16;
+export const MAX_DRIFT_REPORTERS = 16;
 export const MAX_TOOL_ORIGINS = 16;
 export const ORIGIN_MAX_LENGTH = 200;
 export const MAX_JOIN_ACTIONS = 32;
@@ -116,6 +118,15 @@ export const SessionConfigSchema = z.object({
   identity: z.enum(['none', 'did:key']).optional(),
   /** Quarantine, elevation, rate limits, budgets, breaker (SPEC §12); absent: SPEC's defaults. Absent rather than defaulted, as identity. */
   controls: ControlsConfigSchema.optional(),
+  /**
+   * SPEC §11.9 (issue 24 N6): the drift verifiers' reporters — did:key DIDs, in every identity mode, since a
+   * drift report counts only when signed by one of them. Absent or empty: every drift report is refused.
+   * Absent rather than defaulted, as identity.
+   */
+  driftReporters: z
+    .array(DidSchema.refine(isDidKey, 'must be a did:key (a drift reporter signs its reports, in every identity mode)'))
+    .max(MAX_DRIFT_REPORTERS, `driftReporters must list at most ${MAX_DRIFT_REPORTERS} DIDs`)
+    .optional(),
 });
 export type SessionConfigInput = z.input<typeof SessionConfigSchema>;
 export type SessionConfig = z.output<typeof SessionConfigSchema>;
@@ -223,7 +234,7 @@ function fastList<T>(x: unknown, max: number, item: (v: unknown) => v is T): T[]
 }
 
 function fastSessionConfig(c: unknown): SessionConfig | undefined {
-  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined) return undefined;
+  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined || c.driftReporters !== undefined) return undefined;
   const d = CONFIG_DEFAULTS;
   // zod's default() fills in only undefined (null is an error, left to zod).
   const consistency = c.consistency === undefined ? d.consistency : c.consistency;

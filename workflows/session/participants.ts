@@ -13,7 +13,7 @@ import {
 } from '../../src/session';
 import { acceptNonces, type DeltaSignature } from '../../src/identity';
 import {
-  AgentRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
+  AgentRequestSchema, CheckActionRequestSchema, DriftMeasureSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   ReleaseBondRequestSchema, SlashRequestSchema, VouchRequestSchema, type JoinRequestParsed,
 } from '../../src/contract';
 import type { SlashResult } from '../sessionTypes';
@@ -227,16 +227,39 @@ export const onSlash: Handler = {
   check: slashRules,
 };
 
-export const driftRules = (ctx: SessionContext, r: { agentDid: string }) => { requireOpen(ctx, 'report drift'); requireActiveParticipant(ctx, r.agentDid); };
+/**
+ * SPEC §11.9 (issue 24 N6): only the drift verifier's outcome may slash, and a report counts only when signed
+ * by `reporterDid`, one of config.driftReporters — in every identity mode (the door checks the signature:
+ * the registry marks reportDrift alwaysSigned). A session that names no reporter takes no drift report.
+ */
+export const requireReporter = (ctx: SessionContext, reporterDid: string) => {
+  const reporters = ctx.st.session.config.driftReporters ?? [];
+  if (!reporters.includes(reporterDid)) {
+    throw new HypervisorError('NOT_DRIFT_REPORTER', reporters.length === 0
+      ? `session ${ctx.sessionId} names no drift reporter (config.driftReporters): it takes no drift report`
+      : `${reporterDid} is not one of session ${ctx.sessionId}'s drift reporters (config.driftReporters); a drift report counts only when signed by one of them`, { did: reporterDid });
+  }
+};
+export const driftRules = (ctx: SessionContext, r: { agentDid: string; reporterDid?: string }, signed = true) => {
+  requireOpen(ctx, 'report drift');
+  if (signed) requireReporter(ctx, r.reporterDid ?? '');
+  requireActiveParticipant(ctx, r.agentDid);
+};
 export const onReportDrift: Handler = {
   name: 'reportDrift',
   async run(ctx, raw) {
-    const req = parse(DriftReportSchema, raw, 'reportDrift');
-    driftRules(ctx, req);
-    const drift = await integrations.measureDrift({ ...req, sessionId: ctx.sessionId });
+    // A report accepted before reporters were required replays as it ran (unsigned, by the hypervisor).
+    const signed = wf.patched('drift-reports-signed');
+    const req: { agentDid: string; reporterDid?: string; claimedEmbedding?: number[]; observedEmbedding?: number[] } = signed
+      ? request(DriftReportSchema, raw, 'reportDrift')
+      : parse(DriftMeasureSchema, raw, 'reportDrift');
+    driftRules(ctx, req, signed);
+    const signatures = signed ? acceptAuth(ctx, 'reportDrift', raw, req) : [];
+    const { agentDid, claimedEmbedding, observedEmbedding } = req;
+    const drift = await integrations.measureDrift({ agentDid, claimedEmbedding, observedEmbedding, sessionId: ctx.sessionId });
     requireOpen(ctx, 'record drift');
     const decision = recordDriftCheck(ctx.st.drift, { agentDid: req.agentDid, sessionId: ctx.sessionId, drift, now: Date.now() });
-    record(ctx, HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }]);
+    record(ctx, signed ? req.reporterDid! : HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }], undefined, signatures);
     if (decision.action === 'slash') {
       const slash = await slashAgent(ctx, req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID, 'drift', decision.reportSeverity ?? undefined);
       return { decision, slash, ringChanges: slash.ringChanges };
@@ -249,5 +272,5 @@ export const onReportDrift: Handler = {
     }
     return { decision, slash: null, ringChanges: [] };
   },
-  check: driftRules,
+  check: (ctx, r: { agentDid: string; reporterDid: string }) => driftRules(ctx, r),
 };
