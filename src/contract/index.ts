@@ -71,11 +71,20 @@ export const SlashRequestSchema = z.strictObject({
 });
 export type SlashRequest = z.input<typeof SlashRequestSchema>;
 
-export const DriftReportSchema = z.strictObject({
+/** What a drift report measures: the agent, and the embeddings the verifier compares. */
+export const DriftMeasureSchema = z.object({
   agentDid: DidSchema,
   claimedEmbedding: z.array(z.number()).max(4096).optional(),
   observedEmbedding: z.array(z.number()).max(4096).optional(),
 });
+/**
+ * SPEC §11.9 (issue 24 N6): a drift report counts only when signed by `reporterDid`, one of the session's
+ * config.driftReporters — in every identity mode (an unsigned report is refused and records nothing).
+ */
+export const DriftReportSchema = DriftMeasureSchema.extend({
+  reporterDid: DidSchema.describe('The reporter (one of config.driftReporters) who signs the report'),
+  auth,
+}).strict();
 export type DriftReport = z.infer<typeof DriftReportSchema>;
 
 const VfsPath = z.string().min(1).max(1024);

@@ -27,12 +27,12 @@ export type MessageKind = 'update' | 'signal' | 'query';
 /**
  * Who may send a message (SPEC §11.2): an agent speaking for itself (a
  * voucher, a parent, every agent of a saga), one of the session's SRE
- * witnesses, the creator (or an SRE), another participant approving; anyone,
- * for a request the session judges from its own measurement (reportDrift);
- * the hypervisor's own workflows and activities (wake-ups, pushes that only
- * take away, a saga's claim); or any reader (queries).
+ * witnesses, the creator (or an SRE), another participant approving; one of
+ * the session's drift reporters (reportDrift, SPEC §11.9); the hypervisor's
+ * own workflows and activities (wake-ups, pushes that only take away, a saga's
+ * claim); or any reader (queries).
  */
-export type Authority = 'agent' | 'sre' | 'creator' | 'approver' | 'anyone' | 'session-internal' | 'query';
+export type Authority = 'agent' | 'sre' | 'creator' | 'approver' | 'reporter' | 'session-internal' | 'query';
 
 /** What a signer rule may need beyond the request: facts the session holds. */
 export interface SignerContext {
@@ -62,6 +62,8 @@ export const signedBy = {
   sre: (r: { sreDid: string }): Signers => all(r.sreDid),
   /** An SRE witness, or the elevated agent itself. */
   revoker: (r: { byDid: string }): Signers => all(r.byDid),
+  /** A drift report: the reporter it names (one of config.driftReporters), in every identity mode. */
+  reporter: (r: { reporterDid: string }): Signers => all(r.reporterDid),
 } as const;
 
 /** Activate and terminate: exactly one of the creator and the SRE witnesses. */
@@ -77,6 +79,11 @@ export interface Message<A extends unknown[] = unknown[]> {
   readonly output?: z.ZodType;
   /** Who must sign it in a did:key session; absent: not signed. */
   readonly signers?: (request: never, ctx: SignerContext) => Signers;
+  /**
+   * Signed by `signers` in every identity mode, not only in a did:key session (SPEC §11.9): a request
+   * whose authority is a configured DID's word, which naming the DID must not be enough to give.
+   */
+  readonly alwaysSigned?: true;
   readonly authority: Authority;
   /** What it does: the handler's description, and the contract file's. */
   readonly description: string;
@@ -142,8 +149,8 @@ export const MESSAGES = {
     outputDescription: 'The gate\'s decision.',
   }),
   reportDrift: update(c.DriftReportSchema, a.DriftOutcomeAnswer, {
-    authority: 'anyone',
-    description: 'Check an agent for behavioural drift: high → slash, medium → demote for the rest of the session (SPEC §9).',
+    signers: signedBy.reporter, alwaysSigned: true, authority: 'reporter',
+    description: 'Check an agent for behavioural drift: high → slash, medium → demote for the rest of the session (SPEC §9). Signed by reporterDid, one of config.driftReporters, in every identity mode (SPEC §11.9); anything else is refused and records nothing.',
     outputDescription: 'The drift decision, the slash it caused (if any) and ring changes.',
   }),
   slash: update(c.SlashRequestSchema, a.SlashResultAnswer, {

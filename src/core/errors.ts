@@ -68,6 +68,8 @@ export const ERRORS = {
   NOT_QUARANTINED: { means: 'the agent is not quarantined: nothing to release', details: 'did' },
   ELEVATION_NOT_FOUND: { means: 'the agent has no such elevation' },
   ELEVATION_EXISTS: { means: 'the agent has an elevation already (one per agent)', details: 'elevationId' },
+  NOT_ELIGIBLE_APPROVER: { means: 'the approver may not approve: it must be an active, unrestricted participant of ring ≤ 2 that joined before the request, and not the requester', details: 'did' },
+  NOT_DRIFT_REPORTER: { means: "a drift report must come from one of the session's config.driftReporters, signed", details: 'did' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -204,6 +204,27 @@ export function previewEntry(registry: ReversibilityRegistry, action: ActionDesc
   };
 }
 
+/** The fields of a declaration that SPEC §11.8 fixes once an action is declared (what runs, how it is undone, what it weighs and costs). */
+export const FIXED_DECLARATION_FIELDS = [
+  'executeApi', 'undoApi', 'level', 'undoWindowSeconds', 'compensationMethod', 'riskWeight', 'readOnly', 'admin', 'costUnits',
+] as const satisfies readonly (keyof ReversibilityEntry)[];
+
+/** The entry a declaration makes on its own (whatever the registry holds). */
+export function entryOf(action: ActionDescriptor): ReversibilityEntry {
+  return previewEntry(createReversibilityRegistry(), action);
+}
+
+/**
+ * SPEC §11.8 (issue 24 N10): the fields in which a declaration differs from
+ * the entry an action already has — none when it declares the same thing. A
+ * later join may repeat a declaration, never change it: a lower cost, ω or undo
+ * window would let it bypass budgets and liability for every agent's steps.
+ */
+export function declarationDifferences(existing: ReversibilityEntry, action: ActionDescriptor): (typeof FIXED_DECLARATION_FIELDS)[number][] {
+  const declared = entryOf(action);
+  return FIXED_DECLARATION_FIELDS.filter((k) => (existing[k] ?? null) !== (declared[k] ?? null));
+}
+
 /** register() for an already-validated descriptor. */
 export function registerParsed(registry: ReversibilityRegistry, action: ActionDescriptor): ReversibilityEntry {
   const existing = ownGet(registry.entries, action.actionId);

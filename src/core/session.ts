@@ -36,14 +36,18 @@ import {
   type Ring,
 } from './common';
 import { HypervisorError } from './errors';
+import { isDidKey } from './identity';
 import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA, type IatpManifest } from './adapters';
 import { type HistoryCache, type HistoryStatus, TransactionHistorySchema, createHistoryCache, isTrustworthy, verifyHistory } from './history';
 import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked, vouch, type Bond, type VouchInput } from './liability';
 import {
   ActionDescriptorSchema,
   type ActionDescriptor,
+  type ReversibilityEntry,
   type ReversibilityRegistry,
   createReversibilityRegistry,
+  declarationDifferences,
+  entryOf,
   hasNonReversibleActions,
   previewEntry,
   registerParsed,
@@ -58,6 +62,7 @@ export type Consistency = z.infer<typeof ConsistencySchema>;
 /** SPEC §11.6 bounds of a session config. */
 export const MAX_PARTICIPANTS_LIMIT = 100;
 export const MAX_SRE_WITNESSES = 16;
+export const MAX_DRIFT_REPORTERS = 16;
 export const MAX_TOOL_ORIGINS = 16;
 export const ORIGIN_MAX_LENGTH = 200;
 export const MAX_JOIN_ACTIONS = 32;
@@ -113,6 +118,15 @@ export const SessionConfigSchema = z.object({
   identity: z.enum(['none', 'did:key']).optional(),
   /** Quarantine, elevation, rate limits, budgets, breaker (SPEC §12); absent: SPEC's defaults. Absent rather than defaulted, as identity. */
   controls: ControlsConfigSchema.optional(),
+  /**
+   * SPEC §11.9 (issue 24 N6): the drift verifiers' reporters — did:key DIDs, in every identity mode, since a
+   * drift report counts only when signed by one of them. Absent or empty: every drift report is refused.
+   * Absent rather than defaulted, as identity.
+   */
+  driftReporters: z
+    .array(DidSchema.refine(isDidKey, 'must be a did:key (a drift reporter signs its reports, in every identity mode)'))
+    .max(MAX_DRIFT_REPORTERS, `driftReporters must list at most ${MAX_DRIFT_REPORTERS} DIDs`)
+    .optional(),
 });
 export type SessionConfigInput = z.input<typeof SessionConfigSchema>;
 export type SessionConfig = z.output<typeof SessionConfigSchema>;
@@ -220,7 +234,7 @@ function fastList<T>(x: unknown, max: number, item: (v: unknown) => v is T): T[]
 }
 
 function fastSessionConfig(c: unknown): SessionConfig | undefined {
-  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined) return undefined;
+  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined || c.driftReporters !== undefined) return undefined;
   const d = CONFIG_DEFAULTS;
   // zod's default() fills in only undefined (null is an error, left to zod).
   const consistency = c.consistency === undefined ? d.consistency : c.consistency;
@@ -270,6 +284,45 @@ function transition(s: SessionState, to: SessionLifecycle): void {
 /** The participant record of `did` (active or not), never an Object.prototype member. */
 export function participantOf(s: SessionState, did: string): Participant | undefined {
   return ownGet(s.participants, did);
+}
+
+/** The least privileged ring whose participants may approve (SPEC §11.9): a sandboxed (ring 3) DID never counts. */
+export const APPROVER_MAX_RING = 2;
+
+/** What checkApprover needs to know of the request and the session beyond the participants. */
+export interface ApprovalContext {
+  /** The acting agent of the step, or the agent asking for the elevation: never its own approver. */
+  requesterDid: string;
+  /** When the step's saga or the elevation was requested: an approver joined before it. */
+  requestedAt: number;
+  /** The approver's restriction now (SPEC §12): 0 none, 1 quarantined, 2 killed. */
+  restriction: 0 | 1 | 2;
+}
+
+/**
+ * SPEC §11.9 (issue 24 N11), the one rule for who counts as an approver of a
+ * step (approve, reject) or of an elevation: an active participant, not
+ * slashed, of ring ≤ 2 (its own ring, not an elevation's), that joined before
+ * the request, is not quarantined or killed, and is not the requester. Fresh
+ * σ 0 DIDs joined for the purpose (sybils) are ring 3 and joined after the
+ * request: they count for nothing. Returns why not, or null. Evaluated when an
+ * approval is given and again whenever approvals are counted.
+ */
+export function checkApprover(s: SessionState, approverDid: string, c: ApprovalContext): HypervisorError | null {
+  const p = participantOf(s, approverDid);
+  if (!p?.active) return new HypervisorError('AGENT_NOT_FOUND', `approver ${approverDid} is not an active participant of session ${s.sessionId}`, { did: approverDid });
+  if (p.slashed) return new HypervisorError('AGENT_SLASHED', `approver ${approverDid} was slashed; it may not approve or reject`, { did: approverDid });
+  if (c.restriction > 0) {
+    return new HypervisorError(c.restriction === 2 ? 'AGENT_KILLED' : 'AGENT_QUARANTINED', `approver ${approverDid} is ${c.restriction === 2 ? 'killed' : 'quarantined'} in session ${s.sessionId}; it may not approve or reject`, { did: approverDid });
+  }
+  if (approverDid === c.requesterDid) return new HypervisorError('SELF_APPROVAL', `approver ${approverDid} is the agent the request is for`, { did: approverDid });
+  if (p.ring > APPROVER_MAX_RING) {
+    return new HypervisorError('NOT_ELIGIBLE_APPROVER', `approver ${approverDid} is in ring ${p.ring} of session ${s.sessionId}; only participants of ring ${APPROVER_MAX_RING} or more privileged approve (SPEC §11.9)`, { did: approverDid, ring: p.ring });
+  }
+  if (!(p.joinedAt < c.requestedAt)) {
+    return new HypervisorError('NOT_ELIGIBLE_APPROVER', `approver ${approverDid} joined session ${s.sessionId} at ${p.joinedAt}, not before the request it would approve (${c.requestedAt}) (SPEC §11.9)`, { did: approverDid, joinedAt: p.joinedAt, requestedAt: c.requestedAt });
+  }
+  return null;
 }
 
 function requireParticipant(s: SessionState, did: Did): Participant {
@@ -339,17 +392,41 @@ export function declaredActions(v: { actions?: readonly ActionDescriptor[]; mani
   return v.actions && v.actions.length > 0 ? v.actions : (v.manifest?.actions ?? []);
 }
 
+/** How declarations are judged: sessions recorded before SPEC §11.8 replay by the older rule. */
+export interface DeclarationRules {
+  /**
+   * SPEC §11.8 (issue 24 N10): the first declaration of an action in a session is fixed — a later one that
+   * differs in anything (executor, undo, reversibility, ω, cost, undo window) is refused (default). False:
+   * only a rebinding of its executor is refused, and the stricter of two declarations is kept (a history
+   * recorded before the rule, behind the patch `declarations-fixed`).
+   */
+  firstFixed?: boolean;
+}
+
 /**
- * SPEC §11.4: a declared HTTP tool must be at an origin the session allows, and
- * an action keeps the executor first declared for it (a later join cannot
- * rebind it). `where` names the field in errors ("actions" or "manifest.actions").
+ * SPEC §11.4, §11.8: a declared HTTP tool must be at an origin the session
+ * allows, and an action keeps what was first declared for it (a later join
+ * cannot rebind it, nor change its cost, ω or undo window). Within one join,
+ * an action declared twice is held to its first declaration too. `where`
+ * names the field in errors ("actions" or "manifest.actions").
  */
-export function checkDeclarations(s: SessionState, actions: readonly ActionDescriptor[], where: string): void {
+export function checkDeclarations(s: SessionState, actions: readonly ActionDescriptor[], where: string, rules: DeclarationRules = {}): void {
+  const firstFixed = rules.firstFixed !== false;
+  const earlier = new Map<string, ReversibilityEntry>();
   actions.forEach((a, i) => {
     const declared = ownGet(s.registry.entries, a.actionId);
     if (declared && (declared.executeApi !== (a.executeApi ?? null) || declared.undoApi !== (a.undoApi ?? null))) {
       throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${declared.actionId} is already declared in session ${s.sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`);
     }
+    const first = declared ?? earlier.get(a.actionId);
+    if (firstFixed && first) {
+      const differs = declarationDifferences(first, a);
+      if (differs.length > 0) {
+        const was = differs.map((k) => `${k} ${JSON.stringify(first[k] ?? null)}`).join(', ');
+        throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${a.actionId} is already declared ${declared ? `in session ${s.sessionId}` : `earlier in this join`} with ${was}; the first declaration of an action is fixed (SPEC §11.8): declare it the same or not at all`, { actionId: a.actionId, fields: differs });
+      }
+    }
+    if (!earlier.has(a.actionId)) earlier.set(a.actionId, entryOf(a));
     for (const key of ['executeApi', 'undoApi'] as const) {
       const api = a[key];
       if (!api || api.startsWith('handler:')) continue;
@@ -365,7 +442,7 @@ export function checkDeclarations(s: SessionState, actions: readonly ActionDescr
 export const declarationSource = (v: { actions?: readonly unknown[] }) => (v.actions && v.actions.length > 0 ? 'actions' : 'manifest.actions');
 
 /** The join handshake, in SPEC order. Rejections leave the session unchanged. */
-export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number): JoinResult {
+export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number, rules: DeclarationRules = {}): JoinResult {
   const v = (fastPaths.join ? fastJoinInput(input) : undefined) ?? parse(JoinInputSchema, input, 'join');
   parseTimestamp(now, 'now');
   const did = v.agentDid;
@@ -400,7 +477,7 @@ export function join(s: SessionState, liability: LiabilityState, input: JoinInpu
 
   // 1. declared actions (the manifest's when none are passed) — registered on success below.
   const actions = declaredActions(v);
-  checkDeclarations(s, actions, declarationSource(v));
+  checkDeclarations(s, actions, declarationSource(v), rules);
   // 3. transaction history (cached per DID).
   const verification = verifyHistory(s.historyCache, did, v.history ?? null, now);
   // 4. σ: explicit, else scored, else manifest hint, else fallback; the lower when explicit and scored both exist.

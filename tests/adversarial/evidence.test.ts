@@ -110,8 +110,9 @@ describe('adversarial: approvals (SPEC §11.5)', function () {
     assert.deepEqual([...snap.grants['step-1'].approvals].sort(), [beta, delta, gamma]);
   });
 
-  it('5. approvers who are slashed or leave stop counting; any other active participant (a sandboxed one too) counts', async () => {
-    const session = await openSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8, [delta]: 0.8, [sandbox]: 0.3 });
+  it('5. approvers who are slashed or leave stop counting; a sandboxed one never counts (SPEC §11.9); any other active participant of ring ≤ 2 counts', async () => {
+    const epsilon = 'did:mesh:epsilon';
+    const session = await openSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8, [delta]: 0.8, [sandbox]: 0.3, [epsilon]: 0.8 });
     const saga = await waitingSaga(session);
     touched.push(session.workflowId, saga.workflowId);
     await session.update('approve', saga.ref(beta));
@@ -125,10 +126,11 @@ describe('adversarial: approvals (SPEC §11.5)', function () {
     assert.deepEqual([g.approvals, g.decision.allowed], [[delta], false]);
     assert.equal((await session.sagaState(saga.sagaId)).saga.steps[0].state, 'pending', 'one counted approval of two: still waiting');
     assert.deepEqual(handlerCalls(saga.workflowId), []);
-    await session.update('approve', saga.ref(sandbox));
+    await refused(session.update('approve', saga.ref(sandbox)), 'NOT_ELIGIBLE_APPROVER', 'ring 3');
+    await session.update('approve', saga.ref(epsilon));
     const snap = await sagaOutcome(session.saga(saga.sagaId));
     assert.equal(snap.saga.state, 'completed');
-    assert.deepEqual([...snap.grants['step-1'].approvals].sort(), [delta, sandbox]);
+    assert.deepEqual([...snap.grants['step-1'].approvals].sort(), [delta, epsilon]);
     await expectSoundAudit(session);
   });
 

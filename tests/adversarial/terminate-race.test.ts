@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/core/audit';
 import { verifyCommitment } from '../../src/core/commitment';
+import { generateDidKey } from '../../src/core/identity';
+import { KeyRing, signRequest } from '../../src/client/keys';
 import {
   ACTIONS, SRE, acceptedUpdateIds, executedSteps, freshSagaCompletes, httpTool, openSession, refusal, sagaOutcome, until,
   workflowTaskFailures, type HttpTool,
@@ -39,7 +41,9 @@ describe('adversarial: requests racing terminate (SPEC §7 [resolved])', functio
   });
 
   it('7. leave, checkAction, evidence and a committing step racing terminate: refused naming the state, and the committed root covers every delta', async () => {
-    const session = await openSession({ [alpha]: 0.85, [beta]: 0.8, [gamma]: 0.8, [delta]: 0.97 });
+    // A drift report is signed by a configured reporter (SPEC §11.9): this one is refused only for the state.
+    const reporter = generateDidKey();
+    const session = await openSession({ [alpha]: 0.85, [beta]: 0.8, [gamma]: 0.8, [delta]: 0.97 }, { driftReporters: [reporter.did] });
     touched.push(session.workflowId);
     await session.update('vfsWrite', { agentDid: alpha, path: 'notes.txt', content: 'before' });
     const bond = await session.update('vouch', { voucher: gamma, vouchee: alpha });
@@ -81,7 +85,7 @@ describe('adversarial: requests racing terminate (SPEC §7 [resolved])', functio
       vouch: session.updateWithId('vouch', id('w2-vouch'), { voucher: beta, vouchee: alpha }),
       releaseBond: session.updateWithId('releaseBond', id('w2-release'), { bondId: bond.bondId }),
       slash: session.updateWithId('slash', id('w2-slash'), { agentDid: alpha, reason: 'late', witnessDid: SRE }),
-      reportDrift: session.updateWithId('reportDrift', id('w2-drift'), { agentDid: alpha }),
+      reportDrift: session.updateWithId('reportDrift', id('w2-drift'), signRequest(new KeyRing([reporter]), 'reportDrift', session.id, { agentDid: alpha, reporterDid: reporter.did })),
       activate: session.updateWithId('activate', id('w2-activate')),
       terminate: session.updateWithId('terminate', id('w2-terminate')),
     };

@@ -111,8 +111,9 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     const joined = await session.update('join', { agentDid: alpha, sigmaRaw: 0.85, actions: named });
     assert.ok(Number.isFinite(joined.sigmaEff), `σ_eff ${joined.sigmaEff}`);
     assert.equal(joined.ring, 2);
-    // Another agent declares the same names stricter (the stricter declaration is kept).
-    await session.update('join', { agentDid: 'did:mesh:delta', sigmaRaw: 0.8, actions: MEMBER_NAMES.map((actionId) => ({ actionId, reversibility: 'PARTIAL', executeApi: 'handler:test.step', undoApi: 'handler:test.step' })) });
+    // Another agent declaring the same names differently is refused (SPEC §11.8: the first declaration is fixed); the same declaration is fine.
+    await refused(session.update('join', { agentDid: 'did:mesh:delta', sigmaRaw: 0.8, actions: MEMBER_NAMES.map((actionId) => ({ actionId, reversibility: 'PARTIAL', executeApi: 'handler:test.step', undoApi: 'handler:test.step' })) }), 'INVALID_INPUT', 'first declaration of an action is fixed');
+    await session.update('join', { agentDid: 'did:mesh:delta', sigmaRaw: 0.8, actions: named });
     await session.update('activate');
     const check = await session.update('checkAction', { agentDid: alpha, actionId: 'constructor' });
     assert.ok(Number.isFinite(check.sigmaEff));

@@ -90,7 +90,8 @@ describe('message registry', () => {
         assert.deepEqual(signingDids(agentOnly, name, undefined), [k.agent!.did]);
       }
       assert.deepEqual(signingDids(everyone, 'releaseBond', { bondId: 'b' }, k.parent!.did), [k.parent!.did]);
-      assert.deepEqual(signingDids(everyone, 'reportDrift', { agentDid: k.agent!.did }), [], 'nobody signs a drift report');
+      assert.deepEqual(signingDids(everyone, 'reportDrift', { agentDid: k.agent!.did }), [], 'a drift report without its reporter is refused, not signed');
+      assert.deepEqual(signingDids(everyone, 'reportDrift', { agentDid: k.agent!.did, reporterDid: k.sre!.did }), [k.sre!.did], 'the reporter signs a drift report');
       assert.deepEqual(signingDids(everyone, 'quarantine', { agentDid: k.agent!.did }), [], 'a request its schema refuses is not signed');
     });
   });

@@ -104,7 +104,9 @@ describe('prototype safety (SPEC §11.6)', () => {
       const s = createSessionState({ sessionId }, 0);
       const l = createLiabilityState();
       join(s, l, { agentDid: A, sigmaRaw: 0.9, actions: NAMES.map((actionId) => ({ actionId, reversibility: 'FULL' as const })) }, 0);
-      join(s, l, { agentDid: B, sigmaRaw: 0.5, actions: [{ actionId: 'toString', readOnly: true }] }, 0);
+      // SPEC §11.8: a later join may repeat a declaration (by any name), never change it.
+      throwsCode(() => join(s, l, { agentDid: B, sigmaRaw: 0.5, actions: [{ actionId: 'toString', readOnly: true }] }, 0), 'INVALID_INPUT');
+      join(s, l, { agentDid: B, sigmaRaw: 0.5, actions: [{ actionId: 'toString', reversibility: 'FULL' as const }] }, 0);
       for (const id of NAMES) assert.equal(requiredRingFor(s.registry, id), 2);
       vouchInSession(s, l, { voucher: A, vouchee: B, expiresAt: 100 }, 0, sessionId);
       const view = gateView(s, l, B, 0);

@@ -7,8 +7,18 @@ import { verifyTrail } from '../../src/core/audit';
 import { merkleRootFromScratch } from '../../src/core/merkle';
 import { hypervisor, uniqueId, eventually } from '../helpers/hv';
 import { ACTIONS, activeSession } from '../helpers/sessions';
+import { generateDidKey } from '../../src/core/identity';
+import { KeyRing, signRequest } from '../../src/client/keys';
+import type { SessionHandle } from '../../src/client';
 
 const EventType = temporal.api.enums.v1.EventType;
+
+/** SPEC §11.9: a drift report counts only when signed by one of the session's config.driftReporters. */
+const reporter = generateDidKey();
+const REPORTING = { driftReporters: [reporter.did] };
+function reportDrift(session: SessionHandle, req: { agentDid: string; claimedEmbedding?: number[]; observedEmbedding?: number[] }) {
+  return session.reportDrift(signRequest(new KeyRing([reporter]), 'reportDrift', session.sessionId, { ...req, reporterDid: reporter.did }) as never);
+}
 
 async function newSession(config = {}) {
   const hv = await hypervisor();
@@ -100,8 +110,8 @@ describe('governed sessions: rings, liability and audit inside the session workf
   });
 
   it('without a drift verifier, caller-supplied embeddings produce no drift (SPEC §9)', async () => {
-    const session = await activeSession({ 'did:mesh:alpha': 0.85, 'did:mesh:rogue': 0.9 });
-    const opposite = await session.reportDrift({ agentDid: 'did:mesh:rogue', claimedEmbedding: [1, 0, 0], observedEmbedding: [-1, 0, 0] });
+    const session = await activeSession({ 'did:mesh:alpha': 0.85, 'did:mesh:rogue': 0.9 }, REPORTING);
+    const opposite = await reportDrift(session, { agentDid: 'did:mesh:rogue', claimedEmbedding: [1, 0, 0], observedEmbedding: [-1, 0, 0] });
     assert.deepEqual([opposite.decision.drift, opposite.decision.action], [0, 'pass']);
     assert.equal((await session.participant('did:mesh:rogue'))!.sigmaRaw, 0.9);
   });
@@ -110,10 +120,10 @@ describe('governed sessions: rings, liability and audit inside the session workf
     const verifier = await startVerifier({ 'did:mesh:rogue': 0.9, 'did:mesh:wobbly': 0.4 });
     process.env.HV_DRIFT_VERIFIER_URL = verifier.url;
     try {
-      const session = await activeSession({ 'did:mesh:alpha': 0.85, 'did:mesh:rogue': 0.9, 'did:mesh:wobbly': 0.7, 'did:mesh:friend': 0.9 });
-      const calm = await session.reportDrift({ agentDid: 'did:mesh:alpha' });
+      const session = await activeSession({ 'did:mesh:alpha': 0.85, 'did:mesh:rogue': 0.9, 'did:mesh:wobbly': 0.7, 'did:mesh:friend': 0.9 }, REPORTING);
+      const calm = await reportDrift(session, { agentDid: 'did:mesh:alpha' });
       assert.equal(calm.decision.action, 'pass');
-      const rogue = await session.reportDrift({ agentDid: 'did:mesh:rogue' });
+      const rogue = await reportDrift(session, { agentDid: 'did:mesh:rogue' });
       assert.equal(rogue.decision.severity, 'critical');
       assert.equal(rogue.decision.action, 'slash');
       const p = (await session.participant('did:mesh:rogue'))!;
@@ -122,7 +132,7 @@ describe('governed sessions: rings, liability and audit inside the session workf
       // A slashed agent cannot be vouched straight back (SPEC §4).
       await assert.rejects(session.vouch({ voucher: 'did:mesh:friend', vouchee: 'did:mesh:rogue' }), (e) => isHypervisorError(e, 'AGENT_SLASHED'));
 
-      const medium = await session.reportDrift({ agentDid: 'did:mesh:wobbly' });
+      const medium = await reportDrift(session, { agentDid: 'did:mesh:wobbly' });
       assert.equal(medium.decision.action, 'demote');
       assert.equal((await session.participant('did:mesh:wobbly'))!.ring, 3);
       // A later σ change does not lift it above the cap.

@@ -19,7 +19,7 @@ import {
 } from './context';
 import {
   agentView, actionView, runningSagas, restrictSagas, applyRingChanges, refreshSearchAttributes,
-  countsAsApprover, elevationView,
+  approverRefusal, countsAsApprover, elevationView,
 } from './views';
 import { type Handler, acceptAuth, request } from './door';
 
@@ -181,10 +181,9 @@ export const approveElevationRules = (ctx: SessionContext, r: { agentDid: string
   requireOpen(ctx, 'approve an elevation');
   const e = elevationOf(ctx, r, 'approve an elevation');
   if (e.activeFrom !== null) throw new HypervisorError('DUPLICATE_APPROVAL', `elevation ${e.elevationId} is already active`);
-  const p = requireActiveParticipant(ctx, r.approverDid, 'approver');
-  if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve`);
-  requireUnrestricted(ctx, r.approverDid, 'approver');
-  if (r.approverDid === r.agentDid) throw new HypervisorError('SELF_APPROVAL', `approver ${r.approverDid} is the agent asking for the elevation`);
+  // SPEC §11.9: the same rule as a step's approvers (no sybils: ring ≤ 2, joined before the request, not the requester).
+  const refusal = approverRefusal(ctx, r.approverDid, r.agentDid, e.requestedAt);
+  if (refusal) throw refusal;
   if (e.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved elevation ${e.elevationId}`);
 };
 export const onApproveElevation: Handler = {
@@ -196,7 +195,7 @@ export const onApproveElevation: Handler = {
     const e = elevationOf(ctx, req, 'approve an elevation');
     e.approvers.push(req.approverDid);
     record(ctx, req.approverDid, [{ path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`, operation: 'add', contentHash: contentHash({ digest: e.digest }) }], undefined, signatures);
-    if (e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid)).length >= ctx.st.session.config.consensusQuorum) {
+    if (e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length >= ctx.st.session.config.consensusQuorum) {
       const now = Date.now();
       e.activeFrom = now;
       e.until = now + e.ttlSeconds * 1000;

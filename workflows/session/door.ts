@@ -39,6 +39,14 @@ export function signerContext(ctx: SessionContext): SignerContext {
   return { controllers: (controllers(ctx) as { anyOf: readonly string[] }).anyOf, voucherOf: (bondId) => bondOf(ctx, { bondId }).voucher };
 }
 
+/**
+ * The identity mode a message is checked in: the session's, or did:key for a message the registry says is
+ * signed in every mode (reportDrift, SPEC §11.9).
+ */
+export function identityOf(ctx: SessionContext, name: UpdateName): SessionContext['identity'] {
+  return (MESSAGES[name] as { alwaysSigned?: true }).alwaysSigned ? 'did:key' : ctx.identity;
+}
+
 /** The DIDs that must sign this request, by the registry's rule (none for an unsigned message). */
 export function signersOf(ctx: SessionContext, name: UpdateName, request: unknown): Signers | undefined {
   const rule = MESSAGES[name].signers as ((r: unknown, c: SignerContext) => Signers) | undefined;
@@ -91,7 +99,7 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
       if (what !== 'terminate') requireAuditCapacity(ctx, what);
       const req = parse(schema, arg, what);
       const signers = signersOf(ctx, what, req);
-      if (signers) checkAuth({ identity: ctx.identity, sessionId: ctx.sessionId, windows: ctx.nonces, now: Date.now() }, what, arg, signers);
+      if (signers) checkAuth({ identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces, now: Date.now() }, what, arg, signers);
       rules?.(ctx, req);
     });
   };
@@ -106,7 +114,7 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
  */
 export function signaturesOf(ctx: SessionContext, what: UpdateName, raw: unknown, request: unknown): DeltaSignature[] {
   const signers = signersOf(ctx, what, request);
-  return signers ? checkAuth({ identity: ctx.identity, sessionId: ctx.sessionId, windows: ctx.nonces }, what, raw, signers) : [];
+  return signers ? checkAuth({ identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces }, what, raw, signers) : [];
 }
 
 /**

@@ -7,8 +7,8 @@ import { receiptChange } from '../../src/core/identity';
 import { ApprovalRequestSchema, RejectionRequestSchema, WitnessRequestSchema } from '../../src/contract';
 import { wakeSignal } from '../definitions';
 import type { EvidenceResult, SagaRecord, StepEvidence } from '../../src/contract/sessionTypes';
-import { type SessionContext, requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted } from './context';
-import { countedApprovers } from './views';
+import { type SessionContext, requireOpen, record, requireSre } from './context';
+import { approverRefusal, countedApprovers } from './views';
 import { type Handler, acceptAuth, request } from './door';
 
 export function evidenceOf(ctx: SessionContext, ref: { sagaId: string; stepId: string; digest: string }, doing: string): { saga: SagaRecord; step: StepEvidence } {
@@ -40,17 +40,16 @@ export function evidenceFor(ctx: SessionContext, ref: { sagaId: string; stepId: 
 
 
 export const evidenceResult = (ctx: SessionContext, saga: SagaRecord, step: StepEvidence): EvidenceResult => ({
-  sagaId: saga.sagaId, stepId: step.stepId, digest: step.digest, approvals: countedApprovers(ctx, step).length,
+  sagaId: saga.sagaId, stepId: step.stepId, digest: step.digest, approvals: countedApprovers(ctx, saga, step).length,
   quorum: ctx.st.session.config.consensusQuorum, rejected: step.rejectedBy !== null, witnessed: step.witness !== null,
 });
 
 export const approverRules = (ctx: SessionContext, r: { sagaId: string; stepId: string; digest: string; approverDid: string }, doing: string) => {
   requireOpen(ctx, doing);
-  const { step } = evidenceFor(ctx, r, doing);
-  const p = requireActiveParticipant(ctx, r.approverDid, 'approver');
-  if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `approver ${r.approverDid} was slashed; it may not approve or reject`);
-  requireUnrestricted(ctx, r.approverDid, 'approver');
-  if (r.approverDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `approver ${r.approverDid} is the step's acting agent`);
+  const { saga, step } = evidenceFor(ctx, r, doing);
+  // SPEC §11.9: the one approver rule (src/session.ts checkApprover); the request is the saga's start.
+  const refusal = approverRefusal(ctx, r.approverDid, step.agentDid, saga.startedAt);
+  if (refusal) throw refusal;
   if (step.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved step ${r.stepId}`);
   if (step.rejectedBy) throw new HypervisorError('STEP_REJECTED', `step ${r.stepId} was rejected by ${step.rejectedBy.did}`);
   return step;

@@ -13,7 +13,7 @@ import {
 } from '../../src/core/session';
 import { acceptNonces, type DeltaSignature } from '../../src/core/identity';
 import {
-  AgentRequestSchema, CheckActionRequestSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
+  AgentRequestSchema, CheckActionRequestSchema, DriftMeasureSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
   ReleaseBondRequestSchema, SlashRequestSchema, VouchRequestSchema, type JoinRequestParsed,
 } from '../../src/contract';
 import type { SlashResult } from '../../src/contract/sessionTypes';
@@ -27,8 +27,11 @@ import { agentView, actionView, restrictSagas, applyRingChanges, refreshSearchAt
 import { type Handler, acceptAuth, request, signaturesOf } from './door';
 import { noteRequests } from './controls';
 
-/** A delegated join speaks for the child and its parent: both sign. */
-export function joinRules(ctx: SessionContext, req: JoinRequestParsed): void {
+/**
+ * A delegated join speaks for the child and its parent: both sign. `firstFixed`: SPEC §11.8's rule for
+ * declarations (a replay of a join recorded before it, behind the patch `declarations-fixed`, passes false).
+ */
+export function joinRules(ctx: SessionContext, req: JoinRequestParsed, firstFixed = true): void {
   requireState(ctx, 'join', ['handshaking', 'active']);
   if (req.delegatedBy !== undefined) {
     const parent = requireActiveParticipant(ctx, req.delegatedBy, 'parent');
@@ -46,14 +49,16 @@ export function joinRules(ctx: SessionContext, req: JoinRequestParsed): void {
     throw new HypervisorError('SESSION_FULL', `session ${ctx.sessionId} is full (${ctx.st.session.activeCount + ctx.joining.size} of ${ctx.st.session.config.maxParticipants} participants)`);
   }
   // SPEC §11.4, one path for every declaration: the join's own actions or its manifest's.
-  checkDeclarations(ctx.st.session, declaredActions(req), declarationSource(req));
+  checkDeclarations(ctx.st.session, declaredActions(req), declarationSource(req), { firstFixed });
 }
 
 export const onJoin: Handler = {
   name: 'join',
   async run(ctx, raw) {
     const req = request(JoinRequestSchema, raw, 'join');
-    joinRules(ctx, req);
+    // SPEC §11.8 (issue 24 N10): the first declaration of an action is fixed; joins recorded before it replay as they ran.
+    const firstFixed = wf.patched('declarations-fixed');
+    joinRules(ctx, req, firstFixed);
     // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
     const signatures = signaturesOf(ctx, 'join', raw, req);
     ctx.joining.add(req.agentDid);
@@ -69,7 +74,7 @@ export const onJoin: Handler = {
         }
       }
       requireOpen(ctx, 'join');
-      const result = join(ctx.st.session, ctx.st.liability, { ...req, scoredSigma }, Date.now());
+      const result = join(ctx.st.session, ctx.st.liability, { ...req, scoredSigma }, Date.now(), { firstFixed });
       const p = participantOf(ctx.st.session, req.agentDid)!;
       acceptNonces(ctx.nonces, 'join', raw);
       // SPEC §12: a delegated child starts capped at its parent's ring + 1.
@@ -87,7 +92,7 @@ export const onJoin: Handler = {
       ctx.joining.delete(req.agentDid);
     }
   },
-  check: joinRules,
+  check: (ctx, req: JoinRequestParsed) => joinRules(ctx, req),
 };
 
 export const activateRules = (ctx: SessionContext) => {
@@ -222,16 +227,39 @@ export const onSlash: Handler = {
   check: slashRules,
 };
 
-export const driftRules = (ctx: SessionContext, r: { agentDid: string }) => { requireOpen(ctx, 'report drift'); requireActiveParticipant(ctx, r.agentDid); };
+/**
+ * SPEC §11.9 (issue 24 N6): only the drift verifier's outcome may slash, and a report counts only when signed
+ * by `reporterDid`, one of config.driftReporters — in every identity mode (the door checks the signature:
+ * the registry marks reportDrift alwaysSigned). A session that names no reporter takes no drift report.
+ */
+export const requireReporter = (ctx: SessionContext, reporterDid: string) => {
+  const reporters = ctx.st.session.config.driftReporters ?? [];
+  if (!reporters.includes(reporterDid)) {
+    throw new HypervisorError('NOT_DRIFT_REPORTER', reporters.length === 0
+      ? `session ${ctx.sessionId} names no drift reporter (config.driftReporters): it takes no drift report`
+      : `${reporterDid} is not one of session ${ctx.sessionId}'s drift reporters (config.driftReporters); a drift report counts only when signed by one of them`, { did: reporterDid });
+  }
+};
+export const driftRules = (ctx: SessionContext, r: { agentDid: string; reporterDid?: string }, signed = true) => {
+  requireOpen(ctx, 'report drift');
+  if (signed) requireReporter(ctx, r.reporterDid ?? '');
+  requireActiveParticipant(ctx, r.agentDid);
+};
 export const onReportDrift: Handler = {
   name: 'reportDrift',
   async run(ctx, raw) {
-    const req = parse(DriftReportSchema, raw, 'reportDrift');
-    driftRules(ctx, req);
-    const drift = await integrations.measureDrift({ ...req, sessionId: ctx.sessionId });
+    // A report accepted before reporters were required replays as it ran (unsigned, by the hypervisor).
+    const signed = wf.patched('drift-reports-signed');
+    const req: { agentDid: string; reporterDid?: string; claimedEmbedding?: number[]; observedEmbedding?: number[] } = signed
+      ? request(DriftReportSchema, raw, 'reportDrift')
+      : parse(DriftMeasureSchema, raw, 'reportDrift');
+    driftRules(ctx, req, signed);
+    const signatures = signed ? acceptAuth(ctx, 'reportDrift', raw, req) : [];
+    const { agentDid, claimedEmbedding, observedEmbedding } = req;
+    const drift = await integrations.measureDrift({ agentDid, claimedEmbedding, observedEmbedding, sessionId: ctx.sessionId });
     requireOpen(ctx, 'record drift');
     const decision = recordDriftCheck(ctx.st.drift, { agentDid: req.agentDid, sessionId: ctx.sessionId, drift, now: Date.now() });
-    record(ctx, HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }]);
+    record(ctx, signed ? req.reporterDid! : HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }], undefined, signatures);
     if (decision.action === 'slash') {
       const slash = await slashAgent(ctx, req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID, 'drift', decision.reportSeverity ?? undefined);
       return { decision, slash, ringChanges: slash.ringChanges };
@@ -244,5 +272,5 @@ export const onReportDrift: Handler = {
     }
     return { decision, slash: null, ringChanges: [] };
   },
-  check: driftRules,
+  check: (ctx, r: { agentDid: string; reporterDid: string }) => driftRules(ctx, r),
 };

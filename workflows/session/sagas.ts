@@ -270,11 +270,12 @@ export function registerSagaEnded(ctx: SessionContext): void {
 /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
 export function stepGrant(ctx: SessionContext, raw: StepRef): StepGrant {
   const ref = governed(() => parse(StepRefSchema, raw, 'stepGrant'));
-  return grantFor(ctx, governed(() => evidenceOf(ctx, ref, 'grant a step')).step);
+  const { saga, step } = governed(() => evidenceOf(ctx, ref, 'grant a step'));
+  return grantFor(ctx, saga, step);
 }
 
-export function grantFor(ctx: SessionContext, step: StepEvidence): StepGrant {
-  const approvals = countedApprovers(ctx, step);
+export function grantFor(ctx: SessionContext, saga: SagaRecord, step: StepEvidence): StepGrant {
+  const approvals = countedApprovers(ctx, saga, step);
   const quorum = ctx.st.session.config.consensusQuorum;
   const witness = step.witness && ctx.st.session.config.sreWitnesses.includes(step.witness) ? step.witness : null;
   const agent = agentView(ctx, step.agentDid) ?? null;
@@ -286,7 +287,17 @@ export function grantFor(ctx: SessionContext, step: StepEvidence): StepGrant {
   return { decision, agent, action, approvals, quorum, witness, rejectedBy: step.rejectedBy, step: { agentDid: step.agentDid, digest: step.digest }, retryAfterMs: null };
 }
 
-// A saga's step its start did not lease: the session decides, and leases it when the gate allows (SPEC §12).
+/**
+ * A saga's step its start did not lease: the session decides, and leases it when the gate allows (SPEC §12).
+ *
+ * Unsigned: the saga's own activity sends it, and any client can (issue 24 N21). It grants nothing the session
+ * would not: it is decided by the session's own grant for the step — a step the gate denies changes nothing —
+ * and for an allowed step it does only what the saga's claim does, once: a lease (a step leased already is
+ * not charged again) and the step marked started. A claim that leases or starts its step is the hypervisor's
+ * own bookkeeping and does not count toward the run's update budget (`maxUpdatesPerRun`, behind the patch
+ * `claims-not-counted`); one that changes nothing counts as any other request, so repeating it cannot grow a
+ * run's history without bound.
+ */
 export const claimRules = (ctx: SessionContext, r: StepRef) => { requireOpen(ctx, 'claim a step'); evidenceOf(ctx, r, 'claim a step'); };
 export const onClaimStep: Handler = {
   name: 'claimStep',
@@ -294,12 +305,15 @@ export const onClaimStep: Handler = {
     const ref = parse(StepRefSchema, raw, 'claimStep');
     claimRules(ctx, ref);
     const { saga, step } = evidenceOf(ctx, ref, 'claim a step');
-    const grant = grantFor(ctx, step);
+    const grant = grantFor(ctx, saga, step);
     if (!grant.decision.allowed) return grant;
+    const before = { leased: step.leased === true, started: step.started === true };
     const refusal = leaseStep(ctx, saga, step);
     if (refusal === null || refusal === 'skip') {
       // SPEC §11.5: the grant spends the step's evidence; from here no approval, rejection or witness is taken for it.
       if (wf.patched('evidence-spent-at-start')) step.started = true;
+      const changed = before.leased !== (step.leased === true) || before.started !== (step.started === true);
+      if (changed && wf.patched('claims-not-counted')) ctx.updatesThisRun--;
       return grant;
     }
     return {

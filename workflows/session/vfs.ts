@@ -23,7 +23,7 @@ import {
 import { MESSAGES } from '../../src/contract/messages';
 import { vfsFileQuery, vfsListQuery } from '../definitions';
 import { queryAnswer } from '../failures';
-import { auditStore, record, requireActiveParticipant, requireOpen, type SessionContext } from './context';
+import { auditStore, record, requireActiveParticipant, requireOpen, requireUnrestricted, type SessionContext } from './context';
 import { acceptAuth, type Handler } from './door';
 import { refreshSearchAttributes } from './views';
 
@@ -44,8 +44,15 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 type Request = { agentDid: string; auth?: unknown; path?: string; content?: string; snapshotId?: string; label?: string; allowedDids?: string[] | null };
 
-/** The session is open and the agent an active participant: what every VFS request needs first. */
-const vfsAgent = (ctx: SessionContext, what: string, agentDid: string) => { requireOpen(ctx, what); requireActiveParticipant(ctx, agentDid); };
+/**
+ * The session is open and the agent an active participant that is neither killed nor quarantined (SPEC §12:
+ * a quarantined agent may only read, a killed one nothing): what every VFS change needs first (issue 24 N12).
+ */
+const vfsAgent = (ctx: SessionContext, what: string, agentDid: string) => {
+  requireOpen(ctx, what);
+  requireActiveParticipant(ctx, agentDid);
+  requireUnrestricted(ctx, agentDid, 'agent');
+};
 /** The validator's rules: an active agent, then the operation itself on a copy. */
 const checked = <T extends { agentDid: string }>(what: string, op: (v: VfsState, req: T, at: number) => unknown) => {
   const dry = dryRun(what, op);
@@ -120,6 +127,7 @@ export const onVfsDelete: Handler = {
   check: checked('vfsDelete', del),
   run(ctx, raw) {
     const r = parse(VfsPathRequestSchema, raw, 'vfsDelete') as Request;
+    vfsAgent(ctx, 'vfsDelete', r.agentDid);
     const signatures = acceptAuth(ctx, 'vfsDelete', raw, r);
     return done(ctx, r.agentDid, del(ctx.st.vfs, r, Date.now()), signatures);
   },
@@ -130,6 +138,7 @@ export const onVfsSetPermissions: Handler = {
   check: checked('vfsSetPermissions', perms),
   run(ctx, raw) {
     const r = parse(VfsPermissionsRequestSchema, raw, 'vfsSetPermissions') as Request;
+    vfsAgent(ctx, 'vfsSetPermissions', r.agentDid);
     const signatures = acceptAuth(ctx, 'vfsSetPermissions', raw, r);
     return done(ctx, r.agentDid, perms(ctx.st.vfs, r, Date.now()), signatures);
   },
@@ -140,6 +149,7 @@ export const onVfsSnapshot: Handler = {
   check: checked('vfsSnapshot', snap),
   run(ctx, raw) {
     const r = parse(VfsSnapshotRequestSchema, raw, 'vfsSnapshot') as Request;
+    vfsAgent(ctx, 'vfsSnapshot', r.agentDid);
     acceptAuth(ctx, 'vfsSnapshot', raw, r);
     const summary = snap(ctx.st.vfs, { ...r, snapshotId: r.snapshotId ?? wf.uuid4() }, Date.now());
     refreshSearchAttributes(ctx);
@@ -152,6 +162,7 @@ export const onVfsRestore: Handler = {
   check: checked('vfsRestore', restore),
   run(ctx, raw) {
     const r = parse(VfsRestoreRequestSchema, raw, 'vfsRestore') as Request;
+    vfsAgent(ctx, 'vfsRestore', r.agentDid);
     const signatures = acceptAuth(ctx, 'vfsRestore', raw, r);
     return done(ctx, r.agentDid, restore(ctx.st.vfs, r, Date.now()), signatures);
   },

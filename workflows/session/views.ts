@@ -7,11 +7,11 @@ import { ownGet } from '../../src/core/common';
 import { auditMerkleRoot } from '../../src/core/audit';
 import { sessionBonds } from '../../src/core/liability';
 import { type Elevation } from '../../src/core/controls';
-import { capRing, gateView, participantOf, type RingChange } from '../../src/core/session';
+import { capRing, checkApprover, gateView, participantOf, type RingChange } from '../../src/core/session';
 import { type ActionView, type AgentView } from '../../src/contract';
 import { restrictSignal } from '../definitions';
 import { HvAgentDids, HvQuarantined, HvSessionId, HvSessionState, indexedAgentDids } from '../../src/contract/searchAttributes';
-import type { ControlsSummary, ElevationView, SessionSummary, StepEvidence } from '../../src/contract/sessionTypes';
+import type { ControlsSummary, ElevationView, SagaRecord, SessionSummary, StepEvidence } from '../../src/contract/sessionTypes';
 import { ringAssigned } from '../observe';
 import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
 
@@ -142,20 +142,20 @@ export function currentDetails(ctx: SessionContext): string {
 }
 
 /**
- * Updates run the rules; a rule's rejection fails the update (and only it)
- * with its error code. An unexpected error also fails only the update: no
- * input may fail the workflow task (SPEC §11.6).
-/** Approvers that count now (SPEC §11.5, §12): active, not slashed, not quarantined or killed, not the acting agent. */
-export const countsAsApprover = (ctx: SessionContext, d: string, agentDid: string) => {
-  const p = participantOf(ctx.st.session, d);
-  return p?.active === true && !p.slashed && d !== agentDid && ctx.controls.level(d, Date.now()) === 0;
-};
-export const countedApprovers = (ctx: SessionContext, step: StepEvidence) => step.approvers.filter((d) => countsAsApprover(ctx, d, step.agentDid));
+ * Why this DID does not count as an approver of a request by `requesterDid` made at `requestedAt`, now, or
+ * null (SPEC §11.5, §11.9, §12; the rule is src/session.ts checkApprover, for steps and elevations alike).
+ */
+export const approverRefusal = (ctx: SessionContext, d: string, requesterDid: string, requestedAt: number) =>
+  checkApprover(ctx.st.session, d, { requesterDid, requestedAt, restriction: ctx.controls.level(d, Date.now()) });
+/** Approvers that count now: checkApprover holds for them at this moment. */
+export const countsAsApprover = (ctx: SessionContext, d: string, requesterDid: string, requestedAt: number) => approverRefusal(ctx, d, requesterDid, requestedAt) === null;
+/** A step's approvers that count now; the request is its saga's start. */
+export const countedApprovers = (ctx: SessionContext, saga: SagaRecord, step: StepEvidence) => step.approvers.filter((d) => countsAsApprover(ctx, d, step.agentDid, saga.startedAt));
 
 export function elevationView(ctx: SessionContext, e: Elevation): ElevationView {
   return {
     elevationId: e.elevationId, agentDid: e.agentDid, ring: e.ring, ttlSeconds: e.ttlSeconds, justification: e.justification, digest: e.digest,
-    requestedAt: e.requestedAt, approvals: e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid)).length, quorum: ctx.st.session.config.consensusQuorum,
+    requestedAt: e.requestedAt, approvals: e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length, quorum: ctx.st.session.config.consensusQuorum,
     activeFrom: e.activeFrom, until: e.until, state: e.activeFrom === null ? 'requested' : 'active',
   };
 }
