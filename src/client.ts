@@ -34,6 +34,7 @@ import type { sagaWorkflow } from '../workflows/saga';
 import type { SagaSnapshot } from '../workflows/sagaTypes';
 import type { SessionSummary, TerminateResult } from '../workflows/sessionTypes';
 import type { sessionWorkflow } from '../workflows/session';
+import { tlsConfig, tlsFromEnv, type TlsFiles } from './connectionTls';
 
 /**
  * The largest request this client sends. Valid requests are far smaller (the
@@ -305,6 +306,8 @@ export interface HypervisorClientOptions {
   taskQueue?: string;
   /** Signs every request the client sends (src/keys.ts KeyRing): required by did:key sessions. */
   signer?: RequestSigner;
+  /** Mutual TLS to the frontend (a cluster's agent certificate); default: the TEMPORAL_TLS_* files (src/connectionTls.ts), else none. */
+  tls?: TlsFiles;
 }
 
 export class HypervisorClient {
@@ -337,7 +340,10 @@ export class HypervisorClient {
   }
 
   static async connect(options: HypervisorClientOptions = {}): Promise<HypervisorClient> {
-    const connection = await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+    const connection = await Connection.connect({
+      address: options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+      tls: options.tls ? tlsConfig(options.tls) : tlsFromEnv(),
+    });
     const client = new Client({ connection, namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
     return new HypervisorClient(client, options.taskQueue ?? process.env.HV_TASK_QUEUE ?? DEFAULT_TASK_QUEUE, undefined, options.signer);
   }

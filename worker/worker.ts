@@ -8,6 +8,7 @@ import { createActivities } from '../activities';
 import type { AuditStore } from '../src/store/types';
 import { ensureRetentionSchedule } from './schedules';
 import { tracingParts, type WorkerTracing } from './telemetry';
+import { tlsFromEnv } from '../src/connectionTls';
 
 const bundles = new Map<boolean, Promise<WorkflowBundle>>();
 
@@ -41,7 +42,8 @@ export async function connectWithRetry(address: string, log: (line: string) => v
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await NativeConnection.connect({ address });
+      // The cluster's mutual TLS (the worker's certificate) when TEMPORAL_TLS_* name the files.
+      return await NativeConnection.connect({ address, tls: tlsFromEnv() });
     } catch (err) {
       if (Date.now() > deadline) throw new Error(`could not reach Temporal at ${address}: ${(err as Error).message}`);
       if (attempt === 1) log(`Waiting for Temporal at ${address} …`);

@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { freePort } from '../../worker/ports';
+import { CLUSTER_CERTS, clusterTls } from '../../worker/cluster';
+import { tlsConfig } from '../../src/connectionTls';
 import { waitUntil } from '../durability/harness';
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -41,7 +43,8 @@ describe('cluster: npm run cluster', function () {
 
       const ui = await fetch(`http://127.0.0.1:${uiPort}/namespaces/default/workflows`);
       assert.equal(ui.status, 200);
-      const connection = await Connection.connect({ address });
+      // The frontend speaks mutual TLS only: the test connects as the worker, with the certificates the cluster wrote.
+      const connection = await Connection.connect({ address, tls: tlsConfig(clusterTls(path.join(dataDir, 'cluster', 'tls')).client(CLUSTER_CERTS.worker)) });
       try {
         const pollers = await waitUntil(
           () => connection.workflowService.describeTaskQueue({

@@ -8,6 +8,7 @@
  *   HV_TASK_QUEUE      the test's own task queue
  *   HV_BUNDLE_PATH     a prebuilt workflow bundle (optional; saves a webpack run per start)
  *   HV_DATA_DIR        where the audit store's SQLite file is (shared with the test; or HV_AUDIT_DATABASE_URL)
+ *   TEMPORAL_TLS_*     on the cluster: the worker's certificate (src/connectionTls.ts)
  *
  * It prints READY on stdout once it polls. SIGTERM shuts it down gracefully;
  * SIGKILL is what the tests use to crash it.
@@ -17,6 +18,7 @@ import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
 import { workflowBundle } from '../../worker/worker';
 import { openAuditStore } from '../../src/store';
+import { tlsFromEnv } from '../../src/connectionTls';
 
 async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS;
@@ -33,7 +35,7 @@ async function main(): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let connection: NativeConnection | undefined;
     try {
-      connection = await NativeConnection.connect({ address });
+      connection = await NativeConnection.connect({ address, tls: tlsFromEnv() });
       const worker = await Worker.create({
         connection,
         namespace: process.env.TEMPORAL_NAMESPACE || 'default',
