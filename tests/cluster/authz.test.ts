@@ -8,7 +8,8 @@
  *   updates, signals and queries, and read it;
  * - its terminate, cron start, signal-with-start, reset, cancel, schedule,
  *   saga start and task poll are refused (PERMISSION_DENIED, with the reason);
- * - the worker's terminate, cron start and signal-with-start are allowed;
+ * - the worker's terminate, cron start and signal-with-start are allowed, and
+ *   its schedule runs (Temporal's system worker has a certificate of its own);
  * - a client without a certificate, or with one another CA signed (even
  *   CN=hv-worker), cannot connect.
  *
@@ -22,7 +23,7 @@ import * as path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import Long from 'long';
-import { Lab } from '../durability/harness';
+import { Lab, waitUntil } from '../durability/harness';
 import { CLUSTER_CERTS } from '../../worker/cluster';
 import { HypervisorClient } from '../../src/client';
 import { tlsConfig } from '../../src/connectionTls';
@@ -157,6 +158,23 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
     await lab.client.workflow.getHandle(sessionWorkflowId(`authz-${run}`)).terminate('authz test: the worker may');
     for (const id of [cronId, swsId, sessionWorkflowId(`authz-${run}`)]) {
       assert.equal((await lab.client.workflow.getHandle(id).describe()).status.name, 'TERMINATED', id);
+    }
+  });
+
+  it("runs the worker's schedule: Temporal's system worker reaches the frontend with its own certificate", async () => {
+    // The scheduler runs in the server's system worker, which calls the frontend (CN=hv-temporal-system).
+    const schedule = await lab.client.schedule.create({
+      scheduleId: `authz-${run}`, spec: { intervals: [{ every: '1h' }] }, state: { triggerImmediately: true },
+      action: {
+        type: 'startWorkflow', workflowType: SESSION_WORKFLOW, taskQueue: idleQueue, workflowId: `hv-authz-scheduled-${run}`,
+        args: [{ sessionId: `authz-scheduled-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
+      },
+    });
+    try {
+      const started = await waitUntil(() => schedule.describe().then((d) => d.info.recentActions.length), (n) => n > 0, 'the scheduled start', 60_000);
+      assert.ok(started > 0);
+    } finally {
+      await schedule.delete();
     }
   });
 

@@ -211,6 +211,12 @@ describe('docker-compose.yml', function () {
       }
     });
 
+    it("keeps the README's certificate folder (.tls, with ca.key) and .env out of the workers' image and out of git", () => {
+      const ignore = fs.readFileSync(path.join(PROJECT_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      for (const file of ['.tls/ca.key', '.tls/hv-worker.key', '.env']) assert.ok(dockerIgnores(ignore, file), `.dockerignore lets ${file} into the image`);
+      assert.match(fs.readFileSync(path.join(PROJECT_ROOT, '.gitignore'), 'utf8'), /^\.tls\/$/m);
+    });
+
     it("checks the server's health over mutual TLS, with a certificate the server has", () => {
       const test = service('temporal').healthcheck?.test ?? [];
       const flag = (f: string) => test[test.indexOf(f) + 1];
