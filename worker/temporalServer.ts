@@ -78,7 +78,7 @@ async function ensureSqlTool(log: (line: string) => void): Promise<{ sqlTool: st
 /**
  * The server (deploy/temporal-server, built when its sources changed:
  * about 2.5 minutes with Go's build cache warm from the Temporal CLI's build,
- * 13 from an empty one) and the SQL tool.
+ * 6 from an empty one, measured on the shared 2-core machine) and the SQL tool.
  */
 export async function ensureTemporalServer(log: (line: string) => void = console.error): Promise<TemporalServerTools> {
   const given = givenTemporalServer();
