@@ -50,7 +50,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type TLSConfig, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers, startDevServer } from '../worker/devServer';
@@ -622,7 +622,7 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
 }
 
 /** A Temporal to run the scenarios on: its address, and how to stop it and what it holds. */
-interface Target { name: Backend; address: string; auditUrl?: string; stop(): Promise<void> }
+interface Target { name: Backend; address: string; auditUrl?: string; tls?: TLSConfig; stop(): Promise<void> }
 
 async function startTarget(name: Backend, dataDir: string): Promise<Target> {
   if (name === 'cluster') {
@@ -630,7 +630,8 @@ async function startTarget(name: Backend, dataDir: string): Promise<Target> {
     fs.mkdirSync(root, { mode: 0o711 });
     const cluster = await startCluster({ root, log });
     log(`cluster at ${cluster.address} (Temporal server on PostgreSQL, ${CLUSTER_HISTORY_SHARDS} history shards)`);
-    return { name, address: cluster.address, auditUrl: cluster.auditUrl, stop: () => cluster.stop() };
+    // The cluster's frontend speaks mutual TLS: the bench connects as the worker.
+    return { name, address: cluster.address, auditUrl: cluster.auditUrl, tls: cluster.workerTls, stop: () => cluster.stop() };
   }
   const server = await startDevServer({
     port: await freePort(), uiPort: await freePort(), dbFile: path.join(dataDir, 'temporal.db'),
@@ -649,9 +650,9 @@ async function benchTarget(target: Target, dataDir: string): Promise<void> {
   let nativeConnection: NativeConnection | undefined;
   try {
     const namespace = 'default';
-    connection = await Connection.connect({ address: target.address });
+    connection = await Connection.connect({ address: target.address, tls: target.tls });
     const client = new Client({ connection, namespace });
-    nativeConnection = await NativeConnection.connect({ address: target.address });
+    nativeConnection = await NativeConnection.connect({ address: target.address, tls: target.tls });
     const hvQueue = `hv-bench-${RUN}`;
     const plainQueue = `plain-bench-${RUN}`;
     store = await openAuditStore(target.auditUrl ? { url: target.auditUrl } : { dataDir });

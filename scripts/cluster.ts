@@ -8,6 +8,12 @@
  * backoff (1 s, doubling to 30 s; reset after a minute's run), each restart
  * logged. Ctrl-C stops everything, workers first, by PID, and restarts nothing.
  *
+ * The frontend speaks mutual TLS only (issue 24; worker/cluster.ts): the
+ * certificates are in <HV_DATA_DIR>/cluster/tls. Workers connect with the
+ * worker's (hv-worker), the Web UI with its read-only one (hv-ui); agents'
+ * clients with hv-agent's — TEMPORAL_TLS_* variables (src/connectionTls.ts),
+ * printed at start.
+ *
  *   npm run cluster                       2 workers, frontend 7233, UI 8233
  *   npm run cluster -- --workers 4
  *   TEMPORAL_PORT, TEMPORAL_UI_PORT, HV_CLUSTER_WORKERS, HV_METRICS_PORT (first worker's; the next get +1, …),
@@ -17,7 +23,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT, loadConfig } from '../worker/config';
-import { startCluster, type Cluster } from '../worker/cluster';
+import { CLUSTER_CERTS, startCluster, type Cluster } from '../worker/cluster';
+import { tlsEnv } from '../src/node/connectionTls';
 import { Supervisor } from '../worker/supervisor';
 import { goBuildLocal } from '../worker/goBuild';
 import { portAnswers, waitFor } from '../worker/devServer';
@@ -84,7 +91,11 @@ async function main(): Promise<void> {
   try {
     cluster = await startCluster({ root, port: config.port, postgresPort, namespace: config.namespace });
     const ui = await goBuildLocal('temporal-ui', path.join(PROJECT_ROOT, 'tools', 'temporal-ui'));
-    children.push(launch('Web UI', ui, ['--address', cluster.address, '--port', String(config.uiPort), '--namespace', config.namespace], {}, path.join(logs, 'temporal-ui.log')));
+    const uiTls = cluster.tls.client(CLUSTER_CERTS.ui);
+    children.push(launch('Web UI', ui, [
+      '--address', cluster.address, '--port', String(config.uiPort), '--namespace', config.namespace,
+      '--tls-cert', uiTls.cert, '--tls-key', uiTls.key, '--tls-ca', uiTls.ca, '--tls-server-name', uiTls.serverName!,
+    ], {}, path.join(logs, 'temporal-ui.log')));
     await waitFor(() => portAnswers(`127.0.0.1:${config.uiPort}`), `the Web UI on port ${config.uiPort}`, 60_000);
 
     const workerEnv = (i: number): Record<string, string> => ({
@@ -93,7 +104,9 @@ async function main(): Promise<void> {
       HV_TASK_QUEUE: config.taskQueue,
       HV_AUDIT_DATABASE_URL: cluster!.auditUrl,
       HV_METRICS_ADDRESS: `127.0.0.1:${metricsPort + i}`,
+      ...tlsEnv(cluster!.tls.client(CLUSTER_CERTS.worker)),
     });
+    const shell = (env: Record<string, string>) => Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
     for (let i = 0; i < workers; i++) {
       const name = `worker ${i + 1}`;
       const log = path.join(logs, `worker-${i + 1}.log`);
@@ -109,7 +122,8 @@ async function main(): Promise<void> {
       `PostgreSQL:      ${cluster.postgres.base} (Temporal: temporal, temporal_visibility; audit store: ${cluster.auditUrl})`,
       ...supervised.map((w, i) =>
         `${w.name.padEnd(16)} pid ${w.supervisor.pid}, metrics http://127.0.0.1:${metricsPort + i}/metrics, log ${w.log} (restarted when it exits)`),
-      `More workers:    TEMPORAL_ADDRESS=${cluster.address} HV_AUDIT_DATABASE_URL=${cluster.auditUrl} npm run worker`,
+      `More workers:    TEMPORAL_ADDRESS=${cluster.address} HV_AUDIT_DATABASE_URL=${cluster.auditUrl} ${shell(tlsEnv(cluster.tls.client(CLUSTER_CERTS.worker)))} npm run worker`,
+      `Agents' clients: TEMPORAL_ADDRESS=${cluster.address} ${shell(tlsEnv(cluster.tls.client(CLUSTER_CERTS.agent)))} hv …  (updates, signals, queries and plain session starts only)`,
       'Ctrl-C stops everything.',
     ];
     for (const l of lines) console.error(l);

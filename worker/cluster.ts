@@ -3,9 +3,17 @@
  * PostgreSQL from Debian's binaries (worker/postgres.ts), Temporal's schemas
  * set up by Temporal's own SQL tool, and the Temporal server (frontend,
  * history, matching and worker services in one process) built from its Go
- * module (worker/temporalServer.ts) and configured by deploy/temporal/
- * cluster.yaml — the file docker-compose.yml mounts too. The audit store
- * gets a database on the same PostgreSQL.
+ * module (worker/temporalServer.ts: deploy/temporal-server, with the
+ * hypervisor's access policy) and configured by deploy/temporal/cluster.yaml
+ * — the file docker-compose.yml mounts too. The audit store gets a database
+ * on the same PostgreSQL.
+ *
+ * The frontend speaks mutual TLS only (issue 24): at start the cluster's
+ * folder gets a private CA and certificates (<root>/tls, kept across restarts,
+ * never in git; `temporal-server certs`), and every connection presents one:
+ * the worker's (hv-worker) for the workers and the cluster's own setup, an
+ * agent's (hv-agent) for agents' clients, which may only send updates,
+ * signals and queries and start plain sessions (deploy/temporal-server/policy.go).
  *
  * Used by `npm run cluster` (scripts/cluster.ts), the cluster tests and
  * `npm run bench:durable` (its second target). Every process is ours, stopped by PID.
@@ -14,10 +22,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client as PgClient } from 'pg';
-import { Connection } from '@temporalio/client';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import Long from 'long';
 import { SearchAttributeType } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../src/contract/searchAttributes';
+import { tlsConfig, type TlsFiles } from '../src/node/connectionTls';
 import { PROJECT_ROOT } from './config';
 import { registerSearchAttributes, temporalAnswers, waitFor } from './devServer';
 import { freeLowPort, freePort } from './ports';
@@ -39,6 +48,36 @@ export const CLUSTER_HISTORY_SHARDS = 4;
 /** How long closed workflows stay in Temporal (the audit trail outlives them in the audit store). */
 export const CLUSTER_RETENTION_DAYS = 7;
 
+/** The name in the frontend's certificate (deploy/temporal-server policy.go ServerName): clients check it. */
+export const CLUSTER_SERVER_NAME = 'hv-temporal';
+
+/** Common names of the client certificates `temporal-server certs` issues (deploy/temporal-server/policy.go). */
+export const CLUSTER_CERTS = { worker: 'hv-worker', ui: 'hv-ui', agent: 'hv-agent' } as const;
+
+/** The cluster's certificate folder: its CA, the frontend's certificate and the clients'. */
+export interface ClusterTls {
+  dir: string;
+  /** The CA every certificate here is signed by (PEM). */
+  ca: string;
+  /** The files for a client with this certificate (CLUSTER_CERTS, or another name issued with `temporal-server certs --agents`). */
+  client(name: string): TlsFiles;
+}
+
+export function clusterTls(dir: string): ClusterTls {
+  return {
+    dir,
+    ca: path.join(dir, 'ca.pem'),
+    client: (name) => ({ cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`), ca: path.join(dir, 'ca.pem'), serverName: CLUSTER_SERVER_NAME }),
+  };
+}
+
+/** Issues what the folder lacks (the CA once; its key stays in the folder, mode 0600). */
+export function writeClusterCerts(tools: TemporalServerTools, dir: string, agents: string[] = [CLUSTER_CERTS.agent]): ClusterTls {
+  const r = spawnSync(tools.server, ['certs', '--dir', dir, '--hosts', 'localhost,127.0.0.1', '--agents', agents.join(',')], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`temporal-server certs failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
+  return clusterTls(dir);
+}
+
 export interface ClusterOptions {
   /** Where PostgreSQL's data and the logs live; kept across restarts of the cluster. */
   root: string;
@@ -58,8 +97,14 @@ export interface Cluster {
   /** The audit store's database URL (HV_AUDIT_DATABASE_URL for workers). */
   auditUrl: string;
   serverLog: string;
+  /** The server's binary (deploy/temporal-server): `certs --dir DIR` issues certificates. */
+  serverBinary: string;
   /** The server's environment, as deploy/temporal/cluster.yaml reads it. */
   serverEnv: Record<string, string>;
+  /** The certificates: `tls.client(CLUSTER_CERTS.worker)` for workers, `…agent` for agents' clients. */
+  tls: ClusterTls;
+  /** The SDK's TLS options for the worker's certificate (what the cluster's own setup connects with). */
+  workerTls: TLSConfig;
   /** The Temporal server's process id (it changes when the server restarts). */
   serverPid(): number | undefined;
   /** Stops the Temporal server (SIGTERM; SIGKILL after 20 s) and starts it again on the same ports and database. */
@@ -124,8 +169,9 @@ async function servicePorts(frontend: number): Promise<Record<string, string>> {
  * server on this machine. docker-compose.yml sets the same names (its
  * consistency test compares them).
  */
-export function clusterServerEnv(postgresPort: number, ports: Record<string, string>): Record<string, string> {
+export function clusterServerEnv(postgresPort: number, ports: Record<string, string>, tlsDir: string): Record<string, string> {
   return {
+    HV_TLS_DIR: tlsDir,
     POSTGRES_SEEDS: '127.0.0.1',
     DB_PORT: String(postgresPort),
     POSTGRES_USER: 'postgres',
@@ -141,8 +187,8 @@ export function clusterServerEnv(postgresPort: number, ports: Record<string, str
 }
 
 /** Registers the namespace unless it exists; true when it was created now. */
-async function ensureNamespace(address: string, namespace: string): Promise<boolean> {
-  const connection = await Connection.connect({ address });
+async function ensureNamespace(address: string, namespace: string, tls: TLSConfig): Promise<boolean> {
+  const connection = await Connection.connect({ address, tls });
   try {
     try {
       await connection.workflowService.describeNamespace({ namespace });
@@ -163,8 +209,8 @@ async function ensureNamespace(address: string, namespace: string): Promise<bool
 }
 
 /** Until a visibility query on every search attribute is accepted: the frontend's caches know them. */
-async function searchAttributesUsable(address: string, namespace: string): Promise<boolean> {
-  const connection = await Connection.connect({ address });
+async function searchAttributesUsable(address: string, namespace: string, tls: TLSConfig): Promise<boolean> {
+  const connection = await Connection.connect({ address, tls });
   try {
     await connection.workflowService.countWorkflowExecutions({
       namespace,
@@ -183,6 +229,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const namespace = options.namespace ?? 'default';
   fs.mkdirSync(options.root, { recursive: true });
   const tools = await ensureTemporalServer(log);
+  const tls = writeClusterCerts(tools, path.join(options.root, 'tls'));
+  const workerTls = tlsConfig(tls.client(CLUSTER_CERTS.worker));
   const postgres = await startPostgres({ root: path.join(options.root, 'postgres'), port: options.postgresPort, fsync: true, database: CLUSTER_DATABASES.audit });
   let server: ChildProcess | undefined;
   let exited: Promise<unknown> = Promise.resolve();
@@ -193,12 +241,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const port = options.port ?? (await freePort());
     const address = `127.0.0.1:${port}`;
     const serverLog = path.join(options.root, 'temporal-server.log');
-    const serverEnv = clusterServerEnv(postgres.port, await servicePorts(port));
+    const serverEnv = clusterServerEnv(postgres.port, await servicePorts(port), tls.dir);
 
     const startServer = async () => {
       const out = fs.openSync(serverLog, 'a');
       const child = spawn(tools.server, [
-        '--root', CLUSTER_CONFIG_ROOT, '--config', CLUSTER_CONFIG_DIR, '--env', CLUSTER_CONFIG_ENV, '--allow-no-auth', 'start',
+        '--root', CLUSTER_CONFIG_ROOT, '--config', CLUSTER_CONFIG_DIR, '--env', CLUSTER_CONFIG_ENV, 'start',
       ], { env: { ...process.env, ...serverEnv }, stdio: ['ignore', out, out], detached: true });
       fs.closeSync(out);
       let gone: { code: number | null } | undefined;
@@ -206,7 +254,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       server = child;
       await waitFor(async () => {
         if (gone) throw new Error(`the Temporal server exited (code ${gone.code}); see ${serverLog}`);
-        return temporalAnswers(address);
+        return temporalAnswers(address, workerTls);
       }, `the Temporal server at ${address} (log: ${serverLog})`, 120_000);
     };
     const stopServer = async () => {
@@ -222,12 +270,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     await startServer();
     // The frontend answers before its namespace and search-attribute caches do: wait for each to be usable.
     const settled = (step: () => Promise<unknown>) => async () => step().then(() => true, () => false);
-    await waitFor(settled(() => ensureNamespace(address, namespace)), `namespace ${namespace} (log: ${serverLog})`, 60_000);
-    await waitFor(settled(() => registerSearchAttributes(address, namespace)), `search attributes (log: ${serverLog})`, 60_000);
-    await waitFor(() => searchAttributesUsable(address, namespace), 'search attributes to be queryable', 120_000);
+    await waitFor(settled(() => ensureNamespace(address, namespace, workerTls)), `namespace ${namespace} (log: ${serverLog})`, 60_000);
+    await waitFor(settled(() => registerSearchAttributes(address, namespace, workerTls)), `search attributes (log: ${serverLog})`, 60_000);
+    await waitFor(() => searchAttributesUsable(address, namespace, workerTls), 'search attributes to be queryable', 120_000);
 
     return {
-      address, namespace, postgres, auditUrl: postgres.url, serverLog, serverEnv,
+      address, namespace, postgres, auditUrl: postgres.url, serverLog, serverBinary: tools.server, serverEnv, tls, workerTls,
       serverPid: () => server?.pid,
       async restartServer(outageMs = 0) {
         await stopServer();

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../src/contract/searchAttributes';
@@ -59,11 +59,11 @@ function splitAddress(address: string): [string, string] {
   return [address.slice(0, i), address.slice(i + 1)];
 }
 
-/** True when a Temporal frontend answers a health check at the address. */
-export async function temporalAnswers(address: string): Promise<boolean> {
+/** True when a Temporal frontend answers a health check at the address (`tls`: the cluster's mutual TLS). */
+export async function temporalAnswers(address: string, tls?: TLSConfig): Promise<boolean> {
   if (!(await portAnswers(address))) return false;
   try {
-    const connection = await Connection.connect({ address, connectTimeout: 2000 });
+    const connection = await Connection.connect({ address, connectTimeout: 2000, tls });
     try {
       await connection.healthService.check({});
       return true;
@@ -89,8 +89,8 @@ export async function waitFor(check: () => Promise<boolean>, what: string, timeo
  * given at start only apply when the namespace is first created, so this also
  * covers a database file from an older version of the project.
  */
-export async function registerSearchAttributes(address: string, namespace = 'default'): Promise<string[]> {
-  const connection = await Connection.connect({ address });
+export async function registerSearchAttributes(address: string, namespace = 'default', tls?: TLSConfig): Promise<string[]> {
+  const connection = await Connection.connect({ address, tls });
   try {
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
     const known = new Set(Object.keys(existing.customAttributes ?? {}));

@@ -10,6 +10,7 @@ import { ensureRetentionSchedule } from './schedules';
 import { tracingParts, type WorkerTracing } from './telemetry';
 import type { ToolPolicy } from '../activities/toolPolicy';
 import { loadHypervisorKey, type HypervisorKey } from '../src/store/treeHeads';
+import { tlsFromEnv } from '../src/node/connectionTls';
 
 const bundles = new Map<boolean, Promise<WorkflowBundle>>();
 
@@ -43,7 +44,8 @@ export async function connectWithRetry(address: string, log: (line: string) => v
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await NativeConnection.connect({ address });
+      // The cluster's mutual TLS (the worker's certificate) when TEMPORAL_TLS_* name the files.
+      return await NativeConnection.connect({ address, tls: tlsFromEnv() });
     } catch (err) {
       if (Date.now() > deadline) throw new Error(`could not reach Temporal at ${address}: ${(err as Error).message}`);
       if (attempt === 1) log(`Waiting for Temporal at ${address} …`);

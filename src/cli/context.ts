@@ -10,6 +10,7 @@ import { openAuditStore, type AuditStore } from '../store';
 import { KeyRing } from '../client/keys';
 import { isHypervisorError } from '../core/errors';
 import { UsageError } from './errors';
+import { tlsFromEnv } from '../node/connectionTls';
 
 export interface GlobalValues {
   json?: boolean;
@@ -56,7 +57,7 @@ export class CliContext {
   /** The client, connected on first use (commands that work offline never connect). */
   async client(): Promise<HypervisorClient> {
     if (!this.hv) {
-      const connection = await Connection.connect({ address: this.conn.address, connectTimeout: this.conn.timeoutSeconds * 1000 });
+      const connection = await Connection.connect({ address: this.conn.address, connectTimeout: this.conn.timeoutSeconds * 1000, tls: tlsFromEnv() });
       this.hv = new HypervisorClient(new Client({ connection, namespace: this.conn.namespace }), this.conn.taskQueue, await this.store(), this.signer);
     }
     return this.hv;

@@ -20,6 +20,7 @@ import {
 } from './lists';
 import type { SagaSnapshot } from '../contract/sagaTypes';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
+import { tlsConfig, tlsFromEnv, type TlsFiles } from '../node/connectionTls';
 
 /**
  * The largest request this client sends. Valid requests are far smaller (the
@@ -297,6 +298,8 @@ export interface HypervisorClientOptions {
   taskQueue?: string;
   /** Signs every request the client sends (src/client/keys.ts KeyRing): required by did:key sessions. */
   signer?: RequestSigner;
+  /** Mutual TLS to the frontend (a cluster's agent certificate); default: the TEMPORAL_TLS_* files (src/connectionTls.ts), else none. */
+  tls?: TlsFiles;
 }
 
 export class HypervisorClient {
@@ -329,7 +332,10 @@ export class HypervisorClient {
   }
 
   static async connect(options: HypervisorClientOptions = {}): Promise<HypervisorClient> {
-    const connection = await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+    const connection = await Connection.connect({
+      address: options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+      tls: options.tls ? tlsConfig(options.tls) : tlsFromEnv(),
+    });
     const client = new Client({ connection, namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
     return new HypervisorClient(client, options.taskQueue ?? process.env.HV_TASK_QUEUE ?? DEFAULT_TASK_QUEUE, undefined, options.signer);
   }

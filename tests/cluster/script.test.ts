@@ -1,7 +1,9 @@
 /**
  * `npm run cluster` as a user runs it: it brings up PostgreSQL, the Temporal
  * server, the Web UI and two workers, says READY with their PIDs, and on
- * Ctrl-C (SIGINT) stops every one of them.
+ * Ctrl-C (SIGINT) stops every one of them. The frontend speaks mutual TLS
+ * only: the test connects with the worker's certificate from the cluster's
+ * folder, and the Web UI lists namespaces through its own.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,6 +13,8 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { freePort } from '../../worker/ports';
+import { CLUSTER_CERTS, clusterTls } from '../../worker/cluster';
+import { tlsConfig } from '../../src/node/connectionTls';
 import { waitUntil } from '../durability/harness';
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -41,7 +45,13 @@ describe('cluster: npm run cluster', function () {
 
       const ui = await fetch(`http://127.0.0.1:${uiPort}/namespaces/default/workflows`);
       assert.equal(ui.status, 200);
-      const connection = await Connection.connect({ address });
+      // The UI server reaches the frontend over mutual TLS with its own (read-only) certificate.
+      const namespaces = await waitUntil(
+        () => fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces`).then(async (r) => (r.ok ? ((await r.json()) as { namespaces?: Array<{ namespaceInfo?: { name?: string } }> }) : undefined)),
+        (r) => r !== undefined, 'the Web UI to list namespaces', 60_000);
+      assert.ok(namespaces?.namespaces?.some((n) => n.namespaceInfo?.name === 'default'), JSON.stringify(namespaces));
+      // The frontend speaks mutual TLS only: the test connects as the worker, with the certificates the cluster wrote.
+      const connection = await Connection.connect({ address, tls: tlsConfig(clusterTls(path.join(dataDir, 'cluster', 'tls')).client(CLUSTER_CERTS.worker)) });
       try {
         const pollers = await waitUntil(
           () => connection.workflowService.describeTaskQueue({

@@ -14,14 +14,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../../worker/config';
 import {
-  CLUSTER_CONFIG_DIR, CLUSTER_CONFIG_ENV, CLUSTER_CONFIG_ROOT, CLUSTER_DATABASES, CLUSTER_HISTORY_SHARDS,
+  CLUSTER_CERTS, CLUSTER_CONFIG_DIR, CLUSTER_CONFIG_ENV, CLUSTER_CONFIG_ROOT, CLUSTER_DATABASES, CLUSTER_HISTORY_SHARDS, CLUSTER_SERVER_NAME,
   CLUSTER_RETENTION_DAYS, CLUSTER_SCHEMAS, DYNAMIC_CONFIG_FILE, SERVER_PORT_VARS, SQL_PLUGIN, clusterServerEnv,
 } from '../../worker/cluster';
 import { ensureComposeCheck, loadComposeProject, type ComposeProject, type ComposeService } from '../../worker/composeCheck';
 import { goBinary, goEnv } from '../../worker/goBuild';
 import { POSTGRES_MAJOR } from '../../worker/postgres';
 import { TEMPORAL_CLI_VERSION, TEMPORAL_UI_VERSION } from '../../worker/temporalCli';
-import { POSTGRES_SCHEMA_SUBDIR, TEMPORAL_SERVER_VERSION } from '../../worker/temporalServer';
+import { POSTGRES_SCHEMA_SUBDIR, TEMPORAL_SERVER_SOURCE, TEMPORAL_SERVER_VERSION } from '../../worker/temporalServer';
 import { DEFAULT_TASK_QUEUE } from '../../src/client';
 import { AUDIT_DATABASE_URL_VAR } from '../../src/store';
 import { SEARCH_ATTRIBUTES } from '../../src/contract/searchAttributes';
@@ -75,9 +75,13 @@ function templateVars(text: string): Map<string, string | undefined> {
   return vars;
 }
 
-/** What an operator sets before `docker compose up`: the one secret, which has no default (N19). */
-const OPERATOR_ENV = { POSTGRES_PASSWORD: 'operator-set-password' };
+/**
+ * What an operator sets before `docker compose up`, neither with a default: the
+ * PostgreSQL password (N19) and the folder of the cluster's certificates (issue 24).
+ */
+const OPERATOR_ENV = { POSTGRES_PASSWORD: 'operator-set-password', HV_TLS_DIR: '/srv/hv-tls' };
 const PASSWORD_MESSAGE = /required variable POSTGRES_PASSWORD is missing a value: set POSTGRES_PASSWORD/;
+const TLS_MESSAGE = /required variable HV_TLS_DIR is missing a value: set HV_TLS_DIR/;
 
 const tag = (image: string | undefined) => image?.slice(image.lastIndexOf(':') + 1);
 const script = (s: ComposeService) => [...(s.entrypoint ?? []), ...(s.command ?? [])].join('\n');
@@ -139,12 +143,21 @@ describe('docker-compose.yml', function () {
 
   describe('N19: secrets from the environment, ports on loopback', () => {
     it('N19: refuses to render without POSTGRES_PASSWORD (unset or empty), naming the variable', async () => {
-      await assert.rejects(loadComposeProject(COMPOSE_FILE), PASSWORD_MESSAGE);
-      await assert.rejects(loadComposeProject(COMPOSE_FILE, { env: { POSTGRES_PASSWORD: '' } }), PASSWORD_MESSAGE);
+      await assert.rejects(loadComposeProject(COMPOSE_FILE, { env: { HV_TLS_DIR: OPERATOR_ENV.HV_TLS_DIR } }), PASSWORD_MESSAGE);
+      await assert.rejects(loadComposeProject(COMPOSE_FILE, { env: { HV_TLS_DIR: OPERATOR_ENV.HV_TLS_DIR, POSTGRES_PASSWORD: '' } }), PASSWORD_MESSAGE);
       // Every use of the password is required, not only the first the loader happens to meet.
       const uses = fs.readFileSync(COMPOSE_FILE, 'utf8').match(/\$\{POSTGRES_PASSWORD[^}]*\}/g) ?? [];
       assert.ok(uses.length >= 4, `POSTGRES_PASSWORD is used ${uses.length} times`);
       for (const use of uses) assert.match(use, /^\$\{POSTGRES_PASSWORD:\?/, `${use} has a default or is optional`);
+    });
+
+    it('issue 24: refuses to render without HV_TLS_DIR (unset or empty), every use required', async () => {
+      await assert.rejects(loadComposeProject(COMPOSE_FILE, { env: { POSTGRES_PASSWORD: 'x' } }), TLS_MESSAGE);
+      await assert.rejects(loadComposeProject(COMPOSE_FILE, { env: { POSTGRES_PASSWORD: 'x', HV_TLS_DIR: '' } }), TLS_MESSAGE);
+      await assert.rejects(loadComposeProject(COMPOSE_FILE), /required variable (POSTGRES_PASSWORD|HV_TLS_DIR) is missing a value/);
+      const uses = fs.readFileSync(COMPOSE_FILE, 'utf8').match(/\$\{HV_TLS_DIR[^}]*\}/g) ?? [];
+      assert.ok(uses.length >= 8, `HV_TLS_DIR is used ${uses.length} times`);
+      for (const use of uses) assert.match(use, /^\$\{HV_TLS_DIR:\?/, `${use} has a default or is optional`);
     });
 
     it('N19: takes the password the operator set, everywhere it is used', () => {
@@ -164,14 +177,72 @@ describe('docker-compose.yml', function () {
     });
   });
 
+  describe('issue 24: mutual TLS, each container with its own certificate', () => {
+    // Which certificate each client of the frontend presents (deploy/temporal-server/policy.go roles).
+    const clients: Record<string, string> = { 'temporal-setup': CLUSTER_CERTS.worker, 'temporal-ui': CLUSTER_CERTS.ui, 'worker-1': CLUSTER_CERTS.worker, 'worker-2': CLUSTER_CERTS.worker };
+    const tlsMounts = (name: string) => (service(name).volumes ?? []).filter((m) => m.type === 'bind' && m.source?.startsWith(`${OPERATOR_ENV.HV_TLS_DIR}/`));
+
+    it('mounts into each client only its own certificate and key and the CA, read-only; ca.key nowhere', () => {
+      for (const [name, cert] of Object.entries(clients)) {
+        const files = tlsMounts(name).map((m) => path.basename(m.source!)).sort();
+        assert.deepEqual(files, ['ca.pem', `${cert}.key`, `${cert}.pem`], name);
+        for (const m of tlsMounts(name)) assert.equal(m.read_only, true, `${name}: ${m.target}`);
+      }
+      for (const [name] of Object.entries(project.services)) {
+        for (const m of service(name).volumes ?? []) assert.ok(!m.source?.endsWith('/ca.key'), `${name} gets the CA's key`);
+      }
+    });
+
+    it('points each client at its mounted files: the hypervisor\'s and the CLI\'s TEMPORAL_TLS_*, the UI image\'s TEMPORAL_TLS_*', () => {
+      const target = (name: string, file: string) => tlsMounts(name).find((m) => path.basename(m.source!) === file)?.target;
+      for (const [name, cert] of Object.entries(clients)) {
+        const e = env(name);
+        if (name === 'temporal-ui') {
+          assert.equal(e.TEMPORAL_TLS_CERT, target(name, `${cert}.pem`));
+          assert.equal(e.TEMPORAL_TLS_KEY, target(name, `${cert}.key`));
+          assert.equal(e.TEMPORAL_TLS_CA, target(name, 'ca.pem'));
+          assert.equal(e.TEMPORAL_TLS_ENABLE_HOST_VERIFICATION, 'true');
+        } else {
+          assert.equal(e.TEMPORAL_TLS_CLIENT_CERT_PATH, target(name, `${cert}.pem`), name);
+          assert.equal(e.TEMPORAL_TLS_CLIENT_KEY_PATH, target(name, `${cert}.key`), name);
+          assert.equal(e.TEMPORAL_TLS_SERVER_CA_CERT_PATH, target(name, 'ca.pem'), name);
+        }
+        assert.equal(e.TEMPORAL_TLS_SERVER_NAME, CLUSTER_SERVER_NAME, name);
+      }
+    });
+
+    it("keeps the README's certificate folder (.tls, with ca.key) and .env out of the workers' image and out of git", () => {
+      const ignore = fs.readFileSync(path.join(PROJECT_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      for (const file of ['.tls/ca.key', '.tls/hv-worker.key', '.env']) assert.ok(dockerIgnores(ignore, file), `.dockerignore lets ${file} into the image`);
+      assert.match(fs.readFileSync(path.join(PROJECT_ROOT, '.gitignore'), 'utf8'), /^\.tls\/$/m);
+    });
+
+    it("checks the server's health over mutual TLS, with a certificate the server has", () => {
+      const test = service('temporal').healthcheck?.test ?? [];
+      const flag = (f: string) => test[test.indexOf(f) + 1];
+      const mounted = new Set((service('temporal').volumes ?? []).map((m) => m.target));
+      for (const f of ['--tls-cert-path', '--tls-key-path', '--tls-ca-path']) assert.ok(mounted.has(flag(f)!), `${f} ${flag(f)} is not mounted`);
+      assert.equal(flag('--tls-server-name'), CLUSTER_SERVER_NAME);
+    });
+  });
+
   describe('matches the native cluster (worker/cluster.ts)', () => {
     const template = () => templateVars(fs.readFileSync(SERVER_TEMPLATE, 'utf8'));
     // The native server's environment, with placeholder ports: its names and fixed values.
-    const native = clusterServerEnv(0, Object.fromEntries(SERVER_PORT_VARS.map((v) => [v, '0'])));
+    const native = clusterServerEnv(0, Object.fromEntries(SERVER_PORT_VARS.map((v) => [v, '0'])), '/tls');
 
     it('runs the same releases: server, admin tools, Web UI, PostgreSQL', () => {
       const server = TEMPORAL_SERVER_VERSION.replace(/^v/, '');
-      assert.equal(service('temporal').image, `temporalio/server:${server}`);
+      // The server is the native cluster's own build (deploy/temporal-server), in Temporal's image of that release.
+      const build = service('temporal').build;
+      assert.equal(build?.context, TEMPORAL_SERVER_SOURCE);
+      const dockerfile = fs.readFileSync(path.join(build.context, build.dockerfile ?? 'Dockerfile'), 'utf8');
+      assert.deepEqual([...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]).pop(), `temporalio/server:${server}`);
+      const goMod = fs.readFileSync(path.join(TEMPORAL_SERVER_SOURCE, 'go.mod'), 'utf8');
+      assert.match(goMod, new RegExp(`^\\s*go\\.temporal\\.io/server ${TEMPORAL_SERVER_VERSION.replace(/\./g, '\\.')}$`, 'm'));
+      const goVersion = /^go (\d+\.\d+)/m.exec(goMod)?.[1];
+      assert.match(dockerfile, new RegExp(`^FROM golang:${goVersion}-`, 'm'), 'the build stage\'s Go is not the go.mod\'s');
+      assert.equal(service('temporal').image, `agent-hypervisor-temporal:${server}`);
       // The admin tools carry the SQL tool and the schemas of the same server release.
       for (const name of ['temporal-schema', 'temporal-setup']) {
         assert.match(service(name).image ?? '', new RegExp(`^temporalio/admin-tools:${server.replace(/\./g, '\\.')}-`), name);
@@ -199,7 +270,8 @@ describe('docker-compose.yml', function () {
       const argv = s.entrypoint ?? [];
       const flag = (name: string) => argv[argv.indexOf(name) + 1];
       assert.equal(argv[0], 'temporal-server');
-      assert.deepEqual(argv.slice(-2), ['--allow-no-auth', 'start']);
+      assert.equal(argv.at(-1), 'start');
+      assert.ok(!argv.includes('--allow-no-auth'), 'the server runs without authorization');
       // --root/--config name the mounted folder; --env picks deploy/temporal/cluster.yaml in it.
       assert.equal(path.posix.join(flag('--root')!, flag('--config')!), mount.target);
       assert.equal(flag('--env'), CLUSTER_CONFIG_ENV);
@@ -230,7 +302,18 @@ describe('docker-compose.yml', function () {
         POSTGRES_SEEDS: (v) => assert.equal(v, 'postgresql'),
         DB_PORT: (v) => assert.equal(v, '5432'),
         POSTGRES_PWD: (v) => assert.equal(v, postgres.POSTGRES_PASSWORD),
-        BIND_ON_IP: (v) => assert.equal(v, '0.0.0.0'),
+        // History, matching and the system worker check no caller: loopback only, as natively.
+        BIND_ON_IP: (v) => assert.equal(v, native.BIND_ON_IP),
+        // The certificates, mounted file by file.
+        HV_TLS_DIR: (v) => {
+          const mounted = (service('temporal').volumes ?? []).filter((m) => m.type === 'bind' && m.target.startsWith(`${v}/`));
+          const files = mounted.map((m) => path.posix.basename(m.target)).sort();
+          assert.deepEqual(files, ['ca.pem', 'hv-temporal-system.key', 'hv-temporal-system.pem', 'server.key', 'server.pem']);
+          for (const m of mounted) {
+            assert.equal(m.source, path.join(OPERATOR_ENV.HV_TLS_DIR, path.posix.basename(m.target)));
+            assert.equal(m.read_only, true, m.target);
+          }
+        },
         // The same file, through the mount.
         DYNAMIC_CONFIG_FILE_PATH: (v) => {
           assert.ok(v.startsWith(`${mount.target}/`), v);
@@ -243,6 +326,8 @@ describe('docker-compose.yml', function () {
         assert.ok(rules[name], `no rule for the native server's ${name}`);
         rules[name]!(compose[name]!);
       }
+      // Only the frontend faces the containers' network.
+      assert.equal(compose.FRONTEND_BIND_ON_IP, '0.0.0.0');
       assert.equal(postgres.POSTGRES_USER, compose.POSTGRES_USER);
     });
 

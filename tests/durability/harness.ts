@@ -20,7 +20,8 @@ import { HypervisorClient } from '../../src/client';
 import { openAuditStore, type AuditStore } from '../../src/store';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { startDevServer, type DevServer } from '../../worker/devServer';
-import { startCluster, type Cluster } from '../../worker/cluster';
+import { CLUSTER_CERTS, startCluster, type Cluster } from '../../worker/cluster';
+import { tlsEnv } from '../../src/node/connectionTls';
 import { workflowBundle } from '../../worker/worker';
 import { freePort } from '../../worker/ports';
 
@@ -397,7 +398,8 @@ export class Lab {
     this.bundlePath = path.join(this.dir, 'workflow-bundle.js');
     fs.writeFileSync(this.bundlePath, bundle.code);
     await this.tool.start();
-    this.connection = await Connection.connect({ address: this.address });
+    // The cluster's frontend speaks mutual TLS: the lab's client is the worker (CN=hv-worker).
+    this.connection = await Connection.connect({ address: this.address, tls: this.cluster?.workerTls });
     this.store = await openAuditStore(this.cluster ? { url: this.cluster.auditUrl } : { dataDir: this.dir });
     this.hv = new HypervisorClient(new Client({ connection: this.connection }), this.taskQueue, this.store);
     await Promise.all(Array.from({ length: this.initialWorkers }, () => this.startWorker()));
@@ -440,7 +442,9 @@ export class Lab {
         TEMPORAL_ADDRESS: this.address, HV_TASK_QUEUE: this.taskQueue, HV_BUNDLE_PATH: this.bundlePath,
         // The worker runs the harness's tool, which listens on 127.0.0.1: listed, and private addresses allowed.
         HV_TOOL_ORIGINS: this.tool.base, HV_TOOL_ALLOW_PRIVATE: '1',
-        ...(this.cluster ? { HV_AUDIT_DATABASE_URL: this.cluster.auditUrl } : { HV_DATA_DIR: this.dir }),
+        ...(this.cluster
+          ? { HV_AUDIT_DATABASE_URL: this.cluster.auditUrl, ...tlsEnv(this.cluster.tls.client(CLUSTER_CERTS.worker)) }
+          : { HV_DATA_DIR: this.dir }),
       },
       path.join(this.dir, `worker-${this.workerCount}.log`),
     );

@@ -10,6 +10,7 @@
  *   HV_DATA_DIR        where the audit store's SQLite file is (shared with the test; or HV_AUDIT_DATABASE_URL)
  *   HV_TOOL_ORIGINS, HV_TOOL_ALLOW_PRIVATE
  *                      the worker's HTTP tools (the harness's tool, on 127.0.0.1), read as worker/config.ts reads them
+ *   TEMPORAL_TLS_*     on the cluster: the worker's certificate (src/connectionTls.ts)
  *
  * It prints READY on stdout once it polls. SIGTERM shuts it down gracefully;
  * SIGKILL is what the tests use to crash it.
@@ -20,6 +21,7 @@ import { createActivities } from '../../activities';
 import { workflowBundle } from '../../worker/worker';
 import { openAuditStore } from '../../src/store';
 import { toolPolicyFromEnv } from '../../activities/toolPolicy';
+import { tlsFromEnv } from '../../src/node/connectionTls';
 
 async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS;
@@ -37,7 +39,7 @@ async function main(): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let connection: NativeConnection | undefined;
     try {
-      connection = await NativeConnection.connect({ address });
+      connection = await NativeConnection.connect({ address, tls: tlsFromEnv() });
       const worker = await Worker.create({
         connection,
         namespace: process.env.TEMPORAL_NAMESPACE || 'default',
