@@ -24,7 +24,8 @@ import { fastPaths, type FastPath } from '../src/core/common';
 import { ringFromSigma } from '../src/core/rings';
 import { createLiabilityState, sigmaEff, vouch, type LiabilityState } from '../src/core/liability';
 import { auditMerkleRoot, captureDelta, createAuditState, verifyChain, type AuditState } from '../src/core/audit';
-import { activate, archive, beginTerminate, createSessionState, join } from '../src/core/session';
+import { activate, archive, beginTerminate, createSessionState } from '../src/core/session';
+import { join } from '../src/core/join';
 import { addStep, commitStep, createSaga, finishSaga, startStep, type SagaStep } from '../src/core/saga';
 import { commitAudit } from '../src/core/commitment';
 

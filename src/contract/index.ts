@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { DidSchema } from '../core/common';
 import { OMEGA } from '../core/reversibility';
-import { JoinInputSchema, SessionConfigSchema } from '../core/session';
+import { SessionConfigSchema } from '../core/session';
+import { JoinInputSchema } from '../core/join';
 import { DigestSchema, SessionIdSchema } from '../core/sagaContract';
 import { isDidKey } from '../core/identity';
 import { auth } from '../core/requestAuth';

@@ -21,40 +21,15 @@
 import { z } from 'zod';
 import { ControlsConfigSchema } from './controls';
 import {
-  DidSchema,
-  SigmaSchema,
-  fastPaths,
-  isDid,
-  isNonEmptyString,
-  isRecord,
-  isSigma,
-  ownGet,
-  ownSet,
-  parse,
-  parseTimestamp,
-  type Did,
-  type Ring,
+  DidSchema, SigmaSchema, fastPaths, isDid, isNonEmptyString, isRecord, isSigma, ownGet, parse, parseTimestamp,
+  type Did, type Ring,
 } from './common';
 import { HypervisorError } from './errors';
 import { isDidKey } from './identity';
-import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA, type IatpManifest } from './adapters';
-import { type HistoryCache, type HistoryStatus, TransactionHistorySchema, createHistoryCache, isTrustworthy, verifyHistory } from './history';
-import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked, vouch, type Bond, type VouchInput } from './liability';
-import {
-  ActionDescriptorSchema,
-  type ActionDescriptor,
-  type ReversibilityEntry,
-  type ReversibilityRegistry,
-  createReversibilityRegistry,
-  declarationDifferences,
-  entryOf,
-  hasNonReversibleActions,
-  previewEntry,
-  registerParsed,
-  UNKNOWN_ACTION_OMEGA,
-} from './reversibility';
+import { type HistoryCache, type HistoryStatus, createHistoryCache, isTrustworthy } from './history';
+import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked } from './liability';
+import { type ReversibilityRegistry, createReversibilityRegistry } from './reversibility';
 import { ringFromSigma } from './rings';
-import { slash, type SlashInput, type SlashOutcome } from './slashing';
 
 export const ConsistencySchema = z.enum(['EVENTUAL', 'STRONG']);
 export type Consistency = z.infer<typeof ConsistencySchema>;
@@ -325,7 +300,7 @@ export function checkApprover(s: SessionState, approverDid: string, c: ApprovalC
   return null;
 }
 
-function requireParticipant(s: SessionState, did: Did): Participant {
+export function requireParticipant(s: SessionState, did: Did): Participant {
   const p = participantOf(s, did);
   if (!p || !p.active) {
     throw new HypervisorError('AGENT_NOT_FOUND', `agent ${did} is not an active participant of session ${s.sessionId}`, {
@@ -336,198 +311,8 @@ function requireParticipant(s: SessionState, did: Did): Participant {
   return p;
 }
 
-// ── Join (the handshake) ────────────────────────────────────────────────────
-
-export const JoinInputSchema = z.object({
-  agentDid: DidSchema,
-  /** Explicit σ_raw. */
-  sigmaRaw: SigmaSchema.optional(),
-  /** σ from the trust scorer, fetched by the caller (an activity). */
-  scoredSigma: SigmaSchema.optional(),
-  actions: z
-    .array(ActionDescriptorSchema)
-    .max(MAX_JOIN_ACTIONS, `actions must hold at most ${MAX_JOIN_ACTIONS} declarations`)
-    .optional(),
-  manifest: IatpManifestSchema.optional(),
-  history: TransactionHistorySchema.optional(),
-});
-export type JoinInput = z.input<typeof JoinInputSchema>;
-
-export interface JoinResult {
-  did: Did;
-  ring: Ring;
-  sigmaRaw: number;
-  sigmaEff: number;
-  historyStatus: HistoryStatus;
-  consistency: Consistency;
-  /** True when this join forced the session to STRONG consistency. */
-  consistencyChanged: boolean;
-}
-
-const JOINABLE: SessionLifecycle[] = ['handshaking', 'active'];
-
-/**
- * JoinInputSchema's result for a plainly valid join that declares no actions,
- * manifest or history (those are left to zod, as is anything invalid). See
- * "Fast accept paths" in common.ts.
- */
-export function fastJoinInput(input: unknown): z.output<typeof JoinInputSchema> | undefined {
-  if (!isRecord(input)) return undefined;
-  const { agentDid, sigmaRaw, scoredSigma } = input;
-  if (!isDid(agentDid) || (sigmaRaw !== undefined && !isSigma(sigmaRaw)) || (scoredSigma !== undefined && !isSigma(scoredSigma))) return undefined;
-  if (input.actions !== undefined || input.manifest !== undefined || input.history !== undefined) return undefined;
-  const v: z.output<typeof JoinInputSchema> = { agentDid };
-  // Optional fields: a present key (even undefined) is kept, as zod does.
-  if ('sigmaRaw' in input) v.sigmaRaw = sigmaRaw;
-  if ('scoredSigma' in input) v.scoredSigma = scoredSigma;
-  for (const key of ['actions', 'manifest', 'history'] as const) if (key in input) v[key] = undefined;
-  return v;
-}
-
-/**
- * The actions a join declares (SPEC §3 step 1): its own list, else its
- * manifest's. Every rule about declarations reads this, whatever the source.
- */
-export function declaredActions(v: { actions?: readonly ActionDescriptor[]; manifest?: IatpManifest }): readonly ActionDescriptor[] {
-  return v.actions && v.actions.length > 0 ? v.actions : (v.manifest?.actions ?? []);
-}
-
-/** How declarations are judged: sessions recorded before SPEC §11.8 replay by the older rule. */
-export interface DeclarationRules {
-  /**
-   * SPEC §11.8 (issue 24 N10): the first declaration of an action in a session is fixed — a later one that
-   * differs in anything (executor, undo, reversibility, ω, cost, undo window) is refused (default). False:
-   * only a rebinding of its executor is refused, and the stricter of two declarations is kept (a history
-   * recorded before the rule, behind the patch `declarations-fixed`).
-   */
-  firstFixed?: boolean;
-}
-
-/**
- * SPEC §11.4, §11.8: a declared HTTP tool must be at an origin the session
- * allows, and an action keeps what was first declared for it (a later join
- * cannot rebind it, nor change its cost, ω or undo window). Within one join,
- * an action declared twice is held to its first declaration too. `where`
- * names the field in errors ("actions" or "manifest.actions").
- */
-export function checkDeclarations(s: SessionState, actions: readonly ActionDescriptor[], where: string, rules: DeclarationRules = {}): void {
-  const firstFixed = rules.firstFixed !== false;
-  const earlier = new Map<string, ReversibilityEntry>();
-  actions.forEach((a, i) => {
-    const declared = ownGet(s.registry.entries, a.actionId);
-    if (declared && (declared.executeApi !== (a.executeApi ?? null) || declared.undoApi !== (a.undoApi ?? null))) {
-      throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${declared.actionId} is already declared in session ${s.sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`);
-    }
-    const first = declared ?? earlier.get(a.actionId);
-    if (firstFixed && first) {
-      const differs = declarationDifferences(first, a);
-      if (differs.length > 0) {
-        const was = differs.map((k) => `${k} ${JSON.stringify(first[k] ?? null)}`).join(', ');
-        throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${a.actionId} is already declared ${declared ? `in session ${s.sessionId}` : `earlier in this join`} with ${was}; the first declaration of an action is fixed (SPEC §11.8): declare it the same or not at all`, { actionId: a.actionId, fields: differs });
-      }
-    }
-    if (!earlier.has(a.actionId)) earlier.set(a.actionId, entryOf(a));
-    for (const key of ['executeApi', 'undoApi'] as const) {
-      const api = a[key];
-      if (!api || api.startsWith('handler:')) continue;
-      const origin = new URL(api).origin;
-      if (!s.config.allowedToolOrigins.includes(origin)) {
-        throw new HypervisorError('TOOL_ORIGIN_NOT_ALLOWED', `invalid join: ${where}.${i}.${key}: origin ${origin} is not in session ${s.sessionId}'s config.allowedToolOrigins`, { origin });
-      }
-    }
-  });
-}
-
-/** Where a join's declarations come from, for errors. */
-export const declarationSource = (v: { actions?: readonly unknown[] }) => (v.actions && v.actions.length > 0 ? 'actions' : 'manifest.actions');
-
-/** The join handshake, in SPEC order. Rejections leave the session unchanged. */
-export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number, rules: DeclarationRules = {}): JoinResult {
-  const v = (fastPaths.join ? fastJoinInput(input) : undefined) ?? parse(JoinInputSchema, input, 'join');
-  parseTimestamp(now, 'now');
-  const did = v.agentDid;
-  if (!JOINABLE.includes(s.state)) {
-    throw new HypervisorError(
-      'INVALID_TRANSITION',
-      `cannot join session ${s.sessionId} in state ${s.state}; join is allowed in ${JOINABLE.join(', ')}`,
-      { sessionId: s.sessionId, state: s.state, allowed: JOINABLE },
-    );
-  }
-  const existing = participantOf(s, did);
-  if (existing) {
-    throw new HypervisorError(
-      'DUPLICATE_AGENT',
-      existing.active
-        ? `agent ${did} is already in session ${s.sessionId}`
-        : `agent ${did} already joined session ${s.sessionId} and left; it may not rejoin`,
-      { did, sessionId: s.sessionId },
-    );
-  }
-  if (s.activeCount >= s.config.maxParticipants) {
-    throw new HypervisorError(
-      'SESSION_FULL',
-      `session ${s.sessionId} is full (${s.activeCount} of ${s.config.maxParticipants} participants)`,
-      { sessionId: s.sessionId, max: s.config.maxParticipants },
-    );
-  }
-  const manifest = v.manifest ? analyzeManifestParsed(v.manifest) : null;
-  if (manifest && manifest.agentDid !== did) {
-    throw new HypervisorError('INVALID_INPUT', `invalid join: manifest.agent_id ${manifest.agentDid} is not ${did}`);
-  }
-
-  // 1. declared actions (the manifest's when none are passed) — registered on success below.
-  const actions = declaredActions(v);
-  checkDeclarations(s, actions, declarationSource(v), rules);
-  // 3. transaction history (cached per DID).
-  const verification = verifyHistory(s.historyCache, did, v.history ?? null, now);
-  // 4. σ: explicit, else scored, else manifest hint, else fallback; the lower when explicit and scored both exist.
-  const sigmaRaw =
-    v.sigmaRaw !== undefined && v.scoredSigma !== undefined
-      ? Math.min(v.sigmaRaw, v.scoredSigma)
-      : (v.sigmaRaw ?? v.scoredSigma ?? manifest?.sigmaHint ?? FALLBACK_SIGMA);
-  // ω as the registry will hold it once the actions are registered.
-  let omega = actions.length === 0 ? UNKNOWN_ACTION_OMEGA : 0;
-  for (const a of actions) omega = Math.max(omega, previewEntry(s.registry, a).riskWeight);
-  const sigmaEff = sigmaEffUnchecked(liability, s.sessionId, did, sigmaRaw, omega, now);
-  // 5. ring from σ_eff (no consensus at join); 6. untrustworthy history → sandbox.
-  const ring: Ring = verification.trustworthy ? ringFromSigma(sigmaEff, false) : 3;
-  if (sigmaEff < s.config.minSigmaEff && ring !== 3) {
-    throw new HypervisorError(
-      'SIGMA_TOO_LOW',
-      `agent ${did} has σ_eff ${sigmaEff}, below session ${s.sessionId}'s minimum ${s.config.minSigmaEff} for ring ${ring}`,
-      { did, sigmaEff, min: s.config.minSigmaEff, ring },
-    );
-  }
-
-  // Commit: 1. register actions → 2. non-reversible forces STRONG → participant.
-  for (const a of actions) registerParsed(s.registry, a);
-  const before = s.config.consistency;
-  if (hasNonReversibleActions(s.registry)) s.config.consistency = 'STRONG';
-  ownSet(s.participants, did, {
-    did,
-    sigmaRaw,
-    sigmaEff,
-    riskWeight: omega,
-    ring,
-    active: true,
-    joinedAt: now,
-    leftAt: null,
-    historyStatus: verification.status,
-    actions: actions.map((a) => a.actionId),
-    slashed: false,
-    ringCap: 0,
-  });
-  s.activeCount++;
-  return {
-    did,
-    ring,
-    sigmaRaw,
-    sigmaEff,
-    historyStatus: verification.status,
-    consistency: s.config.consistency,
-    consistencyChanged: before !== s.config.consistency,
-  };
-}
+/** Lifecycle states in which agents may join. */
+export const JOINABLE: SessionLifecycle[] = ['handshaking', 'active'];
 
 // ── Leave and lifecycle ─────────────────────────────────────────────────────
 
@@ -655,70 +440,3 @@ export function gateView(s: SessionState, liability: LiabilityState, did: string
 
 // σ_eff for an action: the gate's rule (src/core/gate.ts), kept out of this module so a saga need not build it.
 export { sigmaEffWith } from './gate';
-
-// ── Liability within a session ──────────────────────────────────────────────
-
-export type SessionVouchInput = Omit<VouchInput, 'sessionId' | 'voucherSigma'>;
-
-/**
- * A participant vouches for another; the bond is taken on the voucher's σ_raw.
- * The vouchee's ring is re-evaluated (the bond may lift it).
- */
-export function vouchInSession(
-  s: SessionState,
-  liability: LiabilityState,
-  input: SessionVouchInput,
-  now: number,
-  bondId: string,
-): { bond: Bond; ringChanges: RingChange[] } {
-  if (!JOINABLE.includes(s.state)) {
-    throw new HypervisorError('INVALID_TRANSITION', `cannot vouch in session ${s.sessionId} in state ${s.state}`, {
-      sessionId: s.sessionId,
-      state: s.state,
-    });
-  }
-  const voucherDid = parse(DidSchema, input?.voucher, 'vouch voucher');
-  const voucheeDid = parse(DidSchema, input?.vouchee, 'vouch vouchee');
-  const voucher = requireParticipant(s, voucherDid);
-  const vouchee = requireParticipant(s, voucheeDid);
-  if (vouchee.slashed) {
-    throw new HypervisorError(
-      'AGENT_SLASHED',
-      `agent ${voucheeDid} was slashed in session ${s.sessionId} and cannot be vouched for again`,
-      { did: voucheeDid, sessionId: s.sessionId },
-    );
-  }
-  const bond = vouch(liability, { ...input, sessionId: s.sessionId, voucherSigma: voucher.sigmaRaw }, now, bondId);
-  return { bond, ringChanges: refreshRings(s, liability, now, [voucheeDid]) };
-}
-
-/** σ_raw of the session's participants, as the slashing engine reads and writes it. */
-export function scoresOf(s: SessionState): Record<Did, number> {
-  const scores: Record<Did, number> = {};
-  for (const [did, p] of Object.entries(s.participants)) ownSet(scores, did, p.sigmaRaw);
-  return scores;
-}
-
-/**
- * Slash a participant: run the slash on the participants' σ_raw, write the
- * new scores back, and re-evaluate the rings of everyone it touched.
- */
-export function slashInSession(
-  s: SessionState,
-  liability: LiabilityState,
-  input: Omit<SlashInput, 'sessionId' | 'now'>,
-  now: number,
-): { outcome: SlashOutcome; ringChanges: RingChange[] } {
-  const scores = scoresOf(s);
-  const outcome = slash(liability, scores, { ...input, sessionId: s.sessionId }, now);
-  for (const did of outcome.touched) {
-    const p = participantOf(s, did);
-    const score = ownGet(scores, did);
-    if (p && score !== undefined) p.sigmaRaw = score;
-  }
-  for (const r of outcome.slashes) {
-    const p = participantOf(s, r.vouchee);
-    if (p) p.slashed = true;
-  }
-  return { outcome, ringChanges: refreshRings(s, liability, now, outcome.touched) };
-}

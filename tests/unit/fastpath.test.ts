@@ -11,7 +11,8 @@ import type { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../../src/core/hash';
 import { DeltaInputSchema, deltaHash, deltaJson, fastDeltaInput, type Delta } from '../../src/core/audit';
 import { DidSchema, SigmaSchema, TimestampSchema, isDid, isNonEmptyString, isSigma, isTimestamp } from '../../src/core/common';
-import { CreateSessionInputSchema, JoinInputSchema, fastCreateSessionInput, fastJoinInput } from '../../src/core/session';
+import { CreateSessionInputSchema, fastCreateSessionInput } from '../../src/core/session';
+import { JoinInputSchema, fastJoinInput } from '../../src/core/join';
 
 describe('fast path: the delta hash writes canonical JSON by hand', () => {
   const text = fc.oneof(fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }), fc.string({ unit: 'binary', minLength: 1, maxLength: 10 }));

@@ -15,7 +15,9 @@ import {
   setUndoApiHealth,
 } from '../../src/core/reversibility';
 import { bondTotalFor, bondsFor, createLiabilityState, liabilityMatrix, nextBondExpiry, pruneExpired, release, releaseSession, sessionBonds, vouch } from '../../src/core/liability';
-import { beginTerminate, createSessionState, gateView, join, sigmaEffWith, slashInSession, vouchInSession } from '../../src/core/session';
+import { beginTerminate, createSessionState, gateView, sigmaEffWith } from '../../src/core/session';
+import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
+import { join } from '../../src/core/join';
 import { classify, clearOverrides, createClassifierState, setOverride } from '../../src/core/rings';
 import { createHistoryCache, assessHistory } from '../../src/core/history';
 import { createVfsState, deleteFile, deleteSnapshot, listFiles, readFile, restoreSnapshot, setPermissions, takeSnapshot, writeFile } from '../../src/core/vfs';

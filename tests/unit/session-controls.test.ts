@@ -6,18 +6,9 @@
 import assert from 'node:assert/strict';
 import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import { bondTotalFor, createLiabilityState, nextBondExpiry, release, vouch } from '../../src/core/liability';
-import {
-  capRing,
-  createSessionState,
-  gateView,
-  join,
-  leave,
-  refreshRings,
-  sigmaEffWith,
-  slashInSession,
-  vouchInSession,
-  type SessionConfigInput,
-} from '../../src/core/session';
+import { capRing, createSessionState, gateView, leave, refreshRings, sigmaEffWith, type SessionConfigInput } from '../../src/core/session';
+import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
+import { join } from '../../src/core/join';
 import { parseAction } from '../../src/core/reversibility';
 import { analyzeManifest } from '../../src/core/adapters';
 import { createHistoryCache, verifyHistory } from '../../src/core/history';

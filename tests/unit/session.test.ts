@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
 import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import { createLiabilityState, release, vouch } from '../../src/core/liability';
-import {
-  activate,
-  archive,
-  beginTerminate,
-  createSessionState,
-  isOverDuration,
-  join,
-  leave,
-  refreshRings,
-  slashInSession,
-  vouchInSession,
-  type SessionConfigInput,
-} from '../../src/core/session';
+import { activate, archive, beginTerminate, createSessionState, isOverDuration, leave, refreshRings, type SessionConfigInput } from '../../src/core/session';
+import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
+import { join } from '../../src/core/join';
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {

@@ -7,10 +7,9 @@ import { HypervisorError } from '../../src/core/errors';
 import { cacheTrustScore, cachedTrust, invalidateTrust, recordDriftCheck } from '../../src/core/adapters';
 import { release } from '../../src/core/liability';
 import { gateStep } from '../../src/core/gate';
-import {
-  activate, capRing, checkDeclarations, declarationSource, declaredActions, join, leave, participantOf,
-  refreshRings, slashInSession, vouchInSession,
-} from '../../src/core/session';
+import { activate, capRing, leave, participantOf, refreshRings } from '../../src/core/session';
+import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
+import { checkDeclarations, declarationSource, declaredActions, join } from '../../src/core/join';
 import { acceptNonces, type DeltaSignature } from '../../src/core/identity';
 import {
   AgentRequestSchema, CheckActionRequestSchema, DriftMeasureSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
