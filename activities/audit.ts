@@ -115,8 +115,11 @@ export function auditActivities(store: AuditStore, key?: HypervisorKey) {
       const treeHead = key ? await signStoredBatch(store, key, args.sessionId, args.deltas) : undefined;
       return { ...result, stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) }, ...(treeHead ? { treeHead } : {}) };
     },
-    async storeFile(args: { content: string }): Promise<{ contentHash: string }> {
-      return { contentHash: await finalOrRetry(() => store.putFile(args.content)) };
+    /** A file's contents, kept under its session (N13: other sessions cannot read them; they go with its VFS). */
+    async storeFile(args: { content: string; sessionId?: string; chain?: string }): Promise<{ contentHash: string }> {
+      // Histories from before files were kept per session name no session: the workflow id's session is theirs.
+      const sessionId = args.sessionId ?? Context.current().info.workflowExecution?.workflowId.replace(/^hv-session-/, '') ?? '';
+      return { contentHash: await finalOrRetry(() => store.putFile(sessionId, args.content, ownerOf(args.chain))) };
     },
     async storeSessionRecord(args: SessionRecord & { chain?: string }): Promise<void> {
       const { chain, ...record } = args;

@@ -230,12 +230,12 @@ export class SessionHandle {
   vfsSnapshot(req: RequestOf<'vfsSnapshot'>) { return this.send('vfsSnapshot', req); }
   vfsRestore(req: RequestOf<'vfsRestore'>) { return this.send('vfsRestore', req); }
   vfsList() { return this.ask('vfsList'); }
-  /** A file as this agent may see it: path, size and the hash of its contents in the audit store. */
-  vfsStat(path: string, agentDid: string) { return this.ask('vfsFile', path, agentDid); }
+  /** A file as this agent may see it: path, size and the hash of its contents in the audit store. Signed (vfsRead) when the client signs. */
+  vfsStat(path: string, agentDid: string) { return this.hv.signer ? this.send('vfsRead', { agentDid, path }) : this.ask('vfsFile', path, agentDid); }
   /** A file's contents, read as this agent: the session checks the permission, the audit store has the contents. */
   async vfsFile(path: string, agentDid: string): Promise<string> {
     const ref = await this.vfsStat(path, agentDid);
-    const content = await (await this.hv.auditStore()).getFile(ref.contentHash);
+    const content = await (await this.hv.auditStore()).getFile(this.sessionId, ref.contentHash);
     if (content === null) throw new HypervisorError('FILE_NOT_FOUND', `the audit store has no contents with hash ${ref.contentHash} (file ${ref.path})`, { ...ref });
     return content;
   }

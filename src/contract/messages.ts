@@ -280,13 +280,18 @@ export const MESSAGES = {
     input: c.StepRefSchema, authority: 'query',
     description: 'The session\'s decision for a step now, with the approvals and witness it holds (argument: {sagaId, stepId, digest}).',
   }),
+  vfsRead: update(c.VfsPathRequestSchema, a.VfsFileAnswer, {
+    signers: signedBy.agent, authority: 'agent',
+    description: 'Read a file as the signing agent (did:key sessions: the vfsFile query cannot say who asks): its path, size and content hash; records nothing.',
+    outputDescription: 'The file as the agent may see it; the contents are in the audit store under the session and that hash.',
+  }),
   vfsList: query<[], typeof a.VfsListAnswer>(SESSION_WORKFLOW, a.VfsListAnswer, {
     authority: 'query',
     description: 'The files and snapshots in the session VFS.',
   }),
   vfsFile: query<[string, string], typeof a.VfsFileAnswer>(SESSION_WORKFLOW, a.VfsFileAnswer, {
     authority: 'query',
-    description: 'A file as an agent may see it (arguments: path, agentDid): its path, size and content hash; the contents are in the audit store under that hash.',
+    description: 'A file as an agent may see it (arguments: path, agentDid): its path, size and content hash; the contents are in the audit store under that hash. Refused in did:key sessions (a query cannot be signed): use vfsRead.',
   }),
 
   // ── Saga: pushes that only take away, a wake-up, and its state ────────────

@@ -62,7 +62,13 @@ const MIGRATIONS: readonly string[] = [
      owner text NOT NULL
    );`,
   // 2 → 3: another branch's (VFS files); its statement replaces this one when merged.
-  'SELECT 1',
+  // N13: file contents belong to their session (deleted with its VFS at termination, and at expiry).
+  `CREATE TABLE IF NOT EXISTS audit_session_files (
+     session_id text NOT NULL,
+     hash text NOT NULL,
+     content bytea NOT NULL,
+     PRIMARY KEY (session_id, hash)
+   );`,
   // The hypervisor's signed tree heads (issue 24, N14): one per stored turn and a final one; not the key, which is the worker's.
   `CREATE TABLE IF NOT EXISTS audit_tree_heads (
      session_id text NOT NULL,
@@ -289,6 +295,8 @@ export class PostgresAuditStore implements AuditStore {
         const row = await this.sessionRow(sessionId, client);
         if (row === null || !sameSession(row, text)) throw sessionConflict(sessionId);
       }
+      // The session's VFS is purged at termination: its file contents go with it (N13).
+      await client.query('DELETE FROM audit_session_files WHERE session_id = $1', [sessionId]);
     });
   }
 
@@ -325,19 +333,29 @@ export class PostgresAuditStore implements AuditStore {
     return row === undefined ? null : { signed: parseTreeHead(row.json), frontier: row.frontier === null ? null : JSON.parse(row.frontier) as MerkleAccumulator };
   }
 
-  async putFile(content: string): Promise<string> {
+  async putFile(sessionId: string, content: string, owner?: string): Promise<string> {
     this.open();
+    const id = checkSessionId(sessionId);
+    const by = owner === undefined ? undefined : checkOwner(owner);
     const text = checkUtf8Text(content, 'file content');
     const hash = sha256HexUtf8(text);
-    await this.query('putFile', 'INSERT INTO audit_files (hash, content) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING', [hash, Buffer.from(text, 'utf8')]);
+    await this.transaction(`store a file of session ${JSON.stringify(id)}`, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, id]);
+      await claim(client, id, by);
+      const recorded = await client.query('SELECT 1 FROM audit_sessions WHERE session_id = $1', [id]);
+      if ((recorded.rowCount ?? 0) > 0) throw closedTrailError(id);
+      await client.query(
+        'INSERT INTO audit_session_files (session_id, hash, content) VALUES ($1, $2, $3) ON CONFLICT (session_id, hash) DO NOTHING',
+        [id, hash, Buffer.from(text, 'utf8')]);
+    });
     return hash;
   }
 
-  async getFile(contentHash: string): Promise<string | null> {
+  async getFile(sessionId: string, contentHash: string): Promise<string | null> {
     this.open();
     const hash = checkContentHash(contentHash);
     if (hash === null) return null;
-    const r = await this.query<{ content: Buffer }>('getFile', 'SELECT content FROM audit_files WHERE hash = $1', [hash]);
+    const r = await this.query<{ content: Buffer }>('getFile', 'SELECT content FROM audit_session_files WHERE session_id = $1 AND hash = $2', [checkSessionId(sessionId), hash]);
     const row = r.rows[0];
     return row === undefined ? null : row.content.toString('utf8');
   }
@@ -354,6 +372,7 @@ export class PostgresAuditStore implements AuditStore {
       if (sessions.length === 0) return { sessions, deltasPurged: 0 };
       await client.query('UPDATE audit_sessions SET deltas_purged_at = $1 WHERE session_id = ANY($2::text[])', [at, sessions]);
       const deleted = await client.query('DELETE FROM audit_deltas WHERE session_id = ANY($1::text[])', [sessions]);
+      await client.query('DELETE FROM audit_session_files WHERE session_id = ANY($1::text[])', [sessions]);
       await client.query('DELETE FROM audit_tree_heads WHERE session_id = ANY($1::text[]) AND NOT final', [sessions]);
       return { sessions, deltasPurged: deleted.rowCount ?? 0 };
     });

@@ -45,7 +45,13 @@ const MIGRATIONS: readonly string[] = [
      owner TEXT NOT NULL
    ) WITHOUT ROWID;`,
   // 2 → 3: another branch's (VFS files); its statement replaces this one when merged. Every later one is idempotent.
-  'SELECT 1',
+  // N13: file contents belong to their session (deleted with its VFS at termination, and at expiry).
+  `CREATE TABLE IF NOT EXISTS audit_session_files (
+     session_id TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     content BLOB NOT NULL,
+     PRIMARY KEY (session_id, hash)
+   ) WITHOUT ROWID;`,
   // The hypervisor's signed tree heads (issue 24, N14): one per stored turn and a final one; not the key, which is the worker's.
   `CREATE TABLE IF NOT EXISTS audit_tree_heads (
      session_id TEXT NOT NULL,
@@ -107,8 +113,10 @@ export class SqliteAuditStore implements AuditStore {
          VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING`),
       getSession: db.prepare<[string], SessionRow>(
         'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = ?'),
-      insertFile: db.prepare<[string, Buffer]>('INSERT INTO audit_files (hash, content) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING'),
-      getFile: db.prepare<[string], { content: Buffer }>('SELECT content FROM audit_files WHERE hash = ?'),
+      insertFile: db.prepare<[string, string, Buffer]>(
+        'INSERT INTO audit_session_files (session_id, hash, content) VALUES (?, ?, ?) ON CONFLICT (session_id, hash) DO NOTHING'),
+      getFile: db.prepare<[string, string], { content: Buffer }>('SELECT content FROM audit_session_files WHERE session_id = ? AND hash = ?'),
+      deleteFiles: db.prepare<[string]>('DELETE FROM audit_session_files WHERE session_id = ?'),
       expiring: db.prepare<[number], { session_id: string }>(
         'SELECT session_id FROM audit_sessions WHERE retain_until <= ? AND deltas_purged_at IS NULL ORDER BY session_id'),
       markPurged: db.prepare<[number, string]>('UPDATE audit_sessions SET deltas_purged_at = ? WHERE session_id = ?'),
@@ -154,6 +162,7 @@ export class SqliteAuditStore implements AuditStore {
       let deltasPurged = 0;
       for (const id of sessions) {
         deltasPurged += this.stmt.deleteDeltas.run(id).changes;
+        this.stmt.deleteFiles.run(id);
         this.stmt.deleteHeads.run(id);
         this.stmt.markPurged.run(now, id);
       }
@@ -198,6 +207,8 @@ export class SqliteAuditStore implements AuditStore {
       this.claim(sessionId, by);
       const inserted = this.stmt.insertSession.run(sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt).changes;
       if (inserted === 0 && !sameSession(toText(this.stmt.getSession.get(sessionId)!), text)) throw sessionConflict(sessionId);
+      // The session's VFS is purged at termination: its file contents go with it (N13).
+      this.stmt.deleteFiles.run(sessionId);
     });
     put.immediate();
   }
@@ -229,19 +240,25 @@ export class SqliteAuditStore implements AuditStore {
     return row === undefined ? null : { signed: parseTreeHead(row.json), frontier: row.frontier === null ? null : JSON.parse(row.frontier) as MerkleAccumulator };
   }
 
-  async putFile(content: string): Promise<string> {
+  async putFile(sessionId: string, content: string, owner?: string): Promise<string> {
     this.open();
+    const id = checkSessionId(sessionId);
+    const by = owner === undefined ? undefined : checkOwner(owner);
     const text = checkUtf8Text(content, 'file content');
     const hash = sha256HexUtf8(text);
-    this.stmt.insertFile.run(hash, Buffer.from(text, 'utf8'));
+    this.db.transaction(() => {
+      this.claim(id, by);
+      if (this.stmt.hasSession.get(id) !== undefined) throw closedTrailError(id);
+      this.stmt.insertFile.run(id, hash, Buffer.from(text, 'utf8'));
+    }).immediate();
     return hash;
   }
 
-  async getFile(contentHash: string): Promise<string | null> {
+  async getFile(sessionId: string, contentHash: string): Promise<string | null> {
     this.open();
     const hash = checkContentHash(contentHash);
     if (hash === null) return null;
-    const row = this.stmt.getFile.get(hash);
+    const row = this.stmt.getFile.get(checkSessionId(sessionId), hash);
     return row === undefined ? null : row.content.toString('utf8');
   }
 

@@ -102,8 +102,8 @@ export interface AuditStore {
   /** The per-turn head of the largest size, with its frontier when kept; null when none. */
   lastTreeHead(sessionId: string): Promise<LastTreeHead | null>;
   /** Content-addressed file contents: returns the SHA-256 hex of the UTF-8 text. Idempotent. */
-  putFile(content: string): Promise<string>;
-  getFile(contentHash: string): Promise<string | null>;
+  putFile(sessionId: string, content: string, owner?: string): Promise<string>;
+  getFile(sessionId: string, contentHash: string): Promise<string | null>;
   /** Drop the deltas (and their per-turn tree heads) of every session whose retainUntil ≤ now; commitments, roots and final heads stay. */
   expire(now: number): Promise<ExpiryResult>;
   close(): Promise<void>;

@@ -97,7 +97,7 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
 
     const own = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', alpha]);
     assert.equal(own.code, 1, show(own));
-    assert.match(own.stderr, /error SELF_APPROVAL: approver did:mesh:alpha is the step's acting agent/);
+    assert.match(own.stderr, /error SELF_APPROVAL: approver did:mesh:alpha is the agent the request is for/);
 
     const stranger = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', 'did:mesh:stranger']);
     assert.equal(stranger.code, 1, show(stranger));

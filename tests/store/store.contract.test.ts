@@ -299,15 +299,31 @@ function contract(name: string, fresh: () => Promise<Target>): void {
     it('files are content-addressed by the SHA-256 of their UTF-8 text, non-ASCII and empty included', async () => {
       const contents = ['héllo, 世界 🎉\nline two\r\n', '', 'plain ascii', 'nul \u0000 inside'];
       for (const content of contents) {
-        const hash = await store.putFile(content);
+        const hash = await store.putFile('s1', content);
         assert.equal(hash, createHash('sha256').update(Buffer.from(content, 'utf8')).digest('hex'));
-        assert.equal(await store.putFile(content), hash, 'idempotent');
-        assert.equal(await store.getFile(hash), content);
-        assert.equal(await (await another()).getFile(hash), content);
+        assert.equal(await store.putFile('s1', content), hash, 'idempotent');
+        assert.equal(await store.getFile('s1', hash), content);
+        assert.equal(await (await another()).getFile('s1', hash), content);
       }
-      assert.equal(await store.getFile(createHash('sha256').update('absent').digest('hex')), null);
-      assert.equal(await store.getFile('not a hash'), null);
-      await rejectsWith(store.putFile('lone \ud800 surrogate'), 'INVALID_INPUT', /surrogate/);
+      assert.equal(await store.getFile('s1', createHash('sha256').update('absent').digest('hex')), null);
+      assert.equal(await store.getFile('s1', 'not a hash'), null);
+      await rejectsWith(store.putFile('s1', 'lone \ud800 surrogate'), 'INVALID_INPUT', /surrogate/);
+    });
+
+    it('N13: a file belongs to its session — another cannot read it by hash — and goes with its VFS at termination and expiry', async () => {
+      const owner = JSON.stringify(['hv-session-s1', 'run-1']);
+      const hash = await store.putFile('s1', 'secret plan', owner);
+      await store.putFile('s2', 'other', JSON.stringify(['hv-session-s2', 'run-1']));
+      assert.equal(await store.getFile('s2', hash), null, 'another session cannot read it by its hash');
+      await rejectsWith(store.putFile('s1', 'forged', JSON.stringify(['hv-session-forged', 'run-9'])), 'AUDIT_CONFLICT', /belongs to another session workflow/);
+      await store.putSession(sessionRecord('s1', 5_000), owner);
+      assert.equal(await store.getFile('s1', hash), null, 'purged with the session\'s VFS at termination');
+      await rejectsWith(store.putFile('s1', 'late', owner), 'AUDIT_CONFLICT', /terminated/);
+      // Without an owner (a store used directly) the record purges them all the same.
+      const kept = await store.putFile('s3', 'kept until the record');
+      await store.putSession(sessionRecord('s3', 10_000));
+      assert.equal(await store.getFile('s3', kept), null);
+      assert.notEqual(await store.getFile('s2', await store.putFile('s2', 'other')), null, 'an open session keeps its files');
     });
 
     it('expire drops the deltas of sessions whose retainUntil ≤ now, keeps their records, and never touches sessions without one', async () => {

@@ -78,7 +78,7 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     assert.equal(listed.snapshots.length, 1);
     const file = conforms('vfsFile.answer.schema.json', await handle.query(vfsFileQuery, listed.files[0]!, beta));
     assert.deepEqual({ path: file.path, size: file.size }, { path: listed.files[0], size: 7 });
-    assert.equal(await (await testEnv()).store.getFile(file.contentHash), '# plan\n');
+    assert.equal(await (await testEnv()).store.getFile(session.sessionId, file.contentHash), '# plan\n');
 
     // A saga that completes; its first step (ring 1) waits for an approval, so it is seen running.
     const started = conforms('startSaga.result.schema.json', await handle.executeUpdate(startSagaUpdate, {

@@ -113,7 +113,7 @@ export const onVfsWrite: Handler = {
   async run(ctx, raw) {
     const r = parse(VfsWriteRequestSchema, raw, 'vfsWrite') as Request;
     // The contents reach the store before the edit is recorded: a trail never names a hash the store lacks.
-    await auditStore.storeFile({ content: r.content ?? '' });
+    await auditStore.storeFile({ sessionId: ctx.sessionId, chain: ctx.chain, content: r.content ?? '' });
     // The session may have moved while the contents were stored: the rules again.
     vfsAgent(ctx, 'vfsWrite', r.agentDid);
     dryRun('vfsWrite', write)(ctx, r);
@@ -168,9 +168,25 @@ export const onVfsRestore: Handler = {
   },
 };
 
-export const vfsHandlers = [onVfsWrite, onVfsDelete, onVfsSetPermissions, onVfsSnapshot, onVfsRestore];
+/** N13: a read as the signing agent — its permission is checked for the DID that signed, and nothing is recorded. */
+export const onVfsRead: Handler = {
+  name: 'vfsRead',
+  check: (ctx, r: Request) => { requireActiveParticipant(ctx, r.agentDid); statFile(ctx.st.vfs, { path: r.path, agentDid: r.agentDid }); },
+  run(ctx, raw) {
+    const r = parse(VfsPathRequestSchema, raw, 'vfsRead') as Request;
+    requireActiveParticipant(ctx, r.agentDid);
+    acceptAuth(ctx, 'vfsRead', raw, r);
+    return statFile(ctx.st.vfs, { path: r.path, agentDid: r.agentDid });
+  },
+};
+
+export const vfsHandlers = [onVfsWrite, onVfsDelete, onVfsSetPermissions, onVfsSnapshot, onVfsRestore, onVfsRead];
 
 export function registerVfsQueries(ctx: SessionContext): void {
   wf.setHandler(vfsListQuery, () => ({ files: listFiles(ctx.st.vfs), snapshots: listSnapshots(ctx.st.vfs) }), { description: MESSAGES.vfsList.description });
-  wf.setHandler(vfsFileQuery, queryAnswer((path: string, agentDid: string) => statFile(ctx.st.vfs, { path, agentDid })), { description: MESSAGES.vfsFile.description });
+  wf.setHandler(vfsFileQuery, queryAnswer((path: string, agentDid: string) => {
+    // N13: a query says nothing of who asks; where requests are signed, a read is too (vfsRead).
+    if (ctx.identity === 'did:key') throw new HypervisorError('SIGNATURE_REQUIRED', `session ${ctx.sessionId} signs its requests: read ${path} with the signed vfsRead update`);
+    return statFile(ctx.st.vfs, { path, agentDid });
+  }), { description: MESSAGES.vfsFile.description });
 }
