@@ -59,6 +59,9 @@ export const ERROR_CODES = [
   'NOT_QUARANTINED',
   'ELEVATION_NOT_FOUND',
   'ELEVATION_EXISTS',
+  // Issue 24 (N25): request ids
+  'REQUEST_ID_REUSED',
+  'REQUEST_ALREADY_APPLIED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
