@@ -74,7 +74,7 @@ export interface RequestRecord {
   /** Its Temporal update id. */
   id: string;
   name: string;
-  /** SHA-256 of the canonical JSON of {name, request}: the argument as sent, signatures included. */
+  /** SHA-256 of the canonical JSON of {name, request}: the argument without its signatures (`auth`). */
   hash: string;
   /** The answer (a saga start: its ids) was kept. */
   kept: boolean;

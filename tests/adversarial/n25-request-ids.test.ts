@@ -71,7 +71,7 @@ describe('N25 — a resent request with its request id gets the first answer', f
     await expectSoundAudit(session);
   });
 
-  it('N25: a signed request (did:key) resent after continue-as-new gets its first answer, not NONCE_REUSED; a failed request\'s resend gets the same failure', async () => {
+  it('N25: a signed request (did:key) resent after continue-as-new, as sent or signed again, gets its first answer, not NONCE_REUSED', async () => {
     const a = generateDidKey();
     const b = generateDidKey();
     const creator = generateDidKey();
@@ -90,12 +90,16 @@ describe('N25 — a resent request with its request id gets the first answer', f
     const requestId = `n25-signed-${randomUUID()}`;
     const first = await session.updateWithId('startSaga', requestId, signed);
     touched.push(first.workflowId);
-    // A refused request: its resend (same id, same argument) is refused the same way.
+    // A request the validator refused leaves nothing: its resend is decided afresh (here: refused the same way).
     const dupId = `n25-dup-${randomUUID()}`;
     const dup = signRequest(ring, 'startSaga', session.id, { sagaId: first.sagaId, steps: [{ actionId: 'draft', agentDid: a.did }] });
     await refused(session.updateWithId('startSaga', dupId, dup), 'DUPLICATE_SAGA');
 
     await continueAsNew(session, runBefore, () => signRequest(ring, 'checkAction', session.id, { agentDid: a.did, actionId: 'draft' }));
+    await refused(session.updateWithId('startSaga', dupId, dup), 'DUPLICATE_SAGA');
+    // Signed again (a new process sending the same request: new nonces), it is the same request: the first answer.
+    const resigned = signRequest(ring, 'startSaga', session.id, { steps: [{ actionId: 'draft', agentDid: a.did }] });
+    assert.deepEqual(await session.updateWithId('startSaga', requestId, resigned), first, 'the first answer, signed again');
     assert.deepEqual(await session.updateWithId('startSaga', requestId, signed), first, 'the first answer, with the same signatures');
     // Without its id the same signed request is a new request: its nonce is spent.
     await refused(session.update('startSaga', signed), 'NONCE_REUSED');

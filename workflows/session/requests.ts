@@ -6,11 +6,13 @@
  * dedupes by it: an update sent again with the id of one it accepted gets that
  * update's outcome. A session continues as new, though, and the next run's
  * server-side registry is empty: so the session remembers the last
- * REQUESTS_KEPT requests it accepted — id, name, the hash of the argument as
- * sent (signatures included), and the essentials of the answer — and carries
+ * REQUESTS_KEPT requests it accepted — id, name, the hash of the argument
+ * (without its signatures), and the essentials of the answer — and carries
  * them across continue-as-new. A request with a remembered id:
  *  - the same name and argument: the first answer, from the record, with no
- *    check and no effect (its signatures' nonces are spent: that is the point);
+ *    check and no effect (its signatures' nonces are spent, or it is signed
+ *    again by a new process: a resend grants nothing, it only learns what the
+ *    first did — which the session's queries tell any client anyway);
  *  - anything else: refused REQUEST_ID_REUSED (an id names one request).
  *
  * Bounded (SPEC §11.6): at most REQUESTS_KEPT records; ids longer than
@@ -41,7 +43,14 @@ export function currentRequestId(): string | undefined {
   return id !== undefined && id.length > 0 && id.length <= REQUEST_ID_MAX ? id : undefined;
 }
 
-const hashOf = (name: UpdateName, raw: unknown) => sha256Hex(canonicalJson({ name, request: raw ?? null }));
+/**
+ * What makes two requests the same: the name and the argument without its signatures (a request sent
+ * again by a new process is signed again, with new nonces; a resend acts no more, so it needs no authority).
+ */
+function hashOf(name: UpdateName, raw: unknown): string {
+  const request = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'auth')) : raw;
+  return sha256Hex(canonicalJson({ name, request: request ?? null }));
+}
 
 /**
  * The record of an earlier request with this id, if the session remembers one; throws
