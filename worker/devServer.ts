@@ -12,6 +12,22 @@ import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../src/contract/searchAttributes';
 import { ensureTemporalCli } from './temporalCli';
 
+/**
+ * The largest update the server admits (Temporal's `history.maxInFlightUpdatePayloads`: the payload bytes of a
+ * workflow's updates in flight together). Temporal refuses a workflow task completion with a payload over its
+ * blob size limit (`limit.blobSize.error`, 2 MiB) — and a worker's rejection of an update carries the rejected
+ * request — so an update near that size failed the session's workflow task instead of being refused. Below it,
+ * the frontend refuses the update at admission (RESOURCE_EXHAUSTED, "limit on total payload size of in-flight
+ * updates has been reached"), before any worker sees it. Valid requests are far smaller (the typed client sends
+ * at most 1 MiB; the contract's bounds keep a request under 256 KiB of content).
+ */
+export const MAX_UPDATE_PAYLOAD_BYTES = 1536 * 1024;
+
+/** Dynamic config the hypervisor's dev server runs with (the cluster's: deploy/temporal/dynamicconfig/cluster.yaml). */
+export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
+  'history.maxInFlightUpdatePayloads': MAX_UPDATE_PAYLOAD_BYTES,
+};
+
 export interface DevServerOptions {
   ip?: string;
   port: number;
@@ -130,6 +146,7 @@ export async function startDevServer(options: DevServerOptions, log: (line: stri
     '--db-filename', options.dbFile,
     '--namespace', options.namespace ?? 'default',
     '--log-level', 'warn',
+    ...Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
     ...(options.headless ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
   ];
   const logFile = options.logFile ?? path.join(path.dirname(options.dbFile), 'server.log');

@@ -80,14 +80,15 @@ const start: Command = {
   name: 'saga start',
   summary: 'start a saga from a JSON or YAML file',
   args: ['SESSION', 'FILE'],
-  usage: 'SESSION FILE [--id SAGA] [--wait]',
-  options: { id: { type: 'string' }, wait: { type: 'boolean' } },
+  usage: 'SESSION FILE [--id SAGA] [--request-id ID] [--wait]',
+  options: { id: { type: 'string' }, 'request-id': { type: 'string' }, wait: { type: 'boolean' } },
   help: [
     ['FILE', 'JSON or YAML: {sagaId?, description?, steps: [{actionId, agentDid, input?, stepId?, timeoutSeconds?, retry?, approvalDeadlineSeconds?}]} — what runs is what the action declared at join'],
     ['--id SAGA', 'the saga id (overrides the file\'s sagaId; default saga-N)'],
+    ['--request-id ID', 'this start\'s request id (default: a new one): run the same command again with it after a failure, and you get the saga it started, never a second one'],
     ['--wait', 'wait for the outcome, showing progress; exit 5 when it ends failed, compensated or escalated'],
   ],
-  examples: ['hv saga start s1 saga.yaml --wait'],
+  examples: ['hv saga start s1 saga.yaml --wait', 'hv saga start s1 saga.yaml --request-id deploy-2024-06-01'],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const file = idArg(this, args[1], 'a saga FILE (JSON or YAML)');
@@ -107,8 +108,12 @@ const start: Command = {
       req.sagaId = id;
     }
     validate(StartSagaRequestSchema, req, `saga file ${file}`, 'fix the fields named (see docs/CLI.md and contract/startSaga.schema.json)');
+    const requestId = optionalString(values, 'request-id');
+    if (requestId !== undefined && !/^[A-Za-z0-9._:-]{1,200}$/.test(requestId)) {
+      throw new UsageError(`--request-id "${requestId.slice(0, 50)}" is not a request id: 1-200 characters of A-Z a-z 0-9 . _ : -`, `run \`hv ${this.name} --help\``);
+    }
     const hv = await ctx.client();
-    const saga = await ctx.call(() => hv.session(sessionId).startSaga(req as StartSagaRequest));
+    const saga = await ctx.call(() => hv.session(sessionId).startSaga(req as StartSagaRequest, { requestId }));
     const started = { sessionId, sagaId: saga.sagaId, workflowId: saga.handle.workflowId };
     if (!values.wait) {
       ctx.print(started, () => [

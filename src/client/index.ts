@@ -3,7 +3,11 @@
  * Rule rejections come back as HypervisorError with the rule's code, whether
  * the update's validator or its handler refused.
  */
-import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import {
+  Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowFailedError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { ERROR_CODES, HypervisorError, type ErrorCode } from '../core/errors';
 import { parse } from '../core/common';
@@ -65,11 +69,18 @@ class Gate {
   }
 }
 
-/** A refusal the caller did not cause: the workflow's update limit, a session handing over to its next run, or an update aborted by continue-as-new. */
+/**
+ * A refusal the caller did not cause: the workflow's update limit, a session handing over to its next run, an
+ * update aborted by continue-as-new — or no answer at all: the server unavailable (gRPC 14) or the call out of
+ * time (gRPC 4, or the SDK's wait for the update's outcome). Sent again with the same request id, a request the
+ * session applied meanwhile gets its first answer (N25), so retrying any of them is safe.
+ */
 function isTransientUpdateRefusal(err: unknown): boolean {
   for (let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     if ((e as unknown) instanceof ApplicationFailure && (e as unknown as ApplicationFailure).type === 'SESSION_CONTINUING') return true;
-    if (e.code === 8 || /RESOURCE_EXHAUSTED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(e.message ?? '')) return true;
+    if ((e as unknown) instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
+    if (e.code === 8 || e.code === 14 || e.code === 4) return true;
+    if (/RESOURCE_EXHAUSTED|UNAVAILABLE|DEADLINE_EXCEEDED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(e.message ?? '')) return true;
   }
   return false;
 }
@@ -136,6 +147,13 @@ export interface StepEvidenceRequest {
   digest?: string;
 }
 
+/** How one request is sent: who signs what names no DID, and its request id (default: a new UUID). */
+export interface SendOptions {
+  as?: string;
+  /** The request's id: its Temporal update id, the same on every retry; a resend of an applied request gets the first answer. */
+  requestId?: string;
+}
+
 export class SessionHandle {
   constructor(readonly sessionId: string, readonly handle: WorkflowHandle<SessionWorkflow>, private readonly hv: HypervisorClient) {}
 
@@ -143,17 +161,23 @@ export class SessionHandle {
    * Send an update through this session's queue. With the client's signer, the request is signed by the
    * registry's signer rule for the update (src/contract/messages.ts, the rule the session checks) as every DID
    * it names that the signer holds (once: a retry sends the same signature, which the session refuses as
-   * NONCE_REUSED if the first got through); `as` signs what names no DID (activate, terminate: the creator or
-   * an SRE; releaseBond: the bond's voucher). An update without argument is sent as `{auth}` when signed.
+   * the first answer, see below); `as` signs what names no DID (activate, terminate: the creator or an SRE;
+   * releaseBond: the bond's voucher). An update without argument is sent as `{auth}` when signed.
+   *
+   * Each call is one request with one request id — its Temporal update id, `requestId` or a new UUID — sent
+   * again, with the same id and the same signed argument, while the server is away or the session hands over
+   * (UNAVAILABLE, DEADLINE_EXCEEDED, SESSION_CONTINUING): the session answers a resend of a request it applied
+   * with the first answer (docs/CONTRACT.md, "Request ids").
    */
-  send<N extends UpdateName>(name: N, ...[req, opts]: ArgsOf<N> extends [] ? [undefined?, { as?: string }?] : [RequestOf<N>, { as?: string }?]): Promise<OutputOf<N>> {
+  send<N extends UpdateName>(name: N, ...[req, opts]: ArgsOf<N> extends [] ? [undefined?, SendOptions?] : [RequestOf<N>, SendOptions?]): Promise<OutputOf<N>> {
     if (req !== undefined) checkRequestSize(name, req);
+    const updateId = opts?.requestId ?? randomUUID();
     return mapped(() => this.hv.updateGate(this.sessionId).run(() => {
       // Signed in its turn, not when queued: issuedAt must be within the session's window when it arrives.
       const arg = this.hv.signer && messageOf(name)?.signers ? signRequest(this.hv.signer, name, this.sessionId, req, opts?.as) : req;
       return withUpdateRetries(() => (arg === undefined
-        ? this.handle.executeUpdate<OutputOf<N>, []>(name)
-        : this.handle.executeUpdate<OutputOf<N>, [unknown]>(name, { args: [arg] })));
+        ? this.handle.executeUpdate<OutputOf<N>, []>(name, { updateId })
+        : this.handle.executeUpdate<OutputOf<N>, [unknown]>(name, { args: [arg], updateId })));
     }), this.sessionId);
   }
 
@@ -185,9 +209,12 @@ export class SessionHandle {
   approveElevation(req: RequestOf<'approveElevation'>) { return this.send('approveElevation', req); }
   revokeElevation(req: RequestOf<'revokeElevation'>) { return this.send('revokeElevation', req); }
 
-  /** Start a saga: the session starts it as its child, from its own view. Every step's agent signs it (a did:key session). */
-  async startSaga(req: RequestOf<'startSaga'>): Promise<SagaHandle> {
-    const { sagaId, runId, digests } = await this.send('startSaga', req);
+  /**
+   * Start a saga: the session starts it as its child, from its own view. Every step's agent signs it (a did:key
+   * session). `requestId`: this start's request id (default: a new one), to send the same start again later.
+   */
+  async startSaga(req: RequestOf<'startSaga'>, opts: { requestId?: string } = {}): Promise<SagaHandle> {
+    const { sagaId, runId, digests } = await this.send('startSaga', req, opts);
     return this.hv.saga(this.sessionId, sagaId, digests, runId);
   }
 

@@ -65,6 +65,22 @@ export interface SessionWorkflowState {
   controls?: ControlsState;
   /** Delegations: child DID → parent DID (SPEC §12). */
   parents?: Array<[string, string]>;
+  /** The last requests accepted, by request id, oldest first (workflows/session/requests.ts); absent when none. */
+  requests?: RequestRecord[];
+}
+
+/** A request the session accepted, remembered so that a resend with its id gets the first answer (N25). */
+export interface RequestRecord {
+  /** Its Temporal update id. */
+  id: string;
+  name: string;
+  /** SHA-256 of the canonical JSON of {name, request}: the argument without its signatures (`auth`). */
+  hash: string;
+  /** The answer (a saga start: its ids) was kept. */
+  kept: boolean;
+  answer?: unknown;
+  /** It failed: its error's code and message. */
+  error?: { type: string; message: string; details?: unknown };
 }
 
 export interface SessionWorkflowInput extends Partial<SessionInput> {

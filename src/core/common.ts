@@ -31,8 +31,17 @@ export const RING_NAMES: Record<Ring, string> = { 0: 'Root', 1: 'Privileged', 2:
 export function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-  throw new HypervisorError('INVALID_INPUT', `invalid ${what}: ${problems.join('; ')}`, { issues: problems });
+  // Bounded, whatever the input: a refusal names the fields, it never echoes the request (a key or a value may be megabytes).
+  const issues = result.error.issues;
+  const problems = issues.slice(0, MAX_ISSUES_NAMED).map((i) => `${i.path.length ? i.path.map((p) => clip(String(p), 64)).join('.') : '(root)'}: ${clip(i.message, 200)}`);
+  if (issues.length > MAX_ISSUES_NAMED) problems.push(`and ${issues.length - MAX_ISSUES_NAMED} more`);
+  throw new HypervisorError('INVALID_INPUT', `invalid ${clip(what, 64)}: ${problems.join('; ')}`, { issues: problems });
+}
+
+const MAX_ISSUES_NAMED = 8;
+/** At most `max` characters of `s`, saying how many were left out. */
+export function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
 }
 
 // ── Prototype-safe records (SPEC §11.6) ──────────────────────────────────────

@@ -69,6 +69,8 @@ export const ERRORS = {
   ELEVATION_NOT_FOUND: { means: 'the agent has no such elevation' },
   ELEVATION_EXISTS: { means: 'the agent has an elevation already (one per agent)', details: 'elevationId' },
   NOT_ELIGIBLE_APPROVER: { means: 'the approver may not approve: it must be an active, unrestricted participant of ring ≤ 2 that joined before the request, and not the requester', details: 'did' },
+  REQUEST_ID_REUSED: { means: 'another request was sent under this request id (an id names one request)', details: 'requestId' },
+  REQUEST_ALREADY_APPLIED: { means: 'this request was applied already; its answer was too large to keep across the session\'s runs', details: 'requestId' },
   NOT_DRIFT_REPORTER: { means: "a drift report must come from one of the session's config.driftReporters, signed", details: 'did' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

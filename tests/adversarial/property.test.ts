@@ -18,18 +18,28 @@
  *   schemas would refuse them if Object.prototype had gained a key);
  * - each session still terminates with a commitment that covers its trail.
  *
- * Requests are batched concurrently over three sessions (one continues as new
- * every 20 accepted updates). HV_FUZZ_SEED replays a run; HV_ADV_REQUESTS
- * changes how many are sent (default 2,400).
+ * Requests are batched concurrently over four sessions: three `identity:
+ * none` (one continues as new every 20 accepted updates) and one did:key
+ * session (continuing every 30), whose participants, creator, SRE and
+ * attacker are did:keys. Every update to the did:key session goes signed by
+ * the right keys (the registry's signer rule), by the right signer with
+ * another key, by the attacker's key, or unsigned — joins with a manifest
+ * included, and the controls: no update whose rule names a signer is ever
+ * accepted without the right signatures (0 grants to unauthenticated
+ * requests). HV_FUZZ_SEED replays a run; HV_ADV_REQUESTS changes how many
+ * are sent (default 2,400).
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AuditTrail } from '../../src/core/audit';
+import { generateDidKey, signPayloadHash, type DidKey } from '../../src/core/identity';
+import { KeyRing, signRequest, type RequestSigner } from '../../src/client/keys';
+import { messageOf } from '../../src/contract/messages';
 import {
-  ACTIONS, ATTACKER, SRE, expectSoundAudit, freshSagaCompletes, httpTool, openSession, sleep, unhandledCommandTasks, until, workflowTaskFailures,
-  type HttpTool, type RawSession,
+  ACTIONS, ATTACKER, SRE, SRE_WITNESSES, expectSoundAudit, freshSagaCompletes, httpTool, openSession, rawClient, RawSession, sessionWorkflowId, sleep, uid,
+  unhandledCommandTasks, until, workflowTaskFailures, type HttpTool,
 } from './raw';
 
 const alpha = 'did:mesh:alpha';
@@ -95,7 +105,12 @@ function shaped(valid: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<unkn
 // ── Messages ────────────────────────────────────────────────────────────────
 
 type Kind = 'update' | 'signal' | 'query';
-interface Request { kind: Kind; target: 'session' | 'saga'; name: string; args: unknown[]; saga: number; session: number }
+/**
+ * How an update to the did:key session is signed: by the keys its rule names ('right'), by those DIDs
+ * with the attacker's key ('forged'), by the attacker as itself ('attacker'), or not at all ('none').
+ */
+type AuthMode = 'right' | 'forged' | 'attacker' | 'none';
+interface Request { kind: Kind; target: 'session' | 'saga'; name: string; args: unknown[]; saga: number; session: number; auth: AuthMode }
 
 const step = fc.record({
   stepId: optional(id), actionId, agentDid: did, input: small,
@@ -107,6 +122,12 @@ const action = fc.record({
   undoApi: optional(fc.constantFrom('handler:test.step', 'TOOL/undo')),
 }, { requiredKeys: ['actionId'] });
 const evidence = { sagaId: id, stepId: id, digest };
+/** A capability manifest (IATP): its actions are declarations too (N2), by id or in full. */
+const manifest = fc.record({
+  agent_id: did, trust_level: fc.oneof(fc.constantFrom('verified_partner', 'trusted', 'standard', 'untrusted', '__proto__'), weird),
+  trust_score: fc.oneof(fc.double({ min: 0, max: 10, noNaN: true }), junk),
+  actions: optional(fc.array(fc.oneof(actionId, action), { maxLength: 3 })), scopes: optional(fc.array(weird, { maxLength: 2 })),
+}, { requiredKeys: ['agent_id', 'trust_level', 'trust_score'] });
 const agentView = fc.record({
   did, sigmaRaw: fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk), bondSum: fc.double({ min: 0, max: 1, noNaN: true }), ringCap: fc.constantFrom(0, 1, 2, 3, 7), active: fc.boolean(),
   // Controls (SPEC §12): a forged kill or elevation may only take away.
@@ -115,31 +136,38 @@ const agentView = fc.record({
 /** activate/terminate take no argument: only junk that is not a valid "nothing" (never terminates a session by accident). */
 const notNothing = junk.filter((x) => x !== null && x !== undefined && !(typeof x === 'object' && !Array.isArray(x) && Object.keys(x as object).length === 0));
 
-const SESSION_UPDATES: Record<string, fc.Arbitrary<unknown>> = {
-  join: shaped(fc.record({ agentDid: did, sigmaRaw: optional(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk)), actions: optional(fc.array(action, { maxLength: 4 })) }, { requiredKeys: ['agentDid'] })),
-  leave: shaped(fc.record({ agentDid: did })),
-  vouch: shaped(fc.record({ voucher: did, vouchee: did, bondPct: optional(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk)) }, { requiredKeys: ['voucher', 'vouchee'] })),
-  releaseBond: shaped(fc.record({ bondId: weird, reason: optional(weird) }, { requiredKeys: ['bondId'] })),
-  checkAction: shaped(fc.record({ agentDid: did, actionId })),
-  reportDrift: shaped(fc.record({ agentDid: did, claimedEmbedding: optional(fc.array(fc.double({ noNaN: true }), { maxLength: 4 })) }, { requiredKeys: ['agentDid'] })),
-  slash: shaped(fc.record({ agentDid: did, reason: fc.oneof(fc.constant('r'), weird), witnessDid: fc.oneof(fc.constant(SRE), did), omega: optional(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk)) }, { requiredKeys: ['agentDid', 'reason', 'witnessDid'] })),
-  startSaga: shaped(fc.record({ sagaId: optional(id), description: optional(weird), steps: fc.array(step, { minLength: 1, maxLength: 3 }) }, { requiredKeys: ['steps'] })),
-  approve: shaped(fc.record({ ...evidence, approverDid: did })),
-  reject: shaped(fc.record({ ...evidence, approverDid: did, reason: fc.oneof(fc.constant('no'), weird) })),
-  witness: shaped(fc.record({ ...evidence, witnessDid: fc.oneof(fc.constant(SRE), did) })),
-  vfsWrite: shaped(fc.record({ agentDid: did, path, content })),
-  vfsDelete: shaped(fc.record({ agentDid: did, path })),
-  vfsSetPermissions: shaped(fc.record({ agentDid: did, path, allowedDids: fc.oneof(fc.constant(null), fc.array(did, { maxLength: 3 })) })),
-  vfsSnapshot: shaped(fc.record({ agentDid: did, snapshotId: optional(weird), label: optional(weird) }, { requiredKeys: ['agentDid'] })),
-  vfsRestore: shaped(fc.record({ agentDid: did, snapshotId: weird })),
+/** Each update's valid shape (its fields generated, most of them from the names that exist). */
+const VALID_UPDATES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
+  join: fc.record({
+    agentDid: did, sigmaRaw: optional(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk)), actions: optional(fc.array(action, { maxLength: 4 })),
+    manifest: optional(manifest), delegatedBy: optional(did),
+  }, { requiredKeys: ['agentDid'] }),
+  leave: fc.record({ agentDid: did }),
+  vouch: fc.record({ voucher: did, vouchee: did, bondPct: optional(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk)) }, { requiredKeys: ['voucher', 'vouchee'] }),
+  releaseBond: fc.record({ bondId: weird, reason: optional(weird) }, { requiredKeys: ['bondId'] }),
+  checkAction: fc.record({ agentDid: did, actionId }),
+  reportDrift: fc.record({ agentDid: did, claimedEmbedding: optional(fc.array(fc.double({ noNaN: true }), { maxLength: 4 })) }, { requiredKeys: ['agentDid'] }),
+  slash: fc.record({ agentDid: did, reason: fc.oneof(fc.constant('r'), weird), witnessDid: fc.oneof(fc.constant(SRE), did), omega: optional(fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), junk)) }, { requiredKeys: ['agentDid', 'reason', 'witnessDid'] }),
+  startSaga: fc.record({ sagaId: optional(id), description: optional(weird), steps: fc.array(step, { minLength: 1, maxLength: 3 }) }, { requiredKeys: ['steps'] }),
+  approve: fc.record({ ...evidence, approverDid: did }),
+  reject: fc.record({ ...evidence, approverDid: did, reason: fc.oneof(fc.constant('no'), weird) }),
+  witness: fc.record({ ...evidence, witnessDid: fc.oneof(fc.constant(SRE), did) }),
+  vfsWrite: fc.record({ agentDid: did, path, content }),
+  vfsDelete: fc.record({ agentDid: did, path }),
+  vfsSetPermissions: fc.record({ agentDid: did, path, allowedDids: fc.oneof(fc.constant(null), fc.array(did, { maxLength: 3 })) }),
+  vfsSnapshot: fc.record({ agentDid: did, snapshotId: optional(weird), label: optional(weird) }, { requiredKeys: ['agentDid'] }),
+  vfsRestore: fc.record({ agentDid: did, snapshotId: weird }),
   // Controls (SPEC §12).
-  quarantine: shaped(fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: fc.oneof(fc.constant('r'), weird), ttlSeconds: optional(fc.oneof(fc.integer({ min: 1, max: 600 }), junk)) }, { requiredKeys: ['agentDid', 'sreDid', 'reason'] })),
-  release: shaped(fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: optional(weird) }, { requiredKeys: ['agentDid', 'sreDid'] })),
-  kill: shaped(fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: fc.oneof(fc.constant('r'), weird), substituteDid: optional(did) }, { requiredKeys: ['agentDid', 'sreDid', 'reason'] })),
-  requestElevation: shaped(fc.record({ agentDid: did, ring: fc.oneof(fc.constantFrom(0, 1, 2, 3), junk), ttlSeconds: optional(fc.oneof(fc.integer({ min: 1, max: 4000 }), junk)), justification: fc.oneof(fc.constant('why'), weird) }, { requiredKeys: ['agentDid', 'ring', 'justification'] })),
-  approveElevation: shaped(fc.record({ agentDid: did, elevationId: fc.oneof(fc.constant('elevation-1'), id), digest, approverDid: did })),
-  revokeElevation: shaped(fc.record({ agentDid: did, byDid: fc.oneof(fc.constant(SRE), did), reason: optional(weird) }, { requiredKeys: ['agentDid', 'byDid'] })),
-  claimStep: shaped(fc.record(evidence)),
+  quarantine: fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: fc.oneof(fc.constant('r'), weird), ttlSeconds: optional(fc.oneof(fc.integer({ min: 1, max: 600 }), junk)) }, { requiredKeys: ['agentDid', 'sreDid', 'reason'] }),
+  release: fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: optional(weird) }, { requiredKeys: ['agentDid', 'sreDid'] }),
+  kill: fc.record({ agentDid: did, sreDid: fc.oneof(fc.constant(SRE), did), reason: fc.oneof(fc.constant('r'), weird), substituteDid: optional(did) }, { requiredKeys: ['agentDid', 'sreDid', 'reason'] }),
+  requestElevation: fc.record({ agentDid: did, ring: fc.oneof(fc.constantFrom(0, 1, 2, 3), junk), ttlSeconds: optional(fc.oneof(fc.integer({ min: 1, max: 4000 }), junk)), justification: fc.oneof(fc.constant('why'), weird) }, { requiredKeys: ['agentDid', 'ring', 'justification'] }),
+  approveElevation: fc.record({ agentDid: did, elevationId: fc.oneof(fc.constant('elevation-1'), id), digest, approverDid: did }),
+  revokeElevation: fc.record({ agentDid: did, byDid: fc.oneof(fc.constant(SRE), did), reason: optional(weird) }, { requiredKeys: ['agentDid', 'byDid'] }),
+  claimStep: fc.record(evidence),
+};
+const SESSION_UPDATES: Record<string, fc.Arbitrary<unknown>> = {
+  ...Object.fromEntries(Object.entries(VALID_UPDATES).map(([name, valid]) => [name, shaped(valid)])),
   activate: notNothing,
   terminate: notNothing,
 };
@@ -175,21 +203,136 @@ for (const name of ['__proto__', 'constructor', 'toString']) {
   Object.defineProperty(SESSION_QUERIES, name, { value: fc.tuple(junk), enumerable: true });
 }
 
-const request: fc.Arbitrary<Request> = fc.record({ session: fc.nat(2), saga: fc.nat() }).chain(({ session, saga }) => fc.oneof(
-  { weight: 12, arbitrary: fc.constantFrom(...Object.keys(SESSION_UPDATES)).chain((name) => SESSION_UPDATES[name]!.map((arg) => ({ kind: 'update' as const, target: 'session' as const, name, args: [arg], session, saga }))) },
-  { weight: 3, arbitrary: fc.constantFrom(...Object.keys(SESSION_SIGNALS)).chain((name) => SESSION_SIGNALS[name]!.map((arg) => ({ kind: 'signal' as const, target: 'session' as const, name, args: [arg], session, saga }))) },
-  { weight: 4, arbitrary: fc.constantFrom(...Object.keys(SESSION_QUERIES)).chain((name) => SESSION_QUERIES[name]!.map((args) => ({ kind: 'query' as const, target: 'session' as const, name, args, session, saga }))) },
-  { weight: 3, arbitrary: fc.constantFrom(...Object.keys(SAGA_SIGNALS)).chain((name) => SAGA_SIGNALS[name]!.map((arg) => ({ kind: 'signal' as const, target: 'saga' as const, name, args: [arg], session, saga }))) },
-  { weight: 1, arbitrary: fc.oneof(fc.constant([] as unknown[]), fc.tuple(junk)).map((args) => ({ kind: 'query' as const, target: 'saga' as const, name: 'sagaState', args, session, saga })) },
+/** The did:key session's lane. */
+const DIDKEY_LANE = 3;
+const authMode: fc.Arbitrary<AuthMode> = fc.oneof({ weight: 4, arbitrary: fc.constant('right' as const) }, { weight: 2, arbitrary: fc.constantFrom('forged' as const, 'attacker' as const, 'none' as const) });
+/** Agents only the did:key session's generators name: they join (with a manifest), leave, are slashed and killed. */
+const NEWCOMERS = ['did:mesh:newcomer-1', 'did:mesh:newcomer-2', 'did:mesh:newcomer-3'];
+const newcomer = fc.constantFrom(...NEWCOMERS);
+const member = fc.constantFrom(alpha, beta, gamma);
+/** Requests a participant of the did:key session would send ("SESSION/": the session's VFS folder): signed right, many are accepted. */
+const PLAUSIBLE: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
+  join: newcomer.chain((d) => fc.record({
+    agentDid: fc.constant(d), sigmaRaw: fc.constantFrom(0.5, 0.8),
+    manifest: fc.record({ agent_id: fc.constant(d), trust_level: fc.constantFrom('standard', 'trusted'), trust_score: fc.constantFrom(5, 8), actions: fc.constant(['draft', 'read-report']) }),
+  })),
+  leave: fc.record({ agentDid: newcomer }),
+  vouch: fc.record({ voucher: fc.constant(alpha), vouchee: fc.constantFrom(beta, gamma, sandbox), bondPct: fc.constantFrom(0.05, 0.1) }),
+  checkAction: fc.record({ agentDid: member, actionId: fc.constantFrom(...ACTION_IDS) }),
+  slash: fc.record({ agentDid: newcomer, reason: fc.constant('r'), witnessDid: fc.constant(SRE) }),
+  startSaga: fc.record({ steps: fc.constant([{ actionId: 'draft', agentDid: beta }]) }),
+  approve: fc.record({ sagaId: fc.constant('wait'), stepId: fc.constant('step-1'), digest: fc.constant('real'), approverDid: fc.constantFrom(beta, gamma) }),
+  reject: fc.record({ sagaId: fc.constant('__proto__'), stepId: fc.constant('step-1'), digest: fc.constant('real'), approverDid: fc.constantFrom(beta, gamma), reason: fc.constant('no') }),
+  witness: fc.record({ sagaId: fc.constant('wait'), stepId: fc.constant('step-1'), digest: fc.constant('real'), witnessDid: fc.constant(SRE) }),
+  vfsWrite: fc.record({ agentDid: member, path: fc.constantFrom('SESSION/a.txt', 'SESSION/b/c.txt'), content }),
+  vfsDelete: fc.record({ agentDid: member, path: fc.constantFrom('SESSION/a.txt', 'SESSION/b/c.txt') }),
+  vfsSetPermissions: fc.record({ agentDid: member, path: fc.constant('SESSION/a.txt'), allowedDids: fc.constantFrom(null, [alpha, beta]) }),
+  vfsSnapshot: fc.record({ agentDid: member, snapshotId: fc.constantFrom('snap-1', 'snap-2') }),
+  vfsRestore: fc.record({ agentDid: member, snapshotId: fc.constantFrom('snap-1', 'snap-2') }),
+  quarantine: fc.record({ agentDid: fc.constantFrom(sandbox, ...NEWCOMERS), sreDid: fc.constant(SRE), reason: fc.constant('r'), ttlSeconds: fc.constantFrom(5, 60) }),
+  release: fc.record({ agentDid: fc.constantFrom(sandbox, ...NEWCOMERS), sreDid: fc.constant(SRE) }),
+  kill: fc.record({ agentDid: newcomer, sreDid: fc.constant(SRE), reason: fc.constant('r') }),
+  requestElevation: fc.record({ agentDid: fc.constantFrom(beta, gamma), ring: fc.constant(2), ttlSeconds: fc.constant(60), justification: fc.constant('why') }),
+  approveElevation: fc.record({ agentDid: fc.constantFrom(beta, gamma), elevationId: fc.constantFrom('elevation-1', 'elevation-2'), digest: fc.constant('ab'.repeat(32)), approverDid: member }),
+  revokeElevation: fc.record({ agentDid: fc.constantFrom(beta, gamma), byDid: fc.constant(SRE) }),
+};
+/** Updates to the did:key session: a third plausible, a third in their valid shape, a third anything (so that signed ones get far). */
+const didKeyUpdate = (name: string): fc.Arbitrary<unknown> => {
+  if (name === 'activate' || name === 'terminate') return fc.constant({});
+  const pool: fc.Arbitrary<unknown>[] = [SESSION_UPDATES[name]!];
+  if (Object.hasOwn(VALID_UPDATES, name)) pool.push(VALID_UPDATES[name]!);
+  if (Object.hasOwn(PLAUSIBLE, name)) pool.push(PLAUSIBLE[name]!);
+  return fc.oneof(...pool);
+};
+
+const request: fc.Arbitrary<Request> = fc.record({ session: fc.nat(DIDKEY_LANE), saga: fc.nat(), auth: authMode }).chain(({ session, saga, auth }) => fc.oneof(
+  { weight: 12, arbitrary: fc.constantFrom(...Object.keys(SESSION_UPDATES)).chain((name) => (session === DIDKEY_LANE ? didKeyUpdate(name) : SESSION_UPDATES[name]!).map((arg) => ({ kind: 'update' as const, target: 'session' as const, name, args: [arg], session, saga, auth }))) },
+  { weight: 3, arbitrary: fc.constantFrom(...Object.keys(SESSION_SIGNALS)).chain((name) => SESSION_SIGNALS[name]!.map((arg) => ({ kind: 'signal' as const, target: 'session' as const, name, args: [arg], session, saga, auth }))) },
+  { weight: 4, arbitrary: fc.constantFrom(...Object.keys(SESSION_QUERIES)).chain((name) => SESSION_QUERIES[name]!.map((args) => ({ kind: 'query' as const, target: 'session' as const, name, args, session, saga, auth }))) },
+  { weight: 3, arbitrary: fc.constantFrom(...Object.keys(SAGA_SIGNALS)).chain((name) => SAGA_SIGNALS[name]!.map((arg) => ({ kind: 'signal' as const, target: 'saga' as const, name, args: [arg], session, saga, auth }))) },
+  { weight: 1, arbitrary: fc.oneof(fc.constant([] as unknown[]), fc.tuple(junk)).map((args) => ({ kind: 'query' as const, target: 'saga' as const, name: 'sagaState', args, session, saga, auth })) },
 ));
+
+// ── The did:key session ─────────────────────────────────────────────────────
+
+/** Every mesh DID the generators name, as a did:key of the did:key session (the attacker's too). */
+interface Keys { byMesh: Map<string, DidKey>; creator: DidKey; all: KeyRing; attacker: DidKey }
+function makeKeys(): Keys {
+  const byMesh = new Map<string, DidKey>();
+  for (const d of [...PARTICIPANTS, ...NEWCOMERS, ...SRE_WITNESSES, ATTACKER]) byMesh.set(d, generateDidKey());
+  const creator = generateDidKey();
+  const attacker = byMesh.get(ATTACKER)!;
+  // The right keys: everyone's but the attacker's (it signs only for itself, in 'attacker' mode).
+  const all = new KeyRing([...byMesh.values()].filter((k) => k !== attacker).concat(creator));
+  return { byMesh, creator, all, attacker };
+}
+
+/** The request's DIDs as the did:key session knows them. */
+function toDidKeys(value: unknown, keys: Keys): unknown {
+  if (typeof value === 'string') return keys.byMesh.get(value)?.did ?? (value === 'did:mesh:admin' ? keys.creator.did : value);
+  if (Array.isArray(value)) return value.map((v) => toDidKeys(v, keys));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: toDidKeys(v, keys), enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+/**
+ * Signs the way `mode` says, and whether the request is then authentic: signed by the DIDs its rule names, with
+ * their keys ('unknown': a rule that depends on the session's state, signed by the attacker for itself). The
+ * creator signs activate and terminate; 'right' never terminates (it is 'forged' then).
+ */
+function signAs(mode: AuthMode, name: string, sessionId: string, arg: unknown, keys: Keys): { arg: unknown; authentic: boolean | 'unknown' } {
+  if (typeof arg !== 'object' || arg === null || Array.isArray(arg)) return { arg, authentic: false };
+  const controlled = name === 'activate' || name === 'terminate';
+  const as = controlled ? keys.creator.did : undefined;
+  if (mode === 'right' && name === 'terminate') mode = 'forged';
+  const { auth: _, ...plain } = arg as Record<string, unknown>;
+  /** The right DIDs' entries, each signed with the attacker's key; `signer` rewritten to the attacker when asked. */
+  const forge = (asAttacker: boolean) => {
+    const forger: RequestSigner = { dids: keys.all.dids, sign: (_did, hash) => signPayloadHash(keys.attacker.secretKey, hash) };
+    const signed = signRequest(forger, name, sessionId, plain, as) as Record<string, unknown> & { auth?: { signer: string }[] };
+    return asAttacker && signed.auth ? { ...signed, auth: signed.auth.map((a) => ({ ...a, signer: keys.attacker.did })) } : signed;
+  };
+  switch (mode) {
+    case 'right': return { arg: signRequest(keys.all, name, sessionId, plain, as), authentic: true };
+    case 'forged': return { arg: forge(false), authentic: false };
+    case 'attacker': {
+      // The attacker signs for itself where the rule names it (then it is its own request), else in its name anyway.
+      const own = signRequest(new KeyRing([keys.attacker]), name, sessionId, plain, keys.attacker.did) as { auth?: unknown[] };
+      if (own.auth?.length) return { arg: own, authentic: controlled ? false : name === 'releaseBond' ? 'unknown' : true };
+      return { arg: forge(true), authentic: false };
+    }
+    case 'none': return { arg: plain, authentic: false };
+  }
+}
+
+/** The did:key session: participants join signed (with the tool's action), the creator activates it. */
+async function openDidKeySession(keys: Keys, agents: Record<string, { sigma: number; actions: unknown[] }>, config: Record<string, unknown>): Promise<RawSession> {
+  const { client, taskQueue } = await rawClient();
+  const sessionId = uid('adv-didkey');
+  const handle = await client.workflow.start('sessionWorkflow', {
+    taskQueue, workflowId: sessionWorkflowId(sessionId),
+    args: [{ sessionId, creatorDid: keys.creator.did, maxUpdatesPerRun: 30, config: { ...config, identity: 'did:key', sreWitnesses: SRE_WITNESSES.map((d) => keys.byMesh.get(d)!.did) } }],
+  });
+  const session = new RawSession(sessionId, handle, client);
+  for (const [mesh, spec] of Object.entries(agents)) {
+    await session.update('join', signRequest(keys.all, 'join', sessionId, { agentDid: keys.byMesh.get(mesh)!.did, sigmaRaw: spec.sigma, actions: spec.actions }));
+  }
+  await session.update('activate', signRequest(keys.all, 'activate', sessionId, {}, keys.creator.did));
+  return session;
+}
 
 // ── The run ─────────────────────────────────────────────────────────────────
 
-interface Lane { session: RawSession; sagas: Map<string, Record<string, string>>; }
+interface Lane { session: RawSession; sagas: Map<string, Record<string, string>>; keys?: Keys }
 
 /** Replace placeholders: "real" digests, the tool's origin. */
 function resolve(value: unknown, lane: Lane, tool: HttpTool): unknown {
-  if (typeof value === 'string') return value.startsWith('TOOL/') ? `${tool.base}/${value.slice(5)}` : value;
+  if (typeof value === 'string') {
+    if (value.startsWith('SESSION/')) return `/sessions/${lane.session.id}/${value.slice(8)}`;
+    return value.startsWith('TOOL/') ? `${tool.base}/${value.slice(5)}` : value;
+  }
   if (Array.isArray(value)) return value.map((v) => resolve(v, lane, tool));
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
@@ -225,15 +368,18 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
     const agents = Object.fromEntries(PARTICIPANTS.map((d) => [d, { sigma: d === alpha ? 0.97 : d === sandbox ? 0.3 : 0.8, actions: [...ACTIONS, { actionId: 'http-draft', reversibility: 'FULL', executeApi: `${tool.base}/execute`, undoApi: `${tool.base}/undo` }] }]));
     const config = { allowedToolOrigins: [tool.base] };
     const lanes: Lane[] = [];
-    for (const maxUpdatesPerRun of [undefined, 20, undefined]) {
-      const session = await openSession(agents, config, { maxUpdatesPerRun });
-      const lane: Lane = { session, sagas: new Map() };
+    for (const maxUpdatesPerRun of [undefined, 20, undefined, 'did:key'] as const) {
+      const keys = maxUpdatesPerRun === 'did:key' ? makeKeys() : undefined;
+      const session = keys ? await openDidKeySession(keys, agents, config) : await openSession(agents, config, { maxUpdatesPerRun: typeof maxUpdatesPerRun === 'number' ? maxUpdatesPerRun : undefined });
+      const lane: Lane = { session, sagas: new Map(), keys };
       for (const sagaId of ['wait', '__proto__']) {
-        const s = await session.startSaga({ sagaId, steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 3600 }] });
+        const req = { sagaId, steps: [{ actionId: 'wire-money', agentDid: keys ? keys.byMesh.get(alpha)!.did : alpha, approvalDeadlineSeconds: 3600 }] };
+        const s = await session.startSaga(keys ? signRequest(keys.all, 'startSaga', session.id, req) : req);
         lane.sagas.set(s.sagaId, s.digests);
       }
       lanes.push(lane);
     }
+    assert.equal(lanes.length - 1, DIDKEY_LANE);
     for (const lane of lanes) await until(() => lane.session.sagaState('wait'), (s) => s.waiting !== null, 'the waiting saga');
 
     const requests = fc.sample(request, { numRuns: total, seed });
@@ -243,10 +389,22 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
     const signalledSagas = new Set<string>();
     const others: string[] = [];
     const abortedOn = new Set<string>();
+    /** Updates to the did:key session whose rule names signers, sent without the right signatures, that were accepted: must stay empty. */
+    const unauthenticatedGrants: string[] = [];
+    const didKeyUpdates = new Map<string, number>();
 
     const send = async (r: Request): Promise<void> => {
       const lane = lanes[r.session]!;
-      const args = r.args.map((a) => resolve(a, lane, tool));
+      let args = r.args.map((a) => resolve(a, lane, tool));
+      const signedUpdate = lane.keys !== undefined && r.kind === 'update' && r.target === 'session' && messageOf(r.name)?.signers !== undefined;
+      if (lane.keys && r.target === 'session') args = args.map((a) => toDidKeys(a, lane.keys!));
+      let authentic: boolean | 'unknown' = true;
+      if (signedUpdate) {
+        const signed = signAs(r.auth, r.name, lane.session.id, args[0], lane.keys!);
+        args = [signed.arg];
+        authentic = signed.authentic;
+        note(`${r.name} ${authentic === true ? 'signed' : authentic === false ? 'unauthenticated' : 'signed by the attacker'}`, didKeyUpdates);
+      }
       const t0 = Date.now();
       note(`${r.target}.${r.kind}.${r.name.length > 30 ? '<weird>' : r.name}`, byMessage);
       try {
@@ -259,6 +417,8 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
         } else if (r.kind === 'update') {
           const result = await lane.session.update(r.name, ...args);
           if (r.name === 'startSaga' && result?.sagaId) lane.sagas.set(result.sagaId, result.digests);
+          if (signedUpdate && authentic === false) unauthenticatedGrants.push(`${r.name} (${r.auth}): ${JSON.stringify(args).slice(0, 300)}`);
+          if (signedUpdate && authentic === true) note(`${r.name} signed, accepted`, didKeyUpdates);
         } else if (r.kind === 'signal') {
           await lane.session.signal(r.name, ...args);
         } else {
@@ -268,6 +428,7 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
       } catch (err) {
         const outcome = classify(err, r.kind);
         note(outcome);
+        if (signedUpdate && process.env.HV_ADV_DEBUG) note(`${r.name} ${authentic === true ? 'signed' : 'unauthenticated'} → ${outcome.slice(0, 60)}`, didKeyUpdates);
         if (outcome.startsWith('aborted')) abortedOn.add(lane.session.workflowId);
         if (outcome.startsWith('other')) others.push(`${r.target}.${r.kind}.${r.name} on session ${r.session}: ${JSON.stringify(args).slice(0, 300)} → ${outcome}`);
       } finally {
@@ -296,9 +457,16 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
     console.log(`      seed ${seed}: ${requests.length} requests in ${fuzzSeconds.toFixed(0)} s over ${lanes.length} sessions (runs ${runs.join('/')}) and ${sagaIds.size} sagas; ${summary}`);
     console.log(`      UNHANDLED_COMMAND workflow task retries (benign, tallied): ${unhandledCommandTasks.length}${process.env.HV_ADV_DEBUG ? ` ${unhandledCommandTasks.join(', ')}` : ''}`);
     console.log(`      per message: ${[...byMessage].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(`      did:key session updates: ${[...didKeyUpdates].sort().map(([k, v]) => `${k} ${v}`).join(', ')}`);
     if (!process.env.HV_ADV_REQUESTS) assert.ok(requests.length >= 2000, 'at least 2,000 requests');
     assert.deepEqual(failures, [], `no WorkflowTaskFailed event in ${involved.length} histories (seed ${seed})`);
     assert.deepEqual(others, [], 'every failure was a refusal');
+    assert.deepEqual(unauthenticatedGrants, [], '0 grants to unauthenticated requests: no signed-rule update of the did:key session was accepted without its signatures');
+    // Every update of the registry went to the did:key session, signed and not (in a run of the default size).
+    for (const name of Object.keys(SESSION_UPDATES).filter((n) => total >= 2000 && messageOf(n)?.signers)) {
+      assert.ok((didKeyUpdates.get(`${name} unauthenticated`) ?? 0) > 0, `${name} sent unauthenticated to the did:key session`);
+      if (name !== 'terminate') assert.ok((didKeyUpdates.get(`${name} signed`) ?? 0) > 0, `${name} sent signed to the did:key session`);
+    }
     for (const id of abortedOn) {
       assert.ok(unhandledCommandTasks.some((t) => t.startsWith(`${id} `)), `${id}: updates were aborted with a workflow task, and the only task failure allowed is UNHANDLED_COMMAND`);
     }
@@ -313,7 +481,7 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
     const before = new Map<string, AuditTrail>();
     for (const lane of lanes) before.set(lane.session.id, (await lane.session.audit()).trail);
     for (const lane of lanes) {
-      const { commitment } = await lane.session.update('terminate');
+      const { commitment } = await lane.session.update('terminate', ...(lane.keys ? [signRequest(lane.keys.all, 'terminate', lane.session.id, {}, lane.keys.creator.did)] : []));
       const { trail } = await lane.session.audit();
       // Every delta is covered (a count; that a replay gives the very same deltas is an open finding, see RELIABILITY.md).
       assert.equal(commitment.deltaCount, trail.deltaCount, `${lane.session.id}: the commitment covers every delta`);

@@ -417,16 +417,18 @@ export class Lab {
   }
 
   /**
-   * Stops the dev server (SIGTERM) and starts it again on the same port and
+   * Stops the dev server (SIGTERM, or SIGKILL with `kill`) and starts it again on the same port and
    * database file. `outageMs` keeps it down that long first: the scenario's
    * outage (longer than a step's start-to-close timeout), not a wait for a condition.
    */
-  async restartServer(outageMs = 0): Promise<{ downMs: number }> {
+  async restartServer(outageMs = 0, opts: { kill?: boolean } = {}): Promise<{ downMs: number }> {
     const t0 = Date.now();
     if (this.cluster) {
       await this.cluster.restartServer(outageMs);
       return { downMs: Date.now() - t0 };
     }
+    // `kill`: SIGKILL, as a crash: nothing is flushed or drained (stop() then finds it exited).
+    if (opts.kill) this.server?.process.kill('SIGKILL');
     await this.server?.stop();
     this.server = undefined;
     if (outageMs > 0) await new Promise((r) => setTimeout(r, outageMs));

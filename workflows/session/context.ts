@@ -19,7 +19,7 @@ import { createVfsState } from '../../src/core/vfs';
 import type { DeltaSignature, NonceWindows, Signers } from '../../src/core/identity';
 import { SessionInputSchema } from '../../src/contract';
 import { governed } from '../failures';
-import type { SagaRecord, SessionWorkflowInput, SessionWorkflowState, TerminateResult } from '../../src/contract/sessionTypes';
+import type { RequestRecord, SagaRecord, SessionWorkflowInput, SessionWorkflowState, TerminateResult } from '../../src/contract/sessionTypes';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
@@ -91,6 +91,8 @@ export interface SessionContext {
   /** Budgets are configured (the config does not change within a run): only then are reservations kept. */
   readonly budgetsOn: boolean;
   readonly sagas: Map<string, SagaRecord>;
+  /** The last requests accepted, by request id (requests.ts): a resend gets the first answer. */
+  readonly requests: Map<string, RequestRecord>;
   /** Sagas this run started: their completion reaches this run. Others are read by id. */
   readonly children: Set<string>;
   /** DIDs whose join is in flight (between its validator and its record). */
@@ -197,6 +199,7 @@ export function createContext(input: SessionWorkflowInput): SessionContext {
     parents: new Map<string, string>(st.parents ?? []),
     budgetsOn: Object.values(controls.config.budgets).some((v) => v !== undefined),
     sagas: new Map<string, SagaRecord>(st.sagas.map((s) => [s.sagaId, s])),
+    requests: new Map<string, RequestRecord>((st.requests ?? []).map((r) => [r.id, r])),
     children: new Set<string>(),
     joining: new Set<string>(),
     chain: wf.workflowInfo().firstExecutionRunId,

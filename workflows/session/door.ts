@@ -11,6 +11,10 @@
  *      again (state may have moved since the validator), accepts the
  *      signatures' nonces and records. Any error fails only the update.
  *
+ * A request the session already applied (its update id remembered, requests.ts)
+ * passes the validator after the hand-over check alone, and its handler returns
+ * the first answer: a resend acts no more (N25).
+ *
  * The schema, the signer rule and the description come from the message
  * registry (src/contract/messages.ts): a message is declared once.
  */
@@ -24,6 +28,7 @@ import { definitions } from '../definitions';
 import { asFailure, governed } from '../failures';
 import { bondOf, controllers, type SessionContext } from './context';
 import { requireAuditCapacity } from './trail';
+import { currentRequestId, earlierRequest, firstAnswer, rememberRequest } from './requests';
 
 /** One update of the session: its name in the registry, the rules its validator applies, and its handler. */
 export interface Handler {
@@ -57,7 +62,7 @@ export function signersOf(ctx: SessionContext, name: UpdateName, request: unknow
 export function wire(ctx: SessionContext, handlers: readonly Handler[]): void {
   for (const h of handlers) {
     const check = h.check as ((ctx: SessionContext, request: unknown) => void) | undefined;
-    wf.setHandler(definitions[h.name] as UpdateDefinition<unknown, [unknown?]>, handle(ctx, (raw?: unknown) => h.run(ctx, raw)), {
+    wf.setHandler(definitions[h.name] as UpdateDefinition<unknown, [unknown?]>, handle(ctx, (raw?: unknown) => h.run(ctx, raw), h.name), {
       validator: validator(ctx, h.name, check),
       description: MESSAGES[h.name].description,
     });
@@ -69,20 +74,37 @@ export function wire(ctx: SessionContext, handlers: readonly Handler[]): void {
  * with its error code. An unexpected error also fails only the update: no
  * input may fail the workflow task (SPEC §11.6).
  */
-export function handle<A extends unknown[], R>(ctx: SessionContext, fn: (...args: A) => Promise<R> | R) {
+export function handle<A extends unknown[], R>(ctx: SessionContext, fn: (...args: A) => Promise<R> | R, name?: UpdateName) {
   return async (...args: A): Promise<R> => {
     ctx.updatesThisRun++;
+    const id = name !== undefined ? currentRequestId() : undefined;
+    const remembered = { value: false };
     try {
       if (!ctx.trailStarted) await wf.condition(() => ctx.trailStarted || ctx.fatal !== undefined);
       if (ctx.fatal) throw ctx.fatal;
-      return await fn(...args);
+      if (name !== undefined) {
+        const earlier = earlierRequest(ctx, id, name, args[0]);
+        if (earlier) {
+          remembered.value = true;
+          return firstAnswer(ctx, earlier, args[0]) as R;
+        }
+      }
+      const answer = await fn(...args);
+      if (name !== undefined) rememberRequest(ctx, id, name, args[0], { answer });
+      return answer;
     } catch (err) {
       const failure = asFailure(err);
-      if (failure instanceof wf.ApplicationFailure) throw failure;
-      wf.log.error('session update failed unexpectedly', { error: String(err) });
-      throw wf.ApplicationFailure.nonRetryable(`internal error: ${(err as Error)?.message ?? String(err)}`, 'INTERNAL');
+      const out = failure instanceof wf.ApplicationFailure ? failure : internal(err);
+      // The session's own failure is not the request's answer: a resend after it is decided afresh.
+      if (name !== undefined && !remembered.value && out !== ctx.fatal) rememberRequest(ctx, id, name, args[0], { error: out });
+      throw out;
     }
   };
+}
+
+function internal(err: unknown): wf.ApplicationFailure {
+  wf.log.error('session update failed unexpectedly', { error: String(err).slice(0, 500) });
+  return wf.ApplicationFailure.nonRetryable(`internal error: ${String((err as Error)?.message ?? err).slice(0, 500)}`, 'INTERNAL');
 }
 
 /**
@@ -96,6 +118,8 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
       if (ctx.windingDown) {
         throw new HypervisorError('SESSION_CONTINUING', `cannot ${what} now: session ${ctx.sessionId} is continuing as new; send it again (the typed client does)`);
       }
+      // A resend of a request already applied: its handler returns the first answer.
+      if (earlierRequest(ctx, currentRequestId(), what, arg)) return;
       if (what !== 'terminate') requireAuditCapacity(ctx, what);
       const req = parse(schema, arg, what);
       const signers = signersOf(ctx, what, req);

@@ -108,5 +108,8 @@ async function handOver(ctx: SessionContext): Promise<TerminateResult> {
   st.nonces = [...ctx.nonces];
   st.controls = ctx.controls.toState();
   st.parents = [...ctx.parents];
+  // Only once a request was remembered (a run before request ids hands over the state it always did).
+  if (ctx.requests.size > 0) st.requests = [...ctx.requests.values()];
+  else delete st.requests;
   return wf.continueAsNew<typeof sessionWorkflow>({ sessionId: ctx.sessionId, creatorDid: ctx.input.creatorDid, maxUpdatesPerRun: ctx.maxUpdatesPerRun, carried: st });
 }
