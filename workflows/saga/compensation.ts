@@ -1,0 +1,51 @@
+/**
+ * The backward walk (SPEC §6): what may have acted, in reverse, in a scope
+ * nothing cancels; each undo once; a failed undo is recorded (the session
+ * escalates it to a slash).
+ */
+import * as wf from '@temporalio/workflow';
+import { compensateStep as markCompensated, compensationPlan, failCompensation, startCompensation, startStepCompensation, retryPolicyOf } from '../../src/core/saga';
+import { SPANS } from '../../src/core/observability';
+import { compensated, startSpan } from '../observe';
+import { compensateStep, HEARTBEAT_TIMEOUT_SECONDS, publishDetails, type SagaContext } from './context';
+import { describeFailure } from './failures';
+import { stepAttributes } from './gate';
+
+/** Compensates, when a step failed or the saga was cancelled and something may have acted. */
+export async function compensate(ctx: SagaContext): Promise<void> {
+  if ((ctx.failedStepId !== null || ctx.cancelled) && compensationPlan(ctx.saga).length > 0) {
+    startCompensation(ctx.saga, Date.now(), ctx.error);
+    publishDetails(ctx);
+    await wf.CancellationScope.nonCancellable(async () => {
+      for (const step of compensationPlan(ctx.saga)) {
+        const spec = ctx.specs.get(step.stepId)!;
+        const span = startSpan(SPANS.compensation, stepAttributes(ctx, step));
+        if (!startStepCompensation(ctx.saga, step.stepId, Date.now())) {
+          // It declares no undo: the compensation failed without an activity.
+          compensated(span, false, step.error);
+          continue;
+        }
+        try {
+          await span.run(() => compensateStep.executeWithOptions({
+            startToCloseTimeout: `${step.timeoutSeconds} seconds`,
+            heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
+            retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: ['NoUndo', 'HttpToolRejected', 'UnknownStepHandler'] },
+            summary: `undo ${step.actionId} by ${step.agentDid}`,
+          }, [{
+            sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
+            executeApi: step.executeApi ?? '', undoApi: step.undoApi, input: spec.input, result: step.result,
+          }]));
+          markCompensated(ctx.saga, step.stepId, Date.now());
+          ctx.compensationOrder.push(step.stepId);
+          compensated(span, true);
+        } catch (err) {
+          failCompensation(ctx.saga, step.stepId, describeFailure(err), Date.now());
+          compensated(span, false, err);
+        }
+        publishDetails(ctx);
+      }
+    });
+  }
+
+
+}

@@ -1,0 +1,126 @@
+/**
+ * One saga run's context: what its session gave it (the input, the view it
+ * holds of agents and actions), the saga's state machine (src/core/saga.ts),
+ * and what the run keeps beside it. The walk, the gate and the compensation
+ * are module functions over this one object.
+ */
+import * as wf from '@temporalio/workflow';
+import type { z } from 'zod';
+import type { createActivities } from '../../activities';
+import { parse } from '../../src/core/common';
+import { SagaWorkflowInputSchema, type ActionView, type AgentView, type SagaWorkflowInput } from '../../src/core/sagaContract';
+import { addStep, createSaga, type SagaState } from '../../src/core/saga';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import { sessionWorkflowId } from '../definitions';
+import { governed } from '../failures';
+import { notFromSession } from './failures';
+
+type Activities = ReturnType<typeof createActivities>;
+export const { executeStep, compensateStep } = wf.proxyActivities<Activities>({ startToCloseTimeout: '5 minutes' });
+export const { readStepGrant } = wf.proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 5, initialInterval: '500 milliseconds', backoffCoefficient: 2 },
+});
+
+/** Steps heartbeat every second: a lost worker or a cancellation is noticed within this. */
+export const HEARTBEAT_TIMEOUT_SECONDS = 5;
+
+export type SagaStepState = SagaState['steps'][number];
+/** The start input as its schema parses it (defaults filled in). */
+export type SagaInput = z.output<typeof SagaWorkflowInputSchema>;
+
+export interface SagaContext {
+  readonly input: SagaInput;
+  readonly sessionId: string;
+  readonly sagaId: string;
+  readonly workflowId: string;
+  readonly specs: Map<string, SagaInput['steps'][number]>;
+  /** The view the session gave, as pushes and the session's own answers have since changed it. */
+  readonly agents: Map<string, AgentView>;
+  readonly actions: Map<string, ActionView>;
+  sessionState: string;
+  readonly saga: SagaState;
+  readonly grants: Map<string, { approvals: string[]; witness: string | null }>;
+  readonly compensationOrder: string[];
+  waiting: SagaSnapshot['waiting'];
+  failedStepId: string | null;
+  error: string | null;
+  cancelled: boolean;
+  woken: boolean;
+  /** The step running now, in a scope of its own: a kill of its agent cancels it. */
+  running: { stepId: string; agentDid: string; scope: wf.CancellationScope; killed: boolean } | null;
+  /** Set when the session continued as new: its new run learns our end from a wake-up, then reads us by id. */
+  notifySessionOnEnd: boolean;
+  /** What HvPendingApprovals holds for the waiting step (null: nothing). */
+  pendingIndexed: string | null;
+}
+
+/** The saga's context from its start input — refused unless its session started it (its parent). */
+export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
+  const info = wf.workflowInfo();
+  const claimed = (raw as { sessionId?: unknown } | null)?.sessionId;
+  if (typeof claimed !== 'string' || info.parent?.workflowId !== sessionWorkflowId(claimed)) notFromSession(raw);
+  const input = governed(() => parse(SagaWorkflowInputSchema, raw, 'saga input'));
+  const { sessionId, sagaId } = input;
+  const actions = new Map<string, ActionView>(input.actions.map((a) => [a.actionId, a]));
+  const saga: SagaState = governed(() => {
+    const s = createSaga({ sagaId, sessionId, at: Date.now() });
+    for (const spec of input.steps) {
+      const action = actions.get(spec.actionId);
+      addStep(s, {
+        stepId: spec.stepId,
+        actionId: spec.actionId,
+        agentDid: spec.agentDid,
+        executeApi: action?.executeApi ?? undefined,
+        undoApi: action?.undoApi ?? undefined,
+        timeoutSeconds: spec.timeoutSeconds,
+        maxRetries: spec.retry.maximumAttempts - 1,
+        initialIntervalMs: Math.round(spec.retry.initialIntervalSeconds * 1000),
+        backoffCoefficient: spec.retry.backoffCoefficient,
+        maximumIntervalMs: spec.retry.maximumIntervalSeconds ? Math.round(spec.retry.maximumIntervalSeconds * 1000) : undefined,
+      }, Date.now());
+    }
+    return s;
+  });
+  return {
+    input, sessionId, sagaId, workflowId: info.workflowId,
+    specs: new Map(input.steps.map((s) => [s.stepId, s])),
+    agents: new Map<string, AgentView>(input.agents.map((a) => [a.did, a])),
+    actions,
+    sessionState: 'active',
+    saga,
+    grants: new Map(),
+    compensationOrder: [],
+    waiting: null,
+    failedStepId: null,
+    error: null,
+    cancelled: false,
+    woken: false,
+    running: null,
+    notifySessionOnEnd: false,
+    pendingIndexed: null,
+  };
+}
+
+export const snapshot = (ctx: SagaContext): SagaSnapshot => ({
+  saga: ctx.saga, workflowId: ctx.workflowId, sessionId: ctx.sessionId,
+  digests: Object.fromEntries(ctx.input.steps.map((s) => [s.stepId, s.digest])),
+  grants: Object.fromEntries(ctx.grants),
+  waiting: ctx.waiting, compensationOrder: ctx.compensationOrder, failedStepId: ctx.failedStepId, error: ctx.error, cancelled: ctx.cancelled,
+});
+
+
+
+export function publishDetails(ctx: SagaContext): void {
+  const rows = ctx.saga.steps.map((s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`);
+  // The Web UI's card can clip its last lines: what matters comes first.
+  wf.setCurrentDetails([
+    `## Saga ${ctx.sagaId} — ${ctx.saga.state}`,
+    `Session \`${ctx.sessionId}\`${ctx.input.description ? ` · ${ctx.input.description}` : ''}`,
+    ...(ctx.error ? ['', `**Failure:** ${ctx.error}`] : []),
+    ...(ctx.waiting ? ['', `Waiting for ${ctx.waiting.waitFor} on ${ctx.waiting.stepId} (digest \`${ctx.input.steps.find((s) => s.stepId === ctx.waiting!.stepId)?.digest}\`)`] : []),
+    ...(ctx.compensationOrder.length ? ['', `Compensated in order: ${ctx.compensationOrder.join(' → ')}`] : []),
+    '', '| step | action | agent | state | attempts |', '|---|---|---|---|---|', ...rows,
+  ].join('\n'));
+}
+

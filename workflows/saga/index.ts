@@ -1,0 +1,55 @@
+/**
+ * The saga workflow, a child of its session (SPEC §6, §11).
+ *
+ * - It starts from the view its session gave it (its start input, authentic
+ *   because the session is its parent) and holds it; pushes (`restrict`) may
+ *   only take privilege away.
+ * - Each step is gated on the held view. When that is not enough (approvals,
+ *   a witness, a raise since the start) it asks the session, from an
+ *   activity, for its decision now: that answer is authentic and the session's.
+ * - A step runs what its action declared at join (SPEC §11.4), as an activity
+ *   with Temporal's own timeout and retry; every retry attempt is re-gated by
+ *   the activity before it acts.
+ * - On failure — or cancellation — the steps that may have acted are
+ *   compensated in reverse, in a scope nothing cancels. A saga that did not
+ *   complete ends as a failed workflow (SagaCompensated, SagaEscalated,
+ *   SagaFailed) with its snapshot in the failure's details.
+ */
+import * as wf from '@temporalio/workflow';
+import { finishSaga } from '../../src/core/saga';
+import { ATTR } from '../../src/core/observability';
+import { HvSagaState } from '../../src/contract/searchAttributes';
+import type { SagaWorkflowInput } from '../../src/core/sagaContract';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import { sagaEndedSignal, sessionWorkflowId } from '../definitions';
+import { annotateRun, sagaEnded } from '../observe';
+import { compensate } from './compensation';
+import { createSagaContext, publishDetails, snapshot } from './context';
+import { sagaFailure } from './failures';
+import { indexPending } from './gate';
+import { walkForward } from './forward';
+import { registerSagaHandlers } from './handlers';
+
+export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot> {
+  const ctx = createSagaContext(raw);
+  annotateRun(() => ({ [ATTR.sessionId]: ctx.sessionId, [ATTR.sagaId]: ctx.sagaId }));
+  registerSagaHandlers(ctx);
+
+  publishDetails(ctx);
+  await walkForward(ctx);
+  await compensate(ctx);
+
+  finishSaga(ctx.saga, Date.now());
+  sagaEnded(ctx.saga.state);
+  ctx.waiting = null;
+  indexPending(ctx, null);
+  publishDetails(ctx);
+  wf.upsertSearchAttributes([{ key: HvSagaState, value: ctx.saga.state }]);
+  if (ctx.notifySessionOnEnd) {
+    await wf.CancellationScope.nonCancellable(() => wf.getExternalWorkflowHandle(sessionWorkflowId(ctx.sessionId)).signal(sagaEndedSignal, { sagaId: ctx.sagaId })).catch(() => undefined);
+  }
+  const snap = snapshot(ctx);
+  if (ctx.saga.state === 'completed') return snap;
+  // Ended, but not as asked: a failed workflow, so the Web UI, its filters and Temporal's metrics tell it apart.
+  throw sagaFailure(snap, ctx.error);
+}
