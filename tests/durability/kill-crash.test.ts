@@ -26,7 +26,7 @@ const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 /** σ 0.5: ring 3, which does not pass the gate for the ring-2 steps. */
 const weak = 'did:mesh:weak';
-/** Steps heartbeat every second with a 5 s heartbeat timeout (workflows/saga.ts). */
+/** Steps heartbeat every second with a 5 s heartbeat timeout (workflows/saga/context.ts). */
 const HEARTBEAT_TIMEOUT_MS = 5_000;
 /** Retries allowed: a retry of the lost attempt as the killed agent would be possible — and must not reach the tool. */
 const timing: StepTiming = { timeoutSeconds: 60, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.5 } };

@@ -1,7 +1,7 @@
 /**
  * A saga walked in process over the core's state machine (src/core/saga.ts):
  * what the unit tests drive to check the transitions end to end. The real walk
- * is the saga workflow's (workflows/saga.ts), with Temporal's timeouts and retries.
+ * is the saga workflow's (workflows/saga/), with Temporal's timeouts and retries.
  */
 import {
   commitStep, compensateStep, compensationPlan, failCompensation, finishSaga, recordAttemptFailure, startCompensation, startStep,
