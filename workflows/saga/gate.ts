@@ -51,7 +51,9 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
   const spec = ctx.specs.get(stepId)!;
   const local = decideOnHeldView(ctx, stepId);
   // A step whose start the saga holds no lease for claims it from the session (rate, budget: SPEC §12).
-  if ((local.allowed && spec.leased !== false) || ctx.sessionState !== 'active') return verdictOf(local);
+  // N15: a pushed session state only makes the saga ask its session (a push that says "terminating" decides nothing).
+  const askAnyway = wf.patched('session-state-confirmed');
+  if ((local.allowed && spec.leased !== false) || (!askAnyway && ctx.sessionState !== 'active')) return verdictOf(local);
   const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
   let waited: { since: number; for: 'consensus' | 'witness' } | undefined;
   const decided = (verdict: Verdict): Verdict => {
@@ -123,3 +125,22 @@ export async function gateStepSpanned(ctx: SagaContext, step: SagaStepState): Pr
   return verdict;
 }
 
+
+/**
+ * N15: the session's word on a kill pushed to the running step's agent — the agent's restriction as the
+ * session holds it, read by an activity (authentic). Only a kill the session recorded cancels the step.
+ */
+export async function confirmKill(ctx: SagaContext, run: NonNullable<SagaContext['running']>): Promise<void> {
+  const spec = ctx.specs.get(run.stepId)!;
+  const grant = await wf.CancellationScope.nonCancellable(() =>
+    readStepGrant({ sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: run.stepId, digest: spec.digest })).catch(() => undefined);
+  if (ctx.running !== run || run.killed) return;
+  const handedOff = grant?.step && grant.step.agentDid !== run.agentDid;
+  if (grant && (grant.agent?.restriction === 2 || handedOff)) {
+    run.killed = true;
+    run.scope.cancel();
+  } else if (grant?.agent) {
+    // Not killed by the session: the pushed restriction is not the session's; hold what the session says.
+    ctx.agents.set(grant.agent.did, grant.agent);
+  }
+}

@@ -9,7 +9,7 @@ import { gateStep } from '../../src/core/gate';
 import { MESSAGES } from '../../src/contract/messages';
 import { heldAgentQuery, restrictSignal, sagaStateQuery, stepGateQuery, wakeSignal } from '../definitions';
 import { snapshot, type SagaContext } from './context';
-import { decideOnHeldView } from './gate';
+import { confirmKill, decideOnHeldView } from './gate';
 
 export function registerSagaHandlers(ctx: SagaContext): void {
   // SPEC §11.3: a push only takes away. Handlers are total: a bad push is ignored.
@@ -38,8 +38,14 @@ export function registerSagaHandlers(ctx: SagaContext): void {
     if (parsed.data.sessionState) ctx.sessionState = parsed.data.sessionState;
     // SPEC §12: a killed agent's step in flight is cancelled (it heartbeats, so the cancellation reaches its tool).
     if (ctx.running && ctx.agents.get(ctx.running.agentDid)?.restriction === 2 && !ctx.running.killed) {
-      ctx.running.killed = true;
-      ctx.running.scope.cancel();
+      const run = ctx.running;
+      // N15: a push only takes away from the next step. A step in flight is cancelled on the session's own
+      // word: the kill it recorded, read back by an activity (an outsider's push changes nothing here).
+      if (wf.patched('kill-confirmed-by-session')) void confirmKill(ctx, run);
+      else {
+        run.killed = true;
+        run.scope.cancel();
+      }
     }
   });
   wf.setHandler(wakeSignal, (raw) => {
