@@ -35,7 +35,19 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
     try {
       denied = (await gateStepSpanned(ctx, step)).denied;
     } catch (err) {
-      if (!wf.isCancellation(err)) throw err;
+      if (!wf.isCancellation(err)) {
+        // N9: the session could not be asked (its read failed after every retry): the step does not run,
+        // and the saga walks back over what may have acted rather than failing with it unundone.
+        if (!wf.patched('gate-failure-compensates')) throw err;
+        ctx.error = `the session could not decide step ${step.stepId}: ${describeFailure(err)}`;
+        ctx.waiting = null;
+        indexPending(ctx, null);
+        if (step.state === 'pending') startStep(ctx.saga, step.stepId, Date.now());
+        failStep(ctx.saga, step.stepId, ctx.error, Date.now());
+        ctx.failedStepId = step.stepId;
+        mayHaveActed();
+        return false;
+      }
       if (step.state === 'executing') {
         ctx.cancelled = true;
         indexPending(ctx, null);
