@@ -19,7 +19,7 @@ import {
 } from './context';
 import {
   agentView, actionView, runningSagas, restrictSagas, applyRingChanges, refreshSearchAttributes,
-  approverRefusal, countsAsApprover, elevationView,
+  approverRefusal, countsAsApprover, elevationView, endElevation,
 } from './views';
 import { type Handler, acceptAuth, request } from './door';
 
@@ -41,6 +41,7 @@ export function impose(ctx: SessionContext, did: string, r: Restriction, by: str
   ctx.controls.restrict(did, r);
   if (r.until !== null) armExpiry(ctx, r.until);
   record(ctx, by, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash(r) }], undefined, signatures);
+  endElevation(ctx, did, r.kind);
   refreshSearchAttributes(ctx);
   restrictSagas(ctx, [did]);
 }
@@ -108,6 +109,7 @@ export const onKill: Handler = {
     const did = req.agentDid;
     const restriction: Restriction = { kind: 'kill', since: Date.now(), until: null, reason: req.reason, by: req.sreDid, substitute: req.substituteDid ?? null };
     ctx.controls.restrict(did, restriction);
+    endElevation(ctx, did, 'kill');
     // Its remaining steps become the substitute's, bound to a new digest; the substitute claims each (gate, rate, budget).
     const handedOff: ControlResult['handedOff'] = [];
     const holding = runningSagas(ctx).filter((g) => g.agentDids.includes(did));
@@ -124,6 +126,8 @@ export const onKill: Handler = {
         step.witness = null;
         step.rejectedBy = null;
         handedOff.push({ sagaId: saga.sagaId, stepId: step.stepId, agentDid: step.agentDid, digest: step.digest });
+        // N5: the substitute acts in the saga now: its later kills, quarantines and demotions reach it.
+        if (!saga.agentDids.includes(step.agentDid) && wf.patched('substitute-joins-saga')) saga.agentDids = [...saga.agentDids, step.agentDid].sort();
       }
     }
     // Its children lose what they held through it.

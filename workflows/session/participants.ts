@@ -22,7 +22,7 @@ import {
   HYPERVISOR_DID, integrations, contentHash, recordedDecision, type SessionContext, requireOpen, record,
   requireState, requireActiveParticipant, requireSre, requireUnrestricted, bondOf,
 } from './context';
-import { agentView, actionView, restrictSagas, applyRingChanges, refreshSearchAttributes, summary } from './views';
+import { agentView, actionView, restrictSagas, applyRingChanges, endElevation, refreshSearchAttributes, summary } from './views';
 import { type Handler, acceptAuth, request, signaturesOf } from './door';
 import { noteRequests } from './controls';
 
@@ -202,6 +202,7 @@ export async function slashAgent(ctx: SessionContext, agentDid: string, reason: 
     ], undefined, signatures);
   }
   ctx.bondsVersion++;
+  for (const s of result.outcome.slashes) endElevation(ctx, s.vouchee, 'slash');
   applyRingChanges(ctx, result.ringChanges, `slash of ${agentDid}`, result.outcome.touched);
   // Tell the scorer; its cached score for the agent is stale now.
   invalidateTrust(ctx.st.trustCache, agentDid);

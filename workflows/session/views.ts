@@ -61,6 +61,17 @@ export function restrictSagas(ctx: SessionContext, dids: readonly string[]): voi
   }
 }
 
+/**
+ * N4: an elevation ends with a slash, a kill, a quarantine or a demotion of its agent — a delta — so a
+ * privilege granted on the agent's standing does not outlive it (behind a patch: older histories replay).
+ */
+export function endElevation(ctx: SessionContext, did: string, why: string): void {
+  const e = ctx.controls.elevations.get(did);
+  if (!e || !wf.patched('elevation-ends-with-restriction')) return;
+  ctx.controls.elevations.delete(did);
+  record(ctx, HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ ended: why }), previousHash: contentHash(e) }]);
+}
+
 export function applyRingChanges(ctx: SessionContext, changes: RingChange[], cause: string, touched: readonly string[] = []): void {
   // SPEC §12: a delegated child is never more privileged than its parent's ring + 1 — it follows demotions.
   const following = changes.filter((c) => c.kind === 'demotion').flatMap((c) => childrenOf(ctx, c.did).flatMap((child) => capRing(ctx.st.session, child, Math.min(3, c.to + 1) as 0 | 1 | 2 | 3)));
@@ -68,6 +79,7 @@ export function applyRingChanges(ctx: SessionContext, changes: RingChange[], cau
   for (const c of changes) {
     ringAssigned(c.to, c.kind);
     record(ctx, HYPERVISOR_DID, [{ path: `/participants/${c.did}/ring`, operation: 'modify', contentHash: contentHash({ ring: c.to, sigmaEff: c.sigmaEff, cause }), previousHash: contentHash({ ring: c.from }) }]);
+    if (c.kind === 'demotion') endElevation(ctx, c.did, `demoted to ring ${c.to}: ${cause}`);
   }
   refreshSearchAttributes(ctx);
   restrictSagas(ctx, [...new Set([...changes.map((c) => c.did), ...touched])]);
