@@ -48,7 +48,7 @@ describe('N4, N5 — elevations end with the agent\'s standing; a substitute is 
     assert.ok(record.agentDids.includes(sub), `the saga's agents include the substitute: ${record.agentDids.join(', ')}`);
     const second = await session.update('kill', { agentDid: sub, sreDid: SRE, reason: 'also compromised' });
     assert.deepEqual(second.sagasHolding, [sagaId], 'the substitute\'s kill reached the saga and was awaited');
-    const held = await session.saga(sagaId).query<{ restriction: number }>('heldAgent', sub);
+    const held = await session.saga(sagaId).query<{ restriction: number }, [string]>('heldAgent', sub);
     assert.equal(held.restriction, 2, 'the saga holds the substitute killed');
   });
 });
