@@ -3,11 +3,31 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const NODE = ['node:*', 'fs', 'path', 'crypto', 'os', 'child_process', 'http', 'https', 'net', 'dns', 'stream', 'url', 'util'];
+const NODE = [
+  'node:*',
+  'fs',
+  'path',
+  'crypto',
+  'os',
+  'child_process',
+  'http',
+  'https',
+  'net',
+  'dns',
+  'stream',
+  'url',
+  'util',
+];
 const nodeBuiltins = { group: NODE, message: 'runs in the workflow sandbox: no Node built-ins' };
 const temporal = { group: ['@temporalio/*'], message: 'the core is plain rules over plain data: no Temporal' };
-const workflowsCode = { regex: '^(\\.\\./)+workflows(/|$)', message: 'src/ and activities/ never import workflow code; share through src/contract' };
-const clientSide = { group: ['**/client', '**/client/**', '**/cli/**', '**/store', '**/store/**', '**/node/**', '**/activities/**'], message: 'not from this room' };
+const workflowsCode = {
+  regex: '^(\\.\\./)+workflows(/|$)',
+  message: 'src/ and activities/ never import workflow code; share through src/contract',
+};
+const clientSide = {
+  group: ['**/client', '**/client/**', '**/cli/**', '**/store', '**/store/**', '**/node/**', '**/activities/**'],
+  message: 'not from this room',
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'contract/**', '.tools/**', '**/*.js', '**/*.mjs'] },
@@ -16,7 +36,10 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/no-require-imports': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
       'no-empty': ['error', { allowEmptyCatch: true }],
@@ -24,9 +47,49 @@ export default tseslint.config(
       'no-control-regex': 'off',
     },
   },
-  { files: ['src/core/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, temporal, workflowsCode, { group: ['**/contract', '**/contract/**'], message: 'the core does not depend on the contract' }, clientSide] }] } },
-  { files: ['src/contract/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, workflowsCode, clientSide, { group: ['@temporalio/*', '!@temporalio/common'], message: 'the contract is zod and core (and @temporalio/common\'s plain definitions)' }] }] } },
-  { files: ['src/client/**/*.ts', 'src/cli/**/*.ts', 'src/store/**/*.ts', 'src/node/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [workflowsCode] }] } },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            nodeBuiltins,
+            temporal,
+            workflowsCode,
+            { group: ['**/contract', '**/contract/**'], message: 'the core does not depend on the contract' },
+            clientSide,
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/contract/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            nodeBuiltins,
+            workflowsCode,
+            clientSide,
+            {
+              group: ['@temporalio/*', '!@temporalio/common'],
+              message: "the contract is zod and core (and @temporalio/common's plain definitions)",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/client/**/*.ts', 'src/cli/**/*.ts', 'src/store/**/*.ts', 'src/node/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [workflowsCode] }] },
+  },
   { files: ['activities/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [workflowsCode] }] } },
-  { files: ['workflows/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, clientSide] }] } },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, clientSide] }] },
+  },
 );

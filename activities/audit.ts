@@ -12,7 +12,14 @@ import type { AppendResult, AuditStore, SessionRecord, TrailHead } from '../src/
 import type { IdentityMode } from '../src/core/identity';
 import { createMerkleAccumulator, merkleRoot, type MerkleAccumulator } from '../src/core/merkle';
 import { parseRow, readRows } from '../src/store/trail';
-import { TREE_HEAD_FORMAT, frontierOf, identityOfTurn1, signBatchHeads, type HypervisorKey, type SignedTreeHead } from '../src/store/treeHeads';
+import {
+  TREE_HEAD_FORMAT,
+  frontierOf,
+  identityOfTurn1,
+  signBatchHeads,
+  type HypervisorKey,
+  type SignedTreeHead,
+} from '../src/store/treeHeads';
 import { auditAppended } from './observe';
 
 const FINAL = new Set(['AUDIT_CONFLICT', 'AUDIT_GAP', 'INVALID_INPUT']);
@@ -21,7 +28,8 @@ async function finalOrRetry<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
-    if (isHypervisorError(err) && FINAL.has(err.code)) throw ApplicationFailure.nonRetryable(err.message, err.code, err.details);
+    if (isHypervisorError(err) && FINAL.has(err.code))
+      throw ApplicationFailure.nonRetryable(err.message, err.code, err.details);
     throw err;
   }
 }
@@ -50,7 +58,12 @@ async function storedIdentity(store: AuditStore, sessionId: string): Promise<Ide
  * Merkle root and chain hash at that size, the identity mode — continuing from the frontier
  * kept with the previous batch's last head (or, without one, the stored hashes).
  */
-async function signStoredBatch(store: AuditStore, key: HypervisorKey, sessionId: string, deltas: readonly Delta[]): Promise<SignedTreeHead | undefined> {
+async function signStoredBatch(
+  store: AuditStore,
+  key: HypervisorKey,
+  sessionId: string,
+  deltas: readonly Delta[],
+): Promise<SignedTreeHead | undefined> {
   const first = deltas[0];
   if (first === undefined) return undefined;
   let base: MerkleAccumulator = createMerkleAccumulator();
@@ -59,7 +72,12 @@ async function signStoredBatch(store: AuditStore, key: HypervisorKey, sessionId:
     identity = identityOfTurn1(first);
   } else {
     const last = await store.lastTreeHead(sessionId);
-    if (last !== null && last.signed.treeHead.size === first.turn - 1 && last.frontier !== null && last.frontier.count === first.turn - 1) {
+    if (
+      last !== null &&
+      last.signed.treeHead.size === first.turn - 1 &&
+      last.frontier !== null &&
+      last.frontier.count === first.turn - 1
+    ) {
       base = last.frontier;
       identity = last.signed.treeHead.identity;
     } else {
@@ -91,9 +109,21 @@ async function signFinalHead(store: AuditStore, key: HypervisorKey, record: Sess
     if (rows.length !== size) root = null;
   }
   if (root !== commitment.merkleRoot) {
-    throw ApplicationFailure.nonRetryable(`session ${sessionId}: the commitment's root ${String(commitment.merkleRoot)} over ${size} deltas is not the stored trail's ${String(root)}; the hypervisor signs no final head over it`, 'AUDIT_CONFLICT');
+    throw ApplicationFailure.nonRetryable(
+      `session ${sessionId}: the commitment's root ${String(commitment.merkleRoot)} over ${size} deltas is not the stored trail's ${String(root)}; the hypervisor signs no final head over it`,
+      'AUDIT_CONFLICT',
+    );
   }
-  const signed = key.signTreeHead({ format: TREE_HEAD_FORMAT, sessionId, size, root, head, identity, at: Date.now(), final: true });
+  const signed = key.signTreeHead({
+    format: TREE_HEAD_FORMAT,
+    sessionId,
+    size,
+    root,
+    head,
+    identity,
+    at: Date.now(),
+    final: true,
+  });
   await store.putTreeHeads(sessionId, [signed]);
   return signed;
 }
@@ -106,19 +136,28 @@ export function auditActivities(store: AuditStore, key?: HypervisorKey) {
      * AUDIT_CONFLICT. Recorded in history, they let the session chain on what the store has even when
      * a replay recomputes a delta differently (src/core/audit.ts markStored).
      */
-    async appendAuditDeltas(args: { sessionId: string; deltas: Delta[]; chain?: string }): Promise<AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead }> {
+    async appendAuditDeltas(args: {
+      sessionId: string;
+      deltas: Delta[];
+      chain?: string;
+    }): Promise<AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead }> {
       const result = await finalOrRetry(() => store.append(args.sessionId, args.deltas, ownerOf(args.chain)));
       auditAppended(result.appended);
       const first = args.deltas[0];
       if (first === undefined) return result;
       // Signed only once the batch is the owner's and stored; its last head lands in the session's history.
       const treeHead = key ? await signStoredBatch(store, key, args.sessionId, args.deltas) : undefined;
-      return { ...result, stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) }, ...(treeHead ? { treeHead } : {}) };
+      return {
+        ...result,
+        stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) },
+        ...(treeHead ? { treeHead } : {}),
+      };
     },
     /** A file's contents, kept under its session (N13: other sessions cannot read them; they go with its VFS). */
     async storeFile(args: { content: string; sessionId?: string; chain?: string }): Promise<{ contentHash: string }> {
       // Histories from before files were kept per session name no session: the workflow id's session is theirs.
-      const sessionId = args.sessionId ?? Context.current().info.workflowExecution?.workflowId.replace(/^hv-session-/, '') ?? '';
+      const sessionId =
+        args.sessionId ?? Context.current().info.workflowExecution?.workflowId.replace(/^hv-session-/, '') ?? '';
       return { contentHash: await finalOrRetry(() => store.putFile(sessionId, args.content, ownerOf(args.chain))) };
     },
     async storeSessionRecord(args: SessionRecord & { chain?: string }): Promise<void> {
@@ -130,14 +169,25 @@ export function auditActivities(store: AuditStore, key?: HypervisorKey) {
      * A continued session proves its carried state against the store: the trail is its own, and
      * the carried chain head is the stored head. Anything else fails the run (AUDIT_CONFLICT).
      */
-    async checkCarriedTrail(args: { sessionId: string; chain: string; turn: number; head: string | null }): Promise<TrailHead> {
+    async checkCarriedTrail(args: {
+      sessionId: string;
+      chain: string;
+      turn: number;
+      head: string | null;
+    }): Promise<TrailHead> {
       const stored = await store.trailHead(args.sessionId);
       const owner = ownerOf(args.chain);
       if (stored.owner !== null && stored.owner !== owner) {
-        throw ApplicationFailure.nonRetryable(`session ${args.sessionId}: the audit trail belongs to another session workflow; carried state from this run is not the session's`, 'AUDIT_CONFLICT');
+        throw ApplicationFailure.nonRetryable(
+          `session ${args.sessionId}: the audit trail belongs to another session workflow; carried state from this run is not the session's`,
+          'AUDIT_CONFLICT',
+        );
       }
       if (stored.turn !== args.turn || stored.hash !== args.head) {
-        throw ApplicationFailure.nonRetryable(`session ${args.sessionId}: carried state names turn ${args.turn} (${args.head ?? 'none'}) but the audit store holds turn ${stored.turn} (${stored.hash ?? 'none'})`, 'AUDIT_CONFLICT');
+        throw ApplicationFailure.nonRetryable(
+          `session ${args.sessionId}: carried state names turn ${args.turn} (${args.head ?? 'none'}) but the audit store holds turn ${stored.turn} (${stored.hash ?? 'none'})`,
+          'AUDIT_CONFLICT',
+        );
       }
       return stored;
     },

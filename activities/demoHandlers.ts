@@ -34,7 +34,9 @@ export function registerDemoHandlers(): void {
       return { reservationId: `res-${ctx.stepId}` };
     },
     async undo(_input, result, ctx) {
-      log.info(`release reservation ${(result as { reservationId?: string })?.reservationId}`, { key: ctx.idempotencyKey });
+      log.info(`release reservation ${(result as { reservationId?: string })?.reservationId}`, {
+        key: ctx.idempotencyKey,
+      });
       return { released: true };
     },
   });

@@ -33,7 +33,10 @@ export interface ResolvedAddress {
 export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 export const systemResolver: Resolver = async (hostname) =>
-  (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+  (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => ({
+    address: a.address,
+    family: a.family === 6 ? 6 : 4,
+  }));
 
 /** The failure types of an HTTP tool call; the ones a step may have acted on are in MAY_HAVE_ACTED. */
 export const HTTP_TOOL_FAILURES = {
@@ -71,9 +74,16 @@ export interface ToolRequest {
 }
 
 /** The checks before anything is sent: the worker lists the origin; every address of its host is allowed. Returns the addresses to connect to. */
-export async function checkedAddresses(url: URL, policy: ToolPolicy, resolve: Resolver = systemResolver): Promise<ResolvedAddress[]> {
+export async function checkedAddresses(
+  url: URL,
+  policy: ToolPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<ResolvedAddress[]> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw ApplicationFailure.nonRetryable(`HTTP tool ${url.href}: not an http(s) URL`, HTTP_TOOL_FAILURES.originNotAllowed);
+    throw ApplicationFailure.nonRetryable(
+      `HTTP tool ${url.href}: not an http(s) URL`,
+      HTTP_TOOL_FAILURES.originNotAllowed,
+    );
   }
   if (!policy.origins.has(url.origin)) {
     throw ApplicationFailure.nonRetryable(
@@ -89,9 +99,16 @@ export async function checkedAddresses(url: URL, policy: ToolPolicy, resolve: Re
     try {
       addresses = await resolve(host);
     } catch (err) {
-      throw ApplicationFailure.retryable(`HTTP tool ${url.href}: ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, HTTP_TOOL_FAILURES.unresolved);
+      throw ApplicationFailure.retryable(
+        `HTTP tool ${url.href}: ${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        HTTP_TOOL_FAILURES.unresolved,
+      );
     }
-    if (addresses.length === 0) throw ApplicationFailure.retryable(`HTTP tool ${url.href}: ${host} resolves to no address`, HTTP_TOOL_FAILURES.unresolved);
+    if (addresses.length === 0)
+      throw ApplicationFailure.retryable(
+        `HTTP tool ${url.href}: ${host} resolves to no address`,
+        HTTP_TOOL_FAILURES.unresolved,
+      );
   }
   if (!policy.allowPrivateAddresses) {
     for (const { address } of addresses) {
@@ -110,20 +127,31 @@ export async function checkedAddresses(url: URL, policy: ToolPolicy, resolve: Re
 /** A socket lookup that answers only with these (already checked) addresses: the request is pinned to them. */
 export function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
   return ((hostname: string, options: unknown, callback: (...args: unknown[]) => void) => {
-    const opts = (typeof options === 'object' && options !== null ? options : { family: options }) as { all?: boolean; family?: unknown };
-    const family = opts.family === 4 || opts.family === 'IPv4' ? 4 : opts.family === 6 || opts.family === 'IPv6' ? 6 : 0;
+    const opts = (typeof options === 'object' && options !== null ? options : { family: options }) as {
+      all?: boolean;
+      family?: unknown;
+    };
+    const family =
+      opts.family === 4 || opts.family === 'IPv4' ? 4 : opts.family === 6 || opts.family === 'IPv6' ? 6 : 0;
     const list = family ? addresses.filter((a) => a.family === family) : addresses;
     if (list.length === 0) {
       callback(Object.assign(new Error(`no checked IPv${family} address for ${hostname}`), { code: 'ENOTFOUND' }));
       return;
     }
-    if (opts.all) callback(null, list.map((a) => ({ address: a.address, family: a.family })));
+    if (opts.all)
+      callback(
+        null,
+        list.map((a) => ({ address: a.address, family: a.family })),
+      );
     else callback(null, list[0]!.address, list[0]!.family);
   }) as LookupFunction;
 }
 
 function tooLarge(url: string, limit: number): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`HTTP tool ${url} answered more than ${limit} bytes, this worker's limit (HV_TOOL_MAX_RESPONSE_BYTES); the answer was cut off`, HTTP_TOOL_FAILURES.tooLarge);
+  return ApplicationFailure.nonRetryable(
+    `HTTP tool ${url} answered more than ${limit} bytes, this worker's limit (HV_TOOL_MAX_RESPONSE_BYTES); the answer was cut off`,
+    HTTP_TOOL_FAILURES.tooLarge,
+  );
 }
 
 /** Reads at most `limit` bytes; `over` when there was more (the stream is destroyed then). */
@@ -150,7 +178,10 @@ function noAnswer(url: string, err: unknown, signal?: AbortSignal): Error {
     return aborted;
   }
   const code = (err as NodeJS.ErrnoException)?.code;
-  return ApplicationFailure.retryable(`HTTP tool ${url}: no answer (${code ?? (err as Error)?.message ?? String(err)})`, HTTP_TOOL_FAILURES.noAnswer);
+  return ApplicationFailure.retryable(
+    `HTTP tool ${url}: no answer (${code ?? (err as Error)?.message ?? String(err)})`,
+    HTTP_TOOL_FAILURES.noAnswer,
+  );
 }
 
 /**
@@ -158,7 +189,11 @@ function noAnswer(url: string, err: unknown, signal?: AbortSignal): Error {
  * with the tool's status and (size-limited) body text. A 2xx past the limit,
  * and any 3xx, are failures (see HTTP_TOOL_FAILURES).
  */
-export async function postToTool(request: ToolRequest, policy: ToolPolicy, resolve: Resolver = systemResolver): Promise<ToolAnswer> {
+export async function postToTool(
+  request: ToolRequest,
+  policy: ToolPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<ToolAnswer> {
   const url = new URL(request.url);
   const addresses = await checkedAddresses(url, policy, resolve);
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -191,8 +226,14 @@ export async function postToTool(request: ToolRequest, policy: ToolPolicy, resol
     // Not followed, and its body is never read: a redirect is where an allowed origin would send the worker elsewhere.
     res.destroy();
     const location = res.headers.location;
-    const quoted = location === undefined ? 'no Location' : `Location ${location.length > LOCATION_QUOTE_MAX ? `${location.slice(0, LOCATION_QUOTE_MAX)}…` : location}`;
-    throw ApplicationFailure.nonRetryable(`HTTP tool ${request.url} answered ${status} (${quoted}); this worker does not follow redirects`, HTTP_TOOL_FAILURES.redirect);
+    const quoted =
+      location === undefined
+        ? 'no Location'
+        : `Location ${location.length > LOCATION_QUOTE_MAX ? `${location.slice(0, LOCATION_QUOTE_MAX)}…` : location}`;
+    throw ApplicationFailure.nonRetryable(
+      `HTTP tool ${request.url} answered ${status} (${quoted}); this worker does not follow redirects`,
+      HTTP_TOOL_FAILURES.redirect,
+    );
   }
   const ok = status >= 200 && status < 300;
   const limit = ok ? policy.maxResponseBytes : Math.min(policy.maxResponseBytes, ERROR_BODY_MAX);

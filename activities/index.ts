@@ -17,13 +17,23 @@ import type { HypervisorKey } from '../src/store/treeHeads';
  * it from HV_TOOL_* at start); by default no HTTP tool runs. `hypervisorKey`:
  * the worker's own key, which signs the trail's tree heads (issue 24, N14).
  */
-export function createActivities(client: Client, store: AuditStore, tracer?: Tracer, toolPolicy: ToolPolicy = NO_HTTP_TOOLS, hypervisorKey?: HypervisorKey) {
+export function createActivities(
+  client: Client,
+  store: AuditStore,
+  tracer?: Tracer,
+  toolPolicy: ToolPolicy = NO_HTTP_TOOLS,
+  hypervisorKey?: HypervisorKey,
+) {
   // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
   useNodeCrypto();
   const sessions = sessionActivities(client);
   return {
     ...auditActivities(store, hypervisorKey),
-    ...stepActivities((sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId), tracer, toolPolicy),
+    ...stepActivities(
+      (sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId),
+      tracer,
+      toolPolicy,
+    ),
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,
     awaitHold: sessions.awaitHold,

@@ -14,7 +14,8 @@ export const INTEGRATION_MAX_RESPONSE_BYTES = 256 * 1024;
 
 /** The body as text, read up to `limit` bytes; past it the stream is cancelled and the call fails. */
 async function readLimitedText(response: Response, url: string, limit: number): Promise<string> {
-  const tooLarge = () => ApplicationFailure.nonRetryable(`${url} answered more than ${limit} bytes`, 'IntegrationResponseTooLarge');
+  const tooLarge = () =>
+    ApplicationFailure.nonRetryable(`${url} answered more than ${limit} bytes`, 'IntegrationResponseTooLarge');
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > limit) {
     await response.body?.cancel().catch(() => undefined);
@@ -54,7 +55,10 @@ async function postJson(base: string, path: string, body: unknown): Promise<unkn
   if (response.status >= 300 && response.status < 400) {
     await response.body?.cancel().catch(() => undefined);
     const location = (response.headers.get('location') ?? 'none').slice(0, 300);
-    throw ApplicationFailure.nonRetryable(`${url} answered ${response.status} (Location ${location}); integrations do not follow redirects`, 'IntegrationRedirect');
+    throw ApplicationFailure.nonRetryable(
+      `${url} answered ${response.status} (Location ${location}); integrations do not follow redirects`,
+      'IntegrationRedirect',
+    );
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => undefined);
@@ -69,13 +73,21 @@ export async function scoreTrust(agentDid: string): Promise<number | null> {
   if (!url) return null;
   const answer = (await postJson(url, '/score', { agentDid })) as { score?: unknown };
   if (typeof answer.score !== 'number' || answer.score < 0 || answer.score > 1000) {
-    throw ApplicationFailure.nonRetryable(`trust scorer returned no score in 0–1000 for ${agentDid}`, 'IntegrationBadAnswer');
+    throw ApplicationFailure.nonRetryable(
+      `trust scorer returned no score in 0–1000 for ${agentDid}`,
+      'IntegrationBadAnswer',
+    );
   }
   return answer.score;
 }
 
 /** Reports a slash or a task outcome back to the scorer (no-op without one). */
-export async function reportToTrustScorer(report: { agentDid: string; kind: 'slash' | 'outcome'; severity?: string; reason: string }): Promise<void> {
+export async function reportToTrustScorer(report: {
+  agentDid: string;
+  kind: 'slash' | 'outcome';
+  severity?: string;
+  reason: string;
+}): Promise<void> {
   const url = process.env.HV_TRUST_SCORER_URL;
   if (url) await postJson(url, '/report', report);
 }
@@ -93,7 +105,10 @@ export async function measureDrift(request: DriftRequest): Promise<number> {
   if (url) {
     const answer = (await postJson(url, '/drift', request)) as { drift?: unknown };
     if (typeof answer.drift !== 'number' || answer.drift < 0 || answer.drift > 1) {
-      throw ApplicationFailure.nonRetryable(`drift verifier returned no drift in [0, 1] for ${request.agentDid}`, 'IntegrationBadAnswer');
+      throw ApplicationFailure.nonRetryable(
+        `drift verifier returned no drift in [0, 1] for ${request.agentDid}`,
+        'IntegrationBadAnswer',
+      );
     }
     return answer.drift;
   }
@@ -101,11 +116,14 @@ export async function measureDrift(request: DriftRequest): Promise<number> {
 }
 
 /** Anchors a commitment; locally its id is `local:<sha256 of the canonical commitment>`. */
-export async function anchorCommitment(commitment: Record<string, unknown>): Promise<{ anchorTarget: string; anchorTxId: string }> {
+export async function anchorCommitment(
+  commitment: Record<string, unknown>,
+): Promise<{ anchorTarget: string; anchorTxId: string }> {
   const url = process.env.HV_ANCHOR_URL;
   if (url) {
     const answer = (await postJson(url, '', commitment)) as { txId?: unknown };
-    if (typeof answer.txId !== 'string') throw ApplicationFailure.nonRetryable('anchor service returned no txId', 'IntegrationBadAnswer');
+    if (typeof answer.txId !== 'string')
+      throw ApplicationFailure.nonRetryable('anchor service returned no txId', 'IntegrationBadAnswer');
     return { anchorTarget: url, anchorTxId: answer.txId };
   }
   return { anchorTarget: 'local', anchorTxId: `local:${sha256Hex(canonicalJson(commitment))}` };

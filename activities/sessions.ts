@@ -10,7 +10,12 @@ import { Context } from '@temporalio/activity';
 import { definitions } from '../src/contract/definitions';
 import { sessionWorkflowId } from '../src/contract/messages';
 
-const { claimStep: claimStepUpdate, heldAgent: heldAgentQuery, stepGate: stepGateQuery, stepGrant: stepGrantQuery } = definitions;
+const {
+  claimStep: claimStepUpdate,
+  heldAgent: heldAgentQuery,
+  stepGate: stepGateQuery,
+  stepGrant: stepGrantQuery,
+} = definitions;
 import type { StepRef } from '../src/contract';
 import type { StepGrant } from '../src/contract/sessionTypes';
 import type { GateDecision } from '../src/core/gate';
@@ -40,7 +45,11 @@ export function sessionActivities(client: Client) {
   return {
     readStepGrant,
 
-    async readSagaOutcome(args: { workflowId: string; sessionWorkflowId: string; waitMs?: number }): Promise<SagaOutcomeRead> {
+    async readSagaOutcome(args: {
+      workflowId: string;
+      sessionWorkflowId: string;
+      waitMs?: number;
+    }): Promise<SagaOutcomeRead> {
       const handle = client.workflow.getHandle(args.workflowId);
       let description = await handle.describe();
       if (description.status.name === 'RUNNING' && args.waitMs) {
@@ -50,14 +59,19 @@ export function sessionActivities(client: Client) {
       }
       // Only a saga this session started is believed.
       if (description.parentExecution?.workflowId !== args.sessionWorkflowId) {
-        return { status: 'closed', snapshot: null, failure: `workflow ${args.workflowId} is not a saga of ${args.sessionWorkflowId}` };
+        return {
+          status: 'closed',
+          snapshot: null,
+          failure: `workflow ${args.workflowId} is not a saga of ${args.sessionWorkflowId}`,
+        };
       }
       if (description.status.name === 'RUNNING') return { status: 'running', snapshot: null, failure: null };
       try {
         return { status: 'closed', snapshot: await handle.result(), failure: null };
       } catch (err) {
         const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-        if (cause instanceof CommonApplicationFailure && cause.details?.[0]) return { status: 'closed', snapshot: cause.details[0], failure: null };
+        if (cause instanceof CommonApplicationFailure && cause.details?.[0])
+          return { status: 'closed', snapshot: cause.details[0], failure: null };
         return { status: 'closed', snapshot: null, failure: (cause ?? (err as Error)).message };
       }
     },

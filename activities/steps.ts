@@ -57,11 +57,14 @@ export interface StepFailureDetails {
  * its work first), an answer past the size limit (the tool answered 2xx).
  */
 const MAY_HAVE_ACTED: ReadonlySet<string> = new Set([
-  'HttpToolError', HTTP_TOOL_FAILURES.noAnswer, HTTP_TOOL_FAILURES.redirect, HTTP_TOOL_FAILURES.tooLarge,
+  'HttpToolError',
+  HTTP_TOOL_FAILURES.noAnswer,
+  HTTP_TOOL_FAILURES.redirect,
+  HTTP_TOOL_FAILURES.tooLarge,
 ]);
 
 function withActingDetails(err: unknown, attempt: number): unknown {
-  const type = err instanceof ApplicationFailure ? err.type ?? 'Error' : (err as Error)?.name ?? 'Error';
+  const type = err instanceof ApplicationFailure ? (err.type ?? 'Error') : ((err as Error)?.name ?? 'Error');
   if (err instanceof CancelledFailure) return err;
   // A TypeError or an AbortError (the step's cancellation): the request may have reached the tool, with no answer back.
   const noAnswer = err instanceof TypeError || (err as Error)?.name === 'AbortError';
@@ -70,7 +73,7 @@ function withActingDetails(err: unknown, attempt: number): unknown {
   return ApplicationFailure.create({
     message: (err as Error)?.message ?? String(err),
     type,
-    nonRetryable: err instanceof ApplicationFailure ? err.nonRetryable ?? false : false,
+    nonRetryable: err instanceof ApplicationFailure ? (err.nonRetryable ?? false) : false,
     details: [details],
     cause: err instanceof Error ? err : undefined,
   });
@@ -100,21 +103,26 @@ function stepContext(task: StepTask, phase: 'execute' | 'undo'): StepContext {
  * 4xx other than 408/429 are not retried.
  */
 async function callHttpTool(url: string, body: unknown, ctx: StepContext, policy: ToolPolicy): Promise<unknown> {
-  const { status, text } = await postToTool({
-    url,
-    body: JSON.stringify(body ?? null),
-    headers: {
-      'content-type': 'application/json',
-      'idempotency-key': ctx.idempotencyKey,
-      'x-hv-session-id': ctx.sessionId,
-      'x-hv-agent-did': ctx.agentDid,
+  const { status, text } = await postToTool(
+    {
+      url,
+      body: JSON.stringify(body ?? null),
+      headers: {
+        'content-type': 'application/json',
+        'idempotency-key': ctx.idempotencyKey,
+        'x-hv-session-id': ctx.sessionId,
+        'x-hv-agent-did': ctx.agentDid,
+      },
+      signal: ctx.activity.cancellationSignal,
     },
-    signal: ctx.activity.cancellationSignal,
-  }, policy);
+    policy,
+  );
   if (status < 200 || status >= 300) {
     const message = `HTTP tool ${url} answered ${status}: ${text.slice(0, 200)}`;
     const permanent = status >= 400 && status < 500 && status !== 408 && status !== 429;
-    throw permanent ? ApplicationFailure.nonRetryable(message, 'HttpToolRejected') : ApplicationFailure.retryable(message, 'HttpToolError');
+    throw permanent
+      ? ApplicationFailure.nonRetryable(message, 'HttpToolRejected')
+      : ApplicationFailure.retryable(message, 'HttpToolError');
   }
   if (!text) return null;
   try {
@@ -127,13 +135,26 @@ async function callHttpTool(url: string, body: unknown, ctx: StepContext, policy
 const HANDLER_PREFIX = 'handler:';
 
 /** Runs one declared API: a registered handler's execute or undo, or an HTTP tool. */
-async function runApi(api: string, phase: 'execute' | 'undo', task: CompensationTask, ctx: StepContext, toolPolicy: ToolPolicy): Promise<unknown> {
+async function runApi(
+  api: string,
+  phase: 'execute' | 'undo',
+  task: CompensationTask,
+  ctx: StepContext,
+  toolPolicy: ToolPolicy,
+): Promise<unknown> {
   if (api.startsWith(HANDLER_PREFIX)) {
     const name = api.slice(HANDLER_PREFIX.length);
     const handler = stepHandler(name);
-    if (!handler) throw ApplicationFailure.nonRetryable(`no step handler named "${name}" is registered with this worker`, 'UnknownStepHandler');
+    if (!handler)
+      throw ApplicationFailure.nonRetryable(
+        `no step handler named "${name}" is registered with this worker`,
+        'UnknownStepHandler',
+      );
     if (task.readOnly && !handler.readOnly) {
-      throw ApplicationFailure.nonRetryable(`action ${task.actionId} is declared read-only, but step handler "${name}" is not registered as read-only`, 'InvalidStep');
+      throw ApplicationFailure.nonRetryable(
+        `action ${task.actionId} is declared read-only, but step handler "${name}" is not registered as read-only`,
+        'InvalidStep',
+      );
     }
     if (phase === 'execute') return (await handler.execute(task.input, ctx)) ?? null;
     if (!handler.undo) throw ApplicationFailure.nonRetryable(`step handler "${name}" has no undo`, 'NoUndo');
@@ -141,10 +162,22 @@ async function runApi(api: string, phase: 'execute' | 'undo', task: Compensation
   }
   if (/^https?:\/\//.test(api)) {
     // An HTTP tool's effects are unknown to the worker: it never runs for an action declared read-only.
-    if (task.readOnly) throw ApplicationFailure.nonRetryable(`action ${task.actionId} is declared read-only: it cannot call an HTTP tool`, 'InvalidStep');
-    return callHttpTool(api, phase === 'execute' ? { input: task.input ?? null } : { input: task.input ?? null, result: task.result ?? null }, ctx, toolPolicy);
+    if (task.readOnly)
+      throw ApplicationFailure.nonRetryable(
+        `action ${task.actionId} is declared read-only: it cannot call an HTTP tool`,
+        'InvalidStep',
+      );
+    return callHttpTool(
+      api,
+      phase === 'execute' ? { input: task.input ?? null } : { input: task.input ?? null, result: task.result ?? null },
+      ctx,
+      toolPolicy,
+    );
   }
-  throw ApplicationFailure.nonRetryable(`step ${task.stepId}: "${api}" is neither handler:<name> nor an http(s) URL`, 'InvalidStep');
+  throw ApplicationFailure.nonRetryable(
+    `step ${task.stepId}: "${api}" is neither handler:<name> nor an http(s) URL`,
+    'InvalidStep',
+  );
 }
 
 /** How often a running step tells Temporal it is alive; a lost worker is noticed within the heartbeat timeout. */
@@ -161,7 +194,8 @@ async function heartbeating<T>(ctx: StepContext, work: () => Promise<T>): Promis
   const beat = setInterval(() => ctx.activity.heartbeat(), HEARTBEAT_INTERVAL_MS);
   try {
     const result = await work();
-    if (ctx.activity.cancellationSignal.aborted) throw new CancelledFailure(`step ${ctx.stepId} was cancelled while it ran`);
+    if (ctx.activity.cancellationSignal.aborted)
+      throw new CancelledFailure(`step ${ctx.stepId} was cancelled while it ran`);
     return result;
   } finally {
     clearInterval(beat);
@@ -184,12 +218,19 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer, toolPolicy
         if (ctx.attempt > 1) {
           const gate = await checkGate(ctx.workflowId, task);
           gateDecided(tracer, 'retry', gate, {
-            [ATTR.sessionId]: task.sessionId, [ATTR.sagaId]: task.sagaId, [ATTR.stepId]: task.stepId,
-            [ATTR.actionId]: task.actionId, [ATTR.agentDid]: task.agentDid,
+            [ATTR.sessionId]: task.sessionId,
+            [ATTR.sagaId]: task.sagaId,
+            [ATTR.stepId]: task.stepId,
+            [ATTR.actionId]: task.actionId,
+            [ATTR.agentDid]: task.agentDid,
           });
-          if (!gate.allowed) throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
+          if (!gate.allowed)
+            throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
         }
-        return { result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx, toolPolicy)), attempt: ctx.attempt };
+        return {
+          result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx, toolPolicy)),
+          attempt: ctx.attempt,
+        };
       } catch (err) {
         throw withActingDetails(err, ctx.attempt);
       }
@@ -197,7 +238,8 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer, toolPolicy
 
     async compensateStep(task: CompensationTask): Promise<unknown> {
       const ctx = stepContext(task, 'undo');
-      if (!task.undoApi) throw ApplicationFailure.nonRetryable(`step ${task.stepId} (${task.actionId}) declares no undo API`, 'NoUndo');
+      if (!task.undoApi)
+        throw ApplicationFailure.nonRetryable(`step ${task.stepId} (${task.actionId}) declares no undo API`, 'NoUndo');
       const undoApi = task.undoApi;
       return heartbeating(ctx, () => runApi(undoApi, 'undo', task, ctx, toolPolicy));
     },

@@ -55,16 +55,22 @@ export const NO_HTTP_TOOLS: ToolPolicy = Object.freeze({
  */
 export function parseToolOrigins(raw: string | undefined, name = 'HV_TOOL_ORIGINS'): string[] {
   const origins: string[] = [];
-  for (const entry of (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const entry of (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     if (!isToolOrigin(entry)) {
       let hint = '';
       try {
         const u = new URL(entry);
-        if ((u.protocol === 'http:' || u.protocol === 'https:') && u.origin !== entry) hint = ` (did you mean ${u.origin}?)`;
+        if ((u.protocol === 'http:' || u.protocol === 'https:') && u.origin !== entry)
+          hint = ` (did you mean ${u.origin}?)`;
       } catch {
         // not a URL at all: no hint
       }
-      throw new Error(`${name}: "${entry}" is not an http(s) origin such as https://tools.example or http://127.0.0.1:8080 (scheme, host and optional port; no path or trailing slash)${hint}`);
+      throw new Error(
+        `${name}: "${entry}" is not an http(s) origin such as https://tools.example or http://127.0.0.1:8080 (scheme, host and optional port; no path or trailing slash)${hint}`,
+      );
     }
     if (!origins.includes(entry)) origins.push(entry);
   }

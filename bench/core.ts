@@ -85,7 +85,12 @@ export const workloads: Workload[] = [
       const n = nextId();
       const sessionId = `vouch-session-${n}`;
       const now = tick();
-      vouch(liability, { sessionId, voucher: 'did:example:voucher', vouchee: 'did:example:vouchee', voucherSigma: 0.9, bondPct: 0.2 }, now, `bond-${n}`);
+      vouch(
+        liability,
+        { sessionId, voucher: 'did:example:voucher', vouchee: 'did:example:vouchee', voucherSigma: 0.9, bondPct: 0.2 },
+        now,
+        `bond-${n}`,
+      );
       sink = sigmaEff(liability, sessionId, 'did:example:vouchee', 0.4, 0.5, now);
     },
   },
@@ -166,7 +171,17 @@ export const workloads: Workload[] = [
       const n = nextId();
       const saga = createSaga({ sagaId: `saga-${n}`, sessionId: `saga-session-${n}`, at: tick() });
       for (let k = 0; k < 3; k++) {
-        addStep(saga, { stepId: `step-${k}`, actionId: `action-${k}`, agentDid: AGENT, executeApi: `/api/do-${k}`, undoApi: `/api/undo-${k}` }, tick());
+        addStep(
+          saga,
+          {
+            stepId: `step-${k}`,
+            actionId: `action-${k}`,
+            agentDid: AGENT,
+            executeApi: `/api/do-${k}`,
+            undoApi: `/api/undo-${k}`,
+          },
+          tick(),
+        );
       }
       for (const step of saga.steps) {
         startStep(saga, step.stepId, tick());
@@ -191,7 +206,11 @@ export const workloads: Workload[] = [
       const audit = createAuditState(sessionId);
       captureMany(audit, sessionId, 3);
       const saga = createSaga({ sagaId: `${sessionId}-saga`, sessionId, at: tick() });
-      const step = addStep(saga, { stepId: 'step-0', actionId: 'action-0', agentDid: AGENT, executeApi: '/api/do', undoApi: '/api/undo' }, tick());
+      const step = addStep(
+        saga,
+        { stepId: 'step-0', actionId: 'action-0', agentDid: AGENT, executeApi: '/api/do', undoApi: '/api/undo' },
+        tick(),
+      );
       startStep(saga, step.stepId, tick());
       commitStep(saga, step.stepId, noop(step), tick());
       finishSaga(saga, tick());
@@ -209,7 +228,13 @@ const DERIVED = new Set(['merkle_root_10_deltas']);
 export const FAST_PATH_USES: Record<FastPath, string[]> = {
   createSession: ['session_lifecycle', 'full_governance_pipeline'],
   join: ['session_lifecycle', 'full_governance_pipeline'],
-  delta: ['delta_capture', 'merkle_root_10_deltas', 'merkle_root_100_deltas', 'chain_verify_50_deltas', 'full_governance_pipeline'],
+  delta: [
+    'delta_capture',
+    'merkle_root_10_deltas',
+    'merkle_root_100_deltas',
+    'chain_verify_50_deltas',
+    'full_governance_pipeline',
+  ],
 };
 
 /** The bar (issue 10): every workload faster than the original, and this geometric mean of the speed-ups. */
@@ -223,7 +248,17 @@ function fmt(x: number, digits: number): string {
 
 function printTable(title: string, results: Result[]): void {
   console.log(title);
-  const header = ['workload', 'iterations', 'mean µs', 'p50 µs', 'p95 µs', 'p99 µs', 'ops/s', 'original µs', 'speed-up ×'];
+  const header = [
+    'workload',
+    'iterations',
+    'mean µs',
+    'p50 µs',
+    'p95 µs',
+    'p99 µs',
+    'ops/s',
+    'original µs',
+    'speed-up ×',
+  ];
   const rows = results.map((r) => [
     r.name,
     fmt(r.iterations, 0),
@@ -236,11 +271,14 @@ function printTable(title: string, results: Result[]): void {
     fmt(r.speedup, 1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((w) => '─'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
-  console.log(`geometric mean of the ${results.length} speed-ups: ${fmt(geometricMean(results.map((r) => r.speedup)), 2)}×`);
+  console.log(
+    `geometric mean of the ${results.length} speed-ups: ${fmt(geometricMean(results.map((r) => r.speedup)), 2)}×`,
+  );
   const slower = results.filter((r) => r.speedup < 1).map((r) => `${r.name} (${fmt(r.speedup, 2)}×)`);
   if (slower.length) console.log(`slower than the original: ${slower.join(', ')}`);
   console.log('');
@@ -270,16 +308,23 @@ function fastPathVerdict(fastPath: FastPath, base: Result[], on: Result[], witho
 }
 
 function printFastPaths(verdicts: FastPathVerdict[]): void {
-  console.log(`Fast accept paths (zod-free doors; node:crypto), each switched off in turn. The bar: every workload beats the original, geometric mean ≥ ${GEOMEAN_BAR}×.`);
+  console.log(
+    `Fast accept paths (zod-free doors; node:crypto), each switched off in turn. The bar: every workload beats the original, geometric mean ≥ ${GEOMEAN_BAR}×.`,
+  );
   for (const v of verdicts) {
     const byName = new Map(v.with.map((r) => [r.name, r]));
     const reasons: string[] = [];
     if (v.slower.length) reasons.push(`without it ${v.slower.join(', ')} would be slower than the original`);
-    if (v.geomeanWithout < GEOMEAN_BAR) reasons.push(`without it the geometric mean would fall to ${fmt(v.geomeanWithout, 2)}×`);
-    console.log(`  ${v.fastPath}: ${reasons.length ? 'kept — ' + reasons.join('; ') : `NOT needed by the bar on this run (geometric mean without it ${fmt(v.geomeanWithout, 2)}×)`}`);
+    if (v.geomeanWithout < GEOMEAN_BAR)
+      reasons.push(`without it the geometric mean would fall to ${fmt(v.geomeanWithout, 2)}×`);
+    console.log(
+      `  ${v.fastPath}: ${reasons.length ? 'kept — ' + reasons.join('; ') : `NOT needed by the bar on this run (geometric mean without it ${fmt(v.geomeanWithout, 2)}×)`}`,
+    );
     for (const r of v.without) {
       const w = byName.get(r.name)!;
-      console.log(`    ${r.name.padEnd(26)} with ${fmt(w.mean_us, 2).padStart(8)} µs (${fmt(w.speedup, 1)}×) · without ${fmt(r.mean_us, 2).padStart(8)} µs (${fmt(r.speedup, 1)}×)`);
+      console.log(
+        `    ${r.name.padEnd(26)} with ${fmt(w.mean_us, 2).padStart(8)} µs (${fmt(w.speedup, 1)}×) · without ${fmt(r.mean_us, 2).padStart(8)} µs (${fmt(r.speedup, 1)}×)`,
+      );
     }
   }
   console.log('');
@@ -298,7 +343,18 @@ function main(): void {
   const only = onlyArg >= 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : null;
   const emit = (extra: Record<string, unknown>, r: Result): void => {
     const { name, mean_us, p50_us, p99_us, ops_per_sec, ...rest } = r;
-    console.log(JSON.stringify({ ...extra, name, mean_us, p50_us, p99_us, ops_per_sec, ...rest, original_derived: DERIVED.has(name) }));
+    console.log(
+      JSON.stringify({
+        ...extra,
+        name,
+        mean_us,
+        p50_us,
+        p99_us,
+        ops_per_sec,
+        ...rest,
+        original_derived: DERIVED.has(name),
+      }),
+    );
   };
 
   const byBackend = new Map<Sha256Backend, Result[]>();
@@ -307,7 +363,11 @@ function main(): void {
     const results = runWorkloads(only);
     byBackend.set(backend, results);
     if (json) for (const r of results) emit({ sha256: backend.name, fastPathOff: null }, r);
-    else printTable(`SHA-256 by ${backend.name}${backend === nodeSha256 ? ' (plain Node)' : ' (what workflows use)'}`, results);
+    else
+      printTable(
+        `SHA-256 by ${backend.name}${backend === nodeSha256 ? ' (plain Node)' : ' (what workflows use)'}`,
+        results,
+      );
   }
 
   // Fast paths: measured against the node:crypto figures (the core in plain Node).
@@ -329,7 +389,9 @@ function main(): void {
   }
   if (!json) {
     printFastPaths(verdicts);
-    console.log('* derived, not measured by the original: 916 µs (100 deltas) × 10/100 — its per-delta capture + hash dominates.');
+    console.log(
+      '* derived, not measured by the original: 916 µs (100 deltas) × 10/100 — its per-delta capture + hash dominates.',
+    );
   }
   void sink;
 }

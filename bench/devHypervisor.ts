@@ -24,7 +24,12 @@ export interface DevHypervisor {
 
 export async function withDevHypervisor<T>(name: string, run: (env: DevHypervisor) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hv-${name}-`));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { killAllDevServers(); fs.rmSync(dir, { recursive: true, force: true }); process.exit(130); });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      killAllDevServers();
+      fs.rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
   let server: DevServer | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
@@ -32,11 +37,23 @@ export async function withDevHypervisor<T>(name: string, run: (env: DevHyperviso
   let connection: Connection | undefined;
   const store = await openAuditStore({ dataDir: dir, url: '' });
   try {
-    server = await startDevServer({ port: await freePort(), uiPort: await freePort(), dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'server.log'), headless: true });
+    server = await startDevServer({
+      port: await freePort(),
+      uiPort: await freePort(),
+      dbFile: path.join(dir, 'temporal.db'),
+      logFile: path.join(dir, 'server.log'),
+      headless: true,
+    });
     native = await NativeConnection.connect({ address: server.address });
     connection = await Connection.connect({ address: server.address });
     const taskQueue = `hv-${name}-${Date.now().toString(36)}`;
-    worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue, store, retentionSchedule: false });
+    worker = await createHypervisorWorker({
+      connection: native,
+      namespace: 'default',
+      taskQueue,
+      store,
+      retentionSchedule: false,
+    });
     running = worker.run();
     return await run({ client: new Client({ connection }), store, taskQueue, dir });
   } finally {

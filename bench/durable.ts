@@ -80,7 +80,11 @@ function joinRequest(agentDid: string): JoinRequest {
     agentDid,
     sigmaRaw: 0.85,
     actions: ACTIONS.map((actionId) => ({
-      actionId, reversibility: 'FULL' as const, executeApi: `handler:${NOOP_HANDLER}`, undoApi: `handler:${NOOP_HANDLER}`, costUnits: 1,
+      actionId,
+      reversibility: 'FULL' as const,
+      executeApi: `handler:${NOOP_HANDLER}`,
+      undoApi: `handler:${NOOP_HANDLER}`,
+      costUnits: 1,
     })),
   };
 }
@@ -101,17 +105,32 @@ const CONTROLS_LEGEND = [
   '  controls off: { rateLimits: false, breaker: false }, no budgets — no token bucket, reservation or breach detector.',
   '  controls on:  rate limits 10,000 step starts/s burst 20,000 for every ring; budgets 1e9 calls and 1e9 cost units',
   '                per agent and per session (actions declare costUnits: 1); breaker on with its defaults. Every saga',
-  '                leases its steps\' tokens and budget at its start and its outcome settles them (/budgets/<did>);',
+  "                leases its steps' tokens and budget at its start and its outcome settles them (/budgets/<did>);",
   '                nothing is refused at this load, so no step claims later.',
 ].join('\n');
 
 /** Three steps, alternating agents: only actionId, agentDid, input; the executor is the action's, declared at join. */
 function sagaRequest(sagaId: string): StartSagaRequest {
-  return { sagaId, steps: ACTIONS.map((actionId, i): SagaStepInput => ({ actionId, agentDid: AGENTS[i % AGENTS.length]!, input: { n: i } })) };
+  return {
+    sagaId,
+    steps: ACTIONS.map((actionId, i): SagaStepInput => ({
+      actionId,
+      agentDid: AGENTS[i % AGENTS.length]!,
+      input: { n: i },
+    })),
+  };
 }
 
 function plainRequest(sagaId: string): PlainSagaInput {
-  return { sagaId, steps: ACTIONS.map((actionId, i) => ({ stepId: `step-${i + 1}`, actionId, agentDid: AGENTS[i % AGENTS.length]!, input: { n: i } })) };
+  return {
+    sagaId,
+    steps: ACTIONS.map((actionId, i) => ({
+      stepId: `step-${i + 1}`,
+      actionId,
+      agentDid: AGENTS[i % AGENTS.length]!,
+      input: { n: i },
+    })),
+  };
 }
 
 /**
@@ -124,7 +143,7 @@ const REMAINING_COST = [
   '    searchable; the workflow status alone says only Failed). No signals, no extra workflow task: the gate',
   '    runs on the view the saga was started with.',
   '  session: 5 events that authority needs — the startSaga update (accepted, completed), the child start',
-  '    (initiated, started) and the child\'s completion, the only authentic way the session learns the outcome',
+  "    (initiated, started) and the child's completion, the only authentic way the session learns the outcome",
   '    (SPEC §11.2) — plus the workflow tasks that process them, shared by concurrent sagas (≈2.3 per saga at',
   '    concurrency 1, ≈1 at 8, less at 32).',
   '  audit store: the session sends its deltas (2 per saga) in batches — an activity (3 events) and, when no',
@@ -135,18 +154,18 @@ const REMAINING_COST = [
   '    only after the parent recorded the start (WorkflowExecutionStarted → WorkflowTaskScheduled). In its own',
   '    run, its workflow tasks take longer to process (WorkflowTaskStarted → WorkflowTaskCompleted): each run',
   '    evaluates its modules afresh in the reusable V8 context — for a saga, the zod schemas of its input',
-  '    (src/core/sagaContract.ts) and the gate — and its first task contends with the session\'s on the worker.',
+  "    (src/core/sagaContract.ts) and the gate — and its first task contends with the session's on the worker.",
   '    Its steps heartbeat only past their first second.',
   '  On one dev server (one history shard, one SQLite connection) throughput follows events written: at',
   '  ≈1.4–1.6× the events, ≈0.65–0.75× the throughput is the floor of this design on this server.',
   'Controls on against off: no event of their own. The lease (rate tokens, budget reservation) is taken in the',
-  '  startSaga update and settled where the session handles the saga\'s outcome; the /budgets/<did> change is one',
-  '  more change in the outcome delta the session records anyway (the audit store\'s batches carry it). No step',
+  "  startSaga update and settled where the session handles the saga's outcome; the /budgets/<did> change is one",
+  "  more change in the outcome delta the session records anyway (the audit store's batches carry it). No step",
   '  claims later (an activity in the saga, readStepGrant, and the claimStep update in the session, each with its',
   '  workflow task) unless its lease was refused at start, which this load never makes happen. What "on − off',
   '  by type" shows is the session\'s workflow tasks (how many updates and child completions one task takes in)',
   '  and the audit batches (a timer, or a batch filled first) — timing, either sign from scenario to scenario —',
-  '  and any saga that compensated (a step\'s heartbeat timed out under load).',
+  "  and any saga that compensated (a step's heartbeat timed out under load).",
 ].join('\n');
 
 // ── Configuration ───────────────────────────────────────────────────────────
@@ -172,24 +191,49 @@ const CONFIG = {
   /** A saga with no result after this many seconds is terminated and counted as an error (a lost task waits 300 s). */
   sagaTimeout: setting('saga-timeout', 'BENCH_SAGA_TIMEOUT', 60, 120),
 };
-const targetsRaw = (() => { const i = argv.indexOf('--targets'); return i >= 0 ? argv[i + 1] : process.env.BENCH_TARGETS; })() || 'dev,cluster';
+const targetsRaw =
+  (() => {
+    const i = argv.indexOf('--targets');
+    return i >= 0 ? argv[i + 1] : process.env.BENCH_TARGETS;
+  })() || 'dev,cluster';
 /** Where to run: the dev server, the real cluster (worker/cluster.ts), or both, in this order. */
-const TARGETS = targetsRaw.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-  if (t !== 'dev' && t !== 'cluster') throw new Error(`--targets / BENCH_TARGETS: "${t}" is neither dev nor cluster`);
-  return t as 'dev' | 'cluster';
-});
-const controlsRaw = (() => { const i = argv.indexOf('--controls'); return i >= 0 ? argv[i + 1] : process.env.BENCH_CONTROLS; })() || 'on,off';
+const TARGETS = targetsRaw
+  .split(',')
+  .map((t) => t.trim())
+  .filter(Boolean)
+  .map((t) => {
+    if (t !== 'dev' && t !== 'cluster') throw new Error(`--targets / BENCH_TARGETS: "${t}" is neither dev nor cluster`);
+    return t as 'dev' | 'cluster';
+  });
+const controlsRaw =
+  (() => {
+    const i = argv.indexOf('--controls');
+    return i >= 0 ? argv[i + 1] : process.env.BENCH_CONTROLS;
+  })() || 'on,off';
 /** The governed variants to run, always printed off before on. */
 const MODES: ControlsMode[] = (() => {
-  const given = controlsRaw.split(',').map((t) => t.trim()).filter(Boolean);
-  for (const t of given) if (t !== 'on' && t !== 'off') throw new Error(`--controls / BENCH_CONTROLS: "${t}" is neither on nor off`);
+  const given = controlsRaw
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  for (const t of given)
+    if (t !== 'on' && t !== 'off') throw new Error(`--controls / BENCH_CONTROLS: "${t}" is neither on nor off`);
   return (['off', 'on'] as const).filter((m) => given.includes(m));
 })();
 if (MODES.length === 0) throw new Error('--controls / BENCH_CONTROLS names no variant (on, off or on,off)');
-const onlyRaw = (() => { const i = argv.indexOf('--only'); return i >= 0 ? argv[i + 1] : process.env.BENCH_ONLY; })();
+const onlyRaw = (() => {
+  const i = argv.indexOf('--only');
+  return i >= 0 ? argv[i + 1] : process.env.BENCH_ONLY;
+})();
 const ONLY = onlyRaw ? new Set(onlyRaw.split(',').map((s) => s.trim())) : null;
 
-interface Scenario { key: string; title: string; concurrency: number; sessions: number; sagas: number }
+interface Scenario {
+  key: string;
+  title: string;
+  concurrency: number;
+  sessions: number;
+  sagas: number;
+}
 const SCENARIOS: Scenario[] = [
   { key: 'c1', title: 'concurrency 1 (sequential)', concurrency: 1, sessions: 1, sagas: CONFIG.c1 },
   { key: 'c8', title: 'concurrency 8, one session', concurrency: 8, sessions: 1, sagas: CONFIG.c8 },
@@ -204,8 +248,11 @@ const RUN = Date.now().toString(36);
 
 const EVENT_NAMES = temporal.api.enums.v1.EventType as unknown as Record<number, string>;
 function eventName(type: unknown): string {
-  const raw = typeof type === 'number' ? EVENT_NAMES[type] ?? String(type) : String(type);
-  return raw.replace(/^EVENT_TYPE_/, '').toLowerCase().replace(/(^|_)([a-z])/g, (_m, _u, c: string) => c.toUpperCase());
+  const raw = typeof type === 'number' ? (EVENT_NAMES[type] ?? String(type)) : String(type);
+  return raw
+    .replace(/^EVENT_TYPE_/, '')
+    .toLowerCase()
+    .replace(/(^|_)([a-z])/g, (_m, _u, c: string) => c.toUpperCase());
 }
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -223,7 +270,9 @@ class Cost {
   }
   perSaga(n: number): { events: number; tasks: number; byType: Record<string, number> } {
     const d = Math.max(1, n);
-    const byType = Object.fromEntries([...this.byType].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / d, 2)]));
+    const byType = Object.fromEntries(
+      [...this.byType].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / d, 2)]),
+    );
     return { events: this.events / d, tasks: this.tasks / d, byType };
   }
 }
@@ -232,16 +281,21 @@ class Cost {
 async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!, i);
+      }
+    }),
+  );
   return out;
 }
 
-interface SessionMark { runId: string; length: number }
+interface SessionMark {
+  runId: string;
+  length: number;
+}
 
 /** Waits until the session has no pending workflow task and its history stopped growing; returns where it stands. */
 async function quietSession(handle: WorkflowHandle): Promise<SessionMark> {
@@ -257,7 +311,12 @@ async function quietSession(handle: WorkflowHandle): Promise<SessionMark> {
 }
 
 /** The session's events after `from` up to `to`, following continue-as-new runs. */
-async function sessionEvents(client: Client, workflowId: string, from: SessionMark, to: SessionMark): Promise<{ events: HistoryEvent[]; runs: number }> {
+async function sessionEvents(
+  client: Client,
+  workflowId: string,
+  from: SessionMark,
+  to: SessionMark,
+): Promise<{ events: HistoryEvent[]; runs: number }> {
   const events: HistoryEvent[] = [];
   let runId = from.runId;
   let after = from.length;
@@ -277,7 +336,13 @@ async function sessionEvents(client: Client, workflowId: string, from: SessionMa
 // ── Batches ─────────────────────────────────────────────────────────────────
 
 /** requestedAt: wall-clock ms when the client asked (same clock as the server's event times: one machine). */
-interface Outcome { workflowId?: string; latencyMs?: number; requestedAt?: number; startFailed?: string; error?: string }
+interface Outcome {
+  workflowId?: string;
+  latencyMs?: number;
+  requestedAt?: number;
+  startFailed?: string;
+  error?: string;
+}
 
 interface VariantTotals {
   outcomes: Outcome[];
@@ -291,7 +356,16 @@ interface VariantTotals {
   /** Run time split by the pair of events each gap lies between (ms summed over sagas), so the split adds up. */
   phases: Map<string, number>;
 }
-const emptyTotals = (): VariantTotals => ({ outcomes: [], wallMs: 0, sagaCost: new Cost(), sessionCost: new Cost(), continuedAsNew: 0, startDelays: [], runTimes: [], phases: new Map() });
+const emptyTotals = (): VariantTotals => ({
+  outcomes: [],
+  wallMs: 0,
+  sagaCost: new Cost(),
+  sessionCost: new Cost(),
+  continuedAsNew: 0,
+  startDelays: [],
+  runTimes: [],
+  phases: new Map(),
+});
 
 /** Milliseconds since the epoch of an event (server clock; one machine, so the client's clock too). */
 function eventMs(e: HistoryEvent | undefined): number {
@@ -319,7 +393,8 @@ async function resultInTime<T>(handle: WorkflowHandle, result: () => Promise<T>)
   try {
     return await Promise.race([result(), late]);
   } catch (err) {
-    if (/^no result after/.test((err as Error).message)) await handle.terminate('bench: no result in time').catch(() => undefined);
+    if (/^no result after/.test((err as Error).message))
+      await handle.terminate('bench: no result in time').catch(() => undefined);
     throw err;
   } finally {
     clearTimeout(timer);
@@ -335,14 +410,27 @@ function message(err: unknown): string {
   return parts.join(' ← ').slice(0, 400);
 }
 
-async function runBatch(n: number, concurrency: number, one: (i: number) => Promise<Outcome>): Promise<{ outcomes: Outcome[]; wallMs: number }> {
+async function runBatch(
+  n: number,
+  concurrency: number,
+  one: (i: number) => Promise<Outcome>,
+): Promise<{ outcomes: Outcome[]; wallMs: number }> {
   const t0 = performance.now();
-  const outcomes = await pool(Array.from({ length: n }, (_, i) => i), concurrency, (i) => one(i));
+  const outcomes = await pool(
+    Array.from({ length: n }, (_, i) => i),
+    concurrency,
+    (i) => one(i),
+  );
   return { outcomes, wallMs: performance.now() - t0 };
 }
 
 type Backend = 'dev' | 'cluster';
-interface Env { client: Client; hv: HypervisorClient; plainQueue: string; target: Backend }
+interface Env {
+  client: Client;
+  hv: HypervisorClient;
+  plainQueue: string;
+  target: Backend;
+}
 
 let serial = 0;
 
@@ -354,14 +442,20 @@ function plainOne(env: Env) {
     const requestedAt = Date.now();
     let handle: WorkflowHandle<typeof plainSaga>;
     try {
-      handle = await env.client.workflow.start<typeof plainSaga>('plainSaga', { taskQueue: env.plainQueue, workflowId, args: [plainRequest(sagaId)] });
+      handle = await env.client.workflow.start<typeof plainSaga>('plainSaga', {
+        taskQueue: env.plainQueue,
+        workflowId,
+        args: [plainRequest(sagaId)],
+      });
     } catch (err) {
       return { startFailed: message(err) };
     }
     try {
       const result: PlainSagaResult = await resultInTime(handle, () => handle.result());
       const latencyMs = performance.now() - t0;
-      return result.state === 'completed' ? { workflowId, latencyMs, requestedAt } : { workflowId, error: `saga ${result.state}: ${result.error}` };
+      return result.state === 'completed'
+        ? { workflowId, latencyMs, requestedAt }
+        : { workflowId, error: `saga ${result.state}: ${result.error}` };
     } catch (err) {
       return { workflowId, error: message(err) };
     }
@@ -384,7 +478,9 @@ function governedOne(sessions: SessionHandle[]) {
     try {
       const snapshot = await resultInTime(saga.handle, () => saga.result());
       const latencyMs = performance.now() - t0;
-      return snapshot.saga.state === 'completed' ? { workflowId, latencyMs, requestedAt } : { workflowId, error: `saga ${snapshot.saga.state}: ${snapshot.error}` };
+      return snapshot.saga.state === 'completed'
+        ? { workflowId, latencyMs, requestedAt }
+        : { workflowId, error: `saga ${snapshot.saga.state}: ${snapshot.error}` };
     } catch (err) {
       return { workflowId, error: message(err) };
     }
@@ -392,7 +488,11 @@ function governedOne(sessions: SessionHandle[]) {
 }
 
 async function newSession(hv: HypervisorClient, name: string, mode: ControlsMode): Promise<SessionHandle> {
-  const session = await hv.createSession({ sessionId: `bench-${RUN}-${name}-${mode}`, creatorDid: 'did:mesh:bench-admin', config: { controls: CONTROLS[mode] } });
+  const session = await hv.createSession({
+    sessionId: `bench-${RUN}-${name}-${mode}`,
+    creatorDid: 'did:mesh:bench-admin',
+    config: { controls: CONTROLS[mode] },
+  });
   for (const agentDid of AGENTS) await session.join(joinRequest(agentDid));
   await session.activate();
   return session;
@@ -425,8 +525,18 @@ function summarize(t: VariantTotals) {
     errors: errors.length,
     first_error: errors[0]?.error ?? null,
     p50_ms: round(percentile(latencies, 50)),
-    p50_start_delay_ms: round(percentile(t.startDelays.slice().sort((a, b) => a - b), 50)),
-    p50_run_ms: round(percentile(t.runTimes.slice().sort((a, b) => a - b), 50)),
+    p50_start_delay_ms: round(
+      percentile(
+        t.startDelays.slice().sort((a, b) => a - b),
+        50,
+      ),
+    ),
+    p50_run_ms: round(
+      percentile(
+        t.runTimes.slice().sort((a, b) => a - b),
+        50,
+      ),
+    ),
     p95_ms: round(percentile(latencies, 95)),
     throughput_per_s: round(latencies.length / (t.wallMs / 1000), 2),
     events_per_saga: round(saga.events + session.events, 2),
@@ -444,18 +554,40 @@ function summarize(t: VariantTotals) {
 
 type Summary = ReturnType<typeof summarize>;
 /** A governed variant's summary. */
-interface GovSummary { mode: ControlsMode; summary: Summary & { budget_spent: { calls: number; cost: number } } }
+interface GovSummary {
+  mode: ControlsMode;
+  summary: Summary & { budget_spent: { calls: number; cost: number } };
+}
 const modeLabel = (m: ControlsMode) => `controls ${m}`;
 
 function targets(s: Scenario, plain: Summary, gov: Summary): Array<{ target: string; value: number; pass: boolean }> {
   const ratio = (g: number, p: number) => round(g / p, 2);
   const out = [
-    { target: 'events/saga ≤ 1.8× plain', value: ratio(gov.events_per_saga, plain.events_per_saga), pass: gov.events_per_saga <= 1.8 * plain.events_per_saga },
+    {
+      target: 'events/saga ≤ 1.8× plain',
+      value: ratio(gov.events_per_saga, plain.events_per_saga),
+      pass: gov.events_per_saga <= 1.8 * plain.events_per_saga,
+    },
     { target: 'no failed start', value: gov.failed_starts, pass: gov.failed_starts === 0 },
   ];
-  if (s.key === 'c1') out.push({ target: 'p50 ≤ 1.3× plain', value: ratio(gov.p50_ms, plain.p50_ms), pass: gov.p50_ms <= 1.3 * plain.p50_ms });
-  if (s.key === 'c8') out.push({ target: 'throughput ≥ 0.7× plain', value: ratio(gov.throughput_per_s, plain.throughput_per_s), pass: gov.throughput_per_s >= 0.7 * plain.throughput_per_s });
-  if (s.key === 'c32') out.push({ target: 'throughput ≥ 0.6× plain', value: ratio(gov.throughput_per_s, plain.throughput_per_s), pass: gov.throughput_per_s >= 0.6 * plain.throughput_per_s });
+  if (s.key === 'c1')
+    out.push({
+      target: 'p50 ≤ 1.3× plain',
+      value: ratio(gov.p50_ms, plain.p50_ms),
+      pass: gov.p50_ms <= 1.3 * plain.p50_ms,
+    });
+  if (s.key === 'c8')
+    out.push({
+      target: 'throughput ≥ 0.7× plain',
+      value: ratio(gov.throughput_per_s, plain.throughput_per_s),
+      pass: gov.throughput_per_s >= 0.7 * plain.throughput_per_s,
+    });
+  if (s.key === 'c32')
+    out.push({
+      target: 'throughput ≥ 0.6× plain',
+      value: ratio(gov.throughput_per_s, plain.throughput_per_s),
+      pass: gov.throughput_per_s >= 0.6 * plain.throughput_per_s,
+    });
   return out;
 }
 
@@ -468,14 +600,24 @@ const pad = (x: unknown, w: number) => String(x).padStart(w);
  * every variant are left out).
  */
 function phaseLines(plain: Summary, govs: GovSummary[]): string[] {
-  const names = new Set([...Object.keys(plain.run_ms_by_phase), ...govs.flatMap((g) => Object.keys(g.summary.run_ms_by_phase))]);
+  const names = new Set([
+    ...Object.keys(plain.run_ms_by_phase),
+    ...govs.flatMap((g) => Object.keys(g.summary.run_ms_by_phase)),
+  ]);
   const rows = [...names]
-    .map((name) => ({ name, p: plain.run_ms_by_phase[name] ?? 0, g: govs.map((x) => x.summary.run_ms_by_phase[name] ?? 0) }))
+    .map((name) => ({
+      name,
+      p: plain.run_ms_by_phase[name] ?? 0,
+      g: govs.map((x) => x.summary.run_ms_by_phase[name] ?? 0),
+    }))
     .filter((r) => r.p >= 1 || r.g.some((g) => g >= 1))
     .sort((a, b) => Math.max(...b.g.map((g) => Math.abs(g - b.p))) - Math.max(...a.g.map((g) => Math.abs(g - a.p))));
   return [
     `  started → closed by phase (mean ms per saga, between consecutive events): plain, ${govs.map((g) => modeLabel(g.mode)).join(', ')}, ${govs.map((g) => `${g.mode} − plain`).join(', ')}`,
-    ...rows.map((r) => `    ${r.name.padEnd(62)}${pad(r.p, 8)}${r.g.map((g) => pad(g, 8)).join('')}${r.g.map((g) => pad(round(g - r.p, 1), 8)).join('')}`),
+    ...rows.map(
+      (r) =>
+        `    ${r.name.padEnd(62)}${pad(r.p, 8)}${r.g.map((g) => pad(g, 8)).join('')}${r.g.map((g) => pad(round(g - r.p, 1), 8)).join('')}`,
+    ),
   ];
 }
 
@@ -483,7 +625,8 @@ function phaseLines(plain: Summary, govs: GovSummary[]): string[] {
 function onMinusOff(off: Summary, on: Summary): string {
   const sum = (s: Summary) => {
     const m = new Map<string, number>();
-    for (const src of [s.saga_events_by_type, s.session_events_by_type]) for (const [k, v] of Object.entries(src)) m.set(k, (m.get(k) ?? 0) + v);
+    for (const src of [s.saga_events_by_type, s.session_events_by_type])
+      for (const [k, v] of Object.entries(src)) m.set(k, (m.get(k) ?? 0) + v);
     return m;
   };
   const a = sum(off);
@@ -530,9 +673,14 @@ function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummar
   const checks = govs.map((g) => targets(s, plain, g.summary));
   lines.push(`  ${'targets (issue 9)'.padEnd(30)}${govs.map((g) => modeLabel(g.mode).padEnd(W)).join('')}`);
   checks[0]!.forEach((t, k) => {
-    lines.push(`  ${t.target.padEnd(30)}${checks.map((c) => `${c[k]!.pass ? 'PASS' : 'MISS'} ${c[k]!.value}`.padEnd(W)).join('')}`);
+    lines.push(
+      `  ${t.target.padEnd(30)}${checks.map((c) => `${c[k]!.pass ? 'PASS' : 'MISS'} ${c[k]!.value}`.padEnd(W)).join('')}`,
+    );
   });
-  const byType = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ') || '—';
+  const byType = (m: Record<string, number>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || '—';
   lines.push(`  plain saga events/saga by type: ${byType(plain.saga_events_by_type)}`);
   for (const g of govs) {
     lines.push(`  governed saga events/saga by type (${modeLabel(g.mode)}): ${byType(g.summary.saga_events_by_type)}`);
@@ -540,7 +688,8 @@ function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummar
   }
   const off = govs.find((g) => g.mode === 'off');
   const on = govs.find((g) => g.mode === 'on');
-  if (off && on) lines.push(`  controls on − off, events/saga by type (saga and session): ${onMinusOff(off.summary, on.summary)}`);
+  if (off && on)
+    lines.push(`  controls on − off, events/saga by type (saga and session): ${onMinusOff(off.summary, on.summary)}`);
   lines.push(...phaseLines(plain, govs));
   console.log(lines.join('\n'));
 }
@@ -548,13 +697,19 @@ function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummar
 // ── Main ────────────────────────────────────────────────────────────────────
 
 async function runScenario(s: Scenario, env: Env): Promise<void> {
-  log(`${env.target} · ${s.key}: ${s.title}, ${s.sagas} sagas per variant (plain, ${MODES.map(modeLabel).join(', ')}) …`);
+  log(
+    `${env.target} · ${s.key}: ${s.title}, ${s.sagas} sagas per variant (plain, ${MODES.map(modeLabel).join(', ')}) …`,
+  );
   const plain = emptyTotals();
-  const govs = await Promise.all(MODES.map(async (mode) => ({
-    mode,
-    sessions: await Promise.all(Array.from({ length: s.sessions }, (_, k) => newSession(env.hv, `${s.key}-${k}`, mode))),
-    totals: emptyTotals(),
-  })));
+  const govs = await Promise.all(
+    MODES.map(async (mode) => ({
+      mode,
+      sessions: await Promise.all(
+        Array.from({ length: s.sessions }, (_, k) => newSession(env.hv, `${s.key}-${k}`, mode)),
+      ),
+      totals: emptyTotals(),
+    })),
+  );
   const runPlain = async (n: number) => {
     const batch = await runBatch(n, s.concurrency, plainOne(env));
     log(`  plain        batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
@@ -596,33 +751,58 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
     });
   }
   // What the sessions' budgets settled (a query, no event): with controls on, one call and one cost unit per step that acted.
-  const spent = await Promise.all(govs.map(async (g) => {
-    const sums = await Promise.all(g.sessions.map((x) => x.summary()));
-    return sums.reduce((a, x) => ({ calls: a.calls + x.controls.spent.session.calls, cost: a.cost + x.controls.spent.session.cost }), { calls: 0, cost: 0 });
-  }));
+  const spent = await Promise.all(
+    govs.map(async (g) => {
+      const sums = await Promise.all(g.sessions.map((x) => x.summary()));
+      return sums.reduce(
+        (a, x) => ({ calls: a.calls + x.controls.spent.session.calls, cost: a.cost + x.controls.spent.session.cost }),
+        { calls: 0, cost: 0 },
+      );
+    }),
+  );
   const p = summarize(plain);
-  const gs: GovSummary[] = govs.map((g, k) => ({ mode: g.mode, summary: { ...summarize(g.totals), budget_spent: spent[k]! } }));
+  const gs: GovSummary[] = govs.map((g, k) => ({
+    mode: g.mode,
+    summary: { ...summarize(g.totals), budget_spent: spent[k]! },
+  }));
   if (JSON_OUT) {
     const ratio = (a: number, b: number) => round(a / b, 3);
     const byMode = <T>(f: (g: Summary) => T) => Object.fromEntries(gs.map((g) => [g.mode, f(g.summary)]));
-    console.log(JSON.stringify({
-      target: env.target, scenario: s.key, title: s.title, concurrency: s.concurrency, sessions: s.sessions, sagas: s.sagas, rounds: CONFIG.rounds,
-      controls: Object.fromEntries(gs.map((g) => [g.mode, CONTROLS[g.mode]])),
-      plain: p,
-      governed: byMode((g) => g),
-      ratio: byMode((g) => ({
-        p50: ratio(g.p50_ms, p.p50_ms), p95: ratio(g.p95_ms, p.p95_ms), throughput: ratio(g.throughput_per_s, p.throughput_per_s),
-        events_per_saga: ratio(g.events_per_saga, p.events_per_saga), tasks_per_saga: ratio(g.tasks_per_saga, p.tasks_per_saga),
-      })),
-      targets: byMode((g) => targets(s, p, g)),
-    }));
+    console.log(
+      JSON.stringify({
+        target: env.target,
+        scenario: s.key,
+        title: s.title,
+        concurrency: s.concurrency,
+        sessions: s.sessions,
+        sagas: s.sagas,
+        rounds: CONFIG.rounds,
+        controls: Object.fromEntries(gs.map((g) => [g.mode, CONTROLS[g.mode]])),
+        plain: p,
+        governed: byMode((g) => g),
+        ratio: byMode((g) => ({
+          p50: ratio(g.p50_ms, p.p50_ms),
+          p95: ratio(g.p95_ms, p.p95_ms),
+          throughput: ratio(g.throughput_per_s, p.throughput_per_s),
+          events_per_saga: ratio(g.events_per_saga, p.events_per_saga),
+          tasks_per_saga: ratio(g.tasks_per_saga, p.tasks_per_saga),
+        })),
+        targets: byMode((g) => targets(s, p, g)),
+      }),
+    );
   } else {
     printTable(env.target === 'cluster' ? 'cluster (Temporal server on PostgreSQL)' : 'dev server', s, p, gs);
   }
 }
 
 /** A Temporal to run the scenarios on: its address, and how to stop it and what it holds. */
-interface Target { name: Backend; address: string; auditUrl?: string; tls?: TLSConfig; stop(): Promise<void> }
+interface Target {
+  name: Backend;
+  address: string;
+  auditUrl?: string;
+  tls?: TLSConfig;
+  stop(): Promise<void>;
+}
 
 async function startTarget(name: Backend, dataDir: string): Promise<Target> {
   if (name === 'cluster') {
@@ -631,12 +811,24 @@ async function startTarget(name: Backend, dataDir: string): Promise<Target> {
     const cluster = await startCluster({ root, log });
     log(`cluster at ${cluster.address} (Temporal server on PostgreSQL, ${CLUSTER_HISTORY_SHARDS} history shards)`);
     // The cluster's frontend speaks mutual TLS: the bench connects as the worker.
-    return { name, address: cluster.address, auditUrl: cluster.auditUrl, tls: cluster.workerTls, stop: () => cluster.stop() };
+    return {
+      name,
+      address: cluster.address,
+      auditUrl: cluster.auditUrl,
+      tls: cluster.workerTls,
+      stop: () => cluster.stop(),
+    };
   }
-  const server = await startDevServer({
-    port: await freePort(), uiPort: await freePort(), dbFile: path.join(dataDir, 'temporal.db'),
-    logFile: path.join(dataDir, 'server.log'), headless: true,
-  }, log);
+  const server = await startDevServer(
+    {
+      port: await freePort(),
+      uiPort: await freePort(),
+      dbFile: path.join(dataDir, 'temporal.db'),
+      logFile: path.join(dataDir, 'server.log'),
+      headless: true,
+    },
+    log,
+  );
   log(`dev server at ${server.address}`);
   return { name, address: server.address, stop: () => server.stop() };
 }
@@ -657,10 +849,15 @@ async function benchTarget(target: Target, dataDir: string): Promise<void> {
     const plainQueue = `plain-bench-${RUN}`;
     store = await openAuditStore(target.auditUrl ? { url: target.auditUrl } : { dataDir });
     workers.push(await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue: hvQueue, store }));
-    workers.push(await Worker.create({
-      connection: nativeConnection, namespace, taskQueue: plainQueue,
-      workflowsPath: require.resolve('./plain/workflows'), activities: plainActivities,
-    }));
+    workers.push(
+      await Worker.create({
+        connection: nativeConnection,
+        namespace,
+        taskQueue: plainQueue,
+        workflowsPath: require.resolve('./plain/workflows'),
+        activities: plainActivities,
+      }),
+    );
     for (const w of workers) runs.push(w.run());
     const env: Env = { client, hv: new HypervisorClient(client, hvQueue, store), plainQueue, target: target.name };
 
@@ -707,8 +904,12 @@ async function main(): Promise<void> {
     });
   }
   registerStepHandler(NOOP_HANDLER, {
-    async execute(_input, ctx) { return { done: ctx.stepId }; },
-    async undo(_input, _result, ctx) { return { undone: ctx.stepId }; },
+    async execute(_input, ctx) {
+      return { done: ctx.stepId };
+    },
+    async undo(_input, _result, ctx) {
+      return { undone: ctx.stepId };
+    },
   });
   if (!JSON_OUT) console.log(CONTROLS_LEGEND);
   try {

@@ -13,7 +13,14 @@
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers } from '../worker/devServer';
 import { HypervisorClient, type SessionHandle } from '../src/client';
-import { acceptNonces, checkAuth, generateDidKey, verifySignature, type DidKey, type NonceWindows } from '../src/core/identity';
+import {
+  acceptNonces,
+  checkAuth,
+  generateDidKey,
+  verifySignature,
+  type DidKey,
+  type NonceWindows,
+} from '../src/core/identity';
 import { KeyRing, signRequest } from '../src/client/keys';
 import { withDevHypervisor } from './devHypervisor';
 
@@ -21,16 +28,29 @@ const args = process.argv.slice(2);
 const arg = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`);
   const n = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${String(args[i + 1])}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`--${name} must be a positive integer, got ${String(args[i + 1])}`);
   return n;
 };
 const CONFIG = { joins: arg('joins', 60), json: args.includes('--json') };
 /** Joins per session before a fresh one (maxParticipants is at most 100). */
 const PER_SESSION = 90;
-const ACTIONS = [{ actionId: 'draft', reversibility: 'FULL' as const, executeApi: 'handler:demo.draft-email', undoApi: 'handler:demo.draft-email' }];
+const ACTIONS = [
+  {
+    actionId: 'draft',
+    reversibility: 'FULL' as const,
+    executeApi: 'handler:demo.draft-email',
+    undoApi: 'handler:demo.draft-email',
+  },
+];
 
-const log = (line: string) => { if (!CONFIG.json) console.log(line); };
-const pct = (xs: number[], p: number) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN; };
+const log = (line: string) => {
+  if (!CONFIG.json) console.log(line);
+};
+const pct = (xs: number[], p: number) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+};
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** µs per call of `fn`, p50 over `n` calls after a warm-up. */
@@ -50,7 +70,9 @@ function perRequestCosts() {
   const sessionId = 'bench-identity';
   const keys = Array.from({ length: 50 }, () => generateDidKey());
   const ring = new KeyRing(keys);
-  const requests = keys.map((k) => signRequest(ring, 'join', sessionId, { agentDid: k.did, sigmaRaw: 0.8, actions: ACTIONS }));
+  const requests = keys.map((k) =>
+    signRequest(ring, 'join', sessionId, { agentDid: k.did, sigmaRaw: 0.8, actions: ACTIONS }),
+  );
   const now = Date.now();
   const validator = micro(500, (i) => {
     const r = requests[Math.abs(i) % requests.length]!;
@@ -60,21 +82,39 @@ function perRequestCosts() {
   const handler = micro(500, (i) => {
     const r = requests[Math.abs(i) % requests.length]!;
     const w = new Map(windows);
-    checkAuth({ identity: 'did:key', sessionId, windows: w, now: undefined }, 'join', r, { all: [r.agentDid as string] });
+    checkAuth({ identity: 'did:key', sessionId, windows: w, now: undefined }, 'join', r, {
+      all: [r.agentDid as string],
+    });
     acceptNonces(w, 'join', r);
   });
   const auth = (requests[0]!.auth as { signature: string }[])[0]!;
-  const hash = checkAuth({ identity: 'did:key', sessionId, windows: new Map(), now }, 'join', requests[0], { all: [keys[0]!.did] })[0]!.payloadHash;
-  const verify = micro(500, () => { verifySignature(keys[0]!.did, hash, auth.signature); });
-  const sign = micro(500, (i) => { signRequest(ring, 'join', sessionId, { agentDid: keys[Math.abs(i) % keys.length]!.did, sigmaRaw: 0.8, actions: ACTIONS }); });
+  const hash = checkAuth({ identity: 'did:key', sessionId, windows: new Map(), now }, 'join', requests[0], {
+    all: [keys[0]!.did],
+  })[0]!.payloadHash;
+  const verify = micro(500, () => {
+    verifySignature(keys[0]!.did, hash, auth.signature);
+  });
+  const sign = micro(500, (i) => {
+    signRequest(ring, 'join', sessionId, {
+      agentDid: keys[Math.abs(i) % keys.length]!.did,
+      sigmaRaw: 0.8,
+      actions: ACTIONS,
+    });
+  });
   return { validatorUs: validator, handlerUs: handler, ed25519VerifyUs: verify, clientSignUs: sign };
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } }, shutdownSignals: [] });
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+    shutdownSignals: [],
+  });
   const costs = perRequestCosts();
   log('per request, in process (@noble, as in the workflow sandbox):');
-  log(`  validator (canonical JSON, SHA-256, Ed25519 verify, window): p50 ${costs.validatorUs.p50} µs (mean ${costs.validatorUs.mean})`);
+  log(
+    `  validator (canonical JSON, SHA-256, Ed25519 verify, window): p50 ${costs.validatorUs.p50} µs (mean ${costs.validatorUs.mean})`,
+  );
   log(`  of which Ed25519 verify:                                     p50 ${costs.ed25519VerifyUs.p50} µs`);
   log(`  handler (payload hash, nonce window):                        p50 ${costs.handlerUs.p50} µs`);
   log(`  client signing (node:crypto SHA-256, @noble Ed25519):        p50 ${costs.clientSignUs.p50} µs`);
@@ -89,7 +129,11 @@ async function main(): Promise<void> {
     const fresh = async (signed: boolean): Promise<SessionHandle> => {
       const sessionId = `bench-identity-${Date.now().toString(36)}-${++sessions}`;
       const config = { maxParticipants: 100, ...(signed ? { identity: 'did:key' as const } : {}) };
-      return (signed ? signedHv : plainHv).createSession({ sessionId, creatorDid: signed ? creator.did : 'did:mesh:admin', config });
+      return (signed ? signedHv : plainHv).createSession({
+        sessionId,
+        creatorDid: signed ? creator.did : 'did:mesh:admin',
+        config,
+      });
     };
     const keys: DidKey[] = Array.from({ length: CONFIG.joins + 10 }, () => generateDidKey());
     for (const k of keys) ring.add(k);
@@ -101,7 +145,7 @@ async function main(): Promise<void> {
       if (i > 0 && i % PER_SESSION === 0) [signedSession, plainSession] = [await fresh(true), await fresh(false)];
       const k = keys[i + 5]!;
       // Alternate which goes first, so neither always meets the other's leftovers.
-      const order = i % 2 === 0 ? ['signed', 'unsigned'] as const : ['unsigned', 'signed'] as const;
+      const order = i % 2 === 0 ? (['signed', 'unsigned'] as const) : (['unsigned', 'signed'] as const);
       for (const variant of order) {
         const t = performance.now();
         if (variant === 'signed') await signedSession.join({ agentDid: k.did, sigmaRaw: 0.8, actions: ACTIONS });
@@ -122,7 +166,9 @@ async function main(): Promise<void> {
     } else {
       log('');
       log(`joins on one dev server, interleaved (${CONFIG.joins} of each, concurrency 1):`);
-      log(`  p50: signed ${result.p50Ms.signed} ms, unsigned ${result.p50Ms.unsigned} ms → ${result.p50Ms.ratio}× (target ≤ 1.2×)`);
+      log(
+        `  p50: signed ${result.p50Ms.signed} ms, unsigned ${result.p50Ms.unsigned} ms → ${result.p50Ms.ratio}× (target ≤ 1.2×)`,
+      );
       log(`  p95: signed ${result.p95Ms.signed} ms, unsigned ${result.p95Ms.unsigned} ms`);
     }
   });

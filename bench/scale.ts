@@ -35,21 +35,34 @@ const flag = (name: string, fallback: number): number => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${String(args[i + 1])}`);
   return n;
 };
-const CONFIG = { deltas: flag('deltas', 100_000), minutes: flag('minutes', 30), perRun: flag('per-run', 1000), json: args.includes('--json') };
+const CONFIG = {
+  deltas: flag('deltas', 100_000),
+  minutes: flag('minutes', 30),
+  perRun: flag('per-run', 1000),
+  json: args.includes('--json'),
+};
 const WINDOW = 1_000;
 const ORIGINAL_VERIFY_DELTAS_PER_S = 50 / 758e-6;
 
-const log = (line: string) => { if (!CONFIG.json) console.log(line); };
-const p50 = (xs: number[]) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
+const log = (line: string) => {
+  if (!CONFIG.json) console.log(line);
+};
+const p50 = (xs: number[]) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Sizes of each run's start input, first run first (walked back from the last run). */
 async function carriedSizes(client: Client, workflowId: string): Promise<number[]> {
   const sizes: number[] = [];
-  for (let runId: string | undefined = ''; runId !== undefined; ) {
-    const h: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse = await client.workflowService.getWorkflowExecutionHistory({
-      namespace: 'default', execution: { workflowId, runId }, maximumPageSize: 1,
-    });
+  for (let runId: string | undefined = ''; runId !== undefined;) {
+    const h: temporal.api.workflowservice.v1.IGetWorkflowExecutionHistoryResponse =
+      await client.workflowService.getWorkflowExecutionHistory({
+        namespace: 'default',
+        execution: { workflowId, runId },
+        maximumPageSize: 1,
+      });
     const started = h.history?.events?.[0]?.workflowExecutionStartedEventAttributes;
     sizes.unshift(started?.input?.payloads?.[0]?.data?.length ?? -1);
     runId = started?.continuedExecutionRunId || undefined;
@@ -63,7 +76,15 @@ async function appendThroughput(store: AuditStore, n: number): Promise<number> {
   const audit = createAuditState(sessionId);
   const deltas: Delta[] = [];
   for (let i = 0; i < n; i++) {
-    deltas.push(appendDelta(audit, { deltaId: `d-${i}`, sessionId, agentDid: 'did:mesh:bench', at: 1_700_000_000_000 + i, changes: [{ path: `/decisions/${i}`, operation: 'add', contentHash: 'a'.repeat(64) }] }));
+    deltas.push(
+      appendDelta(audit, {
+        deltaId: `d-${i}`,
+        sessionId,
+        agentDid: 'did:mesh:bench',
+        at: 1_700_000_000_000 + i,
+        changes: [{ path: `/decisions/${i}`, operation: 'add', contentHash: 'a'.repeat(64) }],
+      }),
+    );
   }
   const t0 = performance.now();
   for (let i = 0; i < n; i += 256) await store.append(sessionId, deltas.slice(i, i + 256));
@@ -71,12 +92,20 @@ async function appendThroughput(store: AuditStore, n: number): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } }, shutdownSignals: [] });
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+    shutdownSignals: [],
+  });
   await withDevHypervisor('scale', async ({ client, store, taskQueue, dir }) => {
     const hv = new HypervisorClient(client, taskQueue, store);
 
     const sessionId = `scale-${Date.now().toString(36)}`;
-    const session = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', maxUpdatesPerRun: CONFIG.perRun });
+    const session = await hv.createSession({
+      sessionId,
+      creatorDid: 'did:mesh:admin',
+      maxUpdatesPerRun: CONFIG.perRun,
+    });
     await session.join({ agentDid: 'did:mesh:alpha', sigmaRaw: 0.85 });
     await session.activate();
     const target = CONFIG.deltas - 3; // creation, join and activation are deltas too
@@ -122,7 +151,11 @@ async function main(): Promise<void> {
       const pg = await startPostgres();
       try {
         const pgStore = await PostgresAuditStore.open(pg.url);
-        try { pgRate = await appendThroughput(pgStore, appendN); } finally { await pgStore.close(); }
+        try {
+          pgRate = await appendThroughput(pgStore, appendN);
+        } finally {
+          await pgStore.close();
+        }
       } finally {
         await pg.stop();
       }
@@ -131,22 +164,49 @@ async function main(): Promise<void> {
     }
 
     const result = {
-      deltas: deltaCount, target: CONFIG.deltas, reached, updates: latencies.length, drivenSeconds: round(drivenS), updatesPerSecond: round(latencies.length / drivenS),
-      runs: sizes.length, carriedBytes: { first: sizes[1] ?? null, last: sizes.at(-1) ?? null, max: Math.max(...sizes.slice(1), 0) },
+      deltas: deltaCount,
+      target: CONFIG.deltas,
+      reached,
+      updates: latencies.length,
+      drivenSeconds: round(drivenS),
+      updatesPerSecond: round(latencies.length / drivenS),
+      runs: sizes.length,
+      carriedBytes: { first: sizes[1] ?? null, last: sizes.at(-1) ?? null, max: Math.max(...sizes.slice(1), 0) },
       p50Ms: { first1000: round(first, 2), last1000: round(last, 2), ratio: round(last / first, 2) },
-      appendDeltasPerSecond: { sqlite: Math.round(sqliteRate), postgres: pgRate === null ? null : Math.round(pgRate), batch: 256, deltas: appendN },
-      verify: { deltasPerSecond: Math.round(verifyRate), seconds: round(verifyS, 2), vsOriginal: round(verifyRate / ORIGINAL_VERIFY_DELTAS_PER_S, 2) },
+      appendDeltasPerSecond: {
+        sqlite: Math.round(sqliteRate),
+        postgres: pgRate === null ? null : Math.round(pgRate),
+        batch: 256,
+        deltas: appendN,
+      },
+      verify: {
+        deltasPerSecond: Math.round(verifyRate),
+        seconds: round(verifyS, 2),
+        vsOriginal: round(verifyRate / ORIGINAL_VERIFY_DELTAS_PER_S, 2),
+      },
     };
     if (CONFIG.json) {
       console.log(JSON.stringify(result));
     } else {
       log('');
-      log(`one session, ${deltaCount} deltas${reached ? '' : ` (time box of ${CONFIG.minutes} min ended before ${CONFIG.deltas})`} in ${sizes.length} runs (continue-as-new every ${CONFIG.perRun} updates)`);
-      log(`  updates:              ${latencies.length} in ${round(drivenS)} s, ${result.updatesPerSecond}/s (8 in flight)`);
-      log(`  carried state:        ${result.carriedBytes.first} B in run 2 … ${result.carriedBytes.last} B in run ${sizes.length} (max ${result.carriedBytes.max} B)`);
-      log(`  p50 latency:          first ${WINDOW}: ${result.p50Ms.first1000} ms, last ${WINDOW}: ${result.p50Ms.last1000} ms → ${result.p50Ms.ratio}× (target ≤ 1.2×)`);
-      log(`  store append:         SQLite ${result.appendDeltasPerSecond.sqlite}/s, PostgreSQL ${result.appendDeltasPerSecond.postgres ?? 'n/a'}/s (batches of 256, ${appendN} deltas)`);
-      log(`  verify from store:    ${result.verify.deltasPerSecond} deltas/s (${deltaCount} in ${result.verify.seconds} s) = ${result.verify.vsOriginal}× the original's chain verification (50 in 758 µs)`);
+      log(
+        `one session, ${deltaCount} deltas${reached ? '' : ` (time box of ${CONFIG.minutes} min ended before ${CONFIG.deltas})`} in ${sizes.length} runs (continue-as-new every ${CONFIG.perRun} updates)`,
+      );
+      log(
+        `  updates:              ${latencies.length} in ${round(drivenS)} s, ${result.updatesPerSecond}/s (8 in flight)`,
+      );
+      log(
+        `  carried state:        ${result.carriedBytes.first} B in run 2 … ${result.carriedBytes.last} B in run ${sizes.length} (max ${result.carriedBytes.max} B)`,
+      );
+      log(
+        `  p50 latency:          first ${WINDOW}: ${result.p50Ms.first1000} ms, last ${WINDOW}: ${result.p50Ms.last1000} ms → ${result.p50Ms.ratio}× (target ≤ 1.2×)`,
+      );
+      log(
+        `  store append:         SQLite ${result.appendDeltasPerSecond.sqlite}/s, PostgreSQL ${result.appendDeltasPerSecond.postgres ?? 'n/a'}/s (batches of 256, ${appendN} deltas)`,
+      );
+      log(
+        `  verify from store:    ${result.verify.deltasPerSecond} deltas/s (${deltaCount} in ${result.verify.seconds} s) = ${result.verify.vsOriginal}× the original's chain verification (50 in 758 µs)`,
+      );
     }
   });
 }

@@ -34,21 +34,34 @@ function count(flag: string, env: string, fallback: number): number {
   const raw = i >= 0 ? process.argv[i + 1] : process.env[env];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag} / ${env} must be a whole number, not "${raw}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`${flag} / ${env} must be a whole number, not "${raw}"`);
   return n;
 }
 
-interface Child { name: string; process: ChildProcess; exited: Promise<void>; log: string }
+interface Child {
+  name: string;
+  process: ChildProcess;
+  exited: Promise<void>;
+  log: string;
+}
 
 function launch(name: string, file: string, args: string[], env: Record<string, string>, logFile: string): Child {
   const out = fs.openSync(logFile, 'a');
   // Its own process group: Ctrl-C reaches this script, which stops the children in order.
-  const child = spawn(file, args, { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', out, out], detached: true });
+  const child = spawn(file, args, {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+    detached: true,
+  });
   fs.closeSync(out);
-  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
-    if (!stopping) console.error(`${name} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); see ${logFile}`);
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (!stopping) console.error(`${name} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); see ${logFile}`);
+      resolve();
+    }),
+  );
   return { name, process: child, exited, log: logFile };
 }
 
@@ -70,7 +83,8 @@ async function main(): Promise<void> {
   const root = path.join(config.dataDir, 'cluster');
   const logs = path.join(root, 'logs');
   fs.mkdirSync(logs, { recursive: true });
-  if (await portAnswers(config.address)) throw new Error(`something already answers at ${config.address}; set TEMPORAL_PORT to another port`);
+  if (await portAnswers(config.address))
+    throw new Error(`something already answers at ${config.address}; set TEMPORAL_PORT to another port`);
 
   const children: Child[] = [];
   const supervised: Array<{ name: string; supervisor: Supervisor; log: string }> = [];
@@ -92,10 +106,30 @@ async function main(): Promise<void> {
     cluster = await startCluster({ root, port: config.port, postgresPort, namespace: config.namespace });
     const ui = await goBuildLocal('temporal-ui', path.join(PROJECT_ROOT, 'tools', 'temporal-ui'));
     const uiTls = cluster.tls.client(CLUSTER_CERTS.ui);
-    children.push(launch('Web UI', ui, [
-      '--address', cluster.address, '--port', String(config.uiPort), '--namespace', config.namespace,
-      '--tls-cert', uiTls.cert, '--tls-key', uiTls.key, '--tls-ca', uiTls.ca, '--tls-server-name', uiTls.serverName!,
-    ], {}, path.join(logs, 'temporal-ui.log')));
+    children.push(
+      launch(
+        'Web UI',
+        ui,
+        [
+          '--address',
+          cluster.address,
+          '--port',
+          String(config.uiPort),
+          '--namespace',
+          config.namespace,
+          '--tls-cert',
+          uiTls.cert,
+          '--tls-key',
+          uiTls.key,
+          '--tls-ca',
+          uiTls.ca,
+          '--tls-server-name',
+          uiTls.serverName!,
+        ],
+        {},
+        path.join(logs, 'temporal-ui.log'),
+      ),
+    );
     await waitFor(() => portAnswers(`127.0.0.1:${config.uiPort}`), `the Web UI on port ${config.uiPort}`, 60_000);
 
     const workerEnv = (i: number): Record<string, string> => ({
@@ -106,13 +140,20 @@ async function main(): Promise<void> {
       HV_METRICS_ADDRESS: `127.0.0.1:${metricsPort + i}`,
       ...tlsEnv(cluster!.tls.client(CLUSTER_CERTS.worker)),
     });
-    const shell = (env: Record<string, string>) => Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+    const shell = (env: Record<string, string>) =>
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
     for (let i = 0; i < workers; i++) {
       const name = `worker ${i + 1}`;
       const log = path.join(logs, `worker-${i + 1}.log`);
       const supervisor = new Supervisor({
-        name, file: process.execPath, args: ['--require', require.resolve('tsx/cjs'), path.join(PROJECT_ROOT, 'worker', 'main.ts')],
-        cwd: PROJECT_ROOT, env: { ...process.env, ...workerEnv(i) }, logFile: log,
+        name,
+        file: process.execPath,
+        args: ['--require', require.resolve('tsx/cjs'), path.join(PROJECT_ROOT, 'worker', 'main.ts')],
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...workerEnv(i) },
+        logFile: log,
       });
       supervised.push({ name, supervisor: supervisor.start(), log });
     }
@@ -120,15 +161,19 @@ async function main(): Promise<void> {
       `Temporal server: ${cluster.address} (namespace ${config.namespace}; server log ${cluster.serverLog})`,
       `Web UI:          http://127.0.0.1:${config.uiPort}/namespaces/${config.namespace}/workflows`,
       `PostgreSQL:      ${cluster.postgres.base} (Temporal: temporal, temporal_visibility; audit store: ${cluster.auditUrl})`,
-      ...supervised.map((w, i) =>
-        `${w.name.padEnd(16)} pid ${w.supervisor.pid}, metrics http://127.0.0.1:${metricsPort + i}/metrics, log ${w.log} (restarted when it exits)`),
+      ...supervised.map(
+        (w, i) =>
+          `${w.name.padEnd(16)} pid ${w.supervisor.pid}, metrics http://127.0.0.1:${metricsPort + i}/metrics, log ${w.log} (restarted when it exits)`,
+      ),
       `More workers:    TEMPORAL_ADDRESS=${cluster.address} HV_AUDIT_DATABASE_URL=${cluster.auditUrl} ${shell(tlsEnv(cluster.tls.client(CLUSTER_CERTS.worker)))} npm run worker`,
       `Agents' clients: TEMPORAL_ADDRESS=${cluster.address} ${shell(tlsEnv(cluster.tls.client(CLUSTER_CERTS.agent)))} hv …  (updates, signals, queries and plain session starts only)`,
       'Ctrl-C stops everything.',
     ];
     for (const l of lines) console.error(l);
     // For scripts and tests: one line that says the cluster is up, with the PIDs to watch.
-    console.log(`READY ${JSON.stringify({ address: cluster.address, uiPort: config.uiPort, pids: [cluster.serverPid(), ...children.map((c) => c.process.pid), ...supervised.map((w) => w.supervisor.pid)] })}`);
+    console.log(
+      `READY ${JSON.stringify({ address: cluster.address, uiPort: config.uiPort, pids: [cluster.serverPid(), ...children.map((c) => c.process.pid), ...supervised.map((w) => w.supervisor.pid)] })}`,
+    );
   } catch (err) {
     await stopAll();
     throw err;

@@ -6,7 +6,8 @@ import { contractFiles, withErrorCodeTable } from '../src/contract/schemas';
 const dir = path.resolve(__dirname, '..', 'contract');
 fs.mkdirSync(dir, { recursive: true });
 const files = contractFiles();
-for (const existing of fs.readdirSync(dir)) if (existing.endsWith('.schema.json') && !(existing in files)) fs.rmSync(path.join(dir, existing));
+for (const existing of fs.readdirSync(dir))
+  if (existing.endsWith('.schema.json') && !(existing in files)) fs.rmSync(path.join(dir, existing));
 for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
 console.log(`wrote ${Object.keys(files).length} schemas to ${path.relative(process.cwd(), dir)}/`);
 

@@ -23,7 +23,8 @@ function steps(outageAtStep3: boolean): StartSagaRequest['steps'] {
     { actionId: 'draft-email', agentDid: ALPHA, input: { to: 'board@example.com' } },
     { actionId: 'reserve-budget', agentDid: BETA, input: { amount: 1200 } },
     {
-      actionId: 'send-email', agentDid: ALPHA,
+      actionId: 'send-email',
+      agentDid: ALPHA,
       input: { simulateOutage: outageAtStep3 },
       retry: { maximumAttempts: 3, initialIntervalSeconds: 1, backoffCoefficient: 2 },
     },
@@ -46,7 +47,10 @@ async function workflowOutcome(handle: WorkflowHandle): Promise<string> {
  * after the client does: wait for it before going on (and before terminating,
  * which closes the audit).
  */
-async function recordedState(sagas: () => Promise<{ sagaId: string; state: string }[]>, sagaId: string): Promise<string> {
+async function recordedState(
+  sagas: () => Promise<{ sagaId: string; state: string }[]>,
+  sagaId: string,
+): Promise<string> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const state = (await sagas()).find((g) => g.sagaId === sagaId)?.state ?? 'unknown';
@@ -60,7 +64,11 @@ async function main(): Promise<void> {
   if (!(await temporalAnswers(config.address))) {
     throw new Error(`no Temporal server answers at ${config.address}: run \`npm start\` in another terminal first`);
   }
-  const hv = await HypervisorClient.connect({ address: config.address, namespace: config.namespace, taskQueue: config.taskQueue });
+  const hv = await HypervisorClient.connect({
+    address: config.address,
+    namespace: config.namespace,
+    taskQueue: config.taskQueue,
+  });
   const ui = (workflowId: string) =>
     `http://127.0.0.1:${config.uiPort}/namespaces/${config.namespace}/workflows/${encodeURIComponent(workflowId)}`;
   try {
@@ -68,29 +76,47 @@ async function main(): Promise<void> {
     const session = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin' });
     console.log(`Session ${sessionId} created\n  ${ui(session.handle.workflowId)}`);
 
-    for (const [agentDid, sigmaRaw] of [[ALPHA, 0.85], [BETA, 0.72]] as const) {
+    for (const [agentDid, sigmaRaw] of [
+      [ALPHA, 0.85],
+      [BETA, 0.72],
+    ] as const) {
       const joined = await session.join({ agentDid, sigmaRaw, actions: DEMO_ACTIONS });
-      console.log(`  ${agentDid} joined: σ_eff ${joined.sigmaEff.toFixed(2)}, ring ${joined.ring}; declared ${DEMO_ACTIONS.map((a) => `${a.actionId} (${a.executeApi})`).join(', ')}`);
+      console.log(
+        `  ${agentDid} joined: σ_eff ${joined.sigmaEff.toFixed(2)}, ring ${joined.ring}; declared ${DEMO_ACTIONS.map((a) => `${a.actionId} (${a.executeApi})`).join(', ')}`,
+      );
     }
     await session.activate();
 
-    for (const [sagaId, outage] of [['send-report', false], ['send-report-outage', true]] as const) {
-      const saga = await session.startSaga({ sagaId, description: outage ? 'mail gateway down at step 3' : 'draft, reserve, send', steps: steps(outage) });
+    for (const [sagaId, outage] of [
+      ['send-report', false],
+      ['send-report-outage', true],
+    ] as const) {
+      const saga = await session.startSaga({
+        sagaId,
+        description: outage ? 'mail gateway down at step 3' : 'draft, reserve, send',
+        steps: steps(outage),
+      });
       process.stdout.write(`Saga ${sagaId} running `);
       const ticker = setInterval(() => process.stdout.write('.'), 500);
       // The snapshot whether the saga completed or ended compensated (a failed workflow carrying it).
       const result = await saga.result().finally(() => clearInterval(ticker));
       console.log(` ${result.saga.state} (workflow ${await workflowOutcome(saga.handle)})`);
       if (result.failedStepId) console.log(`    failed at ${result.failedStepId}: ${result.error}`);
-      for (const s of result.saga.steps) console.log(`    ${s.stepId} ${s.actionId.padEnd(15)} ${s.agentDid.padEnd(16)} ${s.state}${s.attempts > 1 ? ` after ${s.attempts} attempts` : ''}`);
-      if (result.compensationOrder.length) console.log(`    compensated in order: ${result.compensationOrder.join(' → ')}`);
+      for (const s of result.saga.steps)
+        console.log(
+          `    ${s.stepId} ${s.actionId.padEnd(15)} ${s.agentDid.padEnd(16)} ${s.state}${s.attempts > 1 ? ` after ${s.attempts} attempts` : ''}`,
+        );
+      if (result.compensationOrder.length)
+        console.log(`    compensated in order: ${result.compensationOrder.join(' → ')}`);
       console.log(`    the session recorded it as ${await recordedState(() => session.sagas(), sagaId)}`);
       console.log(`  ${ui(saga.handle.workflowId)}`);
     }
 
     const { verification } = await session.verifyAudit();
     const ended = await session.terminate();
-    console.log(`Session terminated: ${ended.commitment.deltaCount} deltas, Merkle root ${ended.commitment.merkleRoot}`);
+    console.log(
+      `Session terminated: ${ended.commitment.deltaCount} deltas, Merkle root ${ended.commitment.merkleRoot}`,
+    );
     console.log(`  audit chain verified offline: ${verification.ok ? 'OK' : `BROKEN — ${verification.reason}`}`);
     console.log(`  anchor: ${ended.commitment.anchorTxId}`);
   } finally {

@@ -24,20 +24,28 @@ export function chromiumPath(): string {
   return process.env.HV_CHROMIUM || '/usr/bin/chromium';
 }
 
-
 /** The Chromium binary, or an error that says how to provision it. */
 export function requireChromium(): string {
   const file = chromiumPath();
   if (!isExecutable(file)) {
-    throw new Error(`Chromium is not installed at ${file}. Run \`sudo npx tsx scripts/provision-e2e.ts\` (it runs apt-get install -y chromium) or set HV_CHROMIUM.`);
+    throw new Error(
+      `Chromium is not installed at ${file}. Run \`sudo npx tsx scripts/provision-e2e.ts\` (it runs apt-get install -y chromium) or set HV_CHROMIUM.`,
+    );
   }
   return file;
 }
 
 /** Flags for a headless Chromium that talks to nothing but the pages it is sent to. */
 export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
 ];
 
 /** The per-user cache first; `.tools/` in the clone when the cache is not writable. */
@@ -60,7 +68,6 @@ export function findPythonVenv(): string | undefined {
   return undefined;
 }
 
-
 function basePython(): string {
   const given = process.env.HV_PYTHON;
   if (given) return given;
@@ -72,7 +79,9 @@ function basePython(): string {
       // try the next one
     }
   }
-  throw new Error('Python 3.9 or newer with the venv module is needed for the Python SDK test (set HV_PYTHON to its path).');
+  throw new Error(
+    'Python 3.9 or newer with the venv module is needed for the Python SDK test (set HV_PYTHON to its path).',
+  );
 }
 
 function run(command: string, args: string[], log: (line: string) => void): Promise<void> {
@@ -83,7 +92,11 @@ function run(command: string, args: string[], log: (line: string) => void): Prom
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with code ${code}:\n${output.slice(-4000)}`))));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(' ')} exited with code ${code}:\n${output.slice(-4000)}`)),
+    );
   });
 }
 

@@ -32,7 +32,8 @@ function installChromium(): void {
   if (!isRoot && spawnSync('sudo', ['-n', 'true']).status !== 0) {
     throw new Error('installing chromium needs root: run this script as root, or with passwordless sudo');
   }
-  const run = (args: string[]) => (prefix.length ? sh(prefix[0]!, [...prefix.slice(1), ...args]) : sh(args[0]!, args.slice(1)));
+  const run = (args: string[]) =>
+    prefix.length ? sh(prefix[0]!, [...prefix.slice(1), ...args]) : sh(args[0]!, args.slice(1));
   run(['apt-get', 'update']);
   run(['apt-get', 'install', '-y', 'chromium']);
   if (!isExecutable(browser)) throw new Error(`apt-get installed chromium but ${browser} is still missing`);
@@ -44,7 +45,10 @@ async function main(): Promise<void> {
   installChromium();
 
   const existing = findPythonVenv();
-  if (existing) log(`python: virtualenv with temporalio==${TEMPORALIO_VERSION} and cryptography==${CRYPTOGRAPHY_VERSION} present (${existing})`);
+  if (existing)
+    log(
+      `python: virtualenv with temporalio==${TEMPORALIO_VERSION} and cryptography==${CRYPTOGRAPHY_VERSION} present (${existing})`,
+    );
   else log(`python: ready at ${await ensurePythonVenv(log)}`);
 
   const cli = findTemporalCli();

@@ -60,12 +60,24 @@ function registerHandlers(): void {
       return { undone: true };
     },
   });
-  registerStepHandler('rec.no-undo', { async execute() { return { ok: true }; } });
-  registerStepHandler('rec.read', { readOnly: true, async execute() { return { read: true }; } });
+  registerStepHandler('rec.no-undo', {
+    async execute() {
+      return { ok: true };
+    },
+  });
+  registerStepHandler('rec.read', {
+    readOnly: true,
+    async execute() {
+      return { read: true };
+    },
+  });
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } } });
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
+  });
   registerHandlers();
   const own = await startOwnHypervisor({ taskQueue: 'hv-record' });
   const { hv } = own;
@@ -74,17 +86,30 @@ async function main(): Promise<void> {
     const history = await hv.client.workflow.getHandle(workflowId, runId).fetchHistory();
     const file = path.join(OUT, `${name}.json`);
     fs.writeFileSync(file, JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) + '\n');
-    written.push(`${path.relative(process.cwd(), file)} (${history.events?.length} events, ${fs.statSync(file).size} bytes)`);
+    written.push(
+      `${path.relative(process.cwd(), file)} (${history.events?.length} events, ${fs.statSync(file).size} bytes)`,
+    );
   };
-  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : ['core', 'controls'];
+  const only = process.argv.includes('--only')
+    ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
+    : ['core', 'controls'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     }
   };
-  const session = async (sessionId: string, agents: Record<string, number>, extra: { maxUpdatesPerRun?: number; config?: Record<string, unknown> } = {}): Promise<SessionHandle> => {
-    const s = await hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', maxUpdatesPerRun: extra.maxUpdatesPerRun, config: { sreWitnesses: ['did:mesh:sre'], ...extra.config } });
+  const session = async (
+    sessionId: string,
+    agents: Record<string, number>,
+    extra: { maxUpdatesPerRun?: number; config?: Record<string, unknown> } = {},
+  ): Promise<SessionHandle> => {
+    const s = await hv.createSession({
+      sessionId,
+      creatorDid: 'did:mesh:admin',
+      maxUpdatesPerRun: extra.maxUpdatesPerRun,
+      config: { sreWitnesses: ['did:mesh:sre'], ...extra.config },
+    });
     for (const [agentDid, sigmaRaw] of Object.entries(agents)) await s.join({ agentDid, sigmaRaw, actions: ACTIONS });
     await s.activate();
     return s;
@@ -101,26 +126,35 @@ async function main(): Promise<void> {
   async function core(): Promise<void> {
     // Happy, compensated and escalated sagas in one session, which is then terminated.
     const s1 = await session('rec-sagas', { [alpha]: 0.85, [beta]: 0.8 });
-    const happy = await s1.startSaga({ sagaId: 'happy', steps: [
-      { actionId: 'draft', agentDid: alpha },
-      { actionId: 'publish', agentDid: beta },
-    ] });
+    const happy = await s1.startSaga({
+      sagaId: 'happy',
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: beta },
+      ],
+    });
     if ((await happy.result()).saga.state !== 'completed') throw new Error('happy saga did not complete');
-    const compensated = await s1.startSaga({ sagaId: 'compensated', steps: [
-      { actionId: 'draft', agentDid: alpha },
-      { actionId: 'publish', agentDid: beta, input: { fail: true } },
-    ] });
+    const compensated = await s1.startSaga({
+      sagaId: 'compensated',
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: beta, input: { fail: true } },
+      ],
+    });
     if ((await compensated.result()).saga.state !== 'compensated') throw new Error('saga did not compensate');
-    const escalated = await s1.startSaga({ sagaId: 'escalated', steps: [
-      { actionId: 'draft-no-undo', agentDid: beta },
-      { actionId: 'publish', agentDid: alpha, input: { fail: true } },
-    ] });
+    const escalated = await s1.startSaga({
+      sagaId: 'escalated',
+      steps: [
+        { actionId: 'draft-no-undo', agentDid: beta },
+        { actionId: 'publish', agentDid: alpha, input: { fail: true } },
+      ],
+    });
     if ((await escalated.result()).saga.state !== 'escalated') throw new Error('saga did not escalate');
     // Wait for the session to have applied the escalation's slash before terminating.
-    for (const deadline = Date.now() + 30_000; ; ) {
+    for (const deadline = Date.now() + 30_000; ;) {
       const p = await s1.participant(beta);
       if (p && p.sigmaRaw === 0) break;
-      if (Date.now() > deadline) throw new Error('the session did not slash the escalated step\'s agent');
+      if (Date.now() > deadline) throw new Error("the session did not slash the escalated step's agent");
       await new Promise((r) => setTimeout(r, 100));
     }
     await s1.terminate();
@@ -131,8 +165,11 @@ async function main(): Promise<void> {
 
     // A saga whose ring 1 step waits for two approvals.
     const s2 = await session('rec-approvals', { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
-    const approved = await s2.startSaga({ sagaId: 'approved', steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 600 }] });
-    for (const deadline = Date.now() + 30_000; ; ) {
+    const approved = await s2.startSaga({
+      sagaId: 'approved',
+      steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 600 }],
+    });
+    for (const deadline = Date.now() + 30_000; ;) {
       if ((await approved.state()).waiting) break;
       if (Date.now() > deadline) throw new Error('the ring 1 step never waited at its gate');
       await new Promise((r) => setTimeout(r, 100));
@@ -147,7 +184,7 @@ async function main(): Promise<void> {
     const s3 = await session('rec-continue', { [alpha]: 0.85 }, { maxUpdatesPerRun: 10 });
     const firstRunId = (await s3.handle.describe()).runId;
     for (let i = 0; i < 9; i++) await s3.checkAction({ agentDid: alpha, actionId: 'draft' });
-    for (const deadline = Date.now() + 30_000; ; ) {
+    for (const deadline = Date.now() + 30_000; ;) {
       if ((await s3.summary()).runs >= 2) break;
       if (Date.now() > deadline) throw new Error('the session did not continue as new');
       await new Promise((r) => setTimeout(r, 100));
@@ -159,32 +196,40 @@ async function main(): Promise<void> {
 
     // A saga cancelled mid-step: what may have acted is compensated, the session learns it.
     const s4 = await session('rec-cancel', { [alpha]: 0.85 });
-    const cancelled = await s4.startSaga({ sagaId: 'cancelled', steps: [
-      { actionId: 'draft', agentDid: alpha },
-      { actionId: 'publish', agentDid: alpha, input: { delayMs: 8000 } },
-    ] });
-    for (const deadline = Date.now() + 30_000; ; ) {
+    const cancelled = await s4.startSaga({
+      sagaId: 'cancelled',
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: alpha, input: { delayMs: 8000 } },
+      ],
+    });
+    for (const deadline = Date.now() + 30_000; ;) {
       if ((await cancelled.state()).saga.steps[1]!.state === 'executing') break;
       if (Date.now() > deadline) throw new Error('the cancelled saga never reached its second step');
       await new Promise((r) => setTimeout(r, 50));
     }
     await cancelled.handle.cancel();
     const cancelledResult = await cancelled.result();
-    if (cancelledResult.saga.state !== 'compensated') throw new Error(`the cancelled saga did not compensate: ${JSON.stringify(cancelledResult)}`);
+    if (cancelledResult.saga.state !== 'compensated')
+      throw new Error(`the cancelled saga did not compensate: ${JSON.stringify(cancelledResult)}`);
     await save('saga-cancelled', cancelled.handle.workflowId);
   }
 
   async function controls(): Promise<void> {
     // A kill mid-step, with a substitute that takes over the step and the next.
     const k = await session('rec-kill', { [alpha]: 0.85, [beta]: 0.8 });
-    const killed = await k.startSaga({ sagaId: 'killed', steps: [
-      { actionId: 'draft', agentDid: alpha, input: { delayMs: 30_000 }, timeoutSeconds: 60 },
-      { actionId: 'publish', agentDid: alpha },
-    ] });
+    const killed = await k.startSaga({
+      sagaId: 'killed',
+      steps: [
+        { actionId: 'draft', agentDid: alpha, input: { delayMs: 30_000 }, timeoutSeconds: 60 },
+        { actionId: 'publish', agentDid: alpha },
+      ],
+    });
     await until('the step to run', async () => (await killed.state()).saga.steps[0]!.state === 'executing');
     await k.kill({ agentDid: alpha, sreDid: 'did:mesh:sre', reason: 'recorded kill', substituteDid: beta });
     const handed = await killed.result();
-    if (handed.saga.state !== 'completed' || handed.saga.steps.some((st) => st.agentDid !== beta)) throw new Error(`the kill did not hand off: ${JSON.stringify(handed.saga.steps)}`);
+    if (handed.saga.state !== 'completed' || handed.saga.steps.some((st) => st.agentDid !== beta))
+      throw new Error(`the kill did not hand off: ${JSON.stringify(handed.saga.steps)}`);
     await until('the session to learn it', async () => (await k.sagas()).every((g) => g.state !== 'running'));
     await k.terminate();
     await save('saga-killed-handed-off', killed.handle.workflowId);
@@ -193,26 +238,41 @@ async function main(): Promise<void> {
     // An elevation that expires under a running saga: its last step is denied.
     const e = await session('rec-elevation', { [alpha]: 0.85, [beta]: 0.8, [gamma]: 0.8 });
     const asked = await e.requestElevation({ agentDid: alpha, ring: 1, ttlSeconds: 3, justification: 'recorded' });
-    for (const approverDid of [beta, gamma]) await e.approveElevation({ agentDid: alpha, elevationId: asked.elevationId, digest: asked.digest, approverDid });
-    const expired = await e.startSaga({ sagaId: 'expired', steps: [
-      { actionId: 'wire-money', agentDid: alpha },
-      { actionId: 'draft', agentDid: beta, input: { delayMs: 4000 } },
-      { actionId: 'wire-money', agentDid: alpha, stepId: 'after', approvalDeadlineSeconds: 1 },
-    ] });
+    for (const approverDid of [beta, gamma])
+      await e.approveElevation({ agentDid: alpha, elevationId: asked.elevationId, digest: asked.digest, approverDid });
+    const expired = await e.startSaga({
+      sagaId: 'expired',
+      steps: [
+        { actionId: 'wire-money', agentDid: alpha },
+        { actionId: 'draft', agentDid: beta, input: { delayMs: 4000 } },
+        { actionId: 'wire-money', agentDid: alpha, stepId: 'after', approvalDeadlineSeconds: 1 },
+      ],
+    });
     const outcome = await expired.result();
-    if (!/elevation to ring 1 expired/.test(outcome.error ?? '')) throw new Error(`the elevation did not expire mid-saga: ${outcome.error}`);
+    if (!/elevation to ring 1 expired/.test(outcome.error ?? ''))
+      throw new Error(`the elevation did not expire mid-saga: ${outcome.error}`);
     await until('the session to learn it', async () => (await e.sagas()).every((g) => g.state !== 'running'));
     await e.terminate();
     await save('saga-elevation-expired', expired.handle.workflowId);
     await save('session-elevation', e.handle.workflowId);
 
     // A saga whose third step finds its agent's bucket empty: leased two, claims the third, denied.
-    const r = await session('rec-rate', { [alpha]: 0.5 }, { config: { controls: { rateLimits: { ring3: { perSecond: 0.01, burst: 2 } } } } });
-    const limited = await r.startSaga({ sagaId: 'limited', steps: [
-      { actionId: 'read', agentDid: alpha }, { actionId: 'read', agentDid: alpha }, { actionId: 'read', agentDid: alpha },
-    ] });
+    const r = await session(
+      'rec-rate',
+      { [alpha]: 0.5 },
+      { config: { controls: { rateLimits: { ring3: { perSecond: 0.01, burst: 2 } } } } },
+    );
+    const limited = await r.startSaga({
+      sagaId: 'limited',
+      steps: [
+        { actionId: 'read', agentDid: alpha },
+        { actionId: 'read', agentDid: alpha },
+        { actionId: 'read', agentDid: alpha },
+      ],
+    });
     const denied = await limited.result();
-    if (denied.failedStepId !== 'step-3' || !/rate limit/.test(denied.error ?? '')) throw new Error(`the third step was not rate-limited: ${denied.error}`);
+    if (denied.failedStepId !== 'step-3' || !/rate limit/.test(denied.error ?? ''))
+      throw new Error(`the third step was not rate-limited: ${denied.error}`);
     await until('the session to learn it', async () => (await r.sagas()).every((g) => g.state !== 'running'));
     await r.terminate();
     await save('saga-rate-limited', limited.handle.workflowId);
@@ -220,7 +280,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

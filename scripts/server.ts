@@ -11,7 +11,12 @@ async function main(): Promise<void> {
     console.error(`A Temporal server already answers at ${config.address}; nothing to start.`);
     return;
   }
-  const server = await startDevServer({ port: config.port, uiPort: config.uiPort, dbFile: config.dbFile, namespace: config.namespace });
+  const server = await startDevServer({
+    port: config.port,
+    uiPort: config.uiPort,
+    dbFile: config.dbFile,
+    namespace: config.namespace,
+  });
   console.error(`Temporal server: ${server.address}`);
   console.error(`Web UI:          ${server.uiUrl}/namespaces/${config.namespace}/workflows`);
   console.error('Ctrl-C stops it.');

@@ -14,10 +14,19 @@ async function main(): Promise<void> {
   if (await temporalAnswers(config.address)) {
     console.error(`Using the Temporal server already answering at ${config.address}.`);
   } else if (config.addressGiven) {
-    throw new Error(`TEMPORAL_ADDRESS=${config.address} does not answer; start that server or unset TEMPORAL_ADDRESS to run a local one`);
+    throw new Error(
+      `TEMPORAL_ADDRESS=${config.address} does not answer; start that server or unset TEMPORAL_ADDRESS to run a local one`,
+    );
   } else {
-    console.error(`Starting the local Temporal dev server (data in ${path.relative(process.cwd(), config.dataDir) || '.'}/) …`);
-    server = await startDevServer({ port: config.port, uiPort: config.uiPort, dbFile: config.dbFile, namespace: config.namespace });
+    console.error(
+      `Starting the local Temporal dev server (data in ${path.relative(process.cwd(), config.dataDir) || '.'}/) …`,
+    );
+    server = await startDevServer({
+      port: config.port,
+      uiPort: config.uiPort,
+      dbFile: config.dbFile,
+      namespace: config.namespace,
+    });
     console.error(`Temporal server: ${server.address}`);
     console.error(`Web UI:          ${server.uiUrl}/namespaces/${config.namespace}/workflows`);
   }

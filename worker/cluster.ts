@@ -40,7 +40,11 @@ export const CLUSTER_CONFIG_ENV = 'cluster';
 export const DYNAMIC_CONFIG_FILE = path.join(CLUSTER_CONFIG_ROOT, CLUSTER_CONFIG_DIR, 'dynamicconfig', 'cluster.yaml');
 
 /** Databases on the cluster's PostgreSQL: Temporal's two (names as in the server's image) and the audit store's. */
-export const CLUSTER_DATABASES = { temporal: 'temporal', visibility: 'temporal_visibility', audit: 'hv_audit' } as const;
+export const CLUSTER_DATABASES = {
+  temporal: 'temporal',
+  visibility: 'temporal_visibility',
+  audit: 'hv_audit',
+} as const;
 
 /** History shards: fixed for the life of the cluster's database. */
 export const CLUSTER_HISTORY_SHARDS = 4;
@@ -67,14 +71,28 @@ export function clusterTls(dir: string): ClusterTls {
   return {
     dir,
     ca: path.join(dir, 'ca.pem'),
-    client: (name) => ({ cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`), ca: path.join(dir, 'ca.pem'), serverName: CLUSTER_SERVER_NAME }),
+    client: (name) => ({
+      cert: path.join(dir, `${name}.pem`),
+      key: path.join(dir, `${name}.key`),
+      ca: path.join(dir, 'ca.pem'),
+      serverName: CLUSTER_SERVER_NAME,
+    }),
   };
 }
 
 /** Issues what the folder lacks (the CA once; its key stays in the folder, mode 0600). */
-export function writeClusterCerts(tools: TemporalServerTools, dir: string, agents: string[] = [CLUSTER_CERTS.agent]): ClusterTls {
-  const r = spawnSync(tools.server, ['certs', '--dir', dir, '--hosts', 'localhost,127.0.0.1', '--agents', agents.join(',')], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`temporal-server certs failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
+export function writeClusterCerts(
+  tools: TemporalServerTools,
+  dir: string,
+  agents: string[] = [CLUSTER_CERTS.agent],
+): ClusterTls {
+  const r = spawnSync(
+    tools.server,
+    ['certs', '--dir', dir, '--hosts', 'localhost,127.0.0.1', '--agents', agents.join(',')],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  if (r.status !== 0)
+    throw new Error(`temporal-server certs failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
   return clusterTls(dir);
 }
 
@@ -114,11 +132,29 @@ export interface Cluster {
 
 /** Runs the SQL tool; throws with its output when it fails. */
 function sqlTool(tools: TemporalServerTools, port: number, database: string, args: string[]): void {
-  const r = spawnSync(tools.sqlTool, [
-    '--plugin', SQL_PLUGIN, '--endpoint', '127.0.0.1', '--port', String(port), '--user', 'postgres', '--password', '',
-    '--database', database, ...args,
-  ], { encoding: 'utf8', timeout: 300_000 });
-  if (r.status !== 0) throw new Error(`temporal-sql-tool ${args[0]} on ${database} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).slice(-2000)}`);
+  const r = spawnSync(
+    tools.sqlTool,
+    [
+      '--plugin',
+      SQL_PLUGIN,
+      '--endpoint',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--user',
+      'postgres',
+      '--password',
+      '',
+      '--database',
+      database,
+      ...args,
+    ],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
+  if (r.status !== 0)
+    throw new Error(
+      `temporal-sql-tool ${args[0]} on ${database} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).slice(-2000)}`,
+    );
 }
 
 async function hasSchema(url: string): Promise<boolean> {
@@ -136,7 +172,10 @@ async function hasSchema(url: string): Promise<boolean> {
 export const SQL_PLUGIN = 'postgres12';
 
 /** Temporal's two databases, each with its schema's folder in the server's schema/postgresql/v12. */
-export const CLUSTER_SCHEMAS = [[CLUSTER_DATABASES.temporal, 'temporal'], [CLUSTER_DATABASES.visibility, 'visibility']] as const;
+export const CLUSTER_SCHEMAS = [
+  [CLUSTER_DATABASES.temporal, 'temporal'],
+  [CLUSTER_DATABASES.visibility, 'visibility'],
+] as const;
 
 /** Creates Temporal's databases and brings their schemas to the server's version (idempotent). */
 export async function setUpSchemas(tools: TemporalServerTools, postgres: TestPostgres): Promise<void> {
@@ -148,8 +187,17 @@ export async function setUpSchemas(tools: TemporalServerTools, postgres: TestPos
 }
 
 /** The variables deploy/temporal/cluster.yaml reads for the ports of the server's four services. */
-export const SERVER_PORT_VARS = ['FRONTEND_GRPC_PORT', 'FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT',
-  'HISTORY_MEMBERSHIP_PORT', 'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT'] as const;
+export const SERVER_PORT_VARS = [
+  'FRONTEND_GRPC_PORT',
+  'FRONTEND_HTTP_PORT',
+  'FRONTEND_MEMBERSHIP_PORT',
+  'HISTORY_GRPC_PORT',
+  'HISTORY_MEMBERSHIP_PORT',
+  'MATCHING_GRPC_PORT',
+  'MATCHING_MEMBERSHIP_PORT',
+  'WORKER_GRPC_PORT',
+  'WORKER_MEMBERSHIP_PORT',
+] as const;
 
 /** The ports the server's four services listen on, all free now. */
 async function servicePorts(frontend: number): Promise<Record<string, string>> {
@@ -169,7 +217,11 @@ async function servicePorts(frontend: number): Promise<Record<string, string>> {
  * server on this machine. docker-compose.yml sets the same names (its
  * consistency test compares them).
  */
-export function clusterServerEnv(postgresPort: number, ports: Record<string, string>, tlsDir: string): Record<string, string> {
+export function clusterServerEnv(
+  postgresPort: number,
+  ports: Record<string, string>,
+  tlsDir: string,
+): Record<string, string> {
   return {
     HV_TLS_DIR: tlsDir,
     POSTGRES_SEEDS: '127.0.0.1',
@@ -196,12 +248,14 @@ async function ensureNamespace(address: string, namespace: string, tls: TLSConfi
     } catch (err) {
       if ((err as { code?: number }).code !== 5) throw err; // NOT_FOUND
     }
-    await connection.workflowService.registerNamespace({
-      namespace,
-      workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(CLUSTER_RETENTION_DAYS * 86_400) },
-    }).catch((err: { code?: number }) => {
-      if (err.code !== 6) throw err; // ALREADY_EXISTS: another starter was first
-    });
+    await connection.workflowService
+      .registerNamespace({
+        namespace,
+        workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(CLUSTER_RETENTION_DAYS * 86_400) },
+      })
+      .catch((err: { code?: number }) => {
+        if (err.code !== 6) throw err; // ALREADY_EXISTS: another starter was first
+      });
     return true;
   } finally {
     await connection.close();
@@ -214,7 +268,9 @@ async function searchAttributesUsable(address: string, namespace: string, tls: T
   try {
     await connection.workflowService.countWorkflowExecutions({
       namespace,
-      query: SEARCH_ATTRIBUTES.map((k) => (k.type === SearchAttributeType.DATETIME ? `${k.name} IS NULL` : `${k.name} = 'x'`)).join(' AND '),
+      query: SEARCH_ATTRIBUTES.map((k) =>
+        k.type === SearchAttributeType.DATETIME ? `${k.name} IS NULL` : `${k.name} = 'x'`,
+      ).join(' AND '),
     });
     return true;
   } catch {
@@ -231,7 +287,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const tools = await ensureTemporalServer(log);
   const tls = writeClusterCerts(tools, path.join(options.root, 'tls'));
   const workerTls = tlsConfig(tls.client(CLUSTER_CERTS.worker));
-  const postgres = await startPostgres({ root: path.join(options.root, 'postgres'), port: options.postgresPort, fsync: true, database: CLUSTER_DATABASES.audit });
+  const postgres = await startPostgres({
+    root: path.join(options.root, 'postgres'),
+    port: options.postgresPort,
+    fsync: true,
+    database: CLUSTER_DATABASES.audit,
+  });
   let server: ChildProcess | undefined;
   let exited: Promise<unknown> = Promise.resolve();
   const killOnExit = () => server?.kill('SIGKILL');
@@ -245,17 +306,28 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
     const startServer = async () => {
       const out = fs.openSync(serverLog, 'a');
-      const child = spawn(tools.server, [
-        '--root', CLUSTER_CONFIG_ROOT, '--config', CLUSTER_CONFIG_DIR, '--env', CLUSTER_CONFIG_ENV, 'start',
-      ], { env: { ...process.env, ...serverEnv }, stdio: ['ignore', out, out], detached: true });
+      const child = spawn(
+        tools.server,
+        ['--root', CLUSTER_CONFIG_ROOT, '--config', CLUSTER_CONFIG_DIR, '--env', CLUSTER_CONFIG_ENV, 'start'],
+        { env: { ...process.env, ...serverEnv }, stdio: ['ignore', out, out], detached: true },
+      );
       fs.closeSync(out);
       let gone: { code: number | null } | undefined;
-      exited = new Promise((resolve) => child.once('exit', (code) => { gone = { code }; resolve(undefined); }));
+      exited = new Promise((resolve) =>
+        child.once('exit', (code) => {
+          gone = { code };
+          resolve(undefined);
+        }),
+      );
       server = child;
-      await waitFor(async () => {
-        if (gone) throw new Error(`the Temporal server exited (code ${gone.code}); see ${serverLog}`);
-        return temporalAnswers(address, workerTls);
-      }, `the Temporal server at ${address} (log: ${serverLog})`, 120_000);
+      await waitFor(
+        async () => {
+          if (gone) throw new Error(`the Temporal server exited (code ${gone.code}); see ${serverLog}`);
+          return temporalAnswers(address, workerTls);
+        },
+        `the Temporal server at ${address} (log: ${serverLog})`,
+        120_000,
+      );
     };
     const stopServer = async () => {
       const child = server;
@@ -266,16 +338,42 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       clearTimeout(timer);
     };
 
-    log(`Temporal server ${TEMPORAL_SERVER_VERSION} on ${address} (PostgreSQL on 127.0.0.1:${postgres.port}, ${CLUSTER_HISTORY_SHARDS} history shards)`);
+    log(
+      `Temporal server ${TEMPORAL_SERVER_VERSION} on ${address} (PostgreSQL on 127.0.0.1:${postgres.port}, ${CLUSTER_HISTORY_SHARDS} history shards)`,
+    );
     await startServer();
     // The frontend answers before its namespace and search-attribute caches do: wait for each to be usable.
-    const settled = (step: () => Promise<unknown>) => async () => step().then(() => true, () => false);
-    await waitFor(settled(() => ensureNamespace(address, namespace, workerTls)), `namespace ${namespace} (log: ${serverLog})`, 60_000);
-    await waitFor(settled(() => registerSearchAttributes(address, namespace, workerTls)), `search attributes (log: ${serverLog})`, 60_000);
-    await waitFor(() => searchAttributesUsable(address, namespace, workerTls), 'search attributes to be queryable', 120_000);
+    const settled = (step: () => Promise<unknown>) => async () =>
+      step().then(
+        () => true,
+        () => false,
+      );
+    await waitFor(
+      settled(() => ensureNamespace(address, namespace, workerTls)),
+      `namespace ${namespace} (log: ${serverLog})`,
+      60_000,
+    );
+    await waitFor(
+      settled(() => registerSearchAttributes(address, namespace, workerTls)),
+      `search attributes (log: ${serverLog})`,
+      60_000,
+    );
+    await waitFor(
+      () => searchAttributesUsable(address, namespace, workerTls),
+      'search attributes to be queryable',
+      120_000,
+    );
 
     return {
-      address, namespace, postgres, auditUrl: postgres.url, serverLog, serverBinary: tools.server, serverEnv, tls, workerTls,
+      address,
+      namespace,
+      postgres,
+      auditUrl: postgres.url,
+      serverLog,
+      serverBinary: tools.server,
+      serverEnv,
+      tls,
+      workerTls,
       serverPid: () => server?.pid,
       async restartServer(outageMs = 0) {
         await stopServer();

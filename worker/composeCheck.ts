@@ -17,8 +17,18 @@ import { goBuildLocal } from './goBuild';
 export const COMPOSE_CHECK_SOURCE = path.join(PROJECT_ROOT, 'tools', 'compose-check');
 
 /** The fields of the loader's normalized project that the project reads (the rest pass through). */
-export interface ComposePort { target: number; published?: string; protocol?: string; host_ip?: string }
-export interface ComposeVolume { type: string; source?: string; target: string; read_only?: boolean }
+export interface ComposePort {
+  target: number;
+  published?: string;
+  protocol?: string;
+  host_ip?: string;
+}
+export interface ComposeVolume {
+  type: string;
+  source?: string;
+  target: string;
+  read_only?: boolean;
+}
 export interface ComposeService {
   image?: string;
   build?: { context: string; dockerfile?: string };

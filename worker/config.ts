@@ -43,7 +43,8 @@ export function loadConfig() {
     /** host:port where the worker serves Prometheus metrics at /metrics (SDK and hypervisor); unset, none. */
     metricsAddress: hostPortFromEnv('HV_METRICS_ADDRESS'),
     /** Where traces go by OTLP/HTTP (the standard variables; the exporter reads them itself); unset, no tracing. */
-    otlpTracesEndpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+    otlpTracesEndpoint:
+      process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
     serviceName: process.env.OTEL_SERVICE_NAME || 'agent-hypervisor-worker',
     /**
      * The worker's own rule for HTTP tools (issue 24, N3), validated here once:

@@ -105,7 +105,11 @@ export async function waitFor(check: () => Promise<boolean>, what: string, timeo
  * given at start only apply when the namespace is first created, so this also
  * covers a database file from an older version of the project.
  */
-export async function registerSearchAttributes(address: string, namespace = 'default', tls?: TLSConfig): Promise<string[]> {
+export async function registerSearchAttributes(
+  address: string,
+  namespace = 'default',
+  tls?: TLSConfig,
+): Promise<string[]> {
   const connection = await Connection.connect({ address, tls });
   try {
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
@@ -133,20 +137,33 @@ export async function registerSearchAttributes(address: string, namespace = 'def
 }
 
 /** Starts the dev server, waits until it answers, and registers the search attributes. */
-export async function startDevServer(options: DevServerOptions, log: (line: string) => void = console.error): Promise<DevServer> {
+export async function startDevServer(
+  options: DevServerOptions,
+  log: (line: string) => void = console.error,
+): Promise<DevServer> {
   const cli = await ensureTemporalCli(log);
   const ip = options.ip ?? '127.0.0.1';
   const address = `${ip}:${options.port}`;
-  if (await portAnswers(address)) throw new Error(`port ${options.port} is already in use; set TEMPORAL_PORT to another port`);
+  if (await portAnswers(address))
+    throw new Error(`port ${options.port} is already in use; set TEMPORAL_PORT to another port`);
   fs.mkdirSync(path.dirname(options.dbFile), { recursive: true });
   const args = [
-    'server', 'start-dev',
-    '--ip', ip,
-    '--port', String(options.port),
-    '--db-filename', options.dbFile,
-    '--namespace', options.namespace ?? 'default',
-    '--log-level', 'warn',
-    ...Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
+    'server',
+    'start-dev',
+    '--ip',
+    ip,
+    '--port',
+    String(options.port),
+    '--db-filename',
+    options.dbFile,
+    '--namespace',
+    options.namespace ?? 'default',
+    '--log-level',
+    'warn',
+    ...Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([key, value]) => [
+      '--dynamic-config-value',
+      `${key}=${JSON.stringify(value)}`,
+    ]),
     ...(options.headless ? ['--headless'] : ['--ui-port', String(options.uiPort)]),
   ];
   const logFile = options.logFile ?? path.join(path.dirname(options.dbFile), 'server.log');

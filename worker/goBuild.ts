@@ -73,13 +73,21 @@ export interface GoCommand {
  * `go install`s the commands into `dir` (one `go install`, so modules are
  * fetched and compiled once), reporting progress every 30 s.
  */
-export async function goInstall(what: string, commands: GoCommand[], dir: string, log: (line: string) => void): Promise<void> {
+export async function goInstall(
+  what: string,
+  commands: GoCommand[],
+  dir: string,
+  log: (line: string) => void,
+): Promise<void> {
   const go = goBinary(what);
   const staging = fs.mkdtempSync(path.join(dir, '.build-'));
   log(`Building ${what} from its Go module into ${dir}`);
   log('  This is a one-time build of a few minutes; later runs and other clones reuse it.');
   const started = Date.now();
-  const ticker = setInterval(() => log(`  … still building ${what} (${Math.round((Date.now() - started) / 1000)} s)`), 30_000);
+  const ticker = setInterval(
+    () => log(`  … still building ${what} (${Math.round((Date.now() - started) / 1000)} s)`),
+    30_000,
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       const child = spawn(go, ['install', ...commands.map((c) => c.module)], {
@@ -87,7 +95,11 @@ export async function goInstall(what: string, commands: GoCommand[], dir: string
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go install ${commands.map((c) => c.module).join(' ')} exited with code ${code}`))));
+      child.on('exit', (code) =>
+        code === 0
+          ? resolve()
+          : reject(new Error(`go install ${commands.map((c) => c.module).join(' ')} exited with code ${code}`)),
+      );
     });
     for (const c of commands) fs.renameSync(path.join(staging, c.built), path.join(dir, c.name));
     log(`Built ${what} in ${Math.round((Date.now() - started) / 1000)} s`);
@@ -102,9 +114,16 @@ export async function goInstall(what: string, commands: GoCommand[], dir: string
  * go.sum) into `<cache>/agent-hypervisor/<name>/<hash of its sources>/<name>`:
  * a changed source builds anew, an unchanged one is reused by every clone.
  */
-export async function goBuildLocal(name: string, sourceDir: string, log: (line: string) => void = console.error): Promise<string> {
+export async function goBuildLocal(
+  name: string,
+  sourceDir: string,
+  log: (line: string) => void = console.error,
+): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of fs.readdirSync(sourceDir).filter((f) => /\.go$|^go\.(mod|sum)$/.test(f)).sort()) {
+  for (const file of fs
+    .readdirSync(sourceDir)
+    .filter((f) => /\.go$|^go\.(mod|sum)$/.test(f))
+    .sort()) {
     hash.update(file).update(fs.readFileSync(path.join(sourceDir, file)));
   }
   const dir = buildDirs(name, hash.digest('hex').slice(0, 16)).find(writable);
@@ -113,17 +132,26 @@ export async function goBuildLocal(name: string, sourceDir: string, log: (line: 
   if (isExecutable(target)) return target;
   const go = goBinary(name);
   const staging = fs.mkdtempSync(path.join(dir, '.build-'));
-  log(`Building ${name} from ${path.relative(PROJECT_ROOT, sourceDir)} into ${dir} (once; about a minute with Go's module cache warm)`);
+  log(
+    `Building ${name} from ${path.relative(PROJECT_ROOT, sourceDir)} into ${dir} (once; about a minute with Go's module cache warm)`,
+  );
   const started = Date.now();
   try {
     await new Promise<void>((resolve, reject) => {
       const child = spawn(go, ['build', '-buildvcs=false', '-o', path.join(staging, name), '.'], {
         cwd: sourceDir,
-        env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly', CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
+        env: {
+          ...process.env,
+          GOTOOLCHAIN: 'local',
+          GOFLAGS: '-mod=readonly',
+          CGO_ENABLED: process.env.CGO_ENABLED ?? '0',
+        },
         stdio: ['ignore', 'inherit', 'inherit'],
       });
       child.on('error', reject);
-      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`go build in ${sourceDir} exited with code ${code}`))));
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`go build in ${sourceDir} exited with code ${code}`)),
+      );
     });
     fs.renameSync(path.join(staging, name), target);
     log(`Built ${name} in ${Math.round((Date.now() - started) / 1000)} s`);

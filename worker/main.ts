@@ -22,15 +22,29 @@ export async function runWorker(): Promise<void> {
   const store = await openAuditStore({ dataDir: config.dataDir });
   try {
     const { namespace, taskQueue } = config;
-    const worker = await createHypervisorWorker({ connection, namespace, taskQueue, store, tracing, toolPolicy: config.toolPolicy, hypervisorKey });
-    console.error(`Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`);
-    console.error(`  signs tree heads as ${hypervisorKey.did} (\`hv audit verify SESSION --hypervisor ${hypervisorKey.did}\`)`);
+    const worker = await createHypervisorWorker({
+      connection,
+      namespace,
+      taskQueue,
+      store,
+      tracing,
+      toolPolicy: config.toolPolicy,
+      hypervisorKey,
+    });
+    console.error(
+      `Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`,
+    );
+    console.error(
+      `  signs tree heads as ${hypervisorKey.did} (\`hv audit verify SESSION --hypervisor ${hypervisorKey.did}\`)`,
+    );
     if (config.metricsAddress) console.error(`  metrics: http://${config.metricsAddress}/metrics`);
     if (tracing) console.error(`  traces: OTLP to ${config.otlpTracesEndpoint} as ${config.serviceName}`);
     const tools = config.toolPolicy;
-    console.error(tools.origins.size
-      ? `  HTTP tools at: ${[...tools.origins].join(', ')}${tools.allowPrivateAddresses ? ' (private addresses allowed)' : ''}; answers up to ${tools.maxResponseBytes} bytes`
-      : '  HTTP tools: none (HV_TOOL_ORIGINS is empty)');
+    console.error(
+      tools.origins.size
+        ? `  HTTP tools at: ${[...tools.origins].join(', ')}${tools.allowPrivateAddresses ? ' (private addresses allowed)' : ''}; answers up to ${tools.maxResponseBytes} bytes`
+        : '  HTTP tools: none (HV_TOOL_ORIGINS is empty)',
+    );
     await worker.run();
     console.error('Worker stopped.');
   } finally {

@@ -49,7 +49,8 @@ function run(bin: string, args: string[], timeoutMs = 60_000): string {
   const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
   const r = spawnSync(file, argv, { encoding: 'utf8', timeout: timeoutMs });
   if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${path.basename(bin)} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
+  if (r.status !== 0)
+    throw new Error(`${path.basename(bin)} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
   return r.stdout;
 }
 
@@ -65,7 +66,8 @@ export interface PostgresOptions {
 
 export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
   const bin = postgresBinDir();
-  if (bin === null) throw new Error('PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)');
+  if (bin === null)
+    throw new Error('PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql)');
   const keep = options.root !== undefined;
   const tmp = keep ? path.resolve(options.root!) : fs.mkdtempSync(path.join(os.tmpdir(), 'hv-pg-'));
   const dataDir = path.join(tmp, 'data');
@@ -75,7 +77,9 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
   if (asRoot) {
     execFileSync('chown', ['-R', 'postgres:postgres', tmp]);
     if (spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-w', tmp]).status !== 0) {
-      throw new Error(`PostgreSQL runs as the postgres user, which cannot reach ${tmp}: every folder above it must be searchable (chmod o+x)`);
+      throw new Error(
+        `PostgreSQL runs as the postgres user, which cannot reach ${tmp}: every folder above it must be searchable (chmod o+x)`,
+      );
     }
   }
   const pgCtl = path.join(bin, 'pg_ctl');
@@ -89,11 +93,17 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
   process.once('exit', cleanup);
   try {
     if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
-      run(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], 120_000);
+      run(
+        path.join(bin, 'initdb'),
+        ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'],
+        120_000,
+      );
     }
     const port = options.port ?? (await freePort());
     const serverOptions = [
-      `-p ${port}`, `-k ${socketDir}`, '-c listen_addresses=127.0.0.1',
+      `-p ${port}`,
+      `-k ${socketDir}`,
+      '-c listen_addresses=127.0.0.1',
       ...(options.fsync === true ? [] : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     ].join(' ');
     started = true;
@@ -144,7 +154,8 @@ async function waitForConnections(url: string, timeoutMs: number, logFile: strin
       return;
     } catch (err) {
       await client.end().catch(() => {});
-      if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections: ${(err as Error).message} (log: ${logFile})`);
+      if (Date.now() > deadline)
+        throw new Error(`PostgreSQL did not accept connections: ${(err as Error).message} (log: ${logFile})`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

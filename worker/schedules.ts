@@ -24,9 +24,17 @@ export async function ensureRetentionSchedule(client: Client, taskQueue: string)
     await client.schedule.create({
       scheduleId,
       spec: { intervals: [{ every: RETENTION_INTERVAL }] },
-      action: { type: 'startWorkflow', workflowType: 'auditRetentionWorkflow', taskQueue, workflowId: `${scheduleId}-run` },
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'auditRetentionWorkflow',
+        taskQueue,
+        workflowId: `${scheduleId}-run`,
+      },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: RETENTION_INTERVAL },
-      memo: { purpose: 'Drops the deltas of terminated sessions whose retention has passed; roots and commitments stay (SPEC §7).' },
+      memo: {
+        purpose:
+          'Drops the deltas of terminated sessions whose retention has passed; roots and commitments stay (SPEC §7).',
+      },
     });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;

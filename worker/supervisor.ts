@@ -32,7 +32,12 @@ export interface SupervisorOptions {
   log?: (line: string) => void;
 }
 
-export interface Exit { pid: number | undefined; code: number | null; signal: NodeJS.Signals | null; ranMs: number }
+export interface Exit {
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  ranMs: number;
+}
 
 export class Supervisor {
   private child: ChildProcess | undefined;
@@ -99,7 +104,12 @@ export class Supervisor {
     const out = logFile === undefined ? 'ignore' : fs.openSync(logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(file, args, { cwd, env: env ?? process.env, stdio: ['ignore', out, out], detached: this.options.detached ?? true });
+      child = spawn(file, args, {
+        cwd,
+        env: env ?? process.env,
+        stdio: ['ignore', out, out],
+        detached: this.options.detached ?? true,
+      });
     } finally {
       if (typeof out === 'number') fs.closeSync(out);
     }
@@ -117,7 +127,9 @@ export class Supervisor {
       };
       child.once('exit', (code, signal) => onEnd(code, signal));
       // A child that could not be started at all (no such file) emits only 'error'.
-      child.once('error', (error) => { if (child.pid === undefined) onEnd(null, null, error); });
+      child.once('error', (error) => {
+        if (child.pid === undefined) onEnd(null, null, error);
+      });
     });
   }
 
@@ -127,9 +139,14 @@ export class Supervisor {
     if (exit.ranMs >= this.stableAfterMs) this.backoffMs = this.initialBackoffMs;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
-    const how = error !== undefined ? `could not start (${error.message})` : `exited (${exit.signal ?? `code ${exit.code}`}) after ${formatMs(exit.ranMs)}`;
+    const how =
+      error !== undefined
+        ? `could not start (${error.message})`
+        : `exited (${exit.signal ?? `code ${exit.code}`}) after ${formatMs(exit.ranMs)}`;
     const where = this.options.logFile === undefined ? '' : `; see ${this.options.logFile}`;
-    this.log(`${this.options.name} (pid ${exit.pid ?? '-'}) ${how}; restart ${this.starts} in ${formatMs(delay)}${where}`);
+    this.log(
+      `${this.options.name} (pid ${exit.pid ?? '-'}) ${how}; restart ${this.starts} in ${formatMs(delay)}${where}`,
+    );
     this.pending = setTimeout(() => {
       this.pending = undefined;
       if (this.stopping) return;

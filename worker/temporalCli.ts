@@ -27,16 +27,24 @@ export function findTemporalCli(): string | undefined {
     if (!isExecutable(given)) throw new Error(`TEMPORAL_CLI=${given} is not an executable file`);
     return given;
   }
-  return onPath('temporal') ?? cliDirs().map((d) => path.join(d, 'temporal')).find(isExecutable);
+  return (
+    onPath('temporal') ??
+    cliDirs()
+      .map((d) => path.join(d, 'temporal'))
+      .find(isExecutable)
+  );
 }
 
 /** Builds the CLI with `go install` into the first writable build folder. Takes a few minutes once. */
 export async function buildTemporalCli(log: (line: string) => void = console.error): Promise<string> {
   const dir = cliDirs().find(writable);
   if (!dir) throw new Error(`no writable folder to build the Temporal CLI into (tried ${cliDirs().join(', ')})`);
-  await goInstall(`the Temporal CLI ${TEMPORAL_CLI_VERSION}`, [
-    { module: `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`, built: 'temporal', name: 'temporal' },
-  ], dir, log);
+  await goInstall(
+    `the Temporal CLI ${TEMPORAL_CLI_VERSION}`,
+    [{ module: `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`, built: 'temporal', name: 'temporal' }],
+    dir,
+    log,
+  );
   return path.join(dir, 'temporal');
 }
 

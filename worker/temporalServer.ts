@@ -36,7 +36,10 @@ export const POSTGRES_SCHEMA_SUBDIR = path.join('schema', 'postgresql', 'v12');
 /** The SQL tool and the schemas: `<cache>/agent-hypervisor/temporal-server/<version>`. */
 const sqlToolDirs = () => buildDirs('temporal-server', TEMPORAL_SERVER_VERSION);
 
-const sqlToolIn = (dir: string) => ({ sqlTool: path.join(dir, 'temporal-sql-tool'), schemaDir: path.join(dir, POSTGRES_SCHEMA_SUBDIR) });
+const sqlToolIn = (dir: string) => ({
+  sqlTool: path.join(dir, 'temporal-sql-tool'),
+  schemaDir: path.join(dir, POSTGRES_SCHEMA_SUBDIR),
+});
 
 const sqlToolComplete = (t: { sqlTool: string; schemaDir: string }) =>
   isExecutable(t.sqlTool) && fs.existsSync(path.join(t.schemaDir, 'temporal', 'versioned'));
@@ -51,7 +54,9 @@ export function givenTemporalServer(): TemporalServerTools | undefined {
   if (!given) return undefined;
   const tools = { server: path.join(given, 'temporal-server'), ...sqlToolIn(given) };
   if (!isExecutable(tools.server) || !sqlToolComplete(tools)) {
-    throw new Error(`TEMPORAL_SERVER_DIR=${given} must hold temporal-server, temporal-sql-tool and schema/postgresql/v12`);
+    throw new Error(
+      `TEMPORAL_SERVER_DIR=${given} must hold temporal-server, temporal-sql-tool and schema/postgresql/v12`,
+    );
   }
   return tools;
 }
@@ -61,11 +66,21 @@ async function ensureSqlTool(log: (line: string) => void): Promise<{ sqlTool: st
   const found = sqlToolDirs().map(sqlToolIn).find(sqlToolComplete);
   if (found) return found;
   const dir = sqlToolDirs().find(writable);
-  if (!dir) throw new Error(`no writable folder to build the Temporal SQL tool into (tried ${sqlToolDirs().join(', ')})`);
+  if (!dir)
+    throw new Error(`no writable folder to build the Temporal SQL tool into (tried ${sqlToolDirs().join(', ')})`);
   const what = `the Temporal SQL tool ${TEMPORAL_SERVER_VERSION}`;
-  await goInstall(what, [
-    { module: `go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`, built: 'sql', name: 'temporal-sql-tool' },
-  ], dir, log);
+  await goInstall(
+    what,
+    [
+      {
+        module: `go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`,
+        built: 'sql',
+        name: 'temporal-sql-tool',
+      },
+    ],
+    dir,
+    log,
+  );
   const moduleDir = path.join(goEnv(goBinary(what), 'GOMODCACHE'), `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`);
   const tools = sqlToolIn(dir);
   fs.rmSync(tools.schemaDir, { recursive: true, force: true });

@@ -34,13 +34,20 @@ export function workflowBundle(traced = false): Promise<WorkflowBundle> {
 }
 
 const quietBundlerLogger = {
-  log() {}, trace() {}, debug() {}, info() {},
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
   warn: (message: string) => console.warn(message),
   error: (message: string) => console.error(message),
 };
 
 /** Connects, retrying while the server is not up yet (e.g. started a moment ago). */
-export async function connectWithRetry(address: string, log: (line: string) => void = console.error, timeoutMs = 120_000): Promise<NativeConnection> {
+export async function connectWithRetry(
+  address: string,
+  log: (line: string) => void = console.error,
+  timeoutMs = 120_000,
+): Promise<NativeConnection> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -88,7 +95,13 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
     taskQueue: options.taskQueue,
     workflowBundle: await workflowBundle(tracing !== undefined),
     // Some activities read workflows by id (SPEC §11.2): they share the worker's connection.
-    activities: createActivities(client, options.store, tracing?.tracer, options.toolPolicy, options.hypervisorKey ?? loadHypervisorKey()),
+    activities: createActivities(
+      client,
+      options.store,
+      tracing?.tracer,
+      options.toolPolicy,
+      options.hypervisorKey ?? loadHypervisorKey(),
+    ),
     ...(tracing ? { interceptors: { activity: tracing.activityInterceptors }, sinks: tracing.sinks } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
   });

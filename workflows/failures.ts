@@ -17,11 +17,15 @@ export function governed<T>(rule: () => T): T {
 
 export function asFailure(err: unknown): unknown {
   if (err instanceof HypervisorError) {
-    return ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true, details: [err.details] });
+    return ApplicationFailure.create({
+      message: err.message,
+      type: err.code,
+      nonRetryable: true,
+      details: [err.details],
+    });
   }
   return err;
 }
-
 
 /**
  * A query's refusal. Temporal hands clients only a failed query's message (the
@@ -33,7 +37,12 @@ export function queryAnswer<A extends unknown[], R>(fn: (...args: A) => R): (...
     try {
       return fn(...args);
     } catch (err) {
-      const cause = err instanceof HypervisorError ? err : err instanceof ApplicationFailure && err.type ? { code: err.type, message: err.message } : undefined;
+      const cause =
+        err instanceof HypervisorError
+          ? err
+          : err instanceof ApplicationFailure && err.type
+            ? { code: err.type, message: err.message }
+            : undefined;
       if (cause) throw new Error(`${cause.code}: ${cause.message}`);
       throw err;
     }

@@ -16,9 +16,13 @@ import type { SagaWorkflow, SessionWorkflow } from '../src/contract/workflows';
 
 /** The functions are the contract's workflows (src/contract/workflows.ts), which clients type their handles with. */
 type Holds<T extends true> = T;
-export type WorkflowsMatchTheContract = Holds<typeof sessionWorkflow extends SessionWorkflow ? (typeof sagaWorkflow extends SagaWorkflow ? true : false) : false>;
+export type WorkflowsMatchTheContract = Holds<
+  typeof sessionWorkflow extends SessionWorkflow ? (typeof sagaWorkflow extends SagaWorkflow ? true : false) : false
+>;
 
-export function sessionWorkflow(...args: Parameters<typeof Session.sessionWorkflow>): ReturnType<typeof Session.sessionWorkflow> {
+export function sessionWorkflow(
+  ...args: Parameters<typeof Session.sessionWorkflow>
+): ReturnType<typeof Session.sessionWorkflow> {
   return (require('./session') as typeof Session).sessionWorkflow(...args);
 }
 
@@ -31,6 +35,8 @@ export function sagaWorkflow(...args: Parameters<typeof Saga.sagaWorkflow>): Ret
   return (require('./saga') as typeof Saga).sagaWorkflow(...args);
 }
 
-export function auditRetentionWorkflow(...args: Parameters<typeof Retention.auditRetentionWorkflow>): ReturnType<typeof Retention.auditRetentionWorkflow> {
+export function auditRetentionWorkflow(
+  ...args: Parameters<typeof Retention.auditRetentionWorkflow>
+): ReturnType<typeof Retention.auditRetentionWorkflow> {
   return (require('./retention') as typeof Retention).auditRetentionWorkflow(...args);
 }

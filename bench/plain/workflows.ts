@@ -28,8 +28,13 @@ function optionsFor(step: PlainStepTask, undo: boolean): ActivityOptions {
   return {
     startToCloseTimeout: '300 seconds',
     retry: {
-      initialInterval: 1000, backoffCoefficient: 2, maximumInterval: 100_000, maximumAttempts: 1,
-      nonRetryableErrorTypes: undo ? ['NoUndo', 'HttpToolRejected'] : ['UnknownStepHandler', 'InvalidStep', 'HttpToolRejected'],
+      initialInterval: 1000,
+      backoffCoefficient: 2,
+      maximumInterval: 100_000,
+      maximumAttempts: 1,
+      nonRetryableErrorTypes: undo
+        ? ['NoUndo', 'HttpToolRejected']
+        : ['UnknownStepHandler', 'InvalidStep', 'HttpToolRejected'],
     },
     summary: `${undo ? 'undo ' : ''}${step.actionId} by ${step.agentDid}`,
   };
@@ -55,6 +60,11 @@ export async function plainSaga(input: PlainSagaInput): Promise<PlainSagaResult>
         }
       }
     });
-    return { sagaId: input.sagaId, state: 'compensated', results, error: err instanceof Error ? err.message : String(err) };
+    return {
+      sagaId: input.sagaId,
+      state: 'compensated',
+      results,
+      error: err instanceof Error ? err.message : String(err),
+    };
   }
 }

@@ -6,7 +6,12 @@
  * agent, its approval by the approver.
  */
 import {
-  ElevationApprovalSchema, ElevationRequestSchema, KillRequestSchema, QuarantineRequestSchema, ReleaseRequestSchema, RevokeElevationRequestSchema,
+  ElevationApprovalSchema,
+  ElevationRequestSchema,
+  KillRequestSchema,
+  QuarantineRequestSchema,
+  ReleaseRequestSchema,
+  RevokeElevationRequestSchema,
 } from '../contract';
 import { commandHelpHint, didFlag, numberFlag, optionalString, required, validate, type Command } from './command';
 import { UsageError } from './errors';
@@ -21,24 +26,40 @@ const fix = (cmd: Command) => `fix the flags named in the message; ${commandHelp
 function controlLines(verb: string, sessionId: string, r: ControlResult): string {
   return [
     `${r.agentDid} ${verb} in ${sessionId}`,
-    fields([
-      ['until', r.until === null ? (r.kind === 'kill' ? 'never (a kill is final)' : '—') : time(r.until)],
-      ['running sagas holding it', r.sagasHolding.length ? r.sagasHolding.join(', ') : 'none'],
-      ...(r.handedOff.length ? [['handed off', r.handedOff.map((h) => `${h.sagaId}/${h.stepId} → ${h.agentDid}`).join(', ')] as [string, string]] : []),
-    ], '  '),
+    fields(
+      [
+        ['until', r.until === null ? (r.kind === 'kill' ? 'never (a kill is final)' : '—') : time(r.until)],
+        ['running sagas holding it', r.sagasHolding.length ? r.sagasHolding.join(', ') : 'none'],
+        ...(r.handedOff.length
+          ? [
+              ['handed off', r.handedOff.map((h) => `${h.sagaId}/${h.stepId} → ${h.agentDid}`).join(', ')] as [
+                string,
+                string,
+              ],
+            ]
+          : []),
+      ],
+      '  ',
+    ),
   ].join('\n');
 }
 
 function elevationLines(e: ElevationView): string {
   return [
     `Elevation ${e.elevationId} of ${e.agentDid} to ring ${e.ring}: ${e.state}`,
-    fields([
-      ['approvals', `${e.approvals} of ${e.quorum}`],
-      ['TTL', `${e.ttlSeconds} s`],
-      [e.state === 'revoked' ? 'revoked; was until' : e.state === 'active' ? 'active until' : 'active', e.until === null ? (e.state === 'requested' ? `once ${e.quorum} approve` : '—') : time(e.until)],
-      ['digest', e.digest],
-      ['justification', e.justification],
-    ], '  '),
+    fields(
+      [
+        ['approvals', `${e.approvals} of ${e.quorum}`],
+        ['TTL', `${e.ttlSeconds} s`],
+        [
+          e.state === 'revoked' ? 'revoked; was until' : e.state === 'active' ? 'active until' : 'active',
+          e.until === null ? (e.state === 'requested' ? `once ${e.quorum} approve` : '—') : time(e.until),
+        ],
+        ['digest', e.digest],
+        ['justification', e.justification],
+      ],
+      '  ',
+    ),
   ].join('\n');
 }
 
@@ -50,18 +71,25 @@ const quarantine: Command = {
   options: { agent: { type: 'string' }, sre: { type: 'string' }, reason: { type: 'string' }, ttl: { type: 'string' } },
   help: [
     ['--agent DID', 'the agent to quarantine'],
-    ['--sre DID', 'one of the session\'s SRE witnesses (config.sreWitnesses); it signs with --key'],
+    ['--sre DID', "one of the session's SRE witnesses (config.sreWitnesses); it signs with --key"],
     ['--reason TEXT', 'why (kept in the audit trail)'],
-    ['--ttl SECONDS', 'how long (default: the session\'s controls.quarantineTtlSeconds, 300)'],
+    ['--ttl SECONDS', "how long (default: the session's controls.quarantineTtlSeconds, 300)"],
   ],
   examples: ['hv agent quarantine s1 --agent did:mesh:alpha --sre did:mesh:sre --reason "odd tool calls" --ttl 600'],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const ttlSeconds = numberFlag(this, values, 'ttl', { min: 1, max: 30 * 86_400, integer: true });
-    const req = validate(QuarantineRequestSchema, {
-      agentDid: didFlag(this, values, 'agent'), sreDid: didFlag(this, values, 'sre'), reason: required(this, values, 'reason'),
-      ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
-    }, 'quarantine', fix(this));
+    const req = validate(
+      QuarantineRequestSchema,
+      {
+        agentDid: didFlag(this, values, 'agent'),
+        sreDid: didFlag(this, values, 'sre'),
+        reason: required(this, values, 'reason'),
+        ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+      },
+      'quarantine',
+      fix(this),
+    );
     const hv = await ctx.client();
     const result = await ctx.call(() => hv.session(sessionId).quarantine(req));
     ctx.print(result, () => controlLines('is quarantined', sessionId, result));
@@ -74,12 +102,21 @@ const release: Command = {
   args: SESSION_AGENT,
   usage: 'SESSION --agent DID --sre DID [--reason TEXT]',
   options: { agent: { type: 'string' }, sre: { type: 'string' }, reason: { type: 'string' } },
-  help: [['--agent DID', 'the quarantined agent'], ['--sre DID', 'one of the session\'s SRE witnesses'], ['--reason TEXT', 'why (optional)']],
+  help: [
+    ['--agent DID', 'the quarantined agent'],
+    ['--sre DID', "one of the session's SRE witnesses"],
+    ['--reason TEXT', 'why (optional)'],
+  ],
   examples: ['hv agent release s1 --agent did:mesh:alpha --sre did:mesh:sre'],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const reason = optionalString(values, 'reason');
-    const req = validate(ReleaseRequestSchema, { agentDid: didFlag(this, values, 'agent'), sreDid: didFlag(this, values, 'sre'), ...(reason ? { reason } : {}) }, 'release', fix(this));
+    const req = validate(
+      ReleaseRequestSchema,
+      { agentDid: didFlag(this, values, 'agent'), sreDid: didFlag(this, values, 'sre'), ...(reason ? { reason } : {}) },
+      'release',
+      fix(this),
+    );
     const hv = await ctx.client();
     const result = await ctx.call(() => hv.session(sessionId).release(req));
     ctx.print(result, () => `${result.agentDid} released in ${sessionId}`);
@@ -88,24 +125,42 @@ const release: Command = {
 
 const kill: Command = {
   name: 'agent kill',
-  summary: 'an SRE kills an agent: its step in flight is cancelled, its remaining steps go to --substitute or are compensated',
+  summary:
+    'an SRE kills an agent: its step in flight is cancelled, its remaining steps go to --substitute or are compensated',
   args: SESSION_AGENT,
   usage: 'SESSION --agent DID --sre DID --reason TEXT [--substitute DID]',
-  options: { agent: { type: 'string' }, sre: { type: 'string' }, reason: { type: 'string' }, substitute: { type: 'string' } },
+  options: {
+    agent: { type: 'string' },
+    sre: { type: 'string' },
+    reason: { type: 'string' },
+    substitute: { type: 'string' },
+  },
   help: [
     ['--agent DID', 'the agent to kill: it runs nothing more in this session'],
-    ['--sre DID', 'one of the session\'s SRE witnesses'],
+    ['--sre DID', "one of the session's SRE witnesses"],
     ['--reason TEXT', 'why (kept in the audit trail)'],
-    ['--substitute DID', 'an active participant that takes over the remaining steps, each only if it passes the gate for it'],
+    [
+      '--substitute DID',
+      'an active participant that takes over the remaining steps, each only if it passes the gate for it',
+    ],
   ],
-  examples: ['hv agent kill s1 --agent did:mesh:alpha --sre did:mesh:sre --reason "leaked key" --substitute did:mesh:beta'],
+  examples: [
+    'hv agent kill s1 --agent did:mesh:alpha --sre did:mesh:sre --reason "leaked key" --substitute did:mesh:beta',
+  ],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const substitute = values.substitute === undefined ? undefined : didFlag(this, values, 'substitute');
-    const req = validate(KillRequestSchema, {
-      agentDid: didFlag(this, values, 'agent'), sreDid: didFlag(this, values, 'sre'), reason: required(this, values, 'reason'),
-      ...(substitute ? { substituteDid: substitute } : {}),
-    }, 'kill', fix(this));
+    const req = validate(
+      KillRequestSchema,
+      {
+        agentDid: didFlag(this, values, 'agent'),
+        sreDid: didFlag(this, values, 'sre'),
+        reason: required(this, values, 'reason'),
+        ...(substitute ? { substituteDid: substitute } : {}),
+      },
+      'kill',
+      fix(this),
+    );
     const hv = await ctx.client();
     const result = await ctx.call(() => hv.session(sessionId).kill(req));
     ctx.print(result, () => controlLines('is killed', sessionId, result));
@@ -116,10 +171,16 @@ const elevate: Command = {
   name: 'agent elevate',
   summary: 'request an elevation to ring 1 or 2 for a TTL; approve one with --approve',
   args: SESSION_AGENT,
-  usage: 'SESSION --agent DID (--ring 1|2 --justification TEXT [--ttl SECONDS] | --approve ELEVATION --digest HEX --approver DID)',
+  usage:
+    'SESSION --agent DID (--ring 1|2 --justification TEXT [--ttl SECONDS] | --approve ELEVATION --digest HEX --approver DID)',
   options: {
-    agent: { type: 'string' }, ring: { type: 'string' }, justification: { type: 'string' }, ttl: { type: 'string' },
-    approve: { type: 'string' }, digest: { type: 'string' }, approver: { type: 'string' },
+    agent: { type: 'string' },
+    ring: { type: 'string' },
+    justification: { type: 'string' },
+    ttl: { type: 'string' },
+    approve: { type: 'string' },
+    digest: { type: 'string' },
+    approver: { type: 'string' },
   },
   help: [
     ['--agent DID', 'the agent asking (it signs the request)'],
@@ -127,8 +188,8 @@ const elevate: Command = {
     ['--justification TEXT', 'why (kept in the audit trail)'],
     ['--ttl SECONDS', 'how long once approved, at most 3600 (default: controls.elevationTtlSeconds, 300)'],
     ['--approve ELEVATION', 'approve this elevation id instead (with --digest from the request and --approver)'],
-    ['--digest HEX', 'the elevation\'s digest: approvals are bound to it'],
-    ['--approver DID', 'another active participant; the quorum is the session\'s (config.consensusQuorum)'],
+    ['--digest HEX', "the elevation's digest: approvals are bound to it"],
+    ['--approver DID', "another active participant; the quorum is the session's (config.consensusQuorum)"],
   ],
   examples: [
     'hv agent elevate s1 --agent did:mesh:alpha --ring 1 --ttl 600 --justification "incident 42"',
@@ -140,36 +201,68 @@ const elevate: Command = {
     const hv = await ctx.client();
     const approve = optionalString(values, 'approve');
     if (approve !== undefined) {
-      const req = validate(ElevationApprovalSchema, {
-        agentDid, elevationId: approve, digest: required(this, values, 'digest'), approverDid: didFlag(this, values, 'approver'),
-      }, 'elevation approval', fix(this));
+      const req = validate(
+        ElevationApprovalSchema,
+        {
+          agentDid,
+          elevationId: approve,
+          digest: required(this, values, 'digest'),
+          approverDid: didFlag(this, values, 'approver'),
+        },
+        'elevation approval',
+        fix(this),
+      );
       const e = await ctx.call(() => hv.session(sessionId).approveElevation(req));
       ctx.print(e, () => elevationLines(e));
       return;
     }
     const ring = numberFlag(this, values, 'ring', { min: 1, max: 2, integer: true });
-    if (ring === undefined) throw new UsageError('hv agent elevate needs --ring 1|2 (or --approve ELEVATION)', commandHelpHint(this));
+    if (ring === undefined)
+      throw new UsageError('hv agent elevate needs --ring 1|2 (or --approve ELEVATION)', commandHelpHint(this));
     const ttlSeconds = numberFlag(this, values, 'ttl', { min: 1, max: 3600, integer: true });
-    const req = validate(ElevationRequestSchema, {
-      agentDid, ring, justification: required(this, values, 'justification'), ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
-    }, 'elevation request', fix(this));
+    const req = validate(
+      ElevationRequestSchema,
+      {
+        agentDid,
+        ring,
+        justification: required(this, values, 'justification'),
+        ...(ttlSeconds !== undefined ? { ttlSeconds } : {}),
+      },
+      'elevation request',
+      fix(this),
+    );
     const e = await ctx.call(() => hv.session(sessionId).requestElevation(req));
-    ctx.print(e, () => [elevationLines(e), '', `Approve: hv agent elevate ${sessionId} --agent ${agentDid} --approve ${e.elevationId} --digest ${e.digest} --approver DID`].join('\n'));
+    ctx.print(e, () =>
+      [
+        elevationLines(e),
+        '',
+        `Approve: hv agent elevate ${sessionId} --agent ${agentDid} --approve ${e.elevationId} --digest ${e.digest} --approver DID`,
+      ].join('\n'),
+    );
   },
 };
 
 const revoke: Command = {
   name: 'agent revoke',
-  summary: 'revoke an agent\'s elevation (an SRE, or the agent itself): it ends at once',
+  summary: "revoke an agent's elevation (an SRE, or the agent itself): it ends at once",
   args: SESSION_AGENT,
   usage: 'SESSION --agent DID --by DID [--reason TEXT]',
   options: { agent: { type: 'string' }, by: { type: 'string' }, reason: { type: 'string' } },
-  help: [['--agent DID', 'the elevated agent'], ['--by DID', 'an SRE witness of the session, or the agent itself'], ['--reason TEXT', 'why (optional)']],
+  help: [
+    ['--agent DID', 'the elevated agent'],
+    ['--by DID', 'an SRE witness of the session, or the agent itself'],
+    ['--reason TEXT', 'why (optional)'],
+  ],
   examples: ['hv agent revoke s1 --agent did:mesh:alpha --by did:mesh:sre --reason "incident closed"'],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const reason = optionalString(values, 'reason');
-    const req = validate(RevokeElevationRequestSchema, { agentDid: didFlag(this, values, 'agent'), byDid: didFlag(this, values, 'by'), ...(reason ? { reason } : {}) }, 'revocation', fix(this));
+    const req = validate(
+      RevokeElevationRequestSchema,
+      { agentDid: didFlag(this, values, 'agent'), byDid: didFlag(this, values, 'by'), ...(reason ? { reason } : {}) },
+      'revocation',
+      fix(this),
+    );
     const hv = await ctx.client();
     const e = await ctx.call(() => hv.session(sessionId).revokeElevation(req));
     ctx.print(e, () => elevationLines(e));
@@ -190,22 +283,37 @@ const show: Command = {
     const hv = await ctx.client();
     const s = await ctx.call(() => hv.session(sessionId).summary());
     const p = s.participants.find((x) => x.did === did);
-    if (!p) throw new HypervisorError('AGENT_NOT_FOUND', `agent ${did} is not a participant of session ${sessionId}`, { did });
+    if (!p)
+      throw new HypervisorError('AGENT_NOT_FOUND', `agent ${did} is not a participant of session ${sessionId}`, {
+        did,
+      });
     const usage = s.controls.spent.agents.find((a) => a.did === did);
     const restriction = s.controls.restricted.find((r) => r.did === did) ?? null;
     const elevation = s.controls.elevations.find((e) => e.agentDid === did) ?? null;
-    ctx.print({ participant: p, state: agentState(s, did), restriction, elevation, usage: usage ?? null }, () => [
-      `${did} in ${sessionId}: ${agentState(s, did)}`,
-      fields([
-        ['ring', ring(p.ring)],
-        ['σ_raw', sigma(p.sigmaRaw)],
-        ['σ_eff', sigma(p.sigmaEff)],
-        ['history', p.historyStatus],
-        ...(restriction ? [['restricted by', `${restriction.by}: ${restriction.reason}`] as [string, string]] : []),
-        ...(usage ? [['spent', `${usage.spent.calls} calls, ${usage.spent.cost} cost units (reserved ${usage.reserved.calls}, ${usage.reserved.cost})`] as [string, string]] : []),
-      ], '  '),
-      ...(elevation ? ['', elevationLines(elevation)] : []),
-    ].join('\n'));
+    ctx.print({ participant: p, state: agentState(s, did), restriction, elevation, usage: usage ?? null }, () =>
+      [
+        `${did} in ${sessionId}: ${agentState(s, did)}`,
+        fields(
+          [
+            ['ring', ring(p.ring)],
+            ['σ_raw', sigma(p.sigmaRaw)],
+            ['σ_eff', sigma(p.sigmaEff)],
+            ['history', p.historyStatus],
+            ...(restriction ? [['restricted by', `${restriction.by}: ${restriction.reason}`] as [string, string]] : []),
+            ...(usage
+              ? [
+                  [
+                    'spent',
+                    `${usage.spent.calls} calls, ${usage.spent.cost} cost units (reserved ${usage.reserved.calls}, ${usage.reserved.cost})`,
+                  ] as [string, string],
+                ]
+              : []),
+          ],
+          '  ',
+        ),
+        ...(elevation ? ['', elevationLines(elevation)] : []),
+      ].join('\n'),
+    );
   },
 };
 

@@ -9,7 +9,15 @@
 import { isDidKeyTrail, signatureCount, verifyTrail, type AuditTrail, type Delta } from '../core/audit';
 import { isHypervisorError } from '../core/errors';
 import type { Commitment } from '../core/commitment';
-import { proveTurn, readTrail, toAuditTrail, verifyInclusionProof, verifyStoredTrail, type InclusionProof, type StoredTrail } from '../store/trail';
+import {
+  proveTurn,
+  readTrail,
+  toAuditTrail,
+  verifyInclusionProof,
+  verifyStoredTrail,
+  type InclusionProof,
+  type StoredTrail,
+} from '../store/trail';
 import { verifyTreeHeads } from '../store/treeHeads';
 import { isDidKey } from '../core/identity';
 import type { CliContext } from './context';
@@ -31,7 +39,14 @@ export interface AuditReport {
   reason: string | null;
   /** Signatures checked offline (each delta's, over its payload hash), and whether the trail is a did:key session's. */
   signatures: { checked: number; didKeySession: boolean };
-  commitment: { checked: boolean; matches: boolean | null; merkleRoot: string | null; deltaCount: number | null; committedAt: number | null; note: string };
+  commitment: {
+    checked: boolean;
+    matches: boolean | null;
+    merkleRoot: string | null;
+    deltaCount: number | null;
+    committedAt: number | null;
+    note: string;
+  };
   /** With --hypervisor: the worker's signed tree heads checked (issue 24, N14). */
   hypervisor: { did: string; checked: number; final: boolean } | null;
 }
@@ -44,17 +59,30 @@ function verifyFile(trail: unknown): Verdict {
   const count = Array.isArray(deltas) ? deltas.length : null;
   try {
     const v = verifyTrail(trail);
-    if (v.ok) return { ok: true, deltaCount: v.count, merkleRoot: v.merkleRoot, turn: null, deltaId: null, reason: null };
-    return { ok: false, deltaCount: count, merkleRoot: null, turn: v.brokenAt === null ? null : v.brokenAt + 1, deltaId: v.deltaId, reason: v.reason };
+    if (v.ok)
+      return { ok: true, deltaCount: v.count, merkleRoot: v.merkleRoot, turn: null, deltaId: null, reason: null };
+    return {
+      ok: false,
+      deltaCount: count,
+      merkleRoot: null,
+      turn: v.brokenAt === null ? null : v.brokenAt + 1,
+      deltaId: v.deltaId,
+      reason: v.reason,
+    };
   } catch (err) {
     if (!isHypervisorError(err, 'INVALID_INPUT')) throw err;
     const issues = (err.details.issues as string[] | undefined) ?? [];
     const at = issues.map((i) => /^deltas\.(\d+)/.exec(i)).find((m) => m !== null);
     const index = at ? Number(at[1]) : null;
-    const delta = index !== null && Array.isArray(deltas) ? (deltas[index] as { deltaId?: unknown } | undefined) : undefined;
+    const delta =
+      index !== null && Array.isArray(deltas) ? (deltas[index] as { deltaId?: unknown } | undefined) : undefined;
     return {
-      ok: false, deltaCount: count, merkleRoot: null, turn: index === null ? null : index + 1,
-      deltaId: typeof delta?.deltaId === 'string' ? delta.deltaId : null, reason: `malformed trail: ${err.message}`,
+      ok: false,
+      deltaCount: count,
+      merkleRoot: null,
+      turn: index === null ? null : index + 1,
+      deltaId: typeof delta?.deltaId === 'string' ? delta.deltaId : null,
+      reason: `malformed trail: ${err.message}`,
     };
   }
 }
@@ -62,25 +90,55 @@ function verifyFile(trail: unknown): Verdict {
 function verifyStored(trail: StoredTrail): Verdict {
   const v = verifyStoredTrail(trail);
   if (v.ok) return { ok: true, deltaCount: v.count, merkleRoot: v.merkleRoot, turn: null, deltaId: null, reason: null };
-  return { ok: false, deltaCount: trail.deltaCount, merkleRoot: null, turn: v.turn, deltaId: v.deltaId, reason: v.reason };
+  return {
+    ok: false,
+    deltaCount: trail.deltaCount,
+    merkleRoot: null,
+    turn: v.turn,
+    deltaId: v.deltaId,
+    reason: v.reason,
+  };
 }
 
 function render(r: AuditReport): string {
   const what = `audit trail of session ${r.sessionId}${r.file ? ` (file ${r.file})` : ' (audit store)'}`;
   if (!r.ok) {
-    const where = r.turn !== null ? `turn ${r.turn}${r.deltaId ? ` (delta ${r.deltaId})` : ''}` : 'the trail as a whole';
-    return [`FAILED  ${what}`, fields([['first broken turn', where], ['reason', r.reason]], '  ')].join('\n');
+    const where =
+      r.turn !== null ? `turn ${r.turn}${r.deltaId ? ` (delta ${r.deltaId})` : ''}` : 'the trail as a whole';
+    return [
+      `FAILED  ${what}`,
+      fields(
+        [
+          ['first broken turn', where],
+          ['reason', r.reason],
+        ],
+        '  ',
+      ),
+    ].join('\n');
   }
   return [
     `OK  ${what}`,
-    fields([
-      ['deltas', r.deltaCount],
-      ['Merkle root', r.merkleRoot ?? '(no deltas)'],
-      ['chain', `${r.deltaCount} deltas, every hash recomputed and linked`],
-      ['signatures', `${r.signatures.checked} checked${r.signatures.didKeySession ? ' (a did:key session: every agent\'s delta is signed by it)' : ''}`],
-      ['commitment', r.commitment.note],
-      ...(r.hypervisor ? [['tree heads', `${r.hypervisor.checked} signed by ${r.hypervisor.did}${r.hypervisor.final ? ', the final one over the commitment' : ''}, each root and chain hash recomputed`] as [string, string]] : []),
-    ], '  '),
+    fields(
+      [
+        ['deltas', r.deltaCount],
+        ['Merkle root', r.merkleRoot ?? '(no deltas)'],
+        ['chain', `${r.deltaCount} deltas, every hash recomputed and linked`],
+        [
+          'signatures',
+          `${r.signatures.checked} checked${r.signatures.didKeySession ? " (a did:key session: every agent's delta is signed by it)" : ''}`,
+        ],
+        ['commitment', r.commitment.note],
+        ...(r.hypervisor
+          ? [
+              [
+                'tree heads',
+                `${r.hypervisor.checked} signed by ${r.hypervisor.did}${r.hypervisor.final ? ', the final one over the commitment' : ''}, each root and chain hash recomputed`,
+              ] as [string, string],
+            ]
+          : []),
+      ],
+      '  ',
+    ),
   ].join('\n');
 }
 
@@ -109,8 +167,14 @@ async function storedTrail(ctx: CliContext, sessionId: string): Promise<StoredTr
 
 function commitmentReport(c: Commitment, matches: boolean): AuditReport['commitment'] {
   return {
-    checked: true, matches, merkleRoot: c.merkleRoot, deltaCount: c.deltaCount, committedAt: c.committedAt,
-    note: matches ? `matches (committed ${new Date(c.committedAt).toISOString()}, anchor ${c.anchorTarget})` : 'DIFFERS',
+    checked: true,
+    matches,
+    merkleRoot: c.merkleRoot,
+    deltaCount: c.deltaCount,
+    committedAt: c.committedAt,
+    note: matches
+      ? `matches (committed ${new Date(c.committedAt).toISOString()}, anchor ${c.anchorTarget})`
+      : 'DIFFERS',
   };
 }
 
@@ -119,7 +183,9 @@ function compare(report: AuditReport, c: Commitment): void {
   report.commitment = commitmentReport(c, matches);
   if (!matches) {
     Object.assign(report, {
-      ok: false, turn: null, deltaId: null,
+      ok: false,
+      turn: null,
+      deltaId: null,
       reason: `the trail's Merkle root ${String(report.merkleRoot)} over ${report.deltaCount} deltas differs from the commitment: ${String(c.merkleRoot)} over ${c.deltaCount} deltas`,
     });
   }
@@ -127,24 +193,50 @@ function compare(report: AuditReport, c: Commitment): void {
 
 const verify: Command = {
   name: 'audit verify',
-  summary: 'verify a session\'s trail offline, turn by turn, and against its commitment',
+  summary: "verify a session's trail offline, turn by turn, and against its commitment",
   args: ['SESSION'],
   usage: 'SESSION [--hypervisor DID] [--file trail.json] [--offline]',
   options: { file: { type: 'string' }, offline: { type: 'boolean' }, hypervisor: { type: 'string' } },
   help: [
-    ['--hypervisor DID', 'also hold the trail to the tree heads the worker signed with this did:key (every turn, and the final head over the commitment): a store rewritten whole fails, naming the turn'],
-    ['--file FILE', 'verify an exported trail (`hv audit export`) instead of the audit store\'s'],
+    [
+      '--hypervisor DID',
+      'also hold the trail to the tree heads the worker signed with this did:key (every turn, and the final head over the commitment): a store rewritten whole fails, naming the turn',
+    ],
+    ['--file FILE', "verify an exported trail (`hv audit export`) instead of the audit store's"],
     ['--offline', 'with --file: read nothing else (skips the comparison with the stored commitment)'],
   ],
-  examples: ['hv audit verify s1', 'hv audit verify s1 --hypervisor did:key:z6Mk…', 'hv audit export s1 > trail.json && hv audit verify s1 --file trail.json --offline'],
+  examples: [
+    'hv audit verify s1',
+    'hv audit verify s1 --hypervisor did:key:z6Mk…',
+    'hv audit export s1 > trail.json && hv audit verify s1 --file trail.json --offline',
+  ],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const file = typeof values.file === 'string' ? values.file : null;
-    if (values.offline && !file) throw new UsageError('--offline needs --file (without a file the trail comes from the audit store)', `run \`hv ${this.name} --help\``);
+    if (values.offline && !file)
+      throw new UsageError(
+        '--offline needs --file (without a file the trail comes from the audit store)',
+        `run \`hv ${this.name} --help\``,
+      );
     const hypervisor = typeof values.hypervisor === 'string' ? values.hypervisor : null;
-    if (hypervisor !== null && !isDidKey(hypervisor)) throw new UsageError(`--hypervisor must be the worker's did:key, got "${hypervisor}"`, 'the worker prints it at start ("signs tree heads as …")');
-    if (hypervisor !== null && file) throw new UsageError('--hypervisor checks the tree heads in the audit store: use it without --file', `run \`hv ${this.name} --help\``);
-    const blank = { checked: false, matches: null, merkleRoot: null, deltaCount: null, committedAt: null, note: 'not checked' };
+    if (hypervisor !== null && !isDidKey(hypervisor))
+      throw new UsageError(
+        `--hypervisor must be the worker's did:key, got "${hypervisor}"`,
+        'the worker prints it at start ("signs tree heads as …")',
+      );
+    if (hypervisor !== null && file)
+      throw new UsageError(
+        '--hypervisor checks the tree heads in the audit store: use it without --file',
+        `run \`hv ${this.name} --help\``,
+      );
+    const blank = {
+      checked: false,
+      matches: null,
+      merkleRoot: null,
+      deltaCount: null,
+      committedAt: null,
+      note: 'not checked',
+    };
     let report: AuditReport;
     if (file) {
       const text = readFileText(file, 'trail file');
@@ -152,12 +244,28 @@ const verify: Command = {
       try {
         trail = JSON.parse(text);
       } catch (err) {
-        throw new UsageError(`trail file ${file} is not JSON: ${(err as Error).message}`, `export one with \`hv audit export ${sessionId} > ${file}\``);
+        throw new UsageError(
+          `trail file ${file} is not JSON: ${(err as Error).message}`,
+          `export one with \`hv audit export ${sessionId} > ${file}\``,
+        );
       }
-      report = { sessionId, source: 'file', file, ...verifyFile(trail), signatures: signaturesOf((trail as Partial<AuditTrail> | null)?.deltas), commitment: { ...blank }, hypervisor: null };
+      report = {
+        sessionId,
+        source: 'file',
+        file,
+        ...verifyFile(trail),
+        signatures: signaturesOf((trail as Partial<AuditTrail> | null)?.deltas),
+        commitment: { ...blank },
+        hypervisor: null,
+      };
       const trailSession = (trail as Partial<AuditTrail> | null)?.sessionId;
       if (report.ok && trailSession !== sessionId) {
-        Object.assign(report, { ok: false, turn: null, deltaId: null, reason: `the trail is of session ${String(trailSession)}, not ${sessionId}` });
+        Object.assign(report, {
+          ok: false,
+          turn: null,
+          deltaId: null,
+          reason: `the trail is of session ${String(trailSession)}, not ${sessionId}`,
+        });
       }
       if (values.offline) {
         report.commitment.note = 'not checked (--offline)';
@@ -169,7 +277,15 @@ const verify: Command = {
     } else {
       const trail = await storedTrail(ctx, sessionId);
       const deltas = safeDeltas(trail);
-      report = { sessionId, source: 'store', file: null, ...verifyStored(trail), signatures: signaturesOf(deltas), commitment: { ...blank }, hypervisor: null };
+      report = {
+        sessionId,
+        source: 'store',
+        file: null,
+        ...verifyStored(trail),
+        signatures: signaturesOf(deltas),
+        commitment: { ...blank },
+        hypervisor: null,
+      };
       if (trail.record) {
         // verifyStoredTrail held the trail to the committed root and count: a pass is a match.
         report.commitment = commitmentReport(trail.record.commitment, report.ok);
@@ -179,9 +295,22 @@ const verify: Command = {
       if (hypervisor !== null && report.ok) {
         // The chain verified: now whether it is the chain the hypervisor signed (N14).
         const heads = await (await ctx.store()).treeHeads(sessionId);
-        const v = verifyTreeHeads({ sessionId, did: hypervisor, deltas, heads, signedThrough: trail.rows.length, commitment: trail.record?.commitment ?? null });
+        const v = verifyTreeHeads({
+          sessionId,
+          did: hypervisor,
+          deltas,
+          heads,
+          signedThrough: trail.rows.length,
+          commitment: trail.record?.commitment ?? null,
+        });
         if (v.ok) report.hypervisor = { did: hypervisor, checked: v.checked, final: v.final };
-        else Object.assign(report, { ok: false, turn: v.turn, deltaId: v.turn !== null ? deltas[v.turn - 1]?.deltaId ?? null : null, reason: v.reason });
+        else
+          Object.assign(report, {
+            ok: false,
+            turn: v.turn,
+            deltaId: v.turn !== null ? (deltas[v.turn - 1]?.deltaId ?? null) : null,
+            reason: v.reason,
+          });
       }
     }
     ctx.print(report, () => render(report));
@@ -191,7 +320,7 @@ const verify: Command = {
 
 const exportCmd: Command = {
   name: 'audit export',
-  summary: 'print the session\'s audit trail as JSON (for `hv audit verify --file`)',
+  summary: "print the session's audit trail as JSON (for `hv audit verify --file`)",
   args: ['SESSION'],
   usage: 'SESSION > trail.json',
   options: {},
@@ -206,12 +335,15 @@ const exportCmd: Command = {
 function renderProof(p: InclusionProof, check: { ok: boolean; reason: string }): string {
   return [
     `${check.ok ? 'PROVED' : 'FAILED'}  turn ${p.turn} of session ${p.sessionId}`,
-    fields([
-      ['delta', `${p.delta.deltaId} (hash ${p.delta.hash})`],
-      ['path', `${p.proof.path.length} sibling hashes, leaf ${p.proof.index} of ${p.proof.count}`],
-      ['committed root', p.merkleRoot],
-      ['check', check.reason],
-    ], '  '),
+    fields(
+      [
+        ['delta', `${p.delta.deltaId} (hash ${p.delta.hash})`],
+        ['path', `${p.proof.path.length} sibling hashes, leaf ${p.proof.index} of ${p.proof.count}`],
+        ['committed root', p.merkleRoot],
+        ['check', check.reason],
+      ],
+      '  ',
+    ),
     '',
     '(`--json` prints the proof itself; `hv audit check-proof FILE` checks it anywhere)',
   ].join('\n');
@@ -219,7 +351,7 @@ function renderProof(p: InclusionProof, check: { ok: boolean; reason: string }):
 
 const prove: Command = {
   name: 'audit prove',
-  summary: 'print a Merkle inclusion proof that one turn is under the session\'s committed root',
+  summary: "print a Merkle inclusion proof that one turn is under the session's committed root",
   args: ['SESSION', 'TURN'],
   usage: 'SESSION TURN',
   options: {},
@@ -229,7 +361,10 @@ const prove: Command = {
     const sessionId = sessionIdArg(this, args[0]);
     const turn = Number(args[1]);
     if (args[1] === undefined || !Number.isSafeInteger(turn) || turn < 1) {
-      throw new UsageError(`TURN must be a whole number ≥ 1, got "${String(args[1] ?? '')}"`, `run \`hv ${this.name} --help\``);
+      throw new UsageError(
+        `TURN must be a whole number ≥ 1, got "${String(args[1] ?? '')}"`,
+        `run \`hv ${this.name} --help\``,
+      );
     }
     const store = await ctx.store();
     const proof = proveTurn(await readTrail(store, sessionId), turn);
@@ -241,7 +376,7 @@ const prove: Command = {
 
 const checkProof: Command = {
   name: 'audit check-proof',
-  summary: 'check an inclusion proof file offline: the delta\'s hash, the path, the committed root',
+  summary: "check an inclusion proof file offline: the delta's hash, the path, the committed root",
   args: ['FILE'],
   usage: 'FILE',
   options: {},
@@ -254,7 +389,10 @@ const checkProof: Command = {
     try {
       proof = JSON.parse(readFileText(file, 'proof file')) as InclusionProof;
     } catch (err) {
-      throw new UsageError(`proof file ${file} is not JSON: ${(err as Error).message}`, 'make one with `hv --json audit prove SESSION TURN > proof.json`');
+      throw new UsageError(
+        `proof file ${file} is not JSON: ${(err as Error).message}`,
+        'make one with `hv --json audit prove SESSION TURN > proof.json`',
+      );
     }
     let check: { ok: boolean; reason: string };
     try {

@@ -41,11 +41,23 @@ export function optionalString(values: Values, flag: string): string | undefined
 }
 
 /** A number flag within [min, max]; integers when asked. */
-export function numberFlag(cmd: Command, values: Values, flag: string, opts: { min: number; max: number; integer?: boolean }): number | undefined {
+export function numberFlag(
+  cmd: Command,
+  values: Values,
+  flag: string,
+  opts: { min: number; max: number; integer?: boolean },
+): number | undefined {
   const raw = values[flag];
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < opts.min || n > opts.max || (opts.integer && !Number.isInteger(n))) {
+  if (
+    typeof raw !== 'string' ||
+    raw.trim() === '' ||
+    !Number.isFinite(n) ||
+    n < opts.min ||
+    n > opts.max ||
+    (opts.integer && !Number.isInteger(n))
+  ) {
     throw new UsageError(
       `--${flag} must be ${opts.integer ? 'an integer' : 'a number'} from ${opts.min} to ${opts.max}, got "${String(raw)}"`,
       commandHelpHint(cmd),
@@ -58,7 +70,8 @@ const DID = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
 
 export function didFlag(cmd: Command, values: Values, flag: string): string {
   const v = required(cmd, values, flag);
-  if (!DID.test(v)) throw new UsageError(`--${flag} must be a DID of the form did:<method>:<id>, got "${v}"`, commandHelpHint(cmd));
+  if (!DID.test(v))
+    throw new UsageError(`--${flag} must be a DID of the form did:<method>:<id>, got "${v}"`, commandHelpHint(cmd));
   return v;
 }
 
@@ -67,7 +80,10 @@ export function parseJsonOrYaml(textIn: string, where: string): unknown {
   try {
     return parseYaml(textIn, { prettyErrors: true });
   } catch (err) {
-    throw new UsageError(`${where} is neither valid JSON nor valid YAML: ${(err as Error).message.split('\n')[0]}`, 'fix the file (JSON or YAML)');
+    throw new UsageError(
+      `${where} is neither valid JSON nor valid YAML: ${(err as Error).message.split('\n')[0]}`,
+      'fix the file (JSON or YAML)',
+    );
   }
 }
 
@@ -76,7 +92,10 @@ export function readFileText(file: string, what: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, 'check the path');
+    throw new UsageError(
+      `cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+      'check the path',
+    );
   }
 }
 
@@ -87,7 +106,10 @@ export function jsonOrFile(value: string, what: string): unknown {
     try {
       return JSON.parse(t);
     } catch (err) {
-      throw new UsageError(`${what} is not valid JSON: ${(err as Error).message}`, 'pass inline JSON or the path of a JSON/YAML file');
+      throw new UsageError(
+        `${what} is not valid JSON: ${(err as Error).message}`,
+        'pass inline JSON or the path of a JSON/YAML file',
+      );
     }
   }
   return parseJsonOrYaml(readFileText(value, what), `${what} ${value}`);

@@ -49,7 +49,8 @@ export class CliContext {
     try {
       this.signer = keys.length ? KeyRing.fromFiles(keys) : undefined;
     } catch (err) {
-      if (isHypervisorError(err) || (err as NodeJS.ErrnoException).code) throw new UsageError(`--key: ${(err as Error).message}`, 'make a key with `hv keys new FILE`');
+      if (isHypervisorError(err) || (err as NodeJS.ErrnoException).code)
+        throw new UsageError(`--key: ${(err as Error).message}`, 'make a key with `hv keys new FILE`');
       throw err;
     }
   }
@@ -57,8 +58,17 @@ export class CliContext {
   /** The client, connected on first use (commands that work offline never connect). */
   async client(): Promise<HypervisorClient> {
     if (!this.hv) {
-      const connection = await Connection.connect({ address: this.conn.address, connectTimeout: this.conn.timeoutSeconds * 1000, tls: tlsFromEnv() });
-      this.hv = new HypervisorClient(new Client({ connection, namespace: this.conn.namespace }), this.conn.taskQueue, await this.store(), this.signer);
+      const connection = await Connection.connect({
+        address: this.conn.address,
+        connectTimeout: this.conn.timeoutSeconds * 1000,
+        tls: tlsFromEnv(),
+      });
+      this.hv = new HypervisorClient(
+        new Client({ connection, namespace: this.conn.namespace }),
+        this.conn.taskQueue,
+        await this.store(),
+        this.signer,
+      );
     }
     return this.hv;
   }

@@ -5,7 +5,12 @@
  * failed → 4; a saga that ended failed, compensated or escalated under --wait → 5.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
-import { isGrpcDeadlineError, isGrpcServiceError, ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import {
+  isGrpcDeadlineError,
+  isGrpcServiceError,
+  ServiceError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
 import { HypervisorError, type ErrorCode } from '../core/errors';
 
 export const EXIT = {
@@ -24,8 +29,14 @@ export const EXIT_CODE_TABLE: [ExitCode, string][] = [
   [EXIT.OK, 'ok'],
   [EXIT.REJECTED, 'a rule rejected the request; the error code is printed (e.g. SESSION_FULL, SESSION_NOT_FOUND)'],
   [EXIT.USAGE, 'usage error: unknown command, bad flags or arguments, an unreadable or invalid input file'],
-  [EXIT.UNREACHABLE, 'cannot reach Temporal, or no worker answered in time (run `npm start`, or set TEMPORAL_ADDRESS / --address)'],
-  [EXIT.AUDIT_FAILED, 'audit verification failed: broken hash chain, wrong Merkle root or a root that differs from the commitment'],
+  [
+    EXIT.UNREACHABLE,
+    'cannot reach Temporal, or no worker answered in time (run `npm start`, or set TEMPORAL_ADDRESS / --address)',
+  ],
+  [
+    EXIT.AUDIT_FAILED,
+    'audit verification failed: broken hash chain, wrong Merkle root or a root that differs from the commitment',
+  ],
   [EXIT.SAGA_FAILED, 'with --wait: the saga ended failed, compensated or escalated'],
 ];
 
@@ -70,7 +81,11 @@ function noWorkerAnswered(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const { code, message } = e as { code?: unknown; message?: unknown };
     if (code === GRPC_DEADLINE_EXCEEDED || code === GRPC_CANCELLED) return true;
-    if (typeof message === 'string' && /DEADLINE_EXCEEDED|deadline exceeded|CANCELLED: Call cancelled|no poller/i.test(message)) return true;
+    if (
+      typeof message === 'string' &&
+      /DEADLINE_EXCEEDED|deadline exceeded|CANCELLED: Call cancelled|no poller/i.test(message)
+    )
+      return true;
   }
   return false;
 }
@@ -86,57 +101,91 @@ function grpcCause(err: unknown): { code: number; details: string } | undefined 
 export function classify(err: unknown, conn: Connectivity): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof HypervisorError) {
-    if (err.code === 'AUDIT_CHAIN_BROKEN') return new CliError(EXIT.AUDIT_FAILED, err.code, err.message, undefined, err.details);
+    if (err.code === 'AUDIT_CHAIN_BROKEN')
+      return new CliError(EXIT.AUDIT_FAILED, err.code, err.message, undefined, err.details);
     return new CliError(EXIT.REJECTED, err.code, err.message, hintFor(err.code), err.details);
   }
   if (err instanceof WorkflowNotFoundError) {
     return new CliError(EXIT.REJECTED, 'SESSION_NOT_FOUND', err.message, hintFor('SESSION_NOT_FOUND'));
   }
   if (err instanceof WorkflowExecutionAlreadyStartedError) {
-    return new CliError(EXIT.REJECTED, 'ALREADY_EXISTS', `workflow ${err.workflowId} already exists and is running`, 'choose another id (or leave --id out to get a fresh one)');
+    return new CliError(
+      EXIT.REJECTED,
+      'ALREADY_EXISTS',
+      `workflow ${err.workflowId} already exists and is running`,
+      'choose another id (or leave --id out to get a fresh one)',
+    );
   }
   const startHint = `run \`npm start\` (it starts a local Temporal server and the worker), or point the CLI at your server with TEMPORAL_ADDRESS / --address`;
-  const workerHint = `no hypervisor worker answered on task queue "${conn.taskQueue}" at ${conn.address} within ${conn.timeoutSeconds} s: ` +
+  const workerHint =
+    `no hypervisor worker answered on task queue "${conn.taskQueue}" at ${conn.address} within ${conn.timeoutSeconds} s: ` +
     `run \`npm start\` or \`npm run worker\`, check --task-queue / HV_TASK_QUEUE, or raise --timeout`;
   const grpc = grpcCause(err);
   // A query with no worker to answer it fails as "Failed to query Workflow" around a deadline error.
-  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || grpc?.code === GRPC_DEADLINE_EXCEEDED || noWorkerAnswered(err)) {
+  if (
+    err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+    isGrpcDeadlineError(err) ||
+    grpc?.code === GRPC_DEADLINE_EXCEEDED ||
+    noWorkerAnswered(err)
+  ) {
     return new CliError(EXIT.UNREACHABLE, 'TIMEOUT', `no answer within ${conn.timeoutSeconds} s`, workerHint);
   }
-  if (grpc?.code === GRPC_UNAVAILABLE || (err instanceof ServiceError && /connect/i.test(err.message)) ||
-    (err instanceof Error && /Failed to connect before the deadline|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(err.message))) {
-    return new CliError(EXIT.UNREACHABLE, 'UNREACHABLE', `cannot reach Temporal at ${conn.address}: ${grpc?.details || (err as Error).message}`, startHint);
+  if (
+    grpc?.code === GRPC_UNAVAILABLE ||
+    (err instanceof ServiceError && /connect/i.test(err.message)) ||
+    (err instanceof Error && /Failed to connect before the deadline|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(err.message))
+  ) {
+    return new CliError(
+      EXIT.UNREACHABLE,
+      'UNREACHABLE',
+      `cannot reach Temporal at ${conn.address}: ${grpc?.details || (err as Error).message}`,
+      startHint,
+    );
   }
   if (grpc?.code === GRPC_NOT_FOUND && /namespace/i.test(grpc.details)) {
-    return new CliError(EXIT.UNREACHABLE, 'NAMESPACE_NOT_FOUND', `namespace "${conn.namespace}" not found at ${conn.address}`, 'check --namespace / TEMPORAL_NAMESPACE');
+    return new CliError(
+      EXIT.UNREACHABLE,
+      'NAMESPACE_NOT_FOUND',
+      `namespace "${conn.namespace}" not found at ${conn.address}`,
+      'check --namespace / TEMPORAL_NAMESPACE',
+    );
   }
   // Name every cause: "Failed to query Workflow" alone says nothing of why.
   const messages: string[] = [];
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     messages.push(e instanceof Error ? e.message : String(e));
   }
-  return new CliError(EXIT.INTERNAL, 'INTERNAL', messages.join(': '), 'this is unexpected: please report it with the command you ran');
+  return new CliError(
+    EXIT.INTERNAL,
+    'INTERNAL',
+    messages.join(': '),
+    'this is unexpected: please report it with the command you ran',
+  );
 }
 
 /** What to do next, per error code (the codes are src/core/errors.ts's table). */
 const HINTS: Partial<Record<ErrorCode, string>> = {
-  SESSION_NOT_FOUND: 'check the session id (and --namespace / --task-queue); create one with `hv session create --creator DID`',
-  SAGA_NOT_FOUND: 'check the saga id: `hv session show SESSION` lists the session\'s sagas',
+  SESSION_NOT_FOUND:
+    'check the session id (and --namespace / --task-queue); create one with `hv session create --creator DID`',
+  SAGA_NOT_FOUND: "check the saga id: `hv session show SESSION` lists the session's sagas",
   STEP_NOT_FOUND: 'check the step id: `hv saga show SESSION SAGA` lists the steps',
   SESSION_FULL: 'raise --max-participants when creating the session, or have an agent leave first',
-  SIGMA_TOO_LOW: 'the agent\'s σ_eff is below the session\'s --min-sigma; have a trusted agent vouch for it',
-  INVALID_TRANSITION: '`hv session show SESSION` shows the session\'s state',
+  SIGMA_TOO_LOW: "the agent's σ_eff is below the session's --min-sigma; have a trusted agent vouch for it",
+  INVALID_TRANSITION: "`hv session show SESSION` shows the session's state",
   AGENT_NOT_FOUND: '`hv session show SESSION` lists the participants',
   INVALID_INPUT: 'fix the fields named in the message (see docs/CONTRACT.md)',
-  SIGNATURE_REQUIRED: 'sign with the key of each DID the request speaks for: --key FILE (docs/CONTRACT.md lists who signs what)',
+  SIGNATURE_REQUIRED:
+    'sign with the key of each DID the request speaks for: --key FILE (docs/CONTRACT.md lists who signs what)',
   SESSION_CONTINUING: 'send the same request again: the session is handing over to its next run',
   AUDIT_BACKLOG: 'retry once the audit store has caught up (check the store: HV_DATA_DIR or HV_AUDIT_DATABASE_URL)',
-  AUDIT_CONFLICT: 'the audit store already holds a trail under this session id (an earlier session\'s): create the session under a new id',
+  AUDIT_CONFLICT:
+    "the audit store already holds a trail under this session id (an earlier session's): create the session under a new id",
   SESSION_CLOSED: 'the session has ended or is terminating: `hv session show SESSION` shows its commitment',
   SELF_APPROVAL: 'another participant must approve: an agent never approves or witnesses its own step',
   DUPLICATE_APPROVAL: '`hv saga show SESSION SAGA` shows who approved already',
-  NOT_SRE_WITNESS: 'use one of the session\'s SRE witnesses (`hv session show SESSION --json`: config.sreWitnesses)',
-  DIGEST_MISMATCH: 'approve the step\'s current digest: `hv saga show SESSION SAGA --json` (a step handed off after a kill has a new one)',
+  NOT_SRE_WITNESS: "use one of the session's SRE witnesses (`hv session show SESSION --json`: config.sreWitnesses)",
+  DIGEST_MISMATCH:
+    "approve the step's current digest: `hv saga show SESSION SAGA --json` (a step handed off after a kill has a new one)",
   STEP_STARTED: 'the step has started: its evidence is spent',
   SAGA_ENDED: 'the saga has ended: `hv saga show SESSION SAGA` shows how',
   AGENT_KILLED: 'a kill is final: `hv agent show SESSION --agent DID` shows who killed it and why',
@@ -145,8 +194,9 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   BUDGET_EXHAUSTED: '`hv agent show SESSION --agent DID` shows what it spent',
   WRONG_SIGNER: 'sign with the key of the DID the request speaks for (--key FILE)',
   NONCE_REUSED: 'send a fresh request (the typed client signs each with a new nonce)',
-  ISSUED_AT_OUT_OF_WINDOW: 'check this machine\'s clock',
-  TOOL_ORIGIN_NOT_ALLOWED: 'add the origin to the session\'s config.allowedToolOrigins (and the worker\'s HV_TOOL_ORIGINS)',
+  ISSUED_AT_OUT_OF_WINDOW: "check this machine's clock",
+  TOOL_ORIGIN_NOT_ALLOWED:
+    "add the origin to the session's config.allowedToolOrigins (and the worker's HV_TOOL_ORIGINS)",
 };
 
 function hintFor(code: ErrorCode): string | undefined {

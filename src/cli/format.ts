@@ -27,9 +27,18 @@ export function table(headers: string[], rows: Cell[][], opts: { indent?: string
   if (rows.length === 0) return `${indent}(none)`;
   const maxWidth = opts.maxWidth ?? 80;
   const cells = rows.map((r) => headers.map((_, i) => truncate(text(r[i]), maxWidth)));
-  const numeric = headers.map((_, i) => rows.some((r) => typeof r[i] === 'number') && rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined));
+  const numeric = headers.map(
+    (_, i) =>
+      rows.some((r) => typeof r[i] === 'number') &&
+      rows.every((r) => typeof r[i] === 'number' || r[i] === null || r[i] === undefined),
+  );
   const widths = headers.map((h, i) => Math.max(width(h), ...cells.map((r) => width(r[i] as string))));
-  const line = (r: string[]) => indent + r.map((c, i) => pad(c, widths[i] as number, numeric[i] as boolean)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    indent +
+    r
+      .map((c, i) => pad(c, widths[i] as number, numeric[i] as boolean))
+      .join('  ')
+      .trimEnd();
   return [line(headers), indent + widths.map((w) => '─'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 

@@ -15,7 +15,10 @@ const create: Command = {
   usage: 'FILE',
   options: {},
   help: [],
-  examples: ['hv keys new alpha.key', 'hv --key alpha.key session join s1 --agent "$(hv keys show alpha.key)" --sigma 0.8'],
+  examples: [
+    'hv keys new alpha.key',
+    'hv --key alpha.key session join s1 --agent "$(hv keys show alpha.key)" --sigma 0.8',
+  ],
   async run(ctx, _values, args) {
     const file = fileArg(this, args[0]);
     let did: string;
@@ -23,7 +26,10 @@ const create: Command = {
       did = writeNewKeyFile(file).did;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new UsageError(`cannot write key file ${file}: ${code === 'EEXIST' ? 'it exists (a key is never overwritten)' : (err as Error).message}`, 'choose another path');
+      throw new UsageError(
+        `cannot write key file ${file}: ${code === 'EEXIST' ? 'it exists (a key is never overwritten)' : (err as Error).message}`,
+        'choose another path',
+      );
     }
     ctx.print({ did, file }, () => did);
     ctx.note(`key written to ${file} (mode 0600): keep it secret; sign with \`hv --key ${file} …\``);

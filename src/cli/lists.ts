@@ -1,14 +1,26 @@
 /** `hv session list`, `hv saga list`, `hv approvals list`: finding things from Temporal's visibility store. */
 import { isHypervisorError } from '../core/errors';
 import {
-  MAX_LIST_LIMIT, queryLiteral, SAGA_STATES, SESSION_STATES, stateLiteral, type ApprovalRow, type SagaRow, type SessionRow,
+  MAX_LIST_LIMIT,
+  queryLiteral,
+  SAGA_STATES,
+  SESSION_STATES,
+  stateLiteral,
+  type ApprovalRow,
+  type SagaRow,
+  type SessionRow,
 } from '../client/lists';
 import { commandHelpHint, numberFlag, optionalString, type Command, type Values } from './command';
 import { UsageError } from './errors';
 import { table, time } from './format';
 
 /** A filter flag checked as the query will quote it: a usage error names the flag. */
-function filterFlag(cmd: Command, values: Values, flag: string, states?: { of: string; states: readonly string[] }): string | undefined {
+function filterFlag(
+  cmd: Command,
+  values: Values,
+  flag: string,
+  states?: { of: string; states: readonly string[] },
+): string | undefined {
   const v = optionalString(values, flag);
   if (v === undefined) return undefined;
   try {
@@ -28,10 +40,27 @@ function limitFlag(cmd: Command, values: Values): number | undefined {
 /** "3m 12s": how long ago (negative: from now), for people. */
 export function span(ms: number): string {
   const s = Math.round(Math.abs(ms) / 1000);
-  const parts = s >= 86_400 ? [[Math.floor(s / 86_400), 'd'], [Math.floor((s % 86_400) / 3600), 'h']]
-    : s >= 3600 ? [[Math.floor(s / 3600), 'h'], [Math.floor((s % 3600) / 60), 'm']]
-      : s >= 60 ? [[Math.floor(s / 60), 'm'], [s % 60, 's']] : [[s, 's']];
-  return parts.filter(([n], i) => i === 0 || n !== 0).map(([n, u]) => `${n}${u}`).join(' ');
+  const parts =
+    s >= 86_400
+      ? [
+          [Math.floor(s / 86_400), 'd'],
+          [Math.floor((s % 86_400) / 3600), 'h'],
+        ]
+      : s >= 3600
+        ? [
+            [Math.floor(s / 3600), 'h'],
+            [Math.floor((s % 3600) / 60), 'm'],
+          ]
+        : s >= 60
+          ? [
+              [Math.floor(s / 60), 'm'],
+              [s % 60, 's'],
+            ]
+          : [[s, 's']];
+  return parts
+    .filter(([n], i) => i === 0 || n !== 0)
+    .map(([n, u]) => `${n}${u}`)
+    .join(' ');
 }
 
 /** A footer when the list may have been cut at the limit. */
@@ -40,9 +69,7 @@ function more(count: number, limit: number | undefined, what: string): string {
   return count >= max ? `\n  (the first ${max} ${what}; --limit N for more, up to ${MAX_LIST_LIMIT})` : '';
 }
 
-const LIST_HELP: [string, string][] = [
-  ['--limit N', `at most N rows (1–${MAX_LIST_LIMIT}; default 50)`],
-];
+const LIST_HELP: [string, string][] = [['--limit N', `at most N rows (1–${MAX_LIST_LIMIT}; default 50)`]];
 
 export const sessionList: Command = {
   name: 'session list',
@@ -62,11 +89,17 @@ export const sessionList: Command = {
     const limit = limitFlag(this, values);
     const hv = await ctx.client();
     const rows: SessionRow[] = await ctx.call(() => hv.listSessions({ state, agentDid, limit }));
-    ctx.print({ sessions: rows }, () => [
-      `Sessions (${rows.length}, newest first)`,
-      table(['session', 'state', 'agents', 'started', 'closed'],
-        rows.map((r) => [r.sessionId, r.state, r.agentDids.join(', '), time(r.startedAt), time(r.closedAt)])),
-    ].join('\n') + more(rows.length, limit, 'sessions'));
+    ctx.print(
+      { sessions: rows },
+      () =>
+        [
+          `Sessions (${rows.length}, newest first)`,
+          table(
+            ['session', 'state', 'agents', 'started', 'closed'],
+            rows.map((r) => [r.sessionId, r.state, r.agentDids.join(', '), time(r.startedAt), time(r.closedAt)]),
+          ),
+        ].join('\n') + more(rows.length, limit, 'sessions'),
+    );
   },
 };
 
@@ -75,7 +108,12 @@ export const sagaList: Command = {
   summary: 'sagas, newest first (open ones first), filtered by state, agent or session',
   args: [],
   usage: '[--state STATE] [--agent DID] [--session ID] [--limit N]',
-  options: { state: { type: 'string' }, agent: { type: 'string' }, session: { type: 'string' }, limit: { type: 'string' } },
+  options: {
+    state: { type: 'string' },
+    agent: { type: 'string' },
+    session: { type: 'string' },
+    limit: { type: 'string' },
+  },
   help: [
     ['--state STATE', `only sagas in this state: ${SAGA_STATES.join(', ')} (a saga is indexed running until it ends)`],
     ['--agent DID', 'only sagas with a step by this DID'],
@@ -90,11 +128,24 @@ export const sagaList: Command = {
     const limit = limitFlag(this, values);
     const hv = await ctx.client();
     const rows: SagaRow[] = await ctx.call(() => hv.listSagas({ state, agentDid, sessionId, limit }));
-    ctx.print({ sagas: rows }, () => [
-      `Sagas (${rows.length}, newest first)`,
-      table(['session', 'saga', 'state', 'agents', 'started', 'closed'],
-        rows.map((r) => [r.sessionId, r.sagaId, r.state, r.agentDids.join(', '), time(r.startedAt), time(r.closedAt)])),
-    ].join('\n') + more(rows.length, limit, 'sagas'));
+    ctx.print(
+      { sagas: rows },
+      () =>
+        [
+          `Sagas (${rows.length}, newest first)`,
+          table(
+            ['session', 'saga', 'state', 'agents', 'started', 'closed'],
+            rows.map((r) => [
+              r.sessionId,
+              r.sagaId,
+              r.state,
+              r.agentDids.join(', '),
+              time(r.startedAt),
+              time(r.closedAt),
+            ]),
+          ),
+        ].join('\n') + more(rows.length, limit, 'sagas'),
+    );
   },
 };
 
@@ -110,22 +161,37 @@ export const approvalsList: Command = {
   args: [],
   usage: '[--session ID] [--limit N]',
   options: { session: { type: 'string' }, limit: { type: 'string' } },
-  help: [
-    ['--session ID', 'only the steps of this session'],
-    ...LIST_HELP,
+  help: [['--session ID', 'only the steps of this session'], ...LIST_HELP],
+  examples: [
+    'hv approvals list',
+    'hv approvals list --session s1 --json',
+    'hv saga approve s1 wire step-1 --as did:mesh:beta   # then approve one',
   ],
-  examples: ['hv approvals list', 'hv approvals list --session s1 --json', 'hv saga approve s1 wire step-1 --as did:mesh:beta   # then approve one'],
   async run(ctx, values) {
     const sessionId = filterFlag(this, values, 'session');
     const limit = limitFlag(this, values);
     const hv = await ctx.client();
     const rows: ApprovalRow[] = await ctx.call(() => hv.listApprovals({ sessionId, limit }));
     const now = Date.now();
-    ctx.print({ approvals: rows }, () => [
-      `Steps waiting for approvals or a witness (${rows.length}, oldest first)`,
-      table(['session', 'saga', 'step', 'waits for', 'waiting', 'since', 'deadline', 'digest'],
-        rows.map((r) => [r.sessionId, r.sagaId, r.stepId, waitsFor(r), span(now - r.since), time(r.since),
-          `${time(r.deadline)} (${r.deadline > now ? `in ${span(r.deadline - now)}` : 'passed'})`, `${r.digest.slice(0, 12)}…`])),
-    ].join('\n') + more(rows.length, limit, 'steps'));
+    ctx.print(
+      { approvals: rows },
+      () =>
+        [
+          `Steps waiting for approvals or a witness (${rows.length}, oldest first)`,
+          table(
+            ['session', 'saga', 'step', 'waits for', 'waiting', 'since', 'deadline', 'digest'],
+            rows.map((r) => [
+              r.sessionId,
+              r.sagaId,
+              r.stepId,
+              waitsFor(r),
+              span(now - r.since),
+              time(r.since),
+              `${time(r.deadline)} (${r.deadline > now ? `in ${span(r.deadline - now)}` : 'passed'})`,
+              `${r.digest.slice(0, 12)}…`,
+            ]),
+          ),
+        ].join('\n') + more(rows.length, limit, 'steps'),
+    );
   },
 };

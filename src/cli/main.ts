@@ -30,8 +30,14 @@ const GLOBAL_HELP: [string, string][] = [
   ['--address HOST:PORT', 'the Temporal frontend (env TEMPORAL_ADDRESS; default 127.0.0.1:7233)'],
   ['--namespace NS', 'the Temporal namespace (env TEMPORAL_NAMESPACE; default "default")'],
   ['--task-queue QUEUE', 'the hypervisor\'s task queue (env HV_TASK_QUEUE; default "agent-hypervisor")'],
-  ['--timeout SECONDS', `how long to wait for Temporal to connect and to answer each call (default ${DEFAULT_TIMEOUT_SECONDS})`],
-  ['--key FILE', 'sign every request with this did:key (`hv keys new`), as each DID it speaks for; repeat for more keys; the first signs activate and terminate'],
+  [
+    '--timeout SECONDS',
+    `how long to wait for Temporal to connect and to answer each call (default ${DEFAULT_TIMEOUT_SECONDS})`,
+  ],
+  [
+    '--key FILE',
+    'sign every request with this did:key (`hv keys new`), as each DID it speaks for; repeat for more keys; the first signs activate and terminate',
+  ],
   ['-h, --help', 'help; `hv <group> <command> --help` for one command'],
 ];
 
@@ -44,7 +50,11 @@ const GROUPS: { name: string; title: string; commands: Command[] }[] = [
   { name: 'keys', title: 'Keys (did:key identities)', commands: keyCommands },
 ];
 
-const ALL_OPTIONS: OptionsConfig = Object.assign({}, GLOBAL_OPTIONS, ...GROUPS.flatMap((g) => g.commands.map((c) => c.options)));
+const ALL_OPTIONS: OptionsConfig = Object.assign(
+  {},
+  GLOBAL_OPTIONS,
+  ...GROUPS.flatMap((g) => g.commands.map((c) => c.options)),
+);
 
 function columns(rows: [string, string][], indent = '  '): string {
   const w = Math.max(...rows.map(([a]) => a.length));
@@ -57,7 +67,7 @@ function exitCodesHelp(): string {
 
 export function globalHelp(): string {
   return [
-    'hv — the Agent Hypervisor\'s command line',
+    "hv — the Agent Hypervisor's command line",
     '',
     'Usage: hv <group> <command> [arguments] [flags]',
     ...GROUPS.flatMap((g) => ['', g.title, columns(g.commands.map((c) => [`hv ${c.name} ${c.usage}`, c.summary]))]),
@@ -102,13 +112,28 @@ export function commandHelp(cmd: Command): string {
 function timeoutOf(values: GlobalValues): number {
   if (values.timeout === undefined) return DEFAULT_TIMEOUT_SECONDS;
   const t = Number(values.timeout);
-  if (!Number.isFinite(t) || t <= 0 || t > 86_400) throw new UsageError(`--timeout must be a number of seconds > 0, got "${values.timeout}"`, 'e.g. --timeout 30');
+  if (!Number.isFinite(t) || t <= 0 || t > 86_400)
+    throw new UsageError(`--timeout must be a number of seconds > 0, got "${values.timeout}"`, 'e.g. --timeout 30');
   return t;
 }
 
 function report(err: CliError, json: boolean, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): void {
   if (json) {
-    stdout.write(JSON.stringify({ error: { code: err.code, message: err.message, hint: err.hint ?? null, exitCode: err.exitCode, details: err.details } }, null, 2) + '\n');
+    stdout.write(
+      JSON.stringify(
+        {
+          error: {
+            code: err.code,
+            message: err.message,
+            hint: err.hint ?? null,
+            exitCode: err.exitCode,
+            details: err.details,
+          },
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     return;
   }
   const label = err.exitCode === EXIT.USAGE ? 'usage error' : `error ${err.code}`;
@@ -117,7 +142,11 @@ function report(err: CliError, json: boolean, stdout: NodeJS.WritableStream, std
 }
 
 /** Run the CLI with these arguments; resolves to the exit code (it never throws). */
-export async function cli(argv: string[], stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): Promise<ExitCode> {
+export async function cli(
+  argv: string[],
+  stdout: NodeJS.WriteStream = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+): Promise<ExitCode> {
   let json = argv.includes('--json');
   let ctx: CliContext | undefined;
   try {
@@ -136,7 +165,10 @@ export async function cli(argv: string[], stdout: NodeJS.WriteStream = process.s
     }
     const group = GROUPS.find((g) => g.name === groupName);
     if (!group) {
-      throw new UsageError(`unknown command group "${groupName}"; the groups are ${GROUPS.map((g) => g.name).join(', ')}`, 'run `hv --help`');
+      throw new UsageError(
+        `unknown command group "${groupName}"; the groups are ${GROUPS.map((g) => g.name).join(', ')}`,
+        'run `hv --help`',
+      );
     }
     const cmd = group.commands.find((c) => c.name === `${groupName} ${commandName}`);
     if (!cmd) {
@@ -145,7 +177,9 @@ export async function cli(argv: string[], stdout: NodeJS.WriteStream = process.s
         return EXIT.OK;
       }
       throw new UsageError(
-        commandName === undefined ? `hv ${groupName} needs a command` : `unknown command "hv ${groupName} ${commandName}"`,
+        commandName === undefined
+          ? `hv ${groupName} needs a command`
+          : `unknown command "hv ${groupName} ${commandName}"`,
         `the commands are ${group.commands.map((c) => c.name.split(' ')[1]).join(', ')}; run \`hv ${groupName} --help\``,
       );
     }
@@ -155,18 +189,35 @@ export async function cli(argv: string[], stdout: NodeJS.WriteStream = process.s
     }
     let parsed: { values: Values; positionals: string[] };
     try {
-      parsed = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...cmd.options }, strict: true, allowPositionals: true }) as typeof parsed;
+      parsed = parseArgs({
+        args: argv,
+        options: { ...GLOBAL_OPTIONS, ...cmd.options },
+        strict: true,
+        allowPositionals: true,
+      }) as typeof parsed;
     } catch (err) {
-      throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''), commandHelpHint(cmd));
+      throw new UsageError(
+        (err as Error).message.replace(/\. To specify a positional argument.*$/s, ''),
+        commandHelpHint(cmd),
+      );
     }
     const globals = parsed.values as GlobalValues;
     json = Boolean(globals.json);
     const args = parsed.positionals.slice(2);
     if (args.length < cmd.args.length) {
-      throw new UsageError(`hv ${cmd.name} needs ${cmd.args.slice(args.length).join(' ')}`, `usage: hv ${cmd.name} ${cmd.usage}`);
+      throw new UsageError(
+        `hv ${cmd.name} needs ${cmd.args.slice(args.length).join(' ')}`,
+        `usage: hv ${cmd.name} ${cmd.usage}`,
+      );
     }
     if (args.length > cmd.args.length) {
-      throw new UsageError(`unexpected argument${args.length - cmd.args.length > 1 ? 's' : ''} ${args.slice(cmd.args.length).map((a) => `"${a}"`).join(' ')}`, `usage: hv ${cmd.name} ${cmd.usage}`);
+      throw new UsageError(
+        `unexpected argument${args.length - cmd.args.length > 1 ? 's' : ''} ${args
+          .slice(cmd.args.length)
+          .map((a) => `"${a}"`)
+          .join(' ')}`,
+        `usage: hv ${cmd.name} ${cmd.usage}`,
+      );
     }
     ctx = new CliContext(globals, timeoutOf(globals), stdout, stderr);
     const code = await cmd.run(ctx, parsed.values, args);

@@ -13,7 +13,11 @@ export class Progress {
   private readonly started = Date.now();
   private readonly tty: boolean;
 
-  constructor(private readonly out: NodeJS.WriteStream, private readonly enabled: boolean, private readonly heartbeatMs = 10_000) {
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly enabled: boolean,
+    private readonly heartbeatMs = 10_000,
+  ) {
     this.tty = Boolean(out.isTTY);
     if (!enabled) return;
     this.timer = setInterval(() => this.tick(), this.tty ? 100 : 1000);

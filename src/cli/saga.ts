@@ -14,7 +14,8 @@ import { fields, section, table, time, truncate } from './format';
 const FINAL = new Set(['completed', 'failed', 'compensated', 'escalated']);
 
 function idArg(cmd: Command, value: string | undefined, name: string): string {
-  if (value === undefined || value === '') throw new UsageError(`hv ${cmd.name} needs ${name}`, `usage: hv ${cmd.name} ${cmd.usage}`);
+  if (value === undefined || value === '')
+    throw new UsageError(`hv ${cmd.name} needs ${name}`, `usage: hv ${cmd.name} ${cmd.usage}`);
   return value;
 }
 
@@ -22,37 +23,71 @@ export function renderSaga(s: SagaSnapshot): string {
   const g = s.saga;
   const out = [
     `Saga ${g.sagaId} of session ${g.sessionId} — ${g.state}`,
-    fields([
-      ['workflow', s.workflowId],
-      ['started', time(g.createdAt)],
-      ['finished', time(g.finishedAt ?? (g.state === 'running' ? null : g.updatedAt))],
-      ...(s.failedStepId ? [['failed step', s.failedStepId] as [string, string]] : []),
-      ...(s.error ? [['error', s.error] as [string, string]] : []),
-    ], '  '),
-    section('Steps', table(['step', 'action', 'agent', 'state', 'attempts', 'error'],
-      g.steps.map((st) => [st.stepId, st.actionId, st.agentDid, st.state, st.attempts, st.error === null ? null : truncate(st.error, 60)]))),
+    fields(
+      [
+        ['workflow', s.workflowId],
+        ['started', time(g.createdAt)],
+        ['finished', time(g.finishedAt ?? (g.state === 'running' ? null : g.updatedAt))],
+        ...(s.failedStepId ? [['failed step', s.failedStepId] as [string, string]] : []),
+        ...(s.error ? [['error', s.error] as [string, string]] : []),
+      ],
+      '  ',
+    ),
+    section(
+      'Steps',
+      table(
+        ['step', 'action', 'agent', 'state', 'attempts', 'error'],
+        g.steps.map((st) => [
+          st.stepId,
+          st.actionId,
+          st.agentDid,
+          st.state,
+          st.attempts,
+          st.error === null ? null : truncate(st.error, 60),
+        ]),
+      ),
+    ),
     `\nCompensation order: ${s.compensationOrder.length ? s.compensationOrder.join(' → ') : '(none)'}`,
   ];
   if (s.waiting) out.push(`\nWaiting: ${s.waiting.stepId} for ${s.waiting.waitFor} until ${time(s.waiting.deadline)}`);
   const grants = Object.entries(s.grants).filter(([, g]) => g.approvals.length > 0 || g.witness);
   if (grants.length) {
-    out.push(section('Granted with', grants.map(([step, g]) => `  ${step}: approvals ${g.approvals.join(', ') || '(none)'}${g.witness ? `; witness ${g.witness}` : ''}`).join('\n')));
+    out.push(
+      section(
+        'Granted with',
+        grants
+          .map(
+            ([step, g]) =>
+              `  ${step}: approvals ${g.approvals.join(', ') || '(none)'}${g.witness ? `; witness ${g.witness}` : ''}`,
+          )
+          .join('\n'),
+      ),
+    );
   }
-  out.push(section('Digests (what approvals and witnesses are bound to)', Object.entries(s.digests).map(([step, d]) => `  ${step}: ${d}`).join('\n')));
+  out.push(
+    section(
+      'Digests (what approvals and witnesses are bound to)',
+      Object.entries(s.digests)
+        .map(([step, d]) => `  ${step}: ${d}`)
+        .join('\n'),
+    ),
+  );
   return out.join('\n');
 }
 
 /** One line: where the saga is now. */
 function status(s: SagaSnapshot): string {
   const g = s.saga;
-  const current = g.steps.find((st) => st.state === 'executing' || st.state === 'compensating') ??
+  const current =
+    g.steps.find((st) => st.state === 'executing' || st.state === 'compensating') ??
     g.steps.find((st) => st.state === 'pending');
   const done = g.steps.filter((st) => st.state === 'committed' || st.state === 'compensated').length;
   let text = `saga ${g.sagaId} ${g.state}, ${done}/${g.steps.length} steps done`;
   if (current) {
     text += `; ${current.stepId} (${current.actionId} by ${current.agentDid}) ${current.state}`;
     if (current.state === 'executing' && current.attempts > 1) text += `, attempt ${current.attempts}`;
-    if (current.state === 'pending' && s.waiting?.stepId === current.stepId) text += `, waiting for ${s.waiting.waitFor}`;
+    if (current.state === 'pending' && s.waiting?.stepId === current.stepId)
+      text += `, waiting for ${s.waiting.waitFor}`;
   }
   return text;
 }
@@ -61,7 +96,9 @@ function status(s: SagaSnapshot): string {
 async function waitForOutcome(ctx: CliContext, saga: SagaHandle): Promise<SagaSnapshot> {
   const progress = new Progress(ctx.stderr, !ctx.json);
   let settled = false;
-  const outcome = saga.result().finally(() => { settled = true; });
+  const outcome = saga.result().finally(() => {
+    settled = true;
+  });
   outcome.catch(() => undefined);
   try {
     while (!settled) {
@@ -83,9 +120,15 @@ const start: Command = {
   usage: 'SESSION FILE [--id SAGA] [--request-id ID] [--wait]',
   options: { id: { type: 'string' }, 'request-id': { type: 'string' }, wait: { type: 'boolean' } },
   help: [
-    ['FILE', 'JSON or YAML: {sagaId?, description?, steps: [{actionId, agentDid, input?, stepId?, timeoutSeconds?, retry?, approvalDeadlineSeconds?}]} — what runs is what the action declared at join'],
-    ['--id SAGA', 'the saga id (overrides the file\'s sagaId; default saga-N)'],
-    ['--request-id ID', 'this start\'s request id (default: a new one): run the same command again with it after a failure, and you get the saga it started, never a second one'],
+    [
+      'FILE',
+      'JSON or YAML: {sagaId?, description?, steps: [{actionId, agentDid, input?, stepId?, timeoutSeconds?, retry?, approvalDeadlineSeconds?}]} — what runs is what the action declared at join',
+    ],
+    ['--id SAGA', "the saga id (overrides the file's sagaId; default saga-N)"],
+    [
+      '--request-id ID',
+      "this start's request id (default: a new one): run the same command again with it after a failure, and you get the saga it started, never a second one",
+    ],
     ['--wait', 'wait for the outcome, showing progress; exit 5 when it ends failed, compensated or escalated'],
   ],
   examples: ['hv saga start s1 saga.yaml --wait', 'hv saga start s1 saga.yaml --request-id deploy-2024-06-01'],
@@ -94,35 +137,58 @@ const start: Command = {
     const file = idArg(this, args[1], 'a saga FILE (JSON or YAML)');
     const raw = parseJsonOrYaml(readFileText(file, 'saga file'), `saga file ${file}`);
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new UsageError(`saga file ${file} must hold an object {sagaId?, description?, steps: […]}`, 'see docs/CLI.md for an example');
+      throw new UsageError(
+        `saga file ${file} must hold an object {sagaId?, description?, steps: […]}`,
+        'see docs/CLI.md for an example',
+      );
     }
     const req = { ...(raw as Record<string, unknown>) };
     if ('sessionId' in req) {
-      if (req.sessionId !== sessionId) throw new UsageError(`saga file ${file} names session ${String(req.sessionId)}, not ${sessionId}`, 'remove sessionId from the file or pass the same SESSION');
+      if (req.sessionId !== sessionId)
+        throw new UsageError(
+          `saga file ${file} names session ${String(req.sessionId)}, not ${sessionId}`,
+          'remove sessionId from the file or pass the same SESSION',
+        );
       delete req.sessionId;
     }
     const id = optionalString(values, 'id');
     if (id !== undefined) {
       const r = SessionIdSchema.safeParse(id);
-      if (!r.success) throw new UsageError(`--id "${id}" is not a valid saga id: ${r.error.issues[0]?.message}`, `run \`hv ${this.name} --help\``);
+      if (!r.success)
+        throw new UsageError(
+          `--id "${id}" is not a valid saga id: ${r.error.issues[0]?.message}`,
+          `run \`hv ${this.name} --help\``,
+        );
       req.sagaId = id;
     }
-    validate(StartSagaRequestSchema, req, `saga file ${file}`, 'fix the fields named (see docs/CLI.md and contract/startSaga.schema.json)');
+    validate(
+      StartSagaRequestSchema,
+      req,
+      `saga file ${file}`,
+      'fix the fields named (see docs/CLI.md and contract/startSaga.schema.json)',
+    );
     const requestId = optionalString(values, 'request-id');
     if (requestId !== undefined && !/^[A-Za-z0-9._:-]{1,200}$/.test(requestId)) {
-      throw new UsageError(`--request-id "${requestId.slice(0, 50)}" is not a request id: 1-200 characters of A-Z a-z 0-9 . _ : -`, `run \`hv ${this.name} --help\``);
+      throw new UsageError(
+        `--request-id "${requestId.slice(0, 50)}" is not a request id: 1-200 characters of A-Z a-z 0-9 . _ : -`,
+        `run \`hv ${this.name} --help\``,
+      );
     }
     const hv = await ctx.client();
     const saga = await ctx.call(() => hv.session(sessionId).startSaga(req as StartSagaRequest, { requestId }));
     const started = { sessionId, sagaId: saga.sagaId, workflowId: saga.handle.workflowId };
     if (!values.wait) {
-      ctx.print(started, () => [
-        `Started saga ${saga.sagaId} in session ${sessionId} (workflow ${saga.handle.workflowId})`,
-        `Follow it: hv saga show ${sessionId} ${saga.sagaId}`,
-      ].join('\n'));
+      ctx.print(started, () =>
+        [
+          `Started saga ${saga.sagaId} in session ${sessionId} (workflow ${saga.handle.workflowId})`,
+          `Follow it: hv saga show ${sessionId} ${saga.sagaId}`,
+        ].join('\n'),
+      );
       return;
     }
-    ctx.note(`Started saga ${saga.sagaId} in session ${sessionId}; waiting for its outcome (Ctrl-C stops waiting, not the saga)`);
+    ctx.note(
+      `Started saga ${saga.sagaId} in session ${sessionId}; waiting for its outcome (Ctrl-C stops waiting, not the saga)`,
+    );
     const snap = await waitForOutcome(ctx, saga);
     ctx.print(snap, () => renderSaga(snap));
     if (snap.saga.state !== 'completed') {
@@ -133,7 +199,11 @@ const start: Command = {
 };
 
 /** The saga's snapshot, with SESSION_NOT_FOUND and SAGA_NOT_FOUND told apart. */
-async function sagaSnapshot(ctx: CliContext, sessionId: string, sagaId: string): Promise<{ saga: SagaHandle; snap: SagaSnapshot; participants: Map<string, boolean> }> {
+async function sagaSnapshot(
+  ctx: CliContext,
+  sessionId: string,
+  sagaId: string,
+): Promise<{ saga: SagaHandle; snap: SagaSnapshot; participants: Map<string, boolean> }> {
   const hv = await ctx.client();
   const summary = await ctx.call(() => hv.session(sessionId).summary());
   const saga = hv.saga(sessionId, sagaId);
@@ -141,7 +211,8 @@ async function sagaSnapshot(ctx: CliContext, sessionId: string, sagaId: string):
     const snap = await ctx.call(() => saga.state());
     return { saga, snap, participants: new Map(summary.participants.map((p) => [p.did, p.active])) };
   } catch (err) {
-    if (isHypervisorError(err, 'SESSION_NOT_FOUND')) throw new HypervisorError('SAGA_NOT_FOUND', `saga ${sagaId} not found in session ${sessionId}`);
+    if (isHypervisorError(err, 'SESSION_NOT_FOUND'))
+      throw new HypervisorError('SAGA_NOT_FOUND', `saga ${sagaId} not found in session ${sessionId}`);
     throw err;
   }
 }
@@ -162,7 +233,13 @@ const show: Command = {
 };
 
 /** Approve, reject or witness a step: a request to the session, bound to the step's digest (SPEC §11.5). */
-async function stepEvidence(ctx: CliContext, cmd: Command, values: Record<string, unknown>, args: string[], kind: 'approve' | 'reject' | 'witness') {
+async function stepEvidence(
+  ctx: CliContext,
+  cmd: Command,
+  values: Record<string, unknown>,
+  args: string[],
+  kind: 'approve' | 'reject' | 'witness',
+) {
   const sessionId = sessionIdArg(cmd, args[0]);
   const sagaId = idArg(cmd, args[1], 'a SAGA id');
   const stepId = idArg(cmd, args[2], 'a STEP id');
@@ -170,7 +247,10 @@ async function stepEvidence(ctx: CliContext, cmd: Command, values: Record<string
   const { snap } = await sagaSnapshot(ctx, sessionId, sagaId);
   const digest = Object.hasOwn(snap.digests, stepId) ? snap.digests[stepId] : undefined;
   if (!digest) {
-    throw new HypervisorError('STEP_NOT_FOUND', `saga ${sagaId} has no step ${stepId}; its steps: ${snap.saga.steps.map((s) => s.stepId).join(', ')}`);
+    throw new HypervisorError(
+      'STEP_NOT_FOUND',
+      `saga ${sagaId} has no step ${stepId}; its steps: ${snap.saga.steps.map((s) => s.stepId).join(', ')}`,
+    );
   }
   const hv = await ctx.client();
   const session = hv.session(sessionId);
@@ -183,16 +263,18 @@ async function stepEvidence(ctx: CliContext, cmd: Command, values: Record<string
     if (!reason) throw new UsageError(`hv ${cmd.name} needs --reason`, `usage: hv ${cmd.name} ${cmd.usage}`);
     result = await ctx.call(() => session.reject({ ...step, approverDid: did, reason }));
   }
-  ctx.print({ sessionId, ...result, by: did }, () => kind === 'approve'
-    ? `${did} approved ${stepId} of saga ${sagaId}: ${result.approvals}/${result.quorum} approvals (digest ${digest.slice(0, 12)}…)`
-    : kind === 'witness'
-      ? `${did} witnessed ${stepId} of saga ${sagaId} (digest ${digest.slice(0, 12)}…)`
-      : `${did} rejected ${stepId} of saga ${sagaId}: the step is denied`);
+  ctx.print({ sessionId, ...result, by: did }, () =>
+    kind === 'approve'
+      ? `${did} approved ${stepId} of saga ${sagaId}: ${result.approvals}/${result.quorum} approvals (digest ${digest.slice(0, 12)}…)`
+      : kind === 'witness'
+        ? `${did} witnessed ${stepId} of saga ${sagaId} (digest ${digest.slice(0, 12)}…)`
+        : `${did} rejected ${stepId} of saga ${sagaId}: the step is denied`,
+  );
 }
 
 const approve: Command = {
   name: 'saga approve',
-  summary: 'approve a ring 1 step (consensus); the acting agent\'s own approval does not count',
+  summary: "approve a ring 1 step (consensus); the acting agent's own approval does not count",
   args: ['SESSION', 'SAGA', 'STEP'],
   usage: 'SESSION SAGA STEP --as DID',
   options: { as: { type: 'string' } },
@@ -205,11 +287,11 @@ const approve: Command = {
 
 const witness: Command = {
   name: 'saga witness',
-  summary: 'co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses)',
+  summary: "co-sign a ring 0 step as one of the session's SRE witnesses (config.sreWitnesses)",
   args: ['SESSION', 'SAGA', 'STEP'],
   usage: 'SESSION SAGA STEP --as DID',
   options: { as: { type: 'string' } },
-  help: [['--as DID', 'the SRE witness (required; not the step\'s own agent)']],
+  help: [['--as DID', "the SRE witness (required; not the step's own agent)"]],
   examples: ['hv saga witness s1 g1 step-1 --as did:mesh:sre'],
   async run(ctx, values, args) {
     await stepEvidence(ctx, this, values, args, 'witness');
@@ -222,7 +304,10 @@ const reject: Command = {
   args: ['SESSION', 'SAGA', 'STEP'],
   usage: 'SESSION SAGA STEP --as DID --reason TEXT',
   options: { as: { type: 'string' }, reason: { type: 'string' } },
-  help: [['--as DID', 'the rejecting participant (required)'], ['--reason TEXT', 'why (required; recorded in the audit)']],
+  help: [
+    ['--as DID', 'the rejecting participant (required)'],
+    ['--reason TEXT', 'why (required; recorded in the audit)'],
+  ],
   examples: ['hv saga reject s1 g1 step-2 --as did:mesh:beta --reason "wrong account"'],
   async run(ctx, values, args) {
     await stepEvidence(ctx, this, values, args, 'reject');

@@ -11,9 +11,14 @@ import { HypervisorError } from '../core/errors';
 import { toHypervisorError, type SessionHandle } from '../client';
 
 export function sessionIdArg(cmd: Command, value: string | undefined): string {
-  if (value === undefined) throw new UsageError(`hv ${cmd.name} needs a SESSION id`, `usage: hv ${cmd.name} ${cmd.usage}`);
+  if (value === undefined)
+    throw new UsageError(`hv ${cmd.name} needs a SESSION id`, `usage: hv ${cmd.name} ${cmd.usage}`);
   const r = SessionIdSchema.safeParse(value);
-  if (!r.success) throw new UsageError(`"${value}" is not a session id: ${r.error.issues[0]?.message}`, `usage: hv ${cmd.name} ${cmd.usage}`);
+  if (!r.success)
+    throw new UsageError(
+      `"${value}" is not a session id: ${r.error.issues[0]?.message}`,
+      `usage: hv ${cmd.name} ${cmd.usage}`,
+    );
   return value;
 }
 
@@ -38,8 +43,13 @@ async function trailStarted(session: SessionHandle, timeoutMs = 30_000): Promise
   for (;;) {
     const { status } = await session.handle.describe();
     if (status.name !== 'RUNNING') {
-      await session.handle.result().catch((err: unknown) => { throw toHypervisorError(err, session.sessionId); });
-      throw new HypervisorError('INVALID_TRANSITION', `session ${session.sessionId} ended at its start (${status.name})`);
+      await session.handle.result().catch((err: unknown) => {
+        throw toHypervisorError(err, session.sessionId);
+      });
+      throw new HypervisorError(
+        'INVALID_TRANSITION',
+        `session ${session.sessionId} ended at its start (${status.name})`,
+      );
     }
     const head = await session.auditHead().catch(() => undefined);
     // Stored (or nothing to store: a session without an audit trail records no turn).
@@ -53,7 +63,8 @@ const create: Command = {
   name: 'session create',
   summary: 'create a session (it starts in handshaking)',
   args: [],
-  usage: '[--id ID] --creator DID [--max-participants N] [--min-sigma X] [--identity did:key|none] [--sre-witness DID …]',
+  usage:
+    '[--id ID] --creator DID [--max-participants N] [--min-sigma X] [--identity did:key|none] [--sre-witness DID …]',
   options: {
     id: { type: 'string' },
     creator: { type: 'string' },
@@ -67,7 +78,10 @@ const create: Command = {
     ['--creator DID', 'the DID of whoever creates the session (required)'],
     ['--max-participants N', 'at most N active participants (default 10)'],
     ['--min-sigma X', 'σ_eff below X is refused unless the agent lands in ring 3 (default 0.60)'],
-    ['--identity did:key|none', 'did:key: every agent request must be signed by the DID it speaks for (`hv --key`); default none'],
+    [
+      '--identity did:key|none',
+      'did:key: every agent request must be signed by the DID it speaks for (`hv --key`); default none',
+    ],
     ['--sre-witness DID', 'an SRE witness of the session (repeat for more); in a did:key session a did:key'],
   ],
   examples: [
@@ -84,27 +98,40 @@ const create: Command = {
     if (maxParticipants !== undefined) config.maxParticipants = maxParticipants;
     if (minSigmaEff !== undefined) config.minSigmaEff = minSigmaEff;
     const identity = optionalString(values, 'identity');
-    if (identity !== undefined && identity !== 'did:key' && identity !== 'none') throw new UsageError(`--identity must be did:key or none, got "${identity}"`, commandHelpHint(this));
+    if (identity !== undefined && identity !== 'did:key' && identity !== 'none')
+      throw new UsageError(`--identity must be did:key or none, got "${identity}"`, commandHelpHint(this));
     if (identity !== undefined) config.identity = identity;
     const witnesses = (values['sre-witness'] as unknown as string[] | undefined) ?? [];
     if (witnesses.length) config.sreWitnesses = witnesses;
-    validate(SessionInputSchema, { sessionId: id, creatorDid, config }, 'session', 'fix the flags named in the message');
+    validate(
+      SessionInputSchema,
+      { sessionId: id, creatorDid, config },
+      'session',
+      'fix the flags named in the message',
+    );
     const hv = await ctx.client();
     const session = await ctx.call(() => hv.createSession({ sessionId: id, creatorDid, config }));
     // A session settles its first turn with the audit store before it grants anything; an id whose
     // trail the store already holds fails it there. Report that, not "Created".
     await ctx.call(() => trailStarted(session));
     const summary = await ctx.call(() => session.summary());
-    ctx.print({ sessionId: id, workflowId: session.handle.workflowId, state: summary.state, config: summary.config }, () => [
-      `Created session ${id} (${summary.state})`,
-      fields([
-        ['workflow', session.handle.workflowId],
-        ['max participants', summary.config.maxParticipants],
-        ['min σ_eff', sigma(summary.config.minSigmaEff)],
-      ], '  '),
-      '',
-      `Next: hv session join ${id} --agent DID --sigma 0.8`,
-    ].join('\n'));
+    ctx.print(
+      { sessionId: id, workflowId: session.handle.workflowId, state: summary.state, config: summary.config },
+      () =>
+        [
+          `Created session ${id} (${summary.state})`,
+          fields(
+            [
+              ['workflow', session.handle.workflowId],
+              ['max participants', summary.config.maxParticipants],
+              ['min σ_eff', sigma(summary.config.minSigmaEff)],
+            ],
+            '  ',
+          ),
+          '',
+          `Next: hv session join ${id} --agent DID --sigma 0.8`,
+        ].join('\n'),
+    );
   },
 };
 
@@ -121,9 +148,18 @@ const join: Command = {
   },
   help: [
     ['--agent DID', 'the joining agent (required)'],
-    ['--sigma X', 'σ_raw in [0, 1]; a configured trust scorer\'s σ wins when lower; with neither, the manifest\'s hint or 0.50'],
-    ['--actions FILE|JSON', 'the actions it declares: inline JSON or a JSON/YAML file, e.g. [{"actionId":"draft","reversibility":"FULL"}]'],
-    ['--manifest FILE', 'an IATP capability manifest (JSON/YAML): {agent_id, trust_level, trust_score, actions, scopes}'],
+    [
+      '--sigma X',
+      "σ_raw in [0, 1]; a configured trust scorer's σ wins when lower; with neither, the manifest's hint or 0.50",
+    ],
+    [
+      '--actions FILE|JSON',
+      'the actions it declares: inline JSON or a JSON/YAML file, e.g. [{"actionId":"draft","reversibility":"FULL"}]',
+    ],
+    [
+      '--manifest FILE',
+      'an IATP capability manifest (JSON/YAML): {agent_id, trust_level, trust_score, actions, scopes}',
+    ],
   ],
   examples: [
     'hv session join s1 --agent did:mesh:alpha --sigma 0.85 --actions \'[{"actionId":"draft","reversibility":"FULL"}]\'',
@@ -138,19 +174,32 @@ const join: Command = {
     if (actions !== undefined) req.actions = jsonOrFile(actions, '--actions');
     const manifest = optionalString(values, 'manifest');
     if (manifest !== undefined) req.manifest = jsonOrFile(manifest, '--manifest');
-    validate(JoinRequestSchema, req, 'join request', 'fix --actions / --manifest (see docs/CONTRACT.md, contract/join.schema.json)');
+    validate(
+      JoinRequestSchema,
+      req,
+      'join request',
+      'fix --actions / --manifest (see docs/CONTRACT.md, contract/join.schema.json)',
+    );
     const hv = await ctx.client();
     const result = await ctx.call(() => hv.session(sessionId).join(req as JoinRequest));
-    ctx.print(result, () => [
-      `${result.did} joined ${sessionId}`,
-      fields([
-        ['ring', ring(result.ring)],
-        ['σ_raw', sigma(result.sigmaRaw)],
-        ['σ_eff', sigma(result.sigmaEff)],
-        ['history', result.historyStatus],
-        ['consistency', result.consistency + (result.consistencyChanged ? ' (forced by a non-reversible action)' : '')],
-      ], '  '),
-    ].join('\n'));
+    ctx.print(result, () =>
+      [
+        `${result.did} joined ${sessionId}`,
+        fields(
+          [
+            ['ring', ring(result.ring)],
+            ['σ_raw', sigma(result.sigmaRaw)],
+            ['σ_eff', sigma(result.sigmaEff)],
+            ['history', result.historyStatus],
+            [
+              'consistency',
+              result.consistency + (result.consistencyChanged ? ' (forced by a non-reversible action)' : ''),
+            ],
+          ],
+          '  ',
+        ),
+      ].join('\n'),
+    );
   },
 };
 
@@ -165,7 +214,11 @@ const activate: Command = {
     const sessionId = sessionIdArg(this, args[0]);
     const hv = await ctx.client();
     const summary = await ctx.call(() => hv.session(sessionId).activate());
-    ctx.print(summary, () => `Session ${sessionId} is ${summary.state} with ${summary.participants.filter((p) => p.active).length} participant(s)`);
+    ctx.print(
+      summary,
+      () =>
+        `Session ${sessionId} is ${summary.state} with ${summary.participants.filter((p) => p.active).length} participant(s)`,
+    );
   },
 };
 
@@ -178,7 +231,7 @@ const vouch: Command = {
   help: [
     ['--voucher DID', 'the agent that vouches (σ ≥ 0.50)'],
     ['--vouchee DID', 'the agent vouched for'],
-    ['--bond-pct X', 'the fraction of the voucher\'s σ bonded, in [0, 1] (default 0.20)'],
+    ['--bond-pct X', "the fraction of the voucher's σ bonded, in [0, 1] (default 0.20)"],
   ],
   examples: ['hv session vouch s1 --voucher did:mesh:beta --vouchee did:mesh:alpha --bond-pct 0.3'],
   async run(ctx, values, args) {
@@ -187,15 +240,22 @@ const vouch: Command = {
     const vouchee = didFlag(this, values, 'vouchee');
     const bondPct = numberFlag(this, values, 'bond-pct', { min: 0, max: 1 });
     const hv = await ctx.client();
-    const bond = await ctx.call(() => hv.session(sessionId).vouch({ voucher, vouchee, ...(bondPct !== undefined ? { bondPct } : {}) }));
+    const bond = await ctx.call(() =>
+      hv.session(sessionId).vouch({ voucher, vouchee, ...(bondPct !== undefined ? { bondPct } : {}) }),
+    );
     const vouchedFor = await ctx.call(() => hv.session(sessionId).participant(vouchee));
-    ctx.print({ bond, vouchee: vouchedFor }, () => [
-      `${voucher} vouches for ${vouchee} (bond ${bond.bondId})`,
-      fields([
-        ['amount', `${sigma(bond.amount)} (${sigma(bond.voucherSigma)} × ${bond.bondPct})`],
-        ['vouchee σ_eff', vouchedFor ? `${sigma(vouchedFor.sigmaEff)}, ring ${ring(vouchedFor.ring)}` : '—'],
-      ], '  '),
-    ].join('\n'));
+    ctx.print({ bond, vouchee: vouchedFor }, () =>
+      [
+        `${voucher} vouches for ${vouchee} (bond ${bond.bondId})`,
+        fields(
+          [
+            ['amount', `${sigma(bond.amount)} (${sigma(bond.voucherSigma)} × ${bond.bondPct})`],
+            ['vouchee σ_eff', vouchedFor ? `${sigma(vouchedFor.sigmaEff)}, ring ${ring(vouchedFor.ring)}` : '—'],
+          ],
+          '  ',
+        ),
+      ].join('\n'),
+    );
   },
 };
 
@@ -209,11 +269,21 @@ export function agentState(s: SessionSummary, did: string): string {
   if (!p) return 'not a participant';
   const parts: string[] = [];
   const r = s.controls.restricted.find((x) => x.did === did);
-  if (r) parts.push(r.kind === 'kill' ? 'killed' : `${r.kind === 'breaker' ? 'tripped (breaker)' : 'quarantined'} until ${time(r.until)}`);
+  if (r)
+    parts.push(
+      r.kind === 'kill'
+        ? 'killed'
+        : `${r.kind === 'breaker' ? 'tripped (breaker)' : 'quarantined'} until ${time(r.until)}`,
+    );
   if (!p.active) parts.push('left');
   if (p.slashed) parts.push('slashed');
   const e = s.controls.elevations.find((x) => x.agentDid === did);
-  if (e) parts.push(e.state === 'active' ? `elevated to ring ${e.ring} until ${time(e.until)}` : `elevation to ring ${e.ring} requested`);
+  if (e)
+    parts.push(
+      e.state === 'active'
+        ? `elevated to ring ${e.ring} until ${time(e.until)}`
+        : `elevation to ring ${e.ring} requested`,
+    );
   const parent = s.controls.delegations.find((d) => d.child === did);
   if (parent) parts.push(`delegated by ${parent.parent}`);
   return parts.length ? parts.join(', ') : 'active';
@@ -222,20 +292,51 @@ export function agentState(s: SessionSummary, did: string): string {
 export function renderSummary(s: SessionSummary, liability: LiabilityMatrix): string {
   const out = [
     `Session ${s.sessionId} — ${s.state}`,
-    fields([
-      ['consistency', s.consistency],
-      ['max participants', s.config.maxParticipants],
-      ['min σ_eff', sigma(s.config.minSigmaEff)],
-      ['deltas', s.deltaCount],
-      ['Merkle root', s.merkleRoot ?? '(no deltas)'],
-      ['files', s.files],
-    ], '  '),
-    section('Participants', table(['agent', 'ring', 'σ_raw', 'σ_eff', 'state', 'history'],
-      s.participants.map((p) => [p.did, ring(p.ring), sigma(p.sigmaRaw), sigma(p.sigmaEff), agentState(s, p.did), p.historyStatus]))),
-    section('Bonds', table(['bond', 'voucher', 'vouchee', 'amount', 'expires'],
-      liability.bonds.map((b) => [b.bondId, b.voucher, b.vouchee, sigma(b.amount), b.expiresAt === null ? 'never' : time(b.expiresAt)]))),
-    section('Sagas', table(['saga', 'state', 'started', 'description'],
-      s.sagas.map((g) => [g.sagaId, g.state, time(g.startedAt), g.description]))),
+    fields(
+      [
+        ['consistency', s.consistency],
+        ['max participants', s.config.maxParticipants],
+        ['min σ_eff', sigma(s.config.minSigmaEff)],
+        ['deltas', s.deltaCount],
+        ['Merkle root', s.merkleRoot ?? '(no deltas)'],
+        ['files', s.files],
+      ],
+      '  ',
+    ),
+    section(
+      'Participants',
+      table(
+        ['agent', 'ring', 'σ_raw', 'σ_eff', 'state', 'history'],
+        s.participants.map((p) => [
+          p.did,
+          ring(p.ring),
+          sigma(p.sigmaRaw),
+          sigma(p.sigmaEff),
+          agentState(s, p.did),
+          p.historyStatus,
+        ]),
+      ),
+    ),
+    section(
+      'Bonds',
+      table(
+        ['bond', 'voucher', 'vouchee', 'amount', 'expires'],
+        liability.bonds.map((b) => [
+          b.bondId,
+          b.voucher,
+          b.vouchee,
+          sigma(b.amount),
+          b.expiresAt === null ? 'never' : time(b.expiresAt),
+        ]),
+      ),
+    ),
+    section(
+      'Sagas',
+      table(
+        ['saga', 'state', 'started', 'description'],
+        s.sagas.map((g) => [g.sagaId, g.state, time(g.startedAt), g.description]),
+      ),
+    ),
   ];
   if (s.commitment) out.push(section('Commitment', fields(commitmentPairs(s.commitment), '  ')));
   return out.join('\n');
@@ -269,17 +370,22 @@ const terminate: Command = {
     const sessionId = sessionIdArg(this, args[0]);
     const hv = await ctx.client();
     const result: TerminateResult = await ctx.call(() => hv.session(sessionId).terminate());
-    ctx.print(result, () => [
-      `Session ${sessionId} terminated; its commitment:`,
-      fields([
-        ...commitmentPairs(result.commitment),
-        ['released bonds', result.releasedBonds],
-        ['purged files', result.purgedFiles],
-        ['deltas kept until', time(result.retainUntil)],
-      ], '  '),
-      '',
-      `Verify it: hv audit verify ${sessionId}`,
-    ].join('\n'));
+    ctx.print(result, () =>
+      [
+        `Session ${sessionId} terminated; its commitment:`,
+        fields(
+          [
+            ...commitmentPairs(result.commitment),
+            ['released bonds', result.releasedBonds],
+            ['purged files', result.purgedFiles],
+            ['deltas kept until', time(result.retainUntil)],
+          ],
+          '  ',
+        ),
+        '',
+        `Verify it: hv audit verify ${sessionId}`,
+      ].join('\n'),
+    );
   },
 };
 

@@ -5,7 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowFailedError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError,
+  Client,
+  Connection,
+  QueryNotRegisteredError,
+  QueryRejectedError,
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
@@ -16,11 +22,28 @@ import { verifyChain, type AuditTrail, type ChainVerification } from '../core/au
 import { openAuditStore, type AuditStore } from '../store';
 import { signRequest, type RequestSigner } from './keys';
 import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from '../store/trail';
-import { messageOf, SESSION_WORKFLOW, sagaWorkflowId, sessionWorkflowId, type ArgsOf, type OutputOf, type QueryName, type RequestOf, type UpdateName } from '../contract/messages';
+import {
+  messageOf,
+  SESSION_WORKFLOW,
+  sagaWorkflowId,
+  sessionWorkflowId,
+  type ArgsOf,
+  type OutputOf,
+  type QueryName,
+  type RequestOf,
+  type UpdateName,
+} from '../contract/messages';
 import { HvSessionId } from '../contract/searchAttributes';
 import {
-  listApprovals, listSagas, listSessions, type ApprovalListFilter, type ApprovalRow, type SagaListFilter, type SagaRow,
-  type SessionListFilter, type SessionRow,
+  listApprovals,
+  listSagas,
+  listSessions,
+  type ApprovalListFilter,
+  type ApprovalRow,
+  type SagaListFilter,
+  type SagaRow,
+  type SessionListFilter,
+  type SessionRow,
 } from './lists';
 import type { SagaSnapshot } from '../contract/sagaTypes';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
@@ -37,7 +60,11 @@ export const MAX_REQUEST_BYTES = 1024 * 1024;
 export function checkRequestSize(what: string, value: unknown): void {
   const size = jsonSize(value);
   if (size > MAX_REQUEST_BYTES) {
-    throw new HypervisorError('PAYLOAD_TOO_LARGE', `${what} is ${size} bytes of JSON; requests are at most ${MAX_REQUEST_BYTES} bytes (see the field limits in contract/)`, { size, max: MAX_REQUEST_BYTES });
+    throw new HypervisorError(
+      'PAYLOAD_TOO_LARGE',
+      `${what} is ${size} bytes of JSON; requests are at most ${MAX_REQUEST_BYTES} bytes (see the field limits in contract/)`,
+      { size, max: MAX_REQUEST_BYTES },
+    );
   }
 }
 
@@ -54,7 +81,10 @@ const UPDATE_RETRY_BUDGET_MS = 120_000;
 class Gate {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number, private readonly onIdle: () => void) {}
+  constructor(
+    private readonly limit: number,
+    private readonly onIdle: () => void,
+  ) {}
   async run<T>(work: () => Promise<T>): Promise<T> {
     // A finishing update hands its seat straight to the next in line.
     if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -76,11 +106,24 @@ class Gate {
  * session applied meanwhile gets its first answer (N25), so retrying any of them is safe.
  */
 function isTransientUpdateRefusal(err: unknown): boolean {
-  for (let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if ((e as unknown) instanceof ApplicationFailure && (e as unknown as ApplicationFailure).type === 'SESSION_CONTINUING') return true;
+  for (
+    let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
+    if (
+      (e as unknown) instanceof ApplicationFailure &&
+      (e as unknown as ApplicationFailure).type === 'SESSION_CONTINUING'
+    )
+      return true;
     if ((e as unknown) instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
     if (e.code === 8 || e.code === 14 || e.code === 4) return true;
-    if (/RESOURCE_EXHAUSTED|UNAVAILABLE|DEADLINE_EXCEEDED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(e.message ?? '')) return true;
+    if (
+      /RESOURCE_EXHAUSTED|UNAVAILABLE|DEADLINE_EXCEEDED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(
+        e.message ?? '',
+      )
+    )
+      return true;
   }
   return false;
 }
@@ -115,7 +158,9 @@ export const DEFAULT_TASK_QUEUE = 'agent-hypervisor';
 export function toHypervisorError(err: unknown, sessionId?: string): unknown {
   // An update to an ended session comes back as WorkflowNotFoundError too: it exists, it has ended.
   if (err instanceof Error && /workflow execution already completed/i.test(err.message) && sessionId) {
-    return new HypervisorError('SESSION_CLOSED', `session ${sessionId} has ended; it takes no more requests`, { state: 'archived' });
+    return new HypervisorError('SESSION_CLOSED', `session ${sessionId} has ended; it takes no more requests`, {
+      state: 'archived',
+    });
   }
   if (err instanceof WorkflowNotFoundError) {
     return new HypervisorError('SESSION_NOT_FOUND', sessionId ? `session ${sessionId} does not exist` : err.message);
@@ -127,7 +172,11 @@ export function toHypervisorError(err: unknown, sessionId?: string): unknown {
   }
   const cause = err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : err;
   if (cause instanceof ApplicationFailure && ERROR_CODES.includes(cause.type as ErrorCode)) {
-    return new HypervisorError(cause.type as ErrorCode, cause.message, (cause.details?.[0] as Record<string, unknown>) ?? {});
+    return new HypervisorError(
+      cause.type as ErrorCode,
+      cause.message,
+      (cause.details?.[0] as Record<string, unknown>) ?? {},
+    );
   }
   return err;
 }
@@ -155,7 +204,11 @@ export interface SendOptions {
 }
 
 export class SessionHandle {
-  constructor(readonly sessionId: string, readonly handle: WorkflowHandle<SessionWorkflow>, private readonly hv: HypervisorClient) {}
+  constructor(
+    readonly sessionId: string,
+    readonly handle: WorkflowHandle<SessionWorkflow>,
+    private readonly hv: HypervisorClient,
+  ) {}
 
   /**
    * Send an update through this session's queue. With the client's signer, the request is signed by the
@@ -169,16 +222,28 @@ export class SessionHandle {
    * (UNAVAILABLE, DEADLINE_EXCEEDED, SESSION_CONTINUING): the session answers a resend of a request it applied
    * with the first answer (docs/CONTRACT.md, "Request ids").
    */
-  send<N extends UpdateName>(name: N, ...[req, opts]: ArgsOf<N> extends [] ? [undefined?, SendOptions?] : [RequestOf<N>, SendOptions?]): Promise<OutputOf<N>> {
+  send<N extends UpdateName>(
+    name: N,
+    ...[req, opts]: ArgsOf<N> extends [] ? [undefined?, SendOptions?] : [RequestOf<N>, SendOptions?]
+  ): Promise<OutputOf<N>> {
     if (req !== undefined) checkRequestSize(name, req);
     const updateId = opts?.requestId ?? randomUUID();
-    return mapped(() => this.hv.updateGate(this.sessionId).run(() => {
-      // Signed in its turn, not when queued: issuedAt must be within the session's window when it arrives.
-      const arg = this.hv.signer && messageOf(name)?.signers ? signRequest(this.hv.signer, name, this.sessionId, req, opts?.as) : req;
-      return withUpdateRetries(() => (arg === undefined
-        ? this.handle.executeUpdate<OutputOf<N>, []>(name, { updateId })
-        : this.handle.executeUpdate<OutputOf<N>, [unknown]>(name, { args: [arg], updateId })));
-    }), this.sessionId);
+    return mapped(
+      () =>
+        this.hv.updateGate(this.sessionId).run(() => {
+          // Signed in its turn, not when queued: issuedAt must be within the session's window when it arrives.
+          const arg =
+            this.hv.signer && messageOf(name)?.signers
+              ? signRequest(this.hv.signer, name, this.sessionId, req, opts?.as)
+              : req;
+          return withUpdateRetries(() =>
+            arg === undefined
+              ? this.handle.executeUpdate<OutputOf<N>, []>(name, { updateId })
+              : this.handle.executeUpdate<OutputOf<N>, [unknown]>(name, { args: [arg], updateId }),
+          );
+        }),
+      this.sessionId,
+    );
   }
 
   /** Ask a query of this session. */
@@ -186,28 +251,58 @@ export class SessionHandle {
     return mapped(() => this.handle.query<OutputOf<N>, ArgsOf<N>>(name, ...args), this.sessionId);
   }
 
-  join(req: RequestOf<'join'>) { return this.send('join', req); }
+  join(req: RequestOf<'join'>) {
+    return this.send('join', req);
+  }
   /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
-  activate(opts: { as?: string } = {}) { return this.send('activate', undefined, opts); }
-  leave(req: RequestOf<'leave'>) { return this.send('leave', req); }
-  vouch(req: RequestOf<'vouch'>) { return this.send('vouch', req); }
+  activate(opts: { as?: string } = {}) {
+    return this.send('activate', undefined, opts);
+  }
+  leave(req: RequestOf<'leave'>) {
+    return this.send('leave', req);
+  }
+  vouch(req: RequestOf<'vouch'>) {
+    return this.send('vouch', req);
+  }
   /** `as`: the bond's voucher, who signs it in a did:key session; by default the signer's first DID. */
-  releaseBond(req: RequestOf<'releaseBond'>, opts: { as?: string } = {}) { return this.send('releaseBond', req, opts); }
-  checkAction(req: RequestOf<'checkAction'>) { return this.send('checkAction', req); }
-  reportDrift(req: RequestOf<'reportDrift'>) { return this.send('reportDrift', req); }
+  releaseBond(req: RequestOf<'releaseBond'>, opts: { as?: string } = {}) {
+    return this.send('releaseBond', req, opts);
+  }
+  checkAction(req: RequestOf<'checkAction'>) {
+    return this.send('checkAction', req);
+  }
+  reportDrift(req: RequestOf<'reportDrift'>) {
+    return this.send('reportDrift', req);
+  }
   /** Signed by the SRE witness (`witnessDid`). */
-  slash(req: RequestOf<'slash'>) { return this.send('slash', req); }
+  slash(req: RequestOf<'slash'>) {
+    return this.send('slash', req);
+  }
   /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
-  terminate(opts: { as?: string } = {}) { return this.send('terminate', undefined, opts); }
+  terminate(opts: { as?: string } = {}) {
+    return this.send('terminate', undefined, opts);
+  }
 
   // Controls (SPEC §12). Quarantine, release and kill are signed by the SRE (`sreDid`), an elevation by its agent,
   // its approval by the approver (`approverDid`), its revocation by `byDid`.
-  quarantine(req: RequestOf<'quarantine'>) { return this.send('quarantine', req); }
-  release(req: RequestOf<'release'>) { return this.send('release', req); }
-  kill(req: RequestOf<'kill'>) { return this.send('kill', req); }
-  requestElevation(req: RequestOf<'requestElevation'>) { return this.send('requestElevation', req); }
-  approveElevation(req: RequestOf<'approveElevation'>) { return this.send('approveElevation', req); }
-  revokeElevation(req: RequestOf<'revokeElevation'>) { return this.send('revokeElevation', req); }
+  quarantine(req: RequestOf<'quarantine'>) {
+    return this.send('quarantine', req);
+  }
+  release(req: RequestOf<'release'>) {
+    return this.send('release', req);
+  }
+  kill(req: RequestOf<'kill'>) {
+    return this.send('kill', req);
+  }
+  requestElevation(req: RequestOf<'requestElevation'>) {
+    return this.send('requestElevation', req);
+  }
+  approveElevation(req: RequestOf<'approveElevation'>) {
+    return this.send('approveElevation', req);
+  }
+  revokeElevation(req: RequestOf<'revokeElevation'>) {
+    return this.send('revokeElevation', req);
+  }
 
   /**
    * Start a saga: the session starts it as its child, from its own view. Every step's agent signs it (a did:key
@@ -228,19 +323,35 @@ export class SessionHandle {
 
   /** Approve a step as another active participant (SPEC §11.5: bound to the step's digest). */
   async approve(step: StepEvidenceRequest & { approverDid: string }) {
-    const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid };
+    const req = {
+      sagaId: step.sagaId,
+      stepId: step.stepId,
+      digest: await this.digestOf(step),
+      approverDid: step.approverDid,
+    };
     return this.send('approve', req);
   }
 
   /** Reject a step: it is denied at once. */
   async reject(step: StepEvidenceRequest & { approverDid: string; reason: string }) {
-    const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), approverDid: step.approverDid, reason: step.reason };
+    const req = {
+      sagaId: step.sagaId,
+      stepId: step.stepId,
+      digest: await this.digestOf(step),
+      approverDid: step.approverDid,
+      reason: step.reason,
+    };
     return this.send('reject', req);
   }
 
   /** Co-sign a ring 0 step as one of the session's SRE witnesses. */
   async witness(step: StepEvidenceRequest & { witnessDid: string }) {
-    const req = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step), witnessDid: step.witnessDid };
+    const req = {
+      sagaId: step.sagaId,
+      stepId: step.stepId,
+      digest: await this.digestOf(step),
+      witnessDid: step.witnessDid,
+    };
     return this.send('witness', req);
   }
 
@@ -251,28 +362,57 @@ export class SessionHandle {
   }
 
   // The session VFS (SPEC §3): every edit is a delta in the audit chain.
-  vfsWrite(req: RequestOf<'vfsWrite'>) { return this.send('vfsWrite', req); }
-  vfsDelete(req: RequestOf<'vfsDelete'>) { return this.send('vfsDelete', req); }
-  vfsSetPermissions(req: RequestOf<'vfsSetPermissions'>) { return this.send('vfsSetPermissions', req); }
-  vfsSnapshot(req: RequestOf<'vfsSnapshot'>) { return this.send('vfsSnapshot', req); }
-  vfsRestore(req: RequestOf<'vfsRestore'>) { return this.send('vfsRestore', req); }
-  vfsList() { return this.ask('vfsList'); }
+  vfsWrite(req: RequestOf<'vfsWrite'>) {
+    return this.send('vfsWrite', req);
+  }
+  vfsDelete(req: RequestOf<'vfsDelete'>) {
+    return this.send('vfsDelete', req);
+  }
+  vfsSetPermissions(req: RequestOf<'vfsSetPermissions'>) {
+    return this.send('vfsSetPermissions', req);
+  }
+  vfsSnapshot(req: RequestOf<'vfsSnapshot'>) {
+    return this.send('vfsSnapshot', req);
+  }
+  vfsRestore(req: RequestOf<'vfsRestore'>) {
+    return this.send('vfsRestore', req);
+  }
+  vfsList() {
+    return this.ask('vfsList');
+  }
   /** A file as this agent may see it: path, size and the hash of its contents in the audit store. Signed (vfsRead) when the client signs. */
-  vfsStat(path: string, agentDid: string) { return this.hv.signer ? this.send('vfsRead', { agentDid, path }) : this.ask('vfsFile', path, agentDid); }
+  vfsStat(path: string, agentDid: string) {
+    return this.hv.signer ? this.send('vfsRead', { agentDid, path }) : this.ask('vfsFile', path, agentDid);
+  }
   /** A file's contents, read as this agent: the session checks the permission, the audit store has the contents. */
   async vfsFile(path: string, agentDid: string): Promise<string> {
     const ref = await this.vfsStat(path, agentDid);
     const content = await (await this.hv.auditStore()).getFile(this.sessionId, ref.contentHash);
-    if (content === null) throw new HypervisorError('FILE_NOT_FOUND', `the audit store has no contents with hash ${ref.contentHash} (file ${ref.path})`, { ...ref });
+    if (content === null)
+      throw new HypervisorError(
+        'FILE_NOT_FOUND',
+        `the audit store has no contents with hash ${ref.contentHash} (file ${ref.path})`,
+        { ...ref },
+      );
     return content;
   }
 
-  summary() { return this.ask('summary'); }
-  participant(did: string) { return this.ask('participant', did); }
-  liability() { return this.ask('liabilityMatrix'); }
+  summary() {
+    return this.ask('summary');
+  }
+  participant(did: string) {
+    return this.ask('participant', did);
+  }
+  liability() {
+    return this.ask('liabilityMatrix');
+  }
   /** The trail's head, count and root, and the deltas the audit store does not have yet. */
-  auditHead() { return this.ask('auditHead'); }
-  sagas() { return this.ask('sagas'); }
+  auditHead() {
+    return this.ask('auditHead');
+  }
+  sagas() {
+    return this.ask('sagas');
+  }
 
   /** The trail as it stands: from the audit store (and, while the session is open, the deltas it still holds). */
   async storedTrail(): Promise<StoredTrail> {
@@ -301,7 +441,9 @@ export class SagaHandle {
     readonly digests: Record<string, string> = {},
   ) {}
 
-  state() { return mapped(() => this.handle.query<OutputOf<'sagaState'>>('sagaState')); }
+  state() {
+    return mapped(() => this.handle.query<OutputOf<'sagaState'>>('sagaState'));
+  }
 
   /**
    * The saga's final snapshot, whether it completed or ended compensated,
@@ -338,7 +480,12 @@ export class HypervisorClient {
    * `store`: the audit store the workers write to; by default the one the environment names (src/store).
    * `signer`: signs every request sent (issue 12), as the DIDs each speaks for.
    */
-  constructor(readonly client: Client, readonly taskQueue: string = DEFAULT_TASK_QUEUE, store?: AuditStore, public signer?: RequestSigner) {
+  constructor(
+    readonly client: Client,
+    readonly taskQueue: string = DEFAULT_TASK_QUEUE,
+    store?: AuditStore,
+    public signer?: RequestSigner,
+  ) {
     if (store) this.store = Promise.resolve(store);
   }
 
@@ -354,7 +501,8 @@ export class HypervisorClient {
   /** The queue of this client's updates to one session (see UPDATES_IN_FLIGHT_PER_SESSION). */
   updateGate(sessionId: string): Gate {
     let gate = this.gates.get(sessionId);
-    if (!gate) this.gates.set(sessionId, (gate = new Gate(UPDATES_IN_FLIGHT_PER_SESSION, () => this.gates.delete(sessionId))));
+    if (!gate)
+      this.gates.set(sessionId, (gate = new Gate(UPDATES_IN_FLIGHT_PER_SESSION, () => this.gates.delete(sessionId))));
     return gate;
   }
 
@@ -363,8 +511,16 @@ export class HypervisorClient {
       address: options.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
       tls: options.tls ? tlsConfig(options.tls) : tlsFromEnv(),
     });
-    const client = new Client({ connection, namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    return new HypervisorClient(client, options.taskQueue ?? process.env.HV_TASK_QUEUE ?? DEFAULT_TASK_QUEUE, undefined, options.signer);
+    const client = new Client({
+      connection,
+      namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
+    });
+    return new HypervisorClient(
+      client,
+      options.taskQueue ?? process.env.HV_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
+      undefined,
+      options.signer,
+    );
   }
 
   async close(): Promise<void> {
@@ -376,13 +532,15 @@ export class HypervisorClient {
   async createSession(input: SessionInputRaw): Promise<SessionHandle> {
     const v = parse(SessionInputSchema, input, 'session input');
     checkRequestSize('session input', input);
-    const handle = await mapped(() => this.client.workflow.start<SessionWorkflow>(SESSION_WORKFLOW, {
-      taskQueue: this.taskQueue,
-      workflowId: sessionWorkflowId(v.sessionId),
-      args: [input],
-      staticSummary: `Session ${v.sessionId} created by ${v.creatorDid}`,
-      typedSearchAttributes: [{ key: HvSessionId, value: v.sessionId }],
-    }));
+    const handle = await mapped(() =>
+      this.client.workflow.start<SessionWorkflow>(SESSION_WORKFLOW, {
+        taskQueue: this.taskQueue,
+        workflowId: sessionWorkflowId(v.sessionId),
+        args: [input],
+        staticSummary: `Session ${v.sessionId} created by ${v.creatorDid}`,
+        typedSearchAttributes: [{ key: HvSessionId, value: v.sessionId }],
+      }),
+    );
     return new SessionHandle(v.sessionId, handle, this);
   }
 
@@ -407,7 +565,16 @@ export class HypervisorClient {
 
   /** A saga by id; with the run id startSaga returned, exactly the run the session started. */
   saga(sessionId: string, sagaId: string, digests?: Record<string, string>, runId?: string): SagaHandle {
-    return new SagaHandle(sessionId, sagaId, this.client.workflow.getHandle(sagaWorkflowId(sessionId, sagaId), runId, runId ? { firstExecutionRunId: runId } : undefined), digests);
+    return new SagaHandle(
+      sessionId,
+      sagaId,
+      this.client.workflow.getHandle(
+        sagaWorkflowId(sessionId, sagaId),
+        runId,
+        runId ? { firstExecutionRunId: runId } : undefined,
+      ),
+      digests,
+    );
   }
 }
 

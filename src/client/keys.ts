@@ -9,7 +9,14 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 import { z } from 'zod';
 import { HypervisorError } from '../core/errors';
 import { sha256Hex } from '../core/hash';
-import { didKeyFromSecret, generateDidKey, payloadJson, signPayloadHash, type DidKey, type RequestAuthEntry } from '../core/identity';
+import {
+  didKeyFromSecret,
+  generateDidKey,
+  payloadJson,
+  signPayloadHash,
+  type DidKey,
+  type RequestAuthEntry,
+} from '../core/identity';
 import { messageOf, signersFor } from '../contract/messages';
 
 export const KEY_FILE_FORMAT = 'agent-hypervisor.did-key/1';
@@ -24,7 +31,18 @@ const KeyFileSchema = z.strictObject({
 
 /** The JSON text of a key file. */
 export function keyFileText(key: DidKey): string {
-  return JSON.stringify({ format: KEY_FILE_FORMAT, did: key.did, publicKey: bytesToHex(key.publicKey), secretKey: bytesToHex(key.secretKey) }, null, 2) + '\n';
+  return (
+    JSON.stringify(
+      {
+        format: KEY_FILE_FORMAT,
+        did: key.did,
+        publicKey: bytesToHex(key.publicKey),
+        secretKey: bytesToHex(key.secretKey),
+      },
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
 /** Write a new key to `file`, readable by its owner only (0600); refuses to overwrite. */
@@ -46,11 +64,17 @@ export function readKeyFile(file: string): DidKey {
   try {
     parsed = KeyFileSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
   } catch (err) {
-    throw new HypervisorError('INVALID_INPUT', `key file ${file} is not an ${KEY_FILE_FORMAT} key (\`hv keys new\` writes one): ${(err as Error).message.split('\n')[0]}`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `key file ${file} is not an ${KEY_FILE_FORMAT} key (\`hv keys new\` writes one): ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   const key = didKeyFromSecret(hexToBytes(parsed.secretKey));
   if (key.did !== parsed.did || bytesToHex(key.publicKey) !== parsed.publicKey) {
-    throw new HypervisorError('INVALID_INPUT', `key file ${file}: its did and publicKey are not those of its secretKey`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `key file ${file}: its did and publicKey are not those of its secretKey`,
+    );
   }
   return key;
 }
@@ -115,8 +139,18 @@ export function newNonce(): string {
  * what is missing, naming who). The request is signed as it will travel,
  * JSON, so what the session canonicalises is what was signed.
  */
-export function signRequest(signer: RequestSigner, update: string, sessionId: string, request: unknown, as?: string, now = Date.now()): Record<string, unknown> {
-  const plain = (request === undefined || request === null ? {} : JSON.parse(JSON.stringify(request))) as Record<string, unknown>;
+export function signRequest(
+  signer: RequestSigner,
+  update: string,
+  sessionId: string,
+  request: unknown,
+  as?: string,
+  now = Date.now(),
+): Record<string, unknown> {
+  const plain = (request === undefined || request === null ? {} : JSON.parse(JSON.stringify(request))) as Record<
+    string,
+    unknown
+  >;
   delete plain.auth;
   const wanted = signingDids(signer, update, plain, as);
   if (wanted.length === 0) return plain;

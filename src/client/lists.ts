@@ -10,7 +10,12 @@ import { SAGA_STATES } from '../core/saga';
 import { SessionLifecycleSchema } from '../core/session';
 import { SAGA_WORKFLOW, SESSION_WORKFLOW } from '../contract/messages';
 import {
-  HvAgentDids, HvPendingApprovals, HvSagaState, HvSessionId, HvSessionState, parsePendingApproval,
+  HvAgentDids,
+  HvPendingApprovals,
+  HvSagaState,
+  HvSessionId,
+  HvSessionState,
+  parsePendingApproval,
 } from '../contract/searchAttributes';
 
 export const DEFAULT_LIST_LIMIT = 50;
@@ -94,14 +99,26 @@ export interface ApprovalRow {
  * as is an empty or oversized value; `field` names the filter in the error.
  */
 export function queryLiteral(value: unknown, field: string): string {
-  if (typeof value !== 'string') throw new HypervisorError('INVALID_INPUT', `${field} must be a string, got ${value === null ? 'null' : typeof value}`, { field });
+  if (typeof value !== 'string')
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `${field} must be a string, got ${value === null ? 'null' : typeof value}`,
+      { field },
+    );
   if (value === '') throw new HypervisorError('INVALID_INPUT', `${field} must not be empty`, { field });
-  if (value.length > MAX_FILTER_CHARS) throw new HypervisorError('INVALID_INPUT', `${field} is ${value.length} characters; at most ${MAX_FILTER_CHARS}`, { field });
-   
+  if (value.length > MAX_FILTER_CHARS)
+    throw new HypervisorError('INVALID_INPUT', `${field} is ${value.length} characters; at most ${MAX_FILTER_CHARS}`, {
+      field,
+    });
+
   const control = /[\u0000-\u001f\u007f-\u009f]/.exec(value);
   if (control) {
     const code = control[0].charCodeAt(0).toString(16).padStart(4, '0');
-    throw new HypervisorError('INVALID_INPUT', `${field} holds a control character (U+${code}) at position ${control.index}`, { field });
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `${field} holds a control character (U+${code}) at position ${control.index}`,
+      { field },
+    );
   }
   return `'${value.replace(/[\\']/g, (c) => `\\${c}`)}'`;
 }
@@ -110,7 +127,11 @@ export function queryLiteral(value: unknown, field: string): string {
 export function stateLiteral(value: unknown, field: string, states: readonly string[], of: string): string {
   const literal = queryLiteral(value, field);
   if (!states.includes(value as string)) {
-    throw new HypervisorError('INVALID_INPUT', `${field} must be a ${of} state (${states.join(', ')}), got "${String(value)}"`, { field });
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `${field} must be a ${of} state (${states.join(', ')}), got "${String(value)}"`,
+      { field },
+    );
   }
   return literal;
 }
@@ -118,31 +139,48 @@ export function stateLiteral(value: unknown, field: string, states: readonly str
 export function limitOf(value: unknown, field = 'limit'): number {
   if (value === undefined) return DEFAULT_LIST_LIMIT;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_LIST_LIMIT) {
-    throw new HypervisorError('INVALID_INPUT', `${field} must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${JSON.stringify(value) ?? String(value)}`, { field });
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `${field} must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${JSON.stringify(value) ?? String(value)}`,
+      { field },
+    );
   }
   return value;
 }
 
 /** The visibility query for sessions on this task queue: one row per session (its runs continued as new left out). */
 export function sessionQuery(taskQueue: string, filter: SessionListFilter = {}): string {
-  const clauses = [`WorkflowType = '${SESSION_WORKFLOW}'`, `TaskQueue = ${queryLiteral(taskQueue, 'taskQueue')}`, `ExecutionStatus != 'ContinuedAsNew'`];
-  if (filter.state !== undefined) clauses.push(`${HvSessionState.name} = ${stateLiteral(filter.state, 'state', SESSION_STATES, 'session')}`);
+  const clauses = [
+    `WorkflowType = '${SESSION_WORKFLOW}'`,
+    `TaskQueue = ${queryLiteral(taskQueue, 'taskQueue')}`,
+    `ExecutionStatus != 'ContinuedAsNew'`,
+  ];
+  if (filter.state !== undefined)
+    clauses.push(`${HvSessionState.name} = ${stateLiteral(filter.state, 'state', SESSION_STATES, 'session')}`);
   if (filter.agentDid !== undefined) clauses.push(`${HvAgentDids.name} = ${queryLiteral(filter.agentDid, 'agentDid')}`);
   return clauses.join(' AND ');
 }
 
 export function sagaQuery(taskQueue: string, filter: SagaListFilter = {}): string {
   const clauses = [`WorkflowType = '${SAGA_WORKFLOW}'`, `TaskQueue = ${queryLiteral(taskQueue, 'taskQueue')}`];
-  if (filter.state !== undefined) clauses.push(`${HvSagaState.name} = ${stateLiteral(filter.state, 'state', SAGA_STATES, 'saga')}`);
+  if (filter.state !== undefined)
+    clauses.push(`${HvSagaState.name} = ${stateLiteral(filter.state, 'state', SAGA_STATES, 'saga')}`);
   if (filter.agentDid !== undefined) clauses.push(`${HvAgentDids.name} = ${queryLiteral(filter.agentDid, 'agentDid')}`);
-  if (filter.sessionId !== undefined) clauses.push(`${HvSessionId.name} = ${queryLiteral(filter.sessionId, 'sessionId')}`);
+  if (filter.sessionId !== undefined)
+    clauses.push(`${HvSessionId.name} = ${queryLiteral(filter.sessionId, 'sessionId')}`);
   return clauses.join(' AND ');
 }
 
 /** Running sagas with a step waiting at its gate: HvWaitingSince is set only while one waits. */
 export function approvalQuery(taskQueue: string, filter: ApprovalListFilter = {}): string {
-  const clauses = [`WorkflowType = '${SAGA_WORKFLOW}'`, `TaskQueue = ${queryLiteral(taskQueue, 'taskQueue')}`, `ExecutionStatus = 'Running'`, 'HvWaitingSince IS NOT NULL'];
-  if (filter.sessionId !== undefined) clauses.push(`${HvSessionId.name} = ${queryLiteral(filter.sessionId, 'sessionId')}`);
+  const clauses = [
+    `WorkflowType = '${SAGA_WORKFLOW}'`,
+    `TaskQueue = ${queryLiteral(taskQueue, 'taskQueue')}`,
+    `ExecutionStatus = 'Running'`,
+    'HvWaitingSince IS NOT NULL',
+  ];
+  if (filter.sessionId !== undefined)
+    clauses.push(`${HvSessionId.name} = ${queryLiteral(filter.sessionId, 'sessionId')}`);
   return clauses.join(' AND ');
 }
 
@@ -178,37 +216,49 @@ async function take(client: Client, query: string, limit: number): Promise<Workf
   return out;
 }
 
-export async function listSessions(client: Client, taskQueue: string, filter: SessionListFilter = {}): Promise<SessionRow[]> {
+export async function listSessions(
+  client: Client,
+  taskQueue: string,
+  filter: SessionListFilter = {},
+): Promise<SessionRow[]> {
   const query = sessionQuery(taskQueue, filter);
   const infos = await take(client, query, limitOf(filter.limit));
-  return infos.map((info): SessionRow => {
-    const sessionId = info.typedSearchAttributes.get(HvSessionId) ?? info.workflowId.replace(/^hv-session-/, '');
-    return {
-      sessionId,
-      state: info.typedSearchAttributes.get(HvSessionState) ?? null,
-      agentDids: info.typedSearchAttributes.get(HvAgentDids) ?? [],
-      ...execution(info),
-    };
-  }).sort(newestFirst);
+  return infos
+    .map((info): SessionRow => {
+      const sessionId = info.typedSearchAttributes.get(HvSessionId) ?? info.workflowId.replace(/^hv-session-/, '');
+      return {
+        sessionId,
+        state: info.typedSearchAttributes.get(HvSessionState) ?? null,
+        agentDids: info.typedSearchAttributes.get(HvAgentDids) ?? [],
+        ...execution(info),
+      };
+    })
+    .sort(newestFirst);
 }
 
 export async function listSagas(client: Client, taskQueue: string, filter: SagaListFilter = {}): Promise<SagaRow[]> {
   const query = sagaQuery(taskQueue, filter);
   const infos = await take(client, query, limitOf(filter.limit));
-  return infos.map((info): SagaRow => {
-    const sessionId = info.typedSearchAttributes.get(HvSessionId) ?? '';
-    return {
-      sessionId,
-      sagaId: sagaIdOf(info.workflowId, sessionId),
-      state: info.typedSearchAttributes.get(HvSagaState) ?? null,
-      agentDids: info.typedSearchAttributes.get(HvAgentDids) ?? [],
-      ...execution(info),
-    };
-  }).sort(newestFirst);
+  return infos
+    .map((info): SagaRow => {
+      const sessionId = info.typedSearchAttributes.get(HvSessionId) ?? '';
+      return {
+        sessionId,
+        sagaId: sagaIdOf(info.workflowId, sessionId),
+        state: info.typedSearchAttributes.get(HvSagaState) ?? null,
+        agentDids: info.typedSearchAttributes.get(HvAgentDids) ?? [],
+        ...execution(info),
+      };
+    })
+    .sort(newestFirst);
 }
 
 /** Every step waiting for approvals or a witness, oldest first. An entry not of the indexed shape is skipped. */
-export async function listApprovals(client: Client, taskQueue: string, filter: ApprovalListFilter = {}): Promise<ApprovalRow[]> {
+export async function listApprovals(
+  client: Client,
+  taskQueue: string,
+  filter: ApprovalListFilter = {},
+): Promise<ApprovalRow[]> {
   const query = approvalQuery(taskQueue, filter);
   const limit = limitOf(filter.limit);
   const rows: ApprovalRow[] = [];
@@ -218,12 +268,25 @@ export async function listApprovals(client: Client, taskQueue: string, filter: A
       const p = parsePendingApproval(entry);
       if (!p) continue;
       rows.push({
-        sessionId, sagaId: sagaIdOf(info.workflowId, sessionId), stepId: p.stepId, digest: p.digest,
-        waitFor: p.waitFor, quorum: p.quorum, since: p.sinceMs, deadline: p.deadlineMs,
-        workflowId: info.workflowId, runId: info.runId,
+        sessionId,
+        sagaId: sagaIdOf(info.workflowId, sessionId),
+        stepId: p.stepId,
+        digest: p.digest,
+        waitFor: p.waitFor,
+        quorum: p.quorum,
+        since: p.sinceMs,
+        deadline: p.deadlineMs,
+        workflowId: info.workflowId,
+        runId: info.runId,
       });
     }
   }
-  rows.sort((a, b) => a.since - b.since || a.deadline - b.deadline || a.workflowId.localeCompare(b.workflowId) || a.stepId.localeCompare(b.stepId));
+  rows.sort(
+    (a, b) =>
+      a.since - b.since ||
+      a.deadline - b.deadline ||
+      a.workflowId.localeCompare(b.workflowId) ||
+      a.stepId.localeCompare(b.stepId),
+  );
   return rows.slice(0, limit);
 }

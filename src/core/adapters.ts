@@ -5,7 +5,17 @@
  * caches (plain JSON, time passed in).
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, ownDelete, ownGet, ownGetOrSet, ownSet, parse, type Did, type Ring } from './common';
+import {
+  DidSchema,
+  TimestampSchema,
+  ownDelete,
+  ownGet,
+  ownGetOrSet,
+  ownSet,
+  parse,
+  type Did,
+  type Ring,
+} from './common';
 import { ActionDescriptorSchema, ActionIdSchema, type ActionDescriptor } from './reversibility';
 
 // ── Trust scorer ("Nexus") ──────────────────────────────────────────────────
@@ -88,7 +98,13 @@ export function resolveSigma(cache: TrustCache, did: Did, now: number, hasScorer
 
 /** External behavioural-drift service; implemented by an activity. Drift score in [0, 1]. */
 export interface DriftVerifier {
-  drift(input: { agentDid: Did; sessionId: string; claimed: unknown; observed: unknown; actionId?: string }): Promise<number>;
+  drift(input: {
+    agentDid: Did;
+    sessionId: string;
+    claimed: unknown;
+    observed: unknown;
+    actionId?: string;
+  }): Promise<number>;
 }
 
 export type DriftSeverity = 'none' | 'low' | 'medium' | 'high' | 'critical';
@@ -175,11 +191,22 @@ export type DriftCheckInput = z.input<typeof DriftCheckInputSchema>;
 export function recordDriftCheck(state: DriftHistoryState, input: DriftCheckInput): DriftDecision {
   const v = parse(DriftCheckInputSchema, input, 'drift check');
   const decision = decideDrift(v.drift ?? 0);
-  const h = ownGetOrSet(state.byDid, v.agentDid, () => ({ checks: 0, failures: 0, driftSum: 0, recent: [] as DriftCheck[] }));
+  const h = ownGetOrSet(state.byDid, v.agentDid, () => ({
+    checks: 0,
+    failures: 0,
+    driftSum: 0,
+    recent: [] as DriftCheck[],
+  }));
   h.checks++;
   if (!decision.passed) h.failures++;
   h.driftSum += decision.drift;
-  h.recent.push({ sessionId: v.sessionId, drift: decision.drift, severity: decision.severity, action: decision.action, at: v.now });
+  h.recent.push({
+    sessionId: v.sessionId,
+    drift: decision.drift,
+    severity: decision.severity,
+    action: decision.action,
+    at: v.now,
+  });
   if (h.recent.length > DRIFT_HISTORY_LIMIT) h.recent.shift();
   return decision;
 }
@@ -211,7 +238,10 @@ export const IatpManifestSchema = z.object({
   agent_id: DidSchema,
   trust_level: z.string().max(MANIFEST_TEXT_MAX, `trust_level must be at most ${MANIFEST_TEXT_MAX} characters`),
   trust_score: z.number().min(0, 'trust_score must be ≥ 0').max(10, 'trust_score must be ≤ 10'),
-  actions: z.array(ManifestActionSchema).max(MANIFEST_MAX_ITEMS, `actions must hold at most ${MANIFEST_MAX_ITEMS} entries`).default([]),
+  actions: z
+    .array(ManifestActionSchema)
+    .max(MANIFEST_MAX_ITEMS, `actions must hold at most ${MANIFEST_MAX_ITEMS} entries`)
+    .default([]),
   scopes: z
     .array(z.string().max(MANIFEST_TEXT_MAX, `a scope must be at most ${MANIFEST_TEXT_MAX} characters`))
     .max(MANIFEST_MAX_ITEMS, `scopes must hold at most ${MANIFEST_MAX_ITEMS} entries`)

@@ -4,11 +4,27 @@
  * delta hashes is kept incrementally so termination never rehashes the trail.
  */
 import { z } from 'zod';
-import { DidSchema, TimestampSchema, fastPaths, hasOnlyKeys, isDid, isNonEmptyString, isRecord, isTimestamp, parse } from './common';
+import {
+  DidSchema,
+  TimestampSchema,
+  fastPaths,
+  hasOnlyKeys,
+  isDid,
+  isNonEmptyString,
+  isRecord,
+  isTimestamp,
+  parse,
+} from './common';
 import { HypervisorError } from './errors';
 import { canonicalJson, jsonString, sha256Hex } from './hash';
 import { DeltaSignatureSchema, IDENTITY_CHANGE, deltaSignatureFault, MAX_SIGNERS } from './identity';
-import { createMerkleAccumulator, merkleAppend, merkleRoot, merkleRootFromScratch, type MerkleAccumulator } from './merkle';
+import {
+  createMerkleAccumulator,
+  merkleAppend,
+  merkleRoot,
+  merkleRootFromScratch,
+  type MerkleAccumulator,
+} from './merkle';
 
 export const ChangeOperationSchema = z.enum(['add', 'modify', 'delete', 'permission']);
 export type ChangeOperation = z.infer<typeof ChangeOperationSchema>;
@@ -125,7 +141,8 @@ export interface StoredHashes {
  */
 export function markStored(state: AuditState, throughTurn: number, stored?: StoredHashes): void {
   const storedHead = stored?.hashes[stored.hashes.length - 1];
-  const through = stored !== undefined && storedHead !== undefined ? stored.fromTurn + stored.hashes.length - 1 : throughTurn;
+  const through =
+    stored !== undefined && storedHead !== undefined ? stored.fromTurn + stored.hashes.length - 1 : throughTurn;
   if (through <= state.stored) return;
   const base = state.storedMerkle ?? (state.stored === 0 ? createMerkleAccumulator() : undefined);
   const own = state.deltas.find((d) => d.turn === through);
@@ -135,11 +152,19 @@ export function markStored(state: AuditState, throughTurn: number, stored?: Stor
   delete state.storedMerkle;
   if (base === undefined) return;
   const merkle: MerkleAccumulator = { count: base.count, frontier: base.frontier.slice() };
-  if (stored === undefined || storedHead === undefined || through > state.turn || stored.fromTurn < 1 || stored.fromTurn > base.count + 1) {
+  if (
+    stored === undefined ||
+    storedHead === undefined ||
+    through > state.turn ||
+    stored.fromTurn < 1 ||
+    stored.fromTurn > base.count + 1
+  ) {
     // No answer to chain on (a history from before the store's answer had hashes): the store holds this state's own.
     for (const d of dropped) merkleAppend(merkle, d.hash);
   } else {
-    stored.hashes.forEach((h, i) => { if (stored.fromTurn + i > merkle.count) merkleAppend(merkle, h); });
+    stored.hashes.forEach((h, i) => {
+      if (stored.fromTurn + i > merkle.count) merkleAppend(merkle, h);
+    });
     // A chain hash covers every turn before it: one equal hash means the whole stored prefix is this state's.
     if (own?.hash !== storedHead) {
       let parent: string = storedHead;
@@ -160,7 +185,10 @@ export function markStored(state: AuditState, throughTurn: number, stored?: Stor
 
 /** Validate a reported delta, then append it. */
 export function captureDelta(state: AuditState, input: unknown): Delta {
-  return appendDelta(state, (fastPaths.delta ? fastDeltaInput(input) : undefined) ?? parse(DeltaInputSchema, input, 'delta'));
+  return appendDelta(
+    state,
+    (fastPaths.delta ? fastDeltaInput(input) : undefined) ?? parse(DeltaInputSchema, input, 'delta'),
+  );
 }
 
 const DELTA_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(DeltaInputSchema.shape));
@@ -173,7 +201,13 @@ const CHANGE_INPUT_KEYS: ReadonlySet<string> = new Set(Object.keys(ChangeInputSc
 export function fastDeltaInput(input: unknown): DeltaInput | undefined {
   if (!isRecord(input) || !hasOnlyKeys(input, DELTA_INPUT_KEYS) || 'signatures' in input) return undefined;
   const { deltaId, sessionId, agentDid, at, changes } = input;
-  if (!isNonEmptyString(deltaId, 256) || !isNonEmptyString(sessionId, 256) || !isDid(agentDid) || !isTimestamp(at) || !Array.isArray(changes)) {
+  if (
+    !isNonEmptyString(deltaId, 256) ||
+    !isNonEmptyString(sessionId, 256) ||
+    !isDid(agentDid) ||
+    !isTimestamp(at) ||
+    !Array.isArray(changes)
+  ) {
     return undefined;
   }
   const out: ChangeInput[] = [];
@@ -188,7 +222,10 @@ export function fastDeltaInput(input: unknown): DeltaInput | undefined {
 function fastChangeInput(c: unknown): ChangeInput | undefined {
   if (!isRecord(c) || !hasOnlyKeys(c, CHANGE_INPUT_KEYS)) return undefined;
   const { path, operation, contentHash, previousHash, agentDid } = c;
-  if (!isNonEmptyString(path) || !(operation === 'add' || operation === 'modify' || operation === 'delete' || operation === 'permission')) {
+  if (
+    !isNonEmptyString(path) ||
+    !(operation === 'add' || operation === 'modify' || operation === 'delete' || operation === 'permission')
+  ) {
     return undefined;
   }
   const out: ChangeInput = { path, operation };
@@ -272,7 +309,13 @@ export function deltaJson(delta: Delta): string {
   } else {
     text += json(changes);
   }
-  text += ',"deltaId":' + json(delta.deltaId) + ',"parentHash":' + json(delta.parentHash) + ',"sessionId":' + json(delta.sessionId);
+  text +=
+    ',"deltaId":' +
+    json(delta.deltaId) +
+    ',"parentHash":' +
+    json(delta.parentHash) +
+    ',"sessionId":' +
+    json(delta.sessionId);
   // Only a signed request's delta has the field: every other hash is what it was before signatures existed.
   if (delta.signatures !== undefined) text += ',"signatures":' + canonicalJson(delta.signatures);
   text += ',"turn":' + json(delta.turn) + '}';
@@ -298,7 +341,11 @@ export const HYPERVISOR_AUTHOR = 'did:hv:hypervisor';
 
 /** A did:key session says so on turn 1 (IDENTITY_CHANGE): from there on every agent's delta carries its signature. */
 export function isDidKeyTrail(first: Pick<Delta, 'turn' | 'changes'>): boolean {
-  return first.turn === 1 && Array.isArray(first.changes) && first.changes.some((c) => c.path === IDENTITY_CHANGE.path && c.contentHash === IDENTITY_CHANGE.contentHash);
+  return (
+    first.turn === 1 &&
+    Array.isArray(first.changes) &&
+    first.changes.some((c) => c.path === IDENTITY_CHANGE.path && c.contentHash === IDENTITY_CHANGE.contentHash)
+  );
 }
 
 /** The signatures a trail holds, by delta: how many an offline verification checked. */
@@ -328,16 +375,22 @@ export function verifyChain(deltas: readonly Delta[]): ChainVerification {
     const fault = deltaSignatureFault(d, { didKeyTrail, hypervisorDid: HYPERVISOR_AUTHOR });
     if (fault !== undefined) return broken(i, d, `turn ${turn}: ${fault}`);
     const expected = deltaHash(d);
-    if (d.hash !== expected) return broken(i, d, `turn ${turn} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
+    if (d.hash !== expected)
+      return broken(i, d, `turn ${turn} hash mismatch: recorded ${String(d.hash)}, recomputed ${expected}`);
     if (i === 0) {
       if (d.parentHash !== null) return broken(i, d, 'turn 1 must have no parent hash');
     } else {
       const prev = (deltas[i - 1] as Delta).hash;
-      if (d.parentHash !== prev) return broken(i, d, `turn ${turn} parent hash ${String(d.parentHash)} is not turn ${turn - 1}'s hash ${prev}`);
+      if (d.parentHash !== prev)
+        return broken(i, d, `turn ${turn} parent hash ${String(d.parentHash)} is not turn ${turn - 1}'s hash ${prev}`);
     }
     if (d.turn !== turn) return broken(i, d, `the delta at turn ${turn} says it is turn ${String(d.turn)}`);
     if (d.sessionId !== (first as Delta).sessionId) {
-      return broken(i, d, `turn ${turn} belongs to session ${String(d.sessionId)}, not ${String((first as Delta).sessionId)}`);
+      return broken(
+        i,
+        d,
+        `turn ${turn} belongs to session ${String(d.sessionId)}, not ${String((first as Delta).sessionId)}`,
+      );
     }
   }
   return { ok: true, count: deltas.length };
@@ -351,10 +404,14 @@ function broken(i: number, d: Delta, reason: string): ChainVerification {
 export function assertChain(deltas: readonly Delta[]): void {
   const result = verifyChain(deltas);
   if (!result.ok) {
-    throw new HypervisorError('AUDIT_CHAIN_BROKEN', `audit chain broken at turn ${result.brokenAt + 1} (${result.deltaId}): ${result.reason}`, {
-      turn: result.brokenAt + 1,
-      deltaId: result.deltaId,
-    });
+    throw new HypervisorError(
+      'AUDIT_CHAIN_BROKEN',
+      `audit chain broken at turn ${result.brokenAt + 1} (${result.deltaId}): ${result.reason}`,
+      {
+        turn: result.brokenAt + 1,
+        deltaId: result.deltaId,
+      },
+    );
   }
 }
 
@@ -377,7 +434,10 @@ export type AuditTrail = z.infer<typeof AuditTrailSchema>;
  */
 export function exportTrail(state: AuditState): AuditTrail {
   if (state.stored > 0) {
-    throw new HypervisorError('INVALID_TRANSITION', `the trail of session ${state.sessionId} is in the audit store up to turn ${state.stored}: read it from there`);
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `the trail of session ${state.sessionId} is in the audit store up to turn ${state.stored}: read it from there`,
+    );
   }
   return {
     format: AUDIT_TRAIL_FORMAT,
@@ -405,14 +465,29 @@ export function verifyTrail(input: unknown): TrailVerification {
   const foreign = trail.deltas.findIndex((d) => d.sessionId !== trail.sessionId);
   if (foreign >= 0) {
     const d = trail.deltas[foreign] as Delta;
-    return { ok: false, brokenAt: foreign, deltaId: d.deltaId, reason: `turn ${foreign + 1} belongs to session ${d.sessionId}, not ${trail.sessionId}` };
+    return {
+      ok: false,
+      brokenAt: foreign,
+      deltaId: d.deltaId,
+      reason: `turn ${foreign + 1} belongs to session ${d.sessionId}, not ${trail.sessionId}`,
+    };
   }
   if (trail.deltaCount !== trail.deltas.length) {
-    return { ok: false, brokenAt: null, deltaId: null, reason: `trail claims ${trail.deltaCount} deltas but holds ${trail.deltas.length}` };
+    return {
+      ok: false,
+      brokenAt: null,
+      deltaId: null,
+      reason: `trail claims ${trail.deltaCount} deltas but holds ${trail.deltas.length}`,
+    };
   }
   const root = merkleRootFromScratch(trail.deltas.map((d) => d.hash));
   if (root !== trail.merkleRoot) {
-    return { ok: false, brokenAt: null, deltaId: null, reason: `Merkle root mismatch: trail claims ${String(trail.merkleRoot)}, deltas give ${String(root)}` };
+    return {
+      ok: false,
+      brokenAt: null,
+      deltaId: null,
+      reason: `Merkle root mismatch: trail claims ${String(trail.merkleRoot)}, deltas give ${String(root)}`,
+    };
   }
   return { ok: true, count: trail.deltas.length, merkleRoot: root };
 }

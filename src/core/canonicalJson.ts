@@ -13,7 +13,8 @@ import { HypervisorError } from './errors';
  */
 export function canonicalJson(value: unknown): string {
   const text = write(value);
-  if (text === undefined) throw new HypervisorError('INVALID_INPUT', `canonicalJson: a ${typeof value} is not JSON-serialisable`);
+  if (text === undefined)
+    throw new HypervisorError('INVALID_INPUT', `canonicalJson: a ${typeof value} is not JSON-serialisable`);
   return text;
 }
 

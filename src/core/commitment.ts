@@ -39,7 +39,10 @@ export interface Commitment {
 export function createCommitment(input: unknown): Commitment {
   const c = parse(CommitmentInputSchema, input, 'commitment');
   if (c.merkleRoot === null && c.deltaCount > 0) {
-    throw new HypervisorError('INVALID_INPUT', `invalid commitment: merkleRoot is null but deltaCount is ${c.deltaCount}`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `invalid commitment: merkleRoot is null but deltaCount is ${c.deltaCount}`,
+    );
   }
   if (c.merkleRoot !== null && c.deltaCount === 0) {
     throw new HypervisorError('INVALID_INPUT', 'invalid commitment: a session with no deltas has no Merkle root');
@@ -76,13 +79,22 @@ export type CommitmentVerification =
 export function verifyCommitment(commitment: Commitment, deltas: readonly Delta[]): CommitmentVerification {
   const committedRoot = commitment.merkleRoot;
   const chain = verifyChain(deltas);
-  if (!chain.ok) return { ok: false, reason: `audit chain broken at turn ${chain.brokenAt + 1}: ${chain.reason}`, committedRoot, computedRoot: null };
+  if (!chain.ok)
+    return {
+      ok: false,
+      reason: `audit chain broken at turn ${chain.brokenAt + 1}: ${chain.reason}`,
+      committedRoot,
+      computedRoot: null,
+    };
   const computedRoot = merkleRootFromScratch(deltas.map((d) => d.hash));
   const fail = (reason: string): CommitmentVerification => ({ ok: false, reason, committedRoot, computedRoot });
   const foreign = deltas.find((d) => d.sessionId !== commitment.sessionId);
-  if (foreign) return fail(`delta ${foreign.deltaId} belongs to session ${foreign.sessionId}, not ${commitment.sessionId}`);
-  if (deltas.length !== commitment.deltaCount) return fail(`committed ${commitment.deltaCount} deltas, found ${deltas.length}`);
-  if (computedRoot !== committedRoot) return fail(`Merkle root mismatch: committed ${String(committedRoot)}, computed ${String(computedRoot)}`);
+  if (foreign)
+    return fail(`delta ${foreign.deltaId} belongs to session ${foreign.sessionId}, not ${commitment.sessionId}`);
+  if (deltas.length !== commitment.deltaCount)
+    return fail(`committed ${commitment.deltaCount} deltas, found ${deltas.length}`);
+  if (computedRoot !== committedRoot)
+    return fail(`Merkle root mismatch: committed ${String(committedRoot)}, computed ${String(computedRoot)}`);
   return { ok: true, merkleRoot: computedRoot };
 }
 
@@ -111,15 +123,22 @@ export function createAnchorQueueState(): AnchorQueueState {
  */
 export function enqueueAnchor(queue: AnchorQueueState, commitment: Commitment, at: number): AnchorRequest | null {
   if (commitment.merkleRoot === null || commitment.anchorTxId !== null) return null;
-  if (queue.pending.some((r) => r.sessionId === commitment.sessionId && r.merkleRoot === commitment.merkleRoot)) return null;
-  const request = { sessionId: commitment.sessionId, merkleRoot: commitment.merkleRoot, anchorTarget: commitment.anchorTarget, enqueuedAt: at };
+  if (queue.pending.some((r) => r.sessionId === commitment.sessionId && r.merkleRoot === commitment.merkleRoot))
+    return null;
+  const request = {
+    sessionId: commitment.sessionId,
+    merkleRoot: commitment.merkleRoot,
+    anchorTarget: commitment.anchorTarget,
+    enqueuedAt: at,
+  };
   queue.pending.push(request);
   return request;
 }
 
 /** Remove and return up to `max` of the oldest requests. */
 export function takeBatch(queue: AnchorQueueState, max: number): AnchorRequest[] {
-  if (!Number.isInteger(max) || max < 1) throw new HypervisorError('INVALID_INPUT', `invalid batch size: max must be a positive integer, got ${max}`);
+  if (!Number.isInteger(max) || max < 1)
+    throw new HypervisorError('INVALID_INPUT', `invalid batch size: max must be a positive integer, got ${max}`);
   return queue.pending.splice(0, max);
 }
 
@@ -188,9 +207,16 @@ export function collectGarbage(args: {
   now: number;
   retentionDays?: number;
 }): { trail: RetainedTrail; report: GcReport } {
-  const { now, retentionDays } = parse(GcInputSchema, { now: args.now, retentionDays: args.retentionDays }, 'garbage collection');
+  const { now, retentionDays } = parse(
+    GcInputSchema,
+    { now: args.now, retentionDays: args.retentionDays },
+    'garbage collection',
+  );
   if (args.vfs.sessionId !== args.audit.sessionId) {
-    throw new HypervisorError('INVALID_INPUT', `garbage collection: VFS of session ${args.vfs.sessionId} does not match audit of session ${args.audit.sessionId}`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `garbage collection: VFS of session ${args.vfs.sessionId} does not match audit of session ${args.audit.sessionId}`,
+    );
   }
   const vfsSnapshotsPurged = args.vfs.snapshots.length;
   const vfsEditsPurged = args.vfs.edits.length;
@@ -224,7 +250,10 @@ export function collectGarbage(args: {
 }
 
 /** Drop the deltas of every trail whose retention has passed (now ≥ retainUntil); roots stay. */
-export function expireRetainedTrails(trails: RetainedTrail[], now: number): { expired: string[]; deltasPurged: number } {
+export function expireRetainedTrails(
+  trails: RetainedTrail[],
+  now: number,
+): { expired: string[]; deltasPurged: number } {
   parse(TimestampSchema, now, 'now');
   const expired: string[] = [];
   let deltasPurged = 0;

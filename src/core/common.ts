@@ -33,7 +33,11 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown, what: stri
   if (result.success) return result.data;
   // Bounded, whatever the input: a refusal names the fields, it never echoes the request (a key or a value may be megabytes).
   const issues = result.error.issues;
-  const problems = issues.slice(0, MAX_ISSUES_NAMED).map((i) => `${i.path.length ? i.path.map((p) => clip(String(p), 64)).join('.') : '(root)'}: ${clip(i.message, 200)}`);
+  const problems = issues
+    .slice(0, MAX_ISSUES_NAMED)
+    .map(
+      (i) => `${i.path.length ? i.path.map((p) => clip(String(p), 64)).join('.') : '(root)'}: ${clip(i.message, 200)}`,
+    );
   if (issues.length > MAX_ISSUES_NAMED) problems.push(`and ${issues.length - MAX_ISSUES_NAMED} more`);
   throw new HypervisorError('INVALID_INPUT', `invalid ${clip(what, 64)}: ${problems.join('; ')}`, { issues: problems });
 }

@@ -40,22 +40,45 @@ const Amount = z.number().min(0).max(1e12);
  * given — it is hashed into the trail's first turn.
  */
 export const ControlsConfigSchema = z.strictObject({
-  quarantineTtlSeconds: z.number().int().min(1).max(30 * 86_400).optional(),
+  quarantineTtlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .optional(),
   elevationTtlSeconds: z.number().int().min(1).max(3600, 'elevationTtlSeconds must be ≤ 3600').optional(),
   /** false: no rate limit. A ring left out keeps its default. */
-  rateLimits: z.union([z.literal(false), z.strictObject({
-    ring0: RateSchema.optional(), ring1: RateSchema.optional(), ring2: RateSchema.optional(), ring3: RateSchema.optional(),
-  })]).optional(),
+  rateLimits: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        ring0: RateSchema.optional(),
+        ring1: RateSchema.optional(),
+        ring2: RateSchema.optional(),
+        ring3: RateSchema.optional(),
+      }),
+    ])
+    .optional(),
   /** Absent: unlimited. Cost units are what step results report (`costUnits`), else the action's declared cost. */
-  budgets: z.strictObject({
-    agentCalls: Amount.optional(), agentCost: Amount.optional(), sessionCalls: Amount.optional(), sessionCost: Amount.optional(),
-  }).optional(),
+  budgets: z
+    .strictObject({
+      agentCalls: Amount.optional(),
+      agentCost: Amount.optional(),
+      sessionCalls: Amount.optional(),
+      sessionCost: Amount.optional(),
+    })
+    .optional(),
   /** false: no breaker. */
-  breaker: z.union([z.literal(false), z.strictObject({
-    windowSeconds: z.number().int().min(1).max(3600).optional(),
-    minRequests: z.number().int().min(1).max(10_000).optional(),
-    cooldownSeconds: z.number().int().min(1).max(86_400).optional(),
-  })]).optional(),
+  breaker: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        windowSeconds: z.number().int().min(1).max(3600).optional(),
+        minRequests: z.number().int().min(1).max(10_000).optional(),
+        cooldownSeconds: z.number().int().min(1).max(86_400).optional(),
+      }),
+    ])
+    .optional(),
 });
 export type ControlsConfigInput = z.input<typeof ControlsConfigSchema>;
 
@@ -75,7 +98,14 @@ export function controlsConfig(input: ControlsConfigInput | undefined): Controls
     elevationTtlSeconds: c.elevationTtlSeconds ?? 300,
     rateLimits: c.rateLimits ?? {},
     budgets: c.budgets ?? {},
-    breaker: c.breaker === false ? false : { windowSeconds: c.breaker?.windowSeconds ?? 60, minRequests: c.breaker?.minRequests ?? 5, cooldownSeconds: c.breaker?.cooldownSeconds ?? 30 },
+    breaker:
+      c.breaker === false
+        ? false
+        : {
+            windowSeconds: c.breaker?.windowSeconds ?? 60,
+            minRequests: c.breaker?.minRequests ?? 5,
+            cooldownSeconds: c.breaker?.cooldownSeconds ?? 30,
+          },
   };
 }
 
@@ -118,11 +148,22 @@ export interface Elevation {
   until: number | null;
 }
 
-export interface Usage { calls: number; cost: number }
+export interface Usage {
+  calls: number;
+  cost: number;
+}
 
-export interface Reservation { agentDid: string; sagaId: string; cost: number }
+export interface Reservation {
+  agentDid: string;
+  sagaId: string;
+  cost: number;
+}
 
-export interface Bucket { tokens: number; at: number; burst: number }
+export interface Bucket {
+  tokens: number;
+  at: number;
+  burst: number;
+}
 
 export interface BreachLog {
   /**
@@ -152,7 +193,11 @@ const SESSION = '';
 const zero = (): Usage => ({ calls: 0, cost: 0 });
 
 /** Budget and rate refusals say when to try again (null: not by waiting). */
-export interface Refusal { code: 'RATE_LIMITED' | 'BUDGET_EXHAUSTED'; reason: string; retryAfterMs: number | null }
+export interface Refusal {
+  code: 'RATE_LIMITED' | 'BUDGET_EXHAUSTED';
+  reason: string;
+  retryAfterMs: number | null;
+}
 
 export class Controls {
   readonly restrictions: Map<string, Restriction>;
@@ -167,7 +212,10 @@ export class Controls {
   private readonly reservedTotals = new Map<string, Usage>();
   private readonly breach: Map<string, BreachLog>;
 
-  constructor(readonly config: ControlsConfig, state?: ControlsState) {
+  constructor(
+    readonly config: ControlsConfig,
+    state?: ControlsState,
+  ) {
     this.restrictions = new Map(state?.restrictions ?? []);
     this.elevations = new Map(state?.elevations ?? []);
     this.elevationCount = state?.elevationCount ?? 0;
@@ -180,8 +228,13 @@ export class Controls {
 
   toState(): ControlsState {
     return {
-      restrictions: [...this.restrictions], elevations: [...this.elevations], elevationCount: this.elevationCount,
-      buckets: [...this.buckets], spent: [...this.spent], reserved: [...this.reserved], breach: [...this.breach],
+      restrictions: [...this.restrictions],
+      elevations: [...this.elevations],
+      elevationCount: this.elevationCount,
+      buckets: [...this.buckets],
+      spent: [...this.spent],
+      reserved: [...this.reserved],
+      breach: [...this.breach],
     };
   }
 
@@ -212,7 +265,10 @@ export class Controls {
   }
 
   quarantined(now: number): string[] {
-    return [...this.restrictions].filter(([, r]) => r.until === null || now < r.until).map(([d]) => d).sort();
+    return [...this.restrictions]
+      .filter(([, r]) => r.until === null || now < r.until)
+      .map(([d]) => d)
+      .sort();
   }
 
   // ── Elevation ─────────────────────────────────────────────────────────────
@@ -252,7 +308,11 @@ export class Controls {
     const held = this.buckets.get(did);
     // A new agent starts with a full bucket; a demotion clips it to the new burst.
     const bucket = held
-      ? { tokens: Math.min(rate.burst, held.tokens + ((now - held.at) / 1000) * rate.perSecond), at: now, burst: rate.burst }
+      ? {
+          tokens: Math.min(rate.burst, held.tokens + ((now - held.at) / 1000) * rate.perSecond),
+          at: now,
+          burst: rate.burst,
+        }
       : { tokens: rate.burst, at: now, burst: rate.burst };
     return { bucket, rate };
   }
@@ -262,10 +322,18 @@ export class Controls {
     const b = this.bucket(did, ring, now);
     if (!b || b.bucket.tokens >= n) return null;
     if (n > b.rate.burst) {
-      return { code: 'RATE_LIMITED', reason: `${n} step starts exceed ring ${ring}'s burst of ${b.rate.burst}`, retryAfterMs: null };
+      return {
+        code: 'RATE_LIMITED',
+        reason: `${n} step starts exceed ring ${ring}'s burst of ${b.rate.burst}`,
+        retryAfterMs: null,
+      };
     }
     const retryAfterMs = Math.ceil(((n - b.bucket.tokens) / b.rate.perSecond) * 1000);
-    return { code: 'RATE_LIMITED', reason: `rate limit of ring ${ring} (${b.rate.perSecond}/s, burst ${b.rate.burst}) reached; retry after ${retryAfterMs} ms`, retryAfterMs };
+    return {
+      code: 'RATE_LIMITED',
+      reason: `rate limit of ring ${ring} (${b.rate.perSecond}/s, burst ${b.rate.burst}) reached; retry after ${retryAfterMs} ms`,
+      retryAfterMs,
+    };
   }
 
   takeTokens(did: string, ring: Ring, n: number, now: number): Refusal | null {
@@ -288,18 +356,46 @@ export class Controls {
   /** Whether a step of `cost` fits the agent's and the session's budgets. */
   checkBudget(did: string, cost: number): Refusal | null {
     const b = this.config.budgets;
-    const over = (used: Usage, held: Usage, calls: number | undefined, costCap: number | undefined, whose: string): Refusal | null => {
+    const over = (
+      used: Usage,
+      held: Usage,
+      calls: number | undefined,
+      costCap: number | undefined,
+      whose: string,
+    ): Refusal | null => {
       if (calls !== undefined && used.calls + held.calls + 1 > calls) {
-        return { code: 'BUDGET_EXHAUSTED', reason: `${whose} call budget of ${calls} is exhausted (${used.calls} spent, ${held.calls} reserved)`, retryAfterMs: null };
+        return {
+          code: 'BUDGET_EXHAUSTED',
+          reason: `${whose} call budget of ${calls} is exhausted (${used.calls} spent, ${held.calls} reserved)`,
+          retryAfterMs: null,
+        };
       }
       // A small tolerance: cost units are decimals (0.1 + 0.2 must fit 0.3).
       if (costCap !== undefined && used.cost + held.cost + cost > costCap + 1e-9) {
-        return { code: 'BUDGET_EXHAUSTED', reason: `${whose} cost budget of ${costCap} would be exceeded (${round(used.cost)} spent, ${round(held.cost)} reserved, this step ${round(cost)})`, retryAfterMs: null };
+        return {
+          code: 'BUDGET_EXHAUSTED',
+          reason: `${whose} cost budget of ${costCap} would be exceeded (${round(used.cost)} spent, ${round(held.cost)} reserved, this step ${round(cost)})`,
+          retryAfterMs: null,
+        };
       }
       return null;
     };
-    return over(this.spent.get(did) ?? zero(), this.reservedTotals.get(did) ?? zero(), b.agentCalls, b.agentCost, `agent ${did}'s`)
-      ?? over(this.spent.get(SESSION) ?? zero(), this.reservedTotals.get(SESSION) ?? zero(), b.sessionCalls, b.sessionCost, 'the session\'s');
+    return (
+      over(
+        this.spent.get(did) ?? zero(),
+        this.reservedTotals.get(did) ?? zero(),
+        b.agentCalls,
+        b.agentCost,
+        `agent ${did}'s`,
+      ) ??
+      over(
+        this.spent.get(SESSION) ?? zero(),
+        this.reservedTotals.get(SESSION) ?? zero(),
+        b.sessionCalls,
+        b.sessionCost,
+        "the session's",
+      )
+    );
   }
 
   /** Reserves a step's call and cost under its key; a key already reserved is not charged again. */
@@ -347,7 +443,11 @@ export class Controls {
    * whether the breaker trips now (HIGH or CRITICAL), with its cooldown —
    * doubling on each trip within the hour.
    */
-  noteRequest(did: string, aboveRing: boolean, now: number): { severity: BreachSeverity; share: number; trip: { cooldownMs: number } | null } {
+  noteRequest(
+    did: string,
+    aboveRing: boolean,
+    now: number,
+  ): { severity: BreachSeverity; share: number; trip: { cooldownMs: number } | null } {
     if (this.config.breaker === false) return { severity: 'NONE', share: 0, trip: null };
     const { windowSeconds, minRequests, cooldownSeconds } = this.config.breaker;
     const log = this.breach.get(did) ?? { requests: [], trips: [] };
@@ -367,7 +467,8 @@ export class Controls {
     if (total < minRequests) return { severity: 'NONE', share: 0, trip: null };
     const share = log.requests.reduce((n, b) => n + b[2], 0) / total;
     const severity = breachSeverity(share);
-    if ((severity !== 'HIGH' && severity !== 'CRITICAL') || this.level(did, now) > 0) return { severity, share, trip: null };
+    if ((severity !== 'HIGH' && severity !== 'CRITICAL') || this.level(did, now) > 0)
+      return { severity, share, trip: null };
     const cooldownMs = cooldownSeconds * 1000 * 2 ** log.trips.length;
     log.trips.push(now);
     // A fresh window after a trip: the requests that tripped it are not counted twice.
@@ -378,7 +479,6 @@ export class Controls {
 
 /** Buckets of a breach window: its granularity is a twelfth of the window (5 s of the default 60 s). */
 const BREACH_BUCKETS = 12;
-
 
 export type BreachSeverity = 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
 

@@ -24,9 +24,22 @@ export type GateWait = 'none' | 'consensus' | 'witness';
  * rejected the step.
  */
 export const GATE_RULES = [
-  'ok', 'session_not_active', 'agent_not_active', 'action_not_declared', 'no_execute_api',
-  'ring_capped', 'sigma_too_low', 'consensus_missing', 'witness_missing', 'ring_too_low', 'rejected',
-  'agent_killed', 'agent_quarantined', 'elevation_expired', 'rate_limited', 'budget_exhausted',
+  'ok',
+  'session_not_active',
+  'agent_not_active',
+  'action_not_declared',
+  'no_execute_api',
+  'ring_capped',
+  'sigma_too_low',
+  'consensus_missing',
+  'witness_missing',
+  'ring_too_low',
+  'rejected',
+  'agent_killed',
+  'agent_quarantined',
+  'elevation_expired',
+  'rate_limited',
+  'budget_exhausted',
 ] as const;
 export type GateRule = (typeof GATE_RULES)[number];
 
@@ -65,7 +78,12 @@ export function elevatedRing(agent: AgentView, now: number | undefined): 1 | 2 |
 
 /** An action nobody declared is a write that cannot be undone (ω of NONE, ring 1), with nothing to run. */
 export const UNDECLARED_ACTION: Omit<ActionView, 'actionId'> = {
-  readOnly: false, admin: false, reversibility: 'NONE', omega: OMEGA.NONE.default, executeApi: null, undoApi: null,
+  readOnly: false,
+  admin: false,
+  reversibility: 'NONE',
+  omega: OMEGA.NONE.default,
+  executeApi: null,
+  undoApi: null,
 };
 
 /**
@@ -74,7 +92,10 @@ export const UNDECLARED_ACTION: Omit<ActionView, 'actionId'> = {
  * above its cap.
  */
 export function ringFor(agent: AgentView, omega: number, hasConsensus: boolean, elevated: 1 | 2 | null = null): Ring {
-  return Math.max(Math.min(ringFromSigma(sigmaEffWith(agent, omega), hasConsensus), elevated ?? 3), agent.ringCap) as Ring;
+  return Math.max(
+    Math.min(ringFromSigma(sigmaEffWith(agent, omega), hasConsensus), elevated ?? 3),
+    agent.ringCap,
+  ) as Ring;
 }
 
 /**
@@ -86,9 +107,20 @@ export function gateStep(input: GateInput): GateDecision {
   const decision = decide(input);
   // A denial an elevation would have prevented, had it not ended: say so (SPEC §12).
   const e = input.agent?.elevation;
-  if (!decision.allowed && e && input.now !== undefined && input.now >= e.until && e.ring <= decision.requiredRing
-    && ['ring_capped', 'sigma_too_low', 'consensus_missing', 'ring_too_low'].includes(decision.rule)) {
-    return { ...decision, rule: 'elevation_expired', waitFor: 'none', reason: `the agent's elevation to ring ${e.ring} expired at ${new Date(e.until).toISOString()}; ${decision.reason}` };
+  if (
+    !decision.allowed &&
+    e &&
+    input.now !== undefined &&
+    input.now >= e.until &&
+    e.ring <= decision.requiredRing &&
+    ['ring_capped', 'sigma_too_low', 'consensus_missing', 'ring_too_low'].includes(decision.rule)
+  ) {
+    return {
+      ...decision,
+      rule: 'elevation_expired',
+      waitFor: 'none',
+      reason: `the agent's elevation to ring ${e.ring} expired at ${new Date(e.until).toISOString()}; ${decision.reason}`,
+    };
   }
   return decision;
 }
@@ -100,40 +132,84 @@ function decide(input: GateInput): GateDecision {
   const sigmaEff = agent ? sigmaEffWith(agent, action.omega) : 0;
   const elevated = agent ? elevatedRing(agent, input.now) : null;
   const agentRing: Ring = agent ? ringFor(agent, action.omega, input.hasConsensus, elevated) : 3;
-  const base = { requiredRing: required, agentRing, sigmaEff, requiresConsensus: required <= 1, requiresSreWitness: required === 0 };
-  const deny = (rule: GateRule, reason: string, waitFor: GateWait = 'none'): GateDecision => ({ ...base, allowed: false, reason, rule, waitFor });
+  const base = {
+    requiredRing: required,
+    agentRing,
+    sigmaEff,
+    requiresConsensus: required <= 1,
+    requiresSreWitness: required === 0,
+  };
+  const deny = (rule: GateRule, reason: string, waitFor: GateWait = 'none'): GateDecision => ({
+    ...base,
+    allowed: false,
+    reason,
+    rule,
+    waitFor,
+  });
 
-  if (!input.ringsOnly && input.sessionState !== 'active') return deny('session_not_active', `the session is ${input.sessionState}, not active`);
+  if (!input.ringsOnly && input.sessionState !== 'active')
+    return deny('session_not_active', `the session is ${input.sessionState}, not active`);
   if (!agent || !agent.active) return deny('agent_not_active', 'the agent is not an active participant of the session');
   // SPEC §12: a killed agent runs nothing; a quarantined one read-only actions only.
   if (agent.restriction === 2) return deny('agent_killed', 'the agent was killed in this session: it may run nothing');
-  if (agent.restriction === 1 && !action.readOnly) return deny('agent_quarantined', 'the agent is quarantined: it may run read-only actions only');
+  if (agent.restriction === 1 && !action.readOnly)
+    return deny('agent_quarantined', 'the agent is quarantined: it may run read-only actions only');
   if (!input.ringsOnly) {
-    if (!input.action) return deny('action_not_declared', 'the action was not declared by any participant of the session: nothing to run');
-    if (!action.executeApi) return deny('no_execute_api', `action ${action.actionId} declares no executeApi: nothing to run`);
+    if (!input.action)
+      return deny(
+        'action_not_declared',
+        'the action was not declared by any participant of the session: nothing to run',
+      );
+    if (!action.executeApi)
+      return deny('no_execute_api', `action ${action.actionId} declares no executeApi: nothing to run`);
   }
   const sigma = sigmaEff.toFixed(3);
   // An active elevation to ring 1 stands for σ_eff > 0.95 and consensus: it was approved by the quorum (SPEC §12).
   const ring1ByElevation = elevated === 1 && agent.ringCap <= 1;
   if (required === 0) {
-    if (agent.ringCap > 1) return deny('ring_capped', `ring 0 needs an agent in ring 1; the agent is capped at ring ${agent.ringCap}`);
+    if (agent.ringCap > 1)
+      return deny('ring_capped', `ring 0 needs an agent in ring 1; the agent is capped at ring ${agent.ringCap}`);
     if (!ring1ByElevation) {
-      if (sigmaEff <= 0.95) return deny('sigma_too_low', `ring 0 needs an agent in ring 1 (σ_eff > 0.95); σ_eff is ${sigma}`);
-      if (!input.hasConsensus) return deny('consensus_missing', 'ring 0 needs an agent in ring 1: consensus (a quorum of approvals) is missing', 'consensus');
+      if (sigmaEff <= 0.95)
+        return deny('sigma_too_low', `ring 0 needs an agent in ring 1 (σ_eff > 0.95); σ_eff is ${sigma}`);
+      if (!input.hasConsensus)
+        return deny(
+          'consensus_missing',
+          'ring 0 needs an agent in ring 1: consensus (a quorum of approvals) is missing',
+          'consensus',
+        );
     }
     if (!input.hasSreWitness) return deny('witness_missing', 'ring 0 needs an SRE witness co-sign', 'witness');
-    return { ...base, agentRing: 1, allowed: true, waitFor: 'none', reason: ring1ByElevation ? 'ring 1 by elevation with an SRE witness co-sign' : 'ring 1 agent with consensus and an SRE witness co-sign', rule: 'ok' };
+    return {
+      ...base,
+      agentRing: 1,
+      allowed: true,
+      waitFor: 'none',
+      reason: ring1ByElevation
+        ? 'ring 1 by elevation with an SRE witness co-sign'
+        : 'ring 1 agent with consensus and an SRE witness co-sign',
+      rule: 'ok',
+    };
   }
   if (required === 1) {
     if (agent.ringCap > 1) return deny('ring_capped', `ring 1 needed; the agent is capped at ring ${agent.ringCap}`);
     if (!ring1ByElevation) {
       if (sigmaEff <= 0.95) return deny('sigma_too_low', `ring 1 needs σ_eff > 0.95; σ_eff is ${sigma}`);
-      if (!input.hasConsensus) return deny('consensus_missing', 'ring 1 needs consensus: a quorum of approvals for this step', 'consensus');
+      if (!input.hasConsensus)
+        return deny('consensus_missing', 'ring 1 needs consensus: a quorum of approvals for this step', 'consensus');
     }
   }
-  if (required === 2 && sigmaEff <= 0.6 && !(elevated !== null && agent.ringCap <= 2)) return deny('sigma_too_low', `ring 2 needs σ_eff > 0.60; σ_eff is ${sigma}`);
-  if (agentRing > required) return deny('ring_too_low', `the agent is in ring ${agentRing}; the action needs ring ${required}`);
-  return { ...base, allowed: true, waitFor: 'none', reason: `ring ${agentRing} may run a ring ${required} action${elevated !== null && agentRing === elevated ? ' (elevated)' : ''}`, rule: 'ok' };
+  if (required === 2 && sigmaEff <= 0.6 && !(elevated !== null && agent.ringCap <= 2))
+    return deny('sigma_too_low', `ring 2 needs σ_eff > 0.60; σ_eff is ${sigma}`);
+  if (agentRing > required)
+    return deny('ring_too_low', `the agent is in ring ${agentRing}; the action needs ring ${required}`);
+  return {
+    ...base,
+    allowed: true,
+    waitFor: 'none',
+    reason: `ring ${agentRing} may run a ring ${required} action${elevated !== null && agentRing === elevated ? ' (elevated)' : ''}`,
+    rule: 'ok',
+  };
 }
 
 /** σ_eff for an action of risk weight ω: min(1, σ_raw + ω × bondSum). */

@@ -56,7 +56,8 @@ export function publicKeyOf(did: string): Uint8Array | undefined {
 
 /** The did:key of an Ed25519 public key. */
 export function didKeyOf(publicKey: Uint8Array): string {
-  if (publicKey.length !== 32) throw new HypervisorError('INVALID_INPUT', `an Ed25519 public key is 32 bytes, got ${publicKey.length}`);
+  if (publicKey.length !== 32)
+    throw new HypervisorError('INVALID_INPUT', `an Ed25519 public key is 32 bytes, got ${publicKey.length}`);
   const bytes = new Uint8Array(34);
   bytes.set(ED25519_PUB, 0);
   bytes.set(publicKey, 2);
@@ -72,7 +73,8 @@ export interface DidKey {
 
 /** The key pair of a 32-byte seed. */
 export function didKeyFromSecret(secretKey: Uint8Array): DidKey {
-  if (secretKey.length !== 32) throw new HypervisorError('INVALID_INPUT', `an Ed25519 secret key is 32 bytes, got ${secretKey.length}`);
+  if (secretKey.length !== 32)
+    throw new HypervisorError('INVALID_INPUT', `an Ed25519 secret key is 32 bytes, got ${secretKey.length}`);
   const publicKey = ed25519.getPublicKey(secretKey);
   return { did: didKeyOf(publicKey), secretKey, publicKey };
 }
@@ -100,7 +102,13 @@ export interface SignedPayload {
 
 /** The canonical JSON of the payload: sorted keys, no spaces (src/core/canonicalJson.ts). */
 export function payloadJson(p: SignedPayload): string {
-  return canonicalJson({ update: p.update, sessionId: p.sessionId, request: p.request ?? null, nonce: p.nonce, issuedAt: p.issuedAt });
+  return canonicalJson({
+    update: p.update,
+    sessionId: p.sessionId,
+    request: p.request ?? null,
+    nonce: p.nonce,
+    issuedAt: p.issuedAt,
+  });
 }
 
 /** The bytes an Ed25519 signature covers: UTF-8 of SIGNING_CONTEXT + the payload hash (hex). */
@@ -207,19 +215,34 @@ export function checkAuth(ctx: AuthContext, update: string, raw: unknown, signer
     // A DID the request speaks for that is no did:key could never sign it.
     const notKey = required.find((d) => !isDidKey(d));
     if (notKey !== undefined) {
-      throw new HypervisorError('NOT_DID_KEY', `cannot ${update}: ${notKey} is not a did:key (Ed25519); session ${ctx.sessionId} takes only requests signed by did:key DIDs`, { did: notKey });
+      throw new HypervisorError(
+        'NOT_DID_KEY',
+        `cannot ${update}: ${notKey} is not a did:key (Ed25519); session ${ctx.sessionId} takes only requests signed by did:key DIDs`,
+        { did: notKey },
+      );
     }
     if (auth.length === 0) {
       const who = 'all' in signers ? required.join(', ') : `one of ${allowed.join(', ')}`;
-      throw new HypervisorError('SIGNATURE_REQUIRED', `cannot ${update}: session ${ctx.sessionId} takes only signed requests; this one must be signed by ${who}`, { signers: allowed });
+      throw new HypervisorError(
+        'SIGNATURE_REQUIRED',
+        `cannot ${update}: session ${ctx.sessionId} takes only signed requests; this one must be signed by ${who}`,
+        { signers: allowed },
+      );
     }
   }
   if (auth.length === 0) return [];
   const seen = new Set<string>();
   for (const a of auth) {
-    if (!isDidKey(a.signer)) throw new HypervisorError('NOT_DID_KEY', `cannot ${update}: signer ${a.signer} is not a did:key (Ed25519)`, { did: a.signer });
+    if (!isDidKey(a.signer))
+      throw new HypervisorError('NOT_DID_KEY', `cannot ${update}: signer ${a.signer} is not a did:key (Ed25519)`, {
+        did: a.signer,
+      });
     if (!allowed.includes(a.signer) || seen.has(a.signer)) {
-      throw new HypervisorError('WRONG_SIGNER', `cannot ${update}: ${a.signer} ${seen.has(a.signer) ? 'signed twice' : 'does not speak for this request'}; it must be signed by ${'all' in signers ? required.join(', ') : `one of ${allowed.join(', ')}`}`, { did: a.signer });
+      throw new HypervisorError(
+        'WRONG_SIGNER',
+        `cannot ${update}: ${a.signer} ${seen.has(a.signer) ? 'signed twice' : 'does not speak for this request'}; it must be signed by ${'all' in signers ? required.join(', ') : `one of ${allowed.join(', ')}`}`,
+        { did: a.signer },
+      );
     }
     seen.add(a.signer);
   }
@@ -228,21 +251,42 @@ export function checkAuth(ctx: AuthContext, update: string, raw: unknown, signer
   }
   if (ctx.identity === 'did:key' && 'all' in signers) {
     const missing = required.filter((d) => !seen.has(d));
-    if (missing.length > 0) throw new HypervisorError('SIGNATURE_REQUIRED', `cannot ${update}: it must also be signed by ${missing.join(', ')}`, { signers: missing });
+    if (missing.length > 0)
+      throw new HypervisorError(
+        'SIGNATURE_REQUIRED',
+        `cannot ${update}: it must also be signed by ${missing.join(', ')}`,
+        { signers: missing },
+      );
   }
   const { auth: _, ...request } = raw as Record<string, unknown>;
   const out: DeltaSignature[] = [];
   for (const a of auth) {
-    if (ctx.now !== undefined && (a.issuedAt < ctx.now - ISSUED_AT_MAX_AGE_MS || a.issuedAt > ctx.now + ISSUED_AT_MAX_AHEAD_MS)) {
-      throw new HypervisorError('ISSUED_AT_OUT_OF_WINDOW', `cannot ${update}: ${a.signer}'s signature was issued at ${a.issuedAt}, outside session ${ctx.sessionId}'s window (${ISSUED_AT_MAX_AGE_MS / 1000} s before to ${ISSUED_AT_MAX_AHEAD_MS / 1000} s after its time ${ctx.now}); sign it again`, { did: a.signer, issuedAt: a.issuedAt, now: ctx.now });
+    if (
+      ctx.now !== undefined &&
+      (a.issuedAt < ctx.now - ISSUED_AT_MAX_AGE_MS || a.issuedAt > ctx.now + ISSUED_AT_MAX_AHEAD_MS)
+    ) {
+      throw new HypervisorError(
+        'ISSUED_AT_OUT_OF_WINDOW',
+        `cannot ${update}: ${a.signer}'s signature was issued at ${a.issuedAt}, outside session ${ctx.sessionId}'s window (${ISSUED_AT_MAX_AGE_MS / 1000} s before to ${ISSUED_AT_MAX_AHEAD_MS / 1000} s after its time ${ctx.now}); sign it again`,
+        { did: a.signer, issuedAt: a.issuedAt, now: ctx.now },
+      );
     }
     requireFreshNonce(ctx.windows, update, a);
     const payload: SignedPayload = { update, sessionId: ctx.sessionId, request, nonce: a.nonce, issuedAt: a.issuedAt };
     const payloadHash = sha256Hex(payloadJson(payload));
     if (ctx.now !== undefined && !verifySignature(a.signer, payloadHash, a.signature)) {
-      throw new HypervisorError('SIGNATURE_INVALID', `cannot ${update}: the signature of ${a.signer} does not verify over this request (payload hash ${payloadHash}); see docs/CONTRACT.md for what is signed`, { did: a.signer, payloadHash });
+      throw new HypervisorError(
+        'SIGNATURE_INVALID',
+        `cannot ${update}: the signature of ${a.signer} does not verify over this request (payload hash ${payloadHash}); see docs/CONTRACT.md for what is signed`,
+        { did: a.signer, payloadHash },
+      );
     }
-    out.push({ signer: a.signer, signature: a.signature, payloadHash, ...(RECEIPT_UPDATES.has(update) ? { payload } : {}) });
+    out.push({
+      signer: a.signer,
+      signature: a.signature,
+      payloadHash,
+      ...(RECEIPT_UPDATES.has(update) ? { payload } : {}),
+    });
   }
   return out;
 }
@@ -257,10 +301,18 @@ function requireFreshNonce(windows: NonceWindows, update: string, a: RequestAuth
   const w = windows.get(a.signer);
   if (!w) return;
   if (w.seen.some(([, n]) => n === a.nonce)) {
-    throw new HypervisorError('NONCE_REUSED', `cannot ${update}: ${a.signer} already used nonce ${a.nonce}; every request needs a fresh one`, { did: a.signer, nonce: a.nonce });
+    throw new HypervisorError(
+      'NONCE_REUSED',
+      `cannot ${update}: ${a.signer} already used nonce ${a.nonce}; every request needs a fresh one`,
+      { did: a.signer, nonce: a.nonce },
+    );
   }
   if (a.issuedAt <= w.floor) {
-    throw new HypervisorError('NONCE_REUSED', `cannot ${update}: ${a.signer}'s request issued at ${a.issuedAt} is older than the ${NONCE_WINDOW} newest it sent (window floor ${w.floor}); it cannot be told from a replay — sign it again`, { did: a.signer, floor: w.floor });
+    throw new HypervisorError(
+      'NONCE_REUSED',
+      `cannot ${update}: ${a.signer}'s request issued at ${a.issuedAt} is older than the ${NONCE_WINDOW} newest it sent (window floor ${w.floor}); it cannot be told from a replay — sign it again`,
+      { did: a.signer, floor: w.floor },
+    );
   }
 }
 
@@ -285,15 +337,33 @@ export function acceptNonces(windows: NonceWindows, update: string, raw: unknown
  * builds it from the request; an offline verifier rebuilds it from the signed
  * payload the trail keeps, so a receipt is checkable against its digest.
  */
-export function receiptChange(update: string, r: { sagaId: string; stepId: string; digest: string; approverDid?: string; witnessDid?: string; reason?: string }):
-  { path: string; operation: 'add'; contentHash: string } | undefined {
+export function receiptChange(
+  update: string,
+  r: { sagaId: string; stepId: string; digest: string; approverDid?: string; witnessDid?: string; reason?: string },
+): { path: string; operation: 'add'; contentHash: string } | undefined {
   const step = `/sagas/${r.sagaId}/steps/${r.stepId}`;
   const hash = (v: unknown) => sha256Hex(canonicalJson(v));
   switch (update) {
-    case 'approve': return { path: `${step}/approvals/${r.approverDid}`, operation: 'add', contentHash: hash({ digest: r.digest, approverDid: r.approverDid }) };
-    case 'reject': return { path: `${step}/rejection`, operation: 'add', contentHash: hash({ digest: r.digest, approverDid: r.approverDid, reason: r.reason }) };
-    case 'witness': return { path: `${step}/witness`, operation: 'add', contentHash: hash({ digest: r.digest, witnessDid: r.witnessDid }) };
-    default: return undefined;
+    case 'approve':
+      return {
+        path: `${step}/approvals/${r.approverDid}`,
+        operation: 'add',
+        contentHash: hash({ digest: r.digest, approverDid: r.approverDid }),
+      };
+    case 'reject':
+      return {
+        path: `${step}/rejection`,
+        operation: 'add',
+        contentHash: hash({ digest: r.digest, approverDid: r.approverDid, reason: r.reason }),
+      };
+    case 'witness':
+      return {
+        path: `${step}/witness`,
+        operation: 'add',
+        contentHash: hash({ digest: r.digest, witnessDid: r.witnessDid }),
+      };
+    default:
+      return undefined;
   }
 }
 
@@ -305,7 +375,11 @@ export function receiptAuthor(request: unknown): string | undefined {
 }
 
 /** The change on turn 1 of a did:key session: tells an offline verifier that every agent's delta must be signed by it. */
-export const IDENTITY_CHANGE = { path: '/identity', operation: 'add' as const, contentHash: sha256Hex(canonicalJson('did:key')) };
+export const IDENTITY_CHANGE = {
+  path: '/identity',
+  operation: 'add' as const,
+  contentHash: sha256Hex(canonicalJson('did:key')),
+};
 
 /**
  * Check one delta's signatures offline: each by a did:key, over the payload
@@ -315,22 +389,34 @@ export const IDENTITY_CHANGE = { path: '/identity', operation: 'add' as const, c
  * not, or undefined.
  */
 export function deltaSignatureFault(
-  d: { sessionId: string; agentDid: string; changes: readonly { path: string; operation: string; contentHash?: string }[]; signatures?: readonly DeltaSignature[] },
+  d: {
+    sessionId: string;
+    agentDid: string;
+    changes: readonly { path: string; operation: string; contentHash?: string }[];
+    signatures?: readonly DeltaSignature[];
+  },
   opts: { didKeyTrail: boolean; hypervisorDid: string },
 ): string | undefined {
   const sigs = d.signatures ?? [];
   for (const s of sigs) {
     if (s.payload !== undefined) {
-      if (sha256Hex(payloadJson(s.payload)) !== s.payloadHash) return `the payload kept for ${s.signer}'s signature does not hash to ${s.payloadHash}`;
-      if (s.payload.sessionId !== d.sessionId) return `${s.signer} signed for session ${s.payload.sessionId}, not ${d.sessionId}`;
+      if (sha256Hex(payloadJson(s.payload)) !== s.payloadHash)
+        return `the payload kept for ${s.signer}'s signature does not hash to ${s.payloadHash}`;
+      if (s.payload.sessionId !== d.sessionId)
+        return `${s.signer} signed for session ${s.payload.sessionId}, not ${d.sessionId}`;
       const change = receiptChange(s.payload.update, (s.payload.request ?? {}) as never);
       if (change) {
-        if (receiptAuthor(s.payload.request) !== s.signer) return `${s.signer} signed a ${s.payload.update} in the name of ${String(receiptAuthor(s.payload.request))}`;
-        const recorded = d.changes.some((c) => c.path === change.path && c.operation === change.operation && c.contentHash === change.contentHash);
-        if (!recorded) return `${s.signer}'s signed ${s.payload.update} (${change.path}) is not the change this delta records`;
+        if (receiptAuthor(s.payload.request) !== s.signer)
+          return `${s.signer} signed a ${s.payload.update} in the name of ${String(receiptAuthor(s.payload.request))}`;
+        const recorded = d.changes.some(
+          (c) => c.path === change.path && c.operation === change.operation && c.contentHash === change.contentHash,
+        );
+        if (!recorded)
+          return `${s.signer}'s signed ${s.payload.update} (${change.path}) is not the change this delta records`;
       }
     }
-    if (!verifySignature(s.signer, s.payloadHash, s.signature)) return `the signature of ${s.signer} does not verify over payload hash ${s.payloadHash}`;
+    if (!verifySignature(s.signer, s.payloadHash, s.signature))
+      return `the signature of ${s.signer} does not verify over payload hash ${s.payloadHash}`;
   }
   if (opts.didKeyTrail && d.agentDid !== opts.hypervisorDid && !sigs.some((s) => s.signer === d.agentDid)) {
     return `${d.agentDid} authored this delta of a did:key session without its signature`;

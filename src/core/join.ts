@@ -5,7 +5,17 @@
  */
 import { z } from 'zod';
 import {
-  DidSchema, SigmaSchema, fastPaths, isDid, isRecord, isSigma, ownGet, ownSet, parse, parseTimestamp, type Did,
+  DidSchema,
+  SigmaSchema,
+  fastPaths,
+  isDid,
+  isRecord,
+  isSigma,
+  ownGet,
+  ownSet,
+  parse,
+  parseTimestamp,
+  type Did,
   type Ring,
 } from './common';
 import { HypervisorError } from './errors';
@@ -13,12 +23,18 @@ import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA, type IatpMan
 import { type HistoryStatus, TransactionHistorySchema, verifyHistory } from './history';
 import { type LiabilityState, sigmaEffUnchecked } from './liability';
 import {
-  ActionDescriptorSchema, type ActionDescriptor, type ReversibilityEntry, declarationDifferences, entryOf,
-  hasNonReversibleActions, previewEntry, registerParsed, UNKNOWN_ACTION_OMEGA,
+  ActionDescriptorSchema,
+  type ActionDescriptor,
+  type ReversibilityEntry,
+  declarationDifferences,
+  entryOf,
+  hasNonReversibleActions,
+  previewEntry,
+  registerParsed,
+  UNKNOWN_ACTION_OMEGA,
 } from './reversibility';
 import { ringFromSigma } from './rings';
 import { JOINABLE, MAX_JOIN_ACTIONS, participantOf, type Consistency, type SessionState } from './session';
-
 
 export const JoinInputSchema = z.object({
   agentDid: DidSchema,
@@ -46,7 +62,6 @@ export interface JoinResult {
   consistencyChanged: boolean;
 }
 
-
 /**
  * JoinInputSchema's result for a plainly valid join that declares no actions,
  * manifest or history (those are left to zod, as is anything invalid). See
@@ -55,7 +70,12 @@ export interface JoinResult {
 export function fastJoinInput(input: unknown): z.output<typeof JoinInputSchema> | undefined {
   if (!isRecord(input)) return undefined;
   const { agentDid, sigmaRaw, scoredSigma } = input;
-  if (!isDid(agentDid) || (sigmaRaw !== undefined && !isSigma(sigmaRaw)) || (scoredSigma !== undefined && !isSigma(scoredSigma))) return undefined;
+  if (
+    !isDid(agentDid) ||
+    (sigmaRaw !== undefined && !isSigma(sigmaRaw)) ||
+    (scoredSigma !== undefined && !isSigma(scoredSigma))
+  )
+    return undefined;
   if (input.actions !== undefined || input.manifest !== undefined || input.history !== undefined) return undefined;
   const v: z.output<typeof JoinInputSchema> = { agentDid };
   // Optional fields: a present key (even undefined) is kept, as zod does.
@@ -69,7 +89,10 @@ export function fastJoinInput(input: unknown): z.output<typeof JoinInputSchema> 
  * The actions a join declares (SPEC §3 step 1): its own list, else its
  * manifest's. Every rule about declarations reads this, whatever the source.
  */
-export function declaredActions(v: { actions?: readonly ActionDescriptor[]; manifest?: IatpManifest }): readonly ActionDescriptor[] {
+export function declaredActions(v: {
+  actions?: readonly ActionDescriptor[];
+  manifest?: IatpManifest;
+}): readonly ActionDescriptor[] {
   return v.actions && v.actions.length > 0 ? v.actions : (v.manifest?.actions ?? []);
 }
 
@@ -91,20 +114,32 @@ export interface DeclarationRules {
  * an action declared twice is held to its first declaration too. `where`
  * names the field in errors ("actions" or "manifest.actions").
  */
-export function checkDeclarations(s: SessionState, actions: readonly ActionDescriptor[], where: string, rules: DeclarationRules = {}): void {
+export function checkDeclarations(
+  s: SessionState,
+  actions: readonly ActionDescriptor[],
+  where: string,
+  rules: DeclarationRules = {},
+): void {
   const firstFixed = rules.firstFixed !== false;
   const earlier = new Map<string, ReversibilityEntry>();
   actions.forEach((a, i) => {
     const declared = ownGet(s.registry.entries, a.actionId);
     if (declared && (declared.executeApi !== (a.executeApi ?? null) || declared.undoApi !== (a.undoApi ?? null))) {
-      throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${declared.actionId} is already declared in session ${s.sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`);
+      throw new HypervisorError(
+        'INVALID_INPUT',
+        `invalid join: ${where}.${i}: action ${declared.actionId} is already declared in session ${s.sessionId} with executeApi ${declared.executeApi ?? 'none'} and undoApi ${declared.undoApi ?? 'none'}; a later join cannot rebind it`,
+      );
     }
     const first = declared ?? earlier.get(a.actionId);
     if (firstFixed && first) {
       const differs = declarationDifferences(first, a);
       if (differs.length > 0) {
         const was = differs.map((k) => `${k} ${JSON.stringify(first[k] ?? null)}`).join(', ');
-        throw new HypervisorError('INVALID_INPUT', `invalid join: ${where}.${i}: action ${a.actionId} is already declared ${declared ? `in session ${s.sessionId}` : `earlier in this join`} with ${was}; the first declaration of an action is fixed (SPEC §11.8): declare it the same or not at all`, { actionId: a.actionId, fields: differs });
+        throw new HypervisorError(
+          'INVALID_INPUT',
+          `invalid join: ${where}.${i}: action ${a.actionId} is already declared ${declared ? `in session ${s.sessionId}` : `earlier in this join`} with ${was}; the first declaration of an action is fixed (SPEC §11.8): declare it the same or not at all`,
+          { actionId: a.actionId, fields: differs },
+        );
       }
     }
     if (!earlier.has(a.actionId)) earlier.set(a.actionId, entryOf(a));
@@ -113,17 +148,28 @@ export function checkDeclarations(s: SessionState, actions: readonly ActionDescr
       if (!api || api.startsWith('handler:')) continue;
       const origin = new URL(api).origin;
       if (!s.config.allowedToolOrigins.includes(origin)) {
-        throw new HypervisorError('TOOL_ORIGIN_NOT_ALLOWED', `invalid join: ${where}.${i}.${key}: origin ${origin} is not in session ${s.sessionId}'s config.allowedToolOrigins`, { origin });
+        throw new HypervisorError(
+          'TOOL_ORIGIN_NOT_ALLOWED',
+          `invalid join: ${where}.${i}.${key}: origin ${origin} is not in session ${s.sessionId}'s config.allowedToolOrigins`,
+          { origin },
+        );
       }
     }
   });
 }
 
 /** Where a join's declarations come from, for errors. */
-export const declarationSource = (v: { actions?: readonly unknown[] }) => (v.actions && v.actions.length > 0 ? 'actions' : 'manifest.actions');
+export const declarationSource = (v: { actions?: readonly unknown[] }) =>
+  v.actions && v.actions.length > 0 ? 'actions' : 'manifest.actions';
 
 /** The join handshake, in SPEC order. Rejections leave the session unchanged. */
-export function join(s: SessionState, liability: LiabilityState, input: JoinInput, now: number, rules: DeclarationRules = {}): JoinResult {
+export function join(
+  s: SessionState,
+  liability: LiabilityState,
+  input: JoinInput,
+  now: number,
+  rules: DeclarationRules = {},
+): JoinResult {
   const v = (fastPaths.join ? fastJoinInput(input) : undefined) ?? parse(JoinInputSchema, input, 'join');
   parseTimestamp(now, 'now');
   const did = v.agentDid;
@@ -209,4 +255,3 @@ export function join(s: SessionState, liability: LiabilityState, input: JoinInpu
     consistencyChanged: before !== s.config.consistency,
   };
 }
-

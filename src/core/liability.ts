@@ -226,7 +226,8 @@ export function vouch(state: LiabilityState, input: VouchInput, now: number, bon
   const { sessionId, voucher, vouchee, voucherSigma } = v;
   const cfg = state.config;
 
-  if (ownGet(state.bonds, bondId)) throw new HypervisorError('DUPLICATE_BOND', `bond ${bondId} already exists`, { bondId });
+  if (ownGet(state.bonds, bondId))
+    throw new HypervisorError('DUPLICATE_BOND', `bond ${bondId} already exists`, { bondId });
   if (v.expiresAt != null && v.expiresAt <= now) {
     throw new HypervisorError('INVALID_INPUT', `invalid vouch: expiresAt: ${v.expiresAt} is not after now (${now})`);
   }

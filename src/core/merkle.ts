@@ -127,7 +127,8 @@ export function merkleProof(leaves: readonly string[], index: number): MerklePro
 /** The root that `leaf` and its proof lead to, or null when the proof does not fit its tree's shape. */
 export function merkleRootFromProof(leaf: string, proof: MerkleProof): string | null {
   const { index, count, path } = proof;
-  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count) return null;
+  if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(index) || index < 0 || index >= count)
+    return null;
   let node = leaf;
   let i = index;
   let m = count;

@@ -16,15 +16,28 @@ export const MAX_SIGNERS = 50;
 /** One signer's proof on a request. */
 export const RequestAuthEntrySchema = z.strictObject({
   signer: DidSchema,
-  nonce: z.string().max(64).regex(NONCE_PATTERN, 'must be 16–64 characters of A–Z a–z 0–9 _ - (fresh for every request)'),
-  issuedAt: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).describe('epoch milliseconds when the request was signed'),
+  nonce: z
+    .string()
+    .max(64)
+    .regex(NONCE_PATTERN, 'must be 16–64 characters of A–Z a–z 0–9 _ - (fresh for every request)'),
+  issuedAt: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(Number.MAX_SAFE_INTEGER)
+    .describe('epoch milliseconds when the request was signed'),
   signature: z.string().max(128).regex(SIGNATURE_PATTERN, 'must be an Ed25519 signature: 128 lowercase hex characters'),
 });
 export type RequestAuthEntry = z.infer<typeof RequestAuthEntrySchema>;
 
 /** The `auth` field every agent request may carry (and must, in a did:key session). */
-export const RequestAuthSchema = z.array(RequestAuthEntrySchema).min(1).max(MAX_SIGNERS)
-  .describe('Signatures of the request, one per signer (docs/CONTRACT.md, "Signed requests"). Required in a did:key session.');
+export const RequestAuthSchema = z
+  .array(RequestAuthEntrySchema)
+  .min(1)
+  .max(MAX_SIGNERS)
+  .describe(
+    'Signatures of the request, one per signer (docs/CONTRACT.md, "Signed requests"). Required in a did:key session.',
+  );
 
 /** Signatures of an agent request: required in a did:key session, checked whenever present. */
 export const auth = RequestAuthSchema.optional();

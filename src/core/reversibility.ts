@@ -26,7 +26,11 @@ const STRICTNESS: Record<ReversibilityLevel, number> = { FULL: 0, PARTIAL: 1, NO
  * Lives here (rings.ts re-exports it as requiredRing) so the registry can
  * compare declarations without an import cycle.
  */
-export function ringRequiredBy(action: { readOnly: boolean; admin: boolean; reversibility: ReversibilityLevel }): 0 | 1 | 2 | 3 {
+export function ringRequiredBy(action: {
+  readOnly: boolean;
+  admin: boolean;
+  reversibility: ReversibilityLevel;
+}): 0 | 1 | 2 | 3 {
   if (action.admin) return 0;
   if (!action.readOnly && action.reversibility === 'NONE') return 1;
   if (action.readOnly) return 3;
@@ -206,7 +210,15 @@ export function previewEntry(registry: ReversibilityRegistry, action: ActionDesc
 
 /** The fields of a declaration that SPEC §11.8 fixes once an action is declared (what runs, how it is undone, what it weighs and costs). */
 export const FIXED_DECLARATION_FIELDS = [
-  'executeApi', 'undoApi', 'level', 'undoWindowSeconds', 'compensationMethod', 'riskWeight', 'readOnly', 'admin', 'costUnits',
+  'executeApi',
+  'undoApi',
+  'level',
+  'undoWindowSeconds',
+  'compensationMethod',
+  'riskWeight',
+  'readOnly',
+  'admin',
+  'costUnits',
 ] as const satisfies readonly (keyof ReversibilityEntry)[];
 
 /** The entry a declaration makes on its own (whatever the registry holds). */
@@ -220,7 +232,10 @@ export function entryOf(action: ActionDescriptor): ReversibilityEntry {
  * later join may repeat a declaration, never change it: a lower cost, ω or undo
  * window would let it bypass budgets and liability for every agent's steps.
  */
-export function declarationDifferences(existing: ReversibilityEntry, action: ActionDescriptor): (typeof FIXED_DECLARATION_FIELDS)[number][] {
+export function declarationDifferences(
+  existing: ReversibilityEntry,
+  action: ActionDescriptor,
+): (typeof FIXED_DECLARATION_FIELDS)[number][] {
   const declared = entryOf(action);
   return FIXED_DECLARATION_FIELDS.filter((k) => (existing[k] ?? null) !== (declared[k] ?? null));
 }

@@ -167,7 +167,11 @@ export type ClassifierOverrideInput = z.input<typeof ClassifierOverrideSchema>;
 export function setOverride(state: ClassifierState, input: ClassifierOverrideInput): ClassifierOverride {
   const v = parse(ClassifierOverrideSchema, input, 'classifier override');
   const o: ClassifierOverride = { ring: v.ring ?? null, riskWeight: v.riskWeight ?? null };
-  ownSet(ownGetOrSet(state.overrides, v.sessionId, () => ({})), v.actionId, o);
+  ownSet(
+    ownGetOrSet(state.overrides, v.sessionId, () => ({})),
+    v.actionId,
+    o,
+  );
   return o;
 }
 

@@ -8,7 +8,15 @@ import { z } from 'zod';
 import { DidSchema, TimestampSchema, parse } from './common';
 import { HypervisorError } from './errors';
 
-export const STEP_STATES = ['pending', 'executing', 'committed', 'failed', 'compensating', 'compensated', 'compensation_failed'] as const;
+export const STEP_STATES = [
+  'pending',
+  'executing',
+  'committed',
+  'failed',
+  'compensating',
+  'compensated',
+  'compensation_failed',
+] as const;
 export type StepStatus = (typeof STEP_STATES)[number];
 export const SAGA_STATES = ['running', 'completed', 'failed', 'compensating', 'compensated', 'escalated'] as const;
 export type SagaStatus = (typeof SAGA_STATES)[number];
@@ -117,7 +125,17 @@ export interface SagaState {
 
 export function createSaga(input: unknown): SagaState {
   const { sagaId, sessionId, at } = parse(CreateSagaSchema, input, 'saga');
-  return { sagaId, sessionId, state: 'running', steps: [], commitOrder: [], log: [], createdAt: at, updatedAt: at, finishedAt: null };
+  return {
+    sagaId,
+    sessionId,
+    state: 'running',
+    steps: [],
+    commitOrder: [],
+    log: [],
+    createdAt: at,
+    updatedAt: at,
+    finishedAt: null,
+  };
 }
 
 function allowedText(allowed: readonly string[]): string {
@@ -142,7 +160,13 @@ export function transitionSaga(saga: SagaState, to: SagaStatus, at: number, reas
 }
 
 /** Move a step to `to`, or throw INVALID_TRANSITION naming from, to and what is allowed. */
-export function transitionStep(saga: SagaState, stepId: string, to: StepStatus, at: number, reason: string | null = null): SagaStep {
+export function transitionStep(
+  saga: SagaState,
+  stepId: string,
+  to: StepStatus,
+  at: number,
+  reason: string | null = null,
+): SagaStep {
   const step = getStep(saga, stepId);
   const from = step.state;
   const allowed = STEP_TRANSITIONS[from];
@@ -161,15 +185,22 @@ export function transitionStep(saga: SagaState, stepId: string, to: StepStatus, 
 
 export function getStep(saga: SagaState, stepId: string): SagaStep {
   for (const step of saga.steps) if (step.stepId === stepId) return step;
-  throw new HypervisorError('STEP_NOT_FOUND', `saga ${saga.sagaId} has no step ${stepId}`, { sagaId: saga.sagaId, stepId });
+  throw new HypervisorError('STEP_NOT_FOUND', `saga ${saga.sagaId} has no step ${stepId}`, {
+    sagaId: saga.sagaId,
+    stepId,
+  });
 }
 
 function requireSagaState(saga: SagaState, state: SagaStatus, doing: string): void {
   if (saga.state !== state) {
-    throw new HypervisorError('INVALID_TRANSITION', `saga ${saga.sagaId} is ${saga.state}: can ${doing} only while ${state}`, {
-      sagaId: saga.sagaId,
-      state: saga.state,
-    });
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `saga ${saga.sagaId} is ${saga.state}: can ${doing} only while ${state}`,
+      {
+        sagaId: saga.sagaId,
+        state: saga.state,
+      },
+    );
   }
 }
 
@@ -178,7 +209,10 @@ export function addStep(saga: SagaState, definition: unknown, at: number): SagaS
   const d = parse(StepDefinitionSchema, definition, 'saga step');
   requireSagaState(saga, 'running', 'add steps');
   if (saga.steps.some((s) => s.stepId === d.stepId)) {
-    throw new HypervisorError('INVALID_INPUT', `invalid saga step: stepId ${d.stepId} already exists in saga ${saga.sagaId}`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `invalid saga step: stepId ${d.stepId} already exists in saga ${saga.sagaId}`,
+    );
   }
   const step: SagaStep = {
     stepId: d.stepId,
@@ -247,10 +281,14 @@ export function recordAttemptFailure(
 ): { retry: true; attempt: number; delayMs: number } | { retry: false } {
   const step = getStep(saga, stepId);
   if (step.state !== 'executing') {
-    throw new HypervisorError('INVALID_TRANSITION', `step ${stepId} of saga ${saga.sagaId} is ${step.state}: only an executing step has attempts`, {
-      stepId,
-      state: step.state,
-    });
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `step ${stepId} of saga ${saga.sagaId} is ${step.state}: only an executing step has attempts`,
+      {
+        stepId,
+        state: step.state,
+      },
+    );
   }
   step.error = error;
   if (step.attempts <= step.maxRetries) {
@@ -285,7 +323,11 @@ export function failStep(saga: SagaState, stepId: string, error: string, at: num
 export function markOutcomeUnknown(saga: SagaState, stepId: string): SagaStep {
   const step = getStep(saga, stepId);
   if (step.state !== 'failed') {
-    throw new HypervisorError('INVALID_TRANSITION', `step ${stepId} is ${step.state}; only a failed step has an unknown outcome`, { stepId, state: step.state });
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `step ${stepId} is ${step.state}; only a failed step has an unknown outcome`,
+      { stepId, state: step.state },
+    );
   }
   step.outcomeUnknown = true;
   return step;
@@ -315,7 +357,11 @@ export function startStepCompensation(saga: SagaState, stepId: string, at: numbe
   requireSagaState(saga, 'compensating', 'compensate steps');
   const current = getStep(saga, stepId);
   if (current.state === 'failed' && !current.outcomeUnknown) {
-    throw new HypervisorError('INVALID_TRANSITION', `step ${stepId} failed before it acted: there is nothing to compensate`, { stepId });
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `step ${stepId} failed before it acted: there is nothing to compensate`,
+      { stepId },
+    );
   }
   const step = transitionStep(saga, stepId, 'compensating', at);
   step.compensationStartedAt = at;
@@ -363,7 +409,8 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
     if (executing) unfinished(saga, `step ${executing.stepId} is executing`);
     const failed = saga.steps.find((s) => s.state === 'failed');
     if (failed) {
-      if (saga.commitOrder.length > 0 || failed.outcomeUnknown) unfinished(saga, `step ${failed.stepId} failed; compensate the steps that may have acted first`);
+      if (saga.commitOrder.length > 0 || failed.outcomeUnknown)
+        unfinished(saga, `step ${failed.stepId} failed; compensate the steps that may have acted first`);
       transitionSaga(saga, 'failed', at, `step ${failed.stepId} failed: ${failed.error ?? 'unknown error'}`);
       return { state: saga.state, escalations: [] };
     }
@@ -373,13 +420,23 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
     return { state: saga.state, escalations: [] };
   }
   if (saga.state === 'compensating') {
-    const open = saga.steps.find((s) => s.state === 'committed' || s.state === 'compensating' || s.state === 'executing' || (s.state === 'failed' && s.outcomeUnknown));
+    const open = saga.steps.find(
+      (s) =>
+        s.state === 'committed' ||
+        s.state === 'compensating' ||
+        s.state === 'executing' ||
+        (s.state === 'failed' && s.outcomeUnknown),
+    );
     if (open) unfinished(saga, `step ${open.stepId} is ${open.state}`);
     const escalations: Escalation[] = saga.steps
       .filter((s) => s.state === 'compensation_failed')
       .map((s) => ({ stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, error: s.error }));
-    transitionSaga(saga, escalations.length ? 'escalated' : 'compensated', at,
-      escalations.length ? `compensation failed for ${escalations.map((e) => e.stepId).join(', ')}` : null);
+    transitionSaga(
+      saga,
+      escalations.length ? 'escalated' : 'compensated',
+      at,
+      escalations.length ? `compensation failed for ${escalations.map((e) => e.stepId).join(', ')}` : null,
+    );
     return { state: saga.state, escalations };
   }
   return unfinished(saga, `it is already ${saga.state}`);
@@ -387,5 +444,8 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
 
 /** finishSaga's refusal: a module-level function, not a closure made on every call. */
 function unfinished(saga: SagaState, why: string): never {
-  throw new HypervisorError('INVALID_TRANSITION', `saga ${saga.sagaId} cannot finish: ${why}`, { sagaId: saga.sagaId, state: saga.state });
+  throw new HypervisorError('INVALID_TRANSITION', `saga ${saga.sagaId} cannot finish: ${why}`, {
+    sagaId: saga.sagaId,
+    state: saga.state,
+  });
 }

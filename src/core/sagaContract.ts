@@ -13,14 +13,22 @@ import { auth } from './requestAuth';
  * A client-chosen id (session, saga, step). It names workflows and paths, so
  * it may not start with "." (no ".", "..", ".x") and uses a plain alphabet.
  */
-export const Id = z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters')
-  .regex(/^[A-Za-z0-9_:-][A-Za-z0-9._:-]*$/, 'may contain only letters, digits, ".", "_", ":" and "-", and may not start with "."');
+export const Id = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(
+    /^[A-Za-z0-9_:-][A-Za-z0-9._:-]*$/,
+    'may contain only letters, digits, ".", "_", ":" and "-", and may not start with "."',
+  );
 
 /** An action id as declared at join (SPEC §2). */
 export const ActionId = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 
 /** SHA-256 hex: a step digest (SPEC §11.5). */
-export const DigestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a step digest: 64 lowercase hex characters (SHA-256)');
+export const DigestSchema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a step digest: 64 lowercase hex characters (SHA-256)');
 
 /** Bytes of JSON a value takes; for bounds on free-form inputs. */
 export function jsonSize(value: unknown): number {
@@ -52,22 +60,30 @@ export type StepRetry = z.output<typeof StepRetrySchema>;
  * timeout and retry for it. What runs is the action's executor as declared
  * at join (SPEC §11.4), never named here: unknown keys are refused.
  */
-export const SagaStepSchema = z
-  .strictObject({
-    stepId: Id.optional(),
-    actionId: ActionId,
-    agentDid: DidSchema,
-    input: z.unknown().optional().refine((v) => jsonSize(v) <= STEP_INPUT_MAX_BYTES, `must be at most ${STEP_INPUT_MAX_BYTES} bytes of JSON`),
-    /** Start-to-close timeout of one attempt (SPEC §6 default 300 s). */
-    timeoutSeconds: z.number().positive().max(86_400).default(300),
-    retry: StepRetrySchema.default({ maximumAttempts: 1, initialIntervalSeconds: 1, backoffCoefficient: 2 }),
-    /** How long a ring 1 or ring 0 step waits for approvals or a witness. */
-    approvalDeadlineSeconds: z.number().positive().max(30 * 86_400).default(3600),
-  });
+export const SagaStepSchema = z.strictObject({
+  stepId: Id.optional(),
+  actionId: ActionId,
+  agentDid: DidSchema,
+  input: z
+    .unknown()
+    .optional()
+    .refine((v) => jsonSize(v) <= STEP_INPUT_MAX_BYTES, `must be at most ${STEP_INPUT_MAX_BYTES} bytes of JSON`),
+  /** Start-to-close timeout of one attempt (SPEC §6 default 300 s). */
+  timeoutSeconds: z.number().positive().max(86_400).default(300),
+  retry: StepRetrySchema.default({ maximumAttempts: 1, initialIntervalSeconds: 1, backoffCoefficient: 2 }),
+  /** How long a ring 1 or ring 0 step waits for approvals or a witness. */
+  approvalDeadlineSeconds: z
+    .number()
+    .positive()
+    .max(30 * 86_400)
+    .default(3600),
+});
 export type SagaStepInput = z.input<typeof SagaStepSchema>;
 export type SagaStep = z.output<typeof SagaStepSchema>;
 
-const SagaStepsSchema = z.array(SagaStepSchema).min(1, 'a saga needs at least one step')
+const SagaStepsSchema = z
+  .array(SagaStepSchema)
+  .min(1, 'a saga needs at least one step')
   .max(SAGA_MAX_STEPS, `a saga has at most ${SAGA_MAX_STEPS} steps`)
   .superRefine((steps, ctx) => {
     const seen = new Set<string>();
@@ -79,30 +95,50 @@ const SagaStepsSchema = z.array(SagaStepSchema).min(1, 'a saga needs at least on
   });
 
 /** startSaga: a saga of this session, started by the session as its child. */
-export const StartSagaRequestSchema = z.strictObject({
-  sagaId: Id.optional(),
-  description: z.string().max(500).optional(),
-  steps: SagaStepsSchema,
-  auth,
-}).refine((v) => jsonSize(v) <= SAGA_REQUEST_MAX_BYTES, `a saga request is at most ${SAGA_REQUEST_MAX_BYTES} bytes of JSON`);
+export const StartSagaRequestSchema = z
+  .strictObject({
+    sagaId: Id.optional(),
+    description: z.string().max(500).optional(),
+    steps: SagaStepsSchema,
+    auth,
+  })
+  .refine(
+    (v) => jsonSize(v) <= SAGA_REQUEST_MAX_BYTES,
+    `a saga request is at most ${SAGA_REQUEST_MAX_BYTES} bytes of JSON`,
+  );
 export type StartSagaRequest = z.input<typeof StartSagaRequestSchema>;
 export type StartSagaRequestParsed = z.output<typeof StartSagaRequestSchema>;
-
-
 
 // ── Evidence: approvals, rejections, witnesses (SPEC §11.5) ─────────────────
 // Requests to the session, bound to the step's digest; the session decides
 // whether they count.
 
-export const ApprovalRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema, auth });
+export const ApprovalRequestSchema = z.strictObject({
+  sagaId: Id,
+  stepId: Id,
+  digest: DigestSchema,
+  approverDid: DidSchema,
+  auth,
+});
 export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
 
 export const RejectionRequestSchema = z.strictObject({
-  sagaId: Id, stepId: Id, digest: DigestSchema, approverDid: DidSchema, reason: z.string().min(1, 'a rejection needs a reason').max(500), auth,
+  sagaId: Id,
+  stepId: Id,
+  digest: DigestSchema,
+  approverDid: DidSchema,
+  reason: z.string().min(1, 'a rejection needs a reason').max(500),
+  auth,
 });
 export type RejectionRequest = z.infer<typeof RejectionRequestSchema>;
 
-export const WitnessRequestSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema, witnessDid: DidSchema, auth });
+export const WitnessRequestSchema = z.strictObject({
+  sagaId: Id,
+  stepId: Id,
+  digest: DigestSchema,
+  witnessDid: DidSchema,
+  auth,
+});
 export type WitnessRequest = z.infer<typeof WitnessRequestSchema>;
 
 /** The step a grant is asked for (the stepGrant query; the saga's own activities ask it). */
@@ -122,7 +158,10 @@ export const AgentViewSchema = z.strictObject({
   /** SPEC §12: 1 quarantined (read-only actions only), 2 killed (nothing); absent or 0: neither. */
   restriction: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional(),
   /** An active elevation (SPEC §12): the ring it grants until `until` (epoch ms, workflow time). */
-  elevation: z.strictObject({ ring: z.union([z.literal(1), z.literal(2)]), until: z.number() }).nullable().optional(),
+  elevation: z
+    .strictObject({ ring: z.union([z.literal(1), z.literal(2)]), until: z.number() })
+    .nullable()
+    .optional(),
 });
 export type AgentView = z.infer<typeof AgentViewSchema>;
 
@@ -161,7 +200,10 @@ export const SagaWorkflowInputSchema = z.strictObject({
   sagaId: Id,
   description: z.string().max(500).optional(),
   /** leased: its start holds a rate token and its budget (SPEC §12); false: the saga claims it from the session at its time. Absent: leased. */
-  steps: z.array(SagaStepSchema.extend({ stepId: Id, digest: DigestSchema, leased: z.boolean().optional() })).min(1).max(SAGA_MAX_STEPS),
+  steps: z
+    .array(SagaStepSchema.extend({ stepId: Id, digest: DigestSchema, leased: z.boolean().optional() }))
+    .min(1)
+    .max(SAGA_MAX_STEPS),
   agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
   actions: z.array(ActionViewSchema).max(SAGA_MAX_STEPS),
   quorum: z.number().int().min(1).max(100),

@@ -21,8 +21,18 @@
 import { z } from 'zod';
 import { ControlsConfigSchema } from './controls';
 import {
-  DidSchema, SigmaSchema, fastPaths, isDid, isNonEmptyString, isRecord, isSigma, ownGet, parse, parseTimestamp,
-  type Did, type Ring,
+  DidSchema,
+  SigmaSchema,
+  fastPaths,
+  isDid,
+  isNonEmptyString,
+  isRecord,
+  isSigma,
+  ownGet,
+  parse,
+  parseTimestamp,
+  type Did,
+  type Ring,
 } from './common';
 import { HypervisorError } from './errors';
 import { isDidKey } from './identity';
@@ -57,7 +67,10 @@ export function isToolOrigin(x: unknown): x is string {
 export const ToolOriginSchema = z
   .string()
   .max(ORIGIN_MAX_LENGTH, `an origin must be at most ${ORIGIN_MAX_LENGTH} characters`)
-  .refine(isToolOrigin, 'must be an http(s) URL origin such as http://127.0.0.1:8080 (scheme, host and optional port, no path or trailing slash)');
+  .refine(
+    isToolOrigin,
+    'must be an http(s) URL origin such as http://127.0.0.1:8080 (scheme, host and optional port, no path or trailing slash)',
+  );
 
 export const SessionConfigSchema = z.object({
   consistency: ConsistencySchema.default('EVENTUAL'),
@@ -72,7 +85,12 @@ export const SessionConfigSchema = z.object({
   auditEnabled: z.boolean().default(true),
   externalCommitment: z.boolean().default(false),
   /** Approvals a ring-1 step needs (SPEC §11.5). */
-  consensusQuorum: z.number().int().min(1, 'consensusQuorum must be ≥ 1').max(10, 'consensusQuorum must be ≤ 10').default(2),
+  consensusQuorum: z
+    .number()
+    .int()
+    .min(1, 'consensusQuorum must be ≥ 1')
+    .max(10, 'consensusQuorum must be ≤ 10')
+    .default(2),
   /** DIDs whose co-sign counts as an SRE witness (SPEC §11.5). */
   sreWitnesses: z
     .array(DidSchema)
@@ -84,7 +102,12 @@ export const SessionConfigSchema = z.object({
     .max(MAX_TOOL_ORIGINS, `allowedToolOrigins must list at most ${MAX_TOOL_ORIGINS} origins`)
     .default(() => []),
   /** Days the audit store keeps the deltas after termination; roots and commitments are kept forever (SPEC §7). */
-  retentionDays: z.number().int('retentionDays must be a whole number of days').min(1, 'retentionDays must be ≥ 1').max(36_500, 'retentionDays must be ≤ 36500').default(90),
+  retentionDays: z
+    .number()
+    .int('retentionDays must be a whole number of days')
+    .min(1, 'retentionDays must be ≥ 1')
+    .max(36_500, 'retentionDays must be ≤ 36500')
+    .default(90),
   /**
    * "did:key": every agent request is signed by the DID it speaks for (src/core/identity.ts); "none" (absent):
    * signatures are optional, and checked when present. Absent rather than defaulted, so that the config —
@@ -158,7 +181,9 @@ export type CreateSessionInput = z.input<typeof CreateSessionInputSchema>;
 
 /** Create a session; it moves straight from created to handshaking. */
 export function createSessionState(input: CreateSessionInput, now: number): SessionState {
-  const v = (fastPaths.createSession ? fastCreateSessionInput(input) : undefined) ?? parse(CreateSessionInputSchema, input, 'session');
+  const v =
+    (fastPaths.createSession ? fastCreateSessionInput(input) : undefined) ??
+    parse(CreateSessionInputSchema, input, 'session');
   parseTimestamp(now, 'now');
   const s: SessionState = {
     sessionId: v.sessionId,
@@ -209,7 +234,8 @@ function fastList<T>(x: unknown, max: number, item: (v: unknown) => v is T): T[]
 }
 
 function fastSessionConfig(c: unknown): SessionConfig | undefined {
-  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined || c.driftReporters !== undefined) return undefined;
+  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined || c.driftReporters !== undefined)
+    return undefined;
   const d = CONFIG_DEFAULTS;
   // zod's default() fills in only undefined (null is an error, left to zod).
   const consistency = c.consistency === undefined ? d.consistency : c.consistency;
@@ -224,17 +250,32 @@ function fastSessionConfig(c: unknown): SessionConfig | undefined {
   const retentionDays = c.retentionDays === undefined ? d.retentionDays : c.retentionDays;
   if (
     (consistency !== 'EVENTUAL' && consistency !== 'STRONG') ||
-    !isPositiveSafeInt(maxParticipants) || maxParticipants > MAX_PARTICIPANTS_LIMIT ||
-    !isPositiveSafeInt(maxDurationSeconds) || !isSigma(minSigmaEff) ||
-    typeof auditEnabled !== 'boolean' || typeof externalCommitment !== 'boolean' ||
-    !isPositiveSafeInt(consensusQuorum) || consensusQuorum > 10 ||
-    sreWitnesses === undefined || allowedToolOrigins === undefined || !isPositiveSafeInt(retentionDays) || retentionDays > 36_500
+    !isPositiveSafeInt(maxParticipants) ||
+    maxParticipants > MAX_PARTICIPANTS_LIMIT ||
+    !isPositiveSafeInt(maxDurationSeconds) ||
+    !isSigma(minSigmaEff) ||
+    typeof auditEnabled !== 'boolean' ||
+    typeof externalCommitment !== 'boolean' ||
+    !isPositiveSafeInt(consensusQuorum) ||
+    consensusQuorum > 10 ||
+    sreWitnesses === undefined ||
+    allowedToolOrigins === undefined ||
+    !isPositiveSafeInt(retentionDays) ||
+    retentionDays > 36_500
   ) {
     return undefined;
   }
   return {
-    consistency, maxParticipants, maxDurationSeconds, minSigmaEff, auditEnabled, externalCommitment,
-    consensusQuorum, sreWitnesses, allowedToolOrigins, retentionDays,
+    consistency,
+    maxParticipants,
+    maxDurationSeconds,
+    minSigmaEff,
+    auditEnabled,
+    externalCommitment,
+    consensusQuorum,
+    sreWitnesses,
+    allowedToolOrigins,
+    retentionDays,
   };
 }
 
@@ -285,17 +326,40 @@ export interface ApprovalContext {
  */
 export function checkApprover(s: SessionState, approverDid: string, c: ApprovalContext): HypervisorError | null {
   const p = participantOf(s, approverDid);
-  if (!p?.active) return new HypervisorError('AGENT_NOT_FOUND', `approver ${approverDid} is not an active participant of session ${s.sessionId}`, { did: approverDid });
-  if (p.slashed) return new HypervisorError('AGENT_SLASHED', `approver ${approverDid} was slashed; it may not approve or reject`, { did: approverDid });
+  if (!p?.active)
+    return new HypervisorError(
+      'AGENT_NOT_FOUND',
+      `approver ${approverDid} is not an active participant of session ${s.sessionId}`,
+      { did: approverDid },
+    );
+  if (p.slashed)
+    return new HypervisorError('AGENT_SLASHED', `approver ${approverDid} was slashed; it may not approve or reject`, {
+      did: approverDid,
+    });
   if (c.restriction > 0) {
-    return new HypervisorError(c.restriction === 2 ? 'AGENT_KILLED' : 'AGENT_QUARANTINED', `approver ${approverDid} is ${c.restriction === 2 ? 'killed' : 'quarantined'} in session ${s.sessionId}; it may not approve or reject`, { did: approverDid });
+    return new HypervisorError(
+      c.restriction === 2 ? 'AGENT_KILLED' : 'AGENT_QUARANTINED',
+      `approver ${approverDid} is ${c.restriction === 2 ? 'killed' : 'quarantined'} in session ${s.sessionId}; it may not approve or reject`,
+      { did: approverDid },
+    );
   }
-  if (approverDid === c.requesterDid) return new HypervisorError('SELF_APPROVAL', `approver ${approverDid} is the agent the request is for`, { did: approverDid });
+  if (approverDid === c.requesterDid)
+    return new HypervisorError('SELF_APPROVAL', `approver ${approverDid} is the agent the request is for`, {
+      did: approverDid,
+    });
   if (p.ring > APPROVER_MAX_RING) {
-    return new HypervisorError('NOT_ELIGIBLE_APPROVER', `approver ${approverDid} is in ring ${p.ring} of session ${s.sessionId}; only participants of ring ${APPROVER_MAX_RING} or more privileged approve (SPEC §11.9)`, { did: approverDid, ring: p.ring });
+    return new HypervisorError(
+      'NOT_ELIGIBLE_APPROVER',
+      `approver ${approverDid} is in ring ${p.ring} of session ${s.sessionId}; only participants of ring ${APPROVER_MAX_RING} or more privileged approve (SPEC §11.9)`,
+      { did: approverDid, ring: p.ring },
+    );
   }
   if (!(p.joinedAt < c.requestedAt)) {
-    return new HypervisorError('NOT_ELIGIBLE_APPROVER', `approver ${approverDid} joined session ${s.sessionId} at ${p.joinedAt}, not before the request it would approve (${c.requestedAt}) (SPEC §11.9)`, { did: approverDid, joinedAt: p.joinedAt, requestedAt: c.requestedAt });
+    return new HypervisorError(
+      'NOT_ELIGIBLE_APPROVER',
+      `approver ${approverDid} joined session ${s.sessionId} at ${p.joinedAt}, not before the request it would approve (${c.requestedAt}) (SPEC §11.9)`,
+      { did: approverDid, joinedAt: p.joinedAt, requestedAt: c.requestedAt },
+    );
   }
   return null;
 }
@@ -303,10 +367,14 @@ export function checkApprover(s: SessionState, approverDid: string, c: ApprovalC
 export function requireParticipant(s: SessionState, did: Did): Participant {
   const p = participantOf(s, did);
   if (!p || !p.active) {
-    throw new HypervisorError('AGENT_NOT_FOUND', `agent ${did} is not an active participant of session ${s.sessionId}`, {
-      did,
-      sessionId: s.sessionId,
-    });
+    throw new HypervisorError(
+      'AGENT_NOT_FOUND',
+      `agent ${did} is not an active participant of session ${s.sessionId}`,
+      {
+        did,
+        sessionId: s.sessionId,
+      },
+    );
   }
   return p;
 }
@@ -374,7 +442,12 @@ export interface RingChange {
  * Recompute σ_eff and ring of active participants (all, or just `dids`) and
  * apply the changes at once. See the module note for the promotion rule.
  */
-export function refreshRings(s: SessionState, liability: LiabilityState, now: number, dids?: readonly Did[]): RingChange[] {
+export function refreshRings(
+  s: SessionState,
+  liability: LiabilityState,
+  now: number,
+  dids?: readonly Did[],
+): RingChange[] {
   const changes: RingChange[] = [];
   const list = dids ?? Object.keys(s.participants);
   for (const did of list) {
@@ -401,7 +474,10 @@ export function capRing(s: SessionState, did: Did, cap?: Ring): RingChange[] {
   const d = parse(DidSchema, did, 'agent DID');
   const p = participantOf(s, d);
   if (!p) {
-    throw new HypervisorError('AGENT_NOT_FOUND', `agent ${d} is not a participant of session ${s.sessionId}`, { did: d, sessionId: s.sessionId });
+    throw new HypervisorError('AGENT_NOT_FOUND', `agent ${d} is not a participant of session ${s.sessionId}`, {
+      did: d,
+      sessionId: s.sessionId,
+    });
   }
   const floor = cap ?? (Math.min(3, p.ring + 1) as Ring);
   p.ringCap = Math.max(p.ringCap ?? 0, floor) as Ring;

@@ -98,9 +98,7 @@ export function slash(
     }
   };
   const queued = new Set<string>([v.vouchee]);
-  const queue: { did: Did; depth: number; causedBy: string | null }[] = [
-    { did: v.vouchee, depth: 0, causedBy: null },
-  ];
+  const queue: { did: Did; depth: number; causedBy: string | null }[] = [{ did: v.vouchee, depth: 0, causedBy: null }];
 
   for (let n = 0; n < queue.length; n++) {
     const job = queue[n] as (typeof queue)[number];
@@ -125,7 +123,9 @@ export function slash(
     for (const voucher of order) {
       const bondIds = byVoucher.get(voucher) as string[];
       // A voucher outside the score table is clipped from the σ it bonded with.
-      const before = ownGet(scores, voucher) ?? (ownGet(liability.bonds, bondIds[0] as string) as { voucherSigma: number }).voucherSigma;
+      const before =
+        ownGet(scores, voucher) ??
+        (ownGet(liability.bonds, bondIds[0] as string) as { voucherSigma: number }).voucherSigma;
       const after = clipSigma(before, omega);
       ownSet(scores, voucher, after);
       for (const id of bondIds) release(liability, id, now, `slash ${slashId}: ${v.reason}`);

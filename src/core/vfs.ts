@@ -82,11 +82,19 @@ export interface VfsState {
 // A session id becomes a path segment: no slashes, no dot segments.
 const NamespaceIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,255}$/, 'must be 1–256 characters of letters, digits, . _ : - (not starting with .)');
+  .regex(
+    /^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,255}$/,
+    'must be 1–256 characters of letters, digits, . _ : - (not starting with .)',
+  );
 const PathSchema = z.string().min(1, 'must not be empty').max(4096, 'must be at most 4096 characters');
 const SnapshotIdSchema = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
 
-export const VfsWriteSchema = z.strictObject({ path: PathSchema, content: z.string(), agentDid: DidSchema, at: TimestampSchema });
+export const VfsWriteSchema = z.strictObject({
+  path: PathSchema,
+  content: z.string(),
+  agentDid: DidSchema,
+  at: TimestampSchema,
+});
 export const VfsReadSchema = z.strictObject({ path: PathSchema, agentDid: DidSchema });
 export const VfsDeleteSchema = z.strictObject({ path: PathSchema, agentDid: DidSchema, at: TimestampSchema });
 export const VfsPermissionSchema = z.strictObject({
@@ -102,7 +110,11 @@ export const VfsSnapshotSchema = z.strictObject({
   at: TimestampSchema,
   label: z.string().max(1024).optional(),
 });
-export const VfsRestoreSchema = z.strictObject({ snapshotId: SnapshotIdSchema, agentDid: DidSchema, at: TimestampSchema });
+export const VfsRestoreSchema = z.strictObject({
+  snapshotId: SnapshotIdSchema,
+  agentDid: DidSchema,
+  at: TimestampSchema,
+});
 export type VfsWriteInput = z.infer<typeof VfsWriteSchema>;
 export type VfsReadInput = z.infer<typeof VfsReadSchema>;
 export type VfsDeleteInput = z.infer<typeof VfsDeleteSchema>;
@@ -112,7 +124,14 @@ export type VfsRestoreInput = z.infer<typeof VfsRestoreSchema>;
 
 export function createVfsState(sessionId: string, options: { contentsInStore?: boolean } = {}): VfsState {
   const id = parse(NamespaceIdSchema, sessionId, 'VFS sessionId');
-  const state: VfsState = { sessionId: id, root: `/sessions/${id}/`, files: {}, permissions: {}, edits: [], snapshots: [] };
+  const state: VfsState = {
+    sessionId: id,
+    root: `/sessions/${id}/`,
+    files: {},
+    permissions: {},
+    edits: [],
+    snapshots: [],
+  };
   if (options.contentsInStore) state.contentsInStore = true;
   return state;
 }
@@ -124,8 +143,10 @@ export function utf8Length(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) { n += 4; i++; }
-    else n += 3;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
   }
   return n;
 }
@@ -140,14 +161,24 @@ export function resolvePath(state: VfsState, path: string): string {
   const segments = absolute.split('/');
   for (let i = 1; i < segments.length; i++) {
     const segment = segments[i] as string;
-    if (segment === '..' || segment === '.') throw new HypervisorError('INVALID_INPUT', `invalid path "${path}": "${segment}" segments are not allowed`, { path });
-    if (segment === '') throw new HypervisorError('INVALID_INPUT', `invalid path "${path}": empty segment (a "//" or a trailing "/")`, { path });
+    if (segment === '..' || segment === '.')
+      throw new HypervisorError('INVALID_INPUT', `invalid path "${path}": "${segment}" segments are not allowed`, {
+        path,
+      });
+    if (segment === '')
+      throw new HypervisorError('INVALID_INPUT', `invalid path "${path}": empty segment (a "//" or a trailing "/")`, {
+        path,
+      });
   }
   if (absolute.includes('\\') || absolute.includes('\0')) {
     throw new HypervisorError('INVALID_INPUT', `invalid path "${path}": backslashes and NUL are not allowed`, { path });
   }
   if (!absolute.startsWith(state.root) || absolute.length === state.root.length) {
-    throw new HypervisorError('PERMISSION_DENIED', `path "${path}" is outside the namespace ${state.root} of session ${state.sessionId}`, { path });
+    throw new HypervisorError(
+      'PERMISSION_DENIED',
+      `path "${path}" is outside the namespace ${state.root} of session ${state.sessionId}`,
+      { path },
+    );
   }
   return absolute;
 }
@@ -164,7 +195,13 @@ function assertAccess(state: VfsState, path: string, agentDid: string, action: s
   }
 }
 
-function change(path: string, operation: ChangeOperation, agentDid: string, contentHash: string | null, previousHash: string | null): VfsChange {
+function change(
+  path: string,
+  operation: ChangeOperation,
+  agentDid: string,
+  contentHash: string | null,
+  previousHash: string | null,
+): VfsChange {
   const c: VfsChange = { path, operation, agentDid };
   if (contentHash !== null) c.contentHash = contentHash;
   if (previousHash !== null) c.previousHash = previousHash;
@@ -212,7 +249,12 @@ export function statFile(state: VfsState, input: unknown): FileRef {
 export function readFile(state: VfsState, input: unknown): string {
   const ref = statFile(state, input);
   const content = ownGet(state.files, ref.path)?.content;
-  if (content === undefined) throw new HypervisorError('INVALID_TRANSITION', `the contents of ${ref.path} are in the audit store (hash ${ref.contentHash}); read them there`, { contentHash: ref.contentHash });
+  if (content === undefined)
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `the contents of ${ref.path} are in the audit store (hash ${ref.contentHash}); read them there`,
+      { contentHash: ref.contentHash },
+    );
   return content;
 }
 
@@ -265,19 +307,31 @@ export function editsByAgent(state: VfsState, agentDid: string): VfsEdit[] {
 
 function findSnapshot(state: VfsState, snapshotId: string): number {
   const index = state.snapshots.findIndex((s) => s.snapshotId === snapshotId);
-  if (index < 0) throw new HypervisorError('SNAPSHOT_NOT_FOUND', `no snapshot ${snapshotId} in session ${state.sessionId}`, { snapshotId });
+  if (index < 0)
+    throw new HypervisorError('SNAPSHOT_NOT_FOUND', `no snapshot ${snapshotId} in session ${state.sessionId}`, {
+      snapshotId,
+    });
   return index;
 }
 
 function summary(s: VfsSnapshot): SnapshotSummary {
-  return { snapshotId: s.snapshotId, agentDid: s.agentDid, at: s.at, label: s.label, fileCount: Object.keys(s.files).length };
+  return {
+    snapshotId: s.snapshotId,
+    agentDid: s.agentDid,
+    at: s.at,
+    label: s.label,
+    fileCount: Object.keys(s.files).length,
+  };
 }
 
 /** Snapshot all files and permissions (file entries are shared: they are never mutated). */
 export function takeSnapshot(state: VfsState, input: unknown): SnapshotSummary {
   const { snapshotId, agentDid, at, label } = parse(VfsSnapshotSchema, input, 'VFS snapshot');
   if (state.snapshots.some((s) => s.snapshotId === snapshotId)) {
-    throw new HypervisorError('INVALID_INPUT', `invalid VFS snapshot: snapshotId ${snapshotId} already exists in session ${state.sessionId}`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `invalid VFS snapshot: snapshotId ${snapshotId} already exists in session ${state.sessionId}`,
+    );
   }
   const snapshot: VfsSnapshot = {
     snapshotId,
@@ -301,14 +355,28 @@ export function takeSnapshot(state: VfsState, input: unknown): SnapshotSummary {
 export function restoreSnapshot(state: VfsState, input: unknown): VfsChange[] {
   const { snapshotId, agentDid, at } = parse(VfsRestoreSchema, input, 'VFS restore');
   const snapshot = state.snapshots[findSnapshot(state, snapshotId)] as VfsSnapshot;
-  const paths = [...new Set([...Object.keys(state.files), ...Object.keys(snapshot.files), ...Object.keys(state.permissions), ...Object.keys(snapshot.permissions)])].sort();
-  const plan: { path: string; from: VfsFile | undefined; to: VfsFile | undefined; permsFrom: string | null; permsTo: string | null }[] = [];
+  const paths = [
+    ...new Set([
+      ...Object.keys(state.files),
+      ...Object.keys(snapshot.files),
+      ...Object.keys(state.permissions),
+      ...Object.keys(snapshot.permissions),
+    ]),
+  ].sort();
+  const plan: {
+    path: string;
+    from: VfsFile | undefined;
+    to: VfsFile | undefined;
+    permsFrom: string | null;
+    permsTo: string | null;
+  }[] = [];
   for (const path of paths) {
     const from = ownGet(state.files, path);
     const to = ownGet(snapshot.files, path);
     const permsFrom = permissionHash(ownGet(state.permissions, path));
     const permsTo = permissionHash(ownGet(snapshot.permissions, path));
-    if (from?.contentHash !== to?.contentHash || permsFrom !== permsTo) plan.push({ path, from, to, permsFrom, permsTo });
+    if (from?.contentHash !== to?.contentHash || permsFrom !== permsTo)
+      plan.push({ path, from, to, permsFrom, permsTo });
   }
   for (const p of plan) assertAccess(state, p.path, agentDid, 'restore');
 

@@ -43,7 +43,9 @@ export function tlsFilesFromEnv(): TlsFiles | undefined {
   const serverName = process.env.TEMPORAL_TLS_SERVER_NAME || undefined;
   if (!cert && !key && !ca) return undefined;
   if (!cert || !key || !ca) {
-    throw new Error('TLS to Temporal needs all three of TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and TEMPORAL_TLS_SERVER_CA_CERT_PATH');
+    throw new Error(
+      'TLS to Temporal needs all three of TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+    );
   }
   return { cert, key, ca, serverName };
 }

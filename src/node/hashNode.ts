@@ -13,9 +13,10 @@ import { setSha256Backend, type Sha256Backend } from '../core/hash';
  */
 export const nodeSha256: Sha256Backend = {
   name: 'node:crypto',
-  hex: typeof hash === 'function'
-    ? (text) => hash('sha256', text, 'hex')
-    : (text) => createHash('sha256').update(text, 'utf8').digest('hex'),
+  hex:
+    typeof hash === 'function'
+      ? (text) => hash('sha256', text, 'hex')
+      : (text) => createHash('sha256').update(text, 'utf8').digest('hex'),
 };
 
 /** Make this process's sha256Hex use node:crypto. Call once at a Node entry point. */

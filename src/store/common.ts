@@ -27,7 +27,10 @@ export function checkSessionId(sessionId: unknown): string {
     throw new HypervisorError('INVALID_INPUT', 'audit store: a session id must be a string of 1–256 characters');
   }
   if (BAD_TEXT.test(sessionId)) {
-    throw new HypervisorError('INVALID_INPUT', 'audit store: a session id must not contain NUL or an unpaired surrogate');
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      'audit store: a session id must not contain NUL or an unpaired surrogate',
+    );
   }
   return sessionId;
 }
@@ -36,7 +39,10 @@ export function checkSessionId(sessionId: unknown): string {
 export function checkUtf8Text(text: unknown, what: string): string {
   if (typeof text !== 'string') throw new HypervisorError('INVALID_INPUT', `audit store: ${what} must be a string`);
   if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text)) {
-    throw new HypervisorError('INVALID_INPUT', `audit store: ${what} contains an unpaired surrogate, which UTF-8 cannot hold`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `audit store: ${what} contains an unpaired surrogate, which UTF-8 cannot hold`,
+    );
   }
   return text;
 }
@@ -72,25 +78,44 @@ export function checkBatch(sessionId: string, deltas: readonly Delta[]): Checked
     const parsed = DeltaSchema.safeParse(delta);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new HypervisorError('INVALID_INPUT', `audit store: delta ${i} of the batch is not a delta: ${issue ? `${issue.path.join('.') || '(root)'} ${issue.message}` : 'invalid'}`);
+      throw new HypervisorError(
+        'INVALID_INPUT',
+        `audit store: delta ${i} of the batch is not a delta: ${issue ? `${issue.path.join('.') || '(root)'} ${issue.message}` : 'invalid'}`,
+      );
     }
     if (delta.sessionId !== sessionId) {
-      throw new HypervisorError('INVALID_INPUT', `audit store: delta ${i} of the batch belongs to session ${JSON.stringify(delta.sessionId)}, not ${JSON.stringify(sessionId)}`, { turn: delta.turn });
+      throw new HypervisorError(
+        'INVALID_INPUT',
+        `audit store: delta ${i} of the batch belongs to session ${JSON.stringify(delta.sessionId)}, not ${JSON.stringify(sessionId)}`,
+        { turn: delta.turn },
+      );
     }
     if (i > 0) {
       const prev = deltas[i - 1] as Delta;
       if (delta.turn !== prev.turn + 1) {
-        throw new HypervisorError('INVALID_INPUT', `audit store: the batch is not consecutive: turn ${delta.turn} follows turn ${prev.turn}`, { turn: delta.turn });
+        throw new HypervisorError(
+          'INVALID_INPUT',
+          `audit store: the batch is not consecutive: turn ${delta.turn} follows turn ${prev.turn}`,
+          { turn: delta.turn },
+        );
       }
       if (delta.parentHash !== prev.hash) {
-        throw new HypervisorError('INVALID_INPUT', `audit store: the batch's chain is broken: turn ${delta.turn} does not name turn ${prev.turn}'s hash as its parent`, { turn: delta.turn });
+        throw new HypervisorError(
+          'INVALID_INPUT',
+          `audit store: the batch's chain is broken: turn ${delta.turn} does not name turn ${prev.turn}'s hash as its parent`,
+          { turn: delta.turn },
+        );
       }
     } else if (delta.turn === 1 && delta.parentHash !== null) {
       throw new HypervisorError('INVALID_INPUT', 'audit store: turn 1 must have no parent', { turn: 1 });
     }
     const expected = deltaHash(delta);
     if (delta.hash !== expected) {
-      throw new HypervisorError('INVALID_INPUT', `audit store: the hash of turn ${delta.turn} does not match its content`, { turn: delta.turn });
+      throw new HypervisorError(
+        'INVALID_INPUT',
+        `audit store: the hash of turn ${delta.turn} does not match its content`,
+        { turn: delta.turn },
+      );
     }
     rows.push({ turn: delta.turn, hash: delta.hash, json: JSON.stringify(delta) });
   }
@@ -102,17 +127,30 @@ export function checkBatch(sessionId: string, deltas: readonly Delta[]): Checked
  * maps turn → hash for the stored turns in [firstTurn − 1, lastTurn].
  * Throws AUDIT_CONFLICT or AUDIT_GAP as the interface describes.
  */
-export function newRows(sessionId: string, batch: CheckedBatch, storedLast: number, stored: ReadonlyMap<number, string>): StoredDeltaRow[] {
+export function newRows(
+  sessionId: string,
+  batch: CheckedBatch,
+  storedLast: number,
+  stored: ReadonlyMap<number, string>,
+): StoredDeltaRow[] {
   const { rows, firstTurn } = batch;
   for (const row of rows) {
     if (row.turn > storedLast) break;
     const have = stored.get(row.turn);
     if (have !== undefined && have !== row.hash) {
-      throw new HypervisorError('AUDIT_CONFLICT', `audit store: session ${JSON.stringify(sessionId)} already has a different delta at turn ${row.turn}`, { sessionId, turn: row.turn });
+      throw new HypervisorError(
+        'AUDIT_CONFLICT',
+        `audit store: session ${JSON.stringify(sessionId)} already has a different delta at turn ${row.turn}`,
+        { sessionId, turn: row.turn },
+      );
     }
   }
   if (firstTurn > storedLast + 1) {
-    throw new HypervisorError('AUDIT_GAP', `audit store: session ${JSON.stringify(sessionId)} has turns up to ${storedLast}; a batch starting at turn ${firstTurn} would leave a gap`, { sessionId, lastTurn: storedLast, firstTurn });
+    throw new HypervisorError(
+      'AUDIT_GAP',
+      `audit store: session ${JSON.stringify(sessionId)} has turns up to ${storedLast}; a batch starting at turn ${firstTurn} would leave a gap`,
+      { sessionId, lastTurn: storedLast, firstTurn },
+    );
   }
   const fresh = rows.filter((r) => r.turn > storedLast);
   const first = fresh[0];
@@ -121,7 +159,11 @@ export function newRows(sessionId: string, batch: CheckedBatch, storedLast: numb
     const parent = stored.get(firstTurn - 1);
     const delta = batch.deltas[0] as Delta;
     if (parent === undefined || delta.parentHash !== parent) {
-      throw new HypervisorError('AUDIT_CONFLICT', `audit store: turn ${firstTurn} of session ${JSON.stringify(sessionId)} does not name the stored turn ${firstTurn - 1}'s hash as its parent`, { sessionId, turn: firstTurn });
+      throw new HypervisorError(
+        'AUDIT_CONFLICT',
+        `audit store: turn ${firstTurn} of session ${JSON.stringify(sessionId)} does not name the stored turn ${firstTurn - 1}'s hash as its parent`,
+        { sessionId, turn: firstTurn },
+      );
     }
   }
   return fresh;
@@ -142,16 +184,28 @@ export function checkOwner(owner: unknown): string {
 
 /** A write to a trail by a workflow other than the one that started it. */
 export function ownerConflict(sessionId: string): HypervisorError {
-  return new HypervisorError('AUDIT_CONFLICT', `audit store: the trail of session ${JSON.stringify(sessionId)} belongs to another session workflow; only the workflow that started it may add to it or close it`, { sessionId });
+  return new HypervisorError(
+    'AUDIT_CONFLICT',
+    `audit store: the trail of session ${JSON.stringify(sessionId)} belongs to another session workflow; only the workflow that started it may add to it or close it`,
+    { sessionId },
+  );
 }
 
 /** A delta for a trail whose session already stored its commitment (terminated). */
 export function closedTrailError(sessionId: string): HypervisorError {
-  return new HypervisorError('AUDIT_CONFLICT', `audit store: session ${JSON.stringify(sessionId)} was terminated and its commitment stored; its trail takes no more deltas`, { sessionId });
+  return new HypervisorError(
+    'AUDIT_CONFLICT',
+    `audit store: session ${JSON.stringify(sessionId)} was terminated and its commitment stored; its trail takes no more deltas`,
+    { sessionId },
+  );
 }
 
 export function purgedError(sessionId: string, at: number): HypervisorError {
-  return new HypervisorError('AUDIT_CONFLICT', `audit store: the deltas of session ${JSON.stringify(sessionId)} were purged at ${new Date(at).toISOString()}; none can be added`, { sessionId, deltasPurgedAt: at });
+  return new HypervisorError(
+    'AUDIT_CONFLICT',
+    `audit store: the deltas of session ${JSON.stringify(sessionId)} were purged at ${new Date(at).toISOString()}; none can be added`,
+    { sessionId, deltasPurgedAt: at },
+  );
 }
 
 /** A session record as stored: canonical JSON text, so equal records are equal text. */
@@ -163,19 +217,32 @@ export interface SessionText {
 }
 
 export function sessionText(record: SessionRecord): { sessionId: string; text: SessionText } {
-  if (typeof record !== 'object' || record === null) throw new HypervisorError('INVALID_INPUT', 'audit store: a session record must be an object');
+  if (typeof record !== 'object' || record === null)
+    throw new HypervisorError('INVALID_INPUT', 'audit store: a session record must be an object');
   const sessionId = checkSessionId(record.sessionId);
-  if (typeof record.commitment !== 'object' || record.commitment === null || record.commitment.sessionId !== sessionId) {
-    throw new HypervisorError('INVALID_INPUT', `audit store: the commitment must be that of session ${JSON.stringify(sessionId)}`);
+  if (
+    typeof record.commitment !== 'object' ||
+    record.commitment === null ||
+    record.commitment.sessionId !== sessionId
+  ) {
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `audit store: the commitment must be that of session ${JSON.stringify(sessionId)}`,
+    );
   }
-  if (!Number.isSafeInteger(record.retainUntil)) throw new HypervisorError('INVALID_INPUT', 'audit store: retainUntil must be an integer (epoch ms)');
+  if (!Number.isSafeInteger(record.retainUntil))
+    throw new HypervisorError('INVALID_INPUT', 'audit store: retainUntil must be an integer (epoch ms)');
   const purged = record.deltasPurgedAt ?? null;
-  if (purged !== null && !Number.isSafeInteger(purged)) throw new HypervisorError('INVALID_INPUT', 'audit store: deltasPurgedAt must be an integer (epoch ms) or null');
+  if (purged !== null && !Number.isSafeInteger(purged))
+    throw new HypervisorError('INVALID_INPUT', 'audit store: deltasPurgedAt must be an integer (epoch ms) or null');
   return {
     sessionId,
     text: {
       commitment: checkUtf8Text(canonicalJson(record.commitment), 'the commitment'),
-      liabilitySnapshot: checkUtf8Text(canonicalJson(record.liabilitySnapshot === undefined ? null : record.liabilitySnapshot), 'the liability snapshot'),
+      liabilitySnapshot: checkUtf8Text(
+        canonicalJson(record.liabilitySnapshot === undefined ? null : record.liabilitySnapshot),
+        'the liability snapshot',
+      ),
       retainUntil: record.retainUntil,
       deltasPurgedAt: purged,
     },
@@ -184,11 +251,17 @@ export function sessionText(record: SessionRecord): { sessionId: string; text: S
 
 /** putSession's rule: the same commitment, snapshot and retention is the same record (deltasPurgedAt is the store's own). */
 export function sameSession(a: SessionText, b: SessionText): boolean {
-  return a.commitment === b.commitment && a.liabilitySnapshot === b.liabilitySnapshot && a.retainUntil === b.retainUntil;
+  return (
+    a.commitment === b.commitment && a.liabilitySnapshot === b.liabilitySnapshot && a.retainUntil === b.retainUntil
+  );
 }
 
 export function sessionConflict(sessionId: string): HypervisorError {
-  return new HypervisorError('AUDIT_CONFLICT', `audit store: session ${JSON.stringify(sessionId)} already has a different record`, { sessionId });
+  return new HypervisorError(
+    'AUDIT_CONFLICT',
+    `audit store: session ${JSON.stringify(sessionId)} already has a different record`,
+    { sessionId },
+  );
 }
 
 export function sessionRecord(sessionId: string, text: SessionText): SessionRecord {
@@ -203,7 +276,8 @@ export function sessionRecord(sessionId: string, text: SessionText): SessionReco
 
 export function checkReadRange(fromTurn: unknown, limit: unknown): { fromTurn: number; limit: number | null } {
   const from = fromTurn === undefined ? 1 : fromTurn;
-  if (typeof from !== 'number' || !Number.isSafeInteger(from)) throw new HypervisorError('INVALID_INPUT', 'audit store: fromTurn must be an integer');
+  if (typeof from !== 'number' || !Number.isSafeInteger(from))
+    throw new HypervisorError('INVALID_INPUT', 'audit store: fromTurn must be an integer');
   if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0)) {
     throw new HypervisorError('INVALID_INPUT', 'audit store: limit must be a non-negative integer');
   }
@@ -211,7 +285,8 @@ export function checkReadRange(fromTurn: unknown, limit: unknown): { fromTurn: n
 }
 
 export function checkNow(now: unknown): number {
-  if (typeof now !== 'number' || !Number.isSafeInteger(now)) throw new HypervisorError('INVALID_INPUT', 'audit store: now must be an integer (epoch ms)');
+  if (typeof now !== 'number' || !Number.isSafeInteger(now))
+    throw new HypervisorError('INVALID_INPUT', 'audit store: now must be an integer (epoch ms)');
   return now;
 }
 
@@ -224,12 +299,27 @@ export interface TreeHeadRow {
 }
 
 /** The rows to write for a batch of heads (the frontier rides on the largest non-final one). */
-export function treeHeadRows(sessionId: string, heads: readonly SignedTreeHead[], frontier?: MerkleAccumulator): TreeHeadRow[] {
+export function treeHeadRows(
+  sessionId: string,
+  heads: readonly SignedTreeHead[],
+  frontier?: MerkleAccumulator,
+): TreeHeadRow[] {
   if (!Array.isArray(heads)) throw new HypervisorError('INVALID_INPUT', 'audit store: tree heads must be an array');
   let last = -1;
   heads.forEach((h, i) => {
-    if (typeof h !== 'object' || h === null || typeof h.treeHead !== 'object' || h.treeHead === null || h.treeHead.sessionId !== sessionId || !Number.isSafeInteger(h.treeHead.size) || h.treeHead.size < 0) {
-      throw new HypervisorError('INVALID_INPUT', `audit store: tree head ${i} is not a signed head of session ${JSON.stringify(sessionId)}`);
+    if (
+      typeof h !== 'object' ||
+      h === null ||
+      typeof h.treeHead !== 'object' ||
+      h.treeHead === null ||
+      h.treeHead.sessionId !== sessionId ||
+      !Number.isSafeInteger(h.treeHead.size) ||
+      h.treeHead.size < 0
+    ) {
+      throw new HypervisorError(
+        'INVALID_INPUT',
+        `audit store: tree head ${i} is not a signed head of session ${JSON.stringify(sessionId)}`,
+      );
     }
     if (!h.treeHead.final && (last < 0 || h.treeHead.size > (heads[last] as SignedTreeHead).treeHead.size)) last = i;
   });

@@ -32,7 +32,8 @@ export async function openAuditStore(options: OpenAuditStoreOptions = {}): Promi
   useNodeCrypto();
   const fromOption = options.url !== undefined && options.url !== '';
   const url = fromOption ? options.url : process.env[AUDIT_DATABASE_URL_VAR];
-  if (url !== undefined && url !== '') return openPostgres(url, fromOption ? 'the audit store URL' : AUDIT_DATABASE_URL_VAR);
+  if (url !== undefined && url !== '')
+    return openPostgres(url, fromOption ? 'the audit store URL' : AUDIT_DATABASE_URL_VAR);
   const dataDir = path.resolve(PROJECT_ROOT, options.dataDir || process.env.HV_DATA_DIR || '.temporal');
   fs.mkdirSync(dataDir, { recursive: true });
   return new SqliteAuditStore(path.join(dataDir, 'audit.sqlite'));
@@ -51,7 +52,7 @@ async function openPostgres(url: string, source: string): Promise<AuditStore> {
   try {
     return await PostgresAuditStore.open(url);
   } catch (err) {
-    const reason = err instanceof Error ? (err.message || (err as NodeJS.ErrnoException).code || err.name) : String(err);
+    const reason = err instanceof Error ? err.message || (err as NodeJS.ErrnoException).code || err.name : String(err);
     throw new Error(`${source}: cannot open the audit store at ${redact(parsed)}: ${reason}`, { cause: err });
   }
 }

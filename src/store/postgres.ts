@@ -22,13 +22,39 @@
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import type { Delta } from '../core/audit';
 import {
-  SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
-  newRows, ownerConflict, parseTreeHead, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, treeHeadRows, type SessionText,
+  SCHEMA_VERSION,
+  checkBatch,
+  checkContentHash,
+  checkNow,
+  checkOwner,
+  checkReadRange,
+  checkSessionId,
+  checkUtf8Text,
+  closedTrailError,
+  newRows,
+  ownerConflict,
+  parseTreeHead,
+  purgedError,
+  sameSession,
+  sessionConflict,
+  sessionRecord,
+  sessionText,
+  sha256HexUtf8,
+  treeHeadRows,
+  type SessionText,
 } from './common';
 import type { MerkleAccumulator } from '../core/merkle';
 import type { SignedTreeHead } from './treeHeads';
 import { HypervisorError } from '../core/errors';
-import type { AppendResult, AuditStore, ExpiryResult, LastTreeHead, SessionRecord, StoredDeltaRow, TrailHead } from './types';
+import type {
+  AppendResult,
+  AuditStore,
+  ExpiryResult,
+  LastTreeHead,
+  SessionRecord,
+  StoredDeltaRow,
+  TrailHead,
+} from './types';
 
 /** The advisory-lock class of this store (the first key of the two-key form): "hvau". */
 const LOCK_CLASS = 0x68766175;
@@ -137,15 +163,25 @@ function timeoutError(err: unknown, what: string, limits: Required<PostgresAudit
   const code = (err as { code?: string }).code;
   const say = (m: string) => new AuditStoreTimeoutError(`audit store: ${what} ${m}; retry later`, { cause: err });
   if (code === LOCK_NOT_AVAILABLE) {
-    return say(`waited longer than lock_timeout (${limits.lockTimeoutMs} ms) for a lock another connection holds (another append of the session, or a stalled one)`);
+    return say(
+      `waited longer than lock_timeout (${limits.lockTimeoutMs} ms) for a lock another connection holds (another append of the session, or a stalled one)`,
+    );
   }
-  if (code === QUERY_CANCELED) return say(`ran longer than statement_timeout (${limits.statementTimeoutMs} ms) and was cancelled`);
-  if (code === IDLE_IN_TRANSACTION_TIMEOUT) return say(`stalled inside its transaction past idle_in_transaction_session_timeout (${limits.idleInTransactionTimeoutMs} ms); the server ended it`);
+  if (code === QUERY_CANCELED)
+    return say(`ran longer than statement_timeout (${limits.statementTimeoutMs} ms) and was cancelled`);
+  if (code === IDLE_IN_TRANSACTION_TIMEOUT)
+    return say(
+      `stalled inside its transaction past idle_in_transaction_session_timeout (${limits.idleInTransactionTimeoutMs} ms); the server ended it`,
+    );
   if (err.message === 'Query read timeout') {
-    return say(`got no answer from PostgreSQL within ${limits.statementTimeoutMs + READ_TIMEOUT_MARGIN_MS} ms; the connection was dropped`);
+    return say(
+      `got no answer from PostgreSQL within ${limits.statementTimeoutMs + READ_TIMEOUT_MARGIN_MS} ms; the connection was dropped`,
+    );
   }
   if (/timeout exceeded when trying to connect/i.test(err.message)) {
-    return say(`found no free connection within ${limits.connectionTimeoutMillis} ms (all ${limits.max} of the pool busy, or the server unreachable)`);
+    return say(
+      `found no free connection within ${limits.connectionTimeoutMillis} ms (all ${limits.max} of the pool busy, or the server unreachable)`,
+    );
   }
   return err;
 }
@@ -169,10 +205,14 @@ export class PostgresAuditStore implements AuditStore {
   /** Connect, and create or upgrade the schema. */
   static async open(url: string, options: PostgresAuditStoreOptions = {}): Promise<PostgresAuditStore> {
     const limits: Required<PostgresAuditStoreOptions> = { ...POSTGRES_STORE_DEFAULTS };
-    for (const [key, value] of Object.entries(options) as Array<[keyof PostgresAuditStoreOptions, number | undefined]>) {
+    for (const [key, value] of Object.entries(options) as Array<
+      [keyof PostgresAuditStoreOptions, number | undefined]
+    >) {
       if (value === undefined) continue;
       if (!Number.isInteger(value) || value < 0 || (key === 'max' && value < 1)) {
-        throw new Error(`audit store: ${key} must be a whole number of ${key === 'max' ? 'connections (≥ 1)' : 'milliseconds (0: no limit)'}, not ${value}`);
+        throw new Error(
+          `audit store: ${key} must be a whole number of ${key === 'max' ? 'connections (≥ 1)' : 'milliseconds (0: no limit)'}, not ${value}`,
+        );
       }
       limits[key] = value;
     }
@@ -214,18 +254,24 @@ export class PostgresAuditStore implements AuditStore {
       await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, id]);
       // FOR SHARE: an expiry of this session waits for this append (and then purges its rows too).
       const purged = await client.query<{ deltas_purged_at: string | null }>(
-        'SELECT deltas_purged_at FROM audit_sessions WHERE session_id = $1 FOR SHARE', [id]);
+        'SELECT deltas_purged_at FROM audit_sessions WHERE session_id = $1 FOR SHARE',
+        [id],
+      );
       const purgedAt = purged.rows[0]?.deltas_purged_at ?? null;
       if (purgedAt !== null) throw purgedError(id, Number(purgedAt));
       const recorded = purged.rows.length > 0;
       await claim(client, id, by);
-      const last = await client.query<{ last: string | null }>('SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1', [id]);
+      const last = await client.query<{ last: string | null }>(
+        'SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1',
+        [id],
+      );
       const storedLast = Number(last.rows[0]?.last ?? 0);
       const stored = new Map<number, string>();
       if (storedLast >= batch.firstTurn - 1) {
         const have = await client.query<{ turn: string; hash: string }>(
           'SELECT turn, hash FROM audit_deltas WHERE session_id = $1 AND turn BETWEEN $2 AND $3 ORDER BY turn',
-          [id, batch.firstTurn - 1, batch.lastTurn]);
+          [id, batch.firstTurn - 1, batch.lastTurn],
+        );
         for (const r of have.rows) stored.set(Number(r.turn), r.hash);
       }
       const fresh = newRows(id, batch, storedLast, stored);
@@ -235,17 +281,24 @@ export class PostgresAuditStore implements AuditStore {
           `INSERT INTO audit_deltas (session_id, turn, hash, json)
            SELECT $1, t.turn, t.hash, t.json FROM unnest($2::bigint[], $3::text[], $4::text[]) AS t(turn, hash, json)
            ON CONFLICT (session_id, turn) DO NOTHING RETURNING turn`,
-          [id, fresh.map((r) => r.turn), fresh.map((r) => r.hash), fresh.map((r) => r.json)]);
+          [id, fresh.map((r) => r.turn), fresh.map((r) => r.hash), fresh.map((r) => r.json)],
+        );
         if (inserted.rowCount !== fresh.length) {
           // Only possible if a writer bypassed the session lock: compare what it wrote.
           const got = new Set(inserted.rows.map((r) => Number(r.turn)));
           const missing = fresh.filter((r) => !got.has(r.turn));
           const have = await client.query<{ turn: string; hash: string }>(
-            'SELECT turn, hash FROM audit_deltas WHERE session_id = $1 AND turn = ANY($2::bigint[])', [id, missing.map((r) => r.turn)]);
+            'SELECT turn, hash FROM audit_deltas WHERE session_id = $1 AND turn = ANY($2::bigint[])',
+            [id, missing.map((r) => r.turn)],
+          );
           const byTurn = new Map(have.rows.map((r) => [Number(r.turn), r.hash]));
           const bad = missing.find((r) => byTurn.get(r.turn) !== r.hash);
           if (bad !== undefined) {
-            throw new HypervisorError('AUDIT_CONFLICT', `audit store: session ${JSON.stringify(id)} already has a different delta at turn ${bad.turn}`, { sessionId: id, turn: bad.turn });
+            throw new HypervisorError(
+              'AUDIT_CONFLICT',
+              `audit store: session ${JSON.stringify(id)} already has a different delta at turn ${bad.turn}`,
+              { sessionId: id, turn: bad.turn },
+            );
           }
         }
         return { appended: inserted.rowCount ?? 0, lastTurn: Math.max(storedLast, batch.lastTurn) };
@@ -257,25 +310,38 @@ export class PostgresAuditStore implements AuditStore {
   async trailHead(sessionId: string): Promise<TrailHead> {
     this.open();
     const id = checkSessionId(sessionId);
-    const head = await this.query<{ turn: string; hash: string }>('trailHead',
-      'SELECT turn, hash FROM audit_deltas WHERE session_id = $1 ORDER BY turn DESC LIMIT 1', [id]);
-    const owner = await this.query<{ owner: string }>('trailHead', 'SELECT owner FROM audit_owners WHERE session_id = $1', [id]);
+    const head = await this.query<{ turn: string; hash: string }>(
+      'trailHead',
+      'SELECT turn, hash FROM audit_deltas WHERE session_id = $1 ORDER BY turn DESC LIMIT 1',
+      [id],
+    );
+    const owner = await this.query<{ owner: string }>(
+      'trailHead',
+      'SELECT owner FROM audit_owners WHERE session_id = $1',
+      [id],
+    );
     const row = head.rows[0];
     return { turn: row ? Number(row.turn) : 0, hash: row?.hash ?? null, owner: owner.rows[0]?.owner ?? null };
   }
 
   async lastTurn(sessionId: string): Promise<number> {
     this.open();
-    const r = await this.query<{ last: string | null }>('lastTurn', 'SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1', [checkSessionId(sessionId)]);
+    const r = await this.query<{ last: string | null }>(
+      'lastTurn',
+      'SELECT max(turn) AS last FROM audit_deltas WHERE session_id = $1',
+      [checkSessionId(sessionId)],
+    );
     return Number(r.rows[0]?.last ?? 0);
   }
 
   async readRows(sessionId: string, fromTurn?: number, limit?: number): Promise<StoredDeltaRow[]> {
     this.open();
     const range = checkReadRange(fromTurn, limit);
-    const r = await this.query<{ turn: string; hash: string; json: string }>('readRows',
+    const r = await this.query<{ turn: string; hash: string; json: string }>(
+      'readRows',
       'SELECT turn, hash, json FROM audit_deltas WHERE session_id = $1 AND turn >= $2 ORDER BY turn LIMIT $3',
-      [checkSessionId(sessionId), range.fromTurn, range.limit]);
+      [checkSessionId(sessionId), range.fromTurn, range.limit],
+    );
     return r.rows.map((row) => ({ turn: Number(row.turn), hash: row.hash, json: row.json }));
   }
 
@@ -290,7 +356,8 @@ export class PostgresAuditStore implements AuditStore {
       const inserted = await client.query(
         `INSERT INTO audit_sessions (session_id, commitment, liability_snapshot, retain_until, deltas_purged_at)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id) DO NOTHING`,
-        [sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt]);
+        [sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt],
+      );
       if (inserted.rowCount === 0) {
         const row = await this.sessionRow(sessionId, client);
         if (row === null || !sameSession(row, text)) throw sessionConflict(sessionId);
@@ -312,25 +379,39 @@ export class PostgresAuditStore implements AuditStore {
     const id = checkSessionId(sessionId);
     const rows = treeHeadRows(id, heads, frontier);
     if (rows.length === 0) return;
-    await this.query('putTreeHeads',
+    await this.query(
+      'putTreeHeads',
       `INSERT INTO audit_tree_heads (session_id, final, size, json, frontier)
        SELECT $1, t.final, t.size, t.json, t.frontier FROM unnest($2::boolean[], $3::bigint[], $4::text[], $5::text[]) AS t(final, size, json, frontier)
        ON CONFLICT DO NOTHING`,
-      [id, rows.map((r) => r.final), rows.map((r) => r.size), rows.map((r) => r.json), rows.map((r) => r.frontier)]);
+      [id, rows.map((r) => r.final), rows.map((r) => r.size), rows.map((r) => r.json), rows.map((r) => r.frontier)],
+    );
   }
 
   async treeHeads(sessionId: string): Promise<SignedTreeHead[]> {
     this.open();
-    const r = await this.query<{ json: string }>('treeHeads', 'SELECT json FROM audit_tree_heads WHERE session_id = $1 ORDER BY final, size', [checkSessionId(sessionId)]);
+    const r = await this.query<{ json: string }>(
+      'treeHeads',
+      'SELECT json FROM audit_tree_heads WHERE session_id = $1 ORDER BY final, size',
+      [checkSessionId(sessionId)],
+    );
     return r.rows.map((row) => parseTreeHead(row.json));
   }
 
   async lastTreeHead(sessionId: string): Promise<LastTreeHead | null> {
     this.open();
-    const r = await this.query<{ json: string; frontier: string | null }>('lastTreeHead',
-      'SELECT json, frontier FROM audit_tree_heads WHERE session_id = $1 AND NOT final ORDER BY size DESC LIMIT 1', [checkSessionId(sessionId)]);
+    const r = await this.query<{ json: string; frontier: string | null }>(
+      'lastTreeHead',
+      'SELECT json, frontier FROM audit_tree_heads WHERE session_id = $1 AND NOT final ORDER BY size DESC LIMIT 1',
+      [checkSessionId(sessionId)],
+    );
     const row = r.rows[0];
-    return row === undefined ? null : { signed: parseTreeHead(row.json), frontier: row.frontier === null ? null : JSON.parse(row.frontier) as MerkleAccumulator };
+    return row === undefined
+      ? null
+      : {
+          signed: parseTreeHead(row.json),
+          frontier: row.frontier === null ? null : (JSON.parse(row.frontier) as MerkleAccumulator),
+        };
   }
 
   async putFile(sessionId: string, content: string, owner?: string): Promise<string> {
@@ -346,7 +427,8 @@ export class PostgresAuditStore implements AuditStore {
       if ((recorded.rowCount ?? 0) > 0) throw closedTrailError(id);
       await client.query(
         'INSERT INTO audit_session_files (session_id, hash, content) VALUES ($1, $2, $3) ON CONFLICT (session_id, hash) DO NOTHING',
-        [id, hash, Buffer.from(text, 'utf8')]);
+        [id, hash, Buffer.from(text, 'utf8')],
+      );
     });
     return hash;
   }
@@ -355,7 +437,11 @@ export class PostgresAuditStore implements AuditStore {
     this.open();
     const hash = checkContentHash(contentHash);
     if (hash === null) return null;
-    const r = await this.query<{ content: Buffer }>('getFile', 'SELECT content FROM audit_session_files WHERE session_id = $1 AND hash = $2', [checkSessionId(sessionId), hash]);
+    const r = await this.query<{ content: Buffer }>(
+      'getFile',
+      'SELECT content FROM audit_session_files WHERE session_id = $1 AND hash = $2',
+      [checkSessionId(sessionId), hash],
+    );
     const row = r.rows[0];
     return row === undefined ? null : row.content.toString('utf8');
   }
@@ -367,10 +453,15 @@ export class PostgresAuditStore implements AuditStore {
       // Lock in one order, so two expiries running at once cannot deadlock.
       const due = await client.query<{ session_id: string }>(
         `SELECT session_id FROM audit_sessions WHERE retain_until <= $1 AND deltas_purged_at IS NULL
-         ORDER BY session_id FOR UPDATE`, [at]);
+         ORDER BY session_id FOR UPDATE`,
+        [at],
+      );
       const sessions = due.rows.map((r) => r.session_id);
       if (sessions.length === 0) return { sessions, deltasPurged: 0 };
-      await client.query('UPDATE audit_sessions SET deltas_purged_at = $1 WHERE session_id = ANY($2::text[])', [at, sessions]);
+      await client.query('UPDATE audit_sessions SET deltas_purged_at = $1 WHERE session_id = ANY($2::text[])', [
+        at,
+        sessions,
+      ]);
       const deleted = await client.query('DELETE FROM audit_deltas WHERE session_id = ANY($1::text[])', [sessions]);
       await client.query('DELETE FROM audit_session_files WHERE session_id = ANY($1::text[])', [sessions]);
       await client.query('DELETE FROM audit_tree_heads WHERE session_id = ANY($1::text[]) AND NOT final', [sessions]);
@@ -386,8 +477,11 @@ export class PostgresAuditStore implements AuditStore {
 
   /** In `client`'s transaction when given, else through the pool with the store's time limits. */
   private async sessionRow(sessionId: string, client?: PoolClient): Promise<SessionText | null> {
-    const sql = 'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = $1';
-    const r = client ? await client.query<SessionRow>(sql, [sessionId]) : await this.query<SessionRow>('getSession', sql, [sessionId]);
+    const sql =
+      'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = $1';
+    const r = client
+      ? await client.query<SessionRow>(sql, [sessionId])
+      : await this.query<SessionRow>('getSession', sql, [sessionId]);
     const row = r.rows[0];
     if (row === undefined) return null;
     return {
@@ -408,7 +502,9 @@ export class PostgresAuditStore implements AuditStore {
     // While checked out, the pool does not listen for the connection's errors: one the server ends
     // (idle_in_transaction_session_timeout, a restart) between two statements must not crash the process.
     let lost: Error | undefined;
-    const onError = (e: Error) => { lost ??= e; };
+    const onError = (e: Error) => {
+      lost ??= e;
+    };
     client.on('error', onError);
     let broken: Error | undefined;
     try {
@@ -422,7 +518,9 @@ export class PostgresAuditStore implements AuditStore {
         // (the server rolls back when it sees it gone, or when idle_in_transaction_session_timeout ends it).
         broken = err;
       } else {
-        await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
+        await client.query('ROLLBACK').catch((e: Error) => {
+          broken = e;
+        });
       }
       throw timeoutError(err, what, this.limits);
     } finally {
@@ -433,7 +531,11 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   /** pool.query, with its time limits reported as AuditStoreTimeoutError. */
-  private async query<R extends QueryResultRow>(what: string, text: string, values: unknown[]): Promise<QueryResult<R>> {
+  private async query<R extends QueryResultRow>(
+    what: string,
+    text: string,
+    values: unknown[],
+  ): Promise<QueryResult<R>> {
     try {
       return await this.pool.query<R>(text, values);
     } catch (err) {
@@ -449,8 +551,13 @@ export class PostgresAuditStore implements AuditStore {
 /** Only the trail's owner writes it; the first owner to write claims it (under the session's lock). */
 async function claim(client: PoolClient, sessionId: string, owner: string | undefined): Promise<void> {
   if (owner === undefined) return;
-  await client.query('INSERT INTO audit_owners (session_id, owner) VALUES ($1, $2) ON CONFLICT (session_id) DO NOTHING', [sessionId, owner]);
-  const held = await client.query<{ owner: string }>('SELECT owner FROM audit_owners WHERE session_id = $1', [sessionId]);
+  await client.query(
+    'INSERT INTO audit_owners (session_id, owner) VALUES ($1, $2) ON CONFLICT (session_id) DO NOTHING',
+    [sessionId, owner],
+  );
+  const held = await client.query<{ owner: string }>('SELECT owner FROM audit_owners WHERE session_id = $1', [
+    sessionId,
+  ]);
   if (held.rows[0]?.owner !== owner) throw ownerConflict(sessionId);
 }
 
@@ -464,11 +571,15 @@ async function migrate(pool: Pool): Promise<void> {
     const r = await client.query<{ version: number }>('SELECT version FROM audit_schema_version');
     const current = r.rows[0]?.version ?? 0;
     if (current > SCHEMA_VERSION) {
-      throw new Error(`audit store: the database has schema version ${current}; this code knows up to ${SCHEMA_VERSION} (upgrade it)`);
+      throw new Error(
+        `audit store: the database has schema version ${current}; this code knows up to ${SCHEMA_VERSION} (upgrade it)`,
+      );
     }
     for (let v = current; v < SCHEMA_VERSION; v++) await client.query(MIGRATIONS[v]!);
-    if (r.rows.length === 0) await client.query('INSERT INTO audit_schema_version (version) VALUES ($1)', [SCHEMA_VERSION]);
-    else if (current !== SCHEMA_VERSION) await client.query('UPDATE audit_schema_version SET version = $1', [SCHEMA_VERSION]);
+    if (r.rows.length === 0)
+      await client.query('INSERT INTO audit_schema_version (version) VALUES ($1)', [SCHEMA_VERSION]);
+    else if (current !== SCHEMA_VERSION)
+      await client.query('UPDATE audit_schema_version SET version = $1', [SCHEMA_VERSION]);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});

@@ -10,11 +10,37 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Delta } from '../core/audit';
 import {
-  SCHEMA_VERSION, checkBatch, checkContentHash, checkNow, checkOwner, checkReadRange, checkSessionId, checkUtf8Text, closedTrailError,
-  newRows, ownerConflict, parseTreeHead, purgedError, sameSession, sessionConflict, sessionRecord, sessionText, sha256HexUtf8, treeHeadRows,
-  type CheckedBatch, type SessionText,
+  SCHEMA_VERSION,
+  checkBatch,
+  checkContentHash,
+  checkNow,
+  checkOwner,
+  checkReadRange,
+  checkSessionId,
+  checkUtf8Text,
+  closedTrailError,
+  newRows,
+  ownerConflict,
+  parseTreeHead,
+  purgedError,
+  sameSession,
+  sessionConflict,
+  sessionRecord,
+  sessionText,
+  sha256HexUtf8,
+  treeHeadRows,
+  type CheckedBatch,
+  type SessionText,
 } from './common';
-import type { AppendResult, AuditStore, ExpiryResult, LastTreeHead, SessionRecord, StoredDeltaRow, TrailHead } from './types';
+import type {
+  AppendResult,
+  AuditStore,
+  ExpiryResult,
+  LastTreeHead,
+  SessionRecord,
+  StoredDeltaRow,
+  TrailHead,
+} from './types';
 import type { MerkleAccumulator } from '../core/merkle';
 import type { SignedTreeHead } from './treeHeads';
 
@@ -80,7 +106,9 @@ export class SqliteAuditStore implements AuditStore {
   readonly file: string;
   private readonly db: Database.Database;
   private readonly stmt;
-  private readonly appendTx: Database.Transaction<(sessionId: string, batch: CheckedBatch, owner: string | undefined) => AppendResult>;
+  private readonly appendTx: Database.Transaction<
+    (sessionId: string, batch: CheckedBatch, owner: string | undefined) => AppendResult
+  >;
   private readonly expireTx: Database.Transaction<(now: number) => ExpiryResult>;
   private closed = false;
   private readonly claim: (sessionId: string, owner: string | undefined) => void;
@@ -101,36 +129,55 @@ export class SqliteAuditStore implements AuditStore {
     }
     const db = this.db;
     this.stmt = {
-      lastTurn: db.prepare<[string], { last: number | null }>('SELECT max(turn) AS last FROM audit_deltas WHERE session_id = ?'),
+      lastTurn: db.prepare<[string], { last: number | null }>(
+        'SELECT max(turn) AS last FROM audit_deltas WHERE session_id = ?',
+      ),
       hashesBetween: db.prepare<[string, number, number], { turn: number; hash: string }>(
-        'SELECT turn, hash FROM audit_deltas WHERE session_id = ? AND turn BETWEEN ? AND ? ORDER BY turn'),
-      insertDelta: db.prepare<[string, number, string, string]>('INSERT INTO audit_deltas (session_id, turn, hash, json) VALUES (?, ?, ?, ?)'),
+        'SELECT turn, hash FROM audit_deltas WHERE session_id = ? AND turn BETWEEN ? AND ? ORDER BY turn',
+      ),
+      insertDelta: db.prepare<[string, number, string, string]>(
+        'INSERT INTO audit_deltas (session_id, turn, hash, json) VALUES (?, ?, ?, ?)',
+      ),
       readRows: db.prepare<[string, number, number], StoredDeltaRow>(
-        'SELECT turn, hash, json FROM audit_deltas WHERE session_id = ? AND turn >= ? ORDER BY turn LIMIT ?'),
-      purgedAt: db.prepare<[string], { deltas_purged_at: number | null }>('SELECT deltas_purged_at FROM audit_sessions WHERE session_id = ?'),
+        'SELECT turn, hash, json FROM audit_deltas WHERE session_id = ? AND turn >= ? ORDER BY turn LIMIT ?',
+      ),
+      purgedAt: db.prepare<[string], { deltas_purged_at: number | null }>(
+        'SELECT deltas_purged_at FROM audit_sessions WHERE session_id = ?',
+      ),
       insertSession: db.prepare<[string, string, string, number, number | null]>(
         `INSERT INTO audit_sessions (session_id, commitment, liability_snapshot, retain_until, deltas_purged_at)
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING`),
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING`,
+      ),
       getSession: db.prepare<[string], SessionRow>(
-        'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = ?'),
+        'SELECT commitment, liability_snapshot, retain_until, deltas_purged_at FROM audit_sessions WHERE session_id = ?',
+      ),
       insertFile: db.prepare<[string, string, Buffer]>(
-        'INSERT INTO audit_session_files (session_id, hash, content) VALUES (?, ?, ?) ON CONFLICT (session_id, hash) DO NOTHING'),
-      getFile: db.prepare<[string, string], { content: Buffer }>('SELECT content FROM audit_session_files WHERE session_id = ? AND hash = ?'),
+        'INSERT INTO audit_session_files (session_id, hash, content) VALUES (?, ?, ?) ON CONFLICT (session_id, hash) DO NOTHING',
+      ),
+      getFile: db.prepare<[string, string], { content: Buffer }>(
+        'SELECT content FROM audit_session_files WHERE session_id = ? AND hash = ?',
+      ),
       deleteFiles: db.prepare<[string]>('DELETE FROM audit_session_files WHERE session_id = ?'),
       expiring: db.prepare<[number], { session_id: string }>(
-        'SELECT session_id FROM audit_sessions WHERE retain_until <= ? AND deltas_purged_at IS NULL ORDER BY session_id'),
+        'SELECT session_id FROM audit_sessions WHERE retain_until <= ? AND deltas_purged_at IS NULL ORDER BY session_id',
+      ),
       markPurged: db.prepare<[number, string]>('UPDATE audit_sessions SET deltas_purged_at = ? WHERE session_id = ?'),
       deleteDeltas: db.prepare<[string]>('DELETE FROM audit_deltas WHERE session_id = ?'),
       getOwner: db.prepare<[string], { owner: string }>('SELECT owner FROM audit_owners WHERE session_id = ?'),
       insertOwner: db.prepare<[string, string]>('INSERT INTO audit_owners (session_id, owner) VALUES (?, ?)'),
       headRow: db.prepare<[string], { turn: number; hash: string }>(
-        'SELECT turn, hash FROM audit_deltas WHERE session_id = ? ORDER BY turn DESC LIMIT 1'),
+        'SELECT turn, hash FROM audit_deltas WHERE session_id = ? ORDER BY turn DESC LIMIT 1',
+      ),
       hasSession: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM audit_sessions WHERE session_id = ?'),
       insertHead: db.prepare<[string, number, number, string, string | null]>(
-        'INSERT INTO audit_tree_heads (session_id, final, size, json, frontier) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING'),
-      heads: db.prepare<[string], { json: string }>('SELECT json FROM audit_tree_heads WHERE session_id = ? ORDER BY final, size'),
+        'INSERT INTO audit_tree_heads (session_id, final, size, json, frontier) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      heads: db.prepare<[string], { json: string }>(
+        'SELECT json FROM audit_tree_heads WHERE session_id = ? ORDER BY final, size',
+      ),
       lastHead: db.prepare<[string], { json: string; frontier: string | null }>(
-        'SELECT json, frontier FROM audit_tree_heads WHERE session_id = ? AND final = 0 ORDER BY size DESC LIMIT 1'),
+        'SELECT json, frontier FROM audit_tree_heads WHERE session_id = ? AND final = 0 ORDER BY size DESC LIMIT 1',
+      ),
       deleteHeads: db.prepare<[string]>('DELETE FROM audit_tree_heads WHERE session_id = ? AND final = 0'),
     };
     /** Only the trail's owner writes it; the first owner to write claims it. */
@@ -142,20 +189,23 @@ export class SqliteAuditStore implements AuditStore {
     };
     this.claim = claim;
 
-    this.appendTx = db.transaction((sessionId: string, batch: CheckedBatch, owner: string | undefined): AppendResult => {
-      const purged = this.stmt.purgedAt.get(sessionId)?.deltas_purged_at ?? null;
-      if (purged !== null) throw purgedError(sessionId, purged);
-      claim(sessionId, owner);
-      const storedLast = this.stmt.lastTurn.get(sessionId)?.last ?? 0;
-      const stored = new Map<number, string>();
-      if (storedLast >= batch.firstTurn - 1) {
-        for (const r of this.stmt.hashesBetween.all(sessionId, batch.firstTurn - 1, batch.lastTurn)) stored.set(r.turn, r.hash);
-      }
-      const fresh = newRows(sessionId, batch, storedLast, stored);
-      if (fresh.length > 0 && this.stmt.hasSession.get(sessionId) !== undefined) throw closedTrailError(sessionId);
-      for (const row of fresh) this.stmt.insertDelta.run(sessionId, row.turn, row.hash, row.json);
-      return { appended: fresh.length, lastTurn: Math.max(storedLast, batch.lastTurn) };
-    });
+    this.appendTx = db.transaction(
+      (sessionId: string, batch: CheckedBatch, owner: string | undefined): AppendResult => {
+        const purged = this.stmt.purgedAt.get(sessionId)?.deltas_purged_at ?? null;
+        if (purged !== null) throw purgedError(sessionId, purged);
+        claim(sessionId, owner);
+        const storedLast = this.stmt.lastTurn.get(sessionId)?.last ?? 0;
+        const stored = new Map<number, string>();
+        if (storedLast >= batch.firstTurn - 1) {
+          for (const r of this.stmt.hashesBetween.all(sessionId, batch.firstTurn - 1, batch.lastTurn))
+            stored.set(r.turn, r.hash);
+        }
+        const fresh = newRows(sessionId, batch, storedLast, stored);
+        if (fresh.length > 0 && this.stmt.hasSession.get(sessionId) !== undefined) throw closedTrailError(sessionId);
+        for (const row of fresh) this.stmt.insertDelta.run(sessionId, row.turn, row.hash, row.json);
+        return { appended: fresh.length, lastTurn: Math.max(storedLast, batch.lastTurn) };
+      },
+    );
 
     this.expireTx = db.transaction((now: number): ExpiryResult => {
       const sessions = this.stmt.expiring.all(now).map((r) => r.session_id);
@@ -195,7 +245,8 @@ export class SqliteAuditStore implements AuditStore {
   async readRows(sessionId: string, fromTurn?: number, limit?: number): Promise<StoredDeltaRow[]> {
     this.open();
     const range = checkReadRange(fromTurn, limit);
-    return this.stmt.readRows.all(checkSessionId(sessionId), range.fromTurn, range.limit ?? -1)
+    return this.stmt.readRows
+      .all(checkSessionId(sessionId), range.fromTurn, range.limit ?? -1)
       .map((r) => ({ turn: r.turn, hash: r.hash, json: r.json }));
   }
 
@@ -205,8 +256,15 @@ export class SqliteAuditStore implements AuditStore {
     const by = owner === undefined ? undefined : checkOwner(owner);
     const put = this.db.transaction(() => {
       this.claim(sessionId, by);
-      const inserted = this.stmt.insertSession.run(sessionId, text.commitment, text.liabilitySnapshot, text.retainUntil, text.deltasPurgedAt).changes;
-      if (inserted === 0 && !sameSession(toText(this.stmt.getSession.get(sessionId)!), text)) throw sessionConflict(sessionId);
+      const inserted = this.stmt.insertSession.run(
+        sessionId,
+        text.commitment,
+        text.liabilitySnapshot,
+        text.retainUntil,
+        text.deltasPurgedAt,
+      ).changes;
+      if (inserted === 0 && !sameSession(toText(this.stmt.getSession.get(sessionId)!), text))
+        throw sessionConflict(sessionId);
       // The session's VFS is purged at termination: its file contents go with it (N13).
       this.stmt.deleteFiles.run(sessionId);
     });
@@ -224,9 +282,11 @@ export class SqliteAuditStore implements AuditStore {
     this.open();
     const id = checkSessionId(sessionId);
     const rows = treeHeadRows(id, heads, frontier);
-    this.db.transaction(() => {
-      for (const r of rows) this.stmt.insertHead.run(id, r.final ? 1 : 0, r.size, r.json, r.frontier);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const r of rows) this.stmt.insertHead.run(id, r.final ? 1 : 0, r.size, r.json, r.frontier);
+      })
+      .immediate();
   }
 
   async treeHeads(sessionId: string): Promise<SignedTreeHead[]> {
@@ -237,7 +297,12 @@ export class SqliteAuditStore implements AuditStore {
   async lastTreeHead(sessionId: string): Promise<LastTreeHead | null> {
     this.open();
     const row = this.stmt.lastHead.get(checkSessionId(sessionId));
-    return row === undefined ? null : { signed: parseTreeHead(row.json), frontier: row.frontier === null ? null : JSON.parse(row.frontier) as MerkleAccumulator };
+    return row === undefined
+      ? null
+      : {
+          signed: parseTreeHead(row.json),
+          frontier: row.frontier === null ? null : (JSON.parse(row.frontier) as MerkleAccumulator),
+        };
   }
 
   async putFile(sessionId: string, content: string, owner?: string): Promise<string> {
@@ -246,11 +311,13 @@ export class SqliteAuditStore implements AuditStore {
     const by = owner === undefined ? undefined : checkOwner(owner);
     const text = checkUtf8Text(content, 'file content');
     const hash = sha256HexUtf8(text);
-    this.db.transaction(() => {
-      this.claim(id, by);
-      if (this.stmt.hasSession.get(id) !== undefined) throw closedTrailError(id);
-      this.stmt.insertFile.run(id, hash, Buffer.from(text, 'utf8'));
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.claim(id, by);
+        if (this.stmt.hasSession.get(id) !== undefined) throw closedTrailError(id);
+        this.stmt.insertFile.run(id, hash, Buffer.from(text, 'utf8'));
+      })
+      .immediate();
     return hash;
   }
 
@@ -295,7 +362,9 @@ function migrate(db: Database.Database): void {
     const row = db.prepare<[], { version: number }>('SELECT version FROM schema_version').get();
     const current = row?.version ?? 0;
     if (current > SCHEMA_VERSION) {
-      throw new Error(`audit store: ${db.name} has schema version ${current}; this code knows up to ${SCHEMA_VERSION} (upgrade it)`);
+      throw new Error(
+        `audit store: ${db.name} has schema version ${current}; this code knows up to ${SCHEMA_VERSION} (upgrade it)`,
+      );
     }
     for (let v = current; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]!);
     if (row === undefined) db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(SCHEMA_VERSION);

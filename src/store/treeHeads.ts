@@ -61,11 +61,17 @@ export interface HypervisorKey {
 }
 
 export function hypervisorKeyOf(key: DidKey): HypervisorKey {
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, Buffer.from(key.secretKey)]), format: 'der', type: 'pkcs8' });
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519, Buffer.from(key.secretKey)]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   return {
     did: key.did,
     signTreeHead(h: TreeHead): SignedTreeHead {
-      const signature = edSign(null, Buffer.from(TREE_HEAD_CONTEXT + treeHeadHash(h), 'utf8'), privateKey).toString('hex');
+      const signature = edSign(null, Buffer.from(TREE_HEAD_CONTEXT + treeHeadHash(h), 'utf8'), privateKey).toString(
+        'hex',
+      );
       return { treeHead: h, signer: key.did, signature };
     },
   };
@@ -99,7 +105,9 @@ function publicKeyObject(did: string): KeyObject | null {
   let k = publicKeys.get(did);
   if (k === undefined) {
     const raw = publicKeyOf(did);
-    k = raw ? createPublicKey({ key: Buffer.concat([SPKI_ED25519, Buffer.from(raw)]), format: 'der', type: 'spki' }) : null;
+    k = raw
+      ? createPublicKey({ key: Buffer.concat([SPKI_ED25519, Buffer.from(raw)]), format: 'der', type: 'spki' })
+      : null;
     publicKeys.set(did, k);
   }
   return k;
@@ -111,7 +119,12 @@ export function treeHeadSignatureValid(s: SignedTreeHead, did: string): boolean 
   const key = publicKeyObject(did);
   if (!key) return false;
   try {
-    return edVerify(null, Buffer.from(TREE_HEAD_CONTEXT + treeHeadHash(s.treeHead), 'utf8'), key, Buffer.from(s.signature, 'hex'));
+    return edVerify(
+      null,
+      Buffer.from(TREE_HEAD_CONTEXT + treeHeadHash(s.treeHead), 'utf8'),
+      key,
+      Buffer.from(s.signature, 'hex'),
+    );
   } catch {
     return false;
   }
@@ -122,13 +135,29 @@ export function treeHeadSignatureValid(s: SignedTreeHead, did: string): boolean 
  * of the turns before the batch, `identity` the trail's mode. Returns them and
  * the frontier after the batch.
  */
-export function signBatchHeads(key: HypervisorKey, sessionId: string, base: MerkleAccumulator, deltas: readonly Delta[], identity: IdentityMode, at: number):
-  { heads: SignedTreeHead[]; frontier: MerkleAccumulator } {
+export function signBatchHeads(
+  key: HypervisorKey,
+  sessionId: string,
+  base: MerkleAccumulator,
+  deltas: readonly Delta[],
+  identity: IdentityMode,
+  at: number,
+): { heads: SignedTreeHead[]; frontier: MerkleAccumulator } {
   const acc: MerkleAccumulator = { count: base.count, frontier: base.frontier.slice() };
   const heads: SignedTreeHead[] = [];
   for (const d of deltas) {
     merkleAppend(acc, d.hash);
-    heads.push(key.signTreeHead({ format: TREE_HEAD_FORMAT, sessionId, size: acc.count, root: merkleRoot(acc), head: d.hash, identity, at }));
+    heads.push(
+      key.signTreeHead({
+        format: TREE_HEAD_FORMAT,
+        sessionId,
+        size: acc.count,
+        root: merkleRoot(acc),
+        head: d.hash,
+        identity,
+        at,
+      }),
+    );
   }
   return { heads, frontier: acc };
 }
@@ -146,8 +175,7 @@ export function identityOfTurn1(first: Pick<Delta, 'turn' | 'changes'> | undefin
 }
 
 export type TreeHeadVerification =
-  | { ok: true; checked: number; final: boolean }
-  | { ok: false; turn: number | null; reason: string };
+  { ok: true; checked: number; final: boolean } | { ok: false; turn: number | null; reason: string };
 
 /**
  * Hold a trail to the hypervisor's signed heads (`did`): at every turn the
@@ -178,13 +206,17 @@ export function verifyTreeHeads(args: {
   }
   const check = (s: SignedTreeHead, size: number, root: string | null, head: string | null): string | undefined => {
     const h = s.treeHead;
-    if (!treeHeadSignatureValid(s, did)) return `its tree head at size ${size} is not signed by the hypervisor ${did}${s.signer !== did ? ` (signer ${String(s.signer)})` : ''}`;
-    if (h.format !== TREE_HEAD_FORMAT || h.sessionId !== sessionId) return `the hypervisor's head at size ${size} is of session ${String(h.sessionId)}, not ${sessionId}`;
+    if (!treeHeadSignatureValid(s, did))
+      return `its tree head at size ${size} is not signed by the hypervisor ${did}${s.signer !== did ? ` (signer ${String(s.signer)})` : ''}`;
+    if (h.format !== TREE_HEAD_FORMAT || h.sessionId !== sessionId)
+      return `the hypervisor's head at size ${size} is of session ${String(h.sessionId)}, not ${sessionId}`;
     if (h.identity !== identity) {
       return `the hypervisor signed the trail as a ${h.identity === 'did:key' ? 'did:key' : 'no-identity'} session; turn 1 ${identity === 'did:key' ? 'declares did:key' : 'has no /identity marker'} — the identity mode was changed (and signatures with it)`;
     }
-    if (h.head !== head) return `the hypervisor signed chain hash ${String(h.head)} at turn ${size}; the stored delta's is ${String(head)}`;
-    if (h.root !== root) return `the hypervisor signed Merkle root ${String(h.root)} over ${size} deltas; the stored deltas give ${String(root)}`;
+    if (h.head !== head)
+      return `the hypervisor signed chain hash ${String(h.head)} at turn ${size}; the stored delta's is ${String(head)}`;
+    if (h.root !== root)
+      return `the hypervisor signed Merkle root ${String(h.root)} over ${size} deltas; the stored deltas give ${String(root)}`;
     return undefined;
   };
   const acc = createMerkleAccumulator();
@@ -195,7 +227,8 @@ export function verifyTreeHeads(args: {
     merkleAppend(acc, d.hash);
     const s = bySize.get(turn);
     if (s === undefined) {
-      if (turn <= signedThrough) return { ok: false, turn, reason: `turn ${turn}: no tree head signed by the hypervisor ${did} covers it` };
+      if (turn <= signedThrough)
+        return { ok: false, turn, reason: `turn ${turn}: no tree head signed by the hypervisor ${did} covers it` };
       continue;
     }
     const fault = check(s, turn, merkleRoot(acc), d.hash);
@@ -203,22 +236,44 @@ export function verifyTreeHeads(args: {
     checked++;
   }
   const beyond = [...bySize.keys()].filter((n) => n > deltas.length).sort((a, b) => a - b)[0];
-  if (beyond !== undefined) return { ok: false, turn: beyond, reason: `turn ${beyond}: the hypervisor signed a head at size ${beyond}, but the trail ends at turn ${deltas.length} (turns were removed)` };
+  if (beyond !== undefined)
+    return {
+      ok: false,
+      turn: beyond,
+      reason: `turn ${beyond}: the hypervisor signed a head at size ${beyond}, but the trail ends at turn ${deltas.length} (turns were removed)`,
+    };
   if (commitment !== null) {
-    if (final === undefined) return { ok: false, turn: null, reason: `no final tree head signed by the hypervisor ${did}: nothing it signed covers the commitment` };
+    if (final === undefined)
+      return {
+        ok: false,
+        turn: null,
+        reason: `no final tree head signed by the hypervisor ${did}: nothing it signed covers the commitment`,
+      };
     const size = final.treeHead.size;
     if (size !== deltas.length) {
       const turn = Math.min(size, deltas.length) + 1;
-      return { ok: false, turn, reason: `turn ${turn}: the hypervisor's final head is over ${size} deltas; the trail has ${deltas.length}` };
+      return {
+        ok: false,
+        turn,
+        reason: `turn ${turn}: the hypervisor's final head is over ${size} deltas; the trail has ${deltas.length}`,
+      };
     }
     const fault = check(final, size, merkleRoot(acc), deltas[size - 1]?.hash ?? null);
     if (fault !== undefined) return { ok: false, turn: size === 0 ? null : size, reason: `final head: ${fault}` };
     if (commitment.deltaCount !== size || commitment.merkleRoot !== final.treeHead.root) {
-      return { ok: false, turn: null, reason: `the commitment (${String(commitment.merkleRoot)} over ${commitment.deltaCount} deltas) is not what the hypervisor's final head signed (${String(final.treeHead.root)} over ${size})` };
+      return {
+        ok: false,
+        turn: null,
+        reason: `the commitment (${String(commitment.merkleRoot)} over ${commitment.deltaCount} deltas) is not what the hypervisor's final head signed (${String(final.treeHead.root)} over ${size})`,
+      };
     }
     checked++;
   } else if (final !== undefined) {
-    return { ok: false, turn: null, reason: 'the hypervisor signed a final head, but the store holds no commitment for the session' };
+    return {
+      ok: false,
+      turn: null,
+      reason: 'the hypervisor signed a final head, but the store holds no commitment for the session',
+    };
   }
   return { ok: true, checked, final: final !== undefined };
 }

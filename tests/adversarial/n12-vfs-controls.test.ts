@@ -48,7 +48,10 @@ describe('N12 — a killed or quarantined agent changes no VFS file', function (
     assert.equal(file.size, 'by did:mesh:alpha'.length);
     const list = await session.query('vfsList');
     assert.deepEqual([...list.files].sort(), [`/sessions/${session.id}/alpha.txt`, `/sessions/${session.id}/beta.txt`]);
-    assert.deepEqual(list.snapshots.map((s: { snapshotId: string }) => s.snapshotId), ['before']);
+    assert.deepEqual(
+      list.snapshots.map((s: { snapshotId: string }) => s.snapshotId),
+      ['before'],
+    );
     // An unrestricted agent still changes files.
     await session.update('vfsWrite', { agentDid: gamma, path: 'gamma.txt', content: 'fine' });
   });

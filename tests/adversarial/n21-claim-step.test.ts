@@ -19,35 +19,51 @@ const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 const gamma = 'did:mesh:gamma';
 
-describe('N21 — claimStep: the hypervisor\'s own request, which grants nothing', function () {
+describe("N21 — claimStep: the hypervisor's own request, which grants nothing", function () {
   this.timeout(180_000);
   const touched: string[] = [];
   after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
 
-  it('N21: the claims of a saga\'s steps do not count toward maxUpdatesPerRun', async () => {
+  it("N21: the claims of a saga's steps do not count toward maxUpdatesPerRun", async () => {
     // Burst 1: only the first step is leased at the start; each of the other eight claims its lease when reached.
-    const session = await openSession({ [beta]: 0.8 }, { controls: { rateLimits: { ring2: { perSecond: 1000, burst: 1 } } } }, { maxUpdatesPerRun: 10 });
+    const session = await openSession(
+      { [beta]: 0.8 },
+      { controls: { rateLimits: { ring2: { perSecond: 1000, burst: 1 } } } },
+      { maxUpdatesPerRun: 10 },
+    );
     const steps = Array.from({ length: 9 }, () => ({ actionId: 'draft', agentDid: beta }));
     const saga = await session.startSaga({ steps });
     touched.push(session.workflowId, saga.workflowId);
     const snap = await sagaOutcome(session.saga(saga.sagaId));
     assert.equal(snap.saga.state, 'completed', JSON.stringify(snap.error));
-    const summary = await until(() => session.summary(), (s) => s.sagas.every((g: { state: string }) => g.state === 'completed'), 'the session to record the end');
+    const summary = await until(
+      () => session.summary(),
+      (s) => s.sagas.every((g: { state: string }) => g.state === 'completed'),
+      'the session to record the end',
+    );
     // join + activate + startSaga = 3 counted updates, 8 claims not: the session is still in its first run.
     assert.equal(summary.runs, 1, 'eight claims did not make the session continue as new');
   });
 
-  it('N21: an outsider\'s claim of a denied step changes nothing; of an allowed step, only what the saga\'s claim does', async () => {
-    const session = await openSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 },
-      { controls: { rateLimits: { ring2: { perSecond: 1000, burst: 1 } }, budgets: { agentCalls: 10 } } });
-    const saga = await session.startSaga({ steps: [
-      { actionId: 'draft', agentDid: beta, input: { delayMs: 3_000 } },
-      { actionId: 'publish', agentDid: beta },
-      { actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 },
-    ] });
+  it("N21: an outsider's claim of a denied step changes nothing; of an allowed step, only what the saga's claim does", async () => {
+    const session = await openSession(
+      { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 },
+      { controls: { rateLimits: { ring2: { perSecond: 1000, burst: 1 } }, budgets: { agentCalls: 10 } } },
+    );
+    const saga = await session.startSaga({
+      steps: [
+        { actionId: 'draft', agentDid: beta, input: { delayMs: 3_000 } },
+        { actionId: 'publish', agentDid: beta },
+        { actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 },
+      ],
+    });
     touched.push(session.workflowId, saga.workflowId);
     const ref = (stepId: string) => ({ sagaId: saga.sagaId, stepId, digest: saga.digests[stepId] });
-    await until(() => session.sagaState(saga.sagaId), (s) => s.saga.steps[0].state === 'executing', 'step 1 to run');
+    await until(
+      () => session.sagaState(saga.sagaId),
+      (s) => s.saga.steps[0].state === 'executing',
+      'step 1 to run',
+    );
 
     // Denied (ring 1, no approvals): the claim answers the denial and changes nothing.
     const m = await mark(session);
@@ -65,7 +81,11 @@ describe('N21 — claimStep: the hypervisor\'s own request, which grants nothing
     assert.equal(allowed.decision.allowed, true);
     await session.update('claimStep', ref('step-2')); // again: leased already, charged once
     const reserved = (await session.summary()).controls.spent.agents.find((a: { did: string }) => a.did === beta);
-    assert.deepEqual(reserved.reserved.calls + reserved.spent.calls, 2, 'beta holds two leases: step 1 (at the start) and step 2 (claimed once)');
+    assert.deepEqual(
+      reserved.reserved.calls + reserved.spent.calls,
+      2,
+      'beta holds two leases: step 1 (at the start) and step 2 (claimed once)',
+    );
 
     // The denied step still takes its evidence: nothing was spent by the outsider's claim.
     await session.update('approve', { ...ref('step-3'), approverDid: beta });
@@ -73,7 +93,11 @@ describe('N21 — claimStep: the hypervisor\'s own request, which grants nothing
     const snap = await sagaOutcome(session.saga(saga.sagaId));
     assert.equal(snap.saga.state, 'completed', JSON.stringify(snap.error));
     assert.deepEqual(await executedSteps(saga.workflowId), ['step-1', 'step-2', 'step-3'], 'each step ran once');
-    const summary = await until(() => session.summary(), (s) => s.sagas.every((g: { state: string }) => g.state === 'completed'), 'the session to record the end');
+    const summary = await until(
+      () => session.summary(),
+      (s) => s.sagas.every((g: { state: string }) => g.state === 'completed'),
+      'the session to record the end',
+    );
     const spent = summary.controls.spent.agents.find((a: { did: string }) => a.did === beta);
     assert.deepEqual([spent.spent.calls, spent.reserved.calls], [2, 0], 'beta was charged once per step');
   });

@@ -11,7 +11,18 @@ import { randomUUID } from 'node:crypto';
 import { generateDidKey } from '../../src/core/identity';
 import { KeyRing, signRequest } from '../../src/client/keys';
 import {
-  ACTIONS, expectSoundAudit, handlerCalls, openSession, rawClient, RawSession, refused, sagaWorkflowId, sessionWorkflowId, uid, until, workflowTaskFailures,
+  ACTIONS,
+  expectSoundAudit,
+  handlerCalls,
+  openSession,
+  rawClient,
+  RawSession,
+  refused,
+  sagaWorkflowId,
+  sessionWorkflowId,
+  uid,
+  until,
+  workflowTaskFailures,
 } from './raw';
 
 const alpha = 'did:mesh:alpha';
@@ -26,7 +37,11 @@ async function continueAsNew(session: RawSession, runId: string, request: () => 
   for (let i = 0; i < 20 && (await runIdOf(session)) === runId; i++) {
     await session.update('checkAction', request()).catch(() => undefined);
   }
-  await until(() => runIdOf(session), (r) => r !== runId, 'the session to continue as new');
+  await until(
+    () => runIdOf(session),
+    (r) => r !== runId,
+    'the session to continue as new',
+  );
 }
 
 describe('N25 — a resent request with its request id gets the first answer', function () {
@@ -38,7 +53,12 @@ describe('N25 — a resent request with its request id gets the first answer', f
     const session = await openSession({ [alpha]: 0.85, [beta]: 0.8 }, {}, { maxUpdatesPerRun: 10 });
     touched.push(session.workflowId);
     const runBefore = await runIdOf(session);
-    const req = { steps: [{ actionId: 'draft', agentDid: alpha }, { actionId: 'publish', agentDid: beta }] };
+    const req = {
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: beta },
+      ],
+    };
     const requestId = `n25-${randomUUID()}`;
     const first = await session.updateWithId('startSaga', requestId, req);
     touched.push(first.workflowId);
@@ -49,7 +69,10 @@ describe('N25 — a resent request with its request id gets the first answer', f
     // The id names one request: in a run that has not seen it, the session refuses another argument under it.
     const other = { steps: [{ actionId: 'draft', agentDid: beta }] };
     await refused(session.updateWithId('startSaga', requestId, other), 'REQUEST_ID_REUSED', requestId);
-    await refused(session.updateWithId('checkAction', requestId, { agentDid: alpha, actionId: 'draft' }), 'REQUEST_ID_REUSED');
+    await refused(
+      session.updateWithId('checkAction', requestId, { agentDid: alpha, actionId: 'draft' }),
+      'REQUEST_ID_REUSED',
+    );
     const afterCan = await session.updateWithId('startSaga', requestId, req);
     assert.deepEqual(afterCan, first, 'after continue-as-new: the first answer (same saga id, run id and digests)');
     // Once this run accepted it, Temporal answers the id itself, whatever is sent under it: still the first answer.
@@ -61,12 +84,26 @@ describe('N25 — a resent request with its request id gets the first answer', f
     assert.notEqual(second.sagaId, first.sagaId);
 
     for (const saga of [first, second]) await session.sagaResult(saga.sagaId);
-    const records = await until(() => session.sagaRecords(), (r) => r.every((s) => s.state !== 'running'), 'the session to learn the outcomes');
-    assert.deepEqual(records.map((s) => s.sagaId).sort(), [first.sagaId, second.sagaId].sort(), 'exactly one saga per request');
+    const records = await until(
+      () => session.sagaRecords(),
+      (r) => r.every((s) => s.state !== 'running'),
+      'the session to learn the outcomes',
+    );
+    assert.deepEqual(
+      records.map((s) => s.sagaId).sort(),
+      [first.sagaId, second.sagaId].sort(),
+      'exactly one saga per request',
+    );
     for (const saga of [first, second]) {
-      assert.deepEqual(handlerCalls(sagaWorkflowId(session.id, saga.sagaId)).sort(), ['step-1', 'step-2'], 'each step acted once');
+      assert.deepEqual(
+        handlerCalls(sagaWorkflowId(session.id, saga.sagaId)).sort(),
+        ['step-1', 'step-2'],
+        'each step acted once',
+      );
     }
-    const starts = (await session.audit()).trail.deltas.flatMap((d) => d.changes).filter((c) => /^\/sagas\/[^/]+$/.test(c.path));
+    const starts = (await session.audit()).trail.deltas
+      .flatMap((d) => d.changes)
+      .filter((c) => /^\/sagas\/[^/]+$/.test(c.path));
     assert.equal(starts.length, 2, 'two saga starts recorded, one per request');
     await expectSoundAudit(session);
   });
@@ -79,11 +116,17 @@ describe('N25 — a resent request with its request id gets the first answer', f
     const { client, taskQueue } = await rawClient();
     const id = uid('n25');
     const handle = await client.workflow.start('sessionWorkflow', {
-      taskQueue, workflowId: sessionWorkflowId(id), args: [{ sessionId: id, creatorDid: creator.did, config: { identity: 'did:key' }, maxUpdatesPerRun: 10 }],
+      taskQueue,
+      workflowId: sessionWorkflowId(id),
+      args: [{ sessionId: id, creatorDid: creator.did, config: { identity: 'did:key' }, maxUpdatesPerRun: 10 }],
     });
     const session = new RawSession(id, handle, client);
     touched.push(session.workflowId);
-    for (const k of [a, b]) await session.update('join', signRequest(ring, 'join', session.id, { agentDid: k.did, sigmaRaw: 0.85, actions: ACTIONS }));
+    for (const k of [a, b])
+      await session.update(
+        'join',
+        signRequest(ring, 'join', session.id, { agentDid: k.did, sigmaRaw: 0.85, actions: ACTIONS }),
+      );
     await session.update('activate', signRequest(ring, 'activate', session.id, undefined, creator.did));
     const runBefore = await runIdOf(session);
     const signed = signRequest(ring, 'startSaga', session.id, { steps: [{ actionId: 'draft', agentDid: a.did }] });
@@ -92,20 +135,40 @@ describe('N25 — a resent request with its request id gets the first answer', f
     touched.push(first.workflowId);
     // A request the validator refused leaves nothing: its resend is decided afresh (here: refused the same way).
     const dupId = `n25-dup-${randomUUID()}`;
-    const dup = signRequest(ring, 'startSaga', session.id, { sagaId: first.sagaId, steps: [{ actionId: 'draft', agentDid: a.did }] });
+    const dup = signRequest(ring, 'startSaga', session.id, {
+      sagaId: first.sagaId,
+      steps: [{ actionId: 'draft', agentDid: a.did }],
+    });
     await refused(session.updateWithId('startSaga', dupId, dup), 'DUPLICATE_SAGA');
 
-    await continueAsNew(session, runBefore, () => signRequest(ring, 'checkAction', session.id, { agentDid: a.did, actionId: 'draft' }));
+    await continueAsNew(session, runBefore, () =>
+      signRequest(ring, 'checkAction', session.id, { agentDid: a.did, actionId: 'draft' }),
+    );
     await refused(session.updateWithId('startSaga', dupId, dup), 'DUPLICATE_SAGA');
     // Signed again (a new process sending the same request: new nonces), it is the same request: the first answer.
     const resigned = signRequest(ring, 'startSaga', session.id, { steps: [{ actionId: 'draft', agentDid: a.did }] });
-    assert.deepEqual(await session.updateWithId('startSaga', requestId, resigned), first, 'the first answer, signed again');
-    assert.deepEqual(await session.updateWithId('startSaga', requestId, signed), first, 'the first answer, with the same signatures');
+    assert.deepEqual(
+      await session.updateWithId('startSaga', requestId, resigned),
+      first,
+      'the first answer, signed again',
+    );
+    assert.deepEqual(
+      await session.updateWithId('startSaga', requestId, signed),
+      first,
+      'the first answer, with the same signatures',
+    );
     // Without its id the same signed request is a new request: its nonce is spent.
     await refused(session.update('startSaga', signed), 'NONCE_REUSED');
     await session.sagaResult(first.sagaId);
-    await until(() => session.sagaRecords(), (r) => r.every((s) => s.state !== 'running'), 'the session to learn the outcome');
-    assert.deepEqual((await session.sagaRecords()).map((s) => s.sagaId), [first.sagaId]);
+    await until(
+      () => session.sagaRecords(),
+      (r) => r.every((s) => s.state !== 'running'),
+      'the session to learn the outcome',
+    );
+    assert.deepEqual(
+      (await session.sagaRecords()).map((s) => s.sagaId),
+      [first.sagaId],
+    );
     assert.deepEqual(handlerCalls(sagaWorkflowId(session.id, first.sagaId)), ['step-1']);
   });
 });

@@ -19,7 +19,16 @@ import { createHypervisorWorker } from '../../worker/worker';
 import { allowTestToolOrigin, testEnv } from '../helpers/env';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../activities/toolPolicy';
 import {
-  ACTIONS, RawSession, SRE_WITNESSES, expectSoundAudit, httpTool, openSession, sagaOutcome, sessionWorkflowId, uid, workflowTaskFailures,
+  ACTIONS,
+  RawSession,
+  SRE_WITNESSES,
+  expectSoundAudit,
+  httpTool,
+  openSession,
+  sagaOutcome,
+  sessionWorkflowId,
+  uid,
+  workflowTaskFailures,
   type HttpTool,
 } from './raw';
 
@@ -44,12 +53,21 @@ async function server(answer: (req: http.IncomingMessage, res: http.ServerRespon
     requests,
     closed,
     posts: (path: string) => requests.filter((r) => r.method === 'POST' && r.path === path).length,
-    close: () => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
   };
 }
 
 /** An action whose execute and undo are HTTP endpoints under `base`. */
-const httpAction = (actionId: string, base: string) => ({ actionId, reversibility: 'FULL', executeApi: `${base}/execute`, undoApi: `${base}/undo` });
+const httpAction = (actionId: string, base: string) => ({
+  actionId,
+  reversibility: 'FULL',
+  executeApi: `${base}/execute`,
+  undoApi: `${base}/undo`,
+});
 
 describe('N3 — SSRF through redirects', function () {
   this.timeout(180_000);
@@ -67,8 +85,11 @@ describe('N3 — SSRF through redirects', function () {
 
   it('(a) an allowed origin that redirects to an internal host: the step fails naming the Location, the internal host gets no request, its body is nowhere', async () => {
     const redirector = await server((req, res) => {
-      if (req.url === '/undo') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"undone":true}');
-      res.writeHead(302, { location: `${internal.base}/latest/meta-data?${SECRET}`, 'content-type': 'text/plain' }).end(`REDIRECT-BODY ${SECRET}`);
+      if (req.url === '/undo')
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"undone":true}');
+      res
+        .writeHead(302, { location: `${internal.base}/latest/meta-data?${SECRET}`, 'content-type': 'text/plain' })
+        .end(`REDIRECT-BODY ${SECRET}`);
     });
     allowTestToolOrigin(redirector.base);
     try {
@@ -77,16 +98,27 @@ describe('N3 — SSRF through redirects', function () {
         { allowedToolOrigins: [redirector.base] },
       );
       touched.push(session.workflowId);
-      const { sagaId, workflowId } = await session.startSaga({ steps: [{ actionId: 'fetch-report', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } }] });
+      const { sagaId, workflowId } = await session.startSaga({
+        steps: [
+          { actionId: 'fetch-report', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } },
+        ],
+      });
       touched.push(workflowId);
       const snap = await sagaOutcome(session.saga(sagaId));
       const step = snap.saga.steps[0];
       assert.notEqual(snap.saga.state, 'completed', 'the redirected step did not commit');
-      assert.match(String(step.error), /answered 302 \(Location http:\/\/127\.0\.0\.1:\d+\/latest\/meta-data.*does not follow redirects/, String(step.error));
+      assert.match(
+        String(step.error),
+        /answered 302 \(Location http:\/\/127\.0\.0\.1:\d+\/latest\/meta-data.*does not follow redirects/,
+        String(step.error),
+      );
       assert.equal(redirector.posts('/execute'), 1, 'a redirect is not retried');
       assert.deepEqual(internal.requests, [], 'the internal host received no request');
       const everything = JSON.stringify([snap, await session.summary(), (await session.audit()).trail]);
-      assert.ok(!everything.includes('"secret"') && !everything.includes('REDIRECT-BODY'), 'no body of the redirect or of its target is in the saga, the session or the trail');
+      assert.ok(
+        !everything.includes('"secret"') && !everything.includes('REDIRECT-BODY'),
+        'no body of the redirect or of its target is in the saga, the session or the trail',
+      );
       // A POST answered with a redirect may have acted: it is compensated, at the declared undo.
       assert.equal(step.outcomeUnknown, true);
       assert.equal(redirector.posts('/undo'), 1);
@@ -104,12 +136,20 @@ describe('N3 — SSRF through redirects', function () {
         { allowedToolOrigins: [unlisted.base] },
       );
       touched.push(session.workflowId);
-      const { sagaId, workflowId } = await session.startSaga({ steps: [{ actionId: 'post-anywhere', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } }] });
+      const { sagaId, workflowId } = await session.startSaga({
+        steps: [
+          { actionId: 'post-anywhere', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } },
+        ],
+      });
       touched.push(workflowId);
       const snap = await sagaOutcome(session.saga(sagaId));
       const step = snap.saga.steps[0];
       assert.equal(step.state, 'failed');
-      assert.match(String(step.error), new RegExp(`origin ${unlisted.base.replace(/[.:/]/g, '\\$&')} is not one this worker runs tools at`), String(step.error));
+      assert.match(
+        String(step.error),
+        new RegExp(`origin ${unlisted.base.replace(/[.:/]/g, '\\$&')} is not one this worker runs tools at`),
+        String(step.error),
+      );
       assert.equal(step.attempts, 1, 'refused once, not retried');
       assert.ok(!step.outcomeUnknown, 'nothing was sent: the step did not act, nothing to compensate');
       assert.deepEqual(unlisted.requests, [], 'the worker made no request to the unlisted origin');
@@ -128,26 +168,52 @@ describe('N3 — SSRF through redirects', function () {
     let running: Promise<void> | undefined;
     try {
       worker = await createHypervisorWorker({
-        connection: env.nativeConnection, namespace: env.namespace, taskQueue, store: env.store, retentionSchedule: false,
-        toolPolicy: { origins: new Set([origin]), allowPrivateAddresses: false, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES },
+        connection: env.nativeConnection,
+        namespace: env.namespace,
+        taskQueue,
+        store: env.store,
+        retentionSchedule: false,
+        toolPolicy: {
+          origins: new Set([origin]),
+          allowPrivateAddresses: false,
+          maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
+        },
       });
       running = worker.run();
       const id = uid('n3');
       const handle = await env.client.workflow.start('sessionWorkflow', {
         taskQueue,
         workflowId: sessionWorkflowId(id),
-        args: [{ sessionId: id, creatorDid: 'did:mesh:admin', config: { sreWitnesses: SRE_WITNESSES, allowedToolOrigins: [origin] } }],
+        args: [
+          {
+            sessionId: id,
+            creatorDid: 'did:mesh:admin',
+            config: { sreWitnesses: SRE_WITNESSES, allowedToolOrigins: [origin] },
+          },
+        ],
       });
       const session = new RawSession(id, handle, env.client);
       touched.push(session.workflowId);
-      await session.update('join', { agentDid: alpha, sigmaRaw: 0.85, actions: [...ACTIONS, httpAction('call-local', origin)] });
+      await session.update('join', {
+        agentDid: alpha,
+        sigmaRaw: 0.85,
+        actions: [...ACTIONS, httpAction('call-local', origin)],
+      });
       await session.update('activate');
-      const { sagaId, workflowId } = await session.startSaga({ steps: [{ actionId: 'call-local', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } }] });
+      const { sagaId, workflowId } = await session.startSaga({
+        steps: [
+          { actionId: 'call-local', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } },
+        ],
+      });
       touched.push(workflowId);
       const snap = await sagaOutcome(session.saga(sagaId));
       const step = snap.saga.steps[0];
       assert.equal(step.state, 'failed');
-      assert.match(String(step.error), /localhost resolves to (127\.0\.0\.1|::1), which is (IPv4-mapped )?loopback .* does not call tools at private addresses/, String(step.error));
+      assert.match(
+        String(step.error),
+        /localhost resolves to (127\.0\.0\.1|::1), which is (IPv4-mapped )?loopback .* does not call tools at private addresses/,
+        String(step.error),
+      );
       assert.equal(step.attempts, 1);
       assert.deepEqual(tool.requests, [], 'the tool at the loopback address received no request');
     } finally {
@@ -157,10 +223,11 @@ describe('N3 — SSRF through redirects', function () {
     }
   });
 
-  it('(d) an answer larger than the worker\'s limit fails the step: the worker stops reading and drops the connection', async () => {
+  it("(d) an answer larger than the worker's limit fails the step: the worker stops reading and drops the connection", async () => {
     let written = 0;
     const big = await server((req, res) => {
-      if (req.url === '/undo') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"undone":true}');
+      if (req.url === '/undo')
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"undone":true}');
       // An endless answer (capped at 32 MiB so an old worker ends too), no Content-Length.
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"padding":"');
@@ -181,14 +248,23 @@ describe('N3 — SSRF through redirects', function () {
         { allowedToolOrigins: [big.base] },
       );
       touched.push(session.workflowId);
-      const { sagaId, workflowId } = await session.startSaga({ steps: [{ actionId: 'fetch-big', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } }] });
+      const { sagaId, workflowId } = await session.startSaga({
+        steps: [{ actionId: 'fetch-big', agentDid: alpha, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.1 } }],
+      });
       touched.push(workflowId);
       const snap = await sagaOutcome(session.saga(sagaId));
       const step = snap.saga.steps[0];
       assert.notEqual(snap.saga.state, 'completed');
-      assert.match(String(step.error), new RegExp(`answered more than ${DEFAULT_MAX_RESPONSE_BYTES} bytes`), String(step.error));
+      assert.match(
+        String(step.error),
+        new RegExp(`answered more than ${DEFAULT_MAX_RESPONSE_BYTES} bytes`),
+        String(step.error),
+      );
       assert.equal(big.posts('/execute'), 1, 'a too large answer is not retried');
-      assert.ok(written < 32 * 1024 * 1024, `the worker dropped the connection before the tool had written it all (${written} bytes written)`);
+      assert.ok(
+        written < 32 * 1024 * 1024,
+        `the worker dropped the connection before the tool had written it all (${written} bytes written)`,
+      );
       assert.ok(!JSON.stringify(snap).includes('xxxxxxxx'), 'no part of the answer is in the saga');
       assert.equal(step.outcomeUnknown, true, 'the tool answered 200: it acted, and is compensated');
     } finally {

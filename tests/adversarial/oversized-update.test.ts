@@ -32,10 +32,20 @@ describe('oversized updates are refused at the frontend, and refusals never echo
     const env = await testEnv();
     const connection = await Connection.connect({ address: env.address, interceptors: [] });
     const handle = new Client({ connection, namespace: env.namespace }).workflow.getHandle(session.workflowId);
-    const err = await handle.executeUpdate('vfsWrite', { args: [huge], updateId }).then(() => undefined, (e: unknown) => e as Error).finally(() => connection.close());
+    const err = await handle
+      .executeUpdate('vfsWrite', { args: [huge], updateId })
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      )
+      .finally(() => connection.close());
     assert.ok(err, 'the 3 MiB update was accepted');
     const text = `${err.message} ${String((err as { cause?: unknown }).cause ?? '')}`;
-    assert.match(text, /payload size of in-flight updates|RESOURCE_EXHAUSTED/i, `a clear refusal: ${text.slice(0, 300)}`);
+    assert.match(
+      text,
+      /payload size of in-flight updates|RESOURCE_EXHAUSTED/i,
+      `a clear refusal: ${text.slice(0, 300)}`,
+    );
     assert.ok(text.length < 4096, 'the refusal does not echo the request');
     assert.doesNotMatch(text, /unexpected workflow task failure/i);
     // It never reached the workflow: not accepted, and (after) no workflow task failed.
@@ -43,7 +53,11 @@ describe('oversized updates are refused at the frontend, and refusals never echo
     console.log(`    refused: ${text.slice(0, 200)}`);
     // The session still takes requests.
     await session.update('vfsWrite', { agentDid: alpha, path: `/sessions/${session.id}/small.txt`, content: 'ok' });
-    await until(() => session.summary(), (s) => s.files === 1, 'the small write');
+    await until(
+      () => session.summary(),
+      (s) => s.files === 1,
+      'the small write',
+    );
   });
 
   it(`an update just under the server's limit (${MAX_UPDATE_PAYLOAD_BYTES} B) reaches the door, whose refusal is bounded and does not echo the input`, async () => {
@@ -58,7 +72,10 @@ describe('oversized updates are refused at the frontend, and refusals never echo
       ['vfsWrite', { agentDid: alpha, path: `${file}/${big}`, content: 'x' }],
     ] as const) {
       const failure = await refused(session.update(name, req), 'INVALID_INPUT');
-      assert.ok(failure.message.length < 2048, `a bounded message (${failure.message.length} chars): ${failure.message.slice(0, 200)}`);
+      assert.ok(
+        failure.message.length < 2048,
+        `a bounded message (${failure.message.length} chars): ${failure.message.slice(0, 200)}`,
+      );
       assert.ok(!failure.message.includes(big.slice(0, 1000)), 'the input is not echoed');
     }
     await session.update('vfsWrite', { agentDid: alpha, path: `/sessions/${session.id}/small.txt`, content: 'ok' });

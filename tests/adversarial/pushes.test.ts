@@ -9,8 +9,27 @@
  */
 import assert from 'node:assert/strict';
 import {
-  ATTACKER, SRE, eventsSince, executedSteps, expectNoTrace, expectSoundAudit, freshSagaCompletes, handlerCalls, httpTool, mark,
-  openSession, rawClient, refusal, sagaOutcome, sagaWorkflowId, sleep, stepDigest, until, workflowTaskFailures, ACTIONS, type HttpTool,
+  ATTACKER,
+  SRE,
+  eventsSince,
+  executedSteps,
+  expectNoTrace,
+  expectSoundAudit,
+  freshSagaCompletes,
+  handlerCalls,
+  httpTool,
+  mark,
+  openSession,
+  rawClient,
+  refusal,
+  sagaOutcome,
+  sagaWorkflowId,
+  sleep,
+  stepDigest,
+  until,
+  workflowTaskFailures,
+  ACTIONS,
+  type HttpTool,
 } from './raw';
 
 const alpha = 'did:mesh:alpha';
@@ -33,32 +52,74 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
   let tool: HttpTool;
   const touched: string[] = [];
 
-  before(async () => { tool = await httpTool(); });
+  before(async () => {
+    tool = await httpTool();
+  });
   after(async () => {
     await tool.close();
     assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed');
   });
 
   /** A session whose sandboxed agent declared a ring 1 HTTP tool (its calls are counted). */
-  const withSandbox = () => openSession(
-    { [alpha]: 0.85, [sandbox]: { sigma: 0.3, actions: [...ACTIONS, { actionId: 'wire-http', reversibility: 'NONE', executeApi: `${tool.base}/wire`, undoApi: `${tool.base}/unwire` }] } },
-    { allowedToolOrigins: [tool.base] },
-  );
+  const withSandbox = () =>
+    openSession(
+      {
+        [alpha]: 0.85,
+        [sandbox]: {
+          sigma: 0.3,
+          actions: [
+            ...ACTIONS,
+            {
+              actionId: 'wire-http',
+              reversibility: 'NONE',
+              executeApi: `${tool.base}/wire`,
+              undoApi: `${tool.base}/unwire`,
+            },
+          ],
+        },
+      },
+      { allowedToolOrigins: [tool.base] },
+    );
 
   it('1. a restrict or ringView push raising a ring 3 agent (σ_raw 1, ringCap 0) does not let its ring 1 step run', async () => {
     const session = await withSandbox();
-    const { sagaId, workflowId } = await session.startSaga({ steps: [
-      { actionId: 'draft', agentDid: alpha, input: { delayMs: 3000 } },
-      { actionId: 'wire-http', agentDid: sandbox, approvalDeadlineSeconds: 60 },
-    ] });
+    const { sagaId, workflowId } = await session.startSaga({
+      steps: [
+        { actionId: 'draft', agentDid: alpha, input: { delayMs: 3000 } },
+        { actionId: 'wire-http', agentDid: sandbox, approvalDeadlineSeconds: 60 },
+      ],
+    });
     touched.push(session.workflowId, workflowId);
-    await until(() => session.sagaState(sagaId), (s) => s.saga.steps[0].state === 'executing', 'step 1 to run');
+    await until(
+      () => session.sagaState(sagaId),
+      (s) => s.saga.steps[0].state === 'executing',
+      'step 1 to run',
+    );
     const m = await mark(session, [workflowId]);
     const saga = session.saga(sagaId);
     await saga.signal('restrict', { agents: [raised(sandbox)] });
     await saga.signal('restrict', { agents: [raised(sandbox), raised(ATTACKER)], sessionState: 'active' });
-    await saga.signal('ringView', { agents: [raised(sandbox)], actions: [{ actionId: 'wire-http', readOnly: true, admin: false, reversibility: 'FULL', omega: 0.2, executeApi: `${tool.base}/wire`, undoApi: null }], quorum: 0, approvals: { 'step-2': [alpha, beta] } });
-    await until(() => signalsReceived(workflowId, 'ringView'), (n) => n === 1, 'the pushes to arrive');
+    await saga.signal('ringView', {
+      agents: [raised(sandbox)],
+      actions: [
+        {
+          actionId: 'wire-http',
+          readOnly: true,
+          admin: false,
+          reversibility: 'FULL',
+          omega: 0.2,
+          executeApi: `${tool.base}/wire`,
+          undoApi: null,
+        },
+      ],
+      quorum: 0,
+      approvals: { 'step-2': [alpha, beta] },
+    });
+    await until(
+      () => signalsReceived(workflowId, 'ringView'),
+      (n) => n === 1,
+      'the pushes to arrive',
+    );
     // The pushes left their signals and nothing else; the session heard nothing.
     await expectNoTrace(m, { [workflowId]: ['readStepGrant'] });
 
@@ -70,23 +131,37 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
     assert.equal(tool.posts('/wire'), 0, 'the ring 1 HTTP tool was never called');
     assert.deepEqual(snap.grants, {});
     // The session recorded the outcome it learned from its child (one hypervisor delta), nothing of the pushes.
-    const trail = await until(() => expectSoundAudit(session), (t) => t.deltaCount === m.deltaCount + 1, 'the outcome delta');
+    const trail = await until(
+      () => expectSoundAudit(session),
+      (t) => t.deltaCount === m.deltaCount + 1,
+      'the outcome delta',
+    );
     assert.equal(trail.deltas.at(-1)!.agentDid, 'did:hv:hypervisor');
   });
 
   it('1. restrictions only merge downward: a real demotion reaches the saga whatever was pushed before or after it', async () => {
     const session = await openSession({ [alpha]: 0.85, [beta]: 0.8 });
-    const { sagaId, workflowId } = await session.startSaga({ steps: [
-      { actionId: 'draft', agentDid: alpha, input: { delayMs: 4000 } },
-      { actionId: 'publish', agentDid: alpha },
-    ] });
+    const { sagaId, workflowId } = await session.startSaga({
+      steps: [
+        { actionId: 'draft', agentDid: alpha, input: { delayMs: 4000 } },
+        { actionId: 'publish', agentDid: alpha },
+      ],
+    });
     touched.push(session.workflowId, workflowId);
     const saga = session.saga(sagaId);
-    await until(() => session.sagaState(sagaId), (s) => s.saga.steps[0].state === 'executing', 'step 1 to run');
+    await until(
+      () => session.sagaState(sagaId),
+      (s) => s.saga.steps[0].state === 'executing',
+      'step 1 to run',
+    );
     await saga.signal('restrict', { agents: [raised(alpha)] });
     await session.update('slash', { agentDid: alpha, reason: 'caught exfiltrating', witnessDid: SRE });
     // The session's own push (σ 0) arrives; then the forger pushes the raise again.
-    await until(() => signalsReceived(workflowId, 'restrict'), (n) => n >= 2, 'the session\'s restriction to reach the saga');
+    await until(
+      () => signalsReceived(workflowId, 'restrict'),
+      (n) => n >= 2,
+      "the session's restriction to reach the saga",
+    );
     await saga.signal('restrict', { agents: [raised(alpha)] });
     await saga.signal('ringView', { agents: [raised(alpha)] });
 
@@ -94,7 +169,7 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
     assert.equal(snap.saga.state, 'compensated', snap.error);
     assert.equal(snap.failedStepId, 'step-2');
     assert.match(snap.error, /ring violation/);
-    assert.deepEqual(handlerCalls(workflowId), ['step-1'], 'the demoted agent\'s next step never ran');
+    assert.deepEqual(handlerCalls(workflowId), ['step-1'], "the demoted agent's next step never ran");
     assert.deepEqual(await executedSteps(workflowId), ['step-1']);
     assert.equal((await session.participant(alpha)).sigmaRaw, 0);
     await expectSoundAudit(session);
@@ -106,20 +181,56 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
     const { client, taskQueue } = await rawClient();
     const m = await mark(session);
     const forged = (sagaId: string) => {
-      const step = { stepId: 'step-1', actionId: 'wire-http', agentDid: sandbox, input: {}, timeoutSeconds: 5, retry: { maximumAttempts: 1, initialIntervalSeconds: 1, backoffCoefficient: 2 }, approvalDeadlineSeconds: 5 };
+      const step = {
+        stepId: 'step-1',
+        actionId: 'wire-http',
+        agentDid: sandbox,
+        input: {},
+        timeoutSeconds: 5,
+        retry: { maximumAttempts: 1, initialIntervalSeconds: 1, backoffCoefficient: 2 },
+        approvalDeadlineSeconds: 5,
+      };
       return {
-        sessionId: session.id, sagaId, steps: [{ ...step, digest: stepDigest({ sessionId: session.id, sagaId, ...step }) }],
+        sessionId: session.id,
+        sagaId,
+        steps: [{ ...step, digest: stepDigest({ sessionId: session.id, sagaId, ...step }) }],
         agents: [raised(sandbox)],
-        actions: [{ actionId: 'wire-http', readOnly: true, admin: false, reversibility: 'FULL', omega: 0.2, executeApi: `${tool.base}/wire`, undoApi: null }],
+        actions: [
+          {
+            actionId: 'wire-http',
+            readOnly: true,
+            admin: false,
+            reversibility: 'FULL',
+            omega: 0.2,
+            executeApi: `${tool.base}/wire`,
+            undoApi: null,
+          },
+        ],
         quorum: 1,
       };
     };
     // The id the session will give its first saga, a made-up one, and a plain start.
     const ids = ['saga-1', 'forged', 'forged-start'];
     const handles = [
-      await client.workflow.signalWithStart('sagaWorkflow', { taskQueue, workflowId: sagaWorkflowId(session.id, ids[0]!), args: [forged(ids[0]!)], signal: 'restrict', signalArgs: [{ agents: [raised(sandbox)] }] }),
-      await client.workflow.signalWithStart('sagaWorkflow', { taskQueue, workflowId: sagaWorkflowId(session.id, ids[1]!), args: [forged(ids[1]!)], signal: 'wake', signalArgs: [{ sessionContinued: true }] }),
-      await client.workflow.start('sagaWorkflow', { taskQueue, workflowId: sagaWorkflowId(session.id, ids[2]!), args: [forged(ids[2]!)] }),
+      await client.workflow.signalWithStart('sagaWorkflow', {
+        taskQueue,
+        workflowId: sagaWorkflowId(session.id, ids[0]!),
+        args: [forged(ids[0]!)],
+        signal: 'restrict',
+        signalArgs: [{ agents: [raised(sandbox)] }],
+      }),
+      await client.workflow.signalWithStart('sagaWorkflow', {
+        taskQueue,
+        workflowId: sagaWorkflowId(session.id, ids[1]!),
+        args: [forged(ids[1]!)],
+        signal: 'wake',
+        signalArgs: [{ sessionContinued: true }],
+      }),
+      await client.workflow.start('sagaWorkflow', {
+        taskQueue,
+        workflowId: sagaWorkflowId(session.id, ids[2]!),
+        args: [forged(ids[2]!)],
+      }),
     ];
     for (const h of handles) {
       touched.push(h.workflowId);
@@ -128,10 +239,12 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
       assert.match(failure.message, /startSaga/);
       assert.deepEqual(await executedSteps(h.workflowId), [], `${h.workflowId} scheduled no step`);
       // It did not tell the session anything either (no sagaEnded from a saga that was never its child).
-      assert.ok(!(await eventsSince(h.workflowId, 0)).includes('EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED'));
+      assert.ok(
+        !(await eventsSince(h.workflowId, 0)).includes('EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED'),
+      );
     }
     await sleep(500);
-    assert.equal(tool.posts(), 0, 'the forged view\'s HTTP tool was never called');
+    assert.equal(tool.posts(), 0, "the forged view's HTTP tool was never called");
     await expectNoTrace(m);
     assert.deepEqual(await session.sagaRecords(), []);
 
@@ -142,7 +255,6 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
     const snap = await sagaOutcome(session.saga(real.sagaId));
     assert.equal(snap.saga.state, 'completed', snap.error);
   });
-
 });
 
 describe('adversarial: forged saga news to the session (SPEC §11.2)', function () {
@@ -151,68 +263,120 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
   after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
 
   /** The forged signals, by their old names and the one that remains. */
-  const forgeries = (sagaId: string, workflowId: string) => [
-    ['sagaEscalated', { sagaId, stepId: 'step-1', agentDid: alpha, reason: 'compensation failed', slash: true }],
-    ['sagaEscalated', { sagaId, escalations: [{ stepId: 'step-1', agentDid: alpha, omega: 1 }] }],
-    ['sagaEvent', { sagaId, kind: 'stepCommitted', stepId: 'step-1', agentDid: alpha }],
-    ['sagaEvent', { sagaId, kind: 'ended', state: 'completed', steps: [{ stepId: 'step-1', state: 'committed' }] }],
-    ['sagaStarted', { sagaId: 'ghost', workflowId: sagaWorkflowId('x', 'ghost'), agentDids: [ATTACKER] }],
-    ['sagaEnded', { sagaId }],
-    ['sagaEnded', { sagaId, state: 'escalated', snapshot: { saga: { state: 'escalated', steps: [{ stepId: 'step-1', agentDid: alpha, state: 'compensation_failed' }] } } }],
-    ['sagaEnded', { sagaId: 'ghost' }],
-    ['sagaEnded', { sagaId: '__proto__' }],
-    ['sagaEnded', { sagaId: { toString: 'x' } }],
-    ['sagaEnded', null],
-    ['sagaEnded', workflowId],
-  ] as const;
+  const forgeries = (sagaId: string, workflowId: string) =>
+    [
+      ['sagaEscalated', { sagaId, stepId: 'step-1', agentDid: alpha, reason: 'compensation failed', slash: true }],
+      ['sagaEscalated', { sagaId, escalations: [{ stepId: 'step-1', agentDid: alpha, omega: 1 }] }],
+      ['sagaEvent', { sagaId, kind: 'stepCommitted', stepId: 'step-1', agentDid: alpha }],
+      ['sagaEvent', { sagaId, kind: 'ended', state: 'completed', steps: [{ stepId: 'step-1', state: 'committed' }] }],
+      ['sagaStarted', { sagaId: 'ghost', workflowId: sagaWorkflowId('x', 'ghost'), agentDids: [ATTACKER] }],
+      ['sagaEnded', { sagaId }],
+      [
+        'sagaEnded',
+        {
+          sagaId,
+          state: 'escalated',
+          snapshot: {
+            saga: { state: 'escalated', steps: [{ stepId: 'step-1', agentDid: alpha, state: 'compensation_failed' }] },
+          },
+        },
+      ],
+      ['sagaEnded', { sagaId: 'ghost' }],
+      ['sagaEnded', { sagaId: '__proto__' }],
+      ['sagaEnded', { sagaId: { toString: 'x' } }],
+      ['sagaEnded', null],
+      ['sagaEnded', workflowId],
+    ] as const;
 
   it('2. forged sagaEscalated / sagaEvent / sagaStarted / sagaEnded: no slash, no delta, the saga stays running', async () => {
     const session = await openSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
-    const { sagaId, workflowId, digests } = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }] });
+    const { sagaId, workflowId, digests } = await session.startSaga({
+      steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }],
+    });
     touched.push(session.workflowId, workflowId);
-    await until(() => session.sagaState(sagaId), (s) => s.waiting?.stepId === 'step-1', 'the saga to wait for approvals');
-    const before = { saga: await session.sagaState(sagaId), alpha: await session.participant(alpha), records: await session.sagaRecords() };
+    await until(
+      () => session.sagaState(sagaId),
+      (s) => s.waiting?.stepId === 'step-1',
+      'the saga to wait for approvals',
+    );
+    const before = {
+      saga: await session.sagaState(sagaId),
+      alpha: await session.participant(alpha),
+      records: await session.sagaRecords(),
+    };
     const m = await mark(session, [workflowId]);
 
     for (const [name, arg] of forgeries(sagaId, workflowId)) await session.signal(name, arg);
-    await until(() => signalsReceived(session.workflowId, 'sagaEnded'), (n) => n === 7, 'the signals to arrive');
+    await until(
+      () => signalsReceived(session.workflowId, 'sagaEnded'),
+      (n) => n === 7,
+      'the signals to arrive',
+    );
     await sleep(500);
     await expectNoTrace(m, { [session.workflowId]: [] });
     assert.deepEqual(await session.participant(alpha), before.alpha, 'alpha was not slashed');
-    assert.deepEqual(await session.sagaRecords(), before.records, 'the session\'s record of its sagas is unchanged (no ghost, nothing ended)');
+    assert.deepEqual(
+      await session.sagaRecords(),
+      before.records,
+      "the session's record of its sagas is unchanged (no ghost, nothing ended)",
+    );
     assert.deepEqual(await session.sagaState(sagaId), before.saga, 'the saga is unchanged');
 
     // It still completes on real approvals, and the session learns that from its child.
-    for (const approverDid of [beta, gamma]) await session.update('approve', { sagaId, stepId: 'step-1', digest: digests['step-1'], approverDid });
+    for (const approverDid of [beta, gamma])
+      await session.update('approve', { sagaId, stepId: 'step-1', digest: digests['step-1'], approverDid });
     assert.equal((await sagaOutcome(session.saga(sagaId))).saga.state, 'completed');
-    await until(() => session.sagaRecords(), (r) => r[0]?.state === 'completed', 'the session to learn the outcome');
+    await until(
+      () => session.sagaRecords(),
+      (r) => r[0]?.state === 'completed',
+      'the session to learn the outcome',
+    );
     await expectSoundAudit(session);
   });
 
   it('2. sagaEnded for a running saga after the session continued as new: read by id, not believed', async () => {
     const session = await openSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 }, {}, { maxUpdatesPerRun: 10 });
-    const { sagaId, workflowId, digests } = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }] });
+    const { sagaId, workflowId, digests } = await session.startSaga({
+      steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }],
+    });
     touched.push(session.workflowId, workflowId);
-    await until(() => session.sagaState(sagaId), (s) => s.waiting?.stepId === 'step-1', 'the saga to wait for approvals');
+    await until(
+      () => session.sagaState(sagaId),
+      (s) => s.waiting?.stepId === 'step-1',
+      'the saga to wait for approvals',
+    );
     // Enough accepted updates for the session to continue as new.
     for (let i = 0; i < 10; i++) await session.update('checkAction', { agentDid: beta, actionId: 'draft' });
-    await until(() => session.summary(), (s) => s.runs >= 2, 'the session to continue as new');
+    await until(
+      () => session.summary(),
+      (s) => s.runs >= 2,
+      'the session to continue as new',
+    );
     await sleep(500);
     const m = await mark(session, [workflowId]);
     const before = await session.sagaRecords();
     assert.equal(before.find((s) => s.sagaId === sagaId)?.state, 'running');
 
     for (const [name, arg] of forgeries(sagaId, workflowId)) await session.signal(name, arg);
-    await until(() => signalsReceived(session.workflowId, 'sagaEnded'), (n) => n === 7, 'the signals to arrive');
+    await until(
+      () => signalsReceived(session.workflowId, 'sagaEnded'),
+      (n) => n === 7,
+      'the signals to arrive',
+    );
     await sleep(1500);
     // The wake-up made the session read the saga by id (an activity); it is running, so nothing changed.
     await expectNoTrace(m, { [session.workflowId]: ['readSagaOutcome'] });
     assert.deepEqual(await session.sagaRecords(), before);
     assert.equal((await session.sagaState(sagaId)).saga.state, 'running');
 
-    for (const approverDid of [beta, gamma]) await session.update('approve', { sagaId, stepId: 'step-1', digest: digests['step-1'], approverDid });
+    for (const approverDid of [beta, gamma])
+      await session.update('approve', { sagaId, stepId: 'step-1', digest: digests['step-1'], approverDid });
     assert.equal((await sagaOutcome(session.saga(sagaId))).saga.state, 'completed');
-    await until(() => session.sagaRecords(), (r) => r.find((s) => s.sagaId === sagaId)?.state === 'completed', 'the new run to learn the outcome');
+    await until(
+      () => session.sagaRecords(),
+      (r) => r.find((s) => s.sagaId === sagaId)?.state === 'completed',
+      'the new run to learn the outcome',
+    );
     await expectSoundAudit(session);
   });
 

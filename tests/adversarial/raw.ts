@@ -47,8 +47,24 @@ export const sessionWorkflowId = (sessionId: string) => `hv-session-${sessionId}
 export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}-${sagaId}`;
 
 /** SPEC §11.5: SHA-256 of the canonical JSON of {sessionId, sagaId, stepId, actionId, agentDid, input}. */
-export function stepDigest(s: { sessionId: string; sagaId: string; stepId: string; actionId: string; agentDid: string; input?: unknown }): string {
-  return sha256Hex(canonicalJson({ sessionId: s.sessionId, sagaId: s.sagaId, stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, input: s.input ?? null }));
+export function stepDigest(s: {
+  sessionId: string;
+  sagaId: string;
+  stepId: string;
+  actionId: string;
+  agentDid: string;
+  input?: unknown;
+}): string {
+  return sha256Hex(
+    canonicalJson({
+      sessionId: s.sessionId,
+      sagaId: s.sagaId,
+      stepId: s.stepId,
+      actionId: s.actionId,
+      agentDid: s.agentDid,
+      input: s.input ?? null,
+    }),
+  );
 }
 
 /** Actions as agents declare them at join: the test handlers, by name (tests/helpers/testHandlers.ts). */
@@ -61,18 +77,30 @@ export const ACTIONS = [
   { actionId: 'reconfigure', admin: true, reversibility: 'FULL', ...TEST_STEP },
 ];
 
-export interface StartedSaga { sagaId: string; workflowId: string; digests: Record<string, string> }
+export interface StartedSaga {
+  sagaId: string;
+  workflowId: string;
+  digests: Record<string, string>;
+}
 
 /** A session workflow addressed by id, as any client of the namespace can. */
 export class RawSession {
-  constructor(readonly id: string, readonly handle: WorkflowHandle, private readonly client: Client) {}
+  constructor(
+    readonly id: string,
+    readonly handle: WorkflowHandle,
+    private readonly client: Client,
+  ) {}
 
-  get workflowId(): string { return this.handle.workflowId; }
+  get workflowId(): string {
+    return this.handle.workflowId;
+  }
   /** An update with these arguments (none: no argument at all); sent again while the session hands over to its next run, as the contract says. */
   async update<R = any>(name: string, ...args: unknown[]): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await (args.length ? this.handle.executeUpdate<R, [unknown, ...unknown[]]>(name, { args: args as [unknown, ...unknown[]] }) : this.handle.executeUpdate<R, []>(name));
+        return await (args.length
+          ? this.handle.executeUpdate<R, [unknown, ...unknown[]]>(name, { args: args as [unknown, ...unknown[]] })
+          : this.handle.executeUpdate<R, []>(name));
       } catch (err) {
         const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
         if (!(cause instanceof ApplicationFailure && cause.type === 'SESSION_CONTINUING') || attempt >= 50) throw err;
@@ -82,41 +110,76 @@ export class RawSession {
   }
   /** An update with a chosen update id, to find it (or not) in history afterwards. */
   updateWithId<R = any>(name: string, updateId: string, arg?: unknown): Promise<R> {
-    return arg === undefined ? this.handle.executeUpdate<R, []>(name, { updateId }) : this.handle.executeUpdate<R, [unknown]>(name, { args: [arg], updateId });
+    return arg === undefined
+      ? this.handle.executeUpdate<R, []>(name, { updateId })
+      : this.handle.executeUpdate<R, [unknown]>(name, { args: [arg], updateId });
   }
-  query<R = any>(name: string, ...args: unknown[]): Promise<R> { return this.handle.query<R, unknown[]>(name, ...args); }
-  signal(name: string, ...args: unknown[]): Promise<void> { return this.handle.signal(name, ...args); }
+  query<R = any>(name: string, ...args: unknown[]): Promise<R> {
+    return this.handle.query<R, unknown[]>(name, ...args);
+  }
+  signal(name: string, ...args: unknown[]): Promise<void> {
+    return this.handle.signal(name, ...args);
+  }
 
-  summary(): Promise<any> { return this.query('summary'); }
+  summary(): Promise<any> {
+    return this.query('summary');
+  }
   /** The whole trail: the audit store's turns plus the deltas the session still holds. */
   async audit(): Promise<{ trail: AuditTrail; verification: ChainVerification }> {
     const { store } = await testEnv();
     const trail = toAuditTrail(await readTrail(store, this.id, () => this.query('auditHead')));
     return { trail, verification: verifyChain(trail.deltas) };
   }
-  participant(did: string): Promise<any> { return this.query('participant', did); }
-  sagaRecords(): Promise<any[]> { return this.query('sagas'); }
-  startSaga(req: unknown): Promise<StartedSaga> { return this.update('startSaga', req); }
-  saga(sagaId: string): WorkflowHandle { return this.client.workflow.getHandle(sagaWorkflowId(this.id, sagaId)); }
-  sagaState(sagaId: string): Promise<any> { return this.saga(sagaId).query('sagaState'); }
+  participant(did: string): Promise<any> {
+    return this.query('participant', did);
+  }
+  sagaRecords(): Promise<any[]> {
+    return this.query('sagas');
+  }
+  startSaga(req: unknown): Promise<StartedSaga> {
+    return this.update('startSaga', req);
+  }
+  saga(sagaId: string): WorkflowHandle {
+    return this.client.workflow.getHandle(sagaWorkflowId(this.id, sagaId));
+  }
+  sagaState(sagaId: string): Promise<any> {
+    return this.saga(sagaId).query('sagaState');
+  }
   /** The saga's final snapshot: its result, or the details of the failure it ended with. */
-  sagaResult(sagaId: string): Promise<any> { return sagaOutcome(this.saga(sagaId)); }
+  sagaResult(sagaId: string): Promise<any> {
+    return sagaOutcome(this.saga(sagaId));
+  }
 }
 
-export interface AgentSpec { sigma: number; actions?: unknown[] }
+export interface AgentSpec {
+  sigma: number;
+  actions?: unknown[];
+}
 
 /** Start a session raw, join agents (each declaring ACTIONS unless told otherwise) and activate it. */
-export async function openSession(agents: Record<string, number | AgentSpec>, config: Record<string, unknown> = {}, opts: { activate?: boolean; maxUpdatesPerRun?: number } = {}): Promise<RawSession> {
+export async function openSession(
+  agents: Record<string, number | AgentSpec>,
+  config: Record<string, unknown> = {},
+  opts: { activate?: boolean; maxUpdatesPerRun?: number } = {},
+): Promise<RawSession> {
   const { client, taskQueue } = await rawClient();
   const id = uid('adv');
   const handle = await client.workflow.start('sessionWorkflow', {
     taskQueue,
     workflowId: sessionWorkflowId(id),
-    args: [{ sessionId: id, creatorDid: 'did:mesh:admin', config: { sreWitnesses: SRE_WITNESSES, ...config }, ...(opts.maxUpdatesPerRun ? { maxUpdatesPerRun: opts.maxUpdatesPerRun } : {}) }],
+    args: [
+      {
+        sessionId: id,
+        creatorDid: 'did:mesh:admin',
+        config: { sreWitnesses: SRE_WITNESSES, ...config },
+        ...(opts.maxUpdatesPerRun ? { maxUpdatesPerRun: opts.maxUpdatesPerRun } : {}),
+      },
+    ],
   });
   const session = new RawSession(id, handle, client);
   for (const [agentDid, spec] of Object.entries(agents)) {
-    const { sigma, actions } = typeof spec === 'number' ? { sigma: spec, actions: ACTIONS } : { actions: ACTIONS, ...spec };
+    const { sigma, actions } =
+      typeof spec === 'number' ? { sigma: spec, actions: ACTIONS } : { actions: ACTIONS, ...spec };
     await session.update('join', { agentDid, sigmaRaw: sigma, actions });
   }
   if (opts.activate !== false) await session.update('activate');
@@ -129,7 +192,8 @@ export async function sagaOutcome(handle: WorkflowHandle): Promise<any> {
     return await handle.result();
   } catch (err) {
     const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-    if (cause instanceof ApplicationFailure && /^Saga/.test(cause.type ?? '') && cause.details?.[0]) return cause.details[0];
+    if (cause instanceof ApplicationFailure && /^Saga/.test(cause.type ?? '') && cause.details?.[0])
+      return cause.details[0];
     throw err;
   }
 }
@@ -138,15 +202,25 @@ export async function sagaOutcome(handle: WorkflowHandle): Promise<any> {
 
 /** The ApplicationFailure a call was refused with (an update's, or a workflow's). */
 export async function refusal(call: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await call.then(() => undefined, (e: unknown) => e);
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err !== undefined, 'the request was accepted; it must be refused');
   const cause = err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : err;
-  assert.ok(cause instanceof ApplicationFailure, `refused with an ApplicationFailure, got ${String(err)}${cause && cause !== err ? ` caused by ${String(cause)}` : ''}`);
+  assert.ok(
+    cause instanceof ApplicationFailure,
+    `refused with an ApplicationFailure, got ${String(err)}${cause && cause !== err ? ` caused by ${String(cause)}` : ''}`,
+  );
   return cause;
 }
 
 /** Asserts the call is refused with this failure type and, when given, a message matching `names`. */
-export async function refused(call: Promise<unknown>, type: string, names?: RegExp | string): Promise<ApplicationFailure> {
+export async function refused(
+  call: Promise<unknown>,
+  type: string,
+  names?: RegExp | string,
+): Promise<ApplicationFailure> {
   const failure = await refusal(call);
   assert.equal(failure.type, type, `refused as ${type}; got ${failure.type}: ${failure.message}`);
   if (names !== undefined) {
@@ -167,11 +241,16 @@ export const eventName = (e: HistoryEvent) => EventType[e.eventType ?? 0] ?? Str
 /** Every run of a workflow id (a session continues as new), oldest first. */
 export async function runHistories(client: Client, workflowId: string): Promise<HistoryEvent[][]> {
   const runIds: string[] = [];
-  for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId.replace(/'/g, "\\'")}'` })) runIds.push(w.runId);
+  for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId.replace(/'/g, "\\'")}'` }))
+    runIds.push(w.runId);
   // Visibility may lag behind the latest run: add it when missing.
   const latest = (await client.workflow.getHandle(workflowId).describe()).runId;
   if (!runIds.includes(latest)) runIds.push(latest);
-  return Promise.all(runIds.reverse().map(async (runId) => (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? []));
+  return Promise.all(
+    runIds
+      .reverse()
+      .map(async (runId) => (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? []),
+  );
 }
 
 /**
@@ -183,18 +262,29 @@ export async function runHistories(client: Client, workflowId: string): Promise<
  * workflow's code (RELIABILITY.md). By default no cause is excepted.
  */
 export const unhandledCommandTasks: string[] = [];
-export async function workflowTaskFailures(workflowIds: Iterable<string>, opts: { unhandledCommand?: 'fail' | 'tally' } = {}): Promise<string[]> {
+export async function workflowTaskFailures(
+  workflowIds: Iterable<string>,
+  opts: { unhandledCommand?: 'fail' | 'tally' } = {},
+): Promise<string[]> {
   const { client } = await rawClient();
   const out: string[] = [];
   for (const id of new Set(workflowIds)) {
     for (const e of (await runHistories(client, id)).flat()) {
       if (e.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) continue;
       const a = e.workflowTaskFailedEventAttributes;
-      if (opts.unhandledCommand === 'tally' && a?.cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND) {
+      if (
+        opts.unhandledCommand === 'tally' &&
+        a?.cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND
+      ) {
         unhandledCommandTasks.push(`${id} event ${String(e.eventId)}`);
         continue;
       }
-      out.push(`${id} event ${String(e.eventId)}: ${WorkflowTaskFailedCause[a?.cause ?? 0]}: ${a?.failure?.message ?? ''}`.slice(0, 600));
+      out.push(
+        `${id} event ${String(e.eventId)}: ${WorkflowTaskFailedCause[a?.cause ?? 0]}: ${a?.failure?.message ?? ''}`.slice(
+          0,
+          600,
+        ),
+      );
     }
   }
   return out;
@@ -209,19 +299,26 @@ export async function scheduledActivities(workflowId: string): Promise<{ type: s
       const a = e.activityTaskScheduledEventAttributes!;
       const payload = a.input?.payloads?.[0];
       const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
-      return { type: a.activityType?.name ?? '', arg: payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined, at };
+      return {
+        type: a.activityType?.name ?? '',
+        arg: payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined,
+        at,
+      };
     });
 }
 
 /** Step ids whose execute activity a saga scheduled. */
 export async function executedSteps(workflowId: string): Promise<string[]> {
-  return (await scheduledActivities(workflowId)).filter((a) => a.type === 'executeStep').map((a) => String(a.arg?.stepId));
+  return (await scheduledActivities(workflowId))
+    .filter((a) => a.type === 'executeStep')
+    .map((a) => String(a.arg?.stepId));
 }
 
 /** The ids of the updates a workflow accepted (every run). */
 export async function acceptedUpdateIds(workflowId: string): Promise<string[]> {
   const { client } = await rawClient();
-  return (await runHistories(client, workflowId)).flat()
+  return (await runHistories(client, workflowId))
+    .flat()
     .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId)
     .filter((id): id is string => typeof id === 'string');
 }
@@ -232,9 +329,17 @@ export async function eventsSince(workflowId: string, count: number): Promise<st
   return (await history(client, workflowId)).slice(count).map(eventName);
 }
 
-const WFT = new Set(['EVENT_TYPE_WORKFLOW_TASK_SCHEDULED', 'EVENT_TYPE_WORKFLOW_TASK_STARTED', 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED']);
+const WFT = new Set([
+  'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED',
+  'EVENT_TYPE_WORKFLOW_TASK_STARTED',
+  'EVENT_TYPE_WORKFLOW_TASK_COMPLETED',
+]);
 const TIMER = new Set(['EVENT_TYPE_TIMER_STARTED', 'EVENT_TYPE_TIMER_FIRED', 'EVENT_TYPE_TIMER_CANCELED']);
-const ACTIVITY = new Set(['EVENT_TYPE_ACTIVITY_TASK_SCHEDULED', 'EVENT_TYPE_ACTIVITY_TASK_STARTED', 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED']);
+const ACTIVITY = new Set([
+  'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+  'EVENT_TYPE_ACTIVITY_TASK_STARTED',
+  'EVENT_TYPE_ACTIVITY_TASK_COMPLETED',
+]);
 
 /**
  * A point to compare against: history lengths of some workflows and the
@@ -266,7 +371,11 @@ export async function mark(session: RawSession, others: string[] = []): Promise<
  * (its batch timer and `appendAuditDeltas`): that moves no delta, and the trail
  * is checked unchanged below.
  */
-export async function expectNoTrace(m: Mark, pushed: Record<string, string[]> = {}, attackers: string[] = [ATTACKER]): Promise<void> {
+export async function expectNoTrace(
+  m: Mark,
+  pushed: Record<string, string[]> = {},
+  attackers: string[] = [ATTACKER],
+): Promise<void> {
   const { client } = await rawClient();
   for (const [id, before] of m.events) {
     const events = await history(client, id);
@@ -275,13 +384,20 @@ export async function expectNoTrace(m: Mark, pushed: Record<string, string[]> = 
     const activities = [...(pushed[id] ?? []), ...(batching ? ['appendAuditDeltas'] : [])];
     for (const e of added) {
       const name = eventName(e);
-      const ok = WFT.has(name)
-        || (pushed[id] !== undefined && name === 'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED')
-        || (batching && TIMER.has(name))
-        || (ACTIVITY.has(name) && (e.eventType !== EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED || activities.includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? '')));
-      assert.ok(ok, `${id}: the refused request left history (had ${before} events, now ${events.length}); found ${name}${name.includes('ACTIVITY_TASK_SCHEDULED') ? ` (${e.activityTaskScheduledEventAttributes?.activityType?.name})` : ''}`);
+      const ok =
+        WFT.has(name) ||
+        (pushed[id] !== undefined && name === 'EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED') ||
+        (batching && TIMER.has(name)) ||
+        (ACTIVITY.has(name) &&
+          (e.eventType !== EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED ||
+            activities.includes(e.activityTaskScheduledEventAttributes?.activityType?.name ?? '')));
+      assert.ok(
+        ok,
+        `${id}: the refused request left history (had ${before} events, now ${events.length}); found ${name}${name.includes('ACTIVITY_TASK_SCHEDULED') ? ` (${e.activityTaskScheduledEventAttributes?.activityType?.name})` : ''}`,
+      );
     }
-    if (activities.length === 0 && !batching) assert.deepEqual(added.map(eventName), [], `${id}: the refused request left no history`);
+    if (activities.length === 0 && !batching)
+      assert.deepEqual(added.map(eventName), [], `${id}: the refused request left no history`);
   }
   const { trail } = await m.session.audit();
   assert.equal(trail.deltaCount, m.deltaCount, `session ${m.session.id}: no delta was recorded`);
@@ -296,8 +412,12 @@ export async function expectSoundAudit(session: RawSession, attackers: string[] 
   const offline = verifyTrail(JSON.parse(JSON.stringify(trail)));
   assert.equal(offline.ok, true, `the trail verifies offline: ${JSON.stringify(offline)}`);
   for (const d of trail.deltas) {
-    assert.ok(!attackers.includes(d.agentDid), `delta ${d.turn} is attributed to attacker ${d.agentDid}: ${JSON.stringify(d.changes)}`);
-    for (const c of d.changes) assert.ok(!attackers.includes(c.agentDid), `a change of delta ${d.turn} is attributed to attacker ${c.agentDid}`);
+    assert.ok(
+      !attackers.includes(d.agentDid),
+      `delta ${d.turn} is attributed to attacker ${d.agentDid}: ${JSON.stringify(d.changes)}`,
+    );
+    for (const c of d.changes)
+      assert.ok(!attackers.includes(c.agentDid), `a change of delta ${d.turn} is attributed to attacker ${c.agentDid}`);
   }
   return trail;
 }
@@ -317,7 +437,9 @@ export function registerMailHandler(): void {
       mailsSent.push({ workflowId: ctx.workflowId, stepId: ctx.stepId, agentDid: ctx.agentDid });
       return { sent: true };
     },
-    async undo() { return { recalled: true }; },
+    async undo() {
+      return { recalled: true };
+    },
   });
 }
 
@@ -334,14 +456,18 @@ export interface HttpTool {
  * an operator lists a tool it runs (HV_TOOL_ORIGINS); false, only a session
  * config can name it.
  */
-export async function httpTool(opts: { delayMs?: number; body?: (path: string) => unknown; workerAllows?: boolean } = {}): Promise<HttpTool> {
+export async function httpTool(
+  opts: { delayMs?: number; body?: (path: string) => unknown; workerAllows?: boolean } = {},
+): Promise<HttpTool> {
   const requests: { method: string; path: string }[] = [];
   const server = http.createServer((req, res) => {
     requests.push({ method: req.method ?? '', path: req.url ?? '' });
     req.resume();
     req.on('end', () => {
       setTimeout(() => {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.body ? opts.body(req.url ?? '') : { ok: req.url }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify(opts.body ? opts.body(req.url ?? '') : { ok: req.url }));
       }, opts.delayMs ?? 0);
     });
   });
@@ -351,14 +477,24 @@ export async function httpTool(opts: { delayMs?: number; body?: (path: string) =
   return {
     base,
     requests,
-    posts: (path?: string) => requests.filter((r) => r.method === 'POST' && (path === undefined || r.path === path)).length,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    posts: (path?: string) =>
+      requests.filter((r) => r.method === 'POST' && (path === undefined || r.path === path)).length,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
 // ── Waiting and the worker's health ─────────────────────────────────────────
 
-export async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+export async function until<T>(
+  probe: () => Promise<T>,
+  ok: (v: T) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let value: T | undefined;
@@ -368,7 +504,8 @@ export async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, w
     } catch (err) {
       if (Date.now() > deadline) throw err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)?.slice(0, 400)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)?.slice(0, 400)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -387,21 +524,40 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function freshSagaCompletes(): Promise<any> {
   const alpha = 'did:mesh:alpha';
   const session = await openSession({ [alpha]: 0.97, 'did:mesh:beta': 0.8, 'did:mesh:gamma': 0.8 });
-  const started = await session.startSaga({ steps: [
-    { actionId: 'draft', agentDid: 'did:mesh:beta' },
-    { actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 },
-  ] });
+  const started = await session.startSaga({
+    steps: [
+      { actionId: 'draft', agentDid: 'did:mesh:beta' },
+      { actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 },
+    ],
+  });
   assert.deepEqual(Object.keys(started.digests), ['step-1', 'step-2']);
-  await until(() => session.sagaState(started.sagaId), (s) => s.waiting?.stepId === 'step-2', 'the fresh saga to wait for approvals');
+  await until(
+    () => session.sagaState(started.sagaId),
+    (s) => s.waiting?.stepId === 'step-2',
+    'the fresh saga to wait for approvals',
+  );
   for (const approverDid of ['did:mesh:beta', 'did:mesh:gamma']) {
-    await session.update('approve', { sagaId: started.sagaId, stepId: 'step-2', digest: started.digests['step-2'], approverDid });
+    await session.update('approve', {
+      sagaId: started.sagaId,
+      stepId: 'step-2',
+      digest: started.digests['step-2'],
+      approverDid,
+    });
   }
   const snap = await session.sagaResult(started.sagaId);
   assert.equal(snap.saga.state, 'completed', `a fresh saga completes: ${snap.error}`);
-  assert.deepEqual(snap.saga.steps.map((s: { state: string }) => s.state), ['committed', 'committed']);
+  assert.deepEqual(
+    snap.saga.steps.map((s: { state: string }) => s.state),
+    ['committed', 'committed'],
+  );
   assert.deepEqual([...snap.grants['step-2'].approvals].sort(), ['did:mesh:beta', 'did:mesh:gamma']);
-  const summary = await until(() => session.summary(), (s) => s.sagas.every((g: { state: string }) => g.state === 'completed'), 'the session to learn the outcome');
-  for (const p of summary.participants) assert.ok(Number.isFinite(p.sigmaEff) && [1, 2, 3].includes(p.ring), JSON.stringify(p));
+  const summary = await until(
+    () => session.summary(),
+    (s) => s.sagas.every((g: { state: string }) => g.state === 'completed'),
+    'the session to learn the outcome',
+  );
+  for (const p of summary.participants)
+    assert.ok(Number.isFinite(p.sigmaEff) && [1, 2, 3].includes(p.ring), JSON.stringify(p));
   await expectSoundAudit(session);
   assert.deepEqual(await workflowTaskFailures([session.workflowId, started.workflowId]), []);
   return snap;

@@ -14,11 +14,20 @@ describe('a strict contract: unknown keys are refused by name', function () {
 
   it('every update argument and the session input refuse additional properties (contract/*.schema.json)', () => {
     const files = contractFiles();
-    const names = [...Object.entries(MESSAGES).filter(([, m]) => m.kind === 'update').map(([n]) => n), 'sessionWorkflow'];
+    const names = [
+      ...Object.entries(MESSAGES)
+        .filter(([, m]) => m.kind === 'update')
+        .map(([n]) => n),
+      'sessionWorkflow',
+    ];
     for (const name of names) {
       const text = files[`${name}.schema.json`];
       assert.ok(text, `contract/${name}.schema.json exists`);
-      const schema = JSON.parse(text) as { type?: string; additionalProperties?: unknown; anyOf?: { type?: string; additionalProperties?: unknown }[] };
+      const schema = JSON.parse(text) as {
+        type?: string;
+        additionalProperties?: unknown;
+        anyOf?: { type?: string; additionalProperties?: unknown }[];
+      };
       const objects = [schema, ...(schema.anyOf ?? [])].filter((s) => s.type === 'object');
       assert.ok(objects.length > 0, `${name}: an object schema`);
       for (const o of objects) assert.equal(o.additionalProperties, false, `${name}: unknown keys are refused`);
@@ -35,7 +44,8 @@ describe('a strict contract: unknown keys are refused by name', function () {
     const { client, taskQueue } = await rawClient();
     const id = uid('strict');
     const handle = await client.workflow.start('sessionWorkflow', {
-      taskQueue, workflowId: sessionWorkflowId(id),
+      taskQueue,
+      workflowId: sessionWorkflowId(id),
       args: [{ sessionId: id, creatorDid: 'did:mesh:admin', sreWitnesses: ['did:mesh:sre'] }],
     });
     await refused(handle.result(), 'INVALID_INPUT', 'sreWitnesses');

@@ -10,8 +10,20 @@ import { HypervisorClient } from '../../src/client';
 import { jsonSize } from '../../src/contract';
 import { isHypervisorError } from '../../src/core/errors';
 import {
-  ACTIONS, ATTACKER, expectNoTrace, expectSoundAudit, freshSagaCompletes, mark, openSession, rawClient, refusal, refused,
-  sagaOutcome, sessionWorkflowId, until, workflowTaskFailures,
+  ACTIONS,
+  ATTACKER,
+  expectNoTrace,
+  expectSoundAudit,
+  freshSagaCompletes,
+  mark,
+  openSession,
+  rawClient,
+  refusal,
+  refused,
+  sagaOutcome,
+  sessionWorkflowId,
+  until,
+  workflowTaskFailures,
 } from './raw';
 
 const alpha = 'did:mesh:alpha';
@@ -45,9 +57,15 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
 
   it('6. approve / witness / reject / stepGrant naming sagas and steps constructor, __proto__, toString: refused by name, no history', async () => {
     const session = await openSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
-    const saga = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }] });
+    const saga = await session.startSaga({
+      steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }],
+    });
     touched.push(session.workflowId, saga.workflowId);
-    await until(() => session.sagaState(saga.sagaId), (s) => s.waiting !== null, 'the saga to wait');
+    await until(
+      () => session.sagaState(saga.sagaId),
+      (s) => s.waiting !== null,
+      'the saga to wait',
+    );
     const m = await mark(session, [saga.workflowId]);
     for (const name of MEMBER_NAMES) {
       const bySaga = { sagaId: name, stepId: 'step-1', digest: DIGEST };
@@ -59,8 +77,14 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
       await refused(session.update('reject', { ...byStep, approverDid: beta, reason: 'x' }), 'STEP_NOT_FOUND', name);
       await refused(session.update('witness', { ...byStep, witnessDid: 'did:mesh:sre' }), 'STEP_NOT_FOUND', name);
       for (const ref of [bySaga, byStep]) {
-        const err = await session.query('stepGrant', ref).then(() => undefined, (e: Error) => e);
-        assert.ok(err instanceof Error && err.message.includes(name), `stepGrant ${JSON.stringify(ref)} is refused naming ${name}: ${String(err)}`);
+        const err = await session.query('stepGrant', ref).then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        assert.ok(
+          err instanceof Error && err.message.includes(name),
+          `stepGrant ${JSON.stringify(ref)} is refused naming ${name}: ${String(err)}`,
+        );
       }
       assert.equal(await session.query('participant', name), null);
     }
@@ -76,28 +100,51 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
       const steps = [
         { stepId: '__proto__', actionId: 'draft', agentDid: beta },
         { stepId: 'constructor', actionId: 'publish', agentDid: beta },
-        { stepId: sagaId === 'toString' ? 'hasOwnProperty' : 'toString', actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 },
+        {
+          stepId: sagaId === 'toString' ? 'hasOwnProperty' : 'toString',
+          actionId: 'wire-money',
+          agentDid: alpha,
+          approvalDeadlineSeconds: 120,
+        },
       ];
       const started = await session.startSaga({ sagaId, steps });
       assert.equal(started.sagaId, sagaId);
-      assert.deepEqual(Object.keys(started.digests), steps.map((s) => s.stepId));
+      assert.deepEqual(
+        Object.keys(started.digests),
+        steps.map((s) => s.stepId),
+      );
       touched.push(started.workflowId);
       ids.push(sagaId);
       const last = steps[2]!.stepId;
-      await until(() => session.sagaState(sagaId), (s) => s.waiting?.stepId === last, `saga ${sagaId} to wait at ${last}`);
+      await until(
+        () => session.sagaState(sagaId),
+        (s) => s.waiting?.stepId === last,
+        `saga ${sagaId} to wait at ${last}`,
+      );
       for (const approverDid of [beta, gamma]) {
         const r = await session.update('approve', { sagaId, stepId: last, digest: started.digests[last], approverDid });
         assert.equal(r.sagaId, sagaId);
       }
       const snap = await sagaOutcome(session.saga(sagaId));
       assert.equal(snap.saga.state, 'completed', `${sagaId}: ${snap.error}`);
-      assert.deepEqual(snap.saga.steps.map((s: { stepId: string; state: string }) => [s.stepId, s.state]), steps.map((s) => [s.stepId, 'committed']));
+      assert.deepEqual(
+        snap.saga.steps.map((s: { stepId: string; state: string }) => [s.stepId, s.state]),
+        steps.map((s) => [s.stepId, 'committed']),
+      );
       assert.ok(Object.hasOwn(snap.digests, '__proto__'), 'digests keep __proto__ as an own key');
       assert.ok(Object.hasOwn(snap.grants, last));
     }
-    const records = await until(() => session.sagaRecords(), (r) => r.length === ids.length && r.every((g) => g.state === 'completed'), 'the session to learn every outcome');
+    const records = await until(
+      () => session.sagaRecords(),
+      (r) => r.length === ids.length && r.every((g) => g.state === 'completed'),
+      'the session to learn every outcome',
+    );
     assert.deepEqual(records.map((r) => r.sagaId).sort(), [...ids].sort());
-    await refused(session.startSaga({ sagaId: '__proto__', steps: [{ actionId: 'draft', agentDid: beta }] }), 'DUPLICATE_SAGA', '__proto__');
+    await refused(
+      session.startSaga({ sagaId: '__proto__', steps: [{ actionId: 'draft', agentDid: beta }] }),
+      'DUPLICATE_SAGA',
+      '__proto__',
+    );
     const summary = await session.summary();
     assert.equal(summary.sagas.length, ids.length);
     await expectSoundAudit(session);
@@ -107,20 +154,44 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
   it('6. a join declaring actions named constructor, toString, __proto__: σ_eff stays finite, the summary parses, sagas run, across continue-as-new', async () => {
     const session = await openSession({ [beta]: 0.8, [gamma]: 0.8 }, {}, { activate: false, maxUpdatesPerRun: 10 });
     touched.push(session.workflowId);
-    const named = MEMBER_NAMES.map((actionId) => ({ actionId, reversibility: 'FULL', executeApi: 'handler:test.step', undoApi: 'handler:test.step' }));
+    const named = MEMBER_NAMES.map((actionId) => ({
+      actionId,
+      reversibility: 'FULL',
+      executeApi: 'handler:test.step',
+      undoApi: 'handler:test.step',
+    }));
     const joined = await session.update('join', { agentDid: alpha, sigmaRaw: 0.85, actions: named });
     assert.ok(Number.isFinite(joined.sigmaEff), `σ_eff ${joined.sigmaEff}`);
     assert.equal(joined.ring, 2);
     // Another agent declaring the same names differently is refused (SPEC §11.8: the first declaration is fixed); the same declaration is fine.
-    await refused(session.update('join', { agentDid: 'did:mesh:delta', sigmaRaw: 0.8, actions: MEMBER_NAMES.map((actionId) => ({ actionId, reversibility: 'PARTIAL', executeApi: 'handler:test.step', undoApi: 'handler:test.step' })) }), 'INVALID_INPUT', 'first declaration of an action is fixed');
+    await refused(
+      session.update('join', {
+        agentDid: 'did:mesh:delta',
+        sigmaRaw: 0.8,
+        actions: MEMBER_NAMES.map((actionId) => ({
+          actionId,
+          reversibility: 'PARTIAL',
+          executeApi: 'handler:test.step',
+          undoApi: 'handler:test.step',
+        })),
+      }),
+      'INVALID_INPUT',
+      'first declaration of an action is fixed',
+    );
     await session.update('join', { agentDid: 'did:mesh:delta', sigmaRaw: 0.8, actions: named });
     await session.update('activate');
     const check = await session.update('checkAction', { agentDid: alpha, actionId: 'constructor' });
     assert.ok(Number.isFinite(check.sigmaEff));
-    for (let i = 0; i < 10; i++) await session.update('checkAction', { agentDid: beta, actionId: MEMBER_NAMES[i % MEMBER_NAMES.length] });
-    const summary = await until(() => session.summary(), (s) => s.runs >= 2, 'the session to continue as new');
+    for (let i = 0; i < 10; i++)
+      await session.update('checkAction', { agentDid: beta, actionId: MEMBER_NAMES[i % MEMBER_NAMES.length] });
+    const summary = await until(
+      () => session.summary(),
+      (s) => s.runs >= 2,
+      'the session to continue as new',
+    );
     const json = JSON.parse(JSON.stringify(summary));
-    for (const p of json.participants) assert.ok(Number.isFinite(p.sigmaEff) && Number.isFinite(p.ring), JSON.stringify(p));
+    for (const p of json.participants)
+      assert.ok(Number.isFinite(p.sigmaEff) && Number.isFinite(p.ring), JSON.stringify(p));
     const saga = await session.startSaga({ steps: MEMBER_NAMES.map((actionId) => ({ actionId, agentDid: alpha })) });
     touched.push(saga.workflowId);
     const snap = await sagaOutcome(session.saga(saga.sagaId));
@@ -133,9 +204,17 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     const hv = await typedClient();
     const { client, taskQueue } = await rawClient();
     for (const sessionId of ['.', '..', '.x', '', '../x', 'a/b']) {
-      await clientRefuses(() => hv.createSession({ sessionId, creatorDid: 'did:mesh:admin' }), 'INVALID_INPUT', /sessionId/);
+      await clientRefuses(
+        () => hv.createSession({ sessionId, creatorDid: 'did:mesh:admin' }),
+        'INVALID_INPUT',
+        /sessionId/,
+      );
       const workflowId = sessionWorkflowId(sessionId) + (sessionId === '' ? `-${process.pid}-${Date.now()}` : '');
-      const handle = await client.workflow.start('sessionWorkflow', { taskQueue, workflowId, args: [{ sessionId, creatorDid: 'did:mesh:admin' }] });
+      const handle = await client.workflow.start('sessionWorkflow', {
+        taskQueue,
+        workflowId,
+        args: [{ sessionId, creatorDid: 'did:mesh:admin' }],
+      });
       touched.push(workflowId);
       const failure = await refusal(handle.result());
       assert.equal(failure.type, 'INVALID_INPUT', failure.message);
@@ -156,10 +235,17 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     await expectNoTrace(m);
     // Raw, past the client: the validator refuses it, but its rejection carries the request back, over the
     // server's blob limit; the server answers FAILED_PRECONDITION. Refused all the same, with no history and no failed task.
-    const raw = await session.update('join', req).then(() => 'accepted', (e: Error) => e);
+    const raw = await session.update('join', req).then(
+      () => 'accepted',
+      (e: Error) => e,
+    );
     assert.ok(raw instanceof Error, 'the raw 70,000-action join is refused');
     // Under the server's limits, the validator names the field.
-    await refused(session.update('join', { ...req, actions: actions.slice(0, 10_000) }), 'INVALID_INPUT', /actions: .*at most 32/);
+    await refused(
+      session.update('join', { ...req, actions: actions.slice(0, 10_000) }),
+      'INVALID_INPUT',
+      /actions: .*at most 32/,
+    );
     await refused(session.update('join', { ...req, actions: actions.slice(0, 33) }), 'INVALID_INPUT', /actions/);
     await expectNoTrace(m);
     assert.equal(await session.participant(ATTACKER), null);
@@ -175,7 +261,18 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     await refused(session.update('join', { agentDid: alpha, sigmaRaw: 1, actions: ACTIONS }), 'DUPLICATE_AGENT', alpha);
     await refused(session.update('join', { agentDid: alpha, sigmaRaw: 0.1 }), 'DUPLICATE_AGENT', alpha);
     // As JSON arrives: "__proto__" is an own key.
-    for (const garbage of ['{"x":1}', '"x"', '42', '[]', '[1]', '{"__proto__":{"state":"archived"}}', '{"constructor":{}}', '{"sessionId":"other"}', 'true', '""']) {
+    for (const garbage of [
+      '{"x":1}',
+      '"x"',
+      '42',
+      '[]',
+      '[1]',
+      '{"__proto__":{"state":"archived"}}',
+      '{"constructor":{}}',
+      '{"sessionId":"other"}',
+      'true',
+      '""',
+    ]) {
       await refused(session.update('activate', JSON.parse(garbage)), 'INVALID_INPUT', /activate/);
       await refused(session.update('terminate', JSON.parse(garbage)), 'INVALID_INPUT', /terminate/);
     }
@@ -189,9 +286,21 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     touched.push(session.workflowId);
     const m = await mark(session);
     const typed = (await typedClient()).session(session.id);
-    await clientRefuses(() => typed.vfsWrite({ agentDid: alpha, path: 'big.txt', content: 'x'.repeat(3 * 1024 * 1024) }), 'PAYLOAD_TOO_LARGE', /vfsWrite/);
-    await clientRefuses(() => typed.vfsWrite({ agentDid: alpha, path: 'big.txt', content: 'x'.repeat(300 * 1024) }), 'INVALID_INPUT', /content/);
-    await refused(session.update('vfsWrite', { agentDid: alpha, path: 'big.txt', content: 'é'.repeat(300 * 1024) }), 'INVALID_INPUT', /content/);
+    await clientRefuses(
+      () => typed.vfsWrite({ agentDid: alpha, path: 'big.txt', content: 'x'.repeat(3 * 1024 * 1024) }),
+      'PAYLOAD_TOO_LARGE',
+      /vfsWrite/,
+    );
+    await clientRefuses(
+      () => typed.vfsWrite({ agentDid: alpha, path: 'big.txt', content: 'x'.repeat(300 * 1024) }),
+      'INVALID_INPUT',
+      /content/,
+    );
+    await refused(
+      session.update('vfsWrite', { agentDid: alpha, path: 'big.txt', content: 'é'.repeat(300 * 1024) }),
+      'INVALID_INPUT',
+      /content/,
+    );
     await expectNoTrace(m);
     const ok = await session.update('vfsWrite', { agentDid: alpha, path: 'small.txt', content: 'x'.repeat(1024) });
     assert.equal(ok.operation, 'add');
@@ -204,13 +313,41 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     await session.update('vfsSetPermissions', { agentDid: alpha, path: 'private.txt', allowedDids: [alpha] });
     await session.update('vfsSnapshot', { agentDid: alpha, snapshotId: 'snap-1' });
     const m = await mark(session);
-    await refused(session.update('vfsDelete', { agentDid: alpha, path: 'missing.txt' }), 'FILE_NOT_FOUND', /missing\.txt/);
-    await refused(session.update('vfsRestore', { agentDid: alpha, snapshotId: 'no-such-snapshot' }), 'SNAPSHOT_NOT_FOUND', /no-such-snapshot/);
-    await refused(session.update('vfsWrite', { agentDid: beta, path: 'private.txt', content: 'theirs' }), 'PERMISSION_DENIED', /may not write/);
-    await refused(session.update('vfsDelete', { agentDid: beta, path: 'private.txt' }), 'PERMISSION_DENIED', /may not delete/);
-    await refused(session.update('vfsSnapshot', { agentDid: alpha, snapshotId: 'snap-1' }), 'INVALID_INPUT', /already exists/);
-    await refused(session.update('vfsWrite', { agentDid: alpha, path: 'lone.txt', content: 'a\ud800b' }), 'INVALID_INPUT', /unpaired surrogate/);
-    await refused(session.update('vfsWrite', { agentDid: alpha, path: 'big.txt', content: 'é'.repeat(140 * 1024) }), 'PAYLOAD_TOO_LARGE', /at most 262144 bytes/);
+    await refused(
+      session.update('vfsDelete', { agentDid: alpha, path: 'missing.txt' }),
+      'FILE_NOT_FOUND',
+      /missing\.txt/,
+    );
+    await refused(
+      session.update('vfsRestore', { agentDid: alpha, snapshotId: 'no-such-snapshot' }),
+      'SNAPSHOT_NOT_FOUND',
+      /no-such-snapshot/,
+    );
+    await refused(
+      session.update('vfsWrite', { agentDid: beta, path: 'private.txt', content: 'theirs' }),
+      'PERMISSION_DENIED',
+      /may not write/,
+    );
+    await refused(
+      session.update('vfsDelete', { agentDid: beta, path: 'private.txt' }),
+      'PERMISSION_DENIED',
+      /may not delete/,
+    );
+    await refused(
+      session.update('vfsSnapshot', { agentDid: alpha, snapshotId: 'snap-1' }),
+      'INVALID_INPUT',
+      /already exists/,
+    );
+    await refused(
+      session.update('vfsWrite', { agentDid: alpha, path: 'lone.txt', content: 'a\ud800b' }),
+      'INVALID_INPUT',
+      /unpaired surrogate/,
+    );
+    await refused(
+      session.update('vfsWrite', { agentDid: alpha, path: 'big.txt', content: 'é'.repeat(140 * 1024) }),
+      'PAYLOAD_TOO_LARGE',
+      /at most 262144 bytes/,
+    );
     await expectNoTrace(m);
     // What was refused changed nothing: the owner still reads its file, from the audit store.
     const typed = (await typedClient()).session(session.id);
@@ -222,7 +359,10 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
     const session = await openSession({ [alpha]: 0.85 });
     touched.push(session.workflowId);
     const m = await mark(session);
-    const answer = await session.update('checkAction', { agentDid: ATTACKER, actionId: 'draft' }).then((d) => d, (e: Error) => e);
+    const answer = await session.update('checkAction', { agentDid: ATTACKER, actionId: 'draft' }).then(
+      (d) => d,
+      (e: Error) => e,
+    );
     if (!(answer instanceof Error)) assert.equal(answer.allowed, false);
     await expectNoTrace(m);
   });

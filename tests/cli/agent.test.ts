@@ -17,10 +17,25 @@ describe('hv agent: quarantine, release, elevate, revoke, kill (child process on
     const refused = await hv(['agent', 'quarantine', id, '--agent', alpha, '--sre', beta, '--reason', 'x']);
     assert.equal(refused.code, 1, show(refused));
     assert.match(refused.stderr, /error NOT_SRE_WITNESS: SRE did:mesh:beta is not one of session .*'s SRE witnesses/);
-    const q = await hv(['agent', 'quarantine', id, '--agent', alpha, '--sre', sre, '--reason', 'odd tool calls', '--ttl', '600']);
+    const q = await hv([
+      'agent',
+      'quarantine',
+      id,
+      '--agent',
+      alpha,
+      '--sre',
+      sre,
+      '--reason',
+      'odd tool calls',
+      '--ttl',
+      '600',
+    ]);
     assert.equal(q.code, 0, show(q));
     assert.match(q.stdout, /did:mesh:alpha is quarantined in/);
-    assert.deepEqual((await session.summary()).controls.restricted.map((r) => r.did), [alpha]);
+    assert.deepEqual(
+      (await session.summary()).controls.restricted.map((r) => r.did),
+      [alpha],
+    );
     const r = await hv(['agent', 'release', id, '--agent', alpha, '--sre', sre, '--json']);
     assert.equal(r.code, 0, show(r));
     assert.equal(json(r).kind, 'released');
@@ -33,19 +48,56 @@ describe('hv agent: quarantine, release, elevate, revoke, kill (child process on
   it('requests, approves and revokes an elevation; kills with a substitute', async () => {
     const session = await activeSession({ [alpha]: 0.85, [beta]: 0.8, [gamma]: 0.8 });
     const id = session.sessionId;
-    const asked = await hv(['agent', 'elevate', id, '--agent', alpha, '--ring', '1', '--ttl', '600', '--justification', 'incident 42', '--json']);
+    const asked = await hv([
+      'agent',
+      'elevate',
+      id,
+      '--agent',
+      alpha,
+      '--ring',
+      '1',
+      '--ttl',
+      '600',
+      '--justification',
+      'incident 42',
+      '--json',
+    ]);
     assert.equal(asked.code, 0, show(asked));
     const e = json(asked);
     assert.equal(e.state, 'requested');
     for (const approver of [beta, gamma]) {
-      const ok = await hv(['agent', 'elevate', id, '--agent', alpha, '--approve', e.elevationId, '--digest', e.digest, '--approver', approver]);
+      const ok = await hv([
+        'agent',
+        'elevate',
+        id,
+        '--agent',
+        alpha,
+        '--approve',
+        e.elevationId,
+        '--digest',
+        e.digest,
+        '--approver',
+        approver,
+      ]);
       assert.equal(ok.code, 0, show(ok));
       if (approver === gamma) assert.match(ok.stdout, /to ring 1: active/);
     }
     const revoked = await hv(['agent', 'revoke', id, '--agent', alpha, '--by', sre]);
     assert.equal(revoked.code, 0, show(revoked));
     assert.match(revoked.stdout, /revoked/);
-    const killed = await hv(['agent', 'kill', id, '--agent', alpha, '--sre', sre, '--reason', 'leaked key', '--substitute', beta]);
+    const killed = await hv([
+      'agent',
+      'kill',
+      id,
+      '--agent',
+      alpha,
+      '--sre',
+      sre,
+      '--reason',
+      'leaked key',
+      '--substitute',
+      beta,
+    ]);
     assert.equal(killed.code, 0, show(killed));
     assert.match(killed.stdout, /did:mesh:alpha is killed in/);
     assert.match(killed.stdout, /until:\s+never \(a kill is final\)/);

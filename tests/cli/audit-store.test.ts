@@ -29,7 +29,8 @@ describe('hv audit after the Temporal database is gone (own dev server, then del
       await session.join({ agentDid: 'did:mesh:beta', sigmaRaw: 0.8 });
       await session.activate();
       await session.vouch({ voucher: 'did:mesh:alpha', vouchee: 'did:mesh:beta' });
-      for (let i = 0; i < 3; i++) await session.checkAction({ agentDid: 'did:mesh:beta', actionId: 'read-data' }).catch(() => undefined);
+      for (let i = 0; i < 3; i++)
+        await session.checkAction({ agentDid: 'did:mesh:beta', actionId: 'read-data' }).catch(() => undefined);
       const ended = await session.terminate();
       committed = ended.commitment;
       assert.ok(committed.deltaCount >= 6);
@@ -43,8 +44,10 @@ describe('hv audit after the Temporal database is gone (own dev server, then del
     const verified = await hv(['audit', 'verify', sessionId, '--json'], env);
     assert.equal(verified.code, 0, show(verified));
     const r = json(verified);
-    assert.deepEqual({ ok: r.ok, source: r.source, deltaCount: r.deltaCount, merkleRoot: r.merkleRoot, matches: r.commitment.matches },
-      { ok: true, source: 'store', deltaCount: committed.deltaCount, merkleRoot: committed.merkleRoot, matches: true });
+    assert.deepEqual(
+      { ok: r.ok, source: r.source, deltaCount: r.deltaCount, merkleRoot: r.merkleRoot, matches: r.commitment.matches },
+      { ok: true, source: 'store', deltaCount: committed.deltaCount, merkleRoot: committed.merkleRoot, matches: true },
+    );
 
     const proved = await hv(['audit', 'prove', sessionId, '3', '--json'], env);
     assert.equal(proved.code, 0, show(proved));
@@ -62,7 +65,9 @@ describe('hv audit after the Temporal database is gone (own dev server, then del
 
     // One byte of turn 4's stored text, flipped in the store's file.
     const db = new Database(path.join(storeDir, 'audit.sqlite'));
-    const row = db.prepare('SELECT json FROM audit_deltas WHERE session_id = ? AND turn = 4').get(sessionId) as { json: string };
+    const row = db.prepare('SELECT json FROM audit_deltas WHERE session_id = ? AND turn = 4').get(sessionId) as {
+      json: string;
+    };
     const at = row.json.indexOf('"agentDid":"') + '"agentDid":"'.length + 4;
     const flipped = row.json.slice(0, at) + String.fromCharCode(row.json.charCodeAt(at) ^ 1) + row.json.slice(at + 1);
     db.prepare('UPDATE audit_deltas SET json = ? WHERE session_id = ? AND turn = 4').run(flipped, sessionId);

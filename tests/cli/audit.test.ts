@@ -37,7 +37,10 @@ describe('hv audit: verify offline from the audit store, export, prove (child pr
     assert.equal(r.source, 'store');
     assert.equal(r.merkleRoot, commitment.merkleRoot);
     assert.equal(r.deltaCount, commitment.deltaCount);
-    assert.deepEqual({ checked: r.commitment.checked, matches: r.commitment.matches }, { checked: true, matches: true });
+    assert.deepEqual(
+      { checked: r.commitment.checked, matches: r.commitment.matches },
+      { checked: true, matches: true },
+    );
   });
 
   it('finds the first broken link of an exported, tampered trail (exit 4), and passes the untouched export', async () => {
@@ -71,7 +74,10 @@ describe('hv audit: verify offline from the audit store, export, prove (child pr
     const asJson = await hv(['audit', 'verify', session.sessionId, '--file', bad, '--json', '--offline']);
     assert.equal(asJson.code, 4, show(asJson));
     const r = json(asJson);
-    assert.deepEqual({ ok: r.ok, turn: r.turn, deltaId: r.deltaId }, { ok: false, turn: 2, deltaId: trail.deltas[1]!.deltaId });
+    assert.deepEqual(
+      { ok: r.ok, turn: r.turn, deltaId: r.deltaId },
+      { ok: false, turn: 2, deltaId: trail.deltas[1]!.deltaId },
+    );
 
     // Re-hashing the edited delta does not help: its successor's parent link breaks.
     const rehashed = structuredClone(tampered);

@@ -29,24 +29,81 @@ describe('hv --key: controls in a did:key session (child process on a real serve
     assert.match(run.stderr, /SIGNATURE_REQUIRED/, show(run));
   };
 
-  it('quarantine, release, kill and approve elevation: refused with the agent\'s key, accepted with the SRE\'s or the approver\'s', async () => {
-    for (const name of ['admin', 'sre', 'alpha', 'beta', 'gamma']) dids[name] = (await ok(['keys', 'new', keyFile(name)])).stdout.trim();
+  it("quarantine, release, kill and approve elevation: refused with the agent's key, accepted with the SRE's or the approver's", async () => {
+    for (const name of ['admin', 'sre', 'alpha', 'beta', 'gamma'])
+      dids[name] = (await ok(['keys', 'new', keyFile(name)])).stdout.trim();
     const id = uniqueId('cli-didkey-controls');
-    await ok([...as('admin'), 'session', 'create', '--id', id, '--creator', dids.admin!, '--identity', 'did:key', '--sre-witness', dids.sre!]);
-    for (const [name, sigma] of [['alpha', '0.97'], ['beta', '0.8'], ['gamma', '0.8']] as const) {
+    await ok([
+      ...as('admin'),
+      'session',
+      'create',
+      '--id',
+      id,
+      '--creator',
+      dids.admin!,
+      '--identity',
+      'did:key',
+      '--sre-witness',
+      dids.sre!,
+    ]);
+    for (const [name, sigma] of [
+      ['alpha', '0.97'],
+      ['beta', '0.8'],
+      ['gamma', '0.8'],
+    ] as const) {
       await ok([...as(name), 'session', 'join', id, '--agent', dids[name]!, '--sigma', sigma, '--actions', ACTIONS]);
     }
     await ok([...as('admin'), 'session', 'activate', id]);
 
-    const quarantine = ['agent', 'quarantine', id, '--agent', dids.alpha!, '--sre', dids.sre!, '--reason', 'odd tool calls', '--ttl', '600'];
+    const quarantine = [
+      'agent',
+      'quarantine',
+      id,
+      '--agent',
+      dids.alpha!,
+      '--sre',
+      dids.sre!,
+      '--reason',
+      'odd tool calls',
+      '--ttl',
+      '600',
+    ];
     await refused([...as('alpha'), ...quarantine]);
     await ok([...as('sre'), ...quarantine]);
     const release = ['agent', 'release', id, '--agent', dids.alpha!, '--sre', dids.sre!];
     await refused([...as('alpha'), ...release]);
     await ok([...as('alpha', 'sre'), ...release]);
 
-    const asked = json(await ok([...as('alpha'), '--json', 'agent', 'elevate', id, '--agent', dids.alpha!, '--ring', '1', '--ttl', '600', '--justification', 'incident 42']));
-    const approve = (approver: string) => ['agent', 'elevate', id, '--agent', dids.alpha!, '--approve', asked.elevationId, '--digest', asked.digest, '--approver', dids[approver]!];
+    const asked = json(
+      await ok([
+        ...as('alpha'),
+        '--json',
+        'agent',
+        'elevate',
+        id,
+        '--agent',
+        dids.alpha!,
+        '--ring',
+        '1',
+        '--ttl',
+        '600',
+        '--justification',
+        'incident 42',
+      ]),
+    );
+    const approve = (approver: string) => [
+      'agent',
+      'elevate',
+      id,
+      '--agent',
+      dids.alpha!,
+      '--approve',
+      asked.elevationId,
+      '--digest',
+      asked.digest,
+      '--approver',
+      dids[approver]!,
+    ];
     await refused([...as('alpha'), ...approve('beta')]);
     await ok([...as('beta'), ...approve('beta')]);
     const active = json(await ok([...as('gamma'), '--json', ...approve('gamma')]));
@@ -56,6 +113,9 @@ describe('hv --key: controls in a did:key session (child process on a real serve
     await refused([...as('alpha'), ...kill]);
     await ok([...as('sre'), ...kill]);
     const shown = json(await ok(['--json', 'session', 'show', id]));
-    assert.ok(shown.controls.restricted.some((r: { did: string; kind: string }) => r.did === dids.alpha && r.kind === 'kill'), show(await hv(['--json', 'session', 'show', id])));
+    assert.ok(
+      shown.controls.restricted.some((r: { did: string; kind: string }) => r.did === dids.alpha && r.kind === 'kill'),
+      show(await hv(['--json', 'session', 'show', id])),
+    );
   });
 });

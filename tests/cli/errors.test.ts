@@ -9,8 +9,20 @@ describe('hv: help, usage errors and exit codes', function () {
   it('documents every command and the exit codes in --help', async () => {
     const run = await hv(['--help']);
     assert.equal(run.code, 0, show(run));
-    for (const cmd of ['session create', 'session join', 'session activate', 'session vouch', 'session show', 'session terminate',
-      'saga start', 'saga show', 'saga approve', 'saga witness', 'audit verify', 'audit export']) {
+    for (const cmd of [
+      'session create',
+      'session join',
+      'session activate',
+      'session vouch',
+      'session show',
+      'session terminate',
+      'saga start',
+      'saga show',
+      'saga approve',
+      'saga witness',
+      'audit verify',
+      'audit export',
+    ]) {
       assert.ok(run.stdout.includes(`hv ${cmd} `), `--help lists hv ${cmd}`);
     }
     for (const code of [0, 1, 2, 3, 4, 5]) assert.match(run.stdout, new RegExp(`^  ${code}  \\S`, 'm'));
@@ -27,7 +39,10 @@ describe('hv: help, usage errors and exit codes', function () {
 
     const unknown = await hv(['session', 'destroy', 'x']);
     assert.equal(unknown.code, 2, show(unknown));
-    assert.match(unknown.stderr, /unknown command "hv session destroy"\n\s+what to do: the commands are create, join, activate, vouch, show, terminate/);
+    assert.match(
+      unknown.stderr,
+      /unknown command "hv session destroy"\n\s+what to do: the commands are create, join, activate, vouch, show, terminate/,
+    );
 
     const missing = await hv(['session', 'create', '--max-participants', 'many']);
     assert.equal(missing.code, 2, show(missing));

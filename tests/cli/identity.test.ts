@@ -11,7 +11,10 @@ import { uniqueId } from '../helpers/hv';
 import { hv, json, show, tempDir } from './runHv';
 
 const TEST_STEP = { executeApi: 'handler:test.step', undoApi: 'handler:test.step' };
-const ACTIONS = JSON.stringify([{ actionId: 'draft', reversibility: 'FULL', ...TEST_STEP }, { actionId: 'wire-money', reversibility: 'NONE', ...TEST_STEP }]);
+const ACTIONS = JSON.stringify([
+  { actionId: 'draft', reversibility: 'FULL', ...TEST_STEP },
+  { actionId: 'wire-money', reversibility: 'NONE', ...TEST_STEP },
+]);
 
 describe('hv keys and signed requests (child process on a real server)', function () {
   this.timeout(180_000);
@@ -42,25 +45,73 @@ describe('hv keys and signed requests (child process on a real server)', functio
   it('a did:key session takes only what is signed; the exported trail verifies every signature, and an altered one fails naming its turn', async () => {
     const id = uniqueId('cli-didkey');
     const as = (name: string) => ['--key', keyFile(name)];
-    const create = await hv([...as('admin'), 'session', 'create', '--id', id, '--creator', dids.admin!, '--identity', 'did:key', '--sre-witness', dids.sre!]);
+    const create = await hv([
+      ...as('admin'),
+      'session',
+      'create',
+      '--id',
+      id,
+      '--creator',
+      dids.admin!,
+      '--identity',
+      'did:key',
+      '--sre-witness',
+      dids.sre!,
+    ]);
     assert.equal(create.code, 0, show(create));
 
     const unsigned = await hv(['session', 'join', id, '--agent', dids.alpha!, '--sigma', '0.9', '--actions', ACTIONS]);
     assert.equal(unsigned.code, 1, show(unsigned));
     assert.match(unsigned.stderr, /SIGNATURE_REQUIRED/);
-    const wrongKey = await hv([...as('beta'), 'session', 'join', id, '--agent', dids.alpha!, '--sigma', '0.9', '--actions', ACTIONS]);
+    const wrongKey = await hv([
+      ...as('beta'),
+      'session',
+      'join',
+      id,
+      '--agent',
+      dids.alpha!,
+      '--sigma',
+      '0.9',
+      '--actions',
+      ACTIONS,
+    ]);
     assert.equal(wrongKey.code, 1, show(wrongKey));
-    assert.match(wrongKey.stderr, /SIGNATURE_REQUIRED/, 'beta\'s key cannot sign for alpha: nothing is signed, and the session says who must sign');
+    assert.match(
+      wrongKey.stderr,
+      /SIGNATURE_REQUIRED/,
+      "beta's key cannot sign for alpha: nothing is signed, and the session says who must sign",
+    );
 
-    for (const [name, sigma] of [['alpha', '0.97'], ['beta', '0.8'], ['gamma', '0.8']] as const) {
-      const run = await hv([...as(name), 'session', 'join', id, '--agent', dids[name]!, '--sigma', sigma, '--actions', ACTIONS]);
+    for (const [name, sigma] of [
+      ['alpha', '0.97'],
+      ['beta', '0.8'],
+      ['gamma', '0.8'],
+    ] as const) {
+      const run = await hv([
+        ...as(name),
+        'session',
+        'join',
+        id,
+        '--agent',
+        dids[name]!,
+        '--sigma',
+        sigma,
+        '--actions',
+        ACTIONS,
+      ]);
       assert.equal(run.code, 0, show(run));
     }
     const activate = await hv([...as('admin'), 'session', 'activate', id]);
     assert.equal(activate.code, 0, show(activate));
 
     const sagaFile = path.join(dir, 'saga.json');
-    fs.writeFileSync(sagaFile, JSON.stringify({ sagaId: 'wire', steps: [{ actionId: 'wire-money', agentDid: dids.alpha, input: { amount: 5 }, approvalDeadlineSeconds: 60 }] }));
+    fs.writeFileSync(
+      sagaFile,
+      JSON.stringify({
+        sagaId: 'wire',
+        steps: [{ actionId: 'wire-money', agentDid: dids.alpha, input: { amount: 5 }, approvalDeadlineSeconds: 60 }],
+      }),
+    );
     const start = await hv([...as('alpha'), 'saga', 'start', id, sagaFile]);
     assert.equal(start.code, 0, show(start));
     for (const name of ['beta', 'gamma']) {
@@ -81,7 +132,9 @@ describe('hv keys and signed requests (child process on a real server)', functio
     fs.writeFileSync(trailFile, exported.stdout);
     const ok = await hv(['audit', 'verify', id, '--file', trailFile, '--offline']);
     assert.equal(ok.code, 0, show(ok));
-    const trail = JSON.parse(exported.stdout) as { deltas: { turn: number; agentDid: string; signatures?: { signature: string }[] }[] };
+    const trail = JSON.parse(exported.stdout) as {
+      deltas: { turn: number; agentDid: string; signatures?: { signature: string }[] }[];
+    };
     const signed = trail.deltas.filter((d) => d.signatures).reduce((n, d) => n + d.signatures!.length, 0);
     assert.ok(signed >= 7, `joins, activate, the saga, approvals and termination are signed (${signed})`);
     assert.match(ok.stdout, new RegExp(`signatures:\\s+${signed} checked \\(a did:key session`));

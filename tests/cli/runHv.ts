@@ -16,14 +16,30 @@ export interface HvRun {
 export async function hv(args: string[], env: Record<string, string> = {}): Promise<HvRun> {
   const t = await testEnv();
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: t.address, TEMPORAL_NAMESPACE: t.namespace, HV_TASK_QUEUE: t.taskQueue, HV_DATA_DIR: t.dataDir, ...env },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: 120_000,
-    }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: t.address,
+          TEMPORAL_NAMESPACE: t.namespace,
+          HV_TASK_QUEUE: t.taskQueue,
+          HV_DATA_DIR: t.dataDir,
+          ...env,
+        },
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 120_000,
+      },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 

@@ -21,20 +21,23 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
 
   it('waits for a saga that compensates: progress while waiting, the steps and order, exit 5', async () => {
     const session = await activeSession();
-    const file = writeFile('saga.yaml', [
-      'sagaId: refund',
-      'description: draft then publish; publish always fails',
-      'steps:',
-      '  - actionId: draft',
-      `    agentDid: ${alpha}`,
-      '  - actionId: reserve',
-      `    agentDid: ${beta}`,
-      '  - actionId: publish',
-      `    agentDid: ${alpha}`,
-      '    input: { failAttempts: -1 }',
-      '    retry: { maximumAttempts: 2, initialIntervalSeconds: 0.1 }',
-      '',
-    ].join('\n'));
+    const file = writeFile(
+      'saga.yaml',
+      [
+        'sagaId: refund',
+        'description: draft then publish; publish always fails',
+        'steps:',
+        '  - actionId: draft',
+        `    agentDid: ${alpha}`,
+        '  - actionId: reserve',
+        `    agentDid: ${beta}`,
+        '  - actionId: publish',
+        `    agentDid: ${alpha}`,
+        '    input: { failAttempts: -1 }',
+        '    retry: { maximumAttempts: 2, initialIntervalSeconds: 0.1 }',
+        '',
+      ].join('\n'),
+    );
     const run = await hv(['saga', 'start', session.sessionId, file, '--wait']);
     assert.equal(run.code, 5, show(run));
     // Not a TTY: progress comes as lines on stderr, then the outcome.
@@ -51,7 +54,10 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
     // What the CLI printed is what the workflow did.
     const result = await (await hypervisor()).saga(session.sessionId, 'refund').result();
     assert.deepEqual(result.compensationOrder, ['step-3', 'step-2', 'step-1']);
-    assert.deepEqual(calls[result.workflowId]!.filter((c) => c.phase === 'undo').map((c) => c.stepId), ['step-3', 'step-2', 'step-1']);
+    assert.deepEqual(
+      calls[result.workflowId]!.filter((c) => c.phase === 'undo').map((c) => c.stepId),
+      ['step-3', 'step-2', 'step-1'],
+    );
 
     const shown = await hv(['saga', 'show', session.sessionId, 'refund', '--json']);
     assert.equal(shown.code, 0, show(shown));
@@ -88,9 +94,12 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
     assert.match(notActive.stderr, /error INVALID_TRANSITION: cannot start a saga in session .* in state handshaking/);
   });
 
-  it('approves a ring 1 step: the own agent\'s approval is refused, a quorum of others lets it run', async () => {
+  it("approves a ring 1 step: the own agent's approval is refused, a quorum of others lets it run", async () => {
     const session = await activeSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
-    const file = writeFile('wire.yaml', `sagaId: wire\nsteps:\n  - actionId: wire-money\n    agentDid: ${alpha}\n    approvalDeadlineSeconds: 120\n`);
+    const file = writeFile(
+      'wire.yaml',
+      `sagaId: wire\nsteps:\n  - actionId: wire-money\n    agentDid: ${alpha}\n    approvalDeadlineSeconds: 120\n`,
+    );
     const started = await hv(['saga', 'start', session.sessionId, file]);
     assert.equal(started.code, 0, show(started));
     assert.match(started.stdout, /Started saga wire in session .*\nFollow it: hv saga show .* wire/);

@@ -12,12 +12,34 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
 
   it('runs a session from create to show, in table and --json forms', async () => {
     const id = uniqueId('cli');
-    const created = await hv(['session', 'create', '--id', id, '--creator', 'did:mesh:admin', '--max-participants', '2', '--min-sigma', '0.5']);
+    const created = await hv([
+      'session',
+      'create',
+      '--id',
+      id,
+      '--creator',
+      'did:mesh:admin',
+      '--max-participants',
+      '2',
+      '--min-sigma',
+      '0.5',
+    ]);
     assert.equal(created.code, 0, show(created));
     assert.match(created.stdout, new RegExp(`Created session ${id} \\(handshaking\\)`));
     assert.match(created.stdout, /max participants:\s+2/);
 
-    const joined = await hv(['session', 'join', id, '--agent', alpha, '--sigma', '0.85', '--actions', '[{"actionId":"draft","reversibility":"FULL"}]', '--json']);
+    const joined = await hv([
+      'session',
+      'join',
+      id,
+      '--agent',
+      alpha,
+      '--sigma',
+      '0.85',
+      '--actions',
+      '[{"actionId":"draft","reversibility":"FULL"}]',
+      '--json',
+    ]);
     assert.equal(joined.code, 0, show(joined));
     const j = json(joined);
     assert.deepEqual({ did: j.did, ring: j.ring, sigmaRaw: j.sigmaRaw }, { did: alpha, ring: 2, sigmaRaw: 0.85 });
@@ -25,7 +47,10 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
 
     const dir = tempDir();
     const actionsFile = path.join(dir, 'actions.yaml');
-    fs.writeFileSync(actionsFile, '- actionId: draft\n  reversibility: FULL\n- actionId: wire-money\n  reversibility: NONE\n');
+    fs.writeFileSync(
+      actionsFile,
+      '- actionId: draft\n  reversibility: FULL\n- actionId: wire-money\n  reversibility: NONE\n',
+    );
     const joinedBeta = await hv(['session', 'join', id, '--agent', beta, '--sigma', '0.9', '--actions', actionsFile]);
     assert.equal(joinedBeta.code, 0, show(joinedBeta));
     assert.match(joinedBeta.stdout, /ring:\s+2 Standard/);
@@ -49,10 +74,13 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
     assert.equal(table.code, 0, show(table));
     const summary = await (await hypervisor()).session(id).summary();
     const a = summary.participants.find((p) => p.did === alpha)!;
-    assert.ok(a.sigmaEff > 0.85, 'the bond raised alpha\'s σ_eff');
+    assert.ok(a.sigmaEff > 0.85, "the bond raised alpha's σ_eff");
     assert.match(table.stdout, new RegExp(`Session ${id} — active`));
     assert.match(table.stdout, /agent\s+ring\s+σ_raw\s+σ_eff\s+state\s+history/);
-    assert.match(table.stdout, new RegExp(`did:mesh:alpha\\s+2 Standard\\s+0\\.850\\s+${a.sigmaEff.toFixed(3).replace('.', '\\.')}\\s+active`));
+    assert.match(
+      table.stdout,
+      new RegExp(`did:mesh:alpha\\s+2 Standard\\s+0\\.850\\s+${a.sigmaEff.toFixed(3).replace('.', '\\.')}\\s+active`),
+    );
     assert.match(table.stdout, /did:mesh:beta\s+2 Standard\s+0\.900\s+0\.900\s+active/);
     assert.match(table.stdout, /Bonds\n.*voucher.*\n.*\n\s+\S+\s+did:mesh:beta\s+did:mesh:alpha\s+0\.270\s+never/);
     assert.match(table.stdout, new RegExp(`deltas:\\s+${summary.deltaCount}\\n`));
@@ -90,12 +118,17 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
   });
 
   it('rejects a join with a helpful message when the flags are wrong, before contacting the server', async () => {
-    const bad = await hv(['session', 'join', 'any-session', '--agent', alpha, '--sigma', '1.5'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    const bad = await hv(['session', 'join', 'any-session', '--agent', alpha, '--sigma', '1.5'], {
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+    });
     assert.equal(bad.code, 2, show(bad));
     assert.match(bad.stderr, /usage error: --sigma must be a number from 0 to 1, got "1\.5"/);
     assert.match(bad.stderr, /hv session join --help/);
 
-    const badActions = await hv(['session', 'join', 'any-session', '--agent', alpha, '--actions', '[{"reversibility":"FULL"}]'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    const badActions = await hv(
+      ['session', 'join', 'any-session', '--agent', alpha, '--actions', '[{"reversibility":"FULL"}]'],
+      { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+    );
     assert.equal(badActions.code, 2, show(badActions));
     assert.match(badActions.stderr, /invalid join request: actions\.0\.actionId/);
   });

@@ -32,7 +32,10 @@ describe('hv tells the truth (child process on a real server)', function () {
   it('session show and agent show name a killed agent, a quarantined one and an elevation; a revoked elevation is not active', async () => {
     const session = await activeSession({ [alpha]: 0.85, [beta]: 0.8, 'did:mesh:gamma': 0.8 });
     const id = session.sessionId;
-    assert.equal((await hv(['agent', 'quarantine', id, '--agent', beta, '--sre', sre, '--reason', 'odd', '--ttl', '600'])).code, 0);
+    assert.equal(
+      (await hv(['agent', 'quarantine', id, '--agent', beta, '--sre', sre, '--reason', 'odd', '--ttl', '600'])).code,
+      0,
+    );
     assert.equal((await hv(['agent', 'kill', id, '--agent', alpha, '--sre', sre, '--reason', 'compromised'])).code, 0);
     const shown = await hv(['session', 'show', id]);
     assert.equal(shown.code, 0, show(shown));
@@ -49,7 +52,22 @@ describe('hv tells the truth (child process on a real server)', function () {
     assert.match(missing.stderr, /AGENT_NOT_FOUND/);
 
     const gamma = 'did:mesh:gamma';
-    const asked = json(await hv(['agent', 'elevate', id, '--agent', gamma, '--ring', '2', '--ttl', '600', '--justification', 'incident', '--json']));
+    const asked = json(
+      await hv([
+        'agent',
+        'elevate',
+        id,
+        '--agent',
+        gamma,
+        '--ring',
+        '2',
+        '--ttl',
+        '600',
+        '--justification',
+        'incident',
+        '--json',
+      ]),
+    );
     const revoked = await hv(['agent', 'revoke', id, '--agent', gamma, '--by', sre]);
     assert.equal(revoked.code, 0, show(revoked));
     assert.match(revoked.stdout, new RegExp(`Elevation ${asked.elevationId} .*: revoked`));

@@ -29,7 +29,13 @@ import { HypervisorClient } from '../../src/client';
 import { tlsConfig } from '../../src/node/connectionTls';
 import { goBinary } from '../../worker/goBuild';
 import { TEMPORAL_SERVER_SOURCE } from '../../worker/temporalServer';
-import { SESSION_WORKFLOW, SAGA_WORKFLOW, sessionWorkflowId, summaryQuery, sagaEndedSignal } from '../../workflows/definitions';
+import {
+  SESSION_WORKFLOW,
+  SAGA_WORKFLOW,
+  sessionWorkflowId,
+  summaryQuery,
+  sagaEndedSignal,
+} from '../../workflows/definitions';
 
 /** The gRPC status of a refused call, wherever the SDK put it. */
 function grpcCode(err: unknown): number | undefined {
@@ -73,7 +79,10 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
 
   before(async function () {
     this.timeout(60_000);
-    agentConnection = await Connection.connect({ address: lab.address, tls: tlsConfig(lab.cluster!.tls.client(CLUSTER_CERTS.agent)) });
+    agentConnection = await Connection.connect({
+      address: lab.address,
+      tls: tlsConfig(lab.cluster!.tls.client(CLUSTER_CERTS.agent)),
+    });
     agent = new Client({ connection: agentConnection });
     agentHv = new HypervisorClient(agent, lab.taskQueue, lab.store);
   });
@@ -84,24 +93,42 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
   it('the policy table passes its Go unit tests (deploy/temporal-server: go test)', function () {
     this.timeout(600_000);
     const r = spawnSync(goBinary('go test'), ['test', '-count=1', '.'], {
-      cwd: TEMPORAL_SERVER_SOURCE, encoding: 'utf8', timeout: 600_000,
-      env: { ...process.env, GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly', CGO_ENABLED: process.env.CGO_ENABLED ?? '0' },
+      cwd: TEMPORAL_SERVER_SOURCE,
+      encoding: 'utf8',
+      timeout: 600_000,
+      env: {
+        ...process.env,
+        GOTOOLCHAIN: 'local',
+        GOFLAGS: '-mod=readonly',
+        CGO_ENABLED: process.env.CGO_ENABLED ?? '0',
+      },
     });
     assert.equal(r.status, 0, `go test failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^ok\s/m);
   });
 
   it("an agent's client starts a plain session and sends it updates, signals and queries", async () => {
-    const session = await agentHv.createSession({ sessionId: `authz-${run}`, creatorDid: 'did:mesh:admin', config: {} });
+    const session = await agentHv.createSession({
+      sessionId: `authz-${run}`,
+      creatorDid: 'did:mesh:admin',
+      config: {},
+    });
     await session.join({ agentDid: 'did:mesh:alpha', sigmaRaw: 0.8, actions: [] });
     const handle = agent.workflow.getHandle(sessionWorkflowId(`authz-${run}`));
     await handle.signal(sagaEndedSignal, { sagaId: 'no-such-saga' });
     const summary = await handle.query(summaryQuery);
     assert.equal(summary.sessionId, `authz-${run}`);
-    assert.deepEqual(summary.participants.map((p) => p.did), ['did:mesh:alpha'], 'the agent\'s join update was applied');
+    assert.deepEqual(
+      summary.participants.map((p) => p.did),
+      ['did:mesh:alpha'],
+      "the agent's join update was applied",
+    );
     const described = await handle.describe();
     assert.equal(described.type, SESSION_WORKFLOW);
-    const listed = await agent.workflowService.countWorkflowExecutions({ namespace: 'default', query: `WorkflowId = '${sessionWorkflowId(`authz-${run}`)}'` });
+    const listed = await agent.workflowService.countWorkflowExecutions({
+      namespace: 'default',
+      query: `WorkflowId = '${sessionWorkflowId(`authz-${run}`)}'`,
+    });
     assert.equal(Number(listed.count), 1);
   });
 
@@ -111,30 +138,66 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
     await refused('terminate', () => handle.terminate('an agent ends the session'), /worker only/);
     await refused('cancel', () => handle.cancel());
     const described = await lab.client.workflow.getHandle(id).describe();
-    await refused('reset', () => agent.workflowService.resetWorkflowExecution({
-      namespace: 'default', workflowExecution: { workflowId: id, runId: described.runId },
-      workflowTaskFinishEventId: Long.fromNumber(3), requestId: `reset-${run}`, reason: 'rewind',
-    }));
-    await refused('cron start', () => agent.workflow.start(SESSION_WORKFLOW, {
-      taskQueue: lab.taskQueue, workflowId: sessionWorkflowId(`authz-cron-${run}`), cronSchedule: '* * * * *',
-      args: [{ sessionId: `authz-cron-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
-    }), /cron/);
-    await refused('signal-with-start', () => agent.workflow.signalWithStart(SESSION_WORKFLOW, {
-      taskQueue: lab.taskQueue, workflowId: sessionWorkflowId(`authz-sws-${run}`), signal: sagaEndedSignal, signalArgs: [{ sagaId: 'x' }],
-      args: [{ sessionId: `authz-sws-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
-    }), /worker only/);
-    await refused('start that terminates the running session', () => agent.workflow.start(SESSION_WORKFLOW, {
-      taskQueue: lab.taskQueue, workflowId: id, workflowIdConflictPolicy: 'TERMINATE_EXISTING',
-      args: [{ sessionId: `authz-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
-    }), /terminate/);
-    await refused('saga start', () => agent.workflow.start(SAGA_WORKFLOW, { taskQueue: lab.taskQueue, workflowId: `hv-authz-saga-${run}`, args: [] }));
-    await refused('schedule', () => agent.schedule.create({
-      scheduleId: `authz-${run}`, spec: { intervals: [{ every: '1h' }] },
-      action: { type: 'startWorkflow', workflowType: SESSION_WORKFLOW, taskQueue: lab.taskQueue, args: [] },
-    }));
-    await refused('workflow task poll', () => agent.workflowService.pollWorkflowTaskQueue({
-      namespace: 'default', taskQueue: { name: lab.taskQueue }, identity: 'impostor',
-    }));
+    await refused('reset', () =>
+      agent.workflowService.resetWorkflowExecution({
+        namespace: 'default',
+        workflowExecution: { workflowId: id, runId: described.runId },
+        workflowTaskFinishEventId: Long.fromNumber(3),
+        requestId: `reset-${run}`,
+        reason: 'rewind',
+      }),
+    );
+    await refused(
+      'cron start',
+      () =>
+        agent.workflow.start(SESSION_WORKFLOW, {
+          taskQueue: lab.taskQueue,
+          workflowId: sessionWorkflowId(`authz-cron-${run}`),
+          cronSchedule: '* * * * *',
+          args: [{ sessionId: `authz-cron-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
+        }),
+      /cron/,
+    );
+    await refused(
+      'signal-with-start',
+      () =>
+        agent.workflow.signalWithStart(SESSION_WORKFLOW, {
+          taskQueue: lab.taskQueue,
+          workflowId: sessionWorkflowId(`authz-sws-${run}`),
+          signal: sagaEndedSignal,
+          signalArgs: [{ sagaId: 'x' }],
+          args: [{ sessionId: `authz-sws-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
+        }),
+      /worker only/,
+    );
+    await refused(
+      'start that terminates the running session',
+      () =>
+        agent.workflow.start(SESSION_WORKFLOW, {
+          taskQueue: lab.taskQueue,
+          workflowId: id,
+          workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+          args: [{ sessionId: `authz-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
+        }),
+      /terminate/,
+    );
+    await refused('saga start', () =>
+      agent.workflow.start(SAGA_WORKFLOW, { taskQueue: lab.taskQueue, workflowId: `hv-authz-saga-${run}`, args: [] }),
+    );
+    await refused('schedule', () =>
+      agent.schedule.create({
+        scheduleId: `authz-${run}`,
+        spec: { intervals: [{ every: '1h' }] },
+        action: { type: 'startWorkflow', workflowType: SESSION_WORKFLOW, taskQueue: lab.taskQueue, args: [] },
+      }),
+    );
+    await refused('workflow task poll', () =>
+      agent.workflowService.pollWorkflowTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: lab.taskQueue },
+        identity: 'impostor',
+      }),
+    );
     // Nothing the refusals asked for happened: the session runs, no cron or signal-with-start run exists.
     assert.equal((await lab.client.workflow.getHandle(id).describe()).status.name, 'RUNNING');
     for (const other of [`authz-cron-${run}`, `authz-sws-${run}`]) {
@@ -145,11 +208,17 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
   it("allows the worker's terminate, cron start and signal-with-start", async () => {
     const cronId = sessionWorkflowId(`authz-worker-cron-${run}`);
     const cron = await lab.client.workflow.start(SESSION_WORKFLOW, {
-      taskQueue: idleQueue, workflowId: cronId, cronSchedule: '0 0 1 1 *', args: [{ sessionId: `authz-worker-cron-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
+      taskQueue: idleQueue,
+      workflowId: cronId,
+      cronSchedule: '0 0 1 1 *',
+      args: [{ sessionId: `authz-worker-cron-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
     });
     const swsId = sessionWorkflowId(`authz-worker-sws-${run}`);
     const sws = await lab.client.workflow.signalWithStart(SESSION_WORKFLOW, {
-      taskQueue: idleQueue, workflowId: swsId, signal: sagaEndedSignal, signalArgs: [{ sagaId: 'x' }],
+      taskQueue: idleQueue,
+      workflowId: swsId,
+      signal: sagaEndedSignal,
+      signalArgs: [{ sagaId: 'x' }],
       args: [{ sessionId: `authz-worker-sws-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
     });
     await cron.terminate('authz test: the worker may');
@@ -164,14 +233,24 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
   it("runs the worker's schedule: Temporal's system worker reaches the frontend with its own certificate", async () => {
     // The scheduler runs in the server's system worker, which calls the frontend (CN=hv-temporal-system).
     const schedule = await lab.client.schedule.create({
-      scheduleId: `authz-${run}`, spec: { intervals: [{ every: '1h' }] }, state: { triggerImmediately: true },
+      scheduleId: `authz-${run}`,
+      spec: { intervals: [{ every: '1h' }] },
+      state: { triggerImmediately: true },
       action: {
-        type: 'startWorkflow', workflowType: SESSION_WORKFLOW, taskQueue: idleQueue, workflowId: `hv-authz-scheduled-${run}`,
+        type: 'startWorkflow',
+        workflowType: SESSION_WORKFLOW,
+        taskQueue: idleQueue,
+        workflowId: `hv-authz-scheduled-${run}`,
         args: [{ sessionId: `authz-scheduled-${run}`, creatorDid: 'did:mesh:admin', config: {} }],
       },
     });
     try {
-      const started = await waitUntil(() => schedule.describe().then((d) => d.info.recentActions.length), (n) => n > 0, 'the scheduled start', 60_000);
+      const started = await waitUntil(
+        () => schedule.describe().then((d) => d.info.recentActions.length),
+        (n) => n > 0,
+        'the scheduled start',
+        60_000,
+      );
       assert.ok(started > 0);
     } finally {
       await schedule.delete();
@@ -182,30 +261,43 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
     const tls = lab.cluster!.tls;
     const attempt = async (what: string, options: Parameters<typeof Connection.connect>[0]) => {
       let connection: Connection | undefined;
-      await assert.rejects(async () => {
-        connection = await Connection.connect({ address: lab.address, connectTimeout: 5_000, ...options });
-        await connection.workflowService.getSystemInfo({});
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
-      }, (err: unknown) => {
-        if (process.env.HV_AUTHZ_VERBOSE) console.log(`      ${what}: ${message(err)}`);
-        // Never a policy refusal: the handshake itself fails, so no call reaches the server.
-        assert.notEqual(grpcCode(err), grpcStatus.PERMISSION_DENIED, `${what}: ${message(err)}`);
-        return true;
-      }, `${what} connected`);
+      await assert.rejects(
+        async () => {
+          connection = await Connection.connect({ address: lab.address, connectTimeout: 5_000, ...options });
+          await connection.workflowService.getSystemInfo({});
+          await connection.workflowService.describeNamespace({ namespace: 'default' });
+        },
+        (err: unknown) => {
+          if (process.env.HV_AUTHZ_VERBOSE) console.log(`      ${what}: ${message(err)}`);
+          // Never a policy refusal: the handshake itself fails, so no call reaches the server.
+          assert.notEqual(grpcCode(err), grpcStatus.PERMISSION_DENIED, `${what}: ${message(err)}`);
+          return true;
+        },
+        `${what} connected`,
+      );
       await connection?.close().catch(() => undefined);
     };
     await attempt('plain TCP', { tls: undefined });
     await attempt('TLS without a client certificate', {
-      tls: { serverRootCACertificate: fs.readFileSync(tls.ca), serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName },
+      tls: {
+        serverRootCACertificate: fs.readFileSync(tls.ca),
+        serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName,
+      },
     });
     // A look-alike worker certificate from a CA of its own.
     const other = path.join(lab.dir, 'other-ca');
-    const made = spawnSync(lab.cluster!.serverBinary, ['certs', '--dir', other, '--hosts', 'localhost'], { encoding: 'utf8' });
+    const made = spawnSync(lab.cluster!.serverBinary, ['certs', '--dir', other, '--hosts', 'localhost'], {
+      encoding: 'utf8',
+    });
     assert.equal(made.status, 0, made.stderr);
     await attempt('a worker certificate from another CA', {
       tls: {
-        serverRootCACertificate: fs.readFileSync(tls.ca), serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName,
-        clientCertPair: { crt: fs.readFileSync(path.join(other, 'hv-worker.pem')), key: fs.readFileSync(path.join(other, 'hv-worker.key')) },
+        serverRootCACertificate: fs.readFileSync(tls.ca),
+        serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName,
+        clientCertPair: {
+          crt: fs.readFileSync(path.join(other, 'hv-worker.pem')),
+          key: fs.readFileSync(path.join(other, 'hv-worker.key')),
+        },
       },
     });
   });

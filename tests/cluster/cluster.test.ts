@@ -34,8 +34,13 @@ describe('cluster: 100 sagas over 10 sessions on the Temporal server with Postgr
 
   it('ends every saga as it should through a worker SIGKILL and a server restart, acts once per key, and every chain verifies', async () => {
     await runSoak(lab, {
-      name: 'cluster', sagas: 100, sessions: 10,
-      chaos: [{ kind: 'kill-one', at: 0.3 }, { kind: 'restart', at: 0.6 }],
+      name: 'cluster',
+      sagas: 100,
+      sessions: 10,
+      chaos: [
+        { kind: 'kill-one', at: 0.3 },
+        { kind: 'restart', at: 0.6 },
+      ],
     });
     assert.equal(lab.live().length, 1, 'the surviving worker finished the run alone');
   });

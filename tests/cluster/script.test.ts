@@ -17,7 +17,14 @@ import { CLUSTER_CERTS, clusterTls } from '../../worker/cluster';
 import { tlsConfig } from '../../src/node/connectionTls';
 import { waitUntil } from '../durability/harness';
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('cluster: npm run cluster', function () {
   this.timeout(600_000);
@@ -27,18 +34,37 @@ describe('cluster: npm run cluster', function () {
   it('starts PostgreSQL, the Temporal server, the Web UI and 2 polling workers, and stops them all on Ctrl-C', async () => {
     fs.chmodSync(dataDir, 0o711); // PostgreSQL runs as the postgres user when we are root
     const [port, uiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-    const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), 'scripts/cluster.ts', '--workers', '2'], {
-      cwd: path.resolve(__dirname, '..', '..'),
-      env: { ...process.env, HV_DATA_DIR: dataDir, TEMPORAL_PORT: String(port), TEMPORAL_UI_PORT: String(uiPort), HV_METRICS_PORT: String(metricsPort) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--require', require.resolve('tsx/cjs'), 'scripts/cluster.ts', '--workers', '2'],
+      {
+        cwd: path.resolve(__dirname, '..', '..'),
+        env: {
+          ...process.env,
+          HV_DATA_DIR: dataDir,
+          TEMPORAL_PORT: String(port),
+          TEMPORAL_UI_PORT: String(uiPort),
+          HV_METRICS_PORT: String(metricsPort),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      const ready = await waitUntil(async () => /READY (.*)/.exec(out)?.[1], (m) => m !== undefined || child.exitCode !== null, 'READY', 480_000);
+      const ready = await waitUntil(
+        async () => /READY (.*)/.exec(out)?.[1],
+        (m) => m !== undefined || child.exitCode !== null,
+        'READY',
+        480_000,
+      );
       assert.ok(ready, `no READY line; stderr:\n${err}`);
       const { address, pids } = JSON.parse(ready) as { address: string; pids: number[] };
       assert.equal(pids.length, 4, 'the Temporal server, the Web UI and 2 workers');
@@ -47,17 +73,37 @@ describe('cluster: npm run cluster', function () {
       assert.equal(ui.status, 200);
       // The UI server reaches the frontend over mutual TLS with its own (read-only) certificate.
       const namespaces = await waitUntil(
-        () => fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces`).then(async (r) => (r.ok ? ((await r.json()) as { namespaces?: Array<{ namespaceInfo?: { name?: string } }> }) : undefined)),
-        (r) => r !== undefined, 'the Web UI to list namespaces', 60_000);
-      assert.ok(namespaces?.namespaces?.some((n) => n.namespaceInfo?.name === 'default'), JSON.stringify(namespaces));
+        () =>
+          fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces`).then(async (r) =>
+            r.ok ? ((await r.json()) as { namespaces?: Array<{ namespaceInfo?: { name?: string } }> }) : undefined,
+          ),
+        (r) => r !== undefined,
+        'the Web UI to list namespaces',
+        60_000,
+      );
+      assert.ok(
+        namespaces?.namespaces?.some((n) => n.namespaceInfo?.name === 'default'),
+        JSON.stringify(namespaces),
+      );
       // The frontend speaks mutual TLS only: the test connects as the worker, with the certificates the cluster wrote.
-      const connection = await Connection.connect({ address, tls: tlsConfig(clusterTls(path.join(dataDir, 'cluster', 'tls')).client(CLUSTER_CERTS.worker)) });
+      const connection = await Connection.connect({
+        address,
+        tls: tlsConfig(clusterTls(path.join(dataDir, 'cluster', 'tls')).client(CLUSTER_CERTS.worker)),
+      });
       try {
         const pollers = await waitUntil(
-          () => connection.workflowService.describeTaskQueue({
-            namespace: 'default', taskQueue: { name: 'agent-hypervisor' }, taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-          }).then((r) => new Set((r.pollers ?? []).map((p) => p.identity)).size),
-          (n) => n === 2, 'both workers to poll', 120_000);
+          () =>
+            connection.workflowService
+              .describeTaskQueue({
+                namespace: 'default',
+                taskQueue: { name: 'agent-hypervisor' },
+                taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+              })
+              .then((r) => new Set((r.pollers ?? []).map((p) => p.identity)).size),
+          (n) => n === 2,
+          'both workers to poll',
+          120_000,
+        );
         assert.equal(pollers, 2);
       } finally {
         await connection.close();
@@ -70,7 +116,13 @@ describe('cluster: npm run cluster', function () {
       assert.match(err, /Stopped\./);
       assert.deepEqual(pids.filter(alive), [], 'every child stopped');
       assert.equal(fs.existsSync(postmaster), false, 'PostgreSQL stopped');
-      assert.equal(await fetch(`http://127.0.0.1:${uiPort}/`).then(() => 'answers', () => 'down'), 'down');
+      assert.equal(
+        await fetch(`http://127.0.0.1:${uiPort}/`).then(
+          () => 'answers',
+          () => 'down',
+        ),
+        'down',
+      );
     } finally {
       if (child.exitCode === null) {
         child.kill('SIGINT');

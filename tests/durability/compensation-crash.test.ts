@@ -16,16 +16,32 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     const { tool } = lab;
     const session = await activeSession(lab, 'crash-undo');
     const sagaCount = 4;
-    const step = (actionId: ToolActionId, fail = false) => toolStep(actionId, AGENTS.beta, { delayMs: 50, undoDelayMs: 1500, fail }, {
-      timeoutSeconds: 3, retry: { maximumAttempts: 6, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5 },
-    });
-    const sagas = await Promise.all(Array.from({ length: sagaCount }, (_, i) => session.startSaga({
-      sagaId: `u${i}`, steps: [step('draft'), step('reserve'), step('publish'), step('notify', true)],
-    })));
+    const step = (actionId: ToolActionId, fail = false) =>
+      toolStep(
+        actionId,
+        AGENTS.beta,
+        { delayMs: 50, undoDelayMs: 1500, fail },
+        {
+          timeoutSeconds: 3,
+          retry: { maximumAttempts: 6, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5 },
+        },
+      );
+    const sagas = await Promise.all(
+      Array.from({ length: sagaCount }, (_, i) =>
+        session.startSaga({
+          sagaId: `u${i}`,
+          steps: [step('draft'), step('reserve'), step('publish'), step('notify', true)],
+        }),
+      ),
+    );
     const isUndo = (k: string) => k.endsWith('/undo');
 
     // First crash: while undos of the last committed steps act.
-    await waitUntil(async () => tool.inFlight(isUndo), (n) => n >= 2, 'two undos in flight');
+    await waitUntil(
+      async () => tool.inFlight(isUndo),
+      (n) => n >= 2,
+      'two undos in flight',
+    );
     const lostFirst = tool.runningKeys().filter(isUndo);
     // Another saga may still be retrying its failing step-4 at a kill: that attempt is cut off too.
     const cutOff = new Set(tool.runningKeys());
@@ -33,7 +49,12 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     await lab.startWorker();
 
     // Second crash: further down the walk, once some saga reached its step-1 (or step-2) undo.
-    await waitUntil(async () => tool.runningKeys().filter((k) => isUndo(k) && !k.includes('/step-3/')), (ks) => ks.length >= 1, 'an undo deeper in the walk in flight', 60_000);
+    await waitUntil(
+      async () => tool.runningKeys().filter((k) => isUndo(k) && !k.includes('/step-3/')),
+      (ks) => ks.length >= 1,
+      'an undo deeper in the walk in flight',
+      60_000,
+    );
     const lostSecond = tool.runningKeys().filter(isUndo);
     for (const key of tool.runningKeys()) cutOff.add(key);
     assert.equal(await lab.killWorkers(), 1);
@@ -45,8 +66,16 @@ describe('durability: a worker process SIGKILLed during compensation', function 
       assert.equal(r.failedStepId, 'step-4');
       // A step-4 attempt cut off by a kill may have acted, as far as the saga can know: it is compensated first
       // (SPEC §6 [resolved]). Otherwise step-4 failed and is not undone.
-      const orders = cutOff.has(`${r.workflowId}/step-4/execute`) ? [['step-4', 'step-3', 'step-2', 'step-1'], ['step-3', 'step-2', 'step-1']] : [['step-3', 'step-2', 'step-1']];
-      assert.ok(orders.some((o) => JSON.stringify(o) === JSON.stringify(r.compensationOrder)), `${r.workflowId}: compensation order ${JSON.stringify(r.compensationOrder)}`);
+      const orders = cutOff.has(`${r.workflowId}/step-4/execute`)
+        ? [
+            ['step-4', 'step-3', 'step-2', 'step-1'],
+            ['step-3', 'step-2', 'step-1'],
+          ]
+        : [['step-3', 'step-2', 'step-1']];
+      assert.ok(
+        orders.some((o) => JSON.stringify(o) === JSON.stringify(r.compensationOrder)),
+        `${r.workflowId}: compensation order ${JSON.stringify(r.compensationOrder)}`,
+      );
       assert.ok(r.saga.steps.slice(0, 3).every((s) => s.state === 'compensated'));
     }
 
@@ -64,15 +93,28 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     for (let i = 0; i < sagaCount; i++) {
       const id = sagaWorkflowId(session.sessionId, `u${i}`);
       const undos = tool.actOrder.filter((k) => k.startsWith(`${id}/`) && isUndo(k));
-      assert.deepEqual(undos, (undone.get(id) ?? []).map((s) => `${id}/${s}/undo`));
+      assert.deepEqual(
+        undos,
+        (undone.get(id) ?? []).map((s) => `${id}/${s}/undo`),
+      );
     }
-    for (const key of [...lostFirst, ...lostSecond]) assert.ok(tool.requests.get(key)! >= 2, `${key} was asked again after the crash`);
+    for (const key of [...lostFirst, ...lostSecond])
+      assert.ok(tool.requests.get(key)! >= 2, `${key} was asked again after the crash`);
 
-    await waitUntil(() => session.sagas(), (s) => s.length === sagaCount && s.every((g) => g.state === 'compensated'), 'the session to learn every outcome');
+    await waitUntil(
+      () => session.sagas(),
+      (s) => s.length === sagaCount && s.every((g) => g.state === 'compensated'),
+      'the session to learn every outcome',
+    );
     const audit = await session.audit();
     assert.equal(audit.verification.ok, true);
     assert.equal(verifyTrail(audit.trail).ok, true);
-    assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]), []);
-    console.log(`    ${sagaCount} sagas compensated across 2 kills; undos in flight at the kills: ${lostFirst.length} + ${lostSecond.length}; ${tool.actedCount(isUndo)} undos acted for ${tool.totalRequests(isUndo)} undo requests, ${tool.noopUndos.length} undos of never-run steps (no-ops)`);
+    assert.deepEqual(
+      await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]),
+      [],
+    );
+    console.log(
+      `    ${sagaCount} sagas compensated across 2 kills; undos in flight at the kills: ${lostFirst.length} + ${lostSecond.length}; ${tool.actedCount(isUndo)} undos acted for ${tool.totalRequests(isUndo)} undo requests, ${tool.noopUndos.length} undos of never-run steps (no-ops)`,
+    );
   });
 });

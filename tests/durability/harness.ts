@@ -30,7 +30,12 @@ const EventType = temporal.api.enums.v1.EventType;
 const WorkflowTaskFailedCause = temporal.api.enums.v1.WorkflowTaskFailedCause;
 
 /** Polls until ok(probe()) with a deadline; a probe that throws (server away) counts as not yet. */
-export async function waitUntil<T>(probe: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 120_000): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T>,
+  ok: (value: T) => boolean,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -41,7 +46,10 @@ export async function waitUntil<T>(probe: () => Promise<T>, ok: (value: T) => bo
     } catch (err) {
       last = err instanceof Error ? `error: ${err.message}` : err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs / 1000} s waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -55,11 +63,17 @@ export async function retrying<T>(call: () => Promise<T>, what: string, timeoutM
     try {
       return await call();
     } catch (err) {
-      const code = (err as { code?: number; cause?: { code?: number } })?.cause?.code ?? (err as { code?: number })?.code;
-      const msg = err instanceof Error ? `${err.message} ${(err.cause as Error | undefined)?.message ?? ''}` : String(err);
-      const transient = code === 14 || code === 4 || /UNAVAILABLE|DEADLINE_EXCEEDED|ECONNREFUSED|ECONNRESET|failed to connect|transport error/i.test(msg);
+      const code =
+        (err as { code?: number; cause?: { code?: number } })?.cause?.code ?? (err as { code?: number })?.code;
+      const msg =
+        err instanceof Error ? `${err.message} ${(err.cause as Error | undefined)?.message ?? ''}` : String(err);
+      const transient =
+        code === 14 ||
+        code === 4 ||
+        /UNAVAILABLE|DEADLINE_EXCEEDED|ECONNREFUSED|ECONNRESET|failed to connect|transport error/i.test(msg);
       if (transient) transientErrors.push(msg.slice(0, 160));
-      if (!transient || Date.now() > deadline) throw Object.assign(err as Error, { message: `${what}: ${(err as Error).message}` });
+      if (!transient || Date.now() > deadline)
+        throw Object.assign(err as Error, { message: `${what}: ${(err as Error).message}` });
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -67,10 +81,17 @@ export async function retrying<T>(call: () => Promise<T>, what: string, timeoutM
 
 // ── The HTTP tool ────────────────────────────────────────────────────────────
 
-interface Stored { status: number; body: string }
+interface Stored {
+  status: number;
+  body: string;
+}
 
 /** One request the tool saw (or saw aborted): its Idempotency-Key, the agent it was made for, when. */
-export interface ToolRequestRecord { key: string; agentDid: string; at: number }
+export interface ToolRequestRecord {
+  key: string;
+  agentDid: string;
+  at: number;
+}
 
 /**
  * What a step asks of the tool, in its `input` (the tool gets `{input}` on
@@ -131,7 +152,9 @@ export class IdempotentTool {
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
       const seen: ToolRequestRecord = {
-        key: String(req.headers['idempotency-key'] ?? ''), agentDid: String(req.headers['x-hv-agent-did'] ?? ''), at: Date.now(),
+        key: String(req.headers['idempotency-key'] ?? ''),
+        agentDid: String(req.headers['x-hv-agent-did'] ?? ''),
+        at: Date.now(),
       };
       this.arrivals.push(seen);
       // 'close' before the answer was written: the caller went away without it.
@@ -159,9 +182,11 @@ export class IdempotentTool {
     const key = String(req.headers['idempotency-key'] ?? '');
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path !== EXECUTE && path !== UNDO) return { status: 404, body: JSON.stringify({ error: `no ${path}` }) };
-    if (!key.endsWith(path)) return { status: 400, body: JSON.stringify({ error: `Idempotency-Key "${key}" is not a ${path.slice(1)} key` }) };
+    if (!key.endsWith(path))
+      return { status: 400, body: JSON.stringify({ error: `Idempotency-Key "${key}" is not a ${path.slice(1)} key` }) };
     const sent = safeJson(body) as { input?: ToolInput | null } | null;
-    const input: ToolInput = (sent && typeof sent === 'object' && sent.input && typeof sent.input === 'object') ? sent.input : {};
+    const input: ToolInput =
+      sent && typeof sent === 'object' && sent.input && typeof sent.input === 'object' ? sent.input : {};
     if (path === EXECUTE && input.arriveAfterMs) await new Promise((r) => setTimeout(r, input.arriveAfterMs));
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
     const done = this.stored.get(key);
@@ -208,7 +233,11 @@ export class IdempotentTool {
    * names each missing or extra key with what its saga says of the step
    * (state, attempts, error) and how often the tool was asked for it.
    */
-  assertActed(expected: Iterable<string>, snapshots: readonly SagaSnapshot[], filter: (key: string) => boolean = () => true): void {
+  assertActed(
+    expected: Iterable<string>,
+    snapshots: readonly SagaSnapshot[],
+    filter: (key: string) => boolean = () => true,
+  ): void {
     const want = new Set(expected);
     const got = new Set([...this.acted.keys()].filter(filter));
     const missing = [...want].filter((k) => !got.has(k));
@@ -287,23 +316,31 @@ export class WorkerProcess {
 
   constructor(env: Record<string, string>, logFile: string) {
     const out = fs.openSync(logFile, 'a');
-    this.child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(__dirname, 'workerProcess.ts')], {
-      cwd: PROJECT_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', out],
-    });
+    this.child = spawn(
+      process.execPath,
+      ['--require', require.resolve('tsx/cjs'), path.join(__dirname, 'workerProcess.ts')],
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', out],
+      },
+    );
     fs.closeSync(out);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => {
-      this.exitInfo = { code, signal };
-      resolve({ code, signal });
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve({ code, signal });
+      }),
+    );
     this.ready = new Promise<void>((resolve, reject) => {
       let text = '';
       this.child.stdout!.on('data', (chunk: Buffer) => {
         text += chunk.toString('utf8');
         if (text.includes('READY')) resolve();
       });
-      void this.exited.then(({ code, signal }) => reject(new Error(`worker process exited before it was ready (code ${code}, signal ${signal}); see ${logFile}`)));
+      void this.exited.then(({ code, signal }) =>
+        reject(new Error(`worker process exited before it was ready (code ${code}, signal ${signal}); see ${logFile}`)),
+      );
     });
     this.ready.catch(() => undefined);
   }
@@ -315,7 +352,9 @@ export class WorkerProcess {
   whenReady(timeoutMs = 120_000): Promise<void> {
     return Promise.race([
       this.ready,
-      new Promise<void>((_, reject) => setTimeout(() => reject(new Error('worker process not ready in time')), timeoutMs).unref()),
+      new Promise<void>((_, reject) =>
+        setTimeout(() => reject(new Error('worker process not ready in time')), timeoutMs).unref(),
+      ),
     ]);
   }
 
@@ -347,7 +386,10 @@ export type LabBackend = 'dev' | 'cluster';
 
 export class Lab {
   /** `workers`: how many worker processes start with the lab. */
-  constructor(readonly backend: LabBackend = 'dev', readonly initialWorkers = 1) {
+  constructor(
+    readonly backend: LabBackend = 'dev',
+    readonly initialWorkers = 1,
+  ) {
     // The cluster's PostgreSQL runs as the postgres user (as root, see worker/postgres.ts): it must reach its folder.
     fs.chmodSync(this.dir, 0o711);
   }
@@ -407,11 +449,21 @@ export class Lab {
 
   async startServer(): Promise<void> {
     if (this.backend === 'cluster') {
-      this.cluster = await startCluster({ root: path.join(this.dir, 'cluster'), port: this.port, log: () => undefined });
+      this.cluster = await startCluster({
+        root: path.join(this.dir, 'cluster'),
+        port: this.port,
+        log: () => undefined,
+      });
       return;
     }
     this.server = await startDevServer(
-      { port: this.port, uiPort: this.uiPort, dbFile: this.dbFile, headless: true, logFile: path.join(this.dir, 'server.log') },
+      {
+        port: this.port,
+        uiPort: this.uiPort,
+        dbFile: this.dbFile,
+        headless: true,
+        logFile: path.join(this.dir, 'server.log'),
+      },
       () => undefined,
     );
   }
@@ -441,9 +493,12 @@ export class Lab {
     this.workerCount++;
     const w = new WorkerProcess(
       {
-        TEMPORAL_ADDRESS: this.address, HV_TASK_QUEUE: this.taskQueue, HV_BUNDLE_PATH: this.bundlePath,
+        TEMPORAL_ADDRESS: this.address,
+        HV_TASK_QUEUE: this.taskQueue,
+        HV_BUNDLE_PATH: this.bundlePath,
         // The worker runs the harness's tool, which listens on 127.0.0.1: listed, and private addresses allowed.
-        HV_TOOL_ORIGINS: this.tool.base, HV_TOOL_ALLOW_PRIVATE: '1',
+        HV_TOOL_ORIGINS: this.tool.base,
+        HV_TOOL_ALLOW_PRIVATE: '1',
         ...(this.cluster
           ? { HV_AUDIT_DATABASE_URL: this.cluster.auditUrl, ...tlsEnv(this.cluster.tls.client(CLUSTER_CERTS.worker)) }
           : { HV_DATA_DIR: this.dir }),
@@ -495,7 +550,9 @@ export class Lab {
           this.unhandledCommandTasks++;
           continue;
         }
-        failures.push(`${id}: cause ${WorkflowTaskFailedCause[attrs?.cause ?? 0]}: ${attrs?.failure?.message ?? 'workflow task failed'}`);
+        failures.push(
+          `${id}: cause ${WorkflowTaskFailedCause[attrs?.cause ?? 0]}: ${attrs?.failure?.message ?? 'workflow task failed'}`,
+        );
       }
     }
     return failures;
@@ -512,13 +569,22 @@ export class Lab {
       const sched = e.activityTaskScheduledEventAttributes;
       if (sched) names.set(id, `${sched.activityType?.name} ${sched.activityId}`);
       const started = e.activityTaskStartedEventAttributes;
-      if (started) lines.push(`${names.get(String(started.scheduledEventId))}: started attempt ${started.attempt}${started.lastFailure ? ` (last failure: ${started.lastFailure.message})` : ''}`);
+      if (started)
+        lines.push(
+          `${names.get(String(started.scheduledEventId))}: started attempt ${started.attempt}${started.lastFailure ? ` (last failure: ${started.lastFailure.message})` : ''}`,
+        );
       const done = e.activityTaskCompletedEventAttributes;
       if (done) lines.push(`${names.get(String(done.scheduledEventId))}: completed`);
       const failed = e.activityTaskFailedEventAttributes;
-      if (failed) lines.push(`${names.get(String(failed.scheduledEventId))}: failed, ${RetryState[failed.retryState ?? 0]}: ${failed.failure?.message}`);
+      if (failed)
+        lines.push(
+          `${names.get(String(failed.scheduledEventId))}: failed, ${RetryState[failed.retryState ?? 0]}: ${failed.failure?.message}`,
+        );
       const timedOut = e.activityTaskTimedOutEventAttributes;
-      if (timedOut) lines.push(`${names.get(String(timedOut.scheduledEventId))}: timed out, ${RetryState[timedOut.retryState ?? 0]}: ${timedOut.failure?.message} / ${timedOut.failure?.cause?.message ?? ''}`);
+      if (timedOut)
+        lines.push(
+          `${names.get(String(timedOut.scheduledEventId))}: timed out, ${RetryState[timedOut.retryState ?? 0]}: ${timedOut.failure?.message} / ${timedOut.failure?.cause?.message ?? ''}`,
+        );
       const cancelled = e.activityTaskCanceledEventAttributes;
       if (cancelled) lines.push(`${names.get(String(cancelled.scheduledEventId))}: cancelled`);
     }
@@ -549,14 +615,22 @@ export type ToolActionId = keyof typeof ACTION_LEVELS;
 /** The actions each agent declares at join: all run by the lab's HTTP tool (SPEC §11.4). */
 export function toolActions(tool: IdempotentTool) {
   return Object.entries(ACTION_LEVELS).map(([actionId, reversibility]) => ({
-    actionId, reversibility, executeApi: tool.endpoint('execute'), undoApi: tool.endpoint('undo'),
+    actionId,
+    reversibility,
+    executeApi: tool.endpoint('execute'),
+    undoApi: tool.endpoint('undo'),
   }));
 }
 
 /** Temporal's timeout and retry for a step of the lab (3 s per attempt: a lost attempt is noticed after 3 s). */
 export interface StepTiming {
   timeoutSeconds: number;
-  retry: { maximumAttempts: number; initialIntervalSeconds?: number; backoffCoefficient?: number; maximumIntervalSeconds?: number };
+  retry: {
+    maximumAttempts: number;
+    initialIntervalSeconds?: number;
+    backoffCoefficient?: number;
+    maximumIntervalSeconds?: number;
+  };
 }
 
 /** One saga step run by the HTTP tool; what the tool does (delays, refusal) travels in the step's input. */
@@ -572,10 +646,15 @@ export const SRE = 'did:mesh:sre';
  * `agents` (DID → σ) replaces alpha and beta; `config` is merged into the session's config.
  */
 export async function activeSession(
-  lab: Pick<Lab, 'hv' | 'tool'>, sessionId: string,
+  lab: Pick<Lab, 'hv' | 'tool'>,
+  sessionId: string,
   opts: { agents?: Record<string, number>; config?: Record<string, unknown> } = {},
 ) {
-  const session = await lab.hv.createSession({ sessionId, creatorDid: 'did:mesh:admin', config: { allowedToolOrigins: [lab.tool.base], ...opts.config } });
+  const session = await lab.hv.createSession({
+    sessionId,
+    creatorDid: 'did:mesh:admin',
+    config: { allowedToolOrigins: [lab.tool.base], ...opts.config },
+  });
   const actions = toolActions(lab.tool);
   for (const [agentDid, sigmaRaw] of Object.entries(opts.agents ?? { [AGENTS.alpha]: 0.85, [AGENTS.beta]: 0.8 })) {
     await session.join({ agentDid, sigmaRaw, actions });

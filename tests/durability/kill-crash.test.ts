@@ -34,14 +34,17 @@ const timing: StepTiming = { timeoutSeconds: 60, retry: { maximumAttempts: 3, in
 const slow = { delayMs: 30_000, undoDelayMs: 100 };
 const quick = { delayMs: 100, undoDelayMs: 100 };
 
-const keyOf = (sessionId: string, sagaId: string, stepId: string, phase: 'execute' | 'undo') => `${sagaWorkflowId(sessionId, sagaId)}/${stepId}/${phase}`;
+const keyOf = (sessionId: string, sagaId: string, stepId: string, phase: 'execute' | 'undo') =>
+  `${sagaWorkflowId(sessionId, sagaId)}/${stepId}/${phase}`;
 const killDeltaOf = async (session: SessionHandle, did: string): Promise<Delta> => {
-  const deltas = (await session.audit()).trail.deltas.filter((d) => d.changes.some((c) => c.path === `/controls/${did}`));
+  const deltas = (await session.audit()).trail.deltas.filter((d) =>
+    d.changes.some((c) => c.path === `/controls/${did}`),
+  );
   assert.equal(deltas.length, 1, `one kill delta for ${did}`);
   return deltas[0]!;
 };
 
-describe('durability: a kill while the killed agent\'s HTTP tool step runs, the worker SIGKILLed as it returns', function () {
+describe("durability: a kill while the killed agent's HTTP tool step runs, the worker SIGKILLed as it returns", function () {
   this.timeout(300_000);
   const lab = Lab.forSuite();
 
@@ -49,7 +52,10 @@ describe('durability: a kill while the killed agent\'s HTTP tool step runs, the 
    * The kill(s), then at once (`crash`) the SIGKILL and a new worker; returns when the kills
    * returned and when the SIGKILL was sent (never, without a crash).
    */
-  async function killThenCrash(kills: (() => Promise<unknown>)[], crash = true): Promise<{ killReturned: number; crashedAt: number }> {
+  async function killThenCrash(
+    kills: (() => Promise<unknown>)[],
+    crash = true,
+  ): Promise<{ killReturned: number; crashedAt: number }> {
     await Promise.all(kills.map((k) => k()));
     const killReturned = Date.now();
     if (!crash) return { killReturned, crashedAt: Infinity };
@@ -66,22 +72,43 @@ describe('durability: a kill while the killed agent\'s HTTP tool step runs, the 
    * activity ran a second attempt: the lost step was not re-run as the killed agent.
    */
   function assertLostAttemptNotRetried(story: string) {
-    assert.match(story, /executeStep \d+: (timed out, RETRY_STATE_CANCEL_REQUESTED: activity Heartbeat timeout|cancelled)/, story);
+    assert.match(
+      story,
+      /executeStep \d+: (timed out, RETRY_STATE_CANCEL_REQUESTED: activity Heartbeat timeout|cancelled)/,
+      story,
+    );
     assert.doesNotMatch(story, /(executeStep|compensateStep) \d+: started attempt [2-9]/, story);
   }
 
   /** What the tool must have seen of the killed agent's step in flight and of every request after the kill's delta. */
-  function assertKilledAgentStopped(sessionId: string, inFlightKey: string, killed: string, killDelta: Delta, killReturned: number) {
+  function assertKilledAgentStopped(
+    sessionId: string,
+    inFlightKey: string,
+    killed: string,
+    killDelta: Delta,
+    killReturned: number,
+  ) {
     const { tool } = lab;
     // The tool saw the request end without an answer, within the heartbeat timeout of the kill's return.
     const aborts = tool.aborts.filter((a) => a.key === inFlightKey && a.agentDid === killed);
     assert.equal(aborts.length, 1, `the tool saw ${killed}'s request for ${inFlightKey} aborted`);
-    assert.ok(aborts[0]!.at - killReturned <= HEARTBEAT_TIMEOUT_MS, `aborted ${aborts[0]!.at - killReturned} ms after the kill returned`);
+    assert.ok(
+      aborts[0]!.at - killReturned <= HEARTBEAT_TIMEOUT_MS,
+      `aborted ${aborts[0]!.at - killReturned} ms after the kill returned`,
+    );
     // No request by the killed agent reached the tool after the kill's delta; its step in flight was not re-run as it.
     const executes = tool.arrivals.filter((a) => a.key.includes(`-${sessionId}-`) && a.key.endsWith('/execute'));
     const late = executes.filter((a) => a.agentDid === killed && a.at > killDelta.at);
-    assert.deepEqual(late, [], `no step by ${killed} started after the kill's delta (${new Date(killDelta.at).toISOString()})`);
-    assert.equal(executes.filter((a) => a.key === inFlightKey && a.agentDid === killed).length, 1, `${inFlightKey} asked once as ${killed}`);
+    assert.deepEqual(
+      late,
+      [],
+      `no step by ${killed} started after the kill's delta (${new Date(killDelta.at).toISOString()})`,
+    );
+    assert.equal(
+      executes.filter((a) => a.key === inFlightKey && a.agentDid === killed).length,
+      1,
+      `${inFlightKey} asked once as ${killed}`,
+    );
     return aborts[0]!;
   }
 
@@ -91,33 +118,73 @@ describe('durability: a kill while the killed agent\'s HTTP tool step runs, the 
    */
   async function handOff(sessionId: string, crash: boolean) {
     const { tool } = lab;
-    const session = await activeSession(lab, sessionId, { agents: { [alpha]: 0.85, [beta]: 0.85 }, config: { sreWitnesses: [SRE] } });
+    const session = await activeSession(lab, sessionId, {
+      agents: { [alpha]: 0.85, [beta]: 0.85 },
+      config: { sreWitnesses: [SRE] },
+    });
     const saga = await session.startSaga({
       sagaId: 'h',
-      steps: [toolStep('draft', beta, quick, timing), toolStep('reserve', alpha, slow, timing), toolStep('publish', alpha, quick, timing)],
+      steps: [
+        toolStep('draft', beta, quick, timing),
+        toolStep('reserve', alpha, slow, timing),
+        toolStep('publish', alpha, quick, timing),
+      ],
     });
     const k = (stepId: string, phase: 'execute' | 'undo' = 'execute') => keyOf(session.sessionId, 'h', stepId, phase);
-    await waitUntil(async () => tool.runningKeys(), (ks) => ks.includes(k('step-2')), 'alpha\'s step-2 request in flight at the tool');
+    await waitUntil(
+      async () => tool.runningKeys(),
+      (ks) => ks.includes(k('step-2')),
+      "alpha's step-2 request in flight at the tool",
+    );
 
     let kill: Awaited<ReturnType<SessionHandle['kill']>> | undefined;
-    const { killReturned, crashedAt } = await killThenCrash([async () => { kill = await session.kill({ agentDid: alpha, sreDid: SRE, reason: 'runaway', substituteDid: beta }); }], crash);
+    const { killReturned, crashedAt } = await killThenCrash(
+      [
+        async () => {
+          kill = await session.kill({ agentDid: alpha, sreDid: SRE, reason: 'runaway', substituteDid: beta });
+        },
+      ],
+      crash,
+    );
     assert.deepEqual(kill!.sagasHolding, ['h']);
-    assert.deepEqual(kill!.handedOff.map((h) => [h.stepId, h.agentDid]), [['step-2', beta], ['step-3', beta]]);
+    assert.deepEqual(
+      kill!.handedOff.map((h) => [h.stepId, h.agentDid]),
+      [
+        ['step-2', beta],
+        ['step-3', beta],
+      ],
+    );
 
     const result = await saga.result();
-    assert.equal(result.saga.state, 'completed', `saga: ${result.error}\n${await lab.activityStory(saga.handle.workflowId)}`);
+    assert.equal(
+      result.saga.state,
+      'completed',
+      `saga: ${result.error}\n${await lab.activityStory(saga.handle.workflowId)}`,
+    );
     assert.deepEqual(result.saga.commitOrder, ['step-1', 'step-2', 'step-3']);
-    assert.deepEqual(result.saga.steps.map((s) => s.agentDid), [beta, beta, beta], 'the remaining steps ran as the substitute');
+    assert.deepEqual(
+      result.saga.steps.map((s) => s.agentDid),
+      [beta, beta, beta],
+      'the remaining steps ran as the substitute',
+    );
     assert.notEqual(result.digests['step-2'], saga.digests['step-2'], 'handed off under a new digest');
 
     const killDelta = await killDeltaOf(session, alpha);
     const abort = assertKilledAgentStopped(session.sessionId, k('step-2'), alpha, killDelta, killReturned);
     // The substitute asked for step 2 (the same step, so the same key) and for step 3; step 3 was never asked as alpha.
-    assert.ok(tool.arrivals.some((a) => a.key === k('step-2') && a.agentDid === beta && a.at > killDelta.at), 'beta ran step 2 after the kill');
-    assert.deepEqual(tool.arrivals.filter((a) => a.key === k('step-3')).map((a) => a.agentDid), [beta]);
+    assert.ok(
+      tool.arrivals.some((a) => a.key === k('step-2') && a.agentDid === beta && a.at > killDelta.at),
+      'beta ran step 2 after the kill',
+    );
+    assert.deepEqual(
+      tool.arrivals.filter((a) => a.key === k('step-3')).map((a) => a.agentDid),
+      [beta],
+    );
 
     // One side effect per key: step 2's is the one alpha's request began; beta's run got its answer.
-    tool.assertActed([k('step-1'), k('step-2'), k('step-3')], [result], (key) => key.includes(`-${session.sessionId}-`));
+    tool.assertActed([k('step-1'), k('step-2'), k('step-3')], [result], (key) =>
+      key.includes(`-${session.sessionId}-`),
+    );
     assert.deepEqual(tool.doubleActs(), []);
     assert.deepEqual(tool.undosWithoutExecute(), []);
 
@@ -130,13 +197,15 @@ describe('durability: a kill while the killed agent\'s HTTP tool step runs, the 
     assertLostAttemptNotRetried(story);
     // Without a crash the worker reported the cancellation: the HTTP request was aborted by it, not by a dying process.
     if (!crash) assert.match(story, /executeStep \d+: cancelled/, story);
-    console.log(`    abort seen ${abort.at - killReturned} ms after the kill returned (${abort.at < crashedAt ? 'by the cancellation' : 'with the SIGKILL'}); the kill's delta ${killReturned - killDelta.at} ms before its return; saga completed as ${beta}`);
+    console.log(
+      `    abort seen ${abort.at - killReturned} ms after the kill returned (${abort.at < crashedAt ? 'by the cancellation' : 'with the SIGKILL'}); the kill's delta ${killReturned - killDelta.at} ms before its return; saga completed as ${beta}`,
+    );
   }
 
-  it('hands the step in flight and the rest to the substitute: the tool saw the killed agent\'s request abort, each key acted once, the saga completed as the substitute', () =>
+  it("hands the step in flight and the rest to the substitute: the tool saw the killed agent's request abort, each key acted once, the saga completed as the substitute", () =>
     handOff('kill-handoff', true));
 
-  it('without a crash, the cancellation itself aborts the killed agent\'s HTTP request within the heartbeat timeout; the substitute completes the saga', () =>
+  it("without a crash, the cancellation itself aborts the killed agent's HTTP request within the heartbeat timeout; the substitute completes the saga", () =>
     handOff('kill-nocrash', false));
 
   it('without a substitute, or with one that fails the gate, the saga compensates in reverse: the step in flight too, each key once', async () => {
@@ -145,19 +214,45 @@ describe('durability: a kill while the killed agent\'s HTTP tool step runs, the 
       { sessionId: 'kill-nosub', substituteDid: undefined },
       { sessionId: 'kill-weaksub', substituteDid: weak },
     ];
-    const runs = await Promise.all(cases.map(async (c) => {
-      const session = await activeSession(lab, c.sessionId, { agents: { [alpha]: 0.85, [weak]: 0.5 }, config: { sreWitnesses: [SRE] } });
-      const saga = await session.startSaga({
-        sagaId: 'c',
-        steps: [toolStep('draft', alpha, quick, timing), toolStep('reserve', alpha, slow, timing), toolStep('publish', alpha, quick, timing)],
-      });
-      return { ...c, session, saga, k: (stepId: string, phase: 'execute' | 'undo' = 'execute') => keyOf(c.sessionId, 'c', stepId, phase) };
-    }));
-    await waitUntil(async () => tool.runningKeys(), (ks) => runs.every((r) => ks.includes(r.k('step-2'))), 'alpha\'s step-2 requests in flight at the tool');
+    const runs = await Promise.all(
+      cases.map(async (c) => {
+        const session = await activeSession(lab, c.sessionId, {
+          agents: { [alpha]: 0.85, [weak]: 0.5 },
+          config: { sreWitnesses: [SRE] },
+        });
+        const saga = await session.startSaga({
+          sagaId: 'c',
+          steps: [
+            toolStep('draft', alpha, quick, timing),
+            toolStep('reserve', alpha, slow, timing),
+            toolStep('publish', alpha, quick, timing),
+          ],
+        });
+        return {
+          ...c,
+          session,
+          saga,
+          k: (stepId: string, phase: 'execute' | 'undo' = 'execute') => keyOf(c.sessionId, 'c', stepId, phase),
+        };
+      }),
+    );
+    await waitUntil(
+      async () => tool.runningKeys(),
+      (ks) => runs.every((r) => ks.includes(r.k('step-2'))),
+      "alpha's step-2 requests in flight at the tool",
+    );
 
-    const { killReturned } = await killThenCrash(runs.map((r) => () => r.session.kill({
-      agentDid: alpha, sreDid: SRE, reason: 'compromised key', ...(r.substituteDid ? { substituteDid: r.substituteDid } : {}),
-    })));
+    const { killReturned } = await killThenCrash(
+      runs.map(
+        (r) => () =>
+          r.session.kill({
+            agentDid: alpha,
+            sreDid: SRE,
+            reason: 'compromised key',
+            ...(r.substituteDid ? { substituteDid: r.substituteDid } : {}),
+          }),
+      ),
+    );
 
     for (const r of runs) {
       const result = await r.saga.result();
@@ -167,24 +262,49 @@ describe('durability: a kill while the killed agent\'s HTTP tool step runs, the 
       assert.match(result.error ?? '', /ring violation/, story);
       // Step 2 may have acted (cancelled while it ran): compensated first, then step 1; step 3 never ran.
       assert.deepEqual(result.compensationOrder, ['step-2', 'step-1'], story);
-      assert.deepEqual(result.saga.steps.map((s) => s.state), ['compensated', 'compensated', 'pending'], story);
+      assert.deepEqual(
+        result.saga.steps.map((s) => s.state),
+        ['compensated', 'compensated', 'pending'],
+        story,
+      );
 
       const killDelta = await killDeltaOf(r.session, alpha);
       assertKilledAgentStopped(r.sessionId, r.k('step-2'), alpha, killDelta, killReturned);
-      assert.equal(tool.arrivals.some((a) => a.key === r.k('step-3')), false, `${r.sessionId}: step 3 never reached the tool`);
+      assert.equal(
+        tool.arrivals.some((a) => a.key === r.k('step-3')),
+        false,
+        `${r.sessionId}: step 3 never reached the tool`,
+      );
       // The undo of the step in flight waited for its execute (still acting at the tool) and acted once after it.
-      assert.ok(tool.startedAt.get(r.k('step-2', 'undo'))! >= tool.finishedAt.get(r.k('step-2'))!, `${r.sessionId}: step 2's undo acted after its execute`);
+      assert.ok(
+        tool.startedAt.get(r.k('step-2', 'undo'))! >= tool.finishedAt.get(r.k('step-2'))!,
+        `${r.sessionId}: step 2's undo acted after its execute`,
+      );
       // The undos are the steps' (alpha's; step 2's is the substitute's once handed to it), in reverse order.
       const undos = tool.actOrder.filter((key) => key.includes(`-${r.sessionId}-`) && key.endsWith('/undo'));
       assert.deepEqual(undos, [r.k('step-2', 'undo'), r.k('step-1', 'undo')]);
-      assert.deepEqual(tool.arrivals.filter((a) => a.key === r.k('step-1', 'undo')).map((a) => a.agentDid).filter((d, i, all) => all.indexOf(d) === i), [alpha]);
       assert.deepEqual(
-        tool.arrivals.filter((a) => a.key === r.k('step-2', 'undo')).map((a) => a.agentDid).filter((d, i, all) => all.indexOf(d) === i),
+        tool.arrivals
+          .filter((a) => a.key === r.k('step-1', 'undo'))
+          .map((a) => a.agentDid)
+          .filter((d, i, all) => all.indexOf(d) === i),
+        [alpha],
+      );
+      assert.deepEqual(
+        tool.arrivals
+          .filter((a) => a.key === r.k('step-2', 'undo'))
+          .map((a) => a.agentDid)
+          .filter((d, i, all) => all.indexOf(d) === i),
         [r.substituteDid ?? alpha],
       );
-      tool.assertActed([r.k('step-1'), r.k('step-2'), r.k('step-2', 'undo'), r.k('step-1', 'undo')], [result], (key) => key.includes(`-${r.sessionId}-`));
+      tool.assertActed([r.k('step-1'), r.k('step-2'), r.k('step-2', 'undo'), r.k('step-1', 'undo')], [result], (key) =>
+        key.includes(`-${r.sessionId}-`),
+      );
 
-      assert.ok((await r.session.summary()).participants.every((p) => !p.slashed), `${r.sessionId}: every undo succeeded, nobody slashed`);
+      assert.ok(
+        (await r.session.summary()).participants.every((p) => !p.slashed),
+        `${r.sessionId}: every undo succeeded, nobody slashed`,
+      );
       const audit = await r.session.audit();
       assert.equal(audit.verification.ok, true);
       assert.equal(verifyTrail(audit.trail).ok, true);
@@ -193,6 +313,11 @@ describe('durability: a kill while the killed agent\'s HTTP tool step runs, the 
     }
     assert.deepEqual(tool.doubleActs(), []);
     assert.deepEqual(tool.undosWithoutExecute(), []);
-    console.log(`    ${runs.length} sagas compensated after the kill and the crash; aborts seen: ${tool.aborts.filter((a) => runs.some((r) => a.key === r.k('step-2'))).map((a) => `${a.at - killReturned} ms`).join(', ')} after the kills returned`);
+    console.log(
+      `    ${runs.length} sagas compensated after the kill and the crash; aborts seen: ${tool.aborts
+        .filter((a) => runs.some((r) => a.key === r.k('step-2')))
+        .map((a) => `${a.at - killReturned} ms`)
+        .join(', ')} after the kills returned`,
+    );
   });
 });

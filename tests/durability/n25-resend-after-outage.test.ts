@@ -23,23 +23,53 @@ describe('durability: N25 — startSaga calls resent after a server SIGKILL', fu
   it('N25: 15 typed startSaga calls cut by a server SIGKILL and retried with their request ids: one saga per call, one effect per step', async () => {
     const { tool } = lab;
     const session = await lab.hv.createSession({
-      sessionId: `n25-${Date.now().toString(36)}`, creatorDid: 'did:mesh:admin', maxUpdatesPerRun: 10,
+      sessionId: `n25-${Date.now().toString(36)}`,
+      creatorDid: 'did:mesh:admin',
+      maxUpdatesPerRun: 10,
       config: { allowedToolOrigins: [tool.base] },
     });
-    for (const [agentDid, sigmaRaw] of [[AGENTS.alpha, 0.85], [AGENTS.beta, 0.8]] as const) await session.join({ agentDid, sigmaRaw, actions: toolActions(tool) });
+    for (const [agentDid, sigmaRaw] of [
+      [AGENTS.alpha, 0.85],
+      [AGENTS.beta, 0.8],
+    ] as const)
+      await session.join({ agentDid, sigmaRaw, actions: toolActions(tool) });
     await session.activate();
 
     const calls = 15;
-    const timing = { timeoutSeconds: 5, retry: { maximumAttempts: 20, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5, maximumIntervalSeconds: 3 } };
+    const timing = {
+      timeoutSeconds: 5,
+      retry: { maximumAttempts: 20, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5, maximumIntervalSeconds: 3 },
+    };
     let answered = 0;
     const errors: string[] = [];
-    const starts = Array.from({ length: calls }, (_, i) => session.startSaga({
-      description: `n25 call ${i}`,
-      steps: [toolStep('draft', AGENTS.alpha, { delayMs: 200 }, timing), toolStep('publish', AGENTS.beta, { delayMs: 200 }, timing)],
-    }).then((saga) => { answered++; return saga; }, (err: unknown) => { errors.push(String(err)); throw err; }));
+    const starts = Array.from({ length: calls }, (_, i) =>
+      session
+        .startSaga({
+          description: `n25 call ${i}`,
+          steps: [
+            toolStep('draft', AGENTS.alpha, { delayMs: 200 }, timing),
+            toolStep('publish', AGENTS.beta, { delayMs: 200 }, timing),
+          ],
+        })
+        .then(
+          (saga) => {
+            answered++;
+            return saga;
+          },
+          (err: unknown) => {
+            errors.push(String(err));
+            throw err;
+          },
+        ),
+    );
 
     // SIGKILL the server once a few sagas exist and calls are still on their way.
-    const atKill = await waitUntil(async () => ({ sagas: (await session.sagas()).length, answered }), (s) => s.sagas >= 3, 'three sagas started', 60_000);
+    const atKill = await waitUntil(
+      async () => ({ sagas: (await session.sagas()).length, answered }),
+      (s) => s.sagas >= 3,
+      'three sagas started',
+      60_000,
+    );
     const answeredAtKill = answered;
     const { downMs } = await lab.restartServer(3000, { kill: true });
     const sagas = await Promise.all(starts);
@@ -51,8 +81,16 @@ describe('durability: N25 — startSaga calls resent after a server SIGKILL', fu
     assert.equal(new Set(ids).size, calls, `15 distinct sagas: ${ids.join(', ')}`);
     const results = await Promise.all(sagas.map((s) => s.result()));
     for (const r of results) assert.equal(r.saga.state, 'completed', `${r.workflowId}: ${r.error}`);
-    const records = await waitUntil(() => session.sagas(), (r) => r.length === calls && r.every((s) => s.state === 'completed'), 'the session to learn every outcome');
-    assert.deepEqual(records.map((s) => s.sagaId).sort(), [...ids].sort(), 'the session started exactly one saga per call');
+    const records = await waitUntil(
+      () => session.sagas(),
+      (r) => r.length === calls && r.every((s) => s.state === 'completed'),
+      'the session to learn every outcome',
+    );
+    assert.deepEqual(
+      records.map((s) => s.sagaId).sort(),
+      [...ids].sort(),
+      'the session started exactly one saga per call',
+    );
 
     // One effect per step, under the saga's own keys: nothing else acted.
     const expected = results.flatMap((r) => ['step-1', 'step-2'].map((s) => `${r.workflowId}/${s}/execute`));
@@ -62,10 +100,17 @@ describe('durability: N25 — startSaga calls resent after a server SIGKILL', fu
     const audit = await session.audit();
     assert.equal(audit.verification.ok, true);
     assert.equal(verifyTrail(audit.trail).ok, true);
-    const sagaStarts = audit.trail.deltas.flatMap((d) => d.changes).filter((c) => /^\/sagas\/[^/]+$/.test(c.path) && c.operation === 'add');
+    const sagaStarts = audit.trail.deltas
+      .flatMap((d) => d.changes)
+      .filter((c) => /^\/sagas\/[^/]+$/.test(c.path) && c.operation === 'add');
     assert.equal(sagaStarts.length, calls, 'one saga start in the trail per call');
     const runs = (await session.summary()).runs;
-    assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, ...results.map((r) => r.workflowId)]), []);
-    console.log(`    server SIGKILLed with ${atKill.sagas} sagas started and ${answeredAtKill}/${calls} calls answered; down ${(downMs / 1000).toFixed(1)} s; ${calls} sagas, ${tool.actedCount()} effects for ${tool.totalRequests()} tool requests; the session ran ${runs} runs`);
+    assert.deepEqual(
+      await lab.workflowTaskFailures([session.handle.workflowId, ...results.map((r) => r.workflowId)]),
+      [],
+    );
+    console.log(
+      `    server SIGKILLed with ${atKill.sagas} sagas started and ${answeredAtKill}/${calls} calls answered; down ${(downMs / 1000).toFixed(1)} s; ${calls} sagas, ${tool.actedCount()} effects for ${tool.totalRequests()} tool requests; the session ran ${runs} runs`,
+    );
   });
 });

@@ -7,7 +7,16 @@
 import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/core/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
-import { AGENTS, Lab, activeSession, retrying, toolStep, transientErrors, waitUntil, type ToolActionId } from './harness';
+import {
+  AGENTS,
+  Lab,
+  activeSession,
+  retrying,
+  toolStep,
+  transientErrors,
+  waitUntil,
+  type ToolActionId,
+} from './harness';
 
 describe('durability: the dev server restarted mid-saga', function () {
   this.timeout(300_000);
@@ -20,12 +29,29 @@ describe('durability: the dev server restarted mid-saga', function () {
     const worker = lab.live()[0]!;
     const sagaCount = 4;
     const failing = (i: number) => i === 3;
-    const step = (actionId: ToolActionId, fail = false) => toolStep(actionId, AGENTS.alpha, { delayMs: 1000, undoDelayMs: 300, fail }, {
-      timeoutSeconds: 3, retry: { maximumAttempts: 10, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5, maximumIntervalSeconds: 3 },
-    });
-    const sagas = await Promise.all(Array.from({ length: sagaCount }, (_, i) => sagaSession.startSaga({
-      sagaId: `r${i}`, steps: [step('draft'), step('reserve'), step('publish'), step('notify', failing(i))],
-    })));
+    const step = (actionId: ToolActionId, fail = false) =>
+      toolStep(
+        actionId,
+        AGENTS.alpha,
+        { delayMs: 1000, undoDelayMs: 300, fail },
+        {
+          timeoutSeconds: 3,
+          retry: {
+            maximumAttempts: 10,
+            initialIntervalSeconds: 0.5,
+            backoffCoefficient: 1.5,
+            maximumIntervalSeconds: 3,
+          },
+        },
+      );
+    const sagas = await Promise.all(
+      Array.from({ length: sagaCount }, (_, i) =>
+        sagaSession.startSaga({
+          sagaId: `r${i}`,
+          steps: [step('draft'), step('reserve'), step('publish'), step('notify', failing(i))],
+        }),
+      ),
+    );
 
     // Clients write files, one update id per write, retrying the same id while the server is away.
     const writesPerSession = 12;
@@ -40,7 +66,9 @@ describe('durability: the dev server restarted mid-saga', function () {
         await retrying(() => {
           tries++;
           return session.handle.executeUpdate('vfsWrite', {
-            args: [{ agentDid: AGENTS.alpha, path: `/sessions/${session.sessionId}/notes/n${n}`, content: `note ${n}` }],
+            args: [
+              { agentDid: AGENTS.alpha, path: `/sessions/${session.sessionId}/notes/n${n}`, content: `note ${n}` },
+            ],
             updateId: `${session.sessionId}-write-${n}`,
           });
         }, `write ${n} to ${session.sessionId}`);
@@ -52,14 +80,22 @@ describe('durability: the dev server restarted mid-saga', function () {
     };
     let writeError: unknown;
     const writing = Promise.all(writers.map(writeAll));
-    writing.catch((err) => { writeError = err; });
+    writing.catch((err) => {
+      writeError = err;
+    });
 
     // Restart once steps are acting and some writes are done.
-    await waitUntil(async () => ({ acted: tool.actedCount(), inFlight: tool.inFlight(), written }), (s) => {
-      if (writeError) throw writeError;
-      return s.acted >= 5 && s.inFlight >= 1 && s.written >= 4;
-    }, 'steps in flight and writes under way');
-    const outage = setInterval(() => { maxWritesInFlightDuringOutage = Math.max(maxWritesInFlightDuringOutage, writesInFlight); }, 50);
+    await waitUntil(
+      async () => ({ acted: tool.actedCount(), inFlight: tool.inFlight(), written }),
+      (s) => {
+        if (writeError) throw writeError;
+        return s.acted >= 5 && s.inFlight >= 1 && s.written >= 4;
+      },
+      'steps in flight and writes under way',
+    );
+    const outage = setInterval(() => {
+      maxWritesInFlightDuringOutage = Math.max(maxWritesInFlightDuringOutage, writesInFlight);
+    }, 50);
     const { downMs } = await lab.restartServer(5000).finally(() => clearInterval(outage));
     const writtenAtRestart = written;
     await writing;
@@ -102,7 +138,11 @@ describe('durability: the dev server restarted mid-saga', function () {
       }
       assert.equal((await session.summary()).files, writesPerSession);
     }
-    await waitUntil(() => sagaSession.sagas(), (s) => s.length === sagaCount && s.every((g) => g.state === 'completed' || g.state === 'compensated'), 'the session to learn every outcome');
+    await waitUntil(
+      () => sagaSession.sagas(),
+      (s) => s.length === sagaCount && s.every((g) => g.state === 'completed' || g.state === 'compensated'),
+      'the session to learn every outcome',
+    );
     const audit = await sagaSession.audit();
     assert.equal(audit.verification.ok, true);
     assert.equal(verifyTrail(audit.trail).ok, true);
@@ -115,8 +155,18 @@ describe('durability: the dev server restarted mid-saga', function () {
       assert.equal(done.commitment.merkleRoot, after.merkleRoot);
       assert.equal(done.commitment.deltaCount, after.deltaCount);
     }
-    assert.deepEqual(await lab.workflowTaskFailures([sagaSession, ...writers].map((s) => s.handle.workflowId).concat(sagas.map((s) => s.handle.workflowId))), []);
-    console.log(`    server down ${(downMs / 1000).toFixed(1)} s; ${sagaCount} sagas finished; ${written} writes (${maxWritesInFlightDuringOutage} in flight during the outage), ${retriedWrites} of them retried with their update id; ${tool.actedCount()} side effects for ${tool.totalRequests()} requests, ${tool.noopUndos.length} undos of never-run steps (no-ops)`);
-    if (transientErrors.length) console.log(`    client errors during the outage (retried): ${[...new Set(transientErrors.map((m) => m.replace(/\d+/g, 'N')))].slice(0, 3).join(' | ')}`);
+    assert.deepEqual(
+      await lab.workflowTaskFailures(
+        [sagaSession, ...writers].map((s) => s.handle.workflowId).concat(sagas.map((s) => s.handle.workflowId)),
+      ),
+      [],
+    );
+    console.log(
+      `    server down ${(downMs / 1000).toFixed(1)} s; ${sagaCount} sagas finished; ${written} writes (${maxWritesInFlightDuringOutage} in flight during the outage), ${retriedWrites} of them retried with their update id; ${tool.actedCount()} side effects for ${tool.totalRequests()} requests, ${tool.noopUndos.length} undos of never-run steps (no-ops)`,
+    );
+    if (transientErrors.length)
+      console.log(
+        `    client errors during the outage (retried): ${[...new Set(transientErrors.map((m) => m.replace(/\d+/g, 'N')))].slice(0, 3).join(' | ')}`,
+      );
   });
 });

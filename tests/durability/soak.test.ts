@@ -18,8 +18,15 @@ describe(`durability: soak — ${SAGAS} sagas over ${SESSIONS} sessions, 3 worke
 
   it('ends every saga in its expected state with one side effect per key, and every audit chain verifies', async () => {
     await runSoak(lab, {
-      name: 'soak', sagas: SAGAS, sessions: SESSIONS,
-      chaos: [{ kind: 'kill', at: 0.15 }, { kind: 'kill', at: 0.35 }, { kind: 'restart', at: 0.55 }, { kind: 'kill', at: 0.75 }],
+      name: 'soak',
+      sagas: SAGAS,
+      sessions: SESSIONS,
+      chaos: [
+        { kind: 'kill', at: 0.15 },
+        { kind: 'kill', at: 0.35 },
+        { kind: 'restart', at: 0.55 },
+        { kind: 'kill', at: 0.75 },
+      ],
     });
   });
 });

@@ -19,46 +19,94 @@ import { AGENTS, activeSession, retrying, toolStep, waitUntil, type Lab, type To
  * kill: SIGKILL the only worker and start another; kill-one: SIGKILL one of several, the rest go on;
  * restart: stop the Temporal server, keep it down 3 s, start it again.
  */
-export interface ChaosEvent { kind: 'kill' | 'kill-one' | 'restart'; at: number; inFlight?: number; took?: number }
+export interface ChaosEvent {
+  kind: 'kill' | 'kill-one' | 'restart';
+  at: number;
+  inFlight?: number;
+  took?: number;
+}
 
-export interface SoakOptions { name: string; sagas: number; sessions: number; chaos: ChaosEvent[] }
+export interface SoakOptions {
+  name: string;
+  sagas: number;
+  sessions: number;
+  chaos: ChaosEvent[];
+}
 
 export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS, chaos }: SoakOptions): Promise<void> {
   const t0 = Date.now();
   const { tool, hv } = lab;
   const tag = Date.now().toString(36);
-  const sessions: SessionHandle[] = await Promise.all(Array.from({ length: SESSIONS }, (_, s) => activeSession(lab, `${name}-${tag}-${s}`)));
+  const sessions: SessionHandle[] = await Promise.all(
+    Array.from({ length: SESSIONS }, (_, s) => activeSession(lab, `${name}-${tag}-${s}`)),
+  );
 
   // Saga i: 3 steps of 300–900 ms; every third saga's last step is refused, so it compensates.
   const failing = (i: number) => i % 3 === 2;
   const sessionOf = (i: number) => sessions[i % SESSIONS]!;
-  const step = (i: number, k: number, actionId: ToolActionId, fail = false) => toolStep(actionId, k % 2 ? AGENTS.beta : AGENTS.alpha, {
-    delayMs: 300 + ((i * 7 + k * 3) % 7) * 100, undoDelayMs: 300 + ((i + k) % 4) * 100, fail,
-  }, {
-    timeoutSeconds: 3, retry: { maximumAttempts: 20, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5, maximumIntervalSeconds: 3 },
-  });
+  const step = (i: number, k: number, actionId: ToolActionId, fail = false) =>
+    toolStep(
+      actionId,
+      k % 2 ? AGENTS.beta : AGENTS.alpha,
+      {
+        delayMs: 300 + ((i * 7 + k * 3) % 7) * 100,
+        undoDelayMs: 300 + ((i + k) % 4) * 100,
+        fail,
+      },
+      {
+        timeoutSeconds: 3,
+        retry: { maximumAttempts: 20, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5, maximumIntervalSeconds: 3 },
+      },
+    );
   // Up to 4 startSaga updates in flight per session (Temporal allows 10 per workflow). Each carries its own
   // update id and is retried with it while the server restarts, so a start is never applied twice.
   const handles: SagaHandle[] = new Array(SAGAS);
-  const starting = Promise.all(sessions.flatMap((session, s) => Array.from({ length: 4 }, async (_, lane) => {
-    for (let i = s + lane * SESSIONS; i < SAGAS; i += 4 * SESSIONS) {
-      const req = { sagaId: `g${i}`, steps: [step(i, 0, 'draft'), step(i, 1, 'reserve'), step(i, 2, 'publish', failing(i))] };
-      await retrying(() => session.handle.executeUpdate(startSagaUpdate, { args: [req], updateId: `${session.sessionId}-start-g${i}` }), `start g${i}`, 300_000);
-      handles[i] = hv.saga(session.sessionId, `g${i}`);
-    }
-  })));
+  const starting = Promise.all(
+    sessions.flatMap((session, s) =>
+      Array.from({ length: 4 }, async (_, lane) => {
+        for (let i = s + lane * SESSIONS; i < SAGAS; i += 4 * SESSIONS) {
+          const req = {
+            sagaId: `g${i}`,
+            steps: [step(i, 0, 'draft'), step(i, 1, 'reserve'), step(i, 2, 'publish', failing(i))],
+          };
+          await retrying(
+            () =>
+              session.handle.executeUpdate(startSagaUpdate, {
+                args: [req],
+                updateId: `${session.sessionId}-start-g${i}`,
+              }),
+            `start g${i}`,
+            300_000,
+          );
+          handles[i] = hv.saga(session.sessionId, `g${i}`);
+        }
+      }),
+    ),
+  );
   let startError: unknown;
   let started = 0;
-  starting.then(() => { started = Date.now(); }, (err) => { startError = err; });
+  starting.then(
+    () => {
+      started = Date.now();
+    },
+    (err) => {
+      startError = err;
+    },
+  );
 
   // Chaos while sagas start and run, each at a share of the expected executes and only while steps are in flight.
   const expectedExecutes = SAGAS * 3;
   const isExecute = (k: string) => k.endsWith('/execute');
   for (const event of chaos) {
-    await waitUntil(async () => ({ acted: tool.actedCount(isExecute), inFlight: tool.inFlight() }), (v) => {
-      if (startError) throw startError;
-      return v.acted >= event.at * expectedExecutes && v.inFlight >= 1;
-    }, `${event.kind} at ${event.at * 100}% of executes`, 300_000);
+    await waitUntil(
+      async () => ({ acted: tool.actedCount(isExecute), inFlight: tool.inFlight() }),
+      (v) => {
+        if (startError) throw startError;
+        return v.acted >= event.at * expectedExecutes && v.inFlight >= 1;
+      },
+      `${event.kind} at ${event.at * 100}% of executes`,
+      300_000,
+    );
     event.inFlight = tool.inFlight();
     const t = Date.now();
     if (event.kind === 'kill') {
@@ -77,15 +125,27 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
   const finished = Date.now();
   const counts: Record<string, number> = {};
   // Any saga not at its expected end: its activities as its history tells them, before the assertions below.
-  const astray = results.filter((r, i) => r.saga.state !== (failing(i) ? 'compensated' : 'completed') || (failing(i) && r.failedStepId !== 'step-3'));
+  const astray = results.filter(
+    (r, i) =>
+      r.saga.state !== (failing(i) ? 'compensated' : 'completed') || (failing(i) && r.failedStepId !== 'step-3'),
+  );
   for (const r of astray) {
-    const keys = [...tool.requests.keys()].filter((k) => k.startsWith(`${r.workflowId}/`)).map((k) => `${k.slice(r.workflowId.length + 1)} asked ${tool.requests.get(k)}×, acted ${tool.acted.get(k) ?? 0}×`);
-    console.log(`    astray: ${r.saga.state}, failed ${r.failedStepId}: ${r.error}; steps ${JSON.stringify(r.saga.steps.map((x) => [x.stepId, x.state, x.attempts, x.error]))}; tool: ${keys.join('; ')}`);
+    const keys = [...tool.requests.keys()]
+      .filter((k) => k.startsWith(`${r.workflowId}/`))
+      .map(
+        (k) => `${k.slice(r.workflowId.length + 1)} asked ${tool.requests.get(k)}×, acted ${tool.acted.get(k) ?? 0}×`,
+      );
+    console.log(
+      `    astray: ${r.saga.state}, failed ${r.failedStepId}: ${r.error}; steps ${JSON.stringify(r.saga.steps.map((x) => [x.stepId, x.state, x.attempts, x.error]))}; tool: ${keys.join('; ')}`,
+    );
     console.log(`    ${await lab.activityStory(r.workflowId)}`);
     // Kept with the server and worker logs: the saga's and its session's histories.
     if (process.env.HV_KEEP_DURABILITY_DIR) {
       for (const id of [r.workflowId, sessionWorkflowId(r.sessionId)]) {
-        fs.writeFileSync(path.join(lab.dir, `${id}.history.json`), JSON.stringify(await lab.client.workflow.getHandle(id).fetchHistory(), null, 1));
+        fs.writeFileSync(
+          path.join(lab.dir, `${id}.history.json`),
+          JSON.stringify(await lab.client.workflow.getHandle(id).fetchHistory(), null, 1),
+        );
       }
     }
   }
@@ -98,7 +158,11 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
       assert.match(r.saga.steps[2]!.error ?? '', /answered 400/, `saga g${i}: step-3 failed for another reason`);
       // A step-3 asked more than once (its first attempt lost with a killed worker) may have acted: undone first (SPEC §6).
       const retried = r.saga.steps[2]!.attempts > 1;
-      assert.deepEqual(r.compensationOrder, retried ? ['step-3', 'step-2', 'step-1'] : ['step-2', 'step-1'], `saga g${i}`);
+      assert.deepEqual(
+        r.compensationOrder,
+        retried ? ['step-3', 'step-2', 'step-1'] : ['step-2', 'step-1'],
+        `saga g${i}`,
+      );
     }
   });
 
@@ -118,7 +182,11 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
   let trailBytes = 0;
   for (const [s, session] of sessions.entries()) {
     const mine = results.filter((_, i) => i % SESSIONS === s);
-    const known = await waitUntil(() => session.sagas(), (g) => g.length === mine.length && g.every((x) => x.state === 'completed' || x.state === 'compensated'), `session ${s} to learn every outcome`);
+    const known = await waitUntil(
+      () => session.sagas(),
+      (g) => g.length === mine.length && g.every((x) => x.state === 'completed' || x.state === 'compensated'),
+      `session ${s} to learn every outcome`,
+    );
     for (const r of mine) assert.equal(known.find((g) => g.workflowId === r.workflowId)?.state, r.saga.state);
     const audit = await session.audit();
     assert.equal(audit.verification.ok, true, `session ${s} chain`);
@@ -127,7 +195,10 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
     deltas += audit.trail.deltas.length;
     trailBytes = Math.max(trailBytes, Buffer.byteLength(JSON.stringify(audit.trail)));
   }
-  const taskFailures = await lab.workflowTaskFailures([...sessions.map((s) => s.handle.workflowId), ...handles.map((h) => h.handle.workflowId)]);
+  const taskFailures = await lab.workflowTaskFailures([
+    ...sessions.map((s) => s.handle.workflowId),
+    ...handles.map((h) => h.handle.workflowId),
+  ]);
   assert.deepEqual(taskFailures, []);
 
   const line = [

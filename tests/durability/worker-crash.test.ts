@@ -23,15 +23,31 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
     const session = await activeSession(lab, 'crash-exec');
     const sagaCount = 6;
     const failing = (i: number) => i % 3 === 2; // sagas 2 and 5 fail at step 3 and compensate
-    const step = (actionId: ToolActionId, fail = false) => toolStep(actionId, AGENTS.alpha, { delayMs: 1500, undoDelayMs: 200, fail }, {
-      timeoutSeconds: 3, retry: { maximumAttempts: 6, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5 },
-    });
-    const sagas = await Promise.all(Array.from({ length: sagaCount }, (_, i) => session.startSaga({
-      sagaId: `g${i}`, steps: [step('draft'), step('reserve'), step('publish', failing(i))],
-    })));
+    const step = (actionId: ToolActionId, fail = false) =>
+      toolStep(
+        actionId,
+        AGENTS.alpha,
+        { delayMs: 1500, undoDelayMs: 200, fail },
+        {
+          timeoutSeconds: 3,
+          retry: { maximumAttempts: 6, initialIntervalSeconds: 0.5, backoffCoefficient: 1.5 },
+        },
+      );
+    const sagas = await Promise.all(
+      Array.from({ length: sagaCount }, (_, i) =>
+        session.startSaga({
+          sagaId: `g${i}`,
+          steps: [step('draft'), step('reserve'), step('publish', failing(i))],
+        }),
+      ),
+    );
 
     // Crash while at least three steps are acting and none has been answered.
-    await waitUntil(async () => tool.inFlight((k) => k.endsWith('/execute')), (n) => n >= 3, 'three steps in flight');
+    await waitUntil(
+      async () => tool.inFlight((k) => k.endsWith('/execute')),
+      (n) => n >= 3,
+      'three steps in flight',
+    );
     const lostKeys = tool.runningKeys();
     const [first] = lab.live();
     assert.equal(await lab.killWorkers(), 1);
@@ -70,31 +86,49 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
     assert.ok(retriedSteps.length >= lostKeys.length, 'the lost steps committed on a later attempt');
 
     // The session saw it all, and its audit chain holds.
-    await waitUntil(() => session.sagas(), (s) => s.length === sagaCount && s.every((g) => g.state === 'completed' || g.state === 'compensated'), 'the session to learn every outcome');
+    await waitUntil(
+      () => session.sagas(),
+      (s) => s.length === sagaCount && s.every((g) => g.state === 'completed' || g.state === 'compensated'),
+      'the session to learn every outcome',
+    );
     const audit = await session.audit();
     assert.equal(audit.verification.ok, true);
     assert.equal(verifyTrail(audit.trail).ok, true);
-    assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]), []);
-    console.log(`    ${sagaCount} sagas, ${lostKeys.length} steps in flight at the kill, ${tool.actedCount()} side effects for ${tool.totalRequests()} requests, ${tool.retriedKeys().length} keys retried, ${tool.noopUndos.length} undos of never-run steps (no-ops)`);
+    assert.deepEqual(
+      await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]),
+      [],
+    );
+    console.log(
+      `    ${sagaCount} sagas, ${lostKeys.length} steps in flight at the kill, ${tool.actedCount()} side effects for ${tool.totalRequests()} requests, ${tool.retriedKeys().length} keys retried, ${tool.noopUndos.length} undos of never-run steps (no-ops)`,
+    );
   });
 
   const once = { timeoutSeconds: 3, retry: { maximumAttempts: 1 } };
-  const keyOf = (sessionId: string, sagaId: string, stepId: string, phase: 'execute' | 'undo') => `${sagaWorkflowId(sessionId, sagaId)}/${stepId}/${phase}`;
+  const keyOf = (sessionId: string, sagaId: string, stepId: string, phase: 'execute' | 'undo') =>
+    `${sagaWorkflowId(sessionId, sagaId)}/${stepId}/${phase}`;
 
   it('compensates a step lost with its worker and no retry left (outcome unknown): its undo acts once, after its execute', async () => {
     const { tool } = lab;
     const session = await activeSession(lab, 'lost-once');
     const ids = ['l0', 'l1'];
-    const sagas = await Promise.all(ids.map((sagaId) => session.startSaga({
-      sagaId,
-      steps: [
-        toolStep('draft', AGENTS.alpha, { delayMs: 100, undoDelayMs: 100 }, once),
-        toolStep('reserve', AGENTS.alpha, { delayMs: 2000, undoDelayMs: 100 }, once),
-        toolStep('publish', AGENTS.alpha, {}, once),
-      ],
-    })));
+    const sagas = await Promise.all(
+      ids.map((sagaId) =>
+        session.startSaga({
+          sagaId,
+          steps: [
+            toolStep('draft', AGENTS.alpha, { delayMs: 100, undoDelayMs: 100 }, once),
+            toolStep('reserve', AGENTS.alpha, { delayMs: 2000, undoDelayMs: 100 }, once),
+            toolStep('publish', AGENTS.alpha, {}, once),
+          ],
+        }),
+      ),
+    );
     const step2 = ids.map((g) => keyOf(session.sessionId, g, 'step-2', 'execute'));
-    await waitUntil(async () => tool.runningKeys(), (ks) => step2.every((k) => ks.includes(k)), 'both step-2 executes in flight');
+    await waitUntil(
+      async () => tool.runningKeys(),
+      (ks) => step2.every((k) => ks.includes(k)),
+      'both step-2 executes in flight',
+    );
     assert.equal(await lab.killWorkers(), 1);
     await lab.startWorker();
 
@@ -104,31 +138,54 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
       assert.equal(r.failedStepId, 'step-2');
       assert.match(r.error ?? '', /timed out/);
       assert.deepEqual(r.compensationOrder, ['step-2', 'step-1']);
-      assert.deepEqual(r.saga.steps.map((s) => s.state), ['compensated', 'compensated', 'pending']);
+      assert.deepEqual(
+        r.saga.steps.map((s) => s.state),
+        ['compensated', 'compensated', 'pending'],
+      );
       const k = (stepId: string, phase: 'execute' | 'undo') => keyOf(session.sessionId, ids[i]!, stepId, phase);
       // No retry: the lost attempt was asked once, and undone after it had finished acting.
       assert.equal(tool.requests.get(k('step-2', 'execute')), 1);
-      assert.ok(tool.startedAt.get(k('step-2', 'undo'))! >= tool.finishedAt.get(k('step-2', 'execute'))!, 'the undo acted after the execute');
+      assert.ok(
+        tool.startedAt.get(k('step-2', 'undo'))! >= tool.finishedAt.get(k('step-2', 'execute'))!,
+        'the undo acted after the execute',
+      );
     }
-    const expected = ids.flatMap((g) => ['step-1/execute', 'step-2/execute', 'step-2/undo', 'step-1/undo'].map((x) => `${sagaWorkflowId(session.sessionId, g)}/${x}`));
+    const expected = ids.flatMap((g) =>
+      ['step-1/execute', 'step-2/execute', 'step-2/undo', 'step-1/undo'].map(
+        (x) => `${sagaWorkflowId(session.sessionId, g)}/${x}`,
+      ),
+    );
     tool.assertActed(expected, results, (k) => k.includes(`-${session.sessionId}-`));
     assert.deepEqual(tool.doubleActs(), []);
     assert.deepEqual(tool.undosWithoutExecute(), []);
 
     // The session learned it; nobody was slashed (every undo succeeded); the chain holds.
-    await waitUntil(() => session.sagas(), (s) => s.length === ids.length && s.every((g) => g.state === 'compensated'), 'the session to learn every outcome');
+    await waitUntil(
+      () => session.sagas(),
+      (s) => s.length === ids.length && s.every((g) => g.state === 'compensated'),
+      'the session to learn every outcome',
+    );
     assert.ok((await session.summary()).participants.every((p) => !p.slashed));
     const audit = await session.audit();
     assert.equal(audit.verification.ok, true);
     assert.equal(verifyTrail(audit.trail).ok, true);
-    assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]), []);
-    console.log(`    ${ids.length} sagas compensated after losing step-2 with its worker (no retry): ${tool.actedCount((k) => k.includes(`-${session.sessionId}-`) && k.endsWith('/undo'))} undos acted`);
+    assert.deepEqual(
+      await lab.workflowTaskFailures([session.handle.workflowId, ...sagas.map((s) => s.handle.workflowId)]),
+      [],
+    );
+    console.log(
+      `    ${ids.length} sagas compensated after losing step-2 with its worker (no retry): ${tool.actedCount((k) => k.includes(`-${session.sessionId}-`) && k.endsWith('/undo'))} undos acted`,
+    );
   });
 
   it('compensates a step that timed out: an undo waits for an execute still running, an undo of an execute never seen is a no-op', async () => {
     const { tool } = lab;
     const session = await activeSession(lab, 'timed-out');
-    const steps = (second: Parameters<typeof toolStep>[2]) => [toolStep('draft', AGENTS.beta, {}, once), toolStep('reserve', AGENTS.beta, second, once), toolStep('publish', AGENTS.beta, {}, once)];
+    const steps = (second: Parameters<typeof toolStep>[2]) => [
+      toolStep('draft', AGENTS.beta, {}, once),
+      toolStep('reserve', AGENTS.beta, second, once),
+      toolStep('publish', AGENTS.beta, {}, once),
+    ];
     // slow: the tool is still acting when the attempt times out. late: the request reaches the tool after the saga gave up.
     const [slow, late] = await Promise.all([
       session.startSaga({ sagaId: 'slow', steps: steps({ delayMs: 4500 }) }),
@@ -140,30 +197,53 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
       assert.equal(r.failedStepId, 'step-2');
       assert.deepEqual(r.compensationOrder, ['step-2', 'step-1']);
     }
-    const k = (sagaId: string, stepId: string, phase: 'execute' | 'undo') => keyOf(session.sessionId, sagaId, stepId, phase);
+    const k = (sagaId: string, stepId: string, phase: 'execute' | 'undo') =>
+      keyOf(session.sessionId, sagaId, stepId, phase);
 
     // slow: the undo came while the execute ran, waited for it, then acted once.
     assert.equal(tool.acted.get(k('slow', 'step-2', 'undo')), 1);
-    assert.ok(tool.startedAt.get(k('slow', 'step-2', 'undo'))! >= tool.finishedAt.get(k('slow', 'step-2', 'execute'))!, 'the undo waited for the execute');
+    assert.ok(
+      tool.startedAt.get(k('slow', 'step-2', 'undo'))! >= tool.finishedAt.get(k('slow', 'step-2', 'execute'))!,
+      'the undo waited for the execute',
+    );
 
     // late: the undo found nothing done (a no-op, not a side effect); the execute that arrived afterwards was refused.
     assert.ok(tool.noopUndos.includes(k('late', 'step-2', 'undo')));
     assert.equal(tool.acted.has(k('late', 'step-2', 'undo')), false);
-    await waitUntil(async () => tool.requests.get(k('late', 'step-2', 'execute')) ?? 0, (n) => n >= 1, 'the late execute to reach the tool', 30_000);
-    await waitUntil(async () => tool.runningKeys().includes(k('late', 'step-2', 'execute')), (running) => !running, 'the late execute to be answered', 30_000);
+    await waitUntil(
+      async () => tool.requests.get(k('late', 'step-2', 'execute')) ?? 0,
+      (n) => n >= 1,
+      'the late execute to reach the tool',
+      30_000,
+    );
+    await waitUntil(
+      async () => tool.runningKeys().includes(k('late', 'step-2', 'execute')),
+      (running) => !running,
+      'the late execute to be answered',
+      30_000,
+    );
     assert.equal(tool.acted.has(k('late', 'step-2', 'execute')), false, 'the late execute did not act');
     assert.equal(tool.acted.get(k('late', 'step-1', 'undo')), 1);
 
     const expected = [
-      ...['step-1/execute', 'step-2/execute', 'step-2/undo', 'step-1/undo'].map((x) => `${sagaWorkflowId(session.sessionId, 'slow')}/${x}`),
+      ...['step-1/execute', 'step-2/execute', 'step-2/undo', 'step-1/undo'].map(
+        (x) => `${sagaWorkflowId(session.sessionId, 'slow')}/${x}`,
+      ),
       ...['step-1/execute', 'step-1/undo'].map((x) => `${sagaWorkflowId(session.sessionId, 'late')}/${x}`),
     ];
     tool.assertActed(expected, results, (key) => key.includes(`-${session.sessionId}-`));
     assert.deepEqual(tool.doubleActs(), []);
     assert.deepEqual(tool.undosWithoutExecute(), []);
-    await waitUntil(() => session.sagas(), (s) => s.length === 2 && s.every((g) => g.state === 'compensated'), 'the session to learn every outcome');
+    await waitUntil(
+      () => session.sagas(),
+      (s) => s.length === 2 && s.every((g) => g.state === 'compensated'),
+      'the session to learn every outcome',
+    );
     const audit = await session.audit();
     assert.equal(audit.verification.ok, true);
-    assert.deepEqual(await lab.workflowTaskFailures([session.handle.workflowId, slow!.handle.workflowId, late!.handle.workflowId]), []);
+    assert.deepEqual(
+      await lab.workflowTaskFailures([session.handle.workflowId, slow!.handle.workflowId, late!.handle.workflowId]),
+      [],
+    );
   });
 });

@@ -45,7 +45,12 @@ async function main(): Promise<void> {
         namespace: process.env.TEMPORAL_NAMESPACE || 'default',
         taskQueue,
         workflowBundle: bundle,
-        activities: createActivities(new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' }), store, undefined, toolPolicy),
+        activities: createActivities(
+          new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE || 'default' }),
+          store,
+          undefined,
+          toolPolicy,
+        ),
         identity: `durability-worker-${process.pid}`,
       });
       const running = worker.run();

@@ -37,29 +37,61 @@ describe('e2e: a Python client signs its requests to a did:key session', functio
     const env = await testEnv();
     const [creator, sre, alpha, beta] = [generateDidKey(), generateDidKey(), generateDidKey(), generateDidKey()];
     const hv = new HypervisorClient(env.client, env.taskQueue, env.store, new KeyRing([creator, sre, alpha, beta]));
-    const session = await hv.createSession({ sessionId: uniqueId('py-didkey'), creatorDid: creator.did, config: { identity: 'did:key', sreWitnesses: [sre.did] } });
+    const session = await hv.createSession({
+      sessionId: uniqueId('py-didkey'),
+      creatorDid: creator.did,
+      config: { identity: 'did:key', sreWitnesses: [sre.did] },
+    });
     await session.join({ agentDid: alpha.did, sigmaRaw: 0.97, actions: ACTIONS });
     await session.join({ agentDid: beta.did, sigmaRaw: 0.8, actions: ACTIONS });
 
     const keyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hv-py-key-')), 'py.key');
     const run = async (args: string[]) => {
-      const stdout = await runOk(python, [SCRIPT, '--address', env.address, '--namespace', env.namespace, '--vector', VECTOR, '--session-id', session.sessionId, '--key-file', keyFile, ...args], {
-        env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' }, timeoutMs: 90_000,
-      });
+      const stdout = await runOk(
+        python,
+        [
+          SCRIPT,
+          '--address',
+          env.address,
+          '--namespace',
+          env.namespace,
+          '--vector',
+          VECTOR,
+          '--session-id',
+          session.sessionId,
+          '--key-file',
+          keyFile,
+          ...args,
+        ],
+        {
+          env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+          timeoutMs: 90_000,
+        },
+      );
       return JSON.parse(stdout.trim().split('\n').pop()!) as { did: string; vector: boolean; result: any };
     };
 
     const joined = await run(['join', '--sigma', '0.8', '--actions', JSON.stringify(ACTIONS)]);
-    assert.equal(joined.vector, true, 'Python computed the contract\'s test vector byte for byte');
+    assert.equal(joined.vector, true, "Python computed the contract's test vector byte for byte");
     assert.match(joined.did, /^did:key:z6Mk/);
     assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
     assert.deepEqual([joined.result.did, joined.result.ring], [joined.did, 2]);
     assert.equal((await session.participant(joined.did))?.active, true);
 
     await session.activate({ as: creator.did });
-    const saga = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha.did, input: { amount: 250 }, approvalDeadlineSeconds: 120 }] });
+    const saga = await session.startSaga({
+      steps: [{ actionId: 'wire-money', agentDid: alpha.did, input: { amount: 250 }, approvalDeadlineSeconds: 120 }],
+    });
     await session.approve({ sagaId: saga.sagaId, stepId: 'step-1', approverDid: beta.did });
-    const approved = await run(['approve', '--saga-id', saga.sagaId, '--step-id', 'step-1', '--digest', saga.digests['step-1']!]);
+    const approved = await run([
+      'approve',
+      '--saga-id',
+      saga.sagaId,
+      '--step-id',
+      'step-1',
+      '--digest',
+      saga.digests['step-1']!,
+    ]);
     assert.deepEqual([approved.result.approvals, approved.result.quorum], [2, 2]);
     const snap = await saga.result();
     assert.equal(snap.saga.state, 'completed', snap.error ?? '');
@@ -73,6 +105,9 @@ describe('e2e: a Python client signs its requests to a did:key session', functio
     assert.equal(byPython.length, 2, 'the join and the approval');
     for (const d of byPython) assert.equal(d.signatures?.[0]?.signer, joined.did);
     const receipt = byPython[1]!.signatures![0]!.payload!;
-    assert.deepEqual([receipt.update, (receipt.request as { digest: string }).digest], ['approve', saga.digests['step-1']]);
+    assert.deepEqual(
+      [receipt.update, (receipt.request as { digest: string }).digest],
+      ['approve', saga.digests['step-1']],
+    );
   });
 });

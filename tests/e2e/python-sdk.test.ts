@@ -16,7 +16,14 @@ import { HvAgentDids, HvSagaState, HvSessionId } from '../../src/contract/search
 import { testEnv } from '../helpers/env';
 import { hypervisor, uniqueId } from '../helpers/hv';
 import {
-  assertGovernedLike, assertRefusedDirectStart, forgedSagaInput, referenceOutcome, sagaRequest, sandboxSession, SANDBOXED, TRUSTED,
+  assertGovernedLike,
+  assertRefusedDirectStart,
+  forgedSagaInput,
+  referenceOutcome,
+  sagaRequest,
+  sandboxSession,
+  SANDBOXED,
+  TRUSTED,
 } from './helpers/governance';
 import { runOk, stopProcesses } from './helpers/processes';
 
@@ -46,10 +53,14 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
 
   async function runScript(args: string[]): Promise<ScriptOutput> {
     const env = await testEnv();
-    const stdout = await runOk(python, [SCRIPT, '--address', env.address, '--namespace', env.namespace, '--task-queue', env.taskQueue, ...args], {
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
-      timeoutMs: 90_000,
-    });
+    const stdout = await runOk(
+      python,
+      [SCRIPT, '--address', env.address, '--namespace', env.namespace, '--task-queue', env.taskQueue, ...args],
+      {
+        env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' },
+        timeoutMs: 90_000,
+      },
+    );
     return JSON.parse(stdout.trim().split('\n').pop()!) as ScriptOutput;
   }
 
@@ -58,12 +69,24 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
     const reference = await referenceOutcome(session, uniqueId('ts'));
 
     const sagaId = uniqueId('py');
-    const out = await runScript(['--session-id', session.sessionId, '--request', JSON.stringify(sagaRequest(sagaId, 'Python'))]);
+    const out = await runScript([
+      '--session-id',
+      session.sessionId,
+      '--request',
+      JSON.stringify(sagaRequest(sagaId, 'Python')),
+    ]);
 
     const workflowId = `hv-saga-${session.sessionId}-${sagaId}`;
     assert.equal(out.workflowId, workflowId);
-    assert.deepEqual(out.started && { sagaId: out.started.sagaId, workflowId: out.started.workflowId, steps: Object.keys(out.started.digests) },
-      { sagaId, workflowId, steps: ['step-1', 'step-2'] }, 'startSaga answered the saga, its workflow and its step digests');
+    assert.deepEqual(
+      out.started && {
+        sagaId: out.started.sagaId,
+        workflowId: out.started.workflowId,
+        steps: Object.keys(out.started.digests),
+      },
+      { sagaId, workflowId, steps: ['step-1', 'step-2'] },
+      'startSaga answered the saga, its workflow and its step digests',
+    );
     // Compensated: a failed workflow, whose failure carries the snapshot the script handed back.
     assert.equal(out.status, 'FAILED');
     assert.equal(out.failureType, 'SagaCompensated');
@@ -87,6 +110,9 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
     const sagaId = uniqueId('py-direct');
     const out = await runScript(['--direct-input', JSON.stringify(forgedSagaInput(session.sessionId, sagaId))]);
     assert.equal(out.status, 'FAILED');
-    await assertRefusedDirectStart(session, sagaId, out.workflowId, { type: out.failureType, message: out.failureMessage });
+    await assertRefusedDirectStart(session, sagaId, out.workflowId, {
+      type: out.failureType,
+      message: out.failureMessage,
+    });
   });
 });

@@ -13,7 +13,12 @@ import { ensureTemporalCli } from '../../worker/temporalCli';
 import { testEnv } from '../helpers/env';
 import { eventually, uniqueId } from '../helpers/hv';
 import {
-  assertGovernedLike, assertRefusedDirectStart, forgedSagaInput, referenceOutcome, sagaRequest, sandboxSession,
+  assertGovernedLike,
+  assertRefusedDirectStart,
+  forgedSagaInput,
+  referenceOutcome,
+  sagaRequest,
+  sandboxSession,
 } from './helpers/governance';
 import { runProcess, stopProcesses } from './helpers/processes';
 
@@ -27,7 +32,10 @@ interface FailedResult {
   status: string;
   closeEvent: {
     workflowExecutionFailedEventAttributes: {
-      failure: { message: string; applicationFailureInfo?: { type?: string; nonRetryable?: boolean; details?: unknown[] } };
+      failure: {
+        message: string;
+        applicationFailureInfo?: { type?: string; nonRetryable?: boolean; details?: unknown[] };
+      };
     };
   };
 }
@@ -53,7 +61,10 @@ describe('e2e: a saga started with the temporal CLI', function () {
     const full = [...args, '--address', env.address, '--namespace', env.namespace, '-o', 'json'];
     const r = await runProcess(cli, full, { env: cliEnv(), timeoutMs: 60_000 });
     const ok = r.code === 0 || (expectFailure && r.code === 1 && r.stdout.trim().startsWith('{'));
-    if (!ok) throw new Error(`temporal ${full.join(' ')} exited with ${r.code ?? r.signal}:\n${r.stderr.slice(-4000)}${r.stdout.slice(-2000)}`);
+    if (!ok)
+      throw new Error(
+        `temporal ${full.join(' ')} exited with ${r.code ?? r.signal}:\n${r.stderr.slice(-4000)}${r.stdout.slice(-2000)}`,
+      );
     return JSON.parse(r.stdout);
   }
 
@@ -65,8 +76,15 @@ describe('e2e: a saga started with the temporal CLI', function () {
     const sagaId = uniqueId('cli');
     const workflowId = `hv-saga-${session.sessionId}-${sagaId}`;
     const started = await temporal([
-      'workflow', 'update', 'execute', '--workflow-id', sessionWid, '--name', 'startSaga',
-      '--input', JSON.stringify(sagaRequest(sagaId, 'the temporal CLI')),
+      'workflow',
+      'update',
+      'execute',
+      '--workflow-id',
+      sessionWid,
+      '--name',
+      'startSaga',
+      '--input',
+      JSON.stringify(sagaRequest(sagaId, 'the temporal CLI')),
     ]);
     assert.equal(started.name, 'startSaga');
     assert.equal(started.result.sagaId, sagaId);
@@ -90,7 +108,10 @@ describe('e2e: a saga started with the temporal CLI', function () {
     // Both sagas of the session, found by a visibility query on the project's search attributes and their status.
     const query = `HvSessionId="${session.sessionId}" AND HvSagaState="compensated" AND ExecutionStatus="Failed"`;
     const listed = await eventually(
-      async () => ((await temporal(['workflow', 'list', '--query', query])) as { execution: { workflowId: string } }[]).map((w) => w.execution.workflowId).sort(),
+      async () =>
+        ((await temporal(['workflow', 'list', '--query', query])) as { execution: { workflowId: string } }[])
+          .map((w) => w.execution.workflowId)
+          .sort(),
       (ids) => ids.length >= 2,
       `temporal workflow list --query '${query}' to list both sagas`,
     );
@@ -104,16 +125,31 @@ describe('e2e: a saga started with the temporal CLI', function () {
     const env = await testEnv();
     const historyLength = async () => (await session.handle.fetchHistory()).events?.length ?? 0;
     const before = await historyLength();
-    const r = await runProcess(cli, [
-      'workflow', 'update', 'execute', '--workflow-id', `hv-session-${session.sessionId}`, '--name', 'startSaga', '--input', JSON.stringify(withHandler),
-      '--address', env.address, '--namespace', env.namespace,
-    ], { env: cliEnv(), timeoutMs: 60_000 });
+    const r = await runProcess(
+      cli,
+      [
+        'workflow',
+        'update',
+        'execute',
+        '--workflow-id',
+        `hv-session-${session.sessionId}`,
+        '--name',
+        'startSaga',
+        '--input',
+        JSON.stringify(withHandler),
+        '--address',
+        env.address,
+        '--namespace',
+        env.namespace,
+      ],
+      { env: cliEnv(), timeoutMs: 60_000 },
+    );
     assert.notEqual(r.code, 0);
     // (the CLI's log escapes the quotes)
     assert.match(r.stderr, /invalid startSaga: steps\.0: Unrecognized key: \\?"handler\\?"/);
     assert.match(r.stderr, /INVALID_INPUT/);
     assert.deepEqual(await session.sagas(), [], 'no saga was started');
-    assert.equal(await historyLength(), before, 'the validator refused it: the session\'s history has no event of it');
+    assert.equal(await historyLength(), before, "the validator refused it: the session's history has no event of it");
   });
 
   it('cannot start a sagaWorkflow directly: it fails with SAGA_NOT_STARTED_BY_SESSION, saying how to start a saga', async () => {
@@ -122,14 +158,25 @@ describe('e2e: a saga started with the temporal CLI', function () {
     const sagaId = uniqueId('cli-direct');
     const workflowId = `hv-saga-${session.sessionId}-${sagaId}`;
     const started = await temporal([
-      'workflow', 'start', '--type', 'sagaWorkflow', '--task-queue', env.taskQueue, '--workflow-id', workflowId,
-      '--input', JSON.stringify(forgedSagaInput(session.sessionId, sagaId)),
+      'workflow',
+      'start',
+      '--type',
+      'sagaWorkflow',
+      '--task-queue',
+      env.taskQueue,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify(forgedSagaInput(session.sessionId, sagaId)),
     ]);
     assert.equal(started.workflowId, workflowId);
 
     const outcome = (await temporal(['workflow', 'result', '--workflow-id', workflowId], true)) as FailedResult;
     assert.equal(outcome.status, 'FAILED');
     const failure = outcome.closeEvent.workflowExecutionFailedEventAttributes.failure;
-    await assertRefusedDirectStart(session, sagaId, workflowId, { type: failure.applicationFailureInfo?.type ?? null, message: failure.message });
+    await assertRefusedDirectStart(session, sagaId, workflowId, {
+      type: failure.applicationFailureInfo?.type ?? null,
+      message: failure.message,
+    });
   });
 });

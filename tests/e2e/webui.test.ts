@@ -25,7 +25,7 @@ import { runOk, stopProcesses } from './helpers/processes';
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 
-describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one as Failed', function () {
+describe("e2e: the Temporal Web UI shows the demo's sagas, the compensated one as Failed", function () {
   this.timeout(180_000);
 
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -60,14 +60,23 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
     await hv.createSession({ sessionId: otherSessionId, creatorDid: 'did:mesh:admin' });
 
     // `npm run demo`, pointed at this server, its task queue and its Web UI.
-    demo = await runOk(path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), [path.join(PROJECT_ROOT, 'scripts', 'demo.ts')], {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', HV_TASK_QUEUE: taskQueue,
-        TEMPORAL_UI_PORT: new URL(ui).port, HV_DATA_DIR: own.dataDir, HV_AUDIT_DATABASE_URL: '',
+    demo = await runOk(
+      path.join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'),
+      [path.join(PROJECT_ROOT, 'scripts', 'demo.ts')],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          TEMPORAL_ADDRESS: server.address,
+          TEMPORAL_NAMESPACE: 'default',
+          HV_TASK_QUEUE: taskQueue,
+          TEMPORAL_UI_PORT: new URL(ui).port,
+          HV_DATA_DIR: own.dataDir,
+          HV_AUDIT_DATABASE_URL: '',
+        },
+        timeoutMs: 120_000,
       },
-      timeoutMs: 120_000,
-    });
+    );
     sessionId = /^Session (\S+) created$/m.exec(demo)?.[1] ?? assert.fail(`the demo named no session:\n${demo}`);
     sessionWid = `hv-session-${sessionId}`;
     sagaWid = `hv-saga-${sessionId}-${sagaId}`;
@@ -94,23 +103,27 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
     this.timeout(60_000);
     stopProcesses();
     // Everything started above is stopped, in reverse order, even if a step failed.
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((err) => console.error(`cleanup: ${(err as Error).message}`));
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((err) => console.error(`cleanup: ${(err as Error).message}`));
   });
 
   const workflowLink = (workflowId: string) => page.getByRole('link', { name: workflowId, exact: true });
   /** The workflow list's row of a workflow (the table row holding its link). */
   const listRow = (workflowId: string) => page.getByRole('row').filter({ has: workflowLink(workflowId) });
   const steps = [
-    ['step-1', 'draft-email', alpha], ['step-2', 'reserve-budget', beta], ['step-3', 'send-email', alpha],
+    ['step-1', 'draft-email', alpha],
+    ['step-2', 'reserve-budget', beta],
+    ['step-3', 'send-email', alpha],
   ] as const;
 
-  it('the demo printed each outcome, the compensated saga\'s from its snapshot, with its Web UI link', () => {
+  it("the demo printed each outcome, the compensated saga's from its snapshot, with its Web UI link", () => {
     const link = (workflowId: string) => `${ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`;
     const lines = demo.split('\n');
     const after = (prefix: string) => lines.slice(lines.findIndex((l) => l.startsWith(prefix)));
     const completed = after(`Saga ${completedSagaId} running`);
     assert.match(completed[0]!, / completed \(workflow Completed\)$/, demo);
-    for (const [i, [stepId, actionId, agentDid]] of steps.entries()) assert.match(completed[1 + i]!, new RegExp(`^\\s+${stepId} ${actionId}\\s+${agentDid}\\s+committed$`), demo);
+    for (const [i, [stepId, actionId, agentDid]] of steps.entries())
+      assert.match(completed[1 + i]!, new RegExp(`^\\s+${stepId} ${actionId}\\s+${agentDid}\\s+committed$`), demo);
     assert.ok(completed.includes(`  ${link(completedWid)}`), `the link to ${completedWid}:\n${demo}`);
 
     const compensated = after(`Saga ${sagaId} running`);
@@ -119,14 +132,18 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
     assert.match(compensated[2]!, new RegExp(`^\\s+step-1 draft-email\\s+${alpha}\\s+compensated$`), demo);
     assert.match(compensated[3]!, new RegExp(`^\\s+step-2 reserve-budget\\s+${beta}\\s+compensated$`), demo);
     // Retried, so it may have acted on an earlier attempt: undone first (SPEC §6).
-    assert.match(compensated[4]!, new RegExp(`^\\s+step-3 send-email\\s+${alpha}\\s+compensated after 3 attempts$`), demo);
+    assert.match(
+      compensated[4]!,
+      new RegExp(`^\\s+step-3 send-email\\s+${alpha}\\s+compensated after 3 attempts$`),
+      demo,
+    );
     assert.match(compensated[5]!, /^\s+compensated in order: step-3 → step-2 → step-1$/, demo);
     assert.match(compensated[6]!, /^\s+the session recorded it as compensated$/, demo);
     assert.equal(compensated[7], `  ${link(sagaWid)}`, demo);
     assert.match(demo, /audit chain verified offline: OK/);
   });
 
-  it('lists only the session\'s workflows when filtered by HvSessionId in the URL: the compensated saga Failed, the completed one Completed', async () => {
+  it("lists only the session's workflows when filtered by HvSessionId in the URL: the compensated saga Failed, the completed one Completed", async () => {
     await page.goto(`${ui}/namespaces/default/workflows`);
     await seen(workflowLink(otherWid), `${otherWid} in the unfiltered list`);
 
@@ -140,10 +157,21 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
 
     // A saga that compensated ended as a failed workflow: the list says so, and only for it.
     await seen(listRow(sagaWid).getByText('Failed', { exact: true }), `${sagaWid} as Failed`);
-    assert.equal(await listRow(sagaWid).getByText('Completed', { exact: true }).count(), 0, `${sagaWid} is not shown as Completed`);
+    assert.equal(
+      await listRow(sagaWid).getByText('Completed', { exact: true }).count(),
+      0,
+      `${sagaWid} is not shown as Completed`,
+    );
     await seen(listRow(completedWid).getByText('Completed', { exact: true }), `${completedWid} as Completed`);
-    assert.equal(await listRow(completedWid).getByText('Failed', { exact: true }).count(), 0, `${completedWid} is not shown as Failed`);
-    await seen(listRow(sessionWid).getByText('Completed', { exact: true }), `the terminated session ${sessionWid} as Completed`);
+    assert.equal(
+      await listRow(completedWid).getByText('Failed', { exact: true }).count(),
+      0,
+      `${completedWid} is not shown as Failed`,
+    );
+    await seen(
+      listRow(sessionWid).getByText('Completed', { exact: true }),
+      `the terminated session ${sessionWid} as Completed`,
+    );
     await screenshot(page, 'webui-01-workflows-by-session');
   });
 
@@ -163,15 +191,28 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
   });
 
   it('shows the saga as Failed, with the compensation activities and their step summaries in its history', async () => {
-    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`HvSagaState="compensated" AND HvSessionId="${sessionId}"`)}`);
+    await page.goto(
+      `${ui}/namespaces/default/workflows?query=${encodeURIComponent(`HvSagaState="compensated" AND HvSessionId="${sessionId}"`)}`,
+    );
     await workflowLink(sagaWid).click();
-    await seen(page.getByRole('heading', { name: sagaWid }), 'the saga\'s page');
+    await seen(page.getByRole('heading', { name: sagaWid }), "the saga's page");
     await seen(page.getByText('Failed', { exact: true }).first(), 'the status Failed');
     await seen(page.getByText('SagaCompensated').first(), 'the failure type SagaCompensated');
-    const summaries = [...steps.map(([, actionId, agentDid]) => `${actionId} by ${agentDid}`), `undo send-email by ${alpha}`, `undo reserve-budget by ${beta}`, `undo draft-email by ${alpha}`];
+    const summaries = [
+      ...steps.map(([, actionId, agentDid]) => `${actionId} by ${agentDid}`),
+      `undo send-email by ${alpha}`,
+      `undo reserve-budget by ${beta}`,
+      `undo draft-email by ${alpha}`,
+    ];
     for (const summary of summaries) await seen(page.getByText(summary), `the activity summary "${summary}"`);
-    await seen(page.getByText(`compensateStep • undo reserve-budget by ${beta}`), 'the compensation of step 2 in the timeline');
-    await seen(page.getByText(`compensateStep • undo draft-email by ${alpha}`), 'the compensation of step 1 in the timeline');
+    await seen(
+      page.getByText(`compensateStep • undo reserve-budget by ${beta}`),
+      'the compensation of step 2 in the timeline',
+    );
+    await seen(
+      page.getByText(`compensateStep • undo draft-email by ${alpha}`),
+      'the compensation of step 1 in the timeline',
+    );
     // Tall enough for the whole timeline: three steps, the retried failure, two compensations.
     await page.setViewportSize({ width: 1600, height: 2000 });
     await screenshot(page, 'webui-03-saga-history');
@@ -184,26 +225,55 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
     await seen(page.getByRole('heading', { name: 'Events with Metadata' }), 'the events with metadata');
 
     const summaryFrame = page.locator('xpath=//h3[normalize-space()="Summary"]/following::iframe[1]').contentFrame();
-    await seen(summaryFrame.getByText(`Saga ${sagaId} of session ${sessionId}: mail gateway down at step 3`), 'the saga\'s static summary');
+    await seen(
+      summaryFrame.getByText(`Saga ${sagaId} of session ${sessionId}: mail gateway down at step 3`),
+      "the saga's static summary",
+    );
 
     // The list below the "Events with Metadata" heading: one row per activity, by its summary, with its status.
     const events = page.locator('xpath=//h3[normalize-space()="Events with Metadata"]/../following-sibling::*[1]');
     const rows = [
-      [`draft-email by ${alpha}`, 'Completed'], [`reserve-budget by ${beta}`, 'Completed'], [`send-email by ${alpha}`, 'Failed'],
-      [`undo send-email by ${alpha}`, 'Completed'], [`undo reserve-budget by ${beta}`, 'Completed'], [`undo draft-email by ${alpha}`, 'Completed'],
+      [`draft-email by ${alpha}`, 'Completed'],
+      [`reserve-budget by ${beta}`, 'Completed'],
+      [`send-email by ${alpha}`, 'Failed'],
+      [`undo send-email by ${alpha}`, 'Completed'],
+      [`undo reserve-budget by ${beta}`, 'Completed'],
+      [`undo draft-email by ${alpha}`, 'Completed'],
     ] as const;
     for (const [summary, status] of rows) {
-      const row = events.locator('div').filter({ has: page.getByText(summary, { exact: true }) }).filter({ hasText: status }).last();
+      const row = events
+        .locator('div')
+        .filter({ has: page.getByText(summary, { exact: true }) })
+        .filter({ hasText: status })
+        .last();
       await seen(row, `the activity "${summary}" as ${status}`);
     }
-    const listed = (await events.locator('span').allInnerTexts()).map((t) => t.trim()).filter((t) => t.includes(' by '));
-    assert.deepEqual(listed, rows.map(([summary]) => summary), 'the activities in order: three steps, then the compensations in reverse');
+    const listed = (await events.locator('span').allInnerTexts())
+      .map((t) => t.trim())
+      .filter((t) => t.includes(' by '));
+    assert.deepEqual(
+      listed,
+      rows.map(([summary]) => summary),
+      'the activities in order: three steps, then the compensations in reverse',
+    );
 
     const details = page.locator('xpath=//h3[normalize-space()="Current Details"]/following::iframe[1]').contentFrame();
-    await seen(details.getByRole('heading', { level: 2, name: `Saga ${sagaId} — compensated` }), 'the current-details heading');
-    await seen(details.getByRole('row', { name: `step-1 draft-email ${alpha} compensated 1` }), 'step 1 compensated in the details table');
-    await seen(details.getByRole('row', { name: `step-2 reserve-budget ${beta} compensated 1` }), 'step 2 compensated in the details table');
-    await seen(details.getByRole('row', { name: `step-3 send-email ${alpha} compensated 3` }), 'step 3, failed after 3 attempts, compensated in the details table');
+    await seen(
+      details.getByRole('heading', { level: 2, name: `Saga ${sagaId} — compensated` }),
+      'the current-details heading',
+    );
+    await seen(
+      details.getByRole('row', { name: `step-1 draft-email ${alpha} compensated 1` }),
+      'step 1 compensated in the details table',
+    );
+    await seen(
+      details.getByRole('row', { name: `step-2 reserve-budget ${beta} compensated 1` }),
+      'step 2 compensated in the details table',
+    );
+    await seen(
+      details.getByRole('row', { name: `step-3 send-email ${alpha} compensated 3` }),
+      'step 3, failed after 3 attempts, compensated in the details table',
+    );
     await seen(details.getByText('Compensated in order: step-3 → step-2 → step-1'), 'the compensation order');
     await screenshot(page, 'webui-04-saga-user-metadata');
   });
@@ -213,7 +283,12 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
     await page.getByRole('tab', { name: 'Queries' }).click();
     await page.getByTestId('query-select-button').click();
     const option = page.getByRole('option').filter({ hasText: 'sagaState' });
-    await seen(option.getByText('The saga: its state, each step with attempts, errors and digest, grants and compensation order.'), 'the query\'s description');
+    await seen(
+      option.getByText(
+        'The saga: its state, each step with attempts, errors and digest, grants and compensation order.',
+      ),
+      "the query's description",
+    );
     await screenshot(page, 'webui-05-saga-queries-menu');
     await option.click();
     await page.getByRole('button', { name: 'Run Query' }).click();
@@ -229,7 +304,10 @@ describe('e2e: the Temporal Web UI shows the demo\'s sagas, the compensated one 
     assert.equal(snapshot.saga.state, 'compensated');
     assert.equal(snapshot.failedStepId, 'step-3');
     assert.deepEqual(snapshot.compensationOrder, ['step-3', 'step-2', 'step-1']);
-    assert.deepEqual(snapshot.saga.steps.map((st: { state: string }) => st.state), ['compensated', 'compensated', 'compensated']);
+    assert.deepEqual(
+      snapshot.saga.steps.map((st: { state: string }) => st.state),
+      ['compensated', 'compensated', 'compensated'],
+    );
     assert.deepEqual(Object.keys(snapshot.digests), ['step-1', 'step-2', 'step-3']);
   });
 });

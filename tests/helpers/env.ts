@@ -50,7 +50,11 @@ export function allowTestToolOrigin(origin: string): void {
  * private addresses — explicitly, as an operator with internal tools would
  * (HV_TOOL_ALLOW_PRIVATE=1); tests of the refusal start a worker without it.
  */
-export const testToolPolicy: ToolPolicy = { origins: testToolOrigins, allowPrivateAddresses: true, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES };
+export const testToolPolicy: ToolPolicy = {
+  origins: testToolOrigins,
+  allowPrivateAddresses: true,
+  maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
+};
 
 let env: TestEnv | undefined;
 let starting: Promise<TestEnv> | undefined;
@@ -99,9 +103,29 @@ async function start(): Promise<TestEnv> {
     registerTestHandlers();
     const store = await openAuditStore({ dataDir });
     const hypervisorKey = loadHypervisorKey({ dataDir });
-    const worker = await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue, store, toolPolicy: testToolPolicy, hypervisorKey });
+    const worker = await createHypervisorWorker({
+      connection: nativeConnection,
+      namespace,
+      taskQueue,
+      store,
+      toolPolicy: testToolPolicy,
+      hypervisorKey,
+    });
     const workerRun = worker.run();
-    env = { address, namespace, taskQueue, client, connection, nativeConnection, worker, workerRun, server, dataDir, store, hypervisorDid: hypervisorKey.did };
+    env = {
+      address,
+      namespace,
+      taskQueue,
+      client,
+      connection,
+      nativeConnection,
+      worker,
+      workerRun,
+      server,
+      dataDir,
+      store,
+      hypervisorDid: hypervisorKey.did,
+    };
     return env;
   } catch (err) {
     await server?.stop();

@@ -16,7 +16,12 @@ export async function hypervisor(): Promise<HypervisorClient> {
 }
 
 /** Polls until the condition holds (for state reached through signals between workflows). */
-export async function eventually<T>(probe: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T>,
+  ok: (value: T) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

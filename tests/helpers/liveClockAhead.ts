@@ -12,12 +12,18 @@ import { getActivator } from '@temporalio/workflow/lib/global-attributes';
 export const LIVE_CLOCK_AHEAD_MS = 1_500;
 
 export const interceptors: WorkflowInterceptorsFactory = () => ({
-  internals: [{
-    activate(input, next) {
-      if (input.batchIndex === 0 && !input.activation.isReplaying && workflowInfo().workflowType === 'sessionWorkflow') {
-        getActivator().now += LIVE_CLOCK_AHEAD_MS;
-      }
-      return next(input);
+  internals: [
+    {
+      activate(input, next) {
+        if (
+          input.batchIndex === 0 &&
+          !input.activation.isReplaying &&
+          workflowInfo().workflowType === 'sessionWorkflow'
+        ) {
+          getActivator().now += LIVE_CLOCK_AHEAD_MS;
+        }
+        return next(input);
+      },
     },
-  }],
+  ],
 });

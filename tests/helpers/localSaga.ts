@@ -4,8 +4,19 @@
  * is the saga workflow's (workflows/saga/), with Temporal's timeouts and retries.
  */
 import {
-  commitStep, compensateStep, compensationPlan, failCompensation, finishSaga, recordAttemptFailure, startCompensation, startStep,
-  startStepCompensation, type Escalation, type SagaState, type SagaStatus, type SagaStep,
+  commitStep,
+  compensateStep,
+  compensationPlan,
+  failCompensation,
+  finishSaga,
+  recordAttemptFailure,
+  startCompensation,
+  startStep,
+  startStepCompensation,
+  type Escalation,
+  type SagaState,
+  type SagaStatus,
+  type SagaStep,
 } from '../../src/core/saga';
 
 export type StepRunner = (step: SagaStep) => unknown;

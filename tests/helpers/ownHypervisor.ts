@@ -41,13 +41,24 @@ export interface OwnHypervisorOptions {
 export async function startOwnHypervisor(options: OwnHypervisorOptions): Promise<OwnHypervisor> {
   const tempDir = options.dbFile ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'hv-own-'));
   const dbFile = options.dbFile ?? path.join(tempDir!, 'temporal.db');
-  const server = await startDevServer({ port: options.port ?? (await freePort()), uiPort: await freePort(), dbFile, headless: !options.withUi });
+  const server = await startDevServer({
+    port: options.port ?? (await freePort()),
+    uiPort: await freePort(),
+    dbFile,
+    headless: !options.withUi,
+  });
   const native = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
   const dataDir = options.dataDir ?? path.dirname(dbFile);
   const store = await openAuditStore({ dataDir });
   const hypervisorKey = loadHypervisorKey({ dataDir });
-  const worker = await createHypervisorWorker({ connection: native, namespace: 'default', taskQueue: options.taskQueue, store, hypervisorKey });
+  const worker = await createHypervisorWorker({
+    connection: native,
+    namespace: 'default',
+    taskQueue: options.taskQueue,
+    store,
+    hypervisorKey,
+  });
   const running = worker.run();
   return {
     server,

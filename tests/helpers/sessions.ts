@@ -19,10 +19,18 @@ export const ACTIONS = [
 /** The SRE witnesses every test session names (SPEC §11.5). */
 export const SRE_WITNESSES = ['did:mesh:sre', 'did:mesh:sre-on-call'];
 
-export async function activeSession(agents: Record<string, number> = { 'did:mesh:alpha': 0.85, 'did:mesh:beta': 0.8 }, config: Record<string, unknown> = {}): Promise<SessionHandle> {
+export async function activeSession(
+  agents: Record<string, number> = { 'did:mesh:alpha': 0.85, 'did:mesh:beta': 0.8 },
+  config: Record<string, unknown> = {},
+): Promise<SessionHandle> {
   const hv = await hypervisor();
-  const session = await hv.createSession({ sessionId: uniqueId('s'), creatorDid: 'did:mesh:admin', config: { sreWitnesses: SRE_WITNESSES, ...config } });
-  for (const [agentDid, sigmaRaw] of Object.entries(agents)) await session.join({ agentDid, sigmaRaw, actions: ACTIONS });
+  const session = await hv.createSession({
+    sessionId: uniqueId('s'),
+    creatorDid: 'did:mesh:admin',
+    config: { sreWitnesses: SRE_WITNESSES, ...config },
+  });
+  for (const [agentDid, sigmaRaw] of Object.entries(agents))
+    await session.join({ agentDid, sigmaRaw, actions: ACTIONS });
   await session.activate();
   return session;
 }

@@ -39,36 +39,75 @@ export function registerTestHandlers(): void {
   registerStepHandler('test.step', {
     async execute(input, ctx) {
       const opts = (input ?? {}) as TestInput;
-      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', agentDid: ctx.agentDid, attempt: ctx.attempt, at: Date.now() });
+      note(ctx.workflowId, {
+        key: ctx.idempotencyKey,
+        stepId: ctx.stepId,
+        phase: 'execute',
+        agentDid: ctx.agentDid,
+        attempt: ctx.attempt,
+        at: Date.now(),
+      });
       if (opts.delayMs && (opts.delayFor === undefined || opts.delayFor === ctx.agentDid)) {
         try {
           await sleep(opts.delayMs); // the activity's sleep: it ends on cancellation (delivered with a heartbeat)
         } catch (err) {
-          note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'cancelled', agentDid: ctx.agentDid, attempt: ctx.attempt, at: Date.now() });
+          note(ctx.workflowId, {
+            key: ctx.idempotencyKey,
+            stepId: ctx.stepId,
+            phase: 'cancelled',
+            agentDid: ctx.agentDid,
+            attempt: ctx.attempt,
+            at: Date.now(),
+          });
           throw err;
         }
       }
       const failAttempts = opts.failAttempts === -1 ? Infinity : (opts.failAttempts ?? 0);
-      if (ctx.attempt <= failAttempts) throw ApplicationFailure.retryable(`attempt ${ctx.attempt} failed on purpose`, 'TestFailure');
-      return { done: ctx.stepId, ...((input as { costUnits?: number } | null)?.costUnits !== undefined ? { costUnits: (input as { costUnits: number }).costUnits } : {}) };
+      if (ctx.attempt <= failAttempts)
+        throw ApplicationFailure.retryable(`attempt ${ctx.attempt} failed on purpose`, 'TestFailure');
+      return {
+        done: ctx.stepId,
+        ...((input as { costUnits?: number } | null)?.costUnits !== undefined
+          ? { costUnits: (input as { costUnits: number }).costUnits }
+          : {}),
+      };
     },
     async undo(input, _result, ctx) {
-      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'undo', attempt: ctx.attempt, at: Date.now() });
+      note(ctx.workflowId, {
+        key: ctx.idempotencyKey,
+        stepId: ctx.stepId,
+        phase: 'undo',
+        attempt: ctx.attempt,
+        at: Date.now(),
+      });
       if ((input as TestInput | null)?.undoDelayMs) await sleep((input as TestInput).undoDelayMs!);
-      if ((input as TestInput | null)?.failUndo) throw ApplicationFailure.retryable('undo failed on purpose', 'TestUndoFailure');
+      if ((input as TestInput | null)?.failUndo)
+        throw ApplicationFailure.retryable('undo failed on purpose', 'TestUndoFailure');
       return { undone: ctx.stepId };
     },
   });
   registerStepHandler('test.read', {
     readOnly: true,
     async execute(_input, ctx) {
-      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
+      note(ctx.workflowId, {
+        key: ctx.idempotencyKey,
+        stepId: ctx.stepId,
+        phase: 'execute',
+        attempt: ctx.attempt,
+        at: Date.now(),
+      });
       return { read: ctx.stepId };
     },
   });
   registerStepHandler('test.no-undo', {
     async execute(_input, ctx) {
-      note(ctx.workflowId, { key: ctx.idempotencyKey, stepId: ctx.stepId, phase: 'execute', attempt: ctx.attempt, at: Date.now() });
+      note(ctx.workflowId, {
+        key: ctx.idempotencyKey,
+        stepId: ctx.stepId,
+        phase: 'execute',
+        attempt: ctx.attempt,
+        at: Date.now(),
+      });
       return null;
     },
   });

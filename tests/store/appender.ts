@@ -10,11 +10,18 @@ import { SqliteAuditStore } from '../../src/store/sqlite';
 import type { AuditStore } from '../../src/store/types';
 import { chain } from './deltas';
 
-interface Job { kind: 'sqlite' | 'postgres'; location: string; sessions: string[]; turns: number; batch: number }
+interface Job {
+  kind: 'sqlite' | 'postgres';
+  location: string;
+  sessions: string[];
+  turns: number;
+  batch: number;
+}
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]!) as Job;
-  const store: AuditStore = job.kind === 'sqlite' ? new SqliteAuditStore(job.location) : await PostgresAuditStore.open(job.location);
+  const store: AuditStore =
+    job.kind === 'sqlite' ? new SqliteAuditStore(job.location) : await PostgresAuditStore.open(job.location);
   process.stdout.write('ready\n');
   await new Promise<void>((resolve) => {
     let buffered = '';
@@ -26,9 +33,11 @@ async function main(): Promise<void> {
   const appended: Record<string, number> = Object.fromEntries(job.sessions.map((s) => [s, 0]));
   const chains = job.sessions.map((s) => chain(s, job.turns));
   for (let i = 0; i < job.turns; i += job.batch) {
-    await Promise.all(chains.map(async (c) => {
-      appended[c[0]!.sessionId]! += (await store.append(c[0]!.sessionId, c.slice(i, i + job.batch))).appended;
-    }));
+    await Promise.all(
+      chains.map(async (c) => {
+        appended[c[0]!.sessionId]! += (await store.append(c[0]!.sessionId, c.slice(i, i + job.batch))).appended;
+      }),
+    );
   }
   await store.close();
   process.stdout.write(JSON.stringify(appended) + '\n');

@@ -9,14 +9,21 @@
 import { PostgresAuditStore, type PostgresAuditStoreOptions } from '../../src/store/postgres';
 import { chain } from './deltas';
 
-interface Job { url: string; sessionId: string; turns: number; options: PostgresAuditStoreOptions }
+interface Job {
+  url: string;
+  sessionId: string;
+  turns: number;
+  options: PostgresAuditStoreOptions;
+}
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]!) as Job;
   const store = await PostgresAuditStore.open(job.url, job.options);
   const deltas = chain(job.sessionId, job.turns);
   let stop = false;
-  process.stdin.on('data', (chunk) => { if (String(chunk).includes('stop')) stop = true; });
+  process.stdin.on('data', (chunk) => {
+    if (String(chunk).includes('stop')) stop = true;
+  });
   process.stdout.write('ready\n');
   let appended = 0;
   const errors: string[] = [];

@@ -39,7 +39,10 @@ let databases = 0;
 
 const rejectsWith = (p: Promise<unknown>, code: ErrorCode, pattern?: RegExp) =>
   assert.rejects(p, (e: unknown) => {
-    assert.ok(isHypervisorError(e, code), `expected ${code}, got ${e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e)}`);
+    assert.ok(
+      isHypervisorError(e, code),
+      `expected ${code}, got ${e instanceof Error ? `${(e as { code?: string }).code ?? e.name}: ${e.message}` : String(e)}`,
+    );
     if (pattern) assert.match(e.message, pattern);
     return true;
   });
@@ -48,7 +51,11 @@ const rejectsWith = (p: Promise<unknown>, code: ErrorCode, pattern?: RegExp) =>
 async function assertHolds(store: AuditStore, expected: readonly Delta[]): Promise<void> {
   const sessionId = expected[0]!.sessionId;
   const rows = await store.readRows(sessionId);
-  assert.deepEqual(rows.map((r) => r.turn), expected.map((d) => d.turn), `turns of ${sessionId}`);
+  assert.deepEqual(
+    rows.map((r) => r.turn),
+    expected.map((d) => d.turn),
+    `turns of ${sessionId}`,
+  );
   for (let i = 0; i < expected.length; i++) {
     const row = rows[i]!;
     const delta = expected[i]!;
@@ -62,7 +69,10 @@ function sessionRecord(sessionId: string, retainUntil: number, extra: Partial<Se
   return {
     sessionId,
     commitment: commitment(sessionId, 3),
-    liabilitySnapshot: { bonds: [{ voucher: 'did:mesh:alice', vouchee: 'did:mesh:bob', amount: 0.25 }], note: 'prêt — 保証' },
+    liabilitySnapshot: {
+      bonds: [{ voucher: 'did:mesh:alice', vouchee: 'did:mesh:bob', amount: 0.25 }],
+      note: 'prêt — 保証',
+    },
     retainUntil,
     deltasPurgedAt: null,
     ...extra,
@@ -70,21 +80,34 @@ function sessionRecord(sessionId: string, retainUntil: number, extra: Partial<Se
 }
 
 /** Run a second process appending to the store; resolves with what it appended per session once it has finished. */
-function startChild(target: Target, sessions: string[], turns: number, batch: number): { ready: Promise<void>; go(): void; done: Promise<Record<string, number>> } {
+function startChild(
+  target: Target,
+  sessions: string[],
+  turns: number,
+  batch: number,
+): { ready: Promise<void>; go(): void; done: Promise<Record<string, number>> } {
   const job = { kind: target.kind, location: target.location, sessions, turns, batch };
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'appender.ts'), JSON.stringify(job)], {
-    cwd: PROJECT_ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--require', 'tsx/cjs', path.join(__dirname, 'appender.ts'), JSON.stringify(job)],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   let onReady: () => void;
-  const ready = new Promise<void>((resolve) => { onReady = resolve; });
+  const ready = new Promise<void>((resolve) => {
+    onReady = resolve;
+  });
   child.stdout.on('data', (chunk) => {
     out += String(chunk);
     if (out.startsWith('ready\n')) onReady();
   });
-  child.stderr.on('data', (chunk) => { err += String(chunk); });
+  child.stderr.on('data', (chunk) => {
+    err += String(chunk);
+  });
   const done = new Promise<Record<string, number>>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code) => {
@@ -94,7 +117,12 @@ function startChild(target: Target, sessions: string[], turns: number, batch: nu
     });
   });
   // A child that dies before it is ready fails the test instead of hanging it.
-  const readyOrDead = Promise.race([ready, done.then(() => { throw new Error('appender exited before it was ready'); })]);
+  const readyOrDead = Promise.race([
+    ready,
+    done.then(() => {
+      throw new Error('appender exited before it was ready');
+    }),
+  ]);
   return { ready: readyOrDead, go: () => child.stdin.write('go\n'), done };
 }
 
@@ -132,8 +160,14 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       assert.deepEqual(await store.append('s1', deltas.slice(4)), { appended: 3, lastTurn: 7 });
       await assertHolds(store, deltas);
       const rows = await store.readRows('s1');
-      assert.deepEqual(rows.map((r) => JSON.parse(r.json) as Delta), deltas);
-      assert.ok(rows.some((r) => r.json.includes('日本')), 'non-ASCII content is stored as text');
+      assert.deepEqual(
+        rows.map((r) => JSON.parse(r.json) as Delta),
+        deltas,
+      );
+      assert.ok(
+        rows.some((r) => r.json.includes('日本')),
+        'non-ASCII content is stored as text',
+      );
       // Another connection sees the same bytes.
       await assertHolds(await another(), deltas);
     });
@@ -235,9 +269,15 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       assert.deepEqual(await page(26, 10), []);
       assert.deepEqual(await page(9), range(9, 25));
       assert.deepEqual(await page(1, 0), []);
-      assert.deepEqual((await store.readRows('s1')).map((r) => r.turn), range(1, 25));
+      assert.deepEqual(
+        (await store.readRows('s1')).map((r) => r.turn),
+        range(1, 25),
+      );
       const rows = await store.readRows('s1', 12, 2);
-      assert.deepEqual(rows.map((r) => r.json), [JSON.stringify(deltas[11]), JSON.stringify(deltas[12])]);
+      assert.deepEqual(
+        rows.map((r) => r.json),
+        [JSON.stringify(deltas[11]), JSON.stringify(deltas[12])],
+      );
     });
 
     it('putSession stores the record; the same record again is fine, a different one is AUDIT_CONFLICT', async () => {
@@ -248,7 +288,10 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       const reordered: SessionRecord = {
         deltasPurgedAt: null,
         retainUntil: 5_000,
-        liabilitySnapshot: { note: 'prêt — 保証', bonds: [{ amount: 0.25, vouchee: 'did:mesh:bob', voucher: 'did:mesh:alice' }] },
+        liabilitySnapshot: {
+          note: 'prêt — 保証',
+          bonds: [{ amount: 0.25, vouchee: 'did:mesh:bob', voucher: 'did:mesh:alice' }],
+        },
         commitment: { ...record.commitment },
         sessionId: 's1',
       };
@@ -256,21 +299,32 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       await (await another()).putSession(record);
       await rejectsWith(store.putSession({ ...record, retainUntil: 5_001 }), 'AUDIT_CONFLICT', /s1/);
       await rejectsWith(store.putSession({ ...record, liabilitySnapshot: { bonds: [] } }), 'AUDIT_CONFLICT');
-      await rejectsWith(store.putSession({ ...record, commitment: { ...record.commitment, deltaCount: 4 } }), 'AUDIT_CONFLICT');
+      await rejectsWith(
+        store.putSession({ ...record, commitment: { ...record.commitment, deltaCount: 4 } }),
+        'AUDIT_CONFLICT',
+      );
       await rejectsWith(store.putSession({ ...record, commitment: commitment('s2', 3) }), 'INVALID_INPUT');
       assert.deepEqual(await store.getSession('s1'), record);
     });
 
-    it('N1: a trail is written only by its owner: another owner\'s append, record or claim is AUDIT_CONFLICT and writes nothing', async () => {
+    it("N1: a trail is written only by its owner: another owner's append, record or claim is AUDIT_CONFLICT and writes nothing", async () => {
       const owner = JSON.stringify(['hv-session-s1', 'run-1']);
       const forger = JSON.stringify(['hv-session-forged', 'run-9']);
       const deltas = chain('s1', 6);
       await store.append('s1', deltas.slice(0, 3), owner);
       assert.deepEqual(await store.trailHead('s1'), { turn: 3, hash: deltas[2]!.hash, owner });
       // The forger holds the true next deltas (it copied them) and still may not add them.
-      await rejectsWith(store.append('s1', deltas.slice(3), forger), 'AUDIT_CONFLICT', /belongs to another session workflow/);
+      await rejectsWith(
+        store.append('s1', deltas.slice(3), forger),
+        'AUDIT_CONFLICT',
+        /belongs to another session workflow/,
+      );
       await rejectsWith((await another()).append('s1', deltas.slice(3), forger), 'AUDIT_CONFLICT');
-      await rejectsWith(store.putSession(sessionRecord('s1', 0), forger), 'AUDIT_CONFLICT', /belongs to another session workflow/);
+      await rejectsWith(
+        store.putSession(sessionRecord('s1', 0), forger),
+        'AUDIT_CONFLICT',
+        /belongs to another session workflow/,
+      );
       assert.equal(await store.getSession('s1'), null, 'no commitment, no retention change');
       await assertHolds(store, deltas.slice(0, 3));
       // The owner goes on, and closes its trail.
@@ -315,15 +369,23 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       const hash = await store.putFile('s1', 'secret plan', owner);
       await store.putFile('s2', 'other', JSON.stringify(['hv-session-s2', 'run-1']));
       assert.equal(await store.getFile('s2', hash), null, 'another session cannot read it by its hash');
-      await rejectsWith(store.putFile('s1', 'forged', JSON.stringify(['hv-session-forged', 'run-9'])), 'AUDIT_CONFLICT', /belongs to another session workflow/);
+      await rejectsWith(
+        store.putFile('s1', 'forged', JSON.stringify(['hv-session-forged', 'run-9'])),
+        'AUDIT_CONFLICT',
+        /belongs to another session workflow/,
+      );
       await store.putSession(sessionRecord('s1', 5_000), owner);
-      assert.equal(await store.getFile('s1', hash), null, 'purged with the session\'s VFS at termination');
+      assert.equal(await store.getFile('s1', hash), null, "purged with the session's VFS at termination");
       await rejectsWith(store.putFile('s1', 'late', owner), 'AUDIT_CONFLICT', /terminated/);
       // Without an owner (a store used directly) the record purges them all the same.
       const kept = await store.putFile('s3', 'kept until the record');
       await store.putSession(sessionRecord('s3', 10_000));
       assert.equal(await store.getFile('s3', kept), null);
-      assert.notEqual(await store.getFile('s2', await store.putFile('s2', 'other')), null, 'an open session keeps its files');
+      assert.notEqual(
+        await store.getFile('s2', await store.putFile('s2', 'other')),
+        null,
+        'an open session keeps its files',
+      );
     });
 
     it('expire drops the deltas of sessions whose retainUntil ≤ now, keeps their records, and never touches sessions without one', async () => {
@@ -359,7 +421,7 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       await assertHolds(store, orphan);
     });
 
-    it('N14: keeps the hypervisor\'s tree heads by size (the first one signed for a size stays), the frontier with the last, and expiry keeps only the final head', async () => {
+    it("N14: keeps the hypervisor's tree heads by size (the first one signed for a size stays), the frontier with the last, and expiry keeps only the final head", async () => {
       const key = hypervisorKeyOf(generateDidKey());
       const deltas = chain('s1', 5);
       await store.append('s1', deltas);
@@ -378,8 +440,16 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       const heads = await store.treeHeads('s1');
       assert.deepEqual(heads, [...first.heads, ...rest.heads, final]);
       assert.equal((await another()).kind, store.kind);
-      assert.deepEqual(verifyTreeHeads({ sessionId: 's1', did: key.did, deltas, heads, signedThrough: 5, commitment: null }).ok, false, 'a final head without a commitment');
-      await rejectsWith(store.putTreeHeads('s1', [{ ...final, treeHead: { ...final.treeHead, sessionId: 's2' } }]), 'INVALID_INPUT', /not a signed head of session/);
+      assert.deepEqual(
+        verifyTreeHeads({ sessionId: 's1', did: key.did, deltas, heads, signedThrough: 5, commitment: null }).ok,
+        false,
+        'a final head without a commitment',
+      );
+      await rejectsWith(
+        store.putTreeHeads('s1', [{ ...final, treeHead: { ...final.treeHead, sessionId: 's2' } }]),
+        'INVALID_INPUT',
+        /not a signed head of session/,
+      );
       await store.putSession(sessionRecord('s1', 10));
       await store.expire(10);
       assert.deepEqual(await store.treeHeads('s1'), [final]);
@@ -387,7 +457,16 @@ function contract(name: string, fresh: () => Promise<Target>): void {
     });
 
     it('session ids like __proto__, constructor, non-ASCII and 256 characters work and stay apart', async () => {
-      const ids = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'séance-会話-🎉', 'x'.repeat(256), `it's "quoted"; DROP TABLE audit_deltas;--`, ' padded '];
+      const ids = [
+        '__proto__',
+        'constructor',
+        'toString',
+        'hasOwnProperty',
+        'séance-会話-🎉',
+        'x'.repeat(256),
+        `it's "quoted"; DROP TABLE audit_deltas;--`,
+        ' padded ',
+      ];
       for (const [i, id] of ids.entries()) {
         const deltas = chain(id, i + 1);
         assert.deepEqual(await store.append(id, deltas), { appended: i + 1, lastTurn: i + 1 });
@@ -408,7 +487,8 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       const a = await another();
       const b = await another();
       const turns = 60;
-      const own = (s: AuditStore, ids: string[]) => Promise.all(ids.map((id) => appendInBatches(s, chain(id, turns), 6)));
+      const own = (s: AuditStore, ids: string[]) =>
+        Promise.all(ids.map((id) => appendInBatches(s, chain(id, turns), 6)));
       const shared = chain('shared', turns);
       const [, , byA, byB] = await Promise.all([
         own(a, ['a1', 'a2']),
@@ -428,7 +508,9 @@ function contract(name: string, fresh: () => Promise<Target>): void {
       const child = startChild(target, ['c1', 'c2', 'shared'], turns, batch);
       await child.ready;
       child.go();
-      const mine = await Promise.all(['p1', 'p2', 'shared'].map((id) => appendInBatches(store, chain(id, turns), batch)));
+      const mine = await Promise.all(
+        ['p1', 'p2', 'shared'].map((id) => appendInBatches(store, chain(id, turns), batch)),
+      );
       const theirs = await child.done;
       assert.equal(mine[2]! + theirs.shared!, turns, 'the shared batches were written once between the processes');
       assert.equal(theirs.c1, turns);
@@ -482,7 +564,10 @@ describe('audit store', function () {
     this.timeout(60_000);
     const saved = { url: process.env.HV_AUDIT_DATABASE_URL, dataDir: process.env.HV_DATA_DIR };
     afterEach(() => {
-      for (const [key, value] of [['HV_AUDIT_DATABASE_URL', saved.url], ['HV_DATA_DIR', saved.dataDir]] as const) {
+      for (const [key, value] of [
+        ['HV_AUDIT_DATABASE_URL', saved.url],
+        ['HV_DATA_DIR', saved.dataDir],
+      ] as const) {
         if (value === undefined) delete process.env[key];
         else process.env[key] = value;
       }
@@ -524,7 +609,10 @@ describe('audit store', function () {
       await assert.rejects(openAuditStore(), /HV_AUDIT_DATABASE_URL must be a postgres:\/\//);
       process.env.HV_AUDIT_DATABASE_URL = `postgresql://user:s3cret@127.0.0.1:${await freePort()}/db`;
       await assert.rejects(openAuditStore(), (e: Error) => {
-        assert.match(e.message, /^HV_AUDIT_DATABASE_URL: cannot open the audit store at postgresql:\/\/user:\*\*\*@127\.0\.0\.1:\d+\/db: .*ECONNREFUSED/);
+        assert.match(
+          e.message,
+          /^HV_AUDIT_DATABASE_URL: cannot open the audit store at postgresql:\/\/user:\*\*\*@127\.0\.0\.1:\d+\/db: .*ECONNREFUSED/,
+        );
         assert.doesNotMatch(e.message, /s3cret/);
         return true;
       });

@@ -22,7 +22,12 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { AuditStoreTimeoutError, POSTGRES_STORE_DEFAULTS, PostgresAuditStore, type PostgresAuditStoreOptions } from '../../src/store/postgres';
+import {
+  AuditStoreTimeoutError,
+  POSTGRES_STORE_DEFAULTS,
+  PostgresAuditStore,
+  type PostgresAuditStoreOptions,
+} from '../../src/store/postgres';
 import { startPostgres, type TestPostgres } from '../../worker/postgres';
 import { chain, commitment } from './deltas';
 
@@ -33,7 +38,9 @@ const LOCK_CLASS = 0x68766175;
 /** p, or a rejection saying it still waits after ms: an append that hangs fails the test instead of hanging it. */
 function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms); });
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms);
+  });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
@@ -49,7 +56,10 @@ async function timed<T>(p: Promise<T>): Promise<{ ms: number; value?: T; error?:
 }
 
 function assertTimeout(error: unknown, pattern: RegExp): void {
-  assert.ok(error instanceof AuditStoreTimeoutError, `expected AuditStoreTimeout, got ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+  assert.ok(
+    error instanceof AuditStoreTimeoutError,
+    `expected AuditStoreTimeout, got ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+  );
   assert.equal(error.name, 'AuditStoreTimeout');
   assert.equal(error.retryable, true);
   assert.match(error.message, pattern);
@@ -87,13 +97,22 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
   };
   /** The backends of one application name, their states, and whether each holds a session's advisory lock of the store. */
   const backends = async (db: string, app: string) =>
-    (await admin.query<{ pid: number; state: string; locked: boolean }>(
-      `SELECT a.pid, a.state, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND l.classid = $3::bigint::oid) AS locked
-       FROM pg_stat_activity a WHERE a.datname = $1 AND a.application_name = $2`, [db, app, LOCK_CLASS])).rows;
+    (
+      await admin.query<{ pid: number; state: string; locked: boolean }>(
+        `SELECT a.pid, a.state, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND l.classid = $3::bigint::oid) AS locked
+       FROM pg_stat_activity a WHERE a.datname = $1 AND a.application_name = $2`,
+        [db, app, LOCK_CLASS],
+      )
+    ).rows;
 
   it('has documented defaults that bound every wait inside one 30 s attempt of the audit activity', () => {
     const d = POSTGRES_STORE_DEFAULTS;
-    assert.ok(d.lockTimeoutMs > 0 && d.statementTimeoutMs > 0 && d.idleInTransactionTimeoutMs > 0 && d.connectionTimeoutMillis > 0);
+    assert.ok(
+      d.lockTimeoutMs > 0 &&
+        d.statementTimeoutMs > 0 &&
+        d.idleInTransactionTimeoutMs > 0 &&
+        d.connectionTimeoutMillis > 0,
+    );
     assert.ok(d.connectionTimeoutMillis + d.lockTimeoutMs + d.statementTimeoutMs < 30_000);
   });
 
@@ -102,14 +121,28 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     const url = await freshUrl();
     const db = new URL(url).pathname.slice(1);
     const frozenOptions: PostgresAuditStoreOptions = { idleInTransactionTimeoutMs: 4_000, lockTimeoutMs: 1_000 };
-    const job = { url: `${url}?application_name=frozen-worker`, sessionId: 'victim', turns: 100_000, options: frozenOptions };
-    const child: ChildProcess = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(__dirname, 'looper.ts'), JSON.stringify(job)], {
-      cwd: PROJECT_ROOT, stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const job = {
+      url: `${url}?application_name=frozen-worker`,
+      sessionId: 'victim',
+      turns: 100_000,
+      options: frozenOptions,
+    };
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['--require', 'tsx/cjs', path.join(__dirname, 'looper.ts'), JSON.stringify(job)],
+      {
+        cwd: PROJECT_ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
-    child.stdout!.on('data', (c) => { out += String(c); });
-    child.stderr!.on('data', (c) => { err += String(c); });
+    child.stdout!.on('data', (c) => {
+      out += String(c);
+    });
+    child.stderr!.on('data', (c) => {
+      err += String(c);
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     closers.push(async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -118,7 +151,16 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
       }
       await exited;
     });
-    await within(60_000, (async () => { while (!out.startsWith('ready\n')) { if (child.exitCode !== null) throw new Error(`looper exited: ${err}`); await sleep(50); } })(), 'the looper to open its store');
+    await within(
+      60_000,
+      (async () => {
+        while (!out.startsWith('ready\n')) {
+          if (child.exitCode !== null) throw new Error(`looper exited: ${err}`);
+          await sleep(50);
+        }
+      })(),
+      'the looper to open its store',
+    );
     await sleep(300); // a few appends in
 
     // Freeze it inside an append: stop it, and look whether its backend is idle in transaction (else resume and try again).
@@ -147,8 +189,16 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     // (plus, for the later ones, a bounded wait for a connection), while yet another session still appends.
     const stored = await store.lastTurn('victim');
     const next = chain('victim', stored + 1).slice(stored);
-    const blocked = Array.from({ length: 6 }, () => timed(within(8_000, store.append('victim', next), 'an append to the locked session')));
-    const meanwhile = timed(within(8_000, store.append('other-2', chain('other-2', 2)), 'an append to another session while the pool is busy'));
+    const blocked = Array.from({ length: 6 }, () =>
+      timed(within(8_000, store.append('victim', next), 'an append to the locked session')),
+    );
+    const meanwhile = timed(
+      within(
+        8_000,
+        store.append('other-2', chain('other-2', 2)),
+        'an append to another session while the pool is busy',
+      ),
+    );
     for (const r of await Promise.all(blocked)) {
       assertTimeout(r.error, /append to session "victim" waited longer than lock_timeout \(500 ms\).*retry later/);
       assert.ok(r.ms < 500 * 2 + 2_000, `refused after ${r.ms} ms`);
@@ -158,11 +208,18 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     assert.deepEqual(m.value, { appended: 2, lastTurn: 2 });
 
     // The server ends the frozen transaction after the frozen store's idle_in_transaction_session_timeout; the lock goes with it.
-    await within(frozenOptions.idleInTransactionTimeoutMs! + 10_000, (async () => {
-      while ((await backends(db, 'frozen-worker')).some((b) => b.state === 'idle in transaction')) await sleep(100);
-    })(), 'the server to end the idle transaction');
+    await within(
+      frozenOptions.idleInTransactionTimeoutMs! + 10_000,
+      (async () => {
+        while ((await backends(db, 'frozen-worker')).some((b) => b.state === 'idle in transaction')) await sleep(100);
+      })(),
+      'the server to end the idle transaction',
+    );
     const freedAfter = Date.now() - frozenAt;
-    assert.ok(freedAfter >= frozenOptions.idleInTransactionTimeoutMs! - 1_000, `freed after ${freedAfter} ms: too early to be the timeout`);
+    assert.ok(
+      freedAfter >= frozenOptions.idleInTransactionTimeoutMs! - 1_000,
+      `freed after ${freedAfter} ms: too early to be the timeout`,
+    );
     const resumed = await timed(within(5_000, store.append('victim', next), 'the append once the lock is free'));
     assert.equal(resumed.error, undefined, String(resumed.error));
     assert.equal(resumed.value?.lastTurn, stored + 1);
@@ -170,7 +227,16 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     // The frozen process, resumed, finds its connection gone: its append fails (reported), and it carries on appending.
     child.kill('SIGCONT');
     const before = await store.lastTurn('victim');
-    await within(20_000, (async () => { while ((await store.lastTurn('victim')) < before + 5) { if (child.exitCode !== null) throw new Error(`looper died: ${err}`); await sleep(100); } })(), 'the resumed looper to append again');
+    await within(
+      20_000,
+      (async () => {
+        while ((await store.lastTurn('victim')) < before + 5) {
+          if (child.exitCode !== null) throw new Error(`looper died: ${err}`);
+          await sleep(100);
+        }
+      })(),
+      'the resumed looper to append again',
+    );
     child.stdin!.write('stop\n');
     assert.equal(await within(20_000, exited, 'the looper to stop'), 0, err);
     const report = JSON.parse(out.trim().split('\n').pop()!) as { appended: number; errors: string[] };
@@ -179,7 +245,10 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     assert.ok(report.errors.length <= 3, `errors: ${report.errors.join('; ')}`);
     // Nothing out of order: the trail is turns 1..n once each.
     const rows = await store.readRows('victim');
-    assert.deepEqual(rows.map((r) => r.turn), rows.map((_, i) => i + 1));
+    assert.deepEqual(
+      rows.map((r) => r.turn),
+      rows.map((_, i) => i + 1),
+    );
   });
 
   it("N26: the pool's wait for a connection is bounded by connectionTimeoutMillis, and a row lock by lock_timeout", async function () {
@@ -194,10 +263,17 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, 'held']);
 
     // The only connection waits on the lock; a call for another session waits for the connection — 300 ms, not forever.
-    const first = timed(within(10_000, store.append('held', chain('held', 1)), 'the append that holds the only connection'));
+    const first = timed(
+      within(10_000, store.append('held', chain('held', 1)), 'the append that holds the only connection'),
+    );
     await sleep(100);
-    const second = await timed(within(5_000, store.append('free', chain('free', 1)), 'an append waiting for a connection'));
-    assertTimeout(second.error, /append to session "free" found no free connection within 300 ms \(all 1 of the pool busy/);
+    const second = await timed(
+      within(5_000, store.append('free', chain('free', 1)), 'an append waiting for a connection'),
+    );
+    assertTimeout(
+      second.error,
+      /append to session "free" found no free connection within 300 ms \(all 1 of the pool busy/,
+    );
     assert.ok(second.ms < 1_500, `refused after ${second.ms} ms`);
     const lookup = await timed(within(5_000, store.lastTurn('free'), 'a read waiting for a connection'));
     assertTimeout(lookup.error, /lastTurn found no free connection within 300 ms/);
@@ -209,10 +285,18 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
 
     // A row lock: a stalled transaction holds the session record FOR UPDATE (as an expiry does); the append's FOR SHARE waits lock_timeout.
     const rows = await open(url, { lockTimeoutMs: 400 });
-    await rows.putSession({ sessionId: 'rowlocked', commitment: commitment('rowlocked', 1), liabilitySnapshot: {}, retainUntil: 10_000, deltasPurgedAt: null });
+    await rows.putSession({
+      sessionId: 'rowlocked',
+      commitment: commitment('rowlocked', 1),
+      liabilitySnapshot: {},
+      retainUntil: 10_000,
+      deltasPurgedAt: null,
+    });
     await holder.query('BEGIN');
     await holder.query('SELECT 1 FROM audit_sessions WHERE session_id = $1 FOR UPDATE', ['rowlocked']);
-    const rowWait = await timed(within(5_000, rows.append('rowlocked', chain('rowlocked', 1)), 'an append behind a row lock'));
+    const rowWait = await timed(
+      within(5_000, rows.append('rowlocked', chain('rowlocked', 1)), 'an append behind a row lock'),
+    );
     assertTimeout(rowWait.error, /append to session "rowlocked" waited longer than lock_timeout \(400 ms\)/);
     assert.ok(rowWait.ms < 2_000, `refused after ${rowWait.ms} ms`);
     await holder.query('ROLLBACK');
@@ -222,7 +306,10 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
 
   it('N26: refuses options that are not whole numbers', async () => {
     const url = await freshUrl();
-    await assert.rejects(PostgresAuditStore.open(url, { lockTimeoutMs: -1 }), /lockTimeoutMs must be a whole number of milliseconds/);
+    await assert.rejects(
+      PostgresAuditStore.open(url, { lockTimeoutMs: -1 }),
+      /lockTimeoutMs must be a whole number of milliseconds/,
+    );
     await assert.rejects(PostgresAuditStore.open(url, { max: 0 }), /max must be a whole number of connections/);
   });
 });

@@ -197,6 +197,10 @@ describe('adapters: capability manifest', () => {
   it('rejects a malformed manifest naming the field', () => {
     throwsCode(() => analyzeManifest({ ...base, trust_score: 11 }), 'INVALID_INPUT', /trust_score/);
     throwsCode(() => analyzeManifest({ ...base, agent_id: 'x' }), 'INVALID_INPUT', /agent_id/);
-    throwsCode(() => analyzeManifest({ ...base, actions: [{ actionId: 'a', reversibility: 'FULL', riskWeight: 0.9 }] }), 'INVALID_INPUT', /actions\.0\.riskWeight/);
+    throwsCode(
+      () => analyzeManifest({ ...base, actions: [{ actionId: 'a', reversibility: 'FULL', riskWeight: 0.9 }] }),
+      'INVALID_INPUT',
+      /actions\.0\.riskWeight/,
+    );
   });
 });

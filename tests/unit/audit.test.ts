@@ -57,14 +57,21 @@ describe('audit: capturing deltas', () => {
   it('records every field of SPEC §7, with the change agent defaulting to the delta agent', () => {
     const state = createAuditState('s1');
     const d = captureDelta(state, {
-      deltaId: 'x', sessionId: 's1', agentDid: ALICE, at: 5,
+      deltaId: 'x',
+      sessionId: 's1',
+      agentDid: ALICE,
+      at: 5,
       changes: [
         { path: '/sessions/s1/a', operation: 'modify', contentHash: 'h2', previousHash: 'h1' },
         { path: '/sessions/s1/b', operation: 'delete', previousHash: 'h3', agentDid: BOB },
       ],
     });
     assert.deepEqual(d, {
-      deltaId: 'x', turn: 1, sessionId: 's1', agentDid: ALICE, at: 5,
+      deltaId: 'x',
+      turn: 1,
+      sessionId: 's1',
+      agentDid: ALICE,
+      at: 5,
       changes: [
         { path: '/sessions/s1/a', operation: 'modify', contentHash: 'h2', previousHash: 'h1', agentDid: ALICE },
         { path: '/sessions/s1/b', operation: 'delete', previousHash: 'h3', agentDid: BOB },
@@ -86,14 +93,38 @@ describe('audit: capturing deltas', () => {
   it('the hand-written delta serialisation equals canonicalJson on arbitrary deltas', () => {
     const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 20 });
     const change = fc.record(
-      { path: text, operation: fc.constantFrom('add', 'modify', 'delete', 'permission'), contentHash: text, previousHash: text, agentDid: fc.constant(BOB) },
+      {
+        path: text,
+        operation: fc.constantFrom('add', 'modify', 'delete', 'permission'),
+        contentHash: text,
+        previousHash: text,
+        agentDid: fc.constant(BOB),
+      },
       { requiredKeys: ['path', 'operation', 'agentDid'] },
     );
-    fc.assert(fc.property(text, fc.nat(), fc.array(change, { maxLength: 4 }), fc.option(text, { nil: null }), (id, at, changes, parentHash) => {
-      const d = { deltaId: id, turn: 1, sessionId: id, agentDid: ALICE, at, changes, parentHash, hash: '' } as Delta;
-      const { hash: _hash, ...fields } = d;
-      return deltaHash(d) === sha256Hex(canonicalJson(fields));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        text,
+        fc.nat(),
+        fc.array(change, { maxLength: 4 }),
+        fc.option(text, { nil: null }),
+        (id, at, changes, parentHash) => {
+          const d = {
+            deltaId: id,
+            turn: 1,
+            sessionId: id,
+            agentDid: ALICE,
+            at,
+            changes,
+            parentHash,
+            hash: '',
+          } as Delta;
+          const { hash: _hash, ...fields } = d;
+          return deltaHash(d) === sha256Hex(canonicalJson(fields));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('does not let the caller alter a recorded change afterwards', () => {
@@ -140,14 +171,21 @@ describe('audit: capturing deltas', () => {
       [{ ...input(0), extra: 1 }, /extra/],
     ];
     for (const [value, field] of bad) {
-      assert.throws(() => captureDelta(state, value), (e) => isHypervisorError(e, 'INVALID_INPUT') && field.test(e.message), String(field));
+      assert.throws(
+        () => captureDelta(state, value),
+        (e) => isHypervisorError(e, 'INVALID_INPUT') && field.test(e.message),
+        String(field),
+      );
     }
     assert.equal(state.deltas.length, 0);
   });
 
   it('rejects a delta of another session', () => {
     const state = createAuditState('s1');
-    assert.throws(() => captureDelta(state, input(0, { sessionId: 's2' })), (e) => isHypervisorError(e, 'INVALID_INPUT') && /s2/.test(e.message));
+    assert.throws(
+      () => captureDelta(state, input(0, { sessionId: 's2' })),
+      (e) => isHypervisorError(e, 'INVALID_INPUT') && /s2/.test(e.message),
+    );
   });
 });
 
@@ -180,38 +218,77 @@ describe('audit: chain verification', () => {
   it('assertChain throws AUDIT_CHAIN_BROKEN naming the turn', () => {
     const deltas = clone(trail(4).deltas);
     deltas[2]!.at += 1;
-    assert.throws(() => assertChain(deltas), (e) => isHypervisorError(e, 'AUDIT_CHAIN_BROKEN') && /turn 3 \(delta-2\)/.test(e.message));
+    assert.throws(
+      () => assertChain(deltas),
+      (e) => isHypervisorError(e, 'AUDIT_CHAIN_BROKEN') && /turn 3 \(delta-2\)/.test(e.message),
+    );
   });
 
   // Every field a delta holds, and a way to change it to a different value (including a different type).
   const TAMPERS: Record<string, (d: Delta, v: number) => void> = {
-    deltaId: (d, v) => { d.deltaId += `x${v}`; },
-    turn: (d, v) => { d.turn = v % 2 ? d.turn + 1 + v : (String(d.turn) as unknown as number); },
-    sessionId: (d, v) => { d.sessionId = `s${v + 2}`; },
-    agentDid: (d, v) => { d.agentDid = `did:mesh:mallory${v}`; },
-    at: (d, v) => { d.at = v % 2 ? d.at + 1 + v : (String(d.at) as unknown as number); },
-    parentHash: (d, v) => { d.parentHash = d.parentHash === null ? sha256Hex(String(v)) : v % 2 ? null : sha256Hex(d.parentHash); },
-    hash: (d, v) => { d.hash = sha256Hex(d.hash + v); },
-    changes: (d, v) => { if (v % 2) d.changes.push({ path: '/sessions/s1/new', operation: 'add', agentDid: ALICE }); else d.changes.pop(); },
-    'change.path': (d, v) => { d.changes[0]!.path += `/${v}`; },
-    'change.operation': (d) => { d.changes[0]!.operation = d.changes[0]!.operation === 'add' ? 'modify' : 'add'; },
-    'change.contentHash': (d, v) => { if (v % 2) delete d.changes[0]!.contentHash; else d.changes[0]!.contentHash = sha256Hex(`evil ${v}`); },
-    'change.previousHash': (d, v) => { d.changes[0]!.previousHash = sha256Hex(`prev ${v}`); },
-    'change.agentDid': (d) => { d.changes[0]!.agentDid = 'did:mesh:mallory'; },
+    deltaId: (d, v) => {
+      d.deltaId += `x${v}`;
+    },
+    turn: (d, v) => {
+      d.turn = v % 2 ? d.turn + 1 + v : (String(d.turn) as unknown as number);
+    },
+    sessionId: (d, v) => {
+      d.sessionId = `s${v + 2}`;
+    },
+    agentDid: (d, v) => {
+      d.agentDid = `did:mesh:mallory${v}`;
+    },
+    at: (d, v) => {
+      d.at = v % 2 ? d.at + 1 + v : (String(d.at) as unknown as number);
+    },
+    parentHash: (d, v) => {
+      d.parentHash = d.parentHash === null ? sha256Hex(String(v)) : v % 2 ? null : sha256Hex(d.parentHash);
+    },
+    hash: (d, v) => {
+      d.hash = sha256Hex(d.hash + v);
+    },
+    changes: (d, v) => {
+      if (v % 2) d.changes.push({ path: '/sessions/s1/new', operation: 'add', agentDid: ALICE });
+      else d.changes.pop();
+    },
+    'change.path': (d, v) => {
+      d.changes[0]!.path += `/${v}`;
+    },
+    'change.operation': (d) => {
+      d.changes[0]!.operation = d.changes[0]!.operation === 'add' ? 'modify' : 'add';
+    },
+    'change.contentHash': (d, v) => {
+      if (v % 2) delete d.changes[0]!.contentHash;
+      else d.changes[0]!.contentHash = sha256Hex(`evil ${v}`);
+    },
+    'change.previousHash': (d, v) => {
+      d.changes[0]!.previousHash = sha256Hex(`prev ${v}`);
+    },
+    'change.agentDid': (d) => {
+      d.changes[0]!.agentDid = 'did:mesh:mallory';
+    },
   };
 
   it('detects any single-field tamper of any delta (property)', () => {
     const base = trail(12);
-    fc.assert(fc.property(fc.integer({ min: 0, max: 11 }), fc.constantFrom(...Object.keys(TAMPERS)), fc.nat(1000), (index, field, v) => {
-      const deltas = clone(base.deltas);
-      (TAMPERS[field] as (d: Delta, v: number) => void)(deltas[index]!, v);
-      const r = verifyChain(deltas);
-      // The recomputed hash of the tampered delta no longer matches: it breaks right there.
-      return !r.ok && r.brokenAt === index;
-    }), { numRuns: 400 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 11 }),
+        fc.constantFrom(...Object.keys(TAMPERS)),
+        fc.nat(1000),
+        (index, field, v) => {
+          const deltas = clone(base.deltas);
+          (TAMPERS[field] as (d: Delta, v: number) => void)(deltas[index]!, v);
+          const r = verifyChain(deltas);
+          // The recomputed hash of the tampered delta no longer matches: it breaks right there.
+          return !r.ok && r.brokenAt === index;
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 
-  it('detects a tamper of any field even when the tamperer recomputes that delta\'s hash (the next link breaks)', () => {
+  it("detects a tamper of any field even when the tamperer recomputes that delta's hash (the next link breaks)", () => {
     const base = trail(6);
     for (let index = 0; index < 5; index++) {
       const deltas = clone(base.deltas);
@@ -246,14 +323,23 @@ describe('audit: exported trail, verified offline', () => {
 
   it('rejects a malformed trail, or an unhashed extra field, as INVALID_INPUT', () => {
     const good = clone(exportTrail(trail(2)));
-    assert.throws(() => verifyTrail({ ...good, format: 'other' }), (e) => isHypervisorError(e, 'INVALID_INPUT') && /format/.test(e.message));
+    assert.throws(
+      () => verifyTrail({ ...good, format: 'other' }),
+      (e) => isHypervisorError(e, 'INVALID_INPUT') && /format/.test(e.message),
+    );
     const extra = clone(good) as unknown as { deltas: Record<string, unknown>[] };
     extra.deltas[1]!.note = 'not covered by the hash';
-    assert.throws(() => verifyTrail(extra), (e) => isHypervisorError(e, 'INVALID_INPUT') && /deltas\.1/.test(e.message));
-    assert.throws(() => verifyTrail('nope'), (e) => isHypervisorError(e, 'INVALID_INPUT'));
+    assert.throws(
+      () => verifyTrail(extra),
+      (e) => isHypervisorError(e, 'INVALID_INPUT') && /deltas\.1/.test(e.message),
+    );
+    assert.throws(
+      () => verifyTrail('nope'),
+      (e) => isHypervisorError(e, 'INVALID_INPUT'),
+    );
   });
 
-  it('rejects a trail holding another session\'s deltas', () => {
+  it("rejects a trail holding another session's deltas", () => {
     const other = createAuditState('s2');
     captureDelta(other, input(0, { sessionId: 's2' }));
     const t = { ...clone(exportTrail(other)), sessionId: 's1' };
@@ -262,7 +348,7 @@ describe('audit: exported trail, verified offline', () => {
   });
 });
 
-describe('markStored with the store\'s hashes (a replay that recomputes stored deltas differently)', () => {
+describe("markStored with the store's hashes (a replay that recomputes stored deltas differently)", () => {
   /** The store's rules for one session (src/store/common.ts), over an in-memory row list. */
   function memoryStore() {
     const rows: Delta[] = [];
@@ -279,38 +365,49 @@ describe('markStored with the store\'s hashes (a replay that recomputes stored d
   const skewed = (i: number, skew: number): DeltaInput => ({ ...input(i), at: input(i).at + skew });
 
   it('links the waiting deltas onto the stored head: the store takes the next batch, the chain and the root verify, and stored turns are unchanged', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 1, max: 9 }),
-      (storedLive, inFlightMore, after, batchSize) => {
-        const store = memoryStore();
-        // The live run: its deltas, stored in batches.
-        const live = createAuditState('s1');
-        for (let i = 0; i < storedLive; i++) appendDelta(live, skewed(i, 1500));
-        const answers: StoredHashes[] = [];
-        for (let t = 0; t < live.deltas.length; t += batchSize) answers.push(store.append(live.deltas.slice(t, t + batchSize)));
-        const storedRows = store.rows.slice();
-        // The replay: every delta with the history's clock (another hash), more recorded before the answers arrive.
-        const replay = createAuditState('s1');
-        for (let i = 0; i < storedLive + inFlightMore; i++) appendDelta(replay, skewed(i, 0));
-        // Without the store's hashes, the replay's next batch (or its last stored turn, recomputed) conflicts.
-        const next = inFlightMore > 0 ? replay.deltas.slice(storedLive) : replay.deltas.slice(-1);
-        assert.throws(() => store.append(next), (err: unknown) => isHypervisorError(err) && err.code === 'AUDIT_CONFLICT');
-        for (const a of answers) markStored(replay, 0, a);
-        assert.equal(replay.stored, storedLive);
-        for (let i = storedLive + inFlightMore; i < storedLive + inFlightMore + after; i++) appendDelta(replay, skewed(i, 0));
-        if (replay.deltas.length > 0) markStored(replay, 0, store.append(replay.deltas.slice()));
-        assert.deepEqual(store.rows.slice(0, storedLive), storedRows);
-        assert.equal(store.rows.length, replay.turn);
-        assert.deepEqual(verifyChain(store.rows), { ok: true, count: replay.turn });
-        assert.equal(auditMerkleRoot(replay), merkleRootFromScratch(store.rows.map((d) => d.hash)));
-        assert.equal(replay.head, store.rows.at(-1)!.hash);
-        assert.deepEqual(replay.deltas, []);
-        assert.equal(replay.storedMerkle, undefined, 'nothing waiting: the frontier is `merkle`');
-      },
-    ), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 1, max: 9 }),
+        (storedLive, inFlightMore, after, batchSize) => {
+          const store = memoryStore();
+          // The live run: its deltas, stored in batches.
+          const live = createAuditState('s1');
+          for (let i = 0; i < storedLive; i++) appendDelta(live, skewed(i, 1500));
+          const answers: StoredHashes[] = [];
+          for (let t = 0; t < live.deltas.length; t += batchSize)
+            answers.push(store.append(live.deltas.slice(t, t + batchSize)));
+          const storedRows = store.rows.slice();
+          // The replay: every delta with the history's clock (another hash), more recorded before the answers arrive.
+          const replay = createAuditState('s1');
+          for (let i = 0; i < storedLive + inFlightMore; i++) appendDelta(replay, skewed(i, 0));
+          // Without the store's hashes, the replay's next batch (or its last stored turn, recomputed) conflicts.
+          const next = inFlightMore > 0 ? replay.deltas.slice(storedLive) : replay.deltas.slice(-1);
+          assert.throws(
+            () => store.append(next),
+            (err: unknown) => isHypervisorError(err) && err.code === 'AUDIT_CONFLICT',
+          );
+          for (const a of answers) markStored(replay, 0, a);
+          assert.equal(replay.stored, storedLive);
+          for (let i = storedLive + inFlightMore; i < storedLive + inFlightMore + after; i++)
+            appendDelta(replay, skewed(i, 0));
+          if (replay.deltas.length > 0) markStored(replay, 0, store.append(replay.deltas.slice()));
+          assert.deepEqual(store.rows.slice(0, storedLive), storedRows);
+          assert.equal(store.rows.length, replay.turn);
+          assert.deepEqual(verifyChain(store.rows), { ok: true, count: replay.turn });
+          assert.equal(auditMerkleRoot(replay), merkleRootFromScratch(store.rows.map((d) => d.hash)));
+          assert.equal(replay.head, store.rows.at(-1)!.hash);
+          assert.deepEqual(replay.deltas, []);
+          assert.equal(replay.storedMerkle, undefined, 'nothing waiting: the frontier is `merkle`');
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
-  it('changes nothing when the stored hashes are this state\'s own', () => {
+  it("changes nothing when the stored hashes are this state's own", () => {
     const store = memoryStore();
     const state = createAuditState('s1');
     for (let i = 0; i < 7; i++) appendDelta(state, input(i));
@@ -331,6 +428,9 @@ describe('markStored with the store\'s hashes (a replay that recomputes stored d
     store.append(state.deltas.slice());
     const other = createAuditState('s1');
     for (let i = 0; i < 3; i++) appendDelta(other, skewed(i, 1));
-    assert.throws(() => store.append(other.deltas.slice(1)), (err: unknown) => isHypervisorError(err) && err.code === 'AUDIT_CONFLICT');
+    assert.throws(
+      () => store.append(other.deltas.slice(1)),
+      (err: unknown) => isHypervisorError(err) && err.code === 'AUDIT_CONFLICT',
+    );
   });
 });

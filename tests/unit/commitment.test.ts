@@ -27,7 +27,13 @@ const rejects = (fn: () => unknown, code: ErrorCode, pattern: RegExp) =>
 function audit(n: number, sessionId = 's1'): AuditState {
   const state = createAuditState(sessionId);
   for (let i = 0; i < n; i++) {
-    captureDelta(state, { deltaId: `d${i}`, sessionId, agentDid: ALICE, at: i, changes: [{ path: `/sessions/${sessionId}/f${i}`, operation: 'add', contentHash: sha256Hex(String(i)) }] });
+    captureDelta(state, {
+      deltaId: `d${i}`,
+      sessionId,
+      agentDid: ALICE,
+      at: i,
+      changes: [{ path: `/sessions/${sessionId}/f${i}`, operation: 'add', contentHash: sha256Hex(String(i)) }],
+    });
   }
   return state;
 }
@@ -38,8 +44,13 @@ describe('commitment', () => {
     const a = audit(5);
     const c = commitAudit(a, [BOB, ALICE, BOB], 1000);
     assert.deepEqual(c, {
-      sessionId: 's1', merkleRoot: auditMerkleRoot(a), participantDids: [ALICE, BOB], deltaCount: 5,
-      committedAt: 1000, anchorTarget: 'local', anchorTxId: null,
+      sessionId: 's1',
+      merkleRoot: auditMerkleRoot(a),
+      participantDids: [ALICE, BOB],
+      deltaCount: 5,
+      committedAt: 1000,
+      anchorTarget: 'local',
+      anchorTxId: null,
     });
     assert.equal(commitAudit(a, [], 1, 'ethereum:sepolia').anchorTarget, 'ethereum:sepolia');
   });
@@ -52,7 +63,13 @@ describe('commitment', () => {
   });
 
   it('rejects malformed or inconsistent commitments naming the field', () => {
-    const base = { sessionId: 's1', merkleRoot: sha256Hex('x'), participantDids: [ALICE], deltaCount: 1, committedAt: 1 };
+    const base = {
+      sessionId: 's1',
+      merkleRoot: sha256Hex('x'),
+      participantDids: [ALICE],
+      deltaCount: 1,
+      committedAt: 1,
+    };
     rejects(() => createCommitment({ ...base, merkleRoot: 'xyz' }), 'INVALID_INPUT', /merkleRoot/);
     rejects(() => createCommitment({ ...base, participantDids: ['alice'] }), 'INVALID_INPUT', /participantDids\.0/);
     rejects(() => createCommitment({ ...base, deltaCount: -1 }), 'INVALID_INPUT', /deltaCount/);
@@ -60,7 +77,7 @@ describe('commitment', () => {
     rejects(() => createCommitment({ ...base, deltaCount: 0 }), 'INVALID_INPUT', /no deltas/);
   });
 
-  it('verifies the session\'s deltas against the committed root', () => {
+  it("verifies the session's deltas against the committed root", () => {
     const a = audit(7);
     const c = commitAudit(a, [ALICE], 9);
     assert.deepEqual(verifyCommitment(c, clone(a.deltas)), { ok: true, merkleRoot: c.merkleRoot });
@@ -101,10 +118,21 @@ describe('commitment: anchoring batch queue', () => {
     const q = createAnchorQueueState();
     for (const id of ['s1', 's2', 's3']) assert.ok(enqueueAnchor(q, commit(id), 10));
     const b1 = takeBatch(q, 2);
-    assert.deepEqual(b1.map((r) => r.sessionId), ['s1', 's2']);
-    assert.deepEqual(b1[0], { sessionId: 's1', merkleRoot: commit('s1').merkleRoot, anchorTarget: 'local', enqueuedAt: 10 });
+    assert.deepEqual(
+      b1.map((r) => r.sessionId),
+      ['s1', 's2'],
+    );
+    assert.deepEqual(b1[0], {
+      sessionId: 's1',
+      merkleRoot: commit('s1').merkleRoot,
+      anchorTarget: 'local',
+      enqueuedAt: 10,
+    });
     requeueBatch(q, b1);
-    assert.deepEqual(takeBatch(q, 10).map((r) => r.sessionId), ['s1', 's2', 's3']);
+    assert.deepEqual(
+      takeBatch(q, 10).map((r) => r.sessionId),
+      ['s1', 's2', 's3'],
+    );
     assert.deepEqual(takeBatch(q, 10), []);
     assert.deepEqual(clone(q), q);
   });
@@ -142,8 +170,14 @@ describe('commitment: garbage collection at termination', () => {
     const liability = { bonds: [{ voucher: ALICE, vouchee: BOB, amount: 0.18 }] };
     const { trail, report } = collectGarbage({ vfs, audit: a, liabilitySnapshot: liability, now: 1_000 });
     assert.deepEqual(report, {
-      sessionId: 's1', vfsFilesPurged: 2, vfsSnapshotsPurged: 1, vfsEditsPurged: 4,
-      deltasRetained: 4, merkleRootRetained: true, liabilitySnapshotRetained: true, retainUntil: 1_000 + 90 * DAY,
+      sessionId: 's1',
+      vfsFilesPurged: 2,
+      vfsSnapshotsPurged: 1,
+      vfsEditsPurged: 4,
+      deltasRetained: 4,
+      merkleRootRetained: true,
+      liabilitySnapshotRetained: true,
+      retainUntil: 1_000 + 90 * DAY,
     });
     assert.deepEqual(vfs.files, {});
     assert.equal(trail.merkleRoot, auditMerkleRoot(a));
@@ -154,9 +188,20 @@ describe('commitment: garbage collection at termination', () => {
 
   it('honours a configured retention period', () => {
     const { vfs, audit: a } = session();
-    assert.equal(collectGarbage({ vfs, audit: a, liabilitySnapshot: null, now: 0, retentionDays: 7 }).trail.retainUntil, 7 * DAY);
-    rejects(() => collectGarbage({ vfs, audit: a, liabilitySnapshot: null, now: 0, retentionDays: -1 }), 'INVALID_INPUT', /retentionDays/);
-    rejects(() => collectGarbage({ vfs, audit: audit(1, 's2'), liabilitySnapshot: null, now: 0 }), 'INVALID_INPUT', /does not match/);
+    assert.equal(
+      collectGarbage({ vfs, audit: a, liabilitySnapshot: null, now: 0, retentionDays: 7 }).trail.retainUntil,
+      7 * DAY,
+    );
+    rejects(
+      () => collectGarbage({ vfs, audit: a, liabilitySnapshot: null, now: 0, retentionDays: -1 }),
+      'INVALID_INPUT',
+      /retentionDays/,
+    );
+    rejects(
+      () => collectGarbage({ vfs, audit: audit(1, 's2'), liabilitySnapshot: null, now: 0 }),
+      'INVALID_INPUT',
+      /does not match/,
+    );
   });
 
   it('drops deltas past retention, keeping roots; idempotent', () => {
@@ -174,4 +219,3 @@ describe('commitment: garbage collection at termination', () => {
     assert.deepEqual(expireRetainedTrails(trails, 100 * DAY), { expired: ['s2'], deltasPurged: 3 });
   });
 });
-

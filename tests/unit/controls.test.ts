@@ -11,7 +11,10 @@ describe('controls: rate limits (SPEC §12)', () => {
     assert.equal(results.filter((r) => r === null).length, 10);
     const refused = results.filter((r) => r !== null);
     assert.equal(refused.length, 20);
-    assert.ok(refused.every((r) => r!.code === 'RATE_LIMITED' && r!.retryAfterMs === 200), 'one token in 200 ms at 5/s');
+    assert.ok(
+      refused.every((r) => r!.code === 'RATE_LIMITED' && r!.retryAfterMs === 200),
+      'one token in 200 ms at 5/s',
+    );
     assert.equal(c.takeTokens('did:a', 3, 1, 1_200), null, 'a token after 200 ms');
   });
 
@@ -32,7 +35,12 @@ describe('controls: rate limits (SPEC §12)', () => {
   });
 
   it('rateLimits false turns them off; a ring can be given its own rate', () => {
-    assert.equal(Array.from({ length: 50 }, () => fresh({ rateLimits: false }).takeTokens('did:a', 3, 1, 0)).every((r) => r === null), true);
+    assert.equal(
+      Array.from({ length: 50 }, () => fresh({ rateLimits: false }).takeTokens('did:a', 3, 1, 0)).every(
+        (r) => r === null,
+      ),
+      true,
+    );
     const c = fresh({ rateLimits: { ring3: { perSecond: 1, burst: 2 } } });
     assert.deepEqual([c.takeTokens('did:a', 3, 1, 0), c.takeTokens('did:a', 3, 1, 0)], [null, null]);
     assert.equal(c.takeTokens('did:a', 3, 1, 0)?.retryAfterMs, 1000);
@@ -42,8 +50,13 @@ describe('controls: rate limits (SPEC §12)', () => {
 describe('controls: budgets (SPEC §12)', () => {
   it('1.00 of cost with steps of 0.30: the fourth is refused; a repeated key is charged once', () => {
     const c = fresh({ budgets: { agentCost: 1 } });
-    for (const k of ['s/1', 's/2', 's/3']) assert.equal(c.reserve(k, { agentDid: 'did:a', sagaId: 's', cost: 0.3 }), null);
-    assert.equal(c.reserve('s/3', { agentDid: 'did:a', sagaId: 's', cost: 0.3 }), null, 'the same key again: not charged twice');
+    for (const k of ['s/1', 's/2', 's/3'])
+      assert.equal(c.reserve(k, { agentDid: 'did:a', sagaId: 's', cost: 0.3 }), null);
+    assert.equal(
+      c.reserve('s/3', { agentDid: 'did:a', sagaId: 's', cost: 0.3 }),
+      null,
+      'the same key again: not charged twice',
+    );
     assert.equal(c.reserve('s/4', { agentDid: 'did:a', sagaId: 's', cost: 0.3 })?.code, 'BUDGET_EXHAUSTED');
     c.settle('s/1', true, 0.3);
     c.settle('s/2', true);
@@ -62,8 +75,16 @@ describe('controls: budgets (SPEC §12)', () => {
     assert.deepEqual(c.reservationsOf('x').sort(), ['x/1', 'x/3']);
   });
 
-  it('reads a result\'s costUnits only when it is a finite number ≥ 0', () => {
-    assert.deepEqual([reportedCost({ costUnits: 0.3 }), reportedCost({ costUnits: -1 }), reportedCost({ costUnits: '1' }), reportedCost(null)], [0.3, undefined, undefined, undefined]);
+  it("reads a result's costUnits only when it is a finite number ≥ 0", () => {
+    assert.deepEqual(
+      [
+        reportedCost({ costUnits: 0.3 }),
+        reportedCost({ costUnits: -1 }),
+        reportedCost({ costUnits: '1' }),
+        reportedCost(null),
+      ],
+      [0.3, undefined, undefined, undefined],
+    );
   });
 
   it('carries across continue-as-new as plain entries', () => {
@@ -83,7 +104,9 @@ describe('controls: breach detector and timers (SPEC §12)', () => {
     const c = fresh();
     const pattern = [false, false, false, true, true, true, true, true, true, true]; // 7 of 10 at the end
     let trip: { cooldownMs: number } | null = null;
-    pattern.forEach((above, i) => { trip = c.noteRequest('did:a', above, i * 100).trip ?? trip; });
+    pattern.forEach((above, i) => {
+      trip = c.noteRequest('did:a', above, i * 100).trip ?? trip;
+    });
     assert.deepEqual(trip, { cooldownMs: 30_000 });
     const again = Array.from({ length: 5 }, (_, i) => c.noteRequest('did:a', true, 10_000 + i).trip).find((t) => t);
     assert.deepEqual(again, { cooldownMs: 60_000 });
@@ -107,7 +130,10 @@ describe('controls: breach detector and timers (SPEC §12)', () => {
     c.restrict('did:k', { kind: 'kill', since: 0, until: null, reason: 'r', by: 'did:sre', substitute: null });
     c.restrict('did:k', { kind: 'quarantine', since: 0, until: 1, reason: 'r', by: 'did:sre', substitute: null });
     assert.deepEqual([c.level('did:q', 4_999), c.level('did:k', 4_999)], [1, 2]);
-    assert.deepEqual(c.expire(5_000).released.map(([d]) => d), ['did:q']);
+    assert.deepEqual(
+      c.expire(5_000).released.map(([d]) => d),
+      ['did:q'],
+    );
     assert.deepEqual([c.level('did:q', 5_000), c.level('did:k', 1e12), c.release('did:k')], [0, 2, undefined]);
   });
 });

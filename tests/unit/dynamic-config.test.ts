@@ -9,8 +9,11 @@ import { DEV_SERVER_DYNAMIC_CONFIG, MAX_UPDATE_PAYLOAD_BYTES } from '../../worke
 import { MAX_REQUEST_BYTES } from '../../src/client';
 
 describe('dynamic config: oversized updates', () => {
-  it('the cluster and the dev server admit updates up to the same size, under the blob limit and over the typed client\'s', () => {
-    const yaml = fs.readFileSync(path.join(__dirname, '..', '..', 'deploy', 'temporal', 'dynamicconfig', 'cluster.yaml'), 'utf8');
+  it("the cluster and the dev server admit updates up to the same size, under the blob limit and over the typed client's", () => {
+    const yaml = fs.readFileSync(
+      path.join(__dirname, '..', '..', 'deploy', 'temporal', 'dynamicconfig', 'cluster.yaml'),
+      'utf8',
+    );
     const m = /^history\.maxInFlightUpdatePayloads:\s*\n\s*-\s*value:\s*(\d+)/m.exec(yaml);
     assert.ok(m, 'the cluster sets history.maxInFlightUpdatePayloads');
     assert.equal(Number(m[1]), MAX_UPDATE_PAYLOAD_BYTES);

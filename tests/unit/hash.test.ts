@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { canonicalJson, jsonString, nobleSha256, setSha256Backend, sha256Backend, sha256Hex, type Sha256Backend } from '../../src/core/hash';
+import {
+  canonicalJson,
+  jsonString,
+  nobleSha256,
+  setSha256Backend,
+  sha256Backend,
+  sha256Hex,
+  type Sha256Backend,
+} from '../../src/core/hash';
 import { nodeSha256, useNodeCrypto } from '../../src/node/hashNode';
 import { auditMerkleRoot, captureDelta, createAuditState, verifyChain } from '../../src/core/audit';
 import { isHypervisorError } from '../../src/core/errors';
@@ -24,7 +32,10 @@ describe('hash: the two SHA-256 back-ends', () => {
     const vectors: [string, string][] = [
       ['', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'],
       ['abc', 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'],
-      ['abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq', '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1'],
+      [
+        'abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq',
+        '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
+      ],
       ['a'.repeat(1_000_000), 'cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0'],
     ];
     for (const [text, digest] of vectors) {
@@ -46,7 +57,13 @@ describe('hash: the two SHA-256 back-ends', () => {
     fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), same), { numRuns: 500 }); // any code point, surrogate-free
     fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 100 }), same), { numRuns: 300 });
     // Lone surrogates have no UTF-8 form: both encode them as U+FFFD.
-    fc.assert(fc.property(fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 100 }), same), { numRuns: 500 });
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 100 }),
+        same,
+      ),
+      { numRuns: 500 },
+    );
     assert.equal(noble('a\ud800b'), noble('a\ufffdb'));
   });
 
@@ -72,10 +89,12 @@ describe('hash: the two SHA-256 back-ends', () => {
   });
 
   it('is lowercase hex of 64 characters and deterministic', () => {
-    fc.assert(fc.property(fc.string(), (s) => {
-      const h = sha256Hex(s);
-      return /^[0-9a-f]{64}$/.test(h) && h === sha256Hex(s);
-    }));
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const h = sha256Hex(s);
+        return /^[0-9a-f]{64}$/.test(h) && h === sha256Hex(s);
+      }),
+    );
   });
 });
 
@@ -114,36 +133,56 @@ describe('hash: delta hashes and Merkle roots are unchanged', () => {
     for (let k = 0; k < 12; k++) {
       const t = texts[k % texts.length]!;
       captureDelta(audit, {
-        deltaId: `d-${k}`, sessionId: 'golden-session', agentDid: k % 2 ? 'did:example:agent-1' : 'did:mesh:zoe', at: 1_700_000_000_000 + k,
-        changes: [{
-          path: `/sessions/golden/${t}/${k}.txt`, operation: (['add', 'modify', 'delete', 'permission'] as const)[k % 4]!,
-          contentHash: sha256Hex(t + k), ...(k % 3 === 0 ? { previousHash: `prev-${t}` } : {}),
-        }],
+        deltaId: `d-${k}`,
+        sessionId: 'golden-session',
+        agentDid: k % 2 ? 'did:example:agent-1' : 'did:mesh:zoe',
+        at: 1_700_000_000_000 + k,
+        changes: [
+          {
+            path: `/sessions/golden/${t}/${k}.txt`,
+            operation: (['add', 'modify', 'delete', 'permission'] as const)[k % 4]!,
+            contentHash: sha256Hex(t + k),
+            ...(k % 3 === 0 ? { previousHash: `prev-${t}` } : {}),
+          },
+        ],
       });
     }
     return audit;
   }
 
   for (const backend of [nobleSha256, nodeSha256]) {
-    it(`with ${backend.name}`, () => withBackend(backend, () => {
-      const audit = mixedTrail();
-      assert.deepEqual(audit.deltas.map((d) => d.hash), GOLDEN_HASHES);
-      assert.equal(auditMerkleRoot(audit), GOLDEN_ROOT);
-      assert.deepEqual(verifyChain(audit.deltas), { ok: true, count: 12 });
-      for (const [n, root] of Object.entries(GOLDEN_ROOTS)) {
-        const b = createAuditState('g');
-        for (let k = 0; k < Number(n); k++) {
-          captureDelta(b, { deltaId: `d${k}`, sessionId: 'g', agentDid: 'did:example:a', at: k, changes: [{ path: `/p/${k}`, operation: 'add', contentHash: 'h' }] });
+    it(`with ${backend.name}`, () =>
+      withBackend(backend, () => {
+        const audit = mixedTrail();
+        assert.deepEqual(
+          audit.deltas.map((d) => d.hash),
+          GOLDEN_HASHES,
+        );
+        assert.equal(auditMerkleRoot(audit), GOLDEN_ROOT);
+        assert.deepEqual(verifyChain(audit.deltas), { ok: true, count: 12 });
+        for (const [n, root] of Object.entries(GOLDEN_ROOTS)) {
+          const b = createAuditState('g');
+          for (let k = 0; k < Number(n); k++) {
+            captureDelta(b, {
+              deltaId: `d${k}`,
+              sessionId: 'g',
+              agentDid: 'did:example:a',
+              at: k,
+              changes: [{ path: `/p/${k}`, operation: 'add', contentHash: 'h' }],
+            });
+          }
+          assert.equal(auditMerkleRoot(b), root, `${n} deltas`);
         }
-        assert.equal(auditMerkleRoot(b), root, `${n} deltas`);
-      }
-    }));
+      }));
   }
 });
 
 describe('hash: canonicalJson', () => {
   it('sorts keys at every depth and keeps array order', () => {
-    assert.equal(canonicalJson({ b: 1, a: { d: [3, 1, { z: 0, y: 1 }], c: 'x' } }), '{"a":{"c":"x","d":[3,1,{"y":1,"z":0}]},"b":1}');
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [3, 1, { z: 0, y: 1 }], c: 'x' } }),
+      '{"a":{"c":"x","d":[3,1,{"y":1,"z":0}]},"b":1}',
+    );
   });
 
   it('omits undefined entries, and writes null for them in arrays, like JSON', () => {
@@ -152,34 +191,56 @@ describe('hash: canonicalJson', () => {
   });
 
   it('rejects what JSON cannot represent', () => {
-    assert.throws(() => canonicalJson(undefined), (e) => isHypervisorError(e, 'INVALID_INPUT'));
-    assert.throws(() => canonicalJson({ n: 10n }), (e) => isHypervisorError(e, 'INVALID_INPUT'));
+    assert.throws(
+      () => canonicalJson(undefined),
+      (e) => isHypervisorError(e, 'INVALID_INPUT'),
+    );
+    assert.throws(
+      () => canonicalJson({ n: 10n }),
+      (e) => isHypervisorError(e, 'INVALID_INPUT'),
+    );
   });
 
   it('equals a reference built from JSON.stringify with sorted entries, and ignores key insertion order', () => {
     // Reference: JSON.stringify for scalars, keys sorted by code unit (integer-like keys included,
     // which a JS object would otherwise enumerate first).
     const ref = (v: unknown): string =>
-      Array.isArray(v) ? `[${v.map(ref).join(',')}]`
+      Array.isArray(v)
+        ? `[${v.map(ref).join(',')}]`
         : v !== null && typeof v === 'object'
-          ? `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${ref((v as Record<string, unknown>)[k])}`).join(',')}}`
+          ? `{${Object.keys(v)
+              .sort()
+              .map((k) => `${JSON.stringify(k)}:${ref((v as Record<string, unknown>)[k])}`)
+              .join(',')}}`
           : JSON.stringify(v);
     const shuffle = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(shuffle)
+      Array.isArray(v)
+        ? v.map(shuffle)
         : v !== null && typeof v === 'object'
-          ? Object.fromEntries(Object.keys(v).reverse().map((k) => [k, shuffle((v as Record<string, unknown>)[k])]))
+          ? Object.fromEntries(
+              Object.keys(v)
+                .reverse()
+                .map((k) => [k, shuffle((v as Record<string, unknown>)[k])]),
+            )
           : v;
-    fc.assert(fc.property(fc.jsonValue(), (v) => {
-      const text = canonicalJson(v);
-      assert.equal(text, ref(v));
-      assert.equal(canonicalJson(shuffle(v)), text);
-      assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(v)));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const text = canonicalJson(v);
+        assert.equal(text, ref(v));
+        assert.equal(canonicalJson(shuffle(v)), text);
+        assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(v)));
+      }),
+      { numRuns: 300 },
+    );
     assert.equal(canonicalJson({ b: 1, 10: 2, 9: 3, '': 4 }), '{"":4,"10":2,"9":3,"b":1}');
   });
 
   it('quotes strings exactly as JSON.stringify does', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => jsonString(s) === JSON.stringify(s)), { numRuns: 500 });
-    for (const s of ['"', '\\', '\n', '\u0000', '\u001f', '\ud800', 'a\udc00b', 'plain']) assert.equal(jsonString(s), JSON.stringify(s));
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => jsonString(s) === JSON.stringify(s)),
+      { numRuns: 500 },
+    );
+    for (const s of ['"', '\\', '\n', '\u0000', '\u001f', '\ud800', 'a\udc00b', 'plain'])
+      assert.equal(jsonString(s), JSON.stringify(s));
   });
 });

@@ -93,7 +93,11 @@ describe('history verification', () => {
   it('validates the DID and the records', () => {
     const c = createHistoryCache();
     throwsCode(() => verifyHistory(c, 'nope', null, 0), 'INVALID_INPUT', /DID/);
-    throwsCode(() => verifyHistory(c, DID, [{ sessionId: 's', summaryHash: 'h', timestamp: -1 }], 0), 'INVALID_INPUT', /0\.timestamp/);
+    throwsCode(
+      () => verifyHistory(c, DID, [{ sessionId: 's', summaryHash: 'h', timestamp: -1 }], 0),
+      'INVALID_INPUT',
+      /0\.timestamp/,
+    );
     assert.deepEqual(c.byDid, {});
   });
 

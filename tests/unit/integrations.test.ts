@@ -34,7 +34,10 @@ describe('N3 — SSRF through redirects: integrations do not follow redirects an
       req.resume();
       req.on('end', () => {
         if (req.url === '/r/drift') return void res.writeHead(302, { location: `${base}/internal` }).end('{"drift":0}');
-        if (req.url === '/big/drift') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ drift: 0, pad: 'x'.repeat(INTEGRATION_MAX_RESPONSE_BYTES) }));
+        if (req.url === '/big/drift')
+          return void res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ drift: 0, pad: 'x'.repeat(INTEGRATION_MAX_RESPONSE_BYTES) }));
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"drift":0.25}');
       });
     });
@@ -51,13 +54,22 @@ describe('N3 — SSRF through redirects: integrations do not follow redirects an
 
   it('a redirect is a non-retryable IntegrationRedirect, and its target gets no request', async () => {
     process.env.HV_DRIFT_VERIFIER_URL = `${base}/r`;
-    await assert.rejects(measureDrift(request), (err: ApplicationFailure) => err.type === 'IntegrationRedirect' && err.nonRetryable && /answered 302 \(Location .*\/internal\)/.test(err.message));
+    await assert.rejects(
+      measureDrift(request),
+      (err: ApplicationFailure) =>
+        err.type === 'IntegrationRedirect' &&
+        err.nonRetryable &&
+        /answered 302 \(Location .*\/internal\)/.test(err.message),
+    );
     assert.ok(!seen.includes('/internal'));
   });
 
   it('an answer past the limit is a non-retryable IntegrationResponseTooLarge', async () => {
     process.env.HV_DRIFT_VERIFIER_URL = `${base}/big`;
-    await assert.rejects(measureDrift(request), (err: ApplicationFailure) => err.type === 'IntegrationResponseTooLarge' && err.nonRetryable);
+    await assert.rejects(
+      measureDrift(request),
+      (err: ApplicationFailure) => err.type === 'IntegrationResponseTooLarge' && err.nonRetryable,
+    );
   });
 
   it('an ordinary answer is read as before', async () => {

@@ -44,13 +44,23 @@ describe('liability: vouch', () => {
 
   it('clamps bondPct to [0, 1]', () => {
     const s = createLiabilityState({ maxExposureRatio: 1 });
-    assert.equal(vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.8, bondPct: 1.7 }, T0, 'b1').amount, 0.8);
-    assert.equal(vouch(s, { sessionId: 's2', voucher: A, vouchee: B, voucherSigma: 0.8, bondPct: -3 }, T0, 'b2').amount, 0);
+    assert.equal(
+      vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.8, bondPct: 1.7 }, T0, 'b1').amount,
+      0.8,
+    );
+    assert.equal(
+      vouch(s, { sessionId: 's2', voucher: A, vouchee: B, voucherSigma: 0.8, bondPct: -3 }, T0, 'b2').amount,
+      0,
+    );
   });
 
   it('rejects a self-vouch', () => {
     const s = createLiabilityState();
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: A, voucherSigma: 0.9 }, T0, 'b1'), 'SELF_VOUCH', /did:mesh:a cannot vouch for itself/);
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: A, voucherSigma: 0.9 }, T0, 'b1'),
+      'SELF_VOUCH',
+      /did:mesh:a cannot vouch for itself/,
+    );
   });
 
   it('rejects a voucher σ below 0.50; exactly 0.50 is allowed', () => {
@@ -66,7 +76,11 @@ describe('liability: vouch', () => {
   it('rejects a direct cycle', () => {
     const s = createLiabilityState();
     vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.9 }, T0, 'b1');
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9 }, T0, 'b2'), 'VOUCH_CYCLE', /would close a vouching cycle in session s1/);
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9 }, T0, 'b2'),
+      'VOUCH_CYCLE',
+      /would close a vouching cycle in session s1/,
+    );
   });
 
   it('rejects an indirect cycle', () => {
@@ -88,7 +102,10 @@ describe('liability: vouch', () => {
   it('ignores released and expired bonds in the cycle check', () => {
     const s = createLiabilityState();
     vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.9, expiresAt: 2_000 }, T0, 'b1');
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9 }, 1_999, 'b2'), 'VOUCH_CYCLE');
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9 }, 1_999, 'b2'),
+      'VOUCH_CYCLE',
+    );
     assert.ok(vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9 }, 2_000, 'b2'));
     vouch(s, { sessionId: 's1', voucher: C, vouchee: D, voucherSigma: 0.9 }, T0, 'b3');
     release(s, 'b3', T0 + 1, 'done');
@@ -103,7 +120,8 @@ describe('liability: vouch', () => {
     }
     assert.ok(Math.abs(exposureOf(s, 's1', A, T0) - 0.72) < 1e-12);
     throwsCode(
-      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: 'did:mesh:f', voucherSigma: 0.9, bondPct: 0.0001 }, T0, 'b9'),
+      () =>
+        vouch(s, { sessionId: 's1', voucher: A, vouchee: 'did:mesh:f', voucherSigma: 0.9, bondPct: 0.0001 }, T0, 'b9'),
       'EXPOSURE_LIMIT',
       /voucher did:mesh:a would have exposure .* over its limit/,
     );
@@ -116,20 +134,29 @@ describe('liability: vouch', () => {
       vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.5, bondPct: 0.05 }, T0, `b${i}`);
     }
     assert.ok(exposureOf(s, 's1', A, T0) > 0.4, 'the float sum really overshoots');
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.5, bondPct: 0.05 }, T0, 'b16'), 'EXPOSURE_LIMIT');
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.5, bondPct: 0.05 }, T0, 'b16'),
+      'EXPOSURE_LIMIT',
+    );
   });
 
   it('a single bond at exactly the limit is allowed; a hair over is not', () => {
     const s = createLiabilityState();
     assert.ok(vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.7, bondPct: 0.8 }, T0, 'b1'));
-    throwsCode(() => vouch(s, { sessionId: 's2', voucher: A, vouchee: B, voucherSigma: 0.7, bondPct: 0.80001 }, T0, 'b2'), 'EXPOSURE_LIMIT');
+    throwsCode(
+      () => vouch(s, { sessionId: 's2', voucher: A, vouchee: B, voucherSigma: 0.7, bondPct: 0.80001 }, T0, 'b2'),
+      'EXPOSURE_LIMIT',
+    );
   });
 
   it('exposure is per session, and expired or released bonds free it', () => {
     const s = createLiabilityState();
     vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 1, bondPct: 0.8, expiresAt: 5_000 }, T0, 'b1');
     assert.ok(vouch(s, { sessionId: 's2', voucher: A, vouchee: B, voucherSigma: 1, bondPct: 0.8 }, T0, 'b2'));
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 1, bondPct: 0.1 }, 4_999, 'b3'), 'EXPOSURE_LIMIT');
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 1, bondPct: 0.1 }, 4_999, 'b3'),
+      'EXPOSURE_LIMIT',
+    );
     assert.ok(vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 1, bondPct: 0.8 }, 5_000, 'b3'));
     release(s, 'b2', 6_000, 'test');
     assert.ok(vouch(s, { sessionId: 's2', voucher: A, vouchee: C, voucherSigma: 1, bondPct: 0.8 }, 6_000, 'b4'));
@@ -139,8 +166,14 @@ describe('liability: vouch', () => {
     const s = createLiabilityState();
     throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: A, voucherSigma: 0.1 }, T0, 'x'), 'SELF_VOUCH');
     vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.9 }, T0, 'b1');
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.1 }, T0, 'x'), 'VOUCHER_SIGMA_TOO_LOW');
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9, bondPct: 1 }, T0, 'x'), 'VOUCH_CYCLE');
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.1 }, T0, 'x'),
+      'VOUCHER_SIGMA_TOO_LOW',
+    );
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9, bondPct: 1 }, T0, 'x'),
+      'VOUCH_CYCLE',
+    );
   });
 
   it('a rejected vouch changes nothing', () => {
@@ -148,17 +181,36 @@ describe('liability: vouch', () => {
     vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.9 }, T0, 'b1');
     const before = JSON.stringify(s);
     throwsCode(() => vouch(s, { sessionId: 's1', voucher: B, vouchee: A, voucherSigma: 0.9 }, T0, 'b2'), 'VOUCH_CYCLE');
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 0.9, bondPct: 0.9 }, T0, 'b3'), 'EXPOSURE_LIMIT');
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 0.9, bondPct: 0.9 }, T0, 'b3'),
+      'EXPOSURE_LIMIT',
+    );
     assert.equal(JSON.stringify(s), before);
   });
 
   it('rejects duplicate bond ids, bad DIDs and a bond already expired', () => {
     const s = createLiabilityState();
     vouch(s, { sessionId: 's1', voucher: A, vouchee: B, voucherSigma: 0.9 }, T0, 'b1');
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 0.9 }, T0, 'b1'), 'DUPLICATE_BOND', /bond b1/);
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: 'alice', vouchee: C, voucherSigma: 0.9 }, T0, 'b2'), 'INVALID_INPUT', /voucher/);
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 1.2 }, T0, 'b2'), 'INVALID_INPUT', /voucherSigma/);
-    throwsCode(() => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 0.9, expiresAt: T0 }, T0, 'b2'), 'INVALID_INPUT', /expiresAt/);
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 0.9 }, T0, 'b1'),
+      'DUPLICATE_BOND',
+      /bond b1/,
+    );
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: 'alice', vouchee: C, voucherSigma: 0.9 }, T0, 'b2'),
+      'INVALID_INPUT',
+      /voucher/,
+    );
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 1.2 }, T0, 'b2'),
+      'INVALID_INPUT',
+      /voucherSigma/,
+    );
+    throwsCode(
+      () => vouch(s, { sessionId: 's1', voucher: A, vouchee: C, voucherSigma: 0.9, expiresAt: T0 }, T0, 'b2'),
+      'INVALID_INPUT',
+      /expiresAt/,
+    );
   });
 });
 
@@ -193,7 +245,7 @@ describe('liability: σ_eff', () => {
     throwsCode(() => sigmaEff(s, 's1', 'c', 0.4, 0.5, T0), 'INVALID_INPUT', /vouchee/);
   });
 
-  it('reads only that vouchee\'s bonds, even in an engine with thousands of sessions', () => {
+  it("reads only that vouchee's bonds, even in an engine with thousands of sessions", () => {
     const s = createLiabilityState();
     for (let i = 0; i < 3_000; i++) {
       vouch(s, { sessionId: `s${i}`, voucher: A, vouchee: B, voucherSigma: 0.9 }, T0, `b${i}`);

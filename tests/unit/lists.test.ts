@@ -5,7 +5,7 @@ import { parsePendingApproval, pendingApprovalEntry } from '../../src/contract/s
 describe('lists: visibility queries and the pending-approval index (issue 13)', () => {
   it('quotes a value as a string literal: quotes and backslashes escaped, ":" as it is', () => {
     assert.equal(queryLiteral('did:mesh:alpha', 'agentDid'), "'did:mesh:alpha'");
-    assert.equal(queryLiteral("a'b\\c\"d", 'agentDid'), "'a\\'b\\\\c\"d'");
+    assert.equal(queryLiteral('a\'b\\c"d', 'agentDid'), "'a\\'b\\\\c\"d'");
     assert.equal(queryLiteral("' OR 1=1 --", 'agentDid'), "'\\' OR 1=1 --'");
   });
 
@@ -18,33 +18,66 @@ describe('lists: visibility queries and the pending-approval index (issue 13)', 
       ['x'.repeat(1025), /^--agent is 1025 characters; at most 1024$/],
       [42, /^--agent must be a string, got number$/],
     ] as const) {
-      assert.throws(() => queryLiteral(value, '--agent'), (err: any) => err.code === 'INVALID_INPUT' && message.test(err.message), String(value));
+      assert.throws(
+        () => queryLiteral(value, '--agent'),
+        (err: any) => err.code === 'INVALID_INPUT' && message.test(err.message),
+        String(value),
+      );
     }
   });
 
   it('builds one query per list, scoped to the task queue', () => {
-    assert.equal(sessionQuery('q', { state: 'active', agentDid: 'did:mesh:a' }),
-      "WorkflowType = 'sessionWorkflow' AND TaskQueue = 'q' AND ExecutionStatus != 'ContinuedAsNew' AND HvSessionState = 'active' AND HvAgentDids = 'did:mesh:a'");
-    assert.equal(sagaQuery('q', { state: 'compensated', agentDid: 'did:mesh:a', sessionId: 's1' }),
-      "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND HvSagaState = 'compensated' AND HvAgentDids = 'did:mesh:a' AND HvSessionId = 's1'");
-    assert.equal(approvalQuery('q', { sessionId: 's1' }),
-      "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND ExecutionStatus = 'Running' AND HvWaitingSince IS NOT NULL AND HvSessionId = 's1'");
-    assert.throws(() => sessionQuery('q', { state: 'open' }), /state must be a session state \(created, handshaking, active, terminating, archived\), got "open"/);
-    assert.throws(() => sagaQuery('q', { state: 'active' }), /state must be a saga state \(running, completed, failed, compensating, compensated, escalated\)/);
+    assert.equal(
+      sessionQuery('q', { state: 'active', agentDid: 'did:mesh:a' }),
+      "WorkflowType = 'sessionWorkflow' AND TaskQueue = 'q' AND ExecutionStatus != 'ContinuedAsNew' AND HvSessionState = 'active' AND HvAgentDids = 'did:mesh:a'",
+    );
+    assert.equal(
+      sagaQuery('q', { state: 'compensated', agentDid: 'did:mesh:a', sessionId: 's1' }),
+      "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND HvSagaState = 'compensated' AND HvAgentDids = 'did:mesh:a' AND HvSessionId = 's1'",
+    );
+    assert.equal(
+      approvalQuery('q', { sessionId: 's1' }),
+      "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND ExecutionStatus = 'Running' AND HvWaitingSince IS NOT NULL AND HvSessionId = 's1'",
+    );
+    assert.throws(
+      () => sessionQuery('q', { state: 'open' }),
+      /state must be a session state \(created, handshaking, active, terminating, archived\), got "open"/,
+    );
+    assert.throws(
+      () => sagaQuery('q', { state: 'active' }),
+      /state must be a saga state \(running, completed, failed, compensating, compensated, escalated\)/,
+    );
   });
 
   it('takes a limit from 1 to 1,000, 50 by default', () => {
     assert.equal(limitOf(undefined), 50);
     assert.equal(limitOf(1000), 1000);
-    for (const bad of [0, 1001, 2.5, '5', NaN]) assert.throws(() => limitOf(bad), /limit must be an integer from 1 to 1000/);
+    for (const bad of [0, 1001, 2.5, '5', NaN])
+      assert.throws(() => limitOf(bad), /limit must be an integer from 1 to 1000/);
   });
 
   it('writes an entry per waiting step well under the 2,048-byte limit, and reads it back (total on anything else)', () => {
-    const p = { stepId: 's'.repeat(200), digest: 'a'.repeat(64), waitFor: 'consensus', quorum: 100, sinceMs: 8.64e15, deadlineMs: 8.64e15 };
+    const p = {
+      stepId: 's'.repeat(200),
+      digest: 'a'.repeat(64),
+      waitFor: 'consensus',
+      quorum: 100,
+      sinceMs: 8.64e15,
+      deadlineMs: 8.64e15,
+    };
     const entry = pendingApprovalEntry(p);
     assert.ok(Buffer.byteLength(JSON.stringify([entry])) < 400, `${Buffer.byteLength(entry)} bytes`);
     assert.deepEqual(parsePendingApproval(entry), p);
-    for (const bad of [null, 3, '', 'a|b', `s|${'a'.repeat(64)}|consensus|2|1|x`, `s|${'A'.repeat(64)}|consensus|2|1|2`, `|${'a'.repeat(64)}|consensus|2|1|2`, `s|${'a'.repeat(64)}|consensus|2|1|2|7`]) {
+    for (const bad of [
+      null,
+      3,
+      '',
+      'a|b',
+      `s|${'a'.repeat(64)}|consensus|2|1|x`,
+      `s|${'A'.repeat(64)}|consensus|2|1|2`,
+      `|${'a'.repeat(64)}|consensus|2|1|2`,
+      `s|${'a'.repeat(64)}|consensus|2|1|2|7`,
+    ]) {
       assert.equal(parsePendingApproval(bad), null, String(bad));
     }
   });

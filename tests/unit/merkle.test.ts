@@ -78,12 +78,18 @@ describe('merkle: incremental accumulator', () => {
         assert.equal(merkleRoot(acc), merkleRootFromScratch(ls), `n = ${n}, split at ${k}`);
       }
     }
-    fc.assert(fc.property(fc.integer({ min: 0, max: 200 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n }))), ([n, k]) => {
-      const ls = leaves(n);
-      const acc = JSON.parse(JSON.stringify(accumulate(ls.slice(0, k)))) as MerkleAccumulator;
-      for (const l of ls.slice(k)) merkleAppend(acc, l);
-      return merkleRoot(acc) === merkleRootFromScratch(ls);
-    }), { numRuns: 50 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 200 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n }))),
+        ([n, k]) => {
+          const ls = leaves(n);
+          const acc = JSON.parse(JSON.stringify(accumulate(ls.slice(0, k)))) as MerkleAccumulator;
+          for (const l of ls.slice(k)) merkleAppend(acc, l);
+          return merkleRoot(acc) === merkleRootFromScratch(ls);
+        },
+      ),
+      { numRuns: 50 },
+    );
   });
 
   it('root() does not change the accumulator', () => {
@@ -95,22 +101,42 @@ describe('merkle: incremental accumulator', () => {
 });
 
 describe('merkle: properties', () => {
-  const hexLeaves = fc.array(fc.string({ minLength: 64, maxLength: 64, unit: fc.constantFrom(...'0123456789abcdef') }), { maxLength: 40 });
+  const hexLeaves = fc.array(
+    fc.string({ minLength: 64, maxLength: 64, unit: fc.constantFrom(...'0123456789abcdef') }),
+    { maxLength: 40 },
+  );
 
   it('is deterministic: the same leaves give the same root', () => {
-    fc.assert(fc.property(hexLeaves, (ls) => merkleRootFromScratch(ls) === merkleRootFromScratch([...ls]) && merkleRoot(accumulate(ls)) === merkleRootFromScratch(ls)));
+    fc.assert(
+      fc.property(
+        hexLeaves,
+        (ls) =>
+          merkleRootFromScratch(ls) === merkleRootFromScratch([...ls]) &&
+          merkleRoot(accumulate(ls)) === merkleRootFromScratch(ls),
+      ),
+    );
   });
 
   it('changes when any leaf changes', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 70 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }))), ([n, i]) => {
-      const ls = leaves(n);
-      const tampered = ls.slice();
-      tampered[i] = sha256Hex(`tampered-${i}`);
-      return merkleRootFromScratch(tampered) !== merkleRootFromScratch(ls) && merkleRoot(accumulate(tampered)) !== merkleRoot(accumulate(ls));
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }).chain((n) => fc.tuple(fc.constant(n), fc.integer({ min: 0, max: n - 1 }))),
+        ([n, i]) => {
+          const ls = leaves(n);
+          const tampered = ls.slice();
+          tampered[i] = sha256Hex(`tampered-${i}`);
+          return (
+            merkleRootFromScratch(tampered) !== merkleRootFromScratch(ls) &&
+            merkleRoot(accumulate(tampered)) !== merkleRoot(accumulate(ls))
+          );
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it('changes when a leaf is appended', () => {
-    for (let n = 1; n <= 33; n++) assert.notEqual(merkleRootFromScratch(leaves(n + 1)), merkleRootFromScratch(leaves(n)), `n = ${n}`);
+    for (let n = 1; n <= 33; n++)
+      assert.notEqual(merkleRootFromScratch(leaves(n + 1)), merkleRootFromScratch(leaves(n)), `n = ${n}`);
   });
 });

@@ -13,13 +13,29 @@ import * as wf from '@temporalio/workflow';
 import type { Attributes } from '@opentelemetry/api';
 import type { GateDecision } from '../../src/core/gate';
 import {
-  annotateRun, approvalWaited, compensated, gateDecided, ringAssigned, sagaEnded, slashed, startSpan, useSpans,
-  type HvSpan, type WorkflowSpans,
+  annotateRun,
+  approvalWaited,
+  compensated,
+  gateDecided,
+  ringAssigned,
+  sagaEnded,
+  slashed,
+  startSpan,
+  useSpans,
+  type HvSpan,
+  type WorkflowSpans,
 } from '../../workflows/observe';
 
 const decision: GateDecision = {
-  allowed: true, requiredRing: 2, agentRing: 2, sigmaEff: 0.7, reason: 'ok', rule: 'allowed',
-  requiresConsensus: false, requiresSreWitness: false, waitFor: null,
+  allowed: true,
+  requiredRing: 2,
+  agentRing: 2,
+  sigmaEff: 0.7,
+  reason: 'ok',
+  rule: 'allowed',
+  requiresConsensus: false,
+  requiresSreWitness: false,
+  waitFor: null,
 } as unknown as GateDecision;
 
 /** The global the SDK sets while a workflow activation runs (@temporalio/workflow global-attributes). */
@@ -69,7 +85,12 @@ describe('workflows/observe outside workflow context (N24)', () => {
     assert.doesNotThrow(() => sagaEnded('completed'));
     assert.doesNotThrow(() => ringAssigned(2, 'join'));
     assert.doesNotThrow(() => slashed('witness', () => ({})));
-    assert.doesNotThrow(() => compensated(startSpan('x', () => ({})), true));
+    assert.doesNotThrow(() =>
+      compensated(
+        startSpan('x', () => ({})),
+        true,
+      ),
+    );
   });
 
   it('N24: a span started in context and ended after the run was evicted is dropped, not touched', () => {
@@ -77,14 +98,20 @@ describe('workflows/observe outside workflow context (N24)', () => {
     useSpans(spans);
     // In context: the span is real, and its run() runs the workflow's code under it.
     const span = inFakeContext(() => startSpan('hv.gate', () => ({})));
-    assert.equal(inFakeContext(() => span.run(() => 42)), 42);
+    assert.equal(
+      inFakeContext(() => span.run(() => 42)),
+      42,
+    );
     assert.deepEqual(calls, ['start hv.gate', 'run hv.gate']);
     // The continuation after `await span.run(() => gate(…))` resumes with no context (N24's stack).
     assert.doesNotThrow(() => gateDecided('step', decision, 'allowed', () => ({}), span));
     assert.doesNotThrow(() => compensated(span, false, new Error('lost')));
     assert.doesNotThrow(() => annotateRun(() => ({ a: 1 })));
     assert.doesNotThrow(() => slashed('drift', () => ({})));
-    assert.equal(span.run(() => 'still runs the code'), 'still runs the code');
+    assert.equal(
+      span.run(() => 'still runs the code'),
+      'still runs the code',
+    );
     assert.deepEqual(calls, ['start hv.gate', 'run hv.gate'], 'nothing touched the span outside context');
     // Back in context, the same helpers reach the span implementation.
     inFakeContext(() => {

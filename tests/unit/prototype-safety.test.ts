@@ -14,13 +14,34 @@ import {
   riskWeight,
   setUndoApiHealth,
 } from '../../src/core/reversibility';
-import { bondTotalFor, bondsFor, createLiabilityState, liabilityMatrix, nextBondExpiry, pruneExpired, release, releaseSession, sessionBonds, vouch } from '../../src/core/liability';
+import {
+  bondTotalFor,
+  bondsFor,
+  createLiabilityState,
+  liabilityMatrix,
+  nextBondExpiry,
+  pruneExpired,
+  release,
+  releaseSession,
+  sessionBonds,
+  vouch,
+} from '../../src/core/liability';
 import { beginTerminate, createSessionState, gateView, sigmaEffWith } from '../../src/core/session';
 import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
 import { join } from '../../src/core/join';
 import { classify, clearOverrides, createClassifierState, setOverride } from '../../src/core/rings';
 import { createHistoryCache, assessHistory } from '../../src/core/history';
-import { createVfsState, deleteFile, deleteSnapshot, listFiles, readFile, restoreSnapshot, setPermissions, takeSnapshot, writeFile } from '../../src/core/vfs';
+import {
+  createVfsState,
+  deleteFile,
+  deleteSnapshot,
+  listFiles,
+  readFile,
+  restoreSnapshot,
+  setPermissions,
+  takeSnapshot,
+  writeFile,
+} from '../../src/core/vfs';
 import { registerStepHandler, stepHandler, stepHandlerNames } from '../../activities/handlers';
 
 const NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'] as const;
@@ -105,10 +126,27 @@ describe('prototype safety (SPEC §11.6)', () => {
     for (const sessionId of NAMES) {
       const s = createSessionState({ sessionId }, 0);
       const l = createLiabilityState();
-      join(s, l, { agentDid: A, sigmaRaw: 0.9, actions: NAMES.map((actionId) => ({ actionId, reversibility: 'FULL' as const })) }, 0);
+      join(
+        s,
+        l,
+        {
+          agentDid: A,
+          sigmaRaw: 0.9,
+          actions: NAMES.map((actionId) => ({ actionId, reversibility: 'FULL' as const })),
+        },
+        0,
+      );
       // SPEC §11.8: a later join may repeat a declaration (by any name), never change it.
-      throwsCode(() => join(s, l, { agentDid: B, sigmaRaw: 0.5, actions: [{ actionId: 'toString', readOnly: true }] }, 0), 'INVALID_INPUT');
-      join(s, l, { agentDid: B, sigmaRaw: 0.5, actions: [{ actionId: 'toString', reversibility: 'FULL' as const }] }, 0);
+      throwsCode(
+        () => join(s, l, { agentDid: B, sigmaRaw: 0.5, actions: [{ actionId: 'toString', readOnly: true }] }, 0),
+        'INVALID_INPUT',
+      );
+      join(
+        s,
+        l,
+        { agentDid: B, sigmaRaw: 0.5, actions: [{ actionId: 'toString', reversibility: 'FULL' as const }] },
+        0,
+      );
       for (const id of NAMES) assert.equal(requiredRingFor(s.registry, id), 2);
       vouchInSession(s, l, { voucher: A, vouchee: B, expiresAt: 100 }, 0, sessionId);
       const view = gateView(s, l, B, 0);
@@ -141,7 +179,8 @@ describe('prototype safety (SPEC §11.6)', () => {
       assert.equal(liabilityMatrix(l, id, 0).bonds.length, 0);
     }
     for (const id of NAMES) vouch(l, { sessionId: id, voucher: A, vouchee: B, voucherSigma: 0.9, bondPct: 0.1 }, 0, id);
-    for (const id of NAMES) throwsCode(() => vouch(l, { sessionId: id, voucher: A, vouchee: B, voucherSigma: 0.9 }, 0, id), 'DUPLICATE_BOND');
+    for (const id of NAMES)
+      throwsCode(() => vouch(l, { sessionId: id, voucher: A, vouchee: B, voucherSigma: 0.9 }, 0, id), 'DUPLICATE_BOND');
     for (const id of NAMES) {
       assert.equal(bondsFor(l, id, B, 0)[0]?.bondId, id);
       assert.deepEqual(liabilityMatrix(l, id, 0).vouchesFor, { [A]: [B] });
@@ -200,7 +239,11 @@ describe('prototype safety (SPEC §11.6)', () => {
 
   it('step handlers: names like prototype members find nothing but registered handlers', () => {
     for (const name of NAMES) assert.equal(stepHandler(name), undefined);
-    const h = { async execute() { return 'ok'; } };
+    const h = {
+      async execute() {
+        return 'ok';
+      },
+    };
     registerStepHandler('__proto__', h);
     registerStepHandler('constructor', h);
     assert.equal(stepHandler('__proto__'), h);

@@ -38,9 +38,21 @@ describe('reversibility: levels and ω', () => {
     assert.equal(register(r, { actionId: 'a', reversibility: 'FULL', riskWeight: 0.1 }).riskWeight, 0.1);
     assert.equal(register(r, { actionId: 'b', reversibility: 'FULL', riskWeight: 0.3 }).riskWeight, 0.3);
     assert.equal(register(r, { actionId: 'c', reversibility: 'NONE', riskWeight: 1 }).riskWeight, 1);
-    throwsCode(() => register(r, { actionId: 'd', reversibility: 'FULL', riskWeight: 0.31 }), 'INVALID_INPUT', /riskWeight.*FULL/);
-    throwsCode(() => register(r, { actionId: 'e', reversibility: 'PARTIAL', riskWeight: 0.49 }), 'INVALID_INPUT', /riskWeight/);
-    throwsCode(() => register(r, { actionId: 'f', reversibility: 'NONE', riskWeight: 0.89 }), 'INVALID_INPUT', /riskWeight/);
+    throwsCode(
+      () => register(r, { actionId: 'd', reversibility: 'FULL', riskWeight: 0.31 }),
+      'INVALID_INPUT',
+      /riskWeight.*FULL/,
+    );
+    throwsCode(
+      () => register(r, { actionId: 'e', reversibility: 'PARTIAL', riskWeight: 0.49 }),
+      'INVALID_INPUT',
+      /riskWeight/,
+    );
+    throwsCode(
+      () => register(r, { actionId: 'f', reversibility: 'NONE', riskWeight: 0.89 }),
+      'INVALID_INPUT',
+      /riskWeight/,
+    );
     assert.equal(lookup(r, 'd'), null);
   });
 

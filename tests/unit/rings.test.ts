@@ -167,8 +167,16 @@ describe('rings: action check', () => {
   });
 
   it('validates its input at the door', () => {
-    throwsCode(() => checkAction({ action: write, agentRing: 4 as never, sigmaEff: 0.8 }), 'INVALID_INPUT', /agentRing/);
-    throwsCode(() => checkAction({ action: { actionId: '' }, agentRing: 2, sigmaEff: 0.8 }), 'INVALID_INPUT', /actionId/);
+    throwsCode(
+      () => checkAction({ action: write, agentRing: 4 as never, sigmaEff: 0.8 }),
+      'INVALID_INPUT',
+      /agentRing/,
+    );
+    throwsCode(
+      () => checkAction({ action: { actionId: '' }, agentRing: 2, sigmaEff: 0.8 }),
+      'INVALID_INPUT',
+      /actionId/,
+    );
     throwsCode(() => checkAction({ action: write, agentRing: 2, sigmaEff: -0.1 }), 'INVALID_INPUT', /sigmaEff/);
   });
 

@@ -35,7 +35,10 @@ describe('rooms: the import rules ESLint holds', function () {
   ];
   for (const [file, source, allowed] of cases) {
     it(`${file}: ${source} is ${allowed ? 'allowed' : 'refused'}`, async () => {
-      const messages = await restricted(file, `${source}\nexport const used = [${source.match(/\{ (?:type )?(\w+)/)?.[1] ?? source.match(/\* as (\w+)/)?.[1]}];\n`);
+      const messages = await restricted(
+        file,
+        `${source}\nexport const used = [${source.match(/\{ (?:type )?(\w+)/)?.[1] ?? source.match(/\* as (\w+)/)?.[1]}];\n`,
+      );
       assert.equal(messages.length === 0, allowed, messages.join('; ') || 'no restriction reported');
     });
   }

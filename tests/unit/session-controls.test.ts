@@ -6,7 +6,15 @@
 import assert from 'node:assert/strict';
 import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import { bondTotalFor, createLiabilityState, nextBondExpiry, release, vouch } from '../../src/core/liability';
-import { capRing, createSessionState, gateView, leave, refreshRings, sigmaEffWith, type SessionConfigInput } from '../../src/core/session';
+import {
+  capRing,
+  createSessionState,
+  gateView,
+  leave,
+  refreshRings,
+  sigmaEffWith,
+  type SessionConfigInput,
+} from '../../src/core/session';
 import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
 import { join } from '../../src/core/join';
 import { parseAction } from '../../src/core/reversibility';
@@ -50,7 +58,11 @@ describe('session: slashed participants', () => {
     join(s, l, { agentDid: B, sigmaRaw: 0.7 }, T0);
     join(s, l, { agentDid: C, sigmaRaw: 0.9 }, T0);
     slashInSession(s, l, { slashId: 'sl', vouchee: B, reason: 'bad', omega: 0.5 }, 2_000);
-    throwsCode(() => vouchInSession(s, l, { voucher: C, vouchee: B }, 2_000, 'b2'), 'AGENT_SLASHED', /did:mesh:b.*session s1/);
+    throwsCode(
+      () => vouchInSession(s, l, { voucher: C, vouchee: B }, 2_000, 'b2'),
+      'AGENT_SLASHED',
+      /did:mesh:b.*session s1/,
+    );
     assert.equal(bondTotalFor(l, 's1', B, 2_000), 0, 'nothing was bonded');
   });
 
@@ -63,7 +75,10 @@ describe('session: slashed participants', () => {
     vouchInSession(s, l, { voucher: B, vouchee: C }, T0, 'bc');
     // C slashed at ω 0.95 clips B to 0.05 (≤ 0.06) and B, vouched for by A, is slashed in turn.
     const { outcome } = slashInSession(s, l, { slashId: 'sl', vouchee: C, reason: 'bad', omega: 0.95 }, 2_000);
-    assert.deepEqual(outcome.slashes.map((x) => x.vouchee), [C, B]);
+    assert.deepEqual(
+      outcome.slashes.map((x) => x.vouchee),
+      [C, B],
+    );
     assert.equal(s.participants[C]?.slashed, true);
     assert.equal(s.participants[B]?.slashed, true);
     assert.equal(s.participants[A]?.slashed, false);
@@ -87,7 +102,10 @@ describe('session: ring cap (MEDIUM drift)', () => {
     join(s, l, { agentDid: A, sigmaRaw: 1 }, T0);
     join(s, l, { agentDid: B, sigmaRaw: 0.99 }, T0);
     s.participants[B]!.ring = 1; // granted by consensus elsewhere
-    assert.deepEqual(capRing(s, B).map((c) => [c.from, c.to]), [[1, 2]]);
+    assert.deepEqual(
+      capRing(s, B).map((c) => [c.from, c.to]),
+      [[1, 2]],
+    );
     assert.deepEqual(refreshRings(s, l, T0), []);
     const { ringChanges } = vouchInSession(s, l, { voucher: A, vouchee: B }, T0, 'b1');
     assert.deepEqual(ringChanges, []);
@@ -95,10 +113,16 @@ describe('session: ring cap (MEDIUM drift)', () => {
     // σ falls: the computed ring (3) is less privileged than the cap, so it wins.
     release(l, 'b1', 2_000, 'done');
     s.participants[B]!.sigmaRaw = 0.5;
-    assert.deepEqual(refreshRings(s, l, 2_000).map((c) => [c.from, c.to]), [[2, 3]]);
+    assert.deepEqual(
+      refreshRings(s, l, 2_000).map((c) => [c.from, c.to]),
+      [[2, 3]],
+    );
     // σ recovers: the cap (2) still holds it, never ring 1.
     s.participants[B]!.sigmaRaw = 1;
-    assert.deepEqual(refreshRings(s, l, 3_000).map((c) => [c.from, c.to]), [[3, 2]]);
+    assert.deepEqual(
+      refreshRings(s, l, 3_000).map((c) => [c.from, c.to]),
+      [[3, 2]],
+    );
     assert.equal(s.participants[B]?.ring, 2);
   });
 
@@ -129,12 +153,15 @@ describe('session: gate view and per-action ω', () => {
     assert.ok(v);
     assert.equal(v.sigmaRaw, 0.5);
     assert.ok(Math.abs(v.bondSum - 0.18) < 1e-12);
-    assert.deepEqual({ ringCap: v.ringCap, active: v.active, slashed: v.slashed, historyTrustworthy: v.historyTrustworthy }, {
-      ringCap: 0,
-      active: true,
-      slashed: false,
-      historyTrustworthy: true,
-    });
+    assert.deepEqual(
+      { ringCap: v.ringCap, active: v.active, slashed: v.slashed, historyTrustworthy: v.historyTrustworthy },
+      {
+        ringCap: 0,
+        active: true,
+        slashed: false,
+        historyTrustworthy: true,
+      },
+    );
     assert.ok(Math.abs(sigmaEffWith(v, 0.2) - 0.536) < 1e-12, 'FULL action: ω 0.2');
     assert.ok(Math.abs(sigmaEffWith(v, 0.95) - 0.671) < 1e-12, 'NONE action: ω 0.95');
     assert.equal(sigmaEffWith({ sigmaRaw: 0.99, bondSum: 0.5 }, 0.95), 1, 'capped at 1');
@@ -152,7 +179,11 @@ describe('session: gate view and per-action ω', () => {
 
   it('flags an untrustworthy history and a slash', () => {
     const { s, l } = setup();
-    const bad = Array.from({ length: 5 }, (_, i) => ({ sessionId: `o${i}`, summaryHash: 'same-hash-0123456789', timestamp: i }));
+    const bad = Array.from({ length: 5 }, (_, i) => ({
+      sessionId: `o${i}`,
+      summaryHash: 'same-hash-0123456789',
+      timestamp: i,
+    }));
     join(s, l, { agentDid: A, sigmaRaw: 0.9, history: bad }, T0);
     assert.equal(gateView(s, l, A, T0)?.historyTrustworthy, false);
     slashInSession(s, l, { slashId: 'x', vouchee: A, reason: 'r', omega: 0.5 }, T0);
@@ -193,13 +224,19 @@ describe('liability: bond totals and the next expiry', () => {
 describe('bounds on requests (SPEC §11.6)', () => {
   it('join declares at most 32 actions', () => {
     const { s, l } = setup();
-    const actions = (n: number) => Array.from({ length: n }, (_, i) => ({ actionId: `a${i}`, reversibility: 'FULL' as const }));
+    const actions = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ actionId: `a${i}`, reversibility: 'FULL' as const }));
     join(s, l, { agentDid: A, sigmaRaw: 0.8, actions: actions(32) }, T0);
-    throwsCode(() => join(s, l, { agentDid: B, sigmaRaw: 0.8, actions: actions(33) }, T0), 'INVALID_INPUT', /actions: .*at most 32/);
+    throwsCode(
+      () => join(s, l, { agentDid: B, sigmaRaw: 0.8, actions: actions(33) }, T0),
+      'INVALID_INPUT',
+      /actions: .*at most 32/,
+    );
   });
 
   it('action ids: 1–128 of letters, digits and . _ : / -, never "." or ".."', () => {
-    for (const ok of ['a', 'deploy/prod', 'ns:act.v2_x-1', 'x'.repeat(128), '...']) assert.equal(parseAction({ actionId: ok }).actionId, ok);
+    for (const ok of ['a', 'deploy/prod', 'ns:act.v2_x-1', 'x'.repeat(128), '...'])
+      assert.equal(parseAction({ actionId: ok }).actionId, ok);
     for (const bad of ['', '.', '..', 'x'.repeat(129), 'with space', 'a\u0000b', 'ä']) {
       throwsCode(() => parseAction({ actionId: bad }), 'INVALID_INPUT', /actionId/);
     }
@@ -208,24 +245,62 @@ describe('bounds on requests (SPEC §11.6)', () => {
   it('name and compensationMethod at most 200 characters', () => {
     parseAction({ actionId: 'a', name: 'n'.repeat(200), compensationMethod: 'c'.repeat(200) });
     throwsCode(() => parseAction({ actionId: 'a', name: 'n'.repeat(201) }), 'INVALID_INPUT', /name/);
-    throwsCode(() => parseAction({ actionId: 'a', compensationMethod: 'c'.repeat(201) }), 'INVALID_INPUT', /compensationMethod/);
+    throwsCode(
+      () => parseAction({ actionId: 'a', compensationMethod: 'c'.repeat(201) }),
+      'INVALID_INPUT',
+      /compensationMethod/,
+    );
   });
 
   it('executeApi/undoApi: handler:<name> or an http(s) URL of at most 2048 characters', () => {
-    const ok = ['handler:demo.send-email', 'handler:' + 'h'.repeat(100), 'http://127.0.0.1:8080/do', 'https://tools.example/x?y=1'];
+    const ok = [
+      'handler:demo.send-email',
+      'handler:' + 'h'.repeat(100),
+      'http://127.0.0.1:8080/do',
+      'https://tools.example/x?y=1',
+    ];
     for (const api of ok) assert.equal(parseAction({ actionId: 'a', executeApi: api, undoApi: api }).executeApi, api);
-    const bad = ['', '/do', 'handler:', 'handler:' + 'h'.repeat(101), 'handler:a b', 'ftp://x/y', 'javascript:alert(1)', 'https://x/' + 'p'.repeat(2040)];
+    const bad = [
+      '',
+      '/do',
+      'handler:',
+      'handler:' + 'h'.repeat(101),
+      'handler:a b',
+      'ftp://x/y',
+      'javascript:alert(1)',
+      'https://x/' + 'p'.repeat(2040),
+    ];
     for (const api of bad) {
-      throwsCode(() => parseAction({ actionId: 'a', executeApi: api }), 'INVALID_INPUT', /executeApi.*handler:<name>.*http\(s\) URL/);
-      throwsCode(() => parseAction({ actionId: 'a', undoApi: api }), 'INVALID_INPUT', /undoApi.*handler:<name>.*http\(s\) URL/);
+      throwsCode(
+        () => parseAction({ actionId: 'a', executeApi: api }),
+        'INVALID_INPUT',
+        /executeApi.*handler:<name>.*http\(s\) URL/,
+      );
+      throwsCode(
+        () => parseAction({ actionId: 'a', undoApi: api }),
+        'INVALID_INPUT',
+        /undoApi.*handler:<name>.*http\(s\) URL/,
+      );
     }
   });
 
   it('manifests: at most 32 actions and scopes, strings at most 200', () => {
     const base = { agent_id: A, trust_level: 'trusted', trust_score: 7 };
-    analyzeManifest({ ...base, actions: Array.from({ length: 32 }, (_, i) => `a${i}`), scopes: Array.from({ length: 32 }, () => 's'.repeat(200)) });
-    throwsCode(() => analyzeManifest({ ...base, actions: Array.from({ length: 33 }, (_, i) => `a${i}`) }), 'INVALID_INPUT', /actions/);
-    throwsCode(() => analyzeManifest({ ...base, scopes: Array.from({ length: 33 }, () => 's') }), 'INVALID_INPUT', /scopes/);
+    analyzeManifest({
+      ...base,
+      actions: Array.from({ length: 32 }, (_, i) => `a${i}`),
+      scopes: Array.from({ length: 32 }, () => 's'.repeat(200)),
+    });
+    throwsCode(
+      () => analyzeManifest({ ...base, actions: Array.from({ length: 33 }, (_, i) => `a${i}`) }),
+      'INVALID_INPUT',
+      /actions/,
+    );
+    throwsCode(
+      () => analyzeManifest({ ...base, scopes: Array.from({ length: 33 }, () => 's') }),
+      'INVALID_INPUT',
+      /scopes/,
+    );
     throwsCode(() => analyzeManifest({ ...base, scopes: ['s'.repeat(201)] }), 'INVALID_INPUT', /scopes\.0/);
     throwsCode(() => analyzeManifest({ ...base, trust_level: 't'.repeat(201) }), 'INVALID_INPUT', /trust_level/);
     throwsCode(() => analyzeManifest({ ...base, actions: ['..'] }), 'INVALID_INPUT', /actions/);
@@ -233,10 +308,36 @@ describe('bounds on requests (SPEC §11.6)', () => {
 
   it('history: at most 200 records, strings at most 200', () => {
     const rec = (i: number) => ({ sessionId: `o${i}`, summaryHash: `${'f'.repeat(16)}${i}`, timestamp: i });
-    assert.equal(verifyHistory(createHistoryCache(), A, Array.from({ length: 200 }, (_, i) => rec(i)), 0).recordCount, 200);
-    throwsCode(() => verifyHistory(createHistoryCache(), A, Array.from({ length: 201 }, (_, i) => rec(i)), 0), 'INVALID_INPUT', /at most 200 records/);
-    throwsCode(() => verifyHistory(createHistoryCache(), A, [{ ...rec(0), summaryHash: 'h'.repeat(201) }], 0), 'INVALID_INPUT', /0\.summaryHash/);
-    throwsCode(() => verifyHistory(createHistoryCache(), A, [{ ...rec(0), sessionId: 's'.repeat(201) }], 0), 'INVALID_INPUT', /0\.sessionId/);
+    assert.equal(
+      verifyHistory(
+        createHistoryCache(),
+        A,
+        Array.from({ length: 200 }, (_, i) => rec(i)),
+        0,
+      ).recordCount,
+      200,
+    );
+    throwsCode(
+      () =>
+        verifyHistory(
+          createHistoryCache(),
+          A,
+          Array.from({ length: 201 }, (_, i) => rec(i)),
+          0,
+        ),
+      'INVALID_INPUT',
+      /at most 200 records/,
+    );
+    throwsCode(
+      () => verifyHistory(createHistoryCache(), A, [{ ...rec(0), summaryHash: 'h'.repeat(201) }], 0),
+      'INVALID_INPUT',
+      /0\.summaryHash/,
+    );
+    throwsCode(
+      () => verifyHistory(createHistoryCache(), A, [{ ...rec(0), sessionId: 's'.repeat(201) }], 0),
+      'INVALID_INPUT',
+      /0\.sessionId/,
+    );
   });
 
   it('DIDs are at most 256 characters', () => {
@@ -247,7 +348,11 @@ describe('bounds on requests (SPEC §11.6)', () => {
   });
 
   it('session config: quorum, SRE witnesses, tool origins, participant limit', () => {
-    const { s } = setup({ consensusQuorum: 3, sreWitnesses: [C], allowedToolOrigins: ['http://127.0.0.1:8080', 'https://tools.example'] });
+    const { s } = setup({
+      consensusQuorum: 3,
+      sreWitnesses: [C],
+      allowedToolOrigins: ['http://127.0.0.1:8080', 'https://tools.example'],
+    });
     assert.equal(s.config.consensusQuorum, 3);
     assert.deepEqual(s.config.sreWitnesses, [C]);
     assert.deepEqual(s.config.allowedToolOrigins, ['http://127.0.0.1:8080', 'https://tools.example']);

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import { createLiabilityState, release, vouch } from '../../src/core/liability';
-import { activate, archive, beginTerminate, createSessionState, isOverDuration, leave, refreshRings, type SessionConfigInput } from '../../src/core/session';
+import {
+  activate,
+  archive,
+  beginTerminate,
+  createSessionState,
+  isOverDuration,
+  leave,
+  refreshRings,
+  type SessionConfigInput,
+} from '../../src/core/session';
 import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
 import { join } from '../../src/core/join';
 
@@ -45,8 +54,16 @@ describe('session: creation and config', () => {
   });
 
   it('rejects bad config naming the field', () => {
-    throwsCode(() => createSessionState({ sessionId: 's1', config: { maxParticipants: 0 } }, T0), 'INVALID_INPUT', /config\.maxParticipants/);
-    throwsCode(() => createSessionState({ sessionId: 's1', config: { consistency: 'SOMETIMES' as never } }, T0), 'INVALID_INPUT', /config\.consistency/);
+    throwsCode(
+      () => createSessionState({ sessionId: 's1', config: { maxParticipants: 0 } }, T0),
+      'INVALID_INPUT',
+      /config\.maxParticipants/,
+    );
+    throwsCode(
+      () => createSessionState({ sessionId: 's1', config: { consistency: 'SOMETIMES' as never } }, T0),
+      'INVALID_INPUT',
+      /config\.consistency/,
+    );
     throwsCode(() => createSessionState({ sessionId: '' }, T0), 'INVALID_INPUT', /sessionId/);
   });
 
@@ -85,13 +102,21 @@ describe('session: lifecycle', () => {
 
   it('every other transition names the state and the allowed ones', () => {
     const { s, l } = setup();
-    throwsCode(() => archive(s, T0), 'INVALID_TRANSITION', /in state handshaking .*allowed from handshaking: active, terminating/);
+    throwsCode(
+      () => archive(s, T0),
+      'INVALID_TRANSITION',
+      /in state handshaking .*allowed from handshaking: active, terminating/,
+    );
     join(s, l, { agentDid: A, sigmaRaw: 0.8 }, T0);
     activate(s, T0);
     throwsCode(() => activate(s, T0), 'INVALID_TRANSITION', /in state active .*allowed from active: terminating/);
     throwsCode(() => archive(s, T0), 'INVALID_TRANSITION', /state active/);
     beginTerminate(s, l, T0);
-    throwsCode(() => beginTerminate(s, l, T0), 'INVALID_TRANSITION', /state terminating .*allowed from terminating: archived/);
+    throwsCode(
+      () => beginTerminate(s, l, T0),
+      'INVALID_TRANSITION',
+      /state terminating .*allowed from terminating: archived/,
+    );
     throwsCode(() => activate(s, T0), 'INVALID_TRANSITION', /state terminating/);
     archive(s, T0);
     throwsCode(() => archive(s, T0), 'INVALID_TRANSITION', /state archived .*allowed from archived: none/);
@@ -104,7 +129,11 @@ describe('session: lifecycle', () => {
     activate(s, T0);
     assert.equal(join(s, l, { agentDid: B, sigmaRaw: 0.8 }, T0).ring, 2);
     beginTerminate(s, l, T0);
-    throwsCode(() => join(s, l, { agentDid: C, sigmaRaw: 0.8 }, T0), 'INVALID_TRANSITION', /cannot join session s1 in state terminating; join is allowed in handshaking, active/);
+    throwsCode(
+      () => join(s, l, { agentDid: C, sigmaRaw: 0.8 }, T0),
+      'INVALID_TRANSITION',
+      /cannot join session s1 in state terminating; join is allowed in handshaking, active/,
+    );
   });
 
   it('terminating releases all the session bonds', () => {
@@ -150,7 +179,11 @@ describe('session: join handshake', () => {
 
   it('rejects σ_eff < minSigmaEff when the agent would not land in ring 3', () => {
     const { s, l } = setup({ minSigmaEff: 0.8 });
-    throwsCode(() => join(s, l, { agentDid: A, sigmaRaw: 0.7 }, T0), 'SIGMA_TOO_LOW', /did:mesh:a has σ_eff 0\.7, below session s1's minimum 0\.8 for ring 2/);
+    throwsCode(
+      () => join(s, l, { agentDid: A, sigmaRaw: 0.7 }, T0),
+      'SIGMA_TOO_LOW',
+      /did:mesh:a has σ_eff 0\.7, below session s1's minimum 0\.8 for ring 2/,
+    );
     assert.deepEqual(s.participants, {});
     assert.equal(join(s, l, { agentDid: A, sigmaRaw: 0.8 }, T0).ring, 2, 'exactly the minimum is admitted');
     assert.equal(join(s, l, { agentDid: B, sigmaRaw: 0.5 }, T0).ring, 3, 'sandbox admission');
@@ -166,7 +199,10 @@ describe('session: join handshake', () => {
     assert.equal(join(s, l, { agentDid: 'did:x:5', manifest }, T0).sigmaRaw, 0.7);
     const m6 = { ...manifest, agent_id: 'did:x:6' };
     assert.equal(join(s, l, { agentDid: 'did:x:6', manifest: m6, scoredSigma: 0.4 }, T0).sigmaRaw, 0.4);
-    assert.equal(join(s, l, { agentDid: 'did:x:7', manifest: { ...manifest, agent_id: 'did:x:7' }, sigmaRaw: 0.9 }, T0).sigmaRaw, 0.9);
+    assert.equal(
+      join(s, l, { agentDid: 'did:x:7', manifest: { ...manifest, agent_id: 'did:x:7' }, sigmaRaw: 0.9 }, T0).sigmaRaw,
+      0.9,
+    );
     assert.equal(join(s, l, { agentDid: 'did:x:8' }, T0).sigmaRaw, 0.5);
   });
 
@@ -209,7 +245,11 @@ describe('session: join handshake', () => {
   it('rejects a manifest for another agent', () => {
     const { s, l } = setup();
     const manifest = { agent_id: B, trust_level: 'trusted', trust_score: 8, actions: [], scopes: [] };
-    throwsCode(() => join(s, l, { agentDid: A, manifest }, T0), 'INVALID_INPUT', /manifest\.agent_id did:mesh:b is not did:mesh:a/);
+    throwsCode(
+      () => join(s, l, { agentDid: A, manifest }, T0),
+      'INVALID_INPUT',
+      /manifest\.agent_id did:mesh:b is not did:mesh:a/,
+    );
   });
 
   it('a suspicious history forces ring 3 even with a high σ', () => {
@@ -225,7 +265,11 @@ describe('session: join handshake', () => {
   it('rejects an agent already in the session, and one who left', () => {
     const { s, l } = setup();
     join(s, l, { agentDid: A, sigmaRaw: 0.8 }, T0);
-    throwsCode(() => join(s, l, { agentDid: A, sigmaRaw: 0.8 }, T0), 'DUPLICATE_AGENT', /agent did:mesh:a is already in session s1/);
+    throwsCode(
+      () => join(s, l, { agentDid: A, sigmaRaw: 0.8 }, T0),
+      'DUPLICATE_AGENT',
+      /agent did:mesh:a is already in session s1/,
+    );
     leave(s, A, 2_000);
     throwsCode(() => join(s, l, { agentDid: A, sigmaRaw: 0.8 }, T0), 'DUPLICATE_AGENT', /left; it may not rejoin/);
   });
@@ -254,7 +298,11 @@ describe('session: join handshake', () => {
     const { s, l } = setup();
     throwsCode(() => join(s, l, { agentDid: 'agent-1' }, T0), 'INVALID_INPUT', /agentDid/);
     throwsCode(() => join(s, l, { agentDid: A, sigmaRaw: 2 }, T0), 'INVALID_INPUT', /sigmaRaw/);
-    throwsCode(() => join(s, l, { agentDid: A, actions: [{ actionId: 'x', reversibility: 'FULL', riskWeight: 0.5 }] }, T0), 'INVALID_INPUT', /actions\.0\.riskWeight/);
+    throwsCode(
+      () => join(s, l, { agentDid: A, actions: [{ actionId: 'x', reversibility: 'FULL', riskWeight: 0.5 }] }, T0),
+      'INVALID_INPUT',
+      /actions\.0\.riskWeight/,
+    );
   });
 });
 
@@ -285,10 +333,16 @@ describe('session: ring re-evaluation', () => {
     join(s, l, { agentDid: B, sigmaRaw: 0.5 }, T0);
     assert.equal(s.participants[B]?.ring, 3);
     const { ringChanges } = vouchInSession(s, l, { voucher: A, vouchee: B }, T0, 'b1');
-    assert.deepEqual(ringChanges.map((c) => [c.did, c.from, c.to, c.kind]), [[B, 3, 2, 'promotion']]);
+    assert.deepEqual(
+      ringChanges.map((c) => [c.did, c.from, c.to, c.kind]),
+      [[B, 3, 2, 'promotion']],
+    );
     release(l, 'b1', 2_000, 'done');
     const changes = refreshRings(s, l, 2_000);
-    assert.deepEqual(changes.map((c) => [c.did, c.from, c.to, c.kind]), [[B, 2, 3, 'demotion']]);
+    assert.deepEqual(
+      changes.map((c) => [c.did, c.from, c.to, c.kind]),
+      [[B, 2, 3, 'demotion']],
+    );
     assert.equal(s.participants[B]?.sigmaEff, 0.5);
   });
 
@@ -307,7 +361,10 @@ describe('session: ring re-evaluation', () => {
     s.participants[A]!.ring = 1; // granted by consensus elsewhere
     assert.deepEqual(refreshRings(s, l, T0), []);
     s.participants[A]!.sigmaRaw = 0.9;
-    assert.deepEqual(refreshRings(s, l, T0).map((c) => [c.from, c.to]), [[1, 2]]);
+    assert.deepEqual(
+      refreshRings(s, l, T0).map((c) => [c.from, c.to]),
+      [[1, 2]],
+    );
   });
 
   it('an untrustworthy history keeps the agent in ring 3', () => {
@@ -330,20 +387,33 @@ describe('session: ring re-evaluation', () => {
     join(s, l, { agentDid: B, sigmaRaw: 0.7 }, T0);
     join(s, l, { agentDid: C, sigmaRaw: 0.9 }, T0);
     vouchInSession(s, l, { voucher: A, vouchee: B }, T0, 'b1');
-    const { outcome, ringChanges } = slashInSession(s, l, { slashId: 'sl', vouchee: B, reason: 'drift', omega: 0.95 }, 2_000);
+    const { outcome, ringChanges } = slashInSession(
+      s,
+      l,
+      { slashId: 'sl', vouchee: B, reason: 'drift', omega: 0.95 },
+      2_000,
+    );
     assert.equal(s.participants[B]?.sigmaRaw, 0);
     assert.ok((s.participants[A]?.sigmaRaw as number) < 0.06);
     assert.equal(s.participants[C]?.sigmaRaw, 0.9);
     assert.deepEqual(outcome.touched, [B, A]);
-    assert.deepEqual(ringChanges.map((c) => [c.did, c.to]), [
-      [B, 3],
-      [A, 3],
-    ]);
+    assert.deepEqual(
+      ringChanges.map((c) => [c.did, c.to]),
+      [
+        [B, 3],
+        [A, 3],
+      ],
+    );
   });
 
   it('session state survives a JSON round trip', () => {
     const { s, l } = setup();
-    join(s, l, { agentDid: A, sigmaRaw: 0.9, actions: [{ actionId: 'deploy', reversibility: 'NONE' }], history: records(5) }, T0);
+    join(
+      s,
+      l,
+      { agentDid: A, sigmaRaw: 0.9, actions: [{ actionId: 'deploy', reversibility: 'NONE' }], history: records(5) },
+      T0,
+    );
     const copy = JSON.parse(JSON.stringify(s));
     assert.deepEqual(copy, s);
     throwsCode(() => join(copy, l, { agentDid: A, sigmaRaw: 0.9 }, T0), 'DUPLICATE_AGENT');

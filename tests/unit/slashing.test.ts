@@ -22,7 +22,14 @@ const T0 = 1_000;
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} ≉ ${b}`);
 
 /** voucher vouches for vouchee in s1 with its current score. */
-function bond(l: LiabilityState, scores: Record<string, number>, voucher: string, vouchee: string, id: string, sid = 's1') {
+function bond(
+  l: LiabilityState,
+  scores: Record<string, number>,
+  voucher: string,
+  vouchee: string,
+  id: string,
+  sid = 's1',
+) {
   return vouch(l, { sessionId: sid, voucher, vouchee, voucherSigma: scores[voucher] as number }, T0, id);
 }
 
@@ -32,7 +39,12 @@ describe('slashing: one level', () => {
     const scores: Record<string, number> = { [X]: 0.7, [V1]: 0.8, [V2]: 0.9 };
     bond(l, scores, V1, X, 'b1');
     bond(l, scores, V2, X, 'b2');
-    const out = slash(l, scores, { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'intent violated', omega: 0.5 }, 2_000);
+    const out = slash(
+      l,
+      scores,
+      { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'intent violated', omega: 0.5 },
+      2_000,
+    );
     assert.equal(scores[X], 0);
     close(scores[V1] as number, 0.4);
     close(scores[V2] as number, 0.45);
@@ -124,10 +136,26 @@ describe('slashing: one level', () => {
 
   it('rejects an unknown vouchee and invalid input', () => {
     const l = createLiabilityState();
-    throwsCode(() => slash(l, {}, { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'r', omega: 0.5 }, T0), 'AGENT_NOT_FOUND', /did:mesh:x/);
-    throwsCode(() => slash(l, { [X]: 0.5 }, { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'r', omega: 1.5 }, T0), 'INVALID_INPUT', /omega/);
-    throwsCode(() => slash(l, { [X]: 0.5 }, { slashId: '', sessionId: 's1', vouchee: X, reason: 'r', omega: 0.5 }, T0), 'INVALID_INPUT', /slashId/);
-    throwsCode(() => slash(l, { [X]: 0.5 }, { slashId: 'a', sessionId: 's1', vouchee: X, reason: '', omega: 0.5 }, T0), 'INVALID_INPUT', /reason/);
+    throwsCode(
+      () => slash(l, {}, { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'r', omega: 0.5 }, T0),
+      'AGENT_NOT_FOUND',
+      /did:mesh:x/,
+    );
+    throwsCode(
+      () => slash(l, { [X]: 0.5 }, { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'r', omega: 1.5 }, T0),
+      'INVALID_INPUT',
+      /omega/,
+    );
+    throwsCode(
+      () => slash(l, { [X]: 0.5 }, { slashId: '', sessionId: 's1', vouchee: X, reason: 'r', omega: 0.5 }, T0),
+      'INVALID_INPUT',
+      /slashId/,
+    );
+    throwsCode(
+      () => slash(l, { [X]: 0.5 }, { slashId: 'a', sessionId: 's1', vouchee: X, reason: '', omega: 0.5 }, T0),
+      'INVALID_INPUT',
+      /reason/,
+    );
   });
 });
 
@@ -157,7 +185,10 @@ describe('slashing: cascade', () => {
     bond(l, scores, V2, V1, 'b2');
     const out = slash(l, scores, { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'r', omega: 0.94 }, 2_000);
     assert.ok((out.slashes[0]?.clips[0]?.after as number) > 0.06, 'the float clip really overshoots');
-    assert.deepEqual(out.slashes.map((s) => s.vouchee), [X, V1]);
+    assert.deepEqual(
+      out.slashes.map((s) => s.vouchee),
+      [X, V1],
+    );
   });
 
   it('a voucher left just above 0.06 is not slashed', () => {
@@ -226,7 +257,10 @@ describe('slashing: cascade', () => {
     bond(l2, s2, V3, V1, 'b3');
     bond(l2, s2, V3, V2, 'b4');
     const out2 = slash(l2, s2, { slashId: 'sl', sessionId: 's1', vouchee: X, reason: 'r', omega: 0.96 }, 2_000);
-    assert.deepEqual(out2.slashes.map((s) => s.vouchee), [X, V1, V2]);
+    assert.deepEqual(
+      out2.slashes.map((s) => s.vouchee),
+      [X, V1, V2],
+    );
     const v3Clips = out2.slashes.flatMap((s) => s.clips.filter((c) => c.voucher === V3));
     assert.deepEqual(
       v3Clips.map((c) => [c.bondId, c.before, c.after]),
@@ -245,9 +279,18 @@ describe('slashing: cascade', () => {
     bond(l, scores, V3, V1, 'b3');
     bond(l, scores, V4, V2, 'b4');
     const out = slash(l, scores, { slashId: 'k', sessionId: 's1', vouchee: X, reason: 'r', omega: 0.95 }, 2_000);
-    assert.deepEqual(out.slashes.map((s) => s.slashId), ['k', 'k-1', 'k-2']);
-    assert.deepEqual(out.slashes.map((s) => s.vouchee), [X, V1, V2]);
-    assert.deepEqual(out.slashes.map((s) => s.depth), [0, 1, 1]);
+    assert.deepEqual(
+      out.slashes.map((s) => s.slashId),
+      ['k', 'k-1', 'k-2'],
+    );
+    assert.deepEqual(
+      out.slashes.map((s) => s.vouchee),
+      [X, V1, V2],
+    );
+    assert.deepEqual(
+      out.slashes.map((s) => s.depth),
+      [0, 1, 1],
+    );
   });
 
   it('a slash never raises any score, keeps scores in [0, 1] and stops at depth 2', () => {
@@ -264,13 +307,29 @@ describe('slashing: cascade', () => {
           agents.forEach((d, i) => (scores[d] = sigmas[i] as number));
           edges.forEach(([a, b, pct], i) => {
             try {
-              vouch(l, { sessionId: 's1', voucher: agents[a]!, vouchee: agents[b]!, voucherSigma: scores[agents[a]!]!, bondPct: pct }, T0, `b${i}`);
+              vouch(
+                l,
+                {
+                  sessionId: 's1',
+                  voucher: agents[a]!,
+                  vouchee: agents[b]!,
+                  voucherSigma: scores[agents[a]!]!,
+                  bondPct: pct,
+                },
+                T0,
+                `b${i}`,
+              );
             } catch (e) {
               if (!isHypervisorError(e)) throw e;
             }
           });
           const before = { ...scores };
-          const out = slash(l, scores, { slashId: 'p', sessionId: 's1', vouchee: agents[target]!, reason: 'r', omega }, 2_000);
+          const out = slash(
+            l,
+            scores,
+            { slashId: 'p', sessionId: 's1', vouchee: agents[target]!, reason: 'r', omega },
+            2_000,
+          );
           for (const d of agents) {
             assert.ok((scores[d] as number) <= (before[d] as number), `${d} rose`);
             assert.ok((scores[d] as number) >= 0 && (scores[d] as number) <= 1);

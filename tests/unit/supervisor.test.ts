@@ -12,7 +12,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Supervisor, type SupervisorOptions } from '../../worker/supervisor';
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -27,39 +34,71 @@ describe('worker/supervisor: restarts a worker process that exits', function () 
   this.timeout(30_000);
   let dir: string;
   const supervisors: Supervisor[] = [];
-  before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-supervisor-')); });
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-supervisor-'));
+  });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  afterEach(async () => { await Promise.all(supervisors.splice(0).map((s) => s.stop(2_000))); });
+  afterEach(async () => {
+    await Promise.all(supervisors.splice(0).map((s) => s.stop(2_000)));
+  });
 
   /** A child that records "<pid> <time>" in `starts`, then runs `body` (JS). */
   function child(name: string, body: string, options: Partial<SupervisorOptions> = {}) {
     const starts = path.join(dir, `${name}.starts`);
     const lines: string[] = [];
     const script = `require('fs').appendFileSync(${JSON.stringify(starts)}, process.pid + ' ' + Date.now() + '\\n'); ${body}`;
-    const s = new Supervisor({ name, file: process.execPath, args: ['-e', script], log: (l) => lines.push(l), ...options });
+    const s = new Supervisor({
+      name,
+      file: process.execPath,
+      args: ['-e', script],
+      log: (l) => lines.push(l),
+      ...options,
+    });
     supervisors.push(s);
-    const started = () => (fs.existsSync(starts) ? fs.readFileSync(starts, 'utf8').trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]) : []);
+    const started = () =>
+      fs.existsSync(starts)
+        ? fs
+            .readFileSync(starts, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => l.split(' ').map(Number) as [number, number])
+        : [];
     return { s, lines, started };
   }
 
   it('starts a worker that exits again, with a doubling backoff up to the maximum, logging each restart', async () => {
-    const { s, lines, started } = child('crashy', 'setTimeout(() => process.exit(3), 20);', { initialBackoffMs: 100, maxBackoffMs: 400, stableAfterMs: 60_000 });
+    const { s, lines, started } = child('crashy', 'setTimeout(() => process.exit(3), 20);', {
+      initialBackoffMs: 100,
+      maxBackoffMs: 400,
+      stableAfterMs: 60_000,
+    });
     s.start();
     await until('5 starts', () => started().length >= 5);
     const times = started().map(([, t]) => t);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     // Each gap is the child's ~20 ms run plus the delay: 100, 200, 400, 400 ms.
-    for (const [i, min] of [100, 200, 400, 400].entries()) assert.ok(gaps[i]! >= min, `gap ${i + 1} was ${gaps[i]} ms, expected ≥ ${min}`);
+    for (const [i, min] of [100, 200, 400, 400].entries())
+      assert.ok(gaps[i]! >= min, `gap ${i + 1} was ${gaps[i]} ms, expected ≥ ${min}`);
     assert.ok(gaps[3]! < 400 + 1_000, `the backoff is capped: gap 4 was ${gaps[3]} ms`);
     assert.match(lines[0]!, /^crashy \(pid \d+\) exited \(code 3\) after \d+ ms; restart 1 in 100 ms$/);
-    assert.match(lines.find((l) => /restart 3 in/.test(l))!, /restart 3 in 400 ms/);
+    assert.match(
+      lines.find((l) => /restart 3 in/.test(l))!,
+      /restart 3 in 400 ms/,
+    );
     assert.ok(lines.some((l) => /^crashy restarted \(pid \d+\)$/.test(l)));
     assert.ok(s.restarts >= 4);
-    assert.deepEqual(s.exits.slice(0, 3).map((e) => e.code), [3, 3, 3]);
+    assert.deepEqual(
+      s.exits.slice(0, 3).map((e) => e.code),
+      [3, 3, 3],
+    );
   });
 
   it('restarts a worker killed by a signal, and resets the backoff after a run that lasted', async () => {
-    const { s, lines, started } = child('steady', 'setInterval(() => {}, 1000);', { initialBackoffMs: 150, maxBackoffMs: 5_000, stableAfterMs: 300 });
+    const { s, lines, started } = child('steady', 'setInterval(() => {}, 1000);', {
+      initialBackoffMs: 150,
+      maxBackoffMs: 5_000,
+      stableAfterMs: 300,
+    });
     s.start();
     await until('the first start', () => started().length === 1 && s.pid !== undefined);
     // Short runs: the delay grows (150, 300).
@@ -75,7 +114,10 @@ describe('worker/supervisor: restarts a worker process that exits', function () 
     await sleep(400);
     process.kill(s.pid!, 'SIGTERM');
     await until('start 4', () => started().length === 4);
-    assert.match(lines.filter((l) => l.includes('exited')).pop()!, /exited \(SIGTERM\) after \d+(\.\d)? m?s; restart 3 in 150 ms/);
+    assert.match(
+      lines.filter((l) => l.includes('exited')).pop()!,
+      /exited \(SIGTERM\) after \d+(\.\d)? m?s; restart 3 in 150 ms/,
+    );
   });
 
   it('stop() ends the running worker and starts nothing more', async () => {

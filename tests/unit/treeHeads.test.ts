@@ -9,7 +9,14 @@ import { appendDelta, auditMerkleRoot, createAuditState, deltaHash, type Delta }
 import { generateDidKey, IDENTITY_CHANGE } from '../../src/core/identity';
 import { createMerkleAccumulator } from '../../src/core/merkle';
 import {
-  TREE_HEAD_FORMAT, frontierOf, hypervisorKeyOf, signBatchHeads, treeHeadSignatureValid, verifyTreeHeads, type HypervisorKey, type SignedTreeHead,
+  TREE_HEAD_FORMAT,
+  frontierOf,
+  hypervisorKeyOf,
+  signBatchHeads,
+  treeHeadSignatureValid,
+  verifyTreeHeads,
+  type HypervisorKey,
+  type SignedTreeHead,
 } from '../../src/store/treeHeads';
 
 const HV = 'did:hv:hypervisor';
@@ -18,7 +25,10 @@ const SID = 's-heads';
 function trail(n: number, didKey: boolean): Delta[] {
   const state = createAuditState(SID);
   for (let i = 1; i <= n; i++) {
-    const changes = i === 1 ? [{ path: '/', operation: 'add' as const, contentHash: 'c0' }, ...(didKey ? [IDENTITY_CHANGE] : [])] : [{ path: `/p/${i}`, operation: 'add' as const, contentHash: `c${i}` }];
+    const changes =
+      i === 1
+        ? [{ path: '/', operation: 'add' as const, contentHash: 'c0' }, ...(didKey ? [IDENTITY_CHANGE] : [])]
+        : [{ path: `/p/${i}`, operation: 'add' as const, contentHash: `c${i}` }];
     appendDelta(state, { deltaId: `d${i}`, sessionId: SID, agentDid: HV, at: 1000 + i, changes });
   }
   return state.deltas;
@@ -28,7 +38,7 @@ function trail(n: number, didKey: boolean): Delta[] {
 function sign(key: HypervisorKey, deltas: Delta[], batch: number, final = true): SignedTreeHead[] {
   const heads: SignedTreeHead[] = [];
   let base = createMerkleAccumulator();
-  const identity = deltas[0]!.changes.some((c) => c.path === '/identity') ? 'did:key' as const : 'none' as const;
+  const identity = deltas[0]!.changes.some((c) => c.path === '/identity') ? ('did:key' as const) : ('none' as const);
   for (let i = 0; i < deltas.length; i += batch) {
     const r = signBatchHeads(key, SID, base, deltas.slice(i, i + batch), identity, 5000);
     heads.push(...r.heads);
@@ -51,7 +61,10 @@ function rechain(deltas: Delta[], index: number): Delta[] {
   return out;
 }
 
-const commitmentOf = (deltas: Delta[]) => ({ deltaCount: deltas.length, merkleRoot: frontierOf(deltas.map((d) => d.hash)).count ? auditMerkleRootOf(deltas) : null });
+const commitmentOf = (deltas: Delta[]) => ({
+  deltaCount: deltas.length,
+  merkleRoot: frontierOf(deltas.map((d) => d.hash)).count ? auditMerkleRootOf(deltas) : null,
+});
 function auditMerkleRootOf(deltas: Delta[]): string | null {
   const s = createAuditState(SID);
   s.merkle = frontierOf(deltas.map((d) => d.hash));
@@ -63,10 +76,14 @@ describe('signed tree heads (issue 24, N14)', () => {
   const other = hypervisorKeyOf(generateDidKey());
   const deltas = trail(9, true);
   const heads = sign(key, deltas, 4);
-  const verify = (d: Delta[], h: SignedTreeHead[], did = key.did, commitment: { deltaCount: number; merkleRoot: string | null } | null = commitmentOf(d)) =>
-    verifyTreeHeads({ sessionId: SID, did, deltas: d, heads: h, signedThrough: d.length, commitment });
+  const verify = (
+    d: Delta[],
+    h: SignedTreeHead[],
+    did = key.did,
+    commitment: { deltaCount: number; merkleRoot: string | null } | null = commitmentOf(d),
+  ) => verifyTreeHeads({ sessionId: SID, did, deltas: d, heads: h, signedThrough: d.length, commitment });
 
-  it('signs one head per turn, whatever the batches, over the root and chain hash at that size; the signature is the DID\'s', () => {
+  it("signs one head per turn, whatever the batches, over the root and chain hash at that size; the signature is the DID's", () => {
     assert.equal(heads.length, 10);
     for (const [i, h] of heads.slice(0, 9).entries()) {
       assert.equal(h.treeHead.format, TREE_HEAD_FORMAT);
@@ -77,7 +94,11 @@ describe('signed tree heads (issue 24, N14)', () => {
       assert.ok(treeHeadSignatureValid(h, key.did));
       assert.ok(!treeHeadSignatureValid(h, other.did));
     }
-    assert.deepEqual(sign(key, deltas, 1).map((h) => h.treeHead), heads.map((h) => h.treeHead), 'batches of 1 and of 4 sign the same heads');
+    assert.deepEqual(
+      sign(key, deltas, 1).map((h) => h.treeHead),
+      heads.map((h) => h.treeHead),
+      'batches of 1 and of 4 sign the same heads',
+    );
     assert.deepEqual(verify(deltas, heads), { ok: true, checked: 10, final: true });
   });
 
@@ -96,7 +117,10 @@ describe('signed tree heads (issue 24, N14)', () => {
     forged[0]!.changes = forged[0]!.changes.filter((c) => c.path !== '/identity');
     const v = verify(rechain(forged, 0), heads);
     assert.equal(!v.ok && v.turn, 1);
-    assert.match(!v.ok ? v.reason : '', /turn 1: the hypervisor signed the trail as a did:key session; turn 1 has no \/identity marker/);
+    assert.match(
+      !v.ok ? v.reason : '',
+      /turn 1: the hypervisor signed the trail as a did:key session; turn 1 has no \/identity marker/,
+    );
   });
 
   it('turns removed from the end, with the commitment rewritten to match, fail naming the first removed turn', () => {
@@ -112,14 +136,32 @@ describe('signed tree heads (issue 24, N14)', () => {
     assert.equal((verify(deltas, heads, other.did) as { turn: number }).turn, 1);
     const resigned = sign(other, deltas, 4);
     assert.match((verify(deltas, resigned) as { reason: string }).reason, /not signed by the hypervisor/);
-    assert.match((verify(deltas, heads, key.did, { deltaCount: 9, merkleRoot: 'f'.repeat(64) }) as { reason: string }).reason, /the commitment .* is not what the hypervisor's final head signed/);
+    assert.match(
+      (verify(deltas, heads, key.did, { deltaCount: 9, merkleRoot: 'f'.repeat(64) }) as { reason: string }).reason,
+      /the commitment .* is not what the hypervisor's final head signed/,
+    );
     assert.match((verify(deltas, heads, key.did, null) as { reason: string }).reason, /holds no commitment/);
   });
 
   it('a live session: turns past what is stored need no head yet; a no-identity trail verifies as one', () => {
     const plain = trail(5, false);
     const h = sign(key, plain.slice(0, 3), 2, false);
-    assert.deepEqual(verifyTreeHeads({ sessionId: SID, did: key.did, deltas: plain, heads: h, signedThrough: 3, commitment: null }), { ok: true, checked: 3, final: false });
-    assert.equal((verifyTreeHeads({ sessionId: SID, did: key.did, deltas: plain, heads: h, signedThrough: 4, commitment: null }) as { turn: number }).turn, 4);
+    assert.deepEqual(
+      verifyTreeHeads({ sessionId: SID, did: key.did, deltas: plain, heads: h, signedThrough: 3, commitment: null }),
+      { ok: true, checked: 3, final: false },
+    );
+    assert.equal(
+      (
+        verifyTreeHeads({
+          sessionId: SID,
+          did: key.did,
+          deltas: plain,
+          heads: h,
+          signedThrough: 4,
+          commitment: null,
+        }) as { turn: number }
+      ).turn,
+      4,
+    );
   });
 });

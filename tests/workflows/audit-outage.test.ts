@@ -37,10 +37,13 @@ function flaky(inner: AuditStore): { store: AuditStore; outage: { down: boolean;
 }
 
 async function refusalType(call: Promise<unknown>): Promise<string | undefined> {
-  const err = await call.then(() => undefined, (e: unknown) => e);
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (err === undefined) return undefined;
   const cause = err instanceof WorkflowUpdateFailedError ? err.cause : err;
-  return cause instanceof ApplicationFailure ? cause.type ?? 'ApplicationFailure' : String(err);
+  return cause instanceof ApplicationFailure ? (cause.type ?? 'ApplicationFailure') : String(err);
 }
 
 describe('N27: an audit-store outage at the continue-as-new point', function () {
@@ -57,22 +60,40 @@ describe('N27: an audit-store outage at the continue-as-new point', function () 
     const { store, outage } = flaky(env.store);
     const taskQueue = uniqueId('hv-outage');
     const key = loadHypervisorKey({ dataDir: env.dataDir });
-    worker = await createHypervisorWorker({ connection: env.nativeConnection, namespace: env.namespace, taskQueue, store, retentionSchedule: false, hypervisorKey: key });
+    worker = await createHypervisorWorker({
+      connection: env.nativeConnection,
+      namespace: env.namespace,
+      taskQueue,
+      store,
+      retentionSchedule: false,
+      hypervisorKey: key,
+    });
     running = worker.run();
 
     const sessionId = uniqueId('outage');
     const maxUpdatesPerRun = 10;
     const handle: WorkflowHandle = await env.client.workflow.start('sessionWorkflow', {
-      taskQueue, workflowId: `hv-session-${sessionId}`, args: [{ sessionId, creatorDid: 'did:mesh:admin', maxUpdatesPerRun }],
+      taskQueue,
+      workflowId: `hv-session-${sessionId}`,
+      args: [{ sessionId, creatorDid: 'did:mesh:admin', maxUpdatesPerRun }],
     });
-    const update = (name: string, arg?: unknown) => (arg === undefined ? handle.executeUpdate(name) : handle.executeUpdate(name, { args: [arg] }));
+    const update = (name: string, arg?: unknown) =>
+      arg === undefined ? handle.executeUpdate(name) : handle.executeUpdate(name, { args: [arg] });
     const check = () => update('checkAction', { agentDid: 'did:mesh:alpha', actionId: 'read-data' });
     const firstRun = (await handle.describe()).runId;
 
-    await update('join', { agentDid: 'did:mesh:alpha', sigmaRaw: 0.85, actions: [{ actionId: 'read-data', readOnly: true }] });
+    await update('join', {
+      agentDid: 'did:mesh:alpha',
+      sigmaRaw: 0.85,
+      actions: [{ actionId: 'read-data', readOnly: true }],
+    });
     await update('activate');
     for (let i = 0; i < 3; i++) await check();
-    await eventually(() => handle.query<{ stored: number; deltaCount: number }>('auditHead'), (h) => h.stored === h.deltaCount, 'the trail stored before the outage');
+    await eventually(
+      () => handle.query<{ stored: number; deltaCount: number }>('auditHead'),
+      (h) => h.stored === h.deltaCount,
+      'the trail stored before the outage',
+    );
 
     outage.down = true;
     const downAt = Date.now();
@@ -92,17 +113,41 @@ describe('N27: an audit-store outage at the continue-as-new point', function () 
 
     outage.down = false;
     const upAt = Date.now();
-    await eventually(async () => (await handle.describe()).runId, (id) => id !== firstRun, 'the run continuing as new after the store answers', 30_000);
+    await eventually(
+      async () => (await handle.describe()).runId,
+      (id) => id !== firstRun,
+      'the run continuing as new after the store answers',
+      30_000,
+    );
     const recovery = Date.now() - upAt;
-    assert.ok(recovery < 15_000, `continued ${recovery} ms after the store answered (the append's retries are at most 10 s apart)`);
+    assert.ok(
+      recovery < 15_000,
+      `continued ${recovery} ms after the store answered (the append's retries are at most 10 s apart)`,
+    );
 
     assert.equal(await refusalType(check()), undefined, 'the next run serves');
-    const ended = await handle.executeUpdate('terminate') as { commitment: { deltaCount: number; merkleRoot: string | null } };
-    assert.ok(ended.commitment.deltaCount >= 2 + 1 + maxUpdatesPerRun * 2 - 2 + 1, `deltaCount ${ended.commitment.deltaCount}`);
+    const ended = (await handle.executeUpdate('terminate')) as {
+      commitment: { deltaCount: number; merkleRoot: string | null };
+    };
+    assert.ok(
+      ended.commitment.deltaCount >= 2 + 1 + maxUpdatesPerRun * 2 - 2 + 1,
+      `deltaCount ${ended.commitment.deltaCount}`,
+    );
     const trail = await readTrail(env.store, sessionId);
-    assert.deepEqual(verifyStoredTrail(trail), { ok: true, count: ended.commitment.deltaCount, merkleRoot: ended.commitment.merkleRoot });
+    assert.deepEqual(verifyStoredTrail(trail), {
+      ok: true,
+      count: ended.commitment.deltaCount,
+      merkleRoot: ended.commitment.merkleRoot,
+    });
     const deltas = trail.rows.map((r) => JSON.parse(r.json));
-    const heads = verifyTreeHeads({ sessionId, did: key.did, deltas, heads: await env.store.treeHeads(sessionId), signedThrough: deltas.length, commitment: trail.record!.commitment });
+    const heads = verifyTreeHeads({
+      sessionId,
+      did: key.did,
+      deltas,
+      heads: await env.store.treeHeads(sessionId),
+      signedThrough: deltas.length,
+      commitment: trail.record!.commitment,
+    });
     assert.deepEqual(heads, { ok: true, checked: deltas.length + 1, final: true });
   });
 });

@@ -32,12 +32,25 @@ describe('a session whose replay recomputes stored deltas differently', function
     const { client, nativeConnection, namespace, store } = await testEnv();
     const taskQueue = uniqueId('replay-skew');
     const startWorker = async (options: { maxCachedWorkflows?: number } = {}) => {
-      const worker = await Worker.create({ connection: nativeConnection, namespace, taskQueue, workflowBundle: bundle, activities: createActivities(client, store), ...options });
+      const worker = await Worker.create({
+        connection: nativeConnection,
+        namespace,
+        taskQueue,
+        workflowBundle: bundle,
+        activities: createActivities(client, store),
+        ...options,
+      });
       return { worker, running: worker.run() };
     };
     const hv = new HypervisorClient(client, taskQueue, store);
     const alpha = 'did:mesh:alpha';
-    const allStored = async (what: string) => eventually(() => session.auditHead(), (h) => h.stored === h.deltaCount, what, 40_000);
+    const allStored = async (what: string) =>
+      eventually(
+        () => session.auditHead(),
+        (h) => h.stored === h.deltaCount,
+        what,
+        40_000,
+      );
 
     let live = await startWorker();
     const session = await hv.createSession({ sessionId: uniqueId('skew'), creatorDid: 'did:mesh:admin' });
@@ -64,7 +77,11 @@ describe('a session whose replay recomputes stored deltas differently', function
       const ended = await session.terminate();
       const trail = await readTrail(store, session.sessionId);
       assert.equal(trail.record?.commitment.merkleRoot, ended.commitment.merkleRoot);
-      assert.deepEqual(verifyStoredTrail(trail), { ok: true, count: ended.commitment.deltaCount, merkleRoot: ended.commitment.merkleRoot });
+      assert.deepEqual(verifyStoredTrail(trail), {
+        ok: true,
+        count: ended.commitment.deltaCount,
+        merkleRoot: ended.commitment.merkleRoot,
+      });
       // The turns stored before the worker went away are still the live run's.
       assert.deepEqual((await store.readRows(session.sessionId, 1)).slice(0, storedLive.length), storedLive);
     } finally {

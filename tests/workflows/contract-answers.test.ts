@@ -13,7 +13,14 @@ import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { sagaSnapshotOf } from '../../src/client';
-import { approveUpdate, checkActionUpdate, heldAgentQuery, sagaStateQuery, startSagaUpdate, stepGateQuery } from '../../workflows/definitions';
+import {
+  approveUpdate,
+  checkActionUpdate,
+  heldAgentQuery,
+  sagaStateQuery,
+  startSagaUpdate,
+  stepGateQuery,
+} from '../../workflows/definitions';
 import { vfsFileQuery, vfsListQuery, vfsSnapshotUpdate, vfsWriteUpdate } from '../../workflows/definitions';
 import { ACTIONS } from '../helpers/sessions';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
@@ -59,7 +66,9 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     const hv = await hypervisor();
     const sessionId = uniqueId('contract');
     const session = await hv.createSession({
-      sessionId, creatorDid: 'did:mesh:admin', config: { consensusQuorum: 1, sreWitnesses: ['did:mesh:sre'] },
+      sessionId,
+      creatorDid: 'did:mesh:admin',
+      config: { consensusQuorum: 1, sreWitnesses: ['did:mesh:sre'] },
     });
     const { handle } = session;
 
@@ -68,11 +77,24 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     conforms('join.result.schema.json', await session.join({ agentDid: beta, sigmaRaw: 0.8, actions: ACTIONS }));
     conforms('activate.result.schema.json', await session.activate());
     conforms('vouch.result.schema.json', await session.vouch({ voucher: alpha, vouchee: beta, bondPct: 0.1 }));
-    conforms('checkAction.result.schema.json', await handle.executeUpdate(checkActionUpdate, { args: [{ agentDid: beta, actionId: 'draft' }] }));
+    conforms(
+      'checkAction.result.schema.json',
+      await handle.executeUpdate(checkActionUpdate, { args: [{ agentDid: beta, actionId: 'draft' }] }),
+    );
 
     // The VFS: a write and a snapshot.
-    conforms('vfsWrite.result.schema.json', await handle.executeUpdate(vfsWriteUpdate, { args: [{ agentDid: alpha, path: 'notes/plan.md', content: '# plan\n' }] }));
-    conforms('vfsSnapshot.result.schema.json', await handle.executeUpdate(vfsSnapshotUpdate, { args: [{ agentDid: alpha, snapshotId: 'snap-1', label: 'before the sagas' }] }));
+    conforms(
+      'vfsWrite.result.schema.json',
+      await handle.executeUpdate(vfsWriteUpdate, {
+        args: [{ agentDid: alpha, path: 'notes/plan.md', content: '# plan\n' }],
+      }),
+    );
+    conforms(
+      'vfsSnapshot.result.schema.json',
+      await handle.executeUpdate(vfsSnapshotUpdate, {
+        args: [{ agentDid: alpha, snapshotId: 'snap-1', label: 'before the sagas' }],
+      }),
+    );
     const listed = conforms('vfsList.answer.schema.json', await handle.query(vfsListQuery));
     assert.equal(listed.files.length, 1);
     assert.equal(listed.snapshots.length, 1);
@@ -81,22 +103,44 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     assert.equal(await (await testEnv()).store.getFile(session.sessionId, file.contentHash), '# plan\n');
 
     // A saga that completes; its first step (ring 1) waits for an approval, so it is seen running.
-    const started = conforms('startSaga.result.schema.json', await handle.executeUpdate(startSagaUpdate, {
-      args: [{ sagaId: 'done', description: 'wire, then draft', steps: [{ actionId: 'wire-money', agentDid: alpha, input: { to: 'acct-1' } }, { actionId: 'draft', agentDid: beta }] }],
-    }));
+    const started = conforms(
+      'startSaga.result.schema.json',
+      await handle.executeUpdate(startSagaUpdate, {
+        args: [
+          {
+            sagaId: 'done',
+            description: 'wire, then draft',
+            steps: [
+              { actionId: 'wire-money', agentDid: alpha, input: { to: 'acct-1' } },
+              { actionId: 'draft', agentDid: beta },
+            ],
+          },
+        ],
+      }),
+    );
     const done = hv.saga(sessionId, started.sagaId, started.digests);
-    const waiting = await eventually(() => done.handle.query(sagaStateQuery), (s) => s.waiting !== null, 'the saga to wait for an approval');
+    const waiting = await eventually(
+      () => done.handle.query(sagaStateQuery),
+      (s) => s.waiting !== null,
+      'the saga to wait for an approval',
+    );
     conforms('sagaState.answer.schema.json', waiting);
     conforms('stepGate.answer.schema.json', await done.handle.query(stepGateQuery, 'step-1'));
     conforms('stepGate.answer.schema.json', await done.handle.query(stepGateQuery, 'no-such-step'));
-    const grant = conforms('stepGrant.answer.schema.json', await session.stepGrant({ sagaId: 'done', stepId: 'step-1' }));
+    const grant = conforms(
+      'stepGrant.answer.schema.json',
+      await session.stepGrant({ sagaId: 'done', stepId: 'step-1' }),
+    );
     assert.equal(grant.decision.waitFor, 'consensus');
     assert.ok(grant.agent && grant.action, 'the grant names the agent and the action');
     conforms('summary.answer.schema.json', await session.summary());
     conforms('sagas.answer.schema.json', await session.sagas());
-    conforms('approve.result.schema.json', await handle.executeUpdate(approveUpdate, {
-      args: [{ sagaId: 'done', stepId: 'step-1', digest: started.digests['step-1']!, approverDid: beta }],
-    }));
+    conforms(
+      'approve.result.schema.json',
+      await handle.executeUpdate(approveUpdate, {
+        args: [{ sagaId: 'done', stepId: 'step-1', digest: started.digests['step-1']!, approverDid: beta }],
+      }),
+    );
     const completed = conforms('sagaWorkflow.result.schema.json', await done.handle.result());
     assert.equal(completed.saga.state, 'completed');
     assert.deepEqual(completed.grants['step-1']?.approvals, [beta]);
@@ -105,7 +149,10 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     // A saga that is compensated: its last step always fails, so the first is undone.
     const compensated = await session.startSaga({
       sagaId: 'undone',
-      steps: [{ actionId: 'draft', agentDid: alpha }, { actionId: 'publish', agentDid: beta, input: { failAttempts: -1 } }],
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: beta, input: { failAttempts: -1 } },
+      ],
     });
     const failure = await compensated.handle.result().then(
       () => assert.fail('a compensated saga ends as a failed workflow'),
@@ -123,17 +170,35 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     conforms('sagaState.answer.schema.json', await compensated.state());
 
     // The session learns both outcomes.
-    const sagas = await eventually(() => session.sagas(), (s) => s.length === 2 && s.every((g) => g.state !== 'running'), 'the session to learn both outcomes');
+    const sagas = await eventually(
+      () => session.sagas(),
+      (s) => s.length === 2 && s.every((g) => g.state !== 'running'),
+      'the session to learn both outcomes',
+    );
     conforms('sagas.answer.schema.json', sagas);
     assert.deepEqual(sagas.map((g) => g.state).sort(), ['compensated', 'completed']);
 
     // Controls (SPEC §12): each update's result, a summary that shows them, and a saga's heldAgent answer.
     conforms('heldAgent.answer.schema.json', await done.handle.query(heldAgentQuery, beta));
-    conforms('quarantine.result.schema.json', await session.quarantine({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract', ttlSeconds: 600 }));
+    conforms(
+      'quarantine.result.schema.json',
+      await session.quarantine({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract', ttlSeconds: 600 }),
+    );
     conforms('summary.answer.schema.json', await session.summary());
     conforms('release.result.schema.json', await session.release({ agentDid: beta, sreDid: 'did:mesh:sre' }));
-    const elevation = conforms('requestElevation.result.schema.json', await session.requestElevation({ agentDid: beta, ring: 2, justification: 'contract' }));
-    conforms('approveElevation.result.schema.json', await session.approveElevation({ agentDid: beta, elevationId: elevation.elevationId, digest: elevation.digest, approverDid: alpha }));
+    const elevation = conforms(
+      'requestElevation.result.schema.json',
+      await session.requestElevation({ agentDid: beta, ring: 2, justification: 'contract' }),
+    );
+    conforms(
+      'approveElevation.result.schema.json',
+      await session.approveElevation({
+        agentDid: beta,
+        elevationId: elevation.elevationId,
+        digest: elevation.digest,
+        approverDid: alpha,
+      }),
+    );
     conforms('summary.answer.schema.json', await session.summary());
     conforms('revokeElevation.result.schema.json', await session.revokeElevation({ agentDid: beta, byDid: beta }));
 
@@ -146,7 +211,10 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     assert.equal(head.deltaCount, head.stored + head.pending.length);
     conforms('summary.answer.schema.json', await session.summary());
 
-    conforms('kill.result.schema.json', await session.kill({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract' }));
+    conforms(
+      'kill.result.schema.json',
+      await session.kill({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract' }),
+    );
     conforms('summary.answer.schema.json', await session.summary());
     const terminated = conforms('terminate.result.schema.json', await session.terminate());
     assert.equal(terminated.releasedBonds, 1);
@@ -159,8 +227,15 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     conforms('vfsList.answer.schema.json', await handle.query(vfsListQuery));
 
     // Every query answer and both workflow results were checked against a real value.
-    const expected = fs.readdirSync(CONTRACT).filter((f) => f.endsWith('.answer.schema.json')).concat('sessionWorkflow.result.schema.json', 'sagaWorkflow.result.schema.json');
-    assert.deepEqual(expected.filter((f) => !checked.has(f)), [], 'answers with no real value validated');
+    const expected = fs
+      .readdirSync(CONTRACT)
+      .filter((f) => f.endsWith('.answer.schema.json'))
+      .concat('sessionWorkflow.result.schema.json', 'sagaWorkflow.result.schema.json');
+    assert.deepEqual(
+      expected.filter((f) => !checked.has(f)),
+      [],
+      'answers with no real value validated',
+    );
   });
 
   it('the answer schemas are strict: an unknown field, a missing one or a wrong type is refused', async () => {

@@ -25,7 +25,9 @@ const file = (name: Name) => path.join(dir, `${name}.key`);
 /** The session as seen by a client holding the key files of `names`. */
 async function as(sessionId: string, ...names: Name[]): Promise<SessionHandle> {
   const env = await testEnv();
-  return new HypervisorClient(env.client, env.taskQueue, env.store, KeyRing.fromFiles(names.map(file))).session(sessionId);
+  return new HypervisorClient(env.client, env.taskQueue, env.store, KeyRing.fromFiles(names.map(file))).session(
+    sessionId,
+  );
 }
 
 const refused = (p: Promise<unknown>, code: ErrorCode = 'SIGNATURE_REQUIRED') =>
@@ -40,20 +42,42 @@ describe('did:key controls: the typed client signs as the session requires (issu
     const env = await testEnv();
     id = uniqueId('didkey-controls');
     const creator = new HypervisorClient(env.client, env.taskQueue, env.store, KeyRing.fromFiles([file('creator')]));
-    await creator.createSession({ sessionId: id, creatorDid: did.creator, config: { identity: 'did:key', sreWitnesses: [did.sre] } });
-    for (const [name, sigmaRaw] of [['alpha', 0.97], ['beta', 0.8], ['gamma', 0.8]] as const) {
+    await creator.createSession({
+      sessionId: id,
+      creatorDid: did.creator,
+      config: { identity: 'did:key', sreWitnesses: [did.sre] },
+    });
+    for (const [name, sigmaRaw] of [
+      ['alpha', 0.97],
+      ['beta', 0.8],
+      ['gamma', 0.8],
+    ] as const) {
       await (await as(id, name)).join({ agentDid: did[name], sigmaRaw, actions: ACTIONS });
     }
     await (await as(id, 'creator')).activate();
   });
 
-  it('registers exactly the registry\'s messages, each of its kind', async () => {
+  it("registers exactly the registry's messages, each of its kind", async () => {
     const session = await as(id);
-    type Meta = { definition: Record<'queryDefinitions' | 'signalDefinitions' | 'updateDefinitions', { name: string; description?: string }[]> };
+    type Meta = {
+      definition: Record<
+        'queryDefinitions' | 'signalDefinitions' | 'updateDefinitions',
+        { name: string; description?: string }[]
+      >;
+    };
     const meta = await session.handle.query<Meta>('__temporal_workflow_metadata');
-    const registered = (kind: 'query' | 'signal' | 'update') => meta.definition[`${kind}Definitions`].map((d) => d.name).filter((n) => !n.startsWith('__')).sort();
-    const declared = (kind: string) => Object.entries(MESSAGES).filter(([, m]) => m.kind === kind && m.workflow === 'sessionWorkflow').map(([n]) => n).sort();
-    for (const kind of ['query', 'signal', 'update'] as const) assert.deepEqual(registered(kind), declared(kind), `${kind}s of sessionWorkflow`);
+    const registered = (kind: 'query' | 'signal' | 'update') =>
+      meta.definition[`${kind}Definitions`]
+        .map((d) => d.name)
+        .filter((n) => !n.startsWith('__'))
+        .sort();
+    const declared = (kind: string) =>
+      Object.entries(MESSAGES)
+        .filter(([, m]) => m.kind === kind && m.workflow === 'sessionWorkflow')
+        .map(([n]) => n)
+        .sort();
+    for (const kind of ['query', 'signal', 'update'] as const)
+      assert.deepEqual(registered(kind), declared(kind), `${kind}s of sessionWorkflow`);
     for (const d of meta.definition.updateDefinitions) {
       const m = Object.hasOwn(MESSAGES, d.name) ? MESSAGES[d.name as keyof typeof MESSAGES] : undefined;
       assert.equal(d.description, m?.description, `${d.name}: the registry's description`);
@@ -67,24 +91,42 @@ describe('did:key controls: the typed client signs as the session requires (issu
     assert.equal(quarantined.agentDid, did.beta);
     await refused((await as(id, 'beta')).release({ agentDid: did.beta, sreDid: did.sre }));
     await (await as(id, 'beta', 'sre')).release({ agentDid: did.beta, sreDid: did.sre, reason: 'fine' });
-    assert.deepEqual((await (await as(id)).summary()).controls.restricted.filter((r) => r.did === did.beta), []);
+    assert.deepEqual(
+      (await (await as(id)).summary()).controls.restricted.filter((r) => r.did === did.beta),
+      [],
+    );
   });
 
   it('elevation: requested by the agent; approved by the approvers, not the agent; revoked by the SRE, not the agent', async () => {
-    const e = await (await as(id, 'alpha')).requestElevation({ agentDid: did.alpha, ring: 1, ttlSeconds: 600, justification: 'incident 42' });
-    const approval = (approver: Name) => ({ agentDid: did.alpha, elevationId: e.elevationId, digest: e.digest, approverDid: did[approver] });
+    const e = await (
+      await as(id, 'alpha')
+    ).requestElevation({ agentDid: did.alpha, ring: 1, ttlSeconds: 600, justification: 'incident 42' });
+    const approval = (approver: Name) => ({
+      agentDid: did.alpha,
+      elevationId: e.elevationId,
+      digest: e.digest,
+      approverDid: did[approver],
+    });
     await refused((await as(id, 'alpha')).approveElevation(approval('beta')));
     await (await as(id, 'alpha', 'beta')).approveElevation(approval('beta'));
     const active = await (await as(id, 'gamma')).approveElevation(approval('gamma'));
     assert.equal(active.state, 'active');
     await refused((await as(id, 'alpha')).revokeElevation({ agentDid: did.alpha, byDid: did.sre, reason: 'done' }));
-    const revoked = await (await as(id, 'sre')).revokeElevation({ agentDid: did.alpha, byDid: did.sre, reason: 'done' });
+    const revoked = await (
+      await as(id, 'sre')
+    ).revokeElevation({ agentDid: did.alpha, byDid: did.sre, reason: 'done' });
     assert.equal(revoked.state, 'revoked');
   });
 
   it('witness: a ring 0 step is co-signed by the SRE, not by its agent', async () => {
-    const saga = await (await as(id, 'alpha')).startSaga({ steps: [{ actionId: 'reconfigure', agentDid: did.alpha, approvalDeadlineSeconds: 120 }] });
-    await eventually(() => saga.state(), (s) => s.waiting?.stepId === 'step-1', 'the step to wait for its witness');
+    const saga = await (
+      await as(id, 'alpha')
+    ).startSaga({ steps: [{ actionId: 'reconfigure', agentDid: did.alpha, approvalDeadlineSeconds: 120 }] });
+    await eventually(
+      () => saga.state(),
+      (s) => s.waiting?.stepId === 'step-1',
+      'the step to wait for its witness',
+    );
     const step = { sagaId: saga.sagaId, stepId: 'step-1', witnessDid: did.sre };
     await refused((await as(id, 'alpha')).witness(step));
     const evidence = await (await as(id, 'sre')).witness(step);

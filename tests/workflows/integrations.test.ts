@@ -14,7 +14,9 @@ async function startScorer(scores: Record<string, number>) {
       const msg = JSON.parse(body || '{}');
       if (req.url === '/score') {
         scored.push(msg.agentDid);
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ score: scores[msg.agentDid] ?? 500 }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ score: scores[msg.agentDid] ?? 500 }));
       } else {
         reports.push(msg);
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
@@ -22,7 +24,12 @@ async function startScorer(scores: Record<string, number>) {
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, reports, scored, close: () => server.close() };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    reports,
+    scored,
+    close: () => server.close(),
+  };
 }
 
 describe('integrations: the trust scorer as an activity', function () {
@@ -41,7 +48,11 @@ describe('integrations: the trust scorer as an activity', function () {
 
   it('takes σ from the scorer when σ_raw is absent, the lower one when both exist, and reports slashes back', async () => {
     const hv = await hypervisor();
-    const session = await hv.createSession({ sessionId: uniqueId('nexus'), creatorDid: 'did:mesh:admin', config: { sreWitnesses: ['did:mesh:sre'] } });
+    const session = await hv.createSession({
+      sessionId: uniqueId('nexus'),
+      creatorDid: 'did:mesh:admin',
+      config: { sreWitnesses: ['did:mesh:sre'] },
+    });
     const partner = await session.join({ agentDid: 'did:mesh:partner' });
     assert.equal(partner.sigmaRaw, 0.93);
     assert.equal(partner.ring, 2);
@@ -55,7 +66,11 @@ describe('integrations: the trust scorer as an activity', function () {
     assert.deepEqual(scorer.scored, ['did:mesh:partner', 'did:mesh:newbie', 'did:mesh:claims', 'did:mesh:partner-2']);
 
     await session.slash({ agentDid: 'did:mesh:newbie', reason: 'spam', witnessDid: 'did:mesh:sre' });
-    const reports = await eventually(async () => scorer.reports, (r) => r.length > 0, 'the slash report');
+    const reports = await eventually(
+      async () => scorer.reports,
+      (r) => r.length > 0,
+      'the slash report',
+    );
     assert.equal(reports[0]!.agentDid, 'did:mesh:newbie');
     assert.equal(reports[0]!.kind, 'slash');
   });

@@ -47,7 +47,11 @@ describe('replay: recorded histories against the current workflow code', functio
   this.timeout(120_000);
 
   it('has a fixture for every scenario', () => {
-    const present = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort();
+    const present = fs
+      .readdirSync(DIR)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.replace(/\.json$/, ''))
+      .sort();
     assert.deepEqual(present, [...SCENARIOS].sort());
   });
 
@@ -66,7 +70,9 @@ describe('replay: recorded histories against the current workflow code', functio
     scheduled.activityTaskScheduledEventAttributes!.activityType!.name = 'compensateStep';
     await assert.rejects(
       Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'tampered' }, history, 'tampered'),
-      (err: unknown) => err instanceof DeterminismViolationError && /compensateStep/.test(String((err as Error).message) + String((err as Error).cause ?? '')),
+      (err: unknown) =>
+        err instanceof DeterminismViolationError &&
+        /compensateStep/.test(String((err as Error).message) + String((err as Error).cause ?? '')),
     );
   });
 });

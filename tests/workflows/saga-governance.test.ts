@@ -14,7 +14,7 @@ const operator = 'did:mesh:operator';
 describe('governed sagas: the gate, consensus, demotion and escalation', function () {
   this.timeout(120_000);
 
-  it('escalates a failed compensation and slashes the step\'s agent with its cascade', async () => {
+  it("escalates a failed compensation and slashes the step's agent with its cascade", async () => {
     const session = await activeSession({ [alpha]: 0.85, [beta]: 0.9 });
     await session.vouch({ voucher: beta, vouchee: alpha });
     const saga = await session.startSaga({
@@ -25,8 +25,15 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     });
     const result = await saga.result();
     assert.equal(result.saga.state, 'escalated');
-    assert.deepEqual(result.saga.steps.map((s) => s.state), ['compensation_failed', 'failed']);
-    const slashed = await eventually(() => session.participant(alpha), (p) => p!.sigmaRaw === 0, 'the session to slash alpha');
+    assert.deepEqual(
+      result.saga.steps.map((s) => s.state),
+      ['compensation_failed', 'failed'],
+    );
+    const slashed = await eventually(
+      () => session.participant(alpha),
+      (p) => p!.sigmaRaw === 0,
+      'the session to slash alpha',
+    );
     assert.equal(slashed!.ring, 3);
     const voucher = (await session.participant(beta))!;
     assert.ok(voucher.sigmaRaw < 0.9, 'the voucher was clipped');
@@ -55,7 +62,11 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
         { actionId: 'publish', agentDid: alpha },
       ],
     });
-    await eventually(() => saga.state(), (s) => s.saga.steps[0]!.state === 'executing', 'step 1 to start');
+    await eventually(
+      () => saga.state(),
+      (s) => s.saga.steps[0]!.state === 'executing',
+      'step 1 to start',
+    );
     await session.slash({ agentDid: alpha, reason: 'caught exfiltrating', witnessDid: 'did:mesh:sre' });
     const result = await saga.result();
     assert.equal(result.saga.state, 'compensated');
@@ -65,11 +76,17 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     assert.equal(calls[result.workflowId]!.filter((c) => c.stepId === 'step-2').length, 0, 'the denied step never ran');
   });
 
-  it('runs a ring 1 step only after the session\'s quorum of approvals, and denies it at its deadline', async () => {
+  it("runs a ring 1 step only after the session's quorum of approvals, and denies it at its deadline", async () => {
     const agents = { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 };
     const session = await activeSession(agents);
-    const approved = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }] });
-    await eventually(() => approved.state(), (s) => s.waiting?.stepId === 'step-1', 'the gate to wait');
+    const approved = await session.startSaga({
+      steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 120 }],
+    });
+    await eventually(
+      () => approved.state(),
+      (s) => s.waiting?.stepId === 'step-1',
+      'the gate to wait',
+    );
     const step = { sagaId: approved.sagaId, stepId: 'step-1' };
     await assert.rejects(session.approve({ ...step, approverDid: alpha }), { code: 'SELF_APPROVAL' });
     const first = await session.approve({ ...step, approverDid: beta });
@@ -81,22 +98,34 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     assert.equal(ok.saga.state, 'completed');
     assert.deepEqual(ok.grants['step-1']!.approvals, [beta, gamma]);
 
-    const late = await session.startSaga({ steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 2 }] });
+    const late = await session.startSaga({
+      steps: [{ actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 2 }],
+    });
     await session.approve({ sagaId: late.sagaId, stepId: 'step-1', approverDid: beta });
     const denied = await late.result();
     assert.equal(denied.saga.state, 'failed');
     assert.match(denied.error ?? '', /consensus.*deadline/);
   });
 
-  it('runs a ring 0 step only for a ring 1 agent (consensus) with an SRE witness of the session\'s config', async () => {
+  it("runs a ring 0 step only for a ring 1 agent (consensus) with an SRE witness of the session's config", async () => {
     const session = await activeSession({ [alpha]: 0.85, [beta]: 0.8, [operator]: 0.97 });
-    const saga = await session.startSaga({ steps: [{ actionId: 'reconfigure', agentDid: operator, approvalDeadlineSeconds: 120 }] });
-    await eventually(() => saga.state(), (s) => s.waiting?.stepId === 'step-1', 'the gate to wait');
+    const saga = await session.startSaga({
+      steps: [{ actionId: 'reconfigure', agentDid: operator, approvalDeadlineSeconds: 120 }],
+    });
+    await eventually(
+      () => saga.state(),
+      (s) => s.waiting?.stepId === 'step-1',
+      'the gate to wait',
+    );
     const step = { sagaId: saga.sagaId, stepId: 'step-1' };
     await assert.rejects(session.witness({ ...step, witnessDid: operator }), { code: 'NOT_SRE_WITNESS' });
     await assert.rejects(session.witness({ ...step, witnessDid: beta }), { code: 'NOT_SRE_WITNESS' });
     await session.witness({ ...step, witnessDid: 'did:mesh:sre-on-call' });
-    assert.equal((await saga.state()).saga.steps[0]!.state, 'pending', 'a witness alone does not lift the agent to ring 1');
+    assert.equal(
+      (await saga.state()).saga.steps[0]!.state,
+      'pending',
+      'a witness alone does not lift the agent to ring 1',
+    );
     await session.approve({ ...step, approverDid: alpha });
     const cosigned = Date.now();
     await session.approve({ ...step, approverDid: beta });
@@ -108,7 +137,7 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     assert.ok(ran[0]!.at >= cosigned, 'the step ran only once both the witness and the quorum were in');
   });
 
-  it('denies a sandbox agent\'s write and compensates; refuses to run a saga a client started directly', async () => {
+  it("denies a sandbox agent's write and compensates; refuses to run a saga a client started directly", async () => {
     const session = await activeSession({ [alpha]: 0.85, 'did:mesh:sandboxed': 0.3 });
     const saga = await session.startSaga({
       steps: [
@@ -119,11 +148,16 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     const result = await saga.result();
     assert.equal(result.saga.state, 'compensated');
     assert.match(result.error ?? '', /ring violation.*σ_eff > 0.6/);
-    await eventually(() => session.sagas(), (s) => s.some((g) => g.sagaId === saga.sagaId && g.state === 'compensated'), 'the session to learn the outcome');
+    await eventually(
+      () => session.sagas(),
+      (s) => s.some((g) => g.sagaId === saga.sagaId && g.state === 'compensated'),
+      'the session to learn the outcome',
+    );
 
     const hv = await hypervisor();
     const direct = await hv.client.workflow.start('sagaWorkflow', {
-      taskQueue: hv.taskQueue, workflowId: uniqueId('direct'),
+      taskQueue: hv.taskQueue,
+      workflowId: uniqueId('direct'),
       args: [{ sessionId: session.sessionId, sagaId: 'x', steps: [{ actionId: 'draft', agentDid: alpha }] }],
     });
     await assert.rejects(direct.result(), (err: Error & { cause?: { type?: string; message?: string } }) => {
@@ -149,15 +183,27 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     allowTestToolOrigin(base); // the test worker lists the tool, as an operator would (HV_TOOL_ORIGINS)
     try {
       const hv = await hypervisor();
-      const session = await hv.createSession({ sessionId: uniqueId('s'), creatorDid: 'did:mesh:admin', config: { allowedToolOrigins: [base] } });
+      const session = await hv.createSession({
+        sessionId: uniqueId('s'),
+        creatorDid: 'did:mesh:admin',
+        config: { allowedToolOrigins: [base] },
+      });
       await assert.rejects(
-        session.join({ agentDid: beta, sigmaRaw: 0.8, actions: [{ actionId: 'exfiltrate', reversibility: 'FULL', executeApi: 'http://198.51.100.7/steal' }] }),
+        session.join({
+          agentDid: beta,
+          sigmaRaw: 0.8,
+          actions: [{ actionId: 'exfiltrate', reversibility: 'FULL', executeApi: 'http://198.51.100.7/steal' }],
+        }),
         { code: 'TOOL_ORIGIN_NOT_ALLOWED' },
       );
-      await session.join({ agentDid: alpha, sigmaRaw: 0.85, actions: [
-        { actionId: 'http-draft', reversibility: 'FULL', executeApi: `${base}/execute`, undoApi: `${base}/undo` },
-        ...ACTIONS,
-      ] });
+      await session.join({
+        agentDid: alpha,
+        sigmaRaw: 0.85,
+        actions: [
+          { actionId: 'http-draft', reversibility: 'FULL', executeApi: `${base}/execute`, undoApi: `${base}/undo` },
+          ...ACTIONS,
+        ],
+      });
       await session.activate();
       const saga = await session.startSaga({
         steps: [
@@ -172,7 +218,10 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
       assert.equal(executes.length, 2);
       assert.equal(new Set(executes.map((s) => s.key)).size, 1);
       assert.equal(executes[0]!.key, `${saga.handle.workflowId}/step-1/execute`);
-      assert.deepEqual(undos.map((s) => s.key), [`${saga.handle.workflowId}/step-1/undo`]);
+      assert.deepEqual(
+        undos.map((s) => s.key),
+        [`${saga.handle.workflowId}/step-1/undo`],
+      );
     } finally {
       server.close();
     }

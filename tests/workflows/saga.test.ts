@@ -21,17 +21,25 @@ describe('saga workflow: Temporal runs each step with its own timeout, retry and
     const result = await saga.result();
     assert.equal(result.saga.state, 'completed');
     assert.deepEqual(result.saga.commitOrder, ['step-1', 'step-2']);
-    const sagas = await eventually(() => session.sagas(), (s) => s[0]?.state === 'completed', 'the session to learn the saga completed');
+    const sagas = await eventually(
+      () => session.sagas(),
+      (s) => s[0]?.state === 'completed',
+      'the session to learn the saga completed',
+    );
     assert.equal(sagas.length, 1);
   });
 
   it('retries a failing step with exponential backoff N times, then fails it', async () => {
     const session = await activeSession();
     const saga = await session.startSaga({
-      steps: [{
-        actionId: 'draft', agentDid: alpha, input: { failAttempts: -1 },
-        retry: { maximumAttempts: 4, initialIntervalSeconds: 0.2, backoffCoefficient: 2 },
-      }],
+      steps: [
+        {
+          actionId: 'draft',
+          agentDid: alpha,
+          input: { failAttempts: -1 },
+          retry: { maximumAttempts: 4, initialIntervalSeconds: 0.2, backoffCoefficient: 2 },
+        },
+      ],
     });
     const result = await saga.result();
     // An earlier attempt may have acted (it could have timed out after acting): the step is compensated (SPEC §6).
@@ -39,11 +47,16 @@ describe('saga workflow: Temporal runs each step with its own timeout, retry and
     assert.deepEqual(result.compensationOrder, ['step-1']);
     assert.match(result.error ?? '', /attempt 4 failed on purpose/);
     const made = calls[result.workflowId]!.filter((c) => c.phase === 'execute');
-    assert.deepEqual(made.map((c) => c.attempt), [1, 2, 3, 4]);
+    assert.deepEqual(
+      made.map((c) => c.attempt),
+      [1, 2, 3, 4],
+    );
     assert.equal(result.saga.steps[0]!.attempts, 4);
     // Temporal waits initial × coefficient^(k−1) before retry k: 200, 400, 800 ms at least.
     const gaps = made.slice(1).map((c, i) => c.at - made[i]!.at);
-    [200, 400, 800].forEach((min, i) => assert.ok(gaps[i]! >= min, `gap ${i + 1} was ${gaps[i]} ms, expected ≥ ${min} ms`));
+    [200, 400, 800].forEach((min, i) =>
+      assert.ok(gaps[i]! >= min, `gap ${i + 1} was ${gaps[i]} ms, expected ≥ ${min} ms`),
+    );
     // One idempotency key for every attempt.
     assert.equal(new Set(made.map((c) => c.key)).size, 1);
   });
@@ -51,15 +64,25 @@ describe('saga workflow: Temporal runs each step with its own timeout, retry and
   it('retries a step that then succeeds', async () => {
     const session = await activeSession();
     const saga = await session.startSaga({
-      steps: [{ actionId: 'draft', agentDid: alpha, input: { failAttempts: 2 }, retry: { maximumAttempts: 5, initialIntervalSeconds: 0.1 } }],
+      steps: [
+        {
+          actionId: 'draft',
+          agentDid: alpha,
+          input: { failAttempts: 2 },
+          retry: { maximumAttempts: 5, initialIntervalSeconds: 0.1 },
+        },
+      ],
     });
     const result = await saga.result();
     assert.equal(result.saga.state, 'completed');
-    assert.deepEqual(calls[result.workflowId]!.map((c) => c.attempt), [1, 2, 3]);
+    assert.deepEqual(
+      calls[result.workflowId]!.map((c) => c.attempt),
+      [1, 2, 3],
+    );
     assert.equal(result.saga.steps[0]!.attempts, 3);
   });
 
-  it('times a step out with Temporal\'s start-to-close timeout', async () => {
+  it("times a step out with Temporal's start-to-close timeout", async () => {
     const session = await activeSession();
     const saga = await session.startSaga({
       steps: [{ actionId: 'draft', agentDid: alpha, input: { delayMs: 10_000 }, timeoutSeconds: 1 }],
@@ -72,8 +95,10 @@ describe('saga workflow: Temporal runs each step with its own timeout, retry and
     const history = await saga.handle.fetchHistory();
     const timedOut = history.events!.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT);
     assert.equal(timedOut.length, 1);
-    assert.equal(timedOut[0]!.activityTaskTimedOutEventAttributes!.failure!.timeoutFailureInfo!.timeoutType,
-      temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE);
+    assert.equal(
+      timedOut[0]!.activityTaskTimedOutEventAttributes!.failure!.timeoutFailureInfo!.timeoutType,
+      temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE,
+    );
     // No timer of our own: the only timers in the history would be hand-made ones.
     assert.equal(history.events!.filter((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED).length, 0);
   });
@@ -94,6 +119,9 @@ describe('saga workflow: Temporal runs each step with its own timeout, retry and
     assert.deepEqual(result.compensationOrder, ['step-3', 'step-2', 'step-1']);
     const undos = calls[result.workflowId]!.filter((c) => c.phase === 'undo').map((c) => c.stepId);
     assert.deepEqual(undos, ['step-3', 'step-2', 'step-1']);
-    assert.deepEqual(result.saga.steps.map((s) => s.state), ['compensated', 'compensated', 'compensated', 'failed']);
+    assert.deepEqual(
+      result.saga.steps.map((s) => s.state),
+      ['compensated', 'compensated', 'compensated', 'failed'],
+    );
   });
 });

@@ -7,7 +7,12 @@ import { freePort } from '../../worker/ports';
 import { startOwnHypervisor } from '../helpers/ownHypervisor';
 
 /** A dev server of this test's own, so that stopping it disturbs no other test. */
-async function withServerAndWorker<T>(dbFile: string, port: number, taskQueue: string, body: (hv: HypervisorClient) => Promise<T>): Promise<T> {
+async function withServerAndWorker<T>(
+  dbFile: string,
+  port: number,
+  taskQueue: string,
+  body: (hv: HypervisorClient) => Promise<T>,
+): Promise<T> {
   const own = await startOwnHypervisor({ dbFile, port, taskQueue });
   try {
     return await body(own.hv);
@@ -19,7 +24,7 @@ async function withServerAndWorker<T>(dbFile: string, port: number, taskQueue: s
 describe('durability: the dev server stopped and started again on the same database file', function () {
   this.timeout(180_000);
 
-  it('keeps a session\'s state unchanged', async () => {
+  it("keeps a session's state unchanged", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-restart-'));
     const dbFile = path.join(dir, 'temporal.db');
     const port = await freePort();

@@ -32,7 +32,11 @@ describe('session workflow on a real Temporal server', function () {
     const hv = await hypervisor();
     const session = await hv.createSession({ sessionId: uniqueId('dup'), creatorDid: 'did:mesh:admin' });
     await session.join({ agentDid: 'did:mesh:alpha', sigmaRaw: 0.8 });
-    await assert.rejects(session.join({ agentDid: 'did:mesh:alpha', sigmaRaw: 0.8 }), (e) => isHypervisorError(e, 'DUPLICATE_AGENT'));
-    await assert.rejects(hv.session(uniqueId('nobody')).join({ agentDid: 'did:mesh:x', sigmaRaw: 0.8 }), (e) => isHypervisorError(e, 'SESSION_NOT_FOUND'));
+    await assert.rejects(session.join({ agentDid: 'did:mesh:alpha', sigmaRaw: 0.8 }), (e) =>
+      isHypervisorError(e, 'DUPLICATE_AGENT'),
+    );
+    await assert.rejects(hv.session(uniqueId('nobody')).join({ agentDid: 'did:mesh:x', sigmaRaw: 0.8 }), (e) =>
+      isHypervisorError(e, 'SESSION_NOT_FOUND'),
+    );
   });
 });

@@ -4,7 +4,14 @@
  * escalates it to a slash).
  */
 import * as wf from '@temporalio/workflow';
-import { compensateStep as markCompensated, compensationPlan, failCompensation, startCompensation, startStepCompensation, retryPolicyOf } from '../../src/core/saga';
+import {
+  compensateStep as markCompensated,
+  compensationPlan,
+  failCompensation,
+  startCompensation,
+  startStepCompensation,
+  retryPolicyOf,
+} from '../../src/core/saga';
 import { SPANS } from '../../src/core/observability';
 import { compensated, startSpan } from '../observe';
 import { compensateStep, HEARTBEAT_TIMEOUT_SECONDS, publishDetails, type SagaContext } from './context';
@@ -26,15 +33,33 @@ export async function compensate(ctx: SagaContext): Promise<void> {
           continue;
         }
         try {
-          await span.run(() => compensateStep.executeWithOptions({
-            startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-            heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
-            retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: ['NoUndo', 'HttpToolRejected', 'UnknownStepHandler'] },
-            summary: `undo ${step.actionId} by ${step.agentDid}`,
-          }, [{
-            sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
-            executeApi: step.executeApi ?? '', undoApi: step.undoApi, input: spec.input, result: step.result,
-          }]));
+          await span.run(() =>
+            compensateStep.executeWithOptions(
+              {
+                startToCloseTimeout: `${step.timeoutSeconds} seconds`,
+                heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
+                retry: {
+                  ...retryPolicyOf(step),
+                  nonRetryableErrorTypes: ['NoUndo', 'HttpToolRejected', 'UnknownStepHandler'],
+                },
+                summary: `undo ${step.actionId} by ${step.agentDid}`,
+              },
+              [
+                {
+                  sessionId: ctx.sessionId,
+                  sagaId: ctx.sagaId,
+                  stepId: step.stepId,
+                  digest: spec.digest,
+                  actionId: step.actionId,
+                  agentDid: step.agentDid,
+                  executeApi: step.executeApi ?? '',
+                  undoApi: step.undoApi,
+                  input: spec.input,
+                  result: step.result,
+                },
+              ],
+            ),
+          );
           markCompensated(ctx.saga, step.stepId, Date.now());
           ctx.compensationOrder.push(step.stepId);
           compensated(span, true);
@@ -46,6 +71,4 @@ export async function compensate(ctx: SagaContext): Promise<void> {
       }
     });
   }
-
-
 }

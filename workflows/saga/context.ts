@@ -8,7 +8,12 @@ import * as wf from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { createActivities } from '../../activities';
 import { parse } from '../../src/core/common';
-import { SagaWorkflowInputSchema, type ActionView, type AgentView, type SagaWorkflowInput } from '../../src/core/sagaContract';
+import {
+  SagaWorkflowInputSchema,
+  type ActionView,
+  type AgentView,
+  type SagaWorkflowInput,
+} from '../../src/core/sagaContract';
 import { addStep, createSaga, type SagaState } from '../../src/core/saga';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { sessionWorkflowId } from '../definitions';
@@ -67,23 +72,32 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
     const s = createSaga({ sagaId, sessionId, at: Date.now() });
     for (const spec of input.steps) {
       const action = actions.get(spec.actionId);
-      addStep(s, {
-        stepId: spec.stepId,
-        actionId: spec.actionId,
-        agentDid: spec.agentDid,
-        executeApi: action?.executeApi ?? undefined,
-        undoApi: action?.undoApi ?? undefined,
-        timeoutSeconds: spec.timeoutSeconds,
-        maxRetries: spec.retry.maximumAttempts - 1,
-        initialIntervalMs: Math.round(spec.retry.initialIntervalSeconds * 1000),
-        backoffCoefficient: spec.retry.backoffCoefficient,
-        maximumIntervalMs: spec.retry.maximumIntervalSeconds ? Math.round(spec.retry.maximumIntervalSeconds * 1000) : undefined,
-      }, Date.now());
+      addStep(
+        s,
+        {
+          stepId: spec.stepId,
+          actionId: spec.actionId,
+          agentDid: spec.agentDid,
+          executeApi: action?.executeApi ?? undefined,
+          undoApi: action?.undoApi ?? undefined,
+          timeoutSeconds: spec.timeoutSeconds,
+          maxRetries: spec.retry.maximumAttempts - 1,
+          initialIntervalMs: Math.round(spec.retry.initialIntervalSeconds * 1000),
+          backoffCoefficient: spec.retry.backoffCoefficient,
+          maximumIntervalMs: spec.retry.maximumIntervalSeconds
+            ? Math.round(spec.retry.maximumIntervalSeconds * 1000)
+            : undefined,
+        },
+        Date.now(),
+      );
     }
     return s;
   });
   return {
-    input, sessionId, sagaId, workflowId: info.workflowId,
+    input,
+    sessionId,
+    sagaId,
+    workflowId: info.workflowId,
     specs: new Map(input.steps.map((s) => [s.stepId, s])),
     agents: new Map<string, AgentView>(input.agents.map((a) => [a.did, a])),
     actions,
@@ -103,24 +117,39 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
 }
 
 export const snapshot = (ctx: SagaContext): SagaSnapshot => ({
-  saga: ctx.saga, workflowId: ctx.workflowId, sessionId: ctx.sessionId,
+  saga: ctx.saga,
+  workflowId: ctx.workflowId,
+  sessionId: ctx.sessionId,
   digests: Object.fromEntries(ctx.input.steps.map((s) => [s.stepId, s.digest])),
   grants: Object.fromEntries(ctx.grants),
-  waiting: ctx.waiting, compensationOrder: ctx.compensationOrder, failedStepId: ctx.failedStepId, error: ctx.error, cancelled: ctx.cancelled,
+  waiting: ctx.waiting,
+  compensationOrder: ctx.compensationOrder,
+  failedStepId: ctx.failedStepId,
+  error: ctx.error,
+  cancelled: ctx.cancelled,
 });
 
-
-
 export function publishDetails(ctx: SagaContext): void {
-  const rows = ctx.saga.steps.map((s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`);
+  const rows = ctx.saga.steps.map(
+    (s) => `| ${s.stepId} | ${s.actionId} | ${s.agentDid} | ${s.state} | ${s.attempts} |`,
+  );
   // The Web UI's card can clip its last lines: what matters comes first.
-  wf.setCurrentDetails([
-    `## Saga ${ctx.sagaId} — ${ctx.saga.state}`,
-    `Session \`${ctx.sessionId}\`${ctx.input.description ? ` · ${ctx.input.description}` : ''}`,
-    ...(ctx.error ? ['', `**Failure:** ${ctx.error}`] : []),
-    ...(ctx.waiting ? ['', `Waiting for ${ctx.waiting.waitFor} on ${ctx.waiting.stepId} (digest \`${ctx.input.steps.find((s) => s.stepId === ctx.waiting!.stepId)?.digest}\`)`] : []),
-    ...(ctx.compensationOrder.length ? ['', `Compensated in order: ${ctx.compensationOrder.join(' → ')}`] : []),
-    '', '| step | action | agent | state | attempts |', '|---|---|---|---|---|', ...rows,
-  ].join('\n'));
+  wf.setCurrentDetails(
+    [
+      `## Saga ${ctx.sagaId} — ${ctx.saga.state}`,
+      `Session \`${ctx.sessionId}\`${ctx.input.description ? ` · ${ctx.input.description}` : ''}`,
+      ...(ctx.error ? ['', `**Failure:** ${ctx.error}`] : []),
+      ...(ctx.waiting
+        ? [
+            '',
+            `Waiting for ${ctx.waiting.waitFor} on ${ctx.waiting.stepId} (digest \`${ctx.input.steps.find((s) => s.stepId === ctx.waiting!.stepId)?.digest}\`)`,
+          ]
+        : []),
+      ...(ctx.compensationOrder.length ? ['', `Compensated in order: ${ctx.compensationOrder.join(' → ')}`] : []),
+      '',
+      '| step | action | agent | state | attempts |',
+      '|---|---|---|---|---|',
+      ...rows,
+    ].join('\n'),
+  );
 }
-

@@ -14,7 +14,8 @@ export const NON_RETRYABLE = ['UnknownStepHandler', 'InvalidStep', 'HttpToolReje
 
 export function describeFailure(err: unknown): string {
   if (err instanceof wf.ActivityFailure && err.cause) return describeFailure(err.cause);
-  if (err instanceof wf.TimeoutFailure) return `timed out (${String(err.timeoutType).toLowerCase().replace(/_/g, '-')})`;
+  if (err instanceof wf.TimeoutFailure)
+    return `timed out (${String(err.timeoutType).toLowerCase().replace(/_/g, '-')})`;
   if (err instanceof wf.CancelledFailure) return 'cancelled';
   if (err instanceof Error) return err.message;
   return String(err);
@@ -28,7 +29,8 @@ export function describeFailure(err: unknown): string {
 export function outcomeUnknown(err: unknown): boolean {
   const cause = err instanceof wf.ActivityFailure ? err.cause : err;
   if (cause instanceof wf.TimeoutFailure || cause instanceof wf.CancelledFailure) return true;
-  const details = cause instanceof wf.ApplicationFailure ? (cause.details?.[0] as { mayHaveActed?: unknown } | undefined) : undefined;
+  const details =
+    cause instanceof wf.ApplicationFailure ? (cause.details?.[0] as { mayHaveActed?: unknown } | undefined) : undefined;
   return details?.mayHaveActed === true;
 }
 
@@ -39,19 +41,26 @@ export function gateDeniedBy(err: unknown): string | null {
 
 /** How a saga refuses to run when a client started it directly: it says how to start one. */
 export function notFromSession(raw: unknown): never {
-  const sessionId = typeof raw === 'object' && raw !== null && typeof (raw as { sessionId?: unknown }).sessionId === 'string'
-    ? (raw as { sessionId: string }).sessionId : '<sessionId>';
+  const sessionId =
+    typeof raw === 'object' && raw !== null && typeof (raw as { sessionId?: unknown }).sessionId === 'string'
+      ? (raw as { sessionId: string }).sessionId
+      : '<sessionId>';
   throw wf.ApplicationFailure.nonRetryable(
     `a saga runs only as a child of its session, which gates it: start it with the session's startSaga update, e.g. ` +
-    `temporal workflow update execute -w ${sessionWorkflowId(sessionId)} --name startSaga --input '{"steps":[…]}'`,
+      `temporal workflow update execute -w ${sessionWorkflowId(sessionId)} --name startSaga --input '{"steps":[…]}'`,
     'SAGA_NOT_STARTED_BY_SESSION',
   );
 }
 
-
 /** A saga that ended other than completed: the failure it ends its workflow with. */
 export function sagaFailure(snap: SagaSnapshot, error: string | null): wf.ApplicationFailure {
   const { saga } = snap;
-  const type = saga.state === 'compensated' ? 'SagaCompensated' : saga.state === 'escalated' ? 'SagaEscalated' : 'SagaFailed';
-  return wf.ApplicationFailure.create({ type, message: `saga ${saga.sagaId} ${saga.state}: ${error ?? 'a step failed'}`, nonRetryable: true, details: [snap] });
+  const type =
+    saga.state === 'compensated' ? 'SagaCompensated' : saga.state === 'escalated' ? 'SagaEscalated' : 'SagaFailed';
+  return wf.ApplicationFailure.create({
+    type,
+    message: `saga ${saga.sagaId} ${saga.state}: ${error ?? 'a step failed'}`,
+    nonRetryable: true,
+    details: [snap],
+  });
 }

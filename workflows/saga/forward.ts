@@ -9,7 +9,13 @@ import { RetryState } from '@temporalio/common';
 import { commitStep, failStep, markOutcomeUnknown, retryPolicyOf, startStep } from '../../src/core/saga';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { startSpan } from '../observe';
-import { executeStep, HEARTBEAT_TIMEOUT_SECONDS, publishDetails, type SagaContext, type SagaStepState } from './context';
+import {
+  executeStep,
+  HEARTBEAT_TIMEOUT_SECONDS,
+  publishDetails,
+  type SagaContext,
+  type SagaStepState,
+} from './context';
 import { describeFailure, gateDeniedBy, NON_RETRYABLE, outcomeUnknown } from './failures';
 import { gateStepSpanned, indexPending, stepAttributes } from './gate';
 
@@ -29,7 +35,9 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
   const spec = ctx.specs.get(step.stepId)!;
   /** A run of this step was cancelled by its agent's kill: it may have acted, so it is compensated if nobody takes over. */
   let killedRun = false;
-  const mayHaveActed = () => { if (killedRun) markOutcomeUnknown(ctx.saga, step.stepId); };
+  const mayHaveActed = () => {
+    if (killedRun) markOutcomeUnknown(ctx.saga, step.stepId);
+  };
   for (;;) {
     let denied: string | null;
     try {
@@ -74,17 +82,32 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
     ctx.running = { stepId: step.stepId, agentDid: spec.agentDid, scope, killed: false };
     const run = ctx.running;
     try {
-      const { result, attempt } = await scope.run(() => executeStep.executeWithOptions({
-        startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-        heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
-        // A cancelled saga waits for the running step to stop before it compensates it.
-        cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: NON_RETRYABLE },
-        summary: `${step.actionId} by ${step.agentDid}`,
-      }, [{
-        sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: step.stepId, digest: spec.digest, actionId: step.actionId, agentDid: step.agentDid,
-        executeApi: action.executeApi!, undoApi: action.undoApi, readOnly: action.readOnly, input: spec.input,
-      }]));
+      const { result, attempt } = await scope.run(() =>
+        executeStep.executeWithOptions(
+          {
+            startToCloseTimeout: `${step.timeoutSeconds} seconds`,
+            heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
+            // A cancelled saga waits for the running step to stop before it compensates it.
+            cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: NON_RETRYABLE },
+            summary: `${step.actionId} by ${step.agentDid}`,
+          },
+          [
+            {
+              sessionId: ctx.sessionId,
+              sagaId: ctx.sagaId,
+              stepId: step.stepId,
+              digest: spec.digest,
+              actionId: step.actionId,
+              agentDid: step.agentDid,
+              executeApi: action.executeApi!,
+              undoApi: action.undoApi,
+              readOnly: action.readOnly,
+              input: spec.input,
+            },
+          ],
+        ),
+      );
       commitStep(ctx.saga, step.stepId, result, Date.now());
       step.attempts = attempt;
       if (cancelRequested()) {
@@ -95,10 +118,13 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
       }
     } catch (err) {
       // Temporal ran every attempt the retry policy allows.
-      if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED) step.attempts = step.maxRetries + 1;
+      if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED)
+        step.attempts = step.maxRetries + 1;
       // The step activity says which attempt failed (see StepFailureDetails).
-      const failedAttempt = err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure
-        ? (err.cause.details?.[0] as { attempt?: unknown } | undefined)?.attempt : undefined;
+      const failedAttempt =
+        err instanceof wf.ActivityFailure && err.cause instanceof wf.ApplicationFailure
+          ? (err.cause.details?.[0] as { attempt?: unknown } | undefined)?.attempt
+          : undefined;
       if (typeof failedAttempt === 'number' && failedAttempt > step.attempts) step.attempts = failedAttempt;
       if (run.killed && !cancelRequested()) {
         // SPEC §12: its agent was killed while it ran. The gate decides again: the kill's substitute, or a denial.
@@ -123,7 +149,6 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
   }
 }
 
-
 /** Walks the steps forward until one fails, is denied or the saga is cancelled. */
 export async function walkForward(ctx: SagaContext): Promise<void> {
   for (const step of ctx.saga.steps) {
@@ -138,6 +163,4 @@ export async function walkForward(ctx: SagaContext): Promise<void> {
     span.end();
     if (!goOn) break;
   }
-
-
 }

@@ -17,15 +17,26 @@ export const decideOnHeldView = (ctx: SagaContext, stepId: string): GateDecision
   const spec = ctx.specs.get(stepId)!;
   const granted = ctx.grants.get(stepId);
   return gateStep({
-    agent: ctx.agents.get(spec.agentDid), action: ctx.actions.get(spec.actionId), sessionState: ctx.sessionState,
-    hasConsensus: granted !== undefined, hasSreWitness: granted?.witness != null, now: Date.now(),
+    agent: ctx.agents.get(spec.agentDid),
+    action: ctx.actions.get(spec.actionId),
+    sessionState: ctx.sessionState,
+    hasConsensus: granted !== undefined,
+    hasSreWitness: granted?.witness != null,
+    now: Date.now(),
   });
 };
 
 /** What a step's gate decided: the decision it rests on, the rule, and the reason when the step may not run. */
-export interface Verdict { decision: GateDecision; rule: string; denied: string | null }
-export const verdictOf = (decision: GateDecision): Verdict =>
-  ({ decision, rule: decision.rule, denied: decision.allowed ? null : decision.reason });
+export interface Verdict {
+  decision: GateDecision;
+  rule: string;
+  denied: string | null;
+}
+export const verdictOf = (decision: GateDecision): Verdict => ({
+  decision,
+  rule: decision.rule,
+  denied: decision.allowed ? null : decision.reason,
+});
 
 /**
  * What HvPendingApprovals holds for the waiting step (null: nothing). Upserted
@@ -34,7 +45,11 @@ export const verdictOf = (decision: GateDecision): Verdict =>
  * waiting when this shipped replays as it ran.
  */
 export function indexPending(ctx: SagaContext, entry: string | null, since?: number): void {
-  if (entry === ctx.pendingIndexed || (entry !== null && ctx.pendingIndexed === null && !wf.patched('hv-pending-approvals'))) return;
+  if (
+    entry === ctx.pendingIndexed ||
+    (entry !== null && ctx.pendingIndexed === null && !wf.patched('hv-pending-approvals'))
+  )
+    return;
   ctx.pendingIndexed = entry;
   wf.upsertSearchAttributes([
     { key: HvPendingApprovals, value: entry === null ? null : [entry] },
@@ -53,7 +68,8 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
   // A step whose start the saga holds no lease for claims it from the session (rate, budget: SPEC §12).
   // N15: a pushed session state only makes the saga ask its session (a push that says "terminating" decides nothing).
   const askAnyway = wf.patched('session-state-confirmed');
-  if ((local.allowed && spec.leased !== false) || (!askAnyway && ctx.sessionState !== 'active')) return verdictOf(local);
+  if ((local.allowed && spec.leased !== false) || (!askAnyway && ctx.sessionState !== 'active'))
+    return verdictOf(local);
   const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
   let waited: { since: number; for: 'consensus' | 'witness' } | undefined;
   const decided = (verdict: Verdict): Verdict => {
@@ -64,7 +80,13 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
   };
   for (;;) {
     ctx.woken = false;
-    const grant = await readStepGrant({ sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId, digest: spec.digest, ...(spec.leased === false ? { claim: true } : {}) });
+    const grant = await readStepGrant({
+      sessionId: ctx.sessionId,
+      sagaId: ctx.sagaId,
+      stepId,
+      digest: spec.digest,
+      ...(spec.leased === false ? { claim: true } : {}),
+    });
     // Authentic (the session's answer to our own activity): it may raise what we hold.
     if (grant.agent) ctx.agents.set(grant.agent.did, grant.agent);
     if (grant.action) ctx.actions.set(grant.action.actionId, grant.action);
@@ -79,15 +101,34 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
       return decided(verdictOf(grant.decision));
     }
     // The held view knew why: an elevation that ended (the session has forgotten it by now).
-    if (grant.decision.waitFor === 'none') return decided(verdictOf(local.rule === 'elevation_expired' ? local : grant.decision));
+    if (grant.decision.waitFor === 'none')
+      return decided(verdictOf(local.rule === 'elevation_expired' ? local : grant.decision));
     const left = deadline - Date.now();
     if (left <= 0) {
       const denied = `${grant.decision.reason}; deadline of ${spec.approvalDeadlineSeconds} s passed`;
       return decided({ decision: grant.decision, rule: 'deadline_passed', denied });
     }
     waited ??= { since: Date.now(), for: grant.decision.waitFor };
-    ctx.waiting = { stepId, waitFor: grant.decision.waitFor === 'consensus' ? `${grant.quorum} approvals (has ${grant.approvals.length})` : 'an SRE witness', deadline };
-    indexPending(ctx, pendingApprovalEntry({ stepId, digest: spec.digest, waitFor: grant.decision.waitFor, quorum: grant.quorum, sinceMs: waited.since, deadlineMs: deadline }), waited.since);
+    ctx.waiting = {
+      stepId,
+      waitFor:
+        grant.decision.waitFor === 'consensus'
+          ? `${grant.quorum} approvals (has ${grant.approvals.length})`
+          : 'an SRE witness',
+      deadline,
+    };
+    indexPending(
+      ctx,
+      pendingApprovalEntry({
+        stepId,
+        digest: spec.digest,
+        waitFor: grant.decision.waitFor,
+        quorum: grant.quorum,
+        sinceMs: waited.since,
+        deadlineMs: deadline,
+      }),
+      waited.since,
+    );
     publishDetails(ctx);
     // A wake-up (approval, rejection, witness, push) or the deadline: then ask again.
     await wf.condition(() => ctx.woken, left);
@@ -104,10 +145,12 @@ export function handOff(ctx: SagaContext, stepId: string, to: { agentDid: string
   ctx.grants.delete(stepId);
 }
 
-
 export const stepAttributes = (ctx: SagaContext, step: SagaStepState) => () => ({
-  [ATTR.sessionId]: ctx.sessionId, [ATTR.sagaId]: ctx.sagaId, [ATTR.stepId]: step.stepId,
-  [ATTR.actionId]: step.actionId, [ATTR.agentDid]: step.agentDid,
+  [ATTR.sessionId]: ctx.sessionId,
+  [ATTR.sagaId]: ctx.sagaId,
+  [ATTR.stepId]: step.stepId,
+  [ATTR.actionId]: step.actionId,
+  [ATTR.agentDid]: step.agentDid,
   [ATTR.ringRequired]: requiredRing(ctx.actions.get(step.actionId) ?? UNDECLARED_ACTION),
 });
 
@@ -125,7 +168,6 @@ export async function gateStepSpanned(ctx: SagaContext, step: SagaStepState): Pr
   return verdict;
 }
 
-
 /**
  * N15: the session's word on a kill pushed to the running step's agent — the agent's restriction as the
  * session holds it, read by an activity (authentic). Only a kill the session recorded cancels the step.
@@ -133,7 +175,8 @@ export async function gateStepSpanned(ctx: SagaContext, step: SagaStepState): Pr
 export async function confirmKill(ctx: SagaContext, run: NonNullable<SagaContext['running']>): Promise<void> {
   const spec = ctx.specs.get(run.stepId)!;
   const grant = await wf.CancellationScope.nonCancellable(() =>
-    readStepGrant({ sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: run.stepId, digest: spec.digest })).catch(() => undefined);
+    readStepGrant({ sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: run.stepId, digest: spec.digest }),
+  ).catch(() => undefined);
   if (ctx.running !== run || run.killed) return;
   const handedOff = grant?.step && grant.step.agentDid !== run.agentDid;
   if (grant && (grant.agent?.restriction === 2 || handedOff)) {

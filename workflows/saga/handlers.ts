@@ -23,7 +23,10 @@ export function registerSagaHandlers(ctx: SagaContext): void {
       const restriction = Math.max(held.restriction ?? 0, pushed.restriction ?? 0) as 0 | 1 | 2;
       // An elevation never grows; one the push no longer has ended now — kept as ended, so a denial can say why.
       const elevation = held.elevation
-        ? { ring: Math.max(held.elevation.ring, pushed.elevation?.ring ?? 1) as 1 | 2, until: Math.min(held.elevation.until, pushed.elevation?.until ?? Date.now()) }
+        ? {
+            ring: Math.max(held.elevation.ring, pushed.elevation?.ring ?? 1) as 1 | 2,
+            until: Math.min(held.elevation.until, pushed.elevation?.until ?? Date.now()),
+          }
         : null;
       ctx.agents.set(pushed.did, {
         did: held.did,
@@ -50,17 +53,31 @@ export function registerSagaHandlers(ctx: SagaContext): void {
   });
   wf.setHandler(wakeSignal, (raw) => {
     ctx.woken = true;
-    if (typeof raw === 'object' && raw !== null && (raw as { sessionContinued?: unknown }).sessionContinued === true) ctx.notifySessionOnEnd = true;
+    if (typeof raw === 'object' && raw !== null && (raw as { sessionContinued?: unknown }).sessionContinued === true)
+      ctx.notifySessionOnEnd = true;
   });
-  wf.setHandler(heldAgentQuery, (did) => ({
-    restriction: (typeof did === 'string' ? ctx.agents.get(did)?.restriction : undefined) ?? 0,
-    runningStepId: ctx.running && ctx.running.agentDid === did ? ctx.running.stepId : null,
-  }), { description: MESSAGES.heldAgent.description });
+  wf.setHandler(
+    heldAgentQuery,
+    (did) => ({
+      restriction: (typeof did === 'string' ? ctx.agents.get(did)?.restriction : undefined) ?? 0,
+      runningStepId: ctx.running && ctx.running.agentDid === did ? ctx.running.stepId : null,
+    }),
+    { description: MESSAGES.heldAgent.description },
+  );
   wf.setHandler(sagaStateQuery, () => snapshot(ctx), { description: MESSAGES.sagaState.description });
   // Total: an unknown step is denied, never an error.
-  wf.setHandler(stepGateQuery, (stepId) => (typeof stepId === 'string' && ctx.specs.has(stepId)
-    ? decideOnHeldView(ctx, stepId)
-    : gateStep({ agent: undefined, action: undefined, sessionState: ctx.sessionState, hasConsensus: false, hasSreWitness: false })),
-  { description: MESSAGES.stepGate.description });
-
+  wf.setHandler(
+    stepGateQuery,
+    (stepId) =>
+      typeof stepId === 'string' && ctx.specs.has(stepId)
+        ? decideOnHeldView(ctx, stepId)
+        : gateStep({
+            agent: undefined,
+            action: undefined,
+            sessionState: ctx.sessionState,
+            hasConsensus: false,
+            hasSreWitness: false,
+          }),
+    { description: MESSAGES.stepGate.description },
+  );
 }

@@ -46,7 +46,9 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   publishDetails(ctx);
   wf.upsertSearchAttributes([{ key: HvSagaState, value: ctx.saga.state }]);
   if (ctx.notifySessionOnEnd) {
-    await wf.CancellationScope.nonCancellable(() => wf.getExternalWorkflowHandle(sessionWorkflowId(ctx.sessionId)).signal(sagaEndedSignal, { sagaId: ctx.sagaId })).catch(() => undefined);
+    await wf.CancellationScope.nonCancellable(() =>
+      wf.getExternalWorkflowHandle(sessionWorkflowId(ctx.sessionId)).signal(sagaEndedSignal, { sagaId: ctx.sagaId }),
+    ).catch(() => undefined);
   }
   const snap = snapshot(ctx);
   if (ctx.saga.state === 'completed') return snap;

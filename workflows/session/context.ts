@@ -19,7 +19,13 @@ import { createVfsState } from '../../src/core/vfs';
 import type { DeltaSignature, NonceWindows, Signers } from '../../src/core/identity';
 import { SessionInputSchema } from '../../src/contract';
 import { governed } from '../failures';
-import type { RequestRecord, SagaRecord, SessionWorkflowInput, SessionWorkflowState, TerminateResult } from '../../src/contract/sessionTypes';
+import type {
+  RequestRecord,
+  SagaRecord,
+  SessionWorkflowInput,
+  SessionWorkflowState,
+  TerminateResult,
+} from '../../src/contract/sessionTypes';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
@@ -63,13 +69,27 @@ export function handoffDigest(previous: string, agentDid: string): string {
 }
 
 /** SPEC §12: what approvals of an elevation are bound to. */
-export function elevationDigest(e: { sessionId: string; elevationId: string; agentDid: string; ring: number; ttlSeconds: number; justification: string }): string {
+export function elevationDigest(e: {
+  sessionId: string;
+  elevationId: string;
+  agentDid: string;
+  ring: number;
+  ttlSeconds: number;
+  justification: string;
+}): string {
   const { sessionId, elevationId, agentDid, ring, ttlSeconds, justification } = e;
   return sha256Hex(canonicalJson({ sessionId, elevationId, agentDid, ring, ttlSeconds, justification }));
 }
 
 /** SPEC §11.5: what approvals and witnesses of a step are bound to. */
-export function stepDigest(step: { sessionId: string; sagaId: string; stepId: string; actionId: string; agentDid: string; input: unknown }): string {
+export function stepDigest(step: {
+  sessionId: string;
+  sagaId: string;
+  stepId: string;
+  actionId: string;
+  agentDid: string;
+  input: unknown;
+}): string {
   const { sessionId, sagaId, stepId, actionId, agentDid, input } = step;
   return sha256Hex(canonicalJson({ sessionId, sagaId, stepId, actionId, agentDid, input: input ?? null }));
 }
@@ -165,12 +185,23 @@ function carriedState(input: SessionWorkflowInput | null | undefined): SessionWo
   const info = wf.workflowInfo();
   // A cron or scheduled start repeats a client's input: a session is started once, by a client, and continues only by itself.
   if (info.cronSchedule || info.searchAttributes?.TemporalScheduledById !== undefined) {
-    throw wf.ApplicationFailure.nonRetryable('invalid session start: a session cannot run on a cron schedule or a Temporal schedule; start each session once', 'INVALID_INPUT');
+    throw wf.ApplicationFailure.nonRetryable(
+      'invalid session start: a session cannot run on a cron schedule or a Temporal schedule; start each session once',
+      'INVALID_INPUT',
+    );
   }
   if (input?.carried === undefined) return undefined;
   // A retry also continues from a run; its input is still the client's. The store binds the rest (proveCarried).
-  if (!info.continuedFromExecutionRunId || info.attempt > 1 || typeof input.carried !== 'object' || input.carried === null) {
-    throw wf.ApplicationFailure.nonRetryable('invalid session input: carried: only a session continuing as new carries state', 'INVALID_INPUT');
+  if (
+    !info.continuedFromExecutionRunId ||
+    info.attempt > 1 ||
+    typeof input.carried !== 'object' ||
+    input.carried === null
+  ) {
+    throw wf.ApplicationFailure.nonRetryable(
+      'invalid session input: carried: only a session continuing as new carries state',
+      'INVALID_INPUT',
+    );
   }
   return input.carried;
 }
@@ -181,7 +212,10 @@ function initialState(input: SessionWorkflowInput): SessionWorkflowState {
     return carriedState(input) ?? startState(input);
   } catch (err) {
     if (err instanceof wf.ApplicationFailure) throw err;
-    throw wf.ApplicationFailure.nonRetryable(`invalid session input: ${(err as Error)?.message ?? String(err)}`, 'INVALID_INPUT');
+    throw wf.ApplicationFailure.nonRetryable(
+      `invalid session input: ${(err as Error)?.message ?? String(err)}`,
+      'INVALID_INPUT',
+    );
   }
 }
 
@@ -224,58 +258,99 @@ export function createContext(input: SessionWorkflowInput): SessionContext {
 
 // ── Shared rules ────────────────────────────────────────────────────────────
 
-export const isOpenState = (ctx: SessionContext) => ctx.st.session.state !== 'terminating' && ctx.st.session.state !== 'archived';
+export const isOpenState = (ctx: SessionContext) =>
+  ctx.st.session.state !== 'terminating' && ctx.st.session.state !== 'archived';
 export const isOpen = (ctx: SessionContext) => !ctx.closing && isOpenState(ctx);
 
 /** SPEC §7 [resolved]: from terminating on, nothing adds a delta; the committed root covers every one. */
 export function requireOpen(ctx: SessionContext, what: string): void {
   if (!isOpen(ctx)) {
     const state = ctx.closing && isOpenState(ctx) ? 'terminating' : ctx.st.session.state;
-    throw new HypervisorError('SESSION_CLOSED', `cannot ${what}: session ${ctx.sessionId} is ${state}; it records nothing more`, { state });
+    throw new HypervisorError(
+      'SESSION_CLOSED',
+      `cannot ${what}: session ${ctx.sessionId} is ${state}; it records nothing more`,
+      { state },
+    );
   }
 }
 
 /** `at`: when it happened, if not now (a saga's outcome: its own end time, the same on every replay). */
-export function record(ctx: SessionContext, agentDid: string, changes: ChangeInput[], at = ctx.outcomeTime ?? Date.now(), signatures?: DeltaSignature[]): void {
+export function record(
+  ctx: SessionContext,
+  agentDid: string,
+  changes: ChangeInput[],
+  at = ctx.outcomeTime ?? Date.now(),
+  signatures?: DeltaSignature[],
+): void {
   if (!ctx.st.session.config.auditEnabled || changes.length === 0) return;
-  appendDelta(ctx.st.audit, { deltaId: wf.uuid4(), sessionId: ctx.sessionId, agentDid, at, changes, ...(signatures?.length ? { signatures } : {}) });
+  appendDelta(ctx.st.audit, {
+    deltaId: wf.uuid4(),
+    sessionId: ctx.sessionId,
+    agentDid,
+    at,
+    changes,
+    ...(signatures?.length ? { signatures } : {}),
+  });
 }
 
 export function requireState(ctx: SessionContext, what: string, allowed: readonly string[]): void {
   const state = ctx.st.session.state;
   if (!allowed.includes(state)) {
-    throw new HypervisorError('INVALID_TRANSITION', `cannot ${what} in session ${ctx.sessionId} in state ${state}; allowed in ${allowed.join(', ')}`, { state, allowed });
+    throw new HypervisorError(
+      'INVALID_TRANSITION',
+      `cannot ${what} in session ${ctx.sessionId} in state ${state}; allowed in ${allowed.join(', ')}`,
+      { state, allowed },
+    );
   }
 }
 
 export function requireActiveParticipant(ctx: SessionContext, did: string, role = 'agent') {
   const p = participantOf(ctx.st.session, did);
-  if (!p?.active) throw new HypervisorError('AGENT_NOT_FOUND', `${role} ${did} is not an active participant of session ${ctx.sessionId}`, { did });
+  if (!p?.active)
+    throw new HypervisorError(
+      'AGENT_NOT_FOUND',
+      `${role} ${did} is not an active participant of session ${ctx.sessionId}`,
+      { did },
+    );
   return p;
 }
 
 export function requireSre(ctx: SessionContext, did: string, role: string): void {
   if (!ctx.st.session.config.sreWitnesses.includes(did)) {
-    throw new HypervisorError('NOT_SRE_WITNESS', `${role} ${did} is not one of session ${ctx.sessionId}'s SRE witnesses (config.sreWitnesses)`, { did });
+    throw new HypervisorError(
+      'NOT_SRE_WITNESS',
+      `${role} ${did} is not one of session ${ctx.sessionId}'s SRE witnesses (config.sreWitnesses)`,
+      { did },
+    );
   }
 }
 
 /** SPEC §12: a quarantined or killed agent may not approve, vouch, delegate or be elevated. */
 export function requireUnrestricted(ctx: SessionContext, did: string, role: string): void {
   const r = ctx.controls.restrictionOf(did, Date.now());
-  if (r) throw new HypervisorError(r.kind === 'kill' ? 'AGENT_KILLED' : 'AGENT_QUARANTINED', `${role} ${did} is ${r.kind === 'kill' ? 'killed' : 'quarantined'} in session ${ctx.sessionId}: ${r.reason}`, { did });
+  if (r)
+    throw new HypervisorError(
+      r.kind === 'kill' ? 'AGENT_KILLED' : 'AGENT_QUARANTINED',
+      `${role} ${did} is ${r.kind === 'kill' ? 'killed' : 'quarantined'} in session ${ctx.sessionId}: ${r.reason}`,
+      { did },
+    );
 }
 
 /** Who may activate or terminate: the creator or an SRE witness (in a did:key session, by their signature). */
-export const controllers = (ctx: SessionContext): Signers => ({ anyOf: [ctx.input.creatorDid ?? '', ...ctx.st.session.config.sreWitnesses].filter((d) => d !== '') });
+export const controllers = (ctx: SessionContext): Signers => ({
+  anyOf: [ctx.input.creatorDid ?? '', ...ctx.st.session.config.sreWitnesses].filter((d) => d !== ''),
+});
 export const one = (did: string): Signers => ({ all: [did] });
 
-export const costOf = (ctx: SessionContext, actionId: string) => ownGet(ctx.st.session.registry.entries, actionId)?.costUnits ?? 0;
-export const childrenOf = (ctx: SessionContext, did: string) => [...ctx.parents].filter(([, p]) => p === did).map(([c]) => c);
+export const costOf = (ctx: SessionContext, actionId: string) =>
+  ownGet(ctx.st.session.registry.entries, actionId)?.costUnits ?? 0;
+export const childrenOf = (ctx: SessionContext, did: string) =>
+  [...ctx.parents].filter(([, p]) => p === did).map(([c]) => c);
 
 /** A bond of this session, by id (BOND_NOT_FOUND otherwise). */
 export const bondOf = (ctx: SessionContext, r: { bondId: string }) => {
   const b = ownGet(ctx.st.liability.bonds, r.bondId);
-  if (!b || b.sessionId !== ctx.sessionId) throw new HypervisorError('BOND_NOT_FOUND', `bond ${r.bondId} is not a bond of session ${ctx.sessionId}`);
+  if (!b || b.sessionId !== ctx.sessionId)
+    throw new HypervisorError('BOND_NOT_FOUND', `bond ${r.bondId} is not a bond of session ${ctx.sessionId}`);
   return b;
 };

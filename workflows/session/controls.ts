@@ -9,17 +9,40 @@ import { stepKey, type Elevation, type Restriction } from '../../src/core/contro
 import { capRing, participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
 import {
-  ElevationApprovalSchema, ElevationRequestSchema, KillRequestSchema, QuarantineRequestSchema,
-  ReleaseRequestSchema, RevokeElevationRequestSchema,
+  ElevationApprovalSchema,
+  ElevationRequestSchema,
+  KillRequestSchema,
+  QuarantineRequestSchema,
+  ReleaseRequestSchema,
+  RevokeElevationRequestSchema,
 } from '../../src/contract';
 import type { ControlResult } from '../../src/contract/sessionTypes';
 import {
-  HYPERVISOR_DID, integrations, contentHash, handoffDigest, elevationDigest, type SessionContext, isOpen,
-  requireOpen, record, requireActiveParticipant, requireSre, requireUnrestricted, childrenOf,
+  HYPERVISOR_DID,
+  integrations,
+  contentHash,
+  handoffDigest,
+  elevationDigest,
+  type SessionContext,
+  isOpen,
+  requireOpen,
+  record,
+  requireActiveParticipant,
+  requireSre,
+  requireUnrestricted,
+  childrenOf,
 } from './context';
 import {
-  agentView, actionView, runningSagas, restrictSagas, applyRingChanges, refreshSearchAttributes,
-  approverRefusal, countsAsApprover, elevationView, endElevation,
+  agentView,
+  actionView,
+  runningSagas,
+  restrictSagas,
+  applyRingChanges,
+  refreshSearchAttributes,
+  approverRefusal,
+  countsAsApprover,
+  elevationView,
+  endElevation,
 } from './views';
 import { type Handler, acceptAuth, request } from './door';
 
@@ -28,16 +51,42 @@ export function noteRequests(ctx: SessionContext, did: string, actionIds: readon
   if (!participantOf(ctx.st.session, did)?.active) return;
   for (const actionId of actionIds) {
     const now = Date.now();
-    const d = gateStep({ agent: agentView(ctx, did), action: actionView(ctx, actionId), sessionState: 'active', hasConsensus: true, hasSreWitness: true, ringsOnly: true, now });
+    const d = gateStep({
+      agent: agentView(ctx, did),
+      action: actionView(ctx, actionId),
+      sessionState: 'active',
+      hasConsensus: true,
+      hasSreWitness: true,
+      ringsOnly: true,
+      now,
+    });
     const above = !d.allowed && (d.rule === 'ring_capped' || d.rule === 'sigma_too_low' || d.rule === 'ring_too_low');
     const { severity, share, trip } = ctx.controls.noteRequest(did, above, now);
     if (!trip) continue;
-    impose(ctx, did, { kind: 'breaker', since: now, until: now + trip.cooldownMs, reason: `breach ${severity}: ${Math.round(share * 100)}% of its requests aimed above its ring`, by: HYPERVISOR_DID, substitute: null }, HYPERVISOR_DID);
+    impose(
+      ctx,
+      did,
+      {
+        kind: 'breaker',
+        since: now,
+        until: now + trip.cooldownMs,
+        reason: `breach ${severity}: ${Math.round(share * 100)}% of its requests aimed above its ring`,
+        by: HYPERVISOR_DID,
+        substitute: null,
+      },
+      HYPERVISOR_DID,
+    );
   }
 }
 
 /** Records a restriction and takes it to the running sagas at once. */
-export function impose(ctx: SessionContext, did: string, r: Restriction, by: string, signatures?: DeltaSignature[]): void {
+export function impose(
+  ctx: SessionContext,
+  did: string,
+  r: Restriction,
+  by: string,
+  signatures?: DeltaSignature[],
+): void {
   ctx.controls.restrict(did, r);
   if (r.until !== null) armExpiry(ctx, r.until);
   record(ctx, by, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash(r) }], undefined, signatures);
@@ -45,19 +94,37 @@ export function impose(ctx: SessionContext, did: string, r: Restriction, by: str
   refreshSearchAttributes(ctx);
   restrictSagas(ctx, [did]);
 }
-export const controlResult = (agentDid: string, kind: ControlResult['kind'], until: number | null, sagasHolding: string[] = [], handedOff: ControlResult['handedOff'] = []): ControlResult =>
-  ({ agentDid, kind, until, sagasHolding, handedOff });
+export const controlResult = (
+  agentDid: string,
+  kind: ControlResult['kind'],
+  until: number | null,
+  sagasHolding: string[] = [],
+  handedOff: ControlResult['handedOff'] = [],
+): ControlResult => ({ agentDid, kind, until, sagasHolding, handedOff });
 export const sreRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }, doing: string) => {
   requireOpen(ctx, doing);
-  if (!participantOf(ctx.st.session, r.agentDid)) throw new HypervisorError('AGENT_NOT_FOUND', `cannot ${doing}: ${r.agentDid} is not a participant of session ${ctx.sessionId}`, { did: r.agentDid });
+  if (!participantOf(ctx.st.session, r.agentDid))
+    throw new HypervisorError(
+      'AGENT_NOT_FOUND',
+      `cannot ${doing}: ${r.agentDid} is not a participant of session ${ctx.sessionId}`,
+      { did: r.agentDid },
+    );
   requireSre(ctx, r.sreDid, 'SRE');
   if (r.sreDid === r.agentDid) throw new HypervisorError('NOT_SRE_WITNESS', `an SRE may not ${doing} itself`);
 };
 export const notKilled = (ctx: SessionContext, did: string, doing: string) => {
-  if (ctx.controls.level(did, Date.now()) === 2) throw new HypervisorError('AGENT_KILLED', `cannot ${doing}: ${did} was killed in session ${ctx.sessionId}; a kill is final`, { did });
+  if (ctx.controls.level(did, Date.now()) === 2)
+    throw new HypervisorError(
+      'AGENT_KILLED',
+      `cannot ${doing}: ${did} was killed in session ${ctx.sessionId}; a kill is final`,
+      { did },
+    );
 };
 
-export const quarantineRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }) => { sreRules(ctx, r, 'quarantine'); notKilled(ctx, r.agentDid, 'quarantine'); };
+export const quarantineRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }) => {
+  sreRules(ctx, r, 'quarantine');
+  notKilled(ctx, r.agentDid, 'quarantine');
+};
 export const onQuarantine: Handler = {
   name: 'quarantine',
   run(ctx, raw) {
@@ -66,8 +133,21 @@ export const onQuarantine: Handler = {
     const signatures = acceptAuth(ctx, 'quarantine', raw, req);
     const now = Date.now();
     const until = now + (req.ttlSeconds ?? ctx.controls.config.quarantineTtlSeconds) * 1000;
-    impose(ctx, req.agentDid, { kind: 'quarantine', since: now, until, reason: req.reason, by: req.sreDid, substitute: null }, req.sreDid, signatures);
-    return controlResult(req.agentDid, 'quarantine', until, runningSagas(ctx).filter((g) => g.agentDids.includes(req.agentDid)).map((g) => g.sagaId));
+    impose(
+      ctx,
+      req.agentDid,
+      { kind: 'quarantine', since: now, until, reason: req.reason, by: req.sreDid, substitute: null },
+      req.sreDid,
+      signatures,
+    );
+    return controlResult(
+      req.agentDid,
+      'quarantine',
+      until,
+      runningSagas(ctx)
+        .filter((g) => g.agentDids.includes(req.agentDid))
+        .map((g) => g.sagaId),
+    );
   },
   check: quarantineRules,
 };
@@ -75,7 +155,10 @@ export const onQuarantine: Handler = {
 export const releaseAgentRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }) => {
   sreRules(ctx, r, 'release');
   notKilled(ctx, r.agentDid, 'release');
-  if (!ctx.controls.restrictionOf(r.agentDid, Date.now())) throw new HypervisorError('NOT_QUARANTINED', `${r.agentDid} is not quarantined in session ${ctx.sessionId}`, { did: r.agentDid });
+  if (!ctx.controls.restrictionOf(r.agentDid, Date.now()))
+    throw new HypervisorError('NOT_QUARANTINED', `${r.agentDid} is not quarantined in session ${ctx.sessionId}`, {
+      did: r.agentDid,
+    });
 };
 export const onRelease: Handler = {
   name: 'release',
@@ -84,7 +167,20 @@ export const onRelease: Handler = {
     releaseAgentRules(ctx, req);
     const signatures = acceptAuth(ctx, 'release', raw, req);
     const lifted = ctx.controls.release(req.agentDid)!;
-    record(ctx, req.sreDid, [{ path: `/controls/${req.agentDid}`, operation: 'delete', contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }), previousHash: contentHash(lifted) }], undefined, signatures);
+    record(
+      ctx,
+      req.sreDid,
+      [
+        {
+          path: `/controls/${req.agentDid}`,
+          operation: 'delete',
+          contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }),
+          previousHash: contentHash(lifted),
+        },
+      ],
+      undefined,
+      signatures,
+    );
     refreshSearchAttributes(ctx);
     return controlResult(req.agentDid, 'released', null);
   },
@@ -95,7 +191,11 @@ export const killRules = (ctx: SessionContext, r: { agentDid: string; sreDid: st
   sreRules(ctx, r, 'kill');
   notKilled(ctx, r.agentDid, 'kill');
   if (r.substituteDid !== undefined) {
-    if (r.substituteDid === r.agentDid) throw new HypervisorError('INVALID_INPUT', 'invalid kill: substituteDid: the killed agent cannot substitute for itself');
+    if (r.substituteDid === r.agentDid)
+      throw new HypervisorError(
+        'INVALID_INPUT',
+        'invalid kill: substituteDid: the killed agent cannot substitute for itself',
+      );
     requireActiveParticipant(ctx, r.substituteDid, 'substitute');
     requireUnrestricted(ctx, r.substituteDid, 'substitute');
   }
@@ -107,7 +207,14 @@ export const onKill: Handler = {
     killRules(ctx, req);
     const signatures = acceptAuth(ctx, 'kill', raw, req);
     const did = req.agentDid;
-    const restriction: Restriction = { kind: 'kill', since: Date.now(), until: null, reason: req.reason, by: req.sreDid, substitute: req.substituteDid ?? null };
+    const restriction: Restriction = {
+      kind: 'kill',
+      since: Date.now(),
+      until: null,
+      reason: req.reason,
+      by: req.sreDid,
+      substitute: req.substituteDid ?? null,
+    };
     ctx.controls.restrict(did, restriction);
     endElevation(ctx, did, 'kill');
     // Its remaining steps become the substitute's, bound to a new digest; the substitute claims each (gate, rate, budget).
@@ -127,7 +234,8 @@ export const onKill: Handler = {
         step.rejectedBy = null;
         handedOff.push({ sagaId: saga.sagaId, stepId: step.stepId, agentDid: step.agentDid, digest: step.digest });
         // N5: the substitute acts in the saga now: its later kills, quarantines and demotions reach it.
-        if (!saga.agentDids.includes(step.agentDid) && wf.patched('substitute-joins-saga')) saga.agentDids = [...saga.agentDids, step.agentDid].sort();
+        if (!saga.agentDids.includes(step.agentDid) && wf.patched('substitute-joins-saga'))
+          saga.agentDids = [...saga.agentDids, step.agentDid].sort();
       }
     }
     // Its children lose what they held through it.
@@ -137,10 +245,23 @@ export const onKill: Handler = {
     applyRingChanges(ctx, following, `kill of ${did}`);
     // The kill is recorded once every running saga of the agent holds it (its step in flight cancelled):
     // no step of the agent starts after this delta (SPEC §12).
-    const held = holding.length > 0 ? await integrations.awaitHold({ workflowIds: holding.map((g) => g.workflowId), did }) : [];
+    const held =
+      holding.length > 0 ? await integrations.awaitHold({ workflowIds: holding.map((g) => g.workflowId), did }) : [];
     const sagasHolding = holding.filter((g) => held.includes(g.workflowId)).map((g) => g.sagaId);
     if (isOpen(ctx)) {
-      record(ctx, req.sreDid, [{ path: `/controls/${did}`, operation: 'add', contentHash: contentHash({ ...restriction, handedOff, sagasHolding }) }], undefined, signatures);
+      record(
+        ctx,
+        req.sreDid,
+        [
+          {
+            path: `/controls/${did}`,
+            operation: 'add',
+            contentHash: contentHash({ ...restriction, handedOff, sagasHolding }),
+          },
+        ],
+        undefined,
+        signatures,
+      );
     }
     return controlResult(did, 'kill', null, sagasHolding, handedOff);
   },
@@ -149,11 +270,26 @@ export const onKill: Handler = {
 export const elevationRules = (ctx: SessionContext, r: { agentDid: string; ring: 1 | 2 }) => {
   requireOpen(ctx, 'request an elevation');
   const p = requireActiveParticipant(ctx, r.agentDid);
-  if (p.slashed) throw new HypervisorError('AGENT_SLASHED', `agent ${r.agentDid} was slashed in session ${ctx.sessionId}; it may not be elevated`, { did: r.agentDid });
+  if (p.slashed)
+    throw new HypervisorError(
+      'AGENT_SLASHED',
+      `agent ${r.agentDid} was slashed in session ${ctx.sessionId}; it may not be elevated`,
+      { did: r.agentDid },
+    );
   requireUnrestricted(ctx, r.agentDid, 'agent');
-  if ((p.ringCap ?? 0) > r.ring) throw new HypervisorError('RING_VIOLATION', `agent ${r.agentDid} is capped at ring ${p.ringCap}: no elevation lifts a cap`, { did: r.agentDid });
+  if ((p.ringCap ?? 0) > r.ring)
+    throw new HypervisorError(
+      'RING_VIOLATION',
+      `agent ${r.agentDid} is capped at ring ${p.ringCap}: no elevation lifts a cap`,
+      { did: r.agentDid },
+    );
   const held = ctx.controls.elevations.get(r.agentDid);
-  if (held) throw new HypervisorError('ELEVATION_EXISTS', `agent ${r.agentDid} already has elevation ${held.elevationId} (${held.activeFrom === null ? 'requested' : 'active'}); one per agent`, { elevationId: held.elevationId });
+  if (held)
+    throw new HypervisorError(
+      'ELEVATION_EXISTS',
+      `agent ${r.agentDid} already has elevation ${held.elevationId} (${held.activeFrom === null ? 'requested' : 'active'}); one per agent`,
+      { elevationId: held.elevationId },
+    );
 };
 export const onRequestElevation: Handler = {
   name: 'requestElevation',
@@ -164,31 +300,68 @@ export const onRequestElevation: Handler = {
     const elevationId = `elevation-${++ctx.controls.elevationCount}`;
     const ttlSeconds = req.ttlSeconds ?? ctx.controls.config.elevationTtlSeconds;
     const e: Elevation = {
-      elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification,
-      digest: elevationDigest({ sessionId: ctx.sessionId, elevationId, agentDid: req.agentDid, ring: req.ring, ttlSeconds, justification: req.justification }),
-      requestedAt: Date.now(), approvers: [], activeFrom: null, until: null,
+      elevationId,
+      agentDid: req.agentDid,
+      ring: req.ring,
+      ttlSeconds,
+      justification: req.justification,
+      digest: elevationDigest({
+        sessionId: ctx.sessionId,
+        elevationId,
+        agentDid: req.agentDid,
+        ring: req.ring,
+        ttlSeconds,
+        justification: req.justification,
+      }),
+      requestedAt: Date.now(),
+      approvers: [],
+      activeFrom: null,
+      until: null,
     };
     ctx.controls.elevations.set(req.agentDid, e);
-    record(ctx, req.agentDid, [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }], undefined, signatures);
+    record(
+      ctx,
+      req.agentDid,
+      [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }],
+      undefined,
+      signatures,
+    );
     return elevationView(ctx, e);
   },
   check: elevationRules,
 };
 
-export const elevationOf = (ctx: SessionContext, r: { agentDid: string; elevationId: string; digest?: string }, doing: string) => {
+export const elevationOf = (
+  ctx: SessionContext,
+  r: { agentDid: string; elevationId: string; digest?: string },
+  doing: string,
+) => {
   const e = ctx.controls.elevations.get(r.agentDid);
-  if (!e || e.elevationId !== r.elevationId) throw new HypervisorError('ELEVATION_NOT_FOUND', `cannot ${doing}: ${r.agentDid} has no elevation ${r.elevationId} in session ${ctx.sessionId}`);
-  if (r.digest !== undefined && r.digest !== e.digest) throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: digest is not elevation ${e.elevationId}'s (${e.digest})`);
+  if (!e || e.elevationId !== r.elevationId)
+    throw new HypervisorError(
+      'ELEVATION_NOT_FOUND',
+      `cannot ${doing}: ${r.agentDid} has no elevation ${r.elevationId} in session ${ctx.sessionId}`,
+    );
+  if (r.digest !== undefined && r.digest !== e.digest)
+    throw new HypervisorError(
+      'DIGEST_MISMATCH',
+      `cannot ${doing}: digest is not elevation ${e.elevationId}'s (${e.digest})`,
+    );
   return e;
 };
-export const approveElevationRules = (ctx: SessionContext, r: { agentDid: string; elevationId: string; digest: string; approverDid: string }) => {
+export const approveElevationRules = (
+  ctx: SessionContext,
+  r: { agentDid: string; elevationId: string; digest: string; approverDid: string },
+) => {
   requireOpen(ctx, 'approve an elevation');
   const e = elevationOf(ctx, r, 'approve an elevation');
-  if (e.activeFrom !== null) throw new HypervisorError('DUPLICATE_APPROVAL', `elevation ${e.elevationId} is already active`);
+  if (e.activeFrom !== null)
+    throw new HypervisorError('DUPLICATE_APPROVAL', `elevation ${e.elevationId} is already active`);
   // SPEC §11.9: the same rule as a step's approvers (no sybils: ring ≤ 2, joined before the request, not the requester).
   const refusal = approverRefusal(ctx, r.approverDid, r.agentDid, e.requestedAt);
   if (refusal) throw refusal;
-  if (e.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved elevation ${e.elevationId}`);
+  if (e.approvers.includes(r.approverDid))
+    throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved elevation ${e.elevationId}`);
 };
 export const onApproveElevation: Handler = {
   name: 'approveElevation',
@@ -198,13 +371,34 @@ export const onApproveElevation: Handler = {
     const signatures = acceptAuth(ctx, 'approveElevation', raw, req);
     const e = elevationOf(ctx, req, 'approve an elevation');
     e.approvers.push(req.approverDid);
-    record(ctx, req.approverDid, [{ path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`, operation: 'add', contentHash: contentHash({ digest: e.digest }) }], undefined, signatures);
-    if (e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length >= ctx.st.session.config.consensusQuorum) {
+    record(
+      ctx,
+      req.approverDid,
+      [
+        {
+          path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`,
+          operation: 'add',
+          contentHash: contentHash({ digest: e.digest }),
+        },
+      ],
+      undefined,
+      signatures,
+    );
+    if (
+      e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length >=
+      ctx.st.session.config.consensusQuorum
+    ) {
       const now = Date.now();
       e.activeFrom = now;
       e.until = now + e.ttlSeconds * 1000;
       armExpiry(ctx, e.until);
-      record(ctx, HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'modify', contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }) }]);
+      record(ctx, HYPERVISOR_DID, [
+        {
+          path: `/elevations/${e.elevationId}`,
+          operation: 'modify',
+          contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }),
+        },
+      ]);
     }
     return elevationView(ctx, e);
   },
@@ -213,7 +407,8 @@ export const onApproveElevation: Handler = {
 
 export const revokeRules = (ctx: SessionContext, r: { agentDid: string; byDid: string }) => {
   requireOpen(ctx, 'revoke an elevation');
-  if (!ctx.controls.elevations.has(r.agentDid)) throw new HypervisorError('ELEVATION_NOT_FOUND', `${r.agentDid} has no elevation in session ${ctx.sessionId}`);
+  if (!ctx.controls.elevations.has(r.agentDid))
+    throw new HypervisorError('ELEVATION_NOT_FOUND', `${r.agentDid} has no elevation in session ${ctx.sessionId}`);
   if (r.byDid !== r.agentDid) requireSre(ctx, r.byDid, 'revoker');
 };
 export const onRevokeElevation: Handler = {
@@ -224,7 +419,20 @@ export const onRevokeElevation: Handler = {
     const signatures = acceptAuth(ctx, 'revokeElevation', raw, req);
     const e = ctx.controls.elevations.get(req.agentDid)!;
     ctx.controls.elevations.delete(req.agentDid);
-    record(ctx, req.byDid, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ revoked: req.reason ?? 'revoked' }), previousHash: contentHash(e) }], undefined, signatures);
+    record(
+      ctx,
+      req.byDid,
+      [
+        {
+          path: `/elevations/${e.elevationId}`,
+          operation: 'delete',
+          contentHash: contentHash({ revoked: req.reason ?? 'revoked' }),
+          previousHash: contentHash(e),
+        },
+      ],
+      undefined,
+      signatures,
+    );
     restrictSagas(ctx, [req.agentDid]);
     return { ...elevationView(ctx, e), state: 'revoked' as const };
   },
@@ -238,14 +446,49 @@ export const onRevokeElevation: Handler = {
  * released or revoked meanwhile finds nothing to end.
  */
 export function armExpiry(ctx: SessionContext, until: number): void {
-  void wf.sleep(Math.max(1, until - Date.now())).then(() => { if (isOpen(ctx)) expireControls(ctx, Date.now()); }, () => undefined);
+  void wf.sleep(Math.max(1, until - Date.now())).then(
+    () => {
+      if (isOpen(ctx)) expireControls(ctx, Date.now());
+    },
+    () => undefined,
+  );
 }
 
 /** What ended by now: quarantines released, elevations ended (SPEC §12). */
 export function expireControls(ctx: SessionContext, now: number): void {
   const { released, expired } = ctx.controls.expire(now);
-  for (const [did, r] of released) record(ctx, HYPERVISOR_DID, [{ path: `/controls/${did}`, operation: 'delete', contentHash: contentHash({ released: 'ttl', kind: r.kind }), previousHash: contentHash(r) }], now);
-  for (const e of expired) record(ctx, HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ expired: true, until: e.until }), previousHash: contentHash(e) }], now);
+  for (const [did, r] of released)
+    record(
+      ctx,
+      HYPERVISOR_DID,
+      [
+        {
+          path: `/controls/${did}`,
+          operation: 'delete',
+          contentHash: contentHash({ released: 'ttl', kind: r.kind }),
+          previousHash: contentHash(r),
+        },
+      ],
+      now,
+    );
+  for (const e of expired)
+    record(
+      ctx,
+      HYPERVISOR_DID,
+      [
+        {
+          path: `/elevations/${e.elevationId}`,
+          operation: 'delete',
+          contentHash: contentHash({ expired: true, until: e.until }),
+          previousHash: contentHash(e),
+        },
+      ],
+      now,
+    );
   if (released.length > 0) refreshSearchAttributes(ctx);
-  if (expired.length > 0) restrictSagas(ctx, expired.map((e) => e.agentDid));
+  if (expired.length > 0)
+    restrictSagas(
+      ctx,
+      expired.map((e) => e.agentDid),
+    );
 }

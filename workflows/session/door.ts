@@ -41,7 +41,10 @@ export interface Handler {
 
 /** What the registry's signer rules need from the session: who controls it, who holds a bond. */
 export function signerContext(ctx: SessionContext): SignerContext {
-  return { controllers: (controllers(ctx) as { anyOf: readonly string[] }).anyOf, voucherOf: (bondId) => bondOf(ctx, { bondId }).voucher };
+  return {
+    controllers: (controllers(ctx) as { anyOf: readonly string[] }).anyOf,
+    voucherOf: (bondId) => bondOf(ctx, { bondId }).voucher,
+  };
 }
 
 /**
@@ -62,10 +65,14 @@ export function signersOf(ctx: SessionContext, name: UpdateName, request: unknow
 export function wire(ctx: SessionContext, handlers: readonly Handler[]): void {
   for (const h of handlers) {
     const check = h.check as ((ctx: SessionContext, request: unknown) => void) | undefined;
-    wf.setHandler(definitions[h.name] as UpdateDefinition<unknown, [unknown?]>, handle(ctx, (raw?: unknown) => h.run(ctx, raw), h.name), {
-      validator: validator(ctx, h.name, check),
-      description: MESSAGES[h.name].description,
-    });
+    wf.setHandler(
+      definitions[h.name] as UpdateDefinition<unknown, [unknown?]>,
+      handle(ctx, (raw?: unknown) => h.run(ctx, raw), h.name),
+      {
+        validator: validator(ctx, h.name, check),
+        description: MESSAGES[h.name].description,
+      },
+    );
   }
 }
 
@@ -74,7 +81,11 @@ export function wire(ctx: SessionContext, handlers: readonly Handler[]): void {
  * with its error code. An unexpected error also fails only the update: no
  * input may fail the workflow task (SPEC §11.6).
  */
-export function handle<A extends unknown[], R>(ctx: SessionContext, fn: (...args: A) => Promise<R> | R, name?: UpdateName) {
+export function handle<A extends unknown[], R>(
+  ctx: SessionContext,
+  fn: (...args: A) => Promise<R> | R,
+  name?: UpdateName,
+) {
   return async (...args: A): Promise<R> => {
     ctx.updatesThisRun++;
     const id = name !== undefined ? currentRequestId() : undefined;
@@ -96,7 +107,8 @@ export function handle<A extends unknown[], R>(ctx: SessionContext, fn: (...args
       const failure = asFailure(err);
       const out = failure instanceof wf.ApplicationFailure ? failure : internal(err);
       // The session's own failure is not the request's answer: a resend after it is decided afresh.
-      if (name !== undefined && !remembered.value && out !== ctx.fatal) rememberRequest(ctx, id, name, args[0], { error: out });
+      if (name !== undefined && !remembered.value && out !== ctx.fatal)
+        rememberRequest(ctx, id, name, args[0], { error: out });
       throw out;
     }
   };
@@ -104,7 +116,10 @@ export function handle<A extends unknown[], R>(ctx: SessionContext, fn: (...args
 
 function internal(err: unknown): wf.ApplicationFailure {
   wf.log.error('session update failed unexpectedly', { error: String(err).slice(0, 500) });
-  return wf.ApplicationFailure.nonRetryable(`internal error: ${String((err as Error)?.message ?? err).slice(0, 500)}`, 'INTERNAL');
+  return wf.ApplicationFailure.nonRetryable(
+    `internal error: ${String((err as Error)?.message ?? err).slice(0, 500)}`,
+    'INTERNAL',
+  );
 }
 
 /**
@@ -116,14 +131,23 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
   return (arg?: unknown) => {
     governed(() => {
       if (ctx.windingDown) {
-        throw new HypervisorError('SESSION_CONTINUING', `cannot ${what} now: session ${ctx.sessionId} is continuing as new; send it again (the typed client does)`);
+        throw new HypervisorError(
+          'SESSION_CONTINUING',
+          `cannot ${what} now: session ${ctx.sessionId} is continuing as new; send it again (the typed client does)`,
+        );
       }
       // A resend of a request already applied: its handler returns the first answer.
       if (earlierRequest(ctx, currentRequestId(), what, arg)) return;
       if (what !== 'terminate') requireAuditCapacity(ctx, what);
       const req = parse(schema, arg, what);
       const signers = signersOf(ctx, what, req);
-      if (signers) checkAuth({ identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces, now: Date.now() }, what, arg, signers);
+      if (signers)
+        checkAuth(
+          { identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces, now: Date.now() },
+          what,
+          arg,
+          signers,
+        );
       rules?.(ctx, req);
     });
   };
@@ -138,7 +162,9 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
  */
 export function signaturesOf(ctx: SessionContext, what: UpdateName, raw: unknown, request: unknown): DeltaSignature[] {
   const signers = signersOf(ctx, what, request);
-  return signers ? checkAuth({ identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces }, what, raw, signers) : [];
+  return signers
+    ? checkAuth({ identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces }, what, raw, signers)
+    : [];
 }
 
 /**
@@ -152,7 +178,11 @@ export function acceptAuth(ctx: SessionContext, what: UpdateName, raw: unknown, 
 }
 
 /** A request as its schema parses it, without its signatures (they are the request's proof, not its content). */
-export function request<S extends Parameters<typeof parse>[0]>(schema: S, raw: unknown, what: string): Omit<ReturnType<typeof parse<S>>, 'auth'> {
+export function request<S extends Parameters<typeof parse>[0]>(
+  schema: S,
+  raw: unknown,
+  what: string,
+): Omit<ReturnType<typeof parse<S>>, 'auth'> {
   const { auth: _, ...req } = parse(schema, raw, what) as Record<string, unknown>;
   return req as never;
 }

@@ -11,14 +11,24 @@ import { type SessionContext, requireOpen, record, requireSre } from './context'
 import { approverRefusal, countedApprovers } from './views';
 import { type Handler, acceptAuth, request } from './door';
 
-export function evidenceOf(ctx: SessionContext, ref: { sagaId: string; stepId: string; digest: string }, doing: string): { saga: SagaRecord; step: StepEvidence } {
+export function evidenceOf(
+  ctx: SessionContext,
+  ref: { sagaId: string; stepId: string; digest: string },
+  doing: string,
+): { saga: SagaRecord; step: StepEvidence } {
   const saga = ctx.sagas.get(ref.sagaId);
-  if (!saga) throw new HypervisorError('SAGA_NOT_FOUND', `cannot ${doing}: session ${ctx.sessionId} has no saga ${ref.sagaId}`);
-  if (saga.state !== 'running') throw new HypervisorError('SAGA_ENDED', `cannot ${doing}: saga ${ref.sagaId} is ${saga.state}`);
+  if (!saga)
+    throw new HypervisorError('SAGA_NOT_FOUND', `cannot ${doing}: session ${ctx.sessionId} has no saga ${ref.sagaId}`);
+  if (saga.state !== 'running')
+    throw new HypervisorError('SAGA_ENDED', `cannot ${doing}: saga ${ref.sagaId} is ${saga.state}`);
   const step = saga.steps.find((s) => s.stepId === ref.stepId);
-  if (!step) throw new HypervisorError('STEP_NOT_FOUND', `cannot ${doing}: saga ${ref.sagaId} has no step ${ref.stepId}`);
+  if (!step)
+    throw new HypervisorError('STEP_NOT_FOUND', `cannot ${doing}: saga ${ref.sagaId} has no step ${ref.stepId}`);
   if (step.digest !== ref.digest && step.handedFrom?.digest !== ref.digest) {
-    throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: digest is not step ${ref.stepId}'s (${step.digest}); evidence is bound to what the step does`);
+    throw new HypervisorError(
+      'DIGEST_MISMATCH',
+      `cannot ${doing}: digest is not step ${ref.stepId}'s (${step.digest}); evidence is bound to what the step does`,
+    );
   }
   return { saga, step };
 }
@@ -28,34 +38,59 @@ export function evidenceOf(ctx: SessionContext, ref: { sagaId: string; stepId: s
  * it names (SPEC §11.5) — a step handed to a substitute after a kill is a new step, and evidence for
  * the killed agent's digest is refused — and only before the session granted the step's start.
  */
-export function evidenceFor(ctx: SessionContext, ref: { sagaId: string; stepId: string; digest: string }, doing: string): { saga: SagaRecord; step: StepEvidence } {
+export function evidenceFor(
+  ctx: SessionContext,
+  ref: { sagaId: string; stepId: string; digest: string },
+  doing: string,
+): { saga: SagaRecord; step: StepEvidence } {
   const found = evidenceOf(ctx, ref, doing);
   const { step } = found;
   if (step.digest !== ref.digest) {
-    throw new HypervisorError('DIGEST_MISMATCH', `cannot ${doing}: step ${ref.stepId} was handed to ${step.agentDid} after a kill; its digest is now ${step.digest}, and evidence for the old one does not count`);
+    throw new HypervisorError(
+      'DIGEST_MISMATCH',
+      `cannot ${doing}: step ${ref.stepId} was handed to ${step.agentDid} after a kill; its digest is now ${step.digest}, and evidence for the old one does not count`,
+    );
   }
-  if (step.started) throw new HypervisorError('STEP_STARTED', `cannot ${doing}: step ${ref.stepId} of saga ${ref.sagaId} has started; its evidence was spent when the session granted it`);
+  if (step.started)
+    throw new HypervisorError(
+      'STEP_STARTED',
+      `cannot ${doing}: step ${ref.stepId} of saga ${ref.sagaId} has started; its evidence was spent when the session granted it`,
+    );
   return found;
 }
 
-
 export const evidenceResult = (ctx: SessionContext, saga: SagaRecord, step: StepEvidence): EvidenceResult => ({
-  sagaId: saga.sagaId, stepId: step.stepId, digest: step.digest, approvals: countedApprovers(ctx, saga, step).length,
-  quorum: ctx.st.session.config.consensusQuorum, rejected: step.rejectedBy !== null, witnessed: step.witness !== null,
+  sagaId: saga.sagaId,
+  stepId: step.stepId,
+  digest: step.digest,
+  approvals: countedApprovers(ctx, saga, step).length,
+  quorum: ctx.st.session.config.consensusQuorum,
+  rejected: step.rejectedBy !== null,
+  witnessed: step.witness !== null,
 });
 
-export const approverRules = (ctx: SessionContext, r: { sagaId: string; stepId: string; digest: string; approverDid: string }, doing: string) => {
+export const approverRules = (
+  ctx: SessionContext,
+  r: { sagaId: string; stepId: string; digest: string; approverDid: string },
+  doing: string,
+) => {
   requireOpen(ctx, doing);
   const { saga, step } = evidenceFor(ctx, r, doing);
   // SPEC §11.9: the one approver rule (src/session.ts checkApprover); the request is the saga's start.
   const refusal = approverRefusal(ctx, r.approverDid, step.agentDid, saga.startedAt);
   if (refusal) throw refusal;
-  if (step.approvers.includes(r.approverDid)) throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved step ${r.stepId}`);
-  if (step.rejectedBy) throw new HypervisorError('STEP_REJECTED', `step ${r.stepId} was rejected by ${step.rejectedBy.did}`);
+  if (step.approvers.includes(r.approverDid))
+    throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved step ${r.stepId}`);
+  if (step.rejectedBy)
+    throw new HypervisorError('STEP_REJECTED', `step ${r.stepId} was rejected by ${step.rejectedBy.did}`);
   return step;
 };
 
-export const wakeSaga = (ctx: SessionContext, saga: SagaRecord) => void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, {}).catch(() => undefined);
+export const wakeSaga = (ctx: SessionContext, saga: SagaRecord) =>
+  void wf
+    .getExternalWorkflowHandle(saga.workflowId)
+    .signal(wakeSignal, {})
+    .catch(() => undefined);
 
 export const onApprove: Handler = {
   name: 'approve',
@@ -70,7 +105,9 @@ export const onApprove: Handler = {
     wakeSaga(ctx, saga);
     return evidenceResult(ctx, saga, step);
   },
-  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(ctx, r, 'approve'); },
+  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => {
+    approverRules(ctx, r, 'approve');
+  },
 };
 
 export const onReject: Handler = {
@@ -85,15 +122,22 @@ export const onReject: Handler = {
     wakeSaga(ctx, saga);
     return evidenceResult(ctx, saga, step);
   },
-  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => { approverRules(ctx, r, 'reject'); },
+  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => {
+    approverRules(ctx, r, 'reject');
+  },
 };
 
-export const witnessRules = (ctx: SessionContext, r: { sagaId: string; stepId: string; digest: string; witnessDid: string }) => {
+export const witnessRules = (
+  ctx: SessionContext,
+  r: { sagaId: string; stepId: string; digest: string; witnessDid: string },
+) => {
   requireOpen(ctx, 'witness');
   const { step } = evidenceFor(ctx, r, 'witness');
   requireSre(ctx, r.witnessDid, 'witness');
-  if (r.witnessDid === step.agentDid) throw new HypervisorError('SELF_APPROVAL', `witness ${r.witnessDid} is the step's acting agent`);
-  if (step.witness) throw new HypervisorError('DUPLICATE_APPROVAL', `step ${r.stepId} is already witnessed by ${step.witness}`);
+  if (r.witnessDid === step.agentDid)
+    throw new HypervisorError('SELF_APPROVAL', `witness ${r.witnessDid} is the step's acting agent`);
+  if (step.witness)
+    throw new HypervisorError('DUPLICATE_APPROVAL', `step ${r.stepId} is already witnessed by ${step.witness}`);
   return step;
 };
 export const onWitness: Handler = {

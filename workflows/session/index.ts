@@ -26,9 +26,26 @@ import { annotateRun } from '../observe';
 import type { SessionWorkflowInput, TerminateResult } from '../../src/contract/sessionTypes';
 import { contentHash, createContext, HYPERVISOR_DID, isOpen, record, type SessionContext } from './context';
 import { wire } from './door';
-import { armExpiry, onApproveElevation, onKill, onQuarantine, onRelease, onRequestElevation, onRevokeElevation } from './controls';
+import {
+  armExpiry,
+  onApproveElevation,
+  onKill,
+  onQuarantine,
+  onRelease,
+  onRequestElevation,
+  onRevokeElevation,
+} from './controls';
 import { onApprove, onReject, onWitness } from './evidence';
-import { onActivate, onCheckAction, onJoin, onLeave, onReleaseBond, onReportDrift, onSlash, onVouch } from './participants';
+import {
+  onActivate,
+  onCheckAction,
+  onJoin,
+  onLeave,
+  onReleaseBond,
+  onReportDrift,
+  onSlash,
+  onVouch,
+} from './participants';
 import { registerQueries } from './queries';
 import { onClaimStep, onStartSaga, registerSagaEnded, wakeCarriedSagas } from './sagas';
 import { onTerminate } from './terminate';
@@ -56,9 +73,15 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   refreshSearchAttributes(ctx);
   // Controls a previous run carried over end by timers of this run.
-  for (const t of [...ctx.controls.restrictions.values(), ...ctx.controls.elevations.values()].map((c) => c.until)) if (t !== null) armExpiry(ctx, t);
+  for (const t of [...ctx.controls.restrictions.values(), ...ctx.controls.elevations.values()].map((c) => c.until))
+    if (t !== null) armExpiry(ctx, t);
   // Sagas a previous run started: their completion went to that run, so read them by id (once the carried state is proven).
-  if (proving) void wf.condition(() => ctx.trailStarted || ctx.fatal !== undefined).then(() => { if (!ctx.fatal) wakeCarriedSagas(ctx); });
+  if (proving)
+    void wf
+      .condition(() => ctx.trailStarted || ctx.fatal !== undefined)
+      .then(() => {
+        if (!ctx.fatal) wakeCarriedSagas(ctx);
+      });
   else if (input.carried) wakeCarriedSagas(ctx);
 
   await untilItEnds(ctx);
@@ -66,7 +89,10 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 }
 
 const wantsToEnd = (ctx: SessionContext) =>
-  ctx.terminated !== undefined || ctx.fatal !== undefined || ctx.updatesThisRun >= ctx.maxUpdatesPerRun || wf.workflowInfo().continueAsNewSuggested;
+  ctx.terminated !== undefined ||
+  ctx.fatal !== undefined ||
+  ctx.updatesThisRun >= ctx.maxUpdatesPerRun ||
+  wf.workflowInfo().continueAsNewSuggested;
 
 /** The run's life: SPEC §1's bond expiries take effect at their time, by a durable timer, until the run wants to end. */
 async function untilItEnds(ctx: SessionContext): Promise<void> {
@@ -74,12 +100,18 @@ async function untilItEnds(ctx: SessionContext): Promise<void> {
     const seen = ctx.bondsVersion;
     const next = isOpen(ctx) ? nextBondExpiry(ctx.st.liability, ctx.sessionId, Date.now()) : null;
     const wake = () => wantsToEnd(ctx) || ctx.bondsVersion !== seen;
-    const woke = next === null ? await wf.condition(wake).then(() => true) : await wf.condition(wake, Math.max(1, next - Date.now()));
+    const woke =
+      next === null
+        ? await wf.condition(wake).then(() => true)
+        : await wf.condition(wake, Math.max(1, next - Date.now()));
     if (wantsToEnd(ctx)) return;
     if (!woke && isOpen(ctx)) {
       ctx.bondsVersion++;
       const expired = pruneExpired(ctx.st.liability, ctx.sessionId, Date.now());
-      for (const id of expired) record(ctx, HYPERVISOR_DID, [{ path: `/bonds/${id}`, operation: 'delete', contentHash: contentHash({ expired: true }) }]);
+      for (const id of expired)
+        record(ctx, HYPERVISOR_DID, [
+          { path: `/bonds/${id}`, operation: 'delete', contentHash: contentHash({ expired: true }) },
+        ]);
       const vouchees = expired.map((id) => ownGet(ctx.st.liability.bonds, id)!.vouchee);
       applyRingChanges(ctx, refreshRings(ctx.st.session, ctx.st.liability, Date.now()), 'bond expiry', vouchees);
     }
@@ -111,5 +143,10 @@ async function handOver(ctx: SessionContext): Promise<TerminateResult> {
   // Only once a request was remembered (a run before request ids hands over the state it always did).
   if (ctx.requests.size > 0) st.requests = [...ctx.requests.values()];
   else delete st.requests;
-  return wf.continueAsNew<typeof sessionWorkflow>({ sessionId: ctx.sessionId, creatorDid: ctx.input.creatorDid, maxUpdatesPerRun: ctx.maxUpdatesPerRun, carried: st });
+  return wf.continueAsNew<typeof sessionWorkflow>({
+    sessionId: ctx.sessionId,
+    creatorDid: ctx.input.creatorDid,
+    maxUpdatesPerRun: ctx.maxUpdatesPerRun,
+    carried: st,
+  });
 }

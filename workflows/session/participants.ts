@@ -12,17 +12,43 @@ import { slashInSession, vouchInSession } from '../../src/core/sessionLiability'
 import { checkDeclarations, declarationSource, declaredActions, join } from '../../src/core/join';
 import { acceptNonces, type DeltaSignature } from '../../src/core/identity';
 import {
-  AgentRequestSchema, CheckActionRequestSchema, DriftMeasureSchema, DriftReportSchema, JoinRequestSchema, NoArgumentSchema,
-  ReleaseBondRequestSchema, SlashRequestSchema, VouchRequestSchema, type JoinRequestParsed,
+  AgentRequestSchema,
+  CheckActionRequestSchema,
+  DriftMeasureSchema,
+  DriftReportSchema,
+  JoinRequestSchema,
+  NoArgumentSchema,
+  ReleaseBondRequestSchema,
+  SlashRequestSchema,
+  VouchRequestSchema,
+  type JoinRequestParsed,
 } from '../../src/contract';
 import type { SlashResult } from '../../src/contract/sessionTypes';
 import { gateDecided, ringAssigned, slashed } from '../observe';
 import { ATTR, type SlashCause } from '../../src/core/observability';
 import {
-  HYPERVISOR_DID, integrations, contentHash, recordedDecision, type SessionContext, requireOpen, record,
-  requireState, requireActiveParticipant, requireSre, requireUnrestricted, bondOf,
+  HYPERVISOR_DID,
+  integrations,
+  contentHash,
+  recordedDecision,
+  type SessionContext,
+  requireOpen,
+  record,
+  requireState,
+  requireActiveParticipant,
+  requireSre,
+  requireUnrestricted,
+  bondOf,
 } from './context';
-import { agentView, actionView, restrictSagas, applyRingChanges, endElevation, refreshSearchAttributes, summary } from './views';
+import {
+  agentView,
+  actionView,
+  restrictSagas,
+  applyRingChanges,
+  endElevation,
+  refreshSearchAttributes,
+  summary,
+} from './views';
 import { type Handler, acceptAuth, request, signaturesOf } from './door';
 import { noteRequests } from './controls';
 
@@ -34,18 +60,31 @@ export function joinRules(ctx: SessionContext, req: JoinRequestParsed, firstFixe
   requireState(ctx, 'join', ['handshaking', 'active']);
   if (req.delegatedBy !== undefined) {
     const parent = requireActiveParticipant(ctx, req.delegatedBy, 'parent');
-    if (req.delegatedBy === req.agentDid) throw new HypervisorError('INVALID_INPUT', 'invalid join: delegatedBy: an agent cannot delegate to itself');
-    if (parent.slashed) throw new HypervisorError('AGENT_SLASHED', `parent ${req.delegatedBy} was slashed in session ${ctx.sessionId}; it may not delegate`, { did: req.delegatedBy });
+    if (req.delegatedBy === req.agentDid)
+      throw new HypervisorError('INVALID_INPUT', 'invalid join: delegatedBy: an agent cannot delegate to itself');
+    if (parent.slashed)
+      throw new HypervisorError(
+        'AGENT_SLASHED',
+        `parent ${req.delegatedBy} was slashed in session ${ctx.sessionId}; it may not delegate`,
+        { did: req.delegatedBy },
+      );
     requireUnrestricted(ctx, req.delegatedBy, 'parent');
   }
   const existing = participantOf(ctx.st.session, req.agentDid);
   if (existing || ctx.joining.has(req.agentDid)) {
-    throw new HypervisorError('DUPLICATE_AGENT', existing && !existing.active
-      ? `agent ${req.agentDid} already joined session ${ctx.sessionId} and left; it may not rejoin`
-      : `agent ${req.agentDid} is already in session ${ctx.sessionId}`, { did: req.agentDid });
+    throw new HypervisorError(
+      'DUPLICATE_AGENT',
+      existing && !existing.active
+        ? `agent ${req.agentDid} already joined session ${ctx.sessionId} and left; it may not rejoin`
+        : `agent ${req.agentDid} is already in session ${ctx.sessionId}`,
+      { did: req.agentDid },
+    );
   }
   if (ctx.st.session.activeCount + ctx.joining.size >= ctx.st.session.config.maxParticipants) {
-    throw new HypervisorError('SESSION_FULL', `session ${ctx.sessionId} is full (${ctx.st.session.activeCount + ctx.joining.size} of ${ctx.st.session.config.maxParticipants} participants)`);
+    throw new HypervisorError(
+      'SESSION_FULL',
+      `session ${ctx.sessionId} is full (${ctx.st.session.activeCount + ctx.joining.size} of ${ctx.st.session.config.maxParticipants} participants)`,
+    );
   }
   // SPEC §11.4, one path for every declaration: the join's own actions or its manifest's.
   checkDeclarations(ctx.st.session, declaredActions(req), declarationSource(req), { firstFixed });
@@ -77,14 +116,39 @@ export const onJoin: Handler = {
       const p = participantOf(ctx.st.session, req.agentDid)!;
       acceptNonces(ctx.nonces, 'join', raw);
       // SPEC §12: a delegated child starts capped at its parent's ring + 1.
-      const delegated = req.delegatedBy !== undefined ? capRing(ctx.st.session, req.agentDid, Math.min(3, participantOf(ctx.st.session, req.delegatedBy)!.ring + 1) as 0 | 1 | 2 | 3) : [];
+      const delegated =
+        req.delegatedBy !== undefined
+          ? capRing(
+              ctx.st.session,
+              req.agentDid,
+              Math.min(3, participantOf(ctx.st.session, req.delegatedBy)!.ring + 1) as 0 | 1 | 2 | 3,
+            )
+          : [];
       if (req.delegatedBy !== undefined) ctx.parents.set(req.agentDid, req.delegatedBy);
       ringAssigned(p.ring, 'join');
-      record(ctx, req.agentDid, [
-        { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
-        ...(req.delegatedBy !== undefined ? [{ path: `/participants/${req.agentDid}/delegatedBy`, operation: 'add' as const, contentHash: contentHash({ parent: req.delegatedBy, ringCap: p.ringCap }) }] : []),
-        ...p.actions.map((a) => ({ path: `/registry/${a}`, operation: 'add' as const, contentHash: contentHash(ownGet(ctx.st.session.registry.entries, a)) })),
-      ], undefined, signatures);
+      record(
+        ctx,
+        req.agentDid,
+        [
+          { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
+          ...(req.delegatedBy !== undefined
+            ? [
+                {
+                  path: `/participants/${req.agentDid}/delegatedBy`,
+                  operation: 'add' as const,
+                  contentHash: contentHash({ parent: req.delegatedBy, ringCap: p.ringCap }),
+                },
+              ]
+            : []),
+          ...p.actions.map((a) => ({
+            path: `/registry/${a}`,
+            operation: 'add' as const,
+            contentHash: contentHash(ownGet(ctx.st.session.registry.entries, a)),
+          })),
+        ],
+        undefined,
+        signatures,
+      );
       refreshSearchAttributes(ctx);
       return delegated.length ? { ...result, ring: p.ring, sigmaEff: p.sigmaEff } : result;
     } finally {
@@ -96,7 +160,8 @@ export const onJoin: Handler = {
 
 export const activateRules = (ctx: SessionContext) => {
   requireState(ctx, 'activate', ['handshaking']);
-  if (ctx.st.session.activeCount < 1) throw new HypervisorError('INVALID_TRANSITION', `cannot activate session ${ctx.sessionId}: it has no participants`);
+  if (ctx.st.session.activeCount < 1)
+    throw new HypervisorError('INVALID_TRANSITION', `cannot activate session ${ctx.sessionId}: it has no participants`);
 };
 export const onActivate: Handler = {
   name: 'activate',
@@ -104,14 +169,30 @@ export const onActivate: Handler = {
     parse(NoArgumentSchema, raw, 'activate');
     const signatures = acceptAuth(ctx, 'activate', raw, undefined);
     activate(ctx.st.session, Date.now());
-    record(ctx, HYPERVISOR_DID, [{ path: '/state', operation: 'modify', contentHash: contentHash('active'), previousHash: contentHash('handshaking') }], undefined, signatures);
+    record(
+      ctx,
+      HYPERVISOR_DID,
+      [
+        {
+          path: '/state',
+          operation: 'modify',
+          contentHash: contentHash('active'),
+          previousHash: contentHash('handshaking'),
+        },
+      ],
+      undefined,
+      signatures,
+    );
     refreshSearchAttributes(ctx);
     return summary(ctx);
   },
   check: activateRules,
 };
 
-export const leaveRules = (ctx: SessionContext, r: { agentDid: string }) => { requireOpen(ctx, 'leave'); requireActiveParticipant(ctx, r.agentDid); };
+export const leaveRules = (ctx: SessionContext, r: { agentDid: string }) => {
+  requireOpen(ctx, 'leave');
+  requireActiveParticipant(ctx, r.agentDid);
+};
 export const onLeave: Handler = {
   name: 'leave',
   run(ctx, raw) {
@@ -119,7 +200,20 @@ export const onLeave: Handler = {
     leaveRules(ctx, { agentDid });
     const signatures = acceptAuth(ctx, 'leave', raw, { agentDid });
     const p = leave(ctx.st.session, agentDid, Date.now());
-    record(ctx, agentDid, [{ path: `/participants/${agentDid}/active`, operation: 'modify', contentHash: contentHash(false), previousHash: contentHash(true) }], undefined, signatures);
+    record(
+      ctx,
+      agentDid,
+      [
+        {
+          path: `/participants/${agentDid}/active`,
+          operation: 'modify',
+          contentHash: contentHash(false),
+          previousHash: contentHash(true),
+        },
+      ],
+      undefined,
+      signatures,
+    );
     refreshSearchAttributes(ctx);
     restrictSagas(ctx, [agentDid]);
     return p;
@@ -132,7 +226,12 @@ export const vouchRules = (ctx: SessionContext, r: { voucher: string; vouchee: s
   requireActiveParticipant(ctx, r.voucher, 'voucher');
   requireUnrestricted(ctx, r.voucher, 'voucher');
   const vouchee = requireActiveParticipant(ctx, r.vouchee, 'vouchee');
-  if (vouchee.slashed) throw new HypervisorError('AGENT_SLASHED', `agent ${r.vouchee} was slashed in session ${ctx.sessionId}; nobody may vouch for it`, { did: r.vouchee });
+  if (vouchee.slashed)
+    throw new HypervisorError(
+      'AGENT_SLASHED',
+      `agent ${r.vouchee} was slashed in session ${ctx.sessionId}; nobody may vouch for it`,
+      { did: r.vouchee },
+    );
 };
 export const onVouch: Handler = {
   name: 'vouch',
@@ -141,7 +240,13 @@ export const onVouch: Handler = {
     vouchRules(ctx, req);
     const signatures = acceptAuth(ctx, 'vouch', raw, req);
     const { bond, ringChanges } = vouchInSession(ctx.st.session, ctx.st.liability, req, Date.now(), wf.uuid4());
-    record(ctx, req.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }], undefined, signatures);
+    record(
+      ctx,
+      req.voucher,
+      [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }],
+      undefined,
+      signatures,
+    );
     ctx.bondsVersion++;
     applyRingChanges(ctx, ringChanges, `vouch ${bond.bondId}`);
     return bond;
@@ -151,7 +256,8 @@ export const onVouch: Handler = {
 
 export const releaseRules = (ctx: SessionContext, r: { bondId: string }) => {
   requireOpen(ctx, 'release a bond');
-  if (bondOf(ctx, r).releasedAt !== null) throw new HypervisorError('BOND_RELEASED', `bond ${r.bondId} was already released`);
+  if (bondOf(ctx, r).releasedAt !== null)
+    throw new HypervisorError('BOND_RELEASED', `bond ${r.bondId} was already released`);
 };
 export const onReleaseBond: Handler = {
   name: 'releaseBond',
@@ -162,27 +268,63 @@ export const onReleaseBond: Handler = {
     const signatures = acceptAuth(ctx, 'releaseBond', raw, req);
     const before = contentHash(existing);
     const bond = release(ctx.st.liability, req.bondId, Date.now(), req.reason);
-    record(ctx, bond.voucher, [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: before }], undefined, signatures);
+    record(
+      ctx,
+      bond.voucher,
+      [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: before }],
+      undefined,
+      signatures,
+    );
     ctx.bondsVersion++;
-    applyRingChanges(ctx, refreshRings(ctx.st.session, ctx.st.liability, Date.now(), [bond.vouchee]), `release ${bond.bondId}`, [bond.vouchee]);
+    applyRingChanges(
+      ctx,
+      refreshRings(ctx.st.session, ctx.st.liability, Date.now(), [bond.vouchee]),
+      `release ${bond.bondId}`,
+      [bond.vouchee],
+    );
     return bond;
   },
   check: releaseRules,
 };
 
-export const checkActionRules = (ctx: SessionContext, r: { agentDid: string }) => { requireOpen(ctx, 'check an action'); requireActiveParticipant(ctx, r.agentDid); };
+export const checkActionRules = (ctx: SessionContext, r: { agentDid: string }) => {
+  requireOpen(ctx, 'check an action');
+  requireActiveParticipant(ctx, r.agentDid);
+};
 export const onCheckAction: Handler = {
   name: 'checkAction',
   run(ctx, raw) {
     const req = request(CheckActionRequestSchema, raw, 'checkAction');
     checkActionRules(ctx, req);
     const signatures = acceptAuth(ctx, 'checkAction', raw, req);
-    const decision = gateStep({ agent: agentView(ctx, req.agentDid), action: actionView(ctx, req.actionId), sessionState: ctx.st.session.state, hasConsensus: false, hasSreWitness: false, ringsOnly: true, now: Date.now() });
+    const decision = gateStep({
+      agent: agentView(ctx, req.agentDid),
+      action: actionView(ctx, req.actionId),
+      sessionState: ctx.st.session.state,
+      hasConsensus: false,
+      hasSreWitness: false,
+      ringsOnly: true,
+      now: Date.now(),
+    });
     ctx.st.decisions++;
-    record(ctx, req.agentDid, [{ path: `/decisions/${ctx.st.decisions}`, operation: 'add', contentHash: contentHash({ ...req, ...recordedDecision(decision) }) }], undefined, signatures);
+    record(
+      ctx,
+      req.agentDid,
+      [
+        {
+          path: `/decisions/${ctx.st.decisions}`,
+          operation: 'add',
+          contentHash: contentHash({ ...req, ...recordedDecision(decision) }),
+        },
+      ],
+      undefined,
+      signatures,
+    );
     noteRequests(ctx, req.agentDid, [req.actionId]);
     gateDecided('check_action', decision, decision.rule, () => ({
-      [ATTR.sessionId]: ctx.sessionId, [ATTR.agentDid]: req.agentDid, [ATTR.actionId]: req.actionId,
+      [ATTR.sessionId]: ctx.sessionId,
+      [ATTR.agentDid]: req.agentDid,
+      [ATTR.actionId]: req.actionId,
     }));
     return decision;
   },
@@ -190,31 +332,68 @@ export const onCheckAction: Handler = {
 };
 
 /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
-export async function slashAgent(ctx: SessionContext, agentDid: string, reason: string, omega: number, by: string, cause: SlashCause, severity?: string, signatures?: DeltaSignature[]): Promise<SlashResult> {
+export async function slashAgent(
+  ctx: SessionContext,
+  agentDid: string,
+  reason: string,
+  omega: number,
+  by: string,
+  cause: SlashCause,
+  severity?: string,
+  signatures?: DeltaSignature[],
+): Promise<SlashResult> {
   ctx.st.slashes++;
-  const result = slashInSession(ctx.st.session, ctx.st.liability, { vouchee: agentDid, reason, omega, slashId: `${ctx.sessionId}-slash-${ctx.st.slashes}` }, Date.now());
+  const result = slashInSession(
+    ctx.st.session,
+    ctx.st.liability,
+    { vouchee: agentDid, reason, omega, slashId: `${ctx.sessionId}-slash-${ctx.st.slashes}` },
+    Date.now(),
+  );
   for (const s of result.outcome.slashes) {
     slashed(cause, () => ({ [ATTR.sessionId]: ctx.sessionId, [ATTR.agentDid]: s.vouchee }));
-    record(ctx, by, [
-      { path: `/slashes/${s.slashId}`, operation: 'add', contentHash: contentHash(s) },
-      { path: `/participants/${s.vouchee}/sigma`, operation: 'modify', contentHash: contentHash(0), previousHash: contentHash(s.sigmaBefore) },
-      ...s.clips.map((c) => ({ path: `/participants/${c.voucher}/sigma`, operation: 'modify' as const, contentHash: contentHash(c.after), previousHash: contentHash(c.before) })),
-    ], undefined, signatures);
+    record(
+      ctx,
+      by,
+      [
+        { path: `/slashes/${s.slashId}`, operation: 'add', contentHash: contentHash(s) },
+        {
+          path: `/participants/${s.vouchee}/sigma`,
+          operation: 'modify',
+          contentHash: contentHash(0),
+          previousHash: contentHash(s.sigmaBefore),
+        },
+        ...s.clips.map((c) => ({
+          path: `/participants/${c.voucher}/sigma`,
+          operation: 'modify' as const,
+          contentHash: contentHash(c.after),
+          previousHash: contentHash(c.before),
+        })),
+      ],
+      undefined,
+      signatures,
+    );
   }
   ctx.bondsVersion++;
   for (const s of result.outcome.slashes) endElevation(ctx, s.vouchee, 'slash');
   applyRingChanges(ctx, result.ringChanges, `slash of ${agentDid}`, result.outcome.touched);
   // Tell the scorer; its cached score for the agent is stale now.
   invalidateTrust(ctx.st.trustCache, agentDid);
-  await integrations.reportToTrustScorer({ agentDid, kind: 'slash', reason, ...(severity ? { severity } : {}) }).catch(() => undefined);
+  await integrations
+    .reportToTrustScorer({ agentDid, kind: 'slash', reason, ...(severity ? { severity } : {}) })
+    .catch(() => undefined);
   return result;
 }
 
 export const slashRules = (ctx: SessionContext, r: { agentDid: string; witnessDid: string }) => {
   requireOpen(ctx, 'slash');
-  if (!participantOf(ctx.st.session, r.agentDid)) throw new HypervisorError('AGENT_NOT_FOUND', `agent ${r.agentDid} is not a participant of session ${ctx.sessionId}`);
+  if (!participantOf(ctx.st.session, r.agentDid))
+    throw new HypervisorError(
+      'AGENT_NOT_FOUND',
+      `agent ${r.agentDid} is not a participant of session ${ctx.sessionId}`,
+    );
   requireSre(ctx, r.witnessDid, 'witness');
-  if (r.witnessDid === r.agentDid) throw new HypervisorError('NOT_SRE_WITNESS', `an agent may not witness its own slash`);
+  if (r.witnessDid === r.agentDid)
+    throw new HypervisorError('NOT_SRE_WITNESS', `an agent may not witness its own slash`);
 };
 export const onSlash: Handler = {
   name: 'slash',
@@ -222,7 +401,16 @@ export const onSlash: Handler = {
     const req = request(SlashRequestSchema, raw, 'slash');
     slashRules(ctx, req);
     const signatures = acceptAuth(ctx, 'slash', raw, req);
-    return slashAgent(ctx, req.agentDid, `${req.reason} (witnessed by ${req.witnessDid})`, req.omega ?? 0.95, req.witnessDid, 'witness', undefined, signatures);
+    return slashAgent(
+      ctx,
+      req.agentDid,
+      `${req.reason} (witnessed by ${req.witnessDid})`,
+      req.omega ?? 0.95,
+      req.witnessDid,
+      'witness',
+      undefined,
+      signatures,
+    );
   },
   check: slashRules,
 };
@@ -235,9 +423,13 @@ export const onSlash: Handler = {
 export const requireReporter = (ctx: SessionContext, reporterDid: string) => {
   const reporters = ctx.st.session.config.driftReporters ?? [];
   if (!reporters.includes(reporterDid)) {
-    throw new HypervisorError('NOT_DRIFT_REPORTER', reporters.length === 0
-      ? `session ${ctx.sessionId} names no drift reporter (config.driftReporters): it takes no drift report`
-      : `${reporterDid} is not one of session ${ctx.sessionId}'s drift reporters (config.driftReporters); a drift report counts only when signed by one of them`, { did: reporterDid });
+    throw new HypervisorError(
+      'NOT_DRIFT_REPORTER',
+      reporters.length === 0
+        ? `session ${ctx.sessionId} names no drift reporter (config.driftReporters): it takes no drift report`
+        : `${reporterDid} is not one of session ${ctx.sessionId}'s drift reporters (config.driftReporters); a drift report counts only when signed by one of them`,
+      { did: reporterDid },
+    );
   }
 };
 export const driftRules = (ctx: SessionContext, r: { agentDid: string; reporterDid?: string }, signed = true) => {
@@ -250,18 +442,47 @@ export const onReportDrift: Handler = {
   async run(ctx, raw) {
     // A report accepted before reporters were required replays as it ran (unsigned, by the hypervisor).
     const signed = wf.patched('drift-reports-signed');
-    const req: { agentDid: string; reporterDid?: string; claimedEmbedding?: number[]; observedEmbedding?: number[] } = signed
-      ? request(DriftReportSchema, raw, 'reportDrift')
-      : parse(DriftMeasureSchema, raw, 'reportDrift');
+    const req: { agentDid: string; reporterDid?: string; claimedEmbedding?: number[]; observedEmbedding?: number[] } =
+      signed ? request(DriftReportSchema, raw, 'reportDrift') : parse(DriftMeasureSchema, raw, 'reportDrift');
     driftRules(ctx, req, signed);
     const signatures = signed ? acceptAuth(ctx, 'reportDrift', raw, req) : [];
     const { agentDid, claimedEmbedding, observedEmbedding } = req;
-    const drift = await integrations.measureDrift({ agentDid, claimedEmbedding, observedEmbedding, sessionId: ctx.sessionId });
+    const drift = await integrations.measureDrift({
+      agentDid,
+      claimedEmbedding,
+      observedEmbedding,
+      sessionId: ctx.sessionId,
+    });
     requireOpen(ctx, 'record drift');
-    const decision = recordDriftCheck(ctx.st.drift, { agentDid: req.agentDid, sessionId: ctx.sessionId, drift, now: Date.now() });
-    record(ctx, signed ? req.reporterDid! : HYPERVISOR_DID, [{ path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`, operation: 'add', contentHash: contentHash(decision) }], undefined, signatures);
+    const decision = recordDriftCheck(ctx.st.drift, {
+      agentDid: req.agentDid,
+      sessionId: ctx.sessionId,
+      drift,
+      now: Date.now(),
+    });
+    record(
+      ctx,
+      signed ? req.reporterDid! : HYPERVISOR_DID,
+      [
+        {
+          path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`,
+          operation: 'add',
+          contentHash: contentHash(decision),
+        },
+      ],
+      undefined,
+      signatures,
+    );
     if (decision.action === 'slash') {
-      const slash = await slashAgent(ctx, req.agentDid, `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`, decision.slashOmega ?? 0.95, HYPERVISOR_DID, 'drift', decision.reportSeverity ?? undefined);
+      const slash = await slashAgent(
+        ctx,
+        req.agentDid,
+        `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`,
+        decision.slashOmega ?? 0.95,
+        HYPERVISOR_DID,
+        'drift',
+        decision.reportSeverity ?? undefined,
+      );
       return { decision, slash, ringChanges: slash.ringChanges };
     }
     if (decision.action === 'demote') {

@@ -17,11 +17,30 @@ import { summary } from './views';
 export function registerQueries(ctx: SessionContext): void {
   const { st, sessionId } = ctx;
   wf.setHandler(summaryQuery, () => summary(ctx), { description: MESSAGES.summary.description });
-  wf.setHandler(participantQuery, (did) => (typeof did === 'string' ? participantOf(st.session, did) ?? null : null), { description: MESSAGES.participant.description });
-  wf.setHandler(liabilityQuery, () => liabilityMatrix(st.liability, sessionId, Date.now()), { description: MESSAGES.liabilityMatrix.description });
-  wf.setHandler(auditQuery, () => ({
-    sessionId, deltaCount: st.audit.turn, merkleRoot: auditMerkleRoot(st.audit), head: st.audit.head, stored: st.audit.stored, pending: st.audit.deltas.slice(),
-  }), { description: MESSAGES.auditHead.description });
+  wf.setHandler(
+    participantQuery,
+    (did) => (typeof did === 'string' ? (participantOf(st.session, did) ?? null) : null),
+    { description: MESSAGES.participant.description },
+  );
+  wf.setHandler(liabilityQuery, () => liabilityMatrix(st.liability, sessionId, Date.now()), {
+    description: MESSAGES.liabilityMatrix.description,
+  });
+  wf.setHandler(
+    auditQuery,
+    () => ({
+      sessionId,
+      deltaCount: st.audit.turn,
+      merkleRoot: auditMerkleRoot(st.audit),
+      head: st.audit.head,
+      stored: st.audit.stored,
+      pending: st.audit.deltas.slice(),
+    }),
+    { description: MESSAGES.auditHead.description },
+  );
   wf.setHandler(sagasQuery, () => [...ctx.sagas.values()], { description: MESSAGES.sagas.description });
-  wf.setHandler(stepGrantQuery, queryAnswer((raw) => stepGrant(ctx, raw)), { description: MESSAGES.stepGrant.description });
+  wf.setHandler(
+    stepGrantQuery,
+    queryAnswer((raw) => stepGrant(ctx, raw)),
+    { description: MESSAGES.stepGrant.description },
+  );
 }

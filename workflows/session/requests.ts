@@ -48,7 +48,10 @@ export function currentRequestId(): string | undefined {
  * again by a new process is signed again, with new nonces; a resend acts no more, so it needs no authority).
  */
 function hashOf(name: UpdateName, raw: unknown): string {
-  const request = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'auth')) : raw;
+  const request =
+    typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+      ? Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'auth'))
+      : raw;
   return sha256Hex(canonicalJson({ name, request: request ?? null }));
 }
 
@@ -56,42 +59,79 @@ function hashOf(name: UpdateName, raw: unknown): string {
  * The record of an earlier request with this id, if the session remembers one; throws
  * REQUEST_ID_REUSED when the id named another request. Pure: validators call it.
  */
-export function earlierRequest(ctx: SessionContext, id: string | undefined, name: UpdateName, raw: unknown): RequestRecord | undefined {
+export function earlierRequest(
+  ctx: SessionContext,
+  id: string | undefined,
+  name: UpdateName,
+  raw: unknown,
+): RequestRecord | undefined {
   if (id === undefined) return undefined;
   const r = ctx.requests.get(id);
   if (!r) return undefined;
   if (r.name !== name || r.hash !== hashOf(name, raw)) {
-    throw new HypervisorError('REQUEST_ID_REUSED', `request id ${id} already named another request to session ${ctx.sessionId} (${r.name}); a request id names one request: send a new request with a new id`, { requestId: id, name: r.name });
+    throw new HypervisorError(
+      'REQUEST_ID_REUSED',
+      `request id ${id} already named another request to session ${ctx.sessionId} (${r.name}); a request id names one request: send a new request with a new id`,
+      { requestId: id, name: r.name },
+    );
   }
   return r;
 }
 
 /** The first answer to a request sent again: as it was, or re-derived from the request's essentials. */
 export function firstAnswer(ctx: SessionContext, r: RequestRecord, raw: unknown): unknown {
-  if (r.error) throw wf.ApplicationFailure.nonRetryable(r.error.message, r.error.type, ...(r.error.details ? [r.error.details] : []));
+  if (r.error)
+    throw wf.ApplicationFailure.nonRetryable(
+      r.error.message,
+      r.error.type,
+      ...(r.error.details ? [r.error.details] : []),
+    );
   if (r.name === 'startSaga' && r.answer && typeof r.answer === 'object') {
     const { sagaId, workflowId, runId } = r.answer as { sagaId: string; workflowId: string; runId: string };
     const req = parse(StartSagaRequestSchema, raw, 'startSaga') as StartSagaRequestParsed;
-    const digests = Object.fromEntries(req.steps.map((s, i) => {
-      const stepId = s.stepId ?? `step-${i + 1}`;
-      return [stepId, stepDigest({ sessionId: ctx.sessionId, sagaId, stepId, actionId: s.actionId, agentDid: s.agentDid, input: s.input })];
-    }));
+    const digests = Object.fromEntries(
+      req.steps.map((s, i) => {
+        const stepId = s.stepId ?? `step-${i + 1}`;
+        return [
+          stepId,
+          stepDigest({
+            sessionId: ctx.sessionId,
+            sagaId,
+            stepId,
+            actionId: s.actionId,
+            agentDid: s.agentDid,
+            input: s.input,
+          }),
+        ];
+      }),
+    );
     return { sagaId, workflowId, runId, digests };
   }
   if (!r.kept) {
-    throw new HypervisorError('REQUEST_ALREADY_APPLIED', `request ${r.id} (${r.name}) was applied by session ${ctx.sessionId} already; its answer was too large to keep: read the session for its effect`, { requestId: r.id, name: r.name });
+    throw new HypervisorError(
+      'REQUEST_ALREADY_APPLIED',
+      `request ${r.id} (${r.name}) was applied by session ${ctx.sessionId} already; its answer was too large to keep: read the session for its effect`,
+      { requestId: r.id, name: r.name },
+    );
   }
   return r.answer;
 }
 
 /** Remembers an accepted request and how it ended (behind the patch: histories before it remember nothing). */
-export function rememberRequest(ctx: SessionContext, id: string | undefined, name: UpdateName, raw: unknown, outcome: { answer: unknown } | { error: wf.ApplicationFailure }): void {
+export function rememberRequest(
+  ctx: SessionContext,
+  id: string | undefined,
+  name: UpdateName,
+  raw: unknown,
+  outcome: { answer: unknown } | { error: wf.ApplicationFailure },
+): void {
   if (id === undefined || !wf.patched(REQUEST_IDS_PATCH)) return;
   const record: RequestRecord = { id, name, hash: hashOf(name, raw), kept: false };
   if ('error' in outcome) {
     const details = outcome.error.details?.[0];
     record.error = {
-      type: outcome.error.type ?? 'INTERNAL', message: outcome.error.message.slice(0, 500),
+      type: outcome.error.type ?? 'INTERNAL',
+      message: outcome.error.message.slice(0, 500),
       ...(details !== undefined && jsonSize(details) <= ANSWER_KEPT_BYTES ? { details } : {}),
     };
   } else if (name === 'startSaga') {

@@ -11,8 +11,13 @@ import { reportedCost, stepKey, type Refusal } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
 import {
-  StartSagaRequestSchema, StepRefSchema, type ActionView, type AgentView, type SagaWorkflowInput,
-  type StartSagaRequestParsed, type StepRef,
+  StartSagaRequestSchema,
+  StepRefSchema,
+  type ActionView,
+  type AgentView,
+  type SagaWorkflowInput,
+  type StartSagaRequestParsed,
+  type StepRef,
 } from '../../src/contract';
 import { sagaEndedSignal, sagaWorkflowId, wakeSignal } from '../definitions';
 import { MESSAGES } from '../../src/contract/messages';
@@ -23,8 +28,16 @@ import { sagaStaticDetails } from '../sagaDetails';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import type { SagaRecord, StepEvidence, StepGrant } from '../../src/contract/sessionTypes';
 import {
-  HYPERVISOR_DID, integrations, contentHash, stepDigest, type SessionContext, isOpen, requireOpen, record,
-  requireState, costOf,
+  HYPERVISOR_DID,
+  integrations,
+  contentHash,
+  stepDigest,
+  type SessionContext,
+  isOpen,
+  requireOpen,
+  record,
+  requireState,
+  costOf,
 } from './context';
 import { agentView, effectiveRing, actionView, runningSagas, currentDetails, countedApprovers } from './views';
 import { type Handler, acceptAuth, request } from './door';
@@ -37,12 +50,23 @@ const FINISHED_SAGAS_KEPT = 100;
 
 export const startSagaRules = (ctx: SessionContext, r: { sagaId?: string; steps: { agentDid: string }[] }) => {
   requireState(ctx, 'start a saga', ['active']);
-  if (ctx.closing) throw new HypervisorError('SESSION_CLOSED', `cannot start a saga: session ${ctx.sessionId} is terminating`, { state: 'terminating' });
-  if (r.sagaId !== undefined && ctx.sagas.has(r.sagaId)) throw new HypervisorError('DUPLICATE_SAGA', `saga ${r.sagaId} already exists in session ${ctx.sessionId}`, { sagaId: r.sagaId });
+  if (ctx.closing)
+    throw new HypervisorError('SESSION_CLOSED', `cannot start a saga: session ${ctx.sessionId} is terminating`, {
+      state: 'terminating',
+    });
+  if (r.sagaId !== undefined && ctx.sagas.has(r.sagaId))
+    throw new HypervisorError('DUPLICATE_SAGA', `saga ${r.sagaId} already exists in session ${ctx.sessionId}`, {
+      sagaId: r.sagaId,
+    });
   // Only members sign in a did:key session (so the replay windows it keeps are the members' alone).
   if (ctx.identity === 'did:key') {
     const stranger = r.steps.find((s) => !participantOf(ctx.st.session, s.agentDid));
-    if (stranger) throw new HypervisorError('AGENT_NOT_FOUND', `cannot start a saga: step agent ${stranger.agentDid} is not a participant of session ${ctx.sessionId}`, { did: stranger.agentDid });
+    if (stranger)
+      throw new HypervisorError(
+        'AGENT_NOT_FOUND',
+        `cannot start a saga: step agent ${stranger.agentDid} is not a participant of session ${ctx.sessionId}`,
+        { did: stranger.agentDid },
+      );
   }
   // SPEC §12: the first step must fit its agent's rate and budget now, or the start is refused with when to retry.
   const first = r.steps[0] as { agentDid: string; actionId: string; stepId?: string };
@@ -53,30 +77,41 @@ export const startSagaRules = (ctx: SessionContext, r: { sagaId?: string; steps:
 /** Whether one step start fits its agent's rate and the budgets now (null: yes, or not a participant — the gate denies that). */
 export function leaseCheck(ctx: SessionContext, did: string, actionId: string): Refusal | null {
   if (!participantOf(ctx.st.session, did)?.active) return null;
-  return (ctx.budgetsOn ? ctx.controls.checkBudget(did, costOf(ctx, actionId)) : null) ?? ctx.controls.checkTokens(did, effectiveRing(ctx, did), 1, Date.now());
+  return (
+    (ctx.budgetsOn ? ctx.controls.checkBudget(did, costOf(ctx, actionId)) : null) ??
+    ctx.controls.checkTokens(did, effectiveRing(ctx, did), 1, Date.now())
+  );
 }
-export const refused = (stepId: string, r: Refusal) => new HypervisorError(r.code, `cannot start a saga: step ${stepId}: ${r.reason}`, { retryAfterMs: r.retryAfterMs });
+export const refused = (stepId: string, r: Refusal) =>
+  new HypervisorError(r.code, `cannot start a saga: step ${stepId}: ${r.reason}`, { retryAfterMs: r.retryAfterMs });
 
 /**
  * Leases one step start (SPEC §12): a rate token, and its budget reserved under the step's key. A step
  * leased already (a repeated claim) is not charged again. 'skip': its agent is not an active participant.
  */
-export function leaseStep(ctx: SessionContext, saga: { sagaId: string; workflowId: string }, step: StepEvidence): Refusal | 'skip' | null {
+export function leaseStep(
+  ctx: SessionContext,
+  saga: { sagaId: string; workflowId: string },
+  step: StepEvidence,
+): Refusal | 'skip' | null {
   if (step.leased) return null;
   if (!participantOf(ctx.st.session, step.agentDid)?.active) return 'skip';
   // The budget first: a token is taken only for a step that fits it (reserve cannot refuse after this check).
   const cost = costOf(ctx, step.actionId);
-  const refusal = (ctx.budgetsOn ? ctx.controls.checkBudget(step.agentDid, cost) : null) ?? ctx.controls.takeTokens(step.agentDid, effectiveRing(ctx, step.agentDid), 1, Date.now());
+  const refusal =
+    (ctx.budgetsOn ? ctx.controls.checkBudget(step.agentDid, cost) : null) ??
+    ctx.controls.takeTokens(step.agentDid, effectiveRing(ctx, step.agentDid), 1, Date.now());
   if (refusal) return refusal;
-  if (ctx.budgetsOn) ctx.controls.reserve(stepKey(saga.workflowId, step.stepId), { agentDid: step.agentDid, sagaId: saga.sagaId, cost });
+  if (ctx.budgetsOn)
+    ctx.controls.reserve(stepKey(saga.workflowId, step.stepId), { agentDid: step.agentDid, sagaId: saga.sagaId, cost });
   step.leased = true;
   return null;
 }
 
-
 export function nextSagaId(ctx: SessionContext): string {
   let id: string;
-  do id = `saga-${++ctx.st.sagaCount}`; while (ctx.sagas.has(id));
+  do id = `saga-${++ctx.st.sagaCount}`;
+  while (ctx.sagas.has(id));
   return id;
 }
 
@@ -104,23 +139,56 @@ export const onStartSaga: Handler = {
   check: startSagaRules,
 };
 
-export async function startOneSaga(ctx: SessionContext, req: StartSagaRequestParsed, sagaId: string, signatures: DeltaSignature[]) {
+export async function startOneSaga(
+  ctx: SessionContext,
+  req: StartSagaRequestParsed,
+  sagaId: string,
+  signatures: DeltaSignature[],
+) {
   const workflowId = sagaWorkflowId(ctx.sessionId, sagaId);
   const steps = req.steps.map((s, i) => {
     const stepId = s.stepId ?? `step-${i + 1}`;
-    return { ...s, stepId, digest: stepDigest({ sessionId: ctx.sessionId, sagaId, stepId, actionId: s.actionId, agentDid: s.agentDid, input: s.input }) };
+    return {
+      ...s,
+      stepId,
+      digest: stepDigest({
+        sessionId: ctx.sessionId,
+        sagaId,
+        stepId,
+        actionId: s.actionId,
+        agentDid: s.agentDid,
+        input: s.input,
+      }),
+    };
   });
   const agentDids = [...new Set(steps.map((s) => s.agentDid))].sort();
   const actionIds = [...new Set(steps.map((s) => s.actionId))];
   const sagaInput: SagaWorkflowInput = {
-    sessionId: ctx.sessionId, sagaId, description: req.description, steps,
+    sessionId: ctx.sessionId,
+    sagaId,
+    description: req.description,
+    steps,
     agents: agentDids.map((d) => agentView(ctx, d)).filter((v): v is AgentView => v !== undefined),
     actions: actionIds.map((a) => actionView(ctx, a)).filter((v): v is ActionView => v !== undefined),
     quorum: ctx.st.session.config.consensusQuorum,
   };
   const record_: SagaRecord = {
-    sagaId, workflowId, description: req.description ?? null, state: 'running', startedAt: Date.now(), endedAt: null, agentDids,
-    steps: steps.map((s) => ({ stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, digest: s.digest, approvers: [], rejectedBy: null, witness: null })),
+    sagaId,
+    workflowId,
+    description: req.description ?? null,
+    state: 'running',
+    startedAt: Date.now(),
+    endedAt: null,
+    agentDids,
+    steps: steps.map((s) => ({
+      stepId: s.stepId,
+      actionId: s.actionId,
+      agentDid: s.agentDid,
+      digest: s.digest,
+      approvers: [],
+      rejectedBy: null,
+      witness: null,
+    })),
     error: null,
   };
   // SPEC §12: the saga holds a lease of the steps that fit now, in order; the rest claim at their time.
@@ -130,7 +198,8 @@ export async function startOneSaga(ctx: SessionContext, req: StartSagaRequestPar
     if (i === 0 && refusal !== 'skip') throw refused(step.stepId, refusal);
     break;
   }
-  for (const s of sagaInput.steps) (s as { leased?: boolean }).leased = record_.steps.find((e) => e.stepId === s.stepId)!.leased === true;
+  for (const s of sagaInput.steps)
+    (s as { leased?: boolean }).leased = record_.steps.find((e) => e.stepId === s.stepId)!.leased === true;
   ctx.sagas.set(sagaId, record_);
   ctx.startsInFlight++;
   let child: wf.ChildWorkflowHandle<typeof sagaWorkflow>;
@@ -152,30 +221,65 @@ export async function startOneSaga(ctx: SessionContext, req: StartSagaRequestPar
     // Its workflow id is taken (a client squatted it): the saga never ran, and nothing is recorded.
     ctx.sagas.delete(sagaId);
     for (const key of ctx.controls.reservationsOf(sagaId)) ctx.controls.settle(key, false);
-    return { ok: false as const, error: new HypervisorError('DUPLICATE_SAGA', `saga ${sagaId} could not be started in session ${ctx.sessionId}: ${(err as Error).message}`) };
+    return {
+      ok: false as const,
+      error: new HypervisorError(
+        'DUPLICATE_SAGA',
+        `saga ${sagaId} could not be started in session ${ctx.sessionId}: ${(err as Error).message}`,
+      ),
+    };
   } finally {
     ctx.startsInFlight--;
   }
   ctx.children.add(sagaId);
   // Terminate waits for starts in flight (it closes only once every started saga can hear it).
-  record(ctx, HYPERVISOR_DID, [{ path: `/sagas/${sagaId}`, operation: 'add', contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }) }], undefined, signatures);
+  record(
+    ctx,
+    HYPERVISOR_DID,
+    [
+      {
+        path: `/sagas/${sagaId}`,
+        operation: 'add',
+        contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }),
+      },
+    ],
+    undefined,
+    signatures,
+  );
   // Not awaited: the session continues as new while sagas run (a later run reads the outcome by id).
-  child.result().then(
-    (snapshot) => settleSaga(ctx, sagaId, { snapshot, failure: null }),
-    (err) => settleSaga(ctx, sagaId, outcomeOfFailure(err)),
-  ).catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
+  child
+    .result()
+    .then(
+      (snapshot) => settleSaga(ctx, sagaId, { snapshot, failure: null }),
+      (err) => settleSaga(ctx, sagaId, outcomeOfFailure(err)),
+    )
+    .catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
   // The run id pins the saga a client waits on: a later workflow reusing the id is not this saga.
-  return { ok: true as const, result: { sagaId, workflowId, runId: child.firstExecutionRunId, digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])) } };
+  return {
+    ok: true as const,
+    result: {
+      sagaId,
+      workflowId,
+      runId: child.firstExecutionRunId,
+      digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])),
+    },
+  };
 }
-
 
 /** The saga ended as a failed workflow (compensated, escalated, failed): its snapshot is in the failure's details. */
 function outcomeOfFailure(err: unknown): { snapshot: SagaSnapshot | null; failure: string | null } {
   let cause: unknown = err;
-  while (cause instanceof wf.ChildWorkflowFailure || (cause instanceof wf.TemporalFailure && !(cause instanceof wf.ApplicationFailure) && cause.cause)) {
+  while (
+    cause instanceof wf.ChildWorkflowFailure ||
+    (cause instanceof wf.TemporalFailure && !(cause instanceof wf.ApplicationFailure) && cause.cause)
+  ) {
     cause = (cause as wf.TemporalFailure).cause;
   }
-  if (cause instanceof wf.ApplicationFailure && cause.type && ['SagaCompensated', 'SagaEscalated', 'SagaFailed'].includes(cause.type)) {
+  if (
+    cause instanceof wf.ApplicationFailure &&
+    cause.type &&
+    ['SagaCompensated', 'SagaEscalated', 'SagaFailed'].includes(cause.type)
+  ) {
     const snapshot = cause.details?.[0] as SagaSnapshot | undefined;
     if (snapshot && typeof snapshot === 'object') return { snapshot, failure: null };
   }
@@ -188,7 +292,11 @@ function outcomeOfFailure(err: unknown): { snapshot: SagaSnapshot | null; failur
  * slashes the agents of failed compensations (SPEC §6), then tells the trust
  * scorer the step outcomes (SPEC §9).
  */
-export async function settleSaga(ctx: SessionContext, sagaId: string, outcome: { snapshot: SagaSnapshot | null; failure: string | null }): Promise<void> {
+export async function settleSaga(
+  ctx: SessionContext,
+  sagaId: string,
+  outcome: { snapshot: SagaSnapshot | null; failure: string | null },
+): Promise<void> {
   const saga = ctx.sagas.get(sagaId);
   if (!saga || saga.state !== 'running') return;
   ctx.background++;
@@ -199,7 +307,11 @@ export async function settleSaga(ctx: SessionContext, sagaId: string, outcome: {
   }
 }
 
-export async function settle(ctx: SessionContext, saga: SagaRecord, outcome: { snapshot: SagaSnapshot | null; failure: string | null }): Promise<void> {
+export async function settle(
+  ctx: SessionContext,
+  saga: SagaRecord,
+  outcome: { snapshot: SagaSnapshot | null; failure: string | null },
+): Promise<void> {
   const sagaId = saga.sagaId;
   const snap = outcome.snapshot;
   saga.state = snap ? snap.saga.state : 'lost';
@@ -215,26 +327,66 @@ export async function settle(ctx: SessionContext, saga: SagaRecord, outcome: { s
   // SPEC §12: a step that acted is charged once (its key), with the cost its result reported; the rest are released.
   const charged = new Map<string, { calls: number; cost: number }>();
   for (const s of steps) {
-    const acted = s.state === 'committed' || s.state === 'compensating' || s.state === 'compensated' || s.state === 'compensation_failed';
+    const acted =
+      s.state === 'committed' ||
+      s.state === 'compensating' ||
+      s.state === 'compensated' ||
+      s.state === 'compensation_failed';
     const charge = ctx.controls.settle(stepKey(saga.workflowId, s.stepId), acted, reportedCost(s.result));
     if (charge) charged.set(s.agentDid, ctx.controls.usage(s.agentDid).spent);
   }
   for (const key of ctx.controls.reservationsOf(sagaId)) ctx.controls.settle(key, false);
-  record(ctx, HYPERVISOR_DID, [
-    { path: `/sagas/${sagaId}/state`, operation: 'modify', contentHash: contentHash({ state: saga.state, error: saga.error }) },
-    ...steps.map((s) => ({ path: `/sagas/${sagaId}/steps/${s.stepId}`, operation: 'modify' as const, contentHash: contentHash({ state: s.state, agentDid: s.agentDid, actionId: s.actionId, attempts: s.attempts, error: s.error }) })),
-    ...[...charged].map(([did, spent]) => ({ path: `/budgets/${did}`, operation: 'modify' as const, contentHash: contentHash(spent) })),
-  ], saga.endedAt ?? Date.now());
+  record(
+    ctx,
+    HYPERVISOR_DID,
+    [
+      {
+        path: `/sagas/${sagaId}/state`,
+        operation: 'modify',
+        contentHash: contentHash({ state: saga.state, error: saga.error }),
+      },
+      ...steps.map((s) => ({
+        path: `/sagas/${sagaId}/steps/${s.stepId}`,
+        operation: 'modify' as const,
+        contentHash: contentHash({
+          state: s.state,
+          agentDid: s.agentDid,
+          actionId: s.actionId,
+          attempts: s.attempts,
+          error: s.error,
+        }),
+      })),
+      ...[...charged].map(([did, spent]) => ({
+        path: `/budgets/${did}`,
+        operation: 'modify' as const,
+        contentHash: contentHash(spent),
+      })),
+    ],
+    saga.endedAt ?? Date.now(),
+  );
   wf.setCurrentDetails(currentDetails(ctx));
   for (const s of steps.filter((x) => x.state === 'compensation_failed')) {
     if (!isOpen(ctx) || !participantOf(ctx.st.session, s.agentDid)) continue;
     ctx.outcomeTime = saga.endedAt ?? undefined;
-    const slashed = slashAgent(ctx, s.agentDid, `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`, riskWeight(ctx.st.session.registry, s.actionId), HYPERVISOR_DID, 'compensation_failed');
+    const slashed = slashAgent(
+      ctx,
+      s.agentDid,
+      `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`,
+      riskWeight(ctx.st.session.registry, s.actionId),
+      HYPERVISOR_DID,
+      'compensation_failed',
+    );
     ctx.outcomeTime = undefined;
     await slashed;
   }
   if (ctx.st.scorerConfigured) {
-    const outcomes = steps.filter((s) => s.state !== 'pending').map((s) => ({ agentDid: s.agentDid, kind: 'outcome' as const, reason: `step ${s.stepId} (${s.actionId}) ${s.state}` }));
+    const outcomes = steps
+      .filter((s) => s.state !== 'pending')
+      .map((s) => ({
+        agentDid: s.agentDid,
+        kind: 'outcome' as const,
+        reason: `step ${s.stepId} (${s.actionId}) ${s.state}`,
+      }));
     for (const o of outcomes) await integrations.reportToTrustScorer(o).catch(() => undefined);
   }
 }
@@ -251,8 +403,13 @@ export async function readOutcome(ctx: SessionContext, sagaId: string, ended = f
   ctx.background++;
   try {
     // A saga that says it ended signals just before it closes: the read waits a moment for the close.
-    const read = await integrations.readSagaOutcome({ workflowId: saga.workflowId, sessionWorkflowId: wf.workflowInfo().workflowId, waitMs: ended ? 10_000 : 0 });
-    if (read.status === 'closed') await settleSaga(ctx, sagaId, { snapshot: read.snapshot as SagaSnapshot | null, failure: read.failure });
+    const read = await integrations.readSagaOutcome({
+      workflowId: saga.workflowId,
+      sessionWorkflowId: wf.workflowInfo().workflowId,
+      waitMs: ended ? 10_000 : 0,
+    });
+    if (read.status === 'closed')
+      await settleSaga(ctx, sagaId, { snapshot: read.snapshot as SagaSnapshot | null, failure: read.failure });
   } finally {
     ctx.background--;
   }
@@ -260,12 +417,15 @@ export async function readOutcome(ctx: SessionContext, sagaId: string, ended = f
 
 /** `sagaEnded` is a wake-up, not a fact: the outcome is read by id (SPEC §11.2–§11.3). */
 export function registerSagaEnded(ctx: SessionContext): void {
-  wf.setHandler(sagaEndedSignal, (raw) => {
-    const sagaId = typeof raw === 'object' && raw !== null && typeof raw.sagaId === 'string' ? raw.sagaId : undefined;
-    if (sagaId !== undefined && ctx.sagas.has(sagaId)) void readOutcome(ctx, sagaId, true).catch(() => undefined);
-  }, { description: MESSAGES.sagaEnded.description });
+  wf.setHandler(
+    sagaEndedSignal,
+    (raw) => {
+      const sagaId = typeof raw === 'object' && raw !== null && typeof raw.sagaId === 'string' ? raw.sagaId : undefined;
+      if (sagaId !== undefined && ctx.sagas.has(sagaId)) void readOutcome(ctx, sagaId, true).catch(() => undefined);
+    },
+    { description: MESSAGES.sagaEnded.description },
+  );
 }
-
 
 /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
 export function stepGrant(ctx: SessionContext, raw: StepRef): StepGrant {
@@ -280,11 +440,34 @@ export function grantFor(ctx: SessionContext, saga: SagaRecord, step: StepEviden
   const witness = step.witness && ctx.st.session.config.sreWitnesses.includes(step.witness) ? step.witness : null;
   const agent = agentView(ctx, step.agentDid) ?? null;
   const action = actionView(ctx, step.actionId) ?? null;
-  let decision: GateDecision = gateStep({ agent: agent ?? undefined, action: action ?? undefined, sessionState: ctx.st.session.state, hasConsensus: approvals.length >= quorum, hasSreWitness: witness !== null, now: Date.now() });
+  let decision: GateDecision = gateStep({
+    agent: agent ?? undefined,
+    action: action ?? undefined,
+    sessionState: ctx.st.session.state,
+    hasConsensus: approvals.length >= quorum,
+    hasSreWitness: witness !== null,
+    now: Date.now(),
+  });
   if (step.rejectedBy) {
-    decision = { ...decision, allowed: false, waitFor: 'none', reason: `rejected by ${step.rejectedBy.did}: ${step.rejectedBy.reason}`, rule: 'rejected' };
+    decision = {
+      ...decision,
+      allowed: false,
+      waitFor: 'none',
+      reason: `rejected by ${step.rejectedBy.did}: ${step.rejectedBy.reason}`,
+      rule: 'rejected',
+    };
   }
-  return { decision, agent, action, approvals, quorum, witness, rejectedBy: step.rejectedBy, step: { agentDid: step.agentDid, digest: step.digest }, retryAfterMs: null };
+  return {
+    decision,
+    agent,
+    action,
+    approvals,
+    quorum,
+    witness,
+    rejectedBy: step.rejectedBy,
+    step: { agentDid: step.agentDid, digest: step.digest },
+    retryAfterMs: null,
+  };
 }
 
 /**
@@ -298,7 +481,10 @@ export function grantFor(ctx: SessionContext, saga: SagaRecord, step: StepEviden
  * `claims-not-counted`); one that changes nothing counts as any other request, so repeating it cannot grow a
  * run's history without bound.
  */
-export const claimRules = (ctx: SessionContext, r: StepRef) => { requireOpen(ctx, 'claim a step'); evidenceOf(ctx, r, 'claim a step'); };
+export const claimRules = (ctx: SessionContext, r: StepRef) => {
+  requireOpen(ctx, 'claim a step');
+  evidenceOf(ctx, r, 'claim a step');
+};
 export const onClaimStep: Handler = {
   name: 'claimStep',
   run(ctx, raw) {
@@ -317,8 +503,15 @@ export const onClaimStep: Handler = {
       return grant;
     }
     return {
-      ...grant, retryAfterMs: refusal.retryAfterMs,
-      decision: { ...grant.decision, allowed: false, waitFor: 'none', rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted', reason: refusal.reason },
+      ...grant,
+      retryAfterMs: refusal.retryAfterMs,
+      decision: {
+        ...grant.decision,
+        allowed: false,
+        waitFor: 'none',
+        rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted',
+        reason: refusal.reason,
+      },
     };
   },
   check: claimRules,
@@ -328,7 +521,9 @@ export const onClaimStep: Handler = {
 export function wakeCarriedSagas(ctx: SessionContext): void {
   for (const saga of runningSagas(ctx)) {
     // Ask each to wake this run when it ends; then read it, which finds whoever ended before the ask.
-    void wf.getExternalWorkflowHandle(saga.workflowId).signal(wakeSignal, { sessionContinued: true })
+    void wf
+      .getExternalWorkflowHandle(saga.workflowId)
+      .signal(wakeSignal, { sessionContinued: true })
       .catch(() => undefined)
       .then(() => readOutcome(ctx, saga.sagaId))
       .catch(() => undefined);

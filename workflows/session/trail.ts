@@ -44,7 +44,11 @@ export function startTrail(ctx: SessionContext): boolean {
   ctx.outageServe = wf.patched('audit-outage-serve');
   if (!input.carried) {
     record(ctx, HYPERVISOR_DID, [
-      { path: '/', operation: 'add', contentHash: contentHash({ sessionId: ctx.sessionId, config: st.session.config, creatorDid: input.creatorDid }) },
+      {
+        path: '/',
+        operation: 'add',
+        contentHash: contentHash({ sessionId: ctx.sessionId, config: st.session.config, creatorDid: input.creatorDid }),
+      },
       // Says to an offline verifier that every agent's delta of this trail carries its signature.
       ...(ctx.identity === 'did:key' ? [IDENTITY_CHANGE] : []),
     ]);
@@ -56,7 +60,9 @@ export function startTrail(ctx: SessionContext): boolean {
     void flushLoop(ctx);
     ctx.trailStarted = input.carried !== undefined || !st.session.config.auditEnabled;
     if (!ctx.trailStarted) {
-      void flushAll(ctx).then(() => { ctx.trailStarted = true; });
+      void flushAll(ctx).then(() => {
+        ctx.trailStarted = true;
+      });
     }
   }
   return proving;
@@ -65,12 +71,21 @@ export function startTrail(ctx: SessionContext): boolean {
 async function proveCarried(ctx: SessionContext): Promise<void> {
   const { audit } = ctx.st;
   try {
-    if (audit.stored !== audit.turn) throw new Error(`it carries ${audit.turn - audit.stored} deltas the store does not hold`);
-    await auditStore.checkCarriedTrail({ sessionId: ctx.sessionId, chain: ctx.chain, turn: audit.turn, head: audit.head });
+    if (audit.stored !== audit.turn)
+      throw new Error(`it carries ${audit.turn - audit.stored} deltas the store does not hold`);
+    await auditStore.checkCarriedTrail({
+      sessionId: ctx.sessionId,
+      chain: ctx.chain,
+      turn: audit.turn,
+      head: audit.head,
+    });
     ctx.trailStarted = true;
   } catch (err) {
     const cause = err instanceof wf.ActivityFailure ? err.cause : err;
-    ctx.fatal = wf.ApplicationFailure.nonRetryable(`session ${ctx.sessionId}: carried state is not proven by the audit store: ${(cause as Error)?.message ?? String(cause)}`, 'AUDIT_CONFLICT');
+    ctx.fatal = wf.ApplicationFailure.nonRetryable(
+      `session ${ctx.sessionId}: carried state is not proven by the audit store: ${(cause as Error)?.message ?? String(cause)}`,
+      'AUDIT_CONFLICT',
+    );
   }
 }
 
@@ -88,10 +103,17 @@ export async function flushBatch(ctx: SessionContext): Promise<void> {
     const code = cause instanceof wf.ApplicationFailure ? cause.type : undefined;
     // The first batch of a new session meets another session's trail under its id: nothing can be recorded for it.
     if (code === 'AUDIT_CONFLICT' && ctx.st.audit.stored === 0 && batch[0]?.turn === 1) {
-      ctx.fatal = wf.ApplicationFailure.nonRetryable(`session ${ctx.sessionId}: the audit store already holds another trail under this session id; start the session under a new id`, 'AUDIT_CONFLICT');
+      ctx.fatal = wf.ApplicationFailure.nonRetryable(
+        `session ${ctx.sessionId}: the audit store already holds another trail under this session id; start the session under a new id`,
+        'AUDIT_CONFLICT',
+      );
       return;
     }
-    wf.log.error('audit store refused a batch; retrying', { sessionId: ctx.sessionId, fromTurn: batch[0]?.turn, error: String((cause as Error)?.message ?? cause) });
+    wf.log.error('audit store refused a batch; retrying', {
+      sessionId: ctx.sessionId,
+      fromTurn: batch[0]?.turn,
+      error: String((cause as Error)?.message ?? cause),
+    });
     await wf.sleep(ctx.outageServe ? '10 seconds' : '1 minute');
   } finally {
     ctx.flushing = false;
@@ -102,7 +124,10 @@ export async function flushLoop(ctx: SessionContext): Promise<void> {
   while (ctx.fatal === undefined) {
     await wf.condition(() => ctx.st.audit.deltas.length > 0);
     if (ctx.flushWanted === 0 && ctx.st.audit.deltas.length < AUDIT_BATCH_DELTAS) {
-      await wf.condition(() => ctx.flushWanted > 0 || ctx.st.audit.deltas.length >= AUDIT_BATCH_DELTAS, AUDIT_FLUSH_INTERVAL);
+      await wf.condition(
+        () => ctx.flushWanted > 0 || ctx.st.audit.deltas.length >= AUDIT_BATCH_DELTAS,
+        AUDIT_FLUSH_INTERVAL,
+      );
     }
     await flushBatch(ctx);
   }
@@ -150,12 +175,24 @@ export async function storeBeforeWindingDown(ctx: SessionContext): Promise<void>
 /** SPEC §11.6: every list is bounded — while the store lags this far behind, requests that add deltas wait outside. */
 export function requireAuditCapacity(ctx: SessionContext, what: string): void {
   if (ctx.st.audit.deltas.length >= AUDIT_BACKLOG_MAX) {
-    throw new HypervisorError('AUDIT_BACKLOG', `cannot ${what}: ${ctx.st.audit.deltas.length} deltas of session ${ctx.sessionId} are waiting for the audit store; retry once it has caught up`, { waiting: ctx.st.audit.deltas.length });
+    throw new HypervisorError(
+      'AUDIT_BACKLOG',
+      `cannot ${what}: ${ctx.st.audit.deltas.length} deltas of session ${ctx.sessionId} are waiting for the audit store; retry once it has caught up`,
+      { waiting: ctx.st.audit.deltas.length },
+    );
   }
   if (ctx.overdraft) {
     const info = wf.workflowInfo();
-    if (ctx.updatesThisRun >= ctx.maxUpdatesPerRun * OVERDRAFT_UPDATES_FACTOR || info.historyLength >= OVERDRAFT_HISTORY_EVENTS || info.historySize >= OVERDRAFT_HISTORY_BYTES) {
-      throw new HypervisorError('AUDIT_BACKLOG', `cannot ${what}: session ${ctx.sessionId} is past its continue-as-new point and the audit store holds its trail only through turn ${ctx.st.audit.stored} of ${ctx.st.audit.turn}; retry once it has caught up`, { waiting: ctx.st.audit.deltas.length });
+    if (
+      ctx.updatesThisRun >= ctx.maxUpdatesPerRun * OVERDRAFT_UPDATES_FACTOR ||
+      info.historyLength >= OVERDRAFT_HISTORY_EVENTS ||
+      info.historySize >= OVERDRAFT_HISTORY_BYTES
+    ) {
+      throw new HypervisorError(
+        'AUDIT_BACKLOG',
+        `cannot ${what}: session ${ctx.sessionId} is past its continue-as-new point and the audit store holds its trail only through turn ${ctx.st.audit.stored} of ${ctx.st.audit.turn}; retry once it has caught up`,
+        { waiting: ctx.st.audit.deltas.length },
+      );
     }
   }
 }

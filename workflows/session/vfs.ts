@@ -13,17 +13,36 @@ import { parse } from '../../src/core/common';
 import { HypervisorError } from '../../src/core/errors';
 import type { DeltaSignature } from '../../src/core/identity';
 import {
-  VfsPathRequestSchema, VfsPermissionsRequestSchema, VfsRestoreRequestSchema, VfsSnapshotRequestSchema,
+  VfsPathRequestSchema,
+  VfsPermissionsRequestSchema,
+  VfsRestoreRequestSchema,
+  VfsSnapshotRequestSchema,
   VfsWriteRequestSchema,
 } from '../../src/contract';
 import {
-  deleteFile, listFiles, listSnapshots, restoreSnapshot, setPermissions, statFile, takeSnapshot, utf8Length,
-  writeFile, type VfsChange, type VfsState,
+  deleteFile,
+  listFiles,
+  listSnapshots,
+  restoreSnapshot,
+  setPermissions,
+  statFile,
+  takeSnapshot,
+  utf8Length,
+  writeFile,
+  type VfsChange,
+  type VfsState,
 } from '../../src/core/vfs';
 import { MESSAGES } from '../../src/contract/messages';
 import { vfsFileQuery, vfsListQuery } from '../definitions';
 import { queryAnswer } from '../failures';
-import { auditStore, record, requireActiveParticipant, requireOpen, requireUnrestricted, type SessionContext } from './context';
+import {
+  auditStore,
+  record,
+  requireActiveParticipant,
+  requireOpen,
+  requireUnrestricted,
+  type SessionContext,
+} from './context';
 import { acceptAuth, type Handler } from './door';
 import { refreshSearchAttributes } from './views';
 
@@ -41,8 +60,15 @@ export const VFS_LIMITS = {
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-
-type Request = { agentDid: string; auth?: unknown; path?: string; content?: string; snapshotId?: string; label?: string; allowedDids?: string[] | null };
+type Request = {
+  agentDid: string;
+  auth?: unknown;
+  path?: string;
+  content?: string;
+  snapshotId?: string;
+  label?: string;
+  allowedDids?: string[] | null;
+};
 
 /**
  * The session is open and the agent an active participant that is neither killed nor quarantined (SPEC §12:
@@ -56,22 +82,38 @@ const vfsAgent = (ctx: SessionContext, what: string, agentDid: string) => {
 /** The validator's rules: an active agent, then the operation itself on a copy. */
 const checked = <T extends { agentDid: string }>(what: string, op: (v: VfsState, req: T, at: number) => unknown) => {
   const dry = dryRun(what, op);
-  return (ctx: SessionContext, r: T) => { vfsAgent(ctx, what, r.agentDid); dry(ctx, r); };
+  return (ctx: SessionContext, r: T) => {
+    vfsAgent(ctx, what, r.agentDid);
+    dry(ctx, r);
+  };
 };
 
-const entries = (v: VfsState) => Object.keys(v.files).length + v.snapshots.reduce((n, s) => n + Object.keys(s.files).length, 0);
+const entries = (v: VfsState) =>
+  Object.keys(v.files).length + v.snapshots.reduce((n, s) => n + Object.keys(s.files).length, 0);
 
 /** The bounds, checked on the VFS as the operation would leave it. */
 function withinLimits(after: VfsState, what: string): void {
   const sessionId = after.sessionId;
   if (Object.keys(after.files).length > VFS_LIMITS.files) {
-    throw new HypervisorError('PAYLOAD_TOO_LARGE', `cannot ${what}: session ${sessionId} may hold at most ${VFS_LIMITS.files} files`, { max: VFS_LIMITS.files });
+    throw new HypervisorError(
+      'PAYLOAD_TOO_LARGE',
+      `cannot ${what}: session ${sessionId} may hold at most ${VFS_LIMITS.files} files`,
+      { max: VFS_LIMITS.files },
+    );
   }
   if (after.snapshots.length > VFS_LIMITS.snapshots) {
-    throw new HypervisorError('PAYLOAD_TOO_LARGE', `cannot ${what}: session ${sessionId} may hold at most ${VFS_LIMITS.snapshots} snapshots`, { max: VFS_LIMITS.snapshots });
+    throw new HypervisorError(
+      'PAYLOAD_TOO_LARGE',
+      `cannot ${what}: session ${sessionId} may hold at most ${VFS_LIMITS.snapshots} snapshots`,
+      { max: VFS_LIMITS.snapshots },
+    );
   }
   if (entries(after) > VFS_LIMITS.entries) {
-    throw new HypervisorError('PAYLOAD_TOO_LARGE', `cannot ${what}: session ${sessionId}'s files and snapshot entries would exceed ${VFS_LIMITS.entries}`, { max: VFS_LIMITS.entries });
+    throw new HypervisorError(
+      'PAYLOAD_TOO_LARGE',
+      `cannot ${what}: session ${sessionId}'s files and snapshot entries would exceed ${VFS_LIMITS.entries}`,
+      { max: VFS_LIMITS.entries },
+    );
   }
 }
 
@@ -87,19 +129,34 @@ function dryRun<T>(what: string, op: (v: VfsState, req: T, at: number) => unknow
 const write = (v: VfsState, r: Request, at: number) => {
   const bytes = utf8Length(r.content ?? '');
   if (bytes > VFS_LIMITS.fileBytes) {
-    throw new HypervisorError('PAYLOAD_TOO_LARGE', `cannot vfsWrite: ${r.path} would be ${bytes} bytes; a file is at most ${VFS_LIMITS.fileBytes} bytes (UTF-8)`, { size: bytes, max: VFS_LIMITS.fileBytes });
+    throw new HypervisorError(
+      'PAYLOAD_TOO_LARGE',
+      `cannot vfsWrite: ${r.path} would be ${bytes} bytes; a file is at most ${VFS_LIMITS.fileBytes} bytes (UTF-8)`,
+      { size: bytes, max: VFS_LIMITS.fileBytes },
+    );
   }
   if (LONE_SURROGATE.test(r.content ?? '')) {
-    throw new HypervisorError('INVALID_INPUT', `invalid vfsWrite: content of ${r.path} holds an unpaired surrogate, which UTF-8 (and so the audit store) cannot keep`);
+    throw new HypervisorError(
+      'INVALID_INPUT',
+      `invalid vfsWrite: content of ${r.path} holds an unpaired surrogate, which UTF-8 (and so the audit store) cannot keep`,
+    );
   }
   return writeFile(v, { path: r.path, content: r.content, agentDid: r.agentDid, at });
 };
 const del = (v: VfsState, r: Request, at: number) => deleteFile(v, { path: r.path, agentDid: r.agentDid, at });
-const perms = (v: VfsState, r: Request, at: number) => setPermissions(v, { path: r.path, allowedDids: r.allowedDids, agentDid: r.agentDid, at });
-const snap = (v: VfsState, r: Request, at: number) => takeSnapshot(v, { snapshotId: r.snapshotId ?? 'dry-run', agentDid: r.agentDid, label: r.label, at });
-const restore = (v: VfsState, r: Request, at: number) => restoreSnapshot(v, { snapshotId: r.snapshotId, agentDid: r.agentDid, at });
+const perms = (v: VfsState, r: Request, at: number) =>
+  setPermissions(v, { path: r.path, allowedDids: r.allowedDids, agentDid: r.agentDid, at });
+const snap = (v: VfsState, r: Request, at: number) =>
+  takeSnapshot(v, { snapshotId: r.snapshotId ?? 'dry-run', agentDid: r.agentDid, label: r.label, at });
+const restore = (v: VfsState, r: Request, at: number) =>
+  restoreSnapshot(v, { snapshotId: r.snapshotId, agentDid: r.agentDid, at });
 
-const done = <C extends VfsChange | VfsChange[]>(ctx: SessionContext, did: string, change: C, signatures: DeltaSignature[]): C => {
+const done = <C extends VfsChange | VfsChange[]>(
+  ctx: SessionContext,
+  did: string,
+  change: C,
+  signatures: DeltaSignature[],
+): C => {
   record(ctx, did, Array.isArray(change) ? change : [change], undefined, signatures);
   const edits = ctx.st.vfs.edits;
   if (edits.length > VFS_LIMITS.editsKept) edits.splice(0, edits.length - VFS_LIMITS.editsKept);
@@ -171,7 +228,10 @@ export const onVfsRestore: Handler = {
 /** N13: a read as the signing agent — its permission is checked for the DID that signed, and nothing is recorded. */
 export const onVfsRead: Handler = {
   name: 'vfsRead',
-  check: (ctx, r: Request) => { requireActiveParticipant(ctx, r.agentDid); statFile(ctx.st.vfs, { path: r.path, agentDid: r.agentDid }); },
+  check: (ctx, r: Request) => {
+    requireActiveParticipant(ctx, r.agentDid);
+    statFile(ctx.st.vfs, { path: r.path, agentDid: r.agentDid });
+  },
   run(ctx, raw) {
     const r = parse(VfsPathRequestSchema, raw, 'vfsRead') as Request;
     requireActiveParticipant(ctx, r.agentDid);
@@ -183,10 +243,20 @@ export const onVfsRead: Handler = {
 export const vfsHandlers = [onVfsWrite, onVfsDelete, onVfsSetPermissions, onVfsSnapshot, onVfsRestore, onVfsRead];
 
 export function registerVfsQueries(ctx: SessionContext): void {
-  wf.setHandler(vfsListQuery, () => ({ files: listFiles(ctx.st.vfs), snapshots: listSnapshots(ctx.st.vfs) }), { description: MESSAGES.vfsList.description });
-  wf.setHandler(vfsFileQuery, queryAnswer((path: string, agentDid: string) => {
-    // N13: a query says nothing of who asks; where requests are signed, a read is too (vfsRead).
-    if (ctx.identity === 'did:key') throw new HypervisorError('SIGNATURE_REQUIRED', `session ${ctx.sessionId} signs its requests: read ${path} with the signed vfsRead update`);
-    return statFile(ctx.st.vfs, { path, agentDid });
-  }), { description: MESSAGES.vfsFile.description });
+  wf.setHandler(vfsListQuery, () => ({ files: listFiles(ctx.st.vfs), snapshots: listSnapshots(ctx.st.vfs) }), {
+    description: MESSAGES.vfsList.description,
+  });
+  wf.setHandler(
+    vfsFileQuery,
+    queryAnswer((path: string, agentDid: string) => {
+      // N13: a query says nothing of who asks; where requests are signed, a read is too (vfsRead).
+      if (ctx.identity === 'did:key')
+        throw new HypervisorError(
+          'SIGNATURE_REQUIRED',
+          `session ${ctx.sessionId} signs its requests: read ${path} with the signed vfsRead update`,
+        );
+      return statFile(ctx.st.vfs, { path, agentDid });
+    }),
+    { description: MESSAGES.vfsFile.description },
+  );
 }

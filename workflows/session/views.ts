@@ -10,8 +10,20 @@ import { type Elevation } from '../../src/core/controls';
 import { capRing, checkApprover, gateView, participantOf, type RingChange } from '../../src/core/session';
 import { type ActionView, type AgentView } from '../../src/contract';
 import { restrictSignal } from '../definitions';
-import { HvAgentDids, HvQuarantined, HvSessionId, HvSessionState, indexedAgentDids } from '../../src/contract/searchAttributes';
-import type { ControlsSummary, ElevationView, SagaRecord, SessionSummary, StepEvidence } from '../../src/contract/sessionTypes';
+import {
+  HvAgentDids,
+  HvQuarantined,
+  HvSessionId,
+  HvSessionState,
+  indexedAgentDids,
+} from '../../src/contract/searchAttributes';
+import type {
+  ControlsSummary,
+  ElevationView,
+  SagaRecord,
+  SessionSummary,
+  StepEvidence,
+} from '../../src/contract/sessionTypes';
 import { ringAssigned } from '../observe';
 import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
 
@@ -44,7 +56,13 @@ export function actionView(ctx: SessionContext, actionId: string): ActionView | 
   const e = ownGet(ctx.st.session.registry.entries, actionId);
   if (!e) return undefined;
   return {
-    actionId, readOnly: e.readOnly, admin: e.admin, reversibility: e.level, omega: e.riskWeight, executeApi: e.executeApi, undoApi: e.undoApi,
+    actionId,
+    readOnly: e.readOnly,
+    admin: e.admin,
+    reversibility: e.level,
+    omega: e.riskWeight,
+    executeApi: e.executeApi,
+    undoApi: e.undoApi,
   };
 }
 
@@ -55,9 +73,15 @@ export function restrictSagas(ctx: SessionContext, dids: readonly string[]): voi
   if (dids.length === 0) return;
   const touched = new Set(dids);
   for (const saga of runningSagas(ctx)) {
-    const agents = saga.agentDids.filter((d) => touched.has(d)).map((d) => agentView(ctx, d)).filter((v): v is AgentView => v !== undefined);
+    const agents = saga.agentDids
+      .filter((d) => touched.has(d))
+      .map((d) => agentView(ctx, d))
+      .filter((v): v is AgentView => v !== undefined);
     if (agents.length === 0) continue;
-    void wf.getExternalWorkflowHandle(saga.workflowId).signal(restrictSignal, { agents }).catch(() => undefined);
+    void wf
+      .getExternalWorkflowHandle(saga.workflowId)
+      .signal(restrictSignal, { agents })
+      .catch(() => undefined);
   }
 }
 
@@ -69,16 +93,39 @@ export function endElevation(ctx: SessionContext, did: string, why: string): voi
   const e = ctx.controls.elevations.get(did);
   if (!e || !wf.patched('elevation-ends-with-restriction')) return;
   ctx.controls.elevations.delete(did);
-  record(ctx, HYPERVISOR_DID, [{ path: `/elevations/${e.elevationId}`, operation: 'delete', contentHash: contentHash({ ended: why }), previousHash: contentHash(e) }]);
+  record(ctx, HYPERVISOR_DID, [
+    {
+      path: `/elevations/${e.elevationId}`,
+      operation: 'delete',
+      contentHash: contentHash({ ended: why }),
+      previousHash: contentHash(e),
+    },
+  ]);
 }
 
-export function applyRingChanges(ctx: SessionContext, changes: RingChange[], cause: string, touched: readonly string[] = []): void {
+export function applyRingChanges(
+  ctx: SessionContext,
+  changes: RingChange[],
+  cause: string,
+  touched: readonly string[] = [],
+): void {
   // SPEC §12: a delegated child is never more privileged than its parent's ring + 1 — it follows demotions.
-  const following = changes.filter((c) => c.kind === 'demotion').flatMap((c) => childrenOf(ctx, c.did).flatMap((child) => capRing(ctx.st.session, child, Math.min(3, c.to + 1) as 0 | 1 | 2 | 3)));
+  const following = changes
+    .filter((c) => c.kind === 'demotion')
+    .flatMap((c) =>
+      childrenOf(ctx, c.did).flatMap((child) => capRing(ctx.st.session, child, Math.min(3, c.to + 1) as 0 | 1 | 2 | 3)),
+    );
   if (following.length > 0) changes = [...changes, ...following];
   for (const c of changes) {
     ringAssigned(c.to, c.kind);
-    record(ctx, HYPERVISOR_DID, [{ path: `/participants/${c.did}/ring`, operation: 'modify', contentHash: contentHash({ ring: c.to, sigmaEff: c.sigmaEff, cause }), previousHash: contentHash({ ring: c.from }) }]);
+    record(ctx, HYPERVISOR_DID, [
+      {
+        path: `/participants/${c.did}/ring`,
+        operation: 'modify',
+        contentHash: contentHash({ ring: c.to, sigmaEff: c.sigmaEff, cause }),
+        previousHash: contentHash({ ring: c.from }),
+      },
+    ]);
     if (c.kind === 'demotion') endElevation(ctx, c.did, `demoted to ring ${c.to}: ${cause}`);
   }
   refreshSearchAttributes(ctx);
@@ -109,8 +156,14 @@ export function summary(ctx: SessionContext): SessionSummary {
     consistency: ctx.st.session.config.consistency,
     config: ctx.st.session.config,
     participants: Object.values(ctx.st.session.participants).map((p) => ({
-      did: p.did, ring: p.ring, sigmaRaw: p.sigmaRaw, sigmaEff: p.sigmaEff, active: p.active, historyStatus: p.historyStatus,
-      slashed: p.slashed ?? false, ringCap: p.ringCap ?? 0,
+      did: p.did,
+      ring: p.ring,
+      sigmaRaw: p.sigmaRaw,
+      sigmaEff: p.sigmaEff,
+      active: p.active,
+      historyStatus: p.historyStatus,
+      slashed: p.slashed ?? false,
+      ringCap: p.ringCap ?? 0,
     })),
     activeBonds: sessionBonds(ctx.st.liability, ctx.sessionId, Date.now()).length,
     deltaCount: ctx.st.audit.turn,
@@ -127,27 +180,39 @@ export function controlsSummary(ctx: SessionContext): ControlsSummary {
   const now = Date.now();
   const dids = Object.keys(ctx.st.session.participants);
   return {
-    restricted: [...ctx.controls.restrictions].filter(([d]) => ctx.controls.level(d, now) > 0).map(([did, r]) => ({ did, ...r })),
+    restricted: [...ctx.controls.restrictions]
+      .filter(([d]) => ctx.controls.level(d, now) > 0)
+      .map(([did, r]) => ({ did, ...r })),
     elevations: [...ctx.controls.elevations.values()].map((e) => elevationView(ctx, e)),
     delegations: [...ctx.parents].map(([child, parent]) => ({ child, parent })),
     spent: {
       session: ctx.controls.sessionUsage().spent,
-      agents: dids.map((did) => ({ did, ...ctx.controls.usage(did) })).filter((a) => a.spent.calls + a.reserved.calls > 0),
+      agents: dids
+        .map((did) => ({ did, ...ctx.controls.usage(did) }))
+        .filter((a) => a.spent.calls + a.reserved.calls > 0),
     },
   };
 }
 
 export function currentDetails(ctx: SessionContext): string {
   const s = summary(ctx);
-  const rows = s.participants.map((p) => `| ${p.did} | ${p.ring} | ${p.sigmaEff.toFixed(3)} | ${p.active ? 'yes' : 'left'}${p.slashed ? ' · slashed' : ''} |`);
+  const rows = s.participants.map(
+    (p) =>
+      `| ${p.did} | ${p.ring} | ${p.sigmaEff.toFixed(3)} | ${p.active ? 'yes' : 'left'}${p.slashed ? ' · slashed' : ''} |`,
+  );
   const list = s.sagas.slice(-20).map((g) => `| ${g.sagaId} | ${g.state} |`);
-  const restricted = s.controls.restricted.map((r) => `**${r.kind === 'kill' ? 'Killed' : 'Quarantined'}:** ${r.did}${r.until ? ` until ${new Date(r.until).toISOString()}` : ''} — ${r.reason}`);
+  const restricted = s.controls.restricted.map(
+    (r) =>
+      `**${r.kind === 'kill' ? 'Killed' : 'Quarantined'}:** ${r.did}${r.until ? ` until ${new Date(r.until).toISOString()}` : ''} — ${r.reason}`,
+  );
   return [
     `## Session ${ctx.sessionId} — ${s.state}`,
     `Consistency **${s.consistency}** · ${s.deltaCount} deltas · Merkle root \`${s.merkleRoot ?? '—'}\``,
     ...(restricted.length ? ['', ...restricted] : []),
     '',
-    '| agent | ring | σ_eff | active |', '|---|---|---|---|', ...(rows.length ? rows : ['| — | | | |']),
+    '| agent | ring | σ_eff | active |',
+    '|---|---|---|---|',
+    ...(rows.length ? rows : ['| — | | | |']),
     '',
     ...(list.length ? ['| saga | state |', '|---|---|', ...list] : ['No ctx.sagas yet.']),
   ].join('\n');
@@ -160,14 +225,25 @@ export function currentDetails(ctx: SessionContext): string {
 export const approverRefusal = (ctx: SessionContext, d: string, requesterDid: string, requestedAt: number) =>
   checkApprover(ctx.st.session, d, { requesterDid, requestedAt, restriction: ctx.controls.level(d, Date.now()) });
 /** Approvers that count now: checkApprover holds for them at this moment. */
-export const countsAsApprover = (ctx: SessionContext, d: string, requesterDid: string, requestedAt: number) => approverRefusal(ctx, d, requesterDid, requestedAt) === null;
+export const countsAsApprover = (ctx: SessionContext, d: string, requesterDid: string, requestedAt: number) =>
+  approverRefusal(ctx, d, requesterDid, requestedAt) === null;
 /** A step's approvers that count now; the request is its saga's start. */
-export const countedApprovers = (ctx: SessionContext, saga: SagaRecord, step: StepEvidence) => step.approvers.filter((d) => countsAsApprover(ctx, d, step.agentDid, saga.startedAt));
+export const countedApprovers = (ctx: SessionContext, saga: SagaRecord, step: StepEvidence) =>
+  step.approvers.filter((d) => countsAsApprover(ctx, d, step.agentDid, saga.startedAt));
 
 export function elevationView(ctx: SessionContext, e: Elevation): ElevationView {
   return {
-    elevationId: e.elevationId, agentDid: e.agentDid, ring: e.ring, ttlSeconds: e.ttlSeconds, justification: e.justification, digest: e.digest,
-    requestedAt: e.requestedAt, approvals: e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length, quorum: ctx.st.session.config.consensusQuorum,
-    activeFrom: e.activeFrom, until: e.until, state: e.activeFrom === null ? 'requested' : 'active',
+    elevationId: e.elevationId,
+    agentDid: e.agentDid,
+    ring: e.ring,
+    ttlSeconds: e.ttlSeconds,
+    justification: e.justification,
+    digest: e.digest,
+    requestedAt: e.requestedAt,
+    approvals: e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length,
+    quorum: ctx.st.session.config.consensusQuorum,
+    activeFrom: e.activeFrom,
+    until: e.until,
+    state: e.activeFrom === null ? 'requested' : 'active',
   };
 }

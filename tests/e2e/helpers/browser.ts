@@ -27,7 +27,9 @@ export async function seen(locator: Locator, what: string, timeout = 30_000): Pr
   try {
     await locator.first().waitFor({ state: 'visible', timeout });
   } catch (err) {
-    throw new Error(`the page did not show ${what} within ${timeout / 1000} s (${(err as Error).message.split('\n')[0]})`);
+    throw new Error(
+      `the page did not show ${what} within ${timeout / 1000} s (${(err as Error).message.split('\n')[0]})`,
+    );
   }
   return locator;
 }

@@ -48,7 +48,16 @@ export function governance(s: SagaSnapshot) {
     failedStepId: s.failedStepId,
     error: s.error,
     compensationOrder: s.compensationOrder,
-    steps: s.saga.steps.map(({ stepId, actionId, agentDid, state, attempts, error, executeApi, undoApi }) => ({ stepId, actionId, agentDid, state, attempts, error, executeApi, undoApi })),
+    steps: s.saga.steps.map(({ stepId, actionId, agentDid, state, attempts, error, executeApi, undoApi }) => ({
+      stepId,
+      actionId,
+      agentDid,
+      state,
+      attempts,
+      error,
+      executeApi,
+      undoApi,
+    })),
   };
 }
 
@@ -63,7 +72,11 @@ async function auditOf(session: SessionHandle, sagaId: string): Promise<string[]
 
 /** Waits until the session has recorded the saga's outcome (it learns it from the child's completion). */
 function recorded(session: SessionHandle, sagaId: string, state = 'compensated') {
-  return eventually(() => session.sagas(), (s) => s.some((g) => g.sagaId === sagaId && g.state === state), `the session to record saga ${sagaId} as ${state}`);
+  return eventually(
+    () => session.sagas(),
+    (s) => s.some((g) => g.sagaId === sagaId && g.state === state),
+    `the session to record saga ${sagaId} as ${state}`,
+  );
 }
 
 /** Starts the same saga with the TypeScript client on the session and returns its governed outcome. */
@@ -79,22 +92,36 @@ export async function referenceOutcome(session: SessionHandle, sagaId: string) {
  * the same outcome, the denied step never ran, the trusted step was undone,
  * the session lists the saga and audited it the same way.
  */
-export async function assertGovernedLike(session: SessionHandle, sagaId: string, result: SagaSnapshot, reference: Awaited<ReturnType<typeof referenceOutcome>>): Promise<void> {
+export async function assertGovernedLike(
+  session: SessionHandle,
+  sagaId: string,
+  result: SagaSnapshot,
+  reference: Awaited<ReturnType<typeof referenceOutcome>>,
+): Promise<void> {
   assert.equal(result.sessionId, session.sessionId);
   assert.equal(result.saga.sagaId, sagaId);
   assert.equal(result.saga.state, 'compensated');
   assert.equal(result.failedStepId, 'step-2');
   assert.match(result.error ?? '', /ring violation/);
   assert.deepEqual(result.compensationOrder, ['step-1']);
-  assert.deepEqual(result.saga.steps.map((s) => [s.stepId, s.agentDid, s.state]), [
-    ['step-1', TRUSTED, 'compensated'],
-    ['step-2', SANDBOXED, 'failed'],
-  ]);
+  assert.deepEqual(
+    result.saga.steps.map((s) => [s.stepId, s.agentDid, s.state]),
+    [
+      ['step-1', TRUSTED, 'compensated'],
+      ['step-2', SANDBOXED, 'failed'],
+    ],
+  );
   assert.match(result.saga.steps[1]!.error ?? '', /^RING_VIOLATION/);
   // What ran is what the agents declared at join, not anything the client sent.
-  assert.deepEqual(result.saga.steps.map((s) => s.executeApi), ['handler:test.step', 'handler:test.step']);
+  assert.deepEqual(
+    result.saga.steps.map((s) => s.executeApi),
+    ['handler:test.step', 'handler:test.step'],
+  );
   // The worker ran step 1 and its undo, and never the denied step 2.
-  assert.deepEqual((calls[result.workflowId] ?? []).map((c) => `${c.stepId}/${c.phase}`), ['step-1/execute', 'step-1/undo']);
+  assert.deepEqual(
+    (calls[result.workflowId] ?? []).map((c) => `${c.stepId}/${c.phase}`),
+    ['step-1/execute', 'step-1/undo'],
+  );
   // The step digests are bound to the session, the saga and the step, so they differ from the reference's.
   assert.deepEqual(Object.keys(result.digests).sort(), Object.keys(reference.digests).sort());
   for (const [stepId, digest] of Object.entries(result.digests)) assert.notEqual(digest, reference.digests[stepId]);
@@ -104,7 +131,11 @@ export async function assertGovernedLike(session: SessionHandle, sagaId: string,
 
   assert.deepEqual(governance(result), reference.governance, 'governed exactly like the TypeScript-started saga');
   const audit = await auditOf(session, sagaId);
-  for (const entry of [`${HYPERVISOR} add /sagas/<saga>`, `${HYPERVISOR} modify /sagas/<saga>/state`, `${HYPERVISOR} modify /sagas/<saga>/steps/step-2`]) {
+  for (const entry of [
+    `${HYPERVISOR} add /sagas/<saga>`,
+    `${HYPERVISOR} modify /sagas/<saga>/state`,
+    `${HYPERVISOR} modify /sagas/<saga>/steps/step-2`,
+  ]) {
     assert.ok(audit.includes(entry), `the session audited "${entry}": ${audit.join('; ')}`);
   }
   assert.deepEqual(audit, reference.audit, 'audited exactly like the TypeScript-started saga');
@@ -132,11 +163,18 @@ export function forgedSagaInput(sessionId: string, sagaId: string): SagaWorkflow
  * Asserts a directly started sagaWorkflow failed at once, saying how a saga is
  * started; nothing of it ran and its session neither lists nor audits it.
  */
-export async function assertRefusedDirectStart(session: SessionHandle, sagaId: string, workflowId: string, failure: { type: string | null; message: string | null }): Promise<void> {
+export async function assertRefusedDirectStart(
+  session: SessionHandle,
+  sagaId: string,
+  workflowId: string,
+  failure: { type: string | null; message: string | null },
+): Promise<void> {
   assert.equal(failure.type, 'SAGA_NOT_STARTED_BY_SESSION');
   assert.match(failure.message ?? '', /runs only as a child of its session/);
   assert.ok(
-    (failure.message ?? '').includes(`temporal workflow update execute -w hv-session-${session.sessionId} --name startSaga --input`),
+    (failure.message ?? '').includes(
+      `temporal workflow update execute -w hv-session-${session.sessionId} --name startSaga --input`,
+    ),
     `the failure says how to start a saga: ${failure.message}`,
   );
   assert.equal(calls[workflowId], undefined, 'no step of the forged saga ran');

@@ -14,9 +14,17 @@ export interface ProcessResult {
   stderr: string;
 }
 
-export function runProcess(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     running.add(child);
     let stdout = '';
     let stderr = '';
@@ -25,7 +33,11 @@ export function runProcess(command: string, args: string[], options: { env?: Nod
     const timer = options.timeoutMs
       ? setTimeout(() => {
           child.kill('SIGKILL');
-          reject(new Error(`${command} ${args.join(' ')} did not finish within ${options.timeoutMs! / 1000} s\n${stderr.slice(-2000)}`));
+          reject(
+            new Error(
+              `${command} ${args.join(' ')} did not finish within ${options.timeoutMs! / 1000} s\n${stderr.slice(-2000)}`,
+            ),
+          );
         }, options.timeoutMs)
       : undefined;
     child.on('error', (err) => {
@@ -42,9 +54,16 @@ export function runProcess(command: string, args: string[], options: { env?: Nod
 }
 
 /** Runs the command and returns its stdout; fails with its stderr when it exits non-zero. */
-export async function runOk(command: string, args: string[], options: Parameters<typeof runProcess>[2] = {}): Promise<string> {
+export async function runOk(
+  command: string,
+  args: string[],
+  options: Parameters<typeof runProcess>[2] = {},
+): Promise<string> {
   const r = await runProcess(command, args, options);
-  if (r.code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${r.code ?? r.signal}:\n${r.stderr.slice(-4000)}${r.stdout.slice(-2000)}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${command} ${args.join(' ')} exited with ${r.code ?? r.signal}:\n${r.stderr.slice(-4000)}${r.stdout.slice(-2000)}`,
+    );
   return r.stdout;
 }
 
