@@ -28,7 +28,7 @@ describe('hv: help, usage errors and exit codes', function () {
     for (const code of [0, 1, 2, 3, 4, 5]) assert.match(run.stdout, new RegExp(`^  ${code}  \\S`, 'm'));
     const one = await hv(['saga', 'start', '--help']);
     assert.equal(one.code, 0, show(one));
-    assert.match(one.stdout, /^Usage: hv saga start SESSION FILE \[--id SAGA\] \[--wait\]/);
+    assert.match(one.stdout, /^Usage: hv saga start SESSION FILE \[--id SAGA\] \[--request-id ID\] \[--wait\]/);
     assert.match(one.stdout, /--wait\s+wait for the outcome/);
   });
 
