@@ -58,6 +58,7 @@ export interface StepFailureDetails {
  */
 const MAY_HAVE_ACTED: ReadonlySet<string> = new Set([
   'HttpToolError',
+  'StepResultTooLarge',
   HTTP_TOOL_FAILURES.noAnswer,
   HTTP_TOOL_FAILURES.redirect,
   HTTP_TOOL_FAILURES.tooLarge,
@@ -203,6 +204,24 @@ async function heartbeating<T>(ctx: StepContext, work: () => Promise<T>): Promis
 }
 
 /**
+ * N8: a step's result is bounded: the saga keeps every result in its state and its own result, which
+ * Temporal refuses past 2 MiB — 50 steps × 16 KiB stays well inside. A bigger one fails the step without
+ * retries; the step acted, so the saga compensates it.
+ */
+export const MAX_STEP_RESULT_BYTES = 16 * 1024;
+
+function boundedResult(task: StepTask, result: unknown): unknown {
+  const bytes = Buffer.byteLength(JSON.stringify(result ?? null), 'utf8');
+  if (bytes > MAX_STEP_RESULT_BYTES) {
+    throw ApplicationFailure.nonRetryable(
+      `step ${task.stepId} (${task.actionId}) returned ${bytes} bytes; a step result is at most ${MAX_STEP_RESULT_BYTES} bytes (keep large outputs in the tool and return a reference)`,
+      'StepResultTooLarge',
+    );
+  }
+  return result;
+}
+
+/**
  * The step activities. `checkGate` re-gates every retry attempt (SPEC §6:
  * every attempt is gated when it starts); `tracer`, when the worker traces,
  * gives that decision a span; `toolPolicy` is the worker's own rule for HTTP
@@ -227,10 +246,8 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer, toolPolicy
           if (!gate.allowed)
             throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
         }
-        return {
-          result: await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx, toolPolicy)),
-          attempt: ctx.attempt,
-        };
+        const result = await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx, toolPolicy));
+        return { result: boundedResult(task, result), attempt: ctx.attempt };
       } catch (err) {
         throw withActingDetails(err, ctx.attempt);
       }
