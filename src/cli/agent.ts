@@ -12,6 +12,7 @@ import {
   QuarantineRequestSchema,
   ReleaseRequestSchema,
   RevokeElevationRequestSchema,
+  SlashRequestSchema,
 } from '../contract';
 import { commandHelpHint, didFlag, numberFlag, optionalString, required, validate, type Command } from './command';
 import { UsageError } from './errors';
@@ -167,6 +168,58 @@ const kill: Command = {
   },
 };
 
+const slash: Command = {
+  name: 'agent slash',
+  summary: "slash an agent at an SRE witness's request: σ → 0, its vouchers clipped (SPEC §5)",
+  args: SESSION_AGENT,
+  usage: 'SESSION --agent DID --witness DID --reason TEXT [--omega X]',
+  options: {
+    agent: { type: 'string' },
+    witness: { type: 'string' },
+    reason: { type: 'string' },
+    omega: { type: 'string' },
+  },
+  help: [
+    ['--agent DID', 'the agent to slash'],
+    ['--witness DID', "one of the session's SRE witnesses; it signs with --key in a did:key session"],
+    ['--reason TEXT', 'why (kept in the audit trail)'],
+    ['--omega X', "the risk weight that clips its vouchers (default 0.95, an irreversible action's)"],
+  ],
+  examples: ['hv agent slash s1 --agent did:mesh:alpha --witness did:mesh:sre --reason "forged a receipt"'],
+  async run(ctx, values, args) {
+    const sessionId = sessionIdArg(this, args[0]);
+    const omega = numberFlag(this, values, 'omega', { min: 0, max: 1 });
+    const req = validate(
+      SlashRequestSchema,
+      {
+        agentDid: didFlag(this, values, 'agent'),
+        witnessDid: didFlag(this, values, 'witness'),
+        reason: required(this, values, 'reason'),
+        ...(omega !== undefined ? { omega } : {}),
+      },
+      'slash',
+      fix(this),
+    );
+    const hv = await ctx.client();
+    const result = await ctx.call(() => hv.session(sessionId).slash(req));
+    ctx.print(result, () =>
+      [
+        `${req.agentDid} is slashed in ${sessionId}`,
+        fields(
+          result.outcome.slashes.map(
+            (s) =>
+              [
+                s.vouchee,
+                `σ ${sigma(s.sigmaBefore)} → 0${s.clips.length ? `; clipped ${s.clips.map((c) => c.voucher).join(', ')}` : ''}`,
+              ] as [string, string],
+          ),
+          '  ',
+        ),
+      ].join('\n'),
+    );
+  },
+};
+
 const elevate: Command = {
   name: 'agent elevate',
   summary: 'request an elevation to ring 1 or 2 for a TTL; approve one with --approve',
@@ -317,4 +370,4 @@ const show: Command = {
   },
 };
 
-export const agentCommands: Command[] = [show, quarantine, release, kill, elevate, revoke];
+export const agentCommands: Command[] = [show, quarantine, release, kill, slash, elevate, revoke];

@@ -139,12 +139,13 @@ const join: Command = {
   name: 'session join',
   summary: 'join an agent to a session (the handshake)',
   args: ['SESSION'],
-  usage: 'SESSION --agent DID [--sigma X] [--actions FILE|JSON] [--manifest FILE]',
+  usage: 'SESSION --agent DID [--sigma X] [--actions FILE|JSON] [--manifest FILE] [--delegated-by DID]',
   options: {
     agent: { type: 'string' },
     sigma: { type: 'string' },
     actions: { type: 'string' },
     manifest: { type: 'string' },
+    'delegated-by': { type: 'string' },
   },
   help: [
     ['--agent DID', 'the joining agent (required)'],
@@ -160,6 +161,10 @@ const join: Command = {
       '--manifest FILE',
       'an IATP capability manifest (JSON/YAML): {agent_id, trust_level, trust_score, actions, scopes}',
     ],
+    [
+      '--delegated-by DID',
+      "its parent (SPEC §12): the child is capped at the parent's ring + 1; both sign it (--key for each)",
+    ],
   ],
   examples: [
     'hv session join s1 --agent did:mesh:alpha --sigma 0.85 --actions \'[{"actionId":"draft","reversibility":"FULL"}]\'',
@@ -174,6 +179,7 @@ const join: Command = {
     if (actions !== undefined) req.actions = jsonOrFile(actions, '--actions');
     const manifest = optionalString(values, 'manifest');
     if (manifest !== undefined) req.manifest = jsonOrFile(manifest, '--manifest');
+    if (values['delegated-by'] !== undefined) req.delegatedBy = didFlag(this, values, 'delegated-by');
     validate(
       JoinRequestSchema,
       req,
