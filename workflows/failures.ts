@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, inWorkflowContext, log } from '@temporalio/workflow';
 import { HypervisorError } from '../src/core/errors';
 
 /**
@@ -46,5 +46,17 @@ export function queryAnswer<A extends unknown[], R>(fn: (...args: A) => R): (...
       if (cause) throw new Error(`${cause.code}: ${cause.message}`);
       throw err;
     }
+  };
+}
+
+/**
+ * What a best-effort call that may fail does with its failure: it is logged,
+ * never silently dropped (a dropped push or escalation should be visible),
+ * and the workflow goes on. Outside the workflow context (an evicted run) it
+ * only drops.
+ */
+export function logDropped(what: string): (err: unknown) => void {
+  return (err: unknown) => {
+    if (inWorkflowContext()) log.warn(`dropped: ${what}`, { error: (err as Error)?.message ?? String(err) });
   };
 }

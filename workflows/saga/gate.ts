@@ -12,6 +12,7 @@ import { ATTR, SPANS } from '../../src/core/observability';
 import { HvPendingApprovals, HvWaitingSince, pendingApprovalEntry } from '../../src/contract/searchAttributes';
 import { approvalWaited, gateDecided, startSpan } from '../observe';
 import { publishDetails, readStepGrant, type SagaContext, type SagaStepState } from './context';
+import { logDropped } from '../failures';
 
 export const decideOnHeldView = (ctx: SagaContext, stepId: string): GateDecision => {
   const spec = ctx.specs.get(stepId)!;
@@ -176,7 +177,7 @@ export async function confirmKill(ctx: SagaContext, run: NonNullable<SagaContext
   const spec = ctx.specs.get(run.stepId)!;
   const grant = await wf.CancellationScope.nonCancellable(() =>
     readStepGrant({ sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: run.stepId, digest: spec.digest }),
-  ).catch(() => undefined);
+  ).catch(logDropped("a read of the session's word on a pushed kill (the step runs on)"));
   if (ctx.running !== run || run.killed) return;
   const handedOff = grant?.step && grant.step.agentDid !== run.agentDid;
   if (grant && (grant.agent?.restriction === 2 || handedOff)) {

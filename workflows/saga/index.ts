@@ -29,6 +29,7 @@ import { sagaFailure } from './failures';
 import { indexPending } from './gate';
 import { walkForward } from './forward';
 import { registerSagaHandlers } from './handlers';
+import { logDropped } from '../failures';
 
 export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot> {
   const ctx = createSagaContext(raw);
@@ -48,7 +49,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   if (ctx.notifySessionOnEnd) {
     await wf.CancellationScope.nonCancellable(() =>
       wf.getExternalWorkflowHandle(sessionWorkflowId(ctx.sessionId)).signal(sagaEndedSignal, { sagaId: ctx.sagaId }),
-    ).catch(() => undefined);
+    ).catch(logDropped('the wake-up to the session that this saga ended (its new run reads the saga by id anyway)'));
   }
   const snap = snapshot(ctx);
   if (ctx.saga.state === 'completed') return snap;

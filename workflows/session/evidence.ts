@@ -10,6 +10,7 @@ import type { EvidenceResult, SagaRecord, StepEvidence } from '../../src/contrac
 import { type SessionContext, requireOpen, record, requireSre } from './context';
 import { approverRefusal, countedApprovers } from './views';
 import { type Handler, acceptAuth, request } from './door';
+import { logDropped } from '../failures';
 
 export function evidenceOf(
   ctx: SessionContext,
@@ -90,7 +91,7 @@ export const wakeSaga = (ctx: SessionContext, saga: SagaRecord) =>
   void wf
     .getExternalWorkflowHandle(saga.workflowId)
     .signal(wakeSignal, {})
-    .catch(() => undefined);
+    .catch(logDropped('a wake-up to a saga after new evidence (it asks again at its deadline)'));
 
 export const onApprove: Handler = {
   name: 'approve',

@@ -51,6 +51,7 @@ import {
 } from './views';
 import { type Handler, acceptAuth, request, signaturesOf } from './door';
 import { noteRequests } from './controls';
+import { logDropped } from '../failures';
 
 /**
  * A delegated join speaks for the child and its parent: both sign. `firstFixed`: SPEC §11.8's rule for
@@ -380,7 +381,7 @@ export async function slashAgent(
   invalidateTrust(ctx.st.trustCache, agentDid);
   await integrations
     .reportToTrustScorer({ agentDid, kind: 'slash', reason, ...(severity ? { severity } : {}) })
-    .catch(() => undefined);
+    .catch(logDropped('a slash reported to the trust scorer'));
   return result;
 }
 

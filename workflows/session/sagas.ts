@@ -21,7 +21,7 @@ import {
 } from '../../src/contract';
 import { sagaEndedSignal, sagaWorkflowId, wakeSignal } from '../definitions';
 import { MESSAGES } from '../../src/contract/messages';
-import { governed } from '../failures';
+import { governed, logDropped } from '../failures';
 import { HvAgentDids, HvSagaState, HvSessionId, indexedAgentDids } from '../../src/contract/searchAttributes';
 import { sagaWorkflow } from '../saga';
 import { sagaStaticDetails } from '../sagaDetails';
@@ -387,7 +387,8 @@ export async function settle(
         kind: 'outcome' as const,
         reason: `step ${s.stepId} (${s.actionId}) ${s.state}`,
       }));
-    for (const o of outcomes) await integrations.reportToTrustScorer(o).catch(() => undefined);
+    for (const o of outcomes)
+      await integrations.reportToTrustScorer(o).catch(logDropped('a step outcome reported to the trust scorer'));
   }
 }
 
@@ -421,7 +422,8 @@ export function registerSagaEnded(ctx: SessionContext): void {
     sagaEndedSignal,
     (raw) => {
       const sagaId = typeof raw === 'object' && raw !== null && typeof raw.sagaId === 'string' ? raw.sagaId : undefined;
-      if (sagaId !== undefined && ctx.sagas.has(sagaId)) void readOutcome(ctx, sagaId, true).catch(() => undefined);
+      if (sagaId !== undefined && ctx.sagas.has(sagaId))
+        void readOutcome(ctx, sagaId, true).catch(logDropped(`the read of saga ${sagaId}'s outcome after its wake-up`));
     },
     { description: MESSAGES.sagaEnded.description },
   );
@@ -524,8 +526,8 @@ export function wakeCarriedSagas(ctx: SessionContext): void {
     void wf
       .getExternalWorkflowHandle(saga.workflowId)
       .signal(wakeSignal, { sessionContinued: true })
-      .catch(() => undefined)
+      .catch(logDropped(`the wake-up asking saga ${saga.sagaId} to tell this run its end`))
       .then(() => readOutcome(ctx, saga.sagaId))
-      .catch(() => undefined);
+      .catch(logDropped(`the read of saga ${saga.sagaId}'s outcome`));
   }
 }

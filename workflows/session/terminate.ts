@@ -21,6 +21,7 @@ import {
 import { flushAll } from './trail';
 import { runningSagas, refreshSearchAttributes } from './views';
 import { type Handler, acceptAuth } from './door';
+import { logDropped } from '../failures';
 
 export const terminateRules = (ctx: SessionContext) => {
   requireState(ctx, 'terminate', ['handshaking', 'active']);
@@ -66,7 +67,7 @@ export const onTerminate: Handler = {
       void wf
         .getExternalWorkflowHandle(saga.workflowId)
         .signal(restrictSignal, { agents: [], sessionState: 'terminating' })
-        .catch(() => undefined);
+        .catch(logDropped("the push of the session's end to a saga (its next read of the grant says so)"));
     const anchor = await integrations.anchorCommitment({ ...commitment });
     commitment.anchorTarget = anchor.anchorTarget;
     commitment.anchorTxId = anchor.anchorTxId;

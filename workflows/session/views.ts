@@ -26,6 +26,7 @@ import type {
 } from '../../src/contract/sessionTypes';
 import { ringAssigned } from '../observe';
 import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
+import { logDropped } from '../failures';
 
 export function agentView(ctx: SessionContext, did: string): AgentView | undefined {
   const v = gateView(ctx.st.session, ctx.st.liability, did, Date.now());
@@ -81,7 +82,7 @@ export function restrictSagas(ctx: SessionContext, dids: readonly string[]): voi
     void wf
       .getExternalWorkflowHandle(saga.workflowId)
       .signal(restrictSignal, { agents })
-      .catch(() => undefined);
+      .catch(logDropped('a push of restrictions to a saga (it asks the session before each step)'));
   }
 }
 
