@@ -64,8 +64,9 @@ describe('the audit store behind the session workflow', function () {
     assert.ok(sizes.length >= 10, `runs: ${sizes.length}`);
     const carried = sizes.slice(1);
     assert.ok(Math.max(...carried) < 64 * 1024, `carried sizes ${carried.join(', ')}`);
-    // Only counters grow (a digit now and then); the trail itself is never carried.
-    assert.ok(carried.at(-1)! - carried[0]! < 256, `carried sizes ${carried.join(', ')}`);
+    // Flat: no trend, only counters (a digit now and then) and the bounded memory of the last 128 requests
+    // (N25: ids, hashes and small answers, full from the first hand-over on) move; the trail is never carried.
+    assert.ok(Math.max(...carried) - Math.min(...carried) < 2048, `carried sizes ${carried.join(', ')}`);
 
     const trail = await readTrail(store, sessionId);
     assert.equal(trail.record?.commitment.merkleRoot, ended.commitment.merkleRoot);

@@ -67,10 +67,10 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
   const spec = ctx.specs.get(stepId)!;
   const local = decideOnHeldView(ctx, stepId);
   // A step whose start the saga holds no lease for claims it from the session (rate, budget: SPEC §12).
-  // N15: a pushed session state only makes the saga ask its session (a push that says "terminating" decides nothing).
-  const askAnyway = wf.patched('session-state-confirmed');
-  if ((local.allowed && spec.leased !== false) || (!askAnyway && ctx.sessionState !== 'active'))
-    return verdictOf(local);
+  if (local.allowed && spec.leased !== false) return verdictOf(local);
+  // N15: a pushed session state only makes the saga ask its session (a push that says "terminating" decides
+  // nothing). The patch is asked only then: each first ask is a marker and a search-attribute upsert.
+  if (ctx.sessionState !== 'active' && !wf.patched('session-state-confirmed')) return verdictOf(local);
   const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
   let waited: { since: number; for: 'consensus' | 'witness' } | undefined;
   const decided = (verdict: Verdict): Verdict => {
