@@ -194,7 +194,15 @@ async function heartbeating<T>(ctx: StepContext, work: () => Promise<T>): Promis
   // No beat at the start: a step that ends within the interval never heartbeats.
   const beat = setInterval(() => ctx.activity.heartbeat(), HEARTBEAT_INTERVAL_MS);
   try {
-    const result = await work();
+    let result: T;
+    try {
+      result = await work();
+    } catch (err) {
+      // A tool call the cancellation aborted ends as the cancellation it is (the request may have acted).
+      if (ctx.activity.cancellationSignal.aborted)
+        throw new CancelledFailure(`step ${ctx.stepId} was cancelled while it ran`);
+      throw err;
+    }
     if (ctx.activity.cancellationSignal.aborted)
       throw new CancelledFailure(`step ${ctx.stepId} was cancelled while it ran`);
     return result;

@@ -797,6 +797,14 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
       );
 
     const requests = fc.sample(request, { numRuns: total, seed });
+    // Every signed update goes to the did:key session at least once signed right and once unsigned, whatever the
+    // seed drew (a run of the default size covers them all by construction, not by luck).
+    if (total >= 2000)
+      for (const name of Object.keys(SESSION_UPDATES).filter((n) => messageOf(n)?.signers))
+        for (const auth of ['right', 'none'] as const) {
+          const [arg] = fc.sample(didKeyUpdate(name), { numRuns: 1, seed: seed + requests.length });
+          requests.push({ kind: 'update', target: 'session', name, args: [arg], session: DIDKEY_LANE, saga: 0, auth });
+        }
     const outcomes = new Map<string, number>();
     const byMessage = new Map<string, number>();
     const note = (key: string, map = outcomes) => map.set(key, (map.get(key) ?? 0) + 1);

@@ -17,7 +17,7 @@ import {
   type SagaStepState,
 } from './context';
 import { describeFailure, gateDeniedBy, NON_RETRYABLE, outcomeUnknown } from './failures';
-import { gateStepSpanned, indexPending, stepAttributes } from './gate';
+import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 
 export const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
 /** Cancelled before the step started: it fails without having acted, and the walk back begins. */
@@ -126,6 +126,9 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
           ? (err.cause.details?.[0] as { attempt?: unknown } | undefined)?.attempt
           : undefined;
       if (typeof failedAttempt === 'number' && failedAttempt > step.attempts) step.attempts = failedAttempt;
+      // N15: a retry the gate refused because its agent was killed: the session's word decides (hand-off or not).
+      if (!run.killed && ctx.agents.get(run.agentDid)?.restriction === 2 && wf.patched('kill-confirmed-by-session'))
+        await confirmKill(ctx, run);
       if (run.killed && !cancelRequested()) {
         // SPEC §12: its agent was killed while it ran. The gate decides again: the kill's substitute, or a denial.
         killedRun = true;

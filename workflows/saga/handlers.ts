@@ -58,10 +58,14 @@ export function registerSagaHandlers(ctx: SagaContext): void {
   });
   wf.setHandler(
     heldAgentQuery,
-    (did) => ({
-      restriction: (typeof did === 'string' ? ctx.agents.get(did)?.restriction : undefined) ?? 0,
-      runningStepId: ctx.running && ctx.running.agentDid === did ? ctx.running.stepId : null,
-    }),
+    (did) => {
+      const held = (typeof did === 'string' ? ctx.agents.get(did)?.restriction : undefined) ?? 0;
+      const running = ctx.running && ctx.running.agentDid === did ? ctx.running : null;
+      // A kill is held once the agent's step in flight is cancelled (N15: on the session's word, read back):
+      // until then the session's kill waits, so nothing of the agent retries after the kill is recorded.
+      const restriction = held === 2 && running && !running.killed ? 1 : held;
+      return { restriction, runningStepId: running ? running.stepId : null };
+    },
     { description: MESSAGES.heldAgent.description },
   );
   wf.setHandler(sagaStateQuery, () => snapshot(ctx), { description: MESSAGES.sagaState.description });
