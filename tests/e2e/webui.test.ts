@@ -21,6 +21,7 @@ import { startOwnHypervisor } from '../helpers/ownHypervisor';
 import { uniqueId } from '../helpers/hv';
 import { launchChromium, screenshot, SCREENSHOT_DIR, seen } from './helpers/browser';
 import { runOk, stopProcesses } from './helpers/processes';
+import { MESSAGES } from '../../src/contract/messages';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
@@ -283,12 +284,7 @@ describe("e2e: the Temporal Web UI shows the demo's sagas, the compensated one a
     await page.getByRole('tab', { name: 'Queries' }).click();
     await page.getByTestId('query-select-button').click();
     const option = page.getByRole('option').filter({ hasText: 'sagaState' });
-    await seen(
-      option.getByText(
-        'The saga: its state, each step with attempts, errors and digest, grants and compensation order.',
-      ),
-      "the query's description",
-    );
+    await seen(option.getByText(MESSAGES.sagaState.description), "the query's description (the registry's)");
     await screenshot(page, 'webui-05-saga-queries-menu');
     await option.click();
     await page.getByRole('button', { name: 'Run Query' }).click();
