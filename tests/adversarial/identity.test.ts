@@ -112,7 +112,13 @@ async function waiting(session: RawSession, actionId: string, input: unknown = {
 describe('adversarial: did:key sessions (issue 12)', function () {
   this.timeout(240_000);
   const touched: string[] = [];
-  after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
+  after(async () =>
+    assert.deepEqual(
+      await workflowTaskFailures(touched, { unhandledCommand: 'tally' }),
+      [],
+      "no workflow task failed (a signal racing continue-as-new is the server's benign UNHANDLED_COMMAND)",
+    ),
+  );
 
   it('a join, an approval and a witness — unsigned, signed by the wrong key, with a reused nonce or a stale issuedAt — are refused naming why, leaving no history', async () => {
     const session = await didKeySession();

@@ -22,7 +22,13 @@ const gamma = 'did:mesh:gamma';
 describe("N21 — claimStep: the hypervisor's own request, which grants nothing", function () {
   this.timeout(180_000);
   const touched: string[] = [];
-  after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
+  after(async () =>
+    assert.deepEqual(
+      await workflowTaskFailures(touched, { unhandledCommand: 'tally' }),
+      [],
+      "no workflow task failed (a signal racing continue-as-new is the server's benign UNHANDLED_COMMAND)",
+    ),
+  );
 
   it("N21: the claims of a saga's steps do not count toward maxUpdatesPerRun", async () => {
     // Burst 1: only the first step is leased at the start; each of the other eight claims its lease when reached.

@@ -47,7 +47,13 @@ async function continueAsNew(session: RawSession, runId: string, request: () => 
 describe('N25 — a resent request with its request id gets the first answer', function () {
   this.timeout(180_000);
   const touched: string[] = [];
-  after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
+  after(async () =>
+    assert.deepEqual(
+      await workflowTaskFailures(touched, { unhandledCommand: 'tally' }),
+      [],
+      "no workflow task failed (a signal racing continue-as-new is the server's benign UNHANDLED_COMMAND)",
+    ),
+  );
 
   it('N25: a startSaga resent with its update id, in the same run and after continue-as-new, returns the first saga; its step acts once', async () => {
     const session = await openSession({ [alpha]: 0.85, [beta]: 0.8 }, {}, { maxUpdatesPerRun: 10 });

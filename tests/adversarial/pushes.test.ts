@@ -57,7 +57,11 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
   });
   after(async () => {
     await tool.close();
-    assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed');
+    assert.deepEqual(
+      await workflowTaskFailures(touched, { unhandledCommand: 'tally' }),
+      [],
+      "no workflow task failed (a signal racing continue-as-new is the server's benign UNHANDLED_COMMAND)",
+    );
   });
 
   /** A session whose sandboxed agent declared a ring 1 HTTP tool (its calls are counted). */
@@ -260,7 +264,13 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
 describe('adversarial: forged saga news to the session (SPEC §11.2)', function () {
   this.timeout(180_000);
   const touched: string[] = [];
-  after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
+  after(async () =>
+    assert.deepEqual(
+      await workflowTaskFailures(touched, { unhandledCommand: 'tally' }),
+      [],
+      "no workflow task failed (a signal racing continue-as-new is the server's benign UNHANDLED_COMMAND)",
+    ),
+  );
 
   /** The forged signals, by their old names and the one that remains. */
   const forgeries = (sagaId: string, workflowId: string) =>
