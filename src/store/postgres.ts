@@ -22,7 +22,6 @@
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import type { Delta } from '../core/audit';
 import {
-  SCHEMA_VERSION,
   checkBatch,
   checkContentHash,
   checkNow,
@@ -44,6 +43,13 @@ import {
   type SessionText,
 } from './common';
 import type { MerkleAccumulator } from '../core/merkle';
+import { LOCK_CLASS, migrate } from './postgresSchema';
+import {
+  POSTGRES_STORE_DEFAULTS,
+  READ_TIMEOUT_MARGIN_MS,
+  timeoutError,
+  type PostgresAuditStoreOptions,
+} from './postgresLimits';
 import type { SignedTreeHead } from './treeHeads';
 import { HypervisorError } from '../core/errors';
 import type {
@@ -56,135 +62,7 @@ import type {
   TrailHead,
 } from './types';
 
-/** The advisory-lock class of this store (the first key of the two-key form): "hvau". */
-const LOCK_CLASS = 0x68766175;
-/** The second key under LOCK_CLASS for the schema lock; session locks use hashtext(session id). */
-const SCHEMA_LOCK = 0;
-
-/** Migrations: MIGRATIONS[v] takes the schema from version v to v + 1. Every statement is idempotent. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE IF NOT EXISTS audit_deltas (
-     session_id text NOT NULL,
-     turn bigint NOT NULL,
-     hash text NOT NULL,
-     json text NOT NULL,
-     PRIMARY KEY (session_id, turn)
-   );
-   CREATE TABLE IF NOT EXISTS audit_sessions (
-     session_id text PRIMARY KEY,
-     commitment text NOT NULL,
-     liability_snapshot text NOT NULL,
-     retain_until bigint NOT NULL,
-     deltas_purged_at bigint
-   );
-   CREATE INDEX IF NOT EXISTS audit_sessions_retain ON audit_sessions (retain_until) WHERE deltas_purged_at IS NULL;
-   CREATE TABLE IF NOT EXISTS audit_files (
-     hash text PRIMARY KEY,
-     content bytea NOT NULL
-   );`,
-  // Kept after expiry, like commitments: an owner's session id is never written by another workflow.
-  `CREATE TABLE IF NOT EXISTS audit_owners (
-     session_id text PRIMARY KEY,
-     owner text NOT NULL
-   );`,
-  // 2 → 3: another branch's (VFS files); its statement replaces this one when merged.
-  // N13: file contents belong to their session (deleted with its VFS at termination, and at expiry).
-  `CREATE TABLE IF NOT EXISTS audit_session_files (
-     session_id text NOT NULL,
-     hash text NOT NULL,
-     content bytea NOT NULL,
-     PRIMARY KEY (session_id, hash)
-   );`,
-  // The hypervisor's signed tree heads (issue 24, N14): one per stored turn and a final one; not the key, which is the worker's.
-  `CREATE TABLE IF NOT EXISTS audit_tree_heads (
-     session_id text NOT NULL,
-     final boolean NOT NULL,
-     size bigint NOT NULL,
-     json text NOT NULL,
-     frontier text,
-     PRIMARY KEY (session_id, final, size)
-   );`,
-];
-
-export interface PostgresAuditStoreOptions {
-  /** Connections in the pool (default 10). */
-  max?: number;
-  /** How long a call waits for a free connection of the pool (or for a new one to connect), in ms (default 10 s). */
-  connectionTimeoutMillis?: number;
-  /** PostgreSQL `lock_timeout`: how long an append waits for its session's lock or a row lock, in ms (default 5 s; 0: no limit). */
-  lockTimeoutMs?: number;
-  /** PostgreSQL `statement_timeout`: the longest any one statement may run, in ms (default 10 s; 0: no limit). */
-  statementTimeoutMs?: number;
-  /**
-   * PostgreSQL `idle_in_transaction_session_timeout`: the server ends a connection of this store that sits idle
-   * inside a transaction this long (its process frozen or stalled mid-append), releasing its locks, in ms
-   * (default 15 s; 0: no limit).
-   */
-  idleInTransactionTimeoutMs?: number;
-}
-
-/**
- * The defaults: an append is a handful of short statements, done in milliseconds; the session's
- * audit activity has a 30 s start-to-close timeout (workflows/session/context.ts), so the pool wait, a lock
- * wait and the statements together end well inside one attempt, and a frozen holder's lock is freed
- * within 15 s rather than never.
- */
-export const POSTGRES_STORE_DEFAULTS = {
-  max: 10,
-  connectionTimeoutMillis: 10_000,
-  lockTimeoutMs: 5_000,
-  statementTimeoutMs: 10_000,
-  idleInTransactionTimeoutMs: 15_000,
-} as const satisfies Required<PostgresAuditStoreOptions>;
-
-/** How much longer than statement_timeout the client waits for an answer before it gives the connection up. */
-const READ_TIMEOUT_MARGIN_MS = 5_000;
-
-/**
- * An audit store call that hit one of the store's time limits: retryable (a later attempt finds the lock
- * free, the pool drained or the server back). Its name is the failure type an activity reports.
- */
-export class AuditStoreTimeoutError extends Error {
-  override readonly name = 'AuditStoreTimeout';
-  readonly retryable = true;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
-/** PostgreSQL's SQLSTATEs for its time limits. */
-const LOCK_NOT_AVAILABLE = '55P03';
-const QUERY_CANCELED = '57014';
-const IDLE_IN_TRANSACTION_TIMEOUT = '25P03';
-
-/** The same error, or an AuditStoreTimeoutError saying which limit `what` hit. */
-function timeoutError(err: unknown, what: string, limits: Required<PostgresAuditStoreOptions>): unknown {
-  if (!(err instanceof Error)) return err;
-  const code = (err as { code?: string }).code;
-  const say = (m: string) => new AuditStoreTimeoutError(`audit store: ${what} ${m}; retry later`, { cause: err });
-  if (code === LOCK_NOT_AVAILABLE) {
-    return say(
-      `waited longer than lock_timeout (${limits.lockTimeoutMs} ms) for a lock another connection holds (another append of the session, or a stalled one)`,
-    );
-  }
-  if (code === QUERY_CANCELED)
-    return say(`ran longer than statement_timeout (${limits.statementTimeoutMs} ms) and was cancelled`);
-  if (code === IDLE_IN_TRANSACTION_TIMEOUT)
-    return say(
-      `stalled inside its transaction past idle_in_transaction_session_timeout (${limits.idleInTransactionTimeoutMs} ms); the server ended it`,
-    );
-  if (err.message === 'Query read timeout') {
-    return say(
-      `got no answer from PostgreSQL within ${limits.statementTimeoutMs + READ_TIMEOUT_MARGIN_MS} ms; the connection was dropped`,
-    );
-  }
-  if (/timeout exceeded when trying to connect/i.test(err.message)) {
-    return say(
-      `found no free connection within ${limits.connectionTimeoutMillis} ms (all ${limits.max} of the pool busy, or the server unreachable)`,
-    );
-  }
-  return err;
-}
+export { AuditStoreTimeoutError, POSTGRES_STORE_DEFAULTS, type PostgresAuditStoreOptions } from './postgresLimits';
 
 interface SessionRow {
   commitment: string;
@@ -559,32 +437,4 @@ async function claim(client: PoolClient, sessionId: string, owner: string | unde
     sessionId,
   ]);
   if (held.rows[0]?.owner !== owner) throw ownerConflict(sessionId);
-}
-
-/** Create or upgrade the schema under an advisory lock, in one transaction: two processes opening at once agree. */
-async function migrate(pool: Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, SCHEMA_LOCK]);
-    await client.query('CREATE TABLE IF NOT EXISTS audit_schema_version (version integer NOT NULL)');
-    const r = await client.query<{ version: number }>('SELECT version FROM audit_schema_version');
-    const current = r.rows[0]?.version ?? 0;
-    if (current > SCHEMA_VERSION) {
-      throw new Error(
-        `audit store: the database has schema version ${current}; this code knows up to ${SCHEMA_VERSION} (upgrade it)`,
-      );
-    }
-    for (let v = current; v < SCHEMA_VERSION; v++) await client.query(MIGRATIONS[v]!);
-    if (r.rows.length === 0)
-      await client.query('INSERT INTO audit_schema_version (version) VALUES ($1)', [SCHEMA_VERSION]);
-    else if (current !== SCHEMA_VERSION)
-      await client.query('UPDATE audit_schema_version SET version = $1', [SCHEMA_VERSION]);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
 }
