@@ -119,6 +119,8 @@ async function main(): Promise<void> {
     );
     console.log(`  audit chain verified offline: ${verification.ok ? 'OK' : `BROKEN — ${verification.reason}`}`);
     console.log(`  anchor: ${ended.commitment.anchorTxId}`);
+    // A broken chain is the demo failing, whatever else it printed (issue 23).
+    if (!verification.ok) process.exitCode = 4;
   } finally {
     await hv.close();
   }

@@ -22,7 +22,9 @@ import { verifyTreeHeads } from '../store/treeHeads';
 import { isDidKey } from '../core/identity';
 import type { CliContext } from './context';
 import { readFileText, type Command } from './command';
-import { EXIT, UsageError } from './errors';
+import { CliError, EXIT, UsageError } from './errors';
+import { storeName } from '../store';
+import type { AuditStore } from '../store/types';
 import { fields } from './format';
 import { sessionIdArg } from './session';
 
@@ -31,6 +33,8 @@ export interface AuditReport {
   sessionId: string;
   source: 'store' | 'file';
   file: string | null;
+  /** The audit store read (kind and location), when one was. */
+  store: string | null;
   deltaCount: number | null;
   merkleRoot: string | null;
   /** The first broken turn (1-based; null when the fault is not one delta's), its delta id when known, and why. */
@@ -109,6 +113,7 @@ function render(r: AuditReport): string {
       `FAILED  ${what}`,
       fields(
         [
+          ...(r.store ? [['store', r.store] as [string, string]] : []),
           ['first broken turn', where],
           ['reason', r.reason],
         ],
@@ -120,6 +125,7 @@ function render(r: AuditReport): string {
     `OK  ${what}`,
     fields(
       [
+        ...(r.store ? [['store', r.store] as [string, string]] : []),
         ['deltas', r.deltaCount],
         ['Merkle root', r.merkleRoot ?? '(no deltas)'],
         ['chain', `${r.deltaCount} deltas, every hash recomputed and linked`],
@@ -156,13 +162,44 @@ function safeDeltas(trail: StoredTrail): Delta[] {
   }
 }
 
-/** The stored trail; an open session (no record in the store) is asked for the deltas it still holds. */
+/**
+ * The stored trail; an open session (no record in the store) is asked for the
+ * deltas it still holds. A store that holds nothing of the session — no
+ * commitment, and none of the turns the session says it stored — is the wrong
+ * store, or an empty one: said so with its own exit code, never as a verdict
+ * on the trail (issue 23).
+ */
 async function storedTrail(ctx: CliContext, sessionId: string): Promise<StoredTrail> {
   const store = await ctx.store();
-  return readTrail(store, sessionId, async () => {
-    const hv = await ctx.client();
-    return ctx.call(() => hv.session(sessionId).auditHead());
-  });
+  let trail: StoredTrail;
+  try {
+    trail = await readTrail(store, sessionId, async () => {
+      const hv = await ctx.client();
+      return ctx.call(() => hv.session(sessionId).auditHead());
+    });
+  } catch (err) {
+    if (isHypervisorError(err, 'SESSION_NOT_FOUND'))
+      throw noTrail(store, sessionId, 'and Temporal has no open session of that id');
+    throw err;
+  }
+  if (trail.record === null && trail.rows.length === 0 && trail.deltaCount > trail.pending.length) {
+    throw noTrail(
+      store,
+      sessionId,
+      `though the session says it stored ${trail.deltaCount - trail.pending.length} deltas`,
+    );
+  }
+  return trail;
+}
+
+function noTrail(store: AuditStore, sessionId: string, why: string): CliError {
+  return new CliError(
+    EXIT.NO_TRAIL,
+    'NO_TRAIL',
+    `no trail for session ${sessionId} in the audit store ${storeName(store)}, ${why}`,
+    'hv reads HV_AUDIT_DATABASE_URL, else <HV_DATA_DIR>/audit.sqlite: set them as the worker has them',
+    { store: storeName(store) },
+  );
 }
 
 function commitmentReport(c: Commitment, matches: boolean): AuditReport['commitment'] {
@@ -253,6 +290,7 @@ const verify: Command = {
         sessionId,
         source: 'file',
         file,
+        store: null,
         ...verifyFile(trail),
         signatures: signaturesOf((trail as Partial<AuditTrail> | null)?.deltas),
         commitment: { ...blank },
@@ -281,6 +319,7 @@ const verify: Command = {
         sessionId,
         source: 'store',
         file: null,
+        store: storeName(await ctx.store()),
         ...verifyStored(trail),
         signatures: signaturesOf(deltas),
         commitment: { ...blank },
@@ -366,8 +405,7 @@ const prove: Command = {
         `run \`hv ${this.name} --help\``,
       );
     }
-    const store = await ctx.store();
-    const proof = proveTurn(await readTrail(store, sessionId), turn);
+    const proof = proveTurn(await storedTrail(ctx, sessionId), turn);
     const check = verifyInclusionProof(proof);
     ctx.print(proof, () => renderProof(proof, check));
     return check.ok ? EXIT.OK : EXIT.AUDIT_FAILED;

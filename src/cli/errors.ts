@@ -2,7 +2,9 @@
  * What the CLI's exit codes mean, and how any error becomes one: a rule's
  * HypervisorError → 1 with its code; bad flags, arguments or input files → 2;
  * Temporal (or the hypervisor's worker) not answering → 3; audit verification
- * failed → 4; a saga that ended failed, compensated or escalated under --wait → 5.
+ * failed → 4; a saga that ended failed, compensated or escalated under --wait → 5;
+ * the audit store opened holds no trail of the session (the wrong store, not a
+ * verdict on the trail) → 6.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import {
@@ -20,6 +22,7 @@ export const EXIT = {
   UNREACHABLE: 3,
   AUDIT_FAILED: 4,
   SAGA_FAILED: 5,
+  NO_TRAIL: 6,
   /** A bug or an unexpected failure: the message says what happened. */
   INTERNAL: 70,
 } as const;
@@ -38,6 +41,10 @@ export const EXIT_CODE_TABLE: [ExitCode, string][] = [
     'audit verification failed: broken hash chain, wrong Merkle root or a root that differs from the commitment',
   ],
   [EXIT.SAGA_FAILED, 'with --wait: the saga ended failed, compensated or escalated'],
+  [
+    EXIT.NO_TRAIL,
+    'the audit store hv opened holds no trail of the session (not a verdict on the trail: point hv at the store the worker writes, HV_AUDIT_DATABASE_URL or HV_DATA_DIR)',
+  ],
 ];
 
 /** An error the CLI reports itself: an exit code, a code for scripts, a message and what to do. */

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PostgresAuditStore } from './postgres';
+import { PostgresAuditStore, redactedUrl } from './postgres';
 import { SqliteAuditStore } from './sqlite';
 import type { AuditStore } from './types';
 import { useNodeCrypto } from '../node/hashNode';
@@ -53,13 +53,11 @@ async function openPostgres(url: string, source: string): Promise<AuditStore> {
     return await PostgresAuditStore.open(url);
   } catch (err) {
     const reason = err instanceof Error ? err.message || (err as NodeJS.ErrnoException).code || err.name : String(err);
-    throw new Error(`${source}: cannot open the audit store at ${redact(parsed)}: ${reason}`, { cause: err });
+    throw new Error(`${source}: cannot open the audit store at ${redactedUrl(parsed.href)}: ${reason}`, { cause: err });
   }
 }
 
-/** The URL without its password, for messages. */
-function redact(url: URL): string {
-  const copy = new URL(url.href);
-  if (copy.password !== '') copy.password = '***';
-  return copy.href;
+/** The store as people name it: its kind and where it is. */
+export function storeName(store: Pick<AuditStore, 'kind' | 'location'>): string {
+  return `${store.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'} ${store.location}`;
 }

@@ -76,6 +76,7 @@ export class PostgresAuditStore implements AuditStore {
   private closed = false;
 
   private constructor(
+    readonly location: string,
     private readonly pool: Pool,
     private readonly limits: Required<PostgresAuditStoreOptions>,
   ) {}
@@ -114,7 +115,7 @@ export class PostgresAuditStore implements AuditStore {
       await pool.end().catch(() => {});
       throw err;
     }
-    return new PostgresAuditStore(pool, limits);
+    return new PostgresAuditStore(redactedUrl(url), pool, limits);
   }
 
   /** The limits this store runs with (the defaults, with the options given at open). */
@@ -437,4 +438,15 @@ async function claim(client: PoolClient, sessionId: string, owner: string | unde
     sessionId,
   ]);
   if (held.rows[0]?.owner !== owner) throw ownerConflict(sessionId);
+}
+
+/** The URL without its password, for messages and `location`. */
+export function redactedUrl(url: string): string {
+  try {
+    const copy = new URL(url);
+    if (copy.password !== '') copy.password = '***';
+    return copy.href;
+  } catch {
+    return '(an unparsable URL)';
+  }
 }

@@ -104,6 +104,7 @@ interface SessionRow {
 export class SqliteAuditStore implements AuditStore {
   readonly kind = 'sqlite' as const;
   readonly file: string;
+  readonly location: string;
   private readonly db: Database.Database;
   private readonly stmt;
   private readonly appendTx: Database.Transaction<
@@ -115,6 +116,7 @@ export class SqliteAuditStore implements AuditStore {
 
   constructor(file: string, options: SqliteAuditStoreOptions = {}) {
     this.file = file;
+    this.location = file === ':memory:' ? file : path.resolve(file);
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     this.db = new Database(file, { timeout: options.busyTimeoutMs ?? 30_000 });
     try {

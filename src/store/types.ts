@@ -59,6 +59,8 @@ export interface ExpiryResult {
 
 export interface AuditStore {
   readonly kind: 'sqlite' | 'postgres';
+  /** Where it is, for people: the SQLite file's path, or the PostgreSQL URL without its password. */
+  readonly location: string;
   /**
    * Append consecutive deltas of one session, in one transaction, idempotent
    * by (session, turn): a turn already stored with the same hash is skipped; a
