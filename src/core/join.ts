@@ -39,7 +39,9 @@ import { JOINABLE, MAX_JOIN_ACTIONS, participantOf, type Consistency, type Sessi
 export const JoinInputSchema = z.object({
   agentDid: DidSchema,
   /** Explicit σ_raw. */
-  sigmaRaw: SigmaSchema.optional(),
+  sigmaRaw: SigmaSchema.optional().describe(
+    `σ_raw in [0, 1]. Absent: the trust scorer's σ, else the manifest's trust score ÷ 10, else ${FALLBACK_SIGMA}; given with a scorer's σ, the lower of the two`,
+  ),
   /** σ from the trust scorer, fetched by the caller (an activity). */
   scoredSigma: SigmaSchema.optional(),
   actions: z

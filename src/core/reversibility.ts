@@ -98,7 +98,9 @@ const ActionFields = z.object({
    * When absent: a read-only action is FULL (nothing to undo); anything else is
    * NONE — an undeclared side effect is assumed irreversible.
    */
-  reversibility: ReversibilityLevelSchema.optional(),
+  reversibility: ReversibilityLevelSchema.optional().describe(
+    'Absent: FULL for a readOnly action, else NONE (an undeclared side effect is assumed irreversible, so the action needs ring 1)',
+  ),
   executeApi: toolRefSchema('executeApi').optional(),
   undoApi: toolRefSchema('undoApi').optional(),
   undoWindowSeconds: z.number().int().nonnegative().optional(),
@@ -108,7 +110,7 @@ const ActionFields = z.object({
     .max(ACTION_TEXT_MAX, `compensationMethod must be at most ${ACTION_TEXT_MAX} characters`)
     .optional(),
   /** ω; must lie in the level's range. Defaults to the level's default ω. */
-  riskWeight: z.number().optional(),
+  riskWeight: z.number().optional().describe("ω, within its reversibility's range; absent: that level's default ω"),
   /** Cost units one call is expected to cost: what a budget reserves before the step runs (SPEC §12). */
   costUnits: z.number().min(0, 'costUnits must be ≥ 0').max(1e9, 'costUnits must be ≤ 1e9').optional(),
 });
