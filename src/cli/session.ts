@@ -64,10 +64,11 @@ const create: Command = {
   summary: 'create a session (it starts in handshaking)',
   args: [],
   usage:
-    '[--id ID] --creator DID [--max-participants N] [--min-sigma X] [--identity did:key|none] [--sre-witness DID …]',
+    '[--id ID] --creator DID [--config FILE|JSON] [--max-participants N] [--min-sigma X] [--identity did:key|none] [--sre-witness DID …]',
   options: {
     id: { type: 'string' },
     creator: { type: 'string' },
+    config: { type: 'string' },
     'max-participants': { type: 'string' },
     'min-sigma': { type: 'string' },
     identity: { type: 'string' },
@@ -76,6 +77,10 @@ const create: Command = {
   help: [
     ['--id ID', 'the session id (letters, digits, . _ : -); default: a fresh one'],
     ['--creator DID', 'the DID of whoever creates the session (required)'],
+    [
+      '--config FILE|JSON',
+      "the session config, every setting of contract/sessionWorkflow.schema.json's config (JSON or YAML file, or inline JSON); the flags below override it",
+    ],
     ['--max-participants N', 'at most N active participants (default 10)'],
     ['--min-sigma X', 'σ_eff below X is refused unless the agent lands in ring 3 (default 0.60)'],
     [
@@ -86,6 +91,7 @@ const create: Command = {
   ],
   examples: [
     'hv session create --id s1 --creator did:mesh:admin --max-participants 3',
+    'hv session create --id s1 --creator did:mesh:admin --config session.yaml',
     'hv --key admin.key session create --id s2 --creator "$(hv keys show admin.key)" --identity did:key --sre-witness "$(hv keys show sre.key)"',
   ],
   async run(ctx, values) {
@@ -94,7 +100,11 @@ const create: Command = {
     const creatorDid = didFlag(this, values, 'creator');
     const maxParticipants = numberFlag(this, values, 'max-participants', { min: 1, max: 10_000, integer: true });
     const minSigmaEff = numberFlag(this, values, 'min-sigma', { min: 0, max: 1 });
-    const config: Record<string, unknown> = {};
+    const fromFile = optionalString(values, 'config');
+    const given = fromFile === undefined ? {} : jsonOrFile(fromFile, '--config');
+    if (given === null || typeof given !== 'object' || Array.isArray(given))
+      throw new UsageError('--config must hold an object of session settings', commandHelpHint(this));
+    const config: Record<string, unknown> = { ...(given as Record<string, unknown>) };
     if (maxParticipants !== undefined) config.maxParticipants = maxParticipants;
     if (minSigmaEff !== undefined) config.minSigmaEff = minSigmaEff;
     const identity = optionalString(values, 'identity');
@@ -107,7 +117,7 @@ const create: Command = {
       SessionInputSchema,
       { sessionId: id, creatorDid, config },
       'session',
-      'fix the flags named in the message',
+      'fix the flags or --config settings named in the message',
     );
     const hv = await ctx.client();
     const session = await ctx.call(() => hv.createSession({ sessionId: id, creatorDid, config }));
