@@ -2,7 +2,8 @@
 import type { AuditState } from '../core/audit';
 import type { Commitment } from '../core/commitment';
 import type { LiabilityMatrix, LiabilityState } from '../core/liability';
-import type { SessionState, RingChange } from '../core/session';
+import type { SessionState } from '../core/session';
+import type { RingChange } from '../core/sessionRings';
 import type { SlashOutcome } from '../core/slashing';
 import type { DriftDecision, DriftHistoryState, TrustCache } from '../core/adapters';
 import type { VfsState } from '../core/vfs';

@@ -1,6 +1,6 @@
 /**
- * SPEC §3 (without VFS and audit) — session lifecycle, the join handshake,
- * leave, and ring re-evaluation after σ changes.
+ * SPEC §3 (without VFS and audit) — session lifecycle, the join handshake's
+ * state, and leave.
  *
  * Lifecycle: created → handshaking → active → terminating → archived.
  * Creation moves straight to handshaking. Join in handshaking|active.
@@ -13,10 +13,8 @@
  * - The ω in a participant's ring σ_eff is the highest ω among the actions it
  *   declared (what its vouchers underwrite — the same ω clips them on a slash),
  *   or ω of NONE (0.95) when it declared none, as for an unknown action.
- * - refreshRings recomputes every ring from σ_eff: demotions and promotions,
- *   but never a promotion into ring 1 (that needs consensus, which only an
- *   agent already in ring 1 is taken to hold) and never out of ring 3 while
- *   the history is untrustworthy.
+ *
+ * Ring re-evaluation is in sessionRings.ts, who may approve in approvers.ts.
  */
 import { z } from 'zod';
 import { ControlsConfigSchema } from './controls';
@@ -36,10 +34,9 @@ import {
 } from './common';
 import { HypervisorError } from './errors';
 import { isDidKey } from './identity';
-import { type HistoryCache, type HistoryStatus, createHistoryCache, isTrustworthy } from './history';
-import { type LiabilityState, bondTotalFor, releaseSession, sigmaEffUnchecked } from './liability';
+import { type HistoryCache, type HistoryStatus, createHistoryCache } from './history';
+import { type LiabilityState, releaseSession } from './liability';
 import { type ReversibilityRegistry, createReversibilityRegistry } from './reversibility';
-import { ringFromSigma } from './rings';
 
 export const ConsistencySchema = z.enum(['EVENTUAL', 'STRONG']);
 export type Consistency = z.infer<typeof ConsistencySchema>;
@@ -302,68 +299,6 @@ export function participantOf(s: SessionState, did: string): Participant | undef
   return ownGet(s.participants, did);
 }
 
-/** The least privileged ring whose participants may approve (SPEC §11.9): a sandboxed (ring 3) DID never counts. */
-export const APPROVER_MAX_RING = 2;
-
-/** What checkApprover needs to know of the request and the session beyond the participants. */
-export interface ApprovalContext {
-  /** The acting agent of the step, or the agent asking for the elevation: never its own approver. */
-  requesterDid: string;
-  /** When the step's saga or the elevation was requested: an approver joined before it. */
-  requestedAt: number;
-  /** The approver's restriction now (SPEC §12): 0 none, 1 quarantined, 2 killed. */
-  restriction: 0 | 1 | 2;
-}
-
-/**
- * SPEC §11.9 (issue 24 N11), the one rule for who counts as an approver of a
- * step (approve, reject) or of an elevation: an active participant, not
- * slashed, of ring ≤ 2 (its own ring, not an elevation's), that joined before
- * the request, is not quarantined or killed, and is not the requester. Fresh
- * σ 0 DIDs joined for the purpose (sybils) are ring 3 and joined after the
- * request: they count for nothing. Returns why not, or null. Evaluated when an
- * approval is given and again whenever approvals are counted.
- */
-export function checkApprover(s: SessionState, approverDid: string, c: ApprovalContext): HypervisorError | null {
-  const p = participantOf(s, approverDid);
-  if (!p?.active)
-    return new HypervisorError(
-      'AGENT_NOT_FOUND',
-      `approver ${approverDid} is not an active participant of session ${s.sessionId}`,
-      { did: approverDid },
-    );
-  if (p.slashed)
-    return new HypervisorError('AGENT_SLASHED', `approver ${approverDid} was slashed; it may not approve or reject`, {
-      did: approverDid,
-    });
-  if (c.restriction > 0) {
-    return new HypervisorError(
-      c.restriction === 2 ? 'AGENT_KILLED' : 'AGENT_QUARANTINED',
-      `approver ${approverDid} is ${c.restriction === 2 ? 'killed' : 'quarantined'} in session ${s.sessionId}; it may not approve or reject`,
-      { did: approverDid },
-    );
-  }
-  if (approverDid === c.requesterDid)
-    return new HypervisorError('SELF_APPROVAL', `approver ${approverDid} is the agent the request is for`, {
-      did: approverDid,
-    });
-  if (p.ring > APPROVER_MAX_RING) {
-    return new HypervisorError(
-      'NOT_ELIGIBLE_APPROVER',
-      `approver ${approverDid} is in ring ${p.ring} of session ${s.sessionId}; only participants of ring ${APPROVER_MAX_RING} or more privileged approve (SPEC §11.9)`,
-      { did: approverDid, ring: p.ring },
-    );
-  }
-  if (!(p.joinedAt < c.requestedAt)) {
-    return new HypervisorError(
-      'NOT_ELIGIBLE_APPROVER',
-      `approver ${approverDid} joined session ${s.sessionId} at ${p.joinedAt}, not before the request it would approve (${c.requestedAt}) (SPEC §11.9)`,
-      { did: approverDid, joinedAt: p.joinedAt, requestedAt: c.requestedAt },
-    );
-  }
-  return null;
-}
-
 export function requireParticipant(s: SessionState, did: Did): Participant {
   const p = participantOf(s, did);
   if (!p || !p.active) {
@@ -426,92 +361,6 @@ export function archive(s: SessionState, now: number): void {
 /** True once the session has run for maxDurationSeconds. */
 export function isOverDuration(s: SessionState, now: number): boolean {
   return now - s.createdAt >= s.config.maxDurationSeconds * 1000;
-}
-
-// ── Ring re-evaluation ──────────────────────────────────────────────────────
-
-export interface RingChange {
-  did: Did;
-  from: Ring;
-  to: Ring;
-  kind: 'demotion' | 'promotion';
-  sigmaEff: number;
-}
-
-/**
- * Recompute σ_eff and ring of active participants (all, or just `dids`) and
- * apply the changes at once. See the module note for the promotion rule.
- */
-export function refreshRings(
-  s: SessionState,
-  liability: LiabilityState,
-  now: number,
-  dids?: readonly Did[],
-): RingChange[] {
-  const changes: RingChange[] = [];
-  const list = dids ?? Object.keys(s.participants);
-  for (const did of list) {
-    const p = participantOf(s, did);
-    if (!p || !p.active) continue;
-    p.sigmaEff = sigmaEffUnchecked(liability, s.sessionId, did, p.sigmaRaw, p.riskWeight, now);
-    const computed: Ring = isTrustworthy(p.historyStatus) ? ringFromSigma(p.sigmaEff, p.ring === 1) : 3;
-    const to = Math.max(computed, p.ringCap ?? 0) as Ring;
-    if (to !== p.ring) {
-      changes.push({ did, from: p.ring, to, kind: to > p.ring ? 'demotion' : 'promotion', sigmaEff: p.sigmaEff });
-      p.ring = to;
-    }
-  }
-  return changes;
-}
-
-/**
- * SPEC §9 MEDIUM drift: cap the agent one ring less privileged than it holds
- * now (or at `cap` when given), for the rest of the session: ringCap =
- * max(ringCap, cap ?? min(3, ring + 1)). The cap is applied at once and no
- * later σ change lifts the agent above it. Returns the ring change, if any.
- */
-export function capRing(s: SessionState, did: Did, cap?: Ring): RingChange[] {
-  const d = parse(DidSchema, did, 'agent DID');
-  const p = participantOf(s, d);
-  if (!p) {
-    throw new HypervisorError('AGENT_NOT_FOUND', `agent ${d} is not a participant of session ${s.sessionId}`, {
-      did: d,
-      sessionId: s.sessionId,
-    });
-  }
-  const floor = cap ?? (Math.min(3, p.ring + 1) as Ring);
-  p.ringCap = Math.max(p.ringCap ?? 0, floor) as Ring;
-  if (!p.active || p.ring >= p.ringCap) return [];
-  const change: RingChange = { did: d, from: p.ring, to: p.ringCap, kind: 'demotion', sigmaEff: p.sigmaEff };
-  p.ring = p.ringCap;
-  return [change];
-}
-
-// ── The gate's view of an agent (SPEC §4: per-action ω) ─────────────────────
-
-/** What the gate needs to compute σ_eff for any action's ω. */
-export interface GateView {
-  sigmaRaw: number;
-  /** Σ amount of the active, unexpired bonds for the agent in this session. */
-  bondSum: number;
-  ringCap: Ring;
-  active: boolean;
-  slashed: boolean;
-  historyTrustworthy: boolean;
-}
-
-/** The agent's gate view at `now`, or undefined when it never joined the session. */
-export function gateView(s: SessionState, liability: LiabilityState, did: string, now: number): GateView | undefined {
-  const p = participantOf(s, did);
-  if (!p) return undefined;
-  return {
-    sigmaRaw: p.sigmaRaw,
-    bondSum: bondTotalFor(liability, s.sessionId, p.did, now),
-    ringCap: p.ringCap ?? 0,
-    active: p.active,
-    slashed: p.slashed ?? false,
-    historyTrustworthy: isTrustworthy(p.historyStatus),
-  };
 }
 
 // σ_eff for an action: the gate's rule (src/core/gate.ts), kept out of this module so a saga need not build it.

@@ -7,14 +7,8 @@ import { DidSchema, ownGet, ownSet, parse, type Did } from './common';
 import { HypervisorError } from './errors';
 import { type LiabilityState, vouch, type Bond, type VouchInput } from './liability';
 import { slash, type SlashInput, type SlashOutcome } from './slashing';
-import {
-  JOINABLE,
-  participantOf,
-  refreshRings,
-  requireParticipant,
-  type RingChange,
-  type SessionState,
-} from './session';
+import { JOINABLE, participantOf, requireParticipant, type SessionState } from './session';
+import { refreshRings, type RingChange } from './sessionRings';
 
 export type SessionVouchInput = Omit<VouchInput, 'sessionId' | 'voucherSigma'>;
 

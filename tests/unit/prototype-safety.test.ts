@@ -26,7 +26,8 @@ import {
   sessionBonds,
   vouch,
 } from '../../src/core/liability';
-import { beginTerminate, createSessionState, gateView, sigmaEffWith } from '../../src/core/session';
+import { beginTerminate, createSessionState, sigmaEffWith } from '../../src/core/session';
+import { gateView } from '../../src/core/sessionRings';
 import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
 import { join } from '../../src/core/join';
 import { classify, clearOverrides, createClassifierState, setOverride } from '../../src/core/rings';

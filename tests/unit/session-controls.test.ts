@@ -6,15 +6,8 @@
 import assert from 'node:assert/strict';
 import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
 import { bondTotalFor, createLiabilityState, nextBondExpiry, release, vouch } from '../../src/core/liability';
-import {
-  capRing,
-  createSessionState,
-  gateView,
-  leave,
-  refreshRings,
-  sigmaEffWith,
-  type SessionConfigInput,
-} from '../../src/core/session';
+import { createSessionState, leave, sigmaEffWith, type SessionConfigInput } from '../../src/core/session';
+import { capRing, gateView, refreshRings } from '../../src/core/sessionRings';
 import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
 import { join } from '../../src/core/join';
 import { parseAction } from '../../src/core/reversibility';

@@ -8,9 +8,9 @@ import {
   createSessionState,
   isOverDuration,
   leave,
-  refreshRings,
   type SessionConfigInput,
 } from '../../src/core/session';
+import { refreshRings } from '../../src/core/sessionRings';
 import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
 import { join } from '../../src/core/join';
 

@@ -6,7 +6,8 @@ import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { gateStep } from '../../src/core/gate';
 import { stepKey, type Elevation, type Restriction } from '../../src/core/controls';
-import { capRing, participantOf } from '../../src/core/session';
+import { participantOf } from '../../src/core/session';
+import { capRing } from '../../src/core/sessionRings';
 import { type DeltaSignature } from '../../src/core/identity';
 import {
   ElevationApprovalSchema,

@@ -20,7 +20,7 @@
 import * as wf from '@temporalio/workflow';
 import { ownGet } from '../../src/core/common';
 import { nextBondExpiry, pruneExpired } from '../../src/core/liability';
-import { refreshRings } from '../../src/core/session';
+import { refreshRings } from '../../src/core/sessionRings';
 import { ATTR } from '../../src/core/observability';
 import { annotateRun } from '../observe';
 import type { SessionWorkflowInput, TerminateResult } from '../../src/contract/sessionTypes';

@@ -7,7 +7,9 @@ import { ownGet } from '../../src/core/common';
 import { auditMerkleRoot } from '../../src/core/audit';
 import { sessionBonds } from '../../src/core/liability';
 import { type Elevation } from '../../src/core/controls';
-import { capRing, checkApprover, gateView, participantOf, type RingChange } from '../../src/core/session';
+import { participantOf } from '../../src/core/session';
+import { capRing, gateView, type RingChange } from '../../src/core/sessionRings';
+import { checkApprover } from '../../src/core/approvers';
 import { type ActionView, type AgentView } from '../../src/contract';
 import { restrictSignal } from '../definitions';
 import {
