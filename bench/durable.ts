@@ -61,7 +61,7 @@ import { openAuditStore, type AuditStore } from '../src/store';
 import { registerStepHandler } from '../activities/handlers';
 import { HypervisorClient, type SessionHandle } from '../src/client';
 import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contract';
-import type { ControlsConfigInput } from '../src/core/controls';
+import type { ControlsConfigInput } from '../src/core/controlsConfig';
 import * as plainActivities from './plain/activities';
 import type { PlainSagaInput, PlainSagaResult, plainSaga } from './plain/workflows';
 

@@ -32,7 +32,8 @@ import type {
   DriftOutcome, EvidenceResult, SagaRecord, SessionSummary, SlashResult, StepEvidence, StepGrant, TerminateResult,
   ControlResult, ControlsSummary, ElevationView,
 } from './sessionTypes';
-import { ControlsConfigSchema, type Usage } from '../core/controls';
+import { type Usage } from '../core/controls';
+import { ControlsConfigSchema } from '../core/controlsConfig';
 import type { SagaSnapshot } from './sagaTypes';
 
 /** Exactly the same type, both ways (`[…]` keeps unions from distributing). */

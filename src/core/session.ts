@@ -17,7 +17,7 @@
  * Ring re-evaluation is in sessionRings.ts, who may approve in approvers.ts.
  */
 import { z } from 'zod';
-import { ControlsConfigSchema } from './controls';
+import { ControlsConfigSchema } from './controlsConfig';
 import {
   DidSchema,
   SigmaSchema,

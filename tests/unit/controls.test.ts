@@ -1,6 +1,7 @@
 /** The controls' own rules (SPEC §12): token buckets, budgets keyed by step, the breach detector, timers. */
 import assert from 'node:assert/strict';
-import { Controls, controlsConfig, breachSeverity, reportedCost } from '../../src/core/controls';
+import { Controls, breachSeverity, reportedCost } from '../../src/core/controls';
+import { controlsConfig } from '../../src/core/controlsConfig';
 
 const fresh = (config = {}) => new Controls(controlsConfig(config));
 
