@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { MESSAGES } from '../../src/contract/messages';
 import { contractFiles } from '../../src/contract/schemas';
-import { openSession, rawClient, refused, sessionWorkflowId, uid } from './raw';
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import { openSession, rawClient, refusal, refused, sessionWorkflowId, uid } from './raw';
 
 describe('a strict contract: unknown keys are refused by name', function () {
   this.timeout(120_000);
@@ -49,5 +50,25 @@ describe('a strict contract: unknown keys are refused by name', function () {
       args: [{ sessionId: id, creatorDid: 'did:mesh:admin', sreWitnesses: ['did:mesh:sre'] }],
     });
     await refused(handle.result(), 'INVALID_INPUT', 'sreWitnesses');
+  });
+
+  it("an update sent with a start that cannot start a session (update-with-start) is answered the start's error, not 'no handler'", async () => {
+    const { client, taskQueue } = await rawClient();
+    const id = uid('strict');
+    const start = new WithStartWorkflowOperation('sessionWorkflow', {
+      taskQueue,
+      workflowId: sessionWorkflowId(id),
+      args: [{ sessionId: id, creatorDid: 'did:mesh:admin', sreWitnesses: ['did:mesh:sre'] }],
+      workflowIdConflictPolicy: 'FAIL',
+    });
+    const failure = await refusal(
+      client.workflow.executeUpdateWithStart('join', {
+        args: [{ agentDid: 'did:mesh:alpha' }],
+        startWorkflowOperation: start,
+      }),
+    );
+    assert.equal(failure.type, 'INVALID_INPUT', failure.message);
+    assert.match(failure.message, /sreWitnesses/);
+    await refused((await start.workflowHandle()).result(), 'INVALID_INPUT', 'sreWitnesses');
   });
 });

@@ -23,6 +23,7 @@ import { nextBondExpiry, pruneExpired } from '../../src/core/liability';
 import { refreshRings } from '../../src/core/sessionRings';
 import { ATTR } from '../../src/core/observability';
 import { annotateRun } from '../observe';
+import { asFailure } from '../failures';
 import type { SessionWorkflowInput, TerminateResult } from '../../src/contract/sessionTypes';
 import { contentHash, createContext, HYPERVISOR_DID, isOpen, record, type SessionContext } from './context';
 import { wire } from './door';
@@ -57,7 +58,7 @@ export { HYPERVISOR_DID, elevationDigest, handoffDigest, stepDigest } from './co
 export { AUDIT_BACKLOG_MAX } from './trail';
 
 export async function sessionWorkflow(input: SessionWorkflowInput): Promise<TerminateResult> {
-  const ctx = createContext(input);
+  const ctx = contextOrRefusal(input);
   annotateRun(() => ({ [ATTR.sessionId]: ctx.sessionId }));
   const proving = startTrail(ctx);
 
@@ -86,6 +87,22 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
 
   await untilItEnds(ctx);
   return handOver(ctx);
+}
+
+/**
+ * The session's context; for an input that cannot start a session, the start's error — failing the run, and
+ * answering every update sent with the start (update-with-start) rather than leaving it "no handler" (issue 23).
+ */
+function contextOrRefusal(input: SessionWorkflowInput): SessionContext {
+  try {
+    return createContext(input);
+  } catch (err) {
+    const failure = asFailure(err);
+    wf.setDefaultUpdateHandler(() => {
+      throw failure;
+    });
+    throw failure;
+  }
 }
 
 const wantsToEnd = (ctx: SessionContext) =>
