@@ -13,7 +13,7 @@ import {
   ServiceError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
-import { HypervisorError, type ErrorCode } from '../core/errors';
+import { ERRORS, HypervisorError, type ErrorCode } from '../core/errors';
 
 export const EXIT = {
   OK: 0,
@@ -109,7 +109,7 @@ export function classify(err: unknown, conn: Connectivity): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof HypervisorError) {
     if (err.code === 'AUDIT_CHAIN_BROKEN')
-      return new CliError(EXIT.AUDIT_FAILED, err.code, err.message, undefined, err.details);
+      return new CliError(EXIT.AUDIT_FAILED, err.code, err.message, hintFor(err.code), err.details);
     return new CliError(EXIT.REJECTED, err.code, err.message, hintFor(err.code), err.details);
   }
   if (err instanceof WorkflowNotFoundError) {
@@ -170,42 +170,7 @@ export function classify(err: unknown, conn: Connectivity): CliError {
   );
 }
 
-/** What to do next, per error code (the codes are src/core/errors.ts's table). */
-const HINTS: Partial<Record<ErrorCode, string>> = {
-  SESSION_NOT_FOUND:
-    'check the session id (and --namespace / --task-queue); create one with `hv session create --creator DID`',
-  SAGA_NOT_FOUND: "check the saga id: `hv session show SESSION` lists the session's sagas",
-  STEP_NOT_FOUND: 'check the step id: `hv saga show SESSION SAGA` lists the steps',
-  SESSION_FULL: 'raise --max-participants when creating the session, or have an agent leave first',
-  SIGMA_TOO_LOW: "the agent's σ_eff is below the session's --min-sigma; have a trusted agent vouch for it",
-  INVALID_TRANSITION: "`hv session show SESSION` shows the session's state",
-  AGENT_NOT_FOUND: '`hv session show SESSION` lists the participants',
-  INVALID_INPUT: 'fix the fields named in the message (see docs/CONTRACT.md)',
-  SIGNATURE_REQUIRED:
-    'sign with the key of each DID the request speaks for: --key FILE (docs/CONTRACT.md lists who signs what)',
-  SESSION_CONTINUING: 'send the same request again: the session is handing over to its next run',
-  AUDIT_BACKLOG: 'retry once the audit store has caught up (check the store: HV_DATA_DIR or HV_AUDIT_DATABASE_URL)',
-  AUDIT_CONFLICT:
-    "the audit store already holds a trail under this session id (an earlier session's): create the session under a new id",
-  SESSION_CLOSED: 'the session has ended or is terminating: `hv session show SESSION` shows its commitment',
-  SELF_APPROVAL: 'another participant must approve: an agent never approves or witnesses its own step',
-  DUPLICATE_APPROVAL: '`hv saga show SESSION SAGA` shows who approved already',
-  NOT_SRE_WITNESS: "use one of the session's SRE witnesses (`hv session show SESSION --json`: config.sreWitnesses)",
-  DIGEST_MISMATCH:
-    "approve the step's current digest: `hv saga show SESSION SAGA --json` (a step handed off after a kill has a new one)",
-  STEP_STARTED: 'the step has started: its evidence is spent',
-  SAGA_ENDED: 'the saga has ended: `hv saga show SESSION SAGA` shows how',
-  AGENT_KILLED: 'a kill is final: `hv agent show SESSION --agent DID` shows who killed it and why',
-  AGENT_QUARANTINED: '`hv agent show SESSION --agent DID` shows until when; an SRE may `hv agent release` it',
-  RATE_LIMITED: 'retry after the time the message names',
-  BUDGET_EXHAUSTED: '`hv agent show SESSION --agent DID` shows what it spent',
-  WRONG_SIGNER: 'sign with the key of the DID the request speaks for (--key FILE)',
-  NONCE_REUSED: 'send a fresh request (the typed client signs each with a new nonce)',
-  ISSUED_AT_OUT_OF_WINDOW: "check this machine's clock",
-  TOOL_ORIGIN_NOT_ALLOWED:
-    "add the origin to the session's config.allowedToolOrigins (and the worker's HV_TOOL_ORIGINS)",
-};
-
-function hintFor(code: ErrorCode): string | undefined {
-  return HINTS[code];
+/** What to do next: the code's hint in src/core/errors.ts's one table. */
+function hintFor(code: ErrorCode): string {
+  return ERRORS[code].hint;
 }

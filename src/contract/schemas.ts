@@ -53,8 +53,8 @@ export function contractFiles(): Record<string, string> {
 export function errorCodeTable(): string {
   const cell = (text: string) => text.replace(/\|/g, '\\|');
   const rows = (Object.entries(ERRORS) as [string, ErrorCodeInfo][]).map(([code, e]) =>
-    `| \`${code}\` | ${cell(e.means)}${e.retry ? ' (retry later)' : ''} | ${e.details ? cell(e.details) : '—'} |`);
-  return ['| code | means | details |', '|---|---|---|', ...rows].join('\n');
+    `| \`${code}\` | ${cell(e.means)}${e.retry ? ' (retry later)' : ''} | ${e.details ? cell(e.details) : '—'} | ${cell(e.hint)} |`);
+  return ['| code | means | details | what to do |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 /** The error-code table placed between its markers in a docs text. */
