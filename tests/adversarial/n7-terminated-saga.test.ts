@@ -35,6 +35,8 @@ interface ToolInput {
   undoDelayMs?: number;
   /** The execute fails, answered, without acting. */
   fail?: boolean;
+  /** The undo fails every time. */
+  failUndo?: boolean;
 }
 
 function registerTool(): void {
@@ -50,6 +52,7 @@ function registerTool(): void {
     async undo(input, _result, ctx) {
       const opts = (input ?? {}) as ToolInput;
       toolCalls.push({ workflowId: ctx.workflowId, stepId: ctx.stepId, phase: 'undo', key: ctx.idempotencyKey });
+      if (opts.failUndo) throw new Error('the undo failed on purpose');
       if (!effects.has(ctx.idempotencyKey)) effects.set(ctx.idempotencyKey, 1);
       if (opts.undoDelayMs && !slowed.has(ctx.idempotencyKey)) {
         slowed.add(ctx.idempotencyKey);
@@ -190,6 +193,45 @@ describe('N7 — a terminated saga ends in a known way', function () {
         [`${saga.workflowId}/step-1/undo`]: 1,
       },
       'each effect once; step 3 never acted and is not undone',
+    );
+    await expectSoundAudit(session);
+  });
+
+  it('N7: a terminated saga whose undo fails escalates: the step is recorded compensation_failed and its agent slashed', async () => {
+    const { client } = await rawClient();
+    const session = await openSession({ [alpha]: { sigma: 0.85, actions: TOOL_ACTIONS } });
+    const saga = await session.startSaga({
+      steps: [{ actionId: 'n7-draft', agentDid: alpha, input: { delayMs: 60_000, failUndo: true } }],
+    });
+    touched.push(session.workflowId, saga.workflowId);
+    await until(
+      async () => callsOf(saga.workflowId, 'execute').length,
+      (n) => n === 1,
+      'the step to act',
+    );
+    await client.workflow.getHandle(saga.workflowId).terminate('the agent ends its own saga');
+
+    const settled = await until(
+      () => recordOf(session, saga.sagaId),
+      (r) => r?.state !== 'running',
+      'the session to settle the saga',
+    );
+    assert.equal(settled.state, 'escalated', `not lost: ${settled.error}`);
+    assert.deepEqual(
+      callsOf(saga.workflowId, 'undo').map((c) => c.key),
+      [`${saga.workflowId}/step-1/undo`],
+      'the session asked the undo under the saga key',
+    );
+    const slashed = await until(
+      () => session.participant(alpha),
+      (p) => p?.sigmaRaw === 0,
+      'the session to slash alpha',
+    );
+    assert.equal(slashed.slashed, true);
+    const { trail } = await session.audit();
+    assert.ok(
+      trail.deltas.flatMap((d) => d.changes).some((c) => c.path === `/sagas/${saga.sagaId}/steps/step-1`),
+      'the step is recorded',
     );
     await expectSoundAudit(session);
   });
