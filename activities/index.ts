@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Tracer } from '@opentelemetry/api';
 import { stepActivities } from './steps';
 import { sessionActivities } from './sessions';
+import { sagaHistoryActivities } from './sagaHistory';
 import { scoreTrust, reportToTrustScorer, measureDrift, anchorCommitment } from './integrations';
 import { auditActivities } from './audit';
 import type { AuditStore } from '../src/store/types';
@@ -37,6 +38,7 @@ export function createActivities(
     readStepGrant: sessions.readStepGrant,
     readSagaOutcome: sessions.readSagaOutcome,
     awaitHold: sessions.awaitHold,
+    ...sagaHistoryActivities(client),
     scoreTrust,
     reportToTrustScorer,
     measureDrift,
@@ -46,5 +48,6 @@ export function createActivities(
 
 export type HypervisorActivities = ReturnType<typeof createActivities>;
 export type { StepTask, CompensationTask } from './steps';
+export type { SagaHistoryRead, StepInHistory } from './sagaHistory';
 export type { DriftRequest } from './integrations';
 export type { ToolPolicy } from './toolPolicy';

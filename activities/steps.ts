@@ -34,6 +34,11 @@ export interface StepTask {
 export interface CompensationTask extends StepTask {
   /** What the step returned when it committed, handed to its undo. */
   result?: unknown;
+  /**
+   * N7: the saga's workflow id, when its session runs the undo because the saga can no longer (it was
+   * terminated or timed out): the idempotency key is the saga's, as if the saga had run it.
+   */
+  sagaWorkflowId?: string;
 }
 
 /** The gate every retry attempt passes before it acts (the saga's decision on the view it holds now). */
@@ -80,9 +85,9 @@ function withActingDetails(err: unknown, attempt: number): unknown {
   });
 }
 
-function stepContext(task: StepTask, phase: 'execute' | 'undo'): StepContext {
+function stepContext(task: StepTask & { sagaWorkflowId?: string }, phase: 'execute' | 'undo'): StepContext {
   const ctx = Context.current();
-  const workflowId = ctx.info.workflowExecution?.workflowId ?? task.sagaId;
+  const workflowId = task.sagaWorkflowId ?? ctx.info.workflowExecution?.workflowId ?? task.sagaId;
   return {
     // The workflow id and step id are the same on every attempt and every replay.
     idempotencyKey: `${workflowId}/${task.stepId}/${phase}`,

@@ -44,6 +44,7 @@ import { type Handler, acceptAuth, request } from './door';
 import { slashAgent } from './participants';
 import { evidenceOf } from './evidence';
 import { noteRequests } from './controls';
+import { recoverLostSaga } from './lostSagas';
 
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
 const FINISHED_SAGAS_KEPT = 100;
@@ -313,7 +314,13 @@ export async function settle(
   outcome: { snapshot: SagaSnapshot | null; failure: string | null },
 ): Promise<void> {
   const sagaId = saga.sagaId;
-  const snap = outcome.snapshot;
+  let snap = outcome.snapshot;
+  // N7: a saga that ended without an outcome (terminated, timed out) is finished from its own history.
+  if (!snap && wf.patched('n7-lost-sagas-recovered')) {
+    const recovered = await recoverLostSaga(ctx, saga, outcome.failure);
+    if (recovered === 'busy') return;
+    snap = recovered;
+  }
   saga.state = snap ? snap.saga.state : 'lost';
   saga.endedAt = snap?.saga.finishedAt ?? Date.now();
   saga.error = snap ? snap.error : outcome.failure;
