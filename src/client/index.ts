@@ -15,7 +15,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { ERROR_CODES, HypervisorError, type ErrorCode } from '../core/errors';
+import { ERROR_CODES, HypervisorError, isHypervisorError, type ErrorCode } from '../core/errors';
 import { parse } from '../core/common';
 import { jsonSize, SessionInputSchema, type SessionInputRaw } from '../contract';
 import { verifyChain, type AuditTrail, type ChainVerification } from '../core/audit';
@@ -201,6 +201,31 @@ export interface SendOptions {
   as?: string;
   /** The request's id: its Temporal update id, the same on every retry; a resend of an applied request gets the first answer. */
   requestId?: string;
+  /**
+   * Fail at once on RATE_LIMITED. By default a refusal that says when the agent's next token is free is waited
+   * out (jittered) and sent again as a new request, within RATE_LIMIT_WAIT_MS in all — never with a fixed
+   * `requestId`, whose resend would get the first answer, the refusal.
+   */
+  failFast?: boolean;
+}
+
+/** How long send() waits out RATE_LIMITED refusals, in all, before it gives the refusal to the caller. */
+export const RATE_LIMIT_WAIT_MS = 10_000;
+
+/** SPEC §12: an agent over its ring's rate is refused with the time its next token is free; wait that long and send again. */
+async function honouringRateLimits<T>(opts: SendOptions | undefined, send: () => Promise<T>): Promise<T> {
+  const until = Date.now() + RATE_LIMIT_WAIT_MS;
+  for (;;) {
+    try {
+      return await send();
+    } catch (err) {
+      const after = isHypervisorError(err, 'RATE_LIMITED') ? err.details.retryAfterMs : undefined;
+      if (typeof after !== 'number' || opts?.failFast || opts?.requestId !== undefined) throw err;
+      const wait = after * (1 + 0.2 * Math.random()) + 1;
+      if (Date.now() + wait > until) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 export class SessionHandle {
@@ -217,6 +242,8 @@ export class SessionHandle {
    * the first answer, see below); `as` signs what names no DID (activate, terminate: the creator or an SRE;
    * releaseBond: the bond's voucher). An update without argument is sent as `{auth}` when signed.
    *
+   * A RATE_LIMITED refusal is waited out and sent again as a new request (see SendOptions.failFast).
+   *
    * Each call is one request with one request id — its Temporal update id, `requestId` or a new UUID — sent
    * again, with the same id and the same signed argument, while the server is away or the session hands over
    * (UNAVAILABLE, DEADLINE_EXCEEDED, SESSION_CONTINUING): the session answers a resend of a request it applied
@@ -227,23 +254,25 @@ export class SessionHandle {
     ...[req, opts]: ArgsOf<N> extends [] ? [undefined?, SendOptions?] : [RequestOf<N>, SendOptions?]
   ): Promise<OutputOf<N>> {
     if (req !== undefined) checkRequestSize(name, req);
-    const updateId = opts?.requestId ?? randomUUID();
-    return mapped(
-      () =>
-        this.hv.updateGate(this.sessionId).run(() => {
-          // Signed in its turn, not when queued: issuedAt must be within the session's window when it arrives.
-          const arg =
-            this.hv.signer && messageOf(name)?.signers
-              ? signRequest(this.hv.signer, name, this.sessionId, req, opts?.as)
-              : req;
-          return withUpdateRetries(() =>
-            arg === undefined
-              ? this.handle.executeUpdate<OutputOf<N>, []>(name, { updateId })
-              : this.handle.executeUpdate<OutputOf<N>, [unknown]>(name, { args: [arg], updateId }),
-          );
-        }),
-      this.sessionId,
-    );
+    return honouringRateLimits(opts, () => {
+      const updateId = opts?.requestId ?? randomUUID();
+      return mapped(
+        () =>
+          this.hv.updateGate(this.sessionId).run(() => {
+            // Signed in its turn, not when queued: issuedAt must be within the session's window when it arrives.
+            const arg =
+              this.hv.signer && messageOf(name)?.signers
+                ? signRequest(this.hv.signer, name, this.sessionId, req, opts?.as)
+                : req;
+            return withUpdateRetries(() =>
+              arg === undefined
+                ? this.handle.executeUpdate<OutputOf<N>, []>(name, { updateId })
+                : this.handle.executeUpdate<OutputOf<N>, [unknown]>(name, { args: [arg], updateId }),
+            );
+          }),
+        this.sessionId,
+      );
+    });
   }
 
   /** Ask a query of this session. */
@@ -308,7 +337,10 @@ export class SessionHandle {
    * Start a saga: the session starts it as its child, from its own view. Every step's agent signs it (a did:key
    * session). `requestId`: this start's request id (default: a new one), to send the same start again later.
    */
-  async startSaga(req: RequestOf<'startSaga'>, opts: { requestId?: string } = {}): Promise<SagaHandle> {
+  async startSaga(
+    req: RequestOf<'startSaga'>,
+    opts: Pick<SendOptions, 'requestId' | 'failFast'> = {},
+  ): Promise<SagaHandle> {
     const { sagaId, runId, digests } = await this.send('startSaga', req, opts);
     return this.hv.saga(this.sessionId, sagaId, digests, runId);
   }

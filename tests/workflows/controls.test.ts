@@ -335,6 +335,30 @@ describe('controls (SPEC §12)', function () {
       }
     });
 
+    it('the typed client waits out RATE_LIMITED (its retry-after) and sends again; with failFast it gives the refusal at once', async () => {
+      // Ring 2 at 5/s with a burst of 1: of 3 starts at once, 2 are refused with a retry-after of about 200 ms.
+      const session = await activeSession(
+        { [alpha]: 0.8 },
+        { controls: { rateLimits: { ring2: { perSecond: 5, burst: 1 } } } },
+      );
+      const start = (opts?: { failFast: boolean }) =>
+        session.startSaga({ steps: [{ actionId: 'read-report', agentDid: alpha }] }, opts);
+      const waited = await Promise.allSettled([start(), start(), start()]);
+      assert.deepEqual(
+        waited.map((r) => r.status),
+        ['fulfilled', 'fulfilled', 'fulfilled'],
+        waited.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')).join('; '),
+      );
+      const fast = await Promise.allSettled([
+        start({ failFast: true }),
+        start({ failFast: true }),
+        start({ failFast: true }),
+      ]);
+      const refused = fast.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      assert.ok(refused.length >= 1, 'at least one refused at once');
+      for (const r of refused) assert.ok(isHypervisorError(r.reason, 'RATE_LIMITED'), String(r.reason));
+    });
+
     it('a budget of 1.00 with steps costing 0.30: the fourth step is denied, the saga compensates, a retried step is charged once', async () => {
       const metered = {
         actionId: 'metered',
