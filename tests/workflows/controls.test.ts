@@ -359,6 +359,23 @@ describe('controls (SPEC §12)', function () {
       for (const r of refused) assert.ok(isHypervisorError(r.reason, 'RATE_LIMITED'), String(r.reason));
     });
 
+    it("a step over its agent's rate waits (a durable timer) for the token the session names, and the saga completes", async () => {
+      // Ring 2 at 5/s with a burst of 1: each step after the first claims a token about 200 ms after the last.
+      const session = await activeSession(
+        { [alpha]: 0.8 },
+        { controls: { rateLimits: { ring2: { perSecond: 5, burst: 1 } } } },
+      );
+      const saga = await session.startSaga({
+        steps: [1, 2, 3].map(() => ({ actionId: 'read-report', agentDid: alpha })),
+      });
+      const result = await saga.result();
+      assert.equal(result.saga.state, 'completed', result.error ?? '');
+      assert.deepEqual(
+        result.saga.steps.map((s) => s.state),
+        ['committed', 'committed', 'committed'],
+      );
+    });
+
     it('a budget of 1.00 with steps costing 0.30: the fourth step is denied, the saga compensates, a retried step is charged once', async () => {
       const metered = {
         actionId: 'metered',

@@ -101,6 +101,17 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
       ctx.grants.set(stepId, { approvals: grant.approvals, witness: grant.witness });
       return decided(verdictOf(grant.decision));
     }
+    // SPEC §12: over its ring's rate, the step waits (a durable timer) for the token the session says is next,
+    // within the step's deadline, rather than fail the saga. The patch is asked only here (a marker each first time).
+    if (
+      grant.decision.rule === 'rate_limited' &&
+      grant.retryAfterMs !== null &&
+      Date.now() + grant.retryAfterMs < deadline &&
+      wf.patched('rate-limited-step-waits')
+    ) {
+      await wf.condition(() => ctx.woken, Math.max(1, grant.retryAfterMs)); // a push (a kill) asks again at once
+      continue;
+    }
     // The held view knew why: an elevation that ended (the session has forgotten it by now).
     if (grant.decision.waitFor === 'none')
       return decided(verdictOf(local.rule === 'elevation_expired' ? local : grant.decision));
