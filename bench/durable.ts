@@ -259,21 +259,24 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 class Cost {
   events = 0;
   tasks = 0;
+  /** History bytes: each event as the server stores it (its protobuf encoding). */
+  bytes = 0;
   byType = new Map<string, number>();
   add(events: HistoryEvent[]): void {
     for (const e of events) {
       const name = eventName(e.eventType);
       this.events++;
+      this.bytes += temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
       if (name === 'WorkflowTaskCompleted') this.tasks++;
       this.byType.set(name, (this.byType.get(name) ?? 0) + 1);
     }
   }
-  perSaga(n: number): { events: number; tasks: number; byType: Record<string, number> } {
+  perSaga(n: number): { events: number; tasks: number; bytes: number; byType: Record<string, number> } {
     const d = Math.max(1, n);
     const byType = Object.fromEntries(
       [...this.byType].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / d, 2)]),
     );
-    return { events: this.events / d, tasks: this.tasks / d, byType };
+    return { events: this.events / d, tasks: this.tasks / d, bytes: this.bytes / d, byType };
   }
 }
 
@@ -297,17 +300,26 @@ interface SessionMark {
   length: number;
 }
 
-/** Waits until the session has no pending workflow task and its history stopped growing; returns where it stands. */
-async function quietSession(handle: WorkflowHandle): Promise<SessionMark> {
+/**
+ * Waits until the session is quiet — no pending workflow task or activity, every delta stored (its last audit
+ * batch, which a timer flushes, included), no saga of its running — and its history stopped growing; returns
+ * where it stands. So each batch is charged all of its own events, the tail too.
+ */
+async function quietSession(session: SessionHandle): Promise<SessionMark> {
   let last: SessionMark | undefined;
-  for (let i = 0; i < 300; i++) {
-    const d = await handle.describe();
+  for (let i = 0; i < 600; i++) {
+    const d = await session.handle.describe();
     const mark = { runId: d.runId, length: d.historyLength };
-    if (!d.raw.pendingWorkflowTask && last && last.runId === mark.runId && last.length === mark.length) return mark;
+    const busy =
+      d.raw.pendingWorkflowTask != null ||
+      (d.raw.pendingActivities?.length ?? 0) > 0 ||
+      (await session.auditHead()).pending.length > 0 ||
+      (await session.sagas()).some((x) => x.state === 'running');
+    if (!busy && last && last.runId === mark.runId && last.length === mark.length) return mark;
     last = mark;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`session ${handle.workflowId} did not go quiet`);
+  throw new Error(`session ${session.handle.workflowId} did not go quiet`);
 }
 
 /** The session's events after `from` up to `to`, following continue-as-new runs. */
@@ -541,6 +553,9 @@ function summarize(t: VariantTotals) {
     throughput_per_s: round(latencies.length / (t.wallMs / 1000), 2),
     events_per_saga: round(saga.events + session.events, 2),
     tasks_per_saga: round(saga.tasks + session.tasks, 2),
+    history_bytes_per_saga: Math.round(saga.bytes + session.bytes),
+    saga_bytes_per_saga: Math.round(saga.bytes),
+    session_bytes_per_saga: Math.round(session.bytes),
     saga_events_per_saga: round(saga.events, 2),
     saga_tasks_per_saga: round(saga.tasks, 2),
     session_events_per_saga: round(session.events, 2),
@@ -567,6 +582,11 @@ function targets(s: Scenario, plain: Summary, gov: Summary): Array<{ target: str
       target: 'events/saga ≤ 1.8× plain',
       value: ratio(gov.events_per_saga, plain.events_per_saga),
       pass: gov.events_per_saga <= 1.8 * plain.events_per_saga,
+    },
+    {
+      target: 'bytes/saga ≤ 2.0× plain',
+      value: ratio(gov.history_bytes_per_saga, plain.history_bytes_per_saga),
+      pass: gov.history_bytes_per_saga <= 2 * plain.history_bytes_per_saga,
     },
     { target: 'no failed start', value: gov.failed_starts, pass: gov.failed_starts === 0 },
   ];
@@ -648,6 +668,9 @@ function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummar
     ['events / saga', (x) => x.events_per_saga],
     ['  of which saga', (x) => x.saga_events_per_saga],
     ['  of which session', (x) => x.session_events_per_saga],
+    ['history bytes / saga', (x) => x.history_bytes_per_saga],
+    ['  of which saga', (x) => x.saga_bytes_per_saga],
+    ['  of which session', (x) => x.session_bytes_per_saga],
     ['workflow tasks / saga', (x) => x.tasks_per_saga],
     ['  of which saga', (x) => x.saga_tasks_per_saga],
     ['  of which session', (x) => x.session_tasks_per_saga],
@@ -718,12 +741,12 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
   };
   const runGoverned = (gov: (typeof govs)[number]) => async (n: number) => {
     const { sessions, totals } = gov;
-    const before = await Promise.all(sessions.map((x) => quietSession(x.handle)));
+    const before = await Promise.all(sessions.map((x) => quietSession(x)));
     const batch = await runBatch(n, s.concurrency, governedOne(sessions));
     log(`  ${modeLabel(gov.mode).padEnd(12)} batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
     totals.outcomes.push(...batch.outcomes);
     totals.wallMs += batch.wallMs;
-    const after = await Promise.all(sessions.map((x) => quietSession(x.handle)));
+    const after = await Promise.all(sessions.map((x) => quietSession(x)));
     for (let k = 0; k < sessions.length; k++) {
       const { events, runs } = await sessionEvents(env.client, sessions[k]!.handle.workflowId, before[k]!, after[k]!);
       totals.sessionCost.add(events);

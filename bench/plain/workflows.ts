@@ -2,10 +2,19 @@
  * The baseline: a saga shaped like temporalio/samples-typescript's `saga`
  * sample — each step an activity, a stack of compensations pushed as steps
  * commit and undone in reverse on failure, inside a non-cancellable scope.
- * Its activity options are the governed saga's for a step with the defaults
- * (start-to-close 300 s, one attempt, the same retry fields, a summary).
+ * Its activity options are the governed saga's for a step with the defaults,
+ * from the same definition (workflows/stepOptions.ts): start-to-close 300 s,
+ * heartbeat 5 s, one attempt, the same non-retryable types, the execute's
+ * cancellation type, a summary.
  */
-import { CancellationScope, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import {
+  DEFAULT_BACKOFF_COEFFICIENT,
+  DEFAULT_INITIAL_INTERVAL_MS,
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_STEP_TIMEOUT_SECONDS,
+} from '../../src/core/saga';
+import { executeOptions, undoOptions, type StepTiming } from '../../workflows/stepOptions';
 import type * as activities from './activities';
 import type { PlainStepTask } from './activities';
 
@@ -23,20 +32,16 @@ export interface PlainSagaResult {
   error?: string;
 }
 
-/** What the governed saga gives a step's activity when the step keeps its defaults. */
-function optionsFor(step: PlainStepTask, undo: boolean): ActivityOptions {
+/** Exactly what the governed saga gives a step's activities when the step keeps its defaults: the same definition. */
+function timingOf(step: PlainStepTask): StepTiming {
   return {
-    startToCloseTimeout: '300 seconds',
-    retry: {
-      initialInterval: 1000,
-      backoffCoefficient: 2,
-      maximumInterval: 100_000,
-      maximumAttempts: 1,
-      nonRetryableErrorTypes: undo
-        ? ['NoUndo', 'HttpToolRejected']
-        : ['UnknownStepHandler', 'InvalidStep', 'HttpToolRejected'],
-    },
-    summary: `${undo ? 'undo ' : ''}${step.actionId} by ${step.agentDid}`,
+    actionId: step.actionId,
+    agentDid: step.agentDid,
+    timeoutSeconds: DEFAULT_STEP_TIMEOUT_SECONDS,
+    maxRetries: DEFAULT_MAX_RETRIES,
+    initialIntervalMs: DEFAULT_INITIAL_INTERVAL_MS,
+    backoffCoefficient: DEFAULT_BACKOFF_COEFFICIENT,
+    maximumIntervalMs: 100 * DEFAULT_INITIAL_INTERVAL_MS,
   };
 }
 
@@ -45,9 +50,9 @@ export async function plainSaga(input: PlainSagaInput): Promise<PlainSagaResult>
   const results: unknown[] = [];
   try {
     for (const step of input.steps) {
-      const result = await plainStep.executeWithOptions(optionsFor(step, false), [step]);
+      const result = await plainStep.executeWithOptions(executeOptions(timingOf(step)), [step]);
       results.push(result);
-      compensations.unshift(() => plainUndo.executeWithOptions(optionsFor(step, true), [step, result]));
+      compensations.unshift(() => plainUndo.executeWithOptions(undoOptions(timingOf(step)), [step, result]));
     }
     return { sagaId: input.sagaId, state: 'completed', results };
   } catch (err) {

@@ -241,7 +241,9 @@ export function addStep(saga: SagaState, definition: unknown, at: number): SagaS
 }
 
 /** The step's retry policy in Temporal's RetryPolicy shape (durations in ms). */
-export function retryPolicyOf(step: SagaStep): {
+export function retryPolicyOf(
+  step: Pick<SagaStep, 'initialIntervalMs' | 'backoffCoefficient' | 'maximumIntervalMs' | 'maxRetries'>,
+): {
   initialInterval: number;
   backoffCoefficient: number;
   maximumInterval: number;

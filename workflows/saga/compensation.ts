@@ -4,17 +4,17 @@
  * escalates it to a slash).
  */
 import * as wf from '@temporalio/workflow';
+import { undoOptions } from '../stepOptions';
 import {
   compensateStep as markCompensated,
   compensationPlan,
   failCompensation,
   startCompensation,
   startStepCompensation,
-  retryPolicyOf,
 } from '../../src/core/saga';
 import { SPANS } from '../../src/core/observability';
 import { compensated, startSpan } from '../observe';
-import { compensateStep, HEARTBEAT_TIMEOUT_SECONDS, publishDetails, type SagaContext } from './context';
+import { compensateStep, publishDetails, type SagaContext } from './context';
 import { describeFailure } from './failures';
 import { stepAttributes } from './gate';
 
@@ -34,31 +34,20 @@ export async function compensate(ctx: SagaContext): Promise<void> {
         }
         try {
           await span.run(() =>
-            compensateStep.executeWithOptions(
+            compensateStep.executeWithOptions(undoOptions(step), [
               {
-                startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-                heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
-                retry: {
-                  ...retryPolicyOf(step),
-                  nonRetryableErrorTypes: ['NoUndo', 'HttpToolRejected', 'UnknownStepHandler'],
-                },
-                summary: `undo ${step.actionId} by ${step.agentDid}`,
+                sessionId: ctx.sessionId,
+                sagaId: ctx.sagaId,
+                stepId: step.stepId,
+                digest: spec.digest,
+                actionId: step.actionId,
+                agentDid: step.agentDid,
+                executeApi: step.executeApi ?? '',
+                undoApi: step.undoApi,
+                input: spec.input,
+                result: step.result,
               },
-              [
-                {
-                  sessionId: ctx.sessionId,
-                  sagaId: ctx.sagaId,
-                  stepId: step.stepId,
-                  digest: spec.digest,
-                  actionId: step.actionId,
-                  agentDid: step.agentDid,
-                  executeApi: step.executeApi ?? '',
-                  undoApi: step.undoApi,
-                  input: spec.input,
-                  result: step.result,
-                },
-              ],
-            ),
+            ]),
           );
           markCompensated(ctx.saga, step.stepId, Date.now());
           ctx.compensationOrder.push(step.stepId);

@@ -27,9 +27,6 @@ export const { readStepGrant } = wf.proxyActivities<Activities>({
   retry: { maximumAttempts: 5, initialInterval: '500 milliseconds', backoffCoefficient: 2 },
 });
 
-/** Steps heartbeat every second: a lost worker or a cancellation is noticed within this. */
-export const HEARTBEAT_TIMEOUT_SECONDS = 5;
-
 export type SagaStepState = SagaState['steps'][number];
 /** The start input as its schema parses it (defaults filled in). */
 export type SagaInput = z.output<typeof SagaWorkflowInputSchema>;

@@ -9,15 +9,6 @@ import * as wf from '@temporalio/workflow';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { sessionWorkflowId } from '../definitions';
 
-/** Failure types the step activity raises that no retry can change. */
-export const NON_RETRYABLE = [
-  'UnknownStepHandler',
-  'InvalidStep',
-  'HttpToolRejected',
-  'GateDenied',
-  'StepResultTooLarge',
-];
-
 export function describeFailure(err: unknown): string {
   if (err instanceof wf.ActivityFailure && err.cause) return describeFailure(err.cause);
   if (err instanceof wf.TimeoutFailure)

@@ -5,18 +5,13 @@
  * the gate decides again. Returns false when the saga goes no further.
  */
 import * as wf from '@temporalio/workflow';
+import { executeOptions } from '../stepOptions';
 import { RetryState } from '@temporalio/common';
-import { commitStep, failStep, markOutcomeUnknown, retryPolicyOf, startStep } from '../../src/core/saga';
+import { commitStep, failStep, markOutcomeUnknown, startStep } from '../../src/core/saga';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { startSpan } from '../observe';
-import {
-  executeStep,
-  HEARTBEAT_TIMEOUT_SECONDS,
-  publishDetails,
-  type SagaContext,
-  type SagaStepState,
-} from './context';
-import { describeFailure, gateDeniedBy, NON_RETRYABLE, outcomeUnknown } from './failures';
+import { executeStep, publishDetails, type SagaContext, type SagaStepState } from './context';
+import { describeFailure, gateDeniedBy, outcomeUnknown } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 
 export const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
@@ -83,30 +78,20 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
     const run = ctx.running;
     try {
       const { result, attempt } = await scope.run(() =>
-        executeStep.executeWithOptions(
+        executeStep.executeWithOptions(executeOptions(step), [
           {
-            startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-            heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
-            // A cancelled saga waits for the running step to stop before it compensates it.
-            cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: NON_RETRYABLE },
-            summary: `${step.actionId} by ${step.agentDid}`,
+            sessionId: ctx.sessionId,
+            sagaId: ctx.sagaId,
+            stepId: step.stepId,
+            digest: spec.digest,
+            actionId: step.actionId,
+            agentDid: step.agentDid,
+            executeApi: action.executeApi!,
+            undoApi: action.undoApi,
+            readOnly: action.readOnly,
+            input: spec.input,
           },
-          [
-            {
-              sessionId: ctx.sessionId,
-              sagaId: ctx.sagaId,
-              stepId: step.stepId,
-              digest: spec.digest,
-              actionId: step.actionId,
-              agentDid: step.agentDid,
-              executeApi: action.executeApi!,
-              undoApi: action.undoApi,
-              readOnly: action.readOnly,
-              input: spec.input,
-            },
-          ],
-        ),
+        ]),
       );
       commitStep(ctx.saga, step.stepId, result, Date.now());
       step.attempts = attempt;

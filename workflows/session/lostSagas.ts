@@ -10,6 +10,7 @@
  * failed undo escalates (its agent slashed).
  */
 import * as wf from '@temporalio/workflow';
+import { undoOptions } from '../stepOptions';
 import type { createActivities, StepInHistory } from '../../activities';
 import {
   addStep,
@@ -21,7 +22,6 @@ import {
   failStep,
   finishSaga,
   markOutcomeUnknown,
-  retryPolicyOf,
   startCompensation,
   startStep,
   startStepCompensation,
@@ -42,9 +42,6 @@ const { readSagaHistory } = wf.proxyActivities<Activities>({
 });
 /** Timeouts and retries per step, as the saga runs an undo (its step's own, read from the history). */
 const { compensateStep } = wf.proxyActivities<Activities>({ startToCloseTimeout: '5 minutes' });
-/** Steps heartbeat every second; as the saga waits for them. */
-const HEARTBEAT_TIMEOUT_SECONDS = 5;
-const UNDO_NON_RETRYABLE = ['NoUndo', 'HttpToolRejected', 'UnknownStepHandler'];
 
 /** Sagas whose recovery is under way in this run (their end may be read twice: a completion and a wake-up). */
 const recovering = new WeakMap<SessionContext, Set<string>>();
@@ -179,12 +176,7 @@ async function finish(
 /** One undo, as the saga would have run it: its step's timeout and retries, under the saga's key. */
 function undo(ctx: SessionContext, saga: SagaRecord, state: SagaState, step: SagaStep, ran: StepInHistory) {
   return compensateStep.executeWithOptions(
-    {
-      startToCloseTimeout: `${step.timeoutSeconds} seconds`,
-      heartbeatTimeout: `${Math.min(step.timeoutSeconds, HEARTBEAT_TIMEOUT_SECONDS)} seconds`,
-      retry: { ...retryPolicyOf(step), nonRetryableErrorTypes: UNDO_NON_RETRYABLE },
-      summary: `undo ${step.actionId} by ${step.agentDid} (saga ${state.sagaId} ended without an outcome)`,
-    },
+    undoOptions(step, `undo ${step.actionId} by ${step.agentDid} (saga ${state.sagaId} ended without an outcome)`),
     [
       {
         sessionId: ctx.sessionId,
