@@ -3,7 +3,11 @@
  * tools that log what they do, so the demo shows execution and compensation.
  * Agents declare them at join, per action (SPEC §11.4): DEMO_ACTIONS names
  * each action's `executeApi` and `undoApi` as `handler:<name>`; saga steps
- * name only the action, the agent and the input.
+ * name only the action, the agent and the input. docs/CLI.md ("The demo
+ * handlers") lists them for the docs' examples, which declare them too:
+ * `demo.lookup-contact` is the read-only one (the only kind a read-only
+ * action — a sandboxed or quarantined agent's — may run), `demo.wire-funds`
+ * has no undo, and `demo.send-email` fails on purpose when asked to.
  */
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { registerStepHandler } from './handlers';
@@ -38,6 +42,21 @@ export function registerDemoHandlers(): void {
         key: ctx.idempotencyKey,
       });
       return { released: true };
+    },
+  });
+  registerStepHandler('demo.lookup-contact', {
+    readOnly: true,
+    async execute(input, ctx) {
+      const name = (input as { name?: string } | null)?.name ?? 'board';
+      log.info(`look up ${name} for ${ctx.agentDid}`, { key: ctx.idempotencyKey });
+      return { name, email: `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@example.com` };
+    },
+  });
+  // A payment cannot be taken back: no undo (declared reversibility NONE, so its step needs ring 1).
+  registerStepHandler('demo.wire-funds', {
+    async execute(input, ctx) {
+      log.info(`wire funds for ${ctx.agentDid}`, { key: ctx.idempotencyKey, input });
+      return { transferId: `tx-${ctx.stepId}` };
     },
   });
   registerStepHandler('demo.send-email', {
