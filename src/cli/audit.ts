@@ -377,7 +377,7 @@ function renderProof(p: InclusionProof, check: { ok: boolean; reason: string }):
     fields(
       [
         ['delta', `${p.delta.deltaId} (hash ${p.delta.hash})`],
-        ['path', `${p.proof.path.length} sibling hashes, leaf ${p.proof.index} of ${p.proof.count}`],
+        ['path', `${p.proof.path.length} sibling hashes, leaf ${p.proof.index + 1} of ${p.proof.count}`],
         ['committed root', p.merkleRoot],
         ['check', check.reason],
       ],

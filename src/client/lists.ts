@@ -116,7 +116,7 @@ export function queryLiteral(value: unknown, field: string): string {
     const code = control[0].charCodeAt(0).toString(16).padStart(4, '0');
     throw new HypervisorError(
       'INVALID_INPUT',
-      `${field} holds a control character (U+${code}) at position ${control.index}`,
+      `${field} holds a control character (U+${code}) at character ${control.index + 1}`,
       { field },
     );
   }

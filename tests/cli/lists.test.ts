@@ -104,7 +104,7 @@ describe('hv session list, saga list, approvals list (child process on a real se
     assert.equal(control.code, 2, show(control));
     assert.match(
       control.stderr,
-      /usage error: --agent holds a control character \(U\+0001\) at position 10\n\s+what to do: run `hv session list --help`/,
+      /usage error: --agent holds a control character \(U\+0001\) at character 11\n\s+what to do: run `hv session list --help`/,
     );
     const state = await hv(['saga', 'list', '--state', 'done']);
     assert.equal(state.code, 2, show(state));

@@ -11,7 +11,7 @@ describe('lists: visibility queries and the pending-approval index (issue 13)', 
 
   it('refuses control characters, empty, oversized and non-string values, naming the field', () => {
     for (const [value, message] of [
-      ['did:mesh:a\nb', /^--agent holds a control character \(U\+000a\) at position 10$/],
+      ['did:mesh:a\nb', /^--agent holds a control character \(U\+000a\) at character 11$/],
       ['x\u0000', /^--agent holds a control character \(U\+0000\)/],
       ['x\u007f', /^--agent holds a control character \(U\+007f\)/],
       ['', /^--agent must not be empty$/],
