@@ -16,7 +16,9 @@
  * expires under a running saga, a saga whose later step is rate-limited —
  * each saga and its session. (saga-approvals-before-index.json is not written
  * here: it is the approvals saga as it ran before waiting steps were indexed,
- * kept so that the patch which indexes them is checked against an old history.)
+ * kept so that the patch which indexes them is checked against an old history.
+ * Nor is session-before-controls.json: recorded on 8ddf870, the commit before
+ * controls, so that the breaker's and default rates' patches are checked (N18).)
  *
  *   npm run record:histories                  every group
  *   npm run record:histories -- --only controls   one group: the others' fixtures stay as recorded

@@ -24,6 +24,22 @@ function hostPortFromEnv(name: string): string | undefined {
   return raw;
 }
 
+/**
+ * HV_STICKY_QUEUE_TIMEOUT_MS: how long a workflow task waits on this worker's sticky queue (the worker that
+ * holds the run in its cache) before the server gives it to any worker — the SDK's
+ * `stickyQueueScheduleToStartTimeout`. Unset, the SDK's default (10 s). A worker that stops answering (paused,
+ * partitioned) delays each of its runs' next task by this much.
+ */
+export function stickyQueueTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.HV_STICKY_QUEUE_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 1 || ms > 3_600_000) {
+    throw new Error(`HV_STICKY_QUEUE_TIMEOUT_MS must be milliseconds (1–3600000), got "${raw}"`);
+  }
+  return ms;
+}
+
 /** Settings read from the environment, with the defaults documented in README.md. */
 export function loadConfig() {
   const address = process.env.TEMPORAL_ADDRESS || `127.0.0.1:${intFromEnv('TEMPORAL_PORT', 7233)}`;
@@ -56,6 +72,8 @@ export function loadConfig() {
      * (default 256 KiB).
      */
     toolPolicy: toolPolicyFromEnv(process.env),
+    /** HV_STICKY_QUEUE_TIMEOUT_MS (stickyQueueTimeoutFromEnv); undefined: the SDK's default. */
+    stickyQueueTimeoutMs: stickyQueueTimeoutFromEnv(),
   };
 }
 export type Config = ReturnType<typeof loadConfig>;

@@ -30,6 +30,7 @@ export async function runWorker(): Promise<void> {
       tracing,
       toolPolicy: config.toolPolicy,
       hypervisorKey,
+      stickyQueueTimeoutMs: config.stickyQueueTimeoutMs,
     });
     console.error(
       `Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`,

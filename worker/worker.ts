@@ -79,6 +79,8 @@ export interface HypervisorWorkerOptions {
    * else <HV_DATA_DIR>/hypervisor.key (written at the first start).
    */
   hypervisorKey?: HypervisorKey;
+  /** How long a task waits on this worker's sticky queue before any worker may take it (HV_STICKY_QUEUE_TIMEOUT_MS); unset, the SDK's 10 s. */
+  stickyQueueTimeoutMs?: number;
 }
 
 export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
@@ -104,5 +106,6 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
     ),
     ...(tracing ? { interceptors: { activity: tracing.activityInterceptors }, sinks: tracing.sinks } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.stickyQueueTimeoutMs ? { stickyQueueScheduleToStartTimeout: options.stickyQueueTimeoutMs } : {}),
   });
 }

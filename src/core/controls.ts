@@ -215,6 +215,11 @@ export class Controls {
     return { bucket, rate };
   }
 
+  /** The ring's rate is SPEC §12's default (the config names none for it), not one the session asked for. */
+  ratedByDefault(ring: Ring): boolean {
+    return this.config.rateLimits !== false && this.config.rateLimits[`ring${ring}`] === undefined;
+  }
+
   /** Whether `n` step starts fit the agent's bucket now; refused with the time to retry. */
   checkTokens(did: string, ring: Ring, n: number, now: number): Refusal | null {
     const b = this.bucket(did, ring, now);
@@ -339,12 +344,14 @@ export class Controls {
   /**
    * Notes one request of the agent; returns the severity over the window and
    * whether the breaker trips now (HIGH or CRITICAL), with its cooldown —
-   * doubling on each trip within the hour.
+   * doubling on each trip within the hour. `mayTrip` is asked only when it
+   * would trip: no, and the request is noted without a trip (the window goes on).
    */
   noteRequest(
     did: string,
     aboveRing: boolean,
     now: number,
+    mayTrip: () => boolean = () => true,
   ): { severity: BreachSeverity; share: number; trip: { cooldownMs: number } | null } {
     if (this.config.breaker === false) return { severity: 'NONE', share: 0, trip: null };
     const { windowSeconds, minRequests, cooldownSeconds } = this.config.breaker;
@@ -365,7 +372,7 @@ export class Controls {
     if (total < minRequests) return { severity: 'NONE', share: 0, trip: null };
     const share = log.requests.reduce((n, b) => n + b[2], 0) / total;
     const severity = breachSeverity(share);
-    if ((severity !== 'HIGH' && severity !== 'CRITICAL') || this.level(did, now) > 0)
+    if ((severity !== 'HIGH' && severity !== 'CRITICAL') || this.level(did, now) > 0 || !mayTrip())
       return { severity, share, trip: null };
     const cooldownMs = cooldownSeconds * 1000 * 2 ** log.trips.length;
     log.trips.push(now);

@@ -314,7 +314,10 @@ export class WorkerProcess {
   private ready: Promise<void>;
   exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
 
-  constructor(env: Record<string, string>, logFile: string) {
+  constructor(
+    env: Record<string, string>,
+    readonly logFile: string,
+  ) {
     const out = fs.openSync(logFile, 'a');
     this.child = spawn(
       process.execPath,
@@ -363,6 +366,16 @@ export class WorkerProcess {
     if (this.exitInfo) return;
     this.child.kill('SIGKILL');
     await this.exited;
+  }
+
+  /** SIGSTOP: the process is frozen as it is — its polls, connections and cached runs held, nothing answered. */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT: it carries on from where it was frozen. */
+  resume(): void {
+    this.child.kill('SIGCONT');
   }
 
   /** Graceful stop; SIGKILL after 15 s. */
@@ -488,8 +501,8 @@ export class Lab {
     return { downMs: Date.now() - t0 };
   }
 
-  /** A new worker process; resolves once it polls. */
-  async startWorker(): Promise<WorkerProcess> {
+  /** A new worker process; resolves once it polls. `env`: more of its settings (e.g. HV_STICKY_QUEUE_TIMEOUT_MS). */
+  async startWorker(env: Record<string, string> = {}): Promise<WorkerProcess> {
     this.workerCount++;
     const w = new WorkerProcess(
       {
@@ -502,6 +515,7 @@ export class Lab {
         ...(this.cluster
           ? { HV_AUDIT_DATABASE_URL: this.cluster.auditUrl, ...tlsEnv(this.cluster.tls.client(CLUSTER_CERTS.worker)) }
           : { HV_DATA_DIR: this.dir }),
+        ...env,
       },
       path.join(this.dir, `worker-${this.workerCount}.log`),
     );

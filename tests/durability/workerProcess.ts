@@ -11,6 +11,9 @@
  *   HV_TOOL_ORIGINS, HV_TOOL_ALLOW_PRIVATE
  *                      the worker's HTTP tools (the harness's tool, on 127.0.0.1), read as worker/config.ts reads them
  *   TEMPORAL_TLS_*     on the cluster: the worker's certificate (src/connectionTls.ts)
+ *   HV_STICKY_QUEUE_TIMEOUT_MS
+ *                      the sticky queue's schedule-to-start timeout (worker/config.ts; default the SDK's 10 s):
+ *                      how soon a paused worker's runs move to another worker
  *
  * It prints READY on stdout once it polls. SIGTERM shuts it down gracefully;
  * SIGKILL is what the tests use to crash it.
@@ -22,6 +25,7 @@ import { workflowBundle } from '../../worker/worker';
 import { openAuditStore } from '../../src/store';
 import { toolPolicyFromEnv } from '../../activities/toolPolicy';
 import { tlsFromEnv } from '../../src/node/connectionTls';
+import { stickyQueueTimeoutFromEnv } from '../../worker/config';
 
 async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS;
@@ -34,6 +38,7 @@ async function main(): Promise<void> {
   const bundle = process.env.HV_BUNDLE_PATH ? { codePath: process.env.HV_BUNDLE_PATH } : await workflowBundle();
   const store = await openAuditStore();
   const toolPolicy = toolPolicyFromEnv(process.env);
+  const stickyQueueTimeoutMs = stickyQueueTimeoutFromEnv();
   // The server may be restarting: connecting and creating the worker both fail until it answers.
   const deadline = Date.now() + 120_000;
   for (let attempt = 1; ; attempt++) {
@@ -52,6 +57,7 @@ async function main(): Promise<void> {
           toolPolicy,
         ),
         identity: `durability-worker-${process.pid}`,
+        ...(stickyQueueTimeoutMs ? { stickyQueueScheduleToStartTimeout: stickyQueueTimeoutMs } : {}),
       });
       const running = worker.run();
       process.stdout.write(`READY ${process.pid}\n`);

@@ -153,6 +153,8 @@ export interface SessionContext {
   indexed: string;
   /** HvQuarantined is indexed once something was quarantined (sessions without controls keep their history as it was). */
   quarantineIndexed: boolean;
+  /** An update's validator is running (`actsBehind`: it may not leave a patch marker). */
+  validating: boolean;
 }
 
 function startState(input: SessionWorkflowInput): SessionWorkflowState {
@@ -254,8 +256,16 @@ export function createContext(input: SessionWorkflowInput): SessionContext {
     overdraft: false,
     indexed: '',
     quarantineIndexed: (st.controls?.restrictions.length ?? 0) > 0,
+    validating: false,
   };
 }
+
+/**
+ * Whether a change behind `patch` acts here: asked only on the path where it would act (a patch's first use is
+ * a marker and a search-attribute upsert). A validator runs only live, where every patch is on, and must leave
+ * no command: there it acts without asking.
+ */
+export const actsBehind = (ctx: SessionContext, patch: string): boolean => ctx.validating || wf.patched(patch);
 
 // ── Shared rules ────────────────────────────────────────────────────────────
 

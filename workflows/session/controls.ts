@@ -32,6 +32,7 @@ import {
   requireSre,
   requireUnrestricted,
   childrenOf,
+  actsBehind,
 } from './context';
 import {
   agentView,
@@ -46,6 +47,9 @@ import {
   endElevation,
 } from './views';
 import { type Handler, acceptAuth, request } from './door';
+
+/** N18: sessions recorded before controls had no breaker; a trip asks this patch (only then): they replay as they ran. */
+export const BREAKER_PATCH = 'breaker-trips';
 
 /** SPEC §12's breach detector: each request an agent makes, and whether it aims above its ring; a trip quarantines it. */
 export function noteRequests(ctx: SessionContext, did: string, actionIds: readonly string[]): void {
@@ -62,7 +66,7 @@ export function noteRequests(ctx: SessionContext, did: string, actionIds: readon
       now,
     });
     const above = !d.allowed && (d.rule === 'ring_capped' || d.rule === 'sigma_too_low' || d.rule === 'ring_too_low');
-    const { severity, share, trip } = ctx.controls.noteRequest(did, above, now);
+    const { severity, share, trip } = ctx.controls.noteRequest(did, above, now, () => actsBehind(ctx, BREAKER_PATCH));
     if (!trip) continue;
     impose(
       ctx,

@@ -148,7 +148,12 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
           arg,
           signers,
         );
-      rules?.(ctx, req);
+      ctx.validating = true;
+      try {
+        rules?.(ctx, req);
+      } finally {
+        ctx.validating = false;
+      }
     });
   };
 }

@@ -7,7 +7,7 @@ import { parse } from '../../src/core/common';
 import { HypervisorError } from '../../src/core/errors';
 import { riskWeight } from '../../src/core/reversibility';
 import { gateStep, type GateDecision } from '../../src/core/gate';
-import { reportedCost, stepKey, type Refusal } from '../../src/core/controls';
+import { reportedCost, stepKey } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
 import {
@@ -37,10 +37,10 @@ import {
   requireOpen,
   record,
   requireState,
-  costOf,
 } from './context';
-import { agentView, effectiveRing, actionView, runningSagas, currentDetails, countedApprovers } from './views';
+import { agentView, actionView, runningSagas, currentDetails, countedApprovers } from './views';
 import { type Handler, acceptAuth, request } from './door';
+import { leaseCheck, leaseStep, refused } from './leases';
 import { slashAgent } from './participants';
 import { evidenceOf } from './evidence';
 import { noteRequests } from './controls';
@@ -74,40 +74,6 @@ export const startSagaRules = (ctx: SessionContext, r: { sagaId?: string; steps:
   const refusal = leaseCheck(ctx, first.agentDid, first.actionId);
   if (refusal) throw refused(first.stepId ?? 'step-1', refusal);
 };
-
-/** Whether one step start fits its agent's rate and the budgets now (null: yes, or not a participant — the gate denies that). */
-export function leaseCheck(ctx: SessionContext, did: string, actionId: string): Refusal | null {
-  if (!participantOf(ctx.st.session, did)?.active) return null;
-  return (
-    (ctx.budgetsOn ? ctx.controls.checkBudget(did, costOf(ctx, actionId)) : null) ??
-    ctx.controls.checkTokens(did, effectiveRing(ctx, did), 1, Date.now())
-  );
-}
-export const refused = (stepId: string, r: Refusal) =>
-  new HypervisorError(r.code, `cannot start a saga: step ${stepId}: ${r.reason}`, { retryAfterMs: r.retryAfterMs });
-
-/**
- * Leases one step start (SPEC §12): a rate token, and its budget reserved under the step's key. A step
- * leased already (a repeated claim) is not charged again. 'skip': its agent is not an active participant.
- */
-export function leaseStep(
-  ctx: SessionContext,
-  saga: { sagaId: string; workflowId: string },
-  step: StepEvidence,
-): Refusal | 'skip' | null {
-  if (step.leased) return null;
-  if (!participantOf(ctx.st.session, step.agentDid)?.active) return 'skip';
-  // The budget first: a token is taken only for a step that fits it (reserve cannot refuse after this check).
-  const cost = costOf(ctx, step.actionId);
-  const refusal =
-    (ctx.budgetsOn ? ctx.controls.checkBudget(step.agentDid, cost) : null) ??
-    ctx.controls.takeTokens(step.agentDid, effectiveRing(ctx, step.agentDid), 1, Date.now());
-  if (refusal) return refusal;
-  if (ctx.budgetsOn)
-    ctx.controls.reserve(stepKey(saga.workflowId, step.stepId), { agentDid: step.agentDid, sagaId: saga.sagaId, cost });
-  step.leased = true;
-  return null;
-}
 
 export function nextSagaId(ctx: SessionContext): string {
   let id: string;
