@@ -48,7 +48,8 @@ import {
   onVouch,
 } from './participants';
 import { registerQueries } from './queries';
-import { onClaimStep, onStartSaga, registerSagaEnded, wakeCarriedSagas } from './sagas';
+import { onClaimStep } from './grants';
+import { onStartSaga, registerSagaEnded, wakeCarriedSagas } from './sagas';
 import { onTerminate } from './terminate';
 import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';

@@ -11,7 +11,7 @@ import { MESSAGES } from '../../src/contract/messages';
 import { auditQuery, liabilityQuery, participantQuery, sagasQuery, stepGrantQuery, summaryQuery } from '../definitions';
 import { queryAnswer } from '../failures';
 import type { SessionContext } from './context';
-import { stepGrant } from './sagas';
+import { stepGrant } from './grants';
 import { summary } from './views';
 
 export function registerQueries(ctx: SessionContext): void {

@@ -1,0 +1,105 @@
+/**
+ * A saga step's grant (SPEC §11.2, §11.5): the session's decision for the step now, which a saga reads by an
+ * activity (the stepGrant query), and the claim of a step its start did not lease (SPEC §12).
+ */
+import * as wf from '@temporalio/workflow';
+import { parse } from '../../src/core/common';
+import { gateStep, type GateDecision } from '../../src/core/gate';
+import { StepRefSchema, type StepRef } from '../../src/contract';
+import { governed } from '../failures';
+import type { SagaRecord, StepEvidence, StepGrant } from '../../src/contract/sessionTypes';
+import { type SessionContext, requireOpen } from './context';
+import { agentView, actionView, countedApprovers } from './views';
+import { type Handler } from './door';
+import { leaseStep } from './leases';
+import { evidenceOf } from './evidence';
+
+/** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
+export function stepGrant(ctx: SessionContext, raw: StepRef): StepGrant {
+  const ref = governed(() => parse(StepRefSchema, raw, 'stepGrant'));
+  const { saga, step } = governed(() => evidenceOf(ctx, ref, 'grant a step'));
+  return grantFor(ctx, saga, step);
+}
+
+export function grantFor(ctx: SessionContext, saga: SagaRecord, step: StepEvidence): StepGrant {
+  const approvals = countedApprovers(ctx, saga, step);
+  const quorum = ctx.st.session.config.consensusQuorum;
+  const witness = step.witness && ctx.st.session.config.sreWitnesses.includes(step.witness) ? step.witness : null;
+  const agent = agentView(ctx, step.agentDid) ?? null;
+  const action = actionView(ctx, step.actionId) ?? null;
+  let decision: GateDecision = gateStep({
+    agent: agent ?? undefined,
+    action: action ?? undefined,
+    sessionState: ctx.st.session.state,
+    hasConsensus: approvals.length >= quorum,
+    hasSreWitness: witness !== null,
+    now: Date.now(),
+  });
+  if (step.rejectedBy) {
+    decision = {
+      ...decision,
+      allowed: false,
+      waitFor: 'none',
+      reason: `rejected by ${step.rejectedBy.did}: ${step.rejectedBy.reason}`,
+      rule: 'rejected',
+    };
+  }
+  return {
+    decision,
+    agent,
+    action,
+    approvals,
+    quorum,
+    witness,
+    rejectedBy: step.rejectedBy,
+    step: { agentDid: step.agentDid, digest: step.digest },
+    retryAfterMs: null,
+  };
+}
+
+/**
+ * A saga's step its start did not lease: the session decides, and leases it when the gate allows (SPEC §12).
+ *
+ * Unsigned: the saga's own activity sends it, and any client can (issue 24 N21). It grants nothing the session
+ * would not: it is decided by the session's own grant for the step — a step the gate denies changes nothing —
+ * and for an allowed step it does only what the saga's claim does, once: a lease (a step leased already is
+ * not charged again) and the step marked started. A claim that leases or starts its step is the hypervisor's
+ * own bookkeeping and does not count toward the run's update budget (`maxUpdatesPerRun`, behind the patch
+ * `claims-not-counted`); one that changes nothing counts as any other request, so repeating it cannot grow a
+ * run's history without bound.
+ */
+export const claimRules = (ctx: SessionContext, r: StepRef) => {
+  requireOpen(ctx, 'claim a step');
+  evidenceOf(ctx, r, 'claim a step');
+};
+export const onClaimStep: Handler = {
+  name: 'claimStep',
+  run(ctx, raw) {
+    const ref = parse(StepRefSchema, raw, 'claimStep');
+    claimRules(ctx, ref);
+    const { saga, step } = evidenceOf(ctx, ref, 'claim a step');
+    const grant = grantFor(ctx, saga, step);
+    if (!grant.decision.allowed) return grant;
+    const before = { leased: step.leased === true, started: step.started === true };
+    const refusal = leaseStep(ctx, saga, step);
+    if (refusal === null || refusal === 'skip') {
+      // SPEC §11.5: the grant spends the step's evidence; from here no approval, rejection or witness is taken for it.
+      if (wf.patched('evidence-spent-at-start')) step.started = true;
+      const changed = before.leased !== (step.leased === true) || before.started !== (step.started === true);
+      if (changed && wf.patched('claims-not-counted')) ctx.updatesThisRun--;
+      return grant;
+    }
+    return {
+      ...grant,
+      retryAfterMs: refusal.retryAfterMs,
+      decision: {
+        ...grant.decision,
+        allowed: false,
+        waitFor: 'none',
+        rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted',
+        reason: refusal.reason,
+      },
+    };
+  },
+  check: claimRules,
+};
