@@ -9,14 +9,6 @@ import { stepKey, type Elevation, type Restriction } from '../../src/core/contro
 import { participantOf } from '../../src/core/session';
 import { capRing } from '../../src/core/sessionRings';
 import { type DeltaSignature } from '../../src/core/identity';
-import {
-  ElevationApprovalSchema,
-  ElevationRequestSchema,
-  KillRequestSchema,
-  QuarantineRequestSchema,
-  ReleaseRequestSchema,
-  RevokeElevationRequestSchema,
-} from '../../src/contract';
 import type { ControlResult } from '../../src/contract/sessionTypes';
 import {
   HYPERVISOR_DID,
@@ -46,7 +38,7 @@ import {
   elevationView,
   endElevation,
 } from './views';
-import { type Handler, acceptAuth, request } from './door';
+import type { Handlers } from './door';
 
 /** N18: sessions recorded before controls had no breaker; a trip asks this patch (only then): they replay as they ran. */
 export const BREAKER_PATCH = 'breaker-trips';
@@ -130,32 +122,6 @@ export const quarantineRules = (ctx: SessionContext, r: { agentDid: string; sreD
   sreRules(ctx, r, 'quarantine');
   notKilled(ctx, r.agentDid, 'quarantine');
 };
-export const onQuarantine: Handler = {
-  name: 'quarantine',
-  run(ctx, raw) {
-    const req = request(QuarantineRequestSchema, raw, 'quarantine');
-    quarantineRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'quarantine', raw, req);
-    const now = Date.now();
-    const until = now + (req.ttlSeconds ?? ctx.controls.config.quarantineTtlSeconds) * 1000;
-    impose(
-      ctx,
-      req.agentDid,
-      { kind: 'quarantine', since: now, until, reason: req.reason, by: req.sreDid, substitute: null },
-      req.sreDid,
-      signatures,
-    );
-    return controlResult(
-      req.agentDid,
-      'quarantine',
-      until,
-      runningSagas(ctx)
-        .filter((g) => g.agentDids.includes(req.agentDid))
-        .map((g) => g.sagaId),
-    );
-  },
-  check: quarantineRules,
-};
 
 export const releaseAgentRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string }) => {
   sreRules(ctx, r, 'release');
@@ -164,32 +130,6 @@ export const releaseAgentRules = (ctx: SessionContext, r: { agentDid: string; sr
     throw new HypervisorError('NOT_QUARANTINED', `${r.agentDid} is not quarantined in session ${ctx.sessionId}`, {
       did: r.agentDid,
     });
-};
-export const onRelease: Handler = {
-  name: 'release',
-  run(ctx, raw) {
-    const req = request(ReleaseRequestSchema, raw, 'release');
-    releaseAgentRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'release', raw, req);
-    const lifted = ctx.controls.release(req.agentDid)!;
-    record(
-      ctx,
-      req.sreDid,
-      [
-        {
-          path: `/controls/${req.agentDid}`,
-          operation: 'delete',
-          contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }),
-          previousHash: contentHash(lifted),
-        },
-      ],
-      undefined,
-      signatures,
-    );
-    refreshSearchAttributes(ctx);
-    return controlResult(req.agentDid, 'released', null);
-  },
-  check: releaseAgentRules,
 };
 
 export const killRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string; substituteDid?: string }) => {
@@ -204,73 +144,6 @@ export const killRules = (ctx: SessionContext, r: { agentDid: string; sreDid: st
     requireActiveParticipant(ctx, r.substituteDid, 'substitute');
     requireUnrestricted(ctx, r.substituteDid, 'substitute');
   }
-};
-export const onKill: Handler = {
-  name: 'kill',
-  async run(ctx, raw) {
-    const req = request(KillRequestSchema, raw, 'kill');
-    killRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'kill', raw, req);
-    const did = req.agentDid;
-    const restriction: Restriction = {
-      kind: 'kill',
-      since: Date.now(),
-      until: null,
-      reason: req.reason,
-      by: req.sreDid,
-      substitute: req.substituteDid ?? null,
-    };
-    ctx.controls.restrict(did, restriction);
-    endElevation(ctx, did, 'kill');
-    // Its remaining steps become the substitute's, bound to a new digest; the substitute claims each (gate, rate, budget).
-    const handedOff: ControlResult['handedOff'] = [];
-    const holding = runningSagas(ctx).filter((g) => g.agentDids.includes(did));
-    for (const saga of holding) {
-      for (const step of saga.steps) {
-        if (step.agentDid !== did) continue;
-        ctx.controls.settle(stepKey(saga.workflowId, step.stepId), false);
-        step.leased = false;
-        if (!req.substituteDid) continue;
-        step.handedFrom = { agentDid: did, digest: step.digest };
-        step.agentDid = req.substituteDid;
-        step.digest = handoffDigest(step.digest, req.substituteDid);
-        step.approvers = [];
-        step.witness = null;
-        step.rejectedBy = null;
-        handedOff.push({ sagaId: saga.sagaId, stepId: step.stepId, agentDid: step.agentDid, digest: step.digest });
-        // N5: the substitute acts in the saga now: its later kills, quarantines and demotions reach it.
-        if (!saga.agentDids.includes(step.agentDid) && wf.patched('substitute-joins-saga'))
-          saga.agentDids = [...saga.agentDids, step.agentDid].sort();
-      }
-    }
-    // Its children lose what they held through it.
-    const following = childrenOf(ctx, did).flatMap((child) => capRing(ctx.st.session, child, 3));
-    refreshSearchAttributes(ctx);
-    restrictSagas(ctx, [did]);
-    applyRingChanges(ctx, following, `kill of ${did}`);
-    // The kill is recorded once every running saga of the agent holds it (its step in flight cancelled):
-    // no step of the agent starts after this delta (SPEC §12).
-    const held =
-      holding.length > 0 ? await integrations.awaitHold({ workflowIds: holding.map((g) => g.workflowId), did }) : [];
-    const sagasHolding = holding.filter((g) => held.includes(g.workflowId)).map((g) => g.sagaId);
-    if (isOpen(ctx)) {
-      record(
-        ctx,
-        req.sreDid,
-        [
-          {
-            path: `/controls/${did}`,
-            operation: 'add',
-            contentHash: contentHash({ ...restriction, handedOff, sagasHolding }),
-          },
-        ],
-        undefined,
-        signatures,
-      );
-    }
-    return controlResult(did, 'kill', null, sagasHolding, handedOff);
-  },
-  check: killRules,
 };
 export const elevationRules = (ctx: SessionContext, r: { agentDid: string; ring: 1 | 2 }) => {
   requireOpen(ctx, 'request an elevation');
@@ -295,45 +168,6 @@ export const elevationRules = (ctx: SessionContext, r: { agentDid: string; ring:
       `agent ${r.agentDid} already has elevation ${held.elevationId} (${held.activeFrom === null ? 'requested' : 'active'}); one per agent`,
       { elevationId: held.elevationId },
     );
-};
-export const onRequestElevation: Handler = {
-  name: 'requestElevation',
-  run(ctx, raw) {
-    const req = request(ElevationRequestSchema, raw, 'requestElevation');
-    elevationRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'requestElevation', raw, req);
-    const elevationId = `elevation-${++ctx.controls.elevationCount}`;
-    const ttlSeconds = req.ttlSeconds ?? ctx.controls.config.elevationTtlSeconds;
-    const e: Elevation = {
-      elevationId,
-      agentDid: req.agentDid,
-      ring: req.ring,
-      ttlSeconds,
-      justification: req.justification,
-      digest: elevationDigest({
-        sessionId: ctx.sessionId,
-        elevationId,
-        agentDid: req.agentDid,
-        ring: req.ring,
-        ttlSeconds,
-        justification: req.justification,
-      }),
-      requestedAt: Date.now(),
-      approvers: [],
-      activeFrom: null,
-      until: null,
-    };
-    ctx.controls.elevations.set(req.agentDid, e);
-    record(
-      ctx,
-      req.agentDid,
-      [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }],
-      undefined,
-      signatures,
-    );
-    return elevationView(ctx, e);
-  },
-  check: elevationRules,
 };
 
 export const elevationOf = (
@@ -368,80 +202,12 @@ export const approveElevationRules = (
   if (e.approvers.includes(r.approverDid))
     throw new HypervisorError('DUPLICATE_APPROVAL', `${r.approverDid} already approved elevation ${e.elevationId}`);
 };
-export const onApproveElevation: Handler = {
-  name: 'approveElevation',
-  run(ctx, raw) {
-    const req = request(ElevationApprovalSchema, raw, 'approveElevation');
-    approveElevationRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'approveElevation', raw, req);
-    const e = elevationOf(ctx, req, 'approve an elevation');
-    e.approvers.push(req.approverDid);
-    record(
-      ctx,
-      req.approverDid,
-      [
-        {
-          path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`,
-          operation: 'add',
-          contentHash: contentHash({ digest: e.digest }),
-        },
-      ],
-      undefined,
-      signatures,
-    );
-    if (
-      e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length >=
-      ctx.st.session.config.consensusQuorum
-    ) {
-      const now = Date.now();
-      e.activeFrom = now;
-      e.until = now + e.ttlSeconds * 1000;
-      armExpiry(ctx, e.until);
-      record(ctx, HYPERVISOR_DID, [
-        {
-          path: `/elevations/${e.elevationId}`,
-          operation: 'modify',
-          contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }),
-        },
-      ]);
-    }
-    return elevationView(ctx, e);
-  },
-  check: approveElevationRules,
-};
 
 export const revokeRules = (ctx: SessionContext, r: { agentDid: string; byDid: string }) => {
   requireOpen(ctx, 'revoke an elevation');
   if (!ctx.controls.elevations.has(r.agentDid))
     throw new HypervisorError('ELEVATION_NOT_FOUND', `${r.agentDid} has no elevation in session ${ctx.sessionId}`);
   if (r.byDid !== r.agentDid) requireSre(ctx, r.byDid, 'revoker');
-};
-export const onRevokeElevation: Handler = {
-  name: 'revokeElevation',
-  run(ctx, raw) {
-    const req = request(RevokeElevationRequestSchema, raw, 'revokeElevation');
-    revokeRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'revokeElevation', raw, req);
-    const e = ctx.controls.elevations.get(req.agentDid)!;
-    ctx.controls.elevations.delete(req.agentDid);
-    record(
-      ctx,
-      req.byDid,
-      [
-        {
-          path: `/elevations/${e.elevationId}`,
-          operation: 'delete',
-          contentHash: contentHash({ revoked: req.reason ?? 'revoked' }),
-          previousHash: contentHash(e),
-        },
-      ],
-      undefined,
-      signatures,
-    );
-    restrictSagas(ctx, [req.agentDid]);
-    return { ...elevationView(ctx, e), state: 'revoked' as const };
-  },
-  check: revokeRules,
 };
 
 /**
@@ -497,3 +263,221 @@ export function expireControls(ctx: SessionContext, now: number): void {
       expired.map((e) => e.agentDid),
     );
 }
+
+/** The controls' requests (SPEC §12), in the order the session sets their handlers */
+export const controlHandlers = {
+  quarantine: {
+    run(ctx, req, a) {
+      quarantineRules(ctx, req);
+      const signatures = a.accept();
+      const now = Date.now();
+      const until = now + (req.ttlSeconds ?? ctx.controls.config.quarantineTtlSeconds) * 1000;
+      impose(
+        ctx,
+        req.agentDid,
+        { kind: 'quarantine', since: now, until, reason: req.reason, by: req.sreDid, substitute: null },
+        req.sreDid,
+        signatures,
+      );
+      return controlResult(
+        req.agentDid,
+        'quarantine',
+        until,
+        runningSagas(ctx)
+          .filter((g) => g.agentDids.includes(req.agentDid))
+          .map((g) => g.sagaId),
+      );
+    },
+    check: quarantineRules,
+  },
+  release: {
+    run(ctx, req, a) {
+      releaseAgentRules(ctx, req);
+      const signatures = a.accept();
+      const lifted = ctx.controls.release(req.agentDid)!;
+      record(
+        ctx,
+        req.sreDid,
+        [
+          {
+            path: `/controls/${req.agentDid}`,
+            operation: 'delete',
+            contentHash: contentHash({ released: req.reason ?? 'released', kind: lifted.kind }),
+            previousHash: contentHash(lifted),
+          },
+        ],
+        undefined,
+        signatures,
+      );
+      refreshSearchAttributes(ctx);
+      return controlResult(req.agentDid, 'released', null);
+    },
+    check: releaseAgentRules,
+  },
+  kill: {
+    async run(ctx, req, a) {
+      killRules(ctx, req);
+      const signatures = a.accept();
+      const did = req.agentDid;
+      const restriction: Restriction = {
+        kind: 'kill',
+        since: Date.now(),
+        until: null,
+        reason: req.reason,
+        by: req.sreDid,
+        substitute: req.substituteDid ?? null,
+      };
+      ctx.controls.restrict(did, restriction);
+      endElevation(ctx, did, 'kill');
+      // Its remaining steps become the substitute's, bound to a new digest; the substitute claims each (gate, rate, budget).
+      const handedOff: ControlResult['handedOff'] = [];
+      const holding = runningSagas(ctx).filter((g) => g.agentDids.includes(did));
+      for (const saga of holding) {
+        for (const step of saga.steps) {
+          if (step.agentDid !== did) continue;
+          ctx.controls.settle(stepKey(saga.workflowId, step.stepId), false);
+          step.leased = false;
+          if (!req.substituteDid) continue;
+          step.handedFrom = { agentDid: did, digest: step.digest };
+          step.agentDid = req.substituteDid;
+          step.digest = handoffDigest(step.digest, req.substituteDid);
+          step.approvers = [];
+          step.witness = null;
+          step.rejectedBy = null;
+          handedOff.push({ sagaId: saga.sagaId, stepId: step.stepId, agentDid: step.agentDid, digest: step.digest });
+          // N5: the substitute acts in the saga now: its later kills, quarantines and demotions reach it.
+          if (!saga.agentDids.includes(step.agentDid) && wf.patched('substitute-joins-saga'))
+            saga.agentDids = [...saga.agentDids, step.agentDid].sort();
+        }
+      }
+      // Its children lose what they held through it.
+      const following = childrenOf(ctx, did).flatMap((child) => capRing(ctx.st.session, child, 3));
+      refreshSearchAttributes(ctx);
+      restrictSagas(ctx, [did]);
+      applyRingChanges(ctx, following, `kill of ${did}`);
+      // The kill is recorded once every running saga of the agent holds it (its step in flight cancelled):
+      // no step of the agent starts after this delta (SPEC §12).
+      const held =
+        holding.length > 0 ? await integrations.awaitHold({ workflowIds: holding.map((g) => g.workflowId), did }) : [];
+      const sagasHolding = holding.filter((g) => held.includes(g.workflowId)).map((g) => g.sagaId);
+      if (isOpen(ctx)) {
+        record(
+          ctx,
+          req.sreDid,
+          [
+            {
+              path: `/controls/${did}`,
+              operation: 'add',
+              contentHash: contentHash({ ...restriction, handedOff, sagasHolding }),
+            },
+          ],
+          undefined,
+          signatures,
+        );
+      }
+      return controlResult(did, 'kill', null, sagasHolding, handedOff);
+    },
+    check: killRules,
+  },
+  requestElevation: {
+    run(ctx, req, a) {
+      elevationRules(ctx, req);
+      const signatures = a.accept();
+      const elevationId = `elevation-${++ctx.controls.elevationCount}`;
+      const ttlSeconds = req.ttlSeconds ?? ctx.controls.config.elevationTtlSeconds;
+      const e: Elevation = {
+        elevationId,
+        agentDid: req.agentDid,
+        ring: req.ring,
+        ttlSeconds,
+        justification: req.justification,
+        digest: elevationDigest({
+          sessionId: ctx.sessionId,
+          elevationId,
+          agentDid: req.agentDid,
+          ring: req.ring,
+          ttlSeconds,
+          justification: req.justification,
+        }),
+        requestedAt: Date.now(),
+        approvers: [],
+        activeFrom: null,
+        until: null,
+      };
+      ctx.controls.elevations.set(req.agentDid, e);
+      record(
+        ctx,
+        req.agentDid,
+        [{ path: `/elevations/${elevationId}`, operation: 'add', contentHash: contentHash(e) }],
+        undefined,
+        signatures,
+      );
+      return elevationView(ctx, e);
+    },
+    check: elevationRules,
+  },
+  approveElevation: {
+    run(ctx, req, a) {
+      approveElevationRules(ctx, req);
+      const signatures = a.accept();
+      const e = elevationOf(ctx, req, 'approve an elevation');
+      e.approvers.push(req.approverDid);
+      record(
+        ctx,
+        req.approverDid,
+        [
+          {
+            path: `/elevations/${e.elevationId}/approvals/${req.approverDid}`,
+            operation: 'add',
+            contentHash: contentHash({ digest: e.digest }),
+          },
+        ],
+        undefined,
+        signatures,
+      );
+      if (
+        e.approvers.filter((d) => countsAsApprover(ctx, d, e.agentDid, e.requestedAt)).length >=
+        ctx.st.session.config.consensusQuorum
+      ) {
+        const now = Date.now();
+        e.activeFrom = now;
+        e.until = now + e.ttlSeconds * 1000;
+        armExpiry(ctx, e.until);
+        record(ctx, HYPERVISOR_DID, [
+          {
+            path: `/elevations/${e.elevationId}`,
+            operation: 'modify',
+            contentHash: contentHash({ ring: e.ring, activeFrom: e.activeFrom, until: e.until }),
+          },
+        ]);
+      }
+      return elevationView(ctx, e);
+    },
+    check: approveElevationRules,
+  },
+  revokeElevation: {
+    run(ctx, req, a) {
+      revokeRules(ctx, req);
+      const signatures = a.accept();
+      const e = ctx.controls.elevations.get(req.agentDid)!;
+      ctx.controls.elevations.delete(req.agentDid);
+      record(
+        ctx,
+        req.byDid,
+        [
+          {
+            path: `/elevations/${e.elevationId}`,
+            operation: 'delete',
+            contentHash: contentHash({ revoked: req.reason ?? 'revoked' }),
+            previousHash: contentHash(e),
+          },
+        ],
+        undefined,
+        signatures,
+      );
+      restrictSagas(ctx, [req.agentDid]);
+      return { ...elevationView(ctx, e), state: 'revoked' as const };
+    },
+    check: revokeRules,
+  },
+} satisfies Handlers;

@@ -7,9 +7,11 @@
  *      signer rule names has signed it (did:key sessions); the family's
  *      `check`, which needs no waiting. A refusal here leaves no history.
  *   2. handler — counted towards the run's updates; waits until the trail is
- *      settled with the store; then the family's `run`, which parses, checks
- *      again (state may have moved since the validator), accepts the
- *      signatures' nonces and records. Any error fails only the update.
+ *      settled with the store; parses the request again by the same schema (a
+ *      replay runs no validator); then the family's `run`, which checks again
+ *      (state may have moved since the validator), accepts the signatures
+ *      (`arrival.accept()`: checked again, their nonces taken) and records.
+ *      Any error fails only the update.
  *
  * A request the session already applied (its update id remembered, requests.ts)
  * passes the validator after the hand-over check alone, and its handler returns
@@ -19,6 +21,7 @@
  * registry (src/contract/messages.ts): a message is declared once.
  */
 import type { UpdateDefinition } from '@temporalio/common';
+import type { z } from 'zod';
 import * as wf from '@temporalio/workflow';
 import { parse } from '../../src/core/common';
 import { HypervisorError } from '../../src/core/errors';
@@ -30,14 +33,31 @@ import { bondOf, controllers, type SessionContext } from './context';
 import { requireAuditCapacity } from './trail';
 import { currentRequestId, earlierRequest, firstAnswer, rememberRequest } from './requests';
 
-/** One update of the session: its name in the registry, the rules its validator applies, and its handler. */
-export interface Handler {
-  readonly name: UpdateName;
-  /** The rules that need no waiting (they run in the validator); they never change state. */
-  readonly check?: (ctx: SessionContext, request: never) => void;
-  /** The handler: parses `raw`, checks again, accepts the signatures, acts and records. */
-  readonly run: (ctx: SessionContext, raw: unknown) => unknown;
+/** A request as the door hands it to its family: parsed by the registry's schema, without its signatures. */
+export type Request<N extends UpdateName> = Omit<NonNullable<z.output<(typeof MESSAGES)[N]['input']>>, 'auth'>;
+
+/** What a handler gets with the request: the message's name, the argument as sent, and its signatures. */
+export interface Arrival<N extends UpdateName> {
+  readonly name: N;
+  readonly raw: unknown;
+  /** The signatures the registry's rule names, checked again, and their nonces taken (see acceptAuth). */
+  accept(): DeltaSignature[];
+  /** The signatures checked again, the nonces not yet taken (a request that takes them later). */
+  signatures(): DeltaSignature[];
 }
+
+/** One update of the session: the rules its validator applies, and its handler. Its name is its key in Handlers. */
+export interface Handler<N extends UpdateName> {
+  /** The rules that need no waiting (they run in the validator); they never change state. */
+  readonly check?: (ctx: SessionContext, request: Request<N>, name: N) => void;
+  /** The handler: checks again (state may have moved), accepts the signatures, acts and records. */
+  readonly run: (ctx: SessionContext, request: Request<N>, arrival: Arrival<N>) => unknown;
+  /** Takes the argument as sent and parses it itself (a message recorded under an older schema replays so). */
+  readonly parsesItself?: true;
+}
+
+/** A family's updates, by their names in the registry, in the order their handlers are set. */
+export type Handlers = { readonly [N in UpdateName]?: Handler<N> };
 
 /** What the registry's signer rules need from the session: who controls it, who holds a bond. */
 export function signerContext(ctx: SessionContext): SignerContext {
@@ -62,18 +82,30 @@ export function signersOf(ctx: SessionContext, name: UpdateName, request: unknow
 }
 
 /** Registers each handler, in order (a request that arrived with the start runs as soon as its handler is set). */
-export function wire(ctx: SessionContext, handlers: readonly Handler[]): void {
-  for (const h of handlers) {
-    const check = h.check as ((ctx: SessionContext, request: unknown) => void) | undefined;
-    wf.setHandler(
-      definitions[h.name] as UpdateDefinition<unknown, [unknown?]>,
-      handle(ctx, (raw?: unknown) => h.run(ctx, raw), h.name),
-      {
-        validator: validator(ctx, h.name, check),
-        description: MESSAGES[h.name].description,
+export function wire(ctx: SessionContext, handlers: Handlers): void {
+  for (const name of Object.keys(handlers) as UpdateName[]) wireOne(ctx, name, handlers[name] as Handler<typeof name>);
+}
+
+function wireOne<N extends UpdateName>(ctx: SessionContext, name: N, h: Handler<N>): void {
+  const check = h.check && ((c: SessionContext, req: unknown) => h.check!(c, req as Request<N>, name));
+  wf.setHandler(
+    definitions[name] as UpdateDefinition<unknown, [unknown?]>,
+    handle(
+      ctx,
+      (raw?: unknown) => {
+        // Parsed again here, as the validator did: a replay runs no validator.
+        const req = (h.parsesItself ? raw : request(MESSAGES[name].input, raw, name)) as Request<N>;
+        return h.run(ctx, req, {
+          name,
+          raw,
+          accept: () => acceptAuth(ctx, name, raw, req),
+          signatures: () => signaturesOf(ctx, name, raw, req),
+        });
       },
-    );
-  }
+      name,
+    ),
+    { validator: validator(ctx, name, check), description: MESSAGES[name].description },
+  );
 }
 
 /**
@@ -188,6 +220,8 @@ export function request<S extends Parameters<typeof parse>[0]>(
   raw: unknown,
   what: string,
 ): Omit<ReturnType<typeof parse<S>>, 'auth'> {
-  const { auth: _, ...req } = parse(schema, raw, what) as Record<string, unknown>;
+  const parsed = parse(schema, raw, what) as Record<string, unknown> | null | undefined;
+  if (parsed === null || typeof parsed !== 'object') return parsed as never; // an update without argument
+  const { auth: _, ...req } = parsed;
   return req as never;
 }

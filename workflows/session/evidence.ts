@@ -4,12 +4,11 @@
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { receiptChange } from '../../src/core/identity';
-import { ApprovalRequestSchema, RejectionRequestSchema, WitnessRequestSchema } from '../../src/contract';
 import { wakeSignal } from '../definitions';
 import type { EvidenceResult, SagaRecord, StepEvidence } from '../../src/contract/sessionTypes';
 import { type SessionContext, requireOpen, record, requireSre } from './context';
 import { approverRefusal, countedApprovers } from './views';
-import { type Handler, acceptAuth, request } from './door';
+import type { Handlers } from './door';
 import { logDropped } from '../failures';
 
 export function evidenceOf(
@@ -93,40 +92,34 @@ export const wakeSaga = (ctx: SessionContext, saga: SagaRecord) =>
     .signal(wakeSignal, {})
     .catch(logDropped('a wake-up to a saga after new evidence (it asks again at its deadline)'));
 
-export const onApprove: Handler = {
-  name: 'approve',
-  run(ctx, raw) {
-    const req = request(ApprovalRequestSchema, raw, 'approve');
-    const step = approverRules(ctx, req, 'approve');
-    const { saga } = evidenceFor(ctx, req, 'approve');
-    const signatures = acceptAuth(ctx, 'approve', raw, req);
-    step.approvers.push(req.approverDid);
-    // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/core/identity.ts).
-    record(ctx, req.approverDid, [receiptChange('approve', req)!], undefined, signatures);
-    wakeSaga(ctx, saga);
-    return evidenceResult(ctx, saga, step);
+/** Approve, reject (SPEC §11.5: an active participant other than the acting agent, bound to the step's digest). */
+const approvals = {
+  approve: {
+    run(ctx, req, a) {
+      const step = approverRules(ctx, req, a.name);
+      const { saga } = evidenceFor(ctx, req, a.name);
+      const signatures = a.accept();
+      step.approvers.push(req.approverDid);
+      // A signed approval is a receipt: the trail keeps what was signed, bound to this change (src/core/identity.ts).
+      record(ctx, req.approverDid, [receiptChange(a.name, req)!], undefined, signatures);
+      wakeSaga(ctx, saga);
+      return evidenceResult(ctx, saga, step);
+    },
+    check: (ctx, r, name) => void approverRules(ctx, r, name),
   },
-  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => {
-    approverRules(ctx, r, 'approve');
+  reject: {
+    run(ctx, req, a) {
+      const step = approverRules(ctx, req, a.name);
+      const { saga } = evidenceFor(ctx, req, a.name);
+      const signatures = a.accept();
+      step.rejectedBy = { did: req.approverDid, reason: req.reason };
+      record(ctx, req.approverDid, [receiptChange(a.name, req)!], undefined, signatures);
+      wakeSaga(ctx, saga);
+      return evidenceResult(ctx, saga, step);
+    },
+    check: (ctx, r, name) => void approverRules(ctx, r, name),
   },
-};
-
-export const onReject: Handler = {
-  name: 'reject',
-  run(ctx, raw) {
-    const req = request(RejectionRequestSchema, raw, 'reject');
-    const step = approverRules(ctx, req, 'reject');
-    const { saga } = evidenceFor(ctx, req, 'reject');
-    const signatures = acceptAuth(ctx, 'reject', raw, req);
-    step.rejectedBy = { did: req.approverDid, reason: req.reason };
-    record(ctx, req.approverDid, [receiptChange('reject', req)!], undefined, signatures);
-    wakeSaga(ctx, saga);
-    return evidenceResult(ctx, saga, step);
-  },
-  check: (ctx, r: { sagaId: string; stepId: string; digest: string; approverDid: string }) => {
-    approverRules(ctx, r, 'reject');
-  },
-};
+} satisfies Handlers;
 
 export const witnessRules = (
   ctx: SessionContext,
@@ -141,17 +134,19 @@ export const witnessRules = (
     throw new HypervisorError('DUPLICATE_APPROVAL', `step ${r.stepId} is already witnessed by ${step.witness}`);
   return step;
 };
-export const onWitness: Handler = {
-  name: 'witness',
-  run(ctx, raw) {
-    const req = request(WitnessRequestSchema, raw, 'witness');
-    const step = witnessRules(ctx, req);
-    const { saga } = evidenceFor(ctx, req, 'witness');
-    const signatures = acceptAuth(ctx, 'witness', raw, req);
-    step.witness = req.witnessDid;
-    record(ctx, req.witnessDid, [receiptChange('witness', req)!], undefined, signatures);
-    wakeSaga(ctx, saga);
-    return evidenceResult(ctx, saga, step);
+/** Evidence for a step (SPEC §11.5), in the order the session sets their handlers. */
+export const evidenceHandlers = {
+  ...approvals,
+  witness: {
+    run(ctx, req, a) {
+      const step = witnessRules(ctx, req);
+      const { saga } = evidenceFor(ctx, req, a.name);
+      const signatures = a.accept();
+      step.witness = req.witnessDid;
+      record(ctx, req.witnessDid, [receiptChange(a.name, req)!], undefined, signatures);
+      wakeSaga(ctx, saga);
+      return evidenceResult(ctx, saga, step);
+    },
+    check: witnessRules,
   },
-  check: witnessRules,
-};
+} satisfies Handlers;

@@ -10,7 +10,7 @@ import { governed } from '../failures';
 import type { SagaRecord, StepEvidence, StepGrant } from '../../src/contract/sessionTypes';
 import { type SessionContext, requireOpen } from './context';
 import { agentView, actionView, countedApprovers } from './views';
-import { type Handler } from './door';
+import type { Handlers } from './door';
 import { leaseStep } from './leases';
 import { evidenceOf } from './evidence';
 
@@ -72,34 +72,36 @@ export const claimRules = (ctx: SessionContext, r: StepRef) => {
   requireOpen(ctx, 'claim a step');
   evidenceOf(ctx, r, 'claim a step');
 };
-export const onClaimStep: Handler = {
-  name: 'claimStep',
-  run(ctx, raw) {
-    const ref = parse(StepRefSchema, raw, 'claimStep');
-    claimRules(ctx, ref);
-    const { saga, step } = evidenceOf(ctx, ref, 'claim a step');
-    const grant = grantFor(ctx, saga, step);
-    if (!grant.decision.allowed) return grant;
-    const before = { leased: step.leased === true, started: step.started === true };
-    const refusal = leaseStep(ctx, saga, step);
-    if (refusal === null || refusal === 'skip') {
-      // SPEC §11.5: the grant spends the step's evidence; from here no approval, rejection or witness is taken for it.
-      if (wf.patched('evidence-spent-at-start')) step.started = true;
-      const changed = before.leased !== (step.leased === true) || before.started !== (step.started === true);
-      if (changed && wf.patched('claims-not-counted')) ctx.updatesThisRun--;
-      return grant;
-    }
-    return {
-      ...grant,
-      retryAfterMs: refusal.retryAfterMs,
-      decision: {
-        ...grant.decision,
-        allowed: false,
-        waitFor: 'none',
-        rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted',
-        reason: refusal.reason,
-      },
-    };
+
+/** Claiming a step's start (SPEC §12) */
+export const grantHandlers = {
+  claimStep: {
+    run(ctx, ref) {
+      claimRules(ctx, ref);
+      const { saga, step } = evidenceOf(ctx, ref, 'claim a step');
+      const grant = grantFor(ctx, saga, step);
+      if (!grant.decision.allowed) return grant;
+      const before = { leased: step.leased === true, started: step.started === true };
+      const refusal = leaseStep(ctx, saga, step);
+      if (refusal === null || refusal === 'skip') {
+        // SPEC §11.5: the grant spends the step's evidence; from here no approval, rejection or witness is taken for it.
+        if (wf.patched('evidence-spent-at-start')) step.started = true;
+        const changed = before.leased !== (step.leased === true) || before.started !== (step.started === true);
+        if (changed && wf.patched('claims-not-counted')) ctx.updatesThisRun--;
+        return grant;
+      }
+      return {
+        ...grant,
+        retryAfterMs: refusal.retryAfterMs,
+        decision: {
+          ...grant.decision,
+          allowed: false,
+          waitFor: 'none',
+          rule: refusal.code === 'RATE_LIMITED' ? 'rate_limited' : 'budget_exhausted',
+          reason: refusal.reason,
+        },
+      };
+    },
+    check: claimRules,
   },
-  check: claimRules,
-};
+} satisfies Handlers;

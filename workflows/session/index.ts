@@ -27,30 +27,13 @@ import { asFailure } from '../failures';
 import type { SessionWorkflowInput, TerminateResult } from '../../src/contract/sessionTypes';
 import { contentHash, createContext, HYPERVISOR_DID, isOpen, record, type SessionContext } from './context';
 import { wire } from './door';
-import {
-  armExpiry,
-  onApproveElevation,
-  onKill,
-  onQuarantine,
-  onRelease,
-  onRequestElevation,
-  onRevokeElevation,
-} from './controls';
-import { onApprove, onReject, onWitness } from './evidence';
-import {
-  onActivate,
-  onCheckAction,
-  onJoin,
-  onLeave,
-  onReleaseBond,
-  onReportDrift,
-  onSlash,
-  onVouch,
-} from './participants';
+import { armExpiry, controlHandlers } from './controls';
+import { evidenceHandlers } from './evidence';
+import { participantHandlers } from './participants';
 import { registerQueries } from './queries';
-import { onClaimStep } from './grants';
-import { onStartSaga, registerSagaEnded, wakeCarriedSagas } from './sagas';
-import { onTerminate } from './terminate';
+import { grantHandlers } from './grants';
+import { registerSagaEnded, sagaHandlers, wakeCarriedSagas } from './sagas';
+import { terminateHandlers } from './terminate';
 import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
@@ -64,11 +47,11 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   const proving = startTrail(ctx);
 
   // The order handlers are set in is the order requests that arrived with the start run: keep it.
-  wire(ctx, [onJoin, onActivate, onLeave, onVouch, onReleaseBond, onCheckAction, onSlash, onReportDrift, onStartSaga]);
+  wire(ctx, { ...participantHandlers, ...sagaHandlers });
   registerSagaEnded(ctx);
-  wire(ctx, [onApprove, onReject, onWitness, onClaimStep]);
-  wire(ctx, [onQuarantine, onRelease, onKill, onRequestElevation, onApproveElevation, onRevokeElevation]);
-  wire(ctx, [onTerminate]);
+  wire(ctx, { ...evidenceHandlers, ...grantHandlers });
+  wire(ctx, controlHandlers);
+  wire(ctx, terminateHandlers);
   wire(ctx, vfsHandlers);
   registerVfsQueries(ctx);
   registerQueries(ctx);

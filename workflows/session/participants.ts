@@ -12,18 +12,7 @@ import { capRing, refreshRings } from '../../src/core/sessionRings';
 import { slashInSession, vouchInSession } from '../../src/core/sessionLiability';
 import { checkDeclarations, declarationSource, declaredActions, join } from '../../src/core/join';
 import { acceptNonces, type DeltaSignature } from '../../src/core/identity';
-import {
-  AgentRequestSchema,
-  CheckActionRequestSchema,
-  DriftMeasureSchema,
-  DriftReportSchema,
-  JoinRequestSchema,
-  NoArgumentSchema,
-  ReleaseBondRequestSchema,
-  SlashRequestSchema,
-  VouchRequestSchema,
-  type JoinRequestParsed,
-} from '../../src/contract';
+import { DriftMeasureSchema, DriftReportSchema, type JoinRequestParsed } from '../../src/contract';
 import type { SlashResult } from '../../src/contract/sessionTypes';
 import { gateDecided, ringAssigned, slashed } from '../observe';
 import { ATTR, type SlashCause } from '../../src/core/observability';
@@ -50,7 +39,7 @@ import {
   refreshSearchAttributes,
   summary,
 } from './views';
-import { type Handler, acceptAuth, request, signaturesOf } from './door';
+import { type Handlers, request } from './door';
 import { noteRequests } from './controls';
 import { logDropped } from '../failures';
 
@@ -92,135 +81,15 @@ export function joinRules(ctx: SessionContext, req: JoinRequestParsed, firstFixe
   checkDeclarations(ctx.st.session, declaredActions(req), declarationSource(req), { firstFixed });
 }
 
-export const onJoin: Handler = {
-  name: 'join',
-  async run(ctx, raw) {
-    const req = request(JoinRequestSchema, raw, 'join');
-    // SPEC §11.8 (issue 24 N10): the first declaration of an action is fixed; joins recorded before it replay as they ran.
-    const firstFixed = wf.patched('declarations-fixed');
-    joinRules(ctx, req, firstFixed);
-    // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
-    const signatures = signaturesOf(ctx, 'join', raw, req);
-    ctx.joining.add(req.agentDid);
-    try {
-      // SPEC §3: the scorer's σ when σ_raw is absent; the lower of the two when both exist.
-      // A regular activity, not a local one (local ones broke replay under concurrent updates in SDK 1.24).
-      let scoredSigma = cachedTrust(ctx.st.trustCache, req.agentDid, Date.now())?.sigma;
-      if (scoredSigma === undefined) {
-        const score = await integrations.scoreTrust(req.agentDid);
-        if (score !== null) {
-          ctx.st.scorerConfigured = true;
-          scoredSigma = cacheTrustScore(ctx.st.trustCache, req.agentDid, score, Date.now()).sigma;
-        }
-      }
-      requireOpen(ctx, 'join');
-      const result = join(ctx.st.session, ctx.st.liability, { ...req, scoredSigma }, Date.now(), { firstFixed });
-      const p = participantOf(ctx.st.session, req.agentDid)!;
-      acceptNonces(ctx.nonces, 'join', raw);
-      // SPEC §12: a delegated child starts capped at its parent's ring + 1.
-      const delegated =
-        req.delegatedBy !== undefined
-          ? capRing(
-              ctx.st.session,
-              req.agentDid,
-              Math.min(3, participantOf(ctx.st.session, req.delegatedBy)!.ring + 1) as 0 | 1 | 2 | 3,
-            )
-          : [];
-      if (req.delegatedBy !== undefined) ctx.parents.set(req.agentDid, req.delegatedBy);
-      ringAssigned(p.ring, 'join');
-      record(
-        ctx,
-        req.agentDid,
-        [
-          { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
-          ...(req.delegatedBy !== undefined
-            ? [
-                {
-                  path: `/participants/${req.agentDid}/delegatedBy`,
-                  operation: 'add' as const,
-                  contentHash: contentHash({ parent: req.delegatedBy, ringCap: p.ringCap }),
-                },
-              ]
-            : []),
-          ...p.actions.map((a) => ({
-            path: `/registry/${a}`,
-            operation: 'add' as const,
-            contentHash: contentHash(ownGet(ctx.st.session.registry.entries, a)),
-          })),
-        ],
-        undefined,
-        signatures,
-      );
-      refreshSearchAttributes(ctx);
-      return delegated.length ? { ...result, ring: p.ring, sigmaEff: p.sigmaEff } : result;
-    } finally {
-      ctx.joining.delete(req.agentDid);
-    }
-  },
-  check: (ctx, req: JoinRequestParsed) => joinRules(ctx, req),
-};
-
 export const activateRules = (ctx: SessionContext) => {
   requireState(ctx, 'activate', ['handshaking']);
   if (ctx.st.session.activeCount < 1)
     throw new HypervisorError('INVALID_TRANSITION', `cannot activate session ${ctx.sessionId}: it has no participants`);
 };
-export const onActivate: Handler = {
-  name: 'activate',
-  run(ctx, raw) {
-    parse(NoArgumentSchema, raw, 'activate');
-    const signatures = acceptAuth(ctx, 'activate', raw, undefined);
-    activate(ctx.st.session, Date.now());
-    record(
-      ctx,
-      HYPERVISOR_DID,
-      [
-        {
-          path: '/state',
-          operation: 'modify',
-          contentHash: contentHash('active'),
-          previousHash: contentHash('handshaking'),
-        },
-      ],
-      undefined,
-      signatures,
-    );
-    refreshSearchAttributes(ctx);
-    return summary(ctx);
-  },
-  check: activateRules,
-};
 
 export const leaveRules = (ctx: SessionContext, r: { agentDid: string }) => {
   requireOpen(ctx, 'leave');
   requireActiveParticipant(ctx, r.agentDid);
-};
-export const onLeave: Handler = {
-  name: 'leave',
-  run(ctx, raw) {
-    const { agentDid } = request(AgentRequestSchema, raw, 'leave');
-    leaveRules(ctx, { agentDid });
-    const signatures = acceptAuth(ctx, 'leave', raw, { agentDid });
-    const p = leave(ctx.st.session, agentDid, Date.now());
-    record(
-      ctx,
-      agentDid,
-      [
-        {
-          path: `/participants/${agentDid}/active`,
-          operation: 'modify',
-          contentHash: contentHash(false),
-          previousHash: contentHash(true),
-        },
-      ],
-      undefined,
-      signatures,
-    );
-    refreshSearchAttributes(ctx);
-    restrictSagas(ctx, [agentDid]);
-    return p;
-  },
-  check: leaveRules,
 };
 
 export const vouchRules = (ctx: SessionContext, r: { voucher: string; vouchee: string }) => {
@@ -235,102 +104,16 @@ export const vouchRules = (ctx: SessionContext, r: { voucher: string; vouchee: s
       { did: r.vouchee },
     );
 };
-export const onVouch: Handler = {
-  name: 'vouch',
-  run(ctx, raw) {
-    const req = request(VouchRequestSchema, raw, 'vouch');
-    vouchRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'vouch', raw, req);
-    const { bond, ringChanges } = vouchInSession(ctx.st.session, ctx.st.liability, req, Date.now(), wf.uuid4());
-    record(
-      ctx,
-      req.voucher,
-      [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }],
-      undefined,
-      signatures,
-    );
-    ctx.bondsVersion++;
-    applyRingChanges(ctx, ringChanges, `vouch ${bond.bondId}`);
-    return bond;
-  },
-  check: vouchRules,
-};
 
 export const releaseRules = (ctx: SessionContext, r: { bondId: string }) => {
   requireOpen(ctx, 'release a bond');
   if (bondOf(ctx, r).releasedAt !== null)
     throw new HypervisorError('BOND_RELEASED', `bond ${r.bondId} was already released`);
 };
-export const onReleaseBond: Handler = {
-  name: 'releaseBond',
-  run(ctx, raw) {
-    const req = request(ReleaseBondRequestSchema, raw, 'releaseBond');
-    releaseRules(ctx, req);
-    const existing = bondOf(ctx, req);
-    const signatures = acceptAuth(ctx, 'releaseBond', raw, req);
-    const before = contentHash(existing);
-    const bond = release(ctx.st.liability, req.bondId, Date.now(), req.reason);
-    record(
-      ctx,
-      bond.voucher,
-      [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: before }],
-      undefined,
-      signatures,
-    );
-    ctx.bondsVersion++;
-    applyRingChanges(
-      ctx,
-      refreshRings(ctx.st.session, ctx.st.liability, Date.now(), [bond.vouchee]),
-      `release ${bond.bondId}`,
-      [bond.vouchee],
-    );
-    return bond;
-  },
-  check: releaseRules,
-};
 
 export const checkActionRules = (ctx: SessionContext, r: { agentDid: string }) => {
   requireOpen(ctx, 'check an action');
   requireActiveParticipant(ctx, r.agentDid);
-};
-export const onCheckAction: Handler = {
-  name: 'checkAction',
-  run(ctx, raw) {
-    const req = request(CheckActionRequestSchema, raw, 'checkAction');
-    checkActionRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'checkAction', raw, req);
-    const decision = gateStep({
-      agent: agentView(ctx, req.agentDid),
-      action: actionView(ctx, req.actionId),
-      sessionState: ctx.st.session.state,
-      hasConsensus: false,
-      hasSreWitness: false,
-      ringsOnly: true,
-      now: Date.now(),
-    });
-    ctx.st.decisions++;
-    record(
-      ctx,
-      req.agentDid,
-      [
-        {
-          path: `/decisions/${ctx.st.decisions}`,
-          operation: 'add',
-          contentHash: contentHash({ ...req, ...recordedDecision(decision) }),
-        },
-      ],
-      undefined,
-      signatures,
-    );
-    noteRequests(ctx, req.agentDid, [req.actionId]);
-    gateDecided('check_action', decision, decision.rule, () => ({
-      [ATTR.sessionId]: ctx.sessionId,
-      [ATTR.agentDid]: req.agentDid,
-      [ATTR.actionId]: req.actionId,
-    }));
-    return decision;
-  },
-  check: checkActionRules,
 };
 
 /** `severity` is what the trust scorer is told (SPEC §9: critical or high for drift). */
@@ -397,25 +180,6 @@ export const slashRules = (ctx: SessionContext, r: { agentDid: string; witnessDi
   if (r.witnessDid === r.agentDid)
     throw new HypervisorError('NOT_SRE_WITNESS', `an agent may not witness its own slash`);
 };
-export const onSlash: Handler = {
-  name: 'slash',
-  async run(ctx, raw) {
-    const req = request(SlashRequestSchema, raw, 'slash');
-    slashRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'slash', raw, req);
-    return slashAgent(
-      ctx,
-      req.agentDid,
-      `${req.reason} (witnessed by ${req.witnessDid})`,
-      req.omega ?? 0.95,
-      req.witnessDid,
-      'witness',
-      undefined,
-      signatures,
-    );
-  },
-  check: slashRules,
-};
 
 /**
  * SPEC §11.9 (issue 24 N6): only the drift verifier's outcome may slash, and a report counts only when signed
@@ -439,61 +203,275 @@ export const driftRules = (ctx: SessionContext, r: { agentDid: string; reporterD
   if (signed) requireReporter(ctx, r.reporterDid ?? '');
   requireActiveParticipant(ctx, r.agentDid);
 };
-export const onReportDrift: Handler = {
-  name: 'reportDrift',
-  async run(ctx, raw) {
-    // A report accepted before reporters were required replays as it ran (unsigned, by the hypervisor).
-    const signed = wf.patched('drift-reports-signed');
-    const req: { agentDid: string; reporterDid?: string; claimedEmbedding?: number[]; observedEmbedding?: number[] } =
-      signed ? request(DriftReportSchema, raw, 'reportDrift') : parse(DriftMeasureSchema, raw, 'reportDrift');
-    driftRules(ctx, req, signed);
-    const signatures = signed ? acceptAuth(ctx, 'reportDrift', raw, req) : [];
-    const { agentDid, claimedEmbedding, observedEmbedding } = req;
-    const drift = await integrations.measureDrift({
-      agentDid,
-      claimedEmbedding,
-      observedEmbedding,
-      sessionId: ctx.sessionId,
-    });
-    requireOpen(ctx, 'record drift');
-    const decision = recordDriftCheck(ctx.st.drift, {
-      agentDid: req.agentDid,
-      sessionId: ctx.sessionId,
-      drift,
-      now: Date.now(),
-    });
-    record(
-      ctx,
-      signed ? req.reporterDid! : HYPERVISOR_DID,
-      [
-        {
-          path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`,
-          operation: 'add',
-          contentHash: contentHash(decision),
-        },
-      ],
-      undefined,
-      signatures,
-    );
-    if (decision.action === 'slash') {
-      const slash = await slashAgent(
+
+/** The participants' requests (SPEC §3, §4, §9), in the order the session sets their handlers */
+export const participantHandlers = {
+  join: {
+    async run(ctx, req, a) {
+      // SPEC §11.8 (issue 24 N10): the first declaration of an action is fixed; joins recorded before it replay as they ran.
+      const firstFixed = wf.patched('declarations-fixed');
+      joinRules(ctx, req, firstFixed);
+      // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
+      const signatures = a.signatures();
+      ctx.joining.add(req.agentDid);
+      try {
+        // SPEC §3: the scorer's σ when σ_raw is absent; the lower of the two when both exist.
+        // A regular activity, not a local one (local ones broke replay under concurrent updates in SDK 1.24).
+        let scoredSigma = cachedTrust(ctx.st.trustCache, req.agentDid, Date.now())?.sigma;
+        if (scoredSigma === undefined) {
+          const score = await integrations.scoreTrust(req.agentDid);
+          if (score !== null) {
+            ctx.st.scorerConfigured = true;
+            scoredSigma = cacheTrustScore(ctx.st.trustCache, req.agentDid, score, Date.now()).sigma;
+          }
+        }
+        requireOpen(ctx, 'join');
+        const result = join(ctx.st.session, ctx.st.liability, { ...req, scoredSigma }, Date.now(), { firstFixed });
+        const p = participantOf(ctx.st.session, req.agentDid)!;
+        acceptNonces(ctx.nonces, a.name, a.raw);
+        // SPEC §12: a delegated child starts capped at its parent's ring + 1.
+        const delegated =
+          req.delegatedBy !== undefined
+            ? capRing(
+                ctx.st.session,
+                req.agentDid,
+                Math.min(3, participantOf(ctx.st.session, req.delegatedBy)!.ring + 1) as 0 | 1 | 2 | 3,
+              )
+            : [];
+        if (req.delegatedBy !== undefined) ctx.parents.set(req.agentDid, req.delegatedBy);
+        ringAssigned(p.ring, 'join');
+        record(
+          ctx,
+          req.agentDid,
+          [
+            { path: `/participants/${req.agentDid}`, operation: 'add', contentHash: contentHash(p) },
+            ...(req.delegatedBy !== undefined
+              ? [
+                  {
+                    path: `/participants/${req.agentDid}/delegatedBy`,
+                    operation: 'add' as const,
+                    contentHash: contentHash({ parent: req.delegatedBy, ringCap: p.ringCap }),
+                  },
+                ]
+              : []),
+            ...p.actions.map((a) => ({
+              path: `/registry/${a}`,
+              operation: 'add' as const,
+              contentHash: contentHash(ownGet(ctx.st.session.registry.entries, a)),
+            })),
+          ],
+          undefined,
+          signatures,
+        );
+        refreshSearchAttributes(ctx);
+        return delegated.length ? { ...result, ring: p.ring, sigmaEff: p.sigmaEff } : result;
+      } finally {
+        ctx.joining.delete(req.agentDid);
+      }
+    },
+    check: (ctx, req: JoinRequestParsed) => joinRules(ctx, req),
+  },
+  activate: {
+    run(ctx, _req, a) {
+      const signatures = a.accept();
+      activate(ctx.st.session, Date.now());
+      record(
+        ctx,
+        HYPERVISOR_DID,
+        [
+          {
+            path: '/state',
+            operation: 'modify',
+            contentHash: contentHash('active'),
+            previousHash: contentHash('handshaking'),
+          },
+        ],
+        undefined,
+        signatures,
+      );
+      refreshSearchAttributes(ctx);
+      return summary(ctx);
+    },
+    check: activateRules,
+  },
+  leave: {
+    run(ctx, { agentDid }, a) {
+      leaveRules(ctx, { agentDid });
+      const signatures = a.accept();
+      const p = leave(ctx.st.session, agentDid, Date.now());
+      record(
+        ctx,
+        agentDid,
+        [
+          {
+            path: `/participants/${agentDid}/active`,
+            operation: 'modify',
+            contentHash: contentHash(false),
+            previousHash: contentHash(true),
+          },
+        ],
+        undefined,
+        signatures,
+      );
+      refreshSearchAttributes(ctx);
+      restrictSagas(ctx, [agentDid]);
+      return p;
+    },
+    check: leaveRules,
+  },
+  vouch: {
+    run(ctx, req, a) {
+      vouchRules(ctx, req);
+      const signatures = a.accept();
+      const { bond, ringChanges } = vouchInSession(ctx.st.session, ctx.st.liability, req, Date.now(), wf.uuid4());
+      record(
+        ctx,
+        req.voucher,
+        [{ path: `/bonds/${bond.bondId}`, operation: 'add', contentHash: contentHash(bond) }],
+        undefined,
+        signatures,
+      );
+      ctx.bondsVersion++;
+      applyRingChanges(ctx, ringChanges, `vouch ${bond.bondId}`);
+      return bond;
+    },
+    check: vouchRules,
+  },
+  releaseBond: {
+    run(ctx, req, a) {
+      releaseRules(ctx, req);
+      const existing = bondOf(ctx, req);
+      const signatures = a.accept();
+      const before = contentHash(existing);
+      const bond = release(ctx.st.liability, req.bondId, Date.now(), req.reason);
+      record(
+        ctx,
+        bond.voucher,
+        [{ path: `/bonds/${bond.bondId}`, operation: 'delete', previousHash: before }],
+        undefined,
+        signatures,
+      );
+      ctx.bondsVersion++;
+      applyRingChanges(
+        ctx,
+        refreshRings(ctx.st.session, ctx.st.liability, Date.now(), [bond.vouchee]),
+        `release ${bond.bondId}`,
+        [bond.vouchee],
+      );
+      return bond;
+    },
+    check: releaseRules,
+  },
+  checkAction: {
+    run(ctx, req, a) {
+      checkActionRules(ctx, req);
+      const signatures = a.accept();
+      const decision = gateStep({
+        agent: agentView(ctx, req.agentDid),
+        action: actionView(ctx, req.actionId),
+        sessionState: ctx.st.session.state,
+        hasConsensus: false,
+        hasSreWitness: false,
+        ringsOnly: true,
+        now: Date.now(),
+      });
+      ctx.st.decisions++;
+      record(
         ctx,
         req.agentDid,
-        `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`,
-        decision.slashOmega ?? 0.95,
-        HYPERVISOR_DID,
-        'drift',
-        decision.reportSeverity ?? undefined,
+        [
+          {
+            path: `/decisions/${ctx.st.decisions}`,
+            operation: 'add',
+            contentHash: contentHash({ ...req, ...recordedDecision(decision) }),
+          },
+        ],
+        undefined,
+        signatures,
       );
-      return { decision, slash, ringChanges: slash.ringChanges };
-    }
-    if (decision.action === 'demote') {
-      // SPEC §9 [resolved]: one ring down, held for the rest of the session.
-      const changes = capRing(ctx.st.session, req.agentDid);
-      applyRingChanges(ctx, changes, `drift ${decision.drift.toFixed(3)}`, [req.agentDid]);
-      return { decision, slash: null, ringChanges: changes };
-    }
-    return { decision, slash: null, ringChanges: [] };
+      noteRequests(ctx, req.agentDid, [req.actionId]);
+      gateDecided('check_action', decision, decision.rule, () => ({
+        [ATTR.sessionId]: ctx.sessionId,
+        [ATTR.agentDid]: req.agentDid,
+        [ATTR.actionId]: req.actionId,
+      }));
+      return decision;
+    },
+    check: checkActionRules,
   },
-  check: (ctx, r: { agentDid: string; reporterDid: string }) => driftRules(ctx, r),
-};
+  slash: {
+    async run(ctx, req, a) {
+      slashRules(ctx, req);
+      const signatures = a.accept();
+      return slashAgent(
+        ctx,
+        req.agentDid,
+        `${req.reason} (witnessed by ${req.witnessDid})`,
+        req.omega ?? 0.95,
+        req.witnessDid,
+        'witness',
+        undefined,
+        signatures,
+      );
+    },
+    check: slashRules,
+  },
+  reportDrift: {
+    // A report accepted before reporters were required replays as it ran (unsigned, by the hypervisor): by its old schema.
+    parsesItself: true,
+    async run(ctx, _raw, a) {
+      const signed = wf.patched('drift-reports-signed');
+      const req: { agentDid: string; reporterDid?: string; claimedEmbedding?: number[]; observedEmbedding?: number[] } =
+        signed ? request(DriftReportSchema, a.raw, a.name) : parse(DriftMeasureSchema, a.raw, a.name);
+      driftRules(ctx, req, signed);
+      const signatures = signed ? a.accept() : [];
+      const { agentDid, claimedEmbedding, observedEmbedding } = req;
+      const drift = await integrations.measureDrift({
+        agentDid,
+        claimedEmbedding,
+        observedEmbedding,
+        sessionId: ctx.sessionId,
+      });
+      requireOpen(ctx, 'record drift');
+      const decision = recordDriftCheck(ctx.st.drift, {
+        agentDid: req.agentDid,
+        sessionId: ctx.sessionId,
+        drift,
+        now: Date.now(),
+      });
+      record(
+        ctx,
+        signed ? req.reporterDid! : HYPERVISOR_DID,
+        [
+          {
+            path: `/drift/${req.agentDid}/${ownGet(ctx.st.drift.byDid, req.agentDid)?.checks ?? 0}`,
+            operation: 'add',
+            contentHash: contentHash(decision),
+          },
+        ],
+        undefined,
+        signatures,
+      );
+      if (decision.action === 'slash') {
+        const slash = await slashAgent(
+          ctx,
+          req.agentDid,
+          `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`,
+          decision.slashOmega ?? 0.95,
+          HYPERVISOR_DID,
+          'drift',
+          decision.reportSeverity ?? undefined,
+        );
+        return { decision, slash, ringChanges: slash.ringChanges };
+      }
+      if (decision.action === 'demote') {
+        // SPEC §9 [resolved]: one ring down, held for the rest of the session.
+        const changes = capRing(ctx.st.session, req.agentDid);
+        applyRingChanges(ctx, changes, `drift ${decision.drift.toFixed(3)}`, [req.agentDid]);
+        return { decision, slash: null, ringChanges: changes };
+      }
+      return { decision, slash: null, ringChanges: [] };
+    },
+    check: (ctx, r: { agentDid: string; reporterDid: string }) => driftRules(ctx, r),
+  },
+} satisfies Handlers;

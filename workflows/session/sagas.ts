@@ -9,7 +9,6 @@ import { reportedCost, stepKey } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
 import {
-  StartSagaRequestSchema,
   type ActionView,
   type AgentView,
   type SagaWorkflowInput,
@@ -34,7 +33,7 @@ import {
   requireState,
 } from './context';
 import { agentView, actionView, runningSagas, currentDetails } from './views';
-import { type Handler, acceptAuth, request } from './door';
+import type { Handlers } from './door';
 import { leaseCheck, leaseStep, refused } from './leases';
 import { slashAgent } from './participants';
 import { noteRequests } from './controls';
@@ -75,30 +74,6 @@ export function nextSagaId(ctx: SessionContext): string {
   while (ctx.sagas.has(id));
   return id;
 }
-
-/**
- * A saga acts in the name of every agent of its steps — their rate, budget and liability (a failed undo
- * slashes the step's agent) — so each of them signs its start (the registry's rule), not only whoever asks.
- */
-export const onStartSaga: Handler = {
-  name: 'startSaga',
-  async run(ctx, raw) {
-    const req = request(StartSagaRequestSchema, raw, 'startSaga') as StartSagaRequestParsed;
-    startSagaRules(ctx, req);
-    const signatures = acceptAuth(ctx, 'startSaga', raw, req);
-    // Each step is a request of its agent for its action's ring (the breach detector's input).
-    const byAgent = new Map<string, string[]>();
-    for (const s of req.steps) byAgent.set(s.agentDid, [...(byAgent.get(s.agentDid) ?? []), s.actionId]);
-    for (const [did, actionIds] of byAgent) noteRequests(ctx, did, actionIds);
-    // An automatic id skips ids whose workflow someone else already holds (a squatter): a few tries.
-    for (let tries = 1; ; tries++) {
-      const started = await startOneSaga(ctx, req, req.sagaId ?? nextSagaId(ctx), signatures);
-      if (started.ok) return started.result;
-      if (req.sagaId !== undefined || tries >= 5) throw started.error;
-    }
-  },
-  check: startSagaRules,
-};
 
 export async function startOneSaga(
   ctx: SessionContext,
@@ -408,3 +383,29 @@ export function wakeCarriedSagas(ctx: SessionContext): void {
       .catch(logDropped(`the read of saga ${saga.sagaId}'s outcome`));
   }
 }
+
+/** Starting a saga (SPEC §6, §11.2) */
+export const sagaHandlers = {
+  /**
+   * A saga acts in the name of every agent of its steps — their rate, budget and liability (a failed undo
+   * slashes the step's agent) — so each of them signs its start (the registry's rule), not only whoever asks.
+   */
+  startSaga: {
+    async run(ctx, parsed, a) {
+      const req = parsed as StartSagaRequestParsed;
+      startSagaRules(ctx, req);
+      const signatures = a.accept();
+      // Each step is a request of its agent for its action's ring (the breach detector's input).
+      const byAgent = new Map<string, string[]>();
+      for (const s of req.steps) byAgent.set(s.agentDid, [...(byAgent.get(s.agentDid) ?? []), s.actionId]);
+      for (const [did, actionIds] of byAgent) noteRequests(ctx, did, actionIds);
+      // An automatic id skips ids whose workflow someone else already holds (a squatter): a few tries.
+      for (let tries = 1; ; tries++) {
+        const started = await startOneSaga(ctx, req, req.sagaId ?? nextSagaId(ctx), signatures);
+        if (started.ok) return started.result;
+        if (req.sagaId !== undefined || tries >= 5) throw started.error;
+      }
+    },
+    check: startSagaRules,
+  },
+} satisfies Handlers;

@@ -9,16 +9,8 @@
  *   the request enters history (SPEC §11.6).
  */
 import * as wf from '@temporalio/workflow';
-import { parse } from '../../src/core/common';
 import { HypervisorError } from '../../src/core/errors';
 import type { DeltaSignature } from '../../src/core/identity';
-import {
-  VfsPathRequestSchema,
-  VfsPermissionsRequestSchema,
-  VfsRestoreRequestSchema,
-  VfsSnapshotRequestSchema,
-  VfsWriteRequestSchema,
-} from '../../src/contract';
 import {
   deleteFile,
   listFiles,
@@ -43,7 +35,7 @@ import {
   requireUnrestricted,
   type SessionContext,
 } from './context';
-import { acceptAuth, type Handler } from './door';
+import type { Handlers } from './door';
 import { refreshSearchAttributes } from './views';
 
 /** What the VFS may hold: it crosses continue-as-new in the session's state (contents are in the store). */
@@ -60,7 +52,7 @@ export const VFS_LIMITS = {
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-type Request = {
+type VfsRequest = {
   agentDid: string;
   auth?: unknown;
   path?: string;
@@ -80,13 +72,11 @@ const vfsAgent = (ctx: SessionContext, what: string, agentDid: string) => {
   requireUnrestricted(ctx, agentDid, 'agent');
 };
 /** The validator's rules: an active agent, then the operation itself on a copy. */
-const checked = <T extends { agentDid: string }>(what: string, op: (v: VfsState, req: T, at: number) => unknown) => {
-  const dry = dryRun(what, op);
-  return (ctx: SessionContext, r: T) => {
-    vfsAgent(ctx, what, r.agentDid);
-    dry(ctx, r);
+const checked =
+  (op: (v: VfsState, req: VfsRequest, at: number) => unknown) => (ctx: SessionContext, r: object, what: string) => {
+    vfsAgent(ctx, what, (r as VfsRequest).agentDid);
+    dryRun(what, op)(ctx, r as VfsRequest);
   };
-};
 
 const entries = (v: VfsState) =>
   Object.keys(v.files).length + v.snapshots.reduce((n, s) => n + Object.keys(s.files).length, 0);
@@ -126,7 +116,7 @@ function dryRun<T>(what: string, op: (v: VfsState, req: T, at: number) => unknow
   };
 }
 
-const write = (v: VfsState, r: Request, at: number) => {
+const write = (v: VfsState, r: VfsRequest, at: number) => {
   const bytes = utf8Length(r.content ?? '');
   if (bytes > VFS_LIMITS.fileBytes) {
     throw new HypervisorError(
@@ -143,12 +133,12 @@ const write = (v: VfsState, r: Request, at: number) => {
   }
   return writeFile(v, { path: r.path, content: r.content, agentDid: r.agentDid, at });
 };
-const del = (v: VfsState, r: Request, at: number) => deleteFile(v, { path: r.path, agentDid: r.agentDid, at });
-const perms = (v: VfsState, r: Request, at: number) =>
+const del = (v: VfsState, r: VfsRequest, at: number) => deleteFile(v, { path: r.path, agentDid: r.agentDid, at });
+const perms = (v: VfsState, r: VfsRequest, at: number) =>
   setPermissions(v, { path: r.path, allowedDids: r.allowedDids, agentDid: r.agentDid, at });
-const snap = (v: VfsState, r: Request, at: number) =>
+const snap = (v: VfsState, r: VfsRequest, at: number) =>
   takeSnapshot(v, { snapshotId: r.snapshotId ?? 'dry-run', agentDid: r.agentDid, label: r.label, at });
-const restore = (v: VfsState, r: Request, at: number) =>
+const restore = (v: VfsState, r: VfsRequest, at: number) =>
   restoreSnapshot(v, { snapshotId: r.snapshotId, agentDid: r.agentDid, at });
 
 const done = <C extends VfsChange | VfsChange[]>(
@@ -164,83 +154,68 @@ const done = <C extends VfsChange | VfsChange[]>(
   return change;
 };
 
-export const onVfsWrite: Handler = {
-  name: 'vfsWrite',
-  check: checked('vfsWrite', write),
-  async run(ctx, raw) {
-    const r = parse(VfsWriteRequestSchema, raw, 'vfsWrite') as Request;
-    // The contents reach the store before the edit is recorded: a trail never names a hash the store lacks.
-    await auditStore.storeFile({ sessionId: ctx.sessionId, chain: ctx.chain, content: r.content ?? '' });
-    // The session may have moved while the contents were stored: the rules again.
-    vfsAgent(ctx, 'vfsWrite', r.agentDid);
-    dryRun('vfsWrite', write)(ctx, r);
-    const signatures = acceptAuth(ctx, 'vfsWrite', raw, r);
-    return done(ctx, r.agentDid, write(ctx.st.vfs, r, Date.now()), signatures);
+/** The VFS's requests (SPEC §3), in the order the session sets their handlers: every change is a delta. */
+export const vfsHandlers = {
+  vfsWrite: {
+    check: checked(write),
+    async run(ctx, req, a) {
+      const r = req as VfsRequest;
+      // The contents reach the store before the edit is recorded: a trail never names a hash the store lacks.
+      await auditStore.storeFile({ sessionId: ctx.sessionId, chain: ctx.chain, content: r.content ?? '' });
+      // The session may have moved while the contents were stored: the rules again.
+      vfsAgent(ctx, a.name, r.agentDid);
+      dryRun(a.name, write)(ctx, r);
+      const signatures = a.accept();
+      return done(ctx, r.agentDid, write(ctx.st.vfs, r, Date.now()), signatures);
+    },
   },
-};
-
-export const onVfsDelete: Handler = {
-  name: 'vfsDelete',
-  check: checked('vfsDelete', del),
-  run(ctx, raw) {
-    const r = parse(VfsPathRequestSchema, raw, 'vfsDelete') as Request;
-    vfsAgent(ctx, 'vfsDelete', r.agentDid);
-    const signatures = acceptAuth(ctx, 'vfsDelete', raw, r);
-    return done(ctx, r.agentDid, del(ctx.st.vfs, r, Date.now()), signatures);
+  vfsDelete: {
+    check: checked(del),
+    run(ctx, req, a) {
+      vfsAgent(ctx, a.name, req.agentDid);
+      const signatures = a.accept();
+      return done(ctx, req.agentDid, del(ctx.st.vfs, req, Date.now()), signatures);
+    },
   },
-};
-
-export const onVfsSetPermissions: Handler = {
-  name: 'vfsSetPermissions',
-  check: checked('vfsSetPermissions', perms),
-  run(ctx, raw) {
-    const r = parse(VfsPermissionsRequestSchema, raw, 'vfsSetPermissions') as Request;
-    vfsAgent(ctx, 'vfsSetPermissions', r.agentDid);
-    const signatures = acceptAuth(ctx, 'vfsSetPermissions', raw, r);
-    return done(ctx, r.agentDid, perms(ctx.st.vfs, r, Date.now()), signatures);
+  vfsSetPermissions: {
+    check: checked(perms),
+    run(ctx, req, a) {
+      vfsAgent(ctx, a.name, req.agentDid);
+      const signatures = a.accept();
+      return done(ctx, req.agentDid, perms(ctx.st.vfs, req, Date.now()), signatures);
+    },
   },
-};
-
-export const onVfsSnapshot: Handler = {
-  name: 'vfsSnapshot',
-  check: checked('vfsSnapshot', snap),
-  run(ctx, raw) {
-    const r = parse(VfsSnapshotRequestSchema, raw, 'vfsSnapshot') as Request;
-    vfsAgent(ctx, 'vfsSnapshot', r.agentDid);
-    acceptAuth(ctx, 'vfsSnapshot', raw, r);
-    const summary = snap(ctx.st.vfs, { ...r, snapshotId: r.snapshotId ?? wf.uuid4() }, Date.now());
-    refreshSearchAttributes(ctx);
-    return summary;
+  vfsSnapshot: {
+    check: checked(snap),
+    run(ctx, req, a) {
+      vfsAgent(ctx, a.name, req.agentDid);
+      a.accept();
+      const summary = snap(ctx.st.vfs, { ...req, snapshotId: req.snapshotId ?? wf.uuid4() }, Date.now());
+      refreshSearchAttributes(ctx);
+      return summary;
+    },
   },
-};
-
-export const onVfsRestore: Handler = {
-  name: 'vfsRestore',
-  check: checked('vfsRestore', restore),
-  run(ctx, raw) {
-    const r = parse(VfsRestoreRequestSchema, raw, 'vfsRestore') as Request;
-    vfsAgent(ctx, 'vfsRestore', r.agentDid);
-    const signatures = acceptAuth(ctx, 'vfsRestore', raw, r);
-    return done(ctx, r.agentDid, restore(ctx.st.vfs, r, Date.now()), signatures);
+  vfsRestore: {
+    check: checked(restore),
+    run(ctx, req, a) {
+      vfsAgent(ctx, a.name, req.agentDid);
+      const signatures = a.accept();
+      return done(ctx, req.agentDid, restore(ctx.st.vfs, req, Date.now()), signatures);
+    },
   },
-};
-
-/** N13: a read as the signing agent — its permission is checked for the DID that signed, and nothing is recorded. */
-export const onVfsRead: Handler = {
-  name: 'vfsRead',
-  check: (ctx, r: Request) => {
-    requireActiveParticipant(ctx, r.agentDid);
-    statFile(ctx.st.vfs, { path: r.path, agentDid: r.agentDid });
+  /** N13: a read as the signing agent — its permission is checked for the DID that signed, and nothing is recorded. */
+  vfsRead: {
+    check: (ctx, r) => {
+      requireActiveParticipant(ctx, r.agentDid);
+      statFile(ctx.st.vfs, { path: r.path, agentDid: r.agentDid });
+    },
+    run(ctx, req, a) {
+      requireActiveParticipant(ctx, req.agentDid);
+      a.accept();
+      return statFile(ctx.st.vfs, { path: req.path, agentDid: req.agentDid });
+    },
   },
-  run(ctx, raw) {
-    const r = parse(VfsPathRequestSchema, raw, 'vfsRead') as Request;
-    requireActiveParticipant(ctx, r.agentDid);
-    acceptAuth(ctx, 'vfsRead', raw, r);
-    return statFile(ctx.st.vfs, { path: r.path, agentDid: r.agentDid });
-  },
-};
-
-export const vfsHandlers = [onVfsWrite, onVfsDelete, onVfsSetPermissions, onVfsSnapshot, onVfsRestore, onVfsRead];
+} satisfies Handlers;
 
 export function registerVfsQueries(ctx: SessionContext): void {
   wf.setHandler(vfsListQuery, () => ({ files: listFiles(ctx.st.vfs), snapshots: listSnapshots(ctx.st.vfs) }), {
