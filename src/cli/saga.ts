@@ -205,8 +205,10 @@ async function sagaSnapshot(
   sagaId: string,
 ): Promise<{ saga: SagaHandle; snap: SagaSnapshot; participants: Map<string, boolean> }> {
   const hv = await ctx.client();
-  const summary = await ctx.call(() => hv.session(sessionId).summary());
-  const saga = hv.saga(sessionId, sagaId);
+  const session = hv.session(sessionId);
+  const summary = await ctx.call(() => session.summary());
+  // Under the workflow id the session gave it (N16: two forms), from the session's record.
+  const saga = await ctx.call(() => session.saga(sagaId));
   try {
     const snap = await ctx.call(() => saga.state());
     return { saga, snap, participants: new Map(summary.participants.map((p) => [p.did, p.active])) };

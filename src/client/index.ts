@@ -25,7 +25,6 @@ import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from '..
 import {
   messageOf,
   SESSION_WORKFLOW,
-  sagaWorkflowId,
   sessionWorkflowId,
   type ArgsOf,
   type OutputOf,
@@ -38,6 +37,7 @@ import {
   listApprovals,
   listSagas,
   listSessions,
+  MAX_LIST_LIMIT,
   type ApprovalListFilter,
   type ApprovalRow,
   type SagaListFilter,
@@ -309,13 +309,29 @@ export class SessionHandle {
    * session). `requestId`: this start's request id (default: a new one), to send the same start again later.
    */
   async startSaga(req: RequestOf<'startSaga'>, opts: { requestId?: string } = {}): Promise<SagaHandle> {
-    const { sagaId, runId, digests } = await this.send('startSaga', req, opts);
-    return this.hv.saga(this.sessionId, sagaId, digests, runId);
+    const { sagaId, workflowId, runId, digests } = await this.send('startSaga', req, opts);
+    return this.hv.saga(this.sessionId, sagaId, { workflowId, digests, runId });
+  }
+
+  /**
+   * A saga of this session, under the workflow id the session gave it (its record; a session recorded before N16
+   * gave the older form). A saga no longer in the record (the session keeps its latest finished ones) is found in
+   * the visibility store; else SAGA_NOT_FOUND.
+   */
+  async saga(sagaId: string): Promise<SagaHandle> {
+    const record = (await this.sagas()).find((s) => s.sagaId === sagaId);
+    const workflowId =
+      record?.workflowId ??
+      (await this.hv.listSagas({ sessionId: this.sessionId, limit: MAX_LIST_LIMIT })).find((r) => r.sagaId === sagaId)
+        ?.workflowId;
+    if (workflowId === undefined)
+      throw new HypervisorError('SAGA_NOT_FOUND', `saga ${sagaId} not found in session ${this.sessionId}`);
+    return this.hv.saga(this.sessionId, sagaId, { workflowId });
   }
 
   private async digestOf(step: StepEvidenceRequest): Promise<string> {
     if (step.digest) return step.digest;
-    const snap = await this.hv.saga(this.sessionId, step.sagaId).state();
+    const snap = await (await this.saga(step.sagaId)).state();
     const digest = Object.hasOwn(snap.digests, step.stepId) ? snap.digests[step.stepId] : undefined;
     if (!digest) throw new HypervisorError('STEP_NOT_FOUND', `saga ${step.sagaId} has no step ${step.stepId}`);
     return digest;
@@ -563,16 +579,20 @@ export class HypervisorClient {
     return new SessionHandle(sessionId, this.client.workflow.getHandle(sessionWorkflowId(sessionId)), this);
   }
 
-  /** A saga by id; with the run id startSaga returned, exactly the run the session started. */
-  saga(sessionId: string, sagaId: string, digests?: Record<string, string>, runId?: string): SagaHandle {
+  /**
+   * A saga under the workflow id its session gave it (startSaga's answer, the saga's record: SessionHandle.saga
+   * looks it up); with the run id startSaga returned, exactly the run the session started.
+   */
+  saga(
+    sessionId: string,
+    sagaId: string,
+    at: { workflowId: string; digests?: Record<string, string>; runId?: string },
+  ): SagaHandle {
+    const { workflowId, digests, runId } = at;
     return new SagaHandle(
       sessionId,
       sagaId,
-      this.client.workflow.getHandle(
-        sagaWorkflowId(sessionId, sagaId),
-        runId,
-        runId ? { firstExecutionRunId: runId } : undefined,
-      ),
+      this.client.workflow.getHandle(workflowId, runId, runId ? { firstExecutionRunId: runId } : undefined),
       digests,
     );
   }
