@@ -37,7 +37,6 @@ import {
   listApprovals,
   listSagas,
   listSessions,
-  MAX_LIST_LIMIT,
   type ApprovalListFilter,
   type ApprovalRow,
   type SagaListFilter,
@@ -45,6 +44,7 @@ import {
   type SessionListFilter,
   type SessionRow,
 } from './lists';
+import { sagaWorkflowIdOf } from './sagaIds';
 import type { SagaSnapshot } from '../contract/sagaTypes';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
 import { tlsConfig, tlsFromEnv, type TlsFiles } from '../node/connectionTls';
@@ -313,17 +313,12 @@ export class SessionHandle {
     return this.hv.saga(this.sessionId, sagaId, { workflowId, digests, runId });
   }
 
-  /**
-   * A saga of this session, under the workflow id the session gave it (its record; a session recorded before N16
-   * gave the older form). A saga no longer in the record (the session keeps its latest finished ones) is found in
-   * the visibility store; else SAGA_NOT_FOUND.
-   */
+  /** A saga of this session, under the workflow id the session gave it (src/client/sagaIds.ts); else SAGA_NOT_FOUND. */
   async saga(sagaId: string): Promise<SagaHandle> {
-    const record = (await this.sagas()).find((s) => s.sagaId === sagaId);
-    const workflowId =
-      record?.workflowId ??
-      (await this.hv.listSagas({ sessionId: this.sessionId, limit: MAX_LIST_LIMIT })).find((r) => r.sagaId === sagaId)
-        ?.workflowId;
+    const workflowId = await mapped(
+      () => sagaWorkflowIdOf(this.hv.client, this.sessionId, sagaId, () => this.sagas()),
+      this.sessionId,
+    );
     if (workflowId === undefined)
       throw new HypervisorError('SAGA_NOT_FOUND', `saga ${sagaId} not found in session ${this.sessionId}`);
     return this.hv.saga(this.sessionId, sagaId, { workflowId });

@@ -14,7 +14,9 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { listSagas } from '../../src/client/lists';
+import { isHypervisorError } from '../../src/core/errors';
 import { workflowBundle } from '../../worker/worker';
+import { hypervisor } from '../helpers/hv';
 import { calls } from '../helpers/testHandlers';
 import { EventType, openSession, rawClient, sagaWorkflowId, uid, until, workflowTaskFailures } from './raw';
 
@@ -80,6 +82,21 @@ describe('N16 — saga workflow ids and idempotency keys do not collide across s
         `the visibility store to list ${session.id}'s saga`,
       );
       assert.deepEqual([rows[0]!.sagaId, rows[0]!.workflowId], [saga.sagaId, saga.workflowId]);
+    }
+
+    // The typed client finds a saga by id under the workflow its session started, not a squatter's.
+    const hv = await hypervisor();
+    assert.equal((await hv.session(one.id).saga('c')).handle.workflowId, a.workflowId);
+    assert.equal((await hv.session(two.id).saga('b-c')).handle.workflowId, b.workflowId);
+    const squatter = await client.workflow.start('sagaWorkflow', {
+      taskQueue: `${base}-nobody`,
+      workflowId: sagaWorkflowId(two.id, 'ghost'),
+      args: [{}],
+    });
+    try {
+      await assert.rejects(hv.session(two.id).saga('ghost'), (e) => isHypervisorError(e, 'SAGA_NOT_FOUND'));
+    } finally {
+      await squatter.terminate();
     }
   });
 
