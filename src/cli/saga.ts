@@ -207,7 +207,7 @@ async function sagaSnapshot(
   const hv = await ctx.client();
   const session = hv.session(sessionId);
   const summary = await ctx.call(() => session.summary());
-  // Under the workflow id the session gave it (N16: two forms), from the session's record.
+  // Under the workflow id its session gave it (N16: either form; src/client/sagaIds.ts).
   const saga = await ctx.call(() => session.saga(sagaId));
   try {
     const snap = await ctx.call(() => saga.state());
