@@ -9,6 +9,7 @@ import { stepHandler, type StepContext } from './handlers';
 import { gateDecided } from './observe';
 import type { GateDecision } from '../src/core/gate';
 import { ATTR } from '../src/core/observability';
+import { sagaWorkflowId } from '../src/contract/messages';
 import { HTTP_TOOL_FAILURES, postToTool } from './httpTool';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 
@@ -87,7 +88,10 @@ function withActingDetails(err: unknown, attempt: number): unknown {
 
 function stepContext(task: StepTask & { sagaWorkflowId?: string }, phase: 'execute' | 'undo'): StepContext {
   const ctx = Context.current();
-  const workflowId = task.sagaWorkflowId ?? ctx.info.workflowExecution?.workflowId ?? task.sagaId;
+  // The saga's own workflow id, which names its session too (N16): keys of two sessions never meet. A session
+  // recovering a saga that ended without an outcome (N7) passes it, its activity being the session's.
+  const workflowId =
+    task.sagaWorkflowId ?? ctx.info.workflowExecution?.workflowId ?? sagaWorkflowId(task.sessionId, task.sagaId);
   return {
     // The workflow id and step id are the same on every attempt and every replay.
     idempotencyKey: `${workflowId}/${task.stepId}/${phase}`,

@@ -10,7 +10,13 @@
 import { definitions } from '../src/contract/definitions';
 
 export { definitions } from '../src/contract/definitions';
-export { SAGA_WORKFLOW, SESSION_WORKFLOW, sagaWorkflowId, sessionWorkflowId } from '../src/contract/messages';
+export {
+  SAGA_WORKFLOW,
+  SESSION_WORKFLOW,
+  legacySagaWorkflowId,
+  sagaWorkflowId,
+  sessionWorkflowId,
+} from '../src/contract/messages';
 
 // The names the workflows, activities and tests use.
 // Session: updates (requests)

@@ -205,8 +205,10 @@ async function sagaSnapshot(
   sagaId: string,
 ): Promise<{ saga: SagaHandle; snap: SagaSnapshot; participants: Map<string, boolean> }> {
   const hv = await ctx.client();
-  const summary = await ctx.call(() => hv.session(sessionId).summary());
-  const saga = hv.saga(sessionId, sagaId);
+  const session = hv.session(sessionId);
+  const summary = await ctx.call(() => session.summary());
+  // Under the workflow id its session gave it (N16: either form; src/client/sagaIds.ts).
+  const saga = await ctx.call(() => session.saga(sagaId));
   try {
     const snap = await ctx.call(() => saga.state());
     return { saga, snap, participants: new Map(summary.participants.map((p) => [p.did, p.active])) };

@@ -25,7 +25,6 @@ import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from '..
 import {
   messageOf,
   SESSION_WORKFLOW,
-  sagaWorkflowId,
   sessionWorkflowId,
   type ArgsOf,
   type OutputOf,
@@ -45,6 +44,7 @@ import {
   type SessionListFilter,
   type SessionRow,
 } from './lists';
+import { sagaWorkflowIdOf } from './sagaIds';
 import type { SagaSnapshot } from '../contract/sagaTypes';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
 import { tlsConfig, tlsFromEnv, type TlsFiles } from '../node/connectionTls';
@@ -341,13 +341,24 @@ export class SessionHandle {
     req: RequestOf<'startSaga'>,
     opts: Pick<SendOptions, 'requestId' | 'failFast'> = {},
   ): Promise<SagaHandle> {
-    const { sagaId, runId, digests } = await this.send('startSaga', req, opts);
-    return this.hv.saga(this.sessionId, sagaId, digests, runId);
+    const { sagaId, workflowId, runId, digests } = await this.send('startSaga', req, opts);
+    return this.hv.saga(this.sessionId, sagaId, { workflowId, digests, runId });
+  }
+
+  /** A saga of this session, under the workflow id the session gave it (src/client/sagaIds.ts); else SAGA_NOT_FOUND. */
+  async saga(sagaId: string): Promise<SagaHandle> {
+    const workflowId = await mapped(
+      () => sagaWorkflowIdOf(this.hv.client, this.sessionId, sagaId, () => this.sagas()),
+      this.sessionId,
+    );
+    if (workflowId === undefined)
+      throw new HypervisorError('SAGA_NOT_FOUND', `saga ${sagaId} not found in session ${this.sessionId}`);
+    return this.hv.saga(this.sessionId, sagaId, { workflowId });
   }
 
   private async digestOf(step: StepEvidenceRequest): Promise<string> {
     if (step.digest) return step.digest;
-    const snap = await this.hv.saga(this.sessionId, step.sagaId).state();
+    const snap = await (await this.saga(step.sagaId)).state();
     const digest = Object.hasOwn(snap.digests, step.stepId) ? snap.digests[step.stepId] : undefined;
     if (!digest) throw new HypervisorError('STEP_NOT_FOUND', `saga ${step.sagaId} has no step ${step.stepId}`);
     return digest;
@@ -595,16 +606,20 @@ export class HypervisorClient {
     return new SessionHandle(sessionId, this.client.workflow.getHandle(sessionWorkflowId(sessionId)), this);
   }
 
-  /** A saga by id; with the run id startSaga returned, exactly the run the session started. */
-  saga(sessionId: string, sagaId: string, digests?: Record<string, string>, runId?: string): SagaHandle {
+  /**
+   * A saga under the workflow id its session gave it (startSaga's answer, the saga's record: SessionHandle.saga
+   * looks it up); with the run id startSaga returned, exactly the run the session started.
+   */
+  saga(
+    sessionId: string,
+    sagaId: string,
+    at: { workflowId: string; digests?: Record<string, string>; runId?: string },
+  ): SagaHandle {
+    const { workflowId, digests, runId } = at;
     return new SagaHandle(
       sessionId,
       sagaId,
-      this.client.workflow.getHandle(
-        sagaWorkflowId(sessionId, sagaId),
-        runId,
-        runId ? { firstExecutionRunId: runId } : undefined,
-      ),
+      this.client.workflow.getHandle(workflowId, runId, runId ? { firstExecutionRunId: runId } : undefined),
       digests,
     );
   }

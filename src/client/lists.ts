@@ -8,7 +8,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { HypervisorError } from '../core/errors';
 import { SAGA_STATES } from '../core/saga';
 import { SessionLifecycleSchema } from '../core/session';
-import { SAGA_WORKFLOW, SESSION_WORKFLOW } from '../contract/messages';
+import { legacySagaWorkflowId, SAGA_WORKFLOW, SESSION_WORKFLOW, sagaWorkflowId } from '../contract/messages';
 import {
   HvAgentDids,
   HvPendingApprovals,
@@ -194,10 +194,15 @@ function execution(info: WorkflowExecutionInfo): ExecutionRow {
   };
 }
 
-/** `hv-saga-<sessionId>-<sagaId>` → sagaId (workflows/definitions.ts: sagaWorkflowId). */
-function sagaIdOf(workflowId: string, sessionId: string): string {
-  const prefix = `hv-saga-${sessionId}-`;
-  return workflowId.startsWith(prefix) ? workflowId.slice(prefix.length) : workflowId;
+/**
+ * A saga's id from its workflow id and its session's (HvSessionId): `hv-saga-<sessionId>/<sagaId>`, or before N16
+ * `hv-saga-<sessionId>-<sagaId>` (src/contract/messages.ts). Either way the session's id is known, so the rest is
+ * the saga's.
+ */
+export function sagaIdOf(workflowId: string, sessionId: string): string {
+  for (const prefix of [sagaWorkflowId(sessionId, ''), legacySagaWorkflowId(sessionId, '')])
+    if (workflowId.startsWith(prefix)) return workflowId.slice(prefix.length);
+  return workflowId;
 }
 
 /** Newest first: open ones by start, then closed ones by when they closed (as the Web UI lists them). */

@@ -20,7 +20,14 @@ export type WorkflowName = typeof SESSION_WORKFLOW | typeof SAGA_WORKFLOW;
 
 /** Readable workflow ids, the same from every client. */
 export const sessionWorkflowId = (sessionId: string) => `hv-session-${sessionId}`;
-export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}-${sagaId}`;
+/**
+ * A saga's workflow id: `hv-saga-<sessionId>/<sagaId>`. No id holds "/" (src/core/sagaContract.ts: Id), so the pair
+ * is unambiguous (N16), and so are the step idempotency keys derived from it (`<workflowId>/<stepId>/<phase>`).
+ * Readers take a saga's workflow id from its session (startSaga's answer, the saga's record), not from this.
+ */
+export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}/${sagaId}`;
+/** The id sagas had before N16, ambiguous (ids hold "-"): a session recorded before keeps it for the sagas it starts then. */
+export const legacySagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}-${sagaId}`;
 
 export type MessageKind = 'update' | 'signal' | 'query';
 
@@ -339,7 +346,7 @@ export const WORKFLOWS = {
   },
   sagaWorkflow: {
     input: c.SagaWorkflowInputSchema,
-    description: 'Given by the session only: a saga runs only as the child of its session (start one with startSaga). Workflow id hv-saga-<sessionId>-<sagaId>.',
+    description: 'Given by the session only: a saga runs only as the child of its session (start one with startSaga). Workflow id hv-saga-<sessionId>/<sagaId>.',
     output: a.SagaSnapshotAnswer,
     outputDescription: 'The final snapshot of a completed saga. A saga that did not complete ends as a failed workflow instead: an ApplicationFailure of type SagaCompensated, SagaEscalated or SagaFailed whose details[0] is this same snapshot.',
   },

@@ -44,7 +44,8 @@ export function uid(prefix: string): string {
 }
 
 export const sessionWorkflowId = (sessionId: string) => `hv-session-${sessionId}`;
-export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}-${sagaId}`;
+/** The id a session gives a saga it starts now, as the contract documents it (what an attacker squats or forges). */
+export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}/${sagaId}`;
 
 /** SPEC §11.5: SHA-256 of the canonical JSON of {sessionId, sagaId, stepId, actionId, agentDid, input}. */
 export function stepDigest(s: {
@@ -85,6 +86,9 @@ export interface StartedSaga {
 
 /** A session workflow addressed by id, as any client of the namespace can. */
 export class RawSession {
+  /** The workflow ids the session answered for the sagas started through this client (startSaga's answer). */
+  private readonly sagaWorkflowIds = new Map<string, string>();
+
   constructor(
     readonly id: string,
     readonly handle: WorkflowHandle,
@@ -98,9 +102,12 @@ export class RawSession {
   async update<R = any>(name: string, ...args: unknown[]): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await (args.length
-          ? this.handle.executeUpdate<R, [unknown, ...unknown[]]>(name, { args: args as [unknown, ...unknown[]] })
-          : this.handle.executeUpdate<R, []>(name));
+        return this.noted(
+          name,
+          await (args.length
+            ? this.handle.executeUpdate<R, [unknown, ...unknown[]]>(name, { args: args as [unknown, ...unknown[]] })
+            : this.handle.executeUpdate<R, []>(name)),
+        );
       } catch (err) {
         const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
         if (!(cause instanceof ApplicationFailure && cause.type === 'SESSION_CONTINUING') || attempt >= 50) throw err;
@@ -109,10 +116,21 @@ export class RawSession {
     }
   }
   /** An update with a chosen update id, to find it (or not) in history afterwards. */
-  updateWithId<R = any>(name: string, updateId: string, arg?: unknown): Promise<R> {
-    return arg === undefined
-      ? this.handle.executeUpdate<R, []>(name, { updateId })
-      : this.handle.executeUpdate<R, [unknown]>(name, { args: [arg], updateId });
+  async updateWithId<R = any>(name: string, updateId: string, arg?: unknown): Promise<R> {
+    return this.noted(
+      name,
+      await (arg === undefined
+        ? this.handle.executeUpdate<R, []>(name, { updateId })
+        : this.handle.executeUpdate<R, [unknown]>(name, { args: [arg], updateId })),
+    );
+  }
+  /** A saga the session started: the workflow id it answered, for saga(). */
+  private noted<R>(name: string, answer: R): R {
+    if (name === 'startSaga') {
+      const { sagaId, workflowId } = answer as StartedSaga;
+      this.sagaWorkflowIds.set(sagaId, workflowId);
+    }
+    return answer;
   }
   query<R = any>(name: string, ...args: unknown[]): Promise<R> {
     return this.handle.query<R, unknown[]>(name, ...args);
@@ -139,8 +157,9 @@ export class RawSession {
   startSaga(req: unknown): Promise<StartedSaga> {
     return this.update('startSaga', req);
   }
+  /** A saga under the workflow id the session gave it; one this client did not start, under the documented id. */
   saga(sagaId: string): WorkflowHandle {
-    return this.client.workflow.getHandle(sagaWorkflowId(this.id, sagaId));
+    return this.client.workflow.getHandle(this.sagaWorkflowIds.get(sagaId) ?? sagaWorkflowId(this.id, sagaId));
   }
   sagaState(sagaId: string): Promise<any> {
     return this.saga(sagaId).query('sagaState');
@@ -160,10 +179,10 @@ export interface AgentSpec {
 export async function openSession(
   agents: Record<string, number | AgentSpec>,
   config: Record<string, unknown> = {},
-  opts: { activate?: boolean; maxUpdatesPerRun?: number } = {},
+  opts: { activate?: boolean; maxUpdatesPerRun?: number; sessionId?: string } = {},
 ): Promise<RawSession> {
   const { client, taskQueue } = await rawClient();
-  const id = uid('adv');
+  const id = opts.sessionId ?? uid('adv');
   const handle = await client.workflow.start('sessionWorkflow', {
     taskQueue,
     workflowId: sessionWorkflowId(id),

@@ -52,7 +52,7 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
     assert.match(run.stdout, /step-3\s+publish\s+did:mesh:alpha\s+compensated\s+2\s+attempt 2 failed on purpose/);
     assert.match(run.stdout, /Compensation order: step-3 → step-2 → step-1/);
     // What the CLI printed is what the workflow did.
-    const result = await (await hypervisor()).saga(session.sessionId, 'refund').result();
+    const result = await (await (await hypervisor()).session(session.sessionId).saga('refund')).result();
     assert.deepEqual(result.compensationOrder, ['step-3', 'step-2', 'step-1']);
     assert.deepEqual(
       calls[result.workflowId]!.filter((c) => c.phase === 'undo').map((c) => c.stepId),
@@ -119,7 +119,7 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
     const first = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', beta]);
     assert.equal(first.code, 0, show(first));
     assert.match(first.stdout, /did:mesh:beta approved step-1 of saga wire: 1\/2 approvals \(digest [0-9a-f]{12}…\)/);
-    const saga = (await hypervisor()).saga(session.sessionId, 'wire');
+    const saga = await (await hypervisor()).session(session.sessionId).saga('wire');
     assert.equal((await saga.state()).saga.steps[0]!.state, 'pending', 'one approval of two is not a quorum');
 
     const second = await hv(['saga', 'approve', session.sessionId, 'wire', 'step-1', '--as', gamma, '--json']);

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/core/audit';
-import { sagaWorkflowId } from '../../workflows/definitions';
 import { AGENTS, Lab, activeSession, toolStep, waitUntil, type ToolActionId } from './harness';
 
 describe('durability: a worker process SIGKILLed during compensation', function () {
@@ -82,7 +81,7 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     const undone = new Map(results.map((r) => [r.workflowId, r.compensationOrder]));
     const expected = new Set<string>();
     for (let i = 0; i < sagaCount; i++) {
-      const id = sagaWorkflowId(session.sessionId, `u${i}`);
+      const id = sagas[i]!.handle.workflowId;
       for (const s of ['step-1', 'step-2', 'step-3', 'step-4']) expected.add(`${id}/${s}/execute`);
       for (const s of undone.get(id) ?? []) expected.add(`${id}/${s}/undo`);
     }
@@ -91,7 +90,7 @@ describe('durability: a worker process SIGKILLed during compensation', function 
     assert.deepEqual(tool.undosWithoutExecute(), []);
     // The tool saw each saga's undos in reverse order of commit, crashes notwithstanding.
     for (let i = 0; i < sagaCount; i++) {
-      const id = sagaWorkflowId(session.sessionId, `u${i}`);
+      const id = sagas[i]!.handle.workflowId;
       const undos = tool.actOrder.filter((k) => k.startsWith(`${id}/`) && isUndo(k));
       assert.deepEqual(
         undos,

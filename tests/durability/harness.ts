@@ -245,7 +245,9 @@ export class IdempotentTool {
     if (missing.length === 0 && extra.length === 0) return;
     const byId = new Map(snapshots.map((s) => [s.workflowId, s]));
     const explain = (key: string) => {
-      const [workflowId, stepId] = key.split('/');
+      // `<workflowId>/<stepId>/<phase>`: the workflow id holds a "/" too (N16), the ids after it none.
+      const parts = key.split('/');
+      const [workflowId, stepId] = [parts.slice(0, -2).join('/'), parts.at(-2)];
       const snap = byId.get(workflowId!);
       const step = snap?.saga.steps.find((s) => s.stepId === stepId);
       return `${key} (asked ${this.requests.get(key) ?? 0}×; saga ${snap?.saga.state ?? '?'}, step ${step ? `${step.state}, ${step.attempts} attempts, error ${JSON.stringify(step.error)}` : '?'}; saga error ${JSON.stringify(snap?.error)})`;
@@ -620,6 +622,21 @@ export class Lab {
     else fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** A saga as a test holds it: under the workflow id its session gave it (startSaga's answer). */
+export interface HeldSaga {
+  handle: { workflowId: string };
+}
+
+/** A step's idempotency key: `<its saga's workflow id>/<stepId>/<execute|undo>` (activities/steps.ts). */
+export const stepKey = (saga: HeldSaga, stepId: string, phase: 'execute' | 'undo') =>
+  `${saga.handle.workflowId}/${stepId}/${phase}`;
+
+/** Keys of these sagas' steps only (a step id holds no "/", so one saga's prefix is no other's). */
+export const ofSagas =
+  (sagas: readonly HeldSaga[]) =>
+  (key: string): boolean =>
+    sagas.some((s) => key.startsWith(`${s.handle.workflowId}/`));
 
 /** Two agents that can run reversible (ring 2) actions. */
 export const AGENTS = { alpha: 'did:mesh:alpha', beta: 'did:mesh:beta' };

@@ -19,8 +19,17 @@
 import assert from 'node:assert/strict';
 import { verifyTrail, type Delta } from '../../src/core/audit';
 import type { SessionHandle } from '../../src/client';
-import { sagaWorkflowId } from '../../workflows/definitions';
-import { Lab, SRE, activeSession, toolStep, waitUntil, type StepTiming } from './harness';
+import {
+  Lab,
+  SRE,
+  activeSession,
+  ofSagas,
+  stepKey,
+  toolStep,
+  waitUntil,
+  type HeldSaga,
+  type StepTiming,
+} from './harness';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
@@ -34,8 +43,6 @@ const timing: StepTiming = { timeoutSeconds: 60, retry: { maximumAttempts: 3, in
 const slow = { delayMs: 30_000, undoDelayMs: 100 };
 const quick = { delayMs: 100, undoDelayMs: 100 };
 
-const keyOf = (sessionId: string, sagaId: string, stepId: string, phase: 'execute' | 'undo') =>
-  `${sagaWorkflowId(sessionId, sagaId)}/${stepId}/${phase}`;
 const killDeltaOf = async (session: SessionHandle, did: string): Promise<Delta> => {
   const deltas = (await session.audit()).trail.deltas.filter((d) =>
     d.changes.some((c) => c.path === `/controls/${did}`),
@@ -82,7 +89,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
 
   /** What the tool must have seen of the killed agent's step in flight and of every request after the kill's delta. */
   function assertKilledAgentStopped(
-    sessionId: string,
+    saga: HeldSaga,
     inFlightKey: string,
     killed: string,
     killDelta: Delta,
@@ -97,7 +104,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
       `aborted ${aborts[0]!.at - killReturned} ms after the kill returned`,
     );
     // No request by the killed agent reached the tool after the kill's delta; its step in flight was not re-run as it.
-    const executes = tool.arrivals.filter((a) => a.key.includes(`-${sessionId}-`) && a.key.endsWith('/execute'));
+    const executes = tool.arrivals.filter((a) => ofSagas([saga])(a.key) && a.key.endsWith('/execute'));
     const late = executes.filter((a) => a.agentDid === killed && a.at > killDelta.at);
     assert.deepEqual(
       late,
@@ -130,7 +137,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
         toolStep('publish', alpha, quick, timing),
       ],
     });
-    const k = (stepId: string, phase: 'execute' | 'undo' = 'execute') => keyOf(session.sessionId, 'h', stepId, phase);
+    const k = (stepId: string, phase: 'execute' | 'undo' = 'execute') => stepKey(saga, stepId, phase);
     await waitUntil(
       async () => tool.runningKeys(),
       (ks) => ks.includes(k('step-2')),
@@ -170,7 +177,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
     assert.notEqual(result.digests['step-2'], saga.digests['step-2'], 'handed off under a new digest');
 
     const killDelta = await killDeltaOf(session, alpha);
-    const abort = assertKilledAgentStopped(session.sessionId, k('step-2'), alpha, killDelta, killReturned);
+    const abort = assertKilledAgentStopped(saga, k('step-2'), alpha, killDelta, killReturned);
     // The substitute asked for step 2 (the same step, so the same key) and for step 3; step 3 was never asked as alpha.
     assert.ok(
       tool.arrivals.some((a) => a.key === k('step-2') && a.agentDid === beta && a.at > killDelta.at),
@@ -182,9 +189,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
     );
 
     // One side effect per key: step 2's is the one alpha's request began; beta's run got its answer.
-    tool.assertActed([k('step-1'), k('step-2'), k('step-3')], [result], (key) =>
-      key.includes(`-${session.sessionId}-`),
-    );
+    tool.assertActed([k('step-1'), k('step-2'), k('step-3')], [result], ofSagas([saga]));
     assert.deepEqual(tool.doubleActs(), []);
     assert.deepEqual(tool.undosWithoutExecute(), []);
 
@@ -232,7 +237,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
           ...c,
           session,
           saga,
-          k: (stepId: string, phase: 'execute' | 'undo' = 'execute') => keyOf(c.sessionId, 'c', stepId, phase),
+          k: (stepId: string, phase: 'execute' | 'undo' = 'execute') => stepKey(saga, stepId, phase),
         };
       }),
     );
@@ -269,7 +274,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
       );
 
       const killDelta = await killDeltaOf(r.session, alpha);
-      assertKilledAgentStopped(r.sessionId, r.k('step-2'), alpha, killDelta, killReturned);
+      assertKilledAgentStopped(r.saga, r.k('step-2'), alpha, killDelta, killReturned);
       assert.equal(
         tool.arrivals.some((a) => a.key === r.k('step-3')),
         false,
@@ -281,7 +286,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
         `${r.sessionId}: step 2's undo acted after its execute`,
       );
       // The undos are the steps' (alpha's; step 2's is the substitute's once handed to it), in reverse order.
-      const undos = tool.actOrder.filter((key) => key.includes(`-${r.sessionId}-`) && key.endsWith('/undo'));
+      const undos = tool.actOrder.filter((key) => ofSagas([r.saga])(key) && key.endsWith('/undo'));
       assert.deepEqual(undos, [r.k('step-2', 'undo'), r.k('step-1', 'undo')]);
       assert.deepEqual(
         tool.arrivals
@@ -297,8 +302,10 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
           .filter((d, i, all) => all.indexOf(d) === i),
         [r.substituteDid ?? alpha],
       );
-      tool.assertActed([r.k('step-1'), r.k('step-2'), r.k('step-2', 'undo'), r.k('step-1', 'undo')], [result], (key) =>
-        key.includes(`-${r.sessionId}-`),
+      tool.assertActed(
+        [r.k('step-1'), r.k('step-2'), r.k('step-2', 'undo'), r.k('step-1', 'undo')],
+        [result],
+        ofSagas([r.saga]),
       );
 
       assert.ok(

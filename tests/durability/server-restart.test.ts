@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/core/audit';
-import { sagaWorkflowId } from '../../workflows/definitions';
 import {
   AGENTS,
   Lab,
@@ -114,7 +113,7 @@ describe('durability: the dev server restarted mid-saga', function () {
     });
     const expected = new Set<string>();
     results.forEach((_, i) => {
-      const id = sagaWorkflowId(sagaSession.sessionId, `r${i}`);
+      const id = sagas[i]!.handle.workflowId;
       for (const s of ['step-1', 'step-2', 'step-3', 'step-4']) expected.add(`${id}/${s}/execute`);
       if (failing(i)) for (const s of ['step-3', 'step-2', 'step-1']) expected.add(`${id}/${s}/undo`);
     });

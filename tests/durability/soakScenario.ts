@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { verifyTrail } from '../../src/core/audit';
 import type { SagaHandle, SessionHandle } from '../../src/client';
-import { sagaWorkflowId, sessionWorkflowId, startSagaUpdate } from '../../workflows/definitions';
+import { sessionWorkflowId, startSagaUpdate } from '../../workflows/definitions';
 import { AGENTS, activeSession, retrying, toolStep, waitUntil, type Lab, type ToolActionId } from './harness';
 
 /**
@@ -43,7 +43,6 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
 
   // Saga i: 3 steps of 300–900 ms; every third saga's last step is refused, so it compensates.
   const failing = (i: number) => i % 3 === 2;
-  const sessionOf = (i: number) => sessions[i % SESSIONS]!;
   const step = (i: number, k: number, actionId: ToolActionId, fail = false) =>
     toolStep(
       actionId,
@@ -69,7 +68,7 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
             sagaId: `g${i}`,
             steps: [step(i, 0, 'draft'), step(i, 1, 'reserve'), step(i, 2, 'publish', failing(i))],
           };
-          await retrying(
+          const started = await retrying(
             () =>
               session.handle.executeUpdate(startSagaUpdate, {
                 args: [req],
@@ -78,7 +77,7 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
             `start g${i}`,
             300_000,
           );
-          handles[i] = hv.saga(session.sessionId, `g${i}`);
+          handles[i] = hv.saga(session.sessionId, `g${i}`, started);
         }
       }),
     ),
@@ -168,7 +167,7 @@ export async function runSoak(lab: Lab, { name, sagas: SAGAS, sessions: SESSIONS
 
   const expected = new Set<string>();
   results.forEach((r, i) => {
-    const id = sagaWorkflowId(sessionOf(i).sessionId, `g${i}`);
+    const id = r.workflowId;
     for (const s of ['step-1', 'step-2', 'step-3']) expected.add(`${id}/${s}/execute`);
     if (failing(i)) for (const s of ['step-2', 'step-1']) expected.add(`${id}/${s}/undo`);
     // A retried step-3 is undone too (it may have acted); this tool's undo then acts once.

@@ -11,8 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { verifyTrail } from '../../src/core/audit';
-import { sagaWorkflowId } from '../../workflows/definitions';
-import { AGENTS, Lab, activeSession, toolStep, waitUntil, type ToolActionId } from './harness';
+import { AGENTS, Lab, activeSession, ofSagas, stepKey, toolStep, waitUntil, type ToolActionId } from './harness';
 
 describe('durability: a worker process SIGKILLed mid-step', function () {
   this.timeout(300_000);
@@ -71,7 +70,7 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
     // Exactly the expected side effects, each once.
     const expected = new Set<string>();
     results.forEach((_, i) => {
-      const id = sagaWorkflowId(session.sessionId, `g${i}`);
+      const id = sagas[i]!.handle.workflowId;
       for (const s of ['step-1', 'step-2', 'step-3']) expected.add(`${id}/${s}/execute`);
       if (failing(i)) for (const s of ['step-2', 'step-1']) expected.add(`${id}/${s}/undo`);
     });
@@ -104,8 +103,6 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
   });
 
   const once = { timeoutSeconds: 3, retry: { maximumAttempts: 1 } };
-  const keyOf = (sessionId: string, sagaId: string, stepId: string, phase: 'execute' | 'undo') =>
-    `${sagaWorkflowId(sessionId, sagaId)}/${stepId}/${phase}`;
 
   it('compensates a step lost with its worker and no retry left (outcome unknown): its undo acts once, after its execute', async () => {
     const { tool } = lab;
@@ -123,7 +120,7 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
         }),
       ),
     );
-    const step2 = ids.map((g) => keyOf(session.sessionId, g, 'step-2', 'execute'));
+    const step2 = sagas.map((s) => stepKey(s, 'step-2', 'execute'));
     await waitUntil(
       async () => tool.runningKeys(),
       (ks) => step2.every((k) => ks.includes(k)),
@@ -142,7 +139,7 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
         r.saga.steps.map((s) => s.state),
         ['compensated', 'compensated', 'pending'],
       );
-      const k = (stepId: string, phase: 'execute' | 'undo') => keyOf(session.sessionId, ids[i]!, stepId, phase);
+      const k = (stepId: string, phase: 'execute' | 'undo') => stepKey(sagas[i]!, stepId, phase);
       // No retry: the lost attempt was asked once, and undone after it had finished acting.
       assert.equal(tool.requests.get(k('step-2', 'execute')), 1);
       assert.ok(
@@ -150,12 +147,10 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
         'the undo acted after the execute',
       );
     }
-    const expected = ids.flatMap((g) =>
-      ['step-1/execute', 'step-2/execute', 'step-2/undo', 'step-1/undo'].map(
-        (x) => `${sagaWorkflowId(session.sessionId, g)}/${x}`,
-      ),
+    const expected = sagas.flatMap((s) =>
+      ['step-1/execute', 'step-2/execute', 'step-2/undo', 'step-1/undo'].map((x) => `${s.handle.workflowId}/${x}`),
     );
-    tool.assertActed(expected, results, (k) => k.includes(`-${session.sessionId}-`));
+    tool.assertActed(expected, results, ofSagas(sagas));
     assert.deepEqual(tool.doubleActs(), []);
     assert.deepEqual(tool.undosWithoutExecute(), []);
 
@@ -174,7 +169,7 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
       [],
     );
     console.log(
-      `    ${ids.length} sagas compensated after losing step-2 with its worker (no retry): ${tool.actedCount((k) => k.includes(`-${session.sessionId}-`) && k.endsWith('/undo'))} undos acted`,
+      `    ${ids.length} sagas compensated after losing step-2 with its worker (no retry): ${tool.actedCount((k) => ofSagas(sagas)(k) && k.endsWith('/undo'))} undos acted`,
     );
   });
 
@@ -197,8 +192,8 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
       assert.equal(r.failedStepId, 'step-2');
       assert.deepEqual(r.compensationOrder, ['step-2', 'step-1']);
     }
-    const k = (sagaId: string, stepId: string, phase: 'execute' | 'undo') =>
-      keyOf(session.sessionId, sagaId, stepId, phase);
+    const k = (sagaId: 'slow' | 'late', stepId: string, phase: 'execute' | 'undo') =>
+      stepKey({ slow, late }[sagaId]!, stepId, phase);
 
     // slow: the undo came while the execute ran, waited for it, then acted once.
     assert.equal(tool.acted.get(k('slow', 'step-2', 'undo')), 1);
@@ -227,11 +222,11 @@ describe('durability: a worker process SIGKILLed mid-step', function () {
 
     const expected = [
       ...['step-1/execute', 'step-2/execute', 'step-2/undo', 'step-1/undo'].map(
-        (x) => `${sagaWorkflowId(session.sessionId, 'slow')}/${x}`,
+        (x) => `${slow!.handle.workflowId}/${x}`,
       ),
-      ...['step-1/execute', 'step-1/undo'].map((x) => `${sagaWorkflowId(session.sessionId, 'late')}/${x}`),
+      ...['step-1/execute', 'step-1/undo'].map((x) => `${late!.handle.workflowId}/${x}`),
     ];
-    tool.assertActed(expected, results, (key) => key.includes(`-${session.sessionId}-`));
+    tool.assertActed(expected, results, ofSagas([slow!, late!]));
     assert.deepEqual(tool.doubleActs(), []);
     assert.deepEqual(tool.undosWithoutExecute(), []);
     await waitUntil(

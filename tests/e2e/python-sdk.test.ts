@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { ensurePythonVenv } from '../../scripts/e2eTools';
+import { sagaWorkflowId } from '../../src/contract/messages';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { HvAgentDids, HvSagaState, HvSessionId } from '../../src/contract/searchAttributes';
 import { testEnv } from '../helpers/env';
@@ -76,7 +77,8 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
       JSON.stringify(sagaRequest(sagaId, 'Python')),
     ]);
 
-    const workflowId = `hv-saga-${session.sessionId}-${sagaId}`;
+    // The saga's workflow: as the session answered it, in the contract's form (docs/CONTRACT.md).
+    const workflowId = sagaWorkflowId(session.sessionId, sagaId);
     assert.equal(out.workflowId, workflowId);
     assert.deepEqual(
       out.started && {
@@ -96,7 +98,11 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
     assert.deepEqual(out.query, out.result, 'the sagaState query answers the snapshot');
 
     // The session started the saga as its child, with the search attributes; the saga set its state.
-    const description = await (await hypervisor()).saga(session.sessionId, sagaId).handle.describe();
+    const description = await (
+      await hypervisor()
+    )
+      .saga(session.sessionId, sagaId, { workflowId: out.workflowId })
+      .handle.describe();
     assert.equal(description.type, 'sagaWorkflow');
     assert.equal(description.status.name, 'FAILED');
     assert.equal(description.parentExecution?.workflowId, `hv-session-${session.sessionId}`);

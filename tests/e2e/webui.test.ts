@@ -80,8 +80,12 @@ describe("e2e: the Temporal Web UI shows the demo's sagas, the compensated one a
     );
     sessionId = /^Session (\S+) created$/m.exec(demo)?.[1] ?? assert.fail(`the demo named no session:\n${demo}`);
     sessionWid = `hv-session-${sessionId}`;
-    sagaWid = `hv-saga-${sessionId}-${sagaId}`;
-    completedWid = `hv-saga-${sessionId}-${completedSagaId}`;
+    // The sagas' workflow ids as the session recorded them (N16: `hv-saga-<sessionId>/<sagaId>`).
+    const records = await hv.session(sessionId).sagas();
+    const recorded = (id: string) =>
+      records.find((g) => g.sagaId === id)?.workflowId ?? assert.fail(`the session has no saga ${id}`);
+    sagaWid = recorded(sagaId);
+    completedWid = recorded(completedSagaId);
 
     for (const stale of fs.existsSync(SCREENSHOT_DIR) ? fs.readdirSync(SCREENSHOT_DIR) : []) {
       if (stale.startsWith('webui-failed-')) fs.rmSync(path.join(SCREENSHOT_DIR, stale), { force: true });
@@ -221,7 +225,7 @@ describe("e2e: the Temporal Web UI shows the demo's sagas, the compensated one a
   });
 
   it('shows the summary, each activity by its summary and the current-details card', async () => {
-    await page.goto(`${ui}/namespaces/default/workflows/${sagaWid}`);
+    await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(sagaWid)}`);
     await page.getByRole('tab', { name: 'User Metadata' }).click();
     await seen(page.getByRole('heading', { name: 'Events with Metadata' }), 'the events with metadata');
 
@@ -280,7 +284,7 @@ describe("e2e: the Temporal Web UI shows the demo's sagas, the compensated one a
   });
 
   it('runs the sagaState query from the Queries tab, which shows its description', async () => {
-    await page.goto(`${ui}/namespaces/default/workflows/${sagaWid}`);
+    await page.goto(`${ui}/namespaces/default/workflows/${encodeURIComponent(sagaWid)}`);
     await page.getByRole('tab', { name: 'Queries' }).click();
     await page.getByTestId('query-select-button').click();
     const option = page.getByRole('option').filter({ hasText: 'sagaState' });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { approvalQuery, limitOf, queryLiteral, sagaQuery, sessionQuery } from '../../src/client/lists';
+import { approvalQuery, limitOf, queryLiteral, sagaIdOf, sagaQuery, sessionQuery } from '../../src/client/lists';
 import { parsePendingApproval, pendingApprovalEntry } from '../../src/contract/searchAttributes';
 
 describe('lists: visibility queries and the pending-approval index (issue 13)', () => {
@@ -47,6 +47,15 @@ describe('lists: visibility queries and the pending-approval index (issue 13)', 
       () => sagaQuery('q', { state: 'active' }),
       /state must be a saga state \(running, completed, failed, compensating, compensated, escalated\)/,
     );
+  });
+
+  it("N16: reads a saga's id from its workflow id in either form, given its session's", () => {
+    // The same old-form id for two sessions: its session's id tells them apart.
+    assert.equal(sagaIdOf('hv-saga-a-b-c', 'a-b'), 'c');
+    assert.equal(sagaIdOf('hv-saga-a-b-c', 'a'), 'b-c');
+    assert.equal(sagaIdOf('hv-saga-a-b/c', 'a-b'), 'c');
+    assert.equal(sagaIdOf('hv-saga-a/b-c', 'a'), 'b-c');
+    assert.equal(sagaIdOf('hv-saga-x/c', 'a'), 'hv-saga-x/c', "another session's: left whole");
   });
 
   it('takes a limit from 1 to 1,000, 50 by default', () => {

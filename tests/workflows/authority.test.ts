@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { isHypervisorError } from '../../src/core/errors';
+import { sagaWorkflowId } from '../../src/contract/messages';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
 import { ACTIONS, activeSession } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';
@@ -262,10 +263,10 @@ describe('authority: cancellation, time, retries and evidence', function () {
   it('a squatted saga id: an explicit one is refused by name with nothing recorded, an automatic one takes the next free id', async () => {
     const session = await activeSession();
     const hv = await hypervisor();
-    // A client holds the workflow id of the session's next automatic saga, on a queue no worker polls.
+    // A client holds the workflow id the session will give its next automatic saga, on a queue no worker polls.
     const squatter = await hv.client.workflow.start('sagaWorkflow', {
       taskQueue: uniqueId('nobody'),
-      workflowId: `hv-saga-${session.sessionId}-saga-1`,
+      workflowId: sagaWorkflowId(session.sessionId, 'saga-1'),
       args: [{}],
     });
     try {

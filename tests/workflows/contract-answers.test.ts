@@ -118,7 +118,7 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
         ],
       }),
     );
-    const done = hv.saga(sessionId, started.sagaId, started.digests);
+    const done = hv.saga(sessionId, started.sagaId, started);
     const waiting = await eventually(
       () => done.handle.query(sagaStateQuery),
       (s) => s.waiting !== null,

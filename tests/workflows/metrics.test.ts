@@ -343,7 +343,7 @@ describe("metrics: the worker's Prometheus endpoint against the audit trail", fu
       [s.sessionId, 'escalates'],
       [s.sessionId, 'waits'],
     ]) {
-      snapshots.set(`${sessionId}/${sagaId}`, await hv.saga(sessionId!, sagaId!).result());
+      snapshots.set(`${sessionId}/${sagaId}`, await (await hv.session(sessionId!).saga(sagaId!)).result());
     }
     const trails = [];
     for (const id of [demoSession, s.sessionId]) {

@@ -14,7 +14,7 @@ import {
   type SagaWorkflowInput,
   type StartSagaRequestParsed,
 } from '../../src/contract';
-import { sagaEndedSignal, sagaWorkflowId, wakeSignal } from '../definitions';
+import { legacySagaWorkflowId, sagaEndedSignal, sagaWorkflowId, wakeSignal } from '../definitions';
 import { MESSAGES } from '../../src/contract/messages';
 import { logDropped } from '../failures';
 import { HvAgentDids, HvSagaState, HvSessionId, indexedAgentDids } from '../../src/contract/searchAttributes';
@@ -81,7 +81,10 @@ export async function startOneSaga(
   sagaId: string,
   signatures: DeltaSignature[],
 ) {
-  const workflowId = sagaWorkflowId(ctx.sessionId, sagaId);
+  // N16: an unambiguous id, and so unambiguous idempotency keys; a session recorded before keeps the old one.
+  const workflowId = wf.patched('n16-unambiguous-saga-ids')
+    ? sagaWorkflowId(ctx.sessionId, sagaId)
+    : legacySagaWorkflowId(ctx.sessionId, sagaId);
   const steps = req.steps.map((s, i) => {
     const stepId = s.stepId ?? `step-${i + 1}`;
     return {

@@ -84,7 +84,13 @@ export async function referenceOutcome(session: SessionHandle, sagaId: string) {
   const saga = await session.startSaga(sagaRequest(sagaId, 'TypeScript'));
   const result = await saga.result();
   await recorded(session, sagaId);
-  return { sagaId, digests: saga.digests, governance: governance(result), audit: await auditOf(session, sagaId) };
+  return {
+    sagaId,
+    workflowId: saga.handle.workflowId,
+    digests: saga.digests,
+    governance: governance(result),
+    audit: await auditOf(session, sagaId),
+  };
 }
 
 /**

@@ -3,7 +3,8 @@
 Only the contract is used (docs/CONTRACT.md), no TypeScript code: a saga is
 started through its session, with the "startSaga" update on the session's
 workflow hv-session-<sessionId> and plain JSON (contract/startSaga.schema.json);
-the session starts the saga workflow hv-saga-<sessionId>-<sagaId> as its child.
+the session starts the saga workflow hv-saga-<sessionId>/<sagaId> as its child
+(its id is in startSaga's answer).
 A saga that completed returns its snapshot; one that compensated, escalated or
 failed ends as a failed workflow whose failure (type SagaCompensated,
 SagaEscalated or SagaFailed) carries the snapshot in details[0].
@@ -59,7 +60,7 @@ async def run_saga(client: Client, session_id: str, request: dict) -> dict:
 
 
 async def start_directly(client: Client, task_queue: str, saga_input: dict) -> dict:
-    workflow_id = f"hv-saga-{saga_input['sessionId']}-{saga_input['sagaId']}"
+    workflow_id = f"hv-saga-{saga_input['sessionId']}/{saga_input['sagaId']}"
     handle = await client.start_workflow("sagaWorkflow", saga_input, id=workflow_id, task_queue=task_queue)
     out = {"workflowId": workflow_id, "status": "COMPLETED", "failureType": None, "failureMessage": None}
     try:
