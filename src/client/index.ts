@@ -4,25 +4,16 @@
  * the update's validator or its handler refused.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  Client,
-  Connection,
-  QueryNotRegisteredError,
-  QueryRejectedError,
-  WorkflowFailedError,
-  WorkflowUpdateFailedError,
-  WorkflowUpdateRPCTimeoutOrCancelledError,
-  type WorkflowHandle,
-} from '@temporalio/client';
-import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { ERROR_CODES, HypervisorError, isHypervisorError, type ErrorCode } from '../core/errors';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { HypervisorError } from '../core/errors';
 import { parse } from '../core/common';
-import { jsonSize, SessionInputSchema, type SessionInputRaw } from '../contract';
+import { NoArgumentSchema, SessionInputSchema, type SessionInputRaw } from '../contract';
 import { verifyChain, type AuditTrail, type ChainVerification } from '../core/audit';
 import { openAuditStore, type AuditStore } from '../store';
 import { signRequest, type RequestSigner } from './keys';
 import { readTrail, toAuditTrail, verifyStoredTrail, type StoredTrail } from '../store/trail';
 import {
+  MESSAGES,
   messageOf,
   SESSION_WORKFLOW,
   sessionWorkflowId,
@@ -48,187 +39,40 @@ import { sagaWorkflowIdOf } from './sagaIds';
 import type { SagaSnapshot } from '../contract/sagaTypes';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
 import { tlsConfig, tlsFromEnv, type TlsFiles } from '../node/connectionTls';
+import {
+  checkRequestSize,
+  Gate,
+  honouringRateLimits,
+  DEFAULT_TASK_QUEUE,
+  mapped,
+  UPDATES_IN_FLIGHT_PER_SESSION,
+  sagaSnapshotOf,
+  toHypervisorError,
+  withUpdateRetries,
+  type SendOptions,
+  type StepEvidenceRequest,
+} from './transport';
+
+export {
+  checkRequestSize,
+  DEFAULT_TASK_QUEUE,
+  MAX_REQUEST_BYTES,
+  RATE_LIMIT_WAIT_MS,
+  SAGA_FAILURE_TYPES,
+  sagaSnapshotOf,
+  toHypervisorError,
+  UPDATES_IN_FLIGHT_PER_SESSION,
+  type SendOptions,
+  type StepEvidenceRequest,
+} from './transport';
 
 /**
- * The largest request this client sends. Valid requests are far smaller (the
- * contract bounds every list and string); a larger one would come back from the
- * server as an opaque failure of the workflow task (TEMPORAL-NOTES: Messages).
+ * A session, as its clients talk to it. Each update of the registry is a method, sent as given (see `send`):
+ * derived from src/contract/messages.ts (installed below), so an update is declared once. The methods
+ * written here are the ones that do more: start a saga and hand back its handle, find a step's digest, read a
+ * file's contents from the audit store.
  */
-export const MAX_REQUEST_BYTES = 1024 * 1024;
-
-/** Refuse an oversized request before sending it, naming what was too large. */
-export function checkRequestSize(what: string, value: unknown): void {
-  const size = jsonSize(value);
-  if (size > MAX_REQUEST_BYTES) {
-    throw new HypervisorError(
-      'PAYLOAD_TOO_LARGE',
-      `${what} is ${size} bytes of JSON; requests are at most ${MAX_REQUEST_BYTES} bytes (see the field limits in contract/)`,
-      { size, max: MAX_REQUEST_BYTES },
-    );
-  }
-}
-
-/**
- * Temporal admits at most 10 updates in flight per workflow run and refuses the
- * 11th (RESOURCE_EXHAUSTED). A session is one workflow that every agent talks
- * to, so this client queues its own updates per session below that limit — a
- * burst waits its turn instead of being refused — and retries a refusal caused
- * by other clients, or an update aborted when the session continued as new.
- */
-export const UPDATES_IN_FLIGHT_PER_SESSION = 8;
-const UPDATE_RETRY_BUDGET_MS = 120_000;
-
-class Gate {
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(
-    private readonly limit: number,
-    private readonly onIdle: () => void,
-  ) {}
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    // A finishing update hands its seat straight to the next in line.
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
-    try {
-      return await work();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else if (--this.running === 0) this.onIdle();
-    }
-  }
-}
-
-/**
- * A refusal the caller did not cause: the workflow's update limit, a session handing over to its next run, an
- * update aborted by continue-as-new — or no answer at all: the server unavailable (gRPC 14) or the call out of
- * time (gRPC 4, or the SDK's wait for the update's outcome). Sent again with the same request id, a request the
- * session applied meanwhile gets its first answer (N25), so retrying any of them is safe.
- */
-function isTransientUpdateRefusal(err: unknown): boolean {
-  for (
-    let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0;
-    e && depth < 5;
-    e = e.cause as typeof e, depth++
-  ) {
-    if (
-      (e as unknown) instanceof ApplicationFailure &&
-      (e as unknown as ApplicationFailure).type === 'SESSION_CONTINUING'
-    )
-      return true;
-    if ((e as unknown) instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
-    if (e.code === 8 || e.code === 14 || e.code === 4) return true;
-    if (
-      /RESOURCE_EXHAUSTED|UNAVAILABLE|DEADLINE_EXCEEDED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(
-        e.message ?? '',
-      )
-    )
-      return true;
-  }
-  return false;
-}
-
-async function withUpdateRetries<T>(call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + UPDATE_RETRY_BUDGET_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      if (!isTransientUpdateRefusal(err) || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random())));
-    }
-  }
-}
-
-/** Failure types a saga ends with when it did not complete; the snapshot is in the details. */
-export const SAGA_FAILURE_TYPES = ['SagaCompensated', 'SagaEscalated', 'SagaFailed'];
-
-/** The snapshot of a saga that ended as a failed workflow, or undefined for any other error. */
-export function sagaSnapshotOf(err: unknown): SagaSnapshot | undefined {
-  const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-  if (cause instanceof ApplicationFailure && SAGA_FAILURE_TYPES.includes(cause.type ?? '') && cause.details?.[0]) {
-    return cause.details[0] as SagaSnapshot;
-  }
-  return undefined;
-}
-
-export const DEFAULT_TASK_QUEUE = 'agent-hypervisor';
-
-/** Turn a Temporal failure carrying a rule's code into a HypervisorError; anything else passes through. */
-export function toHypervisorError(err: unknown, sessionId?: string): unknown {
-  // An update to an ended session comes back as WorkflowNotFoundError too: it exists, it has ended.
-  if (err instanceof Error && /workflow execution already completed/i.test(err.message) && sessionId) {
-    return new HypervisorError('SESSION_CLOSED', `session ${sessionId} has ended; it takes no more requests`, {
-      state: 'archived',
-    });
-  }
-  if (err instanceof WorkflowNotFoundError) {
-    return new HypervisorError('SESSION_NOT_FOUND', sessionId ? `session ${sessionId} does not exist` : err.message);
-  }
-  // A refused query: its message leads with the rule's code (workflows/failures.ts: queryAnswer).
-  if (err instanceof QueryNotRegisteredError || err instanceof QueryRejectedError) {
-    const m = /^(?:\d+ [A-Z_]+: )?([A-Z_]+): ([\s\S]*)$/.exec(err.message);
-    if (m && ERROR_CODES.includes(m[1] as ErrorCode)) return new HypervisorError(m[1] as ErrorCode, m[2]!);
-  }
-  const cause = err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : err;
-  if (cause instanceof ApplicationFailure && ERROR_CODES.includes(cause.type as ErrorCode)) {
-    return new HypervisorError(
-      cause.type as ErrorCode,
-      cause.message,
-      (cause.details?.[0] as Record<string, unknown>) ?? {},
-    );
-  }
-  return err;
-}
-
-async function mapped<T>(call: () => Promise<T>, sessionId?: string): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw toHypervisorError(err, sessionId);
-  }
-}
-
-/** A step named by saga and step id; the digest is looked up from the saga when not given. */
-export interface StepEvidenceRequest {
-  sagaId: string;
-  stepId: string;
-  digest?: string;
-}
-
-/** How one request is sent: who signs what names no DID, and its request id (default: a new UUID). */
-export interface SendOptions {
-  as?: string;
-  /** The request's id: its Temporal update id, the same on every retry; a resend of an applied request gets the first answer. */
-  requestId?: string;
-  /**
-   * Fail at once on RATE_LIMITED. By default a refusal that says when the agent's next token is free is waited
-   * out (jittered) and sent again as a new request, within RATE_LIMIT_WAIT_MS in all — never with a fixed
-   * `requestId`, whose resend would get the first answer, the refusal.
-   */
-  failFast?: boolean;
-}
-
-/** How long send() waits out RATE_LIMITED refusals, in all, before it gives the refusal to the caller. */
-export const RATE_LIMIT_WAIT_MS = 10_000;
-
-/** SPEC §12: an agent over its ring's rate is refused with the time its next token is free; wait that long and send again. */
-async function honouringRateLimits<T>(opts: SendOptions | undefined, send: () => Promise<T>): Promise<T> {
-  const until = Date.now() + RATE_LIMIT_WAIT_MS;
-  for (;;) {
-    try {
-      return await send();
-    } catch (err) {
-      const after = isHypervisorError(err, 'RATE_LIMITED') ? err.details.retryAfterMs : undefined;
-      if (typeof after !== 'number' || opts?.failFast || opts?.requestId !== undefined) throw err;
-      const wait = after * (1 + 0.2 * Math.random()) + 1;
-      if (Date.now() + wait > until) throw err;
-      await new Promise((r) => setTimeout(r, wait));
-    }
-  }
-}
-
-export class SessionHandle {
+class SessionRequests {
   constructor(
     readonly sessionId: string,
     readonly handle: WorkflowHandle<SessionWorkflow>,
@@ -278,59 +122,6 @@ export class SessionHandle {
   /** Ask a query of this session. */
   private ask<N extends QueryName>(name: N, ...args: ArgsOf<N>): Promise<OutputOf<N>> {
     return mapped(() => this.handle.query<OutputOf<N>, ArgsOf<N>>(name, ...args), this.sessionId);
-  }
-
-  join(req: RequestOf<'join'>) {
-    return this.send('join', req);
-  }
-  /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
-  activate(opts: { as?: string } = {}) {
-    return this.send('activate', undefined, opts);
-  }
-  leave(req: RequestOf<'leave'>) {
-    return this.send('leave', req);
-  }
-  vouch(req: RequestOf<'vouch'>) {
-    return this.send('vouch', req);
-  }
-  /** `as`: the bond's voucher, who signs it in a did:key session; by default the signer's first DID. */
-  releaseBond(req: RequestOf<'releaseBond'>, opts: { as?: string } = {}) {
-    return this.send('releaseBond', req, opts);
-  }
-  checkAction(req: RequestOf<'checkAction'>) {
-    return this.send('checkAction', req);
-  }
-  reportDrift(req: RequestOf<'reportDrift'>) {
-    return this.send('reportDrift', req);
-  }
-  /** Signed by the SRE witness (`witnessDid`). */
-  slash(req: RequestOf<'slash'>) {
-    return this.send('slash', req);
-  }
-  /** `as`: the DID that signs it (the creator or an SRE), in a did:key session; by default the signer's first. */
-  terminate(opts: { as?: string } = {}) {
-    return this.send('terminate', undefined, opts);
-  }
-
-  // Controls (SPEC §12). Quarantine, release and kill are signed by the SRE (`sreDid`), an elevation by its agent,
-  // its approval by the approver (`approverDid`), its revocation by `byDid`.
-  quarantine(req: RequestOf<'quarantine'>) {
-    return this.send('quarantine', req);
-  }
-  release(req: RequestOf<'release'>) {
-    return this.send('release', req);
-  }
-  kill(req: RequestOf<'kill'>) {
-    return this.send('kill', req);
-  }
-  requestElevation(req: RequestOf<'requestElevation'>) {
-    return this.send('requestElevation', req);
-  }
-  approveElevation(req: RequestOf<'approveElevation'>) {
-    return this.send('approveElevation', req);
-  }
-  revokeElevation(req: RequestOf<'revokeElevation'>) {
-    return this.send('revokeElevation', req);
   }
 
   /**
@@ -405,21 +196,6 @@ export class SessionHandle {
   }
 
   // The session VFS (SPEC §3): every edit is a delta in the audit chain.
-  vfsWrite(req: RequestOf<'vfsWrite'>) {
-    return this.send('vfsWrite', req);
-  }
-  vfsDelete(req: RequestOf<'vfsDelete'>) {
-    return this.send('vfsDelete', req);
-  }
-  vfsSetPermissions(req: RequestOf<'vfsSetPermissions'>) {
-    return this.send('vfsSetPermissions', req);
-  }
-  vfsSnapshot(req: RequestOf<'vfsSnapshot'>) {
-    return this.send('vfsSnapshot', req);
-  }
-  vfsRestore(req: RequestOf<'vfsRestore'>) {
-    return this.send('vfsRestore', req);
-  }
   vfsList() {
     return this.ask('vfsList');
   }
@@ -473,6 +249,35 @@ export class SessionHandle {
     const stored = await this.storedTrail();
     return { trail: toAuditTrail(stored), verification: verifyStoredTrail(stored) };
   }
+}
+
+/**
+ * The updates sent as given, one method each: `session.join(req)`, `session.kill(req)`, `session.activate()`,
+ * … — each signed as the registry's rule says (in a did:key session, or always for an SRE's word), with
+ * `opts.as` for what names no DID (activate, terminate: the creator or an SRE; releaseBond: the voucher).
+ */
+type DerivedUpdate = Exclude<UpdateName, keyof SessionRequests>;
+export type SessionUpdates = {
+  [N in DerivedUpdate]: (
+    ...args: ArgsOf<N> extends [] ? [opts?: SendOptions] : [req: RequestOf<N>, opts?: SendOptions]
+  ) => Promise<OutputOf<N>>;
+};
+export type SessionHandle = SessionRequests & SessionUpdates;
+export const SessionHandle = SessionRequests as new (
+  ...args: ConstructorParameters<typeof SessionRequests>
+) => SessionHandle;
+
+for (const [name, m] of Object.entries(MESSAGES)) {
+  if (m.kind !== 'update' || name in SessionRequests.prototype) continue;
+  const bare = m.input === NoArgumentSchema;
+  Object.defineProperty(SessionRequests.prototype, name, {
+    value(this: SessionRequests, ...args: unknown[]) {
+      const send = this.send.bind(this) as (n: string, req: unknown, opts?: SendOptions) => Promise<unknown>;
+      return bare ? send(name, undefined, args[0] as SendOptions) : send(name, args[0], args[1] as SendOptions);
+    },
+    writable: true,
+    configurable: true,
+  });
 }
 
 export class SagaHandle {
