@@ -193,6 +193,8 @@ const HINTS: Partial<Record<ErrorCode, string>> = {
   RATE_LIMITED: 'retry after the time the message names',
   BUDGET_EXHAUSTED: '`hv agent show SESSION --agent DID` shows what it spent',
   WRONG_SIGNER: 'sign with the key of the DID the request speaks for (--key FILE)',
+  NOT_DID_KEY:
+    'a DID that signs must be a did:key (`hv keys new FILE`); an SRE signs its requests in every identity mode: name one of config.sreWitnesses and sign with --key FILE',
   NONCE_REUSED: 'send a fresh request (the typed client signs each with a new nonce)',
   ISSUED_AT_OUT_OF_WINDOW: "check this machine's clock",
   TOOL_ORIGIN_NOT_ALLOWED:

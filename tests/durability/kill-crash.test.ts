@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { verifyTrail, type Delta } from '../../src/core/audit';
 import type { SessionHandle } from '../../src/client';
 import { sagaWorkflowId } from '../../workflows/definitions';
-import { Lab, SRE, activeSession, toolStep, waitUntil, type StepTiming } from './harness';
+import { Lab, SRE, activeSession, asSre, toolStep, waitUntil, type StepTiming } from './harness';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
@@ -141,7 +141,12 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
     const { killReturned, crashedAt } = await killThenCrash(
       [
         async () => {
-          kill = await session.kill({ agentDid: alpha, sreDid: SRE, reason: 'runaway', substituteDid: beta });
+          kill = await asSre(lab, session).kill({
+            agentDid: alpha,
+            sreDid: SRE,
+            reason: 'runaway',
+            substituteDid: beta,
+          });
         },
       ],
       crash,
@@ -245,7 +250,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
     const { killReturned } = await killThenCrash(
       runs.map(
         (r) => () =>
-          r.session.kill({
+          asSre(lab, r.session).kill({
             agentDid: alpha,
             sreDid: SRE,
             reason: 'compromised key',
