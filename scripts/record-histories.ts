@@ -29,7 +29,8 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { ApplicationFailure } from '@temporalio/activity';
 import { registerStepHandler } from '../activities/handlers';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import type { SessionHandle } from '../src/client';
+import { HypervisorClient, type SessionHandle } from '../src/client';
+import { SRE, SRE_SIGNER } from '../tests/helpers/sre';
 import { startOwnHypervisor } from '../tests/helpers/ownHypervisor';
 
 const OUT = path.resolve(__dirname, '..', 'tests', 'fixtures', 'histories');
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
       sessionId,
       creatorDid: 'did:mesh:admin',
       maxUpdatesPerRun: extra.maxUpdatesPerRun,
-      config: { sreWitnesses: ['did:mesh:sre'], ...extra.config },
+      config: { sreWitnesses: [SRE], ...extra.config },
     });
     for (const [agentDid, sigmaRaw] of Object.entries(agents)) await s.join({ agentDid, sigmaRaw, actions: ACTIONS });
     await s.activate();
@@ -228,7 +229,10 @@ async function main(): Promise<void> {
       ],
     });
     await until('the step to run', async () => (await killed.state()).saga.steps[0]!.state === 'executing');
-    await k.kill({ agentDid: alpha, sreDid: 'did:mesh:sre', reason: 'recorded kill', substituteDid: beta });
+    // An SRE signs its kill in every identity mode (SPEC §11.9).
+    await new HypervisorClient(hv.client, hv.taskQueue, undefined, SRE_SIGNER)
+      .session(k.sessionId)
+      .kill({ agentDid: alpha, sreDid: SRE, reason: 'recorded kill', substituteDid: beta });
     const handed = await killed.result();
     if (handed.saga.state !== 'completed' || handed.saga.steps.some((st) => st.agentDid !== beta))
       throw new Error(`the kill did not hand off: ${JSON.stringify(handed.saga.steps)}`);

@@ -85,14 +85,17 @@ const create: Command = {
     ['--min-sigma X', 'σ_eff below X is refused unless the agent lands in ring 3 (default 0.60)'],
     [
       '--identity did:key|none',
-      'did:key: every agent request must be signed by the DID it speaks for (`hv --key`); default none',
+      'did:key (the default): every request must be signed by the DID it speaks for (`hv --key`), so the creator is a did:key; none: only SRE requests and drift reports are signed',
     ],
-    ['--sre-witness DID', 'an SRE witness of the session (repeat for more); in a did:key session a did:key'],
+    [
+      '--sre-witness DID',
+      'an SRE witness of the session (repeat for more): a did:key, as an SRE signs its requests in every identity mode',
+    ],
   ],
   examples: [
-    'hv session create --id s1 --creator did:mesh:admin --max-participants 3',
-    'hv session create --id s1 --creator did:mesh:admin --config session.yaml',
-    'hv --key admin.key session create --id s2 --creator "$(hv keys show admin.key)" --identity did:key --sre-witness "$(hv keys show sre.key)"',
+    'hv --key admin.key session create --id s1 --creator "$(hv keys show admin.key)" --sre-witness "$(hv keys show sre.key)"',
+    'hv session create --id s2 --creator did:mesh:admin --identity none --max-participants 3',
+    'hv session create --id s3 --creator did:mesh:admin --identity none --config session.yaml',
   ],
   async run(ctx, values) {
     const id = optionalString(values, 'id') ?? newSessionId();
@@ -107,17 +110,20 @@ const create: Command = {
     const config: Record<string, unknown> = { ...(given as Record<string, unknown>) };
     if (maxParticipants !== undefined) config.maxParticipants = maxParticipants;
     if (minSigmaEff !== undefined) config.minSigmaEff = minSigmaEff;
-    const identity = optionalString(values, 'identity');
-    if (identity !== undefined && identity !== 'did:key' && identity !== 'none')
+    // did:key unless asked otherwise (issue 24): an identity-"none" session trusts whoever names an agent.
+    const identity = optionalString(values, 'identity') ?? (config.identity as string | undefined) ?? 'did:key';
+    if (identity !== 'did:key' && identity !== 'none')
       throw new UsageError(`--identity must be did:key or none, got "${identity}"`, commandHelpHint(this));
-    if (identity !== undefined) config.identity = identity;
+    config.identity = identity;
     const witnesses = (values['sre-witness'] as unknown as string[] | undefined) ?? [];
     if (witnesses.length) config.sreWitnesses = witnesses;
     validate(
       SessionInputSchema,
       { sessionId: id, creatorDid, config },
       'session',
-      'fix the flags or --config settings named in the message',
+      identity === 'did:key' && values.identity === undefined && config.identity === undefined
+        ? 'a session is did:key unless --identity none: its creator and SRE witnesses are did:keys (`hv keys new FILE`, `hv keys show FILE`)'
+        : 'fix the flags or --config settings named in the message',
     );
     const hv = await ctx.client();
     const session = await ctx.call(() => hv.createSession({ sessionId: id, creatorDid, config }));

@@ -16,7 +16,11 @@ export * from '../core/sagaContract';
 
 // ── Session messages ────────────────────────────────────────────────────────
 
-export const SessionInputSchema = z.strictObject({
+/**
+ * A session's start as recorded sessions were started: the workflow parses this, and applies the rules
+ * added since (sessionStartRefusals) behind patches, so a session started before them replays as it ran.
+ */
+export const RecordedSessionInputSchema = z.strictObject({
   sessionId: SessionIdSchema,
   creatorDid: DidSchema,
   config: SessionConfigSchema.partial().strict().default({}),
@@ -29,6 +33,30 @@ export const SessionInputSchema = z.strictObject({
   (v.config.sreWitnesses ?? []).forEach((d, i) => {
     if (!isDidKey(d)) ctx.addIssue({ code: 'custom', path: ['config', 'sreWitnesses', i], message: 'must be a did:key in a did:key session (witnesses sign)' });
   });
+});
+
+/** A rule a session's start has had to satisfy since its patch (the workflow asks the patch only when it is broken). */
+export interface StartRule {
+  readonly patch: string;
+  /** The refusals of this start, each naming its field; none: it holds. */
+  readonly refusals: (v: z.output<typeof RecordedSessionInputSchema>) => { path: (string | number)[]; message: string }[];
+}
+
+/** The rules added to a session's start since sessions were recorded, each behind its patch. */
+export const SESSION_START_RULES: readonly StartRule[] = [
+  {
+    // SPEC §11.9: an SRE's request is signed by the SRE in every identity mode, so an SRE that is no did:key could never act.
+    patch: 'sre-requests-signed',
+    refusals: (v) =>
+      (v.config.identity === 'did:key' ? [] : (v.config.sreWitnesses ?? [])).flatMap((d, i) =>
+        isDidKey(d) ? [] : [{ path: ['config', 'sreWitnesses', i], message: 'must be a did:key: an SRE signs its requests (slash, kill, quarantine, release, witness) in every identity mode' }],
+      ),
+  },
+];
+
+/** A session's start: what a client sends (the typed client and `hv` check it before starting). */
+export const SessionInputSchema = RecordedSessionInputSchema.superRefine((v, ctx) => {
+  for (const rule of SESSION_START_RULES) for (const r of rule.refusals(v)) ctx.addIssue({ code: 'custom', ...r });
 });
 export type SessionInputRaw = z.input<typeof SessionInputSchema>;
 export type SessionInput = z.output<typeof SessionInputSchema>;

@@ -51,6 +51,9 @@ export interface SignerContext {
 
 const all = (...dids: string[]): Signers => ({ all: dids });
 
+/** An SRE's word (SPEC §11.9): signed by the SRE in every identity mode. */
+const sreRequest = { alwaysSigned: true, authority: 'sre' } as const;
+
 /**
  * Who must sign, from the request alone (parsed by its schema): the session's
  * validators and handlers and the typed client use these same functions. A
@@ -88,9 +91,11 @@ export interface Message<A extends unknown[] = unknown[]> {
   readonly signers?: (request: never, ctx: SignerContext) => Signers;
   /**
    * Signed by `signers` in every identity mode, not only in a did:key session (SPEC §11.9): a request
-   * whose authority is a configured DID's word, which naming the DID must not be enough to give.
+   * whose authority is a configured DID's word (an SRE's, a drift reporter's), which naming the DID must
+   * not be enough to give. A function: for the requests it returns true for (a revocation by an SRE, not
+   * by the elevated agent itself).
    */
-  readonly alwaysSigned?: true;
+  readonly alwaysSigned?: true | ((request: never) => boolean);
   readonly authority: Authority;
   /** What it does: the handler's description, and the contract file's. */
   readonly description: string;
@@ -161,8 +166,8 @@ export const MESSAGES = {
     outputDescription: 'The drift decision, the slash it caused (if any) and ring changes.',
   }),
   slash: update(c.SlashRequestSchema, a.SlashResultAnswer, {
-    signers: signedBy.witness, authority: 'sre',
-    description: 'Slash an agent at the request of an SRE witness of the session (config.sreWitnesses; ring 0); cascades to its vouchers.',
+    signers: signedBy.witness, ...sreRequest,
+    description: 'Slash an agent at the request of an SRE witness of the session (config.sreWitnesses; ring 0), who signs it in every identity mode (SPEC §11.9); cascades to its vouchers.',
     outputDescription: 'The slashes (cascade included) and ring changes.',
   }),
 
@@ -183,8 +188,8 @@ export const MESSAGES = {
     outputDescription: evidence,
   }),
   witness: update(c.WitnessRequestSchema, a.EvidenceResultAnswer, {
-    signers: signedBy.witness, authority: 'sre',
-    description: 'Co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses).',
+    signers: signedBy.witness, ...sreRequest,
+    description: 'Co-sign a ring 0 step as one of the session\'s SRE witnesses (config.sreWitnesses), who signs it in every identity mode (SPEC §11.9).',
     outputDescription: evidence,
   }),
   claimStep: update(c.StepRefSchema, a.StepGrantAnswer, {
@@ -195,18 +200,18 @@ export const MESSAGES = {
 
   // ── Session: controls (SPEC §12) ──────────────────────────────────────────
   quarantine: update(c.QuarantineRequestSchema, a.ControlResultAnswer, {
-    signers: signedBy.sre, authority: 'sre',
-    description: 'An SRE (sreDid, who signs) quarantines an agent for a TTL: read-only actions only; released at the TTL by a timer, or by release (SPEC §12).',
+    signers: signedBy.sre, ...sreRequest,
+    description: 'An SRE (sreDid, who signs, in every identity mode) quarantines an agent for a TTL: read-only actions only; released at the TTL by a timer, or by release (SPEC §12).',
     outputDescription: 'The restriction imposed and the running sagas it reaches.',
   }),
   release: update(c.ReleaseRequestSchema, a.ControlResultAnswer, {
-    signers: signedBy.sre, authority: 'sre',
-    description: 'An SRE (sreDid, who signs) releases a quarantined agent before its TTL (a kill is final).',
+    signers: signedBy.sre, ...sreRequest,
+    description: 'An SRE (sreDid, who signs, in every identity mode) releases a quarantined agent before its TTL (a kill is final).',
     outputDescription: 'The agent, released.',
   }),
   kill: update(c.KillRequestSchema, a.ControlResultAnswer, {
-    signers: signedBy.sre, authority: 'sre',
-    description: 'An SRE (sreDid, who signs) kills an agent: it runs nothing more; its step in flight is cancelled; its remaining steps go to the substitute if it passes the gate, else the saga compensates (SPEC §12).',
+    signers: signedBy.sre, ...sreRequest,
+    description: 'An SRE (sreDid, who signs, in every identity mode) kills an agent: it runs nothing more; its step in flight is cancelled; its remaining steps go to the substitute if it passes the gate, else the saga compensates (SPEC §12).',
     outputDescription: 'The kill, the sagas that hold it, and the steps handed to the substitute.',
   }),
   requestElevation: update(c.ElevationRequestSchema, a.ElevationViewAnswer, {
@@ -220,8 +225,8 @@ export const MESSAGES = {
     outputDescription: 'The elevation, with its approvals; active once the quorum approved.',
   }),
   revokeElevation: update(c.RevokeElevationRequestSchema, a.ElevationViewAnswer, {
-    signers: signedBy.revoker, authority: 'sre',
-    description: 'Revoke an elevation (byDid, who signs: an SRE, or the agent itself): it ends at once, mid-saga too.',
+    signers: signedBy.revoker, alwaysSigned: (r: { agentDid: string; byDid: string }) => r.byDid !== r.agentDid, authority: 'sre',
+    description: 'Revoke an elevation (byDid, who signs: an SRE — in every identity mode — or the agent itself): it ends at once, mid-saga too.',
     outputDescription: 'The elevation, revoked.',
   }),
 
@@ -365,4 +370,13 @@ export function messageOf(name: string): Message | undefined {
 export function signersFor(name: string, request: unknown, ctx: SignerContext): Signers | undefined {
   const m = messageOf(name);
   return m?.signers ? (m.signers as (r: unknown, ctx: SignerContext) => Signers)(request, ctx) : undefined;
+}
+
+/**
+ * Whether this request of that update is signed in every identity mode, not only in a did:key session
+ * (SPEC §11.9: an SRE's or a drift reporter's word). `request` must be parsed by the update's input schema.
+ */
+export function signedInEveryMode(name: string, request: unknown): boolean {
+  const rule = messageOf(name)?.alwaysSigned;
+  return rule === true || (typeof rule === 'function' && (rule as (r: unknown) => boolean)(request));
 }

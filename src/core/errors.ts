@@ -198,7 +198,7 @@ export const ERRORS = {
   NOT_DID_KEY: {
     means: 'the signer is not a did:key DID',
     details: 'signer',
-    hint: 'sign as a did:key DID (`hv keys new FILE`)',
+    hint: 'a DID that signs must be a did:key (`hv keys new FILE`); an SRE signs its requests in every identity mode: name one of config.sreWitnesses and sign with --key FILE',
   },
   WRONG_SIGNER: {
     means: 'the request is signed by a DID it does not speak for',

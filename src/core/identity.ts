@@ -197,6 +197,8 @@ export interface AuthContext {
   windows: NonceWindows;
   /** Workflow time, for the issuedAt window; undefined in a handler (settled at acceptance). */
   now?: number;
+  /** Checked as did:key because the request is signed in every identity mode (SPEC §11.9), not for the session's mode: refusals say so. */
+  everyMode?: boolean;
 }
 
 /**
@@ -217,7 +219,7 @@ export function checkAuth(ctx: AuthContext, update: string, raw: unknown, signer
     if (notKey !== undefined) {
       throw new HypervisorError(
         'NOT_DID_KEY',
-        `cannot ${update}: ${notKey} is not a did:key (Ed25519); session ${ctx.sessionId} takes only requests signed by did:key DIDs`,
+        `cannot ${update}: ${notKey} is not a did:key (Ed25519); ${ctx.everyMode ? `${update} is signed in every identity mode` : `session ${ctx.sessionId} takes only requests signed by did:key DIDs`}`,
         { did: notKey },
       );
     }
@@ -225,7 +227,7 @@ export function checkAuth(ctx: AuthContext, update: string, raw: unknown, signer
       const who = 'all' in signers ? required.join(', ') : `one of ${allowed.join(', ')}`;
       throw new HypervisorError(
         'SIGNATURE_REQUIRED',
-        `cannot ${update}: session ${ctx.sessionId} takes only signed requests; this one must be signed by ${who}`,
+        `cannot ${update}: ${ctx.everyMode ? `${update} is signed in every identity mode` : `session ${ctx.sessionId} takes only signed requests`}; this one must be signed by ${who}`,
         { signers: allowed },
       );
     }

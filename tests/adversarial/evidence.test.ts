@@ -6,6 +6,8 @@
  * acting agent, for that digest only; a rejection denies at once.
  */
 import assert from 'node:assert/strict';
+import { KeyRing, signRequest } from '../../src/client/keys';
+import { generateDidKey } from '../../src/core/identity';
 import {
   ATTACKER,
   SRE,
@@ -64,10 +66,15 @@ describe('adversarial: witnesses (SPEC §11.5, §1 [resolved])', function () {
   after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
 
   it('4. a witness that is not one of config.sreWitnesses is refused, leaving no history', async () => {
-    // alpha is an SRE witness of this session too: it still may not witness its own step.
-    const session = await openSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 }, { sreWitnesses: [SRE, alpha] });
+    // The acting agent is an SRE witness of this session too (a did:key, as every SRE): it still may not witness its own step.
+    const actor = generateDidKey();
+    const outsider = generateDidKey();
+    const session = await openSession(
+      { [actor.did]: 0.97, [beta]: 0.8, [gamma]: 0.8 },
+      { sreWitnesses: [SRE, actor.did] },
+    );
     const saga = await session.startSaga({
-      steps: [{ actionId: 'reconfigure', agentDid: alpha, approvalDeadlineSeconds: 120 }],
+      steps: [{ actionId: 'reconfigure', agentDid: actor.did, approvalDeadlineSeconds: 120 }],
     });
     touched.push(session.workflowId, saga.workflowId);
     await until(
@@ -77,11 +84,15 @@ describe('adversarial: witnesses (SPEC §11.5, §1 [resolved])', function () {
     );
     const m = await mark(session, [saga.workflowId]);
     const ref = { sagaId: saga.sagaId, stepId: 'step-1', digest: saga.digests['step-1'] };
+    // An SRE signs its witness (SPEC §11.9): a DID that is no did:key is no SRE of any session.
     for (const witnessDid of [beta, ATTACKER, 'did:mesh:sre-impostor', 'did:hv:hypervisor']) {
-      await refused(session.update('witness', { ...ref, witnessDid }), 'NOT_SRE_WITNESS', witnessDid);
+      await refused(session.update('witness', { ...ref, witnessDid }), 'NOT_DID_KEY', witnessDid);
     }
-    await refused(session.update('witness', { ...ref, witnessDid: alpha }), 'SELF_APPROVAL');
-    await expectNoTrace(m);
+    const signed = (key: typeof actor) =>
+      signRequest(new KeyRing([key]), 'witness', session.id, { ...ref, witnessDid: key.did });
+    await refused(session.update('witness', signed(outsider)), 'NOT_SRE_WITNESS', outsider.did);
+    await refused(session.update('witness', signed(actor)), 'SELF_APPROVAL');
+    await expectNoTrace(m, {}, [ATTACKER, outsider.did]);
     assert.equal((await grant(session, saga)).witness, null);
   });
 
@@ -96,7 +107,7 @@ describe('adversarial: witnesses (SPEC §11.5, §1 [resolved])', function () {
     });
     touched.push(session.workflowId, saga.workflowId);
     const ref = { sagaId: saga.sagaId, stepId: 'step-2', digest: saga.digests['step-2'] };
-    await session.update('witness', { ...ref, witnessDid: SRE });
+    await session.asSre('witness', { ...ref, witnessDid: SRE });
     for (const approverDid of [alpha, gamma]) await session.update('approve', { ...ref, approverDid });
     const g = await grant(session, saga, 'step-2');
     assert.equal(g.decision.allowed, false);
@@ -112,7 +123,7 @@ describe('adversarial: witnesses (SPEC §11.5, §1 [resolved])', function () {
       steps: [{ actionId: 'reconfigure', agentDid: delta, approvalDeadlineSeconds: 4 }],
     });
     touched.push(lone.workflowId);
-    await session.update('witness', {
+    await session.asSre('witness', {
       sagaId: lone.sagaId,
       stepId: 'step-1',
       digest: lone.digests['step-1'],
@@ -180,7 +191,7 @@ describe('adversarial: approvals (SPEC §11.5)', function () {
     const saga = await waitingSaga(session);
     touched.push(session.workflowId, saga.workflowId);
     await session.update('approve', saga.ref(beta));
-    await session.update('slash', { agentDid: beta, reason: 'compromised', witnessDid: SRE });
+    await session.asSre('slash', { agentDid: beta, reason: 'compromised', witnessDid: SRE });
     assert.deepEqual((await grant(session, saga)).approvals, [], 'the slashed approver no longer counts');
     await session.update('approve', saga.ref(gamma));
     await session.update('leave', { agentDid: gamma });
@@ -241,7 +252,7 @@ describe('adversarial: approvals (SPEC §11.5)', function () {
         'step-1',
       );
       await refused(
-        session.update('witness', { sagaId: saga.sagaId, stepId: 'step-1', digest, witnessDid: SRE }),
+        session.asSre('witness', { sagaId: saga.sagaId, stepId: 'step-1', digest, witnessDid: SRE }),
         'DIGEST_MISMATCH',
       );
       await refused(

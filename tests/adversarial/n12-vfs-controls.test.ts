@@ -24,8 +24,8 @@ describe('N12 — a killed or quarantined agent changes no VFS file', function (
       await session.update('vfsWrite', { agentDid: did, path: `${did.slice(9)}.txt`, content: `by ${did}` });
     }
     await session.update('vfsSnapshot', { agentDid: gamma, snapshotId: 'before' });
-    await session.update('quarantine', { agentDid: alpha, sreDid: SRE, reason: 'suspicious', ttlSeconds: 600 });
-    await session.update('kill', { agentDid: beta, sreDid: SRE, reason: 'compromised' });
+    await session.asSre('quarantine', { agentDid: alpha, sreDid: SRE, reason: 'suspicious', ttlSeconds: 600 });
+    await session.asSre('kill', { agentDid: beta, sreDid: SRE, reason: 'compromised' });
     const m = await mark(session);
 
     const attempts = (did: string) => ({

@@ -70,7 +70,7 @@ describe('N22, N23 — evidence is bound to one digest and spent when the step s
       (s) => s.waiting !== null,
       'the step to wait for approval',
     );
-    const killed = await session.update('kill', {
+    const killed = await session.asSre('kill', {
       agentDid: alpha,
       sreDid: SRE,
       reason: 'compromised',
@@ -84,7 +84,7 @@ describe('N22, N23 — evidence is bound to one digest and spent when the step s
       'DIGEST_MISMATCH',
       'evidence for the old one does not count',
     );
-    await refused(session.update('witness', { ...old, witnessDid: SRE }), 'DIGEST_MISMATCH');
+    await refused(session.asSre('witness', { ...old, witnessDid: SRE }), 'DIGEST_MISMATCH');
     const grant = await session.query('stepGrant', { ...old, digest: handed.digest });
     assert.deepEqual(grant.approvals, [], "nothing counts for the substitute's step yet");
     await session.update('approve', { ...old, digest: handed.digest, approverDid: beta });

@@ -20,12 +20,9 @@ describe("N4, N5 — elevations end with the agent's standing; a substitute is o
   after(async () => assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed'));
 
   for (const [how, act] of [
-    ['slash', (s: any) => s.update('slash', { agentDid: alpha, reason: 'lied', witnessDid: SRE })],
-    [
-      'quarantine',
-      (s: any) => s.update('quarantine', { agentDid: alpha, sreDid: SRE, reason: 'odd', ttlSeconds: 600 }),
-    ],
-    ['kill', (s: any) => s.update('kill', { agentDid: alpha, sreDid: SRE, reason: 'compromised' })],
+    ['slash', (s: any) => s.asSre('slash', { agentDid: alpha, reason: 'lied', witnessDid: SRE })],
+    ['quarantine', (s: any) => s.asSre('quarantine', { agentDid: alpha, sreDid: SRE, reason: 'odd', ttlSeconds: 600 })],
+    ['kill', (s: any) => s.asSre('kill', { agentDid: alpha, sreDid: SRE, reason: 'compromised' })],
   ] as const) {
     it(`N4: a ${how} ends the agent's active elevation, recorded in the trail`, async () => {
       const session = await openSession({ [alpha]: 0.85, [beta]: 0.8, [gamma]: 0.8 });
@@ -71,13 +68,13 @@ describe("N4, N5 — elevations end with the agent's standing; a substitute is o
       (s) => s.waiting !== null,
       'the step to wait for approval',
     );
-    await session.update('kill', { agentDid: alpha, sreDid: SRE, reason: 'compromised', substituteDid: sub });
+    await session.asSre('kill', { agentDid: alpha, sreDid: SRE, reason: 'compromised', substituteDid: sub });
     const record = (await session.sagaRecords()).find((g) => g.sagaId === sagaId);
     assert.ok(
       record.agentDids.includes(sub),
       `the saga's agents include the substitute: ${record.agentDids.join(', ')}`,
     );
-    const second = await session.update('kill', { agentDid: sub, sreDid: SRE, reason: 'also compromised' });
+    const second = await session.asSre('kill', { agentDid: sub, sreDid: SRE, reason: 'also compromised' });
     assert.deepEqual(second.sagasHolding, [sagaId], "the substitute's kill reached the saga and was awaited");
     const held = await session.saga(sagaId).query<{ restriction: number }, [string]>('heldAgent', sub);
     assert.equal(held.restriction, 2, 'the saga holds the substitute killed');

@@ -26,8 +26,10 @@
  * another key, by the attacker's key, or unsigned — joins with a manifest
  * included, and the controls: no update whose rule names a signer is ever
  * accepted without the right signatures (0 grants to unauthenticated
- * requests). HV_FUZZ_SEED replays a run; HV_ADV_REQUESTS changes how many
- * are sent (default 2,400).
+ * requests). In the three `identity: none` sessions nothing is signed, so an
+ * update the registry signs in every identity mode (SRE requests, drift
+ * reports: SPEC §11.9) is never accepted there either. HV_FUZZ_SEED replays a
+ * run; HV_ADV_REQUESTS changes how many are sent (default 2,400).
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -36,7 +38,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { AuditTrail } from '../../src/core/audit';
 import { generateDidKey, signPayloadHash, type DidKey } from '../../src/core/identity';
 import { KeyRing, signRequest, type RequestSigner } from '../../src/client/keys';
-import { messageOf } from '../../src/contract/messages';
+import { messageOf, signedInEveryMode } from '../../src/contract/messages';
 import {
   ACTIONS,
   ATTACKER,
@@ -824,6 +826,14 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
         r.target === 'session' &&
         messageOf(r.name)?.signers !== undefined;
       if (lane.keys && r.target === 'session') args = args.map((a) => toDidKeys(a, lane.keys!));
+      // An identity-"none" session's requests are unsigned: one signed in every mode (an SRE's) must be refused.
+      const unsignedSre =
+        lane.keys === undefined &&
+        r.kind === 'update' &&
+        r.target === 'session' &&
+        typeof args[0] === 'object' &&
+        args[0] !== null &&
+        signedInEveryMode(r.name, args[0]);
       let authentic: boolean | 'unknown' = true;
       if (signedUpdate) {
         const signed = signAs(r.auth, r.name, lane.session.id, args[0], lane.keys!);
@@ -846,8 +856,10 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
         } else if (r.kind === 'update') {
           const result = await lane.session.update(r.name, ...args);
           if (r.name === 'startSaga' && result?.sagaId) lane.sagas.set(result.sagaId, result.digests);
-          if (signedUpdate && authentic === false)
-            unauthenticatedGrants.push(`${r.name} (${r.auth}): ${JSON.stringify(args).slice(0, 300)}`);
+          if ((signedUpdate && authentic === false) || unsignedSre)
+            unauthenticatedGrants.push(
+              `${r.name} (${unsignedSre ? 'unsigned, identity none' : r.auth}): ${JSON.stringify(args).slice(0, 300)}`,
+            );
           if (signedUpdate && authentic === true) note(`${r.name} signed, accepted`, didKeyUpdates);
         } else if (r.kind === 'signal') {
           await lane.session.signal(r.name, ...args);
@@ -921,7 +933,7 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
     assert.deepEqual(
       unauthenticatedGrants,
       [],
-      '0 grants to unauthenticated requests: no signed-rule update of the did:key session was accepted without its signatures',
+      '0 grants to unauthenticated requests: no signed-rule update of the did:key session, and no SRE request of any session, was accepted without its signatures',
     );
     // Every update of the registry went to the did:key session, signed and not (in a run of the default size).
     for (const name of Object.keys(SESSION_UPDATES).filter((n) => total >= 2000 && messageOf(n)?.signers)) {

@@ -159,7 +159,7 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
       'step 1 to run',
     );
     await saga.signal('restrict', { agents: [raised(alpha)] });
-    await session.update('slash', { agentDid: alpha, reason: 'caught exfiltrating', witnessDid: SRE });
+    await session.asSre('slash', { agentDid: alpha, reason: 'caught exfiltrating', witnessDid: SRE });
     // The session's own push (σ 0) arrives; then the forger pushes the raise again.
     await until(
       () => signalsReceived(workflowId, 'restrict'),

@@ -20,14 +20,15 @@ import { verifyChain, verifyTrail, type AuditTrail, type ChainVerification } fro
 import { readTrail, toAuditTrail } from '../../src/store/trail';
 import { canonicalJson, sha256Hex } from '../../src/core/hash';
 import { allowTestToolOrigin, testEnv } from '../helpers/env';
+import { bySre, SRE_WITNESSES } from '../helpers/sre';
 import { calls } from '../helpers/testHandlers';
 
 export const EventType = temporal.api.enums.v1.EventType;
 const WorkflowTaskFailedCause = temporal.api.enums.v1.WorkflowTaskFailedCause;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-export const SRE = 'did:mesh:sre';
-export const SRE_WITNESSES = [SRE, 'did:mesh:sre-on-call'];
+/** The sessions' SRE witnesses: did:keys, since an SRE signs its requests in every identity mode (SPEC §11.9). */
+export { SRE, SRE_ON_CALL, SRE_WITNESSES } from '../helpers/sre';
 export const ATTACKER = 'did:mesh:mallory';
 
 // ── The raw client ──────────────────────────────────────────────────────────
@@ -114,6 +115,10 @@ export class RawSession {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
+  }
+  /** An SRE request (slash, kill, quarantine, release, witness, a revocation), signed by the SRE it names. */
+  asSre<R = any>(name: string, request: unknown): Promise<R> {
+    return this.update<R>(name, bySre(name, this.id, request));
   }
   /** An update with a chosen update id, to find it (or not) in history afterwards. */
   async updateWithId<R = any>(name: string, updateId: string, arg?: unknown): Promise<R> {

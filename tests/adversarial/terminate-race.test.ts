@@ -11,6 +11,7 @@ import { verifyTrail } from '../../src/core/audit';
 import { verifyCommitment } from '../../src/core/commitment';
 import { generateDidKey } from '../../src/core/identity';
 import { KeyRing, signRequest } from '../../src/client/keys';
+import { bySre } from '../helpers/sre';
 import {
   ACTIONS,
   SRE,
@@ -120,16 +121,24 @@ describe('adversarial: requests racing terminate (SPEC §7 [resolved])', functio
       join: session.updateWithId('join', id('w2-join'), { agentDid: 'did:mesh:late', sigmaRaw: 0.8, actions: ACTIONS }),
       approve: session.updateWithId('approve', id('w2-approve'), evidence(gamma)),
       reject: session.updateWithId('reject', id('w2-reject'), { ...evidence(alpha), reason: 'late' }),
-      witness: session.updateWithId('witness', id('w2-witness'), {
-        sagaId: waiting.sagaId,
-        stepId: 'step-1',
-        digest: waiting.digests['step-1'],
-        witnessDid: SRE,
-      }),
+      witness: session.updateWithId(
+        'witness',
+        id('w2-witness'),
+        bySre('witness', session.id, {
+          sagaId: waiting.sagaId,
+          stepId: 'step-1',
+          digest: waiting.digests['step-1'],
+          witnessDid: SRE,
+        }),
+      ),
       startSaga: session.updateWithId('startSaga', id('w2-saga'), { steps: [{ actionId: 'draft', agentDid: alpha }] }),
       vouch: session.updateWithId('vouch', id('w2-vouch'), { voucher: beta, vouchee: alpha }),
       releaseBond: session.updateWithId('releaseBond', id('w2-release'), { bondId: bond.bondId }),
-      slash: session.updateWithId('slash', id('w2-slash'), { agentDid: alpha, reason: 'late', witnessDid: SRE }),
+      slash: session.updateWithId(
+        'slash',
+        id('w2-slash'),
+        bySre('slash', session.id, { agentDid: alpha, reason: 'late', witnessDid: SRE }),
+      ),
       reportDrift: session.updateWithId(
         'reportDrift',
         id('w2-drift'),

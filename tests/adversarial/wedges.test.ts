@@ -12,6 +12,7 @@ import { isHypervisorError } from '../../src/core/errors';
 import {
   ACTIONS,
   ATTACKER,
+  SRE,
   expectNoTrace,
   expectSoundAudit,
   freshSagaCompletes,
@@ -78,10 +79,10 @@ describe('adversarial: wedges (SPEC §11.6)', function () {
       const byStep = { sagaId: saga.sagaId, stepId: name, digest: DIGEST };
       await refused(session.update('approve', { ...bySaga, approverDid: beta }), 'SAGA_NOT_FOUND', name);
       await refused(session.update('reject', { ...bySaga, approverDid: beta, reason: 'x' }), 'SAGA_NOT_FOUND', name);
-      await refused(session.update('witness', { ...bySaga, witnessDid: 'did:mesh:sre' }), 'SAGA_NOT_FOUND', name);
+      await refused(session.asSre('witness', { ...bySaga, witnessDid: SRE }), 'SAGA_NOT_FOUND', name);
       await refused(session.update('approve', { ...byStep, approverDid: beta }), 'STEP_NOT_FOUND', name);
       await refused(session.update('reject', { ...byStep, approverDid: beta, reason: 'x' }), 'STEP_NOT_FOUND', name);
-      await refused(session.update('witness', { ...byStep, witnessDid: 'did:mesh:sre' }), 'STEP_NOT_FOUND', name);
+      await refused(session.asSre('witness', { ...byStep, witnessDid: SRE }), 'STEP_NOT_FOUND', name);
       for (const ref of [bySaga, byStep]) {
         const err = await session.query('stepGrant', ref).then(
           () => undefined,

@@ -1,12 +1,15 @@
 /** `hv agent …` (SPEC §12) as a child process on a real server: each control, its output, and a refusal named by its code. */
 import assert from 'node:assert/strict';
 import { activeSession, SRE_WITNESSES } from '../helpers/sessions';
-import { hv, json, show } from './runHv';
+import { sreKeyFile } from '../helpers/sre';
+import { hv, json, show, tempDir } from './runHv';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
 const gamma = 'did:mesh:gamma';
 const sre = SRE_WITNESSES[0]!;
+/** An SRE signs its requests in every identity mode (SPEC §11.9): `hv --key` with its key. */
+const asSre = ['--key', sreKeyFile(tempDir())];
 
 describe('hv agent: quarantine, release, elevate, revoke, kill (child process on a real server)', function () {
   this.timeout(180_000);
@@ -14,10 +17,15 @@ describe('hv agent: quarantine, release, elevate, revoke, kill (child process on
   it('quarantines and releases an agent; a non-SRE is refused by name', async () => {
     const session = await activeSession();
     const id = session.sessionId;
+    // An SRE is a did:key that signs (SPEC §11.9): naming an agent that is none is refused; a key that is no SRE's too.
     const refused = await hv(['agent', 'quarantine', id, '--agent', alpha, '--sre', beta, '--reason', 'x']);
     assert.equal(refused.code, 1, show(refused));
-    assert.match(refused.stderr, /error NOT_SRE_WITNESS: SRE did:mesh:beta is not one of session .*'s SRE witnesses/);
+    assert.match(refused.stderr, /error NOT_DID_KEY: cannot quarantine: did:mesh:beta is not a did:key/);
+    const unsigned = await hv(['agent', 'quarantine', id, '--agent', alpha, '--sre', sre, '--reason', 'x']);
+    assert.equal(unsigned.code, 1, show(unsigned));
+    assert.match(unsigned.stderr, /error SIGNATURE_REQUIRED/);
     const q = await hv([
+      ...asSre,
       'agent',
       'quarantine',
       id,
@@ -36,11 +44,24 @@ describe('hv agent: quarantine, release, elevate, revoke, kill (child process on
       (await session.summary()).controls.restricted.map((r) => r.did),
       [alpha],
     );
-    const r = await hv(['agent', 'release', id, '--agent', alpha, '--sre', sre, '--json']);
+    const r = await hv([...asSre, 'agent', 'release', id, '--agent', alpha, '--sre', sre, '--json']);
     assert.equal(r.code, 0, show(r));
     assert.equal(json(r).kind, 'released');
     assert.equal((await session.summary()).controls.restricted.length, 0);
-    const bad = await hv(['agent', 'quarantine', id, '--agent', alpha, '--sre', sre, '--reason', 'x', '--ttl', '0']);
+    const bad = await hv([
+      ...asSre,
+      'agent',
+      'quarantine',
+      id,
+      '--agent',
+      alpha,
+      '--sre',
+      sre,
+      '--reason',
+      'x',
+      '--ttl',
+      '0',
+    ]);
     assert.equal(bad.code, 2, show(bad));
     assert.match(bad.stderr, /--ttl must be an integer from 1 to 2592000/);
   });
@@ -82,10 +103,11 @@ describe('hv agent: quarantine, release, elevate, revoke, kill (child process on
       assert.equal(ok.code, 0, show(ok));
       if (approver === gamma) assert.match(ok.stdout, /to ring 1: active/);
     }
-    const revoked = await hv(['agent', 'revoke', id, '--agent', alpha, '--by', sre]);
+    const revoked = await hv([...asSre, 'agent', 'revoke', id, '--agent', alpha, '--by', sre]);
     assert.equal(revoked.code, 0, show(revoked));
     assert.match(revoked.stdout, /revoked/);
     const killed = await hv([
+      ...asSre,
       'agent',
       'kill',
       id,
@@ -101,7 +123,7 @@ describe('hv agent: quarantine, release, elevate, revoke, kill (child process on
     assert.equal(killed.code, 0, show(killed));
     assert.match(killed.stdout, /did:mesh:alpha is killed in/);
     assert.match(killed.stdout, /until:\s+never \(a kill is final\)/);
-    const again = await hv(['agent', 'release', id, '--agent', alpha, '--sre', sre]);
+    const again = await hv([...asSre, 'agent', 'release', id, '--agent', alpha, '--sre', sre]);
     assert.equal(again.code, 1, show(again));
     assert.match(again.stderr, /error AGENT_KILLED/);
   });

@@ -10,7 +10,10 @@ describe('hv session create --config (child process on a real server)', function
 
   it('takes the settings of a YAML file, the flags over them', async () => {
     const file = path.join(tempDir(), 'session.yaml');
-    fs.writeFileSync(file, 'maxParticipants: 4\nminSigmaEff: 0.7\nconsensusQuorum: 3\nretentionDays: 7\n');
+    fs.writeFileSync(
+      file,
+      'identity: none\nmaxParticipants: 4\nminSigmaEff: 0.7\nconsensusQuorum: 3\nretentionDays: 7\n',
+    );
     const id = uniqueId('cfg');
     const run = await hv([
       '--json',
@@ -31,6 +34,7 @@ describe('hv session create --config (child process on a real server)', function
     assert.equal(config.minSigmaEff, 0.65, 'the flag overrides the file');
     assert.equal(config.consensusQuorum, 3);
     assert.equal(config.retentionDays, 7);
+    assert.equal(config.identity, 'none', "the file's identity, not the did:key default");
   });
 
   it('refuses a setting it does not know, naming it, before anything starts (exit 2)', async () => {

@@ -86,7 +86,18 @@ describe('hv: help, usage errors and exit codes', function () {
 
   it('exits 3 and points at the worker when nothing serves the task queue in time', async () => {
     const queue = uniqueId('nobody-polls');
-    const run = await hv(['session', 'create', '--creator', 'did:mesh:admin', '--task-queue', queue, '--timeout', '3']);
+    const run = await hv([
+      'session',
+      'create',
+      '--creator',
+      'did:mesh:admin',
+      '--identity',
+      'none',
+      '--task-queue',
+      queue,
+      '--timeout',
+      '3',
+    ]);
     assert.equal(run.code, 3, show(run));
     assert.match(run.stderr, /error TIMEOUT: no answer within 3 s/);
     assert.match(run.stderr, new RegExp(`no hypervisor worker answered on task queue "${queue}".*npm run worker`));

@@ -19,6 +19,8 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
       id,
       '--creator',
       'did:mesh:admin',
+      '--identity',
+      'none',
       '--max-participants',
       '2',
       '--min-sigma',

@@ -33,13 +33,12 @@ import { INPUTS as MESSAGES } from '../../src/contract/schemas';
 import { HypervisorError } from '../../src/core/errors';
 import { verifyTrail } from '../../src/core/audit';
 import { sagaWorkflowId } from '../../workflows/definitions';
-import { Lab, toolStep, waitUntil } from './harness';
+import { Lab, SRE, toolStep, waitUntil } from './harness';
 import { temporal } from '@temporalio/proto';
 
 const EventType = temporal.api.enums.v1.EventType;
 const did = 'did:mesh:alpha';
 const approvers = ['did:mesh:beta', 'did:mesh:gamma'];
-const SRE = 'did:mesh:sre';
 const DIGEST = 'ab'.repeat(32);
 const step = {
   stepId: 'step-1',

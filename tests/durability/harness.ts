@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { HypervisorClient } from '../../src/client';
+import { SRE_SIGNER } from '../helpers/sre';
 import { openAuditStore, type AuditStore } from '../../src/store';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { startDevServer, type DevServer } from '../../worker/devServer';
@@ -669,8 +670,13 @@ export function toolStep(actionId: ToolActionId, agentDid: string, tool: ToolInp
   return { actionId, agentDid, input: { ...tool }, ...timing };
 }
 
-/** An SRE a session may name in `sreWitnesses` (it kills, quarantines, witnesses: SPEC §12). */
-export const SRE = 'did:mesh:sre';
+/** An SRE a session may name in `sreWitnesses` (it kills, quarantines, witnesses: SPEC §12); a did:key, as it signs (§11.9). */
+export { SRE } from '../helpers/sre';
+
+/** The session as its SRE reaches it: each SRE request signed by the SRE it names (SPEC §11.9). */
+export function asSre(lab: Pick<Lab, 'hv'>, session: { sessionId: string }) {
+  return new HypervisorClient(lab.hv.client, lab.hv.taskQueue, undefined, SRE_SIGNER).session(session.sessionId);
+}
 
 /**
  * An active session whose agents declared the tool's actions; the tool's origin is allowed.

@@ -23,6 +23,7 @@ import {
   Lab,
   SRE,
   activeSession,
+  asSre,
   ofSagas,
   stepKey,
   toolStep,
@@ -148,7 +149,12 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
     const { killReturned, crashedAt } = await killThenCrash(
       [
         async () => {
-          kill = await session.kill({ agentDid: alpha, sreDid: SRE, reason: 'runaway', substituteDid: beta });
+          kill = await asSre(lab, session).kill({
+            agentDid: alpha,
+            sreDid: SRE,
+            reason: 'runaway',
+            substituteDid: beta,
+          });
         },
       ],
       crash,
@@ -250,7 +256,7 @@ describe("durability: a kill while the killed agent's HTTP tool step runs, the w
     const { killReturned } = await killThenCrash(
       runs.map(
         (r) => () =>
-          r.session.kill({
+          asSre(lab, r.session).kill({
             agentDid: alpha,
             sreDid: SRE,
             reason: 'compromised key',

@@ -1,6 +1,10 @@
 /** A ready, active session whose agents declared reversible (ring 2) test actions. */
-import type { SessionHandle } from '../../src/client';
+import { HypervisorClient, type SessionHandle } from '../../src/client';
+import { testEnv } from './env';
 import { hypervisor, uniqueId } from './hv';
+import { SRE_SIGNER, SRE_WITNESSES } from './sre';
+
+export { SRE, SRE_ON_CALL, SRE_WITNESSES } from './sre';
 
 /** What runs is what the action declares (SPEC §11.4): the test handlers, by name. */
 const TEST_STEP = { executeApi: 'handler:test.step', undoApi: 'handler:test.step' };
@@ -16,8 +20,11 @@ export const ACTIONS = [
   { actionId: 'reconfigure', admin: true, reversibility: 'FULL' as const, ...TEST_STEP },
 ];
 
-/** The SRE witnesses every test session names (SPEC §11.5). */
-export const SRE_WITNESSES = ['did:mesh:sre', 'did:mesh:sre-on-call'];
+/** The session as its SRE witnesses reach it: each SRE request signed by the SRE it names (SPEC §11.9). */
+export async function asSre(session: SessionHandle): Promise<SessionHandle> {
+  const env = await testEnv();
+  return new HypervisorClient(env.client, env.taskQueue, env.store, SRE_SIGNER).session(session.sessionId);
+}
 
 export async function activeSession(
   agents: Record<string, number> = { 'did:mesh:alpha': 0.85, 'did:mesh:beta': 0.8 },

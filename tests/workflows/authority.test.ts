@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { isHypervisorError } from '../../src/core/errors';
 import { sagaWorkflowId } from '../../src/contract/messages';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
-import { ACTIONS, activeSession } from '../helpers/sessions';
+import { ACTIONS, activeSession, asSre, SRE } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';
 
 const alpha = 'did:mesh:alpha';
@@ -138,7 +138,7 @@ describe('authority: cancellation, time, retries and evidence', function () {
       (n) => n === 1,
       'attempt 1',
     );
-    await session.slash({ agentDid: alpha, reason: 'caught mid-retry', witnessDid: 'did:mesh:sre' });
+    await (await asSre(session)).slash({ agentDid: alpha, reason: 'caught mid-retry', witnessDid: SRE });
     const result = await saga.result();
     assert.match(result.error ?? '', /ring violation: attempt 2 denied/);
     assert.equal(executes(result.workflowId).length, 1, 'attempt 2 never reached the tool');
@@ -193,15 +193,14 @@ describe('authority: cancellation, time, retries and evidence', function () {
     });
     const step = { sagaId: saga.sagaId, stepId: 'step-1' };
     await session.approve({ ...step, approverDid: beta });
-    await session.slash({ agentDid: beta, reason: 'compromised', witnessDid: 'did:mesh:sre' });
+    await (await asSre(session)).slash({ agentDid: beta, reason: 'compromised', witnessDid: SRE });
     await session.approve({ ...step, approverDid: gamma });
     const grant = await session.stepGrant(step);
     assert.deepEqual(grant.approvals, [gamma], 'the slashed approver no longer counts');
     assert.equal(grant.decision.allowed, false);
     assert.equal((await saga.state()).saga.steps[0]!.state, 'pending');
-    await assert.rejects(session.witness({ ...step, witnessDid: gamma }), (e) =>
-      isHypervisorError(e, 'NOT_SRE_WITNESS'),
-    );
+    // An SRE signs its witness in every identity mode (SPEC §11.9): a DID that is no did:key is no SRE witness.
+    await assert.rejects(session.witness({ ...step, witnessDid: gamma }), (e) => isHypervisorError(e, 'NOT_DID_KEY'));
   });
 
   it('a session that continued as new while its saga ran learns the outcome by reading the saga by id', async () => {

@@ -22,7 +22,7 @@ import {
   stepGateQuery,
 } from '../../workflows/definitions';
 import { vfsFileQuery, vfsListQuery, vfsSnapshotUpdate, vfsWriteUpdate } from '../../workflows/definitions';
-import { ACTIONS } from '../helpers/sessions';
+import { ACTIONS, asSre, SRE } from '../helpers/sessions';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
 
 const CONTRACT = path.resolve(__dirname, '..', '..', 'contract');
@@ -68,7 +68,7 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     const session = await hv.createSession({
       sessionId,
       creatorDid: 'did:mesh:admin',
-      config: { consensusQuorum: 1, sreWitnesses: ['did:mesh:sre'] },
+      config: { consensusQuorum: 1, sreWitnesses: [SRE] },
     });
     const { handle } = session;
 
@@ -182,10 +182,10 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
     conforms('heldAgent.answer.schema.json', await done.handle.query(heldAgentQuery, beta));
     conforms(
       'quarantine.result.schema.json',
-      await session.quarantine({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract', ttlSeconds: 600 }),
+      await (await asSre(session)).quarantine({ agentDid: beta, sreDid: SRE, reason: 'contract', ttlSeconds: 600 }),
     );
     conforms('summary.answer.schema.json', await session.summary());
-    conforms('release.result.schema.json', await session.release({ agentDid: beta, sreDid: 'did:mesh:sre' }));
+    conforms('release.result.schema.json', await (await asSre(session)).release({ agentDid: beta, sreDid: SRE }));
     const elevation = conforms(
       'requestElevation.result.schema.json',
       await session.requestElevation({ agentDid: beta, ring: 2, justification: 'contract' }),
@@ -213,7 +213,7 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
 
     conforms(
       'kill.result.schema.json',
-      await session.kill({ agentDid: beta, sreDid: 'did:mesh:sre', reason: 'contract' }),
+      await (await asSre(session)).kill({ agentDid: beta, sreDid: SRE, reason: 'contract' }),
     );
     conforms('summary.answer.schema.json', await session.summary());
     const terminated = conforms('terminate.result.schema.json', await session.terminate());

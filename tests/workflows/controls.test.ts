@@ -8,7 +8,7 @@ import { isHypervisorError } from '../../src/core/errors';
 import type { SessionHandle } from '../../src/client';
 import type { Delta } from '../../src/core/audit';
 import { eventually, hypervisor, uniqueId } from '../helpers/hv';
-import { ACTIONS, activeSession, SRE_WITNESSES } from '../helpers/sessions';
+import { ACTIONS, activeSession, asSre, SRE_WITNESSES } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';
 
 const alpha = 'did:mesh:alpha';
@@ -41,7 +41,9 @@ describe('controls (SPEC §12)', function () {
         'step 2 to run as alpha',
       );
       const killAsked = Date.now();
-      const kill = await session.kill({ agentDid: alpha, sreDid: sre, reason: 'runaway', substituteDid: gamma });
+      const kill = await (
+        await asSre(session)
+      ).kill({ agentDid: alpha, sreDid: sre, reason: 'runaway', substituteDid: gamma });
       assert.deepEqual(kill.sagasHolding, [saga.sagaId]);
       assert.deepEqual(
         kill.handedOff.map((h) => [h.stepId, h.agentDid]),
@@ -87,7 +89,7 @@ describe('controls (SPEC §12)', function () {
       assert.notEqual(result.digests['step-2'], saga.digests['step-2']);
       assert.equal((await session.verifyAudit()).verification.ok, true);
       // A killed agent runs nothing, not even read-only actions; a kill is final.
-      await assert.rejects(session.release({ agentDid: alpha, sreDid: sre }), (e) =>
+      await assert.rejects((await asSre(session)).release({ agentDid: alpha, sreDid: sre }), (e) =>
         isHypervisorError(e, 'AGENT_KILLED'),
       );
       const again = await session.startSaga({ steps: [{ actionId: 'read-report', agentDid: alpha }] });
@@ -110,7 +112,9 @@ describe('controls (SPEC §12)', function () {
         'step 2 to run',
       );
       // The substitute is in ring 3: it does not pass the gate for a ring-2 step.
-      await session.kill({ agentDid: alpha, sreDid: sre, reason: 'compromised key', substituteDid: weak });
+      await (
+        await asSre(session)
+      ).kill({ agentDid: alpha, sreDid: sre, reason: 'compromised key', substituteDid: weak });
       const result = await saga.result();
       assert.equal(result.saga.state, 'compensated');
       assert.deepEqual(result.compensationOrder, ['step-2', 'step-1']);
@@ -127,14 +131,17 @@ describe('controls (SPEC §12)', function () {
     it('is refused by name unless an SRE of the session asks, and leaves no trace then', async () => {
       const session = await activeSession();
       const before = (await session.auditHead()).deltaCount;
+      // An SRE signs its requests in every identity mode (SPEC §11.9): a DID that is no did:key is no SRE.
       await assert.rejects(session.kill({ agentDid: alpha, sreDid: beta, reason: 'x' }), (e) =>
-        isHypervisorError(e, 'NOT_SRE_WITNESS'),
+        isHypervisorError(e, 'NOT_DID_KEY'),
       );
-      await assert.rejects(session.kill({ agentDid: alpha, sreDid: sre, reason: 'x', substituteDid: alpha }), (e) =>
-        isHypervisorError(e, 'INVALID_INPUT'),
+      await assert.rejects(
+        (await asSre(session)).kill({ agentDid: alpha, sreDid: sre, reason: 'x', substituteDid: alpha }),
+        (e) => isHypervisorError(e, 'INVALID_INPUT'),
       );
-      await assert.rejects(session.quarantine({ agentDid: 'did:mesh:nobody', sreDid: sre, reason: 'x' }), (e) =>
-        isHypervisorError(e, 'AGENT_NOT_FOUND'),
+      await assert.rejects(
+        (await asSre(session)).quarantine({ agentDid: 'did:mesh:nobody', sreDid: sre, reason: 'x' }),
+        (e) => isHypervisorError(e, 'AGENT_NOT_FOUND'),
       );
       assert.equal((await session.auditHead()).deltaCount, before);
     });
@@ -152,7 +159,9 @@ describe('controls (SPEC §12)', function () {
       await session.join({ agentDid: alpha, sigmaRaw: 0.85, actions: ACTIONS });
       await session.join({ agentDid: beta, sigmaRaw: 0.8, actions: ACTIONS });
       await session.activate();
-      const q = await session.quarantine({ agentDid: alpha, sreDid: sre, reason: 'odd behaviour', ttlSeconds: 12 });
+      const q = await (
+        await asSre(session)
+      ).quarantine({ agentDid: alpha, sreDid: sre, reason: 'odd behaviour', ttlSeconds: 12 });
       assert.ok(q.until! > Date.now());
       const denied = await session.startSaga({ steps: [{ actionId: 'draft', agentDid: alpha }] });
       assert.match((await denied.result()).error ?? '', /quarantined: it may run read-only actions only/);
@@ -288,7 +297,9 @@ describe('controls (SPEC §12)', function () {
         (s) => s.saga.steps[0]!.state === 'executing',
         'step 1 to run',
       );
-      const revoked = await session.revokeElevation({ agentDid: alpha, byDid: sre, reason: 'done early' });
+      const revoked = await (
+        await asSre(session)
+      ).revokeElevation({ agentDid: alpha, byDid: sre, reason: 'done early' });
       assert.equal(revoked.state, 'revoked');
       const result = await saga.result();
       assert.equal(result.failedStepId, 'step-2');

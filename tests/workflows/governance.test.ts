@@ -6,7 +6,7 @@ import { isHypervisorError } from '../../src/core/errors';
 import { verifyTrail } from '../../src/core/audit';
 import { merkleRootFromScratch } from '../../src/core/merkle';
 import { hypervisor, uniqueId, eventually } from '../helpers/hv';
-import { ACTIONS, activeSession } from '../helpers/sessions';
+import { ACTIONS, activeSession, asSre, SRE } from '../helpers/sessions';
 import { generateDidKey } from '../../src/core/identity';
 import { KeyRing, signRequest } from '../../src/client/keys';
 import type { SessionHandle } from '../../src/client';
@@ -33,7 +33,7 @@ async function newSession(config = {}) {
   return hv.createSession({
     sessionId: uniqueId('g'),
     creatorDid: 'did:mesh:admin',
-    config: { sreWitnesses: ['did:mesh:sre'], ...config },
+    config: { sreWitnesses: [SRE], ...config },
   });
 }
 
@@ -122,10 +122,12 @@ describe('governed sessions: rings, liability and audit inside the session workf
     }
     await session.vouch({ voucher: 'did:mesh:gamma', vouchee: 'did:mesh:alpha' });
     await session.vouch({ voucher: 'did:mesh:alpha', vouchee: 'did:mesh:beta' });
-    const { outcome } = await session.slash({
+    const { outcome } = await (
+      await asSre(session)
+    ).slash({
       agentDid: 'did:mesh:beta',
       reason: 'violated intent',
-      witnessDid: 'did:mesh:sre',
+      witnessDid: SRE,
       omega: 0.95,
     });
     assert.deepEqual(

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hypervisor, uniqueId, eventually } from '../helpers/hv';
+import { asSre, SRE } from '../helpers/sessions';
 
 /** A trust scorer ("Nexus") of the test's own, on loopback: fixed scores, and the reports it receives. */
 async function startScorer(scores: Record<string, number>) {
@@ -51,7 +52,7 @@ describe('integrations: the trust scorer as an activity', function () {
     const session = await hv.createSession({
       sessionId: uniqueId('nexus'),
       creatorDid: 'did:mesh:admin',
-      config: { sreWitnesses: ['did:mesh:sre'] },
+      config: { sreWitnesses: [SRE] },
     });
     const partner = await session.join({ agentDid: 'did:mesh:partner' });
     assert.equal(partner.sigmaRaw, 0.93);
@@ -65,7 +66,7 @@ describe('integrations: the trust scorer as an activity', function () {
     assert.equal(modest.sigmaRaw, 0.7, 'claimed 0.7, scored 800/1000: the lower one');
     assert.deepEqual(scorer.scored, ['did:mesh:partner', 'did:mesh:newbie', 'did:mesh:claims', 'did:mesh:partner-2']);
 
-    await session.slash({ agentDid: 'did:mesh:newbie', reason: 'spam', witnessDid: 'did:mesh:sre' });
+    await (await asSre(session)).slash({ agentDid: 'did:mesh:newbie', reason: 'spam', witnessDid: SRE });
     const reports = await eventually(
       async () => scorer.reports,
       (r) => r.length > 0,

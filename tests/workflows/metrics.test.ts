@@ -22,13 +22,13 @@ import { openAuditStore, type AuditStore } from '../../src/store';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { testEnv } from '../helpers/env';
 import { eventually, uniqueId } from '../helpers/hv';
+import { SRE } from '../helpers/sre';
 import { freePort } from '../../worker/ports';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ALPHA = 'did:mesh:alpha';
 const BETA = 'did:mesh:beta';
 const HIGH = 'did:mesh:high';
-const SRE = 'did:mesh:sre';
 
 /** The demo's actions, one that cannot be undone (its compensation fails) and one that needs ring 1. */
 const ACTIONS = [

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hypervisor, uniqueId, eventually } from '../helpers/hv';
-import { ACTIONS, activeSession } from '../helpers/sessions';
+import { ACTIONS, activeSession, asSre, SRE, SRE_ON_CALL } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';
 import { allowTestToolOrigin } from '../helpers/env';
 
@@ -67,7 +67,7 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
       (s) => s.saga.steps[0]!.state === 'executing',
       'step 1 to start',
     );
-    await session.slash({ agentDid: alpha, reason: 'caught exfiltrating', witnessDid: 'did:mesh:sre' });
+    await (await asSre(session)).slash({ agentDid: alpha, reason: 'caught exfiltrating', witnessDid: SRE });
     const result = await saga.result();
     assert.equal(result.saga.state, 'compensated');
     assert.equal(result.failedStepId, 'step-2');
@@ -118,9 +118,10 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
       'the gate to wait',
     );
     const step = { sagaId: saga.sagaId, stepId: 'step-1' };
-    await assert.rejects(session.witness({ ...step, witnessDid: operator }), { code: 'NOT_SRE_WITNESS' });
-    await assert.rejects(session.witness({ ...step, witnessDid: beta }), { code: 'NOT_SRE_WITNESS' });
-    await session.witness({ ...step, witnessDid: 'did:mesh:sre-on-call' });
+    // A witness is an SRE's signed word (SPEC §11.9): a DID that is no did:key is no SRE witness.
+    await assert.rejects(session.witness({ ...step, witnessDid: operator }), { code: 'NOT_DID_KEY' });
+    await assert.rejects(session.witness({ ...step, witnessDid: beta }), { code: 'NOT_DID_KEY' });
+    await (await asSre(session)).witness({ ...step, witnessDid: SRE_ON_CALL });
     assert.equal(
       (await saga.state()).saga.steps[0]!.state,
       'pending',
@@ -131,7 +132,7 @@ describe('governed sagas: the gate, consensus, demotion and escalation', functio
     await session.approve({ ...step, approverDid: beta });
     const result = await saga.result();
     assert.equal(result.saga.state, 'completed');
-    assert.equal(result.grants['step-1']!.witness, 'did:mesh:sre-on-call');
+    assert.equal(result.grants['step-1']!.witness, SRE_ON_CALL);
     const ran = calls[result.workflowId]!.filter((c) => c.phase === 'execute');
     assert.equal(ran.length, 1);
     assert.ok(ran[0]!.at >= cosigned, 'the step ran only once both the witness and the quorum were in');

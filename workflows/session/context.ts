@@ -18,7 +18,7 @@ import { controlsConfig } from '../../src/core/controlsConfig';
 import { createSessionState, participantOf } from '../../src/core/session';
 import { createVfsState } from '../../src/core/vfs';
 import type { DeltaSignature, NonceWindows, Signers } from '../../src/core/identity';
-import { SessionInputSchema } from '../../src/contract';
+import { RecordedSessionInputSchema, SESSION_START_RULES } from '../../src/contract';
 import { governed } from '../failures';
 import type {
   RequestRecord,
@@ -158,7 +158,15 @@ export interface SessionContext {
 }
 
 function startState(input: SessionWorkflowInput): SessionWorkflowState {
-  const v = governed(() => parse(SessionInputSchema, input, 'session input'));
+  const v = governed(() => parse(RecordedSessionInputSchema, input, 'session input'));
+  // The rules added since: a session started before one replays as it ran (its patch is asked only when it is broken).
+  for (const rule of SESSION_START_RULES) {
+    const refusals = rule.refusals(v);
+    if (refusals.length > 0 && wf.patched(rule.patch)) {
+      const named = refusals.map((r) => `${r.path.join('.')}: ${r.message}`).join('; ');
+      throw wf.ApplicationFailure.nonRetryable(`invalid session input: ${named}`, 'INVALID_INPUT');
+    }
+  }
   const now = Date.now();
   const session = governed(() => createSessionState({ sessionId: v.sessionId, config: v.config }, now));
   return {

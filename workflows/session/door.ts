@@ -26,7 +26,7 @@ import * as wf from '@temporalio/workflow';
 import { parse } from '../../src/core/common';
 import { HypervisorError } from '../../src/core/errors';
 import { acceptNonces, checkAuth, type DeltaSignature, type Signers } from '../../src/core/identity';
-import { MESSAGES, type SignerContext, type UpdateName } from '../../src/contract/messages';
+import { MESSAGES, signedInEveryMode, type SignerContext, type UpdateName } from '../../src/contract/messages';
 import { definitions } from '../definitions';
 import { asFailure, governed } from '../failures';
 import { bondOf, controllers, type SessionContext } from './context';
@@ -68,12 +68,24 @@ export function signerContext(ctx: SessionContext): SignerContext {
 }
 
 /**
- * The identity mode a message is checked in: the session's, or did:key for a message the registry says is
- * signed in every mode (reportDrift, SPEC §11.9).
+ * The identity mode a request is checked in: the session's, or did:key for a request the registry says is
+ * signed in every mode (SPEC §11.9: an SRE's request, a drift report).
  */
-export function identityOf(ctx: SessionContext, name: UpdateName): SessionContext['identity'] {
-  return (MESSAGES[name] as { alwaysSigned?: true }).alwaysSigned ? 'did:key' : ctx.identity;
+export function identityOf(ctx: SessionContext, name: UpdateName, request: unknown): SessionContext['identity'] {
+  return signedInEveryMode(name, request) ? 'did:key' : ctx.identity;
 }
+
+/**
+ * As identityOf, in a handler: an SRE request an identity-"none" session accepted unsigned before SRE
+ * requests were signed in every mode (the session-kill fixture's kill) replays as it ran. The patch is
+ * asked only where it acts: an SRE request in a session that is not did:key. (reportDrift has its own.)
+ */
+function handlerIdentityOf(ctx: SessionContext, name: UpdateName, request: unknown): SessionContext['identity'] {
+  const identity = identityOf(ctx, name, request);
+  if (identity === ctx.identity || name === 'reportDrift') return identity;
+  return wf.patched(SRE_REQUESTS_SIGNED) ? identity : ctx.identity;
+}
+export const SRE_REQUESTS_SIGNED = 'sre-requests-signed';
 
 /** The DIDs that must sign this request, by the registry's rule (none for an unsigned message). */
 export function signersOf(ctx: SessionContext, name: UpdateName, request: unknown): Signers | undefined {
@@ -173,9 +185,16 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
       if (what !== 'terminate') requireAuditCapacity(ctx, what);
       const req = parse(schema, arg, what);
       const signers = signersOf(ctx, what, req);
+      const identity = identityOf(ctx, what, req);
       if (signers)
         checkAuth(
-          { identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces, now: Date.now() },
+          {
+            identity,
+            everyMode: identity !== ctx.identity,
+            sessionId: ctx.sessionId,
+            windows: ctx.nonces,
+            now: Date.now(),
+          },
           what,
           arg,
           signers,
@@ -200,7 +219,12 @@ export function validator(ctx: SessionContext, what: UpdateName, rules?: (ctx: S
 export function signaturesOf(ctx: SessionContext, what: UpdateName, raw: unknown, request: unknown): DeltaSignature[] {
   const signers = signersOf(ctx, what, request);
   return signers
-    ? checkAuth({ identity: identityOf(ctx, what), sessionId: ctx.sessionId, windows: ctx.nonces }, what, raw, signers)
+    ? checkAuth(
+        { identity: handlerIdentityOf(ctx, what, request), sessionId: ctx.sessionId, windows: ctx.nonces },
+        what,
+        raw,
+        signers,
+      )
     : [];
 }
 
