@@ -24,7 +24,7 @@ describe('message registry', () => {
   it('has an entry, of the same kind, for every handler the workflows set, and a handler for every entry', () => {
     const exported = definitions as unknown as Record<string, { type: string; name: string }>;
     const names = new Set<string>();
-    // Signals and queries are set one by one; the session's updates are handlers the door wires ({ name: '…' }).
+    // Signals and queries are set one by one; the session's updates are handlers the door wires, by name.
     for (const [, ident] of sources.matchAll(/wf\.setHandler\(\s*(\w+)/g)) {
       if (ident === 'definitions') continue; // the door's wiring, below
       const def = exported[ident!];
@@ -33,7 +33,10 @@ describe('message registry', () => {
       assert.equal(m?.kind, def.type, `${def.name}: a registry entry of kind ${def.type}`);
       names.add(def.name);
     }
-    for (const [, name] of sources.matchAll(/^ {2}name: '(\w+)',$/gm)) {
+    // The session's updates: the keys of its families' Handlers objects (`{ join: { check, run }, … } satisfies Handlers`).
+    const families = [...sources.matchAll(/ = \{\n([\s\S]*?)\n\} satisfies Handlers;/g)].map((m) => m[1]!);
+    assert.ok(families.length >= 6, 'the handler families are found');
+    for (const [, name] of families.join('\n').matchAll(/^ {2}(\w+): \{$/gm)) {
       assert.equal(
         MESSAGES[name as keyof typeof MESSAGES]?.kind,
         'update',
