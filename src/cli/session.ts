@@ -64,12 +64,13 @@ const create: Command = {
   summary: 'create a session (it starts in handshaking)',
   args: [],
   usage:
-    '[--id ID] --creator DID [--max-participants N] [--min-sigma X] [--identity did:key|none] [--sre-witness DID …]',
+    '[--id ID] --creator DID [--max-participants N] [--min-sigma X] [--max-duration SECONDS] [--identity did:key|none] [--sre-witness DID …]',
   options: {
     id: { type: 'string' },
     creator: { type: 'string' },
     'max-participants': { type: 'string' },
     'min-sigma': { type: 'string' },
+    'max-duration': { type: 'string' },
     identity: { type: 'string' },
     'sre-witness': { type: 'string', multiple: true },
   },
@@ -78,6 +79,10 @@ const create: Command = {
     ['--creator DID', 'the DID of whoever creates the session (required)'],
     ['--max-participants N', 'at most N active participants (default 10)'],
     ['--min-sigma X', 'σ_eff below X is refused unless the agent lands in ring 3 (default 0.60)'],
+    [
+      '--max-duration SECONDS',
+      'the session ends itself (terminates, committing its Merkle root) this long after its creation (default 3600)',
+    ],
     [
       '--identity did:key|none',
       'did:key (the default): every request must be signed by the DID it speaks for (`hv --key`), so the creator is a did:key; none: only SRE requests and drift reports are signed',
@@ -97,7 +102,9 @@ const create: Command = {
     const creatorDid = didFlag(this, values, 'creator');
     const maxParticipants = numberFlag(this, values, 'max-participants', { min: 1, max: 10_000, integer: true });
     const minSigmaEff = numberFlag(this, values, 'min-sigma', { min: 0, max: 1 });
+    const maxDurationSeconds = numberFlag(this, values, 'max-duration', { min: 1, max: 315_360_000, integer: true });
     const config: Record<string, unknown> = {};
+    if (maxDurationSeconds !== undefined) config.maxDurationSeconds = maxDurationSeconds;
     if (maxParticipants !== undefined) config.maxParticipants = maxParticipants;
     if (minSigmaEff !== undefined) config.minSigmaEff = minSigmaEff;
     // did:key unless asked otherwise (issue 24): an identity-"none" session trusts whoever names an agent.
@@ -131,6 +138,7 @@ const create: Command = {
               ['workflow', session.handle.workflowId],
               ['max participants', summary.config.maxParticipants],
               ['min σ_eff', sigma(summary.config.minSigmaEff)],
+              ['ends itself after', `${summary.config.maxDurationSeconds} s`],
             ],
             '  ',
           ),

@@ -48,7 +48,7 @@ import {
 } from './participants';
 import { registerQueries } from './queries';
 import { onClaimStep, onStartSaga, registerSagaEnded, wakeCarriedSagas } from './sagas';
-import { onTerminate } from './terminate';
+import { endAtMaxDuration, onTerminate } from './terminate';
 import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
@@ -83,6 +83,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         if (!ctx.fatal) wakeCarriedSagas(ctx);
       });
   else if (input.carried) wakeCarriedSagas(ctx);
+  // SPEC §3: the session ends itself at its maxDurationSeconds (N20).
+  void endAtMaxDuration(ctx);
 
   await untilItEnds(ctx);
   return handOver(ctx);
