@@ -76,7 +76,9 @@ const quarantine: Command = {
     ['--reason TEXT', 'why (kept in the audit trail)'],
     ['--ttl SECONDS', "how long (default: the session's controls.quarantineTtlSeconds, 300)"],
   ],
-  examples: ['hv agent quarantine s1 --agent did:mesh:alpha --sre did:mesh:sre --reason "odd tool calls" --ttl 600'],
+  examples: [
+    'hv --key sre.key agent quarantine s1 --agent did:mesh:alpha --sre "$(hv keys show sre.key)" --reason "odd tool calls" --ttl 600',
+  ],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const ttlSeconds = numberFlag(this, values, 'ttl', { min: 1, max: 30 * 86_400, integer: true });
@@ -108,7 +110,7 @@ const release: Command = {
     ['--sre DID', "one of the session's SRE witnesses"],
     ['--reason TEXT', 'why (optional)'],
   ],
-  examples: ['hv agent release s1 --agent did:mesh:alpha --sre did:mesh:sre'],
+  examples: ['hv --key sre.key agent release s1 --agent did:mesh:alpha --sre "$(hv keys show sre.key)"'],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const reason = optionalString(values, 'reason');
@@ -146,7 +148,7 @@ const kill: Command = {
     ],
   ],
   examples: [
-    'hv agent kill s1 --agent did:mesh:alpha --sre did:mesh:sre --reason "leaked key" --substitute did:mesh:beta',
+    'hv --key sre.key agent kill s1 --agent did:mesh:alpha --sre "$(hv keys show sre.key)" --reason "leaked key" --substitute did:mesh:beta',
   ],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
@@ -181,11 +183,13 @@ const slash: Command = {
   },
   help: [
     ['--agent DID', 'the agent to slash'],
-    ['--witness DID', "one of the session's SRE witnesses; it signs with --key in a did:key session"],
+    ['--witness DID', "one of the session's SRE witnesses; it signs with --key, in every identity mode"],
     ['--reason TEXT', 'why (kept in the audit trail)'],
     ['--omega X', "the risk weight that clips its vouchers (default 0.95, an irreversible action's)"],
   ],
-  examples: ['hv agent slash s1 --agent did:mesh:alpha --witness did:mesh:sre --reason "forged a receipt"'],
+  examples: [
+    'hv --key sre.key agent slash s1 --agent did:mesh:alpha --witness "$(hv keys show sre.key)" --reason "forged a receipt"',
+  ],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const omega = numberFlag(this, values, 'omega', { min: 0, max: 1 });
@@ -303,10 +307,12 @@ const revoke: Command = {
   options: { agent: { type: 'string' }, by: { type: 'string' }, reason: { type: 'string' } },
   help: [
     ['--agent DID', 'the elevated agent'],
-    ['--by DID', 'an SRE witness of the session, or the agent itself'],
+    ['--by DID', 'an SRE witness of the session (it signs with --key, in every identity mode), or the agent itself'],
     ['--reason TEXT', 'why (optional)'],
   ],
-  examples: ['hv agent revoke s1 --agent did:mesh:alpha --by did:mesh:sre --reason "incident closed"'],
+  examples: [
+    'hv --key sre.key agent revoke s1 --agent did:mesh:alpha --by "$(hv keys show sre.key)" --reason "incident closed"',
+  ],
   async run(ctx, values, args) {
     const sessionId = sessionIdArg(this, args[0]);
     const reason = optionalString(values, 'reason');

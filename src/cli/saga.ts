@@ -293,8 +293,10 @@ const witness: Command = {
   args: ['SESSION', 'SAGA', 'STEP'],
   usage: 'SESSION SAGA STEP --as DID',
   options: { as: { type: 'string' } },
-  help: [['--as DID', "the SRE witness (required; not the step's own agent)"]],
-  examples: ['hv saga witness s1 g1 step-1 --as did:mesh:sre'],
+  help: [
+    ['--as DID', "the SRE witness (required; not the step's own agent); it signs with --key, in every identity mode"],
+  ],
+  examples: ['hv --key sre.key saga witness s1 g1 step-1 --as "$(hv keys show sre.key)"'],
   async run(ctx, values, args) {
     await stepEvidence(ctx, this, values, args, 'witness');
   },

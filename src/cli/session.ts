@@ -64,13 +64,14 @@ const create: Command = {
   summary: 'create a session (it starts in handshaking)',
   args: [],
   usage:
-    '[--id ID] --creator DID [--config FILE|JSON] [--max-participants N] [--min-sigma X] [--identity did:key|none] [--sre-witness DID …]',
+    '[--id ID] --creator DID [--config FILE|JSON] [--max-participants N] [--min-sigma X] [--max-duration SECONDS] [--identity did:key|none] [--sre-witness DID …]',
   options: {
     id: { type: 'string' },
     creator: { type: 'string' },
     config: { type: 'string' },
     'max-participants': { type: 'string' },
     'min-sigma': { type: 'string' },
+    'max-duration': { type: 'string' },
     identity: { type: 'string' },
     'sre-witness': { type: 'string', multiple: true },
   },
@@ -83,6 +84,10 @@ const create: Command = {
     ],
     ['--max-participants N', 'at most N active participants (default 10)'],
     ['--min-sigma X', 'σ_eff below X is refused unless the agent lands in ring 3 (default 0.60)'],
+    [
+      '--max-duration SECONDS',
+      'the session ends itself (terminates, committing its Merkle root) this long after its creation (default 3600)',
+    ],
     [
       '--identity did:key|none',
       'did:key (the default): every request must be signed by the DID it speaks for (`hv --key`), so the creator is a did:key; none: only SRE requests and drift reports are signed',
@@ -108,6 +113,8 @@ const create: Command = {
     if (given === null || typeof given !== 'object' || Array.isArray(given))
       throw new UsageError('--config must hold an object of session settings', commandHelpHint(this));
     const config: Record<string, unknown> = { ...(given as Record<string, unknown>) };
+    const maxDurationSeconds = numberFlag(this, values, 'max-duration', { min: 1, max: 315_360_000, integer: true });
+    if (maxDurationSeconds !== undefined) config.maxDurationSeconds = maxDurationSeconds;
     if (maxParticipants !== undefined) config.maxParticipants = maxParticipants;
     if (minSigmaEff !== undefined) config.minSigmaEff = minSigmaEff;
     // did:key unless asked otherwise (issue 24): an identity-"none" session trusts whoever names an agent.
@@ -141,6 +148,7 @@ const create: Command = {
               ['workflow', session.handle.workflowId],
               ['max participants', summary.config.maxParticipants],
               ['min σ_eff', sigma(summary.config.minSigmaEff)],
+              ['ends itself after', `${summary.config.maxDurationSeconds} s`],
             ],
             '  ',
           ),

@@ -52,6 +52,15 @@ export const SESSION_START_RULES: readonly StartRule[] = [
         isDidKey(d) ? [] : [{ path: ['config', 'sreWitnesses', i], message: 'must be a did:key: an SRE signs its requests (slash, kill, quarantine, release, witness) in every identity mode' }],
       ),
   },
+  {
+    // Issue 24 N20: a value the runtime does not implement is refused, not ignored. Where a commitment is anchored
+    // is the worker's setting (HV_ANCHOR_URL), the same for every session: a session cannot ask for it.
+    patch: 'session-config-implemented',
+    refusals: (v) =>
+      v.config.externalCommitment === true
+        ? [{ path: ['config', 'externalCommitment'], message: "true is not implemented per session: every session's commitment is anchored where the worker's HV_ANCHOR_URL says (else locally); leave it out or false" }]
+        : [],
+  },
 ];
 
 /** A session's start: what a client sends (the typed client and `hv` check it before starting). */

@@ -25,10 +25,13 @@ describe('hv session: create, join, activate, vouch, show (child process on a re
       '2',
       '--min-sigma',
       '0.5',
+      '--max-duration',
+      '900',
     ]);
     assert.equal(created.code, 0, show(created));
     assert.match(created.stdout, new RegExp(`Created session ${id} \\(handshaking\\)`));
     assert.match(created.stdout, /max participants:\s+2/);
+    assert.match(created.stdout, /ends itself after:\s+900 s/);
 
     const joined = await hv([
       'session',

@@ -33,7 +33,7 @@ import { participantHandlers } from './participants';
 import { registerQueries } from './queries';
 import { grantHandlers } from './grants';
 import { registerSagaEnded, sagaHandlers, wakeCarriedSagas } from './sagas';
-import { terminateHandlers } from './terminate';
+import { endAtMaxDuration, terminateHandlers } from './terminate';
 import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
@@ -68,6 +68,8 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
         if (!ctx.fatal) wakeCarriedSagas(ctx);
       });
   else if (input.carried) wakeCarriedSagas(ctx);
+  // SPEC §3: the session ends itself at its maxDurationSeconds (N20).
+  void endAtMaxDuration(ctx);
 
   await untilItEnds(ctx);
   return handOver(ctx);
