@@ -35,7 +35,7 @@ export const ERRORS = {
   },
   SESSION_FULL: {
     means: 'the session has config.maxParticipants active participants',
-    hint: 'raise maxParticipants when creating the session, or have an agent leave first',
+    hint: 'raise maxParticipants when creating the session (`hv session create --max-participants N`), or have an agent leave first',
   },
   DUPLICATE_AGENT: {
     means: 'the agent already joined this session (an agent that left may not rejoin)',
