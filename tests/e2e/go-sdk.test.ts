@@ -102,7 +102,11 @@ describe('e2e: a session driven from the Temporal Go SDK (examples/go)', functio
     assert.deepEqual(one('activated'), { state: 'active' });
 
     const started = one<{ sagaId: string; workflowId: string; digests: Record<string, string> }>('saga-started');
-    assert.equal(started.workflowId, `hv-saga-${sessionId}-launch`);
+    assert.equal(
+      started.workflowId,
+      `hv-saga-${sessionId}/launch`,
+      "the saga's workflow id as the session answers it (N16)",
+    );
     assert.deepEqual(Object.keys(started.digests).sort(), ['step-1', 'step-2', 'step-3']);
 
     // A saga that did not complete: a failed workflow, SagaCompensated, the snapshot in details[0].

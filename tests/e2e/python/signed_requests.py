@@ -175,3 +175,8 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    # The answer is printed and flushed: leave without the interpreter's finalization, where the SDK's native
+    # runtime threads have aborted it (PyGILState_Release while finalizing, SIGABRT) after a run that succeeded.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
