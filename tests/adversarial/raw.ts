@@ -279,11 +279,12 @@ export async function runHistories(client: Client, workflowId: string): Promise<
 
 /**
  * Every WorkflowTaskFailed event in these histories, every run of each,
- * described. `unhandledCommand: 'tally'` leaves out (and counts in
- * `unhandledCommandTasks`) the server's UNHANDLED_COMMAND: recorded when a
- * signal arrives while the task that completes the workflow is in flight; the
- * SDK runs the next task at once with the signal, nothing failed in the
- * workflow's code (RELIABILITY.md). By default no cause is excepted.
+ * described, except (counted in `unhandledCommandTasks`) the server's
+ * UNHANDLED_COMMAND: recorded when a signal arrives while the task that
+ * completes the workflow (or continues it as new) is in flight — a push racing
+ * a saga's end, a saga's end racing its session's hand-over; the SDK runs the
+ * next task at once with the signal, nothing failed in the workflow's code
+ * (RELIABILITY.md). `unhandledCommand: 'fail'` counts those too.
  */
 export const unhandledCommandTasks: string[] = [];
 export async function workflowTaskFailures(
@@ -297,7 +298,7 @@ export async function workflowTaskFailures(
       if (e.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) continue;
       const a = e.workflowTaskFailedEventAttributes;
       if (
-        opts.unhandledCommand === 'tally' &&
+        opts.unhandledCommand !== 'fail' &&
         a?.cause === WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND
       ) {
         unhandledCommandTasks.push(`${id} event ${String(e.eventId)}`);
