@@ -18,7 +18,7 @@ import { DidSchema, RingSchema } from '../core/common';
 import { ActionViewSchema, AgentViewSchema, DigestSchema } from '.';
 import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from '../core/audit';
 import type { Commitment } from '../core/commitment';
-import { GATE_RULES, type GateDecision } from '../core/gate';
+import { GATE_RULES, GATE_WAITS, type GateDecision } from '../core/gate';
 import { HistoryStatusSchema } from '../core/history';
 import type { Bond, LiabilityMatrix } from '../core/liability';
 import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from '../core/saga';
@@ -32,7 +32,7 @@ import type {
   DriftOutcome, EvidenceResult, SagaRecord, SessionSummary, SlashResult, StepEvidence, StepGrant, TerminateResult,
   ControlResult, ControlsSummary, ElevationView,
 } from './sessionTypes';
-import { type Usage } from '../core/controls';
+import { RESTRICTION_KINDS, type Usage } from '../core/controls';
 import { ControlsConfigSchema } from '../core/controlsConfig';
 import type { SagaSnapshot } from './sagaTypes';
 
@@ -132,7 +132,7 @@ export const GateDecisionAnswer = mirrors<GateDecision>()(z.strictObject({
   rule: z.enum(GATE_RULES),
   requiresConsensus: z.boolean(),
   requiresSreWitness: z.boolean(),
-  waitFor: z.enum(['none', 'consensus', 'witness']),
+  waitFor: z.enum(GATE_WAITS),
 }));
 
 const RejectedBy = z.strictObject({ did: DidSchema, reason: z.string() }).nullable();
@@ -269,7 +269,7 @@ const DriftDecisionAnswer = mirrors<DriftDecision>()(z.strictObject({
 
 // ── Controls (SPEC §12) ─────────────────────────────────────────────────────
 
-const RestrictionKindAnswer = z.enum(['quarantine', 'breaker', 'kill']);
+const RestrictionKindAnswer = z.enum(RESTRICTION_KINDS);
 const UsageAnswer = mirrors<Usage>()(z.strictObject({ calls: z.number().nonnegative(), cost: z.number().nonnegative() }));
 
 export const ElevationViewAnswer = mirrors<ElevationView>()(z.strictObject({
@@ -306,7 +306,7 @@ export const HeldAgentAnswer = mirrors<{ restriction: 0 | 1 | 2; runningStepId: 
 
 export const ControlResultAnswer = mirrors<ControlResult>()(z.strictObject({
   agentDid: DidSchema,
-  kind: z.enum(['quarantine', 'breaker', 'kill', 'released']),
+  kind: z.enum([...RESTRICTION_KINDS, 'released']),
   until: Time.nullable(),
   sagasHolding: z.array(z.string()),
   handedOff: z.array(z.strictObject({ sagaId: z.string(), stepId: z.string(), agentDid: DidSchema, digest: DigestSchema })),

@@ -8,6 +8,7 @@ import { riskWeight } from '../../src/core/reversibility';
 import { reportedCost, stepKey } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
+import { SLASH_CAUSE } from '../../src/core/observability';
 import {
   type ActionView,
   type AgentView,
@@ -319,7 +320,7 @@ export async function settle(
       `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`,
       riskWeight(ctx.st.session.registry, s.actionId),
       HYPERVISOR_DID,
-      'compensation_failed',
+      SLASH_CAUSE.compensationFailed,
     );
     ctx.outcomeTime = undefined;
     await slashed;
