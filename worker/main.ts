@@ -31,6 +31,7 @@ export async function runWorker(): Promise<void> {
       toolPolicy: config.toolPolicy,
       hypervisorKey,
       stickyQueueTimeoutMs: config.stickyQueueTimeoutMs,
+      deployment: config.deployment,
     });
     console.error(
       `Worker polling task queue "${config.taskQueue}" on ${config.address} (namespace ${config.namespace})`,
@@ -38,6 +39,10 @@ export async function runWorker(): Promise<void> {
     console.error(
       `  signs tree heads as ${hypervisorKey.did} (\`hv audit verify SESSION --hypervisor ${hypervisorKey.did}\`)`,
     );
+    if (config.deployment)
+      console.error(
+        `  deployment version ${config.deployment.deploymentName}:${config.deployment.buildId} (sagas pinned, sessions auto-upgrade)`,
+      );
     if (config.metricsAddress) console.error(`  metrics: http://${config.metricsAddress}/metrics`);
     if (tracing) console.error(`  traces: OTLP to ${config.otlpTracesEndpoint} as ${config.serviceName}`);
     const tools = config.toolPolicy;
