@@ -89,6 +89,7 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
             executeApi: action.executeApi!,
             undoApi: action.undoApi,
             readOnly: action.readOnly,
+            reversibility: action.reversibility,
             input: spec.input,
           },
         ]),
