@@ -24,6 +24,8 @@ export interface ToolCallSeen {
 
 export interface TestMcpServer {
   url: string;
+  /** Every HTTP request the server received. */
+  requests: number;
   calls: ToolCallSeen[];
   /** Calls of `slow` the server saw cancelled (notifications/cancelled). */
   cancelled: ToolCallSeen[];
@@ -76,7 +78,11 @@ export async function startTestMcpServer(): Promise<TestMcpServer> {
     );
     server.registerTool(
       'slow',
-      { description: 'Waits until cancelled.', inputSchema: { label: z.string() } },
+      {
+        description: 'Waits until cancelled.',
+        inputSchema: { label: z.string() },
+        annotations: { destructiveHint: false },
+      },
       async (args, extra) => {
         const call = seen('slow', args, extra._meta);
         await new Promise<void>((resolve) => {
@@ -90,26 +96,31 @@ export async function startTestMcpServer(): Promise<TestMcpServer> {
         return { content: [{ type: 'text', text: 'finished' }] };
       },
     );
-    server.registerTool('fail', { description: 'Always fails.', inputSchema: {} }, async (args, extra) => {
+    const notDestructive = { annotations: { destructiveHint: false } };
+    server.registerTool('fail', { description: 'Always fails.', ...notDestructive }, async (extra) => {
+      const args = {};
       seen('fail', args, extra._meta);
       return { isError: true, content: [{ type: 'text', text: 'the quota is exhausted' }] };
     });
     server.registerTool(
       'big',
-      { description: 'Answers many bytes.', inputSchema: { bytes: z.number() } },
+      { description: 'Answers many bytes.', inputSchema: { bytes: z.number() }, ...notDestructive },
       async (args, extra) => {
         seen('big', args, extra._meta);
         return { content: [{ type: 'text', text: 'x'.repeat(args.bytes) }] };
       },
     );
-    server.registerTool('wipe', { description: 'Wipes.', inputSchema: {} }, async (args, extra) => {
+    server.registerTool('wipe', { description: 'Wipes.' }, async (extra) => {
+      const args = {};
       seen('wipe', args, extra._meta);
       return { content: [{ type: 'text', text: 'wiped' }] };
     });
     return server;
   };
 
+  let requests = 0;
   const httpServer = http.createServer((req, res) => {
+    requests++;
     void (async () => {
       const sid = req.headers['mcp-session-id'];
       let transport = typeof sid === 'string' ? transports.get(sid) : undefined;
@@ -134,6 +145,9 @@ export async function startTestMcpServer(): Promise<TestMcpServer> {
   const url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}/mcp`;
   return {
     url,
+    get requests() {
+      return requests;
+    },
     calls,
     cancelled,
     changeMutable() {
