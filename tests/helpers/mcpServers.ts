@@ -13,7 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { McpServerConfig } from '../../src/core/mcp';
+import { toolDefinitionHash, type McpServerConfig, type ToolDefinition } from '../../src/core/mcp';
+import { McpClients } from '../../activities/mcpClients';
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../../activities/toolPolicy';
 import { PROJECT_ROOT } from '../../worker/config';
 
 export interface ToolCallSeen {
@@ -175,4 +177,19 @@ export function memoryServerConfig(): { config: McpServerConfig; file: string } 
       stderr: 'ignore',
     },
   };
+}
+
+/** The pins of a server's tools now, as `hv tools import` computes them. */
+export async function pinsOf(config: McpServerConfig): Promise<Map<string, string>> {
+  const clients = new McpClients(new Map([['s', config]]), {
+    origins: new Set<string>(),
+    allowPrivateAddresses: true,
+    maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
+  });
+  try {
+    const tools = await clients.listTools('s');
+    return new Map(tools.map((t) => [t.name, toolDefinitionHash(t as ToolDefinition)]));
+  } finally {
+    await clients.close();
+  }
 }

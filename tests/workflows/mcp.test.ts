@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { testMcpServers } from '../helpers/env';
-import { memoryServerConfig, startTestMcpServer, type TestMcpServer } from '../helpers/mcpServers';
+import { memoryServerConfig, pinsOf, startTestMcpServer, type TestMcpServer } from '../helpers/mcpServers';
 import { McpClients } from '../../activities/mcpClients';
 import { IDEMPOTENCY_META_KEY } from '../../activities/mcpTool';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../activities/toolPolicy';
-import { toolDefinitionHash, type McpServerConfig, type ToolDefinition } from '../../src/core/mcp';
+import type { McpServerConfig } from '../../src/core/mcp';
 import {
   ACTIONS,
   SRE,
@@ -27,17 +27,6 @@ const policy = {
   allowPrivateAddresses: true,
   maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
 };
-
-/** The pins of a server's tools now, as `hv tools import` computes them. */
-export async function pinsOf(config: McpServerConfig): Promise<Map<string, string>> {
-  const clients = new McpClients(new Map([['s', config]]), policy);
-  try {
-    const tools = await clients.listTools('s');
-    return new Map(tools.map((t) => [t.name, toolDefinitionHash(t as ToolDefinition)]));
-  } finally {
-    await clients.close();
-  }
-}
 
 describe('MCP tools as saga steps (issue 21)', function () {
   this.timeout(180_000);
