@@ -261,9 +261,13 @@ export const McpServerConfigSchema = z.union([McpStdioServerSchema, McpHttpServe
 export type McpServerConfig = z.output<typeof McpServerConfigSchema>;
 
 /** HV_MCP_SERVERS: server name → config. */
-export const McpServersSchema = z
-  .record(
-    z.string().regex(MCP_SERVER_NAME_PATTERN, 'a server name must be 1–64 letters, digits, _ or -'),
-    McpServerConfigSchema,
-  )
-  .refine((r) => Object.keys(r).length <= 64, 'at most 64 MCP servers');
+export const McpServersSchema = z.record(z.string(), McpServerConfigSchema).superRefine((r, ctx) => {
+  const names = Object.keys(r);
+  if (names.length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 MCP servers' });
+  for (const name of names.filter((n) => !MCP_SERVER_NAME_PATTERN.test(n)).slice(0, 8))
+    ctx.addIssue({
+      code: 'custom',
+      path: [name],
+      message: `a server name must be 1–64 letters, digits, _ or - (got "${name.slice(0, 70)}")`,
+    });
+});
