@@ -29,6 +29,7 @@ import {
   type ToolDefinition,
 } from '../src/core/mcp';
 import type { ReversibilityLevel } from '../src/core/reversibility';
+import type { ToolDefinitionChange } from '../src/core/saga';
 import { MCP_UNAVAILABLE, type McpClients } from './mcpClients';
 import type { StepContext } from './handlers';
 import type { ToolPolicy } from './toolPolicy';
@@ -106,11 +107,15 @@ export async function callMcpTool(
   const def = tools.find((t) => t.name === ref.tool);
   if (!def) throw refuse(`${what}: the server lists no such tool`, MCP_TOOL_FAILURES.toolNotFound);
   const current = toolDefinitionHash(def as ToolDefinition);
-  if (current !== ref.pin)
-    throw refuse(
-      `${what}: its definition changed since it was approved (pinned ${ref.pin}, now ${current}); nothing was called — import and declare it again`,
-      MCP_TOOL_FAILURES.definitionChanged,
-    );
+  if (current !== ref.pin) {
+    const change: ToolDefinitionChange = { tool: `${ref.server}/${ref.tool}`, pinned: ref.pin, current };
+    throw ApplicationFailure.create({
+      message: `${what}: its definition changed since it was approved (pinned ${ref.pin}, now ${current}); nothing was called — import and declare it again`,
+      type: MCP_TOOL_FAILURES.definitionChanged,
+      nonRetryable: true,
+      details: [change],
+    });
+  }
   if (call.phase === 'execute') {
     const looser = loosenings(
       { readOnly: call.readOnly, reversibility: call.reversibility ?? 'NONE' },
@@ -172,6 +177,15 @@ export async function callMcpTool(
       MCP_TOOL_FAILURES.tooLarge,
     );
   return out;
+}
+
+/** The tool and both hashes a ToolDefinitionChanged failure carries (undefined for any other failure). */
+export function definitionChangeOf(err: ApplicationFailure): ToolDefinitionChange | undefined {
+  if (err.type !== MCP_TOOL_FAILURES.definitionChanged) return undefined;
+  const d = err.details?.[0] as Partial<ToolDefinitionChange> | undefined;
+  return d && typeof d.tool === 'string' && typeof d.pinned === 'string' && typeof d.current === 'string'
+    ? { tool: d.tool, pinned: d.pinned, current: d.current }
+    : undefined;
 }
 
 /** An execute's arguments are the step's input: an object (absent: none). */

@@ -13,7 +13,8 @@ import { sagaWorkflowId } from '../src/contract/messages';
 import { HTTP_TOOL_FAILURES, postToTool } from './httpTool';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 import { McpClients, NO_MCP_SERVERS } from './mcpClients';
-import { callMcpTool, MCP_MAY_HAVE_ACTED } from './mcpTool';
+import { callMcpTool, definitionChangeOf, MCP_MAY_HAVE_ACTED } from './mcpTool';
+import type { ToolDefinitionChange } from '../src/core/saga';
 import { isMcpRef } from '../src/core/mcp';
 import type { ReversibilityLevel } from '../src/core/reversibility';
 
@@ -62,6 +63,8 @@ export type GateCheck = (sagaWorkflowId: string, task: StepTask) => Promise<Gate
 export interface StepFailureDetails {
   attempt: number;
   mayHaveActed: boolean;
+  /** ToolDefinitionChanged: which MCP tool, and both hashes (its saga records them; its session quarantines the agent). */
+  toolDefinition?: ToolDefinitionChange;
 }
 
 /**
@@ -84,7 +87,12 @@ function withActingDetails(err: unknown, attempt: number): unknown {
   // A TypeError or an AbortError (the step's cancellation): the request may have reached the tool, with no answer back.
   const noAnswer = err instanceof TypeError || (err as Error)?.name === 'AbortError';
   const answered = err instanceof ApplicationFailure ? !MAY_HAVE_ACTED.has(type) : !noAnswer;
-  const details: StepFailureDetails = { attempt, mayHaveActed: attempt > 1 || !answered };
+  const toolDefinition = err instanceof ApplicationFailure ? definitionChangeOf(err) : undefined;
+  const details: StepFailureDetails = {
+    attempt,
+    mayHaveActed: attempt > 1 || !answered,
+    ...(toolDefinition ? { toolDefinition } : {}),
+  };
   return ApplicationFailure.create({
     message: (err as Error)?.message ?? String(err),
     type,

@@ -10,6 +10,9 @@ import { McpClients } from '../../activities/mcpClients';
 import { IDEMPOTENCY_META_KEY } from '../../activities/mcpTool';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../activities/toolPolicy';
 import type { McpServerConfig } from '../../src/core/mcp';
+import { canonicalJson, sha256Hex } from '../../src/core/hash';
+
+const HYPERVISOR_DID = 'did:hv:hypervisor';
 import {
   ACTIONS,
   SRE,
@@ -166,6 +169,28 @@ describe('MCP tools as saga steps (issue 21)', function () {
       before + 1,
       'the changed tool was never called',
     );
+    assert.deepEqual(step.toolDefinitionChanged, { tool: `${toolsName}/mutable`, pinned, current: now });
+
+    // Its agent is quarantined by the session, from the saga's outcome; the quarantine's delta names both hashes.
+    const restricted = await until(
+      async () => (await second.session.summary()).controls.restricted as any[],
+      (r) => r.some((x) => x.did === alpha),
+      'the agent to be quarantined',
+    );
+    const { did: _did, ...quarantine } = restricted.find((x) => x.did === alpha);
+    assert.equal(quarantine.kind, 'quarantine');
+    assert.equal(quarantine.by, HYPERVISOR_DID);
+    assert.ok(quarantine.reason.includes(`pinned ${pinned}, now ${now}`), quarantine.reason);
+    const { trail } = await second.session.audit();
+    const delta = trail.deltas.find((d) => d.changes.some((c) => c.path === `/controls/${alpha}`));
+    assert.ok(delta, 'a delta records the quarantine');
+    assert.equal(delta.agentDid, HYPERVISOR_DID);
+    assert.equal(
+      delta.changes[0]!.contentHash,
+      sha256Hex(canonicalJson(quarantine)),
+      'its content is the record naming both hashes',
+    );
+    await expectSoundAudit(second.session);
   });
 
   it('a slow tool is cancelled when its step is (the agent is killed): the server sees notifications/cancelled', async () => {
