@@ -107,11 +107,14 @@ export class McpClients {
 
   /** Forget (and close) a client after a failure that may have broken its connection. */
   drop(server: string, client: Client): void {
-    void this.clients.get(server)?.then((c) => {
-      if (c !== client) return;
-      this.clients.delete(server);
-      void c.close().catch(() => {});
-    });
+    void this.clients.get(server)?.then(
+      (c) => {
+        if (c !== client) return;
+        this.clients.delete(server);
+        void c.close().catch(() => {});
+      },
+      () => {}, // a connection that failed is forgotten by client()
+    );
   }
 
   /** Every tool the server lists now (all pages). */
