@@ -35,7 +35,7 @@ export interface StepTask {
   undoApi: string | null;
   /** The action is declared read-only (ring 3): only a read-only handler may run for it. */
   readOnly?: boolean;
-  /** The action's declared level: an MCP tool's annotations must not be stricter (src/core/mcp.ts loosenings). */
+  /** The action's declared level: it must be no looser than an MCP tool's annotations (src/core/mcp.ts loosenings). */
   reversibility?: ReversibilityLevel;
   input?: unknown;
 }
