@@ -68,8 +68,8 @@ function guardedFetch(origin: string, policy: ToolPolicy): typeof fetch {
     const response = await fetch(input, { ...init, redirect: 'manual' });
     if (response.status >= 300 && response.status < 400) {
       throw ApplicationFailure.nonRetryable(
-        `MCP server at ${origin} answered ${response.status}; redirects are not followed`,
-        'HttpToolRedirect',
+        `MCP server at ${origin} answered ${response.status} (Location ${String(response.headers.get('location')).slice(0, 300)}); redirects are not followed`,
+        MCP_REDIRECT,
       );
     }
     return response;
@@ -78,6 +78,8 @@ function guardedFetch(origin: string, policy: ToolPolicy): typeof fetch {
 
 /** Why a client could not be made; the step failed before anything was sent. */
 export const MCP_UNAVAILABLE = 'McpServerUnavailable';
+/** A Streamable HTTP server answered 3xx: not followed (while listing, nothing was called). */
+export const MCP_REDIRECT = 'McpServerRedirect';
 
 /** One client per configured server, connected on first use. */
 export class McpClients {

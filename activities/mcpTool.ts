@@ -30,7 +30,7 @@ import {
 } from '../src/core/mcp';
 import type { ReversibilityLevel } from '../src/core/reversibility';
 import type { ToolDefinitionChange } from '../src/core/saga';
-import { MCP_UNAVAILABLE, type McpClients } from './mcpClients';
+import { MCP_REDIRECT, MCP_UNAVAILABLE, type McpClients } from './mcpClients';
 import type { StepContext } from './handlers';
 import type { ToolPolicy } from './toolPolicy';
 
@@ -40,6 +40,8 @@ export const MCP_TOOL_FAILURES = {
   serverNotConfigured: 'McpServerNotConfigured',
   /** The server could not be reached or listed (retryable, the tool not called). */
   unavailable: MCP_UNAVAILABLE,
+  /** A Streamable HTTP server answered 3xx while its tools were listed (non-retryable, the tool not called). */
+  redirect: MCP_REDIRECT,
   /** The server lists no such tool (non-retryable, nothing called). */
   toolNotFound: 'McpToolNotFound',
   /** The tool's definition differs from the pinned one (non-retryable, nothing called). */
@@ -154,6 +156,8 @@ export async function callMcpTool(
     )) as CallToolResult;
   } catch (err) {
     if (signal.aborted) throw err; // the step's cancellation (heartbeating reports it)
+    // The worker's address rule refused the request before it was sent: nothing acted.
+    if (err instanceof ApplicationFailure && err.type === 'ToolAddressNotAllowed') throw err;
     if (err instanceof McpError && err.code !== ErrorCode.RequestTimeout && err.code !== ErrorCode.ConnectionClosed)
       throw refuse(`${what} answered error ${err.code}: ${err.message.slice(0, 200)}`, MCP_TOOL_FAILURES.rejected);
     clients.drop(ref.server, client);

@@ -17,7 +17,16 @@ import { testMcpServers } from '../helpers/env';
 import { pinsOf, startTestMcpServer, type TestMcpServer } from '../helpers/mcpServers';
 import { McpClients } from '../../activities/mcpClients';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../activities/toolPolicy';
-import { ACTIONS, expectSoundAudit, openSession, refused, sagaOutcome, uid, workflowTaskFailures } from './raw';
+import {
+  ACTIONS,
+  ATTACKER,
+  expectSoundAudit,
+  openSession,
+  refused,
+  sagaOutcome,
+  uid,
+  workflowTaskFailures,
+} from './raw';
 
 const alpha = 'did:mesh:alpha';
 const sandboxed = 'did:mesh:sandboxed';
@@ -136,6 +145,26 @@ describe('adversarial: MCP tools (issue 21)', function () {
     );
     assert.ok(String(step.error).includes(`pinned ${forged}, now ${pins.get('mutable')}`), String(step.error));
     assert.equal(callsOf('mutable'), 0);
+  });
+
+  it('a later join cannot re-pin a declared MCP action (SPEC §11.8: one declaration path)', async () => {
+    const session = await openSession(
+      {
+        [alpha]: {
+          sigma: 0.85,
+          actions: [...ACTIONS, { actionId: 'note', reversibility: 'PARTIAL', executeApi: ref('mutable') }],
+        },
+      },
+      {},
+      { activate: false },
+    );
+    touched.push(session.workflowId);
+    const repinned = { actionId: 'note', reversibility: 'PARTIAL', executeApi: ref('mutable', 'c'.repeat(64)) };
+    await refused(
+      session.update('join', { agentDid: ATTACKER, sigmaRaw: 0.8, actions: [repinned] }),
+      'INVALID_INPUT',
+      /action note is already declared .* a later join cannot rebind it/,
+    );
   });
 
   it('malformed MCP references are refused at join, naming the field', async () => {

@@ -6,6 +6,8 @@
  * McpServer and the memory server over stdio.
  */
 import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { McpClients } from '../../activities/mcpClients';
@@ -127,6 +129,28 @@ describe('MCP tool calls (activities/mcpTool.ts, real servers, no Temporal)', fu
       assert.equal(f.nonRetryable, false);
     } finally {
       await goneClients.close();
+    }
+  });
+
+  it('a Streamable HTTP server answering 3xx: not followed, McpServerRedirect, its target never asked', async () => {
+    const target = await startTestMcpServer();
+    const redirector = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: target.url }).end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/mcp`;
+    const pool = new McpClients(new Map([['r', { url }]]), policy);
+    try {
+      const f = await failure(pool.listTools('r'));
+      assert.equal(f.type, 'McpServerRedirect');
+      assert.match(f.message, /answered 307 \(Location http:\/\/127\.0\.0\.1:\d+\/mcp\); redirects are not followed/);
+      assert.equal(target.requests, 0, 'the redirect target was never asked');
+    } finally {
+      await pool.close();
+      redirector.closeAllConnections();
+      await new Promise<void>((r) => redirector.close(() => r()));
+      await target.close();
     }
   });
 
