@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { toolPolicyFromEnv } from '../activities/toolPolicy';
+import { mcpServersFromEnv } from '../activities/mcpClients';
 
 /** Where the project lives, so every script resolves data and tools the same way. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -105,6 +106,11 @@ export function loadConfig() {
      * (default 256 KiB).
      */
     toolPolicy: toolPolicyFromEnv(process.env),
+    /**
+     * HV_MCP_SERVERS (docs/MCP.md): the MCP servers this worker calls tools at, a JSON object
+     * `{name: {command, args?, env?, cwd?, stderr?} | {url}}` or `@file`; unset, none. Only these: a session names one, never adds one.
+     */
+    mcpServers: mcpServersFromEnv(process.env.HV_MCP_SERVERS),
     /** HV_STICKY_QUEUE_TIMEOUT_MS (stickyQueueTimeoutFromEnv); undefined: the SDK's default. */
     stickyQueueTimeoutMs: stickyQueueTimeoutFromEnv(),
     /** HV_DEPLOYMENT_NAME + HV_BUILD_ID (deploymentFromEnv); undefined: an unversioned worker. */

@@ -15,6 +15,7 @@ import type { AuditStore } from '../src/store/types';
 import { ensureRetentionSchedule } from './schedules';
 import { tracingParts, type WorkerTracing } from './telemetry';
 import type { ToolPolicy } from '../activities/toolPolicy';
+import type { McpClients } from '../activities/mcpClients';
 import { loadHypervisorKey, type HypervisorKey } from '../src/store/treeHeads';
 import { tlsFromEnv } from '../src/node/connectionTls';
 import type { DeploymentVersion } from './config';
@@ -83,6 +84,8 @@ export interface HypervisorWorkerOptions {
   tracing?: WorkerTracing;
   /** The worker's rule for HTTP tools (Config.toolPolicy, from HV_TOOL_*); unset, no HTTP tool runs. */
   toolPolicy?: ToolPolicy;
+  /** The clients of the MCP servers it calls tools at (Config.mcpServers, HV_MCP_SERVERS); the caller closes them after the worker stops. Unset, none. */
+  mcp?: McpClients;
   /**
    * The key that signs trails' tree heads (issue 24, N14); unset, the one HV_HYPERVISOR_KEY names,
    * else <HV_DATA_DIR>/hypervisor.key (written at the first start).
@@ -126,6 +129,7 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
       tracing?.tracer,
       options.toolPolicy,
       options.hypervisorKey ?? loadHypervisorKey(),
+      options.mcp,
     ),
     ...(tracing ? { interceptors: { activity: tracing.activityInterceptors }, sinks: tracing.sinks } : {}),
     ...(options.identity ? { identity: options.identity } : {}),

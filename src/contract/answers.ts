@@ -192,6 +192,8 @@ export const SagaStepAnswer = mirrors<SagaStep>()(z.strictObject({
   attempts: Count,
   error: z.string().nullable(),
   outcomeUnknown: z.boolean().optional(),
+  /** Issue 21: refused because its MCP tool's definition no longer hashes to the declared pin (SHA-256 hex). */
+  toolDefinitionChanged: z.strictObject({ tool: z.string(), pinned: z.string(), current: z.string() }).optional(),
   /** What the step's executor returned (any JSON; null when it returned nothing or has not run). */
   result: z.unknown(),
   addedAt: Time,
