@@ -407,6 +407,17 @@ export function startStepCompensation(saga: SagaState, stepId: string, at: numbe
   return false;
 }
 
+/**
+ * committed → compensating → compensated, with no undo to run: a read-only step changed nothing (SPEC §2),
+ * so there is nothing to compensate — and no failed compensation to escalate.
+ */
+export function compensateReadOnlyStep(saga: SagaState, stepId: string, at: number): SagaStep {
+  requireSagaState(saga, 'compensating', 'compensate steps');
+  const step = transitionStep(saga, stepId, 'compensating', at);
+  step.compensationStartedAt = at;
+  return compensateStep(saga, stepId, at);
+}
+
 /** compensating → compensated: the undo succeeded. */
 export function compensateStep(saga: SagaState, stepId: string, at: number): SagaStep {
   const step = transitionStep(saga, stepId, 'compensated', at);
