@@ -241,8 +241,6 @@ interface EvidenceKind {
     session: SessionHandle,
     step: { sagaId: string; stepId: string; digest: string },
     did: string,
-    values: Record<string, unknown>,
-    cmd: Command,
   ): Promise<EvidenceResult>;
   told(did: string, step: { sagaId: string; stepId: string; digest: string }, result: EvidenceResult): string;
 }
@@ -269,7 +267,7 @@ async function stepEvidence(
   }
   const session = (await ctx.client()).session(sessionId);
   const step = { sagaId, stepId, digest };
-  const result = await ctx.call(() => kind.send(session, step, did, values, cmd));
+  const result = await ctx.call(() => kind.send(session, step, did));
   ctx.print({ sessionId, ...result, by: did }, () => kind.told(did, step, result));
 }
 
@@ -322,12 +320,10 @@ const reject: Command = {
   ],
   examples: ['hv saga reject s1 g1 step-2 --as did:mesh:beta --reason "wrong account"'],
   async run(ctx, values, args) {
+    const reason = optionalString(values as never, 'reason');
+    if (!reason) throw new UsageError(`hv ${this.name} needs --reason`, `usage: hv ${this.name} ${this.usage}`);
     await stepEvidence(ctx, this, values, args, {
-      send(session, step, did, values, cmd) {
-        const reason = optionalString(values as never, 'reason');
-        if (!reason) throw new UsageError(`hv ${cmd.name} needs --reason`, `usage: hv ${cmd.name} ${cmd.usage}`);
-        return session.reject({ ...step, approverDid: did, reason });
-      },
+      send: (session, step, did) => session.reject({ ...step, approverDid: did, reason }),
       told: (did, s) => `${did} rejected ${s.stepId} of saga ${s.sagaId}: the step is denied`,
     });
   },
