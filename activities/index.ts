@@ -36,6 +36,7 @@ export function createActivities(
       toolPolicy,
     ),
     readStepGrant: sessions.readStepGrant,
+    readTurn: sessions.readTurn,
     readSagaOutcome: sessions.readSagaOutcome,
     awaitHold: sessions.awaitHold,
     ...sagaHistoryActivities(client),

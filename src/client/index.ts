@@ -136,6 +136,26 @@ class SessionRequests {
     return this.hv.saga(this.sessionId, sagaId, { workflowId, digests, runId });
   }
 
+  /**
+   * Open a turn of `agentDid` (SPEC §13): a saga whose steps the agent appends one at a time. The handle
+   * appends (each step's answer is its result or its error), ends and aborts it, signed as the agent.
+   */
+  async openTurn(req: RequestOf<'openTurn'>, opts: Pick<SendOptions, 'requestId'> = {}): Promise<TurnHandle> {
+    const opened = await this.send('openTurn', req, opts);
+    return new TurnHandle(this as unknown as SessionHandle, opened);
+  }
+
+  /**
+   * Append a step to the agent's open turn and wait for its answer: the step's result, or its error (a tool's
+   * error, a denial when it ran, a rejection) — which does not end the turn. Refusals at the door (another
+   * agent's turn, a step the gate denies, a budget spent) are thrown as HypervisorError with their code.
+   */
+  async appendStep(req: RequestOf<'appendStep'>, opts: Pick<SendOptions, 'requestId'> = {}): Promise<StepAnswer> {
+    const appended = await this.send('appendStep', req, opts);
+    const saga = this.hv.saga(this.sessionId, appended.sagaId, { workflowId: appended.workflowId });
+    return stepAnswer(saga, appended);
+  }
+
   /** A saga of this session, under the workflow id the session gave it (src/client/sagaIds.ts); else SAGA_NOT_FOUND. */
   async saga(sagaId: string): Promise<SagaHandle> {
     const workflowId = await mapped(
@@ -306,6 +326,88 @@ export class SagaHandle {
       if (snapshot) return snapshot;
       throw toHypervisorError(err);
     }
+  }
+}
+
+/** What an appended step came to: its result when it committed, else its error (SPEC §13). */
+export interface StepAnswer {
+  sagaId: string;
+  stepId: string;
+  digest: string;
+  /** committed, failed — or compensated etc. when the turn ended before the agent read it; not-run: it never ran. */
+  state: SagaSnapshot['saga']['steps'][number]['state'] | 'not-run';
+  ok: boolean;
+  result: unknown;
+  error: string | null;
+}
+
+/** How often a waiting append reads its saga: from 20 ms, doubling, to at most 500 ms. */
+const ANSWER_POLL_MS = { first: 20, max: 500 };
+
+/** Waits for an appended step's outcome in its saga's state (the saga's own word, a query: it records nothing). */
+async function stepAnswer(
+  saga: SagaHandle,
+  appended: { sagaId: string; stepId: string; digest: string },
+): Promise<StepAnswer> {
+  for (let wait = ANSWER_POLL_MS.first; ; wait = Math.min(wait * 2, ANSWER_POLL_MS.max)) {
+    const snap = await saga.state();
+    const step = snap.saga.steps.find((s) => s.stepId === appended.stepId);
+    const over = snap.saga.state !== 'running';
+    if (step && step.state !== 'pending' && step.state !== 'executing')
+      return {
+        ...appended,
+        state: step.state,
+        ok: step.state === 'committed',
+        result: step.state === 'committed' ? step.result : null,
+        error: step.state === 'committed' ? null : (step.error ?? snap.error),
+      };
+    if (over && !step)
+      return { ...appended, state: 'not-run', ok: false, result: null, error: snap.error ?? 'the turn ended first' };
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/** An agent's open turn (SPEC §13): append steps, then end or abort it. Every request is signed as the agent. */
+export class TurnHandle {
+  readonly sagaId: string;
+  readonly workflowId: string;
+  readonly agentDid: string;
+  /** Epoch ms when the turn ends by itself, compensating. */
+  readonly deadline: number;
+  constructor(
+    readonly session: SessionHandle,
+    opened: { sagaId: string; workflowId: string; runId: string; agentDid: string; deadline: number },
+  ) {
+    this.sagaId = opened.sagaId;
+    this.workflowId = opened.workflowId;
+    this.agentDid = opened.agentDid;
+    this.deadline = opened.deadline;
+    this.saga = session['hv'].saga(session.sessionId, opened.sagaId, {
+      workflowId: opened.workflowId,
+      runId: opened.runId,
+    });
+  }
+  /** The turn's saga (its state, its final snapshot). */
+  readonly saga: SagaHandle;
+
+  /** Append one step and wait for its answer (see SessionHandle.appendStep). */
+  append(step: Omit<RequestOf<'appendStep'>, 'sagaId' | 'agentDid'>, opts?: Pick<SendOptions, 'requestId'>) {
+    return this.session.appendStep({ ...step, sagaId: this.sagaId, agentDid: this.agentDid }, opts);
+  }
+  /** End the turn: it completes once its steps ran. */
+  end(opts?: SendOptions) {
+    return this.session.endTurn({ sagaId: this.sagaId, agentDid: this.agentDid }, opts);
+  }
+  /** Abort the turn: every step that may have acted is compensated, in reverse. */
+  abort(reason?: string, opts?: SendOptions) {
+    return this.session.abortTurn(
+      { sagaId: this.sagaId, agentDid: this.agentDid, ...(reason ? { reason } : {}) },
+      opts,
+    );
+  }
+  /** The turn's final snapshot, once it completed or compensated. */
+  result(): Promise<SagaSnapshot> {
+    return this.saga.result();
   }
 }
 
