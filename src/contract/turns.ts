@@ -71,8 +71,14 @@ export const TurnRecordSchema = z.strictObject({
   deadline: z.number().int().nonnegative(),
   /** Why it was aborted. */
   reason: z.string().nullable(),
-  /** The step appended and not yet taken by the saga (the turn holds at most one). */
+  /** The last step appended, which the saga reads; kept until the next append replaces it. */
   next: ResolvedStepSchema.nullable(),
+  /**
+   * Its saga claimed it (any claim, SPEC §12): the turn may take another. Until then an append is refused
+   * (TURN_BUSY): steps arrive one at a time. The claim is unsigned (issue 24 N21), so an outsider's may set
+   * this early: an agent that waits for each step's answer before the next (the typed client does) loses nothing.
+   */
+  taken: z.boolean(),
 });
 export type TurnRecord = z.infer<typeof TurnRecordSchema>;
 

@@ -14,6 +14,7 @@ import { calls } from '../helpers/testHandlers';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
+const gamma = 'did:mesh:gamma';
 const runs = (workflowId: string, phase: 'execute' | 'undo' | 'cancelled' = 'execute') =>
   (calls[workflowId] ?? []).filter((c) => c.phase === phase).map((c) => c.stepId);
 
@@ -99,6 +100,34 @@ describe('turns: open sagas (SPEC §13)', function () {
         ['step-3', 'committed'],
       ],
     );
+  });
+
+  it('a step whose ring needs approvals waits for the quorum, then runs; a rejected one is its answer, and the turn goes on', async () => {
+    const session = await activeSession({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
+    const turn = await session.openTurn({ agentDid: alpha });
+    const waitingFor = (stepId: string) =>
+      eventually(
+        () => turn.saga.state(),
+        (s) => s.waiting?.stepId === stepId,
+        `${stepId} to wait for approvals`,
+      );
+    const approved = turn.append({ actionId: 'wire-money' });
+    await waitingFor('step-1');
+    assert.deepEqual(runs(turn.workflowId), [], 'it waits: nothing ran');
+    for (const approverDid of [beta, gamma])
+      await session.approve({ sagaId: turn.sagaId, stepId: 'step-1', approverDid });
+    assert.equal((await approved).ok, true);
+    const rejected = turn.append({ actionId: 'wire-money' });
+    await waitingFor('step-2');
+    await session.reject({ sagaId: turn.sagaId, stepId: 'step-2', approverDid: beta, reason: 'too much' });
+    const answer = await rejected;
+    assert.equal(answer.ok, false);
+    assert.match(String(answer.error), /rejected by did:mesh:beta: too much/);
+    assert.equal((await turn.append({ actionId: 'draft' })).ok, true, 'the turn goes on after a rejection');
+    await turn.end();
+    const snap = await turn.result();
+    assert.equal(snap.saga.state, 'completed', String(snap.error));
+    assert.deepEqual(runs(turn.workflowId), ['step-1', 'step-3']);
   });
 
   it('a turn whose deadline passes compensates what it did', async () => {

@@ -90,7 +90,7 @@ export const grantHandlers = {
       claimRules(ctx, ref);
       const { saga, step } = evidenceOf(ctx, ref, 'claim a step');
       // A turn's step is taken by its saga at its first claim: the turn may take the next (SPEC §13).
-      if (saga.turn?.next?.stepId === step.stepId) saga.turn.next = null;
+      if (saga.turn?.next?.stepId === step.stepId) saga.turn.taken = true;
       const grant = grantFor(ctx, saga, step);
       if (!grant.decision.allowed) return grant;
       const before = { leased: step.leased === true, started: step.started === true };

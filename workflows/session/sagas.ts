@@ -132,7 +132,7 @@ export async function startOneSaga(
       witness: null,
     })),
     error: null,
-    ...(turn ? { turn: { ...turn, state: 'open' as const, reason: null, next: null } } : {}),
+    ...(turn ? { turn: { ...turn, state: 'open' as const, reason: null, next: null, taken: false } } : {}),
   };
   // SPEC §12: the saga holds a lease of the steps that fit now, in order; the rest claim at their time.
   for (const [i, step] of record_.steps.entries()) {

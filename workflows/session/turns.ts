@@ -105,7 +105,7 @@ export const appendRules = (
       `cannot append a step: turn ${r.sagaId} has ${saga.steps.length} steps, the most config.turns.maxSteps allows`,
       { sagaId: r.sagaId, maxSteps },
     );
-  if (turn.next)
+  if (turn.next && !turn.taken)
     throw new HypervisorError(
       'TURN_BUSY',
       `cannot append a step: turn ${r.sagaId} holds step ${turn.next.stepId}, not yet taken by its saga`,
@@ -220,6 +220,7 @@ export const turnHandlers = {
         leased: false,
       });
       turn.next = { ...spec, stepId, digest, leased: false };
+      turn.taken = false;
       record(
         ctx,
         req.agentDid,
