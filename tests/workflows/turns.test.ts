@@ -164,6 +164,17 @@ describe('turns: open sagas (SPEC §13)', function () {
     assert.equal((await turn.result()).saga.state, 'completed');
   });
 
+  it('a session terminating under an open turn compensates it', async () => {
+    const session = await activeSession();
+    const turn = await session.openTurn({ agentDid: alpha });
+    assert.equal((await turn.append({ actionId: 'draft' })).ok, true);
+    await session.terminate();
+    const snap = await turn.result();
+    assert.equal(snap.saga.state, 'compensated');
+    assert.match(String(snap.error), /session .* is (terminating|archived)/);
+    assert.deepEqual(runs(turn.workflowId, 'undo'), ['step-1']);
+  });
+
   it("a kill during the turn cancels its running step and compensates; no step of the agent runs after the kill's delta", async () => {
     const session = await activeSession({ [alpha]: 0.85, [beta]: 0.8 });
     const turn = await session.openTurn({ agentDid: alpha });
