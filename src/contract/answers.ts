@@ -155,6 +155,7 @@ export const StepEvidenceAnswer = mirrors<StepEvidence>()(z.strictObject({
   witness: DidSchema.nullable(),
   handedFrom: z.strictObject({ agentDid: DidSchema, digest: DigestSchema }).nullable().optional(),
   leased: z.boolean().optional(),
+  started: z.boolean().optional(),
 }));
 
 export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
