@@ -166,6 +166,23 @@ describe('attacks on turns, open sagas (SPEC §13, §11)', function () {
     assert.deepEqual(handlerCalls(aborted.workflowId), []);
   });
 
+  it('an oversized step, a declared saga and an unknown saga are refused by name, leaving no trace', async () => {
+    const turn = await openAlphaTurn();
+    const alpha = await as(id, 'alpha');
+    const declared = await alpha.startSaga({ steps: [{ actionId: 'draft', agentDid: did.alpha }] });
+    touched.push(declared.handle.workflowId);
+    await declared.result();
+    const m = await mark(raw, [turn.workflowId]);
+    await refusedAs(turn.append({ actionId: 'draft', input: { blob: 'x'.repeat(20_000) } }), 'INVALID_INPUT', /input/);
+    await refusedAs(
+      alpha.appendStep({ sagaId: declared.sagaId, agentDid: did.alpha, actionId: 'draft' }),
+      'NOT_A_TURN',
+    );
+    await refusedAs(alpha.endTurn({ sagaId: 'no-such-saga', agentDid: did.alpha }), 'SAGA_NOT_FOUND');
+    await expectNoTrace(m, {}, []);
+    await turn.abort();
+  });
+
   it("a step over the agent's ring is denied at the door, and the agent is told which rule; nothing runs", async () => {
     const turn = await openAlphaTurn();
     const m = await mark(raw, [turn.workflowId]);

@@ -187,7 +187,6 @@ describe('turns: open sagas (SPEC §13)', function () {
     );
     const kill = await (await asSre(session)).kill({ agentDid: alpha, sreDid: SRE_WITNESSES[0]!, reason: 'runaway' });
     assert.deepEqual(kill.sagasHolding, [turn.sagaId], 'the turn held the kill before it was recorded');
-    const killedAt = Date.now();
     const answer = await slow;
     assert.equal(answer.ok, false, 'the running step did not commit');
     const snap = await turn.result();
@@ -195,10 +194,28 @@ describe('turns: open sagas (SPEC §13)', function () {
     assert.match(String(snap.error), /was killed/);
     assert.deepEqual(snap.compensationOrder, ['step-2', 'step-1'], 'the cancelled step may have acted: undone first');
     assert.deepEqual(runs(turn.workflowId, 'cancelled'), ['step-2']);
-    await assert.rejects(turn.append({ actionId: 'notify' }), (e) => isHypervisorError(e));
-    const after = (calls[turn.workflowId] ?? []).filter((c) => c.phase === 'execute' && c.at > killedAt);
-    assert.deepEqual(after, [], 'no step of the killed agent ran after the kill');
-    const { verification } = await session.verifyAudit();
+    // Denied (its agent is killed), or not open (the session learned the turn's end first).
+    await assert.rejects(
+      turn.append({ actionId: 'notify' }),
+      (e) => isHypervisorError(e, 'STEP_DENIED') || isHypervisorError(e, 'TURN_NOT_OPEN'),
+    );
+    const { trail, verification } = await session.verifyAudit();
     assert.equal(verification.ok, true);
+    const killDelta = trail.deltas.find((d) => d.changes.some((c) => c.path === `/controls/${alpha}`));
+    assert.ok(killDelta, 'the kill is in the trail');
+    const after = (calls[turn.workflowId] ?? []).filter((c) => c.phase === 'execute' && c.at > killDelta.at);
+    assert.deepEqual(after, [], "no step of the killed agent ran after the kill's delta");
+  });
+
+  it('a kill while the turn waits for its next step compensates it', async () => {
+    const session = await activeSession({ [alpha]: 0.85, [beta]: 0.8 });
+    const turn = await session.openTurn({ agentDid: alpha });
+    for (const actionId of ['draft', 'publish']) assert.equal((await turn.append({ actionId })).ok, true);
+    const kill = await (await asSre(session)).kill({ agentDid: alpha, sreDid: SRE_WITNESSES[0]!, reason: 'idle kill' });
+    assert.deepEqual(kill.sagasHolding, [turn.sagaId]);
+    const snap = await turn.result();
+    assert.equal(snap.saga.state, 'compensated');
+    assert.deepEqual(runs(turn.workflowId, 'undo'), ['step-2', 'step-1']);
+    assert.deepEqual(runs(turn.workflowId), ['step-1', 'step-2'], 'nothing ran after the kill');
   });
 });
