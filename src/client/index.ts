@@ -142,7 +142,8 @@ class SessionRequests {
    */
   async openTurn(req: RequestOf<'openTurn'>, opts: Pick<SendOptions, 'requestId'> = {}): Promise<TurnHandle> {
     const opened = await this.send('openTurn', req, opts);
-    return new TurnHandle(this as unknown as SessionHandle, opened);
+    const saga = this.hv.saga(this.sessionId, opened.sagaId, { workflowId: opened.workflowId, runId: opened.runId });
+    return new TurnHandle(this as unknown as SessionHandle, opened, saga);
   }
 
   /**
@@ -376,19 +377,15 @@ export class TurnHandle {
   readonly deadline: number;
   constructor(
     readonly session: SessionHandle,
-    opened: { sagaId: string; workflowId: string; runId: string; agentDid: string; deadline: number },
+    opened: { sagaId: string; workflowId: string; agentDid: string; deadline: number },
+    /** The turn's saga (its state, its final snapshot). */
+    readonly saga: SagaHandle,
   ) {
     this.sagaId = opened.sagaId;
     this.workflowId = opened.workflowId;
     this.agentDid = opened.agentDid;
     this.deadline = opened.deadline;
-    this.saga = session['hv'].saga(session.sessionId, opened.sagaId, {
-      workflowId: opened.workflowId,
-      runId: opened.runId,
-    });
   }
-  /** The turn's saga (its state, its final snapshot). */
-  readonly saga: SagaHandle;
 
   /** Append one step and wait for its answer (see SessionHandle.appendStep). */
   append(step: Omit<RequestOf<'appendStep'>, 'sagaId' | 'agentDid'>, opts?: Pick<SendOptions, 'requestId'>) {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import type { SessionHandle, TurnHandle } from '../../src/client';
 import { isHypervisorError } from '../../src/core/errors';
 import { verifyTrail } from '../../src/core/audit';
-import { eventually } from '../helpers/hv';
-import { activeSession, asSre, SRE_WITNESSES } from '../helpers/sessions';
+import { eventually, hypervisor, uniqueId } from '../helpers/hv';
+import { ACTIONS, activeSession, asSre, SRE_WITNESSES } from '../helpers/sessions';
 import { calls } from '../helpers/testHandlers';
 
 const alpha = 'did:mesh:alpha';
@@ -128,6 +128,35 @@ describe('turns: open sagas (SPEC §13)', function () {
     const snap = await turn.result();
     assert.equal(snap.saga.state, 'completed', String(snap.error));
     assert.deepEqual(runs(turn.workflowId), ['step-1', 'step-3']);
+  });
+
+  it('a turn goes on across its session continuing as new, and the new run learns its end', async () => {
+    const hv = await hypervisor();
+    const session = await hv.createSession({
+      sessionId: uniqueId('turn-can'),
+      creatorDid: 'did:mesh:admin',
+      maxUpdatesPerRun: 10,
+      config: { sreWitnesses: SRE_WITNESSES },
+    });
+    await session.join({ agentDid: alpha, sigmaRaw: 0.85, actions: ACTIONS });
+    await session.activate();
+    const turn = await session.openTurn({ agentDid: alpha });
+    const answers = [];
+    for (let i = 0; i < 9; i++) answers.push(await turn.append({ actionId: 'draft' }));
+    assert.ok(
+      answers.every((a) => a.ok),
+      JSON.stringify(answers.filter((a) => !a.ok)),
+    );
+    await turn.end();
+    const snap = await turn.result();
+    assert.equal(snap.saga.state, 'completed', String(snap.error));
+    assert.equal(runs(turn.workflowId).length, 9, 'each step ran once');
+    const summary = await eventually(
+      () => session.summary(),
+      (s) => s.sagas.find((g) => g.sagaId === turn.sagaId)?.state === 'completed',
+      'the new run to learn the end',
+    );
+    assert.ok(summary.runs >= 2, `the session continued as new (runs: ${summary.runs})`);
   });
 
   it('a turn whose deadline passes compensates what it did', async () => {
