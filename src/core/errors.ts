@@ -285,6 +285,12 @@ export const ERRORS = {
     details: 'sagaId, maxSteps',
     hint: 'end this turn and open another, or create the session with a larger config.turns.maxSteps',
   },
+  TOO_MANY_TURNS: {
+    means: "the agent holds as many open turns as the session's config.turns.maxOpenPerAgent allows (SPEC §11.6)",
+    details: 'did, maxOpenPerAgent',
+    hint: 'end or abort one of its open turns first (`hv saga list --state running --agent DID` lists them)',
+    retry: true,
+  },
   TURN_BUSY: {
     means: 'the turn holds a step its saga has not taken yet: steps are appended one at a time',
     details: 'sagaId, stepId',

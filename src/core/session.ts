@@ -73,7 +73,13 @@ export const ToolOriginSchema = z
 export const TURN_MAX_STEPS_LIMIT = 500;
 export const TURN_DEADLINE_LIMIT_SECONDS = 7 * 86_400;
 /** The turns config a session that names none has (each field it omits). */
-export const TURNS_DEFAULTS = { defaultDeadlineSeconds: 600, maxDeadlineSeconds: 3600, maxSteps: 50 } as const;
+export const TURNS_DEFAULTS = {
+  defaultDeadlineSeconds: 600,
+  maxDeadlineSeconds: 3600,
+  maxSteps: 50,
+  maxOpenPerAgent: 4,
+} as const;
+export const TURN_MAX_OPEN_LIMIT = 100;
 export type TurnsConfig = { -readonly [K in keyof typeof TURNS_DEFAULTS]: number };
 /** A session's turns config with SPEC's defaults filled in. */
 export const turnsOf = (t: Partial<TurnsConfig> | undefined): TurnsConfig => ({ ...TURNS_DEFAULTS, ...t });
@@ -99,6 +105,13 @@ export const TurnsConfigSchema = z
       .int('turns.maxSteps must be a whole number')
       .positive('turns.maxSteps must be > 0')
       .max(TURN_MAX_STEPS_LIMIT, `turns.maxSteps must be at most ${TURN_MAX_STEPS_LIMIT}`)
+      .optional(),
+    /** Turns one agent may hold open at once (SPEC §11.6: each is a workflow). */
+    maxOpenPerAgent: z
+      .number()
+      .int('turns.maxOpenPerAgent must be a whole number')
+      .positive('turns.maxOpenPerAgent must be > 0')
+      .max(TURN_MAX_OPEN_LIMIT, `turns.maxOpenPerAgent must be at most ${TURN_MAX_OPEN_LIMIT}`)
       .optional(),
   })
   .refine((t) => turnsOf(t).defaultDeadlineSeconds <= turnsOf(t).maxDeadlineSeconds, {

@@ -172,6 +172,11 @@ describe('attacks on turns, open sagas (SPEC §13, §11)', function () {
     const declared = await alpha.startSaga({ steps: [{ actionId: 'draft', agentDid: did.alpha }] });
     touched.push(declared.handle.workflowId);
     await declared.result();
+    await until(
+      () => raw.sagaRecords(),
+      (sagas) => sagas.find((g) => g.sagaId === declared.sagaId)?.state === 'completed',
+      'the session to learn the declared saga ended',
+    );
     const m = await mark(raw, [turn.workflowId]);
     await refusedAs(turn.append({ actionId: 'draft', input: { blob: 'x'.repeat(20_000) } }), 'INVALID_INPUT', /input/);
     await refusedAs(
@@ -231,6 +236,28 @@ describe('attacks on turns, open sagas (SPEC §13, §11)', function () {
     const snap = await turn.result();
     assert.equal(snap.saga.state, 'completed', String(snap.error));
     assert.deepEqual(handlerCalls(turn.workflowId), ['step-1', 'step-2'], 'each step ran once');
+  });
+
+  it('a runaway of openTurn is refused past config.turns.maxOpenPerAgent, leaving no trace', async () => {
+    const session = await activeSession({ 'did:mesh:alpha': 0.85 }, { turns: { maxOpenPerAgent: 2 } });
+    const rawSession = new RawSession(session.sessionId, session.handle, (await rawClient()).client);
+    touched.push(session.handle.workflowId);
+    const turns: TurnHandle[] = [];
+    for (let i = 0; i < 2; i++) turns.push(await session.openTurn({ agentDid: 'did:mesh:alpha' }));
+    touched.push(...turns.map((t) => t.workflowId));
+    const m = await mark(rawSession);
+    for (let i = 0; i < 20; i++)
+      await refusedAs(session.openTurn({ agentDid: 'did:mesh:alpha' }), 'TOO_MANY_TURNS', /maxOpenPerAgent/);
+    await expectNoTrace(m, {}, []);
+    await turns[0]!.end();
+    await turns[0]!.result();
+    await until(
+      () => session.sagas(),
+      (sagas) => sagas.find((g) => g.sagaId === turns[0]!.sagaId)?.state === 'completed',
+      'the session to learn the end',
+    );
+    const another = await session.openTurn({ agentDid: 'did:mesh:alpha' });
+    for (const t of [turns[1]!, another]) await t.abort();
   });
 
   it('a runaway loop of appends is stopped by the budget: executed calls equal the budget', async () => {

@@ -48,7 +48,14 @@ export const openTurnRules = (
       `cannot open a turn: ${r.agentDid} is not an active participant of session ${ctx.sessionId}`,
       { did: r.agentDid },
     );
-  const { maxDeadlineSeconds } = turnsConfig(ctx);
+  const { maxDeadlineSeconds, maxOpenPerAgent } = turnsConfig(ctx);
+  const open = [...ctx.sagas.values()].filter((g) => g.state === 'running' && g.turn?.agentDid === r.agentDid);
+  if (open.length >= maxOpenPerAgent)
+    throw new HypervisorError(
+      'TOO_MANY_TURNS',
+      `cannot open a turn: ${r.agentDid} holds ${open.length} open turns, the most config.turns.maxOpenPerAgent allows`,
+      { did: r.agentDid, maxOpenPerAgent },
+    );
   if (r.deadlineSeconds !== undefined && r.deadlineSeconds > maxDeadlineSeconds)
     throw new HypervisorError(
       'INVALID_INPUT',
