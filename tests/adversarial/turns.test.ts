@@ -188,19 +188,58 @@ describe('attacks on turns, open sagas (SPEC §13, §11)', function () {
     await turn.abort();
   });
 
-  it("a step over the agent's ring is denied at the door, and the agent is told which rule; nothing runs", async () => {
-    const turn = await openAlphaTurn();
+  it("a step over the agent's ring is denied, and the agent is told which rule: nothing runs and no step is recorded", async () => {
+    const turn = await (await as(id, 'beta')).openTurn({ agentDid: did.beta });
+    touched.push(turn.workflowId);
+    await idle(turn);
     const m = await mark(raw, [turn.workflowId]);
     // wire-money is irreversible (ring 1: σ_eff > 0.95 and consensus); reconfigure is admin (ring 0).
     await refusedAs(turn.append({ actionId: 'wire-money' }), 'STEP_DENIED', /ring 1/);
     await refusedAs(turn.append({ actionId: 'reconfigure' }), 'STEP_DENIED', /ring 0|SRE witness/);
     await refusedAs(turn.append({ actionId: 'launch-missiles' }), 'STEP_DENIED', /launch-missiles/);
-    await expectNoTrace(m, {}, []);
+    // The breach detector counted them (SPEC §12), so they passed the door; nothing else moved.
+    const { client } = await rawClient();
+    assert.equal(
+      (await history(client, turn.workflowId)).length,
+      m.events.get(turn.workflowId),
+      'the saga was not woken',
+    );
+    const { trail } = await raw.audit();
+    assert.equal(trail.deltaCount, m.deltaCount, 'no delta: no step was recorded');
     assert.deepEqual(handlerCalls(turn.workflowId), []);
+    assert.deepEqual((await raw.sagaRecords()).find((g) => g.sagaId === turn.sagaId).steps, []);
     // The turn goes on: the model may recover.
     assert.equal((await turn.append({ actionId: 'draft' })).ok, true);
     await turn.end();
     assert.equal((await turn.result()).saga.state, 'completed');
+  });
+
+  it('a runaway of appends aimed above its ring trips the breaker: the agent is quarantined (SPEC §12)', async () => {
+    const session = await activeSession({ 'did:mesh:alpha': 0.85 });
+    const turn = await session.openTurn({ agentDid: 'did:mesh:alpha' });
+    touched.push(session.handle.workflowId, turn.workflowId);
+    const rules: string[] = [];
+    for (let i = 0; i < 8; i++)
+      rules.push(
+        await turn.append({ actionId: 'wire-money' }).then(
+          () => 'ran',
+          (e: unknown) => (isHypervisorError(e) ? `${e.code}:${String(e.details.rule)}` : String(e)),
+        ),
+      );
+    assert.ok(!rules.includes('ran'), 'no over-ring step ran');
+    assert.ok(
+      rules.includes('STEP_DENIED:agent_quarantined'),
+      `the breaker quarantined the agent: ${rules.join(', ')}`,
+    );
+    const summary = await session.summary();
+    assert.deepEqual(
+      summary.controls.restricted.filter((r) => r.did === 'did:mesh:alpha').map((r) => r.kind),
+      ['breaker'],
+    );
+    // Quarantined: read-only actions only.
+    await refusedAs(turn.append({ actionId: 'draft' }), 'STEP_DENIED', /quarantine/);
+    assert.deepEqual(handlerCalls(turn.workflowId), []);
+    await turn.abort();
   });
 
   it("a forged kill pushed to the turn's saga and an outsider's claim of its step change nothing the session did not decide", async () => {

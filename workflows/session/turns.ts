@@ -125,7 +125,20 @@ export const appendRules = (
       `invalid appendStep: stepId: turn ${r.sagaId} has a step ${stepId} already`,
       { field: 'stepId' },
     );
-  // SPEC §1, §12: the gate on the session's own view now; a step that waits for evidence is appended and waits.
+  const refusal = leaseCheck(ctx, r.agentDid, r.actionId);
+  if (refusal)
+    throw new HypervisorError(refusal.code, `cannot append step ${stepId}: ${refusal.reason}`, {
+      retryAfterMs: refusal.retryAfterMs,
+    });
+  return { ...found, stepId };
+};
+
+/**
+ * SPEC §1, §12: the gate on the session's own view now; a step that waits for evidence is appended and waits.
+ * Decided in the handler, once the breach detector has counted the request: an agent whose appends aim above
+ * its ring is quarantined by the breaker, as one whose sagas' steps do.
+ */
+function gateAppend(ctx: SessionContext, r: { sagaId: string; agentDid: string; actionId: string }, stepId: string) {
   const decision = gateStep({
     agent: agentView(ctx, r.agentDid),
     action: actionView(ctx, r.actionId),
@@ -140,13 +153,7 @@ export const appendRules = (
       stepId,
       rule: decision.rule,
     });
-  const refusal = leaseCheck(ctx, r.agentDid, r.actionId);
-  if (refusal)
-    throw new HypervisorError(refusal.code, `cannot append step ${stepId}: ${refusal.reason}`, {
-      retryAfterMs: refusal.retryAfterMs,
-    });
-  return { ...found, stepId };
-};
+}
 
 const endRules = (ctx: SessionContext, r: { sagaId: string; agentDid: string }) => {
   requireState(ctx, 'end a turn', ['active', 'terminating']);
@@ -206,6 +213,7 @@ export const turnHandlers = {
       const { saga, turn, stepId } = appendRules(ctx, req);
       const signatures = a.accept();
       noteRequests(ctx, req.agentDid, [req.actionId]);
+      gateAppend(ctx, req, stepId);
       const { sagaId, ...spec } = req;
       const digest = stepDigest({
         sessionId: ctx.sessionId,
