@@ -12,6 +12,7 @@ import { sagaCommands } from './saga';
 import { sessionCommands } from './session';
 import { keyCommands } from './keys';
 import { agentCommands } from './agent';
+import { turnCommands } from './turn';
 import { approvalsList, sagaList, sessionList } from './lists';
 import { useNodeCrypto } from '../node/hashNode';
 
@@ -45,6 +46,7 @@ const GROUPS: { name: string; title: string; commands: Command[] }[] = [
   { name: 'session', title: 'Sessions', commands: [...sessionCommands, sessionList] },
   { name: 'saga', title: 'Sagas', commands: [...sagaCommands, sagaList] },
   { name: 'approvals', title: 'Approvals (what waits for an operator)', commands: [approvalsList] },
+  { name: 'turn', title: "Turns: an agent's open saga (SPEC §13)", commands: turnCommands },
   { name: 'agent', title: 'Agent controls (SPEC §12)', commands: agentCommands },
   { name: 'audit', title: 'Audit', commands: auditCommands },
   { name: 'keys', title: 'Keys (did:key identities)', commands: keyCommands },
