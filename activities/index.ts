@@ -40,6 +40,7 @@ export function createActivities(
       mcp,
     ),
     readStepGrant: sessions.readStepGrant,
+    readTurn: sessions.readTurn,
     readSagaOutcome: sessions.readSagaOutcome,
     awaitHold: sessions.awaitHold,
     ...sagaHistoryActivities(client),

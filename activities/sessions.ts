@@ -15,8 +15,10 @@ const {
   heldAgent: heldAgentQuery,
   stepGate: stepGateQuery,
   stepGrant: stepGrantQuery,
+  turnView: turnQuery,
 } = definitions;
 import type { StepRef } from '../src/contract';
+import type { TurnView } from '../src/contract/turns';
 import type { StepGrant } from '../src/contract/sessionTypes';
 import type { GateDecision } from '../src/core/gate';
 
@@ -44,6 +46,11 @@ export function sessionActivities(client: Client) {
 
   return {
     readStepGrant,
+
+    /** The session's word on a turn (SPEC §13): its state, the step appended and not yet taken, the view to gate it. */
+    async readTurn(ref: { sessionId: string; sagaId: string }): Promise<TurnView> {
+      return client.workflow.getHandle(sessionWorkflowId(ref.sessionId)).query(turnQuery, { sagaId: ref.sagaId });
+    },
 
     async readSagaOutcome(args: {
       workflowId: string;

@@ -14,7 +14,8 @@
  * (both runs), a saga that waited for approvals, a saga cancelled mid-step.
  * ("controls", SPEC §12): a kill with a hand-off mid-step, an elevation that
  * expires under a running saga, a saga whose later step is rate-limited —
- * each saga and its session. (saga-approvals-before-index.json is not written
+ * each saga and its session. ("turns", SPEC §13): an agent's turn ended after a tool's error, and one
+ * aborted after two steps — each saga and their session. (saga-approvals-before-index.json is not written
  * here: it is the approvals saga as it ran before waiting steps were indexed,
  * kept so that the patch which indexes them is checked against an old history.
  * Nor is session-before-controls.json: recorded on 8ddf870, the commit before
@@ -22,6 +23,7 @@
  *
  *   npm run record:histories                  every group
  *   npm run record:histories -- --only controls   one group: the others' fixtures stay as recorded
+ *   npm run record:histories -- --only turns      the turns' fixtures alone
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls'];
+    : ['core', 'controls', 'turns'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -121,6 +123,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(OUT, { recursive: true });
     if (want('core')) await core();
     if (want('controls')) await controls();
+    if (want('turns')) await turns();
     for (const line of written) console.log(line);
   } finally {
     await own.stop();
@@ -218,6 +221,10 @@ async function main(): Promise<void> {
     await save('saga-cancelled', cancelled.handle.workflowId);
   }
 
+  async function turns(): Promise<void> {
+    await turnsScenario((id, agents) => session(id, agents), save, until);
+  }
+
   async function controls(): Promise<void> {
     // A kill mid-step, with a substitute that takes over the step and the next.
     const k = await session('rec-kill', { [alpha]: 0.85, [beta]: 0.8 });
@@ -284,6 +291,34 @@ async function main(): Promise<void> {
     await save('saga-rate-limited', limited.handle.workflowId);
     await save('session-rate-limited', r.handle.workflowId);
   }
+}
+
+/** SPEC §13: two turns of one agent — one ended after a tool's error (completed), one aborted (compensated). */
+async function turnsScenario(
+  session: (id: string, agents: Record<string, number>) => Promise<SessionHandle>,
+  save: (name: string, workflowId: string) => Promise<void>,
+  until: (what: string, ok: () => Promise<boolean>) => Promise<void>,
+): Promise<void> {
+  const t = await session('rec-turns', { [alpha]: 0.85 });
+  const ended = await t.openTurn({ agentDid: alpha, sagaId: 'ended', description: 'recorded' });
+  if (!(await ended.append({ actionId: 'draft' })).ok) throw new Error('the first step did not commit');
+  const failed = await ended.append({ actionId: 'publish', input: { fail: true } });
+  if (failed.ok || !/refused on purpose/.test(failed.error ?? ''))
+    throw new Error("the tool's error was not the answer");
+  await ended.end();
+  if ((await ended.result()).saga.state !== 'completed') throw new Error('the ended turn did not complete');
+  const aborted = await t.openTurn({ agentDid: alpha, sagaId: 'aborted' });
+  for (const actionId of ['draft', 'publish'])
+    if (!(await aborted.append({ actionId })).ok) throw new Error(`${actionId} did not commit`);
+  await aborted.abort('recorded');
+  const snap = await aborted.result();
+  if (snap.saga.state !== 'compensated' || snap.compensationOrder.join() !== 'step-2,step-1')
+    throw new Error(`the aborted turn did not compensate in reverse: ${JSON.stringify(snap.compensationOrder)}`);
+  await until('the session to learn both ends', async () => (await t.sagas()).every((g) => g.state !== 'running'));
+  await t.terminate();
+  await save('saga-turn-ended', ended.workflowId);
+  await save('saga-turn-aborted', aborted.workflowId);
+  await save('session-turns', t.handle.workflowId);
 }
 
 main().then(

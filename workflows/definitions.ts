@@ -57,6 +57,7 @@ export const liabilityQuery = definitions.liabilityMatrix;
 export const auditQuery = definitions.auditHead;
 export const sagasQuery = definitions.sagas;
 export const stepGrantQuery = definitions.stepGrant;
+export const turnQuery = definitions.turnView;
 // Saga: pushes that only take away, a wake-up, and its state
 export const restrictSignal = definitions.restrict;
 export const wakeSignal = definitions.wake;

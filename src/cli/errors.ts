@@ -40,7 +40,10 @@ export const EXIT_CODE_TABLE: [ExitCode, string][] = [
     EXIT.AUDIT_FAILED,
     'audit verification failed: broken hash chain, wrong Merkle root or a root that differs from the commitment',
   ],
-  [EXIT.SAGA_FAILED, 'with --wait: the saga ended failed, compensated or escalated'],
+  [
+    EXIT.SAGA_FAILED,
+    'with --wait: the saga ended failed, compensated or escalated; `turn append`: the step did not commit (its error is printed)',
+  ],
   [
     EXIT.NO_TRAIL,
     'the audit store hv opened holds no trail of the session (not a verdict on the trail: point hv at the store the worker writes, HV_AUDIT_DATABASE_URL or HV_DATA_DIR)',

@@ -13,6 +13,7 @@ import { sessionCommands } from './session';
 import { keyCommands } from './keys';
 import { agentCommands } from './agent';
 import { toolCommands } from './tools';
+import { turnCommands } from './turn';
 import { approvalsList, sagaList, sessionList } from './lists';
 import { useNodeCrypto } from '../node/hashNode';
 
@@ -46,6 +47,7 @@ const GROUPS: { name: string; title: string; commands: Command[] }[] = [
   { name: 'session', title: 'Sessions', commands: [...sessionCommands, sessionList] },
   { name: 'saga', title: 'Sagas', commands: [...sagaCommands, sagaList] },
   { name: 'approvals', title: 'Approvals (what waits for an operator)', commands: [approvalsList] },
+  { name: 'turn', title: "Turns: an agent's open saga (SPEC §13)", commands: turnCommands },
   { name: 'agent', title: 'Agent controls (SPEC §12)', commands: agentCommands },
   { name: 'tools', title: 'MCP tools (docs/MCP.md)', commands: toolCommands },
   { name: 'audit', title: 'Audit', commands: auditCommands },

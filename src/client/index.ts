@@ -37,6 +37,7 @@ import {
   type SessionRow,
 } from './lists';
 import { sagaWorkflowIdOf } from './sagaIds';
+import { stepAnswer, TurnHandle, type StepAnswer } from './turns';
 import type { SagaSnapshot } from '../contract/sagaTypes';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
 import { tlsConfig, tlsFromEnv, type TlsFiles } from '../node/connectionTls';
@@ -135,6 +136,27 @@ class SessionRequests {
   ): Promise<SagaHandle> {
     const { sagaId, workflowId, runId, digests } = await this.send('startSaga', req, opts);
     return this.hv.saga(this.sessionId, sagaId, { workflowId, digests, runId });
+  }
+
+  /**
+   * Open a turn of `agentDid` (SPEC §13): a saga whose steps the agent appends one at a time. The handle
+   * appends (each step's answer is its result or its error), ends and aborts it, signed as the agent.
+   */
+  async openTurn(req: RequestOf<'openTurn'>, opts: Pick<SendOptions, 'requestId'> = {}): Promise<TurnHandle> {
+    const opened = await this.send('openTurn', req, opts);
+    const saga = this.hv.saga(this.sessionId, opened.sagaId, { workflowId: opened.workflowId, runId: opened.runId });
+    return new TurnHandle(this as unknown as SessionHandle, opened, saga);
+  }
+
+  /**
+   * Append a step to the agent's open turn and wait for its answer: the step's result, or its error (a tool's
+   * error, a denial when it ran, a rejection) — which does not end the turn. Refusals at the door (another
+   * agent's turn, a step the gate denies, a budget spent) are thrown as HypervisorError with their code.
+   */
+  async appendStep(req: RequestOf<'appendStep'>, opts: Pick<SendOptions, 'requestId'> = {}): Promise<StepAnswer> {
+    const appended = await this.send('appendStep', req, opts);
+    const saga = this.hv.saga(this.sessionId, appended.sagaId, { workflowId: appended.workflowId });
+    return stepAnswer(saga, appended);
   }
 
   /** A saga of this session, under the workflow id the session gave it (src/client/sagaIds.ts); else SAGA_NOT_FOUND. */
@@ -408,4 +430,5 @@ export class HypervisorClient {
   }
 }
 
+export { TurnHandle, type StepAnswer } from './turns';
 export type { ApprovalListFilter, ApprovalRow, SagaListFilter, SagaRow, SessionListFilter, SessionRow } from './lists';

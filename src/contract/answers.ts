@@ -22,7 +22,13 @@ import { GATE_RULES, GATE_WAITS, type GateDecision } from '../core/gate';
 import { HistoryStatusSchema } from '../core/history';
 import type { Bond, LiabilityMatrix } from '../core/liability';
 import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from '../core/saga';
-import { ConsistencySchema, SessionLifecycleSchema, type Participant, type SessionConfig } from '../core/session';
+import {
+  ConsistencySchema,
+  SessionLifecycleSchema,
+  TurnsConfigSchema,
+  type Participant,
+  type SessionConfig,
+} from '../core/session';
 import { type RingChange } from '../core/sessionRings';
 import { type JoinResult } from '../core/join';
 import type { SlashOutcome, SlashRecord, VoucherClip } from '../core/slashing';
@@ -35,6 +41,7 @@ import type {
 import { RESTRICTION_KINDS, type Usage } from '../core/controls';
 import { ControlsConfigSchema } from '../core/controlsConfig';
 import type { SagaSnapshot } from './sagaTypes';
+import { TurnRecordSchema } from './turns';
 
 /** Exactly the same type, both ways (`[…]` keeps unions from distributing). */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -68,6 +75,7 @@ export const SessionConfigAnswer = mirrors<SessionConfig>()(z.strictObject({
   retentionDays: z.number().int().positive(),
   identity: z.enum(['none', 'did:key']).optional(),
   controls: ControlsConfigSchema.optional(),
+  turns: TurnsConfigSchema.optional(),
 }));
 
 export const CommitmentAnswer = mirrors<Commitment>()(z.strictObject({
@@ -147,6 +155,7 @@ export const StepEvidenceAnswer = mirrors<StepEvidence>()(z.strictObject({
   witness: DidSchema.nullable(),
   handedFrom: z.strictObject({ agentDid: DidSchema, digest: DigestSchema }).nullable().optional(),
   leased: z.boolean().optional(),
+  started: z.boolean().optional(),
 }));
 
 export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
@@ -159,6 +168,7 @@ export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
   agentDids: z.array(DidSchema),
   steps: z.array(StepEvidenceAnswer),
   error: z.string().nullable(),
+  turn: TurnRecordSchema.optional(),
 }));
 
 export const SnapshotSummaryAnswer = mirrors<SnapshotSummary>()(z.strictObject({

@@ -199,3 +199,4 @@ export type ElevationApproval = z.input<typeof ElevationApprovalSchema>;
 /** By an SRE witness of the session, or the elevated agent itself. */
 export const RevokeElevationRequestSchema = z.strictObject({ agentDid: DidSchema, byDid: DidSchema, reason: Reason.optional(), auth });
 export type RevokeElevationRequest = z.input<typeof RevokeElevationRequestSchema>;
+export * from './turns';

@@ -12,6 +12,7 @@
 import type { z } from 'zod';
 import * as c from '.';
 import * as a from './answers';
+import * as t from './turns';
 import type { Signers } from '../core/identity';
 
 export const SESSION_WORKFLOW = 'sessionWorkflow';
@@ -198,6 +199,28 @@ export const MESSAGES = {
     outputDescription: 'The session\'s grant for the step, leased when allowed.',
   }),
 
+  // ── Session: turns, open sagas (SPEC §13) ────────────────────────────────
+  openTurn: update(t.OpenTurnRequestSchema, t.OpenTurnResultAnswer, {
+    signers: signedBy.agent, authority: 'agent',
+    description: 'Open a turn of this agent: a saga whose steps it appends one at a time (SPEC §13), until it ends or aborts the turn or the turn\'s deadline passes (default and bound: config.turns).',
+    outputDescription: 'The turn\'s saga id, workflow id and run, and its deadline.',
+  }),
+  appendStep: update(t.AppendStepRequestSchema, t.AppendStepResultAnswer, {
+    signers: signedBy.agent, authority: 'agent',
+    description: 'Append a step to the agent\'s own open turn: gated now (ring, controls, rate, budget) and again when it runs, approved when its ring needs it, run by the saga. The step\'s result or error is in the saga\'s state (the typed client\'s appendStep waits for it).',
+    outputDescription: 'The step appended: its saga, id and digest (what approvals are bound to).',
+  }),
+  endTurn: update(t.EndTurnRequestSchema, t.TurnEndResultAnswer, {
+    signers: signedBy.agent, authority: 'agent',
+    description: 'End the agent\'s turn: once its appended steps ran, the saga completes (a step\'s error was its answer, and compensates nothing).',
+    outputDescription: 'The turn, ended.',
+  }),
+  abortTurn: update(t.AbortTurnRequestSchema, t.TurnEndResultAnswer, {
+    signers: signedBy.agent, authority: 'agent',
+    description: 'Abort the agent\'s turn: every step that may have acted is compensated, in reverse, once each.',
+    outputDescription: 'The turn, aborted.',
+  }),
+
   // ── Session: controls (SPEC §12) ──────────────────────────────────────────
   quarantine: update(c.QuarantineRequestSchema, a.ControlResultAnswer, {
     signers: signedBy.sre, ...sreRequest,
@@ -291,6 +314,10 @@ export const MESSAGES = {
   stepGrant: query<[c.StepRef], typeof a.StepGrantAnswer>(SESSION_WORKFLOW, a.StepGrantAnswer, {
     input: c.StepRefSchema, authority: 'query',
     description: 'The session\'s decision for a step now, with the approvals and witness it holds (argument: {sagaId, stepId, digest}).',
+  }),
+  turnView: query<[t.TurnRef], typeof t.TurnViewAnswer>(SESSION_WORKFLOW, t.TurnViewAnswer, {
+    input: t.TurnRefSchema, authority: 'query',
+    description: 'A turn as the session holds it (argument: {sagaId}): its state, deadline, the step not yet taken, and the view to gate it — what the turn\'s saga reads.',
   }),
   vfsRead: update(c.VfsPathRequestSchema, a.VfsFileAnswer, {
     signers: signedBy.agent, authority: 'agent',

@@ -11,6 +11,7 @@ import type { ActionView, AgentView, SessionInput } from '.';
 import type { GateDecision } from '../core/gate';
 import type { NonceWindow } from '../core/identity';
 import type { ControlsState, Restriction, RestrictionKind, Usage } from '../core/controls';
+import type { TurnRecord } from './turns';
 
 /** Approvals, a rejection and a witness the session holds for one step (SPEC §11.5). */
 export interface StepEvidence {
@@ -41,6 +42,8 @@ export interface SagaRecord {
   /** While running: each step's digest and evidence. Dropped when the saga ends. */
   steps: StepEvidence[];
   error: string | null;
+  /** An open saga, an agent's turn (SPEC §13): its agent, state, deadline and the step not yet taken. */
+  turn?: TurnRecord;
 }
 
 /** Everything a session holds; plain JSON, so it crosses continue-as-new whole. */

@@ -265,6 +265,44 @@ export const ERRORS = {
     details: 'requestId',
     hint: 'the request was applied: read its effect (`hv session show`, `hv saga show`) rather than resend',
   },
+  NOT_A_TURN: {
+    means: 'the saga is a declared saga, not an open turn: steps cannot be appended to it (SPEC §13)',
+    details: 'sagaId',
+    hint: 'open a turn (`openTurn`) and append to its saga id',
+  },
+  NOT_TURN_AGENT: {
+    means: "the turn is another agent's: only the agent that opened it appends to, ends or aborts it",
+    details: 'sagaId, agentDid',
+    hint: 'open a turn of your own (`openTurn`)',
+  },
+  TURN_NOT_OPEN: {
+    means: 'the turn was ended or aborted, its deadline passed, or its saga ended: it takes no more steps',
+    details: 'sagaId, state',
+    hint: "open a new turn; `hv saga show` shows the turn's saga and what it did",
+  },
+  TURN_FULL: {
+    means: "the turn holds as many steps as the session's config.turns.maxSteps allows (SPEC §11.6)",
+    details: 'sagaId, maxSteps',
+    hint: 'end this turn and open another, or create the session with a larger config.turns.maxSteps',
+  },
+  TOO_MANY_TURNS: {
+    means: "the agent holds as many open turns as the session's config.turns.maxOpenPerAgent allows (SPEC §11.6)",
+    details: 'did, maxOpenPerAgent',
+    hint: 'end or abort one of its open turns first (`hv saga list --state running --agent DID` lists them)',
+    retry: true,
+  },
+  TURN_BUSY: {
+    means: 'the turn holds a step its saga has not taken yet: steps are appended one at a time',
+    details: 'sagaId, stepId',
+    hint: "wait for the previous step's answer (the typed client's appendStep does), then append",
+    retry: true,
+  },
+  STEP_DENIED: {
+    means:
+      'the gate denied the step when it was appended (ring, quarantine, kill, undeclared action): the message says which rule; nothing ran',
+    details: 'sagaId, stepId, rule',
+    hint: 'the message names the rule: a more privileged ring (a vouch, an elevation), another action, or another agent',
+  },
   NOT_DRIFT_REPORTER: {
     means: "a drift report must come from one of the session's config.driftReporters, signed",
     details: 'did',

@@ -490,6 +490,16 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
   return unfinished(saga, `it is already ${saga.state}`);
 }
 
+/**
+ * A turn its agent ended (SPEC §13): running → completed. A step that failed was the agent's answer (a tool's
+ * error does not compensate by itself); only a step still executing is unfinished.
+ */
+export function completeTurn(saga: SagaState, at: number): void {
+  const executing = saga.steps.find((s) => s.state === 'executing' || s.state === 'pending');
+  if (executing) unfinished(saga, `step ${executing.stepId} is ${executing.state}`);
+  transitionSaga(saga, 'completed', at, 'the agent ended its turn');
+}
+
 /** finishSaga's refusal: a module-level function, not a closure made on every call. */
 function unfinished(saga: SagaState, why: string): never {
   throw new HypervisorError('INVALID_TRANSITION', `saga ${saga.sagaId} cannot finish: ${why}`, {

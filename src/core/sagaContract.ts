@@ -190,22 +190,34 @@ export type Restriction = z.infer<typeof RestrictionSchema>;
 
 /** A step as the session hands it to its saga: ids settled and its digest (SPEC §11.5). */
 export type ResolvedStep = Omit<SagaStep, 'stepId'> & { stepId: string; digest: string };
+/** leased: its start holds a rate token and its budget (SPEC §12); false: the saga claims it from the session at its time. Absent: leased. */
+export const ResolvedStepSchema = SagaStepSchema.extend({
+  stepId: Id,
+  digest: DigestSchema,
+  leased: z.boolean().optional(),
+});
 
 /**
  * The saga workflow's start input. Only its session gives it (the saga checks
  * its parent): the view it starts from is the session's, at the start.
  */
-export const SagaWorkflowInputSchema = z.strictObject({
-  sessionId: SessionIdSchema,
-  sagaId: Id,
-  description: z.string().max(500).optional(),
-  /** leased: its start holds a rate token and its budget (SPEC §12); false: the saga claims it from the session at its time. Absent: leased. */
-  steps: z
-    .array(SagaStepSchema.extend({ stepId: Id, digest: DigestSchema, leased: z.boolean().optional() }))
-    .min(1)
-    .max(SAGA_MAX_STEPS),
-  agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
-  actions: z.array(ActionViewSchema).max(SAGA_MAX_STEPS),
-  quorum: z.number().int().min(1).max(100),
-});
+export const SagaWorkflowInputSchema = z
+  .strictObject({
+    sessionId: SessionIdSchema,
+    sagaId: Id,
+    description: z.string().max(500).optional(),
+    steps: z.array(ResolvedStepSchema).max(SAGA_MAX_STEPS),
+    agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
+    actions: z.array(ActionViewSchema).max(SAGA_MAX_STEPS),
+    quorum: z.number().int().min(1).max(100),
+    /**
+     * An open saga (SPEC §13): an agent's turn, whose steps arrive one at a time through the session. Its steps
+     * start empty; the saga reads each appended step from its session. `deadline`: epoch ms (workflow time).
+     */
+    turn: z.strictObject({ agentDid: DidSchema, deadline: z.number().int().nonnegative() }).optional(),
+  })
+  .refine((v) => v.turn !== undefined || v.steps.length >= 1, {
+    path: ['steps'],
+    message: 'a saga needs at least one step',
+  });
 export type SagaWorkflowInput = z.input<typeof SagaWorkflowInputSchema>;

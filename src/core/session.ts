@@ -69,6 +69,56 @@ export const ToolOriginSchema = z
     'must be an http(s) URL origin such as http://127.0.0.1:8080 (scheme, host and optional port, no path or trailing slash)',
   );
 
+/** SPEC §13, §11.6: an agent's turn (an open saga) — how long it may stay open, and how many steps it may take. */
+export const TURN_MAX_STEPS_LIMIT = 500;
+export const TURN_DEADLINE_LIMIT_SECONDS = 7 * 86_400;
+/** The turns config a session that names none has (each field it omits). */
+export const TURNS_DEFAULTS = {
+  defaultDeadlineSeconds: 600,
+  maxDeadlineSeconds: 3600,
+  maxSteps: 50,
+  maxOpenPerAgent: 4,
+} as const;
+export const TURN_MAX_OPEN_LIMIT = 100;
+export type TurnsConfig = { -readonly [K in keyof typeof TURNS_DEFAULTS]: number };
+/** A session's turns config with SPEC's defaults filled in. */
+export const turnsOf = (t: Partial<TurnsConfig> | undefined): TurnsConfig => ({ ...TURNS_DEFAULTS, ...t });
+export const TurnsConfigSchema = z
+  .strictObject({
+    /** A turn opened without a deadline ends (and compensates) after this many seconds. */
+    defaultDeadlineSeconds: z
+      .number()
+      .int('turns.defaultDeadlineSeconds must be a whole number of seconds')
+      .positive('turns.defaultDeadlineSeconds must be > 0')
+      .max(TURN_DEADLINE_LIMIT_SECONDS, `turns.defaultDeadlineSeconds must be at most ${TURN_DEADLINE_LIMIT_SECONDS}`)
+      .optional(),
+    /** The longest deadline a turn may ask for. */
+    maxDeadlineSeconds: z
+      .number()
+      .int('turns.maxDeadlineSeconds must be a whole number of seconds')
+      .positive('turns.maxDeadlineSeconds must be > 0')
+      .max(TURN_DEADLINE_LIMIT_SECONDS, `turns.maxDeadlineSeconds must be at most ${TURN_DEADLINE_LIMIT_SECONDS}`)
+      .optional(),
+    /** Steps one turn may append (SPEC §11.6). */
+    maxSteps: z
+      .number()
+      .int('turns.maxSteps must be a whole number')
+      .positive('turns.maxSteps must be > 0')
+      .max(TURN_MAX_STEPS_LIMIT, `turns.maxSteps must be at most ${TURN_MAX_STEPS_LIMIT}`)
+      .optional(),
+    /** Turns one agent may hold open at once (SPEC §11.6: each is a workflow). */
+    maxOpenPerAgent: z
+      .number()
+      .int('turns.maxOpenPerAgent must be a whole number')
+      .positive('turns.maxOpenPerAgent must be > 0')
+      .max(TURN_MAX_OPEN_LIMIT, `turns.maxOpenPerAgent must be at most ${TURN_MAX_OPEN_LIMIT}`)
+      .optional(),
+  })
+  .refine((t) => turnsOf(t).defaultDeadlineSeconds <= turnsOf(t).maxDeadlineSeconds, {
+    path: ['defaultDeadlineSeconds'],
+    message: 'turns.defaultDeadlineSeconds must be at most turns.maxDeadlineSeconds',
+  });
+
 export const SessionConfigSchema = z.object({
   consistency: ConsistencySchema.default('EVENTUAL'),
   maxParticipants: z
@@ -122,6 +172,8 @@ export const SessionConfigSchema = z.object({
     .array(DidSchema.refine(isDidKey, 'must be a did:key (a drift reporter signs its reports, in every identity mode)'))
     .max(MAX_DRIFT_REPORTERS, `driftReporters must list at most ${MAX_DRIFT_REPORTERS} DIDs`)
     .optional(),
+  /** Open sagas, an agent's turns (SPEC §13); absent: TURNS_DEFAULTS. Absent rather than defaulted, as identity. */
+  turns: TurnsConfigSchema.optional(),
 });
 export type SessionConfigInput = z.input<typeof SessionConfigSchema>;
 export type SessionConfig = z.output<typeof SessionConfigSchema>;
@@ -231,7 +283,13 @@ function fastList<T>(x: unknown, max: number, item: (v: unknown) => v is T): T[]
 }
 
 function fastSessionConfig(c: unknown): SessionConfig | undefined {
-  if (!isRecord(c) || c.identity !== undefined || c.controls !== undefined || c.driftReporters !== undefined)
+  if (
+    !isRecord(c) ||
+    c.identity !== undefined ||
+    c.controls !== undefined ||
+    c.driftReporters !== undefined ||
+    c.turns !== undefined
+  )
     return undefined;
   const d = CONFIG_DEFAULTS;
   // zod's default() fills in only undefined (null is an error, left to zod).

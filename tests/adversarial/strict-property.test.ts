@@ -47,6 +47,10 @@ const SAMPLES: Record<UpdateName, Record<string, unknown>> = {
   vfsSnapshot: { agentDid: alpha, snapshotId: 'snap-1' },
   vfsRestore: { agentDid: alpha, snapshotId: 'snap-1' },
   vfsRead: { agentDid: alpha, path: '/shared/a.txt' },
+  openTurn: { agentDid: alpha },
+  appendStep: { sagaId: 'saga-1', agentDid: alpha, actionId: 'draft' },
+  endTurn: { sagaId: 'saga-1', agentDid: alpha },
+  abortTurn: { sagaId: 'saga-1', agentDid: alpha, reason: 'r' },
 };
 
 const UPDATES = (Object.keys(MESSAGES) as (keyof typeof MESSAGES)[]).filter(

@@ -102,6 +102,10 @@ describe('message registry', () => {
       ],
       revokeElevation: [{ agentDid: k.agent!.did, byDid: k.sre!.did }, [k.sre!.did]],
       vfsWrite: [{ agentDid: k.agent!.did, path: '/a', content: 'x' }, [k.agent!.did]],
+      openTurn: [{ agentDid: k.agent!.did }, [k.agent!.did]],
+      appendStep: [{ sagaId: 's', agentDid: k.agent!.did, actionId: 'draft' }, [k.agent!.did]],
+      endTurn: [{ sagaId: 's', agentDid: k.agent!.did }, [k.agent!.did]],
+      abortTurn: [{ sagaId: 's', agentDid: k.agent!.did, reason: 'r' }, [k.agent!.did]],
     };
     const everyone = new KeyRing(Object.values(k));
     const agentOnly = new KeyRing([k.agent!]);

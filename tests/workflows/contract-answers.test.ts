@@ -199,6 +199,19 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
         approverDid: alpha,
       }),
     );
+    // A turn (SPEC §13): its opening, an append, the session's view of it, its end.
+    const opened = conforms('openTurn.result.schema.json', await session.send('openTurn', { agentDid: alpha }));
+    const appended = conforms(
+      'appendStep.result.schema.json',
+      await session.send('appendStep', { sagaId: opened.sagaId, agentDid: alpha, actionId: 'draft' }),
+    );
+    const view: { turn: { next: { stepId: string } | null } } = conforms(
+      'turnView.answer.schema.json',
+      await session.handle.query('turnView', { sagaId: opened.sagaId }),
+    );
+    assert.equal(view.turn.next?.stepId, appended.stepId);
+    conforms('sagas.answer.schema.json', await session.sagas());
+    conforms('endTurn.result.schema.json', await session.endTurn({ sagaId: opened.sagaId, agentDid: alpha }));
     conforms('summary.answer.schema.json', await session.summary());
     conforms('revokeElevation.result.schema.json', await session.revokeElevation({ agentDid: beta, byDid: beta }));
 

@@ -45,6 +45,10 @@ const SCENARIOS = [
   // agent's 8 over-ring checkActions and 3 twelve-step sagas started at once — today's breaker and default rates
   // act there only behind their patches. Kept as it is.
   'session-before-controls',
+  // Turns, open sagas (SPEC §13): one ended after a tool's error, one aborted and compensated, and their session.
+  'saga-turn-ended',
+  'saga-turn-aborted',
+  'session-turns',
 ];
 
 describe('replay: recorded histories against the current workflow code', function () {

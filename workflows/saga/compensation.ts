@@ -24,7 +24,8 @@ export const READ_ONLY_STEPS_NOT_COMPENSATED = 'read-only-steps-not-compensated'
 
 /** Compensates, when a step failed or the saga was cancelled and something may have acted. */
 export async function compensate(ctx: SagaContext): Promise<void> {
-  if ((ctx.failedStepId !== null || ctx.cancelled) && compensationPlan(ctx.saga).length > 0) {
+  // A turn that gave up (SPEC §13) walks back even when nothing may have acted: it ends compensated, not completed.
+  if (ctx.gaveUp || ((ctx.failedStepId !== null || ctx.cancelled) && compensationPlan(ctx.saga).length > 0)) {
     startCompensation(ctx.saga, Date.now(), ctx.error);
     publishDetails(ctx);
     await wf.CancellationScope.nonCancellable(async () => {

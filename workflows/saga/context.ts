@@ -22,7 +22,7 @@ import { notFromSession } from './failures';
 
 type Activities = ReturnType<typeof createActivities>;
 export const { executeStep, compensateStep } = wf.proxyActivities<Activities>({ startToCloseTimeout: '5 minutes' });
-export const { readStepGrant } = wf.proxyActivities<Activities>({
+export const { readStepGrant, readTurn } = wf.proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5, initialInterval: '500 milliseconds', backoffCoefficient: 2 },
 });
@@ -55,6 +55,30 @@ export interface SagaContext {
   notifySessionOnEnd: boolean;
   /** What HvPendingApprovals holds for the waiting step (null: nothing). */
   pendingIndexed: string | null;
+  /** A turn (SPEC §13) its agent aborted, whose deadline passed or whose agent was killed: it compensates. */
+  gaveUp: boolean;
+}
+
+/** A step of the saga's state machine from its spec and its action as declared. */
+export function addSpecStep(saga: SagaState, spec: SagaInput['steps'][number], action: ActionView | undefined) {
+  return addStep(
+    saga,
+    {
+      stepId: spec.stepId,
+      actionId: spec.actionId,
+      agentDid: spec.agentDid,
+      executeApi: action?.executeApi ?? undefined,
+      undoApi: action?.undoApi ?? undefined,
+      timeoutSeconds: spec.timeoutSeconds,
+      maxRetries: spec.retry.maximumAttempts - 1,
+      initialIntervalMs: Math.round(spec.retry.initialIntervalSeconds * 1000),
+      backoffCoefficient: spec.retry.backoffCoefficient,
+      maximumIntervalMs: spec.retry.maximumIntervalSeconds
+        ? Math.round(spec.retry.maximumIntervalSeconds * 1000)
+        : undefined,
+    },
+    Date.now(),
+  );
 }
 
 /** The saga's context from its start input — refused unless its session started it (its parent). */
@@ -67,27 +91,7 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
   const actions = new Map<string, ActionView>(input.actions.map((a) => [a.actionId, a]));
   const saga: SagaState = governed(() => {
     const s = createSaga({ sagaId, sessionId, at: Date.now() });
-    for (const spec of input.steps) {
-      const action = actions.get(spec.actionId);
-      addStep(
-        s,
-        {
-          stepId: spec.stepId,
-          actionId: spec.actionId,
-          agentDid: spec.agentDid,
-          executeApi: action?.executeApi ?? undefined,
-          undoApi: action?.undoApi ?? undefined,
-          timeoutSeconds: spec.timeoutSeconds,
-          maxRetries: spec.retry.maximumAttempts - 1,
-          initialIntervalMs: Math.round(spec.retry.initialIntervalSeconds * 1000),
-          backoffCoefficient: spec.retry.backoffCoefficient,
-          maximumIntervalMs: spec.retry.maximumIntervalSeconds
-            ? Math.round(spec.retry.maximumIntervalSeconds * 1000)
-            : undefined,
-        },
-        Date.now(),
-      );
-    }
+    for (const spec of input.steps) addSpecStep(s, spec, actions.get(spec.actionId));
     return s;
   });
   return {
@@ -110,6 +114,7 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
     running: null,
     notifySessionOnEnd: false,
     pendingIndexed: null,
+    gaveUp: false,
   };
 }
 

@@ -16,7 +16,7 @@
  *   SagaFailed) with its snapshot in the failure's details.
  */
 import * as wf from '@temporalio/workflow';
-import { finishSaga } from '../../src/core/saga';
+import { completeTurn, finishSaga } from '../../src/core/saga';
 import { ATTR } from '../../src/core/observability';
 import { HvSagaState } from '../../src/contract/searchAttributes';
 import type { SagaWorkflowInput } from '../../src/core/sagaContract';
@@ -28,6 +28,7 @@ import { createSagaContext, publishDetails, snapshot } from './context';
 import { sagaFailure } from './failures';
 import { indexPending } from './gate';
 import { walkForward } from './forward';
+import { walkTurn } from './turn';
 import { registerSagaHandlers } from './handlers';
 import { logDropped } from '../failures';
 
@@ -37,10 +38,13 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   registerSagaHandlers(ctx);
 
   publishDetails(ctx);
-  await walkForward(ctx);
+  if (ctx.input.turn) await walkTurn(ctx);
+  else await walkForward(ctx);
   await compensate(ctx);
 
-  finishSaga(ctx.saga, Date.now());
+  // A turn its agent ended completes: a step's error was the agent's answer, and undoes nothing (SPEC §13).
+  if (ctx.input.turn && ctx.saga.state === 'running') completeTurn(ctx.saga, Date.now());
+  else finishSaga(ctx.saga, Date.now());
   sagaEnded(ctx.saga.state);
   ctx.waiting = null;
   indexPending(ctx, null);

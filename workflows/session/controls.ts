@@ -341,7 +341,8 @@ export const controlHandlers = {
           if (step.agentDid !== did) continue;
           ctx.controls.settle(stepKey(saga.workflowId, step.stepId), false);
           step.leased = false;
-          if (!req.substituteDid) continue;
+          // A turn is its agent's own (SPEC §13): it is not handed over; its saga compensates.
+          if (!req.substituteDid || saga.turn) continue;
           step.handedFrom = { agentDid: did, digest: step.digest };
           step.agentDid = req.substituteDid;
           step.digest = handoffDigest(step.digest, req.substituteDid);

@@ -14,6 +14,13 @@ import type { Handlers } from './door';
 import { leaseStep } from './leases';
 import { evidenceOf } from './evidence';
 
+const turnOverReason = (turn: NonNullable<SagaRecord['turn']>): string | null =>
+  turn.state === 'aborted'
+    ? `the agent aborted its turn${turn.reason ? `: ${turn.reason}` : ''}`
+    : Date.now() >= turn.deadline
+      ? "the turn's deadline passed"
+      : null;
+
 /** The session's decision for a step now: what a saga's activity reads (SPEC §11.2). */
 export function stepGrant(ctx: SessionContext, raw: StepRef): StepGrant {
   const ref = governed(() => parse(StepRefSchema, raw, 'stepGrant'));
@@ -44,6 +51,9 @@ export function grantFor(ctx: SessionContext, saga: SagaRecord, step: StepEviden
       rule: 'rejected',
     };
   }
+  // SPEC §13: a step of a turn its agent aborted, or whose deadline passed, does not start (it may wait for evidence).
+  const turnOver = saga.turn && !step.started ? turnOverReason(saga.turn) : null;
+  if (turnOver) decision = { ...decision, allowed: false, waitFor: 'none', reason: turnOver, rule: 'rejected' };
   return {
     decision,
     agent,
@@ -79,6 +89,8 @@ export const grantHandlers = {
     run(ctx, ref) {
       claimRules(ctx, ref);
       const { saga, step } = evidenceOf(ctx, ref, 'claim a step');
+      // A turn's step is taken by its saga at its first claim: the turn may take the next (SPEC §13).
+      if (saga.turn?.next?.stepId === step.stepId) saga.turn.taken = true;
       const grant = grantFor(ctx, saga, step);
       if (!grant.decision.allowed) return grant;
       const before = { leased: step.leased === true, started: step.started === true };

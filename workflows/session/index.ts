@@ -37,6 +37,7 @@ import { endAtMaxDuration, terminateHandlers } from './terminate';
 import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
+import { turnHandlers } from './turns';
 
 export { HYPERVISOR_DID, elevationDigest, handoffDigest, stepDigest } from './context';
 export { AUDIT_BACKLOG_MAX } from './trail';
@@ -53,6 +54,7 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wire(ctx, controlHandlers);
   wire(ctx, terminateHandlers);
   wire(ctx, vfsHandlers);
+  wire(ctx, turnHandlers);
   registerVfsQueries(ctx);
   registerQueries(ctx);
 

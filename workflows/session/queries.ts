@@ -8,11 +8,20 @@ import { auditMerkleRoot } from '../../src/core/audit';
 import { liabilityMatrix } from '../../src/core/liability';
 import { participantOf } from '../../src/core/session';
 import { MESSAGES } from '../../src/contract/messages';
-import { auditQuery, liabilityQuery, participantQuery, sagasQuery, stepGrantQuery, summaryQuery } from '../definitions';
+import {
+  auditQuery,
+  liabilityQuery,
+  participantQuery,
+  sagasQuery,
+  stepGrantQuery,
+  summaryQuery,
+  turnQuery,
+} from '../definitions';
 import { queryAnswer } from '../failures';
 import type { SessionContext } from './context';
 import { stepGrant } from './grants';
 import { summary } from './views';
+import { turnView } from './turns';
 
 export function registerQueries(ctx: SessionContext): void {
   const { st, sessionId } = ctx;
@@ -42,5 +51,10 @@ export function registerQueries(ctx: SessionContext): void {
     stepGrantQuery,
     queryAnswer((raw) => stepGrant(ctx, raw)),
     { description: MESSAGES.stepGrant.description },
+  );
+  wf.setHandler(
+    turnQuery,
+    queryAnswer((raw) => turnView(ctx, raw)),
+    { description: MESSAGES.turnView.description },
   );
 }

@@ -82,6 +82,8 @@ export async function startOneSaga(
   req: StartSagaRequestParsed,
   sagaId: string,
   signatures: DeltaSignature[],
+  /** An open saga, an agent's turn (SPEC §13): no steps yet; they arrive through the session (turns.ts). */
+  turn?: { agentDid: string; deadline: number },
 ) {
   // N16: an unambiguous id, and so unambiguous idempotency keys; a session recorded before keeps the old one.
   const workflowId = wf.patched('n16-unambiguous-saga-ids')
@@ -102,7 +104,7 @@ export async function startOneSaga(
       }),
     };
   });
-  const agentDids = [...new Set(steps.map((s) => s.agentDid))].sort();
+  const agentDids = turn ? [turn.agentDid] : [...new Set(steps.map((s) => s.agentDid))].sort();
   const actionIds = [...new Set(steps.map((s) => s.actionId))];
   const sagaInput: SagaWorkflowInput = {
     sessionId: ctx.sessionId,
@@ -112,6 +114,7 @@ export async function startOneSaga(
     agents: agentDids.map((d) => agentView(ctx, d)).filter((v): v is AgentView => v !== undefined),
     actions: actionIds.map((a) => actionView(ctx, a)).filter((v): v is ActionView => v !== undefined),
     quorum: ctx.st.session.config.consensusQuorum,
+    ...(turn ? { turn } : {}),
   };
   const record_: SagaRecord = {
     sagaId,
@@ -131,6 +134,7 @@ export async function startOneSaga(
       witness: null,
     })),
     error: null,
+    ...(turn ? { turn: { ...turn, state: 'open' as const, reason: null, next: null, taken: false } } : {}),
   };
   // SPEC §12: the saga holds a lease of the steps that fit now, in order; the rest claim at their time.
   for (const [i, step] of record_.steps.entries()) {
@@ -150,7 +154,7 @@ export async function startOneSaga(
       args: [sagaInput],
       // The session continues as new while sagas run: they go on, and the new run reads their outcome by id.
       parentClosePolicy: 'ABANDON',
-      staticSummary: `Saga ${sagaId} of session ${ctx.sessionId}${req.description ? `: ${req.description}` : ''}`,
+      staticSummary: `${turn ? `Turn of ${turn.agentDid}, saga` : 'Saga'} ${sagaId} of session ${ctx.sessionId}${req.description ? `: ${req.description}` : ''}`,
       staticDetails: sagaStaticDetails(steps),
       typedSearchAttributes: [
         { key: HvSessionId, value: ctx.sessionId },
@@ -181,7 +185,9 @@ export async function startOneSaga(
       {
         path: `/sagas/${sagaId}`,
         operation: 'add',
-        contentHash: contentHash({ sagaId, workflowId, steps: steps.map((s) => s.digest) }),
+        contentHash: contentHash(
+          turn ? { sagaId, workflowId, turn } : { sagaId, workflowId, steps: steps.map((s) => s.digest) },
+        ),
       },
     ],
     undefined,
@@ -265,6 +271,7 @@ export async function settle(
   saga.endedAt = snap?.saga.finishedAt ?? Date.now();
   saga.error = snap ? snap.error : outcome.failure;
   saga.steps = [];
+  if (saga.turn) saga.turn.next = null;
   trimFinished(ctx);
   if (!isOpen(ctx)) {
     for (const key of ctx.controls.reservationsOf(sagaId)) ctx.controls.settle(key, false);
