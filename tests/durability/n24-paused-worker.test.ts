@@ -2,7 +2,9 @@
  * N24 (issue 24): a worker SIGSTOPped for minutes and resumed crashed — a run
  * evicted from its cache resumed a continuation outside workflow context,
  * which touched the workflow metric meter (workflows/observe.ts) and took the
- * worker's workflow thread down. Fixed in observe.ts (tests/unit/observe.test.ts).
+ * worker's workflow thread down. observe.ts now drops telemetry outside workflow context
+ * (tests/unit/observe.test.ts); the crash itself is still reproducible, with that guard, by
+ * tests/adversarial/n24/evicted-continuation.repro.ts (RELIABILITY.md, N24).
  *
  * Here the pause itself, with two worker processes on a dev server of the
  * test's own: worker A holds every session and saga while their ring-1 steps
