@@ -9,7 +9,7 @@ import { stepHandler, type StepContext } from './handlers';
 import { gateDecided } from './observe';
 import type { GateDecision } from '../src/core/gate';
 import { ATTR } from '../src/core/observability';
-import { sagaWorkflowId } from '../src/contract/messages';
+import { SAGA_WORKFLOW, SESSION_WORKFLOW, sagaWorkflowId } from '../src/contract/messages';
 import { HTTP_TOOL_FAILURES, postToTool } from './httpTool';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 import { McpClients, NO_MCP_SERVERS } from './mcpClients';
@@ -102,8 +102,26 @@ function withActingDetails(err: unknown, attempt: number): unknown {
   });
 }
 
+/**
+ * A step acts only for its own saga (N24): an attempt scheduled by any other workflow is refused before it acts
+ * (its session may run only the undo of a saga that ended without an outcome, naming that saga: N7).
+ * A worker stalled past the SDK's isolate timeout inside a saga's activation can leave that saga's continuations
+ * to run inside the next activation of the same V8 context — another workflow's, e.g. its session's, which then
+ * schedules the saga's step under its own id (a second key: the tool would act twice).
+ */
+function requireOwnSaga(ctx: Context, task: StepTask & { sagaWorkflowId?: string }, phase: 'execute' | 'undo'): void {
+  const { workflowType, workflowExecution } = ctx.info;
+  if (workflowType === SAGA_WORKFLOW) return;
+  if (phase === 'undo' && workflowType === SESSION_WORKFLOW && task.sagaWorkflowId !== undefined) return;
+  throw ApplicationFailure.nonRetryable(
+    `step ${task.stepId} of saga ${task.sagaId} was scheduled by ${workflowType} ${workflowExecution?.workflowId ?? '?'}, not by its saga: a step acts only under its own saga`,
+    'StepOutsideItsSaga',
+  );
+}
+
 function stepContext(task: StepTask & { sagaWorkflowId?: string }, phase: 'execute' | 'undo'): StepContext {
   const ctx = Context.current();
+  requireOwnSaga(ctx, task, phase);
   // The saga's own workflow id, which names its session too (N16): keys of two sessions never meet. A session
   // recovering a saga that ended without an outcome (N7) passes it, its activity being the session's.
   const workflowId =

@@ -109,11 +109,11 @@ describe('N24 (reproduction, open) — a continuation queued by an activation th
     try {
       assert.equal(outcome.failure, undefined, 'the worker lives on');
       assert.equal(outcome.state, 'completed');
-      assert.equal(await scheduledSteps(session.workflowId), 0, 'the session scheduled none of the saga’s steps');
       const executes = Object.entries(calls)
         .filter(([workflowId]) => workflowId === started.workflowId || workflowId === session.workflowId)
         .flatMap(([, list]) => list.filter((c) => c.phase === 'execute').map((c) => c.key));
       assert.deepEqual(executes, [`${started.workflowId}/step-1/execute`], 'step-1 acted once, as the saga');
+      assert.equal(await scheduledSteps(session.workflowId), 0, 'the session scheduled none of the saga’s steps');
     } finally {
       await stop();
     }
