@@ -10,6 +10,7 @@ import type { AuditStore } from '../src/store/types';
 import { useNodeCrypto } from '../src/node/hashNode';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 import type { HypervisorKey } from '../src/store/treeHeads';
+import type { McpClients } from './mcpClients';
 
 /**
  * `tracer`: set when the worker traces, for the spans activities open
@@ -17,6 +18,7 @@ import type { HypervisorKey } from '../src/store/treeHeads';
  * it calls, private addresses, the answer size limit (worker/config.ts reads
  * it from HV_TOOL_* at start); by default no HTTP tool runs. `hypervisorKey`:
  * the worker's own key, which signs the trail's tree heads (issue 24, N14).
+ * `mcp`: the clients of the MCP servers the worker configures (none by default).
  */
 export function createActivities(
   client: Client,
@@ -24,6 +26,7 @@ export function createActivities(
   tracer?: Tracer,
   toolPolicy: ToolPolicy = NO_HTTP_TOOLS,
   hypervisorKey?: HypervisorKey,
+  mcp?: McpClients,
 ) {
   // Activities run in plain Node: their hashes come from node:crypto (src/hash.ts).
   useNodeCrypto();
@@ -34,6 +37,7 @@ export function createActivities(
       (sagaWorkflowId, task) => sessions.checkStepGate(sagaWorkflowId, task.stepId),
       tracer,
       toolPolicy,
+      mcp,
     ),
     readStepGrant: sessions.readStepGrant,
     readTurn: sessions.readTurn,

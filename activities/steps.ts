@@ -12,11 +12,17 @@ import { ATTR } from '../src/core/observability';
 import { sagaWorkflowId } from '../src/contract/messages';
 import { HTTP_TOOL_FAILURES, postToTool } from './httpTool';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
+import { McpClients, NO_MCP_SERVERS } from './mcpClients';
+import { callMcpTool, definitionChangeOf, MCP_MAY_HAVE_ACTED } from './mcpTool';
+import type { ToolDefinitionChange } from '../src/core/saga';
+import { isMcpRef } from '../src/core/mcp';
+import type { ReversibilityLevel } from '../src/core/reversibility';
 
 /**
  * One step as its saga hands it over: what runs comes from the action's
- * registry entry, declared at join (SPEC §11.4) — `handler:<name>` or an
- * http(s) endpoint at an origin the session allows.
+ * registry entry, declared at join (SPEC §11.4) — `handler:<name>`, an
+ * http(s) endpoint at an origin the session allows, or `mcp:<server>/<tool>#<pin>`
+ * at a server the worker configures.
  */
 export interface StepTask {
   sessionId: string;
@@ -29,6 +35,8 @@ export interface StepTask {
   undoApi: string | null;
   /** The action is declared read-only (ring 3): only a read-only handler may run for it. */
   readOnly?: boolean;
+  /** The action's declared level: it must be no looser than an MCP tool's annotations (src/core/mcp.ts loosenings). */
+  reversibility?: ReversibilityLevel;
   input?: unknown;
 }
 
@@ -55,6 +63,8 @@ export type GateCheck = (sagaWorkflowId: string, task: StepTask) => Promise<Gate
 export interface StepFailureDetails {
   attempt: number;
   mayHaveActed: boolean;
+  /** ToolDefinitionChanged: which MCP tool, and both hashes (its saga records them; its session quarantines the agent). */
+  toolDefinition?: ToolDefinitionChange;
 }
 
 /**
@@ -68,6 +78,7 @@ const MAY_HAVE_ACTED: ReadonlySet<string> = new Set([
   HTTP_TOOL_FAILURES.noAnswer,
   HTTP_TOOL_FAILURES.redirect,
   HTTP_TOOL_FAILURES.tooLarge,
+  ...MCP_MAY_HAVE_ACTED,
 ]);
 
 function withActingDetails(err: unknown, attempt: number): unknown {
@@ -76,7 +87,12 @@ function withActingDetails(err: unknown, attempt: number): unknown {
   // A TypeError or an AbortError (the step's cancellation): the request may have reached the tool, with no answer back.
   const noAnswer = err instanceof TypeError || (err as Error)?.name === 'AbortError';
   const answered = err instanceof ApplicationFailure ? !MAY_HAVE_ACTED.has(type) : !noAnswer;
-  const details: StepFailureDetails = { attempt, mayHaveActed: attempt > 1 || !answered };
+  const toolDefinition = err instanceof ApplicationFailure ? definitionChangeOf(err) : undefined;
+  const details: StepFailureDetails = {
+    attempt,
+    mayHaveActed: attempt > 1 || !answered,
+    ...(toolDefinition ? { toolDefinition } : {}),
+  };
   return ApplicationFailure.create({
     message: (err as Error)?.message ?? String(err),
     type,
@@ -144,13 +160,14 @@ async function callHttpTool(url: string, body: unknown, ctx: StepContext, policy
 
 const HANDLER_PREFIX = 'handler:';
 
-/** Runs one declared API: a registered handler's execute or undo, or an HTTP tool. */
+/** Runs one declared API: a registered handler's execute or undo, an HTTP tool, or an MCP tool. */
 async function runApi(
   api: string,
   phase: 'execute' | 'undo',
   task: CompensationTask,
   ctx: StepContext,
   toolPolicy: ToolPolicy,
+  mcp: McpClients,
 ): Promise<unknown> {
   if (api.startsWith(HANDLER_PREFIX)) {
     const name = api.slice(HANDLER_PREFIX.length);
@@ -184,8 +201,25 @@ async function runApi(
       toolPolicy,
     );
   }
+  if (isMcpRef(api)) {
+    return callMcpTool(
+      {
+        api,
+        phase,
+        stepId: task.stepId,
+        actionId: task.actionId,
+        readOnly: task.readOnly ?? false,
+        reversibility: task.reversibility,
+        input: task.input,
+        result: task.result,
+      },
+      ctx,
+      mcp,
+      toolPolicy,
+    );
+  }
   throw ApplicationFailure.nonRetryable(
-    `step ${task.stepId}: "${api}" is neither handler:<name> nor an http(s) URL`,
+    `step ${task.stepId}: "${api}" is neither handler:<name>, an http(s) URL nor mcp:<server>/<tool>#<pin>`,
     'InvalidStep',
   );
 }
@@ -242,9 +276,15 @@ function boundedResult(task: StepTask, result: unknown): unknown {
  * The step activities. `checkGate` re-gates every retry attempt (SPEC §6:
  * every attempt is gated when it starts); `tracer`, when the worker traces,
  * gives that decision a span; `toolPolicy` is the worker's own rule for HTTP
- * tools (worker/config.ts) — by default none run.
+ * tools (worker/config.ts) — by default none run; `mcp`, the clients of the
+ * MCP servers it configures (HV_MCP_SERVERS) — by default none.
  */
-export function stepActivities(checkGate: GateCheck, tracer?: Tracer, toolPolicy: ToolPolicy = NO_HTTP_TOOLS) {
+export function stepActivities(
+  checkGate: GateCheck,
+  tracer?: Tracer,
+  toolPolicy: ToolPolicy = NO_HTTP_TOOLS,
+  mcp: McpClients = new McpClients(NO_MCP_SERVERS, toolPolicy),
+) {
   return {
     /** Runs one attempt of a step; returns what it produced and which attempt it was. */
     async executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
@@ -263,7 +303,7 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer, toolPolicy
           if (!gate.allowed)
             throw ApplicationFailure.nonRetryable(`attempt ${ctx.attempt} denied: ${gate.reason}`, 'GateDenied');
         }
-        const result = await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx, toolPolicy));
+        const result = await heartbeating(ctx, () => runApi(task.executeApi, 'execute', task, ctx, toolPolicy, mcp));
         return { result: boundedResult(task, result), attempt: ctx.attempt };
       } catch (err) {
         throw withActingDetails(err, ctx.attempt);
@@ -275,7 +315,7 @@ export function stepActivities(checkGate: GateCheck, tracer?: Tracer, toolPolicy
       if (!task.undoApi)
         throw ApplicationFailure.nonRetryable(`step ${task.stepId} (${task.actionId}) declares no undo API`, 'NoUndo');
       const undoApi = task.undoApi;
-      return heartbeating(ctx, () => runApi(undoApi, 'undo', task, ctx, toolPolicy));
+      return heartbeating(ctx, () => runApi(undoApi, 'undo', task, ctx, toolPolicy, mcp));
     },
   };
 }

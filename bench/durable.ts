@@ -262,21 +262,35 @@ class Cost {
   /** History bytes: each event as the server stores it (its protobuf encoding). */
   bytes = 0;
   byType = new Map<string, number>();
+  bytesByType = new Map<string, number>();
   add(events: HistoryEvent[]): void {
     for (const e of events) {
       const name = eventName(e.eventType);
+      const bytes = temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
       this.events++;
-      this.bytes += temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
+      this.bytes += bytes;
       if (name === 'WorkflowTaskCompleted') this.tasks++;
       this.byType.set(name, (this.byType.get(name) ?? 0) + 1);
+      this.bytesByType.set(name, (this.bytesByType.get(name) ?? 0) + bytes);
     }
   }
-  perSaga(n: number): { events: number; tasks: number; bytes: number; byType: Record<string, number> } {
+  perSaga(n: number): {
+    events: number;
+    tasks: number;
+    bytes: number;
+    byType: Record<string, number>;
+    bytesByType: Record<string, number>;
+  } {
     const d = Math.max(1, n);
-    const byType = Object.fromEntries(
-      [...this.byType].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / d, 2)]),
-    );
-    return { events: this.events / d, tasks: this.tasks / d, bytes: this.bytes / d, byType };
+    const per = (m: Map<string, number>, digits: number) =>
+      Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / d, digits)]));
+    return {
+      events: this.events / d,
+      tasks: this.tasks / d,
+      bytes: this.bytes / d,
+      byType: per(this.byType, 2),
+      bytesByType: per(this.bytesByType, 0),
+    };
   }
 }
 
@@ -563,6 +577,8 @@ function summarize(t: VariantTotals) {
     session_continued_as_new: t.continuedAsNew,
     saga_events_by_type: saga.byType,
     session_events_by_type: session.byType,
+    saga_bytes_by_type: saga.bytesByType,
+    session_bytes_by_type: session.bytesByType,
     run_ms_by_phase: Object.fromEntries([...t.phases].map(([k, v]) => [k, round(v / Math.max(1, started), 1)])),
   };
 }
@@ -705,9 +721,13 @@ function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummar
       .map(([k, v]) => `${k} ${v}`)
       .join(', ') || '—';
   lines.push(`  plain saga events/saga by type: ${byType(plain.saga_events_by_type)}`);
+  lines.push(`  plain saga bytes/saga by type: ${byType(plain.saga_bytes_by_type)}`);
   for (const g of govs) {
-    lines.push(`  governed saga events/saga by type (${modeLabel(g.mode)}): ${byType(g.summary.saga_events_by_type)}`);
-    lines.push(`  session share/saga by type (${modeLabel(g.mode)}): ${byType(g.summary.session_events_by_type)}`);
+    const m = modeLabel(g.mode);
+    lines.push(`  governed saga events/saga by type (${m}): ${byType(g.summary.saga_events_by_type)}`);
+    lines.push(`  governed saga bytes/saga by type (${m}): ${byType(g.summary.saga_bytes_by_type)}`);
+    lines.push(`  session share/saga by type (${m}): ${byType(g.summary.session_events_by_type)}`);
+    lines.push(`  session share bytes/saga by type (${m}): ${byType(g.summary.session_bytes_by_type)}`);
   }
   const off = govs.find((g) => g.mode === 'off');
   const on = govs.find((g) => g.mode === 'on');

@@ -16,16 +16,20 @@
  *
  *   npm run cluster                       2 workers, frontend 7233, UI 8233
  *   npm run cluster -- --workers 4
+ *   HV_DEPLOYMENT_NAME=hypervisor HV_BUILD_ID=v1 npm run cluster
+ *                                         versioned workers, their version made current (docs/UPGRADES.md)
  *   TEMPORAL_PORT, TEMPORAL_UI_PORT, HV_CLUSTER_WORKERS, HV_METRICS_PORT (first worker's; the next get +1, …),
  *   HV_POSTGRES_PORT (default: a free port, printed at start)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
 import { PROJECT_ROOT, loadConfig } from '../worker/config';
 import { CLUSTER_CERTS, startCluster, type Cluster } from '../worker/cluster';
 import { tlsEnv } from '../src/node/connectionTls';
 import { Supervisor } from '../worker/supervisor';
+import { setCurrentVersion } from '../worker/deployments';
 import { goBuildLocal } from '../worker/goBuild';
 import { portAnswers, waitFor } from '../worker/devServer';
 
@@ -157,6 +161,15 @@ async function main(): Promise<void> {
       });
       supervised.push({ name, supervisor: supervisor.start(), log });
     }
+    // Versioned workers (HV_DEPLOYMENT_NAME, HV_BUILD_ID) get no task until their version is current.
+    if (config.deployment) {
+      const connection = await Connection.connect({ address: cluster.address, tls: cluster.workerTls });
+      try {
+        await setCurrentVersion(connection, config.namespace, config.deployment, 120_000);
+      } finally {
+        await connection.close();
+      }
+    }
     const lines = [
       `Temporal server: ${cluster.address} (namespace ${config.namespace}; server log ${cluster.serverLog})`,
       `Web UI:          http://127.0.0.1:${config.uiPort}/namespaces/${config.namespace}/workflows`,
@@ -166,6 +179,11 @@ async function main(): Promise<void> {
           `${w.name.padEnd(16)} pid ${w.supervisor.pid}, metrics http://127.0.0.1:${metricsPort + i}/metrics, log ${w.log} (restarted when it exits)`,
       ),
       `More workers:    TEMPORAL_ADDRESS=${cluster.address} HV_AUDIT_DATABASE_URL=${cluster.auditUrl} ${shell(tlsEnv(cluster.tls.client(CLUSTER_CERTS.worker)))} npm run worker`,
+      ...(config.deployment
+        ? [
+            `Deployment:      ${config.deployment.deploymentName}, current version ${config.deployment.buildId} (sagas pinned, sessions auto-upgrade). A rolling upgrade: start the new build's workers as above with HV_DEPLOYMENT_NAME=${config.deployment.deploymentName} HV_BUILD_ID=<new>, then ${shell(tlsEnv(cluster.tls.client(CLUSTER_CERTS.worker)))} temporal --address ${cluster.address} worker deployment set-current-version --deployment-name ${config.deployment.deploymentName} --build-id <new> (docs/UPGRADES.md)`,
+          ]
+        : []),
       `Agents' clients: TEMPORAL_ADDRESS=${cluster.address} ${shell(tlsEnv(cluster.tls.client(CLUSTER_CERTS.agent)))} hv …  (updates, signals, queries and plain session starts only)`,
       'Ctrl-C stops everything.',
     ];

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { toolPolicyFromEnv } from '../activities/toolPolicy';
+import { mcpServersFromEnv } from '../activities/mcpClients';
 
 /** Where the project lives, so every script resolves data and tools the same way. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -40,6 +41,39 @@ export function stickyQueueTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env):
   return ms;
 }
 
+/** A worker's deployment version (Worker Deployment Versioning): the deployment it belongs to and its build. */
+export interface DeploymentVersion {
+  deploymentName: string;
+  buildId: string;
+}
+
+const DEPLOYMENT_PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/**
+ * HV_DEPLOYMENT_NAME and HV_BUILD_ID: the worker's deployment version (docs/UPGRADES.md). Both or neither;
+ * unset, the worker is unversioned (every worker of the task queue runs every workflow, patches alone keep
+ * histories replaying).
+ */
+export function deploymentFromEnv(env: NodeJS.ProcessEnv = process.env): DeploymentVersion | undefined {
+  const deploymentName = env.HV_DEPLOYMENT_NAME?.trim() || undefined;
+  const buildId = env.HV_BUILD_ID?.trim() || undefined;
+  if (!deploymentName && !buildId) return undefined;
+  if (!deploymentName || !buildId)
+    throw new Error(
+      `HV_DEPLOYMENT_NAME and HV_BUILD_ID are set together (a deployment version is both), got only ${deploymentName ? 'HV_DEPLOYMENT_NAME' : 'HV_BUILD_ID'}`,
+    );
+  for (const [name, value] of [
+    ['HV_DEPLOYMENT_NAME', deploymentName],
+    ['HV_BUILD_ID', buildId],
+  ] as const) {
+    if (!DEPLOYMENT_PART.test(value))
+      throw new Error(
+        `${name} must be 1–200 letters, digits, '.', '_' or '-' (starting with a letter or digit), got "${value}"`,
+      );
+  }
+  return { deploymentName, buildId };
+}
+
 /** Settings read from the environment, with the defaults documented in README.md. */
 export function loadConfig() {
   const address = process.env.TEMPORAL_ADDRESS || `127.0.0.1:${intFromEnv('TEMPORAL_PORT', 7233)}`;
@@ -72,8 +106,15 @@ export function loadConfig() {
      * (default 256 KiB).
      */
     toolPolicy: toolPolicyFromEnv(process.env),
+    /**
+     * HV_MCP_SERVERS (docs/MCP.md): the MCP servers this worker calls tools at, a JSON object
+     * `{name: {command, args?, env?, cwd?, stderr?} | {url}}` or `@file`; unset, none. Only these: a session names one, never adds one.
+     */
+    mcpServers: mcpServersFromEnv(process.env.HV_MCP_SERVERS),
     /** HV_STICKY_QUEUE_TIMEOUT_MS (stickyQueueTimeoutFromEnv); undefined: the SDK's default. */
     stickyQueueTimeoutMs: stickyQueueTimeoutFromEnv(),
+    /** HV_DEPLOYMENT_NAME + HV_BUILD_ID (deploymentFromEnv); undefined: an unversioned worker. */
+    deployment: deploymentFromEnv(),
   };
 }
 export type Config = ReturnType<typeof loadConfig>;

@@ -2,33 +2,43 @@
  * The hypervisor's worker: the session and saga workflows and every activity,
  * on one task queue. The workflow bundle is built once per process and shared.
  */
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Worker,
+  type WorkerOptions,
+  type WorkflowBundle,
+} from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { createActivities } from '../activities';
 import type { AuditStore } from '../src/store/types';
 import { ensureRetentionSchedule } from './schedules';
 import { tracingParts, type WorkerTracing } from './telemetry';
 import type { ToolPolicy } from '../activities/toolPolicy';
+import type { McpClients } from '../activities/mcpClients';
 import { loadHypervisorKey, type HypervisorKey } from '../src/store/treeHeads';
 import { tlsFromEnv } from '../src/node/connectionTls';
+import type { DeploymentVersion } from './config';
 
-const bundles = new Map<boolean, Promise<WorkflowBundle>>();
+const bundles = new Map<string, Promise<WorkflowBundle>>();
 
 /**
  * Bundles workflows/ once per process (webpack is slow; every Worker in this
  * process reuses the result). A worker that traces gets a bundle with the
  * tracing interceptors (workflows/tracing.ts); the plain bundle has none, so a
- * worker that does not trace pays nothing for it.
+ * worker that does not trace pays nothing for it. A versioned worker's bundle
+ * declares each workflow's versioning behaviour (workflows/versioned.ts).
  */
-export function workflowBundle(traced = false): Promise<WorkflowBundle> {
-  let bundle = bundles.get(traced);
+export function workflowBundle(traced = false, versioned = false): Promise<WorkflowBundle> {
+  const key = `${traced}/${versioned}`;
+  let bundle = bundles.get(key);
   if (!bundle) {
     bundle = bundleWorkflowCode({
-      workflowsPath: require.resolve('../workflows'),
+      workflowsPath: require.resolve(versioned ? '../workflows/versioned' : '../workflows'),
       ...(traced ? { workflowInterceptorModules: [require.resolve('../workflows/tracing')] } : {}),
       logger: quietBundlerLogger,
     });
-    bundles.set(traced, bundle);
+    bundles.set(key, bundle);
   }
   return bundle;
 }
@@ -74,6 +84,8 @@ export interface HypervisorWorkerOptions {
   tracing?: WorkerTracing;
   /** The worker's rule for HTTP tools (Config.toolPolicy, from HV_TOOL_*); unset, no HTTP tool runs. */
   toolPolicy?: ToolPolicy;
+  /** The clients of the MCP servers it calls tools at (Config.mcpServers, HV_MCP_SERVERS); the caller closes them after the worker stops. Unset, none. */
+  mcp?: McpClients;
   /**
    * The key that signs trails' tree heads (issue 24, N14); unset, the one HV_HYPERVISOR_KEY names,
    * else <HV_DATA_DIR>/hypervisor.key (written at the first start).
@@ -81,6 +93,19 @@ export interface HypervisorWorkerOptions {
   hypervisorKey?: HypervisorKey;
   /** How long a task waits on this worker's sticky queue before any worker may take it (HV_STICKY_QUEUE_TIMEOUT_MS); unset, the SDK's 10 s. */
   stickyQueueTimeoutMs?: number;
+  /** The worker's deployment version (HV_DEPLOYMENT_NAME, HV_BUILD_ID; docs/UPGRADES.md); unset, unversioned. */
+  deployment?: DeploymentVersion;
+  /** The workflows it hosts, bundled (default: workflows/, built once per process). */
+  workflowBundle?: WorkflowBundle;
+}
+
+/**
+ * Worker Deployment Versioning for a worker of `version`: sagas stay on the version they started on, sessions
+ * move to the current version (each workflow's behaviour is declared in workflows/index.ts; the default covers
+ * any other).
+ */
+export function deploymentOptions(version: DeploymentVersion): WorkerOptions['workerDeploymentOptions'] {
+  return { version, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' };
 }
 
 export async function createHypervisorWorker(options: HypervisorWorkerOptions): Promise<Worker> {
@@ -95,7 +120,8 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    workflowBundle: await workflowBundle(tracing !== undefined),
+    workflowBundle:
+      options.workflowBundle ?? (await workflowBundle(tracing !== undefined, options.deployment !== undefined)),
     // Some activities read workflows by id (SPEC §11.2): they share the worker's connection.
     activities: createActivities(
       client,
@@ -103,9 +129,11 @@ export async function createHypervisorWorker(options: HypervisorWorkerOptions): 
       tracing?.tracer,
       options.toolPolicy,
       options.hypervisorKey ?? loadHypervisorKey(),
+      options.mcp,
     ),
     ...(tracing ? { interceptors: { activity: tracing.activityInterceptors }, sinks: tracing.sinks } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
     ...(options.stickyQueueTimeoutMs ? { stickyQueueScheduleToStartTimeout: options.stickyQueueTimeoutMs } : {}),
+    ...(options.deployment ? { workerDeploymentOptions: deploymentOptions(options.deployment) } : {}),
   });
 }

@@ -22,8 +22,8 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { Attributes } from '@opentelemetry/api';
-import type { GateDecision } from '../src/core/gate';
-import { ATTR, METRICS, SPANS, type GateSite, type SlashCause } from '../src/core/observability';
+import type { EvidenceWait, GateDecision } from '../src/core/gate';
+import { ATTR, METRICS, SPANS, type GateSite, type RingCause, type SlashCause } from '../src/core/observability';
 
 export interface HvSpan {
   /** Runs fn with this span as the parent of the spans fn opens (gates, activities). */
@@ -113,7 +113,7 @@ export function gateDecided(
 }
 
 /** A step waited for evidence, then its gate decided. */
-export function approvalWaited(waitFor: 'consensus' | 'witness', seconds: number, allowed: boolean): void {
+export function approvalWaited(waitFor: EvidenceWait, seconds: number, allowed: boolean): void {
   if (!inContext()) return;
   wf.metricMeter
     .createHistogram(METRICS.approvalWait.name, 'float', 's', METRICS.approvalWait.help)
@@ -134,7 +134,7 @@ export function slashed(cause: SlashCause, attributes: () => Attributes): void {
 }
 
 /** An agent was placed in a ring: at join, or by a demotion or promotion. */
-export function ringAssigned(ring: number, cause: 'join' | 'demotion' | 'promotion'): void {
+export function ringAssigned(ring: number, cause: RingCause): void {
   count(METRICS.ringAssignments, { ring, cause });
 }
 

@@ -19,6 +19,7 @@ import { UsageError } from './errors';
 import { fields, ring, sigma, time } from './format';
 import { agentState, sessionIdArg } from './session';
 import { HypervisorError } from '../core/errors';
+import { isKill } from '../core/controls';
 import type { ControlResult, ElevationView } from '../contract/sessionTypes';
 
 const SESSION_AGENT = ['SESSION'];
@@ -29,7 +30,7 @@ function controlLines(verb: string, sessionId: string, r: ControlResult): string
     `${r.agentDid} ${verb} in ${sessionId}`,
     fields(
       [
-        ['until', r.until === null ? (r.kind === 'kill' ? 'never (a kill is final)' : '—') : time(r.until)],
+        ['until', r.until === null ? (isKill(r) ? 'never (a kill is final)' : '—') : time(r.until)],
         ['running sagas holding it', r.sagasHolding.length ? r.sagasHolding.join(', ') : 'none'],
         ...(r.handedOff.length
           ? [

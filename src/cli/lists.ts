@@ -1,5 +1,6 @@
 /** `hv session list`, `hv saga list`, `hv approvals list`: finding things from Temporal's visibility store. */
 import { isHypervisorError } from '../core/errors';
+import type { EvidenceWait } from '../core/gate';
 import {
   MAX_LIST_LIMIT,
   queryLiteral,
@@ -149,11 +150,12 @@ export const sagaList: Command = {
   },
 };
 
-function waitsFor(r: ApprovalRow): string {
-  if (r.waitFor === 'consensus') return `${r.quorum} approvals`;
-  if (r.waitFor === 'witness') return 'an SRE witness';
-  return r.waitFor;
-}
+const WAITS_FOR: Record<EvidenceWait, (r: ApprovalRow) => string> = {
+  consensus: (r) => `${r.quorum} approvals`,
+  witness: () => 'an SRE witness',
+};
+const waitsFor = (r: ApprovalRow): string =>
+  Object.hasOwn(WAITS_FOR, r.waitFor) ? WAITS_FOR[r.waitFor as EvidenceWait](r) : r.waitFor;
 
 export const approvalsList: Command = {
   name: 'approvals list',

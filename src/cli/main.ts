@@ -12,6 +12,7 @@ import { sagaCommands } from './saga';
 import { sessionCommands } from './session';
 import { keyCommands } from './keys';
 import { agentCommands } from './agent';
+import { toolCommands } from './tools';
 import { approvalsList, sagaList, sessionList } from './lists';
 import { useNodeCrypto } from '../node/hashNode';
 
@@ -46,6 +47,7 @@ const GROUPS: { name: string; title: string; commands: Command[] }[] = [
   { name: 'saga', title: 'Sagas', commands: [...sagaCommands, sagaList] },
   { name: 'approvals', title: 'Approvals (what waits for an operator)', commands: [approvalsList] },
   { name: 'agent', title: 'Agent controls (SPEC §12)', commands: agentCommands },
+  { name: 'tools', title: 'MCP tools (docs/MCP.md)', commands: toolCommands },
   { name: 'audit', title: 'Audit', commands: auditCommands },
   { name: 'keys', title: 'Keys (did:key identities)', commands: keyCommands },
 ];

@@ -2,8 +2,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { SessionIdSchema, StartSagaRequestSchema, type StartSagaRequest } from '../contract';
 import { HypervisorError, isHypervisorError } from '../core/errors';
-import type { SagaHandle } from '../client';
+import type { SagaHandle, SessionHandle } from '../client';
 import type { SagaSnapshot } from '../contract/sagaTypes';
+import type { EvidenceResult } from '../contract/sessionTypes';
 import type { CliContext } from './context';
 import { didFlag, optionalString, parseJsonOrYaml, readFileText, validate, type Command } from './command';
 import { EXIT, UsageError } from './errors';
@@ -234,13 +235,25 @@ const show: Command = {
   },
 };
 
+/** How one kind of evidence is given: the request it sends, and what the CLI says when it was accepted. */
+interface EvidenceKind {
+  send(
+    session: SessionHandle,
+    step: { sagaId: string; stepId: string; digest: string },
+    did: string,
+    values: Record<string, unknown>,
+    cmd: Command,
+  ): Promise<EvidenceResult>;
+  told(did: string, step: { sagaId: string; stepId: string; digest: string }, result: EvidenceResult): string;
+}
+
 /** Approve, reject or witness a step: a request to the session, bound to the step's digest (SPEC §11.5). */
 async function stepEvidence(
   ctx: CliContext,
   cmd: Command,
   values: Record<string, unknown>,
   args: string[],
-  kind: 'approve' | 'reject' | 'witness',
+  kind: EvidenceKind,
 ) {
   const sessionId = sessionIdArg(cmd, args[0]);
   const sagaId = idArg(cmd, args[1], 'a SAGA id');
@@ -254,25 +267,13 @@ async function stepEvidence(
       `saga ${sagaId} has no step ${stepId}; its steps: ${snap.saga.steps.map((s) => s.stepId).join(', ')}`,
     );
   }
-  const hv = await ctx.client();
-  const session = hv.session(sessionId);
+  const session = (await ctx.client()).session(sessionId);
   const step = { sagaId, stepId, digest };
-  let result;
-  if (kind === 'approve') result = await ctx.call(() => session.approve({ ...step, approverDid: did }));
-  else if (kind === 'witness') result = await ctx.call(() => session.witness({ ...step, witnessDid: did }));
-  else {
-    const reason = optionalString(values as never, 'reason');
-    if (!reason) throw new UsageError(`hv ${cmd.name} needs --reason`, `usage: hv ${cmd.name} ${cmd.usage}`);
-    result = await ctx.call(() => session.reject({ ...step, approverDid: did, reason }));
-  }
-  ctx.print({ sessionId, ...result, by: did }, () =>
-    kind === 'approve'
-      ? `${did} approved ${stepId} of saga ${sagaId}: ${result.approvals}/${result.quorum} approvals (digest ${digest.slice(0, 12)}…)`
-      : kind === 'witness'
-        ? `${did} witnessed ${stepId} of saga ${sagaId} (digest ${digest.slice(0, 12)}…)`
-        : `${did} rejected ${stepId} of saga ${sagaId}: the step is denied`,
-  );
+  const result = await ctx.call(() => kind.send(session, step, did, values, cmd));
+  ctx.print({ sessionId, ...result, by: did }, () => kind.told(did, step, result));
 }
+
+const short = (digest: string) => `digest ${digest.slice(0, 12)}…`;
 
 const approve: Command = {
   name: 'saga approve',
@@ -283,7 +284,11 @@ const approve: Command = {
   help: [['--as DID', 'the approving participant (required)']],
   examples: ['hv saga approve s1 g1 step-1 --as did:mesh:beta'],
   async run(ctx, values, args) {
-    await stepEvidence(ctx, this, values, args, 'approve');
+    await stepEvidence(ctx, this, values, args, {
+      send: (session, step, did) => session.approve({ ...step, approverDid: did }),
+      told: (did, s, r) =>
+        `${did} approved ${s.stepId} of saga ${s.sagaId}: ${r.approvals}/${r.quorum} approvals (${short(s.digest)})`,
+    });
   },
 };
 
@@ -298,7 +303,10 @@ const witness: Command = {
   ],
   examples: ['hv --key sre.key saga witness s1 g1 step-1 --as "$(hv keys show sre.key)"'],
   async run(ctx, values, args) {
-    await stepEvidence(ctx, this, values, args, 'witness');
+    await stepEvidence(ctx, this, values, args, {
+      send: (session, step, did) => session.witness({ ...step, witnessDid: did }),
+      told: (did, s) => `${did} witnessed ${s.stepId} of saga ${s.sagaId} (${short(s.digest)})`,
+    });
   },
 };
 
@@ -314,7 +322,14 @@ const reject: Command = {
   ],
   examples: ['hv saga reject s1 g1 step-2 --as did:mesh:beta --reason "wrong account"'],
   async run(ctx, values, args) {
-    await stepEvidence(ctx, this, values, args, 'reject');
+    await stepEvidence(ctx, this, values, args, {
+      send(session, step, did, values, cmd) {
+        const reason = optionalString(values as never, 'reason');
+        if (!reason) throw new UsageError(`hv ${cmd.name} needs --reason`, `usage: hv ${cmd.name} ${cmd.usage}`);
+        return session.reject({ ...step, approverDid: did, reason });
+      },
+      told: (did, s) => `${did} rejected ${s.stepId} of saga ${s.sagaId}: the step is denied`,
+    });
   },
 };
 

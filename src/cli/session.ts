@@ -8,6 +8,7 @@ import type { SessionSummary, TerminateResult } from '../contract/sessionTypes';
 import type { LiabilityMatrix } from '../core/liability';
 import type { Commitment } from '../core/commitment';
 import { HypervisorError } from '../core/errors';
+import { isKill } from '../core/controls';
 import { toHypervisorError, type SessionHandle } from '../client';
 
 export function sessionIdArg(cmd: Command, value: string | undefined): string {
@@ -301,9 +302,7 @@ export function agentState(s: SessionSummary, did: string): string {
   const r = s.controls.restricted.find((x) => x.did === did);
   if (r)
     parts.push(
-      r.kind === 'kill'
-        ? 'killed'
-        : `${r.kind === 'breaker' ? 'tripped (breaker)' : 'quarantined'} until ${time(r.until)}`,
+      isKill(r) ? 'killed' : `${r.kind === 'breaker' ? 'tripped (breaker)' : 'quarantined'} until ${time(r.until)}`,
     );
   if (!p.active) parts.push('left');
   if (p.slashed) parts.push('slashed');

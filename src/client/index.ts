@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { z } from 'zod';
 import { HypervisorError } from '../core/errors';
 import { parse } from '../core/common';
 import { NoArgumentSchema, SessionInputSchema, type SessionInputRaw } from '../contract';
@@ -169,7 +170,8 @@ class SessionRequests {
     return this.hv.saga(this.sessionId, sagaId, { workflowId });
   }
 
-  private async digestOf(step: StepEvidenceRequest): Promise<string> {
+  /** A step's digest (SPEC §11.5): the one given, else the one its saga answers. */
+  async stepDigest(step: StepEvidenceRequest): Promise<string> {
     if (step.digest) return step.digest;
     const snap = await (await this.saga(step.sagaId)).state();
     const digest = Object.hasOwn(snap.digests, step.stepId) ? snap.digests[step.stepId] : undefined;
@@ -177,43 +179,9 @@ class SessionRequests {
     return digest;
   }
 
-  /** Approve a step as another active participant (SPEC §11.5: bound to the step's digest). */
-  async approve(step: StepEvidenceRequest & { approverDid: string }) {
-    const req = {
-      sagaId: step.sagaId,
-      stepId: step.stepId,
-      digest: await this.digestOf(step),
-      approverDid: step.approverDid,
-    };
-    return this.send('approve', req);
-  }
-
-  /** Reject a step: it is denied at once. */
-  async reject(step: StepEvidenceRequest & { approverDid: string; reason: string }) {
-    const req = {
-      sagaId: step.sagaId,
-      stepId: step.stepId,
-      digest: await this.digestOf(step),
-      approverDid: step.approverDid,
-      reason: step.reason,
-    };
-    return this.send('reject', req);
-  }
-
-  /** Co-sign a ring 0 step as one of the session's SRE witnesses. */
-  async witness(step: StepEvidenceRequest & { witnessDid: string }) {
-    const req = {
-      sagaId: step.sagaId,
-      stepId: step.stepId,
-      digest: await this.digestOf(step),
-      witnessDid: step.witnessDid,
-    };
-    return this.send('witness', req);
-  }
-
   /** The session's decision for a step now, with the evidence it holds. */
   async stepGrant(step: StepEvidenceRequest) {
-    const ref = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.digestOf(step) };
+    const ref = { sagaId: step.sagaId, stepId: step.stepId, digest: await this.stepDigest(step) };
     return this.ask('stepGrant', ref);
   }
 
@@ -279,9 +247,13 @@ class SessionRequests {
  * `opts.as` for what names no DID (activate, terminate: the creator or an SRE; releaseBond: the voucher).
  */
 type DerivedUpdate = Exclude<UpdateName, keyof SessionRequests>;
+/** A request bound to a saga step's digest (approve, reject, witness): the method finds the digest when not given. */
+type StepBound<R> = R extends { sagaId: string; stepId: string; digest: string }
+  ? Omit<R, 'digest'> & { digest?: string }
+  : R;
 export type SessionUpdates = {
   [N in DerivedUpdate]: (
-    ...args: ArgsOf<N> extends [] ? [opts?: SendOptions] : [req: RequestOf<N>, opts?: SendOptions]
+    ...args: ArgsOf<N> extends [] ? [opts?: SendOptions] : [req: StepBound<RequestOf<N>>, opts?: SendOptions]
   ) => Promise<OutputOf<N>>;
 };
 export type SessionHandle = SessionRequests & SessionUpdates;
@@ -292,10 +264,16 @@ export const SessionHandle = SessionRequests as new (
 for (const [name, m] of Object.entries(MESSAGES)) {
   if (m.kind !== 'update' || name in SessionRequests.prototype) continue;
   const bare = m.input === NoArgumentSchema;
+  const shape: object = m.input instanceof z.ZodObject ? m.input.shape : {};
+  const stepBound = 'sagaId' in shape && 'stepId' in shape && 'digest' in shape;
   Object.defineProperty(SessionRequests.prototype, name, {
-    value(this: SessionRequests, ...args: unknown[]) {
+    async value(this: SessionRequests, ...args: unknown[]) {
       const send = this.send.bind(this) as (n: string, req: unknown, opts?: SendOptions) => Promise<unknown>;
-      return bare ? send(name, undefined, args[0] as SendOptions) : send(name, args[0], args[1] as SendOptions);
+      if (bare) return send(name, undefined, args[0] as SendOptions);
+      const req = stepBound
+        ? { ...(args[0] as StepEvidenceRequest), digest: await this.stepDigest(args[0] as StepEvidenceRequest) }
+        : args[0];
+      return send(name, req, args[1] as SendOptions);
     },
     writable: true,
     configurable: true,

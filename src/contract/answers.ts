@@ -18,7 +18,7 @@ import { DidSchema, RingSchema } from '../core/common';
 import { ActionViewSchema, AgentViewSchema, DigestSchema } from '.';
 import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from '../core/audit';
 import type { Commitment } from '../core/commitment';
-import { GATE_RULES, type GateDecision } from '../core/gate';
+import { GATE_RULES, GATE_WAITS, type GateDecision } from '../core/gate';
 import { HistoryStatusSchema } from '../core/history';
 import type { Bond, LiabilityMatrix } from '../core/liability';
 import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from '../core/saga';
@@ -38,7 +38,7 @@ import type {
   DriftOutcome, EvidenceResult, SagaRecord, SessionSummary, SlashResult, StepEvidence, StepGrant, TerminateResult,
   ControlResult, ControlsSummary, ElevationView,
 } from './sessionTypes';
-import { type Usage } from '../core/controls';
+import { RESTRICTION_KINDS, type Usage } from '../core/controls';
 import { ControlsConfigSchema } from '../core/controlsConfig';
 import type { SagaSnapshot } from './sagaTypes';
 import { TurnRecordSchema } from './turns';
@@ -140,7 +140,7 @@ export const GateDecisionAnswer = mirrors<GateDecision>()(z.strictObject({
   rule: z.enum(GATE_RULES),
   requiresConsensus: z.boolean(),
   requiresSreWitness: z.boolean(),
-  waitFor: z.enum(['none', 'consensus', 'witness']),
+  waitFor: z.enum(GATE_WAITS),
 }));
 
 const RejectedBy = z.strictObject({ did: DidSchema, reason: z.string() }).nullable();
@@ -202,6 +202,8 @@ export const SagaStepAnswer = mirrors<SagaStep>()(z.strictObject({
   attempts: Count,
   error: z.string().nullable(),
   outcomeUnknown: z.boolean().optional(),
+  /** Issue 21: refused because its MCP tool's definition no longer hashes to the declared pin (SHA-256 hex). */
+  toolDefinitionChanged: z.strictObject({ tool: z.string(), pinned: z.string(), current: z.string() }).optional(),
   /** What the step's executor returned (any JSON; null when it returned nothing or has not run). */
   result: z.unknown(),
   addedAt: Time,
@@ -279,7 +281,7 @@ const DriftDecisionAnswer = mirrors<DriftDecision>()(z.strictObject({
 
 // ── Controls (SPEC §12) ─────────────────────────────────────────────────────
 
-const RestrictionKindAnswer = z.enum(['quarantine', 'breaker', 'kill']);
+const RestrictionKindAnswer = z.enum(RESTRICTION_KINDS);
 const UsageAnswer = mirrors<Usage>()(z.strictObject({ calls: z.number().nonnegative(), cost: z.number().nonnegative() }));
 
 export const ElevationViewAnswer = mirrors<ElevationView>()(z.strictObject({
@@ -316,7 +318,7 @@ export const HeldAgentAnswer = mirrors<{ restriction: 0 | 1 | 2; runningStepId: 
 
 export const ControlResultAnswer = mirrors<ControlResult>()(z.strictObject({
   agentDid: DidSchema,
-  kind: z.enum(['quarantine', 'breaker', 'kill', 'released']),
+  kind: z.enum([...RESTRICTION_KINDS, 'released']),
   until: Time.nullable(),
   sagasHolding: z.array(z.string()),
   handedOff: z.array(z.strictObject({ sagaId: z.string(), stepId: z.string(), agentDid: DidSchema, digest: DigestSchema })),

@@ -18,7 +18,12 @@ import { rateFor, type ControlsConfig, type Rate } from './controlsConfig';
 
 // ── State ───────────────────────────────────────────────────────────────────
 
-export type RestrictionKind = 'quarantine' | 'breaker' | 'kill';
+/** What holds an agent back: a quarantine or a breaker (both lifted in time or by release), or a kill (final). */
+export const RESTRICTION = { quarantine: 'quarantine', breaker: 'breaker', kill: 'kill' } as const;
+export type RestrictionKind = (typeof RESTRICTION)[keyof typeof RESTRICTION];
+export const RESTRICTION_KINDS = [RESTRICTION.quarantine, RESTRICTION.breaker, RESTRICTION.kill] as const;
+/** A kill: final, never lifted or replaced. */
+export const isKill = (r: { kind: string } | undefined): boolean => r?.kind === RESTRICTION.kill;
 
 export interface Restriction {
   kind: RestrictionKind;
@@ -145,19 +150,19 @@ export class Controls {
 
   level(did: string, now: number): RestrictionLevel {
     const r = this.restrictionOf(did, now);
-    return !r ? 0 : r.kind === 'kill' ? 2 : 1;
+    return !r ? 0 : isKill(r) ? 2 : 1;
   }
 
   restrict(did: string, r: Restriction): void {
     // A kill is final: nothing replaces it.
-    if (this.restrictions.get(did)?.kind === 'kill') return;
+    if (isKill(this.restrictions.get(did))) return;
     this.restrictions.set(did, r);
   }
 
   /** Lifts a quarantine or a breaker (never a kill); returns what was lifted. */
   release(did: string): Restriction | undefined {
     const r = this.restrictions.get(did);
-    if (!r || r.kind === 'kill') return undefined;
+    if (!r || isKill(r)) return undefined;
     this.restrictions.delete(did);
     return r;
   }

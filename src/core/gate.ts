@@ -15,8 +15,16 @@ import { requiredRing, ringFromSigma } from './rings';
 import { OMEGA } from './reversibility';
 import type { ActionView, AgentView } from './sagaContract';
 
-/** What a step needs before its check can pass: nothing, approvals, or a witness. */
-export type GateWait = 'none' | 'consensus' | 'witness';
+/**
+ * What a step needs before its check can pass: nothing, approvals, or a witness. Declared once (the answers'
+ * `waitFor`, metric labels and the CLI read it from here); `witness` is also the name of the request that
+ * supplies it.
+ */
+export const WAIT = { none: 'none', consensus: 'consensus', witness: 'witness' } as const;
+export type GateWait = (typeof WAIT)[keyof typeof WAIT];
+export const GATE_WAITS = [WAIT.none, WAIT.consensus, WAIT.witness] as const;
+/** A wait for evidence: what a step can be held for. */
+export type EvidenceWait = Exclude<GateWait, typeof WAIT.none>;
 
 /**
  * Which rule decided, as a code: what metrics and traces label a decision with
@@ -139,7 +147,7 @@ function decide(input: GateInput): GateDecision {
     requiresConsensus: required <= 1,
     requiresSreWitness: required === 0,
   };
-  const deny = (rule: GateRule, reason: string, waitFor: GateWait = 'none'): GateDecision => ({
+  const deny = (rule: GateRule, reason: string, waitFor: GateWait = WAIT.none): GateDecision => ({
     ...base,
     allowed: false,
     reason,
@@ -176,10 +184,10 @@ function decide(input: GateInput): GateDecision {
         return deny(
           'consensus_missing',
           'ring 0 needs an agent in ring 1: consensus (a quorum of approvals) is missing',
-          'consensus',
+          WAIT.consensus,
         );
     }
-    if (!input.hasSreWitness) return deny('witness_missing', 'ring 0 needs an SRE witness co-sign', 'witness');
+    if (!input.hasSreWitness) return deny('witness_missing', 'ring 0 needs an SRE witness co-sign', WAIT.witness);
     return {
       ...base,
       agentRing: 1,
@@ -196,7 +204,7 @@ function decide(input: GateInput): GateDecision {
     if (!ring1ByElevation) {
       if (sigmaEff <= 0.95) return deny('sigma_too_low', `ring 1 needs σ_eff > 0.95; σ_eff is ${sigma}`);
       if (!input.hasConsensus)
-        return deny('consensus_missing', 'ring 1 needs consensus: a quorum of approvals for this step', 'consensus');
+        return deny('consensus_missing', 'ring 1 needs consensus: a quorum of approvals for this step', WAIT.consensus);
     }
   }
   if (required === 2 && sigmaEff <= 0.6 && !(elevated !== null && agent.ringCap <= 2))

@@ -166,9 +166,6 @@ export type DeltaSignature = z.infer<typeof DeltaSignatureSchema>;
 
 export type IdentityMode = 'none' | 'did:key';
 
-/** Updates whose signed payload the trail keeps whole: receipts of evidence (SPEC §11.5). */
-export const RECEIPT_UPDATES: ReadonlySet<string> = new Set(['approve', 'reject', 'witness']);
-
 /** How far issuedAt may lie behind workflow time, and ahead of it (clock skew). */
 export const ISSUED_AT_MAX_AGE_MS = 5 * 60_000;
 export const ISSUED_AT_MAX_AHEAD_MS = 60_000;
@@ -333,40 +330,49 @@ export function acceptNonces(windows: NonceWindows, update: string, raw: unknown
 
 // ── Receipts ────────────────────────────────────────────────────────────────
 
+type ReceiptRequest = {
+  sagaId: string;
+  stepId: string;
+  digest: string;
+  approverDid?: string;
+  witnessDid?: string;
+  reason?: string;
+};
+
 /**
- * The change an approval, rejection or witness records (SPEC §11.5): its path
- * names the step, its content hash the digest it is bound to. The session
- * builds it from the request; an offline verifier rebuilds it from the signed
- * payload the trail keeps, so a receipt is checkable against its digest.
+ * The change an approval, rejection or witness records (SPEC §11.5), by the update's name: its path (under the
+ * step's) names what was added, its content (hashed) the digest it is bound to.
+ */
+const RECEIPTS = {
+  approve: (r: ReceiptRequest) => ({
+    path: `/approvals/${r.approverDid}`,
+    content: { digest: r.digest, approverDid: r.approverDid },
+  }),
+  reject: (r: ReceiptRequest) => ({
+    path: '/rejection',
+    content: { digest: r.digest, approverDid: r.approverDid, reason: r.reason },
+  }),
+  witness: (r: ReceiptRequest) => ({ path: '/witness', content: { digest: r.digest, witnessDid: r.witnessDid } }),
+};
+
+/** Updates whose signed payload the trail keeps whole: receipts of evidence (SPEC §11.5). */
+export const RECEIPT_UPDATES: ReadonlySet<string> = new Set(Object.keys(RECEIPTS));
+
+/**
+ * The change a receipt records. The session builds it from the request; an offline verifier rebuilds it from
+ * the signed payload the trail keeps, so a receipt is checkable against its digest.
  */
 export function receiptChange(
   update: string,
-  r: { sagaId: string; stepId: string; digest: string; approverDid?: string; witnessDid?: string; reason?: string },
+  r: ReceiptRequest,
 ): { path: string; operation: 'add'; contentHash: string } | undefined {
-  const step = `/sagas/${r.sagaId}/steps/${r.stepId}`;
-  const hash = (v: unknown) => sha256Hex(canonicalJson(v));
-  switch (update) {
-    case 'approve':
-      return {
-        path: `${step}/approvals/${r.approverDid}`,
-        operation: 'add',
-        contentHash: hash({ digest: r.digest, approverDid: r.approverDid }),
-      };
-    case 'reject':
-      return {
-        path: `${step}/rejection`,
-        operation: 'add',
-        contentHash: hash({ digest: r.digest, approverDid: r.approverDid, reason: r.reason }),
-      };
-    case 'witness':
-      return {
-        path: `${step}/witness`,
-        operation: 'add',
-        contentHash: hash({ digest: r.digest, witnessDid: r.witnessDid }),
-      };
-    default:
-      return undefined;
-  }
+  if (!Object.hasOwn(RECEIPTS, update)) return undefined;
+  const { path, content } = RECEIPTS[update as keyof typeof RECEIPTS](r);
+  return {
+    path: `/sagas/${r.sagaId}/steps/${r.stepId}${path}`,
+    operation: 'add',
+    contentHash: sha256Hex(canonicalJson(content)),
+  };
 }
 
 /** The DID a receipt's request names as its author. */

@@ -19,6 +19,7 @@ import {
   type Ring,
 } from './common';
 import { HypervisorError } from './errors';
+import { isMcpRef } from './mcp';
 import { IatpManifestSchema, analyzeManifestParsed, FALLBACK_SIGMA, type IatpManifest } from './adapters';
 import { type HistoryStatus, TransactionHistorySchema, verifyHistory } from './history';
 import { type LiabilityState, sigmaEffUnchecked } from './liability';
@@ -147,7 +148,8 @@ export function checkDeclarations(
     if (!earlier.has(a.actionId)) earlier.set(a.actionId, entryOf(a));
     for (const key of ['executeApi', 'undoApi'] as const) {
       const api = a[key];
-      if (!api || api.startsWith('handler:')) continue;
+      // An MCP tool runs at a server the worker's operator configured (HV_MCP_SERVERS), not at a session-allowed origin.
+      if (!api || api.startsWith('handler:') || isMcpRef(api)) continue;
       const origin = new URL(api).origin;
       if (!s.config.allowedToolOrigins.includes(origin)) {
         throw new HypervisorError(

@@ -4,6 +4,7 @@
  * Label values are bounded sets — rule codes, states, ring numbers — never
  * ids or free text, so a busy worker's metric series stay few.
  */
+import { WAIT } from './gate';
 
 /** Prometheus metrics, served with the Temporal SDK's own at HV_METRICS_ADDRESS. */
 export const METRICS = {
@@ -62,7 +63,16 @@ export const ATTR = {
 
 /** Where a gate decision was made: the session's checkAction, the saga before a step, the step activity before a retry. */
 export type GateSite = 'check_action' | 'step' | 'retry';
-export type SlashCause = 'witness' | 'drift' | 'compensation_failed';
+/** Why an agent was slashed: an SRE's witnessed slash, a drift report, a failed compensation. */
+export const SLASH_CAUSE = {
+  witnessed: WAIT.witness,
+  drift: 'drift',
+  compensationFailed: 'compensation_failed',
+} as const;
+export type SlashCause = (typeof SLASH_CAUSE)[keyof typeof SLASH_CAUSE];
+/** Why an agent was placed in a ring: its handshake (join), or a demotion or promotion. */
+export const RING_CAUSE = { join: 'join', demotion: 'demotion', promotion: 'promotion' } as const;
+export type RingCause = (typeof RING_CAUSE)[keyof typeof RING_CAUSE];
 
 /** The tracer name of the hypervisor's own spans, in workflows and activities alike. */
 export const TRACER_NAME = 'agent-hypervisor';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ownGet, ownSet, parse } from './common';
+import { isMcpRef, parseMcpRef } from './mcp';
 
 export const ReversibilityLevelSchema = z.enum(['FULL', 'PARTIAL', 'NONE']);
 export type ReversibilityLevel = z.infer<typeof ReversibilityLevelSchema>;
@@ -78,15 +79,27 @@ export function isHandlerRef(s: string): boolean {
   return s.startsWith('handler:') && HANDLER_NAME_PATTERN.test(s.slice('handler:'.length));
 }
 
-/** How a declared action is run or undone: `handler:<name>` or an http(s) URL. */
-function toolRefSchema(field: string) {
+/**
+ * How a declared action is run or undone: `handler:<name>`, an http(s) URL, or
+ * an MCP tool of a server the worker configures (`mcp:<server>/<tool>#<pin>`,
+ * src/core/mcp.ts; an undoApi may map its arguments).
+ */
+function toolRefSchema(field: 'executeApi' | 'undoApi') {
   return z
     .string()
     .max(TOOL_URL_MAX, `${field} must be at most ${TOOL_URL_MAX} characters`)
-    .refine(
-      (s) => isHandlerRef(s) || isHttpUrl(s),
-      `${field} must be handler:<name> (name: 1–100 of letters, digits, . _ -) or an http(s) URL of at most ${TOOL_URL_MAX} characters`,
-    );
+    .superRefine((s, ctx) => {
+      if (isMcpRef(s)) {
+        const ref = parseMcpRef(s, field === 'undoApi');
+        if (typeof ref === 'string') ctx.addIssue({ code: 'custom', message: `${field}: ${ref}` });
+        return;
+      }
+      if (!isHandlerRef(s) && !isHttpUrl(s))
+        ctx.addIssue({
+          code: 'custom',
+          message: `${field} must be handler:<name> (name: 1–100 of letters, digits, . _ -), an http(s) URL of at most ${TOOL_URL_MAX} characters, or mcp:<server>/<tool>#<sha256>`,
+        });
+    });
 }
 
 const ActionFields = z.object({

@@ -93,12 +93,24 @@ export interface SagaStep {
   error: string | null;
   /** It failed after it may have acted (timed out, worker lost, cancelled while running): compensated first (SPEC §6). */
   outcomeUnknown?: boolean;
+  /**
+   * Issue 21: the step was refused because its MCP tool's definition no longer hashes to the pin its
+   * action declared (nothing was called); its session quarantines the step's agent.
+   */
+  toolDefinitionChanged?: ToolDefinitionChange;
   result: unknown;
   addedAt: number;
   startedAt: number | null;
   finishedAt: number | null;
   compensationStartedAt: number | null;
   compensationFinishedAt: number | null;
+}
+
+/** An MCP tool (`server/tool`) whose definition hashes (SHA-256, hex) to `current`, not the `pinned` one. */
+export interface ToolDefinitionChange {
+  tool: string;
+  pinned: string;
+  current: string;
 }
 
 export interface SagaTransition {
@@ -335,6 +347,29 @@ export function markOutcomeUnknown(saga: SagaState, stepId: string): SagaStep {
   return step;
 }
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** A well-formed ToolDefinitionChange (a tool of at most 200 characters, two SHA-256 hex digests). */
+export function isToolDefinitionChange(x: unknown): x is ToolDefinitionChange {
+  if (typeof x !== 'object' || x === null) return false;
+  const c = x as Partial<ToolDefinitionChange>;
+  return (
+    typeof c.tool === 'string' &&
+    c.tool.length <= 200 &&
+    typeof c.pinned === 'string' &&
+    SHA256_HEX.test(c.pinned) &&
+    typeof c.current === 'string' &&
+    SHA256_HEX.test(c.current)
+  );
+}
+
+/** Notes that a failed step was refused for a changed tool definition (issue 21). */
+export function markToolDefinitionChanged(saga: SagaState, stepId: string, change: ToolDefinitionChange): SagaStep {
+  const step = getStep(saga, stepId);
+  step.toolDefinitionChanged = { tool: change.tool, pinned: change.pinned, current: change.current };
+  return step;
+}
+
 /** The steps still to undo: a failed step of unknown outcome first, then the committed ones, most recent first. */
 export function compensationPlan(saga: SagaState): SagaStep[] {
   const plan: SagaStep[] = saga.steps.filter((s) => s.state === 'failed' && s.outcomeUnknown);
@@ -370,6 +405,17 @@ export function startStepCompensation(saga: SagaState, stepId: string, at: numbe
   if (step.undoApi !== null) return true;
   failCompensation(saga, stepId, `step ${stepId} (${step.actionId}) has no undo API`, at);
   return false;
+}
+
+/**
+ * committed → compensating → compensated, with no undo to run: a read-only step changed nothing (SPEC §2),
+ * so there is nothing to compensate — and no failed compensation to escalate.
+ */
+export function compensateReadOnlyStep(saga: SagaState, stepId: string, at: number): SagaStep {
+  requireSagaState(saga, 'compensating', 'compensate steps');
+  const step = transitionStep(saga, stepId, 'compensating', at);
+  step.compensationStartedAt = at;
+  return compensateStep(saga, stepId, at);
 }
 
 /** compensating → compensated: the undo succeeded. */

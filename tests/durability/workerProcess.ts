@@ -11,6 +11,8 @@
  *   HV_TOOL_ORIGINS, HV_TOOL_ALLOW_PRIVATE
  *                      the worker's HTTP tools (the harness's tool, on 127.0.0.1), read as worker/config.ts reads them
  *   TEMPORAL_TLS_*     on the cluster: the worker's certificate (src/connectionTls.ts)
+ *   HV_DEPLOYMENT_NAME, HV_BUILD_ID
+ *                      the worker's deployment version (worker/config.ts; default unversioned)
  *   HV_STICKY_QUEUE_TIMEOUT_MS
  *                      the sticky queue's schedule-to-start timeout (worker/config.ts; default the SDK's 10 s):
  *                      how soon a paused worker's runs move to another worker
@@ -21,11 +23,11 @@
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { createActivities } from '../../activities';
-import { workflowBundle } from '../../worker/worker';
+import { deploymentOptions, workflowBundle } from '../../worker/worker';
 import { openAuditStore } from '../../src/store';
 import { toolPolicyFromEnv } from '../../activities/toolPolicy';
 import { tlsFromEnv } from '../../src/node/connectionTls';
-import { stickyQueueTimeoutFromEnv } from '../../worker/config';
+import { deploymentFromEnv, stickyQueueTimeoutFromEnv } from '../../worker/config';
 
 async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS;
@@ -35,7 +37,10 @@ async function main(): Promise<void> {
     logger: new DefaultLogger('ERROR'),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }) } },
   });
-  const bundle = process.env.HV_BUNDLE_PATH ? { codePath: process.env.HV_BUNDLE_PATH } : await workflowBundle();
+  const deployment = deploymentFromEnv();
+  const bundle = process.env.HV_BUNDLE_PATH
+    ? { codePath: process.env.HV_BUNDLE_PATH }
+    : await workflowBundle(false, deployment !== undefined);
   const store = await openAuditStore();
   const toolPolicy = toolPolicyFromEnv(process.env);
   const stickyQueueTimeoutMs = stickyQueueTimeoutFromEnv();
@@ -58,6 +63,7 @@ async function main(): Promise<void> {
         ),
         identity: `durability-worker-${process.pid}`,
         ...(stickyQueueTimeoutMs ? { stickyQueueScheduleToStartTimeout: stickyQueueTimeoutMs } : {}),
+        ...(deployment ? { workerDeploymentOptions: deploymentOptions(deployment) } : {}),
       });
       const running = worker.run();
       process.stdout.write(`READY ${process.pid}\n`);

@@ -15,6 +15,8 @@ import { registerTestHandlers } from './testHandlers';
 import { loadHypervisorKey } from '../../src/store/treeHeads';
 import { freePort } from '../../worker/ports';
 import { DEFAULT_MAX_RESPONSE_BYTES, type ToolPolicy } from '../../activities/toolPolicy';
+import { McpClients } from '../../activities/mcpClients';
+import type { McpServerConfig } from '../../src/core/mcp';
 
 export interface TestEnv {
   address: string;
@@ -55,6 +57,13 @@ export const testToolPolicy: ToolPolicy = {
   allowPrivateAddresses: true,
   maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
 };
+
+/**
+ * The MCP servers the test worker calls tools at — its HV_MCP_SERVERS. Tests
+ * add theirs as they start them (each under a name of its own).
+ */
+export const testMcpServers = new Map<string, McpServerConfig>();
+let testMcp: McpClients | undefined;
 
 let env: TestEnv | undefined;
 let starting: Promise<TestEnv> | undefined;
@@ -109,6 +118,7 @@ async function start(): Promise<TestEnv> {
       taskQueue,
       store,
       toolPolicy: testToolPolicy,
+      mcp: (testMcp = new McpClients(testMcpServers, testToolPolicy)),
       hypervisorKey,
     });
     const workerRun = worker.run();
@@ -140,6 +150,7 @@ export async function stopTestEnv(): Promise<void> {
   starting = undefined;
   worker.shutdown();
   await workerRun;
+  await testMcp?.close();
   await store.close();
   await nativeConnection.close();
   await connection.close();

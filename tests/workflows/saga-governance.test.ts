@@ -14,6 +14,26 @@ const operator = 'did:mesh:operator';
 describe('governed sagas: the gate, consensus, demotion and escalation', function () {
   this.timeout(120_000);
 
+  it('compensates a read-only step as nothing to undo: the saga ends compensated, no escalation, no slash', async () => {
+    const session = await activeSession({ [alpha]: 0.85, [beta]: 0.9 });
+    const saga = await session.startSaga({
+      steps: [
+        { actionId: 'read-report', agentDid: alpha },
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: beta, input: { failAttempts: -1 }, retry: { maximumAttempts: 1 } },
+      ],
+    });
+    const result = await saga.result();
+    assert.equal(result.saga.state, 'compensated', 'a step that only read is not a failed compensation');
+    assert.deepEqual(
+      result.saga.steps.map((s) => s.state),
+      ['compensated', 'compensated', 'failed'],
+    );
+    assert.deepEqual(result.compensationOrder, ['step-2'], 'only the draft had something to undo');
+    const reader = (await session.participant(alpha))!;
+    assert.equal(reader.sigmaRaw, 0.85, 'the reading agent is not slashed');
+  });
+
   it("escalates a failed compensation and slashes the step's agent with its cascade", async () => {
     const session = await activeSession({ [alpha]: 0.85, [beta]: 0.9 });
     await session.vouch({ voucher: beta, vouchee: alpha });

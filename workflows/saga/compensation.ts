@@ -6,6 +6,7 @@
 import * as wf from '@temporalio/workflow';
 import { undoOptions } from '../stepOptions';
 import {
+  compensateReadOnlyStep,
   compensateStep as markCompensated,
   compensationPlan,
   failCompensation,
@@ -18,6 +19,9 @@ import { compensateStep, publishDetails, type SagaContext } from './context';
 import { describeFailure } from './failures';
 import { stepAttributes } from './gate';
 
+/** Asked only when a read-only step would be compensated: a saga recorded before failed its compensation. */
+export const READ_ONLY_STEPS_NOT_COMPENSATED = 'read-only-steps-not-compensated';
+
 /** Compensates, when a step failed or the saga was cancelled and something may have acted. */
 export async function compensate(ctx: SagaContext): Promise<void> {
   // A turn that gave up (SPEC §13) walks back even when nothing may have acted: it ends compensated, not completed.
@@ -28,6 +32,18 @@ export async function compensate(ctx: SagaContext): Promise<void> {
       for (const step of compensationPlan(ctx.saga)) {
         const spec = ctx.specs.get(step.stepId)!;
         const span = startSpan(SPANS.compensation, stepAttributes(ctx, step));
+        // SPEC §2: a read-only step changed nothing — nothing to undo, nothing to escalate. Behind a patch: a
+        // saga recorded before it failed such a step's compensation (no command either way; its outcome differs).
+        if (
+          ctx.actions.get(step.actionId)?.readOnly &&
+          step.undoApi === null &&
+          wf.patched(READ_ONLY_STEPS_NOT_COMPENSATED)
+        ) {
+          compensateReadOnlyStep(ctx.saga, step.stepId, Date.now());
+          compensated(span, true);
+          publishDetails(ctx);
+          continue;
+        }
         if (!startStepCompensation(ctx.saga, step.stepId, Date.now())) {
           // It declares no undo: the compensation failed without an activity.
           compensated(span, false, step.error);

@@ -7,6 +7,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import { isToolDefinitionChange, type ToolDefinitionChange } from '../../src/core/saga';
 import { sessionWorkflowId } from '../definitions';
 
 export function describeFailure(err: unknown): string {
@@ -29,6 +30,14 @@ export function outcomeUnknown(err: unknown): boolean {
   const details =
     cause instanceof wf.ApplicationFailure ? (cause.details?.[0] as { mayHaveActed?: unknown } | undefined) : undefined;
   return details?.mayHaveActed === true;
+}
+
+/** Issue 21: the step was refused because its MCP tool's definition changed — which tool, both hashes (the step activity's details). */
+export function toolDefinitionChanged(err: unknown): ToolDefinitionChange | null {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : undefined;
+  if (!(cause instanceof wf.ApplicationFailure) || cause.type !== 'ToolDefinitionChanged') return null;
+  const d = (cause.details?.[0] as { toolDefinition?: unknown } | undefined)?.toolDefinition;
+  return isToolDefinitionChange(d) ? { tool: d.tool, pinned: d.pinned, current: d.current } : null;
 }
 
 export function gateDeniedBy(err: unknown): string | null {

@@ -7,11 +7,11 @@
 import * as wf from '@temporalio/workflow';
 import { executeOptions } from '../stepOptions';
 import { RetryState } from '@temporalio/common';
-import { commitStep, failStep, markOutcomeUnknown, startStep } from '../../src/core/saga';
+import { commitStep, failStep, markOutcomeUnknown, markToolDefinitionChanged, startStep } from '../../src/core/saga';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { startSpan } from '../observe';
 import { executeStep, publishDetails, type SagaContext, type SagaStepState } from './context';
-import { describeFailure, gateDeniedBy, outcomeUnknown } from './failures';
+import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 
 export const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
@@ -89,6 +89,7 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
             executeApi: action.executeApi!,
             undoApi: action.undoApi,
             readOnly: action.readOnly,
+            reversibility: action.reversibility,
             input: spec.input,
           },
         ]),
@@ -122,6 +123,9 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
       const gateRefusal = gateDeniedBy(err);
       ctx.error = gateRefusal ? `ring violation: ${gateRefusal}` : describeFailure(err);
       failStep(ctx.saga, step.stepId, gateRefusal ? `RING_VIOLATION: ${gateRefusal}` : ctx.error, Date.now());
+      // Issue 21: which tool changed and both hashes, for its session (a failure no earlier history holds).
+      const changed = toolDefinitionChanged(err);
+      if (changed) markToolDefinitionChanged(ctx.saga, step.stepId, changed);
       ctx.failedStepId = step.stepId;
       if (wf.isCancellation(err)) {
         ctx.cancelled = true;

@@ -6,7 +6,7 @@
  * the step to a substitute hands it over here.
  */
 import * as wf from '@temporalio/workflow';
-import { gateStep, UNDECLARED_ACTION, type GateDecision } from '../../src/core/gate';
+import { gateStep, UNDECLARED_ACTION, type EvidenceWait, type GateDecision } from '../../src/core/gate';
 import { requiredRing } from '../../src/core/rings';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { HvPendingApprovals, HvWaitingSince, pendingApprovalEntry } from '../../src/contract/searchAttributes';
@@ -72,7 +72,7 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
   // nothing). The patch is asked only then: each first ask is a marker and a search-attribute upsert.
   if (ctx.sessionState !== 'active' && !wf.patched('session-state-confirmed')) return verdictOf(local);
   const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
-  let waited: { since: number; for: 'consensus' | 'witness' } | undefined;
+  let waited: { since: number; for: EvidenceWait } | undefined;
   const decided = (verdict: Verdict): Verdict => {
     ctx.waiting = null;
     indexPending(ctx, null);

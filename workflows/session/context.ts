@@ -13,7 +13,7 @@ import { canonicalJson, sha256Hex } from '../../src/core/hash';
 import { createDriftHistoryState, createTrustCache } from '../../src/core/adapters';
 import { createLiabilityState } from '../../src/core/liability';
 import type { GateDecision } from '../../src/core/gate';
-import { Controls } from '../../src/core/controls';
+import { Controls, isKill } from '../../src/core/controls';
 import { controlsConfig } from '../../src/core/controlsConfig';
 import { createSessionState, participantOf } from '../../src/core/session';
 import { createVfsState } from '../../src/core/vfs';
@@ -349,8 +349,8 @@ export function requireUnrestricted(ctx: SessionContext, did: string, role: stri
   const r = ctx.controls.restrictionOf(did, Date.now());
   if (r)
     throw new HypervisorError(
-      r.kind === 'kill' ? 'AGENT_KILLED' : 'AGENT_QUARANTINED',
-      `${role} ${did} is ${r.kind === 'kill' ? 'killed' : 'quarantined'} in session ${ctx.sessionId}: ${r.reason}`,
+      isKill(r) ? 'AGENT_KILLED' : 'AGENT_QUARANTINED',
+      `${role} ${did} is ${isKill(r) ? 'killed' : 'quarantined'} in session ${ctx.sessionId}: ${r.reason}`,
       { did },
     );
 }

@@ -5,7 +5,7 @@
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { gateStep } from '../../src/core/gate';
-import { stepKey, type Elevation, type Restriction } from '../../src/core/controls';
+import { RESTRICTION, stepKey, type Elevation, type Restriction } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { capRing } from '../../src/core/sessionRings';
 import { type DeltaSignature } from '../../src/core/identity';
@@ -132,9 +132,13 @@ export const releaseAgentRules = (ctx: SessionContext, r: { agentDid: string; sr
     });
 };
 
-export const killRules = (ctx: SessionContext, r: { agentDid: string; sreDid: string; substituteDid?: string }) => {
-  sreRules(ctx, r, 'kill');
-  notKilled(ctx, r.agentDid, 'kill');
+export const killRules = (
+  ctx: SessionContext,
+  r: { agentDid: string; sreDid: string; substituteDid?: string },
+  doing: string,
+) => {
+  sreRules(ctx, r, doing);
+  notKilled(ctx, r.agentDid, doing);
   if (r.substituteDid !== undefined) {
     if (r.substituteDid === r.agentDid)
       throw new HypervisorError(
@@ -316,11 +320,11 @@ export const controlHandlers = {
   },
   kill: {
     async run(ctx, req, a) {
-      killRules(ctx, req);
+      killRules(ctx, req, a.name);
       const signatures = a.accept();
       const did = req.agentDid;
       const restriction: Restriction = {
-        kind: 'kill',
+        kind: RESTRICTION.kill,
         since: Date.now(),
         until: null,
         reason: req.reason,
@@ -328,7 +332,7 @@ export const controlHandlers = {
         substitute: req.substituteDid ?? null,
       };
       ctx.controls.restrict(did, restriction);
-      endElevation(ctx, did, 'kill');
+      endElevation(ctx, did, RESTRICTION.kill);
       // Its remaining steps become the substitute's, bound to a new digest; the substitute claims each (gate, rate, budget).
       const handedOff: ControlResult['handedOff'] = [];
       const holding = runningSagas(ctx).filter((g) => g.agentDids.includes(did));
@@ -376,7 +380,7 @@ export const controlHandlers = {
           signatures,
         );
       }
-      return controlResult(did, 'kill', null, sagasHolding, handedOff);
+      return controlResult(did, RESTRICTION.kill, null, sagasHolding, handedOff);
     },
     check: killRules,
   },

@@ -124,10 +124,11 @@ const approvals = {
 export const witnessRules = (
   ctx: SessionContext,
   r: { sagaId: string; stepId: string; digest: string; witnessDid: string },
+  doing: string,
 ) => {
-  requireOpen(ctx, 'witness');
-  const { step } = evidenceFor(ctx, r, 'witness');
-  requireSre(ctx, r.witnessDid, 'witness');
+  requireOpen(ctx, doing);
+  const { step } = evidenceFor(ctx, r, doing);
+  requireSre(ctx, r.witnessDid, doing);
   if (r.witnessDid === step.agentDid)
     throw new HypervisorError('SELF_APPROVAL', `witness ${r.witnessDid} is the step's acting agent`);
   if (step.witness)
@@ -139,7 +140,7 @@ export const evidenceHandlers = {
   ...approvals,
   witness: {
     run(ctx, req, a) {
-      const step = witnessRules(ctx, req);
+      const step = witnessRules(ctx, req, a.name);
       const { saga } = evidenceFor(ctx, req, a.name);
       const signatures = a.accept();
       step.witness = req.witnessDid;

@@ -15,7 +15,7 @@ import { acceptNonces, type DeltaSignature } from '../../src/core/identity';
 import { DriftMeasureSchema, DriftReportSchema, type JoinRequestParsed } from '../../src/contract';
 import type { SlashResult } from '../../src/contract/sessionTypes';
 import { gateDecided, ringAssigned, slashed } from '../observe';
-import { ATTR, type SlashCause } from '../../src/core/observability';
+import { ATTR, RING_CAUSE, SLASH_CAUSE, type SlashCause } from '../../src/core/observability';
 import {
   HYPERVISOR_DID,
   integrations,
@@ -47,8 +47,8 @@ import { logDropped } from '../failures';
  * A delegated join speaks for the child and its parent: both sign. `firstFixed`: SPEC §11.8's rule for
  * declarations (a replay of a join recorded before it, behind the patch `declarations-fixed`, passes false).
  */
-export function joinRules(ctx: SessionContext, req: JoinRequestParsed, firstFixed = true): void {
-  requireState(ctx, 'join', ['handshaking', 'active']);
+export function joinRules(ctx: SessionContext, req: JoinRequestParsed, doing: string, firstFixed = true): void {
+  requireState(ctx, doing, ['handshaking', 'active']);
   if (req.delegatedBy !== undefined) {
     const parent = requireActiveParticipant(ctx, req.delegatedBy, 'parent');
     if (req.delegatedBy === req.agentDid)
@@ -176,7 +176,7 @@ export const slashRules = (ctx: SessionContext, r: { agentDid: string; witnessDi
       'AGENT_NOT_FOUND',
       `agent ${r.agentDid} is not a participant of session ${ctx.sessionId}`,
     );
-  requireSre(ctx, r.witnessDid, 'witness');
+  requireSre(ctx, r.witnessDid, 'slash witness');
   if (r.witnessDid === r.agentDid)
     throw new HypervisorError('NOT_SRE_WITNESS', `an agent may not witness its own slash`);
 };
@@ -210,7 +210,7 @@ export const participantHandlers = {
     async run(ctx, req, a) {
       // SPEC §11.8 (issue 24 N10): the first declaration of an action is fixed; joins recorded before it replay as they ran.
       const firstFixed = wf.patched('declarations-fixed');
-      joinRules(ctx, req, firstFixed);
+      joinRules(ctx, req, a.name, firstFixed);
       // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
       const signatures = a.signatures();
       ctx.joining.add(req.agentDid);
@@ -225,7 +225,7 @@ export const participantHandlers = {
             scoredSigma = cacheTrustScore(ctx.st.trustCache, req.agentDid, score, Date.now()).sigma;
           }
         }
-        requireOpen(ctx, 'join');
+        requireOpen(ctx, a.name);
         const result = join(ctx.st.session, ctx.st.liability, { ...req, scoredSigma }, Date.now(), { firstFixed });
         const p = participantOf(ctx.st.session, req.agentDid)!;
         acceptNonces(ctx.nonces, a.name, a.raw);
@@ -239,7 +239,7 @@ export const participantHandlers = {
               )
             : [];
         if (req.delegatedBy !== undefined) ctx.parents.set(req.agentDid, req.delegatedBy);
-        ringAssigned(p.ring, 'join');
+        ringAssigned(p.ring, RING_CAUSE.join);
         record(
           ctx,
           req.agentDid,
@@ -269,7 +269,7 @@ export const participantHandlers = {
         ctx.joining.delete(req.agentDid);
       }
     },
-    check: (ctx, req: JoinRequestParsed) => joinRules(ctx, req),
+    check: (ctx, req: JoinRequestParsed, name) => joinRules(ctx, req, name),
   },
   activate: {
     run(ctx, _req, a) {
@@ -409,7 +409,7 @@ export const participantHandlers = {
         `${req.reason} (witnessed by ${req.witnessDid})`,
         req.omega ?? 0.95,
         req.witnessDid,
-        'witness',
+        SLASH_CAUSE.witnessed,
         undefined,
         signatures,
       );
@@ -459,7 +459,7 @@ export const participantHandlers = {
           `behavioural drift ${decision.drift.toFixed(3)} (${decision.severity})`,
           decision.slashOmega ?? 0.95,
           HYPERVISOR_DID,
-          'drift',
+          SLASH_CAUSE.drift,
           decision.reportSeverity ?? undefined,
         );
         return { decision, slash, ringChanges: slash.ringChanges };

@@ -5,9 +5,11 @@
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { riskWeight } from '../../src/core/reversibility';
-import { reportedCost, stepKey } from '../../src/core/controls';
+import { isToolDefinitionChange } from '../../src/core/saga';
+import { RESTRICTION, reportedCost, stepKey } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
+import { SLASH_CAUSE } from '../../src/core/observability';
 import {
   type ActionView,
   type AgentView,
@@ -36,7 +38,7 @@ import { agentView, actionView, runningSagas, currentDetails } from './views';
 import type { Handlers } from './door';
 import { leaseCheck, leaseStep, refused } from './leases';
 import { slashAgent } from './participants';
-import { noteRequests } from './controls';
+import { impose, noteRequests } from './controls';
 import { recoverLostSaga } from './lostSagas';
 
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
@@ -317,6 +319,7 @@ export async function settle(
     saga.endedAt ?? Date.now(),
   );
   wf.setCurrentDetails(currentDetails(ctx));
+  for (const s of steps) quarantineForChangedTool(ctx, sagaId, s);
   for (const s of steps.filter((x) => x.state === 'compensation_failed')) {
     if (!isOpen(ctx) || !participantOf(ctx.st.session, s.agentDid)) continue;
     ctx.outcomeTime = saga.endedAt ?? undefined;
@@ -326,7 +329,7 @@ export async function settle(
       `saga ${sagaId} escalated at step ${s.stepId}: ${s.error ?? 'compensation failed'}`,
       riskWeight(ctx.st.session.registry, s.actionId),
       HYPERVISOR_DID,
-      'compensation_failed',
+      SLASH_CAUSE.compensationFailed,
     );
     ctx.outcomeTime = undefined;
     await slashed;
@@ -342,6 +345,35 @@ export async function settle(
     for (const o of outcomes)
       await integrations.reportToTrustScorer(o).catch(logDropped('a step outcome reported to the trust scorer'));
   }
+}
+
+/** Asked only when an agent is quarantined for a changed tool: no earlier history holds one. */
+export const TOOL_DEFINITION_QUARANTINE = 'tool-definition-quarantine';
+
+/**
+ * Issue 21: a step refused because its MCP tool's definition changed since it was approved (a "rug pull")
+ * quarantines the step's agent — a delta whose record names the tool and both hashes. The saga's own
+ * outcome is the source (its completion to this run), never a request.
+ */
+function quarantineForChangedTool(ctx: SessionContext, sagaId: string, s: SagaSnapshot['saga']['steps'][number]): void {
+  const change = s.toolDefinitionChanged;
+  if (!isToolDefinitionChange(change) || !isOpen(ctx) || !participantOf(ctx.st.session, s.agentDid)) return;
+  const now = Date.now();
+  if (ctx.controls.level(s.agentDid, now) === 2) return; // a kill is final
+  if (!wf.patched(TOOL_DEFINITION_QUARANTINE)) return;
+  impose(
+    ctx,
+    s.agentDid,
+    {
+      kind: RESTRICTION.quarantine,
+      since: now,
+      until: now + ctx.controls.config.quarantineTtlSeconds * 1000,
+      reason: `MCP tool ${change.tool} changed its definition since it was approved (pinned ${change.pinned}, now ${change.current}): saga ${sagaId} step ${s.stepId} was refused`,
+      by: HYPERVISOR_DID,
+      substitute: null,
+    },
+    HYPERVISOR_DID,
+  );
 }
 
 export function trimFinished(ctx: SessionContext): void {

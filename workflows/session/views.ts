@@ -6,7 +6,7 @@ import * as wf from '@temporalio/workflow';
 import { ownGet } from '../../src/core/common';
 import { auditMerkleRoot } from '../../src/core/audit';
 import { sessionBonds } from '../../src/core/liability';
-import { type Elevation } from '../../src/core/controls';
+import { isKill, type Elevation } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { capRing, gateView, type RingChange } from '../../src/core/sessionRings';
 import { checkApprover } from '../../src/core/approvers';
@@ -206,7 +206,7 @@ export function currentDetails(ctx: SessionContext): string {
   const list = s.sagas.slice(-20).map((g) => `| ${g.sagaId} | ${g.state} |`);
   const restricted = s.controls.restricted.map(
     (r) =>
-      `**${r.kind === 'kill' ? 'Killed' : 'Quarantined'}:** ${r.did}${r.until ? ` until ${new Date(r.until).toISOString()}` : ''} — ${r.reason}`,
+      `**${isKill(r) ? 'Killed' : 'Quarantined'}:** ${r.did}${r.until ? ` until ${new Date(r.until).toISOString()}` : ''} — ${r.reason}`,
   );
   return [
     `## Session ${ctx.sessionId} — ${s.state}`,
