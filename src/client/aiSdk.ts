@@ -74,8 +74,8 @@ export function governTools<T extends ToolSet>(tools: T, options: GovernOptions)
   if (options.turn && options.turn.agentDid !== agent)
     throw new Error(`governTools: the turn ${options.turn.sagaId} is ${options.turn.agentDid}'s, not ${agent}'s`);
   const session = options.signer ? options.session.signedBy(options.signer) : options.session;
-  const given =
-    options.turn && (options.signer ? new TurnHandle(session, options.turn, options.turn.saga) : options.turn);
+  // The turn is reached as `session` (and `signer`) reach it, whoever's client opened it.
+  const given = options.turn && new TurnHandle(session, options.turn, options.turn.saga);
   const governor: Governor = { turn: given && Promise.resolve(given), queue: Promise.resolve() };
   const turn = (): Promise<TurnHandle> => {
     if (!governor.turn) {
