@@ -3,7 +3,8 @@
  * (the AI SDK's MockLanguageModelV3) drives `generateText` over tools listed from the real
  * @modelcontextprotocol/server-memory through `@ai-sdk/mcp`, governed by `governTools`: each call is a step of
  * the agent's turn, run by the test worker's MCP executor (its own memory server, spawned over stdio) — never
- * by the agent's process, whose copy of the server only listed the tools.
+ * by the agent's process, whose copy of the server only listed the tools. And over an in-process MCP server
+ * (Streamable HTTP): a tool's error is the model's answer, and it recovers.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -18,7 +19,8 @@ import type { McpServerConfig } from '../../src/core/mcp';
 import type { RequestOf } from '../../src/contract/messages';
 import { testMcpServers } from '../helpers/env';
 import { hypervisor, uniqueId } from '../helpers/hv';
-import { callMcpTool, memoryServerConfig, pinsOf } from '../helpers/mcpServers';
+import { callMcpTool, memoryServerConfig, pinsOf, startTestMcpServer } from '../helpers/mcpServers';
+import { IDEMPOTENCY_META_KEY } from '../../activities/mcpTool';
 import { SRE_WITNESSES } from '../helpers/sessions';
 import { until, workflowTaskFailures } from '../adversarial/raw';
 import { callTools, lastToolAnswers, say, scriptedModel } from '../../examples/agent/scriptedModel';
@@ -76,14 +78,14 @@ describe('the AI SDK adapter: a scripted agent over MCP tools, governed (issue 2
     assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed');
   });
 
-  async function session(agents: Record<string, number>): Promise<SessionHandle> {
+  async function session(agents: Record<string, number>, declared = actions): Promise<SessionHandle> {
     const hv = await hypervisor();
     const s = await hv.createSession({
       sessionId: uniqueId('ai-sdk'),
       creatorDid: 'did:mesh:admin',
       config: { sreWitnesses: SRE_WITNESSES },
     });
-    for (const [agentDid, sigmaRaw] of Object.entries(agents)) await s.join({ agentDid, sigmaRaw, actions });
+    for (const [agentDid, sigmaRaw] of Object.entries(agents)) await s.join({ agentDid, sigmaRaw, actions: declared });
     await s.activate();
     touched.push(s.handle.workflowId);
     return s;
@@ -195,5 +197,65 @@ describe('the AI SDK adapter: a scripted agent over MCP tools, governed (issue 2
     const snap = await turn.result();
     assert.equal(snap.saga.state, 'completed', String(snap.error));
     await expectCallsInTrail(s, turn, [['step-1', 'delete_entities']]);
+  });
+
+  it("over an in-process MCP server: a tool's error is the model's to read, it recovers, and nothing is compensated", async () => {
+    const inProcess = await startTestMcpServer();
+    const name = uniqueId('tools').replace(/[^A-Za-z0-9_-]/g, '-');
+    testMcpServers.set(name, inProcess.config());
+    const agentTools = await createMCPClient({ transport: { type: 'http', url: inProcess.url } });
+    try {
+      const pins = await pinsOf(inProcess.config());
+      const s = await session({ [alpha]: 0.85 }, [
+        { actionId: 't.echo', readOnly: true, executeApi: `mcp:${name}/echo#${pins.get('echo')}` },
+        { actionId: 't.fail', reversibility: 'PARTIAL', executeApi: `mcp:${name}/fail#${pins.get('fail')}` },
+      ]);
+      const tools = governTools(await agentTools.tools(), { session: s, agent: alpha, actions: (t) => `t.${t}` });
+      const model = scriptedModel((n, call) => {
+        if (n === 2) assert.ok(lastToolAnswers(call)[0]!.error, 'the model reads the failure');
+        return (
+          [callTools(['echo', { text: 'hello' }]), callTools(['fail', {}]), callTools(['echo', { text: 'recovered' }])][
+            n
+          ] ?? say('done')
+        );
+      });
+      const result = await generateText({ model, tools, prompt: 'go', stopWhen: stepCountIs(10) });
+      assert.equal(result.text, 'done');
+      const failure = lastToolAnswers(model.doGenerateCalls[2]!)[0]!;
+      assert.equal(failure.toolName, 'fail');
+      assert.match(String(failure.error), /^fail \(step-2\) failed: .*the quota is exhausted/);
+      const turn = (await governedTurn(tools))!;
+      touched.push(turn.workflowId);
+      await turn.end();
+      const snap = await turn.result();
+      assert.equal(snap.saga.state, 'completed', String(snap.error));
+      assert.deepEqual(
+        snap.saga.steps.map((st) => [st.actionId, st.state]),
+        [
+          ['t.echo', 'committed'],
+          ['t.fail', 'failed'],
+          ['t.echo', 'committed'],
+        ],
+      );
+      assert.deepEqual(snap.compensationOrder, [], 'a tool error compensates nothing by itself');
+      assert.deepEqual(
+        inProcess.calls.map((c) => [c.tool, c.args.text, c.meta?.[IDEMPOTENCY_META_KEY]]),
+        [
+          ['echo', 'hello', `${turn.workflowId}/step-1/execute`],
+          ['fail', undefined, `${turn.workflowId}/step-2/execute`],
+          ['echo', 'recovered', `${turn.workflowId}/step-3/execute`],
+        ],
+        'the server saw each call once, from the worker',
+      );
+      await expectCallsInTrail(s, turn, [
+        ['step-1', 't.echo'],
+        ['step-2', 't.fail'],
+        ['step-3', 't.echo'],
+      ]);
+    } finally {
+      await agentTools.close();
+      testMcpServers.delete(name);
+      await inProcess.close();
+    }
   });
 });
