@@ -94,7 +94,7 @@ export function governTools<T extends ToolSet>(tools: T, options: GovernOptions)
       throw new Error(`governTools: ${toolName} is run by the model's provider, out of the hypervisor's reach`);
     const actionId = actionOf(options.actions, toolName);
     const { needsApproval: _ownApproval, ...kept } = tool as Tool;
-    governed[toolName] = {
+    const wrapped = {
       ...kept,
       execute: (input: unknown, _call: ToolExecutionOptions) => {
         const call = governor.queue.then(() => appendCall(turn, toolName, actionId, input));
@@ -102,6 +102,8 @@ export function governTools<T extends ToolSet>(tools: T, options: GovernOptions)
         return call;
       },
     } as Tool;
+    // Defined, not assigned: a tool a server names `__proto__` is a tool, not the set's prototype (SPEC §11.6).
+    Object.defineProperty(governed, toolName, { value: wrapped, enumerable: true, writable: true, configurable: true });
   }
   governors.set(governed, governor);
   return governed as T;
