@@ -3,7 +3,8 @@
  * with exactly the budget's calls executed, counted at the MCP server; a tool that asks its own process for
  * approval gets none there — the session waits for other agents, the agent cannot approve itself, and a
  * rejection is the model's tool error; an agent process that governs tools as an agent whose key it does not
- * hold appends nothing.
+ * hold appends nothing; a kill during a slow MCP call cancels it at the server, the model reads it as a tool
+ * error, and nothing of the killed agent runs after.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -17,7 +18,7 @@ import { KeyRing, writeNewKeyFile } from '../../src/client/keys';
 import { isHypervisorError } from '../../src/core/errors';
 import { testEnv, testMcpServers } from '../helpers/env';
 import { pinsOf, startTestMcpServer, type TestMcpServer } from '../helpers/mcpServers';
-import { activeSession, SRE_WITNESSES } from '../helpers/sessions';
+import { activeSession, asSre, SRE_WITNESSES } from '../helpers/sessions';
 import { hypervisor } from '../helpers/hv';
 import { callTools, lastToolAnswers, say, scriptedModel } from '../../examples/agent/scriptedModel';
 import {
@@ -213,5 +214,68 @@ describe('attacks through the AI SDK adapter (issue 21)', function () {
     assert.deepEqual(handlerCalls(turn.workflowId), ['step-1']);
     await turn.end();
     assert.equal((await turn.result()).saga.state, 'completed');
+  });
+
+  it('a kill during a slow MCP call: the server sees the cancellation, the model reads it as a tool error, its next call is refused, and the turn is undone', async () => {
+    const pins = await pinsOf(tools.config());
+    const hv = await hypervisor();
+    const session = await hv.createSession({
+      sessionId: uid('ai-sdk-kill'),
+      creatorDid: 'did:mesh:admin',
+      config: { sreWitnesses: SRE_WITNESSES },
+    });
+    touched.push(session.handle.workflowId);
+    await session.join({
+      agentDid: alpha,
+      sigmaRaw: 0.85,
+      actions: [
+        {
+          actionId: 't.slow',
+          reversibility: 'PARTIAL',
+          executeApi: `mcp:${server}/slow#${pins.get('slow')}`,
+          undoApi: `mcp:${server}/mutable?note=input.label#${pins.get('mutable')}`,
+        },
+      ],
+    });
+    await session.activate();
+    const agentSide = await createMCPClient({ transport: { type: 'http', url: tools.url } });
+    const governed = governTools(await agentSide.tools(), { session, agent: alpha, actions: (name) => `t.${name}` });
+    const label = uid('slow');
+    const model = scriptedModel((n, call) => {
+      const error = lastToolAnswers(call)[0]?.error;
+      if (n === 0) return callTools(['slow', { label }]);
+      if (n === 1 && error) return callTools(['slow', { label: `${label}-again` }]);
+      return say(String(error));
+    });
+    const running = generateText({ model, tools: governed, prompt: 'wait', stopWhen: stepCountIs(5) });
+    await until(
+      async () => tools.calls.filter((c) => c.args.label === label).length,
+      (n) => n === 1,
+      'the slow tool to be called',
+    );
+    const turn = (await governedTurn(governed))!;
+    touched.push(turn.workflowId);
+    await (await asSre(session)).kill({ agentDid: alpha, sreDid: SRE_WITNESSES[0]!, reason: 'runaway tool call' });
+    const result = await running;
+    await agentSide.close();
+    assert.ok(
+      tools.cancelled.some((c) => c.args.label === label),
+      'the server saw notifications/cancelled',
+    );
+    assert.match(String(lastToolAnswers(model.doGenerateCalls[1]!)[0]!.error), /^slow \(step-1\) /);
+    assert.match(result.text, /^slow was refused by the hypervisor \((STEP_DENIED|TURN_NOT_OPEN)\)/);
+    assert.deepEqual(
+      tools.calls.filter((c) => c.args.label === `${label}-again`),
+      [],
+      'no call of the killed agent after the kill',
+    );
+    const snap = await turn.result();
+    assert.equal(snap.saga.state, 'compensated', String(snap.error));
+    assert.deepEqual(snap.compensationOrder, ['step-1'], 'the cancelled call may have acted: undone');
+    assert.deepEqual(
+      tools.calls.filter((c) => c.tool === 'mutable' && c.args.note === label).length,
+      1,
+      'its declared undo ran once',
+    );
   });
 });
