@@ -263,7 +263,8 @@ describe('attacks through the AI SDK adapter (issue 21)', function () {
       'the server saw notifications/cancelled',
     );
     assert.match(String(lastToolAnswers(model.doGenerateCalls[1]!)[0]!.error), /^slow \(step-1\) /);
-    assert.match(result.text, /^slow was refused by the hypervisor \((STEP_DENIED|TURN_NOT_OPEN)\)/);
+    // Denied (its agent is killed), or not open (the session learned the turn's end first).
+    assert.match(result.text, /^slow was refused by the hypervisor \((STEP_DENIED, rule agent_killed|TURN_NOT_OPEN)\)/);
     assert.deepEqual(
       tools.calls.filter((c) => c.args.label === `${label}-again`),
       [],
