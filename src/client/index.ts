@@ -121,6 +121,11 @@ class SessionRequests {
     });
   }
 
+  /** This session as a client that signs with `signer` reaches it (the AI SDK adapter's agent, its own keys). */
+  signedBy(signer: RequestSigner): SessionHandle {
+    return new HypervisorClient(this.hv.client, this.hv.taskQueue, undefined, signer).session(this.sessionId);
+  }
+
   /** Ask a query of this session. */
   private ask<N extends QueryName>(name: N, ...args: ArgsOf<N>): Promise<OutputOf<N>> {
     return mapped(() => this.handle.query<OutputOf<N>, ArgsOf<N>>(name, ...args), this.sessionId);
@@ -431,4 +436,5 @@ export class HypervisorClient {
 }
 
 export { TurnHandle, type StepAnswer } from './turns';
+export { governTools, governedTurn, GovernedToolError, type GovernOptions } from './aiSdk';
 export type { ApprovalListFilter, ApprovalRow, SagaListFilter, SagaRow, SessionListFilter, SessionRow } from './lists';

@@ -193,3 +193,21 @@ export async function pinsOf(config: McpServerConfig): Promise<Map<string, strin
     await clients.close();
   }
 }
+
+/** One tool call, through a client of our own (a fresh connection): what the server holds, read back. */
+export async function callMcpTool(
+  config: McpServerConfig,
+  tool: string,
+  args: Record<string, unknown> = {},
+): Promise<unknown> {
+  const clients = new McpClients(new Map([['s', config]]), {
+    origins: new Set<string>(),
+    allowPrivateAddresses: true,
+    maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES,
+  });
+  try {
+    return (await (await clients.client('s')).callTool({ name: tool, arguments: args })).structuredContent;
+  } finally {
+    await clients.close();
+  }
+}
