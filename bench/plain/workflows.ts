@@ -7,7 +7,14 @@
  * heartbeat 5 s, one attempt, the same non-retryable types, the execute's
  * cancellation type, a summary.
  */
-import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import {
   DEFAULT_BACKOFF_COEFFICIENT,
   DEFAULT_INITIAL_INTERVAL_MS,
@@ -72,4 +79,25 @@ export async function plainSaga(input: PlainSagaInput): Promise<PlainSagaResult>
       error: err instanceof Error ? err.message : String(err),
     };
   }
+}
+
+/**
+ * The baseline of `npm run bench:tools`: an agent's turn on plain Temporal — each tool call an update that runs
+ * the tool as one activity (the governed step's activity options) and answers its result; `endTurn` completes it.
+ */
+export const callToolUpdate = defineUpdate<unknown, [PlainStepTask]>('callTool');
+export const endTurnUpdate = defineUpdate<void>('endTurn');
+
+export async function plainTurn(): Promise<number> {
+  let calls = 0;
+  let ended = false;
+  setHandler(callToolUpdate, async (step) => {
+    calls++;
+    return plainStep.executeWithOptions(executeOptions(timingOf(step)), [step]);
+  });
+  setHandler(endTurnUpdate, () => {
+    ended = true;
+  });
+  await condition(() => ended && allHandlersFinished());
+  return calls;
 }
