@@ -29,7 +29,7 @@ import {
   type ToolDefinition,
 } from '../src/core/mcp';
 import type { ReversibilityLevel } from '../src/core/reversibility';
-import type { ToolDefinitionChange } from '../src/core/saga';
+import type { ToolDefinitionChange } from '../src/core/toolDefinitions';
 import { MCP_REDIRECT, MCP_UNAVAILABLE, type McpClients } from './mcpClients';
 import type { StepContext } from './handlers';
 import type { ToolPolicy } from './toolPolicy';

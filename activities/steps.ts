@@ -14,7 +14,7 @@ import { HTTP_TOOL_FAILURES, postToTool } from './httpTool';
 import { NO_HTTP_TOOLS, type ToolPolicy } from './toolPolicy';
 import { McpClients, NO_MCP_SERVERS } from './mcpClients';
 import { callMcpTool, definitionChangeOf, MCP_MAY_HAVE_ACTED } from './mcpTool';
-import type { ToolDefinitionChange } from '../src/core/saga';
+import type { ToolDefinitionChange } from '../src/core/toolDefinitions';
 import { isMcpRef } from '../src/core/mcp';
 import type { ReversibilityLevel } from '../src/core/reversibility';
 

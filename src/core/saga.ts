@@ -4,6 +4,7 @@
  * JSON; the Temporal layer runs each step as an activity with the step's
  * timeout and retry policy, and reports the outcome through these functions.
  */
+import type { ToolDefinitionChange } from './toolDefinitions';
 import { z } from 'zod';
 import { DidSchema, TimestampSchema, parse } from './common';
 import { HypervisorError } from './errors';
@@ -104,13 +105,6 @@ export interface SagaStep {
   finishedAt: number | null;
   compensationStartedAt: number | null;
   compensationFinishedAt: number | null;
-}
-
-/** An MCP tool (`server/tool`) whose definition hashes (SHA-256, hex) to `current`, not the `pinned` one. */
-export interface ToolDefinitionChange {
-  tool: string;
-  pinned: string;
-  current: string;
 }
 
 export interface SagaTransition {
@@ -345,22 +339,6 @@ export function markOutcomeUnknown(saga: SagaState, stepId: string): SagaStep {
   }
   step.outcomeUnknown = true;
   return step;
-}
-
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/** A well-formed ToolDefinitionChange (a tool of at most 200 characters, two SHA-256 hex digests). */
-export function isToolDefinitionChange(x: unknown): x is ToolDefinitionChange {
-  if (typeof x !== 'object' || x === null) return false;
-  const c = x as Partial<ToolDefinitionChange>;
-  return (
-    typeof c.tool === 'string' &&
-    c.tool.length <= 200 &&
-    typeof c.pinned === 'string' &&
-    SHA256_HEX.test(c.pinned) &&
-    typeof c.current === 'string' &&
-    SHA256_HEX.test(c.current)
-  );
 }
 
 /** Notes that a failed step was refused for a changed tool definition (issue 21). */

@@ -7,7 +7,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
-import { isToolDefinitionChange, type ToolDefinitionChange } from '../../src/core/saga';
+import { isToolDefinitionChange, type ToolDefinitionChange } from '../../src/core/toolDefinitions';
 import { sessionWorkflowId } from '../definitions';
 
 export function describeFailure(err: unknown): string {

@@ -5,7 +5,7 @@
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { riskWeight } from '../../src/core/reversibility';
-import { isToolDefinitionChange } from '../../src/core/saga';
+import { isToolDefinitionChange } from '../../src/core/toolDefinitions';
 import { RESTRICTION, reportedCost, stepKey } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
