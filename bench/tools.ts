@@ -41,7 +41,7 @@ const log = (line: string) => console.error(line);
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
-async function historyCost(client: Client, handles: WorkflowHandle[]): Promise<{ events: number; bytes: number }> {
+async function historyCost(handles: WorkflowHandle[]): Promise<{ events: number; bytes: number }> {
   let events = 0;
   let bytes = 0;
   for (const h of handles) {
@@ -130,9 +130,9 @@ async function main(): Promise<void> {
 
     const p = plainMs.sort((a, b) => a - b);
     const g = governedMs.sort((a, b) => a - b);
-    const plainCost = await historyCost(client, [plain]);
+    const plainCost = await historyCost([plain]);
     // The session's share: its whole history here holds one turn (and the session's own start and joins).
-    const governedCost = await historyCost(client, [turn.saga.handle, session.handle]);
+    const governedCost = await historyCost([turn.saga.handle, session.handle]);
     const rows: [string, number, number][] = [
       ['p50 ms / call', percentile(p, 50), percentile(g, 50)],
       ['p95 ms / call', percentile(p, 95), percentile(g, 95)],

@@ -43,7 +43,8 @@ export function workflowBundle(traced = false, versioned = false): Promise<Workf
   return bundle;
 }
 
-const quietBundlerLogger = {
+/** The bundler's logger for workers and tests that bundle workflows: warnings and errors only. */
+export const quietBundlerLogger = {
   log() {},
   trace() {},
   debug() {},

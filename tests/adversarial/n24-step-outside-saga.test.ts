@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { WorkflowFailedError, ActivityFailure, ApplicationFailure } from '@temporalio/client';
-import { createHypervisorWorker } from '../../worker/worker';
+import { createHypervisorWorker, quietBundlerLogger } from '../../worker/worker';
 import { testEnv, testToolPolicy } from '../helpers/env';
 import { calls } from '../helpers/testHandlers';
 import { uid } from './raw';
@@ -21,7 +21,7 @@ describe('N24: a step acts only under its own saga', function () {
     const taskQueue = uid('hv-n24-rogue');
     const workflowBundle = await bundleWorkflowCode({
       workflowsPath: require.resolve('./n24/rogueWorkflows'),
-      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error },
+      logger: quietBundlerLogger,
     });
     const worker: Worker = await createHypervisorWorker({
       connection: env.nativeConnection,

@@ -10,7 +10,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/wor
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { HypervisorClient } from '../../src/client';
 import type { AuditStore } from '../../src/store';
-import { workflowBundle } from '../../worker/worker';
+import { quietBundlerLogger, workflowBundle } from '../../worker/worker';
 import type { DeploymentVersion } from '../../worker/config';
 import { setCurrentVersion } from '../../worker/deployments';
 import { eventually, uniqueId } from './hv';
@@ -26,7 +26,7 @@ export async function upgradeBundles(): Promise<{ v1: WorkflowBundle; v2: Workfl
     v1: await workflowBundle(false, true),
     v2: await bundleWorkflowCode({
       workflowsPath: require.resolve('./workflowsV2'),
-      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error },
+      logger: quietBundlerLogger,
     }),
   };
 }

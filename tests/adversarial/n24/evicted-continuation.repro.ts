@@ -26,6 +26,7 @@
 import assert from 'node:assert/strict';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from '../../../activities';
+import { quietBundlerLogger } from '../../../worker/worker';
 import { loadHypervisorKey } from '../../../src/store/treeHeads';
 import { testEnv, testToolPolicy } from '../../helpers/env';
 import { calls } from '../../helpers/testHandlers';
@@ -42,7 +43,7 @@ describe('N24 (reproduction, open) — a continuation queued by an activation th
     bundle = await bundleWorkflowCode({
       workflowsPath: require.resolve('../../../workflows'),
       workflowInterceptorModules: [require.resolve('./overrunInterceptors')],
-      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m) },
+      logger: quietBundlerLogger,
     });
   });
 
