@@ -25,9 +25,10 @@ const bundles = new Map<string, Promise<WorkflowBundle>>();
 /**
  * Bundles workflows/ once per process (webpack is slow; every Worker in this
  * process reuses the result). A worker that traces gets a bundle with the
- * tracing interceptors (workflows/tracing.ts); the plain bundle has none, so a
- * worker that does not trace pays nothing for it. A versioned worker's bundle
- * declares each workflow's versioning behaviour (workflows/versioned.ts).
+ * tracing interceptors (workflows/tracing.ts); an untraced bundle has none, so a
+ * worker that does not trace pays nothing for it. Every bundle has the own-run
+ * guard (N24). A versioned worker's bundle declares each workflow's versioning
+ * behaviour (workflows/versioned.ts).
  */
 export function workflowBundle(traced = false, versioned = false): Promise<WorkflowBundle> {
   const key = `${traced}/${versioned}`;
@@ -35,12 +36,20 @@ export function workflowBundle(traced = false, versioned = false): Promise<Workf
   if (!bundle) {
     bundle = bundleWorkflowCode({
       workflowsPath: require.resolve(versioned ? '../workflows/versioned' : '../workflows'),
-      ...(traced ? { workflowInterceptorModules: [require.resolve('../workflows/tracing')] } : {}),
+      workflowInterceptorModules: workflowInterceptorModules(traced),
       logger: quietBundlerLogger,
     });
     bundles.set(key, bundle);
   }
   return bundle;
+}
+
+/**
+ * The workflow interceptors of every hypervisor bundle: a tracing worker's (workflows/tracing.ts), then — innermost,
+ * nearest the workflow — the own-run guard (workflows/ownRun.ts, N24).
+ */
+export function workflowInterceptorModules(traced = false): string[] {
+  return [...(traced ? [require.resolve('../workflows/tracing')] : []), require.resolve('../workflows/ownRun')];
 }
 
 /** The bundler's logger for workers and tests that bundle workflows: warnings and errors only. */

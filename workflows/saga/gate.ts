@@ -13,6 +13,7 @@ import { HvPendingApprovals, HvWaitingSince, pendingApprovalEntry } from '../../
 import { approvalWaited, gateDecided, startSpan } from '../observe';
 import { publishDetails, readStepGrant, type SagaContext, type SagaStepState } from './context';
 import { logDropped } from '../failures';
+import { upsertSearchAttributes } from '../ownRun';
 
 export const decideOnHeldView = (ctx: SagaContext, stepId: string): GateDecision => {
   const spec = ctx.specs.get(stepId)!;
@@ -52,7 +53,7 @@ export function indexPending(ctx: SagaContext, entry: string | null, since?: num
   )
     return;
   ctx.pendingIndexed = entry;
-  wf.upsertSearchAttributes([
+  upsertSearchAttributes([
     { key: HvPendingApprovals, value: entry === null ? null : [entry] },
     { key: HvWaitingSince, value: entry === null || since === undefined ? null : new Date(since) },
   ]);

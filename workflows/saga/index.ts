@@ -31,6 +31,7 @@ import { walkForward } from './forward';
 import { walkTurn } from './turn';
 import { registerSagaHandlers } from './handlers';
 import { logDropped } from '../failures';
+import { upsertSearchAttributes } from '../ownRun';
 
 export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot> {
   const ctx = createSagaContext(raw);
@@ -49,7 +50,7 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   ctx.waiting = null;
   indexPending(ctx, null);
   publishDetails(ctx);
-  wf.upsertSearchAttributes([{ key: HvSagaState, value: ctx.saga.state }]);
+  upsertSearchAttributes([{ key: HvSagaState, value: ctx.saga.state }]);
   if (ctx.notifySessionOnEnd) {
     await wf.CancellationScope.nonCancellable(() =>
       wf.getExternalWorkflowHandle(sessionWorkflowId(ctx.sessionId)).signal(sagaEndedSignal, { sagaId: ctx.sagaId }),

@@ -27,6 +27,7 @@ import type {
   SessionWorkflowState,
   TerminateResult,
 } from '../../src/contract/sessionTypes';
+import { uuid4 } from '../ownRun';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
@@ -303,7 +304,7 @@ export function record(
 ): void {
   if (!ctx.st.session.config.auditEnabled || changes.length === 0) return;
   appendDelta(ctx.st.audit, {
-    deltaId: wf.uuid4(),
+    deltaId: uuid4(),
     sessionId: ctx.sessionId,
     agentDid,
     at,

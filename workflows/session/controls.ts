@@ -39,6 +39,7 @@ import {
   endElevation,
 } from './views';
 import type { Handlers } from './door';
+import { detach } from '../ownRun';
 
 /** N18: sessions recorded before controls had no breaker; a trip asks this patch (only then): they replay as they ran. */
 export const BREAKER_PATCH = 'breaker-trips';
@@ -221,11 +222,13 @@ export const revokeRules = (ctx: SessionContext, r: { agentDid: string; byDid: s
  * released or revoked meanwhile finds nothing to end.
  */
 export function armExpiry(ctx: SessionContext, until: number): void {
-  void wf.sleep(Math.max(1, until - Date.now())).then(
-    () => {
-      if (isOpen(ctx)) expireControls(ctx, Date.now());
-    },
-    () => undefined,
+  detach(
+    wf.sleep(Math.max(1, until - Date.now())).then(
+      () => {
+        if (isOpen(ctx)) expireControls(ctx, Date.now());
+      },
+      () => undefined,
+    ),
   );
 }
 

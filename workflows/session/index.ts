@@ -38,6 +38,7 @@ import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
 import { turnHandlers } from './turns';
+import { detach } from '../ownRun';
 
 export { HYPERVISOR_DID, elevationDigest, handoffDigest, stepDigest } from './context';
 export { AUDIT_BACKLOG_MAX } from './trail';
@@ -64,14 +65,16 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
     if (t !== null) armExpiry(ctx, t);
   // Sagas a previous run started: their completion went to that run, so read them by id (once the carried state is proven).
   if (proving)
-    void wf
-      .condition(() => ctx.trailStarted || ctx.fatal !== undefined)
-      .then(() => {
-        if (!ctx.fatal) wakeCarriedSagas(ctx);
-      });
+    detach(
+      wf
+        .condition(() => ctx.trailStarted || ctx.fatal !== undefined)
+        .then(() => {
+          if (!ctx.fatal) wakeCarriedSagas(ctx);
+        }),
+    );
   else if (input.carried) wakeCarriedSagas(ctx);
   // SPEC §3: the session ends itself at its maxDurationSeconds (N20).
-  void endAtMaxDuration(ctx);
+  detach(endAtMaxDuration(ctx));
 
   await untilItEnds(ctx);
   return handOver(ctx);

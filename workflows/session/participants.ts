@@ -42,6 +42,7 @@ import {
 import { type Handlers, request } from './door';
 import { noteRequests } from './controls';
 import { logDropped } from '../failures';
+import { uuid4 } from '../ownRun';
 
 /**
  * A delegated join speaks for the child and its parent: both sign. `firstFixed`: SPEC §11.8's rule for
@@ -323,7 +324,7 @@ export const participantHandlers = {
     run(ctx, req, a) {
       vouchRules(ctx, req);
       const signatures = a.accept();
-      const { bond, ringChanges } = vouchInSession(ctx.st.session, ctx.st.liability, req, Date.now(), wf.uuid4());
+      const { bond, ringChanges } = vouchInSession(ctx.st.session, ctx.st.liability, req, Date.now(), uuid4());
       record(
         ctx,
         req.voucher,

@@ -7,6 +7,7 @@ import { HypervisorError } from '../../src/core/errors';
 import { markStored, type Delta } from '../../src/core/audit';
 import { IDENTITY_CHANGE } from '../../src/core/identity';
 import { HYPERVISOR_DID, auditStore, auditStoreQuick, contentHash, type SessionContext, record } from './context';
+import { detach } from '../ownRun';
 
 /**
  * Batching of the trail into the store (SPEC §7 [resolved]): a batch goes when
@@ -55,14 +56,16 @@ export function startTrail(ctx: SessionContext): boolean {
   }
   const proving = input.carried !== undefined && st.session.config.auditEnabled && wf.patched('carried-state-proven');
   if (proving) {
-    void proveCarried(ctx).then(() => flushLoop(ctx));
+    detach(proveCarried(ctx).then(() => flushLoop(ctx)));
   } else {
-    void flushLoop(ctx);
+    detach(flushLoop(ctx));
     ctx.trailStarted = input.carried !== undefined || !st.session.config.auditEnabled;
     if (!ctx.trailStarted) {
-      void flushAll(ctx).then(() => {
-        ctx.trailStarted = true;
-      });
+      detach(
+        flushAll(ctx).then(() => {
+          ctx.trailStarted = true;
+        }),
+      );
     }
   }
   return proving;

@@ -37,6 +37,7 @@ import {
 } from './context';
 import type { Handlers } from './door';
 import { refreshSearchAttributes } from './views';
+import { uuid4 } from '../ownRun';
 
 /** What the VFS may hold: it crosses continue-as-new in the session's state (contents are in the store). */
 export const VFS_LIMITS = {
@@ -190,7 +191,7 @@ export const vfsHandlers = {
     run(ctx, req, a) {
       vfsAgent(ctx, a.name, req.agentDid);
       a.accept();
-      const summary = snap(ctx.st.vfs, { ...req, snapshotId: req.snapshotId ?? wf.uuid4() }, Date.now());
+      const summary = snap(ctx.st.vfs, { ...req, snapshotId: req.snapshotId ?? uuid4() }, Date.now());
       refreshSearchAttributes(ctx);
       return summary;
     },

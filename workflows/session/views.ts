@@ -29,6 +29,7 @@ import type {
 import { ringAssigned } from '../observe';
 import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
 import { logDropped } from '../failures';
+import { upsertSearchAttributes } from '../ownRun';
 
 export function agentView(ctx: SessionContext, did: string): AgentView | undefined {
   const v = gateView(ctx.st.session, ctx.st.liability, did, Date.now());
@@ -142,7 +143,7 @@ export function refreshSearchAttributes(ctx: SessionContext): void {
   const key = `${ctx.st.session.state}|${agents.join(',')}${ctx.quarantineIndexed ? `|q:${quarantined.join(',')}` : ''}`;
   if (key !== ctx.indexed) {
     ctx.indexed = key;
-    wf.upsertSearchAttributes([
+    upsertSearchAttributes([
       { key: HvSessionId, value: ctx.sessionId },
       { key: HvSessionState, value: ctx.st.session.state },
       { key: HvAgentDids, value: indexedAgentDids(agents) },

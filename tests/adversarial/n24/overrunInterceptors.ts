@@ -1,5 +1,5 @@
 /**
- * Test-only workflow interceptors, bundled only by tests/adversarial/n24/evicted-continuation.repro.ts (never
+ * Test-only workflow interceptors, bundled only by tests/adversarial/n24-evicted-continuation.test.ts (never
  * by a hypervisor worker): a saga's first workflow task overruns the SDK's isolate execution timeout (5 s,
  * @temporalio/worker lib/workflow/reusable-vm.js), as it does when a worker is paused (SIGSTOP) inside that
  * activation and resumed. The SDK's watchdog terminates the call into the VM; promise continuations the
