@@ -90,6 +90,18 @@ export default tseslint.config(
   { files: ['activities/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [workflowsCode] }] } },
   {
     files: ['workflows/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, clientSide] }] },
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [nodeBuiltins, clientSide] }],
+      // N24: what marks a history or draws on a run's random stream goes through the own-run guard.
+      'no-restricted-properties': [
+        'error',
+        ...['patched', 'uuid4', 'upsertSearchAttributes'].map((property) => ({
+          object: 'wf',
+          property,
+          message: `use ${property} of workflows/ownRun.ts: only the run's own code may call it (N24)`,
+        })),
+      ],
+    },
   },
+  { files: ['workflows/ownRun.ts'], rules: { 'no-restricted-properties': 'off' } },
 );

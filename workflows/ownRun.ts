@@ -15,7 +15,7 @@
  *   own storage — a continuation queued by another run — is parked: never sent, never settled, so the foreign
  *   code goes no further and rejects nothing.
  * - The synchronous APIs our code calls that change a run's history or its random stream (search attributes,
- *   `uuid4`): each module instance belongs to one run (the reusable context keeps a module cache per run), so
+ *   patch markers, `uuid4`): each module instance belongs to one run (the reusable context keeps a module cache per run), so
  *   a module-level run id tells a continuation of this run from another run's activation it runs inside.
  *
  * Legitimate code always runs inside its own run's storage, live and on replay, so neither guard changes what a
@@ -35,6 +35,14 @@ export function inOwnRun(): boolean {
 /** `wf.upsertSearchAttributes`, skipped for a continuation running in another run's activation. */
 export function upsertSearchAttributes(attributes: Parameters<typeof wf.upsertSearchAttributes>[0]): void {
   if (inOwnRun()) wf.upsertSearchAttributes(attributes);
+}
+
+/**
+ * `wf.patched`, which marks the running activation's history: only this run's own code marks it. A continuation
+ * of another run takes the patched path (the newest code) and is parked at its next command.
+ */
+export function patched(patchId: string): boolean {
+  return inOwnRun() ? wf.patched(patchId) : true;
 }
 
 /** The id an evicted run's continuation gets instead of drawing on another run's random stream. */

@@ -18,6 +18,7 @@ import { compensated, startSpan } from '../observe';
 import { compensateStep, publishDetails, type SagaContext } from './context';
 import { describeFailure } from './failures';
 import { stepAttributes } from './gate';
+import { patched } from '../ownRun';
 
 /** Asked only when a read-only step would be compensated: a saga recorded before failed its compensation. */
 export const READ_ONLY_STEPS_NOT_COMPENSATED = 'read-only-steps-not-compensated';
@@ -37,7 +38,7 @@ export async function compensate(ctx: SagaContext): Promise<void> {
         if (
           ctx.actions.get(step.actionId)?.readOnly &&
           step.undoApi === null &&
-          wf.patched(READ_ONLY_STEPS_NOT_COMPENSATED)
+          patched(READ_ONLY_STEPS_NOT_COMPENSATED)
         ) {
           compensateReadOnlyStep(ctx.saga, step.stepId, Date.now());
           compensated(span, true);

@@ -13,6 +13,7 @@ import { startSpan } from '../observe';
 import { executeStep, publishDetails, type SagaContext, type SagaStepState } from './context';
 import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
+import { patched } from '../ownRun';
 
 export const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
 /** Cancelled before the step started: it fails without having acted, and the walk back begins. */
@@ -41,7 +42,7 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
       if (!wf.isCancellation(err)) {
         // N9: the session could not be asked (its read failed after every retry): the step does not run,
         // and the saga walks back over what may have acted rather than failing with it unundone.
-        if (!wf.patched('gate-failure-compensates')) throw err;
+        if (!patched('gate-failure-compensates')) throw err;
         ctx.error = `the session could not decide step ${step.stepId}: ${describeFailure(err)}`;
         ctx.waiting = null;
         indexPending(ctx, null);
@@ -113,7 +114,7 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
           : undefined;
       if (typeof failedAttempt === 'number' && failedAttempt > step.attempts) step.attempts = failedAttempt;
       // N15: a retry the gate refused because its agent was killed: the session's word decides (hand-off or not).
-      if (!run.killed && ctx.agents.get(run.agentDid)?.restriction === 2 && wf.patched('kill-confirmed-by-session'))
+      if (!run.killed && ctx.agents.get(run.agentDid)?.restriction === 2 && patched('kill-confirmed-by-session'))
         await confirmKill(ctx, run);
       if (run.killed && !cancelRequested()) {
         // SPEC §12: its agent was killed while it ran. The gate decides again: the kill's substitute, or a denial.

@@ -13,7 +13,7 @@ import { HvPendingApprovals, HvWaitingSince, pendingApprovalEntry } from '../../
 import { approvalWaited, gateDecided, startSpan } from '../observe';
 import { publishDetails, readStepGrant, type SagaContext, type SagaStepState } from './context';
 import { logDropped } from '../failures';
-import { upsertSearchAttributes } from '../ownRun';
+import { patched, upsertSearchAttributes } from '../ownRun';
 
 export const decideOnHeldView = (ctx: SagaContext, stepId: string): GateDecision => {
   const spec = ctx.specs.get(stepId)!;
@@ -49,7 +49,7 @@ export const verdictOf = (decision: GateDecision): Verdict => ({
 export function indexPending(ctx: SagaContext, entry: string | null, since?: number): void {
   if (
     entry === ctx.pendingIndexed ||
-    (entry !== null && ctx.pendingIndexed === null && !wf.patched('hv-pending-approvals'))
+    (entry !== null && ctx.pendingIndexed === null && !patched('hv-pending-approvals'))
   )
     return;
   ctx.pendingIndexed = entry;
@@ -71,7 +71,7 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
   if (local.allowed && spec.leased !== false) return verdictOf(local);
   // N15: a pushed session state only makes the saga ask its session (a push that says "terminating" decides
   // nothing). The patch is asked only then: each first ask is a marker and a search-attribute upsert.
-  if (ctx.sessionState !== 'active' && !wf.patched('session-state-confirmed')) return verdictOf(local);
+  if (ctx.sessionState !== 'active' && !patched('session-state-confirmed')) return verdictOf(local);
   const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
   let waited: { since: number; for: EvidenceWait } | undefined;
   const decided = (verdict: Verdict): Verdict => {
@@ -108,7 +108,7 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
       grant.decision.rule === 'rate_limited' &&
       grant.retryAfterMs !== null &&
       Date.now() + grant.retryAfterMs < deadline &&
-      wf.patched('rate-limited-step-waits')
+      patched('rate-limited-step-waits')
     ) {
       await wf.condition(() => ctx.woken, Math.max(1, grant.retryAfterMs)); // a push (a kill) asks again at once
       continue;

@@ -10,7 +10,7 @@ import { MESSAGES } from '../../src/contract/messages';
 import { heldAgentQuery, restrictSignal, sagaStateQuery, stepGateQuery, wakeSignal } from '../definitions';
 import { snapshot, type SagaContext } from './context';
 import { confirmKill, decideOnHeldView } from './gate';
-import { detach } from '../ownRun';
+import { detach, patched } from '../ownRun';
 
 export function registerSagaHandlers(ctx: SagaContext): void {
   // SPEC §11.3: a push only takes away. Handlers are total: a bad push is ignored.
@@ -45,7 +45,7 @@ export function registerSagaHandlers(ctx: SagaContext): void {
       const run = ctx.running;
       // N15: a push only takes away from the next step. A step in flight is cancelled on the session's own
       // word: the kill it recorded, read back by an activity (an outsider's push changes nothing here).
-      if (wf.patched('kill-confirmed-by-session')) detach(confirmKill(ctx, run));
+      if (patched('kill-confirmed-by-session')) detach(confirmKill(ctx, run));
       else {
         run.killed = true;
         run.scope.cancel();

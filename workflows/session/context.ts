@@ -27,7 +27,7 @@ import type {
   SessionWorkflowState,
   TerminateResult,
 } from '../../src/contract/sessionTypes';
-import { uuid4 } from '../ownRun';
+import { patched, uuid4 } from '../ownRun';
 
 /** The hypervisor itself, as the author of deltas no agent caused (demotions, termination, saga outcomes). */
 export const HYPERVISOR_DID = 'did:hv:hypervisor';
@@ -163,7 +163,7 @@ function startState(input: SessionWorkflowInput): SessionWorkflowState {
   // The rules added since: a session started before one replays as it ran (its patch is asked only when it is broken).
   for (const rule of SESSION_START_RULES) {
     const refusals = rule.refusals(v);
-    if (refusals.length > 0 && wf.patched(rule.patch)) {
+    if (refusals.length > 0 && patched(rule.patch)) {
       const named = refusals.map((r) => `${r.path.join('.')}: ${r.message}`).join('; ');
       throw wf.ApplicationFailure.nonRetryable(`invalid session input: ${named}`, 'INVALID_INPUT');
     }
@@ -274,7 +274,7 @@ export function createContext(input: SessionWorkflowInput): SessionContext {
  * a marker and a search-attribute upsert). A validator runs only live, where every patch is on, and must leave
  * no command: there it acts without asking.
  */
-export const actsBehind = (ctx: SessionContext, patch: string): boolean => ctx.validating || wf.patched(patch);
+export const actsBehind = (ctx: SessionContext, patch: string): boolean => ctx.validating || patched(patch);
 
 // ── Shared rules ────────────────────────────────────────────────────────────
 

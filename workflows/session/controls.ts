@@ -39,7 +39,7 @@ import {
   endElevation,
 } from './views';
 import type { Handlers } from './door';
-import { detach } from '../ownRun';
+import { detach, patched } from '../ownRun';
 
 /** N18: sessions recorded before controls had no breaker; a trip asks this patch (only then): they replay as they ran. */
 export const BREAKER_PATCH = 'breaker-trips';
@@ -354,7 +354,7 @@ export const controlHandlers = {
           step.rejectedBy = null;
           handedOff.push({ sagaId: saga.sagaId, stepId: step.stepId, agentDid: step.agentDid, digest: step.digest });
           // N5: the substitute acts in the saga now: its later kills, quarantines and demotions reach it.
-          if (!saga.agentDids.includes(step.agentDid) && wf.patched('substitute-joins-saga'))
+          if (!saga.agentDids.includes(step.agentDid) && patched('substitute-joins-saga'))
             saga.agentDids = [...saga.agentDids, step.agentDid].sort();
         }
       }

@@ -32,6 +32,7 @@ import { asFailure, governed } from '../failures';
 import { bondOf, controllers, type SessionContext } from './context';
 import { requireAuditCapacity } from './trail';
 import { currentRequestId, earlierRequest, firstAnswer, rememberRequest } from './requests';
+import { patched } from '../ownRun';
 
 /** A request as the door hands it to its family: parsed by the registry's schema, without its signatures. */
 export type Request<N extends UpdateName> = Omit<NonNullable<z.output<(typeof MESSAGES)[N]['input']>>, 'auth'>;
@@ -83,7 +84,7 @@ export function identityOf(ctx: SessionContext, name: UpdateName, request: unkno
 function handlerIdentityOf(ctx: SessionContext, name: UpdateName, request: unknown): SessionContext['identity'] {
   const identity = identityOf(ctx, name, request);
   if (identity === ctx.identity || name === 'reportDrift') return identity;
-  return wf.patched(SRE_REQUESTS_SIGNED) ? identity : ctx.identity;
+  return patched(SRE_REQUESTS_SIGNED) ? identity : ctx.identity;
 }
 export const SRE_REQUESTS_SIGNED = 'sre-requests-signed';
 

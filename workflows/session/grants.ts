@@ -2,7 +2,6 @@
  * A saga step's grant (SPEC §11.2, §11.5): the session's decision for the step now, which a saga reads by an
  * activity (the stepGrant query), and the claim of a step its start did not lease (SPEC §12).
  */
-import * as wf from '@temporalio/workflow';
 import { parse } from '../../src/core/common';
 import { gateStep, type GateDecision } from '../../src/core/gate';
 import { StepRefSchema, type StepRef } from '../../src/contract';
@@ -13,6 +12,7 @@ import { agentView, actionView, countedApprovers } from './views';
 import type { Handlers } from './door';
 import { leaseStep } from './leases';
 import { evidenceOf } from './evidence';
+import { patched } from '../ownRun';
 
 const turnOverReason = (turn: NonNullable<SagaRecord['turn']>): string | null =>
   turn.state === 'aborted'
@@ -97,9 +97,9 @@ export const grantHandlers = {
       const refusal = leaseStep(ctx, saga, step);
       if (refusal === null || refusal === 'skip') {
         // SPEC §11.5: the grant spends the step's evidence; from here no approval, rejection or witness is taken for it.
-        if (wf.patched('evidence-spent-at-start')) step.started = true;
+        if (patched('evidence-spent-at-start')) step.started = true;
         const changed = before.leased !== (step.leased === true) || before.started !== (step.started === true);
-        if (changed && wf.patched('claims-not-counted')) ctx.updatesThisRun--;
+        if (changed && patched('claims-not-counted')) ctx.updatesThisRun--;
         return grant;
       }
       return {

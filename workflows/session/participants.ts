@@ -1,7 +1,6 @@
 /**
  * Participants (SPEC §3–§4, §9): join, activate, leave, vouch, release a bond, check an action, slash, drift.
  */
-import * as wf from '@temporalio/workflow';
 import { ownGet, parse } from '../../src/core/common';
 import { HypervisorError } from '../../src/core/errors';
 import { cacheTrustScore, cachedTrust, invalidateTrust, recordDriftCheck } from '../../src/core/adapters';
@@ -42,7 +41,7 @@ import {
 import { type Handlers, request } from './door';
 import { noteRequests } from './controls';
 import { logDropped } from '../failures';
-import { uuid4 } from '../ownRun';
+import { patched, uuid4 } from '../ownRun';
 
 /**
  * A delegated join speaks for the child and its parent: both sign. `firstFixed`: SPEC §11.8's rule for
@@ -210,7 +209,7 @@ export const participantHandlers = {
   join: {
     async run(ctx, req, a) {
       // SPEC §11.8 (issue 24 N10): the first declaration of an action is fixed; joins recorded before it replay as they ran.
-      const firstFixed = wf.patched('declarations-fixed');
+      const firstFixed = patched('declarations-fixed');
       joinRules(ctx, req, a.name, firstFixed);
       // Its nonce is remembered once it has joined: until then `joining`, and after it the participant, refuse a replay.
       const signatures = a.signatures();
@@ -421,7 +420,7 @@ export const participantHandlers = {
     // A report accepted before reporters were required replays as it ran (unsigned, by the hypervisor): by its old schema.
     parsesItself: true,
     async run(ctx, _raw, a) {
-      const signed = wf.patched('drift-reports-signed');
+      const signed = patched('drift-reports-signed');
       const req: { agentDid: string; reporterDid?: string; claimedEmbedding?: number[]; observedEmbedding?: number[] } =
         signed ? request(DriftReportSchema, a.raw, a.name) : parse(DriftMeasureSchema, a.raw, a.name);
       driftRules(ctx, req, signed);

@@ -30,6 +30,7 @@ import { parse } from '../../src/core/common';
 import type { UpdateName } from '../../src/contract/messages';
 import type { RequestRecord } from '../../src/contract/sessionTypes';
 import { stepDigest, type SessionContext } from './context';
+import { patched } from '../ownRun';
 
 export const REQUESTS_KEPT = 128;
 export const REQUEST_ID_MAX = 200;
@@ -125,7 +126,7 @@ export function rememberRequest(
   raw: unknown,
   outcome: { answer: unknown } | { error: wf.ApplicationFailure },
 ): void {
-  if (id === undefined || !wf.patched(REQUEST_IDS_PATCH)) return;
+  if (id === undefined || !patched(REQUEST_IDS_PATCH)) return;
   const record: RequestRecord = { id, name, hash: hashOf(name, raw), kept: false };
   if ('error' in outcome) {
     const details = outcome.error.details?.[0];

@@ -40,6 +40,7 @@ import { leaseCheck, leaseStep, refused } from './leases';
 import { slashAgent } from './participants';
 import { impose, noteRequests } from './controls';
 import { recoverLostSaga } from './lostSagas';
+import { patched } from '../ownRun';
 
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
 const FINISHED_SAGAS_KEPT = 100;
@@ -86,7 +87,7 @@ export async function startOneSaga(
   turn?: { agentDid: string; deadline: number },
 ) {
   // N16: an unambiguous id, and so unambiguous idempotency keys; a session recorded before keeps the old one.
-  const workflowId = wf.patched('n16-unambiguous-saga-ids')
+  const workflowId = patched('n16-unambiguous-saga-ids')
     ? sagaWorkflowId(ctx.sessionId, sagaId)
     : legacySagaWorkflowId(ctx.sessionId, sagaId);
   const steps = req.steps.map((s, i) => {
@@ -262,7 +263,7 @@ export async function settle(
   const sagaId = saga.sagaId;
   let snap = outcome.snapshot;
   // N7: a saga that ended without an outcome (terminated, timed out) is finished from its own history.
-  if (!snap && wf.patched('n7-lost-sagas-recovered')) {
+  if (!snap && patched('n7-lost-sagas-recovered')) {
     const recovered = await recoverLostSaga(ctx, saga, outcome.failure);
     if (recovered === 'busy') return;
     snap = recovered;
@@ -360,7 +361,7 @@ function quarantineForChangedTool(ctx: SessionContext, sagaId: string, s: SagaSn
   if (!isToolDefinitionChange(change) || !isOpen(ctx) || !participantOf(ctx.st.session, s.agentDid)) return;
   const now = Date.now();
   if (ctx.controls.level(s.agentDid, now) === 2) return; // a kill is final
-  if (!wf.patched(TOOL_DEFINITION_QUARANTINE)) return;
+  if (!patched(TOOL_DEFINITION_QUARANTINE)) return;
   impose(
     ctx,
     s.agentDid,

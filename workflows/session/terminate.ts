@@ -24,6 +24,7 @@ import { logDropped } from '../failures';
 import type { ChangeInput } from '../../src/core/audit';
 import type { DeltaSignature } from '../../src/core/identity';
 import type { TerminateResult } from '../../src/contract/sessionTypes';
+import { patched } from '../ownRun';
 
 export const terminateRules = (ctx: SessionContext) => {
   requireState(ctx, 'terminate', ['handshaking', 'active']);
@@ -120,7 +121,7 @@ const MAX_TIMER_MS = 365 * 86_400_000;
  */
 export async function endAtMaxDuration(ctx: SessionContext): Promise<void> {
   const session = ctx.st.session;
-  if (!isOpen(ctx) || !wf.patched('session-max-duration')) return;
+  if (!isOpen(ctx) || !patched('session-max-duration')) return;
   const deadline = session.createdAt + session.config.maxDurationSeconds * 1000;
   const stopped = () => !isOpen(ctx) || ctx.fatal !== undefined;
   for (;;) {

@@ -7,7 +7,7 @@ import { HypervisorError } from '../../src/core/errors';
 import { markStored, type Delta } from '../../src/core/audit';
 import { IDENTITY_CHANGE } from '../../src/core/identity';
 import { HYPERVISOR_DID, auditStore, auditStoreQuick, contentHash, type SessionContext, record } from './context';
-import { detach } from '../ownRun';
+import { detach, patched } from '../ownRun';
 
 /**
  * Batching of the trail into the store (SPEC §7 [resolved]): a batch goes when
@@ -42,7 +42,7 @@ function nextBatch(pending: readonly Delta[]): Delta[] {
  */
 export function startTrail(ctx: SessionContext): boolean {
   const { st, input } = ctx;
-  ctx.outageServe = wf.patched('audit-outage-serve');
+  ctx.outageServe = patched('audit-outage-serve');
   if (!input.carried) {
     record(ctx, HYPERVISOR_DID, [
       {
@@ -54,7 +54,7 @@ export function startTrail(ctx: SessionContext): boolean {
       ...(ctx.identity === 'did:key' ? [IDENTITY_CHANGE] : []),
     ]);
   }
-  const proving = input.carried !== undefined && st.session.config.auditEnabled && wf.patched('carried-state-proven');
+  const proving = input.carried !== undefined && st.session.config.auditEnabled && patched('carried-state-proven');
   if (proving) {
     detach(proveCarried(ctx).then(() => flushLoop(ctx)));
   } else {

@@ -29,7 +29,7 @@ import type {
 import { ringAssigned } from '../observe';
 import { HYPERVISOR_DID, contentHash, type SessionContext, record, childrenOf } from './context';
 import { logDropped } from '../failures';
-import { upsertSearchAttributes } from '../ownRun';
+import { patched, upsertSearchAttributes } from '../ownRun';
 
 export function agentView(ctx: SessionContext, did: string): AgentView | undefined {
   const v = gateView(ctx.st.session, ctx.st.liability, did, Date.now());
@@ -95,7 +95,7 @@ export function restrictSagas(ctx: SessionContext, dids: readonly string[]): voi
  */
 export function endElevation(ctx: SessionContext, did: string, why: string): void {
   const e = ctx.controls.elevations.get(did);
-  if (!e || !wf.patched('elevation-ends-with-restriction')) return;
+  if (!e || !patched('elevation-ends-with-restriction')) return;
   ctx.controls.elevations.delete(did);
   record(ctx, HYPERVISOR_DID, [
     {
