@@ -1,5 +1,5 @@
 /**
- * A worker's audit appends, in a process of its own, for tests/store/timeouts.test.ts (N26):
+ * A worker's audit appends, in a process of its own, for tests/adversarial/n26-store-timeouts.test.ts (N26):
  * argv[2] is JSON { url, sessionId, turns, options }. It opens the PostgreSQL store with
  * `options`, prints "ready", and appends its session's chain one delta at a time, from
  * the stored last turn on, until "stop" arrives on stdin; then it prints one JSON line

@@ -29,7 +29,7 @@ import {
   type PostgresAuditStoreOptions,
 } from '../../src/store/postgres';
 import { startPostgres, type TestPostgres } from '../../worker/postgres';
-import { chain, commitment } from './deltas';
+import { chain, commitment } from '../store/deltas';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 /** The store's advisory-lock class (src/store/postgres.ts LOCK_CLASS, "hvau"); a session's lock is (class, hashtext(id)). */
@@ -129,7 +129,7 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     };
     const child: ChildProcess = spawn(
       process.execPath,
-      ['--require', 'tsx/cjs', path.join(__dirname, 'looper.ts'), JSON.stringify(job)],
+      ['--require', 'tsx/cjs', path.join(__dirname, '..', 'store', 'looper.ts'), JSON.stringify(job)],
       {
         cwd: PROJECT_ROOT,
         stdio: ['pipe', 'pipe', 'pipe'],

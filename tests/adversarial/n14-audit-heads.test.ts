@@ -16,7 +16,7 @@ import { KeyRing, writeNewKeyFile } from '../../src/client/keys';
 import { merkleRootFromScratch } from '../../src/core/merkle';
 import { testEnv } from '../helpers/env';
 import { uniqueId } from '../helpers/hv';
-import { hv, json, show, tempDir } from './runHv';
+import { hv, json, show, tempDir } from '../cli/runHv';
 
 const TEST_STEP = { executeApi: 'handler:test.step', undoApi: 'handler:test.step' };
 

@@ -33,7 +33,7 @@ async function as(sessionId: string, ...names: Name[]): Promise<SessionHandle> {
 const refused = (p: Promise<unknown>, code: ErrorCode = 'SIGNATURE_REQUIRED') =>
   assert.rejects(p, (e) => isHypervisorError(e, code) || assert.fail(`expected ${code}, got ${String(e)}`));
 
-describe('did:key controls: the typed client signs as the session requires (issue 19)', function () {
+describe('N17: did:key controls — the typed client signs as the session requires', function () {
   this.timeout(180_000);
   let id: string;
 
