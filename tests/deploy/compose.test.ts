@@ -41,8 +41,8 @@ import { POSTGRES_SCHEMA_SUBDIR, TEMPORAL_SERVER_SOURCE, TEMPORAL_SERVER_VERSION
 import { DEFAULT_TASK_QUEUE } from '../../src/client';
 import { AUDIT_DATABASE_URL_VAR } from '../../src/store';
 import { SEARCH_ATTRIBUTES } from '../../src/contract/searchAttributes';
+import { COMPOSE_FILE, OPERATOR_ENV, TLS_MESSAGE } from '../helpers/compose';
 
-const COMPOSE_FILE = path.join(PROJECT_ROOT, 'docker-compose.yml');
 const SERVER_TEMPLATE = path.join(CLUSTER_CONFIG_ROOT, CLUSTER_CONFIG_DIR, `${CLUSTER_CONFIG_ENV}.yaml`);
 
 /**
@@ -94,14 +94,6 @@ function templateVars(text: string): Map<string, string | undefined> {
   for (const m of text.matchAll(/default\s+"([^"]*)"\s+\(env\s+"([A-Z][A-Z0-9_]*)"\)/g)) vars.set(m[2]!, m[1]!);
   return vars;
 }
-
-/**
- * What an operator sets before `docker compose up`, neither with a default: the
- * PostgreSQL password (N19) and the folder of the cluster's certificates (issue 24).
- */
-const OPERATOR_ENV = { POSTGRES_PASSWORD: 'operator-set-password', HV_TLS_DIR: '/srv/hv-tls' };
-const PASSWORD_MESSAGE = /required variable POSTGRES_PASSWORD is missing a value: set POSTGRES_PASSWORD/;
-const TLS_MESSAGE = /required variable HV_TLS_DIR is missing a value: set HV_TLS_DIR/;
 
 const tag = (image: string | undefined) => image?.slice(image.lastIndexOf(':') + 1);
 const script = (s: ComposeService) => [...(s.entrypoint ?? []), ...(s.command ?? [])].join('\n');
@@ -186,22 +178,7 @@ describe('docker-compose.yml', function () {
     }
   });
 
-  describe('N19: secrets from the environment, ports on loopback', () => {
-    it('N19: refuses to render without POSTGRES_PASSWORD (unset or empty), naming the variable', async () => {
-      await assert.rejects(
-        loadComposeProject(COMPOSE_FILE, { env: { HV_TLS_DIR: OPERATOR_ENV.HV_TLS_DIR } }),
-        PASSWORD_MESSAGE,
-      );
-      await assert.rejects(
-        loadComposeProject(COMPOSE_FILE, { env: { HV_TLS_DIR: OPERATOR_ENV.HV_TLS_DIR, POSTGRES_PASSWORD: '' } }),
-        PASSWORD_MESSAGE,
-      );
-      // Every use of the password is required, not only the first the loader happens to meet.
-      const uses = fs.readFileSync(COMPOSE_FILE, 'utf8').match(/\$\{POSTGRES_PASSWORD[^}]*\}/g) ?? [];
-      assert.ok(uses.length >= 4, `POSTGRES_PASSWORD is used ${uses.length} times`);
-      for (const use of uses) assert.match(use, /^\$\{POSTGRES_PASSWORD:\?/, `${use} has a default or is optional`);
-    });
-
+  describe('issue 24: mutual TLS, each container with its own certificate', () => {
     it('issue 24: refuses to render without HV_TLS_DIR (unset or empty), every use required', async () => {
       await assert.rejects(loadComposeProject(COMPOSE_FILE, { env: { POSTGRES_PASSWORD: 'x' } }), TLS_MESSAGE);
       await assert.rejects(
@@ -217,33 +194,6 @@ describe('docker-compose.yml', function () {
       for (const use of uses) assert.match(use, /^\$\{HV_TLS_DIR:\?/, `${use} has a default or is optional`);
     });
 
-    it('N19: takes the password the operator set, everywhere it is used', () => {
-      assert.equal(env('postgresql').POSTGRES_PASSWORD, OPERATOR_ENV.POSTGRES_PASSWORD);
-      assert.equal(env('temporal').POSTGRES_PWD, OPERATOR_ENV.POSTGRES_PASSWORD);
-      assert.equal(env('temporal-schema').PGPASSWORD, OPERATOR_ENV.POSTGRES_PASSWORD);
-      assert.ok(!fs.readFileSync(COMPOSE_FILE, 'utf8').includes(':-hypervisor'), 'a constant default password is back');
-    });
-
-    it('N19: publishes no port on 0.0.0.0 (or any interface): every one on 127.0.0.1 unless HV_BIND_ADDRESS says otherwise', async () => {
-      const hosts = (p: ComposeProject) =>
-        Object.entries(p.services).flatMap(([name, s]) =>
-          (s.ports ?? []).map((port) => [`${name}:${port.published}`, port.host_ip] as const),
-        );
-      const published = hosts(project);
-      assert.equal(published.length, 4);
-      for (const [port, ip] of published)
-        assert.equal(ip, '127.0.0.1', `${port} is published on ${ip ?? 'every interface'}`);
-      const chosen = hosts(
-        await loadComposeProject(COMPOSE_FILE, { env: { ...OPERATOR_ENV, HV_BIND_ADDRESS: '10.1.2.3' } }),
-      );
-      assert.deepEqual(
-        chosen.map(([, ip]) => ip),
-        ['10.1.2.3', '10.1.2.3', '10.1.2.3', '10.1.2.3'],
-      );
-    });
-  });
-
-  describe('issue 24: mutual TLS, each container with its own certificate', () => {
     // Which certificate each client of the frontend presents (deploy/temporal-server/policy.go roles).
     const clients: Record<string, string> = {
       'temporal-setup': CLUSTER_CERTS.worker,
