@@ -13,6 +13,7 @@ import { startSpan } from '../observe';
 import { executeStep, publishDetails, type SagaContext, type SagaStepState } from './context';
 import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
+import { recoverByOperator } from './operator';
 
 export const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
 /** Cancelled before the step started: it fails without having acted, and the walk back begins. */
@@ -91,6 +92,8 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
             readOnly: action.readOnly,
             reversibility: action.reversibility,
             input: spec.input,
+            // SPEC §14: an operator's retry runs under a new round of the step's idempotency key.
+            ...(step.round ? { round: step.round } : {}),
           },
         ]),
       );
@@ -150,7 +153,8 @@ export async function walkForward(ctx: SagaContext): Promise<void> {
     }
     // The step's span is the parent of its gate and of its attempts' activities.
     const span = startSpan(SPANS.step, stepAttributes(ctx, step));
-    const goOn = await span.run(() => forward(ctx, step));
+    // SPEC §14: under the await-operator policy a failed step waits for its operator's decision.
+    const goOn = await span.run(async () => (await forward(ctx, step)) || recoverByOperator(ctx, step, forward));
     span.set({ [ATTR.stepState]: step.state });
     span.end();
     if (!goOn) break;

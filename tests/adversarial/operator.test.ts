@@ -1,0 +1,337 @@
+/**
+ * Issue 22, SPEC §14: operator recovery and fork, on a real server — attacks first.
+ *
+ * A saga under `onFailure: {"await-operator": …}` whose step fails waits for an SRE of its session: visible
+ * in `hv approvals list` (HvPendingApprovals) within 2 s; a decision that is unsigned, not an SRE's, for a
+ * saga or step not awaiting, a skip of an action not declared skippable, or a replay is refused and leaves
+ * no trace; the SRE's signed retry (after the tool is fixed) completes the saga with one effect per
+ * idempotency key (the retry is a new round of the key); a skip goes on; the deadline compensates. A fork
+ * of a compensated saga from step 3 runs steps 3…n as a new saga linked in both records and the trail; a fork
+ * of a running or completed saga, or of steps that are not the original's, is refused.
+ */
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateDidKey, payloadJson, signPayloadHash, type DidKey } from '../../src/core/identity';
+import { sha256Hex } from '../../src/core/hash';
+import { HypervisorClient } from '../../src/client';
+import { allowTestToolOrigin, testEnv } from '../helpers/env';
+import {
+  ACTIONS,
+  SRE,
+  expectNoTrace,
+  expectSoundAudit,
+  mark,
+  openSession,
+  refused,
+  until,
+  workflowTaskFailures,
+  type RawSession,
+} from './raw';
+import { bySre } from '../helpers/sre';
+
+const alpha = 'did:mesh:alpha';
+const beta = 'did:mesh:beta';
+
+/** An HTTP tool that fails (503, no effect) while broken, and counts its effects by idempotency key. */
+async function flakyTool() {
+  const effects = new Map<string, number>();
+  const undos = new Map<string, number>();
+  const state = { broken: true };
+  const server = http.createServer((req, res) => {
+    const key = String(req.headers['idempotency-key'] ?? '');
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/undo') {
+        undos.set(key, (undos.get(key) ?? 0) + 1);
+        return res.writeHead(200, { 'content-type': 'application/json' }).end('{"undone":true}');
+      }
+      if (state.broken) return res.writeHead(503).end('down');
+      // An idempotent tool: a key it has seen acts no more.
+      if (!effects.has(key)) effects.set(key, 1);
+      else effects.set(key, effects.get(key)! + 0);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ key }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  allowTestToolOrigin(base);
+  return {
+    base,
+    state,
+    effects,
+    undos,
+    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+  };
+}
+
+type Tool = Awaited<ReturnType<typeof flakyTool>>;
+const toolActions = (tool: Tool) => [
+  ...ACTIONS,
+  { actionId: 'call-tool', reversibility: 'FULL', executeApi: `${tool.base}/act`, undoApi: `${tool.base}/undo` },
+  {
+    actionId: 'notify',
+    reversibility: 'FULL',
+    executeApi: `${tool.base}/act`,
+    undoApi: `${tool.base}/undo`,
+    skippable: true,
+  },
+];
+
+async function toolSession(tool: Tool): Promise<RawSession> {
+  const actions = toolActions(tool);
+  return openSession(
+    { [alpha]: { sigma: 0.9, actions }, [beta]: { sigma: 0.85, actions } },
+    { allowedToolOrigins: [tool.base] },
+  );
+}
+
+const awaitOperator = (deadlineSeconds = 120) => ({ 'await-operator': { deadlineSeconds } });
+
+async function awaiting(session: RawSession, sagaId: string, stepId: string) {
+  const snap = await until(
+    () => session.sagaState(sagaId),
+    (s) => s.awaitingOperator?.stepId === stepId,
+    `saga ${sagaId} to await its operator at ${stepId}`,
+  );
+  await until(
+    () => session.sagaRecords(),
+    (rs) => rs.find((r) => r.sagaId === sagaId)?.awaiting?.stepId === stepId,
+    'the session to learn that the saga awaits',
+  );
+  return snap;
+}
+
+let nonces = 0;
+function signedAs(session: RawSession, update: string, request: Record<string, unknown>, key: DidKey) {
+  const nonce = `operator-test-${process.pid}-${++nonces}-xxxxxxxx`;
+  const issuedAt = Date.now();
+  const payloadHash = sha256Hex(payloadJson({ update, sessionId: session.id, request, nonce, issuedAt }));
+  return {
+    ...request,
+    auth: [{ signer: key.did, nonce, issuedAt, signature: signPayloadHash(key.secretKey, payloadHash) }],
+  };
+}
+
+describe('operator recovery and fork (issue 22, SPEC §14)', function () {
+  this.timeout(240_000);
+  const touched: string[] = [];
+  const tools: Tool[] = [];
+  after(async () => {
+    for (const t of tools) await t.close();
+    assert.deepEqual(await workflowTaskFailures(touched), [], 'no workflow task failed');
+  });
+
+  it("await-operator: a failing step waits, listed in `hv approvals list` within 2 s; unsigned, non-SRE, wrong-saga, wrong-step, not-skippable and replayed decisions are refused with no trace; the SRE's retry after the fix completes the saga with one effect per key", async () => {
+    const tool = await flakyTool();
+    tools.push(tool);
+    const session = await toolSession(tool);
+    touched.push(session.workflowId);
+    const saga = await session.startSaga({
+      sagaId: 'with-operator',
+      onFailure: awaitOperator(),
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'call-tool', agentDid: alpha, input: { n: 1 } },
+        { actionId: 'publish', agentDid: alpha },
+      ],
+    });
+    touched.push(saga.workflowId);
+    const snap = await awaiting(session, saga.sagaId, 'step-2');
+    assert.equal(snap.saga.steps[1].state, 'failed');
+    assert.equal(snap.saga.state, 'running', 'it waits instead of compensating');
+
+    // Visible where approvals are: the typed client's listApprovals is `hv approvals list`.
+    const env = await testEnv();
+    const hv = new HypervisorClient(env.client, env.taskQueue, env.store);
+    const rows = await until(
+      () => hv.listApprovals({ sessionId: session.id }),
+      (r) => r.some((x) => x.sagaId === saga.sagaId && x.waitFor === 'operator'),
+      'the awaiting saga in hv approvals list',
+    );
+    const row = rows.find((x) => x.sagaId === saga.sagaId)!;
+    assert.equal(row.stepId, 'step-2');
+    assert.ok(Date.now() - snap.awaitingOperator.since <= 2_000, 'listed within 2 s of the wait');
+
+    // A saga that does not await (running at its gate, or completed) and a step that does not.
+    const other = await session.startSaga({ sagaId: 'done', steps: [{ actionId: 'draft', agentDid: beta }] });
+    touched.push(other.workflowId);
+    await until(
+      () => session.sagaRecords(),
+      (rs) => rs.find((r) => r.sagaId === 'done')?.state === 'completed',
+      'saga done to complete',
+    );
+
+    const outsider = generateDidKey();
+    const m = await mark(session, [saga.workflowId]);
+    const retry = { sagaId: saga.sagaId, decision: 'retry', sreDid: SRE };
+    await refused(session.update('decideSaga', retry), 'SIGNATURE_REQUIRED', SRE);
+    await refused(
+      session.update('decideSaga', signedAs(session, 'decideSaga', { ...retry, sreDid: outsider.did }, outsider)),
+      'NOT_SRE_WITNESS',
+      outsider.did,
+    );
+    await refused(session.asSre('decideSaga', { ...retry, sagaId: 'done' }), 'NOT_AWAITING_OPERATOR', 'done');
+    await refused(session.asSre('decideSaga', { ...retry, sagaId: 'no-such' }), 'SAGA_NOT_FOUND');
+    await refused(session.asSre('decideSaga', { ...retry, stepId: 'step-1' }), 'NOT_AWAITING_OPERATOR', 'step-2');
+    await refused(session.asSre('decideSaga', { ...retry, decision: 'skip' }), 'NOT_SKIPPABLE', 'call-tool');
+    await expectNoTrace(m, {}, [outsider.did]);
+    assert.equal((await session.sagaState(saga.sagaId)).awaitingOperator.stepId, 'step-2', 'still awaiting');
+
+    // The tool is fixed; the SRE retries. Its signed request sent again is refused: it acts once.
+    tool.state.broken = false;
+    const signed = bySre('decideSaga', session.id, { ...retry, stepId: 'step-2', reason: 'tool fixed' });
+    const decided = await session.update('decideSaga', signed);
+    assert.deepEqual(decided, { sagaId: saga.sagaId, stepId: 'step-2', round: 1, decision: 'retry', by: SRE });
+    const replay = await session.update('decideSaga', signed).then(
+      () => 'accepted',
+      (e: { cause?: { type?: string } }) => e.cause?.type,
+    );
+    assert.ok(replay === 'NONCE_REUSED' || replay === 'NOT_AWAITING_OPERATOR', `the replay is refused (got ${replay})`);
+
+    const done = await session.sagaResult(saga.sagaId);
+    assert.equal(done.saga.state, 'completed');
+    const step2 = done.saga.steps[1];
+    assert.equal(step2.state, 'committed');
+    assert.equal(step2.round, 2);
+    // One effect per key, and the retry's key is a new round of the step's.
+    const keys = [...tool.effects.keys()];
+    assert.deepEqual(keys, [`${saga.workflowId}/step-2/execute/2`]);
+    assert.deepEqual([...tool.effects.values()], [1]);
+    assert.equal(tool.undos.size, 0);
+
+    // Audited: a delta by the SRE naming the saga, the step and the decision.
+    const trail = await expectSoundAudit(session, [outsider.did]);
+    const delta = trail.deltas.find((d) =>
+      d.changes.some((c) => c.path === `/sagas/${saga.sagaId}/steps/step-2/operator`),
+    );
+    assert.ok(delta, 'the decision is in the trail');
+    assert.equal(delta.agentDid, SRE);
+    const after = await hv.listApprovals({ sessionId: session.id });
+    assert.equal(after.filter((r) => r.sagaId === saga.sagaId).length, 0, 'no longer listed');
+  });
+
+  it('await-operator: skip continues past a skippable step; the deadline compensates', async () => {
+    const tool = await flakyTool();
+    tools.push(tool);
+    const session = await toolSession(tool);
+    touched.push(session.workflowId);
+    const skipping = await session.startSaga({
+      sagaId: 'skipping',
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'notify', agentDid: alpha, onFailure: awaitOperator() },
+        { actionId: 'publish', agentDid: alpha },
+      ],
+    });
+    touched.push(skipping.workflowId);
+    await awaiting(session, 'skipping', 'step-2');
+    await session.asSre('decideSaga', { sagaId: 'skipping', decision: 'skip', sreDid: SRE });
+    const skipped = await session.sagaResult('skipping');
+    assert.equal(skipped.saga.state, 'completed');
+    assert.deepEqual(
+      skipped.saga.steps.map((s: { state: string }) => s.state),
+      ['committed', 'skipped', 'committed'],
+    );
+
+    const late = await session.startSaga({
+      sagaId: 'late',
+      onFailure: awaitOperator(2),
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'call-tool', agentDid: alpha },
+      ],
+    });
+    touched.push(late.workflowId);
+    const ended = await session.sagaResult('late');
+    assert.equal(ended.saga.state, 'compensated');
+    assert.match(ended.error, /no operator decided within 2 s/);
+    assert.deepEqual(ended.compensationOrder, ['step-2', 'step-1']);
+    await refused(
+      session.asSre('decideSaga', { sagaId: 'late', decision: 'retry', sreDid: SRE }),
+      'NOT_AWAITING_OPERATOR',
+    );
+  });
+
+  it("fork: refused for a running or completed saga and for steps that are not the original's; from step 3 of a compensated saga it runs steps 3…n as a new saga linked in both records and the trail", async () => {
+    const tool = await flakyTool();
+    tools.push(tool);
+    const session = await toolSession(tool);
+    touched.push(session.workflowId);
+    const steps = [
+      { stepId: 'step-1', actionId: 'draft', agentDid: alpha },
+      { stepId: 'step-2', actionId: 'publish', agentDid: alpha },
+      { stepId: 'step-3', actionId: 'call-tool', agentDid: alpha, input: { to: 'x' } },
+      { stepId: 'step-4', actionId: 'publish', agentDid: beta },
+    ];
+    const original = await session.startSaga({ sagaId: 'original', steps });
+    touched.push(original.workflowId);
+    assert.equal((await session.sagaResult('original')).saga.state, 'compensated');
+    const waiting = await session.startSaga({ sagaId: 'still-running', onFailure: awaitOperator(), steps });
+    touched.push(waiting.workflowId);
+    await awaiting(session, 'still-running', 'step-3');
+    const completed = await session.startSaga({ sagaId: 'completed', steps: [steps[0]!] });
+    touched.push(completed.workflowId);
+    await session.sagaResult('completed');
+    await until(
+      () => session.sagaRecords(),
+      (rs) => rs.find((r) => r.sagaId === 'completed')?.state === 'completed',
+      'completed recorded',
+    );
+
+    const fork = (over: Record<string, unknown>) => ({
+      sagaId: 'original',
+      fromStepId: 'step-3',
+      steps: steps.slice(2),
+      ...over,
+    });
+    const m = await mark(session, [original.workflowId]);
+    await refused(session.update('forkSaga', fork({ sagaId: 'still-running' })), 'NOT_FORKABLE', 'running');
+    await refused(
+      session.update('forkSaga', fork({ sagaId: 'completed', fromStepId: 'step-1', steps: [steps[0]] })),
+      'NOT_FORKABLE',
+      'completed',
+    );
+    // An outsider's steps in the original's name: another agent, another input, a step left out.
+    const mallory = 'did:mesh:mallory';
+    await refused(
+      session.update('forkSaga', fork({ steps: [steps[2], { ...steps[3]!, agentDid: mallory }] })),
+      'NOT_FORKABLE',
+      'step-4',
+    );
+    await refused(
+      session.update('forkSaga', fork({ steps: [{ ...steps[2]!, input: { to: 'mallory' } }, steps[3]] })),
+      'NOT_FORKABLE',
+      'step-3',
+    );
+    await refused(session.update('forkSaga', fork({ steps: [steps[2]] })), 'NOT_FORKABLE', 'step-3');
+    await expectNoTrace(m);
+
+    tool.state.broken = false;
+    const env = await testEnv();
+    const hv = new HypervisorClient(env.client, env.taskQueue, env.store).session(session.id);
+    const forked = await hv.forkSaga({ sagaId: 'original', fromStepId: 'step-3', newSagaId: 'forked' });
+    touched.push(forked.handle.workflowId);
+    assert.deepEqual(forked.forkedFrom, { sagaId: 'original', stepId: 'step-3' });
+    const result = await forked.result();
+    assert.equal(result.saga.state, 'completed');
+    assert.deepEqual(
+      result.saga.steps.map((s) => s.stepId),
+      ['step-3', 'step-4'],
+    );
+    assert.deepEqual(result.forkedFrom, { sagaId: 'original', stepId: 'step-3' });
+    assert.notEqual(result.digests['step-3'], original.digests['step-3'], 'new digests');
+    assert.deepEqual([...tool.effects.keys()], [`${forked.handle.workflowId}/step-3/execute`]);
+
+    const records = await until(
+      () => session.sagaRecords(),
+      (rs) => rs.find((r) => r.sagaId === 'forked')?.state === 'completed',
+      'the fork recorded',
+    );
+    assert.deepEqual(records.find((r) => r.sagaId === 'forked').forkedFrom, { sagaId: 'original', stepId: 'step-3' });
+    assert.deepEqual(records.find((r) => r.sagaId === 'original').forks, ['forked']);
+    const trail = await expectSoundAudit(session);
+    assert.ok(trail.deltas.some((d) => d.changes.some((c) => c.path === '/sagas/original/forks')));
+    assert.ok(trail.deltas.some((d) => d.changes.some((c) => c.path === '/sagas/forked')));
+  });
+});
