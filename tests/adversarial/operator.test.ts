@@ -26,9 +26,15 @@ import {
   refused,
   until,
   workflowTaskFailures,
-  type RawSession,
 } from './raw';
 import { bySre } from '../helpers/sre';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KeyRing, writeNewKeyFile } from '../../src/client/keys';
+import { isHypervisorError, type ErrorCode } from '../../src/core/errors';
+import { ACTIONS as CLIENT_ACTIONS } from '../helpers/sessions';
+import { RawSession, rawClient, uid } from './raw';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
@@ -183,11 +189,9 @@ describe('operator recovery and fork (issue 22, SPEC §14)', function () {
     const signed = bySre('decideSaga', session.id, { ...retry, stepId: 'step-2', reason: 'tool fixed' });
     const decided = await session.update('decideSaga', signed);
     assert.deepEqual(decided, { sagaId: saga.sagaId, stepId: 'step-2', round: 1, decision: 'retry', by: SRE });
-    const replay = await session.update('decideSaga', signed).then(
-      () => 'accepted',
-      (e: { cause?: { type?: string } }) => e.cause?.type,
-    );
-    assert.ok(replay === 'NONCE_REUSED' || replay === 'NOT_AWAITING_OPERATOR', `the replay is refused (got ${replay})`);
+    await refused(session.update('decideSaga', signed), 'NONCE_REUSED');
+    // A second decision, freshly signed: the wait ended with the first.
+    await refused(session.asSre('decideSaga', { ...retry, decision: 'compensate' }), 'NOT_AWAITING_OPERATOR');
 
     const done = await session.sagaResult(saga.sagaId);
     assert.equal(done.saga.state, 'completed');
@@ -333,5 +337,81 @@ describe('operator recovery and fork (issue 22, SPEC §14)', function () {
     const trail = await expectSoundAudit(session);
     assert.ok(trail.deltas.some((d) => d.changes.some((c) => c.path === '/sagas/original/forks')));
     assert.ok(trail.deltas.some((d) => d.changes.some((c) => c.path === '/sagas/forked')));
+  });
+
+  it("in a did:key session: an operator's decision signed by an agent, and a fork unsigned, signed by an outsider or by only some of its steps' agents, are refused with no trace; signed by every agent of its steps it starts", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hv-operator-'));
+    const names = ['creator', 'sre', 'alpha', 'beta', 'outsider'] as const;
+    const did = Object.fromEntries(names.map((n) => [n, writeNewKeyFile(path.join(dir, `${n}.key`)).did])) as Record<
+      (typeof names)[number],
+      string
+    >;
+    const env = await testEnv();
+    const as = (...keys: (typeof names)[number][]) =>
+      new HypervisorClient(
+        env.client,
+        env.taskQueue,
+        env.store,
+        KeyRing.fromFiles(keys.map((k) => path.join(dir, `${k}.key`))),
+      );
+    const refusedAs = (p: Promise<unknown>, code: ErrorCode) =>
+      assert.rejects(p, (e) => isHypervisorError(e, code) || assert.fail(`expected ${code}, got ${String(e)}`));
+    const id = uid('op-didkey');
+    await as('creator').createSession({
+      sessionId: id,
+      creatorDid: did.creator,
+      config: { identity: 'did:key', sreWitnesses: [did.sre] },
+    });
+    await as('alpha').session(id).join({ agentDid: did.alpha, sigmaRaw: 0.9, actions: CLIENT_ACTIONS });
+    await as('beta').session(id).join({ agentDid: did.beta, sigmaRaw: 0.85, actions: CLIENT_ACTIONS });
+    await as('creator').session(id).activate();
+    const { client } = await rawClient();
+    const raw = new RawSession(id, client.workflow.getHandle(`hv-session-${id}`), client);
+    touched.push(raw.workflowId);
+    const agents = as('alpha', 'beta').session(id);
+    const saga = await agents.startSaga({
+      sagaId: 'd1',
+      onFailure: awaitOperator(),
+      steps: [
+        { actionId: 'draft', agentDid: did.alpha },
+        { actionId: 'publish', agentDid: did.alpha, input: { failAttempts: -1 } },
+        { actionId: 'draft', agentDid: did.beta },
+      ],
+    });
+    touched.push(saga.handle.workflowId);
+    await awaiting(raw, 'd1', 'step-2');
+
+    const m = await mark(raw, [saga.handle.workflowId]);
+    await refusedAs(
+      as('alpha').session(id).decideSaga({ sagaId: 'd1', decision: 'retry', sreDid: did.alpha }),
+      'NOT_SRE_WITNESS',
+    );
+    await refusedAs(
+      as('outsider').session(id).decideSaga({ sagaId: 'd1', decision: 'retry', sreDid: did.sre }),
+      'SIGNATURE_REQUIRED',
+    );
+    await expectNoTrace(m, {}, [did.outsider]);
+
+    await as('sre').session(id).decideSaga({ sagaId: 'd1', decision: 'compensate', sreDid: did.sre });
+    assert.equal((await saga.result()).saga.state, 'compensated');
+    await until(
+      () => raw.sagaRecords(),
+      (rs) => rs.find((r) => r.sagaId === 'd1')?.state === 'compensated',
+      'the outcome recorded',
+    );
+
+    const m2 = await mark(raw, [saga.handle.workflowId]);
+    const fork = { sagaId: 'd1', fromStepId: 'step-2', newSagaId: 'd2' };
+    await refusedAs(as('outsider').session(id).forkSaga(fork), 'SIGNATURE_REQUIRED');
+    await refusedAs(as('alpha').session(id).forkSaga(fork), 'SIGNATURE_REQUIRED');
+    await expectNoTrace(m2, {}, [did.outsider]);
+    const forked = await agents.forkSaga(fork);
+    touched.push(forked.handle.workflowId);
+    const result = await forked.result();
+    assert.deepEqual(
+      result.saga.steps.map((s) => s.stepId),
+      ['step-2', 'step-3'],
+    );
+    assert.deepEqual(result.forkedFrom, { sagaId: 'd1', stepId: 'step-2' });
   });
 });
