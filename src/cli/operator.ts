@@ -4,12 +4,7 @@ import type { Command } from './command';
 import { didFlag, optionalString } from './command';
 import { UsageError } from './errors';
 import { sessionIdArg } from './session';
-
-function idArg(cmd: Command, value: string | undefined, name: string): string {
-  if (value === undefined || value === '')
-    throw new UsageError(`hv ${cmd.name} needs ${name}`, `usage: hv ${cmd.name} ${cmd.usage}`);
-  return value;
-}
+import { idArg } from './saga';
 
 const WHAT: Record<OperatorDecision, string> = {
   retry: 'run the failed step again (gated again, under a new round of its idempotency key)',

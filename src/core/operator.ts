@@ -10,8 +10,7 @@
  *   still compensated if the saga later walks back.
  * - compensate: the saga walks back, as without the policy.
  */
-import { HypervisorError } from './errors';
-import { getStep, transitionStep, type SagaState, type SagaStep } from './saga';
+import { transitionStep, type SagaState, type SagaStep } from './saga';
 import { OPERATOR_DEADLINE_DEFAULT_SECONDS, type OnFailure } from './sagaContract';
 
 export const OPERATOR_DECISIONS = ['retry', 'skip', 'compensate'] as const;
@@ -45,25 +44,4 @@ export function skipStep(saga: SagaState, stepId: string, at: number, by: string
   const step = transitionStep(saga, stepId, 'skipped', at, `skipped by operator ${by}`);
   step.finishedAt = at;
   return step;
-}
-
-/** Why an operator's decision cannot apply to this step now (null: it can). */
-export function decisionRefusal(
-  saga: SagaState,
-  stepId: string,
-  decision: OperatorDecision,
-  skippable: boolean,
-): HypervisorError | null {
-  const step = getStep(saga, stepId);
-  if (step.state !== 'failed')
-    return new HypervisorError(
-      'NOT_AWAITING_OPERATOR',
-      `step ${stepId} of saga ${saga.sagaId} is ${step.state}, not failed`,
-    );
-  if (decision === 'skip' && !skippable)
-    return new HypervisorError(
-      'NOT_SKIPPABLE',
-      `step ${stepId} (${step.actionId}) cannot be skipped: its action is not declared skippable`,
-    );
-  return null;
 }
