@@ -143,11 +143,7 @@ describe('operator recovery and fork (issue 22, SPEC §14)', function () {
       ],
     });
     touched.push(saga.workflowId);
-    const snap = await awaiting(session, saga.sagaId, 'step-2');
-    assert.equal(snap.saga.steps[1].state, 'failed');
-    assert.equal(snap.saga.state, 'running', 'it waits instead of compensating');
-
-    // Visible where approvals are: the typed client's listApprovals is `hv approvals list`.
+    // Visible where approvals are, polled from the start: the typed client's listApprovals is `hv approvals list`.
     const env = await testEnv();
     const hv = new HypervisorClient(env.client, env.taskQueue, env.store);
     const rows = await until(
@@ -155,9 +151,14 @@ describe('operator recovery and fork (issue 22, SPEC §14)', function () {
       (r) => r.some((x) => x.sagaId === saga.sagaId && x.waitFor === 'operator'),
       'the awaiting saga in hv approvals list',
     );
+    const seen = Date.now();
     const row = rows.find((x) => x.sagaId === saga.sagaId)!;
     assert.equal(row.stepId, 'step-2');
-    assert.ok(Date.now() - snap.awaitingOperator.since <= 2_000, 'listed within 2 s of the wait');
+    const snap = await awaiting(session, saga.sagaId, 'step-2');
+    assert.equal(row.since, snap.awaitingOperator.since);
+    assert.ok(seen - snap.awaitingOperator.since <= 2_000, `listed within 2 s of the wait (${seen - row.since} ms)`);
+    assert.equal(snap.saga.steps[1].state, 'failed');
+    assert.equal(snap.saga.state, 'running', 'it waits instead of compensating');
 
     // A saga that does not await (running at its gate, or completed) and a step that does not.
     const other = await session.startSaga({ sagaId: 'done', steps: [{ actionId: 'draft', agentDid: beta }] });
