@@ -64,7 +64,8 @@ function awaitingSaga(
 /** What the session learns from the saga, read by id (authentic): the step awaiting, or nothing. */
 async function learnAwaiting(ctx: SessionContext, sagaId: string): Promise<void> {
   const saga = ctx.sagas.get(sagaId);
-  if (!saga || saga.state !== 'running') return;
+  // Known to await already: nothing to learn until a decision ends the wait (a forged wake-up reads nothing).
+  if (!saga || saga.state !== 'running' || saga.awaiting) return;
   ctx.background++;
   try {
     const read = await integrations.readSagaAwaiting({
