@@ -258,6 +258,56 @@ describe('operator recovery and fork (issue 22, SPEC §14)', function () {
     );
   });
 
+  it("a retry that fails again awaits again, in the next round; compensated then, the step that may have acted is undone under its last round's key", async () => {
+    const tool = await flakyTool();
+    tools.push(tool);
+    const session = await toolSession(tool);
+    touched.push(session.workflowId);
+    const saga = await session.startSaga({
+      sagaId: 'twice',
+      onFailure: awaitOperator(),
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'call-tool', agentDid: alpha },
+      ],
+    });
+    touched.push(saga.workflowId);
+    await awaiting(session, 'twice', 'step-2');
+    const first = await session.asSre('decideSaga', { sagaId: 'twice', decision: 'retry', sreDid: SRE });
+    assert.equal(first.round, 1);
+    // Still broken: round 2 fails and waits again.
+    const again = await until(
+      () => session.sagaState('twice'),
+      (s) => s.awaitingOperator?.round === 2,
+      'the saga to await its operator in round 2',
+    );
+    assert.equal(again.saga.steps[1].round, 2);
+    await until(
+      () => session.sagaRecords(),
+      (rs) => rs.find((r) => r.sagaId === 'twice')?.awaiting?.round === 2,
+      'the session to learn round 2',
+    );
+    const second = await session.asSre('decideSaga', {
+      sagaId: 'twice',
+      stepId: 'step-2',
+      decision: 'compensate',
+      sreDid: SRE,
+    });
+    assert.equal(second.round, 2);
+    const ended = await session.sagaResult('twice');
+    assert.equal(ended.saga.state, 'compensated');
+    assert.match(ended.error, new RegExp(`operator ${SRE} decided to compensate`));
+    assert.deepEqual(ended.compensationOrder, ['step-2', 'step-1']);
+    // A 503 may have acted: step-2 is undone, under the key of the round that ran last; nothing acted.
+    assert.deepEqual([...tool.undos.keys()], [`${saga.workflowId}/step-2/undo/2`]);
+    assert.equal(tool.effects.size, 0);
+    const trail = await expectSoundAudit(session);
+    assert.equal(
+      trail.deltas.filter((d) => d.changes.some((c) => c.path === '/sagas/twice/steps/step-2/operator')).length,
+      2,
+    );
+  });
+
   it("fork: refused for a running or completed saga and for steps that are not the original's; from step 3 of a compensated saga it runs steps 3…n as a new saga linked in both records and the trail", async () => {
     const tool = await flakyTool();
     tools.push(tool);
