@@ -308,6 +308,48 @@ describe('operator recovery and fork (issue 22, SPEC §14)', function () {
     );
   });
 
+  it('a session that continues as new while its saga awaits carries the wait: the SRE decides in the new run and the saga completes', async () => {
+    const tool = await flakyTool();
+    tools.push(tool);
+    const actions = toolActions(tool);
+    const session = await openSession(
+      { [alpha]: { sigma: 0.9, actions } },
+      { allowedToolOrigins: [tool.base] },
+      { maxUpdatesPerRun: 10 },
+    );
+    touched.push(session.workflowId);
+    const saga = await session.startSaga({
+      sagaId: 'across',
+      onFailure: awaitOperator(),
+      steps: [{ actionId: 'call-tool', agentDid: alpha }],
+    });
+    touched.push(saga.workflowId);
+    await awaiting(session, 'across', 'step-1');
+    const firstRun = (await session.handle.describe()).runId;
+    for (let i = 0; (await session.handle.describe()).runId === firstRun; i++) {
+      assert.ok(i < 20, 'the session continued as new');
+      await session
+        .update('checkAction', { agentDid: alpha, actionId: 'draft' })
+        .catch((e: Error) => assert.match(e.message, /closing workflow/));
+    }
+    const carried = await until(
+      () => session.sagaRecords(),
+      (rs) => rs.length > 0,
+      'the new run to answer',
+    );
+    assert.equal(carried.find((r) => r.sagaId === 'across')?.awaiting?.stepId, 'step-1', 'the wait is carried');
+    tool.state.broken = false;
+    await session.asSre('decideSaga', { sagaId: 'across', decision: 'retry', sreDid: SRE });
+    const done = await session.sagaResult('across');
+    assert.equal(done.saga.state, 'completed');
+    assert.deepEqual([...tool.effects.keys()], [`${saga.workflowId}/step-1/execute/2`]);
+    await until(
+      () => session.sagaRecords(),
+      (rs) => rs.find((r) => r.sagaId === 'across')?.state === 'completed',
+      'the new run to learn the outcome',
+    );
+  });
+
   it("fork: refused for a running or completed saga and for steps that are not the original's; from step 3 of a compensated saga it runs steps 3…n as a new saga linked in both records and the trail", async () => {
     const tool = await flakyTool();
     tools.push(tool);
