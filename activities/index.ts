@@ -43,6 +43,8 @@ export function createActivities(
     readTurn: sessions.readTurn,
     readSagaOutcome: sessions.readSagaOutcome,
     awaitHold: sessions.awaitHold,
+    readOperatorDecision: sessions.readOperatorDecision,
+    readSagaAwaiting: sessions.readSagaAwaiting,
     ...sagaHistoryActivities(client),
     scoreTrust,
     reportToTrustScorer,

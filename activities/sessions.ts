@@ -16,11 +16,15 @@ const {
   stepGate: stepGateQuery,
   stepGrant: stepGrantQuery,
   turnView: turnQuery,
+  operatorDecision: operatorDecisionQuery,
+  sagaState: sagaStateQuery,
 } = definitions;
 import type { StepRef } from '../src/contract';
 import type { TurnView } from '../src/contract/turns';
 import type { StepGrant } from '../src/contract/sessionTypes';
 import type { GateDecision } from '../src/core/gate';
+import type { OperatorDecisionRead } from '../src/contract/operator';
+import type { SagaSnapshot } from '../src/contract/sagaTypes';
 
 export interface SagaOutcomeRead {
   status: 'running' | 'closed';
@@ -81,6 +85,32 @@ export function sessionActivities(client: Client) {
           return { status: 'closed', snapshot: cause.details[0], failure: null };
         return { status: 'closed', snapshot: null, failure: (cause ?? (err as Error)).message };
       }
+    },
+
+    /** SPEC §14: the operator's decision the session recorded for this saga's step and round (null: none yet). */
+    async readOperatorDecision(ref: {
+      sessionId: string;
+      sagaId: string;
+      stepId: string;
+      round: number;
+    }): Promise<OperatorDecisionRead> {
+      const { sessionId, ...rest } = ref;
+      return client.workflow.getHandle(sessionWorkflowId(sessionId)).query(operatorDecisionQuery, rest);
+    },
+
+    /**
+     * SPEC §14: the step a saga of this session awaits its operator for, read from the saga by id (SPEC §11.2):
+     * null when it is not a running child of this session, or awaits nothing.
+     */
+    async readSagaAwaiting(args: {
+      workflowId: string;
+      sessionWorkflowId: string;
+    }): Promise<SagaSnapshot['awaitingOperator'] | null> {
+      const handle = client.workflow.getHandle(args.workflowId);
+      const description = await handle.describe();
+      if (description.parentExecution?.workflowId !== args.sessionWorkflowId) return null;
+      if (description.status.name !== 'RUNNING') return null;
+      return ((await handle.query(sagaStateQuery)) as SagaSnapshot).awaitingOperator ?? null;
     },
 
     /**

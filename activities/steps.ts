@@ -38,6 +38,8 @@ export interface StepTask {
   /** The action's declared level: it must be no looser than an MCP tool's annotations (src/core/mcp.ts loosenings). */
   reversibility?: ReversibilityLevel;
   input?: unknown;
+  /** SPEC §14: the operator's round (absent: 1); a later round acts under its own idempotency key. */
+  round?: number;
 }
 
 export interface CompensationTask extends StepTask {
@@ -127,8 +129,9 @@ function stepContext(task: StepTask & { sagaWorkflowId?: string }, phase: 'execu
   const workflowId =
     task.sagaWorkflowId ?? ctx.info.workflowExecution?.workflowId ?? sagaWorkflowId(task.sessionId, task.sagaId);
   return {
-    // The workflow id and step id are the same on every attempt and every replay.
-    idempotencyKey: `${workflowId}/${task.stepId}/${phase}`,
+    // The workflow id and step id are the same on every attempt and every replay; an operator's retry (SPEC §14)
+    // is a new round, with a key of its own.
+    idempotencyKey: `${workflowId}/${task.stepId}/${phase}${task.round && task.round > 1 ? `/${task.round}` : ''}`,
     workflowId,
     sessionId: task.sessionId,
     sagaId: task.sagaId,

@@ -15,7 +15,8 @@
  * ("controls", SPEC §12): a kill with a hand-off mid-step, an elevation that
  * expires under a running saga, a saga whose later step is rate-limited —
  * each saga and its session. ("turns", SPEC §13): an agent's turn ended after a tool's error, and one
- * aborted after two steps — each saga and their session. (saga-approvals-before-index.json is not written
+ * aborted after two steps — each saga and their session. ("operator", SPEC §14): an SRE's retry of a saga
+ * awaiting its operator, and a fork from step 3 of a compensated saga — each saga and their session. (saga-approvals-before-index.json is not written
  * here: it is the approvals saga as it ran before waiting steps were indexed,
  * kept so that the patch which indexes them is checked against an old history.
  * Nor is session-before-controls.json: recorded on 8ddf870, the commit before
@@ -24,6 +25,7 @@
  *   npm run record:histories                  every group
  *   npm run record:histories -- --only controls   one group: the others' fixtures stay as recorded
  *   npm run record:histories -- --only turns      the turns' fixtures alone
+ *   npm run record:histories -- --only operator   the operator recovery and fork fixtures alone (SPEC §14)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -51,7 +53,7 @@ const ACTIONS = [
 function registerHandlers(): void {
   registerStepHandler('rec.step', {
     async execute(input, ctx) {
-      const opts = (input ?? {}) as { fail?: boolean; delayMs?: number };
+      const opts = (input ?? {}) as { fail?: boolean; failFirstRound?: boolean; delayMs?: number };
       if (opts.delayMs) {
         for (let waited = 0; waited < opts.delayMs; waited += 100) {
           ctx.activity.heartbeat();
@@ -59,6 +61,9 @@ function registerHandlers(): void {
         }
       }
       if (opts.fail) throw ApplicationFailure.nonRetryable('refused on purpose', 'RecordedFailure');
+      // SPEC §14: fails until an operator's retry runs it under a new round of its key.
+      if (opts.failFirstRound && !ctx.idempotencyKey.endsWith('/2'))
+        throw ApplicationFailure.nonRetryable('refused until retried', 'RecordedFailure');
       return { ok: true };
     },
     async undo() {
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls', 'turns'];
+    : ['core', 'controls', 'turns', 'operator'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -124,6 +129,7 @@ async function main(): Promise<void> {
     if (want('core')) await core();
     if (want('controls')) await controls();
     if (want('turns')) await turns();
+    if (want('operator')) await operatorScenario((id, agents) => session(id, agents), hv, save, until);
     for (const line of written) console.log(line);
   } finally {
     await own.stop();
@@ -291,6 +297,56 @@ async function main(): Promise<void> {
     await save('saga-rate-limited', limited.handle.workflowId);
     await save('session-rate-limited', r.handle.workflowId);
   }
+}
+
+/**
+ * SPEC §14: a saga awaiting its operator whose SRE retries the failed step (it completes in round 2), and a
+ * fork from step 3 of a compensated saga — each saga and their session.
+ */
+async function operatorScenario(
+  session: (id: string, agents: Record<string, number>) => Promise<SessionHandle>,
+  hv: HypervisorClient,
+  save: (name: string, workflowId: string) => Promise<void>,
+  until: (what: string, ok: () => Promise<boolean>) => Promise<void>,
+): Promise<void> {
+  const o = await session('rec-operator', { [alpha]: 0.85, [beta]: 0.8 });
+  const retried = await o.startSaga({
+    sagaId: 'retried',
+    onFailure: { 'await-operator': { deadlineSeconds: 600 } },
+    steps: [
+      { actionId: 'draft', agentDid: alpha },
+      { actionId: 'publish', agentDid: alpha, input: { failFirstRound: true } },
+    ],
+  });
+  await until('the session to learn the saga awaits', async () =>
+    (await o.sagas()).some((g) => g.sagaId === 'retried' && g.awaiting?.stepId === 'step-2'),
+  );
+  await new HypervisorClient(hv.client, hv.taskQueue, undefined, SRE_SIGNER)
+    .session(o.sessionId)
+    .decideSaga({ sagaId: 'retried', stepId: 'step-2', decision: 'retry', sreDid: SRE, reason: 'recorded' });
+  const done = await retried.result();
+  if (done.saga.state !== 'completed' || done.saga.steps[1]!.round !== 2)
+    throw new Error(`the retried saga did not complete in round 2: ${JSON.stringify(done.saga.steps)}`);
+  const original = await o.startSaga({
+    sagaId: 'to-fork',
+    steps: [
+      { actionId: 'draft', agentDid: alpha },
+      { actionId: 'publish', agentDid: alpha, input: { fail: true } },
+      { actionId: 'draft', agentDid: beta, stepId: 'step-3' },
+      { actionId: 'publish', agentDid: beta, stepId: 'step-4' },
+    ],
+  });
+  if ((await original.result()).saga.state !== 'compensated') throw new Error('the original did not compensate');
+  await until('the session to learn it', async () =>
+    (await o.sagas()).some((g) => g.sagaId === 'to-fork' && g.state === 'compensated'),
+  );
+  const forked = await o.forkSaga({ sagaId: 'to-fork', fromStepId: 'step-3', newSagaId: 'forked' });
+  if ((await forked.result()).saga.state !== 'completed') throw new Error('the fork did not complete');
+  await until('the session to learn all ends', async () => (await o.sagas()).every((g) => g.state !== 'running'));
+  await o.terminate();
+  await save('saga-operator-retried', retried.handle.workflowId);
+  await save('saga-forked', forked.handle.workflowId);
+  await save('session-operator', o.handle.workflowId);
 }
 
 /** SPEC §13: two turns of one agent — one ended after a tool's error (completed), one aborted (compensated). */

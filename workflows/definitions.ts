@@ -58,6 +58,9 @@ export const auditQuery = definitions.auditHead;
 export const sagasQuery = definitions.sagas;
 export const stepGrantQuery = definitions.stepGrant;
 export const turnQuery = definitions.turnView;
+// Session: operator recovery (SPEC §14)
+export const sagaAwaitingSignal = definitions.sagaAwaiting;
+export const operatorDecisionQuery = definitions.operatorDecision;
 // Saga: pushes that only take away, a wake-up, and its state
 export const restrictSignal = definitions.restrict;
 export const wakeSignal = definitions.wake;

@@ -9,6 +9,7 @@ import { commandHelpHint, type Command, type OptionsConfig, type Values } from '
 import { CliContext, DEFAULT_TIMEOUT_SECONDS, type GlobalValues } from './context';
 import { classify, CliError, EXIT, EXIT_CODE_TABLE, UsageError, type ExitCode } from './errors';
 import { sagaCommands } from './saga';
+import { operatorCommands } from './operator';
 import { sessionCommands } from './session';
 import { keyCommands } from './keys';
 import { agentCommands } from './agent';
@@ -45,7 +46,7 @@ const GLOBAL_HELP: [string, string][] = [
 
 const GROUPS: { name: string; title: string; commands: Command[] }[] = [
   { name: 'session', title: 'Sessions', commands: [...sessionCommands, sessionList] },
-  { name: 'saga', title: 'Sagas', commands: [...sagaCommands, sagaList] },
+  { name: 'saga', title: 'Sagas', commands: [...sagaCommands, ...operatorCommands, sagaList] },
   { name: 'approvals', title: 'Approvals (what waits for an operator)', commands: [approvalsList] },
   { name: 'turn', title: "Turns: an agent's open saga (SPEC §13)", commands: turnCommands },
   { name: 'agent', title: 'Agent controls (SPEC §12)', commands: agentCommands },
@@ -208,9 +209,11 @@ export async function cli(
     const globals = parsed.values as GlobalValues;
     json = Boolean(globals.json);
     const args = parsed.positionals.slice(2);
-    if (args.length < cmd.args.length) {
+    // An argument named NAME? is optional (only last ones are).
+    const required = cmd.args.filter((a) => !a.endsWith('?'));
+    if (args.length < required.length) {
       throw new UsageError(
-        `hv ${cmd.name} needs ${cmd.args.slice(args.length).join(' ')}`,
+        `hv ${cmd.name} needs ${required.slice(args.length).join(' ')}`,
         `usage: hv ${cmd.name} ${cmd.usage}`,
       );
     }

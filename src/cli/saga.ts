@@ -14,7 +14,7 @@ import { fields, section, table, time, truncate } from './format';
 
 const FINAL = new Set(['completed', 'failed', 'compensated', 'escalated']);
 
-function idArg(cmd: Command, value: string | undefined, name: string): string {
+export function idArg(cmd: Command, value: string | undefined, name: string): string {
   if (value === undefined || value === '')
     throw new UsageError(`hv ${cmd.name} needs ${name}`, `usage: hv ${cmd.name} ${cmd.usage}`);
   return value;

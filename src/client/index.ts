@@ -54,6 +54,7 @@ import {
   type SendOptions,
   type StepEvidenceRequest,
 } from './transport';
+import { stepsToFork } from './fork';
 
 export {
   checkRequestSize,
@@ -162,6 +163,25 @@ class SessionRequests {
     const appended = await this.send('appendStep', req, opts);
     const saga = this.hv.saga(this.sessionId, appended.sagaId, { workflowId: appended.workflowId });
     return stepAnswer(saga, appended);
+  }
+
+  /**
+   * Fork a failed or compensated saga from one of its steps (SPEC §14): a new saga of its steps from there on,
+   * read from the original's history, gated afresh; signed by every agent of those steps.
+   */
+  async forkSaga(
+    req: Omit<RequestOf<'forkSaga'>, 'steps'>,
+    opts: Pick<SendOptions, 'requestId'> = {},
+  ): Promise<SagaHandle & { forkedFrom: { sagaId: string; stepId: string } }> {
+    const original = await this.saga(req.sagaId);
+    const steps = await mapped(() => stepsToFork(original.handle as never, req.sagaId, req.fromStepId), this.sessionId);
+    const started = await this.send('forkSaga', { ...req, steps } as RequestOf<'forkSaga'>, opts);
+    const handle = this.hv.saga(this.sessionId, started.sagaId, {
+      workflowId: started.workflowId,
+      digests: started.digests,
+      runId: started.runId,
+    });
+    return Object.assign(handle, { forkedFrom: started.forkedFrom });
   }
 
   /** A saga of this session, under the workflow id the session gave it (src/client/sagaIds.ts); else SAGA_NOT_FOUND. */

@@ -169,6 +169,11 @@ export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
   steps: z.array(StepEvidenceAnswer),
   error: z.string().nullable(),
   turn: TurnRecordSchema.optional(),
+  awaiting: z.strictObject({ stepId: z.string(), actionId: z.string(), round: z.number().int().positive(), since: Time, deadline: Time }).nullable().optional(),
+  decided: z.strictObject({ stepId: z.string(), round: z.number().int().positive(), decision: z.enum(['retry', 'skip', 'compensate']), by: DidSchema, at: Time }).nullable().optional(),
+  forkedFrom: z.strictObject({ sagaId: z.string(), stepId: z.string() }).optional(),
+  forks: z.array(z.string()).optional(),
+  forkable: z.array(z.strictObject({ stepId: z.string(), agentDid: DidSchema, digest: DigestSchema })).optional(),
 }));
 
 export const SnapshotSummaryAnswer = mirrors<SnapshotSummary>()(z.strictObject({
@@ -202,6 +207,8 @@ export const SagaStepAnswer = mirrors<SagaStep>()(z.strictObject({
   attempts: Count,
   error: z.string().nullable(),
   outcomeUnknown: z.boolean().optional(),
+  /** SPEC §14: the operator's round (absent: 1). */
+  round: z.number().int().positive().optional(),
   /** Issue 21: refused because its MCP tool's definition no longer hashes to the declared pin (SHA-256 hex). */
   toolDefinitionChanged: z.strictObject({ tool: z.string(), pinned: z.string(), current: z.string() }).optional(),
   /** What the step's executor returned (any JSON; null when it returned nothing or has not run). */
@@ -397,6 +404,8 @@ export const SagaSnapshotAnswer = mirrors<SagaSnapshot>()(z.strictObject({
   failedStepId: z.string().nullable(),
   error: z.string().nullable(),
   cancelled: z.boolean(),
+  awaitingOperator: z.strictObject({ stepId: z.string(), actionId: z.string(), round: z.number().int().positive(), since: Time, deadline: Time }).nullable().optional(),
+  forkedFrom: z.strictObject({ sagaId: z.string(), stepId: z.string() }).optional(),
 }));
 
 // ── Update results ──────────────────────────────────────────────────────────

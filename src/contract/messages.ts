@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import * as c from '.';
 import * as a from './answers';
 import * as t from './turns';
+import * as o from './operator';
 import type { Signers } from '../core/identity';
 
 export const SESSION_WORKFLOW = 'sessionWorkflow';
@@ -197,6 +198,26 @@ export const MESSAGES = {
     authority: 'session-internal',
     description: 'A saga\'s activity claims a step its start did not lease (rate token, budget): the session\'s grant, leased when allowed; never raises privilege.',
     outputDescription: 'The session\'s grant for the step, leased when allowed.',
+  }),
+
+  // ── Session: operator recovery and fork (SPEC §14) ───────────────────────
+  decideSaga: update(o.OperatorDecisionRequestSchema, o.OperatorDecisionAnswer, {
+    signers: signedBy.sre, ...sreRequest,
+    description: 'An SRE of the session (sreDid, one of config.sreWitnesses, who signs in every identity mode) decides for a saga awaiting its operator (SPEC §14): retry (the step runs again, gated again, under a new round of its idempotency key), skip (only for an action declared skippable) or compensate. Audited.',
+    outputDescription: 'The decision recorded: saga, step, round, decision and the SRE.',
+  }),
+  forkSaga: update(o.ForkSagaRequestSchema, o.ForkSagaResultAnswer, {
+    signers: signedBy.startSaga, authority: 'agent',
+    description: 'Start a new saga of this session from steps k…n of a failed or compensated one (SPEC §14): the steps as the original started them (each must hash to its digest there), under new digests, gated afresh; both sagas\' records and the trail link them. Signed, like startSaga, by every agent of its steps.',
+    outputDescription: 'The new saga id, workflow id, run, each step\'s digest, and the saga and step it was forked from.',
+  }),
+  sagaAwaiting: signal<[{ sagaId: string }]>(SESSION_WORKFLOW, o.SagaAwaitingSchema, {
+    authority: 'session-internal',
+    description: 'A wake-up only: a saga awaits its operator; the session reads the saga by id (SPEC §11.2).',
+  }),
+  operatorDecision: query<[{ sagaId: string; stepId: string; round: number }], typeof o.OperatorDecisionReadAnswer>(SESSION_WORKFLOW, o.OperatorDecisionReadAnswer, {
+    input: o.OperatorDecisionRefSchema, authority: 'query',
+    description: 'The operator\'s decision the session recorded for a saga\'s step in that round, or null (argument: {sagaId, stepId, round}): what the saga\'s activity reads.',
   }),
 
   // ── Session: turns, open sagas (SPEC §13) ────────────────────────────────

@@ -16,4 +16,8 @@ export interface SagaSnapshot {
   failedStepId: string | null;
   error: string | null;
   cancelled: boolean;
+  /** SPEC §14: the step awaiting its operator (absent or null: none). */
+  awaitingOperator?: { stepId: string; actionId: string; round: number; since: number; deadline: number } | null;
+  /** SPEC §14: the saga and step this saga was forked from. */
+  forkedFrom?: { sagaId: string; stepId: string };
 }

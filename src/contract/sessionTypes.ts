@@ -44,6 +44,16 @@ export interface SagaRecord {
   error: string | null;
   /** An open saga, an agent's turn (SPEC §13): its agent, state, deadline and the step not yet taken. */
   turn?: TurnRecord;
+  /** SPEC §14: the step that awaits its operator, as the session read it from the saga (by id); null once decided. */
+  awaiting?: { stepId: string; actionId: string; round: number; since: number; deadline: number } | null;
+  /** SPEC §14: the operator's last decision, which the saga reads back for its round. */
+  decided?: { stepId: string; round: number; decision: 'retry' | 'skip' | 'compensate'; by: string; at: number } | null;
+  /** SPEC §14: this saga is a fork of that saga, from that step. */
+  forkedFrom?: { sagaId: string; stepId: string };
+  /** SPEC §14: the sagas forked from this one. */
+  forks?: string[];
+  /** SPEC §14: a failed or compensated saga's steps (id, agent, digest), kept so it can be forked. */
+  forkable?: { stepId: string; agentDid: string; digest: string }[];
 }
 
 /** Everything a session holds; plain JSON, so it crosses continue-as-new whole. */

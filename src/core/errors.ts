@@ -308,6 +308,21 @@ export const ERRORS = {
     details: 'did',
     hint: "send the report as one of the session's config.driftReporters, signed with its key",
   },
+  NOT_AWAITING_OPERATOR: {
+    means: 'the saga (or the step named) is not awaiting its operator (SPEC §14): nothing to decide',
+    details: 'sagaId',
+    hint: '`hv approvals list` shows the sagas awaiting an operator (waitFor operator)',
+  },
+  NOT_SKIPPABLE: {
+    means: "the step's action is not declared skippable: an operator may retry or compensate it, not skip it",
+    hint: 'retry or compensate; an action is skippable only when declared `skippable: true` at join',
+  },
+  NOT_FORKABLE: {
+    means:
+      'only a failed or compensated saga the session still holds can be forked, from one of its steps, with its steps as they started',
+    details: 'sagaId',
+    hint: '`hv saga show SESSION SAGA` shows its state and steps; the typed client and `hv saga fork` read the steps for you',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -126,6 +126,8 @@ const ActionFields = z.object({
   riskWeight: z.number().optional().describe("ω, within its reversibility's range; absent: that level's default ω"),
   /** Cost units one call is expected to cost: what a budget reserves before the step runs (SPEC §12). */
   costUnits: z.number().min(0, 'costUnits must be ≥ 0').max(1e9, 'costUnits must be ≤ 1e9').optional(),
+  /** SPEC §14: an operator may skip a failed step of this action (the saga goes on without it). */
+  skippable: z.boolean().optional(),
 });
 
 export const ActionDescriptorSchema = ActionFields.transform((a) => ({
@@ -160,6 +162,8 @@ export interface ReversibilityEntry {
   admin: boolean;
   /** Declared cost units per call (SPEC §12); absent when not declared. */
   costUnits?: number;
+  /** SPEC §14: declared skippable by an operator; absent when not declared. */
+  skippable?: boolean;
 }
 
 export interface ReversibilityRegistry {
@@ -220,6 +224,7 @@ export function previewEntry(registry: ReversibilityRegistry, action: ActionDesc
     admin: action.admin,
     // Only when declared: an entry without it hashes as it always did.
     ...(action.costUnits !== undefined ? { costUnits: action.costUnits } : {}),
+    ...(action.skippable ? { skippable: true } : {}),
   };
 }
 
@@ -234,6 +239,7 @@ export const FIXED_DECLARATION_FIELDS = [
   'readOnly',
   'admin',
   'costUnits',
+  'skippable',
 ] as const satisfies readonly (keyof ReversibilityEntry)[];
 
 /** The entry a declaration makes on its own (whatever the registry holds). */

@@ -17,6 +17,7 @@ export const STEP_STATES = [
   'compensating',
   'compensated',
   'compensation_failed',
+  'skipped',
 ] as const;
 export type StepStatus = (typeof STEP_STATES)[number];
 export const SAGA_STATES = ['running', 'completed', 'failed', 'compensating', 'compensated', 'escalated'] as const;
@@ -28,10 +29,15 @@ export const STEP_TRANSITIONS: Readonly<Record<StepStatus, readonly StepStatus[]
   executing: ['committed', 'failed'],
   committed: ['compensating'],
   compensating: ['compensated', 'compensation_failed'],
-  /** Only a step whose outcome is unknown (it may have acted) is compensated after failing (SPEC §6). */
-  failed: ['compensating'],
+  /**
+   * Only a step whose outcome is unknown (it may have acted) is compensated after failing (SPEC §6). SPEC §14:
+   * an operator's retry makes it pending again (a new round), a skip records it skipped.
+   */
+  failed: ['compensating', 'pending', 'skipped'],
   compensated: [],
   compensation_failed: [],
+  /** A skipped step that may have acted is compensated with the rest (SPEC §14). */
+  skipped: ['compensating'],
 };
 
 /** The only saga transitions there are (SPEC §6; `compensated` is the [resolved] clean-rollback outcome). */
@@ -94,6 +100,8 @@ export interface SagaStep {
   error: string | null;
   /** It failed after it may have acted (timed out, worker lost, cancelled while running): compensated first (SPEC §6). */
   outcomeUnknown?: boolean;
+  /** SPEC §14: the operator's round (2 after the first retry an operator decided; absent: 1) — its idempotency key's. */
+  round?: number;
   /**
    * Issue 21: the step was refused because its MCP tool's definition no longer hashes to the pin its
    * action declared (nothing was called); its session quarantines the step's agent.
@@ -350,7 +358,9 @@ export function markToolDefinitionChanged(saga: SagaState, stepId: string, chang
 
 /** The steps still to undo: a failed step of unknown outcome first, then the committed ones, most recent first. */
 export function compensationPlan(saga: SagaState): SagaStep[] {
-  const plan: SagaStep[] = saga.steps.filter((s) => s.state === 'failed' && s.outcomeUnknown);
+  const plan: SagaStep[] = saga.steps.filter(
+    (s) => (s.state === 'failed' || s.state === 'skipped') && s.outcomeUnknown,
+  );
   for (let i = saga.commitOrder.length - 1; i >= 0; i--) {
     const step = getStep(saga, saga.commitOrder[i] as string);
     if (step.state === 'committed') plan.push(step);
@@ -371,7 +381,7 @@ export function startCompensation(saga: SagaState, at: number, reason: string | 
 export function startStepCompensation(saga: SagaState, stepId: string, at: number): boolean {
   requireSagaState(saga, 'compensating', 'compensate steps');
   const current = getStep(saga, stepId);
-  if (current.state === 'failed' && !current.outcomeUnknown) {
+  if ((current.state === 'failed' || current.state === 'skipped') && !current.outcomeUnknown) {
     throw new HypervisorError(
       'INVALID_TRANSITION',
       `step ${stepId} failed before it acted: there is nothing to compensate`,
@@ -451,7 +461,7 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
         s.state === 'committed' ||
         s.state === 'compensating' ||
         s.state === 'executing' ||
-        (s.state === 'failed' && s.outcomeUnknown),
+        ((s.state === 'failed' || s.state === 'skipped') && s.outcomeUnknown),
     );
     if (open) unfinished(saga, `step ${open.stepId} is ${open.state}`);
     const escalations: Escalation[] = saga.steps

@@ -55,6 +55,32 @@ export const StepRetrySchema = z.object({
 });
 export type StepRetry = z.output<typeof StepRetrySchema>;
 
+/** SPEC §14: how long a saga awaits its operator by default (1 h), and at most (30 days). */
+export const OPERATOR_DEADLINE_DEFAULT_SECONDS = 3600;
+export const OPERATOR_DEADLINE_MAX_SECONDS = 30 * 86_400;
+
+/**
+ * SPEC §14, failure policy: `"compensate"` (the default: a failed step walks the saga back) or
+ * `{ "await-operator": { deadlineSeconds } }`: the saga waits for an SRE of its session to decide — retry,
+ * skip or compensate — and compensates when the deadline passes. Per saga, and per step (the step's wins).
+ */
+export const OnFailureSchema = z.union(
+  [
+    z.literal('compensate'),
+    z.strictObject({
+      'await-operator': z.strictObject({
+        deadlineSeconds: z
+          .number()
+          .positive('deadlineSeconds must be > 0')
+          .max(OPERATOR_DEADLINE_MAX_SECONDS, `deadlineSeconds must be at most ${OPERATOR_DEADLINE_MAX_SECONDS}`)
+          .default(OPERATOR_DEADLINE_DEFAULT_SECONDS),
+      }),
+    }),
+  ],
+  { error: 'onFailure must be "compensate" or {"await-operator": {"deadlineSeconds": n}}' },
+);
+export type OnFailure = z.output<typeof OnFailureSchema>;
+
 /**
  * One saga step: who acts, which action, with what input, and Temporal's
  * timeout and retry for it. What runs is the action's executor as declared
@@ -77,11 +103,13 @@ export const SagaStepSchema = z.strictObject({
     .positive()
     .max(30 * 86_400)
     .default(3600),
+  /** SPEC §14: what happens when this step fails after its retries (absent: the saga's policy). */
+  onFailure: OnFailureSchema.optional(),
 });
 export type SagaStepInput = z.input<typeof SagaStepSchema>;
 export type SagaStep = z.output<typeof SagaStepSchema>;
 
-const SagaStepsSchema = z
+export const SagaStepsSchema = z
   .array(SagaStepSchema)
   .min(1, 'a saga needs at least one step')
   .max(SAGA_MAX_STEPS, `a saga has at most ${SAGA_MAX_STEPS} steps`)
@@ -100,6 +128,8 @@ export const StartSagaRequestSchema = z
     sagaId: Id.optional(),
     description: z.string().max(500).optional(),
     steps: SagaStepsSchema,
+    /** SPEC §14: the saga's failure policy (absent: compensate). */
+    onFailure: OnFailureSchema.optional(),
     auth,
   })
   .refine(
@@ -215,6 +245,10 @@ export const SagaWorkflowInputSchema = z
      * start empty; the saga reads each appended step from its session. `deadline`: epoch ms (workflow time).
      */
     turn: z.strictObject({ agentDid: DidSchema, deadline: z.number().int().nonnegative() }).optional(),
+    /** SPEC §14: the saga's failure policy (absent: compensate). */
+    onFailure: OnFailureSchema.optional(),
+    /** SPEC §14: a fork — the saga and step it continues from. */
+    forkedFrom: z.strictObject({ sagaId: Id, stepId: Id }).optional(),
   })
   .refine((v) => v.turn !== undefined || v.steps.length >= 1, {
     path: ['steps'],

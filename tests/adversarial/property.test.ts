@@ -358,6 +358,26 @@ const VALID_UPDATES: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
     { requiredKeys: ['agentDid', 'byDid'] },
   ),
   claimStep: fc.record(evidence),
+  // SPEC §14: an operator's decision, a fork.
+  decideSaga: fc.record(
+    {
+      sagaId: id,
+      stepId: optional(id),
+      decision: fc.oneof(fc.constantFrom('retry', 'skip', 'compensate'), junk),
+      sreDid: fc.oneof(fc.constant(SRE), did),
+      reason: optional(weird),
+    },
+    { requiredKeys: ['sagaId', 'decision', 'sreDid'] },
+  ),
+  forkSaga: fc.record(
+    {
+      sagaId: id,
+      fromStepId: id,
+      newSagaId: optional(id),
+      steps: fc.array(step, { minLength: 1, maxLength: 3 }),
+    },
+    { requiredKeys: ['sagaId', 'fromStepId', 'steps'] },
+  ),
 };
 const SESSION_UPDATES: Record<string, fc.Arbitrary<unknown>> = {
   ...Object.fromEntries(Object.entries(VALID_UPDATES).map(([name, valid]) => [name, shaped(valid)])),
@@ -366,6 +386,7 @@ const SESSION_UPDATES: Record<string, fc.Arbitrary<unknown>> = {
 };
 const SESSION_SIGNALS: Record<string, fc.Arbitrary<unknown>> = {
   sagaEnded: shaped(fc.record({ sagaId: id })),
+  sagaAwaiting: shaped(fc.record({ sagaId: id })),
   // Removed names: a forger's old vocabulary.
   sagaStarted: shaped(fc.record({ sagaId: id, workflowId: weird, agentDids: fc.array(did, { maxLength: 2 }) })),
   sagaEvent: shaped(fc.record({ sagaId: id, kind: weird, stepId: id })),
@@ -379,6 +400,9 @@ const SESSION_QUERIES: Record<string, fc.Arbitrary<unknown[]>> = {
   auditHead: fc.constant([]),
   sagas: fc.constant([]),
   stepGrant: fc.tuple(shaped(fc.record(evidence))),
+  operatorDecision: fc.tuple(
+    shaped(fc.record({ sagaId: id, stepId: id, round: fc.oneof(fc.integer({ min: 1, max: 3 }), junk) })),
+  ),
   vfsList: fc.constant([]),
   vfsFile: fc.tuple(fc.oneof(path, junk), fc.oneof(did, junk)),
 };

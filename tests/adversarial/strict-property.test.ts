@@ -51,6 +51,12 @@ const SAMPLES: Record<UpdateName, Record<string, unknown>> = {
   appendStep: { sagaId: 'saga-1', agentDid: alpha, actionId: 'draft' },
   endTurn: { sagaId: 'saga-1', agentDid: alpha },
   abortTurn: { sagaId: 'saga-1', agentDid: alpha, reason: 'r' },
+  decideSaga: { sagaId: 'saga-1', decision: 'retry', sreDid: SRE },
+  forkSaga: {
+    sagaId: 'saga-1',
+    fromStepId: 'step-1',
+    steps: [{ stepId: 'step-1', actionId: 'draft', agentDid: alpha }],
+  },
 };
 
 const UPDATES = (Object.keys(MESSAGES) as (keyof typeof MESSAGES)[]).filter(

@@ -159,7 +159,7 @@ describe('saga: the state machine', () => {
     }
   });
 
-  it('the tables are exactly SPEC §6 (with [resolved]: a failed step of unknown outcome is compensated)', () => {
+  it('the tables are exactly SPEC §6 (with [resolved]: a failed step of unknown outcome is compensated; SPEC §14: an operator retries or skips a failed step)', () => {
     const pairs = (t: Readonly<Record<string, readonly string[]>>) =>
       Object.entries(t)
         .flatMap(([f, ts]) => ts.map((x) => `${f}->${x}`))
@@ -171,7 +171,10 @@ describe('saga: the state machine', () => {
       'executing->committed',
       'executing->failed',
       'failed->compensating',
+      'failed->pending',
+      'failed->skipped',
       'pending->executing',
+      'skipped->compensating',
     ]);
     assert.deepEqual(pairs(SAGA_TRANSITIONS), [
       'compensating->compensated',

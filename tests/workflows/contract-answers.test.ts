@@ -210,6 +210,12 @@ describe('contract: real answers and results conform to the JSON Schemas in cont
       await session.handle.query('turnView', { sagaId: opened.sagaId }),
     );
     assert.equal(view.turn.next?.stepId, appended.stepId);
+    // SPEC §14: no operator decided for this step (a turn never awaits one).
+    const decided = conforms(
+      'operatorDecision.answer.schema.json',
+      await session.handle.query('operatorDecision', { sagaId: opened.sagaId, stepId: appended.stepId, round: 1 }),
+    );
+    assert.equal(decided, null);
     conforms('sagas.answer.schema.json', await session.sagas());
     conforms('endTurn.result.schema.json', await session.endTurn({ sagaId: opened.sagaId, agentDid: alpha }));
     conforms('summary.answer.schema.json', await session.summary());

@@ -49,6 +49,11 @@ const SCENARIOS = [
   'saga-turn-ended',
   'saga-turn-aborted',
   'session-turns',
+  // Operator recovery and fork (SPEC §14): an SRE's retry of a saga awaiting its operator (completed in round 2),
+  // a fork from step 3 of a compensated saga, and their session.
+  'saga-operator-retried',
+  'saga-forked',
+  'session-operator',
 ];
 
 describe('replay: recorded histories against the current workflow code', function () {

@@ -64,6 +64,8 @@ export async function compensate(ctx: SagaContext): Promise<void> {
                 undoApi: step.undoApi,
                 input: spec.input,
                 result: step.result,
+                // SPEC §14: the undo of a retried step is keyed by the round that ran last.
+                ...(step.round ? { round: step.round } : {}),
               },
             ]),
           );

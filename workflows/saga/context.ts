@@ -57,6 +57,8 @@ export interface SagaContext {
   pendingIndexed: string | null;
   /** A turn (SPEC §13) its agent aborted, whose deadline passed or whose agent was killed: it compensates. */
   gaveUp: boolean;
+  /** SPEC §14: the failed step awaiting its operator (operator.ts), null otherwise. */
+  awaitingOperator: NonNullable<SagaSnapshot['awaitingOperator']> | null;
 }
 
 /** A step of the saga's state machine from its spec and its action as declared. */
@@ -115,6 +117,7 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
     notifySessionOnEnd: false,
     pendingIndexed: null,
     gaveUp: false,
+    awaitingOperator: null,
   };
 }
 
@@ -129,6 +132,9 @@ export const snapshot = (ctx: SagaContext): SagaSnapshot => ({
   failedStepId: ctx.failedStepId,
   error: ctx.error,
   cancelled: ctx.cancelled,
+  // SPEC §14, only when there is something to say: a snapshot of an earlier saga is what it was.
+  ...(ctx.awaitingOperator ? { awaitingOperator: ctx.awaitingOperator } : {}),
+  ...(ctx.input.forkedFrom ? { forkedFrom: ctx.input.forkedFrom } : {}),
 });
 
 export function publishDetails(ctx: SagaContext): void {
@@ -140,6 +146,9 @@ export function publishDetails(ctx: SagaContext): void {
     [
       `## Saga ${ctx.sagaId} — ${ctx.saga.state}`,
       `Session \`${ctx.sessionId}\`${ctx.input.description ? ` · ${ctx.input.description}` : ''}`,
+      ...(ctx.input.forkedFrom
+        ? [`Forked from saga ${ctx.input.forkedFrom.sagaId} at ${ctx.input.forkedFrom.stepId}`]
+        : []),
       ...(ctx.error ? ['', `**Failure:** ${ctx.error}`] : []),
       ...(ctx.waiting
         ? [

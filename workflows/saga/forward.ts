@@ -14,6 +14,7 @@ import { executeStep, publishDetails, type SagaContext, type SagaStepState } fro
 import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 import { patched } from '../ownRun';
+import { recoverByOperator } from './operator';
 
 export const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
 /** Cancelled before the step started: it fails without having acted, and the walk back begins. */
@@ -92,6 +93,8 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
             readOnly: action.readOnly,
             reversibility: action.reversibility,
             input: spec.input,
+            // SPEC §14: an operator's retry runs under a new round of the step's idempotency key.
+            ...(step.round ? { round: step.round } : {}),
           },
         ]),
       );
@@ -151,7 +154,8 @@ export async function walkForward(ctx: SagaContext): Promise<void> {
     }
     // The step's span is the parent of its gate and of its attempts' activities.
     const span = startSpan(SPANS.step, stepAttributes(ctx, step));
-    const goOn = await span.run(() => forward(ctx, step));
+    // SPEC §14: under the await-operator policy a failed step waits for its operator's decision.
+    const goOn = await span.run(async () => (await forward(ctx, step)) || recoverByOperator(ctx, step, forward));
     span.set({ [ATTR.stepState]: step.state });
     span.end();
     if (!goOn) break;

@@ -39,6 +39,7 @@ import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
 import { turnHandlers } from './turns';
 import { detach } from '../ownRun';
+import { operatorHandlers, registerOperator } from './operator';
 
 export { HYPERVISOR_DID, elevationDigest, handoffDigest, stepDigest } from './context';
 export { AUDIT_BACKLOG_MAX } from './trail';
@@ -58,6 +59,9 @@ export async function sessionWorkflow(input: SessionWorkflowInput): Promise<Term
   wire(ctx, turnHandlers);
   registerVfsQueries(ctx);
   registerQueries(ctx);
+  // SPEC §14, set last: no earlier history holds these messages.
+  wire(ctx, operatorHandlers);
+  registerOperator(ctx);
 
   refreshSearchAttributes(ctx);
   // Controls a previous run carried over end by timers of this run.

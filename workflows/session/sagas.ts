@@ -41,6 +41,7 @@ import { slashAgent } from './participants';
 import { impose, noteRequests } from './controls';
 import { recoverLostSaga } from './lostSagas';
 import { patched } from '../ownRun';
+import { keepForkable } from './operator';
 
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
 const FINISHED_SAGAS_KEPT = 100;
@@ -85,6 +86,8 @@ export async function startOneSaga(
   signatures: DeltaSignature[],
   /** An open saga, an agent's turn (SPEC §13): no steps yet; they arrive through the session (turns.ts). */
   turn?: { agentDid: string; deadline: number },
+  /** SPEC §14: a fork of that saga from that step (operator.ts). */
+  forkedFrom?: { sagaId: string; stepId: string },
 ) {
   // N16: an unambiguous id, and so unambiguous idempotency keys; a session recorded before keeps the old one.
   const workflowId = patched('n16-unambiguous-saga-ids')
@@ -116,6 +119,9 @@ export async function startOneSaga(
     actions: actionIds.map((a) => actionView(ctx, a)).filter((v): v is ActionView => v !== undefined),
     quorum: ctx.st.session.config.consensusQuorum,
     ...(turn ? { turn } : {}),
+    // SPEC §14, only when asked for: a saga's start input is what it always was without them.
+    ...(req.onFailure ? { onFailure: req.onFailure } : {}),
+    ...(forkedFrom ? { forkedFrom } : {}),
   };
   const record_: SagaRecord = {
     sagaId,
@@ -136,6 +142,7 @@ export async function startOneSaga(
     })),
     error: null,
     ...(turn ? { turn: { ...turn, state: 'open' as const, reason: null, next: null, taken: false } } : {}),
+    ...(forkedFrom ? { forkedFrom } : {}),
   };
   // SPEC §12: the saga holds a lease of the steps that fit now, in order; the rest claim at their time.
   for (const [i, step] of record_.steps.entries()) {
@@ -187,7 +194,9 @@ export async function startOneSaga(
         path: `/sagas/${sagaId}`,
         operation: 'add',
         contentHash: contentHash(
-          turn ? { sagaId, workflowId, turn } : { sagaId, workflowId, steps: steps.map((s) => s.digest) },
+          turn
+            ? { sagaId, workflowId, turn }
+            : { sagaId, workflowId, steps: steps.map((s) => s.digest), ...(forkedFrom ? { forkedFrom } : {}) },
         ),
       },
     ],
@@ -271,6 +280,8 @@ export async function settle(
   saga.state = snap ? snap.saga.state : 'lost';
   saga.endedAt = snap?.saga.finishedAt ?? Date.now();
   saga.error = snap ? snap.error : outcome.failure;
+  saga.awaiting = undefined;
+  keepForkable(ctx, saga, snap);
   saga.steps = [];
   if (saga.turn) saga.turn.next = null;
   trimFinished(ctx);
