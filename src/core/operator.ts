@@ -32,11 +32,23 @@ export const roundOf = (step: Pick<SagaStep, 'round'>): number => step.round ?? 
 /** failed → pending, in the next round: the operator's retry. */
 export function retryStep(saga: SagaState, stepId: string, at: number, by: string): SagaStep {
   const step = transitionStep(saga, stepId, 'pending', at, `retried by operator ${by}`);
+  // A round that may have acted is undone under its own key if the saga walks back, whatever later rounds do.
+  if (step.outcomeUnknown) step.actedRounds = [...(step.actedRounds ?? []), roundOf(step)];
+  delete step.outcomeUnknown;
   step.round = roundOf(step) + 1;
   step.attempts = 0;
   step.error = null;
   step.finishedAt = null;
   return step;
+}
+
+/**
+ * The rounds whose undo a compensation runs, latest first (read before the step starts compensating): the last
+ * round when it committed or may have acted, then each earlier round that may have acted.
+ */
+export function roundsToUndo(step: SagaStep): number[] {
+  const last = step.state === 'committed' || step.outcomeUnknown ? [roundOf(step)] : [];
+  return [...last, ...(step.actedRounds ?? []).slice().reverse()];
 }
 
 /** failed → skipped: the operator's skip (the caller checked the action allows it). */

@@ -102,6 +102,8 @@ export interface SagaStep {
   outcomeUnknown?: boolean;
   /** SPEC §14: the operator's round (2 after the first retry an operator decided; absent: 1) — its idempotency key's. */
   round?: number;
+  /** SPEC §14: the earlier rounds that failed after they may have acted: each is undone too, under its own key. */
+  actedRounds?: number[];
   /**
    * Issue 21: the step was refused because its MCP tool's definition no longer hashes to the pin its
    * action declared (nothing was called); its session quarantines the step's agent.
@@ -285,10 +287,7 @@ export function startStep(saga: SagaState, stepId: string, at: number): SagaStep
   return step;
 }
 
-/**
- * An attempt failed. With retries left the step stays executing and the next
- * attempt is counted; otherwise it fails with this (the last) error.
- */
+/** An attempt failed. With retries left the step stays executing and the next is counted; else it fails. */
 export function recordAttemptFailure(
   saga: SagaState,
   stepId: string,
@@ -357,10 +356,11 @@ export function markToolDefinitionChanged(saga: SagaState, stepId: string, chang
 }
 
 /** The steps still to undo: a failed step of unknown outcome first, then the committed ones, most recent first. */
+/** A step that did not commit may still have acted: in its last round, or in an earlier one an operator retried. */
+const mayHaveActed = (s: SagaStep): boolean => s.outcomeUnknown === true || (s.actedRounds?.length ?? 0) > 0;
+
 export function compensationPlan(saga: SagaState): SagaStep[] {
-  const plan: SagaStep[] = saga.steps.filter(
-    (s) => (s.state === 'failed' || s.state === 'skipped') && s.outcomeUnknown,
-  );
+  const plan: SagaStep[] = saga.steps.filter((s) => (s.state === 'failed' || s.state === 'skipped') && mayHaveActed(s));
   for (let i = saga.commitOrder.length - 1; i >= 0; i--) {
     const step = getStep(saga, saga.commitOrder[i] as string);
     if (step.state === 'committed') plan.push(step);
@@ -373,15 +373,11 @@ export function startCompensation(saga: SagaState, at: number, reason: string | 
   transitionSaga(saga, 'compensating', at, reason);
 }
 
-/**
- * committed → compensating. Returns true when the caller should now run the
- * undo API; a step without one goes straight on to compensation_failed and
- * false is returned.
- */
+/** committed → compensating. True: run the undo API now; false: it has none (compensation_failed). */
 export function startStepCompensation(saga: SagaState, stepId: string, at: number): boolean {
   requireSagaState(saga, 'compensating', 'compensate steps');
   const current = getStep(saga, stepId);
-  if ((current.state === 'failed' || current.state === 'skipped') && !current.outcomeUnknown) {
+  if ((current.state === 'failed' || current.state === 'skipped') && !mayHaveActed(current)) {
     throw new HypervisorError(
       'INVALID_TRANSITION',
       `step ${stepId} failed before it acted: there is nothing to compensate`,
@@ -445,7 +441,7 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
     if (executing) unfinished(saga, `step ${executing.stepId} is executing`);
     const failed = saga.steps.find((s) => s.state === 'failed');
     if (failed) {
-      if (saga.commitOrder.length > 0 || failed.outcomeUnknown)
+      if (saga.commitOrder.length > 0 || mayHaveActed(failed))
         unfinished(saga, `step ${failed.stepId} failed; compensate the steps that may have acted first`);
       transitionSaga(saga, 'failed', at, `step ${failed.stepId} failed: ${failed.error ?? 'unknown error'}`);
       return { state: saga.state, escalations: [] };
@@ -461,7 +457,7 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
         s.state === 'committed' ||
         s.state === 'compensating' ||
         s.state === 'executing' ||
-        ((s.state === 'failed' || s.state === 'skipped') && s.outcomeUnknown),
+        ((s.state === 'failed' || s.state === 'skipped') && mayHaveActed(s)),
     );
     if (open) unfinished(saga, `step ${open.stepId} is ${open.state}`);
     const escalations: Escalation[] = saga.steps

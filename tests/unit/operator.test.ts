@@ -10,7 +10,7 @@ import {
   startCompensation,
   startStep,
 } from '../../src/core/saga';
-import { awaitOperatorDeadlineMs, retryStep, roundOf, skipStep } from '../../src/core/operator';
+import { awaitOperatorDeadlineMs, retryStep, roundOf, roundsToUndo, skipStep } from '../../src/core/operator';
 import { OnFailureSchema, StartSagaRequestSchema } from '../../src/core/sagaContract';
 
 const did = 'did:mesh:alpha';
@@ -75,5 +75,32 @@ describe('operator recovery: the failure policy and the decisions (SPEC §14)', 
     );
     startCompensation(s, 5);
     assert.throws(() => retryStep(s, 'c', 6, 'x'), /cannot go from pending to pending/);
+  });
+
+  it('undoes every round that may have acted, latest first, and only those', () => {
+    const s = saga();
+    startStep(s, 'a', 2);
+    failStep(s, 'a', '503', 3);
+    markOutcomeUnknown(s, 'a'); // round 1 may have acted
+    retryStep(s, 'a', 4, 'did:mesh:sre');
+    startStep(s, 'a', 5);
+    failStep(s, 'a', 'refused before acting', 6); // round 2 did not act
+    retryStep(s, 'a', 7, 'did:mesh:sre');
+    startStep(s, 'a', 8);
+    commitStep(s, 'a', { ok: true }, 9); // round 3 acted
+    assert.deepEqual(roundsToUndo(s.steps[0]!), [3, 1]);
+    startStep(s, 'b', 10);
+    failStep(s, 'b', 'refused before acting', 11);
+    assert.deepEqual(roundsToUndo(s.steps[1]!), [], 'a step that never acted has nothing to undo');
+    retryStep(s, 'b', 12, 'did:mesh:sre');
+    startStep(s, 'b', 13);
+    failStep(s, 'b', 'timed out', 14);
+    markOutcomeUnknown(s, 'b');
+    assert.deepEqual(roundsToUndo(s.steps[1]!), [2]);
+    startCompensation(s, 15);
+    assert.deepEqual(
+      compensationPlan(s).map((x) => x.stepId),
+      ['b', 'a'],
+    );
   });
 });

@@ -19,6 +19,7 @@ import { compensateStep, publishDetails, type SagaContext } from './context';
 import { describeFailure } from './failures';
 import { stepAttributes } from './gate';
 import { patched } from '../ownRun';
+import { roundsToUndo } from '../../src/core/operator';
 
 /** Asked only when a read-only step would be compensated: a saga recorded before failed its compensation. */
 export const READ_ONLY_STEPS_NOT_COMPENSATED = 'read-only-steps-not-compensated';
@@ -45,30 +46,32 @@ export async function compensate(ctx: SagaContext): Promise<void> {
           publishDetails(ctx);
           continue;
         }
+        const rounds = roundsToUndo(step);
         if (!startStepCompensation(ctx.saga, step.stepId, Date.now())) {
           // It declares no undo: the compensation failed without an activity.
           compensated(span, false, step.error);
           continue;
         }
         try {
-          await span.run(() =>
-            compensateStep.executeWithOptions(undoOptions(step), [
-              {
-                sessionId: ctx.sessionId,
-                sagaId: ctx.sagaId,
-                stepId: step.stepId,
-                digest: spec.digest,
-                actionId: step.actionId,
-                agentDid: step.agentDid,
-                executeApi: step.executeApi ?? '',
-                undoApi: step.undoApi,
-                input: spec.input,
-                result: step.result,
-                // SPEC §14: the undo of a retried step is keyed by the round that ran last.
-                ...(step.round ? { round: step.round } : {}),
-              },
-            ]),
-          );
+          // SPEC §14: each round that may have acted is undone under its own key, latest first (one round: as ever).
+          for (const round of rounds)
+            await span.run(() =>
+              compensateStep.executeWithOptions(undoOptions(step), [
+                {
+                  sessionId: ctx.sessionId,
+                  sagaId: ctx.sagaId,
+                  stepId: step.stepId,
+                  digest: spec.digest,
+                  actionId: step.actionId,
+                  agentDid: step.agentDid,
+                  executeApi: step.executeApi ?? '',
+                  undoApi: step.undoApi,
+                  input: spec.input,
+                  result: step.result,
+                  ...(step.round ? { round } : {}),
+                },
+              ]),
+            );
           markCompensated(ctx.saga, step.stepId, Date.now());
           ctx.compensationOrder.push(step.stepId);
           compensated(span, true);
