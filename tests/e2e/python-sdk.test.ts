@@ -27,6 +27,7 @@ import {
   TRUSTED,
 } from './helpers/governance';
 import { runOk, stopProcesses } from './helpers/processes';
+import { activeSession } from '../helpers/sessions';
 
 const SCRIPT = path.join(__dirname, 'python', 'start_saga.py');
 
@@ -38,6 +39,7 @@ interface ScriptOutput {
   failureMessage: string | null;
   result?: SagaSnapshot;
   query?: SagaSnapshot;
+  rateLimited?: number;
 }
 
 describe('e2e: a saga started from the Temporal Python SDK', function () {
@@ -52,7 +54,7 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
 
   after(() => stopProcesses());
 
-  async function runScript(args: string[]): Promise<ScriptOutput> {
+  async function runScriptLines(args: string[]): Promise<ScriptOutput[]> {
     const env = await testEnv();
     const stdout = await runOk(
       python,
@@ -62,8 +64,13 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
         timeoutMs: 90_000,
       },
     );
-    return JSON.parse(stdout.trim().split('\n').pop()!) as ScriptOutput;
+    return stdout
+      .trim()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as ScriptOutput);
   }
+  const runScript = async (args: string[]) => (await runScriptLines(args)).pop()!;
 
   it('is governed exactly like a TypeScript-started saga: the sandboxed write is denied, the trusted step compensated', async () => {
     const session = await sandboxSession();
@@ -120,5 +127,34 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
       type: out.failureType,
       message: out.failureMessage,
     });
+  });
+
+  it('waits out RATE_LIMITED for the retryAfterMs the session names, as the TypeScript client does: every saga starts', async () => {
+    // One step start per 2 s, a burst of one: the second and third sagas are refused first, with when to retry.
+    const slow = { perSecond: 0.5, burst: 1 };
+    const session = await activeSession(
+      { [TRUSTED]: 0.85 },
+      { controls: { rateLimits: { ring1: slow, ring2: slow, ring3: slow } } },
+    );
+    const sagaId = uniqueId('py-rate');
+    const outs = await runScriptLines([
+      '--session-id',
+      session.sessionId,
+      '--count',
+      '3',
+      '--request',
+      JSON.stringify({ sagaId, steps: [{ actionId: 'draft', agentDid: TRUSTED }] }),
+    ]);
+    assert.deepEqual(
+      outs.map((o) => [o.started?.sagaId, o.status]),
+      [1, 2, 3].map((i) => [`${sagaId}-${i}`, 'COMPLETED']),
+    );
+    assert.equal(outs[0]!.rateLimited, 0);
+    assert.ok(outs[1]!.rateLimited! >= 1 && outs[2]!.rateLimited! >= 1, JSON.stringify(outs.map((o) => o.rateLimited)));
+    assert.deepEqual(
+      (await session.sagas()).map((s) => s.sagaId).sort(),
+      [1, 2, 3].map((i) => `${sagaId}-${i}`),
+      'one saga per start: a refused request started nothing',
+    );
   });
 });

@@ -13,8 +13,15 @@ SagaEscalated or SagaFailed) carries the snapshot in details[0].
         --request '{"sagaId": "g1", "steps": [{"actionId": "draft", "agentDid": "did:mesh:a"}]}'
 
 Prints one JSON object on stdout:
-{"started", "workflowId", "status", "failureType", "failureMessage", "result", "query"}
-(result: the saga's snapshot, however it ended).
+{"started", "workflowId", "status", "failureType", "failureMessage", "result", "query", "rateLimited"}
+(result: the saga's snapshot, however it ended; rateLimited: how many RATE_LIMITED refusals were waited out).
+With --count N it starts N sagas one after another (ids <sagaId>-1 … <sagaId>-N) and prints one object per saga.
+
+Like the TypeScript client (src/client/transport.ts), it waits out what the session says is passing: a
+RATE_LIMITED refusal for its retryAfterMs (jittered, 10 s in all, then as a new request: a resend under the
+same update id would get the refusal back), and a session handing over to its next run (SESSION_CONTINUING),
+the workflow's in-flight update limit or an outage, with a jittered backoff under the same update id — which
+the session answers with its first answer if it had applied it (docs/CONTRACT.md, "Request ids").
 
 With --direct-input, it instead starts a sagaWorkflow directly (which the
 hypervisor refuses) and prints {"workflowId", "status", "failureType",
@@ -24,9 +31,12 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import sys
+import time
+import uuid
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, RPCError, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 # How a saga that did not complete ends: a failed workflow, the snapshot in the failure's details.
@@ -40,13 +50,60 @@ def failure_of(err: WorkflowFailureError):
     return type(cause).__name__, str(cause), []
 
 
+RATE_LIMIT_WAIT_S = 10.0
+TRANSIENT_RETRY_BUDGET_S = 30.0
+TRANSIENT = ("SESSION_CONTINUING", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "in-flight updates",
+             "update aborted", "workflow update was aborted", "workflow is closing")
+
+
+def refusal_of(err: Exception):
+    """The hypervisor's refusal an update failed with: (code, details), else (None, {})."""
+    cause = err.cause if isinstance(err, WorkflowUpdateFailedError) else None
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        return cause.type, details
+    return None, {}
+
+
+def transient(err: Exception) -> bool:
+    code, _ = refusal_of(err)
+    return code == "SESSION_CONTINUING" or (isinstance(err, RPCError) and any(t in str(err) for t in TRANSIENT))
+
+
+async def execute_update(session, name: str, request: dict, counts: dict):
+    """An update through the session's door, waiting out what the session says is passing (see the module doc)."""
+    rate_until = time.monotonic() + RATE_LIMIT_WAIT_S
+    while True:
+        update_id = str(uuid.uuid4())  # one id per request; resends of it are safe (N25)
+        deadline, attempt = time.monotonic() + TRANSIENT_RETRY_BUDGET_S, 0
+        while True:
+            try:
+                return await session.execute_update(name, request, id=update_id)
+            except (WorkflowUpdateFailedError, RPCError) as err:
+                if not transient(err) or time.monotonic() > deadline:
+                    code, details = refusal_of(err)
+                    after = details.get("retryAfterMs") if code == "RATE_LIMITED" else None
+                    if not isinstance(after, (int, float)):
+                        raise
+                    wait = after / 1000 * (1 + 0.2 * random.random()) + 0.001
+                    if time.monotonic() + wait > rate_until:
+                        raise
+                    counts["rateLimited"] += 1
+                    await asyncio.sleep(wait)
+                    break  # a new request: the refusal was the answer to the old one
+                await asyncio.sleep(min(2.0, 0.05 * 2 ** attempt) * (0.5 + random.random()))
+                attempt += 1
+
+
 async def run_saga(client: Client, session_id: str, request: dict) -> dict:
     session = client.get_workflow_handle(f"hv-session-{session_id}")
-    started = await session.execute_update("startSaga", request)
+    counts = {"rateLimited": 0}
+    started = await execute_update(session, "startSaga", request, counts)
     print(f"session {session_id} started saga {started['sagaId']} as {started['workflowId']}", file=sys.stderr)
 
     saga = client.get_workflow_handle(started["workflowId"])
-    out = {"started": started, "workflowId": started["workflowId"], "status": "COMPLETED", "failureType": None, "failureMessage": None}
+    out = {"started": started, "workflowId": started["workflowId"], "status": "COMPLETED", "failureType": None,
+           "failureMessage": None, **counts}
     try:
         out["result"] = await saga.result()
     except WorkflowFailureError as err:
@@ -78,6 +135,7 @@ async def main() -> None:
     parser.add_argument("--task-queue", default="agent-hypervisor", help="only for --direct-input")
     parser.add_argument("--session-id", help="the session that starts the saga")
     parser.add_argument("--request", help="the startSaga request as JSON (contract/startSaga.schema.json)")
+    parser.add_argument("--count", type=int, default=1, help="start this many sagas, one after another")
     parser.add_argument("--direct-input", help="start a sagaWorkflow directly with this input (refused by the hypervisor)")
     args = parser.parse_args()
 
@@ -87,7 +145,13 @@ async def main() -> None:
     else:
         if not args.session_id or not args.request:
             parser.error("--session-id and --request are required (or --direct-input)")
-        out = await run_saga(client, args.session_id, json.loads(args.request))
+        request = json.loads(args.request)
+        if args.count == 1:
+            out = await run_saga(client, args.session_id, request)
+        else:
+            for i in range(1, args.count + 1):
+                print(json.dumps(await run_saga(client, args.session_id, {**request, "sagaId": f"{request['sagaId']}-{i}"})))
+            return
     print(json.dumps(out))
 
 
