@@ -5,6 +5,7 @@
  * timeout and retry policy, and reports the outcome through these functions.
  */
 import type { ToolDefinitionChange } from './toolDefinitions';
+import type { GroupState } from './groups';
 import { z } from 'zod';
 import { DidSchema, TimestampSchema, parse } from './common';
 import { HypervisorError } from './errors';
@@ -123,6 +124,8 @@ export interface SagaState {
   steps: SagaStep[];
   /** Step ids in the order they committed: compensation walks it backwards. */
   commitOrder: string[];
+  /** Its parallel groups (SPEC §14); absent in a saga without any. */
+  groups?: GroupState[];
   log: SagaTransition[];
   createdAt: number;
   updatedAt: number;
@@ -433,7 +436,10 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
   if (saga.state === 'running') {
     const executing = saga.steps.find((s) => s.state === 'executing');
     if (executing) unfinished(saga, `step ${executing.stepId} is executing`);
-    const failed = saga.steps.find((s) => s.state === 'failed');
+    // A branch of a group that was met failed without failing the saga (SPEC §14).
+    const failed = saga.steps.find(
+      (s) => s.state === 'failed' && !saga.groups?.some((g) => g.state === 'met' && g.branches.includes(s.stepId)),
+    );
     if (failed) {
       if (saga.commitOrder.length > 0 || failed.outcomeUnknown)
         unfinished(saga, `step ${failed.stepId} failed; compensate the steps that may have acted first`);
