@@ -191,6 +191,30 @@ describe('parallel groups: policies, cancellation, compensation', function () {
     assert.ok(handlerCalls(workflowId).includes('step-2'), 'the saga went on after the group');
   });
 
+  it('a saga cancelled while its group runs: the running branches are cancelled, and what may have acted is undone once', async () => {
+    const session = await open();
+    const { sagaId, workflowId } = await start(session, [
+      { actionId: 'draft', agentDid: alpha },
+      { parallel: [notify(beta), notify(gamma, { delayMs: 8_000 })], policy: 'ALL' },
+    ]);
+    await until(
+      async () =>
+        tool.acted.has(key(workflowId, 'g1.b2', 'execute')) && tool.acted.has(key(workflowId, 'g1.b1', 'execute')),
+      (ok) => ok,
+      'both branches to act',
+    );
+    await session.saga(sagaId).cancel();
+    const snap = await session.sagaResult(sagaId);
+    assert.equal(snap.saga.state, 'compensated', snap.error);
+    assert.equal(snap.cancelled, true);
+    assert.equal(snap.error, 'the saga was cancelled while a group ran');
+    assert.deepEqual(snap.compensationOrder, ['g1.b2', 'g1.b1', 'step-1']);
+    const acted = ['g1.b1', 'g1.b2'].flatMap((b) => [key(workflowId, b, 'execute'), key(workflowId, b, 'undo')]);
+    actedOnce(acted);
+    assert.deepEqual(actedKeysOf(workflowId), acted.sort());
+    assert.deepEqual(handlerCalls(workflowId, 'undo'), ['step-1']);
+  });
+
   it('a branch needing approval waits while its siblings run; approved, the group completes', async () => {
     const session = await open({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
     const { sagaId, workflowId, digests } = await start(session, [

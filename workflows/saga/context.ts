@@ -165,6 +165,10 @@ export function publishDetails(ctx: SagaContext): void {
           ]
         : []),
       ...(ctx.compensationOrder.length ? ['', `Compensated in order: ${ctx.compensationOrder.join(' → ')}`] : []),
+      ...(ctx.saga.groups ?? []).map(
+        (g) =>
+          `\nGroup ${g.groupId} (${g.needed} of ${g.branches.length} needed): ${g.state}${g.kept.length ? `, kept ${g.kept.join(', ')}` : ''}`,
+      ),
       '',
       '| step | action | agent | state | attempts |',
       '|---|---|---|---|---|',

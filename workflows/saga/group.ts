@@ -72,7 +72,8 @@ export async function runGroup(ctx: SagaContext, group: GroupState): Promise<boo
   }
   if (sagaScope.consideredCancelled) {
     ctx.cancelled = true;
-    ctx.error ??= 'the saga was cancelled while a group ran';
+    ctx.failedStepId ??= group.decidedBy;
+    ctx.error = 'the saga was cancelled while a group ran';
     return false;
   }
   publishDetails(ctx);
