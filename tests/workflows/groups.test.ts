@@ -86,7 +86,7 @@ describe('parallel groups: policies, cancellation, compensation', function () {
           notify(beta, { delayMs: 300 }),
           failing(gamma),
           failing(alpha),
-          notify(gamma, { delayMs: 900 }),
+          notify(gamma, { delayMs: 1_500 }),
         ],
         policy: 'MAJORITY',
       },
@@ -156,9 +156,9 @@ describe('parallel groups: policies, cancellation, compensation', function () {
     const { sagaId, workflowId } = await start(session, [
       {
         parallel: [
-          notify(beta, { delayMs: 8_000 }), // acts at once, answers late: it acted
-          notify(alpha, { delayMs: 200 }),
-          notify(gamma, { arriveAfterMs: 15_000 }), // never reaches the tool before its undo
+          notify(beta, { delayMs: 10_000 }), // acts at once, answers late: it acted
+          notify(alpha, { delayMs: 1_000 }),
+          notify(gamma, { arriveAfterMs: 20_000 }), // never reaches the tool before its undo
         ],
         policy: 'ANY',
       },

@@ -72,7 +72,6 @@ export async function runGroup(ctx: SagaContext, group: GroupState): Promise<boo
   }
   if (sagaScope.consideredCancelled) {
     ctx.cancelled = true;
-    ctx.failedStepId ??= group.decidedBy;
     ctx.error = 'the saga was cancelled while a group ran';
     return false;
   }
