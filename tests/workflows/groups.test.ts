@@ -247,6 +247,31 @@ describe('parallel groups: policies, cancellation, compensation', function () {
     assert.deepEqual([...snap.grants['g1.b1'].approvals].sort(), [beta, gamma]);
   });
 
+  it('a branch still waiting for approvals when its group is decided stops waiting: cancelled before it ran', async () => {
+    const session = await open({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
+    const { sagaId, workflowId } = await start(session, [
+      {
+        parallel: [
+          { actionId: 'wire-money', agentDid: alpha, approvalDeadlineSeconds: 600 },
+          { actionId: 'draft', agentDid: beta, input: { delayMs: 1_000 } },
+        ],
+        policy: 'ANY',
+      },
+      { actionId: 'publish', agentDid: gamma, input: { delayMs: 1_000 } },
+    ]);
+    const later = await until(
+      () => session.sagaState(sagaId),
+      (s) => s.saga.steps.find((x: { stepId: string }) => x.stepId === 'step-2').state === 'executing',
+      'the step after the group to run',
+    );
+    assert.equal(later.waiting, null, 'no branch waits once its group was decided');
+    const snap = await session.sagaResult(sagaId);
+    assert.equal(snap.saga.state, 'completed', snap.error);
+    assert.equal(snap.saga.steps[0].state, 'failed');
+    assert.equal(snap.saga.steps[0].error, 'cancelled before it ran: group g1 was met without it');
+    assert.deepEqual(handlerCalls(workflowId), ['g1.b2', 'step-2']);
+  });
+
   it('a branch whose agent is killed mid-group is handed to the substitute; the group completes', async () => {
     const session = await open();
     const { sagaId, workflowId } = await start(session, [

@@ -32,7 +32,7 @@ import {
   type StepRun,
 } from './context';
 import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } from './failures';
-import { confirmKill, gateStepSpanned, stepAttributes } from './gate';
+import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 
 /** Runs a group to its decision; false when the saga goes no further (the group failed, or the saga was cancelled). */
 export async function runGroup(ctx: SagaContext, group: GroupState): Promise<boolean> {
@@ -122,7 +122,14 @@ async function runBranch(
     try {
       denied = (await gateStepSpanned(ctx, step)).denied;
     } catch (err) {
-      if (wf.isCancellation(err)) return fail(`cancelled before it ran: ${cancelReason(group)}`);
+      if (wf.isCancellation(err)) {
+        // It was waiting at its gate (approvals, a witness): that wait is over.
+        if (ctx.waiting?.stepId === step.stepId) {
+          ctx.waiting = null;
+          indexPending(ctx, null);
+        }
+        return fail(`cancelled before it ran: ${cancelReason(group)}`);
+      }
       return fail(`the session could not decide step ${step.stepId}: ${describeFailure(err)}`);
     }
     if (denied) return fail(`RING_VIOLATION: ${denied}`);
