@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { DidSchema, RingSchema } from '../core/common';
-import { ActionViewSchema, AgentViewSchema, DigestSchema, GroupPolicySchema } from '.';
+import { ActionViewSchema, AgentViewSchema, DigestSchema, GroupPolicySchema, SagaGroupSchema } from '.';
 import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from '../core/audit';
 import type { Commitment } from '../core/commitment';
 import { GATE_RULES, GATE_WAITS, type GateDecision } from '../core/gate';
@@ -170,6 +170,7 @@ export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
   steps: z.array(StepEvidenceAnswer),
   error: z.string().nullable(),
   turn: TurnRecordSchema.optional(),
+  groups: z.array(SagaGroupSchema).optional(),
 }));
 
 export const SnapshotSummaryAnswer = mirrors<SnapshotSummary>()(z.strictObject({

@@ -7,7 +7,7 @@ import type { RingChange } from '../core/sessionRings';
 import type { SlashOutcome } from '../core/slashing';
 import type { DriftDecision, DriftHistoryState, TrustCache } from '../core/adapters';
 import type { VfsState } from '../core/vfs';
-import type { ActionView, AgentView, SessionInput } from '.';
+import type { ActionView, AgentView, SagaGroup, SessionInput } from '.';
 import type { GateDecision } from '../core/gate';
 import type { NonceWindow } from '../core/identity';
 import type { ControlsState, Restriction, RestrictionKind, Usage } from '../core/controls';
@@ -44,6 +44,8 @@ export interface SagaRecord {
   error: string | null;
   /** An open saga, an agent's turn (SPEC §13): its agent, state, deadline and the step not yet taken. */
   turn?: TurnRecord;
+  /** Its parallel groups (SPEC §14), while running: a saga that ends without an outcome is walked back by them. */
+  groups?: SagaGroup[];
 }
 
 /** Everything a session holds; plain JSON, so it crosses continue-as-new whole. */

@@ -215,6 +215,47 @@ describe('parallel groups: policies, cancellation, compensation', function () {
     assert.deepEqual(handlerCalls(workflowId, 'undo'), ['step-1']);
   });
 
+  it('a saga terminated mid-group (SPEC §11.10): its session walks back through the group in reverse of its branches’ ending, each undo once', async () => {
+    const session = await open();
+    const { sagaId, workflowId } = await start(session, [
+      { actionId: 'draft', agentDid: alpha },
+      {
+        parallel: [
+          notify(alpha, { delayMs: 800 }), // declared first, ends second
+          notify(beta),
+          notify(gamma, { arriveAfterMs: 60_000 }), // in flight when the saga ends: never acted
+        ],
+        policy: 'ALL',
+      },
+    ]);
+    const acted = (b: string) => tool.finishedAt.has(key(workflowId, b, 'execute'));
+    await until(
+      async () => acted('g1.b1') && acted('g1.b2'),
+      (ok) => ok,
+      'both branches to commit',
+    );
+    await until(
+      () => session.sagaState(sagaId),
+      (s) => s.saga.steps.filter((x: { state: string }) => x.state === 'committed').length === 3,
+      'the saga to record both commits',
+    );
+    await (await rawClient()).client.workflow.getHandle(workflowId).terminate('terminated mid-group');
+    const settled = await until(
+      async () => (await session.sagaRecords()).find((g) => g.sagaId === sagaId),
+      (r) => r?.state !== 'running',
+      'the session to settle the saga',
+    );
+    assert.equal(settled.state, 'compensated', settled.error);
+    const undos = tool.actOrder.filter((k) => k.startsWith(`${workflowId}/`) && k.endsWith('/undo'));
+    assert.deepEqual(undos, [key(workflowId, 'g1.b1', 'undo'), key(workflowId, 'g1.b2', 'undo')]);
+    assert.ok(
+      tool.noopUndos.includes(key(workflowId, 'g1.b3', 'undo')),
+      'the branch in flight was undone first (a no-op)',
+    );
+    assert.deepEqual(handlerCalls(workflowId, 'undo'), ['step-1']);
+    for (const k of tool.acted.keys()) if (k.startsWith(`${workflowId}/`)) assert.equal(tool.acted.get(k), 1, k);
+  });
+
   it('a branch needing approval waits while its siblings run; approved, the group completes', async () => {
     const session = await open({ [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
     const { sagaId, workflowId, digests } = await start(session, [

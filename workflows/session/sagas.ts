@@ -140,6 +140,7 @@ export async function startOneSaga(
     })),
     error: null,
     ...(turn ? { turn: { ...turn, state: 'open' as const, reason: null, next: null, taken: false } } : {}),
+    ...(groups.length ? { groups } : {}),
   };
   // SPEC §12: the saga holds a lease of the steps that fit now, in order; the rest claim at their time.
   for (const [i, step] of record_.steps.entries()) {
@@ -278,6 +279,7 @@ export async function settle(
   saga.endedAt = snap?.saga.finishedAt ?? Date.now();
   saga.error = snap ? snap.error : outcome.failure;
   saga.steps = [];
+  delete saga.groups;
   if (saga.turn) saga.turn.next = null;
   trimFinished(ctx);
   if (!isOpen(ctx)) {
