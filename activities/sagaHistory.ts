@@ -29,6 +29,8 @@ export interface StepInHistory {
   /** done: its undo completed in that run. failed: it failed after its retries. none: not asked, or in flight. */
   undo: 'none' | 'done' | 'failed';
   undoError: string | null;
+  /** The event that closed its last execute (absent: still in flight): the order its steps ended in (SPEC §14). */
+  endedAt?: number;
 }
 
 export interface SagaHistoryRead {
@@ -121,6 +123,7 @@ export function sagaHistoryActivities(client: Client) {
           }
           continue;
         }
+        step.endedAt = Number(e.eventId);
         if (completed) {
           const out = valueOf(completed.result) as { result?: unknown; attempt?: unknown } | undefined;
           step.execute = 'committed';

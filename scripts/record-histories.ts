@@ -16,7 +16,9 @@
  * expires under a running saga, a saga whose later step is rate-limited —
  * each saga and its session. ("turns", SPEC §13): an agent's turn ended after a tool's error, and one
  * aborted after two steps — each saga and their session. ("operator", SPEC §14): an SRE's retry of a saga
- * awaiting its operator, and a fork from step 3 of a compensated saga — each saga and their session. (saga-approvals-before-index.json is not written
+ * awaiting its operator, and a fork from step 3 of a compensated saga — each saga and their session. ("groups",
+ * SPEC §14): a saga through an ANY group (a loser cancelled and undone) and an ALL group that fails, and its
+ * session. (saga-approvals-before-index.json is not written
  * here: it is the approvals saga as it ran before waiting steps were indexed,
  * kept so that the patch which indexes them is checked against an old history.
  * Nor is session-before-controls.json: recorded on 8ddf870, the commit before
@@ -26,6 +28,7 @@
  *   npm run record:histories -- --only controls   one group: the others' fixtures stay as recorded
  *   npm run record:histories -- --only turns      the turns' fixtures alone
  *   npm run record:histories -- --only operator   the operator recovery and fork fixtures alone (SPEC §14)
+ *   npm run record:histories -- --only groups     the parallel groups' fixtures alone (SPEC §14)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls', 'turns', 'operator'];
+    : ['core', 'controls', 'turns', 'operator', 'groups'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
     if (want('controls')) await controls();
     if (want('turns')) await turns();
     if (want('operator')) await operatorScenario((id, agents) => session(id, agents), hv, save, until);
+    if (want('groups')) await groups();
     for (const line of written) console.log(line);
   } finally {
     await own.stop();
@@ -225,6 +229,41 @@ async function main(): Promise<void> {
     if (cancelledResult.saga.state !== 'compensated')
       throw new Error(`the cancelled saga did not compensate: ${JSON.stringify(cancelledResult)}`);
     await save('saga-cancelled', cancelled.handle.workflowId);
+  }
+
+  async function groups(): Promise<void> {
+    // SPEC §14: a group decided by its first success — a branch failed, a slower one is cancelled through its
+    // heartbeats and undone — then a group that cannot meet ALL: the saga walks back through both groups.
+    const g = await session('rec-groups', { [alpha]: 0.85, [beta]: 0.8 });
+    const grouped = await g.startSaga({
+      sagaId: 'grouped',
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        {
+          parallel: [
+            { actionId: 'draft', agentDid: beta, input: { delayMs: 30_000 }, timeoutSeconds: 60 },
+            { actionId: 'publish', agentDid: alpha, input: { fail: true } },
+            { actionId: 'publish', agentDid: beta, input: { delayMs: 300 } },
+          ],
+          policy: 'ANY',
+        },
+        {
+          parallel: [
+            { actionId: 'draft', agentDid: alpha },
+            { actionId: 'publish', agentDid: beta, input: { delayMs: 300, fail: true } },
+          ],
+          policy: 'ALL',
+        },
+      ],
+    });
+    const snap = await grouped.result();
+    const order = snap.compensationOrder.join();
+    if (snap.saga.state !== 'compensated' || order !== 'g1.b1,g2.b1,g1.b3,step-1')
+      throw new Error(`the grouped saga did not compensate through its groups: ${snap.saga.state} ${order}`);
+    await until('the session to learn it', async () => (await g.sagas()).every((x) => x.state !== 'running'));
+    await g.terminate();
+    await save('saga-parallel-groups', grouped.handle.workflowId);
+    await save('session-parallel-groups', g.handle.workflowId);
   }
 
   async function turns(): Promise<void> {

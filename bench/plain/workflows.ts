@@ -30,6 +30,8 @@ const { plainStep, plainUndo } = proxyActivities<typeof activities>({ startToClo
 export interface PlainSagaInput {
   sagaId: string;
   steps: PlainStepTask[];
+  /** The steps at once (Promise.all), as a hand-written fan-out would: the baseline of a parallel group of ALL. */
+  parallel?: boolean;
 }
 
 export interface PlainSagaResult {
@@ -56,6 +58,17 @@ export async function plainSaga(input: PlainSagaInput): Promise<PlainSagaResult>
   const compensations: Array<() => Promise<unknown>> = [];
   const results: unknown[] = [];
   try {
+    if (input.parallel) {
+      // Each step's undo is pushed as it commits; a failure undoes those, in reverse of their commit.
+      const all = await Promise.all(
+        input.steps.map(async (step) => {
+          const result = await plainStep.executeWithOptions(executeOptions(timingOf(step)), [step]);
+          compensations.unshift(() => plainUndo.executeWithOptions(undoOptions(timingOf(step)), [step, result]));
+          return result;
+        }),
+      );
+      return { sagaId: input.sagaId, state: 'completed', results: all };
+    }
     for (const step of input.steps) {
       const result = await plainStep.executeWithOptions(executeOptions(timingOf(step)), [step]);
       results.push(result);

@@ -50,6 +50,24 @@ export function renderSaga(s: SagaSnapshot): string {
     ),
     `\nCompensation order: ${s.compensationOrder.length ? s.compensationOrder.join(' → ') : '(none)'}`,
   ];
+  // SPEC §14: each parallel group, its policy and how it was decided.
+  if (g.groups?.length)
+    out.push(
+      section(
+        'Groups',
+        table(
+          ['group', 'policy', 'needed', 'state', 'decided by', 'kept'],
+          g.groups.map((gr) => [
+            gr.groupId,
+            typeof gr.policy === 'string' ? gr.policy : `atLeast ${gr.policy.atLeast}`,
+            `${gr.needed} of ${gr.branches.length}`,
+            gr.state,
+            gr.decidedBy,
+            gr.kept.join(', ') || null,
+          ]),
+        ),
+      ),
+    );
   if (s.waiting) out.push(`\nWaiting: ${s.waiting.stepId} for ${s.waiting.waitFor} until ${time(s.waiting.deadline)}`);
   const grants = Object.entries(s.grants).filter(([, g]) => g.approvals.length > 0 || g.witness);
   if (grants.length) {
@@ -123,7 +141,7 @@ const start: Command = {
   help: [
     [
       'FILE',
-      'JSON or YAML: {sagaId?, description?, steps: [{actionId, agentDid, input?, stepId?, timeoutSeconds?, retry?, approvalDeadlineSeconds?}]} — what runs is what the action declared at join',
+      'JSON or YAML: {sagaId?, description?, steps: [{actionId, agentDid, input?, stepId?, timeoutSeconds?, retry?, approvalDeadlineSeconds?} | {groupId?, parallel: [steps…], policy: ALL | MAJORITY | ANY | {atLeast: k}}]} — what runs is what the action declared at join',
     ],
     ['--id SAGA', "the saga id (overrides the file's sagaId; default saga-N)"],
     [

@@ -15,13 +15,14 @@
  */
 import { z } from 'zod';
 import { DidSchema, RingSchema } from '../core/common';
-import { ActionViewSchema, AgentViewSchema, DigestSchema } from '.';
+import { ActionViewSchema, AgentViewSchema, DigestSchema, GroupPolicySchema, SagaGroupSchema } from '.';
 import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from '../core/audit';
 import type { Commitment } from '../core/commitment';
 import { GATE_RULES, GATE_WAITS, type GateDecision } from '../core/gate';
 import { HistoryStatusSchema } from '../core/history';
 import type { Bond, LiabilityMatrix } from '../core/liability';
 import { SAGA_STATES, STEP_STATES, type SagaState, type SagaStep, type SagaTransition } from '../core/saga';
+import type { GroupState } from '../core/groups';
 import {
   ConsistencySchema,
   SessionLifecycleSchema,
@@ -174,6 +175,7 @@ export const SagaRecordAnswer = mirrors<SagaRecord>()(z.strictObject({
   forkedFrom: z.strictObject({ sagaId: z.string(), stepId: z.string() }).optional(),
   forks: z.array(z.string()).optional(),
   forkable: z.array(z.strictObject({ stepId: z.string(), agentDid: DidSchema, digest: DigestSchema })).optional(),
+  groups: z.array(SagaGroupSchema).optional(),
 }));
 
 export const SnapshotSummaryAnswer = mirrors<SnapshotSummary>()(z.strictObject({
@@ -229,12 +231,25 @@ export const SagaTransitionAnswer = mirrors<SagaTransition>()(z.strictObject({
   reason: z.string().nullable(),
 }));
 
+export const GroupStateAnswer = mirrors<GroupState>()(z.strictObject({
+  groupId: z.string(),
+  policy: GroupPolicySchema,
+  needed: Count,
+  branches: z.array(z.string()),
+  state: z.enum(['pending', 'running', 'met', 'failed']),
+  ended: z.array(z.string()).describe('Its branches in the order they ended: compensation walks it backwards.'),
+  kept: z.array(z.string()).describe('The branches committed when the group was met: its outcome. Later ones were undone.'),
+  decidedBy: z.string().nullable().describe('The branch whose end decided the group.'),
+  error: z.string().nullable(),
+}));
+
 export const SagaStateAnswer = mirrors<SagaState>()(z.strictObject({
   sagaId: z.string(),
   sessionId: z.string(),
   state: z.enum(SAGA_STATES),
   steps: z.array(SagaStepAnswer),
   commitOrder: z.array(z.string()),
+  groups: z.array(GroupStateAnswer).optional().describe('Its parallel groups (SPEC §14); absent when it has none.'),
   log: z.array(SagaTransitionAnswer),
   createdAt: Time,
   updatedAt: Time,

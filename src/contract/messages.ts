@@ -61,13 +61,16 @@ const sreRequest = { alwaysSigned: true, authority: 'sre' } as const;
  * validators and handlers and the typed client use these same functions. A
  * did:key session refuses a request without every signature named here.
  */
+/** A step, or a parallel group of steps (the branches' agents sign too). */
+type SagaEntryLike = { agentDid: string; stepId?: string } | { parallel: readonly { agentDid: string; stepId?: string }[]; groupId?: string; policy: c.GroupPolicy };
+
 export const signedBy = {
   /** A delegated join speaks for the child and its parent: both sign. */
   join: (r: { agentDid: string; delegatedBy?: string }): Signers => (r.delegatedBy !== undefined ? all(r.agentDid, r.delegatedBy) : all(r.agentDid)),
   agent: (r: { agentDid: string }): Signers => all(r.agentDid),
   vouch: (r: { voucher: string }): Signers => all(r.voucher),
   /** Every agent of the saga's steps. */
-  startSaga: (r: { steps: readonly { agentDid: string }[] }): Signers => ({ all: [...new Set(r.steps.map((s) => s.agentDid))] }),
+  startSaga: (r: { steps: readonly SagaEntryLike[] }): Signers => ({ all: [...new Set(c.flattenEntries(r.steps).steps.map((s) => s.agentDid))] }),
   approver: (r: { approverDid: string }): Signers => all(r.approverDid),
   witness: (r: { witnessDid: string }): Signers => all(r.witnessDid),
   /** Quarantine, release, kill: the SRE witness who asks, never the agent. */

@@ -7,7 +7,21 @@ import { z } from 'zod';
 import { DidSchema } from '../core/common';
 import { auth } from '../core/requestAuth';
 import { OPERATOR_DECISIONS } from '../core/operator';
-import { DigestSchema, Id, OnFailureSchema, SAGA_REQUEST_MAX_BYTES, SagaStepsSchema, jsonSize } from '../core/sagaContract';
+import {
+  DigestSchema,
+  Id,
+  OnFailureSchema,
+  SAGA_MAX_STEPS,
+  SAGA_REQUEST_MAX_BYTES,
+  SagaStepSchema,
+  jsonSize,
+} from '../core/sagaContract';
+
+/** A fork runs steps, one after another: never a parallel group (its branches are not forkable either). */
+const ForkStepsSchema = z
+  .array(SagaStepSchema)
+  .min(1, 'a fork needs at least one step')
+  .max(SAGA_MAX_STEPS, `a fork has at most ${SAGA_MAX_STEPS} steps`);
 
 export const OperatorDecisionSchema = z.enum(OPERATOR_DECISIONS, {
   error: `decision must be one of ${OPERATOR_DECISIONS.join(', ')}`,
@@ -58,7 +72,7 @@ export const ForkSagaRequestSchema = z
     fromStepId: Id,
     newSagaId: Id.optional(),
     description: z.string().max(500).optional(),
-    steps: SagaStepsSchema,
+    steps: ForkStepsSchema,
     onFailure: OnFailureSchema.optional(),
     auth,
   })

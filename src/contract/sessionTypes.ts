@@ -7,7 +7,7 @@ import type { RingChange } from '../core/sessionRings';
 import type { SlashOutcome } from '../core/slashing';
 import type { DriftDecision, DriftHistoryState, TrustCache } from '../core/adapters';
 import type { VfsState } from '../core/vfs';
-import type { ActionView, AgentView, SessionInput } from '.';
+import type { ActionView, AgentView, SagaGroup, SessionInput } from '.';
 import type { GateDecision } from '../core/gate';
 import type { NonceWindow } from '../core/identity';
 import type { ControlsState, Restriction, RestrictionKind, Usage } from '../core/controls';
@@ -54,6 +54,8 @@ export interface SagaRecord {
   forks?: string[];
   /** SPEC §14: a failed or compensated saga's steps (id, agent, digest), kept so it can be forked. */
   forkable?: { stepId: string; agentDid: string; digest: string }[];
+  /** Its parallel groups (SPEC §14), while running: a saga that ends without an outcome is walked back by them. */
+  groups?: SagaGroup[];
 }
 
 /** Everything a session holds; plain JSON, so it crosses continue-as-new whole. */

@@ -5,6 +5,7 @@
  * timeout and retry policy, and reports the outcome through these functions.
  */
 import type { ToolDefinitionChange } from './toolDefinitions';
+import type { GroupState } from './groups';
 import { z } from 'zod';
 import { DidSchema, TimestampSchema, parse } from './common';
 import { HypervisorError } from './errors';
@@ -133,6 +134,8 @@ export interface SagaState {
   steps: SagaStep[];
   /** Step ids in the order they committed: compensation walks it backwards. */
   commitOrder: string[];
+  /** Its parallel groups (SPEC §14); absent in a saga without any. */
+  groups?: GroupState[];
   log: SagaTransition[];
   createdAt: number;
   updatedAt: number;
@@ -355,12 +358,12 @@ export function markToolDefinitionChanged(saga: SagaState, stepId: string, chang
   return step;
 }
 
-/** The steps still to undo: a failed step of unknown outcome first, then the committed ones, most recent first. */
 /** A step that did not commit may still have acted: in its last round, or in an earlier one an operator retried. */
-const mayHaveActed = (s: SagaStep): boolean => s.outcomeUnknown === true || (s.actedRounds?.length ?? 0) > 0;
+export const failedMayHaveActed = (s: SagaStep) => s.outcomeUnknown === true || (s.actedRounds?.length ?? 0) > 0;
 
+/** The steps still to undo: a failed step of unknown outcome first, then the committed ones, most recent first. */
 export function compensationPlan(saga: SagaState): SagaStep[] {
-  const plan: SagaStep[] = saga.steps.filter((s) => (s.state === 'failed' || s.state === 'skipped') && mayHaveActed(s));
+  const plan = saga.steps.filter((s) => (s.state === 'failed' || s.state === 'skipped') && failedMayHaveActed(s));
   for (let i = saga.commitOrder.length - 1; i >= 0; i--) {
     const step = getStep(saga, saga.commitOrder[i] as string);
     if (step.state === 'committed') plan.push(step);
@@ -377,7 +380,7 @@ export function startCompensation(saga: SagaState, at: number, reason: string | 
 export function startStepCompensation(saga: SagaState, stepId: string, at: number): boolean {
   requireSagaState(saga, 'compensating', 'compensate steps');
   const current = getStep(saga, stepId);
-  if ((current.state === 'failed' || current.state === 'skipped') && !mayHaveActed(current)) {
+  if ((current.state === 'failed' || current.state === 'skipped') && !failedMayHaveActed(current)) {
     throw new HypervisorError(
       'INVALID_TRANSITION',
       `step ${stepId} failed before it acted: there is nothing to compensate`,
@@ -439,9 +442,12 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
   if (saga.state === 'running') {
     const executing = saga.steps.find((s) => s.state === 'executing');
     if (executing) unfinished(saga, `step ${executing.stepId} is executing`);
-    const failed = saga.steps.find((s) => s.state === 'failed');
+    // A branch of a group that was met failed without failing the saga (SPEC §14).
+    const failed = saga.steps.find(
+      (s) => s.state === 'failed' && !saga.groups?.some((g) => g.state === 'met' && g.branches.includes(s.stepId)),
+    );
     if (failed) {
-      if (saga.commitOrder.length > 0 || mayHaveActed(failed))
+      if (saga.commitOrder.length > 0 || failedMayHaveActed(failed))
         unfinished(saga, `step ${failed.stepId} failed; compensate the steps that may have acted first`);
       transitionSaga(saga, 'failed', at, `step ${failed.stepId} failed: ${failed.error ?? 'unknown error'}`);
       return { state: saga.state, escalations: [] };
@@ -457,7 +463,7 @@ export function finishSaga(saga: SagaState, at: number): { state: SagaStatus; es
         s.state === 'committed' ||
         s.state === 'compensating' ||
         s.state === 'executing' ||
-        ((s.state === 'failed' || s.state === 'skipped') && mayHaveActed(s)),
+        ((s.state === 'failed' || s.state === 'skipped') && failedMayHaveActed(s)),
     );
     if (open) unfinished(saga, `step ${open.stepId} is ${open.state}`);
     const escalations: Escalation[] = saga.steps

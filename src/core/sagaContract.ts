@@ -109,16 +109,142 @@ export const SagaStepSchema = z.strictObject({
 export type SagaStepInput = z.input<typeof SagaStepSchema>;
 export type SagaStep = z.output<typeof SagaStepSchema>;
 
+// ── Parallel groups (SPEC §14) ──────────────────────────────────────────────
+
+/** SPEC §11.6: a parallel group holds at most this many branches (every branch is a step: SAGA_MAX_STEPS bounds them all). */
+export const GROUP_MAX_BRANCHES = 16;
+
+/** When a group is done: every branch, more than half, one, or at least k of them. */
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const POLICIES = 'must be "ALL", "MAJORITY", "ANY" or {atLeast: k}';
+export const GroupPolicySchema = z.union(
+  [
+    z.enum(['ALL', 'MAJORITY', 'ANY']),
+    z.strictObject({
+      atLeast: z
+        .number()
+        .int()
+        .min(1, 'atLeast must be ≥ 1')
+        .max(GROUP_MAX_BRANCHES, `atLeast must be ≤ ${GROUP_MAX_BRANCHES}`),
+    }),
+  ],
+  // An object is an {atLeast} that went wrong: say how; anything else is not a policy.
+  {
+    error: (issue) => {
+      const inner = (issue as { errors?: { path: PropertyKey[]; message: string }[][] }).errors?.[1]?.[0];
+      return isRecord(issue.input) && inner ? `${inner.path.map(String).join('.')}: ${inner.message}` : POLICIES;
+    },
+  },
+);
+export type GroupPolicy = z.infer<typeof GroupPolicySchema>;
+
+/**
+ * A parallel group: branches (each one step, gated and run on its own, concurrently) and the policy that
+ * decides the group. Groups do not nest. Branch ids default to `<groupId>.b<n>`; the group id to `g<n>`.
+ */
+export const ParallelGroupSchema = z
+  .strictObject({
+    groupId: Id.optional(),
+    parallel: z
+      .array(SagaStepSchema)
+      .min(1, 'a parallel group needs at least one branch')
+      .max(GROUP_MAX_BRANCHES, `a parallel group has at most ${GROUP_MAX_BRANCHES} branches`),
+    policy: GroupPolicySchema,
+  })
+  .superRefine((g, ctx) => {
+    if (typeof g.policy === 'object' && g.policy.atLeast > g.parallel.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['policy', 'atLeast'],
+        message: `atLeast ${g.policy.atLeast} is more than the group's ${g.parallel.length} branches`,
+      });
+  });
+export type ParallelGroup = z.output<typeof ParallelGroupSchema>;
+
+/** A union's refusal says what was wrong with the entry it was meant to be (a step or a group), not "invalid input". */
+function entryRefusal(issue: {
+  input?: unknown;
+  errors?: readonly (readonly { path: PropertyKey[]; message: string }[])[];
+}) {
+  const input = issue.input;
+  const asGroup = isRecord(input) && Object.hasOwn(input, 'parallel');
+  if (asGroup && Array.isArray(input.parallel)) {
+    const nested = input.parallel.findIndex((b) => isRecord(b) && Object.hasOwn(b, 'parallel'));
+    if (nested >= 0) return `parallel.${nested}: groups do not nest: a branch is one step`;
+  }
+  const first = issue.errors?.[asGroup ? 1 : 0]?.[0];
+  const what = asGroup ? 'parallel group' : 'step';
+  if (!first) return `must be a step {actionId, agentDid, …} or a parallel group {parallel: […], policy}`;
+  return `invalid ${what}: ${first.path.length ? `${first.path.map(String).join('.')}: ` : ''}${first.message}`;
+}
+
+/** One entry of a saga's step list: a step, or a parallel group of steps. */
+export const SagaEntrySchema = z.union([SagaStepSchema, ParallelGroupSchema], { error: entryRefusal });
+export type SagaEntry = z.output<typeof SagaEntrySchema>;
+export type SagaEntryInput = z.input<typeof SagaEntrySchema>;
+
+export const isParallelGroup = (e: SagaEntry | SagaEntryInput): e is ParallelGroup =>
+  Object.hasOwn(e as object, 'parallel');
+
+/** A group as its saga runs it: its id, policy and the ids of its branches (contiguous in the saga's steps). */
+export const SagaGroupSchema = z.strictObject({
+  groupId: Id,
+  policy: GroupPolicySchema,
+  branches: z.array(Id).min(1).max(GROUP_MAX_BRANCHES),
+});
+export type SagaGroup = z.infer<typeof SagaGroupSchema>;
+
+/**
+ * The steps of a saga's entries, in order, with their ids settled — a step at index i is `step-<i+1>`, as
+ * before groups — and the groups they form. Branches become steps named like their group (`g1.b2`), so
+ * digests, approvals, budgets and the audit name the branch.
+ */
+export function flattenEntries<S extends { stepId?: string }>(
+  entries: readonly (S | { groupId?: string; parallel: readonly S[]; policy: GroupPolicy })[],
+): { steps: (S & { stepId: string })[]; groups: SagaGroup[] } {
+  const steps: (S & { stepId: string })[] = [];
+  const groups: SagaGroup[] = [];
+  entries.forEach((e, i) => {
+    if (!Object.hasOwn(e, 'parallel')) {
+      const s = e as S;
+      steps.push({ ...s, stepId: s.stepId ?? `step-${i + 1}` });
+      return;
+    }
+    const g = e as { groupId?: string; parallel: readonly S[]; policy: GroupPolicy };
+    const groupId = g.groupId ?? `g${groups.length + 1}`;
+    const branches = g.parallel.map((b, j) => ({ ...b, stepId: b.stepId ?? `${groupId}.b${j + 1}` }));
+    steps.push(...branches);
+    groups.push({ groupId, policy: g.policy, branches: branches.map((b) => b.stepId) });
+  });
+  return { steps, groups };
+}
+
 export const SagaStepsSchema = z
-  .array(SagaStepSchema)
+  .array(SagaEntrySchema)
   .min(1, 'a saga needs at least one step')
   .max(SAGA_MAX_STEPS, `a saga has at most ${SAGA_MAX_STEPS} steps`)
-  .superRefine((steps, ctx) => {
+  .superRefine((entries, ctx) => {
+    const { steps, groups } = flattenEntries(entries);
+    if (steps.length > SAGA_MAX_STEPS)
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `a saga has at most ${SAGA_MAX_STEPS} steps, branches of its groups included (has ${steps.length})`,
+      });
+    // Ids are unique across steps, groups and branches (a branch id names its step everywhere).
     const seen = new Set<string>();
-    steps.forEach((s, i) => {
-      const id = s.stepId ?? `step-${i + 1}`;
-      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: [i, 'stepId'], message: `duplicate step id ${id}` });
+    const note = (id: string, path: PropertyKey[]) => {
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path, message: `duplicate step id ${id}` });
       seen.add(id);
+    };
+    let k = 0;
+    let g = 0;
+    entries.forEach((e, i) => {
+      if (!isParallelGroup(e)) return note(steps[k++]!.stepId, [i, 'stepId']);
+      const group = groups[g++]!;
+      note(group.groupId, [i, 'groupId']);
+      group.branches.forEach((id, j) => note(id, [i, 'parallel', j, 'stepId']));
+      k += group.branches.length;
     });
   });
 
@@ -249,9 +375,26 @@ export const SagaWorkflowInputSchema = z
     onFailure: OnFailureSchema.optional(),
     /** SPEC §14: a fork — the saga and step it continues from. */
     forkedFrom: z.strictObject({ sagaId: Id, stepId: Id }).optional(),
+    /** Its parallel groups (SPEC §14): each names its branches, contiguous steps of `steps`. Absent: none. */
+    groups: z.array(SagaGroupSchema).max(SAGA_MAX_STEPS).optional(),
   })
   .refine((v) => v.turn !== undefined || v.steps.length >= 1, {
     path: ['steps'],
     message: 'a saga needs at least one step',
+  })
+  .superRefine((v, ctx) => {
+    const ids = v.steps.map((s) => s.stepId);
+    const grouped = new Set<string>();
+    (v.groups ?? []).forEach((g, i) => {
+      const first = ids.indexOf(g.branches[0]!);
+      const contiguous = first >= 0 && g.branches.every((b, j) => ids[first + j] === b && !grouped.has(b));
+      if (!contiguous)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i],
+          message: `group ${g.groupId}: its branches must be contiguous steps of no other group`,
+        });
+      for (const b of g.branches) grouped.add(b);
+    });
   });
 export type SagaWorkflowInput = z.input<typeof SagaWorkflowInputSchema>;

@@ -67,6 +67,33 @@ describe('hv saga: start from YAML with --wait, show, approve (child process on 
     assert.equal(snap.failedStepId, 'step-3');
   });
 
+  it('starts a saga with a parallel group from YAML, and show prints the group: policy, needed, how it was decided', async () => {
+    const session = await activeSession();
+    const file = writeFile(
+      'group.yaml',
+      [
+        'sagaId: fan-out',
+        'steps:',
+        '  - groupId: notify',
+        '    policy: MAJORITY',
+        '    parallel:',
+        '      - actionId: draft',
+        `        agentDid: ${alpha}`,
+        '      - actionId: reserve',
+        `        agentDid: ${beta}`,
+        '      - actionId: publish',
+        `        agentDid: ${gamma}`,
+        '        input: { failAttempts: -1 }',
+        '',
+      ].join('\n'),
+    );
+    const run = await hv(['saga', 'start', session.sessionId, file, '--wait']);
+    assert.equal(run.code, 0, show(run));
+    assert.match(run.stdout, /notify\.b3\s+publish\s+did:mesh:gamma\s+failed/);
+    assert.match(run.stdout, /Groups\n\s+group\s+policy\s+needed\s+state\s+decided by\s+kept/);
+    assert.match(run.stdout, /notify\s+MAJORITY\s+2 of 3\s+met\s+notify\.b[12]\s+notify\.b[12], notify\.b[12]/);
+  });
+
   it('waits for a saga that completes: exit 0, and --json prints only the snapshot', async () => {
     const session = await activeSession();
     const file = writeFile('saga.json', JSON.stringify({ steps: [{ actionId: 'draft', agentDid: alpha }] }));

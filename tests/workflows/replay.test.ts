@@ -54,6 +54,10 @@ const SCENARIOS = [
   'saga-operator-retried',
   'saga-forked',
   'session-operator',
+  // Parallel groups (SPEC §14): an ANY group (a branch failed, a loser cancelled and undone), then an ALL group
+  // that fails — the saga walks back through both — and its session.
+  'saga-parallel-groups',
+  'session-parallel-groups',
 ];
 
 describe('replay: recorded histories against the current workflow code', function () {

@@ -8,11 +8,11 @@ import { undoOptions } from '../stepOptions';
 import {
   compensateReadOnlyStep,
   compensateStep as markCompensated,
-  compensationPlan,
   failCompensation,
   startCompensation,
   startStepCompensation,
 } from '../../src/core/saga';
+import { compensationPlan } from '../../src/core/groups';
 import { SPANS } from '../../src/core/observability';
 import { compensated, startSpan } from '../observe';
 import { compensateStep, publishDetails, type SagaContext } from './context';

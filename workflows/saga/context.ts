@@ -15,6 +15,7 @@ import {
   type SagaWorkflowInput,
 } from '../../src/core/sagaContract';
 import { addStep, createSaga, type SagaState } from '../../src/core/saga';
+import { groupStates } from '../../src/core/groups';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { sessionWorkflowId } from '../definitions';
 import { governed } from '../failures';
@@ -28,6 +29,15 @@ export const { readStepGrant, readTurn } = wf.proxyActivities<Activities>({
 });
 
 export type SagaStepState = SagaState['steps'][number];
+/** A step's execution in flight: a kill of its agent cancels its scope (SPEC §12). */
+export interface StepRun {
+  stepId: string;
+  agentDid: string;
+  scope: wf.CancellationScope;
+  killed: boolean;
+}
+/** Every step execution in flight: the sequential step's, or a group's branches'. */
+export const runningSteps = (ctx: SagaContext): StepRun[] => [...(ctx.running ? [ctx.running] : []), ...ctx.branchRuns];
 /** The start input as its schema parses it (defaults filled in). */
 export type SagaInput = z.output<typeof SagaWorkflowInputSchema>;
 
@@ -49,8 +59,12 @@ export interface SagaContext {
   error: string | null;
   cancelled: boolean;
   woken: boolean;
+  /** Wake-ups so far: a gate waits for one after its read (concurrent branches each see every wake-up). */
+  wakes: number;
   /** The step running now, in a scope of its own: a kill of its agent cancels it. */
-  running: { stepId: string; agentDid: string; scope: wf.CancellationScope; killed: boolean } | null;
+  running: StepRun | null;
+  /** The branches of a parallel group running now (SPEC §14), each in a scope of its own like `running`. */
+  readonly branchRuns: Set<StepRun>;
   /** Set when the session continued as new: its new run learns our end from a wake-up, then reads us by id. */
   notifySessionOnEnd: boolean;
   /** What HvPendingApprovals holds for the waiting step (null: nothing). */
@@ -94,6 +108,7 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
   const saga: SagaState = governed(() => {
     const s = createSaga({ sagaId, sessionId, at: Date.now() });
     for (const spec of input.steps) addSpecStep(s, spec, actions.get(spec.actionId));
+    if (input.groups?.length) s.groups = groupStates(input.groups);
     return s;
   });
   return {
@@ -113,7 +128,9 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
     error: null,
     cancelled: false,
     woken: false,
+    wakes: 0,
     running: null,
+    branchRuns: new Set(),
     notifySessionOnEnd: false,
     pendingIndexed: null,
     gaveUp: false,
@@ -157,6 +174,10 @@ export function publishDetails(ctx: SagaContext): void {
           ]
         : []),
       ...(ctx.compensationOrder.length ? ['', `Compensated in order: ${ctx.compensationOrder.join(' → ')}`] : []),
+      ...(ctx.saga.groups ?? []).map(
+        (g) =>
+          `\nGroup ${g.groupId} (${g.needed} of ${g.branches.length} needed): ${g.state}${g.kept.length ? `, kept ${g.kept.join(', ')}` : ''}`,
+      ),
       '',
       '| step | action | agent | state | attempts |',
       '|---|---|---|---|---|',

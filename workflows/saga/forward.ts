@@ -15,6 +15,8 @@ import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } 
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 import { patched } from '../ownRun';
 import { recoverByOperator } from './operator';
+import { cancelGroupBefore, runGroup } from './group';
+import { groupOf } from '../../src/core/groups';
 
 export const cancelRequested = () => wf.CancellationScope.current().consideredCancelled;
 /** Cancelled before the step started: it fails without having acted, and the walk back begins. */
@@ -148,9 +150,17 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
 /** Walks the steps forward until one fails, is denied or the saga is cancelled. */
 export async function walkForward(ctx: SagaContext): Promise<void> {
   for (const step of ctx.saga.steps) {
+    // A parallel group runs as one step of the walk, from its first branch (SPEC §14).
+    const group = groupOf(ctx.saga, step.stepId);
+    if (group && group.state !== 'pending') continue;
     if (cancelRequested()) {
-      cancelBefore(ctx, step.stepId);
+      if (group) cancelGroupBefore(ctx, group);
+      else cancelBefore(ctx, step.stepId);
       break;
+    }
+    if (group) {
+      if (!(await runGroup(ctx, group))) break;
+      continue;
     }
     // The step's span is the parent of its gate and of its attempts' activities.
     const span = startSpan(SPANS.step, stepAttributes(ctx, step));

@@ -11,7 +11,14 @@ import { requiredRing } from '../../src/core/rings';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { HvPendingApprovals, HvWaitingSince, pendingApprovalEntry } from '../../src/contract/searchAttributes';
 import { approvalWaited, gateDecided, startSpan } from '../observe';
-import { publishDetails, readStepGrant, type SagaContext, type SagaStepState } from './context';
+import {
+  publishDetails,
+  readStepGrant,
+  runningSteps,
+  type SagaContext,
+  type SagaStepState,
+  type StepRun,
+} from './context';
 import { logDropped } from '../failures';
 import { patched, upsertSearchAttributes } from '../ownRun';
 
@@ -75,13 +82,18 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
   const deadline = Date.now() + spec.approvalDeadlineSeconds * 1000;
   let waited: { since: number; for: EvidenceWait } | undefined;
   const decided = (verdict: Verdict): Verdict => {
-    ctx.waiting = null;
-    indexPending(ctx, null);
+    // A sibling branch may be the one waiting now (SPEC §14): only this step's wait ends here.
+    if (ctx.waiting === null || ctx.waiting.stepId === stepId) {
+      ctx.waiting = null;
+      indexPending(ctx, null);
+    }
     if (waited) approvalWaited(waited.for, (Date.now() - waited.since) / 1000, verdict.denied === null);
     return verdict;
   };
   for (;;) {
     ctx.woken = false;
+    const wakes = ctx.wakes;
+    const wokenSince = () => ctx.wakes !== wakes;
     const grant = await readStepGrant({
       sessionId: ctx.sessionId,
       sagaId: ctx.sagaId,
@@ -110,7 +122,7 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
       Date.now() + grant.retryAfterMs < deadline &&
       patched('rate-limited-step-waits')
     ) {
-      await wf.condition(() => ctx.woken, Math.max(1, grant.retryAfterMs)); // a push (a kill) asks again at once
+      await wf.condition(wokenSince, Math.max(1, grant.retryAfterMs)); // a push (a kill) asks again at once
       continue;
     }
     // The held view knew why: an elevation that ended (the session has forgotten it by now).
@@ -144,7 +156,7 @@ export async function gate(ctx: SagaContext, stepId: string): Promise<Verdict> {
     );
     publishDetails(ctx);
     // A wake-up (approval, rejection, witness, push) or the deadline: then ask again.
-    await wf.condition(() => ctx.woken, left);
+    await wf.condition(wokenSince, left);
   }
 }
 
@@ -185,12 +197,12 @@ export async function gateStepSpanned(ctx: SagaContext, step: SagaStepState): Pr
  * N15: the session's word on a kill pushed to the running step's agent — the agent's restriction as the
  * session holds it, read by an activity (authentic). Only a kill the session recorded cancels the step.
  */
-export async function confirmKill(ctx: SagaContext, run: NonNullable<SagaContext['running']>): Promise<void> {
+export async function confirmKill(ctx: SagaContext, run: StepRun): Promise<void> {
   const spec = ctx.specs.get(run.stepId)!;
   const grant = await wf.CancellationScope.nonCancellable(() =>
     readStepGrant({ sessionId: ctx.sessionId, sagaId: ctx.sagaId, stepId: run.stepId, digest: spec.digest }),
   ).catch(logDropped("a read of the session's word on a pushed kill (the step runs on)"));
-  if (ctx.running !== run || run.killed) return;
+  if (!runningSteps(ctx).includes(run) || run.killed) return;
   const handedOff = grant?.step && grant.step.agentDid !== run.agentDid;
   if (grant && (grant.agent?.restriction === 2 || handedOff)) {
     run.killed = true;

@@ -8,7 +8,7 @@ import { RestrictionSchema } from '../../src/core/sagaContract';
 import { gateStep } from '../../src/core/gate';
 import { MESSAGES } from '../../src/contract/messages';
 import { heldAgentQuery, restrictSignal, sagaStateQuery, stepGateQuery, wakeSignal } from '../definitions';
-import { snapshot, type SagaContext } from './context';
+import { runningSteps, snapshot, type SagaContext } from './context';
 import { confirmKill, decideOnHeldView } from './gate';
 import { detach, patched } from '../ownRun';
 
@@ -17,6 +17,7 @@ export function registerSagaHandlers(ctx: SagaContext): void {
   wf.setHandler(restrictSignal, (raw) => {
     const parsed = RestrictionSchema.safeParse(raw);
     ctx.woken = true;
+    ctx.wakes++;
     if (!parsed.success) return;
     for (const pushed of parsed.data.agents) {
       const held = ctx.agents.get(pushed.did);
@@ -41,8 +42,9 @@ export function registerSagaHandlers(ctx: SagaContext): void {
     }
     if (parsed.data.sessionState) ctx.sessionState = parsed.data.sessionState;
     // SPEC §12: a killed agent's step in flight is cancelled (it heartbeats, so the cancellation reaches its tool).
-    if (ctx.running && ctx.agents.get(ctx.running.agentDid)?.restriction === 2 && !ctx.running.killed) {
-      const run = ctx.running;
+    // Every step in flight: the sequential step's, or a parallel group's branches' (SPEC §14).
+    for (const run of runningSteps(ctx)) {
+      if (ctx.agents.get(run.agentDid)?.restriction !== 2 || run.killed) continue;
       // N15: a push only takes away from the next step. A step in flight is cancelled on the session's own
       // word: the kill it recorded, read back by an activity (an outsider's push changes nothing here).
       if (patched('kill-confirmed-by-session')) detach(confirmKill(ctx, run));
@@ -54,6 +56,7 @@ export function registerSagaHandlers(ctx: SagaContext): void {
   });
   wf.setHandler(wakeSignal, (raw) => {
     ctx.woken = true;
+    ctx.wakes++;
     if (typeof raw === 'object' && raw !== null && (raw as { sessionContinued?: unknown }).sessionContinued === true)
       ctx.notifySessionOnEnd = true;
   });
@@ -61,11 +64,11 @@ export function registerSagaHandlers(ctx: SagaContext): void {
     heldAgentQuery,
     (did) => {
       const held = (typeof did === 'string' ? ctx.agents.get(did)?.restriction : undefined) ?? 0;
-      const running = ctx.running && ctx.running.agentDid === did ? ctx.running : null;
-      // A kill is held once the agent's step in flight is cancelled (N15: on the session's word, read back):
+      const runs = runningSteps(ctx).filter((r) => r.agentDid === did);
+      // A kill is held once the agent's steps in flight are cancelled (N15: on the session's word, read back):
       // until then the session's kill waits, so nothing of the agent retries after the kill is recorded.
-      const restriction = held === 2 && running && !running.killed ? 1 : held;
-      return { restriction, runningStepId: running ? running.stepId : null };
+      const restriction = held === 2 && runs.some((r) => !r.killed) ? 1 : held;
+      return { restriction, runningStepId: runs[0]?.stepId ?? null };
     },
     { description: MESSAGES.heldAgent.description },
   );

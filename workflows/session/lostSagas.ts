@@ -16,7 +16,6 @@ import {
   addStep,
   commitStep,
   compensateStep as markCompensated,
-  compensationPlan,
   createSaga,
   failCompensation,
   failStep,
@@ -29,6 +28,7 @@ import {
   type SagaState,
   type SagaStep,
 } from '../../src/core/saga';
+import { compensationPlan, groupStates } from '../../src/core/groups';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import type { SagaRecord } from '../../src/contract/sessionTypes';
 import type { SessionContext } from './context';
@@ -130,6 +130,7 @@ async function finish(
       markOutcomeUnknown(state, granted.stepId);
     }
   }
+  if (saga.groups?.length) walkBackThroughGroups(state, saga.groups, history);
   const failedStepId = state.steps.find((s) => s.state === 'failed')?.stepId ?? null;
   const compensationOrder: string[] = [];
   if (compensationPlan(state).length === 0) transitionSaga(state, 'failed', Date.now(), error);
@@ -171,6 +172,26 @@ async function finish(
     error,
     cancelled: false,
   };
+}
+
+/**
+ * SPEC §14: a saga with parallel groups is walked back through them, each group's branches in reverse of the
+ * order they ended, as the history shows it (a branch still in flight ended last). A saga without groups keeps
+ * its plan (src/core/saga.ts).
+ */
+function walkBackThroughGroups(
+  state: SagaState,
+  groups: NonNullable<SagaRecord['groups']>,
+  history: Map<string, StepInHistory>,
+): void {
+  state.groups = groupStates(groups);
+  for (const group of state.groups) {
+    const ran = group.branches.filter((id) => history.has(id));
+    const endedAt = (id: string) => history.get(id)!.endedAt ?? Number.MAX_SAFE_INTEGER;
+    group.ended = ran.sort((a, b) => endedAt(a) - endedAt(b));
+    group.state = 'failed';
+    group.error = 'its saga ended without an outcome';
+  }
 }
 
 /** One undo, as the saga would have run it: its step's timeout and retries, under the saga's key. */

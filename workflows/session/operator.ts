@@ -112,11 +112,15 @@ export function registerOperator(ctx: SessionContext): void {
 /** SPEC §14: a failed or compensated saga keeps its steps' ids, agents and digests (the last few), to be forked. */
 export function keepForkable(ctx: SessionContext, saga: SagaRecord, snap: SagaSnapshot | null): void {
   if (!snap || (saga.state !== 'failed' && saga.state !== 'compensated')) return;
-  saga.forkable = snap.saga.steps.map((s) => ({
-    stepId: s.stepId,
-    agentDid: s.agentDid,
-    digest: snap.digests[s.stepId] ?? '',
-  }));
+  // A parallel group's branches are not forkable: a fork would run them one after another, outside their policy.
+  const branches = new Set((saga.groups ?? []).flatMap((g) => g.branches));
+  saga.forkable = snap.saga.steps
+    .filter((s) => !branches.has(s.stepId))
+    .map((s) => ({
+      stepId: s.stepId,
+      agentDid: s.agentDid,
+      digest: snap.digests[s.stepId] ?? '',
+    }));
   const kept = [...ctx.sagas.values()].filter((s) => s.forkable);
   for (const old of kept.slice(0, Math.max(0, kept.length - FORKABLE_SAGAS_KEPT))) delete old.forkable;
 }

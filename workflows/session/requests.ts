@@ -24,7 +24,7 @@
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { canonicalJson, sha256Hex } from '../../src/core/hash';
-import { jsonSize } from '../../src/core/sagaContract';
+import { flattenEntries, jsonSize } from '../../src/core/sagaContract';
 import { StartSagaRequestSchema, type StartSagaRequestParsed } from '../../src/contract';
 import { parse } from '../../src/core/common';
 import type { UpdateName } from '../../src/contract/messages';
@@ -91,8 +91,8 @@ export function firstAnswer(ctx: SessionContext, r: RequestRecord, raw: unknown)
     const { sagaId, workflowId, runId } = r.answer as { sagaId: string; workflowId: string; runId: string };
     const req = parse(StartSagaRequestSchema, raw, 'startSaga') as StartSagaRequestParsed;
     const digests = Object.fromEntries(
-      req.steps.map((s, i) => {
-        const stepId = s.stepId ?? `step-${i + 1}`;
+      flattenEntries(req.steps).steps.map((s) => {
+        const stepId = s.stepId;
         return [
           stepId,
           stepDigest({

@@ -11,6 +11,7 @@ import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
 import { SLASH_CAUSE } from '../../src/core/observability';
 import {
+  flattenEntries,
   type ActionView,
   type AgentView,
   type SagaWorkflowInput,
@@ -46,7 +47,9 @@ import { keepForkable } from './operator';
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
 const FINISHED_SAGAS_KEPT = 100;
 
-export const startSagaRules = (ctx: SessionContext, r: { sagaId?: string; steps: { agentDid: string }[] }) => {
+export const startSagaRules = (ctx: SessionContext, req: Pick<StartSagaRequestParsed, 'sagaId' | 'steps'>) => {
+  // A group's branches are steps of the saga like any other (SPEC §14).
+  const r = { sagaId: req.sagaId, steps: flattenEntries(req.steps).steps };
   requireState(ctx, 'start a saga', ['active']);
   if (ctx.closing)
     throw new HypervisorError('SESSION_CLOSED', `cannot start a saga: session ${ctx.sessionId} is terminating`, {
@@ -67,9 +70,9 @@ export const startSagaRules = (ctx: SessionContext, r: { sagaId?: string; steps:
       );
   }
   // SPEC §12: the first step must fit its agent's rate and budget now, or the start is refused with when to retry.
-  const first = r.steps[0] as { agentDid: string; actionId: string; stepId?: string };
+  const first = r.steps[0]!;
   const refusal = leaseCheck(ctx, first.agentDid, first.actionId);
-  if (refusal) throw refused(first.stepId ?? 'step-1', refusal);
+  if (refusal) throw refused(first.stepId, refusal);
 };
 
 export function nextSagaId(ctx: SessionContext): string {
@@ -93,8 +96,9 @@ export async function startOneSaga(
   const workflowId = patched('n16-unambiguous-saga-ids')
     ? sagaWorkflowId(ctx.sessionId, sagaId)
     : legacySagaWorkflowId(ctx.sessionId, sagaId);
-  const steps = req.steps.map((s, i) => {
-    const stepId = s.stepId ?? `step-${i + 1}`;
+  const { steps: flat, groups } = flattenEntries(req.steps);
+  const steps = flat.map((s) => {
+    const stepId = s.stepId;
     return {
       ...s,
       stepId,
@@ -122,6 +126,7 @@ export async function startOneSaga(
     // SPEC §14, only when asked for: a saga's start input is what it always was without them.
     ...(req.onFailure ? { onFailure: req.onFailure } : {}),
     ...(forkedFrom ? { forkedFrom } : {}),
+    ...(groups.length ? { groups } : {}),
   };
   const record_: SagaRecord = {
     sagaId,
@@ -143,6 +148,7 @@ export async function startOneSaga(
     error: null,
     ...(turn ? { turn: { ...turn, state: 'open' as const, reason: null, next: null, taken: false } } : {}),
     ...(forkedFrom ? { forkedFrom } : {}),
+    ...(groups.length ? { groups } : {}),
   };
   // SPEC §12: the saga holds a lease of the steps that fit now, in order; the rest claim at their time.
   for (const [i, step] of record_.steps.entries()) {
@@ -196,7 +202,13 @@ export async function startOneSaga(
         contentHash: contentHash(
           turn
             ? { sagaId, workflowId, turn }
-            : { sagaId, workflowId, steps: steps.map((s) => s.digest), ...(forkedFrom ? { forkedFrom } : {}) },
+            : {
+                sagaId,
+                workflowId,
+                steps: steps.map((s) => s.digest),
+                ...(forkedFrom ? { forkedFrom } : {}),
+                ...(groups.length ? { groups } : {}),
+              },
         ),
       },
     ],
@@ -283,6 +295,7 @@ export async function settle(
   saga.awaiting = undefined;
   keepForkable(ctx, saga, snap);
   saga.steps = [];
+  delete saga.groups;
   if (saga.turn) saga.turn.next = null;
   trimFinished(ctx);
   if (!isOpen(ctx)) {
@@ -451,7 +464,8 @@ export const sagaHandlers = {
       const signatures = a.accept();
       // Each step is a request of its agent for its action's ring (the breach detector's input).
       const byAgent = new Map<string, string[]>();
-      for (const s of req.steps) byAgent.set(s.agentDid, [...(byAgent.get(s.agentDid) ?? []), s.actionId]);
+      for (const s of flattenEntries(req.steps).steps)
+        byAgent.set(s.agentDid, [...(byAgent.get(s.agentDid) ?? []), s.actionId]);
       for (const [did, actionIds] of byAgent) noteRequests(ctx, did, actionIds);
       // An automatic id skips ids whose workflow someone else already holds (a squatter): a few tries.
       for (let tries = 1; ; tries++) {
