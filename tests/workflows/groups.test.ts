@@ -20,6 +20,7 @@ import {
   history,
   openSession,
   rawClient,
+  refused,
   until,
   workflowTaskFailures,
   type RawSession,
@@ -148,6 +149,24 @@ describe('parallel groups: policies, cancellation, compensation', function () {
     const acted = ['g1.b1', 'g1.b3'].flatMap((b) => [key(workflowId, b, 'execute'), key(workflowId, b, 'undo')]);
     actedOnce(acted);
     assert.deepEqual(actedKeysOf(workflowId), acted.sort());
+    // A group's branches are not forkable (a fork runs steps one after another, outside the group's policy):
+    // neither from a branch nor from a step before the group.
+    await refused(
+      session.update('forkSaga', { sagaId, fromStepId: 'g1.b1', steps: [{ ...notify(alpha), stepId: 'g1.b1' }] }),
+      'NOT_FORKABLE',
+      'no step g1.b1',
+    );
+    await refused(
+      session.update('forkSaga', {
+        sagaId,
+        fromStepId: 'step-1',
+        steps: [
+          { actionId: 'draft', agentDid: alpha, stepId: 'step-1' },
+          { ...notify(alpha), stepId: 'g1.b1' },
+        ],
+      }),
+      'NOT_FORKABLE',
+    );
     await expectSoundAudit(session);
   });
 
