@@ -50,16 +50,20 @@ interface Cost {
   events: number;
   bytes: number;
   workflowTasks: number;
+  /** Events by type (`--events` prints them per call). */
+  types: Map<string, number>;
 }
 const EVENT = temporal.api.enums.v1.EventType;
 
 async function historyCost(handles: WorkflowHandle[]): Promise<Cost> {
-  const cost: Cost = { events: 0, bytes: 0, workflowTasks: 0 };
+  const cost: Cost = { events: 0, bytes: 0, workflowTasks: 0, types: new Map() };
   for (const h of handles) {
     for (const e of (await h.fetchHistory()).events ?? []) {
       cost.events++;
       cost.bytes += temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
       if (e.eventType === EVENT.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) cost.workflowTasks++;
+      const type = `${h.workflowId.startsWith('plain') ? '' : h.workflowId.startsWith('hv-saga-') ? 'saga ' : 'session '}${EVENT[e.eventType ?? 0]?.replace('EVENT_TYPE_', '')}`;
+      cost.types.set(type, (cost.types.get(type) ?? 0) + 1);
     }
   }
   return cost;
@@ -68,6 +72,7 @@ const minus = (a: Cost, b: Cost): Cost => ({
   events: a.events - b.events,
   bytes: a.bytes - b.bytes,
   workflowTasks: a.workflowTasks - b.workflowTasks,
+  types: new Map([...a.types].map(([t, n]) => [t, n - (b.types.get(t) ?? 0)] as const).filter(([, n]) => n !== 0)),
 });
 
 /** Until none of the workflows has a workflow task or an activity pending: a call measured from here waits on nothing else. */
@@ -214,6 +219,14 @@ async function main(): Promise<void> {
       console.log(
         `  ${name.padEnd(24)}${String(r(a)).padStart(10)}${String(r(b)).padStart(10)}${(r(b / a) + '×').padStart(8)}`,
       );
+    if (argv.includes('--events'))
+      for (const [side, cost] of [
+        ['plain', plainCost],
+        ['governed', governedCost],
+      ] as const) {
+        console.log(`  ${side} events / call:`);
+        for (const [t, n] of [...cost.types].sort()) console.log(`    ${t.padEnd(50)}${r(n / CALLS)}`);
+      }
     const ratio = (k: number) => rows[k]![2] / rows[k]![1];
     console.log(
       `  targets (issue 21): p50 ≤ 1.3× ${ratio(0) <= 1.3 ? 'PASS' : 'MISS'} ${r(ratio(0))}×; events ≤ 1.5× ${ratio(2) <= 1.5 ? 'PASS' : 'MISS'} ${r(ratio(2))}×`,

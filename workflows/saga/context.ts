@@ -57,6 +57,16 @@ export interface SagaContext {
   pendingIndexed: string | null;
   /** A turn (SPEC §13) its agent aborted, whose deadline passed or whose agent was killed: it compensates. */
   gaveUp: boolean;
+  /** A turn's direct steps (docs/TURNS.md, direct.ts): brought by `takeStep`, waiting to be taken. */
+  readonly directQueue: SagaInput['steps'];
+  /** The steps run as direct steps: their activity checks them with the session on every attempt. */
+  readonly directSteps: Set<string>;
+  /** Direct steps that did not run, and why: their `takeStep` answers so. */
+  readonly notRun: Map<string, string>;
+  /** Direct steps left to the session's word (the next read of the turn): not run by then, they did not run. */
+  readonly deferred: Set<string>;
+  /** The turn's walk is over: a `takeStep` still waiting answers with what its step came to. */
+  walkOver: boolean;
 }
 
 /** A step of the saga's state machine from its spec and its action as declared. */
@@ -115,6 +125,11 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
     notifySessionOnEnd: false,
     pendingIndexed: null,
     gaveUp: false,
+    directQueue: [],
+    directSteps: new Set(),
+    notRun: new Map(),
+    deferred: new Set(),
+    walkOver: false,
   };
 }
 

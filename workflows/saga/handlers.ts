@@ -10,6 +10,7 @@ import { MESSAGES } from '../../src/contract/messages';
 import { heldAgentQuery, restrictSignal, sagaStateQuery, stepGateQuery, wakeSignal } from '../definitions';
 import { snapshot, type SagaContext } from './context';
 import { confirmKill, decideOnHeldView } from './gate';
+import { registerTakeStep } from './direct';
 
 export function registerSagaHandlers(ctx: SagaContext): void {
   // SPEC §11.3: a push only takes away. Handlers are total: a bad push is ignored.
@@ -84,4 +85,5 @@ export function registerSagaHandlers(ctx: SagaContext): void {
           }),
     { description: MESSAGES.stepGate.description },
   );
+  registerTakeStep(ctx);
 }

@@ -83,7 +83,7 @@ export async function startOneSaga(
   sagaId: string,
   signatures: DeltaSignature[],
   /** An open saga, an agent's turn (SPEC §13): no steps yet; they arrive through the session (turns.ts). */
-  turn?: { agentDid: string; deadline: number },
+  turn?: { agentDid: string; deadline: number; direct?: true },
 ) {
   // N16: an unambiguous id, and so unambiguous idempotency keys; a session recorded before keeps the old one.
   const workflowId = wf.patched('n16-unambiguous-saga-ids')
