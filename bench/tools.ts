@@ -18,6 +18,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { HypervisorClient } from '../src/client';
+import { stepAnswer } from '../src/client/turns';
 import { TURN_MAX_STEPS_LIMIT as MAX_TURN_STEPS } from '../src/core/session';
 import { openAuditStore } from '../src/store';
 import { registerStepHandler } from '../activities/handlers';
@@ -163,6 +164,7 @@ async function main(): Promise<void> {
 
     const plainMs: number[] = [];
     const governedMs: number[] = [];
+    const appendMs: number[] = [];
     log(`${CALLS} calls each, interleaved in batches of ${BATCH} (the side that goes first alternating) …`);
     const timed = async (ms: number[], call: () => Promise<unknown>) => {
       await quiet(all);
@@ -179,7 +181,16 @@ async function main(): Promise<void> {
         async () => {
           for (let k = 0; k < n; k++)
             await timed(governedMs, async () => {
-              const answer = await turn.append({ actionId: 'tool', input: { i: done + k } });
+              // What turn.append does, in its two parts: the session's append, then the step's answer from its saga.
+              const t0 = performance.now();
+              const appended = await session.send('appendStep', {
+                sagaId: turn.sagaId,
+                agentDid: AGENT,
+                actionId: 'tool',
+                input: { i: done + k },
+              });
+              appendMs.push(performance.now() - t0);
+              const answer = await stepAnswer(turn.saga, appended);
               if (!answer.ok) throw new Error(`governed call ${done + k} failed: ${answer.error}`);
             });
         },
@@ -202,6 +213,14 @@ async function main(): Promise<void> {
     const rows: [string, number, number][] = [
       ['p50 ms / call', percentile(p, 50), percentile(g, 50)],
       ['p95 ms / call', percentile(p, 95), percentile(g, 95)],
+      [
+        '  of which the append p50',
+        0,
+        percentile(
+          appendMs.sort((a, b) => a - b),
+          50,
+        ),
+      ],
       ['history events / call', plainCost.events / CALLS, governedCost.events / CALLS],
       ['history bytes / call', plainCost.bytes / CALLS, governedCost.bytes / CALLS],
       ['workflow tasks / call', plainCost.workflowTasks / CALLS, governedCost.workflowTasks / CALLS],
@@ -214,10 +233,10 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(2))
         .join(' ')}`,
     );
-    console.log(`  ${'measure'.padEnd(24)}${'plain'.padStart(10)}${'governed'.padStart(10)}${'ratio'.padStart(8)}`);
+    console.log(`  ${'measure'.padEnd(26)}${'plain'.padStart(10)}${'governed'.padStart(10)}${'ratio'.padStart(8)}`);
     for (const [name, a, b] of rows)
       console.log(
-        `  ${name.padEnd(24)}${String(r(a)).padStart(10)}${String(r(b)).padStart(10)}${(r(b / a) + '×').padStart(8)}`,
+        `  ${name.padEnd(26)}${(a ? String(r(a)) : '').padStart(10)}${String(r(b)).padStart(10)}${(a ? r(b / a) + '×' : '').padStart(8)}`,
       );
     if (argv.includes('--events'))
       for (const [side, cost] of [
@@ -227,9 +246,14 @@ async function main(): Promise<void> {
         console.log(`  ${side} events / call:`);
         for (const [t, n] of [...cost.types].sort()) console.log(`    ${t.padEnd(50)}${r(n / CALLS)}`);
       }
-    const ratio = (k: number) => rows[k]![2] / rows[k]![1];
+    const ratio = (name: string) => {
+      const row = rows.find(([n]) => n === name)!;
+      return row[2] / row[1];
+    };
+    const p50 = ratio('p50 ms / call');
+    const events = ratio('history events / call');
     console.log(
-      `  targets (issue 21): p50 ≤ 1.3× ${ratio(0) <= 1.3 ? 'PASS' : 'MISS'} ${r(ratio(0))}×; events ≤ 1.5× ${ratio(2) <= 1.5 ? 'PASS' : 'MISS'} ${r(ratio(2))}×`,
+      `  targets (issue 21): p50 ≤ 1.3× ${p50 <= 1.3 ? 'PASS' : 'MISS'} ${Math.round(p50 * 100) / 100}×; events ≤ 1.5× ${events <= 1.5 ? 'PASS' : 'MISS'} ${Math.round(events * 100) / 100}×`,
     );
   } finally {
     for (const w of workers) w.shutdown();
