@@ -3,6 +3,7 @@
  * it, and the wait for an appended step's answer in its saga's own state.
  */
 import type { SagaSnapshot } from '../contract/sagaTypes';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { OutputOf, RequestOf } from '../contract/messages';
 import type { TakeStepRequest } from '../contract/turns';
 import type { SagaHandle, SendOptions, SessionHandle } from '.';
@@ -19,6 +20,10 @@ export interface StepAnswer {
   error: string | null;
 }
 
+/** How often a direct step is brought to its saga before its answer is read from the saga's state instead. */
+const TAKE_TRIES = 4;
+const TAKE_RETRY_MS = 50;
+
 /** How often a waiting append reads its saga (a step its saga reads itself): from 20 ms, doubling, to at most 500 ms. */
 const ANSWER_POLL_MS = { first: 20, max: 500 };
 
@@ -32,14 +37,17 @@ export async function stepAnswer(
   appended: { sagaId: string; stepId: string; digest: string; direct?: TakeStepRequest },
 ): Promise<StepAnswer> {
   const { direct, ...step } = appended;
-  if (direct) {
+  // Brought again when not delivered (e.g. the saga's in-flight updates at Temporal's limit): a step runs once.
+  for (let tries = 0, wait = TAKE_RETRY_MS; direct && tries < TAKE_TRIES; tries++, wait *= 2) {
     try {
       const answer = await saga.handle.executeUpdate<OutputOf<'takeStep'>, [TakeStepRequest]>('takeStep', {
         args: [direct],
       });
       return answer as StepAnswer;
-    } catch {
-      // Refused (the turn is over) or not delivered: the saga's state says what the step came to.
+    } catch (err) {
+      // Refused by the saga (the turn is over): its state says what the step came to.
+      if (err instanceof WorkflowUpdateFailedError) break;
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
   return polledAnswer(saga, step);
