@@ -38,6 +38,13 @@ export function createActivities(
       tracer,
       toolPolicy,
       mcp,
+      (task) =>
+        sessions.queryStepGrant({
+          sessionId: task.sessionId,
+          sagaId: task.sagaId,
+          stepId: task.stepId,
+          digest: task.digest,
+        }),
     ),
     readStepGrant: sessions.readStepGrant,
     readTurn: sessions.readTurn,

@@ -51,6 +51,12 @@ export function sessionActivities(client: Client) {
   return {
     readStepGrant,
 
+    /** The session's grant for a step, read only (a query): what a turn's direct step is checked by. */
+    async queryStepGrant(ref: StepRef & { sessionId: string }): Promise<StepGrant> {
+      const { sessionId, ...step } = ref;
+      return client.workflow.getHandle(sessionWorkflowId(sessionId)).query(stepGrantQuery, step);
+    },
+
     /** The session's word on a turn (SPEC §13): its state, the step appended and not yet taken, the view to gate it. */
     async readTurn(ref: { sessionId: string; sagaId: string }): Promise<TurnView> {
       return client.workflow.getHandle(sessionWorkflowId(ref.sessionId)).query(turnQuery, { sagaId: ref.sagaId });

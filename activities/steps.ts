@@ -17,6 +17,7 @@ import { callMcpTool, definitionChangeOf, MCP_MAY_HAVE_ACTED } from './mcpTool';
 import type { ToolDefinitionChange } from '../src/core/toolDefinitions';
 import { isMcpRef } from '../src/core/mcp';
 import type { ReversibilityLevel } from '../src/core/reversibility';
+import { checkDirectStep, type DirectOptions, type ReadGrant } from './turnSteps';
 
 /**
  * One step as its saga hands it over: what runs comes from the action's
@@ -40,6 +41,8 @@ export interface StepTask {
   input?: unknown;
   /** SPEC §14: the operator's round (absent: 1); a later round acts under its own idempotency key. */
   round?: number;
+  /** A turn's direct step (activities/turnSteps.ts): every attempt, the first included, is checked with the session. */
+  direct?: DirectOptions;
 }
 
 export interface CompensationTask extends StepTask {
@@ -305,6 +308,7 @@ export function stepActivities(
   tracer?: Tracer,
   toolPolicy: ToolPolicy = NO_HTTP_TOOLS,
   mcp: McpClients = new McpClients(NO_MCP_SERVERS, toolPolicy),
+  readGrant?: ReadGrant,
 ) {
   return {
     /** Runs one attempt of a step; returns what it produced and which attempt it was. */
@@ -312,8 +316,11 @@ export function stepActivities(
       const ctx = stepContext(task, 'execute');
       try {
         // The first attempt was gated by the saga just before it was scheduled; a retry is gated here.
-        if (ctx.attempt > 1) {
-          const gate = await checkGate(ctx.workflowId, task);
+        // A turn's direct step is the session's only by its word: every attempt asks it (activities/turnSteps.ts).
+        if (ctx.attempt > 1 || task.direct) {
+          const gate = task.direct
+            ? await checkDirectStep({ ...task, direct: task.direct }, ctx.attempt, readGrant)
+            : await checkGate(ctx.workflowId, task);
           gateDecided(tracer, 'retry', gate, {
             [ATTR.sessionId]: task.sessionId,
             [ATTR.sagaId]: task.sagaId,

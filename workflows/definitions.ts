@@ -66,4 +66,6 @@ export const restrictSignal = definitions.restrict;
 export const wakeSignal = definitions.wake;
 export const sagaStateQuery = definitions.sagaState;
 export const stepGateQuery = definitions.stepGate;
+// Saga: a turn's direct step, brought by its agent (docs/TURNS.md)
+export const takeStepUpdate = definitions.takeStep;
 export const heldAgentQuery = definitions.heldAgent;

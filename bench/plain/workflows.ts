@@ -25,7 +25,7 @@ import { executeOptions, undoOptions, type StepTiming } from '../../workflows/st
 import type * as activities from './activities';
 import type { PlainStepTask } from './activities';
 
-const { plainStep, plainUndo } = proxyActivities<typeof activities>({ startToCloseTimeout: '300 seconds' });
+const { plainStep, plainUndo, plainTool } = proxyActivities<typeof activities>({ startToCloseTimeout: '300 seconds' });
 
 export interface PlainSagaInput {
   sagaId: string;
@@ -96,17 +96,18 @@ export async function plainSaga(input: PlainSagaInput): Promise<PlainSagaResult>
 
 /**
  * The baseline of `npm run bench:tools`: an agent's turn on plain Temporal — each tool call an update that runs
- * the tool as one activity (the governed step's activity options) and answers its result; `endTurn` completes it.
+ * the tool as one activity and answers its result; `endTurn` completes it. The bench passes the governed step's
+ * own timing, so the activity options are the governed step's, from the same definition (workflows/stepOptions.ts).
  */
-export const callToolUpdate = defineUpdate<unknown, [PlainStepTask]>('callTool');
+export const callToolUpdate = defineUpdate<unknown, [PlainStepTask & { handler: string }, StepTiming]>('callTool');
 export const endTurnUpdate = defineUpdate<void>('endTurn');
 
 export async function plainTurn(): Promise<number> {
   let calls = 0;
   let ended = false;
-  setHandler(callToolUpdate, async (step) => {
+  setHandler(callToolUpdate, async (task, timing) => {
     calls++;
-    return plainStep.executeWithOptions(executeOptions(timingOf(step)), [step]);
+    return plainTool.executeWithOptions(executeOptions(timing), [task]);
   });
   setHandler(endTurnUpdate, () => {
     ended = true;

@@ -3,7 +3,9 @@
  * it, and the wait for an appended step's answer in its saga's own state.
  */
 import type { SagaSnapshot } from '../contract/sagaTypes';
-import type { RequestOf } from '../contract/messages';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { OutputOf, RequestOf } from '../contract/messages';
+import type { TakeStepRequest } from '../contract/turns';
 import type { SagaHandle, SendOptions, SessionHandle } from '.';
 
 /** What an appended step came to: its result when it committed, else its error (SPEC §13). */
@@ -18,11 +20,40 @@ export interface StepAnswer {
   error: string | null;
 }
 
-/** How often a waiting append reads its saga: from 20 ms, doubling, to at most 500 ms. */
+/** How often a direct step is brought to its saga before its answer is read from the saga's state instead. */
+const TAKE_TRIES = 4;
+const TAKE_RETRY_MS = 50;
+
+/** How often a waiting append reads its saga (a step its saga reads itself): from 20 ms, doubling, to at most 500 ms. */
 const ANSWER_POLL_MS = { first: 20, max: 500 };
 
-/** Waits for an appended step's outcome in its saga's state (the saga's own word, a query: it records nothing). */
+/**
+ * Waits for an appended step's outcome. A direct step (docs/TURNS.md) is brought to its saga (`takeStep`),
+ * whose answer is the outcome; any other — or one the saga did not take that way — is read in its saga's state
+ * (the saga's own word, a query: it records nothing) until it has one.
+ */
 export async function stepAnswer(
+  saga: SagaHandle,
+  appended: { sagaId: string; stepId: string; digest: string; direct?: TakeStepRequest },
+): Promise<StepAnswer> {
+  const { direct, ...step } = appended;
+  // Brought again when not delivered (e.g. the saga's in-flight updates at Temporal's limit): a step runs once.
+  for (let tries = 0, wait = TAKE_RETRY_MS; direct && tries < TAKE_TRIES; tries++, wait *= 2) {
+    try {
+      const answer = await saga.handle.executeUpdate<OutputOf<'takeStep'>, [TakeStepRequest]>('takeStep', {
+        args: [direct],
+      });
+      return answer as StepAnswer;
+    } catch (err) {
+      // Refused by the saga (the turn is over): its state says what the step came to.
+      if (err instanceof WorkflowUpdateFailedError) break;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+  return polledAnswer(saga, step);
+}
+
+async function polledAnswer(
   saga: SagaHandle,
   appended: { sagaId: string; stepId: string; digest: string },
 ): Promise<StepAnswer> {

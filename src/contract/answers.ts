@@ -15,7 +15,14 @@
  */
 import { z } from 'zod';
 import { DidSchema, RingSchema } from '../core/common';
-import { ActionViewSchema, AgentViewSchema, DigestSchema, GroupPolicySchema, SagaGroupSchema } from '.';
+import {
+  ActionViewSchema,
+  AgentViewSchema,
+  DigestSchema,
+  GroupPolicySchema,
+  ResolvedStepSchema,
+  SagaGroupSchema,
+} from '.';
 import { ChangeOperationSchema, DeltaSchema, type AuditHead, type ChainVerification } from '../core/audit';
 import type { Commitment } from '../core/commitment';
 import { GATE_RULES, GATE_WAITS, type GateDecision } from '../core/gate';
@@ -397,6 +404,8 @@ export const StepGrantAnswer = mirrors<StepGrant>()(z.strictObject({
   rejectedBy: RejectedBy,
   step: z.strictObject({ agentDid: DidSchema, digest: DigestSchema }),
   retryAfterMs: z.number().int().nonnegative().nullable(),
+  /** A turn's direct step, as appended and leased (SPEC §13): what its activity runs, and nothing else. */
+  turnStep: ResolvedStepSchema.nullable().optional(),
 }));
 
 export const VfsListAnswer = mirrors<{ files: string[]; snapshots: SnapshotSummary[] }>()(z.strictObject({

@@ -7,10 +7,10 @@
  * with the JSON documented in contract/.
  */
 import type { QueryDefinition, SignalDefinition, UpdateDefinition } from '@temporalio/common';
-import { MESSAGES, type ArgsOf, type MessageName, type OutputOf, type QueryName, type SignalName, type UpdateName } from './messages';
+import { MESSAGES, type ArgsOf, type MessageName, type OutputOf, type QueryName, type SignalName, type SagaUpdateName, type UpdateName } from './messages';
 
 type Definitions = {
-  [N in MessageName]: N extends UpdateName ? UpdateDefinition<OutputOf<N>, ArgsOf<N>, N>
+  [N in MessageName]: N extends UpdateName | SagaUpdateName ? UpdateDefinition<OutputOf<N>, ArgsOf<N>, N>
     : N extends SignalName ? SignalDefinition<ArgsOf<N>, N>
     : N extends QueryName ? QueryDefinition<OutputOf<N>, ArgsOf<N>, N>
     : never;

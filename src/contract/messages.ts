@@ -122,6 +122,12 @@ function update<I extends z.ZodType, O extends z.ZodType>(
 function bareUpdate<O extends z.ZodType>(output: O, m: Fields & Session & { signers?: (request: unknown, ctx: SignerContext) => Signers }): Message<[]> & { kind: 'update'; input: typeof c.NoArgumentSchema; output: O } {
   return { kind: 'update', workflow: SESSION_WORKFLOW, input: c.NoArgumentSchema, output, ...m };
 }
+/** An update to a saga (SPEC §13: a turn's direct step): unsigned, it grants nothing. */
+function sagaUpdate<I extends z.ZodType, O extends z.ZodType>(
+  input: I, output: O, m: Fields,
+): Message<[z.input<I>]> & { kind: 'update'; input: I; output: O } {
+  return { kind: 'update', workflow: SAGA_WORKFLOW, input, output, ...m };
+}
 function signal<A extends unknown[]>(workflow: WorkflowName, input: z.ZodType, m: Fields): Message<A> & { kind: 'signal' } {
   return { kind: 'signal', workflow, input, ...m };
 }
@@ -366,6 +372,11 @@ export const MESSAGES = {
     authority: 'session-internal',
     description: 'A wake-up only: the saga asks its session again.',
   }),
+  takeStep: sagaUpdate(t.TakeStepRequestSchema, t.StepAnswerAnswer, {
+    authority: 'agent',
+    description: 'A turn\'s direct step, as its append answered it, brought to the turn\'s saga by its agent: the saga runs it, its activity checking it with the session on every attempt (a step the session did not append, lease and allow never acts). Unsigned: it grants nothing.',
+    outputDescription: 'The step\'s answer: its result when it committed, else its error.',
+  }),
   sagaState: query<[], typeof a.SagaSnapshotAnswer>(SAGA_WORKFLOW, a.SagaSnapshotAnswer, {
     authority: 'query',
     description: 'The saga: its state, each step with attempts, errors, result and digest, grants and compensation order.',
@@ -382,7 +393,10 @@ export const MESSAGES = {
 
 export type MessageName = keyof typeof MESSAGES;
 type Of<K extends MessageKind> = { [N in MessageName]: (typeof MESSAGES)[N]['kind'] extends K ? N : never }[MessageName];
-export type UpdateName = Of<'update'>;
+/** The session's updates: its requests, through its door. */
+export type UpdateName = Exclude<Of<'update'>, SagaUpdateName>;
+/** The saga's own update (SPEC §13): a turn's direct step, checked with the session by its activity. */
+export type SagaUpdateName = 'takeStep';
 export type SignalName = Of<'signal'>;
 export type QueryName = Of<'query'>;
 /** The arguments a Temporal client sends with a message. */

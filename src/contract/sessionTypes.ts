@@ -172,6 +172,8 @@ export interface StepGrant {
   step: { agentDid: string; digest: string };
   /** A rate-limited claim: when to try again. */
   retryAfterMs: number | null;
+  /** A turn's direct step, as appended and leased (SPEC §13): what its activity runs, and nothing else. */
+  turnStep?: TurnRecord['next'];
 }
 
 /** The answer to approve, reject and witness. */

@@ -79,6 +79,12 @@ export const TurnRecordSchema = z.strictObject({
    * this early: an agent that waits for each step's answer before the next (the typed client does) loses nothing.
    */
   taken: z.boolean(),
+  /**
+   * Opened with direct steps (docs/TURNS.md): a step the gate allows when appended is leased then and taken at
+   * once; its agent brings it to the saga (`takeStep`), and the step's activity checks it with the session on
+   * every attempt. A turn opened before that shipped has none.
+   */
+  direct: z.literal(true).optional(),
 });
 export type TurnRecord = z.infer<typeof TurnRecordSchema>;
 
@@ -107,6 +113,8 @@ export const AppendStepResultAnswer = z.strictObject({
   workflowId: z.string(),
   stepId: z.string(),
   digest: DigestSchema,
+  /** The step as appended, leased and taken: its agent brings it to the saga (`takeStep`). Absent: the saga reads it. */
+  direct: ResolvedStepSchema.optional(),
 });
 export type AppendStepResult = z.infer<typeof AppendStepResultAnswer>;
 
@@ -116,3 +124,27 @@ export const TurnEndResultAnswer = z.strictObject({
   state: z.enum(TURN_STATES),
 });
 export type TurnEndResult = z.infer<typeof TurnEndResultAnswer>;
+
+/**
+ * takeStep (to the turn's saga): a direct step, as its append answered it, brought by its agent. It grants
+ * nothing: the saga runs it only as its session holds it — the step's activity asks the session on every
+ * attempt and acts only for the step appended, leased and allowed there, with this digest and these options.
+ */
+export const TakeStepRequestSchema = ResolvedStepSchema.refine(
+  (v) => jsonSize(v) <= TURN_STEP_REQUEST_MAX_BYTES,
+  `a step is at most ${TURN_STEP_REQUEST_MAX_BYTES} bytes of JSON`,
+);
+export type TakeStepRequest = z.input<typeof TakeStepRequestSchema>;
+
+/** What an appended step came to (SPEC §13): its result when it committed, else its error. */
+export const StepAnswerAnswer = z.strictObject({
+  sagaId: z.string(),
+  stepId: z.string(),
+  digest: DigestSchema,
+  /** committed, failed — or compensated etc. when the turn ended first; not-run: it never ran. */
+  state: z.string(),
+  ok: z.boolean(),
+  result: z.unknown(),
+  error: z.string().nullable(),
+});
+export type StepAnswer = z.infer<typeof StepAnswerAnswer>;

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { DidSchema, SigmaSchema } from './common';
 import { auth } from './requestAuth';
+import { canonicalJson, sha256Hex } from './hash';
 
 /**
  * A client-chosen id (session, saga, step). It names workflows and paths, so
@@ -347,6 +348,22 @@ export type Restriction = z.infer<typeof RestrictionSchema>;
 /** A step as the session hands it to its saga: ids settled and its digest (SPEC §11.5). */
 export type ResolvedStep = Omit<SagaStep, 'stepId'> & { stepId: string; digest: string };
 /** leased: its start holds a rate token and its budget (SPEC §12); false: the saga claims it from the session at its time. Absent: leased. */
+/** SPEC §11.5: what approvals and witnesses of a step are bound to — and what a turn's direct step is checked by. */
+export function stepDigest(step: {
+  sessionId: string;
+  sagaId: string;
+  stepId: string;
+  actionId: string;
+  agentDid: string;
+  input: unknown;
+}): string {
+  const { sessionId, sagaId, stepId, actionId, agentDid, input } = step;
+  return sha256Hex(canonicalJson({ sessionId, sagaId, stepId, actionId, agentDid, input: input ?? null }));
+}
+
+/** The failure of a turn's direct step the session does not hold as appended (docs/TURNS.md): it did not act. */
+export const STEP_NOT_APPENDED = 'StepNotAppended';
+
 export const ResolvedStepSchema = SagaStepSchema.extend({
   stepId: Id,
   digest: DigestSchema,
@@ -369,8 +386,16 @@ export const SagaWorkflowInputSchema = z
     /**
      * An open saga (SPEC §13): an agent's turn, whose steps arrive one at a time through the session. Its steps
      * start empty; the saga reads each appended step from its session. `deadline`: epoch ms (workflow time).
+     * `direct`: its steps may be brought by its agent (`takeStep`), each checked with the session by the
+     * step's own activity (docs/TURNS.md); a turn opened before that shipped reads every step.
      */
-    turn: z.strictObject({ agentDid: DidSchema, deadline: z.number().int().nonnegative() }).optional(),
+    turn: z
+      .strictObject({
+        agentDid: DidSchema,
+        deadline: z.number().int().nonnegative(),
+        direct: z.literal(true).optional(),
+      })
+      .optional(),
     /** SPEC §14: the saga's failure policy (absent: compensate). */
     onFailure: OnFailureSchema.optional(),
     /** SPEC §14: a fork — the saga and step it continues from. */

@@ -422,6 +422,11 @@ const SAGA_SIGNALS: Record<string, fc.Arbitrary<unknown>> = {
   witness: shaped(fc.record({ ...evidence, witnessDid: did })),
 };
 
+/** The saga's update (a turn's direct step): these sagas are declared ones, so it is refused, leaving no history. */
+const SAGA_UPDATES: Record<string, fc.Arbitrary<unknown>> = {
+  takeStep: fc.oneof(shaped(fc.record({ ...evidence, actionId, agentDid: did })), step, junk),
+};
+
 // Names that are no message at all: Object.prototype members (as own keys of these tables).
 for (const name of ['__proto__', 'constructor', 'toString']) {
   for (const table of [SESSION_UPDATES, SESSION_SIGNALS, SAGA_SIGNALS])
@@ -572,6 +577,20 @@ const request: fc.Arbitrary<Request> = fc
         arbitrary: fc.constantFrom(...Object.keys(SAGA_SIGNALS)).chain((name) =>
           SAGA_SIGNALS[name]!.map((arg) => ({
             kind: 'signal' as const,
+            target: 'saga' as const,
+            name,
+            args: [arg],
+            session,
+            saga,
+            auth,
+          })),
+        ),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(...Object.keys(SAGA_UPDATES)).chain((name) =>
+          SAGA_UPDATES[name]!.map((arg) => ({
+            kind: 'update' as const,
             target: 'saga' as const,
             name,
             args: [arg],
@@ -876,6 +895,7 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
           const handle = lane.session.saga(sagaIds[r.saga % sagaIds.length]!);
           signalledSagas.add(handle.workflowId);
           if (r.kind === 'signal') await handle.signal(r.name, ...args);
+          else if (r.kind === 'update') await handle.executeUpdate(r.name, { args: args as [unknown] });
           else await handle.query(r.name, ...args);
         } else if (r.kind === 'update') {
           const result = await lane.session.update(r.name, ...args);

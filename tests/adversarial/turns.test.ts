@@ -264,8 +264,16 @@ describe('attacks on turns, open sagas (SPEC §13, §11)', function () {
       agentDid: did.alpha,
       actionId: 'publish',
     });
-    const { stepId, digest } = await next;
+    const appendedStep = await next;
+    const { stepId, digest } = appendedStep;
     await raw.update('claimStep', { sagaId: turn.sagaId, stepId, digest }).catch(() => undefined);
+    // A direct step (docs/TURNS.md): its agent brings it to the saga — here twice.
+    for (let i = 0; i < 2; i++)
+      assert.equal(
+        (await saga.executeUpdate('takeStep', { args: [appendedStep.direct] })) ? true : false,
+        true,
+        'the step is answered',
+      );
     await until(
       async () => handlerCalls(turn.workflowId),
       (c) => c.includes(stepId),

@@ -129,6 +129,7 @@ const BASES: Record<string, unknown> = {
   stepGrant: ref,
   openTurn: { agentDid: did, sagaId: 't1', description: 'd', deadlineSeconds: 60 },
   appendStep: { ...step, sagaId: 'waiting' },
+  takeStep: { ...step, digest: DIGEST },
   endTurn: { agentDid: did, sagaId: 'waiting' },
   abortTurn: { agentDid: did, sagaId: 'waiting', reason: 'r' },
   turnView: { sagaId: 'waiting' },
@@ -364,7 +365,9 @@ describe('durability: malformed input to every workflow input, update, signal an
         if (m.kind === 'update') {
           await fc.assert(
             fc.asyncProperty(arb, (x) =>
-              rejectsNaming(name, x, () => session.handle.executeUpdate(name, { args: [x] })),
+              rejectsNaming(name, x, () =>
+                (m.workflow === 'sagaWorkflow' ? saga.handle : session.handle).executeUpdate(name, { args: [x] }),
+              ),
             ),
             runs(name),
           );

@@ -73,6 +73,16 @@ export interface SagaContext {
   gaveUp: boolean;
   /** SPEC §14: the failed step awaiting its operator (operator.ts), null otherwise. */
   awaitingOperator: NonNullable<SagaSnapshot['awaitingOperator']> | null;
+  /** A turn's direct steps (docs/TURNS.md, direct.ts): brought by `takeStep`, waiting to be taken. */
+  readonly directQueue: SagaInput['steps'];
+  /** The steps run as direct steps: their activity checks them with the session on every attempt. */
+  readonly directSteps: Set<string>;
+  /** Direct steps that did not run, and why: their `takeStep` answers so. */
+  readonly notRun: Map<string, string>;
+  /** Direct steps left to the session's word (the next read of the turn): not run by then, they did not run. */
+  readonly deferred: Set<string>;
+  /** The turn's walk is over: a `takeStep` still waiting answers with what its step came to. */
+  walkOver: boolean;
 }
 
 /** A step of the saga's state machine from its spec and its action as declared. */
@@ -135,6 +145,11 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
     pendingIndexed: null,
     gaveUp: false,
     awaitingOperator: null,
+    directQueue: [],
+    directSteps: new Set(),
+    notRun: new Map(),
+    deferred: new Set(),
+    walkOver: false,
   };
 }
 

@@ -8,6 +8,7 @@
 import * as wf from '@temporalio/workflow';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { isToolDefinitionChange, type ToolDefinitionChange } from '../../src/core/toolDefinitions';
+import { STEP_NOT_APPENDED } from '../../src/core/sagaContract';
 import { sessionWorkflowId } from '../definitions';
 
 export function describeFailure(err: unknown): string {
@@ -43,6 +44,12 @@ export function toolDefinitionChanged(err: unknown): ToolDefinitionChange | null
 export function gateDeniedBy(err: unknown): string | null {
   const cause = err instanceof wf.ActivityFailure ? err.cause : undefined;
   return cause instanceof wf.ApplicationFailure && cause.type === 'GateDenied' ? cause.message : null;
+}
+
+/** A turn's direct step its session does not hold as appended (docs/TURNS.md): refused before it acted. */
+export function notAppended(err: unknown): boolean {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : undefined;
+  return cause instanceof wf.ApplicationFailure && cause.type === STEP_NOT_APPENDED;
 }
 
 /** How a saga refuses to run when a client started it directly: it says how to start one. */

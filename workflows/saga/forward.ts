@@ -11,7 +11,7 @@ import { commitStep, failStep, markOutcomeUnknown, markToolDefinitionChanged, st
 import { ATTR, SPANS } from '../../src/core/observability';
 import { startSpan } from '../observe';
 import { executeStep, publishDetails, type SagaContext, type SagaStepState } from './context';
-import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } from './failures';
+import { describeFailure, gateDeniedBy, notAppended, outcomeUnknown, toolDefinitionChanged } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 import { patched } from '../ownRun';
 import { recoverByOperator } from './operator';
@@ -97,6 +97,10 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
             input: spec.input,
             // SPEC §14: an operator's retry runs under a new round of the step's idempotency key.
             ...(step.round ? { round: step.round } : {}),
+            // A turn's direct step: its activity checks it with the session on every attempt (docs/TURNS.md).
+            ...(ctx.directSteps.has(step.stepId)
+              ? { direct: { timeoutSeconds: spec.timeoutSeconds, retry: spec.retry } }
+              : {}),
           },
         ]),
       );
@@ -109,6 +113,11 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
         return false;
       }
     } catch (err) {
+      // A direct step its session does not hold as appended did not act: its saga forgets it (turn.ts).
+      if (ctx.directSteps.has(step.stepId) && notAppended(err)) {
+        ctx.notRun.set(step.stepId, describeFailure(err));
+        return false;
+      }
       // Temporal ran every attempt the retry policy allows.
       if (err instanceof wf.ActivityFailure && err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED)
         step.attempts = step.maxRetries + 1;

@@ -11,6 +11,7 @@ import { heldAgentQuery, restrictSignal, sagaStateQuery, stepGateQuery, wakeSign
 import { runningSteps, snapshot, type SagaContext } from './context';
 import { confirmKill, decideOnHeldView } from './gate';
 import { detach, patched } from '../ownRun';
+import { registerTakeStep } from './direct';
 
 export function registerSagaHandlers(ctx: SagaContext): void {
   // SPEC §11.3: a push only takes away. Handlers are total: a bad push is ignored.
@@ -88,4 +89,5 @@ export function registerSagaHandlers(ctx: SagaContext): void {
           }),
     { description: MESSAGES.stepGate.description },
   );
+  registerTakeStep(ctx);
 }

@@ -44,6 +44,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
   await compensate(ctx);
 
   // A turn its agent ended completes: a step's error was the agent's answer, and undoes nothing (SPEC §13).
+  // A direct turn's takeStep still waiting answers with what its step came to before the saga ends.
+  if (ctx.input.turn?.direct) await wf.CancellationScope.nonCancellable(() => wf.condition(wf.allHandlersFinished));
   if (ctx.input.turn && ctx.saga.state === 'running') completeTurn(ctx.saga, Date.now());
   else finishSaga(ctx.saga, Date.now());
   sagaEnded(ctx.saga.state);

@@ -83,18 +83,7 @@ export function elevationDigest(e: {
   return sha256Hex(canonicalJson({ sessionId, elevationId, agentDid, ring, ttlSeconds, justification }));
 }
 
-/** SPEC §11.5: what approvals and witnesses of a step are bound to. */
-export function stepDigest(step: {
-  sessionId: string;
-  sagaId: string;
-  stepId: string;
-  actionId: string;
-  agentDid: string;
-  input: unknown;
-}): string {
-  const { sessionId, sagaId, stepId, actionId, agentDid, input } = step;
-  return sha256Hex(canonicalJson({ sessionId, sagaId, stepId, actionId, agentDid, input: input ?? null }));
-}
+export { stepDigest } from '../../src/core/sagaContract';
 
 /** One run of a session: its state and what the run keeps beside it. */
 export interface SessionContext {

@@ -25,7 +25,12 @@ const turnOverReason = (turn: NonNullable<SagaRecord['turn']>): string | null =>
 export function stepGrant(ctx: SessionContext, raw: StepRef): StepGrant {
   const ref = governed(() => parse(StepRefSchema, raw, 'stepGrant'));
   const { saga, step } = governed(() => evidenceOf(ctx, ref, 'grant a step'));
-  return grantFor(ctx, saga, step);
+  const grant = grantFor(ctx, saga, step);
+  // A turn's direct step (docs/TURNS.md): the step as appended and leased, which its activity runs and nothing else.
+  const next = saga.turn?.direct ? saga.turn.next : null;
+  return next && next.leased && step.leased && next.stepId === step.stepId && next.digest === step.digest
+    ? { ...grant, turnStep: next }
+    : grant;
 }
 
 export function grantFor(ctx: SessionContext, saga: SagaRecord, step: StepEvidence): StepGrant {

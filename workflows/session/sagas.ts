@@ -88,7 +88,7 @@ export async function startOneSaga(
   sagaId: string,
   signatures: DeltaSignature[],
   /** An open saga, an agent's turn (SPEC §13): no steps yet; they arrive through the session (turns.ts). */
-  turn?: { agentDid: string; deadline: number },
+  turn?: { agentDid: string; deadline: number; direct?: true },
   /** SPEC §14: a fork of that saga from that step (operator.ts). */
   forkedFrom?: { sagaId: string; stepId: string },
 ) {

@@ -7,20 +7,24 @@
  */
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
-import { gateStep } from '../../src/core/gate';
+import { gateStep, type GateDecision } from '../../src/core/gate';
 import { parse } from '../../src/core/common';
 import { participantOf, turnsOf, type TurnsConfig } from '../../src/core/session';
 import { TurnRefSchema, type TurnView } from '../../src/contract/turns';
-import type { SagaRecord } from '../../src/contract/sessionTypes';
+import type { SagaRecord, StepEvidence } from '../../src/contract/sessionTypes';
 import type { StartSagaRequestParsed } from '../../src/contract';
 import { wakeSignal } from '../definitions';
 import { logDropped } from '../failures';
 import { contentHash, record, requireState, stepDigest, type SessionContext } from './context';
 import { actionView, agentView } from './views';
 import type { Handlers } from './door';
-import { leaseCheck } from './leases';
+import { leaseCheck, leaseStep } from './leases';
 import { noteRequests } from './controls';
 import { nextSagaId, startOneSaga } from './sagas';
+import { patched } from '../ownRun';
+
+/** A turn opened from here on takes direct steps (docs/TURNS.md); asked once per turn, at its opening. */
+export const TURN_DIRECT_STEPS = 'turn-direct-steps';
 
 export const turnsConfig = (ctx: SessionContext): TurnsConfig => turnsOf(ctx.st.session.config.turns);
 
@@ -138,7 +142,11 @@ export const appendRules = (
  * Decided in the handler, once the breach detector has counted the request: an agent whose appends aim above
  * its ring is quarantined by the breaker, as one whose sagas' steps do.
  */
-function gateAppend(ctx: SessionContext, r: { sagaId: string; agentDid: string; actionId: string }, stepId: string) {
+function gateAppend(
+  ctx: SessionContext,
+  r: { sagaId: string; agentDid: string; actionId: string },
+  stepId: string,
+): GateDecision {
   const decision = gateStep({
     agent: agentView(ctx, r.agentDid),
     action: actionView(ctx, r.actionId),
@@ -153,6 +161,7 @@ function gateAppend(ctx: SessionContext, r: { sagaId: string; agentDid: string; 
       stepId,
       rule: decision.rule,
     });
+  return decision;
 }
 
 const endRules = (ctx: SessionContext, r: { sagaId: string; agentDid: string }) => {
@@ -191,10 +200,16 @@ export const turnHandlers = {
       openTurnRules(ctx, req);
       const signatures = a.accept();
       const deadline = Date.now() + (req.deadlineSeconds ?? turnsConfig(ctx).defaultDeadlineSeconds) * 1000;
+      // A turn opened from here on takes direct steps (docs/TURNS.md); one opened before reads every step.
+      const direct = patched(TURN_DIRECT_STEPS);
       const start = { description: req.description, steps: [] } as unknown as StartSagaRequestParsed;
       for (let tries = 1; ; tries++) {
         const sagaId = req.sagaId ?? nextSagaId(ctx);
-        const started = await startOneSaga(ctx, start, sagaId, signatures, { agentDid: req.agentDid, deadline });
+        const started = await startOneSaga(ctx, start, sagaId, signatures, {
+          agentDid: req.agentDid,
+          deadline,
+          ...(direct ? { direct: true as const } : {}),
+        });
         if (started.ok)
           return {
             sagaId,
@@ -213,7 +228,7 @@ export const turnHandlers = {
       const { saga, turn, stepId } = appendRules(ctx, req);
       const signatures = a.accept();
       noteRequests(ctx, req.agentDid, [req.actionId]);
-      gateAppend(ctx, req, stepId);
+      const decision = gateAppend(ctx, req, stepId);
       const { sagaId, ...spec } = req;
       const digest = stepDigest({
         sessionId: ctx.sessionId,
@@ -223,8 +238,7 @@ export const turnHandlers = {
         agentDid: req.agentDid,
         input: req.input,
       });
-      // Not leased: the saga claims its start (rate, budget) when it takes it (SPEC §12), as a declared saga's later steps.
-      saga.steps.push({
+      const evidence: StepEvidence = {
         stepId,
         actionId: req.actionId,
         agentDid: req.agentDid,
@@ -233,9 +247,21 @@ export const turnHandlers = {
         rejectedBy: null,
         witness: null,
         leased: false,
-      });
-      turn.next = { ...spec, stepId, digest, leased: false };
-      turn.taken = false;
+      };
+      // A direct step (docs/TURNS.md): allowed now, it is leased now (rate, budget: SPEC §12) and taken at once —
+      // its agent brings it to the saga. Any other is claimed by the saga when it takes it, as a declared saga's later steps.
+      const direct = turn.direct === true && decision.allowed;
+      if (direct) {
+        const refusal = leaseStep(ctx, saga, evidence);
+        // appendRules checked the same lease in this activation: it fits.
+        if (refusal !== null && refusal !== 'skip')
+          throw new HypervisorError(refusal.code, `cannot append step ${stepId}: ${refusal.reason}`, {
+            retryAfterMs: refusal.retryAfterMs,
+          });
+      }
+      saga.steps.push(evidence);
+      turn.next = { ...spec, stepId, digest, leased: direct };
+      turn.taken = direct;
       record(
         ctx,
         req.agentDid,
@@ -249,6 +275,7 @@ export const turnHandlers = {
         undefined,
         signatures,
       );
+      if (direct) return { sagaId, workflowId: saga.workflowId, stepId, digest, direct: turn.next };
       wakeTurn(ctx, saga);
       return { sagaId, workflowId: saga.workflowId, stepId, digest };
     },
