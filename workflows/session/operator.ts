@@ -6,7 +6,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
-import { ownGet } from '../../src/core/common';
+import { ownGet, parse } from '../../src/core/common';
 import { participantOf } from '../../src/core/session';
 import { FORKABLE_SAGAS_KEPT, OperatorDecisionRefSchema, SagaAwaitingSchema } from '../../src/contract/operator';
 import type { StartSagaRequestParsed } from '../../src/contract';
@@ -14,7 +14,7 @@ import type { SagaRecord } from '../../src/contract/sessionTypes';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { MESSAGES } from '../../src/contract/messages';
 import { operatorDecisionQuery, sagaAwaitingSignal } from '../definitions';
-import { logDropped } from '../failures';
+import { logDropped, queryAnswer } from '../failures';
 import {
   HYPERVISOR_DID,
   contentHash,
@@ -98,13 +98,13 @@ export function registerOperator(ctx: SessionContext): void {
   );
   wf.setHandler(
     operatorDecisionQuery,
-    (raw) => {
-      const ref = OperatorDecisionRefSchema.safeParse(raw);
-      const decided = ref.success ? ctx.sagas.get(ref.data.sagaId)?.decided : undefined;
-      if (!ref.success || !decided || decided.stepId !== ref.data.stepId || decided.round !== ref.data.round)
-        return null;
+    // A malformed reference is refused naming its field, as every query's (INVALID_INPUT); none decided: null.
+    queryAnswer((raw: unknown) => {
+      const ref = parse(OperatorDecisionRefSchema, raw, 'operatorDecision');
+      const decided = ctx.sagas.get(ref.sagaId)?.decided;
+      if (!decided || decided.stepId !== ref.stepId || decided.round !== ref.round) return null;
       return { decision: decided.decision, by: decided.by };
-    },
+    }),
     { description: MESSAGES.operatorDecision.description },
   );
 }
