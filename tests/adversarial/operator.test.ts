@@ -372,8 +372,10 @@ describe('operator recovery and fork (issue 22, SPEC §14)', function () {
     await session.sagaResult('completed');
     await until(
       () => session.sagaRecords(),
-      (rs) => rs.find((r) => r.sagaId === 'completed')?.state === 'completed',
-      'completed recorded',
+      (rs) =>
+        rs.find((r) => r.sagaId === 'completed')?.state === 'completed' &&
+        rs.find((r) => r.sagaId === 'original')?.state === 'compensated',
+      'both outcomes recorded (the session forks on what it has learned)',
     );
 
     const fork = (over: Record<string, unknown>) => ({

@@ -150,7 +150,12 @@ describe('parallel groups: policies, cancellation, compensation', function () {
     actedOnce(acted);
     assert.deepEqual(actedKeysOf(workflowId), acted.sort());
     // A group's branches are not forkable (a fork runs steps one after another, outside the group's policy):
-    // neither from a branch nor from a step before the group.
+    // neither from a branch nor from a step before the group. The session decides on what it has learned.
+    await until(
+      async () => (await session.sagaRecords()).find((g) => g.sagaId === sagaId),
+      (r) => r?.state === 'compensated',
+      'the session to learn the outcome',
+    );
     await refused(
       session.update('forkSaga', { sagaId, fromStepId: 'g1.b1', steps: [{ ...notify(alpha), stepId: 'g1.b1' }] }),
       'NOT_FORKABLE',
