@@ -119,7 +119,7 @@ export function keepForkable(ctx: SessionContext, saga: SagaRecord, snap: SagaSn
     .map((s) => ({
       stepId: s.stepId,
       agentDid: s.agentDid,
-      digest: snap.digests[s.stepId] ?? '',
+      digest: ownGet(snap.digests, s.stepId) ?? '',
     }));
   const kept = [...ctx.sagas.values()].filter((s) => s.forkable);
   for (const old of kept.slice(0, Math.max(0, kept.length - FORKABLE_SAGAS_KEPT))) delete old.forkable;
