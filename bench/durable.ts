@@ -46,7 +46,8 @@
  *   variant), --rounds N (batches per variant; each round runs the variants
  *   in turn, in reverse order every other round), --only c1,c8,c32,c32x8,
  *   --saga-timeout S (a saga with no result by then is terminated and
- *   counted as an error); BENCH_WARMUP, BENCH_C1, BENCH_C8, BENCH_C32,
+ *   counted as an error), --workers N (worker processes for each side: this
+ *   one and N−1 children, bench/workers.ts); BENCH_WORKERS, BENCH_WARMUP, BENCH_C1, BENCH_C8, BENCH_C32,
  *   BENCH_C32X8, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT, BENCH_CONTROLS, BENCH_SHAPE.
  */
 import * as fs from 'node:fs';
@@ -54,22 +55,25 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, type TLSConfig, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers, startDevServer } from '../worker/devServer';
 import { CLUSTER_HISTORY_SHARDS, startCluster } from '../worker/cluster';
 import { freePort } from '../worker/ports';
-import { createHypervisorWorker } from '../worker/worker';
-import { openAuditStore, type AuditStore } from '../src/store';
-import { registerStepHandler } from '../activities/handlers';
 import { HypervisorClient, type SessionHandle } from '../src/client';
 import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contract';
 import type { ControlsConfigInput } from '../src/core/controlsConfig';
-import * as plainActivities from './plain/activities';
+import {
+  NOOP_HANDLER,
+  registerNoopHandler,
+  runWorkerPair,
+  spawnWorkerProcesses,
+  specTls,
+  type WorkerSpec,
+} from './workers';
 import type { PlainSagaInput, PlainSagaResult, plainSaga } from './plain/workflows';
 
 // ── The requests (the contract is changing: edit only these) ────────────────
 
-const NOOP_HANDLER = 'bench.noop';
 const ACTIONS = ['bench.draft', 'bench.reserve', 'bench.publish'];
 const AGENTS = ['did:mesh:bench-alpha', 'did:mesh:bench-beta'];
 
@@ -195,6 +199,8 @@ const CONFIG = {
   c32x8: setting('c32x8', 'BENCH_C32X8', 64, 64),
   /** A saga with no result after this many seconds is terminated and counted as an error (a lost task waits 300 s). */
   sagaTimeout: setting('saga-timeout', 'BENCH_SAGA_TIMEOUT', 60, 120),
+  /** Worker processes polling each side's queue (this one and N−1 children): CAPACITY.md's second point. */
+  workers: Math.max(1, setting('workers', 'BENCH_WORKERS', 1, 1)),
 };
 const targetsRaw =
   (() => {
@@ -710,7 +716,7 @@ function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummar
   const W = 14;
   const lines = [
     '',
-    `── ${target} · ${s.key}: ${s.title}${SHAPE === 'group' ? ' · one parallel group of ALL, 3 branches, against Promise.all' : ''} — ${plain.sagas} sagas per variant, ${CONFIG.rounds} interleaved batches ──`,
+    `── ${target} · ${s.key}: ${s.title}${SHAPE === 'group' ? ' · one parallel group of ALL, 3 branches, against Promise.all' : ''} — ${plain.sagas} sagas per variant, ${CONFIG.rounds} interleaved batches${CONFIG.workers > 1 ? `, ${CONFIG.workers} worker processes` : ''} ──`,
     `${'metric'.padEnd(26)}${pad('plain', 10)}${govs.map((g) => pad(modeLabel(g.mode), W)).join('')}${govs.map((g) => pad(`${g.mode}/plain`, 11)).join('')}`,
     ...rows.map(([name, f]) => {
       const p = f(plain);
@@ -837,6 +843,7 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
         sessions: s.sessions,
         sagas: s.sagas,
         rounds: CONFIG.rounds,
+        worker_processes: CONFIG.workers,
         controls: Object.fromEntries(gs.map((g) => [g.mode, CONTROLS[g.mode]])),
         plain: p,
         governed: byMode((g) => g),
@@ -846,6 +853,7 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
           throughput: ratio(g.throughput_per_s, p.throughput_per_s),
           events_per_saga: ratio(g.events_per_saga, p.events_per_saga),
           tasks_per_saga: ratio(g.tasks_per_saga, p.tasks_per_saga),
+          history_bytes_per_saga: ratio(g.history_bytes_per_saga, p.history_bytes_per_saga),
         })),
         targets: byMode((g) => targets(s, p, g)),
       }),
@@ -893,32 +901,31 @@ async function startTarget(name: Backend, dataDir: string): Promise<Target> {
   return { name, address: server.address, stop: () => server.stop() };
 }
 
-/** Every scenario, plain and governed, on one target; both workers in this process. */
+/**
+ * Every scenario, plain and governed, on one target: both workers in this process, and with `--workers N` the same
+ * pair in N−1 more processes on the same queues (both sides get the same worker capacity).
+ */
 async function benchTarget(target: Target, dataDir: string): Promise<void> {
-  const workers: Worker[] = [];
-  const runs: Promise<void>[] = [];
   let connection: Connection | undefined;
-  let store: AuditStore | undefined;
-  let nativeConnection: NativeConnection | undefined;
+  let pair: Awaited<ReturnType<typeof runWorkerPair>> | undefined;
+  let more: Awaited<ReturnType<typeof spawnWorkerProcesses>> | undefined;
   try {
     const namespace = 'default';
     connection = await Connection.connect({ address: target.address, tls: target.tls });
     const client = new Client({ connection, namespace });
-    nativeConnection = await NativeConnection.connect({ address: target.address, tls: target.tls });
     const hvQueue = `hv-bench-${RUN}`;
     const plainQueue = `plain-bench-${RUN}`;
-    store = await openAuditStore(target.auditUrl ? { url: target.auditUrl } : { dataDir });
-    workers.push(await createHypervisorWorker({ connection: nativeConnection, namespace, taskQueue: hvQueue, store }));
-    workers.push(
-      await Worker.create({
-        connection: nativeConnection,
-        namespace,
-        taskQueue: plainQueue,
-        workflowsPath: require.resolve('./plain/workflows'),
-        activities: plainActivities,
-      }),
-    );
-    for (const w of workers) runs.push(w.run());
+    const spec: WorkerSpec = {
+      address: target.address,
+      namespace,
+      hvQueue,
+      plainQueue,
+      tls: specTls(target.tls),
+      store: target.auditUrl ? { url: target.auditUrl } : { dataDir },
+    };
+    pair = await runWorkerPair(spec);
+    if (CONFIG.workers > 1) more = await spawnWorkerProcesses(spec, CONFIG.workers - 1, log);
+    const store = pair.store;
     const env: Env = { client, hv: new HypervisorClient(client, hvQueue, store), plainQueue, target: target.name };
 
     if (CONFIG.warmup > 0) {
@@ -935,10 +942,8 @@ async function benchTarget(target: Target, dataDir: string): Promise<void> {
     for (const s of SCENARIOS) await runScenario(s, env);
     log(`${target.name}: done in ${round((Date.now() - t0) / 1000)} s (after warm-up)`);
   } finally {
-    for (const w of workers) w.shutdown();
-    await Promise.allSettled(runs);
-    await store?.close().catch(() => undefined);
-    await nativeConnection?.close().catch(() => undefined);
+    await more?.stop();
+    await pair?.stop();
     await connection?.close().catch(() => undefined);
   }
 }
@@ -963,14 +968,7 @@ async function main(): Promise<void> {
       });
     });
   }
-  registerStepHandler(NOOP_HANDLER, {
-    async execute(_input, ctx) {
-      return { done: ctx.stepId };
-    },
-    async undo(_input, _result, ctx) {
-      return { undone: ctx.stepId };
-    },
-  });
+  registerNoopHandler();
   if (!JSON_OUT) console.log(CONTROLS_LEGEND);
   try {
     for (const name of TARGETS) {
