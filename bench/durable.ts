@@ -396,6 +396,8 @@ interface VariantTotals {
   sagaCost: Cost;
   sessionCost: Cost;
   continuedAsNew: number;
+  /** This process's CPU time (its workers and the bench's client) over the variant's batches, the session's tail included (ms). */
+  cpuMs: number;
   /** Per saga, from its history: request → WorkflowExecutionStarted, and started → closed (ms). */
   startDelays: number[];
   runTimes: number[];
@@ -408,6 +410,7 @@ const emptyTotals = (): VariantTotals => ({
   sagaCost: new Cost(),
   sessionCost: new Cost(),
   continuedAsNew: 0,
+  cpuMs: 0,
   startDelays: [],
   runTimes: [],
   phases: new Map(),
@@ -595,6 +598,7 @@ function summarize(t: VariantTotals) {
     session_events_per_saga: round(session.events, 2),
     session_tasks_per_saga: round(session.tasks, 2),
     session_continued_as_new: t.continuedAsNew,
+    cpu_ms_per_saga: round(t.cpuMs / Math.max(1, started), 2),
     saga_events_by_type: saga.byType,
     session_events_by_type: session.byType,
     saga_bytes_by_type: saga.bytesByType,
@@ -712,6 +716,10 @@ function printTable(target: string, s: Scenario, plain: Summary, govs: GovSummar
     ['workflow tasks / saga', (x) => x.tasks_per_saga],
     ['  of which saga', (x) => x.saga_tasks_per_saga],
     ['  of which session', (x) => x.session_tasks_per_saga],
+    // With more worker processes, the others' CPU is not this process's: the row would undercount.
+    ...(CONFIG.workers === 1
+      ? ([['worker CPU / saga (ms)', (x: Summary) => x.cpu_ms_per_saga]] as Array<[string, (x: Summary) => number]>)
+      : []),
   ];
   const W = 14;
   const lines = [
@@ -775,8 +783,14 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
       totals: emptyTotals(),
     })),
   );
+  const cpuSince = (from: NodeJS.CpuUsage) => {
+    const d = process.cpuUsage(from);
+    return (d.user + d.system) / 1000;
+  };
   const runPlain = async (n: number) => {
+    const cpu = process.cpuUsage();
     const batch = await runBatch(n, s.concurrency, plainOne(env));
+    plain.cpuMs += cpuSince(cpu);
     log(`  plain        batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
     plain.outcomes.push(...batch.outcomes);
     plain.wallMs += batch.wallMs;
@@ -784,11 +798,13 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
   const runGoverned = (gov: (typeof govs)[number]) => async (n: number) => {
     const { sessions, totals } = gov;
     const before = await Promise.all(sessions.map((x) => quietSession(x)));
+    const cpu = process.cpuUsage();
     const batch = await runBatch(n, s.concurrency, governedOne(sessions));
     log(`  ${modeLabel(gov.mode).padEnd(12)} batch: ${n} sagas in ${round(batch.wallMs / 1000)} s`);
     totals.outcomes.push(...batch.outcomes);
     totals.wallMs += batch.wallMs;
     const after = await Promise.all(sessions.map((x) => quietSession(x)));
+    totals.cpuMs += cpuSince(cpu);
     for (let k = 0; k < sessions.length; k++) {
       const { events, runs } = await sessionEvents(env.client, sessions[k]!.handle.workflowId, before[k]!, after[k]!);
       totals.sessionCost.add(events);
@@ -854,6 +870,7 @@ async function runScenario(s: Scenario, env: Env): Promise<void> {
           events_per_saga: ratio(g.events_per_saga, p.events_per_saga),
           tasks_per_saga: ratio(g.tasks_per_saga, p.tasks_per_saga),
           history_bytes_per_saga: ratio(g.history_bytes_per_saga, p.history_bytes_per_saga),
+          ...(CONFIG.workers === 1 ? { cpu_ms_per_saga: ratio(g.cpu_ms_per_saga, p.cpu_ms_per_saga) } : {}),
         })),
         targets: byMode((g) => targets(s, p, g)),
       }),
