@@ -6,8 +6,8 @@
  * Format 2 (`format: 2`): each step as requested — a field at its schema's default is left out and the
  * saga's parse puts it back — with no digest: the saga computes it with `stepDigest`, the session's own
  * function of the same values, so it is the digest the session recorded and approvals bind to (SPEC §11.5);
- * `leased` only when false (absent: leased, as it always read). An action's view leaves out readOnly and
- * admin when false. Format 1 (no `format`: every recorded history before it) gives every field and each
+ * `leased` only when false (absent: leased, as it always read). A view leaves out its fields at their
+ * defaults (an agent's bondSum 0, ringCap 0, active; an action's readOnly and admin false). Format 1 (no `format`: every recorded history before it) gives every field and each
  * step's digest, and the saga uses them as given.
  */
 import { z } from 'zod';
@@ -25,6 +25,7 @@ import {
   StepRetrySchema,
   stepDigest,
   type ActionView,
+  type AgentView,
   type SagaStep,
 } from './sagaContract';
 
@@ -34,6 +35,16 @@ export const StartStepSchema = SagaStepSchema.extend({
   digest: DigestSchema.optional(),
   /** SPEC §12: its start holds a rate token and its budget; false: the saga claims it from the session at its time. Absent: leased. */
   leased: z.boolean().optional(),
+});
+
+/**
+ * An agent's view in the start input: absent, bondSum and ringCap are 0 and active is true (format 2 leaves
+ * them out then), as an absent restriction is 0 — a view only its session writes (the saga checks its parent).
+ */
+export const StartAgentViewSchema = AgentViewSchema.extend({
+  bondSum: AgentViewSchema.shape.bondSum.default(0),
+  ringCap: AgentViewSchema.shape.ringCap.default(0),
+  active: z.boolean().default(true),
 });
 
 /** An action's view in the start input: absent, readOnly and admin are false (format 2 leaves them out then). */
@@ -54,7 +65,7 @@ export const SagaWorkflowInputSchema = z
     sagaId: Id,
     description: z.string().max(500).optional(),
     steps: z.array(StartStepSchema).max(SAGA_MAX_STEPS),
-    agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
+    agents: z.array(StartAgentViewSchema).max(SAGA_MAX_STEPS),
     actions: z.array(StartActionViewSchema).max(SAGA_MAX_STEPS),
     quorum: z.number().int().min(1).max(100),
     /**
@@ -109,6 +120,7 @@ export const SagaWorkflowInputSchema = z
 export type SagaWorkflowInput = z.input<typeof SagaWorkflowInputSchema>;
 export type StartStep = z.input<typeof StartStepSchema>;
 export type StartActionView = z.input<typeof StartActionViewSchema>;
+export type StartAgentView = z.input<typeof StartAgentViewSchema>;
 
 type ParsedStartInput = z.output<typeof SagaWorkflowInputSchema>;
 /** The start input as the saga holds it: every step with its digest. */
@@ -179,5 +191,19 @@ export function startActionView(view: ActionView): StartActionView {
     omega,
     executeApi,
     undoApi,
+  };
+}
+
+/** Format 2: an agent's view without bondSum, ringCap and active at their defaults (0, 0, true). */
+export function startAgentView(view: AgentView): StartAgentView {
+  const { did, sigmaRaw, bondSum, ringCap, active, restriction, elevation } = view;
+  return {
+    did,
+    sigmaRaw,
+    ...(bondSum !== 0 ? { bondSum } : {}),
+    ...(ringCap !== 0 ? { ringCap } : {}),
+    ...(active ? {} : { active }),
+    ...(restriction !== undefined ? { restriction } : {}),
+    ...(elevation !== undefined ? { elevation } : {}),
   };
 }

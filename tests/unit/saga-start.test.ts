@@ -10,6 +10,7 @@ import {
   flattenEntries,
   stepDigest,
   type ActionView,
+  type AgentView,
   type SagaEntryInput,
   type SagaStep,
 } from '../../src/core/sagaContract';
@@ -18,6 +19,7 @@ import {
   requestedStep,
   resolveStartInput,
   startActionView,
+  startAgentView,
   type SagaWorkflowInput,
 } from '../../src/core/sagaStart';
 
@@ -44,7 +46,11 @@ const ACTIONS: ActionView[] = [
     undoApi: null,
   },
 ];
-const AGENTS = [{ did: A, sigmaRaw: 0.85, bondSum: 0.1, ringCap: 2, active: true, restriction: 1 as const }];
+const AGENTS: AgentView[] = [
+  { did: A, sigmaRaw: 0.85, bondSum: 0.1, ringCap: 2, active: true, restriction: 1 },
+  { did: B, sigmaRaw: 0.5, bondSum: 0, ringCap: 0, active: false, elevation: { ring: 1, until: 5 } },
+  { did: 'did:mesh:c', sigmaRaw: 0.7, bondSum: 0, ringCap: 0, active: true, elevation: null },
+];
 
 /** The session's two ways of giving a parsed request: as it did (format 1) and as it does (format 2). */
 function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessionId = 's-1', sagaId = 'saga-1') {
@@ -52,16 +58,18 @@ function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessi
   const { steps, groups } = flattenEntries(req.steps);
   const digestOf = (s: SagaStep & { stepId: string }) =>
     stepDigest({ sessionId, sagaId, stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, input: s.input });
-  const common = { sessionId, sagaId, agents: AGENTS, quorum: 2, ...(groups.length ? { groups } : {}) };
+  const common = { sessionId, sagaId, quorum: 2, ...(groups.length ? { groups } : {}) };
   const full: SagaWorkflowInput = {
     ...common,
     steps: steps.map((s, i) => ({ ...s, digest: digestOf(s), leased: leased(i) })),
+    agents: AGENTS,
     actions: ACTIONS,
   };
   const compact: SagaWorkflowInput = {
     format: 2,
     ...common,
     steps: steps.map((s, i) => requestedStep(s, leased(i))),
+    agents: AGENTS.map(startAgentView),
     actions: ACTIONS.map(startActionView),
   };
   // Temporal carries them as JSON.
@@ -117,6 +125,19 @@ describe('the saga start input, format 2 (issue 20)', () => {
     assert.deepEqual(steps[3]!.retry, { maximumAttempts: 3 });
     assert.equal(steps[4]!.retry, undefined, 'a retry at its default');
     assert.deepEqual(steps[5]!.retry, { backoffCoefficient: 1.5, maximumIntervalSeconds: 9 });
+    assert.deepEqual(compact.agents, [
+      { did: A, sigmaRaw: 0.85, bondSum: 0.1, ringCap: 2, restriction: 1 },
+      { did: B, sigmaRaw: 0.5, active: false, elevation: { ring: 1, until: 5 } },
+      { did: 'did:mesh:c', sigmaRaw: 0.7, elevation: null },
+    ]);
+    assert.deepEqual(
+      compact.actions.map((a) => [a.readOnly, a.admin]),
+      [
+        [undefined, undefined],
+        [true, undefined],
+        [undefined, true],
+      ],
+    );
     assert.ok(JSON.stringify(compact).length < JSON.stringify(full).length / 2);
   });
 
