@@ -7,8 +7,9 @@
  * saga's parse puts it back — with no digest: the saga computes it with `stepDigest`, the session's own
  * function of the same values, so it is the digest the session recorded and approvals bind to (SPEC §11.5);
  * `leased` only when false (absent: leased, as it always read). A view leaves out its fields at their
- * defaults (an agent's bondSum 0, ringCap 0, active; an action's readOnly and admin false). Format 1 (no `format`: every recorded history before it) gives every field and each
- * step's digest, and the saga uses them as given.
+ * defaults (an agent's bondSum 0, ringCap 0, active; an action's readOnly and admin false). Format 1 (no
+ * `format`: every recorded history before it) gives every field and each step's digest, and the saga uses
+ * them as given.
  */
 import { z } from 'zod';
 import { DidSchema } from './common';

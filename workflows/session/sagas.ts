@@ -117,7 +117,7 @@ export async function startOneSaga(
   });
   const agentDids = turn ? [turn.agentDid] : [...new Set(steps.map((s) => s.agentDid))].sort();
   const actionIds = [...new Set(steps.map((s) => s.actionId))];
-  // The saga's view, taken now (before the leases below change the agents' standing).
+  // The saga's view, taken before the leases below (as it always was).
   const agents = agentDids.map((d) => agentView(ctx, d)).filter((v): v is AgentView => v !== undefined);
   const actions = actionIds.map((a) => actionView(ctx, a)).filter((v): v is ActionView => v !== undefined);
   const record_: SagaRecord = {
