@@ -18,7 +18,9 @@
  * aborted after two steps — each saga and their session. ("operator", SPEC §14): an SRE's retry of a saga
  * awaiting its operator, and a fork from step 3 of a compensated saga — each saga and their session. ("groups",
  * SPEC §14): a saga through an ANY group (a loser cancelled and undone) and an ALL group that fails, and its
- * session. (saga-approvals-before-index.json is not written
+ * session. ("start-input", issue 20): a saga started in format 2 — steps as requested, digests computed by
+ * the saga — through a group whose ring-1 branch waits for approvals bound to those digests, its last step
+ * claimed at its time (not leased at the start), and its session. (saga-approvals-before-index.json is not written
  * here: it is the approvals saga as it ran before waiting steps were indexed,
  * kept so that the patch which indexes them is checked against an old history.
  * Nor is session-before-controls.json: recorded on 8ddf870, the commit before
@@ -29,6 +31,7 @@
  *   npm run record:histories -- --only turns      the turns' fixtures alone
  *   npm run record:histories -- --only operator   the operator recovery and fork fixtures alone (SPEC §14)
  *   npm run record:histories -- --only groups     the parallel groups' fixtures alone (SPEC §14)
+ *   npm run record:histories -- --only start-input   the format-2 start input's fixtures alone (issue 20)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls', 'turns', 'operator', 'groups'];
+    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -134,6 +137,7 @@ async function main(): Promise<void> {
     if (want('turns')) await turns();
     if (want('operator')) await operatorScenario((id, agents) => session(id, agents), hv, save, until);
     if (want('groups')) await groups();
+    if (want('start-input')) await startInput();
     for (const line of written) console.log(line);
   } finally {
     await own.stop();
@@ -264,6 +268,38 @@ async function main(): Promise<void> {
     await g.terminate();
     await save('saga-parallel-groups', grouped.handle.workflowId);
     await save('session-parallel-groups', g.handle.workflowId);
+  }
+
+  async function startInput(): Promise<void> {
+    // Issue 20: format 2. Ring 2 (beta's) holds one start: `last` is not leased at the start and claims at its time.
+    const f = await session(
+      'rec-format-2',
+      { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 },
+      { config: { controls: { rateLimits: { ring2: { perSecond: 1, burst: 1 } } } } },
+    );
+    const saga = await f.startSaga({
+      sagaId: 'format-2',
+      steps: [
+        { actionId: 'draft', agentDid: alpha, input: { n: 1 } },
+        {
+          parallel: [
+            { actionId: 'draft', agentDid: beta },
+            { actionId: 'wire-money', agentDid: alpha, input: { amount: 5 }, approvalDeadlineSeconds: 600 },
+          ],
+          policy: 'ALL',
+        },
+        { stepId: 'last', actionId: 'publish', agentDid: beta, timeoutSeconds: 30, retry: { maximumAttempts: 2 } },
+      ],
+    });
+    await until('the ring-1 branch to wait', async () => (await saga.state()).waiting?.stepId === 'g1.b2');
+    for (const approverDid of [beta, gamma])
+      await f.approve({ sagaId: 'format-2', stepId: 'g1.b2', digest: saga.digests['g1.b2'], approverDid });
+    const snap = await saga.result();
+    if (snap.saga.state !== 'completed') throw new Error(`the format-2 saga did not complete: ${snap.error}`);
+    await until('the session to learn it', async () => (await f.sagas()).every((x) => x.state !== 'running'));
+    await f.terminate();
+    await save('saga-format-2', saga.handle.workflowId);
+    await save('session-format-2', f.handle.workflowId);
   }
 
   async function turns(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * A fork's steps (SPEC §14): the original saga's steps from `fromStepId` on, as the original started them —
  * read from its history's start input (what its session gave it). The session checks each against the
- * digest it holds for the original, so what is read here can only be the original's.
+ * digest it holds for the original, so what is read here can only be the original's. Either format of the
+ * start input (src/core/sagaStart.ts) serves: its steps are requests, with or without their defaults.
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';

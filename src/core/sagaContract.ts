@@ -347,7 +347,6 @@ export type Restriction = z.infer<typeof RestrictionSchema>;
 
 /** A step as the session hands it to its saga: ids settled and its digest (SPEC §11.5). */
 export type ResolvedStep = Omit<SagaStep, 'stepId'> & { stepId: string; digest: string };
-/** leased: its start holds a rate token and its budget (SPEC §12); false: the saga claims it from the session at its time. Absent: leased. */
 /** SPEC §11.5: what approvals and witnesses of a step are bound to — and what a turn's direct step is checked by. */
 export function stepDigest(step: {
   sessionId: string;
@@ -367,59 +366,6 @@ export const STEP_NOT_APPENDED = 'StepNotAppended';
 export const ResolvedStepSchema = SagaStepSchema.extend({
   stepId: Id,
   digest: DigestSchema,
+  /** SPEC §12: its start holds a rate token and its budget; false: the saga claims it from the session at its time. Absent: leased. */
   leased: z.boolean().optional(),
 });
-
-/**
- * The saga workflow's start input. Only its session gives it (the saga checks
- * its parent): the view it starts from is the session's, at the start.
- */
-export const SagaWorkflowInputSchema = z
-  .strictObject({
-    sessionId: SessionIdSchema,
-    sagaId: Id,
-    description: z.string().max(500).optional(),
-    steps: z.array(ResolvedStepSchema).max(SAGA_MAX_STEPS),
-    agents: z.array(AgentViewSchema).max(SAGA_MAX_STEPS),
-    actions: z.array(ActionViewSchema).max(SAGA_MAX_STEPS),
-    quorum: z.number().int().min(1).max(100),
-    /**
-     * An open saga (SPEC §13): an agent's turn, whose steps arrive one at a time through the session. Its steps
-     * start empty; the saga reads each appended step from its session. `deadline`: epoch ms (workflow time).
-     * `direct`: its steps may be brought by its agent (`takeStep`), each checked with the session by the
-     * step's own activity (docs/TURNS.md); a turn opened before that shipped reads every step.
-     */
-    turn: z
-      .strictObject({
-        agentDid: DidSchema,
-        deadline: z.number().int().nonnegative(),
-        direct: z.literal(true).optional(),
-      })
-      .optional(),
-    /** SPEC §14: the saga's failure policy (absent: compensate). */
-    onFailure: OnFailureSchema.optional(),
-    /** SPEC §14: a fork — the saga and step it continues from. */
-    forkedFrom: z.strictObject({ sagaId: Id, stepId: Id }).optional(),
-    /** Its parallel groups (SPEC §14): each names its branches, contiguous steps of `steps`. Absent: none. */
-    groups: z.array(SagaGroupSchema).max(SAGA_MAX_STEPS).optional(),
-  })
-  .refine((v) => v.turn !== undefined || v.steps.length >= 1, {
-    path: ['steps'],
-    message: 'a saga needs at least one step',
-  })
-  .superRefine((v, ctx) => {
-    const ids = v.steps.map((s) => s.stepId);
-    const grouped = new Set<string>();
-    (v.groups ?? []).forEach((g, i) => {
-      const first = ids.indexOf(g.branches[0]!);
-      const contiguous = first >= 0 && g.branches.every((b, j) => ids[first + j] === b && !grouped.has(b));
-      if (!contiguous)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['groups', i],
-          message: `group ${g.groupId}: its branches must be contiguous steps of no other group`,
-        });
-      for (const b of g.branches) grouped.add(b);
-    });
-  });
-export type SagaWorkflowInput = z.input<typeof SagaWorkflowInputSchema>;

@@ -213,8 +213,18 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
         quorum: 1,
       };
     };
-    // The id the session will give its first saga, a made-up one, and a plain start.
-    const ids = ['saga-1', 'forged', 'forged-start'];
+    // The id the session will give its first saga, a made-up one, a plain start, and one in format 2 (issue 20:
+    // no digests, the saga computes them; admin left out) — refused before its input is read.
+    const ids = ['saga-1', 'forged', 'forged-start', 'forged-format-2'];
+    const compact = (sagaId: string) => {
+      const input = forged(sagaId);
+      return {
+        ...input,
+        format: 2,
+        steps: input.steps.map(({ digest: _digest, ...step }) => step),
+        actions: input.actions.map(({ admin: _admin, ...action }) => action),
+      };
+    };
     const handles = [
       await client.workflow.signalWithStart('sagaWorkflow', {
         taskQueue,
@@ -234,6 +244,11 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
         taskQueue,
         workflowId: sagaWorkflowId(session.id, ids[2]!),
         args: [forged(ids[2]!)],
+      }),
+      await client.workflow.start('sagaWorkflow', {
+        taskQueue,
+        workflowId: sagaWorkflowId(session.id, ids[3]!),
+        args: [compact(ids[3]!)],
       }),
     ];
     for (const h of handles) {

@@ -58,6 +58,10 @@ const SCENARIOS = [
   // that fails — the saga walks back through both — and its session.
   'saga-parallel-groups',
   'session-parallel-groups',
+  // Issue 20: a saga started in format 2 (steps as requested, digests computed by the saga) through a group whose
+  // ring-1 branch waited for approvals bound to those digests, its last step claimed at its time; and its session.
+  'saga-format-2',
+  'session-format-2',
 ];
 
 describe('replay: recorded histories against the current workflow code', function () {

@@ -5,15 +5,15 @@
  * are module functions over this one object.
  */
 import * as wf from '@temporalio/workflow';
-import type { z } from 'zod';
 import type { createActivities } from '../../activities';
 import { parse } from '../../src/core/common';
+import type { ActionView, AgentView } from '../../src/core/sagaContract';
 import {
   SagaWorkflowInputSchema,
-  type ActionView,
-  type AgentView,
+  resolveStartInput,
+  type SagaStartInput,
   type SagaWorkflowInput,
-} from '../../src/core/sagaContract';
+} from '../../src/core/sagaStart';
 import { addStep, createSaga, type SagaState } from '../../src/core/saga';
 import { groupStates } from '../../src/core/groups';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
@@ -38,8 +38,8 @@ export interface StepRun {
 }
 /** Every step execution in flight: the sequential step's, or a group's branches'. */
 export const runningSteps = (ctx: SagaContext): StepRun[] => [...(ctx.running ? [ctx.running] : []), ...ctx.branchRuns];
-/** The start input as its schema parses it (defaults filled in). */
-export type SagaInput = z.output<typeof SagaWorkflowInputSchema>;
+/** The start input as its schema parses it (defaults filled in), every step with its digest. */
+export type SagaInput = SagaStartInput;
 
 export interface SagaContext {
   readonly input: SagaInput;
@@ -112,7 +112,7 @@ export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
   const info = wf.workflowInfo();
   const claimed = (raw as { sessionId?: unknown } | null)?.sessionId;
   if (typeof claimed !== 'string' || info.parent?.workflowId !== sessionWorkflowId(claimed)) notFromSession(raw);
-  const input = governed(() => parse(SagaWorkflowInputSchema, raw, 'saga input'));
+  const input = governed(() => resolveStartInput(parse(SagaWorkflowInputSchema, raw, 'saga input')));
   const { sessionId, sagaId } = input;
   const actions = new Map<string, ActionView>(input.actions.map((a) => [a.actionId, a]));
   const saga: SagaState = governed(() => {

@@ -19,7 +19,7 @@ import * as wf from '@temporalio/workflow';
 import { completeTurn, finishSaga } from '../../src/core/saga';
 import { ATTR } from '../../src/core/observability';
 import { HvSagaState } from '../../src/contract/searchAttributes';
-import type { SagaWorkflowInput } from '../../src/core/sagaContract';
+import type { SagaWorkflowInput } from '../../src/core/sagaStart';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { sagaEndedSignal, sessionWorkflowId } from '../definitions';
 import { annotateRun, sagaEnded } from '../observe';

@@ -12,6 +12,9 @@ import { type DeltaSignature } from '../../src/core/identity';
 import { SLASH_CAUSE } from '../../src/core/observability';
 import {
   flattenEntries,
+  requestedStep,
+  startActionView,
+  startAgentView,
   type ActionView,
   type AgentView,
   type SagaWorkflowInput,
@@ -114,20 +117,9 @@ export async function startOneSaga(
   });
   const agentDids = turn ? [turn.agentDid] : [...new Set(steps.map((s) => s.agentDid))].sort();
   const actionIds = [...new Set(steps.map((s) => s.actionId))];
-  const sagaInput: SagaWorkflowInput = {
-    sessionId: ctx.sessionId,
-    sagaId,
-    description: req.description,
-    steps,
-    agents: agentDids.map((d) => agentView(ctx, d)).filter((v): v is AgentView => v !== undefined),
-    actions: actionIds.map((a) => actionView(ctx, a)).filter((v): v is ActionView => v !== undefined),
-    quorum: ctx.st.session.config.consensusQuorum,
-    ...(turn ? { turn } : {}),
-    // SPEC §14, only when asked for: a saga's start input is what it always was without them.
-    ...(req.onFailure ? { onFailure: req.onFailure } : {}),
-    ...(forkedFrom ? { forkedFrom } : {}),
-    ...(groups.length ? { groups } : {}),
-  };
+  // The saga's view, taken before the leases below (as it always was).
+  const agents = agentDids.map((d) => agentView(ctx, d)).filter((v): v is AgentView => v !== undefined);
+  const actions = actionIds.map((a) => actionView(ctx, a)).filter((v): v is ActionView => v !== undefined);
   const record_: SagaRecord = {
     sagaId,
     workflowId,
@@ -157,8 +149,23 @@ export async function startOneSaga(
     if (i === 0 && refusal !== 'skip') throw refused(step.stepId, refusal);
     break;
   }
-  for (const s of sagaInput.steps)
-    (s as { leased?: boolean }).leased = record_.steps.find((e) => e.stepId === s.stepId)!.leased === true;
+  // Format 2 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
+  // the same values, so the ones recorded above. Temporal never compares a child's input on replay.
+  const sagaInput: SagaWorkflowInput = {
+    format: 2,
+    sessionId: ctx.sessionId,
+    sagaId,
+    ...(req.description !== undefined ? { description: req.description } : {}),
+    steps: flat.map((s, i) => requestedStep(s, record_.steps[i]!.leased === true)),
+    agents: agents.map(startAgentView),
+    actions: actions.map(startActionView),
+    quorum: ctx.st.session.config.consensusQuorum,
+    ...(turn ? { turn } : {}),
+    // SPEC §14, only when asked for.
+    ...(req.onFailure ? { onFailure: req.onFailure } : {}),
+    ...(forkedFrom ? { forkedFrom } : {}),
+    ...(groups.length ? { groups } : {}),
+  };
   ctx.sagas.set(sagaId, record_);
   ctx.startsInFlight++;
   let child: wf.ChildWorkflowHandle<typeof sagaWorkflow>;

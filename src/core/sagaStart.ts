@@ -1,0 +1,210 @@
+/**
+ * A saga's start input: what its session gives it (only its session: the saga checks its parent before it
+ * reads a byte of it), written twice to history — in the session's StartChildWorkflowExecutionInitiated and
+ * in the saga's WorkflowExecutionStarted — so it says what the saga cannot know and no more (issue 20).
+ *
+ * Format 2 (`format: 2`): each step as requested — a field at its schema's default is left out and the
+ * saga's parse puts it back — with no digest: the saga computes it with `stepDigest`, the session's own
+ * function of the same values, so it is the digest the session recorded and approvals bind to (SPEC §11.5);
+ * `leased` only when false (absent: leased, as it always read). A view leaves out its fields at their
+ * defaults (an agent's bondSum 0, ringCap 0, active; an action's readOnly and admin false). Format 1 (no
+ * `format`: every recorded history before it) gives every field and each step's digest, and the saga uses
+ * them as given.
+ */
+import { z } from 'zod';
+import { DidSchema } from './common';
+import {
+  ActionViewSchema,
+  AgentViewSchema,
+  DigestSchema,
+  Id,
+  OnFailureSchema,
+  SAGA_MAX_STEPS,
+  SagaGroupSchema,
+  SagaStepSchema,
+  SessionIdSchema,
+  StepRetrySchema,
+  stepDigest,
+  type ActionView,
+  type AgentView,
+  type SagaStep,
+} from './sagaContract';
+
+/** A step of the start input, its id settled. Format 1 gives its digest; format 2 leaves it to the saga. */
+export const StartStepSchema = SagaStepSchema.extend({
+  stepId: Id,
+  digest: DigestSchema.optional(),
+  /** SPEC §12: its start holds a rate token and its budget; false: the saga claims it from the session at its time. Absent: leased. */
+  leased: z.boolean().optional(),
+});
+
+/**
+ * An agent's view in the start input: absent, bondSum and ringCap are 0 and active is true (format 2 leaves
+ * them out then), as an absent restriction is 0 — a view only its session writes (the saga checks its parent).
+ */
+export const StartAgentViewSchema = AgentViewSchema.extend({
+  bondSum: AgentViewSchema.shape.bondSum.default(0),
+  ringCap: AgentViewSchema.shape.ringCap.default(0),
+  active: z.boolean().default(true),
+});
+
+/** An action's view in the start input: absent, readOnly and admin are false (format 2 leaves them out then). */
+export const StartActionViewSchema = ActionViewSchema.extend({
+  readOnly: z.boolean().default(false),
+  admin: z.boolean().default(false),
+});
+
+/**
+ * The saga workflow's start input. Only its session gives it (the saga checks
+ * its parent): the view it starts from is the session's, at the start.
+ */
+export const SagaWorkflowInputSchema = z
+  .strictObject({
+    /** Format 2: steps as requested, digests computed by the saga (and a compact outcome). Absent: format 1. */
+    format: z.literal(2).optional(),
+    sessionId: SessionIdSchema,
+    sagaId: Id,
+    description: z.string().max(500).optional(),
+    steps: z.array(StartStepSchema).max(SAGA_MAX_STEPS),
+    agents: z.array(StartAgentViewSchema).max(SAGA_MAX_STEPS),
+    actions: z.array(StartActionViewSchema).max(SAGA_MAX_STEPS),
+    quorum: z.number().int().min(1).max(100),
+    /**
+     * An open saga (SPEC §13): an agent's turn, whose steps arrive one at a time through the session. Its steps
+     * start empty; the saga reads each appended step from its session. `deadline`: epoch ms (workflow time).
+     * `direct`: its steps may be brought by its agent (`takeStep`), each checked with the session by the
+     * step's own activity (docs/TURNS.md); a turn opened before that shipped reads every step.
+     */
+    turn: z
+      .strictObject({
+        agentDid: DidSchema,
+        deadline: z.number().int().nonnegative(),
+        direct: z.literal(true).optional(),
+      })
+      .optional(),
+    /** SPEC §14: the saga's failure policy (absent: compensate). */
+    onFailure: OnFailureSchema.optional(),
+    /** SPEC §14: a fork — the saga and step it continues from. */
+    forkedFrom: z.strictObject({ sagaId: Id, stepId: Id }).optional(),
+    /** Its parallel groups (SPEC §14): each names its branches, contiguous steps of `steps`. Absent: none. */
+    groups: z.array(SagaGroupSchema).max(SAGA_MAX_STEPS).optional(),
+  })
+  .refine((v) => v.turn !== undefined || v.steps.length >= 1, {
+    path: ['steps'],
+    message: 'a saga needs at least one step',
+  })
+  .superRefine((v, ctx) => {
+    v.steps.forEach((s, i) => {
+      if (v.format === 2 && s.digest !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'digest'],
+          message: "format 2 gives no digest: the saga computes each step's",
+        });
+      if (v.format === undefined && s.digest === undefined)
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'digest'], message: 'format 1 gives each step its digest' });
+    });
+    const ids = v.steps.map((s) => s.stepId);
+    const grouped = new Set<string>();
+    (v.groups ?? []).forEach((g, i) => {
+      const first = ids.indexOf(g.branches[0]!);
+      const contiguous = first >= 0 && g.branches.every((b, j) => ids[first + j] === b && !grouped.has(b));
+      if (!contiguous)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['groups', i],
+          message: `group ${g.groupId}: its branches must be contiguous steps of no other group`,
+        });
+      for (const b of g.branches) grouped.add(b);
+    });
+  });
+export type SagaWorkflowInput = z.input<typeof SagaWorkflowInputSchema>;
+export type StartStep = z.input<typeof StartStepSchema>;
+export type StartActionView = z.input<typeof StartActionViewSchema>;
+export type StartAgentView = z.input<typeof StartAgentViewSchema>;
+
+type ParsedStartInput = z.output<typeof SagaWorkflowInputSchema>;
+/** The start input as the saga holds it: every step with its digest. */
+export type SagaStartInput = Omit<ParsedStartInput, 'steps'> & {
+  steps: (ParsedStartInput['steps'][number] & { digest: string })[];
+};
+
+/** The parsed start input with format 2's digests computed (and its leases said): what format 1 gave. */
+export function resolveStartInput(input: ParsedStartInput): SagaStartInput {
+  if (input.format !== 2) return input as SagaStartInput; // format 1: the digests are the session's, given
+  const { sessionId, sagaId } = input;
+  return {
+    ...input,
+    steps: input.steps.map((s) => ({
+      ...s,
+      digest: stepDigest({
+        sessionId,
+        sagaId,
+        stepId: s.stepId,
+        actionId: s.actionId,
+        agentDid: s.agentDid,
+        input: s.input,
+      }),
+      leased: s.leased ?? true,
+    })),
+  };
+}
+
+// The defaults a format-2 step leaves out, as the schema fills them in.
+const TIMEOUT_DEFAULT = SagaStepSchema.shape.timeoutSeconds.parse(undefined);
+const APPROVAL_DEADLINE_DEFAULT = SagaStepSchema.shape.approvalDeadlineSeconds.parse(undefined);
+const RETRY_DEFAULT = SagaStepSchema.shape.retry.parse(undefined);
+const RETRY_FIELD_DEFAULTS: Record<string, unknown> = StepRetrySchema.parse({});
+const sameRetry = (a: SagaStep['retry'], b: SagaStep['retry']) =>
+  a.maximumAttempts === b.maximumAttempts &&
+  a.initialIntervalSeconds === b.initialIntervalSeconds &&
+  a.backoffCoefficient === b.backoffCoefficient &&
+  a.maximumIntervalSeconds === b.maximumIntervalSeconds;
+
+/** Format 2: a parsed step as requested — what is at its default left out — and its lease only when it has none. */
+export function requestedStep(step: SagaStep & { stepId: string }, leased: boolean): StartStep {
+  const { stepId, actionId, agentDid, input, timeoutSeconds, retry, approvalDeadlineSeconds, onFailure } = step;
+  // A retry left out is the step's default; one given fills the fields it leaves out with the retry's own.
+  const retryGiven = Object.fromEntries(
+    Object.entries(retry).filter(([k, v]) => v !== undefined && v !== RETRY_FIELD_DEFAULTS[k]),
+  );
+  return {
+    stepId,
+    actionId,
+    agentDid,
+    ...(input !== undefined ? { input } : {}),
+    ...(timeoutSeconds !== TIMEOUT_DEFAULT ? { timeoutSeconds } : {}),
+    ...(sameRetry(retry, RETRY_DEFAULT) ? {} : { retry: retryGiven }),
+    ...(approvalDeadlineSeconds !== APPROVAL_DEADLINE_DEFAULT ? { approvalDeadlineSeconds } : {}),
+    ...(onFailure !== undefined ? { onFailure } : {}),
+    ...(leased ? {} : { leased: false }),
+  };
+}
+
+/** Format 2: an action's view without readOnly and admin when they are false (their defaults). */
+export function startActionView(view: ActionView): StartActionView {
+  const { actionId, readOnly, admin, reversibility, omega, executeApi, undoApi } = view;
+  return {
+    actionId,
+    ...(readOnly ? { readOnly } : {}),
+    ...(admin ? { admin } : {}),
+    reversibility,
+    omega,
+    executeApi,
+    undoApi,
+  };
+}
+
+/** Format 2: an agent's view without bondSum, ringCap and active at their defaults (0, 0, true). */
+export function startAgentView(view: AgentView): StartAgentView {
+  const { did, sigmaRaw, bondSum, ringCap, active, restriction, elevation } = view;
+  return {
+    did,
+    sigmaRaw,
+    ...(bondSum !== 0 ? { bondSum } : {}),
+    ...(ringCap !== 0 ? { ringCap } : {}),
+    ...(active ? {} : { active }),
+    ...(restriction !== undefined ? { restriction } : {}),
+    ...(elevation !== undefined ? { elevation } : {}),
+  };
+}

@@ -1,0 +1,212 @@
+/**
+ * A saga's start input, format 2 (issue 20, src/core/sagaStart.ts): the session leaves out what is at its
+ * default and the digests; the saga's parse and resolveStartInput give back exactly what format 1 — every
+ * field and the session's digests — gave. Format 1 is read as it always was.
+ */
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  StartSagaRequestSchema,
+  flattenEntries,
+  stepDigest,
+  type ActionView,
+  type AgentView,
+  type SagaEntryInput,
+  type SagaStep,
+} from '../../src/core/sagaContract';
+import {
+  SagaWorkflowInputSchema,
+  requestedStep,
+  resolveStartInput,
+  startActionView,
+  startAgentView,
+  type SagaWorkflowInput,
+} from '../../src/core/sagaStart';
+
+const A = 'did:mesh:alpha';
+const B = 'did:mesh:beta';
+const ACTIONS: ActionView[] = [
+  {
+    actionId: 'draft',
+    readOnly: false,
+    admin: false,
+    reversibility: 'FULL',
+    omega: 0.2,
+    executeApi: 'handler:x',
+    undoApi: 'handler:x',
+  },
+  { actionId: 'read', readOnly: true, admin: false, reversibility: 'FULL', omega: 0, executeApi: null, undoApi: null },
+  {
+    actionId: 'root',
+    readOnly: false,
+    admin: true,
+    reversibility: 'NONE',
+    omega: 1,
+    executeApi: 'https://x.test/a',
+    undoApi: null,
+  },
+];
+const AGENTS: AgentView[] = [
+  { did: A, sigmaRaw: 0.85, bondSum: 0.1, ringCap: 2, active: true, restriction: 1 },
+  { did: B, sigmaRaw: 0.5, bondSum: 0, ringCap: 0, active: false, elevation: { ring: 1, until: 5 } },
+  { did: 'did:mesh:c', sigmaRaw: 0.7, bondSum: 0, ringCap: 0, active: true, elevation: null },
+];
+
+/** The session's two ways of giving a parsed request: as it did (format 1) and as it does (format 2). */
+function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessionId = 's-1', sagaId = 'saga-1') {
+  const req = StartSagaRequestSchema.parse({ steps: entries });
+  const { steps, groups } = flattenEntries(req.steps);
+  const digestOf = (s: SagaStep & { stepId: string }) =>
+    stepDigest({ sessionId, sagaId, stepId: s.stepId, actionId: s.actionId, agentDid: s.agentDid, input: s.input });
+  const common = { sessionId, sagaId, quorum: 2, ...(groups.length ? { groups } : {}) };
+  const full: SagaWorkflowInput = {
+    ...common,
+    steps: steps.map((s, i) => ({ ...s, digest: digestOf(s), leased: leased(i) })),
+    agents: AGENTS,
+    actions: ACTIONS,
+  };
+  const compact: SagaWorkflowInput = {
+    format: 2,
+    ...common,
+    steps: steps.map((s, i) => requestedStep(s, leased(i))),
+    agents: AGENTS.map(startAgentView),
+    actions: ACTIONS.map(startActionView),
+  };
+  // Temporal carries them as JSON.
+  const wire = (x: unknown) => JSON.parse(JSON.stringify(x)) as SagaWorkflowInput;
+  return { full: wire(full), compact: wire(compact), digests: steps.map(digestOf) };
+}
+
+const read = (raw: SagaWorkflowInput) => resolveStartInput(SagaWorkflowInputSchema.parse(raw));
+
+function assertSameReading(entries: SagaEntryInput[], leased: (i: number) => boolean = () => true) {
+  const { full, compact, digests } = inputs(entries, leased);
+  const { format, ...fromCompact } = read(compact);
+  assert.equal(format, 2);
+  assert.deepStrictEqual(fromCompact, read(full));
+  assert.deepStrictEqual(
+    fromCompact.steps.map((s) => s.digest),
+    digests,
+    "the saga's digests are the session's",
+  );
+  return { full, compact };
+}
+
+describe('the saga start input, format 2 (issue 20)', () => {
+  it('reads as format 1 did: defaults put back, digests computed, leases said', () => {
+    const { full, compact } = assertSameReading(
+      [
+        { actionId: 'draft', agentDid: A },
+        { stepId: 'mine', actionId: 'draft', agentDid: B, input: { n: 1, deep: [null, 'x', { z: -0 }] } },
+        { actionId: 'root', agentDid: A, input: null, timeoutSeconds: 300, approvalDeadlineSeconds: 3600 },
+        { actionId: 'draft', agentDid: A, retry: { maximumAttempts: 3 }, timeoutSeconds: 12 },
+        {
+          actionId: 'draft',
+          agentDid: A,
+          retry: { maximumAttempts: 1, initialIntervalSeconds: 1, backoffCoefficient: 2 },
+        },
+        { actionId: 'draft', agentDid: A, retry: { maximumIntervalSeconds: 9, backoffCoefficient: 1.5 } },
+        { actionId: 'read', agentDid: B, approvalDeadlineSeconds: 60, onFailure: { 'await-operator': {} } },
+        { actionId: 'read', agentDid: B, onFailure: 'compensate', input: 'text' },
+      ],
+      (i) => i !== 5,
+    );
+    const steps = compact.steps as Record<string, unknown>[];
+    assert.deepEqual(Object.keys(steps[0]!), ['stepId', 'actionId', 'agentDid'], 'a step at its defaults');
+    assert.ok(
+      steps.every((s) => !('digest' in s)),
+      'no digest',
+    );
+    assert.deepEqual(
+      steps.map((s) => s.leased),
+      [undefined, undefined, undefined, undefined, undefined, false, undefined, undefined],
+      'a lease said only when the step has none',
+    );
+    assert.deepEqual(steps[3]!.retry, { maximumAttempts: 3 });
+    assert.equal(steps[4]!.retry, undefined, 'a retry at its default');
+    assert.deepEqual(steps[5]!.retry, { backoffCoefficient: 1.5, maximumIntervalSeconds: 9 });
+    assert.deepEqual(compact.agents, [
+      { did: A, sigmaRaw: 0.85, bondSum: 0.1, ringCap: 2, restriction: 1 },
+      { did: B, sigmaRaw: 0.5, active: false, elevation: { ring: 1, until: 5 } },
+      { did: 'did:mesh:c', sigmaRaw: 0.7, elevation: null },
+    ]);
+    assert.deepEqual(
+      compact.actions.map((a) => [a.readOnly, a.admin]),
+      [
+        [undefined, undefined],
+        [true, undefined],
+        [undefined, true],
+      ],
+    );
+    assert.ok(JSON.stringify(compact).length < JSON.stringify(full).length / 2);
+  });
+
+  it("a parallel group's branches (g1.b2) and custom group ids are digested under their settled ids", () => {
+    assertSameReading([
+      { actionId: 'draft', agentDid: A },
+      {
+        parallel: [
+          { actionId: 'draft', agentDid: A, input: { b: 1 } },
+          { actionId: 'read', agentDid: B },
+        ],
+        policy: 'ALL',
+      },
+      {
+        groupId: 'mine',
+        parallel: [
+          { actionId: 'draft', agentDid: B, stepId: 'x' },
+          { actionId: 'draft', agentDid: A },
+        ],
+        policy: { atLeast: 1 },
+      },
+    ]);
+  });
+
+  it('any request reads the same in both formats (property)', () => {
+    const json = fc.jsonValue({ maxDepth: 3 });
+    const step = fc.record(
+      {
+        actionId: fc.constantFrom('draft', 'read', 'root'),
+        agentDid: fc.constantFrom(A, B),
+        input: json,
+        timeoutSeconds: fc.constantFrom(300, 1, 86_400),
+        approvalDeadlineSeconds: fc.constantFrom(3600, 10),
+        retry: fc.record(
+          {
+            maximumAttempts: fc.integer({ min: 1, max: 5 }),
+            initialIntervalSeconds: fc.constantFrom(1, 0.5),
+            backoffCoefficient: fc.constantFrom(1, 2, 3),
+            maximumIntervalSeconds: fc.constantFrom(1, 60),
+          },
+          { requiredKeys: [] },
+        ),
+      },
+      { requiredKeys: ['actionId', 'agentDid'] },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.boolean(), { maxLength: 6 }),
+        (steps, l) => void assertSameReading(steps, (i) => l[i] ?? true),
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('format 1 (every recorded history) is read as given; each format refuses the other’s digests', () => {
+    const { full, compact } = inputs([{ actionId: 'draft', agentDid: A }], () => true);
+    const given = SagaWorkflowInputSchema.parse(full);
+    assert.equal(resolveStartInput(given), given, 'format 1: the parse, untouched');
+    const noDigest = { ...full, steps: compact.steps };
+    assert.match(
+      JSON.stringify(SagaWorkflowInputSchema.safeParse(noDigest).error?.issues),
+      /format 1 gives each step its digest/,
+    );
+    const withDigest = { ...compact, steps: full.steps };
+    assert.match(
+      JSON.stringify(SagaWorkflowInputSchema.safeParse(withDigest).error?.issues),
+      /format 2 gives no digest/,
+    );
+    assert.equal(SagaWorkflowInputSchema.safeParse({ ...compact, format: 3 }).success, false, 'no other format');
+  });
+});
