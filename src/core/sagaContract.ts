@@ -402,6 +402,12 @@ export const SagaWorkflowInputSchema = z
     forkedFrom: z.strictObject({ sagaId: Id, stepId: Id }).optional(),
     /** Its parallel groups (SPEC §14): each names its branches, contiguous steps of `steps`. Absent: none. */
     groups: z.array(SagaGroupSchema).max(SAGA_MAX_STEPS).optional(),
+    /**
+     * Format 2: the saga answers a compact outcome (src/contract/sagaOutcome.ts; its full snapshot is its
+     * `sagaState` query). Absent: a saga started before, which answers its full snapshot, so its history
+     * replays as it ran. The session always sends it: Temporal does not compare a child's input on replay.
+     */
+    format: z.literal(2).optional(),
   })
   .refine((v) => v.turn !== undefined || v.steps.length >= 1, {
     path: ['steps'],
