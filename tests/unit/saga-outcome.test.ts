@@ -105,6 +105,7 @@ describe('the compact saga outcome (issue 20)', () => {
         /pinned/,
       ],
       [JSON.parse(`{"format":2,"__proto__":{"state":"completed"}}`), /sagaId/],
+      ['completed', /not an object/],
     ];
     for (const [answer, why] of bad) assert.throws(() => endedWith(answer), why, JSON.stringify(answer));
   });

@@ -35,12 +35,13 @@ export const settledFromSnapshot = (snap: SagaSnapshot): Settled => ({
 });
 
 /**
- * A saga's answer, as its workflow result or a failure's details[0]. Nothing (null, not an object): no outcome.
- * A compact outcome that does not parse is refused with what was wrong: the session records nothing from it,
- * as a malformed snapshot never settled a saga (it cannot recover one that answered: its history says it ended).
+ * A saga's answer, as its workflow result or a failure's details[0]. Nothing (null): no outcome. An answer that
+ * is no outcome is refused with what was wrong: the session records nothing from it, as a malformed snapshot
+ * never settled a saga (nor is it recovered as lost: its history says it ended).
  */
 export function endedWith(answer: unknown): Ended {
-  if (typeof answer !== 'object' || answer === null) return { settled: null, failure: null };
+  if (!answer) return { settled: null, failure: null };
+  if (typeof answer !== 'object') throw new Error(`a saga's outcome is malformed: ${typeof answer}, not an object`);
   if (!isCompactOutcome(answer)) return { settled: settledFromSnapshot(answer as SagaSnapshot), failure: null };
   const parsed = SagaOutcomeSchema.safeParse(answer);
   if (!parsed.success)
