@@ -28,6 +28,7 @@ import type { SagaSnapshot } from '../src/contract/sagaTypes';
 
 export interface SagaOutcomeRead {
   status: 'running' | 'closed';
+  /** The saga's answer (its compact outcome; a saga before format 2: its snapshot — the name recorded histories hold). */
   snapshot: unknown | null;
   failure: string | null;
 }

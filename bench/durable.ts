@@ -9,7 +9,7 @@
  *   undone in reverse in a non-cancellable scope), its own task queue and
  *   Worker in this process.
  * - governed: src/client/index.ts: create a session, join agents, activate, then
- *   `session.startSaga(req)` and `await saga.result()`; the hypervisor's worker
+ *   `session.startSaga(req)` and `await saga.outcome()` (the workflow's result); the hypervisor's worker
  *   in this process on another task queue, same NativeConnection.
  *
  * - governed, twice — controls off and controls on (SPEC §12; session config
@@ -525,11 +525,13 @@ function governedOne(sessions: SessionHandle[]) {
     }
     const workflowId = saga.handle.workflowId;
     try {
-      const snapshot = await resultInTime(saga.handle, () => saga.result());
+      // Timed to the saga workflow's result, as plain's: its compact outcome (the snapshot would be a query more).
+      const outcome = await resultInTime(saga.handle, () => saga.outcome());
       const latencyMs = performance.now() - t0;
-      return snapshot.saga.state === 'completed'
+      const state = 'format' in outcome ? outcome.state : outcome.saga.state;
+      return state === 'completed'
         ? { workflowId, latencyMs, requestedAt }
-        : { workflowId, error: `saga ${snapshot.saga.state}: ${snapshot.error}` };
+        : { workflowId, error: `saga ${state}: ${outcome.error}` };
     } catch (err) {
       return { workflowId, error: message(err) };
     }

@@ -86,8 +86,17 @@ type StartSagaResult struct {
 	Digests    map[string]string `json:"digests"`
 }
 
-// SagaSnapshot is a saga's result (contract/sagaWorkflow.result.schema.json),
-// the fields this example reads.
+// SagaOutcome is what a saga's workflow answers (contract/sagaWorkflow.result.schema.json):
+// its compact outcome, the fields this example reads.
+type SagaOutcome struct {
+	Format       int     `json:"format"`
+	State        string  `json:"state"`
+	FailedStepID *string `json:"failedStepId"`
+	Error        *string `json:"error"`
+}
+
+// SagaSnapshot is the saga's full snapshot, its sagaState query
+// (contract/sagaState.answer.schema.json), the fields this example reads.
 type SagaSnapshot struct {
 	Saga struct {
 		SagaID string `json:"sagaId"`
@@ -135,7 +144,7 @@ type TerminationResult struct {
 	RetainUntil int64 `json:"retainUntil"`
 }
 
-// sagaEnds are the failure types of a saga that did not complete; its snapshot is details[0].
+// sagaEnds are the failure types of a saga that did not complete; its outcome is details[0].
 var sagaEnds = map[string]bool{"SagaCompensated": true, "SagaEscalated": true, "SagaFailed": true}
 
 // Refusal is a request the session refused: the rule's code, its message, and
@@ -297,23 +306,34 @@ func main() {
 	}
 	outcome("saga-started", started)
 
-	// A saga that did not complete is a failed workflow; its snapshot is the failure's details.
-	var snapshot SagaSnapshot
-	err = c.GetWorkflow(ctx, started.WorkflowID, started.RunID).Get(ctx, &snapshot)
+	// A saga that did not complete is a failed workflow; its compact outcome is the failure's details.
+	var ended SagaOutcome
+	err = c.GetWorkflow(ctx, started.WorkflowID, started.RunID).Get(ctx, &ended)
 	var sagaFailure *temporal.ApplicationError
 	if errors.As(err, &sagaFailure) && sagaEnds[sagaFailure.Type()] {
-		if err := sagaFailure.Details(&snapshot); err != nil {
+		if err := sagaFailure.Details(&ended); err != nil {
 			fail("saga %s: its failure's details: %v", started.SagaID, err)
 		}
-		outcome("saga-ended", map[string]any{
-			"failureType":       sagaFailure.Type(),
-			"state":             snapshot.Saga.State,
-			"failedStepId":      snapshot.FailedStepID,
-			"error":             snapshot.Error,
-			"compensationOrder": snapshot.CompensationOrder,
-		})
 	} else if err != nil {
 		fail("saga %s: %v", started.SagaID, err)
+	}
+	// Its full snapshot (each step, the compensation order) is the sagaState query: a closed saga answers it.
+	value, err := c.QueryWorkflow(ctx, started.WorkflowID, started.RunID, "sagaState")
+	if err != nil {
+		fail("saga %s: sagaState: %v", started.SagaID, err)
+	}
+	var snapshot SagaSnapshot
+	if err := value.Get(&snapshot); err != nil {
+		fail("saga %s: sagaState: %v", started.SagaID, err)
+	}
+	if sagaFailure != nil {
+		outcome("saga-ended", map[string]any{
+			"failureType":       sagaFailure.Type(),
+			"state":             ended.State,
+			"failedStepId":      ended.FailedStepID,
+			"error":             ended.Error,
+			"compensationOrder": snapshot.CompensationOrder,
+		})
 	} else {
 		outcome("saga-ended", map[string]any{"state": snapshot.Saga.State})
 	}

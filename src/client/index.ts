@@ -39,6 +39,7 @@ import {
 import { sagaWorkflowIdOf } from './sagaIds';
 import { stepAnswer, TurnHandle, type StepAnswer } from './turns';
 import type { SagaSnapshot } from '../contract/sagaTypes';
+import { isCompactOutcome, type SagaAnswer } from '../contract/sagaOutcome';
 import type { SagaWorkflow, SessionWorkflow } from '../contract/workflows';
 import { tlsConfig, tlsFromEnv, type TlsFiles } from '../node/connectionTls';
 import {
@@ -48,7 +49,7 @@ import {
   DEFAULT_TASK_QUEUE,
   mapped,
   UPDATES_IN_FLIGHT_PER_SESSION,
-  sagaSnapshotOf,
+  sagaAnswerOf,
   toHypervisorError,
   withUpdateRetries,
   type SendOptions,
@@ -62,6 +63,7 @@ export {
   MAX_REQUEST_BYTES,
   RATE_LIMIT_WAIT_MS,
   SAGA_FAILURE_TYPES,
+  sagaAnswerOf,
   sagaSnapshotOf,
   toHypervisorError,
   UPDATES_IN_FLIGHT_PER_SESSION,
@@ -320,15 +322,22 @@ export class SagaHandle {
 
   /**
    * The saga's final snapshot, whether it completed or ended compensated,
-   * escalated or failed (those end as failed workflows, the snapshot in the
-   * failure's details).
+   * escalated or failed (those end as failed workflows, their answer in the
+   * failure's details). A saga answers its compact outcome (issue 20): the
+   * snapshot is then its `sagaState` query, which a closed saga answers too.
    */
   async result(): Promise<SagaSnapshot> {
+    const answer = await this.outcome();
+    return isCompactOutcome(answer) ? this.state() : (answer as SagaSnapshot);
+  }
+
+  /** What the saga's workflow answered — its compact outcome (an older saga's: its snapshot) — however it ended. */
+  async outcome(): Promise<SagaAnswer> {
     try {
       return await this.handle.result();
     } catch (err) {
-      const snapshot = sagaSnapshotOf(err);
-      if (snapshot) return snapshot;
+      const answer = sagaAnswerOf(err);
+      if (answer) return answer;
       throw toHypervisorError(err);
     }
   }

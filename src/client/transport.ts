@@ -14,6 +14,7 @@ import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { ERROR_CODES, HypervisorError, isHypervisorError, type ErrorCode } from '../core/errors';
 import { jsonSize } from '../contract';
 import type { SagaSnapshot } from '../contract/sagaTypes';
+import { isCompactOutcome, type SagaAnswer } from '../contract/sagaOutcome';
 
 /**
  * The largest request this client sends. Valid requests are far smaller (the
@@ -106,16 +107,25 @@ export async function withUpdateRetries<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Failure types a saga ends with when it did not complete; the snapshot is in the details. */
+/** Failure types a saga ends with when it did not complete; its answer (compact outcome or snapshot) is in the details. */
 export const SAGA_FAILURE_TYPES = ['SagaCompensated', 'SagaEscalated', 'SagaFailed'];
 
-/** The snapshot of a saga that ended as a failed workflow, or undefined for any other error. */
-export function sagaSnapshotOf(err: unknown): SagaSnapshot | undefined {
+/** What a saga that ended as a failed workflow answered (its compact outcome; an older saga's snapshot), or undefined. */
+export function sagaAnswerOf(err: unknown): SagaAnswer | undefined {
   const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
   if (cause instanceof ApplicationFailure && SAGA_FAILURE_TYPES.includes(cause.type ?? '') && cause.details?.[0]) {
-    return cause.details[0] as SagaSnapshot;
+    return cause.details[0] as SagaAnswer;
   }
   return undefined;
+}
+
+/**
+ * The snapshot a saga that ended as a failed workflow carried in its details: only an older saga's (a saga
+ * now carries its compact outcome — `sagaAnswerOf`; its snapshot is `SagaHandle.result()`, by query).
+ */
+export function sagaSnapshotOf(err: unknown): SagaSnapshot | undefined {
+  const answer = sagaAnswerOf(err);
+  return answer && !isCompactOutcome(answer) ? (answer as SagaSnapshot) : undefined;
 }
 
 export const DEFAULT_TASK_QUEUE = 'agent-hypervisor';

@@ -14,6 +14,7 @@ import * as c from '.';
 import * as a from './answers';
 import * as t from './turns';
 import * as o from './operator';
+import { SagaOutcomeSchema } from './sagaOutcome';
 import type { Signers } from '../core/identity';
 
 export const SESSION_WORKFLOW = 'sessionWorkflow';
@@ -417,8 +418,8 @@ export const WORKFLOWS = {
   sagaWorkflow: {
     input: c.SagaWorkflowInputSchema,
     description: 'Given by the session only: a saga runs only as the child of its session (start one with startSaga). Workflow id hv-saga-<sessionId>/<sagaId>.',
-    output: a.SagaSnapshotAnswer,
-    outputDescription: 'The final snapshot of a completed saga. A saga that did not complete ends as a failed workflow instead: an ApplicationFailure of type SagaCompensated, SagaEscalated or SagaFailed whose details[0] is this same snapshot.',
+    output: SagaOutcomeSchema,
+    outputDescription: 'The compact outcome of a completed saga (format 2): its state, error, failed step and each step\'s agent, action, state, attempts, error and reported cost — what its session settles it by. Its full snapshot (steps\' results, digests, log, grants) is the sagaState query, which a closed saga answers too. A saga that did not complete ends as a failed workflow instead: an ApplicationFailure of type SagaCompensated, SagaEscalated or SagaFailed whose details[0] is this same outcome. A saga started before format 2 answered its full snapshot (sagaState.answer.schema.json) in both places.',
   },
 } as const satisfies Record<WorkflowName, { input: z.ZodType; description: string; output: z.ZodType; outputDescription: string }>;
 

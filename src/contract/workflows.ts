@@ -4,8 +4,9 @@
  * workflows/index.ts holds the functions to them.
  */
 import type { SagaWorkflowInput } from '.';
-import type { SagaSnapshot } from './sagaTypes';
+import type { SagaAnswer } from './sagaOutcome';
 import type { SessionWorkflowInput, TerminateResult } from './sessionTypes';
 
 export type SessionWorkflow = (input: SessionWorkflowInput) => Promise<TerminateResult>;
-export type SagaWorkflow = (input: SagaWorkflowInput) => Promise<SagaSnapshot>;
+/** A saga's result: its compact outcome (format 2; an older saga's: its full snapshot, now the sagaState query). */
+export type SagaWorkflow = (input: SagaWorkflowInput) => Promise<SagaAnswer>;

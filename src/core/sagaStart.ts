@@ -7,9 +7,9 @@
  * saga's parse puts it back — with no digest: the saga computes it with `stepDigest`, the session's own
  * function of the same values, so it is the digest the session recorded and approvals bind to (SPEC §11.5);
  * `leased` only when false (absent: leased, as it always read). A view leaves out its fields at their
- * defaults (an agent's bondSum 0, ringCap 0, active; an action's readOnly and admin false). Format 1 (no
- * `format`: every recorded history before it) gives every field and each step's digest, and the saga uses
- * them as given.
+ * defaults (an agent's bondSum 0, ringCap 0, active; an action's readOnly and admin false); and the saga
+ * answers a compact outcome, not its snapshot. Format 1 (no `format`: every recorded history before it) gives
+ * every field and each step's digest, and the saga uses them as given and answers its full snapshot.
  */
 import { z } from 'zod';
 import { DidSchema } from './common';
@@ -60,7 +60,12 @@ export const StartActionViewSchema = ActionViewSchema.extend({
  */
 export const SagaWorkflowInputSchema = z
   .strictObject({
-    /** Format 2: steps as requested, digests computed by the saga (and a compact outcome). Absent: format 1. */
+    /**
+     * Format 2: steps as requested, digests computed by the saga, and the saga answers a compact outcome
+     * (src/contract/sagaOutcome.ts; its full snapshot is its `sagaState` query). Absent: format 1, a saga started
+     * before, which answers its full snapshot, so its history replays as it ran. The session always sends it:
+     * Temporal does not compare a child's input on replay.
+     */
     format: z.literal(2).optional(),
     sessionId: SessionIdSchema,
     sagaId: Id,

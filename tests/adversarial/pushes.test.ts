@@ -306,6 +306,29 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
           },
         },
       ],
+      // Issue 20: a saga's compact outcome, pushed: the session settles from the saga's own answer only.
+      [
+        'sagaEnded',
+        {
+          sagaId,
+          format: 2,
+          state: 'escalated',
+          finishedAt: 1,
+          error: 'forged',
+          failedStepId: 'step-1',
+          steps: [
+            {
+              stepId: 'step-1',
+              agentDid: alpha,
+              actionId: 'wire-money',
+              state: 'compensation_failed',
+              attempts: 1,
+              error: 'forged',
+              cost: 1000,
+            },
+          ],
+        },
+      ],
       ['sagaEnded', { sagaId: 'ghost' }],
       ['sagaEnded', { sagaId: '__proto__' }],
       ['sagaEnded', { sagaId: { toString: 'x' } }],
@@ -334,7 +357,7 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
     for (const [name, arg] of forgeries(sagaId, workflowId)) await session.signal(name, arg);
     await until(
       () => signalsReceived(session.workflowId, 'sagaEnded'),
-      (n) => n === 7,
+      (n) => n === 8,
       'the signals to arrive',
     );
     await sleep(500);
@@ -385,7 +408,7 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
     for (const [name, arg] of forgeries(sagaId, workflowId)) await session.signal(name, arg);
     await until(
       () => signalsReceived(session.workflowId, 'sagaEnded'),
-      (n) => n === 7,
+      (n) => n === 8,
       'the signals to arrive',
     );
     await sleep(1500);

@@ -19,6 +19,7 @@ import { registerStepHandler } from '../../activities/handlers';
 import { verifyChain, verifyTrail, type AuditTrail, type ChainVerification } from '../../src/core/audit';
 import { readTrail, toAuditTrail } from '../../src/store/trail';
 import { canonicalJson, sha256Hex } from '../../src/core/hash';
+import { isCompactOutcome } from '../../src/contract/sagaOutcome';
 import { allowTestToolOrigin, testEnv } from '../helpers/env';
 import { bySre, SRE_WITNESSES } from '../helpers/sre';
 import { calls } from '../helpers/testHandlers';
@@ -210,8 +211,17 @@ export async function openSession(
   return session;
 }
 
-/** A saga's snapshot whether it completed or ended as a failed workflow (SagaCompensated/…: details[0]). */
+/**
+ * A saga's full snapshot whether it completed or ended as a failed workflow: what it answered, or — its
+ * compact outcome (issue 20) — its sagaState query, which a closed saga answers.
+ */
 export async function sagaOutcome(handle: WorkflowHandle): Promise<any> {
+  const answer = await sagaAnswer(handle);
+  return isCompactOutcome(answer) ? handle.query('sagaState') : answer;
+}
+
+/** What a saga's workflow answered: its result, or the details of the failure it ended with (SagaCompensated/…). */
+export async function sagaAnswer(handle: WorkflowHandle): Promise<any> {
   try {
     return await handle.result();
   } catch (err) {

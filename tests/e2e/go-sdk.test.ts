@@ -109,7 +109,7 @@ describe('e2e: a session driven from the Temporal Go SDK (examples/go)', functio
     );
     assert.deepEqual(Object.keys(started.digests).sort(), ['step-1', 'step-2', 'step-3']);
 
-    // A saga that did not complete: a failed workflow, SagaCompensated, the snapshot in details[0].
+    // A saga that did not complete: a failed workflow, SagaCompensated, its outcome in details[0] (the order: its query).
     const ended = one<Record<string, unknown>>('saga-ended');
     assert.equal(ended.failureType, 'SagaCompensated');
     assert.equal(ended.state, 'compensated');

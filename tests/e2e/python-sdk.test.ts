@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { ensurePythonVenv } from '../../scripts/e2eTools';
 import { sagaWorkflowId } from '../../src/contract/messages';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import type { SagaOutcome } from '../../src/contract/sagaOutcome';
 import { HvAgentDids, HvSagaState, HvSessionId } from '../../src/contract/searchAttributes';
 import { testEnv } from '../helpers/env';
 import { hypervisor, uniqueId } from '../helpers/hv';
@@ -37,6 +38,8 @@ interface ScriptOutput {
   status: 'COMPLETED' | 'FAILED';
   failureType: string | null;
   failureMessage: string | null;
+  /** What the saga's workflow answered: its compact outcome. */
+  outcome?: SagaOutcome;
   result?: SagaSnapshot;
   query?: SagaSnapshot;
   rateLimited?: number;
@@ -96,9 +99,13 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
       { sagaId, workflowId, steps: ['step-1', 'step-2'] },
       'startSaga answered the saga, its workflow and its step digests',
     );
-    // Compensated: a failed workflow, whose failure carries the snapshot the script handed back.
+    // Compensated: a failed workflow, whose failure carries the compact outcome; the snapshot is the query's.
     assert.equal(out.status, 'FAILED');
     assert.equal(out.failureType, 'SagaCompensated');
+    assert.deepEqual(
+      [out.outcome?.format, out.outcome?.state, out.outcome?.failedStepId],
+      [2, 'compensated', 'step-2'],
+    );
     assert.match(out.failureMessage ?? '', new RegExp(`^saga ${sagaId} compensated: ring violation`));
     await assertGovernedLike(session, sagaId, out.result!, reference);
     assert.deepEqual(out.result!.digests, out.started!.digests, 'the saga runs the steps the session answered');

@@ -4,12 +4,14 @@
  * TypeScript client created, then `temporal workflow result`, `query` and
  * `list` with a visibility query on the project's search attributes. The saga
  * must be governed exactly like one the TypeScript client starts; compensated,
- * it ends as a failed workflow whose failure carries its snapshot. A
+ * it ends as a failed workflow whose failure carries its compact outcome (its
+ * snapshot is the sagaState query). A
  * sagaWorkflow started directly with `temporal workflow start` is refused.
  */
 import assert from 'node:assert/strict';
 import { sagaWorkflowId } from '../../src/contract/messages';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import type { SagaOutcome } from '../../src/contract/sagaOutcome';
 import { ensureTemporalCli } from '../../worker/temporalCli';
 import { testEnv } from '../helpers/env';
 import { eventually, uniqueId } from '../helpers/hv';
@@ -93,19 +95,22 @@ describe('e2e: a saga started with the temporal CLI', function () {
     assert.equal(workflowId, sagaWorkflowId(session.sessionId, sagaId));
     assert.deepEqual(Object.keys(started.result.digests).sort(), ['step-1', 'step-2']);
 
-    // Compensated: a failed workflow, its failure of type SagaCompensated with the snapshot in details[0].
+    // Compensated: a failed workflow, its failure of type SagaCompensated with the compact outcome in details[0].
     const outcome = (await temporal(['workflow', 'result', '--workflow-id', workflowId], true)) as FailedResult;
     assert.equal(outcome.status, 'FAILED');
     const failure = outcome.closeEvent.workflowExecutionFailedEventAttributes.failure;
     assert.equal(failure.applicationFailureInfo?.type, 'SagaCompensated');
     assert.equal(failure.applicationFailureInfo?.nonRetryable, true);
     assert.match(failure.message, new RegExp(`^saga ${sagaId} compensated: ring violation`));
-    const result = failure.applicationFailureInfo?.details?.[0] as SagaSnapshot;
+    const compact = failure.applicationFailureInfo?.details?.[0] as SagaOutcome;
+    assert.deepEqual([compact.format, compact.sagaId, compact.state], [2, sagaId, 'compensated']);
+
+    // The full snapshot is the sagaState query, which the closed saga answers.
+    const queried = await temporal(['workflow', 'query', '--workflow-id', workflowId, '--name', 'sagaState']);
+    const result = queried.queryResult[0] as SagaSnapshot;
     await assertGovernedLike(session, sagaId, result, reference);
     assert.deepEqual(result.digests, started.result.digests, 'the saga runs the steps the session answered');
-
-    const queried = await temporal(['workflow', 'query', '--workflow-id', workflowId, '--name', 'sagaState']);
-    assert.deepEqual(queried.queryResult[0], result, 'the sagaState query answers the snapshot');
+    assert.equal(result.error, compact.error, 'the outcome and the snapshot tell the same end');
 
     // Both sagas of the session, found by a visibility query on the project's search attributes and their status.
     const query = `HvSessionId="${session.sessionId}" AND HvSagaState="compensated" AND ExecutionStatus="Failed"`;

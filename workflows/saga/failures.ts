@@ -3,10 +3,11 @@
  * (may it have acted? did the re-gate refuse it?), a start that did not come
  * from the session, and how a saga that did not complete ends (a failed
  * workflow of type SagaCompensated / SagaEscalated / SagaFailed with its
- * snapshot in the details, so the Web UI and Temporal's metrics tell it apart).
+ * answer in the details, so the Web UI and Temporal's metrics tell it apart).
  */
 import * as wf from '@temporalio/workflow';
-import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import type { SagaAnswer } from '../../src/contract/sagaOutcome';
+import type { SagaStatus } from '../../src/core/saga';
 import { isToolDefinitionChange, type ToolDefinitionChange } from '../../src/core/toolDefinitions';
 import { STEP_NOT_APPENDED } from '../../src/core/sagaContract';
 import { sessionWorkflowId } from '../definitions';
@@ -65,15 +66,18 @@ export function notFromSession(raw: unknown): never {
   );
 }
 
-/** A saga that ended other than completed: the failure it ends its workflow with. */
-export function sagaFailure(snap: SagaSnapshot, error: string | null): wf.ApplicationFailure {
-  const { saga } = snap;
-  const type =
-    saga.state === 'compensated' ? 'SagaCompensated' : saga.state === 'escalated' ? 'SagaEscalated' : 'SagaFailed';
+/** A saga that ended other than completed: the failure it ends its workflow with, its answer in the details. */
+export function sagaFailure(
+  sagaId: string,
+  state: SagaStatus,
+  answer: SagaAnswer,
+  error: string | null,
+): wf.ApplicationFailure {
+  const type = state === 'compensated' ? 'SagaCompensated' : state === 'escalated' ? 'SagaEscalated' : 'SagaFailed';
   return wf.ApplicationFailure.create({
     type,
-    message: `saga ${saga.sagaId} ${saga.state}: ${error ?? 'a step failed'}`,
+    message: `saga ${sagaId} ${state}: ${error ?? 'a step failed'}`,
     nonRetryable: true,
-    details: [snap],
+    details: [answer],
   });
 }

@@ -13,14 +13,17 @@
  * - On failure — or cancellation — the steps that may have acted are
  *   compensated in reverse, in a scope nothing cancels. A saga that did not
  *   complete ends as a failed workflow (SagaCompensated, SagaEscalated,
- *   SagaFailed) with its snapshot in the failure's details.
+ *   SagaFailed) with its answer in the failure's details.
+ * - Its answer (result or details) is its compact outcome when its session
+ *   asked for format 2 (issue 20: the session needs no more, and the bytes
+ *   are written twice); its full snapshot is the `sagaState` query.
  */
 import * as wf from '@temporalio/workflow';
 import { completeTurn, finishSaga } from '../../src/core/saga';
 import { ATTR } from '../../src/core/observability';
 import { HvSagaState } from '../../src/contract/searchAttributes';
 import type { SagaWorkflowInput } from '../../src/core/sagaStart';
-import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import { sagaOutcomeOf, type SagaAnswer } from '../../src/contract/sagaOutcome';
 import { sagaEndedSignal, sessionWorkflowId } from '../definitions';
 import { annotateRun, sagaEnded } from '../observe';
 import { compensate } from './compensation';
@@ -33,7 +36,7 @@ import { registerSagaHandlers } from './handlers';
 import { logDropped } from '../failures';
 import { upsertSearchAttributes } from '../ownRun';
 
-export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot> {
+export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaAnswer> {
   const ctx = createSagaContext(raw);
   annotateRun(() => ({ [ATTR.sessionId]: ctx.sessionId, [ATTR.sagaId]: ctx.sagaId }));
   registerSagaHandlers(ctx);
@@ -59,7 +62,9 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaSnapshot
     ).catch(logDropped('the wake-up to the session that this saga ended (its new run reads the saga by id anyway)'));
   }
   const snap = snapshot(ctx);
-  if (ctx.saga.state === 'completed') return snap;
+  // A saga started before format 2 answers its snapshot, as its history recorded.
+  const answer = ctx.input.format === 2 ? sagaOutcomeOf(snap) : snap;
+  if (ctx.saga.state === 'completed') return answer;
   // Ended, but not as asked: a failed workflow, so the Web UI, its filters and Temporal's metrics tell it apart.
-  throw sagaFailure(snap, ctx.error);
+  throw sagaFailure(ctx.sagaId, ctx.saga.state, answer, ctx.error);
 }

@@ -6,8 +6,8 @@
  * compensated in reverse by the saga's own rules (src/core/saga.ts), each with the undo the session's
  * registry declares for the step's action (never what the history names), under the saga's idempotency
  * key, so an undo the saga already asked for is not done twice by the tool. The result is a snapshot as
- * a saga returns it: `settle` charges the steps that acted, records and reports the outcome, and a
- * failed undo escalates (its agent slashed).
+ * a saga's query shows it, which `settle` reads as its outcome (outcomes.ts): it charges the steps that
+ * acted, records and reports the outcome, and a failed undo escalates (its agent slashed).
  */
 import * as wf from '@temporalio/workflow';
 import { undoOptions } from '../stepOptions';

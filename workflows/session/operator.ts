@@ -11,7 +11,6 @@ import { participantOf } from '../../src/core/session';
 import { FORKABLE_SAGAS_KEPT, OperatorDecisionRefSchema, SagaAwaitingSchema } from '../../src/contract/operator';
 import type { StartSagaRequestParsed } from '../../src/contract';
 import type { SagaRecord } from '../../src/contract/sessionTypes';
-import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { MESSAGES } from '../../src/contract/messages';
 import { operatorDecisionQuery, sagaAwaitingSignal } from '../definitions';
 import { logDropped, queryAnswer } from '../failures';
@@ -28,6 +27,7 @@ import {
 import type { Handlers, Request } from './door';
 import { wakeSaga } from './evidence';
 import { nextSagaId, startOneSaga, startSagaRules } from './sagas';
+import { digestOf, type Settled } from './outcomes';
 
 /** The saga's record, running and awaiting its operator at that step (when named): else refused, naming why. */
 function awaitingSaga(
@@ -110,17 +110,13 @@ export function registerOperator(ctx: SessionContext): void {
 }
 
 /** SPEC §14: a failed or compensated saga keeps its steps' ids, agents and digests (the last few), to be forked. */
-export function keepForkable(ctx: SessionContext, saga: SagaRecord, snap: SagaSnapshot | null): void {
-  if (!snap || (saga.state !== 'failed' && saga.state !== 'compensated')) return;
+export function keepForkable(ctx: SessionContext, saga: SagaRecord, settled: Settled | null): void {
+  if (!settled || (saga.state !== 'failed' && saga.state !== 'compensated')) return;
   // A parallel group's branches are not forkable: a fork would run them one after another, outside their policy.
   const branches = new Set((saga.groups ?? []).flatMap((g) => g.branches));
-  saga.forkable = snap.saga.steps
+  saga.forkable = settled.outcome.steps
     .filter((s) => !branches.has(s.stepId))
-    .map((s) => ({
-      stepId: s.stepId,
-      agentDid: s.agentDid,
-      digest: ownGet(snap.digests, s.stepId) ?? '',
-    }));
+    .map((s) => ({ stepId: s.stepId, agentDid: s.agentDid, digest: digestOf(saga, settled, s) }));
   const kept = [...ctx.sagas.values()].filter((s) => s.forkable);
   for (const old of kept.slice(0, Math.max(0, kept.length - FORKABLE_SAGAS_KEPT))) delete old.forkable;
 }

@@ -6,7 +6,7 @@ import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
 import { riskWeight } from '../../src/core/reversibility';
 import { isToolDefinitionChange } from '../../src/core/toolDefinitions';
-import { RESTRICTION, reportedCost, stepKey } from '../../src/core/controls';
+import { RESTRICTION, stepKey } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
 import { type DeltaSignature } from '../../src/core/identity';
 import { SLASH_CAUSE } from '../../src/core/observability';
@@ -26,7 +26,7 @@ import { logDropped } from '../failures';
 import { HvAgentDids, HvSagaState, HvSessionId, indexedAgentDids } from '../../src/contract/searchAttributes';
 import { sagaWorkflow } from '../saga';
 import { sagaStaticDetails } from '../sagaDetails';
-import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import type { SagaOutcomeStep } from '../../src/contract/sagaOutcome';
 import type { SagaRecord } from '../../src/contract/sessionTypes';
 import {
   HYPERVISOR_DID,
@@ -46,6 +46,7 @@ import { impose, noteRequests } from './controls';
 import { recoverLostSaga } from './lostSagas';
 import { patched } from '../ownRun';
 import { keepForkable } from './operator';
+import { endedWith, endedWithFailure, settledFromSnapshot, type Ended } from './outcomes';
 
 /** Finished sagas kept in the session's record (older ones are in the audit trail and their own histories). */
 const FINISHED_SAGAS_KEPT = 100;
@@ -226,8 +227,8 @@ export async function startOneSaga(
   child
     .result()
     .then(
-      (snapshot) => settleSaga(ctx, sagaId, { snapshot, failure: null }),
-      (err) => settleSaga(ctx, sagaId, outcomeOfFailure(err)),
+      (answer) => settleSaga(ctx, sagaId, endedWith(answer)),
+      (err) => settleSaga(ctx, sagaId, endedWithFailure(err)),
     )
     .catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
   // The run id pins the saga a client waits on: a later workflow reusing the id is not this saga.
@@ -242,65 +243,38 @@ export async function startOneSaga(
   };
 }
 
-/** The saga ended as a failed workflow (compensated, escalated, failed): its snapshot is in the failure's details. */
-function outcomeOfFailure(err: unknown): { snapshot: SagaSnapshot | null; failure: string | null } {
-  let cause: unknown = err;
-  while (
-    cause instanceof wf.ChildWorkflowFailure ||
-    (cause instanceof wf.TemporalFailure && !(cause instanceof wf.ApplicationFailure) && cause.cause)
-  ) {
-    cause = (cause as wf.TemporalFailure).cause;
-  }
-  if (
-    cause instanceof wf.ApplicationFailure &&
-    cause.type &&
-    ['SagaCompensated', 'SagaEscalated', 'SagaFailed'].includes(cause.type)
-  ) {
-    const snapshot = cause.details?.[0] as SagaSnapshot | undefined;
-    if (snapshot && typeof snapshot === 'object') return { snapshot, failure: null };
-  }
-  return { snapshot: null, failure: (cause as Error)?.message ?? String(err) };
-}
-
 /**
  * A saga's outcome, from an authentic source only (its completion to this
  * run, or an activity's read by id). Records one delta for its steps, then
  * slashes the agents of failed compensations (SPEC §6), then tells the trust
  * scorer the step outcomes (SPEC §9).
  */
-export async function settleSaga(
-  ctx: SessionContext,
-  sagaId: string,
-  outcome: { snapshot: SagaSnapshot | null; failure: string | null },
-): Promise<void> {
+export async function settleSaga(ctx: SessionContext, sagaId: string, ended: Ended): Promise<void> {
   const saga = ctx.sagas.get(sagaId);
   if (!saga || saga.state !== 'running') return;
   ctx.background++;
   try {
-    await settle(ctx, saga, outcome);
+    await settle(ctx, saga, ended);
   } finally {
     ctx.background--;
   }
 }
 
-export async function settle(
-  ctx: SessionContext,
-  saga: SagaRecord,
-  outcome: { snapshot: SagaSnapshot | null; failure: string | null },
-): Promise<void> {
+export async function settle(ctx: SessionContext, saga: SagaRecord, ended: Ended): Promise<void> {
   const sagaId = saga.sagaId;
-  let snap = outcome.snapshot;
+  let settled = ended.settled;
   // N7: a saga that ended without an outcome (terminated, timed out) is finished from its own history.
-  if (!snap && patched('n7-lost-sagas-recovered')) {
-    const recovered = await recoverLostSaga(ctx, saga, outcome.failure);
+  if (!settled && patched('n7-lost-sagas-recovered')) {
+    const recovered = await recoverLostSaga(ctx, saga, ended.failure);
     if (recovered === 'busy') return;
-    snap = recovered;
+    settled = recovered && settledFromSnapshot(recovered);
   }
-  saga.state = snap ? snap.saga.state : 'lost';
-  saga.endedAt = snap?.saga.finishedAt ?? Date.now();
-  saga.error = snap ? snap.error : outcome.failure;
+  const outcome = settled?.outcome;
+  saga.state = outcome ? outcome.state : 'lost';
+  saga.endedAt = outcome?.finishedAt ?? Date.now();
+  saga.error = outcome ? outcome.error : ended.failure;
   saga.awaiting = undefined;
-  keepForkable(ctx, saga, snap);
+  keepForkable(ctx, saga, settled); // before the record's steps (and their digests) are cleared
   saga.steps = [];
   delete saga.groups;
   if (saga.turn) saga.turn.next = null;
@@ -309,7 +283,7 @@ export async function settle(
     for (const key of ctx.controls.reservationsOf(sagaId)) ctx.controls.settle(key, false);
     return; // closed: the committed root is final; the saga's own history keeps its outcome.
   }
-  const steps = snap?.saga.steps ?? [];
+  const steps = outcome?.steps ?? [];
   // SPEC §12: a step that acted is charged once (its key), with the cost its result reported; the rest are released.
   const charged = new Map<string, { calls: number; cost: number }>();
   for (const s of steps) {
@@ -318,7 +292,7 @@ export async function settle(
       s.state === 'compensating' ||
       s.state === 'compensated' ||
       s.state === 'compensation_failed';
-    const charge = ctx.controls.settle(stepKey(saga.workflowId, s.stepId), acted, reportedCost(s.result));
+    const charge = ctx.controls.settle(stepKey(saga.workflowId, s.stepId), acted, s.cost);
     if (charge) charged.set(s.agentDid, ctx.controls.usage(s.agentDid).spent);
   }
   for (const key of ctx.controls.reservationsOf(sagaId)) ctx.controls.settle(key, false);
@@ -387,7 +361,7 @@ export const TOOL_DEFINITION_QUARANTINE = 'tool-definition-quarantine';
  * quarantines the step's agent — a delta whose record names the tool and both hashes. The saga's own
  * outcome is the source (its completion to this run), never a request.
  */
-function quarantineForChangedTool(ctx: SessionContext, sagaId: string, s: SagaSnapshot['saga']['steps'][number]): void {
+function quarantineForChangedTool(ctx: SessionContext, sagaId: string, s: SagaOutcomeStep): void {
   const change = s.toolDefinitionChanged;
   if (!isToolDefinitionChange(change) || !isOpen(ctx) || !participantOf(ctx.st.session, s.agentDid)) return;
   const now = Date.now();
@@ -426,7 +400,11 @@ export async function readOutcome(ctx: SessionContext, sagaId: string, ended = f
       waitMs: ended ? 10_000 : 0,
     });
     if (read.status === 'closed')
-      await settleSaga(ctx, sagaId, { snapshot: read.snapshot as SagaSnapshot | null, failure: read.failure });
+      await settleSaga(
+        ctx,
+        sagaId,
+        read.snapshot ? endedWith(read.snapshot) : { settled: null, failure: read.failure },
+      );
   } finally {
     ctx.background--;
   }

@@ -5,16 +5,20 @@ started through its session, with the "startSaga" update on the session's
 workflow hv-session-<sessionId> and plain JSON (contract/startSaga.schema.json);
 the session starts the saga workflow hv-saga-<sessionId>/<sagaId> as its child
 (its id is in startSaga's answer).
-A saga that completed returns its snapshot; one that compensated, escalated or
-failed ends as a failed workflow whose failure (type SagaCompensated,
-SagaEscalated or SagaFailed) carries the snapshot in details[0].
+A saga that completed returns its compact outcome ({"format": 2, "state", "error",
+"failedStepId", "steps": [...]}); one that compensated, escalated or failed ends
+as a failed workflow whose failure (type SagaCompensated, SagaEscalated or
+SagaFailed) carries that outcome in details[0]. Its full snapshot (each step's
+result, digests, the log) is the "sagaState" query, which a closed saga answers.
 
     python start_saga.py --address 127.0.0.1:7233 --session-id s1 \
         --request '{"sagaId": "g1", "steps": [{"actionId": "draft", "agentDid": "did:mesh:a"}]}'
 
 Prints one JSON object on stdout:
-{"started", "workflowId", "status", "failureType", "failureMessage", "result", "query", "rateLimited"}
-(result: the saga's snapshot, however it ended; rateLimited: how many RATE_LIMITED refusals were waited out).
+{"started", "workflowId", "status", "failureType", "failureMessage", "outcome", "result", "query", "rateLimited"}
+(outcome: what the saga's workflow answered; result: the saga's snapshot, however it ended — the query's,
+unless the saga answered a snapshot itself (one started before format 2); rateLimited: how many RATE_LIMITED
+refusals were waited out).
 With --count N it starts N sagas one after another (ids <sagaId>-1 … <sagaId>-N) and prints one object per saga.
 
 Like the TypeScript client (src/client/transport.ts), it waits out what the session says is passing: a
@@ -39,7 +43,7 @@ import uuid
 from temporalio.client import Client, RPCError, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-# How a saga that did not complete ends: a failed workflow, the snapshot in the failure's details.
+# How a saga that did not complete ends: a failed workflow, its outcome in the failure's details.
 SAGA_FAILURE_TYPES = ("SagaCompensated", "SagaEscalated", "SagaFailed")
 
 
@@ -105,14 +109,16 @@ async def run_saga(client: Client, session_id: str, request: dict) -> dict:
     out = {"started": started, "workflowId": started["workflowId"], "status": "COMPLETED", "failureType": None,
            "failureMessage": None, **counts}
     try:
-        out["result"] = await saga.result()
+        out["outcome"] = await saga.result()
     except WorkflowFailureError as err:
         failure_type, message, details = failure_of(err)
         if failure_type not in SAGA_FAILURE_TYPES or not details:
             raise
-        # Compensated, escalated or failed: the saga's snapshot is the failure's first detail.
-        out.update(status="FAILED", failureType=failure_type, failureMessage=message, result=details[0])
+        # Compensated, escalated or failed: the saga's outcome is the failure's first detail.
+        out.update(status="FAILED", failureType=failure_type, failureMessage=message, outcome=details[0])
+    # The full snapshot: the sagaState query (a saga started before format 2 answered it as its outcome).
     out["query"] = await saga.query("sagaState")
+    out["result"] = out["outcome"] if "saga" in out["outcome"] else out["query"]
     return out
 
 

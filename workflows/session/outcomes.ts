@@ -1,0 +1,84 @@
+/**
+ * How the session reads a saga's answer (issue 20): a saga started with format 2 answers its compact outcome
+ * (src/contract/sagaOutcome.ts), parsed strictly; one started before answered its full snapshot, read as its
+ * compact outcome with the same result, so a recorded session history settles it as it ran. Either comes
+ * from an authentic source only: the child's completion to this run, or an activity's read by id.
+ */
+import * as wf from '@temporalio/workflow';
+import { ownGet } from '../../src/core/common';
+import {
+  SagaOutcomeSchema,
+  isCompactOutcome,
+  sagaOutcomeOf,
+  type SagaOutcome,
+  type SagaOutcomeStep,
+} from '../../src/contract/sagaOutcome';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import type { SagaRecord } from '../../src/contract/sessionTypes';
+
+/** What settle reads: the saga's compact outcome; `digests` only from a full snapshot (else the record's). */
+export interface Settled {
+  outcome: SagaOutcome;
+  digests?: Record<string, string>;
+}
+
+/** What a saga's end told the session: its outcome, or (none) why not. */
+export interface Ended {
+  settled: Settled | null;
+  failure: string | null;
+}
+
+/** A full snapshot, as an older saga answers it, read as its compact outcome (its digests kept beside it). */
+export const settledFromSnapshot = (snap: SagaSnapshot): Settled => ({
+  outcome: sagaOutcomeOf(snap),
+  digests: snap.digests,
+});
+
+/**
+ * A saga's answer, as its workflow result or a failure's details[0]. Nothing (null): no outcome. An answer that
+ * is no outcome is refused with what was wrong: the session records nothing from it, as a malformed snapshot
+ * never settled a saga (nor is it recovered as lost: its history says it ended).
+ */
+export function endedWith(answer: unknown): Ended {
+  if (!answer) return { settled: null, failure: null };
+  if (typeof answer !== 'object') throw new Error(`a saga's outcome is malformed: ${typeof answer}, not an object`);
+  if (!isCompactOutcome(answer)) return { settled: settledFromSnapshot(answer as SagaSnapshot), failure: null };
+  const parsed = SagaOutcomeSchema.safeParse(answer);
+  if (!parsed.success)
+    throw new Error(
+      `a saga's outcome is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+  return { settled: { outcome: parsed.data }, failure: null };
+}
+
+/** The saga ended as a failed workflow (compensated, escalated, failed): its answer is in the failure's details. */
+export function endedWithFailure(err: unknown): Ended {
+  let cause: unknown = err;
+  while (
+    cause instanceof wf.ChildWorkflowFailure ||
+    (cause instanceof wf.TemporalFailure && !(cause instanceof wf.ApplicationFailure) && cause.cause)
+  ) {
+    cause = (cause as wf.TemporalFailure).cause;
+  }
+  if (
+    cause instanceof wf.ApplicationFailure &&
+    cause.type &&
+    ['SagaCompensated', 'SagaEscalated', 'SagaFailed'].includes(cause.type)
+  ) {
+    const answer: unknown = cause.details?.[0];
+    if (answer && typeof answer === 'object') return endedWith(answer);
+  }
+  return { settled: null, failure: (cause as Error)?.message ?? String(err) };
+}
+
+/**
+ * The digest a step of the outcome ran under, from the session's record (taken before its steps are cleared):
+ * the record's, or — a kill handed the step on and the saga never learned it — the one it had before.
+ */
+export function digestOf(saga: SagaRecord, settled: Settled, step: SagaOutcomeStep): string {
+  if (settled.digests) return ownGet(settled.digests, step.stepId) ?? '';
+  const held = saga.steps.find((s) => s.stepId === step.stepId);
+  if (!held) return '';
+  if (held.agentDid === step.agentDid) return held.digest;
+  return held.handedFrom?.agentDid === step.agentDid ? held.handedFrom.digest : '';
+}
