@@ -21,6 +21,7 @@ import {
   type SignedTreeHead,
 } from '../src/store/treeHeads';
 import { auditAppended } from './observe';
+import { deltasOfAuditBatch, type AuditBatch, type AuditBatchStored } from '../src/contract/auditBatch';
 
 const FINAL = new Set(['AUDIT_CONFLICT', 'AUDIT_GAP', 'INVALID_INPUT']);
 
@@ -132,26 +133,28 @@ async function signFinalHead(store: AuditStore, key: HypervisorKey, record: Sess
 export function auditActivities(store: AuditStore, key?: HypervisorKey) {
   return {
     /**
-     * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other is
-     * AUDIT_CONFLICT. Recorded in history, they let the session chain on what the store has even when
-     * a replay recomputes a delta differently (src/core/audit.ts markStored).
+     * A batch of the session's trail: its wire form (src/contract/auditBatch.ts), whose deltas are
+     * rebuilt and rehashed here and refused unless their chain ends at the session's head; or the
+     * deltas whole, as sessions sent them before (one scheduled by an older worker may run here).
+     * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other
+     * is AUDIT_CONFLICT. Recorded in history, they let the session chain on what the store has even
+     * when a replay recomputes a delta differently (src/core/audit.ts markStored). The wire form's
+     * answer is only that: the rest of the old answer (the count, the signed tree head) no session reads.
      */
-    async appendAuditDeltas(args: {
-      sessionId: string;
-      deltas: Delta[];
-      chain?: string;
-    }): Promise<AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead }> {
-      const result = await finalOrRetry(() => store.append(args.sessionId, args.deltas, ownerOf(args.chain)));
+    async appendAuditDeltas(
+      args: AuditBatch | { sessionId: string; deltas: Delta[]; chain?: string },
+    ): Promise<AuditBatchStored | (AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead })> {
+      const wire = 'fromTurn' in args;
+      const deltas = wire ? await finalOrRetry(async () => deltasOfAuditBatch(args)) : args.deltas;
+      const result = await finalOrRetry(() => store.append(args.sessionId, deltas, ownerOf(args.chain)));
       auditAppended(result.appended);
-      const first = args.deltas[0];
+      const first = deltas[0];
       if (first === undefined) return result;
-      // Signed only once the batch is the owner's and stored; its last head lands in the session's history.
-      const treeHead = key ? await signStoredBatch(store, key, args.sessionId, args.deltas) : undefined;
-      return {
-        ...result,
-        stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) },
-        ...(treeHead ? { treeHead } : {}),
-      };
+      // Signed only once the batch is the owner's and stored: the store keeps the heads.
+      const treeHead = key ? await signStoredBatch(store, key, args.sessionId, deltas) : undefined;
+      const stored = { fromTurn: first.turn, hashes: deltas.map((d) => d.hash) };
+      if (wire) return { stored };
+      return { ...result, stored, ...(treeHead ? { treeHead } : {}) };
     },
     /** A file's contents, kept under its session (N13: other sessions cannot read them; they go with its VFS). */
     async storeFile(args: { content: string; sessionId?: string; chain?: string }): Promise<{ contentHash: string }> {

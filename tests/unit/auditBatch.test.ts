@@ -1,0 +1,320 @@
+/**
+ * Issue 20: the session's audit batches in their wire form (src/contract/auditBatch.ts). The store
+ * must receive exactly the deltas it received whole — same records, same text — and a batch whose
+ * rebuilt chain is not the session's is refused, never stored.
+ */
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import {
+  appendDelta,
+  createAuditState,
+  markStored,
+  type Delta,
+  type DeltaInput,
+  type StoredHashes,
+} from '../../src/core/audit';
+import { isHypervisorError } from '../../src/core/errors';
+import { sha256Hex } from '../../src/core/hash';
+import { generateDidKey, type DeltaSignature } from '../../src/core/identity';
+import {
+  AUDIT_BATCH_MAX_DELTAS,
+  deltasOfAuditBatch,
+  toAuditBatch,
+  type AuditBatch,
+} from '../../src/contract/auditBatch';
+import { SqliteAuditStore } from '../../src/store/sqlite';
+import { hypervisorKeyOf } from '../../src/store/treeHeads';
+import { auditActivities } from '../../activities/audit';
+
+const SESSION = 's1';
+const AGENTS = ['did:mesh:alice', 'did:mesh:bob', 'did:hv:hypervisor'];
+const CHAIN = '01a24c8f-6f1b-7bf1-abea-0b052f7252de';
+
+/** As Temporal carries a payload: JSON there and back. */
+const wire = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
+const signature: fc.Arbitrary<DeltaSignature> = fc.record(
+  {
+    signer: fc.constantFrom(...AGENTS),
+    signature: hex(128),
+    payloadHash: hex(64),
+    payload: fc.record({
+      update: fc.constantFrom('approveStep', 'witnessStep'),
+      sessionId: fc.constant(SESSION),
+      request: fc.jsonValue({ maxDepth: 2 }),
+      nonce: fc.stringMatching(/^[A-Za-z0-9_-]{16,20}$/),
+      issuedAt: fc.nat(),
+    }),
+  },
+  { requiredKeys: ['signer', 'signature', 'payloadHash'] },
+);
+const deltaInput = (i: number): fc.Arbitrary<DeltaInput> =>
+  fc
+    .record(
+      {
+        agentDid: fc.constantFrom(...AGENTS),
+        at: fc.nat(),
+        changes: fc.array(
+          fc.record(
+            {
+              path: fc.string({ minLength: 1, maxLength: 12 }),
+              operation: fc.constantFrom('add' as const, 'modify' as const, 'delete' as const, 'permission' as const),
+              contentHash: fc.string({ minLength: 1, maxLength: 64 }),
+              previousHash: fc.string({ minLength: 1, maxLength: 64 }),
+              agentDid: fc.constantFrom(...AGENTS),
+            },
+            { requiredKeys: ['path', 'operation'] },
+          ),
+          { maxLength: 4 },
+        ),
+        signatures: fc.array(signature, { minLength: 1, maxLength: 2 }),
+      },
+      { requiredKeys: ['agentDid', 'at', 'changes'] },
+    )
+    .map((r) => ({ deltaId: `delta-${i}-${r.at}`, sessionId: SESSION, ...r }));
+
+/** A session's trail as the session records it (appendDelta), and a batch of it: the deltas waiting after `stored`. */
+const trailAndBatch = fc
+  .integer({ min: 1, max: 12 })
+  .chain((n) =>
+    fc.tuple(
+      fc.tuple(...Array.from({ length: n }, (_, i) => deltaInput(i))),
+      fc.integer({ min: 0, max: n - 1 }),
+      fc.integer({ min: 1, max: n }),
+    ),
+  )
+  .map(([inputs, from, size]) => {
+    const state = createAuditState(SESSION);
+    for (const input of inputs) appendDelta(state, input);
+    return wire(state.deltas.slice(from, from + size));
+  });
+
+function refusal(pattern: RegExp) {
+  return (err: unknown) => isHypervisorError(err) && err.code === 'INVALID_INPUT' && pattern.test(err.message);
+}
+
+describe('audit batches on the wire (issue 20)', () => {
+  it('rebuild every delta the session recorded, key for key (property)', () => {
+    fc.assert(
+      fc.property(trailAndBatch, fc.boolean(), (batch, withChain) => {
+        const compact = toAuditBatch(SESSION, withChain ? CHAIN : undefined, batch);
+        assert.ok(compact, 'a batch of the session is one chain');
+        const rebuilt = deltasOfAuditBatch(wire(compact));
+        assert.deepEqual(rebuilt, batch);
+        // The store keeps each delta's JSON text: it is the text the whole delta had.
+        assert.deepEqual(
+          rebuilt.map((d) => JSON.stringify(d)),
+          batch.map((d) => JSON.stringify(d)),
+        );
+        const whole = { sessionId: SESSION, deltas: batch, ...(withChain ? { chain: CHAIN } : {}) };
+        assert.ok(JSON.stringify(compact).length < JSON.stringify(whole).length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('rebuild deltas the session relinked onto the stored head (a replay that recomputed them)', () => {
+    const state = createAuditState(SESSION);
+    for (let i = 0; i < 6; i++)
+      appendDelta(state, { deltaId: `d${i}`, sessionId: SESSION, agentDid: AGENTS[0]!, at: i, changes: [] });
+    const storedHead = sha256Hex('the store has another turn 3');
+    markStored(state, 0, { fromTurn: 1, hashes: [sha256Hex('1'), sha256Hex('2'), storedHead] });
+    const batch = wire(state.deltas);
+    assert.equal(batch[0]!.parentHash, storedHead);
+    assert.deepEqual(deltasOfAuditBatch(wire(toAuditBatch(SESSION, CHAIN, batch))), batch);
+  });
+
+  it("leave out each delta's session, turn, parent and hash, and a change's agent when it is its delta's", () => {
+    const state = createAuditState(SESSION);
+    appendDelta(state, {
+      deltaId: 'd1',
+      sessionId: SESSION,
+      agentDid: AGENTS[0]!,
+      at: 7,
+      changes: [
+        { path: '/a', operation: 'add', contentHash: 'c1' },
+        { path: '/b', operation: 'modify', agentDid: AGENTS[1]!, previousHash: 'p1' },
+      ],
+    });
+    appendDelta(state, { deltaId: 'd2', sessionId: SESSION, agentDid: AGENTS[2]!, at: 8, changes: [] });
+    const [d1, d2] = state.deltas as [Delta, Delta];
+    assert.deepEqual(toAuditBatch(SESSION, CHAIN, state.deltas), {
+      sessionId: SESSION,
+      chain: CHAIN,
+      fromTurn: 1,
+      parentHash: null,
+      head: d2.hash,
+      deltas: [
+        {
+          deltaId: 'd1',
+          agentDid: AGENTS[0],
+          at: 7,
+          changes: [
+            { path: '/a', operation: 'add', contentHash: 'c1' },
+            { path: '/b', operation: 'modify', agentDid: AGENTS[1], previousHash: 'p1' },
+          ],
+        },
+        { deltaId: 'd2', agentDid: AGENTS[2], at: 8, changes: [] },
+      ],
+    });
+    assert.notEqual(d1.hash, d2.hash);
+  });
+
+  it('send deltas that are not one chain of the session whole (the store judges them)', () => {
+    const state = createAuditState(SESSION);
+    for (let i = 0; i < 4; i++)
+      appendDelta(state, { deltaId: `d${i}`, sessionId: SESSION, agentDid: AGENTS[0]!, at: i, changes: [] });
+    const ds = wire(state.deltas);
+    assert.equal(toAuditBatch(SESSION, CHAIN, []), undefined);
+    assert.equal(toAuditBatch(SESSION, CHAIN, [ds[0]!, ds[2]!]), undefined, 'a gap');
+    assert.equal(toAuditBatch('s2', CHAIN, ds), undefined, "another session's");
+    const broken = wire(ds);
+    broken[2]!.parentHash = sha256Hex('elsewhere');
+    assert.equal(toAuditBatch(SESSION, CHAIN, broken), undefined, 'a broken link');
+    assert.ok(toAuditBatch(SESSION, CHAIN, ds.slice(1)));
+  });
+
+  // Attack first (SPEC §11): a batch that does not rebuild the session's chain is refused, naming why.
+  const TAMPERS: Record<string, (b: AuditBatch) => void> = {
+    'a delta altered': (b) => {
+      b.deltas[b.deltas.length - 1]!.at += 1;
+    },
+    'a change altered': (b) => {
+      b.deltas[0]!.changes.push({ path: '/injected', operation: 'add' });
+    },
+    'a change given to another agent': (b) => {
+      b.deltas[0]!.changes.push({ path: '/x', operation: 'add', agentDid: 'did:mesh:mallory' });
+    },
+    'another parent': (b) => {
+      b.parentHash = sha256Hex('another parent');
+    },
+    'shifted turns': (b) => {
+      b.fromTurn += 1;
+    },
+    'another session': (b) => {
+      b.sessionId = 's2';
+    },
+    'a delta dropped': (b) => {
+      b.deltas.pop();
+      b.deltas.push({ deltaId: 'forged', agentDid: AGENTS[0]!, at: 1, changes: [] });
+    },
+  };
+  it("refuse a batch whose rebuilt chain does not end at the session's head (property over tampers)", () => {
+    fc.assert(
+      fc.property(trailAndBatch, fc.constantFrom(...Object.keys(TAMPERS)), (batch, tamper) => {
+        const compact = wire(toAuditBatch(SESSION, CHAIN, batch)!);
+        TAMPERS[tamper]!(compact);
+        assert.throws(() => deltasOfAuditBatch(compact), refusal(/not to the session's head .*nothing is stored/));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuse a malformed batch naming the field', () => {
+    const state = createAuditState(SESSION);
+    appendDelta(state, { deltaId: 'd1', sessionId: SESSION, agentDid: AGENTS[0]!, at: 1, changes: [] });
+    const good = toAuditBatch(SESSION, CHAIN, state.deltas)!;
+    const cases: [unknown, RegExp][] = [
+      [{ ...good, deltas: [{ ...good.deltas[0], hash: state.deltas[0]!.hash }] }, /deltas\.0/],
+      [{ ...good, deltas: [] }, /deltas: must hold a delta/],
+      [{ ...good, deltas: Array.from({ length: AUDIT_BATCH_MAX_DELTAS + 1 }, () => good.deltas[0]) }, /deltas/],
+      [{ ...good, head: 'short' }, /head/],
+      [{ ...good, fromTurn: 0 }, /fromTurn/],
+      [{ ...good, extra: 1 }, /(root)|extra/],
+      [{ ...good, deltas: [{ ...good.deltas[0], agentDid: 'mallory' }] }, /deltas\.0\.agentDid/],
+    ];
+    for (const [input, field] of cases) assert.throws(() => deltasOfAuditBatch(input), refusal(field));
+  });
+});
+
+describe('appendAuditDeltas: the wire form stores what the whole form stored (issue 20)', () => {
+  function session(n: number): Delta[] {
+    const state = createAuditState(SESSION);
+    for (let i = 0; i < n; i++) {
+      appendDelta(state, {
+        deltaId: `d${i}`,
+        sessionId: SESSION,
+        agentDid: AGENTS[i % AGENTS.length]!,
+        at: 1_800_000_000_000 + i,
+        changes: [
+          { path: `/sessions/${SESSION}/f${i}`, operation: 'add', contentHash: sha256Hex(`c${i}`) },
+          { path: '/budgets/x', operation: 'modify', agentDid: AGENTS[0]! },
+        ],
+      });
+    }
+    return wire(state.deltas);
+  }
+
+  it('the same rows, the same tree heads, and the answer the session reads', async () => {
+    const key = hypervisorKeyOf(generateDidKey());
+    const whole = new SqliteAuditStore(':memory:');
+    const compact = new SqliteAuditStore(':memory:');
+    try {
+      const env = new MockActivityEnvironment({
+        workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
+      });
+      const oldPath = auditActivities(whole, key);
+      const newPath = auditActivities(compact, key);
+      const deltas = session(11);
+      for (const [from, to] of [
+        [0, 1],
+        [1, 5],
+        [5, 11],
+      ] as const) {
+        const batch = deltas.slice(from, to);
+        const before = (await env.run(oldPath.appendAuditDeltas, {
+          sessionId: SESSION,
+          deltas: batch,
+          chain: CHAIN,
+        })) as { stored?: StoredHashes };
+        const after = await env.run(newPath.appendAuditDeltas, wire(toAuditBatch(SESSION, CHAIN, batch)!));
+        assert.deepEqual(after, { stored: { fromTurn: from + 1, hashes: batch.map((d) => d.hash) } });
+        assert.deepEqual(after.stored, before.stored);
+        assert.ok('treeHead' in before, 'the whole form still answers as it did');
+      }
+      // A retry of a stored batch is idempotent, as before.
+      assert.deepEqual(
+        await env.run(newPath.appendAuditDeltas, wire(toAuditBatch(SESSION, CHAIN, deltas.slice(1, 5))!)),
+        {
+          stored: { fromTurn: 2, hashes: deltas.slice(1, 5).map((d) => d.hash) },
+        },
+      );
+      assert.deepEqual(await compact.readRows(SESSION), await whole.readRows(SESSION));
+      assert.deepEqual(
+        (await compact.readRows(SESSION)).map((r) => r.json),
+        deltas.map((d) => JSON.stringify(d)),
+      );
+      const heads = async (s: SqliteAuditStore) =>
+        (await s.treeHeads(SESSION)).map(({ treeHead: { at: _at, ...h } }) => h);
+      assert.deepEqual(await heads(compact), await heads(whole));
+    } finally {
+      await whole.close();
+      await compact.close();
+    }
+  });
+
+  it('refuse a tampered batch without retries, storing nothing', async () => {
+    const store = new SqliteAuditStore(':memory:');
+    try {
+      const env = new MockActivityEnvironment({
+        workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
+      });
+      const { appendAuditDeltas } = auditActivities(store);
+      const batch = wire(toAuditBatch(SESSION, CHAIN, session(3))!);
+      batch.deltas[1]!.changes[0]!.path = '/sessions/s1/elsewhere';
+      await assert.rejects(
+        env.run(appendAuditDeltas, batch),
+        (err: unknown) =>
+          err instanceof Error &&
+          (err as { type?: string }).type === 'INVALID_INPUT' &&
+          (err as { nonRetryable?: boolean }).nonRetryable === true &&
+          /not to the session's head/.test(err.message),
+      );
+      assert.deepEqual(await store.readRows(SESSION), []);
+    } finally {
+      await store.close();
+    }
+  });
+});
