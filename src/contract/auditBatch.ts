@@ -9,7 +9,16 @@
  * recomputed chain does not end there, the batch is refused, never stored under another chain.
  */
 import { z } from 'zod';
-import { ChangeInputSchema, DeltaSchema, deltaHash, type Change, type Delta, type StoredHashes } from '../core/audit';
+import {
+  ChangeInputSchema,
+  DeltaSchema,
+  deltaHash,
+  type Change,
+  type Delta,
+  type StoredFrontier,
+  type StoredHashes,
+} from '../core/audit';
+import type { MerkleAccumulator } from '../core/merkle';
 import { parse } from '../core/common';
 import { HypervisorError } from '../core/errors';
 
@@ -41,12 +50,22 @@ export const AuditBatchSchema = z.strictObject({
 export type AuditBatch = z.infer<typeof AuditBatchSchema>;
 
 /**
- * What the session takes from the store's answer: the hashes the store holds at the batch's turns,
- * recorded in history so a replay that recomputes a delta differently chains on them
- * (src/core/audit.ts markStored). Every hash, not only the last: the Merkle frontier needs them.
+ * What the session takes from the store's answer: the trail the store holds through the batch,
+ * recorded in history so a replay that recomputes a delta differently chains on it
+ * (src/core/audit.ts markStored) — the batch's hashes, or, when shorter, the last one and the
+ * Merkle frontier through it (the session needs the stored frontier, not only the head).
  */
 export interface AuditBatchStored {
-  stored: StoredHashes;
+  stored: StoredHashes | StoredFrontier;
+}
+
+/** The store's answer to a batch of `hashes` from turn `fromTurn`: the shorter form, given the frontier through it. */
+export function storedAnswer(fromTurn: number, hashes: string[], frontier?: MerkleAccumulator): AuditBatchStored {
+  const head = hashes[hashes.length - 1];
+  const through = fromTurn + hashes.length - 1;
+  if (head !== undefined && frontier?.count === through && frontier.frontier.length + 1 < hashes.length)
+    return { stored: { through, head, frontier: frontier.frontier.slice() } };
+  return { stored: { fromTurn, hashes } };
 }
 
 /**

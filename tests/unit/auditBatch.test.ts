@@ -8,10 +8,12 @@ import fc from 'fast-check';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import {
   appendDelta,
+  auditMerkleRoot,
   createAuditState,
   markStored,
   type Delta,
   type DeltaInput,
+  type StoredFrontier,
   type StoredHashes,
 } from '../../src/core/audit';
 import { isHypervisorError } from '../../src/core/errors';
@@ -20,11 +22,12 @@ import { generateDidKey, type DeltaSignature } from '../../src/core/identity';
 import {
   AUDIT_BATCH_MAX_DELTAS,
   deltasOfAuditBatch,
+  storedAnswer,
   toAuditBatch,
   type AuditBatch,
 } from '../../src/contract/auditBatch';
 import { SqliteAuditStore } from '../../src/store/sqlite';
-import { hypervisorKeyOf } from '../../src/store/treeHeads';
+import { frontierOf, hypervisorKeyOf } from '../../src/store/treeHeads';
 import { auditActivities } from '../../activities/audit';
 
 const SESSION = 's1';
@@ -229,71 +232,157 @@ describe('audit batches on the wire (issue 20)', () => {
   });
 });
 
+describe("markStored on the store's shorter answer (issue 20)", () => {
+  const delta = (i: number, skew: number): DeltaInput => ({
+    deltaId: `d${i}`,
+    sessionId: SESSION,
+    agentDid: AGENTS[i % 3]!,
+    at: 1_700_000_000_000 + i + skew,
+    changes: [{ path: `/f${i}`, operation: 'add', contentHash: sha256Hex(`c${i}`) }],
+  });
+  it('the frontier and head through a batch leave a session as its hashes do, live or on a replay that recomputed every delta (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 0, max: 10 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.constantFrom(0, 1500),
+        (stored, more, batchSize, skew) => {
+          const live = createAuditState(SESSION);
+          for (let i = 0; i < stored; i++) appendDelta(live, delta(i, 0));
+          const hashes = live.deltas.map((d) => d.hash);
+          const byHashes = createAuditState(SESSION);
+          const byFrontier = createAuditState(SESSION);
+          for (let i = 0; i < stored + more; i++) {
+            appendDelta(byHashes, delta(i, skew));
+            appendDelta(byFrontier, delta(i, skew));
+          }
+          for (let t = 0; t < stored; t += batchSize) {
+            const batch = hashes.slice(t, t + batchSize);
+            markStored(byHashes, 0, { fromTurn: t + 1, hashes: batch });
+            const through = t + batch.length;
+            const answer = storedAnswer(t + 1, batch, frontierOf(hashes.slice(0, through))).stored;
+            assert.equal('frontier' in answer, batch.length > frontierOf(hashes.slice(0, through)).frontier.length + 1);
+            markStored(byFrontier, 0, answer);
+            assert.deepEqual(byFrontier, byHashes);
+          }
+          assert.equal(byFrontier.stored, stored);
+          if (more > 0) assert.equal(byFrontier.deltas[0]!.parentHash, hashes.at(-1));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a malformed frontier is not chained on', () => {
+    const st = createAuditState(SESSION);
+    for (let i = 0; i < 4; i++) appendDelta(st, delta(i, 0));
+    const own = JSON.parse(JSON.stringify(st)) as typeof st;
+    markStored(st, 0, { through: 3, head: sha256Hex('x'), frontier: [sha256Hex('y')] });
+    assert.equal(st.stored, 3);
+    assert.deepEqual(st.deltas, own.deltas.slice(3), 'not relinked onto a head whose frontier is not one');
+  });
+});
+
 describe('appendAuditDeltas: the wire form stores what the whole form stored (issue 20)', () => {
-  function session(n: number): Delta[] {
+  /** A session's trail; `skew` moves every delta's time, as a replay with another clock records it. */
+  function session(n: number, skew = 0): Delta[] {
     const state = createAuditState(SESSION);
-    for (let i = 0; i < n; i++) {
-      appendDelta(state, {
-        deltaId: `d${i}`,
-        sessionId: SESSION,
-        agentDid: AGENTS[i % AGENTS.length]!,
-        at: 1_800_000_000_000 + i,
-        changes: [
-          { path: `/sessions/${SESSION}/f${i}`, operation: 'add', contentHash: sha256Hex(`c${i}`) },
-          { path: '/budgets/x', operation: 'modify', agentDid: AGENTS[0]! },
-        ],
-      });
-    }
+    for (let i = 0; i < n; i++) appendDelta(state, sessionInput(i, skew));
     return wire(state.deltas);
   }
-
-  it('the same rows, the same tree heads, and the answer the session reads', async () => {
-    const key = hypervisorKeyOf(generateDidKey());
-    const whole = new SqliteAuditStore(':memory:');
-    const compact = new SqliteAuditStore(':memory:');
-    try {
-      const env = new MockActivityEnvironment({
-        workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
-      });
-      const oldPath = auditActivities(whole, key);
-      const newPath = auditActivities(compact, key);
-      const deltas = session(11);
-      for (const [from, to] of [
-        [0, 1],
-        [1, 5],
-        [5, 11],
-      ] as const) {
-        const batch = deltas.slice(from, to);
-        const before = (await env.run(oldPath.appendAuditDeltas, {
-          sessionId: SESSION,
-          deltas: batch,
-          chain: CHAIN,
-        })) as { stored?: StoredHashes };
-        const after = await env.run(newPath.appendAuditDeltas, wire(toAuditBatch(SESSION, CHAIN, batch)!));
-        assert.deepEqual(after, { stored: { fromTurn: from + 1, hashes: batch.map((d) => d.hash) } });
-        assert.deepEqual(after.stored, before.stored);
-        assert.ok('treeHead' in before, 'the whole form still answers as it did');
-      }
-      // A retry of a stored batch is idempotent, as before.
-      assert.deepEqual(
-        await env.run(newPath.appendAuditDeltas, wire(toAuditBatch(SESSION, CHAIN, deltas.slice(1, 5))!)),
-        {
-          stored: { fromTurn: 2, hashes: deltas.slice(1, 5).map((d) => d.hash) },
-        },
-      );
-      assert.deepEqual(await compact.readRows(SESSION), await whole.readRows(SESSION));
-      assert.deepEqual(
-        (await compact.readRows(SESSION)).map((r) => r.json),
-        deltas.map((d) => JSON.stringify(d)),
-      );
-      const heads = async (s: SqliteAuditStore) =>
-        (await s.treeHeads(SESSION)).map(({ treeHead: { at: _at, ...h } }) => h);
-      assert.deepEqual(await heads(compact), await heads(whole));
-    } finally {
-      await whole.close();
-      await compact.close();
-    }
+  const sessionInput = (i: number, skew: number): DeltaInput => ({
+    deltaId: `d${i}`,
+    sessionId: SESSION,
+    agentDid: AGENTS[i % AGENTS.length]!,
+    at: 1_800_000_000_000 + i + skew,
+    changes: [
+      { path: `/sessions/${SESSION}/f${i}`, operation: 'add', contentHash: sha256Hex(`c${i}`) },
+      { path: '/budgets/x', operation: 'modify', agentDid: AGENTS[0]! },
+    ],
   });
+  type Answer = { stored?: StoredHashes | StoredFrontier; treeHead?: unknown };
+  const BATCHES = [
+    [0, 1],
+    [1, 5],
+    [5, 6],
+    [6, 13],
+    [13, 21],
+  ] as const;
+
+  for (const signing of [true, false]) {
+    it(`the same rows${signing ? ', the same tree heads' : ''}, and an answer the session chains on as on the old one (${signing ? 'a signing worker: the frontier when shorter' : 'no key: the hashes'})`, async () => {
+      const key = signing ? hypervisorKeyOf(generateDidKey()) : undefined;
+      const whole = new SqliteAuditStore(':memory:');
+      const compact = new SqliteAuditStore(':memory:');
+      try {
+        const env = new MockActivityEnvironment({
+          workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
+        });
+        const run = async (path: ReturnType<typeof auditActivities>, args: unknown): Promise<Answer> =>
+          (await env.run(path.appendAuditDeltas, args as never)) as unknown as Answer;
+        const oldPath = auditActivities(whole, key);
+        const newPath = auditActivities(compact, key);
+        const deltas = session(21);
+        // The session as it ran live, and as a replay that recomputed every delta with another clock, each fed either answer.
+        const states = (skew: number) => {
+          const st = createAuditState(SESSION);
+          for (let i = 0; i < 23; i++) appendDelta(st, sessionInput(i, skew));
+          return st;
+        };
+        const [liveOld, liveNew, replayOld, replayNew] = [states(0), states(0), states(1500), states(1500)];
+        let frontiers = 0;
+        for (const [from, to] of BATCHES) {
+          const batch = deltas.slice(from, to);
+          const before = await run(oldPath, { sessionId: SESSION, deltas: batch, chain: CHAIN });
+          const after = await run(newPath, wire(toAuditBatch(SESSION, CHAIN, batch)!));
+          assert.deepEqual(before.stored, { fromTurn: from + 1, hashes: batch.map((d) => d.hash) });
+          assert.equal('treeHead' in before, signing, 'the whole form still answers as it did');
+          assert.deepEqual(Object.keys(after), ['stored'], 'only what the session reads');
+          assert.ok(after.stored);
+          if ('frontier' in after.stored) {
+            frontiers++;
+            assert.deepEqual(after.stored, {
+              through: to,
+              head: batch.at(-1)!.hash,
+              frontier: frontierOf(deltas.slice(0, to).map((d) => d.hash)).frontier,
+            });
+            assert.ok(after.stored.frontier.length + 1 < batch.length, 'the shorter form');
+          } else {
+            assert.deepEqual(after.stored, before.stored);
+          }
+          markStored(liveOld, 0, before.stored);
+          markStored(liveNew, 0, after.stored);
+          markStored(replayOld, 0, before.stored);
+          markStored(replayNew, 0, after.stored);
+          assert.deepEqual(liveNew, liveOld);
+          assert.deepEqual(replayNew, replayOld);
+        }
+        assert.equal(frontiers > 0, signing);
+        assert.equal(replayNew.stored, 21);
+        // The replay chained its waiting deltas on the stored trail, as the live run did.
+        assert.deepEqual(replayNew.storedMerkle, liveNew.storedMerkle);
+        assert.deepEqual(replayNew.storedMerkle, frontierOf(deltas.map((d) => d.hash)));
+        assert.equal(replayNew.deltas[0]!.parentHash, deltas[20]!.hash);
+        assert.notEqual(auditMerkleRoot(replayNew), auditMerkleRoot(states(1500)), 'the replay relinked');
+        // A retry of a stored batch is idempotent, as before.
+        const retried = (await run(newPath, wire(toAuditBatch(SESSION, CHAIN, deltas.slice(1, 5))!))).stored!;
+        assert.equal('hashes' in retried ? retried.fromTurn : retried.through - 3, 2);
+        assert.deepEqual(await compact.readRows(SESSION), await whole.readRows(SESSION));
+        assert.deepEqual(
+          (await compact.readRows(SESSION)).map((r) => r.json),
+          deltas.map((d) => JSON.stringify(d)),
+        );
+        const heads = async (s: SqliteAuditStore) =>
+          (await s.treeHeads(SESSION)).map(({ treeHead: { at: _at, ...h } }) => h);
+        assert.deepEqual(await heads(compact), await heads(whole));
+        assert.equal((await heads(compact)).length, signing ? 21 : 0, 'one head a turn');
+      } finally {
+        await whole.close();
+        await compact.close();
+      }
+    });
+  }
 
   it('refuse a tampered batch without retries, storing nothing', async () => {
     const store = new SqliteAuditStore(':memory:');
