@@ -1,17 +1,19 @@
 /**
  * A batch of the trail on its way from the session to the audit store (the `appendAuditDeltas`
  * activity), in its wire form: what the store can derive is left out, since every byte of the
- * input is written to the session's history. The turns run on from `fromTurn`, each delta's session
- * is the batch's, a change's agent is its delta's unless it names another, each parent is the
- * previous delta's hash (the first one's is `parentHash`, the head the store holds), and every
- * hash is recomputed by the activity (src/core/audit.ts deltaHash) — so the store receives the
- * very deltas the session recorded. `head` is the session's own hash of the last delta: if the
- * recomputed chain does not end there, the batch is refused, never stored under another chain.
+ * input is written to the session's history. The turns run on from `fromTurn`; each delta's session
+ * is the batch's; its agent is the hypervisor unless it names another, and a change's agent its
+ * delta's unless it names another; each parent is the previous delta's hash (the first one's is
+ * `parentHash`, the head the store holds); and every hash is recomputed by the activity
+ * (src/core/audit.ts deltaHash) — so the store receives the very deltas the session recorded.
+ * `head` is the session's own hash of the last delta: if the recomputed chain does not end there,
+ * the batch is refused, never stored under another chain.
  */
 import { z } from 'zod';
 import {
   ChangeInputSchema,
   DeltaSchema,
+  HYPERVISOR_AUTHOR,
   deltaHash,
   type Change,
   type Delta,
@@ -28,7 +30,8 @@ export const AUDIT_BATCH_MAX_DELTAS = 256;
 /** A delta without what the batch gives: its turn, session, parent and hash. */
 export const WireDeltaSchema = z.strictObject({
   deltaId: DeltaSchema.shape.deltaId,
-  agentDid: DeltaSchema.shape.agentDid,
+  /** Absent for the hypervisor's own deltas (HYPERVISOR_AUTHOR): most of a session's. */
+  agentDid: DeltaSchema.shape.agentDid.optional(),
   at: DeltaSchema.shape.at,
   /** agentDid only where the change's agent is not the delta's. */
   changes: z.array(ChangeInputSchema),
@@ -89,7 +92,8 @@ export function toAuditBatch(sessionId: string, chain: string | undefined, delta
       if (c.previousHash !== undefined) out.previousHash = c.previousHash;
       return out;
     });
-    const w: WireDelta = { deltaId: d.deltaId, agentDid: d.agentDid, at: d.at, changes };
+    const w: WireDelta = { deltaId: d.deltaId, at: d.at, changes };
+    if (d.agentDid !== HYPERVISOR_AUTHOR) w.agentDid = d.agentDid;
     if (d.signatures !== undefined) w.signatures = d.signatures;
     wire.push(w);
   }
@@ -112,8 +116,9 @@ export function fromAuditBatch(batch: AuditBatch): Delta[] {
   const out: Delta[] = [];
   let parent = batch.parentHash;
   batch.deltas.forEach((w, i) => {
+    const agentDid = w.agentDid ?? HYPERVISOR_AUTHOR;
     const changes = w.changes.map((c) => {
-      const change: Change = { path: c.path, operation: c.operation, agentDid: c.agentDid ?? w.agentDid };
+      const change: Change = { path: c.path, operation: c.operation, agentDid: c.agentDid ?? agentDid };
       if (c.contentHash !== undefined) change.contentHash = c.contentHash;
       if (c.previousHash !== undefined) change.previousHash = c.previousHash;
       return change;
@@ -122,7 +127,7 @@ export function fromAuditBatch(batch: AuditBatch): Delta[] {
       deltaId: w.deltaId,
       turn: batch.fromTurn + i,
       sessionId: batch.sessionId,
-      agentDid: w.agentDid,
+      agentDid,
       at: w.at,
       changes,
       parentHash: parent,
