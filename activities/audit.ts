@@ -6,7 +6,8 @@
  * session id, a gap, a malformed batch) fails without retries, with its code.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Delta, StoredHashes } from '../src/core/audit';
+import type { Delta } from '../src/core/audit';
+import type { StoredHashes } from '../src/core/auditStored';
 import { isHypervisorError } from '../src/core/errors';
 import type { AppendResult, AuditStore, SessionRecord, TrailHead } from '../src/store/types';
 import type { IdentityMode } from '../src/core/identity';
@@ -140,7 +141,7 @@ export function auditActivities(store: AuditStore, key?: HypervisorKey) {
      * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other
      * is AUDIT_CONFLICT (for the wire form, when shorter, the last one and the Merkle frontier through
      * it). Recorded in history, they let the session chain on what the store has even when a replay
-     * recomputes a delta differently (src/core/audit.ts markStored). The wire form's answer is only
+     * recomputes a delta differently (src/core/auditStored.ts markStored). The wire form's answer is only
      * that: the rest of the old answer (the count, the signed tree head) no session reads.
      */
     async appendAuditDeltas(

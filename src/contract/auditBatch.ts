@@ -17,9 +17,8 @@ import {
   deltaHash,
   type Change,
   type Delta,
-  type StoredFrontier,
-  type StoredHashes,
 } from '../core/audit';
+import type { StoredFrontier, StoredHashes } from '../core/auditStored';
 import type { MerkleAccumulator } from '../core/merkle';
 import { parse } from '../core/common';
 import { HypervisorError } from '../core/errors';
@@ -55,7 +54,7 @@ export type AuditBatch = z.infer<typeof AuditBatchSchema>;
 /**
  * What the session takes from the store's answer: the trail the store holds through the batch,
  * recorded in history so a replay that recomputes a delta differently chains on it
- * (src/core/audit.ts markStored) — the batch's hashes, or, when shorter, the last one and the
+ * (src/core/auditStored.ts markStored) — the batch's hashes, or, when shorter, the last one and the
  * Merkle frontier through it (the session needs the stored frontier, not only the head).
  */
 export interface AuditBatchStored {

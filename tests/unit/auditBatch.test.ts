@@ -6,16 +6,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import {
-  appendDelta,
-  auditMerkleRoot,
-  createAuditState,
-  markStored,
-  type Delta,
-  type DeltaInput,
-  type StoredFrontier,
-  type StoredHashes,
-} from '../../src/core/audit';
+import { appendDelta, auditMerkleRoot, createAuditState, type Delta, type DeltaInput } from '../../src/core/audit';
+import { markStored, type StoredFrontier, type StoredHashes } from '../../src/core/auditStored';
 import { isHypervisorError } from '../../src/core/errors';
 import { sha256Hex } from '../../src/core/hash';
 import { generateDidKey, type DeltaSignature } from '../../src/core/identity';

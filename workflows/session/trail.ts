@@ -4,7 +4,8 @@
  */
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
-import { markStored, type Delta } from '../../src/core/audit';
+import type { Delta } from '../../src/core/audit';
+import { markStored } from '../../src/core/auditStored';
 import { IDENTITY_CHANGE } from '../../src/core/identity';
 import { HYPERVISOR_DID, auditStore, auditStoreQuick, contentHash, type SessionContext, record } from './context';
 import { detach, patched } from '../ownRun';
