@@ -6,7 +6,8 @@
  * session id, a gap, a malformed batch) fails without retries, with its code.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Delta, StoredHashes } from '../src/core/audit';
+import type { Delta } from '../src/core/audit';
+import type { StoredHashes } from '../src/core/auditStored';
 import { isHypervisorError } from '../src/core/errors';
 import type { AppendResult, AuditStore, SessionRecord, TrailHead } from '../src/store/types';
 import type { IdentityMode } from '../src/core/identity';
@@ -21,6 +22,7 @@ import {
   type SignedTreeHead,
 } from '../src/store/treeHeads';
 import { auditAppended } from './observe';
+import { deltasOfAuditBatch, storedAnswer, type AuditBatch, type AuditBatchStored } from '../src/contract/auditBatch';
 
 const FINAL = new Set(['AUDIT_CONFLICT', 'AUDIT_GAP', 'INVALID_INPUT']);
 
@@ -56,14 +58,15 @@ async function storedIdentity(store: AuditStore, sessionId: string): Promise<Ide
 /**
  * N14: the hypervisor signs the tree head at every turn of a batch it has just stored — the
  * Merkle root and chain hash at that size, the identity mode — continuing from the frontier
- * kept with the previous batch's last head (or, without one, the stored hashes).
+ * kept with the previous batch's last head (or, without one, the stored hashes). Returns the last
+ * head and the frontier through the batch.
  */
 async function signStoredBatch(
   store: AuditStore,
   key: HypervisorKey,
   sessionId: string,
   deltas: readonly Delta[],
-): Promise<SignedTreeHead | undefined> {
+): Promise<{ head: SignedTreeHead; frontier: MerkleAccumulator } | undefined> {
   const first = deltas[0];
   if (first === undefined) return undefined;
   let base: MerkleAccumulator = createMerkleAccumulator();
@@ -87,7 +90,7 @@ async function signStoredBatch(
   }
   const { heads, frontier } = signBatchHeads(key, sessionId, base, deltas, identity, Date.now());
   await store.putTreeHeads(sessionId, heads, frontier);
-  return heads[heads.length - 1];
+  return { head: heads[heads.length - 1] as SignedTreeHead, frontier };
 }
 
 /** N14: at termination, the head that covers the commitment — only over what the hypervisor's own heads (or the store) give. */
@@ -132,26 +135,29 @@ async function signFinalHead(store: AuditStore, key: HypervisorKey, record: Sess
 export function auditActivities(store: AuditStore, key?: HypervisorKey) {
   return {
     /**
-     * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other is
-     * AUDIT_CONFLICT. Recorded in history, they let the session chain on what the store has even when
-     * a replay recomputes a delta differently (src/core/audit.ts markStored).
+     * A batch of the session's trail: its wire form (src/contract/auditBatch.ts), whose deltas are
+     * rebuilt and rehashed here and refused unless their chain ends at the session's head; or the
+     * deltas whole, as sessions sent them before (one scheduled by an older worker may run here).
+     * `stored`: the hashes the store holds at the batch's turns — the batch's own, since any other
+     * is AUDIT_CONFLICT (for the wire form, when shorter, the last one and the Merkle frontier through
+     * it). Recorded in history, they let the session chain on what the store has even when a replay
+     * recomputes a delta differently (src/core/auditStored.ts markStored). The wire form's answer is only
+     * that: the rest of the old answer (the count, the signed tree head) no session reads.
      */
-    async appendAuditDeltas(args: {
-      sessionId: string;
-      deltas: Delta[];
-      chain?: string;
-    }): Promise<AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead }> {
-      const result = await finalOrRetry(() => store.append(args.sessionId, args.deltas, ownerOf(args.chain)));
+    async appendAuditDeltas(
+      args: AuditBatch | { sessionId: string; deltas: Delta[]; chain?: string },
+    ): Promise<AuditBatchStored | (AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead })> {
+      const wire = 'fromTurn' in args;
+      const deltas = wire ? await finalOrRetry(async () => deltasOfAuditBatch(args)) : args.deltas;
+      const result = await finalOrRetry(() => store.append(args.sessionId, deltas, ownerOf(args.chain)));
       auditAppended(result.appended);
-      const first = args.deltas[0];
+      const first = deltas[0];
       if (first === undefined) return result;
-      // Signed only once the batch is the owner's and stored; its last head lands in the session's history.
-      const treeHead = key ? await signStoredBatch(store, key, args.sessionId, args.deltas) : undefined;
-      return {
-        ...result,
-        stored: { fromTurn: first.turn, hashes: args.deltas.map((d) => d.hash) },
-        ...(treeHead ? { treeHead } : {}),
-      };
+      // Signed only once the batch is the owner's and stored: the store keeps the heads.
+      const signed = key ? await signStoredBatch(store, key, args.sessionId, deltas) : undefined;
+      const hashes = deltas.map((d) => d.hash);
+      if (wire) return storedAnswer(first.turn, hashes, signed?.frontier);
+      return { ...result, stored: { fromTurn: first.turn, hashes }, ...(signed ? { treeHead: signed.head } : {}) };
     },
     /** A file's contents, kept under its session (N13: other sessions cannot read them; they go with its VFS). */
     async storeFile(args: { content: string; sessionId?: string; chain?: string }): Promise<{ contentHash: string }> {

@@ -123,66 +123,6 @@ export interface AuditHead {
   pending: Delta[];
 }
 
-/** What the audit store holds after an append: the hashes of turns fromTurn, fromTurn+1, … */
-export interface StoredHashes {
-  fromTurn: number;
-  hashes: string[];
-}
-
-/**
- * The audit store confirmed every delta up to `throughTurn`: drop them from the
- * state. With `stored` (the store's own answer, which workflow history keeps)
- * the store's chain is the chain from here on: if this state's delta at that
- * turn is not the stored one (a replay recomputed it differently: workflow
- * time is not the same live and on replay), the deltas still waiting are
- * linked onto the stored head and the Merkle frontier is the stored one. They
- * are stored only later, so nothing the store holds is altered, and the next
- * batch names the head the store has.
- */
-export function markStored(state: AuditState, throughTurn: number, stored?: StoredHashes): void {
-  const storedHead = stored?.hashes[stored.hashes.length - 1];
-  const through =
-    stored !== undefined && storedHead !== undefined ? stored.fromTurn + stored.hashes.length - 1 : throughTurn;
-  if (through <= state.stored) return;
-  const base = state.storedMerkle ?? (state.stored === 0 ? createMerkleAccumulator() : undefined);
-  const own = state.deltas.find((d) => d.turn === through);
-  const keep = state.deltas.findIndex((d) => d.turn > through);
-  const dropped = state.deltas.splice(0, keep < 0 ? state.deltas.length : keep);
-  state.stored = Math.min(through, state.turn);
-  delete state.storedMerkle;
-  if (base === undefined) return;
-  const merkle: MerkleAccumulator = { count: base.count, frontier: base.frontier.slice() };
-  if (
-    stored === undefined ||
-    storedHead === undefined ||
-    through > state.turn ||
-    stored.fromTurn < 1 ||
-    stored.fromTurn > base.count + 1
-  ) {
-    // No answer to chain on (a history from before the store's answer had hashes): the store holds this state's own.
-    for (const d of dropped) merkleAppend(merkle, d.hash);
-  } else {
-    stored.hashes.forEach((h, i) => {
-      if (stored.fromTurn + i > merkle.count) merkleAppend(merkle, h);
-    });
-    // A chain hash covers every turn before it: one equal hash means the whole stored prefix is this state's.
-    if (own?.hash !== storedHead) {
-      let parent: string = storedHead;
-      const full: MerkleAccumulator = { count: merkle.count, frontier: merkle.frontier.slice() };
-      for (const d of state.deltas) {
-        d.parentHash = parent;
-        d.hash = deltaHash(d);
-        merkleAppend(full, d.hash);
-        parent = d.hash;
-      }
-      state.head = parent;
-      state.merkle = full;
-    }
-  }
-  // While deltas wait, the stored frontier is kept apart; with none waiting it is `merkle`.
-  if (state.deltas.length > 0) state.storedMerkle = merkle;
-}
-
 /** Validate a reported delta, then append it. */
 export function captureDelta(state: AuditState, input: unknown): Delta {
   return appendDelta(

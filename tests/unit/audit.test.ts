@@ -8,13 +8,12 @@ import {
   createAuditState,
   deltaHash,
   exportTrail,
-  markStored,
   verifyChain,
   verifyTrail,
   type Delta,
   type DeltaInput,
-  type StoredHashes,
 } from '../../src/core/audit';
+import { markStored, type StoredHashes } from '../../src/core/auditStored';
 import { checkBatch, newRows } from '../../src/store/common';
 import { canonicalJson, sha256Hex } from '../../src/core/hash';
 import { merkleRootFromScratch } from '../../src/core/merkle';

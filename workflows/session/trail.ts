@@ -4,10 +4,12 @@
  */
 import * as wf from '@temporalio/workflow';
 import { HypervisorError } from '../../src/core/errors';
-import { markStored, type Delta } from '../../src/core/audit';
+import type { Delta } from '../../src/core/audit';
+import { markStored } from '../../src/core/auditStored';
 import { IDENTITY_CHANGE } from '../../src/core/identity';
 import { HYPERVISOR_DID, auditStore, auditStoreQuick, contentHash, type SessionContext, record } from './context';
 import { detach, patched } from '../ownRun';
+import { AUDIT_BATCH_MAX_DELTAS, toAuditBatch } from '../../src/contract/auditBatch';
 
 /**
  * Batching of the trail into the store (SPEC §7 [resolved]): a batch goes when
@@ -15,7 +17,7 @@ import { detach, patched } from '../ownRun';
  * when its first delta has waited AUDIT_FLUSH_INTERVAL. Batches are bounded in
  * deltas and bytes (Temporal refuses payloads over 2 MiB).
  */
-const AUDIT_BATCH_DELTAS = 256;
+const AUDIT_BATCH_DELTAS = AUDIT_BATCH_MAX_DELTAS;
 const AUDIT_BATCH_BYTES = 512 * 1024;
 const AUDIT_FLUSH_INTERVAL = '5 seconds';
 /** Deltas waiting for the store beyond which new requests are refused (AUDIT_BACKLOG): the store is not keeping up. */
@@ -98,7 +100,11 @@ export async function flushBatch(ctx: SessionContext): Promise<void> {
   ctx.flushing = true;
   try {
     const store = ctx.outageServe ? auditStoreQuick : auditStore;
-    const appended = await store.appendAuditDeltas({ sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain });
+    // The wire form, which leaves out what the store derives; deltas that are not one chain (never
+    // expected) go whole, for the store to judge. History holds either: activity inputs do not replay.
+    const appended = await store.appendAuditDeltas(
+      toAuditBatch(ctx.sessionId, ctx.chain, batch) ?? { sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain },
+    );
     // The store's hashes (from history, the same live and on replay) are the chain from here on.
     markStored(ctx.st.audit, (batch[batch.length - 1] as Delta).turn, appended.stored);
   } catch (err) {
