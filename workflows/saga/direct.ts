@@ -44,7 +44,7 @@ function answerOf(ctx: SagaContext, stepId: string, digest: string): Turns.StepA
  */
 function takeStepRequest(raw: unknown): z.output<typeof Turns.TakeStepRequestSchema> {
   const { TakeStepRequestSchema } = require('../../src/contract/turns') as typeof Turns;
-  return parse(TakeStepRequestSchema, raw, 'takeStep');
+  return parse(TakeStepRequestSchema, raw, takeStepUpdate.name);
 }
 
 export function registerTakeStep(ctx: SagaContext): void {
