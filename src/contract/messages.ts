@@ -5,7 +5,9 @@
  * and its description. Everything else is derived from here: the Temporal
  * definitions (workflows/definitions.ts), the typed client's signing
  * (src/client/keys.ts, src/client/index.ts), contract/*.schema.json (src/contract/schemas.ts)
- * and the handlers' descriptions.
+ * and the handlers' descriptions. The names and kinds, and the saga's handler
+ * descriptions, are also in messageNames.ts without any schema (what a saga run
+ * loads); each message here must match its entry there, or this does not compile.
  *
  * zod and pure src modules only: the workflows import it inside the sandbox.
  */
