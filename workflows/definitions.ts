@@ -16,7 +16,7 @@ export {
   legacySagaWorkflowId,
   sagaWorkflowId,
   sessionWorkflowId,
-} from '../src/contract/messages';
+} from '../src/contract/messageNames';
 
 // The names the workflows, activities and tests use.
 // Session: updates (requests)

@@ -7,7 +7,8 @@
  * with the JSON documented in contract/.
  */
 import type { QueryDefinition, SignalDefinition, UpdateDefinition } from '@temporalio/common';
-import { MESSAGES, type ArgsOf, type MessageName, type OutputOf, type QueryName, type SignalName, type SagaUpdateName, type UpdateName } from './messages';
+import { MESSAGE_KINDS } from './messageNames';
+import type { ArgsOf, MessageName, OutputOf, QueryName, SignalName, SagaUpdateName, UpdateName } from './messages';
 
 type Definitions = {
   [N in MessageName]: N extends UpdateName | SagaUpdateName ? UpdateDefinition<OutputOf<N>, ArgsOf<N>, N>
@@ -16,5 +17,8 @@ type Definitions = {
     : never;
 };
 
-/** Every message's definition, by name. */
-export const definitions = Object.fromEntries(Object.entries(MESSAGES).map(([name, m]) => [name, { type: m.kind, name }])) as unknown as Definitions;
+/**
+ * Every message's definition, by name: from the registry's names and kinds alone (messageNames.ts), so a
+ * workflow that only sends or receives messages builds none of the contract's schemas.
+ */
+export const definitions = Object.fromEntries(Object.entries(MESSAGE_KINDS).map(([name, kind]) => [name, { type: kind, name }])) as unknown as Definitions;

@@ -5,7 +5,9 @@
  * and its description. Everything else is derived from here: the Temporal
  * definitions (workflows/definitions.ts), the typed client's signing
  * (src/client/keys.ts, src/client/index.ts), contract/*.schema.json (src/contract/schemas.ts)
- * and the handlers' descriptions.
+ * and the handlers' descriptions. The names and kinds, and the saga's handler
+ * descriptions, are also in messageNames.ts without any schema (what a saga run
+ * loads); each message here must match its entry there, or this does not compile.
  *
  * zod and pure src modules only: the workflows import it inside the sandbox.
  */
@@ -17,22 +19,24 @@ import * as o from './operator';
 import { SagaOutcomeSchema } from './sagaOutcome';
 import type { Signers } from '../core/identity';
 
-export const SESSION_WORKFLOW = 'sessionWorkflow';
-export const SAGA_WORKFLOW = 'sagaWorkflow';
-export type WorkflowName = typeof SESSION_WORKFLOW | typeof SAGA_WORKFLOW;
+import {
+  SAGA_MESSAGE_DESCRIPTIONS as SAGA,
+  SAGA_WORKFLOW,
+  SESSION_WORKFLOW,
+  type MESSAGE_KINDS,
+  type MessageKind,
+  type WorkflowName,
+} from './messageNames';
 
-/** Readable workflow ids, the same from every client. */
-export const sessionWorkflowId = (sessionId: string) => `hv-session-${sessionId}`;
-/**
- * A saga's workflow id: `hv-saga-<sessionId>/<sagaId>`. No id holds "/" (src/core/sagaContract.ts: Id), so the pair
- * is unambiguous (N16), and so are the step idempotency keys derived from it (`<workflowId>/<stepId>/<phase>`).
- * Readers take a saga's workflow id from its session (startSaga's answer, the saga's record), not from this.
- */
-export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}/${sagaId}`;
-/** The id sagas had before N16, ambiguous (ids hold "-"): a session recorded before keeps it for the sagas it starts then. */
-export const legacySagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}-${sagaId}`;
-
-export type MessageKind = 'update' | 'signal' | 'query';
+export {
+  SAGA_WORKFLOW,
+  SESSION_WORKFLOW,
+  legacySagaWorkflowId,
+  sagaWorkflowId,
+  sessionWorkflowId,
+  type MessageKind,
+  type WorkflowName,
+} from './messageNames';
 
 /**
  * Who may send a message (SPEC §11.2): an agent speaking for itself (a
@@ -367,30 +371,40 @@ export const MESSAGES = {
   // ── Saga: pushes that only take away, a wake-up, and its state ────────────
   restrict: signal<[c.Restriction]>(SAGA_WORKFLOW, c.RestrictionSchema, {
     authority: 'session-internal',
-    description: 'A push that may only take privilege away (SPEC §11.3).',
+    description: SAGA.restrict.description,
   }),
   wake: signal<[{ sessionContinued?: boolean } | undefined]>(SAGA_WORKFLOW, c.WakeSchema, {
     authority: 'session-internal',
-    description: 'A wake-up only: the saga asks its session again.',
+    description: SAGA.wake.description,
   }),
   takeStep: sagaUpdate(t.TakeStepRequestSchema, t.StepAnswerAnswer, {
     authority: 'agent',
-    description: 'A turn\'s direct step, as its append answered it, brought to the turn\'s saga by its agent: the saga runs it, its activity checking it with the session on every attempt (a step the session did not append, lease and allow never acts). Unsigned: it grants nothing.',
-    outputDescription: 'The step\'s answer: its result when it committed, else its error.',
+    description: SAGA.takeStep.description,
+    outputDescription: SAGA.takeStep.outputDescription,
   }),
   sagaState: query<[], typeof a.SagaSnapshotAnswer>(SAGA_WORKFLOW, a.SagaSnapshotAnswer, {
     authority: 'query',
-    description: 'The saga: its state, each step with attempts, errors, result and digest, grants and compensation order.',
+    description: SAGA.sagaState.description,
   }),
   stepGate: query<[string], typeof a.GateDecisionAnswer>(SAGA_WORKFLOW, a.GateDecisionAnswer, {
     input: c.StepGateArgumentSchema, authority: 'query',
-    description: 'The gate for one step on the view the saga holds now (argument: the step id): what a retry attempt checks; an unknown step is denied.',
+    description: SAGA.stepGate.description,
   }),
   heldAgent: query<[string], typeof a.HeldAgentAnswer>(SAGA_WORKFLOW, a.HeldAgentAnswer, {
     authority: 'query',
-    description: 'What the saga holds of one agent (argument: its DID): restriction 0 | 1 quarantined | 2 killed, and its step running now — what a kill waits for before it records (SPEC §12).',
+    description: SAGA.heldAgent.description,
   }),
 } as const satisfies Record<string, Message>;
+
+// Each message of the registry is the one of that name and kind in messageNames.ts, and no other is there.
+type Holds<T extends true> = T;
+export type KindsMatch = Holds<
+  { [N in keyof typeof MESSAGES]: (typeof MESSAGES)[N]['kind'] } extends typeof MESSAGE_KINDS
+    ? typeof MESSAGE_KINDS extends { [N in keyof typeof MESSAGES]: (typeof MESSAGES)[N]['kind'] }
+      ? true
+      : false
+    : false
+>;
 
 export type MessageName = keyof typeof MESSAGES;
 type Of<K extends MessageKind> = { [N in MessageName]: (typeof MESSAGES)[N]['kind'] extends K ? N : never }[MessageName];

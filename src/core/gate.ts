@@ -11,8 +11,7 @@
  * - A ring cap (MEDIUM drift, untrustworthy history) is never lifted.
  */
 import type { Ring } from './common';
-import { requiredRing, ringFromSigma } from './rings';
-import { OMEGA } from './reversibility';
+import { OMEGA, requiredRing, ringFromSigma } from './ringRules';
 import type { ActionView, AgentView } from './sagaContract';
 
 /**

@@ -5,38 +5,19 @@
 import { z } from 'zod';
 import { ownGet, ownSet, parse } from './common';
 import { isMcpRef, parseMcpRef } from './mcp';
+import { OMEGA, ringRequiredBy } from './ringRules';
+
+// Here since before ringRules.ts (rings.ts re-exports ringRequiredBy as requiredRing).
+export { OMEGA, ringRequiredBy } from './ringRules';
 
 export const ReversibilityLevelSchema = z.enum(['FULL', 'PARTIAL', 'NONE']);
 export type ReversibilityLevel = z.infer<typeof ReversibilityLevelSchema>;
-
-/** ω range and default per level (SPEC §2 table). */
-export const OMEGA: Record<ReversibilityLevel, { min: number; max: number; default: number }> = {
-  FULL: { min: 0.1, max: 0.3, default: 0.2 },
-  PARTIAL: { min: 0.5, max: 0.8, default: 0.65 },
-  NONE: { min: 0.9, max: 1.0, default: 0.95 },
-};
 
 /** Unknown actions are treated as irreversible. */
 export const UNKNOWN_ACTION_OMEGA = OMEGA.NONE.default;
 
 /** Stricter level = less reversible; used when two declarations disagree. */
 const STRICTNESS: Record<ReversibilityLevel, number> = { FULL: 0, PARTIAL: 1, NONE: 2 };
-
-/**
- * SPEC §1: admin → 0; not read-only and NONE → 1; read-only → 3; else 2.
- * Lives here (rings.ts re-exports it as requiredRing) so the registry can
- * compare declarations without an import cycle.
- */
-export function ringRequiredBy(action: {
-  readOnly: boolean;
-  admin: boolean;
-  reversibility: ReversibilityLevel;
-}): 0 | 1 | 2 | 3 {
-  if (action.admin) return 0;
-  if (!action.readOnly && action.reversibility === 'NONE') return 1;
-  if (action.readOnly) return 3;
-  return 2;
-}
 
 /** True when declaration a is stricter than b: a more privileged ring, then a less reversible level. */
 function stricter(

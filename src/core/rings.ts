@@ -13,18 +13,10 @@ import {
   type ActionDescriptor,
   type ReversibilityLevel,
   omegaOf,
-  ringRequiredBy,
 } from './reversibility';
+import { RING1_SIGMA, RING2_SIGMA, ringFromSigma, requiredRing } from './ringRules';
 
-export const RING1_SIGMA = 0.95;
-export const RING2_SIGMA = 0.6;
-
-/** Hot path: no validation. `σ_eff > 0.95 && consensus → 1; σ_eff > 0.60 → 2; else 3`. */
-export function ringFromSigma(sigmaEff: number, hasConsensus: boolean): Ring {
-  if (sigmaEff > RING1_SIGMA && hasConsensus) return 1;
-  if (sigmaEff > RING2_SIGMA) return 2;
-  return 3;
-}
+export { RING1_SIGMA, RING2_SIGMA, ringFromSigma, requiredRing, type RingRelevantAction } from './ringRules';
 
 /** Validated door for ringFromSigma. */
 export function computeRing(sigmaEff: unknown, hasConsensus: unknown = false): Ring {
@@ -32,18 +24,6 @@ export function computeRing(sigmaEff: unknown, hasConsensus: unknown = false): R
   return ringFromSigma(v.sigmaEff, v.hasConsensus);
 }
 export const RingInputSchema = z.object({ sigmaEff: SigmaSchema, hasConsensus: z.boolean() });
-
-/** The fields of an action that decide its ring. */
-export interface RingRelevantAction {
-  readOnly: boolean;
-  admin: boolean;
-  reversibility: ReversibilityLevel;
-}
-
-/** admin → 0; writes that cannot be undone → 1; read-only → 3; other writes → 2. */
-export function requiredRing(action: RingRelevantAction): Ring {
-  return ringRequiredBy(action);
-}
 
 export interface ActionCheckResult {
   allowed: boolean;

@@ -9,13 +9,14 @@ import * as wf from '@temporalio/workflow';
 import { parse } from '../../src/core/common';
 import { HypervisorError } from '../../src/core/errors';
 import { governed } from '../failures';
-import { TakeStepRequestSchema, type StepAnswer } from '../../src/contract/turns';
+import type { z } from 'zod';
+import type * as Turns from '../../src/contract/turns';
 import { takeStepUpdate } from '../definitions';
-import { MESSAGES } from '../../src/contract/messages';
+import { SAGA_MESSAGE_DESCRIPTIONS as MESSAGES } from '../../src/contract/messageNames';
 import type { SagaContext } from './context';
 
 /** What a step came to, once it did (null: not yet). */
-function answerOf(ctx: SagaContext, stepId: string, digest: string): StepAnswer | null {
+function answerOf(ctx: SagaContext, stepId: string, digest: string): Turns.StepAnswer | null {
   const step = ctx.saga.steps.find((s) => s.stepId === stepId);
   const base = { sagaId: ctx.sagaId, stepId, digest: ctx.specs.get(stepId)?.digest ?? digest };
   if (step && ((step.state !== 'pending' && step.state !== 'executing') || ctx.walkOver)) {
@@ -29,7 +30,7 @@ function answerOf(ctx: SagaContext, stepId: string, digest: string): StepAnswer 
     };
   }
   if (step) return null;
-  const notRun = (error: string): StepAnswer => ({ ...base, state: 'not-run', ok: false, result: null, error });
+  const notRun = (error: string): Turns.StepAnswer => ({ ...base, state: 'not-run', ok: false, result: null, error });
   // The walk is over: a step it did not take never runs.
   if (ctx.walkOver) return notRun(ctx.notRun.get(stepId) ?? ctx.error ?? 'the turn ended first');
   const queued = ctx.directQueue.some((s) => s.stepId === stepId) || ctx.deferred.has(stepId);
@@ -37,11 +38,20 @@ function answerOf(ctx: SagaContext, stepId: string, digest: string): StepAnswer 
   return why !== undefined && !queued ? notRun(why) : null;
 }
 
+/**
+ * takeStep's schema, built when a step is brought: only a turn's saga takes one, and every saga run builds the
+ * modules it loads afresh (workflows/index.ts) — the turns contract is not worth building for the others.
+ */
+function takeStepRequest(raw: unknown): z.output<typeof Turns.TakeStepRequestSchema> {
+  const { TakeStepRequestSchema } = require('../../src/contract/turns') as typeof Turns;
+  return parse(TakeStepRequestSchema, raw, takeStepUpdate.name);
+}
+
 export function registerTakeStep(ctx: SagaContext): void {
   wf.setHandler(
     takeStepUpdate,
     async (raw) => {
-      const spec = governed(() => parse(TakeStepRequestSchema, raw, 'takeStep'));
+      const spec = governed(() => takeStepRequest(raw));
       const known =
         ctx.specs.has(spec.stepId) ||
         ctx.deferred.has(spec.stepId) ||
@@ -58,7 +68,7 @@ export function registerTakeStep(ctx: SagaContext): void {
       // Refused here, a request leaves no history.
       validator: (raw) =>
         governed(() => {
-          const spec = parse(TakeStepRequestSchema, raw, 'takeStep');
+          const spec = takeStepRequest(raw);
           const turn = ctx.input.turn;
           if (!turn?.direct)
             throw new HypervisorError('NOT_A_TURN', `saga ${ctx.sagaId} is not a turn that takes direct steps`);

@@ -7,7 +7,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import { gateStep, UNDECLARED_ACTION, type EvidenceWait, type GateDecision } from '../../src/core/gate';
-import { requiredRing } from '../../src/core/rings';
+import { requiredRing } from '../../src/core/ringRules';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { HvPendingApprovals, HvWaitingSince, pendingApprovalEntry } from '../../src/contract/searchAttributes';
 import { approvalWaited, gateDecided, startSpan } from '../observe';

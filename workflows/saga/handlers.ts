@@ -6,7 +6,7 @@
 import * as wf from '@temporalio/workflow';
 import { RestrictionSchema } from '../../src/core/sagaContract';
 import { gateStep } from '../../src/core/gate';
-import { MESSAGES } from '../../src/contract/messages';
+import { SAGA_MESSAGE_DESCRIPTIONS as MESSAGES } from '../../src/contract/messageNames';
 import { heldAgentQuery, restrictSignal, sagaStateQuery, stepGateQuery, wakeSignal } from '../definitions';
 import { runningSteps, snapshot, type SagaContext } from './context';
 import { confirmKill, decideOnHeldView } from './gate';

@@ -4,7 +4,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import { ownGet } from '../../src/core/common';
-import { auditMerkleRoot } from '../../src/core/audit';
+import { auditMerkleRoot, type AuditState } from '../../src/core/audit';
 import { sessionBonds } from '../../src/core/liability';
 import { isKill, type Elevation } from '../../src/core/controls';
 import { participantOf } from '../../src/core/session';
@@ -153,6 +153,20 @@ export function refreshSearchAttributes(ctx: SessionContext): void {
   wf.setCurrentDetails(currentDetails(ctx));
 }
 
+/**
+ * The trail's Merkle root, hashed once per append: every saga's outcome sets the session's details (settle:
+ * currentDetails), and the root changes only when a delta is appended — which counts in its accumulator, mutated
+ * in place or replaced, never changed otherwise.
+ */
+const roots = new WeakMap<AuditState['merkle'], { count: number; root: string | null }>();
+function merkleRootOf(audit: AuditState): string | null {
+  const known = roots.get(audit.merkle);
+  if (known?.count === audit.merkle.count) return known.root;
+  const root = auditMerkleRoot(audit);
+  roots.set(audit.merkle, { count: audit.merkle.count, root });
+  return root;
+}
+
 export function summary(ctx: SessionContext): SessionSummary {
   return {
     sessionId: ctx.sessionId,
@@ -171,7 +185,7 @@ export function summary(ctx: SessionContext): SessionSummary {
     })),
     activeBonds: sessionBonds(ctx.st.liability, ctx.sessionId, Date.now()).length,
     deltaCount: ctx.st.audit.turn,
-    merkleRoot: auditMerkleRoot(ctx.st.audit),
+    merkleRoot: merkleRootOf(ctx.st.audit),
     sagas: [...ctx.sagas.values()],
     files: Object.keys(ctx.st.vfs.files).length,
     runs: ctx.st.runs,
