@@ -332,9 +332,8 @@ describe("metrics: the worker's Prometheus endpoint against the audit trail", fu
       'the session to record the waiting saga',
     );
     await s.terminate();
-    const after = await second.scrape();
-    await second.stop();
-
+    // A saga's snapshot is its query (its result is the compact outcome): read while a worker runs — and the
+    // replays that answer them must count nothing again.
     const snapshots = new Map<string, SagaSnapshot>();
     for (const [sessionId, sagaId] of [
       [demoSession, 'send-report'],
@@ -345,6 +344,9 @@ describe("metrics: the worker's Prometheus endpoint against the audit trail", fu
     ]) {
       snapshots.set(`${sessionId}/${sagaId}`, await (await hv.session(sessionId!).saga(sagaId!)).result());
     }
+    const after = await second.scrape();
+    await second.stop();
+
     const trails = [];
     for (const id of [demoSession, s.sessionId]) {
       const { trail, verification } = await hv.session(id).audit();
