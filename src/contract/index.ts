@@ -13,6 +13,7 @@ import { isDidKey } from '../core/identity';
 import { auth } from '../core/requestAuth';
 
 export * from '../core/sagaContract';
+export * from '../core/sagaRequests';
 export * from '../core/sagaStart';
 
 // ── Session messages ────────────────────────────────────────────────────────

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { DidSchema } from '../core/common';
-import { reportedCost } from '../core/controls';
+import { reportedCost } from '../core/stepCost';
 import { SAGA_STATES, STEP_STATES } from '../core/saga';
 import { isToolDefinitionChange, type ToolDefinitionChange } from '../core/toolDefinitions';
 import type { SagaSnapshot } from './sagaTypes';

@@ -12,10 +12,10 @@ import {
   AgentViewSchema,
   DigestSchema,
   Id,
-  ResolvedStepSchema,
   SagaStepSchema,
   jsonSize,
 } from '../core/sagaContract';
+import { ResolvedStepSchema } from '../core/sagaRequests';
 
 /** SPEC §11.6: one append is one step; its request stays small. */
 export const TURN_STEP_REQUEST_MAX_BYTES = 32 * 1024;

@@ -401,12 +401,7 @@ export function breachSeverity(share: number): BreachSeverity {
   return 'NONE';
 }
 
-/** The cost units a step's result reports (`costUnits`, a finite number ≥ 0), if any. */
-export function reportedCost(result: unknown): number | undefined {
-  if (typeof result !== 'object' || result === null) return undefined;
-  const c = (result as { costUnits?: unknown }).costUnits;
-  return typeof c === 'number' && Number.isFinite(c) && c >= 0 ? c : undefined;
-}
+export { reportedCost } from './stepCost';
 
 /** A step's budget key: its idempotency key without the phase (workflow id and step id). */
 export const stepKey = (sagaWorkflowId: string, stepId: string): string => `${sagaWorkflowId}/${stepId}`;

@@ -1,7 +1,7 @@
 /**
  * The `auth` field of a signed request, as a schema only (issue 12): zod and
- * nothing else, so the saga's part of the contract (src/core/sagaContract.ts) can
- * carry it without building the curve code. What it means and how it is
+ * nothing else, so the requests about sagas and turns (src/core/sagaRequests.ts,
+ * src/contract/turns.ts) carry it without building the curve code. What it means and how it is
  * checked: src/core/identity.ts.
  */
 import { z } from 'zod';

@@ -1,13 +1,13 @@
 /**
- * The part of the contract a saga workflow reads — ids, steps, the evidence
- * bound to a step, the view a saga holds of its session and its start input —
- * in a module of its own: every workflow run builds the zod schemas of the
- * modules it imports afresh (workflows/index.ts), and a saga needs only these.
- * src/contract/index.ts re-exports all of it.
+ * The part of the contract a saga workflow reads — ids, steps, their groups,
+ * a step's digest, the view a saga holds of its session — in a module of its
+ * own: every workflow run builds the zod schemas of the modules it imports
+ * afresh (workflows/index.ts), and a saga needs only these. The requests to
+ * the session about sagas, which a saga never parses, are in sagaRequests.ts
+ * (issue 20). src/contract/index.ts re-exports both.
  */
 import { z } from 'zod';
 import { DidSchema, SigmaSchema } from './common';
-import { auth } from './requestAuth';
 import { canonicalJson, sha256Hex } from './hash';
 
 /**
@@ -139,54 +139,6 @@ export const GroupPolicySchema = z.union(
 );
 export type GroupPolicy = z.infer<typeof GroupPolicySchema>;
 
-/**
- * A parallel group: branches (each one step, gated and run on its own, concurrently) and the policy that
- * decides the group. Groups do not nest. Branch ids default to `<groupId>.b<n>`; the group id to `g<n>`.
- */
-export const ParallelGroupSchema = z
-  .strictObject({
-    groupId: Id.optional(),
-    parallel: z
-      .array(SagaStepSchema)
-      .min(1, 'a parallel group needs at least one branch')
-      .max(GROUP_MAX_BRANCHES, `a parallel group has at most ${GROUP_MAX_BRANCHES} branches`),
-    policy: GroupPolicySchema,
-  })
-  .superRefine((g, ctx) => {
-    if (typeof g.policy === 'object' && g.policy.atLeast > g.parallel.length)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['policy', 'atLeast'],
-        message: `atLeast ${g.policy.atLeast} is more than the group's ${g.parallel.length} branches`,
-      });
-  });
-export type ParallelGroup = z.output<typeof ParallelGroupSchema>;
-
-/** A union's refusal says what was wrong with the entry it was meant to be (a step or a group), not "invalid input". */
-function entryRefusal(issue: {
-  input?: unknown;
-  errors?: readonly (readonly { path: PropertyKey[]; message: string }[])[];
-}) {
-  const input = issue.input;
-  const asGroup = isRecord(input) && Object.hasOwn(input, 'parallel');
-  if (asGroup && Array.isArray(input.parallel)) {
-    const nested = input.parallel.findIndex((b) => isRecord(b) && Object.hasOwn(b, 'parallel'));
-    if (nested >= 0) return `parallel.${nested}: groups do not nest: a branch is one step`;
-  }
-  const first = issue.errors?.[asGroup ? 1 : 0]?.[0];
-  const what = asGroup ? 'parallel group' : 'step';
-  if (!first) return `must be a step {actionId, agentDid, …} or a parallel group {parallel: […], policy}`;
-  return `invalid ${what}: ${first.path.length ? `${first.path.map(String).join('.')}: ` : ''}${first.message}`;
-}
-
-/** One entry of a saga's step list: a step, or a parallel group of steps. */
-export const SagaEntrySchema = z.union([SagaStepSchema, ParallelGroupSchema], { error: entryRefusal });
-export type SagaEntry = z.output<typeof SagaEntrySchema>;
-export type SagaEntryInput = z.input<typeof SagaEntrySchema>;
-
-export const isParallelGroup = (e: SagaEntry | SagaEntryInput): e is ParallelGroup =>
-  Object.hasOwn(e as object, 'parallel');
-
 /** A group as its saga runs it: its id, policy and the ids of its branches (contiguous in the saga's steps). */
 export const SagaGroupSchema = z.strictObject({
   groupId: Id,
@@ -219,88 +171,6 @@ export function flattenEntries<S extends { stepId?: string }>(
   });
   return { steps, groups };
 }
-
-export const SagaStepsSchema = z
-  .array(SagaEntrySchema)
-  .min(1, 'a saga needs at least one step')
-  .max(SAGA_MAX_STEPS, `a saga has at most ${SAGA_MAX_STEPS} steps`)
-  .superRefine((entries, ctx) => {
-    const { steps, groups } = flattenEntries(entries);
-    if (steps.length > SAGA_MAX_STEPS)
-      ctx.addIssue({
-        code: 'custom',
-        path: [],
-        message: `a saga has at most ${SAGA_MAX_STEPS} steps, branches of its groups included (has ${steps.length})`,
-      });
-    // Ids are unique across steps, groups and branches (a branch id names its step everywhere).
-    const seen = new Set<string>();
-    const note = (id: string, path: PropertyKey[]) => {
-      if (seen.has(id)) ctx.addIssue({ code: 'custom', path, message: `duplicate step id ${id}` });
-      seen.add(id);
-    };
-    let k = 0;
-    let g = 0;
-    entries.forEach((e, i) => {
-      if (!isParallelGroup(e)) return note(steps[k++]!.stepId, [i, 'stepId']);
-      const group = groups[g++]!;
-      note(group.groupId, [i, 'groupId']);
-      group.branches.forEach((id, j) => note(id, [i, 'parallel', j, 'stepId']));
-      k += group.branches.length;
-    });
-  });
-
-/** startSaga: a saga of this session, started by the session as its child. */
-export const StartSagaRequestSchema = z
-  .strictObject({
-    sagaId: Id.optional(),
-    description: z.string().max(500).optional(),
-    steps: SagaStepsSchema,
-    /** SPEC §14: the saga's failure policy (absent: compensate). */
-    onFailure: OnFailureSchema.optional(),
-    auth,
-  })
-  .refine(
-    (v) => jsonSize(v) <= SAGA_REQUEST_MAX_BYTES,
-    `a saga request is at most ${SAGA_REQUEST_MAX_BYTES} bytes of JSON`,
-  );
-export type StartSagaRequest = z.input<typeof StartSagaRequestSchema>;
-export type StartSagaRequestParsed = z.output<typeof StartSagaRequestSchema>;
-
-// ── Evidence: approvals, rejections, witnesses (SPEC §11.5) ─────────────────
-// Requests to the session, bound to the step's digest; the session decides
-// whether they count.
-
-export const ApprovalRequestSchema = z.strictObject({
-  sagaId: Id,
-  stepId: Id,
-  digest: DigestSchema,
-  approverDid: DidSchema,
-  auth,
-});
-export type ApprovalRequest = z.infer<typeof ApprovalRequestSchema>;
-
-export const RejectionRequestSchema = z.strictObject({
-  sagaId: Id,
-  stepId: Id,
-  digest: DigestSchema,
-  approverDid: DidSchema,
-  reason: z.string().min(1, 'a rejection needs a reason').max(500),
-  auth,
-});
-export type RejectionRequest = z.infer<typeof RejectionRequestSchema>;
-
-export const WitnessRequestSchema = z.strictObject({
-  sagaId: Id,
-  stepId: Id,
-  digest: DigestSchema,
-  witnessDid: DidSchema,
-  auth,
-});
-export type WitnessRequest = z.infer<typeof WitnessRequestSchema>;
-
-/** The step a grant is asked for (the stepGrant query; the saga's own activities ask it). */
-export const StepRefSchema = z.strictObject({ sagaId: Id, stepId: Id, digest: DigestSchema });
-export type StepRef = z.infer<typeof StepRefSchema>;
 
 // ── What a saga holds of its session (SPEC §11.2–§11.3) ─────────────────────
 
@@ -362,10 +232,3 @@ export function stepDigest(step: {
 
 /** The failure of a turn's direct step the session does not hold as appended (docs/TURNS.md): it did not act. */
 export const STEP_NOT_APPENDED = 'StepNotAppended';
-
-export const ResolvedStepSchema = SagaStepSchema.extend({
-  stepId: Id,
-  digest: DigestSchema,
-  /** SPEC §12: its start holds a rate token and its budget; false: the saga claims it from the session at its time. Absent: leased. */
-  leased: z.boolean().optional(),
-});

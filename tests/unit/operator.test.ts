@@ -11,7 +11,8 @@ import {
   startStep,
 } from '../../src/core/saga';
 import { awaitOperatorDeadlineMs, retryStep, roundOf, roundsToUndo, skipStep } from '../../src/core/operator';
-import { OnFailureSchema, StartSagaRequestSchema } from '../../src/core/sagaContract';
+import { OnFailureSchema } from '../../src/core/sagaContract';
+import { StartSagaRequestSchema } from '../../src/core/sagaRequests';
 
 const did = 'did:mesh:alpha';
 function saga() {

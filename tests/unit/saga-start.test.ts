@@ -6,14 +6,13 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  StartSagaRequestSchema,
   flattenEntries,
   stepDigest,
   type ActionView,
   type AgentView,
-  type SagaEntryInput,
   type SagaStep,
 } from '../../src/core/sagaContract';
+import { StartSagaRequestSchema, type SagaEntryInput } from '../../src/core/sagaRequests';
 import {
   SagaWorkflowInputSchema,
   requestedStep,
