@@ -6,6 +6,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { stepDigest } from '../src/core/sagaContract';
 
 /** One step as the history shows it: its last run, whether it may have acted, whether its undo ran. */
 export interface StepInHistory {
@@ -87,7 +88,8 @@ export function sagaHistoryActivities(client: Client) {
             stepId: task.stepId,
             actionId: String(task.actionId),
             agentDid: String(task.agentDid),
-            digest: String(task.digest),
+            // A compact task (workflows/saga/stepTask.ts) leaves its digest out: the step's own fields give it.
+            digest: typeof task.digest === 'string' ? task.digest : stepDigest({ ...task, input: task.input }),
             input: task.input ?? null,
             execute: 'unknown',
             result: null,

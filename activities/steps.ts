@@ -16,44 +16,23 @@ import { McpClients, NO_MCP_SERVERS } from './mcpClients';
 import { callMcpTool, definitionChangeOf, MCP_MAY_HAVE_ACTED } from './mcpTool';
 import type { ToolDefinitionChange } from '../src/core/toolDefinitions';
 import { isMcpRef } from '../src/core/mcp';
-import type { ReversibilityLevel } from '../src/core/reversibility';
-import { checkDirectStep, type DirectOptions, type ReadGrant } from './turnSteps';
+import { checkDirectStep, type ReadGrant } from './turnSteps';
+import type { z } from 'zod';
+import {
+  CompensationTaskSchema,
+  parseTask,
+  StepTaskSchema,
+  type CompensationTaskInput,
+  type StepTaskInput,
+} from './stepTask';
 
 /**
- * One step as its saga hands it over: what runs comes from the action's
- * registry entry, declared at join (SPEC §11.4) — `handler:<name>`, an
- * http(s) endpoint at an origin the session allows, or `mcp:<server>/<tool>#<pin>`
- * at a server the worker configures.
+ * One step as its saga hands it over, parsed (activities/stepTask.ts): what runs comes from the action's
+ * registry entry, declared at join (SPEC §11.4) — `handler:<name>`, an http(s) endpoint at an origin the
+ * session allows, or `mcp:<server>/<tool>#<pin>` at a server the worker configures.
  */
-export interface StepTask {
-  sessionId: string;
-  sagaId: string;
-  stepId: string;
-  digest: string;
-  actionId: string;
-  agentDid: string;
-  executeApi: string;
-  undoApi: string | null;
-  /** The action is declared read-only (ring 3): only a read-only handler may run for it. */
-  readOnly?: boolean;
-  /** The action's declared level: it must be no looser than an MCP tool's annotations (src/core/mcp.ts loosenings). */
-  reversibility?: ReversibilityLevel;
-  input?: unknown;
-  /** SPEC §14: the operator's round (absent: 1); a later round acts under its own idempotency key. */
-  round?: number;
-  /** A turn's direct step (activities/turnSteps.ts): every attempt, the first included, is checked with the session. */
-  direct?: DirectOptions;
-}
-
-export interface CompensationTask extends StepTask {
-  /** What the step returned when it committed, handed to its undo. */
-  result?: unknown;
-  /**
-   * N7: the saga's workflow id, when its session runs the undo because the saga can no longer (it was
-   * terminated or timed out): the idempotency key is the saga's, as if the saga had run it.
-   */
-  sagaWorkflowId?: string;
-}
+export type StepTask = z.infer<typeof StepTaskSchema>;
+export type CompensationTask = z.infer<typeof CompensationTaskSchema>;
 
 /** The gate every retry attempt passes before it acts (the saga's decision on the view it holds now). */
 export type GateCheck = (sagaWorkflowId: string, task: StepTask) => Promise<GateDecision>;
@@ -312,7 +291,13 @@ export function stepActivities(
 ) {
   return {
     /** Runs one attempt of a step; returns what it produced and which attempt it was. */
-    async executeStep(task: StepTask): Promise<{ result: unknown; attempt: number }> {
+    async executeStep(raw: StepTaskInput): Promise<{ result: unknown; attempt: number }> {
+      let task: StepTask;
+      try {
+        task = parseTask(StepTaskSchema, raw, 'step task');
+      } catch (err) {
+        throw withActingDetails(err, Context.current().info.attempt);
+      }
       const ctx = stepContext(task, 'execute');
       try {
         // The first attempt was gated by the saga just before it was scheduled; a retry is gated here.
@@ -338,7 +323,8 @@ export function stepActivities(
       }
     },
 
-    async compensateStep(task: CompensationTask): Promise<unknown> {
+    async compensateStep(raw: CompensationTaskInput): Promise<unknown> {
+      const task = parseTask(CompensationTaskSchema, raw, 'compensation task');
       const ctx = stepContext(task, 'undo');
       if (!task.undoApi)
         throw ApplicationFailure.nonRetryable(`step ${task.stepId} (${task.actionId}) declares no undo API`, 'NoUndo');

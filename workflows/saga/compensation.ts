@@ -4,7 +4,6 @@
  * escalates it to a slash).
  */
 import * as wf from '@temporalio/workflow';
-import { undoOptions } from '../stepOptions';
 import {
   compensateReadOnlyStep,
   compensateStep as markCompensated,
@@ -15,7 +14,8 @@ import {
 import { compensationPlan } from '../../src/core/groups';
 import { SPANS } from '../../src/core/observability';
 import { compensated, startSpan } from '../observe';
-import { compensateStep, publishDetails, type SagaContext } from './context';
+import { publishDetails, type SagaContext } from './context';
+import { runUndo } from './stepTask';
 import { describeFailure } from './failures';
 import { stepAttributes } from './gate';
 import { patched } from '../ownRun';
@@ -32,7 +32,6 @@ export async function compensate(ctx: SagaContext): Promise<void> {
     publishDetails(ctx);
     await wf.CancellationScope.nonCancellable(async () => {
       for (const step of compensationPlan(ctx.saga)) {
-        const spec = ctx.specs.get(step.stepId)!;
         const span = startSpan(SPANS.compensation, stepAttributes(ctx, step));
         // SPEC §2: a read-only step changed nothing — nothing to undo, nothing to escalate. Behind a patch: a
         // saga recorded before it failed such a step's compensation (no command either way; its outcome differs).
@@ -54,24 +53,7 @@ export async function compensate(ctx: SagaContext): Promise<void> {
         }
         try {
           // SPEC §14: each round that may have acted is undone under its own key, latest first (one round: as ever).
-          for (const round of rounds)
-            await span.run(() =>
-              compensateStep.executeWithOptions(undoOptions(step), [
-                {
-                  sessionId: ctx.sessionId,
-                  sagaId: ctx.sagaId,
-                  stepId: step.stepId,
-                  digest: spec.digest,
-                  actionId: step.actionId,
-                  agentDid: step.agentDid,
-                  executeApi: step.executeApi ?? '',
-                  undoApi: step.undoApi,
-                  input: spec.input,
-                  result: step.result,
-                  ...(step.round ? { round } : {}),
-                },
-              ]),
-            );
+          for (const round of rounds) await span.run(() => runUndo(ctx, step, round));
           markCompensated(ctx.saga, step.stepId, Date.now());
           ctx.compensationOrder.push(step.stepId);
           compensated(span, true);

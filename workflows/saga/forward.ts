@@ -5,12 +5,12 @@
  * the gate decides again. Returns false when the saga goes no further.
  */
 import * as wf from '@temporalio/workflow';
-import { executeOptions } from '../stepOptions';
 import { RetryState } from '@temporalio/common';
 import { commitStep, failStep, markOutcomeUnknown, markToolDefinitionChanged, startStep } from '../../src/core/saga';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { startSpan } from '../observe';
-import { executeStep, publishDetails, type SagaContext, type SagaStepState } from './context';
+import { publishDetails, type SagaContext, type SagaStepState } from './context';
+import { runExecute } from './stepTask';
 import { describeFailure, gateDeniedBy, notAppended, outcomeUnknown, toolDefinitionChanged } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 import { patched } from '../ownRun';
@@ -76,34 +76,11 @@ export async function forward(ctx: SagaContext, step: SagaStepState): Promise<bo
       return false;
     }
     publishDetails(ctx);
-    const action = ctx.actions.get(step.actionId)!;
     const scope = new wf.CancellationScope();
     ctx.running = { stepId: step.stepId, agentDid: spec.agentDid, scope, killed: false };
     const run = ctx.running;
     try {
-      const { result, attempt } = await scope.run(() =>
-        executeStep.executeWithOptions(executeOptions(step), [
-          {
-            sessionId: ctx.sessionId,
-            sagaId: ctx.sagaId,
-            stepId: step.stepId,
-            digest: spec.digest,
-            actionId: step.actionId,
-            agentDid: step.agentDid,
-            executeApi: action.executeApi!,
-            undoApi: action.undoApi,
-            readOnly: action.readOnly,
-            reversibility: action.reversibility,
-            input: spec.input,
-            // SPEC §14: an operator's retry runs under a new round of the step's idempotency key.
-            ...(step.round ? { round: step.round } : {}),
-            // A turn's direct step: its activity checks it with the session on every attempt (docs/TURNS.md).
-            ...(ctx.directSteps.has(step.stepId)
-              ? { direct: { timeoutSeconds: spec.timeoutSeconds, retry: spec.retry } }
-              : {}),
-          },
-        ]),
-      );
+      const { result, attempt } = await scope.run(() => runExecute(ctx, step));
       commitStep(ctx.saga, step.stepId, result, Date.now());
       step.attempts = attempt;
       if (cancelRequested()) {

@@ -22,15 +22,8 @@ import {
 import { branchEnded, losersToUndo, startLoserUndo, type GroupState } from '../../src/core/groups';
 import { ATTR, SPANS } from '../../src/core/observability';
 import { compensated, startSpan } from '../observe';
-import { executeOptions, undoOptions } from '../stepOptions';
-import {
-  compensateStep,
-  executeStep,
-  publishDetails,
-  type SagaContext,
-  type SagaStepState,
-  type StepRun,
-} from './context';
+import { publishDetails, type SagaContext, type SagaStepState, type StepRun } from './context';
+import { runExecute, runUndo } from './stepTask';
 import { describeFailure, gateDeniedBy, outcomeUnknown, toolDefinitionChanged } from './failures';
 import { confirmKill, gateStepSpanned, indexPending, stepAttributes } from './gate';
 
@@ -135,7 +128,6 @@ async function runBranch(
     if (denied) return fail(`RING_VIOLATION: ${denied}`);
     if (step.state === 'pending') startStep(ctx.saga, step.stepId, Date.now());
     publishDetails(ctx);
-    const action = ctx.actions.get(step.actionId)!;
     const run: StepRun = {
       stepId: step.stepId,
       agentDid: spec.agentDid,
@@ -144,23 +136,7 @@ async function runBranch(
     };
     ctx.branchRuns.add(run);
     try {
-      const { result, attempt } = await run.scope.run(() =>
-        executeStep.executeWithOptions(executeOptions(step), [
-          {
-            sessionId: ctx.sessionId,
-            sagaId: ctx.sagaId,
-            stepId: step.stepId,
-            digest: spec.digest,
-            actionId: step.actionId,
-            agentDid: step.agentDid,
-            executeApi: action.executeApi!,
-            undoApi: action.undoApi,
-            readOnly: action.readOnly,
-            reversibility: action.reversibility,
-            input: spec.input,
-          },
-        ]),
-      );
+      const { result, attempt } = await run.scope.run(() => runExecute(ctx, step));
       commitStep(ctx.saga, step.stepId, result, Date.now());
       step.attempts = attempt;
       return;
@@ -206,7 +182,6 @@ async function undoLosers(ctx: SagaContext, group: GroupState): Promise<boolean>
   if (losers.length === 0) return true;
   await wf.CancellationScope.nonCancellable(async () => {
     for (const step of losers) {
-      const spec = ctx.specs.get(step.stepId)!;
       const span = startSpan(SPANS.compensation, stepAttributes(ctx, step));
       startLoserUndo(ctx.saga, step.stepId, Date.now());
       if (ctx.actions.get(step.actionId)?.readOnly && step.undoApi === null) {
@@ -221,22 +196,7 @@ async function undoLosers(ctx: SagaContext, group: GroupState): Promise<boolean>
         continue;
       }
       try {
-        await span.run(() =>
-          compensateStep.executeWithOptions(undoOptions(step), [
-            {
-              sessionId: ctx.sessionId,
-              sagaId: ctx.sagaId,
-              stepId: step.stepId,
-              digest: spec.digest,
-              actionId: step.actionId,
-              agentDid: step.agentDid,
-              executeApi: step.executeApi ?? '',
-              undoApi: step.undoApi,
-              input: spec.input,
-              result: step.result,
-            },
-          ]),
-        );
+        await span.run(() => runUndo(ctx, step));
         markCompensated(ctx.saga, step.stepId, Date.now());
         ctx.compensationOrder.push(step.stepId);
         compensated(span, true);
