@@ -770,7 +770,8 @@ function classify(err: unknown, kind: Kind): string {
     err instanceof Error
       ? `${err.name}: ${err.message} ${(err.cause as Error | undefined)?.message ?? ''}`
       : String(err);
-  if (/already completed|not found/i.test(text)) return 'workflow ended';
+  // An update racing its workflow's close is aborted by the server (WorkflowNotFoundError "… aborted by closing workflow").
+  if (/already completed|not found|aborted by closing workflow/i.test(text)) return 'workflow ended';
   // The server aborts the updates of a workflow task it failed (UNHANDLED_COMMAND: a signal raced the task that continues as new).
   if (/unexpected workflow task failure/i.test(text)) return 'aborted with its workflow task';
   return `other: ${text.slice(0, 160)}`;
