@@ -32,6 +32,7 @@
  *   npm run record:histories -- --only operator   the operator recovery and fork fixtures alone (SPEC §14)
  *   npm run record:histories -- --only groups     the parallel groups' fixtures alone (SPEC §14)
  *   npm run record:histories -- --only start-input   the format-2 start input's fixtures alone (issue 20)
+ *   npm run record:histories -- --only format-3      the format-3 start input's fixtures alone (issue 20)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input'];
+    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input', 'format-3'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -138,6 +139,7 @@ async function main(): Promise<void> {
     if (want('operator')) await operatorScenario((id, agents) => session(id, agents), hv, save, until);
     if (want('groups')) await groups();
     if (want('start-input')) await startInput();
+    if (want('format-3')) await format3();
     for (const line of written) console.log(line);
   } finally {
     await own.stop();
@@ -300,6 +302,46 @@ async function main(): Promise<void> {
     await f.terminate();
     await save('saga-format-2', saga.handle.workflowId);
     await save('session-format-2', f.handle.workflowId);
+  }
+
+  async function format3(): Promise<void> {
+    // Issue 20: format 3 — default step ids and omegas left out, no HvSagaState while running nor for a completed
+    // saga, the outcome without agents, actions and nulls: one completes through an approved group branch, one compensates.
+    const f = await session('rec-format-3', { [alpha]: 0.97, [beta]: 0.8, [gamma]: 0.8 });
+    const saga = await f.startSaga({
+      sagaId: 'format-3',
+      steps: [
+        { actionId: 'draft', agentDid: alpha, input: { n: 1 } },
+        {
+          parallel: [
+            { actionId: 'draft', agentDid: beta },
+            { actionId: 'wire-money', agentDid: alpha, input: { amount: 5 } },
+          ],
+          policy: 'ALL',
+        },
+        { actionId: 'publish', agentDid: beta },
+      ],
+    });
+    await until('the ring-1 branch to wait', async () => (await saga.state()).waiting?.stepId === 'g1.b2');
+    for (const approverDid of [beta, gamma])
+      await f.approve({ sagaId: 'format-3', stepId: 'g1.b2', digest: saga.digests['g1.b2'], approverDid });
+    const snap = await saga.result();
+    if (snap.saga.state !== 'completed') throw new Error(`the format-3 saga did not complete: ${snap.error}`);
+    const undone = await f.startSaga({
+      sagaId: 'format-3-undone',
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: beta, input: { fail: true } },
+      ],
+    });
+    const undoneSnap = await undone.result();
+    if (undoneSnap.saga.state !== 'compensated')
+      throw new Error(`the format-3 saga did not compensate: ${undoneSnap.saga.state}`);
+    await until('the session to learn them', async () => (await f.sagas()).every((x) => x.state !== 'running'));
+    await f.terminate();
+    await save('saga-format-3', saga.handle.workflowId);
+    await save('saga-format-3-compensated', undone.handle.workflowId);
+    await save('session-format-3', f.handle.workflowId);
   }
 
   async function turns(): Promise<void> {

@@ -161,10 +161,30 @@ export function sessionQuery(taskQueue: string, filter: SessionListFilter = {}):
   return clauses.join(' AND ');
 }
 
+/**
+ * A saga's state as listed: its HvSagaState, or — a saga started in format 3 (issue 20) writes it only when
+ * its workflow status cannot say it — from its status: completed when it completed, else running (as a
+ * saga's HvSagaState stays `running` when it is terminated or times out).
+ */
+function sagaStateClause(state: string): string {
+  const literal = stateLiteral(state, 'state', SAGA_STATES, 'saga');
+  const own = `${HvSagaState.name} = ${literal}`;
+  if (state !== 'completed' && state !== 'running') return own;
+  const status = state === 'completed' ? `ExecutionStatus = 'Completed'` : `ExecutionStatus != 'Completed'`;
+  return `(${own} OR (${HvSagaState.name} IS NULL AND ${HvSessionId.name} IS NOT NULL AND ${status}))`;
+}
+
+/** A listed saga's state (sagaStateClause): its HvSagaState, else a session's saga's from its status. */
+function sagaStateOf(info: WorkflowExecutionInfo): string | null {
+  const own = info.typedSearchAttributes.get(HvSagaState);
+  if (own !== undefined) return own;
+  if (info.typedSearchAttributes.get(HvSessionId) === undefined) return null;
+  return info.status.name === 'COMPLETED' ? 'completed' : 'running';
+}
+
 export function sagaQuery(taskQueue: string, filter: SagaListFilter = {}): string {
   const clauses = [`WorkflowType = '${SAGA_WORKFLOW}'`, `TaskQueue = ${queryLiteral(taskQueue, 'taskQueue')}`];
-  if (filter.state !== undefined)
-    clauses.push(`${HvSagaState.name} = ${stateLiteral(filter.state, 'state', SAGA_STATES, 'saga')}`);
+  if (filter.state !== undefined) clauses.push(sagaStateClause(filter.state));
   if (filter.agentDid !== undefined) clauses.push(`${HvAgentDids.name} = ${queryLiteral(filter.agentDid, 'agentDid')}`);
   if (filter.sessionId !== undefined)
     clauses.push(`${HvSessionId.name} = ${queryLiteral(filter.sessionId, 'sessionId')}`);
@@ -250,7 +270,7 @@ export async function listSagas(client: Client, taskQueue: string, filter: SagaL
       return {
         sessionId,
         sagaId: sagaIdOf(info.workflowId, sessionId),
-        state: info.typedSearchAttributes.get(HvSagaState) ?? null,
+        state: sagaStateOf(info),
         agentDids: info.typedSearchAttributes.get(HvAgentDids) ?? [],
         ...execution(info),
       };

@@ -161,7 +161,10 @@ export const StepEvidenceAnswer = mirrors<StepEvidence>()(z.strictObject({
   approvers: z.array(DidSchema),
   rejectedBy: RejectedBy,
   witness: DidSchema.nullable(),
-  handedFrom: z.strictObject({ agentDid: DidSchema, digest: DigestSchema }).nullable().optional(),
+  handedFrom: z
+    .strictObject({ agentDid: DidSchema, digest: DigestSchema, given: DidSchema.optional() })
+    .nullable()
+    .optional(),
   leased: z.boolean().optional(),
   started: z.boolean().optional(),
 }));

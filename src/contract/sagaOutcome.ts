@@ -1,9 +1,10 @@
 /**
  * A saga's compact outcome (issue 20): what its session needs to settle it and nothing else — the saga's
- * end, and per step who acted, how it ended and the cost its result reported. A saga started with
- * `format: 2` answers this as its workflow result (and as details[0] of SagaCompensated / SagaEscalated /
- * SagaFailed); its full snapshot is the `sagaState` query, which a closed saga still answers. Digests are
- * not sent: the session holds them in its record.
+ * end, and per step how it ended and the cost its result reported. A saga started with `format: 2` or `3`
+ * answers this as its workflow result (and as details[0] of SagaCompensated / SagaEscalated / SagaFailed);
+ * its full snapshot is the `sagaState` query, which a closed saga still answers. Digests are not sent: the
+ * session holds them in its record. Format 2 names each step's agent and action; format 3 leaves out what
+ * the session holds — each step's action, its agent unless a substitute ran it (SPEC §12), and null fields.
  */
 import { z } from 'zod';
 import { DidSchema } from '../core/common';
@@ -12,8 +13,9 @@ import { SAGA_STATES, STEP_STATES } from '../core/saga';
 import { isToolDefinitionChange, type ToolDefinitionChange } from '../core/toolDefinitions';
 import type { SagaSnapshot } from './sagaTypes';
 
-/** The format of a saga's answer that the session asks for in its start input (SagaWorkflowInputSchema.format). */
+/** The format of a saga's answer as its start input asked (SagaWorkflowInputSchema.format). */
 export const SAGA_OUTCOME_FORMAT = 2;
+export const SAGA_OUTCOME_FORMAT_3 = 3;
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (SHA-256)');
 const StepId = z.string().min(1).max(128);
@@ -32,7 +34,8 @@ export const SagaOutcomeStepSchema = z.strictObject({
   toolDefinitionChanged: z.strictObject({ tool: z.string().max(200), pinned: Hex64, current: Hex64 }).optional(),
 });
 
-export const SagaOutcomeSchema = z.strictObject({
+/** Format 2: every step named with its agent and action, every field given. */
+export const SagaOutcome2Schema = z.strictObject({
   format: z.literal(SAGA_OUTCOME_FORMAT),
   sagaId: z.string().min(1).max(128),
   state: z.enum(SAGA_STATES),
@@ -42,18 +45,44 @@ export const SagaOutcomeSchema = z.strictObject({
   steps: z.array(SagaOutcomeStepSchema).max(1000),
 });
 
-export type SagaOutcome = z.output<typeof SagaOutcomeSchema>;
+/** Format 3's step: no action (its session holds it), its agent only when a substitute ran it, its error only when set. */
+export const SagaOutcome3StepSchema = SagaOutcomeStepSchema.omit({ agentDid: true, actionId: true, error: true }).extend({
+  /** Absent: the agent its session gave the step (or appended it for); present: the substitute it ran as (SPEC §12). */
+  agentDid: DidSchema.optional(),
+  error: z.string().optional(),
+});
+
+/** Format 3: format 2 without what the session holds or what is null. */
+export const SagaOutcome3Schema = z.strictObject({
+  format: z.literal(SAGA_OUTCOME_FORMAT_3),
+  sagaId: z.string().min(1).max(128),
+  state: z.enum(SAGA_STATES),
+  finishedAt: z.number().nonnegative().optional(),
+  error: z.string().optional(),
+  failedStepId: z.string().optional(),
+  steps: z.array(SagaOutcome3StepSchema).max(1000),
+});
+
+/** The saga workflow's compact answer, either format (as its start input asked). */
+export const SagaOutcomeSchema = z.discriminatedUnion('format', [SagaOutcome2Schema, SagaOutcome3Schema]);
+
+/** The outcome as its session settles it: every step with its agent and action (format 3's filled from its record). */
+export type SettledOutcome = z.output<typeof SagaOutcome2Schema>;
 export type SagaOutcomeStep = z.output<typeof SagaOutcomeStepSchema>;
+export type SagaOutcome3 = z.output<typeof SagaOutcome3Schema>;
+export type SagaOutcome = z.output<typeof SagaOutcomeSchema>;
 
 /** The saga workflow's answer: the compact outcome, or (a saga started before format 2) its full snapshot. */
 export type SagaAnswer = SagaOutcome | SagaSnapshot;
 
 /** A compact outcome, not a full snapshot (which has `saga`). */
-export const isCompactOutcome = (x: unknown): boolean =>
-  typeof x === 'object' && x !== null && (x as { format?: unknown }).format === SAGA_OUTCOME_FORMAT;
+export const isCompactOutcome = (x: unknown): x is SagaOutcome => {
+  const format = typeof x === 'object' && x !== null ? (x as { format?: unknown }).format : undefined;
+  return format === SAGA_OUTCOME_FORMAT || format === SAGA_OUTCOME_FORMAT_3;
+};
 
 /** The compact outcome of a snapshot: what the saga answers, and how a session reads an older saga's snapshot. */
-export function sagaOutcomeOf(snap: SagaSnapshot): SagaOutcome {
+export function sagaOutcomeOf(snap: SagaSnapshot): SettledOutcome {
   return {
     format: SAGA_OUTCOME_FORMAT,
     sagaId: snap.saga.sagaId,
@@ -74,6 +103,55 @@ export function sagaOutcomeOf(snap: SagaSnapshot): SagaOutcome {
         ...(cost !== undefined ? { cost } : {}),
         ...(isToolDefinitionChange(change) ? { toolDefinitionChanged: toolChange(change) } : {}),
       };
+    }),
+  };
+}
+
+/**
+ * Format 3's outcome of a snapshot: each step's agent only when it is not the one its start input (or its
+ * append) gave it — `givenAgent` — and no nulls.
+ */
+export function sagaOutcome3Of(snap: SagaSnapshot, givenAgent: (stepId: string) => string | undefined): SagaOutcome3 {
+  const full = sagaOutcomeOf(snap);
+  const { finishedAt, error, failedStepId } = full;
+  return {
+    format: SAGA_OUTCOME_FORMAT_3,
+    sagaId: full.sagaId,
+    state: full.state,
+    ...(finishedAt !== null ? { finishedAt } : {}),
+    ...(error !== null ? { error } : {}),
+    ...(failedStepId !== null ? { failedStepId } : {}),
+    steps: full.steps.map(({ stepId, agentDid, actionId: _held, state, attempts, error: e, ...rest }) => ({
+      stepId,
+      ...(agentDid !== givenAgent(stepId) ? { agentDid } : {}),
+      state,
+      attempts,
+      ...(e !== null ? { error: e } : {}),
+      ...rest,
+    })),
+  };
+}
+
+/**
+ * A format-3 outcome as its session settles it: each step's agent and action from the session's record of
+ * the saga (an agent the outcome names is the substitute the step ran as). A step the record does not hold
+ * makes the outcome malformed: the session never gave it.
+ */
+export function settledOutcomeOf(
+  outcome: SagaOutcome3,
+  held: (stepId: string) => { agentDid: string; actionId: string } | undefined,
+): SettledOutcome {
+  return {
+    format: SAGA_OUTCOME_FORMAT,
+    sagaId: outcome.sagaId,
+    state: outcome.state,
+    finishedAt: outcome.finishedAt ?? null,
+    error: outcome.error ?? null,
+    failedStepId: outcome.failedStepId ?? null,
+    steps: outcome.steps.map(({ stepId, agentDid, state, attempts, error, ...rest }) => {
+      const step = held(stepId);
+      if (!step) throw new Error(`a saga's outcome is malformed: steps: ${stepId} is no step of the saga`);
+      return { stepId, agentDid: agentDid ?? step.agentDid, actionId: step.actionId, state, attempts, error: error ?? null, ...rest };
     }),
   };
 }

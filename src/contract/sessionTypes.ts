@@ -22,8 +22,11 @@ export interface StepEvidence {
   approvers: string[];
   rejectedBy: { did: string; reason: string } | null;
   witness: string | null;
-  /** A killed agent's step handed to a substitute (SPEC §12): who and which digest it had before. */
-  handedFrom?: { agentDid: string; digest: string } | null;
+  /**
+   * A killed agent's step handed to a substitute (SPEC §12): who and which digest it had before; `given`, on a
+   * step handed on again, the agent its saga was given it for (a format-3 outcome leaves that agent out).
+   */
+  handedFrom?: { agentDid: string; digest: string; given?: string } | null;
   /** Its start holds a rate token and its budget reservation (SPEC §12): leased with the saga, or claimed. */
   leased?: boolean;
   /** The session granted its start (a claim): its evidence is spent, and no more is taken (SPEC §11.5). */

@@ -8,11 +8,16 @@
  * function of the same values, so it is the digest the session recorded and approvals bind to (SPEC §11.5);
  * `leased` only when false (absent: leased, as it always read). A view leaves out its fields at their
  * defaults (an agent's bondSum 0, ringCap 0, active; an action's readOnly and admin false); and the saga
- * answers a compact outcome, not its snapshot. Format 1 (no `format`: every recorded history before it) gives
+ * answers a compact outcome, not its snapshot. Format 3 (`format: 3`) leaves out, beside that, what the saga
+ * derives: a step's id when it is the one the session assigns by default (`step-<n>` of its entry), an action's
+ * omega when it is its reversibility's default; the saga's answer leaves out what its session holds (agents,
+ * actions, nulls), and its HvSagaState is written only when the workflow's status cannot say it (listing reads
+ * a missing one from the status: src/client/lists.ts). Format 1 (no `format`: every recorded history before it) gives
  * every field and each step's digest, and the saga uses them as given and answers its full snapshot.
  */
 import { z } from 'zod';
 import { DidSchema } from './common';
+import { defaultOmega } from './reversibility';
 import {
   ActionViewSchema,
   AgentViewSchema,
@@ -27,12 +32,14 @@ import {
   stepDigest,
   type ActionView,
   type AgentView,
+  type SagaGroup,
   type SagaStep,
 } from './sagaContract';
 
 /** A step of the start input, its id settled. Format 1 gives its digest; format 2 leaves it to the saga. */
 export const StartStepSchema = SagaStepSchema.extend({
-  stepId: Id,
+  /** Format 3 leaves it out when it is its entry's default, `step-<n>` (a group's branches always give theirs). */
+  stepId: Id.optional(),
   digest: DigestSchema.optional(),
   /** SPEC §12: its start holds a rate token and its budget; false: the saga claims it from the session at its time. Absent: leased. */
   leased: z.boolean().optional(),
@@ -52,6 +59,8 @@ export const StartAgentViewSchema = AgentViewSchema.extend({
 export const StartActionViewSchema = ActionViewSchema.extend({
   readOnly: z.boolean().default(false),
   admin: z.boolean().default(false),
+  /** Format 3 leaves it out when it is its reversibility's default. */
+  omega: ActionViewSchema.shape.omega.optional(),
 });
 
 /**
@@ -66,7 +75,7 @@ export const SagaWorkflowInputSchema = z
      * before, which answers its full snapshot, so its history replays as it ran. The session always sends it:
      * Temporal does not compare a child's input on replay.
      */
-    format: z.literal(2).optional(),
+    format: z.union([z.literal(2), z.literal(3)]).optional(),
     sessionId: SessionIdSchema,
     sagaId: Id,
     description: z.string().max(500).optional(),
@@ -100,16 +109,23 @@ export const SagaWorkflowInputSchema = z
   })
   .superRefine((v, ctx) => {
     v.steps.forEach((s, i) => {
-      if (v.format === 2 && s.digest !== undefined)
+      if (v.format !== undefined && s.digest !== undefined)
         ctx.addIssue({
           code: 'custom',
           path: ['steps', i, 'digest'],
-          message: "format 2 gives no digest: the saga computes each step's",
+          message: `format ${v.format} gives no digest: the saga computes each step's`,
         });
+      if (v.format !== 3 && s.stepId === undefined)
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'stepId'], message: 'only format 3 leaves a step id out' });
       if (v.format === undefined && s.digest === undefined)
         ctx.addIssue({ code: 'custom', path: ['steps', i, 'digest'], message: 'format 1 gives each step its digest' });
     });
-    const ids = v.steps.map((s) => s.stepId);
+    if (v.format !== 3)
+      v.actions.forEach((a, i) => {
+        if (a.omega === undefined)
+          ctx.addIssue({ code: 'custom', path: ['actions', i, 'omega'], message: 'only format 3 leaves omega out' });
+      });
+    const ids = stepIdsOf(v.steps, v.groups);
     const grouped = new Set<string>();
     (v.groups ?? []).forEach((g, i) => {
       const first = ids.indexOf(g.branches[0]!);
@@ -129,23 +145,48 @@ export type StartActionView = z.input<typeof StartActionViewSchema>;
 export type StartAgentView = z.input<typeof StartAgentViewSchema>;
 
 type ParsedStartInput = z.output<typeof SagaWorkflowInputSchema>;
-/** The start input as the saga holds it: every step with its digest. */
-export type SagaStartInput = Omit<ParsedStartInput, 'steps'> & {
-  steps: (ParsedStartInput['steps'][number] & { digest: string })[];
+/** The start input as the saga holds it: every step with its id and digest, every action with its omega. */
+export type SagaStartInput = Omit<ParsedStartInput, 'steps' | 'actions'> & {
+  steps: (ParsedStartInput['steps'][number] & { stepId: string; digest: string })[];
+  actions: (ParsedStartInput['actions'][number] & { omega: number })[];
 };
 
-/** The parsed start input with format 2's digests computed (and its leases said): what format 1 gave. */
+/**
+ * Each step's id, format 3's left-out ones put back as the session assigns them (flattenEntries): `step-<n>`,
+ * n the entry's place in the request, where a group (its branches, contiguous, always named) is one entry.
+ */
+export function stepIdsOf(steps: readonly { stepId?: string }[], groups: readonly SagaGroup[] = []): string[] {
+  const firstBranch = new Set(groups.map((g) => g.branches[0]!));
+  const branch = new Set(groups.flatMap((g) => g.branches));
+  let entry = 0;
+  return steps.map((s) => {
+    if (s.stepId !== undefined && branch.has(s.stepId)) {
+      if (firstBranch.has(s.stepId)) entry++;
+      return s.stepId;
+    }
+    entry++;
+    return s.stepId ?? defaultStepId(entry - 1);
+  });
+}
+
+/** The id the session gives a step the request left unnamed, from its entry's place (flattenEntries). */
+const defaultStepId = (entryIndex: number) => `step-${entryIndex + 1}`;
+
+/** The parsed start input with format 2's and 3's digests computed (and what they left out put back): what format 1 gave. */
 export function resolveStartInput(input: ParsedStartInput): SagaStartInput {
-  if (input.format !== 2) return input as SagaStartInput; // format 1: the digests are the session's, given
+  if (input.format === undefined) return input as SagaStartInput; // format 1: the digests are the session's, given
   const { sessionId, sagaId } = input;
+  const ids = stepIdsOf(input.steps, input.groups);
   return {
     ...input,
-    steps: input.steps.map((s) => ({
+    actions: input.actions.map((a) => ({ ...a, omega: a.omega ?? defaultOmega(a.reversibility) })),
+    steps: input.steps.map((s, i) => ({
       ...s,
+      stepId: ids[i]!,
       digest: stepDigest({
         sessionId,
         sagaId,
-        stepId: s.stepId,
+        stepId: ids[i]!,
         actionId: s.actionId,
         agentDid: s.agentDid,
         input: s.input,
@@ -186,15 +227,35 @@ export function requestedStep(step: SagaStep & { stepId: string }, leased: boole
   };
 }
 
-/** Format 2: an action's view without readOnly and admin when they are false (their defaults). */
-export function startActionView(view: ActionView): StartActionView {
+/** Format 3: the steps without the ids the saga puts back (stepIdsOf): a step's that is its entry's default. */
+export function withoutDefaultIds(steps: readonly StartStep[], groups: readonly SagaGroup[] = []): StartStep[] {
+  const branch = new Set(groups.flatMap((g) => g.branches));
+  const firstBranch = new Set(groups.map((g) => g.branches[0]!));
+  let entry = 0;
+  return steps.map((s) => {
+    if (s.stepId !== undefined && branch.has(s.stepId)) {
+      if (firstBranch.has(s.stepId)) entry++;
+      return s;
+    }
+    entry++;
+    if (s.stepId !== defaultStepId(entry - 1)) return s;
+    const { stepId: _default, ...rest } = s;
+    return rest;
+  });
+}
+
+/**
+ * Format 2: an action's view without readOnly and admin when they are false (their defaults); format 3 also
+ * without omega when it is its reversibility's default.
+ */
+export function startActionView(view: ActionView, format: 2 | 3 = 2): StartActionView {
   const { actionId, readOnly, admin, reversibility, omega, executeApi, undoApi } = view;
   return {
     actionId,
     ...(readOnly ? { readOnly } : {}),
     ...(admin ? { admin } : {}),
     reversibility,
-    omega,
+    ...(format === 3 && omega === defaultOmega(reversibility) ? {} : { omega }),
     executeApi,
     undoApi,
   };

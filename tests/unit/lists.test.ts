@@ -35,6 +35,15 @@ describe('lists: visibility queries and the pending-approval index (issue 13)', 
       sagaQuery('q', { state: 'compensated', agentDid: 'did:mesh:a', sessionId: 's1' }),
       "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND HvSagaState = 'compensated' AND HvAgentDids = 'did:mesh:a' AND HvSessionId = 's1'",
     );
+    // Issue 20: a format-3 saga writes HvSagaState only when its status cannot say it.
+    assert.equal(
+      sagaQuery('q', { state: 'completed' }),
+      "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND (HvSagaState = 'completed' OR (HvSagaState IS NULL AND HvSessionId IS NOT NULL AND ExecutionStatus = 'Completed'))",
+    );
+    assert.equal(
+      sagaQuery('q', { state: 'running' }),
+      "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND (HvSagaState = 'running' OR (HvSagaState IS NULL AND HvSessionId IS NOT NULL AND ExecutionStatus != 'Completed'))",
+    );
     assert.equal(
       approvalQuery('q', { sessionId: 's1' }),
       "WorkflowType = 'sagaWorkflow' AND TaskQueue = 'q' AND ExecutionStatus = 'Running' AND HvWaitingSince IS NOT NULL AND HvSessionId = 's1'",

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { ApplicationFailure, ChildWorkflowFailure, RetryState } from '@temporalio/common';
 import { addStep, commitStep, createSaga, failStep, startStep } from '../../src/core/saga';
-import { SagaOutcomeSchema, sagaOutcomeOf } from '../../src/contract/sagaOutcome';
+import { SagaOutcomeSchema, sagaOutcome3Of, sagaOutcomeOf } from '../../src/contract/sagaOutcome';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import type { SagaRecord } from '../../src/contract/sessionTypes';
 import { digestOf, endedWith, endedWithFailure } from '../../workflows/session/outcomes';
@@ -68,7 +68,7 @@ describe('the compact saga outcome (issue 20)', () => {
 
   it('reads an older saga’s full snapshot as its outcome, its digests kept beside it', () => {
     const snap = snapshotOf();
-    assert.deepEqual(endedWith(snap), {
+    assert.deepEqual(endedWith(snap, undefined), {
       settled: { outcome: sagaOutcomeOf(snap), digests: snap.digests },
       failure: null,
     });
@@ -79,9 +79,9 @@ describe('the compact saga outcome (issue 20)', () => {
       RetryState.NON_RETRYABLE_FAILURE,
       ApplicationFailure.create({ type: 'SagaCompensated', message: 'x', details: [snap] }),
     );
-    assert.deepEqual(endedWithFailure(failed).settled?.digests, snap.digests);
+    assert.deepEqual(endedWithFailure(failed, undefined).settled?.digests, snap.digests);
     // No outcome at all: what the lost-saga path finishes (N7).
-    assert.deepEqual(endedWith(null), { settled: null, failure: null });
+    assert.deepEqual(endedWith(null, undefined), { settled: null, failure: null });
     const terminated = new ChildWorkflowFailure(
       'ns',
       { workflowId: 'w', runId: 'r' },
@@ -89,7 +89,7 @@ describe('the compact saga outcome (issue 20)', () => {
       RetryState.TIMEOUT,
       undefined,
     );
-    assert.equal(endedWithFailure(terminated).settled, null);
+    assert.equal(endedWithFailure(terminated, undefined).settled, null);
   });
 
   it('refuses a malformed compact outcome, naming what is wrong (it settles nothing)', () => {
@@ -107,7 +107,7 @@ describe('the compact saga outcome (issue 20)', () => {
       [JSON.parse(`{"format":2,"__proto__":{"state":"completed"}}`), /sagaId/],
       ['completed', /not an object/],
     ];
-    for (const [answer, why] of bad) assert.throws(() => endedWith(answer), why, JSON.stringify(answer));
+    for (const [answer, why] of bad) assert.throws(() => endedWith(answer, undefined), why, JSON.stringify(answer));
   });
 
   it('takes a step’s digest from the session’s record, as the saga ran it', () => {
@@ -135,5 +135,62 @@ describe('the compact saga outcome (issue 20)', () => {
     assert.equal(digestOf(saga, settled, step(1, 'did:mesh:other')), '');
     assert.equal(digestOf(saga, settled, { ...outcome.steps[0]!, stepId: 'step-9' }), '');
     assert.equal(digestOf(saga, { outcome, digests: { 'step-1': hex('f') } }, step(0, A)), hex('f'));
+  });
+
+  describe('format 3: no action, no agent unless a substitute ran it, no nulls', () => {
+    const given = { 'step-1': A, 'step-2': B } as Record<string, string>;
+    const evidence = { approvers: [], rejectedBy: null, witness: null };
+    const record = (step2: Record<string, unknown>) =>
+      ({
+        steps: [
+          { stepId: 'step-1', actionId: 'draft', agentDid: A, digest: hex('1'), ...evidence },
+          { stepId: 'step-2', actionId: 'search', agentDid: B, digest: hex('2'), ...evidence, ...step2 },
+        ],
+      }) as unknown as SagaRecord;
+
+    it('is what format 2 was, less what the session holds, and the session reads it back to the same', () => {
+      const snap = snapshotOf();
+      const outcome = sagaOutcome3Of(snap, (id) => given[id]);
+      assert.deepEqual(outcome, {
+        format: 3,
+        sagaId: 'g1',
+        state: 'running',
+        error: 'step-2 failed',
+        failedStepId: 'step-2',
+        steps: [
+          { stepId: 'step-1', state: 'committed', attempts: 1, cost: 0.5 },
+          { stepId: 'step-2', state: 'failed', attempts: 1, error: 'the tool changed', toolDefinitionChanged: PIN },
+        ],
+      });
+      assert.ok(SagaOutcomeSchema.safeParse(outcome).success);
+      const wire = JSON.parse(JSON.stringify(outcome)) as unknown;
+      assert.deepEqual(endedWith(wire, record({})), { settled: { outcome: sagaOutcomeOf(snap) }, failure: null });
+    });
+
+    it('names the substitute a step ran as; absent, the agent the saga was given it for, however often handed on', () => {
+      const snap = snapshotOf();
+      snap.saga.steps[1]!.agentDid = S; // the saga learned the hand-off
+      const learned = sagaOutcome3Of(snap, (id) => given[id]);
+      assert.equal(learned.steps[1]!.agentDid, S);
+      const handed = record({ agentDid: S, handedFrom: { agentDid: B, digest: hex('2') } });
+      assert.equal(endedWith(learned, handed).settled?.outcome.steps[1]!.agentDid, S);
+      // It never learned it: it ran as B, the agent it was given — once handed on, or twice (B, then S, then T).
+      const unlearned = sagaOutcome3Of(snapshotOf(), (id) => given[id]);
+      assert.equal(unlearned.steps[1]!.agentDid, undefined);
+      assert.equal(endedWith(unlearned, handed).settled?.outcome.steps[1]!.agentDid, B);
+      const twice = record({ agentDid: 'did:mesh:t', handedFrom: { agentDid: S, digest: hex('3'), given: B } });
+      assert.equal(endedWith(unlearned, twice).settled?.outcome.steps[1]!.agentDid, B);
+    });
+
+    it('refuses one naming a step the session never gave, or carrying what format 3 leaves out', () => {
+      const good = sagaOutcome3Of(snapshotOf(), (id) => given[id]);
+      const bad: [unknown, RegExp][] = [
+        [{ ...good, steps: [{ ...good.steps[0], stepId: 'step-9' }] }, /step-9 is no step of the saga/],
+        [{ ...good, steps: [{ ...good.steps[0], actionId: 'draft' }] }, /steps\.0/],
+        [{ ...good, error: null }, /error/],
+        [{ ...good, steps: [{ ...good.steps[0], agentDid: 'nobody' }] }, /steps\.0\.agentDid/],
+      ];
+      for (const [answer, why] of bad) assert.throws(() => endedWith(answer, record({})), why, JSON.stringify(answer));
+    });
   });
 });

@@ -19,6 +19,7 @@ import {
   resolveStartInput,
   startActionView,
   startAgentView,
+  withoutDefaultIds,
   type SagaWorkflowInput,
 } from '../../src/core/sagaStart';
 
@@ -69,29 +70,88 @@ function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessi
     ...common,
     steps: steps.map((s, i) => requestedStep(s, leased(i))),
     agents: AGENTS.map(startAgentView),
-    actions: ACTIONS.map(startActionView),
+    actions: ACTIONS.map((a) => startActionView(a)),
+  };
+  const format3: SagaWorkflowInput = {
+    format: 3,
+    ...common,
+    steps: withoutDefaultIds(
+      steps.map((s, i) => requestedStep(s, leased(i))),
+      groups,
+    ),
+    agents: AGENTS.map(startAgentView),
+    actions: ACTIONS.map((a) => startActionView(a, 3)),
   };
   // Temporal carries them as JSON.
   const wire = (x: unknown) => JSON.parse(JSON.stringify(x)) as SagaWorkflowInput;
-  return { full: wire(full), compact: wire(compact), digests: steps.map(digestOf) };
+  return { full: wire(full), compact: wire(compact), format3: wire(format3), digests: steps.map(digestOf) };
 }
 
 const read = (raw: SagaWorkflowInput) => resolveStartInput(SagaWorkflowInputSchema.parse(raw));
 
 function assertSameReading(entries: SagaEntryInput[], leased: (i: number) => boolean = () => true) {
-  const { full, compact, digests } = inputs(entries, leased);
+  const { full, compact, format3, digests } = inputs(entries, leased);
   const { format, ...fromCompact } = read(compact);
   assert.equal(format, 2);
   assert.deepStrictEqual(fromCompact, read(full));
+  const { format: three, ...from3 } = read(format3);
+  assert.equal(three, 3);
+  assert.deepStrictEqual(from3, fromCompact, 'format 3 reads as format 2 did');
   assert.deepStrictEqual(
     fromCompact.steps.map((s) => s.digest),
     digests,
     "the saga's digests are the session's",
   );
-  return { full, compact };
+  return { full, compact, format3 };
 }
 
-describe('the saga start input, format 2 (issue 20)', () => {
+describe('the saga start input, formats 2 and 3 (issue 20)', () => {
+  it('format 3 leaves out default step ids (a group counted as one entry; branches always named) and default omegas', () => {
+    const { format3 } = assertSameReading([
+      { actionId: 'draft', agentDid: A },
+      {
+        parallel: [
+          { actionId: 'draft', agentDid: A },
+          { actionId: 'read', agentDid: B },
+        ],
+        policy: 'ALL',
+      },
+      { actionId: 'draft', agentDid: B },
+      { stepId: 'step-9', actionId: 'draft', agentDid: B },
+      { stepId: 'step-5', actionId: 'draft', agentDid: B },
+    ]);
+    assert.deepEqual(
+      format3.steps.map((s) => s.stepId),
+      [undefined, 'g1.b1', 'g1.b2', undefined, 'step-9', undefined],
+    );
+    assert.deepEqual(
+      format3.actions.map((a) => a.omega),
+      [undefined, 0, 1],
+      "FULL's default omega left out; a read's 0 and NONE's 1 (not its default 0.95) as given",
+    );
+  });
+
+  it("a fork's steps (named as the original's) and a turn (no steps yet) read as format 2 did", () => {
+    const { format3 } = assertSameReading([
+      { stepId: 'step-2', actionId: 'draft', agentDid: B, input: { k: 1 } },
+      { stepId: 'step-3', actionId: 'root', agentDid: A },
+    ]);
+    assert.deepEqual(
+      format3.steps.map((s) => s.stepId),
+      ['step-2', 'step-3'],
+    );
+    const turn = { agentDid: A, deadline: 99, direct: true as const };
+    const base = { sessionId: 's-1', sagaId: 'saga-1', quorum: 2, steps: [], agents: AGENTS, turn };
+    const { format: two, ...from2 } = read({ ...base, format: 2, actions: ACTIONS.map((a) => startActionView(a)) });
+    const { format: three, ...from3 } = read({
+      ...base,
+      format: 3,
+      actions: ACTIONS.map((a) => startActionView(a, 3)),
+    });
+    assert.deepEqual([two, three], [2, 3]);
+    assert.deepStrictEqual(from3, from2);
+  });
+
   it('reads as format 1 did: defaults put back, digests computed, leases said', () => {
     const { full, compact } = assertSameReading(
       [
@@ -182,9 +242,24 @@ describe('the saga start input, format 2 (issue 20)', () => {
       },
       { requiredKeys: ['actionId', 'agentDid'] },
     );
+    const named = fc.record({ stepId: fc.constantFrom('step-1', 'step-2', 'step-3', 'x') });
+    const entry = fc.oneof(
+      step,
+      fc.tuple(step, named).map(([s, n]) => ({ ...s, ...n })),
+      fc.record({
+        parallel: fc.array(step, { minLength: 1, maxLength: 3 }),
+        policy: fc.constant('ALL' as const),
+      }),
+    );
+    const unique = (entries: SagaEntryInput[]) => {
+      const ids = entries.flatMap((e, i) =>
+        'parallel' in e ? [] : [(e as { stepId?: string }).stepId ?? `step-${i + 1}`],
+      );
+      return new Set(ids).size === ids.length;
+    };
     fc.assert(
       fc.property(
-        fc.array(step, { minLength: 1, maxLength: 6 }),
+        fc.array(entry, { minLength: 1, maxLength: 6 }).filter(unique),
         fc.array(fc.boolean(), { maxLength: 6 }),
         (steps, l) => void assertSameReading(steps, (i) => l[i] ?? true),
       ),
@@ -206,6 +281,16 @@ describe('the saga start input, format 2 (issue 20)', () => {
       JSON.stringify(SagaWorkflowInputSchema.safeParse(withDigest).error?.issues),
       /format 2 gives no digest/,
     );
-    assert.equal(SagaWorkflowInputSchema.safeParse({ ...compact, format: 3 }).success, false, 'no other format');
+    assert.equal(SagaWorkflowInputSchema.safeParse({ ...compact, format: 4 }).success, false, 'no other format');
+    const noId = { ...compact, steps: [{ actionId: 'draft', agentDid: A }] };
+    assert.match(
+      JSON.stringify(SagaWorkflowInputSchema.safeParse(noId).error?.issues),
+      /only format 3 leaves a step id out/,
+    );
+    const noOmega = { ...compact, actions: [{ ...ACTIONS[0], omega: undefined }] };
+    assert.match(
+      JSON.stringify(SagaWorkflowInputSchema.safeParse(noOmega).error?.issues),
+      /only format 3 leaves omega out/,
+    );
   });
 });

@@ -166,7 +166,7 @@ describe('lists: sessions, sagas and waiting steps from the visibility store', f
     assert.deepEqual(await pendingUpserts(saga), ['set', 'cleared']);
   });
 
-  it("indexes a step allowed at once with no event: the only upsert is the saga's final state", async () => {
+  it('indexes a step allowed at once with no event, and a completed saga (format 3) upserts nothing: its status says it', async () => {
     const session = await activeSession();
     const saga = await session.startSaga({
       steps: [
@@ -179,13 +179,61 @@ describe('lists: sessions, sagas and waiting steps from the visibility store', f
     const upserts = (history.events ?? []).filter(
       (e) => e.eventType === EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
     );
-    assert.equal(upserts.length, 1);
-    assert.deepEqual(
-      Object.keys(upserts[0]!.upsertWorkflowSearchAttributesEventAttributes!.searchAttributes!.indexedFields!),
-      ['HvSagaState'],
-    );
+    assert.equal(upserts.length, 0);
+    const started = history.events![0]!.workflowExecutionStartedEventAttributes!;
+    assert.deepEqual(Object.keys(started.searchAttributes!.indexedFields!).sort(), ['HvAgentDids', 'HvSessionId']);
     const markers = (history.events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED);
     assert.equal(markers.length, 0, 'no patch marker either');
+  });
+
+  it('format 3: a completed saga, a running one and a terminated one list under the state they always did', async () => {
+    const hv = await hypervisor();
+    const session = await activeSession(ring1);
+    const done = await session.startSaga({
+      sagaId: 'done',
+      steps: [{ actionId: 'draft', agentDid: 'did:mesh:alpha' }],
+    });
+    await done.result();
+    const waiting = await session.startSaga({
+      sagaId: 'waiting',
+      steps: [{ actionId: 'wire-money', agentDid: 'did:mesh:alpha', approvalDeadlineSeconds: 120 }],
+    });
+    await appears(session, waiting, 'step-1', 5000);
+    const gone_ = await session.startSaga({
+      sagaId: 'terminated',
+      steps: [{ actionId: 'wire-money', agentDid: 'did:mesh:alpha', approvalDeadlineSeconds: 120 }],
+    });
+    await appears(session, gone_, 'step-1', 5000);
+    await gone_.handle.terminate('an operator ends it outright');
+    const byState = async (state: string) =>
+      (await hv.listSagas({ sessionId: session.sessionId, state })).map((r) => r.sagaId).sort();
+    await eventually(
+      () => hv.listSagas({ sessionId: session.sessionId }),
+      (r) =>
+        r.find((x) => x.sagaId === 'terminated')?.status === 'TERMINATED' &&
+        r.some((x) => x.sagaId === 'done' && x.status === 'COMPLETED'),
+      'the index to show the terminated and the completed saga',
+    );
+    assert.deepEqual(await byState('completed'), ['done']);
+    // As before format 3: a terminated saga's HvSagaState stayed `running` (nothing wrote its end).
+    assert.deepEqual(await byState('running'), ['terminated', 'waiting']);
+    for (const state of ['failed', 'compensating', 'compensated', 'escalated'])
+      assert.deepEqual(await byState(state), []);
+    const rows = await hv.listSagas({ sessionId: session.sessionId });
+    assert.deepEqual(rows.map((r) => [r.sagaId, r.state, r.status]).sort(), [
+      ['done', 'completed', 'COMPLETED'],
+      ['terminated', 'running', 'TERMINATED'],
+      ['waiting', 'running', 'RUNNING'],
+    ]);
+    await waiting.handle.cancel();
+    const ended = (await waiting.result()).saga.state;
+    assert.notEqual(ended, 'running');
+    await eventually(
+      () => byState(ended),
+      (ids) => ids.includes('waiting'),
+      `a cancelled saga to list as ${ended} (its end, written)`,
+    );
+    assert.deepEqual(await byState('running'), ['terminated']);
   });
 
   it('lists sessions by state and agent (a DID with ":" quoted), newest first, within the limit', async () => {

@@ -1,6 +1,7 @@
 /**
- * A saga's start input, format 2 (issue 20): the session starts its saga with the steps as requested and no
- * digests; the saga computes each with the session's own stepDigest. Approvals bind to the digests the
+ * A saga's start input, format 3 (issue 20; format 2 plus what the saga derives left out): the session starts
+ * its saga with the steps as requested, no digests, no default step ids or omegas; the saga computes each
+ * digest with the session's own stepDigest. Approvals bind to the digests the
  * session recorded and answered (SPEC §11.5), so what the saga computes must be exactly those: for plain
  * steps, a parallel group's branches (g1.b2), a fork's steps under the fork's id and a turn's steps.
  */
@@ -33,7 +34,7 @@ const digestsOf = (
     steps.map((s) => [s.stepId, stepDigest({ sessionId: session.sessionId, sagaId, ...s, input: s.input })]),
   );
 
-describe('the saga start input, format 2 (issue 20)', function () {
+describe('the saga start input, format 3 (issue 20)', function () {
   this.timeout(180_000);
   const touched: string[] = [];
   after(async () => {
@@ -66,11 +67,11 @@ describe('the saga start input, format 2 (issue 20)', function () {
     assert.deepEqual(saga.digests, expected, 'startSaga answers the digests the session recorded');
 
     const input = await startInput(saga.handle.workflowId);
-    assert.equal(input.format, 2);
+    assert.equal(input.format, 3);
     assert.deepEqual(
       input.steps,
       [
-        { stepId: 'step-1', actionId: 'draft', agentDid: alpha, input: { n: 1, nested: { é: [1, null, 'x'] } } },
+        { actionId: 'draft', agentDid: alpha, input: { n: 1, nested: { é: [1, null, 'x'] } } },
         { stepId: 'g1.b1', actionId: 'draft', agentDid: beta },
         {
           stepId: 'g1.b2',
@@ -81,7 +82,11 @@ describe('the saga start input, format 2 (issue 20)', function () {
         },
         { stepId: 'last', actionId: 'publish', agentDid: beta, timeoutSeconds: 30, retry: { maximumAttempts: 2 } },
       ],
-      'steps as requested: no digest, no default, every lease held',
+      'steps as requested: no digest, no default (a default step id neither), every lease held',
+    );
+    assert.ok(
+      input.actions.every((a: { omega?: number }) => a.omega === undefined),
+      'every action at its reversibility’s default omega: left out',
     );
 
     const waiting = await eventually(
@@ -108,7 +113,7 @@ describe('the saga start input, format 2 (issue 20)', function () {
     );
   });
 
-  it("a fork, read from its original's format-2 input, runs under the digests the session answered for it", async () => {
+  it("a fork, read from its original's format-3 input, runs under the digests the session answered for it", async () => {
     const session = await activeSession();
     touched.push(session.handle.workflowId);
     const steps = [
@@ -155,20 +160,24 @@ describe('the saga start input, format 2 (issue 20)', function () {
     assert.deepEqual(Object.fromEntries(answers.map((a) => [a.stepId, a.digest])), expected);
     assert.deepEqual(snap.digests, expected);
     const input = await startInput(turn.workflowId);
-    assert.deepEqual([input.format, input.steps], [2, []]);
+    assert.deepEqual([input.format, input.steps], [3, []]);
   });
 
-  it('the static details name each step without its digest', async () => {
+  it('no static details (written twice to history): the current details show the steps with their states', async () => {
     const hv = await hypervisor();
     const session = await activeSession();
     touched.push(session.handle.workflowId);
     const saga = await session.startSaga({ steps: [{ actionId: 'draft', agentDid: alpha }] });
     touched.push(saga.handle.workflowId);
     await saga.result();
-    const described = await hv.client.workflow.getHandle(saga.handle.workflowId).describe();
-    assert.equal(
-      await described.staticDetails(),
-      `| step | action | agent |\n|---|---|---|\n| step-1 | draft | ${alpha} |`,
+    const handle = hv.client.workflow.getHandle(saga.handle.workflowId);
+    const described = await handle.describe();
+    assert.equal(await described.staticDetails(), undefined);
+    assert.match((await described.staticSummary()) ?? '', new RegExp(`^Saga ${saga.sagaId} of session `));
+    const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    assert.match(
+      metadata.currentDetails ?? '',
+      new RegExp(`\\| step-1 \\| draft \\| ${alpha} \\| committed \\| 1 \\|`),
     );
   });
 });

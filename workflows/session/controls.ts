@@ -346,7 +346,9 @@ export const controlHandlers = {
           step.leased = false;
           // A turn is its agent's own (SPEC §13): it is not handed over; its saga compensates.
           if (!req.substituteDid || saga.turn) continue;
-          step.handedFrom = { agentDid: did, digest: step.digest };
+          // Handed on again: the agent its saga was given it for stays known (a format-3 outcome leaves it out).
+          const given = step.handedFrom ? (step.handedFrom.given ?? step.handedFrom.agentDid) : undefined;
+          step.handedFrom = { agentDid: did, digest: step.digest, ...(given !== undefined ? { given } : {}) };
           step.agentDid = req.substituteDid;
           step.digest = handoffDigest(step.digest, req.substituteDid);
           step.approvers = [];

@@ -1,8 +1,9 @@
 /**
- * How the session reads a saga's answer (issue 20): a saga started with format 2 answers its compact outcome
- * (src/contract/sagaOutcome.ts), parsed strictly; one started before answered its full snapshot, read as its
- * compact outcome with the same result, so a recorded session history settles it as it ran. Either comes
- * from an authentic source only: the child's completion to this run, or an activity's read by id.
+ * How the session reads a saga's answer (issue 20): a saga started with format 2 or 3 answers its compact
+ * outcome (src/contract/sagaOutcome.ts), parsed strictly — format 3's steps named from the session's own
+ * record of the saga; one started before answered its full snapshot, read as its compact outcome with the
+ * same result, so a recorded session history settles it as it ran. Either comes from an authentic source
+ * only: the child's completion to this run, or an activity's read by id.
  */
 import * as wf from '@temporalio/workflow';
 import { ownGet } from '../../src/core/common';
@@ -10,7 +11,8 @@ import {
   SagaOutcomeSchema,
   isCompactOutcome,
   sagaOutcomeOf,
-  type SagaOutcome,
+  settledOutcomeOf,
+  type SettledOutcome,
   type SagaOutcomeStep,
 } from '../../src/contract/sagaOutcome';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
@@ -18,7 +20,7 @@ import type { SagaRecord } from '../../src/contract/sessionTypes';
 
 /** What settle reads: the saga's compact outcome; `digests` only from a full snapshot (else the record's). */
 export interface Settled {
-  outcome: SagaOutcome;
+  outcome: SettledOutcome;
   digests?: Record<string, string>;
 }
 
@@ -39,7 +41,7 @@ export const settledFromSnapshot = (snap: SagaSnapshot): Settled => ({
  * is no outcome is refused with what was wrong: the session records nothing from it, as a malformed snapshot
  * never settled a saga (nor is it recovered as lost: its history says it ended).
  */
-export function endedWith(answer: unknown): Ended {
+export function endedWith(answer: unknown, saga: SagaRecord | undefined): Ended {
   if (!answer) return { settled: null, failure: null };
   if (typeof answer !== 'object') throw new Error(`a saga's outcome is malformed: ${typeof answer}, not an object`);
   if (!isCompactOutcome(answer)) return { settled: settledFromSnapshot(answer as SagaSnapshot), failure: null };
@@ -48,11 +50,21 @@ export function endedWith(answer: unknown): Ended {
     throw new Error(
       `a saga's outcome is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
     );
-  return { settled: { outcome: parsed.data }, failure: null };
+  const outcome = parsed.data;
+  if (outcome.format === 2) return { settled: { outcome }, failure: null };
+  return { settled: { outcome: settledOutcomeOf(outcome, (id) => givenStep(saga, id)) }, failure: null };
+}
+
+/** A step as the session gave it to its saga: its action, and the agent it was given for (before any hand-off). */
+function givenStep(saga: SagaRecord | undefined, stepId: string): { agentDid: string; actionId: string } | undefined {
+  const held = saga?.steps.find((s) => s.stepId === stepId);
+  if (!held) return undefined;
+  const from = held.handedFrom;
+  return { agentDid: from ? (from.given ?? from.agentDid) : held.agentDid, actionId: held.actionId };
 }
 
 /** The saga ended as a failed workflow (compensated, escalated, failed): its answer is in the failure's details. */
-export function endedWithFailure(err: unknown): Ended {
+export function endedWithFailure(err: unknown, saga: SagaRecord | undefined): Ended {
   let cause: unknown = err;
   while (
     cause instanceof wf.ChildWorkflowFailure ||
@@ -66,7 +78,7 @@ export function endedWithFailure(err: unknown): Ended {
     ['SagaCompensated', 'SagaEscalated', 'SagaFailed'].includes(cause.type)
   ) {
     const answer: unknown = cause.details?.[0];
-    if (answer && typeof answer === 'object') return endedWith(answer);
+    if (answer && typeof answer === 'object') return endedWith(answer, saga);
   }
   return { settled: null, failure: (cause as Error)?.message ?? String(err) };
 }

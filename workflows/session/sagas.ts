@@ -15,6 +15,7 @@ import {
   requestedStep,
   startActionView,
   startAgentView,
+  withoutDefaultIds,
   type ActionView,
   type AgentView,
   type SagaWorkflowInput,
@@ -23,9 +24,8 @@ import {
 import { legacySagaWorkflowId, sagaEndedSignal, sagaWorkflowId, wakeSignal } from '../definitions';
 import { MESSAGES } from '../../src/contract/messages';
 import { logDropped } from '../failures';
-import { HvAgentDids, HvSagaState, HvSessionId, indexedAgentDids } from '../../src/contract/searchAttributes';
+import { HvAgentDids, HvSessionId, indexedAgentDids } from '../../src/contract/searchAttributes';
 import { sagaWorkflow } from '../saga';
-import { sagaStaticDetails } from '../sagaDetails';
 import type { SagaOutcomeStep } from '../../src/contract/sagaOutcome';
 import type { SagaRecord } from '../../src/contract/sessionTypes';
 import {
@@ -150,16 +150,20 @@ export async function startOneSaga(
     if (i === 0 && refusal !== 'skip') throw refused(step.stepId, refusal);
     break;
   }
-  // Format 2 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
-  // the same values, so the ones recorded above. Temporal never compares a child's input on replay.
+  // Format 3 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
+  // the same values, so the ones recorded above — and what the saga derives left out. Temporal never compares
+  // a child's input, search attributes or user metadata on replay (replay.test.ts: session-format-2).
   const sagaInput: SagaWorkflowInput = {
-    format: 2,
+    format: 3,
     sessionId: ctx.sessionId,
     sagaId,
     ...(req.description !== undefined ? { description: req.description } : {}),
-    steps: flat.map((s, i) => requestedStep(s, record_.steps[i]!.leased === true)),
+    steps: withoutDefaultIds(
+      flat.map((s, i) => requestedStep(s, record_.steps[i]!.leased === true)),
+      groups,
+    ),
     agents: agents.map(startAgentView),
-    actions: actions.map(startActionView),
+    actions: actions.map((a) => startActionView(a, 3)),
     quorum: ctx.st.session.config.consensusQuorum,
     ...(turn ? { turn } : {}),
     // SPEC §14, only when asked for.
@@ -176,12 +180,12 @@ export async function startOneSaga(
       args: [sagaInput],
       // The session continues as new while sagas run: they go on, and the new run reads their outcome by id.
       parentClosePolicy: 'ABANDON',
+      // Its steps' table is its current details (with their states), not static ones written twice to history.
       staticSummary: `${turn ? `Turn of ${turn.agentDid}, saga` : 'Saga'} ${sagaId} of session ${ctx.sessionId}${req.description ? `: ${req.description}` : ''}`,
-      staticDetails: sagaStaticDetails(steps),
+      // No HvSagaState: while it runs its workflow status says so (src/client/lists.ts); it writes its end's.
       typedSearchAttributes: [
         { key: HvSessionId, value: ctx.sessionId },
         { key: HvAgentDids, value: indexedAgentDids(agentDids) },
-        { key: HvSagaState, value: 'running' },
       ],
     });
   } catch (err) {
@@ -227,8 +231,8 @@ export async function startOneSaga(
   child
     .result()
     .then(
-      (answer) => settleSaga(ctx, sagaId, endedWith(answer)),
-      (err) => settleSaga(ctx, sagaId, endedWithFailure(err)),
+      (answer) => settleSaga(ctx, sagaId, endedWith(answer, ctx.sagas.get(sagaId))),
+      (err) => settleSaga(ctx, sagaId, endedWithFailure(err, ctx.sagas.get(sagaId))),
     )
     .catch((err) => wf.log.error('saga outcome not recorded', { sagaId, error: String(err) }));
   // The run id pins the saga a client waits on: a later workflow reusing the id is not this saga.
@@ -403,7 +407,7 @@ export async function readOutcome(ctx: SessionContext, sagaId: string, ended = f
       await settleSaga(
         ctx,
         sagaId,
-        read.snapshot ? endedWith(read.snapshot) : { settled: null, failure: read.failure },
+        read.snapshot ? endedWith(read.snapshot, saga) : { settled: null, failure: read.failure },
       );
   } finally {
     ctx.background--;
