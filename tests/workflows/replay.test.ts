@@ -62,6 +62,11 @@ const SCENARIOS = [
   // ring-1 branch waited for approvals bound to those digests, its last step claimed at its time; and its session.
   'saga-format-2',
   'session-format-2',
+  // Issue 20, format 3: default step ids and omegas left out of the start input, no HvSagaState while running nor
+  // for a completed saga (written for the compensated one), the outcome without agents, actions and nulls; their session.
+  'saga-format-3',
+  'saga-format-3-compensated',
+  'session-format-3',
 ];
 
 describe('replay: recorded histories against the current workflow code', function () {
