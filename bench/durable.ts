@@ -152,9 +152,9 @@ function plainRequest(sagaId: string): PlainSagaInput {
  */
 const REMAINING_COST = [
   'Where the remaining cost is (per governed saga, against plain):',
-  '  saga: +1 event — UpsertWorkflowSearchAttributes of its final HvSagaState (compensated/escalated are',
-  '    searchable; the workflow status alone says only Failed). No signals, no extra workflow task: the gate',
-  '    runs on the view the saga was started with.',
+  '  saga: no event more than plain when it completes (format 3: its status says completed; a saga that ends',
+  '    compensated/escalated/failed upserts HvSagaState, as the workflow status alone says only Failed). No',
+  '    signals, no extra workflow task: the gate runs on the view the saga was started with.',
   '  session: 5 events that authority needs — the startSaga update (accepted, completed), the child start',
   "    (initiated, started) and the child's completion, the only authentic way the session learns the outcome",
   '    (SPEC §11.2) — plus the workflow tasks that process them, shared by concurrent sagas (≈2.3 per saga at',
