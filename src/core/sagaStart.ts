@@ -82,7 +82,8 @@ export const SagaWorkflowInputSchema = z
     steps: z.array(StartStepSchema).max(SAGA_MAX_STEPS),
     agents: z.array(StartAgentViewSchema).max(SAGA_MAX_STEPS),
     actions: z.array(StartActionViewSchema).max(SAGA_MAX_STEPS),
-    quorum: z.number().int().min(1).max(100),
+    /** Format 3 leaves it out when it is the session config's default (START_QUORUM_DEFAULT). */
+    quorum: z.number().int().min(1).max(100).optional(),
     /**
      * An open saga (SPEC §13): an agent's turn, whose steps arrive one at a time through the session. Its steps
      * start empty; the saga reads each appended step from its session. `deadline`: epoch ms (workflow time).
@@ -120,6 +121,8 @@ export const SagaWorkflowInputSchema = z
       if (v.format === undefined && s.digest === undefined)
         ctx.addIssue({ code: 'custom', path: ['steps', i, 'digest'], message: 'format 1 gives each step its digest' });
     });
+    if (v.format !== 3 && v.quorum === undefined)
+      ctx.addIssue({ code: 'custom', path: ['quorum'], message: 'only format 3 leaves the quorum out' });
     if (v.format !== 3)
       v.actions.forEach((a, i) => {
         if (a.omega === undefined)
@@ -144,9 +147,19 @@ export type StartStep = z.input<typeof StartStepSchema>;
 export type StartActionView = z.input<typeof StartActionViewSchema>;
 export type StartAgentView = z.input<typeof StartAgentViewSchema>;
 
+/**
+ * The session config's default consensusQuorum (src/core/session.ts; a unit test holds them equal): format 3
+ * leaves a quorum at it out. Not imported, so a saga's run does not evaluate the session config's schemas.
+ */
+export const START_QUORUM_DEFAULT = 2;
+
+/** Format 3: the quorum unless it is the default the saga puts back. */
+export const startQuorum = (quorum: number): { quorum?: number } => (quorum === START_QUORUM_DEFAULT ? {} : { quorum });
+
 type ParsedStartInput = z.output<typeof SagaWorkflowInputSchema>;
 /** The start input as the saga holds it: every step with its id and digest, every action with its omega. */
-export type SagaStartInput = Omit<ParsedStartInput, 'steps' | 'actions'> & {
+export type SagaStartInput = Omit<ParsedStartInput, 'steps' | 'actions' | 'quorum'> & {
+  quorum: number;
   steps: (ParsedStartInput['steps'][number] & { stepId: string; digest: string })[];
   actions: (ParsedStartInput['actions'][number] & { omega: number })[];
 };
@@ -179,6 +192,7 @@ export function resolveStartInput(input: ParsedStartInput): SagaStartInput {
   const ids = stepIdsOf(input.steps, input.groups);
   return {
     ...input,
+    quorum: input.quorum ?? START_QUORUM_DEFAULT,
     actions: input.actions.map((a) => ({ ...a, omega: a.omega ?? defaultOmega(a.reversibility) })),
     steps: input.steps.map((s, i) => ({
       ...s,

@@ -13,12 +13,15 @@ import {
   type SagaStep,
 } from '../../src/core/sagaContract';
 import { StartSagaRequestSchema, type SagaEntryInput } from '../../src/core/sagaRequests';
+import { SessionConfigSchema } from '../../src/core/session';
 import {
   SagaWorkflowInputSchema,
   requestedStep,
   resolveStartInput,
   startActionView,
   startAgentView,
+  startQuorum,
+  START_QUORUM_DEFAULT,
   withoutDefaultIds,
   type SagaWorkflowInput,
 } from '../../src/core/sagaStart';
@@ -72,9 +75,11 @@ function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessi
     agents: AGENTS.map(startAgentView),
     actions: ACTIONS.map((a) => startActionView(a)),
   };
+  const { quorum, ...rest } = common;
   const format3: SagaWorkflowInput = {
     format: 3,
-    ...common,
+    ...rest,
+    ...startQuorum(quorum),
     steps: withoutDefaultIds(
       steps.map((s, i) => requestedStep(s, leased(i))),
       groups,
@@ -124,6 +129,10 @@ describe('the saga start input, formats 2 and 3 (issue 20)', () => {
       format3.steps.map((s) => s.stepId),
       [undefined, 'g1.b1', 'g1.b2', undefined, 'step-9', undefined],
     );
+    assert.equal(format3.quorum, undefined, 'the default quorum left out');
+    assert.equal(START_QUORUM_DEFAULT, SessionConfigSchema.parse({}).consensusQuorum, "the session config's default");
+    assert.deepEqual(startQuorum(3), { quorum: 3 });
+    assert.equal(read({ ...format3, quorum: 3 }).quorum, 3);
     assert.deepEqual(
       format3.actions.map((a) => a.omega),
       [undefined, 0, 1],
@@ -221,7 +230,7 @@ describe('the saga start input, formats 2 and 3 (issue 20)', () => {
     ]);
   });
 
-  it('any request reads the same in both formats (property)', () => {
+  it('any request — steps, named steps, groups — reads the same in every format (property)', () => {
     const json = fc.jsonValue({ maxDepth: 3 });
     const step = fc.record(
       {
@@ -291,6 +300,11 @@ describe('the saga start input, formats 2 and 3 (issue 20)', () => {
     assert.match(
       JSON.stringify(SagaWorkflowInputSchema.safeParse(noOmega).error?.issues),
       /only format 3 leaves omega out/,
+    );
+    const { quorum: _q, ...noQuorum } = compact;
+    assert.match(
+      JSON.stringify(SagaWorkflowInputSchema.safeParse(noQuorum).error?.issues),
+      /only format 3 leaves the quorum out/,
     );
   });
 });

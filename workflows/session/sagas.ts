@@ -15,6 +15,7 @@ import {
   requestedStep,
   startActionView,
   startAgentView,
+  startQuorum,
   withoutDefaultIds,
   type ActionView,
   type AgentView,
@@ -164,7 +165,7 @@ export async function startOneSaga(
     ),
     agents: agents.map(startAgentView),
     actions: actions.map((a) => startActionView(a, 3)),
-    quorum: ctx.st.session.config.consensusQuorum,
+    ...startQuorum(ctx.st.session.config.consensusQuorum),
     ...(turn ? { turn } : {}),
     // SPEC §14, only when asked for.
     ...(req.onFailure ? { onFailure: req.onFailure } : {}),
