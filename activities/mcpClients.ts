@@ -18,7 +18,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { McpServersSchema, type McpServerConfig } from '../src/core/mcp';
+import { McpServersSchema, type McpServerConfig } from '../src/core/mcpServers';
 import { parse } from '../src/core/common';
 import { checkedAddresses } from './httpTool';
 import type { ToolPolicy } from './toolPolicy';

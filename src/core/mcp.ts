@@ -12,10 +12,10 @@
  * The server is a name the worker's operator configured (HV_MCP_SERVERS); the
  * pin is mandatory, so a declaration always says which definition was approved.
  */
-import { z } from 'zod';
 import { canonicalJson } from './canonicalJson';
 import { sha256Hex } from './hash';
-import { ringRequiredBy, type ReversibilityLevel } from './reversibility';
+import { ringRequiredBy } from './ringRules';
+import type { ReversibilityLevel } from './reversibility';
 
 export const MCP_PREFIX = 'mcp:';
 export const MCP_SERVER_NAME_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -224,50 +224,3 @@ export function undoArguments(ref: McpToolRef, step: { input?: unknown; result?:
   }
   return out;
 }
-
-// ── Worker configuration ────────────────────────────────────────────────────
-
-const McpStdioServerSchema = z
-  .object({
-    command: z.string().min(1, 'command must not be empty').max(4096),
-    args: z.array(z.string().max(4096)).max(256, 'at most 256 args').default([]),
-    env: z.record(z.string(), z.string().max(32_768)).optional(),
-    cwd: z.string().max(4096).optional(),
-    /** The server's stderr: the worker's (default) or discarded. */
-    stderr: z.enum(['inherit', 'ignore']).default('inherit'),
-  })
-  .strict();
-
-const McpHttpServerSchema = z
-  .object({
-    url: z
-      .string()
-      .max(2048)
-      .refine((s) => {
-        try {
-          const u = new URL(s);
-          return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '';
-        } catch {
-          return false;
-        }
-      }, 'url must be an http(s) URL of at most 2048 characters, without credentials'),
-  })
-  .strict();
-
-/** One server the worker's operator configured: a stdio command or a Streamable HTTP URL. */
-export const McpServerConfigSchema = z.union([McpStdioServerSchema, McpHttpServerSchema], {
-  error: 'a server is {command, args?, env?, cwd?, stderr?} (stdio) or {url} (Streamable HTTP)',
-});
-export type McpServerConfig = z.output<typeof McpServerConfigSchema>;
-
-/** HV_MCP_SERVERS: server name → config. */
-export const McpServersSchema = z.record(z.string(), McpServerConfigSchema).superRefine((r, ctx) => {
-  const names = Object.keys(r);
-  if (names.length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 MCP servers' });
-  for (const name of names.filter((n) => !MCP_SERVER_NAME_PATTERN.test(n)).slice(0, 8))
-    ctx.addIssue({
-      code: 'custom',
-      path: [name],
-      message: `a server name must be 1–64 letters, digits, _ or - (got "${name.slice(0, 70)}")`,
-    });
-});

@@ -16,7 +16,7 @@ import { loadHypervisorKey } from '../../src/store/treeHeads';
 import { freePort } from '../../worker/ports';
 import { DEFAULT_MAX_RESPONSE_BYTES, type ToolPolicy } from '../../activities/toolPolicy';
 import { McpClients } from '../../activities/mcpClients';
-import type { McpServerConfig } from '../../src/core/mcp';
+import type { McpServerConfig } from '../../src/core/mcpServers';
 
 export interface TestEnv {
   address: string;

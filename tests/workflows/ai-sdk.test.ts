@@ -15,7 +15,7 @@ import { Experimental_StdioMCPTransport } from '@ai-sdk/mcp/mcp-stdio';
 import { governTools, governedTurn, type SessionHandle, type TurnHandle } from '../../src/client';
 import { verifyTrail } from '../../src/core/audit';
 import { canonicalJson, sha256Hex } from '../../src/core/hash';
-import type { McpServerConfig } from '../../src/core/mcp';
+import type { McpServerConfig } from '../../src/core/mcpServers';
 import type { RequestOf } from '../../src/contract/messages';
 import { testMcpServers } from '../helpers/env';
 import { hypervisor, uniqueId } from '../helpers/hv';

@@ -9,7 +9,7 @@ import { memoryServerConfig, pinsOf, startTestMcpServer, type TestMcpServer } fr
 import { McpClients } from '../../activities/mcpClients';
 import { IDEMPOTENCY_META_KEY } from '../../activities/mcpTool';
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../../activities/toolPolicy';
-import type { McpServerConfig } from '../../src/core/mcp';
+import type { McpServerConfig } from '../../src/core/mcpServers';
 import { canonicalJson, sha256Hex } from '../../src/core/hash';
 
 const HYPERVISOR_DID = 'did:hv:hypervisor';
