@@ -8,14 +8,19 @@
  */
 import { z } from 'zod';
 import { DidSchema } from '../core/common';
-import { reportedCost } from '../core/stepCost';
 import { SAGA_STATES, STEP_STATES } from '../core/saga';
-import { isToolDefinitionChange, type ToolDefinitionChange } from '../core/toolDefinitions';
 import type { SagaSnapshot } from './sagaTypes';
+import { SAGA_OUTCOME_FORMAT, SAGA_OUTCOME_FORMAT_3 } from './sagaAnswer';
 
-/** The format of a saga's answer as its start input asked (SagaWorkflowInputSchema.format). */
-export const SAGA_OUTCOME_FORMAT = 2;
-export const SAGA_OUTCOME_FORMAT_3 = 3;
+// What a saga builds its answer with, and how a client tells an outcome from a snapshot: ./sagaAnswer.
+export {
+  SAGA_OUTCOME_FORMAT,
+  SAGA_OUTCOME_FORMAT_3,
+  isCompactOutcome,
+  sagaOutcome3Of,
+  sagaOutcomeOf,
+  settledOutcomeOf,
+} from './sagaAnswer';
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (SHA-256)');
 const StepId = z.string().min(1).max(128);
@@ -74,90 +79,3 @@ export type SagaOutcome = z.output<typeof SagaOutcomeSchema>;
 
 /** The saga workflow's answer: the compact outcome, or (a saga started before format 2) its full snapshot. */
 export type SagaAnswer = SagaOutcome | SagaSnapshot;
-
-/** A compact outcome, not a full snapshot (which has `saga`). */
-export const isCompactOutcome = (x: unknown): x is SagaOutcome => {
-  const format = typeof x === 'object' && x !== null ? (x as { format?: unknown }).format : undefined;
-  return format === SAGA_OUTCOME_FORMAT || format === SAGA_OUTCOME_FORMAT_3;
-};
-
-/** The compact outcome of a snapshot: what the saga answers, and how a session reads an older saga's snapshot. */
-export function sagaOutcomeOf(snap: SagaSnapshot): SettledOutcome {
-  return {
-    format: SAGA_OUTCOME_FORMAT,
-    sagaId: snap.saga.sagaId,
-    state: snap.saga.state,
-    finishedAt: snap.saga.finishedAt,
-    error: snap.error,
-    failedStepId: snap.failedStepId,
-    steps: snap.saga.steps.map((s) => {
-      const cost = reportedCost(s.result);
-      const change: unknown = s.toolDefinitionChanged;
-      return {
-        stepId: s.stepId,
-        agentDid: s.agentDid,
-        actionId: s.actionId,
-        state: s.state,
-        attempts: s.attempts,
-        error: s.error,
-        ...(cost !== undefined ? { cost } : {}),
-        ...(isToolDefinitionChange(change) ? { toolDefinitionChanged: toolChange(change) } : {}),
-      };
-    }),
-  };
-}
-
-/**
- * Format 3's outcome of a snapshot: each step's agent only when it is not the one its start input (or its
- * append) gave it — `givenAgent` — and no nulls.
- */
-export function sagaOutcome3Of(snap: SagaSnapshot, givenAgent: (stepId: string) => string | undefined): SagaOutcome3 {
-  const full = sagaOutcomeOf(snap);
-  const { finishedAt, error, failedStepId } = full;
-  return {
-    format: SAGA_OUTCOME_FORMAT_3,
-    sagaId: full.sagaId,
-    state: full.state,
-    ...(finishedAt !== null ? { finishedAt } : {}),
-    ...(error !== null ? { error } : {}),
-    ...(failedStepId !== null ? { failedStepId } : {}),
-    steps: full.steps.map(({ stepId, agentDid, actionId: _held, state, attempts, error: e, ...rest }) => ({
-      stepId,
-      ...(agentDid !== givenAgent(stepId) ? { agentDid } : {}),
-      state,
-      attempts,
-      ...(e !== null ? { error: e } : {}),
-      ...rest,
-    })),
-  };
-}
-
-/**
- * A format-3 outcome as its session settles it: each step's agent and action from the session's record of
- * the saga (an agent the outcome names is the substitute the step ran as). A step the record does not hold
- * makes the outcome malformed: the session never gave it.
- */
-export function settledOutcomeOf(
-  outcome: SagaOutcome3,
-  held: (stepId: string) => { agentDid: string; actionId: string } | undefined,
-): SettledOutcome {
-  return {
-    format: SAGA_OUTCOME_FORMAT,
-    sagaId: outcome.sagaId,
-    state: outcome.state,
-    finishedAt: outcome.finishedAt ?? null,
-    error: outcome.error ?? null,
-    failedStepId: outcome.failedStepId ?? null,
-    steps: outcome.steps.map(({ stepId, agentDid, state, attempts, error, ...rest }) => {
-      const step = held(stepId);
-      if (!step) throw new Error(`a saga's outcome is malformed: steps: ${stepId} is no step of the saga`);
-      return { stepId, agentDid: agentDid ?? step.agentDid, actionId: step.actionId, state, attempts, error: error ?? null, ...rest };
-    }),
-  };
-}
-
-const toolChange = (c: ToolDefinitionChange): ToolDefinitionChange => ({
-  tool: c.tool,
-  pinned: c.pinned,
-  current: c.current,
-});
