@@ -8,7 +8,6 @@
  * (HV_TOOL_ALLOW_PRIVATE). It talks to the MCP server only, never to Temporal.
  */
 import { stringify } from 'yaml';
-import { McpClients, mcpServersFromEnv } from '../../activities/mcpClients';
 import { toolPolicyFromEnv } from '../../activities/toolPolicy';
 import {
   effectiveHints,
@@ -40,7 +39,18 @@ function undoFlags(cmd: Command, raw: unknown): Map<string, string> {
   return out;
 }
 
-function configuredServers(cmd: Command, flag: string | undefined) {
+/**
+ * The MCP client (the MCP SDK, with its JSON Schema validator) is loaded by this command only: every other
+ * `hv` command starts without it (about a fifth of the modules hv would load, some 0.1 s per run). A require,
+ * not an import(): hv runs its TypeScript through tsx's CommonJS hook (bin/hv.js), which an import() bypasses.
+ */
+const mcpClients = (): typeof import('../../activities/mcpClients') => require('../../activities/mcpClients');
+
+function configuredServers(
+  cmd: Command,
+  flag: string | undefined,
+  { mcpServersFromEnv }: ReturnType<typeof mcpClients>,
+) {
   try {
     return mcpServersFromEnv(flag ?? process.env.HV_MCP_SERVERS, flag === undefined ? 'HV_MCP_SERVERS' : '--servers');
   } catch (err) {
@@ -74,13 +84,14 @@ const importTools: Command = {
     if (!server) throw new UsageError('hv tools import needs a SERVER', commandHelpHint(this));
     const agent = values.agent === undefined ? undefined : didFlag(this, values, 'agent');
     const undos = undoFlags(this, values.undo);
-    const servers = configuredServers(this, optionalString(values, 'servers'));
+    const mcp = mcpClients();
+    const servers = configuredServers(this, optionalString(values, 'servers'), mcp);
     if (!servers.has(server))
       throw new UsageError(
         `no MCP server named "${server}" is configured (${servers.size ? `configured: ${[...servers.keys()].join(', ')}` : 'none is'})`,
         'configure it as the worker does: HV_MCP_SERVERS or --servers (docs/MCP.md)',
       );
-    const clients = new McpClients(servers, toolPolicyFromEnv(process.env), 'hv-tools-import');
+    const clients = new mcp.McpClients(servers, toolPolicyFromEnv(process.env), 'hv-tools-import');
     let tools: ToolDefinition[];
     try {
       tools = (await clients.listTools(server)) as ToolDefinition[];

@@ -259,11 +259,14 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
 
   it('refuses a client without a certificate, and one whose certificate another CA signed (even CN=hv-worker)', async () => {
     const tls = lab.cluster!.tls;
-    const attempt = async (what: string, options: Parameters<typeof Connection.connect>[0]) => {
+    /** `refusal`: what the failed handshake says (the server's TLS alert). */
+    const attempt = async (what: string, options: Parameters<typeof Connection.lazy>[0], refusal: RegExp) => {
       let connection: Connection | undefined;
       await assert.rejects(
         async () => {
-          connection = await Connection.connect({ address: lab.address, connectTimeout: 5_000, ...options });
+          // Its calls go once, as an attacker's client makes them: without the SDK's retries, a refused
+          // handshake fails the first call at once (connect() would wait out its deadline instead).
+          connection = Connection.lazy({ address: lab.address, interceptors: [], ...options });
           await connection.workflowService.getSystemInfo({});
           await connection.workflowService.describeNamespace({ namespace: 'default' });
         },
@@ -271,34 +274,44 @@ describe('cluster: mutual TLS and the access policy (issue 24)', function () {
           if (process.env.HV_AUTHZ_VERBOSE) console.log(`      ${what}: ${message(err)}`);
           // Never a policy refusal: the handshake itself fails, so no call reaches the server.
           assert.notEqual(grpcCode(err), grpcStatus.PERMISSION_DENIED, `${what}: ${message(err)}`);
+          assert.equal(grpcCode(err), grpcStatus.UNAVAILABLE, `${what}: ${message(err)}`);
+          assert.match(message(err), refusal, what);
           return true;
         },
         `${what} connected`,
       );
       await connection?.close().catch(() => undefined);
     };
-    await attempt('plain TCP', { tls: undefined });
-    await attempt('TLS without a client certificate', {
-      tls: {
-        serverRootCACertificate: fs.readFileSync(tls.ca),
-        serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName,
+    await attempt('plain TCP', { tls: undefined }, /No connection established/);
+    await attempt(
+      'TLS without a client certificate',
+      {
+        tls: {
+          serverRootCACertificate: fs.readFileSync(tls.ca),
+          serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName,
+        },
       },
-    });
+      /alert certificate required/,
+    );
     // A look-alike worker certificate from a CA of its own.
     const other = path.join(lab.dir, 'other-ca');
     const made = spawnSync(lab.cluster!.serverBinary, ['certs', '--dir', other, '--hosts', 'localhost'], {
       encoding: 'utf8',
     });
     assert.equal(made.status, 0, made.stderr);
-    await attempt('a worker certificate from another CA', {
-      tls: {
-        serverRootCACertificate: fs.readFileSync(tls.ca),
-        serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName,
-        clientCertPair: {
-          crt: fs.readFileSync(path.join(other, 'hv-worker.pem')),
-          key: fs.readFileSync(path.join(other, 'hv-worker.key')),
+    await attempt(
+      'a worker certificate from another CA',
+      {
+        tls: {
+          serverRootCACertificate: fs.readFileSync(tls.ca),
+          serverNameOverride: tls.client(CLUSTER_CERTS.worker).serverName,
+          clientCertPair: {
+            crt: fs.readFileSync(path.join(other, 'hv-worker.pem')),
+            key: fs.readFileSync(path.join(other, 'hv-worker.key')),
+          },
         },
       },
-    });
+      /alert unknown ca/,
+    );
   });
 });

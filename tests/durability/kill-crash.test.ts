@@ -40,8 +40,12 @@ const weak = 'did:mesh:weak';
 const HEARTBEAT_TIMEOUT_MS = 5_000;
 /** Retries allowed: a retry of the lost attempt as the killed agent would be possible — and must not reach the tool. */
 const timing: StepTiming = { timeoutSeconds: 60, retry: { maximumAttempts: 3, initialIntervalSeconds: 0.5 } };
-/** The killed agent's step in flight: a 30 s request to the tool. */
-const slow = { delayMs: 30_000, undoDelayMs: 100 };
+/**
+ * The killed agent's step in flight: a 15 s request to the tool, three times the heartbeat timeout within
+ * which its abort must be seen after the kill returns (it is seen within a second), so it is still running
+ * when the kill lands. Its substitute's run and its undo wait for it to end (one side effect per key).
+ */
+const slow = { delayMs: 15_000, undoDelayMs: 100 };
 const quick = { delayMs: 100, undoDelayMs: 100 };
 
 const killDeltaOf = async (session: SessionHandle, did: string): Promise<Delta> => {
