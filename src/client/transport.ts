@@ -68,11 +68,14 @@ export class Gate {
 
 /**
  * A refusal the caller did not cause: the workflow's update limit, a session handing over to its next run, an
- * update aborted by continue-as-new — or no answer at all: the server unavailable (gRPC 14) or the call out of
- * time (gRPC 4, or the SDK's wait for the update's outcome). Sent again with the same request id, a request the
- * session applied meanwhile gets its first answer (N25), so retrying any of them is safe.
+ * update aborted by continue-as-new, the server refusing updates while the session's workflow task is failing
+ * (gRPC 9, "Workflow Task in failed state": a continue-as-new that new events keep interrupting, under load —
+ * the server's own guard; it ends when a task completes) — or no answer at all: the server unavailable (gRPC 14)
+ * or the call out of time (gRPC 4, or the SDK's wait for the update's outcome). Sent again with the same request
+ * id, a request the session applied meanwhile gets its first answer (N25), so retrying any of them is safe; the
+ * retries stop at UPDATE_RETRY_BUDGET_MS, so a session whose task keeps failing is reported, not waited on.
  */
-function isTransientUpdateRefusal(err: unknown): boolean {
+export function isTransientUpdateRefusal(err: unknown): boolean {
   for (
     let e = err as { message?: string; cause?: unknown; code?: number } | undefined, depth = 0;
     e && depth < 5;
@@ -86,7 +89,7 @@ function isTransientUpdateRefusal(err: unknown): boolean {
     if ((e as unknown) instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return true;
     if (e.code === 8 || e.code === 14 || e.code === 4) return true;
     if (
-      /RESOURCE_EXHAUSTED|UNAVAILABLE|DEADLINE_EXCEEDED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure/i.test(
+      /RESOURCE_EXHAUSTED|UNAVAILABLE|DEADLINE_EXCEEDED|in-flight updates|update aborted|workflow update was aborted|unexpected workflow task failure|Workflow Task in failed state/i.test(
         e.message ?? '',
       )
     )

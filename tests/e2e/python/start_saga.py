@@ -58,7 +58,8 @@ def failure_of(err: WorkflowFailureError):
 RATE_LIMIT_WAIT_S = 10.0
 TRANSIENT_RETRY_BUDGET_S = 30.0
 TRANSIENT = ("SESSION_CONTINUING", "RESOURCE_EXHAUSTED", "UNAVAILABLE", "DEADLINE_EXCEEDED", "in-flight updates",
-             "update aborted", "workflow update was aborted", "workflow is closing")
+             "update aborted", "workflow update was aborted", "workflow is closing",
+             "Workflow Task in failed state")
 
 
 def refusal_of(err: Exception):
