@@ -68,6 +68,7 @@ import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contra
 import type { ControlsConfigInput } from '../src/core/controlsConfig';
 import {
   NOOP_HANDLER,
+  SLOW_HANDLER,
   registerNoopHandler,
   runWorkerPair,
   spawnWorkerProcesses,
@@ -93,23 +94,31 @@ import { runLongSession } from './longSession';
 
 const ACTIONS = ['bench.draft', 'bench.reserve', 'bench.publish'];
 const AGENTS = ['did:mesh:bench-alpha', 'did:mesh:bench-beta'];
+/** Declared only in the long-lived session: its slow sagas' second step (bench/longSession.ts). */
+const SLOW_ACTION = 'bench.wait';
 
 /**
  * An agent declaring the three reversible (ring 2) actions, run by the no-op handler, each declaring one cost
  * unit per call (what a budget reserves and, since the handler reports none, settles; with budgets off, unused).
  */
-function joinRequest(agentDid: string): JoinRequest {
+function joinRequest(agentDid: string, slow = false): JoinRequest {
   return {
     agentDid,
     sigmaRaw: 0.85,
-    actions: ACTIONS.map((actionId) => ({
+    actions: [...ACTIONS, ...(slow ? [SLOW_ACTION] : [])].map((actionId) => ({
       actionId,
       reversibility: 'FULL' as const,
-      executeApi: `handler:${NOOP_HANDLER}`,
+      executeApi: `handler:${actionId === SLOW_ACTION ? SLOW_HANDLER : NOOP_HANDLER}`,
       undoApi: `handler:${NOOP_HANDLER}`,
       costUnits: 1,
     })),
   };
+}
+
+/** The long-lived session's slow saga: the three steps, the second replaced by one that waits (SLOW_STEP_MS). */
+function slowSagaRequest(sagaId: string): StartSagaRequest {
+  const steps = sagaRequest(sagaId).steps as SagaStepInput[];
+  return { sagaId, steps: steps.map((s, i) => (i === 1 ? { ...s, actionId: SLOW_ACTION } : s)) };
 }
 
 /** The governed saga's variants: its sessions' `controls` (SPEC §12) — the defaults (the headline), off, on. */
@@ -406,7 +415,7 @@ function plainOne(env: Env) {
   };
 }
 
-function governedOne(sessions: SessionHandle[]) {
+function governedOne(sessions: SessionHandle[], request = sagaRequest) {
   return async (i: number): Promise<Outcome> => {
     const session = sessions[i % sessions.length]!;
     const sagaId = `g${++serial}`;
@@ -414,7 +423,7 @@ function governedOne(sessions: SessionHandle[]) {
     const requestedAt = Date.now();
     let saga;
     try {
-      saga = await session.startSaga(sagaRequest(sagaId));
+      saga = await session.startSaga(request(sagaId));
     } catch (err) {
       return { startFailed: message(err) };
     }
@@ -433,13 +442,18 @@ function governedOne(sessions: SessionHandle[]) {
   };
 }
 
-async function newSession(hv: HypervisorClient, name: string, mode: ControlsMode): Promise<SessionHandle> {
+async function newSession(
+  hv: HypervisorClient,
+  name: string,
+  mode: ControlsMode,
+  slow = false,
+): Promise<SessionHandle> {
   const session = await hv.createSession({
     sessionId: `bench-${RUN}-${name}-${mode}`,
     creatorDid: 'did:mesh:bench-admin',
     config: { controls: CONTROLS[mode] },
   });
-  for (const agentDid of AGENTS) await session.join(joinRequest(agentDid));
+  for (const agentDid of AGENTS) await session.join(joinRequest(agentDid, slow));
   await session.activate();
   return session;
 }
@@ -859,8 +873,9 @@ async function benchTarget(target: Target, dataDir: string): Promise<void> {
         json: JSON_OUT,
         workers: CONFIG.workers,
         log,
-        newSession: () => newSession(env.hv, 'long', 'default'),
+        newSession: () => newSession(env.hv, 'long', 'default', true),
         one: (session) => governedOne([session]),
+        slow: (session) => governedOne([session], slowSagaRequest),
       });
     log(`${target.name}: done in ${round((Date.now() - t0) / 1000)} s (after warm-up)`);
   } finally {

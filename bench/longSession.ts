@@ -3,6 +3,7 @@
  * default config, which continues as new on its own (every `maxUpdatesPerRun` = 1,000 accepted updates, or when
  * Temporal suggests it) while sagas are in flight. Governed only: the session is compared with itself.
  *
+ * - beside them, one slow saga with every 50th (see SLOW_EVERY), so that sagas are in flight at continue-as-new;
  * - latency per saga (client start request → result), in start order: p50 and p95 of the first and the last
  *   1,000 (a tenth of N below 10,000), their ratio against 1.1×, and p50 per tenth of the run with the load;
  * - sagas lost: a failed start, a saga with an error or no result in time, or one the session still holds
@@ -31,6 +32,7 @@ import {
   type Outcome,
   type SessionMark,
 } from './histories';
+import { SLOW_STEP_MS } from './workers';
 
 export interface LongSessionOptions {
   client: Client;
@@ -45,7 +47,17 @@ export interface LongSessionOptions {
   newSession(): Promise<SessionHandle>;
   /** Runs saga `i` through `session`: its outcome, latency included. */
   one(session: SessionHandle): (i: number) => Promise<Outcome>;
+  /** Runs a slow saga (one step waits SLOW_STEP_MS) through `session`. */
+  slow(session: SessionHandle): (i: number) => Promise<Outcome>;
 }
+
+/**
+ * Beside the N sagas, one slow saga (a step that waits 20 s) starts with every SLOW_EVERY-th, outside the 8: the
+ * session hands over only once the audit store holds every delta, and each saga that ends during a batch adds
+ * one, so sagas of a few hundred ms end before the hand-over does; a slow one is still running then, and the next
+ * run must read its outcome by id. Their latency is not in the windows (they are not the same work).
+ */
+const SLOW_EVERY = 50;
 
 /** One run of the session, as its history shows it. */
 interface SessionRun {
@@ -158,10 +170,13 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
   const t0 = performance.now();
   const cpu = process.cpuUsage();
   const run = o.one(session);
+  const runSlow = o.slow(session);
+  const slowRuns: Promise<Outcome>[] = [];
   const outcomes = await pool(
     Array.from({ length: o.sagas }, (_, i) => i),
     o.concurrency,
     async (i) => {
+      if (i % SLOW_EVERY === SLOW_EVERY / 2) slowRuns.push(runSlow(i));
       const out = await run(i);
       if (++done % tenth === 0 || done === o.sagas) {
         loads.push(os.loadavg()[0]!);
@@ -173,6 +188,7 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
     },
   );
   const wallMs = performance.now() - t0;
+  const slow = await Promise.all(slowRuns);
   const after = await settle(session, log);
   const cpuUsed = process.cpuUsage(cpu);
   const tailMs = performance.now() - t0 - wallMs;
@@ -185,7 +201,7 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
 
   // Each saga's history: its cost, and when it ran (server clock) for the sagas in flight at each continue-as-new.
   const sagaCost = new Cost();
-  const ids = outcomes.flatMap((x) => (x.workflowId ? [x.workflowId] : []));
+  const ids = [...outcomes, ...slow].flatMap((x) => (x.workflowId ? [x.workflowId] : []));
   const spans = await pool(ids, 16, async (id) => {
     const events: HistoryEvent[] = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
     sagaCost.add(events);
@@ -202,8 +218,8 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
   const tenths = Array.from({ length: Math.min(10, o.sagas) }, (_, k) =>
     round(percentile(lat(outcomes.slice(k * tenth, k === 9 ? o.sagas : (k + 1) * tenth)), 50)),
   );
-  const failedStarts = outcomes.filter((x) => x.startFailed);
-  const errors = outcomes.filter((x) => x.error);
+  const failedStarts = [...outcomes, ...slow].filter((x) => x.startFailed);
+  const errors = [...outcomes, ...slow].filter((x) => x.error);
   const lost = failedStarts.length + errors.length + unsettled.length;
   const carried = runs.slice(1).map((r) => r.inputBytes);
   const started = ids.length;
@@ -240,6 +256,9 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
     concurrency: o.concurrency,
     window,
     completed,
+    slow_sagas: slow.length,
+    slow_completed: slow.filter((x) => x.latencyMs !== undefined).length,
+    slow_p50_ms: round(percentile(lat(slow), 50)),
     failed_starts: failedStarts.length,
     errors: errors.length,
     unsettled_in_session: unsettled.length,
@@ -295,7 +314,7 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
   const lines = [
     '',
     `── ${where} · long: one long-lived session, default config — ${o.sagas} sagas at concurrency ${o.concurrency} ──`,
-    `  completed ${f.completed} in ${f.wall_s} s (${f.throughput_per_s} sagas/s), the session quiet ${f.tail_s} s later`,
+    `  completed ${f.completed} in ${f.wall_s} s (${f.throughput_per_s} sagas/s), the session quiet ${f.tail_s} s later; beside them ${f.slow_sagas} slow sagas (a step waits ${SLOW_STEP_MS / 1000} s), ${f.slow_completed} completed, p50 ${f.slow_p50_ms} ms`,
     `  first ${window}: p50 ${f.p50_first_ms} ms, p95 ${f.p95_first_ms} ms · last ${window}: p50 ${f.p50_last_ms} ms, p95 ${f.p95_last_ms} ms`,
     `  p50 by tenth of the run (ms): ${tenths.join(', ')}`,
     `  load average (1 min) at each tenth: ${f.load_by_tenth.join(', ')}`,
@@ -306,7 +325,7 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
       (r) =>
         `  ${String(r.run).padStart(5)}${String(r.updates).padStart(9)}${String(r.events).padStart(8)}${String(r.history_bytes).padStart(10)}${String(r.input_bytes).padStart(8)}${String(r.carried_running ?? '—').padStart(17)}${String(r.in_flight_at_continue_as_new ?? '—').padStart(18)}${(r.handover ? `${r.handover.ms} / ${r.handover.completions} / ${r.handover.batches}` : '—').padStart(38)}  ${r.carried_largest ?? '—'}`,
     ),
-    `  per saga: events ${f.events_per_saga} (saga ${f.saga_events_per_saga}, session ${f.session_events_per_saga}), bytes ${f.history_bytes_per_saga} (saga ${f.saga_bytes_per_saga}, session ${f.session_bytes_per_saga}), workflow tasks ${f.tasks_per_saga}, audit deltas ${f.deltas_per_saga}${'cpu_ms_per_saga' in f ? `, worker CPU ${f.cpu_ms_per_saga} ms` : ''}`,
+    `  per saga (all ${started} started): events ${f.events_per_saga} (saga ${f.saga_events_per_saga}, session ${f.session_events_per_saga}), bytes ${f.history_bytes_per_saga} (saga ${f.saga_bytes_per_saga}, session ${f.session_bytes_per_saga}), workflow tasks ${f.tasks_per_saga}, audit deltas ${f.deltas_per_saga}${'cpu_ms_per_saga' in f ? `, worker CPU ${f.cpu_ms_per_saga} ms` : ''}`,
     `  session share/saga by type: ${Object.entries(f.session_events_by_type)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
