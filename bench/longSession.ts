@@ -18,6 +18,7 @@
 import * as os from 'node:os';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import type { SessionHandle } from '../src/client';
 import type { SessionWorkflowState } from '../src/contract/sessionTypes';
 import {
@@ -76,6 +77,27 @@ interface SessionRun {
    * from about then) to its continue-as-new — how long, and the saga completions and audit batches in it.
    */
   handover?: { ms: number; completions: number; batches: number };
+  /** Its workflow tasks that failed (by cause) or timed out: each is a task done again. */
+  taskFailures: string;
+}
+
+const FAILED_CAUSES = temporal.api.enums.v1.WorkflowTaskFailedCause as unknown as Record<number, string>;
+
+/** "UnhandledCommand ×2, timed out ×1", or "" for none. */
+function taskFailuresOf(events: HistoryEvent[]): string {
+  const counts = new Map<string, number>();
+  for (const e of events) {
+    const name = eventName(e.eventType);
+    const cause = e.workflowTaskFailedEventAttributes?.cause;
+    const what =
+      name === 'WorkflowTaskTimedOut'
+        ? 'timed out'
+        : name === 'WorkflowTaskFailed'
+          ? eventName(FAILED_CAUSES[Number(cause)]?.replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '') ?? String(cause))
+          : undefined;
+    if (what) counts.set(what, (counts.get(what) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
 }
 
 const LATENCY_TARGET = 1.1;
@@ -123,6 +145,7 @@ async function runChain(
               batches: count('ActivityTaskScheduled'),
             }
           : undefined,
+      taskFailures: taskFailuresOf(events),
     });
     if (runId === to.runId) return runs;
     if (!next) throw new Error(`session ${workflowId} run ${runId} neither continued as new nor is the current run`);
@@ -290,6 +313,7 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
       carried_largest: r.carried ? largestParts(r.carried) : null,
       in_flight_at_continue_as_new: r.continuedAt === undefined ? null : inFlight[cans.indexOf(r)],
       handover: r.handover ?? null,
+      workflow_task_failures: r.taskFailures || null,
     })),
     events_per_saga: round(saga.events + share.events, 2),
     saga_events_per_saga: round(saga.events, 2),
@@ -323,7 +347,7 @@ export async function runLongSession(o: LongSessionOptions): Promise<void> {
     `  ${'run'.padStart(5)}${'updates'.padStart(9)}${'events'.padStart(8)}${'bytes'.padStart(10)}${'input'.padStart(8)}${'carried running'.padStart(17)}${'in flight at CAN'.padStart(18)}${'hand-over ms / sagas ended / batches'.padStart(38)}  largest carried parts (JSON bytes)`,
     ...f.runs.map(
       (r) =>
-        `  ${String(r.run).padStart(5)}${String(r.updates).padStart(9)}${String(r.events).padStart(8)}${String(r.history_bytes).padStart(10)}${String(r.input_bytes).padStart(8)}${String(r.carried_running ?? '—').padStart(17)}${String(r.in_flight_at_continue_as_new ?? '—').padStart(18)}${(r.handover ? `${r.handover.ms} / ${r.handover.completions} / ${r.handover.batches}` : '—').padStart(38)}  ${r.carried_largest ?? '—'}`,
+        `  ${String(r.run).padStart(5)}${String(r.updates).padStart(9)}${String(r.events).padStart(8)}${String(r.history_bytes).padStart(10)}${String(r.input_bytes).padStart(8)}${String(r.carried_running ?? '—').padStart(17)}${String(r.in_flight_at_continue_as_new ?? '—').padStart(18)}${(r.handover ? `${r.handover.ms} / ${r.handover.completions} / ${r.handover.batches}` : '—').padStart(38)}  ${r.carried_largest ?? '—'}${r.workflow_task_failures ? ` · workflow tasks failed: ${r.workflow_task_failures}` : ''}`,
     ),
     `  per saga (all ${started} started): events ${f.events_per_saga} (saga ${f.saga_events_per_saga}, session ${f.session_events_per_saga}), bytes ${f.history_bytes_per_saga} (saga ${f.saga_bytes_per_saga}, session ${f.session_bytes_per_saga}), workflow tasks ${f.tasks_per_saga}, audit deltas ${f.deltas_per_saga}${'cpu_ms_per_saga' in f ? `, worker CPU ${f.cpu_ms_per_saga} ms` : ''}`,
     `  session share/saga by type: ${Object.entries(f.session_events_by_type)
