@@ -35,26 +35,30 @@
  * following continue-as-new runs to the one after), divided by the sagas the
  * batch started.
  *
- *   npm run bench:durable                  default counts, dev server then cluster (~12–15 min)
- *   npm run bench:durable -- --targets dev only the dev server (~7–8 min; or: cluster)
+ *   npm run bench:durable                  default counts, dev server then cluster (~12–15 min, and the
+ *                                          long-lived session's 10,000 sagas on each: 11–17 min more per target)
+ *   npm run bench:durable -- --targets dev only the dev server (~7–8 min + the long-lived session; or: cluster)
+ *   npm run bench:durable -- --long 0      without the long-lived session
  *   npm run bench:durable -- --controls off only one governed variant (default, off or on; default: all three)
  *   npm run bench:durable -- --quick       smaller counts
  *   npm run bench:durable -- --shape group the three steps as one parallel group of ALL (issue 22, SPEC §14)
  *                                          against the plain saga's Promise.all of the same three activities
  *   npm run bench:durable -- --json        one JSON object per scenario line
+ *   npm run bench:durable -- --only long   only the long-lived session (bench/longSession.ts): --long N sagas
+ *                                          (10,000; --quick 1,000; 0 leaves it out) at concurrency 8 through
+ *                                          one session with the default config, continuing as new as it runs
  *   flags / env: --warmup N, --c1 N, --c8 N, --c32 N, --c32x8 N (sagas per
  *   variant), --rounds N (batches per variant; each round runs the variants
- *   in turn, in reverse order every other round), --only c1,c8,c32,c32x8,
+ *   in turn, in reverse order every other round), --only c1,c8,c32,c32x8,long, --long N,
  *   --saga-timeout S (a saga with no result by then is terminated and
  *   counted as an error), --workers N (worker processes for each side: this
  *   one and N−1 children, bench/workers.ts); BENCH_WORKERS, BENCH_WARMUP, BENCH_C1, BENCH_C8, BENCH_C32,
- *   BENCH_C32X8, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT, BENCH_CONTROLS, BENCH_SHAPE.
+ *   BENCH_C32X8, BENCH_LONG, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT, BENCH_CONTROLS, BENCH_SHAPE.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection, type TLSConfig, type WorkflowHandle } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { killAllDevServers, startDevServer } from '../worker/devServer';
 import { CLUSTER_HISTORY_SHARDS, startCluster } from '../worker/cluster';
@@ -64,6 +68,7 @@ import type { JoinRequest, SagaStepInput, StartSagaRequest } from '../src/contra
 import type { ControlsConfigInput } from '../src/core/controlsConfig';
 import {
   NOOP_HANDLER,
+  SLOW_HANDLER,
   registerNoopHandler,
   runWorkerPair,
   spawnWorkerProcesses,
@@ -71,28 +76,49 @@ import {
   type WorkerSpec,
 } from './workers';
 import type { PlainSagaInput, PlainSagaResult, plainSaga } from './plain/workflows';
+import {
+  Cost,
+  eventMs,
+  eventName,
+  percentile,
+  pool,
+  quietSession,
+  round,
+  sessionEvents,
+  type HistoryEvent,
+  type Outcome,
+} from './histories';
+import { runLongSession } from './longSession';
 
 // ── The requests (the contract is changing: edit only these) ────────────────
 
 const ACTIONS = ['bench.draft', 'bench.reserve', 'bench.publish'];
 const AGENTS = ['did:mesh:bench-alpha', 'did:mesh:bench-beta'];
+/** Declared only in the long-lived session: its slow sagas' second step (bench/longSession.ts). */
+const SLOW_ACTION = 'bench.wait';
 
 /**
  * An agent declaring the three reversible (ring 2) actions, run by the no-op handler, each declaring one cost
  * unit per call (what a budget reserves and, since the handler reports none, settles; with budgets off, unused).
  */
-function joinRequest(agentDid: string): JoinRequest {
+function joinRequest(agentDid: string, slow = false): JoinRequest {
   return {
     agentDid,
     sigmaRaw: 0.85,
-    actions: ACTIONS.map((actionId) => ({
+    actions: [...ACTIONS, ...(slow ? [SLOW_ACTION] : [])].map((actionId) => ({
       actionId,
       reversibility: 'FULL' as const,
-      executeApi: `handler:${NOOP_HANDLER}`,
+      executeApi: `handler:${actionId === SLOW_ACTION ? SLOW_HANDLER : NOOP_HANDLER}`,
       undoApi: `handler:${NOOP_HANDLER}`,
       costUnits: 1,
     })),
   };
+}
+
+/** The long-lived session's slow saga: the three steps, the second replaced by one that waits (SLOW_STEP_MS). */
+function slowSagaRequest(sagaId: string): StartSagaRequest {
+  const steps = sagaRequest(sagaId).steps as SagaStepInput[];
+  return { sagaId, steps: steps.map((s, i) => (i === 1 ? { ...s, actionId: SLOW_ACTION } : s)) };
 }
 
 /** The governed saga's variants: its sessions' `controls` (SPEC §12) — the defaults (the headline), off, on. */
@@ -205,6 +231,8 @@ const CONFIG = {
   sagaTimeout: setting('saga-timeout', 'BENCH_SAGA_TIMEOUT', 60, 120),
   /** Worker processes polling each side's queue (this one and N−1 children): CAPACITY.md's second point. */
   workers: Math.max(1, setting('workers', 'BENCH_WORKERS', 1, 1)),
+  /** The long-lived session's sagas (bench/longSession.ts): one session, default config, concurrency 8. */
+  long: setting('long', 'BENCH_LONG', 1000, 10_000),
 };
 const targetsRaw =
   (() => {
@@ -269,131 +297,7 @@ const SCENARIOS: Scenario[] = [
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const RUN = Date.now().toString(36);
 
-// ── Histories ───────────────────────────────────────────────────────────────
-
-const EVENT_NAMES = temporal.api.enums.v1.EventType as unknown as Record<number, string>;
-function eventName(type: unknown): string {
-  const raw = typeof type === 'number' ? (EVENT_NAMES[type] ?? String(type)) : String(type);
-  return raw
-    .replace(/^EVENT_TYPE_/, '')
-    .toLowerCase()
-    .replace(/(^|_)([a-z])/g, (_m, _u, c: string) => c.toUpperCase());
-}
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-
-class Cost {
-  events = 0;
-  tasks = 0;
-  /** History bytes: each event as the server stores it (its protobuf encoding). */
-  bytes = 0;
-  byType = new Map<string, number>();
-  bytesByType = new Map<string, number>();
-  add(events: HistoryEvent[]): void {
-    for (const e of events) {
-      const name = eventName(e.eventType);
-      const bytes = temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
-      this.events++;
-      this.bytes += bytes;
-      if (name === 'WorkflowTaskCompleted') this.tasks++;
-      this.byType.set(name, (this.byType.get(name) ?? 0) + 1);
-      this.bytesByType.set(name, (this.bytesByType.get(name) ?? 0) + bytes);
-    }
-  }
-  perSaga(n: number): {
-    events: number;
-    tasks: number;
-    bytes: number;
-    byType: Record<string, number>;
-    bytesByType: Record<string, number>;
-  } {
-    const d = Math.max(1, n);
-    const per = (m: Map<string, number>, digits: number) =>
-      Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v / d, digits)]));
-    return {
-      events: this.events / d,
-      tasks: this.tasks / d,
-      bytes: this.bytes / d,
-      byType: per(this.byType, 2),
-      bytesByType: per(this.bytesByType, 0),
-    };
-  }
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!, i);
-      }
-    }),
-  );
-  return out;
-}
-
-interface SessionMark {
-  runId: string;
-  length: number;
-}
-
-/**
- * Waits until the session is quiet — no pending workflow task or activity, every delta stored (its last audit
- * batch, which a timer flushes, included), no saga of its running — and its history stopped growing; returns
- * where it stands. So each batch is charged all of its own events, the tail too.
- */
-async function quietSession(session: SessionHandle): Promise<SessionMark> {
-  let last: SessionMark | undefined;
-  for (let i = 0; i < 600; i++) {
-    const d = await session.handle.describe();
-    const mark = { runId: d.runId, length: d.historyLength };
-    const busy =
-      d.raw.pendingWorkflowTask != null ||
-      (d.raw.pendingActivities?.length ?? 0) > 0 ||
-      (await session.auditHead()).pending.length > 0 ||
-      (await session.sagas()).some((x) => x.state === 'running');
-    if (!busy && last && last.runId === mark.runId && last.length === mark.length) return mark;
-    last = mark;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`session ${session.handle.workflowId} did not go quiet`);
-}
-
-/** The session's events after `from` up to `to`, following continue-as-new runs. */
-async function sessionEvents(
-  client: Client,
-  workflowId: string,
-  from: SessionMark,
-  to: SessionMark,
-): Promise<{ events: HistoryEvent[]; runs: number }> {
-  const events: HistoryEvent[] = [];
-  let runId = from.runId;
-  let after = from.length;
-  for (let runs = 0; ; runs++) {
-    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-    const all = history.events ?? [];
-    const upTo = runId === to.runId ? to.length : Infinity;
-    events.push(...all.filter((e) => Number(e.eventId) > after && Number(e.eventId) <= upTo));
-    if (runId === to.runId) return { events, runs };
-    const next = all.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
-    if (!next) throw new Error(`session ${workflowId} run ${runId} neither continued as new nor is the current run`);
-    runId = next;
-    after = 0;
-  }
-}
-
 // ── Batches ─────────────────────────────────────────────────────────────────
-
-/** requestedAt: wall-clock ms when the client asked (same clock as the server's event times: one machine). */
-interface Outcome {
-  workflowId?: string;
-  latencyMs?: number;
-  requestedAt?: number;
-  startFailed?: string;
-  error?: string;
-}
 
 interface VariantTotals {
   outcomes: Outcome[];
@@ -420,11 +324,6 @@ const emptyTotals = (): VariantTotals => ({
   runTimes: [],
   phases: new Map(),
 });
-
-/** Milliseconds since the epoch of an event (server clock; one machine, so the client's clock too). */
-function eventMs(e: HistoryEvent | undefined): number {
-  return e?.eventTime ? Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) : NaN;
-}
 
 /** Adds each gap between consecutive events of one history to its phase ("A → B"). */
 function addPhases(into: Map<string, number>, events: HistoryEvent[]): void {
@@ -516,7 +415,7 @@ function plainOne(env: Env) {
   };
 }
 
-function governedOne(sessions: SessionHandle[]) {
+function governedOne(sessions: SessionHandle[], request = sagaRequest) {
   return async (i: number): Promise<Outcome> => {
     const session = sessions[i % sessions.length]!;
     const sagaId = `g${++serial}`;
@@ -524,7 +423,7 @@ function governedOne(sessions: SessionHandle[]) {
     const requestedAt = Date.now();
     let saga;
     try {
-      saga = await session.startSaga(sagaRequest(sagaId));
+      saga = await session.startSaga(request(sagaId));
     } catch (err) {
       return { startFailed: message(err) };
     }
@@ -543,28 +442,23 @@ function governedOne(sessions: SessionHandle[]) {
   };
 }
 
-async function newSession(hv: HypervisorClient, name: string, mode: ControlsMode): Promise<SessionHandle> {
+async function newSession(
+  hv: HypervisorClient,
+  name: string,
+  mode: ControlsMode,
+  slow = false,
+): Promise<SessionHandle> {
   const session = await hv.createSession({
     sessionId: `bench-${RUN}-${name}-${mode}`,
     creatorDid: 'did:mesh:bench-admin',
     config: { controls: CONTROLS[mode] },
   });
-  for (const agentDid of AGENTS) await session.join(joinRequest(agentDid));
+  for (const agentDid of AGENTS) await session.join(joinRequest(agentDid, slow));
   await session.activate();
   return session;
 }
 
 // ── Report ──────────────────────────────────────────────────────────────────
-
-function round(x: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 function summarize(t: VariantTotals) {
   const latencies = t.outcomes.flatMap((o) => (o.latencyMs === undefined ? [] : [o.latencyMs])).sort((a, b) => a - b);
@@ -970,6 +864,19 @@ async function benchTarget(target: Target, dataDir: string): Promise<void> {
     }
     const t0 = Date.now();
     for (const s of SCENARIOS) await runScenario(s, env);
+    if (CONFIG.long > 0 && (!ONLY || ONLY.has('long')))
+      await runLongSession({
+        client,
+        target: target.name,
+        sagas: CONFIG.long,
+        concurrency: 8,
+        json: JSON_OUT,
+        workers: CONFIG.workers,
+        log,
+        newSession: () => newSession(env.hv, 'long', 'default', true),
+        one: (session) => governedOne([session]),
+        slow: (session) => governedOne([session], slowSagaRequest),
+      });
     log(`${target.name}: done in ${round((Date.now() - t0) / 1000)} s (after warm-up)`);
   } finally {
     await more?.stop();

@@ -15,9 +15,21 @@ import { openAuditStore, type AuditStore } from '../src/store';
 import * as plainActivities from './plain/activities';
 
 export const NOOP_HANDLER = 'bench.noop';
+/** The long-lived session's slow step (bench/longSession.ts): waits, so its saga is in flight across continue-as-new. */
+export const SLOW_HANDLER = 'bench.slow';
+export const SLOW_STEP_MS = 20_000;
 
-/** The governed steps' handler: does nothing, as plain's activities do nothing. */
+/** The governed steps' handlers: the no-op, which does nothing, as plain's activities do nothing; and the slow one. */
 export function registerNoopHandler(): void {
+  registerStepHandler(SLOW_HANDLER, {
+    async execute(_input, ctx) {
+      await new Promise((r) => setTimeout(r, SLOW_STEP_MS));
+      return { done: ctx.stepId };
+    },
+    async undo(_input, _result, ctx) {
+      return { undone: ctx.stepId };
+    },
+  });
   registerStepHandler(NOOP_HANDLER, {
     async execute(_input, ctx) {
       return { done: ctx.stepId };
