@@ -105,6 +105,18 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
       )
     ).rows;
 
+  /** How many backends of a database wait for a session's advisory lock of the store. */
+  const lockWaiters = async (db: string) =>
+    Number(
+      (
+        await admin.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+           WHERE d.datname = $1 AND l.locktype = 'advisory' AND NOT l.granted AND l.classid = $2::bigint::oid`,
+          [db, LOCK_CLASS],
+        )
+      ).rows[0]!.n,
+    );
+
   it('has documented defaults that bound every wait inside one 30 s attempt of the audit activity', () => {
     const d = POSTGRES_STORE_DEFAULTS;
     assert.ok(
@@ -161,7 +173,18 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
       })(),
       'the looper to open its store',
     );
-    await sleep(300); // a few appends in
+    // A few appends in: the looper is appending in its loop.
+    const store = await open(url, { max: 3, lockTimeoutMs: 500, connectionTimeoutMillis: 2_000 });
+    await within(
+      30_000,
+      (async () => {
+        while ((await store.lastTurn('victim')) < 3) {
+          if (child.exitCode !== null) throw new Error(`looper exited: ${err}`);
+          await sleep(50);
+        }
+      })(),
+      'the looper to append',
+    );
 
     // Freeze it inside an append: stop it, and look whether its backend is idle in transaction (else resume and try again).
     let frozen = false;
@@ -178,7 +201,6 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     assert.ok(frozen, 'the looper was never caught inside an append');
     const frozenAt = Date.now();
 
-    const store = await open(url, { max: 3, lockTimeoutMs: 500, connectionTimeoutMillis: 2_000 });
     // Another session is not held up.
     const other = await timed(within(5_000, store.append('other', chain('other', 3)), 'append to another session'));
     assert.equal(other.error, undefined, String(other.error));
@@ -266,7 +288,14 @@ describe('audit store on PostgreSQL: nothing waits without a bound (N26)', funct
     const first = timed(
       within(10_000, store.append('held', chain('held', 1)), 'the append that holds the only connection'),
     );
-    await sleep(100);
+    // It holds the connection once its backend waits for the session's lock (an ungranted advisory lock of the store).
+    await within(
+      2_500,
+      (async () => {
+        while (!(await lockWaiters(new URL(url).pathname.slice(1)))) await sleep(20);
+      })(),
+      'the first append to wait for the lock',
+    );
     const second = await timed(
       within(5_000, store.append('free', chain('free', 1)), 'an append waiting for a connection'),
     );

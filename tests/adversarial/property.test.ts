@@ -34,8 +34,11 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { AuditTrail } from '../../src/core/audit';
+import type { SagaSnapshot } from '../../src/contract/sagaTypes';
+import type { SagaRecord } from '../../src/contract/sessionTypes';
 import { generateDidKey, signPayloadHash, type DidKey } from '../../src/core/identity';
 import { KeyRing, signRequest, type RequestSigner } from '../../src/client/keys';
 import { messageOf, signedInEveryMode } from '../../src/contract/messages';
@@ -43,6 +46,7 @@ import {
   ACTIONS,
   ATTACKER,
   SRE,
+  eventName,
   SRE_WITNESSES,
   expectSoundAudit,
   freshSagaCompletes,
@@ -51,7 +55,6 @@ import {
   rawClient,
   RawSession,
   sessionWorkflowId,
-  sleep,
   uid,
   unhandledCommandTasks,
   until,
@@ -777,6 +780,88 @@ function classify(err: unknown, kind: Kind): string {
   return `other: ${text.slice(0, 160)}`;
 }
 
+// ── Settling ────────────────────────────────────────────────────────────────
+
+/** A wait that outlasts the rest of the run (the default approval deadline, an hour): it holds through the checks. */
+const HELD_MS = 10 * 60_000;
+
+/**
+ * The sagas of a lane that have not settled yet, described; done collects the settled ones (a settled saga
+ * stays so). A saga has settled once its session knows it and either recorded its end (the child's outcome
+ * reaches the session only once the saga closed), or it waits — for approvals, a witness or an operator —
+ * until a deadline past the rest of the run (the fuzz's short deadlines, 1 to 3 s, run out and end the saga).
+ */
+async function unsettledSagas(lane: Lane, done: Set<string>): Promise<string[]> {
+  const { client } = await rawClient();
+  const records: SagaRecord[] = await lane.session.sagaRecords();
+  const known = new Set(records.map((r) => r.sagaId));
+  const out = [...lane.sagas.keys()].filter((id) => !known.has(id)).map((id) => `${id}: unknown to its session`);
+  for (const r of records) {
+    if (done.has(r.workflowId)) continue;
+    if (r.state !== 'running') {
+      done.add(r.workflowId);
+      continue;
+    }
+    const { waiting } = await client.workflow.getHandle(r.workflowId).query<SagaSnapshot>('sagaState');
+    if (waiting && waiting.deadline - Date.now() > HELD_MS) done.add(r.workflowId);
+    else out.push(`${r.workflowId}: ${waiting ? `waits for ${waiting.waitFor} until ${waiting.deadline}` : 'running'}`);
+  }
+  return out;
+}
+
+/** A history with no workflow task to run and no activity in flight (whose end would bring one). */
+function idle(events: temporal.api.history.v1.IHistoryEvent[]): boolean {
+  const inFlight = new Set<string>();
+  for (const e of events) {
+    if (e.activityTaskScheduledEventAttributes) inFlight.add(String(e.eventId));
+    const closed =
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes ??
+      e.activityTaskCanceledEventAttributes;
+    if (closed) inFlight.delete(String(closed.scheduledEventId));
+  }
+  const lastTask = events.filter((e) => eventName(e).startsWith('EVENT_TYPE_WORKFLOW_TASK_')).at(-1);
+  return inFlight.size === 0 && lastTask !== undefined && eventName(lastTask) === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED';
+}
+
+/**
+ * After the sessions terminated: the involved workflows not yet at rest, described (done collects the ones at
+ * rest: nothing can give them another workflow task before the run ends). A session at rest has closed. A saga
+ * has closed, or has taken its session's end — the push the session sent as it terminated (the sender named by
+ * the server, so no forged push of the fuzz counts) — and has no workflow task to run: it waits past the run.
+ */
+async function restless(sessionIds: Set<string>, ids: string[], done: Set<string>): Promise<string[]> {
+  const { client } = await rawClient();
+  const out: string[] = [];
+  for (const id of ids) {
+    if (done.has(id)) continue;
+    const handle = client.workflow.getHandle(id);
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') {
+      done.add(id);
+      continue;
+    }
+    if (sessionIds.has(id)) {
+      out.push(`${id}: the session is still running`);
+      continue;
+    }
+    const events = (await handle.fetchHistory()).events ?? [];
+    const pushed = events.some((e) => {
+      const a = e.workflowExecutionSignaledEventAttributes;
+      if (a?.signalName !== 'restrict' || !sessionIds.has(a.externalWorkflowExecution?.workflowId ?? '')) return false;
+      const payload = a.input?.payloads?.[0];
+      return (
+        payload !== undefined &&
+        defaultPayloadConverter.fromPayload<any>(payload as never)?.sessionState === 'terminating'
+      );
+    });
+    if (pushed && idle(events)) done.add(id);
+    else out.push(`${id}: ${pushed ? 'a workflow task to run' : "its session's end not pushed yet"}`);
+  }
+  return out;
+}
+
 describe('adversarial property: arbitrary requests never fail a workflow task', function () {
   this.timeout(20 * 60_000);
   let tool: HttpTool;
@@ -940,8 +1025,14 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
     );
     const fuzzSeconds = (Date.now() - started) / 1000;
 
-    // Let started sagas and their outcomes settle.
-    await sleep(5000);
+    // Every saga the fuzz started has settled: its end recorded by its session, or held waiting past the run.
+    const settled = new Set<string>();
+    await until(
+      async () => (await Promise.all(lanes.map((l) => unsettledSagas(l, settled)))).flat(),
+      (left) => left.length === 0,
+      'every saga to settle',
+      5 * 60_000,
+    );
     const sagaIds = new Set<string>(signalledSagas);
     for (const lane of lanes) {
       for (const record of await lane.session.sagaRecords()) sagaIds.add(record.workflowId);
@@ -1016,7 +1107,15 @@ describe('adversarial property: arbitrary requests never fail a workflow task', 
       assert.equal(commitment.deltaCount, trail.deltaCount, `${lane.session.id}: the commitment covers every delta`);
       assert.ok(before.get(lane.session.id)!.deltaCount < commitment.deltaCount, 'terminate recorded its delta');
     }
-    await sleep(2000);
+    // At rest, no workflow task can come before the run ends: the check below is final.
+    const sessionIds = new Set(lanes.map((l) => l.session.workflowId));
+    const atRest = new Set<string>();
+    await until(
+      () => restless(sessionIds, involved, atRest),
+      (left) => left.length === 0,
+      'the sessions to close and their sagas to take the end',
+      5 * 60_000,
+    );
     assert.deepEqual(
       await workflowTaskFailures(involved, { unhandledCommand: 'tally' }),
       [],

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import {
   ATTACKER,
   SRE,
+  eventName,
   eventsSince,
   executedSteps,
   expectNoTrace,
@@ -24,7 +25,6 @@ import {
   refusal,
   sagaOutcome,
   sagaWorkflowId,
-  sleep,
   stepDigest,
   until,
   workflowTaskFailures,
@@ -45,6 +45,33 @@ async function signalsReceived(workflowId: string, name: string): Promise<number
   const { client } = await rawClient();
   const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   return events.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === name).length;
+}
+
+/**
+ * A workflow's latest run is at rest: its last workflow task completed, every activity it scheduled has closed
+ * and every signal it sent has been delivered (or failed) — so what it was given has been handled, and what it
+ * sent has reached its target's history. Only a timer or a new request can give it another task.
+ */
+async function atRest(workflowId: string): Promise<boolean> {
+  const { client } = await rawClient();
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const open = new Set<string>();
+  for (const e of events) {
+    const id = String(e.eventId);
+    if (e.activityTaskScheduledEventAttributes || e.signalExternalWorkflowExecutionInitiatedEventAttributes)
+      open.add(id);
+    const closes =
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes ??
+      e.activityTaskCanceledEventAttributes;
+    if (closes) open.delete(String(closes.scheduledEventId));
+    const signalled =
+      e.externalWorkflowExecutionSignaledEventAttributes ?? e.signalExternalWorkflowExecutionFailedEventAttributes;
+    if (signalled) open.delete(String(signalled.initiatedEventId));
+  }
+  const lastTask = events.filter((e) => eventName(e).startsWith('EVENT_TYPE_WORKFLOW_TASK_')).at(-1);
+  return open.size === 0 && lastTask !== undefined && eventName(lastTask) === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED';
 }
 
 describe('adversarial: pushes only take away (SPEC §11.3)', function () {
@@ -262,7 +289,8 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
         !(await eventsSince(h.workflowId, 0)).includes('EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED'),
       );
     }
-    await sleep(500);
+    // Only a step's activities call a tool (an undo only after its step ran): each forged saga closed (its
+    // history is final) having scheduled no step, so no call can still come and the count below is final.
     assert.equal(tool.posts(), 0, "the forged view's HTTP tool was never called");
     await expectNoTrace(m);
     assert.deepEqual(await session.sagaRecords(), []);
@@ -360,7 +388,7 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
       (n) => n === 8,
       'the signals to arrive',
     );
-    await sleep(500);
+    await until(() => atRest(session.workflowId), Boolean, 'the session to handle the signals');
     await expectNoTrace(m, { [session.workflowId]: [] });
     assert.deepEqual(await session.participant(alpha), before.alpha, 'alpha was not slashed');
     assert.deepEqual(
@@ -400,7 +428,12 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
       (s) => s.runs >= 2,
       'the session to continue as new',
     );
-    await sleep(500);
+    // The new run has started and told its saga (a wake-up the saga handled): nothing of the hand-over comes later.
+    await until(
+      async () => (await atRest(session.workflowId)) && (await atRest(workflowId)),
+      Boolean,
+      'the new run and its saga to be at rest',
+    );
     const m = await mark(session, [workflowId]);
     const before = await session.sagaRecords();
     assert.equal(before.find((s) => s.sagaId === sagaId)?.state, 'running');
@@ -411,7 +444,7 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
       (n) => n === 8,
       'the signals to arrive',
     );
-    await sleep(1500);
+    await until(() => atRest(session.workflowId), Boolean, 'the session to handle the signals');
     // The wake-up made the session read the saga by id (an activity); it is running, so nothing changed.
     await expectNoTrace(m, { [session.workflowId]: ['readSagaOutcome'] });
     assert.deepEqual(await session.sagaRecords(), before);

@@ -145,10 +145,15 @@ describe('worker/supervisor: restarts a worker process that exits', function () 
   });
 
   it('stop() kills a worker that ignores SIGTERM after the grace period', async () => {
-    const { s, started } = child('stubborn', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000);");
+    const ignoring = path.join(dir, 'stubborn.ignoring');
+    const { s, started } = child(
+      'stubborn',
+      `process.on('SIGTERM', () => {}); require('fs').writeFileSync(${JSON.stringify(ignoring)}, ''); setInterval(() => {}, 1000);`,
+    );
     s.start();
     await until('the first start', () => started().length === 1 && s.pid !== undefined);
-    await sleep(200); // its SIGTERM handler is installed
+    // It says so once its SIGTERM handler is installed.
+    await until('the worker to ignore SIGTERM', () => fs.existsSync(ignoring));
     const pid = s.pid!;
     const t = Date.now();
     await s.stop(300);
