@@ -17,7 +17,7 @@
  */
 import { z } from 'zod';
 import { DidSchema } from './common';
-import { defaultOmega } from './reversibility';
+import { OMEGA } from './ringRules';
 import {
   ActionViewSchema,
   AgentViewSchema,
@@ -193,7 +193,7 @@ export function resolveStartInput(input: ParsedStartInput): SagaStartInput {
   return {
     ...input,
     quorum: input.quorum ?? START_QUORUM_DEFAULT,
-    actions: input.actions.map((a) => ({ ...a, omega: a.omega ?? defaultOmega(a.reversibility) })),
+    actions: input.actions.map((a) => ({ ...a, omega: a.omega ?? OMEGA[a.reversibility].default })),
     steps: input.steps.map((s, i) => ({
       ...s,
       stepId: ids[i]!,
@@ -269,7 +269,7 @@ export function startActionView(view: ActionView, format: 2 | 3 = 2): StartActio
     ...(readOnly ? { readOnly } : {}),
     ...(admin ? { admin } : {}),
     reversibility,
-    ...(format === 3 && omega === defaultOmega(reversibility) ? {} : { omega }),
+    ...(format === 3 && omega === OMEGA[reversibility].default ? {} : { omega }),
     executeApi,
     undoApi,
   };
