@@ -165,25 +165,30 @@ export type SagaStartInput = Omit<ParsedStartInput, 'steps' | 'actions' | 'quoru
 };
 
 /**
- * Each step's id, format 3's left-out ones put back as the session assigns them (flattenEntries): `step-<n>`,
- * n the entry's place in the request, where a group (its branches, contiguous, always named) is one entry.
+ * Where each step stands among its request's entries (flattenEntries), where a group (its branches, contiguous,
+ * always named) is one entry: the entry's index for a step of its own, undefined for a group's branch.
  */
-export function stepIdsOf(steps: readonly { stepId?: string }[], groups: readonly SagaGroup[] = []): string[] {
+function entryIndexes(steps: readonly { stepId?: string }[], groups: readonly SagaGroup[]): (number | undefined)[] {
   const firstBranch = new Set(groups.map((g) => g.branches[0]!));
   const branch = new Set(groups.flatMap((g) => g.branches));
   let entry = 0;
   return steps.map((s) => {
     if (s.stepId !== undefined && branch.has(s.stepId)) {
       if (firstBranch.has(s.stepId)) entry++;
-      return s.stepId;
+      return undefined;
     }
-    entry++;
-    return s.stepId ?? defaultStepId(entry - 1);
+    return entry++;
   });
 }
 
 /** The id the session gives a step the request left unnamed, from its entry's place (flattenEntries). */
 const defaultStepId = (entryIndex: number) => `step-${entryIndex + 1}`;
+
+/** Each step's id, format 3's left-out ones put back as the session assigns them: `step-<n>` of its entry. */
+export function stepIdsOf(steps: readonly { stepId?: string }[], groups: readonly SagaGroup[] = []): string[] {
+  const entries = entryIndexes(steps, groups);
+  return steps.map((s, i) => s.stepId ?? defaultStepId(entries[i]!));
+}
 
 /** The parsed start input with format 2's and 3's digests computed (and what they left out put back): what format 1 gave. */
 export function resolveStartInput(input: ParsedStartInput): SagaStartInput {
@@ -243,16 +248,10 @@ export function requestedStep(step: SagaStep & { stepId: string }, leased: boole
 
 /** Format 3: the steps without the ids the saga puts back (stepIdsOf): a step's that is its entry's default. */
 export function withoutDefaultIds(steps: readonly StartStep[], groups: readonly SagaGroup[] = []): StartStep[] {
-  const branch = new Set(groups.flatMap((g) => g.branches));
-  const firstBranch = new Set(groups.map((g) => g.branches[0]!));
-  let entry = 0;
-  return steps.map((s) => {
-    if (s.stepId !== undefined && branch.has(s.stepId)) {
-      if (firstBranch.has(s.stepId)) entry++;
-      return s;
-    }
-    entry++;
-    if (s.stepId !== defaultStepId(entry - 1)) return s;
+  const entries = entryIndexes(steps, groups);
+  return steps.map((s, i) => {
+    const entry = entries[i];
+    if (entry === undefined || s.stepId !== defaultStepId(entry)) return s;
     const { stepId: _default, ...rest } = s;
     return rest;
   });
