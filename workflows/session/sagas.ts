@@ -404,7 +404,8 @@ export async function readOutcome(ctx: SessionContext, sagaId: string, ended = f
       sessionWorkflowId: wf.workflowInfo().workflowId,
       waitMs: ended ? 10_000 : 0,
     });
-    if (read.status === 'closed')
+    // Its wake-up and this run's read of it can both find it closed: the first settles it, the second has nothing to do.
+    if (read.status === 'closed' && saga.state === 'running')
       await settleSaga(
         ctx,
         sagaId,
