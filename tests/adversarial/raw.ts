@@ -112,7 +112,7 @@ export class RawSession {
         );
       } catch (err) {
         const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
-        if (!(cause instanceof ApplicationFailure && cause.type === 'SESSION_CONTINUING') || attempt >= 50) throw err;
+        if (!(cause instanceof ApplicationFailure && cause.type === 'SESSION_CONTINUING') || attempt >= 200) throw err;
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -38,7 +38,7 @@ import { flushAll, startTrail, storeBeforeWindingDown } from './trail';
 import { applyRingChanges, refreshSearchAttributes } from './views';
 import { registerVfsQueries, vfsHandlers } from './vfs';
 import { turnHandlers } from './turns';
-import { detach } from '../ownRun';
+import { detach, patched } from '../ownRun';
 import { operatorHandlers, registerOperator } from './operator';
 
 export { HYPERVISOR_DID, elevationDigest, handoffDigest, stepDigest } from './context';
@@ -130,6 +130,14 @@ async function untilItEnds(ctx: SessionContext): Promise<void> {
   }
 }
 
+const HAND_OVER_AFTER_OWN_SAGAS = 'hand-over-after-own-sagas';
+/** How long a run handing over waits for its own sagas to end: those of seconds do; longer ones go on. */
+const OWN_SAGAS_WAIT = '2 seconds';
+
+/** Sagas this run started that have not ended (their completion comes to this run). */
+const ownSagasRunning = (ctx: SessionContext) =>
+  [...ctx.children].some((sagaId) => ctx.sagas.get(sagaId)?.state === 'running');
+
 /**
  * The end of a run: terminated, failed, or continued as new. The next run carries the head and the
  * frontier, not the trail: store every delta, including those of requests that arrive meanwhile, and
@@ -139,6 +147,11 @@ async function handOver(ctx: SessionContext): Promise<TerminateResult> {
   // N27: while the store is down, keep serving (within bounds) rather than refuse everything until it is back.
   await storeBeforeWindingDown(ctx);
   ctx.windingDown = ctx.terminated === undefined;
+  // A saga of this run that ends while the continue-as-new task runs fails that task (its completion is an
+  // event the task did not see), and each next attempt replays the whole run (~4,000 events, seconds) while
+  // more end: let the run's own sagas end first, for a moment at most (the next run reads the others by id).
+  if (ctx.windingDown && ownSagasRunning(ctx) && patched(HAND_OVER_AFTER_OWN_SAGAS))
+    await wf.condition(() => ctx.fatal !== undefined || !ownSagasRunning(ctx), OWN_SAGAS_WAIT);
   for (;;) {
     await wf.condition(() => ctx.fatal !== undefined || (wf.allHandlersFinished() && ctx.background === 0));
     if (ctx.fatal) throw ctx.fatal;
