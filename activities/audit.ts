@@ -58,7 +58,7 @@ export type PendingBatchReader = (ref: AuditBatchRef) => Promise<unknown>;
  * the session is final (AUDIT_BATCH_UNREAD: the session then sends the batch inline); a deadline or an
  * unreachable server fails the attempt, which is retried.
  */
-const queryOwnSession: PendingBatchReader = async ({ fromTurn, through }) => {
+export const queryOwnSession: PendingBatchReader = async ({ fromTurn, through }) => {
   const ctx = Context.current();
   const execution = ctx.info.workflowExecution;
   if (execution === undefined) throw unread(fromTurn, through, 'the activity runs for no workflow');
@@ -100,7 +100,7 @@ async function deltasOfRef(input: AuditBatchRef, read: PendingBatchReader): Prom
   try {
     return deltasOfAuditBatch({ ...batch, deltas });
   } catch (err) {
-    throw unread(fromTurn, through, (err as Error).message);
+    throw unread(fromTurn, through, (err as Error).message.replace(/; nothing is stored$/, ''));
   }
 }
 
