@@ -4,7 +4,8 @@
  * pendingAuditBatch query). SPEC §11: the reference is a claim like any input. A head or parent the
  * session's deltas do not chain to, a range it does not hold, or another session's id stores nothing;
  * what the activity reads is always its own session's; and when a read does not chain (a replay
- * computed a delta differently), that batch lands inline and the trail stays sound.
+ * computed a delta differently) or an older worker refuses the reference, that batch lands inline
+ * and the trail stays sound.
  */
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -12,7 +13,13 @@ import { Worker } from '@temporalio/worker';
 import { ApplicationFailure } from '@temporalio/common';
 import { auditActivities, queryOwnSession, type PendingBatchReader } from '../../activities/audit';
 import { createActivities } from '../../activities';
-import { fromAuditBatch, refOfAuditBatch, toAuditBatch, type AuditBatch } from '../../src/contract/auditBatch';
+import {
+  deltasOfAuditBatch,
+  fromAuditBatch,
+  refOfAuditBatch,
+  toAuditBatch,
+  type AuditBatch,
+} from '../../src/contract/auditBatch';
 import type { Delta } from '../../src/core/audit';
 import type { AuditStore } from '../../src/store/types';
 import { loadHypervisorKey } from '../../src/store/treeHeads';
@@ -269,63 +276,104 @@ describe('Issue 20: an audit batch by reference', function () {
     assert.deepEqual(await workflowTaskFailures([session.workflowId]), []);
   });
 
-  it('when a read does not chain (a replay computed a delta differently), that batch lands inline and the trail is sound', async () => {
-    const env = await testEnv();
-    const key = loadHypervisorKey({ dataDir: env.dataDir });
-    let tampered = 0;
-    // The session's answer, as a worker that recomputed a delta's time on replay would give it: for the first two reads.
-    const replayed: PendingBatchReader = async (ref) => {
-      const batch = (await queryOwnSession(ref)) as AuditBatch;
-      if (tampered < 2) {
-        tampered++;
-        batch.deltas[0]!.at += 1500;
-      }
-      return batch;
-    };
-    const taskQueue = uid('hv-ref-fallback');
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: env.namespace,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: {
-        ...createActivities(env.client, env.store, undefined, undefined, key),
-        ...auditActivities(env.store, key, replayed),
+  /** An activity that refuses the first two references it gets (`type`), then serves as the worker does. */
+  type Refusing = (env: Awaited<ReturnType<typeof testEnv>>) => {
+    activities: ReturnType<typeof auditActivities>;
+    refused: () => number;
+  };
+  const refusing: [string, string, Refusing][] = [
+    [
+      'a read does not chain (a replay computed a delta differently)',
+      'AUDIT_BATCH_UNREAD',
+      (env) => {
+        let tampered = 0;
+        // The session's answer as a worker that recomputed a delta's time on replay would give it.
+        const replayed: PendingBatchReader = async (ref) => {
+          const batch = (await queryOwnSession(ref)) as AuditBatch;
+          if (tampered < 2) {
+            tampered++;
+            batch.deltas[0]!.at += 1500;
+          }
+          return batch;
+        };
+        const key = loadHypervisorKey({ dataDir: env.dataDir });
+        return { activities: auditActivities(env.store, key, replayed), refused: () => tampered };
       },
+    ],
+    [
+      'a worker older than the reference form refuses it as no batch (a rolling upgrade)',
+      'INVALID_INPUT',
+      (env) => {
+        let refused = 0;
+        const current = auditActivities(env.store, loadHypervisorKey({ dataDir: env.dataDir }));
+        const activities: ReturnType<typeof auditActivities> = {
+          ...current,
+          // The older worker took any batch with fromTurn for the inline form, and refused it as that.
+          async appendAuditDeltas(args) {
+            if ('through' in args && refused < 2) {
+              refused++;
+              try {
+                deltasOfAuditBatch(args);
+              } catch (err) {
+                throw ApplicationFailure.nonRetryable((err as Error).message, 'INVALID_INPUT');
+              }
+            }
+            return current.appendAuditDeltas(args);
+          },
+        };
+        return { activities, refused: () => refused };
+      },
+    ],
+  ];
+
+  for (const [what, type, make] of refusing) {
+    it(`when ${what}, that batch lands inline and the trail is sound`, async () => {
+      const env = await testEnv();
+      const key = loadHypervisorKey({ dataDir: env.dataDir });
+      const { activities, refused } = make(env);
+      const taskQueue = uid('hv-ref-fallback');
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        namespace: env.namespace,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities: { ...createActivities(env.client, env.store, undefined, undefined, key), ...activities },
+      });
+      workers.push({ worker, running: worker.run() });
+      // Three batches at least: the first turn, the joins, the sagas.
+      const session = await openOn(taskQueue);
+      await allStored(session);
+      await runSagas(session, 4);
+      await allStored(session);
+      await expectSoundAudit(session);
+      assert.equal(refused(), 2);
+      const inputs = await auditInputs(session);
+      const inline = inputs.filter((i) => 'deltas' in i);
+      assert.equal(inline.length, 2, `each refused batch went again inline, once: ${JSON.stringify(inputs)}`);
+      for (const i of inline) {
+        const ref = inputs[inputs.indexOf(i) - 1];
+        assert.ok('through' in ref, 'the reference came first');
+        assert.deepEqual(refOfAuditBatch(i), ref, 'the same batch');
+      }
+      const events = await history(env.client, session.workflowId);
+      const failures = events
+        .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
+        .map((e) => e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type);
+      assert.deepEqual(failures, [type, type]);
+      assert.ok('through' in inputs.at(-1), 'later batches go by reference again');
+      const patches = events
+        .filter((e) => e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED)
+        .map((e) => e.markerRecordedEventAttributes!)
+        .filter((m) => m.markerName === 'core_patch')
+        .map(
+          (m) => JSON.parse(Buffer.from(m.details!['patch-data']!.payloads![0]!.data!).toString('utf8')).id as string,
+        );
+      assert.ok(patches.includes('audit-batch-inline'), `the patch marker: ${patches.join(', ')}`);
+      const rows = await env.store.readRows(session.id);
+      const { pending, deltaCount } = await session.query('auditHead');
+      assert.equal(pending.length, 0);
+      assert.equal(rows.length, deltaCount);
+      assert.deepEqual(await workflowTaskFailures([session.workflowId]), []);
     });
-    workers.push({ worker, running: worker.run() });
-    // Three batches at least: the first turn, the joins, the sagas.
-    const session = await openOn(taskQueue);
-    await allStored(session);
-    await runSagas(session, 4);
-    await allStored(session);
-    await expectSoundAudit(session);
-    assert.equal(tampered, 2);
-    const inputs = await auditInputs(session);
-    const inline = inputs.filter((i) => 'deltas' in i);
-    assert.equal(inline.length, 2, `each unread batch went again inline, once: ${JSON.stringify(inputs)}`);
-    for (const i of inline) {
-      const ref = inputs[inputs.indexOf(i) - 1];
-      assert.ok('through' in ref, 'the reference came first');
-      assert.deepEqual(refOfAuditBatch(i), ref, 'the same batch');
-    }
-    const events = await history(env.client, session.workflowId);
-    const failures = events
-      .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)
-      .map((e) => e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type);
-    assert.deepEqual(failures, ['AUDIT_BATCH_UNREAD', 'AUDIT_BATCH_UNREAD']);
-    assert.ok('through' in inputs.at(-1), 'later batches go by reference again');
-    const patches = events
-      .filter((e) => e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED)
-      .map((e) => e.markerRecordedEventAttributes!)
-      .filter((m) => m.markerName === 'core_patch')
-      .map((m) => JSON.parse(Buffer.from(m.details!['patch-data']!.payloads![0]!.data!).toString('utf8')).id as string);
-    assert.ok(patches.includes('audit-batch-inline'), `the patch marker: ${patches.join(', ')}`);
-    // Rows are the session's deltas, text for text.
-    const rows = await env.store.readRows(session.id);
-    const { pending, deltaCount } = await session.query('auditHead');
-    assert.equal(pending.length, 0);
-    assert.equal(rows.length, deltaCount);
-    assert.deepEqual(await workflowTaskFailures([session.workflowId]), []);
-  });
+  }
 });

@@ -122,10 +122,15 @@ export function pendingAuditBatch(ctx: SessionContext, raw: unknown): AuditBatch
   return batch;
 }
 
-/** The store could not read a batch by reference as the session named it (AUDIT_BATCH_UNREAD). */
+/**
+ * The store could not read a batch by reference as the session named it (AUDIT_BATCH_UNREAD), or a
+ * worker from before the reference form refused it as no batch (INVALID_INPUT, in a rolling upgrade).
+ */
 function unreadBatch(err: unknown): boolean {
   const cause = err instanceof wf.ActivityFailure ? err.cause : undefined;
-  return cause instanceof wf.ApplicationFailure && cause.type === 'AUDIT_BATCH_UNREAD';
+  return (
+    cause instanceof wf.ApplicationFailure && (cause.type === 'AUDIT_BATCH_UNREAD' || cause.type === 'INVALID_INPUT')
+  );
 }
 
 export async function flushBatch(ctx: SessionContext): Promise<void> {
