@@ -6,6 +6,7 @@
  * session id, a gap, a malformed batch) fails without retries, with its code.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { QueryNotRegisteredError } from '@temporalio/client';
 import type { Delta } from '../src/core/audit';
 import type { StoredHashes } from '../src/core/auditStored';
 import { isHypervisorError } from '../src/core/errors';
@@ -22,7 +23,16 @@ import {
   type SignedTreeHead,
 } from '../src/store/treeHeads';
 import { auditAppended } from './observe';
-import { deltasOfAuditBatch, storedAnswer, type AuditBatch, type AuditBatchStored } from '../src/contract/auditBatch';
+import {
+  AuditBatchRefSchema,
+  deltasOfAuditBatch,
+  storedAnswer,
+  type AuditBatch,
+  type AuditBatchRef,
+  type AuditBatchStored,
+} from '../src/contract/auditBatch';
+import { definitions } from '../src/contract/definitions';
+import { parse } from '../src/core/common';
 
 const FINAL = new Set(['AUDIT_CONFLICT', 'AUDIT_GAP', 'INVALID_INPUT']);
 
@@ -33,6 +43,64 @@ async function finalOrRetry<T>(work: () => Promise<T>): Promise<T> {
     if (isHypervisorError(err) && FINAL.has(err.code))
       throw ApplicationFailure.nonRetryable(err.message, err.code, err.details);
     throw err;
+  }
+}
+
+/** How long the activity waits for its session to answer the pendingAuditBatch query: past it, the attempt fails and is retried. */
+export const AUDIT_BATCH_QUERY_DEADLINE_MS = 10_000;
+
+/** Reads the wire form of a batch's deltas from the session (the default: its pendingAuditBatch query). */
+export type PendingBatchReader = (ref: AuditBatchRef) => Promise<unknown>;
+
+/**
+ * The session's answer to the pendingAuditBatch query — asked of the activity's own workflow
+ * execution, id and run (the server's word), never of the session the input names. A refusal from
+ * the session is final (AUDIT_BATCH_UNREAD: the session then sends the batch inline); a deadline or an
+ * unreachable server fails the attempt, which is retried.
+ */
+export const queryOwnSession: PendingBatchReader = async ({ fromTurn, through }) => {
+  const ctx = Context.current();
+  const execution = ctx.info.workflowExecution;
+  if (execution === undefined) throw unread(fromTurn, through, 'the activity runs for no workflow');
+  const { workflowId, runId } = execution;
+  const session = ctx.client.workflow.getHandle(workflowId, runId);
+  try {
+    return await ctx.client.withDeadline(Date.now() + AUDIT_BATCH_QUERY_DEADLINE_MS, () =>
+      session.query(definitions.pendingAuditBatch, { fromTurn, through }),
+    );
+  } catch (err) {
+    // The handler refused, or the workflow has none (not a session): no retry reads anything else.
+    if (err instanceof QueryNotRegisteredError)
+      throw unread(fromTurn, through, `the session did not answer them: ${err.message}`);
+    throw err;
+  }
+};
+
+function unread(fromTurn: number, through: number, why: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `audit batch by reference, turns ${fromTurn} to ${through}: ${why}; nothing is stored`,
+    'AUDIT_BATCH_UNREAD',
+    { fromTurn, through },
+  );
+}
+
+/**
+ * The deltas of a batch by reference: the session's wire form of them, with the reference's session,
+ * chain, parent and head — so they are stored only if they chain from the parent to the head the
+ * session wrote in its history. Anything else is AUDIT_BATCH_UNREAD, naming the turns.
+ */
+async function deltasOfRef(input: AuditBatchRef, read: PendingBatchReader): Promise<Delta[]> {
+  const ref = await finalOrRetry(async () => parse(AuditBatchRefSchema, input, 'audit batch by reference'));
+  const { through, ...batch } = ref;
+  const { fromTurn } = batch;
+  const answer = await read(ref);
+  const deltas = (answer as Partial<AuditBatch> | null)?.deltas;
+  if (!Array.isArray(deltas) || deltas.length !== through - fromTurn + 1)
+    throw unread(fromTurn, through, `the session answered ${Array.isArray(deltas) ? deltas.length : 'no'} deltas`);
+  try {
+    return deltasOfAuditBatch({ ...batch, deltas });
+  } catch (err) {
+    throw unread(fromTurn, through, (err as Error).message.replace(/; nothing is stored$/, ''));
   }
 }
 
@@ -132,7 +200,11 @@ async function signFinalHead(store: AuditStore, key: HypervisorKey, record: Sess
 }
 
 /** `key`: the hypervisor's (src/store/treeHeads.ts loadHypervisorKey); without one no head is signed. */
-export function auditActivities(store: AuditStore, key?: HypervisorKey) {
+export function auditActivities(
+  store: AuditStore,
+  key?: HypervisorKey,
+  readPending: PendingBatchReader = queryOwnSession,
+) {
   return {
     /**
      * A batch of the session's trail: its wire form (src/contract/auditBatch.ts), whose deltas are
@@ -143,12 +215,19 @@ export function auditActivities(store: AuditStore, key?: HypervisorKey) {
      * it). Recorded in history, they let the session chain on what the store has even when a replay
      * recomputes a delta differently (src/core/auditStored.ts markStored). The wire form's answer is only
      * that: the rest of the old answer (the count, the signed tree head) no session reads.
+     * By reference (what sessions send now: the wire form without its deltas), the deltas are read from
+     * the session (deltasOfRef) and answered as the wire form's.
      */
     async appendAuditDeltas(
-      args: AuditBatch | { sessionId: string; deltas: Delta[]; chain?: string },
+      args: AuditBatchRef | AuditBatch | { sessionId: string; deltas: Delta[]; chain?: string },
     ): Promise<AuditBatchStored | (AppendResult & { stored?: StoredHashes; treeHead?: SignedTreeHead })> {
       const wire = 'fromTurn' in args;
-      const deltas = wire ? await finalOrRetry(async () => deltasOfAuditBatch(args)) : args.deltas;
+      const deltas =
+        'through' in args
+          ? await deltasOfRef(args, readPending)
+          : wire
+            ? await finalOrRetry(async () => deltasOfAuditBatch(args))
+            : args.deltas;
       const result = await finalOrRetry(() => store.append(args.sessionId, deltas, ownerOf(args.chain)));
       auditAppended(result.appended);
       const first = deltas[0];

@@ -33,16 +33,23 @@
  *   npm run record:histories -- --only groups     the parallel groups' fixtures alone (SPEC §14)
  *   npm run record:histories -- --only start-input   the format-2 start input's fixtures alone (issue 20)
  *   npm run record:histories -- --only format-3      the format-3 start input's fixtures alone (issue 20)
+ *   npm run record:histories -- --only audit-batch-ref   a session whose audit batches go by reference, its
+ *                                                        first read made not to chain (inline, patched) (issue 20)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { ApplicationFailure } from '@temporalio/activity';
 import { registerStepHandler } from '../activities/handlers';
-import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { auditActivities, queryOwnSession, type PendingBatchReader } from '../activities/audit';
+import type { AuditBatch } from '../src/contract/auditBatch';
+import { loadHypervisorKey } from '../src/store/treeHeads';
+import { workflowBundle } from '../worker/worker';
 import { HypervisorClient, type SessionHandle } from '../src/client';
 import { SRE, SRE_SIGNER } from '../tests/helpers/sre';
-import { startOwnHypervisor } from '../tests/helpers/ownHypervisor';
+import { startOwnHypervisor, type OwnHypervisor } from '../tests/helpers/ownHypervisor';
 
 const OUT = path.resolve(__dirname, '..', 'tests', 'fixtures', 'histories');
 const alpha = 'did:mesh:alpha';
@@ -109,7 +116,7 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input', 'format-3'];
+    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input', 'format-3', 'audit-batch-ref'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -140,6 +147,7 @@ async function main(): Promise<void> {
     if (want('groups')) await groups();
     if (want('start-input')) await startInput();
     if (want('format-3')) await format3();
+    if (want('audit-batch-ref')) await auditBatchRef(own, save, until);
     for (const line of written) console.log(line);
   } finally {
     await own.stop();
@@ -494,6 +502,60 @@ async function turnsScenario(
   await save('session-turns', t.handle.workflowId);
 }
 
+/**
+ * Issue 20: a session whose audit batches go by reference, on a worker of its own whose first read of a batch
+ * does not chain (as a worker that recomputed a delta on replay would answer): that batch fails AUDIT_BATCH_UNREAD
+ * and goes again inline (the `audit-batch-inline` patch); the later ones go by reference. One saga; terminated.
+ */
+async function auditBatchRef(
+  own: OwnHypervisor,
+  save: (name: string, workflowId: string) => Promise<void>,
+  until: (what: string, ok: () => Promise<boolean>) => Promise<void>,
+): Promise<void> {
+  const taskQueue = 'hv-record-audit-ref';
+  const native = await NativeConnection.connect({ address: own.server.address });
+  const key = loadHypervisorKey({ dataDir: own.dataDir });
+  let tampered = 0;
+  const replayed: PendingBatchReader = async (ref) => {
+    const batch = (await queryOwnSession(ref)) as AuditBatch;
+    if (tampered++ === 0) batch.deltas[0]!.at += 1500;
+    return batch;
+  };
+  const worker = await Worker.create({
+    connection: native,
+    namespace: 'default',
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: {
+      ...createActivities(own.hv.client, own.store, undefined, undefined, key),
+      ...auditActivities(own.store, key, replayed),
+    },
+  });
+  const running = worker.run();
+  try {
+    const hv = new HypervisorClient(own.hv.client, taskQueue, own.store);
+    const s = await hv.createSession({ sessionId: 'rec-audit-batch-ref', creatorDid: 'did:mesh:admin' });
+    const stored = async () => {
+      const head = await s.auditHead();
+      return head.stored === head.deltaCount;
+    };
+    await until('the first batch, inline', stored);
+    for (const [agentDid, sigmaRaw] of [[alpha, 0.97] as const, [beta, 0.8] as const])
+      await s.join({ agentDid, sigmaRaw, actions: ACTIONS });
+    await s.activate();
+    await until('the joins, by reference', stored);
+    const saga = await s.startSaga({ sagaId: 'ref', steps: [{ actionId: 'draft', agentDid: beta }] });
+    if ((await saga.result()).saga.state !== 'completed') throw new Error('the saga did not complete');
+    await until('the session to learn it', async () => (await s.sagas()).every((x) => x.state !== 'running'));
+    await s.terminate();
+    if (tampered < 3) throw new Error(`expected three reads at least, saw ${tampered}`);
+    await save('session-audit-batch-ref', s.handle.workflowId);
+  } finally {
+    worker.shutdown();
+    await running;
+    await native.close();
+  }
+}
 main().then(
   () => process.exit(0),
   (err) => {

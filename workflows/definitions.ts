@@ -55,6 +55,7 @@ export const summaryQuery = definitions.summary;
 export const participantQuery = definitions.participant;
 export const liabilityQuery = definitions.liabilityMatrix;
 export const auditQuery = definitions.auditHead;
+export const pendingAuditBatchQuery = definitions.pendingAuditBatch;
 export const sagasQuery = definitions.sagas;
 export const stepGrantQuery = definitions.stepGrant;
 export const turnQuery = definitions.turnView;

@@ -51,6 +51,42 @@ export const AuditBatchSchema = z.strictObject({
 });
 export type AuditBatch = z.infer<typeof AuditBatchSchema>;
 
+/** The turns of a batch by reference: fromTurn through `through`, at most AUDIT_BATCH_MAX_DELTAS of them. */
+const turns = { fromTurn: DeltaSchema.shape.turn, through: DeltaSchema.shape.turn };
+function boundedTurns<T extends z.ZodType<{ fromTurn: number; through: number }>>(schema: T) {
+  return schema
+    .refine((t) => t.through >= t.fromTurn, { message: 'through must not be before fromTurn', path: ['through'] })
+    .refine((t) => t.through - t.fromTurn < AUDIT_BATCH_MAX_DELTAS, {
+      message: `must name at most ${AUDIT_BATCH_MAX_DELTAS} turns`,
+      path: ['through'],
+    });
+}
+export const AuditTurnsSchema = boundedTurns(z.strictObject(turns));
+export type AuditTurns = z.infer<typeof AuditTurnsSchema>;
+
+/**
+ * A batch by reference: its deltas are in the session's history already (their causes are), so the
+ * activity's input leaves them out and the activity reads their wire form from the session itself
+ * (the pendingAuditBatch query of its own workflow execution), then checks that it chains from
+ * `parentHash` to `head` — the session's word, written in history — as it checks an inline batch.
+ */
+export const AuditBatchRefSchema = boundedTurns(
+  z.strictObject({
+    sessionId: AuditBatchSchema.shape.sessionId,
+    chain: AuditBatchSchema.shape.chain,
+    ...turns,
+    parentHash: AuditBatchSchema.shape.parentHash,
+    head: AuditBatchSchema.shape.head,
+  }),
+);
+export type AuditBatchRef = z.infer<typeof AuditBatchRefSchema>;
+
+/** The reference to a wire-form batch: the same batch without its deltas. */
+export function refOfAuditBatch(batch: AuditBatch): AuditBatchRef {
+  const { deltas, ...ref } = batch;
+  return { ...ref, through: batch.fromTurn + deltas.length - 1 };
+}
+
 /**
  * What the session takes from the store's answer: the trail the store holds through the batch,
  * recorded in history so a replay that recomputes a delta differently chains on it

@@ -63,6 +63,7 @@ export const MESSAGE_KINDS = {
   participant: 'query',
   liabilityMatrix: 'query',
   auditHead: 'query',
+  pendingAuditBatch: 'query',
   sagas: 'query',
   stepGrant: 'query',
   turnView: 'query',

@@ -17,6 +17,7 @@ import * as a from './answers';
 import * as t from './turns';
 import * as o from './operator';
 import { SagaOutcomeSchema } from './sagaOutcome';
+import { AuditBatchSchema, AuditTurnsSchema, type AuditTurns } from './auditBatch';
 import type { Signers } from '../core/identity';
 
 import {
@@ -341,6 +342,10 @@ export const MESSAGES = {
   auditHead: query<[], typeof a.AuditHeadAnswer>(SESSION_WORKFLOW, a.AuditHeadAnswer, {
     authority: 'query',
     description: 'The trail\'s count, head hash and Merkle root, and the deltas not yet in the audit store (turns stored+1 …); the rest is in the store.',
+  }),
+  pendingAuditBatch: query<[AuditTurns], typeof AuditBatchSchema>(SESSION_WORKFLOW, AuditBatchSchema, {
+    input: AuditTurnsSchema, authority: 'query',
+    description: 'The wire form of deltas not yet in the audit store (argument: {fromTurn, through}): what the appendAuditDeltas activity reads for a batch the session sent by reference. Refused (AUDIT_BATCH_UNREAD) unless every turn named is pending. The same deltas auditHead answers whole.',
   }),
   sagas: query<[], typeof a.SagasAnswer>(SESSION_WORKFLOW, a.SagasAnswer, {
     authority: 'query',

@@ -174,6 +174,12 @@ export const ERRORS = {
     details: 'sessionId, lastTurn, firstTurn',
     hint: 'a bug or a store edited by hand: check the store, then retry',
   },
+  AUDIT_BATCH_UNREAD: {
+    means:
+      "a batch of the trail sent by reference is not what its session holds: the turns are not pending there, or their deltas do not chain from the batch's parent to its head; nothing is stored",
+    details: 'fromTurn, through',
+    hint: 'nothing to do: the session sends that batch again with its deltas inline, and the store judges it',
+  },
   AUDIT_BACKLOG: {
     means: 'too many deltas wait for the audit store: retry once it has caught up',
     details: 'waiting',

@@ -14,13 +14,14 @@ import { generateDidKey, type DeltaSignature } from '../../src/core/identity';
 import {
   AUDIT_BATCH_MAX_DELTAS,
   deltasOfAuditBatch,
+  refOfAuditBatch,
   storedAnswer,
   toAuditBatch,
   type AuditBatch,
 } from '../../src/contract/auditBatch';
 import { SqliteAuditStore } from '../../src/store/sqlite';
 import { frontierOf, hypervisorKeyOf } from '../../src/store/treeHeads';
-import { auditActivities } from '../../activities/audit';
+import { auditActivities, type PendingBatchReader } from '../../activities/audit';
 
 const SESSION = 's1';
 const AGENTS = ['did:mesh:alice', 'did:mesh:bob', 'did:hv:hypervisor'];
@@ -312,6 +313,7 @@ describe('appendAuditDeltas: the wire form stores what the whole form stored (is
       const key = signing ? hypervisorKeyOf(generateDidKey()) : undefined;
       const whole = new SqliteAuditStore(':memory:');
       const compact = new SqliteAuditStore(':memory:');
+      const byRef = new SqliteAuditStore(':memory:');
       try {
         const env = new MockActivityEnvironment({
           workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
@@ -321,6 +323,12 @@ describe('appendAuditDeltas: the wire form stores what the whole form stored (is
         const oldPath = auditActivities(whole, key);
         const newPath = auditActivities(compact, key);
         const deltas = session(21);
+        // The session answering its pendingAuditBatch query (as JSON, as Temporal carries it).
+        const reads: string[] = [];
+        const refPath = auditActivities(byRef, key, async ({ fromTurn, through }) => {
+          reads.push(`${fromTurn}..${through}`);
+          return wire(toAuditBatch(SESSION, CHAIN, deltas.slice(fromTurn - 1, through)));
+        });
         // The session as it ran live, and as a replay that recomputed every delta with another clock, each fed either answer.
         const states = (skew: number) => {
           const st = createAuditState(SESSION);
@@ -333,6 +341,16 @@ describe('appendAuditDeltas: the wire form stores what the whole form stored (is
           const batch = deltas.slice(from, to);
           const before = await run(oldPath, { sessionId: SESSION, deltas: batch, chain: CHAIN });
           const after = await run(newPath, wire(toAuditBatch(SESSION, CHAIN, batch)!));
+          const ref = refOfAuditBatch(toAuditBatch(SESSION, CHAIN, batch)!);
+          assert.deepEqual(Object.keys(ref).sort(), [
+            'chain',
+            'fromTurn',
+            'head',
+            'parentHash',
+            'sessionId',
+            'through',
+          ]);
+          assert.deepEqual(await run(refPath, wire(ref)), after, 'by reference, the same answer as inline');
           assert.deepEqual(before.stored, { fromTurn: from + 1, hashes: batch.map((d) => d.hash) });
           assert.equal('treeHead' in before, signing, 'the whole form still answers as it did');
           assert.deepEqual(Object.keys(after), ['stored'], 'only what the session reads');
@@ -366,6 +384,11 @@ describe('appendAuditDeltas: the wire form stores what the whole form stored (is
         const retried = (await run(newPath, wire(toAuditBatch(SESSION, CHAIN, deltas.slice(1, 5))!))).stored!;
         assert.equal('hashes' in retried ? retried.fromTurn : retried.through - 3, 2);
         assert.deepEqual(await compact.readRows(SESSION), await whole.readRows(SESSION));
+        assert.deepEqual(await byRef.readRows(SESSION), await whole.readRows(SESSION), 'by reference, the same rows');
+        assert.deepEqual(
+          reads,
+          BATCHES.map(([from, to]) => `${from + 1}..${to}`),
+        );
         assert.deepEqual(
           (await compact.readRows(SESSION)).map((r) => r.json),
           deltas.map((d) => JSON.stringify(d)),
@@ -373,10 +396,12 @@ describe('appendAuditDeltas: the wire form stores what the whole form stored (is
         const heads = async (s: SqliteAuditStore) =>
           (await s.treeHeads(SESSION)).map(({ treeHead: { at: _at, ...h } }) => h);
         assert.deepEqual(await heads(compact), await heads(whole));
+        assert.deepEqual(await heads(byRef), await heads(whole));
         assert.equal((await heads(compact)).length, signing ? 21 : 0, 'one head a turn');
       } finally {
         await whole.close();
         await compact.close();
+        await byRef.close();
       }
     });
   }
@@ -402,5 +427,94 @@ describe('appendAuditDeltas: the wire form stores what the whole form stored (is
     } finally {
       await store.close();
     }
+  });
+  describe('a batch by reference', () => {
+    const deltas = session(6);
+    const ref = refOfAuditBatch(toAuditBatch(SESSION, CHAIN, deltas.slice(2, 5))!);
+    /** The session answers turns from its pending deltas (turns 3 to 6 here), refusing any other range. */
+    const honest: PendingBatchReader = async ({ fromTurn, through }) => {
+      if (fromTurn < 3 || through > 6) throw new Error('AUDIT_BATCH_UNREAD: not pending');
+      return wire(toAuditBatch(SESSION, CHAIN, deltas.slice(fromTurn - 1, through)));
+    };
+    const refusedUnread = (turns: string) => (err: unknown) =>
+      err instanceof Error &&
+      (err as { type?: string }).type === 'AUDIT_BATCH_UNREAD' &&
+      (err as { nonRetryable?: boolean }).nonRetryable === true &&
+      err.message.includes(`turns ${turns}`) &&
+      /nothing is stored/.test(err.message);
+    const cases: [string, PendingBatchReader, Record<string, unknown>, string][] = [
+      ['a head the deltas do not end at', honest, { ...ref, head: 'f'.repeat(64) }, '3 to 5'],
+      ['a parent they do not start from', honest, { ...ref, parentHash: deltas[0]!.hash }, '3 to 5'],
+      ['fewer deltas than turns named', honest, { ...ref, through: 6 }, '3 to 6'],
+      [
+        'an answer a replay computed differently',
+        async (r) => {
+          const batch = (await honest(r)) as AuditBatch;
+          batch.deltas[1]!.at += 1500;
+          return batch;
+        },
+        ref,
+        '3 to 5',
+      ],
+      ['an answer that is no batch', async () => null, ref, '3 to 5'],
+    ];
+    for (const [what, reader, input, turns] of cases) {
+      it(`refuses ${what} without retries (AUDIT_BATCH_UNREAD naming the turns), storing nothing`, async () => {
+        const store = new SqliteAuditStore(':memory:');
+        try {
+          await store.append(SESSION, deltas.slice(0, 2), JSON.stringify([`hv-session-${SESSION}`, CHAIN]));
+          const env = new MockActivityEnvironment({
+            workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
+          });
+          const { appendAuditDeltas } = auditActivities(store, undefined, reader);
+          await assert.rejects(env.run(appendAuditDeltas, wire(input) as never), refusedUnread(turns));
+          assert.equal((await store.readRows(SESSION)).length, 2);
+          // The honest reference, for contrast, lands.
+          await env.run(auditActivities(store, undefined, honest).appendAuditDeltas, wire(ref));
+          assert.deepEqual(
+            (await store.readRows(SESSION)).map((r) => r.json),
+            deltas.slice(0, 5).map((d) => JSON.stringify(d)),
+          );
+        } finally {
+          await store.close();
+        }
+      });
+    }
+
+    it('retries when the session cannot be asked (the reader fails): the attempt fails retryable', async () => {
+      const store = new SqliteAuditStore(':memory:');
+      try {
+        const env = new MockActivityEnvironment({
+          workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
+        });
+        const { appendAuditDeltas } = auditActivities(store, undefined, () =>
+          Promise.reject(new Error('deadline exceeded')),
+        );
+        await assert.rejects(
+          env.run(appendAuditDeltas, wire(ref)),
+          (err: unknown) => err instanceof Error && (err as { nonRetryable?: boolean }).nonRetryable !== true,
+        );
+        assert.deepEqual(await store.readRows(SESSION), []);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('refuses a malformed reference as INVALID_INPUT, naming the field', async () => {
+      const env = new MockActivityEnvironment({
+        workflowExecution: { workflowId: `hv-session-${SESSION}`, runId: CHAIN },
+      });
+      const store = new SqliteAuditStore(':memory:');
+      try {
+        const { appendAuditDeltas } = auditActivities(store, undefined, honest);
+        await assert.rejects(
+          env.run(appendAuditDeltas, wire({ ...ref, through: 2 })),
+          (err: unknown) =>
+            (err as { type?: string }).type === 'INVALID_INPUT' && /through/.test((err as Error).message),
+        );
+      } finally {
+        await store.close();
+      }
+    });
   });
 });

@@ -67,6 +67,9 @@ const SCENARIOS = [
   'saga-format-3',
   'saga-format-3-compensated',
   'session-format-3',
+  // Issue 20: audit batches by reference; the first read made not to chain, so that batch failed AUDIT_BATCH_UNREAD
+  // and went again inline (behind the audit-batch-inline patch); the later ones by reference.
+  'session-audit-batch-ref',
 ];
 
 describe('replay: recorded histories against the current workflow code', function () {

@@ -38,7 +38,11 @@ export const integrations = wf.proxyActivities<ReturnType<typeof createActivitie
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 });
 
-/** The audit store: retried until it answers (an outage delays the trail, it never drops it). */
+/**
+ * The audit store: retried until it answers (an outage delays the trail, it never drops it). An append by
+ * reference asks the session for its deltas within the attempt (10 s deadline, activities/audit.ts), well
+ * inside its 30 s.
+ */
 export const auditStore = wf.proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },

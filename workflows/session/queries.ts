@@ -1,6 +1,7 @@
 /**
  * The session's queries: its summary, one participant, the liability matrix,
- * the trail's head and the deltas not yet stored, its sagas, a step's grant.
+ * the trail's head and the deltas not yet stored (whole, or a batch's wire
+ * form for the audit activity), its sagas, a step's grant.
  * A query reads state; it never changes it.
  */
 import * as wf from '@temporalio/workflow';
@@ -11,6 +12,7 @@ import { MESSAGES } from '../../src/contract/messages';
 import {
   auditQuery,
   liabilityQuery,
+  pendingAuditBatchQuery,
   participantQuery,
   sagasQuery,
   stepGrantQuery,
@@ -22,6 +24,7 @@ import type { SessionContext } from './context';
 import { stepGrant } from './grants';
 import { summary } from './views';
 import { turnView } from './turns';
+import { pendingAuditBatch } from './trail';
 
 export function registerQueries(ctx: SessionContext): void {
   const { st, sessionId } = ctx;
@@ -45,6 +48,11 @@ export function registerQueries(ctx: SessionContext): void {
       pending: st.audit.deltas.slice(),
     }),
     { description: MESSAGES.auditHead.description },
+  );
+  wf.setHandler(
+    pendingAuditBatchQuery,
+    queryAnswer((raw) => pendingAuditBatch(ctx, raw)),
+    { description: MESSAGES.pendingAuditBatch.description },
   );
   wf.setHandler(sagasQuery, () => [...ctx.sagas.values()], { description: MESSAGES.sagas.description });
   wf.setHandler(

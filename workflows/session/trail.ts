@@ -9,7 +9,14 @@ import { markStored } from '../../src/core/auditStored';
 import { IDENTITY_CHANGE } from '../../src/core/identity';
 import { HYPERVISOR_DID, auditStore, auditStoreQuick, contentHash, type SessionContext, record } from './context';
 import { detach, patched } from '../ownRun';
-import { AUDIT_BATCH_MAX_DELTAS, toAuditBatch } from '../../src/contract/auditBatch';
+import {
+  AUDIT_BATCH_MAX_DELTAS,
+  AuditTurnsSchema,
+  refOfAuditBatch,
+  toAuditBatch,
+  type AuditBatch,
+} from '../../src/contract/auditBatch';
+import { parse } from '../../src/core/common';
 
 /**
  * Batching of the trail into the store (SPEC §7 [resolved]): a batch goes when
@@ -94,17 +101,56 @@ async function proveCarried(ctx: SessionContext): Promise<void> {
   }
 }
 
+/**
+ * The pendingAuditBatch query: the wire form of the pending deltas of turns fromTurn..through, which
+ * the appendAuditDeltas activity reads for a batch sent by reference. It reads state, never changes it.
+ */
+export function pendingAuditBatch(ctx: SessionContext, raw: unknown): AuditBatch {
+  const { fromTurn, through } = parse(AuditTurnsSchema, raw, 'audit batch turns');
+  const pending = ctx.st.audit.deltas;
+  const start = pending.findIndex((d) => d.turn === fromTurn);
+  const deltas = start < 0 ? [] : pending.slice(start, start + (through - fromTurn + 1));
+  const batch = deltas.at(-1)?.turn === through ? toAuditBatch(ctx.sessionId, ctx.chain, deltas) : undefined;
+  if (batch === undefined) {
+    const first = pending[0]?.turn;
+    throw new HypervisorError(
+      'AUDIT_BATCH_UNREAD',
+      `session ${ctx.sessionId}: turns ${fromTurn} to ${through} are not its pending deltas (${first === undefined ? 'none is pending' : `turns ${first} to ${ctx.st.audit.turn} are`})`,
+      { fromTurn, through },
+    );
+  }
+  return batch;
+}
+
+/**
+ * The store could not read a batch by reference as the session named it (AUDIT_BATCH_UNREAD), or a
+ * worker from before the reference form refused it as no batch (INVALID_INPUT, in a rolling upgrade).
+ */
+function unreadBatch(err: unknown): boolean {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : undefined;
+  return (
+    cause instanceof wf.ApplicationFailure && (cause.type === 'AUDIT_BATCH_UNREAD' || cause.type === 'INVALID_INPUT')
+  );
+}
+
 export async function flushBatch(ctx: SessionContext): Promise<void> {
   const batch = nextBatch(ctx.st.audit.deltas);
   if (batch.length === 0) return;
   ctx.flushing = true;
   try {
     const store = ctx.outageServe ? auditStoreQuick : auditStore;
-    // The wire form, which leaves out what the store derives; deltas that are not one chain (never
-    // expected) go whole, for the store to judge. History holds either: activity inputs do not replay.
-    const appended = await store.appendAuditDeltas(
-      toAuditBatch(ctx.sessionId, ctx.chain, batch) ?? { sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain },
-    );
+    // By reference: the deltas follow from this history already, so the activity reads their wire form
+    // from the session (pendingAuditBatch) and checks it ends at the head written here. Deltas that are
+    // not one chain (never expected) go whole, for the store to judge. Activity inputs do not replay.
+    const wire = toAuditBatch(ctx.sessionId, ctx.chain, batch);
+    const appended = wire
+      ? await store.appendAuditDeltas(refOfAuditBatch(wire)).catch((err: unknown) => {
+          // The session's deltas as read do not end at that head (a replay recomputed one) or are not
+          // pending: that batch goes inline (the rare path, so it alone meets the patch).
+          if (unreadBatch(err) && patched('audit-batch-inline')) return store.appendAuditDeltas(wire);
+          throw err;
+        })
+      : await store.appendAuditDeltas({ sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain });
     // The store's hashes (from history, the same live and on replay) are the chain from here on.
     markStored(ctx.st.audit, (batch[batch.length - 1] as Delta).turn, appended.stored);
   } catch (err) {
