@@ -27,7 +27,7 @@ const bundles = new Map<string, Promise<WorkflowBundle>>();
  * process reuses the result). A worker that traces gets a bundle with the
  * tracing interceptors (workflows/tracing.ts); an untraced bundle has none, so a
  * worker that does not trace pays nothing for it. Every bundle has the own-run
- * guard (N24). A versioned worker's bundle declares each workflow's versioning
+ * guard (N24), and shares zod and @noble/hashes between its runs (sharedWorkflowModules). A versioned worker's bundle declares each workflow's versioning
  * behaviour (workflows/versioned.ts).
  */
 export function workflowBundle(traced = false, versioned = false): Promise<WorkflowBundle> {
@@ -37,6 +37,7 @@ export function workflowBundle(traced = false, versioned = false): Promise<Workf
     bundle = bundleWorkflowCode({
       workflowsPath: require.resolve(versioned ? '../workflows/versioned' : '../workflows'),
       workflowInterceptorModules: workflowInterceptorModules(traced),
+      preloadModules: sharedWorkflowModules(),
       logger: quietBundlerLogger,
     });
     bundles.set(key, bundle);
@@ -50,6 +51,14 @@ export function workflowBundle(traced = false, versioned = false): Promise<Workf
  */
 export function workflowInterceptorModules(traced = false): string[] {
   return [...(traced ? [require.resolve('../workflows/tracing')] : []), require.resolve('../workflows/ownRun')];
+}
+
+/**
+ * The modules every workflow run in a worker thread shares instead of evaluating its own copy (workflows/shared.ts:
+ * zod and @noble/hashes; issue 20, worker CPU per saga).
+ */
+export function sharedWorkflowModules(): string[] {
+  return [require.resolve('../workflows/shared')];
 }
 
 /** The bundler's logger for workers and tests that bundle workflows: warnings and errors only. */

@@ -8,7 +8,7 @@
  * requires its own module only when it runs: a saga does not build the
  * session's modules, nor a session the saga's.
  */
-import { z } from 'zod';
+import type * as Common from '../src/core/common';
 import type * as Session from './session';
 import type * as Saga from './saga';
 import type * as Retention from './retention';
@@ -29,9 +29,10 @@ export function sessionWorkflow(
 export function sagaWorkflow(...args: Parameters<typeof Saga.sagaWorkflow>): ReturnType<typeof Saga.sagaWorkflow> {
   // zod compiles a parser for an object schema on its first parse (new Function). A saga run builds its
   // schemas afresh and parses each once or twice: compiling costs more than it saves. (A session parses
-  // the same schemas a thousand times a run, and keeps the compiled parsers.) Read when a schema is built,
-  // so set before the saga's modules load; zod's module state is this run's.
-  z.config({ jitless: true });
+  // the same schemas a thousand times a run, and keeps the compiled parsers.) zod is shared by every run
+  // (workflows/shared.ts), so this run's parses ask for no compiled parser (common.ts: this module state is
+  // the run's), set before the saga's modules load, which parse defaults.
+  (require('../src/core/common') as typeof Common).parseWithoutCompiling();
   return (require('./saga') as typeof Saga).sagaWorkflow(...args);
 }
 

@@ -24,12 +24,23 @@ export type Ring = 0 | 1 | 2 | 3;
 export const RingSchema = z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]);
 export const RING_NAMES: Record<Ring, string> = { 0: 'Root', 1: 'Privileged', 2: 'Standard', 3: 'Sandbox' };
 
+/** zod's options for every parse in this JS context: a saga run's ask for no compiled parser (parseWithoutCompiling). */
+export let parseContext: { jitless: true } | undefined;
+
+/**
+ * From now on, in this JS context (a saga run: workflows/index.ts), zod compiles no parser (new Function) for an
+ * object schema on its first parse: the run builds its schemas afresh and parses each once or twice.
+ */
+export function parseWithoutCompiling(): void {
+  parseContext = { jitless: true };
+}
+
 /**
  * Parse input with a zod schema and turn a failure into an INVALID_INPUT
  * HypervisorError whose message names each offending field.
  */
 export function parse<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, parseContext);
   if (result.success) return result.data;
   // Bounded, whatever the input: a refusal names the fields, it never echoes the request (a key or a value may be megabytes).
   const issues = result.error.issues;

@@ -16,7 +16,7 @@
  * every field and each step's digest, and the saga uses them as given and answers its full snapshot.
  */
 import { z } from 'zod';
-import { DidSchema } from './common';
+import { DidSchema, parseContext } from './common';
 import { OMEGA } from './ringRules';
 import {
   ActionViewSchema,
@@ -216,10 +216,10 @@ export function resolveStartInput(input: ParsedStartInput): SagaStartInput {
 }
 
 // The defaults a format-2 step leaves out, as the schema fills them in.
-const TIMEOUT_DEFAULT = SagaStepSchema.shape.timeoutSeconds.parse(undefined);
-const APPROVAL_DEADLINE_DEFAULT = SagaStepSchema.shape.approvalDeadlineSeconds.parse(undefined);
-const RETRY_DEFAULT = SagaStepSchema.shape.retry.parse(undefined);
-const RETRY_FIELD_DEFAULTS: Record<string, unknown> = StepRetrySchema.parse({});
+const TIMEOUT_DEFAULT = SagaStepSchema.shape.timeoutSeconds.parse(undefined, parseContext);
+const APPROVAL_DEADLINE_DEFAULT = SagaStepSchema.shape.approvalDeadlineSeconds.parse(undefined, parseContext);
+const RETRY_DEFAULT = SagaStepSchema.shape.retry.parse(undefined, parseContext);
+const RETRY_FIELD_DEFAULTS: Record<string, unknown> = StepRetrySchema.parse({}, parseContext);
 const sameRetry = (a: SagaStep['retry'], b: SagaStep['retry']) =>
   a.maximumAttempts === b.maximumAttempts &&
   a.initialIntervalSeconds === b.initialIntervalSeconds &&

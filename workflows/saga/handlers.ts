@@ -6,6 +6,7 @@
 import * as wf from '@temporalio/workflow';
 import { RestrictionSchema } from '../../src/core/sagaContract';
 import { gateStep } from '../../src/core/gate';
+import { parseContext } from '../../src/core/common';
 import { SAGA_MESSAGE_DESCRIPTIONS as MESSAGES } from '../../src/contract/messageNames';
 import { heldAgentQuery, restrictSignal, sagaStateQuery, stepGateQuery, wakeSignal } from '../definitions';
 import { runningSteps, snapshot, type SagaContext } from './context';
@@ -16,7 +17,7 @@ import { registerTakeStep } from './direct';
 export function registerSagaHandlers(ctx: SagaContext): void {
   // SPEC §11.3: a push only takes away. Handlers are total: a bad push is ignored.
   wf.setHandler(restrictSignal, (raw) => {
-    const parsed = RestrictionSchema.safeParse(raw);
+    const parsed = RestrictionSchema.safeParse(raw, parseContext);
     ctx.woken = true;
     ctx.wakes++;
     if (!parsed.success) return;
