@@ -138,6 +138,7 @@ const BASES: Record<string, unknown> = {
   abortTurn: { agentDid: did, sagaId: 'waiting', reason: 'r' },
   turnView: { sagaId: 'waiting' },
   stepGate: 'step-1',
+  pendingAuditBatch: { fromTurn: 1, through: 2 },
   sagaEnded: { sagaId: 'waiting' },
   restrict: { agents: [agentView], sessionState: 'terminating' },
   wake: { sessionContinued: true },

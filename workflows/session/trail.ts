@@ -106,7 +106,7 @@ async function proveCarried(ctx: SessionContext): Promise<void> {
  * the appendAuditDeltas activity reads for a batch sent by reference. It reads state, never changes it.
  */
 export function pendingAuditBatch(ctx: SessionContext, raw: unknown): AuditBatch {
-  const { fromTurn, through } = parse(AuditTurnsSchema, raw, 'audit batch turns');
+  const { fromTurn, through } = parse(AuditTurnsSchema, raw, 'pendingAuditBatch');
   const pending = ctx.st.audit.deltas;
   const start = pending.findIndex((d) => d.turn === fromTurn);
   const deltas = start < 0 ? [] : pending.slice(start, start + (through - fromTurn + 1));
