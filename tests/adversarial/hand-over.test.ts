@@ -8,7 +8,16 @@
  */
 import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
-import { EventType, expectSoundAudit, openSession, rawClient, runHistories, until, workflowTaskFailures } from './raw';
+import {
+  EventType,
+  continueAsNew,
+  expectSoundAudit,
+  openSession,
+  rawClient,
+  runHistories,
+  until,
+  workflowTaskFailures,
+} from './raw';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
@@ -41,12 +50,7 @@ describe('adversarial: the hand-over to the next run waits for the run’s own s
       steps: [{ actionId: 'draft', agentDid: alpha, input: { delayMs: 1_000 } }],
     });
     touched.push(workflowId);
-    for (let i = 0; i < 10; i++) await session.update('checkAction', { agentDid: beta, actionId: 'draft' });
-    await until(
-      () => session.summary(),
-      (s) => s.runs >= 2,
-      'the session to continue as new',
-    );
+    await continueAsNew(session, beta);
     const run = await firstRun(client, session.workflowId);
     const completed = named(run, EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED);
     assert.equal(completed.length, 1, 'the saga ended into the first run');
@@ -82,12 +86,7 @@ describe('adversarial: the hand-over to the next run waits for the run’s own s
       (s) => s.waiting?.stepId === 'step-1',
       'the saga to wait for approvals',
     );
-    for (let i = 0; i < 10; i++) await session.update('checkAction', { agentDid: beta, actionId: 'draft' });
-    await until(
-      () => session.summary(),
-      (s) => s.runs >= 2,
-      'the session to continue as new',
-    );
+    await continueAsNew(session, beta);
     // The run waited its moment — a timer that fired — and handed over with the saga still running.
     const run = await firstRun(client, session.workflowId);
     const started = named(run, EventType.EVENT_TYPE_TIMER_STARTED).map((e) => e.timerStartedEventAttributes);

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import {
   ATTACKER,
   SRE,
+  continueAsNew,
   eventName,
   eventsSince,
   executedSteps,
@@ -421,13 +422,7 @@ describe('adversarial: forged saga news to the session (SPEC §11.2)', function 
       (s) => s.waiting?.stepId === 'step-1',
       'the saga to wait for approvals',
     );
-    // Enough accepted updates for the session to continue as new.
-    for (let i = 0; i < 10; i++) await session.update('checkAction', { agentDid: beta, actionId: 'draft' });
-    await until(
-      () => session.summary(),
-      (s) => s.runs >= 2,
-      'the session to continue as new',
-    );
+    await continueAsNew(session, beta);
     // The new run has started and told its saga (a wake-up the saga handled): nothing of the hand-over comes later.
     await until(
       async () => (await atRest(session.workflowId)) && (await atRest(workflowId)),

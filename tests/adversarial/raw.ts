@@ -181,6 +181,19 @@ export interface AgentSpec {
   actions?: unknown[];
 }
 
+/**
+ * Enough accepted updates (`checkAction`s by `agentDid`) for a session opened with maxUpdatesPerRun 10 to
+ * continue as new, then until it has.
+ */
+export async function continueAsNew(session: RawSession, agentDid: string): Promise<void> {
+  for (let i = 0; i < 10; i++) await session.update('checkAction', { agentDid, actionId: 'draft' });
+  await until(
+    () => session.summary(),
+    (s) => s.runs >= 2,
+    'the session to continue as new',
+  );
+}
+
 /** Start a session raw, join agents (each declaring ACTIONS unless told otherwise) and activate it. */
 export async function openSession(
   agents: Record<string, number | AgentSpec>,
