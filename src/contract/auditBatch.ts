@@ -111,15 +111,10 @@ export function storedAnswer(fromTurn: number, hashes: string[], frontier?: Merk
  * undefined when they are not that (the session then sends them whole, and the store judges).
  */
 export function toAuditBatch(sessionId: string, chain: string | undefined, deltas: readonly Delta[]): AuditBatch | undefined {
-  const first = deltas[0];
-  const last = deltas[deltas.length - 1];
-  if (first === undefined || last === undefined || deltas.length > AUDIT_BATCH_MAX_DELTAS) return undefined;
+  const ref = refOfDeltas(sessionId, chain, deltas);
+  if (ref === undefined) return undefined;
   const wire: WireDelta[] = [];
-  for (let i = 0; i < deltas.length; i++) {
-    const d = deltas[i] as Delta;
-    const prev = deltas[i - 1];
-    if (d.sessionId !== sessionId || d.turn !== first.turn + i) return undefined;
-    if (prev !== undefined && d.parentHash !== prev.hash) return undefined;
+  for (const d of deltas) {
     const changes = d.changes.map((c) => {
       const out: z.infer<typeof ChangeInputSchema> = { path: c.path, operation: c.operation };
       if (c.agentDid !== d.agentDid) out.agentDid = c.agentDid;
@@ -132,13 +127,31 @@ export function toAuditBatch(sessionId: string, chain: string | undefined, delta
     if (d.signatures !== undefined) w.signatures = d.signatures;
     wire.push(w);
   }
+  const { through: _, ...batch } = ref;
+  return { ...batch, deltas: wire };
+}
+
+/**
+ * The reference to consecutive deltas of one session, each naming the previous one's hash (what the session
+ * sends: the activity reads their wire form from it), or undefined when they are not that.
+ */
+export function refOfDeltas(sessionId: string, chain: string | undefined, deltas: readonly Delta[]): AuditBatchRef | undefined {
+  const first = deltas[0];
+  const last = deltas[deltas.length - 1];
+  if (first === undefined || last === undefined || deltas.length > AUDIT_BATCH_MAX_DELTAS) return undefined;
+  for (let i = 0; i < deltas.length; i++) {
+    const d = deltas[i] as Delta;
+    const prev = deltas[i - 1];
+    if (d.sessionId !== sessionId || d.turn !== first.turn + i) return undefined;
+    if (prev !== undefined && d.parentHash !== prev.hash) return undefined;
+  }
   return {
     sessionId,
     ...(chain !== undefined ? { chain } : {}),
     fromTurn: first.turn,
     parentHash: first.parentHash,
     head: last.hash,
-    deltas: wire,
+    through: last.turn,
   };
 }
 

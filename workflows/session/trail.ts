@@ -12,7 +12,7 @@ import { detach, patched } from '../ownRun';
 import {
   AUDIT_BATCH_MAX_DELTAS,
   AuditTurnsSchema,
-  refOfAuditBatch,
+  refOfDeltas,
   toAuditBatch,
   type AuditBatch,
 } from '../../src/contract/auditBatch';
@@ -142,12 +142,13 @@ export async function flushBatch(ctx: SessionContext): Promise<void> {
     // By reference: the deltas follow from this history already, so the activity reads their wire form
     // from the session (pendingAuditBatch) and checks it ends at the head written here. Deltas that are
     // not one chain (never expected) go whole, for the store to judge. Activity inputs do not replay.
-    const wire = toAuditBatch(ctx.sessionId, ctx.chain, batch);
-    const appended = wire
-      ? await store.appendAuditDeltas(refOfAuditBatch(wire)).catch((err: unknown) => {
+    const ref = refOfDeltas(ctx.sessionId, ctx.chain, batch);
+    const appended = ref
+      ? await store.appendAuditDeltas(ref).catch((err: unknown) => {
           // The session's deltas as read do not end at that head (a replay recomputed one) or are not
           // pending: that batch goes inline (the rare path, so it alone meets the patch).
-          if (unreadBatch(err) && patched('audit-batch-inline')) return store.appendAuditDeltas(wire);
+          if (unreadBatch(err) && patched('audit-batch-inline'))
+            return store.appendAuditDeltas(toAuditBatch(ctx.sessionId, ctx.chain, batch)!);
           throw err;
         })
       : await store.appendAuditDeltas({ sessionId: ctx.sessionId, deltas: batch, chain: ctx.chain });
