@@ -51,9 +51,9 @@
  *   variant), --rounds N (batches per variant; each round runs the variants
  *   in turn, in reverse order every other round), --only c1,c8,c32,c32x8,long, --long N,
  *   --saga-timeout S (a saga with no result by then is terminated and
- *   counted as an error), --workers N (worker processes for each side: this
+ *   counted as an error), --agents N (agents per session, 10; a saga is one pair's), --workers N (worker processes for each side: this
  *   one and N−1 children, bench/workers.ts); BENCH_WORKERS, BENCH_WARMUP, BENCH_C1, BENCH_C8, BENCH_C32,
- *   BENCH_C32X8, BENCH_LONG, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT, BENCH_CONTROLS, BENCH_SHAPE.
+ *   BENCH_C32X8, BENCH_LONG, BENCH_AGENTS, BENCH_ROUNDS, BENCH_ONLY, BENCH_SAGA_TIMEOUT, BENCH_CONTROLS, BENCH_SHAPE.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -93,7 +93,7 @@ import { runLongSession } from './longSession';
 // ── The requests (the contract is changing: edit only these) ────────────────
 
 const ACTIONS = ['bench.draft', 'bench.reserve', 'bench.publish'];
-const AGENTS = ['did:mesh:bench-alpha', 'did:mesh:bench-beta'];
+const AGENT_NAMES = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa'];
 /** Declared only in the long-lived session: its slow sagas' second step (bench/longSession.ts). */
 const SLOW_ACTION = 'bench.wait';
 
@@ -151,21 +151,23 @@ const CONTROLS_LEGEND = [
  * plain saga running the same three activities with Promise.all.
  */
 function sagaRequest(sagaId: string): StartSagaRequest {
+  const pair = pairOf(sagaId);
   const steps = ACTIONS.map((actionId, i): SagaStepInput => ({
     actionId,
-    agentDid: AGENTS[i % AGENTS.length]!,
+    agentDid: pair[i % 2]!,
     input: { n: i },
   }));
   return { sagaId, steps: SHAPE === 'group' ? [{ parallel: steps, policy: 'ALL' }] : steps };
 }
 
 function plainRequest(sagaId: string): PlainSagaInput {
+  const pair = pairOf(sagaId);
   return {
     sagaId,
     steps: ACTIONS.map((actionId, i) => ({
       stepId: SHAPE === 'group' ? `g1.b${i + 1}` : `step-${i + 1}`,
       actionId,
-      agentDid: AGENTS[i % AGENTS.length]!,
+      agentDid: pair[i % 2]!,
       input: { n: i },
     })),
     ...(SHAPE === 'group' ? { parallel: true } : {}),
@@ -233,7 +235,23 @@ const CONFIG = {
   workers: Math.max(1, setting('workers', 'BENCH_WORKERS', 1, 1)),
   /** The long-lived session's sagas (bench/longSession.ts): one session, default config, concurrency 8. */
   long: setting('long', 'BENCH_LONG', 1000, 10_000),
+  /** Agents per session: 10 by default, a default config's maxParticipants (SPEC §4); 2 .. 10, even. */
+  agents: setting('agents', 'BENCH_AGENTS', 10, 10),
 };
+if (CONFIG.agents < 2 || CONFIG.agents > AGENT_NAMES.length || CONFIG.agents % 2 !== 0)
+  throw new Error(`--agents / BENCH_AGENTS must be 2, 4, 6, 8 or 10, not ${CONFIG.agents}`);
+/**
+ * Each session's agents. A saga is the work of one pair, in turn (its steps alternate between the two), as
+ * in a team where several pairs work at once: SPEC §12's rate limit is per agent (ring 2: 20 step starts/s,
+ * burst 40), so with one pair a session's default config carries ~10 sagas/s, whatever the protocol costs
+ * (`--agents 2` runs that workload: the limit is then what the default variant's throughput measures).
+ */
+const AGENTS = AGENT_NAMES.slice(0, CONFIG.agents).map((name) => `did:mesh:bench-${name}`);
+/** Saga n's pair (the serial in its id; plain and governed sagas alike). */
+function pairOf(sagaId: string): [string, string] {
+  const k = (Number(/\d+$/.exec(sagaId)?.[0] ?? 0) % (AGENTS.length / 2)) * 2;
+  return [AGENTS[k]!, AGENTS[k + 1]!];
+}
 const targetsRaw =
   (() => {
     const i = argv.indexOf('--targets');
