@@ -235,7 +235,7 @@ const CONFIG = {
   workers: Math.max(1, setting('workers', 'BENCH_WORKERS', 1, 1)),
   /** The long-lived session's sagas (bench/longSession.ts): one session, default config, concurrency 8. */
   long: setting('long', 'BENCH_LONG', 1000, 10_000),
-  /** Agents per session: 10 by default, a default config's maxParticipants (SPEC §4); 2 .. 10, even. */
+  /** Agents per session: 10 by default, a default config's maxParticipants (SPEC §3); 2 .. 10, even. */
   agents: setting('agents', 'BENCH_AGENTS', 10, 10),
 };
 if (CONFIG.agents < 2 || CONFIG.agents > AGENT_NAMES.length || CONFIG.agents % 2 !== 0)
