@@ -69,7 +69,7 @@ describe('the compact saga outcome (issue 20)', () => {
   it('reads an older saga’s full snapshot as its outcome, its digests kept beside it', () => {
     const snap = snapshotOf();
     assert.deepEqual(endedWith(snap, undefined), {
-      settled: { outcome: sagaOutcomeOf(snap), digests: snap.digests },
+      settled: { outcome: sagaOutcomeOf(snap), digests: new Map(Object.entries(snap.digests)) },
       failure: null,
     });
     const failed = new ChildWorkflowFailure(
@@ -79,7 +79,7 @@ describe('the compact saga outcome (issue 20)', () => {
       RetryState.NON_RETRYABLE_FAILURE,
       ApplicationFailure.create({ type: 'SagaCompensated', message: 'x', details: [snap] }),
     );
-    assert.deepEqual(endedWithFailure(failed, undefined).settled?.digests, snap.digests);
+    assert.deepEqual(endedWithFailure(failed, undefined).settled?.digests, new Map(Object.entries(snap.digests)));
     // No outcome at all: what the lost-saga path finishes (N7).
     assert.deepEqual(endedWith(null, undefined), { settled: null, failure: null });
     const terminated = new ChildWorkflowFailure(
@@ -134,7 +134,7 @@ describe('the compact saga outcome (issue 20)', () => {
     assert.equal(digestOf(saga, settled, step(1, B)), hex('2'), 'it never learned the hand-off');
     assert.equal(digestOf(saga, settled, step(1, 'did:mesh:other')), '');
     assert.equal(digestOf(saga, settled, { ...outcome.steps[0]!, stepId: 'step-9' }), '');
-    assert.equal(digestOf(saga, { outcome, digests: { 'step-1': hex('f') } }, step(0, A)), hex('f'));
+    assert.equal(digestOf(saga, { outcome, digests: new Map([['step-1', hex('f')]]) }, step(0, A)), hex('f'));
   });
 
   describe('format 3: no action, no agent unless a substitute ran it, no nulls', () => {

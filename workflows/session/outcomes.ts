@@ -6,7 +6,6 @@
  * only: the child's completion to this run, or an activity's read by id.
  */
 import * as wf from '@temporalio/workflow';
-import { ownGet } from '../../src/core/common';
 import {
   SagaOutcomeSchema,
   isCompactOutcome,
@@ -21,7 +20,7 @@ import type { SagaRecord } from '../../src/contract/sessionTypes';
 /** What settle reads: the saga's compact outcome; `digests` only from a full snapshot (else the record's). */
 export interface Settled {
   outcome: SettledOutcome;
-  digests?: Record<string, string>;
+  digests?: ReadonlyMap<string, string>;
 }
 
 /** What a saga's end told the session: its outcome, or (none) why not. */
@@ -33,7 +32,8 @@ export interface Ended {
 /** A full snapshot, as an older saga answers it, read as its compact outcome (its digests kept beside it). */
 export const settledFromSnapshot = (snap: SagaSnapshot): Settled => ({
   outcome: sagaOutcomeOf(snap),
-  digests: snap.digests,
+  // A Map: an older saga's step ids are client-chosen ("__proto__" is an id).
+  digests: new Map(Object.entries(snap.digests)),
 });
 
 /**
@@ -88,7 +88,7 @@ export function endedWithFailure(err: unknown, saga: SagaRecord | undefined): En
  * the record's, or — a kill handed the step on and the saga never learned it — the one it had before.
  */
 export function digestOf(saga: SagaRecord, settled: Settled, step: SagaOutcomeStep): string {
-  if (settled.digests) return ownGet(settled.digests, step.stepId) ?? '';
+  if (settled.digests) return settled.digests.get(step.stepId) ?? '';
   const held = saga.steps.find((s) => s.stepId === step.stepId);
   if (!held) return '';
   if (held.agentDid === step.agentDid) return held.digest;
