@@ -33,6 +33,7 @@
  *   npm run record:histories -- --only groups     the parallel groups' fixtures alone (SPEC §14)
  *   npm run record:histories -- --only start-input   the format-2 start input's fixtures alone (issue 20)
  *   npm run record:histories -- --only format-3      the format-3 start input's fixtures alone (issue 20)
+ *   npm run record:histories -- --only format-4      the format-4 start input's fixtures alone (issue 20)
  *   npm run record:histories -- --only audit-batch-ref   a session whose audit batches go by reference, its
  *                                                        first read made not to chain (inline, patched) (issue 20)
  */
@@ -67,7 +68,12 @@ const ACTIONS = [
 function registerHandlers(): void {
   registerStepHandler('rec.step', {
     async execute(input, ctx) {
-      const opts = (input ?? {}) as { fail?: boolean; failFirstRound?: boolean; delayMs?: number };
+      const opts = (input ?? {}) as {
+        fail?: boolean;
+        failFirstRound?: boolean;
+        failFirstAttempt?: boolean;
+        delayMs?: number;
+      };
       if (opts.delayMs) {
         for (let waited = 0; waited < opts.delayMs; waited += 100) {
           ctx.activity.heartbeat();
@@ -75,6 +81,7 @@ function registerHandlers(): void {
         }
       }
       if (opts.fail) throw ApplicationFailure.nonRetryable('refused on purpose', 'RecordedFailure');
+      if (opts.failFirstAttempt && ctx.attempt === 1) throw ApplicationFailure.retryable('failed once on purpose');
       // SPEC §14: fails until an operator's retry runs it under a new round of its key.
       if (opts.failFirstRound && !ctx.idempotencyKey.endsWith('/2'))
         throw ApplicationFailure.nonRetryable('refused until retried', 'RecordedFailure');
@@ -116,7 +123,7 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input', 'format-3', 'audit-batch-ref'];
+    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input', 'format-3', 'format-4', 'audit-batch-ref'];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -147,6 +154,7 @@ async function main(): Promise<void> {
     if (want('groups')) await groups();
     if (want('start-input')) await startInput();
     if (want('format-3')) await format3();
+    if (want('format-4')) await format4();
     if (want('audit-batch-ref')) await auditBatchRef(own, save, until);
     for (const line of written) console.log(line);
   } finally {
@@ -350,6 +358,45 @@ async function main(): Promise<void> {
     await save('saga-format-3', saga.handle.workflowId);
     await save('saga-format-3-compensated', undone.handle.workflowId);
     await save('session-format-3', f.handle.workflowId);
+  }
+
+  async function format4(): Promise<void> {
+    // Issue 20: format 4 — no session id in the start input (the saga reads its parent's), no summary
+    // unless it says more than the workflow id, the outcome without the saga's id and the steps that committed
+    // plainly: one completes (its second step on a retry, so named), one compensates, and a turn names every step.
+    const f = await session('rec-format-4', { [alpha]: 0.85, [beta]: 0.8 });
+    const saga = await f.startSaga({
+      sagaId: 'format-4',
+      steps: [
+        { actionId: 'draft', agentDid: alpha, input: { n: 1 } },
+        { actionId: 'publish', agentDid: beta, input: { failFirstAttempt: true }, retry: { maximumAttempts: 2 } },
+        { actionId: 'draft', agentDid: alpha },
+      ],
+    });
+    const snap = await saga.result();
+    if (snap.saga.state !== 'completed') throw new Error(`the format-4 saga did not complete: ${snap.error}`);
+    const undone = await f.startSaga({
+      sagaId: 'format-4-undone',
+      description: 'recorded',
+      steps: [
+        { actionId: 'draft', agentDid: alpha },
+        { actionId: 'publish', agentDid: beta, input: { fail: true } },
+      ],
+    });
+    const undoneSnap = await undone.result();
+    if (undoneSnap.saga.state !== 'compensated')
+      throw new Error(`the format-4 saga did not compensate: ${undoneSnap.saga.state}`);
+    const turn = await f.openTurn({ agentDid: alpha, sagaId: 'format-4-turn' });
+    for (const actionId of ['draft', 'draft'])
+      if (!(await turn.append({ actionId })).ok) throw new Error(`the turn's ${actionId} did not commit`);
+    await turn.end();
+    await turn.result();
+    await until('the session to learn them', async () => (await f.sagas()).every((x) => x.state !== 'running'));
+    await f.terminate();
+    await save('saga-format-4', saga.handle.workflowId);
+    await save('saga-format-4-compensated', undone.handle.workflowId);
+    await save('saga-format-4-turn', turn.workflowId);
+    await save('session-format-4', f.handle.workflowId);
   }
 
   async function turns(): Promise<void> {

@@ -12,6 +12,9 @@ export type WorkflowName = typeof SESSION_WORKFLOW | typeof SAGA_WORKFLOW;
 
 /** Readable workflow ids, the same from every client. */
 export const sessionWorkflowId = (sessionId: string) => `hv-session-${sessionId}`;
+/** The session a workflow id names, if it is a session's (sessionWorkflowId's inverse). */
+export const sessionIdOfWorkflowId = (workflowId: string | undefined): string | undefined =>
+  workflowId?.startsWith(sessionWorkflowId('')) ? workflowId.slice(sessionWorkflowId('').length) : undefined;
 /**
  * A saga's workflow id: `hv-saga-<sessionId>/<sagaId>`. No id holds "/" (src/core/sagaContract.ts: Id), so the pair
  * is unambiguous (N16), and so are the step idempotency keys derived from it (`<workflowId>/<stepId>/<phase>`).

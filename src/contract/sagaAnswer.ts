@@ -5,17 +5,18 @@
  */
 import { reportedCost } from '../core/stepCost';
 import { isToolDefinitionChange, type ToolDefinitionChange } from '../core/toolDefinitions';
-import type { SagaOutcome, SagaOutcome3, SettledOutcome } from './sagaOutcome';
+import type { SagaOutcome, SagaOutcome3, SagaOutcome4, SettledOutcome } from './sagaOutcome';
 import type { SagaSnapshot } from './sagaTypes';
 
 /** The format of a saga's answer as its start input asked (SagaWorkflowInputSchema.format). */
 export const SAGA_OUTCOME_FORMAT = 2;
 export const SAGA_OUTCOME_FORMAT_3 = 3;
+export const SAGA_OUTCOME_FORMAT_4 = 4;
 
 /** A compact outcome, not a full snapshot (which has `saga`). */
 export const isCompactOutcome = (x: unknown): x is SagaOutcome => {
   const format = typeof x === 'object' && x !== null ? (x as { format?: unknown }).format : undefined;
-  return format === SAGA_OUTCOME_FORMAT || format === SAGA_OUTCOME_FORMAT_3;
+  return format === SAGA_OUTCOME_FORMAT || format === SAGA_OUTCOME_FORMAT_3 || format === SAGA_OUTCOME_FORMAT_4;
 };
 
 /** The compact outcome of a snapshot: what the saga answers, and how a session reads an older saga's snapshot. */
@@ -89,6 +90,51 @@ export function settledOutcomeOf(
       const step = held(stepId);
       if (!step) throw new Error(`a saga's outcome is malformed: steps: ${stepId} is no step of the saga`);
       return { stepId, agentDid: agentDid ?? step.agentDid, actionId: step.actionId, state, attempts, error: error ?? null, ...rest };
+    }),
+  };
+}
+
+/** Format 4 leaves a step out when this is all it would say: committed on its first attempt, by its given agent. */
+type Outcome3Step = SagaOutcome3['steps'][number];
+const plainlyCommitted = (s: Outcome3Step): boolean =>
+  s.state === 'committed' && s.attempts === 1 && Object.keys(s).length === 3; // stepId, state, attempts
+
+/**
+ * Format 4's outcome of a snapshot: format 3's without the saga's id (its session started it under that id)
+ * and without the steps that committed plainly — unless `everyStep`: a turn names every step it ran, as its
+ * session's record may hold a step the saga never read (SPEC §13). `steps` absent: none to name.
+ */
+export function sagaOutcome4Of(
+  snap: SagaSnapshot,
+  givenAgent: (stepId: string) => string | undefined,
+  everyStep: boolean,
+): SagaOutcome4 {
+  const { sagaId: _started, steps, ...rest } = sagaOutcome3Of(snap, givenAgent);
+  const named = everyStep ? steps : steps.filter((s) => !plainlyCommitted(s));
+  return { ...rest, format: SAGA_OUTCOME_FORMAT_4, ...(named.length > 0 ? { steps: named } : {}) };
+}
+
+/**
+ * A format-4 outcome as its session settles it, from its record of the saga: each step it names as format 3's
+ * (a step the record does not hold makes it malformed), and — for a saga of fixed steps — every other step of
+ * the record committed on its first attempt by its given agent. A turn's outcome names every step it ran.
+ */
+export function settledOutcome4Of(
+  outcome: SagaOutcome4,
+  saga: { sagaId: string; steps: readonly { stepId: string }[]; turn?: unknown },
+  held: (stepId: string) => { agentDid: string; actionId: string } | undefined,
+): SettledOutcome {
+  const { format: _4, steps: named = [], ...rest } = outcome;
+  const settled = settledOutcomeOf({ ...rest, format: SAGA_OUTCOME_FORMAT_3, sagaId: saga.sagaId, steps: named }, held);
+  if (saga.turn !== undefined) return settled;
+  const byId = new Map(settled.steps.map((s) => [s.stepId, s]));
+  return {
+    ...settled,
+    steps: saga.steps.map(({ stepId }) => {
+      const step = byId.get(stepId);
+      if (step) return step;
+      const given = held(stepId)!;
+      return { stepId, ...given, state: 'committed' as const, attempts: 1, error: null };
     }),
   };
 }

@@ -4,21 +4,25 @@
  * answers this as its workflow result (and as details[0] of SagaCompensated / SagaEscalated / SagaFailed);
  * its full snapshot is the `sagaState` query, which a closed saga still answers. Digests are not sent: the
  * session holds them in its record. Format 2 names each step's agent and action; format 3 leaves out what
- * the session holds — each step's action, its agent unless a substitute ran it (SPEC §12), and null fields.
+ * the session holds — each step's action, its agent unless a substitute ran it (SPEC §12), and null fields;
+ * format 4 also the saga's id and the steps that committed plainly (SagaOutcome4Schema).
  */
 import { z } from 'zod';
 import { DidSchema } from '../core/common';
 import { SAGA_STATES, STEP_STATES } from '../core/saga';
 import type { SagaSnapshot } from './sagaTypes';
-import { SAGA_OUTCOME_FORMAT, SAGA_OUTCOME_FORMAT_3 } from './sagaAnswer';
+import { SAGA_OUTCOME_FORMAT, SAGA_OUTCOME_FORMAT_3, SAGA_OUTCOME_FORMAT_4 } from './sagaAnswer';
 
 // What a saga builds its answer with, and how a client tells an outcome from a snapshot: ./sagaAnswer.
 export {
   SAGA_OUTCOME_FORMAT,
   SAGA_OUTCOME_FORMAT_3,
+  SAGA_OUTCOME_FORMAT_4,
   isCompactOutcome,
   sagaOutcome3Of,
+  sagaOutcome4Of,
   sagaOutcomeOf,
+  settledOutcome4Of,
   settledOutcomeOf,
 } from './sagaAnswer';
 
@@ -68,13 +72,28 @@ export const SagaOutcome3Schema = z.strictObject({
   steps: z.array(SagaOutcome3StepSchema).max(1000),
 });
 
-/** The saga workflow's compact answer, either format (as its start input asked). */
-export const SagaOutcomeSchema = z.discriminatedUnion('format', [SagaOutcome2Schema, SagaOutcome3Schema]);
+/**
+ * Format 4: format 3 without the saga's id (its session started it under that id) and, for a saga of fixed
+ * steps, without each step committed on its first attempt by its given agent with nothing to report — its
+ * session's record holds those. A turn names every step it ran. `steps` absent: none to name.
+ */
+export const SagaOutcome4Schema = SagaOutcome3Schema.omit({ sagaId: true, steps: true }).extend({
+  format: z.literal(SAGA_OUTCOME_FORMAT_4),
+  steps: z.array(SagaOutcome3StepSchema).min(1).max(1000).optional(),
+});
+
+/** The saga workflow's compact answer, in the format its start input asked for. */
+export const SagaOutcomeSchema = z.discriminatedUnion('format', [
+  SagaOutcome2Schema,
+  SagaOutcome3Schema,
+  SagaOutcome4Schema,
+]);
 
 /** The outcome as its session settles it: every step with its agent and action (format 3's filled from its record). */
 export type SettledOutcome = z.output<typeof SagaOutcome2Schema>;
 export type SagaOutcomeStep = z.output<typeof SagaOutcomeStepSchema>;
 export type SagaOutcome3 = z.output<typeof SagaOutcome3Schema>;
+export type SagaOutcome4 = z.output<typeof SagaOutcome4Schema>;
 export type SagaOutcome = z.output<typeof SagaOutcomeSchema>;
 
 /** The saga workflow's answer: the compact outcome, or (a saga started before format 2) its full snapshot. */

@@ -12,7 +12,10 @@
  * derives: a step's id when it is the one the session assigns by default (`step-<n>` of its entry), an action's
  * omega when it is its reversibility's default; the saga's answer leaves out what its session holds (agents,
  * actions, nulls), and its HvSagaState is written only when the workflow's status cannot say it (listing reads
- * a missing one from the status: src/client/lists.ts). Format 1 (no `format`: every recorded history before it) gives
+ * a missing one from the status: src/client/lists.ts). Format 4 (`format: 4`) leaves out, beside that, the
+ * session id (the saga reads it from its parent's workflow id), and the saga's answer its id and the steps that
+ * committed plainly (src/contract/sagaOutcome.ts: SagaOutcome4Schema).
+ * Format 1 (no `format`: every recorded history before it) gives
  * every field and each step's digest, and the saga uses them as given and answers its full snapshot.
  */
 import { z } from 'zod';
@@ -75,8 +78,9 @@ export const SagaWorkflowInputSchema = z
      * before, which answers its full snapshot, so its history replays as it ran. The session always sends it:
      * Temporal does not compare a child's input on replay.
      */
-    format: z.union([z.literal(2), z.literal(3)]).optional(),
-    sessionId: SessionIdSchema,
+    format: z.union([z.literal(2), z.literal(3), z.literal(4)]).optional(),
+    /** Format 4 leaves it out: the saga reads it from its parent's workflow id (its history's start event). */
+    sessionId: SessionIdSchema.optional(),
     sagaId: Id,
     description: z.string().max(500).optional(),
     steps: z.array(StartStepSchema).max(SAGA_MAX_STEPS),
@@ -109,6 +113,15 @@ export const SagaWorkflowInputSchema = z
     message: 'a saga needs at least one step',
   })
   .superRefine((v, ctx) => {
+    const before3 = (v.format ?? 1) < 3;
+    if (v.format === 4 && v.sessionId !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sessionId'],
+        message: "format 4 gives no session id: the saga reads it from its parent's workflow id",
+      });
+    if (v.format !== 4 && v.sessionId === undefined)
+      ctx.addIssue({ code: 'custom', path: ['sessionId'], message: `format ${v.format ?? 1} gives the session id` });
     v.steps.forEach((s, i) => {
       if (v.format !== undefined && s.digest !== undefined)
         ctx.addIssue({
@@ -116,17 +129,21 @@ export const SagaWorkflowInputSchema = z
           path: ['steps', i, 'digest'],
           message: `format ${v.format} gives no digest: the saga computes each step's`,
         });
-      if (v.format !== 3 && s.stepId === undefined)
-        ctx.addIssue({ code: 'custom', path: ['steps', i, 'stepId'], message: 'only format 3 leaves a step id out' });
+      if (before3 && s.stepId === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['steps', i, 'stepId'],
+          message: 'only format 3 on leaves a step id out',
+        });
       if (v.format === undefined && s.digest === undefined)
         ctx.addIssue({ code: 'custom', path: ['steps', i, 'digest'], message: 'format 1 gives each step its digest' });
     });
-    if (v.format !== 3 && v.quorum === undefined)
-      ctx.addIssue({ code: 'custom', path: ['quorum'], message: 'only format 3 leaves the quorum out' });
-    if (v.format !== 3)
+    if (before3 && v.quorum === undefined)
+      ctx.addIssue({ code: 'custom', path: ['quorum'], message: 'only format 3 on leaves the quorum out' });
+    if (before3)
       v.actions.forEach((a, i) => {
         if (a.omega === undefined)
-          ctx.addIssue({ code: 'custom', path: ['actions', i, 'omega'], message: 'only format 3 leaves omega out' });
+          ctx.addIssue({ code: 'custom', path: ['actions', i, 'omega'], message: 'only format 3 on leaves omega out' });
       });
     const ids = stepIdsOf(v.steps, v.groups);
     const grouped = new Set<string>();
@@ -158,7 +175,8 @@ export const startQuorum = (quorum: number): { quorum?: number } => (quorum === 
 
 type ParsedStartInput = z.output<typeof SagaWorkflowInputSchema>;
 /** The start input as the saga holds it: every step with its id and digest, every action with its omega. */
-export type SagaStartInput = Omit<ParsedStartInput, 'steps' | 'actions' | 'quorum'> & {
+export type SagaStartInput = Omit<ParsedStartInput, 'sessionId' | 'steps' | 'actions' | 'quorum'> & {
+  sessionId: string;
   quorum: number;
   steps: (ParsedStartInput['steps'][number] & { stepId: string; digest: string })[];
   actions: (ParsedStartInput['actions'][number] & { omega: number })[];
@@ -191,12 +209,16 @@ export function stepIdsOf(steps: readonly { stepId?: string }[], groups: readonl
 }
 
 /** The parsed start input with format 2's and 3's digests computed (and what they left out put back): what format 1 gave. */
-export function resolveStartInput(input: ParsedStartInput): SagaStartInput {
+export function resolveStartInput(input: ParsedStartInput, parentSessionId?: string): SagaStartInput {
+  // The schema refuses an input of format 1–3 without it; format 4's is its parent's (workflows/saga/context.ts).
+  const sessionId = parentSessionId ?? input.sessionId;
+  if (sessionId === undefined) throw new Error('a saga start input without its session id');
+  const { sagaId } = input;
   if (input.format === undefined) return input as SagaStartInput; // format 1: the digests are the session's, given
-  const { sessionId, sagaId } = input;
   const ids = stepIdsOf(input.steps, input.groups);
   return {
     ...input,
+    sessionId,
     quorum: input.quorum ?? START_QUORUM_DEFAULT,
     actions: input.actions.map((a) => ({ ...a, omega: a.omega ?? OMEGA[a.reversibility].default })),
     steps: input.steps.map((s, i) => ({
@@ -258,17 +280,17 @@ export function withoutDefaultIds(steps: readonly StartStep[], groups: readonly 
 }
 
 /**
- * Format 2: an action's view without readOnly and admin when they are false (their defaults); format 3 also
+ * Format 2: an action's view without readOnly and admin when they are false (their defaults); format 3 on also
  * without omega when it is its reversibility's default.
  */
-export function startActionView(view: ActionView, format: 2 | 3 = 2): StartActionView {
+export function startActionView(view: ActionView, format: 2 | 3 | 4 = 2): StartActionView {
   const { actionId, readOnly, admin, reversibility, omega, executeApi, undoApi } = view;
   return {
     actionId,
     ...(readOnly ? { readOnly } : {}),
     ...(admin ? { admin } : {}),
     reversibility,
-    ...(format === 3 && omega === OMEGA[reversibility].default ? {} : { omega }),
+    ...(format >= 3 && omega === OMEGA[reversibility].default ? {} : { omega }),
     executeApi,
     undoApi,
   };

@@ -241,9 +241,10 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
         quorum: 1,
       };
     };
-    // The id the session will give its first saga, a made-up one, a plain start, and one in format 2 (issue 20:
-    // no digests, the saga computes them; admin left out) — refused before its input is read.
-    const ids = ['saga-1', 'forged', 'forged-start', 'forged-format-2'];
+    // The id the session will give its first saga, a made-up one, a plain start, one in format 2 (issue 20:
+    // no digests, the saga computes them; admin left out) and one in format 4 (no session id: a saga reads it
+    // from its parent's workflow id, and this one has no parent) — refused before its input is read.
+    const ids = ['saga-1', 'forged', 'forged-start', 'forged-format-2', 'forged-format-4'];
     const compact = (sagaId: string) => {
       const input = forged(sagaId);
       return {
@@ -277,6 +278,11 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
         taskQueue,
         workflowId: sagaWorkflowId(session.id, ids[3]!),
         args: [compact(ids[3]!)],
+      }),
+      await client.workflow.start('sagaWorkflow', {
+        taskQueue,
+        workflowId: sagaWorkflowId(session.id, ids[4]!),
+        args: [(({ sessionId: _s, ...rest }) => ({ ...rest, format: 4 }))(compact(ids[4]!))],
       }),
     ];
     for (const h of handles) {

@@ -104,7 +104,7 @@ describe('e2e: a saga started from the Temporal Python SDK', function () {
     assert.equal(out.failureType, 'SagaCompensated');
     assert.deepEqual(
       [out.outcome?.format, out.outcome?.state, out.outcome?.failedStepId],
-      [3, 'compensated', 'step-2'],
+      [4, 'compensated', 'step-2'],
     );
     assert.match(out.failureMessage ?? '', new RegExp(`^saga ${sagaId} compensated: ring violation`));
     await assertGovernedLike(session, sagaId, out.result!, reference);

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { ApplicationFailure, ChildWorkflowFailure, RetryState } from '@temporalio/common';
 import { addStep, commitStep, createSaga, failStep, startStep } from '../../src/core/saga';
-import { SagaOutcomeSchema, sagaOutcome3Of, sagaOutcomeOf } from '../../src/contract/sagaOutcome';
+import { SagaOutcomeSchema, sagaOutcome3Of, sagaOutcome4Of, sagaOutcomeOf } from '../../src/contract/sagaOutcome';
+import { sessionIdOfWorkflowId, sessionWorkflowId } from '../../src/contract/messageNames';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import type { SagaRecord } from '../../src/contract/sessionTypes';
 import { digestOf, endedWith, endedWithFailure } from '../../workflows/session/outcomes';
@@ -191,6 +192,98 @@ describe('the compact saga outcome (issue 20)', () => {
         [{ ...good, steps: [{ ...good.steps[0], agentDid: 'nobody' }] }, /steps\.0\.agentDid/],
       ];
       for (const [answer, why] of bad) assert.throws(() => endedWith(answer, record({})), why, JSON.stringify(answer));
+    });
+  });
+  describe('format 4: format 3 without the saga id and the steps that committed plainly', () => {
+    const given = { 'step-1': A, 'step-2': B, 'step-3': A } as Record<string, string>;
+    const evidence = { approvers: [], rejectedBy: null, witness: null };
+    const held = (stepId: string, actionId: string, agentDid: string) => ({
+      stepId,
+      actionId,
+      agentDid,
+      digest: hex('1'),
+      ...evidence,
+    });
+    const record = (extra: Record<string, unknown> = {}) =>
+      ({
+        sagaId: 'g1',
+        steps: [held('step-1', 'draft', A), held('step-2', 'search', B), held('step-3', 'draft', A)],
+        ...extra,
+      }) as unknown as SagaRecord;
+    function completed(): SagaSnapshot {
+      const snap = snapshotOf();
+      snap.saga.steps = [];
+      for (const [id, action, agent] of [
+        ['step-1', 'draft', A],
+        ['step-2', 'search', B],
+        ['step-3', 'draft', A],
+      ] as const) {
+        addStep(snap.saga, { stepId: id, actionId: action, agentDid: agent, executeApi: 'handler:x' }, 1);
+        startStep(snap.saga, id, 2);
+        commitStep(snap.saga, id, { ok: true }, 3);
+      }
+      snap.saga.state = 'completed';
+      snap.saga.finishedAt = 9;
+      return { ...snap, error: null, failedStepId: null };
+    }
+
+    it('a saga whose steps all committed plainly answers its state and end alone; its session reads every step back', () => {
+      const snap = completed();
+      const outcome = sagaOutcome4Of(snap, (id) => given[id], false);
+      assert.deepEqual(outcome, { format: 4, state: 'completed', finishedAt: 9 });
+      assert.ok(SagaOutcomeSchema.safeParse(outcome).success);
+      assert.deepEqual(endedWith(JSON.parse(JSON.stringify(outcome)), record()), {
+        settled: { outcome: sagaOutcomeOf(snap) },
+        failure: null,
+      });
+    });
+
+    it('names a step with anything to say (a retry, a cost, a substitute, a failure), the rest filled in in order', () => {
+      const snap = completed();
+      snap.saga.steps[1]!.attempts = 2;
+      snap.saga.steps[2]!.result = { costUnits: 0.5 };
+      const outcome = sagaOutcome4Of(snap, (id) => given[id], false);
+      assert.deepEqual(outcome.steps, [
+        { stepId: 'step-2', state: 'committed', attempts: 2 },
+        { stepId: 'step-3', state: 'committed', attempts: 1, cost: 0.5 },
+      ]);
+      assert.deepEqual(endedWith(outcome, record()).settled?.outcome, sagaOutcomeOf(snap));
+      const failed = sagaOutcome4Of(snapshotOf(), (id) => given[id], false);
+      assert.deepEqual(
+        failed.steps?.map((s) => s.stepId),
+        ['step-1', 'step-2'],
+        'step-1 reported a cost; step-2 failed',
+      );
+    });
+
+    it('a turn names every step it ran: its session fills in none (its record may hold a step the saga never read)', () => {
+      const snap = completed();
+      snap.saga.steps.pop();
+      const outcome = sagaOutcome4Of(snap, (id) => given[id], true);
+      assert.equal(outcome.steps?.length, 2);
+      const turn = record({ turn: { agentDid: A, state: 'open' } });
+      assert.deepEqual(
+        endedWith(outcome, turn).settled?.outcome.steps.map((s) => s.stepId),
+        ['step-1', 'step-2'],
+        'step-3, appended but never read, is not taken for committed',
+      );
+    });
+
+    it('refuses one naming a step the session never gave, carrying the saga id, or naming no step in an empty list', () => {
+      const good = sagaOutcome4Of(snapshotOf(), (id) => given[id], false);
+      const bad: [unknown, RegExp][] = [
+        [{ ...good, steps: [{ ...good.steps![0], stepId: 'step-9' }] }, /step-9 is no step of the saga/],
+        [{ ...good, sagaId: 'g1' }, /sagaId/],
+        [{ ...good, steps: [] }, /steps/],
+      ];
+      for (const [answer, why] of bad) assert.throws(() => endedWith(answer, record()), why, JSON.stringify(answer));
+      assert.throws(() => endedWith(good, undefined), /holds no record/);
+    });
+
+    it("the saga reads its session id from its parent's workflow id (a session's, or none)", () => {
+      assert.equal(sessionIdOfWorkflowId(sessionWorkflowId('s-1')), 's-1');
+      assert.equal(sessionIdOfWorkflowId('hv-saga-s-1/g'), undefined);
+      assert.equal(sessionIdOfWorkflowId(undefined), undefined, 'no parent');
     });
   });
 });

@@ -87,30 +87,47 @@ function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessi
     agents: AGENTS.map(startAgentView),
     actions: ACTIONS.map((a) => startActionView(a, 3)),
   };
+  // Format 4: format 3 without the session id, which the saga reads from its parent's workflow id.
+  const { sessionId: _session, ...format4 } = {
+    ...format3,
+    format: 4 as const,
+    actions: ACTIONS.map((a) => startActionView(a, 4)),
+  };
   // Temporal carries them as JSON.
   const wire = (x: unknown) => JSON.parse(JSON.stringify(x)) as SagaWorkflowInput;
-  return { full: wire(full), compact: wire(compact), format3: wire(format3), digests: steps.map(digestOf) };
+  return {
+    full: wire(full),
+    compact: wire(compact),
+    format3: wire(format3),
+    format4: wire(format4),
+    sessionId,
+    digests: steps.map(digestOf),
+  };
 }
 
-const read = (raw: SagaWorkflowInput) => resolveStartInput(SagaWorkflowInputSchema.parse(raw));
+const read = (raw: SagaWorkflowInput, parentSessionId?: string) =>
+  resolveStartInput(SagaWorkflowInputSchema.parse(raw), parentSessionId);
 
 function assertSameReading(entries: SagaEntryInput[], leased: (i: number) => boolean = () => true) {
-  const { full, compact, format3, digests } = inputs(entries, leased);
+  const { full, compact, format3, format4, sessionId, digests } = inputs(entries, leased);
   const { format, ...fromCompact } = read(compact);
   assert.equal(format, 2);
   assert.deepStrictEqual(fromCompact, read(full));
   const { format: three, ...from3 } = read(format3);
   assert.equal(three, 3);
   assert.deepStrictEqual(from3, fromCompact, 'format 3 reads as format 2 did');
+  const { format: four, ...from4 } = read(format4, sessionId);
+  assert.equal(four, 4);
+  assert.deepStrictEqual(from4, fromCompact, 'format 4, its session id its parent’s, reads as format 2 did');
   assert.deepStrictEqual(
     fromCompact.steps.map((s) => s.digest),
     digests,
     "the saga's digests are the session's",
   );
-  return { full, compact, format3 };
+  return { full, compact, format3, format4 };
 }
 
-describe('the saga start input, formats 2 and 3 (issue 20)', () => {
+describe('the saga start input, formats 2, 3 and 4 (issue 20)', () => {
   it('format 3 leaves out default step ids (a group counted as one entry; branches always named) and default omegas', () => {
     const { format3 } = assertSameReading([
       { actionId: 'draft', agentDid: A },
@@ -290,21 +307,34 @@ describe('the saga start input, formats 2 and 3 (issue 20)', () => {
       JSON.stringify(SagaWorkflowInputSchema.safeParse(withDigest).error?.issues),
       /format 2 gives no digest/,
     );
-    assert.equal(SagaWorkflowInputSchema.safeParse({ ...compact, format: 4 }).success, false, 'no other format');
+    assert.equal(SagaWorkflowInputSchema.safeParse({ ...compact, format: 5 }).success, false, 'no other format');
     const noId = { ...compact, steps: [{ actionId: 'draft', agentDid: A }] };
     assert.match(
       JSON.stringify(SagaWorkflowInputSchema.safeParse(noId).error?.issues),
-      /only format 3 leaves a step id out/,
+      /only format 3 on leaves a step id out/,
     );
     const noOmega = { ...compact, actions: [{ ...ACTIONS[0], omega: undefined }] };
     assert.match(
       JSON.stringify(SagaWorkflowInputSchema.safeParse(noOmega).error?.issues),
-      /only format 3 leaves omega out/,
+      /only format 3 on leaves omega out/,
     );
     const { quorum: _q, ...noQuorum } = compact;
     assert.match(
       JSON.stringify(SagaWorkflowInputSchema.safeParse(noQuorum).error?.issues),
-      /only format 3 leaves the quorum out/,
+      /only format 3 on leaves the quorum out/,
     );
+  });
+
+  it("format 4 gives no session id (the saga reads it from its parent's workflow id); every format before it does", () => {
+    const { compact, format3, format4 } = inputs([{ actionId: 'draft', agentDid: A }], () => true);
+    const issues = (raw: unknown) => JSON.stringify(SagaWorkflowInputSchema.safeParse(raw).error?.issues);
+    assert.match(issues({ ...format4, sessionId: 'other' }), /"sessionId".*format 4 gives no session id/);
+    const { sessionId: _s3, ...noSession3 } = format3;
+    assert.match(issues(noSession3), /"sessionId".*format 3 gives the session id/);
+    const { sessionId: _s2, ...noSession2 } = compact;
+    assert.match(issues(noSession2), /"sessionId".*format 2 gives the session id/);
+    const { sagaId: _g, ...noSaga } = format4;
+    assert.match(issues(noSaga), /"sagaId"/, 'its saga id it gives (replay may run it under another workflow id)');
+    assert.throws(() => read(format4), /without its session id/, "format 4 is read with its parent's session id");
   });
 });

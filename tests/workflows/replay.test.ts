@@ -67,6 +67,12 @@ const SCENARIOS = [
   'saga-format-3',
   'saga-format-3-compensated',
   'session-format-3',
+  // Issue 20, format 4: no session id in the start input, a summary only when it says more than the workflow id, the
+  // outcome without the saga's id and the plainly committed steps (a retried step named; a turn names every step).
+  'saga-format-4',
+  'saga-format-4-compensated',
+  'saga-format-4-turn',
+  'session-format-4',
   // Issue 20: audit batches by reference; the first read made not to chain, so that batch failed AUDIT_BATCH_UNREAD
   // and went again inline (behind the audit-batch-inline patch); the later ones by reference.
   'session-audit-batch-ref',

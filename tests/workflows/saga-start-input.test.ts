@@ -1,6 +1,7 @@
 /**
- * A saga's start input, format 3 (issue 20; format 2 plus what the saga derives left out): the session starts
- * its saga with the steps as requested, no digests, no default step ids or omegas; the saga computes each
+ * A saga's start input, format 4 (issue 20; format 2 plus what the saga derives left out): the session starts
+ * its saga with the steps as requested, no digests, no default step ids or omegas, no session id (the saga
+ * reads it from its parent's workflow id); the saga computes each
  * digest with the session's own stepDigest. Approvals bind to the digests the
  * session recorded and answered (SPEC §11.5), so what the saga computes must be exactly those: for plain
  * steps, a parallel group's branches (g1.b2), a fork's steps under the fork's id and a turn's steps.
@@ -34,7 +35,7 @@ const digestsOf = (
     steps.map((s) => [s.stepId, stepDigest({ sessionId: session.sessionId, sagaId, ...s, input: s.input })]),
   );
 
-describe('the saga start input, format 3 (issue 20)', function () {
+describe('the saga start input, format 4 (issue 20)', function () {
   this.timeout(180_000);
   const touched: string[] = [];
   after(async () => {
@@ -67,7 +68,8 @@ describe('the saga start input, format 3 (issue 20)', function () {
     assert.deepEqual(saga.digests, expected, 'startSaga answers the digests the session recorded');
 
     const input = await startInput(saga.handle.workflowId);
-    assert.equal(input.format, 3);
+    assert.equal(input.format, 4);
+    assert.equal(input.sessionId, undefined, "the saga reads it from its parent's workflow id");
     assert.deepEqual(
       input.steps,
       [
@@ -113,7 +115,7 @@ describe('the saga start input, format 3 (issue 20)', function () {
     );
   });
 
-  it("a fork, read from its original's format-3 input, runs under the digests the session answered for it", async () => {
+  it("a fork, read from its original's format-4 input, runs under the digests the session answered for it", async () => {
     const session = await activeSession();
     touched.push(session.handle.workflowId);
     const steps = [
@@ -160,10 +162,13 @@ describe('the saga start input, format 3 (issue 20)', function () {
     assert.deepEqual(Object.fromEntries(answers.map((a) => [a.stepId, a.digest])), expected);
     assert.deepEqual(snap.digests, expected);
     const input = await startInput(turn.workflowId);
-    assert.deepEqual([input.format, input.steps], [3, []]);
+    assert.deepEqual([input.format, input.steps], [4, []]);
+    const { client } = await rawClient();
+    const summary = await (await client.workflow.getHandle(turn.workflowId).describe()).staticSummary();
+    assert.equal(summary, `Turn of ${alpha}`, 'whose turn it is: what its workflow id does not say');
   });
 
-  it('no static details (written twice to history): the current details show the steps with their states', async () => {
+  it('no static details and a summary only of what its workflow id does not say (both written twice to history): the current details show the steps with their states', async () => {
     const hv = await hypervisor();
     const session = await activeSession();
     touched.push(session.handle.workflowId);
@@ -173,7 +178,15 @@ describe('the saga start input, format 3 (issue 20)', function () {
     const handle = hv.client.workflow.getHandle(saga.handle.workflowId);
     const described = await handle.describe();
     assert.equal(await described.staticDetails(), undefined);
-    assert.match((await described.staticSummary()) ?? '', new RegExp(`^Saga ${saga.sagaId} of session `));
+    assert.equal(await described.staticSummary(), undefined, `its workflow id says it: ${saga.handle.workflowId}`);
+    const described2 = await session.startSaga({
+      description: 'quarterly report',
+      steps: [{ actionId: 'draft', agentDid: alpha }],
+    });
+    touched.push(described2.handle.workflowId);
+    await described2.result();
+    const withDescription = await hv.client.workflow.getHandle(described2.handle.workflowId).describe();
+    assert.equal(await withDescription.staticSummary(), 'quarterly report');
     const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
     assert.match(
       metadata.currentDetails ?? '',

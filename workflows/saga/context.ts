@@ -7,7 +7,7 @@
 import * as wf from '@temporalio/workflow';
 import type { createActivities } from '../../activities';
 import { parse } from '../../src/core/common';
-import type { ActionView, AgentView } from '../../src/core/sagaContract';
+import { SessionIdSchema, type ActionView, type AgentView } from '../../src/core/sagaContract';
 import {
   SagaWorkflowInputSchema,
   resolveStartInput,
@@ -18,6 +18,7 @@ import { addStep, createSaga, type SagaState } from '../../src/core/saga';
 import { groupStates } from '../../src/core/groups';
 import type { SagaSnapshot } from '../../src/contract/sagaTypes';
 import { sessionWorkflowId } from '../definitions';
+import { sessionIdOfWorkflowId } from '../../src/contract/messageNames';
 import { governed } from '../failures';
 import { notFromSession } from './failures';
 
@@ -107,12 +108,25 @@ export function addSpecStep(saga: SagaState, spec: SagaInput['steps'][number], a
   );
 }
 
+/**
+ * Its session's id — refused (SAGA_NOT_STARTED_BY_SESSION) unless that session is its parent. Format 4 reads
+ * it from its parent's workflow id (its history's start event, not its input); before it the input gave it,
+ * checked against the parent.
+ */
+function sessionIdOf(raw: SagaWorkflowInput, info: wf.WorkflowInfo): string {
+  const given = raw as { format?: unknown; sessionId?: unknown } | null;
+  const parent = info.parent?.workflowId;
+  const sessionId = given?.format === 4 ? sessionIdOfWorkflowId(parent) : given?.sessionId;
+  if (typeof sessionId !== 'string' || parent !== sessionWorkflowId(sessionId)) notFromSession(raw);
+  if (!SessionIdSchema.safeParse(sessionId).success) notFromSession(raw); // no session has that id
+  return sessionId;
+}
+
 /** The saga's context from its start input — refused unless its session started it (its parent). */
 export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
   const info = wf.workflowInfo();
-  const claimed = (raw as { sessionId?: unknown } | null)?.sessionId;
-  if (typeof claimed !== 'string' || info.parent?.workflowId !== sessionWorkflowId(claimed)) notFromSession(raw);
-  const input = governed(() => resolveStartInput(parse(SagaWorkflowInputSchema, raw, 'saga input')));
+  const parentSessionId = sessionIdOf(raw, info);
+  const input = governed(() => resolveStartInput(parse(SagaWorkflowInputSchema, raw, 'saga input'), parentSessionId));
   const { sessionId, sagaId } = input;
   const actions = new Map<string, ActionView>(input.actions.map((a) => [a.actionId, a]));
   const saga: SagaState = governed(() => {

@@ -15,9 +15,9 @@
  *   complete ends as a failed workflow (SagaCompensated, SagaEscalated,
  *   SagaFailed) with its answer in the failure's details.
  * - Its answer (result or details) is its compact outcome when its session
- *   asked for format 2 or 3 (issue 20: the session needs no more, and the
+ *   asked for format 2, 3 or 4 (issue 20: the session needs no more, and the
  *   bytes are written twice); its full snapshot is the `sagaState` query.
- * - Format 3: HvSagaState only when its workflow status cannot say it (its
+ * - Format 3 on: HvSagaState only when its workflow status cannot say it (its
  *   session starts it without one; it writes its end unless it completed).
  */
 import * as wf from '@temporalio/workflow';
@@ -25,7 +25,7 @@ import { completeTurn, finishSaga } from '../../src/core/saga';
 import { ATTR } from '../../src/core/observability';
 import { HvSagaState } from '../../src/contract/searchAttributes';
 import type { SagaWorkflowInput } from '../../src/core/sagaStart';
-import { sagaOutcome3Of, sagaOutcomeOf } from '../../src/contract/sagaAnswer';
+import { sagaOutcome3Of, sagaOutcome4Of, sagaOutcomeOf } from '../../src/contract/sagaAnswer';
 import type { SagaAnswer } from '../../src/contract/sagaOutcome';
 import { sagaEndedSignal, sessionWorkflowId } from '../definitions';
 import { annotateRun, sagaEnded } from '../observe';
@@ -58,8 +58,8 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaAnswer> 
   ctx.waiting = null;
   indexPending(ctx, null);
   publishDetails(ctx);
-  // Format 3: a completed saga's state is its workflow status (src/client/lists.ts); any other end is written.
-  if (ctx.input.format !== 3 || ctx.saga.state !== 'completed')
+  // Format 3 on: a completed saga's state is its workflow status (src/client/lists.ts); any other end is written.
+  if ((ctx.input.format ?? 1) < 3 || ctx.saga.state !== 'completed')
     upsertSearchAttributes([{ key: HvSagaState, value: ctx.saga.state }]);
   if (ctx.notifySessionOnEnd) {
     await wf.CancellationScope.nonCancellable(() =>
@@ -68,12 +68,15 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaAnswer> 
   }
   const snap = snapshot(ctx);
   // A saga started before format 2 answers its snapshot, as its history recorded.
+  const givenAgent = (stepId: string) => ctx.specs.get(stepId)?.agentDid;
   const answer =
-    ctx.input.format === 3
-      ? sagaOutcome3Of(snap, (stepId) => ctx.specs.get(stepId)?.agentDid)
-      : ctx.input.format === 2
-        ? sagaOutcomeOf(snap)
-        : snap;
+    ctx.input.format === 4
+      ? sagaOutcome4Of(snap, givenAgent, ctx.input.turn !== undefined)
+      : ctx.input.format === 3
+        ? sagaOutcome3Of(snap, givenAgent)
+        : ctx.input.format === 2
+          ? sagaOutcomeOf(snap)
+          : snap;
   if (ctx.saga.state === 'completed') return answer;
   // Ended, but not as asked: a failed workflow, so the Web UI, its filters and Temporal's metrics tell it apart.
   throw sagaFailure(ctx.sagaId, ctx.saga.state, answer, ctx.error);

@@ -1,7 +1,7 @@
 /**
- * How the session reads a saga's answer (issue 20): a saga started with format 2 or 3 answers its compact
+ * How the session reads a saga's answer (issue 20): a saga started with format 2, 3 or 4 answers its compact
  * outcome (src/contract/sagaOutcome.ts), parsed strictly — format 3's steps named from the session's own
- * record of the saga; one started before answered its full snapshot, read as its compact outcome with the
+ * record of the saga, format 4's also its id and the steps it left out (committed plainly); one started before answered its full snapshot, read as its compact outcome with the
  * same result, so a recorded session history settles it as it ran. Either comes from an authentic source
  * only: the child's completion to this run, or an activity's read by id.
  */
@@ -10,6 +10,7 @@ import {
   SagaOutcomeSchema,
   isCompactOutcome,
   sagaOutcomeOf,
+  settledOutcome4Of,
   settledOutcomeOf,
   type SettledOutcome,
   type SagaOutcomeStep,
@@ -52,7 +53,10 @@ export function endedWith(answer: unknown, saga: SagaRecord | undefined): Ended 
     );
   const outcome = parsed.data;
   if (outcome.format === 2) return { settled: { outcome }, failure: null };
-  return { settled: { outcome: settledOutcomeOf(outcome, (id) => givenStep(saga, id)) }, failure: null };
+  const held = (id: string) => givenStep(saga, id);
+  if (outcome.format === 3) return { settled: { outcome: settledOutcomeOf(outcome, held) }, failure: null };
+  if (!saga) throw new Error(`a saga's outcome is malformed: format 4 names a saga this session holds no record of`);
+  return { settled: { outcome: settledOutcome4Of(outcome, saga, held) }, failure: null };
 }
 
 /** A step as the session gave it to its saga: its action, and the agent it was given for (before any hand-off). */

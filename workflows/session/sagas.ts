@@ -151,12 +151,12 @@ export async function startOneSaga(
     if (i === 0 && refusal !== 'skip') throw refused(step.stepId, refusal);
     break;
   }
-  // Format 3 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
-  // the same values, so the ones recorded above — and what the saga derives left out. Temporal never compares
-  // a child's input, search attributes or user metadata on replay (replay.test.ts: session-format-2).
+  // Format 4 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
+  // the same values, so the ones recorded above — and what the saga derives left out, the session id included
+  // (it reads its parent's workflow id). Temporal never compares a child's input, search attributes or user
+  // metadata on replay (replay.test.ts: session-format-2).
   const sagaInput: SagaWorkflowInput = {
-    format: 3,
-    sessionId: ctx.sessionId,
+    format: 4,
     sagaId,
     ...(req.description !== undefined ? { description: req.description } : {}),
     steps: withoutDefaultIds(
@@ -164,7 +164,7 @@ export async function startOneSaga(
       groups,
     ),
     agents: agents.map(startAgentView),
-    actions: actions.map((a) => startActionView(a, 3)),
+    actions: actions.map((a) => startActionView(a, 4)),
     ...startQuorum(ctx.st.session.config.consensusQuorum),
     ...(turn ? { turn } : {}),
     // SPEC §14, only when asked for.
@@ -181,8 +181,9 @@ export async function startOneSaga(
       args: [sagaInput],
       // The session continues as new while sagas run: they go on, and the new run reads their outcome by id.
       parentClosePolicy: 'ABANDON',
-      // Its steps' table is its current details (with their states), not static ones written twice to history.
-      staticSummary: `${turn ? `Turn of ${turn.agentDid}, saga` : 'Saga'} ${sagaId} of session ${ctx.sessionId}${req.description ? `: ${req.description}` : ''}`,
+      // Its steps' table is its current details (with their states), not static ones written twice to history;
+      // its summary only what its workflow id does not say (hv-saga-<session>/<saga>), which is written twice too.
+      ...sagaSummary(turn, req.description),
       // No HvSagaState: while it runs its workflow status says so (src/client/lists.ts); it writes its end's.
       typedSearchAttributes: [
         { key: HvSessionId, value: ctx.sessionId },
@@ -246,6 +247,15 @@ export async function startOneSaga(
       digests: Object.fromEntries(steps.map((s) => [s.stepId, s.digest])),
     },
   };
+}
+
+/** The Web UI's summary of a saga: whose turn it is, its description; none when its workflow id says it all. */
+function sagaSummary(
+  turn: { agentDid: string } | undefined,
+  description: string | undefined,
+): { staticSummary?: string } {
+  const said = [...(turn ? [`Turn of ${turn.agentDid}`] : []), ...(description ? [description] : [])];
+  return said.length > 0 ? { staticSummary: said.join(': ') } : {};
 }
 
 /**

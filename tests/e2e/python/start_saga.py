@@ -5,9 +5,10 @@ started through its session, with the "startSaga" update on the session's
 workflow hv-session-<sessionId> and plain JSON (contract/startSaga.schema.json);
 the session starts the saga workflow hv-saga-<sessionId>/<sagaId> as its child
 (its id is in startSaga's answer).
-A saga that completed returns its compact outcome ({"format": 3, "state", "error",
-"failedStepId", "steps": [...]}, null fields left out; format 2 from a saga started
-before it also named each step's agent and action); one that compensated, escalated or failed ends
+A saga that completed returns its compact outcome ({"format": 4, "state", "error",
+"failedStepId", "steps": [...]}, null fields left out, and the steps that committed
+plainly on their first attempt too; format 3 from a saga started before it named every
+step, format 2 also each step's agent and action); one that compensated, escalated or failed ends
 as a failed workflow whose failure (type SagaCompensated, SagaEscalated or
 SagaFailed) carries that outcome in details[0]. Its full snapshot (each step's
 result, digests, the log) is the "sagaState" query, which a closed saga answers.
