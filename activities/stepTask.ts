@@ -1,16 +1,19 @@
 /**
  * A step's activity input as its saga hands it over, parsed, with what the saga leaves out put back. The saga
  * sends a compact task (workflows/saga/stepTask.ts): only what the activity cannot derive and uses, defaults
- * left out. A task an older saga scheduled, with every field, parses to the same task (a rollout).
+ * left out — its session and saga ids too, which its workflow id names. A task an older saga scheduled, with
+ * every field, parses to the same task (a rollout).
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { parse } from '../src/core/common';
 import { stepDigest } from '../src/core/sagaContract';
+import { sagaIdsOfWorkflowId } from '../src/contract/messageNames';
 
 const Text = z.string().min(1).max(2048);
 
 const StepFields = {
+  /** Absent (both): the saga's own, from the workflow id that scheduled the task (withSagaIds). */
   sessionId: Text,
   sagaId: Text,
   stepId: Text,
@@ -63,9 +66,21 @@ export const CompensationTaskSchema = z
   })
   .transform(withDigest);
 
+/**
+ * A task's session and saga ids put back from the workflow id of the saga that scheduled it (Temporal's, not the
+ * task's: `hv-saga-<sessionId>/<sagaId>`), when the task leaves both out — what a saga does under that id form.
+ */
+export function withSagaIds(raw: unknown, workflowId: string | undefined): unknown {
+  if (typeof raw !== 'object' || raw === null || 'sessionId' in raw || 'sagaId' in raw) return raw;
+  const ids = workflowId === undefined ? undefined : sagaIdsOfWorkflowId(workflowId);
+  return ids ? { ...raw, ...ids } : raw;
+}
+
+/** Its ids optional: withSagaIds puts them back from the saga's workflow id. */
+type IdsFromWorkflow<T> = Omit<T, 'sessionId' | 'sagaId'> & { sessionId?: string; sagaId?: string };
 /** What a saga may send (compact or full). */
-export type StepTaskInput = z.input<typeof StepTaskSchema>;
-export type CompensationTaskInput = z.input<typeof CompensationTaskSchema>;
+export type StepTaskInput = IdsFromWorkflow<z.input<typeof StepTaskSchema>>;
+export type CompensationTaskInput = IdsFromWorkflow<z.input<typeof CompensationTaskSchema>>;
 
 /** A task that does not parse is refused before anything acts, naming what was wrong; no retry changes it. */
 export function parseTask<S extends z.ZodType>(schema: S, raw: unknown, what: string): z.infer<S> {

@@ -22,6 +22,7 @@ import {
   CompensationTaskSchema,
   parseTask,
   StepTaskSchema,
+  withSagaIds,
   type CompensationTaskInput,
   type StepTaskInput,
 } from './stepTask';
@@ -294,7 +295,11 @@ export function stepActivities(
     async executeStep(raw: StepTaskInput): Promise<{ result: unknown; attempt: number }> {
       let task: StepTask;
       try {
-        task = parseTask(StepTaskSchema, raw, 'step task');
+        task = parseTask(
+          StepTaskSchema,
+          withSagaIds(raw, Context.current().info.workflowExecution?.workflowId),
+          'step task',
+        );
       } catch (err) {
         throw withActingDetails(err, Context.current().info.attempt);
       }
@@ -324,7 +329,11 @@ export function stepActivities(
     },
 
     async compensateStep(raw: CompensationTaskInput): Promise<unknown> {
-      const task = parseTask(CompensationTaskSchema, raw, 'compensation task');
+      const task = parseTask(
+        CompensationTaskSchema,
+        withSagaIds(raw, Context.current().info.workflowExecution?.workflowId),
+        'compensation task',
+      );
       const ctx = stepContext(task, 'undo');
       if (!task.undoApi)
         throw ApplicationFailure.nonRetryable(`step ${task.stepId} (${task.actionId}) declares no undo API`, 'NoUndo');

@@ -21,6 +21,11 @@ export const sessionIdOfWorkflowId = (workflowId: string | undefined): string | 
  * Readers take a saga's workflow id from its session (startSaga's answer, the saga's record), not from this.
  */
 export const sagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}/${sagaId}`;
+/** The session and saga a saga's workflow id names (sagaWorkflowId's inverse); undefined: none, or the legacy form. */
+export function sagaIdsOfWorkflowId(workflowId: string): { sessionId: string; sagaId: string } | undefined {
+  const [sessionId, sagaId, ...more] = workflowId.startsWith('hv-saga-') ? workflowId.slice(8).split('/') : [];
+  return sessionId && sagaId && more.length === 0 ? { sessionId, sagaId } : undefined;
+}
 /** The id sagas had before N16, ambiguous (ids hold "-"): a session recorded before keeps it for the sagas it starts then. */
 export const legacySagaWorkflowId = (sessionId: string, sagaId: string) => `hv-saga-${sessionId}-${sagaId}`;
 

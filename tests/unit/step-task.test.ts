@@ -10,8 +10,9 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/activity';
 import { stepActivities, type StepTask } from '../../activities/steps';
 import { registerStepHandler, type StepContext } from '../../activities/handlers';
-import { CompensationTaskSchema, StepTaskSchema } from '../../activities/stepTask';
+import { CompensationTaskSchema, StepTaskSchema, withSagaIds } from '../../activities/stepTask';
 import { SAGA_WORKFLOW, sagaWorkflowId } from '../../src/contract/messages';
+import { legacySagaWorkflowId, sagaIdsOfWorkflowId, sessionWorkflowId } from '../../src/contract/messageNames';
 
 const FIXTURE = path.resolve(__dirname, '..', 'fixtures', 'histories', 'saga-format-2.json');
 /** The executeStep inputs a saga of the full format scheduled (recorded before the compact task). */
@@ -22,11 +23,16 @@ function recordedTasks(): Record<string, unknown>[] {
     .filter((a: any) => a?.activityType?.name === 'executeStep')
     .map((a: any) => JSON.parse(Buffer.from(a.input.payloads[0].data, 'base64').toString()));
 }
-/** The same task as the compact builder sends it: no digest, no undo API, no defaults, no unused reversibility. */
+/**
+ * The same task as the compact builder sends it: no digest, no undo API, no defaults, no unused reversibility,
+ * no ids (its saga's workflow id names them).
+ */
 function compactOf(full: Record<string, unknown>): Record<string, unknown> {
-  const { digest: _d, undoApi: _u, reversibility: _r, readOnly, ...rest } = full;
+  const { digest: _d, undoApi: _u, reversibility: _r, readOnly, sessionId: _s, sagaId: _g, ...rest } = full;
   return { ...rest, ...(readOnly ? { readOnly } : {}) };
 }
+/** The workflow id of the saga that scheduled a recorded task. */
+const sagaOf = (full: Record<string, unknown>) => sagaWorkflowId(String(full.sessionId), String(full.sagaId));
 
 const nothing = () => undefined;
 /** The failures asserted here are expected: the activity's own log of them is not. */
@@ -40,7 +46,7 @@ describe('compact step task', () => {
     assert.ok(recorded.length >= 3);
     for (const full of recorded) {
       const fromFull = StepTaskSchema.parse(full);
-      const fromCompact = StepTaskSchema.parse(compactOf(full));
+      const fromCompact = StepTaskSchema.parse(withSagaIds(compactOf(full), sagaOf(full)));
       assert.equal(fromCompact.digest, full.digest, `digest of ${String(full.stepId)}`);
       const { undoApi: _u, reversibility: _r, ...same } = fromFull;
       assert.deepEqual({ ...fromCompact, undoApi: null }, { ...same, undoApi: null });
@@ -56,6 +62,33 @@ describe('compact step task', () => {
     assert.equal(task.undoApi, full.undoApi);
     assert.equal(task.reversibility, full.reversibility);
     assert.equal(task.readOnly, true);
+  });
+
+  it("a task without ids reads them from its saga's workflow id — only that id form, and never one half of them", () => {
+    const ids = { sessionId: String(first.sessionId), sagaId: String(first.sagaId) };
+    assert.deepEqual(sagaIdsOfWorkflowId(sagaOf(first)), ids);
+    for (const other of [
+      legacySagaWorkflowId(ids.sessionId, ids.sagaId),
+      sessionWorkflowId(ids.sessionId),
+      'hv-saga-s/g/h',
+      'hv-saga-/g',
+    ])
+      assert.equal(sagaIdsOfWorkflowId(other), undefined, other);
+    const compact = compactOf(first);
+    assert.deepEqual(withSagaIds(compact, sagaOf(first)), { ...compact, ...ids });
+    // A legacy id, a session's (N7: the session names the saga itself), or none: nothing put back, the parse names it.
+    for (const workflowId of [
+      legacySagaWorkflowId(ids.sessionId, ids.sagaId),
+      sessionWorkflowId(ids.sessionId),
+      undefined,
+    ])
+      assert.match(
+        JSON.stringify(StepTaskSchema.safeParse(withSagaIds(compact, workflowId)).error?.issues),
+        /sessionId/,
+        String(workflowId),
+      );
+    // A task that gives either id keeps what it gave (the other is not taken from the workflow id).
+    assert.deepEqual(withSagaIds({ ...compact, sagaId: 'own' }, sagaOf(first)), { ...compact, sagaId: 'own' });
   });
 
   it('an undo without its execute API or digest parses (it runs its undo API only)', () => {

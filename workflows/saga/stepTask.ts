@@ -4,7 +4,15 @@
  */
 import { executeOptions, undoOptions } from '../stepOptions';
 import { isMcpRef } from '../../src/core/mcp';
+import { sagaWorkflowId } from '../../src/contract/messageNames';
 import { compensateStep, executeStep, type SagaContext, type SagaStepState } from './context';
+
+/**
+ * The session's and saga's ids, unless the saga's workflow id names them (`hv-saga-<sessionId>/<sagaId>`): the
+ * activity reads them from it then (activities/stepTask.ts: withSagaIds). A saga under the legacy id sends them.
+ */
+const sagaIds = (ctx: SagaContext): { sessionId?: string; sagaId?: string } =>
+  ctx.workflowId === sagaWorkflowId(ctx.sessionId, ctx.sagaId) ? {} : { sessionId: ctx.sessionId, sagaId: ctx.sagaId };
 
 /**
  * What executeStep is handed for a step, compact (activities/stepTask.ts puts back what is left out): the
@@ -19,8 +27,7 @@ export function executeTask(ctx: SagaContext, step: SagaStepState) {
   const direct = ctx.directSteps.has(step.stepId);
   const executeApi = action.executeApi!;
   return {
-    sessionId: ctx.sessionId,
-    sagaId: ctx.sagaId,
+    ...sagaIds(ctx),
     stepId: step.stepId,
     ...(direct ? { digest: spec.digest } : {}),
     actionId: step.actionId,
@@ -44,8 +51,7 @@ export function executeTask(ctx: SagaContext, step: SagaStepState) {
 export function undoTask(ctx: SagaContext, step: SagaStepState, round: number) {
   const spec = ctx.specs.get(step.stepId)!;
   return {
-    sessionId: ctx.sessionId,
-    sagaId: ctx.sagaId,
+    ...sagaIds(ctx),
     stepId: step.stepId,
     actionId: step.actionId,
     agentDid: step.agentDid,
