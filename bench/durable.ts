@@ -180,7 +180,7 @@ function plainRequest(sagaId: string): PlainSagaInput {
  */
 const REMAINING_COST = [
   'Where the remaining cost is (per governed saga, against plain):',
-  '  saga: no event more than plain when it completes (format 3: its status says completed; a saga that ends',
+  '  saga: no event more than plain when it completes (format 3 on: its status says completed; a saga that ends',
   '    compensated/escalated/failed upserts HvSagaState, as the workflow status alone says only Failed). No',
   '    signals, no extra workflow task: the gate runs on the view the saga was started with.',
   '  session: 5 events that authority needs — the startSaga update (accepted, completed), the child start',
