@@ -165,7 +165,11 @@ describe('the saga start input, format 4 (issue 20)', function () {
     assert.deepEqual([input.format, input.steps], [4, []]);
     const { client } = await rawClient();
     const summary = await (await client.workflow.getHandle(turn.workflowId).describe()).staticSummary();
-    assert.equal(summary, `Turn of ${alpha}`, 'whose turn it is: what its workflow id does not say');
+    assert.equal(
+      summary,
+      `Turn of ${alpha}, saga ${turn.sagaId} of session ${session.sessionId}`,
+      'whose turn it is: what its workflow id does not say',
+    );
   });
 
   it('no static details and a summary only of what its workflow id does not say (both written twice to history): the current details show the steps with their states', async () => {
@@ -186,7 +190,10 @@ describe('the saga start input, format 4 (issue 20)', function () {
     touched.push(described2.handle.workflowId);
     await described2.result();
     const withDescription = await hv.client.workflow.getHandle(described2.handle.workflowId).describe();
-    assert.equal(await withDescription.staticSummary(), 'quarterly report');
+    assert.equal(
+      await withDescription.staticSummary(),
+      `Saga ${described2.sagaId} of session ${session.sessionId}: quarterly report`,
+    );
     const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
     assert.match(
       metadata.currentDetails ?? '',

@@ -183,7 +183,7 @@ export async function startOneSaga(
       parentClosePolicy: 'ABANDON',
       // Its steps' table is its current details (with their states), not static ones written twice to history;
       // its summary only what its workflow id does not say (hv-saga-<session>/<saga>), which is written twice too.
-      ...sagaSummary(turn, req.description),
+      ...sagaSummary(ctx, sagaId, turn, req.description),
       // No HvSagaState: while it runs its workflow status says so (src/client/lists.ts); it writes its end's.
       typedSearchAttributes: [
         { key: HvSessionId, value: ctx.sessionId },
@@ -249,13 +249,16 @@ export async function startOneSaga(
   };
 }
 
-/** The Web UI's summary of a saga: whose turn it is, its description; none when its workflow id says it all. */
+/** The Web UI's summary of a saga when it says more than its workflow id: whose turn it is, its description. */
 function sagaSummary(
+  ctx: SessionContext,
+  sagaId: string,
   turn: { agentDid: string } | undefined,
   description: string | undefined,
-): { staticSummary?: string } {
-  const said = [...(turn ? [`Turn of ${turn.agentDid}`] : []), ...(description ? [description] : [])];
-  return said.length > 0 ? { staticSummary: said.join(': ') } : {};
+) {
+  if (!turn && !description) return {};
+  const what = `${turn ? `Turn of ${turn.agentDid}, saga` : 'Saga'} ${sagaId} of session ${ctx.sessionId}`;
+  return { staticSummary: `${what}${description ? `: ${description}` : ''}` };
 }
 
 /**
