@@ -34,6 +34,7 @@
  *   npm run record:histories -- --only start-input   the format-2 start input's fixtures alone (issue 20)
  *   npm run record:histories -- --only format-3      the format-3 start input's fixtures alone (issue 20)
  *   npm run record:histories -- --only format-4      the format-4 start input's fixtures alone (issue 20)
+ *   npm run record:histories -- --only format-5      the format-5 start input's fixtures alone (issue 20)
  *   npm run record:histories -- --only audit-batch-ref   a session whose audit batches go by reference, its
  *                                                        first read made not to chain (inline, patched) (issue 20)
  */
@@ -123,7 +124,18 @@ async function main(): Promise<void> {
   };
   const only = process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]!.split(',')
-    : ['core', 'controls', 'turns', 'operator', 'groups', 'start-input', 'format-3', 'format-4', 'audit-batch-ref'];
+    : [
+        'core',
+        'controls',
+        'turns',
+        'operator',
+        'groups',
+        'start-input',
+        'format-3',
+        'format-4',
+        'format-5',
+        'audit-batch-ref',
+      ];
   const want = (group: string) => only.includes(group);
   const until = async (what: string, ok: () => Promise<boolean>) => {
     for (const deadline = Date.now() + 30_000; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
@@ -155,6 +167,7 @@ async function main(): Promise<void> {
     if (want('start-input')) await startInput();
     if (want('format-3')) await format3();
     if (want('format-4')) await format4();
+    if (want('format-5')) await format5();
     if (want('audit-batch-ref')) await auditBatchRef(own, save, until);
     for (const line of written) console.log(line);
   } finally {
@@ -397,6 +410,26 @@ async function main(): Promise<void> {
     await save('saga-format-4-compensated', undone.handle.workflowId);
     await save('saga-format-4-turn', turn.workflowId);
     await save('session-format-4', f.handle.workflowId);
+  }
+
+  async function format5(): Promise<void> {
+    // Issue 20: format 5 — format 4 without an undoApi that is its action's executeApi (rec.step does and
+    // undoes): a saga that compensates undoes its first step through the executeApi the saga put back.
+    const f = await session('rec-format-5', { [alpha]: 0.85, [beta]: 0.8 });
+    const undone = await f.startSaga({
+      sagaId: 'format-5-undone',
+      steps: [
+        { actionId: 'draft', agentDid: alpha, input: { n: 1 } },
+        { actionId: 'publish', agentDid: beta, input: { fail: true } },
+      ],
+    });
+    const undoneSnap = await undone.result();
+    if (undoneSnap.saga.state !== 'compensated')
+      throw new Error(`the format-5 saga did not compensate: ${undoneSnap.saga.state}`);
+    await until('the session to learn it', async () => (await f.sagas()).every((x) => x.state !== 'running'));
+    await f.terminate();
+    await save('saga-format-5-compensated', undone.handle.workflowId);
+    await save('session-format-5', f.handle.workflowId);
   }
 
   async function turns(): Promise<void> {

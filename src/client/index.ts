@@ -3,7 +3,6 @@
  * Rule rejections come back as HypervisorError with the rule's code, whether
  * the update's validator or its handler refused.
  */
-import { randomUUID } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
 import { HypervisorError } from '../core/errors';
@@ -48,6 +47,7 @@ import {
   honouringRateLimits,
   DEFAULT_TASK_QUEUE,
   mapped,
+  newRequestId,
   UPDATES_IN_FLIGHT_PER_SESSION,
   sagaAnswerOf,
   toHypervisorError,
@@ -93,7 +93,7 @@ class SessionRequests {
    *
    * A RATE_LIMITED refusal is waited out and sent again as a new request (see SendOptions.failFast).
    *
-   * Each call is one request with one request id — its Temporal update id, `requestId` or a new UUID — sent
+   * Each call is one request with one request id — its Temporal update id, `requestId` or a new one (newRequestId) — sent
    * again, with the same id and the same signed argument, while the server is away or the session hands over
    * (UNAVAILABLE, DEADLINE_EXCEEDED, SESSION_CONTINUING): the session answers a resend of a request it applied
    * with the first answer (docs/CONTRACT.md, "Request ids").
@@ -104,7 +104,7 @@ class SessionRequests {
   ): Promise<OutputOf<N>> {
     if (req !== undefined) checkRequestSize(name, req);
     return honouringRateLimits(opts, () => {
-      const updateId = opts?.requestId ?? randomUUID();
+      const updateId = opts?.requestId ?? newRequestId();
       return mapped(
         () =>
           this.hv.updateGate(this.sessionId).run(() => {

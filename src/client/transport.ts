@@ -10,6 +10,7 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { ERROR_CODES, HypervisorError, isHypervisorError, type ErrorCode } from '../core/errors';
 import { jsonSize } from '../contract';
@@ -34,6 +35,13 @@ export function checkRequestSize(what: string, value: unknown): void {
     );
   }
 }
+
+/**
+ * A new request id (its Temporal update id): 128 random bits in base64url, 22 characters. History writes an
+ * update's id four times (its accepted event, thrice; its completed event) and the session remembers the last
+ * 128 across continue-as-new, so a UUID's 36 characters cost ~60 bytes more per update for 6 fewer bits.
+ */
+export const newRequestId = (): string => randomBytes(16).toString('base64url');
 
 /**
  * Temporal admits at most 10 updates in flight per workflow run and refuses the

@@ -14,7 +14,9 @@
  * actions, nulls), and its HvSagaState is written only when the workflow's status cannot say it (listing reads
  * a missing one from the status: src/client/lists.ts). Format 4 (`format: 4`) leaves out, beside that, the
  * session id (the saga reads it from its parent's workflow id), and the saga's answer its id and the steps that
- * committed plainly (src/contract/sagaOutcome.ts: SagaOutcome4Schema).
+ * committed plainly (src/contract/sagaOutcome.ts: SagaOutcome4Schema). Format 5 (`format: 5`) leaves out,
+ * beside that, an action's undoApi when it is its executeApi (a handler that both does and undoes); it answers
+ * format 4's outcome.
  * Format 1 (no `format`: every recorded history before it) gives
  * every field and each step's digest, and the saga uses them as given and answers its full snapshot.
  */
@@ -64,6 +66,8 @@ export const StartActionViewSchema = ActionViewSchema.extend({
   admin: z.boolean().default(false),
   /** Format 3 leaves it out when it is its reversibility's default. */
   omega: ActionViewSchema.shape.omega.optional(),
+  /** Format 5 leaves it out when it is the executeApi (null, none, is always given). */
+  undoApi: ActionViewSchema.shape.undoApi.optional(),
 });
 
 /**
@@ -78,7 +82,7 @@ export const SagaWorkflowInputSchema = z
      * before, which answers its full snapshot, so its history replays as it ran. The session always sends it:
      * Temporal does not compare a child's input on replay.
      */
-    format: z.union([z.literal(2), z.literal(3), z.literal(4)]).optional(),
+    format: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(5)]).optional(),
     /** Format 4 leaves it out: the saga reads it from its parent's workflow id (its history's start event). */
     sessionId: SessionIdSchema.optional(),
     sagaId: Id,
@@ -113,14 +117,15 @@ export const SagaWorkflowInputSchema = z
     message: 'a saga needs at least one step',
   })
   .superRefine((v, ctx) => {
-    const before3 = (v.format ?? 1) < 3;
-    if (v.format === 4 && v.sessionId !== undefined)
+    const format = v.format ?? 1;
+    const before3 = format < 3;
+    if (format >= 4 && v.sessionId !== undefined)
       ctx.addIssue({
         code: 'custom',
         path: ['sessionId'],
-        message: "format 4 gives no session id: the saga reads it from its parent's workflow id",
+        message: `format ${format} gives no session id: the saga reads it from its parent's workflow id`,
       });
-    if (v.format !== 4 && v.sessionId === undefined)
+    if (format < 4 && v.sessionId === undefined)
       ctx.addIssue({ code: 'custom', path: ['sessionId'], message: `format ${v.format ?? 1} gives the session id` });
     v.steps.forEach((s, i) => {
       if (v.format !== undefined && s.digest !== undefined)
@@ -140,11 +145,12 @@ export const SagaWorkflowInputSchema = z
     });
     if (before3 && v.quorum === undefined)
       ctx.addIssue({ code: 'custom', path: ['quorum'], message: 'only format 3 on leaves the quorum out' });
-    if (before3)
-      v.actions.forEach((a, i) => {
-        if (a.omega === undefined)
-          ctx.addIssue({ code: 'custom', path: ['actions', i, 'omega'], message: 'only format 3 on leaves omega out' });
-      });
+    v.actions.forEach((a, i) => {
+      if (before3 && a.omega === undefined)
+        ctx.addIssue({ code: 'custom', path: ['actions', i, 'omega'], message: 'only format 3 on leaves omega out' });
+      if (format < 5 && a.undoApi === undefined)
+        ctx.addIssue({ code: 'custom', path: ['actions', i, 'undoApi'], message: 'only format 5 leaves undoApi out' });
+    });
     const ids = stepIdsOf(v.steps, v.groups);
     const grouped = new Set<string>();
     (v.groups ?? []).forEach((g, i) => {
@@ -174,12 +180,12 @@ export const START_QUORUM_DEFAULT = 2;
 export const startQuorum = (quorum: number): { quorum?: number } => (quorum === START_QUORUM_DEFAULT ? {} : { quorum });
 
 type ParsedStartInput = z.output<typeof SagaWorkflowInputSchema>;
-/** The start input as the saga holds it: every step with its id and digest, every action with its omega. */
+/** The start input as the saga holds it: every step with its id and digest, every action with its omega and undoApi. */
 export type SagaStartInput = Omit<ParsedStartInput, 'sessionId' | 'steps' | 'actions' | 'quorum'> & {
   sessionId: string;
   quorum: number;
   steps: (ParsedStartInput['steps'][number] & { stepId: string; digest: string })[];
-  actions: (ParsedStartInput['actions'][number] & { omega: number })[];
+  actions: (ParsedStartInput['actions'][number] & { omega: number; undoApi: string | null })[];
 };
 
 /**
@@ -208,7 +214,7 @@ export function stepIdsOf(steps: readonly { stepId?: string }[], groups: readonl
   return steps.map((s, i) => s.stepId ?? defaultStepId(entries[i]!));
 }
 
-/** The parsed start input with format 2's and 3's digests computed (and what they left out put back): what format 1 gave. */
+/** The parsed start input with format 2's on digests computed (and what they left out put back): what format 1 gave. */
 export function resolveStartInput(input: ParsedStartInput, parentSessionId?: string): SagaStartInput {
   // The schema refuses an input of format 1–3 without it; format 4's is its parent's (workflows/saga/context.ts).
   const sessionId = parentSessionId ?? input.sessionId;
@@ -220,7 +226,11 @@ export function resolveStartInput(input: ParsedStartInput, parentSessionId?: str
     ...input,
     sessionId,
     quorum: input.quorum ?? START_QUORUM_DEFAULT,
-    actions: input.actions.map((a) => ({ ...a, omega: a.omega ?? OMEGA[a.reversibility].default })),
+    actions: input.actions.map((a) => ({
+      ...a,
+      omega: a.omega ?? OMEGA[a.reversibility].default,
+      undoApi: a.undoApi === undefined ? a.executeApi : a.undoApi,
+    })),
     steps: input.steps.map((s, i) => ({
       ...s,
       stepId: ids[i]!,
@@ -281,9 +291,9 @@ export function withoutDefaultIds(steps: readonly StartStep[], groups: readonly 
 
 /**
  * Format 2: an action's view without readOnly and admin when they are false (their defaults); format 3 on also
- * without omega when it is its reversibility's default.
+ * without omega when it is its reversibility's default; format 5 also without undoApi when it is the executeApi.
  */
-export function startActionView(view: ActionView, format: 2 | 3 | 4 = 2): StartActionView {
+export function startActionView(view: ActionView, format: 2 | 3 | 4 | 5 = 2): StartActionView {
   const { actionId, readOnly, admin, reversibility, omega, executeApi, undoApi } = view;
   return {
     actionId,
@@ -292,7 +302,7 @@ export function startActionView(view: ActionView, format: 2 | 3 | 4 = 2): StartA
     reversibility,
     ...(format >= 3 && omega === OMEGA[reversibility].default ? {} : { omega }),
     executeApi,
-    undoApi,
+    ...(format >= 5 && undoApi !== null && undoApi === executeApi ? {} : { undoApi }),
   };
 }
 

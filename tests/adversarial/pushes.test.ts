@@ -243,8 +243,9 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
     };
     // The id the session will give its first saga, a made-up one, a plain start, one in format 2 (issue 20:
     // no digests, the saga computes them; admin left out) and one in format 4 (no session id: a saga reads it
-    // from its parent's workflow id, and this one has no parent) — refused before its input is read.
-    const ids = ['saga-1', 'forged', 'forged-start', 'forged-format-2', 'forged-format-4'];
+    // from its parent's workflow id, and this one has no parent) and in format 5 (format 4 without an undoApi
+    // that is its executeApi) — refused before its input is read.
+    const ids = ['saga-1', 'forged', 'forged-start', 'forged-format-2', 'forged-format-4', 'forged-format-5'];
     const compact = (sagaId: string) => {
       const input = forged(sagaId);
       return {
@@ -283,6 +284,17 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
         taskQueue,
         workflowId: sagaWorkflowId(session.id, ids[4]!),
         args: [(({ sessionId: _s, ...rest }) => ({ ...rest, format: 4 }))(compact(ids[4]!))],
+      }),
+      await client.workflow.start('sagaWorkflow', {
+        taskQueue,
+        workflowId: sagaWorkflowId(session.id, ids[5]!),
+        args: [
+          (({ sessionId: _s, ...rest }) => ({
+            ...rest,
+            format: 5,
+            actions: rest.actions.map(({ undoApi: _u, ...action }) => action),
+          }))(compact(ids[5]!)),
+        ],
       }),
     ];
     for (const h of handles) {

@@ -1,5 +1,5 @@
 /**
- * A saga's start input, format 2 (issue 20, src/core/sagaStart.ts): the session leaves out what is at its
+ * A saga's start input, format 2 on (issue 20, src/core/sagaStart.ts): the session leaves out what is at its
  * default and the digests; the saga's parse and resolveStartInput give back exactly what format 1 — every
  * field and the session's digests — gave. Format 1 is read as it always was.
  */
@@ -93,6 +93,8 @@ function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessi
     format: 4 as const,
     actions: ACTIONS.map((a) => startActionView(a, 4)),
   };
+  // Format 5: format 4 without an undoApi that is its action's executeApi.
+  const format5 = { ...format4, format: 5 as const, actions: ACTIONS.map((a) => startActionView(a, 5)) };
   // Temporal carries them as JSON.
   const wire = (x: unknown) => JSON.parse(JSON.stringify(x)) as SagaWorkflowInput;
   return {
@@ -100,6 +102,7 @@ function inputs(entries: SagaEntryInput[], leased: (i: number) => boolean, sessi
     compact: wire(compact),
     format3: wire(format3),
     format4: wire(format4),
+    format5: wire(format5),
     sessionId,
     digests: steps.map(digestOf),
   };
@@ -109,7 +112,7 @@ const read = (raw: SagaWorkflowInput, parentSessionId?: string) =>
   resolveStartInput(SagaWorkflowInputSchema.parse(raw), parentSessionId);
 
 function assertSameReading(entries: SagaEntryInput[], leased: (i: number) => boolean = () => true) {
-  const { full, compact, format3, format4, sessionId, digests } = inputs(entries, leased);
+  const { full, compact, format3, format4, format5, sessionId, digests } = inputs(entries, leased);
   const { format, ...fromCompact } = read(compact);
   assert.equal(format, 2);
   assert.deepStrictEqual(fromCompact, read(full));
@@ -119,15 +122,18 @@ function assertSameReading(entries: SagaEntryInput[], leased: (i: number) => boo
   const { format: four, ...from4 } = read(format4, sessionId);
   assert.equal(four, 4);
   assert.deepStrictEqual(from4, fromCompact, 'format 4, its session id its parent’s, reads as format 2 did');
+  const { format: five, ...from5 } = read(format5, sessionId);
+  assert.equal(five, 5);
+  assert.deepStrictEqual(from5, fromCompact, 'format 5, its undoApis put back, reads as format 2 did');
   assert.deepStrictEqual(
     fromCompact.steps.map((s) => s.digest),
     digests,
     "the saga's digests are the session's",
   );
-  return { full, compact, format3, format4 };
+  return { full, compact, format3, format4, format5 };
 }
 
-describe('the saga start input, formats 2, 3 and 4 (issue 20)', () => {
+describe('the saga start input, formats 2 to 5 (issue 20)', () => {
   it('format 3 leaves out default step ids (a group counted as one entry; branches always named) and default omegas', () => {
     const { format3 } = assertSameReading([
       { actionId: 'draft', agentDid: A },
@@ -307,7 +313,7 @@ describe('the saga start input, formats 2, 3 and 4 (issue 20)', () => {
       JSON.stringify(SagaWorkflowInputSchema.safeParse(withDigest).error?.issues),
       /format 2 gives no digest/,
     );
-    assert.equal(SagaWorkflowInputSchema.safeParse({ ...compact, format: 5 }).success, false, 'no other format');
+    assert.equal(SagaWorkflowInputSchema.safeParse({ ...compact, format: 6 }).success, false, 'no other format');
     const noId = { ...compact, steps: [{ actionId: 'draft', agentDid: A }] };
     assert.match(
       JSON.stringify(SagaWorkflowInputSchema.safeParse(noId).error?.issues),
@@ -336,5 +342,28 @@ describe('the saga start input, formats 2, 3 and 4 (issue 20)', () => {
     const { sagaId: _g, ...noSaga } = format4;
     assert.match(issues(noSaga), /"sagaId"/, 'its saga id it gives (replay may run it under another workflow id)');
     assert.throws(() => read(format4), /without its session id/, "format 4 is read with its parent's session id");
+  });
+
+  it('format 5 leaves out an undoApi only when it is the executeApi: no undo (null) and another undo are given', () => {
+    const { format4, format5, sessionId } = inputs([{ actionId: 'draft', agentDid: A }], () => true);
+    assert.deepEqual(
+      format5.actions.map((a) => ('undoApi' in a ? a.undoApi : 'left out')),
+      ['left out', null, null],
+      "draft's undo is its executeApi; read and root have none, said as null",
+    );
+    const other = { ...ACTIONS[0]!, undoApi: 'handler:y' };
+    assert.equal(startActionView(other, 5).undoApi, 'handler:y', 'an undo of its own is given');
+    assert.deepEqual(
+      read(format5, sessionId).actions.map((a) => [a.executeApi, a.undoApi]),
+      ACTIONS.map((a) => [a.executeApi, a.undoApi]),
+      'read back: the executeApi for the one left out, null stays null',
+    );
+    const issues = (raw: unknown) => JSON.stringify(SagaWorkflowInputSchema.safeParse(raw).error?.issues);
+    const { undoApi: _u, ...noUndo } = format4.actions[0]!;
+    assert.match(
+      issues({ ...format4, actions: [noUndo, ...format4.actions.slice(1)] }),
+      /"undoApi".*only format 5 leaves undoApi out/,
+      'format 4 gives every undoApi: one left out is refused, never read as the executeApi',
+    );
   });
 });

@@ -73,6 +73,9 @@ const SCENARIOS = [
   'saga-format-4-compensated',
   'saga-format-4-turn',
   'session-format-4',
+  // Issue 20, format 5: no undoApi that is its action's executeApi; the compensated saga's undo runs the one put back.
+  'saga-format-5-compensated',
+  'session-format-5',
   // Issue 20: audit batches by reference; the first read made not to chain, so that batch failed AUDIT_BATCH_UNREAD
   // and went again inline (behind the audit-batch-inline patch); the later ones by reference.
   'session-audit-batch-ref',

@@ -1,7 +1,7 @@
 /**
- * A saga's start input, format 4 (issue 20; format 2 plus what the saga derives left out): the session starts
+ * A saga's start input, format 5 (issue 20; format 2 plus what the saga derives left out): the session starts
  * its saga with the steps as requested, no digests, no default step ids or omegas, no session id (the saga
- * reads it from its parent's workflow id); the saga computes each
+ * reads it from its parent's workflow id), no undoApi that is its executeApi; the saga computes each
  * digest with the session's own stepDigest. Approvals bind to the digests the
  * session recorded and answered (SPEC §11.5), so what the saga computes must be exactly those: for plain
  * steps, a parallel group's branches (g1.b2), a fork's steps under the fork's id and a turn's steps.
@@ -35,7 +35,7 @@ const digestsOf = (
     steps.map((s) => [s.stepId, stepDigest({ sessionId: session.sessionId, sagaId, ...s, input: s.input })]),
   );
 
-describe('the saga start input, format 4 (issue 20)', function () {
+describe('the saga start input, format 5 (issue 20)', function () {
   this.timeout(180_000);
   const touched: string[] = [];
   after(async () => {
@@ -68,7 +68,7 @@ describe('the saga start input, format 4 (issue 20)', function () {
     assert.deepEqual(saga.digests, expected, 'startSaga answers the digests the session recorded');
 
     const input = await startInput(saga.handle.workflowId);
-    assert.equal(input.format, 4);
+    assert.equal(input.format, 5);
     assert.equal(input.sessionId, undefined, "the saga reads it from its parent's workflow id");
     assert.deepEqual(
       input.steps,
@@ -89,6 +89,10 @@ describe('the saga start input, format 4 (issue 20)', function () {
     assert.ok(
       input.actions.every((a: { omega?: number }) => a.omega === undefined),
       'every action at its reversibility’s default omega: left out',
+    );
+    assert.ok(
+      input.actions.every((a: { executeApi: string; undoApi?: string }) => a.undoApi === undefined),
+      'every undoApi its executeApi (test.step does and undoes): left out',
     );
 
     const waiting = await eventually(
@@ -115,7 +119,7 @@ describe('the saga start input, format 4 (issue 20)', function () {
     );
   });
 
-  it("a fork, read from its original's format-4 input, runs under the digests the session answered for it", async () => {
+  it("a fork, read from its original's format-5 input, runs under the digests the session answered for it", async () => {
     const session = await activeSession();
     touched.push(session.handle.workflowId);
     const steps = [
@@ -162,7 +166,7 @@ describe('the saga start input, format 4 (issue 20)', function () {
     assert.deepEqual(Object.fromEntries(answers.map((a) => [a.stepId, a.digest])), expected);
     assert.deepEqual(snap.digests, expected);
     const input = await startInput(turn.workflowId);
-    assert.deepEqual([input.format, input.steps], [4, []]);
+    assert.deepEqual([input.format, input.steps], [5, []]);
     const { client } = await rawClient();
     const summary = await (await client.workflow.getHandle(turn.workflowId).describe()).staticSummary();
     assert.equal(

@@ -109,14 +109,15 @@ export function addSpecStep(saga: SagaState, spec: SagaInput['steps'][number], a
 }
 
 /**
- * Its session's id — refused (SAGA_NOT_STARTED_BY_SESSION) unless that session is its parent. Format 4 reads
+ * Its session's id — refused (SAGA_NOT_STARTED_BY_SESSION) unless that session is its parent. Format 4 on reads
  * it from its parent's workflow id (its history's start event, not its input); before it the input gave it,
  * checked against the parent.
  */
 function sessionIdOf(raw: SagaWorkflowInput, info: wf.WorkflowInfo): string {
   const given = raw as { format?: unknown; sessionId?: unknown } | null;
   const parent = info.parent?.workflowId;
-  const sessionId = given?.format === 4 ? sessionIdOfWorkflowId(parent) : given?.sessionId;
+  const format = typeof given?.format === 'number' ? given.format : 1;
+  const sessionId = format >= 4 ? sessionIdOfWorkflowId(parent) : given?.sessionId;
   if (typeof sessionId !== 'string' || parent !== sessionWorkflowId(sessionId)) notFromSession(raw);
   if (!SessionIdSchema.safeParse(sessionId).success) notFromSession(raw); // no session has that id
   return sessionId;

@@ -15,7 +15,7 @@
  *   complete ends as a failed workflow (SagaCompensated, SagaEscalated,
  *   SagaFailed) with its answer in the failure's details.
  * - Its answer (result or details) is its compact outcome when its session
- *   asked for format 2, 3 or 4 (issue 20: the session needs no more, and the
+ *   asked for format 2 on (issue 20: the session needs no more, and the
  *   bytes are written twice); its full snapshot is the `sagaState` query.
  * - Format 3 on: HvSagaState only when its workflow status cannot say it (its
  *   session starts it without one; it writes its end unless it completed).
@@ -69,8 +69,9 @@ export async function sagaWorkflow(raw: SagaWorkflowInput): Promise<SagaAnswer> 
   const snap = snapshot(ctx);
   // A saga started before format 2 answers its snapshot, as its history recorded.
   const givenAgent = (stepId: string) => ctx.specs.get(stepId)?.agentDid;
+  // Format 5 (its input without undoApis that repeat executeApis) answers format 4's outcome.
   const answer =
-    ctx.input.format === 4
+    (ctx.input.format ?? 1) >= 4
       ? sagaOutcome4Of(snap, givenAgent, ctx.input.turn !== undefined)
       : ctx.input.format === 3
         ? sagaOutcome3Of(snap, givenAgent)

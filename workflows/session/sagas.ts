@@ -151,12 +151,12 @@ export async function startOneSaga(
     if (i === 0 && refusal !== 'skip') throw refused(step.stepId, refusal);
     break;
   }
-  // Format 4 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
-  // the same values, so the ones recorded above — and what the saga derives left out, the session id included
-  // (it reads its parent's workflow id). Temporal never compares a child's input, search attributes or user
+  // Format 5 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
+  // the same values, so the ones recorded above — and what the saga derives left out, the session id (it reads
+  // its parent's workflow id) and an undoApi that is the executeApi included. Temporal never compares a child's input, search attributes or user
   // metadata on replay (replay.test.ts: session-format-2).
   const sagaInput: SagaWorkflowInput = {
-    format: 4,
+    format: 5,
     sagaId,
     ...(req.description !== undefined ? { description: req.description } : {}),
     steps: withoutDefaultIds(
@@ -164,7 +164,7 @@ export async function startOneSaga(
       groups,
     ),
     agents: agents.map(startAgentView),
-    actions: actions.map((a) => startActionView(a, 4)),
+    actions: actions.map((a) => startActionView(a, 5)),
     ...startQuorum(ctx.st.session.config.consensusQuorum),
     ...(turn ? { turn } : {}),
     // SPEC §14, only when asked for.
