@@ -70,6 +70,19 @@ export const StartActionViewSchema = ActionViewSchema.extend({
   undoApi: ActionViewSchema.shape.undoApi.optional(),
 });
 
+/** The start input format this build's sessions write; it reads it and those before (format 1 gives none). */
+export const SAGA_START_FORMAT = 5;
+export const SAGA_START_FORMATS = [2, 3, 4, SAGA_START_FORMAT] as const;
+
+/**
+ * A format newer than this build reads: the input of a session on a newer build (a rolling upgrade whose old and
+ * new workers share a task queue). Not a bad input: a worker of that build reads it.
+ */
+export function newerStartFormat(raw: unknown): number | undefined {
+  const format = typeof raw === 'object' && raw !== null ? (raw as { format?: unknown }).format : undefined;
+  return typeof format === 'number' && Number.isInteger(format) && format > SAGA_START_FORMAT ? format : undefined;
+}
+
 /**
  * The saga workflow's start input. Only its session gives it (the saga checks
  * its parent): the view it starts from is the session's, at the start.
@@ -82,7 +95,7 @@ export const SagaWorkflowInputSchema = z
      * before, which answers its full snapshot, so its history replays as it ran. The session always sends it:
      * Temporal does not compare a child's input on replay.
      */
-    format: z.union([z.literal(2), z.literal(3), z.literal(4), z.literal(5)]).optional(),
+    format: z.union(SAGA_START_FORMATS.map((f) => z.literal(f))).optional(),
     /** Format 4 leaves it out: the saga reads it from its parent's workflow id (its history's start event). */
     sessionId: SessionIdSchema.optional(),
     sagaId: Id,

@@ -32,6 +32,7 @@ import {
   ACTIONS,
   type HttpTool,
 } from './raw';
+import { SAGA_START_FORMAT } from '../../src/core/sagaStart';
 
 const alpha = 'did:mesh:alpha';
 const beta = 'did:mesh:beta';
@@ -244,8 +245,17 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
     // The id the session will give its first saga, a made-up one, a plain start, one in format 2 (issue 20:
     // no digests, the saga computes them; admin left out) and one in format 4 (no session id: a saga reads it
     // from its parent's workflow id, and this one has no parent) and in format 5 (format 4 without an undoApi
-    // that is its executeApi) — refused before its input is read.
-    const ids = ['saga-1', 'forged', 'forged-start', 'forged-format-2', 'forged-format-4', 'forged-format-5'];
+    // that is its executeApi) and in a format newer than any build reads (whose workflow task a real session's saga
+    // fails and retries, for a newer build's worker: a forged one must not wait so) — refused before its input is read.
+    const ids = [
+      'saga-1',
+      'forged',
+      'forged-start',
+      'forged-format-2',
+      'forged-format-4',
+      'forged-format-5',
+      'forged-format-next',
+    ];
     const compact = (sagaId: string) => {
       const input = forged(sagaId);
       return {
@@ -295,6 +305,11 @@ describe('adversarial: pushes only take away (SPEC §11.3)', function () {
             actions: rest.actions.map(({ undoApi: _u, ...action }) => action),
           }))(compact(ids[5]!)),
         ],
+      }),
+      await client.workflow.start('sagaWorkflow', {
+        taskQueue,
+        workflowId: sagaWorkflowId(session.id, ids[6]!),
+        args: [{ ...compact(ids[6]!), format: SAGA_START_FORMAT + 1 }],
       }),
     ];
     for (const h of handles) {

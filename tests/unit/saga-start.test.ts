@@ -15,7 +15,9 @@ import {
 import { StartSagaRequestSchema, type SagaEntryInput } from '../../src/core/sagaRequests';
 import { SessionConfigSchema } from '../../src/core/session';
 import {
+  SAGA_START_FORMAT,
   SagaWorkflowInputSchema,
+  newerStartFormat,
   requestedStep,
   resolveStartInput,
   startActionView,
@@ -342,6 +344,13 @@ describe('the saga start input, formats 2 to 5 (issue 20)', () => {
     const { sagaId: _g, ...noSaga } = format4;
     assert.match(issues(noSaga), /"sagaId"/, 'its saga id it gives (replay may run it under another workflow id)');
     assert.throws(() => read(format4), /without its session id/, "format 4 is read with its parent's session id");
+  });
+
+  it("a format newer than this build's is told apart from a bad input (a newer build's session wrote it)", () => {
+    assert.equal(newerStartFormat({ format: SAGA_START_FORMAT + 1, anything: true }), SAGA_START_FORMAT + 1);
+    for (const raw of [{ format: SAGA_START_FORMAT }, { format: 2 }, {}, { format: 6.5 }, { format: '6' }, null, 7])
+      assert.equal(newerStartFormat(raw), undefined, JSON.stringify(raw));
+    assert.equal(SagaWorkflowInputSchema.safeParse({ format: SAGA_START_FORMAT + 1 }).success, false);
   });
 
   it('format 5 leaves out an undoApi only when it is the executeApi: no undo (null) and another undo are given', () => {

@@ -9,7 +9,9 @@ import type { createActivities } from '../../activities';
 import { parse } from '../../src/core/common';
 import { SessionIdSchema, type ActionView, type AgentView } from '../../src/core/sagaContract';
 import {
+  SAGA_START_FORMAT,
   SagaWorkflowInputSchema,
+  newerStartFormat,
   resolveStartInput,
   type SagaStartInput,
   type SagaWorkflowInput,
@@ -127,6 +129,14 @@ function sessionIdOf(raw: SagaWorkflowInput, info: wf.WorkflowInfo): string {
 export function createSagaContext(raw: SagaWorkflowInput): SagaContext {
   const info = wf.workflowInfo();
   const parentSessionId = sessionIdOf(raw, info);
+  // Its session runs a newer build (old and new workers share the task queue in a rolling upgrade): failing
+  // the workflow task, which Temporal retries, hands the saga to a worker that reads the format. Failing the
+  // saga would lose a start its session granted. Only past the parent check: a forged start is refused above.
+  const newer = newerStartFormat(raw);
+  if (newer !== undefined)
+    throw new Error(
+      `saga ${info.workflowId}: its start input is format ${newer}, newer than this build reads (up to ${SAGA_START_FORMAT}); its workflow task is retried until a worker of a newer build runs it`,
+    );
   const input = governed(() => resolveStartInput(parse(SagaWorkflowInputSchema, raw, 'saga input'), parentSessionId));
   const { sessionId, sagaId } = input;
   const actions = new Map<string, ActionView>(input.actions.map((a) => [a.actionId, a]));

@@ -12,6 +12,7 @@ import { type DeltaSignature } from '../../src/core/identity';
 import { SLASH_CAUSE } from '../../src/core/observability';
 import {
   flattenEntries,
+  SAGA_START_FORMAT,
   requestedStep,
   startActionView,
   startAgentView,
@@ -156,7 +157,7 @@ export async function startOneSaga(
   // its parent's workflow id) and an undoApi that is the executeApi included. Temporal never compares a child's input, search attributes or user
   // metadata on replay (replay.test.ts: session-format-2).
   const sagaInput: SagaWorkflowInput = {
-    format: 5,
+    format: SAGA_START_FORMAT,
     sagaId,
     ...(req.description !== undefined ? { description: req.description } : {}),
     steps: withoutDefaultIds(
@@ -164,7 +165,7 @@ export async function startOneSaga(
       groups,
     ),
     agents: agents.map(startAgentView),
-    actions: actions.map((a) => startActionView(a, 5)),
+    actions: actions.map((a) => startActionView(a, SAGA_START_FORMAT)),
     ...startQuorum(ctx.st.session.config.consensusQuorum),
     ...(turn ? { turn } : {}),
     // SPEC §14, only when asked for.
