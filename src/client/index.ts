@@ -93,10 +93,10 @@ class SessionRequests {
    *
    * A RATE_LIMITED refusal is waited out and sent again as a new request (see SendOptions.failFast).
    *
-   * Each call is one request with one request id — its Temporal update id, `requestId` or a new one (newRequestId) — sent
-   * again, with the same id and the same signed argument, while the server is away or the session hands over
-   * (UNAVAILABLE, DEADLINE_EXCEEDED, SESSION_CONTINUING): the session answers a resend of a request it applied
-   * with the first answer (docs/CONTRACT.md, "Request ids").
+   * Each call is one request with one request id — its Temporal update id, `requestId` or a new one
+   * (newRequestId) — sent again, with the same id and the same signed argument, while the server is away or the
+   * session hands over (UNAVAILABLE, DEADLINE_EXCEEDED, SESSION_CONTINUING): the session answers a resend of a
+   * request it applied with the first answer (docs/CONTRACT.md, "Request ids").
    */
   send<N extends UpdateName>(
     name: N,

@@ -154,8 +154,8 @@ export async function startOneSaga(
   }
   // Format 5 (issue 20): steps as requested, their digests the saga's to compute — the same stepDigest of
   // the same values, so the ones recorded above — and what the saga derives left out, the session id (it reads
-  // its parent's workflow id) and an undoApi that is the executeApi included. Temporal never compares a child's input, search attributes or user
-  // metadata on replay (replay.test.ts: session-format-2).
+  // its parent's workflow id) and an undoApi that is the executeApi included. Temporal never compares a child's
+  // input, search attributes or user metadata on replay (replay.test.ts: session-format-2).
   const sagaInput: SagaWorkflowInput = {
     format: SAGA_START_FORMAT,
     sagaId,
