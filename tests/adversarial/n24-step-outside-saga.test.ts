@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { WorkflowFailedError, ActivityFailure, ApplicationFailure } from '@temporalio/client';
 import { createHypervisorWorker, quietBundlerLogger } from '../../worker/worker';
-import { testEnv, testToolPolicy } from '../helpers/env';
+import { ownWorkerOptions, testEnv } from '../helpers/env';
 import { calls } from '../helpers/testHandlers';
 import { uid } from './raw';
 
@@ -24,12 +24,7 @@ describe('N24: a step acts only under its own saga', function () {
       logger: quietBundlerLogger,
     });
     const worker: Worker = await createHypervisorWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace,
-      taskQueue,
-      store: env.store,
-      retentionSchedule: false,
-      toolPolicy: testToolPolicy,
+      ...ownWorkerOptions(env, taskQueue),
       workflowBundle,
     });
     const running = worker.run();

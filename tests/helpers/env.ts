@@ -59,6 +59,21 @@ export const testToolPolicy: ToolPolicy = {
 };
 
 /**
+ * What a test's own hypervisor worker on `taskQueue` shares with the test worker: the server, the store and the
+ * tool policy, no retention schedule. The test adds the rest (its bundle, its deployment, its identity).
+ */
+export function ownWorkerOptions(env: TestEnv, taskQueue: string) {
+  return {
+    connection: env.nativeConnection,
+    namespace: env.namespace,
+    taskQueue,
+    store: env.store,
+    retentionSchedule: false,
+    toolPolicy: testToolPolicy,
+  };
+}
+
+/**
  * The MCP servers the test worker calls tools at — its HV_MCP_SERVERS. Tests
  * add theirs as they start them (each under a name of its own).
  */

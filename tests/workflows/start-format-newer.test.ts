@@ -14,7 +14,7 @@ import {
 } from '../../worker/worker';
 import { SAGA_START_FORMAT } from '../../src/core/sagaStart';
 import { sagaWorkflowId, sessionWorkflowId } from '../../workflows/definitions';
-import { testEnv, testToolPolicy } from '../helpers/env';
+import { ownWorkerOptions, testEnv } from '../helpers/env';
 import { eventually, uniqueId } from '../helpers/hv';
 
 describe('a saga start input of a newer format (a rolling upgrade without versioning)', function () {
@@ -24,12 +24,7 @@ describe('a saga start input of a newer format (a rolling upgrade without versio
     const env = await testEnv();
     const taskQueue = uniqueId('hv-newer');
     const worker: Worker = await createHypervisorWorker({
-      connection: env.nativeConnection,
-      namespace: env.namespace,
-      taskQueue,
-      store: env.store,
-      retentionSchedule: false,
-      toolPolicy: testToolPolicy,
+      ...ownWorkerOptions(env, taskQueue),
       workflowBundle: await bundleWorkflowCode({
         workflowsPath: require.resolve('../helpers/workflowsNewerSession'),
         workflowInterceptorModules: workflowInterceptorModules(),

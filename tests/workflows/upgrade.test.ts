@@ -1,7 +1,7 @@
 /** Upgrades with work in flight on the dev server, with in-process workers (tests/helpers/upgradeScenario.ts). */
 import type { Worker } from '@temporalio/worker';
 import { createHypervisorWorker } from '../../worker/worker';
-import { testEnv, testToolPolicy } from '../helpers/env';
+import { ownWorkerOptions, testEnv } from '../helpers/env';
 import { uniqueId } from '../helpers/hv';
 import { runUpgrade, upgradeBundles } from '../helpers/upgradeScenario';
 
@@ -20,12 +20,7 @@ describe('upgrades: Worker Deployment Versioning (dev server)', function () {
           taskQueue,
           async startWorker(deployment, bundle) {
             const worker = await createHypervisorWorker({
-              connection: env.nativeConnection,
-              namespace: env.namespace,
-              taskQueue,
-              store: env.store,
-              retentionSchedule: false,
-              toolPolicy: testToolPolicy,
+              ...ownWorkerOptions(env, taskQueue),
               identity: `upgrade-${deployment.buildId}`,
               deployment,
               workflowBundle: bundle,
