@@ -27,6 +27,7 @@ import { freePort } from '../worker/ports';
 import { createHypervisorWorker } from '../worker/worker';
 import * as plainActivities from './plain/activities';
 import { callToolUpdate, endTurnUpdate } from './plain/workflows';
+import { plainBundlerOptions } from './workers';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => {
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
       connection: nativeConnection,
       taskQueue: plainQueue,
       workflowsPath: require.resolve('./plain/workflows'),
+      bundlerOptions: plainBundlerOptions,
       activities: plainActivities,
     }),
   ];

@@ -71,6 +71,12 @@ function tlsOf(spec: WorkerSpec): TLSConfig | undefined {
   };
 }
 
+/**
+ * The plain workers' bundle: the sandbox's stack depth as the hypervisor's bundle sets it (workflows/stackFrames.ts),
+ * so both sides pay the SDK's per-promise stack trace alike.
+ */
+export const plainBundlerOptions = { preloadModules: [require.resolve('../workflows/stackFrames')] };
+
 /** The pair of workers of one process, running; `stop` shuts them down and closes what they opened. */
 export async function runWorkerPair(spec: WorkerSpec): Promise<{ store: AuditStore; stop(): Promise<void> }> {
   const connection = await NativeConnection.connect({ address: spec.address, tls: tlsOf(spec) });
@@ -82,6 +88,7 @@ export async function runWorkerPair(spec: WorkerSpec): Promise<{ store: AuditSto
       namespace: spec.namespace,
       taskQueue: spec.plainQueue,
       workflowsPath: require.resolve('./plain/workflows'),
+      bundlerOptions: plainBundlerOptions,
       activities: plainActivities,
     }),
   ];

@@ -55,10 +55,10 @@ export function workflowInterceptorModules(traced = false): string[] {
 
 /**
  * The modules every workflow run in a worker thread shares instead of evaluating its own copy (workflows/shared.ts:
- * zod and @noble/hashes; issue 20, worker CPU per saga).
+ * zod and @noble/hashes; issue 20, worker CPU per saga), and the sandbox's stack depth (workflows/stackFrames.ts).
  */
 export function sharedWorkflowModules(): string[] {
-  return [require.resolve('../workflows/shared')];
+  return [require.resolve('../workflows/shared'), require.resolve('../workflows/stackFrames')];
 }
 
 /** The bundler's logger for workers and tests that bundle workflows: warnings and errors only. */
