@@ -7,4 +7,5 @@
  * ~13 % less CPU per governed saga (issue 20, CAPACITY.md). The bench's plain workflows run with the same setting.
  */
 export const WORKFLOW_STACK_FRAMES = 5;
-Error.stackTraceLimit = WORKFLOW_STACK_FRAMES;
+// Only inside the sandbox (the bundle defines __TEMPORAL__ before it preloads): a process importing the constant keeps its own.
+if ('__TEMPORAL__' in globalThis) Error.stackTraceLimit = WORKFLOW_STACK_FRAMES;
